@@ -1,0 +1,211 @@
+#!/usr/bin/env node
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError, loadConfig } from '../kit/config.js';
+import { createLogger } from '../kit/log.js';
+import { SERVICE_NAMES } from '../kit/service.js';
+import { ADMIN_TOKEN_FILE } from '../governance/admin.js';
+import { gatewayConfig, type GatewayConfig } from './config.js';
+import { GROUPS, parseServiceList } from './modules.js';
+import { startGateway } from './runtime.js';
+
+const USAGE = `gateway — an OpenAI-compatible AI gateway
+
+Usage:
+  gateway start [--services <list>] [--config <file>]   run services (default: all, in one process)
+  gateway keys create --name <name> [--team <id>] [--customer <id>] [--expires-at <ISO time>]
+  gateway keys list
+  gateway keys revoke <key id>
+  gateway config check [--config <file>]                validate the configuration and exit
+
+Run any command with --help for its options. Configuration: docs/configuration.md.`;
+
+const CONFIG_OPTION = { config: { type: 'string', short: 'c' } } as const;
+const ADMIN_OPTIONS = { ...CONFIG_OPTION, 'admin-url': { type: 'string' }, 'admin-token': { type: 'string' } } as const;
+
+const HELP: Record<string, string> = {
+  start: `gateway start — run gateway services
+
+Options:
+  --services <list>  comma-separated services or groups to run in this process
+                     services: ${SERVICE_NAMES.join(', ')}
+                     groups: ${Object.entries(GROUPS).map(([g, s]) => `${g} (${s.join(',')})`).join('; ')}
+                     default: all
+  --config, -c <file>  YAML configuration (default: $GATEWAY_CONFIG, else ./gateway.yaml if present,
+                     else built-in defaults: embedded database, in-process bus, mock provider)
+  --help             show this help
+
+Environment: GATEWAY_<SECTION>__<KEY>=value overrides a config key, e.g. GATEWAY_NATS__URL=nats://127.0.0.1:4222.
+Stops gracefully on SIGTERM or SIGINT: in-flight requests finish, consumers drain.`,
+  keys: `gateway keys — manage virtual keys through the admin API
+
+  gateway keys create --name <name> [--team <id>] [--customer <id>] [--expires-at <ISO time>] [--json]
+      prints the new key; it is shown only this once
+  gateway keys list [--json]
+  gateway keys revoke <key id>
+
+Options for all:
+  --admin-url <url>     admin API (default: $GATEWAY_ADMIN_URL, else http://127.0.0.1:<governance.adminPort>)
+  --admin-token <token> admin token (default: $GATEWAY_ADMIN_TOKEN, else governance.adminToken,
+                        else the token generated into <dataDir>/${ADMIN_TOKEN_FILE})
+  --config, -c <file>   configuration to read the defaults above from
+  --help                show this help`,
+  config: `gateway config check [--config <file>] — validate the configuration, print problems, exit 1 if any`,
+};
+
+function resolveConfigFile(flag: string | undefined): string | undefined {
+  if (flag) return flag;
+  if (process.env.GATEWAY_CONFIG) return process.env.GATEWAY_CONFIG;
+  return existsSync('gateway.yaml') ? 'gateway.yaml' : undefined;
+}
+
+function readConfig(flag: string | undefined): GatewayConfig {
+  return loadConfig(gatewayConfig, { file: resolveConfigFile(flag) });
+}
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+}
+
+async function start(args: string[]): Promise<void> {
+  const { values } = parse(args, { ...CONFIG_OPTION, services: { type: 'string', short: 's', default: 'all' } });
+  if (values.help) return void console.log(HELP.start);
+  const config = readConfig(values.config);
+  const services = parseServiceList(values.services!);
+  const log = createLogger({ level: config.log.level });
+  const gateway = await startGateway(config, services, log).catch((err: unknown) => {
+    log.fatal({ err }, 'gateway failed to start');
+    log.flush();
+    throw err;
+  });
+  log.info({ services, endpoints: gateway.endpoints }, 'gateway ready');
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down: letting in-flight work finish');
+    gateway.stop().then(
+      () => {
+        log.info('stopped');
+        log.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        log.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+interface AdminTarget {
+  url: string;
+  token: string;
+}
+
+function adminTarget(values: { config?: string; 'admin-url'?: string; 'admin-token'?: string }): AdminTarget {
+  const config = readConfig(values.config);
+  const url = values['admin-url'] ?? process.env.GATEWAY_ADMIN_URL ?? `http://127.0.0.1:${config.governance.adminPort}`;
+  let token = values['admin-token'] ?? process.env.GATEWAY_ADMIN_TOKEN ?? config.governance.adminToken;
+  if (!token) {
+    const file = join(resolve(config.dataDir), ADMIN_TOKEN_FILE);
+    if (!existsSync(file)) throw new Error(`no admin token: pass --admin-token, set GATEWAY_ADMIN_TOKEN, or start the gateway once so it writes ${file}`);
+    token = readFileSync(file, 'utf8').trim();
+  }
+  return { url: url.replace(/\/+$/, ''), token };
+}
+
+async function adminCall(target: AdminTarget, method: string, path: string, body?: unknown): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(`${target.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${target.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  } catch (err) {
+    throw new Error(`cannot reach the admin API at ${target.url} (is the gateway running? see --admin-url): ${(err as Error).cause ?? (err as Error).message}`);
+  }
+  const payload = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
+  if (!response.ok) throw new Error(`admin API answered ${response.status}: ${payload.error?.message ?? 'no details'}`);
+  return payload;
+}
+
+async function keys(args: string[]): Promise<void> {
+  const [action, ...rest] = args;
+  const { values, positionals } = parse(rest, {
+    ...ADMIN_OPTIONS,
+    name: { type: 'string' },
+    team: { type: 'string' },
+    customer: { type: 'string' },
+    'expires-at': { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (values.help || !action || action === '--help' || action === '-h') return void console.log(HELP.keys);
+  const target = adminTarget(values);
+  if (action === 'create') {
+    if (!values.name) throw new Error('keys create: --name is required');
+    const created = (await adminCall(target, 'POST', '/admin/keys', {
+      name: values.name,
+      team: values.team,
+      customer: values.customer,
+      expires_at: values['expires-at'],
+    })) as { id: string; key: string };
+    if (values.json) console.log(JSON.stringify(created, null, 2));
+    else {
+      console.error(`created virtual key ${created.id}; store it now, it is not shown again:`);
+      console.log(created.key);
+    }
+  } else if (action === 'list') {
+    const { data } = (await adminCall(target, 'GET', '/admin/keys')) as { data: Record<string, unknown>[] };
+    if (values.json) console.log(JSON.stringify(data, null, 2));
+    else for (const k of data) console.log([k.id, k.name, k.team || '-', k.revoked_at ? 'revoked' : 'active'].join('\t'));
+  } else if (action === 'revoke') {
+    const id = positionals[0];
+    if (!id) throw new Error('keys revoke: give the key id, e.g. gateway keys revoke vk_0123abcd');
+    await adminCall(target, 'POST', `/admin/keys/${encodeURIComponent(id)}/revoke`);
+    console.log(`revoked ${id}`);
+  } else {
+    throw new Error(`keys: unknown action "${action}"; expected create, list or revoke`);
+  }
+}
+
+async function configCommand(args: string[]): Promise<void> {
+  const [action, ...rest] = args;
+  const { values } = parse(rest, CONFIG_OPTION);
+  if (values.help || action !== 'check') return void console.log(HELP.config);
+  readConfig(values.config);
+  console.log('configuration is valid');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case 'start':
+      return start(args);
+    case 'keys':
+      return keys(args);
+    case 'config':
+      return configCommand(args);
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      return void console.log(USAGE);
+    default:
+      throw new Error(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error(err instanceof ConfigError ? err.message : `error: ${(err as Error).message}`);
+  process.exitCode = 1;
+});

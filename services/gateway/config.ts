@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { auditConfig } from '../audit/config.js';
+import { cachingConfig } from '../caching/config.js';
+import { governanceConfig } from '../governance/config.js';
+import { ingressConfig } from '../ingress/config.js';
+import { meteringConfig } from '../metering/config.js';
+import { routingConfig } from '../routing/config.js';
+
+const port = () => z.number().int().min(0).max(65_535);
+
+/** The root configuration: process-wide sections, then one section per service. */
+export const gatewayConfig = z.strictObject({
+  dataDir: z.string().min(1).default('./data').describe('Folder for local state: the embedded database and a generated admin token.'),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level; debug logs one line per request.'),
+    })
+    .prefault({}),
+  server: z
+    .strictObject({
+      host: z.string().default('0.0.0.0').describe('Address every listener of this process binds to.'),
+      opsPort: port().default(9090).describe('Port of /healthz, /readyz and /metrics.'),
+      grpcPort: port().default(50051).describe('Port of the gRPC server that serves the services of this process to other processes.'),
+      shutdownTimeoutMs: z.number().int().positive().default(15_000).describe('How long a graceful shutdown waits for work in hand.'),
+    })
+    .prefault({}),
+  nats: z
+    .strictObject({
+      url: z.string().default('').describe('NATS server URL(s), comma-separated. Empty: an in-process bus (only when all services run in this process).'),
+      stream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('GATEWAY_EVENTS').describe('JetStream stream that holds the events.'),
+      subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('gateway').describe('Events are published on <subjectPrefix>.events.<type>.'),
+      storage: z.enum(['file', 'memory']).default('file').describe('Stream storage; file survives a NATS restart.'),
+      replicas: z.number().int().min(1).max(5).default(1).describe('Stream replicas in a NATS cluster (3 in production clusters).'),
+      maxAgeHours: z.number().positive().default(168).describe('How long the stream keeps events after they are published.'),
+      duplicateWindowSeconds: z.number().int().positive().default(120).describe('Window in which a re-published event id is stored only once.'),
+      ackWaitSeconds: z.number().int().positive().default(30).describe('How long a consumer may hold an event before it is redelivered.'),
+    })
+    .prefault({}),
+  database: z
+    .strictObject({
+      url: z.string().default('').describe('PostgreSQL URL (secret if it holds a password). Empty: embedded PGlite under <dataDir>/pg (one process only).'),
+      poolSize: z.number().int().positive().default(10).describe('Connections per process.'),
+    })
+    .prefault({}),
+  ingress: ingressConfig,
+  routing: routingConfig,
+  caching: cachingConfig,
+  governance: governanceConfig,
+  audit: auditConfig,
+  metering: meteringConfig,
+});
+
+export type GatewayConfig = z.infer<typeof gatewayConfig>;

@@ -1,0 +1,158 @@
+import { join, resolve } from 'node:path';
+import type { Server } from 'node:http';
+import { CachingService } from '../gen/gateway/v1/caching.js';
+import { GovernanceService } from '../gen/gateway/v1/governance.js';
+import { RoutingService } from '../gen/gateway/v1/routing.js';
+import { JetStreamBus } from '../kit/bus/jetstream.js';
+import { MemoryBus } from '../kit/bus/memory.js';
+import { EventPublisher } from '../kit/bus/publisher.js';
+import type { EventBus } from '../kit/bus/types.js';
+import { PGliteDatabase } from '../kit/db/pglite.js';
+import { connectPostgres } from '../kit/db/postgres.js';
+import type { Database } from '../kit/db/types.js';
+import { grpcClient, GrpcServer } from '../kit/grpc.js';
+import type { Logger } from '../kit/log.js';
+import { createMetricsRegistry } from '../kit/metrics.js';
+import { startOpsServer } from '../kit/ops-server.js';
+import { SERVICE_NAMES, type Clients, type RunningService, type ServiceContext, type ServiceName } from '../kit/service.js';
+import type { GatewayConfig } from './config.js';
+import { MODULES } from './modules.js';
+
+export interface RunningGateway {
+  /** Listener URLs by name: "ingress.http", "governance.admin", "ops", "grpc". */
+  readonly endpoints: Readonly<Record<string, string>>;
+  stop(): Promise<void>;
+}
+
+const DATABASE_SERVICES: ServiceName[] = ['governance', 'audit', 'metering'];
+
+/** Refuses combinations that cannot work, naming the config key to set. */
+function checkDeployment(config: GatewayConfig, services: ServiceName[]): void {
+  const all = SERVICE_NAMES.every((name) => services.includes(name));
+  if (!all && !config.nats.url) {
+    throw new Error(
+      `running only ${services.join(',')} needs a shared event bus: set nats.url (or GATEWAY_NATS__URL); the in-process bus works only when all services run in one process`,
+    );
+  }
+  if (!all && !config.database.url && services.some((name) => DATABASE_SERVICES.includes(name))) {
+    throw new Error(
+      `running ${services.join(',')} as separate processes needs a shared database: set database.url (or GATEWAY_DATABASE__URL); the embedded database serves one process only`,
+    );
+  }
+}
+
+/** Starts the given services in this process; the others are reached over gRPC and the bus. */
+export async function startGateway(config: GatewayConfig, services: ServiceName[], log: Logger): Promise<RunningGateway> {
+  checkDeployment(config, services);
+  const metrics = createMetricsRegistry();
+  const grpc = new GrpcServer();
+  const dataDir = resolve(config.dataDir);
+  const apis = new Map<ServiceName, object>();
+  const remoteClients: { close(): void }[] = [];
+
+  let database: Promise<Database> | undefined;
+  let bus: Promise<EventBus> | undefined;
+  let publisher: Promise<EventPublisher> | undefined;
+  const getDatabase = () =>
+    (database ??= config.database.url
+      ? connectPostgres(config.database.url, config.database.poolSize, log.child({ component: 'database' }))
+      : PGliteDatabase.open(join(dataDir, 'pg')));
+  const getBus = () =>
+    (bus ??= config.nats.url
+      ? JetStreamBus.connect({ ...config.nats }, `gateway:${services.join(',')}`, log.child({ component: 'bus' }))
+      : Promise.resolve(new MemoryBus(log.child({ component: 'bus' }))));
+  const getPublisher = () => (publisher ??= getBus().then((b) => new EventPublisher(b, log.child({ component: 'events' }), metrics)));
+
+  /** The service object when it runs here, else a gRPC client with the same type. */
+  const client = <T>(name: ServiceName, remote: () => T & { close(): void }): T => {
+    const local = apis.get(name);
+    if (local) return local as T;
+    const created = remote();
+    remoteClients.push(created);
+    return created;
+  };
+  let governance: Clients['governance'] | undefined;
+  let routing: Clients['routing'] | undefined;
+  let caching: Clients['caching'] | undefined;
+  const clients: Clients = {
+    get governance() {
+      return (governance ??= client('governance', () =>
+        grpcClient(GovernanceService, config.governance.address, 'governance service', { deadlineMs: config.governance.callTimeoutMs }),
+      ));
+    },
+    get routing() {
+      return (routing ??= client('routing', () =>
+        grpcClient(RoutingService, config.routing.address, 'routing service', { deadlineMs: config.routing.callTimeoutMs }),
+      ));
+    },
+    get caching() {
+      return (caching ??= client('caching', () =>
+        grpcClient(CachingService, config.caching.address, 'caching service', { deadlineMs: config.caching.callTimeoutMs }),
+      ));
+    },
+  };
+
+  const running: { name: ServiceName; service: RunningService }[] = [];
+  const endpoints: Record<string, string> = {};
+  let ops: Server | undefined;
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= stopAll());
+  const stopAll = async () => {
+    const deadline = config.server.shutdownTimeoutMs;
+    for (const { name, service } of [...running].reverse()) {
+      try {
+        await service.stop();
+        log.info({ service: name }, 'service stopped');
+      } catch (err) {
+        log.error({ err, service: name }, 'service failed to stop cleanly');
+      }
+    }
+    await grpc.stop(deadline);
+    if (publisher) await (await publisher).flush(deadline);
+    if (bus) await (await bus).close();
+    if (database) await (await database).close();
+    remoteClients.forEach((c) => c.close());
+    if (ops) await new Promise((done) => ops!.close(done));
+  };
+
+  try {
+    for (const name of services) {
+      const ctx: ServiceContext = {
+        log: log.child({ service: name }),
+        metrics,
+        host: config.server.host,
+        dataDir,
+        clients,
+        grpc,
+        database: getDatabase,
+        bus: getBus,
+        events: getPublisher,
+      };
+      const module = MODULES[name] as (typeof MODULES)[ServiceName];
+      const service = await module.init(ctx, config[name] as never);
+      running.push({ name, service });
+      if (service.api) apis.set(name, service.api);
+      for (const [key, url] of Object.entries(service.endpoints ?? {})) endpoints[`${name}.${key}`] = url;
+      log.info({ service: name }, 'service started');
+    }
+    // An all-in-one process calls every service in-process; only a subset serves others over gRPC.
+    if (grpc.hasServices && services.length < SERVICE_NAMES.length) {
+      const port = await grpc.listen(config.server.host, config.server.grpcPort);
+      endpoints.grpc = `${config.server.host}:${port}`;
+      log.info({ port }, 'gRPC server listening');
+    }
+    const started = await startOpsServer({
+      host: config.server.host,
+      port: config.server.opsPort,
+      metrics,
+      readiness: () => Object.fromEntries(running.map(({ name, service }) => [name, service.ready()])),
+    });
+    ops = started.server;
+    endpoints.ops = `http://${config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host}:${started.port}`;
+  } catch (err) {
+    await stop().catch(() => undefined);
+    throw err;
+  }
+  return { endpoints, stop };
+}

@@ -1,0 +1,19 @@
+import { z } from 'zod';
+
+export const ingressConfig = z
+  .strictObject({
+    port: z.number().int().min(0).max(65_535).default(8080).describe('Port of the OpenAI-compatible API.'),
+    bodyLimitBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(10 * 1024 * 1024)
+      .describe('Largest request body accepted; larger ones get 413.'),
+    trustProxy: z
+      .boolean()
+      .default(false)
+      .describe('Take the client address from X-Forwarded-For (only behind a load balancer you control).'),
+  })
+  .prefault({});
+
+export type IngressConfig = z.infer<typeof ingressConfig>;

@@ -1,0 +1,20 @@
+import { defineService } from '../kit/service.js';
+import type { IngressConfig } from './config.js';
+import { OutcomeRecorder } from './outcome.js';
+import { buildIngressApp } from './server.js';
+
+export const ingressService = defineService<IngressConfig>({
+  name: 'ingress',
+  async init(ctx, config) {
+    const recorder = new OutcomeRecorder(await ctx.events(), ctx.metrics, ctx.log);
+    const app = buildIngressApp(config, { clients: ctx.clients, recorder, log: ctx.log });
+    const url = await app.listen({ host: ctx.host, port: config.port });
+    ctx.log.info({ url }, 'OpenAI-compatible API listening');
+    return {
+      endpoints: { http: url },
+      ready: () => true,
+      // fastify's close lets in-flight requests (streams included) finish.
+      stop: () => app.close(),
+    };
+  },
+});

@@ -1,0 +1,76 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { RequestContext, Served, Usage } from '../gen/gateway/v1/common.js';
+import type { EventPublisher } from '../kit/bus/publisher.js';
+import type { GatewayError } from '../kit/errors.js';
+import { EventType, requestEvent, type EventTypeName } from '../kit/events.js';
+import type { Logger } from '../kit/log.js';
+import { LATENCY_BUCKETS } from '../kit/metrics.js';
+
+export interface Outcome {
+  endpoint: string;
+  model: string;
+  httpStatus: number;
+  stream: boolean;
+  served?: Served;
+  usage?: Usage;
+  cacheHit?: boolean;
+  error?: GatewayError;
+}
+
+/**
+ * Records how each request ended: exactly one event per request
+ * (request.completed, request.failed after admission, request.rejected before
+ * it), plus metrics and a debug log line.
+ */
+export class OutcomeRecorder {
+  private readonly requests: Counter<'endpoint' | 'status'>;
+  private readonly duration: Histogram<'endpoint'>;
+
+  constructor(
+    private readonly events: EventPublisher,
+    metrics: Registry,
+    private readonly log: Logger,
+  ) {
+    this.requests = new Counter({
+      name: 'gateway_requests_total',
+      help: 'Client requests, by endpoint and HTTP status.',
+      labelNames: ['endpoint', 'status'],
+      registers: [metrics],
+    });
+    this.duration = new Histogram({
+      name: 'gateway_request_duration_seconds',
+      help: 'Time from request received to last byte sent, by endpoint.',
+      labelNames: ['endpoint'],
+      buckets: LATENCY_BUCKETS,
+      registers: [metrics],
+    });
+  }
+
+  /** `admitted` says whether governance admitted the request (decides failed vs rejected). */
+  record(context: RequestContext, startedAt: number, admitted: boolean, outcome: Outcome): void {
+    const durationMs = performance.now() - startedAt;
+    const type: EventTypeName = !outcome.error ? EventType.requestCompleted : admitted ? EventType.requestFailed : EventType.requestRejected;
+    this.requests.inc({ endpoint: outcome.endpoint, status: String(outcome.httpStatus) });
+    this.duration.observe({ endpoint: outcome.endpoint }, durationMs / 1000);
+    this.events.emit(
+      requestEvent(type, { service: 'ingress', context }, {
+        endpoint: outcome.endpoint,
+        model: outcome.model,
+        served: outcome.served,
+        httpStatus: outcome.httpStatus,
+        usage: outcome.usage,
+        stream: outcome.stream,
+        cacheHit: outcome.cacheHit ?? false,
+        durationMs,
+        errorCode: outcome.error?.code ?? '',
+        errorMessage: outcome.error?.message ?? '',
+      }),
+    );
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug(
+        { requestId: context.requestId, keyId: context.actor?.keyId, endpoint: outcome.endpoint, model: outcome.model, status: outcome.httpStatus, durationMs, error: outcome.error?.code },
+        'request finished',
+      );
+    }
+  }
+}

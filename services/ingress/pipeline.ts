@@ -1,0 +1,79 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RequestContext } from '../gen/gateway/v1/common.js';
+import type { AuthorizeResponse } from '../gen/gateway/v1/governance.js';
+import { asGatewayError, GatewayError } from '../kit/errors.js';
+import { bearerToken } from '../kit/http.js';
+import { newTraceId } from '../kit/ids.js';
+import type { Logger } from '../kit/log.js';
+import { hashSecret } from '../kit/secrets.js';
+import type { Clients } from '../kit/service.js';
+import type { Outcome, OutcomeRecorder } from './outcome.js';
+
+export interface PipelineDeps {
+  clients: Clients;
+  recorder: OutcomeRecorder;
+  log: Logger;
+}
+
+/** One client request on its way through the gateway: its ids, its admission, and how it ends. */
+export class Admission {
+  readonly startedAt = performance.now();
+  readonly context: RequestContext;
+  private grant: AuthorizeResponse | undefined;
+  private finished = false;
+
+  constructor(
+    private readonly deps: PipelineDeps,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    readonly endpoint: string,
+  ) {
+    this.context = { requestId: request.id, traceId: traceIdFrom(request.headers.traceparent), actor: undefined, sourceAddress: request.ip };
+    void reply.header('x-request-id', this.context.requestId);
+  }
+
+  get cacheNamespace(): string {
+    return this.grant?.cacheNamespace ?? '';
+  }
+
+  /** Authenticates the virtual key and asks governance to admit the request. */
+  async admit(authorization: string | undefined, model: string): Promise<void> {
+    const key = bearerToken(authorization);
+    if (!key) {
+      throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
+    }
+    this.grant = await this.deps.clients.governance.authorize({
+      context: this.context,
+      keyHash: hashSecret(key),
+      model,
+      endpoint: this.endpoint,
+    });
+    this.context.actor = this.grant.actor;
+  }
+
+  /** Records the outcome and releases the admission; only the first call counts. */
+  finish(outcome: Omit<Outcome, 'endpoint'>): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.deps.recorder.record(this.context, this.startedAt, this.grant !== undefined, { ...outcome, endpoint: this.endpoint });
+    if (this.grant) {
+      this.deps.clients.governance
+        .settle({ context: this.context, reservationId: this.grant.reservationId, usage: outcome.usage, success: !outcome.error })
+        .catch((err: unknown) => this.deps.log.warn({ err, requestId: this.context.requestId }, 'settling a request with governance failed'));
+    }
+  }
+
+  /** Records a failure and returns it as a GatewayError for the error handler. */
+  fail(err: unknown, model: string, stream: boolean): GatewayError {
+    const error = asGatewayError(err);
+    this.finish({ model, stream, httpStatus: error.status, error });
+    return error;
+  }
+}
+
+/** The trace id of a W3C traceparent header, or a new one. */
+function traceIdFrom(traceparent: string | string[] | undefined): string {
+  const value = Array.isArray(traceparent) ? traceparent[0] : traceparent;
+  const match = value ? /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(value.trim()) : null;
+  return match && match[1] !== '0'.repeat(32) ? match[1]! : newTraceId();
+}

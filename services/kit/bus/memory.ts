@@ -1,0 +1,112 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Event } from '../events.js';
+import type { Logger } from '../log.js';
+import { retryDelayMs, subjectMatches, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
+
+/**
+ * The embedded-mode bus: same contract as JetStream within one process. Each
+ * durable consumer has its own queue; a batch leaves the queue only after its
+ * handler resolved, so a failing handler is retried with the same events in
+ * the same order. Events live in memory: on a crash, events not yet handled are
+ * lost (the durable spool of the audit issue closes that gap).
+ */
+export class MemoryBus implements EventBus {
+  readonly kind = 'memory';
+  private readonly consumers = new Map<string, MemoryConsumer>();
+  private readonly subscribers = new Set<{ types: string[]; handler: (event: Event) => void }>();
+  private closed = false;
+
+  constructor(private readonly log: Logger) {}
+
+  async publish(event: Event): Promise<void> {
+    if (this.closed) throw new Error('event bus is closed');
+    for (const consumer of this.consumers.values()) consumer.offer(event);
+    for (const sub of this.subscribers) {
+      if (matchesAny(sub.types, event.type)) sub.handler(event);
+    }
+  }
+
+  async consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer> {
+    if (this.consumers.has(options.name)) throw new Error(`consumer ${options.name} already exists in this process`);
+    const consumer = new MemoryConsumer(options, handler, this.log.child({ consumer: options.name }));
+    this.consumers.set(options.name, consumer);
+    return {
+      stop: async () => {
+        await consumer.stop();
+        this.consumers.delete(options.name);
+      },
+    };
+  }
+
+  async subscribe(types: string[], handler: (event: Event) => void): Promise<Consumer> {
+    const entry = { types, handler };
+    this.subscribers.add(entry);
+    return { stop: async () => void this.subscribers.delete(entry) };
+  }
+
+  connected(): boolean {
+    return !this.closed;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.consumers.values()].map((c) => c.stop()));
+  }
+}
+
+function matchesAny(types: string[], type: string): boolean {
+  return types.length === 0 || types.some((pattern) => subjectMatches(pattern, type));
+}
+
+class MemoryConsumer {
+  private readonly queue: Event[] = [];
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly options: ConsumeOptions,
+    private readonly handler: BatchHandler,
+    private readonly log: Logger,
+  ) {
+    this.running = this.loop();
+  }
+
+  offer(event: Event): void {
+    if (!matchesAny(this.options.types, event.type)) return;
+    this.queue.push(event);
+    this.wake?.();
+  }
+
+  /** Drains what is queued (each batch retried until handled or stop times out), then ends. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    let attempt = 0;
+    for (;;) {
+      if (this.queue.length === 0) {
+        if (this.stopping) return;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        this.wake = undefined;
+        continue;
+      }
+      const batch = this.queue.slice(0, this.options.maxBatch);
+      try {
+        await this.handler(batch);
+        this.queue.splice(0, batch.length);
+        attempt = 0;
+      } catch (err) {
+        if (this.stopping && attempt >= 3) {
+          this.log.error({ err, pending: this.queue.length }, 'consumer stopped with events not handled');
+          return;
+        }
+        this.log.warn({ err, attempt }, 'event batch failed; retrying');
+        await sleep(retryDelayMs(attempt++));
+      }
+    }
+  }
+}

@@ -1,0 +1,63 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { migrate } from '../db/migrate.js';
+import type { Migration, Queryable } from '../db/types.js';
+import type { Event } from '../events.js';
+import { LATENCY_BUCKETS } from '../metrics.js';
+import type { RunningService, ServiceContext } from '../service.js';
+import type { BatchHandler } from './types.js';
+
+export interface PersistingConsumerOptions {
+  /** Durable consumer name and migration component, e.g. "audit". */
+  name: string;
+  migrations: Migration[];
+  /** Event types to consume (empty: all). */
+  types: string[];
+  maxBatch: number;
+  /** Writes a batch idempotently (a redelivered event must not make a second row), in one transaction. */
+  write(tx: Queryable, events: Event[]): Promise<void>;
+}
+
+/**
+ * A service that persists events: migrates its tables, then runs a durable
+ * consumer whose batches are written in one transaction each and acknowledged
+ * only after commit.
+ */
+export async function startPersistingConsumer(ctx: ServiceContext, options: PersistingConsumerOptions): Promise<RunningService> {
+  const db = await ctx.database();
+  await migrate(db, options.name, options.migrations, ctx.log);
+  const bus = await ctx.bus();
+  const consumer = await bus.consume(
+    { name: options.name, types: options.types, maxBatch: options.maxBatch },
+    measured(options.name, ctx.metrics, (events) => db.transaction((tx) => options.write(tx, events))),
+  );
+  return { ready: () => bus.connected(), stop: () => consumer.stop() };
+}
+
+function measured(consumer: string, metrics: Registry, handler: BatchHandler): BatchHandler {
+  const handled = shared(metrics, 'gateway_consumer_events_total', () =>
+    new Counter({ name: 'gateway_consumer_events_total', help: 'Events a durable consumer committed, by consumer.', labelNames: ['consumer'], registers: [metrics] }),
+  );
+  const failures = shared(metrics, 'gateway_consumer_batch_failures_total', () =>
+    new Counter({ name: 'gateway_consumer_batch_failures_total', help: 'Batches whose write failed (they are retried), by consumer.', labelNames: ['consumer'], registers: [metrics] }),
+  );
+  const duration = shared(metrics, 'gateway_consumer_batch_duration_seconds', () =>
+    new Histogram({ name: 'gateway_consumer_batch_duration_seconds', help: 'Time to write one batch, by consumer.', labelNames: ['consumer'], buckets: LATENCY_BUCKETS, registers: [metrics] }),
+  );
+  return async (events) => {
+    const stop = duration.startTimer({ consumer });
+    try {
+      await handler(events);
+      handled.inc({ consumer }, events.length);
+    } catch (err) {
+      failures.inc({ consumer });
+      throw err;
+    } finally {
+      stop();
+    }
+  };
+}
+
+/** One metric object per registry, shared by every consumer of the process. */
+function shared<M>(metrics: Registry, name: string, create: () => M): M {
+  return (metrics.getSingleMetric(name) as M | undefined) ?? create();
+}

@@ -1,0 +1,57 @@
+import type { Event } from '../events.js';
+
+/**
+ * The event bus: NATS JetStream in production, an in-process bus with the same
+ * semantics in embedded mode.
+ *
+ * - publish() resolves only once the bus has accepted the event durably.
+ * - consume() is a named durable consumer: it sees every matching event once it
+ *   is created, in order, in batches; a batch counts as handled only when the
+ *   handler resolves (a rejected batch is retried), so handlers must be
+ *   idempotent. Several processes consuming with the same name share the work.
+ * - subscribe() is a broadcast: every subscriber in every process sees each new
+ *   event (used to keep in-memory state in step across replicas).
+ */
+export interface EventBus {
+  readonly kind: 'jetstream' | 'memory';
+  publish(event: Event): Promise<void>;
+  consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer>;
+  subscribe(types: string[], handler: (event: Event) => void): Promise<Consumer>;
+  /** True while the bus can accept events. */
+  connected(): boolean;
+  close(): Promise<void>;
+}
+
+export interface ConsumeOptions {
+  /** Durable consumer name, e.g. "audit". */
+  name: string;
+  /** Event types to receive; NATS wildcards allowed ("request.*", "admin.>"). Empty means all. */
+  types: string[];
+  /** Largest batch handed to the handler at once. */
+  maxBatch: number;
+}
+
+export type BatchHandler = (events: Event[]) => Promise<void>;
+
+export interface Consumer {
+  /** Stops taking new events and waits for the batch in hand to finish. */
+  stop(): Promise<void>;
+}
+
+/** NATS subject matching: `*` matches one token, `>` matches one or more trailing tokens. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === '>') return s.length > i;
+    if (i >= s.length) return false;
+    if (p[i] !== '*' && p[i] !== s[i]) return false;
+  }
+  return p.length === s.length;
+}
+
+/** Backoff for retrying a failed batch: 100 ms doubling to 10 s, with jitter. */
+export function retryDelayMs(attempt: number): number {
+  const base = Math.min(10_000, 100 * 2 ** Math.min(attempt, 10));
+  return base / 2 + Math.random() * (base / 2);
+}

@@ -1,0 +1,34 @@
+import type { Logger } from '../log.js';
+import type { Database, Migration } from './types.js';
+
+// Any constant works; it only has to be the same in every process.
+const MIGRATION_LOCK = 7_423_911;
+
+/**
+ * Applies a component's migrations that are not yet applied, in version order,
+ * in one transaction under an advisory lock, so replicas starting together
+ * neither race nor half-apply.
+ */
+export async function migrate(db: Database, component: string, migrations: Migration[], log: Logger): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await tx.query(`CREATE TABLE IF NOT EXISTS gateway_migrations (
+      component TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      description TEXT NOT NULL,
+      applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+      PRIMARY KEY (component, version))`);
+    const { rows } = await tx.query<{ version: number }>('SELECT version FROM gateway_migrations WHERE component = $1', [component]);
+    const applied = new Set(rows.map((r) => r.version));
+    for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
+      if (applied.has(migration.version)) continue;
+      log.info({ component, version: migration.version, description: migration.description }, 'applying migration');
+      await tx.exec(migration.sql);
+      await tx.query('INSERT INTO gateway_migrations (component, version, description) VALUES ($1, $2, $3)', [
+        component,
+        migration.version,
+        migration.description,
+      ]);
+    }
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * Every error the gateway returns has a code registered here, with its HTTP
+ * status and OpenAI error type, so a code seen in a log or a response leads to
+ * one line of source. Errors are mapped to the OpenAI shape once, at the edge.
+ */
+
+export const errorCodes = {
+  // Client mistakes
+  invalid_json: { status: 400, type: 'invalid_request_error' },
+  invalid_request: { status: 400, type: 'invalid_request_error' },
+  missing_api_key: { status: 401, type: 'invalid_request_error' },
+  invalid_api_key: { status: 401, type: 'invalid_request_error' },
+  model_not_allowed: { status: 403, type: 'permission_error' },
+  not_found: { status: 404, type: 'invalid_request_error' },
+  model_not_found: { status: 404, type: 'invalid_request_error' },
+  request_too_large: { status: 413, type: 'invalid_request_error' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
+  // Recorded (never sent) when a client hangs up mid-stream; 499 as in nginx.
+  client_closed_request: { status: 499, type: 'invalid_request_error' },
+  // Admin API
+  admin_unauthorized: { status: 401, type: 'authentication_error' },
+  // Upstream providers
+  upstream_error: { status: 502, type: 'api_error' },
+  upstream_unreachable: { status: 502, type: 'api_error' },
+  upstream_timeout: { status: 504, type: 'api_error' },
+  // The gateway itself
+  service_unavailable: { status: 503, type: 'api_error' },
+  internal_error: { status: 500, type: 'api_error' },
+} as const satisfies Record<string, { status: number; type: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string };
+}
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly type: string;
+  readonly param: string | null;
+
+  /** `status` overrides the code's default, e.g. to pass a provider's 4xx through. */
+  constructor(code: ErrorCode, message: string, options: { param?: string; status?: number; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'GatewayError';
+    this.code = code;
+    this.status = options.status ?? errorCodes[code].status;
+    this.type = errorCodes[code].type;
+    this.param = options.param ?? null;
+  }
+
+  toOpenAI(): OpenAIErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(errorCodes, value);
+}
+
+/** Any thrown value as a GatewayError; unknown errors become internal_error without leaking details. */
+export function asGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  return new GatewayError('internal_error', 'The gateway failed to process the request.', { cause: err });
+}

@@ -1,0 +1,57 @@
+import { Event, type RequestOutcome, type AdminChange } from '../gen/gateway/v1/events.js';
+import type { Actor, RequestContext } from '../gen/gateway/v1/common.js';
+import { uuidv7 } from './ids.js';
+
+export { Event };
+
+/** Version of the event schema in proto/gateway/v1/events.proto. */
+export const EVENT_SCHEMA_VERSION = 1;
+
+/** Every event type the gateway emits; the subject is `<prefix>.events.<type>`. */
+export const EventType = {
+  requestCompleted: 'request.completed',
+  requestFailed: 'request.failed',
+  requestRejected: 'request.rejected',
+  adminKeyCreated: 'admin.virtual_key.created',
+  adminKeyRevoked: 'admin.virtual_key.revoked',
+} as const;
+
+export type EventTypeName = (typeof EventType)[keyof typeof EventType];
+
+interface EventFields {
+  service: string;
+  context?: RequestContext;
+  actor?: Actor;
+}
+
+function envelope(type: EventTypeName, fields: EventFields): Event {
+  const now = Date.now();
+  return {
+    id: uuidv7(now),
+    type,
+    time: new Date(now),
+    requestId: fields.context?.requestId ?? '',
+    traceId: fields.context?.traceId ?? '',
+    actor: fields.actor ?? fields.context?.actor,
+    service: fields.service,
+    sourceAddress: fields.context?.sourceAddress ?? '',
+    schemaVersion: EVENT_SCHEMA_VERSION,
+    payload: undefined,
+  };
+}
+
+export function requestEvent(type: EventTypeName, fields: EventFields, outcome: RequestOutcome): Event {
+  return { ...envelope(type, fields), payload: { $case: 'request', request: outcome } };
+}
+
+export function adminEvent(type: EventTypeName, fields: EventFields, change: AdminChange): Event {
+  return { ...envelope(type, fields), payload: { $case: 'admin', admin: change } };
+}
+
+export function encodeEvent(event: Event): Uint8Array {
+  return Event.encode(event).finish();
+}
+
+export function decodeEvent(data: Uint8Array): Event {
+  return Event.decode(data);
+}

@@ -1,0 +1,235 @@
+import {
+  credentials,
+  Metadata,
+  status as GrpcStatus,
+  Client,
+  Server,
+  ServerCredentials,
+  type ServiceDefinition,
+  type ServiceError,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { GatewayError, isErrorCode } from './errors.js';
+import type { Logger } from './log.js';
+
+/**
+ * Services call each other through `Api<typeof XService>`: a promise (or async
+ * iterable, for server streams) per method of the generated gRPC definition.
+ * In one process the caller gets the service object itself; across processes
+ * it gets `grpcClient(...)`, which has the same type. Gateway errors cross the
+ * wire as gRPC status plus metadata and are rebuilt on the other side.
+ */
+
+export interface CallOptions {
+  /** Aborts the call (and, over gRPC, cancels it on the server). */
+  signal?: AbortSignal;
+}
+
+interface AnyMethod {
+  path: string;
+  responseStream: boolean;
+  requestSerialize: (value: never) => Buffer;
+  requestDeserialize: (value: Buffer) => unknown;
+  responseSerialize: (value: never) => Buffer;
+  responseDeserialize: (value: Buffer) => unknown;
+}
+
+type MethodApi<M> = M extends {
+  responseStream: infer S;
+  requestDeserialize: (value: Buffer) => infer Req;
+  responseDeserialize: (value: Buffer) => infer Res;
+}
+  ? S extends true
+    ? (request: Req, options?: CallOptions) => AsyncIterable<Res>
+    : (request: Req, options?: CallOptions) => Promise<Res>
+  : never;
+
+export type Api<S> = { [K in keyof S]: MethodApi<S[K]> };
+
+const CODE_KEY = 'gw-code';
+const STATUS_KEY = 'gw-status';
+const PARAM_KEY = 'gw-param';
+
+function toServiceError(err: unknown, log: Logger): Partial<ServiceError> {
+  const metadata = new Metadata();
+  if (err instanceof GatewayError) {
+    metadata.set(CODE_KEY, err.code);
+    metadata.set(STATUS_KEY, String(err.status));
+    if (err.param) metadata.set(PARAM_KEY, err.param);
+    return { code: grpcCodeFor(err.status), details: err.message, metadata };
+  }
+  log.error({ err }, 'unhandled error in gRPC handler');
+  metadata.set(CODE_KEY, 'internal_error');
+  return { code: GrpcStatus.INTERNAL, details: 'internal error', metadata };
+}
+
+function grpcCodeFor(httpStatus: number): GrpcStatus {
+  if (httpStatus === 400 || httpStatus === 413 || httpStatus === 415) return GrpcStatus.INVALID_ARGUMENT;
+  if (httpStatus === 401) return GrpcStatus.UNAUTHENTICATED;
+  if (httpStatus === 403) return GrpcStatus.PERMISSION_DENIED;
+  if (httpStatus === 404) return GrpcStatus.NOT_FOUND;
+  if (httpStatus === 429) return GrpcStatus.RESOURCE_EXHAUSTED;
+  if (httpStatus === 503) return GrpcStatus.UNAVAILABLE;
+  if (httpStatus === 504) return GrpcStatus.DEADLINE_EXCEEDED;
+  return GrpcStatus.UNKNOWN;
+}
+
+/** Rebuilds the GatewayError a remote service threw, or describes a transport failure. */
+export function fromServiceError(err: ServiceError, target: string): GatewayError {
+  const code = err.metadata?.get(CODE_KEY)[0];
+  if (typeof code === 'string' && isErrorCode(code)) {
+    const status = Number(err.metadata.get(STATUS_KEY)[0]);
+    const param = err.metadata.get(PARAM_KEY)[0];
+    return new GatewayError(code, err.details, {
+      status: Number.isFinite(status) ? status : undefined,
+      param: typeof param === 'string' ? param : undefined,
+    });
+  }
+  if (err.code === GrpcStatus.CANCELLED) return new GatewayError('service_unavailable', `call to ${target} was cancelled`);
+  if (err.code === GrpcStatus.DEADLINE_EXCEEDED) return new GatewayError('service_unavailable', `${target} did not answer in time`);
+  return new GatewayError('service_unavailable', `${target} is unreachable: ${err.details || err.message}`, { cause: err });
+}
+
+/** Adapts an in-process service object to a grpc-js service implementation. */
+export function grpcImplementation<S extends Record<string, AnyMethod>>(
+  definition: S,
+  api: Api<S>,
+  log: Logger,
+): UntypedServiceImplementation {
+  const handlers: UntypedServiceImplementation = {};
+  for (const [name, method] of Object.entries(definition)) {
+    const fn = (api as Record<string, (req: unknown, options: CallOptions) => unknown>)[name]!.bind(api);
+    if (method.responseStream) {
+      handlers[name] = (call: ServerWritableStream<unknown, unknown>) => {
+        const abort = new AbortController();
+        call.on('cancelled', () => abort.abort());
+        void pipeStream(fn(call.request, { signal: abort.signal }) as AsyncIterable<unknown>, call, abort.signal, log);
+      };
+    } else {
+      handlers[name] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+        const abort = new AbortController();
+        call.on('cancelled', () => abort.abort());
+        (fn(call.request, { signal: abort.signal }) as Promise<unknown>).then(
+          (response) => callback(null, response),
+          (err: unknown) => callback(toServiceError(err, log)),
+        );
+      };
+    }
+  }
+  return handlers;
+}
+
+async function pipeStream(
+  source: AsyncIterable<unknown>,
+  call: ServerWritableStream<unknown, unknown>,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  try {
+    for await (const item of source) {
+      if (signal.aborted) return;
+      if (!call.write(item)) await new Promise<void>((resolve) => call.once('drain', resolve));
+    }
+    call.end();
+  } catch (err) {
+    if (!signal.aborted) call.destroy(toServiceError(err, log) as ServiceError);
+  }
+}
+
+/** A client for a remote service with the same type as the in-process service object. */
+export function grpcClient<S extends Record<string, AnyMethod>>(
+  definition: S,
+  address: string,
+  target: string,
+  options: { deadlineMs: number },
+): Api<S> & { close(): void } {
+  const client = new Client(address, credentials.createInsecure(), {
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  });
+  const api: Record<string, unknown> = { close: () => client.close() };
+  for (const [name, method] of Object.entries(definition)) {
+    const serialize = method.requestSerialize as (value: unknown) => Buffer;
+    if (method.responseStream) {
+      api[name] = (request: unknown, callOptions: CallOptions = {}) =>
+        clientStream(client, method, serialize, request, callOptions, target);
+    } else {
+      api[name] = (request: unknown, callOptions: CallOptions = {}) =>
+        new Promise((resolve, reject) => {
+          const call = client.makeUnaryRequest(
+            method.path,
+            serialize,
+            method.responseDeserialize,
+            request,
+            new Metadata(),
+            { deadline: Date.now() + options.deadlineMs },
+            (err, response) => (err ? reject(fromServiceError(err, target)) : resolve(response)),
+          );
+          callOptions.signal?.addEventListener('abort', () => call.cancel(), { once: true });
+        });
+    }
+  }
+  return api as Api<S> & { close(): void };
+}
+
+async function* clientStream(
+  client: Client,
+  method: AnyMethod,
+  serialize: (value: unknown) => Buffer,
+  request: unknown,
+  callOptions: CallOptions,
+  target: string,
+): AsyncIterable<unknown> {
+  const call = client.makeServerStreamRequest(method.path, serialize, method.responseDeserialize, request, new Metadata(), {});
+  const onAbort = () => call.cancel();
+  callOptions.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const item of call) yield item;
+  } catch (err) {
+    throw fromServiceError(err as ServiceError, target);
+  } finally {
+    callOptions.signal?.removeEventListener('abort', onAbort);
+    call.cancel();
+  }
+}
+
+/** The process's gRPC server: every local service that has a gRPC contract is served on it. */
+export class GrpcServer {
+  private readonly server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  private count = 0;
+
+  add(definition: ServiceDefinition, implementation: UntypedServiceImplementation): void {
+    this.server.addService(definition, implementation);
+    this.count += 1;
+  }
+
+  get hasServices(): boolean {
+    return this.count > 0;
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, boundPort) =>
+        err ? reject(err) : resolve(boundPort),
+      );
+    });
+  }
+
+  /** Lets in-flight calls finish, up to the timeout, then cancels the rest. */
+  async stop(timeoutMs: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, timeoutMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,62 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { asGatewayError, GatewayError } from './errors.js';
+import { newRequestId } from './ids.js';
+import type { Logger } from './log.js';
+
+/**
+ * A fastify instance whose every error (ours, fastify's body parsing and
+ * validation, unknown routes) goes out in the OpenAI error shape.
+ */
+export function createHttpServer(options: { log: Logger; bodyLimit: number; trustProxy?: boolean }): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    bodyLimit: options.bodyLimit,
+    trustProxy: options.trustProxy ?? false,
+    // Request ids are made by the gateway, never taken from the client, so one id is one request.
+    genReqId: newRequestId,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  app.setErrorHandler((err: FastifyError | GatewayError, request, reply) => {
+    const error = toGatewayError(err);
+    if (error.code === 'internal_error') request.log.error({ err }, 'request failed');
+    else if (error.status >= 500) request.log.warn({ code: error.code, status: error.status, reason: error.message }, 'request failed');
+    void reply.code(error.status).send(error.toOpenAI());
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const error = new GatewayError('not_found', `Unknown request URL: ${request.method} ${request.url.split('?')[0]}.`);
+    void reply.code(error.status).send(error.toOpenAI());
+  });
+
+  return app;
+}
+
+function toGatewayError(err: FastifyError | GatewayError): GatewayError {
+  if (err instanceof GatewayError) return err;
+  if ('validation' in err && err.validation) return new GatewayError('invalid_request', err.message);
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new GatewayError('request_too_large', 'Request body is too large.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new GatewayError('unsupported_media_type', 'Unsupported Content-Type; send application/json.');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new GatewayError('invalid_json', 'Request body is empty; send a JSON object.');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new GatewayError('invalid_json', `Request body is not valid JSON: ${err.message}`);
+  }
+  if (err instanceof SyntaxError || err.statusCode === 400) {
+    return new GatewayError('invalid_json', `Request body is not valid JSON: ${err.message}`);
+  }
+  return asGatewayError(err);
+}
+
+/** Reads `Authorization: Bearer <token>` (or a bare token); undefined when absent. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(.+)$/i.exec(header.trim());
+  const token = (match ? match[1]! : header).trim();
+  return token.length > 0 ? token : undefined;
+}

@@ -1,0 +1,61 @@
+import type { Registry } from 'prom-client';
+import type { CachingService } from '../gen/gateway/v1/caching.js';
+import type { GovernanceService } from '../gen/gateway/v1/governance.js';
+import type { RoutingService } from '../gen/gateway/v1/routing.js';
+import type { EventBus } from './bus/types.js';
+import type { EventPublisher } from './bus/publisher.js';
+import type { Database } from './db/types.js';
+import type { Api, GrpcServer } from './grpc.js';
+import type { Logger } from './log.js';
+
+/**
+ * The shape every service has, so the composition root can start any set of
+ * them in one process. A service meets the others only through `clients`
+ * (typed by the proto contracts) and the event bus.
+ */
+
+export const SERVICE_NAMES = ['ingress', 'routing', 'caching', 'governance', 'audit', 'metering'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
+
+export interface Clients {
+  readonly governance: Api<typeof GovernanceService>;
+  readonly routing: Api<typeof RoutingService>;
+  readonly caching: Api<typeof CachingService>;
+}
+
+export interface ServiceContext {
+  readonly log: Logger;
+  readonly metrics: Registry;
+  /** Host to bind listeners to. */
+  readonly host: string;
+  /** Folder for local state (embedded database, generated admin token). */
+  readonly dataDir: string;
+  readonly clients: Clients;
+  readonly grpc: GrpcServer;
+  /** The process's database, opened on first use. */
+  database(): Promise<Database>;
+  /** The process's event bus, connected on first use. */
+  bus(): Promise<EventBus>;
+  /** Publishes events without holding up the caller; see EventPublisher. */
+  events(): Promise<EventPublisher>;
+}
+
+export interface RunningService {
+  /** True when the service can do its work (its dependencies answer). */
+  ready(): boolean;
+  /** Stops taking new work and lets work in hand finish. */
+  stop(): Promise<void>;
+  /** Set by services that other services call in-process. */
+  readonly api?: object;
+  /** URLs of the listeners the service opened, by name (e.g. { http: 'http://127.0.0.1:8080' }). */
+  readonly endpoints?: Record<string, string>;
+}
+
+export interface ServiceDefinition<Config> {
+  readonly name: ServiceName;
+  init(ctx: ServiceContext, config: Config): Promise<RunningService>;
+}
+
+export function defineService<Config>(definition: ServiceDefinition<Config>): ServiceDefinition<Config> {
+  return definition;
+}

@@ -1,0 +1,39 @@
+import type { Migration } from '../kit/db/types.js';
+
+export const meteringMigrations: Migration[] = [
+  {
+    version: 1,
+    description: 'usage ledger',
+    sql: `
+      CREATE TABLE usage_records (
+        -- One row per request: a redelivered or re-published event never counts twice.
+        request_id TEXT PRIMARY KEY,
+        event_id UUID NOT NULL UNIQUE,
+        occurred_at TIMESTAMPTZ NOT NULL,
+        outcome TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        provider_model TEXT NOT NULL,
+        deployment TEXT NOT NULL,
+        prompt_tokens BIGINT NOT NULL,
+        completion_tokens BIGINT NOT NULL,
+        total_tokens BIGINT NOT NULL,
+        cached_tokens BIGINT NOT NULL,
+        reasoning_tokens BIGINT NOT NULL,
+        -- NULL means not priced (no pricing catalog entry), never silently zero.
+        cost_usd NUMERIC(20, 10),
+        cache_hit BOOLEAN NOT NULL,
+        stream BOOLEAN NOT NULL,
+        http_status INTEGER NOT NULL,
+        duration_ms DOUBLE PRECISION NOT NULL,
+        recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
+      );
+      CREATE INDEX usage_records_occurred_at ON usage_records (occurred_at);
+      CREATE INDEX usage_records_key ON usage_records (key_id, occurred_at);
+    `,
+  },
+];

@@ -1,0 +1,53 @@
+import type { RequestOutcome } from '../gen/gateway/v1/events.js';
+import type { Queryable } from '../kit/db/types.js';
+import { EventType, type Event } from '../kit/events.js';
+
+interface Metered {
+  event: Event;
+  outcome: RequestOutcome;
+}
+
+/** Request events that go into the usage ledger: the ones of requests that were admitted. */
+export const METERED_TYPES = [EventType.requestCompleted, EventType.requestFailed];
+
+/** Writes one usage row per request id; requests already recorded are skipped. */
+export async function writeUsage(db: Queryable, events: Event[]): Promise<void> {
+  const rows: Metered[] = [];
+  for (const event of events) {
+    if (event.payload?.$case === 'request' && event.requestId) rows.push({ event, outcome: event.payload.request });
+  }
+  if (rows.length === 0) return;
+  const column = <T>(pick: (row: Metered) => T) => rows.map(pick);
+  await db.query(
+    `INSERT INTO usage_records (request_id, event_id, occurred_at, outcome, key_id, team_id, customer_id, endpoint, model,
+       provider, provider_model, deployment, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens,
+       cache_hit, stream, http_status, duration_ms)
+     SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+       $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],
+       $17::bigint[], $18::boolean[], $19::boolean[], $20::int[], $21::float8[])
+     ON CONFLICT (request_id) DO NOTHING`,
+    [
+      column((r) => r.event.requestId),
+      column((r) => r.event.id),
+      column((r) => (r.event.time ?? new Date()).toISOString()),
+      column((r) => (r.event.type === EventType.requestCompleted ? 'completed' : 'failed')),
+      column((r) => r.event.actor?.keyId ?? ''),
+      column((r) => r.event.actor?.teamId ?? ''),
+      column((r) => r.event.actor?.customerId ?? ''),
+      column((r) => r.outcome.endpoint),
+      column((r) => r.outcome.model),
+      column((r) => r.outcome.served?.provider ?? ''),
+      column((r) => r.outcome.served?.model ?? ''),
+      column((r) => r.outcome.served?.deployment ?? ''),
+      column((r) => r.outcome.usage?.promptTokens ?? 0),
+      column((r) => r.outcome.usage?.completionTokens ?? 0),
+      column((r) => r.outcome.usage?.totalTokens ?? 0),
+      column((r) => r.outcome.usage?.cachedTokens ?? 0),
+      column((r) => r.outcome.usage?.reasoningTokens ?? 0),
+      column((r) => r.outcome.cacheHit),
+      column((r) => r.outcome.stream),
+      column((r) => r.outcome.httpStatus),
+      column((r) => r.outcome.durationMs),
+    ],
+  );
+}

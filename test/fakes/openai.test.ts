@@ -1,0 +1,53 @@
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeOpenAI, type FakeOpenAI } from './openai.js';
+
+// The fake must be something the official SDK can call and parse, streaming included;
+// otherwise tests that use it prove nothing.
+describe('fake OpenAI provider, checked with the official openai SDK', () => {
+  let fake: FakeOpenAI;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAI({ apiKey: 'sk-fake-provider-key' });
+    client = new OpenAI({ baseURL: `${fake.url}/v1`, apiKey: 'sk-fake-provider-key', maxRetries: 0 });
+  });
+  afterAll(() => fake.close());
+
+  it('answers a chat completion the SDK parses', async () => {
+    const completion = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'ping' }] });
+    expect(completion.object).toBe('chat.completion');
+    expect(completion.choices[0]?.message.content).toBe('Fake OpenAI reply to: ping');
+    expect(completion.usage?.total_tokens).toBeGreaterThan(0);
+  });
+
+  it('streams chunks the SDK parses, with usage last when asked', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'stream please' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toBe('Fake OpenAI reply to: stream please');
+    expect(usage?.completion_tokens).toBe(6);
+  });
+
+  it('fails in the shapes the SDK maps to its error classes', async () => {
+    await expect(client.chat.completions.create({ model: 'fail-500', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(
+      OpenAI.InternalServerError,
+    );
+    await expect(client.chat.completions.create({ model: 'fail-429', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(
+      OpenAI.RateLimitError,
+    );
+    const wrongKey = new OpenAI({ baseURL: `${fake.url}/v1`, apiKey: 'sk-wrong', maxRetries: 0 });
+    await expect(wrongKey.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(
+      OpenAI.AuthenticationError,
+    );
+  });
+});

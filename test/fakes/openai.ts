@@ -1,0 +1,145 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * A local stand-in for the OpenAI Chat Completions API, built from its API
+ * reference (https://platform.openai.com/docs/api-reference/chat): the
+ * chat.completion object, chat.completion.chunk streaming with
+ * stream_options.include_usage (a last chunk with empty choices and the usage,
+ * every other chunk with usage null), `data: [DONE]`, and the error object.
+ * openai.test.ts checks it with the official `openai` SDK.
+ *
+ * Models whose name starts with a trigger misbehave on purpose:
+ *   fail-<status>   answers with that HTTP status and an OpenAI error body
+ *   stall           never answers (for timeouts)
+ *   break-stream    sends two chunks, then drops the connection
+ */
+export interface FakeOpenAI {
+  readonly url: string;
+  /** Every chat request received, with its Authorization header. */
+  readonly requests: { body: Record<string, unknown>; authorization: string | undefined }[];
+  close(): Promise<void>;
+}
+
+const ERROR_BODIES: Record<number, { message: string; type: string; code: string | null }> = {
+  400: { message: "Invalid value for 'temperature': must be between 0 and 2.", type: 'invalid_request_error', code: 'invalid_value' },
+  429: { message: 'Rate limit reached for requests. Please try again in 1s.', type: 'requests', code: 'rate_limit_exceeded' },
+  500: { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', code: null },
+  503: { message: 'The engine is currently overloaded, please try again later.', type: 'server_error', code: null },
+};
+
+export function replyText(body: Record<string, unknown>): string {
+  const messages = (body.messages ?? []) as { role: string; content: unknown }[];
+  const last = [...messages].reverse().find((m) => m.role === 'user');
+  return `Fake OpenAI reply to: ${typeof last?.content === 'string' ? last.content : '[content parts]'}`;
+}
+
+export async function startFakeOpenAI(options: { apiKey: string }): Promise<FakeOpenAI> {
+  const requests: FakeOpenAI['requests'] = [];
+  const sockets = new Set<import('node:net').Socket>();
+  const server: Server = createServer((req, res) => void handle(req, res));
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const path = (req.url ?? '').split('?')[0];
+    if (req.headers.authorization !== `Bearer ${options.apiKey}`) {
+      return sendError(res, 401, {
+        message: 'Incorrect API key provided: sk-fake***. You can find your API key at https://platform.openai.com/account/api-keys.',
+        type: 'invalid_request_error',
+        code: 'invalid_api_key',
+      });
+    }
+    if (req.method === 'GET' && path === '/v1/models') {
+      return sendJson(res, 200, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1721172741, owned_by: 'system' }] });
+    }
+    if (req.method !== 'POST' || path !== '/v1/chat/completions') {
+      return sendError(res, 404, { message: `Invalid URL (${req.method} ${path})`, type: 'invalid_request_error', code: null });
+    }
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+    requests.push({ body, authorization: req.headers.authorization });
+    const model = String(body.model);
+    const failure = /^fail-(\d{3})/.exec(model);
+    if (failure) {
+      const status = Number(failure[1]);
+      if (status === 429) res.setHeader('retry-after', '1');
+      return sendError(res, status, ERROR_BODIES[status] ?? ERROR_BODIES[500]!);
+    }
+    if (model.startsWith('stall')) return; // never answers
+    if (body.stream === true) return stream(res, body, model);
+    return sendJson(res, 200, completion(body, model));
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: async () => {
+      sockets.forEach((s) => s.destroy());
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+function usageFor(body: Record<string, unknown>, text: string) {
+  const prompt = JSON.stringify(body.messages ?? []).length;
+  const completion = text.split(' ').length;
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
+}
+
+function completion(body: Record<string, unknown>, model: string) {
+  const text = replyText(body);
+  return {
+    id: `chatcmpl-${randomBytes(12).toString('base64url')}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null, annotations: [] }, logprobs: null, finish_reason: 'stop' }],
+    usage: usageFor(body, text),
+    service_tier: 'default',
+    system_fingerprint: 'fp_fake',
+  };
+}
+
+function stream(res: ServerResponse, body: Record<string, unknown>, model: string): void {
+  const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+  const text = replyText(body);
+  const base = { id: `chatcmpl-${randomBytes(12).toString('base64url')}`, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, system_fingerprint: 'fp_fake' };
+  const withUsage = includeUsage ? { usage: null } : {};
+  const chunk = (delta: object, finish: string | null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...withUsage });
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  const events: object[] = [chunk({ role: 'assistant', content: '', refusal: null }, null)];
+  for (const word of text.split(/(?<= )/)) events.push(chunk({ content: word }, null));
+  events.push(chunk({}, 'stop'));
+  if (includeUsage) events.push({ ...base, choices: [], usage: usageFor(body, text) });
+  if (model.startsWith('break-stream')) {
+    res.write(`data: ${JSON.stringify(events[0])}\n\n`);
+    res.write(`data: ${JSON.stringify(events[1])}\n\n`);
+    setTimeout(() => res.socket?.destroy(), 20);
+    return;
+  }
+  for (const event of events) res.write(`data: ${JSON.stringify(event)}\n\n`);
+  res.end('data: [DONE]\n\n');
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-request-id': `req_${randomBytes(8).toString('hex')}` });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, status: number, error: { message: string; type: string; code: string | null }): void {
+  sendJson(res, status, { error: { ...error, param: null } });
+}

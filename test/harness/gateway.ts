@@ -1,0 +1,165 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { stringify as toYaml } from 'yaml';
+import { gatewayConfig } from '../../services/gateway/config.js';
+import { startGateway, type RunningGateway } from '../../services/gateway/runtime.js';
+import { loadConfig } from '../../services/kit/config.js';
+import { createLogger } from '../../services/kit/log.js';
+import type { ServiceName } from '../../services/kit/service.js';
+import { eventually, freePort } from './infra.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface TestGateway {
+  /** Base URL for the openai client (ends in /v1). */
+  readonly baseURL: string;
+  readonly adminUrl: string;
+  readonly opsUrl: string;
+  createKey(body?: { name?: string; team?: string; customer?: string; expires_at?: string }): Promise<{ id: string; key: string }>;
+  client(apiKey: string): OpenAI;
+  stop(): Promise<void>;
+}
+
+type Tree = Record<string, unknown>;
+
+function testDefaults(dataDir: string): Tree {
+  return {
+    dataDir,
+    log: { level: process.env.TEST_LOG_LEVEL ?? 'warn' },
+    server: { host: '127.0.0.1', opsPort: 0, grpcPort: 0, shutdownTimeoutMs: 5_000 },
+    ingress: { port: 0 },
+    governance: { adminPort: 0, adminToken: ADMIN_TOKEN },
+  };
+}
+
+function merge(base: Tree, over: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? merge(out[k] as Tree, v as Tree) : v;
+  }
+  return out;
+}
+
+async function adminCreateKey(adminUrl: string, body: Tree): Promise<{ id: string; key: string }> {
+  const response = await fetch(`${adminUrl}/admin/keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'test', ...body }),
+  });
+  if (response.status !== 201) throw new Error(`creating a key failed: ${response.status} ${await response.text()}`);
+  return (await response.json()) as { id: string; key: string };
+}
+
+function wrap(baseURL: string, adminUrl: string, opsUrl: string, stop: () => Promise<void>): TestGateway {
+  return {
+    baseURL,
+    adminUrl,
+    opsUrl,
+    createKey: (body = {}) => adminCreateKey(adminUrl, body),
+    client: (apiKey) => new OpenAI({ baseURL, apiKey, maxRetries: 0 }),
+    stop,
+  };
+}
+
+/** Runs the given services (default: all) inside the test process. */
+export async function startInProcess(config: Tree = {}, services?: ServiceName[]): Promise<TestGateway & { running: RunningGateway; dataDir: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gw-test-'));
+  const parsed = loadConfig(gatewayConfig, { overrides: merge(testDefaults(dataDir), config), env: {} });
+  const running = await startGateway(parsed, services ?? ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'], createLogger({ level: parsed.log.level }));
+  const e = running.endpoints;
+  return { ...wrap(`${e['ingress.http']}/v1`, e['governance.admin'] ?? '', e.ops!, running.stop), running, dataDir };
+}
+
+export interface ServiceProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly opsUrl: string;
+  /** Everything the process printed so far. */
+  output(): string;
+  /** Sends a signal and waits for the process to exit; resolves to its exit code. */
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `gateway start --services <services>` as its own OS process and waits until it is ready. */
+export async function spawnService(configFile: string, services: string, env: Record<string, string>): Promise<ServiceProcess> {
+  const opsPort = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/gateway/cli.ts', 'start', '--services', services, '--config', configFile], {
+    cwd: REPO,
+    env: { ...process.env, ...env, GATEWAY_SERVER__OPS_PORT: String(opsPort) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const opsUrl = `http://127.0.0.1:${opsPort}`;
+  await eventually(`${services} to be ready`, async () => {
+    if (child.exitCode !== null) throw new Error(`${services} exited with ${child.exitCode}:\n${output}`);
+    const res = await fetch(`${opsUrl}/readyz`).catch(() => undefined);
+    return res?.status === 200 ? true : undefined;
+  }).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n--- output of ${services} ---\n${output}`);
+  });
+  return {
+    name: services,
+    child,
+    opsUrl,
+    output: () => output,
+    kill: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface SplitGateway extends TestGateway {
+  readonly processes: Record<ServiceName, ServiceProcess>;
+  /** What all processes printed. */
+  output(): string;
+}
+
+/**
+ * Runs each of the six services as its own OS process, sharing NATS and
+ * PostgreSQL, reaching each other over gRPC as a real deployment does.
+ */
+export async function startSplit(config: Tree): Promise<SplitGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-split-'));
+  const [grpcGovernance, grpcCaching, grpcRouting, ingressPort, adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const shared = merge(testDefaults(dir), {
+    ...config,
+    ingress: { port: ingressPort },
+    governance: { adminPort, adminToken: ADMIN_TOKEN, address: `127.0.0.1:${grpcGovernance}` },
+    caching: { address: `127.0.0.1:${grpcCaching}` },
+    routing: merge((config.routing as Tree) ?? {}, { address: `127.0.0.1:${grpcRouting}` }),
+  });
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, toYaml(shared));
+  const grpcPorts: Partial<Record<ServiceName, number>> = { governance: grpcGovernance, caching: grpcCaching, routing: grpcRouting };
+  const order: ServiceName[] = ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'];
+  const processes = {} as Record<ServiceName, ServiceProcess>;
+  try {
+    // Started one after another: six Node.js processes booting at once on two cores starve each other.
+    for (const name of order) {
+      const port = grpcPorts[name];
+      processes[name] = await spawnService(file, name, port ? { GATEWAY_SERVER__GRPC_PORT: String(port) } : {});
+    }
+  } catch (err) {
+    await Promise.all(Object.values(processes).map((p) => p.kill('SIGKILL')));
+    throw err;
+  }
+  const stop = async () => {
+    // Front to back, as an orchestrator drains a deployment.
+    for (const name of [...order].reverse()) await processes[name].kill('SIGTERM');
+  };
+  return {
+    ...wrap(`http://127.0.0.1:${ingressPort}/v1`, `http://127.0.0.1:${adminPort}`, processes.ingress.opsUrl, stop),
+    processes,
+    output: () => order.map((name) => `--- ${name} ---\n${processes[name].output()}`).join('\n'),
+  };
+}
