@@ -8,5 +8,5 @@ import { writeAuditEvents } from './writer.js';
 export const auditService = defineService<AuditConfig>({
   name: 'audit',
   init: (ctx, config) =>
-    startPersistingConsumer(ctx, { name: 'audit', migrations: auditMigrations, types: [], maxBatch: config.maxBatch, write: writeAuditEvents }),
+    startPersistingConsumer(ctx, { name: 'audit', migrations: auditMigrations, filter: '>', maxBatch: config.maxBatch, write: writeAuditEvents }),
 });

@@ -1,6 +1,7 @@
 import { GovernanceService } from '../gen/gateway/v1/governance.js';
 import { migrate } from '../kit/db/migrate.js';
 import { grpcImplementation } from '../kit/grpc.js';
+import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
 import { buildAdminApi, resolveAdminToken } from './admin.js';
 import type { GovernanceConfig } from './config.js';
@@ -16,7 +17,7 @@ export const governanceService = defineService<GovernanceConfig>({
     const bus = await ctx.bus();
     const keys = new KeyStore(db);
     // Subscribe before loading, so a change made meanwhile by another replica is not missed.
-    const changes = await bus.subscribe(['admin.virtual_key.*'], (event) => {
+    const changes = await bus.subscribe('admin.virtual_key.*', (event) => {
       if (event.payload?.$case !== 'admin') return;
       keys.reload(event.payload.admin.resourceId).catch((err: unknown) => ctx.log.error({ err }, 'failed to reload a virtual key'));
     });
@@ -39,7 +40,7 @@ export const governanceService = defineService<GovernanceConfig>({
       endpoints: { admin: adminUrl },
       ready: () => bus.connected(),
       stop: async () => {
-        await admin.close();
+        await closeGracefully(admin);
         await changes.stop();
       },
     };

@@ -1,3 +1,4 @@
+import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
 import type { IngressConfig } from './config.js';
 import { OutcomeRecorder } from './outcome.js';
@@ -13,8 +14,7 @@ export const ingressService = defineService<IngressConfig>({
     return {
       endpoints: { http: url },
       ready: () => true,
-      // fastify's close lets in-flight requests (streams included) finish.
-      stop: () => app.close(),
+      stop: () => closeGracefully(app),
     };
   },
 });

@@ -60,3 +60,17 @@ export function bearerToken(header: string | undefined): string | undefined {
   const token = (match ? match[1]! : header).trim();
   return token.length > 0 ? token : undefined;
 }
+
+/**
+ * Stops accepting connections and waits for in-flight requests (streams
+ * included). Keep-alive connections are closed as soon as their request ends,
+ * instead of waiting for the client to drop them.
+ */
+export async function closeGracefully(app: FastifyInstance): Promise<void> {
+  const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(sweep);
+  }
+}

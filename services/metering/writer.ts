@@ -7,14 +7,14 @@ interface Metered {
   outcome: RequestOutcome;
 }
 
-/** Request events that go into the usage ledger: the ones of requests that were admitted. */
-export const METERED_TYPES = [EventType.requestCompleted, EventType.requestFailed];
+/** Request events that go into the usage ledger: those of admitted requests (not request.rejected). */
+const METERED_TYPES: ReadonlySet<string> = new Set([EventType.requestCompleted, EventType.requestFailed]);
 
 /** Writes one usage row per request id; requests already recorded are skipped. */
 export async function writeUsage(db: Queryable, events: Event[]): Promise<void> {
   const rows: Metered[] = [];
   for (const event of events) {
-    if (event.payload?.$case === 'request' && event.requestId) rows.push({ event, outcome: event.payload.request });
+    if (METERED_TYPES.has(event.type) && event.payload?.$case === 'request' && event.requestId) rows.push({ event, outcome: event.payload.request });
   }
   if (rows.length === 0) return;
   const column = <T>(pick: (row: Metered) => T) => rows.map(pick);

@@ -4,6 +4,7 @@ import {
   DeliverPolicy,
   jetstream,
   jetstreamManager,
+  JetStreamApiCodes,
   JetStreamApiError,
   StorageType,
   type ConsumerMessages,
@@ -27,8 +28,9 @@ export interface JetStreamSettings {
   ackWaitSeconds: number;
 }
 
-const STREAM_NOT_FOUND = 10059;
+// JetStream API error codes for a name another process took first (not in JetStreamApiCodes).
 const STREAM_NAME_IN_USE = 10058;
+const CONSUMER_NAME_IN_USE = 10013;
 
 /**
  * The production bus. Events are protobuf-encoded on subjects
@@ -92,7 +94,7 @@ export class JetStreamBus implements EventBus {
       await this.jsm.streams.info(config.name);
       await this.jsm.streams.update(config.name, config);
     } catch (err) {
-      if (!(err instanceof JetStreamApiError) || err.code !== STREAM_NOT_FOUND) throw err;
+      if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
       try {
         await this.jsm.streams.add(config);
       } catch (addErr) {
@@ -107,22 +109,7 @@ export class JetStreamBus implements EventBus {
   }
 
   async consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer> {
-    const filters = (options.types.length > 0 ? options.types : ['>']).map((t) => this.subject(t));
-    const durable = {
-      durable_name: options.name,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      filter_subjects: filters,
-      ack_wait: nanos(this.settings.ackWaitSeconds * 1000),
-      max_ack_pending: Math.max(1000, options.maxBatch * 4),
-    };
-    try {
-      await this.jsm.consumers.add(this.settings.stream, durable);
-    } catch (err) {
-      // Exists already (another replica, or an earlier run): bring its settings up to date.
-      if (!(err instanceof JetStreamApiError)) throw err;
-      await this.jsm.consumers.update(this.settings.stream, options.name, durable);
-    }
+    await this.ensureDurable(options);
     const consumer = await this.js.consumers.get(this.settings.stream, options.name);
     const messages = await consumer.consume({ max_messages: options.maxBatch * 2 });
     const state = { stopping: false };
@@ -140,7 +127,45 @@ export class JetStreamBus implements EventBus {
     return handle;
   }
 
-  /** Hands the handler whatever has arrived, up to maxBatch, as one batch. */
+  /**
+   * Creates the durable consumer unless it exists (made by another replica or
+   * an earlier run, which then resumes where it stopped).
+   */
+  private async ensureDurable(options: ConsumeOptions): Promise<void> {
+    const config = {
+      durable_name: options.name,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: this.subject(options.filter),
+      ack_wait: nanos(this.settings.ackWaitSeconds * 1000),
+      max_ack_pending: Math.max(1000, options.maxBatch * 4),
+    };
+    const existing = await this.jsm.consumers.info(this.settings.stream, options.name).catch((err: unknown) => {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return undefined;
+      throw err;
+    });
+    if (existing) {
+      if (existing.config.filter_subject !== config.filter_subject) {
+        throw new Error(
+          `durable consumer ${options.name} on stream ${this.settings.stream} filters ${existing.config.filter_subject}, expected ${config.filter_subject}; delete it to let the gateway recreate it`,
+        );
+      }
+      return;
+    }
+    try {
+      await this.jsm.consumers.add(this.settings.stream, config);
+    } catch (err) {
+      // Another replica created it between our info and add.
+      if (!(err instanceof JetStreamApiError) || err.code !== CONSUMER_NAME_IN_USE) throw err;
+    }
+  }
+
+  /**
+   * Hands the handler whatever has arrived, up to maxBatch, as one batch: a
+   * batch closes when it is full or when the messages already received have
+   * all been taken (setImmediate runs once the iterator has nothing buffered).
+   * Batches are handled one after another, in stream order.
+   */
   private async runBatches(
     messages: ConsumerMessages,
     maxBatch: number,
@@ -149,13 +174,28 @@ export class JetStreamBus implements EventBus {
     state: { stopping: boolean },
   ): Promise<void> {
     let batch: JsMsg[] = [];
+    let handled = Promise.resolve();
+    let scheduled = false;
+    const close = () => {
+      scheduled = false;
+      if (batch.length === 0) return;
+      const current = batch;
+      batch = [];
+      handled = handled.then(() => this.handleBatch(current, handler, log, state));
+    };
     for await (const msg of messages) {
       batch.push(msg);
-      if (batch.length < maxBatch && messages.getPending() > 0) continue;
-      await this.handleBatch(batch, handler, log, state);
-      batch = [];
+      if (batch.length >= maxBatch) {
+        close();
+        // Full batches wait their turn, so a slow handler slows the pull instead of piling up.
+        await handled;
+      } else if (!scheduled) {
+        scheduled = true;
+        setImmediate(close);
+      }
     }
-    if (batch.length > 0) await this.handleBatch(batch, handler, log, state);
+    close();
+    await handled;
   }
 
   /**
@@ -188,9 +228,9 @@ export class JetStreamBus implements EventBus {
     }
   }
 
-  async subscribe(types: string[], handler: (event: Event) => void): Promise<Consumer> {
+  async subscribe(filter: string, handler: (event: Event) => void): Promise<Consumer> {
     const consumer = await this.js.consumers.get(this.settings.stream, {
-      filter_subjects: types.map((t) => this.subject(t)),
+      filter_subjects: this.subject(filter),
       deliver_policy: DeliverPolicy.New,
     });
     const messages = await consumer.consume();

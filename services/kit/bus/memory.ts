@@ -13,7 +13,7 @@ import { retryDelayMs, subjectMatches, type BatchHandler, type ConsumeOptions, t
 export class MemoryBus implements EventBus {
   readonly kind = 'memory';
   private readonly consumers = new Map<string, MemoryConsumer>();
-  private readonly subscribers = new Set<{ types: string[]; handler: (event: Event) => void }>();
+  private readonly subscribers = new Set<{ filter: string; handler: (event: Event) => void }>();
   private closed = false;
 
   constructor(private readonly log: Logger) {}
@@ -22,7 +22,7 @@ export class MemoryBus implements EventBus {
     if (this.closed) throw new Error('event bus is closed');
     for (const consumer of this.consumers.values()) consumer.offer(event);
     for (const sub of this.subscribers) {
-      if (matchesAny(sub.types, event.type)) sub.handler(event);
+      if (subjectMatches(sub.filter, event.type)) sub.handler(event);
     }
   }
 
@@ -38,8 +38,8 @@ export class MemoryBus implements EventBus {
     };
   }
 
-  async subscribe(types: string[], handler: (event: Event) => void): Promise<Consumer> {
-    const entry = { types, handler };
+  async subscribe(filter: string, handler: (event: Event) => void): Promise<Consumer> {
+    const entry = { filter, handler };
     this.subscribers.add(entry);
     return { stop: async () => void this.subscribers.delete(entry) };
   }
@@ -52,10 +52,6 @@ export class MemoryBus implements EventBus {
     this.closed = true;
     await Promise.all([...this.consumers.values()].map((c) => c.stop()));
   }
-}
-
-function matchesAny(types: string[], type: string): boolean {
-  return types.length === 0 || types.some((pattern) => subjectMatches(pattern, type));
 }
 
 class MemoryConsumer {
@@ -73,7 +69,7 @@ class MemoryConsumer {
   }
 
   offer(event: Event): void {
-    if (!matchesAny(this.options.types, event.type)) return;
+    if (!subjectMatches(this.options.filter, event.type)) return;
     this.queue.push(event);
     this.wake?.();
   }

@@ -10,8 +10,8 @@ export interface PersistingConsumerOptions {
   /** Durable consumer name and migration component, e.g. "audit". */
   name: string;
   migrations: Migration[];
-  /** Event types to consume (empty: all). */
-  types: string[];
+  /** Event types to consume, as one subject pattern (">" for all). */
+  filter: string;
   maxBatch: number;
   /** Writes a batch idempotently (a redelivered event must not make a second row), in one transaction. */
   write(tx: Queryable, events: Event[]): Promise<void>;
@@ -27,7 +27,7 @@ export async function startPersistingConsumer(ctx: ServiceContext, options: Pers
   await migrate(db, options.name, options.migrations, ctx.log);
   const bus = await ctx.bus();
   const consumer = await bus.consume(
-    { name: options.name, types: options.types, maxBatch: options.maxBatch },
+    { name: options.name, filter: options.filter, maxBatch: options.maxBatch },
     measured(options.name, ctx.metrics, (events) => db.transaction((tx) => options.write(tx, events))),
   );
   return { ready: () => bus.connected(), stop: () => consumer.stop() };

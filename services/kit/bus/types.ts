@@ -16,7 +16,7 @@ export interface EventBus {
   readonly kind: 'jetstream' | 'memory';
   publish(event: Event): Promise<void>;
   consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer>;
-  subscribe(types: string[], handler: (event: Event) => void): Promise<Consumer>;
+  subscribe(filter: string, handler: (event: Event) => void): Promise<Consumer>;
   /** True while the bus can accept events. */
   connected(): boolean;
   close(): Promise<void>;
@@ -25,8 +25,12 @@ export interface EventBus {
 export interface ConsumeOptions {
   /** Durable consumer name, e.g. "audit". */
   name: string;
-  /** Event types to receive; NATS wildcards allowed ("request.*", "admin.>"). Empty means all. */
-  types: string[];
+  /**
+   * Event types to receive, as one NATS subject pattern: "request.completed",
+   * "request.*", "admin.>", or ">" for all. One pattern, because NATS servers
+   * before 2.10 take one filter per consumer.
+   */
+  filter: string;
   /** Largest batch handed to the handler at once. */
   maxBatch: number;
 }

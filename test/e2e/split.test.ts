@@ -1,0 +1,133 @@
+import pg from 'pg';
+import type OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
+import { startSplit, type SplitGateway } from '../harness/gateway.js';
+import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
+
+const PROVIDER_KEY = 'sk-split-provider-secret-4242';
+
+// Split mode: each service its own OS process, talking gRPC on the request
+// path and JetStream for events, persisting to a real PostgreSQL.
+describe('split mode: six processes, real NATS and PostgreSQL', () => {
+  let fake: FakeOpenAI;
+  let gateway: SplitGateway;
+  let db: pg.Client;
+  let cleanup: (() => Promise<void>)[] = [];
+  let key: string;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    const infra = requireInfra();
+    const database = await createDatabase(infra.databaseUrl);
+    const bus = isolatedBus(infra.natsUrl);
+    fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
+    cleanup = [database.drop, bus.cleanup, () => fake.close()];
+    gateway = await startSplit({
+      nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
+      database: { url: database.url },
+      routing: {
+        providers: {
+          mock: { type: 'mock' },
+          slow: { type: 'mock', chunkDelayMs: 150 },
+          openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY },
+        },
+      },
+    });
+    db = new pg.Client({ connectionString: database.url });
+    await db.connect();
+    ({ key } = await gateway.createKey({ name: 'split', team: 'team-split' }));
+    client = gateway.client(key);
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await db?.end();
+    for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
+  });
+
+  it('serves the openai client unchanged, streaming included, through gRPC between processes', async () => {
+    const completion = await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'split hello' }] });
+    expect(completion.choices[0]?.message.content).toBe('Fake OpenAI reply to: split hello');
+    const stream = await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'split stream' }], stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('This is a mock response to: split stream');
+    const unknown = await gateway.client('sk-gw-unknown').models.list().catch((e: { status?: number }) => e);
+    expect((unknown as { status?: number }).status).toBe(401);
+  });
+
+  it('exposes health, readiness and metrics on every process', async () => {
+    for (const process of Object.values(gateway.processes)) {
+      expect((await fetch(`${process.opsUrl}/healthz`)).status).toBe(200);
+      expect((await fetch(`${process.opsUrl}/readyz`)).status).toBe(200);
+      expect(await (await fetch(`${process.opsUrl}/metrics`)).text()).toContain('process_cpu_user_seconds_total');
+    }
+    const ingressMetrics = await (await fetch(`${gateway.processes.ingress.opsUrl}/metrics`)).text();
+    expect(ingressMetrics).toMatch(/gateway_requests_total\{endpoint="chat.completions",status="200"\} \d+/);
+  });
+
+  it('after a burst of 1,000 requests, holds exactly one audit row and one usage row per request id', async () => {
+    const ids: string[] = [];
+    const total = 1000;
+    let next = 0;
+    const worker = async () => {
+      while (next < total) {
+        const i = next++;
+        if (i % 10 === 0) {
+          const { data, response } = await client.chat.completions
+            .create({ model: 'mock/echo', messages: [{ role: 'user', content: `burst ${i}` }], stream: true })
+            .withResponse();
+          for await (const _chunk of data) void _chunk;
+          ids.push(response.headers.get('x-request-id')!);
+        } else {
+          const { response } = await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: `burst ${i}` }] }).withResponse();
+          ids.push(response.headers.get('x-request-id')!);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 32 }, worker));
+    expect(new Set(ids).size).toBe(total);
+
+    const count = (table: string) =>
+      db.query<{ rows: number; ids: number }>(`SELECT count(*)::int AS rows, count(DISTINCT request_id)::int AS ids FROM ${table} WHERE request_id = ANY($1)`, [ids]);
+    const audit = await eventually('audit rows for the burst', async () => {
+      const { rows } = await count('audit_events');
+      return rows[0]!.rows >= total ? rows[0] : undefined;
+    });
+    const usage = await eventually('usage rows for the burst', async () => {
+      const { rows } = await count('usage_records');
+      return rows[0]!.rows >= total ? rows[0] : undefined;
+    });
+    expect(audit).toEqual({ rows: total, ids: total });
+    expect(usage).toEqual({ rows: total, ids: total });
+    const tokens = await db.query<{ zero: number }>(`SELECT count(*)::int AS zero FROM usage_records WHERE request_id = ANY($1) AND total_tokens = 0`, [ids]);
+    expect(tokens.rows[0]!.zero).toBe(0);
+  });
+
+  it('never prints a virtual key or a provider key', () => {
+    const output = gateway.output();
+    expect(output.length).toBeGreaterThan(0);
+    expect(output).not.toContain(key);
+    expect(output).not.toContain(PROVIDER_KEY);
+  });
+
+  it('lets an in-flight stream finish when ingress is told to stop', async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: 'slow/echo', messages: [{ role: 'user', content: 'finish me please' }], stream: true })
+      .withResponse();
+    const requestId = response.headers.get('x-request-id')!;
+    let text = '';
+    let exit: Promise<number | null> | undefined;
+    for await (const chunk of data) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      exit ??= gateway.processes.ingress.kill('SIGTERM');
+    }
+    expect(text).toBe('This is a mock response to: finish me please');
+    expect(await exit).toBe(0);
+    await eventually('the stopped stream in the usage ledger', async () => {
+      const { rows } = await db.query<{ outcome: string }>('SELECT outcome FROM usage_records WHERE request_id = $1', [requestId]);
+      return rows[0]?.outcome === 'completed' ? true : undefined;
+    });
+  });
+});
