@@ -24,5 +24,5 @@ export async function* readSseData(body: AsyncIterable<Buffer | string>): AsyncG
       }
     }
   }
-  if (data.length > 0) yield data.join('\n');
+  // The spec discards an event cut off before its closing blank line.
 }

@@ -4,7 +4,8 @@ import type { Logger } from '../log.js';
 import { retryDelayMs, subjectMatches, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
 
 /**
- * The embedded-mode bus: same contract as JetStream within one process. Each
+ * The embedded-mode bus: same contract as JetStream within one process. An
+ * event id published again within the duplicate window is dropped. Each
  * durable consumer has its own queue; a batch leaves the queue only after its
  * handler resolved, so a failing handler is retried with the same events in
  * the same order. Events live in memory: on a crash, events not yet handled are
@@ -14,16 +15,33 @@ export class MemoryBus implements EventBus {
   readonly kind = 'memory';
   private readonly consumers = new Map<string, MemoryConsumer>();
   private readonly subscribers = new Set<{ filter: string; handler: (event: Event) => void }>();
+  /** Event ids seen within the duplicate window, as JetStream keeps them (insertion order = time order). */
+  private readonly recentIds = new Map<string, number>();
   private closed = false;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly duplicateWindowMs = 120_000,
+  ) {}
 
   async publish(event: Event): Promise<void> {
     if (this.closed) throw new Error('event bus is closed');
+    if (this.isDuplicate(event.id)) return;
     for (const consumer of this.consumers.values()) consumer.offer(event);
     for (const sub of this.subscribers) {
       if (subjectMatches(sub.filter, event.type)) sub.handler(event);
     }
+  }
+
+  private isDuplicate(id: string): boolean {
+    const now = Date.now();
+    for (const [seen, at] of this.recentIds) {
+      if (now - at < this.duplicateWindowMs) break;
+      this.recentIds.delete(seen);
+    }
+    if (this.recentIds.has(id)) return true;
+    this.recentIds.set(id, now);
+    return false;
   }
 
   async consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer> {

@@ -1,0 +1,50 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DATABASE_KINDS } from '../../test/harness/databases.js';
+import { migrate } from '../kit/db/migrate.js';
+import type { Database } from '../kit/db/types.js';
+import { adminEvent, EventType, requestEvent } from '../kit/events.js';
+import { createLogger } from '../kit/log.js';
+import { auditMigrations } from './migrations.js';
+import { writeAuditEvents } from './writer.js';
+
+const context = { requestId: 'req_audit_1', traceId: 'a'.repeat(32), actor: { keyId: 'vk_1', keyName: 'k', teamId: 't', customerId: 'c', admin: '' }, sourceAddress: '10.0.0.1' };
+const outcome = { endpoint: 'chat.completions', model: 'mock/echo', served: { provider: 'mock', model: 'echo', deployment: '' }, httpStatus: 200, usage: undefined, stream: false, cacheHit: false, durationMs: 12.5, errorCode: '', errorMessage: '' };
+
+describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('audit log writer on %s', (kind) => {
+  let handle: { db: Database; cleanup(): Promise<void> } | undefined;
+  afterEach(() => handle?.cleanup());
+
+  it('appends each event once, however often it is delivered', async () => {
+    handle = await DATABASE_KINDS[kind]();
+    const { db } = handle;
+    await migrate(db, 'audit', auditMigrations, createLogger({ level: 'silent' }));
+    const completed = requestEvent(EventType.requestCompleted, { service: 'ingress', context }, outcome);
+    const created = adminEvent(EventType.adminKeyCreated, { service: 'governance', actor: { keyId: '', keyName: '', teamId: '', customerId: '', admin: 'ops' } }, {
+      action: 'create',
+      resource: 'virtual_key',
+      resourceId: 'vk_1',
+      beforeJson: '',
+      afterJson: '{"id":"vk_1"}',
+    });
+    await writeAuditEvents(db, [completed, created]);
+    await writeAuditEvents(db, [completed]);
+    await writeAuditEvents(db, [created, completed]);
+
+    const { rows } = await db.query<{ event_id: string; event_type: string; request_id: string; actor_key_id: string; actor_admin: string; source_address: string; payload: Record<string, unknown> }>(
+      'SELECT event_id, event_type, request_id, actor_key_id, actor_admin, source_address, payload FROM audit_events ORDER BY seq',
+    );
+    expect(rows.map((r) => r.event_id)).toEqual([completed.id, created.id]);
+    expect(rows[0]).toMatchObject({ event_type: 'request.completed', request_id: 'req_audit_1', actor_key_id: 'vk_1', source_address: '10.0.0.1' });
+    expect(rows[0]!.payload).toMatchObject({ request: { model: 'mock/echo', httpStatus: 200 } });
+    expect(rows[1]).toMatchObject({ event_type: 'admin.virtual_key.created', actor_admin: 'ops' });
+  });
+
+  it('migrates once, even when asked again', async () => {
+    handle = await DATABASE_KINDS[kind]();
+    const log = createLogger({ level: 'silent' });
+    await migrate(handle.db, 'audit', auditMigrations, log);
+    await migrate(handle.db, 'audit', auditMigrations, log);
+    const { rows } = await handle.db.query<{ n: number }>("SELECT count(*)::int AS n FROM gateway_migrations WHERE component = 'audit'");
+    expect(rows[0]!.n).toBe(auditMigrations.length);
+  });
+});

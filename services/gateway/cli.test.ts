@@ -1,0 +1,64 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../../test/harness/infra.js';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+async function gateway(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'services/gateway/cli.ts', ...args], {
+      cwd: REPO,
+      env: { ...process.env, ...env },
+      timeout: 30_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('gateway CLI', () => {
+  it('prints help for the program and for each command', async () => {
+    expect((await gateway(['--help'])).stdout).toContain('gateway start');
+    const start = await gateway(['start', '--help']);
+    expect(start.code).toBe(0);
+    expect(start.stdout).toContain('--services');
+    expect(start.stdout).toContain('ingress, routing, caching, governance, audit, metering');
+    expect((await gateway(['keys', '--help'])).stdout).toContain('keys create --name');
+    expect((await gateway(['config', '--help'])).stdout).toContain('config check');
+  });
+
+  it('stops at start-up on a bad config, naming the key, the value and what was expected', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-cli-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'server:\n  opsPort: -5\n');
+    for (const args of [['config', 'check', '--config', file], ['start', '--config', file]]) {
+      const result = await gateway(args);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('server.opsPort');
+      expect(result.stderr).toContain('-5');
+      expect(result.stderr).toMatch(/expected number to be >=0/);
+    }
+  });
+
+  it('refuses to run a subset of services without a shared bus, saying which key to set', async () => {
+    const result = await gateway(['start', '--services', 'ingress'], { GATEWAY_CONFIG: '', GATEWAY_SERVER__OPS_PORT: String(await freePort()) });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('nats.url');
+  });
+
+  it('rejects unknown services and commands with a usage hint', async () => {
+    const services = await gateway(['start', '--services', 'ingress,billing']);
+    expect(services.code).toBe(1);
+    expect(services.stderr).toContain('unknown service "billing"');
+    const command = await gateway(['launch']);
+    expect(command.code).toBe(1);
+    expect(command.stderr).toContain('unknown command "launch"');
+  });
+});

@@ -1,0 +1,86 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { gatewayConfig } from '../gateway/config.js';
+import { ConfigError, loadConfig } from './config.js';
+
+function file(yaml: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'gw-config-')), 'gateway.yaml');
+  writeFileSync(path, yaml);
+  return path;
+}
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('starts from defaults that run everything embedded with the mock provider', () => {
+    const config = loadConfig(gatewayConfig, { env: {} });
+    expect(config.ingress.port).toBe(8080);
+    expect(config.nats.url).toBe('');
+    expect(config.database.url).toBe('');
+    expect(Object.keys(config.routing.providers)).toEqual(['mock']);
+    expect(Object.isFrozen(config.routing)).toBe(true);
+  });
+
+  it('names the key, the value and what was expected when a value is wrong', () => {
+    const found = problems(() => loadConfig(gatewayConfig, { file: file('ingress:\n  port: eighty\n'), env: {} }));
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain('ingress.port');
+    expect(found[0]).toContain('"eighty"');
+    expect(found[0]).toMatch(/expected number/);
+  });
+
+  it('rejects unknown keys, so a typo does not pass silently', () => {
+    const found = problems(() => loadConfig(gatewayConfig, { file: file('ingress:\n  prot: 8080\n'), env: {} }));
+    expect(found[0]).toContain('ingress');
+    expect(found[0]).toContain('"prot"');
+  });
+
+  it('checks provider entries by their type', () => {
+    const found = problems(() =>
+      loadConfig(gatewayConfig, { file: file('routing:\n  providers:\n    openai:\n      type: openai\n      baseUrl: not-a-url\n'), env: {} }),
+    );
+    expect(found[0]).toContain('routing.providers.openai.baseUrl');
+    expect(found[0]).toContain('"not-a-url"');
+  });
+
+  it('substitutes ${VAR} and ${VAR:-default}, keeping numbers numbers', () => {
+    const config = loadConfig(gatewayConfig, {
+      file: file('ingress:\n  port: ${PORT}\nrouting:\n  providers:\n    openai:\n      type: openai\n      baseUrl: https://api.openai.com/v1\n      apiKey: ${OPENAI_KEY:-none}\n'),
+      env: { PORT: '9999' },
+    });
+    expect(config.ingress.port).toBe(9999);
+    const openai = config.routing.providers.openai;
+    expect(openai?.type === 'openai' && openai.apiKey).toBe('none');
+  });
+
+  it('fails naming the variable when ${VAR} is not set and has no default', () => {
+    const found = problems(() => loadConfig(gatewayConfig, { file: file('governance:\n  adminToken: ${ADMIN_TOKEN}\n'), env: {} }));
+    expect(found[0]).toContain('governance.adminToken');
+    expect(found[0]).toContain('ADMIN_TOKEN');
+  });
+
+  it('lets GATEWAY_<SECTION>__<KEY> environment variables override the file', () => {
+    const config = loadConfig(gatewayConfig, {
+      file: file('server:\n  opsPort: 1000\n'),
+      env: { GATEWAY_SERVER__OPS_PORT: '2000', GATEWAY_NATS__URL: 'nats://10.0.0.5:4222', GATEWAY_CACHING__ENABLED: 'false' },
+    });
+    expect(config.server.opsPort).toBe(2000);
+    expect(config.nats.url).toBe('nats://10.0.0.5:4222');
+    expect(config.caching.enabled).toBe(false);
+  });
+
+  it('reports a file that cannot be read or parsed', () => {
+    expect(problems(() => loadConfig(gatewayConfig, { file: '/nonexistent/gateway.yaml', env: {} }))[0]).toContain('/nonexistent/gateway.yaml');
+    expect(problems(() => loadConfig(gatewayConfig, { file: file('ingress: [unclosed\n'), env: {} }))[0]).toContain('not valid YAML');
+  });
+});
