@@ -7,6 +7,7 @@ import { createLogger } from '../kit/log.js';
 import { SERVICE_NAMES } from '../kit/service.js';
 import { ADMIN_TOKEN_FILE } from '../governance/admin.js';
 import { gatewayConfig, type GatewayConfig } from './config.js';
+import { renderConfigReference } from './config-reference.js';
 import { GROUPS, parseServiceList } from './modules.js';
 import { startGateway } from './runtime.js';
 
@@ -18,6 +19,7 @@ Usage:
   gateway keys list
   gateway keys revoke <key id>
   gateway config check [--config <file>]                validate the configuration and exit
+  gateway config reference                              print the configuration reference (Markdown)
 
 Run any command with --help for its options. Configuration: docs/configuration.md.`;
 
@@ -51,7 +53,8 @@ Options for all:
                         else the token generated into <dataDir>/${ADMIN_TOKEN_FILE})
   --config, -c <file>   configuration to read the defaults above from
   --help                show this help`,
-  config: `gateway config check [--config <file>] — validate the configuration, print problems, exit 1 if any`,
+  config: `gateway config check [--config <file>]  validate the configuration, print problems, exit 1 if any
+gateway config reference                 print every configuration key with its type, default and meaning (Markdown)`,
 };
 
 function resolveConfigFile(flag: string | undefined): string | undefined {
@@ -181,6 +184,7 @@ async function keys(args: string[]): Promise<void> {
 async function configCommand(args: string[]): Promise<void> {
   const [action, ...rest] = args;
   const { values } = parse(rest, CONFIG_OPTION);
+  if (action === 'reference' && !values.help) return void process.stdout.write(renderConfigReference());
   if (values.help || action !== 'check') return void console.log(HELP.config);
   readConfig(values.config);
   console.log('configuration is valid');
