@@ -1,6 +1,7 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { CachingService, LookupRequest, LookupResponse, StoreRequest, StoreResponse } from '../gen/gateway/v1/caching.js';
 import type { Api } from '../kit/grpc.js';
+import { readOnScrape } from '../kit/metrics.js';
 import type { CachingConfig } from './config.js';
 import { cacheKey } from './key.js';
 import { ExactStore } from './store.js';
@@ -23,15 +24,7 @@ export class Caching implements Api<typeof CachingService> {
       labelNames: ['result'],
       registers: [metrics],
     });
-    const entries = this.entries;
-    new Gauge({
-      name: 'gateway_cache_entries',
-      help: 'Entries held by this caching replica.',
-      registers: [metrics],
-      collect() {
-        this.set(entries.size);
-      },
-    });
+    readOnScrape(metrics, 'gateway_cache_entries', 'Entries held by this caching replica.', () => this.entries.size);
   }
 
   async lookup(request: LookupRequest): Promise<LookupResponse> {

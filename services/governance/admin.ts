@@ -4,11 +4,11 @@ import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { GatewayError } from '../kit/errors.js';
-import { adminEvent, EventType } from '../kit/events.js';
+import { adminEvent, EventType, type EventTypeName } from '../kit/events.js';
 import { bearerToken, createHttpServer } from '../kit/http.js';
 import type { Logger } from '../kit/log.js';
 import { secretsEqual } from '../kit/secrets.js';
-import { publicView, type KeyStore } from './keys.js';
+import { publicView, type KeyStore, type VirtualKey } from './keys.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
@@ -43,7 +43,7 @@ interface CreateKeyBody {
   expires_at?: string;
 }
 
-/** The admin REST API. Every change emits an admin event (audited, and how other replicas learn of it). */
+/** The admin REST API. */
 export function buildAdminApi(options: {
   keys: KeyStore;
   events: EventPublisher;
@@ -53,6 +53,17 @@ export function buildAdminApi(options: {
   const { keys, events, adminToken } = options;
   const app = createHttpServer({ log: options.log, bodyLimit: 64 * 1024 });
   const actor = { keyId: '', keyName: '', teamId: '', customerId: '', admin: 'admin-token' };
+  /** Every change is an event: the audit trail's record, and how other replicas learn of it. */
+  const recordKeyChange = (type: EventTypeName, action: string, before: VirtualKey | undefined, after: VirtualKey) =>
+    events.emit(
+      adminEvent(type, { service: 'governance', actor }, {
+        action,
+        resource: 'virtual_key',
+        resourceId: after.id,
+        beforeJson: before ? JSON.stringify(publicView(before)) : '',
+        afterJson: JSON.stringify(publicView(after)),
+      }),
+    );
 
   app.addHook('onRequest', async (request) => {
     const token = bearerToken(request.headers.authorization);
@@ -64,17 +75,8 @@ export function buildAdminApi(options: {
   app.post<{ Body: CreateKeyBody }>('/admin/keys', { schema: { body: createKeyBody } }, async (request, reply) => {
     const { name, team = '', customer = '', expires_at } = request.body;
     const { key, value } = await keys.create({ name, teamId: team, customerId: customer, expiresAt: expires_at ? new Date(expires_at) : null });
-    const view = publicView(key);
-    events.emit(
-      adminEvent(EventType.adminKeyCreated, { service: 'governance', actor }, {
-        action: 'create',
-        resource: 'virtual_key',
-        resourceId: key.id,
-        beforeJson: '',
-        afterJson: JSON.stringify(view),
-      }),
-    );
-    return reply.code(201).send({ ...view, key: value });
+    recordKeyChange(EventType.adminKeyCreated, 'create', undefined, key);
+    return reply.code(201).send({ ...publicView(key), key: value });
   });
 
   app.get('/admin/keys', async () => ({ data: keys.list().map(publicView) }));
@@ -89,17 +91,8 @@ export function buildAdminApi(options: {
     const before = keys.get(request.params.id);
     const key = await keys.revoke(request.params.id);
     if (!key) throw new GatewayError('not_found', `No virtual key with id ${request.params.id}.`);
-    const view = publicView(key);
-    events.emit(
-      adminEvent(EventType.adminKeyRevoked, { service: 'governance', actor }, {
-        action: 'revoke',
-        resource: 'virtual_key',
-        resourceId: key.id,
-        beforeJson: before ? JSON.stringify(publicView(before)) : '',
-        afterJson: JSON.stringify(view),
-      }),
-    );
-    return view;
+    recordKeyChange(EventType.adminKeyRevoked, 'revoke', before, key);
+    return publicView(key);
   });
 
   return app;

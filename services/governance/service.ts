@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { AuthorizeRequest, AuthorizeResponse, GovernanceService, SettleRequest, SettleResponse } from '../gen/gateway/v1/governance.js';
 import { GatewayError } from '../kit/errors.js';
+import { readOnScrape } from '../kit/metrics.js';
 import type { Api } from '../kit/grpc.js';
 import { digestsEqual } from '../kit/secrets.js';
 import type { KeyStore } from './keys.js';
@@ -21,15 +22,7 @@ export class Governance implements Api<typeof GovernanceService> {
       labelNames: ['outcome'],
       registers: [metrics],
     });
-    const inFlight = this.inFlight;
-    new Gauge({
-      name: 'gateway_governance_in_flight_requests',
-      help: 'Requests admitted and not yet settled.',
-      registers: [metrics],
-      collect() {
-        this.set(inFlight.size);
-      },
-    });
+    readOnScrape(metrics, 'gateway_governance_in_flight_requests', 'Requests admitted and not yet settled.', () => this.inFlight.size);
   }
 
   async authorize(request: AuthorizeRequest): Promise<AuthorizeResponse> {

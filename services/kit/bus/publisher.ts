@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
+import { readOnScrape } from '../metrics.js';
 import type { Event } from '../events.js';
 import type { Logger } from '../log.js';
 import { retryDelayMs, type EventBus } from './types.js';
@@ -34,15 +35,7 @@ export class EventPublisher {
       labelNames: ['reason'],
       registers: [metrics],
     });
-    const pending = this.pending;
-    new Gauge({
-      name: 'gateway_events_pending',
-      help: 'Events emitted but not yet accepted by the bus.',
-      registers: [metrics],
-      collect() {
-        this.set(pending.size);
-      },
-    });
+    readOnScrape(metrics, 'gateway_events_pending', 'Events emitted but not yet accepted by the bus.', () => this.pending.size);
   }
 
   emit(event: Event): void {
