@@ -8,7 +8,7 @@ import { auditMigrations } from './migrations.js';
 import { writeAuditEvents } from './writer.js';
 
 const context = { requestId: 'req_audit_1', traceId: 'a'.repeat(32), actor: { keyId: 'vk_1', keyName: 'k', teamId: 't', customerId: 'c', admin: '' }, sourceAddress: '10.0.0.1' };
-const outcome = { endpoint: 'chat.completions', model: 'mock/echo', served: { provider: 'mock', model: 'echo', deployment: '' }, httpStatus: 200, usage: undefined, stream: false, cacheHit: false, durationMs: 12.5, errorCode: '', errorMessage: '' };
+const outcome = { endpoint: 'chat.completions', model: 'mock/echo', served: { provider: 'mock', model: 'echo', deployment: '' }, httpStatus: 200, usage: undefined, stream: false, cacheHit: false, durationMs: 12.5, errorCode: '', errorMessage: '', attempts: [] };
 
 describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('audit log writer on %s', (kind) => {
   let handle: { db: Database; cleanup(): Promise<void> } | undefined;

@@ -28,7 +28,7 @@ export class Caching implements Api<typeof CachingService> {
   }
 
   async lookup(request: LookupRequest): Promise<LookupResponse> {
-    const parsed = this.cacheable(request.body);
+    const parsed = this.cacheable(request.endpoint, request.body);
     if (!parsed) {
       this.lookups.inc({ result: 'skip' });
       return MISS_NOT_CACHEABLE;
@@ -56,8 +56,12 @@ export class Caching implements Api<typeof CachingService> {
     return {};
   }
 
-  /** The parsed request when it may be answered from the cache, else undefined. */
-  private cacheable(body: Buffer): Record<string, unknown> | undefined {
+  /**
+   * The parsed request when it may be answered from the cache, else undefined.
+   * Embeddings are deterministic; generations only at temperature 0 unless
+   * configured otherwise.
+   */
+  private cacheable(endpoint: string, body: Buffer): Record<string, unknown> | undefined {
     if (!this.config.enabled) return undefined;
     let parsed: Record<string, unknown>;
     try {
@@ -66,7 +70,7 @@ export class Caching implements Api<typeof CachingService> {
       return undefined;
     }
     if (parsed.stream === true) return undefined;
-    if (!this.config.cacheNonDeterministic && parsed.temperature !== 0) return undefined;
+    if (endpoint !== 'embeddings' && !this.config.cacheNonDeterministic && parsed.temperature !== 0) return undefined;
     return parsed;
   }
 }

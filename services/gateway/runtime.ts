@@ -93,6 +93,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
   };
 
   const running: { name: ServiceName; service: RunningService }[] = [];
+  const opsRoutes = new Map<string, () => unknown>();
   const endpoints: Record<string, string> = {};
   let ops: Server | undefined;
 
@@ -128,6 +129,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
         database: getDatabase,
         bus: getBus,
         events: getPublisher,
+        opsRoute: (path, handler) => void opsRoutes.set(path, handler),
       };
       const module = MODULES[name] as (typeof MODULES)[ServiceName];
       const service = await module.init(ctx, config[name] as never);
@@ -147,6 +149,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       port: config.server.opsPort,
       metrics,
       readiness: () => Object.fromEntries(running.map(({ name, service }) => [name, service.ready()])),
+      routes: opsRoutes,
     });
     ops = started.server;
     endpoints.ops = `http://${config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host}:${started.port}`;

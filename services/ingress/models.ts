@@ -8,7 +8,7 @@ export function listModels(deps: PipelineDeps) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const admission = new Admission(deps, request, reply, ENDPOINT);
     try {
-      await admission.admit(request.headers.authorization, '');
+      await admission.admit('');
       const { models } = await deps.clients.routing.listModels({});
       admission.finish({ model: '', stream: false, httpStatus: 200 });
       return { object: 'list', data: models.map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.ownedBy })) };

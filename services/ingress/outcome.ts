@@ -1,5 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { RequestContext, Served, Usage } from '../gen/gateway/v1/common.js';
+import type { Attempt, RequestContext, Served, Usage } from '../gen/gateway/v1/common.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import type { GatewayError } from '../kit/errors.js';
 import { EventType, requestEvent, type EventTypeName } from '../kit/events.js';
@@ -14,7 +14,10 @@ export interface Outcome {
   served?: Served;
   usage?: Usage;
   cacheHit?: boolean;
+  attempts?: Attempt[];
   error?: GatewayError;
+  /** The error code when it came from another service as a bare code (stream end). */
+  errorCode?: string;
 }
 
 /**
@@ -62,8 +65,9 @@ export class OutcomeRecorder {
         stream: outcome.stream,
         cacheHit: outcome.cacheHit ?? false,
         durationMs,
-        errorCode: outcome.error?.code ?? '',
+        errorCode: outcome.errorCode || outcome.error?.code || '',
         errorMessage: outcome.error?.message ?? '',
+        attempts: outcome.attempts ?? [],
       }),
     );
     if (this.log.isLevelEnabled('debug')) {

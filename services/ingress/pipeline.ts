@@ -24,7 +24,7 @@ export class Admission {
 
   constructor(
     private readonly deps: PipelineDeps,
-    request: FastifyRequest,
+    private readonly request: FastifyRequest,
     reply: FastifyReply,
     readonly endpoint: string,
   ) {
@@ -36,9 +36,13 @@ export class Admission {
     return this.grant?.cacheNamespace ?? '';
   }
 
-  /** Authenticates the virtual key and asks governance to admit the request. */
-  async admit(authorization: string | undefined, model: string): Promise<void> {
-    const key = bearerToken(authorization);
+  /**
+   * Authenticates the virtual key and asks governance to admit the request.
+   * The key comes as `Authorization: Bearer` (OpenAI clients) or `x-api-key`
+   * (Anthropic clients).
+   */
+  async admit(model: string): Promise<void> {
+    const key = bearerToken(this.request.headers.authorization) ?? headerValue(this.request.headers['x-api-key']) ?? headerValue(this.request.headers['api-key']);
     if (!key) {
       throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
     }
@@ -66,9 +70,14 @@ export class Admission {
   /** Records a failure and returns it as a GatewayError for the error handler. */
   fail(err: unknown, model: string, stream: boolean): GatewayError {
     const error = asGatewayError(err);
-    this.finish({ model, stream, httpStatus: error.status, error });
+    this.finish({ model, stream, httpStatus: error.status, error, attempts: error.attempts });
     return error;
   }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return first ? first.trim() || undefined : undefined;
 }
 
 /** The trace id of a W3C traceparent header, or a new one. */

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import { errorBody, type ApiFamily } from '../kit/api-errors.js';
 import { GatewayError } from '../kit/errors.js';
 import { createHttpServer } from '../kit/http.js';
-import { chatCompletions } from './chat.js';
+import { modelEndpoint } from './api.js';
 import type { IngressConfig } from './config.js';
 import { listModels } from './models.js';
 import type { PipelineDeps } from './pipeline.js';
@@ -11,11 +12,29 @@ declare module 'fastify' {
     /** The JSON body exactly as received, forwarded without re-serializing. */
     rawBody?: Buffer;
   }
+  interface FastifyContextConfig {
+    /** Which API's error shape this route answers errors in. */
+    family?: ApiFamily;
+  }
 }
 
-/** The public OpenAI-compatible API. Every route also answers without the /v1 prefix. */
+/** Inbound model endpoints: path (also served without /v1) → endpoint name routing knows. */
+const MODEL_ENDPOINTS: { path: string; endpoint: string; family: ApiFamily }[] = [
+  { path: '/chat/completions', endpoint: 'chat.completions', family: 'openai' },
+  { path: '/completions', endpoint: 'completions', family: 'openai' },
+  { path: '/embeddings', endpoint: 'embeddings', family: 'openai' },
+  { path: '/responses', endpoint: 'responses', family: 'openai' },
+  { path: '/messages', endpoint: 'messages', family: 'anthropic' },
+];
+
+/** The public API: OpenAI-compatible and Anthropic-compatible, every route also without the /v1 prefix. */
 export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): FastifyInstance {
-  const app = createHttpServer({ log: deps.log, bodyLimit: config.bodyLimitBytes, trustProxy: config.trustProxy });
+  const app = createHttpServer({
+    log: deps.log,
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    render: (error, request) => errorBody(request.routeOptions.config.family ?? 'openai', error),
+  });
 
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
@@ -29,7 +48,9 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
   });
 
   for (const prefix of ['/v1', '']) {
-    app.post(`${prefix}/chat/completions`, chatCompletions(deps));
+    for (const { path, endpoint, family } of MODEL_ENDPOINTS) {
+      app.post(`${prefix}${path}`, { config: { family } }, modelEndpoint(deps, endpoint));
+    }
     app.get(`${prefix}/models`, listModels(deps));
   }
   return app;

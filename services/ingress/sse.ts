@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import type { OpenAIErrorBody } from '../kit/errors.js';
 
 /** Writes server-sent events to a client, waiting when its socket buffer is full. */
 export class SseWriter {
@@ -15,10 +14,10 @@ export class SseWriter {
     });
   }
 
-  /** Resolves once the data is handed to the socket (or the client has gone). */
-  async data(payload: Buffer | string): Promise<void> {
+  /** Resolves once the event is handed to the socket (or the client has gone). */
+  async event(name: string, data: Buffer | string): Promise<void> {
     if (this.res.destroyed) return;
-    const ok = this.res.write(`data: ${payload.toString()}\n\n`);
+    const ok = this.res.write(`${name ? `event: ${name}\n` : ''}data: ${data.toString()}\n\n`);
     if (!ok && !this.res.destroyed) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -32,14 +31,7 @@ export class SseWriter {
     }
   }
 
-  /** Ends a stream that failed after it began: an error event the OpenAI SDKs raise, then the end. */
-  async fail(error: OpenAIErrorBody): Promise<void> {
-    await this.data(JSON.stringify(error));
-    this.res.end();
-  }
-
-  async done(): Promise<void> {
-    await this.data('[DONE]');
+  end(): void {
     this.res.end();
   }
 }

@@ -1,3 +1,5 @@
+import type { Attempt } from '../gen/gateway/v1/common.js';
+
 /**
  * Every error the gateway returns has a code registered here, with its HTTP
  * status and OpenAI error type, so a code seen in a log or a response leads to
@@ -11,6 +13,8 @@ export const errorCodes = {
   missing_api_key: { status: 401, type: 'invalid_request_error' },
   invalid_api_key: { status: 401, type: 'invalid_request_error' },
   model_not_allowed: { status: 403, type: 'permission_error' },
+  context_length_exceeded: { status: 400, type: 'invalid_request_error' },
+  content_policy_violation: { status: 400, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'invalid_request_error' },
@@ -40,6 +44,8 @@ export class GatewayError extends Error {
   readonly status: number;
   readonly type: string;
   readonly param: string | null;
+  /** Provider calls made before the request failed (set by routing; recorded in the request's event). */
+  attempts: Attempt[] = [];
 
   /** `status` overrides the code's default, e.g. to pass a provider's 4xx through. */
   constructor(code: ErrorCode, message: string, options: { param?: string; status?: number; cause?: unknown } = {}) {

@@ -12,6 +12,7 @@ import {
   type sendUnaryData,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { Attempts } from '../gen/gateway/v1/common.js';
 import { GatewayError, isErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 
@@ -52,6 +53,8 @@ export type Api<S> = { [K in keyof S]: MethodApi<S[K]> };
 const CODE_KEY = 'gw-code';
 const STATUS_KEY = 'gw-status';
 const PARAM_KEY = 'gw-param';
+// Binary metadata keys must end in -bin.
+const ATTEMPTS_KEY = 'gw-attempts-bin';
 
 function toServiceError(err: unknown, log: Logger): Partial<ServiceError> {
   const metadata = new Metadata();
@@ -59,6 +62,7 @@ function toServiceError(err: unknown, log: Logger): Partial<ServiceError> {
     metadata.set(CODE_KEY, err.code);
     metadata.set(STATUS_KEY, String(err.status));
     if (err.param) metadata.set(PARAM_KEY, err.param);
+    if (err.attempts.length > 0) metadata.set(ATTEMPTS_KEY, Buffer.from(Attempts.encode({ attempts: err.attempts }).finish()));
     return { code: grpcCodeFor(err.status), details: err.message, metadata };
   }
   log.error({ err }, 'unhandled error in gRPC handler');
@@ -83,10 +87,13 @@ export function fromServiceError(err: ServiceError, target: string): GatewayErro
   if (typeof code === 'string' && isErrorCode(code)) {
     const status = Number(err.metadata.get(STATUS_KEY)[0]);
     const param = err.metadata.get(PARAM_KEY)[0];
-    return new GatewayError(code, err.details, {
+    const attempts = err.metadata.get(ATTEMPTS_KEY)[0];
+    const error = new GatewayError(code, err.details, {
       status: Number.isFinite(status) ? status : undefined,
       param: typeof param === 'string' ? param : undefined,
     });
+    if (Buffer.isBuffer(attempts)) error.attempts = Attempts.decode(attempts).attempts;
+    return error;
   }
   if (err.code === GrpcStatus.CANCELLED) return new GatewayError('service_unavailable', `call to ${target} was cancelled`);
   if (err.code === GrpcStatus.DEADLINE_EXCEEDED) return new GatewayError('service_unavailable', `${target} did not answer in time`);

@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { asGatewayError, GatewayError } from './errors.js';
 import { newRequestId } from './ids.js';
 import type { Logger } from './log.js';
@@ -7,7 +7,14 @@ import type { Logger } from './log.js';
  * A fastify instance whose every error (ours, fastify's body parsing and
  * validation, unknown routes) goes out in the OpenAI error shape.
  */
-export function createHttpServer(options: { log: Logger; bodyLimit: number; trustProxy?: boolean }): FastifyInstance {
+export function createHttpServer(options: {
+  log: Logger;
+  bodyLimit: number;
+  trustProxy?: boolean;
+  /** The error body for a request; the OpenAI shape unless a route says otherwise. */
+  render?: (error: GatewayError, request: FastifyRequest) => unknown;
+}): FastifyInstance {
+  const render = options.render ?? ((error: GatewayError) => error.toOpenAI());
   const app = Fastify({
     loggerInstance: options.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
@@ -23,12 +30,12 @@ export function createHttpServer(options: { log: Logger; bodyLimit: number; trus
     const error = toGatewayError(err);
     if (error.code === 'internal_error') request.log.error({ err }, 'request failed');
     else if (error.status >= 500) request.log.warn({ code: error.code, status: error.status, reason: error.message }, 'request failed');
-    void reply.code(error.status).send(error.toOpenAI());
+    void reply.code(error.status).send(render(error, request));
   });
 
   app.setNotFoundHandler((request, reply) => {
     const error = new GatewayError('not_found', `Unknown request URL: ${request.method} ${request.url.split('?')[0]}.`);
-    void reply.code(error.status).send(error.toOpenAI());
+    void reply.code(error.status).send(render(error, request));
   });
 
   return app;

@@ -3,14 +3,16 @@ import type { Registry } from 'prom-client';
 
 /**
  * The process's operations endpoints: /healthz (the process is alive),
- * /readyz (every service in it can work; 503 otherwise, with details) and
- * /metrics (Prometheus text format).
+ * /readyz (every service in it can work; 503 otherwise, with details),
+ * /metrics (Prometheus text format), and views services register.
  */
 export async function startOpsServer(options: {
   host: string;
   port: number;
   metrics: Registry;
   readiness: () => Record<string, boolean>;
+  /** Extra read-only JSON views registered by services. */
+  routes: ReadonlyMap<string, () => unknown>;
 }): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -31,6 +33,8 @@ export async function startOpsServer(options: {
         (text) => res.writeHead(200, { 'content-type': options.metrics.contentType }).end(text),
         () => res.writeHead(500).end(),
       );
+    } else if (path && options.routes.has(path)) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(options.routes.get(path)!()));
     } else {
       res.writeHead(404).end();
     }

@@ -38,6 +38,8 @@ export interface ServiceContext {
   bus(): Promise<EventBus>;
   /** Publishes events without holding up the caller; see EventPublisher. */
   events(): Promise<EventPublisher>;
+  /** Serves GET <path> on the process's ops port with the JSON the handler returns (operator views). */
+  opsRoute(path: string, handler: () => unknown): void;
 }
 
 export interface RunningService {

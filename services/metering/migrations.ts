@@ -36,4 +36,9 @@ export const meteringMigrations: Migration[] = [
       CREATE INDEX usage_records_key ON usage_records (key_id, occurred_at);
     `,
   },
+  {
+    version: 2,
+    description: 'prompt-cache writes',
+    sql: `ALTER TABLE usage_records ADD COLUMN cache_write_tokens BIGINT NOT NULL DEFAULT 0;`,
+  },
 ];

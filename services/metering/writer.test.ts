@@ -13,12 +13,13 @@ function outcomeEvent(type: (typeof EventType)[keyof typeof EventType], requestI
     model: 'openai/gpt-4o-mini',
     served: { provider: 'openai', model: 'gpt-4o-mini', deployment: '' },
     httpStatus: type === EventType.requestCompleted ? 200 : 502,
-    usage: { promptTokens: totalTokens - 3, completionTokens: 3, totalTokens, cachedTokens: 1, reasoningTokens: 0 },
+    usage: { promptTokens: totalTokens - 3, completionTokens: 3, totalTokens, cachedTokens: 1, reasoningTokens: 0, cacheWriteTokens: 2 },
     stream: true,
     cacheHit: false,
     durationMs: 40,
     errorCode: '',
     errorMessage: '',
+    attempts: [],
   });
 }
 
@@ -38,12 +39,12 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('u
     await writeUsage(db, [completed, failed, rejected]);
     await writeUsage(db, [completed, republished]);
 
-    const { rows } = await db.query<{ request_id: string; outcome: string; team_id: string; provider: string; total_tokens: number; cached_tokens: number; cost_usd: string | null; http_status: number }>(
-      'SELECT request_id, outcome, team_id, provider, total_tokens, cached_tokens, cost_usd, http_status FROM usage_records ORDER BY request_id',
+    const { rows } = await db.query<{ request_id: string; outcome: string; team_id: string; provider: string; total_tokens: number; cached_tokens: number; cache_write_tokens: number; cost_usd: string | null; http_status: number }>(
+      'SELECT request_id, outcome, team_id, provider, total_tokens, cached_tokens, cache_write_tokens, cost_usd, http_status FROM usage_records ORDER BY request_id',
     );
     expect(rows).toEqual([
-      { request_id: 'req_m1', outcome: 'completed', team_id: 'team-9', provider: 'openai', total_tokens: 20, cached_tokens: 1, cost_usd: null, http_status: 200 },
-      { request_id: 'req_m2', outcome: 'failed', team_id: 'team-9', provider: 'openai', total_tokens: 5, cached_tokens: 1, cost_usd: null, http_status: 502 },
+      { request_id: 'req_m1', outcome: 'completed', team_id: 'team-9', provider: 'openai', total_tokens: 20, cached_tokens: 1, cache_write_tokens: 2, cost_usd: null, http_status: 200 },
+      { request_id: 'req_m2', outcome: 'failed', team_id: 'team-9', provider: 'openai', total_tokens: 5, cached_tokens: 1, cache_write_tokens: 2, cost_usd: null, http_status: 502 },
     ]);
   });
 });

@@ -21,10 +21,10 @@ export async function writeUsage(db: Queryable, events: Event[]): Promise<void> 
   await db.query(
     `INSERT INTO usage_records (request_id, event_id, occurred_at, outcome, key_id, team_id, customer_id, endpoint, model,
        provider, provider_model, deployment, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens,
-       cache_hit, stream, http_status, duration_ms)
+       cache_hit, stream, http_status, duration_ms, cache_write_tokens)
      SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
        $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],
-       $17::bigint[], $18::boolean[], $19::boolean[], $20::int[], $21::float8[])
+       $17::bigint[], $18::boolean[], $19::boolean[], $20::int[], $21::float8[], $22::bigint[])
      ON CONFLICT (request_id) DO NOTHING`,
     [
       column((r) => r.event.requestId),
@@ -48,6 +48,7 @@ export async function writeUsage(db: Queryable, events: Event[]): Promise<void> 
       column((r) => r.outcome.stream),
       column((r) => r.outcome.httpStatus),
       column((r) => r.outcome.durationMs),
+      column((r) => r.outcome.usage?.cacheWriteTokens ?? 0),
     ],
   );
 }

@@ -1,24 +1,30 @@
 import { z } from 'zod';
+import { providerConfig } from './providers/registry.js';
 
-const mockProvider = z.strictObject({
-  type: z.literal('mock'),
-  latencyMs: z.number().int().min(0).default(0).describe('Delay before the reply (or before the first chunk when streaming).'),
-  chunkDelayMs: z.number().int().min(0).default(0).describe('Delay between streamed chunks.'),
-  models: z.array(z.string().min(1)).default(['echo']).describe('Models listed by /v1/models; any model name is answered.'),
+export const STRATEGIES = ['weighted', 'least-in-flight', 'lowest-latency', 'lowest-cost'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+const deploymentConfig = z.strictObject({
+  id: z.string().min(1).optional().describe('Deployment id for headers, events, pinning and health (default <provider>/<model>).'),
+  provider: z.string().min(1).describe('A key of routing.providers.'),
+  model: z.string().min(1).describe('Model name as the provider knows it.'),
+  weight: z.number().positive().default(1).describe('Share of traffic under the weighted strategy.'),
+  inputCostPerMillion: z.number().min(0).optional().describe('USD per million prompt tokens, for the lowest-cost strategy.'),
+  outputCostPerMillion: z.number().min(0).optional().describe('USD per million completion tokens, for the lowest-cost strategy.'),
 });
 
-const openAICompatibleProvider = z.strictObject({
-  type: z.literal('openai'),
-  baseUrl: z.url({ protocol: /^https?$/ }).describe('Base URL including the version path, e.g. https://api.openai.com/v1.'),
-  apiKey: z.string().default('').describe('Provider API key (secret); use ${ENV_VAR} substitution.'),
-  models: z.array(z.string().min(1)).default([]).describe('Models listed by /v1/models; any model name is forwarded.'),
-  maxConnections: z.number().int().positive().default(256).describe('Keep-alive connections to this provider.'),
+export type DeploymentConfig = z.infer<typeof deploymentConfig>;
+
+const modelGroupConfig = z.strictObject({
+  deployments: z.array(deploymentConfig).min(1).describe('Where requests for this model can go.'),
+  strategy: z.enum(STRATEGIES).default('weighted').describe('How a deployment is chosen.'),
+  fallbacks: z.array(z.string().min(1)).default([]).describe('Models (group names or <provider>/<model>) tried in order when every deployment failed.'),
+  contextWindowFallbacks: z.array(z.string().min(1)).default([]).describe('Models with larger context windows, tried when the prompt is too long.'),
+  contentPolicyFallbacks: z.array(z.string().min(1)).default([]).describe('Models tried when a provider refuses on content policy.'),
 });
 
-export const providerConfig = z.discriminatedUnion('type', [mockProvider, openAICompatibleProvider]);
-export type ProviderConfig = z.infer<typeof providerConfig>;
-export type MockProviderConfig = z.infer<typeof mockProvider>;
-export type OpenAICompatibleProviderConfig = z.infer<typeof openAICompatibleProvider>;
+export type ModelGroupConfig = z.infer<typeof modelGroupConfig>;
+
 
 export const routingConfig = z
   .strictObject({
@@ -26,17 +32,57 @@ export const routingConfig = z
     callTimeoutMs: z.number().int().positive().default(600_000).describe('Deadline of a non-streaming call from ingress to routing.'),
     providers: z
       .record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'provider names are lower-case letters, digits, - and _'), providerConfig)
-      .default({ mock: { type: 'mock', latencyMs: 0, chunkDelayMs: 0, models: ['echo'] } })
-      .describe('Providers by name; a client addresses a model as <name>/<model>.'),
+      .default(() => ({ mock: { type: 'mock' as const, latencyMs: 0, chunkDelayMs: 0, models: ['echo'] } }))
+      .describe('Providers by name; a client can address any of their models as <name>/<model>.'),
+    models: z
+      .record(z.string().min(1), z.union([z.string().min(1), modelGroupConfig]))
+      .default({})
+      .describe('Model names clients may use: an alias ("fast": "groq/llama-3.1-8b-instant") or a group of deployments.'),
+    retry: z
+      .strictObject({
+        attemptsPerDeployment: z.number().int().min(1).max(10).default(2).describe('Tries on one deployment (first try included) before moving on.'),
+        maxAttempts: z.number().int().min(1).max(50).default(6).describe('Provider calls per request at most, retries and fallbacks included.'),
+        baseDelayMs: z.number().int().min(0).default(250).describe('First backoff; doubles per retry, with jitter.'),
+        maxDelayMs: z.number().int().min(0).default(8_000).describe('Longest wait before a retry, Retry-After included.'),
+        credentialCooldownMs: z.number().int().min(0).default(60_000).describe('How long a refused credential (401, 402) is left out; a 429 waits its Retry-After.'),
+      })
+      .prefault({}),
+    circuitBreaker: z
+      .strictObject({
+        failureThreshold: z.number().int().min(1).default(5).describe('Failures within the window that open a deployment\'s circuit.'),
+        windowMs: z.number().int().positive().default(60_000).describe('Window in which failures are counted.'),
+        openMs: z.number().int().positive().default(30_000).describe('How long an open circuit sends no traffic before one probe request.'),
+      })
+      .prefault({}),
     timeouts: z
       .strictObject({
         connectMs: z.number().int().positive().default(10_000).describe('Connecting to a provider.'),
-        firstByteMs: z.number().int().positive().default(60_000).describe('From sending the request to the response headers.'),
+        firstByteMs: z.number().int().positive().default(60_000).describe('From sending a request to the response headers, and for streams to the first chunk.'),
         idleMs: z.number().int().positive().default(60_000).describe('Longest silence while reading a response body or stream.'),
         totalMs: z.number().int().positive().default(600_000).describe('Whole provider call, streaming included.'),
       })
       .prefault({}),
   })
-  .prefault({});
+  .prefault({})
+  .superRefine((config, ctx) => {
+    const providers = new Set(Object.keys(config.providers));
+    const known = (name: string) => name in config.models || providers.has(name.split('/')[0]!);
+    for (const [name, entry] of Object.entries(config.models)) {
+      if (typeof entry === 'string') {
+        if (!known(entry)) ctx.addIssue({ code: 'custom', path: ['models', name], message: `alias target "${entry}" is neither a model group nor <provider>/<model> with a configured provider` });
+        continue;
+      }
+      entry.deployments.forEach((d, i) => {
+        if (!providers.has(d.provider)) {
+          ctx.addIssue({ code: 'custom', path: ['models', name, 'deployments', i, 'provider'], message: `expected one of the configured providers: ${[...providers].join(', ')}` });
+        }
+      });
+      for (const list of ['fallbacks', 'contextWindowFallbacks', 'contentPolicyFallbacks'] as const) {
+        entry[list].forEach((target, i) => {
+          if (!known(target)) ctx.addIssue({ code: 'custom', path: ['models', name, list, i], message: `"${target}" is neither a model group nor <provider>/<model> with a configured provider` });
+        });
+      }
+    }
+  });
 
 export type RoutingConfig = z.infer<typeof routingConfig>;

@@ -1,4 +1,3 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Served } from '../gen/gateway/v1/common.js';
 import type {
   CompletionChunk,
@@ -8,114 +7,111 @@ import type {
   ListModelsResponse,
   RoutingService,
 } from '../gen/gateway/v1/routing.js';
-import { GatewayError } from '../kit/errors.js';
+import { asGatewayError, GatewayError } from '../kit/errors.js';
 import type { Api, CallOptions } from '../kit/grpc.js';
-import { LATENCY_BUCKETS } from '../kit/metrics.js';
-import type { ChatRequest, Provider } from './providers/types.js';
-import { EMPTY_USAGE } from './providers/types.js';
+import { callForAnswer, callForEmbeddings, openStream, refusal } from './calls.js';
+import type { EmbeddingsRequest } from './canonical.js';
+import { chatFormat, invalid, requireModel, requireObject } from './formats/chat.js';
+import { completionsFormat } from './formats/completions.js';
+import { messagesFormat } from './formats/messages.js';
+import { responsesFormat } from './formats/responses.js';
+import type { InboundFormat } from './formats/types.js';
+import { usageFromOpenAI, type Timeouts } from './providers/types.js';
+import type { Deployment } from './router/deployment.js';
+import type { Router } from './router/router.js';
 
-interface Target {
-  provider: Provider;
-  request: ChatRequest;
-  served: Served;
+const FORMATS: Record<string, InboundFormat> = Object.fromEntries(
+  [chatFormat, completionsFormat, responsesFormat, messagesFormat].map((format) => [format.endpoint, format]),
+);
+
+const neverAborted = new AbortController().signal;
+
+function served(deployment: Deployment): Served {
+  return { provider: deployment.provider.name, model: deployment.model, deployment: deployment.id };
 }
 
-/** Resolves `provider/model` to a configured provider and calls it. */
-export class Routing implements Api<typeof RoutingService> {
-  private readonly calls: Counter<'provider' | 'outcome'>;
-  private readonly duration: Histogram<'provider'>;
-
-  constructor(
-    private readonly providers: ReadonlyMap<string, Provider>,
-    metrics: Registry,
-  ) {
-    this.calls = new Counter({
-      name: 'gateway_upstream_requests_total',
-      help: 'Calls to providers, by provider and outcome (ok, or the gateway error code).',
-      labelNames: ['provider', 'outcome'],
-      registers: [metrics],
-    });
-    this.duration = new Histogram({
-      name: 'gateway_upstream_duration_seconds',
-      help: 'Time from sending a request to a provider to its last byte.',
-      labelNames: ['provider'],
-      buckets: LATENCY_BUCKETS,
-      registers: [metrics],
-    });
+function parseBody(body: Buffer): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new GatewayError('invalid_json', 'Request body is not valid JSON.');
   }
+  return requireObject(parsed);
+}
+
+function formatFor(endpoint: string): InboundFormat {
+  const format = FORMATS[endpoint];
+  if (!format) throw new GatewayError('not_found', `Routing does not serve the endpoint \`${endpoint}\`.`);
+  return format;
+}
+
+const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+/** The routing service: inbound API → chat → router → provider, and back. */
+export class Routing implements Api<typeof RoutingService> {
+  constructor(
+    private readonly router: Router,
+    private readonly timeouts: Timeouts,
+  ) {}
 
   async complete(request: CompletionRequest, options: CallOptions = {}): Promise<CompletionResponse> {
-    const target = this.resolve(request);
-    const stop = this.duration.startTimer({ provider: target.provider.name });
-    try {
-      const result = await target.provider.complete({ request: target.request, signal: options.signal ?? neverAborted });
-      this.calls.inc({ provider: target.provider.name, outcome: 'ok' });
-      return { body: result.body, usage: result.usage, served: target.served };
-    } catch (err) {
-      this.calls.inc({ provider: target.provider.name, outcome: err instanceof GatewayError ? err.code : 'internal_error' });
-      throw err;
-    } finally {
-      stop();
+    const signal = options.signal ?? neverAborted;
+    const body = parseBody(request.body);
+    if (request.endpoint === 'embeddings') {
+      const embeddings = validateEmbeddings(body);
+      const routed = await this.router.route(embeddings.model, request.hints, signal, (target) => callForEmbeddings(embeddings, target));
+      const usage = routed.value.usage;
+      return {
+        body: json(routed.value),
+        usage: usageFromOpenAI({ prompt_tokens: usage?.prompt_tokens ?? 0, completion_tokens: 0, total_tokens: usage?.total_tokens ?? 0 }),
+        served: served(routed.deployment),
+        attempts: routed.attempts,
+      };
     }
+    const translation = formatFor(request.endpoint).parse(body);
+    const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => callForAnswer(translation, target), (answer, deployment) =>
+      refusal(answer, deployment.provider.name),
+    );
+    const answer = routed.value;
+    const clientBody = answer.kind === 'chat' ? translation.response(answer.response) : answer.body;
+    const usage = answer.kind === 'chat' ? answer.response.usage : (answer.body.usage as Parameters<typeof usageFromOpenAI>[0]);
+    return { body: json(clientBody), usage: usageFromOpenAI(usage), served: served(routed.deployment), attempts: routed.attempts };
   }
 
   async *completeStream(request: CompletionRequest, options: CallOptions = {}): AsyncGenerator<CompletionChunk> {
-    const target = this.resolve(request);
-    const clientWantsUsage = target.request.stream_options?.include_usage === true;
-    const stop = this.duration.startTimer({ provider: target.provider.name });
-    let outcome = 'ok';
+    const signal = options.signal ?? neverAborted;
+    const format = formatFor(request.endpoint);
+    const translation = format.parse(parseBody(request.body));
+    const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => openStream(translation, target, this.timeouts));
+    yield { kind: { $case: 'start', start: { served: served(routed.deployment) } } };
+    const stream = routed.value;
     try {
-      const pieces = await target.provider.stream({ request: target.request, signal: options.signal ?? neverAborted });
-      yield { kind: { $case: 'start', start: { served: target.served } } };
-      let usage = EMPTY_USAGE;
-      for await (const piece of pieces) {
-        if (piece.usage) usage = piece.usage;
-        if (piece.usageOnly && !clientWantsUsage) continue;
-        yield { kind: { $case: 'data', data: Buffer.from(piece.data) } };
+      for await (const event of stream.events) {
+        yield { kind: { $case: 'data', data: { event: event.event ?? '', data: Buffer.from(event.data) } } };
       }
-      yield { kind: { $case: 'end', end: { usage } } };
     } catch (err) {
-      outcome = err instanceof GatewayError ? err.code : 'internal_error';
-      throw err;
-    } finally {
-      this.calls.inc({ provider: target.provider.name, outcome });
-      stop();
+      // The client already has a 200 and part of the answer: end with an error event in its API.
+      const error = asGatewayError(err);
+      const event = format.errorEvent(error);
+      yield { kind: { $case: 'data', data: { event: event.event ?? '', data: Buffer.from(event.data) } } };
+      yield { kind: { $case: 'end', end: { usage: usageFromOpenAI(stream.usage()), attempts: routed.attempts, errorCode: error.code, errorMessage: error.message, httpStatus: error.status } } };
+      return;
     }
+    yield { kind: { $case: 'end', end: { usage: usageFromOpenAI(stream.usage()), attempts: routed.attempts, errorCode: '', errorMessage: '', httpStatus: 200 } } };
   }
 
   async listModels(_request: ListModelsRequest): Promise<ListModelsResponse> {
-    const models = [];
-    for (const provider of this.providers.values()) {
-      for (const model of provider.models) models.push({ id: `${provider.name}/${model}`, ownedBy: provider.name });
-    }
-    return { models };
-  }
-
-  private resolve(request: CompletionRequest): Target {
-    let body: ChatRequest;
-    try {
-      body = JSON.parse(request.body.toString('utf8')) as ChatRequest;
-    } catch {
-      throw new GatewayError('invalid_json', 'Request body is not valid JSON.');
-    }
-    const model = typeof body.model === 'string' ? body.model : '';
-    const slash = model.indexOf('/');
-    const provider = slash > 0 ? this.providers.get(model.slice(0, slash)) : undefined;
-    if (!provider || slash === model.length - 1) {
-      const known = [...this.providers.keys()].join(', ');
-      throw new GatewayError(
-        'model_not_found',
-        `The model \`${model}\` does not exist. Address models as <provider>/<model>; configured providers: ${known}.`,
-        { param: 'model' },
-      );
-    }
-    const upstreamModel = model.slice(slash + 1);
-    return {
-      provider,
-      request: { ...body, model: upstreamModel },
-      served: { provider: provider.name, model: upstreamModel, deployment: '' },
-    };
+    return { models: this.router.catalog.listModels() };
   }
 }
 
-const neverAborted = new AbortController().signal;
+function validateEmbeddings(body: Record<string, unknown>): EmbeddingsRequest {
+  const model = requireModel(body);
+  const input = body.input;
+  const valid =
+    typeof input === 'string' ||
+    (Array.isArray(input) && input.length > 0 && (input.every((i) => typeof i === 'string') || input.every((i) => typeof i === 'number') || input.every((i) => Array.isArray(i))));
+  if (!valid) throw invalid("Invalid 'input': expected a string, an array of strings, or token arrays.", 'input');
+  return { ...(body as unknown as EmbeddingsRequest), model };
+}

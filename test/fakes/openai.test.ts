@@ -38,6 +38,27 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
     expect(usage?.completion_tokens).toBe(6);
   });
 
+  it('calls a tool when asked about the weather, whole and streamed', async () => {
+    const tools = [{ type: 'function' as const, function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const messages = [{ role: 'user' as const, content: 'What is the weather in Paris?' }];
+    const whole = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, tools });
+    expect(whole.choices[0]?.finish_reason).toBe('tool_calls');
+    const call = whole.choices[0]?.message.tool_calls?.[0];
+    expect(call?.type === 'function' && call.function).toEqual({ name: 'get_weather', arguments: '{"city":"Paris"}' });
+    const runner = client.chat.completions.stream({ model: 'gpt-4o-mini', messages, tools });
+    const final = await runner.finalChatCompletion();
+    const streamed = final.choices[0]?.message.tool_calls?.[0];
+    expect(streamed?.type === 'function' && streamed.function).toEqual({ name: 'get_weather', arguments: '{"city":"Paris"}' });
+  });
+
+  it('reports a prompt over the context window and a content-filter refusal as OpenAI does', async () => {
+    const long = await client.chat.completions.create({ model: 'too-long', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+    expect(long).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((long as InstanceType<typeof OpenAI.BadRequestError>).code).toBe('context_length_exceeded');
+    const refused = await client.chat.completions.create({ model: 'refuse', messages: [{ role: 'user', content: 'x' }] });
+    expect(refused.choices[0]?.finish_reason).toBe('content_filter');
+  });
+
   it('fails in the shapes the SDK maps to its error classes', async () => {
     await expect(client.chat.completions.create({ model: 'fail-500', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(
       OpenAI.InternalServerError,

@@ -12,7 +12,10 @@ import { randomBytes } from 'node:crypto';
  * Models whose name starts with a trigger misbehave on purpose:
  *   fail-<status>   answers with that HTTP status and an OpenAI error body
  *   stall           never answers (for timeouts)
+ *   stall-stream    streams: sends headers, then nothing (a stream stalled before its first byte)
  *   break-stream    sends two chunks, then drops the connection
+ *   too-long        400 context_length_exceeded, as OpenAI answers a prompt over the context window
+ *   refuse          a completion whose finish_reason is content_filter
  */
 export interface FakeOpenAI {
   readonly url: string;
@@ -28,13 +31,30 @@ const ERROR_BODIES: Record<number, { message: string; type: string; code: string
   503: { message: 'The engine is currently overloaded, please try again later.', type: 'server_error', code: null },
 };
 
+/** The tool call the fake makes when tools are offered and the user asks about the weather. */
+function toolCallFor(body: Record<string, unknown>): { id: string; name: string; arguments: string } | undefined {
+  const tools = body.tools as { function: { name: string } }[] | undefined;
+  if (!tools?.length || !replyText(body).toLowerCase().includes('weather')) return undefined;
+  return { id: `call_${randomBytes(8).toString('hex')}`, name: tools[0]!.function.name, arguments: '{"city":"Paris"}' };
+}
+
 export function replyText(body: Record<string, unknown>): string {
   const messages = (body.messages ?? []) as { role: string; content: unknown }[];
   const last = [...messages].reverse().find((m) => m.role === 'user');
   return `Fake OpenAI reply to: ${typeof last?.content === 'string' ? last.content : '[content parts]'}`;
 }
 
-export async function startFakeOpenAI(options: { apiKey: string }): Promise<FakeOpenAI> {
+export interface FakeOpenAIOptions {
+  apiKey: string;
+  /** Further keys the fake accepts. */
+  otherKeys?: string[];
+  /** Keys that are always answered 429, as a provider does for an exhausted quota. */
+  rateLimitedKeys?: string[];
+}
+
+export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeOpenAI> {
+  const accepted = new Set([options.apiKey, ...(options.otherKeys ?? []), ...(options.rateLimitedKeys ?? [])].map((k) => `Bearer ${k}`));
+  const limited = new Set((options.rateLimitedKeys ?? []).map((k) => `Bearer ${k}`));
   const requests: FakeOpenAI['requests'] = [];
   const sockets = new Set<import('node:net').Socket>();
   const server: Server = createServer((req, res) => void handle(req, res));
@@ -47,7 +67,7 @@ export async function startFakeOpenAI(options: { apiKey: string }): Promise<Fake
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const path = (req.url ?? '').split('?')[0];
-    if (req.headers.authorization !== `Bearer ${options.apiKey}`) {
+    if (!accepted.has(req.headers.authorization ?? '')) {
       return sendError(res, 401, {
         message: 'Incorrect API key provided: sk-fake***. You can find your API key at https://platform.openai.com/account/api-keys.',
         type: 'invalid_request_error',
@@ -62,12 +82,28 @@ export async function startFakeOpenAI(options: { apiKey: string }): Promise<Fake
     }
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
     requests.push({ body, authorization: req.headers.authorization });
+    if (limited.has(req.headers.authorization ?? '')) {
+      res.setHeader('retry-after', '30');
+      return sendError(res, 429, ERROR_BODIES[429]!);
+    }
     const model = String(body.model);
     const failure = /^fail-(\d{3})/.exec(model);
     if (failure) {
       const status = Number(failure[1]);
       if (status === 429) res.setHeader('retry-after', '1');
       return sendError(res, status, ERROR_BODIES[status] ?? ERROR_BODIES[500]!);
+    }
+    if (model.startsWith('too-long')) {
+      return sendError(res, 400, {
+        message: "This model's maximum context length is 128000 tokens. However, your messages resulted in 250000 tokens. Please reduce the length of the messages.",
+        type: 'invalid_request_error',
+        code: 'context_length_exceeded',
+      });
+    }
+    if (model === 'stall-stream') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.flushHeaders();
+      return;
     }
     if (model.startsWith('stall')) return; // never answers
     if (body.stream === true) return stream(res, body, model);
@@ -100,13 +136,21 @@ function usageFor(body: Record<string, unknown>, text: string) {
 }
 
 function completion(body: Record<string, unknown>, model: string) {
+  if (model.startsWith('refuse')) {
+    return { id: `chatcmpl-${randomBytes(12).toString('base64url')}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model,
+      choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: null, annotations: [] }, logprobs: null, finish_reason: 'content_filter' }], usage: usageFor(body, '') };
+  }
   const text = replyText(body);
+  const call = toolCallFor(body);
+  const message = call
+    ? { role: 'assistant', content: null, refusal: null, annotations: [], tool_calls: [{ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }] }
+    : { role: 'assistant', content: text, refusal: null, annotations: [] };
   return {
     id: `chatcmpl-${randomBytes(12).toString('base64url')}`,
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null, annotations: [] }, logprobs: null, finish_reason: 'stop' }],
+    choices: [{ index: 0, message, logprobs: null, finish_reason: call ? 'tool_calls' : 'stop' }],
     usage: usageFor(body, text),
     service_tier: 'default',
     system_fingerprint: 'fp_fake',
@@ -121,8 +165,15 @@ function stream(res: ServerResponse, body: Record<string, unknown>, model: strin
   const chunk = (delta: object, finish: string | null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...withUsage });
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
   const events: object[] = [chunk({ role: 'assistant', content: '', refusal: null }, null)];
-  for (const word of text.split(/(?<= )/)) events.push(chunk({ content: word }, null));
-  events.push(chunk({}, 'stop'));
+  const call = toolCallFor(body);
+  if (call) {
+    events.push(chunk({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }, null));
+    for (const piece of ['{"city"', ':"Paris"}']) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null));
+    events.push(chunk({}, 'tool_calls'));
+  } else {
+    for (const word of text.split(/(?<= )/)) events.push(chunk({ content: word }, null));
+    events.push(chunk({}, 'stop'));
+  }
   if (includeUsage) events.push({ ...base, choices: [], usage: usageFor(body, text) });
   if (model.startsWith('break-stream')) {
     res.write(`data: ${JSON.stringify(events[0])}\n\n`);

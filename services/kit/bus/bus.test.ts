@@ -20,6 +20,7 @@ function event(n: number, type: string = EventType.requestCompleted): Event {
     durationMs: 1,
     errorCode: '',
     errorMessage: '',
+    attempts: [],
   });
   return { ...e, type };
 }

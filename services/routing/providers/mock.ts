@@ -1,15 +1,40 @@
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Usage } from '../../gen/gateway/v1/common.js';
-import type { MockProviderConfig } from '../config.js';
-import type { ChatRequest, Completion, Provider, ProviderCall, StreamPiece } from './types.js';
+import { z } from 'zod';
+import {
+  chatCompletionId,
+  contentText,
+  nowSeconds,
+  type ChatChunk,
+  type ChatRequest,
+  type ChatResponse,
+  type EmbeddingsRequest,
+  type EmbeddingsResponse,
+  type OpenAIUsage,
+} from '../canonical.js';
+import type { Capabilities, ProviderAdapter, ProviderCall } from './types.js';
+
+export const mockProviderConfig = z.strictObject({
+  type: z.literal('mock'),
+  latencyMs: z.number().int().min(0).default(0).describe('Delay before the reply (or before the first chunk when streaming).'),
+  chunkDelayMs: z.number().int().min(0).default(0).describe('Delay between streamed chunks.'),
+  models: z.array(z.string().min(1)).default(['echo']).describe('Models listed by /v1/models; any model name is answered.'),
+});
+
+export type MockProviderConfig = z.infer<typeof mockProviderConfig>;
+
+const EMBEDDING_DIMENSIONS = 64;
 
 /**
  * A built-in provider that needs no account: it answers every chat request
- * with a deterministic reply derived from the last user message, OpenAI-shaped,
- * with token usage estimated at four characters per token.
+ * with a deterministic reply derived from the last user message, and every
+ * embeddings request with a deterministic vector, OpenAI-shaped, with token
+ * usage estimated at four characters per token.
  */
-export class MockProvider implements Provider {
+export class MockAdapter implements ProviderAdapter {
+  readonly type = 'mock';
+  readonly capabilities: Capabilities = { streaming: true, tools: false, vision: false, embeddings: true, jsonSchema: false, completions: false };
+  readonly credentialCount = 1;
   readonly models: readonly string[];
 
   constructor(
@@ -19,50 +44,58 @@ export class MockProvider implements Provider {
     this.models = config.models;
   }
 
-  async complete({ request, signal }: ProviderCall): Promise<Completion> {
+  async chat({ request, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     if (this.config.latencyMs > 0) await sleep(this.config.latencyMs, undefined, { signal });
     const reply = mockReply(request);
-    const usage = mockUsage(request, reply);
-    const choices = Array.from({ length: choiceCount(request) }, (_, index) => ({
-      index,
-      message: { role: 'assistant', content: reply, refusal: null },
-      logprobs: null,
-      finish_reason: 'stop',
-    }));
-    const body = {
-      id: completionId(),
+    return {
+      id: chatCompletionId(),
       object: 'chat.completion',
-      created: Math.floor(Date.now() / 1000),
+      created: nowSeconds(),
       model: request.model,
-      choices,
-      usage: openAIUsage(usage),
+      choices: Array.from({ length: choiceCount(request) }, (_, index) => ({
+        index,
+        message: { role: 'assistant' as const, content: reply, refusal: null },
+        logprobs: null,
+        finish_reason: 'stop' as const,
+      })),
+      usage: mockUsage(request, reply),
       system_fingerprint: 'fp_mock',
     };
-    return { body: Buffer.from(JSON.stringify(body)), usage };
   }
 
-  async stream({ request, signal }: ProviderCall): Promise<AsyncIterable<StreamPiece>> {
+  async chatStream({ request, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
     if (this.config.latencyMs > 0) await sleep(this.config.latencyMs, undefined, { signal });
-    return this.pieces(request, signal);
+    return this.chunks(request, signal);
   }
 
-  private async *pieces(request: ChatRequest, signal: AbortSignal): AsyncGenerator<StreamPiece> {
+  private async *chunks(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatChunk> {
     const reply = mockReply(request);
-    const usage = mockUsage(request, reply);
-    const base = { id: completionId(), object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: request.model, system_fingerprint: 'fp_mock' };
-    const words = reply.split(/(?<= )/);
-    const n = choiceCount(request);
-    const chunk = (delta: object, finish: string | null, index: number) =>
-      JSON.stringify({ ...base, choices: [{ index, delta, logprobs: null, finish_reason: finish }] });
-    for (let index = 0; index < n; index++) {
-      yield { data: chunk({ role: 'assistant', content: '', refusal: null }, null, index), usageOnly: false };
-      for (const word of words) {
+    const base = { id: chatCompletionId(), object: 'chat.completion.chunk' as const, created: nowSeconds(), model: request.model, system_fingerprint: 'fp_mock' };
+    const chunk = (index: number, delta: ChatChunk['choices'][number]['delta'], finish: 'stop' | null): ChatChunk => ({
+      ...base,
+      choices: [{ index, delta, logprobs: null, finish_reason: finish }],
+    });
+    for (let index = 0; index < choiceCount(request); index++) {
+      yield chunk(index, { role: 'assistant', content: '', refusal: null }, null);
+      for (const word of reply.split(/(?<= )/)) {
         if (this.config.chunkDelayMs > 0) await sleep(this.config.chunkDelayMs, undefined, { signal });
-        yield { data: chunk({ content: word }, null, index), usageOnly: false };
+        yield chunk(index, { content: word }, null);
       }
-      yield { data: chunk({}, 'stop', index), usageOnly: false };
+      yield chunk(index, {}, 'stop');
     }
-    yield { data: JSON.stringify({ ...base, choices: [], usage: openAIUsage(usage) }), usage, usageOnly: true };
+    yield { ...base, choices: [], usage: mockUsage(request, reply) };
+  }
+
+  async embeddings({ request, signal }: ProviderCall<EmbeddingsRequest>): Promise<EmbeddingsResponse> {
+    if (this.config.latencyMs > 0) await sleep(this.config.latencyMs, undefined, { signal });
+    const inputs = (Array.isArray(request.input) ? request.input : [request.input]).map((item) => (typeof item === 'string' ? item : JSON.stringify(item)));
+    const tokens = inputs.reduce((sum, text) => sum + estimateTokens(text), 0);
+    return {
+      object: 'list',
+      data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: mockEmbedding(text, request.dimensions ?? EMBEDDING_DIMENSIONS) })),
+      model: request.model,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    };
   }
 
   async close(): Promise<void> {}
@@ -72,23 +105,9 @@ function choiceCount(request: ChatRequest): number {
   return typeof request.n === 'number' && request.n > 1 ? Math.min(request.n, 8) : 1;
 }
 
-function completionId(): string {
-  return `chatcmpl-mock${randomBytes(10).toString('hex')}`;
-}
-
-/** Text of a message's content, whether a string or an array of content parts. */
-function contentText(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) {
-    return content.map((part: { type?: string; text?: string }) => (part?.type === 'text' && typeof part.text === 'string' ? part.text : '')).join(' ');
-  }
-  return '';
-}
-
 export function mockReply(request: ChatRequest): string {
-  const messages = request.messages as { role?: string; content?: unknown }[];
-  const lastUser = [...messages].reverse().find((m) => m?.role === 'user');
-  const text = contentText(lastUser?.content).trim().replace(/\s+/g, ' ');
+  const lastUser = [...request.messages].reverse().find((m) => m.role === 'user');
+  const text = contentText(lastUser?.content as Parameters<typeof contentText>[0]).trim().replace(/\s+/g, ' ');
   const quoted = text.length > 200 ? `${text.slice(0, 200)}…` : text;
   return `This is a mock response to: ${quoted}`;
 }
@@ -97,19 +116,28 @@ function estimateTokens(text: string): number {
   return Math.max(1, Math.ceil(text.length / 4));
 }
 
-function mockUsage(request: ChatRequest, reply: string): Usage {
-  const messages = request.messages as { content?: unknown }[];
-  const prompt = messages.reduce((sum, m) => sum + estimateTokens(contentText(m?.content)) + 3, 0);
+function mockUsage(request: ChatRequest, reply: string): OpenAIUsage {
+  const prompt = request.messages.reduce((sum, m) => sum + estimateTokens(contentText(m.content as Parameters<typeof contentText>[0])) + 3, 0);
   const completion = estimateTokens(reply) * choiceCount(request);
-  return { promptTokens: prompt, completionTokens: completion, totalTokens: prompt + completion, cachedTokens: 0, reasoningTokens: 0 };
-}
-
-function openAIUsage(usage: Usage) {
   return {
-    prompt_tokens: usage.promptTokens,
-    completion_tokens: usage.completionTokens,
-    total_tokens: usage.totalTokens,
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: 0 },
     completion_tokens_details: { reasoning_tokens: 0 },
   };
+}
+
+/**
+ * A unit vector from the words of the text (a hashed bag of words), so texts
+ * sharing words are close and the same text always gives the same vector.
+ */
+export function mockEmbedding(text: string, dimensions: number): number[] {
+  const vector = new Array<number>(dimensions).fill(0);
+  for (const word of text.toLowerCase().match(/[a-z0-9]+/g) ?? []) {
+    const digest = createHash('sha256').update(word).digest();
+    vector[digest.readUInt32BE(0) % dimensions]! += digest[4]! & 1 ? 1 : -1;
+  }
+  const norm = Math.hypot(...vector) || 1;
+  return vector.map((v) => v / norm);
 }

@@ -1,63 +1,139 @@
 import type { Usage } from '../../gen/gateway/v1/common.js';
+import { GatewayError } from '../../kit/errors.js';
+import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, OpenAIUsage } from '../canonical.js';
 
-/** An OpenAI chat completion request as routing forwards it (model already the provider's name). */
-export interface ChatRequest {
-  model: string;
-  messages: unknown[];
-  stream?: boolean;
-  stream_options?: { include_usage?: boolean } | null;
-  n?: number;
-  [field: string]: unknown;
+/** What a provider can do; the README's provider table is made of these. */
+export interface Capabilities {
+  streaming: boolean;
+  tools: boolean;
+  vision: boolean;
+  embeddings: boolean;
+  jsonSchema: boolean;
+  /** Serves the legacy /v1/completions API natively (others get it converted to chat). */
+  completions: boolean;
 }
 
-export interface ProviderCall {
-  request: ChatRequest;
+export interface Timeouts {
+  connectMs: number;
+  firstByteMs: number;
+  idleMs: number;
+  totalMs: number;
+}
+
+export interface ProviderCall<Req> {
+  /** The request in OpenAI shape, `model` already the provider's model name. */
+  request: Req;
+  /** Which of the provider's credentials to use (0-based). */
+  credential: number;
   signal: AbortSignal;
 }
 
-export interface Completion {
-  /** chat.completion JSON, OpenAI-shaped. */
-  body: Buffer;
-  usage: Usage;
-}
-
-/** One event of a stream: a chat.completion.chunk JSON, and the usage if this chunk carried it. */
-export interface StreamPiece {
-  data: string;
-  usage?: Usage;
-  /** True for the usage-only chunk OpenAI sends last when include_usage is on. */
-  usageOnly: boolean;
-}
-
-export interface Provider {
+/**
+ * One configured provider. Adapters translate the OpenAI shape to the
+ * provider's wire format and back, and classify its errors as ProviderError so
+ * the router can decide between retrying, rotating credentials and falling back.
+ */
+export interface ProviderAdapter {
   readonly name: string;
+  readonly type: string;
+  readonly capabilities: Capabilities;
+  /** Number of credentials to rotate through on 401, 402 and 429. */
+  readonly credentialCount: number;
   /** Models to list in /v1/models, as the provider names them. */
   readonly models: readonly string[];
-  complete(call: ProviderCall): Promise<Completion>;
-  /** Resolves once the provider accepted the request, so errors before the first byte are thrown here. */
-  stream(call: ProviderCall): Promise<AsyncIterable<StreamPiece>>;
+  chat(call: ProviderCall<ChatRequest>): Promise<ChatResponse>;
+  /** Resolves once the provider accepted the request; errors before that are thrown here. */
+  chatStream(call: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>>;
+  embeddings?(call: ProviderCall<EmbeddingsRequest>): Promise<EmbeddingsResponse>;
+  /** Native /v1/completions, request and response passed through as JSON. */
+  completions?(call: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>>;
+  completionsStream?(call: ProviderCall<Record<string, unknown>>): Promise<AsyncIterable<Record<string, unknown>>>;
   close(): Promise<void>;
 }
 
-export const EMPTY_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
+/**
+ * Why a provider call failed, which decides what the router does next:
+ * - rate_limit, auth, payment: try another credential of the same provider;
+ * - server, network, timeout: retry with backoff, then the next deployment;
+ * - context_window, content_policy: fall back to the configured larger or other model;
+ * - bad_request: the client's request is at fault; returned as is.
+ */
+export type FailureKind = 'rate_limit' | 'auth' | 'payment' | 'server' | 'network' | 'timeout' | 'context_window' | 'content_policy' | 'bad_request';
 
-/** Reads an OpenAI `usage` object (tolerating absent fields) into the contract's Usage. */
-export function usageFromOpenAI(raw: unknown): Usage | undefined {
-  if (typeof raw !== 'object' || raw === null) return undefined;
-  const u = raw as {
-    prompt_tokens?: number;
-    completion_tokens?: number;
-    total_tokens?: number;
-    prompt_tokens_details?: { cached_tokens?: number } | null;
-    completion_tokens_details?: { reasoning_tokens?: number } | null;
-  };
-  const prompt = u.prompt_tokens ?? 0;
-  const completion = u.completion_tokens ?? 0;
+export class ProviderError extends GatewayError {
+  constructor(
+    readonly kind: FailureKind,
+    readonly provider: string,
+    message: string,
+    options: { upstreamStatus?: number; retryAfterMs?: number; cause?: unknown } = {},
+  ) {
+    super(codeFor(kind), message, { status: statusFor(kind, options.upstreamStatus), cause: options.cause });
+    this.upstreamStatus = options.upstreamStatus;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+
+  readonly upstreamStatus: number | undefined;
+  readonly retryAfterMs: number | undefined;
+}
+
+function codeFor(kind: FailureKind) {
+  switch (kind) {
+    case 'rate_limit':
+      return 'rate_limit_exceeded' as const;
+    case 'timeout':
+      return 'upstream_timeout' as const;
+    case 'network':
+      return 'upstream_unreachable' as const;
+    case 'context_window':
+      return 'context_length_exceeded' as const;
+    case 'content_policy':
+      return 'content_policy_violation' as const;
+    default:
+      return 'upstream_error' as const;
+  }
+}
+
+/** The status the client sees: provider 4xx that are the client's fault pass through; the gateway's own problems are 502. */
+function statusFor(kind: FailureKind, upstream: number | undefined): number {
+  switch (kind) {
+    case 'bad_request':
+      return upstream && upstream >= 400 && upstream < 500 ? upstream : 400;
+    case 'context_window':
+    case 'content_policy':
+      return 400;
+    case 'rate_limit':
+      return 429;
+    case 'timeout':
+      return 504;
+    default:
+      return 502;
+  }
+}
+
+/** Reads a Retry-After header (seconds or HTTP date) or OpenAI's retry-after-ms. */
+export function retryAfterMs(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const ms = headers['retry-after-ms'];
+  if (typeof ms === 'string' && Number.isFinite(Number(ms))) return Number(ms);
+  const value = headers['retry-after'];
+  if (typeof value !== 'string') return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
+}
+
+export const EMPTY_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0 };
+
+/** The contract's Usage from an OpenAI usage object. */
+export function usageFromOpenAI(raw: OpenAIUsage | null | undefined): Usage {
+  if (!raw) return EMPTY_USAGE;
+  const prompt = raw.prompt_tokens ?? 0;
+  const completion = raw.completion_tokens ?? 0;
   return {
     promptTokens: prompt,
     completionTokens: completion,
-    totalTokens: u.total_tokens ?? prompt + completion,
-    cachedTokens: u.prompt_tokens_details?.cached_tokens ?? 0,
-    reasoningTokens: u.completion_tokens_details?.reasoning_tokens ?? 0,
+    totalTokens: raw.total_tokens ?? prompt + completion,
+    cachedTokens: raw.prompt_tokens_details?.cached_tokens ?? 0,
+    reasoningTokens: raw.completion_tokens_details?.reasoning_tokens ?? 0,
+    cacheWriteTokens: raw.cache_creation_input_tokens ?? 0,
   };
 }

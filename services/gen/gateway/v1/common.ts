@@ -44,6 +44,8 @@ export interface Usage {
   /** Prompt tokens served from the provider's prompt cache. */
   cachedTokens: number;
   reasoningTokens: number;
+  /** Prompt tokens written to the provider's prompt cache (Anthropic, Bedrock). */
+  cacheWriteTokens: number;
 }
 
 /** Which deployment produced an answer. */
@@ -54,6 +56,34 @@ export interface Served {
   model: string;
   /** Deployment id within the model group ("" for direct provider/model addressing). */
   deployment: string;
+}
+
+/**
+ * One call to a provider made for a request. A request that was retried or
+ * fell back has several.
+ */
+export interface Attempt {
+  provider: string;
+  model: string;
+  deployment: string;
+  /** Index of the provider credential used (never the credential itself). */
+  credential: number;
+  /** "ok", or the gateway error code of the failure. */
+  outcome: string;
+  /** HTTP status the provider answered with (0 when there was none). */
+  upstreamStatus: number;
+  durationMs: number;
+  /**
+   * Why this attempt was made: initial, retry, credential_rotation, fallback,
+   * context_window_fallback, content_policy_fallback.
+   */
+  reason: string;
+  errorMessage: string;
+}
+
+/** The attempts of a failed request, carried with its error across gRPC. */
+export interface Attempts {
+  attempts: Attempt[];
 }
 
 function createBaseActor(): Actor {
@@ -335,7 +365,14 @@ export const RequestContext: MessageFns<RequestContext> = {
 };
 
 function createBaseUsage(): Usage {
-  return { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
+  return {
+    promptTokens: 0,
+    completionTokens: 0,
+    totalTokens: 0,
+    cachedTokens: 0,
+    reasoningTokens: 0,
+    cacheWriteTokens: 0,
+  };
 }
 
 export const Usage: MessageFns<Usage> = {
@@ -354,6 +391,9 @@ export const Usage: MessageFns<Usage> = {
     }
     if (message.reasoningTokens !== 0) {
       writer.uint32(40).int64(message.reasoningTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      writer.uint32(48).int64(message.cacheWriteTokens);
     }
     return writer;
   },
@@ -411,6 +451,14 @@ export const Usage: MessageFns<Usage> = {
             message.reasoningTokens = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.cacheWriteTokens = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -450,6 +498,11 @@ export const Usage: MessageFns<Usage> = {
         : isSet(object.reasoning_tokens)
         ? globalThis.Number(object.reasoning_tokens)
         : 0,
+      cacheWriteTokens: isSet(object.cacheWriteTokens)
+        ? globalThis.Number(object.cacheWriteTokens)
+        : isSet(object.cache_write_tokens)
+        ? globalThis.Number(object.cache_write_tokens)
+        : 0,
     };
   },
 
@@ -470,6 +523,9 @@ export const Usage: MessageFns<Usage> = {
     if (message.reasoningTokens !== 0) {
       obj.reasoningTokens = Math.round(message.reasoningTokens);
     }
+    if (message.cacheWriteTokens !== 0) {
+      obj.cacheWriteTokens = Math.round(message.cacheWriteTokens);
+    }
     return obj;
   },
 
@@ -483,6 +539,7 @@ export const Usage: MessageFns<Usage> = {
     message.totalTokens = object.totalTokens ?? 0;
     message.cachedTokens = object.cachedTokens ?? 0;
     message.reasoningTokens = object.reasoningTokens ?? 0;
+    message.cacheWriteTokens = object.cacheWriteTokens ?? 0;
     return message;
   },
 };
@@ -587,6 +644,298 @@ export const Served: MessageFns<Served> = {
     return message;
   },
 };
+
+function createBaseAttempt(): Attempt {
+  return {
+    provider: "",
+    model: "",
+    deployment: "",
+    credential: 0,
+    outcome: "",
+    upstreamStatus: 0,
+    durationMs: 0,
+    reason: "",
+    errorMessage: "",
+  };
+}
+
+export const Attempt: MessageFns<Attempt> = {
+  encode(message: Attempt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.provider !== "") {
+      writer.uint32(10).string(message.provider);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.deployment !== "") {
+      writer.uint32(26).string(message.deployment);
+    }
+    if (message.credential !== 0) {
+      writer.uint32(32).uint32(message.credential);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(42).string(message.outcome);
+    }
+    if (message.upstreamStatus !== 0) {
+      writer.uint32(48).uint32(message.upstreamStatus);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(57).double(message.durationMs);
+    }
+    if (message.reason !== "") {
+      writer.uint32(66).string(message.reason);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(74).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Attempt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttempt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.deployment = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.credential = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.upstreamStatus = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.durationMs = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Attempt {
+    return {
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      deployment: isSet(object.deployment) ? globalThis.String(object.deployment) : "",
+      credential: isSet(object.credential) ? globalThis.Number(object.credential) : 0,
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      upstreamStatus: isSet(object.upstreamStatus)
+        ? globalThis.Number(object.upstreamStatus)
+        : isSet(object.upstream_status)
+        ? globalThis.Number(object.upstream_status)
+        : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+    };
+  },
+
+  toJSON(message: Attempt): unknown {
+    const obj: any = {};
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.deployment !== "") {
+      obj.deployment = message.deployment;
+    }
+    if (message.credential !== 0) {
+      obj.credential = Math.round(message.credential);
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.upstreamStatus !== 0) {
+      obj.upstreamStatus = Math.round(message.upstreamStatus);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = floatToJson(message.durationMs);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Attempt>, I>>(base?: I): Attempt {
+    return Attempt.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Attempt>, I>>(object: I): Attempt {
+    const message = createBaseAttempt();
+    message.provider = object.provider ?? "";
+    message.model = object.model ?? "";
+    message.deployment = object.deployment ?? "";
+    message.credential = object.credential ?? 0;
+    message.outcome = object.outcome ?? "";
+    message.upstreamStatus = object.upstreamStatus ?? 0;
+    message.durationMs = object.durationMs ?? 0;
+    message.reason = object.reason ?? "";
+    message.errorMessage = object.errorMessage ?? "";
+    return message;
+  },
+};
+
+function createBaseAttempts(): Attempts {
+  return { attempts: [] };
+}
+
+export const Attempts: MessageFns<Attempts> = {
+  encode(message: Attempts, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.attempts) {
+      Attempt.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Attempts {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAttempts();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.attempts.push(Attempt.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Attempts {
+    return {
+      attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: Attempts): unknown {
+    const obj: any = {};
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Attempts>, I>>(base?: I): Attempts {
+    return Attempts.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Attempts>, I>>(object: I): Attempts {
+    const message = createBaseAttempts();
+    message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 

@@ -7,7 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
-import { Actor, Served, Usage } from "./common.js";
+import { Actor, Attempt, Served, Usage } from "./common.js";
 
 export const protobufPackage = "gateway.v1";
 
@@ -54,6 +54,8 @@ export interface RequestOutcome {
   /** Gateway error code when the request did not succeed. */
   errorCode: string;
   errorMessage: string;
+  /** Every provider call made for the request, retries and fallbacks included. */
+  attempts: Attempt[];
 }
 
 /**
@@ -355,6 +357,7 @@ function createBaseRequestOutcome(): RequestOutcome {
     durationMs: 0,
     errorCode: "",
     errorMessage: "",
+    attempts: [],
   };
 }
 
@@ -389,6 +392,9 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
     }
     if (message.errorMessage !== "") {
       writer.uint32(82).string(message.errorMessage);
+    }
+    for (const v of message.attempts) {
+      Attempt.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -486,6 +492,14 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
             message.errorMessage = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.attempts.push(Attempt.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -530,6 +544,9 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
         : isSet(object.error_message)
         ? globalThis.String(object.error_message)
         : "",
+      attempts: globalThis.Array.isArray(object?.attempts)
+        ? object.attempts.map((e: any) => Attempt.fromJSON(e))
+        : [],
     };
   },
 
@@ -565,6 +582,9 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
     if (message.errorMessage !== "") {
       obj.errorMessage = message.errorMessage;
     }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
+    }
     return obj;
   },
 
@@ -585,6 +605,7 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
     message.durationMs = object.durationMs ?? 0;
     message.errorCode = object.errorCode ?? "";
     message.errorMessage = object.errorMessage ?? "";
+    message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
     return message;
   },
 };

@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { RequestContext, Served, Usage } from "./common.js";
+import { Attempt, RequestContext, Served, Usage } from "./common.js";
 
 export const protobufPackage = "gateway.v1";
 
@@ -30,25 +30,35 @@ export interface CompletionRequest {
   context:
     | RequestContext
     | undefined;
-  /** Endpoint being called, e.g. "chat.completions". */
+  /** Inbound API: "chat.completions", "completions", "responses", "embeddings" or "messages". */
   endpoint: string;
-  /** The client's request body (OpenAI-shaped JSON), as received. */
+  /** The client's request body (JSON), as received. */
   body: Buffer;
+  hints: RoutingHints | undefined;
+}
+
+/** Per-request routing overrides, taken from request headers by ingress. */
+export interface RoutingHints {
+  /** Overrides the model group's strategy: weighted, least-in-flight, lowest-latency, lowest-cost. */
+  strategy: string;
+  /** Pins the request to one deployment id of the model group. */
+  deployment: string;
+  /** Makes only the first choice: no retries, no fallbacks. */
+  noFallbacks: boolean;
 }
 
 export interface CompletionResponse {
-  /** OpenAI-shaped response JSON. */
+  /** Response JSON in the client's API. */
   body: Buffer;
   usage: Usage | undefined;
   served: Served | undefined;
+  attempts: Attempt[];
 }
 
 export interface CompletionChunk {
   kind:
     | { $case: "start"; start: StreamStart }
-    | //
-    /** One server-sent-event data payload: an OpenAI chat.completion.chunk JSON. */
-    { $case: "data"; data: Buffer }
+    | { $case: "data"; data: StreamData }
     | { $case: "end"; end: StreamEnd }
     | undefined;
 }
@@ -57,8 +67,20 @@ export interface StreamStart {
   served: Served | undefined;
 }
 
+/** One server-sent event for the client. */
+export interface StreamData {
+  /** SSE event name ("" for none, as in OpenAI streams). */
+  event: string;
+  data: Buffer;
+}
+
 export interface StreamEnd {
   usage: Usage | undefined;
+  attempts: Attempt[];
+  /** Set when the stream failed after it began; the error event was already sent. */
+  errorCode: string;
+  errorMessage: string;
+  httpStatus: number;
 }
 
 export interface ListModelsRequest {
@@ -75,7 +97,7 @@ export interface Model {
 }
 
 function createBaseCompletionRequest(): CompletionRequest {
-  return { context: undefined, endpoint: "", body: Buffer.alloc(0) };
+  return { context: undefined, endpoint: "", body: Buffer.alloc(0), hints: undefined };
 }
 
 export const CompletionRequest: MessageFns<CompletionRequest> = {
@@ -88,6 +110,9 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     }
     if (message.body.length !== 0) {
       writer.uint32(26).bytes(message.body);
+    }
+    if (message.hints !== undefined) {
+      RoutingHints.encode(message.hints, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -129,6 +154,14 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
             message.body = Buffer.from(reader.bytes());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.hints = RoutingHints.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -146,6 +179,7 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
       context: isSet(object.context) ? RequestContext.fromJSON(object.context) : undefined,
       endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
       body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
+      hints: isSet(object.hints) ? RoutingHints.fromJSON(object.hints) : undefined,
     };
   },
 
@@ -160,6 +194,9 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     if (message.body.length !== 0) {
       obj.body = base64FromBytes(message.body);
     }
+    if (message.hints !== undefined) {
+      obj.hints = RoutingHints.toJSON(message.hints);
+    }
     return obj;
   },
 
@@ -173,12 +210,120 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
       : undefined;
     message.endpoint = object.endpoint ?? "";
     message.body = object.body ?? Buffer.alloc(0);
+    message.hints = (object.hints !== undefined && object.hints !== null)
+      ? RoutingHints.fromPartial(object.hints)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRoutingHints(): RoutingHints {
+  return { strategy: "", deployment: "", noFallbacks: false };
+}
+
+export const RoutingHints: MessageFns<RoutingHints> = {
+  encode(message: RoutingHints, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.strategy !== "") {
+      writer.uint32(10).string(message.strategy);
+    }
+    if (message.deployment !== "") {
+      writer.uint32(18).string(message.deployment);
+    }
+    if (message.noFallbacks !== false) {
+      writer.uint32(24).bool(message.noFallbacks);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RoutingHints {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRoutingHints();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.strategy = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deployment = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.noFallbacks = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RoutingHints {
+    return {
+      strategy: isSet(object.strategy) ? globalThis.String(object.strategy) : "",
+      deployment: isSet(object.deployment) ? globalThis.String(object.deployment) : "",
+      noFallbacks: isSet(object.noFallbacks)
+        ? globalThis.Boolean(object.noFallbacks)
+        : isSet(object.no_fallbacks)
+        ? globalThis.Boolean(object.no_fallbacks)
+        : false,
+    };
+  },
+
+  toJSON(message: RoutingHints): unknown {
+    const obj: any = {};
+    if (message.strategy !== "") {
+      obj.strategy = message.strategy;
+    }
+    if (message.deployment !== "") {
+      obj.deployment = message.deployment;
+    }
+    if (message.noFallbacks !== false) {
+      obj.noFallbacks = message.noFallbacks;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RoutingHints>, I>>(base?: I): RoutingHints {
+    return RoutingHints.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RoutingHints>, I>>(object: I): RoutingHints {
+    const message = createBaseRoutingHints();
+    message.strategy = object.strategy ?? "";
+    message.deployment = object.deployment ?? "";
+    message.noFallbacks = object.noFallbacks ?? false;
     return message;
   },
 };
 
 function createBaseCompletionResponse(): CompletionResponse {
-  return { body: Buffer.alloc(0), usage: undefined, served: undefined };
+  return { body: Buffer.alloc(0), usage: undefined, served: undefined, attempts: [] };
 }
 
 export const CompletionResponse: MessageFns<CompletionResponse> = {
@@ -191,6 +336,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     }
     if (message.served !== undefined) {
       Served.encode(message.served, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.attempts) {
+      Attempt.encode(v!, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -232,6 +380,14 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
             message.served = Served.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.attempts.push(Attempt.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -249,6 +405,7 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
       body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
       usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
       served: isSet(object.served) ? Served.fromJSON(object.served) : undefined,
+      attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
     };
   },
 
@@ -263,6 +420,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     if (message.served !== undefined) {
       obj.served = Served.toJSON(message.served);
     }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
+    }
     return obj;
   },
 
@@ -276,6 +436,7 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     message.served = (object.served !== undefined && object.served !== null)
       ? Served.fromPartial(object.served)
       : undefined;
+    message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
     return message;
   },
 };
@@ -291,7 +452,7 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
         StreamStart.encode(message.kind.start, writer.uint32(10).fork()).join();
         break;
       case "data":
-        writer.uint32(18).bytes(message.kind.data);
+        StreamData.encode(message.kind.data, writer.uint32(18).fork()).join();
         break;
       case "end":
         StreamEnd.encode(message.kind.end, writer.uint32(26).fork()).join();
@@ -326,7 +487,7 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
               break;
             }
 
-            message.kind = { $case: "data", data: Buffer.from(reader.bytes()) };
+            message.kind = { $case: "data", data: StreamData.decode(reader, reader.uint32()) };
             continue;
           }
           case 3: {
@@ -354,7 +515,7 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
       kind: isSet(object.start)
         ? { $case: "start", start: StreamStart.fromJSON(object.start) }
         : isSet(object.data)
-        ? { $case: "data", data: Buffer.from(bytesFromBase64(object.data)) }
+        ? { $case: "data", data: StreamData.fromJSON(object.data) }
         : isSet(object.end)
         ? { $case: "end", end: StreamEnd.fromJSON(object.end) }
         : undefined,
@@ -366,7 +527,7 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
     if (message.kind?.$case === "start") {
       obj.start = StreamStart.toJSON(message.kind.start);
     } else if (message.kind?.$case === "data") {
-      obj.data = base64FromBytes(message.kind.data);
+      obj.data = StreamData.toJSON(message.kind.data);
     } else if (message.kind?.$case === "end") {
       obj.end = StreamEnd.toJSON(message.kind.end);
     }
@@ -387,7 +548,7 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
       }
       case "data": {
         if (object.kind?.data !== undefined && object.kind?.data !== null) {
-          message.kind = { $case: "data", data: object.kind.data };
+          message.kind = { $case: "data", data: StreamData.fromPartial(object.kind.data) };
         }
         break;
       }
@@ -471,14 +632,111 @@ export const StreamStart: MessageFns<StreamStart> = {
   },
 };
 
+function createBaseStreamData(): StreamData {
+  return { event: "", data: Buffer.alloc(0) };
+}
+
+export const StreamData: MessageFns<StreamData> = {
+  encode(message: StreamData, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.event !== "") {
+      writer.uint32(10).string(message.event);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamData {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamData();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamData {
+    return {
+      event: isSet(object.event) ? globalThis.String(object.event) : "",
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: StreamData): unknown {
+    const obj: any = {};
+    if (message.event !== "") {
+      obj.event = message.event;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StreamData>, I>>(base?: I): StreamData {
+    return StreamData.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StreamData>, I>>(object: I): StreamData {
+    const message = createBaseStreamData();
+    message.event = object.event ?? "";
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 function createBaseStreamEnd(): StreamEnd {
-  return { usage: undefined };
+  return { usage: undefined, attempts: [], errorCode: "", errorMessage: "", httpStatus: 0 };
 }
 
 export const StreamEnd: MessageFns<StreamEnd> = {
   encode(message: StreamEnd, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.usage !== undefined) {
       Usage.encode(message.usage, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.attempts) {
+      Attempt.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(26).string(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(34).string(message.errorMessage);
+    }
+    if (message.httpStatus !== 0) {
+      writer.uint32(40).uint32(message.httpStatus);
     }
     return writer;
   },
@@ -504,6 +762,38 @@ export const StreamEnd: MessageFns<StreamEnd> = {
             message.usage = Usage.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.attempts.push(Attempt.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.httpStatus = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -517,13 +807,43 @@ export const StreamEnd: MessageFns<StreamEnd> = {
   },
 
   fromJSON(object: any): StreamEnd {
-    return { usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined };
+    return {
+      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+      attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+      httpStatus: isSet(object.httpStatus)
+        ? globalThis.Number(object.httpStatus)
+        : isSet(object.http_status)
+        ? globalThis.Number(object.http_status)
+        : 0,
+    };
   },
 
   toJSON(message: StreamEnd): unknown {
     const obj: any = {};
     if (message.usage !== undefined) {
       obj.usage = Usage.toJSON(message.usage);
+    }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    if (message.httpStatus !== 0) {
+      obj.httpStatus = Math.round(message.httpStatus);
     }
     return obj;
   },
@@ -534,6 +854,10 @@ export const StreamEnd: MessageFns<StreamEnd> = {
   fromPartial<I extends Exact<DeepPartial<StreamEnd>, I>>(object: I): StreamEnd {
     const message = createBaseStreamEnd();
     message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    message.errorCode = object.errorCode ?? "";
+    message.errorMessage = object.errorMessage ?? "";
+    message.httpStatus = object.httpStatus ?? 0;
     return message;
   },
 };
@@ -746,7 +1070,11 @@ export const Model: MessageFns<Model> = {
   },
 };
 
-/** Turns one OpenAI-shaped request into a provider call and back. */
+/**
+ * Turns one client request (OpenAI chat, completions, responses, embeddings,
+ * or Anthropic messages) into provider calls, with retries and fallbacks, and
+ * returns the answer in the client's API.
+ */
 export type RoutingService = typeof RoutingService;
 export const RoutingService = {
   complete: {
@@ -759,8 +1087,8 @@ export const RoutingService = {
     responseDeserialize: (value: Buffer): CompletionResponse => CompletionResponse.decode(value),
   },
   /**
-   * Streams the answer: one StreamStart once the provider accepted the
-   * request, then data chunks, then one StreamEnd.
+   * Streams the answer: one StreamStart once a provider's first chunk arrived,
+   * then events in the client's API, then one StreamEnd.
    */
   completeStream: {
     path: "/gateway.v1.Routing/CompleteStream" as const,
@@ -785,8 +1113,8 @@ export const RoutingService = {
 export interface RoutingServer extends UntypedServiceImplementation {
   complete: handleUnaryCall<CompletionRequest, CompletionResponse>;
   /**
-   * Streams the answer: one StreamStart once the provider accepted the
-   * request, then data chunks, then one StreamEnd.
+   * Streams the answer: one StreamStart once a provider's first chunk arrived,
+   * then events in the client's API, then one StreamEnd.
    */
   completeStream: handleServerStreamingCall<CompletionRequest, CompletionChunk>;
   listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
@@ -809,8 +1137,8 @@ export interface RoutingClient extends Client {
     callback: (error: ServiceError | null, response: CompletionResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Streams the answer: one StreamStart once the provider accepted the
-   * request, then data chunks, then one StreamEnd.
+   * Streams the answer: one StreamStart once a provider's first chunk arrived,
+   * then events in the client's API, then one StreamEnd.
    */
   completeStream(request: CompletionRequest, options?: Partial<CallOptions>): ClientReadableStream<CompletionChunk>;
   completeStream(

@@ -1,0 +1,139 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Attempt, Served } from '../gen/gateway/v1/common.js';
+import type { CompletionChunk, RoutingHints } from '../gen/gateway/v1/routing.js';
+import { streamErrorEvent } from '../kit/api-errors.js';
+import { asGatewayError, GatewayError } from '../kit/errors.js';
+import { Admission, type PipelineDeps } from './pipeline.js';
+import { SseWriter } from './sse.js';
+
+function servedHeaders(served: Served | undefined, attempts: Attempt[]): Record<string, string> {
+  if (!served) return {};
+  return {
+    'x-gateway-provider': served.provider,
+    'x-gateway-model': served.model,
+    'x-gateway-deployment': served.deployment,
+    'x-gateway-attempts': String(attempts.length),
+  };
+}
+
+function header(request: FastifyRequest, name: string): string {
+  const value = request.headers[name];
+  return (Array.isArray(value) ? value[0] : value) ?? '';
+}
+
+/** Per-request routing overrides a client may send as headers. */
+function hintsOf(request: FastifyRequest): RoutingHints {
+  return {
+    strategy: header(request, 'x-gateway-strategy'),
+    deployment: header(request, 'x-gateway-deployment'),
+    noFallbacks: /^(1|true|yes)$/i.test(header(request, 'x-gateway-no-fallbacks')),
+  };
+}
+
+/**
+ * One model endpoint (chat completions, completions, responses, embeddings,
+ * Anthropic messages): admit, try the cache, route, and record the outcome.
+ * The body goes to routing as received; routing validates and translates it.
+ */
+export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const admission = new Admission(deps, request, reply, endpoint);
+    const raw = request.body as { model?: unknown; stream?: unknown } | undefined;
+    const model = typeof raw?.model === 'string' ? raw.model : '';
+    const stream = raw?.stream === true && endpoint !== 'embeddings';
+    try {
+      // The key is checked before the body, so an unauthenticated caller learns nothing about validation.
+      await admission.admit(model);
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new GatewayError('invalid_request', 'The request body must be a JSON object.');
+      if (!model) throw new GatewayError('invalid_request', 'You must provide a model parameter.', { param: 'model' });
+    } catch (err) {
+      throw admission.fail(err, model, stream);
+    }
+    const body = request.rawBody ?? Buffer.from(JSON.stringify(raw));
+    if (stream) return streamed(deps, admission, request, reply, body, model);
+    return whole(deps, admission, request, reply, body, model);
+  };
+}
+
+async function whole(deps: PipelineDeps, admission: Admission, request: FastifyRequest, reply: FastifyReply, body: Buffer, model: string) {
+  const { context, endpoint } = admission;
+  const namespace = admission.cacheNamespace;
+  try {
+    const cached = await deps.clients.caching.lookup({ context, namespace, endpoint, body }).catch((err: unknown) => {
+      deps.log.warn({ err, requestId: context.requestId }, 'cache lookup failed; calling the provider');
+      return undefined;
+    });
+    if (cached?.hit) {
+      admission.finish({ model, stream: false, httpStatus: 200, served: cached.served, usage: cached.usage, cacheHit: true });
+      return reply
+        .headers({ ...servedHeaders(cached.served, []), 'x-gateway-cache': 'hit', age: String(Math.floor(cached.ageMs / 1000)) })
+        .type('application/json')
+        .send(cached.body);
+    }
+    const result = await deps.clients.routing.complete({ context, endpoint, body, hints: hintsOf(request) });
+    if (cached?.key) {
+      deps.clients.caching
+        .store({ context, namespace, key: cached.key, body: result.body, usage: result.usage, served: result.served })
+        .catch((err: unknown) => deps.log.warn({ err, requestId: context.requestId }, 'cache store failed'));
+    }
+    admission.finish({ model, stream: false, httpStatus: 200, served: result.served, usage: result.usage, attempts: result.attempts });
+    return reply
+      .headers({ ...servedHeaders(result.served, result.attempts), 'x-gateway-cache': cached?.key ? 'miss' : 'skip' })
+      .type('application/json')
+      .send(result.body);
+  } catch (err) {
+    throw admission.fail(err, model, false);
+  }
+}
+
+async function streamed(deps: PipelineDeps, admission: Admission, request: FastifyRequest, reply: FastifyReply, body: Buffer, model: string) {
+  const { context, endpoint } = admission;
+  const abort = new AbortController();
+  const chunks = deps.clients.routing.completeStream({ context, endpoint, body, hints: hintsOf(request) }, { signal: abort.signal });
+  const iterator = chunks[Symbol.asyncIterator]();
+  let served: Served | undefined;
+  let first: IteratorResult<CompletionChunk>;
+  try {
+    // Nothing is sent until a provider's first chunk arrived, so an early failure is a plain HTTP error.
+    first = await iterator.next();
+    if (first.value?.kind?.$case === 'start') served = first.value.kind.start.served;
+  } catch (err) {
+    throw admission.fail(err, model, true);
+  }
+
+  reply.hijack();
+  const sse = new SseWriter(reply.raw);
+  const clientGone = () => abort.abort();
+  reply.raw.on('close', clientGone);
+  sse.start({ ...(reply.getHeaders() as Record<string, string>), ...servedHeaders(served, []) });
+  try {
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      const kind = next.value.kind;
+      if (kind?.$case === 'data') {
+        await sse.event(kind.data.event, kind.data.data);
+      } else if (kind?.$case === 'end') {
+        const { usage, attempts, errorCode } = kind.end;
+        const error = errorCode ? new GatewayError('upstream_error', kind.end.errorMessage, { status: kind.end.httpStatus || 502 }) : undefined;
+        if (error) request.log.warn({ code: errorCode, reason: kind.end.errorMessage }, 'stream failed after it began');
+        admission.finish({ model, stream: true, httpStatus: error ? error.status : 200, served, usage, attempts, error, errorCode });
+      }
+      if (abort.signal.aborted) break;
+    }
+    if (abort.signal.aborted) {
+      const error = new GatewayError('client_closed_request', 'The client closed the connection before the stream ended.');
+      admission.finish({ model, stream: true, httpStatus: error.status, served, error });
+    }
+    sse.end();
+  } catch (err) {
+    // Routing itself failed mid-stream (e.g. its process went away): end the stream in the client's API.
+    const error = asGatewayError(err);
+    request.log.warn({ code: error.code, reason: error.message }, 'stream failed after it began');
+    admission.finish({ model, stream: true, httpStatus: error.status, served, error });
+    const event = streamErrorEvent(endpoint, error);
+    await sse.event(event.event ?? '', event.data);
+    sse.end();
+  } finally {
+    reply.raw.off('close', clientGone);
+    void iterator.return?.();
+  }
+}

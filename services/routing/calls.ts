@@ -1,0 +1,97 @@
+import type { ChatChunk, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, OpenAIUsage } from './canonical.js';
+import type { CompletionsTranslation } from './formats/completions.js';
+import type { OutEvent, Translation } from './formats/types.js';
+import { invalid } from './formats/chat.js';
+import { ProviderError, type Timeouts } from './providers/types.js';
+import type { Target } from './router/router.js';
+
+/** A whole answer: from chat, or from a provider's native completions API. */
+export type Answer = { kind: 'chat'; response: ChatResponse } | { kind: 'native'; body: Record<string, unknown> };
+
+/** A stream that has produced its first chunk; `usage()` is known once it is read to the end. */
+export interface OpenStream {
+  events: AsyncIterable<OutEvent>;
+  usage(): OpenAIUsage | undefined;
+}
+
+function isCompletions(translation: Translation): translation is CompletionsTranslation {
+  return 'native' in translation;
+}
+
+/** One provider call for a whole answer, in the API the deployment's provider serves best. */
+export async function callForAnswer(translation: Translation, target: Target): Promise<Answer> {
+  const { provider, model } = target.deployment;
+  if (isCompletions(translation)) {
+    if (provider.completions) {
+      return { kind: 'native', body: await provider.completions({ request: { ...translation.native, model }, credential: target.credential, signal: target.signal }) };
+    }
+    if (translation.batched) throw invalid(`Provider ${provider.name} has no completions API, so 'prompt' must be a single string.`, 'prompt');
+  }
+  return { kind: 'chat', response: await provider.chat({ request: { ...translation.chat, model }, credential: target.credential, signal: target.signal }) };
+}
+
+/** A chat answer the provider refused on content policy, for routing's content-policy fallbacks. */
+export function refusal(answer: Answer, provider: string): ProviderError | undefined {
+  if (answer.kind !== 'chat' || !answer.response.choices.some((c) => c.finish_reason === 'content_filter')) return undefined;
+  return new ProviderError('content_policy', provider, `Provider ${provider} refused the request on content policy.`);
+}
+
+export async function callForEmbeddings(request: EmbeddingsRequest, target: Target): Promise<EmbeddingsResponse> {
+  const { provider, model } = target.deployment;
+  if (!provider.embeddings) throw new ProviderError('bad_request', provider.name, `Provider ${provider.name} does not offer embeddings.`);
+  return provider.embeddings({ request: { ...request, model }, credential: target.credential, signal: target.signal });
+}
+
+/**
+ * Opens a stream and waits for its first chunk, within firstByteMs: a stream
+ * that stalls before its first byte is a failed attempt (and routing fails
+ * over), while one that has started belongs to the client.
+ */
+export async function openStream(translation: Translation, target: Target, timeouts: Timeouts): Promise<OpenStream> {
+  const { provider, model } = target.deployment;
+  const attempt = new AbortController();
+  const signal = AbortSignal.any([target.signal, attempt.signal]);
+  const source: AsyncIterable<ChatChunk | Record<string, unknown>> =
+    isCompletions(translation) && provider.completionsStream
+      ? await provider.completionsStream({ request: { ...translation.native, model }, credential: target.credential, signal })
+      : await provider.chatStream({ request: { ...translation.chat, model }, credential: target.credential, signal });
+  const iterator = source[Symbol.asyncIterator]();
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      attempt.abort();
+      reject(new ProviderError('timeout', provider.name, `Provider ${provider.name} sent no data within ${timeouts.firstByteMs} ms.`));
+    }, timeouts.firstByteMs);
+  });
+  let first: IteratorResult<ChatChunk | Record<string, unknown>>;
+  try {
+    first = await Promise.race([iterator.next(), stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+
+  let usage: OpenAIUsage | undefined;
+  async function* chunks() {
+    try {
+      for (let next = first; !next.done; next = await iterator.next()) {
+        const value = next.value as ChatChunk;
+        if (value.usage) usage = value.usage;
+        yield value;
+      }
+    } finally {
+      attempt.abort();
+    }
+  }
+  const native = isCompletions(translation) && provider.completionsStream !== undefined;
+  return { events: native ? passThrough(chunks(), translation) : translation.stream(chunks()), usage: () => usage };
+}
+
+/** Native completions chunks go to the client as they are, minus the usage chunk it did not ask for. */
+async function* passThrough(chunks: AsyncIterable<ChatChunk>, translation: CompletionsTranslation): AsyncGenerator<OutEvent> {
+  const wantsUsage = (translation.native.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+  for await (const chunk of chunks) {
+    if (!wantsUsage && chunk.choices?.length === 0 && chunk.usage) continue;
+    yield { data: JSON.stringify(chunk) };
+  }
+  yield { data: '[DONE]' };
+}

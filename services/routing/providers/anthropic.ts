@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import type { ChatChunk, ChatRequest, ChatResponse } from '../canonical.js';
+import { fromAnthropicMessage, toAnthropicRequest, toChatChunks } from './anthropic-mapping.js';
+import type { ErrorBody, Message } from './anthropic-wire.js';
+import { classifyStatus, Upstream, type ErrorClassifier } from './http.js';
+import { credentialsOf, credentialSchema, providerBase } from './schema.js';
+import type { Capabilities, ProviderAdapter, ProviderCall, Timeouts } from './types.js';
+
+export const anthropicProviderConfig = z.strictObject({
+  type: z.literal('anthropic'),
+  ...providerBase,
+  ...credentialSchema,
+  baseUrl: z
+    .url({ protocol: /^https?$/ })
+    .default('https://api.anthropic.com')
+    .describe('Base URL without the /v1 path; the default is Anthropic\'s public API.'),
+  version: z.string().min(1).default('2023-06-01').describe('The anthropic-version header sent with every request.'),
+  defaultMaxTokens: z
+    .number()
+    .int()
+    .positive()
+    .default(4096)
+    .describe('max_tokens sent when the request sets neither max_tokens nor max_completion_tokens (Anthropic requires it).'),
+  headers: z.record(z.string(), z.string()).default({}).describe('Extra headers sent with every request (e.g. anthropic-beta).'),
+});
+
+export type AnthropicProviderConfig = z.infer<typeof anthropicProviderConfig>;
+
+const CAPABILITIES: Capabilities = { streaming: true, tools: true, vision: true, embeddings: false, jsonSchema: true, completions: false };
+
+/** Anthropic's Messages API behind the OpenAI chat shape; see anthropic-mapping.ts for the translation. */
+class AnthropicAdapter implements ProviderAdapter {
+  readonly type = 'anthropic';
+  readonly capabilities = CAPABILITIES;
+  readonly models: readonly string[];
+  private readonly upstream: Upstream;
+  private readonly keys: string[];
+
+  constructor(
+    readonly name: string,
+    private readonly config: AnthropicProviderConfig,
+    timeouts: Timeouts,
+  ) {
+    this.models = config.models;
+    const keys = credentialsOf(config);
+    this.keys = keys.length > 0 ? keys : [''];
+    this.upstream = new Upstream(name, config.baseUrl, timeouts, anthropicErrorClassifier(name), config.maxConnections);
+  }
+
+  get credentialCount(): number {
+    return this.keys.length;
+  }
+
+  private headers(credential: number): Record<string, string> {
+    const key = this.keys[credential % this.keys.length]!;
+    return { ...this.config.headers, 'anthropic-version': this.config.version, ...(key ? { 'x-api-key': key } : {}) };
+  }
+
+  async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
+    const body = toAnthropicRequest(request, this.name, this.config.defaultMaxTokens);
+    const message = await this.upstream.json<Message>({ path: '/v1/messages', headers: this.headers(credential), body, signal });
+    return fromAnthropicMessage(message);
+  }
+
+  async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
+    const body = { ...toAnthropicRequest(request, this.name, this.config.defaultMaxTokens), stream: true };
+    const events = await this.upstream.sse({ path: '/v1/messages', headers: this.headers(credential), body, signal });
+    return toChatChunks(events, this.name);
+  }
+
+  close(): Promise<void> {
+    return this.upstream.close();
+  }
+}
+
+/**
+ * Reads Anthropic's error body ({"type":"error","error":{"type","message"}}).
+ * Anthropic says "input length and `max_tokens` exceed context limit" for a
+ * too-long request, which the generic patterns miss, so it is marked here.
+ */
+export function anthropicErrorClassifier(provider: string): ErrorClassifier {
+  return (status, body, headers) => {
+    let detail: { message: string; code?: string; type?: string } = { message: '' };
+    try {
+      const parsed = JSON.parse(body) as Partial<ErrorBody>;
+      if (parsed.error && typeof parsed.error === 'object') detail = { message: String(parsed.error.message ?? ''), type: parsed.error.type };
+    } catch {
+      // Not JSON (e.g. a proxy's HTML page): classified by status alone.
+    }
+    if (status === 400 && /context limit|prompt is too long/i.test(detail.message)) detail.code = 'context_length_exceeded';
+    return classifyStatus(provider, status, detail, headers);
+  };
+}
+
+export function createAnthropicAdapter(name: string, config: AnthropicProviderConfig, timeouts: Timeouts): ProviderAdapter {
+  return new AnthropicAdapter(name, config, timeouts);
+}

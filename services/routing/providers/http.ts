@@ -1,0 +1,163 @@
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import { readSse, type SseEvent } from '../sse.js';
+import { ProviderError, retryAfterMs, type FailureKind, type Timeouts } from './types.js';
+
+export interface UpstreamRequest {
+  /** Path and query, appended to the base URL's path. */
+  path: string;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: unknown;
+  signal: AbortSignal;
+}
+
+/** Turns a provider's error response into a ProviderError; adapters pass their own when the provider's errors differ. */
+export type ErrorClassifier = (status: number, body: string, headers: Record<string, string | string[] | undefined>) => ProviderError;
+
+/**
+ * HTTP to one provider: a keep-alive undici pool per origin (TLS verified),
+ * the timeouts from config, and every failure turned into a ProviderError the
+ * router understands. Base URLs come only from config, never from a request.
+ */
+export class Upstream {
+  private readonly pool: Pool;
+  private readonly basePath: string;
+
+  constructor(
+    readonly provider: string,
+    baseUrl: string,
+    private readonly timeouts: Timeouts,
+    private readonly classify: ErrorClassifier = openAIErrorClassifier(provider),
+    maxConnections = 256,
+  ) {
+    const url = new URL(baseUrl);
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.pool = new Pool(url.origin, {
+      connections: maxConnections,
+      connect: { timeout: timeouts.connectMs },
+      headersTimeout: timeouts.firstByteMs,
+      bodyTimeout: timeouts.idleMs,
+      keepAliveTimeout: 30_000,
+    });
+  }
+
+  /** Sends the request and returns the response once its status is 2xx. */
+  async send(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    const signal = AbortSignal.any([request.signal, AbortSignal.timeout(this.timeouts.totalMs)]);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.pool.request({
+        path: `${this.basePath}${request.path}`,
+        method: request.method ?? 'POST',
+        headers: { ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}), ...request.headers },
+        body: request.body === undefined ? undefined : typeof request.body === 'string' ? request.body : JSON.stringify(request.body),
+        signal,
+      });
+    } catch (err) {
+      throw networkError(err, this.provider);
+    }
+    if (response.statusCode >= 200 && response.statusCode < 300) return response;
+    const text = await response.body.text().catch(() => '');
+    throw this.classify(response.statusCode, text, response.headers);
+  }
+
+  async json<T>(request: UpstreamRequest): Promise<T> {
+    const response = await this.send(request);
+    try {
+      return (await response.body.json()) as T;
+    } catch (err) {
+      throw networkError(err, this.provider, `Provider ${this.provider} returned a body that is not JSON.`);
+    }
+  }
+
+  /** Server-sent events of a 2xx response; read errors become ProviderErrors. */
+  async sse(request: UpstreamRequest): Promise<AsyncIterable<SseEvent>> {
+    const response = await this.send({ ...request, headers: { accept: 'text/event-stream', ...request.headers } });
+    return guard(readSse(response.body), this.provider);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+async function* guard<T>(source: AsyncIterable<T>, provider: string): AsyncGenerator<T> {
+  try {
+    yield* source;
+  } catch (err) {
+    throw networkError(err, provider);
+  }
+}
+
+/** A failure to talk to the provider at all, or a stream that broke. */
+export function networkError(err: unknown, provider: string, message?: string): ProviderError {
+  if (err instanceof ProviderError) return err;
+  const timeout = (kind: string) => new ProviderError('timeout', provider, `${kind} provider ${provider} timed out.`, { cause: err });
+  if (err instanceof undiciErrors.ConnectTimeoutError) return timeout('Connecting to');
+  if (err instanceof undiciErrors.HeadersTimeoutError) return timeout('Waiting for the first byte from');
+  if (err instanceof undiciErrors.BodyTimeoutError) return timeout('Reading from');
+  if (err instanceof Error && (err.name === 'TimeoutError' || (err.name === 'AbortError' && String(err.cause ?? '').includes('TimeoutError')))) {
+    return timeout('The call to');
+  }
+  if (err instanceof Error && err.name === 'AbortError') return new ProviderError('network', provider, `The call to provider ${provider} was cancelled.`, { cause: err });
+  return new ProviderError('network', provider, message ?? `Provider ${provider} is unreachable: ${(err as Error).message}`, { cause: err });
+}
+
+export function clip(text: string, max = 500): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+const CONTEXT_WINDOW = /context[_ ]length|context window|maximum context|too many tokens|prompt is too long|input is too long|exceeds? the (?:maximum|max)/i;
+const CONTENT_POLICY = /content[_ ]?(?:management )?(?:policy|filter)|safety system|flagged|responsible ?ai/i;
+
+/**
+ * Classifies an error response by status and, for 400s, by code and message:
+ * the OpenAI error body ({"error": {"message", "type", "code"}}) and most
+ * compatible providers' bodies fit. A 401 or 403 means the gateway's own
+ * credential was refused: the provider's text may quote part of the key, so
+ * it is not passed on.
+ */
+export function classifyStatus(
+  provider: string,
+  status: number,
+  detail: { message: string; code?: string; type?: string },
+  headers: Record<string, string | string[] | undefined>,
+): ProviderError {
+  const options = { upstreamStatus: status, retryAfterMs: retryAfterMs(headers) };
+  const said = detail.message ? `: ${clip(detail.message)}` : '';
+  const signals = `${detail.code ?? ''} ${detail.type ?? ''} ${detail.message}`;
+  let kind: FailureKind;
+  if (status === 401 || status === 403) {
+    return new ProviderError('auth', provider, `Provider ${provider} refused the gateway's credentials (HTTP ${status}); an admin must fix the provider key.`, options);
+  } else if (status === 402) kind = 'payment';
+  else if (status === 429) kind = 'rate_limit';
+  else if (status === 408) kind = 'timeout';
+  else if (status >= 500) kind = 'server';
+  else if (CONTEXT_WINDOW.test(signals)) kind = 'context_window';
+  else if (CONTENT_POLICY.test(signals)) kind = 'content_policy';
+  else kind = 'bad_request';
+  const what =
+    kind === 'bad_request' || kind === 'context_window' || kind === 'content_policy'
+      ? `Provider ${provider} rejected the request (HTTP ${status})`
+      : kind === 'rate_limit'
+        ? `Provider ${provider} is rate limiting requests (HTTP 429)`
+        : `Provider ${provider} failed (HTTP ${status})`;
+  return new ProviderError(kind, provider, `${what}${said}`, options);
+}
+
+export function openAIErrorClassifier(provider: string): ErrorClassifier {
+  return (status, body, headers) => {
+    let detail: { message: string; code?: string; type?: string } = { message: '' };
+    try {
+      const parsed = JSON.parse(body) as { error?: { message?: string; code?: string | number | null; type?: string } | string; message?: string };
+      if (typeof parsed.error === 'object' && parsed.error) {
+        detail = { message: parsed.error.message ?? '', code: parsed.error.code == null ? undefined : String(parsed.error.code), type: parsed.error.type };
+      } else {
+        detail = { message: typeof parsed.error === 'string' ? parsed.error : (parsed.message ?? '') };
+      }
+    } catch {
+      detail = { message: '' };
+    }
+    return classifyStatus(provider, status, detail, headers);
+  };
+}

@@ -1,0 +1,150 @@
+import { z } from 'zod';
+import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from '../canonical.js';
+import { Upstream, networkError } from './http.js';
+import { credentialsOf, credentialSchema, providerBase } from './schema.js';
+import type { Capabilities, ProviderAdapter, ProviderCall, Timeouts } from './types.js';
+
+/**
+ * Providers that speak the OpenAI API. Each preset is a base URL and what the
+ * provider supports; `openai` with a baseUrl covers any other compatible server.
+ */
+export const OPENAI_PRESETS = {
+  openai: { baseUrl: 'https://api.openai.com/v1', caps: { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true } },
+  mistral: { baseUrl: 'https://api.mistral.ai/v1', caps: { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: false } },
+  groq: { baseUrl: 'https://api.groq.com/openai/v1', caps: { streaming: true, tools: true, vision: true, embeddings: false, jsonSchema: true, completions: false } },
+  deepseek: { baseUrl: 'https://api.deepseek.com/v1', caps: { streaming: true, tools: true, vision: false, embeddings: false, jsonSchema: false, completions: false } },
+  xai: { baseUrl: 'https://api.x.ai/v1', caps: { streaming: true, tools: true, vision: true, embeddings: false, jsonSchema: true, completions: false } },
+  openrouter: { baseUrl: 'https://openrouter.ai/api/v1', caps: { streaming: true, tools: true, vision: true, embeddings: false, jsonSchema: true, completions: true } },
+  together: { baseUrl: 'https://api.together.xyz/v1', caps: { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true } },
+  fireworks: { baseUrl: 'https://api.fireworks.ai/inference/v1', caps: { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true } },
+  ollama: { baseUrl: 'http://127.0.0.1:11434/v1', caps: { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true } },
+  vllm: { baseUrl: 'http://127.0.0.1:8000/v1', caps: { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true } },
+} as const satisfies Record<string, { baseUrl: string; caps: Capabilities }>;
+
+export type OpenAIPreset = keyof typeof OPENAI_PRESETS;
+
+export const openAIProviderConfig = (type: OpenAIPreset) =>
+  z.strictObject({
+    type: z.literal(type),
+    ...providerBase,
+    ...credentialSchema,
+    baseUrl: z
+      .url({ protocol: /^https?$/ })
+      .default(OPENAI_PRESETS[type].baseUrl)
+      .describe('Base URL including the version path; the default is the provider\'s public API.'),
+    headers: z.record(z.string(), z.string()).default({}).describe('Extra headers sent with every request (e.g. OpenRouter\'s HTTP-Referer).'),
+  });
+
+export type OpenAIProviderConfig = z.infer<ReturnType<typeof openAIProviderConfig>>;
+
+export const azureProviderConfig = z.strictObject({
+  type: z.literal('azure'),
+  ...providerBase,
+  ...credentialSchema,
+  endpoint: z.url({ protocol: /^https?$/ }).describe('Resource endpoint, e.g. https://my-resource.openai.azure.com.'),
+  apiVersion: z.string().default('2024-10-21').describe('Azure OpenAI api-version query parameter.'),
+  deployments: z
+    .record(z.string(), z.string())
+    .default({})
+    .describe('Model name → Azure deployment name; a model not listed is used as the deployment name.'),
+});
+
+export type AzureProviderConfig = z.infer<typeof azureProviderConfig>;
+
+interface Endpoints {
+  path(kind: 'chat/completions' | 'completions' | 'embeddings', model: string): string;
+  auth(key: string): Record<string, string>;
+}
+
+/** Chat, completions and embeddings against an OpenAI-shaped API, with usage always requested on streams. */
+export class OpenAICompatibleAdapter implements ProviderAdapter {
+  private readonly upstream: Upstream;
+  private readonly keys: string[];
+
+  constructor(
+    readonly name: string,
+    readonly type: string,
+    readonly capabilities: Capabilities,
+    readonly models: readonly string[],
+    baseUrl: string,
+    keys: string[],
+    private readonly endpoints: Endpoints,
+    private readonly extraHeaders: Record<string, string>,
+    timeouts: Timeouts,
+    maxConnections: number,
+  ) {
+    this.keys = keys.length > 0 ? keys : [''];
+    this.upstream = new Upstream(name, baseUrl, timeouts, undefined, maxConnections);
+  }
+
+  get credentialCount(): number {
+    return this.keys.length;
+  }
+
+  private headers(credential: number): Record<string, string> {
+    const key = this.keys[credential % this.keys.length]!;
+    return { ...this.extraHeaders, ...(key ? this.endpoints.auth(key) : {}) };
+  }
+
+  chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
+    const body = { ...request, stream: false, stream_options: undefined };
+    return this.upstream.json<ChatResponse>({ path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal });
+  }
+
+  async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
+    const body = { ...request, stream: true, stream_options: { ...request.stream_options, include_usage: true } };
+    const events = await this.upstream.sse({ path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal });
+    return jsonEvents<ChatChunk>(events, this.name);
+  }
+
+  embeddings({ request, credential, signal }: ProviderCall<EmbeddingsRequest>): Promise<EmbeddingsResponse> {
+    return this.upstream.json<EmbeddingsResponse>({ path: this.endpoints.path('embeddings', request.model), headers: this.headers(credential), body: request, signal });
+  }
+
+  completions({ request, credential, signal }: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>> {
+    const body = { ...request, stream: false };
+    return this.upstream.json({ path: this.endpoints.path('completions', String(request.model)), headers: this.headers(credential), body, signal });
+  }
+
+  async completionsStream({ request, credential, signal }: ProviderCall<Record<string, unknown>>): Promise<AsyncIterable<Record<string, unknown>>> {
+    const body = { ...request, stream: true, stream_options: { include_usage: true } };
+    const events = await this.upstream.sse({ path: this.endpoints.path('completions', String(request.model)), headers: this.headers(credential), body, signal });
+    return jsonEvents<Record<string, unknown>>(events, this.name);
+  }
+
+  close(): Promise<void> {
+    return this.upstream.close();
+  }
+}
+
+/** Parses each SSE data payload as JSON until `[DONE]`; an error object in the stream becomes a ProviderError. */
+async function* jsonEvents<T>(events: AsyncIterable<{ data: string }>, provider: string): AsyncGenerator<T> {
+  for await (const { data } of events) {
+    if (data === '[DONE]') return;
+    let parsed: { error?: { message?: string } };
+    try {
+      parsed = JSON.parse(data) as typeof parsed;
+    } catch (err) {
+      throw networkError(err, provider, `Provider ${provider} sent a stream event that is not JSON.`);
+    }
+    if (parsed.error) throw networkError(undefined, provider, `Provider ${provider} failed mid-stream: ${parsed.error.message ?? 'unknown error'}`);
+    yield parsed as T;
+  }
+}
+
+export function createOpenAIAdapter(name: string, config: OpenAIProviderConfig, timeouts: Timeouts): OpenAICompatibleAdapter {
+  const caps = OPENAI_PRESETS[config.type].caps;
+  return new OpenAICompatibleAdapter(name, config.type, caps, config.models, config.baseUrl, credentialsOf(config), {
+    path: (kind) => `/${kind}`,
+    auth: (key) => ({ authorization: `Bearer ${key}` }),
+  }, config.headers, timeouts, config.maxConnections);
+}
+
+export function createAzureAdapter(name: string, config: AzureProviderConfig, timeouts: Timeouts): OpenAICompatibleAdapter {
+  const caps: Capabilities = { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true };
+  const query = `api-version=${encodeURIComponent(config.apiVersion)}`;
+  return new OpenAICompatibleAdapter(name, 'azure', caps, config.models, config.endpoint, credentialsOf(config), {
+    path: (kind, model) => `/openai/deployments/${encodeURIComponent(config.deployments[model] ?? model)}/${kind}?${query}`,
+    auth: (key) => ({ 'api-key': key }),
+  }, {}, timeouts, config.maxConnections);
+}

@@ -1,0 +1,96 @@
+import { GatewayError } from '../../kit/errors.js';
+import type { DeploymentConfig, ModelGroupConfig, RoutingConfig } from '../config.js';
+import type { ProviderAdapter } from '../providers/types.js';
+import { CredentialPool } from './credentials.js';
+import { Deployment, type ModelGroup } from './deployment.js';
+
+/**
+ * Every name a client may put in `model`: configured groups and aliases, and
+ * `<provider>/<model>` for any configured provider (a one-deployment group,
+ * made on first use).
+ */
+export class ModelCatalog {
+  private readonly groups = new Map<string, ModelGroup>();
+  private readonly deployments = new Map<string, Deployment>();
+  private readonly pools = new Map<string, CredentialPool>();
+
+  constructor(
+    private readonly config: RoutingConfig,
+    private readonly providers: ReadonlyMap<string, ProviderAdapter>,
+    /** Time source of circuit breakers and credential cooldowns; tests pass their own. */
+    private readonly now: () => number = Date.now,
+  ) {
+    for (const provider of providers.values()) this.pools.set(provider.name, new CredentialPool(provider.credentialCount, now));
+    for (const [name, entry] of Object.entries(config.models)) {
+      if (typeof entry !== 'string') this.groups.set(name, this.group(name, entry));
+    }
+  }
+
+  /** The group a model name stands for; throws model_not_found naming what would work. */
+  resolve(name: string, seen: ReadonlySet<string> = new Set()): ModelGroup {
+    const entry = this.config.models[name];
+    if (typeof entry === 'string' && !seen.has(name)) return this.resolve(entry, new Set([...seen, name]));
+    const known = this.groups.get(name);
+    if (known) return known;
+    const slash = name.indexOf('/');
+    const provider = slash > 0 ? this.providers.get(name.slice(0, slash)) : undefined;
+    if (!provider || slash === name.length - 1) {
+      const groups = Object.keys(this.config.models);
+      throw new GatewayError(
+        'model_not_found',
+        `The model \`${name}\` does not exist. Use a configured model${groups.length ? ` (${groups.join(', ')})` : ''} or <provider>/<model> with a configured provider (${[...this.providers.keys()].join(', ')}).`,
+        { param: 'model' },
+      );
+    }
+    const group = this.group(name, {
+      deployments: [{ provider: provider.name, model: name.slice(slash + 1), weight: 1 }],
+      strategy: 'weighted',
+      fallbacks: [],
+      contextWindowFallbacks: [],
+      contentPolicyFallbacks: [],
+    });
+    this.groups.set(name, group);
+    return group;
+  }
+
+  credentials(provider: string): CredentialPool {
+    return this.pools.get(provider)!;
+  }
+
+  allDeployments(): Deployment[] {
+    return [...this.deployments.values()];
+  }
+
+  /** What /v1/models lists: configured model names, then each provider's listed models. */
+  listModels(): { id: string; ownedBy: string }[] {
+    const models = Object.keys(this.config.models).map((id) => ({ id, ownedBy: 'gateway' }));
+    for (const provider of this.providers.values()) {
+      for (const model of provider.models) models.push({ id: `${provider.name}/${model}`, ownedBy: provider.name });
+    }
+    return models;
+  }
+
+  private group(name: string, config: ModelGroupConfig): ModelGroup {
+    return {
+      name,
+      strategy: config.strategy,
+      fallbacks: config.fallbacks,
+      contextWindowFallbacks: config.contextWindowFallbacks,
+      contentPolicyFallbacks: config.contentPolicyFallbacks,
+      members: config.deployments.map((d) => ({ deployment: this.deployment(d), weight: d.weight })),
+    };
+  }
+
+  private deployment(config: DeploymentConfig): Deployment {
+    const id = config.id ?? `${config.provider}/${config.model}`;
+    let deployment = this.deployments.get(id);
+    if (!deployment) {
+      const cost = config.inputCostPerMillion !== undefined || config.outputCostPerMillion !== undefined
+        ? (config.inputCostPerMillion ?? 0) + (config.outputCostPerMillion ?? 0)
+        : undefined;
+      deployment = new Deployment(id, this.providers.get(config.provider)!, config.model, cost, this.config.circuitBreaker, this.now);
+      this.deployments.set(id, deployment);
+    }
+    return deployment;
+  }
+}

@@ -1,0 +1,244 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Registry } from 'prom-client';
+import type { Attempt } from '../../gen/gateway/v1/common.js';
+import type { RoutingHints } from '../../gen/gateway/v1/routing.js';
+import { GatewayError } from '../../kit/errors.js';
+import { STRATEGIES, type RoutingConfig, type Strategy } from '../config.js';
+import { ProviderError } from '../providers/types.js';
+import type { ModelCatalog } from './catalog.js';
+import type { Deployment, ModelGroup } from './deployment.js';
+import { RouterMetrics } from './metrics.js';
+import { orderDeployments } from './strategy.js';
+
+export type Reason = 'initial' | 'retry' | 'credential_rotation' | 'fallback' | 'context_window_fallback' | 'content_policy_fallback';
+
+export interface Target {
+  deployment: Deployment;
+  credential: number;
+  signal: AbortSignal;
+}
+
+export interface Routed<T> {
+  value: T;
+  deployment: Deployment;
+  attempts: Attempt[];
+}
+
+/** What a call returned that should count as a refusal (e.g. finish_reason content_filter). */
+export type Inspect<T> = (value: T, deployment: Deployment) => ProviderError | undefined;
+
+type DeploymentOutcome<T> =
+  | { kind: 'ok'; value: T }
+  | { kind: 'next'; error?: GatewayError }
+  | { kind: 'redirect'; to: readonly string[]; reason: Reason; error: GatewayError }
+  | { kind: 'fatal'; error: GatewayError };
+
+/**
+ * Runs one request against a model group: deployments in strategy order,
+ * retries with exponential backoff and jitter (honouring Retry-After),
+ * another credential of the same provider on 401, 402 and 429, circuit
+ * breakers, then the group's fallbacks; a prompt too long or a content-policy
+ * refusal jumps to the fallbacks configured for it. Every provider call is
+ * recorded as an Attempt.
+ */
+export class Router {
+  private readonly metrics: RouterMetrics;
+
+  constructor(
+    readonly catalog: ModelCatalog,
+    private readonly retry: RoutingConfig['retry'],
+    registry: Registry,
+    /** How the router waits before a retry; tests pass a recorder. */
+    private readonly wait: (ms: number, signal: AbortSignal) => Promise<unknown> = (ms, signal) => sleep(ms, undefined, { signal }),
+  ) {
+    this.metrics = new RouterMetrics(registry, catalog);
+  }
+
+  async route<T>(model: string, hints: RoutingHints | undefined, signal: AbortSignal, call: (target: Target) => Promise<T>, inspect?: Inspect<T>): Promise<Routed<T>> {
+    const attempts: Attempt[] = [];
+    const primary = this.catalog.resolve(model);
+    const strategy = parseStrategy(hints?.strategy);
+    const single = hints?.noFallbacks === true;
+    const queue: { group: ModelGroup; reason: Reason }[] = [{ group: primary, reason: 'initial' }];
+    if (!single) for (const name of primary.fallbacks) queue.push({ group: this.catalog.resolve(name), reason: 'fallback' });
+    const visited = new Set<string>();
+    let lastError: GatewayError | undefined;
+    let refusedByCircuit = false;
+
+    while (queue.length > 0) {
+      const { group, reason: groupReason } = queue.shift()!;
+      if (visited.has(group.name)) continue;
+      visited.add(group.name);
+      let reason = groupReason;
+      for (const deployment of this.candidates(group, hints, strategy)) {
+        if (attempts.length >= this.retry.maxAttempts) break;
+        if (!deployment.breaker.tryAcquire()) {
+          refusedByCircuit = true;
+          continue;
+        }
+        const outcome = await this.tryDeployment(deployment, group, reason, attempts, signal, single, call, inspect);
+        if (outcome.kind === 'ok') return { value: outcome.value, deployment, attempts };
+        if (outcome.kind === 'fatal') throw withAttempts(outcome.error, attempts);
+        lastError = outcome.error ?? lastError;
+        if (outcome.kind === 'redirect') {
+          if (single) break;
+          queue.unshift(...outcome.to.map((name) => ({ group: this.catalog.resolve(name), reason: outcome.reason })));
+          break;
+        }
+        reason = 'fallback';
+        if (single) break;
+      }
+      if (single) break;
+    }
+    if (lastError) throw withAttempts(lastError, attempts);
+    const error = new GatewayError(
+      'service_unavailable',
+      refusedByCircuit
+        ? `Every deployment for model \`${model}\` is failing and paused (circuit open); try again shortly.`
+        : `No deployment for model \`${model}\` could be tried.`,
+    );
+    throw withAttempts(error, attempts);
+  }
+
+  private candidates(group: ModelGroup, hints: RoutingHints | undefined, strategy: Strategy | undefined): Deployment[] {
+    if (hints?.deployment) {
+      const pinned = group.members.filter((m) => m.deployment.id === hints.deployment);
+      if (pinned.length === 0) {
+        throw new GatewayError('invalid_request', `Model \`${group.name}\` has no deployment \`${hints.deployment}\`; its deployments: ${group.members.map((m) => m.deployment.id).join(', ')}.`, {
+          param: 'x-gateway-deployment',
+        });
+      }
+      return pinned.map((m) => m.deployment);
+    }
+    return orderDeployments(group.members, strategy ?? group.strategy);
+  }
+
+  /** Tries one deployment: its credentials in turn, and retries on transient failures. */
+  private async tryDeployment<T>(
+    deployment: Deployment,
+    group: ModelGroup,
+    firstReason: Reason,
+    attempts: Attempt[],
+    signal: AbortSignal,
+    single: boolean,
+    call: (target: Target) => Promise<T>,
+    inspect: Inspect<T> | undefined,
+  ): Promise<DeploymentOutcome<T>> {
+    const pool = this.catalog.credentials(deployment.provider.name);
+    const refused = new Set<number>();
+    let reason = firstReason;
+    let tries = 0;
+    // The wait a 429 asked for (or a short default): the next try on this credential waits at least this long.
+    let rateLimitWaitMs: number | undefined;
+    while (tries < this.retry.attemptsPerDeployment && attempts.length < this.retry.maxAttempts) {
+      signal.throwIfAborted();
+      const credential = pool.pick(refused);
+      if (credential === undefined) {
+        deployment.breaker.release();
+        return { kind: 'next' };
+      }
+      const started = performance.now();
+      deployment.inFlight++;
+      let error: ProviderError | GatewayError;
+      try {
+        const value = await call({ deployment, credential, signal });
+        const refusal = inspect?.(value, deployment);
+        if (!refusal || group.contentPolicyFallbacks.length === 0) {
+          deployment.breaker.success();
+          deployment.observeLatency(performance.now() - started);
+          this.record(attempts, deployment, credential, reason, started, undefined);
+          return { kind: 'ok', value };
+        }
+        error = refusal;
+      } catch (err) {
+        if (signal.aborted) {
+          deployment.breaker.release();
+          throw err;
+        }
+        error = err instanceof GatewayError ? err : new ProviderError('network', deployment.provider.name, (err as Error).message, { cause: err });
+      } finally {
+        deployment.inFlight--;
+      }
+      this.record(attempts, deployment, credential, reason, started, error);
+      const kind = error instanceof ProviderError ? error.kind : 'bad_request';
+      switch (kind) {
+        case 'bad_request':
+          deployment.breaker.release();
+          return { kind: 'fatal', error };
+        case 'context_window':
+        case 'content_policy': {
+          deployment.breaker.release();
+          const to = kind === 'context_window' ? group.contextWindowFallbacks : group.contentPolicyFallbacks;
+          if (to.length === 0) return { kind: 'fatal', error };
+          return { kind: 'redirect', to, reason: kind === 'context_window' ? 'context_window_fallback' : 'content_policy_fallback', error };
+        }
+        case 'auth':
+        case 'payment':
+          deployment.breaker.release();
+          pool.cooldown(credential, this.retry.credentialCooldownMs);
+          refused.add(credential);
+          reason = 'credential_rotation';
+          continue;
+        case 'rate_limit': {
+          deployment.breaker.failure();
+          rateLimitWaitMs = (error as ProviderError).retryAfterMs ?? this.retry.baseDelayMs;
+          pool.cooldown(credential, rateLimitWaitMs);
+          refused.add(credential);
+          if (pool.available(refused)) {
+            reason = 'credential_rotation';
+            continue;
+          }
+          refused.clear();
+          break;
+        }
+        default:
+          deployment.breaker.failure();
+      }
+      tries++;
+      if (single || tries >= this.retry.attemptsPerDeployment || deployment.breaker.state === 'open') return { kind: 'next', error };
+      const delay = this.backoff(tries, rateLimitWaitMs ?? (error instanceof ProviderError ? error.retryAfterMs : undefined));
+      rateLimitWaitMs = undefined;
+      if (delay === undefined) return { kind: 'next', error };
+      await this.wait(delay, signal);
+      if (!deployment.breaker.tryAcquire()) return { kind: 'next', error };
+      reason = 'retry';
+    }
+    deployment.breaker.release();
+    return { kind: 'next' };
+  }
+
+  /** Exponential backoff with jitter; a Retry-After longer than maxDelayMs means move on (undefined). */
+  private backoff(tries: number, retryAfterMs: number | undefined): number | undefined {
+    const exponential = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (tries - 1));
+    const jittered = exponential / 2 + Math.random() * (exponential / 2);
+    if (retryAfterMs === undefined) return jittered;
+    return retryAfterMs > this.retry.maxDelayMs ? undefined : Math.max(jittered, retryAfterMs);
+  }
+
+  private record(attempts: Attempt[], deployment: Deployment, credential: number, reason: Reason, started: number, error: GatewayError | undefined): void {
+    const attempt: Attempt = {
+      provider: deployment.provider.name,
+      model: deployment.model,
+      deployment: deployment.id,
+      credential,
+      outcome: error ? error.code : 'ok',
+      upstreamStatus: error instanceof ProviderError ? (error.upstreamStatus ?? 0) : error ? 0 : 200,
+      durationMs: performance.now() - started,
+      reason,
+      errorMessage: error?.message ?? '',
+    };
+    attempts.push(attempt);
+    this.metrics.attempt(attempt);
+  }
+}
+
+function parseStrategy(value: string | undefined): Strategy | undefined {
+  if (!value) return undefined;
+  if ((STRATEGIES as readonly string[]).includes(value)) return value as Strategy;
+  throw new GatewayError('invalid_request', `Unknown routing strategy \`${value}\`; expected one of ${STRATEGIES.join(', ')}.`, { param: 'x-gateway-strategy' });
+}
+
+function withAttempts(error: GatewayError, attempts: Attempt[]): GatewayError {
+  error.attempts = attempts;
+  return error;
+}

@@ -1,0 +1,226 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * A local stand-in for the Anthropic Messages API, built from its reference
+ * (https://docs.anthropic.com/en/api/messages, .../messages-streaming,
+ * .../errors): POST /v1/messages with x-api-key (or a bearer token) and anthropic-version, the
+ * message object, the streaming event sequence (message_start,
+ * content_block_start/delta/stop, ping, message_delta, message_stop), tool
+ * use, and the error body. anthropic.test.ts checks it with the official SDK.
+ * It deliberately writes its own JSON rather than sharing types with the
+ * adapter, so a misreading of the reference cannot hide on both sides.
+ *
+ * The reply is "Fake Anthropic reply to: <last user text>", one output token
+ * per word, cut at max_tokens (stop_reason max_tokens). When the request has
+ * tools and the last user text contains "weather", the reply calls the first
+ * tool with {"city":"Paris"} (stop_reason tool_use), after a short text block
+ * unless tool_choice forces a tool.
+ *
+ * Models whose name starts with a trigger misbehave on purpose:
+ *   fail-<status>  answers with that HTTP status and an Anthropic error body
+ *                  (429 with retry-after: 1; 529 overloaded_error)
+ *   too-long       400 "prompt is too long: 250000 tokens > 200000 maximum"
+ *   stall          never answers (for timeouts)
+ *   break-stream   sends two events, then drops the connection
+ *   error-stream   streams message_start, then an overloaded_error event
+ *   refuse         stop_reason refusal with no content
+ *   cached         usage reports cache_read_input_tokens 100, cache_creation_input_tokens 20
+ */
+export interface FakeAnthropic {
+  readonly url: string;
+  /** Every /v1/messages request received (after the key check), with the key, the header it came in, and the version headers. */
+  readonly requests: {
+    body: Record<string, unknown>;
+    apiKey: string;
+    keyHeader: 'x-api-key' | 'authorization';
+    version: string;
+    beta: string | undefined;
+  }[];
+  close(): Promise<void>;
+}
+
+const ERROR_TYPES: Record<number, { type: string; message: string }> = {
+  400: { type: 'invalid_request_error', message: 'messages: text content blocks must be non-empty' },
+  401: { type: 'authentication_error', message: 'invalid x-api-key' },
+  402: { type: 'billing_error', message: 'Your credit balance is too low to access the Anthropic API.' },
+  403: { type: 'permission_error', message: 'Your API key does not have permission to use the specified resource.' },
+  404: { type: 'not_found_error', message: 'The requested resource could not be found.' },
+  413: { type: 'request_too_large', message: 'Request exceeds the maximum allowed number of bytes.' },
+  429: { type: 'rate_limit_error', message: 'Number of request tokens has exceeded your per-minute rate limit.' },
+  500: { type: 'api_error', message: 'Internal server error' },
+  504: { type: 'timeout_error', message: 'Request timeout' },
+  529: { type: 'overloaded_error', message: 'Overloaded' },
+};
+
+interface Block {
+  type: string;
+  [field: string]: unknown;
+}
+interface Turn {
+  role: string;
+  content: string | Block[];
+}
+
+export async function startFakeAnthropic(options: { apiKey: string }): Promise<FakeAnthropic> {
+  const requests: FakeAnthropic['requests'] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((req, res) => void handle(req, res));
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const path = (req.url ?? '').split('?')[0];
+    // The reference documents x-api-key; recent official SDKs send the key as a bearer token, which the API also takes.
+    const bearer = /^Bearer (.+)$/.exec(header(req, 'authorization') ?? '')?.[1];
+    const apiKey = header(req, 'x-api-key') ?? bearer;
+    if (apiKey !== options.apiKey) return sendError(res, 401, ERROR_TYPES[401]!);
+    if (req.method !== 'POST' || path !== '/v1/messages') return sendError(res, 404, { type: 'not_found_error', message: `Not found: ${req.method} ${path}` });
+    const version = header(req, 'anthropic-version');
+    if (!version) return sendError(res, 400, { type: 'invalid_request_error', message: 'anthropic-version: header is required' });
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return sendError(res, 400, { type: 'invalid_request_error', message: 'There was an issue with your request body: invalid JSON' });
+    }
+    requests.push({ body, apiKey, keyHeader: header(req, 'x-api-key') ? 'x-api-key' : 'authorization', version, beta: header(req, 'anthropic-beta') });
+    for (const field of ['model', 'max_tokens', 'messages']) {
+      if (body[field] === undefined) return sendError(res, 400, { type: 'invalid_request_error', message: `${field}: Field required` });
+    }
+    const model = String(body.model);
+    const failure = /^fail-(\d{3})/.exec(model);
+    if (failure) {
+      const status = Number(failure[1]);
+      if (status === 429) res.setHeader('retry-after', '1');
+      return sendError(res, status, ERROR_TYPES[status] ?? ERROR_TYPES[500]!);
+    }
+    if (model.startsWith('too-long')) return sendError(res, 400, { type: 'invalid_request_error', message: 'prompt is too long: 250000 tokens > 200000 maximum' });
+    if (model.startsWith('stall')) return; // never answers
+    const reply = answer(body, model);
+    if (body.stream === true) return stream(res, reply, model);
+    return sendJson(res, 200, { ...reply.start, content: reply.blocks, stop_reason: reply.stopReason, usage: { ...reply.start.usage, output_tokens: reply.outputTokens } });
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: async () => {
+      sockets.forEach((s) => s.destroy());
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function textOf(content: Turn['content'], withToolResults: boolean): string {
+  if (typeof content === 'string') return content;
+  return content
+    .map((block) => {
+      if (block.type === 'text') return String(block.text);
+      if (withToolResults && block.type === 'tool_result') return typeof block.content === 'string' ? block.content : textOf((block.content ?? []) as Block[], false);
+      return '';
+    })
+    .join(' ')
+    .trim();
+}
+
+interface Reply {
+  /** The message object as message_start carries it: empty content, no stop reason. */
+  start: { id: string; type: 'message'; role: 'assistant'; content: []; model: string; stop_reason: null; stop_sequence: null; usage: Record<string, number> };
+  blocks: Block[];
+  stopReason: string;
+  outputTokens: number;
+}
+
+function answer(body: Record<string, unknown>, model: string): Reply {
+  const messages = (body.messages ?? []) as Turn[];
+  const lastUser = [...messages].reverse().find((m) => m.role === 'user');
+  const userText = lastUser ? textOf(lastUser.content, false) : '';
+  const tools = (body.tools ?? []) as { name: string }[];
+  const forced = ['any', 'tool'].includes(String((body.tool_choice as { type?: string } | undefined)?.type));
+  const cached = model.startsWith('cached');
+  const usage = {
+    input_tokens: Math.ceil(JSON.stringify([body.system ?? '', messages, tools]).length / 4),
+    cache_creation_input_tokens: cached ? 20 : 0,
+    cache_read_input_tokens: cached ? 100 : 0,
+    output_tokens: 1,
+  };
+  const start: Reply['start'] = { id: `msg_${randomBytes(12).toString('hex')}`, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage };
+  if (model.startsWith('refuse')) return { start, blocks: [], stopReason: 'refusal', outputTokens: 0 };
+  if (tools.length > 0 && /weather/i.test(userText)) {
+    const blocks: Block[] = forced ? [] : [{ type: 'text', text: "I'll look up the weather." }];
+    blocks.push({ type: 'tool_use', id: `toolu_${randomBytes(12).toString('hex')}`, name: tools[0]!.name, input: { city: 'Paris' } });
+    return { start, blocks, stopReason: 'tool_use', outputTokens: 12 };
+  }
+  const words = `Fake Anthropic reply to: ${lastUser ? textOf(lastUser.content, true) : ''}`.split(/(?<= )/);
+  const maxTokens = Number(body.max_tokens);
+  const kept = words.slice(0, Math.max(1, maxTokens));
+  return { start, blocks: [{ type: 'text', text: kept.join('') }], stopReason: kept.length < words.length ? 'max_tokens' : 'end_turn', outputTokens: kept.length };
+}
+
+function stream(res: ServerResponse, reply: Reply, model: string): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'request-id': requestId() });
+  const events: [string, object][] = [['message_start', { type: 'message_start', message: reply.start }]];
+  reply.blocks.forEach((block, index) => {
+    if (block.type === 'text') {
+      events.push(['content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }]);
+      if (index === 0) events.push(['ping', { type: 'ping' }]);
+      for (const word of String(block.text).split(/(?<= )/)) {
+        events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: word } }]);
+      }
+    } else {
+      events.push(['content_block_start', { type: 'content_block_start', index, content_block: { ...block, input: {} } }]);
+      // Like the real API: an empty first fragment, then the JSON in pieces that are not valid on their own.
+      const json = JSON.stringify(block.input);
+      for (const fragment of ['', json.slice(0, 5), json.slice(5, 11), json.slice(11)]) {
+        events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: fragment } }]);
+      }
+    }
+    events.push(['content_block_stop', { type: 'content_block_stop', index }]);
+  });
+  events.push(['message_delta', { type: 'message_delta', delta: { stop_reason: reply.stopReason, stop_sequence: null }, usage: { output_tokens: reply.outputTokens } }]);
+  events.push(['message_stop', { type: 'message_stop' }]);
+  const write = ([name, data]: [string, object]) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+  if (model.startsWith('break-stream')) {
+    events.slice(0, 2).forEach(write);
+    setTimeout(() => res.socket?.destroy(), 20);
+    return;
+  }
+  if (model.startsWith('error-stream')) {
+    write(events[0]!);
+    write(['error', { type: 'error', error: ERROR_TYPES[529] }]);
+    res.end();
+    return;
+  }
+  events.forEach(write);
+  res.end();
+}
+
+function requestId(): string {
+  return `req_${randomBytes(12).toString('hex')}`;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'request-id': requestId(), ...headers });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, status: number, error: { type: string; message: string }): void {
+  // Anthropic puts the request id in the body too; x-should-retry tells its SDKs what to retry.
+  const id = requestId();
+  sendJson(res, status, { type: 'error', error, request_id: id }, { 'request-id': id, 'x-should-retry': String(status === 429 || status >= 500) });
+}
