@@ -59,6 +59,18 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
     expect(refused.choices[0]?.finish_reason).toBe('content_filter');
   });
 
+  it('serves legacy completions and embeddings', async () => {
+    const completion = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Say this' });
+    expect(completion.choices[0]?.text).toBe(' completed: Say this');
+    let streamed = '';
+    for await (const chunk of await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Say that', stream: true })) streamed += chunk.choices[0]?.text ?? '';
+    expect(streamed).toBe(' completed: Say that');
+    const embedding = await client.embeddings.create({ model: 'text-embedding-3-small', input: ['one', 'two words'] });
+    expect(embedding.data).toHaveLength(2);
+    expect(embedding.data[1]?.embedding).toHaveLength(8);
+    expect(embedding.usage.prompt_tokens).toBe(3);
+  });
+
   it('fails in the shapes the SDK maps to its error classes', async () => {
     await expect(client.chat.completions.create({ model: 'fail-500', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(
       OpenAI.InternalServerError,

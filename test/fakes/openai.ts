@@ -14,13 +14,14 @@ import { randomBytes } from 'node:crypto';
  *   stall           never answers (for timeouts)
  *   stall-stream    streams: sends headers, then nothing (a stream stalled before its first byte)
  *   break-stream    sends two chunks, then drops the connection
+ *   cut-stream      sends two chunks, then ends the response cleanly without finishing
  *   too-long        400 context_length_exceeded, as OpenAI answers a prompt over the context window
  *   refuse          a completion whose finish_reason is content_filter
  */
 export interface FakeOpenAI {
   readonly url: string;
   /** Every chat request received, with its Authorization header. */
-  readonly requests: { body: Record<string, unknown>; authorization: string | undefined }[];
+  readonly requests: { body: Record<string, unknown>; authorization: string | undefined; path: string }[];
   close(): Promise<void>;
 }
 
@@ -77,11 +78,13 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
     if (req.method === 'GET' && path === '/v1/models') {
       return sendJson(res, 200, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1721172741, owned_by: 'system' }] });
     }
-    if (req.method !== 'POST' || path !== '/v1/chat/completions') {
+    if (req.method !== 'POST' || !['/v1/chat/completions', '/v1/completions', '/v1/embeddings'].includes(path ?? '')) {
       return sendError(res, 404, { message: `Invalid URL (${req.method} ${path})`, type: 'invalid_request_error', code: null });
     }
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-    requests.push({ body, authorization: req.headers.authorization });
+    requests.push({ body, authorization: req.headers.authorization, path: path! });
+    if (path === '/v1/embeddings') return sendJson(res, 200, embeddings(body));
+    if (path === '/v1/completions') return legacyCompletion(res, body);
     if (limited.has(req.headers.authorization ?? '')) {
       res.setHeader('retry-after', '30');
       return sendError(res, 429, ERROR_BODIES[429]!);
@@ -175,6 +178,10 @@ function stream(res: ServerResponse, body: Record<string, unknown>, model: strin
     events.push(chunk({}, 'stop'));
   }
   if (includeUsage) events.push({ ...base, choices: [], usage: usageFor(body, text) });
+  if (model.startsWith('cut-stream')) {
+    res.end(`data: ${JSON.stringify(events[0])}\n\ndata: ${JSON.stringify(events[1])}\n\n`);
+    return;
+  }
   if (model.startsWith('break-stream')) {
     res.write(`data: ${JSON.stringify(events[0])}\n\n`);
     res.write(`data: ${JSON.stringify(events[1])}\n\n`);
@@ -182,6 +189,39 @@ function stream(res: ServerResponse, body: Record<string, unknown>, model: strin
     return;
   }
   for (const event of events) res.write(`data: ${JSON.stringify(event)}\n\n`);
+  res.end('data: [DONE]\n\n');
+}
+
+/**
+ * POST /v1/embeddings: one 8-dimension vector per input, derived from its
+ * length; as floats, or as base64 of little-endian float32 when
+ * encoding_format is base64 (what the SDK asks for by default).
+ */
+function embeddings(body: Record<string, unknown>) {
+  const inputs = (Array.isArray(body.input) ? body.input : [body.input]).map(String);
+  const vector = (text: string) => Array.from({ length: 8 }, (_, i) => ((text.length + i) % 7) / 7);
+  const encode = (v: number[]) => Buffer.from(new Float32Array(v).buffer).toString('base64');
+  const data = inputs.map((text, index) => ({ object: 'embedding', index, embedding: body.encoding_format === 'base64' ? encode(vector(text)) : vector(text) }));
+  const tokens = inputs.reduce((sum, text) => sum + text.split(' ').length, 0);
+  return { object: 'list', data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+}
+
+/** POST /v1/completions (legacy): text_completion objects, streamed or whole. */
+function legacyCompletion(res: ServerResponse, body: Record<string, unknown>): void {
+  const prompts = Array.isArray(body.prompt) ? body.prompt.map(String) : [String(body.prompt)];
+  const base = { id: `cmpl-${randomBytes(12).toString('base64url')}`, object: 'text_completion', created: Math.floor(Date.now() / 1000), model: body.model };
+  const texts = prompts.map((p) => ` completed: ${p}`);
+  const usage = { prompt_tokens: prompts.join(' ').split(' ').length, completion_tokens: texts.join(' ').split(' ').length, total_tokens: 0 };
+  usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+  if (body.stream !== true) {
+    return sendJson(res, 200, { ...base, choices: texts.map((text, index) => ({ text, index, logprobs: null, finish_reason: 'stop' })), usage });
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+  texts.forEach((text, index) => {
+    for (const word of text.split(/(?<= )/)) res.write(`data: ${JSON.stringify({ ...base, choices: [{ text: word, index, logprobs: null, finish_reason: null }] })}\n\n`);
+    res.write(`data: ${JSON.stringify({ ...base, choices: [{ text: '', index, logprobs: null, finish_reason: 'stop' }] })}\n\n`);
+  });
+  if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage) res.write(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
   res.end('data: [DONE]\n\n');
 }
 

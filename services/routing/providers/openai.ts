@@ -117,19 +117,28 @@ export class OpenAICompatibleAdapter implements ProviderAdapter {
   }
 }
 
-/** Parses each SSE data payload as JSON until `[DONE]`; an error object in the stream becomes a ProviderError. */
+/**
+ * Parses each SSE data payload as JSON until `[DONE]`. An error object in the
+ * stream, or a stream that ends with neither `[DONE]` nor a finish reason, is
+ * a ProviderError: a truncated answer must not pass as a whole one. Chunks
+ * with nothing for the client (Azure's prompt-filter preamble) are dropped.
+ */
 async function* jsonEvents<T>(events: AsyncIterable<{ data: string }>, provider: string): AsyncGenerator<T> {
+  let finished = false;
   for await (const { data } of events) {
     if (data === '[DONE]') return;
-    let parsed: { error?: { message?: string } };
+    let parsed: { error?: { message?: string }; choices?: { finish_reason?: string | null }[]; usage?: unknown };
     try {
       parsed = JSON.parse(data) as typeof parsed;
     } catch (err) {
       throw networkError(err, provider, `Provider ${provider} sent a stream event that is not JSON.`);
     }
     if (parsed.error) throw networkError(undefined, provider, `Provider ${provider} failed mid-stream: ${parsed.error.message ?? 'unknown error'}`);
+    if (parsed.choices?.some((c) => c.finish_reason)) finished = true;
+    if (parsed.choices?.length === 0 && !parsed.usage) continue;
     yield parsed as T;
   }
+  if (!finished) throw networkError(undefined, provider, `Provider ${provider} ended the stream before the answer was complete.`);
 }
 
 export function createOpenAIAdapter(name: string, config: OpenAIProviderConfig, timeouts: Timeouts): OpenAICompatibleAdapter {
@@ -141,7 +150,8 @@ export function createOpenAIAdapter(name: string, config: OpenAIProviderConfig, 
 }
 
 export function createAzureAdapter(name: string, config: AzureProviderConfig, timeouts: Timeouts): OpenAICompatibleAdapter {
-  const caps: Capabilities = { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true };
+  // Completions stay off: most Azure deployments are chat models, and chat serves /v1/completions for them.
+  const caps: Capabilities = { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: false };
   const query = `api-version=${encodeURIComponent(config.apiVersion)}`;
   return new OpenAICompatibleAdapter(name, 'azure', caps, config.models, config.endpoint, credentialsOf(config), {
     path: (kind, model) => `/openai/deployments/${encodeURIComponent(config.deployments[model] ?? model)}/${kind}?${query}`,
