@@ -102,7 +102,7 @@ describe('router', () => {
     const b = new ScriptedAdapter('b', [{ fail: 'timeout' }, { fail: 'timeout' }]);
     const c = new ScriptedAdapter('c', ['ok']);
     const { route } = setup([a, b, c], {
-      primary: { deployments: [{ provider: 'a', model: 'm' }, { provider: 'b', model: 'm' }], strategy: 'lowest-cost', fallbacks: ['backup'] },
+      primary: { deployments: [{ provider: 'a', model: 'm', inputCostPerMillion: 1 }, { provider: 'b', model: 'm', inputCostPerMillion: 2 }], strategy: 'lowest-cost', fallbacks: ['backup'] },
       backup: { deployments: [{ provider: 'c', model: 'm' }] },
     });
     const routed = await route('primary');
@@ -136,7 +136,7 @@ describe('router', () => {
     const a = new ScriptedAdapter('a', [{ fail: 'server' }, { fail: 'server' }, 'ok']);
     const b = new ScriptedAdapter('b', ['ok', 'ok', 'ok']);
     const { route, advance, catalog } = setup([a, b], {
-      g: { deployments: [{ provider: 'a', model: 'm', weight: 1000 }, { provider: 'b', model: 'm', weight: 0.0001 }] },
+      g: { strategy: 'lowest-cost', deployments: [{ provider: 'a', model: 'm', inputCostPerMillion: 1 }, { provider: 'b', model: 'm', inputCostPerMillion: 2 }] },
     });
     const first = await route('g');
     expect(summary(first.attempts)).toEqual(['a/m#0 initial upstream_error', 'a/m#0 retry upstream_error', 'b/m#0 fallback ok']);
@@ -160,7 +160,7 @@ describe('router', () => {
   it('honours per-request hints: one try only, or a pinned deployment', async () => {
     const a = new ScriptedAdapter('a', [{ fail: 'server' }, 'ok']);
     const b = new ScriptedAdapter('b', ['ok']);
-    const { route } = setup([a, b], { g: { deployments: [{ provider: 'a', model: 'm', id: 'first' }, { provider: 'b', model: 'm', id: 'second' }], strategy: 'lowest-cost', fallbacks: [] } });
+    const { route } = setup([a, b], { g: { deployments: [{ provider: 'a', model: 'm', id: 'first', inputCostPerMillion: 1 }, { provider: 'b', model: 'm', id: 'second', inputCostPerMillion: 2 }], strategy: 'lowest-cost', fallbacks: [] } });
     const single = await route('g', { noFallbacks: true, deployment: 'first' }).catch((e: ProviderError) => e);
     expect(summary((single as ProviderError).attempts)).toEqual(['first#0 initial upstream_error']);
     expect((await route('g', { deployment: 'second' })).deployment.id).toBe('second');
