@@ -42,7 +42,8 @@ function toolCallFor(body: Record<string, unknown>): { id: string; name: string;
 export function replyText(body: Record<string, unknown>): string {
   const messages = (body.messages ?? []) as { role: string; content: unknown }[];
   const last = [...messages].reverse().find((m) => m.role === 'user');
-  return `Fake OpenAI reply to: ${typeof last?.content === 'string' ? last.content : '[content parts]'}`;
+  const text = typeof last?.content === 'string' ? last.content : Array.isArray(last?.content) ? (last.content as { type: string; text?: string }[]).filter((p) => p.type === 'text').map((p) => p.text).join(' ') : '';
+  return `Fake OpenAI reply to: ${text}`;
 }
 
 export interface FakeOpenAIOptions {

@@ -92,7 +92,12 @@ export class MockAdapter implements ProviderAdapter {
     const tokens = inputs.reduce((sum, text) => sum + estimateTokens(text), 0);
     return {
       object: 'list',
-      data: inputs.map((text, index) => ({ object: 'embedding', index, embedding: mockEmbedding(text, request.dimensions ?? EMBEDDING_DIMENSIONS) })),
+      data: inputs.map((text, index) => {
+        const vector = mockEmbedding(text, request.dimensions ?? EMBEDDING_DIMENSIONS);
+        // base64 is little-endian float32, as OpenAI encodes it.
+        const embedding = request.encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+        return { object: 'embedding' as const, index, embedding };
+      }),
       model: request.model,
       usage: { prompt_tokens: tokens, total_tokens: tokens },
     };
