@@ -9,6 +9,7 @@ import { gatewayConfig } from './config.js';
 
 interface JsonSchema {
   type?: string;
+  required?: string[];
   description?: string;
   default?: unknown;
   enum?: unknown[];
@@ -55,8 +56,8 @@ function typeOf(schema: JsonSchema): string {
   return schema.type ?? 'value';
 }
 
-function defaultOf(schema: JsonSchema): string {
-  if (schema.default === undefined) return '*required*';
+function defaultOf(schema: JsonSchema, required: boolean): string {
+  if (schema.default === undefined) return required ? '*required*' : '';
   if (typeof schema.default === 'object' && schema.default !== null && Object.keys(schema.default).length === 0) return '';
   if (schema.default === '') return '`""`';
   return `\`${JSON.stringify(schema.default)}\``;
@@ -68,28 +69,61 @@ function cell(text = ''): string {
 }
 
 function rows(schema: JsonSchema, path: string, out: string[]): void {
+  const required = new Set(schema.required ?? []);
   for (const [key, child] of Object.entries(schema.properties ?? {})) {
     const childPath = path ? `${path}.${key}` : key;
+    const variantsOf = typeof child.additionalProperties === 'object' ? (child.additionalProperties.oneOf ?? child.additionalProperties.anyOf) : undefined;
     if (child.type === 'object' && child.properties) {
       rows(child, childPath, out);
+    } else if (child.type === 'object' && variantsOf) {
+      out.push(`| \`${childPath}.<name>\` | map | ${defaultOf(child, false)} | ${cell(child.description)} Entries are described below. |`);
     } else if (child.type === 'object' && typeof child.additionalProperties === 'object') {
-      out.push(`| \`${childPath}.<name>\` | map | ${defaultOf(child)} | ${cell(child.description)} See the variants below. |`);
+      out.push(`| \`${childPath}.<name>\` | map of ${typeOf(child.additionalProperties)} | ${defaultOf(child, false)} | ${cell(child.description)} |`);
     } else {
       const secret = child.description?.includes('(secret') ? ' *secret*' : '';
-      out.push(`| \`${childPath}\` | ${typeOf(child)} | ${defaultOf(child)} | ${cell(child.description)}${secret} |`);
+      out.push(`| \`${childPath}\` | ${typeOf(child)} | ${defaultOf(child, required.has(key))} | ${cell(child.description)}${secret} |`);
+      // A list of objects: document the fields of its items too.
+      if (child.type === 'array' && child.items?.properties) rows(child.items, `${childPath}[]`, out);
     }
   }
 }
 
+const TABLE_HEAD = ['| key | type | default | description |', '|---|---|---|---|'];
+
+/**
+ * Sections for maps whose entries take several shapes (providers by type,
+ * models as alias or group). Entries with the same fields (the OpenAI-compatible
+ * presets) share one section; a default that differs between them is shown as such.
+ */
 function variants(schema: JsonSchema, path: string, out: string[]): void {
   for (const [key, child] of Object.entries(schema.properties ?? {})) {
     const childPath = path ? `${path}.${key}` : key;
     if (child.type === 'object' && child.properties) variants(child, childPath, out);
     const entry = typeof child.additionalProperties === 'object' ? child.additionalProperties : undefined;
-    for (const variant of entry?.oneOf ?? entry?.anyOf ?? []) {
-      const type = variant.properties?.type?.const;
-      out.push('', `#### \`${childPath}.<name>\` with \`type: ${String(type)}\``, '', '| key | type | default | description |', '|---|---|---|---|');
-      rows({ properties: Object.fromEntries(Object.entries(variant.properties ?? {}).filter(([k]) => k !== 'type')) }, `${childPath}.<name>`, out);
+    const shapes = entry?.oneOf ?? entry?.anyOf ?? [];
+    const groups = new Map<string, JsonSchema[]>();
+    for (const shape of shapes) {
+      const fields = Object.keys(shape.properties ?? {}).filter((k) => k !== 'type').join(',');
+      groups.set(fields, [...(groups.get(fields) ?? []), shape]);
+    }
+    for (const group of groups.values()) {
+      const first = group[0]!;
+      if (first.type !== 'object') {
+        out.push('', `#### \`${childPath}.<name>\` as ${typeOf(first)}`, '', cell(first.description ?? 'An alias: the name of another model.'));
+        continue;
+      }
+      const types = group.map((shape) => shape.properties?.type?.const).filter((t) => t !== undefined);
+      const heading = types.length > 0 ? `with \`type\`: ${types.map((t) => `\`${String(t)}\``).join(', ')}` : 'as an object';
+      const fields = Object.fromEntries(
+        Object.entries(first.properties ?? {})
+          .filter(([k]) => k !== 'type')
+          .map(([k, field]) => {
+            const differs = group.some((shape) => JSON.stringify(shape.properties?.[k]?.default) !== JSON.stringify(field.default));
+            return [k, differs ? { ...field, default: undefined, description: `${field.description ?? ''} Default: per type.` } : field];
+          }),
+      );
+      out.push('', `#### \`${childPath}.<name>\` ${heading}`, '', ...TABLE_HEAD);
+      rows({ properties: fields, required: first.required }, `${childPath}.<name>`, out);
     }
   }
 }
@@ -99,7 +133,7 @@ export function renderConfigReference(): string {
   const out = [INTRO];
   for (const [section, schema] of Object.entries(root.properties ?? {})) {
     out.push(`## \`${section}\``, '');
-    out.push('| key | type | default | description |', '|---|---|---|---|');
+    out.push(...TABLE_HEAD);
     rows({ properties: { [section]: schema } }, '', out);
     variants({ properties: { [section]: schema } }, '', out);
     out.push('');

@@ -3,6 +3,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../fakes/anthropic.js';
 import { startFakeAzure } from '../fakes/azure.js';
+import { startFakeBedrock } from '../fakes/bedrock.js';
 import { startFakeCohere } from '../fakes/cohere.js';
 import { createTestServiceAccount, startFakeGemini } from '../fakes/gemini.js';
 import { startFakeOpenAI } from '../fakes/openai.js';
@@ -36,13 +37,15 @@ describe('every provider behind one API', () => {
     const cohere = await startFakeCohere({ apiKey: 'co-key' });
     const account = createTestServiceAccount();
     const gemini = await startFakeGemini({ apiKey: 'g-key', serviceAccountPublicKey: account.publicKey });
-    closers.push(...[openaiFake, azure, anthropicFake, cohere, gemini].map((fake) => () => fake.close()));
+    const bedrock = await startFakeBedrock({ region: 'us-east-1', accessKeyId: 'AKIAFAKEGATEWAY', secretAccessKey: 'fake-secret-access-key' });
+    closers.push(...[openaiFake, azure, anthropicFake, cohere, gemini, bedrock].map((fake) => () => fake.close()));
 
     providers.openai = { type: 'openai', baseUrl: `${openaiFake.url}/v1`, apiKey: 'sk-openai' };
     providers.azure = { type: 'azure', endpoint: azure.url, apiKey: 'azure-key' };
     providers.anthropic = { type: 'anthropic', baseUrl: anthropicFake.url, apiKey: 'sk-ant' };
     providers.cohere = { type: 'cohere', baseUrl: cohere.url, apiKey: 'co-key' };
     providers.gemini = { type: 'gemini', baseUrl: gemini.url, apiKey: 'g-key' };
+    providers.bedrock = { type: 'bedrock', region: 'us-east-1', baseUrl: bedrock.url, credentials: [{ accessKeyId: 'AKIAFAKEGATEWAY', secretAccessKey: 'fake-secret-access-key' }] };
     providers.vertex = { type: 'vertex', baseUrl: gemini.url, project: 'fake-project', serviceAccount: account.keyJson(gemini.tokenUrl) };
     cases.push(
       { name: 'openai', model: 'gpt-4o-mini', reply: 'Fake OpenAI reply to: ' },
@@ -51,6 +54,7 @@ describe('every provider behind one API', () => {
       { name: 'cohere', model: 'command-a-03-2025', reply: 'Fake Cohere reply to: ' },
       { name: 'gemini', model: 'gemini-2.5-flash', reply: 'Fake Gemini reply to: ' },
       { name: 'vertex', model: 'gemini-2.5-flash', reply: 'Fake Gemini reply to: ' },
+      { name: 'bedrock', model: 'anthropic.claude-3-5-sonnet-20240620-v1:0', reply: 'Fake Bedrock reply to: ' },
     );
     gateway = await startInProcess({ routing: { providers, retry: { baseDelayMs: 5, maxDelayMs: 50 } } });
     const { key } = await gateway.createKey({ name: 'providers' });

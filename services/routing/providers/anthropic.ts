@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PROVIDER_TYPES } from './catalog.js';
 import type { ChatChunk, ChatRequest, ChatResponse } from '../canonical.js';
 import { fromAnthropicMessage, toAnthropicRequest, toChatChunks } from './anthropic-mapping.js';
 import type { ErrorBody, Message } from './anthropic-wire.js';
@@ -26,12 +27,11 @@ export const anthropicProviderConfig = z.strictObject({
 
 export type AnthropicProviderConfig = z.infer<typeof anthropicProviderConfig>;
 
-const CAPABILITIES: Capabilities = { streaming: true, tools: true, vision: true, embeddings: false, jsonSchema: true, completions: false };
 
 /** Anthropic's Messages API behind the OpenAI chat shape; see anthropic-mapping.ts for the translation. */
 class AnthropicAdapter implements ProviderAdapter {
   readonly type = 'anthropic';
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities = PROVIDER_TYPES.anthropic.capabilities;
   readonly models: readonly string[];
   private readonly upstream: Upstream;
   private readonly keys: string[];

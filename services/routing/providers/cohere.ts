@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PROVIDER_TYPES } from './catalog.js';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from '../canonical.js';
 import {
   chatRequestToCohere,
@@ -60,7 +61,7 @@ export function cohereErrorClassifier(provider: string): ErrorClassifier {
 /** Cohere's native API v2: chat (streaming, tools, vision, JSON mode) and embeddings, in the OpenAI shape. */
 export class CohereAdapter implements ProviderAdapter {
   readonly type = 'cohere';
-  readonly capabilities: Capabilities = { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: false };
+  readonly capabilities: Capabilities = PROVIDER_TYPES.cohere.capabilities;
   readonly models: readonly string[];
   private readonly upstream: Upstream;
   private readonly keys: string[];

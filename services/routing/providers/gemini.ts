@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PROVIDER_TYPES } from './catalog.js';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from '../canonical.js';
 import type { SseEvent } from '../sse.js';
 import { ServiceAccountTokens, type KeySource } from './gemini-auth.js';
@@ -171,7 +172,7 @@ function encodeResource(resource: string): string {
 
 export function createGeminiAdapter(name: string, config: GeminiProviderConfig, timeouts: Timeouts): GeminiAdapter {
   const keys = credentialsOf(config);
-  const caps: Capabilities = { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: false };
+  const caps: Capabilities = PROVIDER_TYPES.gemini.capabilities;
   const endpoint: Endpoint = {
     path: async (model, method) => `/${config.apiVersion}/${encodeResource(modelResource(model))}:${method}`,
     headers: async (credential): Promise<Record<string, string>> => {
@@ -191,7 +192,7 @@ export class VertexAdapter extends GeminiChatAdapter {
     timeouts: Timeouts,
     private readonly tokens: ServiceAccountTokens,
   ) {
-    const caps: Capabilities = { streaming: true, tools: true, vision: true, embeddings: false, jsonSchema: true, completions: false };
+    const caps: Capabilities = PROVIDER_TYPES.vertex.capabilities;
     const host = config.location === 'global' ? 'https://aiplatform.googleapis.com' : `https://${config.location}-aiplatform.googleapis.com`;
     const endpoint: Endpoint = {
       path: async (model, method) => {

@@ -12,6 +12,7 @@ import {
   type EmbeddingsResponse,
   type OpenAIUsage,
 } from '../canonical.js';
+import { PROVIDER_TYPES } from './catalog.js';
 import type { Capabilities, ProviderAdapter, ProviderCall } from './types.js';
 
 export const mockProviderConfig = z.strictObject({
@@ -33,7 +34,7 @@ const EMBEDDING_DIMENSIONS = 64;
  */
 export class MockAdapter implements ProviderAdapter {
   readonly type = 'mock';
-  readonly capabilities: Capabilities = { streaming: true, tools: false, vision: false, embeddings: true, jsonSchema: false, completions: false };
+  readonly capabilities: Capabilities = PROVIDER_TYPES.mock.capabilities;
   readonly credentialCount = 1;
   readonly models: readonly string[];
 

@@ -1,27 +1,14 @@
 import { z } from 'zod';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from '../canonical.js';
+import { PROVIDER_TYPES } from './catalog.js';
 import { Upstream, networkError } from './http.js';
 import { credentialsOf, credentialSchema, providerBase } from './schema.js';
 import type { Capabilities, ProviderAdapter, ProviderCall, Timeouts } from './types.js';
 
-/**
- * Providers that speak the OpenAI API. Each preset is a base URL and what the
- * provider supports; `openai` with a baseUrl covers any other compatible server.
- */
-export const OPENAI_PRESETS = {
-  openai: { baseUrl: 'https://api.openai.com/v1', caps: { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true } },
-  mistral: { baseUrl: 'https://api.mistral.ai/v1', caps: { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: false } },
-  groq: { baseUrl: 'https://api.groq.com/openai/v1', caps: { streaming: true, tools: true, vision: true, embeddings: false, jsonSchema: true, completions: false } },
-  deepseek: { baseUrl: 'https://api.deepseek.com/v1', caps: { streaming: true, tools: true, vision: false, embeddings: false, jsonSchema: false, completions: false } },
-  xai: { baseUrl: 'https://api.x.ai/v1', caps: { streaming: true, tools: true, vision: true, embeddings: false, jsonSchema: true, completions: false } },
-  openrouter: { baseUrl: 'https://openrouter.ai/api/v1', caps: { streaming: true, tools: true, vision: true, embeddings: false, jsonSchema: true, completions: true } },
-  together: { baseUrl: 'https://api.together.xyz/v1', caps: { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true } },
-  fireworks: { baseUrl: 'https://api.fireworks.ai/inference/v1', caps: { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true } },
-  ollama: { baseUrl: 'http://127.0.0.1:11434/v1', caps: { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true } },
-  vllm: { baseUrl: 'http://127.0.0.1:8000/v1', caps: { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true } },
-} as const satisfies Record<string, { baseUrl: string; caps: Capabilities }>;
+/** Providers that speak the OpenAI API: a base URL and what the provider supports. */
+export const OPENAI_PRESETS = ['openai', 'mistral', 'groq', 'deepseek', 'xai', 'openrouter', 'together', 'fireworks', 'ollama', 'vllm'] as const;
 
-export type OpenAIPreset = keyof typeof OPENAI_PRESETS;
+export type OpenAIPreset = (typeof OPENAI_PRESETS)[number];
 
 export const openAIProviderConfig = (type: OpenAIPreset) =>
   z.strictObject({
@@ -30,7 +17,7 @@ export const openAIProviderConfig = (type: OpenAIPreset) =>
     ...credentialSchema,
     baseUrl: z
       .url({ protocol: /^https?$/ })
-      .default(OPENAI_PRESETS[type].baseUrl)
+      .default(PROVIDER_TYPES[type].baseUrl)
       .describe('Base URL including the version path; the default is the provider\'s public API.'),
     headers: z.record(z.string(), z.string()).default({}).describe('Extra headers sent with every request (e.g. OpenRouter\'s HTTP-Referer).'),
   });
@@ -142,18 +129,15 @@ async function* jsonEvents<T>(events: AsyncIterable<{ data: string }>, provider:
 }
 
 export function createOpenAIAdapter(name: string, config: OpenAIProviderConfig, timeouts: Timeouts): OpenAICompatibleAdapter {
-  const caps = OPENAI_PRESETS[config.type].caps;
-  return new OpenAICompatibleAdapter(name, config.type, caps, config.models, config.baseUrl, credentialsOf(config), {
+  return new OpenAICompatibleAdapter(name, config.type, PROVIDER_TYPES[config.type].capabilities, config.models, config.baseUrl, credentialsOf(config), {
     path: (kind) => `/${kind}`,
     auth: (key) => ({ authorization: `Bearer ${key}` }),
   }, config.headers, timeouts, config.maxConnections);
 }
 
 export function createAzureAdapter(name: string, config: AzureProviderConfig, timeouts: Timeouts): OpenAICompatibleAdapter {
-  // Completions stay off: most Azure deployments are chat models, and chat serves /v1/completions for them.
-  const caps: Capabilities = { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: false };
   const query = `api-version=${encodeURIComponent(config.apiVersion)}`;
-  return new OpenAICompatibleAdapter(name, 'azure', caps, config.models, config.endpoint, credentialsOf(config), {
+  return new OpenAICompatibleAdapter(name, 'azure', PROVIDER_TYPES.azure.capabilities, config.models, config.endpoint, credentialsOf(config), {
     path: (kind, model) => `/openai/deployments/${encodeURIComponent(config.deployments[model] ?? model)}/${kind}?${query}`,
     auth: (key) => ({ 'api-key': key }),
   }, {}, timeouts, config.maxConnections);

@@ -1,21 +1,23 @@
 import { z } from 'zod';
 import { anthropicProviderConfig, createAnthropicAdapter } from './anthropic.js';
+import { bedrockProviderConfig, createBedrockAdapter } from './bedrock.js';
 import { cohereProviderConfig, createCohereAdapter } from './cohere.js';
 import { createGeminiAdapter, createVertexAdapter, geminiProviderConfig, vertexProviderConfig } from './gemini.js';
 import { mockProviderConfig, MockAdapter } from './mock.js';
-import { azureProviderConfig, createAzureAdapter, createOpenAIAdapter, OPENAI_PRESETS, openAIProviderConfig, type OpenAIPreset, type OpenAIProviderConfig } from './openai.js';
+import { azureProviderConfig, createAzureAdapter, createOpenAIAdapter, OPENAI_PRESETS, openAIProviderConfig, type OpenAIProviderConfig } from './openai.js';
 import type { ProviderAdapter, Timeouts } from './types.js';
 
-const presetConfigs = (Object.keys(OPENAI_PRESETS) as OpenAIPreset[]).map(openAIProviderConfig);
+const presetConfigs = OPENAI_PRESETS.map(openAIProviderConfig);
 
 /** A provider entry in config; `type` picks the adapter. */
-export const providerConfig = z.discriminatedUnion('type', [mockProviderConfig, azureProviderConfig, anthropicProviderConfig, cohereProviderConfig, geminiProviderConfig, vertexProviderConfig, ...presetConfigs] as [
+export const providerConfig = z.discriminatedUnion('type', [mockProviderConfig, azureProviderConfig, anthropicProviderConfig, cohereProviderConfig, geminiProviderConfig, vertexProviderConfig, bedrockProviderConfig, ...presetConfigs] as [
   typeof mockProviderConfig,
   typeof azureProviderConfig,
   typeof anthropicProviderConfig,
   typeof cohereProviderConfig,
   typeof geminiProviderConfig,
   typeof vertexProviderConfig,
+  typeof bedrockProviderConfig,
   ...ReturnType<typeof openAIProviderConfig>[],
 ]);
 
@@ -35,6 +37,8 @@ export function createAdapter(name: string, config: ProviderConfig, timeouts: Ti
       return createGeminiAdapter(name, config, timeouts);
     case 'vertex':
       return createVertexAdapter(name, config, timeouts);
+    case 'bedrock':
+      return createBedrockAdapter(name, config, timeouts);
     default:
       return createOpenAIAdapter(name, config as OpenAIProviderConfig, timeouts);
   }

@@ -1,0 +1,178 @@
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { PROVIDER_TYPES } from './catalog.js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { z } from 'zod';
+import type { ChatChunk, ChatRequest, ChatResponse } from '../canonical.js';
+import { fromConverse, toConverse, type ConverseResponse } from './bedrock-mapping.js';
+import { converseChunks, readEventStream } from './bedrock-stream.js';
+import { classifyStatus, clip, networkError, Upstream, type ErrorClassifier } from './http.js';
+import { providerBase } from './schema.js';
+import { ProviderError, retryAfterMs, type Capabilities, type FailureKind, type ProviderAdapter, type ProviderCall, type Timeouts } from './types.js';
+
+export const bedrockProviderConfig = z.strictObject({
+  type: z.literal('bedrock'),
+  ...providerBase,
+  region: z.string().regex(/^[a-z0-9-]+$/).describe('AWS region of the Bedrock runtime, e.g. us-east-1.'),
+  baseUrl: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe('Bedrock runtime endpoint; default https://bedrock-runtime.<region>.amazonaws.com (set it for VPC endpoints or FIPS).'),
+  credentials: z
+    .array(
+      z.strictObject({
+        accessKeyId: z.string().min(1).describe('AWS access key id.'),
+        secretAccessKey: z.string().min(1).describe('AWS secret access key (secret); use ${ENV_VAR} substitution.'),
+        sessionToken: z.string().min(1).optional().describe('Session token of temporary credentials (secret).'),
+      }),
+    )
+    .min(1)
+    .describe('IAM key pairs allowed to call bedrock:InvokeModel; several are tried in turn on 401, 402 and 429.'),
+});
+
+export type BedrockProviderConfig = z.infer<typeof bedrockProviderConfig>;
+
+type Credential = BedrockProviderConfig['credentials'][number];
+
+/**
+ * Amazon Bedrock through the Converse and ConverseStream APIs, which give one
+ * message format for every model on Bedrock. Requests are signed with SigV4
+ * (service `bedrock`) using the key pair the router picked.
+ */
+export class BedrockAdapter implements ProviderAdapter {
+  readonly type = 'bedrock';
+  readonly capabilities: Capabilities = PROVIDER_TYPES.bedrock.capabilities;
+  readonly models: readonly string[];
+  private readonly upstream: Upstream;
+  private readonly signers: SignatureV4[];
+  private readonly base: URL;
+
+  constructor(
+    readonly name: string,
+    config: BedrockProviderConfig,
+    timeouts: Timeouts,
+  ) {
+    this.models = config.models;
+    this.base = new URL(config.baseUrl ?? `https://bedrock-runtime.${config.region}.amazonaws.com`);
+    this.upstream = new Upstream(name, this.base.href, timeouts, bedrockErrorClassifier(name), config.maxConnections);
+    this.signers = config.credentials.map(
+      (credentials: Credential) => new SignatureV4({ service: 'bedrock', region: config.region, credentials, sha256: Sha256 }),
+    );
+  }
+
+  get credentialCount(): number {
+    return this.signers.length;
+  }
+
+  async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
+    const response = await this.send('converse', request, credential, signal, 'application/json');
+    let body: ConverseResponse;
+    try {
+      body = (await response.body.json()) as ConverseResponse;
+    } catch (err) {
+      throw networkError(err, this.name, `Provider ${this.name} returned a body that is not JSON.`);
+    }
+    return fromConverse(body, request.model);
+  }
+
+  async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
+    const response = await this.send('converse-stream', request, credential, signal, 'application/vnd.amazon.eventstream');
+    return converseChunks(readEventStream(response.body, this.name), request.model, this.name);
+  }
+
+  /** Signs and sends one Converse call; the body sent is the exact string that was signed. */
+  private async send(operation: 'converse' | 'converse-stream', request: ChatRequest, credential: number, signal: AbortSignal, accept: string) {
+    const body = JSON.stringify(toConverse(request, this.name));
+    // The AWS SDK encodes the model id as one path label (ids hold ':' and may be ARNs with '/');
+    // SigV4 then escapes the encoded path once more for the canonical request, on both sides.
+    const path = `/model/${encodeLabel(request.model)}/${operation}`;
+    const basePath = this.base.pathname.replace(/\/+$/, '');
+    const signer = this.signers[credential % this.signers.length]!;
+    const signed = await signer.sign({
+      method: 'POST',
+      protocol: this.base.protocol,
+      hostname: this.base.hostname,
+      port: this.base.port ? Number(this.base.port) : undefined,
+      path: `${basePath}${path}`,
+      query: {},
+      headers: { host: this.base.host, 'content-type': 'application/json', accept },
+      body,
+    });
+    return this.upstream.send({ path, headers: flatHeaders(signed.headers), body, signal });
+  }
+
+  close(): Promise<void> {
+    return this.upstream.close();
+  }
+}
+
+/** encodeURIComponent plus the characters RFC 3986 reserves that it leaves alone, as the AWS SDK encodes labels. */
+function encodeLabel(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+function flatHeaders(headers: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined) out[name] = value;
+  return out;
+}
+
+const CONTEXT_WINDOW = /too many (?:input )?tokens|input is too long|prompt is too long|context (?:length|window)|maximum context/i;
+
+/** Bedrock's error types (x-amzn-errortype or __type) that decide the kind regardless of status. */
+const ERROR_KINDS: Record<string, FailureKind> = {
+  ThrottlingException: 'rate_limit',
+  // The account's quota for the model; another account's key may still have room.
+  ServiceQuotaExceededException: 'rate_limit',
+  AccessDeniedException: 'auth',
+  UnrecognizedClientException: 'auth',
+  InvalidSignatureException: 'auth',
+  IncompleteSignatureException: 'auth',
+  MissingAuthenticationTokenException: 'auth',
+  ExpiredTokenException: 'auth',
+  InvalidClientTokenId: 'auth',
+  ServiceUnavailableException: 'server',
+  InternalServerException: 'server',
+  // Sent with HTTP 429 while a model is loaded, but it is not the key's rate limit.
+  ModelNotReadyException: 'server',
+  ModelErrorException: 'server',
+  ModelTimeoutException: 'timeout',
+};
+
+/** The bare type name: the header may carry a namespace suffix (`Type:http://...`) and __type a prefix (`ns#Type`). */
+function errorType(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  const name = raw.split(':')[0]!;
+  return name.includes('#') ? name.split('#').pop() : name;
+}
+
+/**
+ * Classifies Bedrock's REST-JSON errors by their type first (the status alone
+ * is ambiguous: ModelNotReadyException is a 429) and by status otherwise.
+ */
+export function bedrockErrorClassifier(provider: string): ErrorClassifier {
+  return (status, body, headers) => {
+    let parsed: { message?: string; Message?: string; __type?: string; code?: string } = {};
+    try {
+      parsed = JSON.parse(body) as typeof parsed;
+    } catch {
+      parsed = {};
+    }
+    const header = headers['x-amzn-errortype'];
+    const type = errorType(typeof header === 'string' ? header : (parsed.__type ?? parsed.code));
+    const message = parsed.message ?? parsed.Message ?? '';
+    let kind = type ? ERROR_KINDS[type] : undefined;
+    if (!kind && type === 'ValidationException' && CONTEXT_WINDOW.test(message)) kind = 'context_window';
+    if (!kind) return classifyStatus(provider, status, { message, type }, headers);
+    const options = { upstreamStatus: status, retryAfterMs: retryAfterMs(headers) };
+    // Auth failures may echo part of the key, so their text is not passed on.
+    if (kind === 'auth') {
+      return new ProviderError('auth', provider, `Provider ${provider} refused the gateway's credentials (HTTP ${status}, ${type}); an admin must fix the provider key.`, options);
+    }
+    const what = kind === 'context_window' ? 'rejected the request' : kind === 'rate_limit' ? 'is rate limiting requests' : 'failed';
+    return new ProviderError(kind, provider, `Provider ${provider} ${what} (HTTP ${status}, ${type})${message ? `: ${clip(message)}` : ''}`, options);
+  };
+}
+
+export function createBedrockAdapter(name: string, config: BedrockProviderConfig, timeouts: Timeouts): BedrockAdapter {
+  return new BedrockAdapter(name, config, timeouts);
+}

@@ -1,0 +1,44 @@
+import type { Capabilities } from './types.js';
+
+interface ProviderType {
+  /** Name in the README's table. */
+  label: string;
+  /** What its adapter supports (the README's table is rendered from these). */
+  capabilities: Capabilities;
+  /** Default base URL, for providers that speak the OpenAI API. */
+  baseUrl?: string;
+}
+
+const all = { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true } as const;
+
+/** Every provider `type` the gateway has an adapter for. */
+export const PROVIDER_TYPES = {
+  openai: { label: 'OpenAI (and any OpenAI-compatible base URL)', capabilities: all, baseUrl: 'https://api.openai.com/v1' },
+  azure: { label: 'Azure OpenAI', capabilities: { ...all, completions: false } },
+  anthropic: { label: 'Anthropic', capabilities: { ...all, embeddings: false, completions: false } },
+  gemini: { label: 'Google Gemini (AI Studio)', capabilities: { ...all, completions: false } },
+  vertex: { label: 'Google Vertex AI', capabilities: { ...all, embeddings: false, completions: false } },
+  bedrock: { label: 'AWS Bedrock (Converse)', capabilities: { ...all, embeddings: false, completions: false } },
+  cohere: { label: 'Cohere (v2)', capabilities: { ...all, completions: false } },
+  mistral: { label: 'Mistral', capabilities: { ...all, completions: false }, baseUrl: 'https://api.mistral.ai/v1' },
+  groq: { label: 'Groq', capabilities: { ...all, embeddings: false, completions: false }, baseUrl: 'https://api.groq.com/openai/v1' },
+  deepseek: { label: 'DeepSeek', capabilities: { ...all, vision: false, embeddings: false, jsonSchema: false, completions: false }, baseUrl: 'https://api.deepseek.com/v1' },
+  xai: { label: 'xAI', capabilities: { ...all, embeddings: false, completions: false }, baseUrl: 'https://api.x.ai/v1' },
+  openrouter: { label: 'OpenRouter', capabilities: { ...all, embeddings: false }, baseUrl: 'https://openrouter.ai/api/v1' },
+  together: { label: 'Together AI', capabilities: all, baseUrl: 'https://api.together.xyz/v1' },
+  fireworks: { label: 'Fireworks AI', capabilities: all, baseUrl: 'https://api.fireworks.ai/inference/v1' },
+  ollama: { label: 'Ollama', capabilities: all, baseUrl: 'http://127.0.0.1:11434/v1' },
+  vllm: { label: 'vLLM', capabilities: all, baseUrl: 'http://127.0.0.1:8000/v1' },
+  mock: { label: 'mock (built in, no account)', capabilities: { streaming: true, tools: false, vision: false, embeddings: true, jsonSchema: false, completions: false } },
+} as const satisfies Record<string, ProviderType>;
+
+export type ProviderTypeName = keyof typeof PROVIDER_TYPES;
+
+/** The README's provider table, in Markdown. */
+export function providerTable(): string {
+  const mark = (yes: boolean) => (yes ? '✓' : '—');
+  const rows = Object.entries(PROVIDER_TYPES).map(([type, { label, capabilities: c }]) =>
+    `| ${label} | \`${type}\` | ${mark(c.streaming)} | ${mark(c.tools)} | ${mark(c.vision)} | ${mark(c.embeddings)} | ${mark(c.jsonSchema)} | ${mark(c.completions)} |`,
+  );
+  return ['| provider | `type` | streaming | tools | vision | embeddings | JSON schema | native completions |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n');
+}
