@@ -1,6 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { listenLocally, readBody, writeJson } from './local-server.js';
 
 /**
  * A local stand-in for the Anthropic Messages API, built from its reference
@@ -65,16 +65,10 @@ interface Turn {
 
 export async function startFakeAnthropic(options: { apiKey: string }): Promise<FakeAnthropic> {
   const requests: FakeAnthropic['requests'] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((req, res) => void handle(req, res));
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  const server = createServer((req, res) => void handle(req, res));
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = await readBody(req);
     const path = (req.url ?? '').split('?')[0];
     // The reference documents x-api-key; recent official SDKs send the key as a bearer token, which the API also takes.
     const bearer = /^Bearer (.+)$/.exec(header(req, 'authorization') ?? '')?.[1];
@@ -85,7 +79,7 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
     if (!version) return sendError(res, 400, { type: 'invalid_request_error', message: 'anthropic-version: header is required' });
     let body: Record<string, unknown>;
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+      body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
     } catch {
       return sendError(res, 400, { type: 'invalid_request_error', message: 'There was an issue with your request body: invalid JSON' });
     }
@@ -107,17 +101,8 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
     return sendJson(res, 200, { ...reply.start, content: reply.blocks, stop_reason: reply.stopReason, usage: { ...reply.start.usage, output_tokens: reply.outputTokens } });
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: async () => {
-      sockets.forEach((s) => s.destroy());
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  const { url, close } = await listenLocally(server);
+  return { url, requests, close };
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -214,9 +199,7 @@ function requestId(): string {
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'request-id': requestId(), ...headers });
-  res.end(text);
+  writeJson(res, status, body, { 'request-id': requestId(), ...headers });
 }
 
 function sendError(res: ServerResponse, status: number, error: { type: string; message: string }): void {

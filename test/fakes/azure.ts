@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenLocally, readBody, writeJson } from './local-server.js';
 
 /**
  * A local stand-in for the Azure OpenAI data plane, built from its REST
@@ -78,16 +78,10 @@ function errorBody(status: number, operation: string, apiVersion: string): Json 
 
 export async function startFakeAzure(options: { apiKey: string; deployments: string[] }): Promise<FakeAzure> {
   const requests: FakeAzure['requests'] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((req, res) => void handle(req, res));
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  const server = createServer((req, res) => void handle(req, res));
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = await readBody(req);
     const url = new URL(req.url ?? '/', 'http://fake');
     const route = ROUTE.exec(url.pathname);
     const apiVersion = url.searchParams.get('api-version');
@@ -97,7 +91,7 @@ export async function startFakeAzure(options: { apiKey: string; deployments: str
     const operation = route[2] as 'chat/completions' | 'embeddings';
     let body: Json = {};
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Json;
+      body = JSON.parse(raw.toString('utf8') || '{}') as Json;
     } catch {
       body = {};
     }
@@ -133,17 +127,8 @@ export async function startFakeAzure(options: { apiKey: string; deployments: str
     return sendJson(res, 200, completion(body));
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: async () => {
-      sockets.forEach((s) => s.destroy());
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  const { url, close } = await listenLocally(server);
+  return { url, requests, close };
 }
 
 function lastUserText(messages: Json[]): string {
@@ -262,9 +247,7 @@ function embeddings(res: ServerResponse, body: Json): void {
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'apim-request-id': randomBytes(16).toString('hex') });
-  res.end(text);
+  writeJson(res, status, body, { 'apim-request-id': randomBytes(16).toString('hex') });
 }
 
 function sendError(res: ServerResponse, status: number, error: Json): void {

@@ -7,6 +7,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import { listenLocally, readBody, writeJson } from './local-server.js';
 
 /**
  * A local stand-in for the Amazon Bedrock Runtime Converse and ConverseStream
@@ -77,15 +78,12 @@ const AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/(
 
 export async function startFakeBedrock(options: FakeBedrockOptions): Promise<FakeBedrock> {
   const requests: FakeBedrock['requests'] = [];
-  const sockets = new Set<Socket>();
   const onRequest = (req: Request, res: Response) => void handle(req, res).catch(() => drop(res));
   const http1 = createHttp1Server(onRequest);
   const http2 = createHttp2Server(onRequest);
   // Bedrock serves HTTP/1.1 and HTTP/2; the AWS SDK's Bedrock client speaks HTTP/2 (prior knowledge
   // on plain http), undici HTTP/1.1. The first bytes of a connection tell which one it is.
   const server = createTcpServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
     socket.once('data', (first: Buffer) => {
       socket.pause();
       if (first.subarray(0, 4).toString('latin1') === 'PRI ') {
@@ -99,9 +97,7 @@ export async function startFakeBedrock(options: FakeBedrockOptions): Promise<Fak
   });
 
   async function handle(req: Request, res: Response): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const raw = Buffer.concat(chunks);
+    const raw = await readBody(req);
     const [path = '', query = ''] = (req.url ?? '').split('?');
     const route = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(path);
     if (req.method !== 'POST' || !route) return sendError(res, 404, 'UnknownOperationException', 'Unknown operation.');
@@ -137,17 +133,8 @@ export async function startFakeBedrock(options: FakeBedrockOptions): Promise<Fak
     sendJson(res, 200, { output: { message: { role: 'assistant', content } }, stopReason: reply.stopReason, usage: reply.usage, metrics: { latencyMs: 42 } });
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: async () => {
-      sockets.forEach((s) => s.destroy());
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  const { url, close } = await listenLocally(server);
+  return { url, requests, close };
 }
 
 /**
@@ -355,14 +342,7 @@ function drop(res: Response): void {
 }
 
 function sendJson(res: Response, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': randomUUID(),
-    ...headers,
-  });
-  res.end(text);
+  writeJson(res, status, body, { 'x-amzn-requestid': randomUUID(), ...headers });
 }
 
 function sendError(res: Response, status: number, type: string, message: string): void {

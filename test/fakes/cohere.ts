@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenLocally, readBody, writeJson } from './local-server.js';
 
 /**
  * A local stand-in for Cohere's API v2, built from its reference
@@ -60,22 +60,16 @@ const MESSAGE_FIELDS: Record<string, Set<string>> = {
 
 export async function startFakeCohere(options: { apiKey: string }): Promise<FakeCohere> {
   const requests: FakeCohere['requests'] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((req, res) => void handle(req, res));
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  const server = createServer((req, res) => void handle(req, res));
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = await readBody(req);
     const path = (req.url ?? '').split('?')[0] ?? '';
     if (req.headers.authorization !== `Bearer ${options.apiKey}`) return sendError(res, 401, ERROR_MESSAGES[401]!);
     if (req.method !== 'POST' || (path !== '/v2/chat' && path !== '/v2/embed')) return sendError(res, 404, '404 page not found');
     let body: Json;
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Json;
+      body = JSON.parse(raw.toString('utf8')) as Json;
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('not an object');
     } catch {
       return sendError(res, 400, 'invalid request: the request body is not a valid JSON object.');
@@ -93,27 +87,18 @@ export async function startFakeCohere(options: { apiKey: string }): Promise<Fake
     }
     if (model.startsWith('stall')) return; // never answers
     try {
-      if (path === '/v2/embed') return sendJson(res, 200, embed(body));
+      if (path === '/v2/embed') return writeJson(res, 200, embed(body));
       validateChat(body);
     } catch (err) {
       if (err instanceof Invalid) return sendError(res, 400, err.message);
       throw err;
     }
     if (body.stream === true) return stream(res, body, model);
-    return sendJson(res, 200, chatResponse(body));
+    return writeJson(res, 200, chatResponse(body));
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: async () => {
-      sockets.forEach((s) => s.destroy());
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  const { url, close } = await listenLocally(server);
+  return { url, requests, close };
 }
 
 // ---- validation, as strict as the real API on the fields adapters write ----
@@ -337,12 +322,6 @@ function embed(body: Json) {
   };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 function sendError(res: ServerResponse, status: number, message: string): void {
-  sendJson(res, status, { id: randomUUID(), message });
+  writeJson(res, status, { id: randomUUID(), message });
 }

@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenLocally, readBody, writeJson } from './local-server.js';
 
 /**
  * A local stand-in for Google's Gemini API, built from its references:
@@ -97,21 +97,12 @@ export async function startFakeGemini(options: FakeGeminiOptions): Promise<FakeG
   const requests: FakeGeminiRequest[] = [];
   const tokens = new Map<string, number>(); // access token → expiry (ms)
   const publicKey = options.serviceAccountPublicKey === undefined ? undefined : createPublicKey(options.serviceAccountPublicKey);
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((req, res) => void handle(req, res).catch(() => res.destroy()));
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const server = createServer((req, res) => void handle(req, res).catch(() => res.destroy()));
+  const { url, close } = await listenLocally(server);
   const tokenUrl = `${url}/token`;
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
+    const text = (await readBody(req)).toString('utf8');
     const parsed = new URL(req.url ?? '/', url);
     const query = Object.fromEntries(parsed.searchParams);
     const record = (body: Json) => requests.push({ method: req.method ?? '', path: parsed.pathname, query, headers: req.headers, body });
@@ -205,15 +196,7 @@ export async function startFakeGemini(options: FakeGeminiOptions): Promise<FakeG
     sendJson(res, 200, { access_token: accessToken, expires_in: expiresIn, token_type: 'Bearer' });
   }
 
-  return {
-    url,
-    tokenUrl,
-    requests,
-    close: async () => {
-      sockets.forEach((s) => s.destroy());
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  return { url, tokenUrl, requests, close };
 }
 
 function retryInfo(delay: string): Json {
@@ -350,9 +333,7 @@ function vector(text: string, dimensions: unknown): number[] {
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+  writeJson(res, status, body, { 'content-type': 'application/json; charset=UTF-8' });
 }
 
 function sendError(res: ServerResponse, status: number, message: string, details?: Json[]): void {

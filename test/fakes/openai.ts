@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { listenLocally, readBody, writeJson } from './local-server.js';
 
 /**
  * A local stand-in for the OpenAI Chat Completions API, built from its API
@@ -58,16 +59,10 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
   const accepted = new Set([options.apiKey, ...(options.otherKeys ?? []), ...(options.rateLimitedKeys ?? [])].map((k) => `Bearer ${k}`));
   const limited = new Set((options.rateLimitedKeys ?? []).map((k) => `Bearer ${k}`));
   const requests: FakeOpenAI['requests'] = [];
-  const sockets = new Set<import('node:net').Socket>();
-  const server: Server = createServer((req, res) => void handle(req, res));
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
+  const server = createServer((req, res) => void handle(req, res));
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const raw = await readBody(req);
     const path = (req.url ?? '').split('?')[0];
     if (!accepted.has(req.headers.authorization ?? '')) {
       return sendError(res, 401, {
@@ -82,7 +77,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
     if (req.method !== 'POST' || !['/v1/chat/completions', '/v1/completions', '/v1/embeddings'].includes(path ?? '')) {
       return sendError(res, 404, { message: `Invalid URL (${req.method} ${path})`, type: 'invalid_request_error', code: null });
     }
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+    const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
     requests.push({ body, authorization: req.headers.authorization, path: path! });
     if (path === '/v1/embeddings') return sendJson(res, 200, embeddings(body));
     if (path === '/v1/completions') return legacyCompletion(res, body);
@@ -114,17 +109,8 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
     return sendJson(res, 200, completion(body, model));
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: async () => {
-      sockets.forEach((s) => s.destroy());
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
+  const { url, close } = await listenLocally(server);
+  return { url, requests, close };
 }
 
 function usageFor(body: Record<string, unknown>, text: string) {
@@ -227,9 +213,7 @@ function legacyCompletion(res: ServerResponse, body: Record<string, unknown>): v
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-request-id': `req_${randomBytes(8).toString('hex')}` });
-  res.end(text);
+  writeJson(res, status, body, { 'x-request-id': `req_${randomBytes(8).toString('hex')}` });
 }
 
 function sendError(res: ServerResponse, status: number, error: { message: string; type: string; code: string | null }): void {

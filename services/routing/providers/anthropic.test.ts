@@ -1,33 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../../../test/fakes/anthropic.js';
-import type { ChatChunk, ChatRequest, FunctionTool } from '../canonical.js';
+import { call, collect, failure, TEST_TIMEOUTS as timeouts } from '../../../test/harness/adapters.js';
+import type { ChatRequest, FunctionTool } from '../canonical.js';
 import { anthropicProviderConfig, createAnthropicAdapter } from './anthropic.js';
 import { JSON_OBJECT_INSTRUCTION } from './anthropic-mapping.js';
-import { ProviderError, type ProviderAdapter } from './types.js';
+import type { ProviderAdapter } from './types.js';
 
 const KEY = 'sk-ant-fake-provider-key';
-const timeouts = { connectMs: 2_000, firstByteMs: 2_000, idleMs: 2_000, totalMs: 10_000 };
 const weatherTool: FunctionTool = {
   type: 'function',
   function: { name: 'get_weather', description: 'Current weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
 };
-const call = (request: ChatRequest, credential = 0) => ({ request, credential, signal: new AbortController().signal });
 const user = (content: string): ChatRequest => ({ model: 'claude-test', messages: [{ role: 'user', content }] });
-
-async function collect(stream: AsyncIterable<ChatChunk>): Promise<ChatChunk[]> {
-  const chunks: ChatChunk[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return chunks;
-}
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
 
 describe('anthropic adapter against the fake Anthropic API', () => {
   let fake: FakeAnthropic;

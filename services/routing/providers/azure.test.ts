@@ -1,26 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAzure, type FakeAzure } from '../../../test/fakes/azure.js';
-import type { ChatChunk, ChatRequest } from '../canonical.js';
+import { call, collect, failure } from '../../../test/harness/adapters.js';
+import type { ChatRequest } from '../canonical.js';
 import { azureProviderConfig, createAzureAdapter, type OpenAICompatibleAdapter } from './openai.js';
-import { ProviderError, type Timeouts } from './types.js';
+import type { Timeouts } from './types.js';
 
 const TIMEOUTS: Timeouts = { connectMs: 2_000, firstByteMs: 500, idleMs: 500, totalMs: 5_000 };
 const KEY = 'azure-fake-key';
 
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
-
 describe('Azure OpenAI adapter against the fake Azure OpenAI', () => {
   let fake: FakeAzure;
   let adapter: OpenAICompatibleAdapter;
-  const signal = new AbortController().signal;
-  const call = <T>(request: T, credential = 0) => ({ request, credential, signal });
   const chatRequest = (model: string, content = 'ping'): ChatRequest => ({ model, messages: [{ role: 'user', content }] });
   const make = (overrides: Record<string, unknown> = {}) =>
     createAzureAdapter(
@@ -68,8 +58,7 @@ describe('Azure OpenAI adapter against the fake Azure OpenAI', () => {
 
   it('streams with usage requested and the usage chunk last', async () => {
     const stream = await adapter.chatStream(call<ChatRequest>({ ...chatRequest('gpt-4o', 'stream please'), stream: true }));
-    const chunks: ChatChunk[] = [];
-    for await (const chunk of stream) chunks.push(chunk);
+    const chunks = await collect(stream);
     expect(fake.requests.at(-1)?.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
     // Azure opens with a prompt-filter chunk (empty choices, id and object); the adapter drops it.
     const openai = chunks.filter((chunk) => chunk.object === 'chat.completion.chunk');

@@ -2,15 +2,15 @@ import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBedrock, type FakeBedrock } from '../../../test/fakes/bedrock.js';
+import { collect, failure, TEST_TIMEOUTS as timeouts } from '../../../test/harness/adapters.js';
 import type { ChatChunk, ChatRequest, FunctionTool } from '../canonical.js';
 import { BedrockAdapter, bedrockProviderConfig, createBedrockAdapter } from './bedrock.js';
 import { readEventStream } from './bedrock-stream.js';
-import { ProviderError, type Timeouts } from './types.js';
+import type { Timeouts } from './types.js';
 
 const region = 'us-west-2';
 const good = { accessKeyId: 'AKIAFAKEBEDROCKGOOD1', secretAccessKey: 'good/secret+key' };
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
-const timeouts: Timeouts = { connectMs: 2_000, firstByteMs: 2_000, idleMs: 2_000, totalMs: 10_000 };
 const weather: FunctionTool = {
   type: 'function',
   function: { name: 'get_weather', description: 'Current weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
@@ -22,21 +22,6 @@ function adapterFor(fake: FakeBedrock, credentials: { accessKeyId: string; secre
 
 const signal = () => AbortSignal.timeout(10_000);
 const user = (content: string): ChatRequest['messages'][number] => ({ role: 'user', content });
-
-async function collect(stream: AsyncIterable<ChatChunk>): Promise<ChatChunk[]> {
-  const chunks: ChatChunk[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return chunks;
-}
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
 
 describe('Bedrock adapter against the fake Bedrock Converse API', () => {
   let fake: FakeBedrock;

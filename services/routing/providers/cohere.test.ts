@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeCohere, type FakeCohere } from '../../../test/fakes/cohere.js';
+import { call, collect, failure } from '../../../test/harness/adapters.js';
 import type { ChatChunk, ChatRequest, FunctionTool } from '../canonical.js';
 import { cohereProviderConfig, createCohereAdapter } from './cohere.js';
-import { ProviderError, type ProviderAdapter, type Timeouts } from './types.js';
+import type { ProviderAdapter, Timeouts } from './types.js';
 
 const TIMEOUTS: Timeouts = { connectMs: 2_000, firstByteMs: 500, idleMs: 500, totalMs: 5_000 };
 const KEY = 'co-fake-provider-key';
@@ -11,26 +12,9 @@ const weatherTool: FunctionTool = {
   function: { name: 'get_weather', description: 'Current weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
 };
 
-async function collect(stream: AsyncIterable<ChatChunk>): Promise<ChatChunk[]> {
-  const chunks: ChatChunk[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return chunks;
-}
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
-
 describe('Cohere adapter against the fake Cohere API', () => {
   let fake: FakeCohere;
   let adapter: ProviderAdapter;
-  const signal = new AbortController().signal;
-  const call = <T>(request: T, credential = 0) => ({ request, credential, signal });
   const lastBody = () => fake.requests.at(-1)!.body;
 
   beforeAll(async () => {

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestServiceAccount, startFakeGemini, type FakeGemini, type TestServiceAccount } from '../../../test/fakes/gemini.js';
-import type { ChatChunk, ChatRequest, FunctionTool } from '../canonical.js';
+import { call, collect, failure, TEST_TIMEOUTS as timeouts } from '../../../test/harness/adapters.js';
+import type { ChatRequest, FunctionTool } from '../canonical.js';
 import { createGeminiAdapter, createVertexAdapter, geminiProviderConfig, vertexProviderConfig } from './gemini.js';
-import { ProviderError, type ProviderAdapter } from './types.js';
+import type { ProviderAdapter } from './types.js';
 
 const KEY = 'fake-gemini-key';
-const timeouts = { connectMs: 2_000, firstByteMs: 2_000, idleMs: 2_000, totalMs: 10_000 };
 const weatherTool: FunctionTool = {
   type: 'function',
   function: {
@@ -19,21 +19,8 @@ const weatherTool: FunctionTool = {
     parameters: { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', additionalProperties: false, properties: { city: { type: 'string' }, unit: { type: ['string', 'null'], enum: ['c', 'f', null] } }, required: ['city'] },
   },
 };
-const call = <T>(request: T, credential = 0) => ({ request, credential, signal: new AbortController().signal });
 const user = (content: string, model = 'gemini-2.5-flash'): ChatRequest => ({ model, messages: [{ role: 'user', content }] });
 type Body = { contents: { role: string; parts: Record<string, unknown>[] }[]; [field: string]: unknown };
-
-async function collect(stream: AsyncIterable<ChatChunk>): Promise<ChatChunk[]> {
-  const chunks: ChatChunk[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return chunks;
-}
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
 
 describe('gemini adapter against the fake Gemini API', () => {
   let fake: FakeGemini;

@@ -1,23 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../../../test/fakes/openai.js';
-import type { ChatChunk, ChatRequest } from '../canonical.js';
+import { call, collect, failure } from '../../../test/harness/adapters.js';
+import type { ChatRequest } from '../canonical.js';
 import { createOpenAIAdapter, openAIProviderConfig, type OpenAICompatibleAdapter } from './openai.js';
-import { ProviderError, type ProviderCall } from './types.js';
 
 const timeouts = { connectMs: 1_000, firstByteMs: 1_000, idleMs: 1_000, totalMs: 5_000 };
 const KEY = 'sk-adapter-test-key-123';
 
-function call<T>(request: T, credential = 0): ProviderCall<T> {
-  return { request, credential, signal: new AbortController().signal };
-}
-
 const chat = (model: string, content = 'hi'): ChatRequest => ({ model, messages: [{ role: 'user', content }] });
-
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
-}
 
 describe('OpenAI-compatible adapter', () => {
   let fake: FakeOpenAI;
@@ -37,8 +27,7 @@ describe('OpenAI-compatible adapter', () => {
     expect(answer.choices[0]?.message.content).toBe('Fake OpenAI reply to: hello');
     expect(fake.requests.at(-1)?.authorization).toBe(`Bearer ${KEY}`);
 
-    const chunks: ChatChunk[] = [];
-    for await (const chunk of await adapter.chatStream(call({ ...chat('gpt-4o-mini', 'stream'), stream: true }))) chunks.push(chunk);
+    const chunks = await collect(await adapter.chatStream(call({ ...chat('gpt-4o-mini', 'stream'), stream: true })));
     expect(fake.requests.at(-1)?.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
     expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('Fake OpenAI reply to: stream');
     expect(chunks.at(-1)?.usage?.total_tokens).toBeGreaterThan(0);
