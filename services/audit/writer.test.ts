@@ -19,7 +19,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('a
     const { db } = handle;
     await migrate(db, 'audit', auditMigrations, createLogger({ level: 'silent' }));
     const completed = requestEvent(EventType.requestCompleted, { service: 'ingress', context }, outcome);
-    const created = adminEvent(EventType.adminKeyCreated, { service: 'governance', actor: { keyId: '', keyName: '', teamId: '', customerId: '', admin: 'ops' } }, {
+    const created = adminEvent('admin.virtual_key.create', { service: 'governance', actor: { keyId: '', keyName: '', teamId: '', customerId: '', admin: 'ops' } }, {
       action: 'create',
       resource: 'virtual_key',
       resourceId: 'vk_1',
@@ -36,7 +36,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('a
     expect(rows.map((r) => r.event_id)).toEqual([completed.id, created.id]);
     expect(rows[0]).toMatchObject({ event_type: 'request.completed', request_id: 'req_audit_1', actor_key_id: 'vk_1', source_address: '10.0.0.1' });
     expect(rows[0]!.payload).toMatchObject({ request: { model: 'mock/echo', httpStatus: 200 } });
-    expect(rows[1]).toMatchObject({ event_type: 'admin.virtual_key.created', actor_admin: 'ops' });
+    expect(rows[1]).toMatchObject({ event_type: 'admin.virtual_key.create', actor_admin: 'ops' });
   });
 
   it('migrates once, even when asked again', async () => {

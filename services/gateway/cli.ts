@@ -5,7 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig } from '../kit/config.js';
 import { createLogger } from '../kit/log.js';
 import { SERVICE_NAMES } from '../kit/service.js';
-import { ADMIN_TOKEN_FILE } from '../governance/admin.js';
+import { ADMIN_TOKEN_FILE } from '../governance/admin/principals.js';
 import { gatewayConfig, type GatewayConfig } from './config.js';
 import { renderConfigReference } from './config-reference.js';
 import { GROUPS, parseServiceList } from './modules.js';

@@ -42,6 +42,22 @@ export const gatewayConfig = z.strictObject({
       poolSize: z.number().int().positive().default(10).describe('Connections per process.'),
     })
     .prefault({}),
+  pricing: z
+    .strictObject({
+      models: z
+        .record(
+          z.string().min(1),
+          z.strictObject({
+            input: z.number().min(0).describe('USD per million prompt tokens.'),
+            output: z.number().min(0).describe('USD per million completion tokens.'),
+            cachedInput: z.number().min(0).optional().describe('USD per million prompt tokens read from the provider cache.'),
+            cacheWrite: z.number().min(0).optional().describe('USD per million prompt tokens written to the provider cache.'),
+          }),
+        )
+        .default({})
+        .describe('Prices by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).'),
+    })
+    .prefault({}),
   ingress: ingressConfig,
   routing: routingConfig,
   caching: cachingConfig,

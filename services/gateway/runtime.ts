@@ -13,6 +13,7 @@ import type { Database } from '../kit/db/types.js';
 import { grpcClient, GrpcServer } from '../kit/grpc.js';
 import type { Logger } from '../kit/log.js';
 import { createMetricsRegistry } from '../kit/metrics.js';
+import { Pricing } from '../kit/pricing/index.js';
 import { startOpsServer } from '../kit/ops-server.js';
 import { SERVICE_NAMES, type Clients, type RunningService, type ServiceContext, type ServiceName } from '../kit/service.js';
 import type { GatewayConfig } from './config.js';
@@ -45,6 +46,7 @@ function checkDeployment(config: GatewayConfig, services: ServiceName[]): void {
 export async function startGateway(config: GatewayConfig, services: ServiceName[], log: Logger): Promise<RunningGateway> {
   checkDeployment(config, services);
   const metrics = createMetricsRegistry();
+  const pricing = new Pricing(config.pricing.models);
   const grpc = new GrpcServer();
   const dataDir = resolve(config.dataDir);
   const apis = new Map<ServiceName, object>();
@@ -126,6 +128,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
         dataDir,
         clients,
         grpc,
+        pricing,
         database: getDatabase,
         bus: getBus,
         events: getPublisher,

@@ -1,17 +1,46 @@
 import { z } from 'zod';
 
+export const ROLES = ['owner', 'admin', 'viewer', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+const adminToken = z.strictObject({
+  name: z.string().min(1).describe('Who the token belongs to; recorded as the actor of their admin changes.'),
+  token: z.string().min(16).describe('The bearer token (secret); use ${ENV_VAR} substitution.'),
+  role: z.enum(ROLES).describe('owner and admin change things, viewer reads, auditor reads the audit log.'),
+  customer: z.string().optional().describe('Limits the token to one customer and its teams and keys.'),
+  team: z.string().optional().describe('Limits the token to one team and its keys.'),
+});
+
 export const governanceConfig = z
   .strictObject({
-    address: z
-      .string()
-      .default('127.0.0.1:50051')
-      .describe('host:port at which other processes reach the governance gRPC service.'),
+    address: z.string().default('127.0.0.1:50051').describe('host:port at which other processes reach the governance gRPC service.'),
     callTimeoutMs: z.number().int().positive().default(5_000).describe('Deadline of a call from ingress to governance.'),
-    adminPort: z.number().int().min(0).max(65_535).default(8081).describe('Port of the admin REST API.'),
+    adminPort: z.number().int().min(0).max(65_535).default(8081).describe('Port of the admin REST API (OpenAPI at /docs).'),
     adminToken: z
       .string()
       .default('')
-      .describe('Bearer token for the admin API (secret). Empty: one is generated into <dataDir>/admin-token on first start.'),
+      .describe('Bearer token with the owner role (secret). Empty, with no adminTokens either: one is generated into <dataDir>/admin-token.'),
+    adminTokens: z.array(adminToken).default([]).describe('Further static admin tokens, for people and automation, each with a role.'),
+    defaultMaxOutputTokens: z.number().int().positive().default(4_096).describe('Output tokens reserved for a request that sets no max_tokens.'),
+    unknownModelCostPerMillion: z
+      .number()
+      .min(0)
+      .default(30)
+      .describe('USD per million tokens reserved against budgets for a model with no known price.'),
+    reservationTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(900_000)
+      .describe('A request not settled within this time is charged its reservation and its slots are freed.'),
+    quota: z
+      .strictObject({
+        leaseFraction: z.number().positive().max(1).default(0.125).describe("Share of a limit's free amount a replica leases at once."),
+        syncIntervalMs: z.number().int().positive().default(1_000).describe('How often a replica reports its use and renews its leases.'),
+        idleMs: z.number().int().positive().default(5_000).describe('A lease unused this long goes back to the pool for other replicas.'),
+        reclaimAfterMs: z.number().int().positive().default(15_000).describe('Leases of a replica silent this long (crashed) are taken back.'),
+      })
+      .prefault({}),
   })
   .prefault({});
 

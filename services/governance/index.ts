@@ -3,11 +3,13 @@ import { migrate } from '../kit/db/migrate.js';
 import { grpcImplementation } from '../kit/grpc.js';
 import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
-import { buildAdminApi, resolveAdminToken } from './admin.js';
+import { resolveOwnerToken, TokenAuthenticator } from './admin/principals.js';
+import { buildAdminApi } from './admin/server.js';
 import type { GovernanceConfig } from './config.js';
-import { KeyStore } from './keys.js';
 import { governanceMigrations } from './migrations.js';
+import { QuotaBook } from './quota/book.js';
 import { Governance } from './service.js';
+import { Directory } from './store/directory.js';
 
 export const governanceService = defineService<GovernanceConfig>({
   name: 'governance',
@@ -15,25 +17,27 @@ export const governanceService = defineService<GovernanceConfig>({
     const db = await ctx.database();
     await migrate(db, 'governance', governanceMigrations, ctx.log);
     const bus = await ctx.bus();
-    const keys = new KeyStore(db);
+    const directory = new Directory(db);
     // Subscribe before loading, so a change made meanwhile by another replica is not missed.
-    const changes = await bus.subscribe('admin.virtual_key.*', (event) => {
+    const changes = await bus.subscribe('admin.>', (event) => {
       if (event.payload?.$case !== 'admin') return;
-      keys.reload(event.payload.admin.resourceId).catch((err: unknown) => ctx.log.error({ err }, 'failed to reload a virtual key'));
+      const { resource, resourceId } = event.payload.admin;
+      directory
+        .table(resource)
+        ?.reload(resourceId)
+        .catch((err: unknown) => ctx.log.error({ err, resource, resourceId }, 'failed to reload a changed entity'));
     });
-    await keys.loadAll();
+    await directory.loadAll();
 
-    const api = new Governance(keys, ctx.metrics);
+    const quotas = new QuotaBook(db, config.quota, ctx.log);
+    quotas.start();
+    const api = new Governance(directory, quotas, ctx.pricing, config, ctx.metrics);
     ctx.grpc.add(GovernanceService, grpcImplementation(GovernanceService, api, ctx.log));
 
-    const admin = buildAdminApi({
-      keys,
-      events: await ctx.events(),
-      adminToken: resolveAdminToken(config.adminToken, ctx.dataDir, ctx.log),
-      log: ctx.log,
-    });
+    const tokens = new TokenAuthenticator(config, resolveOwnerToken(config, ctx.dataDir, ctx.log));
+    const admin = await buildAdminApi({ directory, events: await ctx.events(), db, authenticate: async (token) => tokens.find(token), log: ctx.log });
     const adminUrl = await admin.listen({ host: ctx.host, port: config.adminPort });
-    ctx.log.info({ url: adminUrl }, 'admin API listening');
+    ctx.log.info({ url: adminUrl }, 'admin API listening (OpenAPI at /docs)');
 
     return {
       api,
@@ -42,6 +46,9 @@ export const governanceService = defineService<GovernanceConfig>({
       stop: async () => {
         await closeGracefully(admin);
         await changes.stop();
+        api.stop();
+        // Leases go back, so other replicas can use what this one held.
+        await quotas.stop();
       },
     };
   },

@@ -18,4 +18,68 @@ export const governanceMigrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: 'customers, teams, budgets, rate limits, quota leases',
+    sql: `
+      CREATE TABLE customers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        metadata JSONB NOT NULL DEFAULT '{}',
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+      );
+      CREATE TABLE teams (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        customer_id TEXT REFERENCES customers (id),
+        metadata JSONB NOT NULL DEFAULT '{}',
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        rpm_limit INTEGER,
+        tpm_limit INTEGER,
+        max_parallel INTEGER,
+        rate_window_seconds INTEGER NOT NULL DEFAULT 60
+      );
+      ALTER TABLE virtual_keys ALTER COLUMN team_id DROP NOT NULL, ALTER COLUMN team_id DROP DEFAULT,
+        ALTER COLUMN customer_id DROP NOT NULL, ALTER COLUMN customer_id DROP DEFAULT;
+      UPDATE virtual_keys SET team_id = NULLIF(team_id, ''), customer_id = NULLIF(customer_id, '');
+      ALTER TABLE virtual_keys
+        ADD COLUMN allowed_models TEXT[] NOT NULL DEFAULT '{*}',
+        ADD COLUMN metadata JSONB NOT NULL DEFAULT '{}',
+        ADD COLUMN content_logging BOOLEAN NOT NULL DEFAULT false,
+        ADD COLUMN rpm_limit INTEGER,
+        ADD COLUMN tpm_limit INTEGER,
+        ADD COLUMN max_parallel INTEGER,
+        ADD COLUMN rate_window_seconds INTEGER NOT NULL DEFAULT 60;
+      CREATE TABLE budgets (
+        id TEXT PRIMARY KEY,
+        scope TEXT NOT NULL CHECK (scope IN ('key', 'team', 'customer')),
+        scope_id TEXT NOT NULL,
+        limit_usd NUMERIC(20, 10) NOT NULL CHECK (limit_usd >= 0),
+        period TEXT NOT NULL CHECK (period IN ('minute', 'hour', 'day', 'week', 'month', 'quarter', 'year')),
+        alignment TEXT NOT NULL DEFAULT 'calendar' CHECK (alignment IN ('calendar', 'rolling')),
+        anchor TIMESTAMPTZ NOT NULL DEFAULT now(),
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        UNIQUE (scope, scope_id, period)
+      );
+      -- One row per quota window: the limit, and how much of it is handed out to replicas.
+      CREATE TABLE quota_windows (
+        quota TEXT NOT NULL,
+        window_start TIMESTAMPTZ NOT NULL,
+        limit_value NUMERIC NOT NULL,
+        allocated NUMERIC NOT NULL DEFAULT 0,
+        PRIMARY KEY (quota, window_start)
+      );
+      -- What each replica holds of a window: granted to it, and used of that (reported as it goes).
+      CREATE TABLE quota_leases (
+        quota TEXT NOT NULL,
+        window_start TIMESTAMPTZ NOT NULL,
+        holder TEXT NOT NULL,
+        granted NUMERIC NOT NULL DEFAULT 0,
+        used NUMERIC NOT NULL DEFAULT 0,
+        renewed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (quota, window_start, holder)
+      );
+      CREATE INDEX quota_leases_renewed ON quota_leases (renewed_at);
+    `,
+  },
 ];

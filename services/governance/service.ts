@@ -2,19 +2,42 @@ import { randomUUID } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type { AuthorizeRequest, AuthorizeResponse, GovernanceService, SettleRequest, SettleResponse } from '../gen/gateway/v1/governance.js';
 import { GatewayError } from '../kit/errors.js';
-import { readOnScrape } from '../kit/metrics.js';
 import type { Api } from '../kit/grpc.js';
+import { readOnScrape } from '../kit/metrics.js';
+import type { Pricing } from '../kit/pricing/index.js';
 import { digestsEqual } from '../kit/secrets.js';
-import type { KeyStore } from './keys.js';
+import { modelAllowed, plan, rateHeaders, refusal, type Planned } from './admission.js';
+import type { GovernanceConfig } from './config.js';
+import type { QuotaBook, Taken } from './quota/book.js';
+import type { Directory } from './store/directory.js';
 
-/** Admission of requests: authenticates the virtual key and tracks the request until it is settled. */
+interface Reservation {
+  taken: { planned: Planned; taken: Taken }[];
+  cost: number;
+  tokens: number;
+  expiresAt: number;
+}
+
+/** Endpoints that call no model: authenticated, but charged nothing. */
+const FREE_ENDPOINTS = new Set(['models']);
+
+/**
+ * Admission: authenticates the virtual key, checks its model allowlist, and
+ * reserves the request's worst case against every budget and limit that
+ * applies; settling replaces the reservation with what the request really used.
+ */
 export class Governance implements Api<typeof GovernanceService> {
-  private readonly inFlight = new Map<string, string>();
+  private readonly reservations = new Map<string, Reservation>();
   private readonly decisions: Counter<'outcome'>;
+  private readonly sweeper: NodeJS.Timeout;
 
   constructor(
-    private readonly keys: KeyStore,
+    private readonly directory: Directory,
+    private readonly quotas: QuotaBook,
+    private readonly pricing: Pricing,
+    private readonly config: GovernanceConfig,
     metrics: Registry,
+    private readonly now: () => Date = () => new Date(),
   ) {
     this.decisions = new Counter({
       name: 'gateway_governance_decisions_total',
@@ -22,32 +45,100 @@ export class Governance implements Api<typeof GovernanceService> {
       labelNames: ['outcome'],
       registers: [metrics],
     });
-    readOnScrape(metrics, 'gateway_governance_in_flight_requests', 'Requests admitted and not yet settled.', () => this.inFlight.size);
+    readOnScrape(metrics, 'gateway_governance_in_flight_requests', 'Requests admitted and not yet settled.', () => this.reservations.size);
+    this.sweeper = setInterval(() => this.expireReservations(), Math.min(60_000, config.reservationTimeoutMs));
+    this.sweeper.unref();
   }
 
   async authorize(request: AuthorizeRequest): Promise<AuthorizeResponse> {
-    const key = this.keys.findByHash(request.keyHash);
-    if (!key || !digestsEqual(key.keyHash, request.keyHash)) return this.reject('unknown', 'Incorrect API key provided.');
-    if (key.revokedAt) return this.reject('revoked', 'This API key has been revoked.');
-    if (key.expiresAt && key.expiresAt.getTime() <= Date.now()) return this.reject('expired', 'This API key has expired.');
+    const key = this.directory.keyByHash(request.keyHash);
+    if (!key || !digestsEqual(key.keyHash, request.keyHash)) return this.reject('unknown', new GatewayError('invalid_api_key', 'Incorrect API key provided.'));
+    if (key.revokedAt) return this.reject('revoked', new GatewayError('invalid_api_key', 'This API key has been revoked.'));
+    const now = this.now();
+    if (key.expiresAt && key.expiresAt <= now) return this.reject('expired', new GatewayError('invalid_api_key', 'This API key has expired.'));
+    if (request.model && !modelAllowed(key.allowedModels, request.model)) {
+      return this.reject('model_not_allowed', new GatewayError('model_not_allowed', `This key may not use the model \`${request.model}\`.`, { param: 'model' }));
+    }
+
+    const free = FREE_ENDPOINTS.has(request.endpoint);
+    const outputTokens = request.endpoint === 'embeddings' ? 0 : request.maxOutputTokens || this.config.defaultMaxOutputTokens;
+    const tokens = request.estimatedPromptTokens + outputTokens;
+    const cost = free ? 0 : this.worstCase(request.model, request.estimatedPromptTokens, outputTokens);
+    const planned = free ? [] : plan(this.directory, key, cost, tokens, now);
+    const result = await this.quotas.reserve(planned);
+    const headers = rateHeaders(planned, (charge) => this.quotas.remaining(charge), now);
+    if ('refused' in result) {
+      return this.reject(result.refused.quota.split(':')[0]!, refusal(result.refused as Planned, now, headers));
+    }
 
     const reservationId = randomUUID();
-    this.inFlight.set(reservationId, key.id);
+    this.reservations.set(reservationId, {
+      taken: result.taken.map((taken, i) => ({ planned: planned[i]!, taken })),
+      cost,
+      tokens,
+      expiresAt: now.getTime() + this.config.reservationTimeoutMs,
+    });
     this.decisions.inc({ outcome: 'allowed' });
+    const customerId = this.directory.customerOf(key);
     return {
-      actor: { keyId: key.id, keyName: key.name, teamId: key.teamId, customerId: key.customerId, admin: '' },
+      actor: { keyId: key.id, keyName: key.name, teamId: key.teamId ?? '', customerId: customerId ?? '', admin: '' },
       reservationId,
       cacheNamespace: key.teamId ? `team:${key.teamId}` : `key:${key.id}`,
+      contentLogging: key.contentLogging,
+      headers,
     };
   }
 
   async settle(request: SettleRequest): Promise<SettleResponse> {
-    this.inFlight.delete(request.reservationId);
+    const reservation = this.reservations.get(request.reservationId);
+    if (!reservation) return {};
+    this.reservations.delete(request.reservationId);
+    const usage = request.usage;
+    const priced = request.cacheHit ? 0 : this.pricing.cost(request.served, usage);
+    // A model without a price keeps its reservation as the charge: spend is never recorded as zero by accident.
+    const cost = priced ?? (usage && usage.totalTokens > 0 ? reservation.cost : 0);
+    const tokens = request.cacheHit ? 0 : (usage?.totalTokens ?? 0);
+    for (const { planned, taken } of reservation.taken) {
+      switch (planned.reason.kind) {
+        case 'budget':
+          this.quotas.adjust(taken, cost - reservation.cost);
+          break;
+        case 'tokens':
+          this.quotas.adjust(taken, tokens - reservation.tokens);
+          break;
+        case 'concurrency':
+          this.quotas.adjust(taken, -1);
+          break;
+        case 'requests':
+          break;
+      }
+    }
     return {};
   }
 
-  private reject(outcome: string, message: string): never {
+  stop(): void {
+    clearInterval(this.sweeper);
+  }
+
+  /** The most the request can cost; a model with no price is reserved at the configured rate. */
+  private worstCase(model: string, promptTokens: number, outputTokens: number): number {
+    const slash = model.indexOf('/');
+    const [provider, name] = slash > 0 ? [model.slice(0, slash), model.slice(slash + 1)] : ['', model];
+    return this.pricing.worstCase(provider, name, promptTokens, outputTokens) ?? ((promptTokens + outputTokens) * this.config.unknownModelCostPerMillion) / 1_000_000;
+  }
+
+  /** Requests never settled (their ingress went away) keep their charge; their slots are freed. */
+  private expireReservations(): void {
+    const now = this.now().getTime();
+    for (const [id, reservation] of this.reservations) {
+      if (reservation.expiresAt > now) continue;
+      this.reservations.delete(id);
+      for (const { planned, taken } of reservation.taken) if (planned.reason.kind === 'concurrency') this.quotas.adjust(taken, -1);
+    }
+  }
+
+  private reject(outcome: string, error: GatewayError): never {
     this.decisions.inc({ outcome });
-    throw new GatewayError('invalid_api_key', message);
+    throw error;
   }
 }

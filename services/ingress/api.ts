@@ -43,7 +43,7 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     const stream = raw?.stream === true && endpoint !== 'embeddings';
     try {
       // The key is checked before the body, so an unauthenticated caller learns nothing about validation.
-      await admission.admit(model);
+      await admission.admit(model, { raw: request.rawBody, parsed: raw });
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new GatewayError('invalid_request', 'The request body must be a JSON object.');
       if (!model) throw new GatewayError('invalid_request', 'You must provide a model parameter.', { param: 'model' });
     } catch (err) {

@@ -25,7 +25,7 @@ export class Admission {
   constructor(
     private readonly deps: PipelineDeps,
     private readonly request: FastifyRequest,
-    reply: FastifyReply,
+    private readonly reply: FastifyReply,
     readonly endpoint: string,
   ) {
     this.context = { requestId: request.id, traceId: traceIdFrom(request.headers.traceparent), actor: undefined, sourceAddress: request.ip };
@@ -41,7 +41,7 @@ export class Admission {
    * The key comes as `Authorization: Bearer` (OpenAI clients) or `x-api-key`
    * (Anthropic clients).
    */
-  async admit(model: string): Promise<void> {
+  async admit(model: string, body?: { raw: Buffer | undefined; parsed: unknown }): Promise<void> {
     const key = bearerToken(this.request.headers.authorization) ?? headerValue(this.request.headers['x-api-key']) ?? headerValue(this.request.headers['api-key']);
     if (!key) {
       throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
@@ -51,8 +51,12 @@ export class Admission {
       keyHash: hashSecret(key),
       model,
       endpoint: this.endpoint,
+      // A cheap upper bound: four bytes of JSON per token over-counts, which is the safe side for a reservation.
+      estimatedPromptTokens: body?.raw ? Math.ceil(body.raw.length / 4) : 0,
+      maxOutputTokens: maxOutputTokens(body?.parsed),
     });
     this.context.actor = this.grant.actor;
+    void this.reply.headers(this.grant.headers);
   }
 
   /** Records the outcome and releases the admission; only the first call counts. */
@@ -62,7 +66,14 @@ export class Admission {
     this.deps.recorder.record(this.context, this.startedAt, this.grant !== undefined, { ...outcome, endpoint: this.endpoint });
     if (this.grant) {
       this.deps.clients.governance
-        .settle({ context: this.context, reservationId: this.grant.reservationId, usage: outcome.usage, success: !outcome.error })
+        .settle({
+          context: this.context,
+          reservationId: this.grant.reservationId,
+          usage: outcome.usage,
+          success: !outcome.error,
+          served: outcome.served,
+          cacheHit: outcome.cacheHit ?? false,
+        })
         .catch((err: unknown) => this.deps.log.warn({ err, requestId: this.context.requestId }, 'settling a request with governance failed'));
     }
   }
@@ -73,6 +84,19 @@ export class Admission {
     this.finish({ model, stream, httpStatus: error.status, error, attempts: error.attempts });
     return error;
   }
+
+  /** Whether request and response content may be recorded for this request's key. */
+  get contentLogging(): boolean {
+    return this.grant?.contentLogging ?? false;
+  }
+}
+
+/** The request's cap on output tokens, under whichever name its API uses; 0 when it sets none. */
+function maxOutputTokens(body: unknown): number {
+  if (typeof body !== 'object' || body === null) return 0;
+  const b = body as Record<string, unknown>;
+  const cap = b.max_completion_tokens ?? b.max_tokens ?? b.max_output_tokens;
+  return typeof cap === 'number' && Number.isFinite(cap) && cap > 0 ? Math.floor(cap) : 0;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -20,10 +20,14 @@ export const errorCodes = {
   request_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
+  concurrency_limit_exceeded: { status: 429, type: 'rate_limit_error' },
+  budget_exceeded: { status: 402, type: 'insufficient_quota' },
   // Recorded (never sent) when a client hangs up mid-stream; 499 as in nginx.
   client_closed_request: { status: 499, type: 'invalid_request_error' },
   // Admin API
   admin_unauthorized: { status: 401, type: 'authentication_error' },
+  admin_forbidden: { status: 403, type: 'permission_error' },
+  conflict: { status: 409, type: 'invalid_request_error' },
   // Upstream providers
   upstream_error: { status: 502, type: 'api_error' },
   upstream_unreachable: { status: 502, type: 'api_error' },
@@ -46,6 +50,8 @@ export class GatewayError extends Error {
   readonly param: string | null;
   /** Provider calls made before the request failed (set by routing; recorded in the request's event). */
   attempts: Attempt[] = [];
+  /** Response headers that go with the error, e.g. retry-after and x-ratelimit-*. */
+  headers: Record<string, string> = {};
 
   /** `status` overrides the code's default, e.g. to pass a provider's 4xx through. */
   constructor(code: ErrorCode, message: string, options: { param?: string; status?: number; cause?: unknown } = {}) {

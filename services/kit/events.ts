@@ -12,11 +12,10 @@ export const EventType = {
   requestCompleted: 'request.completed',
   requestFailed: 'request.failed',
   requestRejected: 'request.rejected',
-  adminKeyCreated: 'admin.virtual_key.created',
-  adminKeyRevoked: 'admin.virtual_key.revoked',
 } as const;
 
-export type EventTypeName = (typeof EventType)[keyof typeof EventType];
+/** Admin changes are `admin.<resource>.<action>`, e.g. admin.virtual_key.rotate. */
+export type EventTypeName = (typeof EventType)[keyof typeof EventType] | `admin.${string}`;
 
 interface EventFields {
   service: string;

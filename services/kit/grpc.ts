@@ -55,6 +55,7 @@ const STATUS_KEY = 'gw-status';
 const PARAM_KEY = 'gw-param';
 // Binary metadata keys must end in -bin.
 const ATTEMPTS_KEY = 'gw-attempts-bin';
+const HEADER_PREFIX = 'gw-h-';
 
 function toServiceError(err: unknown, log: Logger): Partial<ServiceError> {
   const metadata = new Metadata();
@@ -63,6 +64,7 @@ function toServiceError(err: unknown, log: Logger): Partial<ServiceError> {
     metadata.set(STATUS_KEY, String(err.status));
     if (err.param) metadata.set(PARAM_KEY, err.param);
     if (err.attempts.length > 0) metadata.set(ATTEMPTS_KEY, Buffer.from(Attempts.encode({ attempts: err.attempts }).finish()));
+    for (const [name, value] of Object.entries(err.headers)) metadata.set(`${HEADER_PREFIX}${name}`, value);
     return { code: grpcCodeFor(err.status), details: err.message, metadata };
   }
   log.error({ err }, 'unhandled error in gRPC handler');
@@ -93,6 +95,9 @@ export function fromServiceError(err: ServiceError, target: string): GatewayErro
       param: typeof param === 'string' ? param : undefined,
     });
     if (Buffer.isBuffer(attempts)) error.attempts = Attempts.decode(attempts).attempts;
+    for (const [name, values] of Object.entries(err.metadata.getMap())) {
+      if (name.startsWith(HEADER_PREFIX) && typeof values === 'string') error.headers[name.slice(HEADER_PREFIX.length)] = values;
+    }
     return error;
   }
   if (err.code === GrpcStatus.CANCELLED) return new GatewayError('service_unavailable', `call to ${target} was cancelled`);

@@ -30,7 +30,7 @@ export function createHttpServer(options: {
     const error = toGatewayError(err);
     if (error.code === 'internal_error') request.log.error({ err }, 'request failed');
     else if (error.status >= 500) request.log.warn({ code: error.code, status: error.status, reason: error.message }, 'request failed');
-    void reply.code(error.status).send(render(error, request));
+    void reply.code(error.status).headers(error.headers).send(render(error, request));
   });
 
   app.setNotFoundHandler((request, reply) => {

@@ -7,6 +7,7 @@ import type { EventPublisher } from './bus/publisher.js';
 import type { Database } from './db/types.js';
 import type { Api, GrpcServer } from './grpc.js';
 import type { Logger } from './log.js';
+import type { Pricing } from './pricing/index.js';
 
 /**
  * The shape every service has, so the composition root can start any set of
@@ -32,6 +33,8 @@ export interface ServiceContext {
   readonly dataDir: string;
   readonly clients: Clients;
   readonly grpc: GrpcServer;
+  /** Model prices: the shipped catalog with the config's overrides. */
+  readonly pricing: Pricing;
   /** The process's database, opened on first use. */
   database(): Promise<Database>;
   /** The process's event bus, connected on first use. */

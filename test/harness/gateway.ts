@@ -45,14 +45,21 @@ function merge(base: Tree, over: Tree): Tree {
   return out;
 }
 
-async function adminCreateKey(adminUrl: string, body: Tree): Promise<{ id: string; key: string }> {
-  const response = await fetch(`${adminUrl}/admin/keys`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'test', ...body }),
+/** Calls the admin API as the owner; throws with the answer unless the status is one of `ok`. */
+export async function admin<T = Record<string, unknown>>(adminUrl: string, method: string, path: string, body?: unknown, ok: number[] = [200, 201, 204]): Promise<T> {
+  const response = await fetch(`${adminUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (response.status !== 201) throw new Error(`creating a key failed: ${response.status} ${await response.text()}`);
-  return (await response.json()) as { id: string; key: string };
+  if (!ok.includes(response.status)) throw new Error(`${method} ${path} answered ${response.status}: ${await response.text()}`);
+  return (response.status === 204 ? {} : await response.json()) as T;
+}
+
+/** Creates a key, and its team first when the team does not exist yet. */
+async function adminCreateKey(adminUrl: string, body: Tree): Promise<{ id: string; key: string }> {
+  if (typeof body.team === 'string') await admin(adminUrl, 'POST', '/admin/teams', { id: body.team, name: body.team }, [201, 409]);
+  return admin<{ id: string; key: string }>(adminUrl, 'POST', '/admin/keys', { name: 'test', ...body });
 }
 
 function wrap(baseURL: string, adminUrl: string, opsUrl: string, stop: () => Promise<void>): TestGateway {

@@ -18,7 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Actor, RequestContext, Usage } from "./common.js";
+import { Actor, RequestContext, Served, Usage } from "./common.js";
 
 export const protobufPackage = "gateway.v1";
 
@@ -34,6 +34,10 @@ export interface AuthorizeRequest {
   model: string;
   /** Endpoint being called, e.g. "chat.completions". */
   endpoint: string;
+  /** Prompt size as ingress estimated it, for the worst-case reservation. */
+  estimatedPromptTokens: number;
+  /** The request's output cap (max_tokens and its kin); 0 when it set none. */
+  maxOutputTokens: number;
 }
 
 export interface AuthorizeResponse {
@@ -44,6 +48,15 @@ export interface AuthorizeResponse {
   reservationId: string;
   /** Namespace the caching service scopes this key's entries to. */
   cacheNamespace: string;
+  /** Whether request and response content may be stored for this key. */
+  contentLogging: boolean;
+  /** Response headers describing the key's rate limits (x-ratelimit-*). */
+  headers: { [key: string]: string };
+}
+
+export interface AuthorizeResponse_HeadersEntry {
+  key: string;
+  value: string;
 }
 
 export interface SettleRequest {
@@ -51,13 +64,26 @@ export interface SettleRequest {
   reservationId: string;
   usage: Usage | undefined;
   success: boolean;
+  /** Which deployment served the request, to price its usage. */
+  served:
+    | Served
+    | undefined;
+  /** Answered from the cache: no provider cost. */
+  cacheHit: boolean;
 }
 
 export interface SettleResponse {
 }
 
 function createBaseAuthorizeRequest(): AuthorizeRequest {
-  return { context: undefined, keyHash: Buffer.alloc(0), model: "", endpoint: "" };
+  return {
+    context: undefined,
+    keyHash: Buffer.alloc(0),
+    model: "",
+    endpoint: "",
+    estimatedPromptTokens: 0,
+    maxOutputTokens: 0,
+  };
 }
 
 export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
@@ -73,6 +99,12 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     }
     if (message.endpoint !== "") {
       writer.uint32(34).string(message.endpoint);
+    }
+    if (message.estimatedPromptTokens !== 0) {
+      writer.uint32(40).uint32(message.estimatedPromptTokens);
+    }
+    if (message.maxOutputTokens !== 0) {
+      writer.uint32(48).uint32(message.maxOutputTokens);
     }
     return writer;
   },
@@ -122,6 +154,22 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
             message.endpoint = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.estimatedPromptTokens = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxOutputTokens = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -144,6 +192,16 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
         : Buffer.alloc(0),
       model: isSet(object.model) ? globalThis.String(object.model) : "",
       endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      estimatedPromptTokens: isSet(object.estimatedPromptTokens)
+        ? globalThis.Number(object.estimatedPromptTokens)
+        : isSet(object.estimated_prompt_tokens)
+        ? globalThis.Number(object.estimated_prompt_tokens)
+        : 0,
+      maxOutputTokens: isSet(object.maxOutputTokens)
+        ? globalThis.Number(object.maxOutputTokens)
+        : isSet(object.max_output_tokens)
+        ? globalThis.Number(object.max_output_tokens)
+        : 0,
     };
   },
 
@@ -161,6 +219,12 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     if (message.endpoint !== "") {
       obj.endpoint = message.endpoint;
     }
+    if (message.estimatedPromptTokens !== 0) {
+      obj.estimatedPromptTokens = Math.round(message.estimatedPromptTokens);
+    }
+    if (message.maxOutputTokens !== 0) {
+      obj.maxOutputTokens = Math.round(message.maxOutputTokens);
+    }
     return obj;
   },
 
@@ -175,12 +239,14 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     message.keyHash = object.keyHash ?? Buffer.alloc(0);
     message.model = object.model ?? "";
     message.endpoint = object.endpoint ?? "";
+    message.estimatedPromptTokens = object.estimatedPromptTokens ?? 0;
+    message.maxOutputTokens = object.maxOutputTokens ?? 0;
     return message;
   },
 };
 
 function createBaseAuthorizeResponse(): AuthorizeResponse {
-  return { actor: undefined, reservationId: "", cacheNamespace: "" };
+  return { actor: undefined, reservationId: "", cacheNamespace: "", contentLogging: false, headers: {} };
 }
 
 export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
@@ -194,6 +260,12 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
     if (message.cacheNamespace !== "") {
       writer.uint32(26).string(message.cacheNamespace);
     }
+    if (message.contentLogging !== false) {
+      writer.uint32(32).bool(message.contentLogging);
+    }
+    globalThis.Object.entries(message.headers).forEach(([key, value]: [string, string]) => {
+      AuthorizeResponse_HeadersEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
     return writer;
   },
 
@@ -234,6 +306,25 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
             message.cacheNamespace = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.contentLogging = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = AuthorizeResponse_HeadersEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.headers[entry5.key] = entry5.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -259,6 +350,25 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
         : isSet(object.cache_namespace)
         ? globalThis.String(object.cache_namespace)
         : "",
+      contentLogging: isSet(object.contentLogging)
+        ? globalThis.Boolean(object.contentLogging)
+        : isSet(object.content_logging)
+        ? globalThis.Boolean(object.content_logging)
+        : false,
+      headers: isObject(object.headers)
+        ? (globalThis.Object.entries(object.headers) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -273,6 +383,18 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
     if (message.cacheNamespace !== "") {
       obj.cacheNamespace = message.cacheNamespace;
     }
+    if (message.contentLogging !== false) {
+      obj.contentLogging = message.contentLogging;
+    }
+    if (message.headers) {
+      const entries = globalThis.Object.entries(message.headers) as [string, string][];
+      if (entries.length > 0) {
+        obj.headers = {};
+        entries.forEach(([k, v]) => {
+          obj.headers[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -284,12 +406,116 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
     message.actor = (object.actor !== undefined && object.actor !== null) ? Actor.fromPartial(object.actor) : undefined;
     message.reservationId = object.reservationId ?? "";
     message.cacheNamespace = object.cacheNamespace ?? "";
+    message.contentLogging = object.contentLogging ?? false;
+    message.headers = (globalThis.Object.entries(object.headers ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseAuthorizeResponse_HeadersEntry(): AuthorizeResponse_HeadersEntry {
+  return { key: "", value: "" };
+}
+
+export const AuthorizeResponse_HeadersEntry: MessageFns<AuthorizeResponse_HeadersEntry> = {
+  encode(message: AuthorizeResponse_HeadersEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizeResponse_HeadersEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizeResponse_HeadersEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizeResponse_HeadersEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: AuthorizeResponse_HeadersEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthorizeResponse_HeadersEntry>, I>>(base?: I): AuthorizeResponse_HeadersEntry {
+    return AuthorizeResponse_HeadersEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthorizeResponse_HeadersEntry>, I>>(
+    object: I,
+  ): AuthorizeResponse_HeadersEntry {
+    const message = createBaseAuthorizeResponse_HeadersEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
 
 function createBaseSettleRequest(): SettleRequest {
-  return { context: undefined, reservationId: "", usage: undefined, success: false };
+  return {
+    context: undefined,
+    reservationId: "",
+    usage: undefined,
+    success: false,
+    served: undefined,
+    cacheHit: false,
+  };
 }
 
 export const SettleRequest: MessageFns<SettleRequest> = {
@@ -305,6 +531,12 @@ export const SettleRequest: MessageFns<SettleRequest> = {
     }
     if (message.success !== false) {
       writer.uint32(32).bool(message.success);
+    }
+    if (message.served !== undefined) {
+      Served.encode(message.served, writer.uint32(42).fork()).join();
+    }
+    if (message.cacheHit !== false) {
+      writer.uint32(48).bool(message.cacheHit);
     }
     return writer;
   },
@@ -354,6 +586,22 @@ export const SettleRequest: MessageFns<SettleRequest> = {
             message.success = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.served = Served.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.cacheHit = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -376,6 +624,12 @@ export const SettleRequest: MessageFns<SettleRequest> = {
         : "",
       usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
       success: isSet(object.success) ? globalThis.Boolean(object.success) : false,
+      served: isSet(object.served) ? Served.fromJSON(object.served) : undefined,
+      cacheHit: isSet(object.cacheHit)
+        ? globalThis.Boolean(object.cacheHit)
+        : isSet(object.cache_hit)
+        ? globalThis.Boolean(object.cache_hit)
+        : false,
     };
   },
 
@@ -393,6 +647,12 @@ export const SettleRequest: MessageFns<SettleRequest> = {
     if (message.success !== false) {
       obj.success = message.success;
     }
+    if (message.served !== undefined) {
+      obj.served = Served.toJSON(message.served);
+    }
+    if (message.cacheHit !== false) {
+      obj.cacheHit = message.cacheHit;
+    }
     return obj;
   },
 
@@ -407,6 +667,10 @@ export const SettleRequest: MessageFns<SettleRequest> = {
     message.reservationId = object.reservationId ?? "";
     message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
     message.success = object.success ?? false;
+    message.served = (object.served !== undefined && object.served !== null)
+      ? Served.fromPartial(object.served)
+      : undefined;
+    message.cacheHit = object.cacheHit ?? false;
     return message;
   },
 };
@@ -568,6 +832,10 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GatewayError } from '../../kit/errors.js';
+import type { Logger } from '../../kit/log.js';
+import { secretsEqual } from '../../kit/secrets.js';
+import type { GovernanceConfig, Role } from '../config.js';
+
+/** Who is calling the admin API, with what role, limited to which customer or team. */
+export interface Principal {
+  name: string;
+  role: Role;
+  customer?: string;
+  team?: string;
+}
+
+/** What a route needs: to read or change governance entities, or to read the audit log. */
+export type Permission = 'read' | 'write' | 'manage_customers' | 'audit';
+
+const GRANTS: Record<Role, ReadonlySet<Permission>> = {
+  owner: new Set(['read', 'write', 'manage_customers', 'audit']),
+  admin: new Set(['read', 'write']),
+  viewer: new Set(['read']),
+  auditor: new Set(['audit']),
+};
+
+export function requirePermission(principal: Principal, permission: Permission): void {
+  if (!GRANTS[principal.role].has(permission)) {
+    throw new GatewayError('admin_forbidden', `The ${principal.role} role may not ${permission === 'manage_customers' ? 'create or delete customers' : `${permission} here`}.`);
+  }
+  if (permission === 'manage_customers' && (principal.customer || principal.team)) {
+    throw new GatewayError('admin_forbidden', 'A token limited to one customer or team may not create or delete customers.');
+  }
+}
+
+/** Where an entity belongs, for scoped principals. */
+export interface Placement {
+  customer: string | null;
+  team: string | null;
+}
+
+export function canSee(principal: Principal, place: Placement): boolean {
+  if (principal.team) return place.team === principal.team;
+  if (principal.customer) return place.customer === principal.customer;
+  return true;
+}
+
+export const ADMIN_TOKEN_FILE = 'admin-token';
+
+/** The configured owner token, or the one generated into the data folder on first start. */
+export function resolveOwnerToken(config: GovernanceConfig, dataDir: string, log: Logger): string | undefined {
+  if (config.adminToken) return config.adminToken;
+  if (config.adminTokens.length > 0) return undefined;
+  const file = join(dataDir, ADMIN_TOKEN_FILE);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const token = `gw-admin-${randomBytes(24).toString('base64url')}`;
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  log.warn({ file }, 'governance.adminToken is not set: generated an owner token into this file');
+  return token;
+}
+
+/** Static bearer tokens from config; every one is compared, in constant time. */
+export class TokenAuthenticator {
+  private readonly tokens: { token: string; principal: Principal }[];
+
+  constructor(config: GovernanceConfig, ownerToken: string | undefined) {
+    this.tokens = config.adminTokens.map(({ token, name, role, customer, team }) => ({ token, principal: { name, role, customer, team } }));
+    if (ownerToken) this.tokens.push({ token: ownerToken, principal: { name: 'admin-token', role: 'owner' } });
+  }
+
+  find(presented: string): Principal | undefined {
+    let found: Principal | undefined;
+    for (const { token, principal } of this.tokens) if (secretsEqual(presented, token)) found = principal;
+    return found;
+  }
+}

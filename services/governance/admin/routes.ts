@@ -1,0 +1,269 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { EventPublisher } from '../../kit/bus/publisher.js';
+import type { Database } from '../../kit/db/types.js';
+import { GatewayError } from '../../kit/errors.js';
+import { adminEvent } from '../../kit/events.js';
+import { generateVirtualKey, hashSecret } from '../../kit/secrets.js';
+import { budgetWindow } from '../quota/windows.js';
+import type { Directory } from '../store/directory.js';
+import type { Budget, Customer, Team, VirtualKey } from '../store/entities.js';
+import type { Table } from '../store/table.js';
+import { canSee, requirePermission, type Permission, type Placement, type Principal } from './principals.js';
+import { budgetBody, customerBody, idParams, keyBody, patchOf, teamBody } from './schemas.js';
+import { budgetView, customerView, keyView, limitsPatch, placementOf, teamView } from './views.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+type Body = Record<string, unknown>;
+type WithId = { Params: { id: string } };
+
+const newId = (prefix: string) => `${prefix}_${randomBytes(8).toString('hex')}`;
+const noLimits = { rpmLimit: null, tpmLimit: null, maxParallel: null, rateWindowSeconds: 60 };
+
+/** The admin REST API's routes. Every change is recorded as an admin event with the entity before and after. */
+export function registerRoutes(app: FastifyInstance, deps: { directory: Directory; events: EventPublisher; db: Database }): void {
+  const { directory, events } = deps;
+  const place = placementOf(directory);
+
+  const principal = (request: FastifyRequest, permission: Permission): Principal => {
+    requirePermission(request.principal!, permission);
+    return request.principal!;
+  };
+
+  /** An entity the caller may see, or 404 (a scoped caller cannot tell others' entities from missing ones). */
+  function visible<T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string): T {
+    const entity = table.get(id);
+    if (!entity || !canSee(who, where(entity))) throw new GatewayError('not_found', `No ${what} with id ${id}.`);
+    return entity;
+  }
+
+  function record(who: Principal, resource: string, action: string, id: string, before: object | undefined, after: object | undefined): void {
+    events.emit(
+      adminEvent(`admin.${resource}.${action}`, { service: 'governance', actor: { keyId: '', keyName: '', teamId: who.team ?? '', customerId: who.customer ?? '', admin: `${who.name} (${who.role})` } }, {
+        action,
+        resource,
+        resourceId: id,
+        beforeJson: before ? JSON.stringify(before) : '',
+        afterJson: after ? JSON.stringify(after) : '',
+      }),
+    );
+  }
+
+  app.get('/admin/whoami', { schema: { tags: ['admin'], summary: 'The caller: name, role and scope' } }, async (request) => request.principal);
+
+  // Customers
+  const customers = { tags: ['customers'] };
+  app.get('/admin/customers', { schema: { ...customers, summary: 'List customers' } }, async (request) => {
+    const who = principal(request, 'read');
+    return { data: directory.customers.all().filter((c) => canSee(who, place.customer(c))).map(customerView) };
+  });
+  app.post<{ Body: Body }>('/admin/customers', { schema: { ...customers, summary: 'Create a customer', body: customerBody } }, async (request, reply) => {
+    const who = principal(request, 'manage_customers');
+    const body = request.body;
+    const id = (body.id as string | undefined) ?? newId('cus');
+    if (directory.customers.get(id)) throw new GatewayError('conflict', `A customer with id ${id} exists.`);
+    const created = await directory.customers.insert({ id, name: body.name as string, metadata: (body.metadata as Customer['metadata']) ?? {}, createdAt: new Date() });
+    record(who, 'customer', 'create', id, undefined, customerView(created));
+    return reply.code(201).send(customerView(created));
+  });
+  app.get<WithId>('/admin/customers/:id', { schema: { ...customers, summary: 'Get a customer', params: idParams } }, async (request) =>
+    customerView(visible(directory.customers, place.customer, principal(request, 'read'), request.params.id, 'customer')),
+  );
+  app.patch<WithId & { Body: Body }>('/admin/customers/:id', { schema: { ...customers, summary: 'Change a customer', params: idParams, body: patchOf(customerBody) } }, async (request) => {
+    const who = principal(request, 'write');
+    visible(directory.customers, place.customer, who, request.params.id, 'customer');
+    const { name, metadata } = request.body as { name?: string; metadata?: Customer['metadata'] };
+    const changed = (await directory.customers.update(request.params.id, { ...(name ? { name } : {}), ...(metadata ? { metadata } : {}) }))!;
+    record(who, 'customer', 'update', request.params.id, customerView(changed.before), customerView(changed.after));
+    return customerView(changed.after);
+  });
+  app.delete<WithId>('/admin/customers/:id', { schema: { ...customers, summary: 'Delete a customer with no teams or keys', params: idParams } }, async (request, reply) => {
+    const who = principal(request, 'manage_customers');
+    const customer = visible(directory.customers, place.customer, who, request.params.id, 'customer');
+    if (directory.teams.all().some((t) => t.customerId === customer.id) || directory.keys.all().some((k) => k.customerId === customer.id)) {
+      throw new GatewayError('conflict', `Customer ${customer.id} still has teams or keys.`);
+    }
+    await directory.customers.delete(customer.id);
+    record(who, 'customer', 'delete', customer.id, customerView(customer), undefined);
+    return reply.code(204).send();
+  });
+
+  // Teams
+  const teams = { tags: ['teams'] };
+  app.get<{ Querystring: { customer?: string } }>('/admin/teams', { schema: { ...teams, summary: 'List teams' } }, async (request) => {
+    const who = principal(request, 'read');
+    const list = directory.teams.all().filter((t) => canSee(who, place.team(t)) && (!request.query.customer || t.customerId === request.query.customer));
+    return { data: list.map(teamView) };
+  });
+  app.post<{ Body: Body }>('/admin/teams', { schema: { ...teams, summary: 'Create a team', body: teamBody } }, async (request, reply) => {
+    const who = principal(request, 'write');
+    const body = request.body;
+    const customerId = (body.customer as string | null | undefined) ?? who.customer ?? null;
+    if (who.team) throw new GatewayError('admin_forbidden', 'A token limited to one team may not create teams.');
+    if (customerId) visible(directory.customers, place.customer, who, customerId, 'customer');
+    else if (who.customer) throw new GatewayError('admin_forbidden', 'Teams made with this token belong to its customer.');
+    const id = (body.id as string | undefined) ?? newId('team');
+    if (directory.teams.get(id)) throw new GatewayError('conflict', `A team with id ${id} exists.`);
+    const team: Team = { id, name: body.name as string, customerId, metadata: (body.metadata as Team['metadata']) ?? {}, createdAt: new Date(), ...noLimits, ...limitsPatch(body) };
+    const created = await directory.teams.insert(team);
+    record(who, 'team', 'create', id, undefined, teamView(created));
+    return reply.code(201).send(teamView(created));
+  });
+  app.get<WithId>('/admin/teams/:id', { schema: { ...teams, summary: 'Get a team', params: idParams } }, async (request) =>
+    teamView(visible(directory.teams, place.team, principal(request, 'read'), request.params.id, 'team')),
+  );
+  app.patch<WithId & { Body: Body }>('/admin/teams/:id', { schema: { ...teams, summary: 'Change a team (name, metadata, limits)', params: idParams, body: patchOf(teamBody) } }, async (request) => {
+    const who = principal(request, 'write');
+    visible(directory.teams, place.team, who, request.params.id, 'team');
+    const body = request.body;
+    if ('customer' in body || 'id' in body) throw new GatewayError('invalid_request', 'A team cannot move to another customer or change its id.', { param: 'customer' });
+    const patch: Partial<Team> = { ...limitsPatch(body), ...(body.name ? { name: body.name as string } : {}), ...(body.metadata ? { metadata: body.metadata as Team['metadata'] } : {}) };
+    const changed = (await directory.teams.update(request.params.id, patch))!;
+    record(who, 'team', 'update', request.params.id, teamView(changed.before), teamView(changed.after));
+    return teamView(changed.after);
+  });
+  app.delete<WithId>('/admin/teams/:id', { schema: { ...teams, summary: 'Delete a team with no keys', params: idParams } }, async (request, reply) => {
+    const who = principal(request, 'write');
+    const team = visible(directory.teams, place.team, who, request.params.id, 'team');
+    if (directory.keys.all().some((k) => k.teamId === team.id)) throw new GatewayError('conflict', `Team ${team.id} still has keys.`);
+    await directory.teams.delete(team.id);
+    record(who, 'team', 'delete', team.id, teamView(team), undefined);
+    return reply.code(204).send();
+  });
+
+  registerKeyRoutes(app, directory, principal, visible, record, place);
+  registerBudgetRoutes(app, directory, deps.db, principal, visible, record, place);
+}
+
+type PrincipalOf = (request: FastifyRequest, permission: Permission) => Principal;
+type Visible = <T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string) => T;
+type Record_ = (who: Principal, resource: string, action: string, id: string, before: object | undefined, after: object | undefined) => void;
+
+function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal: PrincipalOf, visible: Visible, record: Record_, place: ReturnType<typeof placementOf>): void {
+  const keys = { tags: ['keys'] };
+  app.get<{ Querystring: { team?: string; customer?: string } }>('/admin/keys', { schema: { ...keys, summary: 'List virtual keys' } }, async (request) => {
+    const who = principal(request, 'read');
+    const { team, customer } = request.query;
+    const list = directory.keys.all().filter((k) => {
+      const at = place.key(k);
+      return canSee(who, at) && (!team || at.team === team) && (!customer || at.customer === customer);
+    });
+    return { data: list.map(keyView) };
+  });
+  app.post<{ Body: Body }>('/admin/keys', { schema: { ...keys, summary: 'Create a virtual key; the key is in the response only', body: keyBody } }, async (request, reply) => {
+    const who = principal(request, 'write');
+    const body = request.body;
+    const teamId = (body.team as string | null | undefined) ?? who.team ?? null;
+    const team = teamId ? visible(directory.teams, place.team, who, teamId, 'team') : undefined;
+    const customerId = team ? null : ((body.customer as string | null | undefined) ?? who.customer ?? null);
+    if (customerId) visible(directory.customers, place.customer, who, customerId, 'customer');
+    if (!team && !customerId && (who.team || who.customer)) throw new GatewayError('admin_forbidden', 'Keys made with this token must belong to its team or customer.');
+    const value = generateVirtualKey();
+    const key: VirtualKey = {
+      id: newId('vk'),
+      name: body.name as string,
+      keyHash: hashSecret(value),
+      teamId,
+      customerId,
+      allowedModels: (body.allowed_models as string[] | undefined) ?? ['*'],
+      metadata: (body.metadata as VirtualKey['metadata']) ?? {},
+      contentLogging: (body.content_logging as boolean | undefined) ?? false,
+      createdAt: new Date(),
+      expiresAt: body.expires_at ? new Date(body.expires_at as string) : null,
+      revokedAt: null,
+      ...noLimits,
+      ...limitsPatch(body),
+    };
+    const created = await directory.keys.insert(key);
+    record(who, 'virtual_key', 'create', created.id, undefined, keyView(created));
+    return reply.code(201).send({ ...keyView(created), key: value });
+  });
+  app.get<WithId>('/admin/keys/:id', { schema: { ...keys, summary: 'Get a virtual key', params: idParams } }, async (request) =>
+    keyView(visible(directory.keys, place.key, principal(request, 'read'), request.params.id, 'virtual key')),
+  );
+  app.patch<WithId & { Body: Body }>('/admin/keys/:id', { schema: { ...keys, summary: 'Change a key (name, models, limits, metadata, logging, expiry)', params: idParams, body: patchOf(keyBody) } }, async (request) => {
+    const who = principal(request, 'write');
+    visible(directory.keys, place.key, who, request.params.id, 'virtual key');
+    const body = request.body;
+    if ('team' in body || 'customer' in body) throw new GatewayError('invalid_request', 'A key cannot move to another team or customer; make a new key.', { param: 'team' });
+    const patch: Partial<VirtualKey> = {
+      ...limitsPatch(body),
+      ...(body.name ? { name: body.name as string } : {}),
+      ...(body.allowed_models ? { allowedModels: body.allowed_models as string[] } : {}),
+      ...(body.metadata ? { metadata: body.metadata as VirtualKey['metadata'] } : {}),
+      ...('content_logging' in body ? { contentLogging: body.content_logging as boolean } : {}),
+      ...('expires_at' in body ? { expiresAt: body.expires_at ? new Date(body.expires_at as string) : null } : {}),
+    };
+    const changed = (await directory.keys.update(request.params.id, patch))!;
+    record(who, 'virtual_key', 'update', request.params.id, keyView(changed.before), keyView(changed.after));
+    return keyView(changed.after);
+  });
+  app.post<WithId>('/admin/keys/:id/rotate', { schema: { ...keys, summary: 'Replace a key\'s value; the old value stops working at once', params: idParams } }, async (request) => {
+    const who = principal(request, 'write');
+    visible(directory.keys, place.key, who, request.params.id, 'virtual key');
+    const value = generateVirtualKey();
+    const changed = (await directory.keys.update(request.params.id, { keyHash: hashSecret(value) }))!;
+    record(who, 'virtual_key', 'rotate', request.params.id, keyView(changed.before), keyView(changed.after));
+    return { ...keyView(changed.after), key: value };
+  });
+  app.post<WithId>('/admin/keys/:id/revoke', { schema: { ...keys, summary: 'Revoke a key on every replica', params: idParams } }, async (request) => {
+    const who = principal(request, 'write');
+    const key = visible(directory.keys, place.key, who, request.params.id, 'virtual key');
+    const changed = (await directory.keys.update(key.id, { revokedAt: key.revokedAt ?? new Date() }))!;
+    record(who, 'virtual_key', 'revoke', key.id, keyView(changed.before), keyView(changed.after));
+    return keyView(changed.after);
+  });
+}
+
+function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Database, principal: PrincipalOf, visible: Visible, record: Record_, place: ReturnType<typeof placementOf>): void {
+  const budgets = { tags: ['budgets'] };
+  const scopeTable = (scope: Budget['scope']) => (scope === 'key' ? directory.keys : scope === 'team' ? directory.teams : directory.customers);
+  app.get<{ Querystring: { scope?: string; scope_id?: string } }>('/admin/budgets', { schema: { ...budgets, summary: 'List budgets' } }, async (request) => {
+    const who = principal(request, 'read');
+    const { scope, scope_id } = request.query;
+    const list = directory.budgets.all().filter((b) => canSee(who, place.budget(b)) && (!scope || b.scope === scope) && (!scope_id || b.scopeId === scope_id));
+    return { data: list.map(budgetView) };
+  });
+  app.post<{ Body: Body }>('/admin/budgets', { schema: { ...budgets, summary: 'Set a budget on a key, team or customer', body: budgetBody } }, async (request, reply) => {
+    const who = principal(request, 'write');
+    const body = request.body;
+    const scope = body.scope as Budget['scope'];
+    const scopeId = body.scope_id as string;
+    const owner = scopeTable(scope).get(scopeId) as Customer | Team | VirtualKey | undefined;
+    const where = owner ? (scope === 'key' ? place.key(owner as VirtualKey) : scope === 'team' ? place.team(owner as Team) : place.customer(owner as Customer)) : undefined;
+    if (!owner || !where || !canSee(who, where)) throw new GatewayError('not_found', `No ${scope} with id ${scopeId}.`, { param: 'scope_id' });
+    if (directory.budgetsFor(scope, scopeId).some((b) => b.period === body.period)) throw new GatewayError('conflict', `${scope} ${scopeId} already has a ${String(body.period)} budget.`);
+    const now = new Date();
+    const budget: Budget = { id: newId('bud'), scope, scopeId, limitUsd: body.limit_usd as number, period: body.period as Budget['period'], alignment: (body.alignment as Budget['alignment'] | undefined) ?? 'calendar', anchor: now, createdAt: now };
+    const created = await directory.budgets.insert(budget);
+    record(who, 'budget', 'create', created.id, undefined, budgetView(created));
+    return reply.code(201).send(budgetView(created));
+  });
+  app.get<WithId>('/admin/budgets/:id', { schema: { ...budgets, summary: 'Get a budget with its current window', params: idParams } }, async (request) => {
+    const budget = visible(directory.budgets, place.budget, principal(request, 'read'), request.params.id, 'budget');
+    const window = budgetWindow(budget, new Date());
+    const { rows } = await db.query<{ used: string | null }>('SELECT SUM(used) AS used FROM quota_leases WHERE quota = $1 AND window_start = $2', [`budget:${budget.id}`, window.start]);
+    return { ...budgetView(budget), window: { start: window.start.toISOString(), end: window.end.toISOString(), used_usd: Number(rows[0]?.used ?? 0) } };
+  });
+  app.patch<WithId & { Body: { limit_usd?: number } }>('/admin/budgets/:id', {
+    schema: { ...budgets, summary: 'Change a budget\'s limit', params: idParams, body: { type: 'object', additionalProperties: false, required: ['limit_usd'], properties: { limit_usd: { type: 'number', minimum: 0 } } } },
+  }, async (request) => {
+    const who = principal(request, 'write');
+    visible(directory.budgets, place.budget, who, request.params.id, 'budget');
+    const changed = (await directory.budgets.update(request.params.id, { limitUsd: request.body.limit_usd }))!;
+    record(who, 'budget', 'update', request.params.id, budgetView(changed.before), budgetView(changed.after));
+    return budgetView(changed.after);
+  });
+  app.delete<WithId>('/admin/budgets/:id', { schema: { ...budgets, summary: 'Remove a budget', params: idParams } }, async (request, reply) => {
+    const who = principal(request, 'write');
+    const budget = visible(directory.budgets, place.budget, who, request.params.id, 'budget');
+    await directory.budgets.delete(budget.id);
+    record(who, 'budget', 'delete', budget.id, budgetView(budget), undefined);
+    return reply.code(204).send();
+  });
+}

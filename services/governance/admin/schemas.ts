@@ -1,0 +1,66 @@
+import { PERIODS, SCOPES } from '../store/entities.js';
+
+/** JSON schemas of admin request bodies; fastify validates them and /docs shows them. */
+
+const id = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$' } as const;
+const name = { type: 'string', minLength: 1, maxLength: 200 } as const;
+const metadata = { type: 'object', additionalProperties: { type: 'string' } } as const;
+const nullableCount = { type: ['integer', 'null'], minimum: 0 } as const;
+
+const limits = {
+  rpm_limit: { ...nullableCount, description: 'Requests per rate window (null: no limit).' },
+  tpm_limit: { ...nullableCount, description: 'Tokens (prompt + completion) per rate window (null: no limit).' },
+  max_parallel: { ...nullableCount, description: 'Requests in flight at once (null: no limit).' },
+  rate_window_seconds: { type: 'integer', minimum: 1, maximum: 86_400, description: 'Length of the rate window.' },
+} as const;
+
+export const customerBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { id, name, metadata },
+} as const;
+
+export const teamBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { id, name, customer: { type: ['string', 'null'] }, metadata, ...limits },
+} as const;
+
+export const keyBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name,
+    team: { type: ['string', 'null'] },
+    customer: { type: ['string', 'null'] },
+    allowed_models: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Glob patterns of model names, e.g. "openai/*"; [] allows nothing. Default ["*"].' },
+    metadata,
+    content_logging: { type: 'boolean' },
+    expires_at: { type: ['string', 'null'], format: 'date-time' },
+    ...limits,
+  },
+} as const;
+
+export const budgetBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['scope', 'scope_id', 'limit_usd', 'period'],
+  properties: {
+    scope: { type: 'string', enum: [...SCOPES] },
+    scope_id: { type: 'string', minLength: 1 },
+    limit_usd: { type: 'number', minimum: 0 },
+    period: { type: 'string', enum: [...PERIODS] },
+    alignment: { type: 'string', enum: ['calendar', 'rolling'], description: 'calendar: UTC boundaries; rolling: periods from creation.' },
+  },
+} as const;
+
+/** The same bodies for PATCH: every field optional. */
+export function patchOf<S extends { required: readonly string[]; properties: object }>(schema: S) {
+  const { required: _required, ...rest } = schema;
+  return { ...rest, minProperties: 1 } as const;
+}
+
+export const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string' } } } as const;

@@ -1,0 +1,44 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import type { EventPublisher } from '../../kit/bus/publisher.js';
+import type { Database } from '../../kit/db/types.js';
+import { GatewayError } from '../../kit/errors.js';
+import { bearerToken, createHttpServer } from '../../kit/http.js';
+import type { Logger } from '../../kit/log.js';
+import type { Directory } from '../store/directory.js';
+import type { Principal } from './principals.js';
+import { registerRoutes } from './routes.js';
+
+/** Turns a bearer token into a principal, or undefined when it is not one. */
+export type Authenticate = (token: string) => Promise<Principal | undefined>;
+
+/** The admin REST API, documented with OpenAPI at /docs. */
+export async function buildAdminApi(options: {
+  directory: Directory;
+  events: EventPublisher;
+  db: Database;
+  authenticate: Authenticate;
+  log: Logger;
+}): Promise<FastifyInstance> {
+  const app = createHttpServer({ log: options.log, bodyLimit: 256 * 1024 });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'AI gateway admin API', version: '1', description: 'Customers, teams, virtual keys and budgets. Every route needs Authorization: Bearer <admin token or SSO token>.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.addHook('onRequest', async (request) => {
+    if (request.url === '/docs' || request.url.startsWith('/docs/')) return;
+    const token = bearerToken(request.headers.authorization);
+    const principal = token ? await options.authenticate(token) : undefined;
+    if (!principal) throw new GatewayError('admin_unauthorized', 'A valid admin token is required: send Authorization: Bearer <token>.');
+    request.principal = principal;
+  });
+
+  registerRoutes(app, options);
+  return app;
+}

@@ -1,0 +1,71 @@
+import type { Directory } from '../store/directory.js';
+import type { Budget, Customer, RateLimits, Team, VirtualKey } from '../store/entities.js';
+import type { Placement } from './principals.js';
+
+/**
+ * The admin API's JSON: snake_case fields, never a key's value or hash. The
+ * same views are the before/after of admin events.
+ */
+
+const iso = (date: Date | null) => date?.toISOString() ?? null;
+
+const limitsView = (l: RateLimits) => ({
+  rpm_limit: l.rpmLimit,
+  tpm_limit: l.tpmLimit,
+  max_parallel: l.maxParallel,
+  rate_window_seconds: l.rateWindowSeconds,
+});
+
+export const customerView = (c: Customer) => ({ id: c.id, name: c.name, metadata: c.metadata, created_at: iso(c.createdAt) });
+
+export const teamView = (t: Team) => ({ id: t.id, name: t.name, customer: t.customerId, metadata: t.metadata, ...limitsView(t), created_at: iso(t.createdAt) });
+
+export const keyView = (k: VirtualKey) => ({
+  id: k.id,
+  name: k.name,
+  team: k.teamId,
+  customer: k.customerId,
+  allowed_models: k.allowedModels,
+  ...limitsView(k),
+  metadata: k.metadata,
+  content_logging: k.contentLogging,
+  created_at: iso(k.createdAt),
+  expires_at: iso(k.expiresAt),
+  revoked_at: iso(k.revokedAt),
+});
+
+export const budgetView = (b: Budget) => ({
+  id: b.id,
+  scope: b.scope,
+  scope_id: b.scopeId,
+  limit_usd: b.limitUsd,
+  period: b.period,
+  alignment: b.alignment,
+  anchor: iso(b.anchor),
+  created_at: iso(b.createdAt),
+});
+
+/** Request fields for rate limits, as entity fields (only those present). */
+export function limitsPatch(body: Record<string, unknown>): Partial<RateLimits> {
+  const patch: Partial<RateLimits> = {};
+  if ('rpm_limit' in body) patch.rpmLimit = body.rpm_limit as number | null;
+  if ('tpm_limit' in body) patch.tpmLimit = body.tpm_limit as number | null;
+  if ('max_parallel' in body) patch.maxParallel = body.max_parallel as number | null;
+  if ('rate_window_seconds' in body) patch.rateWindowSeconds = body.rate_window_seconds as number;
+  return patch;
+}
+
+/** Where each kind of entity sits, for scoped admin tokens. */
+export function placementOf(directory: Directory) {
+  return {
+    customer: (c: Customer): Placement => ({ customer: c.id, team: null }),
+    team: (t: Team): Placement => ({ customer: t.customerId, team: t.id }),
+    key: (k: VirtualKey): Placement => ({ customer: directory.customerOf(k), team: k.teamId }),
+    budget: (b: Budget): Placement => {
+      if (b.scope === 'customer') return { customer: b.scopeId, team: null };
+      if (b.scope === 'team') return { customer: directory.teams.get(b.scopeId)?.customerId ?? null, team: b.scopeId };
+      const key = directory.keys.get(b.scopeId);
+      return key ? { customer: directory.customerOf(key), team: key.teamId } : { customer: null, team: null };
+    },
+  };
+}

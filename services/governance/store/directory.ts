@@ -1,0 +1,108 @@
+import type { Database } from '../../kit/db/types.js';
+import { asBuffer, asDate, asNumber, Table, type Column } from './table.js';
+import type { Budget, Customer, RateLimits, Team, VirtualKey } from './entities.js';
+
+const json = { toDb: (value: object) => JSON.stringify(value) };
+
+const rateColumns = <T extends RateLimits>(): Column<T>[] => [
+  { field: 'rpmLimit', column: 'rpm_limit' },
+  { field: 'tpmLimit', column: 'tpm_limit' },
+  { field: 'maxParallel', column: 'max_parallel' },
+  { field: 'rateWindowSeconds', column: 'rate_window_seconds' },
+];
+
+/**
+ * Every governance entity, in memory and in PostgreSQL. The request path only
+ * reads memory; admin changes write through and, by event, make every other
+ * replica reload what changed.
+ */
+export class Directory {
+  readonly customers: Table<Customer>;
+  readonly teams: Table<Team>;
+  readonly keys: Table<VirtualKey>;
+  readonly budgets: Table<Budget>;
+  private readonly byHash = new Map<string, VirtualKey>();
+
+  constructor(db: Database) {
+    this.customers = new Table<Customer>(db, 'customers', [
+      { field: 'id', column: 'id' },
+      { field: 'name', column: 'name' },
+      { field: 'metadata', column: 'metadata', ...json },
+      { field: 'createdAt', column: 'created_at', fromDb: asDate },
+    ]);
+    this.teams = new Table<Team>(db, 'teams', [
+      { field: 'id', column: 'id' },
+      { field: 'name', column: 'name' },
+      { field: 'customerId', column: 'customer_id' },
+      { field: 'metadata', column: 'metadata', ...json },
+      { field: 'createdAt', column: 'created_at', fromDb: asDate },
+      ...rateColumns<Team>(),
+    ]);
+    this.keys = new Table<VirtualKey>(
+      db,
+      'virtual_keys',
+      [
+        { field: 'id', column: 'id' },
+        { field: 'name', column: 'name' },
+        { field: 'keyHash', column: 'key_hash', fromDb: asBuffer },
+        { field: 'teamId', column: 'team_id' },
+        { field: 'customerId', column: 'customer_id' },
+        { field: 'allowedModels', column: 'allowed_models' },
+        { field: 'metadata', column: 'metadata', ...json },
+        { field: 'contentLogging', column: 'content_logging' },
+        { field: 'createdAt', column: 'created_at', fromDb: asDate },
+        { field: 'expiresAt', column: 'expires_at', fromDb: asDate },
+        { field: 'revokedAt', column: 'revoked_at', fromDb: asDate },
+        ...rateColumns<VirtualKey>(),
+      ],
+      (before, after) => {
+        if (before) this.byHash.delete(before.keyHash.toString('hex'));
+        if (after) this.byHash.set(after.keyHash.toString('hex'), after);
+      },
+    );
+    this.budgets = new Table<Budget>(db, 'budgets', [
+      { field: 'id', column: 'id' },
+      { field: 'scope', column: 'scope' },
+      { field: 'scopeId', column: 'scope_id' },
+      { field: 'limitUsd', column: 'limit_usd', fromDb: asNumber },
+      { field: 'period', column: 'period' },
+      { field: 'alignment', column: 'alignment' },
+      { field: 'anchor', column: 'anchor', fromDb: asDate },
+      { field: 'createdAt', column: 'created_at', fromDb: asDate },
+    ]);
+  }
+
+  async loadAll(): Promise<void> {
+    await Promise.all([this.customers.loadAll(), this.teams.loadAll(), this.keys.loadAll(), this.budgets.loadAll()]);
+  }
+
+  /** Table by the resource name used in admin events. */
+  table(resource: string): { reload(id: string): Promise<void> } | undefined {
+    switch (resource) {
+      case 'customer':
+        return this.customers;
+      case 'team':
+        return this.teams;
+      case 'virtual_key':
+        return this.keys;
+      case 'budget':
+        return this.budgets;
+      default:
+        return undefined;
+    }
+  }
+
+  keyByHash(hash: Uint8Array): VirtualKey | undefined {
+    return this.byHash.get(Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex'));
+  }
+
+  /** The customer a key answers to: its own, or its team's. */
+  customerOf(key: VirtualKey): string | null {
+    return key.customerId ?? (key.teamId ? (this.teams.get(key.teamId)?.customerId ?? null) : null);
+  }
+
+  budgetsFor(scope: Budget['scope'], scopeId: string | null): Budget[] {
+    if (!scopeId) return [];
+    return this.budgets.all().filter((b) => b.scope === scope && b.scopeId === scopeId);
+  }
+}

@@ -1,0 +1,61 @@
+/** The governance model: customers own teams, teams (or customers) own virtual keys; budgets attach to any of them. */
+
+export type Metadata = Record<string, string>;
+
+/** Limits on request rate, token rate and requests in flight (null: no limit). */
+export interface RateLimits {
+  rpmLimit: number | null;
+  tpmLimit: number | null;
+  maxParallel: number | null;
+  /** Length of the rate window in seconds (rpm/tpm are "per window"). */
+  rateWindowSeconds: number;
+}
+
+export interface Customer {
+  id: string;
+  name: string;
+  metadata: Metadata;
+  createdAt: Date;
+}
+
+export interface Team extends RateLimits {
+  id: string;
+  name: string;
+  customerId: string | null;
+  metadata: Metadata;
+  createdAt: Date;
+}
+
+export interface VirtualKey extends RateLimits {
+  id: string;
+  name: string;
+  /** SHA-256 of the key; the key itself is shown once at creation and never stored. */
+  keyHash: Buffer;
+  teamId: string | null;
+  customerId: string | null;
+  /** Glob patterns of model names the key may use; an empty list allows nothing. */
+  allowedModels: string[];
+  metadata: Metadata;
+  /** Whether request and response content may be stored for this key. */
+  contentLogging: boolean;
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export const PERIODS = ['minute', 'hour', 'day', 'week', 'month', 'quarter', 'year'] as const;
+export type Period = (typeof PERIODS)[number];
+export const SCOPES = ['key', 'team', 'customer'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface Budget {
+  id: string;
+  scope: Scope;
+  scopeId: string;
+  limitUsd: number;
+  period: Period;
+  /** calendar: windows start at UTC boundaries (midnight, the 1st…); rolling: windows of the period's length from `anchor`. */
+  alignment: 'calendar' | 'rolling';
+  anchor: Date;
+  createdAt: Date;
+}

@@ -1,0 +1,62 @@
+/**
+ * List prices in USD per million tokens, as the providers published them
+ * (late 2025). `cachedInput` is the price of prompt tokens read from the
+ * provider's prompt cache, `cacheWrite` of tokens written to it. Deployments
+ * override these in config (`pricing.models`); a model found nowhere has no
+ * price, which is recorded as such, never as zero.
+ */
+export interface ModelPrice {
+  input: number;
+  output: number;
+  cachedInput?: number;
+  cacheWrite?: number;
+}
+
+export const PRICE_CATALOG: Record<string, ModelPrice> = {
+  // OpenAI
+  'gpt-5': { input: 1.25, output: 10, cachedInput: 0.125 },
+  'gpt-5-mini': { input: 0.25, output: 2, cachedInput: 0.025 },
+  'gpt-5-nano': { input: 0.05, output: 0.4, cachedInput: 0.005 },
+  'gpt-4.1': { input: 2, output: 8, cachedInput: 0.5 },
+  'gpt-4.1-mini': { input: 0.4, output: 1.6, cachedInput: 0.1 },
+  'gpt-4.1-nano': { input: 0.1, output: 0.4, cachedInput: 0.025 },
+  'gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25 },
+  'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075 },
+  o3: { input: 2, output: 8, cachedInput: 0.5 },
+  'o4-mini': { input: 1.1, output: 4.4, cachedInput: 0.275 },
+  'gpt-3.5-turbo-instruct': { input: 1.5, output: 2 },
+  'text-embedding-3-small': { input: 0.02, output: 0 },
+  'text-embedding-3-large': { input: 0.13, output: 0 },
+  // Anthropic
+  'claude-opus-4-1': { input: 15, output: 75, cachedInput: 1.5, cacheWrite: 18.75 },
+  'claude-sonnet-4-5': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
+  'claude-sonnet-4': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
+  'claude-3-7-sonnet': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
+  'claude-haiku-4-5': { input: 1, output: 5, cachedInput: 0.1, cacheWrite: 1.25 },
+  'claude-3-5-haiku': { input: 0.8, output: 4, cachedInput: 0.08, cacheWrite: 1 },
+  // Google
+  'gemini-2.5-pro': { input: 1.25, output: 10, cachedInput: 0.31 },
+  'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075 },
+  'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025 },
+  'gemini-2.0-flash': { input: 0.1, output: 0.4, cachedInput: 0.025 },
+  // AWS Bedrock model ids (region prefixes such as "us." are ignored)
+  'anthropic.claude-sonnet-4-5': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
+  'anthropic.claude-3-5-sonnet': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
+  'anthropic.claude-3-5-haiku': { input: 0.8, output: 4, cachedInput: 0.08, cacheWrite: 1 },
+  'amazon.nova-pro': { input: 0.8, output: 3.2 },
+  'amazon.nova-lite': { input: 0.06, output: 0.24 },
+  'meta.llama3-3-70b-instruct': { input: 0.72, output: 0.72 },
+  // Mistral, Cohere, Groq, DeepSeek, xAI
+  'mistral-large': { input: 2, output: 6 },
+  'mistral-small': { input: 0.1, output: 0.3 },
+  'command-a': { input: 2.5, output: 10 },
+  'command-r-plus': { input: 2.5, output: 10 },
+  'command-r': { input: 0.15, output: 0.6 },
+  'embed-v4.0': { input: 0.12, output: 0 },
+  'llama-3.3-70b-versatile': { input: 0.59, output: 0.79 },
+  'llama-3.1-8b-instant': { input: 0.05, output: 0.08 },
+  'deepseek-chat': { input: 0.27, output: 1.1, cachedInput: 0.07 },
+  'deepseek-reasoner': { input: 0.55, output: 2.19, cachedInput: 0.14 },
+  'grok-4': { input: 3, output: 15, cachedInput: 0.75 },
+  'grok-3-mini': { input: 0.3, output: 0.5, cachedInput: 0.075 },
+};
