@@ -51,7 +51,7 @@ export class Governance implements Api<typeof GovernanceService> {
   }
 
   async authorize(request: AuthorizeRequest): Promise<AuthorizeResponse> {
-    const key = this.directory.keyByHash(request.keyHash);
+    const key = this.directory.keyByHash(request.keyHash) ?? (await this.directory.findNewKey(request.keyHash));
     if (!key || !digestsEqual(key.keyHash, request.keyHash)) return this.reject('unknown', new GatewayError('invalid_api_key', 'Incorrect API key provided.'));
     if (key.revokedAt) return this.reject('revoked', new GatewayError('invalid_api_key', 'This API key has been revoked.'));
     const now = this.now();

@@ -112,6 +112,15 @@ describe('embedded mode, called with the official openai client', () => {
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('missing_api_key');
   });
 
+  it('stops an old key value at once when the key is rotated', async () => {
+    const { id, key: old } = await gateway.createKey({ name: 'rotating' });
+    const rotated = (await (await fetch(`${gateway.adminUrl}/admin/keys/${id}/rotate`, { method: 'POST', headers: { authorization: 'Bearer test-admin-token-0123456789' } })).json()) as { key: string; id: string };
+    expect(rotated.id).toBe(id);
+    const stale = await gateway.client(old).models.list().catch((e: unknown) => e);
+    expect(stale).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect((await gateway.client(rotated.key).models.list()).data.length).toBeGreaterThan(0);
+  });
+
   it('rejects a revoked key', async () => {
     const { id, key: doomed } = await gateway.createKey({ name: 'doomed' });
     await fetch(`${gateway.adminUrl}/admin/keys/${id}/revoke`, { method: 'POST', headers: { authorization: 'Bearer test-admin-token-0123456789' } });

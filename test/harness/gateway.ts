@@ -126,47 +126,67 @@ export async function spawnService(configFile: string, services: string, env: Re
 }
 
 export interface SplitGateway extends TestGateway {
+  /** The first process of each service. */
   readonly processes: Record<ServiceName, ServiceProcess>;
+  /** Every ingress replica's base URL for the openai client (ingress i talks to governance i mod n). */
+  readonly ingressURLs: string[];
+  /** Admin API of every governance replica. */
+  readonly adminUrls: string[];
   /** What all processes printed. */
   output(): string;
 }
 
 /**
- * Runs each of the six services as its own OS process, sharing NATS and
- * PostgreSQL, reaching each other over gRPC as a real deployment does.
+ * Runs each service as its own OS process (governance and ingress possibly as
+ * several replicas), sharing NATS and PostgreSQL and reaching each other over
+ * gRPC as a real deployment does.
  */
-export async function startSplit(config: Tree): Promise<SplitGateway> {
+export async function startSplit(config: Tree, replicas: { governance?: number; ingress?: number } = {}): Promise<SplitGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-split-'));
-  const [grpcGovernance, grpcCaching, grpcRouting, ingressPort, adminPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const ports = async (n: number) => Promise.all(Array.from({ length: n }, () => freePort()));
+  const governance = { grpc: await ports(replicas.governance ?? 1), admin: await ports(replicas.governance ?? 1) };
+  const ingressPorts = await ports(replicas.ingress ?? 1);
+  const [grpcCaching, grpcRouting] = await ports(2);
   const shared = merge(testDefaults(dir), {
     ...config,
-    ingress: { port: ingressPort },
-    governance: { adminPort, adminToken: ADMIN_TOKEN, address: `127.0.0.1:${grpcGovernance}` },
+    ingress: merge((config.ingress as Tree) ?? {}, { port: ingressPorts[0] }),
+    governance: merge((config.governance as Tree) ?? {}, { adminPort: governance.admin[0], adminToken: ADMIN_TOKEN, address: `127.0.0.1:${governance.grpc[0]}` }),
     caching: { address: `127.0.0.1:${grpcCaching}` },
     routing: merge((config.routing as Tree) ?? {}, { address: `127.0.0.1:${grpcRouting}` }),
   });
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, toYaml(shared));
-  const grpcPorts: Partial<Record<ServiceName, number>> = { governance: grpcGovernance, caching: grpcCaching, routing: grpcRouting };
-  const order: ServiceName[] = ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'];
-  const processes = {} as Record<ServiceName, ServiceProcess>;
+
+  const plan: { name: ServiceName; env: Record<string, string> }[] = [
+    ...governance.grpc.map((grpc, i) => ({ name: 'governance' as const, env: { GATEWAY_SERVER__GRPC_PORT: String(grpc), GATEWAY_GOVERNANCE__ADMIN_PORT: String(governance.admin[i]) } })),
+    { name: 'caching', env: { GATEWAY_SERVER__GRPC_PORT: String(grpcCaching) } },
+    { name: 'routing', env: { GATEWAY_SERVER__GRPC_PORT: String(grpcRouting) } },
+    { name: 'audit', env: {} },
+    { name: 'metering', env: {} },
+    ...ingressPorts.map((port, i) => ({
+      name: 'ingress' as const,
+      env: { GATEWAY_INGRESS__PORT: String(port), GATEWAY_GOVERNANCE__ADDRESS: `127.0.0.1:${governance.grpc[i % governance.grpc.length]}` },
+    })),
+  ];
+  const started: ServiceProcess[] = [];
   try {
-    // Started one after another: six Node.js processes booting at once on two cores starve each other.
-    for (const name of order) {
-      const port = grpcPorts[name];
-      processes[name] = await spawnService(file, name, port ? { GATEWAY_SERVER__GRPC_PORT: String(port) } : {});
-    }
+    // Started one after another: many Node.js processes booting at once on two cores starve each other.
+    for (const { name, env } of plan) started.push(await spawnService(file, name, env));
   } catch (err) {
-    await Promise.all(Object.values(processes).map((p) => p.kill('SIGKILL')));
+    await Promise.all(started.map((p) => p.kill('SIGKILL')));
     throw err;
   }
+  const processes = {} as Record<ServiceName, ServiceProcess>;
+  for (const p of started) processes[p.name as ServiceName] ??= p;
   const stop = async () => {
     // Front to back, as an orchestrator drains a deployment.
-    for (const name of [...order].reverse()) await processes[name].kill('SIGTERM');
+    for (const p of [...started].reverse()) await p.kill('SIGTERM');
   };
   return {
-    ...wrap(`http://127.0.0.1:${ingressPort}/v1`, `http://127.0.0.1:${adminPort}`, processes.ingress.opsUrl, stop),
+    ...wrap(`http://127.0.0.1:${ingressPorts[0]}/v1`, `http://127.0.0.1:${governance.admin[0]}`, processes.ingress.opsUrl, stop),
     processes,
-    output: () => order.map((name) => `--- ${name} ---\n${processes[name].output()}`).join('\n'),
+    ingressURLs: ingressPorts.map((port) => `http://127.0.0.1:${port}/v1`),
+    adminUrls: governance.admin.map((port) => `http://127.0.0.1:${port}`),
+    output: () => started.map((p) => `--- ${p.name} ---\n${p.output()}`).join('\n'),
   };
 }

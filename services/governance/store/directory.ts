@@ -3,6 +3,9 @@ import { asBuffer, asDate, asNumber, Table, type Column } from './table.js';
 import type { Budget, Customer, RateLimits, Team, VirtualKey } from './entities.js';
 
 const json = { toDb: (value: object) => JSON.stringify(value) };
+const MISS_TTL_MS = 5_000;
+const MAX_LOOKUPS_PER_SECOND = 50;
+const hexOf = (hash: Uint8Array) => Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex');
 
 const rateColumns = <T extends RateLimits>(): Column<T>[] => [
   { field: 'rpmLimit', column: 'rpm_limit' },
@@ -22,6 +25,8 @@ export class Directory {
   readonly keys: Table<VirtualKey>;
   readonly budgets: Table<Budget>;
   private readonly byHash = new Map<string, VirtualKey>();
+  private readonly misses = new Map<string, number>();
+  private lookupWindow = { start: 0, count: 0 };
 
   constructor(db: Database) {
     this.customers = new Table<Customer>(db, 'customers', [
@@ -93,7 +98,26 @@ export class Directory {
   }
 
   keyByHash(hash: Uint8Array): VirtualKey | undefined {
-    return this.byHash.get(Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex'));
+    return this.byHash.get(hexOf(hash));
+  }
+
+  /**
+   * A key this replica has not heard of yet (made on another replica a moment
+   * ago) is looked up in the database. Misses are remembered for a few seconds
+   * and lookups are rationed, so random keys cannot turn into a database load.
+   */
+  async findNewKey(hash: Uint8Array): Promise<VirtualKey | undefined> {
+    const hex = hexOf(hash);
+    const now = Date.now();
+    if ((this.misses.get(hex) ?? 0) > now) return undefined;
+    if (now - this.lookupWindow.start >= 1000) this.lookupWindow = { start: now, count: 0 };
+    if (++this.lookupWindow.count > MAX_LOOKUPS_PER_SECOND) return undefined;
+    const key = await this.keys.fetchBy('key_hash', Buffer.from(hash));
+    if (!key) {
+      if (this.misses.size > 100_000) this.misses.clear();
+      this.misses.set(hex, now + MISS_TTL_MS);
+    }
+    return key;
   }
 
   /** The customer a key answers to: its own, or its team's. */

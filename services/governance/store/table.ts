@@ -43,6 +43,15 @@ export class Table<T extends { id: string }> {
     for (const row of rows) this.put(this.fromRow(row));
   }
 
+  /** Reads the first entity whose column equals the value from the database, keeping it in memory. */
+  async fetchBy(column: string, value: unknown): Promise<T | undefined> {
+    const { rows } = await this.db.query<Record<string, unknown>>(`SELECT ${this.columnList} FROM ${this.name} WHERE ${column} = $1 LIMIT 1`, [value]);
+    if (!rows[0]) return undefined;
+    const entity = this.fromRow(rows[0]);
+    this.put(entity);
+    return entity;
+  }
+
   /** Re-reads one entity (or forgets it, when it is gone). */
   async reload(id: string): Promise<void> {
     const { rows } = await this.db.query<Record<string, unknown>>(`SELECT ${this.columnList} FROM ${this.name} WHERE id = $1`, [id]);

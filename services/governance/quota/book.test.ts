@@ -1,0 +1,105 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DATABASE_KINDS } from '../../../test/harness/databases.js';
+import { migrate } from '../../kit/db/migrate.js';
+import type { Database } from '../../kit/db/types.js';
+import { createLogger } from '../../kit/log.js';
+import { governanceMigrations } from '../migrations.js';
+import { QuotaBook, type Charge } from './book.js';
+import { FOREVER, rateWindow } from './windows.js';
+
+const log = createLogger({ level: 'silent' });
+const settings = { leaseFraction: 0.5, syncIntervalMs: 60_000, idleMs: 60_000, reclaimAfterMs: 1 };
+
+async function allocated(db: Database, quota: string): Promise<{ allocated: number; used: number }> {
+  const { rows } = await db.query<{ allocated: string; used: string }>(
+    `SELECT w.allocated, COALESCE((SELECT SUM(used) FROM quota_leases l WHERE l.quota = w.quota AND l.window_start = w.window_start), 0) AS used
+     FROM quota_windows w WHERE quota = $1`,
+    [quota],
+  );
+  return { allocated: Number(rows[0]?.allocated ?? 0), used: Number(rows[0]?.used ?? 0) };
+}
+
+// Quotas are shared through PostgreSQL by replicas that each admit from leases
+// in memory; two QuotaBooks on one database stand for two governance replicas.
+describe.each(['postgres', 'pglite'] as const)('leased quotas on %s', (kind) => {
+  let handle: Awaited<ReturnType<(typeof DATABASE_KINDS)['postgres']>> | undefined;
+  const books: QuotaBook[] = [];
+  afterEach(async () => {
+    books.length = 0;
+    await handle?.cleanup();
+  });
+
+  async function setup() {
+    handle = await DATABASE_KINDS[kind]();
+    await migrate(handle.db, 'governance', governanceMigrations, log);
+    const book = () => {
+      const b = new QuotaBook(handle!.db, settings, log);
+      books.push(b);
+      return b;
+    };
+    return { db: handle.db, book };
+  }
+
+  const budget = (amount: number, limit = 10): Charge => ({ quota: 'budget:b1', window: rateWindow(3600, new Date()), limit, amount });
+
+  it('admits at most what the limit allows, however the requests spread over replicas', async () => {
+    const { db, book } = await setup();
+    const a = book();
+    const b = book();
+    // Budget $10, each request reserves $2: five fit.
+    const results = await Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 ? a : b).reserve([budget(2)])));
+    const admitted = results.filter((r) => 'taken' in r).length;
+    expect(admitted).toBeLessThanOrEqual(5);
+    expect(admitted).toBeGreaterThanOrEqual(1);
+    expect((await allocated(db, 'budget:b1')).allocated).toBeLessThanOrEqual(10);
+  });
+
+  it('settles to the real cost, reports use, and hands back idle leases for other replicas', async () => {
+    const { db, book } = await setup();
+    const a = book();
+    const first = await a.reserve([budget(4)]);
+    if (!('taken' in first)) throw new Error('expected admission');
+    a.adjust(first.taken[0]!, 1 - 4); // the request really cost $1
+    await a.stop(); // reports use and hands back the rest
+    expect(await allocated(db, 'budget:b1')).toEqual({ allocated: 1, used: 1 });
+    const b = book();
+    const second = await b.reserve([budget(9)]);
+    expect('taken' in second).toBe(true);
+    expect('taken' in (await b.reserve([budget(1)]))).toBe(false);
+  });
+
+  it('reclaims what a crashed replica held but keeps what it reported as used', async () => {
+    const { db, book } = await setup();
+    const crashed = book();
+    const r = await crashed.reserve([budget(2)]);
+    if (!('taken' in r)) throw new Error('expected admission');
+    // The crashed replica leased more than it used; it never hands the rest back.
+    expect((await allocated(db, 'budget:b1')).allocated).toBeGreaterThan(2);
+    await (crashed as unknown as { maintain(): Promise<void> }).maintain(); // its last report before dying
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const survivor = book();
+    await (survivor as unknown as { maintain(): Promise<void> }).maintain();
+    expect(await allocated(db, 'budget:b1')).toEqual({ allocated: 2, used: 2 });
+  });
+
+  it('frees concurrency slots when requests end, and refuses past the limit in between', async () => {
+    const { book } = await setup();
+    const a = book();
+    const slot: Charge = { quota: 'conc:key:k1', window: FOREVER, limit: 2, amount: 1 };
+    const one = await a.reserve([slot]);
+    const two = await a.reserve([slot]);
+    const three = await a.reserve([slot]);
+    expect(['taken' in one, 'taken' in two, 'taken' in three]).toEqual([true, true, false]);
+    if ('taken' in one) a.adjust(one.taken[0]!, -1);
+    expect('taken' in (await a.reserve([slot]))).toBe(true);
+  });
+
+  it('reserves all charges of a request or none', async () => {
+    const { book } = await setup();
+    const a = book();
+    const rpm: Charge = { quota: 'rpm:key:k1', window: rateWindow(60, new Date()), limit: 100, amount: 1 };
+    const refused = await a.reserve([rpm, budget(50)]);
+    expect('refused' in refused && refused.refused.quota).toBe('budget:b1');
+    expect(a.remaining(rpm)).toBe(100);
+  });
+});

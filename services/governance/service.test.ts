@@ -1,0 +1,120 @@
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DATABASE_KINDS } from '../../test/harness/databases.js';
+import { migrate } from '../kit/db/migrate.js';
+import { GatewayError } from '../kit/errors.js';
+import { createLogger } from '../kit/log.js';
+import { Pricing } from '../kit/pricing/index.js';
+import { generateVirtualKey, hashSecret } from '../kit/secrets.js';
+import { governanceConfig } from './config.js';
+import { governanceMigrations } from './migrations.js';
+import { QuotaBook } from './quota/book.js';
+import { Governance } from './service.js';
+import { Directory } from './store/directory.js';
+import type { VirtualKey } from './store/entities.js';
+
+const log = createLogger({ level: 'silent' });
+const noLimits = { rpmLimit: null, tpmLimit: null, maxParallel: null, rateWindowSeconds: 60 };
+// $10 per million tokens in and out: a request reserving 100,000 output tokens reserves $1 and a bit.
+const pricing = new Pricing({ 'mock/echo': { input: 10, output: 10 } });
+
+describe('governance admission', () => {
+  let cleanup: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await cleanup?.();
+    cleanup = undefined;
+  });
+
+  async function setup(key: Partial<VirtualKey> = {}) {
+    const handle = await DATABASE_KINDS.pglite();
+    cleanup = handle.cleanup;
+    await migrate(handle.db, 'governance', governanceMigrations, log);
+    const directory = new Directory(handle.db);
+    let clock = new Date('2026-11-25T10:00:00Z').getTime();
+    const book = new QuotaBook(handle.db, { leaseFraction: 0.125, syncIntervalMs: 60_000, idleMs: 60_000, reclaimAfterMs: 60_000 }, log, () => clock);
+    const config = governanceConfig.parse({});
+    const governance = new Governance(directory, book, pricing, config, new Registry(), () => new Date(clock));
+    const value = generateVirtualKey();
+    await directory.customers.insert({ id: 'acme', name: 'Acme', metadata: {}, createdAt: new Date() });
+    await directory.teams.insert({ id: 'search', name: 'Search', customerId: 'acme', metadata: {}, createdAt: new Date(), ...noLimits });
+    const stored = await directory.keys.insert({
+      id: 'vk_1', name: 'k', keyHash: hashSecret(value), teamId: 'search', customerId: null, allowedModels: ['mock/*'], metadata: {},
+      contentLogging: false, createdAt: new Date(), expiresAt: null, revokedAt: null, ...noLimits, ...key,
+    });
+    const authorize = (maxOutputTokens = 100_000, model = 'mock/echo') =>
+      governance.authorize({ context: undefined, keyHash: hashSecret(value), model, endpoint: 'chat.completions', estimatedPromptTokens: 10, maxOutputTokens });
+    const settle = (reservationId: string, totalTokens: number) =>
+      governance.settle({
+        context: undefined, reservationId, success: true, cacheHit: false,
+        served: { provider: 'mock', model: 'echo', deployment: '' },
+        usage: { promptTokens: totalTokens / 2, completionTokens: totalTokens / 2, totalTokens, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0 },
+      });
+    const budget = (scope: 'key' | 'team' | 'customer', scopeId: string, limitUsd: number, period: 'minute' | 'day' = 'minute') =>
+      directory.budgets.insert({ id: `b_${scope}`, scope, scopeId, limitUsd, period, alignment: 'calendar', anchor: new Date(clock), createdAt: new Date() });
+    return { directory, governance, authorize, settle, budget, key: stored, advance: (ms: number) => (clock += ms) };
+  }
+
+  const refusedWith = async (promise: Promise<unknown>) => {
+    const error = await promise.then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(GatewayError);
+    return error as GatewayError;
+  };
+
+  it('reserves the worst case against every budget of key, team and customer, and resets with the period', async () => {
+    const { authorize, budget, advance } = await setup();
+    await budget('customer', 'acme', 2.5);
+    await authorize();
+    await authorize();
+    const refused = await refusedWith(authorize());
+    expect(refused).toMatchObject({ code: 'budget_exceeded', status: 402 });
+    expect(refused.message).toContain('customer acme');
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    advance(60_000);
+    await expect(authorize()).resolves.toMatchObject({ actor: { keyId: 'vk_1', teamId: 'search', customerId: 'acme' } });
+  });
+
+  it('settles a reservation to the real cost, so a budget fits more cheap requests', async () => {
+    const { authorize, settle, budget } = await setup();
+    await budget('team', 'search', 2.5);
+    for (let i = 0; i < 5; i++) {
+      const grant = await authorize();
+      await settle(grant.reservationId, 1_000); // really cost $0.01
+    }
+    expect((await authorize()).reservationId).toBeTruthy();
+  });
+
+  it('limits requests and tokens per window, with x-ratelimit headers', async () => {
+    const { authorize, advance } = await setup({ rpmLimit: 2, tpmLimit: 1_000_000, rateWindowSeconds: 60 });
+    const first = await authorize(1000);
+    expect(first.headers).toMatchObject({ 'x-ratelimit-limit-requests': '2', 'x-ratelimit-remaining-requests': '1', 'x-ratelimit-limit-tokens': '1000000' });
+    await authorize(1000);
+    const refused = await refusedWith(authorize(1000));
+    expect(refused).toMatchObject({ code: 'rate_limit_exceeded', status: 429 });
+    expect(refused.headers['x-ratelimit-remaining-requests']).toBe('0');
+    advance(60_000);
+    await authorize(1000);
+
+    const tokens = await setup({ tpmLimit: 5_000 });
+    await tokens.authorize(4_000);
+    expect(await refusedWith(tokens.authorize(4_000))).toMatchObject({ code: 'rate_limit_exceeded' });
+  });
+
+  it('limits requests in flight, freeing a slot when one settles', async () => {
+    const { authorize, settle } = await setup({ maxParallel: 1 });
+    const grant = await authorize();
+    expect(await refusedWith(authorize())).toMatchObject({ code: 'concurrency_limit_exceeded', status: 429 });
+    await settle(grant.reservationId, 10);
+    await authorize();
+  });
+
+  it('enforces the model allowlist, expiry and revocation', async () => {
+    const { authorize, directory } = await setup();
+    expect(await refusedWith(authorize(10, 'openai/gpt-4o'))).toMatchObject({ code: 'model_not_allowed', status: 403 });
+    await directory.keys.update('vk_1', { allowedModels: [] });
+    expect(await refusedWith(authorize(10))).toMatchObject({ code: 'model_not_allowed' });
+    await directory.keys.update('vk_1', { allowedModels: ['*'], expiresAt: new Date('2026-01-01T00:00:00Z') });
+    expect(await refusedWith(authorize(10))).toMatchObject({ code: 'invalid_api_key', status: 401 });
+    await directory.keys.update('vk_1', { expiresAt: null, revokedAt: new Date() });
+    expect((await refusedWith(authorize(10))).message).toContain('revoked');
+  });
+});

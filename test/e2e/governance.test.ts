@@ -1,0 +1,129 @@
+import OpenAI from 'openai';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, ADMIN_TOKEN, startSplit, type SplitGateway } from '../harness/gateway.js';
+import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
+
+// Two governance replicas and two ingress replicas (ingress i asks governance
+// i), each its own process: limits must hold across them.
+describe('governance across replicas', () => {
+  let gateway: SplitGateway;
+  let db: pg.Client;
+  const cleanup: (() => Promise<void>)[] = [];
+  const secrets: string[] = [ADMIN_TOKEN];
+
+  beforeAll(async () => {
+    const infra = requireInfra();
+    const database = await createDatabase(infra.databaseUrl);
+    const bus = isolatedBus(infra.natsUrl);
+    cleanup.push(database.drop, bus.cleanup);
+    gateway = await startSplit(
+      {
+        nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
+        database: { url: database.url },
+        routing: { providers: { mock: { type: 'mock', latencyMs: 400 } } },
+        // $10 per million tokens: a request allowing 100,000 output tokens reserves just over $1.
+        pricing: { models: { 'mock/echo': { input: 10, output: 10 } } },
+        governance: { quota: { syncIntervalMs: 200 } },
+      },
+      { governance: 2, ingress: 2 },
+    );
+    db = new pg.Client({ connectionString: database.url });
+    await db.connect();
+    await admin(gateway.adminUrl, 'POST', '/admin/customers', { id: 'acme', name: 'Acme' });
+    await admin(gateway.adminUrl, 'POST', '/admin/teams', { id: 'finance', name: 'Finance', customer: 'acme' });
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await db?.end();
+    for (const fn of cleanup.reverse()) await fn().catch(() => undefined);
+  });
+
+  async function newKey(body: Record<string, unknown>): Promise<string> {
+    const created = await admin<{ key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { name: 'replicated', team: 'finance', ...body });
+    secrets.push(created.key);
+    return created.key;
+  }
+
+  /** Fires the requests at once, alternating between the ingress replicas; returns each outcome's status. */
+  async function burst(key: string, count: number, maxTokens = 100_000) {
+    const clients = gateway.ingressURLs.map((baseURL) => new OpenAI({ baseURL, apiKey: key, maxRetries: 0 }));
+    return Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        clients[i % clients.length]!.chat.completions
+          .create({ model: 'mock/echo', max_tokens: maxTokens, messages: [{ role: 'user', content: `request ${i}` }] })
+          .then(() => ({ status: 200, code: '', headers: new Headers() }))
+          .catch((e: InstanceType<typeof OpenAI.APIError>) => ({ status: e.status ?? 0, code: String(e.code), headers: e.headers ?? new Headers() })),
+      ),
+    );
+  }
+
+  it('admits at most k of N concurrent requests against a budget that fits k', async () => {
+    const key = await newKey({ name: 'budgeted' });
+    const budget = await admin<{ id: string }>(gateway.adminUrl, 'POST', '/admin/budgets', { scope: 'team', scope_id: 'finance', limit_usd: 3.5, period: 'day' });
+    const outcomes = await burst(key, 12);
+    const admitted = outcomes.filter((o) => o.status === 200).length;
+    expect(admitted).toBeGreaterThanOrEqual(1);
+    expect(admitted).toBeLessThanOrEqual(3);
+    for (const refused of outcomes.filter((o) => o.status !== 200)) expect(refused).toMatchObject({ status: 402, code: 'budget_exceeded' });
+    await admin(gateway.adminUrl, 'DELETE', `/admin/budgets/${budget.id}`);
+  });
+
+  it('holds a request rate limit across replicas, with x-ratelimit headers and retry-after', async () => {
+    const key = await newKey({ rpm_limit: 4, rate_window_seconds: 3600 });
+    const outcomes = await burst(key, 10, 10);
+    const admitted = outcomes.filter((o) => o.status === 200).length;
+    expect(admitted).toBeGreaterThanOrEqual(1);
+    expect(admitted).toBeLessThanOrEqual(4);
+    const refused = outcomes.find((o) => o.status !== 200)!;
+    expect(refused).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(refused.headers.get('x-ratelimit-limit-requests')).toBe('4');
+  });
+
+  it('holds a limit on requests in flight across replicas', async () => {
+    const key = await newKey({ max_parallel: 2 });
+    const outcomes = await burst(key, 6, 10);
+    const admitted = outcomes.filter((o) => o.status === 200).length;
+    expect(admitted).toBeGreaterThanOrEqual(1);
+    expect(admitted).toBeLessThanOrEqual(2);
+    expect(outcomes.find((o) => o.status !== 200)).toMatchObject({ status: 429, code: 'concurrency_limit_exceeded' });
+  });
+
+  it('applies an admin change on every replica at once: a revoked key is refused everywhere, and audited', async () => {
+    const key = await newKey({ name: 'soon revoked' });
+    const viaSecond = new OpenAI({ baseURL: gateway.ingressURLs[1], apiKey: key, maxRetries: 0 });
+    await viaSecond.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'still fine' }] });
+    const { data } = await admin<{ data: { id: string; name: string }[] }>(gateway.adminUrl, 'GET', '/admin/keys?team=finance');
+    const id = data.find((k) => k.name === 'soon revoked')!.id;
+    await admin(gateway.adminUrls[0]!, 'POST', `/admin/keys/${id}/revoke`);
+    const refused = await eventually('the second replica to refuse the revoked key', async () => {
+      const error = await viaSecond.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'now?' }] }).then(() => undefined, (e: unknown) => e);
+      return error as InstanceType<typeof OpenAI.APIError> | undefined;
+    }, 5_000);
+    expect(refused.status).toBe(401);
+    const audit = await eventually('the revocation in the audit log', async () => {
+      const { rows } = await db.query<{ payload: { admin: { beforeJson: string; afterJson: string } }; actor_admin: string }>(
+        "SELECT payload, actor_admin FROM audit_events WHERE event_type = 'admin.virtual_key.revoke' AND payload->'admin'->>'resourceId' = $1",
+        [id],
+      );
+      return rows[0];
+    });
+    expect(JSON.parse(audit.payload.admin.beforeJson).revoked_at).toBeNull();
+    expect(JSON.parse(audit.payload.admin.afterJson).revoked_at).not.toBeNull();
+    expect(audit.actor_admin).toBe('admin-token (owner)');
+    const rejected = await eventually('the refused request in the audit log', async () => {
+      const { rows } = await db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM audit_events WHERE event_type = 'request.rejected' AND payload->'request'->>'errorCode' = 'invalid_api_key'",
+      );
+      return rows[0]!.n > 0 ? rows[0] : undefined;
+    });
+    expect(rejected.n).toBeGreaterThan(0);
+  });
+
+  it('never prints a virtual key or an admin token', () => {
+    const output = gateway.output();
+    for (const secret of secrets) expect(output).not.toContain(secret);
+  });
+});
