@@ -11,6 +11,30 @@ const adminToken = z.strictObject({
   team: z.string().optional().describe('Limits the token to one team and its keys.'),
 });
 
+const sso = z
+  .strictObject({
+    issuer: z.string().default('').describe('OpenID Connect issuer URL (Okta, Entra ID, Keycloak…); its discovery document and JWKS are fetched from it. Empty: SSO off.'),
+    audience: z.string().default('').describe('The audience (aud) admin tokens must be issued for.'),
+    roleClaim: z.string().default('groups').describe('Claim whose values (a string or a list) are matched against roleMappings.'),
+    nameClaim: z.string().default('email').describe('Claim naming the person in admin events (falls back to sub).'),
+    roleMappings: z
+      .array(
+        z.strictObject({
+          value: z.string().min(1).describe('A value of the role claim, e.g. an IdP group name.'),
+          role: z.enum(ROLES),
+          customer: z.string().optional(),
+          team: z.string().optional(),
+        }),
+      )
+      .default([])
+      .describe('Claim value → role (and scope); the first mapping that matches wins. A token matching none is refused.'),
+    clockToleranceSeconds: z.number().int().min(0).default(30).describe('Allowed clock skew when checking exp and nbf.'),
+  })
+  .prefault({})
+  .refine((s) => !s.issuer || s.audience, { message: 'set sso.audience when sso.issuer is set', path: ['audience'] });
+
+export type SsoConfig = z.infer<typeof sso>;
+
 export const governanceConfig = z
   .strictObject({
     address: z.string().default('127.0.0.1:50051').describe('host:port at which other processes reach the governance gRPC service.'),
@@ -21,6 +45,7 @@ export const governanceConfig = z
       .default('')
       .describe('Bearer token with the owner role (secret). Empty, with no adminTokens either: one is generated into <dataDir>/admin-token.'),
     adminTokens: z.array(adminToken).default([]).describe('Further static admin tokens, for people and automation, each with a role.'),
+    sso,
     defaultMaxOutputTokens: z.number().int().positive().default(4_096).describe('Output tokens reserved for a request that sets no max_tokens.'),
     unknownModelCostPerMillion: z
       .number()

@@ -5,6 +5,7 @@ import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
 import { resolveOwnerToken, TokenAuthenticator } from './admin/principals.js';
 import { buildAdminApi } from './admin/server.js';
+import { looksLikeJwt, OidcAuthenticator } from './admin/sso.js';
 import type { GovernanceConfig } from './config.js';
 import { governanceMigrations } from './migrations.js';
 import { QuotaBook } from './quota/book.js';
@@ -35,7 +36,9 @@ export const governanceService = defineService<GovernanceConfig>({
     ctx.grpc.add(GovernanceService, grpcImplementation(GovernanceService, api, ctx.log));
 
     const tokens = new TokenAuthenticator(config, resolveOwnerToken(config, ctx.dataDir, ctx.log));
-    const admin = await buildAdminApi({ directory, events: await ctx.events(), db, authenticate: async (token) => tokens.find(token), log: ctx.log });
+    const sso = new OidcAuthenticator(config.sso, ctx.log);
+    const authenticate = async (token: string) => (sso.enabled && looksLikeJwt(token) ? sso.authenticate(token) : tokens.find(token));
+    const admin = await buildAdminApi({ directory, events: await ctx.events(), db, authenticate, log: ctx.log });
     const adminUrl = await admin.listen({ host: ctx.host, port: config.adminPort });
     ctx.log.info({ url: adminUrl }, 'admin API listening (OpenAPI at /docs)');
 
