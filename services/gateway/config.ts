@@ -42,6 +42,25 @@ export const gatewayConfig = z.strictObject({
       poolSize: z.number().int().positive().default(10).describe('Connections per process.'),
     })
     .prefault({}),
+  secrets: z
+    .strictObject({
+      refreshSeconds: z.number().positive().default(60).describe('How often secret references (env:, file:, vault:) are read again, so rotated secrets are used without a restart.'),
+      vault: z
+        .strictObject({
+          address: z.string().default('').describe('HashiCorp Vault address, e.g. https://vault.internal:8200. Empty: vault: references cannot be used.'),
+          namespace: z.string().default('').describe('Vault Enterprise namespace.'),
+          token: z.string().default('').describe('Vault token (secret), when not using AppRole.'),
+          appRole: z
+            .strictObject({
+              mount: z.string().default('approle').describe('Mount path of the AppRole auth method.'),
+              roleId: z.string().default('').describe('AppRole role_id; set it (with secretId) to log in with AppRole.'),
+              secretId: z.string().default('').describe('AppRole secret_id (secret).'),
+            })
+            .prefault({}),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   pricing: z
     .strictObject({
       models: z

@@ -14,6 +14,7 @@ import { grpcClient, GrpcServer } from '../kit/grpc.js';
 import type { Logger } from '../kit/log.js';
 import { createMetricsRegistry } from '../kit/metrics.js';
 import { Pricing } from '../kit/pricing/index.js';
+import { SecretStore } from '../kit/secrets/store.js';
 import { startOpsServer } from '../kit/ops-server.js';
 import { SERVICE_NAMES, type Clients, type RunningService, type ServiceContext, type ServiceName } from '../kit/service.js';
 import type { GatewayConfig } from './config.js';
@@ -47,6 +48,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
   checkDeployment(config, services);
   const metrics = createMetricsRegistry();
   const pricing = new Pricing(config.pricing.models);
+  const secrets = new SecretStore(config.secrets, log.child({ component: 'secrets' }));
   const grpc = new GrpcServer();
   const dataDir = resolve(config.dataDir);
   const apis = new Map<ServiceName, object>();
@@ -116,6 +118,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     if (bus) await (await bus).close();
     if (database) await (await database).close();
     remoteClients.forEach((c) => c.close());
+    secrets.stop();
     if (ops) await new Promise((done) => ops!.close(done));
   };
 
@@ -129,6 +132,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
         clients,
         grpc,
         pricing,
+        secrets,
         database: getDatabase,
         bus: getBus,
         events: getPublisher,

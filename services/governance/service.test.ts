@@ -5,7 +5,7 @@ import { migrate } from '../kit/db/migrate.js';
 import { GatewayError } from '../kit/errors.js';
 import { createLogger } from '../kit/log.js';
 import { Pricing } from '../kit/pricing/index.js';
-import { generateVirtualKey, hashSecret } from '../kit/secrets.js';
+import { generateVirtualKey, hashSecret } from '../kit/secrets/keys.js';
 import { governanceConfig } from './config.js';
 import { governanceMigrations } from './migrations.js';
 import { QuotaBook } from './quota/book.js';

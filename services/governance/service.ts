@@ -5,7 +5,7 @@ import { GatewayError } from '../kit/errors.js';
 import type { Api } from '../kit/grpc.js';
 import { readOnScrape } from '../kit/metrics.js';
 import type { Pricing } from '../kit/pricing/index.js';
-import { digestsEqual } from '../kit/secrets.js';
+import { digestsEqual } from '../kit/secrets/keys.js';
 import { modelAllowed, plan, rateHeaders, refusal, type Planned } from './admission.js';
 import type { GovernanceConfig } from './config.js';
 import type { QuotaBook, Taken } from './quota/book.js';

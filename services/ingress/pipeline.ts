@@ -5,7 +5,7 @@ import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { bearerToken } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
 import type { Logger } from '../kit/log.js';
-import { hashSecret } from '../kit/secrets.js';
+import { hashSecret } from '../kit/secrets/keys.js';
 import type { Clients } from '../kit/service.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';
 

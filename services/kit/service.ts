@@ -8,6 +8,7 @@ import type { Database } from './db/types.js';
 import type { Api, GrpcServer } from './grpc.js';
 import type { Logger } from './log.js';
 import type { Pricing } from './pricing/index.js';
+import type { SecretStore } from './secrets/store.js';
 
 /**
  * The shape every service has, so the composition root can start any set of
@@ -35,6 +36,8 @@ export interface ServiceContext {
   readonly grpc: GrpcServer;
   /** Model prices: the shipped catalog with the config's overrides. */
   readonly pricing: Pricing;
+  /** Secret references in config (env:, file:, vault:), kept current. */
+  readonly secrets: SecretStore;
   /** The process's database, opened on first use. */
   database(): Promise<Database>;
   /** The process's event bus, connected on first use. */

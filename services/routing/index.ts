@@ -2,6 +2,7 @@ import { RoutingService } from '../gen/gateway/v1/routing.js';
 import { grpcImplementation } from '../kit/grpc.js';
 import { defineService } from '../kit/service.js';
 import type { RoutingConfig } from './config.js';
+import { stringsIn } from '../kit/secrets/store.js';
 import { createAdapter } from './providers/registry.js';
 import type { ProviderAdapter } from './providers/types.js';
 import { ModelCatalog } from './router/catalog.js';
@@ -11,9 +12,11 @@ import { Routing } from './service.js';
 export const routingService = defineService<RoutingConfig>({
   name: 'routing',
   async init(ctx, config) {
+    // Secret references in provider entries are read now (a missing one stops start-up) and kept current.
+    await ctx.secrets.prepare(stringsIn(config.providers));
     const providers = new Map<string, ProviderAdapter>();
     for (const [name, providerConfig] of Object.entries(config.providers)) {
-      providers.set(name, createAdapter(name, providerConfig, config.timeouts));
+      providers.set(name, createAdapter(name, providerConfig, config.timeouts, ctx.secrets));
     }
     const catalog = new ModelCatalog(config, providers);
     const router = new Router(catalog, config.retry, ctx.metrics);

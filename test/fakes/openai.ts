@@ -21,6 +21,8 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  */
 export interface FakeOpenAI {
   readonly url: string;
+  /** Replaces the keys the fake accepts, as a provider does when a key is rotated. */
+  acceptOnly(keys: string[]): void;
   /** Every chat request received, with its Authorization header. */
   readonly requests: { body: Record<string, unknown>; authorization: string | undefined; path: string }[];
   close(): Promise<void>;
@@ -56,7 +58,7 @@ export interface FakeOpenAIOptions {
 }
 
 export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeOpenAI> {
-  const accepted = new Set([options.apiKey, ...(options.otherKeys ?? []), ...(options.rateLimitedKeys ?? [])].map((k) => `Bearer ${k}`));
+  let accepted = new Set([options.apiKey, ...(options.otherKeys ?? []), ...(options.rateLimitedKeys ?? [])].map((k) => `Bearer ${k}`));
   const limited = new Set((options.rateLimitedKeys ?? []).map((k) => `Bearer ${k}`));
   const requests: FakeOpenAI['requests'] = [];
   const server = createServer((req, res) => void handle(req, res));
@@ -110,7 +112,10 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
   }
 
   const { url, close } = await listenLocally(server);
-  return { url, requests, close };
+  const acceptOnly = (keys: string[]) => {
+    accepted = new Set(keys.map((k) => `Bearer ${k}`));
+  };
+  return { url, requests, acceptOnly, close };
 }
 
 function usageFor(body: Record<string, unknown>, text: string) {

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatewayError } from '../../kit/errors.js';
 import type { Logger } from '../../kit/log.js';
-import { secretsEqual } from '../../kit/secrets.js';
+import { secretsEqual } from '../../kit/secrets/keys.js';
 import type { GovernanceConfig, Role } from '../config.js';
 
 /** Who is calling the admin API, with what role, limited to which customer or team. */

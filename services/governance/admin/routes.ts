@@ -4,7 +4,7 @@ import type { EventPublisher } from '../../kit/bus/publisher.js';
 import type { Database } from '../../kit/db/types.js';
 import { GatewayError } from '../../kit/errors.js';
 import { adminEvent } from '../../kit/events.js';
-import { generateVirtualKey, hashSecret } from '../../kit/secrets.js';
+import { generateVirtualKey, hashSecret } from '../../kit/secrets/keys.js';
 import { budgetWindow } from '../quota/windows.js';
 import type { Directory } from '../store/directory.js';
 import type { Budget, Customer, Team, VirtualKey } from '../store/entities.js';

@@ -4,7 +4,8 @@ import type { ChatChunk, ChatRequest, ChatResponse } from '../canonical.js';
 import { fromAnthropicMessage, toAnthropicRequest, toChatChunks } from './anthropic-mapping.js';
 import type { ErrorBody, Message } from './anthropic-wire.js';
 import { classifyStatus, Upstream, type ErrorClassifier } from './http.js';
-import { credentialsOf, credentialSchema, providerBase } from './schema.js';
+import type { SecretLookup } from '../../kit/secrets/store.js';
+import { credentialsOf, credentialSchema, providerBase, type KeyRing } from './schema.js';
 import type { Capabilities, ProviderAdapter, ProviderCall, Timeouts } from './types.js';
 
 export const anthropicProviderConfig = z.strictObject({
@@ -34,25 +35,29 @@ class AnthropicAdapter implements ProviderAdapter {
   readonly capabilities = PROVIDER_TYPES.anthropic.capabilities;
   readonly models: readonly string[];
   private readonly upstream: Upstream;
-  private readonly keys: string[];
+  private readonly keys: KeyRing;
 
   constructor(
     readonly name: string,
     private readonly config: AnthropicProviderConfig,
     timeouts: Timeouts,
+    secrets?: SecretLookup,
   ) {
     this.models = config.models;
-    const keys = credentialsOf(config);
-    this.keys = keys.length > 0 ? keys : [''];
+    this.keys = credentialsOf(config, secrets);
     this.upstream = new Upstream(name, config.baseUrl, timeouts, anthropicErrorClassifier(name), config.maxConnections);
   }
 
   get credentialCount(): number {
-    return this.keys.length;
+    return this.keys.size;
+  }
+
+  credentialStamp(credential: number): string {
+    return this.keys.stamp(credential);
   }
 
   private headers(credential: number): Record<string, string> {
-    const key = this.keys[credential % this.keys.length]!;
+    const key = this.keys.at(credential);
     return { ...this.config.headers, 'anthropic-version': this.config.version, ...(key ? { 'x-api-key': key } : {}) };
   }
 
@@ -92,6 +97,6 @@ export function anthropicErrorClassifier(provider: string): ErrorClassifier {
   };
 }
 
-export function createAnthropicAdapter(name: string, config: AnthropicProviderConfig, timeouts: Timeouts): ProviderAdapter {
-  return new AnthropicAdapter(name, config, timeouts);
+export function createAnthropicAdapter(name: string, config: AnthropicProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): ProviderAdapter {
+  return new AnthropicAdapter(name, config, timeouts, secrets);
 }

@@ -1,4 +1,5 @@
 import { Sha256 } from '@aws-crypto/sha256-js';
+import { LITERAL_SECRETS, type SecretLookup } from '../../kit/secrets/store.js';
 import { PROVIDER_TYPES } from './catalog.js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { z } from 'zod';
@@ -50,13 +51,17 @@ export class BedrockAdapter implements ProviderAdapter {
     readonly name: string,
     config: BedrockProviderConfig,
     timeouts: Timeouts,
+    secrets: SecretLookup = LITERAL_SECRETS,
   ) {
     this.models = config.models;
     this.base = new URL(config.baseUrl ?? `https://bedrock-runtime.${config.region}.amazonaws.com`);
     this.upstream = new Upstream(name, this.base.href, timeouts, bedrockErrorClassifier(name), config.maxConnections);
-    this.signers = config.credentials.map(
-      (credentials: Credential) => new SignatureV4({ service: 'bedrock', region: config.region, credentials, sha256: Sha256 }),
-    );
+    // Credentials are read at each signature, so keys rotated in their secret store are used without a restart.
+    this.signers = config.credentials.map((credential: Credential) => {
+      const [id, key, session] = [credential.accessKeyId, credential.secretAccessKey, credential.sessionToken].map((v) => (v === undefined ? undefined : secrets.get(v)));
+      const credentials = async () => ({ accessKeyId: id!.value, secretAccessKey: key!.value, ...(session ? { sessionToken: session.value } : {}) });
+      return new SignatureV4({ service: 'bedrock', region: config.region, credentials, sha256: Sha256 });
+    });
   }
 
   get credentialCount(): number {
@@ -173,6 +178,6 @@ export function bedrockErrorClassifier(provider: string): ErrorClassifier {
   };
 }
 
-export function createBedrockAdapter(name: string, config: BedrockProviderConfig, timeouts: Timeouts): BedrockAdapter {
-  return new BedrockAdapter(name, config, timeouts);
+export function createBedrockAdapter(name: string, config: BedrockProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): BedrockAdapter {
+  return new BedrockAdapter(name, config, timeouts, secrets);
 }

@@ -9,7 +9,8 @@ import {
   type CohereEmbedResponse,
 } from './cohere-mapping.js';
 import { classifyStatus, clip, Upstream, type ErrorClassifier } from './http.js';
-import { credentialsOf, credentialSchema, providerBase } from './schema.js';
+import type { SecretLookup } from '../../kit/secrets/store.js';
+import { credentialsOf, credentialSchema, providerBase, type KeyRing } from './schema.js';
 import { ProviderError, retryAfterMs, type Capabilities, type ProviderAdapter, type ProviderCall, type Timeouts } from './types.js';
 
 export const cohereProviderConfig = z.strictObject({
@@ -64,25 +65,29 @@ export class CohereAdapter implements ProviderAdapter {
   readonly capabilities: Capabilities = PROVIDER_TYPES.cohere.capabilities;
   readonly models: readonly string[];
   private readonly upstream: Upstream;
-  private readonly keys: string[];
+  private readonly keys: KeyRing;
 
   constructor(
     readonly name: string,
     config: CohereProviderConfig,
     timeouts: Timeouts,
+    secrets?: SecretLookup,
   ) {
     this.models = config.models;
-    const keys = credentialsOf(config);
-    this.keys = keys.length > 0 ? keys : [''];
+    this.keys = credentialsOf(config, secrets);
     this.upstream = new Upstream(name, config.baseUrl, timeouts, cohereErrorClassifier(name), config.maxConnections);
   }
 
   get credentialCount(): number {
-    return this.keys.length;
+    return this.keys.size;
+  }
+
+  credentialStamp(credential: number): string {
+    return this.keys.stamp(credential);
   }
 
   private headers(credential: number): Record<string, string> {
-    const key = this.keys[credential % this.keys.length]!;
+    const key = this.keys.at(credential);
     return { accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) };
   }
 
@@ -145,6 +150,6 @@ export class CohereAdapter implements ProviderAdapter {
   }
 }
 
-export function createCohereAdapter(name: string, config: CohereProviderConfig, timeouts: Timeouts): ProviderAdapter {
-  return new CohereAdapter(name, config, timeouts);
+export function createCohereAdapter(name: string, config: CohereProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): ProviderAdapter {
+  return new CohereAdapter(name, config, timeouts, secrets);
 }

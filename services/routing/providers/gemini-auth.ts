@@ -1,5 +1,6 @@
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { Secret } from '../../kit/secrets/store.js';
 import { clip, Upstream } from './http.js';
 import { ProviderError, retryAfterMs, type Timeouts } from './types.js';
 
@@ -16,8 +17,8 @@ export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platf
 const GOOGLE_TOKEN_URI = 'https://oauth2.googleapis.com/token';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
-/** Where the key comes from: inline JSON (fixed for the process) or a file (re-read at every refresh, so a rotated key takes effect). */
-export type KeySource = { json: string } | { file: string };
+/** Where the key comes from: inline JSON (or a secret reference), or a file; both are read again at every refresh, so a rotated key takes effect. */
+export type KeySource = { json: Secret } | { file: string };
 
 /**
  * OAuth2 access tokens for a service account by the JWT bearer grant
@@ -100,7 +101,7 @@ export class ServiceAccountTokens {
         throw new ProviderError('auth', this.provider, `Provider ${this.provider}: cannot read the service account key file ${this.source.file}: ${(err as Error).message}`, { cause: err });
       }
     } else {
-      text = this.source.json;
+      text = this.source.json.value;
     }
     let parsed: Partial<Record<keyof ServiceAccountKey, unknown>>;
     try {

@@ -6,6 +6,7 @@ import { ServiceAccountTokens, type KeySource } from './gemini-auth.js';
 import { SignatureCache, toGeminiRequest, type SchemaField } from './gemini-mapping.js';
 import { blockedPrompt, fromGeminiResponse, toChunks, type GenerateContentResponse } from './gemini-response.js';
 import { classifyStatus, networkError, Upstream, type ErrorClassifier } from './http.js';
+import { LITERAL_SECRETS, type SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, providerBase } from './schema.js';
 import { ProviderError, type Capabilities, type ProviderAdapter, type ProviderCall, type Timeouts } from './types.js';
 
@@ -56,6 +57,8 @@ interface Endpoint {
   headers(credential: number): Promise<Record<string, string>>;
   /** Called when the API answers 401, e.g. to drop a cached access token. */
   refused(): void;
+  /** Fingerprint of credential i's current value, when keys can rotate. */
+  stamp?(credential: number): string;
 }
 
 /** Chat over generateContent / streamGenerateContent, shared by both Gemini hosts. */
@@ -78,6 +81,10 @@ class GeminiChatAdapter implements ProviderAdapter {
   ) {
     this.classify = geminiErrorClassifier(name);
     this.upstream = new Upstream(name, baseUrl, timeouts, this.classify, maxConnections);
+  }
+
+  credentialStamp(credential: number): string {
+    return this.endpoint.stamp?.(credential) ?? '';
   }
 
   async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
@@ -170,18 +177,19 @@ function encodeResource(resource: string): string {
   return resource.split('/').map(encodeURIComponent).join('/');
 }
 
-export function createGeminiAdapter(name: string, config: GeminiProviderConfig, timeouts: Timeouts): GeminiAdapter {
-  const keys = credentialsOf(config);
+export function createGeminiAdapter(name: string, config: GeminiProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): GeminiAdapter {
+  const keys = credentialsOf(config, secrets);
   const caps: Capabilities = PROVIDER_TYPES.gemini.capabilities;
   const endpoint: Endpoint = {
     path: async (model, method) => `/${config.apiVersion}/${encodeResource(modelResource(model))}:${method}`,
     headers: async (credential): Promise<Record<string, string>> => {
-      const key = keys.length > 0 ? keys[credential % keys.length]! : '';
+      const key = keys.at(credential);
       return key ? { 'x-goog-api-key': key } : {};
     },
     refused: () => {},
+    stamp: (credential) => keys.stamp(credential),
   };
-  return new GeminiAdapter(name, 'gemini', caps, config.models, Math.max(1, keys.length), config.baseUrl, endpoint, config.structuredOutput, timeouts, config.maxConnections);
+  return new GeminiAdapter(name, 'gemini', caps, config.models, keys.size, config.baseUrl, endpoint, config.structuredOutput, timeouts, config.maxConnections);
 }
 
 /** Vertex AI: chat only (its embeddings API differs per model and is not mapped). */
@@ -214,8 +222,8 @@ export class VertexAdapter extends GeminiChatAdapter {
   }
 }
 
-export function createVertexAdapter(name: string, config: VertexProviderConfig, timeouts: Timeouts): VertexAdapter {
-  const source: KeySource = config.serviceAccountFile ? { file: config.serviceAccountFile } : { json: config.serviceAccount ?? '' };
+export function createVertexAdapter(name: string, config: VertexProviderConfig, timeouts: Timeouts, secrets: SecretLookup = LITERAL_SECRETS): VertexAdapter {
+  const source: KeySource = config.serviceAccountFile ? { file: config.serviceAccountFile } : { json: secrets.get(config.serviceAccount ?? '') };
   return new VertexAdapter(name, config, timeouts, new ServiceAccountTokens(name, source, timeouts));
 }
 

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from '../canonical.js';
 import { PROVIDER_TYPES } from './catalog.js';
 import { Upstream, networkError } from './http.js';
-import { credentialsOf, credentialSchema, providerBase } from './schema.js';
+import type { SecretLookup } from '../../kit/secrets/store.js';
+import { credentialsOf, credentialSchema, providerBase, type KeyRing } from './schema.js';
 import type { Capabilities, ProviderAdapter, ProviderCall, Timeouts } from './types.js';
 
 /** Providers that speak the OpenAI API: a base URL and what the provider supports. */
@@ -46,7 +47,6 @@ interface Endpoints {
 /** Chat, completions and embeddings against an OpenAI-shaped API, with usage always requested on streams. */
 export class OpenAICompatibleAdapter implements ProviderAdapter {
   private readonly upstream: Upstream;
-  private readonly keys: string[];
 
   constructor(
     readonly name: string,
@@ -54,22 +54,25 @@ export class OpenAICompatibleAdapter implements ProviderAdapter {
     readonly capabilities: Capabilities,
     readonly models: readonly string[],
     baseUrl: string,
-    keys: string[],
+    private readonly keys: KeyRing,
     private readonly endpoints: Endpoints,
     private readonly extraHeaders: Record<string, string>,
     timeouts: Timeouts,
     maxConnections: number,
   ) {
-    this.keys = keys.length > 0 ? keys : [''];
     this.upstream = new Upstream(name, baseUrl, timeouts, undefined, maxConnections);
   }
 
   get credentialCount(): number {
-    return this.keys.length;
+    return this.keys.size;
+  }
+
+  credentialStamp(credential: number): string {
+    return this.keys.stamp(credential);
   }
 
   private headers(credential: number): Record<string, string> {
-    const key = this.keys[credential % this.keys.length]!;
+    const key = this.keys.at(credential);
     return { ...this.extraHeaders, ...(key ? this.endpoints.auth(key) : {}) };
   }
 
@@ -128,16 +131,16 @@ async function* jsonEvents<T>(events: AsyncIterable<{ data: string }>, provider:
   if (!finished) throw networkError(undefined, provider, `Provider ${provider} ended the stream before the answer was complete.`);
 }
 
-export function createOpenAIAdapter(name: string, config: OpenAIProviderConfig, timeouts: Timeouts): OpenAICompatibleAdapter {
-  return new OpenAICompatibleAdapter(name, config.type, PROVIDER_TYPES[config.type].capabilities, config.models, config.baseUrl, credentialsOf(config), {
+export function createOpenAIAdapter(name: string, config: OpenAIProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): OpenAICompatibleAdapter {
+  return new OpenAICompatibleAdapter(name, config.type, PROVIDER_TYPES[config.type].capabilities, config.models, config.baseUrl, credentialsOf(config, secrets), {
     path: (kind) => `/${kind}`,
     auth: (key) => ({ authorization: `Bearer ${key}` }),
   }, config.headers, timeouts, config.maxConnections);
 }
 
-export function createAzureAdapter(name: string, config: AzureProviderConfig, timeouts: Timeouts): OpenAICompatibleAdapter {
+export function createAzureAdapter(name: string, config: AzureProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): OpenAICompatibleAdapter {
   const query = `api-version=${encodeURIComponent(config.apiVersion)}`;
-  return new OpenAICompatibleAdapter(name, 'azure', PROVIDER_TYPES.azure.capabilities, config.models, config.endpoint, credentialsOf(config), {
+  return new OpenAICompatibleAdapter(name, 'azure', PROVIDER_TYPES.azure.capabilities, config.models, config.endpoint, credentialsOf(config, secrets), {
     path: (kind, model) => `/openai/deployments/${encodeURIComponent(config.deployments[model] ?? model)}/${kind}?${query}`,
     auth: (key) => ({ 'api-key': key }),
   }, {}, timeouts, config.maxConnections);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SecretLookup } from '../../kit/secrets/store.js';
 import { anthropicProviderConfig, createAnthropicAdapter } from './anthropic.js';
 import { bedrockProviderConfig, createBedrockAdapter } from './bedrock.js';
 import { cohereProviderConfig, createCohereAdapter } from './cohere.js';
@@ -23,23 +24,24 @@ export const providerConfig = z.discriminatedUnion('type', [mockProviderConfig, 
 
 export type ProviderConfig = z.infer<typeof providerConfig>;
 
-export function createAdapter(name: string, config: ProviderConfig, timeouts: Timeouts): ProviderAdapter {
+/** The adapter for a provider entry; secret references in it are read through `secrets` at each use. */
+export function createAdapter(name: string, config: ProviderConfig, timeouts: Timeouts, secrets: SecretLookup): ProviderAdapter {
   switch (config.type) {
     case 'mock':
       return new MockAdapter(name, config);
     case 'azure':
-      return createAzureAdapter(name, config, timeouts);
+      return createAzureAdapter(name, config, timeouts, secrets);
     case 'anthropic':
-      return createAnthropicAdapter(name, config, timeouts);
+      return createAnthropicAdapter(name, config, timeouts, secrets);
     case 'cohere':
-      return createCohereAdapter(name, config, timeouts);
+      return createCohereAdapter(name, config, timeouts, secrets);
     case 'gemini':
-      return createGeminiAdapter(name, config, timeouts);
+      return createGeminiAdapter(name, config, timeouts, secrets);
     case 'vertex':
-      return createVertexAdapter(name, config, timeouts);
+      return createVertexAdapter(name, config, timeouts, secrets);
     case 'bedrock':
-      return createBedrockAdapter(name, config, timeouts);
+      return createBedrockAdapter(name, config, timeouts, secrets);
     default:
-      return createOpenAIAdapter(name, config as OpenAIProviderConfig, timeouts);
+      return createOpenAIAdapter(name, config as OpenAIProviderConfig, timeouts, secrets);
   }
 }

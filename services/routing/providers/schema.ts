@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { LITERAL_SECRETS, type Secret, type SecretLookup } from '../../kit/secrets/store.js';
 
 /** Fields every provider entry has. */
 export const providerBase = {
@@ -8,10 +10,36 @@ export const providerBase = {
 
 /** One API key, or several to rotate through when one is rate limited (429) or refused (401, 402). */
 export const credentialSchema = {
-  apiKey: z.string().default('').describe('API key (secret); use ${ENV_VAR} substitution.'),
+  apiKey: z.string().default('').describe('API key (secret): the value, or a reference env:NAME, file:/path or vault:<mount>/<path>#<field>.'),
   apiKeys: z.array(z.string().min(1)).default([]).describe('Several API keys (secret), tried in turn on 401, 402 and 429.'),
 };
 
-export function credentialsOf(config: { apiKey: string; apiKeys: string[] }): string[] {
-  return [...(config.apiKey ? [config.apiKey] : []), ...config.apiKeys];
+/**
+ * A provider's API keys, read at each request, so a key rotated in its secret
+ * store is used without a restart. A provider with no key has one empty key.
+ */
+export class KeyRing {
+  private readonly secrets: Secret[];
+
+  constructor(values: string[], lookup: SecretLookup) {
+    this.secrets = values.length > 0 ? values.map((v) => lookup.get(v)) : [{ value: '' }];
+  }
+
+  get size(): number {
+    return this.secrets.length;
+  }
+
+  /** A fingerprint of credential i's current value (not the value). */
+  stamp(credential: number): string {
+    return createHash('sha256').update(this.at(credential)).digest('base64url').slice(0, 16);
+  }
+
+  /** The current value of credential i (wrapping around). */
+  at(credential: number): string {
+    return this.secrets[credential % this.secrets.length]!.value;
+  }
+}
+
+export function credentialsOf(config: { apiKey: string; apiKeys: string[] }, lookup: SecretLookup = LITERAL_SECRETS): KeyRing {
+  return new KeyRing([...(config.apiKey ? [config.apiKey] : []), ...config.apiKeys], lookup);
 }

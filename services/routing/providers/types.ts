@@ -39,6 +39,12 @@ export interface ProviderAdapter {
   readonly capabilities: Capabilities;
   /** Number of credentials to rotate through on 401, 402 and 429. */
   readonly credentialCount: number;
+  /**
+   * A fingerprint of credential i's current value. A credential left out after
+   * a refusal is tried again as soon as its value changes (rotated in its
+   * secret store). Adapters whose credentials never change need not have it.
+   */
+  credentialStamp?(credential: number): string;
   /** Models to list in /v1/models, as the provider names them. */
   readonly models: readonly string[];
   chat(call: ProviderCall<ChatRequest>): Promise<ChatResponse>;

@@ -20,7 +20,9 @@ export class ModelCatalog {
     /** Time source of circuit breakers and credential cooldowns; tests pass their own. */
     private readonly now: () => number = Date.now,
   ) {
-    for (const provider of providers.values()) this.pools.set(provider.name, new CredentialPool(provider.credentialCount, now));
+    for (const provider of providers.values()) {
+      this.pools.set(provider.name, new CredentialPool(provider.credentialCount, now, (i) => provider.credentialStamp?.(i)));
+    }
     for (const [name, entry] of Object.entries(config.models)) {
       if (typeof entry !== 'string') this.groups.set(name, this.group(name, entry));
     }

@@ -4,13 +4,27 @@
  */
 export class CredentialPool {
   private readonly cooldownUntil: number[];
+  /** The credential's fingerprint when it was left out: a new value ends the cooldown. */
+  private readonly stampAtCooldown: (string | undefined)[];
   private next = 0;
 
   constructor(
     readonly size: number,
     private readonly now: () => number = Date.now,
+    private readonly stamp: (credential: number) => string | undefined = () => undefined,
   ) {
     this.cooldownUntil = new Array<number>(size).fill(0);
+    this.stampAtCooldown = new Array<string | undefined>(size).fill(undefined);
+  }
+
+  private coolingDown(credential: number, now: number): boolean {
+    if (this.cooldownUntil[credential]! <= now) return false;
+    const at = this.stampAtCooldown[credential];
+    if (at !== undefined && at !== this.stamp(credential)) {
+      this.cooldownUntil[credential] = 0;
+      return false;
+    }
+    return true;
   }
 
   /** A credential to use, skipping `exclude` and those cooling down; undefined when none is left. */
@@ -18,7 +32,7 @@ export class CredentialPool {
     const now = this.now();
     for (let i = 0; i < this.size; i++) {
       const candidate = (this.next + i) % this.size;
-      if (exclude.has(candidate) || this.cooldownUntil[candidate]! > now) continue;
+      if (exclude.has(candidate) || this.coolingDown(candidate, now)) continue;
       this.next = (candidate + 1) % this.size;
       return candidate;
     }
@@ -28,15 +42,11 @@ export class CredentialPool {
   /** Whether pick() would find a credential, without moving the round robin. */
   available(exclude: ReadonlySet<number> = new Set()): boolean {
     const now = this.now();
-    return this.cooldownUntil.some((until, i) => !exclude.has(i) && until <= now);
+    return this.cooldownUntil.some((_, i) => !exclude.has(i) && !this.coolingDown(i, now));
   }
 
   cooldown(credential: number, ms: number): void {
     this.cooldownUntil[credential] = Math.max(this.cooldownUntil[credential]!, this.now() + ms);
-  }
-
-  /** Soonest moment some credential is usable again. */
-  earliestAvailable(): number {
-    return Math.min(...this.cooldownUntil);
+    this.stampAtCooldown[credential] = this.stamp(credential);
   }
 }

@@ -14,6 +14,12 @@ class ScriptedAdapter implements ProviderAdapter {
   readonly capabilities: Capabilities = { streaming: true, tools: true, vision: true, embeddings: false, jsonSchema: true, completions: false };
   readonly models = [];
   readonly calls: number[] = [];
+  /** Current fingerprint of each credential's value. */
+  readonly stamps: string[] = ['v1', 'v1', 'v1'];
+
+  credentialStamp(credential: number): string {
+    return this.stamps[credential]!;
+  }
 
   constructor(
     readonly name: string,
@@ -95,6 +101,19 @@ describe('router', () => {
     expect(summary((await route('a/m')).attempts)).toEqual(['a/m#2 initial upstream_error', 'a/m#1 credential_rotation ok']);
     // Credential 0 waits out its Retry-After and 2 its cooldown: 1 serves.
     expect(summary((await route('a/m')).attempts)).toEqual(['a/m#1 initial ok']);
+  });
+
+  it('tries a refused credential again as soon as its value is rotated', async () => {
+    const a = new ScriptedAdapter('a', [{ fail: 'auth', status: 401 }, 'ok']);
+    const { route } = setup([a]);
+    await expect(route('a/m')).rejects.toMatchObject({ code: 'upstream_error', status: 502 });
+    // The refused key is left out: nothing is sent until it changes.
+    const paused = await route('a/m').catch((e: ProviderError) => e);
+    expect(paused).toMatchObject({ code: 'service_unavailable' });
+    expect((paused as ProviderError).message).toContain('credential');
+    expect(a.calls).toHaveLength(1);
+    a.stamps[0] = 'v2';
+    expect(summary((await route('a/m')).attempts)).toEqual(['a/m#0 initial ok']);
   });
 
   it('fails over inside a group, then to the fallback models', async () => {

@@ -29,7 +29,7 @@ export type Inspect<T> = (value: T, deployment: Deployment) => ProviderError | u
 
 type DeploymentOutcome<T> =
   | { kind: 'ok'; value: T }
-  | { kind: 'next'; error?: GatewayError }
+  | { kind: 'next'; error?: GatewayError; noCredential?: boolean }
   | { kind: 'redirect'; to: readonly string[]; reason: Reason; error: GatewayError }
   | { kind: 'fatal'; error: GatewayError };
 
@@ -64,6 +64,7 @@ export class Router {
     const visited = new Set<string>();
     let lastError: GatewayError | undefined;
     let refusedByCircuit = false;
+    let noCredential = false;
 
     while (queue.length > 0) {
       const { group, reason: groupReason } = queue.shift()!;
@@ -78,6 +79,7 @@ export class Router {
         }
         const outcome = await this.tryDeployment(deployment, group, reason, attempts, signal, single, call, inspect);
         if (outcome.kind === 'ok') return { value: outcome.value, deployment, attempts };
+        if (outcome.kind === 'next' && outcome.noCredential) noCredential = true;
         if (outcome.kind === 'fatal') throw withAttempts(outcome.error, attempts);
         lastError = outcome.error ?? lastError;
         if (outcome.kind === 'redirect') {
@@ -95,7 +97,9 @@ export class Router {
       'service_unavailable',
       refusedByCircuit
         ? `Every deployment for model \`${model}\` is failing and paused (circuit open); try again shortly.`
-        : `No deployment for model \`${model}\` could be tried.`,
+        : noCredential
+          ? `Every credential of the providers for model \`${model}\` is paused after being refused (401, 402) or rate limited (429); an admin must fix the provider keys, or retry later.`
+          : `No deployment for model \`${model}\` could be tried.`,
     );
     throw withAttempts(error, attempts);
   }
@@ -130,12 +134,13 @@ export class Router {
     let tries = 0;
     // The wait a 429 asked for (or a short default): the next try on this credential waits at least this long.
     let rateLimitWaitMs: number | undefined;
+    let lastError: GatewayError | undefined;
     while (tries < this.retry.attemptsPerDeployment && attempts.length < this.retry.maxAttempts) {
       signal.throwIfAborted();
       const credential = pool.pick(refused);
       if (credential === undefined) {
         deployment.breaker.release();
-        return { kind: 'next' };
+        return { kind: 'next', error: lastError, noCredential: lastError === undefined };
       }
       const started = performance.now();
       deployment.inFlight++;
@@ -160,6 +165,7 @@ export class Router {
         deployment.inFlight--;
       }
       this.record(attempts, deployment, credential, reason, started, error);
+      lastError = error;
       const kind = error instanceof ProviderError ? error.kind : 'bad_request';
       switch (kind) {
         case 'bad_request':
@@ -204,7 +210,7 @@ export class Router {
       reason = 'retry';
     }
     deployment.breaker.release();
-    return { kind: 'next' };
+    return { kind: 'next', error: lastError };
   }
 
   /** Exponential backoff with jitter; a Retry-After longer than maxDelayMs means move on (undefined). */
