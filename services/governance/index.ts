@@ -38,7 +38,9 @@ export const governanceService = defineService<GovernanceConfig>({
     const tokens = new TokenAuthenticator(config, resolveOwnerToken(config, ctx.dataDir, ctx.log));
     const sso = new OidcAuthenticator(config.sso, ctx.log);
     const authenticate = async (token: string) => (sso.enabled && looksLikeJwt(token) ? sso.authenticate(token) : tokens.find(token));
-    const admin = await buildAdminApi({ directory, events: await ctx.events(), db, authenticate, log: ctx.log });
+    const checkRouting = async (providers: Record<string, unknown>, models: Record<string, unknown>) =>
+      (await ctx.clients.routing.checkRoutingConfig({ providersJson: JSON.stringify(providers), modelsJson: JSON.stringify(models) })).problems;
+    const admin = await buildAdminApi({ directory, events: await ctx.events(), db, authenticate, checkRouting, log: ctx.log });
     const adminUrl = await admin.listen({ host: ctx.host, port: config.adminPort });
     ctx.log.info({ url: adminUrl }, 'admin API listening (OpenAPI at /docs)');
 

@@ -82,4 +82,19 @@ export const governanceMigrations: Migration[] = [
       CREATE INDEX quota_leases_renewed ON quota_leases (renewed_at);
     `,
   },
+  {
+    version: 3,
+    description: 'providers and models managed through the admin API',
+    sql: `
+      CREATE TABLE routing_entries (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('provider', 'model')),
+        name TEXT NOT NULL,
+        -- The entry as in the routing.providers / routing.models config sections; secrets only as references.
+        entry JSONB NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        UNIQUE (kind, name)
+      );
+    `,
+  },
 ];

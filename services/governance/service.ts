@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
-import type { AuthorizeRequest, AuthorizeResponse, GovernanceService, SettleRequest, SettleResponse } from '../gen/gateway/v1/governance.js';
+import type { AuthorizeRequest, AuthorizeResponse, GovernanceService, RoutingConfig, SettleRequest, SettleResponse } from '../gen/gateway/v1/governance.js';
 import { GatewayError } from '../kit/errors.js';
 import type { Api } from '../kit/grpc.js';
 import { readOnScrape } from '../kit/metrics.js';
@@ -114,6 +114,11 @@ export class Governance implements Api<typeof GovernanceService> {
       }
     }
     return {};
+  }
+
+  async getRoutingConfig(): Promise<RoutingConfig> {
+    const { providers, models } = this.directory.routingConfig();
+    return { providersJson: JSON.stringify(providers), modelsJson: JSON.stringify(models) };
   }
 
   stop(): void {

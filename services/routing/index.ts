@@ -1,31 +1,48 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RoutingService } from '../gen/gateway/v1/routing.js';
 import { grpcImplementation } from '../kit/grpc.js';
+import { stringsIn } from '../kit/secrets/store.js';
 import { defineService } from '../kit/service.js';
 import type { RoutingConfig } from './config.js';
-import { stringsIn } from '../kit/secrets/store.js';
-import { createAdapter } from './providers/registry.js';
-import type { ProviderAdapter } from './providers/types.js';
-import { ModelCatalog } from './router/catalog.js';
-import { Router } from './router/router.js';
+import { LiveRouting } from './live.js';
 import { Routing } from './service.js';
+
+const RETRY_MS = 5_000;
 
 export const routingService = defineService<RoutingConfig>({
   name: 'routing',
   async init(ctx, config) {
     // Secret references in provider entries are read now (a missing one stops start-up) and kept current.
     await ctx.secrets.prepare(stringsIn(config.providers));
-    const providers = new Map<string, ProviderAdapter>();
-    for (const [name, providerConfig] of Object.entries(config.providers)) {
-      providers.set(name, createAdapter(name, providerConfig, config.timeouts, ctx.secrets));
-    }
-    const catalog = new ModelCatalog(config, providers);
-    const router = new Router(catalog, config.retry, ctx.metrics);
-    ctx.log.info({ providers: [...providers.keys()], models: Object.keys(config.models) }, 'providers configured');
-    const api = new Routing(router, config.timeouts);
+    const live = new LiveRouting(config, ctx.secrets, ctx.metrics, ctx.log);
+    ctx.log.info({ providers: Object.keys(config.providers), models: Object.keys(config.models) }, 'providers configured');
+    const api = new Routing(live, config.timeouts);
     ctx.grpc.add(RoutingService, grpcImplementation(RoutingService, api, ctx.log));
-    // Deployment health for operators, next to /metrics on the ops port.
+
+    // Providers and models added through the admin API come from governance, now and whenever an admin changes them.
+    let stopped = false;
+    const load = async () => {
+      const entries = await ctx.clients.governance.getRoutingConfig({});
+      await live.apply({ providers: JSON.parse(entries.providersJson) as Record<string, unknown>, models: JSON.parse(entries.modelsJson) as Record<string, unknown> });
+    };
+    const loadUntilDone = async () => {
+      for (let attempt = 0; !stopped; attempt++) {
+        try {
+          return await load();
+        } catch (err) {
+          if (attempt === 0) ctx.log.warn({ reason: (err as Error).message }, 'cannot load providers and models from governance yet; retrying');
+          await sleep(RETRY_MS);
+        }
+      }
+    };
+    const bus = await ctx.bus();
+    const changes = await bus.subscribe('admin.>', (event) => {
+      if (event.payload?.$case === 'admin' && event.payload.admin.resource.startsWith('routing_')) void loadUntilDone();
+    });
+    await Promise.race([loadUntilDone(), sleep(2_000)]);
+
     ctx.opsRoute('/routing/deployments', () => ({
-      deployments: catalog.allDeployments().map((d) => ({
+      deployments: live.router.catalog.allDeployments().map((d) => ({
         id: d.id,
         provider: d.provider.name,
         model: d.model,
@@ -40,7 +57,9 @@ export const routingService = defineService<RoutingConfig>({
       api,
       ready: () => true,
       stop: async () => {
-        await Promise.all([...providers.values()].map((p) => p.close()));
+        stopped = true;
+        await changes.stop();
+        await live.close();
       },
     };
   },

@@ -1,5 +1,7 @@
 import type { Served } from '../gen/gateway/v1/common.js';
 import type {
+  CheckRoutingConfigRequest,
+  CheckRoutingConfigResponse,
   CompletionChunk,
   CompletionRequest,
   CompletionResponse,
@@ -18,6 +20,7 @@ import { responsesFormat } from './formats/responses.js';
 import type { InboundFormat } from './formats/types.js';
 import { usageFromOpenAI, type Timeouts } from './providers/types.js';
 import type { Deployment } from './router/deployment.js';
+import type { AdminEntries, LiveRouting } from './live.js';
 import type { Router } from './router/router.js';
 
 const FORMATS: Record<string, InboundFormat> = Object.fromEntries(
@@ -51,9 +54,13 @@ const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 /** The routing service: inbound API → chat → router → provider, and back. */
 export class Routing implements Api<typeof RoutingService> {
   constructor(
-    private readonly router: Router,
+    private readonly live: LiveRouting,
     private readonly timeouts: Timeouts,
   ) {}
+
+  private get router(): Router {
+    return this.live.router;
+  }
 
   async complete(request: CompletionRequest, options: CallOptions = {}): Promise<CompletionResponse> {
     const signal = options.signal ?? neverAborted;
@@ -103,6 +110,16 @@ export class Routing implements Api<typeof RoutingService> {
 
   async listModels(_request: ListModelsRequest): Promise<ListModelsResponse> {
     return { models: this.router.catalog.listModels() };
+  }
+
+  async checkRoutingConfig(request: CheckRoutingConfigRequest): Promise<CheckRoutingConfigResponse> {
+    let entries: AdminEntries;
+    try {
+      entries = { providers: JSON.parse(request.providersJson || '{}') as Record<string, unknown>, models: JSON.parse(request.modelsJson || '{}') as Record<string, unknown> };
+    } catch {
+      return { problems: ['the entries are not valid JSON'] };
+    }
+    return { problems: await this.live.check(entries) };
   }
 }
 

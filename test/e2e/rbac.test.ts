@@ -44,6 +44,16 @@ const ROUTES: Route[] = [
   { name: 'POST /admin/keys/:id/revoke', allowed: WRITERS, prepare: async (u) => ({ method: 'POST', path: `/admin/keys/${(await owner(u, 'POST', '/admin/keys', { name: 'k' })).id}/revoke` }) },
   { name: 'GET /admin/budgets', allowed: READERS, prepare: async () => ({ method: 'GET', path: '/admin/budgets' }) },
   { name: 'POST /admin/budgets', allowed: WRITERS, prepare: async (u) => ({ method: 'POST', path: '/admin/budgets', body: { scope: 'key', scope_id: (await owner(u, 'POST', '/admin/keys', { name: 'k' })).id, limit_usd: 5, period: 'month' } }) },
+  { name: 'GET /admin/providers', allowed: READERS, prepare: async () => ({ method: 'GET', path: '/admin/providers' }) },
+  { name: 'PUT /admin/models/:name', allowed: WRITERS, prepare: async (_u, n) => ({ method: 'PUT', path: `/admin/models/alias-${n}`, body: 'mock/echo' }) },
+  {
+    name: 'DELETE /admin/models/:name',
+    allowed: WRITERS,
+    prepare: async (u, n) => {
+      await admin(u, 'PUT', `/admin/models/gone-${n}`, 'mock/echo');
+      return { method: 'DELETE', path: `/admin/models/gone-${n}` };
+    },
+  },
   ...(['GET', 'PATCH', 'DELETE'] as const).map((method): Route => ({
     name: `${method} /admin/budgets/:id`,
     allowed: method === 'GET' ? READERS : WRITERS,

@@ -15,21 +15,29 @@ export interface Principal {
 }
 
 /** What a route needs: to read or change governance entities, or to read the audit log. */
-export type Permission = 'read' | 'write' | 'manage_customers' | 'audit';
+export type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'audit';
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
-  owner: new Set(['read', 'write', 'manage_customers', 'audit']),
-  admin: new Set(['read', 'write']),
+  owner: new Set(['read', 'write', 'manage_customers', 'manage_routing', 'audit']),
+  admin: new Set(['read', 'write', 'manage_routing']),
   viewer: new Set(['read']),
   auditor: new Set(['audit']),
 };
 
+const WHAT: Record<Permission, string> = {
+  read: 'read governance settings',
+  write: 'change governance settings',
+  manage_customers: 'create or delete customers',
+  manage_routing: 'change providers and models',
+  audit: 'read the audit log',
+};
+
 export function requirePermission(principal: Principal, permission: Permission): void {
   if (!GRANTS[principal.role].has(permission)) {
-    throw new GatewayError('admin_forbidden', `The ${principal.role} role may not ${permission === 'manage_customers' ? 'create or delete customers' : `${permission} here`}.`);
+    throw new GatewayError('admin_forbidden', `The ${principal.role} role may not ${WHAT[permission]}.`);
   }
-  if (permission === 'manage_customers' && (principal.customer || principal.team)) {
-    throw new GatewayError('admin_forbidden', 'A token limited to one customer or team may not create or delete customers.');
+  if ((permission === 'manage_customers' || permission === 'manage_routing') && (principal.customer || principal.team)) {
+    throw new GatewayError('admin_forbidden', `A token limited to one customer or team may not ${WHAT[permission]}.`);
   }
 }
 

@@ -26,7 +26,8 @@ const newId = (prefix: string) => `${prefix}_${randomBytes(8).toString('hex')}`;
 const noLimits = { rpmLimit: null, tpmLimit: null, maxParallel: null, rateWindowSeconds: 60 };
 
 /** The admin REST API's routes. Every change is recorded as an admin event with the entity before and after. */
-export function registerRoutes(app: FastifyInstance, deps: { directory: Directory; events: EventPublisher; db: Database }): void {
+/** Registers the routes; returns the function that records admin changes, for other route groups. */
+export function registerRoutes(app: FastifyInstance, deps: { directory: Directory; events: EventPublisher; db: Database }): Record_ {
   const { directory, events } = deps;
   const place = placementOf(directory);
 
@@ -138,6 +139,7 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
 
   registerKeyRoutes(app, directory, principal, visible, record, place);
   registerBudgetRoutes(app, directory, deps.db, principal, visible, record, place);
+  return record;
 }
 
 type PrincipalOf = (request: FastifyRequest, permission: Permission) => Principal;

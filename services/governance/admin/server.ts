@@ -8,6 +8,7 @@ import { bearerToken, createHttpServer } from '../../kit/http.js';
 import type { Logger } from '../../kit/log.js';
 import type { Directory } from '../store/directory.js';
 import type { Principal } from './principals.js';
+import { registerRoutingRoutes, type CheckRouting } from './routing-routes.js';
 import { registerRoutes } from './routes.js';
 
 /** Turns a bearer token into a principal, or undefined when it is not one. */
@@ -19,12 +20,13 @@ export async function buildAdminApi(options: {
   events: EventPublisher;
   db: Database;
   authenticate: Authenticate;
+  checkRouting: CheckRouting;
   log: Logger;
 }): Promise<FastifyInstance> {
   const app = createHttpServer({ log: options.log, bodyLimit: 256 * 1024 });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'AI gateway admin API', version: '1', description: 'Customers, teams, virtual keys and budgets. Every route needs Authorization: Bearer <admin token or SSO token>.' },
+      info: { title: 'AI gateway admin API', version: '1', description: 'Customers, teams, virtual keys, budgets, providers and models. Every route needs Authorization: Bearer <admin token or SSO token>.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -39,6 +41,7 @@ export async function buildAdminApi(options: {
     request.principal = principal;
   });
 
-  registerRoutes(app, options);
+  const record = registerRoutes(app, options);
+  registerRoutingRoutes(app, options.directory, options.checkRouting, record);
   return app;
 }

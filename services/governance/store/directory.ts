@@ -1,6 +1,6 @@
 import type { Database } from '../../kit/db/types.js';
 import { asBuffer, asDate, asNumber, Table, type Column } from './table.js';
-import type { Budget, Customer, RateLimits, Team, VirtualKey } from './entities.js';
+import type { Budget, Customer, RateLimits, RoutingEntry, Team, VirtualKey } from './entities.js';
 
 const json = { toDb: (value: object) => JSON.stringify(value) };
 const MISS_TTL_MS = 5_000;
@@ -24,6 +24,7 @@ export class Directory {
   readonly teams: Table<Team>;
   readonly keys: Table<VirtualKey>;
   readonly budgets: Table<Budget>;
+  readonly routing: Table<RoutingEntry>;
   private readonly byHash = new Map<string, VirtualKey>();
   private readonly misses = new Map<string, number>();
   private lookupWindow = { start: 0, count: 0 };
@@ -75,10 +76,23 @@ export class Directory {
       { field: 'anchor', column: 'anchor', fromDb: asDate },
       { field: 'createdAt', column: 'created_at', fromDb: asDate },
     ]);
+    this.routing = new Table<RoutingEntry>(db, 'routing_entries', [
+      { field: 'id', column: 'id' },
+      { field: 'kind', column: 'kind' },
+      { field: 'name', column: 'name' },
+      { field: 'entry', column: 'entry', toDb: (value: unknown) => JSON.stringify(value) },
+      { field: 'updatedAt', column: 'updated_at', fromDb: asDate },
+    ]);
   }
 
   async loadAll(): Promise<void> {
-    await Promise.all([this.customers.loadAll(), this.teams.loadAll(), this.keys.loadAll(), this.budgets.loadAll()]);
+    await Promise.all([this.customers.loadAll(), this.teams.loadAll(), this.keys.loadAll(), this.budgets.loadAll(), this.routing.loadAll()]);
+  }
+
+  /** The admin-managed providers and models, as JSON objects keyed by name (what routing merges with its config file). */
+  routingConfig(): { providers: Record<string, unknown>; models: Record<string, unknown> } {
+    const pick = (kind: RoutingEntry['kind']) => Object.fromEntries(this.routing.all().filter((e) => e.kind === kind).map((e) => [e.name, e.entry]));
+    return { providers: pick('provider'), models: pick('model') };
   }
 
   /** Table by the resource name used in admin events. */
@@ -92,6 +106,9 @@ export class Directory {
         return this.keys;
       case 'budget':
         return this.budgets;
+      case 'routing_provider':
+      case 'routing_model':
+        return this.routing;
       default:
         return undefined;
     }

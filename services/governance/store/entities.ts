@@ -59,3 +59,12 @@ export interface Budget {
   anchor: Date;
   createdAt: Date;
 }
+
+/** A provider or model added through the admin API; its id is "<kind>:<name>". */
+export interface RoutingEntry {
+  id: string;
+  kind: 'provider' | 'model';
+  name: string;
+  entry: unknown;
+  updatedAt: Date;
+}

@@ -71,6 +71,21 @@ export class Table<T extends { id: string }> {
     return stored;
   }
 
+  /** Inserts the entity, or replaces the one with its id; returns the entity before (if any) and after. */
+  async upsert(entity: T): Promise<{ before: T | undefined; after: T }> {
+    const before = this.rows.get(entity.id);
+    const values = this.columns.map((c) => this.toDb(c, entity[c.field]));
+    const placeholders = values.map((_, i) => `$${i + 1}`).join(', ');
+    const updates = this.columns.filter((c) => c.field !== 'id').map((c) => `${c.column} = EXCLUDED.${c.column}`).join(', ');
+    const { rows } = await this.db.query<Record<string, unknown>>(
+      `INSERT INTO ${this.name} (${this.columnList}) VALUES (${placeholders}) ON CONFLICT (id) DO UPDATE SET ${updates} RETURNING ${this.columnList}`,
+      values,
+    );
+    const after = this.fromRow(rows[0]!);
+    this.put(after);
+    return { before, after };
+  }
+
   /** Changes the given fields; returns the entity before and after, or undefined when there is none. */
   async update(id: string, patch: Partial<T>): Promise<{ before: T; after: T } | undefined> {
     const changed = this.columns.filter((c) => c.field in patch && c.field !== 'id');

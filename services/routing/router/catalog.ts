@@ -13,13 +13,17 @@ export class ModelCatalog {
   private readonly groups = new Map<string, ModelGroup>();
   private readonly deployments = new Map<string, Deployment>();
   private readonly pools = new Map<string, CredentialPool>();
+  private readonly earlier = new Map<string, Deployment>();
 
   constructor(
     private readonly config: RoutingConfig,
     private readonly providers: ReadonlyMap<string, ProviderAdapter>,
     /** Time source of circuit breakers and credential cooldowns; tests pass their own. */
     private readonly now: () => number = Date.now,
+    /** The catalog this one replaces: deployments that did not change keep their health. */
+    previous?: ModelCatalog,
   ) {
+    for (const d of previous?.allDeployments() ?? []) this.earlier.set(d.id, d);
     for (const provider of providers.values()) {
       this.pools.set(provider.name, new CredentialPool(provider.credentialCount, now, (i) => provider.credentialStamp?.(i)));
     }
@@ -86,6 +90,12 @@ export class ModelCatalog {
   private deployment(config: DeploymentConfig): Deployment {
     const id = config.id ?? `${config.provider}/${config.model}`;
     let deployment = this.deployments.get(id);
+    const before = this.earlier.get(id);
+    // A deployment whose provider and model are unchanged keeps its circuit, latency and in-flight count.
+    if (!deployment && before && before.provider === this.providers.get(config.provider) && before.model === config.model) {
+      deployment = before;
+      this.deployments.set(id, deployment);
+    }
     if (!deployment) {
       const cost = config.inputCostPerMillion !== undefined || config.outputCostPerMillion !== undefined
         ? (config.inputCostPerMillion ?? 0) + (config.outputCostPerMillion ?? 0)

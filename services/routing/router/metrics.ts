@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Attempt } from '../../gen/gateway/v1/common.js';
 import { LATENCY_BUCKETS } from '../../kit/metrics.js';
-import type { ModelCatalog } from './catalog.js';
+import type { Deployment } from './deployment.js';
 
 const CIRCUIT_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
 
@@ -10,7 +10,8 @@ export class RouterMetrics {
   private readonly calls: Counter<'provider' | 'deployment' | 'outcome'>;
   private readonly duration: Histogram<'provider'>;
 
-  constructor(registry: Registry, catalog: ModelCatalog) {
+  /** `deployments` gives the current deployments (the set changes when providers or models change). */
+  constructor(registry: Registry, deployments: () => Deployment[]) {
     this.calls = new Counter({
       name: 'gateway_upstream_requests_total',
       help: 'Calls to providers, by provider, deployment and outcome (ok, or the gateway error code).',
@@ -31,7 +32,7 @@ export class RouterMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const d of catalog.allDeployments()) this.set({ deployment: d.id }, CIRCUIT_VALUE[d.breaker.state]);
+        for (const d of deployments()) this.set({ deployment: d.id }, CIRCUIT_VALUE[d.breaker.state]);
       },
     });
     new Gauge({
@@ -41,7 +42,7 @@ export class RouterMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const d of catalog.allDeployments()) this.set({ deployment: d.id }, d.inFlight);
+        for (const d of deployments()) this.set({ deployment: d.id }, d.inFlight);
       },
     });
   }

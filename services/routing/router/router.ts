@@ -47,11 +47,11 @@ export class Router {
   constructor(
     readonly catalog: ModelCatalog,
     private readonly retry: RoutingConfig['retry'],
-    registry: Registry,
+    metrics: Registry | RouterMetrics,
     /** How the router waits before a retry; tests pass a recorder. */
     private readonly wait: (ms: number, signal: AbortSignal) => Promise<unknown> = (ms, signal) => sleep(ms, undefined, { signal }),
   ) {
-    this.metrics = new RouterMetrics(registry, catalog);
+    this.metrics = metrics instanceof RouterMetrics ? metrics : new RouterMetrics(metrics, () => catalog.allDeployments());
   }
 
   async route<T>(model: string, hints: RoutingHints | undefined, signal: AbortSignal, call: (target: Target) => Promise<T>, inspect?: Inspect<T>): Promise<Routed<T>> {

@@ -75,6 +75,18 @@ export interface SettleRequest {
 export interface SettleResponse {
 }
 
+export interface GetRoutingConfigRequest {
+}
+
+/**
+ * Provider and model entries as JSON objects keyed by name, in the shape of
+ * the routing.providers and routing.models config sections.
+ */
+export interface RoutingConfig {
+  providersJson: string;
+  modelsJson: string;
+}
+
 function createBaseAuthorizeRequest(): AuthorizeRequest {
   return {
     context: undefined,
@@ -727,6 +739,151 @@ export const SettleResponse: MessageFns<SettleResponse> = {
   },
 };
 
+function createBaseGetRoutingConfigRequest(): GetRoutingConfigRequest {
+  return {};
+}
+
+export const GetRoutingConfigRequest: MessageFns<GetRoutingConfigRequest> = {
+  encode(_: GetRoutingConfigRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRoutingConfigRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRoutingConfigRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetRoutingConfigRequest {
+    return {};
+  },
+
+  toJSON(_: GetRoutingConfigRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetRoutingConfigRequest>, I>>(base?: I): GetRoutingConfigRequest {
+    return GetRoutingConfigRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetRoutingConfigRequest>, I>>(_: I): GetRoutingConfigRequest {
+    const message = createBaseGetRoutingConfigRequest();
+    return message;
+  },
+};
+
+function createBaseRoutingConfig(): RoutingConfig {
+  return { providersJson: "", modelsJson: "" };
+}
+
+export const RoutingConfig: MessageFns<RoutingConfig> = {
+  encode(message: RoutingConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.providersJson !== "") {
+      writer.uint32(10).string(message.providersJson);
+    }
+    if (message.modelsJson !== "") {
+      writer.uint32(18).string(message.modelsJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RoutingConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRoutingConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.providersJson = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.modelsJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RoutingConfig {
+    return {
+      providersJson: isSet(object.providersJson)
+        ? globalThis.String(object.providersJson)
+        : isSet(object.providers_json)
+        ? globalThis.String(object.providers_json)
+        : "",
+      modelsJson: isSet(object.modelsJson)
+        ? globalThis.String(object.modelsJson)
+        : isSet(object.models_json)
+        ? globalThis.String(object.models_json)
+        : "",
+    };
+  },
+
+  toJSON(message: RoutingConfig): unknown {
+    const obj: any = {};
+    if (message.providersJson !== "") {
+      obj.providersJson = message.providersJson;
+    }
+    if (message.modelsJson !== "") {
+      obj.modelsJson = message.modelsJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RoutingConfig>, I>>(base?: I): RoutingConfig {
+    return RoutingConfig.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RoutingConfig>, I>>(object: I): RoutingConfig {
+    const message = createBaseRoutingConfig();
+    message.providersJson = object.providersJson ?? "";
+    message.modelsJson = object.modelsJson ?? "";
+    return message;
+  },
+};
+
 /**
  * Decides whether a request may run. Called by ingress once before and once
  * after every request.
@@ -756,6 +913,20 @@ export const GovernanceService = {
     responseSerialize: (value: SettleResponse): Buffer => Buffer.from(SettleResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SettleResponse => SettleResponse.decode(value),
   },
+  /**
+   * Providers and models added through the admin API, for routing to use
+   * besides those in its config file.
+   */
+  getRoutingConfig: {
+    path: "/gateway.v1.Governance/GetRoutingConfig" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetRoutingConfigRequest): Buffer =>
+      Buffer.from(GetRoutingConfigRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetRoutingConfigRequest => GetRoutingConfigRequest.decode(value),
+    responseSerialize: (value: RoutingConfig): Buffer => Buffer.from(RoutingConfig.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RoutingConfig => RoutingConfig.decode(value),
+  },
 } as const;
 
 export interface GovernanceServer extends UntypedServiceImplementation {
@@ -766,6 +937,11 @@ export interface GovernanceServer extends UntypedServiceImplementation {
   authorize: handleUnaryCall<AuthorizeRequest, AuthorizeResponse>;
   /** Ends an admitted request: releases its reservation and records its usage. */
   settle: handleUnaryCall<SettleRequest, SettleResponse>;
+  /**
+   * Providers and models added through the admin API, for routing to use
+   * besides those in its config file.
+   */
+  getRoutingConfig: handleUnaryCall<GetRoutingConfigRequest, RoutingConfig>;
 }
 
 export interface GovernanceClient extends Client {
@@ -803,6 +979,25 @@ export interface GovernanceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SettleResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Providers and models added through the admin API, for routing to use
+   * besides those in its config file.
+   */
+  getRoutingConfig(
+    request: GetRoutingConfigRequest,
+    callback: (error: ServiceError | null, response: RoutingConfig) => void,
+  ): ClientUnaryCall;
+  getRoutingConfig(
+    request: GetRoutingConfigRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RoutingConfig) => void,
+  ): ClientUnaryCall;
+  getRoutingConfig(
+    request: GetRoutingConfigRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RoutingConfig) => void,
   ): ClientUnaryCall;
 }
 
