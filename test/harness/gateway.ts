@@ -11,6 +11,7 @@ import { loadConfig } from '../../services/kit/config.js';
 import { createLogger } from '../../services/kit/log.js';
 import type { ServiceName } from '../../services/kit/service.js';
 import { eventually, freePort } from './infra.js';
+import { outputFile, recordSecret, recordSecretsIn } from './leaks.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -30,7 +31,7 @@ type Tree = Record<string, unknown>;
 function testDefaults(dataDir: string): Tree {
   return {
     dataDir,
-    log: { level: process.env.TEST_LOG_LEVEL ?? 'warn' },
+    log: { level: process.env.TEST_LOG_LEVEL ?? 'debug' },
     server: { host: '127.0.0.1', opsPort: 0, grpcPort: 0, shutdownTimeoutMs: 5_000 },
     ingress: { port: 0 },
     governance: { adminPort: 0, adminToken: ADMIN_TOKEN },
@@ -59,7 +60,9 @@ export async function admin<T = Record<string, unknown>>(adminUrl: string, metho
 /** Creates a key, and its team first when the team does not exist yet. */
 async function adminCreateKey(adminUrl: string, body: Tree): Promise<{ id: string; key: string }> {
   if (typeof body.team === 'string') await admin(adminUrl, 'POST', '/admin/teams', { id: body.team, name: body.team }, [201, 409]);
-  return admin<{ id: string; key: string }>(adminUrl, 'POST', '/admin/keys', { name: 'test', ...body });
+  const created = await admin<{ id: string; key: string }>(adminUrl, 'POST', '/admin/keys', { name: 'test', ...body });
+  recordSecret(created.key);
+  return created;
 }
 
 function wrap(baseURL: string, adminUrl: string, opsUrl: string, stop: () => Promise<void>): TestGateway {
@@ -76,8 +79,11 @@ function wrap(baseURL: string, adminUrl: string, opsUrl: string, stop: () => Pro
 /** Runs the given services (default: all) inside the test process. */
 export async function startInProcess(config: Tree = {}, services?: ServiceName[]): Promise<TestGateway & { running: RunningGateway; dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-test-'));
-  const parsed = loadConfig(gatewayConfig, { overrides: merge(testDefaults(dataDir), config), env: {} });
-  const running = await startGateway(parsed, services ?? ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'], createLogger({ level: parsed.log.level }));
+  recordSecretsIn(config);
+  recordSecret(ADMIN_TOKEN);
+  // Everything, debug included, goes to a file for the end-of-suite secret check.
+  const parsed = loadConfig(gatewayConfig, { overrides: merge(testDefaults(dataDir), { ...config, log: { level: 'debug' } }), env: {} });
+  const running = await startGateway(parsed, services ?? ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'], createLogger({ level: 'debug', destination: outputFile('in-process') }));
   const e = running.endpoints;
   return { ...wrap(`${e['ingress.http']}/v1`, e['governance.admin'] ?? '', e.ops!, running.stop), running, dataDir };
 }
@@ -101,8 +107,16 @@ export async function spawnService(configFile: string, services: string, env: Re
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const file = outputFile(services);
+  child.stdout!.on('data', (d: Buffer) => {
+    output += d.toString();
+    file.write(d);
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    output += d.toString();
+    file.write(d);
+  });
+  child.once('exit', () => file.end());
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const opsUrl = `http://127.0.0.1:${opsPort}`;
   await eventually(`${services} to be ready`, async () => {
@@ -143,6 +157,8 @@ export interface SplitGateway extends TestGateway {
  */
 export async function startSplit(config: Tree, replicas: { governance?: number; ingress?: number } = {}): Promise<SplitGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-split-'));
+  recordSecretsIn(config);
+  recordSecret(ADMIN_TOKEN);
   const ports = async (n: number) => Promise.all(Array.from({ length: n }, () => freePort()));
   const governance = { grpc: await ports(replicas.governance ?? 1), admin: await ports(replicas.governance ?? 1) };
   const ingressPorts = await ports(replicas.ingress ?? 1);

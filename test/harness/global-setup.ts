@@ -1,4 +1,8 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { findLeaks } from './leaks.js';
 import type { StartedTestContainer } from 'testcontainers';
 
 export interface Infra {
@@ -10,6 +14,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     infra: Infra | null;
     infraProblem: string;
+    /** Where gateways' output and the tests' secrets are kept for the leak check. */
+    outputDir: string;
   }
 }
 
@@ -37,6 +43,8 @@ async function dockerAvailable(): Promise<boolean> {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const containers: StartedTestContainer[] = [];
+  const outputDir = mkdtempSync(join(tmpdir(), 'gw-test-output-'));
+  project.provide('outputDir', outputDir);
   let natsUrl = process.env.NATS_URL;
   let databaseUrl = process.env.DATABASE_URL;
 
@@ -67,5 +75,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   return async () => {
     await Promise.all(containers.map((c) => c.stop()));
+    const leaks = findLeaks(outputDir);
+    if (leaks.length > 0) {
+      // A teardown error alone does not fail the run, so the exit code is set too.
+      process.exitCode = 1;
+      throw new Error(`secrets appeared in gateway output (kept in ${outputDir}):\n  ${leaks.join('\n  ')}`);
+    }
   };
 }
