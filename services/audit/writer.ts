@@ -1,4 +1,5 @@
-import { RequestOutcome, AdminChange } from '../gen/gateway/v1/events.js';
+import { Attempt } from '../gen/gateway/v1/common.js';
+import { AdminChange, AuthFailure, RequestOutcome } from '../gen/gateway/v1/events.js';
 import type { Queryable } from '../kit/db/types.js';
 import type { Event } from '../kit/events.js';
 
@@ -8,6 +9,10 @@ function payloadJson(event: Event): string {
       return JSON.stringify({ request: RequestOutcome.toJSON(event.payload.request) });
     case 'admin':
       return JSON.stringify({ admin: AdminChange.toJSON(event.payload.admin) });
+    case 'attempt':
+      return JSON.stringify({ attempt: Attempt.toJSON(event.payload.attempt) });
+    case 'auth':
+      return JSON.stringify({ auth: AuthFailure.toJSON(event.payload.auth) });
     default:
       return '{}';
   }

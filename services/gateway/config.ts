@@ -42,6 +42,22 @@ export const gatewayConfig = z.strictObject({
       poolSize: z.number().int().positive().default(10).describe('Connections per process.'),
     })
     .prefault({}),
+  events: z
+    .strictObject({
+      spool: z
+        .strictObject({
+          dir: z.string().default('').describe('Folder of this process\'s event spool. Empty: <dataDir>/spool/<services>-<opsPort>. Each process needs its own.'),
+          maxBytes: z.number().int().positive().default(1024 * 1024 * 1024).describe('Largest size of the spool; see whenFull.'),
+          syncIntervalMs: z.number().int().positive().default(10).describe('Spooled events are written and fsync\'d together at most this often.'),
+          whenFull: z
+            .enum(['refuse', 'drop'])
+            .default('refuse')
+            .describe('refuse: answer new requests 503 until the spool drains (nothing unrecorded); drop: keep serving and count lost events.'),
+        })
+        .prefault({})
+        .describe('Where events wait while NATS cannot take them; replayed in order, with the same ids, once it can.'),
+    })
+    .prefault({}),
   secrets: z
     .strictObject({
       refreshSeconds: z.number().positive().default(60).describe('How often secret references (env:, file:, vault:) are read again, so rotated secrets are used without a restart.'),

@@ -6,6 +6,7 @@ import { RoutingService } from '../gen/gateway/v1/routing.js';
 import { JetStreamBus } from '../kit/bus/jetstream.js';
 import { MemoryBus } from '../kit/bus/memory.js';
 import { EventPublisher } from '../kit/bus/publisher.js';
+import { Spool } from '../kit/bus/spool.js';
 import type { EventBus } from '../kit/bus/types.js';
 import { PGliteDatabase } from '../kit/db/pglite.js';
 import { connectPostgres } from '../kit/db/postgres.js';
@@ -65,7 +66,15 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     (bus ??= config.nats.url
       ? JetStreamBus.connect({ ...config.nats }, `gateway:${services.join(',')}`, log.child({ component: 'bus' }))
       : Promise.resolve(new MemoryBus(log.child({ component: 'bus' }))));
-  const getPublisher = () => (publisher ??= getBus().then((b) => new EventPublisher(b, log.child({ component: 'events' }), metrics)));
+  const getPublisher = () =>
+    (publisher ??= getBus().then(async (b) => {
+      // Only a bus in another process can be unreachable; the in-process bus needs no spool.
+      if (b.kind === 'memory') return new EventPublisher(b, log.child({ component: 'events' }), metrics);
+      const spool = config.events.spool;
+      const dir = spool.dir || join(dataDir, 'spool', `${services.join('+')}-${config.server.opsPort}`);
+      const opened = await Spool.open({ dir, maxBytes: spool.maxBytes, syncIntervalMs: spool.syncIntervalMs }, log.child({ component: 'spool' }));
+      return new EventPublisher(b, log.child({ component: 'events' }), metrics, opened, spool.whenFull);
+    }));
 
   /** The service object when it runs here, else a gRPC client with the same type. */
   const client = <T>(name: ServiceName, remote: () => T & { close(): void }): T => {

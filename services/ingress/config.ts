@@ -9,6 +9,11 @@ export const ingressConfig = z
       .positive()
       .default(10 * 1024 * 1024)
       .describe('Largest request body accepted; larger ones get 413.'),
+    emitReceived: z.boolean().default(false).describe('Also emit request.received when a request arrives (then the audit log has two rows per request).'),
+    emitAttempts: z
+      .boolean()
+      .default(false)
+      .describe("Also emit one upstream.attempt event per provider call (every attempt is listed in the request's outcome anyway)."),
     trustProxy: z
       .boolean()
       .default(false)

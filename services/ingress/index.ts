@@ -7,8 +7,9 @@ import { buildIngressApp } from './server.js';
 export const ingressService = defineService<IngressConfig>({
   name: 'ingress',
   async init(ctx, config) {
-    const recorder = new OutcomeRecorder(await ctx.events(), ctx.metrics, ctx.log);
-    const app = buildIngressApp(config, { clients: ctx.clients, recorder, log: ctx.log });
+    const events = await ctx.events();
+    const recorder = new OutcomeRecorder(events, ctx.metrics, ctx.log, config.emitAttempts);
+    const app = buildIngressApp(config, { clients: ctx.clients, recorder, events, emitReceived: config.emitReceived, log: ctx.log });
     const url = await app.listen({ host: ctx.host, port: config.port });
     ctx.log.info({ url }, 'OpenAI-compatible API listening');
     return {

@@ -2,7 +2,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Attempt, RequestContext, Served, Usage } from '../gen/gateway/v1/common.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import type { GatewayError } from '../kit/errors.js';
-import { EventType, requestEvent, type EventTypeName } from '../kit/events.js';
+import { attemptEvent, EventType, requestEvent, type EventTypeName } from '../kit/events.js';
 import type { Logger } from '../kit/log.js';
 import { LATENCY_BUCKETS } from '../kit/metrics.js';
 
@@ -33,6 +33,7 @@ export class OutcomeRecorder {
     private readonly events: EventPublisher,
     metrics: Registry,
     private readonly log: Logger,
+    private readonly emitAttempts: boolean,
   ) {
     this.requests = new Counter({
       name: 'gateway_requests_total',
@@ -55,6 +56,7 @@ export class OutcomeRecorder {
     const type: EventTypeName = !outcome.error ? EventType.requestCompleted : admitted ? EventType.requestFailed : EventType.requestRejected;
     this.requests.inc({ endpoint: outcome.endpoint, status: String(outcome.httpStatus) });
     this.duration.observe({ endpoint: outcome.endpoint }, durationMs / 1000);
+    if (this.emitAttempts) for (const attempt of outcome.attempts ?? []) this.events.emit(attemptEvent({ service: 'ingress', context }, attempt));
     this.events.emit(
       requestEvent(type, { service: 'ingress', context }, {
         endpoint: outcome.endpoint,

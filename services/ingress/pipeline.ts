@@ -7,11 +7,15 @@ import { newTraceId } from '../kit/ids.js';
 import type { Logger } from '../kit/log.js';
 import { hashSecret } from '../kit/secrets/keys.js';
 import type { Clients } from '../kit/service.js';
+import type { EventPublisher } from '../kit/bus/publisher.js';
+import { EventType, requestEvent } from '../kit/events.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';
 
 export interface PipelineDeps {
   clients: Clients;
   recorder: OutcomeRecorder;
+  events: EventPublisher;
+  emitReceived: boolean;
   log: Logger;
 }
 
@@ -30,6 +34,7 @@ export class Admission {
   ) {
     this.context = { requestId: request.id, traceId: traceIdFrom(request.headers.traceparent), actor: undefined, sourceAddress: request.ip };
     void reply.header('x-request-id', this.context.requestId);
+    if (deps.emitReceived) deps.events.emit(requestEvent(EventType.requestReceived, { service: 'ingress', context: this.context }, receivedOutcome(endpoint)));
   }
 
   get cacheNamespace(): string {
@@ -42,6 +47,9 @@ export class Admission {
    * (Anthropic clients).
    */
   async admit(model: string, body?: { raw: Buffer | undefined; parsed: unknown }): Promise<void> {
+    if (!this.deps.events.accepting()) {
+      throw new GatewayError('service_unavailable', 'The gateway cannot record requests right now (its event spool is full), so it serves none; retry later.');
+    }
     const key = bearerToken(this.request.headers.authorization) ?? headerValue(this.request.headers['x-api-key']) ?? headerValue(this.request.headers['api-key']);
     if (!key) {
       throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
@@ -89,6 +97,10 @@ export class Admission {
   get contentLogging(): boolean {
     return this.grant?.contentLogging ?? false;
   }
+}
+
+function receivedOutcome(endpoint: string) {
+  return { endpoint, model: '', served: undefined, httpStatus: 0, usage: undefined, stream: false, cacheHit: false, durationMs: 0, errorCode: '', errorMessage: '', attempts: [] };
 }
 
 /** The request's cap on output tokens, under whichever name its API uses; 0 when it sets none. */

@@ -1,5 +1,5 @@
-import { Event, type RequestOutcome, type AdminChange } from '../gen/gateway/v1/events.js';
-import type { Actor, RequestContext } from '../gen/gateway/v1/common.js';
+import { Event, type RequestOutcome, type AdminChange, type AuthFailure } from '../gen/gateway/v1/events.js';
+import type { Actor, Attempt, RequestContext } from '../gen/gateway/v1/common.js';
 import { uuidv7 } from './ids.js';
 
 export { Event };
@@ -9,9 +9,12 @@ export const EVENT_SCHEMA_VERSION = 1;
 
 /** Every event type the gateway emits; the subject is `<prefix>.events.<type>`. */
 export const EventType = {
+  requestReceived: 'request.received',
   requestCompleted: 'request.completed',
   requestFailed: 'request.failed',
   requestRejected: 'request.rejected',
+  upstreamAttempt: 'upstream.attempt',
+  authFailed: 'auth.failed',
 } as const;
 
 /** Admin changes are `admin.<resource>.<action>`, e.g. admin.virtual_key.rotate. */
@@ -41,6 +44,14 @@ function envelope(type: EventTypeName, fields: EventFields): Event {
 
 export function requestEvent(type: EventTypeName, fields: EventFields, outcome: RequestOutcome): Event {
   return { ...envelope(type, fields), payload: { $case: 'request', request: outcome } };
+}
+
+export function attemptEvent(fields: EventFields, attempt: Attempt): Event {
+  return { ...envelope(EventType.upstreamAttempt, fields), payload: { $case: 'attempt', attempt } };
+}
+
+export function authFailedEvent(fields: EventFields, failure: AuthFailure): Event {
+  return { ...envelope(EventType.authFailed, fields), payload: { $case: 'auth', auth: failure } };
 }
 
 export function adminEvent(type: EventTypeName, fields: EventFields, change: AdminChange): Event {

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { EventPublisher } from '../../kit/bus/publisher.js';
 import type { Database } from '../../kit/db/types.js';
 import { GatewayError } from '../../kit/errors.js';
+import { authFailedEvent } from '../../kit/events.js';
 import { bearerToken, createHttpServer } from '../../kit/http.js';
 import type { Logger } from '../../kit/log.js';
 import type { Directory } from '../store/directory.js';
@@ -37,7 +38,16 @@ export async function buildAdminApi(options: {
     if (request.url === '/docs' || request.url.startsWith('/docs/')) return;
     const token = bearerToken(request.headers.authorization);
     const principal = token ? await options.authenticate(token) : undefined;
-    if (!principal) throw new GatewayError('admin_unauthorized', 'A valid admin token is required: send Authorization: Bearer <token>.');
+    if (!principal) {
+      // Refused sign-ins are audited: who tried (by address), where, and why (never the token).
+      options.events.emit(
+        authFailedEvent(
+          { service: 'governance', context: { requestId: request.id, traceId: '', actor: undefined, sourceAddress: request.ip } },
+          { surface: 'admin_api', reason: token ? 'invalid credential' : 'missing credential', target: `${request.method} ${request.url.split('?')[0]}` },
+        ),
+      );
+      throw new GatewayError('admin_unauthorized', 'A valid admin token is required: send Authorization: Bearer <token>.');
+    }
     request.principal = principal;
   });
 

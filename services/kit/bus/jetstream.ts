@@ -28,6 +28,9 @@ export interface JetStreamSettings {
   ackWaitSeconds: number;
 }
 
+/** A publish not acknowledged this fast is retried, then spooled. */
+const PUBLISH_TIMEOUT_MS = 2_000;
+
 // JetStream API error codes for a name another process took first (not in JetStreamApiCodes).
 const STREAM_NAME_IN_USE = 10058;
 const CONSUMER_NAME_IN_USE = 10013;
@@ -105,7 +108,7 @@ export class JetStreamBus implements EventBus {
   }
 
   async publish(event: Event): Promise<void> {
-    await this.js.publish(this.subject(event.type), encodeEvent(event), { msgID: event.id });
+    await this.js.publish(this.subject(event.type), encodeEvent(event), { msgID: event.id, timeout: PUBLISH_TIMEOUT_MS });
   }
 
   async consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer> {

@@ -16,6 +16,16 @@ export const protobufFileName = "gateway/v1/events.proto";
 /**
  * The envelope of every event published on the event bus (NATS JetStream
  * subject "<prefix>.events.<type>"). Encoded as protobuf binary.
+ *
+ * Types (schema version 1):
+ *   request.received   a request arrived (only with events.emitReceived)
+ *   request.completed  a request was answered, from a provider or the cache (cache_hit)
+ *   request.failed     an admitted request failed (provider error, bad body, client gone)
+ *   request.rejected   a request was refused before admission: auth, budget, rate, policy
+ *   upstream.attempt   one provider call of a request (only with events.emitAttempts;
+ *                      every attempt is also listed in the request's outcome)
+ *   admin.<resource>.<action>  a change through the admin API, before and after
+ *   auth.failed        an admin API call with a missing or invalid credential
  */
 export interface Event {
   /** UUIDv7; also the JetStream message id, so a re-publish is deduplicated. */
@@ -33,7 +43,21 @@ export interface Event {
   sourceAddress: string;
   /** Version of this schema; bumped on incompatible changes. */
   schemaVersion: number;
-  payload: { $case: "request"; request: RequestOutcome } | { $case: "admin"; admin: AdminChange } | undefined;
+  payload:
+    | { $case: "request"; request: RequestOutcome }
+    | { $case: "admin"; admin: AdminChange }
+    | { $case: "attempt"; attempt: Attempt }
+    | { $case: "auth"; auth: AuthFailure }
+    | undefined;
+}
+
+/** A credential that was refused (type auth.failed). */
+export interface AuthFailure {
+  /** Where: "admin_api". */
+  surface: string;
+  reason: string;
+  /** Method and path of the refused call. */
+  target: string;
 }
 
 /**
@@ -123,6 +147,12 @@ export const Event: MessageFns<Event> = {
         break;
       case "admin":
         AdminChange.encode(message.payload.admin, writer.uint32(170).fork()).join();
+        break;
+      case "attempt":
+        Attempt.encode(message.payload.attempt, writer.uint32(178).fork()).join();
+        break;
+      case "auth":
+        AuthFailure.encode(message.payload.auth, writer.uint32(186).fork()).join();
         break;
     }
     return writer;
@@ -229,6 +259,22 @@ export const Event: MessageFns<Event> = {
             message.payload = { $case: "admin", admin: AdminChange.decode(reader, reader.uint32()) };
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.payload = { $case: "attempt", attempt: Attempt.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.payload = { $case: "auth", auth: AuthFailure.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -272,6 +318,10 @@ export const Event: MessageFns<Event> = {
         ? { $case: "request", request: RequestOutcome.fromJSON(object.request) }
         : isSet(object.admin)
         ? { $case: "admin", admin: AdminChange.fromJSON(object.admin) }
+        : isSet(object.attempt)
+        ? { $case: "attempt", attempt: Attempt.fromJSON(object.attempt) }
+        : isSet(object.auth)
+        ? { $case: "auth", auth: AuthFailure.fromJSON(object.auth) }
         : undefined,
     };
   },
@@ -309,6 +359,10 @@ export const Event: MessageFns<Event> = {
       obj.request = RequestOutcome.toJSON(message.payload.request);
     } else if (message.payload?.$case === "admin") {
       obj.admin = AdminChange.toJSON(message.payload.admin);
+    } else if (message.payload?.$case === "attempt") {
+      obj.attempt = Attempt.toJSON(message.payload.attempt);
+    } else if (message.payload?.$case === "auth") {
+      obj.auth = AuthFailure.toJSON(message.payload.auth);
     }
     return obj;
   },
@@ -340,7 +394,120 @@ export const Event: MessageFns<Event> = {
         }
         break;
       }
+      case "attempt": {
+        if (object.payload?.attempt !== undefined && object.payload?.attempt !== null) {
+          message.payload = { $case: "attempt", attempt: Attempt.fromPartial(object.payload.attempt) };
+        }
+        break;
+      }
+      case "auth": {
+        if (object.payload?.auth !== undefined && object.payload?.auth !== null) {
+          message.payload = { $case: "auth", auth: AuthFailure.fromPartial(object.payload.auth) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseAuthFailure(): AuthFailure {
+  return { surface: "", reason: "", target: "" };
+}
+
+export const AuthFailure: MessageFns<AuthFailure> = {
+  encode(message: AuthFailure, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.surface !== "") {
+      writer.uint32(10).string(message.surface);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.target !== "") {
+      writer.uint32(26).string(message.target);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthFailure {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthFailure();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.surface = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthFailure {
+    return {
+      surface: isSet(object.surface) ? globalThis.String(object.surface) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+    };
+  },
+
+  toJSON(message: AuthFailure): unknown {
+    const obj: any = {};
+    if (message.surface !== "") {
+      obj.surface = message.surface;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthFailure>, I>>(base?: I): AuthFailure {
+    return AuthFailure.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthFailure>, I>>(object: I): AuthFailure {
+    const message = createBaseAuthFailure();
+    message.surface = object.surface ?? "";
+    message.reason = object.reason ?? "";
+    message.target = object.target ?? "";
     return message;
   },
 };
