@@ -3,6 +3,10 @@ import { z } from 'zod';
 export const auditConfig = z
   .strictObject({
     maxBatch: z.number().int().positive().max(10_000).default(500).describe('Most events written to the audit log in one transaction.'),
+    signingKey: z
+      .string()
+      .default('')
+      .describe('Ed25519 private key (PEM, secret; or a env:/file:/vault: reference) that signs exported chain heads (gateway audit head).'),
   })
   .prefault({});
 

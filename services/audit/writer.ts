@@ -2,45 +2,86 @@ import { Attempt } from '../gen/gateway/v1/common.js';
 import { AdminChange, AuthFailure, RequestOutcome } from '../gen/gateway/v1/events.js';
 import type { Queryable } from '../kit/db/types.js';
 import type { Event } from '../kit/events.js';
+import { chainHash, chainHead, lockChain, type ChainedRow } from './chain.js';
 
-function payloadJson(event: Event): string {
+function payloadOf(event: Event): unknown {
   switch (event.payload?.$case) {
     case 'request':
-      return JSON.stringify({ request: RequestOutcome.toJSON(event.payload.request) });
+      return { request: RequestOutcome.toJSON(event.payload.request) };
     case 'admin':
-      return JSON.stringify({ admin: AdminChange.toJSON(event.payload.admin) });
+      return { admin: AdminChange.toJSON(event.payload.admin) };
     case 'attempt':
-      return JSON.stringify({ attempt: Attempt.toJSON(event.payload.attempt) });
+      return { attempt: Attempt.toJSON(event.payload.attempt) };
     case 'auth':
-      return JSON.stringify({ auth: AuthFailure.toJSON(event.payload.auth) });
+      return { auth: AuthFailure.toJSON(event.payload.auth) };
     default:
-      return '{}';
+      return {};
   }
 }
 
-/** Appends a batch of events to the audit log; events already recorded are skipped. */
+function rowOf(event: Event): ChainedRow {
+  return {
+    event_id: event.id,
+    event_type: event.type,
+    occurred_at: (event.time ?? new Date()).toISOString(),
+    request_id: event.requestId,
+    trace_id: event.traceId,
+    service: event.service,
+    source_address: event.sourceAddress,
+    actor_key_id: event.actor?.keyId ?? '',
+    actor_team_id: event.actor?.teamId ?? '',
+    actor_customer_id: event.actor?.customerId ?? '',
+    actor_admin: event.actor?.admin ?? '',
+    schema_version: event.schemaVersion,
+    // Through JSON and back, so the hashed value is the one the database stores.
+    payload: JSON.parse(JSON.stringify(payloadOf(event))),
+  };
+}
+
+/**
+ * Appends a batch of events to the audit log, in order, each row chained to
+ * the one before. Events already recorded (a redelivery, a re-publish) are
+ * left out before chaining, so the chain never points at a row not written.
+ */
 export async function writeAuditEvents(db: Queryable, events: Event[]): Promise<void> {
-  const column = <T>(pick: (e: Event) => T) => events.map(pick);
+  await lockChain(db);
+  const ids = [...new Set(events.map((e) => e.id))];
+  const { rows: known } = await db.query<{ event_id: string }>('SELECT event_id FROM audit_events WHERE event_id = ANY($1::uuid[])', [ids]);
+  const seen = new Set(known.map((r) => r.event_id));
+  const fresh = events.filter((e) => !seen.has(e.id) && (seen.add(e.id), true));
+  if (fresh.length === 0) return;
+
+  let previous = (await chainHead(db)).hash;
+  const rows = fresh.map(rowOf);
+  const links = rows.map((row) => {
+    const link = { prev: previous, hash: chainHash(previous, row) };
+    previous = link.hash;
+    return link;
+  });
+  const column = <T>(pick: (row: ChainedRow, i: number) => T) => rows.map(pick);
   await db.query(
     `INSERT INTO audit_events (event_id, event_type, occurred_at, request_id, trace_id, service, source_address,
-       actor_key_id, actor_team_id, actor_customer_id, actor_admin, schema_version, payload)
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
-       $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::jsonb[])
-     ON CONFLICT (event_id) DO NOTHING`,
+       actor_key_id, actor_team_id, actor_customer_id, actor_admin, schema_version, payload, prev_hash, hash)
+     SELECT a, b, c, d, e, f, g, h, i, j, k, l, m, n, o FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
+       $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::jsonb[], $14::text[], $15::text[])
+       WITH ORDINALITY AS t(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, ord)
+     ORDER BY ord`,
     [
-      column((e) => e.id),
-      column((e) => e.type),
-      column((e) => (e.time ?? new Date()).toISOString()),
-      column((e) => e.requestId),
-      column((e) => e.traceId),
-      column((e) => e.service),
-      column((e) => e.sourceAddress),
-      column((e) => e.actor?.keyId ?? ''),
-      column((e) => e.actor?.teamId ?? ''),
-      column((e) => e.actor?.customerId ?? ''),
-      column((e) => e.actor?.admin ?? ''),
-      column((e) => e.schemaVersion),
-      column(payloadJson),
+      column((r) => r.event_id),
+      column((r) => r.event_type),
+      column((r) => r.occurred_at),
+      column((r) => r.request_id),
+      column((r) => r.trace_id),
+      column((r) => r.service),
+      column((r) => r.source_address),
+      column((r) => r.actor_key_id),
+      column((r) => r.actor_team_id),
+      column((r) => r.actor_customer_id),
+      column((r) => r.actor_admin),
+      column((r) => r.schema_version),
+      column((r) => JSON.stringify(r.payload)),
+      column((_, i) => links[i]!.prev),
+      column((_, i) => links[i]!.hash),
     ],
   );
 }

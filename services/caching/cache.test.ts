@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { cacheKey, canonicalJson } from './key.js';
+import { canonicalJson } from '../kit/canonical-json.js';
+import { cacheKey } from './key.js';
 import { ExactStore } from './store.js';
 
 const entry = (text: string, storedAt: number) => ({ body: Buffer.from(text), usage: undefined, served: undefined, storedAt });

@@ -2,7 +2,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { signedHead, verifyChain } from '../audit/verify.js';
 import { ConfigError, loadConfig } from '../kit/config.js';
+import { PGliteDatabase } from '../kit/db/pglite.js';
+import { connectPostgres } from '../kit/db/postgres.js';
+import { SecretStore } from '../kit/secrets/store.js';
 import { createLogger } from '../kit/log.js';
 import { SERVICE_NAMES } from '../kit/service.js';
 import { ADMIN_TOKEN_FILE } from '../governance/admin/principals.js';
@@ -18,6 +22,8 @@ Usage:
   gateway keys create --name <name> [--team <id>] [--customer <id>] [--expires-at <ISO time>]
   gateway keys list
   gateway keys revoke <key id>
+  gateway audit verify [--config <file>]                walk the audit log's hash chain; exit 1 naming the first broken row
+  gateway audit head [--sign-key <pem file>]            print the chain's head, signed, to keep outside the database
   gateway config check [--config <file>]                validate the configuration and exit
   gateway config reference                              print the configuration reference (Markdown)
 
@@ -53,6 +59,12 @@ Options for all:
                         else the token generated into <dataDir>/${ADMIN_TOKEN_FILE})
   --config, -c <file>   configuration to read the defaults above from
   --help                show this help`,
+  audit: `gateway audit — the tamper-evident audit log (reads database.url, or the embedded database of a stopped gateway)
+
+  gateway audit verify [--config <file>] [--json]
+      recomputes every row's hash in order; exit 0 when intact, 1 naming the first row changed or removed
+  gateway audit head [--config <file>] [--sign-key <Ed25519 private key PEM file>]
+      prints the last row's position and hash, signed with the key (or audit.signingKey), to anchor outside the database`,
   config: `gateway config check [--config <file>]  validate the configuration, print problems, exit 1 if any
 gateway config reference                 print every configuration key with its type, default and meaning (Markdown)`,
 };
@@ -181,6 +193,34 @@ async function keys(args: string[]): Promise<void> {
   }
 }
 
+async function auditCommand(args: string[]): Promise<void> {
+  const [action, ...rest] = args;
+  const { values } = parse(rest, { ...CONFIG_OPTION, 'sign-key': { type: 'string' }, json: { type: 'boolean' } });
+  if (values.help || (action !== 'verify' && action !== 'head')) return void console.log(HELP.audit);
+  const config = readConfig(values.config);
+  const log = createLogger({ level: 'warn', destination: process.stderr });
+  const db = config.database.url
+    ? await connectPostgres(config.database.url, 2, log)
+    : await PGliteDatabase.open(join(resolve(config.dataDir), 'pg'));
+  try {
+    if (action === 'verify') {
+      const verdict = await verifyChain(db);
+      if (values.json) console.log(JSON.stringify(verdict, null, 2));
+      else if (verdict.ok) console.log(`audit log intact: ${verdict.rows} rows, head ${verdict.head.seq} ${verdict.head.hash}`);
+      else console.error(`audit log BROKEN at row ${verdict.seq} (event ${verdict.eventId}): ${verdict.problem}; ${verdict.rows} rows before it are intact`);
+      if (!verdict.ok) process.exitCode = 1;
+    } else {
+      const secrets = new SecretStore(config.secrets, log);
+      const configured = config.audit.signingKey;
+      if (configured) await secrets.prepare([configured]);
+      const key = values['sign-key'] ? readFileSync(values['sign-key'], 'utf8') : configured ? secrets.get(configured).value : undefined;
+      console.log(JSON.stringify(await signedHead(db, key), null, 2));
+    }
+  } finally {
+    await db.close();
+  }
+}
+
 async function configCommand(args: string[]): Promise<void> {
   const [action, ...rest] = args;
   const { values } = parse(rest, CONFIG_OPTION);
@@ -199,6 +239,8 @@ async function main(argv: string[]): Promise<void> {
       return keys(args);
     case 'config':
       return configCommand(args);
+    case 'audit':
+      return auditCommand(args);
     case undefined:
     case '--help':
     case '-h':

@@ -1,12 +1,31 @@
+import { Counter } from 'prom-client';
 import { startPersistingConsumer } from '../kit/bus/persisting-consumer.js';
 import { defineService } from '../kit/service.js';
 import type { MeteringConfig } from './config.js';
 import { meteringMigrations } from './migrations.js';
 import { writeUsage } from './writer.js';
 
-/** Durable consumer "metering": one usage row per admitted request, in the usage ledger. */
+/** Durable consumer "metering": one usage row per admitted request, priced, in the usage ledger. */
 export const meteringService = defineService<MeteringConfig>({
   name: 'metering',
-  init: (ctx, config) =>
-    startPersistingConsumer(ctx, { name: 'metering', migrations: meteringMigrations, filter: 'request.*', maxBatch: config.maxBatch, write: writeUsage }),
+  init: (ctx, config) => {
+    const unpriced = new Counter({
+      name: 'gateway_metering_unpriced_requests_total',
+      help: 'Requests recorded without a cost because their model has no price (add it under pricing.models).',
+      labelNames: ['provider', 'model'],
+      registers: [ctx.metrics],
+    });
+    const price = (outcome: Parameters<Parameters<typeof writeUsage>[2]>[0]) => {
+      const cost = ctx.pricing.cost(outcome.served, outcome.usage);
+      if (cost === undefined) unpriced.inc({ provider: outcome.served?.provider ?? '', model: outcome.served?.model ?? '' });
+      return cost;
+    };
+    return startPersistingConsumer(ctx, {
+      name: 'metering',
+      migrations: meteringMigrations,
+      filter: 'request.*',
+      maxBatch: config.maxBatch,
+      write: (tx, events) => writeUsage(tx, events, price),
+    });
+  },
 });

@@ -41,4 +41,14 @@ export const meteringMigrations: Migration[] = [
     description: 'prompt-cache writes',
     sql: `ALTER TABLE usage_records ADD COLUMN cache_write_tokens BIGINT NOT NULL DEFAULT 0;`,
   },
+  {
+    version: 3,
+    description: 'cost saved by cache hits',
+    sql: `
+      -- What a cache hit would have cost at the provider (cost_usd of a hit is 0).
+      ALTER TABLE usage_records ADD COLUMN saved_usd NUMERIC(20, 10);
+      CREATE INDEX usage_records_team ON usage_records (team_id, occurred_at);
+      CREATE INDEX usage_records_customer ON usage_records (customer_id, occurred_at);
+    `,
+  },
 ];
