@@ -45,8 +45,14 @@ export class CredentialPool {
     return this.cooldownUntil.some((_, i) => !exclude.has(i) && !this.coolingDown(i, now));
   }
 
-  cooldown(credential: number, ms: number): void {
+  /** The fingerprint of a credential's value now; taken when a call starts, so a refusal is pinned to the value it used. */
+  stampOf(credential: number): string | undefined {
+    return this.stamp(credential);
+  }
+
+  /** Leaves a credential out for `ms`, or until its value is no longer the one stamped. */
+  cooldown(credential: number, ms: number, stamp = this.stamp(credential)): void {
     this.cooldownUntil[credential] = Math.max(this.cooldownUntil[credential]!, this.now() + ms);
-    this.stampAtCooldown[credential] = this.stamp(credential);
+    this.stampAtCooldown[credential] = stamp;
   }
 }

@@ -142,6 +142,7 @@ export class Router {
         deployment.breaker.release();
         return { kind: 'next', error: lastError, noCredential: lastError === undefined };
       }
+      const stamp = pool.stampOf(credential);
       const started = performance.now();
       deployment.inFlight++;
       let error: ProviderError | GatewayError;
@@ -181,14 +182,14 @@ export class Router {
         case 'auth':
         case 'payment':
           deployment.breaker.release();
-          pool.cooldown(credential, this.retry.credentialCooldownMs);
+          pool.cooldown(credential, this.retry.credentialCooldownMs, stamp);
           refused.add(credential);
           reason = 'credential_rotation';
           continue;
         case 'rate_limit': {
           deployment.breaker.failure();
           rateLimitWaitMs = (error as ProviderError).retryAfterMs ?? this.retry.baseDelayMs;
-          pool.cooldown(credential, rateLimitWaitMs);
+          pool.cooldown(credential, rateLimitWaitMs, stamp);
           refused.add(credential);
           if (pool.available(refused)) {
             reason = 'credential_rotation';
