@@ -96,6 +96,8 @@ export interface ServiceProcess {
   output(): string;
   /** Sends a signal and waits for the process to exit; resolves to its exit code. */
   kill(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Starts the same service again, with the same configuration, once this one has exited. */
+  restart(): Promise<ServiceProcess>;
 }
 
 /** Starts `gateway start --services <services>` as its own OS process and waits until it is ready. */
@@ -136,6 +138,10 @@ export async function spawnService(configFile: string, services: string, env: Re
       if (child.exitCode === null) child.kill(signal);
       return exited;
     },
+    restart: async () => {
+      await exited;
+      return spawnService(configFile, services, env);
+    },
   };
 }
 
@@ -148,6 +154,8 @@ export interface SplitGateway extends TestGateway {
   readonly adminUrls: string[];
   /** What all processes printed. */
   output(): string;
+  /** Kills a service's (first) process with the signal, then starts it again. */
+  restart(name: ServiceName, signal?: NodeJS.Signals): Promise<void>;
 }
 
 /**
@@ -198,9 +206,17 @@ export async function startSplit(config: Tree, replicas: { governance?: number; 
     // Front to back, as an orchestrator drains a deployment.
     for (const p of [...started].reverse()) await p.kill('SIGTERM');
   };
+  const restart = async (name: ServiceName, signal: NodeJS.Signals = 'SIGKILL') => {
+    const old = processes[name];
+    await old.kill(signal);
+    const fresh = await old.restart();
+    processes[name] = fresh;
+    started[started.indexOf(old)] = fresh;
+  };
   return {
     ...wrap(`http://127.0.0.1:${ingressPorts[0]}/v1`, `http://127.0.0.1:${governance.admin[0]}`, processes.ingress.opsUrl, stop),
     processes,
+    restart,
     ingressURLs: ingressPorts.map((port) => `http://127.0.0.1:${port}/v1`),
     adminUrls: governance.admin.map((port) => `http://127.0.0.1:${port}`),
     output: () => started.map((p) => `--- ${p.name} ---\n${p.output()}`).join('\n'),

@@ -23,6 +23,7 @@ export class PostgresDatabase implements Database {
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    let failure: Error | undefined;
     try {
       await client.query('BEGIN');
       const tx: Queryable = {
@@ -36,10 +37,12 @@ export class PostgresDatabase implements Database {
       await client.query('COMMIT');
       return value;
     } catch (err) {
+      failure = err as Error;
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      client.release();
+      // A client whose transaction failed may have lost its connection: it is discarded, not reused.
+      client.release(failure);
     }
   }
 
