@@ -112,6 +112,7 @@ describe('faults lose and duplicate nothing', () => {
     const metrics = await (await fetch(`${gateway.processes.ingress.opsUrl}/metrics`)).text();
     expect(Number(/gateway_events_spooled_total (\d+)/.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
     await expectRecordedOnce(ids);
+    for (const process of Object.values(gateway.processes)) expect(process.child.exitCode).toBeNull();
   });
 
   it('retries writes while PostgreSQL is gone, acking nothing early', { timeout: 120_000 }, async () => {
@@ -121,6 +122,8 @@ describe('faults lose and duplicate nothing', () => {
       pgOutage.restore();
     });
     await expectRecordedOnce(ids);
+    // No service fell over.
+    for (const process of Object.values(gateway.processes)) expect(process.child.exitCode).toBeNull();
   });
 
   it('keeps one row when an event is published twice, beyond JetStream\'s duplicate window', async () => {

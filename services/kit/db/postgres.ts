@@ -24,6 +24,9 @@ export class PostgresDatabase implements Database {
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let failure: Error | undefined;
+    // A checked-out client that loses its connection emits 'error'; unheard, that would crash the process.
+    const onError = (err: Error) => (failure = err);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const tx: Queryable = {
@@ -41,6 +44,7 @@ export class PostgresDatabase implements Database {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
+      client.off('error', onError);
       // A client whose transaction failed may have lost its connection: it is discarded, not reused.
       client.release(failure);
     }
