@@ -1,6 +1,8 @@
 import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
+import { AuditService } from '../gen/gateway/v1/audit.js';
 import { CachingService } from '../gen/gateway/v1/caching.js';
+import { MeteringService } from '../gen/gateway/v1/metering.js';
 import { GovernanceService } from '../gen/gateway/v1/governance.js';
 import { RoutingService } from '../gen/gateway/v1/routing.js';
 import { JetStreamBus } from '../kit/bus/jetstream.js';
@@ -87,7 +89,17 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
   let governance: Clients['governance'] | undefined;
   let routing: Clients['routing'] | undefined;
   let caching: Clients['caching'] | undefined;
+  let audit: Clients['audit'] | undefined;
+  let metering: Clients['metering'] | undefined;
   const clients: Clients = {
+    get audit() {
+      return (audit ??= client('audit', () => grpcClient(AuditService, config.audit.address, 'audit service', { deadlineMs: config.audit.callTimeoutMs })));
+    },
+    get metering() {
+      return (metering ??= client('metering', () =>
+        grpcClient(MeteringService, config.metering.address, 'metering service', { deadlineMs: config.metering.callTimeoutMs }),
+      ));
+    },
     get governance() {
       return (governance ??= client('governance', () =>
         grpcClient(GovernanceService, config.governance.address, 'governance service', { deadlineMs: config.governance.callTimeoutMs }),

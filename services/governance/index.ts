@@ -40,7 +40,7 @@ export const governanceService = defineService<GovernanceConfig>({
     const authenticate = async (token: string) => (sso.enabled && looksLikeJwt(token) ? sso.authenticate(token) : tokens.find(token));
     const checkRouting = async (providers: Record<string, unknown>, models: Record<string, unknown>) =>
       (await ctx.clients.routing.checkRoutingConfig({ providersJson: JSON.stringify(providers), modelsJson: JSON.stringify(models) })).problems;
-    const admin = await buildAdminApi({ directory, events: await ctx.events(), db, authenticate, checkRouting, log: ctx.log });
+    const admin = await buildAdminApi({ directory, events: await ctx.events(), db, authenticate, checkRouting, clients: ctx.clients, log: ctx.log });
     const adminUrl = await admin.listen({ host: ctx.host, port: config.adminPort });
     ctx.log.info({ url: adminUrl }, 'admin API listening (OpenAPI at /docs)');
 

@@ -1,5 +1,7 @@
 import type { Registry } from 'prom-client';
+import type { AuditService } from '../gen/gateway/v1/audit.js';
 import type { CachingService } from '../gen/gateway/v1/caching.js';
+import type { MeteringService } from '../gen/gateway/v1/metering.js';
 import type { GovernanceService } from '../gen/gateway/v1/governance.js';
 import type { RoutingService } from '../gen/gateway/v1/routing.js';
 import type { EventBus } from './bus/types.js';
@@ -23,6 +25,8 @@ export interface Clients {
   readonly governance: Api<typeof GovernanceService>;
   readonly routing: Api<typeof RoutingService>;
   readonly caching: Api<typeof CachingService>;
+  readonly audit: Api<typeof AuditService>;
+  readonly metering: Api<typeof MeteringService>;
 }
 
 export interface ServiceContext {

@@ -9,6 +9,8 @@ import { bearerToken, createHttpServer } from '../../kit/http.js';
 import type { Logger } from '../../kit/log.js';
 import type { Directory } from '../store/directory.js';
 import type { Principal } from './principals.js';
+import type { Clients } from '../../kit/service.js';
+import { registerReportRoutes } from './reports-routes.js';
 import { registerRoutingRoutes, type CheckRouting } from './routing-routes.js';
 import { registerRoutes } from './routes.js';
 
@@ -22,6 +24,7 @@ export async function buildAdminApi(options: {
   db: Database;
   authenticate: Authenticate;
   checkRouting: CheckRouting;
+  clients: Clients;
   log: Logger;
 }): Promise<FastifyInstance> {
   const app = createHttpServer({ log: options.log, bodyLimit: 256 * 1024 });
@@ -53,5 +56,6 @@ export async function buildAdminApi(options: {
 
   const record = registerRoutes(app, options);
   registerRoutingRoutes(app, options.directory, options.checkRouting, record);
+  registerReportRoutes(app, options.clients);
   return app;
 }
