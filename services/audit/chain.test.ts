@@ -5,7 +5,12 @@ import { migrate } from '../kit/db/migrate.js';
 import type { Database } from '../kit/db/types.js';
 import { EventType, requestEvent } from '../kit/events.js';
 import { createLogger } from '../kit/log.js';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chainUnhashedRows } from './chain.js';
+import { archiveOlderThan } from './retention.js';
 import { auditMigrations } from './migrations.js';
 import { signedHead, verifyChain } from './verify.js';
 import { writeAuditEvents } from './writer.js';
@@ -78,6 +83,28 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('t
     expect(verdict.ok && verdict.head.hash).toBe(head.hash);
     const statement = JSON.stringify({ log: head.log, seq: head.seq, hash: head.hash, at: head.at });
     expect(verify(null, Buffer.from(statement), publicKey, Buffer.from(head.signature, 'base64'))).toBe(true);
+  });
+
+  it('archives rows past retention to a file, recorded in the chain, and verify resumes after them', async () => {
+    handle = await DATABASE_KINDS[kind]();
+    const db = handle.db;
+    await migrate(db, 'audit', auditMigrations, log);
+    const old = events(4, 100).map((e) => ({ ...e, time: new Date(Date.now() - 90 * 86_400_000) }));
+    await db.transaction((tx) => writeAuditEvents(tx, old));
+    await db.transaction((tx) => writeAuditEvents(tx, events(3, 200)));
+    expect(await verifyChain(db)).toMatchObject({ ok: true, rows: 7 });
+
+    const dir = mkdtempSync(join(tmpdir(), 'gw-archive-'));
+    const archived = await archiveOlderThan(db, new Date(Date.now() - 30 * 86_400_000), dir);
+    expect(archived).toMatchObject({ rows: 4 });
+    const text = readFileSync(archived!.file, 'utf8');
+    expect(createHash('sha256').update(text).digest('hex')).toBe(archived!.sha256);
+    expect(text.trim().split('\n').map((l) => (JSON.parse(l) as { request_id: string }).request_id)).toEqual(old.map((e) => e.requestId));
+
+    const { rows } = await db.query<{ event_type: string }>('SELECT event_type FROM audit_events ORDER BY seq');
+    expect(rows.map((r) => r.event_type)).toEqual(['request.completed', 'request.completed', 'request.completed', 'audit.archived']);
+    expect(await verifyChain(db)).toMatchObject({ ok: true, rows: 4 });
+    expect(await archiveOlderThan(db, new Date(Date.now() - 30 * 86_400_000), dir)).toBeUndefined();
   });
 
   it('chains rows an older version wrote without hashes', async () => {

@@ -5,6 +5,14 @@ export const auditConfig = z
     address: z.string().default('127.0.0.1:50051').describe('host:port at which governance reaches the audit gRPC service (audit queries).'),
     callTimeoutMs: z.number().int().positive().default(30_000).describe('Deadline of an audit query from governance.'),
     maxBatch: z.number().int().positive().max(10_000).default(500).describe('Most events written to the audit log in one transaction.'),
+    retention: z
+      .strictObject({
+        days: z.number().int().min(0).default(0).describe('Rows older than this many days are archived (0: keep forever).'),
+        archiveDir: z.string().default('').describe('Folder for archive files. Empty: <dataDir>/audit-archive.'),
+        checkIntervalMinutes: z.number().positive().default(60).describe('How often old rows are looked for.'),
+      })
+      .prefault({})
+      .describe('Rows past the retention period are exported to an NDJSON file, then deleted; the archive is recorded in the chain itself.'),
     signingKey: z
       .string()
       .default('')

@@ -5,9 +5,27 @@ import type { AuditConfig } from './config.js';
 import { auditMigrations } from './migrations.js';
 import { AuditService } from '../gen/gateway/v1/audit.js';
 import { grpcImplementation } from '../kit/grpc.js';
+import { join } from 'node:path';
+import type { Database } from '../kit/db/types.js';
+import type { Logger } from '../kit/log.js';
 import { chainUnhashedRows } from './chain.js';
+import { archiveOlderThan } from './retention.js';
 import { AuditReader } from './query.js';
 import { writeAuditEvents } from './writer.js';
+
+/** Archives rows past the retention period, now and then (off when days is 0). */
+function startRetention(db: Database, settings: AuditConfig['retention'], defaultDir: string, log: Logger): NodeJS.Timeout | undefined {
+  if (settings.days === 0) return undefined;
+  const run = () =>
+    archiveOlderThan(db, new Date(Date.now() - settings.days * 86_400_000), settings.archiveDir || defaultDir).then(
+      (archived) => archived && log.info({ rows: archived.rows, upToSeq: archived.upToSeq, file: archived.file, sha256: archived.sha256 }, 'archived audit rows past retention'),
+      (err: unknown) => log.error({ err }, 'audit retention failed; will try again'),
+    );
+  void run();
+  const timer = setInterval(() => void run(), settings.checkIntervalMinutes * 60_000);
+  timer.unref();
+  return timer;
+}
 
 /** Durable consumer "audit": every event, appended to the hash-chained audit log. */
 export const auditService = defineService<AuditConfig>({
@@ -22,6 +40,14 @@ export const auditService = defineService<AuditConfig>({
     if (config.signingKey) await ctx.secrets.prepare([config.signingKey]);
     const api = new AuditReader(db, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
     ctx.grpc.add(AuditService, grpcImplementation(AuditService, api, ctx.log));
-    return { ...consumer, api };
+    const retention = startRetention(db, config.retention, join(ctx.dataDir, 'audit-archive'), ctx.log);
+    return {
+      api,
+      ready: consumer.ready,
+      stop: async () => {
+        clearInterval(retention);
+        await consumer.stop();
+      },
+    };
   },
 });

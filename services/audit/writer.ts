@@ -1,5 +1,5 @@
 import { Attempt } from '../gen/gateway/v1/common.js';
-import { AdminChange, AuthFailure, RequestOutcome } from '../gen/gateway/v1/events.js';
+import { AdminChange, AuditArchived, AuthFailure, RequestOutcome } from '../gen/gateway/v1/events.js';
 import type { Queryable } from '../kit/db/types.js';
 import type { Event } from '../kit/events.js';
 import { chainHash, chainHead, lockChain, type ChainedRow } from './chain.js';
@@ -14,6 +14,8 @@ function payloadOf(event: Event): unknown {
       return { attempt: Attempt.toJSON(event.payload.attempt) };
     case 'auth':
       return { auth: AuthFailure.toJSON(event.payload.auth) };
+    case 'archived':
+      return { archived: AuditArchived.toJSON(event.payload.archived) };
     default:
       return {};
   }

@@ -1,4 +1,4 @@
-import { Event, type RequestOutcome, type AdminChange, type AuthFailure } from '../gen/gateway/v1/events.js';
+import { Event, type RequestOutcome, type AdminChange, type AuditArchived, type AuthFailure } from '../gen/gateway/v1/events.js';
 import type { Actor, Attempt, RequestContext } from '../gen/gateway/v1/common.js';
 import { uuidv7 } from './ids.js';
 
@@ -15,6 +15,7 @@ export const EventType = {
   requestRejected: 'request.rejected',
   upstreamAttempt: 'upstream.attempt',
   authFailed: 'auth.failed',
+  auditArchived: 'audit.archived',
 } as const;
 
 /** Admin changes are `admin.<resource>.<action>`, e.g. admin.virtual_key.rotate. */
@@ -52,6 +53,10 @@ export function attemptEvent(fields: EventFields, attempt: Attempt): Event {
 
 export function authFailedEvent(fields: EventFields, failure: AuthFailure): Event {
   return { ...envelope(EventType.authFailed, fields), payload: { $case: 'auth', auth: failure } };
+}
+
+export function archivedEvent(fields: EventFields, archived: AuditArchived): Event {
+  return { ...envelope(EventType.auditArchived, fields), payload: { $case: 'archived', archived } };
 }
 
 export function adminEvent(type: EventTypeName, fields: EventFields, change: AdminChange): Event {

@@ -26,6 +26,8 @@ export const protobufFileName = "gateway/v1/events.proto";
  *                      every attempt is also listed in the request's outcome)
  *   admin.<resource>.<action>  a change through the admin API, before and after
  *   auth.failed        an admin API call with a missing or invalid credential
+ *   audit.archived     rows older than the retention period left the audit log
+ *                      for an archive file (recorded in the chain itself)
  */
 export interface Event {
   /** UUIDv7; also the JetStream message id, so a re-publish is deduplicated. */
@@ -48,7 +50,19 @@ export interface Event {
     | { $case: "admin"; admin: AdminChange }
     | { $case: "attempt"; attempt: Attempt }
     | { $case: "auth"; auth: AuthFailure }
+    | { $case: "archived"; archived: AuditArchived }
     | undefined;
+}
+
+/** Rows moved from the audit log to an archive file (type audit.archived). */
+export interface AuditArchived {
+  /** Every row up to and including this position went to the file. */
+  upToSeq: number;
+  rows: number;
+  /** The archived rows' last hash: the chain continues from it. */
+  lastHash: string;
+  file: string;
+  fileSha256: string;
 }
 
 /** A credential that was refused (type auth.failed). */
@@ -153,6 +167,9 @@ export const Event: MessageFns<Event> = {
         break;
       case "auth":
         AuthFailure.encode(message.payload.auth, writer.uint32(186).fork()).join();
+        break;
+      case "archived":
+        AuditArchived.encode(message.payload.archived, writer.uint32(194).fork()).join();
         break;
     }
     return writer;
@@ -275,6 +292,14 @@ export const Event: MessageFns<Event> = {
             message.payload = { $case: "auth", auth: AuthFailure.decode(reader, reader.uint32()) };
             continue;
           }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.payload = { $case: "archived", archived: AuditArchived.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -322,6 +347,8 @@ export const Event: MessageFns<Event> = {
         ? { $case: "attempt", attempt: Attempt.fromJSON(object.attempt) }
         : isSet(object.auth)
         ? { $case: "auth", auth: AuthFailure.fromJSON(object.auth) }
+        : isSet(object.archived)
+        ? { $case: "archived", archived: AuditArchived.fromJSON(object.archived) }
         : undefined,
     };
   },
@@ -363,6 +390,8 @@ export const Event: MessageFns<Event> = {
       obj.attempt = Attempt.toJSON(message.payload.attempt);
     } else if (message.payload?.$case === "auth") {
       obj.auth = AuthFailure.toJSON(message.payload.auth);
+    } else if (message.payload?.$case === "archived") {
+      obj.archived = AuditArchived.toJSON(message.payload.archived);
     }
     return obj;
   },
@@ -406,7 +435,158 @@ export const Event: MessageFns<Event> = {
         }
         break;
       }
+      case "archived": {
+        if (object.payload?.archived !== undefined && object.payload?.archived !== null) {
+          message.payload = { $case: "archived", archived: AuditArchived.fromPartial(object.payload.archived) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseAuditArchived(): AuditArchived {
+  return { upToSeq: 0, rows: 0, lastHash: "", file: "", fileSha256: "" };
+}
+
+export const AuditArchived: MessageFns<AuditArchived> = {
+  encode(message: AuditArchived, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.upToSeq !== 0) {
+      writer.uint32(8).int64(message.upToSeq);
+    }
+    if (message.rows !== 0) {
+      writer.uint32(16).int64(message.rows);
+    }
+    if (message.lastHash !== "") {
+      writer.uint32(26).string(message.lastHash);
+    }
+    if (message.file !== "") {
+      writer.uint32(34).string(message.file);
+    }
+    if (message.fileSha256 !== "") {
+      writer.uint32(42).string(message.fileSha256);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuditArchived {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuditArchived();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.upToSeq = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.rows = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.lastHash = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.file = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.fileSha256 = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuditArchived {
+    return {
+      upToSeq: isSet(object.upToSeq)
+        ? globalThis.Number(object.upToSeq)
+        : isSet(object.up_to_seq)
+        ? globalThis.Number(object.up_to_seq)
+        : 0,
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+      lastHash: isSet(object.lastHash)
+        ? globalThis.String(object.lastHash)
+        : isSet(object.last_hash)
+        ? globalThis.String(object.last_hash)
+        : "",
+      file: isSet(object.file) ? globalThis.String(object.file) : "",
+      fileSha256: isSet(object.fileSha256)
+        ? globalThis.String(object.fileSha256)
+        : isSet(object.file_sha256)
+        ? globalThis.String(object.file_sha256)
+        : "",
+    };
+  },
+
+  toJSON(message: AuditArchived): unknown {
+    const obj: any = {};
+    if (message.upToSeq !== 0) {
+      obj.upToSeq = Math.round(message.upToSeq);
+    }
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    if (message.lastHash !== "") {
+      obj.lastHash = message.lastHash;
+    }
+    if (message.file !== "") {
+      obj.file = message.file;
+    }
+    if (message.fileSha256 !== "") {
+      obj.fileSha256 = message.fileSha256;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuditArchived>, I>>(base?: I): AuditArchived {
+    return AuditArchived.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuditArchived>, I>>(object: I): AuditArchived {
+    const message = createBaseAuditArchived();
+    message.upToSeq = object.upToSeq ?? 0;
+    message.rows = object.rows ?? 0;
+    message.lastHash = object.lastHash ?? "";
+    message.file = object.file ?? "";
+    message.fileSha256 = object.fileSha256 ?? "";
     return message;
   },
 };
@@ -959,6 +1139,17 @@ function fromJsonTimestamp(o: any): Date {
   } else {
     return fromTimestamp(Timestamp.fromJSON(o));
   }
+}
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
 }
 
 function isSet(value: any): boolean {
