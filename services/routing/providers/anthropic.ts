@@ -5,7 +5,7 @@ import { fromAnthropicMessage, toAnthropicRequest, toChatChunks } from './anthro
 import type { ErrorBody, Message } from './anthropic-wire.js';
 import { classifyStatus, Upstream, type ErrorClassifier } from './http.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
-import { credentialsOf, credentialSchema, providerBase, type KeyRing } from './schema.js';
+import { credentialsOf, credentialSchema, KeyedAdapter, providerBase } from './schema.js';
 import type { Capabilities, ProviderAdapter, ProviderCall, Timeouts } from './types.js';
 
 export const anthropicProviderConfig = z.strictObject({
@@ -30,12 +30,11 @@ export type AnthropicProviderConfig = z.infer<typeof anthropicProviderConfig>;
 
 
 /** Anthropic's Messages API behind the OpenAI chat shape; see anthropic-mapping.ts for the translation. */
-class AnthropicAdapter implements ProviderAdapter {
+class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {
   readonly type = 'anthropic';
   readonly capabilities = PROVIDER_TYPES.anthropic.capabilities;
   readonly models: readonly string[];
   private readonly upstream: Upstream;
-  private readonly keys: KeyRing;
 
   constructor(
     readonly name: string,
@@ -43,22 +42,13 @@ class AnthropicAdapter implements ProviderAdapter {
     timeouts: Timeouts,
     secrets?: SecretLookup,
   ) {
+    super(credentialsOf(config, secrets));
     this.models = config.models;
-    this.keys = credentialsOf(config, secrets);
     this.upstream = new Upstream(name, config.baseUrl, timeouts, anthropicErrorClassifier(name), config.maxConnections);
   }
 
-  get credentialCount(): number {
-    return this.keys.size;
-  }
-
-  credentialStamp(credential: number): string {
-    return this.keys.stamp(credential);
-  }
-
   private headers(credential: number): Record<string, string> {
-    const key = this.keys.at(credential);
-    return { ...this.config.headers, 'anthropic-version': this.config.version, ...(key ? { 'x-api-key': key } : {}) };
+    return { ...this.config.headers, 'anthropic-version': this.config.version, ...this.keyHeaders(credential, (key) => ({ 'x-api-key': key })) };
   }
 
   async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {

@@ -10,7 +10,7 @@ import {
 } from './cohere-mapping.js';
 import { classifyStatus, clip, Upstream, type ErrorClassifier } from './http.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
-import { credentialsOf, credentialSchema, providerBase, type KeyRing } from './schema.js';
+import { credentialsOf, credentialSchema, KeyedAdapter, providerBase } from './schema.js';
 import { ProviderError, retryAfterMs, type Capabilities, type ProviderAdapter, type ProviderCall, type Timeouts } from './types.js';
 
 export const cohereProviderConfig = z.strictObject({
@@ -60,12 +60,11 @@ export function cohereErrorClassifier(provider: string): ErrorClassifier {
 }
 
 /** Cohere's native API v2: chat (streaming, tools, vision, JSON mode) and embeddings, in the OpenAI shape. */
-export class CohereAdapter implements ProviderAdapter {
+export class CohereAdapter extends KeyedAdapter implements ProviderAdapter {
   readonly type = 'cohere';
   readonly capabilities: Capabilities = PROVIDER_TYPES.cohere.capabilities;
   readonly models: readonly string[];
   private readonly upstream: Upstream;
-  private readonly keys: KeyRing;
 
   constructor(
     readonly name: string,
@@ -73,22 +72,13 @@ export class CohereAdapter implements ProviderAdapter {
     timeouts: Timeouts,
     secrets?: SecretLookup,
   ) {
+    super(credentialsOf(config, secrets));
     this.models = config.models;
-    this.keys = credentialsOf(config, secrets);
     this.upstream = new Upstream(name, config.baseUrl, timeouts, cohereErrorClassifier(name), config.maxConnections);
   }
 
-  get credentialCount(): number {
-    return this.keys.size;
-  }
-
-  credentialStamp(credential: number): string {
-    return this.keys.stamp(credential);
-  }
-
   private headers(credential: number): Record<string, string> {
-    const key = this.keys.at(credential);
-    return { accept: 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) };
+    return { accept: 'application/json', ...this.keyHeaders(credential, (key) => ({ authorization: `Bearer ${key}` })) };
   }
 
   async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {

@@ -3,7 +3,7 @@ import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, Embedding
 import { PROVIDER_TYPES } from './catalog.js';
 import { Upstream, networkError } from './http.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
-import { credentialsOf, credentialSchema, providerBase, type KeyRing } from './schema.js';
+import { credentialsOf, credentialSchema, KeyedAdapter, providerBase, type KeyRing } from './schema.js';
 import type { Capabilities, ProviderAdapter, ProviderCall, Timeouts } from './types.js';
 
 /** Providers that speak the OpenAI API: a base URL and what the provider supports. */
@@ -45,7 +45,7 @@ interface Endpoints {
 }
 
 /** Chat, completions and embeddings against an OpenAI-shaped API, with usage always requested on streams. */
-export class OpenAICompatibleAdapter implements ProviderAdapter {
+export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAdapter {
   private readonly upstream: Upstream;
 
   constructor(
@@ -54,26 +54,18 @@ export class OpenAICompatibleAdapter implements ProviderAdapter {
     readonly capabilities: Capabilities,
     readonly models: readonly string[],
     baseUrl: string,
-    private readonly keys: KeyRing,
+    keys: KeyRing,
     private readonly endpoints: Endpoints,
     private readonly extraHeaders: Record<string, string>,
     timeouts: Timeouts,
     maxConnections: number,
   ) {
+    super(keys);
     this.upstream = new Upstream(name, baseUrl, timeouts, undefined, maxConnections);
   }
 
-  get credentialCount(): number {
-    return this.keys.size;
-  }
-
-  credentialStamp(credential: number): string {
-    return this.keys.stamp(credential);
-  }
-
   private headers(credential: number): Record<string, string> {
-    const key = this.keys.at(credential);
-    return { ...this.extraHeaders, ...(key ? this.endpoints.auth(key) : {}) };
+    return { ...this.extraHeaders, ...this.keyHeaders(credential, this.endpoints.auth) };
   }
 
   chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {

@@ -40,6 +40,25 @@ export class KeyRing {
   }
 }
 
+/** What adapters keyed by API keys share: rotation through the ring, and the fingerprints routing reads. */
+export abstract class KeyedAdapter {
+  protected constructor(protected readonly keys: KeyRing) {}
+
+  get credentialCount(): number {
+    return this.keys.size;
+  }
+
+  credentialStamp(credential: number): string {
+    return this.keys.stamp(credential);
+  }
+
+  /** Headers carrying credential i's current key (none when the provider takes no key). */
+  protected keyHeaders(credential: number, auth: (key: string) => Record<string, string>): Record<string, string> {
+    const key = this.keys.at(credential);
+    return key ? auth(key) : {};
+  }
+}
+
 export function credentialsOf(config: { apiKey: string; apiKeys: string[] }, lookup: SecretLookup = LITERAL_SECRETS): KeyRing {
   return new KeyRing([...(config.apiKey ? [config.apiKey] : []), ...config.apiKeys], lookup);
 }
