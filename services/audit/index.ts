@@ -8,7 +8,9 @@ import { grpcImplementation } from '../kit/grpc.js';
 import { join } from 'node:path';
 import type { Database } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
+import { stringsIn } from '../kit/secrets/store.js';
 import { chainUnhashedRows } from './chain.js';
+import { startSinks } from './siem/index.js';
 import { archiveOlderThan } from './retention.js';
 import { AuditReader } from './query.js';
 import { writeAuditEvents } from './writer.js';
@@ -37,6 +39,9 @@ export const auditService = defineService<AuditConfig>({
     const chained = await db.transaction((tx) => chainUnhashedRows(tx));
     if (chained > 0) ctx.log.info({ rows: chained }, 'chained audit rows written before the hash chain existed');
     const consumer = await startPersistingConsumer(ctx, { name: 'audit', migrations: auditMigrations, filter: '>', maxBatch: config.maxBatch, write: writeAuditEvents });
+    // Each SIEM sink is its own durable consumer; its tokens, keys and CA may be secret references.
+    await ctx.secrets.prepare(stringsIn(config.sinks));
+    const siem = await startSinks(await ctx.bus(), config.sinks, ctx.log.child({ component: 'siem' }), ctx.metrics, ctx.secrets);
     if (config.signingKey) await ctx.secrets.prepare([config.signingKey]);
     const api = new AuditReader(db, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
     ctx.grpc.add(AuditService, grpcImplementation(AuditService, api, ctx.log));
@@ -46,7 +51,7 @@ export const auditService = defineService<AuditConfig>({
       ready: consumer.ready,
       stop: async () => {
         clearInterval(retention);
-        await consumer.stop();
+        await Promise.all([consumer.stop(), siem.stop()]);
       },
     };
   },

@@ -45,7 +45,7 @@ none, the defaults below run everything in one process with an embedded database
 function typeOf(schema: JsonSchema): string {
   if (schema.enum) return schema.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
   if (schema.const !== undefined) return `\`${String(schema.const)}\``;
-  if (schema.type === 'array') return `list of ${schema.items ? typeOf(schema.items) : 'values'}`;
+  if (schema.type === 'array') return schema.items?.oneOf || schema.items?.anyOf ? 'list (entries below)' : `list of ${schema.items ? typeOf(schema.items) : 'values'}`;
   if (schema.type === 'integer' || schema.type === 'number') {
     const low = schema.minimum ?? (schema.exclusiveMinimum !== undefined ? `>${schema.exclusiveMinimum}` : undefined);
     const high = schema.maximum !== undefined && schema.maximum < Number.MAX_SAFE_INTEGER ? schema.maximum : undefined;
@@ -99,7 +99,9 @@ function variants(schema: JsonSchema, path: string, out: string[]): void {
   for (const [key, child] of Object.entries(schema.properties ?? {})) {
     const childPath = path ? `${path}.${key}` : key;
     if (child.type === 'object' && child.properties) variants(child, childPath, out);
-    const entry = typeof child.additionalProperties === 'object' ? child.additionalProperties : undefined;
+    // Maps of entries (providers by name) and lists of entries (sinks) whose entries take several shapes.
+    const entry = typeof child.additionalProperties === 'object' ? child.additionalProperties : child.type === 'array' ? child.items : undefined;
+    const slot = child.type === 'array' ? `${childPath}[]` : `${childPath}.<name>`;
     const shapes = entry?.oneOf ?? entry?.anyOf ?? [];
     const groups = new Map<string, JsonSchema[]>();
     for (const shape of shapes) {
@@ -109,7 +111,7 @@ function variants(schema: JsonSchema, path: string, out: string[]): void {
     for (const group of groups.values()) {
       const first = group[0]!;
       if (first.type !== 'object') {
-        out.push('', `#### \`${childPath}.<name>\` as ${typeOf(first)}`, '', cell(first.description ?? 'An alias: the name of another model.'));
+        out.push('', `#### \`${slot}\` as ${typeOf(first)}`, '', cell(first.description ?? 'An alias: the name of another model.'));
         continue;
       }
       const types = group.map((shape) => shape.properties?.type?.const).filter((t) => t !== undefined);
@@ -122,8 +124,8 @@ function variants(schema: JsonSchema, path: string, out: string[]): void {
             return [k, differs ? { ...field, default: undefined, description: `${field.description ?? ''} Default: per type.` } : field];
           }),
       );
-      out.push('', `#### \`${childPath}.<name>\` ${heading}`, '', ...TABLE_HEAD);
-      rows({ properties: fields, required: first.required }, `${childPath}.<name>`, out);
+      out.push('', `#### \`${slot}\` ${heading}`, '', ...TABLE_HEAD);
+      rows({ properties: fields, required: first.required }, slot, out);
     }
   }
 }

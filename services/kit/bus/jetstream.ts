@@ -164,10 +164,12 @@ export class JetStreamBus implements EventBus {
   }
 
   /**
-   * Hands the handler whatever has arrived, up to maxBatch, as one batch: a
-   * batch closes when it is full or when the messages already received have
-   * all been taken (setImmediate runs once the iterator has nothing buffered).
-   * Batches are handled one after another, in stream order.
+   * Takes every message the server delivers into `held` (bounded by the
+   * durable's max_ack_pending) and hands the handler the oldest, up to
+   * maxBatch, as one batch: whatever arrived together, in stream order, one
+   * batch at a time. Everything held is kept claimed (working()) while a
+   * batch is retried, so nothing behind it is redelivered meanwhile and
+   * delivered twice.
    */
   private async runBatches(
     messages: ConsumerMessages,
@@ -176,37 +178,45 @@ export class JetStreamBus implements EventBus {
     log: Logger,
     state: { stopping: boolean },
   ): Promise<void> {
-    let batch: JsMsg[] = [];
-    let handled = Promise.resolve();
-    let scheduled = false;
-    const close = () => {
-      scheduled = false;
-      if (batch.length === 0) return;
-      const current = batch;
-      batch = [];
-      handled = handled.then(() => this.handleBatch(current, handler, log, state));
+    const held: JsMsg[] = [];
+    let wake: (() => void) | undefined;
+    let ended = false;
+    const worker = (async () => {
+      while (held.length > 0 || !ended) {
+        if (held.length === 0) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          continue;
+        }
+        const batch = held.slice(0, maxBatch);
+        const handled = await this.handleBatch(batch, held, handler, log, state);
+        // Stopping: what is held is redelivered after ack_wait, in order. Not nak()ed:
+        // some servers (2.9 here) then deliver one message twice and skip another
+        // (nats-io/nats-server#5305), which the SIEM resume test caught on 2.9.
+        if (!handled) return;
+        held.splice(0, batch.length);
+      }
+    })();
+    const release = () => {
+      const resolve = wake;
+      wake = undefined;
+      resolve?.();
     };
     for await (const msg of messages) {
-      batch.push(msg);
-      if (batch.length >= maxBatch) {
-        close();
-        // Full batches wait their turn, so a slow handler slows the pull instead of piling up.
-        await handled;
-      } else if (!scheduled) {
-        scheduled = true;
-        setImmediate(close);
-      }
+      held.push(msg);
+      // On the next turn, so messages that arrived together make one batch.
+      if (wake) setImmediate(release);
     }
-    close();
-    await handled;
+    ended = true;
+    release();
+    await worker;
   }
 
   /**
-   * Retries the batch until its handler resolves, keeping the messages claimed
-   * meanwhile. When stopping, it gives up without acking: the server redelivers
-   * the batch to another replica or to this consumer's next run.
+   * Retries the batch until its handler resolves, then acks it. Gives up
+   * (returns false, acking nothing) when stopping: the server redelivers to
+   * another replica or to this consumer's next run.
    */
-  private async handleBatch(batch: JsMsg[], handler: BatchHandler, log: Logger, state: { stopping: boolean }): Promise<void> {
+  private async handleBatch(batch: JsMsg[], held: readonly JsMsg[], handler: BatchHandler, log: Logger, state: { stopping: boolean }): Promise<boolean> {
     const events: Event[] = [];
     for (const msg of batch) {
       try {
@@ -221,13 +231,22 @@ export class JetStreamBus implements EventBus {
       try {
         if (events.length > 0) await handler(events);
         for (const msg of batch) msg.ack();
-        return;
+        return true;
       } catch (err) {
         log.warn({ err, attempt, size: events.length }, 'event batch failed; retrying');
-        if (state.stopping || this.nc.isClosed()) return;
-        for (const msg of batch) msg.working();
-        await sleep(retryDelayMs(attempt));
+        if (!(await this.holdFor(held, retryDelayMs(attempt), state))) return false;
       }
+    }
+  }
+
+  /** Waits `ms`, claiming `held` often enough that the server does not redeliver it; false if stopping. */
+  private async holdFor(held: readonly JsMsg[], ms: number, state: { stopping: boolean }): Promise<boolean> {
+    const step = Math.max(100, Math.min(1_000, (this.settings.ackWaitSeconds * 1000) / 3));
+    for (let waited = 0; ; waited += step) {
+      if (state.stopping || this.nc.isClosed()) return false;
+      for (const msg of held) msg.working();
+      if (waited >= ms) return true;
+      await sleep(Math.min(step, ms - waited));
     }
   }
 

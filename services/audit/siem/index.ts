@@ -1,0 +1,113 @@
+import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Consumer, EventBus } from '../../kit/bus/types.js';
+import type { Event } from '../../kit/events.js';
+import type { Logger } from '../../kit/log.js';
+import { LATENCY_BUCKETS } from '../../kit/metrics.js';
+import { LITERAL_SECRETS, type SecretLookup } from '../../kit/secrets/store.js';
+import type { SinkConfig } from './config.js';
+import { formatEvent } from './formats.js';
+import { SplunkSink } from './splunk.js';
+import { SyslogSink } from './syslog.js';
+import { WebhookSink } from './webhook.js';
+
+export { siemConfig, sinkConfig, type SinkConfig } from './config.js';
+
+/** One event and its formatted record. */
+export interface Delivery {
+  event: Event;
+  record: string;
+}
+
+/** A SIEM transport: deliver() resolves only once the whole batch was sent, else throws. */
+export interface Sink {
+  deliver(batch: readonly Delivery[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createSink(config: SinkConfig, secrets: SecretLookup, log: Logger): Sink {
+  switch (config.type) {
+    case 'syslog':
+      return new SyslogSink(config, secrets, log);
+    case 'splunk':
+      return new SplunkSink(config, secrets);
+    case 'webhook':
+      return new WebhookSink(config, secrets);
+  }
+}
+
+/** Durable consumer name of a sink. */
+export const consumerName = (sink: Pick<SinkConfig, 'name'>): string => `siem-${sink.name}`;
+
+/**
+ * Starts one durable consumer per sink. Each batch is formatted and delivered;
+ * a failed delivery throws, so the bus retries the same batch, in order, with
+ * backoff, while other sinks and the gateway go on. Secret values (tokens,
+ * HMAC keys) are read through `secrets` at each delivery, so rotated ones are
+ * used without a restart; they never appear in logs or errors.
+ */
+export async function startSinks(
+  bus: EventBus,
+  sinks: readonly SinkConfig[],
+  log: Logger,
+  metrics: Registry,
+  secrets: SecretLookup = LITERAL_SECRETS,
+): Promise<{ stop(): Promise<void> }> {
+  const names = new Set(sinks.map((s) => s.name));
+  if (names.size !== sinks.length) throw new Error('SIEM sink names must be unique');
+  const m = sinkMetrics(metrics);
+  const started: Array<{ consumer: Consumer; sink: Sink }> = [];
+  const stop = async () => {
+    // In parallel: a sink stuck retrying does not hold up the others' shutdown.
+    await Promise.all(
+      started.splice(0).map(async ({ consumer, sink }) => {
+        await consumer.stop();
+        await sink.close();
+      }),
+    );
+  };
+  try {
+    for (const config of sinks) {
+      const sinkLog = log.child({ sink: config.name });
+      const sink = createSink(config, secrets, sinkLog);
+      const labels = { sink: config.name };
+      const consumer = await bus.consume({ name: consumerName(config), filter: config.filter, maxBatch: config.maxBatch }, async (events) => {
+        const batch = events.map((event) => ({ event, record: formatEvent(config.format, event) }));
+        const timer = m.duration.startTimer(labels);
+        try {
+          await sink.deliver(batch);
+          m.delivered.inc(labels, events.length);
+        } catch (err) {
+          m.failures.inc(labels);
+          throw err;
+        } finally {
+          timer();
+        }
+      });
+      started.push({ consumer, sink });
+      sinkLog.info({ type: config.type, format: config.format, filter: config.filter }, 'SIEM sink started');
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { stop };
+}
+
+interface SinkMetrics {
+  delivered: Counter<'sink'>;
+  failures: Counter<'sink'>;
+  duration: Histogram<'sink'>;
+}
+
+/** One set per registry, shared when sinks are started more than once (tests, reloads). */
+function sinkMetrics(metrics: Registry): SinkMetrics {
+  const get = <M>(name: string, create: () => M): M => (metrics.getSingleMetric(name) as M | undefined) ?? create();
+  return {
+    delivered: get('gateway_siem_delivered_total', () => new Counter({ name: 'gateway_siem_delivered_total', help: 'Events delivered to a SIEM sink, by sink.', labelNames: ['sink'], registers: [metrics] })),
+    failures: get('gateway_siem_failures_total', () => new Counter({ name: 'gateway_siem_failures_total', help: 'Batches a SIEM sink failed to deliver (they are retried), by sink.', labelNames: ['sink'], registers: [metrics] })),
+    duration: get(
+      'gateway_siem_delivery_duration_seconds',
+      () => new Histogram({ name: 'gateway_siem_delivery_duration_seconds', help: 'Time to deliver one batch to a SIEM sink, by sink.', labelNames: ['sink'], buckets: LATENCY_BUCKETS, registers: [metrics] }),
+    ),
+  };
+}
