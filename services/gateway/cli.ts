@@ -12,6 +12,7 @@ import { SERVICE_NAMES } from '../kit/service.js';
 import { ADMIN_TOKEN_FILE } from '../governance/admin/principals.js';
 import { gatewayConfig, type GatewayConfig } from './config.js';
 import { renderConfigReference } from './config-reference.js';
+import { renderEventsReference } from './events-reference.js';
 import { GROUPS, parseServiceList } from './modules.js';
 import { startGateway } from './runtime.js';
 
@@ -24,6 +25,7 @@ Usage:
   gateway keys revoke <key id>
   gateway audit verify [--config <file>]                walk the audit log's hash chain; exit 1 naming the first broken row
   gateway audit head [--sign-key <pem file>]            print the chain's head, signed, to keep outside the database
+  gateway audit events                                  print an example of every event in every SIEM format (Markdown)
   gateway config check [--config <file>]                validate the configuration and exit
   gateway config reference                              print the configuration reference (Markdown)
 
@@ -64,7 +66,9 @@ Options for all:
   gateway audit verify [--config <file>] [--json]
       recomputes every row's hash in order; exit 0 when intact, 1 naming the first row changed or removed
   gateway audit head [--config <file>] [--sign-key <Ed25519 private key PEM file>]
-      prints the last row's position and hash, signed with the key (or audit.signingKey), to anchor outside the database`,
+      prints the last row's position and hash, signed with the key (or audit.signingKey), to anchor outside the database
+  gateway audit events
+      prints an example of every event type as native JSON, OCSF and CEF, and what each SIEM transport sends (Markdown)`,
   config: `gateway config check [--config <file>]  validate the configuration, print problems, exit 1 if any
 gateway config reference                 print every configuration key with its type, default and meaning (Markdown)`,
 };
@@ -196,6 +200,7 @@ async function keys(args: string[]): Promise<void> {
 async function auditCommand(args: string[]): Promise<void> {
   const [action, ...rest] = args;
   const { values } = parse(rest, { ...CONFIG_OPTION, 'sign-key': { type: 'string' }, json: { type: 'boolean' } });
+  if (action === 'events' && !values.help) return void process.stdout.write(renderEventsReference());
   if (values.help || (action !== 'verify' && action !== 'head')) return void console.log(HELP.audit);
   const config = readConfig(values.config);
   const log = createLogger({ level: 'warn', destination: process.stderr });

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { SecretLookup } from '../../kit/secrets/store.js';
-import type { WebhookSinkConfig } from './config.js';
+import type { SinkFormat, WebhookSinkConfig } from './config.js';
 import type { Delivery, Sink } from './index.js';
 import { recordValue, safeUrl } from './splunk.js';
 
@@ -23,6 +23,11 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`, 'utf8').digest('hex')}`;
 }
 
+/** The request body: `{"events": [...]}`, each record as JSON (or the CEF line). */
+export function webhookBody(format: SinkFormat, batch: readonly Delivery[]): string {
+  return JSON.stringify({ events: batch.map(({ record }) => recordValue(format, record)) });
+}
+
 /**
  * POSTs each batch as `{"events": [...]}`, signed. Any answer but 2xx, or no
  * answer within timeoutMs, throws, and the bus retries the same batch.
@@ -38,7 +43,7 @@ export class WebhookSink implements Sink {
   }
 
   async deliver(batch: readonly Delivery[]): Promise<void> {
-    const body = JSON.stringify({ events: batch.map(({ record }) => recordValue(this.config.format, record)) });
+    const body = webhookBody(this.config.format, batch);
     const timestamp = Math.floor(Date.now() / 1000);
     const extra = Object.fromEntries(Object.entries(this.config.headers).map(([name, value]) => [name.toLowerCase(), this.secrets.get(value).value]));
     const where = safeUrl(this.config.url);
