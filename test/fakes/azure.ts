@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenLocally, readBody, writeJson } from './local-server.js';
+import { wordVector } from './vectors.js';
 
 /**
  * A local stand-in for the Azure OpenAI data plane, built from its REST
@@ -217,16 +218,6 @@ function stream(res: ServerResponse, body: Json, deployment: string): void {
   res.end('data: [DONE]\n\n');
 }
 
-function vector(text: string, dimensions: number): number[] {
-  const values = new Array<number>(dimensions).fill(0);
-  for (const word of text.toLowerCase().match(/[a-z0-9]+/g) ?? []) {
-    const digest = createHash('sha256').update(word).digest();
-    values[digest.readUInt32BE(0) % dimensions]! += digest[4]! & 1 ? 1 : -1;
-  }
-  const norm = Math.hypot(...values) || 1;
-  return values.map((v) => v / norm);
-}
-
 function embeddings(res: ServerResponse, body: Json): void {
   const input = typeof body.input === 'string' ? [body.input] : body.input;
   if (!Array.isArray(input) || input.length === 0 || !input.every((item) => typeof item === 'string')) {
@@ -238,7 +229,7 @@ function embeddings(res: ServerResponse, body: Json): void {
   sendJson(res, 200, {
     object: 'list',
     data: input.map((text: string, index) => {
-      const values = vector(text, dimensions);
+      const values = wordVector(text, dimensions);
       return { object: 'embedding', index, embedding: base64 ? Buffer.from(new Float32Array(values).buffer).toString('base64') : values };
     }),
     model: EMBEDDING_MODEL,

@@ -1,6 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenLocally, readBody, writeJson } from './local-server.js';
+import { wordVector } from './vectors.js';
 
 /**
  * A local stand-in for Cohere's API v2, built from its reference
@@ -284,17 +285,6 @@ function stream(res: ServerResponse, body: Json, model: string): void {
   res.end('data: [DONE]\n\n');
 }
 
-/** A unit vector from the hashed words of the text: deterministic, and similar texts are close. */
-function vector(text: string, dimensions: number): number[] {
-  const values = new Array<number>(dimensions).fill(0);
-  for (const word of text.toLowerCase().match(/[a-z0-9]+/g) ?? []) {
-    const digest = createHash('sha256').update(word).digest();
-    values[digest.readUInt32BE(0) % dimensions]! += digest[4]! & 1 ? 1 : -1;
-  }
-  const norm = Math.hypot(...values) || 1;
-  return values.map((v) => v / norm);
-}
-
 function embed(body: Json) {
   checkFields(body, EMBED_FIELDS);
   if (typeof body.model !== 'string' || body.model === '') fail('model is required');
@@ -308,7 +298,7 @@ function embed(body: Json) {
   if (!Array.isArray(types) || !types.every((t) => t === 'float' || t === 'int8')) fail('embedding_types supported here: float, int8');
   const dimensions = body.output_dimension ?? 1536;
   if (![256, 512, 1024, 1536].includes(Number(dimensions))) fail('output_dimension must be one of 256, 512, 1024, 1536');
-  const floats = (texts as string[]).map((text) => vector(text, Number(dimensions)));
+  const floats = (texts as string[]).map((text) => wordVector(text, Number(dimensions)));
   const embeddings: Json = {};
   if (types.includes('float')) embeddings.float = floats;
   if (types.includes('int8')) embeddings.int8 = floats.map((v) => v.map((x) => Math.round(x * 127)));

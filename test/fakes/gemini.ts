@@ -1,6 +1,7 @@
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenLocally, readBody, writeJson } from './local-server.js';
+import { wordVector } from './vectors.js';
 
 /**
  * A local stand-in for Google's Gemini API, built from its references:
@@ -151,7 +152,7 @@ export async function startFakeGemini(options: FakeGeminiOptions): Promise<FakeG
     if (model.startsWith('too-long')) return sendError(res, 400, 'The input token count (250000) exceeds the maximum number of tokens allowed (128000).');
     if (model.startsWith('stall')) return; // never answers
     if (studio && method === 'batchEmbedContents') return embedBatch(res, model, body);
-    if (studio && method === 'embedContent') return sendJson(res, 200, { embedding: { values: vector(partsText(body.content), body.outputDimensionality) } });
+    if (studio && method === 'embedContent') return sendJson(res, 200, { embedding: { values: wordVector(partsText(body.content), dimensionsOf(body.outputDimensionality)) } });
     if (method !== 'generateContent' && method !== 'streamGenerateContent') return sendError(res, 404, `Method not found: ${method}`);
     const invalid = validate(body);
     if (invalid) return sendError(res, 400, invalid);
@@ -318,19 +319,11 @@ function embedBatch(res: ServerResponse, model: string, body: Json): void {
   if (items.length > 100) return sendError(res, 400, '* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch');
   const wrong = items.find((item) => item.model !== `models/${model}`);
   if (wrong) return sendError(res, 400, `Model names should be the same in all requests and the URL; got ${String(wrong.model)} for models/${model}.`);
-  sendJson(res, 200, { embeddings: items.map((item) => ({ values: vector(partsText(item.content), item.outputDimensionality) })) });
+  sendJson(res, 200, { embeddings: items.map((item) => ({ values: wordVector(partsText(item.content), dimensionsOf(item.outputDimensionality)) })) });
 }
 
-/** A deterministic unit vector from the text's hash. */
-function vector(text: string, dimensions: unknown): number[] {
-  const size = typeof dimensions === 'number' && dimensions > 0 ? dimensions : 768;
-  const values: number[] = [];
-  for (let block = 0; values.length < size; block++) {
-    for (const byte of createHash('sha256').update(`${block}:${text}`).digest()) if (values.length < size) values.push(byte / 127.5 - 1);
-  }
-  const norm = Math.hypot(...values) || 1;
-  return values.map((v) => v / norm);
-}
+/** outputDimensionality, else the model's 768. */
+const dimensionsOf = (requested: unknown) => (typeof requested === 'number' && requested > 0 ? requested : 768);
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   writeJson(res, status, body, { 'content-type': 'application/json; charset=UTF-8' });

@@ -6,7 +6,7 @@ import type { ErrorBody, Message } from './anthropic-wire.js';
 import { classifyStatus, Upstream, type ErrorClassifier } from './http.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase } from './schema.js';
-import type { Capabilities, ProviderAdapter, ProviderCall, Timeouts } from './types.js';
+import type { ProviderAdapter, ProviderCall, Timeouts } from './types.js';
 
 export const anthropicProviderConfig = z.strictObject({
   type: z.literal('anthropic'),
