@@ -1,24 +1,51 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../kit/canonical-json.js';
-import { cacheKey } from './key.js';
-import { ExactStore } from './store.js';
+import { cacheableRequest, type CacheableRequest } from './request.js';
+import { MemoryStore, type Entry } from './store.js';
 
-const entry = (text: string, storedAt: number) => ({ body: Buffer.from(text), usage: undefined, served: undefined, storedAt });
+const question = (endpoint: string, body: Record<string, unknown>) => {
+  const result = cacheableRequest(endpoint, Buffer.from(JSON.stringify(body)), false);
+  if (typeof result === 'string') throw new Error(result);
+  return result;
+};
+const keyOf = (endpoint: string, body: Record<string, unknown>) => question(endpoint, body).key;
+
+let ids = 0;
+function entry(namespace: string, key: string, text: string, createdMs = 0, ttlMs = 60_000): Entry {
+  return { id: `ce_${++ids}`, namespace, key, bucket: 'b', endpoint: 'chat.completions', model: 'm', keyId: 'vk_1', answer: Buffer.from(text), usage: undefined, served: undefined, createdMs, expiresMs: createdMs + ttlMs, hits: 0 };
+}
 
 describe('cache key', () => {
   it('is the same for requests that differ only in key order or in fields that do not change the answer', () => {
-    const a = cacheKey('chat.completions', { model: 'm', temperature: 0, messages: [{ role: 'user', content: 'hi' }], stream: true, user: 'u1' });
-    const b = cacheKey('chat.completions', { messages: [{ content: 'hi', role: 'user' }], temperature: 0, model: 'm' });
+    const a = keyOf('chat.completions', { model: 'm', temperature: 0, messages: [{ role: 'user', content: 'hi' }], stream: true, user: 'u1' });
+    const b = keyOf('chat.completions', { messages: [{ content: 'hi', role: 'user' }], temperature: 0, model: 'm' });
     expect(a).toBe(b);
   });
 
   it('differs when anything that changes the answer differs', () => {
     const base = { model: 'm', temperature: 0, messages: [{ role: 'user', content: 'hi' }] };
-    const key = cacheKey('chat.completions', base);
-    expect(cacheKey('chat.completions', { ...base, model: 'n' })).not.toBe(key);
-    expect(cacheKey('chat.completions', { ...base, max_tokens: 5 })).not.toBe(key);
-    expect(cacheKey('chat.completions', { ...base, messages: [{ role: 'user', content: 'hi!' }] })).not.toBe(key);
-    expect(cacheKey('completions', base)).not.toBe(key);
+    const key = keyOf('chat.completions', base);
+    expect(keyOf('chat.completions', { ...base, model: 'n' })).not.toBe(key);
+    expect(keyOf('chat.completions', { ...base, max_tokens: 5 })).not.toBe(key);
+    expect(keyOf('chat.completions', { ...base, messages: [{ role: 'user', content: 'hi!' }] })).not.toBe(key);
+    expect(keyOf('completions', base)).not.toBe(key);
+  });
+
+  it('puts requests that differ only in the conversation in one bucket, and others apart', () => {
+    const base = { model: 'm', temperature: 0, messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'f' } }] };
+    const bucket = question('chat.completions', base).bucket;
+    expect(question('chat.completions', { ...base, messages: [{ role: 'user', content: 'hello there' }] }).bucket).toBe(bucket);
+    expect(question('chat.completions', { ...base, tools: [] }).bucket).not.toBe(bucket);
+    expect(question('chat.completions', { ...base, max_tokens: 9 }).bucket).not.toBe(bucket);
+  });
+
+  it('says why a request may not be cached', () => {
+    const refuse = (endpoint: string, body: unknown) => cacheableRequest(endpoint, Buffer.from(JSON.stringify(body)), false) as string;
+    expect(refuse('chat.completions', { model: 'm', messages: [] })).toBe('temperature is not 0');
+    expect(refuse('chat.completions', { model: 'm', temperature: 0, logprobs: true, messages: [] })).toBe('logprobs requested');
+    expect(refuse('chat.completions', [1])).toBe('body is not an object');
+    expect((cacheableRequest('embeddings', Buffer.from('{"model":"e","input":"x"}'), false) as CacheableRequest).model).toBe('e');
+    expect(typeof cacheableRequest('chat.completions', Buffer.from('{"model":"m","temperature":0.7}'), true)).toBe('object');
   });
 
   it('writes canonical JSON with sorted keys at every level', () => {
@@ -26,30 +53,63 @@ describe('cache key', () => {
   });
 });
 
-describe('exact store', () => {
+describe('memory store', () => {
+  const limits = { maxEntries: 10, maxBytes: 1_000_000 };
+
   it('keeps namespaces apart', () => {
-    const store = new ExactStore(60_000, 10);
-    store.set('team:a', 'k', entry('answer for a', 0));
-    expect(store.get('team:b', 'k', 1)).toBeUndefined();
-    expect(store.get('team:a', 'k', 1)?.body.toString()).toBe('answer for a');
+    const store = new MemoryStore(limits);
+    store.add(entry('team:a', 'k', 'answer for a'));
+    expect(store.getExact('team:b', 'k', 1)).toBeUndefined();
+    expect(store.getExact('team:a', 'k', 1)?.answer.toString()).toBe('answer for a');
   });
 
-  it('expires entries after the TTL', () => {
-    const store = new ExactStore(1_000, 10);
-    store.set('n', 'k', entry('x', 0));
-    expect(store.get('n', 'k', 999)).toBeDefined();
-    expect(store.get('n', 'k', 1_000)).toBeUndefined();
+  it('expires entries at their own deadline', () => {
+    const store = new MemoryStore(limits);
+    store.add(entry('n', 'short', 'x', 0, 1_000));
+    store.add(entry('n', 'long', 'y', 0, 5_000));
+    expect(store.getExact('n', 'short', 999)).toBeDefined();
+    expect(store.getExact('n', 'short', 1_000)).toBeUndefined();
+    expect(store.getExact('n', 'long', 1_000)).toBeDefined();
+    expect(store.sweep(5_000)).toBe(1);
+    expect(store.size).toBe(0);
   });
 
-  it('evicts the least recently used entry past its size', () => {
-    const store = new ExactStore(60_000, 2);
-    store.set('n', 'a', entry('a', 0));
-    store.set('n', 'b', entry('b', 0));
-    store.get('n', 'a', 1);
-    store.set('n', 'c', entry('c', 0));
-    expect(store.get('n', 'b', 2)).toBeUndefined();
-    expect(store.get('n', 'a', 2)).toBeDefined();
-    expect(store.get('n', 'c', 2)).toBeDefined();
-    expect(store.size).toBe(2);
+  it('evicts the least recently used past its entry count or its bytes', () => {
+    const removed: string[] = [];
+    const store = new MemoryStore({ maxEntries: 2, maxBytes: 1_000_000 }, (e, why) => removed.push(`${e.key}:${why}`));
+    store.add(entry('n', 'a', 'a'));
+    store.add(entry('n', 'b', 'b'));
+    store.getExact('n', 'a', 1);
+    store.add(entry('n', 'c', 'c'));
+    expect(store.getExact('n', 'b', 2)).toBeUndefined();
+    expect(store.getExact('n', 'a', 2)).toBeDefined();
+    expect(removed).toEqual(['b:evicted']);
+
+    const small = new MemoryStore({ maxEntries: 100, maxBytes: 2_500 });
+    for (const key of ['a', 'b', 'c']) small.add(entry('n', key, 'x'.repeat(600)));
+    expect(small.size).toBe(2);
+    expect(small.sizeBytes).toBeLessThanOrEqual(2_500);
+  });
+
+  it('replaces an entry stored again under the same key', () => {
+    const store = new MemoryStore(limits);
+    store.add(entry('n', 'k', 'old'));
+    store.add(entry('n', 'k', 'new'));
+    expect(store.size).toBe(1);
+    expect(store.getExact('n', 'k', 1)?.answer.toString()).toBe('new');
+  });
+
+  it('purges by namespace with its sub-namespaces, by key, or one entry', () => {
+    const store = new MemoryStore(limits);
+    const docs = entry('team:a/docs', 'k1', '1');
+    store.add(docs);
+    store.add(entry('team:a', 'k2', '2'));
+    store.add(entry('team:ab', 'k3', '3'));
+    store.add({ ...entry('team:b', 'k4', '4'), keyId: 'vk_2' });
+    expect(store.purge({ entryId: docs.id }).map((e) => e.key)).toEqual(['k1']);
+    store.add(entry('team:a/docs', 'k1', '1'));
+    expect(store.purge({ namespace: 'team:a' }).map((e) => e.key).sort()).toEqual(['k1', 'k2']);
+    expect(store.purge({ keyId: 'vk_2' }).map((e) => e.key)).toEqual(['k4']);
+    expect(store.list({}).map((e) => e.namespace)).toEqual(['team:ab']);
   });
 });

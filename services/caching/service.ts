@@ -1,76 +1,144 @@
 import { Counter, type Registry } from 'prom-client';
-import type { CachingService, LookupRequest, LookupResponse, StoreRequest, StoreResponse } from '../gen/gateway/v1/caching.js';
+import type {
+  CacheEntry,
+  CachingService,
+  ListEntriesRequest,
+  ListEntriesResponse,
+  LookupRequest,
+  LookupResponse,
+  PurgeRequest,
+  PurgeResponse,
+  StoreRequest,
+  StoreResponse,
+} from '../gen/gateway/v1/caching.js';
 import type { Api } from '../kit/grpc.js';
+import { prefixedId } from '../kit/ids.js';
 import { readOnScrape } from '../kit/metrics.js';
 import type { CachingConfig } from './config.js';
-import { cacheKey } from './key.js';
-import { ExactStore } from './store.js';
+import { cacheableRequest, type CacheableRequest } from './request.js';
+import { entrySize, MemoryStore, type Entry, type Selector } from './store.js';
 
-const MISS_NOT_CACHEABLE: LookupResponse = { hit: false, key: '', body: Buffer.alloc(0), usage: undefined, served: undefined, ageMs: 0 };
+const EMPTY = Buffer.alloc(0);
+const NOT_CACHEABLE: LookupResponse = { hit: false, cacheable: false, answer: undefined, ageMs: 0, match: '', similarity: 0, entryId: '', embedding: EMPTY };
+const MISS: LookupResponse = { ...NOT_CACHEABLE, cacheable: true };
 
-/** Exact-match response cache, scoped by namespace. */
+/** The namespace a request's entries live in: the caller's, or a sub-namespace of it the request named. */
+export function effectiveNamespace(namespace: string, sub: string | undefined): string {
+  return sub ? `${namespace}/${sub}` : namespace;
+}
+
+function view(entry: Entry): CacheEntry {
+  return {
+    id: entry.id,
+    namespace: entry.namespace,
+    endpoint: entry.endpoint,
+    model: entry.model,
+    served: entry.served,
+    keyId: entry.keyId,
+    match: entry.vector ? 'semantic' : 'exact',
+    createdMs: entry.createdMs,
+    expiresMs: entry.expiresMs,
+    hits: entry.hits,
+    sizeBytes: entrySize(entry),
+  };
+}
+
+/** The response cache: exact matches within a namespace, entries bounded in memory. */
 export class Caching implements Api<typeof CachingService> {
-  private readonly entries: ExactStore;
+  private readonly entries: MemoryStore;
   private readonly lookups: Counter<'result'>;
+  private readonly removed: Counter<'reason'>;
 
   constructor(
     private readonly config: CachingConfig,
     metrics: Registry,
   ) {
-    this.entries = new ExactStore(config.ttlSeconds * 1000, config.maxEntries);
+    this.removed = new Counter({ name: 'gateway_cache_removed_total', help: 'Entries removed, by reason: evicted, expired, purged, replaced.', labelNames: ['reason'], registers: [metrics] });
+    this.entries = new MemoryStore({ maxEntries: config.maxEntries, maxBytes: config.maxMemoryMb * 1024 * 1024 }, (_, why) => this.removed.inc({ reason: why }));
     this.lookups = new Counter({
       name: 'gateway_cache_lookups_total',
-      help: 'Cache lookups, by result: hit, miss, or skip (request not cacheable).',
+      help: 'Cache lookups, by result: hit, miss, or skip (request not cacheable, or the client asked not to use the cache).',
       labelNames: ['result'],
       registers: [metrics],
     });
-    readOnScrape(metrics, 'gateway_cache_entries', 'Entries held by this caching replica.', () => this.entries.size);
+    readOnScrape(metrics, 'gateway_cache_entries', 'Entries held in memory by this caching replica.', () => this.entries.size);
+    readOnScrape(metrics, 'gateway_cache_memory_bytes', 'Bytes of answers and embeddings held in memory by this caching replica.', () => this.entries.sizeBytes);
   }
 
   async lookup(request: LookupRequest): Promise<LookupResponse> {
-    const parsed = this.cacheable(request.endpoint, request.body);
-    if (!parsed) {
+    const question = this.question(request.endpoint, request.body);
+    if (!question) {
       this.lookups.inc({ result: 'skip' });
-      return MISS_NOT_CACHEABLE;
+      return NOT_CACHEABLE;
     }
-    const key = cacheKey(request.endpoint, parsed);
+    if (request.control?.noLookup) {
+      this.lookups.inc({ result: 'skip' });
+      return MISS;
+    }
     const now = Date.now();
-    const entry = this.entries.get(request.namespace, key, now);
-    if (!entry) {
+    const namespace = effectiveNamespace(request.namespace, request.control?.namespace);
+    const entry = this.entries.getExact(namespace, question.key, now);
+    const maxAgeMs = (request.control?.maxAgeSeconds ?? 0) * 1000;
+    if (!entry || (maxAgeMs > 0 && now - entry.createdMs > maxAgeMs)) {
       this.lookups.inc({ result: 'miss' });
-      return { ...MISS_NOT_CACHEABLE, key };
+      return MISS;
     }
+    entry.hits++;
     this.lookups.inc({ result: 'hit' });
-    return { hit: true, key, body: entry.body, usage: entry.usage, served: entry.served, ageMs: now - entry.storedAt };
+    return {
+      ...MISS,
+      hit: true,
+      answer: { answer: entry.answer, usage: entry.usage, served: entry.served },
+      ageMs: now - entry.createdMs,
+      match: 'exact',
+      similarity: 1,
+      entryId: entry.id,
+    };
   }
 
   async store(request: StoreRequest): Promise<StoreResponse> {
-    if (this.config.enabled && request.key) {
-      this.entries.set(request.namespace, request.key, {
-        body: request.body,
-        usage: request.usage,
-        served: request.served,
-        storedAt: Date.now(),
-      });
-    }
-    return {};
+    const question = this.question(request.endpoint, request.body);
+    const answer = request.answer;
+    if (!question || request.control?.noStore || !answer || answer.answer.length === 0 || answer.answer.length > this.config.maxEntryBytes) return { entryId: '' };
+    const now = Date.now();
+    const requested = request.control?.ttlSeconds ?? 0;
+    const ttlSeconds = requested > 0 ? Math.min(requested, this.config.maxTtlSeconds) : this.config.ttlSeconds;
+    const entry: Entry = {
+      id: prefixedId('ce'),
+      namespace: effectiveNamespace(request.namespace, request.control?.namespace),
+      key: question.key,
+      bucket: question.bucket,
+      endpoint: request.endpoint,
+      model: question.model,
+      keyId: request.context?.actor?.keyId ?? '',
+      answer: Buffer.from(answer.answer),
+      usage: answer.usage,
+      served: answer.served,
+      createdMs: now,
+      expiresMs: now + ttlSeconds * 1000,
+      hits: 0,
+    };
+    this.entries.add(entry);
+    return { entryId: entry.id };
   }
 
-  /**
-   * The parsed request when it may be answered from the cache, else undefined.
-   * Embeddings are deterministic; generations only at temperature 0 unless
-   * configured otherwise.
-   */
-  private cacheable(endpoint: string, body: Buffer): Record<string, unknown> | undefined {
-    if (!this.config.enabled) return undefined;
-    let parsed: Record<string, unknown>;
-    try {
-      parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-    } catch {
-      return undefined;
-    }
-    if (parsed.stream === true) return undefined;
-    if (endpoint !== 'embeddings' && !this.config.cacheNonDeterministic && parsed.temperature !== 0) return undefined;
-    return parsed;
+  async listEntries(request: ListEntriesRequest): Promise<ListEntriesResponse> {
+    const found = this.entries.list(selectorOf(request.selector)).filter((e) => e.expiresMs > Date.now());
+    const limit = request.limit > 0 ? request.limit : 100;
+    return { entries: found.slice(-limit).reverse().map(view), total: found.length };
   }
+
+  async purge(request: PurgeRequest): Promise<PurgeResponse> {
+    return { purged: this.entries.purge(selectorOf(request.selector)).length };
+  }
+
+  private question(endpoint: string, body: Uint8Array): CacheableRequest | undefined {
+    if (!this.config.enabled) return undefined;
+    const question = cacheableRequest(endpoint, body, this.config.cacheNonDeterministic);
+    return typeof question === 'string' ? undefined : question;
+  }
+}
+
+function selectorOf(selector: { namespace: string; keyId: string; entryId: string } | undefined): Selector {
+  return { namespace: selector?.namespace || undefined, keyId: selector?.keyId || undefined, entryId: selector?.entryId || undefined };
 }

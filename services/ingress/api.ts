@@ -1,9 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Attempt, Served } from '../gen/gateway/v1/common.js';
-import type { CompletionChunk, RoutingHints } from '../gen/gateway/v1/routing.js';
+import type { CacheControl } from '../gen/gateway/v1/caching.js';
+import type { CompletionChunk, CompletionRequest, RoutingHints } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { Admission, type PipelineDeps } from './pipeline.js';
+import { CacheStep, cacheControlOf } from './cache.js';
 import { SseWriter } from './sse.js';
 
 function servedHeaders(served: Served | undefined, attempts: Attempt[]): Record<string, string> {
@@ -41,44 +43,33 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     const raw = request.body as { model?: unknown; stream?: unknown } | undefined;
     const model = typeof raw?.model === 'string' ? raw.model : '';
     const stream = raw?.stream === true && endpoint !== 'embeddings';
+    let control: CacheControl;
     try {
       // The key is checked before the body, so an unauthenticated caller learns nothing about validation.
       await admission.admit(model, { raw: request.rawBody, parsed: raw });
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new GatewayError('invalid_request', 'The request body must be a JSON object.');
       if (!model) throw new GatewayError('invalid_request', 'You must provide a model parameter.', { param: 'model' });
+      control = cacheControlOf(request);
     } catch (err) {
       throw admission.fail(err, model, stream);
     }
     const body = request.rawBody ?? Buffer.from(JSON.stringify(raw));
-    if (stream) return streamed(deps, admission, request, reply, body, model);
-    return whole(deps, admission, request, reply, body, model);
+    const cache = new CacheStep(deps, admission, control, body);
+    await cache.lookup();
+    const call = { context: admission.context, endpoint, body, hints: hintsOf(request), replay: cache.hit, keepAnswer: cache.wantsAnswer };
+    if (stream) return streamed(deps, admission, request, reply, call, cache, model);
+    return whole(deps, admission, reply, call, cache, model);
   };
 }
 
-async function whole(deps: PipelineDeps, admission: Admission, request: FastifyRequest, reply: FastifyReply, body: Buffer, model: string) {
-  const { context, endpoint } = admission;
-  const namespace = admission.cacheNamespace;
+async function whole(deps: PipelineDeps, admission: Admission, reply: FastifyReply, call: CompletionRequest, cache: CacheStep, model: string) {
   try {
-    const cached = await deps.clients.caching.lookup({ context, namespace, endpoint, body }).catch((err: unknown) => {
-      deps.log.warn({ err, requestId: context.requestId }, 'cache lookup failed; calling the provider');
-      return undefined;
-    });
-    if (cached?.hit) {
-      admission.finish({ model, stream: false, httpStatus: 200, served: cached.served, usage: cached.usage, cacheHit: true });
-      return reply
-        .headers({ ...servedHeaders(cached.served, []), 'x-gateway-cache': 'hit', age: String(Math.floor(cached.ageMs / 1000)) })
-        .type('application/json')
-        .send(cached.body);
-    }
-    const result = await deps.clients.routing.complete({ context, endpoint, body, hints: hintsOf(request) });
-    if (cached?.key) {
-      deps.clients.caching
-        .store({ context, namespace, key: cached.key, body: result.body, usage: result.usage, served: result.served })
-        .catch((err: unknown) => deps.log.warn({ err, requestId: context.requestId }, 'cache store failed'));
-    }
-    admission.finish({ model, stream: false, httpStatus: 200, served: result.served, usage: result.usage, attempts: result.attempts });
+    const result = await deps.clients.routing.complete(call);
+    const cacheHit = call.replay !== undefined;
+    cache.store(result.answer, result.usage, result.served);
+    admission.finish({ model, stream: false, httpStatus: 200, served: result.served, usage: result.usage, attempts: result.attempts, cacheHit });
     return reply
-      .headers({ ...servedHeaders(result.served, result.attempts), 'x-gateway-cache': cached?.key ? 'miss' : 'skip' })
+      .headers({ ...servedHeaders(result.served, result.attempts), ...cache.headers() })
       .type('application/json')
       .send(result.body);
   } catch (err) {
@@ -86,10 +77,11 @@ async function whole(deps: PipelineDeps, admission: Admission, request: FastifyR
   }
 }
 
-async function streamed(deps: PipelineDeps, admission: Admission, request: FastifyRequest, reply: FastifyReply, body: Buffer, model: string) {
-  const { context, endpoint } = admission;
+async function streamed(deps: PipelineDeps, admission: Admission, request: FastifyRequest, reply: FastifyReply, call: CompletionRequest, cache: CacheStep, model: string) {
+  const { endpoint } = admission;
+  const cacheHit = call.replay !== undefined;
   const abort = new AbortController();
-  const chunks = deps.clients.routing.completeStream({ context, endpoint, body, hints: hintsOf(request) }, { signal: abort.signal });
+  const chunks = deps.clients.routing.completeStream(call, { signal: abort.signal });
   const iterator = chunks[Symbol.asyncIterator]();
   let served: Served | undefined;
   let first: IteratorResult<CompletionChunk>;
@@ -105,7 +97,7 @@ async function streamed(deps: PipelineDeps, admission: Admission, request: Fasti
   const sse = new SseWriter(reply.raw);
   const clientGone = () => abort.abort();
   reply.raw.on('close', clientGone);
-  sse.start({ ...(reply.getHeaders() as Record<string, string>), ...servedHeaders(served, []) });
+  sse.start({ ...(reply.getHeaders() as Record<string, string>), ...servedHeaders(served, []), ...cache.headers() });
   try {
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
       const kind = next.value.kind;
@@ -115,20 +107,21 @@ async function streamed(deps: PipelineDeps, admission: Admission, request: Fasti
         const { usage, attempts, errorCode } = kind.end;
         const error = errorCode ? new GatewayError('upstream_error', kind.end.errorMessage, { status: kind.end.httpStatus || 502 }) : undefined;
         if (error) request.log.warn({ code: errorCode, reason: kind.end.errorMessage }, 'stream failed after it began');
-        admission.finish({ model, stream: true, httpStatus: error ? error.status : 200, served, usage, attempts, error, errorCode });
+        else cache.store(kind.end.answer, usage, served);
+        admission.finish({ model, stream: true, httpStatus: error ? error.status : 200, served, usage, attempts, error, errorCode, cacheHit });
       }
       if (abort.signal.aborted) break;
     }
     if (abort.signal.aborted) {
       const error = new GatewayError('client_closed_request', 'The client closed the connection before the stream ended.');
-      admission.finish({ model, stream: true, httpStatus: error.status, served, error });
+      admission.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
     }
     sse.end();
   } catch (err) {
     // Routing itself failed mid-stream (e.g. its process went away): end the stream in the client's API.
     const error = asGatewayError(err);
     request.log.warn({ code: error.code, reason: error.message }, 'stream failed after it began');
-    admission.finish({ model, stream: true, httpStatus: error.status, served, error });
+    admission.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
     const event = streamErrorEvent(endpoint, error);
     await sse.event(event.event ?? '', event.data);
     sse.end();

@@ -18,3 +18,8 @@ export function newRequestId(): string {
 export function newTraceId(): string {
   return randomBytes(16).toString('hex');
 }
+
+/** An id for a stored entity: its kind, then 16 random hex digits (e.g. "team_1f3a…"). */
+export function prefixedId(prefix: string): string {
+  return `${prefix}_${randomBytes(8).toString('hex')}`;
+}

@@ -1,4 +1,5 @@
 import type { ChatChunk, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, OpenAIUsage } from './canonical.js';
+import { ChatAssembler, chunkFromNative } from './answers.js';
 import type { CompletionsTranslation } from './formats/completions.js';
 import type { OutEvent, Translation } from './formats/types.js';
 import { invalid } from './formats/chat.js';
@@ -8,10 +9,12 @@ import type { Target } from './router/router.js';
 /** A whole answer: from chat, or from a provider's native completions API. */
 export type Answer = { kind: 'chat'; response: ChatResponse } | { kind: 'native'; body: Record<string, unknown> };
 
-/** A stream that has produced its first chunk; `usage()` is known once it is read to the end. */
+/** A stream that has produced its first chunk; `usage()` and `answer()` are known once it is read to the end. */
 export interface OpenStream {
   events: AsyncIterable<OutEvent>;
   usage(): OpenAIUsage | undefined;
+  /** The whole answer the stream added up to, as the cache stores it; undefined if it did not finish. */
+  answer(): ChatResponse | undefined;
 }
 
 function isCompletions(translation: Translation): translation is CompletionsTranslation {
@@ -70,20 +73,22 @@ export async function openStream(translation: Translation, target: Target, timeo
     clearTimeout(timer);
   }
 
+  const native = isCompletions(translation) && provider.completionsStream !== undefined;
   let usage: OpenAIUsage | undefined;
+  const assembler = new ChatAssembler();
   async function* chunks() {
     try {
       for (let next = first; !next.done; next = await iterator.next()) {
         const value = next.value as ChatChunk;
         if (value.usage) usage = value.usage;
+        assembler.add(native ? chunkFromNative(value) : value);
         yield value;
       }
     } finally {
       attempt.abort();
     }
   }
-  const native = isCompletions(translation) && provider.completionsStream !== undefined;
-  return { events: native ? passThrough(chunks(), translation) : translation.stream(chunks()), usage: () => usage };
+  return { events: native ? passThrough(chunks(), translation) : translation.stream(chunks()), usage: () => usage, answer: () => assembler.response() };
 }
 
 /** Native completions chunks go to the client as they are, minus the usage chunk it did not ask for. */

@@ -1,4 +1,4 @@
-import type { Served } from '../gen/gateway/v1/common.js';
+import type { Served, StoredAnswer } from '../gen/gateway/v1/common.js';
 import type {
   CheckRoutingConfigRequest,
   CheckRoutingConfigResponse,
@@ -12,12 +12,13 @@ import type {
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import type { Api, CallOptions } from '../kit/grpc.js';
 import { callForAnswer, callForEmbeddings, openStream, refusal } from './calls.js';
-import type { EmbeddingsRequest } from './canonical.js';
+import { chatFromNative, decodeAnswer, encodeAnswer, replayChunks } from './answers.js';
+import type { ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from './canonical.js';
 import { chatFormat, invalid, requireModel, requireObject } from './formats/chat.js';
 import { completionsFormat } from './formats/completions.js';
 import { messagesFormat } from './formats/messages.js';
 import { responsesFormat } from './formats/responses.js';
-import type { InboundFormat } from './formats/types.js';
+import type { InboundFormat, OutEvent } from './formats/types.js';
 import { usageFromOpenAI, type Timeouts } from './providers/types.js';
 import type { Deployment } from './router/deployment.js';
 import type { AdminEntries, LiveRouting } from './live.js';
@@ -50,6 +51,22 @@ function formatFor(endpoint: string): InboundFormat {
 }
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+const EMPTY = Buffer.alloc(0);
+
+const dataChunk = (event: OutEvent): CompletionChunk => ({ kind: { $case: 'data', data: { event: event.event ?? '', data: Buffer.from(event.data) } } });
+
+/** The chat completion of a stored answer, or a clear error when the cache holds something else under the key. */
+function chatOf(stored: StoredAnswer): ChatResponse {
+  const answer = decodeAnswer(stored.answer);
+  if (!('chat' in answer)) throw new GatewayError('internal_error', 'The cached answer is not a chat completion.');
+  return answer.chat;
+}
+
+function embeddingsOf(stored: StoredAnswer): EmbeddingsResponse {
+  const answer = decodeAnswer(stored.answer);
+  if (!('embeddings' in answer)) throw new GatewayError('internal_error', 'The cached answer is not an embeddings list.');
+  return answer.embeddings;
+}
 
 /** The routing service: inbound API → chat → router → provider, and back. */
 export class Routing implements Api<typeof RoutingService> {
@@ -65,8 +82,10 @@ export class Routing implements Api<typeof RoutingService> {
   async complete(request: CompletionRequest, options: CallOptions = {}): Promise<CompletionResponse> {
     const signal = options.signal ?? neverAborted;
     const body = parseBody(request.body);
+    const stored = request.replay;
     if (request.endpoint === 'embeddings') {
       const embeddings = validateEmbeddings(body);
+      if (stored) return { body: json(embeddingsOf(stored)), usage: stored.usage, served: stored.served, attempts: [], answer: EMPTY };
       const routed = await this.router.route(embeddings.model, request.hints, signal, (target) => callForEmbeddings(embeddings, target));
       const usage = routed.value.usage;
       return {
@@ -74,38 +93,53 @@ export class Routing implements Api<typeof RoutingService> {
         usage: usageFromOpenAI({ prompt_tokens: usage?.prompt_tokens ?? 0, completion_tokens: 0, total_tokens: usage?.total_tokens ?? 0 }),
         served: served(routed.deployment),
         attempts: routed.attempts,
+        answer: request.keepAnswer ? encodeAnswer({ embeddings: routed.value }) : EMPTY,
       };
     }
     const translation = formatFor(request.endpoint).parse(body);
+    if (stored) return { body: json(translation.response(chatOf(stored))), usage: stored.usage, served: stored.served, attempts: [], answer: EMPTY };
     const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => callForAnswer(translation, target), (answer, deployment) =>
       refusal(answer, deployment.provider.name),
     );
     const answer = routed.value;
     const clientBody = answer.kind === 'chat' ? translation.response(answer.response) : answer.body;
     const usage = answer.kind === 'chat' ? answer.response.usage : (answer.body.usage as Parameters<typeof usageFromOpenAI>[0]);
-    return { body: json(clientBody), usage: usageFromOpenAI(usage), served: served(routed.deployment), attempts: routed.attempts };
+    const chat = answer.kind === 'chat' ? answer.response : chatFromNative(answer.body);
+    return {
+      body: json(clientBody),
+      usage: usageFromOpenAI(usage),
+      served: served(routed.deployment),
+      attempts: routed.attempts,
+      answer: request.keepAnswer ? encodeAnswer({ chat }) : EMPTY,
+    };
   }
 
   async *completeStream(request: CompletionRequest, options: CallOptions = {}): AsyncGenerator<CompletionChunk> {
     const signal = options.signal ?? neverAborted;
     const format = formatFor(request.endpoint);
     const translation = format.parse(parseBody(request.body));
+    const stored = request.replay;
+    if (stored) {
+      yield { kind: { $case: 'start', start: { served: stored.served } } };
+      for await (const event of translation.stream(replayChunks(chatOf(stored)))) yield dataChunk(event);
+      yield { kind: { $case: 'end', end: { usage: stored.usage, attempts: [], errorCode: '', errorMessage: '', httpStatus: 200, answer: EMPTY } } };
+      return;
+    }
     const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => openStream(translation, target, this.timeouts));
     yield { kind: { $case: 'start', start: { served: served(routed.deployment) } } };
     const stream = routed.value;
     try {
-      for await (const event of stream.events) {
-        yield { kind: { $case: 'data', data: { event: event.event ?? '', data: Buffer.from(event.data) } } };
-      }
+      for await (const event of stream.events) yield dataChunk(event);
     } catch (err) {
       // The client already has a 200 and part of the answer: end with an error event in its API.
       const error = asGatewayError(err);
-      const event = format.errorEvent(error);
-      yield { kind: { $case: 'data', data: { event: event.event ?? '', data: Buffer.from(event.data) } } };
-      yield { kind: { $case: 'end', end: { usage: usageFromOpenAI(stream.usage()), attempts: routed.attempts, errorCode: error.code, errorMessage: error.message, httpStatus: error.status } } };
+      yield dataChunk(format.errorEvent(error));
+      yield { kind: { $case: 'end', end: { usage: usageFromOpenAI(stream.usage()), attempts: routed.attempts, errorCode: error.code, errorMessage: error.message, httpStatus: error.status, answer: EMPTY } } };
       return;
     }
-    yield { kind: { $case: 'end', end: { usage: usageFromOpenAI(stream.usage()), attempts: routed.attempts, errorCode: '', errorMessage: '', httpStatus: 200 } } };
+    const whole = request.keepAnswer ? stream.answer() : undefined;
+    const answer = whole ? encodeAnswer({ chat: whole }) : EMPTY;
+    yield { kind: { $case: 'end', end: { usage: usageFromOpenAI(stream.usage()), attempts: routed.attempts, errorCode: '', errorMessage: '', httpStatus: 200, answer } } };
   }
 
   async listModels(_request: ListModelsRequest): Promise<ListModelsResponse> {

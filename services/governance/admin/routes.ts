@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { prefixedId } from '../../kit/ids.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { EventPublisher } from '../../kit/bus/publisher.js';
 import type { Database } from '../../kit/db/types.js';
@@ -22,7 +22,6 @@ declare module 'fastify' {
 type Body = Record<string, unknown>;
 type WithId = { Params: { id: string } };
 
-const newId = (prefix: string) => `${prefix}_${randomBytes(8).toString('hex')}`;
 const noLimits = { rpmLimit: null, tpmLimit: null, maxParallel: null, rateWindowSeconds: 60 };
 
 /** The admin REST API's routes. Every change is recorded as an admin event with the entity before and after. */
@@ -66,7 +65,7 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
   app.post<{ Body: Body }>('/admin/customers', { schema: { ...customers, summary: 'Create a customer', body: customerBody } }, async (request, reply) => {
     const who = principal(request, 'manage_customers');
     const body = request.body;
-    const id = (body.id as string | undefined) ?? newId('cus');
+    const id = (body.id as string | undefined) ?? prefixedId('cus');
     if (directory.customers.get(id)) throw new GatewayError('conflict', `A customer with id ${id} exists.`);
     const created = await directory.customers.insert({ id, name: body.name as string, metadata: (body.metadata as Customer['metadata']) ?? {}, createdAt: new Date() });
     record(who, 'customer', 'create', id, undefined, customerView(created));
@@ -108,7 +107,7 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
     if (who.team) throw new GatewayError('admin_forbidden', 'A token limited to one team may not create teams.');
     if (customerId) visible(directory.customers, place.customer, who, customerId, 'customer');
     else if (who.customer) throw new GatewayError('admin_forbidden', 'Teams made with this token belong to its customer.');
-    const id = (body.id as string | undefined) ?? newId('team');
+    const id = (body.id as string | undefined) ?? prefixedId('team');
     if (directory.teams.get(id)) throw new GatewayError('conflict', `A team with id ${id} exists.`);
     const team: Team = { id, name: body.name as string, customerId, metadata: (body.metadata as Team['metadata']) ?? {}, createdAt: new Date(), ...noLimits, ...limitsPatch(body) };
     const created = await directory.teams.insert(team);
@@ -167,7 +166,7 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
     if (!team && !customerId && (who.team || who.customer)) throw new GatewayError('admin_forbidden', 'Keys made with this token must belong to its team or customer.');
     const value = generateVirtualKey();
     const key: VirtualKey = {
-      id: newId('vk'),
+      id: prefixedId('vk'),
       name: body.name as string,
       keyHash: hashSecret(value),
       teamId,
@@ -241,7 +240,7 @@ function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Da
     if (!owner || !where || !canSee(who, where)) throw new GatewayError('not_found', `No ${scope} with id ${scopeId}.`, { param: 'scope_id' });
     if (directory.budgetsFor(scope, scopeId).some((b) => b.period === body.period)) throw new GatewayError('conflict', `${scope} ${scopeId} already has a ${String(body.period)} budget.`);
     const now = new Date();
-    const budget: Budget = { id: newId('bud'), scope, scopeId, limitUsd: body.limit_usd as number, period: body.period as Budget['period'], alignment: (body.alignment as Budget['alignment'] | undefined) ?? 'calendar', anchor: now, createdAt: now };
+    const budget: Budget = { id: prefixedId('bud'), scope, scopeId, limitUsd: body.limit_usd as number, period: body.period as Budget['period'], alignment: (body.alignment as Budget['alignment'] | undefined) ?? 'calendar', anchor: now, createdAt: now };
     const created = await directory.budgets.insert(budget);
     record(who, 'budget', 'create', created.id, undefined, budgetView(created));
     return reply.code(201).send(budgetView(created));

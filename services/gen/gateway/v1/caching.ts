@@ -18,11 +18,27 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { RequestContext, Served, Usage } from "./common.js";
+import { RequestContext, Served, StoredAnswer } from "./common.js";
 
 export const protobufPackage = "gateway.v1";
 
 export const protobufFileName = "gateway/v1/caching.proto";
+
+/** What a client asked of the cache for one request, from its headers. */
+export interface CacheControl {
+  /** Do not answer from the cache (Cache-Control: no-cache); the answer may still be stored. */
+  noLookup: boolean;
+  /** Do not store the answer (Cache-Control: no-store). */
+  noStore: boolean;
+  /** Lifetime of the stored answer in seconds (0: the configured default; capped by config). */
+  ttlSeconds: number;
+  /** Accept only entries at most this old, in seconds (Cache-Control: max-age; 0: any age, as max-age=0 is sent as no_lookup). */
+  maxAgeSeconds: number;
+  /** A sub-namespace within the caller's namespace (x-gateway-cache-namespace). */
+  namespace: string;
+  /** Minimum cosine similarity for a semantic hit (0: the configured threshold). */
+  similarityThreshold: number;
+}
 
 export interface LookupRequest {
   context:
@@ -31,41 +47,265 @@ export interface LookupRequest {
   /** Entries are only ever visible within one namespace (by default the key's team). */
   namespace: string;
   endpoint: string;
-  /** The client's request body (OpenAI-shaped JSON). */
+  /** The client's request body (OpenAI- or Anthropic-shaped JSON). */
   body: Buffer;
+  control: CacheControl | undefined;
 }
 
 export interface LookupResponse {
   hit: boolean;
-  /**
-   * Cache key of the request; pass it back to Store after a miss.
-   * Empty when the request is not cacheable.
-   */
-  key: string;
-  /** On a hit: the stored response. */
-  body: Buffer;
-  usage: Usage | undefined;
-  served:
-    | Served
+  /** False when the request may not be cached (e.g. temperature above 0); nothing to store then. */
+  cacheable: boolean;
+  /** On a hit: the stored answer, for routing to render. */
+  answer:
+    | StoredAnswer
     | undefined;
   /** On a hit: how old the entry is. */
   ageMs: number;
+  /** On a hit: "exact" or "semantic". */
+  match: string;
+  /** On a semantic hit: cosine similarity of the two questions. */
+  similarity: number;
+  /** On a hit: the entry's id (for inspection and purge). */
+  entryId: string;
+  /** On a semantic miss: the question's embedding (float32, little-endian), to pass back to Store. */
+  embedding: Buffer;
 }
 
 export interface StoreRequest {
   context: RequestContext | undefined;
   namespace: string;
-  key: string;
+  endpoint: string;
   body: Buffer;
-  usage: Usage | undefined;
-  served: Served | undefined;
+  control: CacheControl | undefined;
+  answer:
+    | StoredAnswer
+    | undefined;
+  /** From the LookupResponse, so the question is not embedded twice. */
+  embedding: Buffer;
 }
 
 export interface StoreResponse {
+  /** Empty when nothing was stored. */
+  entryId: string;
 }
 
+/**
+ * Which entries an operator means: all of a namespace (and its sub-namespaces),
+ * those made with one virtual key, or one entry.
+ */
+export interface EntrySelector {
+  namespace: string;
+  keyId: string;
+  entryId: string;
+}
+
+export interface CacheEntry {
+  id: string;
+  namespace: string;
+  endpoint: string;
+  /** The model the client asked for, and what served it. */
+  model: string;
+  served: Served | undefined;
+  keyId: string;
+  /** "exact", or "semantic" when the entry also has an embedding. */
+  match: string;
+  createdMs: number;
+  expiresMs: number;
+  hits: number;
+  sizeBytes: number;
+}
+
+export interface ListEntriesRequest {
+  selector: EntrySelector | undefined;
+  limit: number;
+}
+
+export interface ListEntriesResponse {
+  entries: CacheEntry[];
+  /** Entries matching the selector, beyond the ones listed. */
+  total: number;
+}
+
+export interface PurgeRequest {
+  selector: EntrySelector | undefined;
+}
+
+export interface PurgeResponse {
+  purged: number;
+}
+
+function createBaseCacheControl(): CacheControl {
+  return { noLookup: false, noStore: false, ttlSeconds: 0, maxAgeSeconds: 0, namespace: "", similarityThreshold: 0 };
+}
+
+export const CacheControl: MessageFns<CacheControl> = {
+  encode(message: CacheControl, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.noLookup !== false) {
+      writer.uint32(8).bool(message.noLookup);
+    }
+    if (message.noStore !== false) {
+      writer.uint32(16).bool(message.noStore);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(24).int64(message.ttlSeconds);
+    }
+    if (message.maxAgeSeconds !== 0) {
+      writer.uint32(32).int64(message.maxAgeSeconds);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(42).string(message.namespace);
+    }
+    if (message.similarityThreshold !== 0) {
+      writer.uint32(49).double(message.similarityThreshold);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CacheControl {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCacheControl();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.noLookup = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.noStore = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlSeconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxAgeSeconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.similarityThreshold = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CacheControl {
+    return {
+      noLookup: isSet(object.noLookup)
+        ? globalThis.Boolean(object.noLookup)
+        : isSet(object.no_lookup)
+        ? globalThis.Boolean(object.no_lookup)
+        : false,
+      noStore: isSet(object.noStore)
+        ? globalThis.Boolean(object.noStore)
+        : isSet(object.no_store)
+        ? globalThis.Boolean(object.no_store)
+        : false,
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      maxAgeSeconds: isSet(object.maxAgeSeconds)
+        ? globalThis.Number(object.maxAgeSeconds)
+        : isSet(object.max_age_seconds)
+        ? globalThis.Number(object.max_age_seconds)
+        : 0,
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      similarityThreshold: isSet(object.similarityThreshold)
+        ? globalThis.Number(object.similarityThreshold)
+        : isSet(object.similarity_threshold)
+        ? globalThis.Number(object.similarity_threshold)
+        : 0,
+    };
+  },
+
+  toJSON(message: CacheControl): unknown {
+    const obj: any = {};
+    if (message.noLookup !== false) {
+      obj.noLookup = message.noLookup;
+    }
+    if (message.noStore !== false) {
+      obj.noStore = message.noStore;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.maxAgeSeconds !== 0) {
+      obj.maxAgeSeconds = Math.round(message.maxAgeSeconds);
+    }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.similarityThreshold !== 0) {
+      obj.similarityThreshold = floatToJson(message.similarityThreshold);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CacheControl>, I>>(base?: I): CacheControl {
+    return CacheControl.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CacheControl>, I>>(object: I): CacheControl {
+    const message = createBaseCacheControl();
+    message.noLookup = object.noLookup ?? false;
+    message.noStore = object.noStore ?? false;
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.maxAgeSeconds = object.maxAgeSeconds ?? 0;
+    message.namespace = object.namespace ?? "";
+    message.similarityThreshold = object.similarityThreshold ?? 0;
+    return message;
+  },
+};
+
 function createBaseLookupRequest(): LookupRequest {
-  return { context: undefined, namespace: "", endpoint: "", body: Buffer.alloc(0) };
+  return { context: undefined, namespace: "", endpoint: "", body: Buffer.alloc(0), control: undefined };
 }
 
 export const LookupRequest: MessageFns<LookupRequest> = {
@@ -81,6 +321,9 @@ export const LookupRequest: MessageFns<LookupRequest> = {
     }
     if (message.body.length !== 0) {
       writer.uint32(34).bytes(message.body);
+    }
+    if (message.control !== undefined) {
+      CacheControl.encode(message.control, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -130,6 +373,14 @@ export const LookupRequest: MessageFns<LookupRequest> = {
             message.body = Buffer.from(reader.bytes());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.control = CacheControl.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -148,6 +399,7 @@ export const LookupRequest: MessageFns<LookupRequest> = {
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
       endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
       body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
+      control: isSet(object.control) ? CacheControl.fromJSON(object.control) : undefined,
     };
   },
 
@@ -165,6 +417,9 @@ export const LookupRequest: MessageFns<LookupRequest> = {
     if (message.body.length !== 0) {
       obj.body = base64FromBytes(message.body);
     }
+    if (message.control !== undefined) {
+      obj.control = CacheControl.toJSON(message.control);
+    }
     return obj;
   },
 
@@ -179,12 +434,24 @@ export const LookupRequest: MessageFns<LookupRequest> = {
     message.namespace = object.namespace ?? "";
     message.endpoint = object.endpoint ?? "";
     message.body = object.body ?? Buffer.alloc(0);
+    message.control = (object.control !== undefined && object.control !== null)
+      ? CacheControl.fromPartial(object.control)
+      : undefined;
     return message;
   },
 };
 
 function createBaseLookupResponse(): LookupResponse {
-  return { hit: false, key: "", body: Buffer.alloc(0), usage: undefined, served: undefined, ageMs: 0 };
+  return {
+    hit: false,
+    cacheable: false,
+    answer: undefined,
+    ageMs: 0,
+    match: "",
+    similarity: 0,
+    entryId: "",
+    embedding: Buffer.alloc(0),
+  };
 }
 
 export const LookupResponse: MessageFns<LookupResponse> = {
@@ -192,20 +459,26 @@ export const LookupResponse: MessageFns<LookupResponse> = {
     if (message.hit !== false) {
       writer.uint32(8).bool(message.hit);
     }
-    if (message.key !== "") {
-      writer.uint32(18).string(message.key);
+    if (message.cacheable !== false) {
+      writer.uint32(16).bool(message.cacheable);
     }
-    if (message.body.length !== 0) {
-      writer.uint32(26).bytes(message.body);
-    }
-    if (message.usage !== undefined) {
-      Usage.encode(message.usage, writer.uint32(34).fork()).join();
-    }
-    if (message.served !== undefined) {
-      Served.encode(message.served, writer.uint32(42).fork()).join();
+    if (message.answer !== undefined) {
+      StoredAnswer.encode(message.answer, writer.uint32(26).fork()).join();
     }
     if (message.ageMs !== 0) {
-      writer.uint32(48).int64(message.ageMs);
+      writer.uint32(32).int64(message.ageMs);
+    }
+    if (message.match !== "") {
+      writer.uint32(42).string(message.match);
+    }
+    if (message.similarity !== 0) {
+      writer.uint32(49).double(message.similarity);
+    }
+    if (message.entryId !== "") {
+      writer.uint32(58).string(message.entryId);
+    }
+    if (message.embedding.length !== 0) {
+      writer.uint32(66).bytes(message.embedding);
     }
     return writer;
   },
@@ -232,11 +505,11 @@ export const LookupResponse: MessageFns<LookupResponse> = {
             continue;
           }
           case 2: {
-            if (tag !== 18) {
+            if (tag !== 16) {
               break;
             }
 
-            message.key = reader.string();
+            message.cacheable = reader.bool();
             continue;
           }
           case 3: {
@@ -244,15 +517,15 @@ export const LookupResponse: MessageFns<LookupResponse> = {
               break;
             }
 
-            message.body = Buffer.from(reader.bytes());
+            message.answer = StoredAnswer.decode(reader, reader.uint32());
             continue;
           }
           case 4: {
-            if (tag !== 34) {
+            if (tag !== 32) {
               break;
             }
 
-            message.usage = Usage.decode(reader, reader.uint32());
+            message.ageMs = longToNumber(reader.int64());
             continue;
           }
           case 5: {
@@ -260,15 +533,31 @@ export const LookupResponse: MessageFns<LookupResponse> = {
               break;
             }
 
-            message.served = Served.decode(reader, reader.uint32());
+            message.match = reader.string();
             continue;
           }
           case 6: {
-            if (tag !== 48) {
+            if (tag !== 49) {
               break;
             }
 
-            message.ageMs = longToNumber(reader.int64());
+            message.similarity = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.entryId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.embedding = Buffer.from(reader.bytes());
             continue;
           }
         }
@@ -286,15 +575,21 @@ export const LookupResponse: MessageFns<LookupResponse> = {
   fromJSON(object: any): LookupResponse {
     return {
       hit: isSet(object.hit) ? globalThis.Boolean(object.hit) : false,
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
-      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
-      served: isSet(object.served) ? Served.fromJSON(object.served) : undefined,
+      cacheable: isSet(object.cacheable) ? globalThis.Boolean(object.cacheable) : false,
+      answer: isSet(object.answer) ? StoredAnswer.fromJSON(object.answer) : undefined,
       ageMs: isSet(object.ageMs)
         ? globalThis.Number(object.ageMs)
         : isSet(object.age_ms)
         ? globalThis.Number(object.age_ms)
         : 0,
+      match: isSet(object.match) ? globalThis.String(object.match) : "",
+      similarity: isSet(object.similarity) ? globalThis.Number(object.similarity) : 0,
+      entryId: isSet(object.entryId)
+        ? globalThis.String(object.entryId)
+        : isSet(object.entry_id)
+        ? globalThis.String(object.entry_id)
+        : "",
+      embedding: isSet(object.embedding) ? Buffer.from(bytesFromBase64(object.embedding)) : Buffer.alloc(0),
     };
   },
 
@@ -303,20 +598,26 @@ export const LookupResponse: MessageFns<LookupResponse> = {
     if (message.hit !== false) {
       obj.hit = message.hit;
     }
-    if (message.key !== "") {
-      obj.key = message.key;
+    if (message.cacheable !== false) {
+      obj.cacheable = message.cacheable;
     }
-    if (message.body.length !== 0) {
-      obj.body = base64FromBytes(message.body);
-    }
-    if (message.usage !== undefined) {
-      obj.usage = Usage.toJSON(message.usage);
-    }
-    if (message.served !== undefined) {
-      obj.served = Served.toJSON(message.served);
+    if (message.answer !== undefined) {
+      obj.answer = StoredAnswer.toJSON(message.answer);
     }
     if (message.ageMs !== 0) {
       obj.ageMs = Math.round(message.ageMs);
+    }
+    if (message.match !== "") {
+      obj.match = message.match;
+    }
+    if (message.similarity !== 0) {
+      obj.similarity = floatToJson(message.similarity);
+    }
+    if (message.entryId !== "") {
+      obj.entryId = message.entryId;
+    }
+    if (message.embedding.length !== 0) {
+      obj.embedding = base64FromBytes(message.embedding);
     }
     return obj;
   },
@@ -327,19 +628,29 @@ export const LookupResponse: MessageFns<LookupResponse> = {
   fromPartial<I extends Exact<DeepPartial<LookupResponse>, I>>(object: I): LookupResponse {
     const message = createBaseLookupResponse();
     message.hit = object.hit ?? false;
-    message.key = object.key ?? "";
-    message.body = object.body ?? Buffer.alloc(0);
-    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
-    message.served = (object.served !== undefined && object.served !== null)
-      ? Served.fromPartial(object.served)
+    message.cacheable = object.cacheable ?? false;
+    message.answer = (object.answer !== undefined && object.answer !== null)
+      ? StoredAnswer.fromPartial(object.answer)
       : undefined;
     message.ageMs = object.ageMs ?? 0;
+    message.match = object.match ?? "";
+    message.similarity = object.similarity ?? 0;
+    message.entryId = object.entryId ?? "";
+    message.embedding = object.embedding ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseStoreRequest(): StoreRequest {
-  return { context: undefined, namespace: "", key: "", body: Buffer.alloc(0), usage: undefined, served: undefined };
+  return {
+    context: undefined,
+    namespace: "",
+    endpoint: "",
+    body: Buffer.alloc(0),
+    control: undefined,
+    answer: undefined,
+    embedding: Buffer.alloc(0),
+  };
 }
 
 export const StoreRequest: MessageFns<StoreRequest> = {
@@ -350,17 +661,20 @@ export const StoreRequest: MessageFns<StoreRequest> = {
     if (message.namespace !== "") {
       writer.uint32(18).string(message.namespace);
     }
-    if (message.key !== "") {
-      writer.uint32(26).string(message.key);
+    if (message.endpoint !== "") {
+      writer.uint32(26).string(message.endpoint);
     }
     if (message.body.length !== 0) {
       writer.uint32(34).bytes(message.body);
     }
-    if (message.usage !== undefined) {
-      Usage.encode(message.usage, writer.uint32(42).fork()).join();
+    if (message.control !== undefined) {
+      CacheControl.encode(message.control, writer.uint32(42).fork()).join();
     }
-    if (message.served !== undefined) {
-      Served.encode(message.served, writer.uint32(50).fork()).join();
+    if (message.answer !== undefined) {
+      StoredAnswer.encode(message.answer, writer.uint32(50).fork()).join();
+    }
+    if (message.embedding.length !== 0) {
+      writer.uint32(58).bytes(message.embedding);
     }
     return writer;
   },
@@ -399,7 +713,7 @@ export const StoreRequest: MessageFns<StoreRequest> = {
               break;
             }
 
-            message.key = reader.string();
+            message.endpoint = reader.string();
             continue;
           }
           case 4: {
@@ -415,7 +729,7 @@ export const StoreRequest: MessageFns<StoreRequest> = {
               break;
             }
 
-            message.usage = Usage.decode(reader, reader.uint32());
+            message.control = CacheControl.decode(reader, reader.uint32());
             continue;
           }
           case 6: {
@@ -423,7 +737,15 @@ export const StoreRequest: MessageFns<StoreRequest> = {
               break;
             }
 
-            message.served = Served.decode(reader, reader.uint32());
+            message.answer = StoredAnswer.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.embedding = Buffer.from(reader.bytes());
             continue;
           }
         }
@@ -442,10 +764,11 @@ export const StoreRequest: MessageFns<StoreRequest> = {
     return {
       context: isSet(object.context) ? RequestContext.fromJSON(object.context) : undefined,
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
       body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
-      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
-      served: isSet(object.served) ? Served.fromJSON(object.served) : undefined,
+      control: isSet(object.control) ? CacheControl.fromJSON(object.control) : undefined,
+      answer: isSet(object.answer) ? StoredAnswer.fromJSON(object.answer) : undefined,
+      embedding: isSet(object.embedding) ? Buffer.from(bytesFromBase64(object.embedding)) : Buffer.alloc(0),
     };
   },
 
@@ -457,17 +780,20 @@ export const StoreRequest: MessageFns<StoreRequest> = {
     if (message.namespace !== "") {
       obj.namespace = message.namespace;
     }
-    if (message.key !== "") {
-      obj.key = message.key;
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
     }
     if (message.body.length !== 0) {
       obj.body = base64FromBytes(message.body);
     }
-    if (message.usage !== undefined) {
-      obj.usage = Usage.toJSON(message.usage);
+    if (message.control !== undefined) {
+      obj.control = CacheControl.toJSON(message.control);
     }
-    if (message.served !== undefined) {
-      obj.served = Served.toJSON(message.served);
+    if (message.answer !== undefined) {
+      obj.answer = StoredAnswer.toJSON(message.answer);
+    }
+    if (message.embedding.length !== 0) {
+      obj.embedding = base64FromBytes(message.embedding);
     }
     return obj;
   },
@@ -481,22 +807,28 @@ export const StoreRequest: MessageFns<StoreRequest> = {
       ? RequestContext.fromPartial(object.context)
       : undefined;
     message.namespace = object.namespace ?? "";
-    message.key = object.key ?? "";
+    message.endpoint = object.endpoint ?? "";
     message.body = object.body ?? Buffer.alloc(0);
-    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
-    message.served = (object.served !== undefined && object.served !== null)
-      ? Served.fromPartial(object.served)
+    message.control = (object.control !== undefined && object.control !== null)
+      ? CacheControl.fromPartial(object.control)
       : undefined;
+    message.answer = (object.answer !== undefined && object.answer !== null)
+      ? StoredAnswer.fromPartial(object.answer)
+      : undefined;
+    message.embedding = object.embedding ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseStoreResponse(): StoreResponse {
-  return {};
+  return { entryId: "" };
 }
 
 export const StoreResponse: MessageFns<StoreResponse> = {
-  encode(_: StoreResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: StoreResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.entryId !== "") {
+      writer.uint32(10).string(message.entryId);
+    }
     return writer;
   },
 
@@ -513,6 +845,14 @@ export const StoreResponse: MessageFns<StoreResponse> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entryId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -525,25 +865,714 @@ export const StoreResponse: MessageFns<StoreResponse> = {
     }
   },
 
-  fromJSON(_: any): StoreResponse {
-    return {};
+  fromJSON(object: any): StoreResponse {
+    return {
+      entryId: isSet(object.entryId)
+        ? globalThis.String(object.entryId)
+        : isSet(object.entry_id)
+        ? globalThis.String(object.entry_id)
+        : "",
+    };
   },
 
-  toJSON(_: StoreResponse): unknown {
+  toJSON(message: StoreResponse): unknown {
     const obj: any = {};
+    if (message.entryId !== "") {
+      obj.entryId = message.entryId;
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<StoreResponse>, I>>(base?: I): StoreResponse {
     return StoreResponse.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<StoreResponse>, I>>(_: I): StoreResponse {
+  fromPartial<I extends Exact<DeepPartial<StoreResponse>, I>>(object: I): StoreResponse {
     const message = createBaseStoreResponse();
+    message.entryId = object.entryId ?? "";
     return message;
   },
 };
 
-/** Answers repeated requests without calling a provider. */
+function createBaseEntrySelector(): EntrySelector {
+  return { namespace: "", keyId: "", entryId: "" };
+}
+
+export const EntrySelector: MessageFns<EntrySelector> = {
+  encode(message: EntrySelector, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(18).string(message.keyId);
+    }
+    if (message.entryId !== "") {
+      writer.uint32(26).string(message.entryId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EntrySelector {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEntrySelector();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.entryId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EntrySelector {
+    return {
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      entryId: isSet(object.entryId)
+        ? globalThis.String(object.entryId)
+        : isSet(object.entry_id)
+        ? globalThis.String(object.entry_id)
+        : "",
+    };
+  },
+
+  toJSON(message: EntrySelector): unknown {
+    const obj: any = {};
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.entryId !== "") {
+      obj.entryId = message.entryId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EntrySelector>, I>>(base?: I): EntrySelector {
+    return EntrySelector.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EntrySelector>, I>>(object: I): EntrySelector {
+    const message = createBaseEntrySelector();
+    message.namespace = object.namespace ?? "";
+    message.keyId = object.keyId ?? "";
+    message.entryId = object.entryId ?? "";
+    return message;
+  },
+};
+
+function createBaseCacheEntry(): CacheEntry {
+  return {
+    id: "",
+    namespace: "",
+    endpoint: "",
+    model: "",
+    served: undefined,
+    keyId: "",
+    match: "",
+    createdMs: 0,
+    expiresMs: 0,
+    hits: 0,
+    sizeBytes: 0,
+  };
+}
+
+export const CacheEntry: MessageFns<CacheEntry> = {
+  encode(message: CacheEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.endpoint !== "") {
+      writer.uint32(26).string(message.endpoint);
+    }
+    if (message.model !== "") {
+      writer.uint32(34).string(message.model);
+    }
+    if (message.served !== undefined) {
+      Served.encode(message.served, writer.uint32(42).fork()).join();
+    }
+    if (message.keyId !== "") {
+      writer.uint32(50).string(message.keyId);
+    }
+    if (message.match !== "") {
+      writer.uint32(58).string(message.match);
+    }
+    if (message.createdMs !== 0) {
+      writer.uint32(64).int64(message.createdMs);
+    }
+    if (message.expiresMs !== 0) {
+      writer.uint32(72).int64(message.expiresMs);
+    }
+    if (message.hits !== 0) {
+      writer.uint32(80).int64(message.hits);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(88).int64(message.sizeBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CacheEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCacheEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.served = Served.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.match = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.createdMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.expiresMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.hits = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CacheEntry {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      served: isSet(object.served) ? Served.fromJSON(object.served) : undefined,
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      match: isSet(object.match) ? globalThis.String(object.match) : "",
+      createdMs: isSet(object.createdMs)
+        ? globalThis.Number(object.createdMs)
+        : isSet(object.created_ms)
+        ? globalThis.Number(object.created_ms)
+        : 0,
+      expiresMs: isSet(object.expiresMs)
+        ? globalThis.Number(object.expiresMs)
+        : isSet(object.expires_ms)
+        ? globalThis.Number(object.expires_ms)
+        : 0,
+      hits: isSet(object.hits) ? globalThis.Number(object.hits) : 0,
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: CacheEntry): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.served !== undefined) {
+      obj.served = Served.toJSON(message.served);
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.match !== "") {
+      obj.match = message.match;
+    }
+    if (message.createdMs !== 0) {
+      obj.createdMs = Math.round(message.createdMs);
+    }
+    if (message.expiresMs !== 0) {
+      obj.expiresMs = Math.round(message.expiresMs);
+    }
+    if (message.hits !== 0) {
+      obj.hits = Math.round(message.hits);
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CacheEntry>, I>>(base?: I): CacheEntry {
+    return CacheEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CacheEntry>, I>>(object: I): CacheEntry {
+    const message = createBaseCacheEntry();
+    message.id = object.id ?? "";
+    message.namespace = object.namespace ?? "";
+    message.endpoint = object.endpoint ?? "";
+    message.model = object.model ?? "";
+    message.served = (object.served !== undefined && object.served !== null)
+      ? Served.fromPartial(object.served)
+      : undefined;
+    message.keyId = object.keyId ?? "";
+    message.match = object.match ?? "";
+    message.createdMs = object.createdMs ?? 0;
+    message.expiresMs = object.expiresMs ?? 0;
+    message.hits = object.hits ?? 0;
+    message.sizeBytes = object.sizeBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseListEntriesRequest(): ListEntriesRequest {
+  return { selector: undefined, limit: 0 };
+}
+
+export const ListEntriesRequest: MessageFns<ListEntriesRequest> = {
+  encode(message: ListEntriesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.selector !== undefined) {
+      EntrySelector.encode(message.selector, writer.uint32(10).fork()).join();
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListEntriesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListEntriesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.selector = EntrySelector.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListEntriesRequest {
+    return {
+      selector: isSet(object.selector) ? EntrySelector.fromJSON(object.selector) : undefined,
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: ListEntriesRequest): unknown {
+    const obj: any = {};
+    if (message.selector !== undefined) {
+      obj.selector = EntrySelector.toJSON(message.selector);
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListEntriesRequest>, I>>(base?: I): ListEntriesRequest {
+    return ListEntriesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListEntriesRequest>, I>>(object: I): ListEntriesRequest {
+    const message = createBaseListEntriesRequest();
+    message.selector = (object.selector !== undefined && object.selector !== null)
+      ? EntrySelector.fromPartial(object.selector)
+      : undefined;
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseListEntriesResponse(): ListEntriesResponse {
+  return { entries: [], total: 0 };
+}
+
+export const ListEntriesResponse: MessageFns<ListEntriesResponse> = {
+  encode(message: ListEntriesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      CacheEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.total !== 0) {
+      writer.uint32(16).int64(message.total);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListEntriesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListEntriesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(CacheEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.total = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListEntriesResponse {
+    return {
+      entries: globalThis.Array.isArray(object?.entries) ? object.entries.map((e: any) => CacheEntry.fromJSON(e)) : [],
+      total: isSet(object.total) ? globalThis.Number(object.total) : 0,
+    };
+  },
+
+  toJSON(message: ListEntriesResponse): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => CacheEntry.toJSON(e));
+    }
+    if (message.total !== 0) {
+      obj.total = Math.round(message.total);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListEntriesResponse>, I>>(base?: I): ListEntriesResponse {
+    return ListEntriesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListEntriesResponse>, I>>(object: I): ListEntriesResponse {
+    const message = createBaseListEntriesResponse();
+    message.entries = object.entries?.map((e) => CacheEntry.fromPartial(e)) || [];
+    message.total = object.total ?? 0;
+    return message;
+  },
+};
+
+function createBasePurgeRequest(): PurgeRequest {
+  return { selector: undefined };
+}
+
+export const PurgeRequest: MessageFns<PurgeRequest> = {
+  encode(message: PurgeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.selector !== undefined) {
+      EntrySelector.encode(message.selector, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PurgeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePurgeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.selector = EntrySelector.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PurgeRequest {
+    return { selector: isSet(object.selector) ? EntrySelector.fromJSON(object.selector) : undefined };
+  },
+
+  toJSON(message: PurgeRequest): unknown {
+    const obj: any = {};
+    if (message.selector !== undefined) {
+      obj.selector = EntrySelector.toJSON(message.selector);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PurgeRequest>, I>>(base?: I): PurgeRequest {
+    return PurgeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PurgeRequest>, I>>(object: I): PurgeRequest {
+    const message = createBasePurgeRequest();
+    message.selector = (object.selector !== undefined && object.selector !== null)
+      ? EntrySelector.fromPartial(object.selector)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePurgeResponse(): PurgeResponse {
+  return { purged: 0 };
+}
+
+export const PurgeResponse: MessageFns<PurgeResponse> = {
+  encode(message: PurgeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.purged !== 0) {
+      writer.uint32(8).int64(message.purged);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PurgeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePurgeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.purged = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PurgeResponse {
+    return { purged: isSet(object.purged) ? globalThis.Number(object.purged) : 0 };
+  },
+
+  toJSON(message: PurgeResponse): unknown {
+    const obj: any = {};
+    if (message.purged !== 0) {
+      obj.purged = Math.round(message.purged);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PurgeResponse>, I>>(base?: I): PurgeResponse {
+    return PurgeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PurgeResponse>, I>>(object: I): PurgeResponse {
+    const message = createBasePurgeResponse();
+    message.purged = object.purged ?? 0;
+    return message;
+  },
+};
+
+/**
+ * Answers repeated requests without calling a provider: exact matches, and
+ * (when enabled) questions whose embedding is close to an earlier one's.
+ */
 export type CachingService = typeof CachingService;
 export const CachingService = {
   lookup: {
@@ -564,11 +1593,33 @@ export const CachingService = {
     responseSerialize: (value: StoreResponse): Buffer => Buffer.from(StoreResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StoreResponse => StoreResponse.decode(value),
   },
+  /** Operator views and purges, for the admin API. */
+  listEntries: {
+    path: "/gateway.v1.Caching/ListEntries" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListEntriesRequest): Buffer => Buffer.from(ListEntriesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListEntriesRequest => ListEntriesRequest.decode(value),
+    responseSerialize: (value: ListEntriesResponse): Buffer => Buffer.from(ListEntriesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListEntriesResponse => ListEntriesResponse.decode(value),
+  },
+  purge: {
+    path: "/gateway.v1.Caching/Purge" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PurgeRequest): Buffer => Buffer.from(PurgeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PurgeRequest => PurgeRequest.decode(value),
+    responseSerialize: (value: PurgeResponse): Buffer => Buffer.from(PurgeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PurgeResponse => PurgeResponse.decode(value),
+  },
 } as const;
 
 export interface CachingServer extends UntypedServiceImplementation {
   lookup: handleUnaryCall<LookupRequest, LookupResponse>;
   store: handleUnaryCall<StoreRequest, StoreResponse>;
+  /** Operator views and purges, for the admin API. */
+  listEntries: handleUnaryCall<ListEntriesRequest, ListEntriesResponse>;
+  purge: handleUnaryCall<PurgeRequest, PurgeResponse>;
 }
 
 export interface CachingClient extends Client {
@@ -602,6 +1653,37 @@ export interface CachingClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StoreResponse) => void,
   ): ClientUnaryCall;
+  /** Operator views and purges, for the admin API. */
+  listEntries(
+    request: ListEntriesRequest,
+    callback: (error: ServiceError | null, response: ListEntriesResponse) => void,
+  ): ClientUnaryCall;
+  listEntries(
+    request: ListEntriesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListEntriesResponse) => void,
+  ): ClientUnaryCall;
+  listEntries(
+    request: ListEntriesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListEntriesResponse) => void,
+  ): ClientUnaryCall;
+  purge(
+    request: PurgeRequest,
+    callback: (error: ServiceError | null, response: PurgeResponse) => void,
+  ): ClientUnaryCall;
+  purge(
+    request: PurgeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PurgeResponse) => void,
+  ): ClientUnaryCall;
+  purge(
+    request: PurgeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PurgeResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const CachingClient = makeGenericClientConstructor(CachingService, "gateway.v1.Caching") as unknown as {
@@ -616,6 +1698,10 @@ function bytesFromBase64(b64: string): Uint8Array {
 
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;

@@ -86,6 +86,17 @@ export interface Attempts {
   attempts: Attempt[];
 }
 
+/**
+ * An answer as the cache keeps it, in routing's canonical shape, from which
+ * routing renders it in any inbound API, whole or streamed.
+ */
+export interface StoredAnswer {
+  /** JSON: {"chat": <an OpenAI chat.completion>} or {"embeddings": <an OpenAI embeddings list>}. */
+  answer: Buffer;
+  usage: Usage | undefined;
+  served: Served | undefined;
+}
+
 function createBaseActor(): Actor {
   return { keyId: "", keyName: "", teamId: "", customerId: "", admin: "" };
 }
@@ -932,6 +943,117 @@ export const Attempts: MessageFns<Attempts> = {
     return message;
   },
 };
+
+function createBaseStoredAnswer(): StoredAnswer {
+  return { answer: Buffer.alloc(0), usage: undefined, served: undefined };
+}
+
+export const StoredAnswer: MessageFns<StoredAnswer> = {
+  encode(message: StoredAnswer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.answer.length !== 0) {
+      writer.uint32(10).bytes(message.answer);
+    }
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(18).fork()).join();
+    }
+    if (message.served !== undefined) {
+      Served.encode(message.served, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoredAnswer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoredAnswer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.answer = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.usage = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.served = Served.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoredAnswer {
+    return {
+      answer: isSet(object.answer) ? Buffer.from(bytesFromBase64(object.answer)) : Buffer.alloc(0),
+      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+      served: isSet(object.served) ? Served.fromJSON(object.served) : undefined,
+    };
+  },
+
+  toJSON(message: StoredAnswer): unknown {
+    const obj: any = {};
+    if (message.answer.length !== 0) {
+      obj.answer = base64FromBytes(message.answer);
+    }
+    if (message.usage !== undefined) {
+      obj.usage = Usage.toJSON(message.usage);
+    }
+    if (message.served !== undefined) {
+      obj.served = Served.toJSON(message.served);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StoredAnswer>, I>>(base?: I): StoredAnswer {
+    return StoredAnswer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StoredAnswer>, I>>(object: I): StoredAnswer {
+    const message = createBaseStoredAnswer();
+    message.answer = object.answer ?? Buffer.alloc(0);
+    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    message.served = (object.served !== undefined && object.served !== null)
+      ? Served.fromPartial(object.served)
+      : undefined;
+    return message;
+  },
+};
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;

@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Attempt, RequestContext, Served, Usage } from "./common.js";
+import { Attempt, RequestContext, Served, StoredAnswer, Usage } from "./common.js";
 
 export const protobufPackage = "gateway.v1";
 
@@ -34,7 +34,18 @@ export interface CompletionRequest {
   endpoint: string;
   /** The client's request body (JSON), as received. */
   body: Buffer;
-  hints: RoutingHints | undefined;
+  hints:
+    | RoutingHints
+    | undefined;
+  /**
+   * When set, no provider is called: this answer (from the cache) is rendered
+   * in the client's API, whole or streamed.
+   */
+  replay:
+    | StoredAnswer
+    | undefined;
+  /** Return the answer in the canonical shape the cache stores (CompletionResponse.answer, StreamEnd.answer). */
+  keepAnswer: boolean;
 }
 
 /** Per-request routing overrides, taken from request headers by ingress. */
@@ -53,6 +64,8 @@ export interface CompletionResponse {
   usage: Usage | undefined;
   served: Served | undefined;
   attempts: Attempt[];
+  /** The answer in the canonical shape the cache stores (StoredAnswer.answer). */
+  answer: Buffer;
 }
 
 export interface CompletionChunk {
@@ -81,6 +94,8 @@ export interface StreamEnd {
   errorCode: string;
   errorMessage: string;
   httpStatus: number;
+  /** The whole answer assembled from the stream, as the cache stores it; empty when the stream failed. */
+  answer: Buffer;
 }
 
 export interface ListModelsRequest {
@@ -108,7 +123,14 @@ export interface CheckRoutingConfigResponse {
 }
 
 function createBaseCompletionRequest(): CompletionRequest {
-  return { context: undefined, endpoint: "", body: Buffer.alloc(0), hints: undefined };
+  return {
+    context: undefined,
+    endpoint: "",
+    body: Buffer.alloc(0),
+    hints: undefined,
+    replay: undefined,
+    keepAnswer: false,
+  };
 }
 
 export const CompletionRequest: MessageFns<CompletionRequest> = {
@@ -124,6 +146,12 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     }
     if (message.hints !== undefined) {
       RoutingHints.encode(message.hints, writer.uint32(34).fork()).join();
+    }
+    if (message.replay !== undefined) {
+      StoredAnswer.encode(message.replay, writer.uint32(42).fork()).join();
+    }
+    if (message.keepAnswer !== false) {
+      writer.uint32(48).bool(message.keepAnswer);
     }
     return writer;
   },
@@ -173,6 +201,22 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
             message.hints = RoutingHints.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.replay = StoredAnswer.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.keepAnswer = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -191,6 +235,12 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
       endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
       body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
       hints: isSet(object.hints) ? RoutingHints.fromJSON(object.hints) : undefined,
+      replay: isSet(object.replay) ? StoredAnswer.fromJSON(object.replay) : undefined,
+      keepAnswer: isSet(object.keepAnswer)
+        ? globalThis.Boolean(object.keepAnswer)
+        : isSet(object.keep_answer)
+        ? globalThis.Boolean(object.keep_answer)
+        : false,
     };
   },
 
@@ -208,6 +258,12 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     if (message.hints !== undefined) {
       obj.hints = RoutingHints.toJSON(message.hints);
     }
+    if (message.replay !== undefined) {
+      obj.replay = StoredAnswer.toJSON(message.replay);
+    }
+    if (message.keepAnswer !== false) {
+      obj.keepAnswer = message.keepAnswer;
+    }
     return obj;
   },
 
@@ -224,6 +280,10 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     message.hints = (object.hints !== undefined && object.hints !== null)
       ? RoutingHints.fromPartial(object.hints)
       : undefined;
+    message.replay = (object.replay !== undefined && object.replay !== null)
+      ? StoredAnswer.fromPartial(object.replay)
+      : undefined;
+    message.keepAnswer = object.keepAnswer ?? false;
     return message;
   },
 };
@@ -334,7 +394,7 @@ export const RoutingHints: MessageFns<RoutingHints> = {
 };
 
 function createBaseCompletionResponse(): CompletionResponse {
-  return { body: Buffer.alloc(0), usage: undefined, served: undefined, attempts: [] };
+  return { body: Buffer.alloc(0), usage: undefined, served: undefined, attempts: [], answer: Buffer.alloc(0) };
 }
 
 export const CompletionResponse: MessageFns<CompletionResponse> = {
@@ -350,6 +410,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     }
     for (const v of message.attempts) {
       Attempt.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.answer.length !== 0) {
+      writer.uint32(42).bytes(message.answer);
     }
     return writer;
   },
@@ -399,6 +462,14 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
             message.attempts.push(Attempt.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.answer = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -417,6 +488,7 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
       usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
       served: isSet(object.served) ? Served.fromJSON(object.served) : undefined,
       attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
+      answer: isSet(object.answer) ? Buffer.from(bytesFromBase64(object.answer)) : Buffer.alloc(0),
     };
   },
 
@@ -434,6 +506,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     if (message.attempts?.length) {
       obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
     }
+    if (message.answer.length !== 0) {
+      obj.answer = base64FromBytes(message.answer);
+    }
     return obj;
   },
 
@@ -448,6 +523,7 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
       ? Served.fromPartial(object.served)
       : undefined;
     message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    message.answer = object.answer ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -729,7 +805,7 @@ export const StreamData: MessageFns<StreamData> = {
 };
 
 function createBaseStreamEnd(): StreamEnd {
-  return { usage: undefined, attempts: [], errorCode: "", errorMessage: "", httpStatus: 0 };
+  return { usage: undefined, attempts: [], errorCode: "", errorMessage: "", httpStatus: 0, answer: Buffer.alloc(0) };
 }
 
 export const StreamEnd: MessageFns<StreamEnd> = {
@@ -748,6 +824,9 @@ export const StreamEnd: MessageFns<StreamEnd> = {
     }
     if (message.httpStatus !== 0) {
       writer.uint32(40).uint32(message.httpStatus);
+    }
+    if (message.answer.length !== 0) {
+      writer.uint32(50).bytes(message.answer);
     }
     return writer;
   },
@@ -805,6 +884,14 @@ export const StreamEnd: MessageFns<StreamEnd> = {
             message.httpStatus = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.answer = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -836,6 +923,7 @@ export const StreamEnd: MessageFns<StreamEnd> = {
         : isSet(object.http_status)
         ? globalThis.Number(object.http_status)
         : 0,
+      answer: isSet(object.answer) ? Buffer.from(bytesFromBase64(object.answer)) : Buffer.alloc(0),
     };
   },
 
@@ -856,6 +944,9 @@ export const StreamEnd: MessageFns<StreamEnd> = {
     if (message.httpStatus !== 0) {
       obj.httpStatus = Math.round(message.httpStatus);
     }
+    if (message.answer.length !== 0) {
+      obj.answer = base64FromBytes(message.answer);
+    }
     return obj;
   },
 
@@ -869,6 +960,7 @@ export const StreamEnd: MessageFns<StreamEnd> = {
     message.errorCode = object.errorCode ?? "";
     message.errorMessage = object.errorMessage ?? "";
     message.httpStatus = object.httpStatus ?? 0;
+    message.answer = object.answer ?? Buffer.alloc(0);
     return message;
   },
 };
