@@ -10,6 +10,7 @@ export const cachingConfig = z
     maxEntries: z.number().int().positive().default(100_000).describe('Entries each replica keeps in memory; the least recently used go first.'),
     maxMemoryMb: z.number().positive().default(512).describe('Memory for entries (answers and embeddings) per replica; the least recently used go first.'),
     maxEntryBytes: z.number().int().positive().default(1_048_576).describe('Answers larger than this are not cached.'),
+    syncIntervalMs: z.number().int().positive().default(1_000).describe('How often a replica picks up entries and purges made by other replicas (through the shared database).'),
     cacheNonDeterministic: z
       .boolean()
       .default(false)

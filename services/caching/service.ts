@@ -16,6 +16,7 @@ import { prefixedId } from '../kit/ids.js';
 import { readOnScrape } from '../kit/metrics.js';
 import type { CachingConfig } from './config.js';
 import { cacheableRequest, type CacheableRequest } from './request.js';
+import type { SharedEntries } from './shared.js';
 import { entrySize, MemoryStore, type Entry, type Selector } from './store.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -45,9 +46,11 @@ function view(entry: Entry): CacheEntry {
 
 /** The response cache: exact matches within a namespace, entries bounded in memory. */
 export class Caching implements Api<typeof CachingService> {
-  private readonly entries: MemoryStore;
+  readonly entries: MemoryStore;
   private readonly lookups: Counter<'result'>;
   private readonly removed: Counter<'reason'>;
+  /** Set once the shared store is open; until then (and in unit tests) entries stay in this replica. */
+  shared: SharedEntries | undefined;
 
   constructor(
     private readonly config: CachingConfig,
@@ -119,6 +122,7 @@ export class Caching implements Api<typeof CachingService> {
       hits: 0,
     };
     this.entries.add(entry);
+    void this.shared?.save(entry);
     return { entryId: entry.id };
   }
 
@@ -129,7 +133,9 @@ export class Caching implements Api<typeof CachingService> {
   }
 
   async purge(request: PurgeRequest): Promise<PurgeResponse> {
-    return { purged: this.entries.purge(selectorOf(request.selector)).length };
+    const selector = selectorOf(request.selector);
+    const inMemory = this.entries.purge(selector).length;
+    return { purged: this.shared ? await this.shared.purge(selector) : inMemory };
   }
 
   private question(endpoint: string, body: Uint8Array): CacheableRequest | undefined {

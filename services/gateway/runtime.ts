@@ -29,7 +29,7 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-const DATABASE_SERVICES: ServiceName[] = ['governance', 'audit', 'metering'];
+const DATABASE_SERVICES: ServiceName[] = ['governance', 'caching', 'audit', 'metering'];
 
 /** Refuses combinations that cannot work, naming the config key to set. */
 function checkDeployment(config: GatewayConfig, services: ServiceName[]): void {

@@ -97,4 +97,12 @@ export const governanceMigrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'response cache scope per key',
+    sql: `
+      -- Whose cached answers a key shares: its team's (default), only its own, or its customer's.
+      ALTER TABLE virtual_keys ADD COLUMN cache_scope TEXT NOT NULL DEFAULT 'team' CHECK (cache_scope IN ('key', 'team', 'customer'));
+    `,
+  },
 ];

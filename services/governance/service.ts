@@ -10,6 +10,7 @@ import { modelAllowed, plan, rateHeaders, refusal, type Planned } from './admiss
 import type { GovernanceConfig } from './config.js';
 import type { QuotaBook, Taken } from './quota/book.js';
 import type { Directory } from './store/directory.js';
+import type { VirtualKey } from './store/entities.js';
 
 interface Reservation {
   taken: { planned: Planned; taken: Taken }[];
@@ -83,7 +84,7 @@ export class Governance implements Api<typeof GovernanceService> {
     return {
       actor: { keyId: key.id, keyName: key.name, teamId: key.teamId ?? '', customerId: customerId ?? '', admin: '' },
       reservationId,
-      cacheNamespace: key.teamId ? `team:${key.teamId}` : `key:${key.id}`,
+      cacheNamespace: cacheNamespace(key, customerId),
       contentLogging: key.contentLogging,
       headers,
     };
@@ -146,4 +147,14 @@ export class Governance implements Api<typeof GovernanceService> {
     this.decisions.inc({ outcome });
     throw error;
   }
+}
+
+/**
+ * The cache namespace of a key's requests, by its cache scope; a scope the key
+ * does not have (no team, no customer) narrows to the next one down.
+ */
+export function cacheNamespace(key: Pick<VirtualKey, 'id' | 'teamId' | 'cacheScope'>, customerId: string | null): string {
+  if (key.cacheScope === 'customer' && customerId) return `customer:${customerId}`;
+  if (key.cacheScope !== 'key' && key.teamId) return `team:${key.teamId}`;
+  return `key:${key.id}`;
 }

@@ -1,6 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Attempt, Served } from '../gen/gateway/v1/common.js';
-import type { CacheControl } from '../gen/gateway/v1/caching.js';
 import type { CompletionChunk, CompletionRequest, RoutingHints } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
@@ -43,7 +42,7 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     const raw = request.body as { model?: unknown; stream?: unknown } | undefined;
     const model = typeof raw?.model === 'string' ? raw.model : '';
     const stream = raw?.stream === true && endpoint !== 'embeddings';
-    let control: CacheControl;
+    let control: ReturnType<typeof cacheControlOf>;
     try {
       // The key is checked before the body, so an unauthenticated caller learns nothing about validation.
       await admission.admit(model, { raw: request.rawBody, parsed: raw });
@@ -55,7 +54,11 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     }
     const body = request.rawBody ?? Buffer.from(JSON.stringify(raw));
     const cache = new CacheStep(deps, admission, control, body);
-    await cache.lookup();
+    try {
+      await cache.lookup();
+    } catch (err) {
+      throw admission.fail(err, model, stream);
+    }
     const call = { context: admission.context, endpoint, body, hints: hintsOf(request), replay: cache.hit, keepAnswer: cache.wantsAnswer };
     if (stream) return streamed(deps, admission, request, reply, call, cache, model);
     return whole(deps, admission, reply, call, cache, model);

@@ -9,11 +9,12 @@ import type { Admission, PipelineDeps } from './pipeline.js';
  *   Cache-Control: no-cache    answer fresh (the answer is still stored)
  *   Cache-Control: no-store    do not store the answer
  *   Cache-Control: max-age=N   accept only an entry at most N seconds old
+ *   Cache-Control: only-if-cached   answer only from the cache, else 504 not_cached
  *   x-gateway-cache-ttl: N     keep the answer N seconds (capped by caching.maxTtlSeconds)
  *   x-gateway-cache-namespace: a sub-namespace within the key's own namespace
  *   x-gateway-cache-threshold: minimum similarity (0 to 1) for a semantic hit
  */
-export function cacheControlOf(request: FastifyRequest): CacheControl {
+export function cacheControlOf(request: FastifyRequest): CacheControl & { onlyIfCached: boolean } {
   const directives = new Map<string, string>();
   for (const part of headerOf(request, 'cache-control').split(',')) {
     const [name, value = ''] = part.trim().toLowerCase().split('=');
@@ -35,6 +36,7 @@ export function cacheControlOf(request: FastifyRequest): CacheControl {
     maxAgeSeconds: maxAge,
     namespace,
     similarityThreshold: similarity,
+    onlyIfCached: directives.has('only-if-cached'),
   };
 }
 
@@ -50,20 +52,22 @@ export class CacheStep {
   constructor(
     private readonly deps: PipelineDeps,
     private readonly admission: Admission,
-    private readonly control: CacheControl,
+    private readonly control: CacheControl & { onlyIfCached: boolean },
     private readonly body: Buffer,
   ) {}
 
   async lookup(): Promise<void> {
     if (this.control.noLookup && this.control.noStore) return;
     const { context, endpoint } = this.admission;
+    const { onlyIfCached: _, ...control } = this.control;
     this.result = await this.deps.clients.caching
-      .lookup({ context, namespace: this.admission.cacheNamespace, endpoint, body: this.body, control: this.control })
+      .lookup({ context, namespace: this.admission.cacheNamespace, endpoint, body: this.body, control })
       .catch((err: unknown) => {
         this.deps.log.warn({ err, requestId: context.requestId }, 'cache lookup failed; calling the provider');
         return undefined;
       });
     this.skipped = !this.result?.cacheable;
+    if (this.control.onlyIfCached && !this.result?.hit) throw new GatewayError('not_cached', 'No cached answer matches this request, and Cache-Control: only-if-cached forbids asking a provider.');
   }
 
   /** The stored answer for routing to render, on a hit. */
@@ -79,8 +83,9 @@ export class CacheStep {
   store(answer: Buffer, usage: Usage | undefined, served: Served | undefined): void {
     if (!this.wantsAnswer || answer.length === 0) return;
     const { context, endpoint } = this.admission;
+    const { onlyIfCached: _, ...control } = this.control;
     this.deps.clients.caching
-      .store({ context, namespace: this.admission.cacheNamespace, endpoint, body: this.body, control: this.control, answer: { answer, usage, served }, embedding: this.result?.embedding ?? Buffer.alloc(0) })
+      .store({ context, namespace: this.admission.cacheNamespace, endpoint, body: this.body, control, answer: { answer, usage, served }, embedding: this.result?.embedding ?? Buffer.alloc(0) })
       .catch((err: unknown) => this.deps.log.warn({ err, requestId: context.requestId }, 'cache store failed'));
   }
 

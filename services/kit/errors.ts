@@ -22,6 +22,8 @@ export const errorCodes = {
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
   concurrency_limit_exceeded: { status: 429, type: 'rate_limit_error' },
   budget_exceeded: { status: 402, type: 'insufficient_quota' },
+  // Cache-Control: only-if-cached and nothing cached matches (504 as RFC 9111 says).
+  not_cached: { status: 504, type: 'invalid_request_error' },
   // Recorded (never sent) when a client hangs up mid-stream; 499 as in nginx.
   client_closed_request: { status: 499, type: 'invalid_request_error' },
   // Admin API

@@ -2,9 +2,11 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
-import { startInProcess } from '../harness/gateway.js';
+import { admin, ADMIN_TOKEN, startInProcess } from '../harness/gateway.js';
+import { eventually } from '../harness/infra.js';
 
 const PROVIDER_KEY = 'sk-fake-provider-cache-tests';
+const TEAM_B_ADMIN = 'team-b-admin-token-abcdefghijkl';
 
 // The response cache end to end, with the official clients as callers and a
 // fake OpenAI that counts what reaches the provider.
@@ -15,14 +17,16 @@ describe('response cache', () => {
   let teamA2: OpenAI;
   let teamB: OpenAI;
   let teamAKey: string;
+  let teamAKeyId: string;
   let question = 0;
 
   beforeAll(async () => {
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
     gateway = await startInProcess({
       routing: { providers: { openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY, models: ['gpt-4o-mini', 'text-embedding-3-small'] } } },
+      governance: { adminTokens: [{ name: 'team-b-lead', token: TEAM_B_ADMIN, role: 'admin', team: 'team-b' }] },
     });
-    teamAKey = (await gateway.createKey({ name: 'a1', team: 'team-a' })).key;
+    ({ key: teamAKey, id: teamAKeyId } = await gateway.createKey({ name: 'a1', team: 'team-a' }));
     teamA = gateway.client(teamAKey);
     teamA2 = gateway.client((await gateway.createKey({ name: 'a2', team: 'team-a' })).key);
     teamB = gateway.client((await gateway.createKey({ name: 'b1', team: 'team-b' })).key);
@@ -174,5 +178,55 @@ describe('response cache', () => {
     expect(first.response.headers.get('x-gateway-cache')).toBe('miss');
     expect(second.response.headers.get('x-gateway-cache')).toBe('hit');
     expect(second.data.data[0]!.embedding).toEqual(first.data.data[0]!.embedding);
+  });
+
+  it('a key with cache_scope "key" shares no entries, not even with its team', async () => {
+    const { key } = await admin<{ key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { name: 'private', team: 'team-a', cache_scope: 'key' });
+    const own = gateway.client(key);
+    const body = fresh();
+    await ask(teamA, body);
+    expect((await ask(own, body)).cache).toBe('miss');
+    expect((await ask(own, body)).cache).toBe('hit');
+  });
+
+  it('lets operators list and purge by entry or key, and a team\'s admin only its own team\'s', async () => {
+    const body = fresh();
+    await ask(teamA, body);
+    const entry = (await ask(teamA, body)).headers.get('x-gateway-cache-entry')!;
+    const asTeamB = (method: string, path: string) => fetch(`${gateway.adminUrl}${path}`, { method, headers: { authorization: `Bearer ${TEAM_B_ADMIN}` } });
+    expect((await asTeamB('GET', '/admin/cache/entries?namespace=team:team-a')).status).toBe(403);
+    expect((await asTeamB('DELETE', `/admin/cache/entries?entry=${entry}`)).status).toBe(404);
+    expect((await asTeamB('DELETE', '/admin/cache/entries?all=true')).status).toBe(403);
+    const own = (await (await asTeamB('GET', '/admin/cache/entries?namespace=team:team-b')).json()) as { data: { namespace: string }[] };
+    expect(own.data.length).toBeGreaterThan(0);
+    expect(own.data.every((e) => e.namespace.startsWith('team:team-b'))).toBe(true);
+    expect((await fetch(`${gateway.adminUrl}/admin/cache/entries`, { method: 'DELETE', headers: { authorization: `Bearer ${TEAM_B_ADMIN}` } })).status).toBe(400);
+
+    expect(await admin(gateway.adminUrl, 'DELETE', `/admin/cache/entries?entry=${entry}`)).toEqual({ purged: 1 });
+    expect((await ask(teamA, body)).cache).toBe('miss');
+    const byKey = await admin<{ purged: number }>(gateway.adminUrl, 'DELETE', `/admin/cache/entries?key=${teamAKeyId}`);
+    expect(byKey.purged).toBeGreaterThan(0);
+    const left = await admin<{ data: { key_id: string }[] }>(gateway.adminUrl, 'GET', '/admin/cache/entries?namespace=team:team-a');
+    expect(left.data.filter((e) => e.key_id === teamAKeyId)).toEqual([]);
+  });
+
+  it('records a hit in the audit log as answered from the cache, and in the ledger at no cost with what it saved', async () => {
+    const body = fresh();
+    await ask(teamA, body);
+    const hit = await ask(teamA, body);
+    const requestId = hit.headers.get('x-request-id')!;
+    const audit = await eventually('the audit record', async () => {
+      const page = await admin<{ data: { payload: { request?: { cacheHit?: boolean; served?: { provider: string } } } }[] }>(gateway.adminUrl, 'GET', `/admin/audit/events?request_id=${requestId}`);
+      return page.data[0];
+    });
+    expect(audit.payload.request).toMatchObject({ cacheHit: true, served: { provider: 'openai' } });
+    const row = await eventually('the usage row', async () => {
+      const response = await fetch(`${gateway.adminUrl}/admin/usage/export?key=${teamAKeyId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const rows = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { request_id: string; cache_hit: boolean; cost_usd: string; saved_usd: string });
+      return rows.find((r) => r.request_id === requestId);
+    });
+    expect(row.cache_hit).toBe(true);
+    expect(Number(row.cost_usd)).toBe(0);
+    expect(Number(row.saved_usd)).toBeGreaterThan(0);
   });
 });

@@ -148,7 +148,7 @@ export async function spawnService(configFile: string, services: string, env: Re
 export interface SplitGateway extends TestGateway {
   /** The first process of each service. */
   readonly processes: Record<ServiceName, ServiceProcess>;
-  /** Every ingress replica's base URL for the openai client (ingress i talks to governance i mod n). */
+  /** Every ingress replica's base URL for the openai client (ingress i talks to governance and caching replica i mod n). */
   readonly ingressURLs: string[];
   /** Admin API of every governance replica. */
   readonly adminUrls: string[];
@@ -159,23 +159,24 @@ export interface SplitGateway extends TestGateway {
 }
 
 /**
- * Runs each service as its own OS process (governance and ingress possibly as
+ * Runs each service as its own OS process (governance, caching and ingress possibly as
  * several replicas), sharing NATS and PostgreSQL and reaching each other over
  * gRPC as a real deployment does.
  */
-export async function startSplit(config: Tree, replicas: { governance?: number; ingress?: number } = {}): Promise<SplitGateway> {
+export async function startSplit(config: Tree, replicas: { governance?: number; ingress?: number; caching?: number } = {}): Promise<SplitGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-split-'));
   recordSecretsIn(config);
   recordSecret(ADMIN_TOKEN);
   const ports = async (n: number) => Promise.all(Array.from({ length: n }, () => freePort()));
   const governance = { grpc: await ports(replicas.governance ?? 1), admin: await ports(replicas.governance ?? 1) };
   const ingressPorts = await ports(replicas.ingress ?? 1);
-  const [grpcCaching, grpcRouting] = await ports(2);
+  const grpcCaching = await ports(replicas.caching ?? 1);
+  const [grpcRouting] = await ports(1);
   const shared = merge(testDefaults(dir), {
     ...config,
     ingress: merge((config.ingress as Tree) ?? {}, { port: ingressPorts[0] }),
     governance: merge((config.governance as Tree) ?? {}, { adminPort: governance.admin[0], adminToken: ADMIN_TOKEN, address: `127.0.0.1:${governance.grpc[0]}` }),
-    caching: { address: `127.0.0.1:${grpcCaching}` },
+    caching: merge((config.caching as Tree) ?? {}, { address: `127.0.0.1:${grpcCaching[0]}` }),
     routing: merge((config.routing as Tree) ?? {}, { address: `127.0.0.1:${grpcRouting}` }),
   });
   const file = join(dir, 'gateway.yaml');
@@ -183,13 +184,17 @@ export async function startSplit(config: Tree, replicas: { governance?: number; 
 
   const plan: { name: ServiceName; env: Record<string, string> }[] = [
     ...governance.grpc.map((grpc, i) => ({ name: 'governance' as const, env: { GATEWAY_SERVER__GRPC_PORT: String(grpc), GATEWAY_GOVERNANCE__ADMIN_PORT: String(governance.admin[i]) } })),
-    { name: 'caching', env: { GATEWAY_SERVER__GRPC_PORT: String(grpcCaching) } },
+    ...grpcCaching.map((grpc) => ({ name: 'caching' as const, env: { GATEWAY_SERVER__GRPC_PORT: String(grpc) } })),
     { name: 'routing', env: { GATEWAY_SERVER__GRPC_PORT: String(grpcRouting) } },
     { name: 'audit', env: {} },
     { name: 'metering', env: {} },
     ...ingressPorts.map((port, i) => ({
       name: 'ingress' as const,
-      env: { GATEWAY_INGRESS__PORT: String(port), GATEWAY_GOVERNANCE__ADDRESS: `127.0.0.1:${governance.grpc[i % governance.grpc.length]}` },
+      env: {
+        GATEWAY_INGRESS__PORT: String(port),
+        GATEWAY_GOVERNANCE__ADDRESS: `127.0.0.1:${governance.grpc[i % governance.grpc.length]}`,
+        GATEWAY_CACHING__ADDRESS: `127.0.0.1:${grpcCaching[i % grpcCaching.length]}`,
+      },
     })),
   ];
   const started: ServiceProcess[] = [];

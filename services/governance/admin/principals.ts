@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../../kit/errors.js';
 import type { Logger } from '../../kit/log.js';
 import { secretsEqual } from '../../kit/secrets/keys.js';
@@ -40,6 +41,21 @@ export function requirePermission(principal: Principal, permission: Permission):
     throw new GatewayError('admin_forbidden', `A token limited to one customer or team may not ${WHAT[permission]}.`);
   }
 }
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+/** The caller of an admin route, once it is known to hold the permission the route needs. */
+export function caller(request: FastifyRequest, permission: Permission): Principal {
+  requirePermission(request.principal!, permission);
+  return request.principal!;
+}
+
+/** Records an admin change as an event, with the entity before and after. */
+export type RecordChange = (who: Principal, resource: string, action: string, id: string, before: object | undefined, after: object | undefined) => void;
 
 /** Where an entity belongs, for scoped principals. */
 export interface Placement {

@@ -1,11 +1,11 @@
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AuditQuery, AuditRecord } from '../../gen/gateway/v1/audit.js';
 import type { SpendQuery, SpendRow } from '../../gen/gateway/v1/metering.js';
 import { GatewayError } from '../../kit/errors.js';
 import type { Clients } from '../../kit/service.js';
 import { csvLine } from './csv.js';
-import { requirePermission, type Permission, type Principal } from './principals.js';
+import { caller, type Principal } from './principals.js';
 
 type Query = Record<string, string | undefined>;
 
@@ -14,10 +14,7 @@ const SPEND_MEASURES = ['costUsd', 'savedUsd', 'requests', 'promptTokens', 'comp
 
 const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-function principal(request: FastifyRequest, permission: Permission): Principal {
-  requirePermission(request.principal!, permission);
-  return request.principal!;
-}
+const principal = caller;
 
 /** A token scoped to a team or customer only ever reads that team's or customer's records. */
 function scoped<T extends { teamId: string; customerId: string }>(who: Principal, query: T): T {

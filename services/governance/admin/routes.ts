@@ -9,15 +9,9 @@ import { budgetWindow } from '../quota/windows.js';
 import type { Directory } from '../store/directory.js';
 import type { Budget, Customer, Team, VirtualKey } from '../store/entities.js';
 import type { Table } from '../store/table.js';
-import { canSee, requirePermission, type Permission, type Placement, type Principal } from './principals.js';
+import { caller, canSee, type Permission, type Placement, type Principal, type RecordChange } from './principals.js';
 import { budgetBody, customerBody, idParams, keyBody, patchOf, teamBody } from './schemas.js';
 import { budgetView, customerView, keyView, limitsPatch, placementOf, teamView } from './views.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal?: Principal;
-  }
-}
 
 type Body = Record<string, unknown>;
 type WithId = { Params: { id: string } };
@@ -30,10 +24,7 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
   const { directory, events } = deps;
   const place = placementOf(directory);
 
-  const principal = (request: FastifyRequest, permission: Permission): Principal => {
-    requirePermission(request.principal!, permission);
-    return request.principal!;
-  };
+  const principal = caller;
 
   /** An entity the caller may see, or 404 (a scoped caller cannot tell others' entities from missing ones). */
   function visible<T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string): T {
@@ -143,7 +134,7 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
 
 type PrincipalOf = (request: FastifyRequest, permission: Permission) => Principal;
 type Visible = <T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string) => T;
-type Record_ = (who: Principal, resource: string, action: string, id: string, before: object | undefined, after: object | undefined) => void;
+type Record_ = RecordChange;
 
 function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal: PrincipalOf, visible: Visible, record: Record_, place: ReturnType<typeof placementOf>): void {
   const keys = { tags: ['keys'] };
@@ -174,6 +165,7 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
       allowedModels: (body.allowed_models as string[] | undefined) ?? ['*'],
       metadata: (body.metadata as VirtualKey['metadata']) ?? {},
       contentLogging: (body.content_logging as boolean | undefined) ?? false,
+      cacheScope: (body.cache_scope as VirtualKey['cacheScope'] | undefined) ?? 'team',
       createdAt: new Date(),
       expiresAt: body.expires_at ? new Date(body.expires_at as string) : null,
       revokedAt: null,
@@ -198,6 +190,7 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
       ...(body.allowed_models ? { allowedModels: body.allowed_models as string[] } : {}),
       ...(body.metadata ? { metadata: body.metadata as VirtualKey['metadata'] } : {}),
       ...('content_logging' in body ? { contentLogging: body.content_logging as boolean } : {}),
+      ...(body.cache_scope ? { cacheScope: body.cache_scope as VirtualKey['cacheScope'] } : {}),
       ...('expires_at' in body ? { expiresAt: body.expires_at ? new Date(body.expires_at as string) : null } : {}),
     };
     const changed = (await directory.keys.update(request.params.id, patch))!;

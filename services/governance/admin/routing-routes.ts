@@ -1,13 +1,12 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../../kit/errors.js';
 import type { Directory } from '../store/directory.js';
 import type { RoutingEntry } from '../store/entities.js';
-import { requirePermission, type Permission, type Principal } from './principals.js';
+import { caller, type RecordChange } from './principals.js';
 
 /** Asks routing whether a set of admin-managed providers and models works with its config file; returns the problems. */
 export type CheckRouting = (providers: Record<string, unknown>, models: Record<string, unknown>) => Promise<string[]>;
 
-type Record_ = (who: Principal, resource: string, action: string, id: string, before: object | undefined, after: object | undefined) => void;
 
 const KINDS = [
   { kind: 'provider', path: 'providers', resource: 'routing_provider', what: 'provider' },
@@ -22,11 +21,8 @@ const entryView = (e: RoutingEntry) => ({ name: e.name, entry: e.entry, updated_
  * change against its config file before it is stored; every routing replica
  * then applies it.
  */
-export function registerRoutingRoutes(app: FastifyInstance, directory: Directory, check: CheckRouting, record: Record_): void {
-  const principal = (request: FastifyRequest, permission: Permission): Principal => {
-    requirePermission(request.principal!, permission);
-    return request.principal!;
-  };
+export function registerRoutingRoutes(app: FastifyInstance, directory: Directory, check: CheckRouting, record: RecordChange): void {
+  const principal = caller;
 
   for (const { kind, path, resource, what } of KINDS) {
     const tags = [path];

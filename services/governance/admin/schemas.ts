@@ -39,6 +39,7 @@ export const keyBody = {
     allowed_models: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Glob patterns of model names, e.g. "openai/*"; [] allows nothing. Default ["*"].' },
     metadata,
     content_logging: { type: 'boolean' },
+    cache_scope: { type: 'string', enum: ['key', 'team', 'customer'], description: 'Whose cached answers the key shares: its team\'s (default), only its own, or its customer\'s.' },
     expires_at: { type: ['string', 'null'], format: 'date-time' },
     ...limits,
   },

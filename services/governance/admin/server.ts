@@ -10,6 +10,7 @@ import type { Logger } from '../../kit/log.js';
 import type { Directory } from '../store/directory.js';
 import type { Principal } from './principals.js';
 import type { Clients } from '../../kit/service.js';
+import { registerCacheRoutes } from './cache-routes.js';
 import { registerReportRoutes } from './reports-routes.js';
 import { registerRoutingRoutes, type CheckRouting } from './routing-routes.js';
 import { registerRoutes } from './routes.js';
@@ -30,7 +31,7 @@ export async function buildAdminApi(options: {
   const app = createHttpServer({ log: options.log, bodyLimit: 256 * 1024 });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'AI gateway admin API', version: '1', description: 'Customers, teams, virtual keys, budgets, providers and models. Every route needs Authorization: Bearer <admin token or SSO token>.' },
+      info: { title: 'AI gateway admin API', version: '1', description: 'Customers, teams, virtual keys, budgets, providers and models, audit and spend reports, the response cache. Every route needs Authorization: Bearer <admin token or SSO token>.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -57,5 +58,6 @@ export async function buildAdminApi(options: {
   const record = registerRoutes(app, options);
   registerRoutingRoutes(app, options.directory, options.checkRouting, record);
   registerReportRoutes(app, options.clients);
+  registerCacheRoutes(app, options.directory, options.clients, record);
   return app;
 }

@@ -29,6 +29,7 @@ export const keyView = (k: VirtualKey) => ({
   ...limitsView(k),
   metadata: k.metadata,
   content_logging: k.contentLogging,
+  cache_scope: k.cacheScope,
   created_at: iso(k.createdAt),
   expires_at: iso(k.expiresAt),
   revoked_at: iso(k.revokedAt),

@@ -56,6 +56,7 @@ export class Directory {
         { field: 'allowedModels', column: 'allowed_models' },
         { field: 'metadata', column: 'metadata', ...json },
         { field: 'contentLogging', column: 'content_logging' },
+        { field: 'cacheScope', column: 'cache_scope' },
         { field: 'createdAt', column: 'created_at', fromDb: asDate },
         { field: 'expiresAt', column: 'expires_at', fromDb: asDate },
         { field: 'revokedAt', column: 'revoked_at', fromDb: asDate },

@@ -38,10 +38,15 @@ export interface VirtualKey extends RateLimits {
   metadata: Metadata;
   /** Whether request and response content may be stored for this key. */
   contentLogging: boolean;
+  /** Whose cached answers the key shares: its own, its team's, or its customer's. */
+  cacheScope: CacheScope;
   createdAt: Date;
   expiresAt: Date | null;
   revokedAt: Date | null;
 }
+
+export const CACHE_SCOPES = ['key', 'team', 'customer'] as const;
+export type CacheScope = (typeof CACHE_SCOPES)[number];
 
 export const PERIODS = ['minute', 'hour', 'day', 'week', 'month', 'quarter', 'year'] as const;
 export type Period = (typeof PERIODS)[number];
