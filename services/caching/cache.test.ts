@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../kit/canonical-json.js';
-import { cacheableRequest, type CacheableRequest } from './request.js';
+import { cacheableRequest, semanticText, type CacheableRequest } from './request.js';
 import { MemoryStore, type Entry } from './store.js';
 
 const question = (endpoint: string, body: Record<string, unknown>) => {
@@ -85,10 +85,10 @@ describe('memory store', () => {
     expect(store.getExact('n', 'a', 2)).toBeDefined();
     expect(removed).toEqual(['b:evicted']);
 
-    const small = new MemoryStore({ maxEntries: 100, maxBytes: 2_500 });
+    const small = new MemoryStore({ maxEntries: 100, maxBytes: 3_500 });
     for (const key of ['a', 'b', 'c']) small.add(entry('n', key, 'x'.repeat(600)));
     expect(small.size).toBe(2);
-    expect(small.sizeBytes).toBeLessThanOrEqual(2_500);
+    expect(small.sizeBytes).toBeLessThanOrEqual(3_500);
   });
 
   it('replaces an entry stored again under the same key', () => {
@@ -111,5 +111,35 @@ describe('memory store', () => {
     expect(store.purge({ namespace: 'team:a' }).map((e) => e.key).sort()).toEqual(['k1', 'k2']);
     expect(store.purge({ keyId: 'vk_2' }).map((e) => e.key)).toEqual(['k4']);
     expect(store.list({}).map((e) => e.namespace)).toEqual(['team:ab']);
+  });
+});
+
+describe('semantic text', () => {
+  const options = { historyMessages: 0, includeSystem: false, maxChars: 1_000 };
+  const conversation = [
+    { role: 'system', content: 'You are terse.' },
+    { role: 'user', content: 'Hi' },
+    { role: 'assistant', content: 'Hello!' },
+    { role: 'user', content: [{ type: 'text', text: 'What is the capital of France?' }] },
+  ];
+
+  it('is the last user message, with history and system instructions only when configured', () => {
+    expect(semanticText('chat.completions', { messages: conversation }, options)).toBe('What is the capital of France?');
+    expect(semanticText('chat.completions', { messages: conversation }, { ...options, historyMessages: 2 })).toBe('user: Hi\nassistant: Hello!\nWhat is the capital of France?');
+    expect(semanticText('chat.completions', { messages: conversation }, { ...options, includeSystem: true })).toBe('system: You are terse.\nWhat is the capital of France?');
+    expect(semanticText('messages', { system: 'Be brief.', messages: conversation.slice(1) }, { ...options, includeSystem: true })).toBe('system: Be brief.\nWhat is the capital of France?');
+    expect(semanticText('responses', { input: 'Capital of France?', instructions: 'x' }, options)).toBe('Capital of France?');
+    expect(semanticText('completions', { prompt: 'The capital of France is' }, options)).toBe('The capital of France is');
+  });
+
+  it('is absent when the question is not all text or the conversation does not end with the user', () => {
+    const image = { role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AA' } }] };
+    expect(semanticText('chat.completions', { messages: [image] }, options)).toBeUndefined();
+    expect(semanticText('chat.completions', { messages: conversation.slice(0, 3) }, options)).toBeUndefined();
+    expect(semanticText('embeddings', { input: 'x' }, options)).toBeUndefined();
+  });
+
+  it('keeps the end of a text longer than the limit', () => {
+    expect(semanticText('chat.completions', { messages: [{ role: 'user', content: 'a'.repeat(50) + 'END' }] }, { ...options, maxChars: 10 })).toBe('aaaaaaaEND');
   });
 });

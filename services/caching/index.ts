@@ -3,6 +3,7 @@ import { migrate } from '../kit/db/migrate.js';
 import { grpcImplementation } from '../kit/grpc.js';
 import { defineService } from '../kit/service.js';
 import type { CachingConfig } from './config.js';
+import { routedEmbedder } from './embedder.js';
 import { cachingMigrations } from './migrations.js';
 import { Caching } from './service.js';
 import { SharedEntries } from './shared.js';
@@ -13,10 +14,11 @@ const SWEEP_INTERVAL_MS = 60_000;
 export const cachingService = defineService<CachingConfig>({
   name: 'caching',
   async init(ctx, config) {
-    const api = new Caching(config, ctx.metrics);
+    const embed = config.semantic.enabled ? routedEmbedder(config.semantic.embeddingModel, ctx.clients, await ctx.events()) : undefined;
+    const api = new Caching(config, ctx.metrics, ctx.log, embed);
     const db = await ctx.database();
     await migrate(db, 'caching', cachingMigrations, ctx.log);
-    const shared = new SharedEntries(db, api.entries, ctx.log, () => {});
+    const shared = new SharedEntries(db, api.entries, ctx.log, (entry) => api.indexed(entry));
     const loaded = await shared.load(config.maxEntries);
     ctx.log.info({ entries: loaded }, 'cache entries loaded');
     api.shared = shared;

@@ -15,7 +15,11 @@ import type { Api } from '../kit/grpc.js';
 import { prefixedId } from '../kit/ids.js';
 import { readOnScrape } from '../kit/metrics.js';
 import type { CachingConfig } from './config.js';
-import { cacheableRequest, type CacheableRequest } from './request.js';
+import type { RequestContext } from '../gen/gateway/v1/common.js';
+import type { Logger } from '../kit/log.js';
+import { cacheableRequest, semanticText, type CacheableRequest } from './request.js';
+import { SemanticIndex } from './semantic.js';
+import { normalize, packVector, unpackVector } from './vectors.js';
 import type { SharedEntries } from './shared.js';
 import { entrySize, MemoryStore, type Entry, type Selector } from './store.js';
 
@@ -44,10 +48,18 @@ function view(entry: Entry): CacheEntry {
   };
 }
 
-/** The response cache: exact matches within a namespace, entries bounded in memory. */
+/** Embeds a question through routing, as a request of the caller's. */
+export type Embed = (text: string, context: RequestContext | undefined) => Promise<Float32Array>;
+
+/**
+ * The response cache: exact matches within a namespace and, when enabled,
+ * questions close in meaning to an earlier one (same namespace, model and
+ * parameters). Entries are bounded in memory.
+ */
 export class Caching implements Api<typeof CachingService> {
   readonly entries: MemoryStore;
-  private readonly lookups: Counter<'result'>;
+  private readonly semantic: SemanticIndex | undefined;
+  private readonly lookups: Counter<'result' | 'match'>;
   private readonly removed: Counter<'reason'>;
   /** Set once the shared store is open; until then (and in unit tests) entries stay in this replica. */
   shared: SharedEntries | undefined;
@@ -55,13 +67,19 @@ export class Caching implements Api<typeof CachingService> {
   constructor(
     private readonly config: CachingConfig,
     metrics: Registry,
+    private readonly log: Logger,
+    private readonly embed?: Embed,
   ) {
+    this.semantic = config.semantic.enabled && embed ? new SemanticIndex(config.semantic.hnswFrom) : undefined;
     this.removed = new Counter({ name: 'gateway_cache_removed_total', help: 'Entries removed, by reason: evicted, expired, purged, replaced.', labelNames: ['reason'], registers: [metrics] });
-    this.entries = new MemoryStore({ maxEntries: config.maxEntries, maxBytes: config.maxMemoryMb * 1024 * 1024 }, (_, why) => this.removed.inc({ reason: why }));
+    this.entries = new MemoryStore({ maxEntries: config.maxEntries, maxBytes: config.maxMemoryMb * 1024 * 1024 }, (entry, why) => {
+      this.removed.inc({ reason: why });
+      this.semantic?.remove(entry);
+    });
     this.lookups = new Counter({
       name: 'gateway_cache_lookups_total',
-      help: 'Cache lookups, by result: hit, miss, or skip (request not cacheable, or the client asked not to use the cache).',
-      labelNames: ['result'],
+      help: 'Cache lookups, by result (hit, miss, or skip: not cacheable, or the client said no-cache) and, for hits, match (exact, semantic).',
+      labelNames: ['result', 'match'],
       registers: [metrics],
     });
     readOnScrape(metrics, 'gateway_cache_entries', 'Entries held in memory by this caching replica.', () => this.entries.size);
@@ -70,33 +88,45 @@ export class Caching implements Api<typeof CachingService> {
 
   async lookup(request: LookupRequest): Promise<LookupResponse> {
     const question = this.question(request.endpoint, request.body);
-    if (!question) {
-      this.lookups.inc({ result: 'skip' });
-      return NOT_CACHEABLE;
-    }
-    if (request.control?.noLookup) {
-      this.lookups.inc({ result: 'skip' });
-      return MISS;
+    if (!question || request.control?.noLookup) {
+      this.lookups.inc({ result: 'skip', match: '' });
+      return question ? MISS : NOT_CACHEABLE;
     }
     const now = Date.now();
     const namespace = effectiveNamespace(request.namespace, request.control?.namespace);
-    const entry = this.entries.getExact(namespace, question.key, now);
     const maxAgeMs = (request.control?.maxAgeSeconds ?? 0) * 1000;
-    if (!entry || (maxAgeMs > 0 && now - entry.createdMs > maxAgeMs)) {
-      this.lookups.inc({ result: 'miss' });
-      return MISS;
+    const fresh = (entry: Entry | undefined) => entry && (maxAgeMs === 0 || now - entry.createdMs <= maxAgeMs) ? entry : undefined;
+    const exact = fresh(this.entries.getExact(namespace, question.key, now));
+    if (exact) return this.hit(exact, 'exact', 1, now);
+    const vector = await this.questionVector(request, question);
+    if (vector) {
+      const threshold = request.control?.similarityThreshold || this.config.semantic.threshold;
+      const near = this.semantic!.nearest({ namespace, model: question.model, bucket: question.bucket }, vector, threshold);
+      const entry = near ? fresh(this.entries.touch(near.id, now)) : undefined;
+      if (entry) return this.hit(entry, 'semantic', near!.similarity, now);
     }
+    this.lookups.inc({ result: 'miss', match: '' });
+    return vector ? { ...MISS, embedding: packVector(vector) } : MISS;
+  }
+
+  private hit(entry: Entry, match: 'exact' | 'semantic', similarity: number, now: number): LookupResponse {
     entry.hits++;
-    this.lookups.inc({ result: 'hit' });
-    return {
-      ...MISS,
-      hit: true,
-      answer: { answer: entry.answer, usage: entry.usage, served: entry.served },
-      ageMs: now - entry.createdMs,
-      match: 'exact',
-      similarity: 1,
-      entryId: entry.id,
-    };
+    this.lookups.inc({ result: 'hit', match });
+    return { ...MISS, hit: true, answer: { answer: entry.answer, usage: entry.usage, served: entry.served }, ageMs: now - entry.createdMs, match, similarity, entryId: entry.id };
+  }
+
+  /** The question's embedding, when semantic lookups apply to it; a failed embedding call only costs the semantic lookup. */
+  private async questionVector(request: LookupRequest, question: CacheableRequest): Promise<Float32Array | undefined> {
+    if (!this.semantic || !this.embed || request.endpoint === 'embeddings') return undefined;
+    const { historyMessages, includeSystem, maxTextChars } = this.config.semantic;
+    const text = semanticText(request.endpoint, question.body, { historyMessages, includeSystem, maxChars: maxTextChars });
+    if (!text) return undefined;
+    try {
+      return normalize(await this.embed(text, request.context));
+    } catch (err) {
+      this.log.warn({ err, requestId: request.context?.requestId }, 'embedding the question failed; exact lookup only');
+      return undefined;
+    }
   }
 
   async store(request: StoreRequest): Promise<StoreResponse> {
@@ -121,9 +151,17 @@ export class Caching implements Api<typeof CachingService> {
       expiresMs: now + ttlSeconds * 1000,
       hits: 0,
     };
-    this.entries.add(entry);
+    const vector = this.semantic ? unpackVector(request.embedding) : undefined;
+    if (vector) entry.vector = vector;
+    this.indexed(entry);
     void this.shared?.save(entry);
     return { entryId: entry.id };
+  }
+
+  /** Adds an entry stored here or loaded from the shared store. */
+  indexed(entry: Entry): void {
+    this.entries.add(entry);
+    this.semantic?.add(entry);
   }
 
   async listEntries(request: ListEntriesRequest): Promise<ListEntriesResponse> {

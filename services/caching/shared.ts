@@ -2,6 +2,7 @@ import type { Served, Usage } from '../gen/gateway/v1/common.js';
 import type { Database } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
 import type { Entry, MemoryStore, Selector } from './store.js';
+import { packVector, unpackVector } from './vectors.js';
 
 /**
  * Entries shared by every caching replica through PostgreSQL. Each replica
@@ -42,7 +43,7 @@ interface PurgeRow {
 const COLUMNS = 'id, seq, namespace, key, bucket, endpoint, model, key_id, answer, usage, served, vector, created_at, expires_at';
 
 function entryOf(row: EntryRow): Entry {
-  const vector = row.vector ? new Float32Array(new Uint8Array(row.vector).buffer) : undefined;
+  const vector = row.vector ? unpackVector(row.vector) : undefined;
   return {
     id: row.id,
     namespace: row.namespace,
@@ -82,8 +83,8 @@ export class SharedEntries {
     private readonly db: Database,
     private readonly memory: MemoryStore,
     private readonly log: Logger,
-    /** Called for entries read from the database, so the service can index them. */
-    private readonly onLoad: (entry: Entry) => void,
+    /** Takes in an entry read from the database (into memory and the semantic index). */
+    private readonly takeIn: (entry: Entry) => void,
   ) {}
 
   /** Loads the newest live entries, as many as memory holds. */
@@ -100,7 +101,7 @@ export class SharedEntries {
 
   /** Writes an entry stored by this replica; a failure costs only sharing, so it is logged, not thrown. */
   async save(entry: Entry): Promise<void> {
-    const vector = entry.vector ? Buffer.from(entry.vector.buffer, entry.vector.byteOffset, entry.vector.byteLength) : null;
+    const vector = entry.vector ? packVector(entry.vector) : null;
     await this.db
       .query(
         `INSERT INTO cache_entries (id, namespace, key, bucket, endpoint, model, key_id, answer, usage, served, vector, created_at, expires_at)
@@ -148,8 +149,6 @@ export class SharedEntries {
   }
 
   private add(row: EntryRow): void {
-    const entry = entryOf(row);
-    this.memory.add(entry);
-    this.onLoad(entry);
+    this.takeIn(entryOf(row));
   }
 }

@@ -53,6 +53,11 @@ describe('configuration', () => {
     expect(found[0]).toContain('"not-a-url"');
   });
 
+  it('requires an embedding model when semantic caching is on', () => {
+    const found = problems(() => loadConfig(gatewayConfig, { file: file('caching:\n  semantic:\n    enabled: true\n'), env: {} }));
+    expect(found).toEqual([expect.stringMatching(/^caching\.semantic\.embeddingModel: .*required when caching\.semantic\.enabled is true/)]);
+  });
+
   it('substitutes ${VAR} and ${VAR:-default}, keeping numbers numbers', () => {
     const config = loadConfig(gatewayConfig, {
       file: file('ingress:\n  port: ${PORT}\nrouting:\n  providers:\n    openai:\n      type: openai\n      baseUrl: https://api.openai.com/v1\n      apiKey: ${OPENAI_KEY:-none}\n'),

@@ -25,8 +25,8 @@ describe('response cache across replicas', () => {
       {
         nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
         database: { url: database.url },
-        routing: { providers: { openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY, models: ['gpt-4o-mini'] } } },
-        caching: { syncIntervalMs: 200 },
+        routing: { providers: { mock: { type: 'mock' }, openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY, models: ['gpt-4o-mini'] } } },
+        caching: { syncIntervalMs: 200, semantic: { enabled: true, embeddingModel: 'mock/embed', threshold: 0.85 } },
       },
       { caching: 2, ingress: 2 },
     );
@@ -41,7 +41,7 @@ describe('response cache across replicas', () => {
   });
 
   const fresh = () => ({ model: 'openai/gpt-4o-mini', temperature: 0, messages: [{ role: 'user' as const, content: `shared question ${++question}` }] });
-  const upstreamCalls = () => fake.requests.length;
+  const upstreamCalls = () => fake.requests.filter((r) => r.path === '/v1/chat/completions').length;
 
   /** The answer from the cache only (Cache-Control: only-if-cached), or the 504 that says there is none. */
   async function cachedOnly(client: OpenAI, body: ReturnType<typeof fresh>) {
@@ -75,6 +75,15 @@ describe('response cache across replicas', () => {
     const { purged } = await admin<{ purged: number }>(gateway.adminUrl, 'DELETE', '/admin/cache/entries?namespace=team:support');
     expect(purged).toBeGreaterThanOrEqual(2);
     await eventually('the purge on both replicas', async () => ((await cachedOnly(clients[0]!, body)) === undefined && (await cachedOnly(clients[1]!, body)) === undefined ? true : undefined));
+  });
+
+  it('finds a paraphrase of a question another replica stored (the embedding travels with the entry)', async () => {
+    const first = await clients[0]!.chat.completions.create({ ...fresh(), messages: [{ role: 'user', content: 'What is the tallest mountain on Earth?' }] });
+    const calls = upstreamCalls();
+    const paraphrase = { ...fresh(), messages: [{ role: 'user' as const, content: 'what is the tallest mountain on earth' }] };
+    const hit = await eventually('a semantic hit on the other replica', () => cachedOnly(clients[1]!, paraphrase));
+    expect(hit.text).toBe(first.choices[0]!.message.content);
+    expect(upstreamCalls()).toBe(calls);
   });
 
   it('keeps entries when a caching replica restarts', async () => {
