@@ -1,25 +1,17 @@
-import { Attempt } from '../gen/gateway/v1/common.js';
-import { AdminChange, AuditArchived, AuthFailure, RequestOutcome } from '../gen/gateway/v1/events.js';
+import { Event } from '../gen/gateway/v1/events.js';
 import type { Queryable } from '../kit/db/types.js';
-import type { Event } from '../kit/events.js';
 import { chainHash, chainHead, lockChain, type ChainedRow } from './chain.js';
 
+/**
+ * The payload as JSON, keyed by its kind: {"request": {...}}, {"tool": {...}}.
+ * Rendered through the envelope's own JSON mapping with every other field at
+ * its default (and so left out), so a new kind of payload is never dropped.
+ */
 function payloadOf(event: Event): unknown {
-  switch (event.payload?.$case) {
-    case 'request':
-      return { request: RequestOutcome.toJSON(event.payload.request) };
-    case 'admin':
-      return { admin: AdminChange.toJSON(event.payload.admin) };
-    case 'attempt':
-      return { attempt: Attempt.toJSON(event.payload.attempt) };
-    case 'auth':
-      return { auth: AuthFailure.toJSON(event.payload.auth) };
-    case 'archived':
-      return { archived: AuditArchived.toJSON(event.payload.archived) };
-    default:
-      return {};
-  }
+  return Event.toJSON({ ...EMPTY_ENVELOPE, payload: event.payload });
 }
+
+const EMPTY_ENVELOPE = Event.fromPartial({});
 
 function rowOf(event: Event): ChainedRow {
   return {

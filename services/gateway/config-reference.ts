@@ -103,9 +103,11 @@ function variants(schema: JsonSchema, path: string, out: string[]): void {
     const entry = typeof child.additionalProperties === 'object' ? child.additionalProperties : child.type === 'array' ? child.items : undefined;
     const slot = child.type === 'array' ? `${childPath}[]` : `${childPath}.<name>`;
     const shapes = entry?.oneOf ?? entry?.anyOf ?? [];
+    // The field that tells the shapes apart: `type` (providers, sinks) or `transport` (MCP servers).
+    const tag = shapes.some((shape) => shape.properties?.transport?.const !== undefined) ? 'transport' : 'type';
     const groups = new Map<string, JsonSchema[]>();
     for (const shape of shapes) {
-      const fields = Object.keys(shape.properties ?? {}).filter((k) => k !== 'type').join(',');
+      const fields = Object.keys(shape.properties ?? {}).filter((k) => k !== tag).join(',');
       groups.set(fields, [...(groups.get(fields) ?? []), shape]);
     }
     for (const group of groups.values()) {
@@ -114,14 +116,14 @@ function variants(schema: JsonSchema, path: string, out: string[]): void {
         out.push('', `#### \`${slot}\` as ${typeOf(first)}`, '', cell(first.description ?? 'An alias: the name of another model.'));
         continue;
       }
-      const types = group.map((shape) => shape.properties?.type?.const).filter((t) => t !== undefined);
-      const heading = types.length > 0 ? `with \`type\`: ${types.map((t) => `\`${String(t)}\``).join(', ')}` : 'as an object';
+      const tags = group.map((shape) => shape.properties?.[tag]?.const).filter((t) => t !== undefined);
+      const heading = tags.length > 0 ? `with \`${tag}\`: ${tags.map((t) => `\`${String(t)}\``).join(', ')}` : 'as an object';
       const fields = Object.fromEntries(
         Object.entries(first.properties ?? {})
-          .filter(([k]) => k !== 'type')
+          .filter(([k]) => k !== tag)
           .map(([k, field]) => {
             const differs = group.some((shape) => JSON.stringify(shape.properties?.[k]?.default) !== JSON.stringify(field.default));
-            return [k, differs ? { ...field, default: undefined, description: `${field.description ?? ''} Default: per type.` } : field];
+            return [k, differs ? { ...field, default: undefined, description: `${field.description ?? ''} Default: per ${tag}.` } : field];
           }),
       );
       out.push('', `#### \`${slot}\` ${heading}`, '', ...TABLE_HEAD);

@@ -6,7 +6,7 @@ import { signWebhook, webhookBody } from '../audit/siem/webhook.js';
 import type { Attempt, RequestContext } from '../gen/gateway/v1/common.js';
 import { keyView } from '../governance/admin/views.js';
 import { LITERAL_SECRETS } from '../kit/secrets/store.js';
-import { adminEvent, archivedEvent, attemptEvent, authFailedEvent, Event, EventType, requestEvent } from '../kit/events.js';
+import { adminEvent, archivedEvent, attemptEvent, authFailedEvent, Event, EventType, requestEvent, toolCalledEvent } from '../kit/events.js';
 
 /**
  * Renders docs/events.md: one example of every event type, each in every SIEM
@@ -38,7 +38,7 @@ interface Example {
 
 function examples(): Example[] {
   const key = {
-    id: 'vk_7f3a9c21', name: 'support-bot', keyHash: Buffer.alloc(32), teamId: 'team_support', customerId: 'cus_acme', allowedModels: ['gpt-4o*', 'claude-*'],
+    id: 'vk_7f3a9c21', name: 'support-bot', keyHash: Buffer.alloc(32), teamId: 'team_support', customerId: 'cus_acme', allowedModels: ['gpt-4o*', 'claude-*'], allowedTools: ['search.*'],
     metadata: { owner: 'support-platform' }, contentLogging: false, cacheScope: 'team' as const, createdAt: TIME, expiresAt: null, revokedAt: null, rpmLimit: 600, tpmLimit: null, maxParallel: null, rateWindowSeconds: 60,
   };
   const list: Example[] = [
@@ -67,6 +67,17 @@ function examples(): Example[] {
         'admin.virtual_key.update',
         { service: 'governance', actor: { keyId: '', keyName: '', teamId: '', customerId: '', admin: 'alice@example.com (admin)' }, context: { ...context, actor: undefined, sourceAddress: '10.20.0.7' } },
         { action: 'update', resource: 'virtual_key', resourceId: key.id, beforeJson: JSON.stringify(keyView(key)), afterJson: JSON.stringify(keyView({ ...key, rpmLimit: 1200 })) },
+      ),
+    },
+    {
+      title: 'Tool call',
+      when: 'A call of an MCP tool through the gateway (its /mcp, tool execution, or agent mode); arguments and result only with the key\'s content logging on.',
+      event: toolCalledEvent(
+        { service: 'ingress', context },
+        {
+          tool: 'github.create_issue', server: 'github', argumentsSha256: '5e0c6f2b9d7a4c3e1f8a0b2d4c6e8f1a3b5c7d9e0f2a4b6c8d0e1f3a5b7c9d2e', resultBytes: 412, durationMs: 388,
+          outcome: 'ok', errorMessage: '', surface: 'mcp', argumentsJson: '', resultJson: '',
+        },
       ),
     },
     {

@@ -74,7 +74,3 @@ export function refusal(charge: Planned, now: Date, headers: Record<string, stri
   return error;
 }
 
-/** Glob patterns (`*`, `?`) of a key's allowlist; an empty list allows nothing. */
-export function modelAllowed(patterns: readonly string[], model: string): boolean {
-  return patterns.some((pattern) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`).test(model));
-}

@@ -105,4 +105,15 @@ export const governanceMigrations: Migration[] = [
       ALTER TABLE virtual_keys ADD COLUMN cache_scope TEXT NOT NULL DEFAULT 'team' CHECK (cache_scope IN ('key', 'team', 'customer'));
     `,
   },
+  {
+    version: 5,
+    description: 'MCP tools: allowlists per key, approvals of servers',
+    sql: `
+      -- Glob patterns over "<server>.<tool>"; none by default: tools are granted, never assumed.
+      ALTER TABLE virtual_keys ADD COLUMN allowed_tools TEXT[] NOT NULL DEFAULT '{}';
+      -- An approved MCP server is an entry of kind 'mcp': the hashes of its tools an admin approved.
+      ALTER TABLE routing_entries DROP CONSTRAINT routing_entries_kind_check;
+      ALTER TABLE routing_entries ADD CONSTRAINT routing_entries_kind_check CHECK (kind IN ('provider', 'model', 'mcp'));
+    `,
+  },
 ];

@@ -38,7 +38,7 @@ describe('governance admission', () => {
     await directory.customers.insert({ id: 'acme', name: 'Acme', metadata: {}, createdAt: new Date() });
     await directory.teams.insert({ id: 'search', name: 'Search', customerId: 'acme', metadata: {}, createdAt: new Date(), ...noLimits });
     const stored = await directory.keys.insert({
-      id: 'vk_1', name: 'k', keyHash: hashSecret(value), teamId: 'search', customerId: null, allowedModels: ['mock/*'], metadata: {},
+      id: 'vk_1', name: 'k', keyHash: hashSecret(value), teamId: 'search', customerId: null, allowedModels: ['mock/*'], allowedTools: [], metadata: {},
       contentLogging: false, cacheScope: 'team', createdAt: new Date(), expiresAt: null, revokedAt: null, ...noLimits, ...key,
     });
     const authorize = (maxOutputTokens = 100_000, model = 'mock/echo') =>

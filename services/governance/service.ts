@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
-import type { AuthorizeRequest, AuthorizeResponse, GovernanceService, RoutingConfig, SettleRequest, SettleResponse } from '../gen/gateway/v1/governance.js';
+import type { AuthorizeRequest, AuthorizeResponse, AuthorizeToolsRequest, AuthorizeToolsResponse, GovernanceService, RoutingConfig, SettleRequest, SettleResponse } from '../gen/gateway/v1/governance.js';
 import { GatewayError } from '../kit/errors.js';
 import type { Api } from '../kit/grpc.js';
 import { readOnScrape } from '../kit/metrics.js';
 import type { Pricing } from '../kit/pricing/index.js';
 import { digestsEqual } from '../kit/secrets/keys.js';
-import { modelAllowed, plan, rateHeaders, refusal, type Planned } from './admission.js';
+import { matchesAny } from '../kit/glob.js';
+import { plan, rateHeaders, refusal, type Planned } from './admission.js';
 import type { GovernanceConfig } from './config.js';
 import type { QuotaBook, Taken } from './quota/book.js';
 import type { Directory } from './store/directory.js';
@@ -51,13 +52,29 @@ export class Governance implements Api<typeof GovernanceService> {
     this.sweeper.unref();
   }
 
-  async authorize(request: AuthorizeRequest): Promise<AuthorizeResponse> {
-    const key = this.directory.keyByHash(request.keyHash) ?? (await this.directory.findNewKey(request.keyHash));
-    if (!key || !digestsEqual(key.keyHash, request.keyHash)) return this.reject('unknown', new GatewayError('invalid_api_key', 'Incorrect API key provided.'));
+  /** The key with this hash if it may be used now; throws the client's error otherwise. */
+  private async usableKey(keyHash: Buffer, now: Date): Promise<VirtualKey> {
+    const key = this.directory.keyByHash(keyHash) ?? (await this.directory.findNewKey(keyHash));
+    if (!key || !digestsEqual(key.keyHash, keyHash)) return this.reject('unknown', new GatewayError('invalid_api_key', 'Incorrect API key provided.'));
     if (key.revokedAt) return this.reject('revoked', new GatewayError('invalid_api_key', 'This API key has been revoked.'));
-    const now = this.now();
     if (key.expiresAt && key.expiresAt <= now) return this.reject('expired', new GatewayError('invalid_api_key', 'This API key has expired.'));
-    if (request.model && !modelAllowed(key.allowedModels, request.model)) {
+    return key;
+  }
+
+  async authorizeTools(request: AuthorizeToolsRequest): Promise<AuthorizeToolsResponse> {
+    const key = await this.usableKey(request.keyHash, this.now());
+    const customerId = this.directory.customerOf(key);
+    return {
+      actor: { keyId: key.id, keyName: key.name, teamId: key.teamId ?? '', customerId: customerId ?? '', admin: '' },
+      allowedTools: key.allowedTools,
+      contentLogging: key.contentLogging,
+    };
+  }
+
+  async authorize(request: AuthorizeRequest): Promise<AuthorizeResponse> {
+    const now = this.now();
+    const key = await this.usableKey(request.keyHash, now);
+    if (request.model && !matchesAny(key.allowedModels, request.model)) {
       return this.reject('model_not_allowed', new GatewayError('model_not_allowed', `This key may not use the model \`${request.model}\`.`, { param: 'model' }));
     }
 
@@ -118,8 +135,8 @@ export class Governance implements Api<typeof GovernanceService> {
   }
 
   async getRoutingConfig(): Promise<RoutingConfig> {
-    const { providers, models } = this.directory.routingConfig();
-    return { providersJson: JSON.stringify(providers), modelsJson: JSON.stringify(models) };
+    const { providers, models, mcpPins } = this.directory.routingConfig();
+    return { providersJson: JSON.stringify(providers), modelsJson: JSON.stringify(models), mcpPinsJson: JSON.stringify(mcpPins) };
   }
 
   stop(): void {

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RequestContext } from '../gen/gateway/v1/common.js';
 import type { AuthorizeResponse } from '../gen/gateway/v1/governance.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
-import { bearerToken } from '../kit/http.js';
+import { presentedKey } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
 import type { Logger } from '../kit/log.js';
 import { hashSecret } from '../kit/secrets/keys.js';
@@ -50,7 +50,7 @@ export class Admission {
     if (!this.deps.events.accepting()) {
       throw new GatewayError('service_unavailable', 'The gateway cannot record requests right now (its event spool is full), so it serves none; retry later.');
     }
-    const key = bearerToken(this.request.headers.authorization) ?? headerValue(this.request.headers['x-api-key']) ?? headerValue(this.request.headers['api-key']);
+    const key = presentedKey(this.request.headers);
     if (!key) {
       throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
     }
@@ -111,13 +111,8 @@ function maxOutputTokens(body: unknown): number {
   return typeof cap === 'number' && Number.isFinite(cap) && cap > 0 ? Math.floor(cap) : 0;
 }
 
-function headerValue(value: string | string[] | undefined): string | undefined {
-  const first = Array.isArray(value) ? value[0] : value;
-  return first ? first.trim() || undefined : undefined;
-}
-
 /** The trace id of a W3C traceparent header, or a new one. */
-function traceIdFrom(traceparent: string | string[] | undefined): string {
+export function traceIdFrom(traceparent: string | string[] | undefined): string {
   const value = Array.isArray(traceparent) ? traceparent[0] : traceparent;
   const match = value ? /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(value.trim()) : null;
   return match && match[1] !== '0'.repeat(32) ? match[1]! : newTraceId();

@@ -4,6 +4,7 @@ import { GatewayError } from '../kit/errors.js';
 import { createHttpServer } from '../kit/http.js';
 import { modelEndpoint } from './api.js';
 import type { IngressConfig } from './config.js';
+import { registerMcpRoutes } from './mcp.js';
 import { listModels } from './models.js';
 import type { PipelineDeps } from './pipeline.js';
 
@@ -53,5 +54,6 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
     }
     app.get(`${prefix}/models`, listModels(deps));
   }
+  registerMcpRoutes(app, deps);
   return app;
 }

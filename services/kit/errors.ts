@@ -30,6 +30,13 @@ export const errorCodes = {
   admin_unauthorized: { status: 401, type: 'authentication_error' },
   admin_forbidden: { status: 403, type: 'permission_error' },
   conflict: { status: 409, type: 'invalid_request_error' },
+  // MCP tools
+  tool_not_allowed: { status: 403, type: 'permission_error' },
+  // The tool changed since an admin approved it (or was never approved): held until approved.
+  tool_held: { status: 409, type: 'invalid_request_error' },
+  tool_unavailable: { status: 503, type: 'api_error' },
+  tool_timeout: { status: 504, type: 'api_error' },
+  tool_result_too_large: { status: 502, type: 'api_error' },
   // Upstream providers
   upstream_error: { status: 502, type: 'api_error' },
   upstream_unreachable: { status: 502, type: 'api_error' },

@@ -1,5 +1,6 @@
 import { Event, type RequestOutcome, type AdminChange, type AuditArchived, type AuthFailure } from '../gen/gateway/v1/events.js';
 import type { Actor, Attempt, RequestContext } from '../gen/gateway/v1/common.js';
+import type { ToolCall } from '../gen/gateway/v1/mcp.js';
 import { uuidv7 } from './ids.js';
 
 export { Event };
@@ -15,6 +16,7 @@ export const EventType = {
   requestRejected: 'request.rejected',
   upstreamAttempt: 'upstream.attempt',
   authFailed: 'auth.failed',
+  toolCalled: 'tool.called',
   auditArchived: 'audit.archived',
 } as const;
 
@@ -57,6 +59,10 @@ export function authFailedEvent(fields: EventFields, failure: AuthFailure): Even
 
 export function archivedEvent(fields: EventFields, archived: AuditArchived): Event {
   return { ...envelope(EventType.auditArchived, fields), payload: { $case: 'archived', archived } };
+}
+
+export function toolCalledEvent(fields: EventFields, call: ToolCall): Event {
+  return { ...envelope(EventType.toolCalled, fields), payload: { $case: 'tool', tool: call } };
 }
 
 export function adminEvent(type: EventTypeName, fields: EventFields, change: AdminChange): Event {

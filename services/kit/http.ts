@@ -61,6 +61,20 @@ function toGatewayError(err: FastifyError | GatewayError): GatewayError {
 }
 
 /** Reads `Authorization: Bearer <token>` (or a bare token); undefined when absent. */
+/** The first value of a request header, trimmed; undefined when absent or blank. */
+export function headerValue(value: string | string[] | undefined): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return first ? first.trim() || undefined : undefined;
+}
+
+/**
+ * The virtual key a client presented: `Authorization: Bearer` (OpenAI clients),
+ * `x-api-key` (Anthropic clients) or `api-key` (Azure OpenAI clients).
+ */
+export function presentedKey(headers: Record<string, string | string[] | undefined>): string | undefined {
+  return bearerToken(headerValue(headers.authorization)) ?? headerValue(headers['x-api-key']) ?? headerValue(headers['api-key']);
+}
+
 export function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const match = /^Bearer\s+(.+)$/i.exec(header.trim());

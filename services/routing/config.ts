@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { mcpConfig } from './mcp/config.js';
 import { providerConfig } from './providers/registry.js';
 
 export const STRATEGIES = ['weighted', 'least-in-flight', 'lowest-latency', 'lowest-cost'] as const;
@@ -62,6 +63,7 @@ export const routingConfig = z
         totalMs: z.number().int().positive().default(600_000).describe('Whole provider call, streaming included.'),
       })
       .prefault({}),
+    mcp: mcpConfig.describe('MCP servers whose tools the gateway offers (see docs/mcp.md).'),
   })
   .prefault({})
   .superRefine((config, ctx) => {

@@ -5,6 +5,7 @@ import { stringsIn } from '../kit/secrets/store.js';
 import { defineService } from '../kit/service.js';
 import type { RoutingConfig } from './config.js';
 import { LiveRouting } from './live.js';
+import { McpHub, type McpPins } from './mcp/hub.js';
 import { Routing } from './service.js';
 
 const RETRY_MS = 5_000;
@@ -16,14 +17,18 @@ export const routingService = defineService<RoutingConfig>({
     await ctx.secrets.prepare(stringsIn(config.providers));
     const live = new LiveRouting(config, ctx.secrets, ctx.metrics, ctx.log);
     ctx.log.info({ providers: Object.keys(config.providers), models: Object.keys(config.models) }, 'providers configured');
-    const api = new Routing(live, config.timeouts);
+    await ctx.secrets.prepare(stringsIn(config.mcp));
+    const mcp = new McpHub(config.mcp, ctx.secrets, ctx.log.child({ component: 'mcp' }), ctx.metrics);
+    mcp.start();
+    const api = new Routing(live, config.timeouts, mcp);
     ctx.grpc.add(RoutingService, grpcImplementation(RoutingService, api, ctx.log));
 
-    // Providers and models added through the admin API come from governance, now and whenever an admin changes them.
+    // Providers, models and MCP approvals made through the admin API come from governance, now and whenever an admin changes them.
     let stopped = false;
     const load = async () => {
       const entries = await ctx.clients.governance.getRoutingConfig({});
       await live.apply({ providers: JSON.parse(entries.providersJson) as Record<string, unknown>, models: JSON.parse(entries.modelsJson) as Record<string, unknown> });
+      mcp.setPins(JSON.parse(entries.mcpPinsJson || '{}') as McpPins);
     };
     const loadUntilDone = async () => {
       for (let attempt = 0; !stopped; attempt++) {
@@ -59,7 +64,7 @@ export const routingService = defineService<RoutingConfig>({
       stop: async () => {
         stopped = true;
         await changes.stop();
-        await live.close();
+        await Promise.all([live.close(), mcp.close()]);
       },
     };
   },

@@ -22,6 +22,8 @@ import type { InboundFormat, OutEvent } from './formats/types.js';
 import { usageFromOpenAI, type Timeouts } from './providers/types.js';
 import type { Deployment } from './router/deployment.js';
 import type { AdminEntries, LiveRouting } from './live.js';
+import type { McpHub } from './mcp/hub.js';
+import type { CallToolRequest, CallToolResponse, ListMcpServersRequest, ListMcpServersResponse, ListToolsRequest, ListToolsResponse } from '../gen/gateway/v1/mcp.js';
 import type { Router } from './router/router.js';
 
 const FORMATS: Record<string, InboundFormat> = Object.fromEntries(
@@ -73,6 +75,7 @@ export class Routing implements Api<typeof RoutingService> {
   constructor(
     private readonly live: LiveRouting,
     private readonly timeouts: Timeouts,
+    private readonly mcp: McpHub,
   ) {}
 
   private get router(): Router {
@@ -140,6 +143,18 @@ export class Routing implements Api<typeof RoutingService> {
     const whole = request.keepAnswer ? stream.answer() : undefined;
     const answer = whole ? encodeAnswer({ chat: whole }) : EMPTY;
     yield { kind: { $case: 'end', end: { usage: usageFromOpenAI(stream.usage()), attempts: routed.attempts, errorCode: '', errorMessage: '', httpStatus: 200, answer } } };
+  }
+
+  async listTools(request: ListToolsRequest): Promise<ListToolsResponse> {
+    return { tools: this.mcp.tools(request.includeUnapproved) };
+  }
+
+  async callTool(request: CallToolRequest, options: CallOptions = {}): Promise<CallToolResponse> {
+    return this.mcp.call(request, options.signal);
+  }
+
+  async listMcpServers(_request: ListMcpServersRequest): Promise<ListMcpServersResponse> {
+    return { servers: this.mcp.servers() };
   }
 
   async listModels(_request: ListModelsRequest): Promise<ListModelsResponse> {

@@ -48,6 +48,8 @@ export function levelOf(event: Event): Level {
   if (p?.$case === 'request' && event.type === 'request.rejected') return p.request.httpStatus === 401 || p.request.httpStatus === 403 ? 'medium' : 'low';
   if (event.type === 'request.failed' || event.type.startsWith('admin.')) return 'low';
   if (p?.$case === 'attempt' && p.attempt.outcome !== 'ok') return 'low';
+  // A key reaching for a tool it was not granted, or a held (possibly poisoned) tool, is worth a look.
+  if (p?.$case === 'tool') return p.tool.outcome === 'tool_not_allowed' || p.tool.outcome === 'tool_held' ? 'medium' : p.tool.outcome === 'ok' ? 'informational' : 'low';
   return 'informational';
 }
 
@@ -64,6 +66,7 @@ function statusOf(event: Event): Status {
   if (event.type === 'auth.failed' || event.type === 'request.failed' || event.type === 'request.rejected') return 'failure';
   if (event.type === 'request.completed' || p?.$case === 'admin') return 'success';
   if (p?.$case === 'attempt') return p.attempt.outcome === 'ok' ? 'success' : 'failure';
+  if (p?.$case === 'tool') return p.tool.outcome === 'ok' ? 'success' : 'failure';
   return 'unknown'; // request.received: the outcome is not known yet
 }
 
@@ -199,6 +202,20 @@ export function toOcsf(event: Event): Record<string, unknown> {
       record.message = `${admin ?? 'admin'} ${c.action} ${c.resource} ${c.resourceId}`;
       break;
     }
+    case 'tool': {
+      const t = p.tool;
+      record.api = {
+        operation: 'tools/call',
+        service: { name: t.server },
+        request: requestRef,
+        response: t.outcome === 'ok' ? undefined : { error: t.outcome, error_message: nonEmpty(t.errorMessage) },
+      };
+      record.duration = Math.round(t.durationMs);
+      record.resources = [{ type: 'tool', name: t.tool }];
+      record.message = `tool ${t.tool} via ${t.surface}: ${t.outcome}`;
+      Object.assign(unmapped, { arguments_sha256: t.argumentsSha256, result_bytes: t.resultBytes, surface: t.surface });
+      break;
+    }
     case 'auth': {
       const f = p.auth;
       const { method, path } = splitTarget(f.target);
@@ -236,6 +253,7 @@ function cefName(event: Event): string {
     'request.rejected': 'Request rejected',
     'upstream.attempt': 'Upstream attempt',
     'auth.failed': 'Authentication failed',
+    'tool.called': 'Tool called',
   };
   return names[event.type] ?? event.type;
 }
@@ -299,6 +317,15 @@ export function toCef(event: Event): string {
       add('act', c.action);
       add('flexString2', `${c.resource}/${c.resourceId}`, 'resource');
       add('msg', `${c.resource} ${c.resourceId} ${c.action}`);
+      break;
+    }
+    case 'tool': {
+      const t = p.tool;
+      add('cs5', t.outcome === 'ok' ? undefined : t.outcome, 'errorCode');
+      add('destinationServiceName', t.server);
+      add('request', t.tool);
+      add('cn2', Math.round(t.durationMs), 'durationMs');
+      add('msg', t.errorMessage || `tool ${t.tool} via ${t.surface}`);
       break;
     }
     case 'auth': {

@@ -37,6 +37,7 @@ export const keyBody = {
     team: { type: ['string', 'null'] },
     customer: { type: ['string', 'null'] },
     allowed_models: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Glob patterns of model names, e.g. "openai/*"; [] allows nothing. Default ["*"].' },
+    allowed_tools: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Glob patterns of MCP tools ("<server>.<tool>", e.g. "github.*"); [] (the default) allows none.' },
     metadata,
     content_logging: { type: 'boolean' },
     cache_scope: { type: 'string', enum: ['key', 'team', 'customer'], description: 'Whose cached answers the key shares: its team\'s (default), only its own, or its customer\'s.' },

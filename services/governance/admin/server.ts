@@ -11,6 +11,7 @@ import type { Directory } from '../store/directory.js';
 import type { Principal } from './principals.js';
 import type { Clients } from '../../kit/service.js';
 import { registerCacheRoutes } from './cache-routes.js';
+import { registerMcpRoutes } from './mcp-routes.js';
 import { registerReportRoutes } from './reports-routes.js';
 import { registerRoutingRoutes, type CheckRouting } from './routing-routes.js';
 import { registerRoutes } from './routes.js';
@@ -31,7 +32,7 @@ export async function buildAdminApi(options: {
   const app = createHttpServer({ log: options.log, bodyLimit: 256 * 1024 });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'AI gateway admin API', version: '1', description: 'Customers, teams, virtual keys, budgets, providers and models, audit and spend reports, the response cache. Every route needs Authorization: Bearer <admin token or SSO token>.' },
+      info: { title: 'AI gateway admin API', version: '1', description: 'Customers, teams, virtual keys, budgets, providers and models, audit and spend reports, the response cache, MCP servers. Every route needs Authorization: Bearer <admin token or SSO token>.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -59,5 +60,6 @@ export async function buildAdminApi(options: {
   registerRoutingRoutes(app, options.directory, options.checkRouting, record);
   registerReportRoutes(app, options.clients);
   registerCacheRoutes(app, options.directory, options.clients, record);
+  registerMcpRoutes(app, options.directory, options.clients, record);
   return app;
 }

@@ -26,6 +26,7 @@ export const keyView = (k: VirtualKey) => ({
   team: k.teamId,
   customer: k.customerId,
   allowed_models: k.allowedModels,
+  allowed_tools: k.allowedTools,
   ...limitsView(k),
   metadata: k.metadata,
   content_logging: k.contentLogging,

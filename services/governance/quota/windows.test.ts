@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { modelAllowed } from '../admission.js';
+import { matchesAny as modelAllowed } from '../../kit/glob.js';
 import { budgetWindow, rateWindow } from './windows.js';
 
 const at = (iso: string) => new Date(iso);

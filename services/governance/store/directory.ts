@@ -54,6 +54,7 @@ export class Directory {
         { field: 'teamId', column: 'team_id' },
         { field: 'customerId', column: 'customer_id' },
         { field: 'allowedModels', column: 'allowed_models' },
+        { field: 'allowedTools', column: 'allowed_tools' },
         { field: 'metadata', column: 'metadata', ...json },
         { field: 'contentLogging', column: 'content_logging' },
         { field: 'cacheScope', column: 'cache_scope' },
@@ -91,9 +92,10 @@ export class Directory {
   }
 
   /** The admin-managed providers and models, as JSON objects keyed by name (what routing merges with its config file). */
-  routingConfig(): { providers: Record<string, unknown>; models: Record<string, unknown> } {
+  routingConfig(): { providers: Record<string, unknown>; models: Record<string, unknown>; mcpPins: Record<string, unknown> } {
     const pick = (kind: RoutingEntry['kind']) => Object.fromEntries(this.routing.all().filter((e) => e.kind === kind).map((e) => [e.name, e.entry]));
-    return { providers: pick('provider'), models: pick('model') };
+    const approvals = pick('mcp') as Record<string, { pins: Record<string, string> }>;
+    return { providers: pick('provider'), models: pick('model'), mcpPins: Object.fromEntries(Object.entries(approvals).map(([server, a]) => [server, a.pins])) };
   }
 
   /** Table by the resource name used in admin events. */
@@ -107,9 +109,13 @@ export class Directory {
         return this.keys;
       case 'budget':
         return this.budgets;
+      // Routing entries are announced by name; their ids are "<kind>:<name>".
       case 'routing_provider':
+        return { reload: (name) => this.routing.reload(`provider:${name}`) };
       case 'routing_model':
-        return this.routing;
+        return { reload: (name) => this.routing.reload(`model:${name}`) };
+      case 'routing_mcp':
+        return { reload: (name) => this.routing.reload(`mcp:${name}`) };
       default:
         return undefined;
     }

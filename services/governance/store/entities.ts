@@ -35,6 +35,8 @@ export interface VirtualKey extends RateLimits {
   customerId: string | null;
   /** Glob patterns of model names the key may use; an empty list allows nothing. */
   allowedModels: string[];
+  /** Glob patterns over "<server>.<tool>" of MCP tools the key may list and call; an empty list allows none. */
+  allowedTools: string[];
   metadata: Metadata;
   /** Whether request and response content may be stored for this key. */
   contentLogging: boolean;
@@ -68,7 +70,7 @@ export interface Budget {
 /** A provider or model added through the admin API; its id is "<kind>:<name>". */
 export interface RoutingEntry {
   id: string;
-  kind: 'provider' | 'model';
+  kind: 'provider' | 'model' | 'mcp';
   name: string;
   entry: unknown;
   updatedAt: Date;

@@ -8,6 +8,7 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { Actor, Attempt, Served, Usage } from "./common.js";
+import { ToolCall } from "./mcp.js";
 
 export const protobufPackage = "gateway.v1";
 
@@ -51,6 +52,7 @@ export interface Event {
     | { $case: "attempt"; attempt: Attempt }
     | { $case: "auth"; auth: AuthFailure }
     | { $case: "archived"; archived: AuditArchived }
+    | { $case: "tool"; tool: ToolCall }
     | undefined;
 }
 
@@ -170,6 +172,9 @@ export const Event: MessageFns<Event> = {
         break;
       case "archived":
         AuditArchived.encode(message.payload.archived, writer.uint32(194).fork()).join();
+        break;
+      case "tool":
+        ToolCall.encode(message.payload.tool, writer.uint32(202).fork()).join();
         break;
     }
     return writer;
@@ -300,6 +305,14 @@ export const Event: MessageFns<Event> = {
             message.payload = { $case: "archived", archived: AuditArchived.decode(reader, reader.uint32()) };
             continue;
           }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.payload = { $case: "tool", tool: ToolCall.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -349,6 +362,8 @@ export const Event: MessageFns<Event> = {
         ? { $case: "auth", auth: AuthFailure.fromJSON(object.auth) }
         : isSet(object.archived)
         ? { $case: "archived", archived: AuditArchived.fromJSON(object.archived) }
+        : isSet(object.tool)
+        ? { $case: "tool", tool: ToolCall.fromJSON(object.tool) }
         : undefined,
     };
   },
@@ -392,6 +407,8 @@ export const Event: MessageFns<Event> = {
       obj.auth = AuthFailure.toJSON(message.payload.auth);
     } else if (message.payload?.$case === "archived") {
       obj.archived = AuditArchived.toJSON(message.payload.archived);
+    } else if (message.payload?.$case === "tool") {
+      obj.tool = ToolCall.toJSON(message.payload.tool);
     }
     return obj;
   },
@@ -438,6 +455,12 @@ export const Event: MessageFns<Event> = {
       case "archived": {
         if (object.payload?.archived !== undefined && object.payload?.archived !== null) {
           message.payload = { $case: "archived", archived: AuditArchived.fromPartial(object.payload.archived) };
+        }
+        break;
+      }
+      case "tool": {
+        if (object.payload?.tool !== undefined && object.payload?.tool !== null) {
+          message.payload = { $case: "tool", tool: ToolCall.fromPartial(object.payload.tool) };
         }
         break;
       }

@@ -85,6 +85,25 @@ export interface GetRoutingConfigRequest {
 export interface RoutingConfig {
   providersJson: string;
   modelsJson: string;
+  /** Approved MCP tools: {"<server>": {"<tool>": "<hash>"}}. */
+  mcpPinsJson: string;
+}
+
+export interface AuthorizeToolsRequest {
+  context:
+    | RequestContext
+    | undefined;
+  /** SHA-256 of the presented virtual key. */
+  keyHash: Buffer;
+}
+
+export interface AuthorizeToolsResponse {
+  actor:
+    | Actor
+    | undefined;
+  /** Glob patterns over "<server>.<tool>" the key may list and call; empty allows none. */
+  allowedTools: string[];
+  contentLogging: boolean;
 }
 
 function createBaseAuthorizeRequest(): AuthorizeRequest {
@@ -792,7 +811,7 @@ export const GetRoutingConfigRequest: MessageFns<GetRoutingConfigRequest> = {
 };
 
 function createBaseRoutingConfig(): RoutingConfig {
-  return { providersJson: "", modelsJson: "" };
+  return { providersJson: "", modelsJson: "", mcpPinsJson: "" };
 }
 
 export const RoutingConfig: MessageFns<RoutingConfig> = {
@@ -802,6 +821,9 @@ export const RoutingConfig: MessageFns<RoutingConfig> = {
     }
     if (message.modelsJson !== "") {
       writer.uint32(18).string(message.modelsJson);
+    }
+    if (message.mcpPinsJson !== "") {
+      writer.uint32(26).string(message.mcpPinsJson);
     }
     return writer;
   },
@@ -835,6 +857,14 @@ export const RoutingConfig: MessageFns<RoutingConfig> = {
             message.modelsJson = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mcpPinsJson = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -859,6 +889,11 @@ export const RoutingConfig: MessageFns<RoutingConfig> = {
         : isSet(object.models_json)
         ? globalThis.String(object.models_json)
         : "",
+      mcpPinsJson: isSet(object.mcpPinsJson)
+        ? globalThis.String(object.mcpPinsJson)
+        : isSet(object.mcp_pins_json)
+        ? globalThis.String(object.mcp_pins_json)
+        : "",
     };
   },
 
@@ -870,6 +905,9 @@ export const RoutingConfig: MessageFns<RoutingConfig> = {
     if (message.modelsJson !== "") {
       obj.modelsJson = message.modelsJson;
     }
+    if (message.mcpPinsJson !== "") {
+      obj.mcpPinsJson = message.mcpPinsJson;
+    }
     return obj;
   },
 
@@ -880,6 +918,207 @@ export const RoutingConfig: MessageFns<RoutingConfig> = {
     const message = createBaseRoutingConfig();
     message.providersJson = object.providersJson ?? "";
     message.modelsJson = object.modelsJson ?? "";
+    message.mcpPinsJson = object.mcpPinsJson ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthorizeToolsRequest(): AuthorizeToolsRequest {
+  return { context: undefined, keyHash: Buffer.alloc(0) };
+}
+
+export const AuthorizeToolsRequest: MessageFns<AuthorizeToolsRequest> = {
+  encode(message: AuthorizeToolsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.context !== undefined) {
+      RequestContext.encode(message.context, writer.uint32(10).fork()).join();
+    }
+    if (message.keyHash.length !== 0) {
+      writer.uint32(18).bytes(message.keyHash);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizeToolsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizeToolsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.context = RequestContext.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyHash = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizeToolsRequest {
+    return {
+      context: isSet(object.context) ? RequestContext.fromJSON(object.context) : undefined,
+      keyHash: isSet(object.keyHash)
+        ? Buffer.from(bytesFromBase64(object.keyHash))
+        : isSet(object.key_hash)
+        ? Buffer.from(bytesFromBase64(object.key_hash))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: AuthorizeToolsRequest): unknown {
+    const obj: any = {};
+    if (message.context !== undefined) {
+      obj.context = RequestContext.toJSON(message.context);
+    }
+    if (message.keyHash.length !== 0) {
+      obj.keyHash = base64FromBytes(message.keyHash);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthorizeToolsRequest>, I>>(base?: I): AuthorizeToolsRequest {
+    return AuthorizeToolsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthorizeToolsRequest>, I>>(object: I): AuthorizeToolsRequest {
+    const message = createBaseAuthorizeToolsRequest();
+    message.context = (object.context !== undefined && object.context !== null)
+      ? RequestContext.fromPartial(object.context)
+      : undefined;
+    message.keyHash = object.keyHash ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseAuthorizeToolsResponse(): AuthorizeToolsResponse {
+  return { actor: undefined, allowedTools: [], contentLogging: false };
+}
+
+export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
+  encode(message: AuthorizeToolsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.actor !== undefined) {
+      Actor.encode(message.actor, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.allowedTools) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.contentLogging !== false) {
+      writer.uint32(24).bool(message.contentLogging);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizeToolsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizeToolsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.actor = Actor.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.allowedTools.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.contentLogging = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizeToolsResponse {
+    return {
+      actor: isSet(object.actor) ? Actor.fromJSON(object.actor) : undefined,
+      allowedTools: globalThis.Array.isArray(object?.allowedTools)
+        ? object.allowedTools.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.allowed_tools)
+        ? object.allowed_tools.map((e: any) => globalThis.String(e))
+        : [],
+      contentLogging: isSet(object.contentLogging)
+        ? globalThis.Boolean(object.contentLogging)
+        : isSet(object.content_logging)
+        ? globalThis.Boolean(object.content_logging)
+        : false,
+    };
+  },
+
+  toJSON(message: AuthorizeToolsResponse): unknown {
+    const obj: any = {};
+    if (message.actor !== undefined) {
+      obj.actor = Actor.toJSON(message.actor);
+    }
+    if (message.allowedTools?.length) {
+      obj.allowedTools = message.allowedTools;
+    }
+    if (message.contentLogging !== false) {
+      obj.contentLogging = message.contentLogging;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthorizeToolsResponse>, I>>(base?: I): AuthorizeToolsResponse {
+    return AuthorizeToolsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthorizeToolsResponse>, I>>(object: I): AuthorizeToolsResponse {
+    const message = createBaseAuthorizeToolsResponse();
+    message.actor = (object.actor !== undefined && object.actor !== null) ? Actor.fromPartial(object.actor) : undefined;
+    message.allowedTools = object.allowedTools?.map((e) => e) || [];
+    message.contentLogging = object.contentLogging ?? false;
     return message;
   },
 };
@@ -902,6 +1141,18 @@ export const GovernanceService = {
     requestDeserialize: (value: Buffer): AuthorizeRequest => AuthorizeRequest.decode(value),
     responseSerialize: (value: AuthorizeResponse): Buffer => Buffer.from(AuthorizeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AuthorizeResponse => AuthorizeResponse.decode(value),
+  },
+  /** Checks a virtual key for tool use (the gateway's /mcp and tool execution): who, and which tools it may use. */
+  authorizeTools: {
+    path: "/gateway.v1.Governance/AuthorizeTools" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthorizeToolsRequest): Buffer =>
+      Buffer.from(AuthorizeToolsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthorizeToolsRequest => AuthorizeToolsRequest.decode(value),
+    responseSerialize: (value: AuthorizeToolsResponse): Buffer =>
+      Buffer.from(AuthorizeToolsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthorizeToolsResponse => AuthorizeToolsResponse.decode(value),
   },
   /** Ends an admitted request: releases its reservation and records its usage. */
   settle: {
@@ -935,6 +1186,8 @@ export interface GovernanceServer extends UntypedServiceImplementation {
    * errors carrying a gateway error code (see services/kit/errors.ts).
    */
   authorize: handleUnaryCall<AuthorizeRequest, AuthorizeResponse>;
+  /** Checks a virtual key for tool use (the gateway's /mcp and tool execution): who, and which tools it may use. */
+  authorizeTools: handleUnaryCall<AuthorizeToolsRequest, AuthorizeToolsResponse>;
   /** Ends an admitted request: releases its reservation and records its usage. */
   settle: handleUnaryCall<SettleRequest, SettleResponse>;
   /**
@@ -963,6 +1216,22 @@ export interface GovernanceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AuthorizeResponse) => void,
+  ): ClientUnaryCall;
+  /** Checks a virtual key for tool use (the gateway's /mcp and tool execution): who, and which tools it may use. */
+  authorizeTools(
+    request: AuthorizeToolsRequest,
+    callback: (error: ServiceError | null, response: AuthorizeToolsResponse) => void,
+  ): ClientUnaryCall;
+  authorizeTools(
+    request: AuthorizeToolsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthorizeToolsResponse) => void,
+  ): ClientUnaryCall;
+  authorizeTools(
+    request: AuthorizeToolsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthorizeToolsResponse) => void,
   ): ClientUnaryCall;
   /** Ends an admitted request: releases its reservation and records its usage. */
   settle(

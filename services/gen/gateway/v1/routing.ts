@@ -21,6 +21,14 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Attempt, RequestContext, Served, StoredAnswer, Usage } from "./common.js";
+import {
+  CallToolRequest,
+  CallToolResponse,
+  ListMcpServersRequest,
+  ListMcpServersResponse,
+  ListToolsRequest,
+  ListToolsResponse,
+} from "./mcp.js";
 
 export const protobufPackage = "gateway.v1";
 
@@ -1388,6 +1396,36 @@ export const RoutingService = {
       Buffer.from(CheckRoutingConfigResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CheckRoutingConfigResponse => CheckRoutingConfigResponse.decode(value),
   },
+  /** Tools of the MCP servers routing is connected to, and calls to them. */
+  listTools: {
+    path: "/gateway.v1.Routing/ListTools" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListToolsRequest): Buffer => Buffer.from(ListToolsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListToolsRequest => ListToolsRequest.decode(value),
+    responseSerialize: (value: ListToolsResponse): Buffer => Buffer.from(ListToolsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListToolsResponse => ListToolsResponse.decode(value),
+  },
+  callTool: {
+    path: "/gateway.v1.Routing/CallTool" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CallToolRequest): Buffer => Buffer.from(CallToolRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CallToolRequest => CallToolRequest.decode(value),
+    responseSerialize: (value: CallToolResponse): Buffer => Buffer.from(CallToolResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CallToolResponse => CallToolResponse.decode(value),
+  },
+  listMcpServers: {
+    path: "/gateway.v1.Routing/ListMcpServers" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListMcpServersRequest): Buffer =>
+      Buffer.from(ListMcpServersRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListMcpServersRequest => ListMcpServersRequest.decode(value),
+    responseSerialize: (value: ListMcpServersResponse): Buffer =>
+      Buffer.from(ListMcpServersResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListMcpServersResponse => ListMcpServersResponse.decode(value),
+  },
 } as const;
 
 export interface RoutingServer extends UntypedServiceImplementation {
@@ -1403,6 +1441,10 @@ export interface RoutingServer extends UntypedServiceImplementation {
    * the config file's, before governance stores them.
    */
   checkRoutingConfig: handleUnaryCall<CheckRoutingConfigRequest, CheckRoutingConfigResponse>;
+  /** Tools of the MCP servers routing is connected to, and calls to them. */
+  listTools: handleUnaryCall<ListToolsRequest, ListToolsResponse>;
+  callTool: handleUnaryCall<CallToolRequest, CallToolResponse>;
+  listMcpServers: handleUnaryCall<ListMcpServersRequest, ListMcpServersResponse>;
 }
 
 export interface RoutingClient extends Client {
@@ -1464,6 +1506,52 @@ export interface RoutingClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CheckRoutingConfigResponse) => void,
+  ): ClientUnaryCall;
+  /** Tools of the MCP servers routing is connected to, and calls to them. */
+  listTools(
+    request: ListToolsRequest,
+    callback: (error: ServiceError | null, response: ListToolsResponse) => void,
+  ): ClientUnaryCall;
+  listTools(
+    request: ListToolsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListToolsResponse) => void,
+  ): ClientUnaryCall;
+  listTools(
+    request: ListToolsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListToolsResponse) => void,
+  ): ClientUnaryCall;
+  callTool(
+    request: CallToolRequest,
+    callback: (error: ServiceError | null, response: CallToolResponse) => void,
+  ): ClientUnaryCall;
+  callTool(
+    request: CallToolRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CallToolResponse) => void,
+  ): ClientUnaryCall;
+  callTool(
+    request: CallToolRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CallToolResponse) => void,
+  ): ClientUnaryCall;
+  listMcpServers(
+    request: ListMcpServersRequest,
+    callback: (error: ServiceError | null, response: ListMcpServersResponse) => void,
+  ): ClientUnaryCall;
+  listMcpServers(
+    request: ListMcpServersRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListMcpServersResponse) => void,
+  ): ClientUnaryCall;
+  listMcpServers(
+    request: ListMcpServersRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListMcpServersResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,68 @@
+import type { FastifyInstance } from 'fastify';
+import type { McpServerState, McpTool } from '../../gen/gateway/v1/mcp.js';
+import { GatewayError } from '../../kit/errors.js';
+import type { Clients } from '../../kit/service.js';
+import type { Directory } from '../store/directory.js';
+import { caller, type RecordChange } from './principals.js';
+
+const toolView = (t: McpTool) => ({ name: t.name, description: t.description, input_schema: JSON.parse(t.inputSchemaJson) as unknown, hash: t.hash, state: t.state, auto_execute: t.autoExecute });
+
+const serverView = (s: McpServerState, tools: McpTool[]) => ({
+  name: s.name,
+  transport: s.transport,
+  state: s.state,
+  error: s.error || null,
+  approved: s.approved,
+  held: s.held,
+  last_seen_at: s.lastSeenMs ? new Date(s.lastSeenMs).toISOString() : null,
+  tools: tools.filter((t) => t.server === s.name).map(toolView),
+});
+
+/**
+ * MCP servers as routing sees them, and their approval. Approving a server
+ * pins the hash of each of its tools (name, description, schemas) as they are
+ * now; a tool that changes afterwards is held, and not offered or called,
+ * until an admin approves the server again. Approvals are stored like the
+ * other admin-managed routing entries and reach every routing replica.
+ */
+export function registerMcpRoutes(app: FastifyInstance, directory: Directory, clients: Clients, record: RecordChange): void {
+  const tags = ['mcp'];
+
+  async function state(): Promise<{ servers: McpServerState[]; tools: McpTool[] }> {
+    const [{ servers }, { tools }] = await Promise.all([clients.routing.listMcpServers({}), clients.routing.listTools({ includeUnapproved: true })]);
+    return { servers, tools };
+  }
+
+  app.get('/admin/mcp/servers', { schema: { tags, summary: 'MCP servers: connection state, tools, and whether each tool is approved, pending or held' } }, async (request) => {
+    caller(request, 'read');
+    const { servers, tools } = await state();
+    return { data: servers.map((s) => serverView(s, tools)) };
+  });
+
+  app.post<{ Params: { name: string } }>(
+    '/admin/mcp/servers/:name/approve',
+    { schema: { tags, summary: 'Approve a server\'s tools as they are now (pins their hashes); changed tools are held until approved again' } },
+    async (request) => {
+      const who = caller(request, 'manage_routing');
+      const { name } = request.params;
+      const { servers, tools } = await state();
+      const server = servers.find((s) => s.name === name);
+      if (!server) throw new GatewayError('not_found', `No MCP server named ${name} in routing.mcp.servers.`);
+      if (server.state !== 'ready') throw new GatewayError('conflict', `MCP server ${name} is ${server.state}${server.error ? ` (${server.error})` : ''}: its tools can be approved once it is connected.`);
+      const own = tools.filter((t) => t.server === name);
+      const pins = Object.fromEntries(own.map((t) => [t.name.slice(name.length + 1), t.hash]));
+      const { before, after } = await directory.routing.upsert({ id: `mcp:${name}`, kind: 'mcp', name, entry: { pins }, updatedAt: new Date() });
+      // The resource name starts with routing_ so every routing replica reloads its approvals.
+      record(who, 'routing_mcp', 'approve', name, before?.entry ?? undefined, after.entry as object);
+      return serverView({ ...server, approved: true, held: 0 }, own.map((t) => ({ ...t, state: 'approved' })));
+    },
+  );
+
+  app.delete<{ Params: { name: string } }>('/admin/mcp/servers/:name/approval', { schema: { tags, summary: 'Withdraw a server\'s approval: its tools are no longer offered' } }, async (request, reply) => {
+    const who = caller(request, 'manage_routing');
+    const existing = await directory.routing.delete(`mcp:${request.params.name}`);
+    if (!existing) throw new GatewayError('not_found', `MCP server ${request.params.name} is not approved.`);
+    record(who, 'routing_mcp', 'withdraw', request.params.name, existing.entry as object, undefined);
+    return reply.code(204).send();
+  });
+}

@@ -1,0 +1,95 @@
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { asGatewayError, GatewayError } from '../kit/errors.js';
+import type { PipelineDeps } from './pipeline.js';
+import { ToolAccess } from './tools.js';
+
+const SERVER_INFO = { name: 'ai-gateway', version: '1' };
+
+/**
+ * The gateway as an MCP server (Streamable HTTP, stateless, JSON responses)
+ * at /mcp, authenticated by virtual key: each key lists and calls only the
+ * approved tools its allowlist grants, from every MCP server routing is
+ * connected to. A tool that fails answers as a tool error (isError), as MCP
+ * clients expect; a tool the key may not use is a protocol error.
+ */
+async function serveMcp(deps: PipelineDeps, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  let access: ToolAccess;
+  try {
+    access = await ToolAccess.open(deps, request);
+  } catch (err) {
+    const error = asGatewayError(err);
+    return void reply.code(error.status).header('www-authenticate', 'Bearer').send({ jsonrpc: '2.0', error: { code: -32001, message: error.message }, id: null });
+  }
+  const server = new Server(SERVER_INFO, { capabilities: { tools: {} } });
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({
+    tools: (await access.list()).map((tool) => ({ name: tool.name, description: tool.description, inputSchema: JSON.parse(tool.inputSchemaJson) as { type: 'object' } })),
+  }));
+  server.setRequestHandler(CallToolRequestSchema, async (call): Promise<CallToolResult> => {
+    try {
+      const result = await access.call(call.params.name, JSON.stringify(call.params.arguments ?? {}), 'mcp');
+      return {
+        content: JSON.parse(result.contentJson) as CallToolResult['content'],
+        isError: result.isError,
+        ...(result.structuredJson ? { structuredContent: JSON.parse(result.structuredJson) as Record<string, unknown> } : {}),
+      };
+    } catch (err) {
+      const error = asGatewayError(err);
+      if (error.code === 'tool_not_allowed' || error.code === 'not_found' || error.code === 'invalid_request') throw new McpError(ErrorCode.InvalidParams, error.message);
+      return { content: [{ type: 'text', text: error.message }], isError: true };
+    }
+  });
+  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  reply.hijack();
+  reply.raw.setHeader('x-request-id', request.id);
+  reply.raw.on('close', () => {
+    void transport.close();
+    void server.close();
+  });
+  await server.connect(transport);
+  await transport.handleRequest(request.raw, reply.raw, request.body);
+}
+
+/** Accepts `{name, arguments}` or an OpenAI tool call (`{id, function: {name, arguments}}`), arguments as object or JSON text. */
+function toolCallOf(body: unknown): { id: string; name: string; argumentsJson: string } {
+  const b = (body ?? {}) as { id?: unknown; name?: unknown; arguments?: unknown; function?: { name?: unknown; arguments?: unknown } };
+  const name = b.function?.name ?? b.name;
+  const args = b.function ? b.function.arguments : b.arguments;
+  if (typeof name !== 'string' || name === '') throw new GatewayError('invalid_request', "Missing required parameter: 'name' (or 'function.name' of a tool call).", { param: 'name' });
+  const argumentsJson = args === undefined || args === null ? '{}' : typeof args === 'string' ? args : JSON.stringify(args);
+  // OpenAI function names cannot hold dots, so tools offered to models are named <server>__<tool>.
+  return { id: typeof b.id === 'string' ? b.id : '', name: name.includes('.') ? name : name.replace('__', '.'), argumentsJson };
+}
+
+/** POST /v1/mcp/tools/execute: runs one tool call a model returned, with the key's allowlist, and answers with the tool message to send back. */
+async function executeTool(deps: PipelineDeps, request: FastifyRequest) {
+  const access = await ToolAccess.open(deps, request);
+  const call = toolCallOf(request.body);
+  const result = await access.call(call.name, call.argumentsJson, 'execute');
+  const content = JSON.parse(result.contentJson) as { type: string; text?: string }[];
+  const text = content.map((block) => (block.type === 'text' ? (block.text ?? '') : JSON.stringify(block))).join('\n');
+  return {
+    name: call.name,
+    is_error: result.isError,
+    content,
+    ...(result.structuredJson ? { structured_content: JSON.parse(result.structuredJson) as unknown } : {}),
+    message: { role: 'tool', tool_call_id: call.id, content: text },
+  };
+}
+
+export function registerMcpRoutes(app: FastifyInstance, deps: PipelineDeps): void {
+  app.post('/mcp', (request, reply) => serveMcp(deps, request, reply));
+  // Stateless: no server-initiated stream and no sessions to end.
+  for (const method of ['GET', 'DELETE'] as const) {
+    app.route({
+      method,
+      url: '/mcp',
+      handler: (_, reply) => reply.code(405).header('allow', 'POST').send({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless; send requests with POST.' }, id: null }),
+    });
+  }
+  for (const prefix of ['/v1', '']) {
+    app.post(`${prefix}/mcp/tools/execute`, (request) => executeTool(deps, request));
+  }
+}

@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import type { RequestContext } from '../gen/gateway/v1/common.js';
+import type { AuthorizeToolsResponse } from '../gen/gateway/v1/governance.js';
+import type { CallToolResponse, McpTool } from '../gen/gateway/v1/mcp.js';
+import { asGatewayError, GatewayError } from '../kit/errors.js';
+import { toolCalledEvent } from '../kit/events.js';
+import { matchesAny } from '../kit/glob.js';
+import { presentedKey } from '../kit/http.js';
+import { hashSecret } from '../kit/secrets/keys.js';
+import { traceIdFrom, type PipelineDeps } from './pipeline.js';
+
+/** Where a tool call came in. */
+export type ToolSurface = 'mcp' | 'execute' | 'agent';
+
+/**
+ * One caller's access to MCP tools: its virtual key is checked with
+ * governance, and it sees and calls only approved tools its allowlist
+ * grants. Every call is recorded as a tool.called event (arguments and result
+ * only with the key's content logging on).
+ */
+export class ToolAccess {
+  private constructor(
+    private readonly deps: PipelineDeps,
+    readonly context: RequestContext,
+    private readonly grant: AuthorizeToolsResponse,
+  ) {}
+
+  static async open(deps: PipelineDeps, request: FastifyRequest): Promise<ToolAccess> {
+    const key = presentedKey(request.headers);
+    if (!key) throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
+    const context: RequestContext = { requestId: request.id, traceId: traceIdFrom(request.headers.traceparent), actor: undefined, sourceAddress: request.ip };
+    const grant = await deps.clients.governance.authorizeTools({ context, keyHash: hashSecret(key) });
+    context.actor = grant.actor;
+    return new ToolAccess(deps, context, grant);
+  }
+
+  allows(name: string): boolean {
+    return matchesAny(this.grant.allowedTools, name);
+  }
+
+  async list(): Promise<McpTool[]> {
+    const { tools } = await this.deps.clients.routing.listTools({ includeUnapproved: false });
+    return tools.filter((tool) => this.allows(tool.name));
+  }
+
+  async call(name: string, argumentsJson: string, surface: ToolSurface): Promise<CallToolResponse> {
+    const started = performance.now();
+    const dot = name.indexOf('.');
+    const base = { tool: name, server: dot > 0 ? name.slice(0, dot) : '', argumentsSha256: createHash('sha256').update(argumentsJson).digest('hex'), surface };
+    const content = this.grant.contentLogging ? { argumentsJson } : { argumentsJson: '' };
+    try {
+      if (!this.allows(name)) throw new GatewayError('tool_not_allowed', `This key may not use the tool \`${name}\`.`, { param: 'name' });
+      const result = await this.deps.clients.routing.callTool({ context: this.context, name, argumentsJson });
+      this.record({
+        ...base, ...content, resultBytes: result.resultBytes, durationMs: result.durationMs, outcome: result.isError ? 'tool_error' : 'ok', errorMessage: '',
+        resultJson: this.grant.contentLogging ? result.contentJson : '',
+      });
+      return result;
+    } catch (err) {
+      const error = asGatewayError(err);
+      this.record({ ...base, ...content, resultBytes: 0, durationMs: performance.now() - started, outcome: error.code, errorMessage: error.message, resultJson: '' });
+      throw error;
+    }
+  }
+
+  private record(call: Parameters<typeof toolCalledEvent>[1]): void {
+    this.deps.events.emit(toolCalledEvent({ service: 'ingress', context: this.context }, call));
+  }
+}

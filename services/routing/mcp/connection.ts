@@ -1,0 +1,144 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { ToolListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../../kit/log.js';
+import type { SecretLookup } from '../../kit/secrets/store.js';
+import type { McpServerConfig } from './config.js';
+
+export type ConnectionState = 'connecting' | 'ready' | 'down';
+
+export interface ConnectionOptions {
+  secrets: SecretLookup;
+  log: Logger;
+  pingIntervalMs: number;
+  maxReconnectDelayMs: number;
+}
+
+const CLIENT_INFO = { name: 'ai-gateway', version: '1' };
+
+/**
+ * One MCP server: connects with the official SDK client, lists its tools
+ * (again on notifications/tools/list_changed), pings it, and reconnects with
+ * doubling waits when it goes away. Secret references in headers and the
+ * environment are resolved at each connect, so rotated values are used.
+ */
+export class McpConnection {
+  state: ConnectionState = 'connecting';
+  error = '';
+  tools: Tool[] = [];
+  lastSeenMs = 0;
+  private client: Client | undefined;
+  private pinger: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    readonly config: McpServerConfig,
+    private readonly options: ConnectionOptions,
+  ) {}
+
+  start(): void {
+    void this.connect();
+  }
+
+  async call(tool: string, args: Record<string, unknown>, signal?: AbortSignal): Promise<CallToolResult> {
+    const client = this.client;
+    if (!client || this.state !== 'ready') throw new Error(`MCP server ${this.name} is not connected`);
+    return (await client.callTool({ name: tool, arguments: args }, undefined, { timeout: this.config.timeoutMs, signal })) as CallToolResult;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.pinger);
+    const client = this.client;
+    this.client = undefined;
+    await client?.close().catch(() => undefined);
+  }
+
+  private async connect(): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      this.state = 'connecting';
+      const client = new Client(CLIENT_INFO, { capabilities: {} });
+      try {
+        await client.connect(this.transport(), { timeout: this.config.timeoutMs });
+        client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+          this.refresh(client).catch((err: unknown) => this.options.log.warn({ server: this.name, reason: (err as Error).message }, 'MCP tool list refresh failed'));
+        });
+        await this.refresh(client);
+        if (this.closed) return void (await client.close());
+        client.onclose = () => this.lost(client, 'the connection closed');
+        this.client = client;
+        this.state = 'ready';
+        this.error = '';
+        this.lastSeenMs = Date.now();
+        this.startPings(client);
+        this.options.log.info({ server: this.name, tools: this.tools.length }, 'MCP server connected');
+        return;
+      } catch (err) {
+        await client.close().catch(() => undefined);
+        this.state = 'down';
+        this.error = (err as Error).message;
+        const delay = Math.min(this.options.maxReconnectDelayMs, 500 * 2 ** Math.min(attempt, 10));
+        this.options.log.warn({ server: this.name, reason: this.error, retryInMs: delay }, 'MCP server unreachable; retrying');
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** The connection ended (the server exited, the network failed, or a ping went unanswered): reconnect. */
+  private lost(client: Client, reason: string): void {
+    if (this.client !== client || this.closed) return;
+    this.client = undefined;
+    clearInterval(this.pinger);
+    this.state = 'down';
+    this.error = reason;
+    this.options.log.warn({ server: this.name, reason }, 'MCP server connection lost; reconnecting');
+    void this.connect();
+  }
+
+  private async refresh(client: Client): Promise<void> {
+    const tools: Tool[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await client.listTools(cursor ? { cursor } : undefined, { timeout: this.config.timeoutMs });
+      tools.push(...page.tools);
+      cursor = page.nextCursor;
+    } while (cursor);
+    this.tools = tools;
+  }
+
+  private startPings(client: Client): void {
+    clearInterval(this.pinger);
+    this.pinger = setInterval(() => {
+      client.ping({ timeout: Math.min(this.config.timeoutMs, 10_000) }).then(
+        () => (this.lastSeenMs = Date.now()),
+        (err: unknown) => {
+          this.lost(client, `no answer to ping: ${(err as Error).message}`);
+          void client.close().catch(() => undefined);
+        },
+      );
+    }, this.options.pingIntervalMs);
+    this.pinger.unref();
+  }
+
+  private transport(): Transport {
+    const config = this.config;
+    const resolve = (values: Record<string, string>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, this.options.secrets.get(v).value]));
+    switch (config.transport) {
+      case 'stdio': {
+        const transport = new StdioClientTransport({ command: config.command, args: config.args, env: { ...getDefaultEnvironment(), ...resolve(config.env) }, cwd: config.cwd, stderr: 'pipe' });
+        // Read, so a chatty server never blocks on a full pipe; kept at debug level (it is the server's own output).
+        transport.stderr?.on('data', (chunk: Buffer) => this.options.log.debug({ server: this.name, stderr: chunk.toString('utf8').slice(0, 2_000) }, 'MCP server stderr'));
+        return transport;
+      }
+      case 'http':
+        return new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers: resolve(config.headers) } });
+      case 'sse':
+        return new SSEClientTransport(new URL(config.url), { requestInit: { headers: resolve(config.headers) } });
+    }
+  }
+}
