@@ -39,7 +39,7 @@ interface Example {
 function examples(): Example[] {
   const key = {
     id: 'vk_7f3a9c21', name: 'support-bot', keyHash: Buffer.alloc(32), teamId: 'team_support', customerId: 'cus_acme', allowedModels: ['gpt-4o*', 'claude-*'], allowedTools: ['search.*'],
-    metadata: { owner: 'support-platform' }, contentLogging: false, cacheScope: 'team' as const, createdAt: TIME, expiresAt: null, revokedAt: null, rpmLimit: 600, tpmLimit: null, maxParallel: null, rateWindowSeconds: 60,
+    metadata: { owner: 'support-platform' }, contentLogging: false, cacheScope: 'team' as const, toolMode: 'off' as const, toolCallLimit: null, createdAt: TIME, expiresAt: null, revokedAt: null, rpmLimit: 600, tpmLimit: null, maxParallel: null, rateWindowSeconds: 60,
   };
   const list: Example[] = [
     { title: 'Request received', when: 'A request arrived (only with `ingress.emitReceived`).', event: requestEvent(EventType.requestReceived, { service: 'ingress', context }, { ...outcome, served: undefined, httpStatus: 0, usage: undefined, durationMs: 0 }) },

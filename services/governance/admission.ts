@@ -7,7 +7,7 @@ import type { Budget, RateLimits, VirtualKey } from './store/entities.js';
 /** Why a charge exists, to word a refusal and to settle it. */
 export type ChargeKind =
   | { kind: 'budget'; budget: Budget }
-  | { kind: 'requests' | 'tokens' | 'concurrency'; scope: 'key' | 'team'; id: string };
+  | { kind: 'requests' | 'tokens' | 'concurrency' | 'tool_calls'; scope: 'key' | 'team'; id: string };
 
 export interface Planned extends Charge {
   reason: ChargeKind;
@@ -34,6 +34,13 @@ export function plan(directory: Directory, key: VirtualKey, cost: number, tokens
     if (limits.maxParallel !== null) charges.push({ quota: `conc:${scope}:${id}`, window: FOREVER, limit: limits.maxParallel, amount: 1, reason: { kind: 'concurrency', scope, id } });
   }
   return charges;
+}
+
+/** One MCP tool call against the key's tool-call limit, or nothing when it has none. */
+export function toolCallCharge(key: VirtualKey, now: Date): Planned | undefined {
+  if (key.toolCallLimit === null) return undefined;
+  const reason: ChargeKind = { kind: 'tool_calls', scope: 'key', id: key.id };
+  return { quota: `tools:key:${key.id}`, window: rateWindow(key.rateWindowSeconds, now), limit: key.toolCallLimit, amount: 1, reason };
 }
 
 function seconds(ms: number): string {
@@ -66,7 +73,7 @@ export function refusal(charge: Planned, now: Date, headers: Record<string, stri
   } else if (reason.kind === 'concurrency') {
     error = new GatewayError('concurrency_limit_exceeded', `Too many requests in flight for ${reason.scope} ${reason.id} (limit ${charge.limit}); retry when one finishes.`);
   } else {
-    const unit = reason.kind === 'requests' ? 'requests' : 'tokens';
+    const unit = reason.kind === 'tool_calls' ? 'tool calls' : reason.kind;
     error = new GatewayError('rate_limit_exceeded', `Rate limit reached for ${reason.scope} ${reason.id}: ${charge.limit} ${unit} per ${Math.round((charge.window.end.getTime() - charge.window.start.getTime()) / 1000)}s.`);
   }
   error.headers = { ...headers };

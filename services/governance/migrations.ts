@@ -116,4 +116,14 @@ export const governanceMigrations: Migration[] = [
       ALTER TABLE routing_entries ADD CONSTRAINT routing_entries_kind_check CHECK (kind IN ('provider', 'model', 'mcp'));
     `,
   },
+  {
+    version: 6,
+    description: 'MCP tools on chat completions, tool-call rate limits',
+    sql: `
+      -- Whether the key's chat completions get its tools: not by default, offered to the model, or run by the gateway.
+      ALTER TABLE virtual_keys ADD COLUMN tool_mode TEXT NOT NULL DEFAULT 'off' CHECK (tool_mode IN ('off', 'inject', 'agent'));
+      -- Tool calls per rate window (NULL: no limit).
+      ALTER TABLE virtual_keys ADD COLUMN tool_call_limit INTEGER CHECK (tool_call_limit >= 0);
+    `,
+  },
 ];

@@ -39,7 +39,7 @@ describe('governance admission', () => {
     await directory.teams.insert({ id: 'search', name: 'Search', customerId: 'acme', metadata: {}, createdAt: new Date(), ...noLimits });
     const stored = await directory.keys.insert({
       id: 'vk_1', name: 'k', keyHash: hashSecret(value), teamId: 'search', customerId: null, allowedModels: ['mock/*'], allowedTools: [], metadata: {},
-      contentLogging: false, cacheScope: 'team', createdAt: new Date(), expiresAt: null, revokedAt: null, ...noLimits, ...key,
+      contentLogging: false, cacheScope: 'team', toolMode: 'off', toolCallLimit: null, createdAt: new Date(), expiresAt: null, revokedAt: null, ...noLimits, ...key,
     });
     const authorize = (maxOutputTokens = 100_000, model = 'mock/echo') =>
       governance.authorize({ context: undefined, keyHash: hashSecret(value), model, endpoint: 'chat.completions', estimatedPromptTokens: 10, maxOutputTokens });

@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
-import type { AuthorizeRequest, AuthorizeResponse, AuthorizeToolsRequest, AuthorizeToolsResponse, GovernanceService, RoutingConfig, SettleRequest, SettleResponse } from '../gen/gateway/v1/governance.js';
+import type {
+  AuthorizeRequest, AuthorizeResponse, AuthorizeToolCallRequest, AuthorizeToolCallResponse, AuthorizeToolsRequest, AuthorizeToolsResponse, GovernanceService, RoutingConfig, SettleRequest, SettleResponse,
+} from '../gen/gateway/v1/governance.js';
 import { GatewayError } from '../kit/errors.js';
 import type { Api } from '../kit/grpc.js';
 import { readOnScrape } from '../kit/metrics.js';
 import type { Pricing } from '../kit/pricing/index.js';
 import { digestsEqual } from '../kit/secrets/keys.js';
 import { matchesAny } from '../kit/glob.js';
-import { plan, rateHeaders, refusal, type Planned } from './admission.js';
+import { plan, rateHeaders, refusal, toolCallCharge, type Planned } from './admission.js';
 import type { GovernanceConfig } from './config.js';
 import type { QuotaBook, Taken } from './quota/book.js';
 import type { Directory } from './store/directory.js';
@@ -71,6 +73,21 @@ export class Governance implements Api<typeof GovernanceService> {
     };
   }
 
+  async authorizeToolCall(request: AuthorizeToolCallRequest): Promise<AuthorizeToolCallResponse> {
+    const now = this.now();
+    const key = await this.usableKey(request.keyHash, now);
+    if (!matchesAny(key.allowedTools, request.tool)) {
+      return this.reject('tool_not_allowed', new GatewayError('tool_not_allowed', `This key may not use the tool \`${request.tool}\`.`, { param: 'name' }));
+    }
+    const charge = toolCallCharge(key, now);
+    if (charge) {
+      const result = await this.quotas.reserve([charge]);
+      if ('refused' in result) return this.reject('tool_call_rate', refusal(charge, now, {}));
+    }
+    this.decisions.inc({ outcome: 'tool_call_allowed' });
+    return {};
+  }
+
   async authorize(request: AuthorizeRequest): Promise<AuthorizeResponse> {
     const now = this.now();
     const key = await this.usableKey(request.keyHash, now);
@@ -104,6 +121,7 @@ export class Governance implements Api<typeof GovernanceService> {
       cacheNamespace: cacheNamespace(key, customerId),
       contentLogging: key.contentLogging,
       headers,
+      toolMode: key.toolMode,
     };
   }
 

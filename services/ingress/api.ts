@@ -1,21 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Attempt, Served } from '../gen/gateway/v1/common.js';
+import type { Served } from '../gen/gateway/v1/common.js';
 import type { CompletionChunk, CompletionRequest, RoutingHints } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
-import { Admission, type PipelineDeps } from './pipeline.js';
+import { Admission, servedHeaders, type PipelineDeps } from './pipeline.js';
 import { CacheStep, cacheControlOf } from './cache.js';
 import { SseWriter } from './sse.js';
-
-function servedHeaders(served: Served | undefined, attempts: Attempt[]): Record<string, string> {
-  if (!served) return {};
-  return {
-    'x-gateway-provider': served.provider,
-    'x-gateway-model': served.model,
-    'x-gateway-deployment': served.deployment,
-    'x-gateway-attempts': String(attempts.length),
-  };
-}
+import { offerTools, runAgent, toolModeOf, type ToolOffer } from './agent.js';
 
 function header(request: FastifyRequest, name: string): string {
   const value = request.headers[name];
@@ -43,23 +34,29 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     const model = typeof raw?.model === 'string' ? raw.model : '';
     const stream = raw?.stream === true && endpoint !== 'embeddings';
     let control: ReturnType<typeof cacheControlOf>;
+    let tools: ToolOffer | undefined;
     try {
       // The key is checked before the body, so an unauthenticated caller learns nothing about validation.
       await admission.admit(model, { raw: request.rawBody, parsed: raw });
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new GatewayError('invalid_request', 'The request body must be a JSON object.');
       if (!model) throw new GatewayError('invalid_request', 'You must provide a model parameter.', { param: 'model' });
       control = cacheControlOf(request);
+      const mode = endpoint === 'chat.completions' ? toolModeOf(request, admission) : 'off';
+      tools = await offerTools(deps, admission, raw as Record<string, unknown>, mode);
     } catch (err) {
       throw admission.fail(err, model, stream);
     }
-    const body = request.rawBody ?? Buffer.from(JSON.stringify(raw));
+    const hints = hintsOf(request);
+    // The gateway runs the tool loop only when some offered tool may run on its own; answers of such loops are not cached.
+    if (tools && tools.auto.size > 0) return runAgent(deps, admission, { request, reply, offer: tools, hints, model, settings: deps.agent });
+    const body = tools ? Buffer.from(JSON.stringify(tools.body)) : (request.rawBody ?? Buffer.from(JSON.stringify(raw)));
     const cache = new CacheStep(deps, admission, control, body);
     try {
       await cache.lookup();
     } catch (err) {
       throw admission.fail(err, model, stream);
     }
-    const call = { context: admission.context, endpoint, body, hints: hintsOf(request), replay: cache.hit, keepAnswer: cache.wantsAnswer };
+    const call = { context: admission.context, endpoint, body, hints, replay: cache.hit, keepAnswer: cache.wantsAnswer };
     if (stream) return streamed(deps, admission, request, reply, call, cache, model);
     return whole(deps, admission, reply, call, cache, model);
   };

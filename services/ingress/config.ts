@@ -1,5 +1,15 @@
 import { z } from 'zod';
 
+const agentConfig = z
+  .strictObject({
+    maxSteps: z.number().int().min(1).max(50).default(5).describe('Most rounds of tool calls the gateway runs for one request in agent mode; then the model\'s tool calls go to the client.'),
+    timeBudgetMs: z.number().int().positive().default(120_000).describe('After this long, agent mode starts no further round of tool calls and hands the model\'s tool calls to the client.'),
+  })
+  .prefault({})
+  .describe('Agent mode: the gateway running model → MCP tool calls → model itself (see docs/mcp.md).');
+
+export type AgentConfig = z.infer<typeof agentConfig>;
+
 export const ingressConfig = z
   .strictObject({
     port: z.number().int().min(0).max(65_535).default(8080).describe('Port of the OpenAI-compatible API.'),
@@ -18,6 +28,7 @@ export const ingressConfig = z
       .boolean()
       .default(false)
       .describe('Take the client address from X-Forwarded-For (only behind a load balancer you control).'),
+    agent: agentConfig,
   })
   .prefault({});
 

@@ -9,7 +9,7 @@ export const ingressService = defineService<IngressConfig>({
   async init(ctx, config) {
     const events = await ctx.events();
     const recorder = new OutcomeRecorder(events, ctx.metrics, ctx.log, config.emitAttempts);
-    const app = buildIngressApp(config, { clients: ctx.clients, recorder, events, emitReceived: config.emitReceived, log: ctx.log });
+    const app = buildIngressApp(config, { clients: ctx.clients, recorder, events, emitReceived: config.emitReceived, log: ctx.log, agent: config.agent });
     const url = await app.listen({ host: ctx.host, port: config.port });
     ctx.log.info({ url }, 'OpenAI-compatible API listening');
     return {

@@ -4,7 +4,7 @@ import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, typ
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import type { PipelineDeps } from './pipeline.js';
-import { ToolAccess } from './tools.js';
+import { resultText, ToolAccess, toolNameOf } from './tools.js';
 
 const SERVER_INFO = { name: 'ai-gateway', version: '1' };
 
@@ -59,8 +59,7 @@ function toolCallOf(body: unknown): { id: string; name: string; argumentsJson: s
   const args = b.function ? b.function.arguments : b.arguments;
   if (typeof name !== 'string' || name === '') throw new GatewayError('invalid_request', "Missing required parameter: 'name' (or 'function.name' of a tool call).", { param: 'name' });
   const argumentsJson = args === undefined || args === null ? '{}' : typeof args === 'string' ? args : JSON.stringify(args);
-  // OpenAI function names cannot hold dots, so tools offered to models are named <server>__<tool>.
-  return { id: typeof b.id === 'string' ? b.id : '', name: name.includes('.') ? name : name.replace('__', '.'), argumentsJson };
+  return { id: typeof b.id === 'string' ? b.id : '', name: toolNameOf(name), argumentsJson };
 }
 
 /** POST /v1/mcp/tools/execute: runs one tool call a model returned, with the key's allowlist, and answers with the tool message to send back. */
@@ -68,14 +67,12 @@ async function executeTool(deps: PipelineDeps, request: FastifyRequest) {
   const access = await ToolAccess.open(deps, request);
   const call = toolCallOf(request.body);
   const result = await access.call(call.name, call.argumentsJson, 'execute');
-  const content = JSON.parse(result.contentJson) as { type: string; text?: string }[];
-  const text = content.map((block) => (block.type === 'text' ? (block.text ?? '') : JSON.stringify(block))).join('\n');
   return {
     name: call.name,
     is_error: result.isError,
-    content,
+    content: JSON.parse(result.contentJson) as unknown,
     ...(result.structuredJson ? { structured_content: JSON.parse(result.structuredJson) as unknown } : {}),
-    message: { role: 'tool', tool_call_id: call.id, content: text },
+    message: { role: 'tool', tool_call_id: call.id, content: resultText(result) },
   };
 }
 

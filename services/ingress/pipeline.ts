@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { RequestContext } from '../gen/gateway/v1/common.js';
+import type { Attempt, RequestContext, Served } from '../gen/gateway/v1/common.js';
 import type { AuthorizeResponse } from '../gen/gateway/v1/governance.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { presentedKey } from '../kit/http.js';
@@ -9,6 +9,7 @@ import { hashSecret } from '../kit/secrets/keys.js';
 import type { Clients } from '../kit/service.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { EventType, requestEvent } from '../kit/events.js';
+import type { AgentConfig } from './config.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';
 
 export interface PipelineDeps {
@@ -17,6 +18,7 @@ export interface PipelineDeps {
   events: EventPublisher;
   emitReceived: boolean;
   log: Logger;
+  agent: AgentConfig;
 }
 
 /** One client request on its way through the gateway: its ids, its admission, and how it ends. */
@@ -24,6 +26,7 @@ export class Admission {
   readonly startedAt = performance.now();
   readonly context: RequestContext;
   private grant: AuthorizeResponse | undefined;
+  private presentedKeyHash: Buffer | undefined;
   private finished = false;
 
   constructor(
@@ -54,9 +57,10 @@ export class Admission {
     if (!key) {
       throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
     }
+    this.presentedKeyHash = hashSecret(key);
     this.grant = await this.deps.clients.governance.authorize({
       context: this.context,
-      keyHash: hashSecret(key),
+      keyHash: this.presentedKeyHash,
       model,
       endpoint: this.endpoint,
       // A cheap upper bound: four bytes of JSON per token over-counts, which is the safe side for a reservation.
@@ -97,6 +101,11 @@ export class Admission {
   get contentLogging(): boolean {
     return this.grant?.contentLogging ?? false;
   }
+
+  /** The admitted key, for the tool calls the request makes: its hash, and its default tool mode. */
+  get key(): { hash: Buffer; toolMode: string } | undefined {
+    return this.grant && this.presentedKeyHash ? { hash: this.presentedKeyHash, toolMode: this.grant.toolMode } : undefined;
+  }
 }
 
 function receivedOutcome(endpoint: string) {
@@ -109,6 +118,17 @@ function maxOutputTokens(body: unknown): number {
   const b = body as Record<string, unknown>;
   const cap = b.max_completion_tokens ?? b.max_tokens ?? b.max_output_tokens;
   return typeof cap === 'number' && Number.isFinite(cap) && cap > 0 ? Math.floor(cap) : 0;
+}
+
+/** Response headers naming the deployment that answered. */
+export function servedHeaders(served: Served | undefined, attempts: Attempt[]): Record<string, string> {
+  if (!served) return {};
+  return {
+    'x-gateway-provider': served.provider,
+    'x-gateway-model': served.model,
+    'x-gateway-deployment': served.deployment,
+    'x-gateway-attempts': String(attempts.length),
+  };
 }
 
 /** The trace id of a W3C traceparent header, or a new one. */

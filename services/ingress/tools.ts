@@ -13,35 +13,46 @@ import { traceIdFrom, type PipelineDeps } from './pipeline.js';
 /** Where a tool call came in. */
 export type ToolSurface = 'mcp' | 'execute' | 'agent';
 
+/** OpenAI function names cannot hold dots, so tools offered to models are named <server>__<tool>. */
+export const functionName = (tool: string): string => tool.replace('.', '__');
+
+/** The tool a function name stands for ("<server>__<tool>" or "<server>.<tool>"). */
+export const toolNameOf = (name: string): string => (name.includes('.') ? name : name.replace('__', '.'));
+
 /**
  * One caller's access to MCP tools: its virtual key is checked with
- * governance, and it sees and calls only approved tools its allowlist
- * grants. Every call is recorded as a tool.called event (arguments and result
+ * governance, and it sees only approved tools its allowlist grants; each call
+ * is admitted by governance (allowlist and tool-call rate limit) before it
+ * runs. Every call is recorded as a tool.called event (arguments and result
  * only with the key's content logging on).
  */
 export class ToolAccess {
   private constructor(
     private readonly deps: PipelineDeps,
     readonly context: RequestContext,
+    private readonly keyHash: Buffer,
     private readonly grant: AuthorizeToolsResponse,
   ) {}
 
+  /** For a request that presents its virtual key only to use tools (/mcp, tool execution). */
   static async open(deps: PipelineDeps, request: FastifyRequest): Promise<ToolAccess> {
     const key = presentedKey(request.headers);
     if (!key) throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
     const context: RequestContext = { requestId: request.id, traceId: traceIdFrom(request.headers.traceparent), actor: undefined, sourceAddress: request.ip };
-    const grant = await deps.clients.governance.authorizeTools({ context, keyHash: hashSecret(key) });
-    context.actor = grant.actor;
-    return new ToolAccess(deps, context, grant);
+    return ToolAccess.forKey(deps, context, hashSecret(key));
   }
 
-  allows(name: string): boolean {
-    return matchesAny(this.grant.allowedTools, name);
+  /** For a key already authenticated (a chat completion that uses tools). */
+  static async forKey(deps: PipelineDeps, context: RequestContext, keyHash: Buffer): Promise<ToolAccess> {
+    const grant = await deps.clients.governance.authorizeTools({ context, keyHash });
+    context.actor ??= grant.actor;
+    return new ToolAccess(deps, context, keyHash, grant);
   }
 
   async list(): Promise<McpTool[]> {
+    if (this.grant.allowedTools.length === 0) return [];
     const { tools } = await this.deps.clients.routing.listTools({ includeUnapproved: false });
-    return tools.filter((tool) => this.allows(tool.name));
+    return tools.filter((tool) => matchesAny(this.grant.allowedTools, tool.name));
   }
 
   async call(name: string, argumentsJson: string, surface: ToolSurface): Promise<CallToolResponse> {
@@ -50,7 +61,7 @@ export class ToolAccess {
     const base = { tool: name, server: dot > 0 ? name.slice(0, dot) : '', argumentsSha256: createHash('sha256').update(argumentsJson).digest('hex'), surface };
     const content = this.grant.contentLogging ? { argumentsJson } : { argumentsJson: '' };
     try {
-      if (!this.allows(name)) throw new GatewayError('tool_not_allowed', `This key may not use the tool \`${name}\`.`, { param: 'name' });
+      await this.deps.clients.governance.authorizeToolCall({ context: this.context, keyHash: this.keyHash, tool: name });
       const result = await this.deps.clients.routing.callTool({ context: this.context, name, argumentsJson });
       this.record({
         ...base, ...content, resultBytes: result.resultBytes, durationMs: result.durationMs, outcome: result.isError ? 'tool_error' : 'ok', errorMessage: '',
@@ -67,4 +78,10 @@ export class ToolAccess {
   private record(call: Parameters<typeof toolCalledEvent>[1]): void {
     this.deps.events.emit(toolCalledEvent({ service: 'ingress', context: this.context }, call));
   }
+}
+
+/** The text of a tool result's content blocks, as a tool message to a model carries it. */
+export function resultText(result: CallToolResponse): string {
+  const content = JSON.parse(result.contentJson) as { type: string; text?: string }[];
+  return content.map((block) => (block.type === 'text' ? (block.text ?? '') : JSON.stringify(block))).join('\n');
 }

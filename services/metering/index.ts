@@ -6,9 +6,13 @@ import { meteringMigrations } from './migrations.js';
 import { writeUsage } from './writer.js';
 import { SpendReader } from './spend.js';
 import { MeteringService } from '../gen/gateway/v1/metering.js';
-import { grpcImplementation } from '../kit/grpc.js';
+import { grpcImplementation, type Api } from '../kit/grpc.js';
+import { ToolCallReader, toolCallMigrations, writeToolCalls } from './tool-calls.js';
 
-/** Durable consumer "metering": one usage row per admitted request, priced, in the usage ledger. */
+/**
+ * Durable consumers "metering" (one usage row per admitted request, priced, in
+ * the usage ledger) and "metering_tools" (one row per MCP tool call).
+ */
 export const meteringService = defineService<MeteringConfig>({
   name: 'metering',
   async init(ctx, config) {
@@ -30,8 +34,28 @@ export const meteringService = defineService<MeteringConfig>({
       maxBatch: config.maxBatch,
       write: (tx, events) => writeUsage(tx, events, price),
     });
-    const api = new SpendReader(await ctx.database());
+    const tools = await startPersistingConsumer(ctx, {
+      name: 'metering_tools',
+      migrations: toolCallMigrations,
+      filter: 'tool.*',
+      maxBatch: config.maxBatch,
+      write: writeToolCalls,
+    });
+    const db = await ctx.database();
+    const spend = new SpendReader(db);
+    const toolCalls = new ToolCallReader(db);
+    const api: Api<typeof MeteringService> = {
+      spend: (query) => spend.spend(query),
+      exportUsage: (query) => spend.exportUsage(query),
+      toolCalls: (query) => toolCalls.toolCalls(query),
+    };
     ctx.grpc.add(MeteringService, grpcImplementation(MeteringService, api, ctx.log));
-    return { ...consumer, api };
+    return {
+      ready: () => consumer.ready() && tools.ready(),
+      stop: async () => {
+        await Promise.all([consumer.stop(), tools.stop()]);
+      },
+      api,
+    };
   },
 });

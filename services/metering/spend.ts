@@ -1,7 +1,6 @@
-import type { MeteringService, SpendQuery, SpendReport, SpendRow, UsagePage } from '../gen/gateway/v1/metering.js';
+import type { SpendQuery, SpendReport, SpendRow, UsagePage } from '../gen/gateway/v1/metering.js';
 import type { Database } from '../kit/db/types.js';
-import { GatewayError } from '../kit/errors.js';
-import type { Api } from '../kit/grpc.js';
+import { groupedTotals, TIME_DIMENSIONS, whereOf, type Where } from './grouped.js';
 
 /** Dimensions spend can be grouped by, and the ledger expression of each. */
 const DIMENSIONS: Record<string, string> = {
@@ -10,8 +9,7 @@ const DIMENSIONS: Record<string, string> = {
   customer: 'customer_id',
   model: 'model',
   provider: 'provider',
-  day: "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-  month: "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM')",
+  ...TIME_DIMENSIONS,
 };
 
 /** Sums in SQL over NUMERIC, returned as text: totals are exact, to the ledger's last decimal. */
@@ -22,24 +20,8 @@ const MEASURES = `COALESCE(SUM(cost_usd), 0)::text AS cost_usd, COALESCE(SUM(sav
 
 const EXPORT_PAGE = 1_000;
 
-function filters(query: SpendQuery): { sql: string; params: unknown[] } {
-  const params: unknown[] = [];
-  const conditions: string[] = [];
-  const add = (column: string, op: string, value: string) => {
-    params.push(value);
-    conditions.push(`${column} ${op} $${params.length}`);
-  };
-  for (const [field, value] of [['from', query.from], ['to', query.to]] as const) {
-    if (value && Number.isNaN(Date.parse(value))) throw new GatewayError('invalid_request', `${field} must be an RFC 3339 time.`, { param: field });
-  }
-  if (query.from) add('occurred_at', '>=', query.from);
-  if (query.to) add('occurred_at', '<', query.to);
-  if (query.keyId) add('key_id', '=', query.keyId);
-  if (query.teamId) add('team_id', '=', query.teamId);
-  if (query.customerId) add('customer_id', '=', query.customerId);
-  if (query.model) add('model', '=', query.model);
-  if (query.provider) add('provider', '=', query.provider);
-  return { sql: conditions.length ? `WHERE ${conditions.join(' AND ')}` : '', params };
+function filters(query: SpendQuery): Where {
+  return whereOf(query, [['key_id', query.keyId], ['team_id', query.teamId], ['customer_id', query.customerId], ['model', query.model], ['provider', query.provider]]);
 }
 
 function toRow(row: Record<string, unknown>, dims: string[]): SpendRow {
@@ -57,23 +39,12 @@ function toRow(row: Record<string, unknown>, dims: string[]): SpendRow {
 }
 
 /** Spend and usage from the ledger, for finance: grouped, filtered, exact. */
-export class SpendReader implements Api<typeof MeteringService> {
+export class SpendReader {
   constructor(private readonly db: Database) {}
 
   async spend(query: SpendQuery): Promise<SpendReport> {
-    const dims = [...new Set(query.groupBy)];
-    const unknown = dims.filter((d) => !(d in DIMENSIONS));
-    if (unknown.length) throw new GatewayError('invalid_request', `Cannot group by ${unknown.join(', ')}; use ${Object.keys(DIMENSIONS).join(', ')}.`, { param: 'group_by' });
-    const { sql, params } = filters(query);
-    const select = dims.map((d) => `${DIMENSIONS[d]} AS "${d}"`);
-    const grouped = dims.length
-      ? await this.db.query<Record<string, unknown>>(
-          `SELECT ${[...select, MEASURES].join(', ')} FROM usage_records ${sql} GROUP BY ${dims.map((_, i) => i + 1).join(', ')} ORDER BY ${dims.map((_, i) => i + 1).join(', ')}`,
-          params,
-        )
-      : { rows: [] };
-    const total = await this.db.query<Record<string, unknown>>(`SELECT ${MEASURES} FROM usage_records ${sql}`, params);
-    return { rows: grouped.rows.map((r) => toRow(r, dims)), total: toRow(total.rows[0]!, []) };
+    const { dims, rows, total } = await groupedTotals(this.db, { table: 'usage_records', dimensions: DIMENSIONS, measures: MEASURES, groupBy: query.groupBy, where: filters(query) });
+    return { rows: rows.map((r) => toRow(r, dims)), total: toRow(total, []) };
   }
 
   async *exportUsage(query: SpendQuery): AsyncGenerator<UsagePage> {

@@ -35,18 +35,38 @@ const ERROR_BODIES: Record<number, { message: string; type: string; code: string
   503: { message: 'The engine is currently overloaded, please try again later.', type: 'server_error', code: null },
 };
 
-/** The tool call the fake makes when tools are offered and the user asks about the weather. */
+type FakeMessage = { role: string; content: unknown; tool_calls?: { function: { name: string } }[] };
+
+const textOf = (content: unknown): string =>
+  typeof content === 'string' ? content : Array.isArray(content) ? (content as { type: string; text?: string }[]).filter((p) => p.type === 'text').map((p) => p.text).join(' ') : '';
+
+/**
+ * The tool call the fake makes when tools are offered: the first tool the
+ * user's message names as "<tool> with {json arguments}" that it has not
+ * called yet in this conversation (one per turn, so a message naming two
+ * tools makes a two-step loop); else, when the user asks about the weather
+ * and no tool has answered yet, the first tool with {"city":"Paris"}.
+ */
 function toolCallFor(body: Record<string, unknown>): { id: string; name: string; arguments: string } | undefined {
   const tools = body.tools as { function: { name: string } }[] | undefined;
-  if (!tools?.length || !replyText(body).toLowerCase().includes('weather')) return undefined;
-  return { id: `call_${randomBytes(8).toString('hex')}`, name: tools[0]!.function.name, arguments: '{"city":"Paris"}' };
+  if (!tools?.length) return undefined;
+  const messages = (body.messages ?? []) as FakeMessage[];
+  const called = new Set(messages.flatMap((m) => (m.tool_calls ?? []).map((c) => c.function.name)));
+  const id = `call_${randomBytes(8).toString('hex')}`;
+  const user = textOf([...messages].reverse().find((m) => m.role === 'user')?.content);
+  for (const [, name, args] of user.matchAll(/([A-Za-z0-9_-]+) with (\{[^{}]*\})/g)) {
+    if (!called.has(name!) && tools.some((t) => t.function.name === name)) return { id, name: name!, arguments: args! };
+  }
+  if (messages.at(-1)?.role === 'tool' || !user.toLowerCase().includes('weather')) return undefined;
+  return { id, name: tools[0]!.function.name, arguments: '{"city":"Paris"}' };
 }
 
+/** What the fake answers: the user's last message, and what the tools said after it, if any. */
 export function replyText(body: Record<string, unknown>): string {
-  const messages = (body.messages ?? []) as { role: string; content: unknown }[];
-  const last = [...messages].reverse().find((m) => m.role === 'user');
-  const text = typeof last?.content === 'string' ? last.content : Array.isArray(last?.content) ? (last.content as { type: string; text?: string }[]).filter((p) => p.type === 'text').map((p) => p.text).join(' ') : '';
-  return `Fake OpenAI reply to: ${text}`;
+  const messages = (body.messages ?? []) as FakeMessage[];
+  const lastUser = messages.map((m) => m.role).lastIndexOf('user');
+  const toolResults = messages.slice(lastUser + 1).filter((m) => m.role === 'tool').map((m) => textOf(m.content));
+  return `Fake OpenAI reply to: ${textOf(messages[lastUser]?.content)}${toolResults.length ? ` (tools said: ${toolResults.join('; ')})` : ''}`;
 }
 
 export interface FakeOpenAIOptions {
@@ -163,7 +183,8 @@ function stream(res: ServerResponse, body: Record<string, unknown>, model: strin
   const call = toolCallFor(body);
   if (call) {
     events.push(chunk({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }, null));
-    for (const piece of ['{"city"', ':"Paris"}']) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null));
+    const half = Math.ceil(call.arguments.length / 2);
+    for (const piece of [call.arguments.slice(0, half), call.arguments.slice(half)]) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null));
     events.push(chunk({}, 'tool_calls'));
   } else {
     for (const word of text.split(/(?<= )/)) events.push(chunk({ content: word }, null));

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AuditQuery, AuditRecord } from '../../gen/gateway/v1/audit.js';
-import type { SpendQuery, SpendRow } from '../../gen/gateway/v1/metering.js';
+import type { SpendQuery, SpendRow, ToolCallQuery, ToolCallRow } from '../../gen/gateway/v1/metering.js';
 import { GatewayError } from '../../kit/errors.js';
 import type { Clients } from '../../kit/service.js';
 import { csvLine } from './csv.js';
@@ -35,6 +35,15 @@ function spendQuery(q: Query): SpendQuery {
     from: q.from ?? '', to: q.to ?? '', groupBy: (q.group_by ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     keyId: q.key ?? '', teamId: q.team ?? '', customerId: q.customer ?? '', model: q.model ?? '', provider: q.provider ?? '',
   };
+}
+
+function toolCallQuery(q: Query): ToolCallQuery {
+  const { from, to, groupBy, keyId, teamId, customerId } = spendQuery(q);
+  return { from, to, groupBy, keyId, teamId, customerId, server: q.server ?? '' };
+}
+
+function toolCallJson(row: ToolCallRow) {
+  return { ...row.group, calls: row.calls, failed: row.failed, result_bytes: row.resultBytes, duration_ms: row.durationMs };
 }
 
 function auditJson(r: AuditRecord) {
@@ -101,6 +110,14 @@ export function registerReportRoutes(app: FastifyInstance, clients: Clients): vo
     const dims = spendQuery(request.query).groupBy;
     const rows = [csvLine([...dims, ...SPEND_MEASURES.map(snake)]), ...report.rows.map((r) => csvLine([...dims.map((d) => r.group[d]), ...SPEND_MEASURES.map((m) => r[m])]))];
     return download(reply, 'csv', 'spend', Readable.from(rows));
+  });
+
+  app.get<{ Querystring: Query }>('/admin/tool-calls', {
+    schema: { tags: ['spend'], summary: 'MCP tool calls counted by group_by (key, team, customer, server, tool, outcome, surface, day, month); filters from, to, key, team, customer, server' },
+  }, async (request) => {
+    const who = principal(request, 'read');
+    const report = await clients.metering.toolCalls(scoped(who, toolCallQuery(request.query)));
+    return { data: report.rows.map(toolCallJson), total: toolCallJson(report.total!) };
   });
 
   app.get<{ Querystring: Query }>('/admin/usage/export', { schema: { tags: ['spend'], summary: 'The usage ledger\'s rows as NDJSON or CSV (format=csv); filters as for /admin/spend' } }, async (request, reply) => {

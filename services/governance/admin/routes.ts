@@ -167,6 +167,8 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
       metadata: (body.metadata as VirtualKey['metadata']) ?? {},
       contentLogging: (body.content_logging as boolean | undefined) ?? false,
       cacheScope: (body.cache_scope as VirtualKey['cacheScope'] | undefined) ?? 'team',
+      toolMode: (body.tool_mode as VirtualKey['toolMode'] | undefined) ?? 'off',
+      toolCallLimit: (body.tool_call_limit as number | null | undefined) ?? null,
       createdAt: new Date(),
       expiresAt: body.expires_at ? new Date(body.expires_at as string) : null,
       revokedAt: null,
@@ -193,6 +195,8 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
       ...(body.metadata ? { metadata: body.metadata as VirtualKey['metadata'] } : {}),
       ...('content_logging' in body ? { contentLogging: body.content_logging as boolean } : {}),
       ...(body.cache_scope ? { cacheScope: body.cache_scope as VirtualKey['cacheScope'] } : {}),
+      ...(body.tool_mode ? { toolMode: body.tool_mode as VirtualKey['toolMode'] } : {}),
+      ...('tool_call_limit' in body ? { toolCallLimit: body.tool_call_limit as number | null } : {}),
       ...('expires_at' in body ? { expiresAt: body.expires_at ? new Date(body.expires_at as string) : null } : {}),
     };
     const changed = (await directory.keys.update(request.params.id, patch))!;

@@ -1,4 +1,4 @@
-import { PERIODS, SCOPES } from '../store/entities.js';
+import { PERIODS, SCOPES, TOOL_MODES } from '../store/entities.js';
 
 /** JSON schemas of admin request bodies; fastify validates them and /docs shows them. */
 
@@ -41,6 +41,8 @@ export const keyBody = {
     metadata,
     content_logging: { type: 'boolean' },
     cache_scope: { type: 'string', enum: ['key', 'team', 'customer'], description: 'Whose cached answers the key shares: its team\'s (default), only its own, or its customer\'s.' },
+    tool_mode: { type: 'string', enum: [...TOOL_MODES], description: 'Its chat completions get its MCP tools: off (default; a request may still ask with x-gateway-tools), inject (offered to the model), agent (the gateway also runs auto-executable ones).' },
+    tool_call_limit: { ...nullableCount, description: 'MCP tool calls per rate window (null: no limit).' },
     expires_at: { type: ['string', 'null'], format: 'date-time' },
     ...limits,
   },

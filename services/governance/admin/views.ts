@@ -31,6 +31,8 @@ export const keyView = (k: VirtualKey) => ({
   metadata: k.metadata,
   content_logging: k.contentLogging,
   cache_scope: k.cacheScope,
+  tool_mode: k.toolMode,
+  tool_call_limit: k.toolCallLimit,
   created_at: iso(k.createdAt),
   expires_at: iso(k.expiresAt),
   revoked_at: iso(k.revokedAt),

@@ -58,6 +58,8 @@ export class Directory {
         { field: 'metadata', column: 'metadata', ...json },
         { field: 'contentLogging', column: 'content_logging' },
         { field: 'cacheScope', column: 'cache_scope' },
+        { field: 'toolMode', column: 'tool_mode' },
+        { field: 'toolCallLimit', column: 'tool_call_limit' },
         { field: 'createdAt', column: 'created_at', fromDb: asDate },
         { field: 'expiresAt', column: 'expires_at', fromDb: asDate },
         { field: 'revokedAt', column: 'revoked_at', fromDb: asDate },

@@ -52,6 +52,8 @@ export interface AuthorizeResponse {
   contentLogging: boolean;
   /** Response headers describing the key's rate limits (x-ratelimit-*). */
   headers: { [key: string]: string };
+  /** The key's default for offering its MCP tools on chat completions: "off", "inject" or "agent". */
+  toolMode: string;
 }
 
 export interface AuthorizeResponse_HeadersEntry {
@@ -104,6 +106,16 @@ export interface AuthorizeToolsResponse {
   /** Glob patterns over "<server>.<tool>" the key may list and call; empty allows none. */
   allowedTools: string[];
   contentLogging: boolean;
+}
+
+export interface AuthorizeToolCallRequest {
+  context: RequestContext | undefined;
+  keyHash: Buffer;
+  /** "<server>.<tool>". */
+  tool: string;
+}
+
+export interface AuthorizeToolCallResponse {
 }
 
 function createBaseAuthorizeRequest(): AuthorizeRequest {
@@ -277,7 +289,7 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
 };
 
 function createBaseAuthorizeResponse(): AuthorizeResponse {
-  return { actor: undefined, reservationId: "", cacheNamespace: "", contentLogging: false, headers: {} };
+  return { actor: undefined, reservationId: "", cacheNamespace: "", contentLogging: false, headers: {}, toolMode: "" };
 }
 
 export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
@@ -297,6 +309,9 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
     globalThis.Object.entries(message.headers).forEach(([key, value]: [string, string]) => {
       AuthorizeResponse_HeadersEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
     });
+    if (message.toolMode !== "") {
+      writer.uint32(50).string(message.toolMode);
+    }
     return writer;
   },
 
@@ -356,6 +371,14 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
             }
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.toolMode = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -400,6 +423,11 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
           {},
         )
         : {},
+      toolMode: isSet(object.toolMode)
+        ? globalThis.String(object.toolMode)
+        : isSet(object.tool_mode)
+        ? globalThis.String(object.tool_mode)
+        : "",
     };
   },
 
@@ -426,6 +454,9 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
         });
       }
     }
+    if (message.toolMode !== "") {
+      obj.toolMode = message.toolMode;
+    }
     return obj;
   },
 
@@ -447,6 +478,7 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
       },
       {},
     );
+    message.toolMode = object.toolMode ?? "";
     return message;
   },
 };
@@ -1123,6 +1155,165 @@ export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
   },
 };
 
+function createBaseAuthorizeToolCallRequest(): AuthorizeToolCallRequest {
+  return { context: undefined, keyHash: Buffer.alloc(0), tool: "" };
+}
+
+export const AuthorizeToolCallRequest: MessageFns<AuthorizeToolCallRequest> = {
+  encode(message: AuthorizeToolCallRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.context !== undefined) {
+      RequestContext.encode(message.context, writer.uint32(10).fork()).join();
+    }
+    if (message.keyHash.length !== 0) {
+      writer.uint32(18).bytes(message.keyHash);
+    }
+    if (message.tool !== "") {
+      writer.uint32(26).string(message.tool);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizeToolCallRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizeToolCallRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.context = RequestContext.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyHash = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.tool = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizeToolCallRequest {
+    return {
+      context: isSet(object.context) ? RequestContext.fromJSON(object.context) : undefined,
+      keyHash: isSet(object.keyHash)
+        ? Buffer.from(bytesFromBase64(object.keyHash))
+        : isSet(object.key_hash)
+        ? Buffer.from(bytesFromBase64(object.key_hash))
+        : Buffer.alloc(0),
+      tool: isSet(object.tool) ? globalThis.String(object.tool) : "",
+    };
+  },
+
+  toJSON(message: AuthorizeToolCallRequest): unknown {
+    const obj: any = {};
+    if (message.context !== undefined) {
+      obj.context = RequestContext.toJSON(message.context);
+    }
+    if (message.keyHash.length !== 0) {
+      obj.keyHash = base64FromBytes(message.keyHash);
+    }
+    if (message.tool !== "") {
+      obj.tool = message.tool;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthorizeToolCallRequest>, I>>(base?: I): AuthorizeToolCallRequest {
+    return AuthorizeToolCallRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthorizeToolCallRequest>, I>>(object: I): AuthorizeToolCallRequest {
+    const message = createBaseAuthorizeToolCallRequest();
+    message.context = (object.context !== undefined && object.context !== null)
+      ? RequestContext.fromPartial(object.context)
+      : undefined;
+    message.keyHash = object.keyHash ?? Buffer.alloc(0);
+    message.tool = object.tool ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthorizeToolCallResponse(): AuthorizeToolCallResponse {
+  return {};
+}
+
+export const AuthorizeToolCallResponse: MessageFns<AuthorizeToolCallResponse> = {
+  encode(_: AuthorizeToolCallResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizeToolCallResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizeToolCallResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): AuthorizeToolCallResponse {
+    return {};
+  },
+
+  toJSON(_: AuthorizeToolCallResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthorizeToolCallResponse>, I>>(base?: I): AuthorizeToolCallResponse {
+    return AuthorizeToolCallResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthorizeToolCallResponse>, I>>(_: I): AuthorizeToolCallResponse {
+    const message = createBaseAuthorizeToolCallResponse();
+    return message;
+  },
+};
+
 /**
  * Decides whether a request may run. Called by ingress once before and once
  * after every request.
@@ -1153,6 +1344,18 @@ export const GovernanceService = {
     responseSerialize: (value: AuthorizeToolsResponse): Buffer =>
       Buffer.from(AuthorizeToolsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AuthorizeToolsResponse => AuthorizeToolsResponse.decode(value),
+  },
+  /** Admits one tool call: the key may use the tool, and the call fits the key's tool-call rate limit. */
+  authorizeToolCall: {
+    path: "/gateway.v1.Governance/AuthorizeToolCall" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthorizeToolCallRequest): Buffer =>
+      Buffer.from(AuthorizeToolCallRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthorizeToolCallRequest => AuthorizeToolCallRequest.decode(value),
+    responseSerialize: (value: AuthorizeToolCallResponse): Buffer =>
+      Buffer.from(AuthorizeToolCallResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthorizeToolCallResponse => AuthorizeToolCallResponse.decode(value),
   },
   /** Ends an admitted request: releases its reservation and records its usage. */
   settle: {
@@ -1188,6 +1391,8 @@ export interface GovernanceServer extends UntypedServiceImplementation {
   authorize: handleUnaryCall<AuthorizeRequest, AuthorizeResponse>;
   /** Checks a virtual key for tool use (the gateway's /mcp and tool execution): who, and which tools it may use. */
   authorizeTools: handleUnaryCall<AuthorizeToolsRequest, AuthorizeToolsResponse>;
+  /** Admits one tool call: the key may use the tool, and the call fits the key's tool-call rate limit. */
+  authorizeToolCall: handleUnaryCall<AuthorizeToolCallRequest, AuthorizeToolCallResponse>;
   /** Ends an admitted request: releases its reservation and records its usage. */
   settle: handleUnaryCall<SettleRequest, SettleResponse>;
   /**
@@ -1232,6 +1437,22 @@ export interface GovernanceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AuthorizeToolsResponse) => void,
+  ): ClientUnaryCall;
+  /** Admits one tool call: the key may use the tool, and the call fits the key's tool-call rate limit. */
+  authorizeToolCall(
+    request: AuthorizeToolCallRequest,
+    callback: (error: ServiceError | null, response: AuthorizeToolCallResponse) => void,
+  ): ClientUnaryCall;
+  authorizeToolCall(
+    request: AuthorizeToolCallRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthorizeToolCallResponse) => void,
+  ): ClientUnaryCall;
+  authorizeToolCall(
+    request: AuthorizeToolCallRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthorizeToolCallResponse) => void,
   ): ClientUnaryCall;
   /** Ends an admitted request: releases its reservation and records its usage. */
   settle(

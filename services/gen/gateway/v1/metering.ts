@@ -67,6 +67,37 @@ export interface UsagePage {
   rowsJson: string[];
 }
 
+export interface ToolCallQuery {
+  from: string;
+  to: string;
+  /** Any of: key, team, customer, server, tool, outcome, surface, day, month. */
+  groupBy: string[];
+  keyId: string;
+  teamId: string;
+  customerId: string;
+  server: string;
+}
+
+export interface ToolCallRow {
+  /** Dimension → value, for the dimensions grouped by. */
+  group: { [key: string]: string };
+  calls: number;
+  /** Calls that did not succeed: refused, failed, or the tool reported an error. */
+  failed: number;
+  resultBytes: number;
+  durationMs: number;
+}
+
+export interface ToolCallRow_GroupEntry {
+  key: string;
+  value: string;
+}
+
+export interface ToolCallReport {
+  rows: ToolCallRow[];
+  total: ToolCallRow | undefined;
+}
+
 function createBaseSpendQuery(): SpendQuery {
   return { from: "", to: "", groupBy: [], keyId: "", teamId: "", customerId: "", model: "", provider: "" };
 }
@@ -774,6 +805,530 @@ export const UsagePage: MessageFns<UsagePage> = {
   },
 };
 
+function createBaseToolCallQuery(): ToolCallQuery {
+  return { from: "", to: "", groupBy: [], keyId: "", teamId: "", customerId: "", server: "" };
+}
+
+export const ToolCallQuery: MessageFns<ToolCallQuery> = {
+  encode(message: ToolCallQuery, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.from !== "") {
+      writer.uint32(10).string(message.from);
+    }
+    if (message.to !== "") {
+      writer.uint32(18).string(message.to);
+    }
+    for (const v of message.groupBy) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(34).string(message.keyId);
+    }
+    if (message.teamId !== "") {
+      writer.uint32(42).string(message.teamId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(50).string(message.customerId);
+    }
+    if (message.server !== "") {
+      writer.uint32(58).string(message.server);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ToolCallQuery {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseToolCallQuery();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.from = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.to = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.groupBy.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.teamId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.server = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ToolCallQuery {
+    return {
+      from: isSet(object.from) ? globalThis.String(object.from) : "",
+      to: isSet(object.to) ? globalThis.String(object.to) : "",
+      groupBy: globalThis.Array.isArray(object?.groupBy)
+        ? object.groupBy.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.group_by)
+        ? object.group_by.map((e: any) => globalThis.String(e))
+        : [],
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      teamId: isSet(object.teamId)
+        ? globalThis.String(object.teamId)
+        : isSet(object.team_id)
+        ? globalThis.String(object.team_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      server: isSet(object.server) ? globalThis.String(object.server) : "",
+    };
+  },
+
+  toJSON(message: ToolCallQuery): unknown {
+    const obj: any = {};
+    if (message.from !== "") {
+      obj.from = message.from;
+    }
+    if (message.to !== "") {
+      obj.to = message.to;
+    }
+    if (message.groupBy?.length) {
+      obj.groupBy = message.groupBy;
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.teamId !== "") {
+      obj.teamId = message.teamId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.server !== "") {
+      obj.server = message.server;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ToolCallQuery>, I>>(base?: I): ToolCallQuery {
+    return ToolCallQuery.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ToolCallQuery>, I>>(object: I): ToolCallQuery {
+    const message = createBaseToolCallQuery();
+    message.from = object.from ?? "";
+    message.to = object.to ?? "";
+    message.groupBy = object.groupBy?.map((e) => e) || [];
+    message.keyId = object.keyId ?? "";
+    message.teamId = object.teamId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.server = object.server ?? "";
+    return message;
+  },
+};
+
+function createBaseToolCallRow(): ToolCallRow {
+  return { group: {}, calls: 0, failed: 0, resultBytes: 0, durationMs: 0 };
+}
+
+export const ToolCallRow: MessageFns<ToolCallRow> = {
+  encode(message: ToolCallRow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    globalThis.Object.entries(message.group).forEach(([key, value]: [string, string]) => {
+      ToolCallRow_GroupEntry.encode({ key: key as any, value }, writer.uint32(10).fork()).join();
+    });
+    if (message.calls !== 0) {
+      writer.uint32(16).int64(message.calls);
+    }
+    if (message.failed !== 0) {
+      writer.uint32(24).int64(message.failed);
+    }
+    if (message.resultBytes !== 0) {
+      writer.uint32(32).int64(message.resultBytes);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(41).double(message.durationMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ToolCallRow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseToolCallRow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            const entry1 = ToolCallRow_GroupEntry.decode(reader, reader.uint32());
+            if (entry1.value !== undefined) {
+              message.group[entry1.key] = entry1.value;
+            }
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.calls = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.failed = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.resultBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.durationMs = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ToolCallRow {
+    return {
+      group: isObject(object.group)
+        ? (globalThis.Object.entries(object.group) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      calls: isSet(object.calls) ? globalThis.Number(object.calls) : 0,
+      failed: isSet(object.failed) ? globalThis.Number(object.failed) : 0,
+      resultBytes: isSet(object.resultBytes)
+        ? globalThis.Number(object.resultBytes)
+        : isSet(object.result_bytes)
+        ? globalThis.Number(object.result_bytes)
+        : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: ToolCallRow): unknown {
+    const obj: any = {};
+    if (message.group) {
+      const entries = globalThis.Object.entries(message.group) as [string, string][];
+      if (entries.length > 0) {
+        obj.group = {};
+        entries.forEach(([k, v]) => {
+          obj.group[k] = v;
+        });
+      }
+    }
+    if (message.calls !== 0) {
+      obj.calls = Math.round(message.calls);
+    }
+    if (message.failed !== 0) {
+      obj.failed = Math.round(message.failed);
+    }
+    if (message.resultBytes !== 0) {
+      obj.resultBytes = Math.round(message.resultBytes);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = floatToJson(message.durationMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ToolCallRow>, I>>(base?: I): ToolCallRow {
+    return ToolCallRow.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ToolCallRow>, I>>(object: I): ToolCallRow {
+    const message = createBaseToolCallRow();
+    message.group = (globalThis.Object.entries(object.group ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.calls = object.calls ?? 0;
+    message.failed = object.failed ?? 0;
+    message.resultBytes = object.resultBytes ?? 0;
+    message.durationMs = object.durationMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseToolCallRow_GroupEntry(): ToolCallRow_GroupEntry {
+  return { key: "", value: "" };
+}
+
+export const ToolCallRow_GroupEntry: MessageFns<ToolCallRow_GroupEntry> = {
+  encode(message: ToolCallRow_GroupEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ToolCallRow_GroupEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseToolCallRow_GroupEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ToolCallRow_GroupEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ToolCallRow_GroupEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ToolCallRow_GroupEntry>, I>>(base?: I): ToolCallRow_GroupEntry {
+    return ToolCallRow_GroupEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ToolCallRow_GroupEntry>, I>>(object: I): ToolCallRow_GroupEntry {
+    const message = createBaseToolCallRow_GroupEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseToolCallReport(): ToolCallReport {
+  return { rows: [], total: undefined };
+}
+
+export const ToolCallReport: MessageFns<ToolCallReport> = {
+  encode(message: ToolCallReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.rows) {
+      ToolCallRow.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.total !== undefined) {
+      ToolCallRow.encode(message.total, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ToolCallReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseToolCallReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rows.push(ToolCallRow.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.total = ToolCallRow.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ToolCallReport {
+    return {
+      rows: globalThis.Array.isArray(object?.rows) ? object.rows.map((e: any) => ToolCallRow.fromJSON(e)) : [],
+      total: isSet(object.total) ? ToolCallRow.fromJSON(object.total) : undefined,
+    };
+  },
+
+  toJSON(message: ToolCallReport): unknown {
+    const obj: any = {};
+    if (message.rows?.length) {
+      obj.rows = message.rows.map((e) => ToolCallRow.toJSON(e));
+    }
+    if (message.total !== undefined) {
+      obj.total = ToolCallRow.toJSON(message.total);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ToolCallReport>, I>>(base?: I): ToolCallReport {
+    return ToolCallReport.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ToolCallReport>, I>>(object: I): ToolCallReport {
+    const message = createBaseToolCallReport();
+    message.rows = object.rows?.map((e) => ToolCallRow.fromPartial(e)) || [];
+    message.total = (object.total !== undefined && object.total !== null)
+      ? ToolCallRow.fromPartial(object.total)
+      : undefined;
+    return message;
+  },
+};
+
 /** Reads the usage ledger. Governance serves it through the admin API. */
 export type MeteringService = typeof MeteringService;
 export const MeteringService = {
@@ -797,6 +1352,16 @@ export const MeteringService = {
     responseSerialize: (value: UsagePage): Buffer => Buffer.from(UsagePage.encode(value).finish()),
     responseDeserialize: (value: Buffer): UsagePage => UsagePage.decode(value),
   },
+  /** MCP tool calls counted by the requested dimensions. */
+  toolCalls: {
+    path: "/gateway.v1.Metering/ToolCalls" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ToolCallQuery): Buffer => Buffer.from(ToolCallQuery.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ToolCallQuery => ToolCallQuery.decode(value),
+    responseSerialize: (value: ToolCallReport): Buffer => Buffer.from(ToolCallReport.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ToolCallReport => ToolCallReport.decode(value),
+  },
 } as const;
 
 export interface MeteringServer extends UntypedServiceImplementation {
@@ -804,6 +1369,8 @@ export interface MeteringServer extends UntypedServiceImplementation {
   spend: handleUnaryCall<SpendQuery, SpendReport>;
   /** The ledger's rows, page by page (for CSV and NDJSON export). */
   exportUsage: handleServerStreamingCall<SpendQuery, UsagePage>;
+  /** MCP tool calls counted by the requested dimensions. */
+  toolCalls: handleUnaryCall<ToolCallQuery, ToolCallReport>;
 }
 
 export interface MeteringClient extends Client {
@@ -827,6 +1394,22 @@ export interface MeteringClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<UsagePage>;
+  /** MCP tool calls counted by the requested dimensions. */
+  toolCalls(
+    request: ToolCallQuery,
+    callback: (error: ServiceError | null, response: ToolCallReport) => void,
+  ): ClientUnaryCall;
+  toolCalls(
+    request: ToolCallQuery,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ToolCallReport) => void,
+  ): ClientUnaryCall;
+  toolCalls(
+    request: ToolCallQuery,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ToolCallReport) => void,
+  ): ClientUnaryCall;
 }
 
 export const MeteringClient = makeGenericClientConstructor(MeteringService, "gateway.v1.Metering") as unknown as {
@@ -834,6 +1417,10 @@ export const MeteringClient = makeGenericClientConstructor(MeteringService, "gat
   service: typeof MeteringService;
   serviceName: string;
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
