@@ -68,8 +68,9 @@ async function whole(deps: PipelineDeps, admission: Admission, reply: FastifyRep
     const cacheHit = call.replay !== undefined;
     cache.store(result.answer, result.usage, result.served);
     admission.finish({ model, stream: false, httpStatus: 200, served: result.served, usage: result.usage, attempts: result.attempts, cacheHit });
+    const upstreamMs = result.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
     return reply
-      .headers({ ...servedHeaders(result.served, result.attempts), ...cache.headers() })
+      .headers({ ...servedHeaders(result.served, result.attempts), ...cache.headers(), ...admission.overheadHeader(upstreamMs) })
       .type('application/json')
       .send(result.body);
   } catch (err) {
@@ -84,11 +85,12 @@ async function streamed(deps: PipelineDeps, admission: Admission, request: Fasti
   const chunks = deps.clients.routing.completeStream(call, { signal: abort.signal });
   const iterator = chunks[Symbol.asyncIterator]();
   let served: Served | undefined;
+  let upstreamMs = 0;
   let first: IteratorResult<CompletionChunk>;
   try {
     // Nothing is sent until a provider's first chunk arrived, so an early failure is a plain HTTP error.
     first = await iterator.next();
-    if (first.value?.kind?.$case === 'start') served = first.value.kind.start.served;
+    if (first.value?.kind?.$case === 'start') ({ served, upstreamMs } = first.value.kind.start);
   } catch (err) {
     throw admission.fail(err, model, true);
   }
@@ -97,7 +99,7 @@ async function streamed(deps: PipelineDeps, admission: Admission, request: Fasti
   const sse = new SseWriter(reply.raw);
   const clientGone = () => abort.abort();
   reply.raw.on('close', clientGone);
-  sse.start({ ...(reply.getHeaders() as Record<string, string>), ...servedHeaders(served, []), ...cache.headers() });
+  sse.start({ ...(reply.getHeaders() as Record<string, string>), ...servedHeaders(served, []), ...cache.headers(), ...admission.overheadHeader(upstreamMs) });
   try {
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
       const kind = next.value.kind;

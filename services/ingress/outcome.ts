@@ -28,6 +28,7 @@ export interface Outcome {
 export class OutcomeRecorder {
   private readonly requests: Counter<'endpoint' | 'status'>;
   private readonly duration: Histogram<'endpoint'>;
+  private readonly overhead: Histogram<'endpoint'>;
 
   constructor(
     private readonly events: EventPublisher,
@@ -48,6 +49,20 @@ export class OutcomeRecorder {
       buckets: LATENCY_BUCKETS,
       registers: [metrics],
     });
+    this.overhead = new Histogram({
+      name: 'gateway_overhead_seconds',
+      help: "The gateway's own time per request until its answer starts: total time minus the time spent waiting on providers, by endpoint.",
+      labelNames: ['endpoint'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [metrics],
+    });
+  }
+
+  /** Records the gateway's own time for a request whose answer starts now, and returns it in microseconds. */
+  overheadUs(endpoint: string, startedAt: number, upstreamMs: number): number {
+    const ownMs = Math.max(0, performance.now() - startedAt - upstreamMs);
+    this.overhead.observe({ endpoint }, ownMs / 1000);
+    return Math.round(ownMs * 1000);
   }
 
   /** `admitted` says whether governance admitted the request (decides failed vs rejected). */

@@ -97,6 +97,15 @@ export class Admission {
     return error;
   }
 
+  /**
+   * The x-gateway-overhead-us header for an answer that starts now: the time
+   * since the request arrived minus the time spent waiting on providers
+   * (retry waits count as the gateway's; a cache hit is all gateway).
+   */
+  overheadHeader(upstreamMs: number): Record<string, string> {
+    return { 'x-gateway-overhead-us': String(this.deps.recorder.overheadUs(this.endpoint, this.startedAt, upstreamMs)) };
+  }
+
   /** Whether request and response content may be recorded for this request's key. */
   get contentLogging(): boolean {
     return this.grant?.contentLogging ?? false;

@@ -123,13 +123,14 @@ export class Routing implements Api<typeof RoutingService> {
     const translation = format.parse(parseBody(request.body));
     const stored = request.replay;
     if (stored) {
-      yield { kind: { $case: 'start', start: { served: stored.served } } };
+      yield { kind: { $case: 'start', start: { served: stored.served, upstreamMs: 0 } } };
       for await (const event of translation.stream(replayChunks(chatOf(stored)))) yield dataChunk(event);
       yield { kind: { $case: 'end', end: { usage: stored.usage, attempts: [], errorCode: '', errorMessage: '', httpStatus: 200, answer: EMPTY } } };
       return;
     }
     const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => openStream(translation, target, this.timeouts));
-    yield { kind: { $case: 'start', start: { served: served(routed.deployment) } } };
+    const upstreamMs = routed.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
+    yield { kind: { $case: 'start', start: { served: served(routed.deployment), upstreamMs } } };
     const stream = routed.value;
     try {
       for await (const event of stream.events) yield dataChunk(event);

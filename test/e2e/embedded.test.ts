@@ -23,6 +23,7 @@ describe('embedded mode, called with the official openai client', () => {
       routing: {
         providers: {
           mock: { type: 'mock' },
+          slow: { type: 'mock', latencyMs: 300 },
           openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY, models: ['gpt-4o-mini'] },
         },
       },
@@ -82,6 +83,25 @@ describe('embedded mode, called with the official openai client', () => {
     for await (const chunk of stream.data) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe('Fake OpenAI reply to: stream via fake');
     completedIds.push(stream.response.headers.get('x-request-id')!);
+  });
+
+  it('reports its own time per request, without the time the provider took, in a header and a metric', async () => {
+    const PROVIDER_MS = 300;
+    const started = performance.now();
+    const whole = await client.chat.completions.create({ model: 'slow/echo', messages: [{ role: 'user', content: 'timed' }] }).withResponse();
+    const wholeUs = (performance.now() - started) * 1000;
+    const streamStarted = performance.now();
+    const streamed = await client.chat.completions.create({ model: 'slow/echo', messages: [{ role: 'user', content: 'timed' }], stream: true }).withResponse();
+    const streamUs = (performance.now() - streamStarted) * 1000;
+    for await (const _ of streamed.data) void _;
+    for (const [response, clientUs] of [[whole.response, wholeUs], [streamed.response, streamUs]] as const) {
+      const own = Number(response.headers.get('x-gateway-overhead-us'));
+      expect(Number.isInteger(own) && own >= 0).toBe(true);
+      // The provider's wait is not the gateway's: what is left is at most what the client waited, less the provider's delay.
+      expect(own).toBeLessThanOrEqual(clientUs - PROVIDER_MS * 1000);
+    }
+    const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
+    expect(Number(/^gateway_overhead_seconds_count\{endpoint="chat.completions"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
   });
 
   it('lists models and answers without the /v1 prefix', async () => {

@@ -85,7 +85,11 @@ export interface CompletionChunk {
 }
 
 export interface StreamStart {
-  served: Served | undefined;
+  served:
+    | Served
+    | undefined;
+  /** Time spent waiting on providers before their first chunk (every attempt), for the gateway's own overhead. */
+  upstreamMs: number;
 }
 
 /** One server-sent event for the client. */
@@ -659,13 +663,16 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
 };
 
 function createBaseStreamStart(): StreamStart {
-  return { served: undefined };
+  return { served: undefined, upstreamMs: 0 };
 }
 
 export const StreamStart: MessageFns<StreamStart> = {
   encode(message: StreamStart, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.served !== undefined) {
       Served.encode(message.served, writer.uint32(10).fork()).join();
+    }
+    if (message.upstreamMs !== 0) {
+      writer.uint32(17).double(message.upstreamMs);
     }
     return writer;
   },
@@ -691,6 +698,14 @@ export const StreamStart: MessageFns<StreamStart> = {
             message.served = Served.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.upstreamMs = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -704,13 +719,23 @@ export const StreamStart: MessageFns<StreamStart> = {
   },
 
   fromJSON(object: any): StreamStart {
-    return { served: isSet(object.served) ? Served.fromJSON(object.served) : undefined };
+    return {
+      served: isSet(object.served) ? Served.fromJSON(object.served) : undefined,
+      upstreamMs: isSet(object.upstreamMs)
+        ? globalThis.Number(object.upstreamMs)
+        : isSet(object.upstream_ms)
+        ? globalThis.Number(object.upstream_ms)
+        : 0,
+    };
   },
 
   toJSON(message: StreamStart): unknown {
     const obj: any = {};
     if (message.served !== undefined) {
       obj.served = Served.toJSON(message.served);
+    }
+    if (message.upstreamMs !== 0) {
+      obj.upstreamMs = floatToJson(message.upstreamMs);
     }
     return obj;
   },
@@ -723,6 +748,7 @@ export const StreamStart: MessageFns<StreamStart> = {
     message.served = (object.served !== undefined && object.served !== null)
       ? Served.fromPartial(object.served)
       : undefined;
+    message.upstreamMs = object.upstreamMs ?? 0;
     return message;
   },
 };
@@ -1567,6 +1593,10 @@ function bytesFromBase64(b64: string): Uint8Array {
 
 function base64FromBytes(arr: Uint8Array): string {
   return globalThis.Buffer.from(arr).toString("base64");
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
