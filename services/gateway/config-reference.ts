@@ -73,8 +73,11 @@ function rows(schema: JsonSchema, path: string, out: string[]): void {
   for (const [key, child] of Object.entries(schema.properties ?? {})) {
     const childPath = path ? `${path}.${key}` : key;
     const variantsOf = typeof child.additionalProperties === 'object' ? (child.additionalProperties.oneOf ?? child.additionalProperties.anyOf) : undefined;
+    const shapes = (child.oneOf ?? child.anyOf)?.filter((shape) => shape.type === 'object' && shape.properties);
     if (child.type === 'object' && child.properties) {
       rows(child, childPath, out);
+    } else if (shapes?.length) {
+      unionRows(child, shapes, childPath, out);
     } else if (child.type === 'object' && variantsOf) {
       out.push(`| \`${childPath}.<name>\` | map | ${defaultOf(child, false)} | ${cell(child.description)} Entries are described below. |`);
     } else if (child.type === 'object' && typeof child.additionalProperties === 'object') {
@@ -85,6 +88,32 @@ function rows(schema: JsonSchema, path: string, out: string[]): void {
       // A list of objects: document the fields of its items too.
       if (child.type === 'array' && child.items?.properties) rows(child.items, `${childPath}[]`, out);
     }
+  }
+}
+
+/**
+ * An object that takes one of several shapes told apart by a constant field
+ * (e.g. an MCP server's oauth.grant): that field's values, then every field of
+ * every shape once, saying which shapes have it.
+ */
+function unionRows(union: JsonSchema, shapes: JsonSchema[], path: string, out: string[]): void {
+  const tag = Object.keys(shapes[0]!.properties!).find((key) => shapes.every((shape) => shape.properties?.[key]?.const !== undefined));
+  if (!tag) return;
+  const values = shapes.map((shape) => String(shape.properties![tag]!.const));
+  out.push(`| \`${path}.${tag}\` | one of ${values.map((v) => `\`${v}\``).join(', ')} | | ${cell(union.description)} |`);
+  const fields = new Map<string, { field: JsonSchema; tags: string[]; required: boolean }>();
+  shapes.forEach((shape, i) => {
+    for (const [key, field] of Object.entries(shape.properties!)) {
+      if (key === tag) continue;
+      const seen = fields.get(key) ?? { field, tags: [], required: true };
+      seen.tags.push(values[i]!);
+      seen.required &&= (shape.required ?? []).includes(key);
+      fields.set(key, seen);
+    }
+  });
+  for (const [key, { field, tags, required }] of fields) {
+    const only = tags.length < shapes.length ? ` Only with ${tag} ${tags.map((t) => `\`${t}\``).join(', ')}.` : '';
+    rows({ properties: { [key]: { ...field, description: `${field.description ?? ''}${only}` } }, required: required ? [key] : [] }, path, out);
   }
 }
 

@@ -5,6 +5,7 @@ import { stringsIn } from '../kit/secrets/store.js';
 import { defineService } from '../kit/service.js';
 import type { RoutingConfig } from './config.js';
 import { LiveRouting } from './live.js';
+import { secretValuesOf } from './mcp/config.js';
 import { McpHub, type McpPins } from './mcp/hub.js';
 import { Routing } from './service.js';
 
@@ -17,7 +18,7 @@ export const routingService = defineService<RoutingConfig>({
     await ctx.secrets.prepare(stringsIn(config.providers));
     const live = new LiveRouting(config, ctx.secrets, ctx.metrics, ctx.log);
     ctx.log.info({ providers: Object.keys(config.providers), models: Object.keys(config.models) }, 'providers configured');
-    await ctx.secrets.prepare(stringsIn(config.mcp));
+    await ctx.secrets.prepare(stringsIn(secretValuesOf(config.mcp)));
     const mcp = new McpHub(config.mcp, ctx.secrets, ctx.log.child({ component: 'mcp' }), ctx.metrics);
     mcp.start();
     const api = new Routing(live, config.timeouts, mcp);

@@ -23,7 +23,10 @@ import { usageFromOpenAI, type Timeouts } from './providers/types.js';
 import type { Deployment } from './router/deployment.js';
 import type { AdminEntries, LiveRouting } from './live.js';
 import type { McpHub } from './mcp/hub.js';
-import type { CallToolRequest, CallToolResponse, ListMcpServersRequest, ListMcpServersResponse, ListToolsRequest, ListToolsResponse } from '../gen/gateway/v1/mcp.js';
+import type {
+  CallToolRequest, CallToolResponse, CompleteMcpAuthorizationRequest, CompleteMcpAuthorizationResponse, ListMcpServersRequest, ListMcpServersResponse, ListToolsRequest, ListToolsResponse,
+  StartMcpAuthorizationRequest, StartMcpAuthorizationResponse,
+} from '../gen/gateway/v1/mcp.js';
 import type { Router } from './router/router.js';
 
 const FORMATS: Record<string, InboundFormat> = Object.fromEntries(
@@ -156,6 +159,14 @@ export class Routing implements Api<typeof RoutingService> {
 
   async listMcpServers(_request: ListMcpServersRequest): Promise<ListMcpServersResponse> {
     return { servers: this.mcp.servers() };
+  }
+
+  async startMcpAuthorization(request: StartMcpAuthorizationRequest): Promise<StartMcpAuthorizationResponse> {
+    return { authorizationUrl: await this.mcp.startAuthorization(request.server) };
+  }
+
+  async completeMcpAuthorization(request: CompleteMcpAuthorizationRequest): Promise<CompleteMcpAuthorizationResponse> {
+    return { server: await this.mcp.completeAuthorization(request.state, request.code) };
   }
 
   async listModels(_request: ListModelsRequest): Promise<ListModelsResponse> {

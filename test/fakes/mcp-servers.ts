@@ -3,7 +3,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { listenLocally, readBody } from './local-server.js';
+import { listenLocally, readBody, writeJson } from './local-server.js';
 
 /**
  * MCP servers for tests, built with the official SDK's Server class, so the
@@ -76,13 +76,32 @@ export interface FakeMcpHttpServer {
   close(): Promise<void>;
 }
 
-/** A Streamable HTTP MCP server with sessions, one SDK Server per session. */
-export async function startMcpHttpServer(name: string, tools: FakeTool[]): Promise<FakeMcpHttpServer> {
+/**
+ * A resource server in the MCP authorization spec's sense: every request needs
+ * a bearer token the authorization server issued for this resource; without
+ * one the answer is 401 with WWW-Authenticate pointing at the protected
+ * resource metadata (RFC 9728), which names the authorization server.
+ */
+export interface McpAuth {
+  issuer: string;
+  valid(token: string, resource: string): boolean;
+}
+
+/** A Streamable HTTP MCP server with sessions, one SDK Server per session; with `auth`, an OAuth-protected one. */
+export async function startMcpHttpServer(name: string, tools: FakeTool[], auth?: McpAuth): Promise<FakeMcpHttpServer> {
   const sessions = new Map<string, { transport: StreamableHTTPServerTransport; server: Server }>();
   const calls: FakeMcpHttpServer['calls'] = [];
   const recorded = tools.map((tool) => ({ ...tool, run: (args: Record<string, unknown>) => (calls.push({ name: tool.name, arguments: args }), tool.run(args)) }));
+  let url = '';
+  const metadataPath = '/.well-known/oauth-protected-resource/mcp';
   const http = createServer((req, res) => {
     void (async () => {
+      if (auth && req.url === metadataPath) return writeJson(res, 200, { resource: url, authorization_servers: [auth.issuer], bearer_methods_supported: ['header'] });
+      const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      if (auth && !(bearer && auth.valid(bearer, url))) {
+        const resourceMetadata = `${new URL(url).origin}${metadataPath}`;
+        return writeJson(res, 401, { error: 'invalid_token' }, { 'www-authenticate': `Bearer error="invalid_token", resource_metadata="${resourceMetadata}"` });
+      }
       const raw = await readBody(req);
       const body = raw.length > 0 ? (JSON.parse(raw.toString('utf8')) as unknown) : undefined;
       const id = req.headers['mcp-session-id'];
@@ -103,8 +122,9 @@ export async function startMcpHttpServer(name: string, tools: FakeTool[]): Promi
     });
   });
   const local = await listenLocally(http);
+  url = `${local.url}/mcp`;
   return {
-    url: `${local.url}/mcp`,
+    url,
     tools: recorded,
     calls,
     async redescribe(tool, description) {

@@ -25,6 +25,9 @@ const serverView = (s: McpServerState, tools: McpTool[]) => ({
  * until an admin approves the server again. Approvals are stored like the
  * other admin-managed routing entries and reach every routing replica.
  */
+/** Where authorization servers send the admin's browser back (routing.mcp.servers.<name>.oauth.redirectUrl); needs no admin token. */
+export const OAUTH_CALLBACK_PATH = '/admin/mcp/oauth/callback';
+
 export function registerMcpRoutes(app: FastifyInstance, directory: Directory, clients: Clients, record: RecordChange): void {
   const tags = ['mcp'];
 
@@ -57,6 +60,28 @@ export function registerMcpRoutes(app: FastifyInstance, directory: Directory, cl
       return serverView({ ...server, approved: true, held: 0 }, own.map((t) => ({ ...t, state: 'approved' })));
     },
   );
+
+  app.post<{ Params: { name: string } }>(
+    '/admin/mcp/servers/:name/authorize',
+    { schema: { tags, summary: 'Start OAuth sign-in for a server (authorization code with PKCE): open the authorization_url returned in a browser' } },
+    async (request) => {
+      const who = caller(request, 'manage_routing');
+      const { authorizationUrl } = await clients.routing.startMcpAuthorization({ server: request.params.name });
+      record(who, 'routing_mcp', 'authorize', request.params.name, undefined, { started: true });
+      return { authorization_url: authorizationUrl || null };
+    },
+  );
+
+  // Reached by the admin's browser from the authorization server, so it carries no admin token: the single-use
+  // state (bound to the PKCE verifier routing holds) is what makes it trustworthy.
+  app.get<{ Querystring: Record<string, string | undefined> }>(OAUTH_CALLBACK_PATH, { schema: { tags, summary: 'OAuth redirect target for MCP server sign-in (no admin token)', security: [] } }, async (request) => {
+    const { code, state, error, error_description: description } = request.query;
+    if (error) throw new GatewayError('invalid_request', `The authorization server refused: ${error}${description ? ` (${description})` : ''}.`);
+    if (!code || !state) throw new GatewayError('invalid_request', 'The callback needs the code and state the authorization server sends.');
+    const { server } = await clients.routing.completeMcpAuthorization({ state, code });
+    record({ name: `oauth-callback:${server}`, role: 'admin' }, 'routing_mcp', 'authorized', server, undefined, { authorized: true });
+    return { server, authorized: true, message: `MCP server ${server} is authorized; the gateway connects to it now. You can close this window.` };
+  });
 
   app.delete<{ Params: { name: string } }>('/admin/mcp/servers/:name/approval', { schema: { tags, summary: 'Withdraw a server\'s approval: its tools are no longer offered' } }, async (request, reply) => {
     const who = caller(request, 'manage_routing');

@@ -11,7 +11,7 @@ import type { Directory } from '../store/directory.js';
 import type { Principal } from './principals.js';
 import type { Clients } from '../../kit/service.js';
 import { registerCacheRoutes } from './cache-routes.js';
-import { registerMcpRoutes } from './mcp-routes.js';
+import { OAUTH_CALLBACK_PATH, registerMcpRoutes } from './mcp-routes.js';
 import { registerReportRoutes } from './reports-routes.js';
 import { registerRoutingRoutes, type CheckRouting } from './routing-routes.js';
 import { registerRoutes } from './routes.js';
@@ -40,7 +40,7 @@ export async function buildAdminApi(options: {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.addHook('onRequest', async (request) => {
-    if (request.url === '/docs' || request.url.startsWith('/docs/')) return;
+    if (request.url === '/docs' || request.url.startsWith('/docs/') || request.url.split('?')[0] === OAUTH_CALLBACK_PATH) return;
     const token = bearerToken(request.headers.authorization);
     const principal = token ? await options.authenticate(token) : undefined;
     if (!principal) {

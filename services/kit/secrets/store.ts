@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from '../log.js';
 import { VaultClient, type VaultSettings } from './vault.js';
 
@@ -10,6 +10,18 @@ export interface Secret {
 /** What adapters need of a secret store: the current secret for a config value. */
 export interface SecretLookup {
   get(value: string): Secret;
+}
+
+/** Secrets the gateway itself keeps (e.g. OAuth tokens it obtained), at a file: or vault: reference. */
+export interface SecretKeeper {
+  /** The stored value, or undefined when there is none yet. */
+  load(reference: string): Promise<string | undefined>;
+  save(reference: string, value: string): Promise<void>;
+}
+
+/** Whether the gateway can write a secret at this reference (env: cannot). */
+export function isWritableReference(value: string): boolean {
+  return /^(file|vault):.+/.test(value);
 }
 
 /** Config values taken as they are (tests, and configs without references). */
@@ -35,7 +47,7 @@ export function isSecretReference(value: string): boolean {
  * so other stores (AWS Secrets Manager, Google Secret Manager, Azure Key Vault)
  * can be added as further schemes.
  */
-export class SecretStore implements SecretLookup {
+export class SecretStore implements SecretLookup, SecretKeeper {
   private readonly watched = new Map<string, { value: string }>();
   private readonly vault: VaultClient | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -90,6 +102,29 @@ export class SecretStore implements SecretLookup {
     }
   }
 
+  async load(reference: string): Promise<string | undefined> {
+    try {
+      return await this.read(reference);
+    } catch (err) {
+      // Nothing stored yet is normal before the first save; any other failure is the caller's to report.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || /answered 404/.test((err as Error).message)) return undefined;
+      throw err;
+    }
+  }
+
+  async save(reference: string, value: string): Promise<void> {
+    const [, scheme, rest] = REFERENCE.exec(reference) ?? [];
+    if (scheme === 'file') {
+      // Written beside and renamed over, so a reader never sees half a secret; readable by the gateway's user only.
+      await writeFile(`${rest}.tmp`, value, { mode: 0o600 });
+      await rename(`${rest}.tmp`, rest!);
+      return;
+    }
+    if (scheme !== 'vault' || !this.vault) throw new Error(`cannot write a secret to ${reference}: use file:<path> or vault:<mount>/<path>#<field> (with secrets.vault set)`);
+    const { mount, path, field } = vaultPath(rest!);
+    await this.vault.write(mount, path, field, value);
+  }
+
   private async read(reference: string): Promise<string> {
     const [, scheme, rest] = REFERENCE.exec(reference)!;
     if (scheme === 'env') {
@@ -99,11 +134,16 @@ export class SecretStore implements SecretLookup {
     }
     if (scheme === 'file') return (await readFile(rest!, 'utf8')).trim();
     if (!this.vault) throw new Error('secrets.vault.address is not set');
-    const hash = rest!.lastIndexOf('#');
-    const slash = rest!.indexOf('/');
-    if (hash < 0 || slash < 0) throw new Error('expected vault:<mount>/<path>#<field>');
-    return this.vault.read(rest!.slice(0, slash), rest!.slice(slash + 1, hash), rest!.slice(hash + 1));
+    const { mount, path, field } = vaultPath(rest!);
+    return this.vault.read(mount, path, field);
   }
+}
+
+function vaultPath(rest: string): { mount: string; path: string; field: string } {
+  const hash = rest.lastIndexOf('#');
+  const slash = rest.indexOf('/');
+  if (hash < 0 || slash < 0) throw new Error('expected vault:<mount>/<path>#<field>');
+  return { mount: rest.slice(0, slash), path: rest.slice(slash + 1, hash), field: rest.slice(hash + 1) };
 }
 
 /** Every string in a config tree, to find the secret references in it. */

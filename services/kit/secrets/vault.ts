@@ -37,6 +37,24 @@ export class VaultClient {
     throw new Error(`Vault refused the gateway's token for ${mount}/${path}`);
   }
 
+  /** Writes one field as the whole of a KV v2 secret (a new version), e.g. tokens the gateway obtained. */
+  async write(mount: string, path: string, field: string, value: string): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const token = await this.currentToken(attempt > 0);
+      const response = await request(`${this.settings.address.replace(/\/+$/, '')}/v1/${mount}/data/${path}`, {
+        method: 'POST',
+        headers: { ...this.headers(token), 'content-type': 'application/json' },
+        body: JSON.stringify({ data: { [field]: value } }),
+      });
+      const body = (await response.body.json().catch(() => ({}))) as { errors?: string[] };
+      if (response.statusCode === 403 && this.usesAppRole && attempt === 0) continue;
+      if (response.statusCode !== 200 && response.statusCode !== 204) {
+        throw new Error(`Vault answered ${response.statusCode} writing ${mount}/${path}${body.errors?.length ? `: ${body.errors.join('; ')}` : ''}`);
+      }
+      return;
+    }
+  }
+
   private get usesAppRole(): boolean {
     return Boolean(this.settings.appRole.roleId);
   }

@@ -15,6 +15,33 @@ const common = {
     .describe('Tools (names or glob patterns, without the server prefix) the gateway may run on its own in agent mode.'),
 };
 
+const oauthCommon = {
+  issuer: z.url({ protocol: /^https?$/ }).describe('The authorization server the client is registered with; credentials and tokens are presented to it only.'),
+  clientId: z.string().min(1).describe('OAuth client id.'),
+  scope: z.string().optional().describe('Scopes to ask for (space-separated); default: what the server advertises.'),
+};
+
+const oauthConfig = z
+  .discriminatedUnion('grant', [
+    z.strictObject({
+      grant: z.literal('client_credentials'),
+      ...oauthCommon,
+      clientSecret: z.string().min(1).describe('Client secret (a secret reference), sent with client_secret_basic.'),
+    }),
+    z.strictObject({
+      grant: z.literal('authorization_code'),
+      ...oauthCommon,
+      clientSecret: z.string().min(1).optional().describe('Client secret (a secret reference) for a confidential client; none for a public client (PKCE alone).'),
+      redirectUrl: z.url({ protocol: /^https?$/ }).describe("The admin API's callback as the authorization server reaches the browser: https://<admin host>/admin/mcp/oauth/callback."),
+      tokenStore: z
+        .string()
+        .regex(/^(file|vault):.+/, 'a file:<path> or vault:<mount>/<path>#<field> reference')
+        .describe('Where the tokens (the refresh token included) are kept, so they outlive restarts: written by the gateway, as JSON.'),
+    }),
+  ])
+  .optional()
+  .describe('OAuth 2.1 for the server (MCP authorization): client credentials, or authorization code with PKCE started by an admin; tokens are refreshed as they expire.');
+
 const stdioServer = z.strictObject({
   transport: z.literal('stdio'),
   ...common,
@@ -29,6 +56,7 @@ const httpServer = z.strictObject({
   ...common,
   url: z.url({ protocol: /^https?$/ }).describe('Streamable HTTP endpoint, e.g. https://tools.internal/mcp.'),
   headers: z.record(z.string(), z.string()).default({}).describe('Headers sent with every request, e.g. Authorization (values may be secret references).'),
+  oauth: oauthConfig,
 });
 
 const sseServer = z.strictObject({
@@ -36,10 +64,17 @@ const sseServer = z.strictObject({
   ...common,
   url: z.url({ protocol: /^https?$/ }).describe('SSE endpoint of a server on the older HTTP+SSE transport, e.g. https://tools.internal/sse.'),
   headers: z.record(z.string(), z.string()).default({}).describe('Headers sent with every request (values may be secret references).'),
+  oauth: oauthConfig,
 });
 
 export const mcpServerConfig = z.discriminatedUnion('transport', [stdioServer, httpServer, sseServer]);
 export type McpServerConfig = z.infer<typeof mcpServerConfig>;
+export type McpOAuthConfig = NonNullable<z.infer<typeof oauthConfig>>;
+
+/** The secret references routing reads at start: all but OAuth token stores, which the gateway writes. */
+export function secretValuesOf(config: McpConfig): unknown[] {
+  return Object.values(config.servers).map((server) => (server.transport === 'stdio' || !server.oauth ? server : { ...server, oauth: { ...server.oauth, tokenStore: undefined } }));
+}
 
 export const mcpConfig = z
   .strictObject({

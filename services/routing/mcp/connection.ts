@@ -1,3 +1,4 @@
+import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -6,13 +7,15 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ToolListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../kit/log.js';
-import type { SecretLookup } from '../../kit/secrets/store.js';
+import type { SecretKeeper, SecretLookup } from '../../kit/secrets/store.js';
 import type { McpServerConfig } from './config.js';
+import { McpOAuth } from './oauth.js';
 
-export type ConnectionState = 'connecting' | 'ready' | 'down';
+/** "unauthorized": the server wants OAuth authorization code sign-in, which an admin has to start. */
+export type ConnectionState = 'connecting' | 'ready' | 'down' | 'unauthorized';
 
 export interface ConnectionOptions {
-  secrets: SecretLookup;
+  secrets: SecretLookup & SecretKeeper;
   log: Logger;
   pingIntervalMs: number;
   maxReconnectDelayMs: number;
@@ -34,12 +37,42 @@ export class McpConnection {
   private client: Client | undefined;
   private pinger: NodeJS.Timeout | undefined;
   private closed = false;
+  private wake = new AbortController();
+  readonly oauth: McpOAuth | undefined;
 
   constructor(
     readonly name: string,
     readonly config: McpServerConfig,
     private readonly options: ConnectionOptions,
-  ) {}
+  ) {
+    this.oauth = config.transport !== 'stdio' && config.oauth ? new McpOAuth(name, config.oauth, options.secrets, options.log) : undefined;
+  }
+
+  /**
+   * Starts the authorization code flow: the URL an admin opens to let the
+   * gateway in; "" when stored tokens were enough (the server reconnects).
+   */
+  async startAuthorization(): Promise<string> {
+    if (!this.oauth?.interactive || this.config.transport === 'stdio') throw new Error(`MCP server ${this.name} is not configured for the authorization code flow`);
+    const result = await auth(this.oauth, { serverUrl: this.config.url });
+    if (result === 'AUTHORIZED') {
+      this.reconnectNow();
+      return '';
+    }
+    return this.oauth.authorizationUrl ?? '';
+  }
+
+  /** Ends the authorization code flow with the code the authorization server sent back, then reconnects. */
+  async completeAuthorization(code: string): Promise<void> {
+    if (!this.oauth || this.config.transport === 'stdio') throw new Error(`MCP server ${this.name} is not configured for OAuth`);
+    await auth(this.oauth, { serverUrl: this.config.url, authorizationCode: code });
+    this.reconnectNow();
+  }
+
+  /** Skips the wait before the next connection attempt. */
+  private reconnectNow(): void {
+    this.wake.abort();
+  }
 
   start(): void {
     void this.connect();
@@ -53,6 +86,7 @@ export class McpConnection {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.wake.abort();
     clearInterval(this.pinger);
     const client = this.client;
     this.client = undefined;
@@ -60,6 +94,11 @@ export class McpConnection {
   }
 
   private async connect(): Promise<void> {
+    try {
+      await this.oauth?.load();
+    } catch (err) {
+      this.options.log.error({ server: this.name, reason: (err as Error).message }, 'could not read stored MCP OAuth tokens; an admin has to authorize again');
+    }
     for (let attempt = 0; !this.closed; attempt++) {
       this.state = 'connecting';
       const client = new Client(CLIENT_INFO, { capabilities: {} });
@@ -80,11 +119,12 @@ export class McpConnection {
         return;
       } catch (err) {
         await client.close().catch(() => undefined);
-        this.state = 'down';
-        this.error = (err as Error).message;
+        const unauthorized = err instanceof UnauthorizedError && this.oauth?.interactive;
+        this.state = unauthorized ? 'unauthorized' : 'down';
+        this.error = unauthorized ? `the server wants the gateway authorized: POST /admin/mcp/servers/${this.name}/authorize` : (err as Error).message;
         const delay = Math.min(this.options.maxReconnectDelayMs, 500 * 2 ** Math.min(attempt, 10));
         this.options.log.warn({ server: this.name, reason: this.error, retryInMs: delay }, 'MCP server unreachable; retrying');
-        await sleep(delay);
+        await sleep(delay, undefined, { signal: this.wake.signal }).catch(() => (this.wake = new AbortController()));
       }
     }
   }
@@ -136,9 +176,9 @@ export class McpConnection {
         return transport;
       }
       case 'http':
-        return new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers: resolve(config.headers) } });
+        return new StreamableHTTPClientTransport(new URL(config.url), { requestInit: { headers: resolve(config.headers) }, authProvider: this.oauth });
       case 'sse':
-        return new SSEClientTransport(new URL(config.url), { requestInit: { headers: resolve(config.headers) } });
+        return new SSEClientTransport(new URL(config.url), { requestInit: { headers: resolve(config.headers) }, authProvider: this.oauth });
     }
   }
 }

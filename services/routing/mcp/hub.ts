@@ -7,7 +7,7 @@ import { GatewayError } from '../../kit/errors.js';
 import { matchesAny } from '../../kit/glob.js';
 import type { Logger } from '../../kit/log.js';
 import { LATENCY_BUCKETS } from '../../kit/metrics.js';
-import type { SecretLookup } from '../../kit/secrets/store.js';
+import type { SecretKeeper, SecretLookup } from '../../kit/secrets/store.js';
 import type { McpConfig } from './config.js';
 import { McpConnection } from './connection.js';
 
@@ -34,7 +34,7 @@ export class McpHub {
 
   constructor(
     config: McpConfig,
-    secrets: SecretLookup,
+    secrets: SecretLookup & SecretKeeper,
     log: Logger,
     metrics: Registry,
   ) {
@@ -61,6 +61,32 @@ export class McpHub {
 
   async close(): Promise<void> {
     await Promise.all([...this.connections.values()].map((c) => c.close()));
+  }
+
+  async startAuthorization(server: string): Promise<string> {
+    const connection = this.connections.get(server);
+    if (!connection) throw new GatewayError('not_found', `No MCP server named ${server} in routing.mcp.servers.`);
+    if (!connection.oauth?.interactive) throw new GatewayError('invalid_request', `MCP server ${server} does not use the OAuth authorization code flow (routing.mcp.servers.${server}.oauth.grant).`);
+    try {
+      return await connection.startAuthorization();
+    } catch (err) {
+      throw new GatewayError('tool_unavailable', `Could not start authorizing MCP server ${server}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Completes an authorization whose state this replica issued; a state it does not know is refused. */
+  async completeAuthorization(state: string, code: string): Promise<string> {
+    const server = state.slice(0, Math.max(0, state.indexOf('.')));
+    const connection = this.connections.get(server);
+    if (!connection?.oauth?.takeState(state)) {
+      throw new GatewayError('invalid_request', 'This authorization is unknown or was already used; start it again from the admin API.', { param: 'state' });
+    }
+    try {
+      await connection.completeAuthorization(code);
+    } catch (err) {
+      throw new GatewayError('invalid_request', `MCP server ${server}'s authorization server refused the code: ${(err as Error).message}`, { cause: err });
+    }
+    return server;
   }
 
   setPins(pins: McpPins): void {

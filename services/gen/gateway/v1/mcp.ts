@@ -64,7 +64,7 @@ export interface McpServerState {
   name: string;
   /** "stdio", "http" or "sse". */
   transport: string;
-  /** "connecting", "ready" or "down". */
+  /** "connecting", "ready", "down" or "unauthorized" (waiting for an admin to authorize the gateway with OAuth). */
   state: string;
   /** Why it is down (never a credential). */
   error: string;
@@ -99,6 +99,25 @@ export interface ToolCall {
   surface: string;
   argumentsJson: string;
   resultJson: string;
+}
+
+export interface StartMcpAuthorizationRequest {
+  server: string;
+}
+
+export interface StartMcpAuthorizationResponse {
+  /** Where to send the admin's browser; "" when stored tokens were enough. */
+  authorizationUrl: string;
+}
+
+export interface CompleteMcpAuthorizationRequest {
+  /** The state the authorization server echoed ("<server>.<random>"). */
+  state: string;
+  code: string;
+}
+
+export interface CompleteMcpAuthorizationResponse {
+  server: string;
 }
 
 function createBaseMcpTool(): McpTool {
@@ -1226,6 +1245,306 @@ export const ToolCall: MessageFns<ToolCall> = {
     message.surface = object.surface ?? "";
     message.argumentsJson = object.argumentsJson ?? "";
     message.resultJson = object.resultJson ?? "";
+    return message;
+  },
+};
+
+function createBaseStartMcpAuthorizationRequest(): StartMcpAuthorizationRequest {
+  return { server: "" };
+}
+
+export const StartMcpAuthorizationRequest: MessageFns<StartMcpAuthorizationRequest> = {
+  encode(message: StartMcpAuthorizationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.server !== "") {
+      writer.uint32(10).string(message.server);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartMcpAuthorizationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartMcpAuthorizationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.server = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartMcpAuthorizationRequest {
+    return { server: isSet(object.server) ? globalThis.String(object.server) : "" };
+  },
+
+  toJSON(message: StartMcpAuthorizationRequest): unknown {
+    const obj: any = {};
+    if (message.server !== "") {
+      obj.server = message.server;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartMcpAuthorizationRequest>, I>>(base?: I): StartMcpAuthorizationRequest {
+    return StartMcpAuthorizationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartMcpAuthorizationRequest>, I>>(object: I): StartMcpAuthorizationRequest {
+    const message = createBaseStartMcpAuthorizationRequest();
+    message.server = object.server ?? "";
+    return message;
+  },
+};
+
+function createBaseStartMcpAuthorizationResponse(): StartMcpAuthorizationResponse {
+  return { authorizationUrl: "" };
+}
+
+export const StartMcpAuthorizationResponse: MessageFns<StartMcpAuthorizationResponse> = {
+  encode(message: StartMcpAuthorizationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.authorizationUrl !== "") {
+      writer.uint32(10).string(message.authorizationUrl);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartMcpAuthorizationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartMcpAuthorizationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.authorizationUrl = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartMcpAuthorizationResponse {
+    return {
+      authorizationUrl: isSet(object.authorizationUrl)
+        ? globalThis.String(object.authorizationUrl)
+        : isSet(object.authorization_url)
+        ? globalThis.String(object.authorization_url)
+        : "",
+    };
+  },
+
+  toJSON(message: StartMcpAuthorizationResponse): unknown {
+    const obj: any = {};
+    if (message.authorizationUrl !== "") {
+      obj.authorizationUrl = message.authorizationUrl;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartMcpAuthorizationResponse>, I>>(base?: I): StartMcpAuthorizationResponse {
+    return StartMcpAuthorizationResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartMcpAuthorizationResponse>, I>>(
+    object: I,
+  ): StartMcpAuthorizationResponse {
+    const message = createBaseStartMcpAuthorizationResponse();
+    message.authorizationUrl = object.authorizationUrl ?? "";
+    return message;
+  },
+};
+
+function createBaseCompleteMcpAuthorizationRequest(): CompleteMcpAuthorizationRequest {
+  return { state: "", code: "" };
+}
+
+export const CompleteMcpAuthorizationRequest: MessageFns<CompleteMcpAuthorizationRequest> = {
+  encode(message: CompleteMcpAuthorizationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== "") {
+      writer.uint32(10).string(message.state);
+    }
+    if (message.code !== "") {
+      writer.uint32(18).string(message.code);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompleteMcpAuthorizationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompleteMcpAuthorizationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompleteMcpAuthorizationRequest {
+    return {
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+    };
+  },
+
+  toJSON(message: CompleteMcpAuthorizationRequest): unknown {
+    const obj: any = {};
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CompleteMcpAuthorizationRequest>, I>>(base?: I): CompleteMcpAuthorizationRequest {
+    return CompleteMcpAuthorizationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CompleteMcpAuthorizationRequest>, I>>(
+    object: I,
+  ): CompleteMcpAuthorizationRequest {
+    const message = createBaseCompleteMcpAuthorizationRequest();
+    message.state = object.state ?? "";
+    message.code = object.code ?? "";
+    return message;
+  },
+};
+
+function createBaseCompleteMcpAuthorizationResponse(): CompleteMcpAuthorizationResponse {
+  return { server: "" };
+}
+
+export const CompleteMcpAuthorizationResponse: MessageFns<CompleteMcpAuthorizationResponse> = {
+  encode(message: CompleteMcpAuthorizationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.server !== "") {
+      writer.uint32(10).string(message.server);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompleteMcpAuthorizationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompleteMcpAuthorizationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.server = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CompleteMcpAuthorizationResponse {
+    return { server: isSet(object.server) ? globalThis.String(object.server) : "" };
+  },
+
+  toJSON(message: CompleteMcpAuthorizationResponse): unknown {
+    const obj: any = {};
+    if (message.server !== "") {
+      obj.server = message.server;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CompleteMcpAuthorizationResponse>, I>>(
+    base?: I,
+  ): CompleteMcpAuthorizationResponse {
+    return CompleteMcpAuthorizationResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CompleteMcpAuthorizationResponse>, I>>(
+    object: I,
+  ): CompleteMcpAuthorizationResponse {
+    const message = createBaseCompleteMcpAuthorizationResponse();
+    message.server = object.server ?? "";
     return message;
   },
 };

@@ -24,10 +24,14 @@ import { Attempt, RequestContext, Served, StoredAnswer, Usage } from "./common.j
 import {
   CallToolRequest,
   CallToolResponse,
+  CompleteMcpAuthorizationRequest,
+  CompleteMcpAuthorizationResponse,
   ListMcpServersRequest,
   ListMcpServersResponse,
   ListToolsRequest,
   ListToolsResponse,
+  StartMcpAuthorizationRequest,
+  StartMcpAuthorizationResponse,
 } from "./mcp.js";
 
 export const protobufPackage = "gateway.v1";
@@ -1452,6 +1456,32 @@ export const RoutingService = {
       Buffer.from(ListMcpServersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListMcpServersResponse => ListMcpServersResponse.decode(value),
   },
+  /** Starts the OAuth authorization code flow of an MCP server: the URL an admin opens. */
+  startMcpAuthorization: {
+    path: "/gateway.v1.Routing/StartMcpAuthorization" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartMcpAuthorizationRequest): Buffer =>
+      Buffer.from(StartMcpAuthorizationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartMcpAuthorizationRequest => StartMcpAuthorizationRequest.decode(value),
+    responseSerialize: (value: StartMcpAuthorizationResponse): Buffer =>
+      Buffer.from(StartMcpAuthorizationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartMcpAuthorizationResponse => StartMcpAuthorizationResponse.decode(value),
+  },
+  /** Ends it with what the authorization server sent to the callback. */
+  completeMcpAuthorization: {
+    path: "/gateway.v1.Routing/CompleteMcpAuthorization" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CompleteMcpAuthorizationRequest): Buffer =>
+      Buffer.from(CompleteMcpAuthorizationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CompleteMcpAuthorizationRequest =>
+      CompleteMcpAuthorizationRequest.decode(value),
+    responseSerialize: (value: CompleteMcpAuthorizationResponse): Buffer =>
+      Buffer.from(CompleteMcpAuthorizationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CompleteMcpAuthorizationResponse =>
+      CompleteMcpAuthorizationResponse.decode(value),
+  },
 } as const;
 
 export interface RoutingServer extends UntypedServiceImplementation {
@@ -1471,6 +1501,10 @@ export interface RoutingServer extends UntypedServiceImplementation {
   listTools: handleUnaryCall<ListToolsRequest, ListToolsResponse>;
   callTool: handleUnaryCall<CallToolRequest, CallToolResponse>;
   listMcpServers: handleUnaryCall<ListMcpServersRequest, ListMcpServersResponse>;
+  /** Starts the OAuth authorization code flow of an MCP server: the URL an admin opens. */
+  startMcpAuthorization: handleUnaryCall<StartMcpAuthorizationRequest, StartMcpAuthorizationResponse>;
+  /** Ends it with what the authorization server sent to the callback. */
+  completeMcpAuthorization: handleUnaryCall<CompleteMcpAuthorizationRequest, CompleteMcpAuthorizationResponse>;
 }
 
 export interface RoutingClient extends Client {
@@ -1578,6 +1612,38 @@ export interface RoutingClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListMcpServersResponse) => void,
+  ): ClientUnaryCall;
+  /** Starts the OAuth authorization code flow of an MCP server: the URL an admin opens. */
+  startMcpAuthorization(
+    request: StartMcpAuthorizationRequest,
+    callback: (error: ServiceError | null, response: StartMcpAuthorizationResponse) => void,
+  ): ClientUnaryCall;
+  startMcpAuthorization(
+    request: StartMcpAuthorizationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StartMcpAuthorizationResponse) => void,
+  ): ClientUnaryCall;
+  startMcpAuthorization(
+    request: StartMcpAuthorizationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StartMcpAuthorizationResponse) => void,
+  ): ClientUnaryCall;
+  /** Ends it with what the authorization server sent to the callback. */
+  completeMcpAuthorization(
+    request: CompleteMcpAuthorizationRequest,
+    callback: (error: ServiceError | null, response: CompleteMcpAuthorizationResponse) => void,
+  ): ClientUnaryCall;
+  completeMcpAuthorization(
+    request: CompleteMcpAuthorizationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CompleteMcpAuthorizationResponse) => void,
+  ): ClientUnaryCall;
+  completeMcpAuthorization(
+    request: CompleteMcpAuthorizationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CompleteMcpAuthorizationResponse) => void,
   ): ClientUnaryCall;
 }
 
