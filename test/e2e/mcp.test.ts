@@ -2,7 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMcpHttpServer, weatherTools, type FakeMcpHttpServer } from '../fakes/mcp-servers.js';
+import { calcTools, startMcpHttpServer, startMcpSseServer, weatherTools, type FakeMcpHttpServer } from '../fakes/mcp-servers.js';
 import { admin, startInProcess } from '../harness/gateway.js';
 import { eventually } from '../harness/infra.js';
 
@@ -15,10 +15,12 @@ interface ServerView {
   tools: { name: string; state: string; hash: string }[];
 }
 
-// The gateway in front of two real MCP servers built with the SDK: one it
-// starts over stdio (calc), one over Streamable HTTP (weather).
+// The gateway in front of real MCP servers built with the SDK: one it starts
+// over stdio (calc), one over Streamable HTTP (weather), one on the older
+// HTTP+SSE transport (legacy).
 describe('MCP gateway', () => {
   let weather: FakeMcpHttpServer;
+  let legacy: Awaited<ReturnType<typeof startMcpSseServer>>;
   let gateway: Awaited<ReturnType<typeof startInProcess>>;
   let agentKey: string;
   let plainKey: string;
@@ -26,12 +28,14 @@ describe('MCP gateway', () => {
 
   beforeAll(async () => {
     weather = await startMcpHttpServer('weather', weatherTools());
+    legacy = await startMcpSseServer('legacy', calcTools());
     gateway = await startInProcess({
       routing: {
         mcp: {
           servers: {
             calc: { transport: 'stdio', command: process.execPath, args: ['--import', 'tsx', 'test/fakes/mcp-stdio-server.ts'], cwd: REPO },
             weather: { transport: 'http', url: weather.url },
+            legacy: { transport: 'sse', url: legacy.url },
           },
         },
       },
@@ -44,6 +48,7 @@ describe('MCP gateway', () => {
     for (const client of clients) await client.close();
     await gateway?.stop();
     await weather?.close();
+    await legacy?.close();
   });
 
   const servers = async () => (await admin<{ data: ServerView[] }>(gateway.adminUrl, 'GET', '/admin/mcp/servers')).data;
@@ -59,15 +64,17 @@ describe('MCP gateway', () => {
   const execute = (key: string, body: unknown) =>
     fetch(`${gateway.baseURL}/mcp/tools/execute`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
-  it('discovers both servers\' tools, namespaced, and offers none until an admin approves them', async () => {
-    const found = await eventually('both servers connected', async () => {
+  it('discovers every server\'s tools, namespaced, and offers none until an admin approves them', async () => {
+    const found = await eventually('all servers connected', async () => {
       const list = await servers();
-      return list.every((s) => s.state === 'ready') && list.length === 2 ? list : undefined;
+      return list.every((s) => s.state === 'ready') && list.length === 3 ? list : undefined;
     });
-    expect(found.flatMap((s) => s.tools.map((t) => `${t.name}:${t.state}`)).sort()).toEqual(['calc.add:pending', 'calc.multiply:pending', 'weather.get_alerts:pending', 'weather.get_forecast:pending']);
+    expect(found.flatMap((s) => s.tools.map((t) => `${t.name}:${t.state}`)).sort()).toEqual([
+      'calc.add:pending', 'calc.multiply:pending', 'legacy.add:pending', 'legacy.multiply:pending', 'weather.get_alerts:pending', 'weather.get_forecast:pending',
+    ]);
     expect((await (await mcpClient(agentKey)).listTools()).tools).toEqual([]);
 
-    for (const name of ['calc', 'weather']) await admin(gateway.adminUrl, 'POST', `/admin/mcp/servers/${name}/approve`);
+    for (const name of ['calc', 'weather', 'legacy']) await admin(gateway.adminUrl, 'POST', `/admin/mcp/servers/${name}/approve`);
     expect((await servers()).every((s) => s.approved && s.tools.every((t) => t.state === 'approved'))).toBe(true);
   });
 
@@ -92,6 +99,13 @@ describe('MCP gateway', () => {
     const none = await mcpClient(plainKey);
     expect((await none.listTools()).tools).toEqual([]);
     await expect(none.callTool({ name: 'calc.add', arguments: { a: 1, b: 1 } })).rejects.toThrow(/may not use the tool/);
+  });
+
+  it('calls the tools of a server on the HTTP+SSE transport like any other', async () => {
+    const { key } = await admin<{ key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { name: 'legacy-user', team: 'agents', allowed_tools: ['legacy.*'] });
+    const response = await execute(key, { name: 'legacy.add', arguments: { a: 20, b: 22 } });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ name: 'legacy.add', is_error: false, content: [{ type: 'text', text: '42' }] });
   });
 
   it('refuses /mcp without a valid virtual key', async () => {

@@ -1,4 +1,5 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
 import { randomUUID } from 'node:crypto';
@@ -133,6 +134,36 @@ export async function startMcpHttpServer(name: string, tools: FakeTool[], auth?:
     },
     async close() {
       await Promise.all([...sessions.values()].map(({ transport }) => transport.close()));
+      await local.close();
+    },
+  };
+}
+
+/** An MCP server on the older HTTP+SSE transport: GET /sse opens the event stream, POST /messages?sessionId= carries requests. */
+export async function startMcpSseServer(name: string, tools: FakeTool[]): Promise<{ readonly url: string; close(): Promise<void> }> {
+  const sessions = new Map<string, SSEServerTransport>();
+  const http = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (req.method === 'GET' && url.pathname === '/sse') {
+        const transport = new SSEServerTransport('/messages', res);
+        sessions.set(transport.sessionId, transport);
+        transport.onclose = () => sessions.delete(transport.sessionId);
+        await toolServer(name, tools).connect(transport);
+        return;
+      }
+      const transport = sessions.get(url.searchParams.get('sessionId') ?? '');
+      if (req.method !== 'POST' || url.pathname !== '/messages' || !transport) return void res.writeHead(404).end('unknown session');
+      await transport.handlePostMessage(req, res, JSON.parse((await readBody(req)).toString('utf8')) as unknown);
+    })().catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(500).end(String(err));
+    });
+  });
+  const local = await listenLocally(http);
+  return {
+    url: `${local.url}/sse`,
+    async close() {
+      await Promise.all([...sessions.values()].map((transport) => transport.close()));
       await local.close();
     },
   };
