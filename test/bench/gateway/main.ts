@@ -1,0 +1,204 @@
+/**
+ * npm run bench: the gateway's own cost, measured against a fake upstream
+ * called directly and through the thinnest possible proxy, in one run on one
+ * machine (issue 7). See docs/performance.md.
+ */
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildGateway } from './build.js';
+import { measureTarget } from './phases.js';
+import { forkScript, REPO } from './processes.js';
+import { newestProfile, summarizeProfile, type Window } from './profile.js';
+import { computeRatios, formatResults, type BenchResults, type TargetResult } from './report.js';
+import { infraFromEnv, startDirect, startEmbedded, startFloor, startSplit, TARGETS, type Target, type TargetName } from './targets.js';
+import { DEFAULT_UPSTREAM, type UpstreamOptions } from './upstream.js';
+
+const HELP = `npm run bench -- [options]
+
+Measures, one after another on this machine, against a fast fake OpenAI upstream:
+  direct    the load generator against the upstream itself
+  floor     the thinnest proxy (fastify + undici Pool), the cost of one hop in Node.js
+  embedded  the gateway, all services in one process (gateway start --services all)
+  split     the gateway, each service its own process, talking gRPC
+Gateways use NATS JetStream and PostgreSQL (NATS_URL, DATABASE_URL; defaults
+nats://127.0.0.1:4222 and postgres://postgres@127.0.0.1:5432/test), a fresh
+database and stream each, and a virtual key with a rate limit and a budget.
+
+Options:
+  --quick                  short run (< 1 minute): 2 s phases, one rate, 200 one-second streams, split without streams
+  --only <list>            targets to run, comma-separated (default: ${TARGETS.join(',')})
+  --out <file>             JSON results (default: bench-results.json)
+  --connections <n>        connections of the throughput phase (default 50)
+  --duration <s>           throughput phase (default 10, quick 2)
+  --rate <n>[,<n>…]        requests per second of the latency phases (default 2000,500; quick 2000);
+                           the first is the one the goals use
+  --rate-duration <s>      latency phase (default 10, quick 2)
+  --warmup <s>             load before measuring (default 3, quick 1)
+  --streams <n>            concurrent streams (default 1000, quick 200; 0 skips)
+  --latency-ms <ms>        upstream delay before answering (default ${DEFAULT_UPSTREAM.latencyMs})
+  --response-bytes <n>     upstream answer content size (default ${DEFAULT_UPSTREAM.responseBytes})
+  --chunks <n>             content chunks per streamed answer (default ${DEFAULT_UPSTREAM.chunks})
+  --chunk-interval-ms <ms> delay between streamed chunks (default ${DEFAULT_UPSTREAM.chunkIntervalMs}, quick 40)
+  --log-level <level>      gateway log level (default warn)
+  --cpu-prof               profile the gateway processes (node --cpu-prof) and print where they spend their time
+  --tsx                    run the gateway through tsx instead of transpiling services/ first
+  --help                   this text`;
+
+const { values } = parseArgs({
+  options: {
+    help: { type: 'boolean' },
+    quick: { type: 'boolean' },
+    only: { type: 'string' },
+    out: { type: 'string', default: 'bench-results.json' },
+    connections: { type: 'string' },
+    duration: { type: 'string' },
+    rate: { type: 'string' },
+    'rate-duration': { type: 'string' },
+    warmup: { type: 'string' },
+    streams: { type: 'string' },
+    'latency-ms': { type: 'string' },
+    'response-bytes': { type: 'string' },
+    chunks: { type: 'string' },
+    'chunk-interval-ms': { type: 'string' },
+    'log-level': { type: 'string', default: 'warn' },
+    'cpu-prof': { type: 'boolean' },
+    tsx: { type: 'boolean' },
+  },
+});
+if (values.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+const quick = values.quick ?? false;
+const num = (value: string | undefined, fallback: number, name: string): number => {
+  const n = value === undefined ? fallback : Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number ≥ 0, got ${value}`);
+  return n;
+};
+const settings = {
+  connections: num(values.connections, 50, 'connections'),
+  durationS: num(values.duration, quick ? 2 : 10, 'duration'),
+  rates: (values.rate ?? (quick ? '2000' : '2000,500')).split(',').map((r) => num(r, 0, 'rate')).filter((r) => r > 0),
+  rateDurationS: num(values['rate-duration'], quick ? 2 : 10, 'rate-duration'),
+  warmupS: num(values.warmup, quick ? 1 : 3, 'warmup'),
+  streams: num(values.streams, quick ? 200 : 1000, 'streams'),
+  logLevel: values['log-level'],
+};
+const upstreamOptions: UpstreamOptions = {
+  latencyMs: num(values['latency-ms'], DEFAULT_UPSTREAM.latencyMs, 'latency-ms'),
+  responseBytes: num(values['response-bytes'], DEFAULT_UPSTREAM.responseBytes, 'response-bytes'),
+  chunks: num(values.chunks, DEFAULT_UPSTREAM.chunks, 'chunks'),
+  chunkIntervalMs: num(values['chunk-interval-ms'], quick ? 40 : DEFAULT_UPSTREAM.chunkIntervalMs, 'chunk-interval-ms'),
+};
+const selected = (values.only ? values.only.split(',').map((s) => s.trim()) : [...TARGETS]) as TargetName[];
+for (const name of selected) if (!TARGETS.includes(name)) throw new Error(`--only: unknown target ${name} (known: ${TARGETS.join(', ')})`);
+/** Quick mode leaves out split mode's streams, the slowest part to tear down. */
+const streamsFor = (name: TargetName) => settings.streams > 0 && !(quick && name === 'split');
+/** Connections to the upstream, in the floor and the gateway's provider alike: enough for every stream at once. */
+const upstreamConnections = Math.max(256, settings.streams);
+
+const began = performance.now();
+const progress = (line: string) => console.log(`[${((performance.now() - began) / 1000).toFixed(1).padStart(6)} s] ${line}`);
+
+const results: BenchResults = {
+  meta: {
+    date: new Date().toISOString(),
+    command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
+    node: process.version,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    quick,
+  },
+  settings: { ...settings, upstream: upstreamOptions, upstreamConnections, gatewayRuntime: values.tsx ? 'tsx' : 'transpiled JavaScript (node)' },
+  targets: {},
+  ratios: {},
+  goals: [],
+};
+
+/** What to stop at the end, newest last; also run on Ctrl-C (a second one exits at once; children are killed on exit anyway). */
+const stops: (() => Promise<void>)[] = [];
+let interrupted = false;
+const interrupt = () => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  console.log('\ninterrupted: stopping everything…');
+  void Promise.allSettled(stops.reverse().map((stop) => stop())).then(() => process.exit(130));
+};
+process.on('SIGINT', interrupt);
+process.on('SIGTERM', interrupt);
+
+let failed = false;
+const profileDir = values['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'gw-bench-prof-')) : undefined;
+try {
+  const infra = infraFromEnv();
+  let cli = join(REPO, 'services', 'gateway', 'cli.ts');
+  if (!values.tsx && selected.some((n) => n === 'embedded' || n === 'split')) {
+    progress('transpiling services/ for the gateway processes…');
+    const build = buildGateway();
+    stops.push(async () => build.remove());
+    cli = build.cli;
+  }
+  progress(`starting the fake upstream (${JSON.stringify(upstreamOptions)})…`);
+  const upstream = await forkScript('upstream', './upstream.ts', upstreamOptions);
+  stops.push(() => upstream.proc.stop(2_000));
+  /** With --cpu-prof, each gateway process writes its profile into <profileDir>/<target>-<services> when it exits. */
+  const profileArgs = (target: string) => (services: string) => (profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, `${target}-${services}`)] : []);
+  const gatewayOptions = { cli, upstream: upstream.url, infra, upstreamConnections, logLevel: settings.logLevel };
+
+  for (const name of selected) {
+    progress(`starting ${name}${name === 'split' ? ' mode (six processes)' : ''}…`);
+    const result: TargetResult = { notes: {} };
+    results.targets[name] = result;
+    let target: Target | undefined;
+    let window: Window | undefined;
+    const t0 = performance.now();
+    try {
+      if (name === 'direct') target = startDirect(upstream.url);
+      else if (name === 'floor') target = await startFloor(upstream.url, upstreamConnections);
+      else if (name === 'embedded') {
+        const embedded = await startEmbedded({ ...gatewayOptions, nodeArgs: profileArgs('embedded') }, quick ? 1_000 : 2_000);
+        result.idleRssMb = Math.round(embedded.idleRssMb);
+        target = embedded;
+      } else target = await startSplit({ ...gatewayOptions, nodeArgs: profileArgs('split') }, progress);
+      stops.push(target.stop);
+      result.startMs = Math.round(performance.now() - t0);
+      result.notes = target.notes;
+      if (result.idleRssMb !== undefined) progress(`  idle RSS ${result.idleRssMb} MB`);
+      window = await measureTarget(target, result, upstream.proc, { ...settings, streams: streamsFor(name) ? settings.streams : 0, chunks: upstreamOptions.chunks }, progress);
+    } catch (err) {
+      failed = true;
+      result.error = (err as Error).stack ?? String(err);
+      progress(`${name} FAILED: ${(err as Error).message}`);
+    } finally {
+      if (target) {
+        progress(`stopping ${name}…`);
+        stops.splice(stops.indexOf(target.stop), 1);
+        await target.stop().catch((err: unknown) => progress(`stopping ${name} failed: ${String(err)}`));
+      }
+    }
+    if (profileDir && (name === 'embedded' || name === 'split')) {
+      for (const dir of readdirSync(profileDir).filter((d) => d.startsWith(`${name}-`))) {
+        const file = newestProfile(join(profileDir, dir));
+        const label = name === 'embedded' ? 'embedded' : `split/${dir.slice('split-'.length)}`;
+        if (file) (results.profiles ??= {})[label] = summarizeProfile(file, window);
+      }
+    }
+  }
+} catch (err) {
+  failed = true;
+  console.error(err);
+} finally {
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
+}
+
+results.meta.wallSeconds = Math.round((performance.now() - began) / 1000);
+computeRatios(results);
+console.log(`\n${formatResults(results)}\n`);
+const out = resolve(values.out);
+writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+progress(`results written to ${out} (${results.meta.wallSeconds} s in all)`);
+process.exit(failed ? 1 : 0);
