@@ -34,6 +34,13 @@ export const gatewayConfig = z.strictObject({
       maxAgeHours: z.number().positive().default(168).describe('How long the stream keeps events after they are published.'),
       duplicateWindowSeconds: z.number().int().positive().default(120).describe('Window in which a re-published event id is stored only once.'),
       ackWaitSeconds: z.number().int().positive().default(30).describe('How long a consumer may hold an event before it is redelivered.'),
+      batchLingerMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(1_000)
+        .default(20)
+        .describe('How long a durable consumer waits for more events before it writes a batch smaller than its maxBatch: fewer, larger database transactions at moderate rates, for that much delay of the rows.'),
     })
     .prefault({}),
   database: z

@@ -1,8 +1,25 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
+
+// Ids are drawn from a pool of random bytes filled 4 KiB at a time: one
+// randomBytes() call per id costs a system call (measured with strace under
+// npm run bench), and a request makes three ids. Bytes are never handed out twice.
+const POOL_BYTES = 4096;
+const pool = Buffer.alloc(POOL_BYTES);
+let used = POOL_BYTES;
+
+function random(size: number): Buffer {
+  if (used + size > POOL_BYTES) {
+    randomFillSync(pool);
+    used = 0;
+  }
+  const bytes = pool.subarray(used, used + size);
+  used += size;
+  return bytes;
+}
 
 /** A UUIDv7 (RFC 9562): time-ordered, so event ids sort by creation time. */
 export function uuidv7(now = Date.now()): string {
-  const bytes = randomBytes(16);
+  const bytes = Buffer.from(random(16));
   bytes.writeUIntBE(now, 0, 6);
   bytes[6] = (bytes[6]! & 0x0f) | 0x70;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
@@ -12,14 +29,14 @@ export function uuidv7(now = Date.now()): string {
 
 /** Request ids are always made by the gateway, never taken from the client, so one id is one request. */
 export function newRequestId(): string {
-  return `req_${randomBytes(12).toString('hex')}`;
+  return `req_${random(12).toString('hex')}`;
 }
 
 export function newTraceId(): string {
-  return randomBytes(16).toString('hex');
+  return random(16).toString('hex');
 }
 
 /** An id for a stored entity: its kind, then 16 random hex digits (e.g. "team_1f3a…"). */
 export function prefixedId(prefix: string): string {
-  return `${prefix}_${randomBytes(8).toString('hex')}`;
+  return `${prefix}_${random(8).toString('hex')}`;
 }

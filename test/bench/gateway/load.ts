@@ -55,13 +55,17 @@ export interface RateResult {
   latencyMs: Percentiles;
   /** How late the generator sent requests against its schedule, ms (large values: the bench machine itself was starved). */
   generatorLagMs: { p99: number; max: number };
+  /** With a cacheable request: answers the gateway served from its cache (x-gateway-cache: hit). */
+  cacheHits?: number;
 }
 
-export function requestBody(target: Target, stream: boolean): string {
+/** The bench's request; `cacheable` makes it one a gateway answers from its cache after the first time (temperature 0). */
+export function requestBody(target: Target, stream: boolean, cacheable = false): string {
   return JSON.stringify({
     model: target.model,
     max_tokens: 256,
-    messages: [{ role: 'user', content: 'Write one sentence about benchmarks.' }],
+    messages: [{ role: 'user', content: cacheable ? 'Which benchmark is this?' : 'Write one sentence about benchmarks.' }],
+    ...(cacheable ? { temperature: 0 } : {}),
     ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
   });
 }
@@ -91,11 +95,12 @@ export async function throughput(target: Target, connections: number, durationS:
   };
 }
 
-export async function fixedRate(target: Target, rate: number, durationS: number, connections = 256): Promise<RateResult> {
+export async function fixedRate(target: Target, rate: number, durationS: number, options: { connections?: number; cacheable?: boolean } = {}): Promise<RateResult> {
   const url = new URL(target.url);
-  const pool = new Pool(url.origin, { connections, keepAliveTimeout: 30_000 });
+  const pool = new Pool(url.origin, { connections: options.connections ?? 256, keepAliveTimeout: 30_000 });
   const headers = { ...target.headers, 'content-type': 'application/json' };
-  const body = requestBody(target, false);
+  const body = requestBody(target, false, options.cacheable);
+  let cacheHits = 0;
   const latency = createHistogram();
   const lag = createHistogram();
   const total = Math.round(rate * durationS);
@@ -114,6 +119,7 @@ export async function fixedRate(target: Target, rate: number, durationS: number,
     pool.request({ path: url.pathname, method: 'POST', headers, body }).then(
       async (response) => {
         await response.body.arrayBuffer();
+        if (response.headers['x-gateway-cache'] === 'hit') cacheHits++;
         latency.record(Math.max(1, Math.round((performance.now() - t0) * 1000)));
         if (response.statusCode < 200 || response.statusCode >= 300) non2xx++;
         settle();
@@ -159,5 +165,6 @@ export async function fixedRate(target: Target, rate: number, durationS: number,
     backlogAtEnd,
     latencyMs: { p50: us(latency.percentile(50)), p90: us(latency.percentile(90)), p99: us(latency.percentile(99)), max: us(latency.max) },
     generatorLagMs: { p99: us(lag.percentile(99)), max: us(lag.max) },
+    ...(options.cacheable ? { cacheHits } : {}),
   };
 }

@@ -86,6 +86,14 @@ export async function measureTarget(target: Target, result: TargetResult, upstre
     progress(`  p50 ${measured.latencyMs.p50} ms, p99 ${measured.latencyMs.p99} ms${measured.sustained ? '' : ` — NOT sustained (${measured.achievedRps} req/s)`}`);
     await catchUp(`afterRate${rate}`);
   }
+  // A gateway answering from its cache: the same temperature-0 question at the last rate (the first answer is stored).
+  if (target.consumers && settings.rates.length) {
+    const rate = settings.rates.at(-1)!;
+    progress(`cache hits: ${name} ${rate} req/s for ${settings.rateDurationS} s…`);
+    result.cacheHits = await fixedRate(target, rate, settings.rateDurationS, { cacheable: true });
+    progress(`  p50 ${result.cacheHits.latencyMs.p50} ms, p99 ${result.cacheHits.latencyMs.p99} ms, ${result.cacheHits.cacheHits} of ${result.cacheHits.sent} from the cache`);
+    await catchUp('afterCacheHits');
+  }
   const loadPeaks = load.stop();
   const window = { fromUs, toUs: nowUs() };
 

@@ -16,6 +16,8 @@ export interface TargetResult {
   throughput?: ThroughputResult;
   /** One per fixed rate, in the order given; the first is the one the goals use. */
   rates?: RateResult[];
+  /** Gateways: latency of requests answered from the cache, at the last fixed rate. */
+  cacheHits?: RateResult;
   streams?: StreamsResult;
   /** Fixed-rate latency minus direct's at the same rate, by rate. */
   addedLatencyMs?: Record<string, { p50: number; p99: number }>;
@@ -165,6 +167,19 @@ export function formatResults(results: BenchResults): string {
             return [n, r.targetRps, sustained, ms(r.latencyMs.p50), ms(r.latencyMs.p90), ms(r.latencyMs.p99), ms(r.latencyMs.max), ms(added?.p50), ms(added?.p99), `${r.errors}/${r.non2xx}`, n === 'direct' ? undefined : own];
           }),
         ),
+      ),
+    );
+  }
+  const withHits = names.filter((n) => t[n]?.cacheHits);
+  if (withHits.length) {
+    out.push(
+      '',
+      table(
+        ['cache hits', 'req/s', 'from cache', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors/non-2xx'],
+        withHits.map((n) => {
+          const r = t[n]!.cacheHits!;
+          return [n, r.targetRps, `${r.cacheHits}/${r.sent}`, ms(r.latencyMs.p50), ms(r.latencyMs.p90), ms(r.latencyMs.p99), ms(r.latencyMs.max), `${r.errors}/${r.non2xx}`];
+        }),
       ),
     );
   }
