@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type {
-  AuthorizeRequest, AuthorizeResponse, AuthorizeToolCallRequest, AuthorizeToolCallResponse, AuthorizeToolsRequest, AuthorizeToolsResponse, GovernanceService, RoutingConfig, SettleRequest, SettleResponse,
+  AuthorizeRequest, AuthorizeResponse, AuthorizeToolCallRequest, AuthorizeToolCallResponse, AuthorizeToolsRequest, AuthorizeToolsResponse, GovernanceService, RoutingConfig, SettleBatch, SettleRequest, SettleResponse,
 } from '../gen/gateway/v1/governance.js';
 import { GatewayError } from '../kit/errors.js';
 import type { Api } from '../kit/grpc.js';
@@ -149,6 +149,11 @@ export class Governance implements Api<typeof GovernanceService> {
           break;
       }
     }
+    return {};
+  }
+
+  async settleMany(batch: SettleBatch): Promise<SettleResponse> {
+    for (const settle of batch.settles) await this.settle(settle);
     return {};
   }
 

@@ -2,6 +2,7 @@ import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
 import type { IngressConfig } from './config.js';
 import { OutcomeRecorder } from './outcome.js';
+import { Settlements } from './pipeline.js';
 import { buildIngressApp } from './server.js';
 
 export const ingressService = defineService<IngressConfig>({
@@ -9,7 +10,7 @@ export const ingressService = defineService<IngressConfig>({
   async init(ctx, config) {
     const events = await ctx.events();
     const recorder = new OutcomeRecorder(events, ctx.metrics, ctx.log, config.emitAttempts);
-    const app = buildIngressApp(config, { clients: ctx.clients, recorder, events, emitReceived: config.emitReceived, log: ctx.log, agent: config.agent });
+    const app = buildIngressApp(config, { clients: ctx.clients, recorder, events, emitReceived: config.emitReceived, log: ctx.log, agent: config.agent, settlements: new Settlements(ctx.clients, ctx.log) });
     const url = await app.listen({ host: ctx.host, port: config.port });
     ctx.log.info({ url }, 'OpenAI-compatible API listening');
     return {

@@ -77,6 +77,10 @@ export interface SettleRequest {
 export interface SettleResponse {
 }
 
+export interface SettleBatch {
+  settles: SettleRequest[];
+}
+
 export interface GetRoutingConfigRequest {
 }
 
@@ -790,6 +794,77 @@ export const SettleResponse: MessageFns<SettleResponse> = {
   },
 };
 
+function createBaseSettleBatch(): SettleBatch {
+  return { settles: [] };
+}
+
+export const SettleBatch: MessageFns<SettleBatch> = {
+  encode(message: SettleBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.settles) {
+      SettleRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SettleBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSettleBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.settles.push(SettleRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SettleBatch {
+    return {
+      settles: globalThis.Array.isArray(object?.settles)
+        ? object.settles.map((e: any) => SettleRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SettleBatch): unknown {
+    const obj: any = {};
+    if (message.settles?.length) {
+      obj.settles = message.settles.map((e) => SettleRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SettleBatch>, I>>(base?: I): SettleBatch {
+    return SettleBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SettleBatch>, I>>(object: I): SettleBatch {
+    const message = createBaseSettleBatch();
+    message.settles = object.settles?.map((e) => SettleRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseGetRoutingConfigRequest(): GetRoutingConfigRequest {
   return {};
 }
@@ -1367,6 +1442,16 @@ export const GovernanceService = {
     responseSerialize: (value: SettleResponse): Buffer => Buffer.from(SettleResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SettleResponse => SettleResponse.decode(value),
   },
+  /** Several Settles in one call: ingress gathers the requests that end in one turn of its event loop. */
+  settleMany: {
+    path: "/gateway.v1.Governance/SettleMany" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SettleBatch): Buffer => Buffer.from(SettleBatch.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SettleBatch => SettleBatch.decode(value),
+    responseSerialize: (value: SettleResponse): Buffer => Buffer.from(SettleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SettleResponse => SettleResponse.decode(value),
+  },
   /**
    * Providers and models added through the admin API, for routing to use
    * besides those in its config file.
@@ -1395,6 +1480,8 @@ export interface GovernanceServer extends UntypedServiceImplementation {
   authorizeToolCall: handleUnaryCall<AuthorizeToolCallRequest, AuthorizeToolCallResponse>;
   /** Ends an admitted request: releases its reservation and records its usage. */
   settle: handleUnaryCall<SettleRequest, SettleResponse>;
+  /** Several Settles in one call: ingress gathers the requests that end in one turn of its event loop. */
+  settleMany: handleUnaryCall<SettleBatch, SettleResponse>;
   /**
    * Providers and models added through the admin API, for routing to use
    * besides those in its config file.
@@ -1466,6 +1553,22 @@ export interface GovernanceClient extends Client {
   ): ClientUnaryCall;
   settle(
     request: SettleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SettleResponse) => void,
+  ): ClientUnaryCall;
+  /** Several Settles in one call: ingress gathers the requests that end in one turn of its event loop. */
+  settleMany(
+    request: SettleBatch,
+    callback: (error: ServiceError | null, response: SettleResponse) => void,
+  ): ClientUnaryCall;
+  settleMany(
+    request: SettleBatch,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SettleResponse) => void,
+  ): ClientUnaryCall;
+  settleMany(
+    request: SettleBatch,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SettleResponse) => void,
