@@ -3,6 +3,7 @@ import type { Attempt, Served, StoredAnswer, Usage } from '../gen/gateway/v1/com
 import type { CompletionRequest, CompletionResponse } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
+import { headerValue } from '../kit/http.js';
 import type { AgentConfig } from './config.js';
 import { servedHeaders, type Admission, type PipelineDeps } from './pipeline.js';
 import { SseWriter } from './sse.js';
@@ -13,8 +14,7 @@ export type ToolMode = (typeof TOOL_MODES)[number];
 
 /** How a chat completion uses the key's MCP tools: the x-gateway-tools header, else the key's tool_mode. */
 export function toolModeOf(request: FastifyRequest, admission: Admission): ToolMode {
-  const asked = request.headers['x-gateway-tools'];
-  const value = (Array.isArray(asked) ? asked[0] : asked)?.trim().toLowerCase() || admission.key?.toolMode || 'off';
+  const value = headerValue(request.headers['x-gateway-tools'])?.toLowerCase() || admission.key?.toolMode || 'off';
   if (!(TOOL_MODES as readonly string[]).includes(value)) {
     throw new GatewayError('invalid_request', `x-gateway-tools must be one of ${TOOL_MODES.join(', ')}.`, { param: 'x-gateway-tools' });
   }
@@ -184,8 +184,7 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
 
 /** A client may lower the configured round limit with x-gateway-agent-max-steps. */
 function requestedMaxSteps(request: FastifyRequest): number | undefined {
-  const raw = request.headers['x-gateway-agent-max-steps'];
-  const value = Array.isArray(raw) ? raw[0] : raw;
+  const value = headerValue(request.headers['x-gateway-agent-max-steps']);
   if (value === undefined) return undefined;
   const steps = Number(value);
   if (!Number.isInteger(steps) || steps < 0) throw new GatewayError('invalid_request', 'x-gateway-agent-max-steps must be a whole number.', { param: 'x-gateway-agent-max-steps' });

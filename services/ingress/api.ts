@@ -3,22 +3,18 @@ import type { Served } from '../gen/gateway/v1/common.js';
 import type { CompletionChunk, CompletionRequest, RoutingHints } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
+import { headerValue } from '../kit/http.js';
 import { Admission, servedHeaders, type PipelineDeps } from './pipeline.js';
 import { CacheStep, cacheControlOf } from './cache.js';
 import { SseWriter } from './sse.js';
 import { offerTools, runAgent, toolModeOf, type ToolOffer } from './agent.js';
 
-function header(request: FastifyRequest, name: string): string {
-  const value = request.headers[name];
-  return (Array.isArray(value) ? value[0] : value) ?? '';
-}
-
 /** Per-request routing overrides a client may send as headers. */
 function hintsOf(request: FastifyRequest): RoutingHints {
   return {
-    strategy: header(request, 'x-gateway-strategy'),
-    deployment: header(request, 'x-gateway-deployment'),
-    noFallbacks: /^(1|true|yes)$/i.test(header(request, 'x-gateway-no-fallbacks')),
+    strategy: headerValue(request.headers['x-gateway-strategy']) ?? '',
+    deployment: headerValue(request.headers['x-gateway-deployment']) ?? '',
+    noFallbacks: /^(1|true|yes)$/i.test(headerValue(request.headers['x-gateway-no-fallbacks']) ?? ''),
   };
 }
 

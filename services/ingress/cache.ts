@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { CacheControl, LookupResponse } from '../gen/gateway/v1/caching.js';
 import type { Served, StoredAnswer, Usage } from '../gen/gateway/v1/common.js';
 import { GatewayError } from '../kit/errors.js';
+import { headerValue } from '../kit/http.js';
 import type { Admission, PipelineDeps } from './pipeline.js';
 
 /**
@@ -103,8 +104,7 @@ export class CacheStep {
 }
 
 function headerOf(request: FastifyRequest, name: string): string {
-  const value = request.headers[name];
-  return ((Array.isArray(value) ? value[0] : value) ?? '').trim();
+  return headerValue(request.headers[name]) ?? '';
 }
 
 function wholeNumber(value: string, header: string, expected: string, min = 0): number {

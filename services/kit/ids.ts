@@ -19,7 +19,8 @@ function random(size: number): Buffer {
 
 /** A UUIDv7 (RFC 9562): time-ordered, so event ids sort by creation time. */
 export function uuidv7(now = Date.now()): string {
-  const bytes = Buffer.from(random(16));
+  // Written over in place: these pool bytes are never handed out again.
+  const bytes = random(16);
   bytes.writeUIntBE(now, 0, 6);
   bytes[6] = (bytes[6]! & 0x0f) | 0x70;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;

@@ -18,6 +18,9 @@ const serverView = (s: McpServerState, tools: McpTool[]) => ({
   tools: tools.filter((t) => t.server === s.name).map(toolView),
 });
 
+/** Where authorization servers send the admin's browser back (routing.mcp.servers.<name>.oauth.redirectUrl); needs no admin token. */
+export const OAUTH_CALLBACK_PATH = '/admin/mcp/oauth/callback';
+
 /**
  * MCP servers as routing sees them, and their approval. Approving a server
  * pins the hash of each of its tools (name, description, schemas) as they are
@@ -25,9 +28,6 @@ const serverView = (s: McpServerState, tools: McpTool[]) => ({
  * until an admin approves the server again. Approvals are stored like the
  * other admin-managed routing entries and reach every routing replica.
  */
-/** Where authorization servers send the admin's browser back (routing.mcp.servers.<name>.oauth.redirectUrl); needs no admin token. */
-export const OAUTH_CALLBACK_PATH = '/admin/mcp/oauth/callback';
-
 export function registerMcpRoutes(app: FastifyInstance, directory: Directory, clients: Clients, record: RecordChange): void {
   const tags = ['mcp'];
 

@@ -19,10 +19,6 @@ export interface SecretKeeper {
   save(reference: string, value: string): Promise<void>;
 }
 
-/** Whether the gateway can write a secret at this reference (env: cannot). */
-export function isWritableReference(value: string): boolean {
-  return /^(file|vault):.+/.test(value);
-}
 
 /** Config values taken as they are (tests, and configs without references). */
 export const LITERAL_SECRETS: SecretLookup = { get: (value) => ({ value }) };
