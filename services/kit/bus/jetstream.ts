@@ -15,6 +15,7 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeEvent, encodeEvent, type Event } from '../events.js';
 import type { Logger } from '../log.js';
+import { AckedPublisher } from './jetstream-publish.js';
 import { retryDelayMs, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
 
 export interface JetStreamSettings {
@@ -47,6 +48,7 @@ export class JetStreamBus implements EventBus {
   readonly kind = 'jetstream';
   private readonly consumers = new Set<Consumer>();
   private online = true;
+  private readonly publisher: AckedPublisher;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -54,7 +56,9 @@ export class JetStreamBus implements EventBus {
     private readonly jsm: JetStreamManager,
     private readonly settings: JetStreamSettings,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.publisher = new AckedPublisher(nc, PUBLISH_TIMEOUT_MS);
+  }
 
   static async connect(settings: JetStreamSettings, name: string, log: Logger): Promise<JetStreamBus> {
     let nc: NatsConnection;
@@ -111,7 +115,7 @@ export class JetStreamBus implements EventBus {
   }
 
   async publish(event: Event): Promise<void> {
-    await this.js.publish(this.subject(event.type), encodeEvent(event), { msgID: event.id, timeout: PUBLISH_TIMEOUT_MS });
+    await this.publisher.publish(this.subject(event.type), encodeEvent(event), event.id);
   }
 
   async consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer> {
@@ -285,5 +289,6 @@ export class JetStreamBus implements EventBus {
   async close(): Promise<void> {
     await Promise.all([...this.consumers].map((c) => c.stop()));
     await this.nc.drain();
+    this.publisher.close();
   }
 }
