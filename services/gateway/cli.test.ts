@@ -29,6 +29,7 @@ describe('gateway CLI', () => {
     const start = await gateway(['start', '--help']);
     expect(start.code).toBe(0);
     expect(start.stdout).toContain('--services');
+    expect(start.stdout).toContain('--workers <n>');
     expect(start.stdout).toContain('ingress, routing, caching, governance, audit, metering');
     expect((await gateway(['keys', '--help'])).stdout).toContain('keys create --name');
     expect((await gateway(['config', '--help'])).stdout).toContain('config check');
@@ -51,6 +52,19 @@ describe('gateway CLI', () => {
     const result = await gateway(['start', '--services', 'ingress'], { GATEWAY_CONFIG: '', GATEWAY_SERVER__OPS_PORT: String(await freePort()) });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('nats.url');
+  });
+
+  it('refuses workers without a shared bus and database, and a worker count that is not a whole number', async () => {
+    const env = { GATEWAY_CONFIG: '', GATEWAY_SERVER__OPS_PORT: String(await freePort()) };
+    const bus = await gateway(['start', '--workers', '2'], env);
+    expect(bus.code).toBe(1);
+    expect(bus.stderr).toContain('2 workers need a shared event bus: set nats.url');
+    const database = await gateway(['start', '--workers', '2'], { ...env, GATEWAY_NATS__URL: 'nats://127.0.0.1:4222' });
+    expect(database.code).toBe(1);
+    expect(database.stderr).toContain('2 workers need a shared database: set database.url');
+    const count = await gateway(['start', '--workers', 'two'], env);
+    expect(count.code).toBe(1);
+    expect(count.stderr).toContain('--workers: expected a whole number from 1 to 64, got "two"');
   });
 
   it('rejects unknown services and commands with a usage hint', async () => {

@@ -14,12 +14,14 @@ import { gatewayConfig, type GatewayConfig } from './config.js';
 import { renderConfigReference } from './config-reference.js';
 import { renderEventsReference } from './events-reference.js';
 import { GROUPS, parseServiceList } from './modules.js';
-import { startGateway } from './runtime.js';
+import { checkDeployment, startGateway } from './runtime.js';
+import { reportToPrimary, startWorkers, workerSlot } from './workers.js';
 
 const USAGE = `gateway — an OpenAI-compatible AI gateway
 
 Usage:
-  gateway start [--services <list>] [--config <file>]   run services (default: all, in one process)
+  gateway start [--services <list>] [--workers <n>] [--config <file>]
+                                                        run services (default: all, in one process)
   gateway keys create --name <name> [--team <id>] [--customer <id>] [--expires-at <ISO time>]
   gateway keys list
   gateway keys revoke <key id>
@@ -42,6 +44,8 @@ Options:
                      services: ${SERVICE_NAMES.join(', ')}
                      groups: ${Object.entries(GROUPS).map(([g, s]) => `${g} (${s.join(',')})`).join('; ')}
                      default: all
+  --workers <n>      run the services in n processes sharing the ports, one per core
+                     (default: server.workers, 1); above 1 needs nats.url and database.url
   --config, -c <file>  YAML configuration (default: $GATEWAY_CONFIG, else ./gateway.yaml if present,
                      else built-in defaults: embedded database, in-process bus, mock provider)
   --help             show this help
@@ -88,26 +92,37 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
 }
 
 async function start(args: string[]): Promise<void> {
-  const { values } = parse(args, { ...CONFIG_OPTION, services: { type: 'string', short: 's', default: 'all' } });
+  const { values } = parse(args, { ...CONFIG_OPTION, services: { type: 'string', short: 's', default: 'all' }, workers: { type: 'string' } });
   if (values.help) return void console.log(HELP.start);
-  const config = readConfig(values.config);
+  const loaded = readConfig(values.config);
+  const config = values.workers === undefined ? loaded : { ...loaded, server: { ...loaded.server, workers: parseWorkers(values.workers) } };
   const services = parseServiceList(values.services!);
-  const log = createLogger({ level: config.log.level });
-  const gateway = await startGateway(config, services, log).catch((err: unknown) => {
+  const slot = workerSlot();
+  const log = createLogger({ level: config.log.level }).child(slot === undefined ? {} : { worker: slot });
+  const primary = config.server.workers > 1 && slot === undefined;
+  const gateway = await (primary
+    ? Promise.resolve().then(() => {
+        checkDeployment(config, services, config.server.workers);
+        return startWorkers(config, config.server.workers, log);
+      })
+    : startGateway(config, services, log, slot)
+  ).catch((err: unknown) => {
     log.fatal({ err }, 'gateway failed to start');
     log.flush();
     throw err;
   });
-  log.info({ services, endpoints: gateway.endpoints }, 'gateway ready');
+  if (slot === undefined) log.info({ services, workers: config.server.workers, endpoints: gateway.endpoints }, 'gateway ready');
 
   let stopping = false;
-  const shutdown = (signal: string) => {
+  const shutdown = (reason: string) => {
     if (stopping) {
-      log.warn({ signal }, 'second signal: exiting without waiting');
+      // A worker hears Ctrl-C itself and then its primary's request: only a second signal hurries.
+      if (slot !== undefined && !reason.startsWith('SIG')) return;
+      log.warn({ reason }, 'second signal: exiting without waiting');
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal }, 'shutting down: letting in-flight work finish');
+    log.info({ reason }, 'shutting down: letting in-flight work finish');
     gateway.stop().then(
       () => {
         log.info('stopped');
@@ -123,6 +138,13 @@ async function start(args: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  if (slot !== undefined) reportToPrimary(gateway.endpoints, shutdown);
+}
+
+function parseWorkers(value: string): number {
+  const workers = Number(value);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error(`--workers: expected a whole number from 1 to 64, got "${value}"`);
+  return workers;
 }
 
 interface AdminTarget {

@@ -22,6 +22,15 @@ export const gatewayConfig = z.strictObject({
       opsPort: port().default(9090).describe('Port of /healthz, /readyz and /metrics.'),
       grpcPort: port().default(50051).describe('Port of the gRPC server that serves the services of this process to other processes.'),
       shutdownTimeoutMs: z.number().int().positive().default(15_000).describe('How long a graceful shutdown waits for work in hand.'),
+      workers: z
+        .number()
+        .int()
+        .min(1)
+        .max(64)
+        .default(1)
+        .describe(
+          'Processes that run the services of this process, each a full replica, sharing its ports (node:cluster): one per core to use a multi-core host with one container. Above 1, needs nats.url and database.url; the first process restarts a worker that exits and serves opsPort for all of them, metrics summed.',
+        ),
     })
     .prefault({}),
   nats: z

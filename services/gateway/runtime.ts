@@ -18,10 +18,11 @@ import type { Logger } from '../kit/log.js';
 import { createMetricsRegistry } from '../kit/metrics.js';
 import { Pricing } from '../kit/pricing/index.js';
 import { SecretStore } from '../kit/secrets/store.js';
-import { startOpsServer } from '../kit/ops-server.js';
+import { startOpsServer, type OpsSource } from '../kit/ops-server.js';
 import { SERVICE_NAMES, type Clients, type RunningService, type ServiceContext, type ServiceName } from '../kit/service.js';
 import type { GatewayConfig } from './config.js';
 import { MODULES } from './modules.js';
+import { answerPrimary } from './workers.js';
 
 export interface RunningGateway {
   /** Listener URLs by name: "ingress.http", "governance.admin", "ops", "grpc". */
@@ -32,7 +33,13 @@ export interface RunningGateway {
 const DATABASE_SERVICES: ServiceName[] = ['governance', 'caching', 'audit', 'metering'];
 
 /** Refuses combinations that cannot work, naming the config key to set. */
-function checkDeployment(config: GatewayConfig, services: ServiceName[]): void {
+export function checkDeployment(config: GatewayConfig, services: ServiceName[], workers = 1): void {
+  if (workers > 1) {
+    if (!config.nats.url) throw new Error(`${workers} workers need a shared event bus: set nats.url (or GATEWAY_NATS__URL); the in-process bus serves one process only`);
+    if (!config.database.url && services.some((name) => DATABASE_SERVICES.includes(name))) {
+      throw new Error(`${workers} workers need a shared database: set database.url (or GATEWAY_DATABASE__URL); the embedded database serves one process only`);
+    }
+  }
   const all = SERVICE_NAMES.every((name) => services.includes(name));
   if (!all && !config.nats.url) {
     throw new Error(
@@ -46,8 +53,12 @@ function checkDeployment(config: GatewayConfig, services: ServiceName[]): void {
   }
 }
 
-/** Starts the given services in this process; the others are reached over gRPC and the bus. */
-export async function startGateway(config: GatewayConfig, services: ServiceName[], log: Logger): Promise<RunningGateway> {
+/**
+ * Starts the given services in this process; the others are reached over gRPC
+ * and the bus. As a worker (`worker`: its slot), the primary serves the
+ * operations endpoints, asking this process over IPC.
+ */
+export async function startGateway(config: GatewayConfig, services: ServiceName[], log: Logger, worker?: number): Promise<RunningGateway> {
   checkDeployment(config, services);
   const metrics = createMetricsRegistry();
   const pricing = new Pricing(config.pricing.models);
@@ -73,7 +84,8 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       // Only a bus in another process can be unreachable; the in-process bus needs no spool.
       if (b.kind === 'memory') return new EventPublisher(b, log.child({ component: 'events' }), metrics);
       const spool = config.events.spool;
-      const dir = spool.dir || join(dataDir, 'spool', `${services.join('+')}-${config.server.opsPort}`);
+      const base = spool.dir || join(dataDir, 'spool', `${services.join('+')}-${config.server.opsPort}`);
+      const dir = worker === undefined ? base : join(base, `worker${worker}`);
       const opened = await Spool.open({ dir, maxBytes: spool.maxBytes, syncIntervalMs: spool.syncIntervalMs }, log.child({ component: 'spool' }));
       return new EventPublisher(b, log.child({ component: 'events' }), metrics, opened, spool.whenFull);
     }));
@@ -172,15 +184,19 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       endpoints.grpc = `${config.server.host}:${port}`;
       log.info({ port }, 'gRPC server listening');
     }
-    const started = await startOpsServer({
-      host: config.server.host,
-      port: config.server.opsPort,
-      metrics,
-      readiness: () => Object.fromEntries(running.map(({ name, service }) => [name, service.ready()])),
-      routes: opsRoutes,
-    });
-    ops = started.server;
-    endpoints.ops = `http://${config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host}:${started.port}`;
+    const source: OpsSource = {
+      metricsContentType: metrics.contentType,
+      metrics: () => metrics.metrics(),
+      readiness: async () => Object.fromEntries(running.map(({ name, service }) => [name, service.ready()])),
+      view: async (path) => opsRoutes.get(path)?.(),
+    };
+    if (worker === undefined) {
+      const started = await startOpsServer({ host: config.server.host, port: config.server.opsPort, source });
+      ops = started.server;
+      endpoints.ops = `http://${config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host}:${started.port}`;
+    } else {
+      answerPrimary(metrics, source);
+    }
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;

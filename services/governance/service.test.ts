@@ -118,3 +118,21 @@ describe('governance admission', () => {
     expect((await refusedWith(authorize(10))).message).toContain('revoked');
   });
 });
+
+describe('governance directory replicas', () => {
+  it('finds an entity another replica wrote before its change event arrives', async () => {
+    const handle = await DATABASE_KINDS.pglite();
+    try {
+      await migrate(handle.db, 'governance', governanceMigrations, log);
+      const [writer, reader] = [new Directory(handle.db), new Directory(handle.db)];
+      await writer.teams.insert({ id: 'late', name: 'Late', customerId: null, metadata: {}, createdAt: new Date(), ...noLimits });
+      expect(reader.teams.get('late')).toBeUndefined();
+      expect((await reader.teams.find('late'))?.name).toBe('Late');
+      // Kept once read: the request path, which reads memory only, sees it too.
+      expect(reader.teams.get('late')?.name).toBe('Late');
+      expect(await reader.teams.find('never')).toBeUndefined();
+    } finally {
+      await handle.cleanup();
+    }
+  });
+});

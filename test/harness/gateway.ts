@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -225,5 +225,29 @@ export async function startSplit(config: Tree, replicas: { governance?: number; 
     ingressURLs: ingressPorts.map((port) => `http://127.0.0.1:${port}/v1`),
     adminUrls: governance.admin.map((port) => `http://127.0.0.1:${port}`),
     output: () => started.map((p) => `--- ${p.name} ---\n${p.output()}`).join('\n'),
+  };
+}
+
+export interface WorkersGateway extends TestGateway {
+  /** The primary: `gateway start --workers n`. */
+  readonly primary: ServiceProcess;
+  /** The pids of the worker processes the primary runs now. */
+  workerPids(): number[];
+}
+
+/** Runs every service in `workers` worker processes of one `gateway start`, sharing its ports, NATS and PostgreSQL. */
+export async function startWorkers(config: Tree, workers: number): Promise<WorkersGateway> {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-workers-'));
+  recordSecretsIn(config);
+  recordSecret(ADMIN_TOKEN);
+  // Fixed ports: in a cluster, port 0 would give each worker a port of its own.
+  const [ingressPort, adminPort] = [await freePort(), await freePort()];
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, toYaml(merge(testDefaults(dir), { ...config, ingress: { port: ingressPort }, governance: { adminPort, adminToken: ADMIN_TOKEN } })));
+  const primary = await spawnService(file, 'all', { GATEWAY_SERVER__WORKERS: String(workers) });
+  return {
+    ...wrap(`http://127.0.0.1:${ingressPort}/v1`, `http://127.0.0.1:${adminPort}`, primary.opsUrl, async () => void (await primary.kill('SIGTERM'))),
+    primary,
+    workerPids: () => readFileSync(`/proc/${primary.child.pid}/task/${primary.child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number),
   };
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../../kit/errors.js';
@@ -78,10 +78,18 @@ export function resolveOwnerToken(config: GovernanceConfig, dataDir: string, log
   const file = join(dataDir, ADMIN_TOKEN_FILE);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
   mkdirSync(dataDir, { recursive: true });
-  const token = `gw-admin-${randomBytes(24).toString('base64url')}`;
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  log.warn({ file }, 'governance.adminToken is not set: generated an owner token into this file');
-  return token;
+  // Written aside and linked into place: workers starting together agree on one token, and none reads a half-written file.
+  const draft = `${file}.${process.pid}`;
+  writeFileSync(draft, `gw-admin-${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+  try {
+    linkSync(draft, file);
+    log.warn({ file }, 'governance.adminToken is not set: generated an owner token into this file');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    unlinkSync(draft);
+  }
+  return readFileSync(file, 'utf8').trim();
 }
 
 /** Static bearer tokens from config; every one is compared, in constant time. */

@@ -27,8 +27,8 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
   const principal = caller;
 
   /** An entity the caller may see, or 404 (a scoped caller cannot tell others' entities from missing ones). */
-  function visible<T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string): T {
-    const entity = table.get(id);
+  async function visible<T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string): Promise<T> {
+    const entity = await table.find(id);
     if (!entity || !canSee(who, where(entity))) throw new GatewayError('not_found', `No ${what} with id ${id}.`);
     return entity;
   }
@@ -57,17 +57,17 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
     const who = principal(request, 'manage_customers');
     const body = request.body;
     const id = (body.id as string | undefined) ?? prefixedId('cus');
-    if (directory.customers.get(id)) throw new GatewayError('conflict', `A customer with id ${id} exists.`);
+    if (await directory.customers.find(id)) throw new GatewayError('conflict', `A customer with id ${id} exists.`);
     const created = await directory.customers.insert({ id, name: body.name as string, metadata: (body.metadata as Customer['metadata']) ?? {}, createdAt: new Date() });
     record(who, 'customer', 'create', id, undefined, customerView(created));
     return reply.code(201).send(customerView(created));
   });
   app.get<WithId>('/admin/customers/:id', { schema: { ...customers, summary: 'Get a customer', params: idParams } }, async (request) =>
-    customerView(visible(directory.customers, place.customer, principal(request, 'read'), request.params.id, 'customer')),
+    customerView(await visible(directory.customers, place.customer, principal(request, 'read'), request.params.id, 'customer')),
   );
   app.patch<WithId & { Body: Body }>('/admin/customers/:id', { schema: { ...customers, summary: 'Change a customer', params: idParams, body: patchOf(customerBody) } }, async (request) => {
     const who = principal(request, 'write');
-    visible(directory.customers, place.customer, who, request.params.id, 'customer');
+    await visible(directory.customers, place.customer, who, request.params.id, 'customer');
     const { name, metadata } = request.body as { name?: string; metadata?: Customer['metadata'] };
     const changed = (await directory.customers.update(request.params.id, { ...(name ? { name } : {}), ...(metadata ? { metadata } : {}) }))!;
     record(who, 'customer', 'update', request.params.id, customerView(changed.before), customerView(changed.after));
@@ -75,7 +75,7 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
   });
   app.delete<WithId>('/admin/customers/:id', { schema: { ...customers, summary: 'Delete a customer with no teams or keys', params: idParams } }, async (request, reply) => {
     const who = principal(request, 'manage_customers');
-    const customer = visible(directory.customers, place.customer, who, request.params.id, 'customer');
+    const customer = await visible(directory.customers, place.customer, who, request.params.id, 'customer');
     if (directory.teams.all().some((t) => t.customerId === customer.id) || directory.keys.all().some((k) => k.customerId === customer.id)) {
       throw new GatewayError('conflict', `Customer ${customer.id} still has teams or keys.`);
     }
@@ -96,21 +96,21 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
     const body = request.body;
     const customerId = (body.customer as string | null | undefined) ?? who.customer ?? null;
     if (who.team) throw new GatewayError('admin_forbidden', 'A token limited to one team may not create teams.');
-    if (customerId) visible(directory.customers, place.customer, who, customerId, 'customer');
+    if (customerId) await visible(directory.customers, place.customer, who, customerId, 'customer');
     else if (who.customer) throw new GatewayError('admin_forbidden', 'Teams made with this token belong to its customer.');
     const id = (body.id as string | undefined) ?? prefixedId('team');
-    if (directory.teams.get(id)) throw new GatewayError('conflict', `A team with id ${id} exists.`);
+    if (await directory.teams.find(id)) throw new GatewayError('conflict', `A team with id ${id} exists.`);
     const team: Team = { id, name: body.name as string, customerId, metadata: (body.metadata as Team['metadata']) ?? {}, createdAt: new Date(), ...noLimits, ...limitsPatch(body) };
     const created = await directory.teams.insert(team);
     record(who, 'team', 'create', id, undefined, teamView(created));
     return reply.code(201).send(teamView(created));
   });
   app.get<WithId>('/admin/teams/:id', { schema: { ...teams, summary: 'Get a team', params: idParams } }, async (request) =>
-    teamView(visible(directory.teams, place.team, principal(request, 'read'), request.params.id, 'team')),
+    teamView(await visible(directory.teams, place.team, principal(request, 'read'), request.params.id, 'team')),
   );
   app.patch<WithId & { Body: Body }>('/admin/teams/:id', { schema: { ...teams, summary: 'Change a team (name, metadata, limits)', params: idParams, body: patchOf(teamBody) } }, async (request) => {
     const who = principal(request, 'write');
-    visible(directory.teams, place.team, who, request.params.id, 'team');
+    await visible(directory.teams, place.team, who, request.params.id, 'team');
     const body = request.body;
     if ('customer' in body || 'id' in body) throw new GatewayError('invalid_request', 'A team cannot move to another customer or change its id.', { param: 'customer' });
     const patch: Partial<Team> = { ...limitsPatch(body), ...(body.name ? { name: body.name as string } : {}), ...(body.metadata ? { metadata: body.metadata as Team['metadata'] } : {}) };
@@ -120,7 +120,7 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
   });
   app.delete<WithId>('/admin/teams/:id', { schema: { ...teams, summary: 'Delete a team with no keys', params: idParams } }, async (request, reply) => {
     const who = principal(request, 'write');
-    const team = visible(directory.teams, place.team, who, request.params.id, 'team');
+    const team = await visible(directory.teams, place.team, who, request.params.id, 'team');
     if (directory.keys.all().some((k) => k.teamId === team.id)) throw new GatewayError('conflict', `Team ${team.id} still has keys.`);
     await directory.teams.delete(team.id);
     record(who, 'team', 'delete', team.id, teamView(team), undefined);
@@ -133,7 +133,7 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
 }
 
 type PrincipalOf = (request: FastifyRequest, permission: Permission) => Principal;
-type Visible = <T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string) => T;
+type Visible = <T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string) => Promise<T>;
 type Record_ = RecordChange;
 
 function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal: PrincipalOf, visible: Visible, record: Record_, place: ReturnType<typeof placementOf>): void {
@@ -151,9 +151,9 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
     const who = principal(request, 'write');
     const body = request.body;
     const teamId = (body.team as string | null | undefined) ?? who.team ?? null;
-    const team = teamId ? visible(directory.teams, place.team, who, teamId, 'team') : undefined;
+    const team = teamId ? await visible(directory.teams, place.team, who, teamId, 'team') : undefined;
     const customerId = team ? null : ((body.customer as string | null | undefined) ?? who.customer ?? null);
-    if (customerId) visible(directory.customers, place.customer, who, customerId, 'customer');
+    if (customerId) await visible(directory.customers, place.customer, who, customerId, 'customer');
     if (!team && !customerId && (who.team || who.customer)) throw new GatewayError('admin_forbidden', 'Keys made with this token must belong to its team or customer.');
     const value = generateVirtualKey();
     const key: VirtualKey = {
@@ -180,11 +180,11 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
     return reply.code(201).send({ ...keyView(created), key: value });
   });
   app.get<WithId>('/admin/keys/:id', { schema: { ...keys, summary: 'Get a virtual key', params: idParams } }, async (request) =>
-    keyView(visible(directory.keys, place.key, principal(request, 'read'), request.params.id, 'virtual key')),
+    keyView(await visible(directory.keys, place.key, principal(request, 'read'), request.params.id, 'virtual key')),
   );
   app.patch<WithId & { Body: Body }>('/admin/keys/:id', { schema: { ...keys, summary: 'Change a key (name, models, limits, metadata, logging, expiry)', params: idParams, body: patchOf(keyBody) } }, async (request) => {
     const who = principal(request, 'write');
-    visible(directory.keys, place.key, who, request.params.id, 'virtual key');
+    await visible(directory.keys, place.key, who, request.params.id, 'virtual key');
     const body = request.body;
     if ('team' in body || 'customer' in body) throw new GatewayError('invalid_request', 'A key cannot move to another team or customer; make a new key.', { param: 'team' });
     const patch: Partial<VirtualKey> = {
@@ -205,7 +205,7 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
   });
   app.post<WithId>('/admin/keys/:id/rotate', { schema: { ...keys, summary: 'Replace a key\'s value; the old value stops working at once', params: idParams } }, async (request) => {
     const who = principal(request, 'write');
-    visible(directory.keys, place.key, who, request.params.id, 'virtual key');
+    await visible(directory.keys, place.key, who, request.params.id, 'virtual key');
     const value = generateVirtualKey();
     const changed = (await directory.keys.update(request.params.id, { keyHash: hashSecret(value) }))!;
     record(who, 'virtual_key', 'rotate', request.params.id, keyView(changed.before), keyView(changed.after));
@@ -213,7 +213,7 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
   });
   app.post<WithId>('/admin/keys/:id/revoke', { schema: { ...keys, summary: 'Revoke a key on every replica', params: idParams } }, async (request) => {
     const who = principal(request, 'write');
-    const key = visible(directory.keys, place.key, who, request.params.id, 'virtual key');
+    const key = await visible(directory.keys, place.key, who, request.params.id, 'virtual key');
     const changed = (await directory.keys.update(key.id, { revokedAt: key.revokedAt ?? new Date() }))!;
     record(who, 'virtual_key', 'revoke', key.id, keyView(changed.before), keyView(changed.after));
     return keyView(changed.after);
@@ -234,7 +234,7 @@ function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Da
     const body = request.body;
     const scope = body.scope as Budget['scope'];
     const scopeId = body.scope_id as string;
-    const owner = scopeTable(scope).get(scopeId) as Customer | Team | VirtualKey | undefined;
+    const owner = (await scopeTable(scope).find(scopeId)) as Customer | Team | VirtualKey | undefined;
     const where = owner ? (scope === 'key' ? place.key(owner as VirtualKey) : scope === 'team' ? place.team(owner as Team) : place.customer(owner as Customer)) : undefined;
     if (!owner || !where || !canSee(who, where)) throw new GatewayError('not_found', `No ${scope} with id ${scopeId}.`, { param: 'scope_id' });
     if (directory.budgetsFor(scope, scopeId).some((b) => b.period === body.period)) throw new GatewayError('conflict', `${scope} ${scopeId} already has a ${String(body.period)} budget.`);
@@ -245,7 +245,7 @@ function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Da
     return reply.code(201).send(budgetView(created));
   });
   app.get<WithId>('/admin/budgets/:id', { schema: { ...budgets, summary: 'Get a budget with its current window', params: idParams } }, async (request) => {
-    const budget = visible(directory.budgets, place.budget, principal(request, 'read'), request.params.id, 'budget');
+    const budget = await visible(directory.budgets, place.budget, principal(request, 'read'), request.params.id, 'budget');
     const window = budgetWindow(budget, new Date());
     const { rows } = await db.query<{ used: string | null }>('SELECT SUM(used) AS used FROM quota_leases WHERE quota = $1 AND window_start = $2', [`budget:${budget.id}`, window.start]);
     return { ...budgetView(budget), window: { start: window.start.toISOString(), end: window.end.toISOString(), used_usd: Number(rows[0]?.used ?? 0) } };
@@ -254,14 +254,14 @@ function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Da
     schema: { ...budgets, summary: 'Change a budget\'s limit', params: idParams, body: { type: 'object', additionalProperties: false, required: ['limit_usd'], properties: { limit_usd: { type: 'number', minimum: 0 } } } },
   }, async (request) => {
     const who = principal(request, 'write');
-    visible(directory.budgets, place.budget, who, request.params.id, 'budget');
+    await visible(directory.budgets, place.budget, who, request.params.id, 'budget');
     const changed = (await directory.budgets.update(request.params.id, { limitUsd: request.body.limit_usd }))!;
     record(who, 'budget', 'update', request.params.id, budgetView(changed.before), budgetView(changed.after));
     return budgetView(changed.after);
   });
   app.delete<WithId>('/admin/budgets/:id', { schema: { ...budgets, summary: 'Remove a budget', params: idParams } }, async (request, reply) => {
     const who = principal(request, 'write');
-    const budget = visible(directory.budgets, place.budget, who, request.params.id, 'budget');
+    const budget = await visible(directory.budgets, place.budget, who, request.params.id, 'budget');
     await directory.budgets.delete(budget.id);
     record(who, 'budget', 'delete', budget.id, budgetView(budget), undefined);
     return reply.code(204).send();

@@ -34,6 +34,14 @@ export class Table<T extends { id: string }> {
     return this.rows.get(id);
   }
 
+  /**
+   * The entity from memory, else from the database: an admin change made
+   * through another replica a moment ago may not have reached this one yet.
+   */
+  async find(id: string): Promise<T | undefined> {
+    return this.rows.get(id) ?? (await this.fetchBy('id', id));
+  }
+
   all(): T[] {
     return [...this.rows.values()];
   }

@@ -12,7 +12,7 @@ import { measureTarget } from './phases.js';
 import { forkScript, REPO } from './processes.js';
 import { newestProfile, summarizeProfile, type Window } from './profile.js';
 import { computeRatios, formatResults, type BenchResults, type TargetResult } from './report.js';
-import { infraFromEnv, startDirect, startEmbedded, startFloor, startSplit, TARGETS, type Target, type TargetName } from './targets.js';
+import { BENCH_WORKERS, infraFromEnv, startDirect, startEmbedded, startFloor, startSplit, TARGETS, type Target, type TargetName } from './targets.js';
 import { DEFAULT_UPSTREAM, type UpstreamOptions } from './upstream.js';
 
 const HELP = `npm run bench -- [options]
@@ -96,7 +96,7 @@ const upstreamOptions: UpstreamOptions = {
 const selected = (values.only ? values.only.split(',').map((s) => s.trim()) : [...TARGETS]) as TargetName[];
 for (const name of selected) if (!TARGETS.includes(name)) throw new Error(`--only: unknown target ${name} (known: ${TARGETS.join(', ')})`);
 /** Quick mode leaves out split mode's streams, the slowest part to tear down. */
-const streamsFor = (name: TargetName) => settings.streams > 0 && !(quick && name === 'split');
+const streamsFor = (name: TargetName) => settings.streams > 0 && !(quick && name === 'split') && name !== 'workers';
 /** Connections to the upstream, in the floor and the gateway's provider alike: enough for every stream at once. */
 const upstreamConnections = Math.max(256, settings.streams);
 
@@ -136,7 +136,7 @@ const profileDir = values['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'gw-bench-pro
 try {
   const infra = infraFromEnv();
   let cli = join(REPO, 'services', 'gateway', 'cli.ts');
-  if (!values.tsx && selected.some((n) => n === 'embedded' || n === 'split')) {
+  if (!values.tsx && selected.some((n) => n !== 'direct' && n !== 'floor')) {
     progress('transpiling services/ for the gateway processes…');
     const build = buildGateway();
     stops.push(async () => build.remove());
@@ -159,8 +159,9 @@ try {
     try {
       if (name === 'direct') target = startDirect(upstream.url);
       else if (name === 'floor') target = await startFloor(upstream.url, upstreamConnections);
-      else if (name === 'embedded') {
-        const embedded = await startEmbedded({ ...gatewayOptions, nodeArgs: profileArgs('embedded') }, quick ? 1_000 : 2_000);
+      else if (name === 'embedded' || name === 'workers') {
+        const workers = name === 'workers' ? BENCH_WORKERS : 1;
+        const embedded = await startEmbedded({ ...gatewayOptions, nodeArgs: profileArgs(name) }, quick ? 1_000 : 2_000, workers);
         result.idleRssMb = Math.round(embedded.idleRssMb);
         target = embedded;
       } else target = await startSplit({ ...gatewayOptions, nodeArgs: profileArgs('split') }, progress);

@@ -6,7 +6,7 @@ import type { CatchUp } from './consumers.js';
 import type { RateResult, ThroughputResult } from './load.js';
 import type { ProfileSummary } from './profile.js';
 import type { StreamsResult } from './streams.js';
-import type { TargetName } from './targets.js';
+import { BENCH_WORKERS, type TargetName } from './targets.js';
 
 export interface TargetResult {
   notes: Record<string, string | number | boolean>;
@@ -45,6 +45,8 @@ export interface BenchResults {
   targets: Partial<Record<TargetName, TargetResult>>;
   ratios: {
     embeddedToFloorThroughput?: number;
+    /** Embedded with gateway start --workers (BENCH_WORKERS). */
+    workersToFloorThroughput?: number;
     splitToFloorThroughput?: number;
     /** At the first rate. */
     embeddedMinusFloorP99Ms?: number;
@@ -58,12 +60,12 @@ export interface BenchResults {
 
 const r2 = (v: number) => Number(v.toFixed(2));
 /** The process that takes the clients' connections. */
-const FRONT: Record<TargetName, string> = { direct: '', floor: 'floor', embedded: 'all', split: 'ingress' };
+const FRONT: Record<TargetName, string> = { direct: '', floor: 'floor', embedded: 'all', workers: 'worker1', split: 'ingress' };
 
 export function computeRatios(results: BenchResults): void {
   const t = results.targets;
   const direct = new Map((t.direct?.rates ?? []).map((r) => [r.targetRps, r.latencyMs]));
-  for (const name of ['floor', 'embedded', 'split'] as const) {
+  for (const name of ['floor', 'embedded', 'workers', 'split'] as const) {
     for (const rate of t[name]?.rates ?? []) {
       const base = direct.get(rate.targetRps);
       if (base) (t[name]!.addedLatencyMs ??= {})[rate.targetRps] = { p50: r2(rate.latencyMs.p50 - base.p50), p99: r2(rate.latencyMs.p99 - base.p99) };
@@ -75,6 +77,7 @@ export function computeRatios(results: BenchResults): void {
   const diff = (a?: number, b?: number) => (a !== undefined && b !== undefined ? r2(a - b) : undefined);
   results.ratios = {
     embeddedToFloorThroughput: ratio(rps('embedded'), rps('floor')),
+    workersToFloorThroughput: ratio(rps('workers'), rps('floor')),
     splitToFloorThroughput: ratio(rps('split'), rps('floor')),
     embeddedMinusFloorP99Ms: diff(p99('embedded'), p99('floor')),
     splitMinusFloorP99Ms: diff(p99('split'), p99('floor')),
@@ -96,6 +99,7 @@ function goals(results: BenchResults): Goal[] {
     p99 === undefined ? undefined : `${p99 >= 0 ? '+' : ''}${p99} ms${rate && !rate.sustained ? ` (not sustained: ${rate.achievedRps} req/s)` : ''}`,
     p99 === undefined ? undefined : p99 <= 1 && rate!.sustained,
   );
+  add(`embedded, ${BENCH_WORKERS} workers: throughput ≥ 0.5× floor`, times(ratios.workersToFloorThroughput), ratios.workersToFloorThroughput === undefined ? undefined : ratios.workersToFloorThroughput >= 0.5);
   add('split throughput ≥ 0.25× floor', times(ratios.splitToFloorThroughput), ratios.splitToFloorThroughput === undefined ? undefined : ratios.splitToFloorThroughput >= 0.25);
   const idle = t.embedded?.idleRssMb;
   add('embedded idle RSS < 150 MB', idle === undefined ? undefined : `${Math.round(idle)} MB`, idle === undefined ? undefined : idle < 150);

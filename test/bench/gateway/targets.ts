@@ -5,7 +5,7 @@
  * service in its own process. Gateways get a fresh PostgreSQL database, their
  * own JetStream stream, and a virtual key with a rate limit and a budget.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
@@ -13,7 +13,9 @@ import { createDatabase, freePort, isolatedBus } from '../../harness/infra.js';
 import { ConsumerWatch } from './consumers.js';
 import { forkScript, memoryOf, spawnGateway, type GatewayProc, type Proc } from './processes.js';
 
-export const TARGETS = ['direct', 'floor', 'embedded', 'split'] as const;
+export const TARGETS = ['direct', 'floor', 'embedded', 'workers', 'split'] as const;
+/** Worker processes of the workers target (gateway start --workers). */
+export const BENCH_WORKERS = 2;
 export type TargetName = (typeof TARGETS)[number];
 
 export const MODEL = 'openai/gpt-4o-mini';
@@ -155,12 +157,13 @@ async function firstAnswer(url: string, key: string): Promise<string> {
 }
 
 async function finishGateway(
-  name: 'embedded' | 'split',
+  name: 'embedded' | 'workers' | 'split',
   options: GatewayOptions,
   prepared: Awaited<ReturnType<typeof prepare>>,
   urls: { ingress: string; admin: string },
   procs: GatewayProc[],
   front: GatewayProc,
+  measured: readonly Proc[] = procs,
 ): Promise<Target> {
   let consumers: ConsumerWatch | undefined;
   const stop = async () => {
@@ -179,7 +182,7 @@ async function finishGateway(
       url,
       headers: { authorization: `Bearer ${key}` },
       model: MODEL,
-      processes: procs,
+      processes: measured,
       front,
       consumers,
       database: new URL(prepared.database.url).pathname.slice(1),
@@ -200,10 +203,13 @@ async function finishGateway(
   }
 }
 
-/** Every service in one process: `gateway start --services all`. */
-export async function startEmbedded(options: GatewayOptions, idleSettleMs = 2_000): Promise<Target & { idleRssMb: number }> {
+/**
+ * Every service in one process: `gateway start --services all`; with
+ * `workers`, that many worker processes (and their primary) sharing the port.
+ */
+export async function startEmbedded(options: GatewayOptions, idleSettleMs = 2_000, workers = 1): Promise<Target & { idleRssMb: number }> {
   const [ingress, adminPort] = [await freePort(), await freePort()];
-  const prepared = await prepare(options, { ingress: { port: ingress }, governance: { adminPort, adminToken: ADMIN_TOKEN } });
+  const prepared = await prepare(options, { ingress: { port: ingress }, governance: { adminPort, adminToken: ADMIN_TOKEN }, server: { workers } });
   let proc: GatewayProc;
   try {
     proc = await spawnGateway(options.cli, prepared.file, 'all', {}, options.nodeArgs?.('all'));
@@ -211,10 +217,18 @@ export async function startEmbedded(options: GatewayOptions, idleSettleMs = 2_00
     await prepared.cleanup();
     throw err;
   }
-  const target = await finishGateway('embedded', options, prepared, { ingress: `http://127.0.0.1:${ingress}`, admin: `http://127.0.0.1:${adminPort}` }, [proc], proc);
+  const urls = { ingress: `http://127.0.0.1:${ingress}`, admin: `http://127.0.0.1:${adminPort}` };
+  const measured = workers > 1 ? [{ ...proc, name: 'primary' }, ...workersOf(proc)] : [proc];
+  const target = await finishGateway(workers > 1 ? 'workers' : 'embedded', options, prepared, urls, [proc], measured[0] as GatewayProc, measured);
   // Idle: started, one key created and one request answered, then a moment to settle.
   await new Promise((r) => setTimeout(r, idleSettleMs));
-  return { ...target, idleRssMb: memoryOf(proc.pid).rssMb };
+  return { ...target, idleRssMb: measured.reduce((sum, p) => sum + memoryOf(p.pid).rssMb, 0) };
+}
+
+/** The worker processes a gateway primary forked, as processes to measure (the primary stops them). */
+function workersOf(primary: GatewayProc): Proc[] {
+  const pids = readFileSync(`/proc/${primary.pid}/task/${primary.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return pids.map((pid, i) => ({ name: `worker${i + 1}`, pid, output: () => '', stop: async () => {} }));
 }
 
 /** Each service its own process, talking gRPC. */
