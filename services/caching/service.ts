@@ -24,8 +24,7 @@ import type { SharedEntries } from './shared.js';
 import { entrySize, MemoryStore, type Entry, type Selector } from './store.js';
 
 const EMPTY = Buffer.alloc(0);
-const NOT_CACHEABLE: LookupResponse = { hit: false, cacheable: false, answer: undefined, ageMs: 0, match: '', similarity: 0, entryId: '', embedding: EMPTY };
-const MISS: LookupResponse = { ...NOT_CACHEABLE, cacheable: true };
+const NOT_CACHEABLE: LookupResponse = { hit: false, cacheable: false, answer: undefined, ageMs: 0, match: '', similarity: 0, entryId: '', embedding: EMPTY, policy: undefined };
 
 /** The namespace a request's entries live in: the caller's, or a sub-namespace of it the request named. */
 export function effectiveNamespace(namespace: string, sub: string | undefined): string {
@@ -63,6 +62,9 @@ export class Caching implements Api<typeof CachingService> {
   private readonly removed: Counter<'reason'>;
   /** Set once the shared store is open; until then (and in unit tests) entries stay in this replica. */
   shared: SharedEntries | undefined;
+  /** Answers without a hit, each telling the caller what this replica never caches. */
+  private readonly notCacheable: LookupResponse;
+  private readonly miss: LookupResponse;
 
   constructor(
     private readonly config: CachingConfig,
@@ -71,6 +73,8 @@ export class Caching implements Api<typeof CachingService> {
     private readonly embed?: Embed,
   ) {
     this.semantic = config.semantic.enabled && embed ? new SemanticIndex(config.semantic.hnswFrom) : undefined;
+    this.notCacheable = { ...NOT_CACHEABLE, policy: { disabled: !config.enabled, deterministicOnly: !config.cacheNonDeterministic } };
+    this.miss = { ...this.notCacheable, cacheable: true };
     this.removed = new Counter({ name: 'gateway_cache_removed_total', help: 'Entries removed, by reason: evicted, expired, purged, replaced.', labelNames: ['reason'], registers: [metrics] });
     this.entries = new MemoryStore({ maxEntries: config.maxEntries, maxBytes: config.maxMemoryMb * 1024 * 1024 }, (entry, why) => {
       this.removed.inc({ reason: why });
@@ -90,7 +94,7 @@ export class Caching implements Api<typeof CachingService> {
     const question = this.question(request.endpoint, request.body);
     if (!question || request.control?.noLookup) {
       this.lookups.inc({ result: 'skip', match: '' });
-      return question ? MISS : NOT_CACHEABLE;
+      return question ? this.miss : this.notCacheable;
     }
     const now = Date.now();
     const namespace = effectiveNamespace(request.namespace, request.control?.namespace);
@@ -106,13 +110,13 @@ export class Caching implements Api<typeof CachingService> {
       if (entry) return this.hit(entry, 'semantic', near!.similarity, now);
     }
     this.lookups.inc({ result: 'miss', match: '' });
-    return vector ? { ...MISS, embedding: packVector(vector) } : MISS;
+    return vector ? { ...this.miss, embedding: packVector(vector) } : this.miss;
   }
 
   private hit(entry: Entry, match: 'exact' | 'semantic', similarity: number, now: number): LookupResponse {
     entry.hits++;
     this.lookups.inc({ result: 'hit', match });
-    return { ...MISS, hit: true, answer: { answer: entry.answer, usage: entry.usage, served: entry.served }, ageMs: now - entry.createdMs, match, similarity, entryId: entry.id };
+    return { ...this.miss, hit: true, answer: { answer: entry.answer, usage: entry.usage, served: entry.served }, ageMs: now - entry.createdMs, match, similarity, entryId: entry.id };
   }
 
   /** The question's embedding, when semantic lookups apply to it; a failed embedding call only costs the semantic lookup. */

@@ -46,7 +46,7 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     // The gateway runs the tool loop only when some offered tool may run on its own; answers of such loops are not cached.
     if (tools && tools.auto.size > 0) return runAgent(deps, admission, { request, reply, offer: tools, hints, model, settings: deps.agent });
     const body = tools ? Buffer.from(JSON.stringify(tools.body)) : (request.rawBody ?? Buffer.from(JSON.stringify(raw)));
-    const cache = new CacheStep(deps, admission, control, body);
+    const cache = new CacheStep(deps, admission, control, body, raw as Record<string, unknown>);
     try {
       await cache.lookup();
     } catch (err) {

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import type { CacheControl, LookupResponse } from '../gen/gateway/v1/caching.js';
+import { Counter, type Registry } from 'prom-client';
+import type { CacheControl, CachePolicy, LookupResponse } from '../gen/gateway/v1/caching.js';
 import type { Served, StoredAnswer, Usage } from '../gen/gateway/v1/common.js';
 import { GatewayError } from '../kit/errors.js';
 import { headerValue } from '../kit/http.js';
@@ -41,6 +42,45 @@ export function cacheControlOf(request: FastifyRequest): CacheControl & { onlyIf
   };
 }
 
+/** How long a policy learned from caching is trusted before the next request asks caching again. */
+const POLICY_TRUST_MS = 10_000;
+
+/**
+ * What caching never caches, as its last answer said: requests it would skip
+ * are not sent to it at all for a while (one call fewer per request in split
+ * mode, most requests not being cacheable), then one is, to hear of a change.
+ */
+export class CachePolicyMemo {
+  private policy: CachePolicy | undefined;
+  private learnedAt = 0;
+  private readonly skipped: Counter;
+
+  constructor(
+    metrics: Registry,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.skipped = new Counter({
+      name: 'gateway_cache_skipped_by_ingress_total',
+      help: "Requests ingress did not ask caching about because caching's policy skips them (caching off, or a generation without temperature 0 while caching.cacheNonDeterministic is off); not in gateway_cache_lookups_total.",
+      registers: [metrics],
+    });
+  }
+
+  learn(policy: CachePolicy | undefined): void {
+    this.policy = policy;
+    this.learnedAt = this.now();
+  }
+
+  /** True when caching, as last heard, skips this request whatever else it holds; counts it. */
+  skipsRequest(endpoint: string, body: Record<string, unknown>): boolean {
+    const policy = this.policy;
+    if (!policy || this.now() - this.learnedAt > POLICY_TRUST_MS) return false;
+    const skips = policy.disabled || (policy.deterministicOnly && endpoint !== 'embeddings' && body.temperature !== 0);
+    if (skips) this.skipped.inc();
+    return skips;
+  }
+}
+
 /**
  * The cache around one request: looks it up before routing, hands routing a
  * hit to render, stores a fresh answer, and says what happened in headers.
@@ -55,11 +95,13 @@ export class CacheStep {
     private readonly admission: Admission,
     private readonly control: CacheControl & { onlyIfCached: boolean },
     private readonly body: Buffer,
+    private readonly parsed: Record<string, unknown>,
   ) {}
 
   async lookup(): Promise<void> {
     if (this.control.noLookup && this.control.noStore) return;
     const { context, endpoint } = this.admission;
+    if (this.deps.cachePolicy.skipsRequest(endpoint, this.parsed)) return this.notCached();
     const { onlyIfCached: _, ...control } = this.control;
     this.result = await this.deps.clients.caching
       .lookup({ context, namespace: this.admission.cacheNamespace, endpoint, body: this.body, control })
@@ -67,8 +109,13 @@ export class CacheStep {
         this.deps.log.warn({ err, requestId: context.requestId }, 'cache lookup failed; calling the provider');
         return undefined;
       });
+    if (this.result) this.deps.cachePolicy.learn(this.result.policy);
     this.skipped = !this.result?.cacheable;
-    if (this.control.onlyIfCached && !this.result?.hit) throw new GatewayError('not_cached', 'No cached answer matches this request, and Cache-Control: only-if-cached forbids asking a provider.');
+    if (!this.result?.hit) this.notCached();
+  }
+
+  private notCached(): void {
+    if (this.control.onlyIfCached) throw new GatewayError('not_cached', 'No cached answer matches this request, and Cache-Control: only-if-cached forbids asking a provider.');
   }
 
   /** The stored answer for routing to render, on a hit. */

@@ -9,6 +9,7 @@ import { hashSecret } from '../kit/secrets/keys.js';
 import type { Clients } from '../kit/service.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { EventType, requestEvent } from '../kit/events.js';
+import type { CachePolicyMemo } from './cache.js';
 import type { AgentConfig } from './config.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';
 
@@ -20,6 +21,7 @@ export interface PipelineDeps {
   log: Logger;
   agent: AgentConfig;
   settlements: Settlements;
+  cachePolicy: CachePolicyMemo;
 }
 
 /**

@@ -155,10 +155,27 @@ describe('response cache', () => {
     expect((await ask(teamA, body)).cache).toBe('miss');
   });
 
+  /** The sum of a metric's samples whose labels include `labels`. */
+  async function metric(name: string, labels = ''): Promise<number> {
+    const text = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
+    return text
+      .split('\n')
+      .filter((line) => (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(labels))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+  }
+
   it('does not cache answers at a temperature above 0, and refuses malformed cache headers', async () => {
+    await ask(teamA, fresh());
+    const [skippedByIngress, skippedByCaching, calls] = [await metric('gateway_cache_skipped_by_ingress_total'), await metric('gateway_cache_lookups_total', 'result="skip"'), upstreamCalls()];
     const body = fresh({ temperature: 0.7 });
     expect((await ask(teamA, body)).cache).toBe('skip');
     expect((await ask(teamA, body)).cache).toBe('skip');
+    expect(upstreamCalls() - calls).toBe(2);
+    // Ingress heard caching's policy in the answer to the lookup before: it does not ask caching about these at all.
+    expect((await metric('gateway_cache_skipped_by_ingress_total')) - skippedByIngress).toBe(2);
+    expect(await metric('gateway_cache_lookups_total', 'result="skip"')).toBe(skippedByCaching);
+    const onlyCached = await ask(teamA, body, { 'cache-control': 'only-if-cached' }).catch((err: unknown) => err);
+    expect((onlyCached as APIError).status).toBe(504);
     for (const [header, value, expected] of [
       ['x-gateway-cache-ttl', 'soon', /x-gateway-cache-ttl header: expected a whole number of seconds/],
       ['x-gateway-cache-namespace', '../team-b', /x-gateway-cache-namespace header/],

@@ -70,6 +70,19 @@ export interface LookupResponse {
   entryId: string;
   /** On a semantic miss: the question's embedding (float32, little-endian), to pass back to Store. */
   embedding: Buffer;
+  /**
+   * What this caching replica skips whatever else the request holds: a caller may leave such requests out of
+   * Lookup and Store for a short while instead of asking each time.
+   */
+  policy: CachePolicy | undefined;
+}
+
+/** The requests caching never caches, from its configuration. */
+export interface CachePolicy {
+  /** Caching is off (caching.enabled false): every request is skipped. */
+  disabled: boolean;
+  /** Generations (every endpoint but embeddings) are skipped unless their temperature is 0 (caching.cacheNonDeterministic false). */
+  deterministicOnly: boolean;
 }
 
 export interface StoreRequest {
@@ -451,6 +464,7 @@ function createBaseLookupResponse(): LookupResponse {
     similarity: 0,
     entryId: "",
     embedding: Buffer.alloc(0),
+    policy: undefined,
   };
 }
 
@@ -479,6 +493,9 @@ export const LookupResponse: MessageFns<LookupResponse> = {
     }
     if (message.embedding.length !== 0) {
       writer.uint32(66).bytes(message.embedding);
+    }
+    if (message.policy !== undefined) {
+      CachePolicy.encode(message.policy, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -560,6 +577,14 @@ export const LookupResponse: MessageFns<LookupResponse> = {
             message.embedding = Buffer.from(reader.bytes());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.policy = CachePolicy.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -590,6 +615,7 @@ export const LookupResponse: MessageFns<LookupResponse> = {
         ? globalThis.String(object.entry_id)
         : "",
       embedding: isSet(object.embedding) ? Buffer.from(bytesFromBase64(object.embedding)) : Buffer.alloc(0),
+      policy: isSet(object.policy) ? CachePolicy.fromJSON(object.policy) : undefined,
     };
   },
 
@@ -619,6 +645,9 @@ export const LookupResponse: MessageFns<LookupResponse> = {
     if (message.embedding.length !== 0) {
       obj.embedding = base64FromBytes(message.embedding);
     }
+    if (message.policy !== undefined) {
+      obj.policy = CachePolicy.toJSON(message.policy);
+    }
     return obj;
   },
 
@@ -637,6 +666,98 @@ export const LookupResponse: MessageFns<LookupResponse> = {
     message.similarity = object.similarity ?? 0;
     message.entryId = object.entryId ?? "";
     message.embedding = object.embedding ?? Buffer.alloc(0);
+    message.policy = (object.policy !== undefined && object.policy !== null)
+      ? CachePolicy.fromPartial(object.policy)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCachePolicy(): CachePolicy {
+  return { disabled: false, deterministicOnly: false };
+}
+
+export const CachePolicy: MessageFns<CachePolicy> = {
+  encode(message: CachePolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.disabled !== false) {
+      writer.uint32(8).bool(message.disabled);
+    }
+    if (message.deterministicOnly !== false) {
+      writer.uint32(16).bool(message.deterministicOnly);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CachePolicy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCachePolicy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.disabled = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.deterministicOnly = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CachePolicy {
+    return {
+      disabled: isSet(object.disabled) ? globalThis.Boolean(object.disabled) : false,
+      deterministicOnly: isSet(object.deterministicOnly)
+        ? globalThis.Boolean(object.deterministicOnly)
+        : isSet(object.deterministic_only)
+        ? globalThis.Boolean(object.deterministic_only)
+        : false,
+    };
+  },
+
+  toJSON(message: CachePolicy): unknown {
+    const obj: any = {};
+    if (message.disabled !== false) {
+      obj.disabled = message.disabled;
+    }
+    if (message.deterministicOnly !== false) {
+      obj.deterministicOnly = message.deterministicOnly;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CachePolicy>, I>>(base?: I): CachePolicy {
+    return CachePolicy.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CachePolicy>, I>>(object: I): CachePolicy {
+    const message = createBaseCachePolicy();
+    message.disabled = object.disabled ?? false;
+    message.deterministicOnly = object.deterministicOnly ?? false;
     return message;
   },
 };
