@@ -13,7 +13,7 @@ function payloadOf(event: Event): unknown {
 
 const EMPTY_ENVELOPE = Event.fromPartial({});
 
-function rowOf(event: Event): ChainedRow {
+function rowOf(event: Event, payloadJson: string): ChainedRow {
   return {
     event_id: event.id,
     event_type: event.type,
@@ -28,7 +28,7 @@ function rowOf(event: Event): ChainedRow {
     actor_admin: event.actor?.admin ?? '',
     schema_version: event.schemaVersion,
     // Through JSON and back, so the hashed value is the one the database stores.
-    payload: JSON.parse(JSON.stringify(payloadOf(event))),
+    payload: JSON.parse(payloadJson),
   };
 }
 
@@ -46,7 +46,8 @@ export async function writeAuditEvents(db: Queryable, events: Event[]): Promise<
   if (fresh.length === 0) return;
 
   let previous = (await chainHead(db)).hash;
-  const rows = fresh.map(rowOf);
+  const payloads = fresh.map((event) => JSON.stringify(payloadOf(event)));
+  const rows = fresh.map((event, i) => rowOf(event, payloads[i]!));
   const links = rows.map((row) => {
     const link = { prev: previous, hash: chainHash(previous, row) };
     previous = link.hash;
@@ -73,7 +74,7 @@ export async function writeAuditEvents(db: Queryable, events: Event[]): Promise<
       column((r) => r.actor_customer_id),
       column((r) => r.actor_admin),
       column((r) => r.schema_version),
-      column((r) => JSON.stringify(r.payload)),
+      payloads,
       column((_, i) => links[i]!.prev),
       column((_, i) => links[i]!.hash),
     ],

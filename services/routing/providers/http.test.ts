@@ -1,0 +1,61 @@
+import { createServer } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listenLocally, type LocalServer } from '../../../test/fakes/local-server.js';
+import { Upstream } from './http.js';
+import { ProviderError } from './types.js';
+
+/** Timers alive in this process now. */
+const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+
+describe('upstream calls', () => {
+  let server: LocalServer;
+  let upstream: Upstream;
+
+  beforeAll(async () => {
+    server = await listenLocally(
+      createServer((req, res) => {
+        if (req.url === '/v1/endless') {
+          // A chunk every 50 ms, forever: no idle or first-byte timeout fires, only the total one.
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          const tick = setInterval(() => res.write('data: {}\n\n'), 50);
+          res.on('close', () => clearInterval(tick));
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      }),
+    );
+    upstream = new Upstream('test', `${server.url}/v1`, { connectMs: 1_000, firstByteMs: 1_000, idleMs: 1_000, totalMs: 400 });
+  });
+  afterAll(async () => {
+    await upstream.close();
+    await server.close();
+  });
+
+  it('leaves no timer behind once a call is over', async () => {
+    const signal = new AbortController().signal;
+    await upstream.json({ path: '/answer', signal });
+    const before = timers();
+    for (let i = 0; i < 50; i++) expect(await upstream.json({ path: '/answer', signal })).toEqual({ ok: true });
+    expect(timers()).toBeLessThanOrEqual(before);
+  });
+
+  it('ends a call that outlasts timeouts.totalMs as a timeout', async () => {
+    const events = await upstream.sse({ path: '/endless', signal: new AbortController().signal });
+    const error = await (async () => {
+      for await (const _ of events);
+    })().catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(ProviderError);
+    expect((error as ProviderError).kind).toBe('timeout');
+  });
+
+  it('ends a call the caller cancels as cancelled', async () => {
+    const caller = new AbortController();
+    const events = await upstream.sse({ path: '/endless', signal: caller.signal });
+    setTimeout(() => caller.abort(), 100);
+    const error = await (async () => {
+      for await (const _ of events);
+    })().catch((err: unknown) => err);
+    expect((error as ProviderError).kind).toBe('network');
+    expect((error as ProviderError).message).toContain('cancelled');
+  });
+});
