@@ -1,4 +1,3 @@
-import { linkedSignal } from '../kit/abort.js';
 import type { ChatChunk, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, OpenAIUsage } from './canonical.js';
 import { ChatAssembler, chunkFromNative } from './answers.js';
 import type { CompletionsTranslation } from './formats/completions.js';
@@ -53,27 +52,23 @@ export async function callForEmbeddings(request: EmbeddingsRequest, target: Targ
  */
 export async function openStream(translation: Translation, target: Target, timeouts: Timeouts): Promise<OpenStream> {
   const { provider, model } = target.deployment;
-  const attempt = linkedSignal(target.signal);
-  const { signal } = attempt;
-  let iterator: AsyncIterator<ChatChunk | Record<string, unknown>>;
-  let first: IteratorResult<ChatChunk | Record<string, unknown>>;
+  const attempt = new AbortController();
+  const signal = AbortSignal.any([target.signal, attempt.signal]);
+  const source: AsyncIterable<ChatChunk | Record<string, unknown>> =
+    isCompletions(translation) && provider.completionsStream
+      ? await provider.completionsStream({ request: { ...translation.native, model }, credential: target.credential, signal })
+      : await provider.chatStream({ request: { ...translation.chat, model }, credential: target.credential, signal });
+  const iterator = source[Symbol.asyncIterator]();
   let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      attempt.abort();
+      reject(new ProviderError('timeout', provider.name, `Provider ${provider.name} sent no data within ${timeouts.firstByteMs} ms.`));
+    }, timeouts.firstByteMs);
+  });
+  let first: IteratorResult<ChatChunk | Record<string, unknown>>;
   try {
-    const source: AsyncIterable<ChatChunk | Record<string, unknown>> =
-      isCompletions(translation) && provider.completionsStream
-        ? await provider.completionsStream({ request: { ...translation.native, model }, credential: target.credential, signal })
-        : await provider.chatStream({ request: { ...translation.chat, model }, credential: target.credential, signal });
-    iterator = source[Symbol.asyncIterator]();
-    const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        attempt.abort();
-        reject(new ProviderError('timeout', provider.name, `Provider ${provider.name} sent no data within ${timeouts.firstByteMs} ms.`));
-      }, timeouts.firstByteMs);
-    });
     first = await Promise.race([iterator.next(), stalled]);
-  } catch (err) {
-    attempt.release();
-    throw err;
   } finally {
     clearTimeout(timer);
   }
@@ -91,7 +86,6 @@ export async function openStream(translation: Translation, target: Target, timeo
       }
     } finally {
       attempt.abort();
-      attempt.release();
     }
   }
   return { events: native ? passThrough(chunks(), translation) : translation.stream(chunks()), usage: () => usage, answer: () => assembler.response() };

@@ -1,5 +1,4 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
-import { linkedSignal } from '../../kit/abort.js';
 import { readSse, type SseEvent } from '../sse.js';
 import { ProviderError, retryAfterMs, type FailureKind, type Timeouts } from './types.js';
 
@@ -44,7 +43,7 @@ export class Upstream {
 
   /** Sends the request and returns the response once its status is 2xx. */
   async send(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
-    const call = linkedSignal(request.signal, this.timeouts.totalMs);
+    const signal = AbortSignal.any([request.signal, AbortSignal.timeout(this.timeouts.totalMs)]);
     let response: Dispatcher.ResponseData;
     try {
       response = await this.pool.request({
@@ -52,14 +51,11 @@ export class Upstream {
         method: request.method ?? 'POST',
         headers: { ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}), ...request.headers },
         body: request.body === undefined ? undefined : typeof request.body === 'string' ? request.body : JSON.stringify(request.body),
-        signal: call.signal,
+        signal,
       });
     } catch (err) {
-      call.release();
       throw networkError(err, this.provider);
     }
-    // The call is over when its body is: read to the end, cancelled or broken.
-    response.body.once('close', call.release);
     if (response.statusCode >= 200 && response.statusCode < 300) return response;
     const text = await response.body.text().catch(() => '');
     throw this.classify(response.statusCode, text, response.headers);
