@@ -104,6 +104,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
   let audit: Clients['audit'] | undefined;
   let metering: Clients['metering'] | undefined;
   const clients: Clients = {
+    inProcess: (name) => services.includes(name),
     get audit() {
       return (audit ??= client('audit', () => grpcClient(AuditService, config.audit.address, 'audit service', { deadlineMs: config.audit.callTimeoutMs })));
     },

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type {
-  AuthorizeRequest, AuthorizeResponse, AuthorizeToolCallRequest, AuthorizeToolCallResponse, AuthorizeToolsRequest, AuthorizeToolsResponse, GovernanceService, RoutingConfig, SettleBatch, SettleRequest, SettleResponse,
+  AuthorizeBatch, AuthorizeRequest, AuthorizeResponse, AuthorizeResult, AuthorizeResults, AuthorizeToolCallRequest, AuthorizeToolCallResponse, AuthorizeToolsRequest, AuthorizeToolsResponse, GovernanceService, RoutingConfig, SettleBatch, SettleRequest, SettleResponse,
 } from '../gen/gateway/v1/governance.js';
 import { GatewayError } from '../kit/errors.js';
-import type { Api } from '../kit/grpc.js';
+import { refusalOf, type Api } from '../kit/grpc.js';
 import { readOnScrape } from '../kit/metrics.js';
 import type { Pricing } from '../kit/pricing/index.js';
 import { digestsEqual } from '../kit/secrets/keys.js';
@@ -150,6 +150,18 @@ export class Governance implements Api<typeof GovernanceService> {
       }
     }
     return {};
+  }
+
+  async authorizeMany(batch: AuthorizeBatch): Promise<AuthorizeResults> {
+    const results = await Promise.all(
+      batch.requests.map((request) =>
+        this.authorize(request).then(
+          (admitted): AuthorizeResult => ({ result: { $case: 'admitted', admitted } }),
+          (err: unknown): AuthorizeResult => ({ result: { $case: 'refused', refused: refusalOf(err) } }),
+        ),
+      ),
+    );
+    return { results };
   }
 
   async settleMany(batch: SettleBatch): Promise<SettleResponse> {

@@ -3,7 +3,7 @@ import { defineService } from '../kit/service.js';
 import { CachePolicyMemo } from './cache.js';
 import type { IngressConfig } from './config.js';
 import { OutcomeRecorder } from './outcome.js';
-import { Settlements } from './pipeline.js';
+import { Authorizations, Settlements } from './pipeline.js';
 import { buildIngressApp } from './server.js';
 
 export const ingressService = defineService<IngressConfig>({
@@ -11,7 +11,17 @@ export const ingressService = defineService<IngressConfig>({
   async init(ctx, config) {
     const events = await ctx.events();
     const recorder = new OutcomeRecorder(events, ctx.metrics, ctx.log, config.emitAttempts);
-    const app = buildIngressApp(config, { clients: ctx.clients, recorder, events, emitReceived: config.emitReceived, log: ctx.log, agent: config.agent, settlements: new Settlements(ctx.clients, ctx.log), cachePolicy: new CachePolicyMemo(ctx.metrics) });
+    const app = buildIngressApp(config, {
+      clients: ctx.clients,
+      recorder,
+      events,
+      emitReceived: config.emitReceived,
+      log: ctx.log,
+      agent: config.agent,
+      authorizations: new Authorizations(ctx.clients),
+      settlements: new Settlements(ctx.clients, ctx.log),
+      cachePolicy: new CachePolicyMemo(ctx.metrics),
+    });
     const url = await app.listen({ host: ctx.host, port: config.port });
     ctx.log.info({ url }, 'OpenAI-compatible API listening');
     return {

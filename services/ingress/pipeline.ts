@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Attempt, RequestContext, Served } from '../gen/gateway/v1/common.js';
-import type { AuthorizeResponse, SettleRequest } from '../gen/gateway/v1/governance.js';
+import type { AuthorizeRequest, AuthorizeResponse, SettleRequest } from '../gen/gateway/v1/governance.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
+import { errorOfRefusal } from '../kit/grpc.js';
 import { presentedKey } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
 import type { Logger } from '../kit/log.js';
@@ -21,6 +22,7 @@ export interface PipelineDeps {
   log: Logger;
   agent: AgentConfig;
   settlements: Settlements;
+  authorizations: Authorizations;
   cachePolicy: CachePolicyMemo;
 }
 
@@ -47,6 +49,49 @@ export class Settlements {
     this.clients.governance
       .settleMany({ settles })
       .catch((err: unknown) => this.log.warn({ err, requests: settles.map((s) => s.context?.requestId) }, 'settling requests with governance failed'));
+  }
+}
+
+interface Waiting {
+  request: AuthorizeRequest;
+  resolve(granted: AuthorizeResponse): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Asks governance to admit requests. When governance runs in another process,
+ * the requests that arrive in one turn of the event loop go in one
+ * AuthorizeMany call, each answered on its own: under load one gRPC call
+ * admits many requests. In one process each is asked directly.
+ */
+export class Authorizations {
+  private queue: Waiting[] = [];
+  private readonly batched: boolean;
+
+  constructor(private readonly clients: Clients) {
+    this.batched = !clients.inProcess('governance');
+  }
+
+  authorize(request: AuthorizeRequest): Promise<AuthorizeResponse> {
+    if (!this.batched) return this.clients.governance.authorize(request);
+    return new Promise((resolve, reject) => {
+      if (this.queue.push({ request, resolve, reject }) === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const waiting = this.queue;
+    this.queue = [];
+    this.clients.governance.authorizeMany({ requests: waiting.map((w) => w.request) }).then(
+      ({ results }) =>
+        waiting.forEach((w, i) => {
+          const result = results[i]?.result;
+          if (result?.$case === 'admitted') w.resolve(result.admitted);
+          else if (result?.$case === 'refused') w.reject(errorOfRefusal(result.refused));
+          else w.reject(new GatewayError('internal_error', 'governance answered a batch of admissions without this one'));
+        }),
+      (err: unknown) => waiting.forEach((w) => w.reject(err)),
+    );
   }
 }
 
@@ -87,7 +132,7 @@ export class Admission {
       throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
     }
     this.presentedKeyHash = hashSecret(key);
-    this.grant = await this.deps.clients.governance.authorize({
+    this.grant = await this.deps.authorizations.authorize({
       context: this.context,
       keyHash: this.presentedKeyHash,
       model,

@@ -13,6 +13,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { Attempts } from '../gen/gateway/v1/common.js';
+import type { Refusal } from '../gen/gateway/v1/governance.js';
 import { GatewayError, isErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 
@@ -103,6 +104,20 @@ export function fromServiceError(err: ServiceError, target: string): GatewayErro
   if (err.code === GrpcStatus.CANCELLED) return new GatewayError('service_unavailable', `call to ${target} was cancelled`);
   if (err.code === GrpcStatus.DEADLINE_EXCEEDED) return new GatewayError('service_unavailable', `${target} did not answer in time`);
   return new GatewayError('service_unavailable', `${target} is unreachable: ${err.details || err.message}`, { cause: err });
+}
+
+/** A GatewayError as an answer field, for batch calls that answer each item on its own; other errors are thrown. */
+export function refusalOf(err: unknown): Refusal {
+  if (!(err instanceof GatewayError)) throw err;
+  return { code: err.code, httpStatus: err.status, message: err.message, param: err.param ?? '', headers: err.headers };
+}
+
+/** The GatewayError a refusal stands for. */
+export function errorOfRefusal(refusal: Refusal): GatewayError {
+  if (!isErrorCode(refusal.code)) return new GatewayError('internal_error', `unknown error code ${refusal.code}: ${refusal.message}`);
+  const error = new GatewayError(refusal.code, refusal.message, { status: refusal.httpStatus || undefined, param: refusal.param || undefined });
+  error.headers = { ...refusal.headers };
+  return error;
 }
 
 /** Adapts an in-process service object to a grpc-js service implementation. */

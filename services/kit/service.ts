@@ -27,6 +27,8 @@ export interface Clients {
   readonly caching: Api<typeof CachingService>;
   readonly audit: Api<typeof AuditService>;
   readonly metering: Api<typeof MeteringService>;
+  /** Whether the service runs in this process (its client is the service object itself, not gRPC). */
+  inProcess(name: ServiceName): boolean;
 }
 
 export interface ServiceContext {

@@ -61,6 +61,35 @@ export interface AuthorizeResponse_HeadersEntry {
   value: string;
 }
 
+export interface AuthorizeBatch {
+  requests: AuthorizeRequest[];
+}
+
+/** One answer per request of the batch, in its order. */
+export interface AuthorizeResults {
+  results: AuthorizeResult[];
+}
+
+export interface AuthorizeResult {
+  result: { $case: "admitted"; admitted: AuthorizeResponse } | { $case: "refused"; refused: Refusal } | undefined;
+}
+
+/** The gateway error a refused Authorize raises, as the client gets it. */
+export interface Refusal {
+  /** Gateway error code, e.g. "rate_limited" or "budget_exceeded". */
+  code: string;
+  httpStatus: number;
+  message: string;
+  param: string;
+  /** Response headers that go with it (retry-after, x-ratelimit-*). */
+  headers: { [key: string]: string };
+}
+
+export interface Refusal_HeadersEntry {
+  key: string;
+  value: string;
+}
+
 export interface SettleRequest {
   context: RequestContext | undefined;
   reservationId: string;
@@ -568,6 +597,501 @@ export const AuthorizeResponse_HeadersEntry: MessageFns<AuthorizeResponse_Header
     object: I,
   ): AuthorizeResponse_HeadersEntry {
     const message = createBaseAuthorizeResponse_HeadersEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthorizeBatch(): AuthorizeBatch {
+  return { requests: [] };
+}
+
+export const AuthorizeBatch: MessageFns<AuthorizeBatch> = {
+  encode(message: AuthorizeBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.requests) {
+      AuthorizeRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizeBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizeBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.requests.push(AuthorizeRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizeBatch {
+    return {
+      requests: globalThis.Array.isArray(object?.requests)
+        ? object.requests.map((e: any) => AuthorizeRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AuthorizeBatch): unknown {
+    const obj: any = {};
+    if (message.requests?.length) {
+      obj.requests = message.requests.map((e) => AuthorizeRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthorizeBatch>, I>>(base?: I): AuthorizeBatch {
+    return AuthorizeBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthorizeBatch>, I>>(object: I): AuthorizeBatch {
+    const message = createBaseAuthorizeBatch();
+    message.requests = object.requests?.map((e) => AuthorizeRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAuthorizeResults(): AuthorizeResults {
+  return { results: [] };
+}
+
+export const AuthorizeResults: MessageFns<AuthorizeResults> = {
+  encode(message: AuthorizeResults, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      AuthorizeResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizeResults {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizeResults();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(AuthorizeResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizeResults {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => AuthorizeResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: AuthorizeResults): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => AuthorizeResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthorizeResults>, I>>(base?: I): AuthorizeResults {
+    return AuthorizeResults.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthorizeResults>, I>>(object: I): AuthorizeResults {
+    const message = createBaseAuthorizeResults();
+    message.results = object.results?.map((e) => AuthorizeResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAuthorizeResult(): AuthorizeResult {
+  return { result: undefined };
+}
+
+export const AuthorizeResult: MessageFns<AuthorizeResult> = {
+  encode(message: AuthorizeResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.result?.$case) {
+      case "admitted":
+        AuthorizeResponse.encode(message.result.admitted, writer.uint32(10).fork()).join();
+        break;
+      case "refused":
+        Refusal.encode(message.result.refused, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizeResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizeResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.result = { $case: "admitted", admitted: AuthorizeResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.result = { $case: "refused", refused: Refusal.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizeResult {
+    return {
+      result: isSet(object.admitted)
+        ? { $case: "admitted", admitted: AuthorizeResponse.fromJSON(object.admitted) }
+        : isSet(object.refused)
+        ? { $case: "refused", refused: Refusal.fromJSON(object.refused) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: AuthorizeResult): unknown {
+    const obj: any = {};
+    if (message.result?.$case === "admitted") {
+      obj.admitted = AuthorizeResponse.toJSON(message.result.admitted);
+    } else if (message.result?.$case === "refused") {
+      obj.refused = Refusal.toJSON(message.result.refused);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuthorizeResult>, I>>(base?: I): AuthorizeResult {
+    return AuthorizeResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuthorizeResult>, I>>(object: I): AuthorizeResult {
+    const message = createBaseAuthorizeResult();
+    switch (object.result?.$case) {
+      case "admitted": {
+        if (object.result?.admitted !== undefined && object.result?.admitted !== null) {
+          message.result = { $case: "admitted", admitted: AuthorizeResponse.fromPartial(object.result.admitted) };
+        }
+        break;
+      }
+      case "refused": {
+        if (object.result?.refused !== undefined && object.result?.refused !== null) {
+          message.result = { $case: "refused", refused: Refusal.fromPartial(object.result.refused) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseRefusal(): Refusal {
+  return { code: "", httpStatus: 0, message: "", param: "", headers: {} };
+}
+
+export const Refusal: MessageFns<Refusal> = {
+  encode(message: Refusal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== "") {
+      writer.uint32(10).string(message.code);
+    }
+    if (message.httpStatus !== 0) {
+      writer.uint32(16).uint32(message.httpStatus);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    if (message.param !== "") {
+      writer.uint32(34).string(message.param);
+    }
+    globalThis.Object.entries(message.headers).forEach(([key, value]: [string, string]) => {
+      Refusal_HeadersEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Refusal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefusal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.httpStatus = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.param = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = Refusal_HeadersEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.headers[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Refusal {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      httpStatus: isSet(object.httpStatus)
+        ? globalThis.Number(object.httpStatus)
+        : isSet(object.http_status)
+        ? globalThis.Number(object.http_status)
+        : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      param: isSet(object.param) ? globalThis.String(object.param) : "",
+      headers: isObject(object.headers)
+        ? (globalThis.Object.entries(object.headers) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: Refusal): unknown {
+    const obj: any = {};
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.httpStatus !== 0) {
+      obj.httpStatus = Math.round(message.httpStatus);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.param !== "") {
+      obj.param = message.param;
+    }
+    if (message.headers) {
+      const entries = globalThis.Object.entries(message.headers) as [string, string][];
+      if (entries.length > 0) {
+        obj.headers = {};
+        entries.forEach(([k, v]) => {
+          obj.headers[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Refusal>, I>>(base?: I): Refusal {
+    return Refusal.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Refusal>, I>>(object: I): Refusal {
+    const message = createBaseRefusal();
+    message.code = object.code ?? "";
+    message.httpStatus = object.httpStatus ?? 0;
+    message.message = object.message ?? "";
+    message.param = object.param ?? "";
+    message.headers = (globalThis.Object.entries(object.headers ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseRefusal_HeadersEntry(): Refusal_HeadersEntry {
+  return { key: "", value: "" };
+}
+
+export const Refusal_HeadersEntry: MessageFns<Refusal_HeadersEntry> = {
+  encode(message: Refusal_HeadersEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Refusal_HeadersEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRefusal_HeadersEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Refusal_HeadersEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Refusal_HeadersEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Refusal_HeadersEntry>, I>>(base?: I): Refusal_HeadersEntry {
+    return Refusal_HeadersEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Refusal_HeadersEntry>, I>>(object: I): Refusal_HeadersEntry {
+    const message = createBaseRefusal_HeadersEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;
@@ -1453,6 +1977,19 @@ export const GovernanceService = {
     responseDeserialize: (value: Buffer): SettleResponse => SettleResponse.decode(value),
   },
   /**
+   * Several Authorizes in one call, each answered on its own (admitted, or refused with the error Authorize would
+   * have raised): ingress in its own process gathers the requests that arrive in one turn of its event loop.
+   */
+  authorizeMany: {
+    path: "/gateway.v1.Governance/AuthorizeMany" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthorizeBatch): Buffer => Buffer.from(AuthorizeBatch.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthorizeBatch => AuthorizeBatch.decode(value),
+    responseSerialize: (value: AuthorizeResults): Buffer => Buffer.from(AuthorizeResults.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthorizeResults => AuthorizeResults.decode(value),
+  },
+  /**
    * Providers and models added through the admin API, for routing to use
    * besides those in its config file.
    */
@@ -1482,6 +2019,11 @@ export interface GovernanceServer extends UntypedServiceImplementation {
   settle: handleUnaryCall<SettleRequest, SettleResponse>;
   /** Several Settles in one call: ingress gathers the requests that end in one turn of its event loop. */
   settleMany: handleUnaryCall<SettleBatch, SettleResponse>;
+  /**
+   * Several Authorizes in one call, each answered on its own (admitted, or refused with the error Authorize would
+   * have raised): ingress in its own process gathers the requests that arrive in one turn of its event loop.
+   */
+  authorizeMany: handleUnaryCall<AuthorizeBatch, AuthorizeResults>;
   /**
    * Providers and models added through the admin API, for routing to use
    * besides those in its config file.
@@ -1572,6 +2114,25 @@ export interface GovernanceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SettleResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Several Authorizes in one call, each answered on its own (admitted, or refused with the error Authorize would
+   * have raised): ingress in its own process gathers the requests that arrive in one turn of its event loop.
+   */
+  authorizeMany(
+    request: AuthorizeBatch,
+    callback: (error: ServiceError | null, response: AuthorizeResults) => void,
+  ): ClientUnaryCall;
+  authorizeMany(
+    request: AuthorizeBatch,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthorizeResults) => void,
+  ): ClientUnaryCall;
+  authorizeMany(
+    request: AuthorizeBatch,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthorizeResults) => void,
   ): ClientUnaryCall;
   /**
    * Providers and models added through the admin API, for routing to use
