@@ -9,11 +9,11 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chainUnhashedRows } from './chain.js';
+import { chainUnhashedRows, LOCK_CHAIN } from './chain.js';
 import { archiveOlderThan } from './retention.js';
 import { auditMigrations } from './migrations.js';
 import { signedHead, verifyChain } from './verify.js';
-import { writeAuditEvents } from './writer.js';
+import { appendToChain, writeAuditEvents } from './writer.js';
 
 const log = createLogger({ level: 'silent' });
 
@@ -54,6 +54,12 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('t
     expect(verdict).toMatchObject({ ok: true, rows: 10 });
     const { rows } = await db.query<{ n: number }>('SELECT count(DISTINCT event_id)::int AS n FROM audit_events');
     expect(rows[0]!.n).toBe(10);
+  });
+
+  it('keeps one chain when writers that took the lock as their transaction opened write at once', async () => {
+    const db = await setup();
+    await Promise.all(Array.from({ length: 8 }, (_, i) => db.transaction((tx) => appendToChain(tx, events(4, 100 + i * 4)), LOCK_CHAIN)));
+    expect(await verifyChain(db)).toMatchObject({ ok: true, rows: 42 });
   });
 
   it('refuses UPDATE, DELETE and TRUNCATE', async () => {

@@ -58,8 +58,11 @@ export async function chainHead(db: Queryable): Promise<{ seq: number; hash: str
 
 /** Writers of the chain take this lock for their transaction, so rows are chained one writer at a time, on every replica. */
 export async function lockChain(db: Queryable): Promise<void> {
-  await db.query("SELECT pg_advisory_xact_lock(hashtext('gateway.audit_chain'))");
+  await db.query(LOCK_CHAIN);
 }
+
+/** The statement lockChain runs, for a transaction to open with (see Database.transaction). */
+export const LOCK_CHAIN = "SELECT pg_advisory_xact_lock(hashtext('gateway.audit_chain'))";
 
 /**
  * Chains rows written before the chain existed (an older version's log), in

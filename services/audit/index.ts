@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import type { Database } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
 import { stringsIn } from '../kit/secrets/store.js';
-import { chainUnhashedRows } from './chain.js';
+import { chainUnhashedRows, LOCK_CHAIN } from './chain.js';
 import { startSinks } from './siem/index.js';
 import { archiveOlderThan } from './retention.js';
 import { AuditReader } from './query.js';
-import { writeAuditEvents } from './writer.js';
+import { appendToChain } from './writer.js';
 
 /** Archives rows past the retention period, now and then (off when days is 0). */
 function startRetention(db: Database, settings: AuditConfig['retention'], defaultDir: string, log: Logger): NodeJS.Timeout | undefined {
@@ -38,7 +38,14 @@ export const auditService = defineService<AuditConfig>({
     // Before any new row: rows of an older version's log join the chain first.
     const chained = await db.transaction((tx) => chainUnhashedRows(tx));
     if (chained > 0) ctx.log.info({ rows: chained }, 'chained audit rows written before the hash chain existed');
-    const consumer = await startPersistingConsumer(ctx, { name: 'audit', migrations: auditMigrations, filter: '>', maxBatch: config.maxBatch, write: writeAuditEvents });
+    const consumer = await startPersistingConsumer(ctx, {
+      name: 'audit',
+      migrations: auditMigrations,
+      filter: '>',
+      maxBatch: config.maxBatch,
+      opening: LOCK_CHAIN,
+      write: appendToChain,
+    });
     // Each SIEM sink is its own durable consumer; its tokens, keys and CA may be secret references.
     await ctx.secrets.prepare(stringsIn(config.sinks));
     const siem = await startSinks(await ctx.bus(), config.sinks, ctx.log.child({ component: 'siem' }), ctx.metrics, ctx.secrets);

@@ -32,13 +32,15 @@ export const meteringService = defineService<MeteringConfig>({
       migrations: meteringMigrations,
       filter: 'request.*',
       maxBatch: config.maxBatch,
-      write: (tx, events) => writeUsage(tx, events, price),
+      oneStatement: true,
+      write: (db, events) => writeUsage(db, events, price),
     });
     const tools = await startPersistingConsumer(ctx, {
       name: 'metering_tools',
       migrations: toolCallMigrations,
       filter: 'tool.*',
       maxBatch: config.maxBatch,
+      oneStatement: true,
       write: writeToolCalls,
     });
     const db = await ctx.database();

@@ -21,16 +21,17 @@ export class PGliteDatabase implements Database {
     return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (tx) =>
-      fn({
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>, opening?: string): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      if (opening) await tx.exec(opening);
+      return fn({
         query: async <Row extends object>(sql: string, params?: unknown[]) => {
           const result = await tx.query<Row>(sql, params);
           return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
         },
         exec: async (sql: string) => void (await tx.exec(sql)),
-      }),
-    );
+      });
+    });
   }
 
   async exec(sql: string): Promise<void> {

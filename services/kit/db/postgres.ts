@@ -21,14 +21,15 @@ export class PostgresDatabase implements Database {
     return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>, opening?: string): Promise<T> {
     const client = await this.pool.connect();
     let failure: Error | undefined;
     // A checked-out client that loses its connection emits 'error'; unheard, that would crash the process.
     const onError = (err: Error) => (failure = err);
     client.on('error', onError);
     try {
-      await client.query('BEGIN');
+      // Without parameters, both statements go as one simple query: one round trip.
+      await client.query(opening ? `BEGIN; ${opening}` : 'BEGIN');
       const tx: Queryable = {
         query: async <Row extends object>(sql: string, params?: unknown[]) => {
           const result = await client.query(sql, params);

@@ -10,8 +10,12 @@ export interface Queryable {
 
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
-  /** Runs fn in one transaction: committed if it resolves, rolled back if it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn in one transaction: committed if it resolves, rolled back if it
+   * throws. `opening`, a statement without parameters (e.g. taking a lock),
+   * runs first, sent with BEGIN in one round trip.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, opening?: string): Promise<T>;
   close(): Promise<void>;
 }
 
