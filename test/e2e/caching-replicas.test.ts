@@ -2,7 +2,7 @@ import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { admin, startSplit, type SplitGateway } from '../harness/gateway.js';
-import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
+import { eventually, isolatedInfra } from '../harness/infra.js';
 
 const PROVIDER_KEY = 'sk-fake-provider-cache-replicas';
 
@@ -16,15 +16,13 @@ describe('response cache across replicas', () => {
   let question = 0;
 
   beforeAll(async () => {
-    const infra = requireInfra();
-    const database = await createDatabase(infra.databaseUrl);
-    const bus = isolatedBus(infra.natsUrl);
-    cleanup.push(database.drop, bus.cleanup);
+    const infra = await isolatedInfra();
+    cleanup.push(infra.drop);
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
     gateway = await startSplit(
       {
-        nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
-        database: { url: database.url },
+        nats: infra.nats,
+        database: infra.database,
         routing: { providers: { mock: { type: 'mock' }, openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY, models: ['gpt-4o-mini'] } } },
         // A store embeds the question through routing first; on a loaded test machine the first ones can take longer than the
         // default 2 s deadline, and a store that times out is (rightly) dropped, which this test would read as not shared.

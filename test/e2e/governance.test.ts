@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, ADMIN_TOKEN, startSplit, type SplitGateway } from '../harness/gateway.js';
-import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
+import { eventually, isolatedInfra } from '../harness/infra.js';
 
 // Two governance replicas and two ingress replicas (ingress i asks governance
 // i), each its own process: limits must hold across them.
@@ -13,14 +13,12 @@ describe('governance across replicas', () => {
   const secrets: string[] = [ADMIN_TOKEN];
 
   beforeAll(async () => {
-    const infra = requireInfra();
-    const database = await createDatabase(infra.databaseUrl);
-    const bus = isolatedBus(infra.natsUrl);
-    cleanup.push(database.drop, bus.cleanup);
+    const infra = await isolatedInfra();
+    cleanup.push(infra.drop);
     gateway = await startSplit(
       {
-        nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
-        database: { url: database.url },
+        nats: infra.nats,
+        database: infra.database,
         routing: { providers: { mock: { type: 'mock', latencyMs: 400 } } },
         // $10 per million tokens: a request allowing 100,000 output tokens reserves just over $1.
         pricing: { models: { 'mock/echo': { input: 10, output: 10 } } },
@@ -28,7 +26,7 @@ describe('governance across replicas', () => {
       },
       { governance: 2, ingress: 2 },
     );
-    db = new pg.Client({ connectionString: database.url });
+    db = new pg.Client({ connectionString: infra.database.url });
     await db.connect();
     await admin(gateway.adminUrl, 'POST', '/admin/customers', { id: 'acme', name: 'Acme' });
     await admin(gateway.adminUrl, 'POST', '/admin/teams', { id: 'finance', name: 'Finance', customer: 'acme' });

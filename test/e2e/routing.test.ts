@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { startInProcess } from '../harness/gateway.js';
-import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
+import { eventually, isolatedInfra } from '../harness/infra.js';
 
 interface RecordedAttempt {
   deployment: string;
@@ -24,15 +24,13 @@ describe('routing resilience, end to end', () => {
   const cleanup: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
-    const infra = requireInfra();
-    const database = await createDatabase(infra.databaseUrl);
-    const bus = isolatedBus(infra.natsUrl);
+    const infra = await isolatedInfra();
     primary = await startFakeOpenAI({ apiKey: 'sk-good', rateLimitedKeys: ['sk-limited'] });
     backup = await startFakeOpenAI({ apiKey: 'sk-backup' });
-    cleanup.push(database.drop, bus.cleanup, () => primary.close(), () => backup.close());
+    cleanup.push(infra.drop, () => primary.close(), () => backup.close());
     gateway = await startInProcess({
-      nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
-      database: { url: database.url },
+      nats: infra.nats,
+      database: infra.database,
       routing: {
         providers: {
           primary: { type: 'openai', baseUrl: `${primary.url}/v1`, apiKeys: ['sk-limited', 'sk-good'] },
@@ -63,7 +61,7 @@ describe('routing resilience, end to end', () => {
         timeouts: { firstByteMs: 1_000 },
       },
     });
-    db = new pg.Client({ connectionString: database.url });
+    db = new pg.Client({ connectionString: infra.database.url });
     await db.connect();
     const { key } = await gateway.createKey({ name: 'routing' });
     client = gateway.client(key);

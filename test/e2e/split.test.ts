@@ -3,7 +3,7 @@ import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { startSplit, type SplitGateway } from '../harness/gateway.js';
-import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
+import { eventually, isolatedInfra } from '../harness/infra.js';
 
 const PROVIDER_KEY = 'sk-split-provider-secret-4242';
 
@@ -18,14 +18,12 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
   let client: OpenAI;
 
   beforeAll(async () => {
-    const infra = requireInfra();
-    const database = await createDatabase(infra.databaseUrl);
-    const bus = isolatedBus(infra.natsUrl);
+    const infra = await isolatedInfra();
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
-    cleanup = [database.drop, bus.cleanup, () => fake.close()];
+    cleanup = [infra.drop, () => fake.close()];
     gateway = await startSplit({
-      nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
-      database: { url: database.url },
+      nats: infra.nats,
+      database: infra.database,
       routing: {
         providers: {
           mock: { type: 'mock' },
@@ -34,7 +32,7 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
         },
       },
     });
-    db = new pg.Client({ connectionString: database.url });
+    db = new pg.Client({ connectionString: infra.database.url });
     await db.connect();
     ({ key } = await gateway.createKey({ name: 'split', team: 'team-split' }));
     client = gateway.client(key);

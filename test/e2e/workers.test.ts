@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { admin, startWorkers, type WorkersGateway } from '../harness/gateway.js';
-import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
+import { eventually, isolatedInfra } from '../harness/infra.js';
 
 const PROVIDER_KEY = 'sk-workers-provider-secret-7171';
 
@@ -23,20 +23,18 @@ describe('workers: every service in two processes sharing the ports', () => {
   let cleanup: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
-    const infra = requireInfra();
-    const database = await createDatabase(infra.databaseUrl);
-    const bus = isolatedBus(infra.natsUrl);
+    const infra = await isolatedInfra();
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
-    cleanup = [database.drop, bus.cleanup, () => fake.close()];
+    cleanup = [infra.drop, () => fake.close()];
     gateway = await startWorkers(
       {
-        nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
-        database: { url: database.url },
+        nats: infra.nats,
+        database: infra.database,
         routing: { providers: { openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY } } },
       },
       2,
     );
-    db = new pg.Client({ connectionString: database.url });
+    db = new pg.Client({ connectionString: infra.database.url });
     await db.connect();
   });
 

@@ -55,6 +55,25 @@ export function isolatedBus(natsUrl: string): { stream: string; subjectPrefix: s
   };
 }
 
+/** A database and a JetStream stream of their own, as a gateway's `nats` and `database` config; drop() removes both. */
+export async function isolatedInfra(): Promise<{
+  nats: { url: string; stream: string; subjectPrefix: string };
+  database: { url: string };
+  drop(): Promise<void>;
+}> {
+  const infra = requireInfra();
+  const database = await createDatabase(infra.databaseUrl);
+  const bus = isolatedBus(infra.natsUrl);
+  return {
+    nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
+    database: { url: database.url },
+    drop: async () => {
+      await bus.cleanup().catch(() => undefined);
+      await database.drop();
+    },
+  };
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
