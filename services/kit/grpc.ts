@@ -138,10 +138,16 @@ export function grpcImplementation<S extends Record<string, AnyMethod>>(
     } else {
       handlers[name] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const abort = new AbortController();
-        call.on('cancelled', () => abort.abort());
+        const cancelled = () => abort.abort();
+        call.on('cancelled', cancelled);
+        // grpc-js also reports 'cancelled' when the stream of a call already answered closes: not a cancellation.
+        const answer = (err: Partial<ServiceError> | null, response?: unknown) => {
+          call.off('cancelled', cancelled);
+          callback(err, response);
+        };
         (fn(call.request, { signal: abort.signal }) as Promise<unknown>).then(
-          (response) => callback(null, response),
-          (err: unknown) => callback(toServiceError(err, log)),
+          (response) => answer(null, response),
+          (err: unknown) => answer(toServiceError(err, log)),
         );
       };
     }
