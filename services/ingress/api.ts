@@ -94,6 +94,10 @@ async function streamed(deps: PipelineDeps, admission: Admission, request: Fasti
   reply.hijack();
   const sse = new SseWriter(reply.raw);
   const clientGone = () => abort.abort();
+  const closedByClient = () => {
+    const error = new GatewayError('client_closed_request', 'The client closed the connection before the stream ended.');
+    admission.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
+  };
   reply.raw.on('close', clientGone);
   sse.start({ ...(reply.getHeaders() as Record<string, string>), ...servedHeaders(served, []), ...cache.headers(), ...admission.overheadHeader(upstreamMs) });
   try {
@@ -110,12 +114,14 @@ async function streamed(deps: PipelineDeps, admission: Admission, request: Fasti
       }
       if (abort.signal.aborted) break;
     }
-    if (abort.signal.aborted) {
-      const error = new GatewayError('client_closed_request', 'The client closed the connection before the stream ended.');
-      admission.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
-    }
+    if (abort.signal.aborted) closedByClient();
     sse.end();
   } catch (err) {
+    if (abort.signal.aborted) {
+      // The client went away and its cancellation ended the call to routing: nobody is left to tell.
+      closedByClient();
+      return;
+    }
     // Routing itself failed mid-stream (e.g. its process went away): end the stream in the client's API.
     const error = asGatewayError(err);
     request.log.warn({ code: error.code, reason: error.message }, 'stream failed after it began');

@@ -110,6 +110,28 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
     expect(output).not.toContain(PROVIDER_KEY);
   });
 
+  it('stops the provider call when the client goes away mid-stream, and records why', async () => {
+    // About 30 s of stream at 150 ms a chunk: only a cancellation that crosses ingress and routing ends it within the wait below.
+    const { data, response } = await client.chat.completions
+      .create({ model: 'slow/echo', messages: [{ role: 'user', content: 'word '.repeat(200) }], stream: true })
+      .withResponse();
+    const requestId = response.headers.get('x-request-id')!;
+    for await (const _ of data) break; // the SDK closes the connection
+    await eventually(
+      'routing to end the provider call',
+      async () => {
+        const metrics = await (await fetch(`${gateway.processes.routing.opsUrl}/metrics`)).text();
+        const inFlight = [...metrics.matchAll(/^gateway_deployment_in_flight\{deployment="slow[^"]*"\} (\d+)/gm)].map((m) => Number(m[1]));
+        return inFlight.length > 0 && inFlight.every((n) => n === 0) ? true : undefined;
+      },
+      10_000,
+    );
+    await eventually('the request recorded as closed by the client', async () => {
+      const { rows } = await db.query<{ http_status: number }>('SELECT http_status FROM usage_records WHERE request_id = $1', [requestId]);
+      return rows[0]?.http_status === 499 ? true : undefined;
+    });
+  });
+
   it('lets an in-flight stream finish when ingress is told to stop', async () => {
     const { data, response } = await client.chat.completions
       .create({ model: 'slow/echo', messages: [{ role: 'user', content: 'finish me please' }], stream: true })
