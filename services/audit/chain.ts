@@ -48,12 +48,20 @@ export function chainedRow(row: Record<string, unknown>): ChainedRow {
   };
 }
 
+/**
+ * Where the chain stands, as one SQL row (seq, hash): the last chained row,
+ * else the last archive (when every row was archived), else the genesis.
+ */
+export const CHAIN_HEAD = `SELECT seq, hash FROM (
+    (SELECT seq, hash, 1 AS rank FROM audit_events WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1)
+    UNION ALL (SELECT up_to_seq, last_hash, 2 FROM audit_archives ORDER BY id DESC LIMIT 1)
+    UNION ALL (SELECT 0, '${GENESIS}', 3)
+  ) AS head ORDER BY rank LIMIT 1`;
+
 /** Where the chain stands: the last row's position and hash (after archived rows, if all were archived). */
 export async function chainHead(db: Queryable): Promise<{ seq: number; hash: string }> {
-  const { rows } = await db.query<{ seq: number; hash: string | null }>('SELECT seq, hash FROM audit_events WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1');
-  if (rows[0]) return { seq: Number(rows[0].seq), hash: rows[0].hash! };
-  const archived = await db.query<{ up_to_seq: number; last_hash: string }>('SELECT up_to_seq, last_hash FROM audit_archives ORDER BY id DESC LIMIT 1');
-  return archived.rows[0] ? { seq: Number(archived.rows[0].up_to_seq), hash: archived.rows[0].last_hash } : { seq: 0, hash: GENESIS };
+  const { rows } = await db.query<{ seq: number; hash: string }>(CHAIN_HEAD);
+  return { seq: Number(rows[0]!.seq), hash: rows[0]!.hash };
 }
 
 /** Writers of the chain take this lock for their transaction, so rows are chained one writer at a time, on every replica. */

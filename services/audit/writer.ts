@@ -1,6 +1,6 @@
 import { Event } from '../gen/gateway/v1/events.js';
 import type { Queryable } from '../kit/db/types.js';
-import { chainHash, GENESIS, lockChain, type ChainedRow } from './chain.js';
+import { CHAIN_HEAD, chainHash, lockChain, type ChainedRow } from './chain.js';
 
 /**
  * The payload as JSON, keyed by its kind: {"request": {...}}, {"tool": {...}}.
@@ -45,18 +45,17 @@ export async function writeAuditEvents(db: Queryable, events: Event[]): Promise<
 /** writeAuditEvents for a transaction that already holds the chain's lock (opened with LOCK_CHAIN). */
 export async function appendToChain(db: Queryable, events: Event[]): Promise<void> {
   const ids = [...new Set(events.map((e) => e.id))];
-  // Which events are known, and the chain's head, in one round trip (the head as chainHead finds it).
-  const { rows: [state] } = await db.query<{ known: string[]; head: string | null; archived: string | null }>(
-    `SELECT (SELECT coalesce(array_agg(event_id::text), '{}') FROM audit_events WHERE event_id = ANY($1::uuid[])) AS known,
-            (SELECT hash FROM audit_events WHERE hash IS NOT NULL ORDER BY seq DESC LIMIT 1) AS head,
-            (SELECT last_hash FROM audit_archives ORDER BY id DESC LIMIT 1) AS archived`,
+  // Which events are known, and the chain's head, in one round trip.
+  const { rows: [state] } = await db.query<{ known: string[]; hash: string }>(
+    `SELECT (SELECT coalesce(array_agg(event_id::text), '{}') FROM audit_events WHERE event_id = ANY($1::uuid[])) AS known, head.hash
+     FROM (${CHAIN_HEAD}) AS head`,
     [ids],
   );
   const seen = new Set(state!.known);
   const fresh = events.filter((e) => !seen.has(e.id) && (seen.add(e.id), true));
   if (fresh.length === 0) return;
 
-  let previous = state!.head ?? state!.archived ?? GENESIS;
+  let previous = state!.hash;
   const payloads = fresh.map((event) => JSON.stringify(payloadOf(event)));
   const rows = fresh.map((event, i) => rowOf(event, payloads[i]!));
   const links = rows.map((row) => {

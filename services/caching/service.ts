@@ -24,7 +24,6 @@ import type { SharedEntries } from './shared.js';
 import { entrySize, MemoryStore, type Entry, type Selector } from './store.js';
 
 const EMPTY = Buffer.alloc(0);
-const NOT_CACHEABLE: LookupResponse = { hit: false, cacheable: false, answer: undefined, ageMs: 0, match: '', similarity: 0, entryId: '', embedding: EMPTY, policy: undefined };
 
 /** The namespace a request's entries live in: the caller's, or a sub-namespace of it the request named. */
 export function effectiveNamespace(namespace: string, sub: string | undefined): string {
@@ -73,7 +72,8 @@ export class Caching implements Api<typeof CachingService> {
     private readonly embed?: Embed,
   ) {
     this.semantic = config.semantic.enabled && embed ? new SemanticIndex(config.semantic.hnswFrom) : undefined;
-    this.notCacheable = { ...NOT_CACHEABLE, policy: { disabled: !config.enabled, deterministicOnly: !config.cacheNonDeterministic } };
+    const policy = { disabled: !config.enabled, deterministicOnly: !config.cacheNonDeterministic };
+    this.notCacheable = { hit: false, cacheable: false, answer: undefined, ageMs: 0, match: '', similarity: 0, entryId: '', embedding: EMPTY, policy };
     this.miss = { ...this.notCacheable, cacheable: true };
     this.removed = new Counter({ name: 'gateway_cache_removed_total', help: 'Entries removed, by reason: evicted, expired, purged, replaced.', labelNames: ['reason'], registers: [metrics] });
     this.entries = new MemoryStore({ maxEntries: config.maxEntries, maxBytes: config.maxMemoryMb * 1024 * 1024 }, (entry, why) => {

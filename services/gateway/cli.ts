@@ -14,7 +14,7 @@ import { gatewayConfig, type GatewayConfig } from './config.js';
 import { renderConfigReference } from './config-reference.js';
 import { renderEventsReference } from './events-reference.js';
 import { GROUPS, parseServiceList } from './modules.js';
-import { checkDeployment, startGateway } from './runtime.js';
+import { startGateway } from './runtime.js';
 import { reportToPrimary, startWorkers, workerSlot } from './workers.js';
 
 const USAGE = `gateway — an OpenAI-compatible AI gateway
@@ -100,13 +100,7 @@ async function start(args: string[]): Promise<void> {
   const slot = workerSlot();
   const log = createLogger({ level: config.log.level }).child(slot === undefined ? {} : { worker: slot });
   const primary = config.server.workers > 1 && slot === undefined;
-  const gateway = await (primary
-    ? Promise.resolve().then(() => {
-        checkDeployment(config, services, config.server.workers);
-        return startWorkers(config, config.server.workers, log);
-      })
-    : startGateway(config, services, log, slot)
-  ).catch((err: unknown) => {
+  const gateway = await (primary ? startWorkers(config, services, log) : startGateway(config, services, log, slot)).catch((err: unknown) => {
     log.fatal({ err }, 'gateway failed to start');
     log.flush();
     throw err;

@@ -22,35 +22,13 @@ import { startOpsServer, type OpsSource } from '../kit/ops-server.js';
 import { SERVICE_NAMES, type Clients, type RunningService, type ServiceContext, type ServiceName } from '../kit/service.js';
 import type { GatewayConfig } from './config.js';
 import { MODULES } from './modules.js';
+import { checkDeployment } from './deployment.js';
 import { answerPrimary } from './workers.js';
 
 export interface RunningGateway {
   /** Listener URLs by name: "ingress.http", "governance.admin", "ops", "grpc". */
   readonly endpoints: Readonly<Record<string, string>>;
   stop(): Promise<void>;
-}
-
-const DATABASE_SERVICES: ServiceName[] = ['governance', 'caching', 'audit', 'metering'];
-
-/** Refuses combinations that cannot work, naming the config key to set. */
-export function checkDeployment(config: GatewayConfig, services: ServiceName[], workers = 1): void {
-  if (workers > 1) {
-    if (!config.nats.url) throw new Error(`${workers} workers need a shared event bus: set nats.url (or GATEWAY_NATS__URL); the in-process bus serves one process only`);
-    if (!config.database.url && services.some((name) => DATABASE_SERVICES.includes(name))) {
-      throw new Error(`${workers} workers need a shared database: set database.url (or GATEWAY_DATABASE__URL); the embedded database serves one process only`);
-    }
-  }
-  const all = SERVICE_NAMES.every((name) => services.includes(name));
-  if (!all && !config.nats.url) {
-    throw new Error(
-      `running only ${services.join(',')} needs a shared event bus: set nats.url (or GATEWAY_NATS__URL); the in-process bus works only when all services run in one process`,
-    );
-  }
-  if (!all && !config.database.url && services.some((name) => DATABASE_SERVICES.includes(name))) {
-    throw new Error(
-      `running ${services.join(',')} as separate processes needs a shared database: set database.url (or GATEWAY_DATABASE__URL); the embedded database serves one process only`,
-    );
-  }
 }
 
 /**

@@ -4,7 +4,9 @@ import { AggregatorRegistry, Counter, type MetricObjectWithValues, type MetricVa
 import type { Logger } from '../kit/log.js';
 import { createMetricsRegistry } from '../kit/metrics.js';
 import { startOpsServer, type OpsSource } from '../kit/ops-server.js';
+import type { ServiceName } from '../kit/service.js';
 import type { GatewayConfig } from './config.js';
+import { checkDeployment } from './deployment.js';
 
 /**
  * server.workers > 1: the first process (the primary) forks that many
@@ -64,8 +66,9 @@ export interface RunningWorkers {
   stop(): Promise<void>;
 }
 
-/** In the primary: forks the workers and waits until every one is ready; fails if one exits before it is. */
-export async function startWorkers(config: GatewayConfig, count: number, log: Logger): Promise<RunningWorkers> {
+/** In the primary: forks server.workers workers and waits until every one is ready; fails if one exits before it is. */
+export async function startWorkers(config: GatewayConfig, services: ServiceName[], log: Logger): Promise<RunningWorkers> {
+  checkDeployment(config, services);
   const metrics = createMetricsRegistry();
   const restarts = new Counter({ name: 'gateway_worker_restarts_total', help: 'Workers the primary started again after one exited unasked.', registers: [metrics] });
   const slots = new Map<number, Slot>();
@@ -159,7 +162,7 @@ export async function startWorkers(config: GatewayConfig, count: number, log: Lo
 
   let ops: Server | undefined;
   try {
-    for (let slot = 1; slot <= count; slot++) fork(slot);
+    for (let slot = 1; slot <= config.server.workers; slot++) fork(slot);
     await started;
     startup = undefined;
     const opened = await startOpsServer({ host: config.server.host, port: config.server.opsPort, source });
