@@ -5,6 +5,9 @@ import type { Logger } from '../../kit/log.js';
 import type { SecretKeeper, SecretLookup } from '../../kit/secrets/store.js';
 import type { McpOAuthConfig } from './config.js';
 
+/** Authorizations in progress kept per server: the reconnect loop starts one at most every maxReconnectDelayMs. */
+const MAX_STARTED = 32;
+
 /**
  * The gateway as an OAuth client of one MCP server, for the SDK's auth flow
  * (discovery, token requests, refresh): client credentials fetch tokens on
@@ -15,8 +18,15 @@ import type { McpOAuthConfig } from './config.js';
  */
 export class McpOAuth implements OAuthClientProvider {
   private current: OAuthTokens | undefined;
-  private verifier = '';
-  private pendingState = '';
+  /**
+   * Authorizations started and not yet finished: state → PKCE verifier, oldest
+   * first. Each stays usable: the reconnect loop starts one of its own at each
+   * attempt, which must not void the URL an admin has open.
+   */
+  private readonly started = new Map<string, string>();
+  private lastState = '';
+  /** The verifier of the code being exchanged, once the callback's state was taken. */
+  private exchanging = '';
   /** Set when an admin must sign in: the authorization URL to open. */
   authorizationUrl: string | undefined;
 
@@ -55,15 +65,21 @@ export class McpOAuth implements OAuthClientProvider {
 
   /** A new state per authorization: "<server>.<random>", so the callback finds its server. */
   state(): string {
-    this.pendingState = `${this.server}.${randomBytes(16).toString('base64url')}`;
-    return this.pendingState;
+    this.lastState = `${this.server}.${randomBytes(16).toString('base64url')}`;
+    return this.lastState;
   }
 
-  /** Whether a callback's state is the one this server's authorization was started with (used once). */
+  /**
+   * Whether a callback's state is one this server's authorizations were
+   * started with; its verifier is then the one the code is exchanged with.
+   * Single use: one sign-in ends every authorization in progress.
+   */
   takeState(state: string): boolean {
-    const ok = this.pendingState !== '' && state === this.pendingState;
-    if (ok) this.pendingState = '';
-    return ok;
+    const verifier = this.started.get(state);
+    if (verifier === undefined) return false;
+    this.started.clear();
+    this.exchanging = verifier;
+    return true;
   }
 
   clientInformation(): OAuthClientInformationMixed {
@@ -92,13 +108,15 @@ export class McpOAuth implements OAuthClientProvider {
     this.log.warn({ server: this.server }, 'MCP server needs an admin to authorize the gateway: POST /admin/mcp/servers/<name>/authorize');
   }
 
+  /** Called by the SDK right after state(), for the same authorization. */
   saveCodeVerifier(verifier: string): void {
-    this.verifier = verifier;
+    this.started.set(this.lastState, verifier);
+    if (this.started.size > MAX_STARTED) this.started.delete(this.started.keys().next().value!);
   }
 
   codeVerifier(): string {
-    if (!this.verifier) throw new Error('no authorization is in progress for this server');
-    return this.verifier;
+    if (!this.exchanging) throw new Error('no authorization is in progress for this server');
+    return this.exchanging;
   }
 
   prepareTokenRequest(scope?: string): URLSearchParams | undefined {
@@ -108,6 +126,6 @@ export class McpOAuth implements OAuthClientProvider {
 
   invalidateCredentials(scope: 'all' | 'client' | 'tokens' | 'verifier' | 'discovery'): void {
     if (scope === 'all' || scope === 'tokens') this.current = undefined;
-    if (scope === 'all' || scope === 'verifier') this.verifier = '';
+    if (scope === 'all' || scope === 'verifier') this.exchanging = '';
   }
 }
