@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { connect, headers } from '@nats-io/transport-node';
 import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,8 +133,11 @@ describe('faults lose and duplicate nothing', () => {
     try {
       const jsm = await jetstreamManager(nc);
       const stored = await jsm.streams.getMessage(stream, { last_by_subj: `${subjectPrefix}.events.request.completed` });
-      // The last completed event, sent again under a new message id: JetStream stores it a second time.
-      const ack = await jetstream(nc).publish(stored!.subject, stored!.data, { msgID: `replay-${stored!.seq}-${Date.now()}` });
+      // The last message of completed events (one, or a batch with its count header), sent again under a new
+      // message id: JetStream stores it a second time.
+      const copy = headers();
+      for (const [name, values] of stored!.header) if (name !== 'Nats-Msg-Id') for (const value of values) copy.append(name, value);
+      const ack = await jetstream(nc).publish(stored!.subject, stored!.data, { msgID: `replay-${stored!.seq}-${Date.now()}`, headers: copy });
       expect(ack.duplicate).toBe(false);
       // Both consumers have handled (acknowledged) the copy.
       for (const consumer of ['audit', 'metering']) {

@@ -105,7 +105,7 @@ describe('Splunk HEC sink', () => {
     const token = 'refused-token-fedcba9876543210';
     const sinks = await startSinks(bus, [config(hec, { token })], captured, metrics);
     try {
-      await bus.publish(event(0));
+      await bus.publish([event(0)]);
       await eventually('two failed deliveries', async () => {
         const value = (await (metrics.getSingleMetric('gateway_siem_failures_total') as Counter).get()).values[0]?.value ?? 0;
         return value >= 2 ? true : undefined;
@@ -125,7 +125,7 @@ describe('Splunk HEC sink', () => {
     try {
       hec.busy = true;
       const sent = Array.from({ length: 50 }, (_, i) => event(i));
-      for (const e of sent) await bus.publish(e);
+      await bus.publish(sent);
       await eventually('three busy answers', async () => (hec.requests.filter((r) => r.status === 503).length >= 3 ? true : undefined));
       expect(hec.received).toEqual([]);
       hec.busy = false;

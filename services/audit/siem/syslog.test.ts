@@ -221,7 +221,7 @@ describe('syslog sink against rsyslogd', () => {
     const sinks = await startSinks(bus, [config], log, new Registry());
     try {
       const sent = events(300, 'tcp');
-      for (const e of sent) await bus.publish(e);
+      await bus.publish(sent);
       const got = await eventually('300 messages in rsyslog', async () => (rsyslog.received('gw-tcp').length >= 300 ? rsyslog.received('gw-tcp') : undefined));
       expect(got).toHaveLength(300);
       got.forEach((g, i) => expectParsed(g, sent[i]!, 'gw-tcp', 'native'));
@@ -241,7 +241,7 @@ describe('syslog sink against rsyslogd', () => {
     const sinks = await startSinks(bus, [config], log, new Registry());
     try {
       const sent = events(120, 'tls');
-      for (const e of sent) await bus.publish(e);
+      await bus.publish(sent);
       const got = await eventually('120 messages over TLS', async () => (rsyslog.received('gw-tls').length >= 120 ? rsyslog.received('gw-tls') : undefined));
       expect(got).toHaveLength(120);
       got.forEach((g, i) => expectParsed(g, sent[i]!, 'gw-tls', 'cef'));
@@ -273,10 +273,10 @@ describe('syslog sink against rsyslogd', () => {
     const failures = () => (metrics.getSingleMetric('gateway_siem_failures_total') as Counter).get().then((m) => m.values[0]?.value ?? 0);
     try {
       const sent = events(60, 'restart');
-      for (const e of sent.slice(0, 30)) await bus.publish(e);
+      await bus.publish(sent.slice(0, 30));
       await eventually('the first 30', async () => (rsyslog.received('gw-restart').length >= 30 ? true : undefined));
       await rsyslog.stop();
-      for (const e of sent.slice(30)) await bus.publish(e);
+      await bus.publish(sent.slice(30));
       await eventually('a failed delivery while rsyslog is down', async () => ((await failures()) > 0 ? true : undefined));
       await rsyslog.start(binary);
       const got = await eventually('all 60 after the restart', async () => (rsyslog.received('gw-restart').length >= 60 ? rsyslog.received('gw-restart') : undefined));

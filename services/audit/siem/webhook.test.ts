@@ -100,7 +100,7 @@ describe('webhook sink', () => {
     try {
       receiver.down = true;
       const sent = Array.from({ length: 40 }, (_, i) => event(i));
-      for (const e of sent) await bus.publish(e);
+      await bus.publish(sent);
       await eventually('three 503 answers', async () => (receiver.unavailable >= 3 ? true : undefined));
       // Counted once the sink has read each answer, a moment after the receiver sent it.
       await eventually('three failures counted', async () => ((await failures(metrics, 'hook')) >= 3 ? true : undefined));
@@ -121,7 +121,7 @@ describe('webhook sink', () => {
     const sinks = await startSinks(bus, [config('up', up.url, { maxBatch: 4 }), config('down', down.url, { maxBatch: 4 })], log, metrics);
     try {
       const sent = Array.from({ length: 30 }, (_, i) => event(i));
-      for (const e of sent) await bus.publish(e);
+      await bus.publish(sent);
       await eventually('the healthy sink to deliver all 30', async () => (up.accepted.length >= 30 ? true : undefined), 10_000);
       expect(ids(up.accepted)).toEqual(sent.map((e) => e.id));
       expect(down.accepted).toEqual([]);
@@ -159,18 +159,18 @@ describe('webhook sink', () => {
     try {
       const sent = Array.from({ length: 45 }, (_, i) => event(i));
       const first = await start();
-      for (const e of sent.slice(0, 10)) await first.bus.publish(e);
+      await first.bus.publish(sent.slice(0, 10));
       await eventually('the first 10', async () => (receiver.accepted.length >= 10 ? true : undefined));
       await first.sinks.stop();
       // Published while no sink runs.
-      for (const e of sent.slice(10, 35)) await first.bus.publish(e);
+      await first.bus.publish(sent.slice(10, 35));
       const second = await start();
       await eventually('the 25 published while stopped', async () => (receiver.accepted.length >= 35 ? true : undefined));
       expect(ids(receiver.accepted)).toEqual(sent.slice(0, 35).map((e) => e.id));
 
       // Stopped while its receiver is down: the batch in hand is not acknowledged, so the next run gets it.
       receiver.down = true;
-      for (const e of sent.slice(35)) await second.bus.publish(e);
+      await second.bus.publish(sent.slice(35));
       await eventually('a failed delivery', async () => ((await failures(second.metrics, 'resume')) > 0 ? true : undefined));
       await second.sinks.stop();
       receiver.down = false;

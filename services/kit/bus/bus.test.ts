@@ -1,6 +1,8 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, isolatedBus, requireInfra } from '../../../test/harness/infra.js';
-import { EventType, requestEvent, type Event } from '../events.js';
+import { encodeEvent, EventType, requestEvent, type Event } from '../events.js';
 import { createLogger } from '../log.js';
 import { JetStreamBus } from './jetstream.js';
 import { MemoryBus } from './memory.js';
@@ -29,6 +31,8 @@ interface Fixture {
   bus: EventBus;
   /** A second connection to the same bus, as another process would have. */
   reopen(): Promise<EventBus>;
+  /** JetStream: a plain client, to put messages on the stream as some other publisher would. */
+  raw?(): Promise<{ js: JetStreamClient; subject(type: string): string }>;
   cleanup(): Promise<void>;
 }
 
@@ -51,7 +55,7 @@ const fixtures: Record<string, () => Promise<Fixture>> = {
       // Far longer than any wait below: a delivery that needs a redelivery to happen is a bug.
       ackWaitSeconds: 120,
     };
-    const opened: EventBus[] = [];
+    const opened: (EventBus | NatsConnection)[] = [];
     const open = async () => {
       const bus = await JetStreamBus.connect(settings, 'bus-test', log);
       opened.push(bus);
@@ -61,6 +65,11 @@ const fixtures: Record<string, () => Promise<Fixture>> = {
     return {
       bus,
       reopen: open,
+      raw: async () => {
+        const nc = await connect({ servers: infra.natsUrl });
+        opened.push(nc);
+        return { js: jetstream(nc), subject: (type: string) => `${names.subjectPrefix}.events.${type}` };
+      },
       cleanup: async () => {
         for (const b of opened) await b.close();
         await names.cleanup();
@@ -80,26 +89,31 @@ describe.each(Object.keys(fixtures))('%s event bus', (kind) => {
   it('delivers every event to each named consumer, in publish order', async () => {
     const { bus } = await setup();
     const seen: Record<string, string[]> = { audit: [], metering: [] };
+    const batchSizes: number[] = [];
     for (const name of ['audit', 'metering']) {
       await bus.consume({ name, filter: '>', maxBatch: 7 }, async (events) => {
+        batchSizes.push(events.length);
         seen[name]!.push(...events.map((e) => e.requestId));
       });
     }
-    const expected = Array.from({ length: 50 }, (_, i) => `req_${i}`);
-    for (let i = 0; i < 50; i++) await bus.publish(event(i));
+    // Published alone and in publishes of many, with runs of one type broken by another (on JetStream: messages of 1 to 20 events).
+    const sent = Array.from({ length: 50 }, (_, i) => event(i, i % 10 === 9 ? EventType.requestFailed : EventType.requestCompleted));
+    for (const [from, to] of [[0, 1], [1, 21], [21, 24], [24, 50]] as const) await bus.publish(sent.slice(from, to));
+    const expected = sent.map((e) => e.requestId);
     for (const name of ['audit', 'metering']) {
       await eventually(`${name} to see 50 events`, async () => (seen[name]!.length >= 50 ? true : undefined));
       expect(seen[name]).toEqual(expected);
     }
+    expect(Math.max(...batchSizes)).toBeLessThanOrEqual(7);
   });
 
   it('hands a lone event to the handler without waiting for more', async () => {
     const { bus } = await setup();
     const seen: string[] = [];
     await bus.consume({ name: 'lone', filter: '>', maxBatch: 100 }, async (events) => void seen.push(...events.map((e) => e.requestId)));
-    await bus.publish(event(1));
+    await bus.publish([event(1)]);
     await eventually('the lone event', async () => (seen.length === 1 ? true : undefined), 10_000);
-    await bus.publish(event(2));
+    await bus.publish([event(2)]);
     await eventually('the second lone event', async () => (seen.length === 2 ? true : undefined), 10_000);
   });
 
@@ -111,30 +125,32 @@ describe.each(Object.keys(fixtures))('%s event bus', (kind) => {
       if (failuresLeft-- > 0) throw new Error('database down');
       committed.push(...events.map((e) => e.requestId));
     });
-    for (let i = 0; i < 5; i++) await bus.publish(event(i));
+    await bus.publish(Array.from({ length: 5 }, (_, i) => event(i)));
     await eventually('the batch to be committed after retries', async () => (committed.length >= 5 ? true : undefined));
     expect(committed).toEqual(['req_0', 'req_1', 'req_2', 'req_3', 'req_4']);
   });
 
-  it('delivers an event published twice with the same id once', async () => {
+  it('delivers events published twice (a retried publish) once', async () => {
     const { bus } = await setup();
     const seen: string[] = [];
     await bus.consume({ name: 'dedupe', filter: '>', maxBatch: 10 }, async (events) => void seen.push(...events.map((e) => e.id)));
     const once = event(1);
-    await bus.publish(once);
-    await bus.publish(once);
-    const marker = event(2);
-    await bus.publish(marker);
+    await bus.publish([once]);
+    await bus.publish([once]);
+    const several = [event(2), event(3), event(4)];
+    await bus.publish(several);
+    await bus.publish(several);
+    const marker = event(5);
+    await bus.publish([marker]);
     await eventually('the marker event', async () => (seen.includes(marker.id) ? true : undefined));
-    expect(seen.filter((id) => id === once.id)).toHaveLength(1);
+    expect(seen).toEqual([once, ...several, marker].map((e) => e.id));
   });
 
   it('gives a consumer only the event types its filter names', async () => {
     const { bus } = await setup();
     const seen: string[] = [];
     await bus.consume({ name: 'filtered', filter: 'request.*', maxBatch: 10 }, async (events) => void seen.push(...events.map((e) => e.type)));
-    await bus.publish(event(1, 'admin.virtual_key.created'));
-    await bus.publish(event(2, 'request.failed'));
+    await bus.publish([event(1, 'admin.virtual_key.created'), event(2, 'request.failed'), event(3, 'admin.virtual_key.revoked')]);
     await eventually('the request event', async () => (seen.length >= 1 ? true : undefined));
     expect(seen).toEqual(['request.failed']);
   });
@@ -146,11 +162,10 @@ describe.each(Object.keys(fixtures))('%s event bus', (kind) => {
     const b: string[] = [];
     await bus.subscribe('admin.>', (e) => a.push(e.requestId));
     await other.subscribe('admin.>', (e) => b.push(e.requestId));
-    await bus.publish(event(7, 'admin.virtual_key.revoked'));
-    await bus.publish(event(8, 'request.completed'));
-    await eventually('both subscribers to see the admin event', async () => (a.length && b.length ? true : undefined));
-    expect(a).toEqual(['req_7']);
-    expect(b).toEqual(['req_7']);
+    await bus.publish([event(7, 'admin.virtual_key.revoked'), event(8, 'request.completed'), event(9, 'admin.virtual_key.created')]);
+    await eventually('both subscribers to see both admin events', async () => (a.length >= 2 && b.length >= 2 ? true : undefined));
+    expect(a).toEqual(['req_7', 'req_9']);
+    expect(b).toEqual(['req_7', 'req_9']);
   });
 });
 
@@ -161,16 +176,33 @@ describe('jetstream durable consumer', () => {
       const seen: string[] = [];
       const handler = async (events: Event[]) => void seen.push(...events.map((e) => e.requestId));
       const first = await fixture.bus.consume({ name: 'resume', filter: '>', maxBatch: 10 }, handler);
-      await fixture.bus.publish(event(0));
+      await fixture.bus.publish([event(0)]);
       await eventually('the first event', async () => (seen.length === 1 ? true : undefined));
       await first.stop();
-      for (let i = 1; i <= 20; i++) await fixture.bus.publish(event(i));
+      for (let from = 1; from <= 20; from += 5) await fixture.bus.publish(Array.from({ length: 5 }, (_, i) => event(from + i)));
       // Two processes attach to the same durable consumer.
       const other = await fixture.reopen();
       await fixture.bus.consume({ name: 'resume', filter: '>', maxBatch: 10 }, handler);
       await other.consume({ name: 'resume', filter: '>', maxBatch: 10 }, handler);
       await eventually('the events published while stopped', async () => (seen.length >= 21 ? true : undefined));
       expect([...seen].sort()).toEqual(Array.from({ length: 21 }, (_, i) => `req_${i}`).sort());
+    } finally {
+      await fixture.cleanup();
+    }
+  });
+
+  it('reads a message of one plain event, as gateways before batching published them, and drops one that is not an event', async () => {
+    const fixture = await fixtures.jetstream!();
+    try {
+      const seen: string[] = [];
+      await fixture.bus.consume({ name: 'mixed', filter: '>', maxBatch: 10 }, async (events) => void seen.push(...events.map((e) => e.requestId)));
+      const { js, subject } = await fixture.raw!();
+      const plain = event(1);
+      await js.publish(subject(plain.type), encodeEvent(plain), { msgID: plain.id });
+      await js.publish(subject(EventType.requestCompleted), new TextEncoder().encode('not an event'), { msgID: 'garbage' });
+      await fixture.bus.publish([event(2), event(3)]);
+      await eventually('the events after the bad message', async () => (seen.length >= 3 ? true : undefined));
+      expect(seen).toEqual(['req_1', 'req_2', 'req_3']);
     } finally {
       await fixture.cleanup();
     }

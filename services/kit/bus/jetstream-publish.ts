@@ -31,10 +31,11 @@ export class AckedPublisher {
   }
 
   /** Resolves when the stream stored the message (or already had its id); rejects on an error answer or after the timeout. */
-  publish(subject: string, data: Uint8Array, msgId: string): Promise<void> {
+  publish(subject: string, data: Uint8Array, msgId: string, extraHeaders?: Record<string, string>): Promise<void> {
     const token = (this.sequence++).toString(36);
     const msgHeaders = headers();
     msgHeaders.set('Nats-Msg-Id', msgId);
+    for (const name in extraHeaders) msgHeaders.set(name, extraHeaders[name]!);
     return new Promise<void>((resolve, reject) => {
       try {
         this.nc.publish(subject, data, { reply: `${this.inbox}.${token}`, headers: msgHeaders });

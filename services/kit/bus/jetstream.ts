@@ -13,7 +13,8 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeEvent, encodeEvent, type Event } from '../events.js';
+import type { Event } from '../events.js';
+import { BATCH_HEADER, packEvents, unpackEvents } from './event-messages.js';
 import type { Logger } from '../log.js';
 import { AckedPublisher } from './jetstream-publish.js';
 import { retryDelayMs, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
@@ -40,9 +41,11 @@ const CONSUMER_NAME_IN_USE = 10013;
 
 /**
  * The production bus. Events are protobuf-encoded on subjects
- * `<prefix>.events.<type>`, captured by one stream. The event id is the
- * JetStream message id, so a re-published event inside the duplicate window is
- * stored once. Durable consumers ack a batch only after its handler resolved.
+ * `<prefix>.events.<type>`, captured by one stream; the consecutive events of
+ * one type in one publish travel as one message (an EventBatch, see
+ * event-messages.ts). The message id comes from the event ids, so a
+ * re-published message inside the duplicate window is stored once. Durable
+ * consumers ack a message only after the handler resolved for all its events.
  */
 export class JetStreamBus implements EventBus {
   readonly kind = 'jetstream';
@@ -114,8 +117,12 @@ export class JetStreamBus implements EventBus {
     }
   }
 
-  async publish(event: Event): Promise<void> {
-    await this.publisher.publish(this.subject(event.type), encodeEvent(event), event.id);
+  async publish(events: readonly Event[]): Promise<void> {
+    await Promise.all(
+      packEvents(events).map((message) =>
+        this.publisher.publish(this.subject(message.type), message.data, message.id, message.count > 1 ? { [BATCH_HEADER]: String(message.count) } : undefined),
+      ),
+    );
   }
 
   async consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer> {
@@ -172,7 +179,7 @@ export class JetStreamBus implements EventBus {
 
   /**
    * Takes every message the server delivers into `held` (bounded by the
-   * durable's max_ack_pending) and hands the handler the oldest, up to
+   * durable's max_ack_pending) and hands the handler the oldest events, up to
    * maxBatch, as one batch: whatever arrived together, in stream order, one
    * batch at a time. Everything held is kept claimed (working()) while a
    * batch is retried, so nothing behind it is redelivered meanwhile and
@@ -185,7 +192,7 @@ export class JetStreamBus implements EventBus {
     log: Logger,
     state: { stopping: boolean },
   ): Promise<void> {
-    const held: JsMsg[] = [];
+    const held: Delivery[] = [];
     let wake: (() => void) | undefined;
     let ended = false;
     const worker = (async () => {
@@ -195,9 +202,9 @@ export class JetStreamBus implements EventBus {
           continue;
         }
         // A short batch waits a moment for company: one transaction for many events instead of one each.
-        if (held.length < maxBatch && this.settings.batchLingerMs) await sleep(this.settings.batchLingerMs);
-        const batch = held.slice(0, maxBatch);
-        const handled = await this.handleBatch(batch, held, handler, log, state);
+        if (this.settings.batchLingerMs && eventsIn(held) < maxBatch) await sleep(this.settings.batchLingerMs);
+        const batch = held.slice(0, batchLength(held, maxBatch));
+        const handled = await this.handleBatch(batch, held, maxBatch, handler, log, state);
         // Stopping: what is held is redelivered after ack_wait, in order. Not nak()ed:
         // some servers (2.9 here) then deliver one message twice and skip another
         // (nats-io/nats-server#5305), which the SIEM resume test caught on 2.9.
@@ -211,7 +218,9 @@ export class JetStreamBus implements EventBus {
       resolve?.();
     };
     for await (const msg of messages) {
-      held.push(msg);
+      const events = this.unpack(msg, log);
+      if (!events) continue;
+      held.push({ msg, events });
       // On the next turn, so messages that arrived together make one batch.
       if (wake) setImmediate(release);
     }
@@ -220,26 +229,30 @@ export class JetStreamBus implements EventBus {
     await worker;
   }
 
-  /**
-   * Retries the batch until its handler resolves, then acks it. Gives up
-   * (returns false, acking nothing) when stopping: the server redelivers to
-   * another replica or to this consumer's next run.
-   */
-  private async handleBatch(batch: JsMsg[], held: readonly JsMsg[], handler: BatchHandler, log: Logger, state: { stopping: boolean }): Promise<boolean> {
-    const events: Event[] = [];
-    for (const msg of batch) {
-      try {
-        events.push(decodeEvent(msg.data));
-      } catch (err) {
-        // A message that is not an event can never be handled: record and drop it.
-        log.error({ err, subject: msg.subject, seq: msg.seq }, 'dropping undecodable message');
-        msg.term();
-      }
+  /** A message's events; a message that is not events can never be handled: recorded and dropped. */
+  private unpack(msg: JsMsg, log: Logger): Event[] | undefined {
+    try {
+      return unpackEvents(msg.data, msg.headers?.get(BATCH_HEADER));
+    } catch (err) {
+      log.error({ err, subject: msg.subject, seq: msg.seq }, 'dropping undecodable message');
+      msg.term();
+      return undefined;
     }
+  }
+
+  /**
+   * Hands the batch's events to the handler, maxBatch at a time (one message
+   * may hold more), retrying until each part resolves, then acks the batch's
+   * messages. Gives up (returns false, acking nothing) when stopping: the
+   * server redelivers to another replica or to this consumer's next run.
+   */
+  private async handleBatch(batch: Delivery[], held: readonly Delivery[], maxBatch: number, handler: BatchHandler, log: Logger, state: { stopping: boolean }): Promise<boolean> {
+    const events = batch.length === 1 ? batch[0]!.events : batch.flatMap((delivery) => delivery.events);
+    let from = 0;
     for (let attempt = 0; ; attempt++) {
       try {
-        if (events.length > 0) await handler(events);
-        for (const msg of batch) msg.ack();
+        for (; from < events.length; from += maxBatch) await handler(from === 0 && events.length <= maxBatch ? events : events.slice(from, from + maxBatch));
+        for (const delivery of batch) delivery.msg.ack();
         return true;
       } catch (err) {
         log.warn({ err, attempt, size: events.length }, 'event batch failed; retrying');
@@ -249,11 +262,11 @@ export class JetStreamBus implements EventBus {
   }
 
   /** Waits `ms`, claiming `held` often enough that the server does not redeliver it; false if stopping. */
-  private async holdFor(held: readonly JsMsg[], ms: number, state: { stopping: boolean }): Promise<boolean> {
+  private async holdFor(held: readonly Delivery[], ms: number, state: { stopping: boolean }): Promise<boolean> {
     const step = Math.max(100, Math.min(1_000, (this.settings.ackWaitSeconds * 1000) / 3));
     for (let waited = 0; ; waited += step) {
       if (state.stopping || this.nc.isClosed()) return false;
-      for (const msg of held) msg.working();
+      for (const delivery of held) delivery.msg.working();
       if (waited >= ms) return true;
       await sleep(Math.min(step, ms - waited));
     }
@@ -267,10 +280,19 @@ export class JetStreamBus implements EventBus {
     const messages = await consumer.consume();
     const done = (async () => {
       for await (const msg of messages) {
+        let events: Event[];
         try {
-          handler(decodeEvent(msg.data));
+          events = unpackEvents(msg.data, msg.headers?.get(BATCH_HEADER));
         } catch (err) {
-          this.log.error({ err, subject: msg.subject }, 'subscriber failed on an event');
+          this.log.error({ err, subject: msg.subject }, 'subscriber skipped an undecodable message');
+          continue;
+        }
+        for (const event of events) {
+          try {
+            handler(event);
+          } catch (err) {
+            this.log.error({ err, subject: msg.subject }, 'subscriber failed on an event');
+          }
         }
       }
     })();
@@ -291,4 +313,24 @@ export class JetStreamBus implements EventBus {
     await this.nc.drain();
     this.publisher.close();
   }
+}
+
+/** A message delivered to a durable consumer, with its events. */
+interface Delivery {
+  msg: JsMsg;
+  events: Event[];
+}
+
+function eventsIn(deliveries: readonly Delivery[]): number {
+  let count = 0;
+  for (const delivery of deliveries) count += delivery.events.length;
+  return count;
+}
+
+/** How many of the first deliveries make one batch: as many as fit in maxBatch events, at least one. */
+function batchLength(held: readonly Delivery[], maxBatch: number): number {
+  let events = held[0]!.events.length;
+  let length = 1;
+  while (length < held.length && events + held[length]!.events.length <= maxBatch) events += held[length++]!.events.length;
+  return length;
 }

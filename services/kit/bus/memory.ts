@@ -24,12 +24,14 @@ export class MemoryBus implements EventBus {
     private readonly duplicateWindowMs = 120_000,
   ) {}
 
-  async publish(event: Event): Promise<void> {
+  async publish(events: readonly Event[]): Promise<void> {
     if (this.closed) throw new Error('event bus is closed');
-    if (this.isDuplicate(event.id)) return;
-    for (const consumer of this.consumers.values()) consumer.offer(event);
-    for (const sub of this.subscribers) {
-      if (subjectMatches(sub.filter, event.type)) sub.handler(event);
+    for (const event of events) {
+      if (this.isDuplicate(event.id)) continue;
+      for (const consumer of this.consumers.values()) consumer.offer(event);
+      for (const sub of this.subscribers) {
+        if (subjectMatches(sub.filter, event.type)) sub.handler(event);
+      }
     }
   }
 

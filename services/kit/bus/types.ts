@@ -4,7 +4,7 @@ import type { Event } from '../events.js';
  * The event bus: NATS JetStream in production, an in-process bus with the same
  * semantics in embedded mode.
  *
- * - publish() resolves only once the bus has accepted the event durably.
+ * - publish() resolves only once the bus has accepted the events durably.
  * - consume() is a named durable consumer: it sees every matching event once it
  *   is created, in order, in batches; a batch counts as handled only when the
  *   handler resolves (a rejected batch is retried), so handlers must be
@@ -14,7 +14,8 @@ import type { Event } from '../events.js';
  */
 export interface EventBus {
   readonly kind: 'jetstream' | 'memory';
-  publish(event: Event): Promise<void>;
+  /** Publishes events in order (JetStream: as few messages as they fit in); resolves when all were accepted. */
+  publish(events: readonly Event[]): Promise<void>;
   consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer>;
   subscribe(filter: string, handler: (event: Event) => void): Promise<Consumer>;
   /** True while the bus can accept events. */

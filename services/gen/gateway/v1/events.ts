@@ -31,7 +31,10 @@ export const protobufFileName = "gateway/v1/events.proto";
  *                      for an archive file (recorded in the chain itself)
  */
 export interface Event {
-  /** UUIDv7; also the JetStream message id, so a re-publish is deduplicated. */
+  /**
+   * UUIDv7; the JetStream message id (of a lone event; a batch's is its first and
+   * last ids), so a re-publish is deduplicated.
+   */
   id: string;
   /** Dotted event type, e.g. "request.completed"; see services/kit/events.ts. */
   type: string;
@@ -54,6 +57,16 @@ export interface Event {
     | { $case: "archived"; archived: AuditArchived }
     | { $case: "tool"; tool: ToolCall }
     | undefined;
+}
+
+/**
+ * Events as the JetStream bus carries them: consecutive events of one type
+ * from one publish, in order, in one message, which carries the header
+ * "Gateway-Events: <count>". A message without that header holds one Event
+ * (as gateways before batching published them).
+ */
+export interface EventBatch {
+  events: Event[];
 }
 
 /** Rows moved from the audit log to an archive file (type audit.archived). */
@@ -465,6 +478,73 @@ export const Event: MessageFns<Event> = {
         break;
       }
     }
+    return message;
+  },
+};
+
+function createBaseEventBatch(): EventBatch {
+  return { events: [] };
+}
+
+export const EventBatch: MessageFns<EventBatch> = {
+  encode(message: EventBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      Event.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EventBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEventBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(Event.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EventBatch {
+    return { events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => Event.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: EventBatch): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => Event.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EventBatch>, I>>(base?: I): EventBatch {
+    return EventBatch.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EventBatch>, I>>(object: I): EventBatch {
+    const message = createBaseEventBatch();
+    message.events = object.events?.map((e) => Event.fromPartial(e)) || [];
     return message;
   },
 };
