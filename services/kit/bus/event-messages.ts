@@ -7,7 +7,8 @@ export const BATCH_HEADER = 'Gateway-Events';
 
 /**
  * Largest message built, well under the NATS server's default max_payload of
- * 1 MB; one event larger than this still goes alone in its own message.
+ * 1 MB (the bus builds smaller ones for a server set lower); one event larger
+ * than this still goes alone in its own message.
  */
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 

@@ -14,7 +14,7 @@ import {
 } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Event } from '../events.js';
-import { BATCH_HEADER, packEvents, unpackEvents } from './event-messages.js';
+import { BATCH_HEADER, MAX_MESSAGE_BYTES, packEvents, unpackEvents } from './event-messages.js';
 import type { Logger } from '../log.js';
 import { AckedPublisher } from './jetstream-publish.js';
 import { retryDelayMs, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
@@ -118,8 +118,10 @@ export class JetStreamBus implements EventBus {
   }
 
   async publish(events: readonly Event[]): Promise<void> {
+    // Half the server's max_payload at most, leaving room for headers, should a server be set below 1 MB.
+    const maxBytes = Math.min(MAX_MESSAGE_BYTES, (this.nc.info?.max_payload ?? 1024 * 1024) / 2);
     await Promise.all(
-      packEvents(events).map((message) =>
+      packEvents(events, maxBytes).map((message) =>
         this.publisher.publish(this.subject(message.type), message.data, message.id, message.count > 1 ? { [BATCH_HEADER]: String(message.count) } : undefined),
       ),
     );
