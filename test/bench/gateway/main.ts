@@ -8,7 +8,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildGateway } from './build.js';
-import { measureTarget } from './phases.js';
+import { measureTarget, pairedThroughput } from './phases.js';
 import { forkScript, REPO } from './processes.js';
 import { newestProfile, summarizeProfile, type Window } from './profile.js';
 import { computeRatios, formatResults, type BenchResults, type TargetResult } from './report.js';
@@ -36,6 +36,9 @@ Options:
                            the first is the one the goals use
   --rate-duration <s>      latency phase (default 10, quick 2)
   --warmup <s>             load before measuring (default 3, quick 1)
+  --paired-rounds <n>      rounds of floor and gateway throughput, alternating, for the ratios the goals
+                           use (default 3, quick 2; 0 skips; needs the floor among the targets)
+  --paired-duration <s>    each slice of a paired round (default 3, quick 1)
   --streams <n>            concurrent streams (default 1000, quick 200; 0 skips)
   --latency-ms <ms>        upstream delay before answering (default ${DEFAULT_UPSTREAM.latencyMs})
   --response-bytes <n>     upstream answer content size (default ${DEFAULT_UPSTREAM.responseBytes})
@@ -57,6 +60,8 @@ const { values } = parseArgs({
     rate: { type: 'string' },
     'rate-duration': { type: 'string' },
     warmup: { type: 'string' },
+    'paired-rounds': { type: 'string' },
+    'paired-duration': { type: 'string' },
     streams: { type: 'string' },
     'latency-ms': { type: 'string' },
     'response-bytes': { type: 'string' },
@@ -84,6 +89,8 @@ const settings = {
   rates: (values.rate ?? (quick ? '2000' : '2000,500')).split(',').map((r) => num(r, 0, 'rate')).filter((r) => r > 0),
   rateDurationS: num(values['rate-duration'], quick ? 2 : 10, 'rate-duration'),
   warmupS: num(values.warmup, quick ? 1 : 3, 'warmup'),
+  pairedRounds: num(values['paired-rounds'], quick ? 2 : 3, 'paired-rounds'),
+  pairedDurationS: num(values['paired-duration'], quick ? 1 : 3, 'paired-duration'),
   streams: num(values.streams, quick ? 200 : 1000, 'streams'),
   logLevel: values['log-level'],
 };
@@ -149,6 +156,9 @@ try {
   const profileArgs = (target: string) => (services: string) => (profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, `${target}-${services}`)] : []);
   const gatewayOptions = { cli, upstream: upstream.url, infra, upstreamConnections, logLevel: settings.logLevel };
 
+  /** Kept running after its own phases when gateways follow, for the paired rounds. */
+  let floor: Target | undefined;
+  const gatewaysAfter = (name: TargetName) => selected.slice(selected.indexOf(name) + 1).some((n) => n !== 'direct' && n !== 'floor');
   for (const name of selected) {
     progress(`starting ${name}${name === 'split' ? ' mode (six processes)' : ''}…`);
     const result: TargetResult = { notes: {} };
@@ -170,12 +180,16 @@ try {
       result.notes = target.notes;
       if (result.idleRssMb !== undefined) progress(`  idle RSS ${result.idleRssMb} MB`);
       window = await measureTarget(target, result, upstream.proc, { ...settings, streams: streamsFor(name) ? settings.streams : 0, chunks: upstreamOptions.chunks }, progress);
+      if (floor && target.consumers && settings.pairedRounds > 0) {
+        result.paired = await pairedThroughput(target, floor, settings.connections, settings.pairedRounds, settings.pairedDurationS, progress);
+      }
+      if (name === 'floor' && settings.pairedRounds > 0 && gatewaysAfter(name)) floor = target;
     } catch (err) {
       failed = true;
       result.error = (err as Error).stack ?? String(err);
       progress(`${name} FAILED: ${(err as Error).message}`);
     } finally {
-      if (target) {
+      if (target && target !== floor) {
         progress(`stopping ${name}…`);
         stops.splice(stops.indexOf(target.stop), 1);
         await target.stop().catch((err: unknown) => progress(`stopping ${name} failed: ${String(err)}`));

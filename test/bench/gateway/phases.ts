@@ -112,3 +112,40 @@ export async function measureTarget(target: Target, result: TargetResult, upstre
   }
   return window;
 }
+
+/** One round of the paired throughput: the floor, then the gateway, each for the same seconds. */
+export interface PairedRound {
+  floorRps: number;
+  targetRps: number;
+  ratio: number;
+}
+
+export interface PairedThroughput {
+  durationS: number;
+  rounds: PairedRound[];
+  /** The median of the rounds' ratios. */
+  ratio: number;
+}
+
+/**
+ * Throughput against the floor's, in alternating slices: this machine's speed
+ * swings by up to 2× within minutes, so a ratio of two phases measured minutes
+ * apart says as much about the machine as about the gateway. Each round runs
+ * the floor, then the target, back to back (and waits for the target's
+ * consumers, so their catching up does not run during the floor's next slice).
+ */
+export async function pairedThroughput(target: Target, floor: Target, connections: number, rounds: number, durationS: number, progress: (line: string) => void): Promise<PairedThroughput> {
+  progress(`paired throughput: floor and ${target.name}, ${rounds} rounds of ${durationS} s each…`);
+  const measured: PairedRound[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const floorRun = await throughput(floor, connections, durationS);
+    const targetRun = await throughput(target, connections, durationS);
+    if (target.consumers) await target.consumers.waitCaughtUp();
+    measured.push({ floorRps: floorRun.rps, targetRps: targetRun.rps, ratio: Number((targetRun.rps / Math.max(1, floorRun.rps)).toFixed(3)) });
+  }
+  const ratios = measured.map((r) => r.ratio).sort((a, b) => a - b);
+  const middle = ratios.length >> 1;
+  const ratio = ratios.length % 2 ? ratios[middle]! : Number(((ratios[middle - 1]! + ratios[middle]!) / 2).toFixed(3));
+  progress(`  ${measured.map((r) => `${r.targetRps}/${r.floorRps}`).join(', ')} req/s: ${ratio.toFixed(2)}× the floor (median)`);
+  return { durationS, rounds: measured, ratio };
+}
