@@ -18,6 +18,7 @@ export interface PhaseSettings {
   /** Fixed request rates, each its own phase; the first is the one the goals use. */
   rates: number[];
   rateDurationS: number;
+  cacheHitsDurationS: number;
   warmupS: number;
   /** Concurrent streams (0: none). */
   streams: number;
@@ -89,8 +90,8 @@ export async function measureTarget(target: Target, result: TargetResult, upstre
   // A gateway answering from its cache: the same temperature-0 question at the last rate (the first answer is stored).
   if (target.consumers && settings.rates.length) {
     const rate = settings.rates.at(-1)!;
-    progress(`cache hits: ${name} ${rate} req/s for ${settings.rateDurationS} s…`);
-    result.cacheHits = await fixedRate(target, rate, settings.rateDurationS, { cacheable: true });
+    progress(`cache hits: ${name} ${rate} req/s for ${settings.cacheHitsDurationS} s…`);
+    result.cacheHits = await fixedRate(target, rate, settings.cacheHitsDurationS, { cacheable: true });
     progress(`  p50 ${result.cacheHits.latencyMs.p50} ms, p99 ${result.cacheHits.latencyMs.p99} ms, ${result.cacheHits.cacheHits} of ${result.cacheHits.sent} from the cache`);
     await catchUp('afterCacheHits');
   }
