@@ -6,11 +6,13 @@ import { decodeEvent, encodeEvent, type Event } from '../events.js';
 export const BATCH_HEADER = 'Gateway-Events';
 
 /**
- * Largest message built, well under the NATS server's default max_payload of
- * 1 MB (the bus builds smaller ones for a server set lower); one event larger
- * than this still goes alone in its own message.
+ * Largest message built: about a hundred request events, far under the NATS
+ * server's default max_payload of 1 MB (the bus builds smaller ones for a
+ * server set lower), and small enough that what a durable consumer pulls
+ * ahead (twice its maxBatch in messages) stays tens of megabytes. One event
+ * larger than this still goes alone in its own message.
  */
-export const MAX_MESSAGE_BYTES = 256 * 1024;
+export const MAX_MESSAGE_BYTES = 64 * 1024;
 
 /** EventBatch's field 1 (events), length-delimited. */
 const EVENTS_TAG = (1 << 3) | 2;
