@@ -8,6 +8,7 @@ import { newTraceId } from '../kit/ids.js';
 import type { Logger } from '../kit/log.js';
 import { hashSecret } from '../kit/secrets/keys.js';
 import type { Clients } from '../kit/service.js';
+import { TurnBatch } from '../kit/turn-batch.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { EventType, requestEvent } from '../kit/events.js';
 import type { CachePolicyMemo } from './cache.js';
@@ -32,23 +33,18 @@ export interface PipelineDeps {
  * mode. A settle that fails is logged; governance expires its reservation.
  */
 export class Settlements {
-  private queue: SettleRequest[] = [];
+  private readonly batch: TurnBatch<SettleRequest>;
 
-  constructor(
-    private readonly clients: Clients,
-    private readonly log: Logger,
-  ) {}
-
-  add(settle: SettleRequest): void {
-    if (this.queue.push(settle) === 1) setImmediate(() => this.flush());
+  constructor(clients: Clients, log: Logger) {
+    this.batch = new TurnBatch((settles) => {
+      clients.governance
+        .settleMany({ settles })
+        .catch((err: unknown) => log.warn({ err, requests: settles.map((s) => s.context?.requestId) }, 'settling requests with governance failed'));
+    });
   }
 
-  private flush(): void {
-    const settles = this.queue;
-    this.queue = [];
-    this.clients.governance
-      .settleMany({ settles })
-      .catch((err: unknown) => this.log.warn({ err, requests: settles.map((s) => s.context?.requestId) }, 'settling requests with governance failed'));
+  add(settle: SettleRequest): void {
+    this.batch.add(settle);
   }
 }
 
@@ -65,7 +61,7 @@ interface Waiting {
  * admits many requests. In one process each is asked directly.
  */
 export class Authorizations {
-  private queue: Waiting[] = [];
+  private readonly batch = new TurnBatch<Waiting>((waiting) => this.send(waiting));
   private readonly batched: boolean;
 
   constructor(private readonly clients: Clients) {
@@ -74,14 +70,10 @@ export class Authorizations {
 
   authorize(request: AuthorizeRequest): Promise<AuthorizeResponse> {
     if (!this.batched) return this.clients.governance.authorize(request);
-    return new Promise((resolve, reject) => {
-      if (this.queue.push({ request, resolve, reject }) === 1) setImmediate(() => this.flush());
-    });
+    return new Promise((resolve, reject) => this.batch.add({ request, resolve, reject }));
   }
 
-  private flush(): void {
-    const waiting = this.queue;
-    this.queue = [];
+  private send(waiting: Waiting[]): void {
     this.clients.governance.authorizeMany({ requests: waiting.map((w) => w.request) }).then(
       ({ results }) =>
         waiting.forEach((w, i) => {

@@ -249,11 +249,11 @@ export class JetStreamBus implements EventBus {
    * server redelivers to another replica or to this consumer's next run.
    */
   private async handleBatch(batch: Delivery[], held: readonly Delivery[], maxBatch: number, handler: BatchHandler, log: Logger, state: { stopping: boolean }): Promise<boolean> {
-    const events = batch.length === 1 ? batch[0]!.events : batch.flatMap((delivery) => delivery.events);
+    const events = batch.flatMap((delivery) => delivery.events);
     let from = 0;
     for (let attempt = 0; ; attempt++) {
       try {
-        for (; from < events.length; from += maxBatch) await handler(from === 0 && events.length <= maxBatch ? events : events.slice(from, from + maxBatch));
+        for (; from < events.length; from += maxBatch) await handler(events.slice(from, from + maxBatch));
         for (const delivery of batch) delivery.msg.ack();
         return true;
       } catch (err) {

@@ -3,6 +3,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Event } from '../events.js';
 import type { Logger } from '../log.js';
 import { readOnScrape } from '../metrics.js';
+import { TurnBatch } from '../turn-batch.js';
 import type { Spool } from './spool.js';
 import { retryDelayMs, type EventBus } from './types.js';
 
@@ -24,7 +25,7 @@ export class EventPublisher {
   private readonly pending = new Set<Promise<void>>();
   private inFlight = 0;
   /** Events emitted in this turn of the event loop, published together at its end. */
-  private queued: Event[] = [];
+  private readonly queued = new TurnBatch<Event>((events) => this.publishQueued(events));
   private readonly published: Counter<'type'>;
   private readonly spooled: Counter;
   private readonly dropped: Counter<'reason'>;
@@ -42,7 +43,7 @@ export class EventPublisher {
     this.published = new Counter({ name: 'gateway_events_published_total', help: 'Events the bus accepted, by type.', labelNames: ['type'], registers: [metrics] });
     this.spooled = new Counter({ name: 'gateway_events_spooled_total', help: 'Events written to the local spool because the bus could not take them.', registers: [metrics] });
     this.dropped = new Counter({ name: 'gateway_events_dropped_total', help: 'Events lost: spool full (with whenFull: drop), or no spool and the bus refused them at shutdown.', labelNames: ['reason'], registers: [metrics] });
-    readOnScrape(metrics, 'gateway_events_pending', 'Events emitted and not yet accepted by the bus or the spool.', () => this.queued.length + this.inFlight);
+    readOnScrape(metrics, 'gateway_events_pending', 'Events emitted and not yet accepted by the bus or the spool.', () => this.queued.size + this.inFlight);
     readOnScrape(metrics, 'gateway_events_spool_bytes', 'Bytes of events waiting in the local spool.', () => this.spool?.bytes ?? 0);
     if (spool) {
       this.replayTimer = setInterval(() => void this.replay(), 500);
@@ -66,14 +67,10 @@ export class EventPublisher {
       this.toSpool(event);
       return;
     }
-    this.queued.push(event);
-    if (this.queued.length === 1) setImmediate(() => this.publishQueued());
+    this.queued.add(event);
   }
 
-  private publishQueued(): void {
-    const events = this.queued;
-    if (events.length === 0) return;
-    this.queued = [];
+  private publishQueued(events: Event[]): void {
     this.inFlight += events.length;
     const task = this.publish(events).finally(() => {
       this.inFlight -= events.length;
@@ -135,7 +132,7 @@ export class EventPublisher {
   async flush(timeoutMs: number): Promise<void> {
     this.closing = true;
     clearInterval(this.replayTimer);
-    this.publishQueued();
+    this.queued.flush();
     await Promise.race([Promise.all(this.pending), sleep(timeoutMs)]);
     if (this.spool) {
       await Promise.race([this.replay(), sleep(timeoutMs)]);
