@@ -1,15 +1,47 @@
+// Strings without quotes, backslashes, control characters or surrogates are
+// their own JSON between quotes; the rest go through JSON.stringify.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+function stringJson(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
 /**
  * JSON with object keys sorted at every level and no spaces, so equal values
  * always give equal text: the input of cache keys and audit-chain hashes.
+ * Leaves are written here rather than each through JSON.stringify, whose call
+ * was most of the cost (an audit row: 7 µs before, 4.5 µs now; docs/performance.md).
  */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value)
-      .sort()
-      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(',')}}`;
+  switch (typeof value) {
+    case 'string':
+      return stringJson(value);
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'null';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object':
+      break;
+    default:
+      // undefined and functions give undefined, left out of arrays below; bigint throws, as in JSON.stringify.
+      return JSON.stringify(value);
   }
-  return JSON.stringify(value);
+  if (value === null) return 'null';
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      out += canonicalJson(value[i]) ?? '';
+    }
+    return `${out}]`;
+  }
+  const record = value as Record<string, unknown>;
+  let out = '{';
+  for (const key of Object.keys(record).sort()) {
+    const item = record[key];
+    if (item === undefined) continue;
+    if (out.length > 1) out += ',';
+    out += `${stringJson(key)}:${canonicalJson(item)}`;
+  }
+  return `${out}}`;
 }

@@ -5,12 +5,18 @@ export type { ModelPrice };
 
 const PER_TOKEN = 1 / 1_000_000;
 
+/** Model names come from clients and providers: the memo of prices found is bounded, and starts over when full. */
+const MEMO_LIMIT = 1_000;
+
 /**
  * Prices of models: the shipped catalog, overridden by config. Governance
  * prices a request's worst case with it, metering its real cost, so both
  * agree on what a request costs.
  */
 export class Pricing {
+  /** Found prices by provider and model (null: none): a request looks its model up three times (admit, settle, meter). */
+  private readonly found = new Map<string, ModelPrice | null>();
+
   constructor(private readonly overrides: Readonly<Record<string, ModelPrice>> = {}) {}
 
   /**
@@ -20,6 +26,17 @@ export class Pricing {
    * longest catalog name it starts with.
    */
   priceOf(provider: string, model: string): ModelPrice | undefined {
+    const key = `${provider}\n${model}`;
+    let price = this.found.get(key);
+    if (price === undefined) {
+      if (this.found.size >= MEMO_LIMIT) this.found.clear();
+      price = this.search(provider, model) ?? null;
+      this.found.set(key, price);
+    }
+    return price ?? undefined;
+  }
+
+  private search(provider: string, model: string): ModelPrice | undefined {
     const exact = this.overrides[`${provider}/${model}`] ?? this.overrides[model];
     if (exact) return exact;
     const name = model.toLowerCase().replace(/^(?:us|eu|apac|global)\./, '');
