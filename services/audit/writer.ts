@@ -1,4 +1,5 @@
 import { Event } from '../gen/gateway/v1/events.js';
+import { storableJsonText, storableText } from '../kit/db/storable.js';
 import type { Queryable } from '../kit/db/types.js';
 import { CHAIN_HEAD, chainHash, lockChain, type ChainedRow } from './chain.js';
 
@@ -13,23 +14,29 @@ function payloadOf(event: Event): unknown {
 
 const EMPTY_ENVELOPE = Event.fromPartial({});
 
-function rowOf(event: Event, payloadJson: string): ChainedRow {
-  return {
+/**
+ * A row as stored, with its payload's JSON text. Strings PostgreSQL cannot hold
+ * are replaced before the hash is made, so the hash covers what is stored.
+ */
+function rowOf(event: Event): { row: ChainedRow; payloadJson: string } {
+  const payload = storableJsonText(payloadOf(event));
+  const row: ChainedRow = {
     event_id: event.id,
-    event_type: event.type,
+    event_type: storableText(event.type),
     occurred_at: (event.time ?? new Date()).toISOString(),
-    request_id: event.requestId,
-    trace_id: event.traceId,
-    service: event.service,
-    source_address: event.sourceAddress,
-    actor_key_id: event.actor?.keyId ?? '',
-    actor_team_id: event.actor?.teamId ?? '',
-    actor_customer_id: event.actor?.customerId ?? '',
-    actor_admin: event.actor?.admin ?? '',
+    request_id: storableText(event.requestId),
+    trace_id: storableText(event.traceId),
+    service: storableText(event.service),
+    source_address: storableText(event.sourceAddress),
+    actor_key_id: storableText(event.actor?.keyId ?? ''),
+    actor_team_id: storableText(event.actor?.teamId ?? ''),
+    actor_customer_id: storableText(event.actor?.customerId ?? ''),
+    actor_admin: storableText(event.actor?.admin ?? ''),
     schema_version: event.schemaVersion,
-    // Through JSON and back, so the hashed value is the one the database stores.
-    payload: JSON.parse(payloadJson),
+    // Plain JSON values (toJSON's output), so the hash covers what the database stores and verify reads back.
+    payload: payload.value,
   };
+  return { row, payloadJson: payload.json };
 }
 
 /**
@@ -56,8 +63,8 @@ export async function appendToChain(db: Queryable, events: Event[]): Promise<voi
   if (fresh.length === 0) return;
 
   let previous = state!.hash;
-  const payloads = fresh.map((event) => JSON.stringify(payloadOf(event)));
-  const rows = fresh.map((event, i) => rowOf(event, payloads[i]!));
+  const stored = fresh.map(rowOf);
+  const rows = stored.map((s) => s.row);
   const links = rows.map((row) => {
     const link = { prev: previous, hash: chainHash(previous, row) };
     previous = link.hash;
@@ -84,7 +91,7 @@ export async function appendToChain(db: Queryable, events: Event[]): Promise<voi
       column((r) => r.actor_customer_id),
       column((r) => r.actor_admin),
       column((r) => r.schema_version),
-      payloads,
+      stored.map((s) => s.payloadJson),
       column((_, i) => links[i]!.prev),
       column((_, i) => links[i]!.hash),
     ],

@@ -9,6 +9,9 @@ import { CacheStep, cacheControlOf } from './cache.js';
 import { SseWriter } from './sse.js';
 import { offerTools, runAgent, toolModeOf, type ToolOffer } from './agent.js';
 
+/** No model is named with control characters or broken UTF-16; such a name would only fail further in (headers, the ledger). */
+const UNUSABLE_MODEL_NAME = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /** Per-request routing overrides a client may send as headers. */
 function hintsOf(request: FastifyRequest): RoutingHints {
   return {
@@ -36,6 +39,7 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
       await admission.admit(model, { raw: request.rawBody, parsed: raw });
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new GatewayError('invalid_request', 'The request body must be a JSON object.');
       if (!model) throw new GatewayError('invalid_request', 'You must provide a model parameter.', { param: 'model' });
+      if (UNUSABLE_MODEL_NAME.test(model)) throw new GatewayError('invalid_request', 'The model name must not contain control characters or unpaired surrogates.', { param: 'model' });
       control = cacheControlOf(request);
       const mode = endpoint === 'chat.completions' ? toolModeOf(request, admission) : 'off';
       tools = await offerTools(deps, admission, raw as Record<string, unknown>, mode);

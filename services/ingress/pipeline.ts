@@ -193,13 +193,18 @@ function maxOutputTokens(body: unknown): number {
   return typeof cap === 'number' && Number.isFinite(cap) && cap > 0 ? Math.floor(cap) : 0;
 }
 
+/** Header values are visible ASCII: a model named in another script ("模型") is sent percent-encoded, as in a URL. */
+function headerSafe(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+}
+
 /** Response headers naming the deployment that answered. */
 export function servedHeaders(served: Served | undefined, attempts: Attempt[]): Record<string, string> {
   if (!served) return {};
   return {
-    'x-gateway-provider': served.provider,
-    'x-gateway-model': served.model,
-    'x-gateway-deployment': served.deployment,
+    'x-gateway-provider': headerSafe(served.provider),
+    'x-gateway-model': headerSafe(served.model),
+    'x-gateway-deployment': headerSafe(served.deployment),
     'x-gateway-attempts': String(attempts.length),
   };
 }

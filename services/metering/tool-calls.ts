@@ -1,5 +1,6 @@
 import type { ToolCall } from '../gen/gateway/v1/mcp.js';
 import type { ToolCallQuery, ToolCallReport, ToolCallRow } from '../gen/gateway/v1/metering.js';
+import { storableText } from '../kit/db/storable.js';
 import type { Database, Migration, Queryable } from '../kit/db/types.js';
 import { EventType, type Event } from '../kit/events.js';
 import { groupedTotals, TIME_DIMENSIONS, whereOf } from './grouped.js';
@@ -48,14 +49,14 @@ export async function writeToolCalls(db: Queryable, events: Event[]): Promise<vo
     [
       column((r) => r.event.id),
       column((r) => (r.event.time ?? new Date()).toISOString()),
-      column((r) => r.event.requestId),
-      column((r) => r.event.actor?.keyId ?? ''),
-      column((r) => r.event.actor?.teamId ?? ''),
-      column((r) => r.event.actor?.customerId ?? ''),
-      column((r) => r.call.server),
-      column((r) => r.call.tool),
-      column((r) => r.call.outcome),
-      column((r) => r.call.surface),
+      column((r) => storableText(r.event.requestId)),
+      column((r) => storableText(r.event.actor?.keyId ?? '')),
+      column((r) => storableText(r.event.actor?.teamId ?? '')),
+      column((r) => storableText(r.event.actor?.customerId ?? '')),
+      column((r) => storableText(r.call.server)),
+      column((r) => storableText(r.call.tool)),
+      column((r) => storableText(r.call.outcome)),
+      column((r) => storableText(r.call.surface)),
       column((r) => r.call.resultBytes),
       column((r) => r.call.durationMs),
     ],

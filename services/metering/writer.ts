@@ -1,4 +1,5 @@
 import type { RequestOutcome } from '../gen/gateway/v1/events.js';
+import { storableText } from '../kit/db/storable.js';
 import type { Queryable } from '../kit/db/types.js';
 import { EventType, type Event } from '../kit/events.js';
 
@@ -37,18 +38,18 @@ export async function writeUsage(db: Queryable, events: Event[], price: PriceOf)
        $17::bigint[], $18::boolean[], $19::boolean[], $20::int[], $21::float8[], $22::bigint[], $23::numeric[], $24::numeric[])
      ON CONFLICT (request_id) DO NOTHING`,
     [
-      column((r) => r.event.requestId),
+      column((r) => storableText(r.event.requestId)),
       column((r) => r.event.id),
       column((r) => (r.event.time ?? new Date()).toISOString()),
       column((r) => (r.event.type === EventType.requestCompleted ? 'completed' : 'failed')),
-      column((r) => r.event.actor?.keyId ?? ''),
-      column((r) => r.event.actor?.teamId ?? ''),
-      column((r) => r.event.actor?.customerId ?? ''),
-      column((r) => r.outcome.endpoint),
-      column((r) => r.outcome.model),
-      column((r) => r.outcome.served?.provider ?? ''),
-      column((r) => r.outcome.served?.model ?? ''),
-      column((r) => r.outcome.served?.deployment ?? ''),
+      column((r) => storableText(r.event.actor?.keyId ?? '')),
+      column((r) => storableText(r.event.actor?.teamId ?? '')),
+      column((r) => storableText(r.event.actor?.customerId ?? '')),
+      column((r) => storableText(r.outcome.endpoint)),
+      column((r) => storableText(r.outcome.model)),
+      column((r) => storableText(r.outcome.served?.provider ?? '')),
+      column((r) => storableText(r.outcome.served?.model ?? '')),
+      column((r) => storableText(r.outcome.served?.deployment ?? '')),
       column((r) => r.outcome.usage?.promptTokens ?? 0),
       column((r) => r.outcome.usage?.completionTokens ?? 0),
       column((r) => r.outcome.usage?.totalTokens ?? 0),

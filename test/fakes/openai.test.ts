@@ -55,6 +55,12 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
     const long = await client.chat.completions.create({ model: 'too-long', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
     expect(long).toBeInstanceOf(OpenAI.BadRequestError);
     expect((long as InstanceType<typeof OpenAI.BadRequestError>).code).toBe('context_length_exceeded');
+    const effort = await client.chat.completions
+      .create({ model: 'o4-mini', messages: [{ role: 'user', content: 'x' }], reasoning_effort: 'extreme' as 'high' })
+      .catch((e: unknown) => e);
+    expect(effort).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((effort as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('reasoning_effort');
+    expect((effort as Error).message).toContain("Invalid value: 'extreme'");
     const refused = await client.chat.completions.create({ model: 'refuse', messages: [{ role: 'user', content: 'x' }] });
     expect(refused.choices[0]?.finish_reason).toBe('content_filter');
   });

@@ -18,6 +18,7 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  *   cut-stream      sends two chunks, then ends the response cleanly without finishing
  *   too-long        400 context_length_exceeded, as OpenAI answers a prompt over the context window
  *   refuse          a completion whose finish_reason is content_filter
+ * A reasoning_effort the API does not know is refused with 400 invalid_value, the value quoted in the message.
  */
 export interface FakeOpenAI {
   readonly url: string;
@@ -108,6 +109,13 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
       return sendError(res, 429, ERROR_BODIES[429]!);
     }
     const model = String(body.model);
+    const effort = body.reasoning_effort;
+    if (effort !== undefined && !['minimal', 'low', 'medium', 'high'].includes(String(effort))) {
+      // As the API does: the refused value quoted back in the message.
+      return sendJson(res, 400, {
+        error: { message: `Invalid value: '${String(effort)}'. Supported values are: 'minimal', 'low', 'medium', and 'high'.`, type: 'invalid_request_error', param: 'reasoning_effort', code: 'invalid_value' },
+      });
+    }
     const failure = /^fail-(\d{3})/.exec(model);
     if (failure) {
       const status = Number(failure[1]);

@@ -129,17 +129,25 @@ export function retryAfterMs(headers: Record<string, string | string[] | undefin
 
 export const EMPTY_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0 };
 
+/**
+ * A token count as the contract and the ledger hold it (uint64, BIGINT): a whole number from 0 up. A provider's
+ * fraction, negative or non-number would otherwise fail every encoding of the events that carry it.
+ */
+function tokens(value: unknown): number {
+  return typeof value === 'number' && value > 0 ? Math.min(Math.round(value), Number.MAX_SAFE_INTEGER) : 0;
+}
+
 /** The contract's Usage from an OpenAI usage object. */
 export function usageFromOpenAI(raw: OpenAIUsage | null | undefined): Usage {
   if (!raw) return EMPTY_USAGE;
-  const prompt = raw.prompt_tokens ?? 0;
-  const completion = raw.completion_tokens ?? 0;
+  const prompt = tokens(raw.prompt_tokens);
+  const completion = tokens(raw.completion_tokens);
   return {
     promptTokens: prompt,
     completionTokens: completion,
-    totalTokens: raw.total_tokens ?? prompt + completion,
-    cachedTokens: raw.prompt_tokens_details?.cached_tokens ?? 0,
-    reasoningTokens: raw.completion_tokens_details?.reasoning_tokens ?? 0,
-    cacheWriteTokens: raw.cache_creation_input_tokens ?? 0,
+    totalTokens: typeof raw.total_tokens === 'number' ? tokens(raw.total_tokens) : prompt + completion,
+    cachedTokens: tokens(raw.prompt_tokens_details?.cached_tokens),
+    reasoningTokens: tokens(raw.completion_tokens_details?.reasoning_tokens),
+    cacheWriteTokens: tokens(raw.cache_creation_input_tokens),
   };
 }

@@ -1,0 +1,58 @@
+/**
+ * Helpers every request runs, timed alone: what `npm run bench` cannot resolve,
+ * since a few microseconds per request are within its run-to-run noise here.
+ *
+ * - canonicalJson of an audit row (the input of its chain hash);
+ * - storableJsonText of its payload (the check that PostgreSQL can hold it);
+ * - Pricing.priceOf (three lookups per request: admit, settle, meter);
+ * - KeyRing.stamp (the provider credential's fingerprint, one per call).
+ *
+ * Run: npm run bench:hot [-- --calls 200000]
+ */
+import { parseArgs } from 'node:util';
+import { canonicalJson } from '../../services/kit/canonical-json.js';
+import { storableJsonText } from '../../services/kit/db/storable.js';
+import { Pricing } from '../../services/kit/pricing/index.js';
+import { KeyRing } from '../../services/routing/providers/schema.js';
+
+const { values } = parseArgs({ options: { calls: { type: 'string', default: '200000' }, help: { type: 'boolean' } } });
+if (values.help) {
+  console.log('npm run bench:hot [-- --calls N]   time per call of the helpers each request runs (median of 5 rounds of N calls)');
+  process.exit(0);
+}
+const calls = Number(values.calls);
+
+// A request.completed payload and row as the audit writer builds them.
+const payload = {
+  request: {
+    endpoint: 'chat.completions', model: 'openai/gpt-4o-mini', served: { provider: 'openai', model: 'gpt-4o-mini', deployment: 'openai/gpt-4o-mini' },
+    httpStatus: 200, usage: { promptTokens: 12, completionTokens: 40, totalTokens: 52, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0 },
+    durationMs: 3.2, attempts: [{ provider: 'openai', deployment: 'openai/gpt-4o-mini', outcome: 'ok', durationMs: 1.8, httpStatus: 200 }],
+  },
+};
+const row = {
+  event_id: '0193a7b2-1c2d-7e3f-8a9b-0c1d2e3f4a5b', event_type: 'request.completed', occurred_at: new Date().toISOString(),
+  request_id: 'req_0123456789abcdef01234567', trace_id: '0123456789abcdef0123456789abcdef', service: 'ingress', source_address: '127.0.0.1',
+  actor_key_id: 'vk_0123456789abcdef', actor_team_id: 'team_0123456789abcdef', actor_customer_id: '', actor_admin: '', schema_version: 1, payload,
+};
+const pricing = new Pricing();
+const ring = new KeyRing(['sk-upstream-0123456789'], { get: (value) => ({ value }) });
+
+const cases: [string, () => unknown][] = [
+  ['canonicalJson(audit row)', () => canonicalJson(row)],
+  ['storableJsonText(payload)', () => storableJsonText(payload)],
+  ['Pricing.priceOf', () => pricing.priceOf('openai', 'gpt-4o-mini')],
+  ['KeyRing.stamp', () => ring.stamp(0)],
+];
+let sink = 0;
+for (const [name, run] of cases) {
+  const rounds: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) sink += run() ? 1 : 0;
+    rounds.push(Number(process.hrtime.bigint() - start) / calls);
+  }
+  rounds.sort((a, b) => a - b);
+  console.log(`${name.padEnd(28)} ${(rounds[2]! / 1000).toFixed(3)} µs per call`);
+}
+if (sink === 0) console.log('(nothing ran)');

@@ -1,0 +1,105 @@
+import OpenAI from 'openai';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyChain } from '../../services/audit/verify.js';
+import type { Queryable } from '../../services/kit/db/types.js';
+import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
+import { startInProcess } from '../harness/gateway.js';
+import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
+
+const NUL = '\u0000';
+const LONE_SURROGATE = '\ud800';
+const REPLACEMENT = '\ufffd';
+
+// PostgreSQL's text and jsonb hold neither U+0000 nor unpaired surrogates.
+// Clients and providers can still put them in what a request records (a model
+// name, an error message quoting a client's value): the rows must be written
+// anyway, with U+FFFD in their place, and must not hold up the rows after them.
+describe('text PostgreSQL cannot hold, from clients and providers', () => {
+  let gateway: Awaited<ReturnType<typeof startInProcess>>;
+  let fake: FakeOpenAI;
+  let db: pg.Client;
+  let client: OpenAI;
+  const cleanup: (() => Promise<void>)[] = [];
+
+  beforeAll(async () => {
+    const infra = requireInfra();
+    const database = await createDatabase(infra.databaseUrl);
+    const bus = isolatedBus(infra.natsUrl);
+    cleanup.push(database.drop, bus.cleanup);
+    fake = await startFakeOpenAI({ apiKey: 'sk-fake-provider' });
+    gateway = await startInProcess({
+      nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
+      database: { url: database.url },
+      routing: { providers: { mock: { type: 'mock' }, openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: 'sk-fake-provider' } } },
+    });
+    db = new pg.Client({ connectionString: database.url });
+    await db.connect();
+    client = gateway.client((await gateway.createKey({ name: 'unstorable' })).key);
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await fake?.close();
+    await db?.end();
+    for (const step of cleanup.reverse()) await step();
+  });
+
+  /** The request id of a request the gateway refused with 400. */
+  const refusedId = async (request: Promise<unknown>): Promise<string> => {
+    const error = await request.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    return (error as InstanceType<typeof OpenAI.BadRequestError>).headers?.get('x-request-id') ?? '';
+  };
+
+  it('refuses a model name with a control character or an unpaired surrogate, naming the parameter', async () => {
+    for (const model of [`mock/ec${NUL}ho`, `mock/e${LONE_SURROGATE}cho`, 'mock/echo\n']) {
+      const error = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('model');
+    }
+  });
+
+  it('names a model written in another script in its response header, percent-encoded', async () => {
+    const { response } = await client.chat.completions.create({ model: 'mock/模型', messages: [{ role: 'user', content: 'x' }] }).withResponse();
+    expect(response.headers.get('x-gateway-model')).toBe(encodeURIComponent('模型'));
+    expect(decodeURIComponent(response.headers.get('x-gateway-model')!)).toBe('模型');
+  });
+
+  it('records every request, with U+FFFD where a stored string had what PostgreSQL cannot hold, and keeps the chain whole', async () => {
+    const refusedModel = await refusedId(client.chat.completions.create({ model: `mock/ec${NUL}ho`, messages: [{ role: 'user', content: 'x' }] }));
+    // The provider refuses the value and quotes it in its error message, which the request's events carry.
+    const effort = `hi${NUL}gh${LONE_SURROGATE}`;
+    const quoted = await refusedId(
+      client.chat.completions.create({ model: 'openai/o4-mini', messages: [{ role: 'user', content: 'x' }], reasoning_effort: effort as 'high' }),
+    );
+    const after = (await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'after' }] }).withResponse()).response.headers.get('x-request-id')!;
+    const ids = [refusedModel, quoted, after];
+    expect(ids.every((id) => id.startsWith('req_'))).toBe(true);
+
+    const audit = await eventually('an audit row for each request', async () => {
+      const { rows } = await db.query<{ request_id: string; payload: { request: { model: string; errorMessage?: string } } }>(
+        'SELECT request_id, payload FROM audit_events WHERE request_id = ANY($1)',
+        [ids],
+      );
+      return rows.length === ids.length ? new Map(rows.map((r) => [r.request_id, r.payload.request])) : undefined;
+    });
+    expect(audit.get(refusedModel)?.model).toBe(`mock/ec${REPLACEMENT}ho`);
+    expect(audit.get(quoted)?.errorMessage).toContain(`Invalid value: 'hi${REPLACEMENT}gh${REPLACEMENT}'`);
+    expect(audit.get(after)?.model).toBe('mock/echo');
+
+    const usage = await eventually('a usage row for each admitted request', async () => {
+      const { rows } = await db.query<{ request_id: string; outcome: string }>('SELECT request_id, outcome FROM usage_records WHERE request_id = ANY($1)', [[quoted, after]]);
+      return rows.length === 2 ? new Map(rows.map((r) => [r.request_id, r.outcome])) : undefined;
+    });
+    expect(usage.get(quoted)).toBe('failed');
+    expect(usage.get(after)).toBe('completed');
+
+    const verdict = await verifyChain(db as unknown as Queryable);
+    expect(verdict).toMatchObject({ ok: true });
+    expect(verdict.rows).toBeGreaterThanOrEqual(ids.length);
+  });
+});
