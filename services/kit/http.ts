@@ -53,6 +53,12 @@ function toGatewayError(err: FastifyError | GatewayError): GatewayError {
       return new GatewayError('invalid_json', 'Request body is empty; send a JSON object.');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new GatewayError('invalid_json', `Request body is not valid JSON: ${err.message}`);
+    // PostgreSQL refused a value the request carried: character_not_in_repertoire (U+0000 in text),
+    // untranslatable_character and invalid_text_representation (U+0000 or an unpaired surrogate in JSON).
+    case '22021':
+    case '22P05':
+    case '22P02':
+      return new GatewayError('invalid_request', `A value in the request cannot be stored (${err.message}); remove U+0000 and unpaired UTF-16 surrogates from it.`);
   }
   if (err instanceof SyntaxError || err.statusCode === 400) {
     return new GatewayError('invalid_json', `Request body is not valid JSON: ${err.message}`);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../services/audit/verify.js';
 import type { Queryable } from '../../services/kit/db/types.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
-import { startInProcess } from '../harness/gateway.js';
+import { admin, startInProcess } from '../harness/gateway.js';
 import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
 
 const NUL = '\u0000';
@@ -67,6 +67,24 @@ describe('text PostgreSQL cannot hold, from clients and providers', () => {
     const { response } = await client.chat.completions.create({ model: 'mock/模型', messages: [{ role: 'user', content: 'x' }] }).withResponse();
     expect(response.headers.get('x-gateway-model')).toBe(encodeURIComponent('模型'));
     expect(decodeURIComponent(response.headers.get('x-gateway-model')!)).toBe('模型');
+  });
+
+  it('refuses admin values PostgreSQL cannot hold with 400, and stores nothing of them', async () => {
+    for (const [path, body] of [
+      ['/admin/keys', { name: `a${NUL}b` }],
+      ['/admin/teams', { id: 'unstorable-team', name: 'fine', metadata: { note: `x${LONE_SURROGATE}` } }],
+      ['/admin/customers', { id: 'unstorable-customer', name: `c${NUL}` }],
+    ] as const) {
+      const refused = await admin<{ error: { code: string; message: string } }>(gateway.adminUrl, 'POST', path, body, [400]);
+      expect(refused.error.code).toBe('invalid_request');
+      expect(refused.error.message).toContain('cannot be stored');
+    }
+    const { rows } = await db.query<{ n: number }>(
+      "SELECT (SELECT count(*) FROM teams WHERE id = 'unstorable-team') + (SELECT count(*) FROM customers WHERE id = 'unstorable-customer')::int AS n",
+    );
+    expect(Number(rows[0]!.n)).toBe(0);
+    // Nothing of the refused team was kept in memory either: its id is free.
+    await admin(gateway.adminUrl, 'POST', '/admin/teams', { id: 'unstorable-team', name: 'fine', metadata: { note: 'ok' } }, [201]);
   });
 
   it('records every request, with U+FFFD where a stored string had what PostgreSQL cannot hold, and keeps the chain whole', async () => {
