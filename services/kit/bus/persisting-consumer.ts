@@ -4,6 +4,7 @@ import type { Migration, Queryable } from '../db/types.js';
 import type { Event } from '../events.js';
 import { LATENCY_BUCKETS } from '../metrics.js';
 import type { RunningService, ServiceContext } from '../service.js';
+import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, isolatingRefused, setAside } from './dead-letters.js';
 import type { BatchHandler } from './types.js';
 
 export interface PersistingConsumerOptions {
@@ -30,14 +31,21 @@ export interface PersistingConsumerOptions {
  */
 export async function startPersistingConsumer(ctx: ServiceContext, options: PersistingConsumerOptions): Promise<RunningService> {
   const db = await ctx.database();
+  await migrate(db, DEAD_LETTERS_COMPONENT, deadLetterMigrations, ctx.log);
   await migrate(db, options.name, options.migrations, ctx.log);
   const bus = await ctx.bus();
-  const consumer = await bus.consume(
-    { name: options.name, filter: options.filter, maxBatch: options.maxBatch },
-    measured(options.name, ctx.metrics, (events) =>
-      options.oneStatement ? options.write(db, events) : db.transaction((tx) => options.write(tx, events), options.opening),
-    ),
+  const write = (events: Event[]) => (options.oneStatement ? options.write(db, events) : db.transaction((tx) => options.write(tx, events), options.opening));
+  const setAsideCount = shared(ctx.metrics, 'gateway_consumer_dead_letters_total', () =>
+    new Counter({ name: 'gateway_consumer_dead_letters_total', help: 'Events a durable consumer could never write, kept in dead_letters, by consumer.', labelNames: ['consumer'], registers: [ctx.metrics] }),
   );
+
+  const writeIsolating = isolatingRefused(write, async (event, err) => {
+    await setAside(db, options.name, event, err);
+    setAsideCount.inc({ consumer: options.name });
+    ctx.log.error({ consumer: options.name, eventId: event.id, type: event.type, requestId: event.requestId, reason: err.message }, 'event set aside in dead_letters: PostgreSQL refuses what it holds');
+  });
+
+  const consumer = await bus.consume({ name: options.name, filter: options.filter, maxBatch: options.maxBatch }, measured(options.name, ctx.metrics, writeIsolating));
   return { ready: () => bus.connected(), stop: () => consumer.stop() };
 }
 

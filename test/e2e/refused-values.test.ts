@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../services/audit/verify.js';
 import type { Queryable } from '../../services/kit/db/types.js';
+import { decodeEvent } from '../../services/kit/events.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { admin, startInProcess } from '../harness/gateway.js';
 import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
@@ -15,7 +16,8 @@ const REPLACEMENT = '\ufffd';
 // Clients and providers can still put them in what a request records (a model
 // name, an error message quoting a client's value): the rows must be written
 // anyway, with U+FFFD in their place, and must not hold up the rows after them.
-describe('text PostgreSQL cannot hold, from clients and providers', () => {
+// A value PostgreSQL refuses for another reason sets its one event aside.
+describe('values PostgreSQL refuses, from clients, providers and config', () => {
   let gateway: Awaited<ReturnType<typeof startInProcess>>;
   let fake: FakeOpenAI;
   let db: pg.Client;
@@ -32,6 +34,8 @@ describe('text PostgreSQL cannot hold, from clients and providers', () => {
       nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
       database: { url: database.url },
       routing: { providers: { mock: { type: 'mock' }, openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: 'sk-fake-provider' } } },
+      // A price so high that a request's cost overflows the ledger's NUMERIC(20, 10): PostgreSQL refuses the row.
+      pricing: { models: { 'mock/costly': { input: 1e16, output: 1e16 } } },
     });
     db = new pg.Client({ connectionString: database.url });
     await db.connect();
@@ -119,5 +123,38 @@ describe('text PostgreSQL cannot hold, from clients and providers', () => {
     const verdict = await verifyChain(db as unknown as Queryable);
     expect(verdict).toMatchObject({ ok: true });
     expect(verdict.rows).toBeGreaterThanOrEqual(ids.length);
+  });
+
+  it('sets aside an event PostgreSQL refuses (a cost beyond the ledger), kept whole, and writes every event around it', async () => {
+    const ask = (model: string) =>
+      client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }).withResponse().then((r) => r.response.headers.get('x-request-id')!);
+    // Sent together, so they are likely one batch: the refused event is found by writing halves apart.
+    const ids = await Promise.all(['mock/echo', 'mock/echo', 'mock/costly', 'mock/echo', 'mock/echo'].map(ask));
+    const costly = ids[2]!;
+    const fine = ids.filter((id) => id !== costly);
+
+    const setAside = await eventually('the refused event in dead_letters', async () => {
+      const { rows } = await db.query<{ event: Buffer; error: string; event_type: string }>(
+        "SELECT event, error, event_type FROM dead_letters WHERE consumer = 'metering' AND request_id = $1",
+        [costly],
+      );
+      return rows[0];
+    });
+    expect(setAside.error).toContain('numeric field overflow');
+    expect(setAside.event_type).toBe('request.completed');
+    const event = decodeEvent(setAside.event);
+    expect(event.requestId).toBe(costly);
+    expect(event.payload?.$case === 'request' && event.payload.request.model).toBe('mock/costly');
+
+    await eventually('a usage row for every other request', async () => {
+      const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_records WHERE request_id = ANY($1)', [fine]);
+      return rows[0]!.n === fine.length ? true : undefined;
+    });
+    await eventually('an audit row for all five, the refused one too', async () => {
+      const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events WHERE request_id = ANY($1)', [ids]);
+      return rows[0]!.n === ids.length ? true : undefined;
+    });
+    const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
+    expect(/^gateway_consumer_dead_letters_total\{consumer="metering"\} 1$/m.test(metrics)).toBe(true);
   });
 });
