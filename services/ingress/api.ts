@@ -3,6 +3,7 @@ import type { Served } from '../gen/gateway/v1/common.js';
 import type { CompletionChunk, CompletionRequest, RoutingHints } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
+import { storableText } from '../kit/db/storable.js';
 import { headerValue } from '../kit/http.js';
 import { Admission, servedHeaders, type PipelineDeps } from './pipeline.js';
 import { CacheStep, cacheControlOf } from './cache.js';
@@ -10,7 +11,7 @@ import { SseWriter } from './sse.js';
 import { offerTools, runAgent, toolModeOf, type ToolOffer } from './agent.js';
 
 /** No model is named with control characters or broken UTF-16; such a name would only fail further in (headers, the ledger). */
-const UNUSABLE_MODEL_NAME = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const unusableModelName = (model: string) => /[\u0000-\u001f\u007f]/.test(model) || storableText(model) !== model;
 
 /** Per-request routing overrides a client may send as headers. */
 function hintsOf(request: FastifyRequest): RoutingHints {
@@ -39,7 +40,7 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
       await admission.admit(model, { raw: request.rawBody, parsed: raw });
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new GatewayError('invalid_request', 'The request body must be a JSON object.');
       if (!model) throw new GatewayError('invalid_request', 'You must provide a model parameter.', { param: 'model' });
-      if (UNUSABLE_MODEL_NAME.test(model)) throw new GatewayError('invalid_request', 'The model name must not contain control characters or unpaired surrogates.', { param: 'model' });
+      if (unusableModelName(model)) throw new GatewayError('invalid_request', 'The model name must not contain control characters or unpaired surrogates.', { param: 'model' });
       control = cacheControlOf(request);
       const mode = endpoint === 'chat.completions' ? toolModeOf(request, admission) : 'off';
       tools = await offerTools(deps, admission, raw as Record<string, unknown>, mode);
