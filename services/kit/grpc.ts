@@ -176,6 +176,21 @@ async function pipeStream(
   }
 }
 
+/**
+ * Starts a call without the caller's stack trace: grpc-js makes an Error at
+ * every call to keep it for its error messages (about 5 µs here, 3% of split
+ * ingress's CPU in a profile), and fromServiceError writes its own message.
+ */
+function withoutCallerStack<T>(start: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return start();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** A client for a remote service with the same type as the in-process service object. */
 export function grpcClient<S extends Record<string, AnyMethod>>(
   definition: S,
@@ -197,14 +212,16 @@ export function grpcClient<S extends Record<string, AnyMethod>>(
     } else {
       api[name] = (request: unknown, callOptions: CallOptions = {}) =>
         new Promise((resolve, reject) => {
-          const call = client.makeUnaryRequest(
-            method.path,
-            serialize,
-            method.responseDeserialize,
-            request,
-            new Metadata(),
-            { deadline: Date.now() + options.deadlineMs },
-            (err, response) => (err ? reject(fromServiceError(err, target)) : resolve(response)),
+          const call = withoutCallerStack(() =>
+            client.makeUnaryRequest(
+              method.path,
+              serialize,
+              method.responseDeserialize,
+              request,
+              new Metadata(),
+              { deadline: Date.now() + options.deadlineMs },
+              (err, response) => (err ? reject(fromServiceError(err, target)) : resolve(response)),
+            ),
           );
           callOptions.signal?.addEventListener('abort', () => call.cancel(), { once: true });
         });
@@ -221,7 +238,7 @@ async function* clientStream(
   callOptions: CallOptions,
   target: string,
 ): AsyncIterable<unknown> {
-  const call = client.makeServerStreamRequest(method.path, serialize, method.responseDeserialize, request, new Metadata(), {});
+  const call = withoutCallerStack(() => client.makeServerStreamRequest(method.path, serialize, method.responseDeserialize, request, new Metadata(), {}));
   const onAbort = () => call.cancel();
   callOptions.signal?.addEventListener('abort', onAbort, { once: true });
   try {
