@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { isDataError } from './db/storable.js';
 import { asGatewayError, GatewayError } from './errors.js';
 import { newRequestId } from './ids.js';
 import type { Logger } from './log.js';
@@ -53,12 +54,10 @@ function toGatewayError(err: FastifyError | GatewayError): GatewayError {
       return new GatewayError('invalid_json', 'Request body is empty; send a JSON object.');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new GatewayError('invalid_json', `Request body is not valid JSON: ${err.message}`);
-    // PostgreSQL refused a value the request carried: character_not_in_repertoire (U+0000 in text),
-    // untranslatable_character and invalid_text_representation (U+0000 or an unpaired surrogate in JSON).
-    case '22021':
-    case '22P05':
-    case '22P02':
-      return new GatewayError('invalid_request', `A value in the request cannot be stored (${err.message}); remove U+0000 and unpaired UTF-16 surrogates from it.`);
+  }
+  // PostgreSQL refused a value the request carried (U+0000 or an unpaired surrogate in text, a number out of range).
+  if (isDataError(err)) {
+    return new GatewayError('invalid_request', `A value in the request cannot be stored (${err.message}); text may not hold U+0000 or unpaired UTF-16 surrogates.`);
   }
   if (err instanceof SyntaxError || err.statusCode === 400) {
     return new GatewayError('invalid_json', `Request body is not valid JSON: ${err.message}`);
@@ -66,7 +65,6 @@ function toGatewayError(err: FastifyError | GatewayError): GatewayError {
   return asGatewayError(err);
 }
 
-/** Reads `Authorization: Bearer <token>` (or a bare token); undefined when absent. */
 /** The first value of a request header, trimmed; undefined when absent or blank. */
 export function headerValue(value: string | string[] | undefined): string | undefined {
   const first = Array.isArray(value) ? value[0] : value;
@@ -81,6 +79,7 @@ export function presentedKey(headers: Record<string, string | string[] | undefin
   return bearerToken(headerValue(headers.authorization)) ?? headerValue(headers['x-api-key']) ?? headerValue(headers['api-key']);
 }
 
+/** Reads `Authorization: Bearer <token>` (or a bare token); undefined when absent. */
 export function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const match = /^Bearer\s+(.+)$/i.exec(header.trim());

@@ -1,4 +1,4 @@
-import { storableText } from '../db/storable.js';
+import { isDataError, storableText } from '../db/storable.js';
 import type { Migration, Queryable } from '../db/types.js';
 import { encodeEvent, type Event } from '../events.js';
 
@@ -27,16 +27,6 @@ export const deadLetterMigrations: Migration[] = [
     `,
   },
 ];
-
-/**
- * Whether PostgreSQL refused the values themselves (SQLSTATE class 22, data
- * exception: out of range, bad text, invalid input syntax), so writing the same
- * events again can never succeed. Lost connections and the like are retried.
- */
-function isDataError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && code.startsWith('22');
-}
 
 /** Keeps an event its consumer cannot write, with why. */
 export async function setAside(db: Queryable, consumer: string, event: Event, err: Error): Promise<void> {

@@ -16,7 +16,7 @@ export function storableText(text: string): string {
 }
 
 /** A JSON value with storableText applied to every string in it, keys too. */
-export function storableJson(value: unknown): unknown {
+function storableJson(value: unknown): unknown {
   if (typeof value === 'string') return storableText(value);
   if (Array.isArray(value)) return value.map(storableJson);
   if (value !== null && typeof value === 'object') {
@@ -31,4 +31,14 @@ export function storableJsonText(value: unknown): { value: unknown; json: string
   if (!UNSTORABLE_ESCAPE.test(json)) return { value, json };
   const storable = storableJson(value);
   return { value: storable, json: JSON.stringify(storable) };
+}
+
+/**
+ * Whether PostgreSQL refused the values themselves (SQLSTATE class 22, data
+ * exception: out of range, text it cannot hold, invalid input syntax), so the
+ * same values can never be written; lost connections and the like are not.
+ */
+export function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && code.startsWith('22');
 }
