@@ -1,3 +1,4 @@
+import { deadLetters } from '../kit/bus/dead-letters.js';
 import { startPersistingConsumer } from '../kit/bus/persisting-consumer.js';
 import { migrate } from '../kit/db/migrate.js';
 import { defineService } from '../kit/service.js';
@@ -48,7 +49,12 @@ export const auditService = defineService<AuditConfig>({
     });
     // Each SIEM sink is its own durable consumer; its tokens, keys and CA may be secret references.
     await ctx.secrets.prepare(stringsIn(config.sinks));
-    const siem = await startSinks(await ctx.bus(), config.sinks, ctx.log.child({ component: 'siem' }), ctx.metrics, ctx.secrets);
+    const siem = await startSinks(await ctx.bus(), config.sinks, {
+      log: ctx.log.child({ component: 'siem' }),
+      metrics: ctx.metrics,
+      secrets: ctx.secrets,
+      setAside: deadLetters(db, ctx.metrics, ctx.log),
+    });
     if (config.signingKey) await ctx.secrets.prepare([config.signingKey]);
     const api = new AuditReader(db, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
     ctx.grpc.add(AuditService, grpcImplementation(AuditService, api, ctx.log));

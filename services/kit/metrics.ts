@@ -12,6 +12,11 @@ export function createMetricsRegistry(): Registry {
 /** Histogram buckets in seconds, from 100 µs (gateway overhead) to 2 minutes (long generations). */
 export const LATENCY_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
+/** One metric object per registry and name, shared by every part of the process that counts it. */
+export function sharedMetric<M>(metrics: Registry, name: string, create: () => M): M {
+  return (metrics.getSingleMetric(name) as M | undefined) ?? create();
+}
+
 /** A gauge whose value is read when Prometheus scrapes, e.g. the size of a map. */
 export function readOnScrape(metrics: Registry, name: string, help: string, read: () => number): void {
   new Gauge({

@@ -1,8 +1,9 @@
 import { APIError } from 'openai';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeSplunk, type FakeSplunk, type HecEnvelope } from '../fakes/splunk.js';
 import { startInProcess } from '../harness/gateway.js';
-import { eventually } from '../harness/infra.js';
+import { eventually, isolatedInfra } from '../harness/infra.js';
 
 interface OcsfRecord {
   class_uid: number;
@@ -63,5 +64,65 @@ describe('SIEM streaming from a running gateway', () => {
     // Each event once, however the batches were cut.
     const uids = records().map((r) => r.metadata.uid);
     expect(new Set(uids).size).toBe(uids.length);
+  });
+});
+
+// A SIEM that refuses part of what it is sent (here, HEC's max_content_length) must not stop the stream: batches are
+// sent in parts, and an event it refuses on its own is kept in dead_letters, with every other event delivered.
+describe('a SIEM that refuses what it is sent', () => {
+  let splunk: FakeSplunk;
+  let gateway: Awaited<ReturnType<typeof startInProcess>>;
+  let infra: Awaited<ReturnType<typeof isolatedInfra>>;
+  let db: pg.Client;
+
+  beforeAll(async () => {
+    infra = await isolatedInfra();
+    // Room for about three ordinary OCSF envelopes.
+    splunk = await startFakeSplunk({ maxContentLength: 6_000 });
+    gateway = await startInProcess({
+      nats: infra.nats,
+      database: infra.database,
+      audit: { sinks: [{ type: 'splunk', name: 'soc', url: splunk.url, token: splunk.token, format: 'ocsf', maxBatch: 20 }] },
+    });
+    db = new pg.Client({ connectionString: infra.database.url });
+    await db.connect();
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    await splunk?.close();
+    await db?.end();
+    await infra?.drop();
+  });
+
+  it('delivers every event but the one it refuses on its own, which is kept whole in dead_letters', async () => {
+    const client = gateway.client((await gateway.createKey({ name: 'siem-refusals' })).key);
+    const ask = (model: string) =>
+      client.chat.completions.create({ model, messages: [{ role: 'user', content: 'for the SOC' }] }).withResponse().then(
+        (r) => r.response.headers.get('x-request-id')!,
+        (err: APIError) => err.headers?.get('x-request-id') ?? '',
+      );
+    // A model name longer than HEC takes in one request: the events of that request cannot be delivered.
+    const models = ['mock/echo', 'mock/echo', `mock/${'x'.repeat(8_000)}`, 'mock/echo', 'mock/echo', 'mock/echo'];
+    const ids = await Promise.all(models.map(ask));
+    const refusedId = ids[2]!;
+    expect(ids.every((id) => id.startsWith('req_'))).toBe(true);
+
+    const audited = await eventually('the audit rows of all six requests', async () => {
+      const { rows } = await db.query<{ event_id: string; request_id: string }>('SELECT event_id, request_id FROM audit_events WHERE request_id = ANY($1)', [ids]);
+      return new Set(rows.map((r) => r.request_id)).size === ids.length ? rows : undefined;
+    });
+    const setAside = await eventually('the refused events in dead_letters', async () => {
+      const { rows } = await db.query<{ event_id: string; request_id: string; error: string }>("SELECT event_id, request_id, error FROM dead_letters WHERE consumer = 'siem-soc'");
+      return rows.length > 0 ? rows : undefined;
+    });
+    expect(setAside.every((r) => r.request_id === refusedId && /answered 413/.test(r.error))).toBe(true);
+    const delivered = () => new Set(splunk.received.map((e) => (e.event as { metadata: { uid: string } }).metadata.uid));
+    const expected = audited.filter((r) => !setAside.some((d) => d.event_id === r.event_id)).map((r) => r.event_id);
+    await eventually('every other event of the six requests in Splunk', async () => (expected.every((id) => delivered().has(id)) ? true : undefined));
+    // Nothing of the refused request slipped through, and every one of its events is accounted for.
+    expect(audited.filter((r) => r.request_id === refusedId).map((r) => r.event_id).sort()).toEqual(setAside.map((r) => r.event_id).sort());
+    expect(splunk.requests.some((r) => r.status === 413)).toBe(true);
+    const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^gateway_consumer_dead_letters_total\\{consumer="siem-soc"\\} ${setAside.length}$`, 'm'));
   });
 });

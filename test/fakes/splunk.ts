@@ -13,8 +13,11 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  * does: 200 {"text":"Success","code":0}; 401 code 2 (token missing) or 3
  * (not "Splunk <token>"); 403 code 4 (unknown token); 400 code 5 (no data),
  * 6 (invalid data format), 12/13 (event missing/blank), each with
- * "invalid-event-number"; 503 code 9 while busy. A batch is taken whole or
- * not at all (real HEC may index the envelopes before a bad one).
+ * "invalid-event-number"; 503 code 9 while busy; 413 for a body longer than
+ * `maxContentLength` (HEC's max_content_length in limits.conf; splunkd's own
+ * wording of that answer is not JSON, and the sink reads only its status). A
+ * batch is taken whole or not at all (real HEC may index the envelopes before
+ * a bad one).
  */
 export interface HecEnvelope {
   time?: number | string;
@@ -35,6 +38,8 @@ export interface FakeSplunk {
   readonly requests: Array<{ authorization: string | undefined; status: number }>;
   /** While true, every request is answered 503 "Server is busy". */
   busy: boolean;
+  /** Longest body taken, in bytes; longer ones are answered 413. */
+  maxContentLength: number;
   close(): Promise<void>;
 }
 
@@ -78,15 +83,16 @@ export function splitConcatenatedJson(text: string): unknown[] {
   return values;
 }
 
-export async function startFakeSplunk(options: { token?: string } = {}): Promise<FakeSplunk> {
+export async function startFakeSplunk(options: { token?: string; maxContentLength?: number } = {}): Promise<FakeSplunk> {
   const token = options.token ?? randomBytes(16).toString('hex');
   const received: HecEnvelope[] = [];
   const requests: FakeSplunk['requests'] = [];
-  const state = { busy: false };
+  const state = { busy: false, maxContentLength: options.maxContentLength ?? 1_000_000 };
 
   const server = createServer((req, res) => void handle(req, res));
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = (await readBody(req)).toString('utf8');
+    const raw = await readBody(req);
+    const body = raw.toString('utf8');
     const answer = (status: number, reply: Record<string, unknown>) => {
       requests.push({ authorization: req.headers.authorization, status });
       writeJson(res, status, reply);
@@ -99,6 +105,12 @@ export async function startFakeSplunk(options: { token?: string } = {}): Promise
     if (!match) return answer(401, { text: 'Invalid authorization', code: 3 });
     if (match[1] !== token) return answer(403, { text: 'Invalid token', code: 4 });
     if (state.busy) return answer(503, { text: 'Server is busy', code: 9 });
+    if (raw.length > state.maxContentLength) {
+      requests.push({ authorization, status: 413 });
+      res.writeHead(413, { 'content-type': 'text/xml; charset=UTF-8' });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<response>\n  <messages>\n    <msg type="ERROR">Content-Length of ${raw.length} too large (maximum is ${state.maxContentLength})</msg>\n  </messages>\n</response>\n`);
+      return;
+    }
     if (!body.trim()) return answer(400, { text: 'No data', code: 5 });
     let values: unknown[];
     try {
@@ -129,6 +141,12 @@ export async function startFakeSplunk(options: { token?: string } = {}): Promise
     },
     set busy(value: boolean) {
       state.busy = value;
+    },
+    get maxContentLength() {
+      return state.maxContentLength;
+    },
+    set maxContentLength(value: number) {
+      state.maxContentLength = value;
     },
     close: () => local.close(),
   };

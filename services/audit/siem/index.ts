@@ -1,11 +1,13 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { isolatingRefused, type SetAside } from '../../kit/bus/dead-letters.js';
 import type { Consumer, EventBus } from '../../kit/bus/types.js';
 import type { Event } from '../../kit/events.js';
 import type { Logger } from '../../kit/log.js';
-import { LATENCY_BUCKETS } from '../../kit/metrics.js';
+import { LATENCY_BUCKETS, sharedMetric } from '../../kit/metrics.js';
 import { LITERAL_SECRETS, type SecretLookup } from '../../kit/secrets/store.js';
 import type { SinkConfig } from './config.js';
 import { formatEvent } from './formats.js';
+import { refusedByReceiver } from './refused.js';
 import { SplunkSink } from './splunk.js';
 import { SyslogSink } from './syslog.js';
 import { WebhookSink } from './webhook.js';
@@ -18,7 +20,11 @@ export interface Delivery {
   record: string;
 }
 
-/** A SIEM transport: deliver() resolves only once the whole batch was sent, else throws. */
+/**
+ * A SIEM transport: deliver() resolves only once the whole batch was sent,
+ * else throws: RefusedByReceiver when the receiver refused what the batch
+ * holds, anything else when it could not take it now.
+ */
 export interface Sink {
   deliver(batch: readonly Delivery[]): Promise<void>;
   close(): Promise<void>;
@@ -38,20 +44,26 @@ export function createSink(config: SinkConfig, secrets: SecretLookup, log: Logge
 /** Durable consumer name of a sink. */
 export const consumerName = (sink: Pick<SinkConfig, 'name'>): string => `siem-${sink.name}`;
 
+export interface SinkOptions {
+  log: Logger;
+  metrics: Registry;
+  /** Where an event the receiver refuses on its own goes (dead_letters). */
+  setAside: SetAside;
+  secrets?: SecretLookup;
+}
+
 /**
  * Starts one durable consumer per sink. Each batch is formatted and delivered;
  * a failed delivery throws, so the bus retries the same batch, in order, with
- * backoff, while other sinks and the gateway go on. Secret values (tokens,
- * HMAC keys) are read through `secrets` at each delivery, so rotated ones are
- * used without a restart; they never appear in logs or errors.
+ * backoff, while other sinks and the gateway go on. A batch the receiver
+ * refuses for what it holds (too large, an event it cannot take) is sent in
+ * parts instead, and an event it refuses on its own is set aside, so it never
+ * holds up the events behind it. Secret values (tokens, HMAC keys) are read
+ * through `secrets` at each delivery, so rotated ones are used without a
+ * restart; they never appear in logs or errors.
  */
-export async function startSinks(
-  bus: EventBus,
-  sinks: readonly SinkConfig[],
-  log: Logger,
-  metrics: Registry,
-  secrets: SecretLookup = LITERAL_SECRETS,
-): Promise<{ stop(): Promise<void> }> {
+export async function startSinks(bus: EventBus, sinks: readonly SinkConfig[], options: SinkOptions): Promise<{ stop(): Promise<void> }> {
+  const { log, metrics, setAside, secrets = LITERAL_SECRETS } = options;
   const names = new Set(sinks.map((s) => s.name));
   if (names.size !== sinks.length) throw new Error('SIEM sink names must be unique');
   const m = sinkMetrics(metrics);
@@ -70,12 +82,24 @@ export async function startSinks(
       const sinkLog = log.child({ sink: config.name });
       const sink = createSink(config, secrets, sinkLog);
       const labels = { sink: config.name };
-      const consumer = await bus.consume({ name: consumerName(config), filter: config.filter, maxBatch: config.maxBatch }, async (events) => {
-        const batch = events.map((event) => ({ event, record: formatEvent(config.format, event) }));
+      const name = consumerName(config);
+      const deliver = isolatingRefused(
+        async (batch: Delivery[]) => {
+          try {
+            await sink.deliver(batch);
+          } catch (err) {
+            if (batch.length > 1 && refusedByReceiver(err)) sinkLog.warn({ events: batch.length, reason: (err as Error).message }, 'SIEM refused a batch for what it holds; sending it in parts (if it is too large, lower maxBatch)');
+            throw err;
+          }
+          m.delivered.inc(labels, batch.length);
+        },
+        refusedByReceiver,
+        ({ event }, err) => setAside(name, event, err),
+      );
+      const consumer = await bus.consume({ name, filter: config.filter, maxBatch: config.maxBatch }, async (events) => {
         const timer = m.duration.startTimer(labels);
         try {
-          await sink.deliver(batch);
-          m.delivered.inc(labels, events.length);
+          await deliver(events.map((event) => ({ event, record: formatEvent(config.format, event) })));
         } catch (err) {
           m.failures.inc(labels);
           throw err;
@@ -101,11 +125,11 @@ interface SinkMetrics {
 
 /** One set per registry, shared when sinks are started more than once (tests, reloads). */
 function sinkMetrics(metrics: Registry): SinkMetrics {
-  const get = <M>(name: string, create: () => M): M => (metrics.getSingleMetric(name) as M | undefined) ?? create();
   return {
-    delivered: get('gateway_siem_delivered_total', () => new Counter({ name: 'gateway_siem_delivered_total', help: 'Events delivered to a SIEM sink, by sink.', labelNames: ['sink'], registers: [metrics] })),
-    failures: get('gateway_siem_failures_total', () => new Counter({ name: 'gateway_siem_failures_total', help: 'Batches a SIEM sink failed to deliver (they are retried), by sink.', labelNames: ['sink'], registers: [metrics] })),
-    duration: get(
+    delivered: sharedMetric(metrics, 'gateway_siem_delivered_total', () => new Counter({ name: 'gateway_siem_delivered_total', help: 'Events delivered to a SIEM sink, by sink.', labelNames: ['sink'], registers: [metrics] })),
+    failures: sharedMetric(metrics, 'gateway_siem_failures_total', () => new Counter({ name: 'gateway_siem_failures_total', help: 'Batches a SIEM sink failed to deliver (they are retried), by sink.', labelNames: ['sink'], registers: [metrics] })),
+    duration: sharedMetric(
+      metrics,
       'gateway_siem_delivery_duration_seconds',
       () => new Histogram({ name: 'gateway_siem_delivery_duration_seconds', help: 'Time to deliver one batch to a SIEM sink, by sink.', labelNames: ['sink'], buckets: LATENCY_BUCKETS, registers: [metrics] }),
     ),

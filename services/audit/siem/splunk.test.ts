@@ -3,6 +3,7 @@ import { Counter, Registry } from 'prom-client';
 import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeSplunk, type FakeSplunk } from '../../../test/fakes/splunk.js';
+import { deadLetterRecorder } from '../../../test/harness/dead-letters.js';
 import { eventually } from '../../../test/harness/infra.js';
 import { Event } from '../../gen/gateway/v1/events.js';
 import { MemoryBus } from '../../kit/bus/memory.js';
@@ -12,16 +13,17 @@ import { LITERAL_SECRETS } from '../../kit/secrets/store.js';
 import { siemConfig, type SplunkSinkConfig } from './config.js';
 import { formatEvent } from './formats.js';
 import { startSinks } from './index.js';
+import { RefusedByReceiver } from './refused.js';
 import { SplunkSink } from './splunk.js';
 
 const log = createLogger({ level: 'silent' });
 
-function event(i: number): Event {
+function event(i: number, errorMessage = `multi\nline ${i}`): Event {
   if (i % 5 === 4) {
     return adminEvent('admin.team.update', { service: 'governance' }, { action: 'update', resource: 'team', resourceId: `team_${i}`, beforeJson: '{"n":1}', afterJson: '{"n":2}' });
   }
   return requestEvent(EventType.requestCompleted, { service: 'ingress', context: { requestId: `req_${i}`, traceId: '', actor: undefined, sourceAddress: '10.0.0.1' } }, {
-    endpoint: 'chat.completions', model: 'gpt-4o', served: undefined, httpStatus: 200, usage: undefined, stream: false, cacheHit: false, durationMs: 12.5, errorCode: '', errorMessage: `multi\nline ${i}`, attempts: [],
+    endpoint: 'chat.completions', model: 'gpt-4o', served: undefined, httpStatus: 200, usage: undefined, stream: false, cacheHit: false, durationMs: 12.5, errorCode: '', errorMessage, attempts: [],
   });
 }
 
@@ -103,7 +105,7 @@ describe('Splunk HEC sink', () => {
     const bus = new MemoryBus(captured);
     const metrics = new Registry();
     const token = 'refused-token-fedcba9876543210';
-    const sinks = await startSinks(bus, [config(hec, { token })], captured, metrics);
+    const sinks = await startSinks(bus, [config(hec, { token })], { log: captured, metrics, setAside: deadLetterRecorder().setAside });
     try {
       await bus.publish([event(0)]);
       await eventually('two failed deliveries', async () => {
@@ -121,7 +123,7 @@ describe('Splunk HEC sink', () => {
   it('a sink that fails while HEC is busy delivers everything, in order and once, when it recovers', async () => {
     const bus = new MemoryBus(log);
     const metrics = new Registry();
-    const sinks = await startSinks(bus, [config(hec, { maxBatch: 7 })], log, metrics);
+    const sinks = await startSinks(bus, [config(hec, { maxBatch: 7 })], { log, metrics, setAside: deadLetterRecorder().setAside });
     try {
       hec.busy = true;
       const sent = Array.from({ length: 50 }, (_, i) => event(i));
@@ -136,6 +138,49 @@ describe('Splunk HEC sink', () => {
     } finally {
       await sinks.stop();
     }
+  });
+
+  it('sends a batch larger than HEC takes in parts, and sets aside an event too large on its own without holding up the rest', async () => {
+    const bus = new MemoryBus(log);
+    const metrics = new Registry();
+    const deadLetters = deadLetterRecorder();
+    const sent = Array.from({ length: 12 }, (_, i) => (i === 5 ? event(i, 'x'.repeat(4_000)) : event(i)));
+    const huge = sent[5]!;
+    const size = (e: Event) => Buffer.byteLength(new SplunkSink(config(hec), LITERAL_SECRETS).envelope({ event: e, record: formatEvent('native', e) }));
+    // Room for three ordinary envelopes, never for the huge one.
+    hec.maxContentLength = Math.max(...sent.filter((e) => e !== huge).map(size)) * 3 + 2;
+    expect(size(huge)).toBeGreaterThan(hec.maxContentLength);
+    const sinks = await startSinks(bus, [config(hec, { maxBatch: 12 })], { log, metrics, setAside: deadLetters.setAside });
+    try {
+      await bus.publish(sent);
+      await eventually('the 11 others', async () => (hec.received.length >= 11 ? true : undefined));
+      expect(hec.received.map((e) => (e.event as { id: string }).id)).toEqual(sent.filter((e) => e !== huge).map((e) => e.id));
+      await eventually('the huge one set aside', async () => (deadLetters.kept.length > 0 ? true : undefined));
+      expect(deadLetters.kept).toEqual([{ consumer: 'siem-splunk', event: huge, reason: expect.stringMatching(/answered 413: .*Content-Length of \d+ too large/) }]);
+      expect(hec.requests.filter((r) => r.status === 413).length).toBeGreaterThan(1);
+      const delivered = (await (metrics.getSingleMetric('gateway_siem_delivered_total') as Counter).get()).values;
+      expect(delivered).toEqual([expect.objectContaining({ value: 11 })]);
+      // Nothing was retried as a failure: each refusal was handled by sending less.
+      expect((await (metrics.getSingleMetric('gateway_siem_failures_total') as Counter).get()).values).toEqual([]);
+    } finally {
+      await sinks.stop();
+    }
+  });
+
+  it('reports the position of the event HEC refuses in a batch, and does not take a refused token for a refused event', async () => {
+    const sink = new SplunkSink(config(hec, { format: 'cef' }), LITERAL_SECRETS);
+    const events = [event(0), event(1), event(2)];
+    const batch = deliveries('cef', events);
+    batch[1] = { ...batch[1]!, record: '' };
+    const refused = await sink.deliver(batch).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(RefusedByReceiver);
+    expect(refused).toMatchObject({ at: 1, message: expect.stringContaining('Event field cannot be blank (code 13)') });
+    await sink.close();
+    const wrongToken = new SplunkSink(config(hec, { token: 'not-the-token-0123456789' }), LITERAL_SECRETS);
+    const error = await wrongToken.deliver(deliveries('native', events)).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(RefusedByReceiver);
+    await wrongToken.close();
   });
 
   it('the fake answers like HEC: missing or malformed authorization, no data, bad JSON, missing event', async () => {

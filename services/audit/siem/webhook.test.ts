@@ -3,6 +3,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { listenLocally, readBody, writeJson } from '../../../test/fakes/local-server.js';
+import { deadLetterRecorder } from '../../../test/harness/dead-letters.js';
 import { eventually, isolatedBus, requireInfra } from '../../../test/harness/infra.js';
 import { Event } from '../../gen/gateway/v1/events.js';
 import { JetStreamBus } from '../../kit/bus/jetstream.js';
@@ -14,7 +15,8 @@ import type { SecretLookup } from '../../kit/secrets/store.js';
 import { siemConfig, type WebhookSinkConfig } from './config.js';
 import { formatEvent } from './formats.js';
 import { startSinks } from './index.js';
-import { WebhookSink } from './webhook.js';
+import { RefusedByReceiver } from './refused.js';
+import { WebhookSink, webhookBody } from './webhook.js';
 
 const log = createLogger({ level: 'silent' });
 const SECRET = 'whsec-test-0123456789abcdef';
@@ -30,14 +32,20 @@ function event(i: number): Event {
  * A webhook receiver as the docs in webhook.ts tell one to write it: verify
  * the HMAC of "<timestamp>.<raw body>" in constant time and refuse stale
  * timestamps; answer 503 while `down`. Keeps what it accepted, in order.
+ * Optionally, like many web frameworks, it refuses bodies over `maxBody`
+ * bytes with 413, and refuses with 422 a batch holding an event `rejects`.
  */
-async function startReceiver(secret = SECRET) {
-  const state = { down: false, accepted: [] as unknown[], refused: 0, unavailable: 0, headers: [] as IncomingHttpHeaders[] };
+async function startReceiver(secret = SECRET, limits: { maxBody?: number; rejects?: (event: { id: string }) => boolean } = {}) {
+  const state = { down: false, accepted: [] as unknown[], refused: 0, unavailable: 0, tooLarge: 0, headers: [] as IncomingHttpHeaders[] };
   const server = createServer(async (req, res) => {
     const raw = (await readBody(req)).toString('utf8');
     if (state.down) {
       state.unavailable++;
       return writeJson(res, 503, { error: 'down for maintenance' });
+    }
+    if (limits.maxBody !== undefined && Buffer.byteLength(raw) > limits.maxBody) {
+      state.tooLarge++;
+      return writeJson(res, 413, { error: 'request entity too large' });
     }
     const timestamp = Number(req.headers['x-gateway-timestamp']);
     const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(`${timestamp}.${raw}`).digest('hex')}`);
@@ -47,8 +55,11 @@ async function startReceiver(secret = SECRET) {
       state.refused++;
       return writeJson(res, 401, { error: 'bad signature' });
     }
+    const { events } = JSON.parse(raw) as { events: Array<{ id: string }> };
+    const rejected = events.find((e) => limits.rejects?.(e));
+    if (rejected) return writeJson(res, 422, { error: `event ${rejected.id} has no place in our schema` });
     state.headers.push(req.headers);
-    state.accepted.push(...(JSON.parse(raw) as { events: unknown[] }).events);
+    state.accepted.push(...events);
     writeJson(res, 200, { ok: true });
   });
   const local = await listenLocally(server);
@@ -96,7 +107,7 @@ describe('webhook sink', () => {
     const receiver = await startReceiver();
     const bus = new MemoryBus(log);
     const metrics = new Registry();
-    const sinks = await startSinks(bus, [config('hook', receiver.url, { maxBatch: 5 })], log, metrics);
+    const sinks = await startSinks(bus, [config('hook', receiver.url, { maxBatch: 5 })], { log, metrics, setAside: deadLetterRecorder().setAside });
     try {
       receiver.down = true;
       const sent = Array.from({ length: 40 }, (_, i) => event(i));
@@ -113,12 +124,56 @@ describe('webhook sink', () => {
     }
   });
 
+  it('sends a batch the receiver finds too large in parts, and sets aside the one event it refuses, holding up nothing', async () => {
+    const sent = Array.from({ length: 10 }, (_, i) => event(i));
+    const poison = sent[6]!;
+    const recordSize = Math.max(...sent.map((e) => webhookBody('native', [{ event: e, record: formatEvent('native', e) }]).length));
+    const receiver = await startReceiver(SECRET, { maxBody: recordSize * 3, rejects: (e) => e.id === poison.id });
+    const bus = new MemoryBus(log);
+    const metrics = new Registry();
+    const deadLetters = deadLetterRecorder();
+    const sinks = await startSinks(bus, [config('picky', receiver.url, { maxBatch: 10 })], { log, metrics, setAside: deadLetters.setAside });
+    try {
+      await bus.publish(sent);
+      await eventually('the 9 others and the poison set aside', async () => (receiver.accepted.length >= 9 && deadLetters.kept.length > 0 ? true : undefined));
+      expect(ids(receiver.accepted)).toEqual(sent.filter((e) => e !== poison).map((e) => e.id));
+      expect(deadLetters.kept).toEqual([{ consumer: 'siem-picky', event: poison, reason: expect.stringContaining(`answered 422: {"error":"event ${poison.id} has no place in our schema"}`) }]);
+      expect(receiver.tooLarge).toBeGreaterThan(0);
+      expect(await failures(metrics, 'picky')).toBe(0);
+    } finally {
+      await sinks.stop();
+      await receiver.close();
+    }
+  });
+
+  it('never sets aside what a receiver refuses for who sent it (a bad signature): it retries until the sink is fixed', async () => {
+    const receiver = await startReceiver();
+    const bus = new MemoryBus(log);
+    const metrics = new Registry();
+    const deadLetters = deadLetterRecorder();
+    const sink = new WebhookSink(config('forged', receiver.url, { secret: 'not-the-shared-secret' }), { get: (v) => ({ value: v }) });
+    const refusal = await sink.deliver([{ event: event(0), record: formatEvent('native', event(0)) }]).catch((err: unknown) => err);
+    expect(refusal).toBeInstanceOf(Error);
+    expect(refusal).not.toBeInstanceOf(RefusedByReceiver);
+    await sink.close();
+    const sinks = await startSinks(bus, [config('forged', receiver.url, { secret: 'not-the-shared-secret' })], { log, metrics, setAside: deadLetters.setAside });
+    try {
+      await bus.publish([event(1), event(2)]);
+      await eventually('three failed deliveries', async () => ((await failures(metrics, 'forged')) >= 3 ? true : undefined));
+      expect(deadLetters.kept).toEqual([]);
+      expect(receiver.accepted).toEqual([]);
+    } finally {
+      await sinks.stop();
+      await receiver.close();
+    }
+  });
+
   it('two sinks on one bus: one whose receiver is down does not hold up the other', async () => {
     const [up, down] = [await startReceiver(), await startReceiver()];
     down.down = true;
     const bus = new MemoryBus(log);
     const metrics = new Registry();
-    const sinks = await startSinks(bus, [config('up', up.url, { maxBatch: 4 }), config('down', down.url, { maxBatch: 4 })], log, metrics);
+    const sinks = await startSinks(bus, [config('up', up.url, { maxBatch: 4 }), config('down', down.url, { maxBatch: 4 })], { log, metrics, setAside: deadLetterRecorder().setAside });
     try {
       const sent = Array.from({ length: 30 }, (_, i) => event(i));
       await bus.publish(sent);
@@ -152,7 +207,7 @@ describe('webhook sink', () => {
     const start = async (metrics = new Registry()) => {
       const bus = await JetStreamBus.connect(settings, 'siem-test', log);
       buses.push(bus);
-      const sinks = await startSinks(bus, [config('resume', receiver.url, { maxBatch: 10 })], log, metrics);
+      const sinks = await startSinks(bus, [config('resume', receiver.url, { maxBatch: 10 })], { log, metrics, setAside: deadLetterRecorder().setAside });
       running.push(sinks);
       return { bus, metrics, sinks };
     };

@@ -3,7 +3,11 @@ import { Agent, request } from 'undici';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import type { SinkFormat, WebhookSinkConfig } from './config.js';
 import type { Delivery, Sink } from './index.js';
-import { recordValue, safeUrl } from './splunk.js';
+import { RefusedByReceiver } from './refused.js';
+import { bodyExcerpt, recordValue, safeUrl } from './splunk.js';
+
+/** Answers that refuse what a batch holds: malformed for the receiver, too large, or events it cannot process. */
+const REFUSED_CONTENT = new Set([400, 413, 422]);
 
 /**
  * The signature a receiver checks:
@@ -29,8 +33,9 @@ export function webhookBody(format: SinkFormat, batch: readonly Delivery[]): str
 }
 
 /**
- * POSTs each batch as `{"events": [...]}`, signed. Any answer but 2xx, or no
- * answer within timeoutMs, throws, and the bus retries the same batch.
+ * POSTs each batch as `{"events": [...]}`, signed. 2xx counts as delivered;
+ * 400, 413 and 422 refuse what the batch holds; any other answer, or none
+ * within timeoutMs, throws, and the bus retries the same batch.
  */
 export class WebhookSink implements Sink {
   private readonly agent: Agent;
@@ -68,7 +73,8 @@ export class WebhookSink implements Sink {
     // Read the body either way, so the connection can be reused.
     const text = await response.body.text().catch(() => '');
     if (response.statusCode >= 200 && response.statusCode < 300) return;
-    throw new Error(`webhook ${where} answered ${response.statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`);
+    const message = `webhook ${where} answered ${response.statusCode}${text ? `: ${bodyExcerpt(text)}` : ''}`;
+    throw REFUSED_CONTENT.has(response.statusCode) ? new RefusedByReceiver(message) : new Error(message);
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,9 @@
+import { Counter, type Registry } from 'prom-client';
 import { isDataError, storableText } from '../db/storable.js';
 import type { Migration, Queryable } from '../db/types.js';
 import { encodeEvent, type Event } from '../events.js';
+import type { Logger } from '../log.js';
+import { sharedMetric } from '../metrics.js';
 
 /** Its own migration component: every persisting consumer shares the table. */
 export const DEAD_LETTERS_COMPONENT = 'dead_letters';
@@ -28,31 +31,64 @@ export const deadLetterMigrations: Migration[] = [
   },
 ];
 
-/** Keeps an event its consumer cannot write, with why. */
-export async function setAside(db: Queryable, consumer: string, event: Event, err: Error): Promise<void> {
-  await db.query(
-    `INSERT INTO dead_letters (consumer, event_id, event_type, request_id, event, error) VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (consumer, event_id) DO NOTHING`,
-    [consumer, storableText(event.id), storableText(event.type), storableText(event.requestId), Buffer.from(encodeEvent(event)), storableText(err.message)],
-  );
-}
+/** Sets aside an event its consumer can never write or deliver, with why. */
+export type SetAside = (consumer: string, event: Event, err: Error) => Promise<void>;
 
 /**
- * A batch writer that, when PostgreSQL refuses values in a batch, writes its
- * halves apart (in order) down to the one event it refuses, which goes to
- * `refused`: one bad event never holds up the events behind it. Other errors
- * (a lost connection) fail the batch, to be retried whole.
+ * Keeps such an event whole in dead_letters (once per consumer, however often
+ * it comes back), counts it and logs it at error level.
  */
-export function isolatingRefused(write: (events: Event[]) => Promise<void>, refused: (event: Event, err: Error) => Promise<void>): (events: Event[]) => Promise<void> {
-  const writeIsolating = async (events: Event[]): Promise<void> => {
+export function deadLetters(db: Queryable, metrics: Registry, log: Logger): SetAside {
+  const count = sharedMetric(metrics, 'gateway_consumer_dead_letters_total', () =>
+    new Counter({ name: 'gateway_consumer_dead_letters_total', help: 'Events a durable consumer could never write or deliver, kept in dead_letters, by consumer.', labelNames: ['consumer'], registers: [metrics] }),
+  );
+  return async (consumer, event, err) => {
+    await db.query(
+      `INSERT INTO dead_letters (consumer, event_id, event_type, request_id, event, error) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (consumer, event_id) DO NOTHING`,
+      [consumer, storableText(event.id), storableText(event.type), storableText(event.requestId), Buffer.from(encodeEvent(event)), storableText(err.message)],
+    );
+    count.inc({ consumer });
+    log.error({ consumer, eventId: event.id, type: event.type, requestId: event.requestId, reason: err.message }, 'event set aside in dead_letters: it can never be written or delivered');
+  };
+}
+
+/** What a refusal says: the position in the batch of the first item refused, when the receiver tells. */
+export interface Refusal {
+  at?: number;
+}
+
+/** PostgreSQL refuses a batch for what it holds (a data exception): it does not say which row. */
+export const refusedByPostgres = (err: unknown): Refusal | undefined => (isDataError(err) ? {} : undefined);
+
+/**
+ * A batch writer that, when the receiver refuses what a batch holds (an error
+ * `refusalOf` recognizes; no retry can cure it), writes the batch in parts, in
+ * order, down to the one item it refuses on its own, which goes to `refused`:
+ * one bad item never holds up the items behind it. The parts are the items
+ * before the one the refusal names, that item, and those after; or halves,
+ * when it names none. Other errors (a lost connection) fail the batch, to be
+ * retried whole.
+ */
+export function isolatingRefused<T>(
+  write: (items: T[]) => Promise<void>,
+  refusalOf: (err: unknown) => Refusal | undefined,
+  refused: (item: T, err: Error) => Promise<void>,
+): (items: T[]) => Promise<void> {
+  const writeIsolating = async (items: T[]): Promise<void> => {
+    if (items.length === 0) return;
     try {
-      await write(events);
+      await write(items);
     } catch (err) {
-      if (!isDataError(err)) throw err;
-      if (events.length === 1) return refused(events[0]!, err as Error);
-      const half = Math.ceil(events.length / 2);
-      await writeIsolating(events.slice(0, half));
-      await writeIsolating(events.slice(half));
+      const refusal = refusalOf(err);
+      if (!refusal) throw err;
+      if (items.length === 1) return refused(items[0]!, err as Error);
+      const at = refusal.at;
+      const parts =
+        at !== undefined && Number.isInteger(at) && at >= 0 && at < items.length
+          ? [items.slice(0, at), items.slice(at, at + 1), items.slice(at + 1)]
+          : [items.slice(0, Math.ceil(items.length / 2)), items.slice(Math.ceil(items.length / 2))];
+      for (const part of parts) await writeIsolating(part);
     }
   };
   return writeIsolating;

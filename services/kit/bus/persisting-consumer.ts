@@ -2,9 +2,9 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { migrate } from '../db/migrate.js';
 import type { Migration, Queryable } from '../db/types.js';
 import type { Event } from '../events.js';
-import { LATENCY_BUCKETS } from '../metrics.js';
+import { LATENCY_BUCKETS, sharedMetric } from '../metrics.js';
 import type { RunningService, ServiceContext } from '../service.js';
-import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, isolatingRefused, setAside } from './dead-letters.js';
+import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetters, isolatingRefused, refusedByPostgres } from './dead-letters.js';
 import type { BatchHandler } from './types.js';
 
 export interface PersistingConsumerOptions {
@@ -35,28 +35,21 @@ export async function startPersistingConsumer(ctx: ServiceContext, options: Pers
   await migrate(db, options.name, options.migrations, ctx.log);
   const bus = await ctx.bus();
   const write = (events: Event[]) => (options.oneStatement ? options.write(db, events) : db.transaction((tx) => options.write(tx, events), options.opening));
-  const setAsideCount = shared(ctx.metrics, 'gateway_consumer_dead_letters_total', () =>
-    new Counter({ name: 'gateway_consumer_dead_letters_total', help: 'Events a durable consumer could never write, kept in dead_letters, by consumer.', labelNames: ['consumer'], registers: [ctx.metrics] }),
-  );
-
-  const writeIsolating = isolatingRefused(write, async (event, err) => {
-    await setAside(db, options.name, event, err);
-    setAsideCount.inc({ consumer: options.name });
-    ctx.log.error({ consumer: options.name, eventId: event.id, type: event.type, requestId: event.requestId, reason: err.message }, 'event set aside in dead_letters: PostgreSQL refuses what it holds');
-  });
+  const setAside = deadLetters(db, ctx.metrics, ctx.log);
+  const writeIsolating = isolatingRefused(write, refusedByPostgres, (event, err) => setAside(options.name, event, err));
 
   const consumer = await bus.consume({ name: options.name, filter: options.filter, maxBatch: options.maxBatch }, measured(options.name, ctx.metrics, writeIsolating));
   return { ready: () => bus.connected(), stop: () => consumer.stop() };
 }
 
 function measured(consumer: string, metrics: Registry, handler: BatchHandler): BatchHandler {
-  const handled = shared(metrics, 'gateway_consumer_events_total', () =>
+  const handled = sharedMetric(metrics, 'gateway_consumer_events_total', () =>
     new Counter({ name: 'gateway_consumer_events_total', help: 'Events a durable consumer committed, by consumer.', labelNames: ['consumer'], registers: [metrics] }),
   );
-  const failures = shared(metrics, 'gateway_consumer_batch_failures_total', () =>
+  const failures = sharedMetric(metrics, 'gateway_consumer_batch_failures_total', () =>
     new Counter({ name: 'gateway_consumer_batch_failures_total', help: 'Batches whose write failed (they are retried), by consumer.', labelNames: ['consumer'], registers: [metrics] }),
   );
-  const duration = shared(metrics, 'gateway_consumer_batch_duration_seconds', () =>
+  const duration = sharedMetric(metrics, 'gateway_consumer_batch_duration_seconds', () =>
     new Histogram({ name: 'gateway_consumer_batch_duration_seconds', help: 'Time to write one batch, by consumer.', labelNames: ['consumer'], buckets: LATENCY_BUCKETS, registers: [metrics] }),
   );
   return async (events) => {
@@ -71,9 +64,4 @@ function measured(consumer: string, metrics: Registry, handler: BatchHandler): B
       stop();
     }
   };
-}
-
-/** One metric object per registry, shared by every consumer of the process. */
-function shared<M>(metrics: Registry, name: string, create: () => M): M {
-  return (metrics.getSingleMetric(name) as M | undefined) ?? create();
 }
