@@ -53,7 +53,7 @@ export const auditService = defineService<AuditConfig>({
       log: ctx.log.child({ component: 'siem' }),
       metrics: ctx.metrics,
       secrets: ctx.secrets,
-      setAside: deadLetters(db, ctx.metrics, ctx.log),
+      deadLetters: deadLetters(db, ctx.metrics, ctx.log),
     });
     if (config.signingKey) await ctx.secrets.prepare([config.signingKey]);
     const api = new AuditReader(db, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);

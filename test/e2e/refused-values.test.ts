@@ -22,6 +22,7 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
   let fake: FakeOpenAI;
   let db: pg.Client;
   let client: OpenAI;
+  let config: Record<string, unknown>;
   const cleanup: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
@@ -30,13 +31,14 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
     const bus = isolatedBus(infra.natsUrl);
     cleanup.push(database.drop, bus.cleanup);
     fake = await startFakeOpenAI({ apiKey: 'sk-fake-provider' });
-    gateway = await startInProcess({
+    config = {
       nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
       database: { url: database.url },
       routing: { providers: { mock: { type: 'mock' }, openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: 'sk-fake-provider' } } },
       // A price so high that a request's cost overflows the ledger's NUMERIC(20, 10): PostgreSQL refuses the row.
       pricing: { models: { 'mock/costly': { input: 1e16, output: 1e16 } } },
-    });
+    };
+    gateway = await startInProcess(config);
     db = new pg.Client({ connectionString: database.url });
     await db.connect();
     client = gateway.client((await gateway.createKey({ name: 'unstorable' })).key);
@@ -156,5 +158,23 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
     });
     const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
     expect(/^gateway_consumer_dead_letters_total\{consumer="metering"\} 1$/m.test(metrics)).toBe(true);
+  });
+
+  it('writes the event set aside once its cause is fixed, when the consumer starts again', async () => {
+    const { rows } = await db.query<{ request_id: string }>("SELECT request_id FROM dead_letters WHERE consumer = 'metering'");
+    expect(rows).toHaveLength(1);
+    const costly = rows[0]!.request_id;
+    // The price corrected, and the gateway restarted with it.
+    await gateway.stop();
+    gateway = await startInProcess({ ...config, pricing: { models: { 'mock/costly': { input: 2, output: 8 } } } });
+    const usage = await eventually('the usage row of the request set aside', async () => {
+      const { rows: usageRows } = await db.query<{ cost_usd: string | null; outcome: string }>('SELECT cost_usd, outcome FROM usage_records WHERE request_id = $1', [costly]);
+      return usageRows[0];
+    });
+    expect(usage.outcome).toBe('completed');
+    expect(Number(usage.cost_usd)).toBeGreaterThan(0);
+    expect((await db.query("SELECT 1 FROM dead_letters WHERE consumer = 'metering'")).rows).toEqual([]);
+    const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^gateway_consumer_dead_letters_retried_total\{consumer="metering"\} 1$/m);
   });
 });

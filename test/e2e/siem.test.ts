@@ -74,16 +74,18 @@ describe('a SIEM that refuses what it is sent', () => {
   let gateway: Awaited<ReturnType<typeof startInProcess>>;
   let infra: Awaited<ReturnType<typeof isolatedInfra>>;
   let db: pg.Client;
+  let config: Record<string, unknown>;
 
   beforeAll(async () => {
     infra = await isolatedInfra();
     // Room for about three ordinary OCSF envelopes.
     splunk = await startFakeSplunk({ maxContentLength: 6_000 });
-    gateway = await startInProcess({
+    config = {
       nats: infra.nats,
       database: infra.database,
       audit: { sinks: [{ type: 'splunk', name: 'soc', url: splunk.url, token: splunk.token, format: 'ocsf', maxBatch: 20 }] },
-    });
+    };
+    gateway = await startInProcess(config);
     db = new pg.Client({ connectionString: infra.database.url });
     await db.connect();
   });
@@ -124,5 +126,17 @@ describe('a SIEM that refuses what it is sent', () => {
     expect(splunk.requests.some((r) => r.status === 413)).toBe(true);
     const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`^gateway_consumer_dead_letters_total\\{consumer="siem-soc"\\} ${setAside.length}$`, 'm'));
+  });
+
+  it('delivers the events set aside once the SIEM takes them, when the audit service starts again', async () => {
+    const { rows } = await db.query<{ event_id: string }>("SELECT event_id FROM dead_letters WHERE consumer = 'siem-soc'");
+    expect(rows.length).toBeGreaterThan(0);
+    // The SIEM's limit raised, and the gateway restarted.
+    splunk.maxContentLength = 1_000_000;
+    await gateway.stop();
+    gateway = await startInProcess(config);
+    const delivered = () => new Set(splunk.received.map((e) => (e.event as { metadata: { uid: string } }).metadata.uid));
+    await eventually('the events set aside in Splunk', async () => (rows.every((r) => delivered().has(r.event_id)) ? true : undefined));
+    expect((await db.query("SELECT 1 FROM dead_letters WHERE consumer = 'siem-soc'")).rows).toEqual([]);
   });
 });

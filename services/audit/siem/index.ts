@@ -1,5 +1,6 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { isolatingRefused, type SetAside } from '../../kit/bus/dead-letters.js';
+import type { DeadLetters } from '../../kit/bus/dead-letters.js';
+import { isolatingRefused } from '../../kit/bus/refusals.js';
 import type { Consumer, EventBus } from '../../kit/bus/types.js';
 import type { Event } from '../../kit/events.js';
 import type { Logger } from '../../kit/log.js';
@@ -47,8 +48,8 @@ export const consumerName = (sink: Pick<SinkConfig, 'name'>): string => `siem-${
 export interface SinkOptions {
   log: Logger;
   metrics: Registry;
-  /** Where an event the receiver refuses on its own goes (dead_letters). */
-  setAside: SetAside;
+  /** Where an event the receiver refuses on its own goes, to be tried again now and then. */
+  deadLetters: DeadLetters;
   secrets?: SecretLookup;
 }
 
@@ -63,16 +64,16 @@ export interface SinkOptions {
  * restart; they never appear in logs or errors.
  */
 export async function startSinks(bus: EventBus, sinks: readonly SinkConfig[], options: SinkOptions): Promise<{ stop(): Promise<void> }> {
-  const { log, metrics, setAside, secrets = LITERAL_SECRETS } = options;
+  const { log, metrics, deadLetters, secrets = LITERAL_SECRETS } = options;
   const names = new Set(sinks.map((s) => s.name));
   if (names.size !== sinks.length) throw new Error('SIEM sink names must be unique');
   const m = sinkMetrics(metrics);
-  const started: Array<{ consumer: Consumer; sink: Sink }> = [];
+  const started: Array<{ consumer: Consumer; sink: Sink; retry: { stop(): Promise<void> } }> = [];
   const stop = async () => {
     // In parallel: a sink stuck retrying does not hold up the others' shutdown.
     await Promise.all(
-      started.splice(0).map(async ({ consumer, sink }) => {
-        await consumer.stop();
+      started.splice(0).map(async ({ consumer, sink, retry }) => {
+        await Promise.all([consumer.stop(), retry.stop()]);
         await sink.close();
       }),
     );
@@ -94,12 +95,13 @@ export async function startSinks(bus: EventBus, sinks: readonly SinkConfig[], op
           m.delivered.inc(labels, batch.length);
         },
         refusedByReceiver,
-        ({ event }, err) => setAside(name, event, err),
+        ({ event }, err) => deadLetters.setAside(name, event, err),
       );
+      const format = (events: Event[]) => events.map((event) => ({ event, record: formatEvent(config.format, event) }));
       const consumer = await bus.consume({ name, filter: config.filter, maxBatch: config.maxBatch }, async (events) => {
         const timer = m.duration.startTimer(labels);
         try {
-          await deliver(events.map((event) => ({ event, record: formatEvent(config.format, event) })));
+          await deliver(format(events));
         } catch (err) {
           m.failures.inc(labels);
           throw err;
@@ -107,7 +109,8 @@ export async function startSinks(bus: EventBus, sinks: readonly SinkConfig[], op
           timer();
         }
       });
-      started.push({ consumer, sink });
+      const retry = deadLetters.retrying(name, config.maxBatch, (events) => sink.deliver(format(events)), refusedByReceiver);
+      started.push({ consumer, sink, retry });
       sinkLog.info({ type: config.type, format: config.format, filter: config.filter }, 'SIEM sink started');
     }
   } catch (err) {

@@ -1,4 +1,4 @@
-import type { Refusal } from '../../kit/bus/dead-letters.js';
+import type { Refusal } from '../../kit/bus/refusals.js';
 
 /**
  * The receiver refused what a batch holds, not the sender: sent again

@@ -105,7 +105,7 @@ describe('Splunk HEC sink', () => {
     const bus = new MemoryBus(captured);
     const metrics = new Registry();
     const token = 'refused-token-fedcba9876543210';
-    const sinks = await startSinks(bus, [config(hec, { token })], { log: captured, metrics, setAside: deadLetterRecorder().setAside });
+    const sinks = await startSinks(bus, [config(hec, { token })], { log: captured, metrics, deadLetters: deadLetterRecorder() });
     try {
       await bus.publish([event(0)]);
       await eventually('two failed deliveries', async () => {
@@ -123,7 +123,7 @@ describe('Splunk HEC sink', () => {
   it('a sink that fails while HEC is busy delivers everything, in order and once, when it recovers', async () => {
     const bus = new MemoryBus(log);
     const metrics = new Registry();
-    const sinks = await startSinks(bus, [config(hec, { maxBatch: 7 })], { log, metrics, setAside: deadLetterRecorder().setAside });
+    const sinks = await startSinks(bus, [config(hec, { maxBatch: 7 })], { log, metrics, deadLetters: deadLetterRecorder() });
     try {
       hec.busy = true;
       const sent = Array.from({ length: 50 }, (_, i) => event(i));
@@ -150,7 +150,7 @@ describe('Splunk HEC sink', () => {
     // Room for three ordinary envelopes, never for the huge one.
     hec.maxContentLength = Math.max(...sent.filter((e) => e !== huge).map(size)) * 3 + 2;
     expect(size(huge)).toBeGreaterThan(hec.maxContentLength);
-    const sinks = await startSinks(bus, [config(hec, { maxBatch: 12 })], { log, metrics, setAside: deadLetters.setAside });
+    const sinks = await startSinks(bus, [config(hec, { maxBatch: 12 })], { log, metrics, deadLetters });
     try {
       await bus.publish(sent);
       await eventually('the 11 others', async () => (hec.received.length >= 11 ? true : undefined));

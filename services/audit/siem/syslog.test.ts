@@ -219,7 +219,7 @@ describe('syslog sink against rsyslogd', () => {
     ready();
     const bus = new MemoryBus(log);
     const config = sinkConfig({ name: 'tcp', appName: 'gw-tcp', port: rsyslog.plainPort, format: 'native', maxBatch: 25 });
-    const sinks = await startSinks(bus, [config], { log, metrics: new Registry(), setAside: deadLetterRecorder().setAside });
+    const sinks = await startSinks(bus, [config], { log, metrics: new Registry(), deadLetters: deadLetterRecorder() });
     try {
       const sent = events(300, 'tcp');
       await bus.publish(sent);
@@ -239,7 +239,7 @@ describe('syslog sink against rsyslogd', () => {
     ready();
     const bus = new MemoryBus(log);
     const config = sinkConfig({ name: 'tls', appName: 'gw-tls', port: rsyslog.tlsPort, tls: true, ca: rsyslog.ca, format: 'cef', maxBatch: 40 });
-    const sinks = await startSinks(bus, [config], { log, metrics: new Registry(), setAside: deadLetterRecorder().setAside });
+    const sinks = await startSinks(bus, [config], { log, metrics: new Registry(), deadLetters: deadLetterRecorder() });
     try {
       const sent = events(120, 'tls');
       await bus.publish(sent);
@@ -270,7 +270,7 @@ describe('syslog sink against rsyslogd', () => {
     const bus = new MemoryBus(log);
     const metrics = new Registry();
     const config = sinkConfig({ name: 'restart', appName: 'gw-restart', port: rsyslog.plainPort, format: 'ocsf', maxBatch: 10 });
-    const sinks = await startSinks(bus, [config], { log, metrics, setAside: deadLetterRecorder().setAside });
+    const sinks = await startSinks(bus, [config], { log, metrics, deadLetters: deadLetterRecorder() });
     const failures = () => (metrics.getSingleMetric('gateway_siem_failures_total') as Counter).get().then((m) => m.values[0]?.value ?? 0);
     try {
       const sent = events(60, 'restart');

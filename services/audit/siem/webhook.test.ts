@@ -107,7 +107,7 @@ describe('webhook sink', () => {
     const receiver = await startReceiver();
     const bus = new MemoryBus(log);
     const metrics = new Registry();
-    const sinks = await startSinks(bus, [config('hook', receiver.url, { maxBatch: 5 })], { log, metrics, setAside: deadLetterRecorder().setAside });
+    const sinks = await startSinks(bus, [config('hook', receiver.url, { maxBatch: 5 })], { log, metrics, deadLetters: deadLetterRecorder() });
     try {
       receiver.down = true;
       const sent = Array.from({ length: 40 }, (_, i) => event(i));
@@ -132,7 +132,7 @@ describe('webhook sink', () => {
     const bus = new MemoryBus(log);
     const metrics = new Registry();
     const deadLetters = deadLetterRecorder();
-    const sinks = await startSinks(bus, [config('picky', receiver.url, { maxBatch: 10 })], { log, metrics, setAside: deadLetters.setAside });
+    const sinks = await startSinks(bus, [config('picky', receiver.url, { maxBatch: 10 })], { log, metrics, deadLetters });
     try {
       await bus.publish(sent);
       await eventually('the 9 others and the poison set aside', async () => (receiver.accepted.length >= 9 && deadLetters.kept.length > 0 ? true : undefined));
@@ -156,7 +156,7 @@ describe('webhook sink', () => {
     expect(refusal).toBeInstanceOf(Error);
     expect(refusal).not.toBeInstanceOf(RefusedByReceiver);
     await sink.close();
-    const sinks = await startSinks(bus, [config('forged', receiver.url, { secret: 'not-the-shared-secret' })], { log, metrics, setAside: deadLetters.setAside });
+    const sinks = await startSinks(bus, [config('forged', receiver.url, { secret: 'not-the-shared-secret' })], { log, metrics, deadLetters });
     try {
       await bus.publish([event(1), event(2)]);
       await eventually('three failed deliveries', async () => ((await failures(metrics, 'forged')) >= 3 ? true : undefined));
@@ -173,7 +173,7 @@ describe('webhook sink', () => {
     down.down = true;
     const bus = new MemoryBus(log);
     const metrics = new Registry();
-    const sinks = await startSinks(bus, [config('up', up.url, { maxBatch: 4 }), config('down', down.url, { maxBatch: 4 })], { log, metrics, setAside: deadLetterRecorder().setAside });
+    const sinks = await startSinks(bus, [config('up', up.url, { maxBatch: 4 }), config('down', down.url, { maxBatch: 4 })], { log, metrics, deadLetters: deadLetterRecorder() });
     try {
       const sent = Array.from({ length: 30 }, (_, i) => event(i));
       await bus.publish(sent);
@@ -207,7 +207,7 @@ describe('webhook sink', () => {
     const start = async (metrics = new Registry()) => {
       const bus = await JetStreamBus.connect(settings, 'siem-test', log);
       buses.push(bus);
-      const sinks = await startSinks(bus, [config('resume', receiver.url, { maxBatch: 10 })], { log, metrics, setAside: deadLetterRecorder().setAside });
+      const sinks = await startSinks(bus, [config('resume', receiver.url, { maxBatch: 10 })], { log, metrics, deadLetters: deadLetterRecorder() });
       running.push(sinks);
       return { bus, metrics, sinks };
     };

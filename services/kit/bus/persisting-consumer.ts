@@ -4,7 +4,8 @@ import type { Migration, Queryable } from '../db/types.js';
 import type { Event } from '../events.js';
 import { LATENCY_BUCKETS, sharedMetric } from '../metrics.js';
 import type { RunningService, ServiceContext } from '../service.js';
-import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetters, isolatingRefused, refusedByPostgres } from './dead-letters.js';
+import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetters } from './dead-letters.js';
+import { isolatingRefused, refusedByPostgres } from './refusals.js';
 import type { BatchHandler } from './types.js';
 
 export interface PersistingConsumerOptions {
@@ -35,11 +36,18 @@ export async function startPersistingConsumer(ctx: ServiceContext, options: Pers
   await migrate(db, options.name, options.migrations, ctx.log);
   const bus = await ctx.bus();
   const write = (events: Event[]) => (options.oneStatement ? options.write(db, events) : db.transaction((tx) => options.write(tx, events), options.opening));
-  const setAside = deadLetters(db, ctx.metrics, ctx.log);
-  const writeIsolating = isolatingRefused(write, refusedByPostgres, (event, err) => setAside(options.name, event, err));
+  const letters = deadLetters(db, ctx.metrics, ctx.log);
+  const writeIsolating = isolatingRefused(write, refusedByPostgres, (event, err) => letters.setAside(options.name, event, err));
 
   const consumer = await bus.consume({ name: options.name, filter: options.filter, maxBatch: options.maxBatch }, measured(options.name, ctx.metrics, writeIsolating));
-  return { ready: () => bus.connected(), stop: () => consumer.stop() };
+  const retry = letters.retrying(options.name, options.maxBatch, write, refusedByPostgres);
+  return {
+    ready: () => bus.connected(),
+    stop: async () => {
+      await retry.stop();
+      await consumer.stop();
+    },
+  };
 }
 
 function measured(consumer: string, metrics: Registry, handler: BatchHandler): BatchHandler {

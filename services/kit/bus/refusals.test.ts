@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Event } from '../../gen/gateway/v1/events.js';
-import { isolatingRefused, refusedByPostgres, type Refusal } from './dead-letters.js';
+import { isolatingRefused, refusedByPostgres, type Refusal } from './refusals.js';
 
 const event = (requestId: string) => Event.fromPartial({ id: `id-${requestId}`, type: 'request.completed', requestId });
 const refusal = Object.assign(new Error('numeric field overflow'), { code: '22003' });
