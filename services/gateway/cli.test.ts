@@ -33,6 +33,7 @@ describe('gateway CLI', () => {
     expect(start.stdout).toContain('ingress, routing, caching, governance, audit, metering');
     expect((await gateway(['keys', '--help'])).stdout).toContain('keys create --name');
     expect((await gateway(['config', '--help'])).stdout).toContain('config check');
+    expect((await gateway(['dead-letters', '--help'])).stdout).toContain('--consumer <name>');
   });
 
   it('stops at start-up on a bad config, naming the key, the value and what was expected', async () => {

@@ -3,9 +3,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { signedHead, verifyChain } from '../audit/verify.js';
+import { listDeadLetters } from '../kit/bus/dead-letters.js';
 import { ConfigError, loadConfig } from '../kit/config.js';
 import { PGliteDatabase } from '../kit/db/pglite.js';
 import { connectPostgres } from '../kit/db/postgres.js';
+import type { Database } from '../kit/db/types.js';
+import { Event } from '../kit/events.js';
 import { SecretStore } from '../kit/secrets/store.js';
 import { createLogger } from '../kit/log.js';
 import { SERVICE_NAMES } from '../kit/service.js';
@@ -28,6 +31,7 @@ Usage:
   gateway audit verify [--config <file>]                walk the audit log's hash chain; exit 1 naming the first broken row
   gateway audit head [--sign-key <pem file>]            print the chain's head, signed, to keep outside the database
   gateway audit events                                  print an example of every event in every SIEM format (Markdown)
+  gateway dead-letters [--consumer <name>] [--json]     list events a consumer or SIEM sink could never write or deliver
   gateway config check [--config <file>]                validate the configuration and exit
   gateway config reference                              print the configuration reference (Markdown)
 
@@ -73,6 +77,19 @@ Options for all:
       prints the last row's position and hash, signed with the key (or audit.signingKey), to anchor outside the database
   gateway audit events
       prints an example of every event type as native JSON, OCSF and CEF, and what each SIEM transport sends (Markdown)`,
+  'dead-letters': `gateway dead-letters — events set aside in dead_letters (reads database.url, or the embedded database of a stopped gateway)
+
+  gateway dead-letters [--consumer <name>] [--limit <n>] [--json] [--config <file>]
+      lists them newest first: when, consumer (audit, metering, metering_tools, siem-<sink>), event type, request id,
+      and why; --json adds each event whole. Each consumer tries its dead letters again at start and every hour,
+      so fix the cause (a price, a SIEM's size limit) and restart it. See docs/operations.md, "Dead letters".
+
+Options:
+  --consumer <name>     only this consumer's
+  --limit <n>           at most n (default 100)
+  --json                one JSON array, events included
+  --config, -c <file>   configuration to read database.url from
+  --help                show this help`,
   config: `gateway config check [--config <file>]  validate the configuration, print problems, exit 1 if any
 gateway config reference                 print every configuration key with its type, default and meaning (Markdown)`,
 };
@@ -220,9 +237,7 @@ async function auditCommand(args: string[]): Promise<void> {
   if (values.help || (action !== 'verify' && action !== 'head')) return void console.log(HELP.audit);
   const config = readConfig(values.config);
   const log = createLogger({ level: 'warn', destination: process.stderr });
-  const db = config.database.url
-    ? await connectPostgres(config.database.url, 2, log)
-    : await PGliteDatabase.open(join(resolve(config.dataDir), 'pg'));
+  const db = await openDatabase(config, log);
   try {
     if (action === 'verify') {
       const verdict = await verifyChain(db);
@@ -237,6 +252,35 @@ async function auditCommand(args: string[]): Promise<void> {
       const key = values['sign-key'] ? readFileSync(values['sign-key'], 'utf8') : configured ? secrets.get(configured).value : undefined;
       console.log(JSON.stringify(await signedHead(db, key), null, 2));
     }
+  } finally {
+    await db.close();
+  }
+}
+
+/** The gateway's database, for commands that read it: database.url, else the embedded one (only while no gateway holds it). */
+async function openDatabase(config: GatewayConfig, log: ReturnType<typeof createLogger>): Promise<Database> {
+  if (config.database.url) return connectPostgres(config.database.url, 2, log);
+  const dir = join(resolve(config.dataDir), 'pg');
+  if (!existsSync(dir)) throw new Error(`no embedded database at ${dir}: set database.url (GATEWAY_DATABASE__URL), or dataDir to where the gateway ran`);
+  return PGliteDatabase.open(dir);
+}
+
+async function deadLettersCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, { ...CONFIG_OPTION, consumer: { type: 'string' }, limit: { type: 'string', default: '100' }, json: { type: 'boolean' } });
+  if (values.help) return void console.log(HELP['dead-letters']);
+  const limit = Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit: expected a whole number from 1, got "${values.limit}"`);
+  const config = readConfig(values.config);
+  const db = await openDatabase(config, createLogger({ level: 'warn', destination: process.stderr }));
+  try {
+    const letters = await listDeadLetters(db, values.consumer, limit).catch((err: { code?: string }) => {
+      // No consumer has started on this database yet, so there is no table.
+      if (err.code === '42P01') return [];
+      throw err;
+    });
+    if (values.json) console.log(JSON.stringify(letters.map((l) => ({ ...l, event: Event.toJSON(l.event) })), null, 2));
+    else if (letters.length === 0) console.log('no dead letters');
+    else for (const l of letters) console.log([l.recordedAt.toISOString(), l.consumer, l.eventType, l.requestId || '-', l.error.replace(/\s+/g, ' ').slice(0, 160)].join('\t'));
   } finally {
     await db.close();
   }
@@ -262,6 +306,8 @@ async function main(argv: string[]): Promise<void> {
       return configCommand(args);
     case 'audit':
       return auditCommand(args);
+    case 'dead-letters':
+      return deadLettersCommand(args);
     case undefined:
     case '--help':
     case '-h':

@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +11,7 @@ import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { admin, startInProcess } from '../harness/gateway.js';
 import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
 
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const NUL = '\u0000';
 const LONE_SURROGATE = '\ud800';
 const REPLACEMENT = '\ufffd';
@@ -158,6 +162,15 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
     });
     const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
     expect(/^gateway_consumer_dead_letters_total\{consumer="metering"\} 1$/m.test(metrics)).toBe(true);
+
+    // What an operator sees.
+    const env = { ...process.env, GATEWAY_DATABASE__URL: (config.database as { url: string }).url, GATEWAY_CONFIG: '' };
+    const cli = (args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'services/gateway/cli.ts', 'dead-letters', ...args], { cwd: REPO, env });
+    const listed = (await cli([])).stdout.trim().split('\n');
+    expect(listed).toEqual([expect.stringMatching(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+\\tmetering\\trequest\\.completed\\t${costly}\\t.*numeric field overflow`))]);
+    const [whole] = JSON.parse((await cli(['--consumer', 'metering', '--json'])).stdout) as Array<{ requestId: string; event: { request: { model: string } } }>;
+    expect(whole).toMatchObject({ requestId: costly, event: { request: { model: 'mock/costly' } } });
+    expect((await cli(['--consumer', 'audit'])).stdout.trim()).toBe('no dead letters');
   });
 
   it('writes the event set aside once its cause is fixed, when the consumer starts again', async () => {

@@ -1,7 +1,7 @@
 import { Counter, type Registry } from 'prom-client';
 import { storableText } from '../db/storable.js';
 import type { Migration, Queryable } from '../db/types.js';
-import { encodeEvent, type Event } from '../events.js';
+import { decodeEvent, encodeEvent, type Event } from '../events.js';
 import type { Logger } from '../log.js';
 import { sharedMetric } from '../metrics.js';
 import { retryingDeadLetters } from './dead-letter-retry.js';
@@ -68,4 +68,24 @@ export function deadLetters(db: Queryable, metrics: Registry, log: Logger): Dead
     },
     retrying: (consumer, maxBatch, write, refusalOf) => retryingDeadLetters({ db, consumer, maxBatch, write, refusalOf, log, metrics }),
   };
+}
+
+export interface DeadLetterRow {
+  id: string;
+  consumer: string;
+  eventType: string;
+  requestId: string;
+  error: string;
+  recordedAt: Date;
+  event: Event;
+}
+
+/** The dead letters of every consumer, or of one, newest first. */
+export async function listDeadLetters(db: Queryable, consumer: string | undefined, limit: number): Promise<DeadLetterRow[]> {
+  const { rows } = await db.query<{ id: string; consumer: string; event_type: string; request_id: string; error: string; recorded_at: Date; event: Uint8Array }>(
+    `SELECT id::text, consumer, event_type, request_id, error, recorded_at, event FROM dead_letters
+     WHERE $1::text IS NULL OR consumer = $1 ORDER BY id DESC LIMIT $2`,
+    [consumer ?? null, limit],
+  );
+  return rows.map((r) => ({ id: r.id, consumer: r.consumer, eventType: r.event_type, requestId: r.request_id, error: r.error, recordedAt: new Date(r.recorded_at), event: decodeEvent(r.event) }));
 }
