@@ -35,7 +35,8 @@ none, the defaults below run everything in one process with an embedded database
 - **Substitution:** a string value may contain \`\${VAR}\` or \`\${VAR:-default}\`; a value that is only \`\${VAR}\` takes the
   variable's type (\`port: \${PORT}\` is a number). A \`\${VAR}\` whose variable is unset, with no default, stops start-up.
 - **Overrides:** \`GATEWAY_<SECTION>__<KEY>=value\` sets a key, \`__\` separating levels and \`SNAKE_CASE\` standing for
-  camelCase: \`GATEWAY_SERVER__OPS_PORT=9091\` sets \`server.opsPort\`. Overrides win over the file.
+  camelCase: \`GATEWAY_SERVER__OPS_PORT=9091\` sets \`server.opsPort\`, and \`GATEWAY_DATA_DIR\` sets \`dataDir\`. Overrides
+  win over the file.
 - **Validation:** the whole configuration is checked at start; every problem is reported with its key, the value found and
   what was expected, and the process exits with status 1. Unknown keys are errors, so typos do not pass silently.
 - **Secrets** (marked *secret*) should come from the environment through substitution; they are never logged.

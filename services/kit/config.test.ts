@@ -84,6 +84,13 @@ describe('configuration', () => {
     expect(config.caching.enabled).toBe(false);
   });
 
+  it('lets GATEWAY_DATA_DIR set the top-level dataDir, and leaves the CLI\'s own variables alone', () => {
+    const config = loadConfig(gatewayConfig, { env: { GATEWAY_DATA_DIR: '/var/lib/gateway', GATEWAY_CONFIG: 'other.yaml', GATEWAY_ADMIN_URL: 'http://127.0.0.1:1' } });
+    expect(config.dataDir).toBe('/var/lib/gateway');
+    // Sections are not set wholesale from a variable without "__".
+    expect(loadConfig(gatewayConfig, { env: { GATEWAY_SERVER: 'x' } }).server.opsPort).toBe(9090);
+  });
+
   it('reports a file that cannot be read or parsed', () => {
     expect(problems(() => loadConfig(gatewayConfig, { file: '/nonexistent/gateway.yaml', env: {} }))[0]).toContain('/nonexistent/gateway.yaml');
     expect(problems(() => loadConfig(gatewayConfig, { file: file('ingress: [unclosed\n'), env: {} }))[0]).toContain('not valid YAML');

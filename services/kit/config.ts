@@ -4,7 +4,8 @@ import type { z } from 'zod';
 
 /**
  * Configuration loading: one YAML file, `${VAR}` / `${VAR:-default}` substitution
- * inside string values, then `GATEWAY_<SECTION>__<KEY>` environment overrides,
+ * inside string values, then `GATEWAY_<SECTION>__<KEY>` (and `GATEWAY_<KEY>` for
+ * a top-level value such as dataDir) environment overrides,
  * then validation against the schema. Any problem stops start-up with a
  * ConfigError naming the key, the value and what was expected.
  */
@@ -48,7 +49,7 @@ export function loadConfig<S extends z.ZodType>(schema: S, options: LoadOptions 
     }
   }
   tree = substituteEnv(tree, env, [], problems) as Tree;
-  applyEnvOverrides(tree, env);
+  applyEnvOverrides(tree, env, topLevelValues(schema));
   if (options.overrides) mergeInto(tree, options.overrides);
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -82,13 +83,28 @@ function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: string[], p
   return value;
 }
 
-/** GATEWAY_SERVER__OPS_PORT=9091 sets server.opsPort; values are read as YAML scalars. */
-function applyEnvOverrides(tree: Tree, env: NodeJS.ProcessEnv): void {
+/**
+ * GATEWAY_SERVER__OPS_PORT=9091 sets server.opsPort; GATEWAY_DATA_DIR=/var/lib/gw
+ * sets dataDir, one of `topLevel`. Other names without `__` (GATEWAY_CONFIG,
+ * GATEWAY_ADMIN_URL) belong to the CLI. Values are read as YAML scalars.
+ */
+function applyEnvOverrides(tree: Tree, env: NodeJS.ProcessEnv, topLevel: ReadonlySet<string>): void {
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || raw === undefined || !name.includes('__')) continue;
-    const path = name.slice(ENV_PREFIX.length).split('__').map(camelCase);
-    setPath(tree, path, readScalar(raw));
+    if (!name.startsWith(ENV_PREFIX) || raw === undefined) continue;
+    const rest = name.slice(ENV_PREFIX.length);
+    if (rest.includes('__')) setPath(tree, rest.split('__').map(camelCase), readScalar(raw));
+    else if (topLevel.has(camelCase(rest))) tree[camelCase(rest)] = readScalar(raw);
   }
+}
+
+/** The keys of an object schema whose values are not sections (objects), e.g. dataDir. */
+function topLevelValues(schema: z.ZodType): ReadonlySet<string> {
+  const shape = (schema as { shape?: Record<string, z.ZodType> }).shape ?? {};
+  const isSection = (field: z.ZodType): boolean => {
+    const def = field.def as { type: string; innerType?: z.ZodType };
+    return def.type === 'object' || (def.innerType !== undefined && isSection(def.innerType));
+  };
+  return new Set(Object.keys(shape).filter((key) => !isSection(shape[key]!)));
 }
 
 /** Reads an environment value the way YAML would read it in the file: "8080" is a number, "true" a boolean. */
