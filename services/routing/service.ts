@@ -19,7 +19,7 @@ import { completionsFormat } from './formats/completions.js';
 import { messagesFormat } from './formats/messages.js';
 import { responsesFormat } from './formats/responses.js';
 import type { InboundFormat, OutEvent } from './formats/types.js';
-import { usageFromOpenAI, type Timeouts } from './providers/types.js';
+import { NEVER_ABORTED, usageFromOpenAI, type Timeouts } from './providers/types.js';
 import type { Deployment } from './router/deployment.js';
 import type { AdminEntries, LiveRouting } from './live.js';
 import type { McpHub } from './mcp/hub.js';
@@ -32,8 +32,6 @@ import type { Router } from './router/router.js';
 const FORMATS: Record<string, InboundFormat> = Object.fromEntries(
   [chatFormat, completionsFormat, responsesFormat, messagesFormat].map((format) => [format.endpoint, format]),
 );
-
-const neverAborted = new AbortController().signal;
 
 function served(deployment: Deployment): Served {
   return { provider: deployment.provider.name, model: deployment.model, deployment: deployment.id };
@@ -86,7 +84,7 @@ export class Routing implements Api<typeof RoutingService> {
   }
 
   async complete(request: CompletionRequest, options: CallOptions = {}): Promise<CompletionResponse> {
-    const signal = options.signal ?? neverAborted;
+    const signal = options.signal ?? NEVER_ABORTED;
     const body = parseBody(request.body);
     const stored = request.replay;
     if (request.endpoint === 'embeddings') {
@@ -121,7 +119,7 @@ export class Routing implements Api<typeof RoutingService> {
   }
 
   async *completeStream(request: CompletionRequest, options: CallOptions = {}): AsyncGenerator<CompletionChunk> {
-    const signal = options.signal ?? neverAborted;
+    const signal = options.signal ?? NEVER_ABORTED;
     const format = formatFor(request.endpoint);
     const translation = format.parse(parseBody(request.body));
     const stored = request.replay;

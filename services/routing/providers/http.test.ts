@@ -1,8 +1,9 @@
+import { getEventListeners } from 'node:events';
 import { createServer } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenLocally, type LocalServer } from '../../../test/fakes/local-server.js';
 import { Upstream } from './http.js';
-import { ProviderError } from './types.js';
+import { NEVER_ABORTED, ProviderError } from './types.js';
 
 describe('upstream calls', () => {
   let server: LocalServer;
@@ -35,6 +36,17 @@ describe('upstream calls', () => {
     })().catch((err: unknown) => err);
     expect(error).toBeInstanceOf(ProviderError);
     expect((error as ProviderError).kind).toBe('timeout');
+  });
+
+  it('lets go of the caller\'s signal once a call is read, whether it answered or failed', async () => {
+    const caller = new AbortController();
+    expect(await upstream.json({ path: '/ok', signal: caller.signal })).toEqual({ ok: true });
+    const refused = new Upstream('test', 'http://127.0.0.1:9/v1', { connectMs: 200, firstByteMs: 200, idleMs: 200, totalMs: 400 });
+    await expect(refused.json({ path: '/ok', signal: caller.signal })).rejects.toBeInstanceOf(ProviderError);
+    await refused.close();
+    for (let i = 0; i < 20; i++) await upstream.json({ path: '/ok', signal: NEVER_ABORTED });
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
+    expect(getEventListeners(NEVER_ABORTED, 'abort')).toHaveLength(0);
   });
 
   it('ends a call the caller cancels as cancelled', async () => {

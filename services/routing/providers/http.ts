@@ -1,6 +1,6 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { readSse, type SseEvent } from '../sse.js';
-import { ProviderError, retryAfterMs, type FailureKind, type Timeouts } from './types.js';
+import { NEVER_ABORTED, ProviderError, retryAfterMs, type FailureKind, type Timeouts } from './types.js';
 
 export interface UpstreamRequest {
   /** Path and query, appended to the base URL's path. */
@@ -41,9 +41,9 @@ export class Upstream {
     });
   }
 
-  /** Sends the request and returns the response once its status is 2xx. */
+  /** Sends the request and returns the response once its status is 2xx; the call, body included, ends within totalMs. */
   async send(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
-    const signal = AbortSignal.any([request.signal, AbortSignal.timeout(this.timeouts.totalMs)]);
+    const deadline = withDeadline(request.signal, this.timeouts.totalMs);
     let response: Dispatcher.ResponseData;
     try {
       response = await this.pool.request({
@@ -51,11 +51,14 @@ export class Upstream {
         method: request.method ?? 'POST',
         headers: { ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}), ...request.headers },
         body: request.body === undefined ? undefined : typeof request.body === 'string' ? request.body : JSON.stringify(request.body),
-        signal,
+        signal: deadline.signal,
       });
     } catch (err) {
+      deadline.release();
       throw networkError(err, this.provider);
     }
+    // Read whole or destroyed, the body closes: the deadline has nothing left to guard.
+    response.body.once('close', deadline.release);
     if (response.statusCode >= 200 && response.statusCode < 300) return response;
     const text = await response.body.text().catch(() => '');
     throw this.classify(response.statusCode, text, response.headers);
@@ -79,6 +82,30 @@ export class Upstream {
   close(): Promise<void> {
     return this.pool.close();
   }
+}
+
+/**
+ * A signal that aborts when `parent` does, or with a TimeoutError after `ms`,
+ * until released. Does what AbortSignal.any with AbortSignal.timeout does, at
+ * less cost: one controller and one timer, no signals for the GC to finalize
+ * (those two were 3.5% of the embedded gateway's CPU in a profile).
+ */
+function withDeadline(parent: AbortSignal, ms: number): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  if (parent.aborted) controller.abort(parent.reason);
+  const follow = () => controller.abort(parent.reason);
+  const listens = parent !== NEVER_ABORTED && !parent.aborted;
+  if (listens) parent.addEventListener('abort', follow, { once: true });
+  const timer = setTimeout(() => controller.abort(new DOMException(`The call did not end within ${ms} ms.`, 'TimeoutError')), ms);
+  // As AbortSignal.timeout's: a call left unread does not keep the process alive.
+  timer.unref();
+  return {
+    signal: controller.signal,
+    release: () => {
+      clearTimeout(timer);
+      if (listens) parent.removeEventListener('abort', follow);
+    },
+  };
 }
 
 async function* guard<T>(source: AsyncIterable<T>, provider: string): AsyncGenerator<T> {

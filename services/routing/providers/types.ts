@@ -20,6 +20,9 @@ export interface Timeouts {
   totalMs: number;
 }
 
+/** The signal of a call no client can cancel (an in-process unary call): never aborts, so nothing listens to it. */
+export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+
 export interface ProviderCall<Req> {
   /** The request in OpenAI shape, `model` already the provider's model name. */
   request: Req;
