@@ -5,6 +5,7 @@ import type { Database } from '../kit/db/types.js';
 import { adminEvent, EventType, requestEvent } from '../kit/events.js';
 import { createLogger } from '../kit/log.js';
 import { auditMigrations } from './migrations.js';
+import { verifyChain } from './verify.js';
 import { writeAuditEvents } from './writer.js';
 
 const context = { requestId: 'req_audit_1', traceId: 'a'.repeat(32), actor: { keyId: 'vk_1', keyName: 'k', teamId: 't', customerId: 'c', admin: '' }, sourceAddress: '10.0.0.1' };
@@ -37,6 +38,23 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('a
     expect(rows[0]).toMatchObject({ event_type: 'request.completed', request_id: 'req_audit_1', actor_key_id: 'vk_1', source_address: '10.0.0.1' });
     expect(rows[0]!.payload).toMatchObject({ request: { model: 'mock/echo', httpStatus: 200 } });
     expect(rows[1]).toMatchObject({ event_type: 'admin.virtual_key.create', actor_admin: 'ops' });
+  });
+
+  it('stores every character a string can hold as it was, and the chain verifies over them', async () => {
+    handle = await DATABASE_KINDS[kind]();
+    const { db } = handle;
+    await migrate(db, 'audit', auditMigrations, createLogger({ level: 'silent' }));
+    const awkward = 'quote " backslash \\ slash / newline \n tab \t bell \u0007 line sep \u2028 emoji 🦜 accents é 模型 json {"a":[1]} \\u0041';
+    const events = [
+      requestEvent(EventType.requestFailed, { service: 'ingress', context: { ...context, requestId: `req_${awkward}`, sourceAddress: awkward } }, { ...outcome, model: awkward, errorMessage: awkward }),
+      requestEvent(EventType.requestCompleted, { service: 'ingress', context }, outcome),
+    ];
+    await writeAuditEvents(db, events);
+    const { rows } = await db.query<{ request_id: string; source_address: string; payload: { request: { model: string; errorMessage: string } } }>(
+      'SELECT request_id, source_address, payload FROM audit_events ORDER BY seq',
+    );
+    expect(rows[0]).toMatchObject({ request_id: `req_${awkward}`, source_address: awkward, payload: { request: { model: awkward, errorMessage: awkward } } });
+    expect(await verifyChain(db)).toMatchObject({ ok: true, rows: 2 });
   });
 
   it('migrates once, even when asked again', async () => {
