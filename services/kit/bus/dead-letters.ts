@@ -64,7 +64,7 @@ export function deadLetters(db: Queryable, metrics: Registry, log: Logger): Dead
         [consumer, storableText(event.id), storableText(event.type), storableText(event.requestId), Buffer.from(encodeEvent(event)), storableText(err.message)],
       );
       count.inc({ consumer });
-      log.error({ consumer, eventId: event.id, type: event.type, requestId: event.requestId, reason: err.message }, 'event set aside in dead_letters: it can never be written or delivered');
+      log.error({ consumer, eventId: event.id, type: event.type, requestId: event.requestId, reason: err.message }, 'event set aside in dead_letters: refused for what it holds (tried again at start and every hour)');
     },
     retrying: (consumer, maxBatch, write, refusalOf) => retryingDeadLetters({ db, consumer, maxBatch, write, refusalOf, log, metrics }),
   };
