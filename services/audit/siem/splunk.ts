@@ -80,7 +80,7 @@ export class SplunkSink implements Sink {
     const text = await response.body.text().catch(() => '');
     let reply: { text?: unknown; code?: unknown; 'invalid-event-number'?: unknown } = {};
     try {
-      reply = JSON.parse(text) as typeof reply;
+      reply = (JSON.parse(text) as typeof reply | null) ?? {};
     } catch {
       // not JSON (a proxy's error page); reported by status below
     }
