@@ -38,7 +38,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('d
       written.push(events.map((e) => e.requestId));
     };
     const result = await retryDeadLetters({ db, consumer: 'metering', maxBatch: 3, write, refusalOf: refusedByPostgres, log, metrics });
-    expect(result).toEqual({ written: 3, stillRefused: 1 });
+    expect(result).toEqual({ written: 3, stillRefused: 1, resumeAfter: '0' });
     // Batches of maxBatch, the refused one isolated by halves.
     expect(written).toEqual([['a', 'b'], ['d']]);
     expect(await left('metering')).toEqual([{ request_id: 'c', error: 'value out of range' }]);
@@ -46,6 +46,30 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('d
     expect(await left('audit')).toHaveLength(1);
     const retried = (await (metrics.getSingleMetric('gateway_consumer_dead_letters_retried_total') as Counter).get()).values;
     expect(retried).toEqual([expect.objectContaining({ labels: { consumer: 'metering' }, value: 3 })]);
+  });
+
+  it('goes on page after page while a page gets some through, and lets the next try start after a page that got none', async () => {
+    const { db, metrics, left } = await setUp();
+    const refusedForGood = new Set(['a', 'b']);
+    const written: string[] = [];
+    const write = async (events: Event[]) => {
+      if (events.some((e) => refusedForGood.has(e.requestId))) throw overflow();
+      written.push(...events.map((e) => e.requestId));
+    };
+    const options = { db, consumer: 'metering', maxBatch: 2, pageSize: 2, write, refusalOf: refusedByPostgres, log, metrics };
+    // The first page (a, b) gets nothing through: the try ends there, costing one page, and says where to go on.
+    const first = await retryDeadLetters(options);
+    expect(first).toMatchObject({ written: 0, stillRefused: 2 });
+    expect(written).toEqual([]);
+    // The next try starts after it and takes every page that follows, to the end.
+    const second = await retryDeadLetters({ ...options, after: first.resumeAfter });
+    expect(second).toEqual({ written: 2, stillRefused: 0, resumeAfter: '0' });
+    expect(written).toEqual(['c', 'd']);
+    expect((await left('metering')).map((r) => r.request_id)).toEqual(['a', 'b']);
+    // Once their cause is fixed too, one try from the oldest writes them.
+    refusedForGood.clear();
+    expect(await retryDeadLetters(options)).toEqual({ written: 2, stillRefused: 0, resumeAfter: '0' });
+    expect(await left('metering')).toEqual([]);
   });
 
   it('stops at a failure of another kind, removing nothing it did not write, and the next try goes on', async () => {

@@ -9,8 +9,8 @@ import { isolatingRefused, type Refusal } from './refusals.js';
 /** How often a consumer tries its dead letters again, besides at start. */
 export const DEAD_LETTER_RETRY_MS = 60 * 60_000;
 
-/** Most dead letters one try takes, oldest first; the rest wait for the next. */
-const RETRY_LIMIT = 1_000;
+/** Dead letters read at a time, oldest first. */
+const PAGE_SIZE = 1_000;
 
 export interface DeadLetterRetryOptions {
   db: Queryable;
@@ -21,6 +21,11 @@ export interface DeadLetterRetryOptions {
   refusalOf(err: unknown): Refusal | undefined;
   log: Logger;
   metrics: Registry;
+  pageSize?: number;
+  /** Asked between batches; false ends the try (the service is stopping). */
+  goOn?: () => boolean;
+  /** Start after this id (where the last try stopped), not at the oldest. */
+  after?: string;
 }
 
 interface DeadLetter {
@@ -30,14 +35,17 @@ interface DeadLetter {
 
 /**
  * Tries once more to write or deliver a consumer's dead letters, in batches of
- * maxBatch, oldest first. Each one that goes through leaves the table; each one
- * still refused stays, with the new error. Once its cause is fixed (a price, a
- * SIEM's size limit) they go through at the next try. A failure of another kind
- * (PostgreSQL or the SIEM down) ends the try; the rest wait for the next.
+ * maxBatch, in the order they were set aside. Each one that goes through leaves
+ * the table; each one still refused stays, with the new error. Once its cause
+ * is fixed (a price, a SIEM's size limit) they go through at the next try, page
+ * after page, for as long as a page gets some through. A page that gets none
+ * through ends the try, so a cause not yet fixed costs one page; `resumeAfter`
+ * says where the next try starts, so letters refused for good do not keep the
+ * ones behind them from their turn. A failure of another kind (PostgreSQL or
+ * the SIEM down) ends the try too.
  */
-export async function retryDeadLetters(options: DeadLetterRetryOptions): Promise<{ written: number; stillRefused: number }> {
-  const { db, consumer } = options;
-  const { rows } = await db.query<{ id: string; event: Uint8Array }>('SELECT id, event FROM dead_letters WHERE consumer = $1 ORDER BY id LIMIT $2', [consumer, RETRY_LIMIT]);
+export async function retryDeadLetters(options: DeadLetterRetryOptions): Promise<{ written: number; stillRefused: number; resumeAfter: string }> {
+  const { db, consumer, pageSize = PAGE_SIZE, goOn = () => true } = options;
   const retried = sharedMetric(options.metrics, 'gateway_consumer_dead_letters_retried_total', () =>
     new Counter({ name: 'gateway_consumer_dead_letters_retried_total', help: 'Dead letters a consumer wrote or delivered on a later try, by consumer.', labelNames: ['consumer'], registers: [options.metrics] }),
   );
@@ -57,19 +65,32 @@ export async function retryDeadLetters(options: DeadLetterRetryOptions): Promise
       await db.query('UPDATE dead_letters SET error = $2 WHERE id = $1', [letter.id, storableText(err.message)]);
     },
   );
-  const letters = rows.map((r) => ({ id: String(r.id), event: decodeEvent(r.event) }));
-  for (let i = 0; i < letters.length; i += options.maxBatch) await attempt(letters.slice(i, i + options.maxBatch));
-  return { written, stillRefused };
+  let after = options.after ?? '0';
+  for (;;) {
+    const { rows } = await db.query<{ id: string; event: Uint8Array }>(
+      'SELECT id::text, event FROM dead_letters WHERE consumer = $1 AND id > $2::bigint ORDER BY id LIMIT $3',
+      [consumer, after, pageSize],
+    );
+    const writtenBefore = written;
+    const letters = rows.map((r) => ({ id: r.id, event: decodeEvent(r.event) }));
+    for (let i = 0; i < letters.length && goOn(); i += options.maxBatch) await attempt(letters.slice(i, i + options.maxBatch));
+    // At the end, the next try starts over from the oldest.
+    if (rows.length < pageSize) return { written, stillRefused, resumeAfter: '0' };
+    after = rows[rows.length - 1]!.id;
+    if (written === writtenBefore || !goOn()) return { written, stillRefused, resumeAfter: after };
+  }
 }
 
 /** Retries a consumer's dead letters at start and every DEAD_LETTER_RETRY_MS, never failing the consumer. */
 export function retryingDeadLetters(options: DeadLetterRetryOptions, everyMs = DEAD_LETTER_RETRY_MS): { stop(): Promise<void> } {
   let running: Promise<void> = Promise.resolve();
   let stopped = false;
+  let after = '0';
   const run = () => {
     if (stopped) return;
-    running = retryDeadLetters(options).then(
-      ({ written, stillRefused }) => {
+    running = retryDeadLetters({ ...options, after, goOn: () => !stopped }).then(
+      ({ written, stillRefused, resumeAfter }) => {
+        after = resumeAfter;
         if (written > 0 || stillRefused > 0) options.log.info({ consumer: options.consumer, written, stillRefused }, 'tried dead letters again');
       },
       (err: unknown) => options.log.warn({ consumer: options.consumer, err }, 'could not try dead letters again; will at the next try'),
