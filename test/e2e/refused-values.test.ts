@@ -186,8 +186,11 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
     });
     expect(usage.outcome).toBe('completed');
     expect(Number(usage.cost_usd)).toBeGreaterThan(0);
-    expect((await db.query("SELECT 1 FROM dead_letters WHERE consumer = 'metering'")).rows).toEqual([]);
-    const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
-    expect(metrics).toMatch(/^gateway_consumer_dead_letters_retried_total\{consumer="metering"\} 1$/m);
+    // The letter leaves the table, and is counted, just after its row is written.
+    await eventually('dead_letters empty and the retry counted', async () => {
+      const { rows: left } = await db.query("SELECT 1 FROM dead_letters WHERE consumer = 'metering'");
+      const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
+      return left.length === 0 && /^gateway_consumer_dead_letters_retried_total\{consumer="metering"\} 1$/m.test(metrics) ? true : undefined;
+    });
   });
 });

@@ -133,7 +133,10 @@ describe('Splunk HEC sink', () => {
       hec.busy = false;
       await eventually('all 50 events', async () => (hec.received.length >= 50 ? true : undefined));
       expect(hec.received.map((e) => (e.event as { id: string }).id)).toEqual(sent.map((e) => e.id));
-      const delivered = (await (metrics.getSingleMetric('gateway_siem_delivered_total') as Counter).get()).values;
+      const delivered = await eventually('50 counted as delivered', async () => {
+        const { values } = await (metrics.getSingleMetric('gateway_siem_delivered_total') as Counter).get();
+        return values[0]?.value === 50 ? values : undefined;
+      });
       expect(delivered).toEqual([expect.objectContaining({ labels: { sink: 'splunk' }, value: 50 })]);
     } finally {
       await sinks.stop();
@@ -158,8 +161,10 @@ describe('Splunk HEC sink', () => {
       await eventually('the huge one set aside', async () => (deadLetters.kept.length > 0 ? true : undefined));
       expect(deadLetters.kept).toEqual([{ consumer: 'siem-splunk', event: huge, reason: expect.stringMatching(/answered 413: .*Content-Length of \d+ too large/) }]);
       expect(hec.requests.filter((r) => r.status === 413).length).toBeGreaterThan(1);
-      const delivered = (await (metrics.getSingleMetric('gateway_siem_delivered_total') as Counter).get()).values;
-      expect(delivered).toEqual([expect.objectContaining({ value: 11 })]);
+      // Counted once the sink has read each answer, a moment after HEC took the events.
+      await eventually('11 counted as delivered', async () =>
+        (await (metrics.getSingleMetric('gateway_siem_delivered_total') as Counter).get()).values[0]?.value === 11 ? true : undefined,
+      );
       // Nothing was retried as a failure: each refusal was handled by sending less.
       expect((await (metrics.getSingleMetric('gateway_siem_failures_total') as Counter).get()).values).toEqual([]);
     } finally {
