@@ -1,4 +1,5 @@
-import type { DeadLetters } from '../../services/kit/bus/dead-letters.js';
+import type { DeadLetters, SetAside } from '../../services/kit/bus/dead-letters.js';
+import { isolatingRefused } from '../../services/kit/bus/refusals.js';
 import type { Event } from '../../services/kit/events.js';
 
 /**
@@ -8,9 +9,13 @@ import type { Event } from '../../services/kit/events.js';
  */
 export function deadLetterRecorder(): DeadLetters & { kept: Array<{ consumer: string; event: Event; reason: string }> } {
   const kept: Array<{ consumer: string; event: Event; reason: string }> = [];
+  const setAside: SetAside = async (consumer, event, err) => void kept.push({ consumer, event, reason: err.message });
   return {
     kept,
-    setAside: async (consumer, event, err) => void kept.push({ consumer, event, reason: err.message }),
-    retrying: () => ({ stop: async () => undefined }),
+    setAside,
+    guard: (consumer, _maxBatch, write, refusalOf) => ({
+      write: isolatingRefused(write, refusalOf, (event, err) => setAside(consumer, event, err)),
+      stop: async () => undefined,
+    }),
   };
 }

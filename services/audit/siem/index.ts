@@ -1,6 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { DeadLetters } from '../../kit/bus/dead-letters.js';
-import { isolatingRefused } from '../../kit/bus/refusals.js';
+import type { DeadLetters, Guarded } from '../../kit/bus/dead-letters.js';
 import type { Consumer, EventBus } from '../../kit/bus/types.js';
 import type { Event } from '../../kit/events.js';
 import type { Logger } from '../../kit/log.js';
@@ -68,12 +67,12 @@ export async function startSinks(bus: EventBus, sinks: readonly SinkConfig[], op
   const names = new Set(sinks.map((s) => s.name));
   if (names.size !== sinks.length) throw new Error('SIEM sink names must be unique');
   const m = sinkMetrics(metrics);
-  const started: Array<{ consumer: Consumer; sink: Sink; retry: { stop(): Promise<void> } }> = [];
+  const started: Array<{ sink: Sink; guarded: Guarded; consumer?: Consumer }> = [];
   const stop = async () => {
     // In parallel: a sink stuck retrying does not hold up the others' shutdown.
     await Promise.all(
-      started.splice(0).map(async ({ consumer, sink, retry }) => {
-        await Promise.all([consumer.stop(), retry.stop()]);
+      started.splice(0).map(async ({ consumer, sink, guarded }) => {
+        await Promise.all([consumer?.stop(), guarded.stop()]);
         await sink.close();
       }),
     );
@@ -84,24 +83,21 @@ export async function startSinks(bus: EventBus, sinks: readonly SinkConfig[], op
       const sink = createSink(config, secrets, sinkLog);
       const labels = { sink: config.name };
       const name = consumerName(config);
-      const deliver = isolatingRefused(
-        async (batch: Delivery[]) => {
-          try {
-            await sink.deliver(batch);
-          } catch (err) {
-            if (batch.length > 1 && refusedByReceiver(err)) sinkLog.warn({ events: batch.length, reason: (err as Error).message }, 'SIEM refused a batch for what it holds; sending it in parts (if it is too large, lower maxBatch)');
-            throw err;
-          }
-          m.delivered.inc(labels, batch.length);
-        },
-        refusedByReceiver,
-        ({ event }, err) => deadLetters.setAside(name, event, err),
-      );
-      const format = (events: Event[]) => events.map((event) => ({ event, record: formatEvent(config.format, event) }));
-      const consumer = await bus.consume({ name, filter: config.filter, maxBatch: config.maxBatch }, async (events) => {
+      const deliver = async (events: Event[]) => {
+        try {
+          await sink.deliver(events.map((event) => ({ event, record: formatEvent(config.format, event) })));
+        } catch (err) {
+          if (events.length > 1 && refusedByReceiver(err)) sinkLog.warn({ events: events.length, reason: (err as Error).message }, 'SIEM refused a batch for what it holds; sending it in parts (if it is too large, lower maxBatch)');
+          throw err;
+        }
+        m.delivered.inc(labels, events.length);
+      };
+      const entry: (typeof started)[number] = { sink, guarded: deadLetters.guard(name, config.maxBatch, deliver, refusedByReceiver) };
+      started.push(entry);
+      entry.consumer = await bus.consume({ name, filter: config.filter, maxBatch: config.maxBatch }, async (events) => {
         const timer = m.duration.startTimer(labels);
         try {
-          await deliver(format(events));
+          await entry.guarded.write(events);
         } catch (err) {
           m.failures.inc(labels);
           throw err;
@@ -109,8 +105,6 @@ export async function startSinks(bus: EventBus, sinks: readonly SinkConfig[], op
           timer();
         }
       });
-      const retry = deadLetters.retrying(name, config.maxBatch, (events) => sink.deliver(format(events)), refusedByReceiver);
-      started.push({ consumer, sink, retry });
       sinkLog.info({ type: config.type, format: config.format, filter: config.filter }, 'SIEM sink started');
     }
   } catch (err) {

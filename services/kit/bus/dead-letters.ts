@@ -5,7 +5,7 @@ import { decodeEvent, encodeEvent, type Event } from '../events.js';
 import type { Logger } from '../log.js';
 import { sharedMetric } from '../metrics.js';
 import { retryingDeadLetters } from './dead-letter-retry.js';
-import type { Refusal } from './refusals.js';
+import { isolatingRefused, type Refusal } from './refusals.js';
 
 /** Its own migration component: every persisting consumer shares the table. */
 export const DEAD_LETTERS_COMPONENT = 'dead_letters';
@@ -36,15 +36,23 @@ export const deadLetterMigrations: Migration[] = [
 /** Sets aside an event its consumer can never write or deliver, with why. */
 export type SetAside = (consumer: string, event: Event, err: Error) => Promise<void>;
 
+/** A consumer's writer that sets aside what its receiver refuses, and the retries of those. */
+export interface Guarded {
+  write(events: Event[]): Promise<void>;
+  /** Stops the retries; before the database closes. */
+  stop(): Promise<void>;
+}
+
 /** What a consumer does with events it cannot write or deliver. */
 export interface DeadLetters {
   setAside: SetAside;
   /**
-   * Tries the consumer's dead letters again at start and every hour, with
-   * `write` (idempotent, as for redelivered events); each that goes through
-   * leaves the table. Stop before the database closes.
+   * `write` (idempotent, as for redelivered events) for `consumer`, made to set
+   * aside each event its receiver refuses on its own (see isolatingRefused) and
+   * to try those again at start and every hour; each that goes through leaves
+   * the table.
    */
-  retrying(consumer: string, maxBatch: number, write: (events: Event[]) => Promise<void>, refusalOf: (err: unknown) => Refusal | undefined): { stop(): Promise<void> };
+  guard(consumer: string, maxBatch: number, write: (events: Event[]) => Promise<void>, refusalOf: (err: unknown) => Refusal | undefined): Guarded;
 }
 
 /**
@@ -56,17 +64,21 @@ export function deadLetters(db: Queryable, metrics: Registry, log: Logger): Dead
   const count = sharedMetric(metrics, 'gateway_consumer_dead_letters_total', () =>
     new Counter({ name: 'gateway_consumer_dead_letters_total', help: 'Events a durable consumer could never write or deliver, kept in dead_letters, by consumer.', labelNames: ['consumer'], registers: [metrics] }),
   );
+  const setAside: SetAside = async (consumer, event, err) => {
+    await db.query(
+      `INSERT INTO dead_letters (consumer, event_id, event_type, request_id, event, error) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (consumer, event_id) DO NOTHING`,
+      [consumer, storableText(event.id), storableText(event.type), storableText(event.requestId), Buffer.from(encodeEvent(event)), storableText(err.message)],
+    );
+    count.inc({ consumer });
+    log.error({ consumer, eventId: event.id, type: event.type, requestId: event.requestId, reason: err.message }, 'event set aside in dead_letters: refused for what it holds (tried again at start and every hour)');
+  };
   return {
-    setAside: async (consumer, event, err) => {
-      await db.query(
-        `INSERT INTO dead_letters (consumer, event_id, event_type, request_id, event, error) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (consumer, event_id) DO NOTHING`,
-        [consumer, storableText(event.id), storableText(event.type), storableText(event.requestId), Buffer.from(encodeEvent(event)), storableText(err.message)],
-      );
-      count.inc({ consumer });
-      log.error({ consumer, eventId: event.id, type: event.type, requestId: event.requestId, reason: err.message }, 'event set aside in dead_letters: refused for what it holds (tried again at start and every hour)');
-    },
-    retrying: (consumer, maxBatch, write, refusalOf) => retryingDeadLetters({ db, consumer, maxBatch, write, refusalOf, log, metrics }),
+    setAside,
+    guard: (consumer, maxBatch, write, refusalOf) => ({
+      write: isolatingRefused(write, refusalOf, (event, err) => setAside(consumer, event, err)),
+      stop: retryingDeadLetters({ db, consumer, maxBatch, write, refusalOf, log, metrics }).stop,
+    }),
   };
 }
 

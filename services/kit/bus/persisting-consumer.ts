@@ -5,7 +5,7 @@ import type { Event } from '../events.js';
 import { LATENCY_BUCKETS, sharedMetric } from '../metrics.js';
 import type { RunningService, ServiceContext } from '../service.js';
 import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetters } from './dead-letters.js';
-import { isolatingRefused, refusedByPostgres } from './refusals.js';
+import { refusedByPostgres } from './refusals.js';
 import type { BatchHandler } from './types.js';
 
 export interface PersistingConsumerOptions {
@@ -36,15 +36,17 @@ export async function startPersistingConsumer(ctx: ServiceContext, options: Pers
   await migrate(db, options.name, options.migrations, ctx.log);
   const bus = await ctx.bus();
   const write = (events: Event[]) => (options.oneStatement ? options.write(db, events) : db.transaction((tx) => options.write(tx, events), options.opening));
-  const letters = deadLetters(db, ctx.metrics, ctx.log);
-  const writeIsolating = isolatingRefused(write, refusedByPostgres, (event, err) => letters.setAside(options.name, event, err));
-
-  const consumer = await bus.consume({ name: options.name, filter: options.filter, maxBatch: options.maxBatch }, measured(options.name, ctx.metrics, writeIsolating));
-  const retry = letters.retrying(options.name, options.maxBatch, write, refusedByPostgres);
+  const guarded = deadLetters(db, ctx.metrics, ctx.log).guard(options.name, options.maxBatch, write, refusedByPostgres);
+  const consumer = await bus
+    .consume({ name: options.name, filter: options.filter, maxBatch: options.maxBatch }, measured(options.name, ctx.metrics, guarded.write))
+    .catch(async (err: unknown) => {
+      await guarded.stop();
+      throw err;
+    });
   return {
     ready: () => bus.connected(),
     stop: async () => {
-      await retry.stop();
+      await guarded.stop();
       await consumer.stop();
     },
   };
