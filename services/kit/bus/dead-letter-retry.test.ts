@@ -38,7 +38,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('d
       written.push(events.map((e) => e.requestId));
     };
     const result = await retryDeadLetters({ db, consumer: 'metering', maxBatch: 3, write, refusalOf: refusedByPostgres, log, metrics });
-    expect(result).toEqual({ written: 3, stillRefused: 1, resumeAfter: '0' });
+    expect(result).toEqual({ written: 3, stillRefused: 1, heldElsewhere: false });
     // Batches of maxBatch, the refused one isolated by halves.
     expect(written).toEqual([['a', 'b'], ['d']]);
     expect(await left('metering')).toEqual([{ request_id: 'c', error: 'value out of range' }]);
@@ -48,7 +48,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('d
     expect(retried).toEqual([expect.objectContaining({ labels: { consumer: 'metering' }, value: 3 })]);
   });
 
-  it('goes on page after page while a page gets some through, and lets the next try start after a page that got none', async () => {
+  it('goes on page after page while a page gets some through, and starts the next try after a page that got none', async () => {
     const { db, metrics, left } = await setUp();
     const refusedForGood = new Set(['a', 'b']);
     const written: string[] = [];
@@ -57,19 +57,47 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('d
       written.push(...events.map((e) => e.requestId));
     };
     const options = { db, consumer: 'metering', maxBatch: 2, pageSize: 2, write, refusalOf: refusedByPostgres, log, metrics };
-    // The first page (a, b) gets nothing through: the try ends there, costing one page, and says where to go on.
-    const first = await retryDeadLetters(options);
-    expect(first).toMatchObject({ written: 0, stillRefused: 2 });
+    // The first page (a, b) gets nothing through: the try ends there, costing one page.
+    expect(await retryDeadLetters(options)).toMatchObject({ written: 0, stillRefused: 2 });
     expect(written).toEqual([]);
-    // The next try starts after it and takes every page that follows, to the end.
-    const second = await retryDeadLetters({ ...options, after: first.resumeAfter });
-    expect(second).toEqual({ written: 2, stillRefused: 0, resumeAfter: '0' });
+    // The next try, by whichever replica, starts after it, takes every page that follows, and comes round to a, b last.
+    expect(await retryDeadLetters({ ...options, holder: 'another replica' })).toEqual({ written: 2, stillRefused: 2, heldElsewhere: false });
     expect(written).toEqual(['c', 'd']);
     expect((await left('metering')).map((r) => r.request_id)).toEqual(['a', 'b']);
-    // Once their cause is fixed too, one try from the oldest writes them.
+    // Once their cause is fixed too, one try writes them.
     refusedForGood.clear();
-    expect(await retryDeadLetters(options)).toEqual({ written: 2, stillRefused: 0, resumeAfter: '0' });
+    expect(await retryDeadLetters(options)).toEqual({ written: 2, stillRefused: 0, heldElsewhere: false });
     expect(await left('metering')).toEqual([]);
+  });
+
+  it('lets one replica at a time try a consumer\'s dead letters, so none is delivered twice', async () => {
+    const { db, metrics, left } = await setUp();
+    const delivered: string[] = [];
+    const write = async (events: Event[]) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      delivered.push(...events.map((e) => e.requestId));
+    };
+    const options = { db, consumer: 'metering', maxBatch: 1, write, refusalOf: refusedByPostgres, log, metrics };
+    const [first, second] = await Promise.all([retryDeadLetters({ ...options, holder: 'replica 1' }), retryDeadLetters({ ...options, holder: 'replica 2' })]);
+    expect([first.heldElsewhere, second.heldElsewhere].sort()).toEqual([false, true]);
+    expect(delivered).toEqual(['a', 'b', 'c', 'd']);
+    expect(await left('metering')).toEqual([]);
+    // Another consumer's letters are not held by that try.
+    expect(await retryDeadLetters({ ...options, consumer: 'audit', holder: 'replica 2' })).toEqual({ written: 1, stillRefused: 0, heldElsewhere: false });
+  });
+
+  it('takes over from a replica that died holding the dead letters once its hold ran out', async () => {
+    const { db, metrics, left } = await setUp();
+    const options = { db, consumer: 'metering', maxBatch: 10, write: async () => undefined, refusalOf: refusedByPostgres, log, metrics, holder: 'replica 2' };
+    await db.query(`INSERT INTO dead_letter_tries (consumer, holder, held_until) VALUES ('metering', 'replica 1', now() + interval '1 minute')`);
+    expect(await retryDeadLetters(options)).toEqual({ written: 0, stillRefused: 0, heldElsewhere: true });
+    expect(await left('metering')).toHaveLength(4);
+    await db.query(`UPDATE dead_letter_tries SET held_until = now() - interval '1 second'`);
+    expect(await retryDeadLetters(options)).toEqual({ written: 4, stillRefused: 0, heldElsewhere: false });
+    // And lets go when done, so the next try, by any replica, is not held up.
+    expect(await retryDeadLetters({ ...options, consumer: 'audit', holder: 'replica 1' })).toMatchObject({ written: 1, heldElsewhere: false });
+    const { rows } = await db.query<{ free: boolean }>(`SELECT held_until < now() AS free FROM dead_letter_tries ORDER BY consumer`);
+    expect(rows).toEqual([{ free: true }, { free: true }]);
   });
 
   it('stops at a failure of another kind, removing nothing it did not write, and the next try goes on', async () => {

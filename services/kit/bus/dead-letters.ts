@@ -31,6 +31,19 @@ export const deadLetterMigrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: 'one try at a time per consumer, across replicas',
+    sql: `
+      -- Which replica is trying a consumer's dead letters again (until held_until), and where the last try stopped.
+      CREATE TABLE dead_letter_tries (
+        consumer TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        held_until TIMESTAMPTZ NOT NULL,
+        resume_after BIGINT NOT NULL DEFAULT 0
+      );
+    `,
+  },
 ];
 
 /** Sets aside an event its consumer can never write or deliver, with why. */
