@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ALLOC_SAMPLER_ARGS } from './allocations.js';
 import { buildGateway } from './build.js';
 import { measureTarget, pairedThroughput } from './phases.js';
 import { forkScript, REPO } from './processes.js';
@@ -47,6 +48,8 @@ Options:
   --chunk-interval-ms <ms> delay between streamed chunks (default ${DEFAULT_UPSTREAM.chunkIntervalMs}, quick 40)
   --log-level <level>      gateway log level (default warn)
   --cpu-prof               profile the gateway processes (node --cpu-prof) and print where they spend their time
+  --alloc-prof             sample what the gateway processes allocate in the throughput phase: bytes per request,
+                           and which functions allocate them
   --tsx                    run the gateway through tsx instead of transpiling services/ first
   --help                   this text`;
 
@@ -70,6 +73,7 @@ const { values } = parseArgs({
     'chunk-interval-ms': { type: 'string' },
     'log-level': { type: 'string', default: 'warn' },
     'cpu-prof': { type: 'boolean' },
+    'alloc-prof': { type: 'boolean' },
     tsx: { type: 'boolean' },
   },
 });
@@ -144,6 +148,9 @@ process.on('SIGTERM', interrupt);
 
 let failed = false;
 const profileDir = values['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'gw-bench-prof-')) : undefined;
+/** With --alloc-prof, where each gateway process writes what it allocated (read by the sampler it loads). */
+const allocDir = values['alloc-prof'] ? mkdtempSync(join(tmpdir(), 'gw-bench-alloc-')) : undefined;
+if (allocDir) process.env.GATEWAY_BENCH_ALLOC_DIR = allocDir;
 try {
   const infra = infraFromEnv();
   let cli = join(REPO, 'services', 'gateway', 'cli.ts');
@@ -157,7 +164,10 @@ try {
   const upstream = await forkScript('upstream', './upstream.ts', upstreamOptions);
   stops.push(() => upstream.proc.stop(2_000));
   /** With --cpu-prof, each gateway process writes its profile into <profileDir>/<target>-<services> when it exits. */
-  const profileArgs = (target: string) => (services: string) => (profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, `${target}-${services}`)] : []);
+  const profileArgs = (target: string) => (services: string) => [
+    ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, `${target}-${services}`)] : []),
+    ...(allocDir ? ALLOC_SAMPLER_ARGS : []),
+  ];
   const gatewayOptions = { cli, upstream: upstream.url, infra, upstreamConnections, logLevel: settings.logLevel };
 
   /** Kept running after its own phases when gateways follow, for the paired rounds. */
@@ -183,7 +193,8 @@ try {
       result.startMs = Math.round(performance.now() - t0);
       result.notes = target.notes;
       if (result.idleRssMb !== undefined) progress(`  idle RSS ${result.idleRssMb} MB`);
-      window = await measureTarget(target, result, upstream.proc, { ...settings, streams: streamsFor(name) ? settings.streams : 0, chunks: upstreamOptions.chunks }, progress);
+      const phases = { ...settings, streams: streamsFor(name) ? settings.streams : 0, chunks: upstreamOptions.chunks, allocDir: target.consumers ? allocDir : undefined };
+      window = await measureTarget(target, result, upstream.proc, phases, progress);
       if (floor && target.consumers && settings.pairedRounds > 0) {
         result.paired = await pairedThroughput(target, floor, settings.connections, settings.pairedRounds, settings.pairedDurationS, progress);
       }

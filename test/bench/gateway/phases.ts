@@ -4,6 +4,7 @@
  * after each load phase of a gateway, the wait for its consumers.
  * Memory is sampled throughout, CPU time is taken per phase.
  */
+import { sampleAllocations } from './allocations.js';
 import type { CatchUp } from './consumers.js';
 import { fixedRate, throughput } from './load.js';
 import { measureCpu, memoryOf, sampleRss, type Proc } from './processes.js';
@@ -24,6 +25,8 @@ export interface PhaseSettings {
   streams: number;
   /** Content chunks of each streamed answer. */
   chunks: number;
+  /** --alloc-prof: sample the target's allocations in the throughput phase (its processes load alloc-sampler.cjs). */
+  allocDir?: string;
 }
 
 const caughtUp = (c: CatchUp) => (c.caughtUp ? `consumers caught up in ${c.catchUpMs} ms` : `consumers NOT caught up after ${c.catchUpMs} ms`);
@@ -64,9 +67,11 @@ export async function measureTarget(target: Target, result: TargetResult, upstre
 
   progress(`load: ${name} ${settings.durationS} s at ${settings.connections} connections…`);
   let cpu = cpuOf();
+  const allocations = settings.allocDir ? sampleAllocations(procs, settings.allocDir) : undefined;
   const run = await throughput(target, settings.connections, settings.durationS);
   result.throughput = run;
   const saturated = cpu.stop();
+  if (allocations) result.allocations = await allocations.stop(run.requests);
   result.cpu = {
     msPerRequestAtSaturation: Object.fromEntries(Object.entries(saturated).map(([p, ms]) => [p, Number((ms / Math.max(1, run.requests)).toFixed(3))])),
     percentOfCoreAtRate: {},

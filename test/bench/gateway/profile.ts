@@ -9,9 +9,16 @@ import { SourceMap } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
+export interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+  columnNumber: number;
+}
+
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
+  callFrame: CallFrame;
 }
 
 interface CpuProfile {
@@ -42,7 +49,7 @@ export interface ProfileSummary {
 }
 
 /** Where the code of a frame lives: node_modules/<package>, services/<service>, node:internal, or V8's own (gc, program). */
-function areaOf(url: string, name: string): string {
+export function areaOf(url: string, name: string): string {
   if (!url) return `(${name.replace(/[()]/g, '') || 'native'})`;
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1]!;
@@ -64,8 +71,8 @@ function sourceLine(url: string, line: number, column: number): number | undefin
 }
 
 /** "name file:line", the file relative to node_modules or to the repository (TypeScript lines for services/). */
-function frameName(node: ProfileNode): string {
-  const { functionName, url, lineNumber, columnNumber } = node.callFrame;
+export function frameName(callFrame: CallFrame): string {
+  const { functionName, url, lineNumber, columnNumber } = callFrame;
   const tsLine = sourceLine(url, lineNumber, columnNumber);
   const file = url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '').replace(/^.*\/(services\/)/, '$1');
   const where = tsLine === undefined ? `${file}:${lineNumber + 1}` : `${file.replace(/\.js$/, '.ts')}:${tsLine}`;
@@ -93,7 +100,7 @@ export function summarizeProfile(file: string, window?: Window, top = 20): Profi
       idle += us;
       continue;
     }
-    const frame = frameName(node);
+    const frame = frameName(node.callFrame);
     byFrame.set(frame, (byFrame.get(frame) ?? 0) + us);
     const area = areaOf(node.callFrame.url, node.callFrame.functionName);
     byArea.set(area, (byArea.get(area) ?? 0) + us);

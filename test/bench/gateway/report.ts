@@ -7,6 +7,7 @@ import type { RateResult, ThroughputResult } from './load.js';
 import type { PairedThroughput } from './phases.js';
 import type { ProfileSummary } from './profile.js';
 import type { StreamsResult } from './streams.js';
+import type { AllocationSummary } from './allocations.js';
 import { BENCH_WORKERS, type TargetName } from './targets.js';
 
 export interface TargetResult {
@@ -31,6 +32,8 @@ export interface TargetResult {
    * "other": the rest of the machine): ms per request in the throughput phase, and share of one core during each fixed-rate phase.
    */
   cpu?: { msPerRequestAtSaturation: Record<string, number>; percentOfCoreAtRate: Record<string, Record<string, number>> };
+  /** --alloc-prof: what each process allocated per request in the throughput phase, and where. */
+  allocations?: Record<string, AllocationSummary>;
   /** After each load phase: "afterThroughput", "afterRate<n>", "afterStreams". */
   consumers?: Record<string, CatchUp>;
   error?: string;
@@ -257,6 +260,13 @@ export function formatResults(results: BenchResults): string {
     out.push('', `CPU profile of ${name} (${span}${profile.busyMs} ms busy of ${profile.totalMs} ms sampled; ${profile.file})`);
     out.push(table(['area', 'self ms', '% of busy'], profile.byArea.slice(0, 10).map((a) => [a.area, a.selfMs, a.percentOfBusy])));
     if (name === 'embedded' || name === 'split/ingress') out.push('', table(['function', 'self ms', '% of busy'], profile.topFunctions.slice(0, 15).map((f) => [f.frame, f.selfMs, f.percentOfBusy])));
+  }
+  for (const n of names) {
+    for (const [proc, a] of Object.entries(t[n]?.allocations ?? {})) {
+      out.push('', `Allocations of ${n}/${proc} at saturation: ${(a.bytesPerRequest / 1024).toFixed(1)} KB per request (${a.file})`);
+      out.push(table(['area', 'bytes/request', '%'], a.byArea.map((x) => [x.area, x.bytesPerRequest, x.percent])));
+      if (n === 'embedded' || proc === 'ingress') out.push('', table(['function', 'bytes/request', '%'], a.topFunctions.map((f) => [f.frame, f.bytesPerRequest, f.percent])));
+    }
   }
   for (const n of names) if (t[n]?.error) out.push('', `${n} failed: ${t[n]!.error}`);
   return out.join('\n');
