@@ -1,4 +1,5 @@
 import { Event } from '../gen/gateway/v1/events.js';
+import { arrayLiteral } from '../kit/db/arrays.js';
 import { storableJsonText, storableText } from '../kit/db/storable.js';
 import type { Queryable } from '../kit/db/types.js';
 import { CHAIN_HEAD, chainHash, lockChain, type ChainedRow } from './chain.js';
@@ -70,12 +71,13 @@ export async function appendToChain(db: Queryable, events: Event[]): Promise<voi
     previous = link.hash;
     return link;
   });
-  const column = <T>(pick: (row: ChainedRow, i: number) => T) => rows.map(pick);
+  const column = (pick: (row: ChainedRow, i: number) => string | number) => arrayLiteral(rows.map(pick));
   await db.query(
     `INSERT INTO audit_events (event_id, event_type, occurred_at, request_id, trace_id, service, source_address,
        actor_key_id, actor_team_id, actor_customer_id, actor_admin, schema_version, payload, prev_hash, hash)
      SELECT a, b, c, d, e, f, g, h, i, j, k, l, m, n, o FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
-       $8::text[], $9::text[], $10::text[], $11::text[], $12::int[], $13::jsonb[], $14::text[], $15::text[])
+       $8::text[], $9::text[], $10::text[], $11::text[], $12::int[],
+       ARRAY(SELECT value FROM jsonb_array_elements($13::jsonb) WITH ORDINALITY ORDER BY ordinality), $14::text[], $15::text[])
        WITH ORDINALITY AS t(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, ord)
      ORDER BY ord`,
     [
@@ -91,7 +93,8 @@ export async function appendToChain(db: Queryable, events: Event[]): Promise<voi
       column((r) => r.actor_customer_id),
       column((r) => r.actor_admin),
       column((r) => r.schema_version),
-      stored.map((s) => s.payloadJson),
+      // One JSON array of the payloads: their text goes in as it is, where an array literal would escape every quote.
+      `[${stored.map((s) => s.payloadJson).join(',')}]`,
       column((_, i) => links[i]!.prev),
       column((_, i) => links[i]!.hash),
     ],

@@ -26,7 +26,8 @@ function generator(seed: number) {
     if (kind === 2) return [0, -0, 1e21, 1e-7, 0.1 + 0.2, -12345, Number.MAX_SAFE_INTEGER, next() * 1e6][Math.floor(next() * 8)];
     if (kind === 3 || kind === 4) return text();
     if (kind === 5) return Array.from({ length: Math.floor(next() * 4) }, () => value(depth + 1));
-    return Object.fromEntries(Array.from({ length: Math.floor(next() * 5) }, () => [next() < 0.3 ? String(Math.floor(next() * 20)) : text(), value(depth + 1)]));
+    // Mostly small objects, sometimes large ones (sorted another way).
+    return Object.fromEntries(Array.from({ length: Math.floor(next() * (next() < 0.1 ? 30 : 5)) }, () => [next() < 0.3 ? String(Math.floor(next() * 20)) : text(), value(depth + 1)]));
   };
   return () => value(0);
 }

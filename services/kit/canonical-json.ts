@@ -7,6 +7,24 @@ function stringJson(text: string): string {
 }
 
 /**
+ * An object's keys in the order Array.prototype.sort gives (UTF-16 code
+ * units). Small objects, nearly all here, are sorted in place by insertion:
+ * sort() copies the array to sort it, and those copies were 4.5% of what the
+ * embedded gateway allocated per request (`npm run bench -- --alloc-prof`).
+ */
+function sortedKeys(record: object): string[] {
+  const keys = Object.keys(record);
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    for (; j >= 0 && keys[j]! > key; j--) keys[j + 1] = keys[j]!;
+    keys[j + 1] = key;
+  }
+  return keys;
+}
+
+/**
  * JSON with object keys sorted at every level and no spaces, so equal values
  * always give equal text: the input of cache keys and audit-chain hashes.
  * Leaves are written here rather than each through JSON.stringify, whose call
@@ -37,7 +55,7 @@ export function canonicalJson(value: unknown): string {
   }
   const record = value as Record<string, unknown>;
   let out = '{';
-  for (const key of Object.keys(record).sort()) {
+  for (const key of sortedKeys(record)) {
     const item = record[key];
     if (item === undefined) continue;
     if (out.length > 1) out += ',';

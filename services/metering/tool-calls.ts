@@ -1,5 +1,6 @@
 import type { ToolCall } from '../gen/gateway/v1/mcp.js';
 import type { ToolCallQuery, ToolCallReport, ToolCallRow } from '../gen/gateway/v1/metering.js';
+import { arrayLiteral } from '../kit/db/arrays.js';
 import { storableText } from '../kit/db/storable.js';
 import type { Database, Migration, Queryable } from '../kit/db/types.js';
 import { EventType, type Event } from '../kit/events.js';
@@ -40,7 +41,7 @@ export async function writeToolCalls(db: Queryable, events: Event[]): Promise<vo
   const rows: { event: Event; call: ToolCall }[] = [];
   for (const event of events) if (event.type === EventType.toolCalled && event.payload?.$case === 'tool') rows.push({ event, call: event.payload.tool });
   if (rows.length === 0) return;
-  const column = <T>(pick: (row: (typeof rows)[number]) => T) => rows.map(pick);
+  const column = (pick: (row: (typeof rows)[number]) => string | number) => arrayLiteral(rows.map(pick));
   await db.query(
     `INSERT INTO tool_call_records (event_id, occurred_at, request_id, key_id, team_id, customer_id, server, tool, outcome, surface, result_bytes, duration_ms)
      SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],

@@ -1,4 +1,5 @@
 import type { RequestOutcome } from '../gen/gateway/v1/events.js';
+import { arrayLiteral } from '../kit/db/arrays.js';
 import { storableText } from '../kit/db/storable.js';
 import type { Queryable } from '../kit/db/types.js';
 import { EventType, type Event } from '../kit/events.js';
@@ -27,7 +28,7 @@ export async function writeUsage(db: Queryable, events: Event[], price: PriceOf)
     if (METERED_TYPES.has(event.type) && event.payload?.$case === 'request' && event.requestId) rows.push({ event, outcome: event.payload.request });
   }
   if (rows.length === 0) return;
-  const column = <T>(pick: (row: Metered) => T) => rows.map(pick);
+  const column = (pick: (row: Metered) => string | number | boolean | null) => arrayLiteral(rows.map(pick));
   const priced = rows.map((r) => costs(r.outcome, price));
   await db.query(
     `INSERT INTO usage_records (request_id, event_id, occurred_at, outcome, key_id, team_id, customer_id, endpoint, model,
@@ -60,8 +61,8 @@ export async function writeUsage(db: Queryable, events: Event[], price: PriceOf)
       column((r) => r.outcome.httpStatus),
       column((r) => r.outcome.durationMs),
       column((r) => r.outcome.usage?.cacheWriteTokens ?? 0),
-      priced.map((p) => p.cost),
-      priced.map((p) => p.saved),
+      arrayLiteral(priced.map((p) => p.cost)),
+      arrayLiteral(priced.map((p) => p.saved)),
     ],
   );
 }
