@@ -1,4 +1,5 @@
 import { Event } from '../gen/gateway/v1/events.js';
+import { CanonicalText, canonicalJson } from '../kit/canonical-json.js';
 import { arrayLiteral } from '../kit/db/arrays.js';
 import { storableJsonText, storableText } from '../kit/db/storable.js';
 import type { Queryable } from '../kit/db/types.js';
@@ -20,7 +21,8 @@ const EMPTY_ENVELOPE = Event.fromPartial({});
  * are replaced before the hash is made, so the hash covers what is stored.
  */
 function rowOf(event: Event): { row: ChainedRow; payloadJson: string } {
-  const payload = storableJsonText(payloadOf(event));
+  // Canonical text, so the one text is both what is stored and what the hash covers.
+  const payload = storableJsonText(payloadOf(event), canonicalJson);
   const row: ChainedRow = {
     event_id: event.id,
     event_type: storableText(event.type),
@@ -34,8 +36,8 @@ function rowOf(event: Event): { row: ChainedRow; payloadJson: string } {
     actor_customer_id: storableText(event.actor?.customerId ?? ''),
     actor_admin: storableText(event.actor?.admin ?? ''),
     schema_version: event.schemaVersion,
-    // Plain JSON values (toJSON's output), so the hash covers what the database stores and verify reads back.
-    payload: payload.value,
+    // The stored text, so the hash covers what the database stores and verify reads back (and canonicalizes again).
+    payload: new CanonicalText(payload.json),
   };
   return { row, payloadJson: payload.json };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from './canonical-json.js';
+import { CanonicalText, canonicalJson } from './canonical-json.js';
 
 /** The definition, written the slow and obvious way: sorted keys, every part through JSON.stringify. */
 function reference(value: unknown): string {
@@ -46,6 +46,13 @@ describe('canonical JSON', () => {
       '{"10":"a\\"b\\\\c","2":"\\u0001\\n","e":{},"l":[],"n":[0,1e+21,1e-7,null,null],"z":"\\ud800 é 😀 \u2028"}',
     );
     expect(JSON.parse(canonicalJson(value))).toEqual(JSON.parse(JSON.stringify(value)));
+  });
+
+  it('writes canonical text it is given as it is, so a part already made is not made again', () => {
+    const payload = { b: [1, 'x'], a: { d: null, c: true } };
+    const whole = { z: 1, payload, a: 'first' };
+    expect(canonicalJson({ ...whole, payload: new CanonicalText(canonicalJson(payload)) })).toBe(canonicalJson(whole));
+    expect(canonicalJson([new CanonicalText('{"as":"is"}')])).toBe('[{"as":"is"}]');
   });
 
   it('agrees with the definition on thousands of generated values', () => {

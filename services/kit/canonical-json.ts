@@ -6,6 +6,11 @@ function stringJson(text: string): string {
   return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
 }
 
+/** JSON text already canonical, written as it is where it stands in a value given to canonicalJson. */
+export class CanonicalText {
+  constructor(readonly json: string) {}
+}
+
 /**
  * An object's keys in the order Array.prototype.sort gives (UTF-16 code
  * units). Small objects, nearly all here, are sorted in place by insertion:
@@ -45,6 +50,7 @@ export function canonicalJson(value: unknown): string {
       return JSON.stringify(value);
   }
   if (value === null) return 'null';
+  if (value instanceof CanonicalText) return value.json;
   if (Array.isArray(value)) {
     let out = '[';
     for (let i = 0; i < value.length; i++) {

@@ -2,15 +2,16 @@
  * Helpers every request runs, timed alone: what `npm run bench` cannot resolve,
  * since a few microseconds per request are within its run-to-run noise here.
  *
- * - canonicalJson of an audit row (the input of its chain hash);
- * - storableJsonText of its payload (the check that PostgreSQL can hold it);
+ * - an audit row's payload as storable canonical JSON (the text stored, and
+ *   the check that PostgreSQL can hold it), then the row's canonical JSON
+ *   around it (the input of its chain hash);
  * - Pricing.priceOf (three lookups per request: admit, settle, meter);
  * - KeyRing.stamp (the provider credential's fingerprint, one per call).
  *
  * Run: npm run bench:hot [-- --calls 200000]
  */
 import { parseArgs } from 'node:util';
-import { canonicalJson } from '../../services/kit/canonical-json.js';
+import { CanonicalText, canonicalJson } from '../../services/kit/canonical-json.js';
 import { storableJsonText } from '../../services/kit/db/storable.js';
 import { Pricing } from '../../services/kit/pricing/index.js';
 import { KeyRing } from '../../services/routing/providers/schema.js';
@@ -39,8 +40,7 @@ const pricing = new Pricing();
 const ring = new KeyRing(['sk-upstream-0123456789'], { get: (value) => ({ value }) });
 
 const cases: [string, () => unknown][] = [
-  ['canonicalJson(audit row)', () => canonicalJson(row)],
-  ['storableJsonText(payload)', () => storableJsonText(payload)],
+  ['audit row (payload, row)', () => canonicalJson({ ...row, payload: new CanonicalText(storableJsonText(payload, canonicalJson).json) })],
   ['Pricing.priceOf', () => pricing.priceOf('openai', 'gpt-4o-mini')],
   ['KeyRing.stamp', () => ring.stamp(0)],
 ];

@@ -25,12 +25,16 @@ function storableJson(value: unknown): unknown {
   return value;
 }
 
-/** A JSON value as PostgreSQL will store it, and its JSON text; walked only when its text shows it may need it. */
-export function storableJsonText(value: unknown): { value: unknown; json: string } {
-  const json = JSON.stringify(value);
+/**
+ * A JSON value as PostgreSQL will store it, and its JSON text (by `stringify`,
+ * which must escape as JSON.stringify does); walked only when its text shows
+ * it may need it.
+ */
+export function storableJsonText(value: unknown, stringify: (value: unknown) => string = JSON.stringify): { value: unknown; json: string } {
+  const json = stringify(value);
   if (!UNSTORABLE_ESCAPE.test(json)) return { value, json };
   const storable = storableJson(value);
-  return { value: storable, json: JSON.stringify(storable) };
+  return { value: storable, json: stringify(storable) };
 }
 
 /**
