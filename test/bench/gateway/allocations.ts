@@ -30,7 +30,7 @@ export interface AllocationSummary {
 }
 
 /** Starts sampling in every process; `stop` ends it and sums each process's profile. */
-export function sampleAllocations(procs: readonly Proc[], dir: string): { stop(requests: number): Promise<Record<string, AllocationSummary>> } {
+export function sampleAllocations(procs: readonly Pick<Proc, 'name' | 'pid'>[], dir: string): { stop(requests: number): Promise<Record<string, AllocationSummary>> } {
   for (const p of procs) process.kill(p.pid, 'SIGUSR2');
   return {
     async stop(requests) {
