@@ -1,12 +1,21 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
+import { onFirstUse } from '../kit/first-use.js';
 import type { PipelineDeps } from './pipeline.js';
 import { resultText, ToolAccess, toolNameOf } from './tools.js';
 
 const SERVER_INFO = { name: 'ai-gateway', version: '1' };
+
+/** The MCP SDK's server, loaded with the first request to /mcp: most gateways never serve one. */
+const mcpServerSdk = onFirstUse(async () => {
+  const [server, http, types] = await Promise.all([
+    import('@modelcontextprotocol/sdk/server/index.js'),
+    import('@modelcontextprotocol/sdk/server/streamableHttp.js'),
+    import('@modelcontextprotocol/sdk/types.js'),
+  ]);
+  return { Server: server.Server, StreamableHTTPServerTransport: http.StreamableHTTPServerTransport, ...types };
+});
 
 /**
  * The gateway as an MCP server (Streamable HTTP, stateless, JSON responses)
@@ -23,6 +32,7 @@ async function serveMcp(deps: PipelineDeps, request: FastifyRequest, reply: Fast
     const error = asGatewayError(err);
     return void reply.code(error.status).header('www-authenticate', 'Bearer').send({ jsonrpc: '2.0', error: { code: -32001, message: error.message }, id: null });
   }
+  const { Server, StreamableHTTPServerTransport, CallToolRequestSchema, ListToolsRequestSchema, McpError, ErrorCode } = await mcpServerSdk();
   const server = new Server(SERVER_INFO, { capabilities: { tools: {} } });
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
     tools: (await access.list()).map((tool) => ({ name: tool.name, description: tool.description, inputSchema: JSON.parse(tool.inputSchemaJson) as { type: 'object' } })),

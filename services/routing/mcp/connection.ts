@@ -1,15 +1,12 @@
-import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { ToolListChangedNotificationSchema, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../kit/log.js';
 import type { SecretKeeper, SecretLookup } from '../../kit/secrets/store.js';
 import type { McpServerConfig } from './config.js';
 import { McpOAuth } from './oauth.js';
+import { mcpClientSdk, type McpClientSdk } from './sdk.js';
 
 /** "unauthorized": the server wants OAuth authorization code sign-in, which an admin has to start. */
 export type ConnectionState = 'connecting' | 'ready' | 'down' | 'unauthorized';
@@ -54,6 +51,7 @@ export class McpConnection {
    */
   async startAuthorization(): Promise<string> {
     if (!this.oauth?.interactive || this.config.transport === 'stdio') throw new Error(`MCP server ${this.name} is not configured for the authorization code flow`);
+    const { auth } = await mcpClientSdk();
     const result = await auth(this.oauth, { serverUrl: this.config.url });
     if (result === 'AUTHORIZED') {
       this.reconnectNow();
@@ -65,6 +63,7 @@ export class McpConnection {
   /** Ends the authorization code flow with the code the authorization server sent back, then reconnects. */
   async completeAuthorization(code: string): Promise<void> {
     if (!this.oauth || this.config.transport === 'stdio') throw new Error(`MCP server ${this.name} is not configured for OAuth`);
+    const { auth } = await mcpClientSdk();
     await auth(this.oauth, { serverUrl: this.config.url, authorizationCode: code });
     this.reconnectNow();
   }
@@ -94,6 +93,7 @@ export class McpConnection {
   }
 
   private async connect(): Promise<void> {
+    const sdk = await mcpClientSdk();
     try {
       await this.oauth?.load();
     } catch (err) {
@@ -101,10 +101,10 @@ export class McpConnection {
     }
     for (let attempt = 0; !this.closed; attempt++) {
       this.state = 'connecting';
-      const client = new Client(CLIENT_INFO, { capabilities: {} });
+      const client = new sdk.Client(CLIENT_INFO, { capabilities: {} });
       try {
-        await client.connect(this.transport(), { timeout: this.config.timeoutMs });
-        client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+        await client.connect(this.transport(sdk), { timeout: this.config.timeoutMs });
+        client.setNotificationHandler(sdk.ToolListChangedNotificationSchema, () => {
           this.refresh(client).catch((err: unknown) => this.options.log.warn({ server: this.name, reason: (err as Error).message }, 'MCP tool list refresh failed'));
         });
         await this.refresh(client);
@@ -119,7 +119,7 @@ export class McpConnection {
         return;
       } catch (err) {
         await client.close().catch(() => undefined);
-        const unauthorized = err instanceof UnauthorizedError && this.oauth?.interactive;
+        const unauthorized = err instanceof sdk.UnauthorizedError && this.oauth?.interactive;
         this.state = unauthorized ? 'unauthorized' : 'down';
         this.error = unauthorized ? `the server wants the gateway authorized: POST /admin/mcp/servers/${this.name}/authorize` : (err as Error).message;
         const delay = Math.min(this.options.maxReconnectDelayMs, 500 * 2 ** Math.min(attempt, 10));
@@ -165,7 +165,7 @@ export class McpConnection {
     this.pinger.unref();
   }
 
-  private transport(): Transport {
+  private transport({ StdioClientTransport, getDefaultEnvironment, StreamableHTTPClientTransport, SSEClientTransport }: McpClientSdk): Transport {
     const config = this.config;
     const resolve = (values: Record<string, string>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, this.options.secrets.get(v).value]));
     switch (config.transport) {

@@ -1,4 +1,4 @@
-import { McpError, ErrorCode, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { createHash } from 'node:crypto';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { CallToolRequest, CallToolResponse, McpServerState, McpTool } from '../../gen/gateway/v1/mcp.js';
@@ -10,6 +10,7 @@ import { LATENCY_BUCKETS } from '../../kit/metrics.js';
 import type { SecretKeeper, SecretLookup } from '../../kit/secrets/store.js';
 import type { McpConfig } from './config.js';
 import { McpConnection } from './connection.js';
+import { mcpClientSdk, type McpClientSdk } from './sdk.js';
 
 /** Approved tools: hashes pinned per server and tool by an admin. */
 export type McpPins = Record<string, Record<string, string>>;
@@ -147,7 +148,8 @@ export class McpHub {
       this.calls.inc({ server, outcome: result.isError ? 'tool_error' : 'ok' });
       return { contentJson, isError: result.isError === true, durationMs: performance.now() - started, resultBytes: bytes, structuredJson };
     } catch (err) {
-      const error = err instanceof GatewayError ? err : toolError(err, request.name, server);
+      // A call only reaches a connected server, so the SDK is loaded.
+      const error = err instanceof GatewayError ? err : toolError(err, request.name, server, await mcpClientSdk());
       this.calls.inc({ server, outcome: error.code });
       throw error;
     } finally {
@@ -183,7 +185,7 @@ function parseArguments(json: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
-function toolError(err: unknown, name: string, server: string): GatewayError {
+function toolError(err: unknown, name: string, server: string, { McpError, ErrorCode }: McpClientSdk): GatewayError {
   if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) return new GatewayError('tool_timeout', `Tool ${name} did not answer in time.`, { cause: err });
   if (err instanceof McpError && (err.code === ErrorCode.InvalidParams || err.code === ErrorCode.MethodNotFound)) {
     return new GatewayError('invalid_request', `Tool ${name} refused the call: ${err.message}`, { cause: err });

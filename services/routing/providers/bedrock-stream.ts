@@ -1,5 +1,4 @@
-import { EventStreamCodec, type Message, type MessageHeaders } from '@smithy/eventstream-codec';
-import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import type { Message, MessageHeaders } from '@smithy/eventstream-codec';
 import { chatCompletionId, nowSeconds, type ChatChunk, type ChunkChoice } from '../canonical.js';
 import { finishReason, usageFromConverse, type ConverseUsage } from './bedrock-mapping.js';
 import { networkError } from './http.js';
@@ -21,6 +20,8 @@ const MAXIMUM_FRAME = 16 * 1024 * 1024;
 
 /** Decoded frames of a byte stream whose chunks split frames anywhere (TCP does). */
 export async function* readEventStream(source: AsyncIterable<Uint8Array>, provider: string): AsyncGenerator<Message> {
+  // Loaded with the first stream, as the signing code is (see BedrockAdapter).
+  const [{ EventStreamCodec }, { fromUtf8, toUtf8 }] = await Promise.all([import('@smithy/eventstream-codec'), import('@smithy/util-utf8')]);
   const codec = new EventStreamCodec(toUtf8, fromUtf8);
   let buffer: Buffer = Buffer.alloc(0);
   try {
@@ -49,7 +50,7 @@ function header(headers: MessageHeaders, name: string): string | undefined {
 
 function payload<T>(message: Message, provider: string): T {
   try {
-    return JSON.parse(toUtf8(message.body)) as T;
+    return JSON.parse(Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength).toString('utf8')) as T;
   } catch (err) {
     throw networkError(err, provider, `Provider ${provider} sent an event stream payload that is not JSON.`);
   }

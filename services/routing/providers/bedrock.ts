@@ -1,7 +1,7 @@
-import { Sha256 } from '@aws-crypto/sha256-js';
+import { onFirstUse } from '../../kit/first-use.js';
 import { LITERAL_SECRETS, type SecretLookup } from '../../kit/secrets/store.js';
 import { PROVIDER_TYPES } from './catalog.js';
-import { SignatureV4 } from '@smithy/signature-v4';
+import type { SignatureV4 } from '@smithy/signature-v4';
 import { z } from 'zod';
 import type { ChatChunk, ChatRequest, ChatResponse } from '../canonical.js';
 import { fromConverse, toConverse, type ConverseResponse } from './bedrock-mapping.js';
@@ -44,7 +44,8 @@ export class BedrockAdapter implements ProviderAdapter {
   readonly capabilities: Capabilities = PROVIDER_TYPES.bedrock.capabilities;
   readonly models: readonly string[];
   private readonly upstream: Upstream;
-  private readonly signers: SignatureV4[];
+  private readonly signers: () => Promise<SignatureV4[]>;
+  readonly credentialCount: number;
   private readonly base: URL;
 
   constructor(
@@ -56,16 +57,17 @@ export class BedrockAdapter implements ProviderAdapter {
     this.models = config.models;
     this.base = new URL(config.baseUrl ?? `https://bedrock-runtime.${config.region}.amazonaws.com`);
     this.upstream = new Upstream(name, this.base.href, timeouts, bedrockErrorClassifier(name), config.maxConnections);
-    // Credentials are read at each signature, so keys rotated in their secret store are used without a restart.
-    this.signers = config.credentials.map((credential: Credential) => {
-      const [id, key, session] = [credential.accessKeyId, credential.secretAccessKey, credential.sessionToken].map((v) => (v === undefined ? undefined : secrets.get(v)));
-      const credentials = async () => ({ accessKeyId: id!.value, secretAccessKey: key!.value, ...(session ? { sessionToken: session.value } : {}) });
-      return new SignatureV4({ service: 'bedrock', region: config.region, credentials, sha256: Sha256 });
+    this.credentialCount = config.credentials.length;
+    // AWS's signing code is loaded with the first call. Credentials are read at each signature, so keys rotated in
+    // their secret store are used without a restart.
+    this.signers = onFirstUse(async () => {
+      const [{ SignatureV4 }, { Sha256 }] = await Promise.all([import('@smithy/signature-v4'), import('@aws-crypto/sha256-js')]);
+      return config.credentials.map((credential: Credential) => {
+        const [id, key, session] = [credential.accessKeyId, credential.secretAccessKey, credential.sessionToken].map((v) => (v === undefined ? undefined : secrets.get(v)));
+        const credentials = async () => ({ accessKeyId: id!.value, secretAccessKey: key!.value, ...(session ? { sessionToken: session.value } : {}) });
+        return new SignatureV4({ service: 'bedrock', region: config.region, credentials, sha256: Sha256 });
+      });
     });
-  }
-
-  get credentialCount(): number {
-    return this.signers.length;
   }
 
   async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
@@ -91,7 +93,8 @@ export class BedrockAdapter implements ProviderAdapter {
     // SigV4 then escapes the encoded path once more for the canonical request, on both sides.
     const path = `/model/${encodeLabel(request.model)}/${operation}`;
     const basePath = this.base.pathname.replace(/\/+$/, '');
-    const signer = this.signers[credential % this.signers.length]!;
+    const signers = await this.signers();
+    const signer = signers[credential % signers.length]!;
     const signed = await signer.sign({
       method: 'POST',
       protocol: this.base.protocol,
