@@ -16,8 +16,7 @@ import { ADMIN_TOKEN_FILE } from '../governance/admin/principals.js';
 import { gatewayConfig, type GatewayConfig } from './config.js';
 import { renderConfigReference } from './config-reference.js';
 import { renderEventsReference } from './events-reference.js';
-import { GROUPS, parseServiceList } from './modules.js';
-import { startGateway } from './runtime.js';
+import { GROUPS, parseServiceList } from './service-list.js';
 import { reportToPrimary, startWorkers, workerSlot } from './workers.js';
 
 const USAGE = `gateway — an OpenAI-compatible AI gateway
@@ -117,7 +116,9 @@ async function start(args: string[]): Promise<void> {
   const slot = workerSlot();
   const log = createLogger({ level: config.log.level }).child(slot === undefined ? {} : { worker: slot });
   const primary = config.server.workers > 1 && slot === undefined;
-  const gateway = await (primary ? startWorkers(config, services, log) : startGateway(config, services, log, slot)).catch((err: unknown) => {
+  // The services' code is loaded only where they run: not in a primary that only forks workers, nor for other commands.
+  const run = primary ? startWorkers(config, services, log) : import('./runtime.js').then(({ startGateway }) => startGateway(config, services, log, slot));
+  const gateway = await run.catch((err: unknown) => {
     log.fatal({ err }, 'gateway failed to start');
     log.flush();
     throw err;
