@@ -1,6 +1,29 @@
-import { mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
 import type { Database, Queryable } from './types.js';
+
+/**
+ * PostgreSQL's shared buffers for the embedded database, a laptop's or a small
+ * site's: its 128 MB default sits in the WebAssembly heap from the start, which
+ * never shrinks; the kernel still caches the files.
+ */
+const SHARED_BUFFERS = '16MB';
+
+/**
+ * Makes a new database (initdb) and sets its buffers, in a child process:
+ * initdb's own WebAssembly instance takes some 600 MB that a process which ran
+ * it keeps for good. The setting applies from the next start, the gateway's.
+ */
+const CREATE = `
+const [url, dir, buffers] = process.argv.slice(1);
+const { PGlite } = await import(url);
+const db = await PGlite.create(dir);
+await db.exec(\`ALTER SYSTEM SET shared_buffers = '\${buffers}'\`);
+await db.close();
+`;
 
 /** Embedded PostgreSQL (PGlite) in a folder; one process at a time may open it. */
 export class PGliteDatabase implements Database {
@@ -10,9 +33,15 @@ export class PGliteDatabase implements Database {
 
   static async open(dir: string): Promise<PGliteDatabase> {
     mkdirSync(dir, { recursive: true });
+    if (!existsSync(join(dir, 'PG_VERSION'))) {
+      await promisify(execFile)(process.execPath, ['--input-type=module', '-e', CREATE, import.meta.resolve('@electric-sql/pglite'), dir, SHARED_BUFFERS]);
+    }
     // Loaded only when used, so split-mode processes never pay for the WebAssembly module.
     const { PGlite } = await import('@electric-sql/pglite');
     const db = await PGlite.create(dir);
+    // A database made by an older version: smaller buffers from its next start.
+    const { rows } = await db.query<{ shared_buffers: string }>('SHOW shared_buffers');
+    if (rows[0]?.shared_buffers !== SHARED_BUFFERS) await db.exec(`ALTER SYSTEM SET shared_buffers = '${SHARED_BUFFERS}'`);
     return new PGliteDatabase(db);
   }
 
