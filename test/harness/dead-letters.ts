@@ -1,5 +1,4 @@
-import type { DeadLetters, SetAside } from '../../services/kit/bus/dead-letters.js';
-import { isolatingRefused } from '../../services/kit/bus/refusals.js';
+import { settingAsideRefused, type DeadLetters, type SetAside } from '../../services/kit/bus/dead-letters.js';
 import type { Event } from '../../services/kit/events.js';
 
 /**
@@ -14,7 +13,7 @@ export function deadLetterRecorder(): DeadLetters & { kept: Array<{ consumer: st
     kept,
     setAside,
     guard: (consumer, _maxBatch, write, refusalOf) => ({
-      write: isolatingRefused(write, refusalOf, (event, err) => setAside(consumer, event, err)),
+      write: settingAsideRefused(consumer, write, refusalOf, setAside),
       stop: async () => undefined,
     }),
   };

@@ -68,6 +68,16 @@ export interface DeadLetters {
   guard(consumer: string, maxBatch: number, write: (events: Event[]) => Promise<void>, refusalOf: (err: unknown) => Refusal | undefined): Guarded;
 }
 
+/** `write` made to set aside, with `setAside`, each event its receiver refuses on its own (see isolatingRefused). */
+export function settingAsideRefused(
+  consumer: string,
+  write: (events: Event[]) => Promise<void>,
+  refusalOf: (err: unknown) => Refusal | undefined,
+  setAside: SetAside,
+): (events: Event[]) => Promise<void> {
+  return isolatingRefused(write, refusalOf, (event, err) => setAside(consumer, event, err));
+}
+
 /**
  * Dead letters in the dead_letters table: an event set aside is kept whole
  * (once per consumer, however often it comes back), counted and logged at
@@ -89,7 +99,7 @@ export function deadLetters(db: Queryable, metrics: Registry, log: Logger): Dead
   return {
     setAside,
     guard: (consumer, maxBatch, write, refusalOf) => ({
-      write: isolatingRefused(write, refusalOf, (event, err) => setAside(consumer, event, err)),
+      write: settingAsideRefused(consumer, write, refusalOf, setAside),
       stop: retryingDeadLetters({ db, consumer, maxBatch, write, refusalOf, log, metrics }).stop,
     }),
   };

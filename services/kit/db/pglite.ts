@@ -12,16 +12,19 @@ import type { Database, Queryable } from './types.js';
  */
 const SHARED_BUFFERS = '16MB';
 
+/** Sets the buffers in postgresql.auto.conf, leaving initdb's postgresql.conf alone; they apply from the next start. */
+const SET_BUFFERS = `ALTER SYSTEM SET shared_buffers = '${SHARED_BUFFERS}'`;
+
 /**
  * Makes a new database (initdb) and sets its buffers, in a child process:
  * initdb's own WebAssembly instance takes some 600 MB that a process which ran
- * it keeps for good. The setting applies from the next start, the gateway's.
+ * it keeps for good. The buffers apply from the next start, the gateway's.
  */
 const CREATE = `
-const [url, dir, buffers] = process.argv.slice(1);
+const [url, dir, statement] = process.argv.slice(1);
 const { PGlite } = await import(url);
 const db = await PGlite.create(dir);
-await db.exec(\`ALTER SYSTEM SET shared_buffers = '\${buffers}'\`);
+await db.exec(statement);
 await db.close();
 `;
 
@@ -34,14 +37,14 @@ export class PGliteDatabase implements Database {
   static async open(dir: string): Promise<PGliteDatabase> {
     mkdirSync(dir, { recursive: true });
     if (!existsSync(join(dir, 'PG_VERSION'))) {
-      await promisify(execFile)(process.execPath, ['--input-type=module', '-e', CREATE, import.meta.resolve('@electric-sql/pglite'), dir, SHARED_BUFFERS]);
+      await promisify(execFile)(process.execPath, ['--input-type=module', '-e', CREATE, import.meta.resolve('@electric-sql/pglite'), dir, SET_BUFFERS]);
     }
     // Loaded only when used, so split-mode processes never pay for the WebAssembly module.
     const { PGlite } = await import('@electric-sql/pglite');
     const db = await PGlite.create(dir);
     // A database made by an older version: smaller buffers from its next start.
     const { rows } = await db.query<{ shared_buffers: string }>('SHOW shared_buffers');
-    if (rows[0]?.shared_buffers !== SHARED_BUFFERS) await db.exec(`ALTER SYSTEM SET shared_buffers = '${SHARED_BUFFERS}'`);
+    if (rows[0]?.shared_buffers !== SHARED_BUFFERS) await db.exec(SET_BUFFERS);
     return new PGliteDatabase(db);
   }
 
