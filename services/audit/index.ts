@@ -5,7 +5,6 @@ import { defineService } from '../kit/service.js';
 import type { AuditConfig } from './config.js';
 import { auditMigrations } from './migrations.js';
 import { AuditService } from '../gen/gateway/v1/audit.js';
-import { grpcImplementation } from '../kit/grpc.js';
 import { join } from 'node:path';
 import type { Database } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
@@ -57,7 +56,7 @@ export const auditService = defineService<AuditConfig>({
     });
     if (config.signingKey) await ctx.secrets.prepare([config.signingKey]);
     const api = new AuditReader(db, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
-    ctx.grpc.add(AuditService, grpcImplementation(AuditService, api, ctx.log));
+    ctx.grpc.add(AuditService, api, ctx.log);
     const retention = startRetention(db, config.retention, join(ctx.dataDir, 'audit-archive'), ctx.log);
     return {
       api,

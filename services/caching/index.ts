@@ -1,6 +1,5 @@
 import { CachingService } from '../gen/gateway/v1/caching.js';
 import { migrate } from '../kit/db/migrate.js';
-import { grpcImplementation } from '../kit/grpc.js';
 import { defineService } from '../kit/service.js';
 import type { CachingConfig } from './config.js';
 import { routedEmbedder } from './embedder.js';
@@ -40,7 +39,7 @@ export const cachingService = defineService<CachingConfig>({
         await shared.sweep();
       }),
     ];
-    ctx.grpc.add(CachingService, grpcImplementation(CachingService, api, ctx.log));
+    ctx.grpc.add(CachingService, api, ctx.log);
     return {
       api,
       // A replica that cannot reach the shared store still answers from memory, so it stays ready.

@@ -1,6 +1,5 @@
 import { GovernanceService } from '../gen/gateway/v1/governance.js';
 import { migrate } from '../kit/db/migrate.js';
-import { grpcImplementation } from '../kit/grpc.js';
 import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
 import { resolveOwnerToken, TokenAuthenticator } from './admin/principals.js';
@@ -33,7 +32,7 @@ export const governanceService = defineService<GovernanceConfig>({
     const quotas = new QuotaBook(db, config.quota, ctx.log);
     quotas.start();
     const api = new Governance(directory, quotas, ctx.pricing, config, ctx.metrics);
-    ctx.grpc.add(GovernanceService, grpcImplementation(GovernanceService, api, ctx.log));
+    ctx.grpc.add(GovernanceService, api, ctx.log);
 
     const tokens = new TokenAuthenticator(config, resolveOwnerToken(config, ctx.dataDir, ctx.log));
     const sso = new OidcAuthenticator(config.sso, ctx.log);

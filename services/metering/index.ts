@@ -6,7 +6,7 @@ import { meteringMigrations } from './migrations.js';
 import { writeUsage } from './writer.js';
 import { SpendReader } from './spend.js';
 import { MeteringService } from '../gen/gateway/v1/metering.js';
-import { grpcImplementation, type Api } from '../kit/grpc.js';
+import type { Api } from '../kit/grpc.js';
 import { ToolCallReader, toolCallMigrations, writeToolCalls } from './tool-calls.js';
 
 /**
@@ -51,7 +51,7 @@ export const meteringService = defineService<MeteringConfig>({
       exportUsage: (query) => spend.exportUsage(query),
       toolCalls: (query) => toolCalls.toolCalls(query),
     };
-    ctx.grpc.add(MeteringService, grpcImplementation(MeteringService, api, ctx.log));
+    ctx.grpc.add(MeteringService, api, ctx.log);
     return {
       ready: () => consumer.ready() && tools.ready(),
       stop: async () => {

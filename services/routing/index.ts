@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RoutingService } from '../gen/gateway/v1/routing.js';
-import { grpcImplementation } from '../kit/grpc.js';
 import { stringsIn } from '../kit/secrets/store.js';
 import { defineService } from '../kit/service.js';
 import type { RoutingConfig } from './config.js';
@@ -22,7 +21,7 @@ export const routingService = defineService<RoutingConfig>({
     const mcp = new McpHub(config.mcp, ctx.secrets, ctx.log.child({ component: 'mcp' }), ctx.metrics);
     mcp.start();
     const api = new Routing(live, config.timeouts, mcp);
-    ctx.grpc.add(RoutingService, grpcImplementation(RoutingService, api, ctx.log));
+    ctx.grpc.add(RoutingService, api, ctx.log);
 
     // Providers, models and MCP approvals made through the admin API come from governance, now and whenever an admin changes them.
     let stopped = false;

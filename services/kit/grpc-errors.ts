@@ -1,0 +1,96 @@
+import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { Attempts, type Refusal } from '../gen/gateway/v1/common.js';
+import type { CallError } from '../gen/gateway/v1/mux.js';
+import { GatewayError, isErrorCode } from './errors.js';
+import type { Logger } from './log.js';
+
+/**
+ * Gateway errors across gRPC: as status plus metadata (a call of its own), and
+ * as a Refusal (an answer field of batch calls and of multiplexed calls).
+ */
+
+const CODE_KEY = 'gw-code';
+const STATUS_KEY = 'gw-status';
+const PARAM_KEY = 'gw-param';
+// Binary metadata keys must end in -bin.
+const ATTEMPTS_KEY = 'gw-attempts-bin';
+const HEADER_PREFIX = 'gw-h-';
+
+export function toServiceError(err: unknown, log: Logger): Partial<ServiceError> {
+  const metadata = new Metadata();
+  if (err instanceof GatewayError) {
+    metadata.set(CODE_KEY, err.code);
+    metadata.set(STATUS_KEY, String(err.status));
+    if (err.param) metadata.set(PARAM_KEY, err.param);
+    if (err.attempts.length > 0) metadata.set(ATTEMPTS_KEY, Buffer.from(Attempts.encode({ attempts: err.attempts }).finish()));
+    for (const [name, value] of Object.entries(err.headers)) metadata.set(`${HEADER_PREFIX}${name}`, value);
+    return { code: grpcCodeFor(err.status), details: err.message, metadata };
+  }
+  log.error({ err }, 'unhandled error in gRPC handler');
+  metadata.set(CODE_KEY, 'internal_error');
+  return { code: GrpcStatus.INTERNAL, details: 'internal error', metadata };
+}
+
+function grpcCodeFor(httpStatus: number): GrpcStatus {
+  if (httpStatus === 400 || httpStatus === 413 || httpStatus === 415) return GrpcStatus.INVALID_ARGUMENT;
+  if (httpStatus === 401) return GrpcStatus.UNAUTHENTICATED;
+  if (httpStatus === 403) return GrpcStatus.PERMISSION_DENIED;
+  if (httpStatus === 404) return GrpcStatus.NOT_FOUND;
+  if (httpStatus === 429) return GrpcStatus.RESOURCE_EXHAUSTED;
+  if (httpStatus === 503) return GrpcStatus.UNAVAILABLE;
+  if (httpStatus === 504) return GrpcStatus.DEADLINE_EXCEEDED;
+  return GrpcStatus.UNKNOWN;
+}
+
+/** Rebuilds the GatewayError a remote service threw, or describes a transport failure. */
+export function fromServiceError(err: ServiceError, target: string): GatewayError {
+  const code = err.metadata?.get(CODE_KEY)[0];
+  if (typeof code === 'string' && isErrorCode(code)) {
+    const status = Number(err.metadata.get(STATUS_KEY)[0]);
+    const param = err.metadata.get(PARAM_KEY)[0];
+    const attempts = err.metadata.get(ATTEMPTS_KEY)[0];
+    const error = new GatewayError(code, err.details, {
+      status: Number.isFinite(status) ? status : undefined,
+      param: typeof param === 'string' ? param : undefined,
+    });
+    if (Buffer.isBuffer(attempts)) error.attempts = Attempts.decode(attempts).attempts;
+    for (const [name, values] of Object.entries(err.metadata.getMap())) {
+      if (name.startsWith(HEADER_PREFIX) && typeof values === 'string') error.headers[name.slice(HEADER_PREFIX.length)] = values;
+    }
+    return error;
+  }
+  if (err.code === GrpcStatus.CANCELLED) return cancelledCall(target);
+  if (err.code === GrpcStatus.DEADLINE_EXCEEDED) return unansweredCall(target);
+  return new GatewayError('service_unavailable', `${target} is unreachable: ${err.details || err.message}`, { cause: err });
+}
+
+/** A GatewayError as an answer field, for batch calls that answer each item on its own; other errors are thrown. */
+export function refusalOf(err: unknown): Refusal {
+  if (!(err instanceof GatewayError)) throw err;
+  return { code: err.code, httpStatus: err.status, message: err.message, param: err.param ?? '', headers: err.headers };
+}
+
+/** The GatewayError a refusal stands for. */
+export function errorOfRefusal(refusal: Refusal): GatewayError {
+  if (!isErrorCode(refusal.code)) return new GatewayError('internal_error', `unknown error code ${refusal.code}: ${refusal.message}`);
+  const error = new GatewayError(refusal.code, refusal.message, { status: refusal.httpStatus || undefined, param: refusal.param || undefined });
+  error.headers = { ...refusal.headers };
+  return error;
+}
+
+export const cancelledCall = (target: string) => new GatewayError('service_unavailable', `call to ${target} was cancelled`);
+export const unansweredCall = (target: string) => new GatewayError('service_unavailable', `${target} did not answer in time`);
+
+/** What a multiplexed call threw, as its answer; errors other than GatewayErrors are logged and not described. */
+export function callErrorOf(err: unknown, log: Logger): CallError {
+  if (err instanceof GatewayError) return { refusal: refusalOf(err), attempts: err.attempts };
+  log.error({ err }, 'unhandled error in gRPC handler');
+  return { refusal: { code: 'internal_error', httpStatus: 0, message: 'internal error', param: '', headers: {} }, attempts: [] };
+}
+
+/** The GatewayError a multiplexed call's answer stands for. */
+export function errorOfCallError({ refusal, attempts }: CallError): GatewayError {
+  const error = refusal ? errorOfRefusal(refusal) : new GatewayError('internal_error', 'a call failed without saying why');
+  error.attempts = attempts;
+  return error;
+}

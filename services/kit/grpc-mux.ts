@@ -1,0 +1,314 @@
+import { Metadata, status as GrpcStatus, type Client, type ClientDuplexStream, type ServerDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { MultiplexService, type CallFrame, type ReplyFrame } from '../gen/gateway/v1/mux.js';
+import { GatewayError } from './errors.js';
+import { callErrorOf, cancelledCall, errorOfCallError, fromServiceError, unansweredCall } from './grpc-errors.js';
+import type { Logger } from './log.js';
+
+/**
+ * Unary calls between processes as messages on one long-lived gRPC stream
+ * (proto/gateway/v1/mux.proto): a call of its own costs an HTTP/2 stream,
+ * headers and trailers on both sides, most of split mode's CPU per request.
+ * Errors cross as CallError; cancellation and deadlines as cancel frames.
+ */
+
+export interface CallOptions {
+  /** Aborts the call (and, over gRPC, cancels it on the server). */
+  signal?: AbortSignal;
+}
+
+/** What a unary method is, to either side of the stream. */
+export interface UnaryMethod {
+  path: string;
+  requestSerialize: (value: never) => Buffer;
+  requestDeserialize: (value: Buffer) => unknown;
+  responseSerialize: (value: never) => Buffer;
+  responseDeserialize: (value: Buffer) => unknown;
+}
+
+type Handler = (request: unknown, options: CallOptions) => Promise<unknown>;
+
+/** Calls sent again when a stopping server refused them or ended the stream before starting them, at most. */
+const MAX_SENDS = 3;
+const NO_BYTES = Buffer.alloc(0);
+
+/** Serves the Multiplex stream: each frame a call of one of the process's unary methods. */
+export class MuxServer {
+  private readonly handlers = new Map<string, { method: UnaryMethod; run: Handler }>();
+  private readonly streams = new Set<ServedStream>();
+  private stopping = false;
+
+  constructor(readonly log: Logger) {}
+
+  register(method: UnaryMethod, run: Handler): void {
+    this.handlers.set(method.path, { method, run });
+  }
+
+  handlerOf(path: string) {
+    return this.handlers.get(path);
+  }
+
+  get draining(): boolean {
+    return this.stopping;
+  }
+
+  readonly serve = (call: ServerDuplexStream<CallFrame, ReplyFrame>): void => {
+    const stream = new ServedStream(call, this, () => this.streams.delete(stream));
+    this.streams.add(stream);
+    // Opened on a connection that had not yet heard the server is stopping.
+    stream.endIfIdle();
+  };
+
+  /** Stops starting calls: each stream ends once its calls in hand are answered (clients send new ones on a new stream). */
+  drain(): void {
+    this.stopping = true;
+    for (const stream of this.streams) stream.endIfIdle();
+  }
+}
+
+class ServedStream {
+  private readonly inFlight = new Map<number, AbortController>();
+  private clientDone = false;
+  private ended = false;
+
+  constructor(
+    private readonly call: ServerDuplexStream<CallFrame, ReplyFrame>,
+    private readonly server: MuxServer,
+    private readonly onEnded: () => void,
+  ) {
+    call.on('data', (frame: CallFrame) => this.receive(frame));
+    call.on('end', () => {
+      this.clientDone = true;
+      this.endIfIdle();
+    });
+    // The client went away: nobody waits for these answers.
+    call.on('cancelled', () => this.abandon());
+    call.on('error', () => this.abandon());
+  }
+
+  private receive(frame: CallFrame): void {
+    if (this.ended) return;
+    if (frame.cancel) {
+      this.inFlight.get(frame.id)?.abort();
+      return;
+    }
+    if (this.server.draining) {
+      this.call.write({ id: frame.id, result: { $case: 'refused', refused: true } });
+      return;
+    }
+    const handler = this.server.handlerOf(frame.method);
+    if (!handler) {
+      const error = new GatewayError('internal_error', `this process serves no method ${frame.method}`);
+      this.call.write({ id: frame.id, result: { $case: 'error', error: callErrorOf(error, this.server.log) } });
+      return;
+    }
+    const abort = new AbortController();
+    this.inFlight.set(frame.id, abort);
+    let answer: Promise<unknown>;
+    try {
+      answer = handler.run(handler.method.requestDeserialize(frame.request), { signal: abort.signal });
+    } catch (err) {
+      answer = Promise.reject(err);
+    }
+    const serialize = handler.method.responseSerialize as (value: unknown) => Buffer;
+    answer.then(
+      (response) => this.answer(frame.id, { $case: 'response', response: serialize(response) }),
+      (err: unknown) => this.answer(frame.id, { $case: 'error', error: callErrorOf(err, this.server.log) }),
+    );
+  }
+
+  private answer(id: number, result: ReplyFrame['result']): void {
+    this.inFlight.delete(id);
+    if (this.ended) return;
+    this.call.write({ id, result });
+    this.endIfIdle();
+  }
+
+  endIfIdle(): void {
+    if (this.ended || this.inFlight.size > 0 || !(this.clientDone || this.server.draining)) return;
+    this.ended = true;
+    this.call.end();
+    this.onEnded();
+  }
+
+  private abandon(): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const abort of this.inFlight.values()) abort.abort();
+    this.inFlight.clear();
+    this.onEnded();
+  }
+}
+
+interface PendingCall {
+  readonly method: UnaryMethod;
+  readonly request: Buffer;
+  /** The same call as a gRPC call of its own, for a server without Multiplex. */
+  readonly plain: () => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: unknown) => void;
+  readonly timer: NodeJS.Timeout;
+  id: number;
+  stream?: OpenStream;
+  sends: number;
+  done: boolean;
+}
+
+interface OpenStream {
+  readonly call: ClientDuplexStream<CallFrame, ReplyFrame>;
+  readonly pending: Map<number, PendingCall>;
+  status?: StatusObject;
+}
+
+/** The client side: one stream at a time to the server, opened on the first call and again after it ends. */
+export class MuxClient {
+  private current?: OpenStream;
+  private lastId = 0;
+  /** The server answered UNIMPLEMENTED: it predates Multiplex, so every call is a plain one. */
+  private unsupported = false;
+
+  constructor(
+    private readonly client: Client,
+    private readonly target: string,
+    private readonly deadlineMs: number,
+  ) {}
+
+  call(method: UnaryMethod, request: unknown, options: CallOptions, plain: () => Promise<unknown>): Promise<unknown> {
+    if (this.unsupported) return plain();
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(cancelledCall(this.target));
+    return new Promise((resolve, reject) => {
+      const call: PendingCall = {
+        method,
+        request: (method.requestSerialize as (value: unknown) => Buffer)(request),
+        plain,
+        resolve,
+        reject,
+        timer: setTimeout(() => this.giveUp(call, unansweredCall(this.target)), this.deadlineMs),
+        id: 0,
+        sends: 0,
+        done: false,
+      };
+      signal?.addEventListener('abort', () => this.giveUp(call, cancelledCall(this.target)), { once: true });
+      this.send(call);
+    });
+  }
+
+  /** Ends the stream once the calls on it are answered. */
+  close(): void {
+    this.current?.call.end();
+    this.current = undefined;
+  }
+
+  private send(call: PendingCall): void {
+    if (call.sends === MAX_SENDS) {
+      this.settle(call);
+      call.reject(new GatewayError('service_unavailable', `${this.target} is stopping and started none of ${MAX_SENDS} tries`));
+      return;
+    }
+    call.sends += 1;
+    this.lastId = (this.lastId + 1) >>> 0 || 1;
+    call.id = this.lastId;
+    const stream = (this.current ??= this.open());
+    call.stream = stream;
+    stream.pending.set(call.id, call);
+    stream.call.write({ id: call.id, method: call.method.path, request: call.request, cancel: false });
+  }
+
+  private open(): OpenStream {
+    const { calls } = MultiplexService;
+    const call = withoutCallerStack(() =>
+      this.client.makeBidiStreamRequest(calls.path, calls.requestSerialize, calls.responseDeserialize, new Metadata(), {}),
+    );
+    const stream: OpenStream = { call, pending: new Map() };
+    call.on('data', (frame: ReplyFrame) => this.receive(stream, frame));
+    // The status event says how the stream ended; this listener only keeps the error from being unhandled.
+    call.on('error', () => {});
+    call.on('status', (status: StatusObject) => {
+      stream.status = status;
+      if (status.code !== GrpcStatus.OK) this.failed(stream, status);
+    });
+    // A clean end comes after every answer sent was read: what is still pending was never started.
+    call.on('end', () => {
+      if (stream.status?.code === GrpcStatus.OK) this.resendAll(stream);
+    });
+    return stream;
+  }
+
+  private receive(stream: OpenStream, frame: ReplyFrame): void {
+    const call = stream.pending.get(frame.id);
+    if (!call || !frame.result) return;
+    switch (frame.result.$case) {
+      case 'response':
+        this.settle(call);
+        call.resolve(call.method.responseDeserialize(frame.result.response));
+        return;
+      case 'error':
+        this.settle(call);
+        call.reject(errorOfCallError(frame.result.error));
+        return;
+      case 'refused':
+        // The server is stopping: this stream takes no more calls.
+        stream.pending.delete(call.id);
+        this.retire(stream);
+        stream.call.end();
+        this.send(call);
+    }
+  }
+
+  private failed(stream: OpenStream, status: StatusObject): void {
+    this.retire(stream);
+    if (status.code === GrpcStatus.UNIMPLEMENTED) this.unsupported = true;
+    const error = status.code === GrpcStatus.UNIMPLEMENTED ? undefined : failure(status, this.target);
+    for (const call of [...stream.pending.values()]) {
+      this.settle(call);
+      if (error) call.reject(error);
+      else call.plain().then(call.resolve, call.reject);
+    }
+  }
+
+  private resendAll(stream: OpenStream): void {
+    this.retire(stream);
+    for (const call of [...stream.pending.values()]) {
+      stream.pending.delete(call.id);
+      this.send(call);
+    }
+  }
+
+  private retire(stream: OpenStream): void {
+    if (this.current === stream) this.current = undefined;
+  }
+
+  /** Stops waiting for a call: its deadline passed or its caller went away. The server hears so. */
+  private giveUp(call: PendingCall, error: GatewayError): void {
+    if (call.done) return;
+    const stream = call.stream;
+    this.settle(call);
+    if (stream && !stream.status) stream.call.write({ id: call.id, method: '', request: NO_BYTES, cancel: true });
+    call.reject(error);
+  }
+
+  private settle(call: PendingCall): void {
+    call.done = true;
+    clearTimeout(call.timer);
+    call.stream?.pending.delete(call.id);
+  }
+}
+
+/**
+ * Starts a call without the caller's stack trace: grpc-js makes an Error at
+ * every call to keep it for its error messages (about 5 µs here, 3% of split
+ * ingress's CPU in a profile), and fromServiceError writes its own message.
+ */
+export function withoutCallerStack<T>(start: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return start();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+function failure(status: StatusObject, target: string): GatewayError {
+  return fromServiceError(Object.assign(new Error(status.details), status) as ServiceError, target);
+}
