@@ -1,14 +1,16 @@
 import { Metadata, status as GrpcStatus, type Client, type ClientDuplexStream, type ServerDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { MultiplexService, type CallFrame, type ReplyFrame } from '../gen/gateway/v1/mux.js';
+import { MultiplexService, type CallFrame, type CallFrames, type ReplyFrame, type ReplyFrames } from '../gen/gateway/v1/mux.js';
 import { GatewayError } from './errors.js';
 import { callErrorOf, cancelledCall, errorOfCallError, fromServiceError, unansweredCall } from './grpc-errors.js';
 import type { Logger } from './log.js';
+import { TurnBatch } from './turn-batch.js';
 
 /**
  * Unary calls between processes as messages on one long-lived gRPC stream
  * (proto/gateway/v1/mux.proto): a call of its own costs an HTTP/2 stream,
  * headers and trailers on both sides, most of split mode's CPU per request.
- * Errors cross as CallError; cancellation and deadlines as cancel frames.
+ * Errors cross as CallError; cancellation and deadlines as cancel frames. The
+ * frames of one event-loop turn travel as one message each way.
  */
 
 export interface CallOptions {
@@ -51,7 +53,7 @@ export class MuxServer {
     return this.stopping;
   }
 
-  readonly serve = (call: ServerDuplexStream<CallFrame, ReplyFrame>): void => {
+  readonly serve = (call: ServerDuplexStream<CallFrames, ReplyFrames>): void => {
     const stream = new ServedStream(call, this, () => this.streams.delete(stream));
     this.streams.add(stream);
     // Opened on a connection that had not yet heard the server is stopping.
@@ -67,15 +69,21 @@ export class MuxServer {
 
 class ServedStream {
   private readonly inFlight = new Map<number, AbortController>();
+  private readonly replies = new TurnBatch<ReplyFrame>((frames) => {
+    if (!this.clientGone) this.call.write({ frames });
+  });
   private clientDone = false;
+  private clientGone = false;
   private ended = false;
 
   constructor(
-    private readonly call: ServerDuplexStream<CallFrame, ReplyFrame>,
+    private readonly call: ServerDuplexStream<CallFrames, ReplyFrames>,
     private readonly server: MuxServer,
     private readonly onEnded: () => void,
   ) {
-    call.on('data', (frame: CallFrame) => this.receive(frame));
+    call.on('data', ({ frames }: CallFrames) => {
+      for (const frame of frames) this.receive(frame);
+    });
     call.on('end', () => {
       this.clientDone = true;
       this.endIfIdle();
@@ -92,13 +100,13 @@ class ServedStream {
       return;
     }
     if (this.server.draining) {
-      this.call.write({ id: frame.id, result: { $case: 'refused', refused: true } });
+      this.replies.add({ id: frame.id, result: { $case: 'refused', refused: true } });
       return;
     }
     const handler = this.server.handlerOf(frame.method);
     if (!handler) {
       const error = new GatewayError('internal_error', `this process serves no method ${frame.method}`);
-      this.call.write({ id: frame.id, result: { $case: 'error', error: callErrorOf(error, this.server.log) } });
+      this.replies.add({ id: frame.id, result: { $case: 'error', error: callErrorOf(error, this.server.log) } });
       return;
     }
     const abort = new AbortController();
@@ -119,18 +127,20 @@ class ServedStream {
   private answer(id: number, result: ReplyFrame['result']): void {
     this.inFlight.delete(id);
     if (this.ended) return;
-    this.call.write({ id, result });
+    this.replies.add({ id, result });
     this.endIfIdle();
   }
 
   endIfIdle(): void {
     if (this.ended || this.inFlight.size > 0 || !(this.clientDone || this.server.draining)) return;
     this.ended = true;
+    this.replies.flush();
     this.call.end();
     this.onEnded();
   }
 
   private abandon(): void {
+    this.clientGone = true;
     if (this.ended) return;
     this.ended = true;
     for (const abort of this.inFlight.values()) abort.abort();
@@ -154,8 +164,10 @@ interface PendingCall {
 }
 
 interface OpenStream {
-  readonly call: ClientDuplexStream<CallFrame, ReplyFrame>;
+  readonly call: ClientDuplexStream<CallFrames, ReplyFrames>;
   readonly pending: Map<number, PendingCall>;
+  /** Frames of this turn, written together once it ends. */
+  readonly outbox: TurnBatch<CallFrame>;
   status?: StatusObject;
 }
 
@@ -195,8 +207,7 @@ export class MuxClient {
 
   /** Ends the stream once the calls on it are answered. */
   close(): void {
-    this.current?.call.end();
-    this.current = undefined;
+    if (this.current) this.end(this.current);
   }
 
   private send(call: PendingCall): void {
@@ -211,7 +222,7 @@ export class MuxClient {
     const stream = (this.current ??= this.open());
     call.stream = stream;
     stream.pending.set(call.id, call);
-    stream.call.write({ id: call.id, method: call.method.path, request: call.request, cancel: false });
+    stream.outbox.add({ id: call.id, method: call.method.path, request: call.request, cancel: false });
   }
 
   private open(): OpenStream {
@@ -219,8 +230,17 @@ export class MuxClient {
     const call = withoutCallerStack(() =>
       this.client.makeBidiStreamRequest(calls.path, calls.requestSerialize, calls.responseDeserialize, new Metadata(), {}),
     );
-    const stream: OpenStream = { call, pending: new Map() };
-    call.on('data', (frame: ReplyFrame) => this.receive(stream, frame));
+    const stream: OpenStream = {
+      call,
+      pending: new Map(),
+      // A stream that ended meanwhile took its calls' fate with it (failed, or sent again on the next).
+      outbox: new TurnBatch((frames) => {
+        if (!stream.status) call.write({ frames });
+      }),
+    };
+    call.on('data', ({ frames }: ReplyFrames) => {
+      for (const frame of frames) this.receive(stream, frame);
+    });
     // The status event says how the stream ended; this listener only keeps the error from being unhandled.
     call.on('error', () => {});
     call.on('status', (status: StatusObject) => {
@@ -249,8 +269,7 @@ export class MuxClient {
       case 'refused':
         // The server is stopping: this stream takes no more calls.
         stream.pending.delete(call.id);
-        this.retire(stream);
-        stream.call.end();
+        if (this.current === stream) this.end(stream);
         this.send(call);
     }
   }
@@ -278,12 +297,19 @@ export class MuxClient {
     if (this.current === stream) this.current = undefined;
   }
 
+  /** Sends no more calls on the stream: what is in its outbox goes, then the end of the client's side. */
+  private end(stream: OpenStream): void {
+    this.retire(stream);
+    stream.outbox.flush();
+    stream.call.end();
+  }
+
   /** Stops waiting for a call: its deadline passed or its caller went away. The server hears so. */
   private giveUp(call: PendingCall, error: GatewayError): void {
     if (call.done) return;
     const stream = call.stream;
     this.settle(call);
-    if (stream && !stream.status) stream.call.write({ id: call.id, method: '', request: NO_BYTES, cancel: true });
+    if (stream && !stream.status) stream.outbox.add({ id: call.id, method: '', request: NO_BYTES, cancel: true });
     call.reject(error);
   }
 

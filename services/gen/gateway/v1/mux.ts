@@ -23,6 +23,14 @@ export const protobufPackage = "gateway.v1";
 
 export const protobufFileName = "gateway/v1/mux.proto";
 
+export interface CallFrames {
+  frames: CallFrame[];
+}
+
+export interface ReplyFrames {
+  frames: ReplyFrame[];
+}
+
 export interface CallFrame {
   /** Chosen by the client, unique among its calls in flight on the stream. */
   id: number;
@@ -55,6 +63,144 @@ export interface CallError {
   /** Provider calls made before it failed (routing). */
   attempts: Attempt[];
 }
+
+function createBaseCallFrames(): CallFrames {
+  return { frames: [] };
+}
+
+export const CallFrames: MessageFns<CallFrames> = {
+  encode(message: CallFrames, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.frames) {
+      CallFrame.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CallFrames {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCallFrames();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frames.push(CallFrame.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CallFrames {
+    return {
+      frames: globalThis.Array.isArray(object?.frames) ? object.frames.map((e: any) => CallFrame.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: CallFrames): unknown {
+    const obj: any = {};
+    if (message.frames?.length) {
+      obj.frames = message.frames.map((e) => CallFrame.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CallFrames>, I>>(base?: I): CallFrames {
+    return CallFrames.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CallFrames>, I>>(object: I): CallFrames {
+    const message = createBaseCallFrames();
+    message.frames = object.frames?.map((e) => CallFrame.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReplyFrames(): ReplyFrames {
+  return { frames: [] };
+}
+
+export const ReplyFrames: MessageFns<ReplyFrames> = {
+  encode(message: ReplyFrames, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.frames) {
+      ReplyFrame.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReplyFrames {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReplyFrames();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frames.push(ReplyFrame.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReplyFrames {
+    return {
+      frames: globalThis.Array.isArray(object?.frames) ? object.frames.map((e: any) => ReplyFrame.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ReplyFrames): unknown {
+    const obj: any = {};
+    if (message.frames?.length) {
+      obj.frames = message.frames.map((e) => ReplyFrame.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReplyFrames>, I>>(base?: I): ReplyFrames {
+    return ReplyFrames.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReplyFrames>, I>>(object: I): ReplyFrames {
+    const message = createBaseReplyFrames();
+    message.frames = object.frames?.map((e) => ReplyFrame.fromPartial(e)) || [];
+    return message;
+  },
+};
 
 function createBaseCallFrame(): CallFrame {
   return { id: 0, method: "", request: Buffer.alloc(0), cancel: false };
@@ -406,6 +552,10 @@ export const CallError: MessageFns<CallError> = {
  * is one DATA frame. Every process that serves gRPC serves this too, for all
  * the unary methods of the services it runs; a client whose server answers
  * UNIMPLEMENTED (an older version) makes plain calls instead.
+ *
+ * Each side sends the frames of one turn of its event loop as one message, as
+ * the events of a turn go to JetStream together: under load many requests
+ * start and end in one turn.
  */
 export type MultiplexService = typeof MultiplexService;
 export const MultiplexService = {
@@ -413,21 +563,21 @@ export const MultiplexService = {
     path: "/gateway.v1.Multiplex/Calls" as const,
     requestStream: true as const,
     responseStream: true as const,
-    requestSerialize: (value: CallFrame): Buffer => Buffer.from(CallFrame.encode(value).finish()),
-    requestDeserialize: (value: Buffer): CallFrame => CallFrame.decode(value),
-    responseSerialize: (value: ReplyFrame): Buffer => Buffer.from(ReplyFrame.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ReplyFrame => ReplyFrame.decode(value),
+    requestSerialize: (value: CallFrames): Buffer => Buffer.from(CallFrames.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CallFrames => CallFrames.decode(value),
+    responseSerialize: (value: ReplyFrames): Buffer => Buffer.from(ReplyFrames.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReplyFrames => ReplyFrames.decode(value),
   },
 } as const;
 
 export interface MultiplexServer extends UntypedServiceImplementation {
-  calls: handleBidiStreamingCall<CallFrame, ReplyFrame>;
+  calls: handleBidiStreamingCall<CallFrames, ReplyFrames>;
 }
 
 export interface MultiplexClient extends Client {
-  calls(): ClientDuplexStream<CallFrame, ReplyFrame>;
-  calls(options: Partial<CallOptions>): ClientDuplexStream<CallFrame, ReplyFrame>;
-  calls(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<CallFrame, ReplyFrame>;
+  calls(): ClientDuplexStream<CallFrames, ReplyFrames>;
+  calls(options: Partial<CallOptions>): ClientDuplexStream<CallFrames, ReplyFrames>;
+  calls(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<CallFrames, ReplyFrames>;
 }
 
 export const MultiplexClient = makeGenericClientConstructor(MultiplexService, "gateway.v1.Multiplex") as unknown as {
