@@ -168,6 +168,8 @@ interface OpenStream {
   readonly pending: Map<number, PendingCall>;
   /** Frames of this turn, written together once it ends. */
   readonly outbox: TurnBatch<CallFrame>;
+  /** This side ended: no more frames, cancels included (a call in flight on it runs to its end). */
+  closed: boolean;
   status?: StatusObject;
 }
 
@@ -235,8 +237,9 @@ export class MuxClient {
       pending: new Map(),
       // A stream that ended meanwhile took its calls' fate with it (failed, or sent again on the next).
       outbox: new TurnBatch((frames) => {
-        if (!stream.status) call.write({ frames });
+        if (!stream.status && !stream.closed) call.write({ frames });
       }),
+      closed: false,
     };
     call.on('data', ({ frames }: ReplyFrames) => {
       for (const frame of frames) this.receive(stream, frame);
@@ -301,6 +304,7 @@ export class MuxClient {
   private end(stream: OpenStream): void {
     this.retire(stream);
     stream.outbox.flush();
+    stream.closed = true;
     stream.call.end();
   }
 
@@ -309,7 +313,7 @@ export class MuxClient {
     if (call.done) return;
     const stream = call.stream;
     this.settle(call);
-    if (stream && !stream.status) stream.outbox.add({ id: call.id, method: '', request: NO_BYTES, cancel: true });
+    if (stream && !stream.status && !stream.closed) stream.outbox.add({ id: call.id, method: '', request: NO_BYTES, cancel: true });
     call.reject(error);
   }
 
