@@ -28,6 +28,7 @@ function fakeCaching(name: string) {
         throw error;
       }
       if (request.namespace === 'crash') throw new Error('secret detail sk-live-123');
+      if (request.namespace === 'huge-answer') return LookupResponse.fromPartial({ match: 'y'.repeat(61 * 1024 * 1024) });
       if (request.namespace.startsWith('hold')) {
         await new Promise<void>((resolve, reject) => {
           held.set(request.namespace, resolve);
@@ -37,7 +38,8 @@ function fakeCaching(name: string) {
           });
         });
       }
-      return LookupResponse.fromPartial({ hit: true, match: `${name}:${request.namespace}` });
+      const size = request.body.length > 0 ? `:${request.body.length}` : '';
+      return LookupResponse.fromPartial({ hit: true, match: `${name}:${request.namespace}${size}` });
     },
     store: unused,
     listEntries: unused,
@@ -89,6 +91,32 @@ describe('unary calls multiplexed on one stream', () => {
     const names = Array.from({ length: 200 }, (_, i) => `team-${i}`);
     const answers = await Promise.all(names.map((name) => caching.lookup(lookup(name))));
     expect(answers.map((a) => a.match)).toEqual(names.map((name) => `mux-only:${name}`));
+  });
+
+  it('carries a turn of large requests that one message could not hold (64 MB at most)', async () => {
+    const { port } = await gatewayServer('a');
+    const caching = client(port);
+    const body = Buffer.alloc(14 * 1024 * 1024, 'x');
+    const names = ['p1', 'p2', 'p3', 'p4', 'p5'];
+    const answers = await Promise.all(names.map((name) => caching.lookup({ ...lookup(name), body })));
+    expect(answers.map((a) => a.match)).toEqual(names.map((name) => `a:${name}:${body.length}`));
+  });
+
+  it('fails only the call that is too large for a message (request or answer), not the others on the stream', async () => {
+    const { port } = await gatewayServer('a');
+    const caching = client(port);
+    const [tooLarge, hugeAnswer, ...small] = await Promise.allSettled([
+      caching.lookup({ ...lookup('too-large'), body: Buffer.alloc(65 * 1024 * 1024, 'x') }),
+      caching.lookup(lookup('huge-answer')),
+      caching.lookup(lookup('s1')),
+      caching.lookup(lookup('s2')),
+    ]);
+    expect(tooLarge).toMatchObject({ status: 'rejected', reason: { code: 'service_unavailable' } });
+    expect(hugeAnswer).toMatchObject({ status: 'rejected', reason: { code: 'internal_error', message: expect.stringContaining('larger than a message') } });
+    expect(small).toEqual([
+      { status: 'fulfilled', value: expect.objectContaining({ match: 'a:s1' }) },
+      { status: 'fulfilled', value: expect.objectContaining({ match: 'a:s2' }) },
+    ]);
   });
 
   it('carries gateway errors whole (code, status, param, headers, attempts) and hides other errors', async () => {

@@ -32,6 +32,22 @@ type Handler = (request: unknown, options: CallOptions) => Promise<unknown>;
 /** Calls sent again when a stopping server refused them or ended the stream before starting them, at most. */
 const MAX_SENDS = 3;
 const NO_BYTES = Buffer.alloc(0);
+/**
+ * A turn's frames go as one message until they reach this many bytes: the
+ * receiver takes messages of up to 64 MB (grpc.max_receive_message_length),
+ * and a turn can hold many large requests (images, long prompts).
+ */
+const MESSAGE_BYTES = 4 * 1024 * 1024;
+/** A frame this large goes (or fails) as a call of its own: on the stream, a message over 64 MB would end every call on it. */
+const LARGEST_FRAME = 60 * 1024 * 1024;
+const callBytes = { weigh: (frame: CallFrame) => frame.request.length, max: MESSAGE_BYTES };
+const replyBytes = { weigh: (frame: ReplyFrame) => (frame.result?.$case === 'response' ? frame.result.response.length : 0), max: MESSAGE_BYTES };
+
+function responseFrame(response: Buffer): ReplyFrame['result'] {
+  if (response.length <= LARGEST_FRAME) return { $case: 'response', response };
+  const refusal = { code: 'internal_error', httpStatus: 0, message: `an answer of ${response.length} bytes is larger than a message may be`, param: '', headers: {} };
+  return { $case: 'error', error: { refusal, attempts: [] } };
+}
 
 /** Serves the Multiplex stream: each frame a call of one of the process's unary methods. */
 export class MuxServer {
@@ -71,7 +87,7 @@ class ServedStream {
   private readonly inFlight = new Map<number, AbortController>();
   private readonly replies = new TurnBatch<ReplyFrame>((frames) => {
     if (!this.clientGone) this.call.write({ frames });
-  });
+  }, replyBytes);
   private clientDone = false;
   private clientGone = false;
   private ended = false;
@@ -119,7 +135,7 @@ class ServedStream {
     }
     const serialize = handler.method.responseSerialize as (value: unknown) => Buffer;
     answer.then(
-      (response) => this.answer(frame.id, { $case: 'response', response: serialize(response) }),
+      (response) => this.answer(frame.id, responseFrame(serialize(response))),
       (err: unknown) => this.answer(frame.id, { $case: 'error', error: callErrorOf(err, this.server.log) }),
     );
   }
@@ -190,10 +206,12 @@ export class MuxClient {
     if (this.unsupported) return plain();
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(cancelledCall(this.target));
+    const bytes = (method.requestSerialize as (value: unknown) => Buffer)(request);
+    if (bytes.length > LARGEST_FRAME) return plain();
     return new Promise((resolve, reject) => {
       const call: PendingCall = {
         method,
-        request: (method.requestSerialize as (value: unknown) => Buffer)(request),
+        request: bytes,
         plain,
         resolve,
         reject,
@@ -238,7 +256,7 @@ export class MuxClient {
       // A stream that ended meanwhile took its calls' fate with it (failed, or sent again on the next).
       outbox: new TurnBatch((frames) => {
         if (!stream.status && !stream.closed) call.write({ frames });
-      }),
+      }, callBytes),
       closed: false,
     };
     call.on('data', ({ frames }: ReplyFrames) => {

@@ -26,4 +26,17 @@ describe('turn batch', () => {
     expect(sent).toEqual([['a']]);
     expect(batch.size).toBe(0);
   });
+
+  it('hands over at once a batch that reaches its weight limit, and the rest at the end of the turn', async () => {
+    const sent: string[][] = [];
+    const batch = new TurnBatch<string>((items) => sent.push(items), { weigh: (item) => item.length, max: 10 });
+    batch.add('abcd');
+    batch.add('efgh');
+    expect(sent).toEqual([]);
+    batch.add('ijkl');
+    expect(sent).toEqual([['abcd', 'efgh', 'ijkl']]);
+    batch.add('mn');
+    await nextTurn();
+    expect(sent).toEqual([['abcd', 'efgh', 'ijkl'], ['mn']]);
+  });
 });
