@@ -48,7 +48,7 @@ export const gatewayConfig = z.strictObject({
         .int()
         .min(0)
         .max(1_000)
-        .default(20)
+        .default(100)
         .describe('How long a durable consumer waits for more events before it writes a batch smaller than its maxBatch: fewer, larger database transactions at moderate rates, for that much delay of the rows.'),
     })
     .prefault({}),
