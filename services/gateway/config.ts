@@ -22,6 +22,12 @@ export const gatewayConfig = z.strictObject({
       opsPort: port().default(9090).describe('Port of /healthz, /readyz and /metrics.'),
       grpcPort: port().default(50051).describe('Port of the gRPC server that serves the services of this process to other processes.'),
       shutdownTimeoutMs: z.number().int().positive().default(15_000).describe('How long a graceful shutdown waits for work in hand.'),
+      multiplexCalls: z
+        .boolean()
+        .default(true)
+        .describe(
+          "Send this process's unary calls to another process as messages on one stream per address (docs/architecture.md), instead of a gRPC call each. Turn off behind a load balancer or service mesh that balances gRPC per call, to have each call balanced on its own.",
+        ),
       workers: z
         .number()
         .int()

@@ -84,26 +84,26 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
   const clients: Clients = {
     inProcess: (name) => services.includes(name),
     get audit() {
-      return (audit ??= client('audit', () => grpcClient(AuditService, config.audit.address, 'audit service', { deadlineMs: config.audit.callTimeoutMs })));
+      return (audit ??= client('audit', () => grpcClient(AuditService, config.audit.address, 'audit service', { deadlineMs: config.audit.callTimeoutMs, multiplex: config.server.multiplexCalls })));
     },
     get metering() {
       return (metering ??= client('metering', () =>
-        grpcClient(MeteringService, config.metering.address, 'metering service', { deadlineMs: config.metering.callTimeoutMs }),
+        grpcClient(MeteringService, config.metering.address, 'metering service', { deadlineMs: config.metering.callTimeoutMs, multiplex: config.server.multiplexCalls }),
       ));
     },
     get governance() {
       return (governance ??= client('governance', () =>
-        grpcClient(GovernanceService, config.governance.address, 'governance service', { deadlineMs: config.governance.callTimeoutMs }),
+        grpcClient(GovernanceService, config.governance.address, 'governance service', { deadlineMs: config.governance.callTimeoutMs, multiplex: config.server.multiplexCalls }),
       ));
     },
     get routing() {
       return (routing ??= client('routing', () =>
-        grpcClient(RoutingService, config.routing.address, 'routing service', { deadlineMs: config.routing.callTimeoutMs }),
+        grpcClient(RoutingService, config.routing.address, 'routing service', { deadlineMs: config.routing.callTimeoutMs, multiplex: config.server.multiplexCalls }),
       ));
     },
     get caching() {
       return (caching ??= client('caching', () =>
-        grpcClient(CachingService, config.caching.address, 'caching service', { deadlineMs: config.caching.callTimeoutMs }),
+        grpcClient(CachingService, config.caching.address, 'caching service', { deadlineMs: config.caching.callTimeoutMs, multiplex: config.server.multiplexCalls }),
       ));
     },
   };

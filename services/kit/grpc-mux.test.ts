@@ -62,10 +62,28 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function client(port: number, deadlineMs = 30_000) {
-  const caching = grpcClient(CachingService, `127.0.0.1:${port}`, 'caching service', { deadlineMs });
+function client(port: number, deadlineMs = 30_000, options: { multiplex?: boolean; streamLifetimeMs?: number } = {}) {
+  const caching = grpcClient(CachingService, `127.0.0.1:${port}`, 'caching service', { deadlineMs, ...options });
   cleanups.push(() => caching.close());
   return caching;
+}
+
+/** A server that serves only Multiplex, so a call it answers came on a stream; `streams` counts the streams opened. */
+async function muxOnlyServer(name: string) {
+  const fake = fakeCaching(name);
+  const mux = new MuxServer(log);
+  mux.register(CachingService.lookup, (request, options) => fake.api.lookup(request as LookupRequest, options));
+  const server = new Server();
+  const opened = { streams: 0 };
+  server.addService(MultiplexService as unknown as ServiceDefinition, {
+    calls: (call: Parameters<typeof mux.serve>[0]) => {
+      opened.streams += 1;
+      mux.serve(call);
+    },
+  });
+  const port = await listen(server);
+  cleanups.push(() => server.forceShutdown());
+  return { ...fake, port, opened };
 }
 
 async function gatewayServer(name: string, port = 0) {
@@ -79,18 +97,31 @@ async function gatewayServer(name: string, port = 0) {
 
 describe('unary calls multiplexed on one stream', () => {
   it('travel on the Multiplex stream: a server that serves nothing else answers many at once, each its own answer', async () => {
-    const fake = fakeCaching('mux-only');
-    const mux = new MuxServer(log);
-    mux.register(CachingService.lookup, (request, options) => fake.api.lookup(request as LookupRequest, options));
-    const server = new Server();
-    server.addService(MultiplexService as unknown as ServiceDefinition, { calls: mux.serve });
-    const port = await listen(server);
-    cleanups.push(() => server.forceShutdown());
-
+    const { port, opened } = await muxOnlyServer('mux-only');
     const caching = client(port);
     const names = Array.from({ length: 200 }, (_, i) => `team-${i}`);
     const answers = await Promise.all(names.map((name) => caching.lookup(lookup(name))));
     expect(answers.map((a) => a.match)).toEqual(names.map((name) => `mux-only:${name}`));
+    expect(opened.streams).toBe(1);
+  });
+
+  it('moves to a new stream when one has served its time, still cancelling calls left on the old one', async () => {
+    const server = await muxOnlyServer('s');
+    const caching = client(server.port, 30_000, { streamLifetimeMs: 0 });
+    const abort = new AbortController();
+    const held = caching.lookup(lookup('hold-old'), { signal: abort.signal });
+    await expect.poll(() => server.started).toContain('hold-old');
+    expect((await caching.lookup(lookup('next'))).match).toBe('s:next');
+    expect(server.opened.streams).toBe(2);
+    abort.abort();
+    await expect(held).rejects.toMatchObject({ message: 'call to caching service was cancelled' });
+    await expect.poll(() => server.cancelled).toContain('hold-old');
+  });
+
+  it('makes plain calls when multiplexing is off (multiplexCalls: false): a server with only Multiplex cannot answer them', async () => {
+    const { port, started } = await muxOnlyServer('s');
+    await expect(client(port, 30_000, { multiplex: false }).lookup(lookup('plain'))).rejects.toMatchObject({ code: 'service_unavailable' });
+    expect(started).toEqual([]);
   });
 
   it('carries a turn of large requests that one message could not hold (64 MB at most)', async () => {

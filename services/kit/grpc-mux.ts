@@ -38,6 +38,13 @@ const NO_BYTES = Buffer.alloc(0);
  * and a turn can hold many large requests (images, long prompts).
  */
 const MESSAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * A stream takes new calls for this long, then the next opens and the old one
+ * ends once its calls are answered: through a load balancer that spreads
+ * streams, calls move between replicas over time, and no proxy's limit on a
+ * stream's age catches one with calls in flight.
+ */
+const STREAM_LIFETIME_MS = 30_000;
 /** A frame this large goes (or fails) as a call of its own: on the stream, a message over 64 MB would end every call on it. */
 const LARGEST_FRAME = 60 * 1024 * 1024;
 const callBytes = { weigh: (frame: CallFrame) => frame.request.length, max: MESSAGE_BYTES };
@@ -184,8 +191,9 @@ interface OpenStream {
   readonly pending: Map<number, PendingCall>;
   /** Frames of this turn, written together once it ends. */
   readonly outbox: TurnBatch<CallFrame>;
-  /** This side ended: no more frames, cancels included (a call in flight on it runs to its end). */
+  /** This side ended (at close, or retired with no call left on it): no more frames. */
   closed: boolean;
+  readonly openedAt: number;
   status?: StatusObject;
 }
 
@@ -200,6 +208,7 @@ export class MuxClient {
     private readonly client: Client,
     private readonly target: string,
     private readonly deadlineMs: number,
+    private readonly lifetimeMs = STREAM_LIFETIME_MS,
   ) {}
 
   call(method: UnaryMethod, request: unknown, options: CallOptions, plain: () => Promise<unknown>): Promise<unknown> {
@@ -225,9 +234,11 @@ export class MuxClient {
     });
   }
 
-  /** Ends the stream once the calls on it are answered. */
+  /** Sends no more calls; the server ends the stream once the calls on it are answered. */
   close(): void {
-    if (this.current) this.end(this.current);
+    const stream = this.current;
+    this.current = undefined;
+    if (stream) this.halfClose(stream);
   }
 
   private send(call: PendingCall): void {
@@ -239,6 +250,7 @@ export class MuxClient {
     call.sends += 1;
     this.lastId = (this.lastId + 1) >>> 0 || 1;
     call.id = this.lastId;
+    if (this.current && performance.now() - this.current.openedAt > this.lifetimeMs) this.retire(this.current);
     const stream = (this.current ??= this.open());
     call.stream = stream;
     stream.pending.set(call.id, call);
@@ -258,6 +270,7 @@ export class MuxClient {
         if (!stream.status && !stream.closed) call.write({ frames });
       }, callBytes),
       closed: false,
+      openedAt: performance.now(),
     };
     call.on('data', ({ frames }: ReplyFrames) => {
       for (const frame of frames) this.receive(stream, frame);
@@ -290,7 +303,7 @@ export class MuxClient {
       case 'refused':
         // The server is stopping: this stream takes no more calls.
         stream.pending.delete(call.id);
-        if (this.current === stream) this.end(stream);
+        this.retire(stream);
         this.send(call);
     }
   }
@@ -314,13 +327,21 @@ export class MuxClient {
     }
   }
 
+  /**
+   * Sends no new calls on the stream. It ends once the calls on it are
+   * answered; until then it still carries their cancels.
+   */
   private retire(stream: OpenStream): void {
     if (this.current === stream) this.current = undefined;
+    this.endIfDone(stream);
   }
 
-  /** Sends no more calls on the stream: what is in its outbox goes, then the end of the client's side. */
-  private end(stream: OpenStream): void {
-    this.retire(stream);
+  private endIfDone(stream: OpenStream): void {
+    if (stream !== this.current && stream.pending.size === 0 && !stream.closed && !stream.status) this.halfClose(stream);
+  }
+
+  /** What is in the outbox goes, then the end of the client's side. */
+  private halfClose(stream: OpenStream): void {
     stream.outbox.flush();
     stream.closed = true;
     stream.call.end();
@@ -330,15 +351,19 @@ export class MuxClient {
   private giveUp(call: PendingCall, error: GatewayError): void {
     if (call.done) return;
     const stream = call.stream;
-    this.settle(call);
+    // Before settling, which ends a retired stream whose last call this was (sending its outbox first).
     if (stream && !stream.status && !stream.closed) stream.outbox.add({ id: call.id, method: '', request: NO_BYTES, cancel: true });
+    this.settle(call);
     call.reject(error);
   }
 
   private settle(call: PendingCall): void {
     call.done = true;
     clearTimeout(call.timer);
-    call.stream?.pending.delete(call.id);
+    const stream = call.stream;
+    if (!stream) return;
+    stream.pending.delete(call.id);
+    this.endIfDone(stream);
   }
 }
 

@@ -105,17 +105,17 @@ export function grpcClient<S extends Record<string, AnyMethod>>(
   definition: S,
   address: string,
   target: string,
-  options: { deadlineMs: number },
+  options: { deadlineMs: number; multiplex?: boolean; streamLifetimeMs?: number },
 ): Api<S> & { close(): void } {
   const client = new Client(address, credentials.createInsecure(), {
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
   });
-  const mux = new MuxClient(client, target, options.deadlineMs);
+  const mux = options.multiplex === false ? undefined : new MuxClient(client, target, options.deadlineMs, options.streamLifetimeMs);
   const api: Record<string, unknown> = {
     close: () => {
-      mux.close();
+      mux?.close();
       client.close();
     },
   };
@@ -140,8 +140,9 @@ export function grpcClient<S extends Record<string, AnyMethod>>(
           );
           callOptions.signal?.addEventListener('abort', () => call.cancel(), { once: true });
         });
-      api[name] = (request: unknown, callOptions: CallOptions = {}) =>
-        mux.call(method, request, callOptions, () => plainCall(request, callOptions));
+      api[name] = mux
+        ? (request: unknown, callOptions: CallOptions = {}) => mux.call(method, request, callOptions, () => plainCall(request, callOptions))
+        : (request: unknown, callOptions: CallOptions = {}) => plainCall(request, callOptions);
     }
   }
   return api as Api<S> & { close(): void };
