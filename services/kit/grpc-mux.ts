@@ -50,12 +50,6 @@ const LARGEST_FRAME = 60 * 1024 * 1024;
 const callBytes = { weigh: (frame: CallFrame) => frame.request.length, max: MESSAGE_BYTES };
 const replyBytes = { weigh: (frame: ReplyFrame) => (frame.result?.$case === 'response' ? frame.result.response.length : 0), max: MESSAGE_BYTES };
 
-function responseFrame(response: Buffer): ReplyFrame['result'] {
-  if (response.length <= LARGEST_FRAME) return { $case: 'response', response };
-  const refusal = { code: 'internal_error', httpStatus: 0, message: `an answer of ${response.length} bytes is larger than a message may be`, param: '', headers: {} };
-  return { $case: 'error', error: { refusal, attempts: [] } };
-}
-
 /** Serves the Multiplex stream: each frame a call of one of the process's unary methods. */
 export class MuxServer {
   private readonly handlers = new Map<string, { method: UnaryMethod; run: Handler }>();
@@ -141,8 +135,12 @@ class ServedStream {
       answer = Promise.reject(err);
     }
     const serialize = handler.method.responseSerialize as (value: unknown) => Buffer;
-    answer.then(
-      (response) => this.answer(frame.id, responseFrame(serialize(response))),
+    answer.then(serialize).then(
+      (response) => {
+        if (response.length <= LARGEST_FRAME) return this.answer(frame.id, { $case: 'response', response });
+        const error = new GatewayError('internal_error', `an answer of ${response.length} bytes is larger than a message may be`);
+        this.answer(frame.id, { $case: 'error', error: callErrorOf(error, this.server.log) });
+      },
       (err: unknown) => this.answer(frame.id, { $case: 'error', error: callErrorOf(err, this.server.log) }),
     );
   }
