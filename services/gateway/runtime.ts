@@ -13,7 +13,7 @@ import type { EventBus } from '../kit/bus/types.js';
 import { PGliteDatabase } from '../kit/db/pglite.js';
 import { connectPostgres } from '../kit/db/postgres.js';
 import type { Database } from '../kit/db/types.js';
-import { grpcClient, GrpcServer } from '../kit/grpc.js';
+import { grpcClient, GrpcServer, type Api } from '../kit/grpc.js';
 import type { Logger } from '../kit/log.js';
 import { createMetricsRegistry } from '../kit/metrics.js';
 import { Pricing } from '../kit/pricing/index.js';
@@ -69,10 +69,11 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     }));
 
   /** The service object when it runs here, else a gRPC client with the same type. */
-  const client = <T>(name: ServiceName, remote: () => T & { close(): void }): T => {
+  const client = <S extends Parameters<typeof grpcClient>[0]>(name: Exclude<ServiceName, 'ingress'>, definition: S): Api<S> => {
     const local = apis.get(name);
-    if (local) return local as T;
-    const created = remote();
+    if (local) return local as Api<S>;
+    const { address, callTimeoutMs } = config[name];
+    const created = grpcClient(definition, address, `${name} service`, { deadlineMs: callTimeoutMs, multiplex: config.server.multiplexCalls });
     remoteClients.push(created);
     return created;
   };
@@ -84,27 +85,19 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
   const clients: Clients = {
     inProcess: (name) => services.includes(name),
     get audit() {
-      return (audit ??= client('audit', () => grpcClient(AuditService, config.audit.address, 'audit service', { deadlineMs: config.audit.callTimeoutMs, multiplex: config.server.multiplexCalls })));
+      return (audit ??= client('audit', AuditService));
     },
     get metering() {
-      return (metering ??= client('metering', () =>
-        grpcClient(MeteringService, config.metering.address, 'metering service', { deadlineMs: config.metering.callTimeoutMs, multiplex: config.server.multiplexCalls }),
-      ));
+      return (metering ??= client('metering', MeteringService));
     },
     get governance() {
-      return (governance ??= client('governance', () =>
-        grpcClient(GovernanceService, config.governance.address, 'governance service', { deadlineMs: config.governance.callTimeoutMs, multiplex: config.server.multiplexCalls }),
-      ));
+      return (governance ??= client('governance', GovernanceService));
     },
     get routing() {
-      return (routing ??= client('routing', () =>
-        grpcClient(RoutingService, config.routing.address, 'routing service', { deadlineMs: config.routing.callTimeoutMs, multiplex: config.server.multiplexCalls }),
-      ));
+      return (routing ??= client('routing', RoutingService));
     },
     get caching() {
-      return (caching ??= client('caching', () =>
-        grpcClient(CachingService, config.caching.address, 'caching service', { deadlineMs: config.caching.callTimeoutMs, multiplex: config.server.multiplexCalls }),
-      ));
+      return (caching ??= client('caching', CachingService));
     },
   };
 

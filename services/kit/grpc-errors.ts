@@ -16,19 +16,22 @@ const PARAM_KEY = 'gw-param';
 const ATTEMPTS_KEY = 'gw-attempts-bin';
 const HEADER_PREFIX = 'gw-h-';
 
-export function toServiceError(err: unknown, log: Logger): Partial<ServiceError> {
-  const metadata = new Metadata();
-  if (err instanceof GatewayError) {
-    metadata.set(CODE_KEY, err.code);
-    metadata.set(STATUS_KEY, String(err.status));
-    if (err.param) metadata.set(PARAM_KEY, err.param);
-    if (err.attempts.length > 0) metadata.set(ATTEMPTS_KEY, Buffer.from(Attempts.encode({ attempts: err.attempts }).finish()));
-    for (const [name, value] of Object.entries(err.headers)) metadata.set(`${HEADER_PREFIX}${name}`, value);
-    return { code: grpcCodeFor(err.status), details: err.message, metadata };
-  }
+/** What a handler threw, as the GatewayError its caller gets: other errors are logged here and not described there. */
+function handlerError(err: unknown, log: Logger): GatewayError {
+  if (err instanceof GatewayError) return err;
   log.error({ err }, 'unhandled error in gRPC handler');
-  metadata.set(CODE_KEY, 'internal_error');
-  return { code: GrpcStatus.INTERNAL, details: 'internal error', metadata };
+  return new GatewayError('internal_error', 'internal error');
+}
+
+export function toServiceError(thrown: unknown, log: Logger): Partial<ServiceError> {
+  const err = handlerError(thrown, log);
+  const metadata = new Metadata();
+  metadata.set(CODE_KEY, err.code);
+  metadata.set(STATUS_KEY, String(err.status));
+  if (err.param) metadata.set(PARAM_KEY, err.param);
+  if (err.attempts.length > 0) metadata.set(ATTEMPTS_KEY, Buffer.from(Attempts.encode({ attempts: err.attempts }).finish()));
+  for (const [name, value] of Object.entries(err.headers)) metadata.set(`${HEADER_PREFIX}${name}`, value);
+  return { code: grpcCodeFor(err.status), details: err.message, metadata };
 }
 
 function grpcCodeFor(httpStatus: number): GrpcStatus {
@@ -37,6 +40,7 @@ function grpcCodeFor(httpStatus: number): GrpcStatus {
   if (httpStatus === 403) return GrpcStatus.PERMISSION_DENIED;
   if (httpStatus === 404) return GrpcStatus.NOT_FOUND;
   if (httpStatus === 429) return GrpcStatus.RESOURCE_EXHAUSTED;
+  if (httpStatus === 500) return GrpcStatus.INTERNAL;
   if (httpStatus === 503) return GrpcStatus.UNAVAILABLE;
   if (httpStatus === 504) return GrpcStatus.DEADLINE_EXCEEDED;
   return GrpcStatus.UNKNOWN;
@@ -81,11 +85,10 @@ export function errorOfRefusal(refusal: Refusal): GatewayError {
 export const cancelledCall = (target: string) => new GatewayError('service_unavailable', `call to ${target} was cancelled`);
 export const unansweredCall = (target: string) => new GatewayError('service_unavailable', `${target} did not answer in time`);
 
-/** What a multiplexed call threw, as its answer; errors other than GatewayErrors are logged and not described. */
-export function callErrorOf(err: unknown, log: Logger): CallError {
-  if (err instanceof GatewayError) return { refusal: refusalOf(err), attempts: err.attempts };
-  log.error({ err }, 'unhandled error in gRPC handler');
-  return { refusal: { code: 'internal_error', httpStatus: 0, message: 'internal error', param: '', headers: {} }, attempts: [] };
+/** What a multiplexed call threw, as its answer. */
+export function callErrorOf(thrown: unknown, log: Logger): CallError {
+  const err = handlerError(thrown, log);
+  return { refusal: refusalOf(err), attempts: err.attempts };
 }
 
 /** The GatewayError a multiplexed call's answer stands for. */

@@ -170,11 +170,16 @@ class ServedStream {
   }
 }
 
+/** The same call as a gRPC call of its own, for a server without Multiplex. */
+export type PlainCall = (request: unknown, options: CallOptions) => Promise<unknown>;
+
 interface PendingCall {
   readonly method: UnaryMethod;
+  /** The request as given, for the plain call, and encoded, for the stream. */
+  readonly given: unknown;
+  readonly options: CallOptions;
   readonly request: Buffer;
-  /** The same call as a gRPC call of its own, for a server without Multiplex. */
-  readonly plain: () => Promise<unknown>;
+  readonly plain: PlainCall;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
   readonly timer: NodeJS.Timeout;
@@ -209,15 +214,17 @@ export class MuxClient {
     private readonly lifetimeMs = STREAM_LIFETIME_MS,
   ) {}
 
-  call(method: UnaryMethod, request: unknown, options: CallOptions, plain: () => Promise<unknown>): Promise<unknown> {
-    if (this.unsupported) return plain();
+  call(method: UnaryMethod, request: unknown, options: CallOptions, plain: PlainCall): Promise<unknown> {
+    if (this.unsupported) return plain(request, options);
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(cancelledCall(this.target));
     const bytes = (method.requestSerialize as (value: unknown) => Buffer)(request);
-    if (bytes.length > LARGEST_FRAME) return plain();
+    if (bytes.length > LARGEST_FRAME) return plain(request, options);
     return new Promise((resolve, reject) => {
       const call: PendingCall = {
         method,
+        given: request,
+        options,
         request: bytes,
         plain,
         resolve,
@@ -313,7 +320,7 @@ export class MuxClient {
     for (const call of [...stream.pending.values()]) {
       this.settle(call);
       if (error) call.reject(error);
-      else call.plain().then(call.resolve, call.reject);
+      else call.plain(call.given, call.options).then(call.resolve, call.reject);
     }
   }
 

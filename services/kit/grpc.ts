@@ -13,7 +13,7 @@ import {
 } from '@grpc/grpc-js';
 import { MultiplexService } from '../gen/gateway/v1/mux.js';
 import { fromServiceError, toServiceError } from './grpc-errors.js';
-import { MuxClient, MuxServer, withoutCallerStack, type CallOptions, type UnaryMethod } from './grpc-mux.js';
+import { MuxClient, MuxServer, withoutCallerStack, type CallOptions, type PlainCall, type UnaryMethod } from './grpc-mux.js';
 import type { Logger } from './log.js';
 
 export { errorOfRefusal, fromServiceError, refusalOf } from './grpc-errors.js';
@@ -125,7 +125,7 @@ export function grpcClient<S extends Record<string, AnyMethod>>(
       api[name] = (request: unknown, callOptions: CallOptions = {}) =>
         clientStream(client, method, serialize, request, callOptions, target);
     } else {
-      const plainCall = (request: unknown, callOptions: CallOptions) =>
+      const plainCall: PlainCall = (request, callOptions) =>
         new Promise((resolve, reject) => {
           const call = withoutCallerStack(() =>
             client.makeUnaryRequest(
@@ -141,7 +141,7 @@ export function grpcClient<S extends Record<string, AnyMethod>>(
           callOptions.signal?.addEventListener('abort', () => call.cancel(), { once: true });
         });
       api[name] = mux
-        ? (request: unknown, callOptions: CallOptions = {}) => mux.call(method, request, callOptions, () => plainCall(request, callOptions))
+        ? (request: unknown, callOptions: CallOptions = {}) => mux.call(method, request, callOptions, plainCall)
         : (request: unknown, callOptions: CallOptions = {}) => plainCall(request, callOptions);
     }
   }
