@@ -56,6 +56,13 @@ export const gatewayConfig = z.strictObject({
         .max(1_000)
         .default(100)
         .describe('How long a durable consumer waits for more events before it writes a batch smaller than its maxBatch: fewer, larger database transactions at moderate rates, for that much delay of the rows.'),
+      publishLingerMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(1_000)
+        .default(25)
+        .describe('How long a process holds the events it emitted before it publishes them as one message (0: at the end of the event-loop turn). Fewer JetStream messages, deliveries and acks below saturation; events held are lost if the process dies in that time.'),
     })
     .prefault({}),
   database: z

@@ -65,7 +65,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       const base = spool.dir || join(dataDir, 'spool', `${services.join('+')}-${config.server.opsPort}`);
       const dir = worker === undefined ? base : join(base, `worker${worker}`);
       const opened = await Spool.open({ dir, maxBytes: spool.maxBytes, syncIntervalMs: spool.syncIntervalMs }, log.child({ component: 'spool' }));
-      return new EventPublisher(b, log.child({ component: 'events' }), metrics, opened, spool.whenFull);
+      return new EventPublisher(b, log.child({ component: 'events' }), metrics, { spool: opened, whenFull: spool.whenFull, lingerMs: config.nats.publishLingerMs });
     }));
 
   /** The service object when it runs here, else a gRPC client with the same type. */

@@ -126,8 +126,14 @@ export class Governance implements Api<typeof GovernanceService> {
   }
 
   async settle(request: SettleRequest): Promise<SettleResponse> {
+    this.settleNow(request);
+    return {};
+  }
+
+  /** Synchronous, so a batch's settles all count before anything that arrived after them is admitted. */
+  private settleNow(request: SettleRequest): void {
     const reservation = this.reservations.get(request.reservationId);
-    if (!reservation) return {};
+    if (!reservation) return;
     this.reservations.delete(request.reservationId);
     const usage = request.usage;
     const priced = request.cacheHit ? 0 : this.pricing.cost(request.served, usage);
@@ -149,7 +155,6 @@ export class Governance implements Api<typeof GovernanceService> {
           break;
       }
     }
-    return {};
   }
 
   async authorizeMany(batch: AuthorizeBatch): Promise<AuthorizeResults> {
@@ -165,7 +170,7 @@ export class Governance implements Api<typeof GovernanceService> {
   }
 
   async settleMany(batch: SettleBatch): Promise<SettleResponse> {
-    for (const settle of batch.settles) await this.settle(settle);
+    for (const settle of batch.settles) this.settleNow(settle);
     return {};
   }
 

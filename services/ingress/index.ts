@@ -11,6 +11,7 @@ export const ingressService = defineService<IngressConfig>({
   async init(ctx, config) {
     const events = await ctx.events();
     const recorder = new OutcomeRecorder(events, ctx.metrics, ctx.log, config.emitAttempts);
+    const settlements = new Settlements(ctx.clients, ctx.log);
     const app = buildIngressApp(config, {
       clients: ctx.clients,
       recorder,
@@ -18,8 +19,8 @@ export const ingressService = defineService<IngressConfig>({
       emitReceived: config.emitReceived,
       log: ctx.log,
       agent: config.agent,
-      authorizations: new Authorizations(ctx.clients),
-      settlements: new Settlements(ctx.clients, ctx.log),
+      authorizations: new Authorizations(ctx.clients, settlements),
+      settlements,
       cachePolicy: new CachePolicyMemo(ctx.metrics),
     });
     const url = await app.listen({ host: ctx.host, port: config.port });
@@ -27,7 +28,11 @@ export const ingressService = defineService<IngressConfig>({
     return {
       endpoints: { http: url },
       ready: () => true,
-      stop: () => closeGracefully(app),
+      stop: async () => {
+        await closeGracefully(app);
+        // Settles still lingering go now, while governance's client is open.
+        settlements.flush();
+      },
     };
   },
 });

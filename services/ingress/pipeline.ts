@@ -28,23 +28,39 @@ export interface PipelineDeps {
 }
 
 /**
- * Settles ended requests with governance, those that end in one turn of the
- * event loop in one call (SettleMany): one gRPC call fewer per request in split
- * mode. A settle that fails is logged; governance expires its reservation.
+ * How long a settle waits for company when governance runs in another
+ * process. Below saturation requests end one per turn, and each settle would
+ * wake governance on its own; the next admission takes them along anyway.
+ */
+const SETTLE_LINGER_MS = 20;
+
+/**
+ * Settles ended requests with governance, many in one call (SettleMany): one
+ * gRPC call fewer per request in split mode. In another process, settles wait
+ * up to SETTLE_LINGER_MS, or until the next admission, which they go ahead of,
+ * so governance counts the requests that ended before it admits the next (a
+ * concurrency limit sees its slot free again). A settle that fails is logged;
+ * governance expires its reservation.
  */
 export class Settlements {
   private readonly batch: TurnBatch<SettleRequest>;
 
   constructor(clients: Clients, log: Logger) {
+    const lingerMs = clients.inProcess('governance') ? 0 : SETTLE_LINGER_MS;
     this.batch = new TurnBatch((settles) => {
       clients.governance
         .settleMany({ settles })
         .catch((err: unknown) => log.warn({ err, requests: settles.map((s) => s.context?.requestId) }, 'settling requests with governance failed'));
-    });
+    }, { lingerMs });
   }
 
   add(settle: SettleRequest): void {
     this.batch.add(settle);
+  }
+
+  /** Sends the waiting settles now, ahead of what is sent next. */
+  flush(): void {
+    this.batch.flush();
   }
 }
 
@@ -64,7 +80,10 @@ export class Authorizations {
   private readonly batch = new TurnBatch<Waiting>((waiting) => this.send(waiting));
   private readonly batched: boolean;
 
-  constructor(private readonly clients: Clients) {
+  constructor(
+    private readonly clients: Clients,
+    private readonly settlements: Settlements,
+  ) {
     this.batched = !clients.inProcess('governance');
   }
 
@@ -74,6 +93,7 @@ export class Authorizations {
   }
 
   private send(waiting: Waiting[]): void {
+    this.settlements.flush();
     this.clients.governance.authorizeMany({ requests: waiting.map((w) => w.request) }).then(
       ({ results }) =>
         waiting.forEach((w, i) => {

@@ -88,7 +88,7 @@ class ServedStream {
   private readonly inFlight = new Map<number, AbortController>();
   private readonly replies = new TurnBatch<ReplyFrame>((frames) => {
     if (!this.clientGone) this.call.write({ frames });
-  }, replyBytes);
+  }, { limit: replyBytes });
   private clientDone = false;
   private clientGone = false;
   private ended = false;
@@ -273,7 +273,7 @@ export class MuxClient {
       // A stream that ended meanwhile took its calls' fate with it (failed, or sent again on the next).
       outbox: new TurnBatch((frames) => {
         if (!stream.status && !stream.closed) call.write({ frames });
-      }, callBytes),
+      }, { limit: callBytes }),
       closed: false,
       openedAt: performance.now(),
     };

@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { TurnBatch } from './turn-batch.js';
 
 describe('turn batch', () => {
@@ -29,7 +29,7 @@ describe('turn batch', () => {
 
   it('hands over at once a batch that reaches its weight limit, and the rest at the end of the turn', async () => {
     const sent: string[][] = [];
-    const batch = new TurnBatch<string>((items) => sent.push(items), { weigh: (item) => item.length, max: 10 });
+    const batch = new TurnBatch<string>((items) => sent.push(items), { limit: { weigh: (item) => item.length, max: 10 } });
     batch.add('abcd');
     batch.add('efgh');
     expect(sent).toEqual([]);
@@ -38,5 +38,32 @@ describe('turn batch', () => {
     batch.add('mn');
     await nextTurn();
     expect(sent).toEqual([['abcd', 'efgh', 'ijkl'], ['mn']]);
+  });
+
+  it('with a linger, waits that long after the first item, across turns, and a flush sends at once', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const sent: number[][] = [];
+      const batch = new TurnBatch<number>((items) => sent.push(items), { lingerMs: 20 });
+      batch.add(1);
+      await nextTurn();
+      batch.add(2);
+      vi.advanceTimersByTime(19);
+      expect(sent).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(sent).toEqual([[1, 2]]);
+      batch.add(3);
+      batch.flush();
+      expect(sent).toEqual([[1, 2], [3]]);
+      // The flushed batch's timer is gone: a new item waits its own full linger.
+      vi.advanceTimersByTime(10);
+      batch.add(4);
+      vi.advanceTimersByTime(19);
+      expect(sent).toEqual([[1, 2], [3]]);
+      vi.advanceTimersByTime(1);
+      expect(sent).toEqual([[1, 2], [3], [4]]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

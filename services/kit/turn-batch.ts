@@ -1,28 +1,41 @@
+export interface TurnBatchOptions<T> {
+  /** A batch whose items weigh this much together is handed over at once, so one message stays under what its receiver accepts. */
+  limit?: { weigh: (item: T) => number; max: number };
+  /**
+   * Waits this long after a batch's first item instead of to the end of its
+   * turn: below saturation items come one per turn, and a short wait makes
+   * one message of several, for that much delay.
+   */
+  lingerMs?: number;
+}
+
 /**
  * Collects what is added during one turn of the event loop and hands it over
  * all together once the turn's I/O callbacks ran (setImmediate): under load
  * many requests end in one turn, and one call, message or write serves them all.
- * With a weight limit, a batch that reaches it is handed over at once instead,
- * so one message stays under what its receiver accepts.
  */
 export class TurnBatch<T> {
   private items: T[] = [];
   private weight = 0;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly send: (items: T[]) => void,
-    private readonly limit?: { weigh: (item: T) => number; max: number },
+    private readonly options: TurnBatchOptions<T> = {},
   ) {}
 
   add(item: T): void {
-    if (this.items.push(item) === 1) setImmediate(() => this.flush());
-    if (!this.limit) return;
-    this.weight += this.limit.weigh(item);
-    if (this.weight >= this.limit.max) this.flush();
+    if (this.items.push(item) === 1) this.schedule();
+    const limit = this.options.limit;
+    if (!limit) return;
+    this.weight += limit.weigh(item);
+    if (this.weight >= limit.max) this.flush();
   }
 
-  /** Hands over what was added so far at once (at shutdown); the turn's own flush then finds nothing. */
+  /** Hands over what was added so far at once (at shutdown, or before something that must follow it). */
   flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.items.length === 0) return;
     const items = this.items;
     this.items = [];
@@ -30,8 +43,14 @@ export class TurnBatch<T> {
     this.send(items);
   }
 
-  /** Items waiting for the end of the turn. */
+  /** Items waiting to be handed over. */
   get size(): number {
     return this.items.length;
+  }
+
+  private schedule(): void {
+    const lingerMs = this.options.lingerMs ?? 0;
+    if (lingerMs > 0) this.timer = setTimeout(() => this.flush(), lingerMs);
+    else setImmediate(() => this.flush());
   }
 }

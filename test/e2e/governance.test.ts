@@ -89,6 +89,16 @@ describe('governance across replicas', () => {
     expect(outcomes.find((o) => o.status !== 200)).toMatchObject({ status: 429, code: 'concurrency_limit_exceeded' });
   });
 
+  it('frees a request-in-flight slot as soon as the request ended: one after another, each is admitted', async () => {
+    // Ingress holds settles for a moment to send several at once; the next admission must take them along first.
+    const key = await newKey({ max_parallel: 1 });
+    const client = new OpenAI({ baseURL: gateway.ingressURLs[0], apiKey: key, maxRetries: 0 });
+    for (let i = 0; i < 4; i++) {
+      const completion = await client.chat.completions.create({ model: 'mock/echo', max_tokens: 10, messages: [{ role: 'user', content: `in turn ${i}` }] });
+      expect(completion.choices[0]?.message.content).toBe(`This is a mock response to: in turn ${i}`);
+    }
+  });
+
   it('applies an admin change on every replica at once: a revoked key is refused everywhere, and audited', async () => {
     const key = await newKey({ name: 'soon revoked' });
     const viaSecond = new OpenAI({ baseURL: gateway.ingressURLs[1], apiKey: key, maxRetries: 0 });

@@ -1,11 +1,14 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, isolatedBus, requireInfra } from '../../../test/harness/infra.js';
 import { encodeEvent, EventType, requestEvent, type Event } from '../events.js';
 import { createLogger } from '../log.js';
 import { JetStreamBus } from './jetstream.js';
 import { MemoryBus } from './memory.js';
+import { EventPublisher } from './publisher.js';
 import type { EventBus } from './types.js';
 
 const log = createLogger({ level: 'silent' });
@@ -32,7 +35,7 @@ interface Fixture {
   /** A second connection to the same bus, as another process would have. */
   reopen(): Promise<EventBus>;
   /** JetStream: a plain client, to put messages on the stream as some other publisher would. */
-  raw?(): Promise<{ js: JetStreamClient; subject(type: string): string }>;
+  raw?(): Promise<{ js: JetStreamClient; subject(type: string): string; storedMessages(): Promise<number> }>;
   cleanup(): Promise<void>;
 }
 
@@ -68,7 +71,12 @@ const fixtures: Record<string, () => Promise<Fixture>> = {
       raw: async () => {
         const nc = await connect({ servers: infra.natsUrl });
         opened.push(nc);
-        return { js: jetstream(nc), subject: (type: string) => `${names.subjectPrefix}.events.${type}` };
+        const jsm = await jetstreamManager(nc);
+        return {
+          js: jetstream(nc),
+          subject: (type: string) => `${names.subjectPrefix}.events.${type}`,
+          storedMessages: async () => (await jsm.streams.info(names.stream)).state.messages,
+        };
       },
       cleanup: async () => {
         for (const b of opened) await b.close();
@@ -204,6 +212,26 @@ describe('jetstream durable consumer', () => {
       await eventually('the events after the bad message', async () => (seen.length >= 3 ? true : undefined));
       expect(seen).toEqual(['req_1', 'req_2', 'req_3']);
     } finally {
+      await fixture.cleanup();
+    }
+  });
+
+  it('publishes the events a process emits within its linger as one message, in order', async () => {
+    const fixture = await fixtures.jetstream!();
+    const publisher = new EventPublisher(fixture.bus, log, new Registry(), { lingerMs: 200 });
+    try {
+      const seen: string[] = [];
+      await fixture.bus.consume({ name: 'lingered', filter: '>', maxBatch: 10 }, async (events) => void seen.push(...events.map((e) => e.requestId)));
+      // Three turns of the event loop, as three requests ending one after another below saturation.
+      for (let n = 1; n <= 3; n++) {
+        publisher.emit(event(n));
+        await nextTurn();
+      }
+      await eventually('the lingered events', async () => (seen.length >= 3 ? true : undefined));
+      expect(seen).toEqual(['req_1', 'req_2', 'req_3']);
+      expect(await (await fixture.raw!()).storedMessages()).toBe(1);
+    } finally {
+      await publisher.flush(1_000);
       await fixture.cleanup();
     }
   });

@@ -10,6 +10,14 @@ import { retryDelayMs, type EventBus } from './types.js';
 /** What to do when the spool is full: refuse new requests (nothing goes unrecorded), or serve and count the loss. */
 export type WhenFull = 'refuse' | 'drop';
 
+export interface PublisherOptions {
+  /** Where events wait while the bus cannot take them; without one, events are retried in memory only. */
+  spool?: Spool;
+  whenFull?: WhenFull;
+  /** See nats.publishLingerMs: how long events wait for company before they go as one message. */
+  lingerMs?: number;
+}
+
 /** Tries on the bus before an event goes to the spool instead. */
 const DIRECT_ATTEMPTS = 3;
 
@@ -24,22 +32,26 @@ export class EventPublisher {
   /** Publishes in flight, and how many events they carry. */
   private readonly pending = new Set<Promise<void>>();
   private inFlight = 0;
-  /** Events emitted in this turn of the event loop, published together at its end. */
-  private readonly queued = new TurnBatch<Event>((events) => this.publishQueued(events));
+  /** Events emitted in this turn of the event loop (or within the linger), published together. */
+  private readonly queued: TurnBatch<Event>;
   private readonly published: Counter<'type'>;
   private readonly spooled: Counter;
   private readonly dropped: Counter<'reason'>;
   private closing = false;
   private replaying: Promise<void> | undefined;
   private readonly replayTimer: NodeJS.Timeout | undefined;
+  private readonly spool: Spool | undefined;
+  private readonly whenFull: WhenFull;
 
   constructor(
     private readonly bus: EventBus,
     private readonly log: Logger,
     metrics: Registry,
-    private readonly spool?: Spool,
-    private readonly whenFull: WhenFull = 'refuse',
+    { spool, whenFull = 'refuse', lingerMs = 0 }: PublisherOptions = {},
   ) {
+    this.spool = spool;
+    this.whenFull = whenFull;
+    this.queued = new TurnBatch((events) => this.publishQueued(events), { lingerMs });
     this.published = new Counter({ name: 'gateway_events_published_total', help: 'Events the bus accepted, by type.', labelNames: ['type'], registers: [metrics] });
     this.spooled = new Counter({ name: 'gateway_events_spooled_total', help: 'Events written to the local spool because the bus could not take them.', registers: [metrics] });
     this.dropped = new Counter({ name: 'gateway_events_dropped_total', help: 'Events lost: spool full (with whenFull: drop), or no spool and the bus refused them at shutdown.', labelNames: ['reason'], registers: [metrics] });
@@ -57,10 +69,11 @@ export class EventPublisher {
   }
 
   /**
-   * Events emitted in one turn of the event loop are published together, so
-   * the bus sends them as few messages (measured with npm run bench: a socket
-   * write per event was 12% of the embedded gateway's CPU, and a JetStream
-   * message per event costs a publish, a delivery and an ack per consumer).
+   * Events emitted in one turn of the event loop (or within the linger) are
+   * published together, so the bus sends them as few messages (measured with
+   * npm run bench: a socket write per event was 12% of the embedded gateway's
+   * CPU, and a JetStream message per event costs a publish, a delivery and an
+   * ack per consumer).
    */
   emit(event: Event): void {
     if (this.spool && (this.spool.backlog || !this.bus.connected())) {
