@@ -33,7 +33,8 @@ export const cachingService = defineService<CachingConfig>({
       }, ms).unref();
     };
     const timers = [
-      every(config.syncIntervalMs, 'sync with other replicas', () => shared.sync()),
+      // On embedded PGlite this process is the database's only user: there are no other replicas to hear from.
+      ...(db.kind === 'pglite' ? [] : [every(config.syncIntervalMs, 'sync with other replicas', () => shared.sync())]),
       every(SWEEP_INTERVAL_MS, 'sweep of expired entries', async () => {
         api.entries.sweep(Date.now());
         await shared.sweep();

@@ -82,6 +82,28 @@ describe.each(['postgres', 'pglite'] as const)('leased quotas on %s', (kind) => 
     expect(await allocated(db, 'budget:b1')).toEqual({ allocated: 2, used: 2 });
   });
 
+  it('keeps alive a lease it holds unused, and writes nothing once idle', async () => {
+    const { db } = await setup();
+    let clock = Date.now();
+    const a = new QuotaBook(db, settings, log, () => clock);
+    const maintain = () => (a as unknown as { maintain(): Promise<void> }).maintain();
+    const renewedAt = async () => (await db.query<{ renewed_at: Date }>('SELECT renewed_at FROM quota_leases')).rows.map((r) => r.renewed_at.getTime());
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 20));
+    expect('taken' in (await a.reserve([budget(2)]))).toBe(true);
+    const leased = await renewedAt();
+    await pause();
+    await maintain(); // holds more than it used: renewed, so no one takes it back
+    const renewed = await renewedAt();
+    expect(renewed[0]).toBeGreaterThan(leased[0]!);
+    clock += settings.idleMs;
+    await maintain(); // idle: hands back what it did not use
+    expect(await allocated(db, 'budget:b1')).toEqual({ allocated: 2, used: 2 });
+    const handedBack = await renewedAt();
+    await pause();
+    await maintain();
+    expect(await renewedAt()).toEqual(handedBack);
+  });
+
   it('frees concurrency slots when requests end, and refuses past the limit in between', async () => {
     const { book } = await setup();
     const a = book();

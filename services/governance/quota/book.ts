@@ -58,6 +58,7 @@ export class QuotaBook {
   /** Ledger operations run one at a time, so grants and reports never interleave. */
   private serial: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  private lastReclaim = 0;
 
   constructor(
     db: Database,
@@ -172,9 +173,20 @@ export class QuotaBook {
         const entry = this.entries.get(`${lease.quota}@${lease.windowStart.getTime()}`);
         if (entry) entry.synced = { granted: lease.used + lease.keep, used: lease.used };
       }
-      await this.ledger.renew();
-      const reclaimed = await this.ledger.reclaim(this.settings.reclaimAfterMs);
-      if (reclaimed > 0) this.log.warn({ leases: reclaimed }, 'reclaimed quota leases of replicas that stopped renewing');
+      // Idle, a replica writes nothing: only what another replica could take back needs renewing.
+      if ([...this.entries.values()].some(reclaimable)) await this.ledger.renew();
+      // A dead replica's leases wait reclaimAfterMs before they are taken back; looking a few times in that span is enough.
+      if (now - this.lastReclaim >= this.settings.reclaimAfterMs / 3) {
+        this.lastReclaim = now;
+        const reclaimed = await this.ledger.reclaim(this.settings.reclaimAfterMs);
+        if (reclaimed > 0) this.log.warn({ leases: reclaimed }, 'reclaimed quota leases of replicas that stopped renewing');
+      }
     });
   }
+}
+
+/** Whether the ledger may hold for this entry what reclaim takes from a silent replica: an unused grant, or concurrency slots in use. */
+function reclaimable(entry: Entry): boolean {
+  if (entry.granted > entry.used || entry.synced.granted > entry.synced.used) return true;
+  return entry.quota.startsWith('conc:') && (entry.used > 0 || entry.synced.used > 0);
 }

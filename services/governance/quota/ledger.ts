@@ -82,12 +82,15 @@ export class QuotaLedger {
    * replica are freed entirely, since its requests ended with it.
    */
   async reclaim(staleAfterMs: number): Promise<number> {
+    const stale = `holder <> $1 AND renewed_at < now() - make_interval(secs => $2) AND (granted > used OR (quota LIKE 'conc:%' AND used > 0))`;
+    const params = [this.holder, staleAfterMs / 1000];
+    // Nearly always nothing is stale: a plain read first, the locking transaction only when there is something to take back.
+    const { rows: found } = await this.db.query(`SELECT 1 FROM quota_leases WHERE ${stale} LIMIT 1`, params);
+    if (found.length === 0) return 0;
     return this.db.transaction(async (tx) => {
       const { rows } = await tx.query<{ quota: string; window_start: Date; granted: string; used: string; holder: string }>(
-        `SELECT quota, window_start, granted, used, holder FROM quota_leases
-         WHERE holder <> $1 AND renewed_at < now() - make_interval(secs => $2) AND (granted > used OR (quota LIKE 'conc:%' AND used > 0))
-         FOR UPDATE`,
-        [this.holder, staleAfterMs / 1000],
+        `SELECT quota, window_start, granted, used, holder FROM quota_leases WHERE ${stale} FOR UPDATE`,
+        params,
       );
       for (const row of rows) {
         const keep = row.quota.startsWith('conc:') ? 0 : Number(row.used);
