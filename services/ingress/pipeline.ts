@@ -36,11 +36,11 @@ const SETTLE_LINGER_MS = 20;
 
 /**
  * Settles ended requests with governance, many in one call (SettleMany): one
- * gRPC call fewer per request in split mode. In another process, settles wait
- * up to SETTLE_LINGER_MS, or until the next admission, which they go ahead of,
- * so governance counts the requests that ended before it admits the next (a
- * concurrency limit sees its slot free again). A settle that fails is logged;
- * governance expires its reservation.
+ * gRPC call fewer per request in split mode. Settles wait to the end of the
+ * turn (in another process: up to SETTLE_LINGER_MS) or until the next
+ * admission, which they go ahead of, so governance counts the requests that
+ * ended before it admits the next (a concurrency limit sees its slot free
+ * again). A settle that fails is logged; governance expires its reservation.
  */
 export class Settlements {
   private readonly batch: TurnBatch<SettleRequest>;
@@ -88,7 +88,10 @@ export class Authorizations {
   }
 
   authorize(request: AuthorizeRequest): Promise<AuthorizeResponse> {
-    if (!this.batched) return this.clients.governance.authorize(request);
+    if (!this.batched) {
+      this.settlements.flush();
+      return this.clients.governance.authorize(request);
+    }
     return new Promise((resolve, reject) => this.batch.add({ request, resolve, reject }));
   }
 
