@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import pg from 'pg';
 import { inject } from 'vitest';
@@ -74,15 +75,50 @@ export async function isolatedInfra(): Promise<{
   };
 }
 
+/** Ports this process handed out, never handed out twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A port free to listen on, for a server started after this returns. Chosen
+ * below the kernel's range of local ports for outgoing connections: a port
+ * from that range (what listening on port 0 gives) can be taken by any
+ * outgoing connection before the server listens, which the benchmark's
+ * thousands of connections did (EADDRINUSE).
+ */
 export async function freePort(): Promise<number> {
+  const below = outgoingPortsFrom();
+  if (below - LOWEST_PORT < 1_000) return listenOn(0);
+  for (;;) {
+    const port = LOWEST_PORT + Math.floor(Math.random() * (below - LOWEST_PORT));
+    if (handedOut.has(port)) continue;
+    const free = await listenOn(port).catch(() => undefined);
+    if (free === undefined) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+const LOWEST_PORT = 10_000;
+
+/** Where the kernel's local ports for outgoing connections begin (Linux: 32768 by default; macOS: 49152). */
+function outgoingPortsFrom(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/** Listens on the port and closes again; resolves with the port listened on. */
+function listenOn(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
     server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
+      const bound = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(bound));
     });
   });
 }
