@@ -118,6 +118,18 @@ describe('unary calls multiplexed on one stream', () => {
     await expect.poll(() => server.cancelled).toContain('hold-old');
   });
 
+  it('still cancels a call left running when the client closes, on the server too', async () => {
+    const server = await muxOnlyServer('s');
+    const caching = client(server.port);
+    const abort = new AbortController();
+    const held = caching.lookup(lookup('hold-at-close'), { signal: abort.signal });
+    await expect.poll(() => server.started).toContain('hold-at-close');
+    caching.close();
+    abort.abort();
+    await expect(held).rejects.toMatchObject({ message: 'call to caching service was cancelled' });
+    await expect.poll(() => server.cancelled).toContain('hold-at-close');
+  });
+
   it('makes plain calls when multiplexing is off (multiplexCalls: false): a server with only Multiplex cannot answer them', async () => {
     const { port, started } = await muxOnlyServer('s');
     await expect(client(port, 30_000, { multiplex: false }).lookup(lookup('plain'))).rejects.toMatchObject({ code: 'service_unavailable' });

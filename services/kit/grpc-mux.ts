@@ -239,11 +239,12 @@ export class MuxClient {
     });
   }
 
-  /** Sends no more calls; the server ends the stream once the calls on it are answered. */
+  /**
+   * Sends no more calls. The stream ends once the calls on it are answered,
+   * retired as at rotation: until then it still carries their cancels.
+   */
   close(): void {
-    const stream = this.current;
-    this.current = undefined;
-    if (stream) this.halfClose(stream);
+    if (this.current) this.retire(this.current);
   }
 
   private send(call: PendingCall): void {
