@@ -5,9 +5,7 @@ export { Counter, Gauge, Histogram, Registry } from 'prom-client';
 /** One registry per process: Node.js runtime metrics plus what each service registers. */
 export function createMetricsRegistry(): Registry {
   const registry = new Registry();
-  // The event-loop lag histogram samples every 100 ms, not every 10 ms (prom-client's default): 100 wake-ups a second
-  // were most of what an idle gateway did (measured with /proc/<pid>/status voluntary context switches).
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
+  collectDefaultMetrics({ register: registry });
   return registry;
 }
 
