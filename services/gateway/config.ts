@@ -55,7 +55,7 @@ export const gatewayConfig = z.strictObject({
         .min(0)
         .max(1_000)
         .default(100)
-        .describe('How long a durable consumer waits for more events before it writes a batch smaller than its maxBatch: fewer, larger database transactions at moderate rates, for that much delay of the rows.'),
+        .describe('How long a durable consumer (on JetStream or the in-process bus) waits for more events before it writes a batch smaller than its maxBatch: fewer, larger database transactions at moderate rates, for that much delay of the rows.'),
       publishLingerMs: z
         .number()
         .int()

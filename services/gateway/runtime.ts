@@ -56,7 +56,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
   const getBus = () =>
     (bus ??= config.nats.url
       ? JetStreamBus.connect({ ...config.nats }, `gateway:${services.join(',')}`, log.child({ component: 'bus' }))
-      : Promise.resolve(new MemoryBus(log.child({ component: 'bus' }))));
+      : Promise.resolve(new MemoryBus(log.child({ component: 'bus' }), { batchLingerMs: config.nats.batchLingerMs })));
   const getPublisher = () =>
     (publisher ??= getBus().then(async (b) => {
       // Only a bus in another process can be unreachable; the in-process bus needs no spool.

@@ -235,4 +235,20 @@ describe('jetstream durable consumer', () => {
       await fixture.cleanup();
     }
   });
+
+  it('in one process, a consumer with a linger takes events published apart within it as one batch', async () => {
+    const bus = new MemoryBus(log, { batchLingerMs: 200 });
+    try {
+      const batches: string[][] = [];
+      await bus.consume({ name: 'lingering', filter: '>', maxBatch: 10 }, async (events) => void batches.push(events.map((e) => e.requestId)));
+      for (let n = 1; n <= 3; n++) {
+        await bus.publish([event(n)]);
+        await nextTurn();
+      }
+      await eventually('the lingered batch', async () => (batches.length > 0 ? true : undefined));
+      expect(batches).toEqual([['req_1', 'req_2', 'req_3']]);
+    } finally {
+      await bus.close();
+    }
+  });
 });
