@@ -146,14 +146,15 @@ describe('MCP gateway', () => {
 
   it('records every tool call in the audit log, with a digest of the arguments but not the arguments', async () => {
     type Row = { event_type: string; request_id: string; payload: { tool?: { tool: string; outcome: string; argumentsSha256: string; argumentsJson?: string; surface: string } } };
+    const expected = ['mcp:calc.add:ok', 'mcp:weather.get_forecast:ok', 'mcp:weather.get_alerts:tool_not_allowed', 'execute:calc.multiply:ok', 'execute:calc.add:tool_not_allowed', 'execute:weather.get_forecast:tool_held'];
+    const callOf = (r: Row) => `${r.payload.tool!.surface}:${r.payload.tool!.tool}:${r.payload.tool!.outcome}`;
+    // Rows are written in batches: wait for the calls themselves, not for a number of rows.
     const rows = await eventually('the tool calls audited', async () => {
       const page = await admin<{ data: Row[] }>(gateway.adminUrl, 'GET', '/admin/audit/events?type=tool.called&limit=100');
-      return page.data.length >= 7 ? page.data : undefined;
+      const calls = page.data.map(callOf);
+      return expected.every((call) => calls.includes(call)) ? page.data : undefined;
     });
-    const calls = rows.map((r) => `${r.payload.tool!.surface}:${r.payload.tool!.tool}:${r.payload.tool!.outcome}`);
-    expect(calls).toEqual(
-      expect.arrayContaining(['mcp:calc.add:ok', 'mcp:weather.get_forecast:ok', 'mcp:weather.get_alerts:tool_not_allowed', 'execute:calc.multiply:ok', 'execute:calc.add:tool_not_allowed', 'execute:weather.get_forecast:tool_held']),
-    );
+    expect(rows.map(callOf)).toEqual(expect.arrayContaining(expected));
     expect(rows.every((r) => /^[0-9a-f]{64}$/.test(r.payload.tool!.argumentsSha256) && !r.payload.tool!.argumentsJson)).toBe(true);
   });
 });
