@@ -1,0 +1,233 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { signedHead, verifyChain } from '../audit/verify.js';
+import { listDeadLetters } from '../kit/bus/dead-letters.js';
+import { loadConfig } from '../kit/config.js';
+import { PGliteDatabase } from '../kit/db/pglite.js';
+import { connectPostgres } from '../kit/db/postgres.js';
+import type { Database } from '../kit/db/types.js';
+import { Event } from '../kit/events.js';
+import { SecretStore } from '../kit/secrets/store.js';
+import { createLogger } from '../kit/log.js';
+import { ADMIN_TOKEN_FILE } from '../governance/admin/principals.js';
+import { gatewayConfig, type GatewayConfig } from './config.js';
+import { renderConfigReference } from './config-reference.js';
+import { renderEventsReference } from './events-reference.js';
+import { parseServiceList } from './service-list.js';
+import { reportToPrimary, startWorkers, workerSlot } from './workers.js';
+import { HELP } from './cli-help.js';
+
+/** The CLI's commands (cli.ts dispatches to them), loaded only when one runs. */
+
+const CONFIG_OPTION = { config: { type: 'string', short: 'c' } } as const;
+const ADMIN_OPTIONS = { ...CONFIG_OPTION, 'admin-url': { type: 'string' }, 'admin-token': { type: 'string' } } as const;
+
+function resolveConfigFile(flag: string | undefined): string | undefined {
+  if (flag) return flag;
+  if (process.env.GATEWAY_CONFIG) return process.env.GATEWAY_CONFIG;
+  return existsSync('gateway.yaml') ? 'gateway.yaml' : undefined;
+}
+
+function readConfig(flag: string | undefined): GatewayConfig {
+  return loadConfig(gatewayConfig, { file: resolveConfigFile(flag) });
+}
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T) {
+  return parseArgs({ args, options, allowPositionals: true, strict: true });
+}
+
+async function start(args: string[]): Promise<void> {
+  const { values } = parse(args, { ...CONFIG_OPTION, services: { type: 'string', short: 's', default: 'all' }, workers: { type: 'string' } });
+  const loaded = readConfig(values.config);
+  const config = values.workers === undefined ? loaded : { ...loaded, server: { ...loaded.server, workers: parseWorkers(values.workers) } };
+  const services = parseServiceList(values.services!);
+  const slot = workerSlot();
+  const log = createLogger({ level: config.log.level }).child(slot === undefined ? {} : { worker: slot });
+  const primary = config.server.workers > 1 && slot === undefined;
+  // The services' code is loaded only where they run: not in a primary that only forks workers, nor for other commands.
+  const run = primary ? startWorkers(config, services, log) : import('./runtime.js').then(({ startGateway }) => startGateway(config, services, log, slot));
+  const gateway = await run.catch((err: unknown) => {
+    log.fatal({ err }, 'gateway failed to start');
+    log.flush();
+    throw err;
+  });
+  if (slot === undefined) log.info({ services, workers: config.server.workers, endpoints: gateway.endpoints }, 'gateway ready');
+
+  let stopping = false;
+  const shutdown = (reason: string) => {
+    if (stopping) {
+      // A worker hears Ctrl-C itself and then its primary's request: only a second signal hurries.
+      if (slot !== undefined && !reason.startsWith('SIG')) return;
+      log.warn({ reason }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ reason }, 'shutting down: letting in-flight work finish');
+    gateway.stop().then(
+      () => {
+        log.info('stopped');
+        log.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        log.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  if (slot !== undefined) reportToPrimary(gateway.endpoints, shutdown);
+}
+
+function parseWorkers(value: string): number {
+  const workers = Number(value);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error(`--workers: expected a whole number from 1 to 64, got "${value}"`);
+  return workers;
+}
+
+interface AdminTarget {
+  url: string;
+  token: string;
+}
+
+function adminTarget(values: { config?: string; 'admin-url'?: string; 'admin-token'?: string }): AdminTarget {
+  const config = readConfig(values.config);
+  const url = values['admin-url'] ?? process.env.GATEWAY_ADMIN_URL ?? `http://127.0.0.1:${config.governance.adminPort}`;
+  let token = values['admin-token'] ?? process.env.GATEWAY_ADMIN_TOKEN ?? config.governance.adminToken;
+  if (!token) {
+    const file = join(resolve(config.dataDir), ADMIN_TOKEN_FILE);
+    if (!existsSync(file)) throw new Error(`no admin token: pass --admin-token, set GATEWAY_ADMIN_TOKEN, or start the gateway once so it writes ${file}`);
+    token = readFileSync(file, 'utf8').trim();
+  }
+  return { url: url.replace(/\/+$/, ''), token };
+}
+
+async function adminCall(target: AdminTarget, method: string, path: string, body?: unknown): Promise<unknown> {
+  let response: Response;
+  try {
+    response = await fetch(`${target.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${target.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  } catch (err) {
+    throw new Error(`cannot reach the admin API at ${target.url} (is the gateway running? see --admin-url): ${(err as Error).cause ?? (err as Error).message}`);
+  }
+  const payload = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
+  if (!response.ok) throw new Error(`admin API answered ${response.status}: ${payload.error?.message ?? 'no details'}`);
+  return payload;
+}
+
+async function keys(args: string[]): Promise<void> {
+  const [action, ...rest] = args;
+  const { values, positionals } = parse(rest, {
+    ...ADMIN_OPTIONS,
+    name: { type: 'string' },
+    team: { type: 'string' },
+    customer: { type: 'string' },
+    'expires-at': { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (!action) return void console.log(HELP.keys);
+  const target = adminTarget(values);
+  if (action === 'create') {
+    if (!values.name) throw new Error('keys create: --name is required');
+    const created = (await adminCall(target, 'POST', '/admin/keys', {
+      name: values.name,
+      team: values.team,
+      customer: values.customer,
+      expires_at: values['expires-at'],
+    })) as { id: string; key: string };
+    if (values.json) console.log(JSON.stringify(created, null, 2));
+    else {
+      console.error(`created virtual key ${created.id}; store it now, it is not shown again:`);
+      console.log(created.key);
+    }
+  } else if (action === 'list') {
+    const { data } = (await adminCall(target, 'GET', '/admin/keys')) as { data: Record<string, unknown>[] };
+    if (values.json) console.log(JSON.stringify(data, null, 2));
+    else for (const k of data) console.log([k.id, k.name, k.team || '-', k.revoked_at ? 'revoked' : 'active'].join('\t'));
+  } else if (action === 'revoke') {
+    const id = positionals[0];
+    if (!id) throw new Error('keys revoke: give the key id, e.g. gateway keys revoke vk_0123abcd');
+    await adminCall(target, 'POST', `/admin/keys/${encodeURIComponent(id)}/revoke`);
+    console.log(`revoked ${id}`);
+  } else {
+    throw new Error(`keys: unknown action "${action}"; expected create, list or revoke`);
+  }
+}
+
+async function auditCommand(args: string[]): Promise<void> {
+  const [action, ...rest] = args;
+  const { values } = parse(rest, { ...CONFIG_OPTION, 'sign-key': { type: 'string' }, json: { type: 'boolean' } });
+  if (action === 'events') return void process.stdout.write(renderEventsReference());
+  if (action !== 'verify' && action !== 'head') return void console.log(HELP.audit);
+  const config = readConfig(values.config);
+  const log = createLogger({ level: 'warn', destination: process.stderr });
+  const db = await openDatabase(config, log);
+  try {
+    if (action === 'verify') {
+      const verdict = await verifyChain(db);
+      if (values.json) console.log(JSON.stringify(verdict, null, 2));
+      else if (verdict.ok) console.log(`audit log intact: ${verdict.rows} rows, head ${verdict.head.seq} ${verdict.head.hash}`);
+      else console.error(`audit log BROKEN at row ${verdict.seq} (event ${verdict.eventId}): ${verdict.problem}; ${verdict.rows} rows before it are intact`);
+      if (!verdict.ok) process.exitCode = 1;
+    } else {
+      const secrets = new SecretStore(config.secrets, log);
+      const configured = config.audit.signingKey;
+      if (configured) await secrets.prepare([configured]);
+      const key = values['sign-key'] ? readFileSync(values['sign-key'], 'utf8') : configured ? secrets.get(configured).value : undefined;
+      console.log(JSON.stringify(await signedHead(db, key), null, 2));
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+/** The gateway's database, for commands that read it: database.url, else the embedded one (only while no gateway holds it). */
+async function openDatabase(config: GatewayConfig, log: ReturnType<typeof createLogger>): Promise<Database> {
+  if (config.database.url) return connectPostgres(config.database.url, 2, log);
+  const dir = join(resolve(config.dataDir), 'pg');
+  if (!existsSync(dir)) throw new Error(`no embedded database at ${dir}: set database.url (GATEWAY_DATABASE__URL), or dataDir to where the gateway ran`);
+  return PGliteDatabase.open(dir);
+}
+
+async function deadLettersCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, { ...CONFIG_OPTION, consumer: { type: 'string' }, limit: { type: 'string', default: '100' }, json: { type: 'boolean' } });
+  const limit = Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit: expected a whole number from 1, got "${values.limit}"`);
+  const config = readConfig(values.config);
+  const db = await openDatabase(config, createLogger({ level: 'warn', destination: process.stderr }));
+  try {
+    const letters = await listDeadLetters(db, values.consumer, limit).catch((err: { code?: string }) => {
+      // No consumer has started on this database yet, so there is no table.
+      if (err.code === '42P01') return [];
+      throw err;
+    });
+    if (values.json) console.log(JSON.stringify(letters.map((l) => ({ ...l, event: Event.toJSON(l.event) })), null, 2));
+    else if (letters.length === 0) console.log('no dead letters');
+    else for (const l of letters) console.log([l.recordedAt.toISOString(), l.consumer, l.eventType, l.requestId || '-', l.error.replace(/\s+/g, ' ').slice(0, 160)].join('\t'));
+  } finally {
+    await db.close();
+  }
+}
+
+async function configCommand(args: string[]): Promise<void> {
+  const [action, ...rest] = args;
+  const { values } = parse(rest, CONFIG_OPTION);
+  if (action === 'reference') return void process.stdout.write(renderConfigReference());
+  if (action !== 'check') return void console.log(HELP.config);
+  readConfig(values.config);
+  console.log('configuration is valid');
+}
+
+export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  start,
+  keys,
+  audit: auditCommand,
+  'dead-letters': deadLettersCommand,
+  config: configCommand,
+};

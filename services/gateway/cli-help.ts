@@ -1,0 +1,76 @@
+import { ADMIN_TOKEN_FILE } from '../governance/admin/principals.js';
+import { SERVICE_NAMES } from '../kit/service.js';
+import { GROUPS } from './service-list.js';
+
+/** What `gateway --help` and `gateway <command> --help` print; kept apart from the commands so help loads nothing else. */
+
+export const USAGE = `gateway — an OpenAI-compatible AI gateway
+
+Usage:
+  gateway start [--services <list>] [--workers <n>] [--config <file>]
+                                                        run services (default: all, in one process)
+  gateway keys create --name <name> [--team <id>] [--customer <id>] [--expires-at <ISO time>]
+  gateway keys list
+  gateway keys revoke <key id>
+  gateway audit verify [--config <file>]                walk the audit log's hash chain; exit 1 naming the first broken row
+  gateway audit head [--sign-key <pem file>]            print the chain's head, signed, to keep outside the database
+  gateway audit events                                  print an example of every event in every SIEM format (Markdown)
+  gateway dead-letters [--consumer <name>] [--json]     list events a consumer or SIEM sink could never write or deliver
+  gateway config check [--config <file>]                validate the configuration and exit
+  gateway config reference                              print the configuration reference (Markdown)
+
+Run any command with --help for its options. Configuration: docs/configuration.md.`;
+
+export const HELP: Record<string, string> = {
+  start: `gateway start — run gateway services
+
+Options:
+  --services <list>  comma-separated services or groups to run in this process
+                     services: ${SERVICE_NAMES.join(', ')}
+                     groups: ${Object.entries(GROUPS).map(([g, s]) => `${g} (${s.join(',')})`).join('; ')}
+                     default: all
+  --workers <n>      run the services in n processes sharing the ports, one per core
+                     (default: server.workers, 1); above 1 needs nats.url and database.url
+  --config, -c <file>  YAML configuration (default: $GATEWAY_CONFIG, else ./gateway.yaml if present,
+                     else built-in defaults: embedded database, in-process bus, mock provider)
+  --help             show this help
+
+Environment: GATEWAY_<SECTION>__<KEY>=value overrides a config key, e.g. GATEWAY_NATS__URL=nats://127.0.0.1:4222.
+Stops gracefully on SIGTERM or SIGINT: in-flight requests finish, consumers drain.`,
+  keys: `gateway keys — manage virtual keys through the admin API
+
+  gateway keys create --name <name> [--team <id>] [--customer <id>] [--expires-at <ISO time>] [--json]
+      prints the new key; it is shown only this once
+  gateway keys list [--json]
+  gateway keys revoke <key id>
+
+Options for all:
+  --admin-url <url>     admin API (default: $GATEWAY_ADMIN_URL, else http://127.0.0.1:<governance.adminPort>)
+  --admin-token <token> admin token (default: $GATEWAY_ADMIN_TOKEN, else governance.adminToken,
+                        else the token generated into <dataDir>/${ADMIN_TOKEN_FILE})
+  --config, -c <file>   configuration to read the defaults above from
+  --help                show this help`,
+  audit: `gateway audit — the tamper-evident audit log (reads database.url, or the embedded database of a stopped gateway)
+
+  gateway audit verify [--config <file>] [--json]
+      recomputes every row's hash in order; exit 0 when intact, 1 naming the first row changed or removed
+  gateway audit head [--config <file>] [--sign-key <Ed25519 private key PEM file>]
+      prints the last row's position and hash, signed with the key (or audit.signingKey), to anchor outside the database
+  gateway audit events
+      prints an example of every event type as native JSON, OCSF and CEF, and what each SIEM transport sends (Markdown)`,
+  'dead-letters': `gateway dead-letters — events set aside in dead_letters (reads database.url, or the embedded database of a stopped gateway)
+
+  gateway dead-letters [--consumer <name>] [--limit <n>] [--json] [--config <file>]
+      lists them newest first: when, consumer (audit, metering, metering_tools, siem-<sink>), event type, request id,
+      and why; --json adds each event whole. Each consumer tries its dead letters again at start and every hour,
+      so fix the cause (a price, a SIEM's size limit) and restart it. See docs/operations.md, "Dead letters".
+
+Options:
+  --consumer <name>     only this consumer's
+  --limit <n>           at most n (default 100)
+  --json                one JSON array, events included
+  --config, -c <file>   configuration to read database.url from
+  --help                show this help`,
+  config: `gateway config check [--config <file>]  validate the configuration, print problems, exit 1 if any
+gateway config reference                 print every configuration key with its type, default and meaning (Markdown)`,
+};
