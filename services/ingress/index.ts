@@ -6,6 +6,15 @@ import { OutcomeRecorder } from './outcome.js';
 import { Authorizations, Settlements } from './pipeline.js';
 import { buildIngressApp } from './server.js';
 
+/**
+ * Connections the kernel may hold for ingress before it accepts them. Node.js
+ * asks for 511; a reconnect storm (every client of a restarted load balancer)
+ * overflowed that, and each dropped connection waited 1–7 s for its SYN to be
+ * sent again. The kernel caps this at net.core.somaxconn, as it does for Go's
+ * listeners, which ask for that.
+ */
+const LISTEN_BACKLOG = 65_535;
+
 export const ingressService = defineService<IngressConfig>({
   name: 'ingress',
   async init(ctx, config) {
@@ -23,7 +32,7 @@ export const ingressService = defineService<IngressConfig>({
       settlements,
       cachePolicy: new CachePolicyMemo(ctx.metrics),
     });
-    const url = await app.listen({ host: ctx.host, port: config.port });
+    const url = await app.listen({ host: ctx.host, port: config.port, backlog: LISTEN_BACKLOG });
     ctx.log.info({ url }, 'OpenAI-compatible API listening');
     return {
       endpoints: { http: url },

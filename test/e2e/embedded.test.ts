@@ -3,7 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PGliteDatabase } from '../../services/kit/db/pglite.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { startInProcess } from '../harness/gateway.js';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 const PROVIDER_KEY = 'sk-fake-provider-secret-value';
 
@@ -102,6 +105,14 @@ describe('embedded mode, called with the official openai client', () => {
     }
     const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
     expect(Number(/^gateway_overhead_seconds_count\{endpoint="chat.completions"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
+  });
+
+  it('listens with the largest accept queue the kernel allows, so a burst of new connections is not dropped', async () => {
+    const port = new URL(gateway.baseURL).port;
+    // ss shows a listening socket's accept queue as its Send-Q: Node.js's default is 511.
+    const { stdout } = await promisify(execFile)('ss', ['-Hltn', `sport = :${port}`]);
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    expect(Number(stdout.trim().split(/\s+/)[2])).toBe(Math.min(somaxconn, 65_535));
   });
 
   it('lists models and answers without the /v1 prefix', async () => {

@@ -251,4 +251,63 @@ describe('jetstream durable consumer', () => {
       await bus.close();
     }
   });
+
+  /** Publishes `count` events at once to a consumer whose handler settles without a turn of the event loop, as one on PGlite does. */
+  async function drainBacklog(count: number, maxBatch: number): Promise<{ handledWhenLoopTurned: number | undefined }> {
+    const bus = new MemoryBus(log);
+    try {
+      let handled = 0;
+      await bus.consume({ name: 'backlog', filter: '>', maxBatch }, async (events) => void (handled += events.length));
+      let handledWhenLoopTurned: number | undefined;
+      setImmediate(() => (handledWhenLoopTurned = handled));
+      await bus.publish(Array.from({ length: count }, (_, n) => event(n)));
+      await eventually('the backlog written', async () => (handled === count ? true : undefined));
+      return { handledWhenLoopTurned };
+    } finally {
+      await bus.close();
+    }
+  }
+
+  it('in one process, a consumer writing a backlog lets the event loop turn between batches, so requests are not held up', async () => {
+    const { handledWhenLoopTurned } = await drainBacklog(50, 10);
+    expect(handledWhenLoopTurned).toBeLessThan(50);
+  });
+
+  it('in one process, a consumer past ten batches behind writes first, so its queue in memory stays bounded', async () => {
+    const { handledWhenLoopTurned } = await drainBacklog(250, 10);
+    // It wrote until fewer than ten batches (100 events) waited, then let the loop turn.
+    expect(handledWhenLoopTurned).toBeGreaterThanOrEqual(150);
+    expect(handledWhenLoopTurned).toBeLessThan(250);
+  });
+
+  it('in one process, a consumer keeps up while the event loop does not turn, as under a flood of connections, without waiting out its linger', async () => {
+    const bus = new MemoryBus(log, { batchLingerMs: 60_000 });
+    try {
+      let handled = 0;
+      await bus.consume({ name: 'flood', filter: '>', maxBatch: 10 }, async (events) => void (handled += events.length));
+      // Each publish settles in microtasks: no timer and no immediate runs until this loop ends.
+      for (let n = 0; n < 250; n++) await bus.publish([event(n)]);
+      expect(handled).toBeGreaterThanOrEqual(240);
+    } finally {
+      await bus.close();
+    }
+  });
+
+  it('in one process, a publisher hands a flood of events to the bus a thousand at a time, without waiting for a turn or its linger', async () => {
+    const bus = new MemoryBus(log);
+    const publisher = new EventPublisher(bus, log, new Registry(), { lingerMs: 60_000 });
+    try {
+      let handled = 0;
+      await bus.consume({ name: 'emitted', filter: '>', maxBatch: 100 }, async (events) => void (handled += events.length));
+      // Microtasks only between emits: no timer and no immediate runs until this loop ends.
+      for (let n = 0; n < 2_500; n++) {
+        publisher.emit(event(n));
+        await Promise.resolve();
+      }
+      expect(handled).toBeGreaterThanOrEqual(1_000);
+    } finally {
+      await publisher.flush(1_000);
+      await bus.close();
+    }
+  });
 });

@@ -80,11 +80,36 @@ export class MemoryBus implements EventBus {
   }
 }
 
+/**
+ * A consumer lets the event loop turn before each batch while fewer than this
+ * many batches wait. Its handler, on the embedded database, settles without a
+ * turn (PGlite runs statements synchronously in this thread), so a backlog
+ * written batch after batch held up every request, timer and probe until the
+ * queue was empty: 5–10 s at a few thousand requests/s. Past this many batches,
+ * writing comes first, so that the queue, held in memory, stays bounded when
+ * requests outpace the writer.
+ */
+const TURN_BELOW_BATCHES = 10;
+
+/**
+ * Between batches a consumer waits for events, for its linger, or for the next
+ * turn of the event loop, and an offer that brings the queue to the wait's
+ * `wakeAt` ends it early: a full batch does not wait out the linger, and ten
+ * batches do not wait for a turn. Timers and turns alone are not enough: under a
+ * flood of connections libuv keeps polling sockets (up to 48 rounds of 1,024
+ * before it runs timers again), and a consumer that waited for them wrote
+ * nothing for 12 s while its queue grew by 50,000 events.
+ */
+interface Wait {
+  wakeAt: number;
+  end(): void;
+}
+
 class MemoryConsumer {
   private readonly queue: Event[] = [];
   private running: Promise<void> | undefined;
   private stopping = false;
-  private wake: (() => void) | undefined;
+  private waiting: Wait | undefined;
 
   constructor(
     private readonly options: ConsumeOptions,
@@ -98,28 +123,52 @@ class MemoryConsumer {
   offer(event: Event): void {
     if (!subjectMatches(this.options.filter, event.type)) return;
     this.queue.push(event);
-    this.wake?.();
+    if (this.waiting && this.queue.length >= this.waiting.wakeAt) this.waiting.end();
   }
 
   /** Drains what is queued (each batch retried until handled or stop times out), then ends. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wake?.();
+    this.waiting?.end();
     await this.running;
   }
 
+  /** Waits until `wakeAt` events are queued, or `until` (a timer or the next turn; none: only events) ends the wait first. */
+  private pause(wakeAt: number, until?: (end: () => void) => () => void): Promise<void> {
+    return new Promise((resolve) => {
+      let cancel: (() => void) | undefined;
+      const end = () => {
+        cancel?.();
+        this.waiting = undefined;
+        resolve();
+      };
+      this.waiting = { wakeAt, end };
+      cancel = until?.(end);
+    });
+  }
+
   private async loop(): Promise<void> {
+    const { maxBatch } = this.options;
     let attempt = 0;
     for (;;) {
       if (this.queue.length === 0) {
         if (this.stopping) return;
-        await new Promise<void>((resolve) => (this.wake = resolve));
-        this.wake = undefined;
+        await this.pause(1);
         continue;
       }
-      // A short batch waits a moment for company: one transaction for many events instead of one each.
-      if (attempt === 0 && this.lingerMs > 0 && this.queue.length < this.options.maxBatch && !this.stopping) await sleep(this.lingerMs);
-      const batch = this.queue.slice(0, this.options.maxBatch);
+      if (attempt === 0 && this.lingerMs > 0 && this.queue.length < maxBatch && !this.stopping) {
+        // A short batch waits a moment for company: one transaction for many events instead of one each.
+        await this.pause(maxBatch, (end) => {
+          const timer = setTimeout(end, this.lingerMs);
+          return () => clearTimeout(timer);
+        });
+      } else if (this.queue.length < TURN_BELOW_BATCHES * maxBatch && !this.stopping) {
+        await this.pause(TURN_BELOW_BATCHES * maxBatch, (end) => {
+          const turn = setImmediate(end);
+          return () => clearImmediate(turn);
+        });
+      }
+      const batch = this.queue.slice(0, maxBatch);
       try {
         await this.handler(batch);
         this.queue.splice(0, batch.length);

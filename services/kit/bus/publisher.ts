@@ -22,6 +22,14 @@ export interface PublisherOptions {
 const DIRECT_ATTEMPTS = 3;
 
 /**
+ * Events emitted this many at a time go to the bus at once, without waiting
+ * for the end of the turn or the linger: under a flood of connections libuv
+ * keeps polling sockets for up to 48 rounds before it runs timers and
+ * immediates again, and events held for those would pile up in memory.
+ */
+const HANDOVER_EVENTS = 1_000;
+
+/**
  * Publishes events off the request path. emit() returns at once; an event
  * counts as published only when the bus accepted it. While the bus cannot take
  * events (or the spool still holds older ones, to keep their order), events go
@@ -51,7 +59,7 @@ export class EventPublisher {
   ) {
     this.spool = spool;
     this.whenFull = whenFull;
-    this.queued = new TurnBatch((events) => this.publishQueued(events), { lingerMs });
+    this.queued = new TurnBatch((events) => this.publishQueued(events), { lingerMs, limit: { weigh: () => 1, max: HANDOVER_EVENTS } });
     this.published = new Counter({ name: 'gateway_events_published_total', help: 'Events the bus accepted, by type.', labelNames: ['type'], registers: [metrics] });
     this.spooled = new Counter({ name: 'gateway_events_spooled_total', help: 'Events written to the local spool because the bus could not take them.', registers: [metrics] });
     this.dropped = new Counter({ name: 'gateway_events_dropped_total', help: 'Events lost: spool full (with whenFull: drop), or no spool and the bus refused them at shutdown.', labelNames: ['reason'], registers: [metrics] });
