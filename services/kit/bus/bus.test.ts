@@ -39,12 +39,12 @@ interface Fixture {
   cleanup(): Promise<void>;
 }
 
-const fixtures: Record<string, () => Promise<Fixture>> = {
-  memory: async () => {
-    const bus = new MemoryBus(log);
+const fixtures: Record<string, (options?: { batchLingerMs?: number }) => Promise<Fixture>> = {
+  memory: async (options) => {
+    const bus = new MemoryBus(log, options);
     return { bus, reopen: async () => bus, cleanup: () => bus.close() };
   },
-  jetstream: async () => {
+  jetstream: async (options) => {
     const infra = requireInfra();
     const names = isolatedBus(infra.natsUrl);
     const settings = {
@@ -57,6 +57,7 @@ const fixtures: Record<string, () => Promise<Fixture>> = {
       duplicateWindowSeconds: 60,
       // Far longer than any wait below: a delivery that needs a redelivery to happen is a bug.
       ackWaitSeconds: 120,
+      ...options,
     };
     const opened: (EventBus | NatsConnection)[] = [];
     const open = async () => {
@@ -88,7 +89,7 @@ const fixtures: Record<string, () => Promise<Fixture>> = {
 
 describe.each(Object.keys(fixtures))('%s event bus', (kind) => {
   let fixture: Fixture | undefined;
-  const setup = async () => (fixture = await fixtures[kind]!());
+  const setup = async (options?: { batchLingerMs?: number }) => (fixture = await fixtures[kind]!(options));
   afterEach(async () => {
     await fixture?.cleanup();
     fixture = undefined;
@@ -123,6 +124,15 @@ describe.each(Object.keys(fixtures))('%s event bus', (kind) => {
     await eventually('the lone event', async () => (seen.length === 1 ? true : undefined), 10_000);
     await bus.publish([event(2)]);
     await eventually('the second lone event', async () => (seen.length === 2 ? true : undefined), 10_000);
+  });
+
+  it('writes a full batch at once, without waiting out its linger', async () => {
+    const { bus } = await setup({ batchLingerMs: 60_000 });
+    const batches: string[][] = [];
+    await bus.consume({ name: 'full', filter: '>', maxBatch: 5 }, async (events) => void batches.push(events.map((e) => e.requestId)));
+    for (let n = 1; n <= 5; n++) await bus.publish([event(n)]);
+    await eventually('the full batch', async () => (batches.length > 0 ? true : undefined));
+    expect(batches[0]).toEqual(['req_1', 'req_2', 'req_3', 'req_4', 'req_5']);
   });
 
   it('retries a failing batch with the same events, in order, until it succeeds', async () => {

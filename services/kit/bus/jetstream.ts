@@ -17,6 +17,7 @@ import type { Event } from '../events.js';
 import { BATCH_HEADER, MAX_MESSAGE_BYTES, packEvents, unpackEvents } from './event-messages.js';
 import type { Logger } from '../log.js';
 import { AckedPublisher } from './jetstream-publish.js';
+import { Pause } from './pause.js';
 import { retryDelayMs, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
 
 export interface JetStreamSettings {
@@ -195,16 +196,18 @@ export class JetStreamBus implements EventBus {
     state: { stopping: boolean },
   ): Promise<void> {
     const held: Delivery[] = [];
-    let wake: (() => void) | undefined;
+    let heldEvents = 0;
+    const pause = new Pause();
     let ended = false;
     const worker = (async () => {
       while (held.length > 0 || !ended) {
         if (held.length === 0) {
-          await new Promise<void>((resolve) => (wake = resolve));
+          await pause.for(1);
           continue;
         }
-        // A short batch waits a moment for company: one transaction for many events instead of one each.
-        if (this.settings.batchLingerMs && eventsIn(held) < maxBatch) await sleep(this.settings.batchLingerMs);
+        // Unless a full batch is here: messages that arrived together make one batch (a turn), and a short
+        // batch waits a moment for company (the linger), one transaction for many events instead of one each.
+        if (heldEvents < maxBatch) await pause.for(maxBatch, this.settings.batchLingerMs || 'turn');
         const batch = held.slice(0, batchLength(held, maxBatch));
         const handled = await this.handleBatch(batch, held, maxBatch, handler, log, state);
         // Stopping: what is held is redelivered after ack_wait, in order. Not nak()ed:
@@ -212,22 +215,18 @@ export class JetStreamBus implements EventBus {
         // (nats-io/nats-server#5305), which the SIEM resume test caught on 2.9.
         if (!handled) return;
         held.splice(0, batch.length);
+        heldEvents -= eventsIn(batch);
       }
     })();
-    const release = () => {
-      const resolve = wake;
-      wake = undefined;
-      resolve?.();
-    };
     for await (const msg of messages) {
       const events = this.unpack(msg, log);
       if (!events) continue;
       held.push({ msg, events });
-      // On the next turn, so messages that arrived together make one batch.
-      if (wake) setImmediate(release);
+      heldEvents += events.length;
+      pause.reached(heldEvents);
     }
     ended = true;
-    release();
+    pause.wake();
     await worker;
   }
 

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Event } from '../events.js';
 import type { Logger } from '../log.js';
+import { Pause } from './pause.js';
 import { retryDelayMs, subjectMatches, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
 
 /**
@@ -91,25 +92,11 @@ export class MemoryBus implements EventBus {
  */
 const TURN_BELOW_BATCHES = 10;
 
-/**
- * Between batches a consumer waits for events, for its linger, or for the next
- * turn of the event loop, and an offer that brings the queue to the wait's
- * `wakeAt` ends it early: a full batch does not wait out the linger, and ten
- * batches do not wait for a turn. Timers and turns alone are not enough: under a
- * flood of connections libuv keeps polling sockets (up to 48 rounds of 1,024
- * before it runs timers again), and a consumer that waited for them wrote
- * nothing for 12 s while its queue grew by 50,000 events.
- */
-interface Wait {
-  wakeAt: number;
-  end(): void;
-}
-
 class MemoryConsumer {
   private readonly queue: Event[] = [];
   private running: Promise<void> | undefined;
   private stopping = false;
-  private waiting: Wait | undefined;
+  private readonly pause = new Pause();
 
   constructor(
     private readonly options: ConsumeOptions,
@@ -123,28 +110,14 @@ class MemoryConsumer {
   offer(event: Event): void {
     if (!subjectMatches(this.options.filter, event.type)) return;
     this.queue.push(event);
-    if (this.waiting && this.queue.length >= this.waiting.wakeAt) this.waiting.end();
+    this.pause.reached(this.queue.length);
   }
 
   /** Drains what is queued (each batch retried until handled or stop times out), then ends. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.waiting?.end();
+    this.pause.wake();
     await this.running;
-  }
-
-  /** Waits until `wakeAt` events are queued, or `until` (a timer or the next turn; none: only events) ends the wait first. */
-  private pause(wakeAt: number, until?: (end: () => void) => () => void): Promise<void> {
-    return new Promise((resolve) => {
-      let cancel: (() => void) | undefined;
-      const end = () => {
-        cancel?.();
-        this.waiting = undefined;
-        resolve();
-      };
-      this.waiting = { wakeAt, end };
-      cancel = until?.(end);
-    });
   }
 
   private async loop(): Promise<void> {
@@ -153,20 +126,14 @@ class MemoryConsumer {
     for (;;) {
       if (this.queue.length === 0) {
         if (this.stopping) return;
-        await this.pause(1);
+        await this.pause.for(1);
         continue;
       }
       if (attempt === 0 && this.lingerMs > 0 && this.queue.length < maxBatch && !this.stopping) {
         // A short batch waits a moment for company: one transaction for many events instead of one each.
-        await this.pause(maxBatch, (end) => {
-          const timer = setTimeout(end, this.lingerMs);
-          return () => clearTimeout(timer);
-        });
+        await this.pause.for(maxBatch, this.lingerMs);
       } else if (this.queue.length < TURN_BELOW_BATCHES * maxBatch && !this.stopping) {
-        await this.pause(TURN_BELOW_BATCHES * maxBatch, (end) => {
-          const turn = setImmediate(end);
-          return () => clearImmediate(turn);
-        });
+        await this.pause.for(TURN_BELOW_BATCHES * maxBatch, 'turn');
       }
       const batch = this.queue.slice(0, maxBatch);
       try {
