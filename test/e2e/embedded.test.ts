@@ -6,6 +6,7 @@ import { startInProcess } from '../harness/gateway.js';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const PROVIDER_KEY = 'sk-fake-provider-secret-value';
@@ -209,6 +210,18 @@ describe('embedded mode, called with the official openai client', () => {
     })().catch((e: unknown) => e);
     expect(outcome).toBeInstanceOf(OpenAI.APIError);
     expect(received.length).toBeGreaterThan(0);
+  });
+
+  it('keeps other commands out of its embedded database while it runs, naming the process that holds it', async () => {
+    const verify = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'services/gateway/cli.ts', 'audit', 'verify'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      env: { ...process.env, GATEWAY_CONFIG: '', GATEWAY_DATABASE__URL: '', GATEWAY_DATA_DIR: gateway.dataDir },
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(verify.code).toBe(1);
+    expect(verify.stderr).toContain(`is in use by process ${process.pid} (a running gateway or gateway command): stop it first`);
   });
 
   it('records one audit row and one usage row per request, in the embedded database', async () => {
