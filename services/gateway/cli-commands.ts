@@ -50,7 +50,9 @@ async function start(args: string[]): Promise<void> {
   const gateway = await run.catch((err: unknown) => {
     log.fatal({ err }, 'gateway failed to start');
     log.flush();
-    throw err;
+    // What did start (a bus connection, a database pool, timers) would keep a half-started process alive: a supervisor must see it exit.
+    console.error(`error: ${(err as Error).message}`);
+    process.exit(1);
   });
   if (slot === undefined) log.info({ services, workers: config.server.workers, endpoints: gateway.endpoints }, 'gateway ready');
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../test/harness/infra.js';
+import { freePort, requireInfra } from '../../test/harness/infra.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -47,6 +47,22 @@ describe('gateway CLI', () => {
       expect(result.stderr).toContain('-5');
       expect(result.stderr).toMatch(/expected number to be >=0/);
     }
+  });
+
+  it('exits with status 1 when a service cannot start, so a supervisor restarts it (here: its event spool is held by a live process)', async () => {
+    const { natsUrl } = requireInfra();
+    const dir = mkdtempSync(join(tmpdir(), 'gw-spool-'));
+    // This test's own process holds the spool.
+    writeFileSync(join(dir, 'owner.lock'), String(process.pid));
+    const result = await gateway(['start', '--services', 'ingress'], {
+      GATEWAY_CONFIG: '',
+      GATEWAY_NATS__URL: natsUrl,
+      GATEWAY_EVENTS__SPOOL__DIR: dir,
+      GATEWAY_INGRESS__PORT: String(await freePort()),
+      GATEWAY_SERVER__OPS_PORT: String(await freePort()),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`in use by process ${process.pid}`);
   });
 
   it('refuses to run a subset of services without a shared bus, saying which key to set', async () => {

@@ -3,55 +3,57 @@ import type { Served } from '../gen/gateway/v1/common.js';
 import type { CompletionChunk, CompletionRequest, RoutingHints } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
-import { storableText } from '../kit/db/storable.js';
 import { headerValue } from '../kit/http.js';
 import { Admission, servedHeaders, type PipelineDeps } from './pipeline.js';
 import { CacheStep, cacheControlOf } from './cache.js';
 import { SseWriter } from './sse.js';
 import { offerTools, runAgent, toolModeOf, type ToolOffer } from './agent.js';
 
-/** No model is named with control characters or broken UTF-16; such a name would only fail further in (headers, the ledger). */
-const unusableModelName = (model: string) => /[\u0000-\u001f\u007f]/.test(model) || storableText(model) !== model;
+/** Longest routing override header taken: deployment ids are `<provider>/<model>` or configured names. */
+const MAX_HINT_LENGTH = 512;
 
 /** Per-request routing overrides a client may send as headers. */
 function hintsOf(request: FastifyRequest): RoutingHints {
+  const header = (name: string) => {
+    const value = headerValue(request.headers[name]) ?? '';
+    if (value.length > MAX_HINT_LENGTH) throw new GatewayError('invalid_request', `Invalid ${name} header: longer than ${MAX_HINT_LENGTH} characters.`, { param: name });
+    return value;
+  };
   return {
-    strategy: headerValue(request.headers['x-gateway-strategy']) ?? '',
-    deployment: headerValue(request.headers['x-gateway-deployment']) ?? '',
-    noFallbacks: /^(1|true|yes)$/i.test(headerValue(request.headers['x-gateway-no-fallbacks']) ?? ''),
+    strategy: header('x-gateway-strategy'),
+    deployment: header('x-gateway-deployment'),
+    noFallbacks: /^(1|true|yes)$/i.test(header('x-gateway-no-fallbacks')),
   };
 }
 
 /**
  * One model endpoint (chat completions, completions, responses, embeddings,
  * Anthropic messages): admit, try the cache, route, and record the outcome.
- * The body goes to routing as received; routing validates and translates it.
+ * The body has passed its API's schema (validation.ts) before this runs; it
+ * goes to routing as received, and routing translates it.
  */
 export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const admission = new Admission(deps, request, reply, endpoint);
-    const raw = request.body as { model?: unknown; stream?: unknown } | undefined;
-    const model = typeof raw?.model === 'string' ? raw.model : '';
-    const stream = raw?.stream === true && endpoint !== 'embeddings';
+    const raw = request.body as Record<string, unknown> & { model: string };
+    const model = raw.model;
+    const stream = raw.stream === true && endpoint !== 'embeddings';
     let control: ReturnType<typeof cacheControlOf>;
+    let hints: RoutingHints;
     let tools: ToolOffer | undefined;
     try {
-      // The key is checked before the body, so an unauthenticated caller learns nothing about validation.
       await admission.admit(model, { raw: request.rawBody, parsed: raw });
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new GatewayError('invalid_request', 'The request body must be a JSON object.');
-      if (!model) throw new GatewayError('invalid_request', 'You must provide a model parameter.', { param: 'model' });
-      if (unusableModelName(model)) throw new GatewayError('invalid_request', 'The model name must not contain control characters or unpaired surrogates.', { param: 'model' });
       control = cacheControlOf(request);
+      hints = hintsOf(request);
       const mode = endpoint === 'chat.completions' ? toolModeOf(request, admission) : 'off';
-      tools = await offerTools(deps, admission, raw as Record<string, unknown>, mode);
+      tools = await offerTools(deps, admission, raw, mode);
     } catch (err) {
       throw admission.fail(err, model, stream);
     }
-    const hints = hintsOf(request);
     // The gateway runs the tool loop only when some offered tool may run on its own; answers of such loops are not cached.
     if (tools && tools.auto.size > 0) return runAgent(deps, admission, { request, reply, offer: tools, hints, model, settings: deps.agent });
     const body = tools ? Buffer.from(JSON.stringify(tools.body)) : (request.rawBody ?? Buffer.from(JSON.stringify(raw)));
-    const cache = new CacheStep(deps, admission, control, body, raw as Record<string, unknown>);
+    const cache = new CacheStep(deps, admission, control, body, raw);
     try {
       await cache.lookup();
     } catch (err) {

@@ -10,6 +10,22 @@ const agentConfig = z
 
 export type AgentConfig = z.infer<typeof agentConfig>;
 
+const limit = (fallback: number, max: number, description: string) => z.number().int().min(1).max(max).default(fallback).describe(description);
+
+const limitsConfig = z
+  .strictObject({
+    maxJsonDepth: limit(64, 1_000, 'Deepest nesting of a JSON body (objects and arrays); deeper bodies get 400 before anything reads them.'),
+    maxModelNameLength: limit(256, 4_096, 'Longest `model` name, in characters.'),
+    maxNameLength: limit(256, 4_096, 'Longest name or identifier in a body: tool and function names, tool call ids, message `name`, `user`.'),
+    maxMessages: limit(10_000, 1_000_000, 'Most messages (chat, Anthropic messages) or input items (responses) in one request.'),
+    maxTools: limit(512, 100_000, 'Most tools offered in one request.'),
+    maxInputs: limit(2_048, 1_000_000, 'Most inputs in one embeddings request, or prompts in one completions request.'),
+  })
+  .prefault({})
+  .describe('What one request may hold, checked at the edge before anything else runs (see docs/operations.md, "What the gateway accepts").');
+
+export type IngressLimits = z.infer<typeof limitsConfig>;
+
 export const ingressConfig = z
   .strictObject({
     port: z.number().int().min(0).max(65_535).default(8080).describe('Port of the OpenAI-compatible API.'),
@@ -19,6 +35,7 @@ export const ingressConfig = z
       .positive()
       .default(10 * 1024 * 1024)
       .describe('Largest request body accepted; larger ones get 413.'),
+    limits: limitsConfig,
     emitReceived: z.boolean().default(false).describe('Also emit request.received when a request arrives (then the audit log has two rows per request).'),
     emitAttempts: z
       .boolean()

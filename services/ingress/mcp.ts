@@ -2,7 +2,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { onFirstUse } from '../kit/first-use.js';
-import type { PipelineDeps } from './pipeline.js';
+import { Admission, refuse, type PipelineDeps } from './pipeline.js';
 import { resultText, ToolAccess, toolNameOf } from './tools.js';
 
 const SERVER_INFO = { name: 'ai-gateway', version: '1' };
@@ -29,9 +29,10 @@ async function serveMcp(deps: PipelineDeps, request: FastifyRequest, reply: Fast
   try {
     access = await ToolAccess.open(deps, request);
   } catch (err) {
-    const error = asGatewayError(err);
+    const error = refuse(deps, request, reply, asGatewayError(err));
     return void reply.code(error.status).header('www-authenticate', 'Bearer').send({ jsonrpc: '2.0', error: { code: -32001, message: error.message }, id: null });
   }
+  recordedByToolCalls(deps, request, reply);
   const { Server, StreamableHTTPServerTransport, CallToolRequestSchema, ListToolsRequestSchema, McpError, ErrorCode } = await mcpServerSdk();
   const server = new Server(SERVER_INFO, { capabilities: { tools: {} } });
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
@@ -73,9 +74,10 @@ function toolCallOf(body: unknown): { id: string; name: string; argumentsJson: s
 }
 
 /** POST /v1/mcp/tools/execute: runs one tool call a model returned, with the key's allowlist, and answers with the tool message to send back. */
-async function executeTool(deps: PipelineDeps, request: FastifyRequest) {
+async function executeTool(deps: PipelineDeps, request: FastifyRequest, reply: FastifyReply) {
   const access = await ToolAccess.open(deps, request);
   const call = toolCallOf(request.body);
+  recordedByToolCalls(deps, request, reply);
   const result = await access.call(call.name, call.argumentsJson, 'execute');
   return {
     name: call.name,
@@ -86,17 +88,27 @@ async function executeTool(deps: PipelineDeps, request: FastifyRequest) {
   };
 }
 
+/** Once a key may use tools, the request's record is the tool.called event of each call it makes. */
+function recordedByToolCalls(deps: PipelineDeps, request: FastifyRequest, reply: FastifyReply): void {
+  new Admission(deps, request, reply, request.routeOptions.config.endpoint ?? '').recordedElsewhere();
+}
+
 export function registerMcpRoutes(app: FastifyInstance, deps: PipelineDeps): void {
-  app.post('/mcp', (request, reply) => serveMcp(deps, request, reply));
+  const mcp = { config: { endpoint: 'mcp' } };
+  app.post('/mcp', mcp, (request, reply) => serveMcp(deps, request, reply));
   // Stateless: no server-initiated stream and no sessions to end.
   for (const method of ['GET', 'DELETE'] as const) {
     app.route({
       method,
       url: '/mcp',
-      handler: (_, reply) => reply.code(405).header('allow', 'POST').send({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless; send requests with POST.' }, id: null }),
+      ...mcp,
+      handler: (request, reply) => {
+        const error = refuse(deps, request, reply, new GatewayError('method_not_allowed', 'Method not allowed: this MCP endpoint is stateless; send requests with POST.'));
+        return reply.code(error.status).header('allow', 'POST').send({ jsonrpc: '2.0', error: { code: -32000, message: error.message }, id: null });
+      },
     });
   }
   for (const prefix of ['/v1', '']) {
-    app.post(`${prefix}/mcp/tools/execute`, (request) => executeTool(deps, request));
+    app.post(`${prefix}/mcp/tools/execute`, { config: { endpoint: 'mcp.tools.execute' } }, (request, reply) => executeTool(deps, request, reply));
   }
 }

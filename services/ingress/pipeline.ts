@@ -125,7 +125,7 @@ export class Admission {
     readonly endpoint: string,
   ) {
     this.context = { requestId: request.id, traceId: traceIdFrom(request.headers.traceparent), actor: undefined, sourceAddress: request.ip };
-    void reply.header('x-request-id', this.context.requestId);
+    request.admission = this;
     if (deps.emitReceived) deps.events.emit(requestEvent(EventType.requestReceived, { service: 'ingress', context: this.context }, receivedOutcome(endpoint)));
   }
 
@@ -177,6 +177,11 @@ export class Admission {
     }
   }
 
+  /** For a request whose record is the events of what it did (MCP tool calls): nothing more is recorded for it. */
+  recordedElsewhere(): void {
+    this.finished = true;
+  }
+
   /** Records a failure and returns it as a GatewayError for the error handler. */
   fail(err: unknown, model: string, stream: boolean): GatewayError {
     const error = asGatewayError(err);
@@ -202,6 +207,22 @@ export class Admission {
   get key(): { hash: Buffer; toolMode: string } | undefined {
     return this.grant && this.presentedKeyHash ? { hash: this.presentedKeyHash, toolMode: this.grant.toolMode } : undefined;
   }
+}
+
+/**
+ * Records a request refused at any layer (its body, its key, an unknown URL),
+ * once: a handler that recorded its outcome already leaves nothing to do.
+ */
+export function refuse(deps: PipelineDeps, request: FastifyRequest, reply: FastifyReply, error: GatewayError): GatewayError {
+  const admission = (request.admission ??= new Admission(deps, request, reply, request.routeOptions.config.endpoint ?? ''));
+  const body = request.body as { model?: unknown; stream?: unknown } | undefined;
+  return admission.fail(error, recordedModel(body?.model), body?.stream === true);
+}
+
+/** The model a refused request named; one refused for its length is recorded by its start. */
+function recordedModel(model: unknown): string {
+  if (typeof model !== 'string') return '';
+  return model.length > 1_000 ? `${model.slice(0, 1_000)}…` : model;
 }
 
 function receivedOutcome(endpoint: string) {

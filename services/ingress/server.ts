@@ -1,59 +1,66 @@
-import type { FastifyInstance } from 'fastify';
-import { errorBody, type ApiFamily } from '../kit/api-errors.js';
-import { GatewayError } from '../kit/errors.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { errorBody, familyOf, type ApiFamily } from '../kit/api-errors.js';
+import type { GatewayError } from '../kit/errors.js';
 import { createHttpServer } from '../kit/http.js';
+import { newTraceId } from '../kit/ids.js';
 import { modelEndpoint } from './api.js';
 import type { IngressConfig } from './config.js';
 import { registerMcpRoutes } from './mcp.js';
 import { listModels } from './models.js';
-import type { PipelineDeps } from './pipeline.js';
+import { refuse, type Admission, type PipelineDeps } from './pipeline.js';
+import { bodySchemas, validationError, validatorOptions } from './validation.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The JSON body exactly as received, forwarded without re-serializing. */
-    rawBody?: Buffer;
+    /** The request's admission, once a handler or the error handler made one. */
+    admission: Admission | null;
   }
   interface FastifyContextConfig {
     /** Which API's error shape this route answers errors in. */
     family?: ApiFamily;
+    /** The endpoint name recorded for the route's requests. */
+    endpoint?: string;
   }
 }
 
 /** Inbound model endpoints: path (also served without /v1) → endpoint name routing knows. */
-const MODEL_ENDPOINTS: { path: string; endpoint: string; family: ApiFamily }[] = [
-  { path: '/chat/completions', endpoint: 'chat.completions', family: 'openai' },
-  { path: '/completions', endpoint: 'completions', family: 'openai' },
-  { path: '/embeddings', endpoint: 'embeddings', family: 'openai' },
-  { path: '/responses', endpoint: 'responses', family: 'openai' },
-  { path: '/messages', endpoint: 'messages', family: 'anthropic' },
+const MODEL_ENDPOINTS: { path: string; endpoint: string }[] = [
+  { path: '/chat/completions', endpoint: 'chat.completions' },
+  { path: '/completions', endpoint: 'completions' },
+  { path: '/embeddings', endpoint: 'embeddings' },
+  { path: '/responses', endpoint: 'responses' },
+  { path: '/messages', endpoint: 'messages' },
 ];
 
 /** The public API: OpenAI-compatible and Anthropic-compatible, every route also without the /v1 prefix. */
 export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): FastifyInstance {
+  const familyOfRequest = (request: FastifyRequest) => request.routeOptions.config.family ?? 'openai';
   const app = createHttpServer({
     log: deps.log,
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
-    render: (error, request) => errorBody(request.routeOptions.config.family ?? 'openai', error),
+    maxJsonDepth: config.limits.maxJsonDepth,
+    ajv: validatorOptions,
+    render: (error, request) => errorBody(familyOfRequest(request), error),
+    validationError: (errors, _context, request) => validationError(errors, familyOfRequest(request)),
+    onError: (error, request, reply) => refuse(deps, request, reply, error),
+    onClientError: (error, client) => recordUnreadable(deps, error, client),
   });
+  app.decorateRequest('admission', null);
 
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    const buffer = body as Buffer;
-    try {
-      request.rawBody = buffer;
-      done(null, JSON.parse(buffer.toString('utf8')));
-    } catch (err) {
-      done(new GatewayError('invalid_json', `We could not parse the JSON body of your request: ${(err as Error).message}`), undefined);
-    }
-  });
-
+  const schemas = bodySchemas(config.limits);
   for (const prefix of ['/v1', '']) {
-    for (const { path, endpoint, family } of MODEL_ENDPOINTS) {
-      app.post(`${prefix}${path}`, { config: { family } }, modelEndpoint(deps, endpoint));
+    for (const { path, endpoint } of MODEL_ENDPOINTS) {
+      app.post(`${prefix}${path}`, { config: { family: familyOf(endpoint), endpoint }, schema: { body: schemas[endpoint] } }, modelEndpoint(deps, endpoint));
     }
-    app.get(`${prefix}/models`, listModels(deps));
+    app.get(`${prefix}/models`, { config: { endpoint: 'models' } }, listModels(deps));
   }
   registerMcpRoutes(app, deps);
   return app;
+}
+
+/** Bytes that were not an HTTP request still leave a record, with the id their answer carried. */
+function recordUnreadable(deps: PipelineDeps, error: GatewayError, client: { requestId: string; sourceAddress: string }): void {
+  const context = { requestId: client.requestId, traceId: newTraceId(), actor: undefined, sourceAddress: client.sourceAddress };
+  deps.recorder.record(context, performance.now(), false, { endpoint: '', model: '', httpStatus: error.status, stream: false, error });
 }

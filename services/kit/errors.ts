@@ -16,6 +16,7 @@ export const errorCodes = {
   context_length_exceeded: { status: 400, type: 'invalid_request_error' },
   content_policy_violation: { status: 400, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   request_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
@@ -61,15 +62,18 @@ export class GatewayError extends Error {
   attempts: Attempt[] = [];
   /** Response headers that go with the error, e.g. retry-after and x-ratelimit-*. */
   headers: Record<string, string> = {};
+  /** What only the logs may say (internal addresses, another service's words); the message is for the client. */
+  readonly detail: string | undefined;
 
   /** `status` overrides the code's default, e.g. to pass a provider's 4xx through. */
-  constructor(code: ErrorCode, message: string, options: { param?: string; status?: number; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { param?: string; status?: number; cause?: unknown; detail?: string } = {}) {
     super(message, { cause: options.cause });
     this.name = 'GatewayError';
     this.code = code;
     this.status = options.status ?? errorCodes[code].status;
     this.type = errorCodes[code].type;
     this.param = options.param ?? null;
+    this.detail = options.detail;
   }
 
   toOpenAI(): OpenAIErrorBody {

@@ -65,7 +65,7 @@ export function fromServiceError(err: ServiceError, target: string): GatewayErro
   }
   if (err.code === GrpcStatus.CANCELLED) return cancelledCall(target);
   if (err.code === GrpcStatus.DEADLINE_EXCEEDED) return unansweredCall(target);
-  return new GatewayError('service_unavailable', `${target} is unreachable: ${err.details || err.message}`, { cause: err });
+  return serviceUnavailable(`${target} is unreachable: ${err.details || err.message}`, err);
 }
 
 /** A GatewayError as an answer field, for batch calls that answer each item on its own; other errors are thrown. */
@@ -82,8 +82,13 @@ export function errorOfRefusal(refusal: Refusal): GatewayError {
   return error;
 }
 
-export const cancelledCall = (target: string) => new GatewayError('service_unavailable', `call to ${target} was cancelled`);
-export const unansweredCall = (target: string) => new GatewayError('service_unavailable', `${target} did not answer in time`);
+/** A call between the gateway's services that failed: the client hears that much, the logs hear where and why. */
+export function serviceUnavailable(detail: string, cause?: unknown): GatewayError {
+  return new GatewayError('service_unavailable', 'A service of the gateway did not answer; retry later.', { detail, cause });
+}
+
+export const cancelledCall = (target: string) => serviceUnavailable(`call to ${target} was cancelled`);
+export const unansweredCall = (target: string) => serviceUnavailable(`${target} did not answer in time`);
 
 /** What a multiplexed call threw, as its answer. */
 export function callErrorOf(thrown: unknown, log: Logger): CallError {

@@ -114,7 +114,7 @@ describe('unary calls multiplexed on one stream', () => {
     expect((await caching.lookup(lookup('next'))).match).toBe('s:next');
     expect(server.opened.streams).toBe(2);
     abort.abort();
-    await expect(held).rejects.toMatchObject({ message: 'call to caching service was cancelled' });
+    await expect(held).rejects.toMatchObject({ detail: 'call to caching service was cancelled' });
     await expect.poll(() => server.cancelled).toContain('hold-old');
   });
 
@@ -126,7 +126,7 @@ describe('unary calls multiplexed on one stream', () => {
     await expect.poll(() => server.started).toContain('hold-at-close');
     caching.close();
     abort.abort();
-    await expect(held).rejects.toMatchObject({ message: 'call to caching service was cancelled' });
+    await expect(held).rejects.toMatchObject({ detail: 'call to caching service was cancelled' });
     await expect.poll(() => server.cancelled).toContain('hold-at-close');
   });
 
@@ -184,11 +184,11 @@ describe('unary calls multiplexed on one stream', () => {
     const call = caching.lookup(lookup('hold-aborted'), { signal: abort.signal });
     await expect.poll(() => fake.started).toContain('hold-aborted');
     abort.abort();
-    await expect(call).rejects.toMatchObject({ code: 'service_unavailable', message: 'call to caching service was cancelled' });
+    await expect(call).rejects.toMatchObject({ code: 'service_unavailable', detail: 'call to caching service was cancelled' });
     await expect.poll(() => fake.cancelled).toContain('hold-aborted');
 
     const impatient = client(fake.port, 300);
-    await expect(impatient.lookup(lookup('hold-forever'))).rejects.toMatchObject({ message: 'caching service did not answer in time' });
+    await expect(impatient.lookup(lookup('hold-forever'))).rejects.toMatchObject({ detail: 'caching service did not answer in time' });
     await expect.poll(() => fake.cancelled).toContain('hold-forever');
   });
 

@@ -1,7 +1,7 @@
 import { Metadata, status as GrpcStatus, type Client, type ClientDuplexStream, type ServerDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { MultiplexService, type CallFrame, type CallFrames, type ReplyFrame, type ReplyFrames } from '../gen/gateway/v1/mux.js';
 import { GatewayError } from './errors.js';
-import { callErrorOf, cancelledCall, errorOfCallError, fromServiceError, unansweredCall } from './grpc-errors.js';
+import { callErrorOf, cancelledCall, errorOfCallError, fromServiceError, serviceUnavailable, unansweredCall } from './grpc-errors.js';
 import type { Logger } from './log.js';
 import { TurnBatch } from './turn-batch.js';
 
@@ -218,7 +218,13 @@ export class MuxClient {
     if (this.unsupported) return plain(request, options);
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(cancelledCall(this.target));
-    const bytes = (method.requestSerialize as (value: unknown) => Buffer)(request);
+    let bytes: Buffer;
+    try {
+      bytes = (method.requestSerialize as (value: unknown) => Buffer)(request);
+    } catch (err) {
+      // A value out of its field's range (a uint32 past 2^32): this call fails, never the caller's turn.
+      return Promise.reject(new GatewayError('internal_error', 'The gateway failed to process the request.', { cause: err, detail: `a ${method.path} request could not be encoded` }));
+    }
     if (bytes.length > LARGEST_FRAME) return plain(request, options);
     return new Promise((resolve, reject) => {
       const call: PendingCall = {
@@ -250,7 +256,7 @@ export class MuxClient {
   private send(call: PendingCall): void {
     if (call.sends === MAX_SENDS) {
       this.settle(call);
-      call.reject(new GatewayError('service_unavailable', `${this.target} is stopping and started none of ${MAX_SENDS} tries`));
+      call.reject(serviceUnavailable(`${this.target} is stopping and started none of ${MAX_SENDS} tries`));
       return;
     }
     call.sends += 1;

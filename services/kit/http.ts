@@ -1,22 +1,48 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchemaValidationError } from 'fastify';
 import type { Bindings, ChildLoggerOptions, Level } from 'pino';
 import { isDataError } from './db/storable.js';
 import { asGatewayError, GatewayError } from './errors.js';
 import { newRequestId } from './ids.js';
 import type { Logger } from './log.js';
 
-/**
- * A fastify instance whose every error (ours, fastify's body parsing and
- * validation, unknown routes) goes out in the OpenAI error shape.
- */
-export function createHttpServer(options: {
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The JSON body exactly as received, for a server that forwards it without re-serializing. */
+    rawBody?: Buffer;
+  }
+}
+
+/** Deepest nesting of a JSON body a server takes unless told otherwise. */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+
+export interface HttpServerOptions {
   log: Logger;
   bodyLimit: number;
   trustProxy?: boolean;
+  /** Deepest nesting of a JSON body: deeper bodies are refused before any code walks them (JSON.stringify recurses). */
+  maxJsonDepth?: number;
   /** The error body for a request; the OpenAI shape unless a route says otherwise. */
   render?: (error: GatewayError, request: FastifyRequest) => unknown;
-}): FastifyInstance {
+  /** Turns a failed body or header schema check into the error the client gets; by default the validator's words. */
+  validationError?: (errors: FastifySchemaValidationError[], context: string, request: FastifyRequest) => GatewayError;
+  /** Called with every error answer, before it is sent (to record it). */
+  onError?: (error: GatewayError, request: FastifyRequest, reply: FastifyReply) => void;
+  /** Called when a connection sent something that is not HTTP (it gets its error answer and is closed). */
+  onClientError?: (error: GatewayError, client: { requestId: string; sourceAddress: string }) => void;
+  /** Options for the JSON schema validator of route schemas (ajv). */
+  ajv?: { customOptions?: Record<string, unknown> };
+}
+
+/**
+ * A fastify instance whose every error (ours, fastify's body parsing and
+ * validation, unknown routes, and what Node's HTTP parser refuses) goes out in
+ * the OpenAI error shape with a request id.
+ */
+export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const render = options.render ?? ((error: GatewayError) => error.toOpenAI());
+  const maxDepth = options.maxJsonDepth ?? DEFAULT_MAX_JSON_DEPTH;
   const app = Fastify({
     loggerInstance: options.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
@@ -28,21 +54,101 @@ export function createHttpServer(options: {
       childOptions.level ? logger.child(bindings, childOptions) : new RequestLogger(logger as Logger, bindings, childOptions),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    clientErrorHandler: (err, socket) => answerClientError(err, socket, options),
+    ...(options.ajv ? { ajv: options.ajv } : {}),
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+
+  // JSON only: any other body (fastify would take text/plain as a string) gets 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const buffer = body as Buffer;
+    request.rawBody = buffer;
+    try {
+      done(null, parseJson(buffer, maxDepth));
+    } catch (err) {
+      done(err as GatewayError, undefined);
+    }
   });
 
   app.setErrorHandler((err: FastifyError | GatewayError, request, reply) => {
-    const error = toGatewayError(err);
-    if (error.code === 'internal_error') request.log.error({ err }, 'request failed');
-    else if (error.status >= 500) request.log.warn({ code: error.code, status: error.status, reason: error.message }, 'request failed');
+    const error = toGatewayError(err, request, options);
+    if (error.code === 'internal_error') request.log.error({ err, detail: error.detail }, 'request failed');
+    else if (error.status >= 500) request.log.warn({ code: error.code, status: error.status, reason: error.message, detail: error.detail }, 'request failed');
+    options.onError?.(error, request, reply);
     void reply.code(error.status).headers(error.headers).send(render(error, request));
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const error = new GatewayError('not_found', `Unknown request URL: ${request.method} ${request.url.split('?')[0]}.`);
+    const error = new GatewayError('not_found', `Unknown request URL: ${request.method} ${clip(request.url.split('?')[0]!, 200)}.`);
+    options.onError?.(error, request, reply);
     void reply.code(error.status).send(render(error, request));
   });
 
   return app;
+}
+
+/**
+ * JSON.parse, then one walk that refuses nesting deeper than maxDepth and
+ * `__proto__` keys (which Object.assign would turn into a prototype). V8's
+ * parser does not recurse, but JSON.stringify, structured clones and most
+ * code that walks a value do, so a deep body would overflow their stack.
+ */
+export function parseJson(buffer: Buffer, maxDepth: number): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(buffer.toString('utf8'));
+  } catch (err) {
+    throw new GatewayError('invalid_json', `We could not parse the JSON body of your request: ${(err as Error).message}`);
+  }
+  // Nesting n takes at least 2n bytes, so a short body cannot be too deep.
+  if (buffer.length > 2 * maxDepth) checkJson(value, maxDepth, 0);
+  return value;
+}
+
+function checkJson(value: unknown, maxDepth: number, depth: number): void {
+  if (typeof value !== 'object' || value === null) return;
+  if (depth >= maxDepth) throw new GatewayError('invalid_json', `The JSON body nests deeper than ${maxDepth} levels, the most this gateway accepts.`);
+  if (Array.isArray(value)) {
+    for (const item of value) checkJson(item, maxDepth, depth + 1);
+    return;
+  }
+  for (const key in value) {
+    if (key === '__proto__') throw new GatewayError('invalid_json', 'The JSON body has a "__proto__" key, which this gateway does not accept.');
+    checkJson((value as Record<string, unknown>)[key], maxDepth, depth + 1);
+  }
+}
+
+/**
+ * What Node's HTTP parser refused (a header block too large, broken chunked
+ * encoding, an unknown method, a request that took too long to arrive) gets
+ * an OpenAI-shaped error with a request id before the connection closes.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Socket, options: HttpServerOptions): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const error =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new GatewayError('request_too_large', 'The request headers are larger than this gateway accepts.', { status: 431 })
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new GatewayError('invalid_request', 'The request did not arrive in full in time.', { status: 408 })
+        : new GatewayError('invalid_request', `The request is not valid HTTP/1.1 (${err.code ?? 'unreadable'}).`);
+  const requestId = newRequestId();
+  options.onClientError?.(error, { requestId, sourceAddress: socket.remoteAddress ?? '' });
+  if (socket.writable) {
+    const body = JSON.stringify(error.toOpenAI());
+    socket.write(
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `x-request-id: ${requestId}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 /**
@@ -109,9 +215,11 @@ class RequestLogger implements FastifyBaseLogger {
   }
 }
 
-function toGatewayError(err: FastifyError | GatewayError): GatewayError {
+function toGatewayError(err: FastifyError | GatewayError, request: FastifyRequest, options: HttpServerOptions): GatewayError {
   if (err instanceof GatewayError) return err;
-  if ('validation' in err && err.validation) return new GatewayError('invalid_request', err.message);
+  if ('validation' in err && err.validation) {
+    return options.validationError?.(err.validation, err.validationContext ?? 'body', request) ?? new GatewayError('invalid_request', err.message);
+  }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new GatewayError('request_too_large', 'Request body is too large.');
@@ -121,6 +229,8 @@ function toGatewayError(err: FastifyError | GatewayError): GatewayError {
       return new GatewayError('invalid_json', 'Request body is empty; send a JSON object.');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new GatewayError('invalid_json', `Request body is not valid JSON: ${err.message}`);
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new GatewayError('invalid_request', 'The Content-Length header does not match the body.');
   }
   // PostgreSQL refused a value the request carried (U+0000 or an unpaired surrogate in text, a number out of range).
   if (isDataError(err)) {

@@ -28,3 +28,26 @@ export function readOnScrape(metrics: Registry, name: string, help: string, read
     },
   });
 }
+
+/**
+ * A label value that clients choose (a model name) as a series of its own for
+ * the first `max` values seen, then as `other`: each series costs memory and
+ * every scrape, so what clients name must not make more of them without end.
+ */
+export class BoundedLabel {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly max: number) {}
+
+  of(value: string, other = 'other'): string {
+    if (this.seen.has(value)) return value;
+    if (this.seen.size >= this.max) return other;
+    this.seen.add(value);
+    return value;
+  }
+
+  /** The value if it already has a series of its own, else `other`, adding nothing. */
+  ifSeen(value: string, other = 'other'): string {
+    return this.seen.has(value) ? value : other;
+  }
+}

@@ -1,4 +1,5 @@
 import { Counter } from 'prom-client';
+import { BoundedLabel } from '../kit/metrics.js';
 import { startPersistingConsumer } from '../kit/bus/persisting-consumer.js';
 import { defineService } from '../kit/service.js';
 import type { MeteringConfig } from './config.js';
@@ -8,6 +9,9 @@ import { SpendReader } from './spend.js';
 import { MeteringService } from '../gen/gateway/v1/metering.js';
 import type { Api } from '../kit/grpc.js';
 import { ToolCallReader, toolCallMigrations, writeToolCalls } from './tool-calls.js';
+
+/** Unpriced models counted apart; past this many (a client can name any model), the rest count as model "other". */
+const UNPRICED_SERIES = 200;
 
 /**
  * Durable consumers "metering" (one usage row per admitted request, priced, in
@@ -22,9 +26,14 @@ export const meteringService = defineService<MeteringConfig>({
       labelNames: ['provider', 'model'],
       registers: [ctx.metrics],
     });
+    const unpricedModel = new BoundedLabel(UNPRICED_SERIES);
     const price = (outcome: Parameters<Parameters<typeof writeUsage>[2]>[0]) => {
       const cost = ctx.pricing.cost(outcome.served, outcome.usage);
-      if (cost === undefined) unpriced.inc({ provider: outcome.served?.provider ?? '', model: outcome.served?.model ?? '' });
+      if (cost === undefined) {
+        const provider = outcome.served?.provider ?? '';
+        const model = outcome.served?.model ?? '';
+        unpriced.inc({ provider, model: unpricedModel.of(`${provider}/${model}`) === 'other' ? 'other' : model });
+      }
       return cost;
     };
     const consumer = await startPersistingConsumer(ctx, {

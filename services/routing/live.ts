@@ -45,7 +45,7 @@ export class LiveRouting {
     registry: Registry,
     private readonly log: Logger,
   ) {
-    this.metrics = new RouterMetrics(registry, () => this.current.catalog.allDeployments());
+    this.metrics = new RouterMetrics(registry, () => this.current.catalog.allDeployments(), (id) => this.current.catalog.isConfigured(id));
     this.current = this.build(file);
   }
 

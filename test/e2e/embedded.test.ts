@@ -139,7 +139,8 @@ describe('embedded mode, called with the official openai client', () => {
     const err = await stranger.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((err as APIError).code).toBe('invalid_api_key');
-    const missing = await fetch(`${gateway.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const body = JSON.stringify({ model: 'mock/echo', messages: [{ role: 'user', content: 'x' }] });
+    const missing = await fetch(`${gateway.baseURL}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(missing.status).toBe(401);
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('missing_api_key');
   });

@@ -173,15 +173,20 @@ function modelResource(model: string): string {
   return /^(models|tunedModels)\//.test(model) ? model : `models/${model}`;
 }
 
-function encodeResource(resource: string): string {
-  return resource.split('/').map(encodeURIComponent).join('/');
+/** Each segment encoded; "." and ".." are refused, since the provider's server would resolve them to another resource. */
+function encodeResource(resource: string, provider: string): string {
+  const segments = resource.split('/');
+  if (segments.some((segment) => segment === '.' || segment === '..')) {
+    throw new ProviderError('bad_request', provider, `Provider ${provider}: a model name may not hold "." or ".." path segments.`);
+  }
+  return segments.map(encodeURIComponent).join('/');
 }
 
 export function createGeminiAdapter(name: string, config: GeminiProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): GeminiAdapter {
   const keys = credentialsOf(config, secrets);
   const caps: Capabilities = PROVIDER_TYPES.gemini.capabilities;
   const endpoint: Endpoint = {
-    path: async (model, method) => `/${config.apiVersion}/${encodeResource(modelResource(model))}:${method}`,
+    path: async (model, method) => `/${config.apiVersion}/${encodeResource(modelResource(model), name)}:${method}`,
     headers: async (credential): Promise<Record<string, string>> => {
       const key = keys.at(credential);
       return key ? { 'x-goog-api-key': key } : {};
@@ -209,7 +214,7 @@ export class VertexAdapter extends GeminiChatAdapter {
         const parent = `projects/${encodeURIComponent(project)}/locations/${encodeURIComponent(config.location)}`;
         // A full resource name (tuned model endpoints, other publishers) is used as given.
         const resource = model.startsWith('projects/') ? model : /^(publishers|endpoints)\//.test(model) ? `${parent}/${model}` : `${parent}/publishers/google/models/${model}`;
-        return `/${config.apiVersion}/${encodeResource(resource)}:${method}`;
+        return `/${config.apiVersion}/${encodeResource(resource, name)}:${method}`;
       },
       headers: async () => ({ authorization: `Bearer ${await tokens.token()}` }),
       refused: () => tokens.invalidate(),

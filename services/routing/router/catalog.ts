@@ -5,13 +5,24 @@ import { CredentialPool } from './credentials.js';
 import { Deployment, type ModelGroup } from './deployment.js';
 
 /**
+ * Groups for `<provider>/<model>` names kept at once: a client can name any
+ * model, so the least recently used is forgotten past this (with its health,
+ * which only matters for a model in use).
+ */
+const AD_HOC_GROUPS = 1_000;
+
+/**
  * Every name a client may put in `model`: configured groups and aliases, and
  * `<provider>/<model>` for any configured provider (a one-deployment group,
  * made on first use).
  */
 export class ModelCatalog {
   private readonly groups = new Map<string, ModelGroup>();
+  /** One-deployment groups of `<provider>/<model>` names, least recently used first. */
+  private readonly adHoc = new Map<string, ModelGroup>();
   private readonly deployments = new Map<string, Deployment>();
+  /** Ids of the deployments configured groups name. */
+  private readonly configured = new Set<string>();
   private readonly pools = new Map<string, CredentialPool>();
   private readonly earlier = new Map<string, Deployment>();
 
@@ -30,6 +41,7 @@ export class ModelCatalog {
     for (const [name, entry] of Object.entries(config.models)) {
       if (typeof entry !== 'string') this.groups.set(name, this.group(name, entry));
     }
+    for (const id of this.deployments.keys()) this.configured.add(id);
   }
 
   /** The group a model name stands for; throws model_not_found naming what would work. */
@@ -38,6 +50,12 @@ export class ModelCatalog {
     if (typeof entry === 'string' && !seen.has(name)) return this.resolve(entry, new Set([...seen, name]));
     const known = this.groups.get(name);
     if (known) return known;
+    const recent = this.adHoc.get(name);
+    if (recent) {
+      this.adHoc.delete(name);
+      this.adHoc.set(name, recent);
+      return recent;
+    }
     const slash = name.indexOf('/');
     const provider = slash > 0 ? this.providers.get(name.slice(0, slash)) : undefined;
     if (!provider || slash === name.length - 1) {
@@ -55,8 +73,20 @@ export class ModelCatalog {
       contextWindowFallbacks: [],
       contentPolicyFallbacks: [],
     });
-    this.groups.set(name, group);
+    this.adHoc.set(name, group);
+    if (this.adHoc.size > AD_HOC_GROUPS) this.forget(this.adHoc.keys().next().value!);
     return group;
+  }
+
+  /** Whether a configured group names the deployment (else a client made it up as `<provider>/<model>`). */
+  isConfigured(id: string): boolean {
+    return this.configured.has(id);
+  }
+
+  private forget(name: string): void {
+    const group = this.adHoc.get(name)!;
+    this.adHoc.delete(name);
+    for (const { deployment } of group.members) if (!this.configured.has(deployment.id)) this.deployments.delete(deployment.id);
   }
 
   credentials(provider: string): CredentialPool {

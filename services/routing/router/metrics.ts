@@ -1,17 +1,37 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Attempt } from '../../gen/gateway/v1/common.js';
-import { LATENCY_BUCKETS } from '../../kit/metrics.js';
+import { BoundedLabel, LATENCY_BUCKETS } from '../../kit/metrics.js';
 import type { Deployment } from './deployment.js';
 
 const CIRCUIT_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+/** Deployments a client made up (`<provider>/<any model>`) that get series of their own, at most. */
+const AD_HOC_SERIES = 500;
 
 /** Provider call counts and times, and every deployment's live health. */
 export class RouterMetrics {
   private readonly calls: Counter<'provider' | 'deployment' | 'outcome'>;
   private readonly duration: Histogram<'provider'>;
 
-  /** `deployments` gives the current deployments (the set changes when providers or models change). */
-  constructor(registry: Registry, deployments: () => Deployment[]) {
+  /**
+   * Configured deployments have series of their own, and so do those a client
+   * named (`<provider>/<model>`) once a provider answered for them, up to
+   * AD_HOC_SERIES: the rest are counted as `<provider>/other`, so made-up
+   * model names cannot grow /metrics without end.
+   */
+  private readonly adHoc = new BoundedLabel(AD_HOC_SERIES);
+
+  /**
+   * `deployments` gives the current deployments (the set changes when
+   * providers or models change); `configured` says whether an id is one the
+   * configuration names.
+   */
+  constructor(
+    registry: Registry,
+    deployments: () => Deployment[],
+    private readonly configured: (id: string) => boolean,
+  ) {
+    const label = (d: Deployment) => this.label(d.provider.name, d.id, false);
     this.calls = new Counter({
       name: 'gateway_upstream_requests_total',
       help: 'Calls to providers, by provider, deployment and outcome (ok, or the gateway error code).',
@@ -32,7 +52,9 @@ export class RouterMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const d of deployments()) this.set({ deployment: d.id }, CIRCUIT_VALUE[d.breaker.state]);
+        const worst = new Map<string, number>();
+        for (const d of deployments()) worst.set(label(d), Math.max(worst.get(label(d)) ?? 0, CIRCUIT_VALUE[d.breaker.state]));
+        for (const [deployment, value] of worst) this.set({ deployment }, value);
       },
     });
     new Gauge({
@@ -42,13 +64,20 @@ export class RouterMetrics {
       registers: [registry],
       collect() {
         this.reset();
-        for (const d of deployments()) this.set({ deployment: d.id }, d.inFlight);
+        for (const d of deployments()) this.inc({ deployment: label(d) }, d.inFlight);
       },
     });
   }
 
   attempt(attempt: Attempt): void {
-    this.calls.inc({ provider: attempt.provider, deployment: attempt.deployment, outcome: attempt.outcome });
+    const deployment = this.label(attempt.provider, attempt.deployment, attempt.outcome === 'ok');
+    this.calls.inc({ provider: attempt.provider, deployment, outcome: attempt.outcome });
     this.duration.observe({ provider: attempt.provider }, attempt.durationMs / 1000);
+  }
+
+  private label(provider: string, id: string, served: boolean): string {
+    if (this.configured(id)) return id;
+    const other = `${provider}/other`;
+    return served ? this.adHoc.of(id, other) : this.adHoc.ifSeen(id, other);
   }
 }

@@ -51,7 +51,7 @@ export class Router {
     /** How the router waits before a retry; tests pass a recorder. */
     private readonly wait: (ms: number, signal: AbortSignal) => Promise<unknown> = (ms, signal) => sleep(ms, undefined, { signal }),
   ) {
-    this.metrics = metrics instanceof RouterMetrics ? metrics : new RouterMetrics(metrics, () => catalog.allDeployments());
+    this.metrics = metrics instanceof RouterMetrics ? metrics : new RouterMetrics(metrics, () => catalog.allDeployments(), (id) => catalog.isConfigured(id));
   }
 
   async route<T>(model: string, hints: RoutingHints | undefined, signal: AbortSignal, call: (target: Target) => Promise<T>, inspect?: Inspect<T>): Promise<Routed<T>> {

@@ -1,0 +1,58 @@
+import { boolean, count, nullableString, object, range, string, when, type Fragments, type Schema } from './common.js';
+
+/*
+ * Anthropic's Messages API as JSON Schema, with the types and ranges of
+ * https://docs.anthropic.com/en/api/messages.
+ */
+
+function contentBlock(f: Fragments): Schema {
+  return {
+    type: 'object',
+    required: ['type'],
+    properties: { type: string },
+    allOf: [
+      when('type', 'text', { required: ['text'], properties: { text: string } }),
+      when('type', 'tool_use', { required: ['id', 'name', 'input'], properties: { id: f.requiredName, name: f.requiredName, input: object } }),
+      when('type', 'tool_result', { required: ['tool_use_id'], properties: { tool_use_id: f.requiredName } }),
+    ],
+  };
+}
+
+export function messagesSchema(f: Fragments): Schema {
+  const blocks = { type: 'array', items: contentBlock(f) };
+  return {
+    type: 'object',
+    required: ['model', 'max_tokens', 'messages'],
+    properties: {
+      model: f.model,
+      max_tokens: { ...count(1), type: 'integer' },
+      messages: {
+        type: 'array',
+        minItems: 1,
+        maxItems: f.limits.maxMessages,
+        items: {
+          type: 'object',
+          required: ['role', 'content'],
+          properties: {
+            role: { enum: ['user', 'assistant', 'system'] },
+            content: { anyOf: [string, blocks], description: 'a string or an array of content blocks' },
+          },
+        },
+      },
+      system: { anyOf: [string, blocks, { type: 'null' }], description: 'a string or an array of text blocks' },
+      temperature: range(0, 1),
+      top_p: range(0, 1),
+      top_k: count(0),
+      stop_sequences: { type: ['array', 'null'], items: string },
+      stream: boolean,
+      tools: {
+        type: ['array', 'null'],
+        maxItems: f.limits.maxTools,
+        items: { type: 'object', required: ['name'], properties: { name: f.requiredName, description: nullableString, input_schema: object } },
+      },
+      tool_choice: { type: ['object', 'null'], required: ['type'], properties: { type: string, name: f.name } },
+      metadata: { type: ['object', 'null'], properties: { user_id: f.name } },
+      thinking: { type: ['object', 'null'], required: ['type'], properties: { type: string, budget_tokens: count(0) } },
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import type { IngressLimits } from '../config.js';
+
+/*
+ * Building blocks of the inbound APIs' body schemas (JSON Schema, checked by
+ * fastify's validator before a handler runs). Known fields get their API's
+ * types and ranges; unknown fields pass through, so a parameter a provider
+ * added last week still reaches it. Lengths and counts bound what the gateway
+ * itself keeps or walks per request.
+ */
+
+export type Schema = Record<string, unknown>;
+
+/** Largest token count a request may name: what every provider's API types as a 32-bit integer. */
+export const MAX_TOKENS = 2_147_483_647;
+
+export const string: Schema = { type: 'string' };
+export const object: Schema = { type: 'object' };
+export const boolean: Schema = { type: ['boolean', 'null'] };
+export const nullableString: Schema = { type: ['string', 'null'] };
+
+/** A number in [min, max], or null. */
+export const range = (min: number, max: number): Schema => ({ type: ['number', 'null'], minimum: min, maximum: max });
+
+/** A whole number in [min, max], or null. */
+export const count = (min: number, max = MAX_TOKENS): Schema => ({ type: ['integer', 'null'], minimum: min, maximum: max });
+
+/** Applies `then` to an object whose `field` is `value`. */
+export const when = (field: string, value: string, then: Schema): Schema => ({
+  if: { required: [field], properties: { [field]: { const: value } } },
+  then,
+});
+
+/** Stop sequences: one string or a list of them. */
+export const stop: Schema = {
+  anyOf: [string, { type: 'array', items: string }, { type: 'null' }],
+  description: 'a string, an array of strings, or null',
+};
+
+/** The fragments that depend on the configured limits. */
+export interface Fragments {
+  limits: IngressLimits;
+  model: Schema;
+  /** A name or identifier that may be absent or empty (user, tool call id). */
+  name: Schema;
+  /** A name that must be there (a tool's, a function's). */
+  requiredName: Schema;
+}
+
+export function fragments(limits: IngressLimits): Fragments {
+  return {
+    limits,
+    model: { type: 'string', minLength: 1, maxLength: limits.maxModelNameLength, format: 'model-name' },
+    name: { type: ['string', 'null'], maxLength: limits.maxNameLength },
+    requiredName: { type: 'string', minLength: 1, maxLength: limits.maxNameLength },
+  };
+}
+
+/** A list of tools, each with a type; function tools (`function` holding the name, or flat as in Responses) need a name. */
+export function tools(f: Fragments, flat: boolean): Schema {
+  const functionTool = flat
+    ? { required: ['name'], properties: { name: f.requiredName, description: nullableString, parameters: object, strict: boolean } }
+    : {
+        required: ['function'],
+        properties: {
+          function: { type: 'object', required: ['name'], properties: { name: f.requiredName, description: nullableString, parameters: object, strict: boolean } },
+        },
+      };
+  return {
+    type: ['array', 'null'],
+    maxItems: f.limits.maxTools,
+    items: { type: 'object', required: ['type'], properties: { type: string }, ...when('type', 'function', functionTool) },
+  };
+}
+
+/** `tool_choice`: a mode by name, or an object naming one. */
+export const toolChoice: Schema = {
+  anyOf: [string, object, { type: 'null' }],
+  description: 'a string ("none", "auto", "required") or an object',
+};

@@ -1,0 +1,186 @@
+import { boolean, count, MAX_TOKENS, nullableString, object, range, stop, string, toolChoice, tools, when, type Fragments, type Schema } from './common.js';
+
+/*
+ * OpenAI's inbound APIs as JSON Schema, with the types and ranges of
+ * https://platform.openai.com/docs/api-reference (chat, completions,
+ * embeddings, responses).
+ */
+
+/** What chat, completions and responses share. */
+function sampling(): Schema {
+  return {
+    temperature: range(0, 2),
+    top_p: range(0, 1),
+    presence_penalty: range(-2, 2),
+    frequency_penalty: range(-2, 2),
+    seed: { type: ['integer', 'null'] },
+    stream: boolean,
+    stream_options: { type: ['object', 'null'], properties: { include_usage: boolean } },
+    metadata: { type: ['object', 'null'] },
+    store: boolean,
+  };
+}
+
+function contentPart(): Schema {
+  return {
+    type: 'object',
+    required: ['type'],
+    properties: { type: string },
+    allOf: [
+      when('type', 'text', { required: ['text'], properties: { text: string } }),
+      when('type', 'image_url', {
+        required: ['image_url'],
+        properties: { image_url: { anyOf: [string, { type: 'object', required: ['url'], properties: { url: string } }], description: 'an object with a url' } },
+      }),
+    ],
+  };
+}
+
+function chatMessage(f: Fragments): Schema {
+  const toolCall = {
+    type: 'object',
+    required: ['function'],
+    properties: {
+      id: f.name,
+      type: string,
+      function: { type: 'object', required: ['name'], properties: { name: f.requiredName, arguments: string } },
+    },
+  };
+  return {
+    type: 'object',
+    required: ['role'],
+    properties: {
+      role: { enum: ['system', 'developer', 'user', 'assistant', 'tool', 'function'] },
+      content: { anyOf: [string, { type: 'array', items: contentPart() }, { type: 'null' }], description: 'a string, an array of content parts, or null' },
+      name: f.name,
+      tool_calls: { type: ['array', 'null'], maxItems: f.limits.maxTools, items: toolCall },
+      tool_call_id: f.name,
+      refusal: nullableString,
+    },
+    ...when('role', 'tool', { required: ['tool_call_id'] }),
+  };
+}
+
+export function chatSchema(f: Fragments): Schema {
+  return {
+    type: 'object',
+    required: ['model', 'messages'],
+    properties: {
+      model: f.model,
+      messages: { type: 'array', minItems: 1, maxItems: f.limits.maxMessages, items: chatMessage(f) },
+      ...sampling(),
+      max_tokens: count(1),
+      max_completion_tokens: count(1),
+      n: count(1, 128),
+      stop,
+      logprobs: boolean,
+      top_logprobs: count(0, 20),
+      logit_bias: { type: ['object', 'null'], additionalProperties: { type: 'number', minimum: -100, maximum: 100 } },
+      response_format: { type: ['object', 'null'], required: ['type'], properties: { type: string } },
+      tools: tools(f, false),
+      tool_choice: toolChoice,
+      parallel_tool_calls: boolean,
+      functions: { type: ['array', 'null'], maxItems: f.limits.maxTools, items: { type: 'object', required: ['name'], properties: { name: f.requiredName } } },
+      function_call: { anyOf: [string, object, { type: 'null' }], description: 'a string or an object' },
+      user: f.name,
+      reasoning_effort: nullableString,
+      service_tier: nullableString,
+    },
+  };
+}
+
+export function completionsSchema(f: Fragments): Schema {
+  const maxInputs = f.limits.maxInputs;
+  return {
+    type: 'object',
+    required: ['model'],
+    properties: {
+      model: f.model,
+      prompt: {
+        anyOf: [
+          string,
+          { type: 'array', maxItems: maxInputs, items: string },
+          { type: 'array', items: { type: 'integer' } },
+          { type: 'array', maxItems: maxInputs, items: { type: 'array', items: { type: 'integer' } } },
+          { type: 'null' },
+        ],
+        description: 'a string, an array of strings, or token arrays',
+      },
+      ...sampling(),
+      max_tokens: count(1),
+      n: count(1, 128),
+      best_of: count(1, 128),
+      logprobs: count(0, 5),
+      echo: boolean,
+      stop,
+      suffix: nullableString,
+      user: f.name,
+    },
+  };
+}
+
+export function embeddingsSchema(f: Fragments): Schema {
+  const maxInputs = f.limits.maxInputs;
+  return {
+    type: 'object',
+    required: ['model', 'input'],
+    properties: {
+      model: f.model,
+      input: {
+        anyOf: [
+          string,
+          { type: 'array', minItems: 1, maxItems: maxInputs, items: string },
+          { type: 'array', minItems: 1, items: { type: 'integer' } },
+          { type: 'array', minItems: 1, maxItems: maxInputs, items: { type: 'array', items: { type: 'integer' } } },
+        ],
+        description: 'a string, an array of strings, or token arrays',
+      },
+      encoding_format: { enum: ['float', 'base64'] },
+      dimensions: count(1, 1_000_000),
+      user: f.name,
+    },
+  };
+}
+
+function responsesItem(f: Fragments): Schema {
+  const isMessage = { anyOf: [{ not: { required: ['type'] } }, { required: ['type'], properties: { type: { const: 'message' } } }] };
+  return {
+    type: 'object',
+    properties: {
+      type: string,
+      role: { enum: ['user', 'assistant', 'system', 'developer'] },
+      content: { anyOf: [string, { type: 'array', items: { type: 'object', required: ['type'], properties: { type: string } } }], description: 'a string or an array of content parts' },
+      call_id: f.name,
+      name: f.name,
+      arguments: string,
+    },
+    allOf: [
+      { if: isMessage, then: { required: ['role'] } },
+      when('type', 'function_call', { required: ['call_id', 'name'], properties: { name: f.requiredName } }),
+      when('type', 'function_call_output', { required: ['call_id'] }),
+    ],
+  };
+}
+
+export function responsesSchema(f: Fragments): Schema {
+  return {
+    type: 'object',
+    required: ['model'],
+    properties: {
+      model: f.model,
+      input: { anyOf: [string, { type: 'array', maxItems: f.limits.maxMessages, items: responsesItem(f) }], description: 'a string or an array of input items' },
+      instructions: nullableString,
+      ...sampling(),
+      max_output_tokens: count(1, MAX_TOKENS),
+      tools: tools(f, true),
+      tool_choice: toolChoice,
+      parallel_tool_calls: boolean,
+      previous_response_id: f.name,
+      text: { type: ['object', 'null'] },
+      reasoning: { type: ['object', 'null'] },
+      truncation: nullableString,
+      include: { type: ['array', 'null'], items: string },
+      user: f.name,
+    },
+  };
+}
