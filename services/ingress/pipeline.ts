@@ -155,6 +155,7 @@ export class Admission {
       // A cheap upper bound: four bytes of JSON per token over-counts, which is the safe side for a reservation.
       estimatedPromptTokens: body?.raw ? Math.ceil(body.raw.length / 4) : 0,
       maxOutputTokens: maxOutputTokens(body?.parsed),
+      holder: '',
     });
     this.context.actor = this.grant.actor;
     void this.reply.headers(this.grant.headers);
