@@ -57,7 +57,17 @@ export const governanceConfig = z
       .int()
       .positive()
       .default(900_000)
-      .describe('A request not settled within this time is charged its reservation and its slots are freed.'),
+      .describe(
+        'A request not settled within this time is charged its reservation and its slots are freed, even while its ingress process lives (a settle lost on the way, or a request still running).',
+      ),
+    holderSilenceMs: z
+      .number()
+      .int()
+      .min(5_000)
+      .default(10_000)
+      .describe(
+        "Admissions of an ingress process in another process that no governance replica has heard from this long (it died) are released: their concurrency slots freed, their reservation kept as their charge. Ingress shows it is alive every second while it holds admissions; the bound leaves room for several of those to be late or lost.",
+      ),
     quota: z
       .strictObject({
         leaseFraction: z.number().positive().max(1).default(0.125).describe("Share of a limit's free amount a replica leases at once."),

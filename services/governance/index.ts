@@ -6,6 +6,7 @@ import { resolveOwnerToken, TokenAuthenticator } from './admin/principals.js';
 import { buildAdminApi } from './admin/server.js';
 import { looksLikeJwt, OidcAuthenticator } from './admin/sso.js';
 import type { GovernanceConfig } from './config.js';
+import { Holders } from './holders.js';
 import { governanceMigrations } from './migrations.js';
 import { QuotaBook } from './quota/book.js';
 import { Governance } from './service.js';
@@ -31,7 +32,8 @@ export const governanceService = defineService<GovernanceConfig>({
 
     const quotas = new QuotaBook(db, config.quota, ctx.log);
     quotas.start();
-    const api = new Governance(directory, quotas, ctx.pricing, config, ctx.metrics);
+    const api = new Governance(directory, quotas, new Holders(db, config.holderSilenceMs), ctx.pricing, config, ctx.metrics, ctx.log);
+    api.start();
     ctx.grpc.add(GovernanceService, api, ctx.log);
 
     const tokens = new TokenAuthenticator(config, resolveOwnerToken(config, ctx.dataDir, ctx.log));
@@ -50,7 +52,7 @@ export const governanceService = defineService<GovernanceConfig>({
       stop: async () => {
         await closeGracefully(admin);
         await changes.stop();
-        api.stop();
+        await api.stop();
         // Leases go back, so other replicas can use what this one held.
         await quotas.stop();
       },

@@ -126,4 +126,16 @@ export const governanceMigrations: Migration[] = [
       ALTER TABLE virtual_keys ADD COLUMN tool_call_limit INTEGER CHECK (tool_call_limit >= 0);
     `,
   },
+  {
+    version: 7,
+    description: 'liveness of the ingress processes holding admissions',
+    sql: `
+      -- When a governance replica last heard from an ingress process that holds admissions, for the replicas that
+      -- admitted its requests but no longer hear it themselves; rows silent past governance.holderSilenceMs are deleted.
+      CREATE TABLE reservation_holders (
+        holder TEXT PRIMARY KEY,
+        seen_at TIMESTAMPTZ NOT NULL
+      );
+    `,
+  },
 ];

@@ -7,6 +7,7 @@ import { createLogger } from '../kit/log.js';
 import { Pricing } from '../kit/pricing/index.js';
 import { generateVirtualKey, hashSecret } from '../kit/secrets/keys.js';
 import { governanceConfig } from './config.js';
+import { Holders } from './holders.js';
 import { governanceMigrations } from './migrations.js';
 import { QuotaBook } from './quota/book.js';
 import { Governance } from './service.js';
@@ -31,9 +32,16 @@ describe('governance admission', () => {
     await migrate(handle.db, 'governance', governanceMigrations, log);
     const directory = new Directory(handle.db);
     let clock = new Date('2026-11-25T10:00:00Z').getTime();
-    const book = new QuotaBook(handle.db, { leaseFraction: 0.125, syncIntervalMs: 60_000, idleMs: 60_000, reclaimAfterMs: 60_000 }, log, () => clock);
     const config = governanceConfig.parse({});
-    const governance = new Governance(directory, book, pricing, config, new Registry(), () => new Date(clock));
+    // A governance replica on the shared database; sweeps are run by hand, with the clock.
+    const replica = () => {
+      const book = new QuotaBook(handle.db, { leaseFraction: 0.125, syncIntervalMs: 60_000, idleMs: 60_000, reclaimAfterMs: 60_000 }, log, () => clock);
+      const metrics = new Registry();
+      const api = new Governance(directory, book, new Holders(handle.db, config.holderSilenceMs, () => clock), pricing, config, metrics, log, () => new Date(clock));
+      return { api, metrics, sweep: () => (api as unknown as { sweep(): Promise<void> }).sweep() };
+    };
+    const first = replica();
+    const governance = first.api;
     const value = generateVirtualKey();
     await directory.customers.insert({ id: 'acme', name: 'Acme', metadata: {}, createdAt: new Date() });
     await directory.teams.insert({ id: 'search', name: 'Search', customerId: 'acme', metadata: {}, createdAt: new Date(), ...noLimits });
@@ -41,8 +49,8 @@ describe('governance admission', () => {
       id: 'vk_1', name: 'k', keyHash: hashSecret(value), teamId: 'search', customerId: null, allowedModels: ['mock/*'], allowedTools: [], metadata: {},
       contentLogging: false, cacheScope: 'team', toolMode: 'off', toolCallLimit: null, createdAt: new Date(), expiresAt: null, revokedAt: null, ...noLimits, ...key,
     });
-    const authorize = (maxOutputTokens = 100_000, model = 'mock/echo') =>
-      governance.authorize({ context: undefined, keyHash: hashSecret(value), model, endpoint: 'chat.completions', estimatedPromptTokens: 10, maxOutputTokens });
+    const authorize = (maxOutputTokens = 100_000, model = 'mock/echo', holder = '') =>
+      governance.authorize({ context: undefined, keyHash: hashSecret(value), model, endpoint: 'chat.completions', estimatedPromptTokens: 10, maxOutputTokens, holder });
     const settle = (reservationId: string, totalTokens: number) =>
       governance.settle({
         context: undefined, reservationId, success: true, cacheHit: false,
@@ -51,7 +59,7 @@ describe('governance admission', () => {
       });
     const budget = (scope: 'key' | 'team' | 'customer', scopeId: string, limitUsd: number, period: 'minute' | 'day' = 'minute') =>
       directory.budgets.insert({ id: `b_${scope}`, scope, scopeId, limitUsd, period, alignment: 'calendar', anchor: new Date(clock), createdAt: new Date() });
-    return { directory, governance, authorize, settle, budget, key: stored, advance: (ms: number) => (clock += ms) };
+    return { directory, governance, first, replica, config, authorize, settle, budget, key: stored, advance: (ms: number) => (clock += ms) };
   }
 
   const refusedWith = async (promise: Promise<unknown>) => {
@@ -105,6 +113,27 @@ describe('governance admission', () => {
     expect(await refusedWith(authorize())).toMatchObject({ code: 'concurrency_limit_exceeded', status: 429 });
     await settle(grant.reservationId, 10);
     await authorize();
+  });
+
+  it("keeps a holder's admissions while it shows life to any replica, and frees the slots of a silent one", async () => {
+    const { first, replica, config, authorize, advance } = await setup({ maxParallel: 3 });
+    const other = replica();
+    await authorize(10, 'mock/echo', 'ingress-live');
+    await authorize(10, 'mock/echo', 'ingress-killed');
+    await authorize(10); // from an ingress in governance's own process: no holder
+    expect(await refusedWith(authorize(10, 'mock/echo', 'ingress-new'))).toMatchObject({ code: 'concurrency_limit_exceeded' });
+    const step = config.holderSilenceMs / 4;
+    for (let elapsed = step; elapsed <= 3 * config.holderSilenceMs; elapsed += step) {
+      advance(step);
+      // Heartbeats reach the admitting replica for a while, then the other one (the ingress's stream moved there).
+      await (elapsed <= config.holderSilenceMs ? first : other).api.heartbeat({ holder: 'ingress-live' });
+      await other.sweep();
+      await first.sweep();
+    }
+    // The killed ingress's slot is free again; the live one's, and the one without a holder, are still taken.
+    await authorize(10, 'mock/echo', 'ingress-new');
+    expect(await refusedWith(authorize(10, 'mock/echo', 'ingress-new'))).toMatchObject({ code: 'concurrency_limit_exceeded' });
+    expect(await first.metrics.getSingleMetricAsString('gateway_governance_reservations_released_total')).toContain('{reason="holder_silent"} 1');
   });
 
   it('enforces the model allowlist, expiry and revocation', async () => {

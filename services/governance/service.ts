@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type {
-  AuthorizeBatch, AuthorizeRequest, AuthorizeResponse, AuthorizeResult, AuthorizeResults, AuthorizeToolCallRequest, AuthorizeToolCallResponse, AuthorizeToolsRequest, AuthorizeToolsResponse, GovernanceService, RoutingConfig, SettleBatch, SettleRequest, SettleResponse,
+  AuthorizeBatch, AuthorizeRequest, AuthorizeResponse, AuthorizeResult, AuthorizeResults, AuthorizeToolCallRequest, AuthorizeToolCallResponse, AuthorizeToolsRequest, AuthorizeToolsResponse, GovernanceService, HeartbeatRequest, HeartbeatResponse, RoutingConfig, SettleBatch, SettleRequest, SettleResponse,
 } from '../gen/gateway/v1/governance.js';
 import { GatewayError } from '../kit/errors.js';
 import { refusalOf, type Api } from '../kit/grpc.js';
+import type { Logger } from '../kit/log.js';
 import { readOnScrape } from '../kit/metrics.js';
 import type { Pricing } from '../kit/pricing/index.js';
 import { digestsEqual } from '../kit/secrets/keys.js';
 import { matchesAny } from '../kit/glob.js';
 import { plan, rateHeaders, refusal, toolCallCharge, type Planned } from './admission.js';
 import type { GovernanceConfig } from './config.js';
+import type { Holders } from './holders.js';
 import type { QuotaBook, Taken } from './quota/book.js';
 import type { Directory } from './store/directory.js';
 import type { VirtualKey } from './store/entities.js';
@@ -19,7 +21,9 @@ interface Reservation {
   taken: { planned: Planned; taken: Taken }[];
   cost: number;
   tokens: number;
-  expiresAt: number;
+  /** The ingress process holding the admission; '' when ingress runs in this process. */
+  holder: string;
+  admittedAt: number;
 }
 
 /** Endpoints that call no model: authenticated, but charged nothing. */
@@ -33,14 +37,18 @@ const FREE_ENDPOINTS = new Set(['models']);
 export class Governance implements Api<typeof GovernanceService> {
   private readonly reservations = new Map<string, Reservation>();
   private readonly decisions: Counter<'outcome'>;
-  private readonly sweeper: NodeJS.Timeout;
+  private readonly released: Counter<'reason'>;
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
 
   constructor(
     private readonly directory: Directory,
     private readonly quotas: QuotaBook,
+    private readonly holders: Holders,
     private readonly pricing: Pricing,
     private readonly config: GovernanceConfig,
     metrics: Registry,
+    private readonly log: Logger,
     private readonly now: () => Date = () => new Date(),
   ) {
     this.decisions = new Counter({
@@ -49,8 +57,18 @@ export class Governance implements Api<typeof GovernanceService> {
       labelNames: ['outcome'],
       registers: [metrics],
     });
+    this.released = new Counter({
+      name: 'gateway_governance_reservations_released_total',
+      help: 'Admissions released without a settle, by reason: holder_silent (their ingress process died) or timeout.',
+      labelNames: ['reason'],
+      registers: [metrics],
+    });
     readOnScrape(metrics, 'gateway_governance_in_flight_requests', 'Requests admitted and not yet settled.', () => this.reservations.size);
-    this.sweeper = setInterval(() => this.expireReservations(), Math.min(60_000, config.reservationTimeoutMs));
+  }
+
+  /** Releases unsettled admissions from now on: a few looks per silence bound find a dead holder soon after it. */
+  start(): void {
+    this.sweeper = setInterval(() => void (this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined))), this.config.holderSilenceMs / 4);
     this.sweeper.unref();
   }
 
@@ -107,11 +125,13 @@ export class Governance implements Api<typeof GovernanceService> {
     }
 
     const reservationId = randomUUID();
+    if (request.holder) this.holders.heard(request.holder);
     this.reservations.set(reservationId, {
       taken: result.taken.map((taken, i) => ({ planned: planned[i]!, taken })),
       cost,
       tokens,
-      expiresAt: now.getTime() + this.config.reservationTimeoutMs,
+      holder: request.holder,
+      admittedAt: now.getTime(),
     });
     this.decisions.inc({ outcome: 'allowed' });
     const customerId = this.directory.customerOf(key);
@@ -174,13 +194,19 @@ export class Governance implements Api<typeof GovernanceService> {
     return {};
   }
 
+  async heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse> {
+    this.holders.heard(request.holder);
+    return {};
+  }
+
   async getRoutingConfig(): Promise<RoutingConfig> {
     const { providers, models, mcpPins } = this.directory.routingConfig();
     return { providersJson: JSON.stringify(providers), modelsJson: JSON.stringify(models), mcpPinsJson: JSON.stringify(mcpPins) };
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.sweeper);
+    await this.sweeping;
   }
 
   /** The most the request can cost; a model with no price is reserved at the configured rate. */
@@ -190,14 +216,33 @@ export class Governance implements Api<typeof GovernanceService> {
     return this.pricing.worstCase(provider, name, promptTokens, outputTokens) ?? ((promptTokens + outputTokens) * this.config.unknownModelCostPerMillion) / 1_000_000;
   }
 
-  /** Requests never settled (their ingress went away) keep their charge; their slots are freed. */
-  private expireReservations(): void {
-    const now = this.now().getTime();
+  /**
+   * Releases the admissions no one will settle: those of a holder no replica
+   * has heard from within the silence bound (it died), and any older than
+   * reservationTimeoutMs. Each keeps its reservation as its charge (it may have
+   * been served, and ingress died before it could report the cost); its
+   * concurrency slots are freed.
+   */
+  private async sweep(): Promise<void> {
+    const startedAt = this.now().getTime();
+    let silent = new Set<string>();
+    try {
+      await this.holders.record();
+      silent = await this.holders.silent(new Set([...this.reservations.values()].map((r) => r.holder).filter(Boolean)));
+    } catch (err) {
+      // Unsure whether holders live, none is released: releasing a live one's slots would admit past its limits.
+      this.log.warn({ err }, 'could not check the liveness of ingress processes holding admissions; retrying');
+    }
     for (const [id, reservation] of this.reservations) {
-      if (reservation.expiresAt > now) continue;
+      // Admitted during the check: its holder was heard just now.
+      const holderSilent = silent.has(reservation.holder) && reservation.admittedAt < startedAt;
+      const timedOut = startedAt - reservation.admittedAt >= this.config.reservationTimeoutMs;
+      if (!holderSilent && !timedOut) continue;
       this.reservations.delete(id);
+      this.released.inc({ reason: holderSilent ? 'holder_silent' : 'timeout' });
       for (const { planned, taken } of reservation.taken) if (planned.reason.kind === 'concurrency') this.quotas.adjust(taken, -1);
     }
+    if (silent.size > 0) this.log.warn({ holders: [...silent] }, 'released the admissions of ingress processes no governance replica has heard from (they died)');
   }
 
   private reject(outcome: string, error: GatewayError): never {

@@ -2,6 +2,7 @@ import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
 import { CachePolicyMemo } from './cache.js';
 import type { IngressConfig } from './config.js';
+import { Holder } from './holder.js';
 import { OutcomeRecorder } from './outcome.js';
 import { Authorizations, Settlements } from './pipeline.js';
 import { buildIngressApp } from './server.js';
@@ -21,6 +22,8 @@ export const ingressService = defineService<IngressConfig>({
     const events = await ctx.events();
     const recorder = new OutcomeRecorder(events, ctx.metrics, ctx.log, config.emitAttempts);
     const settlements = new Settlements(ctx.clients, ctx.log);
+    const holder = ctx.clients.inProcess('governance') ? undefined : new Holder(ctx.clients.governance, ctx.log);
+    holder?.start();
     const app = buildIngressApp(config, {
       clients: ctx.clients,
       recorder,
@@ -31,6 +34,7 @@ export const ingressService = defineService<IngressConfig>({
       authorizations: new Authorizations(ctx.clients, settlements),
       settlements,
       cachePolicy: new CachePolicyMemo(ctx.metrics),
+      holder,
     });
     const url = await app.listen({ host: ctx.host, port: config.port, backlog: LISTEN_BACKLOG });
     ctx.log.info({ url }, 'OpenAI-compatible API listening');
@@ -41,6 +45,7 @@ export const ingressService = defineService<IngressConfig>({
         await closeGracefully(app);
         // Settles still lingering go now, while governance's client is open.
         settlements.flush();
+        holder?.stop();
       },
     };
   },

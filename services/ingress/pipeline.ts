@@ -13,6 +13,7 @@ import type { EventPublisher } from '../kit/bus/publisher.js';
 import { EventType, requestEvent } from '../kit/events.js';
 import type { CachePolicyMemo } from './cache.js';
 import type { AgentConfig } from './config.js';
+import type { Holder } from './holder.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';
 
 export interface PipelineDeps {
@@ -25,6 +26,8 @@ export interface PipelineDeps {
   settlements: Settlements;
   authorizations: Authorizations;
   cachePolicy: CachePolicyMemo;
+  /** This process as governance knows it; none when governance runs in this process (they die together). */
+  holder: Holder | undefined;
 }
 
 /**
@@ -155,7 +158,9 @@ export class Admission {
       // A cheap upper bound: four bytes of JSON per token over-counts, which is the safe side for a reservation.
       estimatedPromptTokens: body?.raw ? Math.ceil(body.raw.length / 4) : 0,
       maxOutputTokens: maxOutputTokens(body?.parsed),
+      holder: this.deps.holder?.id ?? '',
     });
+    this.deps.holder?.admitted();
     this.context.actor = this.grant.actor;
     void this.reply.headers(this.grant.headers);
   }
@@ -166,6 +171,7 @@ export class Admission {
     this.finished = true;
     this.deps.recorder.record(this.context, this.startedAt, this.grant !== undefined, { ...outcome, endpoint: this.endpoint });
     if (this.grant) {
+      this.deps.holder?.settled();
       this.deps.settlements.add({
         context: this.context,
         reservationId: this.grant.reservationId,

@@ -1,4 +1,5 @@
 import { randomFillSync } from 'node:crypto';
+import { hostname } from 'node:os';
 
 // Ids are drawn from a pool of random bytes filled 4 KiB at a time: one
 // randomBytes() call per id costs a system call (measured with strace under
@@ -40,4 +41,13 @@ export function newTraceId(): string {
 /** An id for a stored entity: its kind, then 16 random hex digits (e.g. "team_1f3a…"). */
 export function prefixedId(prefix: string): string {
   return `${prefix}_${random(8).toString('hex')}`;
+}
+
+/**
+ * One start of one process, as other replicas record it (quota leases, held
+ * admissions): readable host and pid, and random bytes, since a pid comes back
+ * after a restart and a container's pid is often 1.
+ */
+export function processInstanceId(): string {
+  return `${hostname()}:${process.pid}:${random(4).toString('hex')}`;
 }

@@ -19,10 +19,11 @@ describe('governance across replicas', () => {
       {
         nats: infra.nats,
         database: infra.database,
-        routing: { providers: { mock: { type: 'mock', latencyMs: 400 } } },
+        routing: { providers: { mock: { type: 'mock', latencyMs: 400 }, slow: { type: 'mock', chunkDelayMs: 150 } } },
         // $10 per million tokens: a request allowing 100,000 output tokens reserves just over $1.
         pricing: { models: { 'mock/echo': { input: 10, output: 10 } } },
-        governance: { quota: { syncIntervalMs: 200 } },
+        // The shortest silence bound: a killed ingress's admissions are released 5–6.25 s after its last heartbeat.
+        governance: { quota: { syncIntervalMs: 200 }, holderSilenceMs: 5_000 },
       },
       { governance: 2, ingress: 2 },
     );
@@ -128,6 +129,30 @@ describe('governance across replicas', () => {
       return rows[0]!.n > 0 ? rows[0] : undefined;
     });
     expect(rejected.n).toBeGreaterThan(0);
+  });
+
+  it('frees the slots of an ingress killed mid-stream within seconds, for the ingress started in its place', async () => {
+    const key = await newKey({ max_parallel: 2 });
+    const client = new OpenAI({ baseURL: gateway.ingressURLs[0], apiKey: key, maxRetries: 0 });
+    const ask = () => client.chat.completions.create({ model: 'mock/echo', max_tokens: 10, messages: [{ role: 'user', content: 'a slot?' }] });
+    // About 30 s of stream each at 150 ms a chunk: both slots stay taken while the first ingress lives.
+    const streams = await Promise.all(
+      [1, 2].map(async () => {
+        const stream = await client.chat.completions.create({ model: 'slow/echo', messages: [{ role: 'user', content: 'word '.repeat(200) }], stream: true });
+        await stream[Symbol.asyncIterator]().next();
+        return stream;
+      }),
+    );
+    expect(await ask().catch((e: unknown) => e)).toMatchObject({ status: 429, code: 'concurrency_limit_exceeded' });
+    await gateway.restart('ingress', 'SIGKILL');
+    for (const stream of streams) stream.controller.abort();
+    await eventually('a request of the key admitted again', async () => {
+      const answer = await ask().catch((e: InstanceType<typeof OpenAI.APIError>) => {
+        if (e.status === 429) return undefined;
+        throw e;
+      });
+      return answer?.choices[0]?.message.content;
+    });
   });
 
   it('never prints a virtual key or an admin token', () => {

@@ -1,6 +1,5 @@
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import type { Database } from '../../kit/db/types.js';
+import { processInstanceId } from '../../kit/ids.js';
 import type { Logger } from '../../kit/log.js';
 import { QuotaLedger } from './ledger.js';
 import type { Window } from './windows.js';
@@ -66,7 +65,7 @@ export class QuotaBook {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    this.ledger = new QuotaLedger(db, `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`);
+    this.ledger = new QuotaLedger(db, processInstanceId());
   }
 
   start(): void {

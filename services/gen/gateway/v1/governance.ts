@@ -38,6 +38,11 @@ export interface AuthorizeRequest {
   estimatedPromptTokens: number;
   /** The request's output cap (max_tokens and its kin); 0 when it set none. */
   maxOutputTokens: number;
+  /**
+   * The ingress process that will hold the admission (an id per process start), which sends Heartbeat while it
+   * holds any. Empty when ingress runs in governance's process: the reservation then waits reservationTimeoutMs.
+   */
+  holder: string;
 }
 
 export interface AuthorizeResponse {
@@ -94,6 +99,13 @@ export interface SettleBatch {
   settles: SettleRequest[];
 }
 
+export interface HeartbeatRequest {
+  holder: string;
+}
+
+export interface HeartbeatResponse {
+}
+
 export interface GetRoutingConfigRequest {
 }
 
@@ -143,6 +155,7 @@ function createBaseAuthorizeRequest(): AuthorizeRequest {
     endpoint: "",
     estimatedPromptTokens: 0,
     maxOutputTokens: 0,
+    holder: "",
   };
 }
 
@@ -165,6 +178,9 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     }
     if (message.maxOutputTokens !== 0) {
       writer.uint32(48).uint32(message.maxOutputTokens);
+    }
+    if (message.holder !== "") {
+      writer.uint32(58).string(message.holder);
     }
     return writer;
   },
@@ -230,6 +246,14 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
             message.maxOutputTokens = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.holder = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -262,6 +286,7 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
         : isSet(object.max_output_tokens)
         ? globalThis.Number(object.max_output_tokens)
         : 0,
+      holder: isSet(object.holder) ? globalThis.String(object.holder) : "",
     };
   },
 
@@ -285,6 +310,9 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     if (message.maxOutputTokens !== 0) {
       obj.maxOutputTokens = Math.round(message.maxOutputTokens);
     }
+    if (message.holder !== "") {
+      obj.holder = message.holder;
+    }
     return obj;
   },
 
@@ -301,6 +329,7 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     message.endpoint = object.endpoint ?? "";
     message.estimatedPromptTokens = object.estimatedPromptTokens ?? 0;
     message.maxOutputTokens = object.maxOutputTokens ?? 0;
+    message.holder = object.holder ?? "";
     return message;
   },
 };
@@ -1121,6 +1150,125 @@ export const SettleBatch: MessageFns<SettleBatch> = {
   },
 };
 
+function createBaseHeartbeatRequest(): HeartbeatRequest {
+  return { holder: "" };
+}
+
+export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
+  encode(message: HeartbeatRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.holder !== "") {
+      writer.uint32(10).string(message.holder);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.holder = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatRequest {
+    return { holder: isSet(object.holder) ? globalThis.String(object.holder) : "" };
+  },
+
+  toJSON(message: HeartbeatRequest): unknown {
+    const obj: any = {};
+    if (message.holder !== "") {
+      obj.holder = message.holder;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeartbeatRequest>, I>>(base?: I): HeartbeatRequest {
+    return HeartbeatRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeartbeatRequest>, I>>(object: I): HeartbeatRequest {
+    const message = createBaseHeartbeatRequest();
+    message.holder = object.holder ?? "";
+    return message;
+  },
+};
+
+function createBaseHeartbeatResponse(): HeartbeatResponse {
+  return {};
+}
+
+export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
+  encode(_: HeartbeatResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): HeartbeatResponse {
+    return {};
+  },
+
+  toJSON(_: HeartbeatResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeartbeatResponse>, I>>(base?: I): HeartbeatResponse {
+    return HeartbeatResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeartbeatResponse>, I>>(_: I): HeartbeatResponse {
+    const message = createBaseHeartbeatResponse();
+    return message;
+  },
+};
+
 function createBaseGetRoutingConfigRequest(): GetRoutingConfigRequest {
   return {};
 }
@@ -1722,6 +1870,19 @@ export const GovernanceService = {
     responseDeserialize: (value: Buffer): AuthorizeResults => AuthorizeResults.decode(value),
   },
   /**
+   * Shows that an ingress process holding admissions is alive, so its reservations are kept: sent every second while it
+   * holds any. Governance releases the reservations of a holder no replica has heard from for holderSilenceMs.
+   */
+  heartbeat: {
+    path: "/gateway.v1.Governance/Heartbeat" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HeartbeatRequest): Buffer => Buffer.from(HeartbeatRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HeartbeatRequest => HeartbeatRequest.decode(value),
+    responseSerialize: (value: HeartbeatResponse): Buffer => Buffer.from(HeartbeatResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HeartbeatResponse => HeartbeatResponse.decode(value),
+  },
+  /**
    * Providers and models added through the admin API, for routing to use
    * besides those in its config file.
    */
@@ -1756,6 +1917,11 @@ export interface GovernanceServer extends UntypedServiceImplementation {
    * have raised): ingress in its own process gathers the requests that arrive in one turn of its event loop.
    */
   authorizeMany: handleUnaryCall<AuthorizeBatch, AuthorizeResults>;
+  /**
+   * Shows that an ingress process holding admissions is alive, so its reservations are kept: sent every second while it
+   * holds any. Governance releases the reservations of a holder no replica has heard from for holderSilenceMs.
+   */
+  heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatResponse>;
   /**
    * Providers and models added through the admin API, for routing to use
    * besides those in its config file.
@@ -1865,6 +2031,25 @@ export interface GovernanceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AuthorizeResults) => void,
+  ): ClientUnaryCall;
+  /**
+   * Shows that an ingress process holding admissions is alive, so its reservations are kept: sent every second while it
+   * holds any. Governance releases the reservations of a holder no replica has heard from for holderSilenceMs.
+   */
+  heartbeat(
+    request: HeartbeatRequest,
+    callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
+  ): ClientUnaryCall;
+  heartbeat(
+    request: HeartbeatRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
+  ): ClientUnaryCall;
+  heartbeat(
+    request: HeartbeatRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
   ): ClientUnaryCall;
   /**
    * Providers and models added through the admin API, for routing to use
