@@ -9,12 +9,13 @@ import { eventually, isolatedInfra } from '../harness/infra.js';
 /** A raw HTTP/1.1 exchange, for what no HTTP client will send: the answer's status, headers and body. */
 async function rawHttp(url: string, request: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
   const { hostname, port } = new URL(url);
-  const text = await new Promise<string>((resolve, reject) => {
+  const text = await new Promise<string>((resolve) => {
     const socket = connect(Number(port), hostname, () => socket.end(request));
     let received = '';
     socket.on('data', (data) => (received += data.toString()));
     socket.on('close', () => resolve(received));
-    socket.on('error', reject);
+    // The server may answer and close before all of the request was written (EPIPE): what it answered is the point.
+    socket.on('error', () => undefined);
   });
   const [head = '', body = ''] = text.split('\r\n\r\n');
   const [statusLine = '', ...lines] = head.split('\r\n');
