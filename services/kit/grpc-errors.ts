@@ -1,6 +1,7 @@
 import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { Attempts, type Refusal } from '../gen/gateway/v1/common.js';
 import type { CallError } from '../gen/gateway/v1/mux.js';
+import { refusedValueError } from './db/storable.js';
 import { GatewayError, isErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 
@@ -19,6 +20,8 @@ const HEADER_PREFIX = 'gw-h-';
 /** What a handler threw, as the GatewayError its caller gets: other errors are logged here and not described there. */
 function handlerError(err: unknown, log: Logger): GatewayError {
   if (err instanceof GatewayError) return err;
+  const refused = refusedValueError(err);
+  if (refused) return refused;
   log.error({ err }, 'unhandled error in gRPC handler');
   return new GatewayError('internal_error', 'internal error');
 }

@@ -96,7 +96,8 @@ async function pipeStream(
     }
     call.end();
   } catch (err) {
-    if (!signal.aborted) call.destroy(toServiceError(err, log) as ServiceError);
+    // grpc-js ends a server stream with an error status on 'error'; destroy() would end it without one, and the caller would wait forever.
+    if (!signal.aborted) call.emit('error', toServiceError(err, log));
   }
 }
 

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchemaValidationError } from 'fastify';
 import type { Bindings, ChildLoggerOptions, Level } from 'pino';
-import { isDataError } from './db/storable.js';
+import { refusedValueError } from './db/storable.js';
 import { asGatewayError, GatewayError } from './errors.js';
 import { newRequestId } from './ids.js';
 import type { Logger } from './log.js';
@@ -55,6 +55,12 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     clientErrorHandler: (err, socket) => answerClientError(err, socket, options),
+    // A URL the router cannot take (a malformed escape, a path parameter over 100 characters) never reaches a route or its hooks.
+    frameworkErrors: (err, request, reply) => {
+      const error = new GatewayError('invalid_request', `The request URL cannot be read: ${err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is too long' : 'it is not a valid URL'}.`);
+      options.onClientError?.(error, { requestId: request.id, sourceAddress: request.ip });
+      void (reply as FastifyReply).code(error.status).header('x-request-id', request.id).send(error.toOpenAI());
+    },
     ...(options.ajv ? { ajv: options.ajv } : {}),
   });
 
@@ -232,10 +238,8 @@ function toGatewayError(err: FastifyError | GatewayError, request: FastifyReques
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new GatewayError('invalid_request', 'The Content-Length header does not match the body.');
   }
-  // PostgreSQL refused a value the request carried (U+0000 or an unpaired surrogate in text, a number out of range).
-  if (isDataError(err)) {
-    return new GatewayError('invalid_request', `A value in the request cannot be stored (${err.message}); text may not hold U+0000 or unpaired UTF-16 surrogates.`);
-  }
+  const refused = refusedValueError(err);
+  if (refused) return refused;
   if (err instanceof SyntaxError || err.statusCode === 400) {
     return new GatewayError('invalid_json', `Request body is not valid JSON: ${err.message}`);
   }

@@ -171,13 +171,15 @@ export async function startSplit(config: Tree, replicas: { governance?: number; 
   const governance = { grpc: await ports(replicas.governance ?? 1), admin: await ports(replicas.governance ?? 1) };
   const ingressPorts = await ports(replicas.ingress ?? 1);
   const grpcCaching = await ports(replicas.caching ?? 1);
-  const [grpcRouting] = await ports(1);
+  const [grpcRouting, grpcAudit, grpcMetering] = await ports(3);
   const shared = merge(testDefaults(dir), {
     ...config,
     ingress: merge((config.ingress as Tree) ?? {}, { port: ingressPorts[0] }),
     governance: merge((config.governance as Tree) ?? {}, { adminPort: governance.admin[0], adminToken: ADMIN_TOKEN, address: `127.0.0.1:${governance.grpc[0]}` }),
     caching: merge((config.caching as Tree) ?? {}, { address: `127.0.0.1:${grpcCaching[0]}` }),
     routing: merge((config.routing as Tree) ?? {}, { address: `127.0.0.1:${grpcRouting}` }),
+    audit: merge((config.audit as Tree) ?? {}, { address: `127.0.0.1:${grpcAudit}` }),
+    metering: merge((config.metering as Tree) ?? {}, { address: `127.0.0.1:${grpcMetering}` }),
   });
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, toYaml(shared));
@@ -186,8 +188,8 @@ export async function startSplit(config: Tree, replicas: { governance?: number; 
     ...governance.grpc.map((grpc, i) => ({ name: 'governance' as const, env: { GATEWAY_SERVER__GRPC_PORT: String(grpc), GATEWAY_GOVERNANCE__ADMIN_PORT: String(governance.admin[i]) } })),
     ...grpcCaching.map((grpc) => ({ name: 'caching' as const, env: { GATEWAY_SERVER__GRPC_PORT: String(grpc) } })),
     { name: 'routing', env: { GATEWAY_SERVER__GRPC_PORT: String(grpcRouting) } },
-    { name: 'audit', env: {} },
-    { name: 'metering', env: {} },
+    { name: 'audit', env: { GATEWAY_SERVER__GRPC_PORT: String(grpcAudit) } },
+    { name: 'metering', env: { GATEWAY_SERVER__GRPC_PORT: String(grpcMetering) } },
     ...ingressPorts.map((port, i) => ({
       name: 'ingress' as const,
       env: {

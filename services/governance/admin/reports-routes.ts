@@ -16,6 +16,19 @@ const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase(
 
 const principal = caller;
 
+const dateTime = { type: 'string', format: 'date-time' } as const;
+/** The filters and paging every report takes, checked before any query runs. */
+const reportQuery = {
+  type: 'object',
+  properties: {
+    from: dateTime,
+    to: dateTime,
+    limit: { type: 'integer', minimum: 1, maximum: 1_000 },
+    cursor: { type: 'string', pattern: '^[0-9]{0,19}$' },
+    format: { enum: ['ndjson', 'csv'] },
+  },
+} as const;
+
 /** A token scoped to a team or customer only ever reads that team's or customer's records. */
 function scoped<T extends { teamId: string; customerId: string }>(who: Principal, query: T): T {
   if (who.team && query.teamId && query.teamId !== who.team) throw new GatewayError('admin_forbidden', `This token may only read team ${who.team}.`);
@@ -77,13 +90,13 @@ function formatOf(q: Query): 'csv' | 'ndjson' {
 export function registerReportRoutes(app: FastifyInstance, clients: Clients): void {
   const filters = 'from, to (RFC 3339), actor, key, team, customer, model, outcome (completed|failed|rejected|<status>), type (request.*, admin.>), request_id';
 
-  app.get<{ Querystring: Query }>('/admin/audit/events', { schema: { tags: ['audit'], summary: `Audit records, oldest first: filters ${filters}; cursor, limit (≤1000)` } }, async (request) => {
+  app.get<{ Querystring: Query }>('/admin/audit/events', { schema: { querystring: reportQuery, tags: ['audit'], summary: `Audit records, oldest first: filters ${filters}; cursor, limit (≤1000)` } }, async (request) => {
     const who = principal(request, 'audit');
     const page = await clients.audit.query(scoped(who, auditQuery(request.query)));
     return { data: page.records.map(auditJson), next_cursor: page.nextCursor || null };
   });
 
-  app.get<{ Querystring: Query }>('/admin/audit/export', { schema: { tags: ['audit'], summary: `Every matching audit record as NDJSON or CSV (format=csv): filters ${filters}` } }, async (request, reply) => {
+  app.get<{ Querystring: Query }>('/admin/audit/export', { schema: { querystring: reportQuery, tags: ['audit'], summary: `Every matching audit record as NDJSON or CSV (format=csv): filters ${filters}` } }, async (request, reply) => {
     const who = principal(request, 'audit');
     const format = formatOf(request.query);
     const pages = clients.audit.export(scoped(who, auditQuery(request.query)));
@@ -102,7 +115,7 @@ export function registerReportRoutes(app: FastifyInstance, clients: Clients): vo
   });
 
   app.get<{ Querystring: Query }>('/admin/spend', {
-    schema: { tags: ['spend'], summary: 'Spend and usage summed by group_by (key, team, customer, model, provider, day, month); filters from, to, key, team, customer, model, provider; format=csv' },
+    schema: { querystring: reportQuery, tags: ['spend'], summary: 'Spend and usage summed by group_by (key, team, customer, model, provider, day, month); filters from, to, key, team, customer, model, provider; format=csv' },
   }, async (request, reply) => {
     const who = principal(request, 'read');
     const report = await clients.metering.spend(scoped(who, spendQuery(request.query)));
@@ -113,14 +126,14 @@ export function registerReportRoutes(app: FastifyInstance, clients: Clients): vo
   });
 
   app.get<{ Querystring: Query }>('/admin/tool-calls', {
-    schema: { tags: ['spend'], summary: 'MCP tool calls counted by group_by (key, team, customer, server, tool, outcome, surface, day, month); filters from, to, key, team, customer, server' },
+    schema: { querystring: reportQuery, tags: ['spend'], summary: 'MCP tool calls counted by group_by (key, team, customer, server, tool, outcome, surface, day, month); filters from, to, key, team, customer, server' },
   }, async (request) => {
     const who = principal(request, 'read');
     const report = await clients.metering.toolCalls(scoped(who, toolCallQuery(request.query)));
     return { data: report.rows.map(toolCallJson), total: toolCallJson(report.total!) };
   });
 
-  app.get<{ Querystring: Query }>('/admin/usage/export', { schema: { tags: ['spend'], summary: 'The usage ledger\'s rows as NDJSON or CSV (format=csv); filters as for /admin/spend' } }, async (request, reply) => {
+  app.get<{ Querystring: Query }>('/admin/usage/export', { schema: { querystring: reportQuery, tags: ['spend'], summary: 'The usage ledger\'s rows as NDJSON or CSV (format=csv); filters as for /admin/spend' } }, async (request, reply) => {
     const who = principal(request, 'read');
     const format = formatOf(request.query);
     const pages = clients.metering.exportUsage(scoped(who, spendQuery(request.query)));

@@ -1,3 +1,5 @@
+import { GatewayError } from '../errors.js';
+
 /**
  * What PostgreSQL's text and jsonb cannot hold: U+0000, and UTF-16 surrogates
  * not in a pair (jsonb refuses their \u escapes). Both can reach an event from
@@ -45,4 +47,10 @@ export function storableJsonText(value: unknown, stringify: (value: unknown) => 
 export function isDataError(err: unknown): boolean {
   const code = (err as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && code.startsWith('22');
+}
+
+/** A value a request carried that PostgreSQL refused (a date it cannot read, text it cannot hold), as the client's error. */
+export function refusedValueError(err: unknown): GatewayError | undefined {
+  if (!isDataError(err)) return undefined;
+  return new GatewayError('invalid_request', `A value in the request cannot be stored (${(err as Error).message}); text may not hold U+0000 or unpaired UTF-16 surrogates.`);
 }
