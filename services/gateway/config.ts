@@ -76,7 +76,7 @@ export const gatewayConfig = z.strictObject({
       spool: z
         .strictObject({
           dir: z.string().default('').describe('Folder of this process\'s event spool. Empty: <dataDir>/spool/<services>-<opsPort>. Each process needs its own.'),
-          maxBytes: z.number().int().positive().default(1024 * 1024 * 1024).describe('Largest size of the spool; see whenFull.'),
+          maxBytes: z.number().int().positive().default(1024 * 1024 * 1024).describe('Largest size of the spool, and of the file beside it of events NATS refused for good (dead-letters.ndjson); see whenFull.'),
           syncIntervalMs: z.number().int().positive().default(10).describe('Spooled events are written and fsync\'d together at most this often.'),
           whenFull: z
             .enum(['refuse', 'drop'])

@@ -7,6 +7,7 @@ import { GovernanceService } from '../gen/gateway/v1/governance.js';
 import { RoutingService } from '../gen/gateway/v1/routing.js';
 import { JetStreamBus } from '../kit/bus/jetstream.js';
 import { MemoryBus } from '../kit/bus/memory.js';
+import { DeadLetterFile } from '../kit/bus/dead-letter-file.js';
 import { EventPublisher } from '../kit/bus/publisher.js';
 import { Spool } from '../kit/bus/spool.js';
 import type { EventBus } from '../kit/bus/types.js';
@@ -65,7 +66,8 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       const base = spool.dir || join(dataDir, 'spool', `${services.join('+')}-${config.server.opsPort}`);
       const dir = worker === undefined ? base : join(base, `worker${worker}`);
       const opened = await Spool.open({ dir, maxBytes: spool.maxBytes, syncIntervalMs: spool.syncIntervalMs }, log.child({ component: 'spool' }));
-      return new EventPublisher(b, log.child({ component: 'events' }), metrics, { spool: opened, whenFull: spool.whenFull, lingerMs: config.nats.publishLingerMs });
+      const deadLetters = await DeadLetterFile.open(join(dir, 'dead-letters.ndjson'), spool.maxBytes);
+      return new EventPublisher(b, log.child({ component: 'events' }), metrics, { spool: opened, whenFull: spool.whenFull, lingerMs: config.nats.publishLingerMs, deadLetters });
     }));
 
   /** The service object when it runs here, else a gRPC client with the same type. */

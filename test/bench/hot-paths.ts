@@ -6,13 +6,17 @@
  *   the check that PostgreSQL can hold it), then the row's canonical JSON
  *   around it (the input of its chain hash);
  * - Pricing.priceOf (three lookups per request: admit, settle, meter);
- * - KeyRing.stamp (the provider credential's fingerprint, one per call).
+ * - KeyRing.stamp (the provider credential's fingerprint, one per call);
+ * - boundedEvent (every event emitted, before the bus; here a request.completed
+ *   with nothing to cut, as nearly every one is).
  *
  * Run: npm run bench:hot [-- --calls 200000]
  */
 import { parseArgs } from 'node:util';
 import { CanonicalText, canonicalJson } from '../../services/kit/canonical-json.js';
+import { boundedEvent } from '../../services/kit/bus/event-bounds.js';
 import { storableJsonText } from '../../services/kit/db/storable.js';
+import { EventType, requestEvent } from '../../services/kit/events.js';
 import { Pricing } from '../../services/kit/pricing/index.js';
 import { KeyRing } from '../../services/routing/providers/schema.js';
 
@@ -36,6 +40,14 @@ const row = {
   request_id: 'req_0123456789abcdef01234567', trace_id: '0123456789abcdef0123456789abcdef', service: 'ingress', source_address: '127.0.0.1',
   actor_key_id: 'vk_0123456789abcdef', actor_team_id: 'team_0123456789abcdef', actor_customer_id: '', actor_admin: '', schema_version: 1, payload,
 };
+const event = requestEvent(
+  EventType.requestCompleted,
+  { service: 'ingress', context: { requestId: row.request_id, traceId: row.trace_id, sourceAddress: row.source_address, actor: { keyId: row.actor_key_id, keyName: 'ci', teamId: row.actor_team_id, customerId: '', admin: '' } } },
+  {
+    ...payload.request, stream: false, cacheHit: false, errorCode: '', errorMessage: '',
+    attempts: [{ provider: 'openai', model: 'gpt-4o-mini', deployment: 'openai/gpt-4o-mini', credential: 0, outcome: 'ok', upstreamStatus: 200, durationMs: 1.8, reason: 'initial', errorMessage: '' }],
+  },
+);
 const pricing = new Pricing();
 const ring = new KeyRing(['sk-upstream-0123456789'], { get: (value) => ({ value }) });
 
@@ -43,6 +55,7 @@ const cases: [string, () => unknown][] = [
   ['audit row (payload, row)', () => canonicalJson({ ...row, payload: new CanonicalText(storableJsonText(payload, canonicalJson).json) })],
   ['Pricing.priceOf', () => pricing.priceOf('openai', 'gpt-4o-mini')],
   ['KeyRing.stamp', () => ring.stamp(0)],
+  ['boundedEvent', () => boundedEvent(event)],
 ];
 let sink = 0;
 for (const [name, run] of cases) {

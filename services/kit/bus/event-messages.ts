@@ -8,7 +8,7 @@ export const BATCH_HEADER = 'Gateway-Events';
 /**
  * Largest message built: about a hundred request events, far under the NATS
  * server's default max_payload of 1 MB (the bus builds smaller ones for a
- * server set lower), and small enough that what a durable consumer pulls
+ * server or stream set lower), and small enough that what a durable consumer pulls
  * ahead (twice its maxBatch in messages) stays tens of megabytes. One event
  * larger than this still goes alone in its own message.
  */

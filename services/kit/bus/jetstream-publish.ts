@@ -1,10 +1,18 @@
-import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { createInbox, headers, InvalidArgumentError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { PublishRefused } from './types.js';
 
 interface Waiting {
   resolve(): void;
   reject(err: Error): void;
   deadline: number;
 }
+
+/**
+ * JetStream's answers refusing a message for what it is: larger than the
+ * stream's max_msg_size (or, clustered, the server's max_payload), or headers
+ * over 64 KiB. Others (a full stream, no leader, storage trouble) pass.
+ */
+const REFUSED_FOR_GOOD = new Set([10054, 10097]);
 
 /**
  * Acknowledged JetStream publishes without the client's request machinery:
@@ -30,7 +38,11 @@ export class AckedPublisher {
     this.sweeper.unref();
   }
 
-  /** Resolves when the stream stored the message (or already had its id); rejects on an error answer or after the timeout. */
+  /**
+   * Resolves when the stream stored the message (or already had its id);
+   * rejects on an error answer or after the timeout, with PublishRefused when
+   * the message can never be taken.
+   */
   publish(subject: string, data: Uint8Array, msgId: string, extraHeaders?: Record<string, string>): Promise<void> {
     const token = (this.sequence++).toString(36);
     const msgHeaders = headers();
@@ -40,7 +52,8 @@ export class AckedPublisher {
       try {
         this.nc.publish(subject, data, { reply: `${this.inbox}.${token}`, headers: msgHeaders });
       } catch (err) {
-        reject(err as Error);
+        // The client checks the server's max_payload itself, and throws this for a message over it.
+        reject(err instanceof InvalidArgumentError ? new PublishRefused(`NATS refused the message: ${err.message}`) : (err as Error));
         return;
       }
       this.waiting.set(token, { resolve, reject, deadline: performance.now() + this.timeoutMs });
@@ -55,7 +68,7 @@ export class AckedPublisher {
     if (msg.headers?.code === 503) return waiting.reject(new Error('no JetStream stream answered the publish (503 no responders)'));
     try {
       const ack = msg.json<{ stream?: string; error?: { code: number; err_code?: number; description: string } }>();
-      if (ack.error) waiting.reject(new Error(`JetStream refused the publish: ${ack.error.description} (${ack.error.err_code ?? ack.error.code})`));
+      if (ack.error) waiting.reject(refusal(ack.error));
       else if (!ack.stream) waiting.reject(new Error('JetStream answered the publish without a stream'));
       else waiting.resolve();
     } catch (err) {
@@ -80,4 +93,10 @@ export class AckedPublisher {
     for (const waiting of this.waiting.values()) waiting.reject(new Error('the NATS connection closed before JetStream acknowledged the publish'));
     this.waiting.clear();
   }
+}
+
+/** JetStream's error answer to a publish, as PublishRefused when no retry can cure it. */
+function refusal(error: { code: number; err_code?: number; description: string }): Error {
+  const message = `JetStream refused the publish: ${error.description} (${error.err_code ?? error.code})`;
+  return REFUSED_FOR_GOOD.has(error.err_code ?? 0) ? new PublishRefused(message) : new Error(message);
 }

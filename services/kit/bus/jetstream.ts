@@ -11,6 +11,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type StreamInfo,
 } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Event } from '../events.js';
@@ -18,7 +19,7 @@ import { BATCH_HEADER, MAX_MESSAGE_BYTES, packEvents, unpackEvents } from './eve
 import type { Logger } from '../log.js';
 import { AckedPublisher } from './jetstream-publish.js';
 import { Pause } from './pause.js';
-import { retryDelayMs, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
+import { PublishRefused, retryDelayMs, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
 
 export interface JetStreamSettings {
   url: string;
@@ -53,6 +54,8 @@ export class JetStreamBus implements EventBus {
   private readonly consumers = new Set<Consumer>();
   private online = true;
   private readonly publisher: AckedPublisher;
+  /** The stream's max_msg_size, which an operator may set; -1: none. */
+  private streamMaxMsgSize = -1;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -95,6 +98,7 @@ export class JetStreamBus implements EventBus {
     return `${this.settings.subjectPrefix}.events.${type}`;
   }
 
+  /** Creates the stream, or brings its settings to ours (keeping others an operator set, such as max_msg_size). */
   private async ensureStream(): Promise<void> {
     const config = {
       name: this.settings.stream,
@@ -104,28 +108,41 @@ export class JetStreamBus implements EventBus {
       max_age: nanos(this.settings.maxAgeHours * 3_600_000),
       duplicate_window: nanos(this.settings.duplicateWindowSeconds * 1000),
     };
+    let stream: StreamInfo;
     try {
       await this.jsm.streams.info(config.name);
-      await this.jsm.streams.update(config.name, config);
+      stream = await this.jsm.streams.update(config.name, config);
     } catch (err) {
       if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
       try {
-        await this.jsm.streams.add(config);
+        stream = await this.jsm.streams.add(config);
       } catch (addErr) {
         // Another process created it between our info and add.
         if (!(addErr instanceof JetStreamApiError) || addErr.code !== STREAM_NAME_IN_USE) throw addErr;
+        stream = await this.jsm.streams.info(config.name);
       }
     }
+    this.streamMaxMsgSize = stream.config.max_msg_size ?? -1;
   }
 
   async publish(events: readonly Event[]): Promise<void> {
-    // Half the server's max_payload at most, leaving room for headers, should a server be set below 1 MB.
-    const maxBytes = Math.min(MAX_MESSAGE_BYTES, (this.nc.info?.max_payload ?? 1024 * 1024) / 2);
-    await Promise.all(
-      packEvents(events, maxBytes).map((message) =>
+    // Half the server's max_payload or the stream's max_msg_size at most, leaving room for headers, should either be
+    // set low: a batch of events each within the limit is then never refused as a whole.
+    const maxPayload = this.nc.info?.max_payload ?? 1024 * 1024;
+    const maxBytes = Math.min(MAX_MESSAGE_BYTES, (this.streamMaxMsgSize > 0 ? Math.min(maxPayload, this.streamMaxMsgSize) : maxPayload) / 2);
+    const messages = packEvents(events, maxBytes);
+    const outcomes = await Promise.allSettled(
+      messages.map((message) =>
         this.publisher.publish(this.subject(message.type), message.data, message.id, message.count > 1 ? { [BATCH_HEADER]: String(message.count) } : undefined),
       ),
     );
+    // The first failure in publish order; a refusal says where, so the publisher can set aside just that event.
+    let at = 0;
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i]!;
+      if (outcome.status === 'rejected') throw outcome.reason instanceof PublishRefused ? new PublishRefused(outcome.reason.message, at) : outcome.reason;
+      at += messages[i]!.count;
+    }
   }
 
   async consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer> {

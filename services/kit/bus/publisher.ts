@@ -4,6 +4,9 @@ import type { Event } from '../events.js';
 import type { Logger } from '../log.js';
 import { readOnScrape } from '../metrics.js';
 import { TurnBatch } from '../turn-batch.js';
+import type { DeadLetterFile } from './dead-letter-file.js';
+import { boundedEvent, reducedEvent } from './event-bounds.js';
+import { isolatingRefused, refusedByBus } from './refusals.js';
 import type { Spool } from './spool.js';
 import { retryDelayMs, type EventBus } from './types.js';
 
@@ -16,6 +19,8 @@ export interface PublisherOptions {
   whenFull?: WhenFull;
   /** See nats.publishLingerMs: how long events wait for company before they go as one message. */
   lingerMs?: number;
+  /** Where events the bus refuses for good, even reduced, are kept; without it they are counted lost. */
+  deadLetters?: DeadLetterFile;
 }
 
 /** Tries on the bus before an event goes to the spool instead. */
@@ -34,7 +39,9 @@ const HANDOVER_EVENTS = 1_000;
  * counts as published only when the bus accepted it. While the bus cannot take
  * events (or the spool still holds older ones, to keep their order), events go
  * to the local durable spool, which is replayed in order, with the same event
- * ids, once the bus is back.
+ * ids, once the bus is back. Every event is bounded first (event-bounds.ts);
+ * one the bus still refuses for good is published reduced, or set aside, and
+ * never holds up the events behind it.
  */
 export class EventPublisher {
   /** Publishes in flight, and how many events they carry. */
@@ -45,6 +52,10 @@ export class EventPublisher {
   private readonly published: Counter<'type'>;
   private readonly spooled: Counter;
   private readonly dropped: Counter<'reason'>;
+  private readonly refused: Counter<'outcome'>;
+  /** Publishes events, publishing those around one the bus refuses for good (see isolatingRefused). */
+  private readonly deliver: (events: Event[]) => Promise<void>;
+  private readonly deadLetters: DeadLetterFile | undefined;
   private closing = false;
   private replaying: Promise<void> | undefined;
   private readonly replayTimer: NodeJS.Timeout | undefined;
@@ -55,14 +66,27 @@ export class EventPublisher {
     private readonly bus: EventBus,
     private readonly log: Logger,
     metrics: Registry,
-    { spool, whenFull = 'refuse', lingerMs = 0 }: PublisherOptions = {},
+    { spool, whenFull = 'refuse', lingerMs = 0, deadLetters }: PublisherOptions = {},
   ) {
     this.spool = spool;
     this.whenFull = whenFull;
+    this.deadLetters = deadLetters;
+    this.deliver = isolatingRefused((events) => this.publishAccepted(events), refusedByBus, (event, refusal) => this.publishReduced(event, refusal));
     this.queued = new TurnBatch((events) => this.publishQueued(events), { lingerMs, limit: { weigh: () => 1, max: HANDOVER_EVENTS } });
     this.published = new Counter({ name: 'gateway_events_published_total', help: 'Events the bus accepted, by type.', labelNames: ['type'], registers: [metrics] });
     this.spooled = new Counter({ name: 'gateway_events_spooled_total', help: 'Events written to the local spool because the bus could not take them.', registers: [metrics] });
-    this.dropped = new Counter({ name: 'gateway_events_dropped_total', help: 'Events lost: spool full (with whenFull: drop), or no spool and the bus refused them at shutdown.', labelNames: ['reason'], registers: [metrics] });
+    this.dropped = new Counter({
+      name: 'gateway_events_dropped_total',
+      help: 'Events lost: spool full (with whenFull: drop), no spool and the bus refused them at shutdown, or refused for good with no dead-letter file to keep them.',
+      labelNames: ['reason'],
+      registers: [metrics],
+    });
+    this.refused = new Counter({
+      name: 'gateway_events_refused_total',
+      help: 'Events the bus refused for good, by outcome: published reduced (long fields cut short), or set aside in the dead-letter file.',
+      labelNames: ['outcome'],
+      registers: [metrics],
+    });
     readOnScrape(metrics, 'gateway_events_pending', 'Events emitted and not yet accepted by the bus or the spool.', () => this.queued.size + this.inFlight);
     readOnScrape(metrics, 'gateway_events_spool_bytes', 'Bytes of events waiting in the local spool.', () => this.spool?.bytes ?? 0);
     if (spool) {
@@ -84,11 +108,12 @@ export class EventPublisher {
    * ack per consumer).
    */
   emit(event: Event): void {
+    const bounded = boundedEvent(event);
     if (this.spool && (this.spool.backlog || !this.bus.connected())) {
-      this.toSpool(event);
+      this.toSpool(bounded);
       return;
     }
-    this.queued.add(event);
+    this.queued.add(bounded);
   }
 
   private publishQueued(events: Event[]): void {
@@ -103,8 +128,7 @@ export class EventPublisher {
   private async publish(events: Event[]): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.bus.publish(events);
-        for (const event of events) this.published.inc({ type: event.type });
+        await this.deliver(events);
         return;
       } catch (err) {
         const about = { reason: (err as Error).message, events: events.length, firstEventId: events[0]!.id };
@@ -124,6 +148,35 @@ export class EventPublisher {
     }
   }
 
+  private async publishAccepted(events: Event[]): Promise<void> {
+    await this.bus.publish(events);
+    for (const event of events) this.published.inc({ type: event.type });
+  }
+
+  /** An event the bus refused for good, tried once more reduced so that its audit row still says what happened. */
+  private async publishReduced(event: Event, refusal: Error): Promise<void> {
+    try {
+      await this.publishAccepted([reducedEvent(event)]);
+    } catch (err) {
+      if (!refusedByBus(err)) throw err;
+      return this.setAside(event, refusal);
+    }
+    this.refused.inc({ outcome: 'reduced' });
+    this.log.warn({ eventId: event.id, type: event.type, requestId: event.requestId, reason: refusal.message }, 'the bus refused an event; published it with its long fields cut short');
+  }
+
+  /** Keeps whole an event the bus refused even reduced: logged without its content, which may be what made it too large. */
+  private async setAside(event: Event, refusal: Error): Promise<void> {
+    const about = { eventId: event.id, type: event.type, requestId: event.requestId, reason: refusal.message, file: this.deadLetters?.path };
+    if (await this.deadLetters?.add(event, refusal.message)) {
+      this.refused.inc({ outcome: 'set_aside' });
+      this.log.error(about, 'the bus refused an event, even with its long fields cut short; set aside in the dead-letter file');
+      return;
+    }
+    this.dropped.inc({ reason: 'refused' });
+    this.log.error(about, 'the bus refused an event, even with its long fields cut short, and no dead-letter file could keep it: event lost');
+  }
+
   private toSpool(event: Event): void {
     if (this.spool!.append(event)) {
       this.spooled.inc();
@@ -137,12 +190,10 @@ export class EventPublisher {
   private replay(): Promise<void> {
     if (!this.spool?.backlog || !this.bus.connected() || this.replaying) return this.replaying ?? Promise.resolve();
     this.replaying = this.spool
-      .drain(async (event) => {
-        await this.bus.publish([event]);
-        this.published.inc({ type: event.type });
-      })
+      // Bounded again: a spool written by an older version may hold events over any bound.
+      .drain((event) => this.deliver([boundedEvent(event)]))
       .then((count) => {
-        if (count > 0) this.log.info({ count }, 'published events from the spool');
+        if (count > 0) this.log.info({ count }, 'sent events from the spool');
       })
       .catch((err: unknown) => this.log.warn({ reason: (err as Error).message }, 'spool replay stopped; will retry'))
       .finally(() => (this.replaying = undefined));

@@ -1,4 +1,5 @@
 import { isDataError } from '../db/storable.js';
+import { PublishRefused } from './types.js';
 
 /** What a refusal says: the position in the batch of the first item refused, when the receiver tells. */
 export interface Refusal {
@@ -7,6 +8,9 @@ export interface Refusal {
 
 /** PostgreSQL refuses a batch for what it holds (a data exception): it does not say which row. */
 export const refusedByPostgres = (err: unknown): Refusal | undefined => (isDataError(err) ? {} : undefined);
+
+/** The bus refuses events for what they are (too large for it), and may say which. */
+export const refusedByBus = (err: unknown): Refusal | undefined => (err instanceof PublishRefused ? { at: err.at } : undefined);
 
 /**
  * A batch writer that, when the receiver refuses what a batch holds (an error

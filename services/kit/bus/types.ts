@@ -14,13 +14,32 @@ import type { Event } from '../events.js';
  */
 export interface EventBus {
   readonly kind: 'jetstream' | 'memory';
-  /** Publishes events in order (JetStream: as few messages as they fit in); resolves when all were accepted. */
+  /**
+   * Publishes events in order (JetStream: as few messages as they fit in);
+   * resolves when all were accepted. Rejects with PublishRefused when the bus
+   * refuses events for what they are, else with an error worth retrying.
+   */
   publish(events: readonly Event[]): Promise<void>;
   consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer>;
   subscribe(filter: string, handler: (event: Event) => void): Promise<Consumer>;
   /** True while the bus can accept events. */
   connected(): boolean;
   close(): Promise<void>;
+}
+
+/**
+ * The bus refused events for what they are (too large for it), which no retry
+ * can cure. `at`: the position in the publish of the first event refused, when
+ * the bus knows it.
+ */
+export class PublishRefused extends Error {
+  constructor(
+    message: string,
+    readonly at?: number,
+  ) {
+    super(message);
+    this.name = 'PublishRefused';
+  }
 }
 
 export interface ConsumeOptions {
