@@ -14,6 +14,8 @@ import { adminRequest, inboundRequest, type FuzzRequest } from './requests.js';
  */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
+/** Room for a long run: a case takes a few milliseconds. */
+const TIMEOUT_MS = Math.max(60_000, RUNS * 50);
 /** An answer that has not come by then never will (a request that hangs fails its case, not the whole run). */
 const ANSWER_WITHIN_MS = 15_000;
 /** A well-formed request of another team every this many cases. */
@@ -103,7 +105,7 @@ describe('fuzzing the public and admin APIs (split mode, real NATS and PostgreSQ
       }),
       { numRuns: RUNS, seed: SEED },
     );
-  });
+  }, TIMEOUT_MS);
 
   it(`answers ${RUNS} generated admin API calls with a success or a clean error, never a 5xx`, async () => {
     let cases = 0;
@@ -124,7 +126,7 @@ describe('fuzzing the public and admin APIs (split mode, real NATS and PostgreSQ
       }),
       { numRuns: RUNS, seed: SEED },
     );
-  });
+  }, TIMEOUT_MS);
 
   it('afterwards: every process runs, no circuit is open, and every request is on record once', async () => {
     await probeServed();
