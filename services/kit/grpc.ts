@@ -96,7 +96,8 @@ async function pipeStream(
     }
     call.end();
   } catch (err) {
-    if (!signal.aborted) call.destroy(toServiceError(err, log) as ServiceError);
+    // grpc-js sends the status from the stream's final step, which destroy() skips: the caller would wait forever.
+    if (!signal.aborted) call.emit('error', toServiceError(err, log));
   }
 }
 
