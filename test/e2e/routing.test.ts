@@ -1,3 +1,4 @@
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { APIError } from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +21,7 @@ describe('routing resilience, end to end', () => {
   let backup: FakeOpenAI;
   let gateway: Awaited<ReturnType<typeof startInProcess>>;
   let client: OpenAI;
+  let anthropic: Anthropic;
   let db: pg.Client;
   const cleanup: (() => Promise<void>)[] = [];
 
@@ -65,6 +67,7 @@ describe('routing resilience, end to end', () => {
     await db.connect();
     const { key } = await gateway.createKey({ name: 'routing' });
     client = gateway.client(key);
+    anthropic = new Anthropic({ baseURL: gateway.baseURL.replace(/\/v1$/, ''), apiKey: key, maxRetries: 0 });
   });
 
   afterAll(async () => {
@@ -153,6 +156,26 @@ describe('routing resilience, end to end', () => {
     });
     expect(row.event_type).toBe('request.failed');
     expect(row.payload.request.errorCode).toBe('upstream_unreachable');
+  });
+
+  it('answers a provider answer it cannot read with a clean 502 in the client\'s own API, streamed or not', async () => {
+    // Each case has a deployment of its own: two unreadable answers open a circuit here.
+    const messages = [{ role: 'user' as const, content: 'hello' }];
+    for (const [model, stream] of [['backup/malformed', false], ['backup/malformed-stream', true]] as const) {
+      const error = await client.chat.completions.create({ model, stream, messages }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(APIError);
+      expect(error).toMatchObject({ status: 502, type: 'api_error', code: 'upstream_error' });
+      expect((error as APIError).message).toContain('Provider backup sent an answer that could not be read (choices is not an array)');
+    }
+    for (const [model, stream] of [['backup/malformed-messages', false], ['backup/malformed-messages-stream', true]] as const) {
+      const error = await anthropic.messages.create({ model, stream, max_tokens: 50, messages }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Anthropic.InternalServerError);
+      expect((error as InstanceType<typeof Anthropic.InternalServerError>).status).toBe(502);
+      expect((error as InstanceType<typeof Anthropic.InternalServerError>).error).toMatchObject({
+        type: 'error',
+        error: { type: 'api_error', message: expect.stringContaining('could not be read') as string },
+      });
+    }
   });
 
   it('returns the client\'s own mistakes at once, without retrying', async () => {
