@@ -1,12 +1,20 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import type { GatewayError } from '../../kit/errors.js';
 import { chatCompletionId, type ChatRequest, type ChatResponse } from '../canonical.js';
 import { routingConfig } from '../config.js';
 import { ProviderError, type Capabilities, type FailureKind, type ProviderAdapter, type ProviderCall } from '../providers/types.js';
 import { ModelCatalog } from './catalog.js';
 import { Router, type Target } from './router.js';
 
-type Step = 'ok' | 'refuse' | { fail: FailureKind; status?: number; retryAfterMs?: number };
+/**
+ * What the scripted provider does next: answer, refuse on content policy, fail, fail while the gateway
+ * builds its request (`unbuildable`: a real stack overflow, as a body nested 10,000 levels deep causes;
+ * `bug`: a TypeError), or wait until the client goes away (`hang`).
+ */
+type Step = 'ok' | 'refuse' | 'unbuildable' | 'bug' | 'hang' | { fail: FailureKind; status?: number; retryAfterMs?: number };
+
+const tooDeep = JSON.parse(`${'['.repeat(10_000)}${']'.repeat(10_000)}`) as unknown;
 
 /** An adapter that answers from a script, recording which credential each call used. */
 class ScriptedAdapter implements ProviderAdapter {
@@ -27,9 +35,15 @@ class ScriptedAdapter implements ProviderAdapter {
     readonly credentialCount = 1,
   ) {}
 
-  async chat({ credential, request }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
+  async chat({ credential, request, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     this.calls.push(credential);
     const step = this.script.shift() ?? 'ok';
+    if (step === 'unbuildable') JSON.stringify({ ...request, junk: tooDeep });
+    if (step === 'bug') (undefined as unknown as { messages: [] }).messages.flatMap(String);
+    if (step === 'hang') {
+      // As undici ends a call whose signal aborts.
+      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new ProviderError('network', this.name, `The call to provider ${this.name} was cancelled.`))));
+    }
     if (typeof step === 'object') throw new ProviderError(step.fail, this.name, `${this.name} ${step.fail}`, { upstreamStatus: step.status, retryAfterMs: step.retryAfterMs });
     return {
       id: chatCompletionId(),
@@ -58,11 +72,12 @@ function setup(adapters: ScriptedAdapter[], models: Record<string, unknown> = {}
     clock += ms;
   });
   const call = (target: Target) => target.deployment.provider.chat({ request: { model: target.deployment.model, messages: [] }, credential: target.credential, signal: target.signal });
-  const route = (model: string, hints = {}) =>
-    router.route(model, { strategy: '', deployment: '', noFallbacks: false, ...hints }, new AbortController().signal, call, (value, d) =>
+  const route = (model: string, hints = {}, signal = new AbortController().signal) =>
+    router.route(model, { strategy: '', deployment: '', noFallbacks: false, ...hints }, signal, call, (value, d) =>
       value.choices[0]?.finish_reason === 'content_filter' ? new ProviderError('content_policy', d.provider.name, 'refused') : undefined,
     );
-  return { route, waits, advance: (ms: number) => (clock += ms), catalog };
+  const breaker = (id: string) => catalog.allDeployments().find((d) => d.id === id)!.breaker;
+  return { route, waits, advance: (ms: number) => (clock += ms), catalog, breaker };
 }
 
 const summary = (attempts: { deployment: string; reason: string; outcome: string; credential: number }[]) =>
@@ -192,6 +207,34 @@ describe('router', () => {
     const { route } = setup([a], {}, { attemptsPerDeployment: 10, maxAttempts: 3 });
     const error = (await route('a/m').catch((e: ProviderError) => e)) as ProviderError;
     expect(error.attempts).toHaveLength(2);
+  });
+
+  it('answers a request it cannot make into a provider request at once, without a retry or a mark on the circuit', async () => {
+    const a = new ScriptedAdapter('a', ['unbuildable', 'unbuildable', 'unbuildable', 'bug', 'ok']);
+    const { route, breaker } = setup([a]);
+    for (let i = 0; i < 3; i++) {
+      const error = (await route('a/m').catch((e: GatewayError) => e)) as GatewayError;
+      expect(error).toMatchObject({ code: 'invalid_request', status: 400, message: 'The request could not be made into a request for provider a: it is nested too deeply or too large.' });
+      expect(summary(error.attempts)).toEqual(['a/m#0 initial invalid_request']);
+    }
+    const bug = (await route('a/m').catch((e: GatewayError) => e)) as GatewayError;
+    expect(bug).toMatchObject({ code: 'internal_error', status: 500, message: 'The gateway could not make this request into a request for provider a.' });
+    expect(breaker('a/m').recentFailures).toBe(0);
+    expect(summary((await route('a/m')).attempts)).toEqual(['a/m#0 initial ok']);
+  });
+
+  it('never counts a client that went away toward the circuit', async () => {
+    const a = new ScriptedAdapter('a', ['hang', 'hang', 'hang', 'ok']);
+    const { route, breaker } = setup([a]);
+    for (let i = 0; i < 3; i++) {
+      const client = new AbortController();
+      const routed = route('a/m', {}, client.signal);
+      setImmediate(() => client.abort());
+      await expect(routed).rejects.toMatchObject({ kind: 'network' });
+    }
+    expect(breaker('a/m').state).toBe('closed');
+    expect(breaker('a/m').recentFailures).toBe(0);
+    expect(summary((await route('a/m')).attempts)).toEqual(['a/m#0 initial ok']);
   });
 
   it('resolves aliases, and names what exists when a model does not', async () => {

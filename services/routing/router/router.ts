@@ -158,15 +158,17 @@ export class Router {
         error = refusal;
       } catch (err) {
         if (signal.aborted) {
+          // The client went away: its cancellation says nothing about the provider.
           deployment.breaker.release();
           throw err;
         }
-        error = err instanceof GatewayError ? err : new ProviderError('network', deployment.provider.name, (err as Error).message, { cause: err });
+        error = err instanceof GatewayError ? err : unbuildable(err, deployment.provider.name);
       } finally {
         deployment.inFlight--;
       }
       this.record(attempts, deployment, credential, reason, started, error);
       lastError = error;
+      // Anything but a ProviderError is the request's fault or the gateway's: answered at once, never counted.
       const kind = error instanceof ProviderError ? error.kind : 'bad_request';
       switch (kind) {
         case 'bad_request':
@@ -248,4 +250,16 @@ function parseStrategy(value: string | undefined): Strategy | undefined {
 function withAttempts(error: GatewayError, attempts: Attempt[]): GatewayError {
   error.attempts = attempts;
   return error;
+}
+
+/**
+ * What a call threw that is not a GatewayError. Adapters read every answer through Upstream, which makes
+ * whatever a provider sent a ProviderError, so this was thrown building the provider's request: the
+ * request's fault (a RangeError: nested too deeply to serialize, or too large) or the gateway's.
+ */
+function unbuildable(err: unknown, provider: string): GatewayError {
+  if (err instanceof RangeError) {
+    return new GatewayError('invalid_request', `The request could not be made into a request for provider ${provider}: it is nested too deeply or too large.`, { cause: err });
+  }
+  return new GatewayError('internal_error', `The gateway could not make this request into a request for provider ${provider}.`, { cause: err });
 }
