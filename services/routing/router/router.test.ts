@@ -24,6 +24,10 @@ class ScriptedAdapter implements ProviderAdapter {
   readonly calls: number[] = [];
   /** Current fingerprint of each credential's value. */
   readonly stamps: string[] = ['v1', 'v1', 'v1'];
+  /** Credentials whose quota is used up: every call with them is answered 429 at once. */
+  readonly limited = new Set<number>();
+  /** When set, answers wait for it, as a real answer takes longer than a refusal. */
+  answerAfter: Promise<unknown> | undefined;
 
   credentialStamp(credential: number): string {
     return this.stamps[credential]!;
@@ -37,6 +41,7 @@ class ScriptedAdapter implements ProviderAdapter {
 
   async chat({ credential, request, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     this.calls.push(credential);
+    if (this.limited.has(credential)) throw new ProviderError('rate_limit', this.name, `${this.name} rate_limit`, { upstreamStatus: 429 });
     const step = this.script.shift() ?? 'ok';
     if (step === 'unbuildable') JSON.stringify({ ...request, junk: tooDeep });
     if (step === 'bug') (undefined as unknown as { messages: [] }).messages.flatMap(String);
@@ -45,6 +50,7 @@ class ScriptedAdapter implements ProviderAdapter {
       await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new ProviderError('network', this.name, `The call to provider ${this.name} was cancelled.`))));
     }
     if (typeof step === 'object') throw new ProviderError(step.fail, this.name, `${this.name} ${step.fail}`, { upstreamStatus: step.status, retryAfterMs: step.retryAfterMs });
+    await this.answerAfter;
     return {
       id: chatCompletionId(),
       object: 'chat.completion',
@@ -207,6 +213,24 @@ describe('router', () => {
     const { route } = setup([a], {}, { attemptsPerDeployment: 10, maxAttempts: 3 });
     const error = (await route('a/m').catch((e: ProviderError) => e)) as ProviderError;
     expect(error.attempts).toHaveLength(2);
+  });
+
+  it('keeps serving with one rate-limited credential of two, and leaves the circuit closed', async () => {
+    const a = new ScriptedAdapter('a', [], 2);
+    a.limited.add(0);
+    let answer!: () => void;
+    a.answerAfter = new Promise<void>((resolve) => (answer = resolve));
+    const { route, breaker } = setup([a]);
+    // Round robin sends two of these to the limited credential; their 429s come back while the answers are still on their way.
+    const first = Array.from({ length: 4 }, () => route('a/m'));
+    await new Promise(setImmediate);
+    expect(breaker('a/m').state).toBe('closed');
+    const later = route('a/m');
+    answer();
+    const served = await Promise.all([...first, later]);
+    expect(served.map((r) => r.value.choices[0]?.message.content)).toEqual(Array.from({ length: 5 }, () => 'from a'));
+    expect(summary(served[0]!.attempts)).toEqual(['a/m#0 initial rate_limit_exceeded', 'a/m#1 credential_rotation ok']);
+    expect(breaker('a/m').recentFailures).toBe(0);
   });
 
   it('answers a request it cannot make into a provider request at once, without a retry or a mark on the circuit', async () => {

@@ -189,7 +189,7 @@ export class Router {
           reason = 'credential_rotation';
           continue;
         case 'rate_limit': {
-          deployment.breaker.failure();
+          // A quota, not a fault: the credential waits out its Retry-After, the deployment's circuit is not touched.
           rateLimitWaitMs = (error as ProviderError).retryAfterMs ?? this.retry.baseDelayMs;
           pool.cooldown(credential, rateLimitWaitMs, stamp);
           refused.add(credential);
@@ -197,10 +197,13 @@ export class Router {
             reason = 'credential_rotation';
             continue;
           }
+          // Every credential is limited: wait for the first to be free again (below), or move on.
+          deployment.breaker.release();
           refused.clear();
           break;
         }
         default:
+          // server, network, timeout: the provider's faults, the only ones a circuit counts.
           deployment.breaker.failure();
       }
       tries++;
