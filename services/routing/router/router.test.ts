@@ -67,9 +67,10 @@ class ScriptedAdapter implements ProviderAdapter {
   async close(): Promise<void> {}
 }
 
-function setup(adapters: ScriptedAdapter[], models: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}) {
+function setup(adapters: ScriptedAdapter[], models: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}, circuit: Record<string, unknown> = {}) {
   const providers = Object.fromEntries(adapters.map((a) => [a.name, { type: 'mock' }]));
-  const config = routingConfig.parse({ providers, models, retry: { baseDelayMs: 100, maxDelayMs: 1000, ...overrides }, circuitBreaker: { failureThreshold: 2, windowMs: 10_000, openMs: 5_000 } });
+  const circuitBreaker = { failureThreshold: 2, windowMs: 10_000, openMs: 5_000, ...circuit };
+  const config = routingConfig.parse({ providers, models, retry: { baseDelayMs: 100, maxDelayMs: 1000, ...overrides }, circuitBreaker });
   let clock = 1_000_000;
   const catalog = new ModelCatalog(config, new Map(adapters.map((a) => [a.name, a])), () => clock);
   const waits: number[] = [];
@@ -208,11 +209,20 @@ describe('router', () => {
     await expect(route('g', { strategy: 'fastest' })).rejects.toMatchObject({ code: 'invalid_request', param: 'x-gateway-strategy' });
   });
 
-  it('stops at maxAttempts', async () => {
+  it('stops at maxAttempts, within a deployment and across fallbacks, without waiting after the last', async () => {
+    // A circuit that would not open before the cap, so only the cap can stop the calls.
     const a = new ScriptedAdapter('a', Array.from({ length: 10 }, () => ({ fail: 'server' as const })));
-    const { route } = setup([a], {}, { attemptsPerDeployment: 10, maxAttempts: 3 });
-    const error = (await route('a/m').catch((e: ProviderError) => e)) as ProviderError;
-    expect(error.attempts).toHaveLength(2);
+    const one = setup([a], {}, { attemptsPerDeployment: 10, maxAttempts: 3 }, { failureThreshold: 100 });
+    const error = (await one.route('a/m').catch((e: ProviderError) => e)) as ProviderError;
+    expect(summary(error.attempts)).toEqual(['a/m#0 initial upstream_error', 'a/m#0 retry upstream_error', 'a/m#0 retry upstream_error']);
+    expect(a.calls).toHaveLength(3);
+    expect(one.waits).toHaveLength(2);
+
+    const b = new ScriptedAdapter('b', [{ fail: 'server' }, { fail: 'server' }]);
+    const c = new ScriptedAdapter('c', [{ fail: 'server' }, 'ok']);
+    const chain = setup([b, c], { g: { deployments: [{ provider: 'b', model: 'm' }], fallbacks: ['c/m'] } }, { maxAttempts: 3 }, { failureThreshold: 100 });
+    const failed = (await chain.route('g').catch((e: ProviderError) => e)) as ProviderError;
+    expect(summary(failed.attempts)).toEqual(['b/m#0 initial upstream_error', 'b/m#0 retry upstream_error', 'c/m#0 fallback upstream_error']);
   });
 
   it('keeps serving with one rate-limited credential of two, and leaves the circuit closed', async () => {

@@ -207,7 +207,8 @@ export class Router {
           deployment.breaker.failure();
       }
       tries++;
-      if (single || tries >= this.retry.attemptsPerDeployment || deployment.breaker.state === 'open') return { kind: 'next', error };
+      const done = single || tries >= this.retry.attemptsPerDeployment || attempts.length >= this.retry.maxAttempts || deployment.breaker.state === 'open';
+      if (done) return { kind: 'next', error };
       const delay = this.backoff(tries, rateLimitWaitMs ?? (error instanceof ProviderError ? error.retryAfterMs : undefined));
       rateLimitWaitMs = undefined;
       if (delay === undefined) return { kind: 'next', error };
