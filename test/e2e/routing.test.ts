@@ -50,6 +50,13 @@ describe('routing resilience, end to end', () => {
           rotating: { deployments: [{ provider: 'primary', model: 'gpt-4o-mini' }] },
           long: { deployments: [{ provider: 'backup', model: 'too-long' }], contextWindowFallbacks: ['backup/gpt-4o-large'] },
           guarded: { deployments: [{ provider: 'backup', model: 'refuse' }], contentPolicyFallbacks: ['backup/gpt-4o-mini'] },
+          pinnable: {
+            deployments: [
+              { id: 'pinned-broken', provider: 'flaky', model: 'fail-503' },
+              { id: 'pinnable-ok', provider: 'backup', model: 'gpt-4o-mini' },
+            ],
+            fallbacks: ['backup/gpt-4o-mini-fallback'],
+          },
           stalling: {
             strategy: 'lowest-cost',
             deployments: [
@@ -116,6 +123,19 @@ describe('routing resilience, end to end', () => {
     const again = await ask('rotating');
     expect((await attemptsOf(again.response.headers.get('x-request-id')!)).map((a) => a.credential ?? 0)).toEqual([1]);
     expect(primary.requests.slice(before).map((r) => r.authorization)).toEqual(['Bearer sk-limited', 'Bearer sk-good', 'Bearer sk-good']);
+  });
+
+  it('tries a pinned deployment first, then the group\'s fallbacks, and records every attempt', async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: 'pinnable', messages: [{ role: 'user', content: 'pinned' }] }, { headers: { 'x-gateway-deployment': 'pinned-broken' } })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe('Fake OpenAI reply to: pinned');
+    expect(response.headers.get('x-gateway-deployment')).toBe('backup/gpt-4o-mini-fallback');
+    expect(brief(await attemptsOf(response.headers.get('x-request-id')!))).toEqual([
+      'pinned-broken initial upstream_error',
+      'pinned-broken retry upstream_error',
+      'backup/gpt-4o-mini-fallback fallback ok',
+    ]);
   });
 
   it('sends a prompt over the context window to the larger model, and a content-policy refusal to the fallback', async () => {

@@ -205,8 +205,23 @@ describe('router', () => {
     const single = await route('g', { noFallbacks: true, deployment: 'first' }).catch((e: ProviderError) => e);
     expect(summary((single as ProviderError).attempts)).toEqual(['first#0 initial upstream_error']);
     expect((await route('g', { deployment: 'second' })).deployment.id).toBe('second');
-    await expect(route('g', { deployment: 'third' })).rejects.toMatchObject({ code: 'invalid_request' });
+    const calls = a.calls.length + b.calls.length;
+    await expect(route('g', { deployment: 'third' })).rejects.toMatchObject({ code: 'invalid_request', param: 'x-gateway-deployment' });
+    expect(a.calls.length + b.calls.length).toBe(calls);
     await expect(route('g', { strategy: 'fastest' })).rejects.toMatchObject({ code: 'invalid_request', param: 'x-gateway-strategy' });
+  });
+
+  it('falls back from a pinned deployment to the group\'s fallbacks, which do not have it', async () => {
+    const a = new ScriptedAdapter('a', [{ fail: 'server' }, { fail: 'server' }]);
+    const b = new ScriptedAdapter('b', []);
+    const c = new ScriptedAdapter('c', ['ok']);
+    const { route } = setup([a, b, c], {
+      g: { deployments: [{ provider: 'a', model: 'm', id: 'pinned' }, { provider: 'b', model: 'm', id: 'other' }], fallbacks: ['backup'] },
+      backup: { deployments: [{ provider: 'c', model: 'm' }] },
+    });
+    const routed = await route('g', { deployment: 'pinned' });
+    expect(summary(routed.attempts)).toEqual(['pinned#0 initial upstream_error', 'pinned#0 retry upstream_error', 'c/m#0 fallback ok']);
+    expect(b.calls).toEqual([]);
   });
 
   it('stops at maxAttempts, within a deployment and across fallbacks, without waiting after the last', async () => {

@@ -34,12 +34,13 @@ type DeploymentOutcome<T> =
   | { kind: 'fatal'; error: GatewayError };
 
 /**
- * Runs one request against a model group: deployments in strategy order,
- * retries with exponential backoff and jitter (honouring Retry-After),
- * another credential of the same provider on 401, 402 and 429, circuit
- * breakers, then the group's fallbacks; a prompt too long or a content-policy
- * refusal jumps to the fallbacks configured for it. Every provider call is
- * recorded as an Attempt.
+ * Runs one request against a model group: deployments in strategy order (or
+ * the pinned one first), retries with exponential backoff and jitter
+ * (honouring Retry-After), another credential of the same provider on 401,
+ * 402 and 429, circuit breakers that count provider faults only, then the
+ * group's fallbacks; a prompt too long or a content-policy refusal jumps to
+ * the fallbacks configured for it. Every provider call is recorded as an
+ * Attempt. docs/routing.md tells how these combine.
  */
 export class Router {
   private readonly metrics: RouterMetrics;
@@ -56,8 +57,20 @@ export class Router {
 
   async route<T>(model: string, hints: RoutingHints | undefined, signal: AbortSignal, call: (target: Target) => Promise<T>, inspect?: Inspect<T>): Promise<Routed<T>> {
     const attempts: Attempt[] = [];
+    try {
+      return await this.run(model, hints, signal, attempts, call, inspect);
+    } catch (err) {
+      // Whatever ends the request, the provider calls made before it stay on the record.
+      if (err instanceof GatewayError) err.attempts = attempts;
+      throw err;
+    }
+  }
+
+  private async run<T>(model: string, hints: RoutingHints | undefined, signal: AbortSignal, attempts: Attempt[], call: (target: Target) => Promise<T>, inspect?: Inspect<T>): Promise<Routed<T>> {
     const primary = this.catalog.resolve(model);
     const strategy = parseStrategy(hints?.strategy);
+    // A pin narrows the first choice only: checked before any call, and the group's fallbacks still follow it.
+    const pinned = hints?.deployment ? pinnedDeployment(primary, hints.deployment) : undefined;
     const single = hints?.noFallbacks === true;
     const queue: { group: ModelGroup; reason: Reason }[] = [{ group: primary, reason: 'initial' }];
     if (!single) for (const name of primary.fallbacks) queue.push({ group: this.catalog.resolve(name), reason: 'fallback' });
@@ -71,7 +84,8 @@ export class Router {
       if (visited.has(group.name)) continue;
       visited.add(group.name);
       let reason = groupReason;
-      for (const deployment of this.candidates(group, hints, strategy)) {
+      const candidates = group === primary && pinned ? [pinned] : orderDeployments(group.members, strategy ?? group.strategy);
+      for (const deployment of candidates) {
         if (attempts.length >= this.retry.maxAttempts) break;
         if (!deployment.breaker.tryAcquire()) {
           refusedByCircuit = true;
@@ -80,7 +94,7 @@ export class Router {
         const outcome = await this.tryDeployment(deployment, group, reason, attempts, signal, single, call, inspect);
         if (outcome.kind === 'ok') return { value: outcome.value, deployment, attempts };
         if (outcome.kind === 'next' && outcome.noCredential) noCredential = true;
-        if (outcome.kind === 'fatal') throw withAttempts(outcome.error, attempts);
+        if (outcome.kind === 'fatal') throw outcome.error;
         lastError = outcome.error ?? lastError;
         if (outcome.kind === 'redirect') {
           if (single) break;
@@ -92,8 +106,8 @@ export class Router {
       }
       if (single) break;
     }
-    if (lastError) throw withAttempts(lastError, attempts);
-    const error = new GatewayError(
+    if (lastError) throw lastError;
+    throw new GatewayError(
       'service_unavailable',
       refusedByCircuit
         ? `Every deployment for model \`${model}\` is failing and paused (circuit open); try again shortly.`
@@ -101,20 +115,6 @@ export class Router {
           ? `Every credential of the providers for model \`${model}\` is paused after being refused (401, 402) or rate limited (429); an admin must fix the provider keys, or retry later.`
           : `No deployment for model \`${model}\` could be tried.`,
     );
-    throw withAttempts(error, attempts);
-  }
-
-  private candidates(group: ModelGroup, hints: RoutingHints | undefined, strategy: Strategy | undefined): Deployment[] {
-    if (hints?.deployment) {
-      const pinned = group.members.filter((m) => m.deployment.id === hints.deployment);
-      if (pinned.length === 0) {
-        throw new GatewayError('invalid_request', `Model \`${group.name}\` has no deployment \`${hints.deployment}\`; its deployments: ${group.members.map((m) => m.deployment.id).join(', ')}.`, {
-          param: 'x-gateway-deployment',
-        });
-      }
-      return pinned.map((m) => m.deployment);
-    }
-    return orderDeployments(group.members, strategy ?? group.strategy);
   }
 
   /** Tries one deployment: its credentials in turn, and retries on transient failures. */
@@ -251,9 +251,13 @@ function parseStrategy(value: string | undefined): Strategy | undefined {
   throw new GatewayError('invalid_request', `Unknown routing strategy \`${value}\`; expected one of ${STRATEGIES.join(', ')}.`, { param: 'x-gateway-strategy' });
 }
 
-function withAttempts(error: GatewayError, attempts: Attempt[]): GatewayError {
-  error.attempts = attempts;
-  return error;
+/** The group's deployment a request pinned with x-gateway-deployment; a pin the group does not have is the request's mistake. */
+function pinnedDeployment(group: ModelGroup, id: string): Deployment {
+  const member = group.members.find((m) => m.deployment.id === id);
+  if (member) return member.deployment;
+  throw new GatewayError('invalid_request', `Model \`${group.name}\` has no deployment \`${id}\`; its deployments: ${group.members.map((m) => m.deployment.id).join(', ')}.`, {
+    param: 'x-gateway-deployment',
+  });
 }
 
 /**
