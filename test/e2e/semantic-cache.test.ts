@@ -34,7 +34,13 @@ describe('semantic cache', () => {
   });
 
   const upstreamCalls = () => fake.requests.length;
-  const chat = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'openai/gpt-4o-mini', temperature: 0, messages: [{ role: 'user' as const, content }], ...extra });
+  type Turn = { role: 'user' | 'assistant'; content: string };
+  const chat = (content: string, extra: Record<string, unknown> = {}, before: Turn[] = []) => ({
+    model: 'openai/gpt-4o-mini',
+    temperature: 0,
+    messages: [...before, { role: 'user' as const, content }],
+    ...extra,
+  });
 
   async function ask(client: OpenAI, body: ReturnType<typeof chat>, headers: Record<string, string> = {}) {
     const { data, response } = await client.chat.completions.create(body, { headers }).withResponse();
@@ -65,6 +71,17 @@ describe('semantic cache', () => {
     expect((await ask(billing, chat('how many moons does mars have today'))).cache).toBe('miss');
     expect(upstreamCalls()).toBe(calls + 3);
     expect((await ask(search, chat('how many moons does mars have today'))).match).toBe('semantic');
+  });
+
+  it('never answers a "yes" with the answer to a "yes" in another conversation, and still knows a paraphrase in the same one', async () => {
+    const deleting: Turn[] = [{ role: 'user', content: 'Shall I delete the production database?' }, { role: 'assistant', content: 'Are you sure?' }];
+    const summing: Turn[] = [{ role: 'user', content: 'Do you want a summary of the report?' }, { role: 'assistant', content: 'Shall I write one?' }];
+    expect((await ask(search, chat('yes, delete it now', {}, deleting))).cache).toBe('miss');
+    const calls = upstreamCalls();
+    expect((await ask(search, chat('yes, delete it now', {}, summing))).cache).toBe('miss');
+    expect(upstreamCalls()).toBe(calls + 1);
+    expect(await ask(search, chat('yes delete it now please', {}, deleting))).toMatchObject({ cache: 'hit', match: 'semantic' });
+    expect(upstreamCalls()).toBe(calls + 1);
   });
 
   it('replays a semantic hit as a stream', async () => {
