@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../kit/canonical-json.js';
+import { cachingConfig } from './config.js';
 import { cacheableRequest, semanticQuestion, type CacheableRequest } from './request.js';
 import { MemoryStore, type Entry } from './store.js';
 
@@ -161,6 +162,11 @@ describe('semantic question', () => {
     expect(ask({ messages: [...deleteIt, user('  ')] })).toBeUndefined();
     expect(ask({ input: 'x' }, 'embeddings')).toBeUndefined();
     expect(ask({ messages: [image, { role: 'assistant', content: 'A cat.' }, user('and this?')] })!.text).toBe('and this?');
+  });
+
+  it('takes a floor for the threshold at most the threshold itself, which it defaults to', () => {
+    expect(cachingConfig.safeParse({ semantic: { threshold: 0.9, minThreshold: 0.95 } }).success).toBe(false);
+    expect(cachingConfig.parse({ semantic: { threshold: 0.9, minThreshold: 0.8 } }).semantic.minThreshold).toBe(0.8);
   });
 
   it('keeps the end of a text longer than the limit', () => {

@@ -61,6 +61,8 @@ export class Caching implements Api<typeof CachingService> {
   private readonly removed: Counter<'reason'>;
   /** Set once the shared store is open; until then (and in unit tests) entries stay in this replica. */
   shared: SharedEntries | undefined;
+  /** The least similarity a semantic hit may have, whatever the request asks for. */
+  private readonly thresholdFloor: number;
   /** Answers without a hit, each telling the caller what this replica never caches. */
   private readonly notCacheable: LookupResponse;
   private readonly miss: LookupResponse;
@@ -72,6 +74,7 @@ export class Caching implements Api<typeof CachingService> {
     private readonly embed?: Embed,
   ) {
     this.semantic = config.semantic.enabled && embed ? new SemanticIndex(config.semantic.hnswFrom) : undefined;
+    this.thresholdFloor = config.semantic.minThreshold ?? config.semantic.threshold;
     const policy = { disabled: !config.enabled, deterministicOnly: !config.cacheNonDeterministic };
     this.notCacheable = { hit: false, cacheable: false, answer: undefined, ageMs: 0, match: '', similarity: 0, entryId: '', embedding: EMPTY, policy };
     this.miss = { ...this.notCacheable, cacheable: true };
@@ -105,7 +108,8 @@ export class Caching implements Api<typeof CachingService> {
     const semantic = this.semanticQuestion(request.endpoint, question);
     const vector = semantic && (await this.questionVector(request, semantic));
     if (semantic && vector) {
-      const threshold = request.control?.similarityThreshold || this.config.semantic.threshold;
+      // A request may ask for closer matches, never for looser ones than the floor.
+      const threshold = Math.max(request.control?.similarityThreshold || this.config.semantic.threshold, this.thresholdFloor);
       const near = this.semantic!.nearest({ namespace, model: question.model, bucket: semantic.bucket }, vector, threshold);
       const entry = near ? fresh(this.entries.touch(near.id, now)) : undefined;
       if (entry) return this.hit(entry, 'semantic', near!.similarity, now);

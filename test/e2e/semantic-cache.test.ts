@@ -16,6 +16,7 @@ describe('semantic cache', () => {
   let search: OpenAI;
   let searchKeyId: string;
   let billing: OpenAI;
+  let teammate: OpenAI;
 
   beforeAll(async () => {
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
@@ -27,6 +28,7 @@ describe('semantic cache', () => {
     search = gateway.client(created.key);
     searchKeyId = created.id;
     billing = gateway.client((await gateway.createKey({ name: 'billing-bot', team: 'billing' })).key);
+    teammate = gateway.client((await gateway.createKey({ name: 'search-intern', team: 'search' })).key);
   });
   afterAll(async () => {
     await gateway?.stop();
@@ -82,6 +84,13 @@ describe('semantic cache', () => {
     expect(upstreamCalls()).toBe(calls + 1);
     expect(await ask(search, chat('yes delete it now please', {}, deleting))).toMatchObject({ cache: 'hit', match: 'semantic' });
     expect(upstreamCalls()).toBe(calls + 1);
+  });
+
+  it('holds every request to the operator\'s floor, so only-if-cached cannot fish a teammate\'s answers with vague questions', async () => {
+    await ask(search, chat('Tell me the secret launch code for project apollo'));
+    // 0.75 similar: a hit at the 0.5 the request asks for, a miss at the floor (the configured 0.85).
+    const fishing = await ask(teammate, chat('tell me the code'), { 'x-gateway-cache-threshold': '0.5', 'cache-control': 'only-if-cached' }).catch((e: unknown) => e);
+    expect(fishing).toMatchObject({ status: 504, code: 'not_cached' });
   });
 
   it('replays a semantic hit as a stream', async () => {
