@@ -10,10 +10,12 @@ const same = <T>(answer: T) => answer;
 describe('upstream calls', () => {
   let server: LocalServer;
   let upstream: Upstream;
+  let received = 0;
 
   beforeAll(async () => {
     server = await listenLocally(
       createServer((req, res) => {
+        received++;
         if (req.url === '/v1/endless') {
           // A chunk every 50 ms, forever: no idle or first-byte timeout fires, only the total one.
           res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -49,6 +51,14 @@ describe('upstream calls', () => {
     for (let i = 0; i < 20; i++) await upstream.json({ path: '/ok', signal: NEVER_ABORTED }, same);
     expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
     expect(getEventListeners(NEVER_ABORTED, 'abort')).toHaveLength(0);
+  });
+
+  it('throws a body it cannot serialize before sending anything, as no fault of the provider\'s', async () => {
+    const before = received;
+    const tooDeep = JSON.parse(`${'['.repeat(10_000)}${']'.repeat(10_000)}`) as unknown;
+    const error = await upstream.json({ path: '/ok', body: { model: 'm', junk: tooDeep }, signal: NEVER_ABORTED }, same).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RangeError);
+    expect(received).toBe(before);
   });
 
   it('ends a call the caller cancels as cancelled', async () => {

@@ -44,14 +44,16 @@ export class Upstream {
 
   /** Sends the request and returns the response once its status is 2xx; the call, body included, ends within totalMs. */
   async send(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    // Serialized before the call: a body that cannot be (nested too deep) is the request's fault, not a network failure.
+    const body = request.body === undefined || typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
     const deadline = withDeadline(request.signal, this.timeouts.totalMs);
     let response: Dispatcher.ResponseData;
     try {
       response = await this.pool.request({
         path: `${this.basePath}${request.path}`,
         method: request.method ?? 'POST',
-        headers: { ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}), ...request.headers },
-        body: request.body === undefined ? undefined : typeof request.body === 'string' ? request.body : JSON.stringify(request.body),
+        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...request.headers },
+        body,
         signal: deadline.signal,
       });
     } catch (err) {
