@@ -32,11 +32,11 @@ function optionalObject(value: unknown, what: string): void {
   if (!absent(value)) object(value, what);
 }
 
+/** Tool calls of a message (each with its function), or of a delta (where a piece may leave the function out). */
 function toolCalls(value: unknown, what: string, whole: boolean): void {
   if (absent(value)) return;
   list(value, what).forEach((raw, i) => {
     const call = object(raw, `${what}[${i}]`);
-    if (!whole && typeof call.index !== 'number') throw new MalformedAnswer(`${what}[${i}].index is not a number`);
     if (absent(call.function) && !whole) return;
     const fn = object(call.function, `${what}[${i}].function`);
     optionalString(fn.name, `${what}[${i}].function.name`);
