@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../kit/canonical-json.js';
-import { cacheableRequest, semanticText, type CacheableRequest } from './request.js';
+import { cachingConfig } from './config.js';
+import { cacheableRequest, semanticQuestion, type CacheableRequest } from './request.js';
 import { MemoryStore, type Entry } from './store.js';
 
 const question = (endpoint: string, body: Record<string, unknown>) => {
@@ -29,14 +30,6 @@ describe('cache key', () => {
     expect(keyOf('chat.completions', { ...base, max_tokens: 5 })).not.toBe(key);
     expect(keyOf('chat.completions', { ...base, messages: [{ role: 'user', content: 'hi!' }] })).not.toBe(key);
     expect(keyOf('completions', base)).not.toBe(key);
-  });
-
-  it('puts requests that differ only in the conversation in one bucket, and others apart', () => {
-    const base = { model: 'm', temperature: 0, messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'f' } }] };
-    const bucket = question('chat.completions', base).bucket;
-    expect(question('chat.completions', { ...base, messages: [{ role: 'user', content: 'hello there' }] }).bucket).toBe(bucket);
-    expect(question('chat.completions', { ...base, tools: [] }).bucket).not.toBe(bucket);
-    expect(question('chat.completions', { ...base, max_tokens: 9 }).bucket).not.toBe(bucket);
   });
 
   it('says why a request may not be cached', () => {
@@ -114,32 +107,69 @@ describe('memory store', () => {
   });
 });
 
-describe('semantic text', () => {
-  const options = { historyMessages: 0, includeSystem: false, maxChars: 1_000 };
-  const conversation = [
-    { role: 'system', content: 'You are terse.' },
-    { role: 'user', content: 'Hi' },
-    { role: 'assistant', content: 'Hello!' },
-    { role: 'user', content: [{ type: 'text', text: 'What is the capital of France?' }] },
-  ];
+describe('semantic question', () => {
+  const options = { embeddingModel: 'e', maxChars: 1_000 };
+  const ask = (body: Record<string, unknown>, endpoint = 'chat.completions') => semanticQuestion(endpoint, { model: 'm', temperature: 0, ...body }, options);
+  const user = (content: unknown) => ({ role: 'user', content });
+  const deleteIt = [user('Shall I delete the production database?'), { role: 'assistant', content: 'Are you sure?' }];
+  const summary = [user('Do you want a summary of the report?'), { role: 'assistant', content: 'Shall I write one?' }];
 
-  it('is the last user message, with history and system instructions only when configured', () => {
-    expect(semanticText('chat.completions', { messages: conversation }, options)).toBe('What is the capital of France?');
-    expect(semanticText('chat.completions', { messages: conversation }, { ...options, historyMessages: 2 })).toBe('user: Hi\nassistant: Hello!\nWhat is the capital of France?');
-    expect(semanticText('chat.completions', { messages: conversation }, { ...options, includeSystem: true })).toBe('system: You are terse.\nWhat is the capital of France?');
-    expect(semanticText('messages', { system: 'Be brief.', messages: conversation.slice(1) }, { ...options, includeSystem: true })).toBe('system: Be brief.\nWhat is the capital of France?');
-    expect(semanticText('responses', { input: 'Capital of France?', instructions: 'x' }, options)).toBe('Capital of France?');
-    expect(semanticText('completions', { prompt: 'The capital of France is' }, options)).toBe('The capital of France is');
+  it('compares the last user turn, and puts conversations that end alike but began apart in different buckets', () => {
+    const afterDelete = ask({ messages: [...deleteIt, user('yes')] })!;
+    const afterSummary = ask({ messages: [...summary, user('yes')] })!;
+    expect(afterDelete.text).toBe('yes');
+    expect(afterSummary.text).toBe('yes');
+    expect(afterSummary.bucket).not.toBe(afterDelete.bucket);
   });
 
-  it('is absent when the question is not all text or the conversation does not end with the user', () => {
-    const image = { role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AA' } }] };
-    expect(semanticText('chat.completions', { messages: [image] }, options)).toBeUndefined();
-    expect(semanticText('chat.completions', { messages: conversation.slice(0, 3) }, options)).toBeUndefined();
-    expect(semanticText('embeddings', { input: 'x' }, options)).toBeUndefined();
+  it('keeps a paraphrase after the same conversation in the same bucket', () => {
+    const first = ask({ messages: [...deleteIt, user('yes, go ahead')] })!;
+    const paraphrase = ask({ messages: [...deleteIt, user([{ type: 'text', text: 'yes please, go ahead' }])] })!;
+    expect(paraphrase.text).toBe('yes please, go ahead');
+    expect(paraphrase.bucket).toBe(first.bucket);
+  });
+
+  it('puts apart whatever else determines the answer: system prompt, model, parameters, tools, speaker, embedding model', () => {
+    const base = { messages: [{ role: 'system', content: 'You are terse.' }, user('hi')], tools: [{ type: 'function', function: { name: 'f' } }] };
+    const bucket = ask(base)!.bucket;
+    const others = [
+      ask({ ...base, messages: [{ role: 'system', content: 'You are verbose.' }, user('hi')] }),
+      ask({ ...base, model: 'n' }),
+      ask({ ...base, max_tokens: 9 }),
+      ask({ ...base, tools: [] }),
+      ask({ ...base, messages: [base.messages[0], { ...user('hi'), name: 'bob' }] }),
+      semanticQuestion('chat.completions', { model: 'm', temperature: 0, ...base }, { ...options, embeddingModel: 'other' }),
+    ];
+    for (const other of others) expect(other!.bucket).not.toBe(bucket);
+    expect(ask({ ...base, stream: true, user: 'u-1' })!.bucket).toBe(bucket);
+  });
+
+  it('splits each API\'s conversation the same way: instructions and earlier turns exact, the last user turn by meaning', () => {
+    const messages = ask({ system: 'Be brief.', messages: [...deleteIt, user('yes')] }, 'messages')!;
+    expect(messages.text).toBe('yes');
+    expect(ask({ system: 'Be long.', messages: [...deleteIt, user('yes')] }, 'messages')!.bucket).not.toBe(messages.bucket);
+    const responses = ask({ input: 'Capital of France?', instructions: 'x' }, 'responses')!;
+    expect(responses.text).toBe('Capital of France?');
+    expect(ask({ input: 'Capital of France?', instructions: 'y' }, 'responses')!.bucket).not.toBe(responses.bucket);
+    expect(ask({ input: [...deleteIt, { role: 'user', content: [{ type: 'input_text', text: 'yes' }] }] }, 'responses')!.text).toBe('yes');
+    expect(ask({ prompt: 'The capital of France is' }, 'completions')!.text).toBe('The capital of France is');
+  });
+
+  it('is absent when the last turn is not a user\'s text; earlier turns may hold anything, compared exactly', () => {
+    const image = user([{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AA' } }]);
+    expect(ask({ messages: [image] })).toBeUndefined();
+    expect(ask({ messages: deleteIt })).toBeUndefined();
+    expect(ask({ messages: [...deleteIt, user('  ')] })).toBeUndefined();
+    expect(ask({ input: 'x' }, 'embeddings')).toBeUndefined();
+    expect(ask({ messages: [image, { role: 'assistant', content: 'A cat.' }, user('and this?')] })!.text).toBe('and this?');
+  });
+
+  it('takes a floor for the threshold at most the threshold itself, which it defaults to', () => {
+    expect(cachingConfig.safeParse({ semantic: { threshold: 0.9, minThreshold: 0.95 } }).success).toBe(false);
+    expect(cachingConfig.parse({ semantic: { threshold: 0.9, minThreshold: 0.8 } }).semantic.minThreshold).toBe(0.8);
   });
 
   it('keeps the end of a text longer than the limit', () => {
-    expect(semanticText('chat.completions', { messages: [{ role: 'user', content: 'a'.repeat(50) + 'END' }] }, { ...options, maxChars: 10 })).toBe('aaaaaaaEND');
+    expect(semanticQuestion('chat.completions', { model: 'm', messages: [user('a'.repeat(50) + 'END')] }, { ...options, maxChars: 10 })!.text).toBe('aaaaaaaEND');
   });
 });

@@ -17,15 +17,19 @@ export const cachingConfig = z
       .describe('Also cache requests whose temperature is absent or above 0 (by default only temperature 0, and embeddings, are cached).'),
     semantic: z
       .strictObject({
-        enabled: z.boolean().default(false).describe('Also answer questions close in meaning to one answered before (same namespace, model and parameters).'),
+        enabled: z.boolean().default(false).describe('Also answer a question close in meaning to one answered before after the same conversation (same namespace, model, parameters, tools, system prompt and earlier turns).'),
         embeddingModel: z
           .string()
           .default('')
           .describe('Model that embeds questions, as clients name models (e.g. openai/text-embedding-3-small); called through routing, so it gets retries and is metered.'),
-        threshold: z.number().gt(0).max(1).default(0.95).describe('Least cosine similarity for a semantic hit; a request may raise or lower it with x-gateway-cache-threshold.'),
-        historyMessages: z.number().int().min(0).max(50).default(0).describe('Earlier messages embedded with the last user message (0: the last user message only).'),
-        includeSystem: z.boolean().default(false).describe('Whether system instructions are part of what is compared.'),
-        maxTextChars: z.number().int().positive().default(8_000).describe('Longest text embedded; the start of a longer one is cut.'),
+        threshold: z.number().gt(0).max(1).default(0.95).describe('Least cosine similarity for a semantic hit; a request may ask for another with x-gateway-cache-threshold, down to minThreshold.'),
+        minThreshold: z
+          .number()
+          .gt(0)
+          .max(1)
+          .optional()
+          .describe('Least similarity any request gets, whatever its x-gateway-cache-threshold asks (a lower value is taken as this one); default: threshold, so requests may only raise it.'),
+        maxTextChars: z.number().int().positive().default(8_000).describe('Longest text embedded (the last user turn); the start of a longer one is cut.'),
         hnswFrom: z
           .number()
           .int()
@@ -36,6 +40,9 @@ export const cachingConfig = z
       .prefault({}),
   })
   .superRefine((config, ctx) => {
+    if (config.semantic.minThreshold !== undefined && config.semantic.minThreshold > config.semantic.threshold) {
+      ctx.addIssue({ code: 'custom', path: ['semantic', 'minThreshold'], message: `at most caching.semantic.threshold (${config.semantic.threshold}): the floor of what requests may ask for` });
+    }
     if (config.semantic.enabled && !config.semantic.embeddingModel) {
       ctx.addIssue({ code: 'custom', path: ['semantic', 'embeddingModel'], message: 'required when caching.semantic.enabled is true: the model that embeds questions, e.g. openai/text-embedding-3-small' });
     }

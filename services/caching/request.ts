@@ -4,14 +4,12 @@ import { canonicalJson } from '../kit/canonical-json.js';
 /** Fields that do not change the answer, so two requests differing only in them share an entry. */
 const IGNORED_FIELDS = new Set(['stream', 'stream_options', 'user', 'metadata', 'store', 'service_tier']);
 
-/** Fields holding the conversation: compared by embedding for semantic matches, exactly otherwise. */
+/** Fields holding the conversation: for semantic matches its last turn is compared by meaning, the rest exactly. */
 const CONVERSATION_FIELDS = new Set(['messages', 'system', 'prompt', 'input', 'instructions']);
 
 export interface CacheableRequest {
   /** Digest of the endpoint and every field that changes the answer. */
   key: string;
-  /** Digest of the endpoint and every such field but the conversation: what a semantic match must share exactly. */
-  bucket: string;
   model: string;
   body: Record<string, unknown>;
 }
@@ -38,23 +36,18 @@ export function cacheableRequest(endpoint: string, raw: Uint8Array, cacheNonDete
     if (!cacheNonDeterministic && request.temperature !== 0) return 'temperature is not 0';
     if (request.logprobs !== undefined && request.logprobs !== false && request.logprobs !== null) return 'logprobs requested';
   }
-  const relevant = Object.fromEntries(Object.entries(request).filter(([k]) => !IGNORED_FIELDS.has(k)));
-  const parameters = Object.fromEntries(Object.entries(relevant).filter(([k]) => !CONVERSATION_FIELDS.has(k)));
-  return { key: digest(endpoint, relevant), bucket: digest(endpoint, parameters), model: request.model, body: request };
+  return { key: digest(endpoint, answering(request)), model: request.model, body: request };
 }
 
-export interface TextOptions {
-  /** Earlier messages embedded along with the last user message. */
-  historyMessages: number;
-  /** Whether system (and developer) instructions are part of what is compared. */
-  includeSystem: boolean;
-  /** Longest text embedded; beyond it, the start is cut (the last message matters most). */
-  maxChars: number;
+/** The fields of a body that can change the answer. */
+function answering(body: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(body).filter(([k]) => !IGNORED_FIELDS.has(k)));
 }
 
 interface Turn {
-  role: string;
-  content: unknown;
+  role: unknown;
+  content?: unknown;
+  [field: string]: unknown;
 }
 
 /** The text of message content, or undefined when it holds anything but text (images, audio, tool results). */
@@ -69,52 +62,59 @@ function textOf(content: unknown): string | undefined {
   return parts.join('\n');
 }
 
-function turnsOf(endpoint: string, body: Record<string, unknown>): { turns: Turn[]; system: unknown } | undefined {
+const isTurn = (value: unknown): value is Turn => typeof value === 'object' && value !== null && 'role' in value;
+
+/** A conversation split into its last turn and everything the API puts before it: instructions and earlier turns. */
+function splitConversation(endpoint: string, body: Record<string, unknown>): { before: unknown; last: unknown } | undefined {
+  const lastOf = (turns: unknown) => (Array.isArray(turns) && turns.length > 0 ? { earlier: turns.slice(0, -1), last: turns.at(-1) } : undefined);
   switch (endpoint) {
-    case 'chat.completions':
-      return Array.isArray(body.messages) ? { turns: body.messages as Turn[], system: undefined } : undefined;
-    case 'messages':
-      return Array.isArray(body.messages) ? { turns: body.messages as Turn[], system: body.system } : undefined;
-    case 'responses':
-      if (typeof body.input === 'string') return { turns: [{ role: 'user', content: body.input }], system: body.instructions };
-      return Array.isArray(body.input) ? { turns: body.input as Turn[], system: body.instructions } : undefined;
+    case 'chat.completions': {
+      const split = lastOf(body.messages);
+      return split && { before: { messages: split.earlier }, last: split.last };
+    }
+    case 'messages': {
+      const split = lastOf(body.messages);
+      return split && { before: { system: body.system, messages: split.earlier }, last: split.last };
+    }
+    case 'responses': {
+      if (typeof body.input === 'string') return { before: { instructions: body.instructions }, last: { role: 'user', content: body.input } };
+      const split = lastOf(body.input);
+      return split && { before: { instructions: body.instructions, input: split.earlier }, last: split.last };
+    }
     case 'completions':
-      return typeof body.prompt === 'string' ? { turns: [{ role: 'user', content: body.prompt }], system: undefined } : undefined;
+      return typeof body.prompt === 'string' ? { before: {}, last: { role: 'user', content: body.prompt } } : undefined;
     default:
       return undefined;
   }
 }
 
+export interface SemanticQuestion {
+  /** What is embedded and compared: the text of the last user turn. */
+  text: string;
+  /**
+   * Digest of everything else that determines the answer, which a semantic hit must share exactly: the
+   * endpoint, model, parameters and tools, the system prompt, every earlier turn and the last turn's other
+   * fields, and the embedding model (vectors of two models cannot be compared).
+   */
+  bucket: string;
+}
+
 /**
- * What a semantic lookup compares: the last user message, after up to
- * `historyMessages` earlier ones (as "role: text" lines) and, when
- * `includeSystem`, the system instructions. Undefined when the request has no
- * user text, or holds anything but text, which words alone cannot stand for.
+ * What a semantic lookup compares: the last turn, when it is the user's and
+ * all text, by meaning; everything before it exactly, in the bucket, so "yes"
+ * after one conversation never matches "yes" after another. Undefined when
+ * the request does not end with a user's text (an image, a tool result),
+ * which words alone cannot stand for. A text longer than `maxChars` keeps its
+ * end, where the question usually is.
  */
-export function semanticText(endpoint: string, body: Record<string, unknown>, options: TextOptions): string | undefined {
-  const found = turnsOf(endpoint, body);
-  if (!found) return undefined;
-  const isSystem = (turn: Turn) => turn.role === 'system' || turn.role === 'developer';
-  const conversation = found.turns.filter((turn) => !isSystem(turn));
-  const last = conversation.findLastIndex((turn) => turn.role === 'user');
-  if (last < 0 || last !== conversation.length - 1) return undefined;
-  const lines: string[] = [];
-  if (options.includeSystem) {
-    for (const instructions of [found.system, ...found.turns.filter(isSystem).map((t) => t.content)]) {
-      if (instructions === undefined || instructions === null) continue;
-      const text = textOf(instructions);
-      if (text === undefined) return undefined;
-      lines.push(`system: ${text}`);
-    }
-  }
-  for (const turn of conversation.slice(Math.max(0, last - options.historyMessages), last)) {
-    const text = textOf(turn.content);
-    if (text === undefined) return undefined;
-    lines.push(`${turn.role}: ${text}`);
-  }
-  const question = textOf(conversation[last]!.content);
-  if (question === undefined || question.trim() === '') return undefined;
-  lines.push(question);
-  const text = lines.join('\n');
-  return text.length > options.maxChars ? text.slice(text.length - options.maxChars) : text;
+export function semanticQuestion(endpoint: string, body: Record<string, unknown>, options: { embeddingModel: string; maxChars: number }): SemanticQuestion | undefined {
+  const split = splitConversation(endpoint, body);
+  if (!split || !isTurn(split.last) || split.last.role !== 'user') return undefined;
+  const { content, ...turn } = split.last;
+  const text = textOf(content);
+  if (text === undefined || text.trim() === '') return undefined;
+  const parameters = Object.fromEntries(Object.entries(answering(body)).filter(([k]) => !CONVERSATION_FIELDS.has(k)));
+  // The last turn's other fields (a speaker's name) are compared exactly too.
+  const bucket = digest(endpoint, { embeddingModel: options.embeddingModel, parameters, before: split.before, turn });
+  return { text: text.length > options.maxChars ? text.slice(text.length - options.maxChars) : text, bucket };
 }

@@ -17,7 +17,7 @@ import { readOnScrape } from '../kit/metrics.js';
 import type { CachingConfig } from './config.js';
 import type { RequestContext } from '../gen/gateway/v1/common.js';
 import type { Logger } from '../kit/log.js';
-import { cacheableRequest, semanticText, type CacheableRequest } from './request.js';
+import { cacheableRequest, semanticQuestion, type CacheableRequest, type SemanticQuestion } from './request.js';
 import { SemanticIndex } from './semantic.js';
 import { normalize, packVector, unpackVector } from './vectors.js';
 import type { SharedEntries } from './shared.js';
@@ -61,6 +61,8 @@ export class Caching implements Api<typeof CachingService> {
   private readonly removed: Counter<'reason'>;
   /** Set once the shared store is open; until then (and in unit tests) entries stay in this replica. */
   shared: SharedEntries | undefined;
+  /** The least similarity a semantic hit may have, whatever the request asks for. */
+  private readonly thresholdFloor: number;
   /** Answers without a hit, each telling the caller what this replica never caches. */
   private readonly notCacheable: LookupResponse;
   private readonly miss: LookupResponse;
@@ -72,6 +74,7 @@ export class Caching implements Api<typeof CachingService> {
     private readonly embed?: Embed,
   ) {
     this.semantic = config.semantic.enabled && embed ? new SemanticIndex(config.semantic.hnswFrom) : undefined;
+    this.thresholdFloor = config.semantic.minThreshold ?? config.semantic.threshold;
     const policy = { disabled: !config.enabled, deterministicOnly: !config.cacheNonDeterministic };
     this.notCacheable = { hit: false, cacheable: false, answer: undefined, ageMs: 0, match: '', similarity: 0, entryId: '', embedding: EMPTY, policy };
     this.miss = { ...this.notCacheable, cacheable: true };
@@ -102,10 +105,12 @@ export class Caching implements Api<typeof CachingService> {
     const fresh = (entry: Entry | undefined) => entry && (maxAgeMs === 0 || now - entry.createdMs <= maxAgeMs) ? entry : undefined;
     const exact = fresh(this.entries.getExact(namespace, question.key, now));
     if (exact) return this.hit(exact, 'exact', 1, now);
-    const vector = await this.questionVector(request, question);
-    if (vector) {
-      const threshold = request.control?.similarityThreshold || this.config.semantic.threshold;
-      const near = this.semantic!.nearest({ namespace, model: question.model, bucket: question.bucket }, vector, threshold);
+    const semantic = this.semanticQuestion(request.endpoint, question);
+    const vector = semantic && (await this.questionVector(request, semantic));
+    if (semantic && vector) {
+      // A request may ask for closer matches, never for looser ones than the floor.
+      const threshold = Math.max(request.control?.similarityThreshold || this.config.semantic.threshold, this.thresholdFloor);
+      const near = this.semantic!.nearest({ namespace, model: question.model, bucket: semantic.bucket }, vector, threshold);
       const entry = near ? fresh(this.entries.touch(near.id, now)) : undefined;
       if (entry) return this.hit(entry, 'semantic', near!.similarity, now);
     }
@@ -119,14 +124,16 @@ export class Caching implements Api<typeof CachingService> {
     return { ...this.miss, hit: true, answer: { answer: entry.answer, usage: entry.usage, served: entry.served }, ageMs: now - entry.createdMs, match, similarity, entryId: entry.id };
   }
 
-  /** The question's embedding, when semantic lookups apply to it; a failed embedding call only costs the semantic lookup. */
-  private async questionVector(request: LookupRequest, question: CacheableRequest): Promise<Float32Array | undefined> {
-    if (!this.semantic || !this.embed || request.endpoint === 'embeddings') return undefined;
-    const { historyMessages, includeSystem, maxTextChars } = this.config.semantic;
-    const text = semanticText(request.endpoint, question.body, { historyMessages, includeSystem, maxChars: maxTextChars });
-    if (!text) return undefined;
+  /** What a semantic lookup compares, when semantic lookups are on and apply to the request. */
+  private semanticQuestion(endpoint: string, question: CacheableRequest): SemanticQuestion | undefined {
+    if (!this.semantic) return undefined;
+    return semanticQuestion(endpoint, question.body, { embeddingModel: this.config.semantic.embeddingModel, maxChars: this.config.semantic.maxTextChars });
+  }
+
+  /** The question's embedding; a failed embedding call only costs the semantic lookup. */
+  private async questionVector(request: LookupRequest, semantic: SemanticQuestion): Promise<Float32Array | undefined> {
     try {
-      return normalize(await this.embed(text, request.context));
+      return normalize(await this.embed!(semantic.text, request.context));
     } catch (err) {
       this.log.warn({ err, requestId: request.context?.requestId }, 'embedding the question failed; exact lookup only');
       return undefined;
@@ -144,7 +151,7 @@ export class Caching implements Api<typeof CachingService> {
       id: prefixedId('ce'),
       namespace: effectiveNamespace(request.namespace, request.control?.namespace),
       key: question.key,
-      bucket: question.bucket,
+      bucket: '',
       endpoint: request.endpoint,
       model: question.model,
       keyId: request.context?.actor?.keyId ?? '',
@@ -155,8 +162,12 @@ export class Caching implements Api<typeof CachingService> {
       expiresMs: now + ttlSeconds * 1000,
       hits: 0,
     };
-    const vector = this.semantic ? unpackVector(request.embedding) : undefined;
-    if (vector) entry.vector = vector;
+    const semantic = this.semanticQuestion(request.endpoint, question);
+    const vector = semantic && unpackVector(request.embedding);
+    if (vector) {
+      entry.vector = vector;
+      entry.bucket = semantic.bucket;
+    }
     this.indexed(entry);
     void this.shared?.save(entry);
     return { entryId: entry.id };

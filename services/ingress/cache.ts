@@ -14,7 +14,7 @@ import type { Admission, PipelineDeps } from './pipeline.js';
  *   Cache-Control: only-if-cached   answer only from the cache, else 504 not_cached
  *   x-gateway-cache-ttl: N     keep the answer N seconds (capped by caching.maxTtlSeconds)
  *   x-gateway-cache-namespace: a sub-namespace within the key's own namespace
- *   x-gateway-cache-threshold: minimum similarity (0 to 1) for a semantic hit
+ *   x-gateway-cache-threshold: minimum similarity (0 to 1) for a semantic hit, never below caching's floor
  */
 export function cacheControlOf(request: FastifyRequest): CacheControl & { onlyIfCached: boolean } {
   const directives = new Map<string, string>();

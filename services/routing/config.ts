@@ -45,13 +45,18 @@ export const routingConfig = z
         maxAttempts: z.number().int().min(1).max(50).default(6).describe('Provider calls per request at most, retries and fallbacks included.'),
         baseDelayMs: z.number().int().min(0).default(250).describe('First backoff; doubles per retry, with jitter.'),
         maxDelayMs: z.number().int().min(0).default(8_000).describe('Longest wait before a retry, Retry-After included.'),
-        credentialCooldownMs: z.number().int().min(0).default(60_000).describe('How long a refused credential (401, 402) is left out; a 429 waits its Retry-After.'),
+        credentialCooldownMs: z.number().int().min(0).default(60_000).describe('How long a refused credential (401, 402) is left out; a 429 leaves its credential out for its Retry-After (or baseDelayMs).'),
       })
       .prefault({}),
     circuitBreaker: z
       .strictObject({
-        failureThreshold: z.number().int().min(1).default(5).describe('Failures within the window that open a deployment\'s circuit.'),
-        windowMs: z.number().int().positive().default(60_000).describe('Window in which failures are counted.'),
+        failureThreshold: z
+          .number()
+          .int()
+          .min(1)
+          .default(5)
+          .describe('Provider faults (5xx, network errors, timeouts, unreadable answers) within the window that open a deployment\'s circuit; 429s and requests\' own faults never count.'),
+        windowMs: z.number().int().positive().default(60_000).describe('Window in which provider faults are counted.'),
         openMs: z.number().int().positive().default(30_000).describe('How long an open circuit sends no traffic before one probe request.'),
       })
       .prefault({}),

@@ -1,3 +1,4 @@
+import Anthropic from '@anthropic-ai/sdk';
 import OpenAI, { APIError } from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +21,8 @@ describe('routing resilience, end to end', () => {
   let backup: FakeOpenAI;
   let gateway: Awaited<ReturnType<typeof startInProcess>>;
   let client: OpenAI;
+  let key: string;
+  let anthropic: Anthropic;
   let db: pg.Client;
   const cleanup: (() => Promise<void>)[] = [];
 
@@ -48,6 +51,13 @@ describe('routing resilience, end to end', () => {
           rotating: { deployments: [{ provider: 'primary', model: 'gpt-4o-mini' }] },
           long: { deployments: [{ provider: 'backup', model: 'too-long' }], contextWindowFallbacks: ['backup/gpt-4o-large'] },
           guarded: { deployments: [{ provider: 'backup', model: 'refuse' }], contentPolicyFallbacks: ['backup/gpt-4o-mini'] },
+          pinnable: {
+            deployments: [
+              { id: 'pinned-broken', provider: 'flaky', model: 'fail-503' },
+              { id: 'pinnable-ok', provider: 'backup', model: 'gpt-4o-mini' },
+            ],
+            fallbacks: ['backup/gpt-4o-mini-fallback'],
+          },
           stalling: {
             strategy: 'lowest-cost',
             deployments: [
@@ -63,8 +73,9 @@ describe('routing resilience, end to end', () => {
     });
     db = new pg.Client({ connectionString: infra.database.url });
     await db.connect();
-    const { key } = await gateway.createKey({ name: 'routing' });
+    ({ key } = await gateway.createKey({ name: 'routing' }));
     client = gateway.client(key);
+    anthropic = new Anthropic({ baseURL: gateway.baseURL.replace(/\/v1$/, ''), apiKey: key, maxRetries: 0 });
   });
 
   afterAll(async () => {
@@ -115,6 +126,19 @@ describe('routing resilience, end to end', () => {
     expect(primary.requests.slice(before).map((r) => r.authorization)).toEqual(['Bearer sk-limited', 'Bearer sk-good', 'Bearer sk-good']);
   });
 
+  it('tries a pinned deployment first, then the group\'s fallbacks, and records every attempt', async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: 'pinnable', messages: [{ role: 'user', content: 'pinned' }] }, { headers: { 'x-gateway-deployment': 'pinned-broken' } })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe('Fake OpenAI reply to: pinned');
+    expect(response.headers.get('x-gateway-deployment')).toBe('backup/gpt-4o-mini-fallback');
+    expect(brief(await attemptsOf(response.headers.get('x-request-id')!))).toEqual([
+      'pinned-broken initial upstream_error',
+      'pinned-broken retry upstream_error',
+      'backup/gpt-4o-mini-fallback fallback ok',
+    ]);
+  });
+
   it('sends a prompt over the context window to the larger model, and a content-policy refusal to the fallback', async () => {
     const long = await ask('long');
     expect(brief(await attemptsOf(long.response.headers.get('x-request-id')!))).toEqual([
@@ -153,6 +177,47 @@ describe('routing resilience, end to end', () => {
     });
     expect(row.event_type).toBe('request.failed');
     expect(row.payload.request.errorCode).toBe('upstream_unreachable');
+  });
+
+  it('answers a provider answer it cannot read with a clean 502 in the client\'s own API, streamed or not', async () => {
+    // Each case has a deployment of its own: two unreadable answers open a circuit here.
+    const messages = [{ role: 'user' as const, content: 'hello' }];
+    for (const [model, stream] of [['backup/malformed', false], ['backup/malformed-stream', true]] as const) {
+      const error = await client.chat.completions.create({ model, stream, messages }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(APIError);
+      expect(error).toMatchObject({ status: 502, type: 'api_error', code: 'upstream_error' });
+      expect((error as APIError).message).toContain('Provider backup sent an answer that could not be read (choices is not an array)');
+    }
+    for (const [model, stream] of [['backup/malformed-messages', false], ['backup/malformed-messages-stream', true]] as const) {
+      const error = await anthropic.messages.create({ model, stream, max_tokens: 50, messages }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Anthropic.InternalServerError);
+      expect((error as InstanceType<typeof Anthropic.InternalServerError>).status).toBe(502);
+      expect((error as InstanceType<typeof Anthropic.InternalServerError>).error).toMatchObject({
+        type: 'error',
+        error: { type: 'api_error', message: expect.stringContaining('could not be read') as string },
+      });
+    }
+  });
+
+  it('answers a body nested too deeply to pass on with a 400, and never marks the deployment\'s circuit for it', async () => {
+    // Sent as text: the SDKs cannot serialize it either.
+    const deep = `${'['.repeat(10_000)}1${']'.repeat(10_000)}`;
+    const send = (stream: boolean) =>
+      fetch(`${gateway.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: `{"model":"backup/gpt-4o-mini-deep","stream":${stream},"messages":[{"role":"user","content":"hi"}],"junk":${deep}}`,
+      });
+    for (const stream of [false, true, false]) {
+      const response = await send(stream);
+      const body = (await response.json()) as { error: { type: string; message: string } };
+      expect(response.status).toBe(400);
+      expect(body.error.type).toBe('invalid_request_error');
+      expect(body.error.message).not.toContain('call stack');
+    }
+    const health = (await (await fetch(`${gateway.opsUrl}/routing/deployments`)).json()) as { deployments: { id: string; circuit: string; recent_failures: number }[] };
+    expect(health.deployments.find((d) => d.id === 'backup/gpt-4o-mini-deep')).toMatchObject({ circuit: 'closed', recent_failures: 0 });
+    expect((await ask('backup/gpt-4o-mini-deep')).response.status).toBe(200);
   });
 
   it('returns the client\'s own mistakes at once, without retrying', async () => {

@@ -16,6 +16,7 @@ describe('semantic cache', () => {
   let search: OpenAI;
   let searchKeyId: string;
   let billing: OpenAI;
+  let teammate: OpenAI;
 
   beforeAll(async () => {
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
@@ -27,6 +28,7 @@ describe('semantic cache', () => {
     search = gateway.client(created.key);
     searchKeyId = created.id;
     billing = gateway.client((await gateway.createKey({ name: 'billing-bot', team: 'billing' })).key);
+    teammate = gateway.client((await gateway.createKey({ name: 'search-intern', team: 'search' })).key);
   });
   afterAll(async () => {
     await gateway?.stop();
@@ -34,7 +36,13 @@ describe('semantic cache', () => {
   });
 
   const upstreamCalls = () => fake.requests.length;
-  const chat = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'openai/gpt-4o-mini', temperature: 0, messages: [{ role: 'user' as const, content }], ...extra });
+  type Turn = { role: 'user' | 'assistant'; content: string };
+  const chat = (content: string, extra: Record<string, unknown> = {}, before: Turn[] = []) => ({
+    model: 'openai/gpt-4o-mini',
+    temperature: 0,
+    messages: [...before, { role: 'user' as const, content }],
+    ...extra,
+  });
 
   async function ask(client: OpenAI, body: ReturnType<typeof chat>, headers: Record<string, string> = {}) {
     const { data, response } = await client.chat.completions.create(body, { headers }).withResponse();
@@ -65,6 +73,24 @@ describe('semantic cache', () => {
     expect((await ask(billing, chat('how many moons does mars have today'))).cache).toBe('miss');
     expect(upstreamCalls()).toBe(calls + 3);
     expect((await ask(search, chat('how many moons does mars have today'))).match).toBe('semantic');
+  });
+
+  it('never answers a "yes" with the answer to a "yes" in another conversation, and still knows a paraphrase in the same one', async () => {
+    const deleting: Turn[] = [{ role: 'user', content: 'Shall I delete the production database?' }, { role: 'assistant', content: 'Are you sure?' }];
+    const summing: Turn[] = [{ role: 'user', content: 'Do you want a summary of the report?' }, { role: 'assistant', content: 'Shall I write one?' }];
+    expect((await ask(search, chat('yes, delete it now', {}, deleting))).cache).toBe('miss');
+    const calls = upstreamCalls();
+    expect((await ask(search, chat('yes, delete it now', {}, summing))).cache).toBe('miss');
+    expect(upstreamCalls()).toBe(calls + 1);
+    expect(await ask(search, chat('yes delete it now please', {}, deleting))).toMatchObject({ cache: 'hit', match: 'semantic' });
+    expect(upstreamCalls()).toBe(calls + 1);
+  });
+
+  it('holds every request to the operator\'s floor, so only-if-cached cannot fish a teammate\'s answers with vague questions', async () => {
+    await ask(search, chat('Tell me the secret launch code for project apollo'));
+    // 0.75 similar: a hit at the 0.5 the request asks for, a miss at the floor (the configured 0.85).
+    const fishing = await ask(teammate, chat('tell me the code'), { 'x-gateway-cache-threshold': '0.5', 'cache-control': 'only-if-cached' }).catch((e: unknown) => e);
+    expect(fishing).toMatchObject({ status: 504, code: 'not_cached' });
   });
 
   it('replays a semantic hit as a stream', async () => {

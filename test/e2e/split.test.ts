@@ -55,6 +55,14 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
     expect((unknown as { status?: number }).status).toBe(401);
   });
 
+  it('answers a stream that fails before its first chunk with the error, across gRPC', async () => {
+    // Before the fix such a stream was never answered: the SDK's own timeout (20 s here) was all that ended it.
+    const failed = (model: string) =>
+      client.chat.completions.create({ model, messages: [{ role: 'user', content: 'fail early' }], stream: true }, { timeout: 20_000 }).catch((e: unknown) => e);
+    expect(await failed('openai/fail-503')).toMatchObject({ status: 502, code: 'upstream_error' });
+    expect(await failed('nowhere/model')).toMatchObject({ status: 404, code: 'model_not_found' });
+  });
+
   it('exposes health, readiness and metrics on every process', async () => {
     for (const process of Object.values(gateway.processes)) {
       expect((await fetch(`${process.opsUrl}/healthz`)).status).toBe(200);

@@ -27,6 +27,7 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  *   error-stream   streams message_start, then an overloaded_error event
  *   refuse         stop_reason refusal with no content
  *   cached         usage reports cache_read_input_tokens 100, cache_creation_input_tokens 20
+ *   malformed      a 200 message whose content is null; streamed, a message_start without its message
  */
 export interface FakeAnthropic {
   readonly url: string;
@@ -98,7 +99,8 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
     if (model.startsWith('stall')) return; // never answers
     const reply = answer(body, model);
     if (body.stream === true) return stream(res, reply, model);
-    return sendJson(res, 200, { ...reply.start, content: reply.blocks, stop_reason: reply.stopReason, usage: { ...reply.start.usage, output_tokens: reply.outputTokens } });
+    const content = model.startsWith('malformed') ? null : reply.blocks;
+    return sendJson(res, 200, { ...reply.start, content, stop_reason: reply.stopReason, usage: { ...reply.start.usage, output_tokens: reply.outputTokens } });
   }
 
   const { url, close } = await listenLocally(server);
@@ -182,6 +184,11 @@ function stream(res: ServerResponse, reply: Reply, model: string): void {
   if (model.startsWith('break-stream')) {
     events.slice(0, 2).forEach(write);
     setTimeout(() => res.socket?.destroy(), 20);
+    return;
+  }
+  if (model.startsWith('malformed')) {
+    write(['message_start', { type: 'message_start' }]);
+    res.end();
     return;
   }
   if (model.startsWith('error-stream')) {

@@ -18,6 +18,7 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  *   cut-stream      sends two chunks, then ends the response cleanly without finishing
  *   too-long        400 context_length_exceeded, as OpenAI answers a prompt over the context window
  *   refuse          a completion whose finish_reason is content_filter
+ *   malformed       a 200 whose completion, or each streamed chunk, has choices: null (no API documents that)
  * A reasoning_effort the API does not know is refused with 400 invalid_value, the value quoted in the message.
  */
 export interface FakeOpenAI {
@@ -158,7 +159,8 @@ function usageFor(body: Record<string, unknown>, text: string) {
   };
 }
 
-function completion(body: Record<string, unknown>, model: string) {
+function completion(body: Record<string, unknown>, model: string): Record<string, unknown> {
+  if (model.startsWith('malformed')) return { ...completion(body, 'gpt-4o-mini'), model, choices: null };
   if (model.startsWith('refuse')) {
     return { id: `chatcmpl-${randomBytes(12).toString('base64url')}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model,
       choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: null, annotations: [] }, logprobs: null, finish_reason: 'content_filter' }], usage: usageFor(body, '') };
@@ -201,6 +203,11 @@ function stream(res: ServerResponse, body: Record<string, unknown>, model: strin
   if (includeUsage) events.push({ ...base, choices: [], usage: usageFor(body, text) });
   if (model.startsWith('cut-stream')) {
     res.end(`data: ${JSON.stringify(events[0])}\n\ndata: ${JSON.stringify(events[1])}\n\n`);
+    return;
+  }
+  if (model.startsWith('malformed')) {
+    for (const event of events) res.write(`data: ${JSON.stringify({ ...event, choices: null })}\n\n`);
+    res.end('data: [DONE]\n\n');
     return;
   }
   if (model.startsWith('break-stream')) {

@@ -248,6 +248,15 @@ describe('anthropic adapter against the fake Anthropic API', () => {
     expect(err.message).toContain('overloaded_error');
   });
 
+  it('fails an answer without the documented shape as the provider\'s fault, never with a JavaScript message', async () => {
+    const whole = await failure(adapter.chat(call({ ...user('x'), model: 'malformed' }, 1)));
+    const streamed = await failure(adapter.chatStream(call({ ...user('x'), model: 'malformed' }, 1)).then(collect));
+    for (const error of [whole, streamed]) {
+      expect(error).toMatchObject({ kind: 'server', code: 'upstream_error', status: 502 });
+      expect(error.message).toBe('Provider claude sent an answer that could not be read: it does not have the shape its API documents.');
+    }
+  });
+
   it('times out a provider that never answers', async () => {
     const config = anthropicProviderConfig.parse({ type: 'anthropic', baseUrl: fake.url, apiKey: KEY });
     const slow = createAnthropicAdapter('slow', config, { ...timeouts, firstByteMs: 200 });

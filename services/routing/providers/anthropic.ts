@@ -53,14 +53,12 @@ class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {
 
   async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     const body = toAnthropicRequest(request, this.name, this.config.defaultMaxTokens);
-    const message = await this.upstream.json<Message>({ path: '/v1/messages', headers: this.headers(credential), body, signal });
-    return fromAnthropicMessage(message);
+    return this.upstream.json({ path: '/v1/messages', headers: this.headers(credential), body, signal }, (message: Message) => fromAnthropicMessage(message));
   }
 
   async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
     const body = { ...toAnthropicRequest(request, this.name, this.config.defaultMaxTokens), stream: true };
-    const events = await this.upstream.sse({ path: '/v1/messages', headers: this.headers(credential), body, signal });
-    return toChatChunks(events, this.name);
+    return this.upstream.sse({ path: '/v1/messages', headers: this.headers(credential), body, signal }, (events) => toChatChunks(events, this.name));
   }
 
   close(): Promise<void> {

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { ChatChunk, ChatRequest, ChatResponse } from '../canonical.js';
 import { fromConverse, toConverse, type ConverseResponse } from './bedrock-mapping.js';
 import { converseChunks, readEventStream } from './bedrock-stream.js';
-import { classifyStatus, clip, networkError, Upstream, type ErrorClassifier } from './http.js';
+import { classifyStatus, clip, Upstream, type ErrorClassifier, type UpstreamRequest } from './http.js';
 import { providerBase } from './schema.js';
 import { ProviderError, retryAfterMs, type Capabilities, type FailureKind, type ProviderAdapter, type ProviderCall, type Timeouts } from './types.js';
 
@@ -71,23 +71,17 @@ export class BedrockAdapter implements ProviderAdapter {
   }
 
   async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
-    const response = await this.send('converse', request, credential, signal, 'application/json');
-    let body: ConverseResponse;
-    try {
-      body = (await response.body.json()) as ConverseResponse;
-    } catch (err) {
-      throw networkError(err, this.name, `Provider ${this.name} returned a body that is not JSON.`);
-    }
-    return fromConverse(body, request.model);
+    const signed = await this.signed('converse', request, credential, signal, 'application/json');
+    return this.upstream.json(signed, (body: ConverseResponse) => fromConverse(body, request.model));
   }
 
   async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
-    const response = await this.send('converse-stream', request, credential, signal, 'application/vnd.amazon.eventstream');
-    return converseChunks(readEventStream(response.body, this.name), request.model, this.name);
+    const signed = await this.signed('converse-stream', request, credential, signal, 'application/vnd.amazon.eventstream');
+    return this.upstream.stream(signed, (body) => converseChunks(readEventStream(body, this.name), request.model, this.name));
   }
 
-  /** Signs and sends one Converse call; the body sent is the exact string that was signed. */
-  private async send(operation: 'converse' | 'converse-stream', request: ChatRequest, credential: number, signal: AbortSignal, accept: string) {
+  /** One Converse call, signed; the body sent is the exact string that was signed. */
+  private async signed(operation: 'converse' | 'converse-stream', request: ChatRequest, credential: number, signal: AbortSignal, accept: string): Promise<UpstreamRequest> {
     const body = JSON.stringify(toConverse(request, this.name));
     // The AWS SDK encodes the model id as one path label (ids hold ':' and may be ARNs with '/');
     // SigV4 then escapes the encoded path once more for the canonical request, on both sides.
@@ -105,7 +99,7 @@ export class BedrockAdapter implements ProviderAdapter {
       headers: { host: this.base.host, 'content-type': 'application/json', accept },
       body,
     });
-    return this.upstream.send({ path, headers: flatHeaders(signed.headers), body, signal });
+    return { path, headers: flatHeaders(signed.headers), body, signal };
   }
 
   close(): Promise<void> {

@@ -83,14 +83,12 @@ export class CohereAdapter extends KeyedAdapter implements ProviderAdapter {
 
   async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     const body = chatRequestToCohere(request, false, this.name);
-    const response = await this.upstream.json<CohereChatResponse>({ path: '/v2/chat', headers: this.headers(credential), body, signal });
-    return responseFromCohere(response, request.model);
+    return this.upstream.json({ path: '/v2/chat', headers: this.headers(credential), body, signal }, (response: CohereChatResponse) => responseFromCohere(response, request.model));
   }
 
   async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
     const body = chatRequestToCohere(request, true, this.name);
-    const events = await this.upstream.sse({ path: '/v2/chat', headers: this.headers(credential), body, signal });
-    return chunksFromCohere(events, request.model, this.name);
+    return this.upstream.sse({ path: '/v2/chat', headers: this.headers(credential), body, signal }, (events) => chunksFromCohere(events, request.model, this.name));
   }
 
   async embeddings({ request, credential, signal }: ProviderCall<EmbeddingsRequest>): Promise<EmbeddingsResponse> {
@@ -102,7 +100,7 @@ export class CohereAdapter extends KeyedAdapter implements ProviderAdapter {
     for (let start = 0; start < input.length; start += EMBED_BATCH) batches.push(input.slice(start, start + EMBED_BATCH));
     const responses = await Promise.all(
       batches.map((texts) =>
-        this.upstream.json<CohereEmbedResponse>({
+        this.upstream.json({
           path: '/v2/embed',
           headers: this.headers(credential),
           body: {
@@ -114,14 +112,14 @@ export class CohereAdapter extends KeyedAdapter implements ProviderAdapter {
             ...(request.dimensions ? { output_dimension: request.dimensions } : {}),
           },
           signal,
-        }),
+        }, (response: CohereEmbedResponse) => ({ vectors: response.embeddings.float ?? [], tokens: response.meta?.billed_units?.input_tokens ?? 0 })),
       ),
     );
-    const vectors = responses.flatMap((response) => response.embeddings.float ?? []);
+    const vectors = responses.flatMap((response) => response.vectors);
     if (vectors.length !== input.length) {
       throw new ProviderError('server', this.name, `Provider ${this.name} returned ${vectors.length} embeddings for ${input.length} inputs.`);
     }
-    const tokens = responses.reduce((sum, response) => sum + (response.meta?.billed_units?.input_tokens ?? 0), 0);
+    const tokens = responses.reduce((sum, response) => sum + response.tokens, 0);
     return {
       object: 'list',
       data: vectors.map((vector, index) => ({

@@ -61,13 +61,16 @@ export class ServiceAccountTokens {
     const tokenUri = new URL(key.token_uri ?? GOOGLE_TOKEN_URI);
     const form = new URLSearchParams({ grant_type: JWT_BEARER, assertion: this.assertion(key, tokenUri.href) });
     const started = Date.now();
-    const answer = await this.upstreamFor(tokenUri).json<{ access_token?: unknown; expires_in?: unknown }>({
-      path: `${tokenUri.pathname}${tokenUri.search}`,
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: form.toString(),
-      // Shared by every waiting caller, so no single caller's cancellation applies; Upstream bounds it by totalMs.
-      signal: new AbortController().signal,
-    });
+    const answer = await this.upstreamFor(tokenUri).json(
+      {
+        path: `${tokenUri.pathname}${tokenUri.search}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: form.toString(),
+        // Shared by every waiting caller, so no single caller's cancellation applies; Upstream bounds it by totalMs.
+        signal: new AbortController().signal,
+      },
+      (token: { access_token?: unknown; expires_in?: unknown } | null) => ({ access_token: token?.access_token, expires_in: token?.expires_in }),
+    );
     if (typeof answer.access_token !== 'string' || !answer.access_token) {
       throw new ProviderError('auth', this.provider, `Provider ${this.provider}: the token endpoint answered without an access_token.`);
     }

@@ -53,7 +53,7 @@ export function finishReason(reason: string, hasToolCalls: boolean): FinishReaso
 }
 
 /** A prompt Gemini refused outright comes back as 200 with no candidates; the router should treat it like a policy rejection. */
-export function blockedPrompt(response: GenerateContentResponse, provider: string): ProviderError | undefined {
+function blockedPrompt(response: GenerateContentResponse, provider: string): ProviderError | undefined {
   const reason = response.promptFeedback?.blockReason;
   if (!reason || (response.candidates?.length ?? 0) > 0) return undefined;
   const detail = response.promptFeedback?.blockReasonMessage ? `: ${response.promptFeedback.blockReasonMessage}` : '';

@@ -4,7 +4,7 @@ import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, Embedding
 import type { SseEvent } from '../sse.js';
 import { ServiceAccountTokens, type KeySource } from './gemini-auth.js';
 import { SignatureCache, toGeminiRequest, type SchemaField } from './gemini-mapping.js';
-import { blockedPrompt, fromGeminiResponse, toChunks, type GenerateContentResponse } from './gemini-response.js';
+import { fromGeminiResponse, toChunks, type GenerateContentResponse } from './gemini-response.js';
 import { classifyStatus, networkError, Upstream, type ErrorClassifier } from './http.js';
 import { LITERAL_SECRETS, type SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, providerBase } from './schema.js';
@@ -89,26 +89,25 @@ class GeminiChatAdapter implements ProviderAdapter {
 
   async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     const body = toGeminiRequest(request, this.mapping(request.model));
-    const response = await this.call(async () =>
-      this.upstream.json<GenerateContentResponse>({ path: await this.endpoint.path(request.model, 'generateContent'), headers: await this.endpoint.headers(credential), body, signal }),
+    const context = { provider: this.name, model: request.model, signatures: this.signatures };
+    return this.call(async () =>
+      this.upstream.json({ path: await this.endpoint.path(request.model, 'generateContent'), headers: await this.endpoint.headers(credential), body, signal }, (response: GenerateContentResponse) =>
+        fromGeminiResponse(response, context),
+      ),
     );
-    return fromGeminiResponse(response, { provider: this.name, model: request.model, signatures: this.signatures });
   }
 
   async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
     const body = toGeminiRequest(request, this.mapping(request.model));
-    const events = await this.call(async () =>
-      this.upstream.sse({ path: `${await this.endpoint.path(request.model, 'streamGenerateContent')}?alt=sse`, headers: await this.endpoint.headers(credential), body, signal }),
+    const context = { provider: this.name, model: request.model, signatures: this.signatures };
+    const chunks = await this.call(async () =>
+      this.upstream.sse({ path: `${await this.endpoint.path(request.model, 'streamGenerateContent')}?alt=sse`, headers: await this.endpoint.headers(credential), body, signal }, (events) =>
+        toChunks(geminiEvents(events, this.name, this.classify), context),
+      ),
     );
-    const responses = geminiEvents(events, this.name, this.classify);
-    // The first event decides whether the request was accepted: a blocked prompt fails here, where the router can still fall back.
-    const first = await responses.next();
-    const blocked = first.done ? undefined : blockedPrompt(first.value, this.name);
-    if (blocked) {
-      await responses.return(undefined);
-      throw blocked;
-    }
-    return toChunks(prepend(first, responses), { provider: this.name, model: request.model, signatures: this.signatures });
+    // The first chunk decides whether the request was accepted: a blocked prompt fails here, where the router can still fall back.
+    const rest = chunks[Symbol.asyncIterator]();
+    return prepend(await rest.next(), rest);
   }
 
   private mapping(model: string) {
@@ -147,16 +146,18 @@ export class GeminiAdapter extends GeminiChatAdapter {
     const answers = await Promise.all(
       batches.map((batch) => {
         const requests = batch.map((text) => ({ model, content: { parts: [{ text }] }, ...(request.dimensions ? { outputDimensionality: request.dimensions } : {}) }));
-        return this.upstream.json<{ embeddings?: { values?: number[] }[] }>({ path, headers, body: { requests }, signal });
+        return this.upstream.json({ path, headers, body: { requests }, signal }, (answer: { embeddings?: { values?: number[] }[] }) =>
+          (answer.embeddings ?? []).map((embedding) => embedding.values ?? []),
+        );
       }),
     );
-    const vectors = answers.flatMap((answer) => answer.embeddings ?? []);
+    const vectors = answers.flat();
     if (vectors.length !== inputs.length) throw networkError(undefined, this.name, `Provider ${this.name} returned ${vectors.length} embeddings for ${inputs.length} inputs.`);
     // Gemini reports no token usage for embeddings: estimated at four characters per token, like the mock provider.
     const tokens = inputs.reduce((sum, text) => sum + Math.ceil(text.length / 4), 0);
     return {
       object: 'list',
-      data: vectors.map((vector, index) => ({ object: 'embedding', index, embedding: encode(vector.values ?? [], request.encoding_format) })),
+      data: vectors.map((vector, index) => ({ object: 'embedding', index, embedding: encode(vector, request.encoding_format) })),
       model: request.model,
       usage: { prompt_tokens: tokens, total_tokens: tokens },
     };
@@ -279,7 +280,10 @@ async function* geminiEvents(events: AsyncIterable<SseEvent>, provider: string, 
   }
 }
 
-async function* prepend<T>(first: IteratorResult<T>, rest: AsyncGenerator<T>): AsyncGenerator<T> {
-  if (!first.done) yield first.value;
-  yield* rest;
+async function* prepend<T>(first: IteratorResult<T>, rest: AsyncIterator<T>): AsyncGenerator<T> {
+  try {
+    for (let next = first; !next.done; next = await rest.next()) yield next.value;
+  } finally {
+    await rest.return?.();
+  }
 }

@@ -1,4 +1,5 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import { GatewayError } from '../../kit/errors.js';
 import { readSse, type SseEvent } from '../sse.js';
 import { NEVER_ABORTED, ProviderError, retryAfterMs, type FailureKind, type Timeouts } from './types.js';
 
@@ -43,14 +44,16 @@ export class Upstream {
 
   /** Sends the request and returns the response once its status is 2xx; the call, body included, ends within totalMs. */
   async send(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    // Serialized before the call: a body that cannot be (nested too deep) is the request's fault, not a network failure.
+    const body = request.body === undefined || typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
     const deadline = withDeadline(request.signal, this.timeouts.totalMs);
     let response: Dispatcher.ResponseData;
     try {
       response = await this.pool.request({
         path: `${this.basePath}${request.path}`,
         method: request.method ?? 'POST',
-        headers: { ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}), ...request.headers },
-        body: request.body === undefined ? undefined : typeof request.body === 'string' ? request.body : JSON.stringify(request.body),
+        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...request.headers },
+        body,
         signal: deadline.signal,
       });
     } catch (err) {
@@ -64,19 +67,30 @@ export class Upstream {
     throw this.classify(response.statusCode, text, response.headers);
   }
 
-  async json<T>(request: UpstreamRequest): Promise<T> {
+  /**
+   * A JSON answer, read by `read` into what the adapter returns. Whatever reading throws, other than a
+   * ProviderError, means the answer lacks what the provider's API documents (see readAnswer).
+   */
+  async json<Body, T>(request: UpstreamRequest, read: (body: Body) => T): Promise<T> {
     const response = await this.send(request);
+    let body: Body;
     try {
-      return (await response.body.json()) as T;
+      body = (await response.body.json()) as Body;
     } catch (err) {
       throw networkError(err, this.provider, `Provider ${this.provider} returned a body that is not JSON.`);
     }
+    return readAnswer(this.provider, () => read(body));
   }
 
-  /** Server-sent events of a 2xx response; read errors become ProviderErrors. */
-  async sse(request: UpstreamRequest): Promise<AsyncIterable<SseEvent>> {
-    const response = await this.send({ ...request, headers: { accept: 'text/event-stream', ...request.headers } });
-    return guard(readSse(response.body), this.provider);
+  /** A streamed answer (the body's bytes), read by `read` into the adapter's items, as json() reads a whole one. */
+  async stream<T>(request: UpstreamRequest, read: (body: AsyncIterable<Buffer>) => AsyncIterable<T>): Promise<AsyncIterable<T>> {
+    const response = await this.send(request);
+    return readingAnswer(read(response.body), this.provider);
+  }
+
+  /** Server-sent events of a 2xx response, read by `read`; errors reading the connection become ProviderErrors. */
+  sse<T>(request: UpstreamRequest, read: (events: AsyncIterable<SseEvent>) => AsyncIterable<T>): Promise<AsyncIterable<T>> {
+    return this.stream({ ...request, headers: { accept: 'text/event-stream', ...request.headers } }, (body) => read(guard(readSse(body), this.provider)));
   }
 
   close(): Promise<void> {
@@ -114,6 +128,40 @@ async function* guard<T>(source: AsyncIterable<T>, provider: string): AsyncGener
   } catch (err) {
     throw networkError(err, provider);
   }
+}
+
+/**
+ * Thrown while reading a provider's answer that lacks a field its API documents, naming it; readAnswer
+ * passes the description on.
+ */
+export class MalformedAnswer extends Error {}
+
+/**
+ * Runs an adapter's reading of a provider's answer. Anything it throws but a ProviderError (a TypeError
+ * from a missing field, a MalformedAnswer) is the provider's fault: a clean upstream_error, retried and
+ * counted toward the deployment's circuit like a 5xx, never a JavaScript message for the client.
+ */
+export function readAnswer<T>(provider: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw unreadable(err, provider);
+  }
+}
+
+/** readAnswer for an answer read as it streams. */
+export async function* readingAnswer<T>(items: AsyncIterable<T>, provider: string): AsyncGenerator<T> {
+  try {
+    yield* items;
+  } catch (err) {
+    throw unreadable(err, provider);
+  }
+}
+
+function unreadable(err: unknown, provider: string): GatewayError {
+  if (err instanceof GatewayError) return err;
+  const detail = err instanceof MalformedAnswer ? ` (${err.message})` : '';
+  return new ProviderError('server', provider, `Provider ${provider} sent an answer that could not be read${detail}: it does not have the shape its API documents.`, { cause: err });
 }
 
 /** A failure to talk to the provider at all, or a stream that broke. */

@@ -57,6 +57,15 @@ describe('OpenAI-compatible adapter', () => {
     await wrongKey.close();
   });
 
+  it('fails an answer without the documented shape as the provider\'s fault, saying what was missing', async () => {
+    const whole = await failure(adapter.chat(call(chat('malformed'))));
+    const streamed = await failure(adapter.chatStream(call({ ...chat('malformed'), stream: true })).then(collect));
+    for (const error of [whole, streamed]) {
+      expect(error).toMatchObject({ kind: 'server', code: 'upstream_error', status: 502 });
+      expect(error.message).toBe('Provider openai sent an answer that could not be read (choices is not an array): it does not have the shape its API documents.');
+    }
+  });
+
   it('fails a stream that breaks, or that ends before it is complete', async () => {
     for (const model of ['break-stream', 'cut-stream']) {
       const stream = await adapter.chatStream(call({ ...chat(model), stream: true }));

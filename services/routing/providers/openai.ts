@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from '../canonical.js';
 import { PROVIDER_TYPES } from './catalog.js';
-import { Upstream, networkError } from './http.js';
+import { MalformedAnswer, Upstream, networkError } from './http.js';
+import { chatChunk, chatCompletion, embeddingsList, textCompletion } from './openai-shape.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase, type KeyRing } from './schema.js';
 import type { Capabilities, ProviderAdapter, ProviderCall, Timeouts } from './types.js';
@@ -70,28 +71,28 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
 
   chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     const body = { ...request, stream: false, stream_options: undefined };
-    return this.upstream.json<ChatResponse>({ path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal });
+    return this.upstream.json({ path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal }, chatCompletion);
   }
 
   async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
     const body = { ...request, stream: true, stream_options: { ...request.stream_options, include_usage: true } };
-    const events = await this.upstream.sse({ path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal });
-    return jsonEvents<ChatChunk>(events, this.name);
+    const upstreamRequest = { path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal };
+    return this.upstream.sse(upstreamRequest, (events) => jsonEvents(events, this.name, chatChunk));
   }
 
   embeddings({ request, credential, signal }: ProviderCall<EmbeddingsRequest>): Promise<EmbeddingsResponse> {
-    return this.upstream.json<EmbeddingsResponse>({ path: this.endpoints.path('embeddings', request.model), headers: this.headers(credential), body: request, signal });
+    return this.upstream.json({ path: this.endpoints.path('embeddings', request.model), headers: this.headers(credential), body: request, signal }, embeddingsList);
   }
 
   completions({ request, credential, signal }: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>> {
     const body = { ...request, stream: false };
-    return this.upstream.json({ path: this.endpoints.path('completions', String(request.model)), headers: this.headers(credential), body, signal });
+    return this.upstream.json({ path: this.endpoints.path('completions', String(request.model)), headers: this.headers(credential), body, signal }, textCompletion);
   }
 
   async completionsStream({ request, credential, signal }: ProviderCall<Record<string, unknown>>): Promise<AsyncIterable<Record<string, unknown>>> {
     const body = { ...request, stream: true, stream_options: { include_usage: true } };
-    const events = await this.upstream.sse({ path: this.endpoints.path('completions', String(request.model)), headers: this.headers(credential), body, signal });
-    return jsonEvents<Record<string, unknown>>(events, this.name);
+    const upstreamRequest = { path: this.endpoints.path('completions', String(request.model)), headers: this.headers(credential), body, signal };
+    return this.upstream.sse(upstreamRequest, (events) => jsonEvents(events, this.name, textCompletion));
   }
 
   close(): Promise<void> {
@@ -100,25 +101,29 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
 }
 
 /**
- * Parses each SSE data payload as JSON until `[DONE]`. An error object in the
- * stream, or a stream that ends with neither `[DONE]` nor a finish reason, is
- * a ProviderError: a truncated answer must not pass as a whole one. Chunks
- * with nothing for the client (Azure's prompt-filter preamble) are dropped.
+ * Parses each SSE data payload as JSON until `[DONE]`, and reads it with
+ * `read`. An error object in the stream, or a stream that ends with neither
+ * `[DONE]` nor a finish reason, is a ProviderError: a truncated answer must
+ * not pass as a whole one. Chunks with nothing for the client (Azure's
+ * prompt-filter preamble) are dropped.
  */
-async function* jsonEvents<T>(events: AsyncIterable<{ data: string }>, provider: string): AsyncGenerator<T> {
+async function* jsonEvents<T>(events: AsyncIterable<{ data: string }>, provider: string, read: (chunk: Record<string, unknown>) => T): AsyncGenerator<T> {
   let finished = false;
   for await (const { data } of events) {
     if (data === '[DONE]') return;
-    let parsed: { error?: { message?: string }; choices?: { finish_reason?: string | null }[]; usage?: unknown };
+    let parsed: unknown;
     try {
-      parsed = JSON.parse(data) as typeof parsed;
+      parsed = JSON.parse(data);
     } catch (err) {
       throw networkError(err, provider, `Provider ${provider} sent a stream event that is not JSON.`);
     }
-    if (parsed.error) throw networkError(undefined, provider, `Provider ${provider} failed mid-stream: ${parsed.error.message ?? 'unknown error'}`);
-    if (parsed.choices?.some((c) => c.finish_reason)) finished = true;
-    if (parsed.choices?.length === 0 && !parsed.usage) continue;
-    yield parsed as T;
+    if (typeof parsed !== 'object' || parsed === null) throw new MalformedAnswer('a stream event is not an object');
+    const event = parsed as { error?: { message?: string }; choices?: { finish_reason?: string | null }[]; usage?: unknown };
+    if (event.error) throw networkError(undefined, provider, `Provider ${provider} failed mid-stream: ${event.error.message ?? 'unknown error'}`);
+    const chunk = read(event);
+    if (event.choices?.some((c) => c.finish_reason)) finished = true;
+    if (event.choices?.length === 0 && !event.usage) continue;
+    yield chunk;
   }
   if (!finished) throw networkError(undefined, provider, `Provider ${provider} ended the stream before the answer was complete.`);
 }

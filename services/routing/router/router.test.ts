@@ -1,12 +1,20 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import type { GatewayError } from '../../kit/errors.js';
 import { chatCompletionId, type ChatRequest, type ChatResponse } from '../canonical.js';
 import { routingConfig } from '../config.js';
 import { ProviderError, type Capabilities, type FailureKind, type ProviderAdapter, type ProviderCall } from '../providers/types.js';
 import { ModelCatalog } from './catalog.js';
 import { Router, type Target } from './router.js';
 
-type Step = 'ok' | 'refuse' | { fail: FailureKind; status?: number; retryAfterMs?: number };
+/**
+ * What the scripted provider does next: answer, refuse on content policy, fail, fail while the gateway
+ * builds its request (`unbuildable`: a real stack overflow, as a body nested 10,000 levels deep causes;
+ * `bug`: a TypeError), or wait until the client goes away (`hang`).
+ */
+type Step = 'ok' | 'refuse' | 'unbuildable' | 'bug' | 'hang' | { fail: FailureKind; status?: number; retryAfterMs?: number };
+
+const tooDeep = JSON.parse(`${'['.repeat(10_000)}${']'.repeat(10_000)}`) as unknown;
 
 /** An adapter that answers from a script, recording which credential each call used. */
 class ScriptedAdapter implements ProviderAdapter {
@@ -16,6 +24,10 @@ class ScriptedAdapter implements ProviderAdapter {
   readonly calls: number[] = [];
   /** Current fingerprint of each credential's value. */
   readonly stamps: string[] = ['v1', 'v1', 'v1'];
+  /** Credentials whose quota is used up: every call with them is answered 429 at once. */
+  readonly limited = new Set<number>();
+  /** When set, answers wait for it, as a real answer takes longer than a refusal. */
+  answerAfter: Promise<unknown> | undefined;
 
   credentialStamp(credential: number): string {
     return this.stamps[credential]!;
@@ -27,10 +39,18 @@ class ScriptedAdapter implements ProviderAdapter {
     readonly credentialCount = 1,
   ) {}
 
-  async chat({ credential, request }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
+  async chat({ credential, request, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     this.calls.push(credential);
+    if (this.limited.has(credential)) throw new ProviderError('rate_limit', this.name, `${this.name} rate_limit`, { upstreamStatus: 429 });
     const step = this.script.shift() ?? 'ok';
+    if (step === 'unbuildable') JSON.stringify({ ...request, junk: tooDeep });
+    if (step === 'bug') (undefined as unknown as { messages: [] }).messages.flatMap(String);
+    if (step === 'hang') {
+      // As undici ends a call whose signal aborts.
+      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new ProviderError('network', this.name, `The call to provider ${this.name} was cancelled.`))));
+    }
     if (typeof step === 'object') throw new ProviderError(step.fail, this.name, `${this.name} ${step.fail}`, { upstreamStatus: step.status, retryAfterMs: step.retryAfterMs });
+    await this.answerAfter;
     return {
       id: chatCompletionId(),
       object: 'chat.completion',
@@ -47,9 +67,10 @@ class ScriptedAdapter implements ProviderAdapter {
   async close(): Promise<void> {}
 }
 
-function setup(adapters: ScriptedAdapter[], models: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}) {
+function setup(adapters: ScriptedAdapter[], models: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}, circuit: Record<string, unknown> = {}) {
   const providers = Object.fromEntries(adapters.map((a) => [a.name, { type: 'mock' }]));
-  const config = routingConfig.parse({ providers, models, retry: { baseDelayMs: 100, maxDelayMs: 1000, ...overrides }, circuitBreaker: { failureThreshold: 2, windowMs: 10_000, openMs: 5_000 } });
+  const circuitBreaker = { failureThreshold: 2, windowMs: 10_000, openMs: 5_000, ...circuit };
+  const config = routingConfig.parse({ providers, models, retry: { baseDelayMs: 100, maxDelayMs: 1000, ...overrides }, circuitBreaker });
   let clock = 1_000_000;
   const catalog = new ModelCatalog(config, new Map(adapters.map((a) => [a.name, a])), () => clock);
   const waits: number[] = [];
@@ -58,11 +79,12 @@ function setup(adapters: ScriptedAdapter[], models: Record<string, unknown> = {}
     clock += ms;
   });
   const call = (target: Target) => target.deployment.provider.chat({ request: { model: target.deployment.model, messages: [] }, credential: target.credential, signal: target.signal });
-  const route = (model: string, hints = {}) =>
-    router.route(model, { strategy: '', deployment: '', noFallbacks: false, ...hints }, new AbortController().signal, call, (value, d) =>
+  const route = (model: string, hints = {}, signal = new AbortController().signal) =>
+    router.route(model, { strategy: '', deployment: '', noFallbacks: false, ...hints }, signal, call, (value, d) =>
       value.choices[0]?.finish_reason === 'content_filter' ? new ProviderError('content_policy', d.provider.name, 'refused') : undefined,
     );
-  return { route, waits, advance: (ms: number) => (clock += ms), catalog };
+  const breaker = (id: string) => catalog.allDeployments().find((d) => d.id === id)!.breaker;
+  return { route, waits, advance: (ms: number) => (clock += ms), catalog, breaker };
 }
 
 const summary = (attempts: { deployment: string; reason: string; outcome: string; credential: number }[]) =>
@@ -183,15 +205,85 @@ describe('router', () => {
     const single = await route('g', { noFallbacks: true, deployment: 'first' }).catch((e: ProviderError) => e);
     expect(summary((single as ProviderError).attempts)).toEqual(['first#0 initial upstream_error']);
     expect((await route('g', { deployment: 'second' })).deployment.id).toBe('second');
-    await expect(route('g', { deployment: 'third' })).rejects.toMatchObject({ code: 'invalid_request' });
+    const calls = a.calls.length + b.calls.length;
+    await expect(route('g', { deployment: 'third' })).rejects.toMatchObject({ code: 'invalid_request', param: 'x-gateway-deployment' });
+    expect(a.calls.length + b.calls.length).toBe(calls);
     await expect(route('g', { strategy: 'fastest' })).rejects.toMatchObject({ code: 'invalid_request', param: 'x-gateway-strategy' });
   });
 
-  it('stops at maxAttempts', async () => {
+  it('falls back from a pinned deployment to the group\'s fallbacks, which do not have it', async () => {
+    const a = new ScriptedAdapter('a', [{ fail: 'server' }, { fail: 'server' }]);
+    const b = new ScriptedAdapter('b', []);
+    const c = new ScriptedAdapter('c', ['ok']);
+    const { route } = setup([a, b, c], {
+      g: { deployments: [{ provider: 'a', model: 'm', id: 'pinned' }, { provider: 'b', model: 'm', id: 'other' }], fallbacks: ['backup'] },
+      backup: { deployments: [{ provider: 'c', model: 'm' }] },
+    });
+    const routed = await route('g', { deployment: 'pinned' });
+    expect(summary(routed.attempts)).toEqual(['pinned#0 initial upstream_error', 'pinned#0 retry upstream_error', 'c/m#0 fallback ok']);
+    expect(b.calls).toEqual([]);
+  });
+
+  it('stops at maxAttempts, within a deployment and across fallbacks, without waiting after the last', async () => {
+    // A circuit that would not open before the cap, so only the cap can stop the calls.
     const a = new ScriptedAdapter('a', Array.from({ length: 10 }, () => ({ fail: 'server' as const })));
-    const { route } = setup([a], {}, { attemptsPerDeployment: 10, maxAttempts: 3 });
-    const error = (await route('a/m').catch((e: ProviderError) => e)) as ProviderError;
-    expect(error.attempts).toHaveLength(2);
+    const one = setup([a], {}, { attemptsPerDeployment: 10, maxAttempts: 3 }, { failureThreshold: 100 });
+    const error = (await one.route('a/m').catch((e: ProviderError) => e)) as ProviderError;
+    expect(summary(error.attempts)).toEqual(['a/m#0 initial upstream_error', 'a/m#0 retry upstream_error', 'a/m#0 retry upstream_error']);
+    expect(a.calls).toHaveLength(3);
+    expect(one.waits).toHaveLength(2);
+
+    const b = new ScriptedAdapter('b', [{ fail: 'server' }, { fail: 'server' }]);
+    const c = new ScriptedAdapter('c', [{ fail: 'server' }, 'ok']);
+    const chain = setup([b, c], { g: { deployments: [{ provider: 'b', model: 'm' }], fallbacks: ['c/m'] } }, { maxAttempts: 3 }, { failureThreshold: 100 });
+    const failed = (await chain.route('g').catch((e: ProviderError) => e)) as ProviderError;
+    expect(summary(failed.attempts)).toEqual(['b/m#0 initial upstream_error', 'b/m#0 retry upstream_error', 'c/m#0 fallback upstream_error']);
+  });
+
+  it('keeps serving with one rate-limited credential of two, and leaves the circuit closed', async () => {
+    const a = new ScriptedAdapter('a', [], 2);
+    a.limited.add(0);
+    let answer!: () => void;
+    a.answerAfter = new Promise<void>((resolve) => (answer = resolve));
+    const { route, breaker } = setup([a]);
+    // Round robin sends two of these to the limited credential; their 429s come back while the answers are still on their way.
+    const first = Array.from({ length: 4 }, () => route('a/m'));
+    await new Promise(setImmediate);
+    expect(breaker('a/m').state).toBe('closed');
+    const later = route('a/m');
+    answer();
+    const served = await Promise.all([...first, later]);
+    expect(served.map((r) => r.value.choices[0]?.message.content)).toEqual(Array.from({ length: 5 }, () => 'from a'));
+    expect(summary(served[0]!.attempts)).toEqual(['a/m#0 initial rate_limit_exceeded', 'a/m#1 credential_rotation ok']);
+    expect(breaker('a/m').recentFailures).toBe(0);
+  });
+
+  it('answers a request it cannot make into a provider request at once, without a retry or a mark on the circuit', async () => {
+    const a = new ScriptedAdapter('a', ['unbuildable', 'unbuildable', 'unbuildable', 'bug', 'ok']);
+    const { route, breaker } = setup([a]);
+    for (let i = 0; i < 3; i++) {
+      const error = (await route('a/m').catch((e: GatewayError) => e)) as GatewayError;
+      expect(error).toMatchObject({ code: 'invalid_request', status: 400, message: 'The request could not be made into a request for provider a: it is nested too deeply or too large.' });
+      expect(summary(error.attempts)).toEqual(['a/m#0 initial invalid_request']);
+    }
+    const bug = (await route('a/m').catch((e: GatewayError) => e)) as GatewayError;
+    expect(bug).toMatchObject({ code: 'internal_error', status: 500, message: 'The gateway could not make this request into a request for provider a.' });
+    expect(breaker('a/m').recentFailures).toBe(0);
+    expect(summary((await route('a/m')).attempts)).toEqual(['a/m#0 initial ok']);
+  });
+
+  it('never counts a client that went away toward the circuit', async () => {
+    const a = new ScriptedAdapter('a', ['hang', 'hang', 'hang', 'ok']);
+    const { route, breaker } = setup([a]);
+    for (let i = 0; i < 3; i++) {
+      const client = new AbortController();
+      const routed = route('a/m', {}, client.signal);
+      setImmediate(() => client.abort());
+      await expect(routed).rejects.toMatchObject({ kind: 'network' });
+    }
+    expect(breaker('a/m').state).toBe('closed');
+    expect(breaker('a/m').recentFailures).toBe(0);
+    expect(summary((await route('a/m')).attempts)).toEqual(['a/m#0 initial ok']);
   });
 
   it('resolves aliases, and names what exists when a model does not', async () => {

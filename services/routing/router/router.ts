@@ -34,12 +34,13 @@ type DeploymentOutcome<T> =
   | { kind: 'fatal'; error: GatewayError };
 
 /**
- * Runs one request against a model group: deployments in strategy order,
- * retries with exponential backoff and jitter (honouring Retry-After),
- * another credential of the same provider on 401, 402 and 429, circuit
- * breakers, then the group's fallbacks; a prompt too long or a content-policy
- * refusal jumps to the fallbacks configured for it. Every provider call is
- * recorded as an Attempt.
+ * Runs one request against a model group: deployments in strategy order (or
+ * the pinned one first), retries with exponential backoff and jitter
+ * (honouring Retry-After), another credential of the same provider on 401,
+ * 402 and 429, circuit breakers that count provider faults only, then the
+ * group's fallbacks; a prompt too long or a content-policy refusal jumps to
+ * the fallbacks configured for it. Every provider call is recorded as an
+ * Attempt. docs/routing.md tells how these combine.
  */
 export class Router {
   private readonly metrics: RouterMetrics;
@@ -56,8 +57,20 @@ export class Router {
 
   async route<T>(model: string, hints: RoutingHints | undefined, signal: AbortSignal, call: (target: Target) => Promise<T>, inspect?: Inspect<T>): Promise<Routed<T>> {
     const attempts: Attempt[] = [];
+    try {
+      return await this.run(model, hints, signal, attempts, call, inspect);
+    } catch (err) {
+      // Whatever ends the request, the provider calls made before it stay on the record.
+      if (err instanceof GatewayError) err.attempts = attempts;
+      throw err;
+    }
+  }
+
+  private async run<T>(model: string, hints: RoutingHints | undefined, signal: AbortSignal, attempts: Attempt[], call: (target: Target) => Promise<T>, inspect?: Inspect<T>): Promise<Routed<T>> {
     const primary = this.catalog.resolve(model);
     const strategy = parseStrategy(hints?.strategy);
+    // A pin narrows the first choice only: checked before any call, and the group's fallbacks still follow it.
+    const pinned = hints?.deployment ? pinnedDeployment(primary, hints.deployment) : undefined;
     const single = hints?.noFallbacks === true;
     const queue: { group: ModelGroup; reason: Reason }[] = [{ group: primary, reason: 'initial' }];
     if (!single) for (const name of primary.fallbacks) queue.push({ group: this.catalog.resolve(name), reason: 'fallback' });
@@ -71,7 +84,8 @@ export class Router {
       if (visited.has(group.name)) continue;
       visited.add(group.name);
       let reason = groupReason;
-      for (const deployment of this.candidates(group, hints, strategy)) {
+      const candidates = group === primary && pinned ? [pinned] : orderDeployments(group.members, strategy ?? group.strategy);
+      for (const deployment of candidates) {
         if (attempts.length >= this.retry.maxAttempts) break;
         if (!deployment.breaker.tryAcquire()) {
           refusedByCircuit = true;
@@ -80,7 +94,7 @@ export class Router {
         const outcome = await this.tryDeployment(deployment, group, reason, attempts, signal, single, call, inspect);
         if (outcome.kind === 'ok') return { value: outcome.value, deployment, attempts };
         if (outcome.kind === 'next' && outcome.noCredential) noCredential = true;
-        if (outcome.kind === 'fatal') throw withAttempts(outcome.error, attempts);
+        if (outcome.kind === 'fatal') throw outcome.error;
         lastError = outcome.error ?? lastError;
         if (outcome.kind === 'redirect') {
           if (single) break;
@@ -92,8 +106,8 @@ export class Router {
       }
       if (single) break;
     }
-    if (lastError) throw withAttempts(lastError, attempts);
-    const error = new GatewayError(
+    if (lastError) throw lastError;
+    throw new GatewayError(
       'service_unavailable',
       refusedByCircuit
         ? `Every deployment for model \`${model}\` is failing and paused (circuit open); try again shortly.`
@@ -101,20 +115,6 @@ export class Router {
           ? `Every credential of the providers for model \`${model}\` is paused after being refused (401, 402) or rate limited (429); an admin must fix the provider keys, or retry later.`
           : `No deployment for model \`${model}\` could be tried.`,
     );
-    throw withAttempts(error, attempts);
-  }
-
-  private candidates(group: ModelGroup, hints: RoutingHints | undefined, strategy: Strategy | undefined): Deployment[] {
-    if (hints?.deployment) {
-      const pinned = group.members.filter((m) => m.deployment.id === hints.deployment);
-      if (pinned.length === 0) {
-        throw new GatewayError('invalid_request', `Model \`${group.name}\` has no deployment \`${hints.deployment}\`; its deployments: ${group.members.map((m) => m.deployment.id).join(', ')}.`, {
-          param: 'x-gateway-deployment',
-        });
-      }
-      return pinned.map((m) => m.deployment);
-    }
-    return orderDeployments(group.members, strategy ?? group.strategy);
   }
 
   /** Tries one deployment: its credentials in turn, and retries on transient failures. */
@@ -158,15 +158,17 @@ export class Router {
         error = refusal;
       } catch (err) {
         if (signal.aborted) {
+          // The client went away: its cancellation says nothing about the provider.
           deployment.breaker.release();
           throw err;
         }
-        error = err instanceof GatewayError ? err : new ProviderError('network', deployment.provider.name, (err as Error).message, { cause: err });
+        error = err instanceof GatewayError ? err : unbuildable(err, deployment.provider.name);
       } finally {
         deployment.inFlight--;
       }
       this.record(attempts, deployment, credential, reason, started, error);
       lastError = error;
+      // Anything but a ProviderError is the request's fault or the gateway's: answered at once, never counted.
       const kind = error instanceof ProviderError ? error.kind : 'bad_request';
       switch (kind) {
         case 'bad_request':
@@ -187,7 +189,7 @@ export class Router {
           reason = 'credential_rotation';
           continue;
         case 'rate_limit': {
-          deployment.breaker.failure();
+          // A quota, not a fault: the credential waits out its Retry-After, the deployment's circuit is not touched.
           rateLimitWaitMs = (error as ProviderError).retryAfterMs ?? this.retry.baseDelayMs;
           pool.cooldown(credential, rateLimitWaitMs, stamp);
           refused.add(credential);
@@ -195,14 +197,18 @@ export class Router {
             reason = 'credential_rotation';
             continue;
           }
+          // Every credential is limited: wait for the first to be free again (below), or move on.
+          deployment.breaker.release();
           refused.clear();
           break;
         }
         default:
+          // server, network, timeout: the provider's faults, the only ones a circuit counts.
           deployment.breaker.failure();
       }
       tries++;
-      if (single || tries >= this.retry.attemptsPerDeployment || deployment.breaker.state === 'open') return { kind: 'next', error };
+      const done = single || tries >= this.retry.attemptsPerDeployment || attempts.length >= this.retry.maxAttempts || deployment.breaker.state === 'open';
+      if (done) return { kind: 'next', error };
       const delay = this.backoff(tries, rateLimitWaitMs ?? (error instanceof ProviderError ? error.retryAfterMs : undefined));
       rateLimitWaitMs = undefined;
       if (delay === undefined) return { kind: 'next', error };
@@ -245,7 +251,23 @@ function parseStrategy(value: string | undefined): Strategy | undefined {
   throw new GatewayError('invalid_request', `Unknown routing strategy \`${value}\`; expected one of ${STRATEGIES.join(', ')}.`, { param: 'x-gateway-strategy' });
 }
 
-function withAttempts(error: GatewayError, attempts: Attempt[]): GatewayError {
-  error.attempts = attempts;
-  return error;
+/** The group's deployment a request pinned with x-gateway-deployment; a pin the group does not have is the request's mistake. */
+function pinnedDeployment(group: ModelGroup, id: string): Deployment {
+  const member = group.members.find((m) => m.deployment.id === id);
+  if (member) return member.deployment;
+  throw new GatewayError('invalid_request', `Model \`${group.name}\` has no deployment \`${id}\`; its deployments: ${group.members.map((m) => m.deployment.id).join(', ')}.`, {
+    param: 'x-gateway-deployment',
+  });
+}
+
+/**
+ * What a call threw that is not a GatewayError. Adapters read every answer through Upstream, which makes
+ * whatever a provider sent a ProviderError, so this was thrown building the provider's request: the
+ * request's fault (a RangeError: nested too deeply to serialize, or too large) or the gateway's.
+ */
+function unbuildable(err: unknown, provider: string): GatewayError {
+  if (err instanceof RangeError) {
+    return new GatewayError('invalid_request', `The request could not be made into a request for provider ${provider}: it is nested too deeply or too large.`, { cause: err });
+  }
+  return new GatewayError('internal_error', `The gateway could not make this request into a request for provider ${provider}.`, { cause: err });
 }
