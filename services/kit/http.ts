@@ -110,8 +110,7 @@ export function parseJson(buffer: Buffer, maxDepth: number): unknown {
   } catch (err) {
     throw new GatewayError('invalid_json', `We could not parse the JSON body of your request: ${(err as Error).message}`);
   }
-  // Nesting n takes at least 2n bytes, so a short body cannot be too deep.
-  if (buffer.length > 2 * maxDepth) checkJson(value, maxDepth, 0);
+  checkJson(value, maxDepth, 0);
   return value;
 }
 

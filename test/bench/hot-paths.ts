@@ -8,17 +8,23 @@
  * - Pricing.priceOf (three lookups per request: admit, settle, meter);
  * - KeyRing.stamp (the provider credential's fingerprint, one per call);
  * - boundedEvent (every event emitted, before the bus; here a request.completed
- *   with nothing to cut, as nearly every one is).
+ *   with nothing to cut, as nearly every one is);
+ * - an inbound chat body (four messages, one tool: 1.2 KB) parsed with its depth
+ *   checked, then checked against its API's schema, as ingress does first.
  *
  * Run: npm run bench:hot [-- --calls 200000]
  */
 import { parseArgs } from 'node:util';
+import { Ajv } from 'ajv';
 import { CanonicalText, canonicalJson } from '../../services/kit/canonical-json.js';
 import { boundedEvent } from '../../services/kit/bus/event-bounds.js';
 import { storableJsonText } from '../../services/kit/db/storable.js';
 import { EventType, requestEvent } from '../../services/kit/events.js';
 import { Pricing } from '../../services/kit/pricing/index.js';
 import { KeyRing } from '../../services/routing/providers/schema.js';
+import { ingressConfig } from '../../services/ingress/config.js';
+import { bodySchemas, validatorOptions } from '../../services/ingress/validation.js';
+import { parseJson } from '../../services/kit/http.js';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '200000' }, help: { type: 'boolean' } } });
 if (values.help) {
@@ -51,11 +57,30 @@ const event = requestEvent(
 const pricing = new Pricing();
 const ring = new KeyRing(['sk-upstream-0123456789'], { get: (value) => ({ value }) });
 
+const chatBody = Buffer.from(
+  JSON.stringify({
+    model: 'openai/gpt-4o-mini',
+    temperature: 0.2,
+    max_tokens: 512,
+    messages: [
+      { role: 'system', content: 'You are a helpful assistant who answers briefly and cites sources when it can.' },
+      { role: 'user', content: 'What is the weather in Paris tomorrow, and should I bring an umbrella to the museum?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_0123456789abcdef', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris","day":"tomorrow"}' } }] },
+      { role: 'tool', tool_call_id: 'call_0123456789abcdef', content: '{"forecast":"light rain in the afternoon","high_c":14,"low_c":8,"precipitation_mm":3}' },
+    ],
+    tools: [{ type: 'function', function: { name: 'get_weather', description: 'The forecast for a city and a day.', parameters: { type: 'object', properties: { city: { type: 'string' }, day: { type: 'string' } }, required: ['city'] } } }],
+  }),
+);
+const validateChat = new Ajv(validatorOptions.customOptions).compile(bodySchemas(ingressConfig.parse({}).limits)['chat.completions']!);
+const parsedChat = parseJson(chatBody, 64);
+
 const cases: [string, () => unknown][] = [
   ['audit row (payload, row)', () => canonicalJson({ ...row, payload: new CanonicalText(storableJsonText(payload, canonicalJson).json) })],
   ['Pricing.priceOf', () => pricing.priceOf('openai', 'gpt-4o-mini')],
   ['KeyRing.stamp', () => ring.stamp(0)],
   ['boundedEvent', () => boundedEvent(event)],
+  [`parseJson (${(chatBody.length / 1024).toFixed(1)} KB chat body)`, () => parseJson(chatBody, 64)],
+  ['chat body schema check', () => validateChat(parsedChat)],
 ];
 let sink = 0;
 for (const [name, run] of cases) {

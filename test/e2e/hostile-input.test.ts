@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { admin, ADMIN_TOKEN, startInProcess, startSplit, type TestGateway } from '../harness/gateway.js';
-import { eventually, isolatedInfra } from '../harness/infra.js';
+import { eventually, freePort, isolatedInfra } from '../harness/infra.js';
 
 /** A raw HTTP/1.1 exchange, for what no HTTP client will send: the answer's status, headers and body. */
 async function rawHttp(url: string, request: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
@@ -48,7 +48,12 @@ describe.each(['in-process', 'split'] as const)('hostile input (%s)', (mode) => 
       nats: infra.nats,
       database: infra.database,
       routing: {
-        providers: { mock: { type: 'mock' }, openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: 'sk-hostile-provider' } },
+        providers: {
+          mock: { type: 'mock' },
+          openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: 'sk-hostile-provider' },
+          // Nothing listens there: a provider inside the company's network that is down.
+          down: { type: 'openai', baseUrl: `http://127.0.0.1:${await freePort()}/v1` },
+        },
         circuitBreaker: { failureThreshold: 2, windowMs: 60_000, openMs: 60_000 },
       },
     };
@@ -248,6 +253,19 @@ describe.each(['in-process', 'split'] as const)('hostile input (%s)', (mode) => 
     const rows = await auditRows(ids);
     expect([...rows.values()].every((row) => row.event_type === 'request.rejected')).toBe(true);
     expect(ids.map((id) => rows.get(id)!.payload.request.httpStatus)).toEqual([...statuses, 431, 400, 400]);
+  });
+
+  it('tells a client a provider is unreachable without its address, which the record keeps', async () => {
+    const refused = await post('/chat/completions', chat('down/llama3'));
+    expect(refused.status).toBe(502);
+    const id = refused.headers.get('x-request-id')!;
+    const { error } = (await refused.json()) as { error: { code: string; message: string } };
+    expect(error).toEqual(expect.objectContaining({ code: 'upstream_unreachable', message: 'Provider down is unreachable.' }));
+    const { rows } = await eventually('the attempts of the request on record', async () => {
+      const found = await db.query<{ payload: { request: { attempts: { errorMessage: string }[] } } }>('SELECT payload FROM audit_events WHERE request_id = $1', [id]);
+      return found.rows.length ? found : undefined;
+    });
+    expect(rows[0]!.payload.request.attempts[0]!.errorMessage).toMatch(/^Provider down is unreachable\. \(.*ECONNREFUSED 127\.0\.0\.1:\d+/);
   });
 
   // In one process there is no call between services to fail.

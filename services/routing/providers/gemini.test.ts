@@ -44,6 +44,15 @@ describe('gemini adapter against the fake Gemini API', () => {
     expect(() => vertexProviderConfig.parse({ type: 'vertex', project: 'p' })).toThrow(/serviceAccount/);
   });
 
+  it('never sends a model name whose "." or ".." segments would make its URL another model\'s', async () => {
+    const before = fake.requests.length;
+    for (const model of ['gemini-2.0-flash/../gemini-2.5-pro', 'models/./x', 'tunedModels/..']) {
+      const error = await failure(adapter.chat(call(user('x', model))));
+      expect(error).toMatchObject({ kind: 'bad_request', message: expect.stringContaining('".."') });
+    }
+    expect(fake.requests.length).toBe(before);
+  });
+
   it('chats: maps system, generation config and candidates, sends the key in x-goog-api-key', async () => {
     const response = await adapter.chat(call({
       model: 'gemini-2.5-flash',

@@ -238,7 +238,8 @@ export class Router {
       upstreamStatus: error instanceof ProviderError ? (error.upstreamStatus ?? 0) : error ? 0 : 200,
       durationMs: performance.now() - started,
       reason,
-      errorMessage: error?.message ?? '',
+      // The record gets what the client was not told too (the address a provider was unreachable at).
+      errorMessage: error ? (error.detail ? `${error.message} (${error.detail})` : error.message) : '',
     };
     attempts.push(attempt);
     this.metrics.attempt(attempt);
