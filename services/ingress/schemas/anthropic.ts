@@ -1,4 +1,4 @@
-import { boolean, count, nullableString, object, range, string, when, type Fragments, type Schema } from './common.js';
+import { boolean, count, nullableString, object, range, string, text, typed, type Fragments, type Schema } from './common.js';
 
 /*
  * Anthropic's Messages API as JSON Schema, with the types and ranges of
@@ -6,16 +6,11 @@ import { boolean, count, nullableString, object, range, string, when, type Fragm
  */
 
 function contentBlock(f: Fragments): Schema {
-  return {
-    type: 'object',
-    required: ['type'],
-    properties: { type: string },
-    allOf: [
-      when('type', 'text', { required: ['text'], properties: { text: string } }),
-      when('type', 'tool_use', { required: ['id', 'name', 'input'], properties: { id: f.requiredName, name: f.requiredName, input: object } }),
-      when('type', 'tool_result', { required: ['tool_use_id'], properties: { tool_use_id: f.requiredName } }),
-    ],
-  };
+  return typed({
+    text,
+    tool_use: { required: ['id', 'name', 'input'], properties: { id: f.requiredName, name: f.requiredName, input: object } },
+    tool_result: { required: ['tool_use_id'], properties: { tool_use_id: f.requiredName } },
+  });
 }
 
 export function messagesSchema(f: Fragments): Schema {

@@ -30,6 +30,15 @@ export const when = (field: string, value: string, then: Schema): Schema => ({
   then,
 });
 
+/** An object with a `type`, and what each type named in `cases` needs besides. */
+export function typed(cases: Record<string, Schema> = {}): Schema {
+  const needs = Object.entries(cases).map(([value, then]) => when('type', value, then));
+  return { type: 'object', required: ['type'], properties: { type: string }, ...(needs.length ? { allOf: needs } : {}) };
+}
+
+/** A text part or block: its text is required. */
+export const text: Schema = { required: ['text'], properties: { text: string } };
+
 /** Stop sequences: one string or a list of them. */
 export const stop: Schema = {
   anyOf: [string, { type: 'array', items: string }, { type: 'null' }],
@@ -65,11 +74,7 @@ export function tools(f: Fragments, flat: boolean): Schema {
           function: { type: 'object', required: ['name'], properties: { name: f.requiredName, description: nullableString, parameters: object, strict: boolean } },
         },
       };
-  return {
-    type: ['array', 'null'],
-    maxItems: f.limits.maxTools,
-    items: { type: 'object', required: ['type'], properties: { type: string }, ...when('type', 'function', functionTool) },
-  };
+  return { type: ['array', 'null'], maxItems: f.limits.maxTools, items: typed({ function: functionTool }) };
 }
 
 /** `tool_choice`: a mode by name, or an object naming one. */

@@ -1,4 +1,4 @@
-import { boolean, count, MAX_TOKENS, nullableString, object, range, stop, string, toolChoice, tools, when, type Fragments, type Schema } from './common.js';
+import { boolean, count, MAX_TOKENS, nullableString, object, range, stop, string, text, toolChoice, tools, typed, when, type Fragments, type Schema } from './common.js';
 
 /*
  * OpenAI's inbound APIs as JSON Schema, with the types and ranges of
@@ -22,18 +22,13 @@ function sampling(): Schema {
 }
 
 function contentPart(): Schema {
-  return {
-    type: 'object',
-    required: ['type'],
-    properties: { type: string },
-    allOf: [
-      when('type', 'text', { required: ['text'], properties: { text: string } }),
-      when('type', 'image_url', {
-        required: ['image_url'],
-        properties: { image_url: { anyOf: [string, { type: 'object', required: ['url'], properties: { url: string } }], description: 'an object with a url' } },
-      }),
-    ],
-  };
+  return typed({
+    text,
+    image_url: {
+      required: ['image_url'],
+      properties: { image_url: { anyOf: [string, { type: 'object', required: ['url'], properties: { url: string } }], description: 'an object with a url' } },
+    },
+  });
 }
 
 function chatMessage(f: Fragments): Schema {
@@ -149,7 +144,7 @@ function responsesItem(f: Fragments): Schema {
     properties: {
       type: string,
       role: { enum: ['user', 'assistant', 'system', 'developer'] },
-      content: { anyOf: [string, { type: 'array', items: { type: 'object', required: ['type'], properties: { type: string } } }], description: 'a string or an array of content parts' },
+      content: { anyOf: [string, { type: 'array', items: typed() }], description: 'a string or an array of content parts' },
       call_id: f.name,
       name: f.name,
       arguments: string,
