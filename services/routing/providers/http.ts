@@ -176,7 +176,7 @@ export function networkError(err: unknown, provider: string, message?: string): 
   }
   if (err instanceof Error && err.name === 'AbortError') return new ProviderError('network', provider, `The call to provider ${provider} was cancelled.`, { cause: err });
   // The reason names the provider's address, which may be one inside the company's network: for the record, not the client.
-  return new ProviderError('network', provider, message ?? `Provider ${provider} is unreachable.`, { cause: err, detail: (err as Error).message });
+  return new ProviderError('network', provider, message ?? `Provider ${provider} is unreachable.`, { cause: err, detail: err instanceof Error ? err.message : String(err) });
 }
 
 export function clip(text: string, max = 500): string {
