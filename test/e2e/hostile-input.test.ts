@@ -259,6 +259,18 @@ describe.each(['in-process', 'split'] as const)('hostile input (%s)', (mode) => 
     expect(ids.map((id) => rows.get(id)!.payload.request.httpStatus)).toEqual([...statuses, 431, 400, 400]);
   });
 
+  it('answers a provider\'s malformed answer as a clean 502 in the client\'s shape, streamed or not', async () => {
+    // Each its own deployment: a malformed answer is the provider's fault, and counts toward that deployment's circuit.
+    for (const stream of [false, true]) {
+      const refused = await post('/chat/completions', chat(`openai/malformed-${stream ? 'stream' : 'whole'}`, { stream }));
+      expect(refused.status).toBe(502);
+      const { error } = (await refused.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('upstream_error');
+      expect(error.message).toContain('could not be read');
+      expect(error.message).not.toMatch(/TypeError|Cannot read prop|undefined/);
+    }
+  });
+
   it('tells a client a provider is unreachable without its address, which the record keeps', async () => {
     const refused = await post('/chat/completions', chat('down/llama3'));
     expect(refused.status).toBe(502);
