@@ -56,7 +56,7 @@ export const auditService = defineService<AuditConfig>({
     });
     if (config.signingKey) await ctx.secrets.prepare([config.signingKey]);
     const api = new AuditReader(db, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
-    ctx.grpc.add(AuditService, api, ctx.log);
+    ctx.grpc.add(AuditService, api, ctx.log, { query: ['governance'], export: ['governance'], head: ['governance'] });
     const retention = startRetention(db, config.retention, join(ctx.dataDir, 'audit-archive'), ctx.log);
     return {
       api,

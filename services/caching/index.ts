@@ -40,7 +40,7 @@ export const cachingService = defineService<CachingConfig>({
         await shared.sweep();
       }),
     ];
-    ctx.grpc.add(CachingService, api, ctx.log);
+    ctx.grpc.add(CachingService, api, ctx.log, { lookup: ['ingress'], store: ['ingress'], listEntries: ['governance'], purge: ['governance'] });
     return {
       api,
       // A replica that cannot reach the shared store still answers from memory, so it stays ready.

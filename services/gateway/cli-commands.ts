@@ -226,8 +226,24 @@ async function configCommand(args: string[]): Promise<void> {
   console.log('configuration is valid');
 }
 
+async function certsCommand(args: string[]): Promise<void> {
+  const [action, dir, ...rest] = args;
+  if (action !== 'init' || !dir) throw new Error(`expected: gateway certs init <dir>\n\n${HELP.certs}`);
+  const { values } = parse(rest, { hosts: { type: 'string', default: '' }, group: { type: 'string', multiple: true, default: [] }, days: { type: 'string', default: '365' } });
+  const days = Number(values.days);
+  if (!Number.isInteger(days) || days < 1) throw new Error(`--days: expected a whole number from 1, got "${values.days}"`);
+  const groups = values.group.map((entry) => {
+    const [name = '', list = ''] = entry.split('=');
+    if (!/^[\w-]+$/.test(name) || !list) throw new Error(`--group: expected <name>=<service>,<service>, got "${entry}"`);
+    return { name, services: parseServiceList(list) };
+  });
+  const { initCertificates } = await import('./certs.js');
+  for (const file of initCertificates(dir, { hosts: values.hosts.split(',').filter(Boolean), groups, days })) console.log(`wrote ${file}`);
+}
+
 export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   start,
+  certs: certsCommand,
   keys,
   audit: auditCommand,
   'dead-letters': deadLettersCommand,

@@ -16,6 +16,7 @@ Usage:
   gateway audit head [--sign-key <pem file>]            print the chain's head, signed, to keep outside the database
   gateway audit events                                  print an example of every event in every SIEM format (Markdown)
   gateway dead-letters [--consumer <name>] [--json]     list events a consumer or SIEM sink could never write or deliver
+  gateway certs init <dir> [--hosts <list>]             make a development CA and a certificate per service (mutual TLS)
   gateway config check [--config <file>]                validate the configuration and exit
   gateway config reference                              print the configuration reference (Markdown)
 
@@ -70,6 +71,21 @@ Options:
   --limit <n>           at most n (default 100)
   --json                one JSON array, events included
   --config, -c <file>   configuration to read database.url from
+  --help                show this help`,
+  certs: `gateway certs — certificates for mutual TLS between the gateway's processes (docs/security.md)
+
+  gateway certs init <dir> [--hosts <list>] [--group <name>=<services>]... [--days <n>]
+      writes ca.crt and ca.key (a new CA), and <service>.crt and <service>.key for each of
+      ${SERVICE_NAMES.join(', ')}: each certificate names its service as spiffe://ai-gateway/<service>
+      and as a DNS name. Point each process at them with server.tls.ca, server.tls.cert, server.tls.key.
+      Keys are written readable by their owner only. For production, issue the certificates from your own CA
+      with the same names; keep ca.key offline.
+
+Options:
+  --hosts <list>        further DNS names or IP addresses every certificate answers as, comma-separated
+  --group <name>=<services>  also a certificate <name>.crt for a process running several services,
+                        e.g. --group request-path=ingress,routing,caching,governance (repeatable)
+  --days <n>            validity of the service certificates (default 365; the CA: 10 years)
   --help                show this help`,
   config: `gateway config check [--config <file>]  validate the configuration, print problems, exit 1 if any
 gateway config reference                 print every configuration key with its type, default and meaning (Markdown)`,

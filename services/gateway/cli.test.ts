@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,23 @@ describe('gateway CLI', () => {
     expect((await gateway(['keys', '--help'])).stdout).toContain('keys create --name');
     expect((await gateway(['config', '--help'])).stdout).toContain('config check');
     expect((await gateway(['dead-letters', '--help'])).stdout).toContain('--consumer <name>');
+    expect((await gateway(['certs', '--help'])).stdout).toContain('gateway certs init <dir>');
+  });
+
+  it('makes a development CA and a certificate per service that names it, keys readable by their owner only', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'gw-cli-')), 'certs');
+    const result = await gateway(['certs', 'init', dir, '--group', 'front=ingress,routing']);
+    expect(result.code).toBe(0);
+    const ca = new X509Certificate(readFileSync(join(dir, 'ca.crt')));
+    expect(ca.ca).toBe(true);
+    for (const [name, services] of [['audit', ['audit']], ['front', ['ingress', 'routing']]] as const) {
+      const certificate = new X509Certificate(readFileSync(join(dir, `${name}.crt`)));
+      expect(certificate.checkIssued(ca) && certificate.verify(ca.publicKey)).toBe(true);
+      expect(certificate.ca).toBe(false);
+      for (const service of services) expect(certificate.subjectAltName).toContain(`URI:spiffe://ai-gateway/${service}`);
+      expect(statSync(join(dir, `${name}.key`)).mode & 0o777).toBe(0o600);
+    }
+    expect(result.stdout).toContain(join(dir, 'metering.key'));
   });
 
   it('stops at start-up on a bad config, naming the key, the value and what was expected', async () => {

@@ -22,6 +22,22 @@ export const gatewayConfig = z.strictObject({
       opsPort: port().default(9090).describe('Port of /healthz, /readyz and /metrics.'),
       grpcPort: port().default(50051).describe('Port of the gRPC server that serves the services of this process to other processes.'),
       shutdownTimeoutMs: z.number().int().positive().default(15_000).describe('How long a graceful shutdown waits for work in hand.'),
+      tls: z
+        .strictObject({
+          ca: z.string().default('').describe('PEM file of the CA that signs every gateway process\'s certificate (`gateway certs init` makes a development one).'),
+          cert: z.string().default('').describe("PEM file of this process's certificate: it must name each service the process runs (spiffe://ai-gateway/<service>)."),
+          key: z.string().default('').describe("PEM file of this certificate's private key."),
+          refreshSeconds: z.number().int().min(1).default(60).describe('How often the three files are read again, so rotated certificates are used without a restart.'),
+        })
+        .prefault({})
+        .refine((tls) => [tls.ca, tls.cert, tls.key].every(Boolean) || ![tls.ca, tls.cert, tls.key].some(Boolean), {
+          message: 'set all of ca, cert and key, or none',
+        })
+        .describe('Mutual TLS for gRPC between the gateway\'s processes (docs/security.md): each callee serves each method only to the services allowed to call it.'),
+      insecureGrpc: z
+        .boolean()
+        .default(false)
+        .describe('Serve gRPC without TLS on an address other than loopback (anyone who reaches it can call every method). Without it such a process refuses to start.'),
       multiplexCalls: z
         .boolean()
         .default(true)

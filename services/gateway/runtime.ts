@@ -15,6 +15,7 @@ import { PGliteDatabase } from '../kit/db/pglite.js';
 import { connectPostgres } from '../kit/db/postgres.js';
 import type { Database } from '../kit/db/types.js';
 import { grpcClient, GrpcServer, type Api } from '../kit/grpc.js';
+import { GrpcTls } from '../kit/grpc-tls.js';
 import type { Logger } from '../kit/log.js';
 import { createMetricsRegistry } from '../kit/metrics.js';
 import { Pricing } from '../kit/pricing/index.js';
@@ -42,7 +43,9 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
   const metrics = createMetricsRegistry();
   const pricing = new Pricing(config.pricing.models);
   const secrets = new SecretStore(config.secrets, log.child({ component: 'secrets' }));
-  const grpc = new GrpcServer();
+  // An all-in-one process (or worker) calls its services in-process: no gRPC, no TLS for it.
+  const tls = SERVICE_NAMES.every((name) => services.includes(name)) ? undefined : grpcTls(config, services, log);
+  const grpc = new GrpcServer(tls);
   const dataDir = resolve(config.dataDir);
   const apis = new Map<ServiceName, object>();
   const remoteClients: { close(): void }[] = [];
@@ -75,7 +78,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     const local = apis.get(name);
     if (local) return local as Api<S>;
     const { address, callTimeoutMs } = config[name];
-    const created = grpcClient(definition, address, `${name} service`, { deadlineMs: callTimeoutMs, multiplex: config.server.multiplexCalls });
+    const created = grpcClient(definition, address, `${name} service`, { deadlineMs: callTimeoutMs, multiplex: config.server.multiplexCalls, tls: tls?.channelTo(name) });
     remoteClients.push(created);
     return created;
   };
@@ -176,4 +179,25 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     throw err;
   }
   return { endpoints, stop };
+}
+
+/**
+ * The process's mutual TLS for gRPC, when configured: its certificate must
+ * name every service the process runs, since that is who it is to the
+ * services it calls and serves. Without TLS, a process that serves gRPC
+ * beyond loopback says so at every start (checkDeployment let it start only
+ * with server.insecureGrpc).
+ */
+function grpcTls(config: GatewayConfig, services: ServiceName[], log: Logger): GrpcTls | undefined {
+  const { tls, host, insecureGrpc } = config.server;
+  if (!tls.ca) {
+    if (insecureGrpc) log.warn({ host }, 'gRPC between processes has no TLS (server.insecureGrpc): anyone who reaches this process can call its services');
+    return undefined;
+  }
+  const loaded = new GrpcTls(tls);
+  const missing = services.filter((name) => !loaded.services.has(name));
+  if (missing.length > 0) {
+    throw new Error(`server.tls.cert (${tls.cert}) does not name ${missing.join(', ')}: a process's certificate must name every service it runs (gateway certs init issues one per service)`);
+  }
+  return loaded;
 }

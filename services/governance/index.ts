@@ -34,7 +34,16 @@ export const governanceService = defineService<GovernanceConfig>({
     quotas.start();
     const api = new Governance(directory, quotas, new Holders(db, config.holderSilenceMs), ctx.pricing, config, ctx.metrics, ctx.log);
     api.start();
-    ctx.grpc.add(GovernanceService, api, ctx.log);
+    ctx.grpc.add(GovernanceService, api, ctx.log, {
+      authorize: ['ingress'],
+      authorizeMany: ['ingress'],
+      authorizeTools: ['ingress'],
+      authorizeToolCall: ['ingress'],
+      settle: ['ingress'],
+      settleMany: ['ingress'],
+      heartbeat: ['ingress'],
+      getRoutingConfig: ['routing'],
+    });
 
     const tokens = new TokenAuthenticator(config, resolveOwnerToken(config, ctx.dataDir, ctx.log));
     const sso = new OidcAuthenticator(config.sso, ctx.log);

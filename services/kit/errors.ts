@@ -31,6 +31,8 @@ export const errorCodes = {
   admin_unauthorized: { status: 401, type: 'authentication_error' },
   admin_forbidden: { status: 403, type: 'permission_error' },
   conflict: { status: 409, type: 'invalid_request_error' },
+  // Between services: a caller whose certificate names no service allowed to call the method.
+  caller_not_allowed: { status: 403, type: 'permission_error' },
   // MCP tools
   tool_not_allowed: { status: 403, type: 'permission_error' },
   // The tool changed since an admin approved it (or was never approved): held until approved.

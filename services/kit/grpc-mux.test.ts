@@ -8,6 +8,8 @@ import { MuxServer } from './grpc-mux.js';
 import { createLogger } from './log.js';
 
 const log = createLogger({ level: 'silent' });
+/** Who may call caching (without TLS, as here, no caller has an identity to check). */
+const CACHING_CALLERS = { lookup: ['ingress'], store: ['ingress'], listEntries: ['governance'], purge: ['governance'] };
 
 /**
  * A caching service whose lookup answers by the namespace it is given:
@@ -72,7 +74,7 @@ function client(port: number, deadlineMs = 30_000, options: { multiplex?: boolea
 async function muxOnlyServer(name: string) {
   const fake = fakeCaching(name);
   const mux = new MuxServer(log);
-  mux.register(CachingService.lookup, (request, options) => fake.api.lookup(request as LookupRequest, options));
+  mux.register(CachingService.lookup, (request, options) => fake.api.lookup(request as LookupRequest, options), ['ingress']);
   const server = new Server();
   const opened = { streams: 0 };
   server.addService(MultiplexService as unknown as ServiceDefinition, {
@@ -89,7 +91,7 @@ async function muxOnlyServer(name: string) {
 async function gatewayServer(name: string, port = 0) {
   const fake = fakeCaching(name);
   const server = new GrpcServer();
-  server.add(CachingService, fake.api, log);
+  server.add(CachingService, fake.api, log, CACHING_CALLERS);
   const bound = await server.listen('127.0.0.1', port);
   cleanups.push(() => server.stop(1_000));
   return { ...fake, server, port: bound };
@@ -227,7 +229,7 @@ describe('unary calls multiplexed on one stream', () => {
   it('falls back to plain calls against a server without Multiplex (an older version)', async () => {
     const fake = fakeCaching('plain');
     const server = new Server();
-    server.addService(CachingService as unknown as ServiceDefinition, grpcImplementation(CachingService, fake.api, log));
+    server.addService(CachingService as unknown as ServiceDefinition, grpcImplementation(CachingService, fake.api, log, CACHING_CALLERS));
     const port = await listen(server);
     cleanups.push(() => server.forceShutdown());
 

@@ -1,6 +1,7 @@
 import { Metadata, status as GrpcStatus, type Client, type ClientDuplexStream, type ServerDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { MultiplexService, type CallFrame, type CallFrames, type ReplyFrame, type ReplyFrames } from '../gen/gateway/v1/mux.js';
 import { GatewayError } from './errors.js';
+import { callerServices, refusal } from './grpc-tls.js';
 import { callErrorOf, cancelledCall, errorOfCallError, fromServiceError, serviceUnavailable, unansweredCall } from './grpc-errors.js';
 import type { Logger } from './log.js';
 import { TurnBatch } from './turn-batch.js';
@@ -29,6 +30,13 @@ export interface UnaryMethod {
 
 type Handler = (request: unknown, options: CallOptions) => Promise<unknown>;
 
+/** A method served on the stream: how to run it, and which services may call it. */
+interface Served {
+  method: UnaryMethod;
+  run: Handler;
+  callers: readonly string[];
+}
+
 /** Calls sent again when a stopping server refused them or ended the stream before starting them, at most. */
 const MAX_SENDS = 3;
 const NO_BYTES = Buffer.alloc(0);
@@ -52,17 +60,17 @@ const replyBytes = { weigh: (frame: ReplyFrame) => (frame.result?.$case === 'res
 
 /** Serves the Multiplex stream: each frame a call of one of the process's unary methods. */
 export class MuxServer {
-  private readonly handlers = new Map<string, { method: UnaryMethod; run: Handler }>();
+  private readonly handlers = new Map<string, Served>();
   private readonly streams = new Set<ServedStream>();
   private stopping = false;
 
   constructor(readonly log: Logger) {}
 
-  register(method: UnaryMethod, run: Handler): void {
-    this.handlers.set(method.path, { method, run });
+  register(method: UnaryMethod, run: Handler, callers: readonly string[]): void {
+    this.handlers.set(method.path, { method, run, callers });
   }
 
-  handlerOf(path: string) {
+  handlerOf(path: string): Served | undefined {
     return this.handlers.get(path);
   }
 
@@ -92,12 +100,15 @@ class ServedStream {
   private clientDone = false;
   private clientGone = false;
   private ended = false;
+  /** The services the caller's certificate names (undefined without TLS), read once per stream. */
+  private readonly callers: ReadonlySet<string> | undefined;
 
   constructor(
     private readonly call: ServerDuplexStream<CallFrames, ReplyFrames>,
     private readonly server: MuxServer,
     private readonly onEnded: () => void,
   ) {
+    this.callers = callerServices(call);
     call.on('data', ({ frames }: CallFrames) => {
       for (const frame of frames) this.receive(frame);
     });
@@ -121,8 +132,9 @@ class ServedStream {
       return;
     }
     const handler = this.server.handlerOf(frame.method);
-    if (!handler) {
-      const error = new GatewayError('internal_error', `this process serves no method ${frame.method}`);
+    // Each frame is checked against the stream's caller: a stream is not a pass to every method behind it.
+    const error = handler ? refusal(frame.method, handler.callers, this.callers, this.server.log) : new GatewayError('internal_error', `this process serves no method ${frame.method}`);
+    if (!handler || error) {
       this.replies.add({ id: frame.id, result: { $case: 'error', error: callErrorOf(error, this.server.log) } });
       return;
     }

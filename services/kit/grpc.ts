@@ -14,6 +14,7 @@ import {
 import { MultiplexService } from '../gen/gateway/v1/mux.js';
 import { fromServiceError, toServiceError } from './grpc-errors.js';
 import { MuxClient, MuxServer, withoutCallerStack, type CallOptions, type PlainCall, type UnaryMethod } from './grpc-mux.js';
+import { callerServices, refusal, type Callers, type GrpcTls } from './grpc-tls.js';
 import type { Logger } from './log.js';
 
 export { errorOfRefusal, fromServiceError, refusalOf } from './grpc-errors.js';
@@ -44,17 +45,21 @@ type MethodApi<M> = M extends {
 
 export type Api<S> = { [K in keyof S]: MethodApi<S[K]> };
 
-/** Adapts an in-process service object to a grpc-js service implementation. */
+/** Adapts an in-process service object to a grpc-js service implementation that serves each method to its callers only. */
 export function grpcImplementation<S extends Record<string, AnyMethod>>(
   definition: S,
   api: Api<S>,
   log: Logger,
+  callers: Callers<S>,
 ): UntypedServiceImplementation {
   const handlers: UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(definition)) {
     const fn = (api as Record<string, (req: unknown, options: CallOptions) => unknown>)[name]!.bind(api);
+    const allowed = callers[name]!;
     if (method.responseStream) {
       handlers[name] = (call: ServerWritableStream<unknown, unknown>) => {
+        const refused = refusal(method.path, allowed, callerServices(call), log);
+        if (refused) return void call.emit('error', toServiceError(refused, log));
         const abort = new AbortController();
         const cancelled = () => abort.abort();
         call.on('cancelled', cancelled);
@@ -64,6 +69,8 @@ export function grpcImplementation<S extends Record<string, AnyMethod>>(
       };
     } else {
       handlers[name] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+        const refused = refusal(method.path, allowed, callerServices(call), log);
+        if (refused) return void callback(toServiceError(refused, log));
         const abort = new AbortController();
         const cancelled = () => abort.abort();
         call.on('cancelled', cancelled);
@@ -106,12 +113,13 @@ export function grpcClient<S extends Record<string, AnyMethod>>(
   definition: S,
   address: string,
   target: string,
-  options: { deadlineMs: number; multiplex?: boolean; streamLifetimeMs?: number },
+  options: { deadlineMs: number; multiplex?: boolean; streamLifetimeMs?: number; tls?: ReturnType<GrpcTls['channelTo']> },
 ): Api<S> & { close(): void } {
-  const client = new Client(address, credentials.createInsecure(), {
+  const client = new Client(address, options.tls?.credentials ?? credentials.createInsecure(), {
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    ...options.tls?.options,
   });
   const mux = options.multiplex === false ? undefined : new MuxClient(client, target, options.deadlineMs, options.streamLifetimeMs);
   const api: Record<string, unknown> = {
@@ -179,8 +187,12 @@ export class GrpcServer {
   private mux?: MuxServer;
   private count = 0;
 
-  add<S extends Record<string, AnyMethod>>(definition: S, api: Api<S>, log: Logger): void {
-    this.server.addService(definition as unknown as ServiceDefinition, grpcImplementation(definition, api, log));
+  /** `tls`: serve over mutual TLS, each method only to the services `add` names; without it, plaintext (loopback or an insecure choice). */
+  constructor(private readonly tls?: GrpcTls) {}
+
+  /** Serves a service; `callers` names, per method, the services that may call it. */
+  add<S extends Record<string, AnyMethod>>(definition: S, api: Api<S>, log: Logger, callers: Callers<S>): void {
+    this.server.addService(definition as unknown as ServiceDefinition, grpcImplementation(definition, api, log, callers));
     if (!this.mux) {
       this.mux = new MuxServer(log);
       this.server.addService(MultiplexService as unknown as ServiceDefinition, { calls: this.mux.serve });
@@ -188,7 +200,7 @@ export class GrpcServer {
     for (const [name, method] of Object.entries(definition)) {
       if (method.responseStream) continue;
       const fn = (api as Record<string, (req: unknown, options: CallOptions) => Promise<unknown>>)[name]!.bind(api);
-      this.mux.register(method, fn);
+      this.mux.register(method, fn, callers[name]!);
     }
     this.count += 1;
   }
@@ -199,7 +211,7 @@ export class GrpcServer {
 
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, boundPort) =>
+      this.server.bindAsync(`${host}:${port}`, this.tls?.serverCredentials() ?? ServerCredentials.createInsecure(), (err, boundPort) =>
         err ? reject(err) : resolve(boundPort),
       );
     });

@@ -60,7 +60,7 @@ export const meteringService = defineService<MeteringConfig>({
       exportUsage: (query) => spend.exportUsage(query),
       toolCalls: (query) => toolCalls.toolCalls(query),
     };
-    ctx.grpc.add(MeteringService, api, ctx.log);
+    ctx.grpc.add(MeteringService, api, ctx.log, { spend: ['governance'], exportUsage: ['governance'], toolCalls: ['governance'] });
     return {
       ready: () => consumer.ready() && tools.ready(),
       stop: async () => {

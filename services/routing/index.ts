@@ -21,7 +21,18 @@ export const routingService = defineService<RoutingConfig>({
     const mcp = new McpHub(config.mcp, ctx.secrets, ctx.log.child({ component: 'mcp' }), ctx.metrics);
     mcp.start();
     const api = new Routing(live, config.timeouts, mcp);
-    ctx.grpc.add(RoutingService, api, ctx.log);
+    ctx.grpc.add(RoutingService, api, ctx.log, {
+      // Caching embeds semantic-cache questions through the embeddings endpoint.
+      complete: ['ingress', 'caching'],
+      completeStream: ['ingress'],
+      listModels: ['ingress'],
+      callTool: ['ingress'],
+      listTools: ['ingress', 'governance'],
+      listMcpServers: ['governance'],
+      startMcpAuthorization: ['governance'],
+      completeMcpAuthorization: ['governance'],
+      checkRoutingConfig: ['governance'],
+    });
 
     // Providers, models and MCP approvals made through the admin API come from governance, now and whenever an admin changes them.
     let stopped = false;

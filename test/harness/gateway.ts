@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { stringify as toYaml } from 'yaml';
 import { gatewayConfig } from '../../services/gateway/config.js';
+import { initCertificates } from '../../services/gateway/certs.js';
 import { startGateway, type RunningGateway } from '../../services/gateway/runtime.js';
 import { loadConfig } from '../../services/kit/config.js';
 import { createLogger } from '../../services/kit/log.js';
@@ -152,6 +153,10 @@ export interface SplitGateway extends TestGateway {
   readonly ingressURLs: string[];
   /** Admin API of every governance replica. */
   readonly adminUrls: string[];
+  /** The CA and the service certificates the processes use (`gateway certs init`). */
+  readonly certsDir: string;
+  /** Where each service's (first) process serves gRPC. */
+  readonly grpcAddresses: Record<Exclude<ServiceName, 'ingress'>, string>;
   /** What all processes printed. */
   output(): string;
   /** Kills a service's (first) process with the signal, then starts it again. */
@@ -183,6 +188,14 @@ export async function startSplit(config: Tree, replicas: { governance?: number; 
   });
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, toYaml(shared));
+  // Mutual TLS between the processes, as a deployment runs: each service with a certificate of its own.
+  const certsDir = join(dir, 'certs');
+  initCertificates(certsDir, { hosts: [], groups: [], days: 1 });
+  const tls = (name: ServiceName) => ({
+    GATEWAY_SERVER__TLS__CA: join(certsDir, 'ca.crt'),
+    GATEWAY_SERVER__TLS__CERT: join(certsDir, `${name}.crt`),
+    GATEWAY_SERVER__TLS__KEY: join(certsDir, `${name}.key`),
+  });
 
   const plan: { name: ServiceName; env: Record<string, string> }[] = [
     ...governance.grpc.map((grpc, i) => ({ name: 'governance' as const, env: { GATEWAY_SERVER__GRPC_PORT: String(grpc), GATEWAY_GOVERNANCE__ADMIN_PORT: String(governance.admin[i]) } })),
@@ -202,7 +215,7 @@ export async function startSplit(config: Tree, replicas: { governance?: number; 
   const started: ServiceProcess[] = [];
   try {
     // Started one after another: many Node.js processes booting at once on two cores starve each other.
-    for (const { name, env } of plan) started.push(await spawnService(file, name, env));
+    for (const { name, env } of plan) started.push(await spawnService(file, name, { ...env, ...tls(name) }));
   } catch (err) {
     await Promise.all(started.map((p) => p.kill('SIGKILL')));
     throw err;
@@ -225,6 +238,8 @@ export async function startSplit(config: Tree, replicas: { governance?: number; 
     processes,
     restart,
     ingressURLs: ingressPorts.map((port) => `http://127.0.0.1:${port}/v1`),
+    certsDir,
+    grpcAddresses: { governance: `127.0.0.1:${governance.grpc[0]}`, caching: `127.0.0.1:${grpcCaching[0]}`, routing: `127.0.0.1:${grpcRouting}`, audit: `127.0.0.1:${grpcAudit}`, metering: `127.0.0.1:${grpcMetering}` },
     adminUrls: governance.admin.map((port) => `http://127.0.0.1:${port}`),
     output: () => started.map((p) => `--- ${p.name} ---\n${p.output()}`).join('\n'),
   };

@@ -50,6 +50,8 @@ Options:
   --cpu-prof               profile the gateway processes (node --cpu-prof) and print where they spend their time
   --alloc-prof             sample what the gateway processes allocate in the throughput phase: bytes per request,
                            and which functions allocate them
+  --split-tls <on|off>     mutual TLS between the split gateway's processes, as deployments run it (default on);
+                           off measures what TLS costs
   --tsx                    run the gateway through tsx instead of transpiling services/ first
   --help                   this text`;
 
@@ -75,8 +77,10 @@ const { values } = parseArgs({
     'cpu-prof': { type: 'boolean' },
     'alloc-prof': { type: 'boolean' },
     tsx: { type: 'boolean' },
+    'split-tls': { type: 'string', default: 'on' },
   },
 });
+if (values['split-tls'] !== 'on' && values['split-tls'] !== 'off') throw new Error(`--split-tls: expected on or off, got "${values['split-tls']}"`);
 if (values.help) {
   console.log(HELP);
   process.exit(0);
@@ -188,7 +192,7 @@ try {
         const embedded = await startEmbedded({ ...gatewayOptions, nodeArgs: profileArgs(name) }, quick ? 1_000 : 2_000, workers);
         result.idleRssMb = Math.round(embedded.idleRssMb);
         target = embedded;
-      } else target = await startSplit({ ...gatewayOptions, nodeArgs: profileArgs('split') }, progress);
+      } else target = await startSplit({ ...gatewayOptions, nodeArgs: profileArgs('split') }, values['split-tls'] === 'on', progress);
       stops.push(target.stop);
       result.startMs = Math.round(performance.now() - t0);
       result.notes = target.notes;

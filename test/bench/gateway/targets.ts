@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
+import { initCertificates } from '../../../services/gateway/certs.js';
 import { createDatabase, freePort, isolatedBus } from '../../harness/infra.js';
 import { ConsumerWatch } from './consumers.js';
 import { forkScript, memoryOf, spawnGateway, type GatewayProc, type Proc } from './processes.js';
@@ -232,7 +233,8 @@ function workersOf(primary: GatewayProc): Proc[] {
 }
 
 /** Each service its own process, talking gRPC. */
-export async function startSplit(options: GatewayOptions, progress: (line: string) => void): Promise<Target> {
+/** The split gateway; `tls`: mutual TLS between its processes, each with a certificate of its own, as deployments run it. */
+export async function startSplit(options: GatewayOptions, tls: boolean, progress: (line: string) => void): Promise<Target> {
   const ports = { ingress: await freePort(), admin: await freePort(), governance: await freePort(), caching: await freePort(), routing: await freePort() };
   const prepared = await prepare(options, {
     ingress: { port: ports.ingress },
@@ -241,9 +243,14 @@ export async function startSplit(options: GatewayOptions, progress: (line: strin
     routing: { address: `127.0.0.1:${ports.routing}` },
   });
   const grpcPort: Record<string, number> = { governance: ports.governance, caching: ports.caching, routing: ports.routing };
+  const certs = join(prepared.dir, 'certs');
+  if (tls) initCertificates(certs, { hosts: [], groups: [], days: 1 });
+  const tlsEnv = (name: string): Record<string, string> =>
+    tls ? { GATEWAY_SERVER__TLS__CA: join(certs, 'ca.crt'), GATEWAY_SERVER__TLS__CERT: join(certs, `${name}.crt`), GATEWAY_SERVER__TLS__KEY: join(certs, `${name}.key`) } : {};
   const procs: GatewayProc[] = [];
   const spawnOne = async (name: string) => {
-    const proc = await spawnGateway(options.cli, prepared.file, name, grpcPort[name] ? { GATEWAY_SERVER__GRPC_PORT: String(grpcPort[name]) } : {}, options.nodeArgs?.(name));
+    const env = { ...tlsEnv(name), ...(grpcPort[name] ? { GATEWAY_SERVER__GRPC_PORT: String(grpcPort[name]) } : {}) };
+    const proc = await spawnGateway(options.cli, prepared.file, name, env, options.nodeArgs?.(name));
     procs.push(proc);
     return proc;
   };
