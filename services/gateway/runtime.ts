@@ -194,7 +194,12 @@ function grpcTls(config: GatewayConfig, services: ServiceName[], log: Logger): G
     if (insecureGrpc) log.warn({ host }, 'gRPC between processes has no TLS (server.insecureGrpc): anyone who reaches this process can call its services');
     return undefined;
   }
-  const loaded = new GrpcTls(tls);
+  let loaded: GrpcTls;
+  try {
+    loaded = new GrpcTls(tls);
+  } catch (err) {
+    throw new Error(`server.tls.cert (${tls.cert}) cannot be read as a certificate: ${(err as Error).message}`, { cause: err });
+  }
   const missing = services.filter((name) => !loaded.services.has(name));
   if (missing.length > 0) {
     throw new Error(`server.tls.cert (${tls.cert}) does not name ${missing.join(', ')}: a process's certificate must name every service it runs (gateway certs init issues one per service)`);
