@@ -14,7 +14,7 @@ export const anthropicProviderConfig = z.strictObject({
   ...credentialSchema,
   baseUrl: z
     .url({ protocol: /^https?$/ })
-    .default('https://api.anthropic.com')
+    .default(PROVIDER_TYPES.anthropic.baseUrl)
     .describe('Base URL without the /v1 path; the default is Anthropic\'s public API.'),
   version: z.string().min(1).default('2023-06-01').describe('The anthropic-version header sent with every request.'),
   defaultMaxTokens: z

@@ -34,6 +34,11 @@ export type BedrockProviderConfig = z.infer<typeof bedrockProviderConfig>;
 
 type Credential = BedrockProviderConfig['credentials'][number];
 
+/** The endpoint an entry's adapter calls: its baseUrl, else its region's public Bedrock runtime. */
+export function bedrockBaseUrl(config: BedrockProviderConfig): string {
+  return config.baseUrl ?? `https://bedrock-runtime.${config.region}.amazonaws.com`;
+}
+
 /**
  * Amazon Bedrock through the Converse and ConverseStream APIs, which give one
  * message format for every model on Bedrock. Requests are signed with SigV4
@@ -55,7 +60,7 @@ export class BedrockAdapter implements ProviderAdapter {
     secrets: SecretLookup = LITERAL_SECRETS,
   ) {
     this.models = config.models;
-    this.base = new URL(config.baseUrl ?? `https://bedrock-runtime.${config.region}.amazonaws.com`);
+    this.base = new URL(bedrockBaseUrl(config));
     this.upstream = new Upstream(name, this.base.href, timeouts, bedrockErrorClassifier(name), config.maxConnections);
     this.credentialCount = config.credentials.length;
     // AWS's signing code is loaded with the first call. Credentials are read at each signature, so keys rotated in

@@ -19,7 +19,7 @@ export const cohereProviderConfig = z.strictObject({
   ...credentialSchema,
   baseUrl: z
     .url({ protocol: /^https?$/ })
-    .default('https://api.cohere.com')
+    .default(PROVIDER_TYPES.cohere.baseUrl)
     .describe('Base URL without the version path (the adapter calls /v2/chat and /v2/embed); the default is Cohere\'s public API.'),
 });
 

@@ -26,7 +26,7 @@ export const geminiProviderConfig = z.strictObject({
   type: z.literal('gemini'),
   ...providerBase,
   ...credentialSchema,
-  baseUrl: z.url({ protocol: /^https?$/ }).default('https://generativelanguage.googleapis.com').describe('Gemini API (AI Studio) base URL, without the version path.'),
+  baseUrl: z.url({ protocol: /^https?$/ }).default(PROVIDER_TYPES.gemini.baseUrl).describe('Gemini API (AI Studio) base URL, without the version path.'),
   apiVersion: z.string().regex(/^v\d+\w*$/).default('v1beta').describe('API version path segment (v1beta carries the newest features).'),
   structuredOutput,
 });
@@ -198,6 +198,11 @@ export function createGeminiAdapter(name: string, config: GeminiProviderConfig, 
   return new GeminiAdapter(name, 'gemini', caps, config.models, keys.size, config.baseUrl, endpoint, config.structuredOutput, timeouts, config.maxConnections);
 }
 
+/** The URL an entry's adapter calls: its baseUrl, else its location's public Vertex AI endpoint. */
+export function vertexBaseUrl(config: VertexProviderConfig): string {
+  return config.baseUrl ?? (config.location === 'global' ? 'https://aiplatform.googleapis.com' : `https://${config.location}-aiplatform.googleapis.com`);
+}
+
 /** Vertex AI: chat only (its embeddings API differs per model and is not mapped). */
 export class VertexAdapter extends GeminiChatAdapter {
   constructor(
@@ -207,7 +212,6 @@ export class VertexAdapter extends GeminiChatAdapter {
     private readonly tokens: ServiceAccountTokens,
   ) {
     const caps: Capabilities = PROVIDER_TYPES.vertex.capabilities;
-    const host = config.location === 'global' ? 'https://aiplatform.googleapis.com' : `https://${config.location}-aiplatform.googleapis.com`;
     const endpoint: Endpoint = {
       path: async (model, method) => {
         const project = config.project ?? (await tokens.projectId());
@@ -220,7 +224,7 @@ export class VertexAdapter extends GeminiChatAdapter {
       headers: async () => ({ authorization: `Bearer ${await tokens.token()}` }),
       refused: () => tokens.invalidate(),
     };
-    super(name, 'vertex', caps, config.models, 1, config.baseUrl ?? host, endpoint, config.structuredOutput, timeouts, config.maxConnections);
+    super(name, 'vertex', caps, config.models, 1, vertexBaseUrl(config), endpoint, config.structuredOutput, timeouts, config.maxConnections);
   }
 
   override async close(): Promise<void> {

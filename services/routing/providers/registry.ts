@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { anthropicProviderConfig, createAnthropicAdapter } from './anthropic.js';
-import { bedrockProviderConfig, createBedrockAdapter } from './bedrock.js';
+import { bedrockBaseUrl, bedrockProviderConfig, createBedrockAdapter } from './bedrock.js';
 import { cohereProviderConfig, createCohereAdapter } from './cohere.js';
-import { createGeminiAdapter, createVertexAdapter, geminiProviderConfig, vertexProviderConfig } from './gemini.js';
+import { createGeminiAdapter, createVertexAdapter, geminiProviderConfig, vertexBaseUrl, vertexProviderConfig } from './gemini.js';
 import { mockProviderConfig, MockAdapter } from './mock.js';
 import { azureProviderConfig, createAzureAdapter, createOpenAIAdapter, OPENAI_PRESETS, openAIProviderConfig, type OpenAIProviderConfig } from './openai.js';
 import type { ProviderAdapter, Timeouts } from './types.js';
@@ -23,6 +23,22 @@ export const providerConfig = z.discriminatedUnion('type', [mockProviderConfig, 
 ]);
 
 export type ProviderConfig = z.infer<typeof providerConfig>;
+
+/** The URL a provider entry's adapter calls (its base URL, or the default its type derives); none for the mock. */
+export function providerBaseUrl(config: ProviderConfig): string | undefined {
+  switch (config.type) {
+    case 'mock':
+      return undefined;
+    case 'azure':
+      return config.endpoint;
+    case 'bedrock':
+      return bedrockBaseUrl(config);
+    case 'vertex':
+      return vertexBaseUrl(config);
+    default:
+      return config.baseUrl;
+  }
+}
 
 /** The adapter for a provider entry; secret references in it are read through `secrets` at each use. */
 export function createAdapter(name: string, config: ProviderConfig, timeouts: Timeouts, secrets: SecretLookup): ProviderAdapter {
