@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { adminProvidersConfig } from './admin-providers.js';
 import { mcpConfig } from './mcp/config.js';
 import { providerConfig } from './providers/registry.js';
 
@@ -39,6 +40,7 @@ export const routingConfig = z
       .record(z.string().min(1), z.union([z.string().min(1), modelGroupConfig]))
       .default({})
       .describe('Model names clients may use: an alias ("fast": "groq/llama-3.1-8b-instant") or a group of deployments.'),
+    adminProviders: adminProvidersConfig.describe('What providers added through the admin API may point at and which secrets they may use (see docs/security.md).'),
     retry: z
       .strictObject({
         attemptsPerDeployment: z.number().int().min(1).max(10).default(2).describe('Tries on one deployment (first try included) before moving on.'),

@@ -1,9 +1,10 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../kit/log.js';
-import { isSecretReference, stringsIn, type SecretStore } from '../kit/secrets/store.js';
+import { isSecretReference, type SecretStore } from '../kit/secrets/store.js';
+import { AdminProviderPolicy, type CredentialField } from './admin-providers.js';
 import { routingConfig, type RoutingConfig } from './config.js';
 import { createAdapter, type ProviderConfig } from './providers/registry.js';
-import type { ProviderAdapter } from './providers/types.js';
+import type { Connection, ProviderAdapter } from './providers/types.js';
 import { ModelCatalog } from './router/catalog.js';
 import { RouterMetrics } from './router/metrics.js';
 import { Router } from './router/router.js';
@@ -17,16 +18,22 @@ export interface AdminEntries {
 /** Fields of provider entries that hold credentials: from the admin API they must be references, never values. */
 const SECRET_FIELDS = new Set(['apiKey', 'apiKeys', 'serviceAccount', 'accessKeyId', 'secretAccessKey', 'sessionToken']);
 
-function literalSecrets(tree: unknown, path: string, found: string[]): void {
-  if (Array.isArray(tree)) tree.forEach((item, i) => literalSecrets(item, `${path}[${i}]`, found));
+/** The credentials in a provider entry (empty ones are none), each with where it is. */
+function credentialFields(tree: unknown, path: string, found: CredentialField[] = []): CredentialField[] {
+  if (Array.isArray(tree)) tree.forEach((item, i) => credentialFields(item, `${path}[${i}]`, found));
   else if (tree && typeof tree === 'object') {
     for (const [key, value] of Object.entries(tree)) {
       const at = `${path}.${key}`;
-      const values = SECRET_FIELDS.has(key) ? (Array.isArray(value) ? value : [value]) : [];
-      if (values.some((v) => typeof v === 'string' && v !== '' && !isSecretReference(v))) found.push(at);
-      else literalSecrets(value, at, found);
+      if (!SECRET_FIELDS.has(key)) credentialFields(value, at, found);
+      else if (typeof value === 'string' && value !== '') found.push({ at, value });
+      else if (Array.isArray(value)) value.forEach((v, i) => typeof v === 'string' && v !== '' && found.push({ at: `${at}[${i}]`, value: v }));
     }
   }
+  return found;
+}
+
+function partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {
+  return [items.filter(test), items.filter((item) => !test(item))];
 }
 
 /**
@@ -38,6 +45,7 @@ export class LiveRouting {
   private adapters = new Map<string, { entry: string; adapter: ProviderAdapter }>();
   private current: Router;
   private readonly metrics: RouterMetrics;
+  private readonly policy: AdminProviderPolicy;
 
   constructor(
     private readonly file: RoutingConfig,
@@ -45,6 +53,7 @@ export class LiveRouting {
     registry: Registry,
     private readonly log: Logger,
   ) {
+    this.policy = new AdminProviderPolicy(file.adminProviders);
     this.metrics = new RouterMetrics(registry, () => this.current.catalog.allDeployments(), (id) => this.current.catalog.isConfigured(id));
     this.current = this.build(file);
   }
@@ -61,19 +70,26 @@ export class LiveRouting {
         if (name in this.file[kind]) problems.push(`routing.${kind}.${name} is defined in the config file; change it there`);
       }
     }
-    const literal: string[] = [];
-    literalSecrets(entries.providers, 'routing.providers', literal);
-    for (const at of literal) problems.push(`${at}: give a secret reference (env:NAME, file:/path or vault:<mount>/<path>#<field>), not the secret itself`);
+    const references = new Map<string, CredentialField[]>();
+    for (const [name, entry] of Object.entries(entries.providers)) {
+      const [given, literal] = partition(credentialFields(entry, `routing.providers.${name}`), (field) => isSecretReference(field.value));
+      for (const { at } of literal) problems.push(`${at}: give a secret reference (env:NAME, file:/path or vault:<mount>/<path>#<field>), not the secret itself`);
+      references.set(name, given);
+    }
     const parsed = routingConfig.safeParse(this.merge(entries));
     if (!parsed.success) {
       for (const issue of parsed.error.issues) problems.push(`routing.${issue.path.map(String).join('.')}: ${issue.message}`);
+      return problems;
     }
-    if (problems.length === 0) {
-      try {
-        await this.secrets.prepare(stringsIn(entries.providers));
-      } catch (err) {
-        problems.push((err as Error).message);
-      }
+    for (const [name, given] of references) {
+      if (!(name in this.file.providers)) problems.push(...this.policy.problems(`routing.providers.${name}`, parsed.data.providers[name]!, given));
+    }
+    if (problems.length > 0) return problems;
+    // Read only now that the operator's policy allows every one of them: a refused reference is never read.
+    try {
+      await this.secrets.prepare([...references.values()].flat().map((field) => field.value));
+    } catch (err) {
+      problems.push((err as Error).message);
     }
     return problems;
   }
@@ -96,10 +112,13 @@ export class LiveRouting {
 
   private build(config: RoutingConfig): Router {
     const next = new Map<string, { entry: string; adapter: ProviderAdapter }>();
+    // The config file's providers are the operator's and connect as Node does; those from the admin API check addresses.
+    const adminConnection: Connection = { ...config.timeouts, lookup: this.policy.lookup };
     for (const [name, providerConfig] of Object.entries(config.providers)) {
       const entry = JSON.stringify(providerConfig);
       const kept = this.adapters.get(name);
-      next.set(name, kept && kept.entry === entry ? kept : { entry, adapter: createAdapter(name, providerConfig as ProviderConfig, config.timeouts, this.secrets) });
+      const connection = name in this.file.providers ? config.timeouts : adminConnection;
+      next.set(name, kept && kept.entry === entry ? kept : { entry, adapter: createAdapter(name, providerConfig as ProviderConfig, connection, this.secrets) });
     }
     for (const [name, { adapter }] of this.adapters) {
       // Closed once calls still in flight on the old table have had time to finish.

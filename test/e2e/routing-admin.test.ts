@@ -14,7 +14,10 @@ describe('providers and models through the admin API', () => {
   beforeAll(async () => {
     process.env.GW_TEST_DYNAMIC_KEY = 'sk-dynamic-provider';
     fake = await startFakeOpenAI({ apiKey: 'sk-dynamic-provider' });
-    gateway = await startInProcess({});
+    // The fake listens on 127.0.0.1, which the operator must name for providers added through the admin API.
+    gateway = await startInProcess({
+      routing: { adminProviders: { hosts: ['127.0.0.1'], secretReferences: [{ reference: 'env:GW_TEST_DYNAMIC_KEY', hosts: ['127.0.0.1'] }] } },
+    });
     client = gateway.client((await gateway.createKey({ name: 'dynamic' })).key);
   });
   afterAll(async () => {

@@ -19,6 +19,8 @@ export interface FakeVault {
   put(mount: string, path: string, data: Record<string, string>): void;
   /** Token requests seen, to tell logins and reads apart. */
   readonly logins: number;
+  /** Every secret read, as <mount>/<path>, in order (to check that one was never read). */
+  readonly reads: readonly string[];
   close(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export async function startFakeVault(options: { tokenTtlSeconds?: number } = {})
   const tokens = new Map<string, number>([[rootToken, Number.POSITIVE_INFINITY]]);
   const secrets = new Map<string, { data: Record<string, string>; version: number; created: string }>();
   let logins = 0;
+  const reads: string[] = [];
 
   const put = (mount: string, path: string, data: Record<string, string>) => {
     const version = (secrets.get(`${mount}/${path}`)?.version ?? 0) + 1;
@@ -62,6 +65,7 @@ export async function startFakeVault(options: { tokenTtlSeconds?: number } = {})
       const version = put(mount!, secretPath!, (JSON.parse(body || '{}') as { data?: Record<string, string> }).data ?? {});
       return writeJson(res, 200, { request_id: randomBytes(8).toString('hex'), lease_id: '', renewable: false, lease_duration: 0, data: { created_time: new Date().toISOString(), deletion_time: '', destroyed: false, version }, wrap_info: null, warnings: null, auth: null });
     }
+    reads.push(`${mount}/${secretPath}`);
     const secret = secrets.get(`${mount}/${secretPath}`);
     if (!secret) return writeJson(res, 404, { errors: [] });
     writeJson(res, 200, {
@@ -81,6 +85,7 @@ export async function startFakeVault(options: { tokenTtlSeconds?: number } = {})
     get logins() {
       return logins;
     },
+    reads,
     close,
   };
 }

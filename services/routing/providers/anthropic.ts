@@ -6,7 +6,7 @@ import type { ErrorBody, Message } from './anthropic-wire.js';
 import { classifyStatus, Upstream, type ErrorClassifier } from './http.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase } from './schema.js';
-import type { ProviderAdapter, ProviderCall, Timeouts } from './types.js';
+import type { Connection, ProviderAdapter, ProviderCall } from './types.js';
 
 export const anthropicProviderConfig = z.strictObject({
   type: z.literal('anthropic'),
@@ -14,7 +14,7 @@ export const anthropicProviderConfig = z.strictObject({
   ...credentialSchema,
   baseUrl: z
     .url({ protocol: /^https?$/ })
-    .default('https://api.anthropic.com')
+    .default(PROVIDER_TYPES.anthropic.baseUrl)
     .describe('Base URL without the /v1 path; the default is Anthropic\'s public API.'),
   version: z.string().min(1).default('2023-06-01').describe('The anthropic-version header sent with every request.'),
   defaultMaxTokens: z
@@ -39,12 +39,12 @@ class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {
   constructor(
     readonly name: string,
     private readonly config: AnthropicProviderConfig,
-    timeouts: Timeouts,
+    connection: Connection,
     secrets?: SecretLookup,
   ) {
     super(credentialsOf(config, secrets));
     this.models = config.models;
-    this.upstream = new Upstream(name, config.baseUrl, timeouts, anthropicErrorClassifier(name), config.maxConnections);
+    this.upstream = new Upstream(name, config.baseUrl, connection, anthropicErrorClassifier(name), config.maxConnections);
   }
 
   private headers(credential: number): Record<string, string> {
@@ -85,6 +85,6 @@ export function anthropicErrorClassifier(provider: string): ErrorClassifier {
   };
 }
 
-export function createAnthropicAdapter(name: string, config: AnthropicProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): ProviderAdapter {
-  return new AnthropicAdapter(name, config, timeouts, secrets);
+export function createAnthropicAdapter(name: string, config: AnthropicProviderConfig, connection: Connection, secrets?: SecretLookup): ProviderAdapter {
+  return new AnthropicAdapter(name, config, connection, secrets);
 }

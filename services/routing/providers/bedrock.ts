@@ -8,7 +8,7 @@ import { fromConverse, toConverse, type ConverseResponse } from './bedrock-mappi
 import { converseChunks, readEventStream } from './bedrock-stream.js';
 import { classifyStatus, clip, Upstream, type ErrorClassifier, type UpstreamRequest } from './http.js';
 import { providerBase } from './schema.js';
-import { ProviderError, retryAfterMs, type Capabilities, type FailureKind, type ProviderAdapter, type ProviderCall, type Timeouts } from './types.js';
+import { ProviderError, retryAfterMs, type Capabilities, type Connection, type FailureKind, type ProviderAdapter, type ProviderCall } from './types.js';
 
 export const bedrockProviderConfig = z.strictObject({
   type: z.literal('bedrock'),
@@ -34,6 +34,11 @@ export type BedrockProviderConfig = z.infer<typeof bedrockProviderConfig>;
 
 type Credential = BedrockProviderConfig['credentials'][number];
 
+/** The endpoint an entry's adapter calls: its baseUrl, else its region's public Bedrock runtime. */
+export function bedrockBaseUrl(config: BedrockProviderConfig): string {
+  return config.baseUrl ?? `https://bedrock-runtime.${config.region}.amazonaws.com`;
+}
+
 /**
  * Amazon Bedrock through the Converse and ConverseStream APIs, which give one
  * message format for every model on Bedrock. Requests are signed with SigV4
@@ -51,12 +56,12 @@ export class BedrockAdapter implements ProviderAdapter {
   constructor(
     readonly name: string,
     config: BedrockProviderConfig,
-    timeouts: Timeouts,
+    connection: Connection,
     secrets: SecretLookup = LITERAL_SECRETS,
   ) {
     this.models = config.models;
-    this.base = new URL(config.baseUrl ?? `https://bedrock-runtime.${config.region}.amazonaws.com`);
-    this.upstream = new Upstream(name, this.base.href, timeouts, bedrockErrorClassifier(name), config.maxConnections);
+    this.base = new URL(bedrockBaseUrl(config));
+    this.upstream = new Upstream(name, this.base.href, connection, bedrockErrorClassifier(name), config.maxConnections);
     this.credentialCount = config.credentials.length;
     // AWS's signing code is loaded with the first call. Credentials are read at each signature, so keys rotated in
     // their secret store are used without a restart.
@@ -175,6 +180,6 @@ export function bedrockErrorClassifier(provider: string): ErrorClassifier {
   };
 }
 
-export function createBedrockAdapter(name: string, config: BedrockProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): BedrockAdapter {
-  return new BedrockAdapter(name, config, timeouts, secrets);
+export function createBedrockAdapter(name: string, config: BedrockProviderConfig, connection: Connection, secrets?: SecretLookup): BedrockAdapter {
+  return new BedrockAdapter(name, config, connection, secrets);
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Capabilities } from './types.js';
 
 interface ProviderType {
@@ -5,8 +6,13 @@ interface ProviderType {
   label: string;
   /** What its adapter supports (the README's table is rendered from these). */
   capabilities: Capabilities;
-  /** Default base URL, for providers that speak the OpenAI API. */
+  /** Default base URL: the provider's public API, where it does not depend on the entry. */
   baseUrl?: string;
+  /**
+   * Hosts of the provider's public API where they depend on the entry (resource, region, location), as
+   * routing.adminProviders.hosts patterns; catalog.test.ts checks them against what the adapters call.
+   */
+  apiHosts?: readonly string[];
 }
 
 const all = { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true } as const;
@@ -14,12 +20,12 @@ const all = { streaming: true, tools: true, vision: true, embeddings: true, json
 /** Every provider `type` the gateway has an adapter for. */
 export const PROVIDER_TYPES = {
   openai: { label: 'OpenAI (and any OpenAI-compatible base URL)', capabilities: all, baseUrl: 'https://api.openai.com/v1' },
-  azure: { label: 'Azure OpenAI', capabilities: { ...all, completions: false } },
-  anthropic: { label: 'Anthropic', capabilities: { ...all, embeddings: false, completions: false } },
-  gemini: { label: 'Google Gemini (AI Studio)', capabilities: { ...all, completions: false } },
-  vertex: { label: 'Google Vertex AI', capabilities: { ...all, embeddings: false, completions: false } },
-  bedrock: { label: 'AWS Bedrock (Converse)', capabilities: { ...all, embeddings: false, completions: false } },
-  cohere: { label: 'Cohere (v2)', capabilities: { ...all, completions: false } },
+  azure: { label: 'Azure OpenAI', capabilities: { ...all, completions: false }, apiHosts: ['*.openai.azure.com'] },
+  anthropic: { label: 'Anthropic', capabilities: { ...all, embeddings: false, completions: false }, baseUrl: 'https://api.anthropic.com' },
+  gemini: { label: 'Google Gemini (AI Studio)', capabilities: { ...all, completions: false }, baseUrl: 'https://generativelanguage.googleapis.com' },
+  vertex: { label: 'Google Vertex AI', capabilities: { ...all, embeddings: false, completions: false }, apiHosts: ['aiplatform.googleapis.com', '*-aiplatform.googleapis.com'] },
+  bedrock: { label: 'AWS Bedrock (Converse)', capabilities: { ...all, embeddings: false, completions: false }, apiHosts: ['bedrock-runtime.*.amazonaws.com'] },
+  cohere: { label: 'Cohere (v2)', capabilities: { ...all, completions: false }, baseUrl: 'https://api.cohere.com' },
   mistral: { label: 'Mistral', capabilities: { ...all, completions: false }, baseUrl: 'https://api.mistral.ai/v1' },
   groq: { label: 'Groq', capabilities: { ...all, embeddings: false, completions: false }, baseUrl: 'https://api.groq.com/openai/v1' },
   deepseek: { label: 'DeepSeek', capabilities: { ...all, vision: false, embeddings: false, jsonSchema: false, completions: false }, baseUrl: 'https://api.deepseek.com/v1' },
@@ -33,6 +39,16 @@ export const PROVIDER_TYPES = {
 } as const satisfies Record<string, ProviderType>;
 
 export type ProviderTypeName = keyof typeof PROVIDER_TYPES;
+
+/**
+ * The public API hosts of the built-in provider types, the default of routing.adminProviders.hosts. Ollama and
+ * vLLM default to this machine (an IP address), which is no public API, so they are left out.
+ */
+export const BUILT_IN_HOSTS: readonly string[] = [
+  ...new Set(
+    (Object.values(PROVIDER_TYPES) as ProviderType[]).flatMap((type) => type.apiHosts ?? (type.baseUrl ? [new URL(type.baseUrl).hostname] : [])).filter((host) => isIP(host) === 0),
+  ),
+];
 
 /** The README's provider table, in Markdown. */
 export function providerTable(): string {

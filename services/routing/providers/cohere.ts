@@ -11,7 +11,7 @@ import {
 import { classifyStatus, clip, Upstream, type ErrorClassifier } from './http.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase } from './schema.js';
-import { ProviderError, retryAfterMs, type Capabilities, type ProviderAdapter, type ProviderCall, type Timeouts } from './types.js';
+import { ProviderError, retryAfterMs, type Capabilities, type Connection, type ProviderAdapter, type ProviderCall } from './types.js';
 
 export const cohereProviderConfig = z.strictObject({
   type: z.literal('cohere'),
@@ -19,7 +19,7 @@ export const cohereProviderConfig = z.strictObject({
   ...credentialSchema,
   baseUrl: z
     .url({ protocol: /^https?$/ })
-    .default('https://api.cohere.com')
+    .default(PROVIDER_TYPES.cohere.baseUrl)
     .describe('Base URL without the version path (the adapter calls /v2/chat and /v2/embed); the default is Cohere\'s public API.'),
 });
 
@@ -69,12 +69,12 @@ export class CohereAdapter extends KeyedAdapter implements ProviderAdapter {
   constructor(
     readonly name: string,
     config: CohereProviderConfig,
-    timeouts: Timeouts,
+    connection: Connection,
     secrets?: SecretLookup,
   ) {
     super(credentialsOf(config, secrets));
     this.models = config.models;
-    this.upstream = new Upstream(name, config.baseUrl, timeouts, cohereErrorClassifier(name), config.maxConnections);
+    this.upstream = new Upstream(name, config.baseUrl, connection, cohereErrorClassifier(name), config.maxConnections);
   }
 
   private headers(credential: number): Record<string, string> {
@@ -138,6 +138,6 @@ export class CohereAdapter extends KeyedAdapter implements ProviderAdapter {
   }
 }
 
-export function createCohereAdapter(name: string, config: CohereProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): ProviderAdapter {
-  return new CohereAdapter(name, config, timeouts, secrets);
+export function createCohereAdapter(name: string, config: CohereProviderConfig, connection: Connection, secrets?: SecretLookup): ProviderAdapter {
+  return new CohereAdapter(name, config, connection, secrets);
 }

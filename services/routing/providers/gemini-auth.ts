@@ -2,7 +2,7 @@ import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Secret } from '../../kit/secrets/store.js';
 import { clip, Upstream } from './http.js';
-import { ProviderError, retryAfterMs, type Timeouts } from './types.js';
+import { ProviderError, retryAfterMs, type Connection } from './types.js';
 
 /** The fields of a Google service account key file this module reads. */
 export interface ServiceAccountKey {
@@ -35,7 +35,7 @@ export class ServiceAccountTokens {
   constructor(
     private readonly provider: string,
     private readonly source: KeySource,
-    private readonly timeouts: Timeouts,
+    private readonly connection: Connection,
   ) {}
 
   async token(): Promise<string> {
@@ -128,7 +128,7 @@ export class ServiceAccountTokens {
   private upstreamFor(tokenUri: URL): Upstream {
     if (this.endpoint?.origin !== tokenUri.origin) {
       void this.endpoint?.upstream.close();
-      this.endpoint = { origin: tokenUri.origin, upstream: new Upstream(this.provider, tokenUri.origin, this.timeouts, this.classify, 4) };
+      this.endpoint = { origin: tokenUri.origin, upstream: new Upstream(this.provider, tokenUri.origin, this.connection, this.classify, 4) };
     }
     return this.endpoint.upstream;
   }

@@ -8,7 +8,7 @@ import { fromGeminiResponse, toChunks, type GenerateContentResponse } from './ge
 import { classifyStatus, networkError, Upstream, type ErrorClassifier } from './http.js';
 import { LITERAL_SECRETS, type SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, providerBase } from './schema.js';
-import { ProviderError, type Capabilities, type ProviderAdapter, type ProviderCall, type Timeouts } from './types.js';
+import { ProviderError, type Capabilities, type Connection, type ProviderAdapter, type ProviderCall } from './types.js';
 
 /**
  * Google Gemini, on AI Studio (generativelanguage.googleapis.com, API key) or
@@ -26,7 +26,7 @@ export const geminiProviderConfig = z.strictObject({
   type: z.literal('gemini'),
   ...providerBase,
   ...credentialSchema,
-  baseUrl: z.url({ protocol: /^https?$/ }).default('https://generativelanguage.googleapis.com').describe('Gemini API (AI Studio) base URL, without the version path.'),
+  baseUrl: z.url({ protocol: /^https?$/ }).default(PROVIDER_TYPES.gemini.baseUrl).describe('Gemini API (AI Studio) base URL, without the version path.'),
   apiVersion: z.string().regex(/^v\d+\w*$/).default('v1beta').describe('API version path segment (v1beta carries the newest features).'),
   structuredOutput,
 });
@@ -76,11 +76,11 @@ class GeminiChatAdapter implements ProviderAdapter {
     baseUrl: string,
     protected readonly endpoint: Endpoint,
     private readonly schemaField: SchemaField,
-    timeouts: Timeouts,
+    connection: Connection,
     maxConnections: number,
   ) {
     this.classify = geminiErrorClassifier(name);
-    this.upstream = new Upstream(name, baseUrl, timeouts, this.classify, maxConnections);
+    this.upstream = new Upstream(name, baseUrl, connection, this.classify, maxConnections);
   }
 
   credentialStamp(credential: number): string {
@@ -183,7 +183,7 @@ function encodeResource(resource: string, provider: string): string {
   return segments.map(encodeURIComponent).join('/');
 }
 
-export function createGeminiAdapter(name: string, config: GeminiProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): GeminiAdapter {
+export function createGeminiAdapter(name: string, config: GeminiProviderConfig, connection: Connection, secrets?: SecretLookup): GeminiAdapter {
   const keys = credentialsOf(config, secrets);
   const caps: Capabilities = PROVIDER_TYPES.gemini.capabilities;
   const endpoint: Endpoint = {
@@ -195,7 +195,12 @@ export function createGeminiAdapter(name: string, config: GeminiProviderConfig, 
     refused: () => {},
     stamp: (credential) => keys.stamp(credential),
   };
-  return new GeminiAdapter(name, 'gemini', caps, config.models, keys.size, config.baseUrl, endpoint, config.structuredOutput, timeouts, config.maxConnections);
+  return new GeminiAdapter(name, 'gemini', caps, config.models, keys.size, config.baseUrl, endpoint, config.structuredOutput, connection, config.maxConnections);
+}
+
+/** The URL an entry's adapter calls: its baseUrl, else its location's public Vertex AI endpoint. */
+export function vertexBaseUrl(config: VertexProviderConfig): string {
+  return config.baseUrl ?? (config.location === 'global' ? 'https://aiplatform.googleapis.com' : `https://${config.location}-aiplatform.googleapis.com`);
 }
 
 /** Vertex AI: chat only (its embeddings API differs per model and is not mapped). */
@@ -203,11 +208,10 @@ export class VertexAdapter extends GeminiChatAdapter {
   constructor(
     name: string,
     config: VertexProviderConfig,
-    timeouts: Timeouts,
+    connection: Connection,
     private readonly tokens: ServiceAccountTokens,
   ) {
     const caps: Capabilities = PROVIDER_TYPES.vertex.capabilities;
-    const host = config.location === 'global' ? 'https://aiplatform.googleapis.com' : `https://${config.location}-aiplatform.googleapis.com`;
     const endpoint: Endpoint = {
       path: async (model, method) => {
         const project = config.project ?? (await tokens.projectId());
@@ -220,7 +224,7 @@ export class VertexAdapter extends GeminiChatAdapter {
       headers: async () => ({ authorization: `Bearer ${await tokens.token()}` }),
       refused: () => tokens.invalidate(),
     };
-    super(name, 'vertex', caps, config.models, 1, config.baseUrl ?? host, endpoint, config.structuredOutput, timeouts, config.maxConnections);
+    super(name, 'vertex', caps, config.models, 1, vertexBaseUrl(config), endpoint, config.structuredOutput, connection, config.maxConnections);
   }
 
   override async close(): Promise<void> {
@@ -228,9 +232,9 @@ export class VertexAdapter extends GeminiChatAdapter {
   }
 }
 
-export function createVertexAdapter(name: string, config: VertexProviderConfig, timeouts: Timeouts, secrets: SecretLookup = LITERAL_SECRETS): VertexAdapter {
+export function createVertexAdapter(name: string, config: VertexProviderConfig, connection: Connection, secrets: SecretLookup = LITERAL_SECRETS): VertexAdapter {
   const source: KeySource = config.serviceAccountFile ? { file: config.serviceAccountFile } : { json: secrets.get(config.serviceAccount ?? '') };
-  return new VertexAdapter(name, config, timeouts, new ServiceAccountTokens(name, source, timeouts));
+  return new VertexAdapter(name, config, connection, new ServiceAccountTokens(name, source, connection));
 }
 
 interface GoogleErrorBody {

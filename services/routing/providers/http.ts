@@ -1,7 +1,7 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { GatewayError } from '../../kit/errors.js';
 import { readSse, type SseEvent } from '../sse.js';
-import { NEVER_ABORTED, ProviderError, retryAfterMs, type FailureKind, type Timeouts } from './types.js';
+import { NEVER_ABORTED, ProviderError, retryAfterMs, type Connection, type FailureKind } from './types.js';
 
 export interface UpstreamRequest {
   /** Path and query, appended to the base URL's path. */
@@ -18,7 +18,9 @@ export type ErrorClassifier = (status: number, body: string, headers: Record<str
 /**
  * HTTP to one provider: a keep-alive undici pool per origin (TLS verified),
  * the timeouts from config, and every failure turned into a ProviderError the
- * router understands. Base URLs come only from config, never from a request.
+ * router understands. Base URLs come from config or the admin API, never from a
+ * request; redirects are not followed (undici's Pool follows none), so an answer
+ * can never send the call, and its credential, to another address.
  */
 export class Upstream {
   private readonly pool: Pool;
@@ -27,7 +29,7 @@ export class Upstream {
   constructor(
     readonly provider: string,
     baseUrl: string,
-    private readonly timeouts: Timeouts,
+    private readonly connection: Connection,
     private readonly classify: ErrorClassifier = openAIErrorClassifier(provider),
     maxConnections = 256,
   ) {
@@ -35,9 +37,9 @@ export class Upstream {
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.pool = new Pool(url.origin, {
       connections: maxConnections,
-      connect: { timeout: timeouts.connectMs },
-      headersTimeout: timeouts.firstByteMs,
-      bodyTimeout: timeouts.idleMs,
+      connect: { timeout: connection.connectMs, ...(connection.lookup ? { lookup: connection.lookup } : {}) },
+      headersTimeout: connection.firstByteMs,
+      bodyTimeout: connection.idleMs,
       keepAliveTimeout: 30_000,
     });
   }
@@ -46,7 +48,7 @@ export class Upstream {
   async send(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
     // Serialized before the call: a body that cannot be (nested too deep) is the request's fault, not a network failure.
     const body = request.body === undefined || typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
-    const deadline = withDeadline(request.signal, this.timeouts.totalMs);
+    const deadline = withDeadline(request.signal, this.connection.totalMs);
     let response: Dispatcher.ResponseData;
     try {
       response = await this.pool.request({
@@ -191,7 +193,7 @@ const CONTENT_POLICY = /content[_ ]?(?:management )?(?:policy|filter)|safety sys
  * the OpenAI error body ({"error": {"message", "type", "code"}}) and most
  * compatible providers' bodies fit. A 401 or 403 means the gateway's own
  * credential was refused: the provider's text may quote part of the key, so
- * it is not passed on.
+ * it is not passed on. A redirect (3xx) is the provider's fault.
  */
 export function classifyStatus(
   provider: string,
@@ -203,7 +205,11 @@ export function classifyStatus(
   const said = detail.message ? `: ${clip(detail.message)}` : '';
   const signals = `${detail.code ?? ''} ${detail.type ?? ''} ${detail.message}`;
   let kind: FailureKind;
-  if (status === 401 || status === 403) {
+  if (status < 400) {
+    // Not followed (see Upstream): the provider is misconfigured or not the API it claims to be. Where it pointed
+    // may be an internal address, so the Location is not quoted.
+    return new ProviderError('server', provider, `Provider ${provider} answered with a redirect (HTTP ${status}), which the gateway does not follow.`, options);
+  } else if (status === 401 || status === 403) {
     return new ProviderError('auth', provider, `Provider ${provider} refused the gateway's credentials (HTTP ${status}); an admin must fix the provider key.`, options);
   } else if (status === 402) kind = 'payment';
   else if (status === 429) kind = 'rate_limit';

@@ -5,7 +5,7 @@ import { MalformedAnswer, Upstream, networkError } from './http.js';
 import { chatChunk, chatCompletion, embeddingsList, textCompletion } from './openai-shape.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase, type KeyRing } from './schema.js';
-import type { Capabilities, ProviderAdapter, ProviderCall, Timeouts } from './types.js';
+import type { Capabilities, Connection, ProviderAdapter, ProviderCall } from './types.js';
 
 /** Providers that speak the OpenAI API: a base URL and what the provider supports. */
 export const OPENAI_PRESETS = ['openai', 'mistral', 'groq', 'deepseek', 'xai', 'openrouter', 'together', 'fireworks', 'ollama', 'vllm'] as const;
@@ -58,11 +58,11 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
     keys: KeyRing,
     private readonly endpoints: Endpoints,
     private readonly extraHeaders: Record<string, string>,
-    timeouts: Timeouts,
+    connection: Connection,
     maxConnections: number,
   ) {
     super(keys);
-    this.upstream = new Upstream(name, baseUrl, timeouts, undefined, maxConnections);
+    this.upstream = new Upstream(name, baseUrl, connection, undefined, maxConnections);
   }
 
   private headers(credential: number): Record<string, string> {
@@ -128,17 +128,17 @@ async function* jsonEvents<T>(events: AsyncIterable<{ data: string }>, provider:
   if (!finished) throw networkError(undefined, provider, `Provider ${provider} ended the stream before the answer was complete.`);
 }
 
-export function createOpenAIAdapter(name: string, config: OpenAIProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): OpenAICompatibleAdapter {
+export function createOpenAIAdapter(name: string, config: OpenAIProviderConfig, connection: Connection, secrets?: SecretLookup): OpenAICompatibleAdapter {
   return new OpenAICompatibleAdapter(name, config.type, PROVIDER_TYPES[config.type].capabilities, config.models, config.baseUrl, credentialsOf(config, secrets), {
     path: (kind) => `/${kind}`,
     auth: (key) => ({ authorization: `Bearer ${key}` }),
-  }, config.headers, timeouts, config.maxConnections);
+  }, config.headers, connection, config.maxConnections);
 }
 
-export function createAzureAdapter(name: string, config: AzureProviderConfig, timeouts: Timeouts, secrets?: SecretLookup): OpenAICompatibleAdapter {
+export function createAzureAdapter(name: string, config: AzureProviderConfig, connection: Connection, secrets?: SecretLookup): OpenAICompatibleAdapter {
   const query = `api-version=${encodeURIComponent(config.apiVersion)}`;
   return new OpenAICompatibleAdapter(name, 'azure', PROVIDER_TYPES.azure.capabilities, config.models, config.endpoint, credentialsOf(config, secrets), {
     path: (kind, model) => `/openai/deployments/${encodeURIComponent(config.deployments[model] ?? model)}/${kind}?${query}`,
     auth: (key) => ({ 'api-key': key }),
-  }, {}, timeouts, config.maxConnections);
+  }, {}, connection, config.maxConnections);
 }

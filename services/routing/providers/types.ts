@@ -1,3 +1,4 @@
+import type { LookupFunction } from 'node:net';
 import type { Usage } from '../../gen/gateway/v1/common.js';
 import { GatewayError } from '../../kit/errors.js';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, OpenAIUsage } from '../canonical.js';
@@ -18,6 +19,12 @@ export interface Timeouts {
   firstByteMs: number;
   idleMs: number;
   totalMs: number;
+}
+
+/** How an adapter connects to its provider: the timeouts, and for a provider an admin added, the address check. */
+export interface Connection extends Timeouts {
+  /** Resolves host names for new connections (see AdminProviderPolicy.lookup); Node's dns.lookup when absent. */
+  readonly lookup?: LookupFunction;
 }
 
 /** The signal of a call no client can cancel (an in-process unary call): never aborts, so nothing listens to it. */
