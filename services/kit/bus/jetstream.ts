@@ -247,15 +247,29 @@ export class JetStreamBus implements EventBus {
     await worker;
   }
 
-  /** A message's events; a message that is not events can never be handled: recorded and dropped. */
+  /** A message's events; a message that is not events of its subject's type can never be handled: recorded and dropped. */
   private unpack(msg: JsMsg, log: Logger): Event[] | undefined {
     try {
-      return unpackEvents(msg.data, msg.headers?.get(BATCH_HEADER));
+      return this.eventsOf(msg);
     } catch (err) {
-      log.error({ err, subject: msg.subject, seq: msg.seq }, 'dropping undecodable message');
+      log.error({ err, subject: msg.subject, seq: msg.seq }, 'dropping a message that is not events of its subject\'s type');
       msg.term();
       return undefined;
     }
+  }
+
+  /**
+   * The events a message holds, all of the type its subject names. NATS
+   * grants publishing by subject, so an event whose type is not its subject's
+   * (an admin change inside a request.completed message) came from a user
+   * without the right to publish that type, and is refused.
+   */
+  private eventsOf(msg: JsMsg): Event[] {
+    const events = unpackEvents(msg.data, msg.headers?.get(BATCH_HEADER));
+    const type = msg.subject.slice(this.subject('').length);
+    const forged = events.find((event) => event.type !== type);
+    if (forged) throw new Error(`an event of type ${forged.type} arrived on ${msg.subject}`);
+    return events;
   }
 
   /**
@@ -300,9 +314,9 @@ export class JetStreamBus implements EventBus {
       for await (const msg of messages) {
         let events: Event[];
         try {
-          events = unpackEvents(msg.data, msg.headers?.get(BATCH_HEADER));
+          events = this.eventsOf(msg);
         } catch (err) {
-          this.log.error({ err, subject: msg.subject }, 'subscriber skipped an undecodable message');
+          this.log.error({ err, subject: msg.subject }, 'subscriber skipped a message that is not events of its subject\'s type');
           continue;
         }
         for (const event of events) {
