@@ -304,8 +304,13 @@ export class JetStreamBus implements EventBus {
     }
   }
 
+  /**
+   * An ordered push consumer: the server sends new events to this process's
+   * inbox. Pulled instead, its user would need to pull from any consumer of
+   * the stream (its name is random), audit's and metering's durables included.
+   */
   async subscribe(filter: string, handler: (event: Event) => void): Promise<Consumer> {
-    const consumer = await this.js.consumers.get(this.settings.stream, {
+    const consumer = await this.js.consumers.getPushConsumer(this.settings.stream, {
       filter_subjects: this.subject(filter),
       deliver_policy: DeliverPolicy.New,
     });
