@@ -14,7 +14,7 @@ import type { EventBus } from './types.js';
 const log = createLogger({ level: 'silent' });
 
 function event(n: number, type: string = EventType.requestCompleted): Event {
-  const e = requestEvent(EventType.requestCompleted, { service: 'test', context: { requestId: `req_${n}`, traceId: '', actor: undefined, sourceAddress: '' } }, {
+  const e = requestEvent(EventType.requestCompleted, { service: 'ingress', context: { requestId: `req_${n}`, traceId: '', actor: undefined, sourceAddress: '' } }, {
     endpoint: 'chat.completions',
     model: `m${n}`,
     served: undefined,

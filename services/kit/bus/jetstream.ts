@@ -18,6 +18,7 @@ import type { Event } from '../events.js';
 import { BATCH_HEADER, MAX_MESSAGE_BYTES, packEvents, unpackEvents } from './event-messages.js';
 import type { Logger } from '../log.js';
 import { AckedPublisher } from './jetstream-publish.js';
+import { withoutCredentials, type NatsAccess } from './nats-access.js';
 import { Pause } from './pause.js';
 import { PublishRefused, retryDelayMs, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
 
@@ -32,6 +33,14 @@ export interface JetStreamSettings {
   ackWaitSeconds: number;
   /** See nats.batchLingerMs (0 when a caller leaves it out). */
   batchLingerMs?: number;
+  /** Credentials, TLS and reply inbox (nats-access.ts); none: a NATS that takes anyone. */
+  access?: NatsAccess;
+  /**
+   * Whether to bring an existing stream's settings to these (default); else
+   * the stream is only created when missing, which is all a user without
+   * $JS.API.STREAM.UPDATE may do (nats-permissions.ts).
+   */
+  updatesStream?: boolean;
 }
 
 /** A publish not acknowledged this fast is retried, then spooled. */
@@ -64,16 +73,16 @@ export class JetStreamBus implements EventBus {
     private readonly settings: JetStreamSettings,
     private readonly log: Logger,
   ) {
-    this.publisher = new AckedPublisher(nc, PUBLISH_TIMEOUT_MS);
+    this.publisher = new AckedPublisher(nc, PUBLISH_TIMEOUT_MS, settings.access?.inboxPrefix);
   }
 
   static async connect(settings: JetStreamSettings, name: string, log: Logger): Promise<JetStreamBus> {
     let nc: NatsConnection;
     try {
       // No async traces: the client would build two Error objects (with stacks) for every publish we make.
-      nc = await connect({ servers: settings.url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true });
+      nc = await connect({ servers: settings.url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true, ...settings.access });
     } catch (err) {
-      throw new Error(`cannot connect to NATS at ${settings.url} (nats.url): ${(err as Error).message}`, { cause: err });
+      throw new Error(`cannot connect to NATS at ${withoutCredentials(settings.url)} (nats.url): ${(err as Error).message}`, { cause: err });
     }
     const jsm = await jetstreamManager(nc);
     const bus = new JetStreamBus(nc, jetstream(nc), jsm, settings, log);
@@ -83,13 +92,19 @@ export class JetStreamBus implements EventBus {
   }
 
   private async watchStatus(): Promise<void> {
+    const server = withoutCredentials(this.settings.url);
     for await (const status of this.nc.status()) {
       if (status.type === 'disconnect') {
         this.online = false;
-        this.log.warn({ server: this.settings.url }, 'NATS connection lost; reconnecting');
+        this.log.warn({ server }, 'NATS connection lost; reconnecting');
       } else if (status.type === 'reconnect') {
         this.online = true;
-        this.log.info({ server: this.settings.url }, 'NATS connection restored');
+        this.log.info({ server }, 'NATS connection restored');
+      } else if (status.type === 'error') {
+        // A broadcast's consumer, replaced after a gap, asks to delete the old one, which no user may (it expires after 5 minutes).
+        const expected = status.error.message.includes('$JS.API.CONSUMER.DELETE.');
+        // Otherwise chiefly a refused permission: what this process does on the bus and what its NATS user may do have drifted apart.
+        this.log[expected ? 'debug' : 'error']({ server, reason: status.error.message }, 'NATS refused an operation');
       }
     }
   }
@@ -110,8 +125,8 @@ export class JetStreamBus implements EventBus {
     };
     let stream: StreamInfo;
     try {
-      await this.jsm.streams.info(config.name);
-      stream = await this.jsm.streams.update(config.name, config);
+      const found = await this.jsm.streams.info(config.name);
+      stream = this.settings.updatesStream === false ? found : await this.jsm.streams.update(config.name, config);
     } catch (err) {
       if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
       try {
