@@ -34,6 +34,7 @@ describe('gateway CLI', () => {
     expect((await gateway(['keys', '--help'])).stdout).toContain('keys create --name');
     expect((await gateway(['config', '--help'])).stdout).toContain('config check');
     expect((await gateway(['dead-letters', '--help'])).stdout).toContain('--consumer <name>');
+    expect((await gateway(['nats', '--help'])).stdout).toContain('gateway nats config [--config <file>] [--user <services>]');
   });
 
   it('stops at start-up on a bad config, naming the key, the value and what was expected', async () => {
