@@ -14,6 +14,7 @@ import { ADMIN_TOKEN_FILE } from '../governance/admin/principals.js';
 import { gatewayConfig, type GatewayConfig } from './config.js';
 import { renderConfigReference } from './config-reference.js';
 import { renderEventsReference } from './events-reference.js';
+import { renderNatsUsers } from './nats-config.js';
 import { parseServiceList } from './service-list.js';
 import { reportToPrimary, startWorkers, workerSlot } from './workers.js';
 import { HELP } from './cli-help.js';
@@ -241,6 +242,14 @@ async function certsCommand(args: string[]): Promise<void> {
   for (const file of initCertificates(dir, { hosts: values.hosts.split(',').filter(Boolean), groups, days })) console.log(`wrote ${file}`);
 }
 
+async function natsCommand(args: string[]): Promise<void> {
+  const [action, ...rest] = args;
+  const { values } = parse(rest, { ...CONFIG_OPTION, user: { type: 'string', multiple: true } });
+  if (action !== 'config') return void console.log(HELP.nats);
+  const processes = values.user?.map(parseServiceList);
+  process.stdout.write(renderNatsUsers(readConfig(values.config), processes));
+}
+
 export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   start,
   certs: certsCommand,
@@ -248,4 +257,5 @@ export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   audit: auditCommand,
   'dead-letters': deadLettersCommand,
   config: configCommand,
+  nats: natsCommand,
 };

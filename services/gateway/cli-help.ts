@@ -19,6 +19,7 @@ Usage:
   gateway certs init <dir> [--hosts <list>]             make a development CA and a certificate per service (mutual TLS)
   gateway config check [--config <file>]                validate the configuration and exit
   gateway config reference                              print the configuration reference (Markdown)
+  gateway nats config [--user <services>]...            print nats-server users allowed only what each service does on the bus
 
 Run any command with --help for its options. Configuration: docs/configuration.md.`;
 
@@ -89,4 +90,18 @@ Options:
   --help                show this help`,
   config: `gateway config check [--config <file>]  validate the configuration, print problems, exit 1 if any
 gateway config reference                 print every configuration key with its type, default and meaning (Markdown)`,
+  nats: `gateway nats config — the users of a nats-server configuration (deploy/nats/users.conf is its output for the defaults)
+
+  gateway nats config [--config <file>] [--user <services>]...
+      prints an authorization block: one user per process, named after its services and allowed only what they
+      do on the bus, for the configured nats.stream, nats.subjectPrefix and audit.sinks; each password is read
+      from nats-server's environment (NATS_<USER>_PASSWORD). Render again after changing any of those.
+
+Options:
+  --user <services>     a user for a process running these services (as for start --services, e.g. consumers);
+                        repeat for each process. Default: one user per service
+  --config, -c <file>   configuration to read the stream, subject prefix and SIEM sinks from
+  --help                show this help
+
+See docs/security.md, "NATS: credentials and least privilege".`,
 };

@@ -36,6 +36,7 @@ describe('gateway CLI', () => {
     expect((await gateway(['config', '--help'])).stdout).toContain('config check');
     expect((await gateway(['dead-letters', '--help'])).stdout).toContain('--consumer <name>');
     expect((await gateway(['certs', '--help'])).stdout).toContain('gateway certs init <dir>');
+    expect((await gateway(['nats', '--help'])).stdout).toContain('gateway nats config [--config <file>] [--user <services>]');
   });
 
   it('makes a development CA and a certificate per service that names it, keys readable by their owner only', async () => {
@@ -75,6 +76,7 @@ describe('gateway CLI', () => {
     const result = await gateway(['start', '--services', 'ingress'], {
       GATEWAY_CONFIG: '',
       GATEWAY_NATS__URL: natsUrl,
+      GATEWAY_NATS__INSECURE: 'true',
       GATEWAY_EVENTS__SPOOL__DIR: dir,
       GATEWAY_INGRESS__PORT: String(await freePort()),
       GATEWAY_SERVER__OPS_PORT: String(await freePort()),
@@ -87,6 +89,18 @@ describe('gateway CLI', () => {
     const result = await gateway(['start', '--services', 'ingress'], { GATEWAY_CONFIG: '', GATEWAY_SERVER__OPS_PORT: String(await freePort()) });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('nats.url');
+  });
+
+  it('refuses a NATS connection without credentials unless nats.insecure, naming keys and never a value', async () => {
+    const env = { GATEWAY_CONFIG: '', GATEWAY_SERVER__OPS_PORT: String(await freePort()), GATEWAY_NATS__URL: 'nats://127.0.0.1:4222' };
+    const anonymous = await gateway(['start', '--services', 'routing'], env);
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toContain('nats.url needs credentials');
+    expect(anonymous.stderr).toContain('nats.insecure: true');
+    const twice = await gateway(['start', '--services', 'routing'], { ...env, GATEWAY_NATS__AUTH__PASSWORD: 'pw-one-0123456789', GATEWAY_NATS__AUTH__TOKEN: 'tok-two-0123456789' });
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toContain('NATS takes one credential, but nats.auth.password and nats.auth.token are set');
+    expect(twice.stderr).not.toMatch(/pw-one|tok-two/);
   });
 
   it('refuses workers without a shared bus and database, and a worker count that is not a whole number', async () => {

@@ -79,6 +79,31 @@ export const gatewayConfig = z.strictObject({
         .max(1_000)
         .default(25)
         .describe('How long a process holds the events it emitted before it publishes them as one message (0: at the end of the event-loop turn). Fewer JetStream messages, deliveries and acks below saturation; events held are lost if the process dies in that time.'),
+      auth: z
+        .strictObject({
+          user: z
+            .string()
+            .default('')
+            .describe('NATS user, with password. Empty: the services this process runs, joined by "_" (e.g. ingress, audit_metering), as `gateway nats config` names its users.'),
+          password: z.string().default('').describe('Password of the user (secret; or an env:/file:/vault: reference, read again every secrets.refreshSeconds and used from the next connection).'),
+          token: z.string().default('').describe('Token, for a NATS that authenticates with one (secret; or an env:/file:/vault: reference).'),
+          nkeySeedFile: z.string().default('').describe('File holding the NKey seed (SU…) of this process\'s user; read at each connection.'),
+          credsFile: z.string().default('').describe('.creds file (user JWT and NKey seed) for a NATS in operator mode; read at each connection.'),
+        })
+        .prefault({})
+        .describe('How this process proves who it is to NATS: one of password, token, nkeySeedFile or credsFile. Each service should have a user of its own (docs/security.md).'),
+      tls: z
+        .strictObject({
+          caFile: z.string().default('').describe('PEM file of the CA(s) that sign the NATS server\'s certificate. Empty: the system\'s trusted CAs.'),
+          certFile: z.string().default('').describe('PEM client certificate, for a NATS that verifies clients (with keyFile).'),
+          keyFile: z.string().default('').describe('PEM private key of certFile.'),
+        })
+        .prefault({})
+        .describe('TLS to NATS: always used unless nats.insecure, a server without TLS refused.'),
+      insecure: z
+        .boolean()
+        .default(false)
+        .describe('Allow a NATS connection without TLS and credentials (a NATS no one else reaches, as in development). Off: start-up refuses nats.url without credentials, and the connection without TLS.'),
     })
     .prefault({}),
   database: z

@@ -7,6 +7,8 @@ import { GovernanceService } from '../gen/gateway/v1/governance.js';
 import { RoutingService } from '../gen/gateway/v1/routing.js';
 import { JetStreamBus } from '../kit/bus/jetstream.js';
 import { MemoryBus } from '../kit/bus/memory.js';
+import { natsAccess } from '../kit/bus/nats-access.js';
+import { BUS_USE, inboxPrefix, natsUserName } from '../kit/bus/nats-permissions.js';
 import { DeadLetterFile } from '../kit/bus/dead-letter-file.js';
 import { EventPublisher } from '../kit/bus/publisher.js';
 import { Spool } from '../kit/bus/spool.js';
@@ -26,6 +28,18 @@ import type { GatewayConfig } from './config.js';
 import { MODULES } from './modules.js';
 import { checkDeployment } from './deployment.js';
 import { answerPrimary } from './workers.js';
+
+/** The process's JetStream bus, as its NATS user: credentials, TLS, its own inbox, and the stream rights its services have. */
+async function connectJetStream(config: GatewayConfig, services: ServiceName[], secrets: SecretStore, log: Logger): Promise<JetStreamBus> {
+  const { password, token } = config.nats.auth;
+  await secrets.prepare([password, token].filter(Boolean));
+  const access = natsAccess(config.nats, secrets, inboxPrefix(services), natsUserName(services));
+  if (!access.authenticator || !access.tls) {
+    log.warn({ credentials: Boolean(access.authenticator), tls: Boolean(access.tls) }, 'nats.insecure: NATS is used without credentials or TLS, so whoever can reach it may publish events that become audit and usage rows');
+  }
+  const updatesStream = services.some((name) => BUS_USE[name].updatesStream);
+  return JetStreamBus.connect({ ...config.nats, access, updatesStream }, `gateway:${services.join(',')}`, log);
+}
 
 export interface RunningGateway {
   /** Listener URLs by name: "ingress.http", "governance.admin", "ops", "grpc". */
@@ -59,7 +73,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       : PGliteDatabase.open(join(dataDir, 'pg')));
   const getBus = () =>
     (bus ??= config.nats.url
-      ? JetStreamBus.connect({ ...config.nats }, `gateway:${services.join(',')}`, log.child({ component: 'bus' }))
+      ? connectJetStream(config, services, secrets, log.child({ component: 'bus' }))
       : Promise.resolve(new MemoryBus(log.child({ component: 'bus' }), { batchLingerMs: config.nats.batchLingerMs })));
   const getPublisher = () =>
     (publisher ??= getBus().then(async (b) => {

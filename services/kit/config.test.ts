@@ -39,6 +39,14 @@ describe('configuration', () => {
     expect(found[0]).toMatch(/expected number/);
   });
 
+  it('never shows the value of a secret it refuses, such as a password the environment gave as a number', () => {
+    const found = problems(() => loadConfig(gatewayConfig, { env: { GATEWAY_NATS__AUTH__PASSWORD: '12345678', GATEWAY_GOVERNANCE__ADMIN_TOKEN: '987654321987654321' } }));
+    expect(found).toEqual([
+      'nats.auth.password: got a value (not shown); Invalid input: expected string, received number',
+      'governance.adminToken: got a value (not shown); Invalid input: expected string, received number',
+    ]);
+  });
+
   it('rejects unknown keys, so a typo does not pass silently', () => {
     const found = problems(() => loadConfig(gatewayConfig, { file: file('ingress:\n  prot: 8080\n'), env: {} }));
     expect(found[0]).toContain('ingress');

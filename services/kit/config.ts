@@ -138,11 +138,15 @@ function mergeInto(target: Tree, source: Tree): void {
   }
 }
 
+/** Keys whose values are secrets: a problem with one names the key and never shows the value. */
+const SECRET_KEY = /password|token|secret|apikey/i;
+
 function describeIssue(issue: z.core.$ZodIssue, tree: Tree): string {
   const key = issue.path.map(String).join('.') || '(top level)';
   let value: unknown = tree;
   for (const segment of issue.path) value = isTree(value) || Array.isArray(value) ? (value as Tree)[String(segment)] : undefined;
-  const got = value === undefined ? 'nothing' : JSON.stringify(value);
+  const secret = SECRET_KEY.test(String(issue.path.at(-1) ?? ''));
+  const got = value === undefined ? 'nothing' : secret ? 'a value (not shown)' : JSON.stringify(value);
   if (issue.code === 'unrecognized_keys') {
     return `${key}: unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}; check the spelling against docs/configuration.md`;
   }

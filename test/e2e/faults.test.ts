@@ -46,7 +46,7 @@ describe('faults lose and duplicate nothing', () => {
     proxied.host = pgOutage.address;
     gateway = await startSplit({
       // Unacknowledged events come back after 5 s instead of 30, to keep the test short.
-      nats: { url: `nats://${natsOutage.address}`, stream, subjectPrefix, ackWaitSeconds: 5 },
+      nats: { url: `nats://${natsOutage.address}`, stream, subjectPrefix, ackWaitSeconds: 5, insecure: true },
       database: { url: proxied.toString() },
       routing: { providers: { mock: { type: 'mock', latencyMs: 5 } } },
       pricing: { models: { 'mock/echo': { input: 1, output: 2 } } },

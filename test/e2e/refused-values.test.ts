@@ -36,7 +36,7 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
     cleanup.push(database.drop, bus.cleanup);
     fake = await startFakeOpenAI({ apiKey: 'sk-fake-provider' });
     config = {
-      nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
+      nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix, insecure: true },
       database: { url: database.url },
       routing: { providers: { mock: { type: 'mock' }, openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: 'sk-fake-provider' } } },
       // A price so high that a request's cost overflows the ledger's NUMERIC(20, 10): PostgreSQL refuses the row.

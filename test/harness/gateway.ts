@@ -166,9 +166,14 @@ export interface SplitGateway extends TestGateway {
 /**
  * Runs each service as its own OS process (governance, caching and ingress possibly as
  * several replicas), sharing NATS and PostgreSQL and reaching each other over
- * gRPC as a real deployment does.
+ * gRPC as a real deployment does. `envOf` adds environment variables of a
+ * service's processes, such as its own NATS credentials.
  */
-export async function startSplit(config: Tree, replicas: { governance?: number; ingress?: number; caching?: number } = {}): Promise<SplitGateway> {
+export async function startSplit(
+  config: Tree,
+  replicas: { governance?: number; ingress?: number; caching?: number } = {},
+  envOf: (service: ServiceName) => Record<string, string> = () => ({}),
+): Promise<SplitGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-split-'));
   recordSecretsIn(config);
   recordSecret(ADMIN_TOKEN);
@@ -215,7 +220,7 @@ export async function startSplit(config: Tree, replicas: { governance?: number; 
   const started: ServiceProcess[] = [];
   try {
     // Started one after another: many Node.js processes booting at once on two cores starve each other.
-    for (const { name, env } of plan) started.push(await spawnService(file, name, { ...env, ...tls(name) }));
+    for (const { name, env } of plan) started.push(await spawnService(file, name, { ...envOf(name), ...env, ...tls(name) }));
   } catch (err) {
     await Promise.all(started.map((p) => p.kill('SIGKILL')));
     throw err;

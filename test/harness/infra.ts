@@ -58,7 +58,7 @@ export function isolatedBus(natsUrl: string): { stream: string; subjectPrefix: s
 
 /** A database and a JetStream stream of their own, as a gateway's `nats` and `database` config; drop() removes both. */
 export async function isolatedInfra(): Promise<{
-  nats: { url: string; stream: string; subjectPrefix: string };
+  nats: { url: string; stream: string; subjectPrefix: string; insecure: true };
   database: { url: string };
   drop(): Promise<void>;
 }> {
@@ -66,7 +66,8 @@ export async function isolatedInfra(): Promise<{
   const database = await createDatabase(infra.databaseUrl);
   const bus = isolatedBus(infra.natsUrl);
   return {
-    nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
+    // The suite's shared NATS takes anyone; test/e2e/nats-auth.test.ts runs one with TLS and a user per service.
+    nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix, insecure: true },
     database: { url: database.url },
     drop: async () => {
       await bus.cleanup().catch(() => undefined);

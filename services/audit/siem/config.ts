@@ -97,6 +97,9 @@ export const siemConfig = z
   .describe('SIEM sinks the audit trail is streamed to (syslog, Splunk HEC, signed webhook); each resumes where it stopped.');
 
 export type SinkConfig = z.infer<typeof sinkConfig>;
+
+/** Durable consumer name of a sink. */
+export const consumerName = (sink: Pick<SinkConfig, 'name'>): string => `siem-${sink.name}`;
 export type SyslogSinkConfig = z.infer<typeof syslogSink>;
 export type SplunkSinkConfig = z.infer<typeof splunkSink>;
 export type WebhookSinkConfig = z.infer<typeof webhookSink>;

@@ -5,14 +5,14 @@ import type { Event } from '../../kit/events.js';
 import type { Logger } from '../../kit/log.js';
 import { LATENCY_BUCKETS, sharedMetric } from '../../kit/metrics.js';
 import { LITERAL_SECRETS, type SecretLookup } from '../../kit/secrets/store.js';
-import type { SinkConfig } from './config.js';
+import { consumerName, type SinkConfig } from './config.js';
 import { formatEvent } from './formats.js';
 import { refusedByReceiver } from './refused.js';
 import { SplunkSink } from './splunk.js';
 import { SyslogSink } from './syslog.js';
 import { WebhookSink } from './webhook.js';
 
-export { siemConfig, sinkConfig, type SinkConfig } from './config.js';
+export { consumerName, siemConfig, sinkConfig, type SinkConfig } from './config.js';
 
 /** One event and its formatted record. */
 export interface Delivery {
@@ -40,9 +40,6 @@ export function createSink(config: SinkConfig, secrets: SecretLookup, log: Logge
       return new WebhookSink(config, secrets);
   }
 }
-
-/** Durable consumer name of a sink. */
-export const consumerName = (sink: Pick<SinkConfig, 'name'>): string => `siem-${sink.name}`;
 
 export interface SinkOptions {
   log: Logger;

@@ -14,7 +14,7 @@ import type { EventBus } from './types.js';
 const log = createLogger({ level: 'silent' });
 
 function event(n: number, type: string = EventType.requestCompleted): Event {
-  const e = requestEvent(EventType.requestCompleted, { service: 'test', context: { requestId: `req_${n}`, traceId: '', actor: undefined, sourceAddress: '' } }, {
+  const e = requestEvent(EventType.requestCompleted, { service: 'ingress', context: { requestId: `req_${n}`, traceId: '', actor: undefined, sourceAddress: '' } }, {
     endpoint: 'chat.completions',
     model: `m${n}`,
     served: undefined,
@@ -209,18 +209,26 @@ describe('jetstream durable consumer', () => {
     }
   });
 
-  it('reads a message of one plain event, as gateways before batching published them, and drops one that is not an event', async () => {
+  it('reads a message of one plain event, as gateways before batching published them, and drops one that is not an event of its subject\'s type', async () => {
     const fixture = await fixtures.jetstream!();
     try {
       const seen: string[] = [];
+      const heard: string[] = [];
       await fixture.bus.consume({ name: 'mixed', filter: '>', maxBatch: 10 }, async (events) => void seen.push(...events.map((e) => e.requestId)));
+      await fixture.bus.subscribe('admin.>', (e) => heard.push(e.requestId));
       const { js, subject } = await fixture.raw!();
       const plain = event(1);
       await js.publish(subject(plain.type), encodeEvent(plain), { msgID: plain.id });
       await js.publish(subject(EventType.requestCompleted), new TextEncoder().encode('not an event'), { msgID: 'garbage' });
-      await fixture.bus.publish([event(2), event(3)]);
-      await eventually('the events after the bad message', async () => (seen.length >= 3 ? true : undefined));
-      expect(seen).toEqual(['req_1', 'req_2', 'req_3']);
+      // NATS grants publishing by subject: an admin change inside a message on another subject (or admin one of another) is forged.
+      const smuggled = event(8, 'admin.virtual_key.revoked');
+      await js.publish(subject(EventType.requestCompleted), encodeEvent(smuggled), { msgID: smuggled.id });
+      const misnamed = event(9, 'admin.virtual_key.revoked');
+      await js.publish(subject('admin.virtual_key.created'), encodeEvent(misnamed), { msgID: misnamed.id });
+      await fixture.bus.publish([event(2), event(3), event(4, 'admin.virtual_key.created')]);
+      await eventually('the events after the bad messages', async () => (seen.length >= 4 && heard.length >= 1 ? true : undefined));
+      expect(seen).toEqual(['req_1', 'req_2', 'req_3', 'req_4']);
+      expect(heard).toEqual(['req_4']);
     } finally {
       await fixture.cleanup();
     }

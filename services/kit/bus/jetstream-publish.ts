@@ -23,7 +23,7 @@ const REFUSED_FOR_GOOD = new Set([10054, 10097]);
  * timer per message.
  */
 export class AckedPublisher {
-  private readonly inbox = createInbox();
+  private readonly inbox: string;
   private readonly waiting = new Map<string, Waiting>();
   private readonly subscription: Subscription;
   private readonly sweeper: NodeJS.Timeout;
@@ -32,7 +32,9 @@ export class AckedPublisher {
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs: number,
+    inboxPrefix?: string,
   ) {
+    this.inbox = createInbox(inboxPrefix);
     this.subscription = nc.subscribe(`${this.inbox}.*`, { callback: (_err, msg) => this.answer(msg) });
     this.sweeper = setInterval(() => this.expire(), Math.max(50, Math.min(250, timeoutMs / 4)));
     this.sweeper.unref();

@@ -18,6 +18,7 @@ import type { Event } from '../events.js';
 import { BATCH_HEADER, MAX_MESSAGE_BYTES, packEvents, unpackEvents } from './event-messages.js';
 import type { Logger } from '../log.js';
 import { AckedPublisher } from './jetstream-publish.js';
+import { withoutCredentials, type NatsAccess } from './nats-access.js';
 import { Pause } from './pause.js';
 import { PublishRefused, retryDelayMs, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
 
@@ -32,6 +33,14 @@ export interface JetStreamSettings {
   ackWaitSeconds: number;
   /** See nats.batchLingerMs (0 when a caller leaves it out). */
   batchLingerMs?: number;
+  /** Credentials, TLS and reply inbox (nats-access.ts); none: a NATS that takes anyone. */
+  access?: NatsAccess;
+  /**
+   * Whether to bring an existing stream's settings to these (default); else
+   * the stream is only created when missing, which is all a user without
+   * $JS.API.STREAM.UPDATE may do (nats-permissions.ts).
+   */
+  updatesStream?: boolean;
 }
 
 /** A publish not acknowledged this fast is retried, then spooled. */
@@ -64,16 +73,16 @@ export class JetStreamBus implements EventBus {
     private readonly settings: JetStreamSettings,
     private readonly log: Logger,
   ) {
-    this.publisher = new AckedPublisher(nc, PUBLISH_TIMEOUT_MS);
+    this.publisher = new AckedPublisher(nc, PUBLISH_TIMEOUT_MS, settings.access?.inboxPrefix);
   }
 
   static async connect(settings: JetStreamSettings, name: string, log: Logger): Promise<JetStreamBus> {
     let nc: NatsConnection;
     try {
       // No async traces: the client would build two Error objects (with stacks) for every publish we make.
-      nc = await connect({ servers: settings.url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true });
+      nc = await connect({ servers: settings.url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true, ...settings.access });
     } catch (err) {
-      throw new Error(`cannot connect to NATS at ${settings.url} (nats.url): ${(err as Error).message}`, { cause: err });
+      throw new Error(`cannot connect to NATS at ${withoutCredentials(settings.url)} (nats.url): ${(err as Error).message}`, { cause: err });
     }
     const jsm = await jetstreamManager(nc);
     const bus = new JetStreamBus(nc, jetstream(nc), jsm, settings, log);
@@ -83,13 +92,19 @@ export class JetStreamBus implements EventBus {
   }
 
   private async watchStatus(): Promise<void> {
+    const server = withoutCredentials(this.settings.url);
     for await (const status of this.nc.status()) {
       if (status.type === 'disconnect') {
         this.online = false;
-        this.log.warn({ server: this.settings.url }, 'NATS connection lost; reconnecting');
+        this.log.warn({ server }, 'NATS connection lost; reconnecting');
       } else if (status.type === 'reconnect') {
         this.online = true;
-        this.log.info({ server: this.settings.url }, 'NATS connection restored');
+        this.log.info({ server }, 'NATS connection restored');
+      } else if (status.type === 'error') {
+        // A broadcast's consumer, replaced after a gap, asks to delete the old one, which no user may (it expires after 5 minutes).
+        const expected = status.error.message.includes('$JS.API.CONSUMER.DELETE.');
+        // Otherwise chiefly a refused permission: what this process does on the bus and what its NATS user may do have drifted apart.
+        this.log[expected ? 'debug' : 'error']({ server, reason: status.error.message }, 'NATS refused an operation');
       }
     }
   }
@@ -110,8 +125,8 @@ export class JetStreamBus implements EventBus {
     };
     let stream: StreamInfo;
     try {
-      await this.jsm.streams.info(config.name);
-      stream = await this.jsm.streams.update(config.name, config);
+      const found = await this.jsm.streams.info(config.name);
+      stream = this.settings.updatesStream === false ? found : await this.jsm.streams.update(config.name, config);
     } catch (err) {
       if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.StreamNotFound) throw err;
       try {
@@ -247,15 +262,29 @@ export class JetStreamBus implements EventBus {
     await worker;
   }
 
-  /** A message's events; a message that is not events can never be handled: recorded and dropped. */
+  /** A message's events; a message that is not events of its subject's type can never be handled: recorded and dropped. */
   private unpack(msg: JsMsg, log: Logger): Event[] | undefined {
     try {
-      return unpackEvents(msg.data, msg.headers?.get(BATCH_HEADER));
+      return this.eventsOf(msg);
     } catch (err) {
-      log.error({ err, subject: msg.subject, seq: msg.seq }, 'dropping undecodable message');
+      log.error({ err, subject: msg.subject, seq: msg.seq }, 'dropping a message that is not events of its subject\'s type');
       msg.term();
       return undefined;
     }
+  }
+
+  /**
+   * The events a message holds, all of the type its subject names. NATS
+   * grants publishing by subject, so an event whose type is not its subject's
+   * (an admin change inside a request.completed message) came from a user
+   * without the right to publish that type, and is refused.
+   */
+  private eventsOf(msg: JsMsg): Event[] {
+    const events = unpackEvents(msg.data, msg.headers?.get(BATCH_HEADER));
+    const type = msg.subject.slice(this.subject('').length);
+    const forged = events.find((event) => event.type !== type);
+    if (forged) throw new Error(`an event of type ${forged.type} arrived on ${msg.subject}`);
+    return events;
   }
 
   /**
@@ -290,8 +319,13 @@ export class JetStreamBus implements EventBus {
     }
   }
 
+  /**
+   * An ordered push consumer: the server sends new events to this process's
+   * inbox. Pulled instead, its user would need to pull from any consumer of
+   * the stream (its name is random), audit's and metering's durables included.
+   */
   async subscribe(filter: string, handler: (event: Event) => void): Promise<Consumer> {
-    const consumer = await this.js.consumers.get(this.settings.stream, {
+    const consumer = await this.js.consumers.getPushConsumer(this.settings.stream, {
       filter_subjects: this.subject(filter),
       deliver_policy: DeliverPolicy.New,
     });
@@ -300,9 +334,9 @@ export class JetStreamBus implements EventBus {
       for await (const msg of messages) {
         let events: Event[];
         try {
-          events = unpackEvents(msg.data, msg.headers?.get(BATCH_HEADER));
+          events = this.eventsOf(msg);
         } catch (err) {
-          this.log.error({ err, subject: msg.subject }, 'subscriber skipped an undecodable message');
+          this.log.error({ err, subject: msg.subject }, 'subscriber skipped a message that is not events of its subject\'s type');
           continue;
         }
         for (const event of events) {

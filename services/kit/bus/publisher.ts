@@ -6,6 +6,7 @@ import { readOnScrape } from '../metrics.js';
 import { TurnBatch } from '../turn-batch.js';
 import type { DeadLetterFile } from './dead-letter-file.js';
 import { boundedEvent, reducedEvent } from './event-bounds.js';
+import { mayPublish } from './nats-permissions.js';
 import { isolatingRefused, refusedByBus } from './refusals.js';
 import type { Spool } from './spool.js';
 import { retryDelayMs, type EventBus } from './types.js';
@@ -108,6 +109,8 @@ export class EventPublisher {
    * ack per consumer).
    */
   emit(event: Event): void {
+    // What NATS would refuse this service's user (nats-permissions.ts), refused in every mode, so tests find it.
+    if (!mayPublish(event.service, event.type)) throw new Error(`${event.service} emitted ${event.type}, which it may not publish (BUS_USE in nats-permissions.ts)`);
     const bounded = boundedEvent(event);
     if (this.spool && (this.spool.backlog || !this.bus.connected())) {
       this.toSpool(bounded);

@@ -125,7 +125,7 @@ async function prepare(options: GatewayOptions, ports: Tree) {
     dataDir: dir,
     log: { level: options.logLevel },
     server: { host: '127.0.0.1', opsPort: 0, grpcPort: 0, shutdownTimeoutMs: 5_000 },
-    nats: { url: options.infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix },
+    nats: { url: options.infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix, insecure: true },
     database: { url: database.url },
     routing: {
       providers: { openai: { type: 'openai', baseUrl: `${options.upstream}/v1`, apiKey: UPSTREAM_KEY, maxConnections: options.upstreamConnections } },

@@ -1,0 +1,35 @@
+import { Registry } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { adminEvent, EventType, requestEvent } from '../events.js';
+import { createLogger } from '../log.js';
+import { MemoryBus } from './memory.js';
+import { natsPermissions } from './nats-permissions.js';
+import { EventPublisher } from './publisher.js';
+
+const log = createLogger({ level: 'silent' });
+const outcome = { endpoint: 'chat.completions', model: 'm', served: undefined, httpStatus: 200, usage: undefined, stream: false, cacheHit: false, durationMs: 1, errorCode: '', errorMessage: '', attempts: [] };
+const change = { action: 'revoke', resource: 'virtual_key', resourceId: 'vk_1', beforeJson: '', afterJson: '' };
+
+describe('what each service does on the bus', () => {
+  it('is all its publisher lets it emit, in every mode, so what NATS would refuse fails in embedded tests too', async () => {
+    const bus = new MemoryBus(log);
+    const publisher = new EventPublisher(bus, log, new Registry());
+    try {
+      publisher.emit(requestEvent(EventType.requestCompleted, { service: 'ingress' }, outcome));
+      publisher.emit(adminEvent('admin.virtual_key.revoke', { service: 'governance' }, change));
+      expect(() => publisher.emit(adminEvent('admin.virtual_key.revoke', { service: 'ingress' }, change))).toThrow('ingress emitted admin.virtual_key.revoke, which it may not publish');
+      expect(() => publisher.emit(requestEvent(EventType.requestCompleted, { service: 'governance' }, outcome))).toThrow('may not publish');
+    } finally {
+      await publisher.flush(1_000);
+      await bus.close();
+    }
+  });
+
+  it('gives a broadcast listener no right to pull from a durable, nor a publisher any to read', () => {
+    const names = { stream: 'S', subjectPrefix: 'gw' };
+    const routing = natsPermissions(['routing'], names).publish;
+    expect(routing.filter((subject) => subject.includes('MSG.NEXT') || subject.startsWith('$JS.ACK') || subject.startsWith('gw.events'))).toEqual([]);
+    const ingress = natsPermissions(['ingress'], names).publish;
+    expect(ingress.filter((subject) => subject.includes('CONSUMER'))).toEqual([]);
+  });
+});
