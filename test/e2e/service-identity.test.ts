@@ -115,6 +115,8 @@ describe('service identity between processes (split mode, mutual TLS)', () => {
       ...process.env,
       GATEWAY_CONFIG: '',
       GATEWAY_NATS__URL: requireInfra().natsUrl,
+      // The machine's shared NATS takes anyone: this test is about gRPC.
+      GATEWAY_NATS__INSECURE: 'true',
       GATEWAY_SERVER__HOST: '0.0.0.0',
       GATEWAY_SERVER__OPS_PORT: String(await freePort()),
       GATEWAY_SERVER__GRPC_PORT: String(await freePort()),
