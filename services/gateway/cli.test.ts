@@ -49,6 +49,21 @@ describe('gateway CLI', () => {
     }
   });
 
+  it('refuses to start with the admin token compose used to ship, naming the key and not the token', async () => {
+    // Ports and a data folder of its own, should it start after all.
+    const result = await gateway(['start'], {
+      GATEWAY_CONFIG: '',
+      GATEWAY_GOVERNANCE__ADMIN_TOKEN: 'change-me-admin-token',
+      GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-cli-')),
+      GATEWAY_SERVER__OPS_PORT: String(await freePort()),
+      GATEWAY_INGRESS__PORT: String(await freePort()),
+      GATEWAY_GOVERNANCE__ADMIN_PORT: String(await freePort()),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('governance.adminToken: got a 21-character value (not shown: secret)');
+    expect(result.stderr).not.toContain('change-me-admin-token');
+  });
+
   it('exits with status 1 when a service cannot start, so a supervisor restarts it (here: its event spool is held by a live process)', async () => {
     const { natsUrl } = requireInfra();
     const dir = mkdtempSync(join(tmpdir(), 'gw-spool-'));

@@ -142,11 +142,17 @@ function describeIssue(issue: z.core.$ZodIssue, tree: Tree): string {
   const key = issue.path.map(String).join('.') || '(top level)';
   let value: unknown = tree;
   for (const segment of issue.path) value = isTree(value) || Array.isArray(value) ? (value as Tree)[String(segment)] : undefined;
-  const got = value === undefined ? 'nothing' : JSON.stringify(value);
+  const got = value === undefined ? 'nothing' : typeof value === 'string' && holdsSecret(issue.path) ? `a ${value.length}-character value (not shown: secret)` : JSON.stringify(value);
   if (issue.code === 'unrecognized_keys') {
     return `${key}: unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}; check the spelling against docs/configuration.md`;
   }
   return `${key}: got ${got}; ${issue.message}`;
+}
+
+/** Whether a key holds a secret by its name (the last named segment: apiKeys.0 is one), so an error never quotes it into a log. */
+function holdsSecret(path: readonly PropertyKey[]): boolean {
+  const named = path.filter((segment) => typeof segment === 'string');
+  return /key|token|secret|password/i.test(String(named.at(-1) ?? ''));
 }
 
 function isTree(value: unknown): value is Tree {

@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, startInProcess } from '../harness/gateway.js';
+import { testToken } from '../harness/infra.js';
 
 const TOKENS = {
-  owner: 'owner-token-0123456789abcdef',
-  admin: 'admin-token-0123456789abcdef',
-  viewer: 'viewer-token-0123456789abcdef',
-  auditor: 'auditor-token-0123456789abcdef',
+  owner: testToken('owner'),
+  admin: testToken('admin'),
+  viewer: testToken('viewer'),
+  auditor: testToken('auditor'),
 } as const;
+const ACME_ADMIN = testToken('acme-admin');
 type Role = keyof typeof TOKENS;
 const ROLES = Object.keys(TOKENS) as Role[];
 
@@ -73,7 +75,7 @@ describe('admin API: every role on every route', () => {
       governance: {
         adminTokens: [
           ...ROLES.map((role) => ({ name: `${role}-bot`, token: TOKENS[role], role })),
-          { name: 'acme-admin', token: 'acme-admin-token-0123456789', role: 'admin', customer: 'acme' },
+          { name: 'acme-admin', token: ACME_ADMIN, role: 'admin', customer: 'acme' },
         ],
       },
     });
@@ -83,7 +85,7 @@ describe('admin API: every role on every route', () => {
   const call = (role: Role | 'acme', method: string, path: string, body?: unknown) =>
     fetch(`${gateway.adminUrl}${path}`, {
       method,
-      headers: { authorization: `Bearer ${role === 'acme' ? 'acme-admin-token-0123456789' : TOKENS[role]}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: { authorization: `Bearer ${role === 'acme' ? ACME_ADMIN : TOKENS[role]}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
 

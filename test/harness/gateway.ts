@@ -10,10 +10,10 @@ import { startGateway, type RunningGateway } from '../../services/gateway/runtim
 import { loadConfig } from '../../services/kit/config.js';
 import { createLogger } from '../../services/kit/log.js';
 import type { ServiceName } from '../../services/kit/service.js';
-import { eventually, freePort } from './infra.js';
+import { eventually, freePort, testToken } from './infra.js';
 import { outputFile, recordSecret, recordSecretsIn } from './leaks.js';
 
-export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const ADMIN_TOKEN = testToken('test-admin');
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface TestGateway {

@@ -18,6 +18,11 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
 }
 
+/** A bearer token the gateway accepts (long and random), led by what it is for in the test. */
+export function testToken(label: string): string {
+  return `${label}-${randomBytes(16).toString('hex')}`;
+}
+
 /** A fresh database on the test server, dropped by the returned function. */
 export async function createDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
   const name = uniqueName('gw_test');

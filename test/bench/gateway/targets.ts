@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { createDatabase, freePort, isolatedBus } from '../../harness/infra.js';
+import { createDatabase, freePort, isolatedBus, testToken } from '../../harness/infra.js';
 import { ConsumerWatch } from './consumers.js';
 import { forkScript, memoryOf, spawnGateway, type GatewayProc, type Proc } from './processes.js';
 
@@ -19,7 +19,7 @@ export const BENCH_WORKERS = 2;
 export type TargetName = (typeof TARGETS)[number];
 
 export const MODEL = 'openai/gpt-4o-mini';
-const ADMIN_TOKEN = 'bench-admin-token-0123456789';
+const ADMIN_TOKEN = testToken('bench-admin');
 const UPSTREAM_KEY = 'sk-bench-upstream-0123456789';
 /** Split mode's processes; ingress is started last, once the services it calls are ready. */
 const SPLIT_ORDER = ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'] as const;
