@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { spawnService } from '../../test/harness/gateway.js';
 import { freePort, requireInfra } from '../../test/harness/infra.js';
+import { recordSecret } from '../../test/harness/leaks.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -34,6 +36,34 @@ describe('gateway CLI', () => {
     expect((await gateway(['keys', '--help'])).stdout).toContain('keys create --name');
     expect((await gateway(['config', '--help'])).stdout).toContain('config check');
     expect((await gateway(['dead-letters', '--help'])).stdout).toContain('--consumer <name>');
+  });
+
+  it('runs as the README says: defaults serve this machine only; keys create, then a call with the key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-front-door-'));
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(file, `dataDir: ${join(dir, 'data')}\n`);
+    const ports = { ingress: await freePort(), admin: await freePort() };
+    const env = { GATEWAY_INGRESS__PORT: String(ports.ingress), GATEWAY_GOVERNANCE__ADMIN_PORT: String(ports.admin) };
+    const started = await spawnService(file, 'all', env);
+    try {
+      const created = await gateway(['keys', 'create', '--name', 'demo', '--config', file], env);
+      expect(created.code, created.stderr).toBe(0);
+      const key = created.stdout.trim();
+      recordSecret(key);
+      const answer = await fetch(`http://127.0.0.1:${ports.ingress}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'mock/echo', messages: [{ role: 'user', content: 'Hello!' }] }),
+      });
+      expect(await answer.json()).toMatchObject({ choices: [{ message: { content: 'This is a mock response to: Hello!' } }] });
+      // All of 127.0.0.0/8 is this machine, but a listener bound to 127.0.0.1 takes no other address of it.
+      for (const port of [ports.ingress, ports.admin, new URL(started.opsUrl).port]) {
+        const refused = await fetch(`http://127.0.0.2:${port}/healthz`).then(() => undefined, (err: Error) => err.cause);
+        expect(refused, `port ${port}`).toMatchObject({ code: 'ECONNREFUSED' });
+      }
+    } finally {
+      await started.kill();
+    }
   });
 
   it('stops at start-up on a bad config, naming the key, the value and what was expected', async () => {

@@ -18,7 +18,10 @@ export const gatewayConfig = z.strictObject({
     .prefault({}),
   server: z
     .strictObject({
-      host: z.string().default('0.0.0.0').describe('Address every listener of this process binds to.'),
+      host: z
+        .string()
+        .default('127.0.0.1')
+        .describe('Address every listener of this process binds to. The default serves this machine only; 0.0.0.0 (or ::) serves every interface, as the container image sets (GATEWAY_SERVER__HOST).'),
       opsPort: port().default(9090).describe('Port of /healthz, /readyz and /metrics.'),
       grpcPort: port().default(50051).describe('Port of the gRPC server that serves the services of this process to other processes.'),
       shutdownTimeoutMs: z.number().int().positive().default(15_000).describe('How long a graceful shutdown waits for work in hand.'),
