@@ -118,7 +118,7 @@ function merge(base: Tree, over: Tree): Tree {
 /** Resources shared by both modes: a folder, a fresh database, a stream of their own, the config file. */
 async function prepare(options: GatewayOptions, ports: Tree) {
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
-  const database = await createDatabase(options.infra.databaseUrl);
+  const database = await createDatabase(options.infra.databaseUrl, { keepRows: false });
   const bus = isolatedBus(options.infra.natsUrl);
   const config = merge({
     dataDir: dir,
