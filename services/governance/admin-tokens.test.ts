@@ -5,28 +5,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { gatewayConfig } from '../gateway/config.js';
-import { ConfigError, loadConfig } from '../kit/config.js';
+import { configProblems } from '../../test/harness/config.js';
+import { loadConfig } from '../kit/config.js';
 import { createLogger } from '../kit/log.js';
 import { MIN_TOKEN_LENGTH } from '../kit/token-strength.js';
 import { ADMIN_TOKEN_FILE, resolveOwnerToken } from './admin/principals.js';
 
 const random = (length: number) => randomBytes(length).toString('hex').slice(0, length);
 
-/** The problems start-up reports for a configuration set through the environment, as an operator would. */
-function refusal(env: Record<string, string>): string {
-  try {
-    loadConfig(gatewayConfig, { env });
-  } catch (err) {
-    if (err instanceof ConfigError) return err.message;
-    throw err;
-  }
-  throw new Error('expected the configuration to be refused');
-}
-
 describe('admin tokens: start-up refuses short and known ones', () => {
   it('refuses the value compose used to ship, and placeholders from examples, naming the key and never quoting the token', () => {
     for (const token of ['change-me-admin-token', `change-me-${random(40)}`, `<long random string ${random(32)}>`]) {
-      const message = refusal({ GATEWAY_GOVERNANCE__ADMIN_TOKEN: token });
+      const message = configProblems({ env: { GATEWAY_GOVERNANCE__ADMIN_TOKEN: token } }).join('\n');
       expect(message).toContain('governance.adminToken');
       expect(message).toContain('published or placeholder value');
       expect(message).not.toContain(token);
@@ -38,21 +28,14 @@ describe('admin tokens: start-up refuses short and known ones', () => {
     expect(loadConfig(gatewayConfig, { env: { GATEWAY_GOVERNANCE__ADMIN_TOKEN: enough } }).governance.adminToken).toBe(enough);
     expect(loadConfig(gatewayConfig, { env: {} }).governance.adminToken).toBe('');
     const short = random(MIN_TOKEN_LENGTH - 1);
-    const owner = refusal({ GATEWAY_GOVERNANCE__ADMIN_TOKEN: short });
+    const owner = configProblems({ env: { GATEWAY_GOVERNANCE__ADMIN_TOKEN: short } }).join('\n');
     expect(owner).toContain(`governance.adminToken: got a ${short.length}-character value (not shown: secret)`);
     expect(owner).toContain(`at least ${MIN_TOKEN_LENGTH} random characters`);
     expect(owner).not.toContain(short);
 
     const file = join(mkdtempSync(join(tmpdir(), 'gw-tokens-')), 'gateway.yaml');
     writeFileSync(file, `governance:\n  adminTokens:\n    - { name: ci, role: viewer, token: ${random(MIN_TOKEN_LENGTH)} }\n    - { name: bot, role: admin, token: ${short} }\n`);
-    const listed = (() => {
-      try {
-        loadConfig(gatewayConfig, { file, env: {} });
-      } catch (err) {
-        return (err as ConfigError).problems;
-      }
-      return [];
-    })();
+    const listed = configProblems({ file, env: {} });
     expect(listed).toEqual([expect.stringContaining('governance.adminTokens.1.token')]);
     expect(listed[0]).not.toContain(short);
   });

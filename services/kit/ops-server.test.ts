@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { testToken } from '../../test/harness/infra.js';
-import { gatewayConfig } from '../gateway/config.js';
-import { ConfigError, loadConfig } from './config.js';
+import { configProblems } from '../../test/harness/config.js';
 import { startOpsServer, type OpsSettings, type OpsSource } from './ops-server.js';
 
 const source: OpsSource = {
@@ -49,16 +48,8 @@ describe('ops server access', () => {
   });
 
   it('refuses metricsNeedToken without an opsToken, and an opsToken that is short or published', () => {
-    const problems = (env: Record<string, string>) => {
-      try {
-        loadConfig(gatewayConfig, { env });
-      } catch (err) {
-        return (err as ConfigError).problems;
-      }
-      return [];
-    };
-    expect(problems({ GATEWAY_SERVER__METRICS_NEED_TOKEN: 'true' })).toEqual([expect.stringContaining('set server.opsToken when server.metricsNeedToken is true')]);
-    expect(problems({ GATEWAY_SERVER__OPS_TOKEN: 'too-short' })).toEqual([expect.stringContaining('server.opsToken: got a 9-character value')]);
-    expect(problems({ GATEWAY_SERVER__OPS_TOKEN: `change-me-${TOKEN}` })).toEqual([expect.stringContaining('published or placeholder value')]);
+    expect(configProblems({ env: { GATEWAY_SERVER__METRICS_NEED_TOKEN: 'true' } })).toEqual([expect.stringContaining('set server.opsToken when server.metricsNeedToken is true')]);
+    expect(configProblems({ env: { GATEWAY_SERVER__OPS_TOKEN: 'too-short' } })).toEqual([expect.stringContaining('server.opsToken: got a 9-character value')]);
+    expect(configProblems({ env: { GATEWAY_SERVER__OPS_TOKEN: `change-me-${TOKEN}` } })).toEqual([expect.stringContaining('published or placeholder value')]);
   });
 });
