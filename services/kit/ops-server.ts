@@ -24,7 +24,7 @@ export interface OpsSettings {
 /** Probes that orchestrators call without credentials; they tell nothing beyond up or ready. */
 const PROBES = new Set(['/healthz', '/readyz']);
 
-export function isLoopback(host: string): boolean {
+function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 

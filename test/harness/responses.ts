@@ -27,8 +27,8 @@ function kept(response: Response, method: string, path: string): Response {
     if (done) return;
     done = true;
     text += decoder.decode();
-    if (method === 'POST' && ISSUES_KEYS.test(path) && response.ok) {
-      const issued = (JSON.parse(text) as { key: string }).key;
+    const issued = method === 'POST' && ISSUES_KEYS.test(path) && response.ok ? (JSON.parse(text) as { key?: unknown }).key : undefined;
+    if (typeof issued === 'string') {
       recordSecret(issued);
       text = text.replaceAll(issued, '<issued key>');
     }
