@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { spawnService } from '../../test/harness/gateway.js';
 import { freePort, requireInfra } from '../../test/harness/infra.js';
+import { recordSecret } from '../../test/harness/leaks.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -55,6 +57,34 @@ describe('gateway CLI', () => {
     expect(result.stdout).toContain(join(dir, 'metering.key'));
   });
 
+  it('runs as the README says: defaults serve this machine only; keys create, then a call with the key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-front-door-'));
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(file, `dataDir: ${join(dir, 'data')}\n`);
+    const ports = { ingress: await freePort(), admin: await freePort() };
+    const env = { GATEWAY_INGRESS__PORT: String(ports.ingress), GATEWAY_GOVERNANCE__ADMIN_PORT: String(ports.admin) };
+    const started = await spawnService(file, 'all', env);
+    try {
+      const created = await gateway(['keys', 'create', '--name', 'demo', '--config', file], env);
+      expect(created.code, created.stderr).toBe(0);
+      const key = created.stdout.trim();
+      recordSecret(key);
+      const answer = await fetch(`http://127.0.0.1:${ports.ingress}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'mock/echo', messages: [{ role: 'user', content: 'Hello!' }] }),
+      });
+      expect(await answer.json()).toMatchObject({ choices: [{ message: { content: 'This is a mock response to: Hello!' } }] });
+      // All of 127.0.0.0/8 is this machine, but a listener bound to 127.0.0.1 takes no other address of it.
+      for (const port of [ports.ingress, ports.admin, new URL(started.opsUrl).port]) {
+        const refused = await fetch(`http://127.0.0.2:${port}/healthz`).then(() => undefined, (err: Error) => err.cause);
+        expect(refused, `port ${port}`).toMatchObject({ code: 'ECONNREFUSED' });
+      }
+    } finally {
+      await started.kill();
+    }
+  });
+
   it('stops at start-up on a bad config, naming the key, the value and what was expected', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-cli-'));
     const file = join(dir, 'bad.yaml');
@@ -66,6 +96,21 @@ describe('gateway CLI', () => {
       expect(result.stderr).toContain('-5');
       expect(result.stderr).toMatch(/expected number to be >=0/);
     }
+  });
+
+  it('refuses to start with the admin token compose used to ship, naming the key and not the token', async () => {
+    // Ports and a data folder of its own, should it start after all.
+    const result = await gateway(['start'], {
+      GATEWAY_CONFIG: '',
+      GATEWAY_GOVERNANCE__ADMIN_TOKEN: 'change-me-admin-token',
+      GATEWAY_DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-cli-')),
+      GATEWAY_SERVER__OPS_PORT: String(await freePort()),
+      GATEWAY_INGRESS__PORT: String(await freePort()),
+      GATEWAY_GOVERNANCE__ADMIN_PORT: String(await freePort()),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('governance.adminToken: got a 21-character value (not shown: secret)');
+    expect(result.stderr).not.toContain('change-me-admin-token');
   });
 
   it('exits with status 1 when a service cannot start, so a supervisor restarts it (here: its event spool is held by a live process)', async () => {

@@ -5,6 +5,7 @@ import { governanceConfig } from '../governance/config.js';
 import { ingressConfig } from '../ingress/config.js';
 import { meteringConfig } from '../metering/config.js';
 import { routingConfig } from '../routing/config.js';
+import { MIN_TOKEN_LENGTH, strongToken } from '../kit/token-strength.js';
 
 const port = () => z.number().int().min(0).max(65_535);
 
@@ -18,8 +19,20 @@ export const gatewayConfig = z.strictObject({
     .prefault({}),
   server: z
     .strictObject({
-      host: z.string().default('0.0.0.0').describe('Address every listener of this process binds to.'),
-      opsPort: port().default(9090).describe('Port of /healthz, /readyz and /metrics.'),
+      host: z
+        .string()
+        .default('127.0.0.1')
+        .describe('Address every listener of this process binds to. The default serves this machine only; 0.0.0.0 (or ::) serves every interface, as the container image sets (GATEWAY_SERVER__HOST).'),
+      opsPort: port().default(9090).describe('Port of /healthz, /readyz, /metrics and the data views (/routing/deployments).'),
+      opsToken: strongToken({ optional: true })
+        .default('')
+        .describe(
+          `Bearer token (secret, at least ${MIN_TOKEN_LENGTH} characters) that the ops port's data views (/routing/deployments) require, and /metrics with metricsNeedToken; /healthz and /readyz never do. Empty: the data views are served only while host is a loopback address, and refused (403) otherwise.`,
+        ),
+      metricsNeedToken: z
+        .boolean()
+        .default(false)
+        .describe('/metrics requires opsToken too (Prometheus sends it with authorization: { credentials: <token> } in its scrape config).'),
       grpcPort: port().default(50051).describe('Port of the gRPC server that serves the services of this process to other processes.'),
       shutdownTimeoutMs: z.number().int().positive().default(15_000).describe('How long a graceful shutdown waits for work in hand.'),
       tls: z
@@ -54,7 +67,8 @@ export const gatewayConfig = z.strictObject({
           'Processes that run the services of this process, each a full replica, sharing its ports (node:cluster): one per core to use a multi-core host with one container. Above 1, needs nats.url and database.url; the first process restarts a worker that exits and serves opsPort for all of them, metrics summed.',
         ),
     })
-    .prefault({}),
+    .prefault({})
+    .refine((s) => !s.metricsNeedToken || s.opsToken, { message: 'set server.opsToken when server.metricsNeedToken is true', path: ['opsToken'] }),
   nats: z
     .strictObject({
       url: z.string().default('').describe('NATS server URL(s), comma-separated. Empty: an in-process bus (only when all services run in this process).'),

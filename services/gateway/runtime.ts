@@ -182,9 +182,9 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       view: async (path) => opsRoutes.get(path)?.(),
     };
     if (worker === undefined) {
-      const started = await startOpsServer({ host: config.server.host, port: config.server.opsPort, source });
+      const started = await startOpsServer(config.server, source);
       ops = started.server;
-      endpoints.ops = `http://${config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host}:${started.port}`;
+      endpoints.ops = started.url;
     } else {
       answerPrimary(metrics, source);
     }

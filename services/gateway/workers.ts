@@ -165,9 +165,9 @@ export async function startWorkers(config: GatewayConfig, services: ServiceName[
     for (let slot = 1; slot <= config.server.workers; slot++) fork(slot);
     await started;
     startup = undefined;
-    const opened = await startOpsServer({ host: config.server.host, port: config.server.opsPort, source });
+    const opened = await startOpsServer(config.server, source);
     ops = opened.server;
-    endpoints = { ...endpoints, ops: `http://${config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host}:${opened.port}` };
+    endpoints = { ...endpoints, ops: opened.url };
   } catch (err) {
     await stopWorkers();
     throw err;

@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { MIN_TOKEN_LENGTH, strongToken } from '../kit/token-strength.js';
 
 export const ROLES = ['owner', 'admin', 'viewer', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
 
 const adminToken = z.strictObject({
   name: z.string().min(1).describe('Who the token belongs to; recorded as the actor of their admin changes.'),
-  token: z.string().min(16).describe('The bearer token (secret); use ${ENV_VAR} substitution.'),
+  token: strongToken({ optional: false }).describe(`The bearer token (secret), at least ${MIN_TOKEN_LENGTH} characters and no published value; use \${ENV_VAR} substitution.`),
   role: z.enum(ROLES).describe('owner and admin change things, viewer reads, auditor reads the audit log.'),
   customer: z.string().optional().describe('Limits the token to one customer and its teams and keys.'),
   team: z.string().optional().describe('Limits the token to one team and its keys.'),
@@ -40,10 +41,11 @@ export const governanceConfig = z
     address: z.string().default('127.0.0.1:50051').describe('host:port at which other processes reach the governance gRPC service.'),
     callTimeoutMs: z.number().int().positive().default(5_000).describe('Deadline of a call from ingress to governance.'),
     adminPort: z.number().int().min(0).max(65_535).default(8081).describe('Port of the admin REST API (OpenAPI at /docs).'),
-    adminToken: z
-      .string()
+    adminToken: strongToken({ optional: true })
       .default('')
-      .describe('Bearer token with the owner role (secret). Empty, with no adminTokens either: one is generated into <dataDir>/admin-token.'),
+      .describe(
+        `Bearer token with the owner role (secret), at least ${MIN_TOKEN_LENGTH} characters and no published value (start-up refuses one that is short or known). Empty, with no adminTokens either: one is generated into <dataDir>/admin-token.`,
+      ),
     adminTokens: z.array(adminToken).default([]).describe('Further static admin tokens, for people and automation, each with a role.'),
     sso,
     defaultMaxOutputTokens: z.number().int().positive().default(4_096).describe('Output tokens reserved for a request that sets no max_tokens.'),

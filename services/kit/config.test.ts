@@ -42,8 +42,8 @@ describe('configuration', () => {
   it('never shows the value of a secret it refuses, such as a password the environment gave as a number', () => {
     const found = problems(() => loadConfig(gatewayConfig, { env: { GATEWAY_NATS__AUTH__PASSWORD: '12345678', GATEWAY_GOVERNANCE__ADMIN_TOKEN: '987654321987654321' } }));
     expect(found).toEqual([
-      'nats.auth.password: got a value (not shown); Invalid input: expected string, received number',
-      'governance.adminToken: got a value (not shown); Invalid input: expected string, received number',
+      'nats.auth.password: got a value (not shown: secret); Invalid input: expected string, received number',
+      'governance.adminToken: got a value (not shown: secret); Invalid input: expected string, received number',
     ]);
   });
 

@@ -139,18 +139,26 @@ function mergeInto(target: Tree, source: Tree): void {
 }
 
 /** Keys whose values are secrets: a problem with one names the key and never shows the value. */
-const SECRET_KEY = /password|token|secret|apikey/i;
-
 function describeIssue(issue: z.core.$ZodIssue, tree: Tree): string {
   const key = issue.path.map(String).join('.') || '(top level)';
   let value: unknown = tree;
   for (const segment of issue.path) value = isTree(value) || Array.isArray(value) ? (value as Tree)[String(segment)] : undefined;
-  const secret = SECRET_KEY.test(String(issue.path.at(-1) ?? ''));
-  const got = value === undefined ? 'nothing' : secret ? 'a value (not shown)' : JSON.stringify(value);
+  const got = value === undefined ? 'nothing' : holdsSecret(issue.path) ? secretDescription(value) : JSON.stringify(value);
   if (issue.code === 'unrecognized_keys') {
     return `${key}: unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}; check the spelling against docs/configuration.md`;
   }
   return `${key}: got ${got}; ${issue.message}`;
+}
+
+/** Whether a key holds a secret by its name (the last named segment: apiKeys.0 is one), so an error never quotes it into a log. */
+/** A secret's length at most: enough to see it is too short, nothing of what it is. */
+function secretDescription(value: unknown): string {
+  return typeof value === 'string' ? `a ${value.length}-character value (not shown: secret)` : 'a value (not shown: secret)';
+}
+
+function holdsSecret(path: readonly PropertyKey[]): boolean {
+  const named = path.filter((segment) => typeof segment === 'string');
+  return /key|token|secret|password/i.test(String(named.at(-1) ?? ''));
 }
 
 function isTree(value: unknown): value is Tree {

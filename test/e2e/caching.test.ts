@@ -3,10 +3,10 @@ import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { admin, ADMIN_TOKEN, startInProcess } from '../harness/gateway.js';
-import { eventually } from '../harness/infra.js';
+import { eventually, testToken } from '../harness/infra.js';
 
 const PROVIDER_KEY = 'sk-fake-provider-cache-tests';
-const TEAM_B_ADMIN = 'team-b-admin-token-abcdefghijkl';
+const TEAM_B_ADMIN = testToken('team-b-admin');
 
 // The response cache end to end, with the official clients as callers and a
 // fake OpenAI that counts what reaches the provider.

@@ -2,7 +2,7 @@ import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PGliteDatabase } from '../../services/kit/db/pglite.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
-import { startInProcess } from '../harness/gateway.js';
+import { ADMIN_TOKEN, startInProcess } from '../harness/gateway.js';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -147,7 +147,7 @@ describe('embedded mode, called with the official openai client', () => {
 
   it('stops an old key value at once when the key is rotated', async () => {
     const { id, key: old } = await gateway.createKey({ name: 'rotating' });
-    const rotated = (await (await fetch(`${gateway.adminUrl}/admin/keys/${id}/rotate`, { method: 'POST', headers: { authorization: 'Bearer test-admin-token-0123456789' } })).json()) as { key: string; id: string };
+    const rotated = (await (await fetch(`${gateway.adminUrl}/admin/keys/${id}/rotate`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { key: string; id: string };
     expect(rotated.id).toBe(id);
     const stale = await gateway.client(old).models.list().catch((e: unknown) => e);
     expect(stale).toBeInstanceOf(OpenAI.AuthenticationError);
@@ -156,7 +156,7 @@ describe('embedded mode, called with the official openai client', () => {
 
   it('rejects a revoked key', async () => {
     const { id, key: doomed } = await gateway.createKey({ name: 'doomed' });
-    await fetch(`${gateway.adminUrl}/admin/keys/${id}/revoke`, { method: 'POST', headers: { authorization: 'Bearer test-admin-token-0123456789' } });
+    await fetch(`${gateway.adminUrl}/admin/keys/${id}/revoke`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const err = await gateway.client(doomed).chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((err as APIError).message).toContain('revoked');

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, startInProcess } from '../harness/gateway.js';
-import { eventually } from '../harness/infra.js';
+import { eventually, testToken } from '../harness/infra.js';
 
-const AUDITOR = 'auditor-token-abcdefghijklmnop';
-const VIEWER = 'viewer-token-abcdefghijklmnopq';
-const TEAM_A_ADMIN = 'team-a-admin-token-abcdefghij';
+const AUDITOR = testToken('auditor');
+const VIEWER = testToken('viewer');
+const TEAM_A_ADMIN = testToken('team-a-admin');
 
 /** Decimal strings to units of 1e-10 USD (the ledger's precision), to add them exactly. */
 const units = (usd: string) => {

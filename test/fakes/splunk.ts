@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { keep } from '../harness/leaks.js';
 import { listenLocally, readBody, writeJson } from './local-server.js';
 
 /**
@@ -127,6 +128,8 @@ export async function startFakeSplunk(options: { token?: string; maxContentLengt
       batch.push(envelope as HecEnvelope);
     }
     received.push(...batch);
+    // What the SIEM indexed, for the suite's leak scan.
+    keep('siem', body);
     answer(200, { text: 'Success', code: 0 });
   }
 

@@ -11,10 +11,11 @@ import { startGateway, type RunningGateway } from '../../services/gateway/runtim
 import { loadConfig } from '../../services/kit/config.js';
 import { createLogger } from '../../services/kit/log.js';
 import type { ServiceName } from '../../services/kit/service.js';
-import { eventually, freePort } from './infra.js';
+import { eventually, freePort, testToken } from './infra.js';
 import { outputFile, recordSecret, recordSecretsIn } from './leaks.js';
+import { watchResponsesFrom } from './responses.js';
 
-export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const ADMIN_TOKEN = testToken('test-admin');
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface TestGateway {
@@ -61,19 +62,33 @@ export async function admin<T = Record<string, unknown>>(adminUrl: string, metho
 /** Creates a key, and its team first when the team does not exist yet. */
 async function adminCreateKey(adminUrl: string, body: Tree): Promise<{ id: string; key: string }> {
   if (typeof body.team === 'string') await admin(adminUrl, 'POST', '/admin/teams', { id: body.team, name: body.team }, [201, 409]);
-  const created = await admin<{ id: string; key: string }>(adminUrl, 'POST', '/admin/keys', { name: 'test', ...body });
-  recordSecret(created.key);
-  return created;
+  // Its key is recorded as a secret by the response capture (responses.ts).
+  return admin<{ id: string; key: string }>(adminUrl, 'POST', '/admin/keys', { name: 'test', ...body });
+}
+
+/**
+ * Reads the whole audit log through the admin API, so that its rows are among the
+ * responses the leak scan reads (the only way to the rows of an embedded database).
+ * A test may have stopped governance or audit by now: then there is nothing to read.
+ */
+async function readAuditLog(adminUrl: string): Promise<void> {
+  if (!adminUrl) return;
+  const response = await fetch(`${adminUrl}/admin/audit/export`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+  await response?.arrayBuffer().catch(() => undefined);
 }
 
 function wrap(baseURL: string, adminUrl: string, opsUrl: string, stop: () => Promise<void>): TestGateway {
+  watchResponsesFrom(baseURL, adminUrl, opsUrl);
   return {
     baseURL,
     adminUrl,
     opsUrl,
     createKey: (body = {}) => adminCreateKey(adminUrl, body),
     client: (apiKey) => new OpenAI({ baseURL, apiKey, maxRetries: 0 }),
-    stop,
+    stop: async () => {
+      await readAuditLog(adminUrl);
+      await stop();
+    },
   };
 }
 
@@ -122,6 +137,7 @@ export async function spawnService(configFile: string, services: string, env: Re
   child.once('exit', () => file.end());
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const opsUrl = `http://127.0.0.1:${opsPort}`;
+  watchResponsesFrom(opsUrl);
   await eventually(`${services} to be ready`, async () => {
     if (child.exitCode !== null) throw new Error(`${services} exited with ${child.exitCode}:\n${output}`);
     const res = await fetch(`${opsUrl}/readyz`).catch(() => undefined);
@@ -225,6 +241,9 @@ export async function startSplit(
     await Promise.all(started.map((p) => p.kill('SIGKILL')));
     throw err;
   }
+  const ingressURLs = ingressPorts.map((port) => `http://127.0.0.1:${port}/v1`);
+  const adminUrls = governance.admin.map((port) => `http://127.0.0.1:${port}`);
+  watchResponsesFrom(...ingressURLs, ...adminUrls);
   const processes = {} as Record<ServiceName, ServiceProcess>;
   for (const p of started) processes[p.name as ServiceName] ??= p;
   const stop = async () => {
@@ -242,10 +261,10 @@ export async function startSplit(
     ...wrap(`http://127.0.0.1:${ingressPorts[0]}/v1`, `http://127.0.0.1:${governance.admin[0]}`, processes.ingress.opsUrl, stop),
     processes,
     restart,
-    ingressURLs: ingressPorts.map((port) => `http://127.0.0.1:${port}/v1`),
+    ingressURLs,
     certsDir,
     grpcAddresses: { governance: `127.0.0.1:${governance.grpc[0]}`, caching: `127.0.0.1:${grpcCaching[0]}`, routing: `127.0.0.1:${grpcRouting}`, audit: `127.0.0.1:${grpcAudit}`, metering: `127.0.0.1:${grpcMetering}` },
-    adminUrls: governance.admin.map((port) => `http://127.0.0.1:${port}`),
+    adminUrls,
     output: () => started.map((p) => `--- ${p.name} ---\n${p.output()}`).join('\n'),
   };
 }

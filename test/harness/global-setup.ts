@@ -14,7 +14,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     infra: Infra | null;
     infraProblem: string;
-    /** Where gateways' output and the tests' secrets are kept for the leak check. */
+    /** Where the tests' secrets and what the gateways said are kept for the leak scan (leaks.ts). */
     outputDir: string;
   }
 }
@@ -79,7 +79,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (leaks.length > 0) {
       // A teardown error alone does not fail the run, so the exit code is set too.
       process.exitCode = 1;
-      throw new Error(`secrets appeared in gateway output (kept in ${outputDir}):\n  ${leaks.join('\n  ')}`);
+      throw new Error(`secrets appeared in what the gateways logged, answered, stored or sent (kept in ${outputDir}):\n  ${leaks.join('\n  ')}`);
     }
   };
 }

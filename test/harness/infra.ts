@@ -6,6 +6,7 @@ import { inject } from 'vitest';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Infra } from './global-setup.js';
+import { keepDatabaseRows } from './leaks.js';
 
 /** NATS and PostgreSQL for this test, or a failure that says how to provide them. */
 export function requireInfra(): Infra {
@@ -18,8 +19,16 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${randomBytes(5).toString('hex')}`;
 }
 
-/** A fresh database on the test server, dropped by the returned function. */
-export async function createDatabase(serverUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+/** A bearer token the gateway accepts (long and random), led by what it is for in the test. */
+export function testToken(label: string): string {
+  return `${label}-${randomBytes(16).toString('hex')}`;
+}
+
+/**
+ * A fresh database on the test server, dropped by the returned function; in the
+ * suite its rows are kept for the leak scan first (the benchmark, outside it, says no).
+ */
+export async function createDatabase(serverUrl: string, options: { keepRows: boolean } = { keepRows: true }): Promise<{ url: string; drop(): Promise<void> }> {
   const name = uniqueName('gw_test');
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -30,6 +39,7 @@ export async function createDatabase(serverUrl: string): Promise<{ url: string; 
   return {
     url: url.toString(),
     drop: async () => {
+      if (options.keepRows) await keepDatabaseRows(url.toString());
       const client = new pg.Client({ connectionString: serverUrl });
       await client.connect();
       await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

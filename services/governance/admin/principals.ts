@@ -5,6 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../../kit/errors.js';
 import type { Logger } from '../../kit/log.js';
 import { secretsEqual } from '../../kit/secrets/keys.js';
+import { weakTokenProblem } from '../../kit/token-strength.js';
 import type { GovernanceConfig, Role } from '../config.js';
 
 /** Who is calling the admin API, with what role, limited to which customer or team. */
@@ -76,7 +77,7 @@ export function resolveOwnerToken(config: GovernanceConfig, dataDir: string, log
   if (config.adminToken) return config.adminToken;
   if (config.adminTokens.length > 0) return undefined;
   const file = join(dataDir, ADMIN_TOKEN_FILE);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  if (existsSync(file)) return readTokenFile(file);
   mkdirSync(dataDir, { recursive: true });
   // Written aside and linked into place: workers starting together agree on one token, and none reads a half-written file.
   const draft = `${file}.${process.pid}`;
@@ -89,7 +90,15 @@ export function resolveOwnerToken(config: GovernanceConfig, dataDir: string, log
   } finally {
     unlinkSync(draft);
   }
-  return readFileSync(file, 'utf8').trim();
+  return readTokenFile(file);
+}
+
+/** The token in the file; one an operator wrote there is held to the same standard as one in config. */
+function readTokenFile(file: string): string {
+  const token = readFileSync(file, 'utf8').trim();
+  const problem = weakTokenProblem(token);
+  if (problem) throw new Error(`the admin token in ${file} ${problem} (or delete the file, and a strong one is generated at start)`);
+  return token;
 }
 
 /** Static bearer tokens from config; every one is compared, in constant time. */

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { initCertificates } from '../../../services/gateway/certs.js';
-import { createDatabase, freePort, isolatedBus } from '../../harness/infra.js';
+import { createDatabase, freePort, isolatedBus, testToken } from '../../harness/infra.js';
 import { ConsumerWatch } from './consumers.js';
 import { forkScript, memoryOf, spawnGateway, type GatewayProc, type Proc } from './processes.js';
 
@@ -20,7 +20,7 @@ export const BENCH_WORKERS = 2;
 export type TargetName = (typeof TARGETS)[number];
 
 export const MODEL = 'openai/gpt-4o-mini';
-const ADMIN_TOKEN = 'bench-admin-token-0123456789';
+const ADMIN_TOKEN = testToken('bench-admin');
 const UPSTREAM_KEY = 'sk-bench-upstream-0123456789';
 /** Split mode's processes; ingress is started last, once the services it calls are ready. */
 const SPLIT_ORDER = ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'] as const;
@@ -119,7 +119,7 @@ function merge(base: Tree, over: Tree): Tree {
 /** Resources shared by both modes: a folder, a fresh database, a stream of their own, the config file. */
 async function prepare(options: GatewayOptions, ports: Tree) {
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
-  const database = await createDatabase(options.infra.databaseUrl);
+  const database = await createDatabase(options.infra.databaseUrl, { keepRows: false });
   const bus = isolatedBus(options.infra.natsUrl);
   const config = merge({
     dataDir: dir,

@@ -1,0 +1,4 @@
+import { captureResponses } from './responses.js';
+
+// Runs before every test file (vitest setupFiles).
+captureResponses();
