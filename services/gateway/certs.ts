@@ -119,8 +119,9 @@ function certificate(fields: CertificateFields): Buffer {
   const notBefore = new Date(Date.now() - 5 * 60_000);
   const notAfter = new Date(notBefore.getTime() + fields.days * DAY_MS);
   const algorithm = seq(oid(OID.ecdsaWithSha256));
+  // Positive, and with a first byte that is not 0: DER allows no leading zero byte an integer does not need.
   const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
   const tbs = seq(
     tlv(0xa0, int(Buffer.from([2]))),
     int(serial),
