@@ -19,6 +19,8 @@ type Role = keyof typeof ROLE_TOKENS;
 /** An admin limited to the customer acme, inside which every entity below is made. */
 const SCOPED = testToken('acme-admin');
 const CALLERS: Record<string, string | undefined> = { ...ROLE_TOKENS, scoped: SCOPED, unknown: testToken('unknown'), none: undefined };
+/** An admin limited to the team acme-team, for the budget rule (not a caller of the matrix). */
+const TEAM_SCOPED = testToken('acme-team-admin');
 
 type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'audit';
 /** What each role may do: the table in docs/governance.md, written out here rather than read from the code under test. */
@@ -137,6 +139,7 @@ describe('admin API: every route, every role, a scoped token, an unknown token a
         adminTokens: [
           ...Object.entries(ROLE_TOKENS).map(([role, token]) => ({ name: `${role}-bot`, token, role })),
           { name: 'acme-admin', token: SCOPED, role: 'admin', customer: 'acme' },
+          { name: 'acme-team-admin', token: TEAM_SCOPED, role: 'admin', team: 'acme-team' },
         ],
       },
       routing: {
@@ -201,6 +204,31 @@ describe('admin API: every route, every role, a scoped token, an unknown token a
     const listed = (await (await call('GET', '/admin/teams')).json()) as { data: { id: string; customer: string }[] };
     expect(listed.data.every((t) => t.customer === 'acme')).toBe(true);
     expect((await call('POST', '/admin/keys', { name: 'k', team: 'globex-team' })).status).toBe(404);
+  });
+
+  it('lets a budget be set, changed and removed only from above its scope', async () => {
+    const as = (token: string) => (method: string, path: string, body?: unknown) =>
+      fetch(`${gateway.adminUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const team = as(TEAM_SCOPED);
+    const customer = as(SCOPED);
+    const teamBudget = (await owner('POST', '/admin/budgets', { scope: 'team', scope_id: 'acme-team', limit_usd: 10, period: 'week' })).id;
+    const customerBudget = (await owner('POST', '/admin/budgets', { scope: 'customer', scope_id: 'acme', limit_usd: 100, period: 'week' })).id;
+    // The team's own admin can neither lift nor remove the budget set on its team, nor set another on it.
+    expect((await team('PATCH', `/admin/budgets/${teamBudget}`, { limit_usd: 1_000_000 })).status).toBe(403);
+    expect((await team('DELETE', `/admin/budgets/${teamBudget}`)).status).toBe(403);
+    expect((await team('POST', '/admin/budgets', { scope: 'team', scope_id: 'acme-team', limit_usd: 1_000_000, period: 'day' })).status).toBe(403);
+    // Below it, on a key of its team, it may.
+    const key = (await owner('POST', '/admin/keys', { name: 'k', team: 'acme-team' })).id as string;
+    expect((await team('POST', '/admin/budgets', { scope: 'key', scope_id: key, limit_usd: 5, period: 'day' })).status).toBe(201);
+    // The customer's admin governs the team's budget, not the customer's own.
+    expect((await customer('PATCH', `/admin/budgets/${teamBudget}`, { limit_usd: 20 })).status).toBe(200);
+    expect((await customer('PATCH', `/admin/budgets/${customerBudget}`, { limit_usd: 1_000_000 })).status).toBe(403);
+    expect((await customer('DELETE', `/admin/budgets/${customerBudget}`)).status).toBe(403);
+    expect(await admin(gateway.adminUrl, 'GET', `/admin/budgets/${customerBudget}`)).toMatchObject({ limit_usd: 100 });
   });
 
   it('documents the admin API with OpenAPI', async () => {

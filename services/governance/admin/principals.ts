@@ -70,6 +70,17 @@ export function canSee(principal: Principal, place: Placement): boolean {
   return true;
 }
 
+/**
+ * Whether the principal may set, change or remove a budget on this scope:
+ * only from above it, so a team's admin cannot lift the budget its customer
+ * (or the gateway's operator) set on it, nor a customer's admin the customer's.
+ */
+export function governsBudgetOn(principal: Principal, scope: 'key' | 'team' | 'customer'): boolean {
+  if (principal.team) return scope === 'key';
+  if (principal.customer) return scope !== 'customer';
+  return true;
+}
+
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
 /** The configured owner token, or the one generated into the data folder on first start. */

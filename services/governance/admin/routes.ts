@@ -9,7 +9,7 @@ import { budgetWindow } from '../quota/windows.js';
 import type { Directory } from '../store/directory.js';
 import type { Budget, Customer, Team, VirtualKey } from '../store/entities.js';
 import type { Table } from '../store/table.js';
-import { caller, canSee, type Permission, type Placement, type Principal, type RecordChange } from './principals.js';
+import { caller, canSee, governsBudgetOn, type Permission, type Placement, type Principal, type RecordChange } from './principals.js';
 import { budgetBody, customerBody, idParams, keyBody, patchOf, teamBody } from './schemas.js';
 import { budgetView, customerView, keyView, limitsPatch, placementOf, teamView } from './views.js';
 
@@ -222,6 +222,12 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
 
 function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Database, principal: PrincipalOf, visible: Visible, record: Record_, place: ReturnType<typeof placementOf>): void {
   const budgets = { tags: ['budgets'] };
+  /** A budget is set, changed and removed from above its scope only (governsBudgetOn). */
+  const mayGovern = (who: Principal, scope: Budget['scope']) => {
+    if (!governsBudgetOn(who, scope)) {
+      throw new GatewayError('admin_forbidden', `A budget on a ${scope} is set, changed and removed by the admins above it; this token is scoped to ${who.team ? `team ${who.team}` : `customer ${who.customer}`}.`);
+    }
+  };
   const scopeTable = (scope: Budget['scope']) => (scope === 'key' ? directory.keys : scope === 'team' ? directory.teams : directory.customers);
   app.get<{ Querystring: { scope?: string; scope_id?: string } }>('/admin/budgets', { schema: { ...budgets, summary: 'List budgets' } }, async (request) => {
     const who = principal(request, 'read');
@@ -237,6 +243,7 @@ function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Da
     const owner = (await scopeTable(scope).find(scopeId)) as Customer | Team | VirtualKey | undefined;
     const where = owner ? (scope === 'key' ? place.key(owner as VirtualKey) : scope === 'team' ? place.team(owner as Team) : place.customer(owner as Customer)) : undefined;
     if (!owner || !where || !canSee(who, where)) throw new GatewayError('not_found', `No ${scope} with id ${scopeId}.`, { param: 'scope_id' });
+    mayGovern(who, scope);
     if (directory.budgetsFor(scope, scopeId).some((b) => b.period === body.period)) throw new GatewayError('conflict', `${scope} ${scopeId} already has a ${String(body.period)} budget.`);
     const now = new Date();
     const budget: Budget = { id: prefixedId('bud'), scope, scopeId, limitUsd: body.limit_usd as number, period: body.period as Budget['period'], alignment: (body.alignment as Budget['alignment'] | undefined) ?? 'calendar', anchor: now, createdAt: now };
@@ -254,7 +261,7 @@ function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Da
     schema: { ...budgets, summary: 'Change a budget\'s limit', params: idParams, body: { type: 'object', additionalProperties: false, required: ['limit_usd'], properties: { limit_usd: { type: 'number', minimum: 0 } } } },
   }, async (request) => {
     const who = principal(request, 'write');
-    await visible(directory.budgets, place.budget, who, request.params.id, 'budget');
+    mayGovern(who, (await visible(directory.budgets, place.budget, who, request.params.id, 'budget')).scope);
     const changed = (await directory.budgets.update(request.params.id, { limitUsd: request.body.limit_usd }))!;
     record(who, 'budget', 'update', request.params.id, budgetView(changed.before), budgetView(changed.after));
     return budgetView(changed.after);
@@ -262,6 +269,7 @@ function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Da
   app.delete<WithId>('/admin/budgets/:id', { schema: { ...budgets, summary: 'Remove a budget', params: idParams } }, async (request, reply) => {
     const who = principal(request, 'write');
     const budget = await visible(directory.budgets, place.budget, who, request.params.id, 'budget');
+    mayGovern(who, budget.scope);
     await directory.budgets.delete(budget.id);
     record(who, 'budget', 'delete', budget.id, budgetView(budget), undefined);
     return reply.code(204).send();
