@@ -2,6 +2,7 @@ import { GatewayError } from '../kit/errors.js';
 import type { Charge } from './quota/book.js';
 import { budgetWindow, FOREVER, rateWindow } from './quota/windows.js';
 import type { Directory } from './store/directory.js';
+import type { Rates } from './reservations.js';
 import type { Budget, RateLimits, VirtualKey } from './store/entities.js';
 
 /** Why a charge exists, to word a refusal and to settle it. */
@@ -34,6 +35,17 @@ export function plan(directory: Directory, key: VirtualKey, cost: number, tokens
     if (limits.maxParallel !== null) charges.push({ quota: `conc:${scope}:${id}`, window: FOREVER, limit: limits.maxParallel, amount: 1, reason: { kind: 'concurrency', scope, id } });
   }
   return charges;
+}
+
+/**
+ * The most output tokens a call can have within what is left of a refused
+ * charge: a budget's dollars after the prompt, or a token limit's tokens
+ * after it; undefined for a charge output does not count against.
+ */
+export function affordableOutput(charge: Planned, remaining: number, rates: Rates): number | undefined {
+  if (charge.reason.kind === 'budget') return rates.outputUsdPerToken > 0 ? Math.floor((remaining - rates.promptUsd) / rates.outputUsdPerToken) : undefined;
+  if (charge.reason.kind === 'tokens') return Math.floor(remaining - rates.promptTokens);
+  return undefined;
 }
 
 /** One MCP tool call against the key's tool-call limit, or nothing when it has none. */

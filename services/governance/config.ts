@@ -48,7 +48,7 @@ export const governanceConfig = z
       ),
     adminTokens: z.array(adminToken).default([]).describe('Further static admin tokens, for people and automation, each with a role.'),
     sso,
-    defaultMaxOutputTokens: z.number().int().positive().default(4_096).describe('Output tokens reserved for a request that sets no max_tokens.'),
+    defaultMaxOutputTokens: z.number().int().positive().default(4_096).describe('Output tokens reserved for a request that sets no max_tokens; for a key a budget or token limit charges, also the output cap sent to the provider.'),
     unknownModelCostPerMillion: z
       .number()
       .min(0)

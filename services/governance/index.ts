@@ -9,6 +9,7 @@ import type { GovernanceConfig } from './config.js';
 import { Holders } from './holders.js';
 import { governanceMigrations } from './migrations.js';
 import { QuotaBook } from './quota/book.js';
+import { ReservationPricer } from './reservations.js';
 import { Governance } from './service.js';
 import { Directory } from './store/directory.js';
 
@@ -32,7 +33,9 @@ export const governanceService = defineService<GovernanceConfig>({
 
     const quotas = new QuotaBook(db, config.quota, ctx.log);
     quotas.start();
-    const api = new Governance(directory, quotas, new Holders(db, config.holderSilenceMs), ctx.pricing, config, ctx.metrics, ctx.log);
+    // Asked on first use, once every service of this process has started: in one process, routing is then the object itself.
+    const pricer = new ReservationPricer(ctx.pricing, config.unknownModelCostPerMillion, () => ctx.clients.routing.resolveModels({}), ctx.log);
+    const api = new Governance(directory, quotas, new Holders(db, config.holderSilenceMs), ctx.pricing, pricer, config, ctx.metrics, ctx.log);
     api.start();
     ctx.grpc.add(GovernanceService, api, ctx.log, {
       authorize: ['ingress'],
@@ -43,6 +46,7 @@ export const governanceService = defineService<GovernanceConfig>({
       settleMany: ['ingress'],
       heartbeat: ['ingress'],
       getRoutingConfig: ['routing'],
+      extendReservation: ['ingress'],
     });
 
     const tokens = new TokenAuthenticator(config, resolveOwnerToken(config, ctx.dataDir, ctx.log));

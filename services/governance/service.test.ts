@@ -10,6 +10,7 @@ import { governanceConfig } from './config.js';
 import { Holders } from './holders.js';
 import { governanceMigrations } from './migrations.js';
 import { QuotaBook } from './quota/book.js';
+import { ReservationPricer } from './reservations.js';
 import { Governance } from './service.js';
 import { Directory } from './store/directory.js';
 import type { VirtualKey } from './store/entities.js';
@@ -17,7 +18,9 @@ import type { VirtualKey } from './store/entities.js';
 const log = createLogger({ level: 'silent' });
 const noLimits = { rpmLimit: null, tpmLimit: null, maxParallel: null, rateWindowSeconds: 60 };
 // $10 per million tokens in and out: a request reserving 100,000 output tokens reserves $1 and a bit.
-const pricing = new Pricing({ 'mock/echo': { input: 10, output: 10 } });
+const pricing = new Pricing({ 'mock/echo': { input: 10, output: 10 }, 'pricey/big': { input: 100, output: 100 } });
+/** What routing says its configured names reach: "smart" may be served by mock/echo or, falling back, by pricey/big. */
+const resolved = async () => ({ models: [{ name: 'smart', targets: [{ provider: 'mock', model: 'echo' }, { provider: 'pricey', model: 'big' }] }] });
 
 describe('governance admission', () => {
   let cleanup: (() => Promise<void>) | undefined;
@@ -37,7 +40,8 @@ describe('governance admission', () => {
     const replica = () => {
       const book = new QuotaBook(handle.db, { leaseFraction: 0.125, syncIntervalMs: 60_000, idleMs: 60_000, reclaimAfterMs: 60_000 }, log, () => clock);
       const metrics = new Registry();
-      const api = new Governance(directory, book, new Holders(handle.db, config.holderSilenceMs, () => clock), pricing, config, metrics, log, () => new Date(clock));
+      const pricer = new ReservationPricer(pricing, config.unknownModelCostPerMillion, resolved, log);
+      const api = new Governance(directory, book, new Holders(handle.db, config.holderSilenceMs, () => clock), pricing, pricer, config, metrics, log, () => new Date(clock));
       return { api, metrics, sweep: () => (api as unknown as { sweep(): Promise<void> }).sweep() };
     };
     const first = replica();
@@ -50,7 +54,7 @@ describe('governance admission', () => {
       contentLogging: false, cacheScope: 'team', toolMode: 'off', toolCallLimit: null, createdAt: new Date(), expiresAt: null, revokedAt: null, ...noLimits, ...key,
     });
     const authorize = (maxOutputTokens = 100_000, model = 'mock/echo', holder = '') =>
-      governance.authorize({ context: undefined, keyHash: hashSecret(value), model, endpoint: 'chat.completions', estimatedPromptTokens: 10, maxOutputTokens, holder });
+      governance.authorize({ context: undefined, keyHash: hashSecret(value), model, endpoint: 'chat.completions', promptBoundTokens: 10, promptO200kTokens: 0, maxOutputTokens, choices: 1, holder });
     const settle = (reservationId: string, totalTokens: number) =>
       governance.settle({
         context: undefined, reservationId, success: true, cacheHit: false,
@@ -68,17 +72,33 @@ describe('governance admission', () => {
     return error as GatewayError;
   };
 
-  it('reserves the worst case against every budget of key, team and customer, and resets with the period', async () => {
+  it('reserves the worst case against every budget of key, team and customer, capping the output at what is left, and resets with the period', async () => {
     const { authorize, budget, advance } = await setup();
     await budget('customer', 'acme', 2.5);
-    await authorize();
-    await authorize();
+    // $1.0001 each: the 10-token prompt and 100,000 output tokens at $10 per million.
+    expect(await authorize()).toMatchObject({ maxOutputTokens: 100_000, countsPromptTokens: true });
+    expect(await authorize()).toMatchObject({ maxOutputTokens: 100_000 });
+    // What is left ($0.4998) covers the prompt and 49,970 output tokens: the third is admitted with that cap.
+    expect(await authorize()).toMatchObject({ maxOutputTokens: 49_970 });
     const refused = await refusedWith(authorize());
     expect(refused).toMatchObject({ code: 'budget_exceeded', status: 402 });
     expect(refused.message).toContain('customer acme');
     expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
     advance(60_000);
     await expect(authorize()).resolves.toMatchObject({ actor: { keyId: 'vk_1', teamId: 'search', customerId: 'acme' } });
+  });
+
+  it('sends no cap of its own where nothing is charged by tokens', async () => {
+    const { authorize } = await setup({ rpmLimit: 10 });
+    expect(await authorize(0)).toMatchObject({ maxOutputTokens: 0, countsPromptTokens: false });
+    expect(await authorize(300)).toMatchObject({ maxOutputTokens: 300 });
+  });
+
+  it('prices an alias on the dearest deployment it may reach, not on its name', async () => {
+    const { authorize, budget } = await setup({ allowedModels: ['*'] });
+    await budget('team', 'search', 0.05);
+    // At pricey/big's $100 per million, $0.05 covers the 10-token prompt and 490 output tokens (at mock/echo's, 4,990).
+    expect(await authorize(10_000, 'smart')).toMatchObject({ maxOutputTokens: 490 });
   });
 
   it('settles a reservation to the real cost, so a budget fits more cheap requests', async () => {
@@ -104,6 +124,8 @@ describe('governance admission', () => {
 
     const tokens = await setup({ tpmLimit: 5_000 });
     await tokens.authorize(4_000);
+    // 990 tokens are left: the 10-token prompt and 980 output tokens.
+    expect(await tokens.authorize(4_000)).toMatchObject({ maxOutputTokens: 980 });
     expect(await refusedWith(tokens.authorize(4_000))).toMatchObject({ code: 'rate_limit_exceeded' });
   });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type {
-  AuthorizeBatch, AuthorizeRequest, AuthorizeResponse, AuthorizeResult, AuthorizeResults, AuthorizeToolCallRequest, AuthorizeToolCallResponse, AuthorizeToolsRequest, AuthorizeToolsResponse, GovernanceService, HeartbeatRequest, HeartbeatResponse, RoutingConfig, SettleBatch, SettleRequest, SettleResponse,
+  AuthorizeBatch, AuthorizeRequest, AuthorizeResponse, AuthorizeResult, AuthorizeResults, AuthorizeToolCallRequest, AuthorizeToolCallResponse, AuthorizeToolsRequest, AuthorizeToolsResponse, ExtendReservationRequest, ExtendReservationResponse, GovernanceService, HeartbeatRequest, HeartbeatResponse, RoutingConfig, SettleBatch, SettleRequest, SettleResponse,
 } from '../gen/gateway/v1/governance.js';
 import { GatewayError } from '../kit/errors.js';
 import { refusalOf, type Api } from '../kit/grpc.js';
@@ -10,9 +10,10 @@ import { readOnScrape } from '../kit/metrics.js';
 import type { Pricing } from '../kit/pricing/index.js';
 import { digestsEqual } from '../kit/secrets/keys.js';
 import { matchesAny } from '../kit/glob.js';
-import { plan, rateHeaders, refusal, toolCallCharge, type Planned } from './admission.js';
+import { affordableOutput, plan, rateHeaders, refusal, toolCallCharge, type Planned } from './admission.js';
 import type { GovernanceConfig } from './config.js';
 import type { Holders } from './holders.js';
+import type { PromptSize, ReservationPricer } from './reservations.js';
 import type { QuotaBook, Taken } from './quota/book.js';
 import type { Directory } from './store/directory.js';
 import type { VirtualKey } from './store/entities.js';
@@ -21,6 +22,9 @@ interface Reservation {
   taken: { planned: Planned; taken: Taken }[];
   cost: number;
   tokens: number;
+  /** Whom and what for, to reserve a further model call under it (ExtendReservation). */
+  keyId: string;
+  model: string;
   /** The ingress process holding the admission; '' when ingress runs in this process. */
   holder: string;
   admittedAt: number;
@@ -28,6 +32,19 @@ interface Reservation {
 
 /** Endpoints that call no model: authenticated, but charged nothing. */
 const FREE_ENDPOINTS = new Set(['models']);
+
+/** A model call's reservation: the charges it took, its worst case, and the output cap that worst case covers. */
+interface Reserved {
+  planned: Planned[];
+  taken: Taken[];
+  cost: number;
+  tokens: number;
+  cap: number;
+  /** Whether a budget or a token limit charged it: then the cap is sent to the provider, and prompts are worth counting exactly. */
+  byTokens: boolean;
+}
+
+const chargedByTokens = (charge: Planned) => charge.reason.kind === 'budget' || charge.reason.kind === 'tokens';
 
 /**
  * Admission: authenticates the virtual key, checks its model allowlist, and
@@ -38,6 +55,7 @@ export class Governance implements Api<typeof GovernanceService> {
   private readonly reservations = new Map<string, Reservation>();
   private readonly decisions: Counter<'outcome'>;
   private readonly released: Counter<'reason'>;
+  private readonly overruns: Counter;
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
 
@@ -46,6 +64,7 @@ export class Governance implements Api<typeof GovernanceService> {
     private readonly quotas: QuotaBook,
     private readonly holders: Holders,
     private readonly pricing: Pricing,
+    private readonly pricer: ReservationPricer,
     private readonly config: GovernanceConfig,
     metrics: Registry,
     private readonly log: Logger,
@@ -55,6 +74,11 @@ export class Governance implements Api<typeof GovernanceService> {
       name: 'gateway_governance_decisions_total',
       help: 'Authorization decisions, by outcome.',
       labelNames: ['outcome'],
+      registers: [metrics],
+    });
+    this.overruns = new Counter({
+      name: 'gateway_governance_overrun_usd_total',
+      help: 'USD requests cost beyond what their reservation covered (a provider that ignored the output cap, or a price missing when reserving); alert on any.',
       registers: [metrics],
     });
     this.released = new Counter({
@@ -112,24 +136,21 @@ export class Governance implements Api<typeof GovernanceService> {
     if (request.model && !matchesAny(key.allowedModels, request.model)) {
       return this.reject('model_not_allowed', new GatewayError('model_not_allowed', `This key may not use the model \`${request.model}\`.`, { param: 'model' }));
     }
-
-    const free = FREE_ENDPOINTS.has(request.endpoint);
-    const outputTokens = request.endpoint === 'embeddings' ? 0 : request.maxOutputTokens || this.config.defaultMaxOutputTokens;
-    const tokens = request.estimatedPromptTokens + outputTokens;
-    const cost = free ? 0 : this.worstCase(request.model, request.estimatedPromptTokens, outputTokens);
-    const planned = free ? [] : plan(this.directory, key, cost, tokens, now);
-    const result = await this.quotas.reserve(planned);
-    const headers = rateHeaders(planned, (charge) => this.quotas.remaining(charge), now);
-    if ('refused' in result) {
-      return this.reject(result.refused.quota.split(':')[0]!, refusal(result.refused as Planned, now, headers));
-    }
+    const prompt = { boundTokens: request.promptBoundTokens, o200kTokens: request.promptO200kTokens };
+    const reserved = FREE_ENDPOINTS.has(request.endpoint)
+      ? { planned: [], taken: [], cost: 0, tokens: 0, cap: 0, byTokens: false }
+      : await this.reserveCall(key, request.model, request.endpoint, prompt, request.maxOutputTokens, request.choices || 1, now, () => true);
+    const headers = rateHeaders(reserved.planned, (charge) => this.quotas.remaining(charge), now);
+    if ('refused' in reserved) return this.reject(reserved.refused.quota.split(':')[0]!, refusal(reserved.refused, now, headers));
 
     const reservationId = randomUUID();
     if (request.holder) this.holders.heard(request.holder);
     this.reservations.set(reservationId, {
-      taken: result.taken.map((taken, i) => ({ planned: planned[i]!, taken })),
-      cost,
-      tokens,
+      taken: reserved.taken.map((taken, i) => ({ planned: reserved.planned[i]!, taken })),
+      cost: reserved.cost,
+      tokens: reserved.tokens,
+      keyId: key.id,
+      model: request.model,
       holder: request.holder,
       admittedAt: now.getTime(),
     });
@@ -142,7 +163,49 @@ export class Governance implements Api<typeof GovernanceService> {
       contentLogging: key.contentLogging,
       headers,
       toolMode: key.toolMode,
+      maxOutputTokens: reserved.byTokens ? reserved.cap : request.maxOutputTokens,
+      countsPromptTokens: reserved.byTokens,
     };
+  }
+
+  async extendReservation(request: ExtendReservationRequest): Promise<ExtendReservationResponse> {
+    const reservation = this.reservations.get(request.reservationId);
+    const key = reservation ? this.directory.keys.get(reservation.keyId) : undefined;
+    if (!reservation || !key) throw new GatewayError('invalid_request', 'There is no admitted request to reserve a further model call under.');
+    const now = this.now();
+    const prompt = { boundTokens: request.promptBoundTokens, o200kTokens: request.promptO200kTokens };
+    // The request already counts as one request and holds its concurrency slot: a further call is charged only what it may cost.
+    const reserved = await this.reserveCall(key, reservation.model, 'chat.completions', prompt, request.maxOutputTokens, 1, now, chargedByTokens);
+    if ('refused' in reserved) return this.reject(reserved.refused.quota.split(':')[0]!, refusal(reserved.refused, now, {}));
+    reservation.taken.push(...reserved.taken.map((taken, i) => ({ planned: reserved.planned[i]!, taken })));
+    reservation.cost += reserved.cost;
+    reservation.tokens += reserved.tokens;
+    return { maxOutputTokens: reserved.byTokens ? reserved.cap : request.maxOutputTokens };
+  }
+
+  /**
+   * Reserves one model call's worst case, priced on the deployments its model
+   * may reach: its prompt, and its output up to the cap it asked for (the
+   * default when none) for each of its `choices` answers or, where a budget
+   * or token limit covers less, up to what that covers; refused when not even
+   * one output token fits.
+   */
+  private async reserveCall(key: VirtualKey, model: string, endpoint: string, prompt: PromptSize, requested: number, choices: number, now: Date, kinds: (charge: Planned) => boolean): Promise<Reserved | { refused: Planned; planned: Planned[] }> {
+    const rates = await this.pricer.rates(model, prompt);
+    let cap = endpoint === 'embeddings' ? 0 : requested || this.config.defaultMaxOutputTokens;
+    for (let tries = 1; ; tries++) {
+      const cost = rates.promptUsd + cap * choices * rates.outputUsdPerToken;
+      const tokens = rates.promptTokens + cap * choices;
+      const planned = plan(this.directory, key, cost, tokens, now).filter(kinds);
+      const result = await this.quotas.reserve(planned);
+      if (!('refused' in result)) return { planned, taken: result.taken, cost, tokens, cap, byTokens: planned.some(chargedByTokens) };
+      const refused = result.refused as Planned;
+      const left = affordableOutput(refused, result.remaining, rates);
+      const fits = left === undefined ? undefined : Math.floor(left / choices);
+      // Another replica may take what was left meanwhile: a few tries, each with what the refusal said is left.
+      if (tries >= 3 || fits === undefined || fits < 1 || fits >= cap) return { refused, planned };
+      cap = fits;
+    }
   }
 
   async settle(request: SettleRequest): Promise<SettleResponse> {
@@ -160,20 +223,20 @@ export class Governance implements Api<typeof GovernanceService> {
     // A model without a price keeps its reservation as the charge: spend is never recorded as zero by accident.
     const cost = priced ?? (usage && usage.totalTokens > 0 ? reservation.cost : 0);
     const tokens = request.cacheHit ? 0 : (usage?.totalTokens ?? 0);
+    if (cost > reservation.cost * (1 + 1e-9)) {
+      // The caps sent to providers make this a provider's fault (or a price missing from the reservation); it is spend all the same.
+      this.overruns.inc(cost - reservation.cost);
+      this.log.warn({ requestId: request.context?.requestId, reservedUsd: reservation.cost, costUsd: cost }, 'a request cost more than its reservation covered');
+    }
+    // A reservation extended for further model calls holds several charges on one budget: the real use replaces their sum, once.
+    const settled = new Set<Taken['entry']>();
     for (const { planned, taken } of reservation.taken) {
-      switch (planned.reason.kind) {
-        case 'budget':
-          this.quotas.adjust(taken, cost - reservation.cost);
-          break;
-        case 'tokens':
-          this.quotas.adjust(taken, tokens - reservation.tokens);
-          break;
-        case 'concurrency':
-          this.quotas.adjust(taken, -1);
-          break;
-        case 'requests':
-          break;
-      }
+      const kind = planned.reason.kind;
+      if (kind === 'concurrency') this.quotas.adjust(taken, -1);
+      if ((kind !== 'budget' && kind !== 'tokens') || settled.has(taken.entry)) continue;
+      settled.add(taken.entry);
+      const reserved = reservation.taken.filter((t) => t.taken.entry === taken.entry).reduce((sum, t) => sum + t.taken.amount, 0);
+      this.quotas.adjust(taken, (kind === 'budget' ? cost : tokens) - reserved);
     }
   }
 
@@ -207,13 +270,6 @@ export class Governance implements Api<typeof GovernanceService> {
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
     await this.sweeping;
-  }
-
-  /** The most the request can cost; a model with no price is reserved at the configured rate. */
-  private worstCase(model: string, promptTokens: number, outputTokens: number): number {
-    const slash = model.indexOf('/');
-    const [provider, name] = slash > 0 ? [model.slice(0, slash), model.slice(slash + 1)] : ['', model];
-    return this.pricing.worstCase(provider, name, promptTokens, outputTokens) ?? ((promptTokens + outputTokens) * this.config.unknownModelCostPerMillion) / 1_000_000;
   }
 
   /**

@@ -23,6 +23,7 @@ function hintsOf(request: FastifyRequest): RoutingHints {
     strategy: header('x-gateway-strategy'),
     deployment: header('x-gateway-deployment'),
     noFallbacks: /^(1|true|yes)$/i.test(header('x-gateway-no-fallbacks')),
+    maxOutputTokens: 0,
   };
 }
 
@@ -44,7 +45,7 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     try {
       await admission.admit(model, { raw: request.rawBody, parsed: raw });
       control = cacheControlOf(request);
-      hints = hintsOf(request);
+      hints = { ...hintsOf(request), maxOutputTokens: admission.outputCap };
       const mode = endpoint === 'chat.completions' ? toolModeOf(request, admission) : 'off';
       tools = await offerTools(deps, admission, raw, mode);
     } catch (err) {

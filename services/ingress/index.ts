@@ -4,6 +4,7 @@ import { CachePolicyMemo } from './cache.js';
 import type { IngressConfig } from './config.js';
 import { Holder } from './holder.js';
 import { OutcomeRecorder } from './outcome.js';
+import { PromptCounting } from './prompt-size.js';
 import { Authorizations, Settlements } from './pipeline.js';
 import { buildIngressApp } from './server.js';
 
@@ -34,6 +35,7 @@ export const ingressService = defineService<IngressConfig>({
       authorizations: new Authorizations(ctx.clients, settlements),
       settlements,
       cachePolicy: new CachePolicyMemo(ctx.metrics),
+      promptCounting: new PromptCounting(),
       holder,
     });
     const url = await app.listen({ host: ctx.host, port: config.port, backlog: LISTEN_BACKLOG });

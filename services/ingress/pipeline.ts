@@ -15,6 +15,7 @@ import type { CachePolicyMemo } from './cache.js';
 import type { AgentConfig } from './config.js';
 import type { Holder } from './holder.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';
+import { measurePrompt, type PromptCounting, type PromptMeasure } from './prompt-size.js';
 
 export interface PipelineDeps {
   clients: Clients;
@@ -26,6 +27,7 @@ export interface PipelineDeps {
   settlements: Settlements;
   authorizations: Authorizations;
   cachePolicy: CachePolicyMemo;
+  promptCounting: PromptCounting;
   /** This process as governance knows it; none when governance runs in this process (they die together). */
   holder: Holder | undefined;
 }
@@ -149,20 +151,50 @@ export class Admission {
     if (!key) {
       throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
     }
-    this.presentedKeyHash = hashSecret(key);
+    const keyHash = (this.presentedKeyHash = hashSecret(key));
+    const prompt = this.measure(body?.raw, body?.parsed);
     this.grant = await this.deps.authorizations.authorize({
       context: this.context,
-      keyHash: this.presentedKeyHash,
+      keyHash,
       model,
       endpoint: this.endpoint,
-      // A cheap upper bound: four bytes of JSON per token over-counts, which is the safe side for a reservation.
-      estimatedPromptTokens: body?.raw ? Math.ceil(body.raw.length / 4) : 0,
+      promptBoundTokens: prompt.boundTokens,
+      promptO200kTokens: prompt.o200kTokens,
       maxOutputTokens: maxOutputTokens(body?.parsed),
+      choices: choicesOf(body?.parsed),
       holder: this.deps.holder?.id ?? '',
     });
+    this.deps.promptCounting.learn(keyHash, this.grant.countsPromptTokens);
     this.deps.holder?.admitted();
     this.context.actor = this.grant.actor;
     void this.reply.headers(this.grant.headers);
+  }
+
+  /** The output cap governance reserved for, which routing sends to the provider (0: none). */
+  get outputCap(): number {
+    return this.grant?.maxOutputTokens ?? 0;
+  }
+
+  /**
+   * Reserves one more model call under this admission (agent mode's rounds
+   * after the first) with its own prompt; returns the output cap reserved for
+   * it. Refused (budget_exceeded and the like) when its worst case does not fit.
+   */
+  async extend(body: Record<string, unknown>): Promise<number> {
+    const prompt = this.measure(Buffer.from(JSON.stringify(body)), body);
+    const { maxOutputTokens: cap } = await this.deps.clients.governance.extendReservation({
+      context: this.context,
+      reservationId: this.grant!.reservationId,
+      promptBoundTokens: prompt.boundTokens,
+      promptO200kTokens: prompt.o200kTokens,
+      maxOutputTokens: maxOutputTokens(body),
+    });
+    return cap;
+  }
+
+  private measure(raw: Buffer | undefined, parsed: unknown): PromptMeasure {
+    if (!raw || typeof parsed !== 'object' || parsed === null) return { boundTokens: 0, o200kTokens: 0 };
+    return measurePrompt(raw, parsed as Record<string, unknown>, this.deps.promptCounting.wanted(this.presentedKeyHash!));
   }
 
   /** Records the outcome and releases the admission; only the first call counts. */
@@ -233,6 +265,12 @@ function recordedModel(model: unknown): string {
 
 function receivedOutcome(endpoint: string) {
   return { endpoint, model: '', served: undefined, httpStatus: 0, usage: undefined, stream: false, cacheHit: false, durationMs: 0, errorCode: '', errorMessage: '', attempts: [] };
+}
+
+/** How many answers the request asks for (n), each of which may use its whole output cap. */
+function choicesOf(body: unknown): number {
+  const n = (body as { n?: unknown } | undefined)?.n;
+  return typeof n === 'number' && n > 1 ? n : 1;
 }
 
 /** The request's cap on output tokens, under whichever name its API uses; 0 when it sets none. */

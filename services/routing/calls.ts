@@ -4,6 +4,8 @@ import type { CompletionsTranslation } from './formats/completions.js';
 import type { OutEvent, Translation } from './formats/types.js';
 import { invalid } from './formats/chat.js';
 import { ProviderError, type Timeouts } from './providers/types.js';
+import { GatewayError } from '../kit/errors.js';
+import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import type { Target } from './router/router.js';
 
 /** A whole answer: from chat, or from a provider's native completions API. */
@@ -76,12 +78,15 @@ export async function openStream(translation: Translation, target: Target, timeo
   const native = isCompletions(translation) && provider.completionsStream !== undefined;
   let usage: OpenAIUsage | undefined;
   const assembler = new ChatAssembler();
+  const output = new OutputGuard(translation.chat, provider.name);
   async function* chunks() {
     try {
       for (let next = first; !next.done; next = await iterator.next()) {
         const value = next.value as ChatChunk;
         if (value.usage) usage = value.usage;
-        assembler.add(native ? chunkFromNative(value) : value);
+        const chunk = native ? chunkFromNative(value) : value;
+        output.add(chunk);
+        assembler.add(chunk);
         yield value;
       }
     } finally {
@@ -99,4 +104,33 @@ async function* passThrough(chunks: AsyncIterable<ChatChunk>, translation: Compl
     yield { data: JSON.stringify(chunk) };
   }
   yield { data: '[DONE]' };
+}
+
+/** How far past its output cap a stream may run before it is ended: o200k may count fewer tokens than another provider's tokenizer. */
+const CAP_SLACK = { factor: 1.25, tokens: 32 };
+
+/**
+ * Ends a stream whose provider goes on past the output cap the request (and
+ * its reservation) allows: the provider was told the cap, so running past it
+ * is its fault, and what it sends after would be spend no reservation covered.
+ */
+class OutputGuard {
+  private readonly limit: number | undefined;
+  private tokens = 0;
+
+  constructor(chat: Translation['chat'], private readonly provider: string) {
+    const cap = chat.max_completion_tokens ?? chat.max_tokens;
+    this.limit = typeof cap === 'number' ? Math.ceil(cap * CAP_SLACK.factor * Math.max(1, chat.n ?? 1)) + CAP_SLACK.tokens : undefined;
+  }
+
+  add(chunk: ChatChunk): void {
+    if (this.limit === undefined) return;
+    for (const choice of chunk.choices ?? []) {
+      const { content, refusal, tool_calls } = choice.delta ?? {};
+      for (const text of [content, refusal, ...(tool_calls ?? []).map((call) => call.function?.arguments)]) if (text) this.tokens += countTokens(text);
+    }
+    if (this.tokens > this.limit) {
+      throw new GatewayError('upstream_error', `Provider ${this.provider} went on past the output tokens this request may use; the gateway ended the stream.`);
+    }
+  }
 }

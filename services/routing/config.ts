@@ -34,7 +34,7 @@ export const routingConfig = z
     callTimeoutMs: z.number().int().positive().default(600_000).describe('Deadline of a non-streaming call from ingress to routing.'),
     providers: z
       .record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'provider names are lower-case letters, digits, - and _'), providerConfig)
-      .default(() => ({ mock: { type: 'mock' as const, latencyMs: 0, chunkDelayMs: 0, models: ['echo'] } }))
+      .default(() => ({ mock: { type: 'mock' as const, latencyMs: 0, chunkDelayMs: 0, models: ['echo'], fillOutputCap: false } }))
       .describe('Providers by name; a client can address any of their models as <name>/<model>.'),
     models: z
       .record(z.string().min(1), z.union([z.string().min(1), modelGroupConfig]))

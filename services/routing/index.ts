@@ -32,6 +32,7 @@ export const routingService = defineService<RoutingConfig>({
       startMcpAuthorization: ['governance'],
       completeMcpAuthorization: ['governance'],
       checkRoutingConfig: ['governance'],
+      resolveModels: ['governance'],
     });
 
     // Providers, models and MCP approvals made through the admin API come from governance, now and whenever an admin changes them.

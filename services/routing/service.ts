@@ -7,11 +7,14 @@ import type {
   CompletionResponse,
   ListModelsRequest,
   ListModelsResponse,
+  ResolveModelsRequest,
+  ResolveModelsResponse,
   RoutingService,
 } from '../gen/gateway/v1/routing.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import type { Api, CallOptions } from '../kit/grpc.js';
 import { callForAnswer, callForEmbeddings, openStream, refusal } from './calls.js';
+import { capOutputTokens } from './output-cap.js';
 import { chatFromNative, decodeAnswer, encodeAnswer, replayChunks } from './answers.js';
 import type { ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from './canonical.js';
 import { chatFormat, invalid, requireModel, requireObject } from './formats/chat.js';
@@ -101,6 +104,7 @@ export class Routing implements Api<typeof RoutingService> {
       };
     }
     const translation = formatFor(request.endpoint).parse(body);
+    capOutputTokens(translation, request.hints?.maxOutputTokens ?? 0);
     if (stored) return { body: json(translation.response(chatOf(stored))), usage: stored.usage, served: stored.served, attempts: [], answer: EMPTY };
     const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => callForAnswer(translation, target), (answer, deployment) =>
       refusal(answer, deployment.provider.name),
@@ -122,6 +126,7 @@ export class Routing implements Api<typeof RoutingService> {
     const signal = options.signal ?? NEVER_ABORTED;
     const format = formatFor(request.endpoint);
     const translation = format.parse(parseBody(request.body));
+    capOutputTokens(translation, request.hints?.maxOutputTokens ?? 0);
     const stored = request.replay;
     if (stored) {
       yield { kind: { $case: 'start', start: { served: stored.served, upstreamMs: 0 } } };
@@ -165,6 +170,10 @@ export class Routing implements Api<typeof RoutingService> {
 
   async completeMcpAuthorization(request: CompleteMcpAuthorizationRequest): Promise<CompleteMcpAuthorizationResponse> {
     return { server: await this.mcp.completeAuthorization(request.state, request.code) };
+  }
+
+  async resolveModels(_request: ResolveModelsRequest): Promise<ResolveModelsResponse> {
+    return { models: [...this.router.catalog.configuredTargets()].map(([name, targets]) => ({ name, targets })) };
   }
 
   async listModels(_request: ListModelsRequest): Promise<ListModelsResponse> {

@@ -19,9 +19,11 @@ describe('governance across replicas', () => {
       {
         nats: infra.nats,
         database: infra.database,
-        routing: { providers: { mock: { type: 'mock', latencyMs: 400 }, slow: { type: 'mock', chunkDelayMs: 150 } } },
+        routing: {
+          providers: { mock: { type: 'mock', latencyMs: 400 }, slow: { type: 'mock', chunkDelayMs: 150 }, talker: { type: 'mock', latencyMs: 400, fillOutputCap: true } },
+        },
         // $10 per million tokens: a request allowing 100,000 output tokens reserves just over $1.
-        pricing: { models: { 'mock/echo': { input: 10, output: 10 } } },
+        pricing: { models: { 'mock/echo': { input: 10, output: 10 }, 'talker/echo': { input: 10, output: 10 } } },
         // The shortest silence bound: a killed ingress's admissions are released 5–6.25 s after its last heartbeat.
         governance: { quota: { syncIntervalMs: 200 }, holderSilenceMs: 5_000 },
       },
@@ -46,27 +48,37 @@ describe('governance across replicas', () => {
   }
 
   /** Fires the requests at once, alternating between the ingress replicas; returns each outcome's status. */
-  async function burst(key: string, count: number, maxTokens = 100_000) {
+  async function burst(key: string, count: number, maxTokens: number | undefined = 100_000, model = 'mock/echo') {
     const clients = gateway.ingressURLs.map((baseURL) => new OpenAI({ baseURL, apiKey: key, maxRetries: 0 }));
     return Promise.all(
       Array.from({ length: count }, (_, i) =>
         clients[i % clients.length]!.chat.completions
-          .create({ model: 'mock/echo', max_tokens: maxTokens, messages: [{ role: 'user', content: `request ${i}` }] })
-          .then(() => ({ status: 200, code: '', headers: new Headers() }))
-          .catch((e: InstanceType<typeof OpenAI.APIError>) => ({ status: e.status ?? 0, code: String(e.code), headers: e.headers ?? new Headers() })),
+          .create({ model, ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }), messages: [{ role: 'user', content: `request ${i}` }] })
+          .withResponse()
+          .then(({ response }) => ({ status: 200, code: '', headers: new Headers(), requestId: response.headers.get('x-request-id')! }))
+          .catch((e: InstanceType<typeof OpenAI.APIError>) => ({ status: e.status ?? 0, code: String(e.code), headers: e.headers ?? new Headers(), requestId: '' })),
       ),
     );
   }
 
-  it('admits at most k of N concurrent requests against a budget that fits k', async () => {
-    const key = await newKey({ name: 'budgeted' });
-    const budget = await admin<{ id: string }>(gateway.adminUrl, 'POST', '/admin/budgets', { scope: 'team', scope_id: 'finance', limit_usd: 3.5, period: 'day' });
-    const outcomes = await burst(key, 12);
-    const admitted = outcomes.filter((o) => o.status === 200).length;
-    expect(admitted).toBeGreaterThanOrEqual(1);
-    expect(admitted).toBeLessThanOrEqual(3);
+  it('never lets concurrent requests spend past a budget, even when each uses all the output it may', async () => {
+    // A team of its own: the budget it uses up does not reach the keys of the tests after it.
+    await admin(gateway.adminUrl, 'POST', '/admin/teams', { id: 'spenders', name: 'Spenders', customer: 'acme' });
+    const key = await newKey({ name: 'budgeted', team: 'spenders' });
+    await admin<{ id: string }>(gateway.adminUrl, 'POST', '/admin/budgets', { scope: 'team', scope_id: 'spenders', limit_usd: 3.5, period: 'day' });
+    // talker answers with every token its output cap allows (32,768 without one): a request costs what its reservation
+    // covers, and one sent without max_tokens costs far more than the 4,096 output tokens reserved for it unless capped.
+    const outcomes = [...(await burst(key, 6, 100_000, 'talker/echo')), ...(await burst(key, 6, undefined, 'talker/echo'))];
+    const admitted = outcomes.filter((o) => o.status === 200);
+    expect(admitted.length).toBeGreaterThanOrEqual(1);
     for (const refused of outcomes.filter((o) => o.status !== 200)) expect(refused).toMatchObject({ status: 402, code: 'budget_exceeded' });
-    await admin(gateway.adminUrl, 'DELETE', `/admin/budgets/${budget.id}`);
+    const spent = await eventually('a usage row for each request admitted', async () => {
+      const { rows } = await db.query<{ n: number; usd: string }>('SELECT count(*)::int AS n, COALESCE(sum(cost_usd), 0)::text AS usd FROM usage_records WHERE request_id = ANY($1)', [admitted.map((o) => o.requestId)]);
+      return rows[0]!.n === admitted.length ? Number(rows[0]!.usd) : undefined;
+    });
+    expect(spent).toBeLessThanOrEqual(3.5);
+    // Not only whole requests fit: output caps lowered to what was left let the budget be used up.
+    expect(spent).toBeGreaterThan(3.2);
   });
 
   it('holds a request rate limit across replicas, with x-ratelimit headers and retry-after', async () => {

@@ -165,4 +165,20 @@ describe('MCP tools on chat completions', () => {
     const audited = await admin<{ data: { payload: { tool: { surface: string } } }[] }>(gateway.adminUrl, 'GET', '/admin/audit/events?type=tool.called&limit=100');
     expect(audited.data.filter((r) => r.payload.tool.surface === 'agent')).toHaveLength(5);
   });
+  // Last: its tool call would count in the metering test above.
+  it('reserves each model call of the loop against the budget before making it, capping its output at what is left', async () => {
+    await admin(gateway.adminUrl, 'POST', '/admin/teams', { id: 'thrifty', name: 'Thrifty' });
+    // gpt-4o-mini: $0.15 per million in, $0.60 out. $0.0045 covers the first call with 4,096 output tokens and a
+    // second with what is left (about 2,800), and then no third.
+    await admin(gateway.adminUrl, 'POST', '/admin/budgets', { scope: 'team', scope_id: 'thrifty', limit_usd: 0.0045, period: 'day' });
+    const { key } = await admin<{ key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { name: 'thrifty-agent', team: 'thrifty', allowed_tools: ['calc.*'], tool_mode: 'agent' });
+    const before = model.requests.length;
+    const refused = await gateway.client(key).chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: TWO_STEPS }] }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 402, code: 'budget_exceeded' });
+    const caps = model.requests.slice(before).map((r) => r.body.max_tokens as number);
+    expect(caps).toHaveLength(2);
+    expect(caps[0]).toBe(4_096);
+    expect(caps[1]).toBeGreaterThan(0);
+    expect(caps[1]).toBeLessThan(4_096);
+  });
 });

@@ -26,12 +26,12 @@ type Callee = keyof typeof DEFINITIONS;
 const ALLOWED: Record<Callee, Record<string, string[]>> = {
   governance: {
     authorize: ['ingress'], authorizeMany: ['ingress'], authorizeTools: ['ingress'], authorizeToolCall: ['ingress'],
-    settle: ['ingress'], settleMany: ['ingress'], heartbeat: ['ingress'], getRoutingConfig: ['routing'],
+    settle: ['ingress'], settleMany: ['ingress'], heartbeat: ['ingress'], extendReservation: ['ingress'], getRoutingConfig: ['routing'],
   },
   caching: { lookup: ['ingress'], store: ['ingress'], listEntries: ['governance'], purge: ['governance'] },
   routing: {
     complete: ['ingress', 'caching'], completeStream: ['ingress'], listModels: ['ingress'], callTool: ['ingress'], listTools: ['ingress', 'governance'],
-    listMcpServers: ['governance'], startMcpAuthorization: ['governance'], completeMcpAuthorization: ['governance'], checkRoutingConfig: ['governance'],
+    resolveModels: ['governance'], listMcpServers: ['governance'], startMcpAuthorization: ['governance'], completeMcpAuthorization: ['governance'], checkRoutingConfig: ['governance'],
   },
   audit: { query: ['governance'], export: ['governance'], head: ['governance'] },
   metering: { spend: ['governance'], exportUsage: ['governance'], toolCalls: ['governance'] },

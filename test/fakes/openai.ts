@@ -18,6 +18,7 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  *   cut-stream      sends two chunks, then ends the response cleanly without finishing
  *   too-long        400 context_length_exceeded, as OpenAI answers a prompt over the context window
  *   refuse          a completion whose finish_reason is content_filter
+ *   chatter         answers with 6,000 words whatever max_tokens says
  *   malformed       a 200 whose completion, or each streamed chunk, has choices: null (no API documents that)
  * A reasoning_effort the API does not know is refused with 400 invalid_value, the value quoted in the message.
  */
@@ -65,6 +66,8 @@ function toolCallFor(body: Record<string, unknown>): { id: string; name: string;
 
 /** What the fake answers: the user's last message, and what the tools said after it, if any. */
 export function replyText(body: Record<string, unknown>): string {
+  // A model that ignores max_tokens and talks on, as a broken provider would.
+  if (String(body.model).startsWith('chatter')) return 'on and on '.repeat(2_000);
   const messages = (body.messages ?? []) as FakeMessage[];
   const lastUser = messages.map((m) => m.role).lastIndexOf('user');
   const toolResults = messages.slice(lastUser + 1).filter((m) => m.role === 'tool').map((m) => textOf(m.content));

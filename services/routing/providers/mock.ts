@@ -20,6 +20,10 @@ export const mockProviderConfig = z.strictObject({
   latencyMs: z.number().int().min(0).default(0).describe('Delay before the reply (or before the first chunk when streaming).'),
   chunkDelayMs: z.number().int().min(0).default(0).describe('Delay between streamed chunks.'),
   models: z.array(z.string().min(1)).default(['echo']).describe('Models listed by /v1/models; any model name is answered.'),
+  fillOutputCap: z
+    .boolean()
+    .default(false)
+    .describe("Answer with as many tokens as the request's output cap allows, as a model that talks until stopped does (32,768 without a cap); for testing budgets."),
 });
 
 export type MockProviderConfig = z.infer<typeof mockProviderConfig>;
@@ -47,7 +51,7 @@ export class MockAdapter implements ProviderAdapter {
 
   async chat({ request, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     if (this.config.latencyMs > 0) await sleep(this.config.latencyMs, undefined, { signal });
-    const reply = mockReply(request);
+    const reply = mockReply(request, this.config.fillOutputCap);
     return {
       id: chatCompletionId(),
       object: 'chat.completion',
@@ -70,7 +74,7 @@ export class MockAdapter implements ProviderAdapter {
   }
 
   private async *chunks(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatChunk> {
-    const reply = mockReply(request);
+    const reply = mockReply(request, this.config.fillOutputCap);
     const base = { id: chatCompletionId(), object: 'chat.completion.chunk' as const, created: nowSeconds(), model: request.model, system_fingerprint: 'fp_mock' };
     const chunk = (index: number, delta: ChatChunk['choices'][number]['delta'], finish: 'stop' | null): ChatChunk => ({
       ...base,
@@ -111,12 +115,19 @@ function choiceCount(request: ChatRequest): number {
   return typeof request.n === 'number' && request.n > 1 ? Math.min(request.n, 8) : 1;
 }
 
-export function mockReply(request: ChatRequest): string {
+export function mockReply(request: ChatRequest, fillOutputCap = false): string {
   const lastUser = [...request.messages].reverse().find((m) => m.role === 'user');
   const text = contentText(lastUser?.content as Parameters<typeof contentText>[0]).trim().replace(/\s+/g, ' ');
   const quoted = text.length > 200 ? `${text.slice(0, 200)}…` : text;
-  return `This is a mock response to: ${quoted}`;
+  const reply = `This is a mock response to: ${quoted}`;
+  // As a provider does, it stops at the request's output cap (four characters a token, as its usage counts).
+  const cap = request.max_completion_tokens ?? request.max_tokens ?? (fillOutputCap ? UNCAPPED_TALK_TOKENS : undefined);
+  if (typeof cap !== 'number') return reply;
+  return fillOutputCap ? reply.padEnd(cap * 4, ' talk').slice(0, cap * 4) : reply.slice(0, cap * 4);
 }
+
+/** How long a mock that talks until stopped goes on when nothing stops it. */
+const UNCAPPED_TALK_TOKENS = 32_768;
 
 function estimateTokens(text: string): number {
   return Math.max(1, Math.ceil(text.length / 4));

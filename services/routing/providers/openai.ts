@@ -43,6 +43,12 @@ export type AzureProviderConfig = z.infer<typeof azureProviderConfig>;
 interface Endpoints {
   path(kind: 'chat/completions' | 'completions' | 'embeddings', model: string): string;
   auth(key: string): Record<string, string>;
+  /**
+   * Whether a chat's output cap goes as max_completion_tokens: OpenAI's own
+   * API and Azure deprecate max_tokens, and their reasoning models refuse it;
+   * other OpenAI-compatible servers know max_tokens.
+   */
+  completionTokensParam: boolean;
 }
 
 /** Chat, completions and embeddings against an OpenAI-shaped API, with usage always requested on streams. */
@@ -69,13 +75,20 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
     return { ...this.extraHeaders, ...this.keyHeaders(credential, this.endpoints.auth) };
   }
 
+  /** The chat request as this provider takes it. */
+  private wire(request: ChatRequest): ChatRequest {
+    if (!this.endpoints.completionTokensParam || typeof request.max_tokens !== 'number' || typeof request.max_completion_tokens === 'number') return request;
+    const { max_tokens, ...rest } = request;
+    return { ...rest, max_completion_tokens: max_tokens };
+  }
+
   chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
-    const body = { ...request, stream: false, stream_options: undefined };
+    const body = { ...this.wire(request), stream: false, stream_options: undefined };
     return this.upstream.json({ path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal }, chatCompletion);
   }
 
   async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
-    const body = { ...request, stream: true, stream_options: { ...request.stream_options, include_usage: true } };
+    const body = { ...this.wire(request), stream: true, stream_options: { ...request.stream_options, include_usage: true } };
     const upstreamRequest = { path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal };
     return this.upstream.sse(upstreamRequest, (events) => jsonEvents(events, this.name, chatChunk));
   }
@@ -128,10 +141,16 @@ async function* jsonEvents<T>(events: AsyncIterable<{ data: string }>, provider:
   if (!finished) throw networkError(undefined, provider, `Provider ${provider} ended the stream before the answer was complete.`);
 }
 
+/** Whether a base URL is OpenAI's own API, which takes a chat's output cap as max_completion_tokens. */
+export function completionTokensParam(baseUrl: string): boolean {
+  return new URL(baseUrl).hostname === 'api.openai.com';
+}
+
 export function createOpenAIAdapter(name: string, config: OpenAIProviderConfig, connection: Connection, secrets?: SecretLookup): OpenAICompatibleAdapter {
   return new OpenAICompatibleAdapter(name, config.type, PROVIDER_TYPES[config.type].capabilities, config.models, config.baseUrl, credentialsOf(config, secrets), {
     path: (kind) => `/${kind}`,
     auth: (key) => ({ authorization: `Bearer ${key}` }),
+    completionTokensParam: completionTokensParam(config.baseUrl),
   }, config.headers, connection, config.maxConnections);
 }
 
@@ -140,5 +159,6 @@ export function createAzureAdapter(name: string, config: AzureProviderConfig, co
   return new OpenAICompatibleAdapter(name, 'azure', PROVIDER_TYPES.azure.capabilities, config.models, config.endpoint, credentialsOf(config, secrets), {
     path: (kind, model) => `/openai/deployments/${encodeURIComponent(config.deployments[model] ?? model)}/${kind}?${query}`,
     auth: (key) => ({ 'api-key': key }),
+    completionTokensParam: true,
   }, {}, connection, config.maxConnections);
 }

@@ -78,6 +78,32 @@ export class ModelCatalog {
     return group;
   }
 
+  /**
+   * Every deployment a request for a configured name may reach: the group's
+   * own and those of its fallbacks of every kind, transitively, aliases
+   * followed. Governance prices reservations on these.
+   */
+  configuredTargets(): Map<string, { provider: string; model: string }[]> {
+    const targets = new Map<string, { provider: string; model: string }[]>();
+    for (const name of Object.keys(this.config.models)) targets.set(name, [...this.reachable(name, new Set()).values()]);
+    return targets;
+  }
+
+  private reachable(name: string, seen: Set<string>, found = new Map<string, { provider: string; model: string }>()): Map<string, { provider: string; model: string }> {
+    if (seen.has(name)) return found;
+    seen.add(name);
+    const entry = this.config.models[name];
+    if (typeof entry === 'string') return this.reachable(entry, seen, found);
+    if (entry) {
+      for (const d of entry.deployments) found.set(`${d.provider}/${d.model}`, { provider: d.provider, model: d.model });
+      for (const next of [...entry.fallbacks, ...entry.contextWindowFallbacks, ...entry.contentPolicyFallbacks]) this.reachable(next, seen, found);
+      return found;
+    }
+    const slash = name.indexOf('/');
+    if (slash > 0 && this.providers.has(name.slice(0, slash))) found.set(name, { provider: name.slice(0, slash), model: name.slice(slash + 1) });
+    return found;
+  }
+
   /** Whether a configured group names the deployment (else a client made it up as `<provider>/<model>`). */
   isConfigured(id: string): boolean {
     return this.configured.has(id);

@@ -34,8 +34,11 @@ export interface AuthorizeRequest {
   model: string;
   /** Endpoint being called, e.g. "chat.completions". */
   endpoint: string;
-  /** Prompt size as ingress estimated it, for the worst-case reservation. */
-  estimatedPromptTokens: number;
+  /**
+   * The prompt, measured so that no tokenizer counts more tokens: its text in UTF-8 bytes, images at a fixed
+   * bound each, and an allowance per message (see services/ingress/prompt-size.ts).
+   */
+  promptBoundTokens: number;
   /** The request's output cap (max_tokens and its kin); 0 when it set none. */
   maxOutputTokens: number;
   /**
@@ -43,6 +46,13 @@ export interface AuthorizeRequest {
    * holds any. Empty when ingress runs in governance's process: the reservation then waits reservationTimeoutMs.
    */
   holder: string;
+  /**
+   * The prompt in tokens of the o200k_base encoding (OpenAI's current models), counted exactly with the same
+   * allowances; 0 when not counted (AuthorizeResponse.counts_prompt_tokens said the key did not need it).
+   */
+  promptO200kTokens: number;
+  /** Answers asked for (n); each may use the whole output cap. 0 means 1. */
+  choices: number;
 }
 
 export interface AuthorizeResponse {
@@ -59,11 +69,38 @@ export interface AuthorizeResponse {
   headers: { [key: string]: string };
   /** The key's default for offering its MCP tools on chat completions: "off", "inject" or "agent". */
   toolMode: string;
+  /**
+   * The output cap the reservation covers (0: none, as for embeddings): what the request asked for, or less where
+   * its budgets cover less. Routing sends it to the provider in the provider's own parameter.
+   */
+  maxOutputTokens: number;
+  /**
+   * Whether the key's requests are charged by tokens (a budget or a token limit applies), so that an exact prompt
+   * count (prompt_o200k_tokens) is worth its cost on its next requests.
+   */
+  countsPromptTokens: boolean;
 }
 
 export interface AuthorizeResponse_HeadersEntry {
   key: string;
   value: string;
+}
+
+export interface ExtendReservationRequest {
+  context:
+    | RequestContext
+    | undefined;
+  /** The admitted request's reservation. */
+  reservationId: string;
+  /** The call's prompt and output cap, measured as in AuthorizeRequest. */
+  promptBoundTokens: number;
+  promptO200kTokens: number;
+  maxOutputTokens: number;
+}
+
+export interface ExtendReservationResponse {
+  /** The output cap the extension covers, as AuthorizeResponse.max_output_tokens. */
+  maxOutputTokens: number;
 }
 
 export interface AuthorizeBatch {
@@ -153,9 +190,11 @@ function createBaseAuthorizeRequest(): AuthorizeRequest {
     keyHash: Buffer.alloc(0),
     model: "",
     endpoint: "",
-    estimatedPromptTokens: 0,
+    promptBoundTokens: 0,
     maxOutputTokens: 0,
     holder: "",
+    promptO200kTokens: 0,
+    choices: 0,
   };
 }
 
@@ -173,14 +212,20 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     if (message.endpoint !== "") {
       writer.uint32(34).string(message.endpoint);
     }
-    if (message.estimatedPromptTokens !== 0) {
-      writer.uint32(40).uint32(message.estimatedPromptTokens);
+    if (message.promptBoundTokens !== 0) {
+      writer.uint32(40).uint32(message.promptBoundTokens);
     }
     if (message.maxOutputTokens !== 0) {
       writer.uint32(48).uint32(message.maxOutputTokens);
     }
     if (message.holder !== "") {
       writer.uint32(58).string(message.holder);
+    }
+    if (message.promptO200kTokens !== 0) {
+      writer.uint32(64).uint32(message.promptO200kTokens);
+    }
+    if (message.choices !== 0) {
+      writer.uint32(72).uint32(message.choices);
     }
     return writer;
   },
@@ -235,7 +280,7 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
               break;
             }
 
-            message.estimatedPromptTokens = reader.uint32();
+            message.promptBoundTokens = reader.uint32();
             continue;
           }
           case 6: {
@@ -252,6 +297,22 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
             }
 
             message.holder = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.promptO200kTokens = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.choices = reader.uint32();
             continue;
           }
         }
@@ -276,10 +337,10 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
         : Buffer.alloc(0),
       model: isSet(object.model) ? globalThis.String(object.model) : "",
       endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
-      estimatedPromptTokens: isSet(object.estimatedPromptTokens)
-        ? globalThis.Number(object.estimatedPromptTokens)
-        : isSet(object.estimated_prompt_tokens)
-        ? globalThis.Number(object.estimated_prompt_tokens)
+      promptBoundTokens: isSet(object.promptBoundTokens)
+        ? globalThis.Number(object.promptBoundTokens)
+        : isSet(object.prompt_bound_tokens)
+        ? globalThis.Number(object.prompt_bound_tokens)
         : 0,
       maxOutputTokens: isSet(object.maxOutputTokens)
         ? globalThis.Number(object.maxOutputTokens)
@@ -287,6 +348,12 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
         ? globalThis.Number(object.max_output_tokens)
         : 0,
       holder: isSet(object.holder) ? globalThis.String(object.holder) : "",
+      promptO200kTokens: isSet(object.promptO200kTokens)
+        ? globalThis.Number(object.promptO200kTokens)
+        : isSet(object.prompt_o200k_tokens)
+        ? globalThis.Number(object.prompt_o200k_tokens)
+        : 0,
+      choices: isSet(object.choices) ? globalThis.Number(object.choices) : 0,
     };
   },
 
@@ -304,14 +371,20 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     if (message.endpoint !== "") {
       obj.endpoint = message.endpoint;
     }
-    if (message.estimatedPromptTokens !== 0) {
-      obj.estimatedPromptTokens = Math.round(message.estimatedPromptTokens);
+    if (message.promptBoundTokens !== 0) {
+      obj.promptBoundTokens = Math.round(message.promptBoundTokens);
     }
     if (message.maxOutputTokens !== 0) {
       obj.maxOutputTokens = Math.round(message.maxOutputTokens);
     }
     if (message.holder !== "") {
       obj.holder = message.holder;
+    }
+    if (message.promptO200kTokens !== 0) {
+      obj.promptO200kTokens = Math.round(message.promptO200kTokens);
+    }
+    if (message.choices !== 0) {
+      obj.choices = Math.round(message.choices);
     }
     return obj;
   },
@@ -327,15 +400,26 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     message.keyHash = object.keyHash ?? Buffer.alloc(0);
     message.model = object.model ?? "";
     message.endpoint = object.endpoint ?? "";
-    message.estimatedPromptTokens = object.estimatedPromptTokens ?? 0;
+    message.promptBoundTokens = object.promptBoundTokens ?? 0;
     message.maxOutputTokens = object.maxOutputTokens ?? 0;
     message.holder = object.holder ?? "";
+    message.promptO200kTokens = object.promptO200kTokens ?? 0;
+    message.choices = object.choices ?? 0;
     return message;
   },
 };
 
 function createBaseAuthorizeResponse(): AuthorizeResponse {
-  return { actor: undefined, reservationId: "", cacheNamespace: "", contentLogging: false, headers: {}, toolMode: "" };
+  return {
+    actor: undefined,
+    reservationId: "",
+    cacheNamespace: "",
+    contentLogging: false,
+    headers: {},
+    toolMode: "",
+    maxOutputTokens: 0,
+    countsPromptTokens: false,
+  };
 }
 
 export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
@@ -357,6 +441,12 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
     });
     if (message.toolMode !== "") {
       writer.uint32(50).string(message.toolMode);
+    }
+    if (message.maxOutputTokens !== 0) {
+      writer.uint32(56).uint32(message.maxOutputTokens);
+    }
+    if (message.countsPromptTokens !== false) {
+      writer.uint32(64).bool(message.countsPromptTokens);
     }
     return writer;
   },
@@ -425,6 +515,22 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
             message.toolMode = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.maxOutputTokens = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.countsPromptTokens = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -474,6 +580,16 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
         : isSet(object.tool_mode)
         ? globalThis.String(object.tool_mode)
         : "",
+      maxOutputTokens: isSet(object.maxOutputTokens)
+        ? globalThis.Number(object.maxOutputTokens)
+        : isSet(object.max_output_tokens)
+        ? globalThis.Number(object.max_output_tokens)
+        : 0,
+      countsPromptTokens: isSet(object.countsPromptTokens)
+        ? globalThis.Boolean(object.countsPromptTokens)
+        : isSet(object.counts_prompt_tokens)
+        ? globalThis.Boolean(object.counts_prompt_tokens)
+        : false,
     };
   },
 
@@ -503,6 +619,12 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
     if (message.toolMode !== "") {
       obj.toolMode = message.toolMode;
     }
+    if (message.maxOutputTokens !== 0) {
+      obj.maxOutputTokens = Math.round(message.maxOutputTokens);
+    }
+    if (message.countsPromptTokens !== false) {
+      obj.countsPromptTokens = message.countsPromptTokens;
+    }
     return obj;
   },
 
@@ -525,6 +647,8 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
       {},
     );
     message.toolMode = object.toolMode ?? "";
+    message.maxOutputTokens = object.maxOutputTokens ?? 0;
+    message.countsPromptTokens = object.countsPromptTokens ?? false;
     return message;
   },
 };
@@ -612,6 +736,230 @@ export const AuthorizeResponse_HeadersEntry: MessageFns<AuthorizeResponse_Header
     const message = createBaseAuthorizeResponse_HeadersEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseExtendReservationRequest(): ExtendReservationRequest {
+  return { context: undefined, reservationId: "", promptBoundTokens: 0, promptO200kTokens: 0, maxOutputTokens: 0 };
+}
+
+export const ExtendReservationRequest: MessageFns<ExtendReservationRequest> = {
+  encode(message: ExtendReservationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.context !== undefined) {
+      RequestContext.encode(message.context, writer.uint32(10).fork()).join();
+    }
+    if (message.reservationId !== "") {
+      writer.uint32(18).string(message.reservationId);
+    }
+    if (message.promptBoundTokens !== 0) {
+      writer.uint32(24).uint32(message.promptBoundTokens);
+    }
+    if (message.promptO200kTokens !== 0) {
+      writer.uint32(32).uint32(message.promptO200kTokens);
+    }
+    if (message.maxOutputTokens !== 0) {
+      writer.uint32(40).uint32(message.maxOutputTokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtendReservationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtendReservationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.context = RequestContext.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reservationId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.promptBoundTokens = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.promptO200kTokens = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxOutputTokens = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtendReservationRequest {
+    return {
+      context: isSet(object.context) ? RequestContext.fromJSON(object.context) : undefined,
+      reservationId: isSet(object.reservationId)
+        ? globalThis.String(object.reservationId)
+        : isSet(object.reservation_id)
+        ? globalThis.String(object.reservation_id)
+        : "",
+      promptBoundTokens: isSet(object.promptBoundTokens)
+        ? globalThis.Number(object.promptBoundTokens)
+        : isSet(object.prompt_bound_tokens)
+        ? globalThis.Number(object.prompt_bound_tokens)
+        : 0,
+      promptO200kTokens: isSet(object.promptO200kTokens)
+        ? globalThis.Number(object.promptO200kTokens)
+        : isSet(object.prompt_o200k_tokens)
+        ? globalThis.Number(object.prompt_o200k_tokens)
+        : 0,
+      maxOutputTokens: isSet(object.maxOutputTokens)
+        ? globalThis.Number(object.maxOutputTokens)
+        : isSet(object.max_output_tokens)
+        ? globalThis.Number(object.max_output_tokens)
+        : 0,
+    };
+  },
+
+  toJSON(message: ExtendReservationRequest): unknown {
+    const obj: any = {};
+    if (message.context !== undefined) {
+      obj.context = RequestContext.toJSON(message.context);
+    }
+    if (message.reservationId !== "") {
+      obj.reservationId = message.reservationId;
+    }
+    if (message.promptBoundTokens !== 0) {
+      obj.promptBoundTokens = Math.round(message.promptBoundTokens);
+    }
+    if (message.promptO200kTokens !== 0) {
+      obj.promptO200kTokens = Math.round(message.promptO200kTokens);
+    }
+    if (message.maxOutputTokens !== 0) {
+      obj.maxOutputTokens = Math.round(message.maxOutputTokens);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExtendReservationRequest>, I>>(base?: I): ExtendReservationRequest {
+    return ExtendReservationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExtendReservationRequest>, I>>(object: I): ExtendReservationRequest {
+    const message = createBaseExtendReservationRequest();
+    message.context = (object.context !== undefined && object.context !== null)
+      ? RequestContext.fromPartial(object.context)
+      : undefined;
+    message.reservationId = object.reservationId ?? "";
+    message.promptBoundTokens = object.promptBoundTokens ?? 0;
+    message.promptO200kTokens = object.promptO200kTokens ?? 0;
+    message.maxOutputTokens = object.maxOutputTokens ?? 0;
+    return message;
+  },
+};
+
+function createBaseExtendReservationResponse(): ExtendReservationResponse {
+  return { maxOutputTokens: 0 };
+}
+
+export const ExtendReservationResponse: MessageFns<ExtendReservationResponse> = {
+  encode(message: ExtendReservationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.maxOutputTokens !== 0) {
+      writer.uint32(8).uint32(message.maxOutputTokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExtendReservationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExtendReservationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.maxOutputTokens = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExtendReservationResponse {
+    return {
+      maxOutputTokens: isSet(object.maxOutputTokens)
+        ? globalThis.Number(object.maxOutputTokens)
+        : isSet(object.max_output_tokens)
+        ? globalThis.Number(object.max_output_tokens)
+        : 0,
+    };
+  },
+
+  toJSON(message: ExtendReservationResponse): unknown {
+    const obj: any = {};
+    if (message.maxOutputTokens !== 0) {
+      obj.maxOutputTokens = Math.round(message.maxOutputTokens);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExtendReservationResponse>, I>>(base?: I): ExtendReservationResponse {
+    return ExtendReservationResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExtendReservationResponse>, I>>(object: I): ExtendReservationResponse {
+    const message = createBaseExtendReservationResponse();
+    message.maxOutputTokens = object.maxOutputTokens ?? 0;
     return message;
   },
 };
@@ -1896,6 +2244,21 @@ export const GovernanceService = {
     responseSerialize: (value: RoutingConfig): Buffer => Buffer.from(RoutingConfig.encode(value).finish()),
     responseDeserialize: (value: Buffer): RoutingConfig => RoutingConfig.decode(value),
   },
+  /**
+   * Reserves one more model call under an admitted request (agent mode's rounds after the first): its worst case
+   * against the request's budgets and token limits, not its request count or concurrency, which the request holds.
+   */
+  extendReservation: {
+    path: "/gateway.v1.Governance/ExtendReservation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ExtendReservationRequest): Buffer =>
+      Buffer.from(ExtendReservationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExtendReservationRequest => ExtendReservationRequest.decode(value),
+    responseSerialize: (value: ExtendReservationResponse): Buffer =>
+      Buffer.from(ExtendReservationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExtendReservationResponse => ExtendReservationResponse.decode(value),
+  },
 } as const;
 
 export interface GovernanceServer extends UntypedServiceImplementation {
@@ -1927,6 +2290,11 @@ export interface GovernanceServer extends UntypedServiceImplementation {
    * besides those in its config file.
    */
   getRoutingConfig: handleUnaryCall<GetRoutingConfigRequest, RoutingConfig>;
+  /**
+   * Reserves one more model call under an admitted request (agent mode's rounds after the first): its worst case
+   * against the request's budgets and token limits, not its request count or concurrency, which the request holds.
+   */
+  extendReservation: handleUnaryCall<ExtendReservationRequest, ExtendReservationResponse>;
 }
 
 export interface GovernanceClient extends Client {
@@ -2069,6 +2437,25 @@ export interface GovernanceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RoutingConfig) => void,
+  ): ClientUnaryCall;
+  /**
+   * Reserves one more model call under an admitted request (agent mode's rounds after the first): its worst case
+   * against the request's budgets and token limits, not its request count or concurrency, which the request holds.
+   */
+  extendReservation(
+    request: ExtendReservationRequest,
+    callback: (error: ServiceError | null, response: ExtendReservationResponse) => void,
+  ): ClientUnaryCall;
+  extendReservation(
+    request: ExtendReservationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ExtendReservationResponse) => void,
+  ): ClientUnaryCall;
+  extendReservation(
+    request: ExtendReservationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ExtendReservationResponse) => void,
   ): ClientUnaryCall;
 }
 

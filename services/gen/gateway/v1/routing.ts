@@ -38,6 +38,26 @@ export const protobufPackage = "gateway.v1";
 
 export const protobufFileName = "gateway/v1/routing.proto";
 
+export interface ResolveModelsRequest {
+}
+
+export interface ResolveModelsResponse {
+  models: ResolvedModel[];
+}
+
+export interface ResolvedModel {
+  /** The name clients send, e.g. "smart". */
+  name: string;
+  /** Every deployment a request for it may reach: its own, and those of its fallbacks of every kind, transitively. */
+  targets: ModelTarget[];
+}
+
+export interface ModelTarget {
+  /** Provider name as configured, and the model there. */
+  provider: string;
+  model: string;
+}
+
 export interface CompletionRequest {
   context:
     | RequestContext
@@ -68,6 +88,11 @@ export interface RoutingHints {
   deployment: string;
   /** Makes only the first choice: no retries, no fallbacks. */
   noFallbacks: boolean;
+  /**
+   * The output cap governance reserved for (0: none): sent to the provider in its own parameter, lowering the
+   * request's own where that is higher.
+   */
+  maxOutputTokens: number;
 }
 
 export interface CompletionResponse {
@@ -137,6 +162,297 @@ export interface CheckRoutingConfigResponse {
   /** What is wrong, each naming its key; empty when the change can be applied. */
   problems: string[];
 }
+
+function createBaseResolveModelsRequest(): ResolveModelsRequest {
+  return {};
+}
+
+export const ResolveModelsRequest: MessageFns<ResolveModelsRequest> = {
+  encode(_: ResolveModelsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolveModelsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolveModelsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ResolveModelsRequest {
+    return {};
+  },
+
+  toJSON(_: ResolveModelsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResolveModelsRequest>, I>>(base?: I): ResolveModelsRequest {
+    return ResolveModelsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResolveModelsRequest>, I>>(_: I): ResolveModelsRequest {
+    const message = createBaseResolveModelsRequest();
+    return message;
+  },
+};
+
+function createBaseResolveModelsResponse(): ResolveModelsResponse {
+  return { models: [] };
+}
+
+export const ResolveModelsResponse: MessageFns<ResolveModelsResponse> = {
+  encode(message: ResolveModelsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.models) {
+      ResolvedModel.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolveModelsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolveModelsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.models.push(ResolvedModel.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolveModelsResponse {
+    return {
+      models: globalThis.Array.isArray(object?.models) ? object.models.map((e: any) => ResolvedModel.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ResolveModelsResponse): unknown {
+    const obj: any = {};
+    if (message.models?.length) {
+      obj.models = message.models.map((e) => ResolvedModel.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResolveModelsResponse>, I>>(base?: I): ResolveModelsResponse {
+    return ResolveModelsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResolveModelsResponse>, I>>(object: I): ResolveModelsResponse {
+    const message = createBaseResolveModelsResponse();
+    message.models = object.models?.map((e) => ResolvedModel.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseResolvedModel(): ResolvedModel {
+  return { name: "", targets: [] };
+}
+
+export const ResolvedModel: MessageFns<ResolvedModel> = {
+  encode(message: ResolvedModel, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    for (const v of message.targets) {
+      ModelTarget.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolvedModel {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolvedModel();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.targets.push(ModelTarget.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolvedModel {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      targets: globalThis.Array.isArray(object?.targets) ? object.targets.map((e: any) => ModelTarget.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ResolvedModel): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.targets?.length) {
+      obj.targets = message.targets.map((e) => ModelTarget.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResolvedModel>, I>>(base?: I): ResolvedModel {
+    return ResolvedModel.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResolvedModel>, I>>(object: I): ResolvedModel {
+    const message = createBaseResolvedModel();
+    message.name = object.name ?? "";
+    message.targets = object.targets?.map((e) => ModelTarget.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseModelTarget(): ModelTarget {
+  return { provider: "", model: "" };
+}
+
+export const ModelTarget: MessageFns<ModelTarget> = {
+  encode(message: ModelTarget, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.provider !== "") {
+      writer.uint32(10).string(message.provider);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelTarget {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelTarget();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelTarget {
+    return {
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+    };
+  },
+
+  toJSON(message: ModelTarget): unknown {
+    const obj: any = {};
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelTarget>, I>>(base?: I): ModelTarget {
+    return ModelTarget.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelTarget>, I>>(object: I): ModelTarget {
+    const message = createBaseModelTarget();
+    message.provider = object.provider ?? "";
+    message.model = object.model ?? "";
+    return message;
+  },
+};
 
 function createBaseCompletionRequest(): CompletionRequest {
   return {
@@ -305,7 +621,7 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
 };
 
 function createBaseRoutingHints(): RoutingHints {
-  return { strategy: "", deployment: "", noFallbacks: false };
+  return { strategy: "", deployment: "", noFallbacks: false, maxOutputTokens: 0 };
 }
 
 export const RoutingHints: MessageFns<RoutingHints> = {
@@ -318,6 +634,9 @@ export const RoutingHints: MessageFns<RoutingHints> = {
     }
     if (message.noFallbacks !== false) {
       writer.uint32(24).bool(message.noFallbacks);
+    }
+    if (message.maxOutputTokens !== 0) {
+      writer.uint32(32).uint32(message.maxOutputTokens);
     }
     return writer;
   },
@@ -359,6 +678,14 @@ export const RoutingHints: MessageFns<RoutingHints> = {
             message.noFallbacks = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxOutputTokens = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -380,6 +707,11 @@ export const RoutingHints: MessageFns<RoutingHints> = {
         : isSet(object.no_fallbacks)
         ? globalThis.Boolean(object.no_fallbacks)
         : false,
+      maxOutputTokens: isSet(object.maxOutputTokens)
+        ? globalThis.Number(object.maxOutputTokens)
+        : isSet(object.max_output_tokens)
+        ? globalThis.Number(object.max_output_tokens)
+        : 0,
     };
   },
 
@@ -394,6 +726,9 @@ export const RoutingHints: MessageFns<RoutingHints> = {
     if (message.noFallbacks !== false) {
       obj.noFallbacks = message.noFallbacks;
     }
+    if (message.maxOutputTokens !== 0) {
+      obj.maxOutputTokens = Math.round(message.maxOutputTokens);
+    }
     return obj;
   },
 
@@ -405,6 +740,7 @@ export const RoutingHints: MessageFns<RoutingHints> = {
     message.strategy = object.strategy ?? "";
     message.deployment = object.deployment ?? "";
     message.noFallbacks = object.noFallbacks ?? false;
+    message.maxOutputTokens = object.maxOutputTokens ?? 0;
     return message;
   },
 };
@@ -1482,6 +1818,20 @@ export const RoutingService = {
     responseDeserialize: (value: Buffer): CompleteMcpAuthorizationResponse =>
       CompleteMcpAuthorizationResponse.decode(value),
   },
+  /**
+   * What every configured model name (an alias, a group) may be served by, fallbacks included: governance prices a
+   * request's reservation on these, not on the name the client sent.
+   */
+  resolveModels: {
+    path: "/gateway.v1.Routing/ResolveModels" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResolveModelsRequest): Buffer => Buffer.from(ResolveModelsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResolveModelsRequest => ResolveModelsRequest.decode(value),
+    responseSerialize: (value: ResolveModelsResponse): Buffer =>
+      Buffer.from(ResolveModelsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResolveModelsResponse => ResolveModelsResponse.decode(value),
+  },
 } as const;
 
 export interface RoutingServer extends UntypedServiceImplementation {
@@ -1505,6 +1855,11 @@ export interface RoutingServer extends UntypedServiceImplementation {
   startMcpAuthorization: handleUnaryCall<StartMcpAuthorizationRequest, StartMcpAuthorizationResponse>;
   /** Ends it with what the authorization server sent to the callback. */
   completeMcpAuthorization: handleUnaryCall<CompleteMcpAuthorizationRequest, CompleteMcpAuthorizationResponse>;
+  /**
+   * What every configured model name (an alias, a group) may be served by, fallbacks included: governance prices a
+   * request's reservation on these, not on the name the client sent.
+   */
+  resolveModels: handleUnaryCall<ResolveModelsRequest, ResolveModelsResponse>;
 }
 
 export interface RoutingClient extends Client {
@@ -1644,6 +1999,25 @@ export interface RoutingClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CompleteMcpAuthorizationResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * What every configured model name (an alias, a group) may be served by, fallbacks included: governance prices a
+   * request's reservation on these, not on the name the client sent.
+   */
+  resolveModels(
+    request: ResolveModelsRequest,
+    callback: (error: ServiceError | null, response: ResolveModelsResponse) => void,
+  ): ClientUnaryCall;
+  resolveModels(
+    request: ResolveModelsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResolveModelsResponse) => void,
+  ): ClientUnaryCall;
+  resolveModels(
+    request: ResolveModelsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResolveModelsResponse) => void,
   ): ClientUnaryCall;
 }
 
