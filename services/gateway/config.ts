@@ -6,8 +6,12 @@ import { ingressConfig } from '../ingress/config.js';
 import { meteringConfig } from '../metering/config.js';
 import { routingConfig } from '../routing/config.js';
 import { MIN_TOKEN_LENGTH, strongToken } from '../kit/token-strength.js';
+import { isExactPrice, PRICE_DECIMALS } from '../kit/pricing/money.js';
 
 const port = () => z.number().int().min(0).max(65_535);
+/** A price the ledger holds exactly: a whole number of pico-dollars per token (services/kit/pricing/money.ts). */
+const usdPerMillion = (what: string) =>
+  z.number().min(0).refine(isExactPrice, `A price per million tokens has at most ${PRICE_DECIMALS} decimals.`).describe(`USD per million ${what}`);
 
 /** The root configuration: process-wide sections, then one section per service. */
 export const gatewayConfig = z.strictObject({
@@ -167,14 +171,16 @@ export const gatewayConfig = z.strictObject({
         .record(
           z.string().min(1),
           z.strictObject({
-            input: z.number().min(0).describe('USD per million prompt tokens.'),
-            output: z.number().min(0).describe('USD per million completion tokens.'),
-            cachedInput: z.number().min(0).optional().describe('USD per million prompt tokens read from the provider cache.'),
-            cacheWrite: z.number().min(0).optional().describe('USD per million prompt tokens written to the provider cache.'),
+            input: usdPerMillion('prompt tokens neither read from nor written to the provider cache.'),
+            output: usdPerMillion('completion tokens that are not reasoning.'),
+            cachedInput: usdPerMillion('prompt tokens read from the provider cache (default: input).').optional(),
+            cacheWrite: usdPerMillion('prompt tokens written to the provider cache (default: input).').optional(),
+            cacheWrite1h: usdPerMillion('prompt tokens written to the one-hour cache of Anthropic and Bedrock (default: cacheWrite).').optional(),
+            reasoning: usdPerMillion('reasoning (thinking) tokens (default: output).').optional(),
           }),
         )
         .default({})
-        .describe('Prices by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).'),
+        .describe('Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals) by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).'),
     })
     .prefault({}),
   ingress: ingressConfig,

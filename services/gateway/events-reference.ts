@@ -22,7 +22,7 @@ const context: RequestContext = {
   sourceAddress: '10.20.30.40',
   actor: { keyId: 'vk_7f3a9c21', keyName: 'support-bot', teamId: 'team_support', customerId: 'cus_acme', admin: '' },
 };
-const usage = { promptTokens: 412, completionTokens: 88, totalTokens: 500, cachedTokens: 256, reasoningTokens: 0, cacheWriteTokens: 0 };
+const usage = { promptTokens: 412, completionTokens: 88, totalTokens: 500, cachedTokens: 256, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 };
 const served = { provider: 'openai', model: 'gpt-4o-mini', deployment: 'openai-east' };
 const attempt = (over: Partial<Attempt>): Attempt => ({ provider: 'openai', model: 'gpt-4o-mini', deployment: 'openai-east', credential: 0, outcome: 'ok', upstreamStatus: 200, durationMs: 840, reason: 'initial', errorMessage: '', ...over });
 const outcome = { endpoint: 'chat.completions', model: 'gpt-4o-mini', served, httpStatus: 200, usage, stream: false, cacheHit: false, durationMs: 912, errorCode: '', errorMessage: '', attempts: [] as Attempt[] };

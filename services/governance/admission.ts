@@ -1,4 +1,5 @@
 import { GatewayError } from '../kit/errors.js';
+import { BUDGET_DECIMALS, fromMicros, scaled } from '../kit/pricing/money.js';
 import type { Charge } from './quota/book.js';
 import { budgetWindow, FOREVER, rateWindow } from './quota/windows.js';
 import type { Directory } from './store/directory.js';
@@ -17,14 +18,15 @@ export interface Planned extends Charge {
 /**
  * Everything one request counts against: the budgets of its key, team and
  * customer (its worst-case cost), and the request, token and concurrency
- * limits of its key and team.
+ * limits of its key and team. Budgets count whole micro-dollars (`costMicros`),
+ * so their sums are exact.
  */
-export function plan(directory: Directory, key: VirtualKey, cost: number, tokens: number, now: Date): Planned[] {
+export function plan(directory: Directory, key: VirtualKey, costMicros: number, tokens: number, now: Date): Planned[] {
   const team = key.teamId ? directory.teams.get(key.teamId) : undefined;
   const customer = directory.customerOf(key);
   const charges: Planned[] = [];
   for (const budget of [...directory.budgetsFor('key', key.id), ...directory.budgetsFor('team', key.teamId), ...directory.budgetsFor('customer', customer)]) {
-    charges.push({ quota: `budget:${budget.id}`, window: budgetWindow(budget, now), limit: budget.limitUsd, amount: cost, reason: { kind: 'budget', budget } });
+    charges.push({ quota: `budget:${budget.id}`, window: budgetWindow(budget, now), limit: budgetMicros(budget.limitUsd), amount: costMicros, reason: { kind: 'budget', budget } });
   }
   const limited: [('key' | 'team'), string, RateLimits | undefined][] = [['key', key.id, key], ['team', key.teamId ?? '', team]];
   for (const [scope, id, limits] of limited) {
@@ -37,13 +39,18 @@ export function plan(directory: Directory, key: VirtualKey, cost: number, tokens
   return charges;
 }
 
+/** A budget's limit in whole micro-dollars (the admin API takes at most six decimals; an older, finer limit rounds down). */
+export function budgetMicros(limitUsd: number): number {
+  return Number(scaled(limitUsd, BUDGET_DECIMALS) ?? BigInt(Math.floor(limitUsd * 10 ** BUDGET_DECIMALS)));
+}
+
 /**
  * The most output tokens a call can have within what is left of a refused
  * charge: a budget's dollars after the prompt, or a token limit's tokens
  * after it; undefined for a charge output does not count against.
  */
 export function affordableOutput(charge: Planned, remaining: number, rates: Rates): number | undefined {
-  if (charge.reason.kind === 'budget') return rates.outputUsdPerToken > 0 ? Math.floor((remaining - rates.promptUsd) / rates.outputUsdPerToken) : undefined;
+  if (charge.reason.kind === 'budget') return rates.outputPerToken > 0n ? Number((fromMicros(remaining) - rates.prompt) / rates.outputPerToken) : undefined;
   if (charge.reason.kind === 'tokens') return Math.floor(remaining - rates.promptTokens);
   return undefined;
 }

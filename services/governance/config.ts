@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isExactPrice, PRICE_DECIMALS } from '../kit/pricing/money.js';
 import { MIN_TOKEN_LENGTH, strongToken } from '../kit/token-strength.js';
 
 export const ROLES = ['owner', 'admin', 'viewer', 'auditor'] as const;
@@ -52,6 +53,7 @@ export const governanceConfig = z
     unknownModelCostPerMillion: z
       .number()
       .min(0)
+      .refine(isExactPrice, `A price per million tokens has at most ${PRICE_DECIMALS} decimals.`)
       .default(30)
       .describe('USD per million tokens reserved against budgets for a model with no known price.'),
     reservationTimeoutMs: z

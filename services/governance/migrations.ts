@@ -138,4 +138,15 @@ export const governanceMigrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    description: 'budgets count whole micro-dollars',
+    sql: `
+      -- Budget windows and leases held dollars as floats summed; they now hold whole micro-dollars, so sums are exact.
+      -- What was used rounds up and what was granted is kept whole: a budget never counts less than was spent.
+      UPDATE quota_windows SET limit_value = floor(limit_value * 1000000), allocated = ceil(allocated * 1000000) WHERE quota LIKE 'budget:%';
+      UPDATE quota_leases SET granted = ceil(granted * 1000000), used = ceil(used * 1000000) WHERE quota LIKE 'budget:%';
+      ALTER TABLE budgets ADD CONSTRAINT budgets_limit_whole_micros CHECK (limit_usd = round(limit_usd, 6)) NOT VALID;
+    `,
+  },
 ];

@@ -1,6 +1,7 @@
 import type { ResolveModelsResponse } from '../gen/gateway/v1/routing.js';
 import type { Logger } from '../kit/log.js';
-import type { Pricing } from '../kit/pricing/index.js';
+import type { Money, Pricing } from '../kit/pricing/index.js';
+import { picoPerToken } from '../kit/pricing/money.js';
 
 /** A deployment a request may reach. */
 export interface Target {
@@ -14,11 +15,11 @@ export interface PromptSize {
   o200kTokens: number;
 }
 
-/** What one model call may cost at most: its prompt, and each output token. */
+/** What one model call may cost at most: its prompt, and each output token, exactly. */
 export interface Rates {
   promptTokens: number;
-  promptUsd: number;
-  outputUsdPerToken: number;
+  prompt: Money;
+  outputPerToken: Money;
 }
 
 /** OpenAI's models that count in o200k_base (gpt-4o and later, the o-series): their prompt is counted exactly. */
@@ -37,6 +38,8 @@ const RETRY_MS = 5_000;
  * unknownModelCostPerMillion.
  */
 export class ReservationPricer {
+  /** What a token of a model without a price is reserved at (config allows only exact prices). */
+  private readonly unknownPerToken: Money;
   private resolved = new Map<string, Target[]>();
   private loading: Promise<void> | undefined;
   /** When to ask routing next. */
@@ -44,28 +47,26 @@ export class ReservationPricer {
 
   constructor(
     private readonly pricing: Pricing,
-    private readonly unknownUsdPerMillion: number,
+    unknownUsdPerMillion: number,
     private readonly resolve: () => Promise<ResolveModelsResponse>,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.unknownPerToken = picoPerToken(unknownUsdPerMillion)!;
+  }
 
   /** The worst prompt and output prices over every deployment the model name may reach. */
   async rates(model: string, prompt: PromptSize): Promise<Rates> {
     const targets = await this.targetsOf(model);
-    let promptTokens = 0;
-    let promptUsd = 0;
-    let outputUsdPerToken = 0;
+    const rates: Rates = { promptTokens: 0, prompt: 0n, outputPerToken: 0n };
     for (const target of targets.length ? targets : [{ provider: '', model }]) {
       const tokens = prompt.o200kTokens > 0 && O200K_MODEL.test(target.model.toLowerCase()) ? prompt.o200kTokens : prompt.boundTokens;
-      const price = target.provider ? this.pricing.priceOf(target.provider, target.model) : undefined;
-      // Writing to a prompt cache costs more than plain input on some providers: the worst is reserved.
-      const inputPerToken = (price ? Math.max(price.input, price.cacheWrite ?? 0) : this.unknownUsdPerMillion) / 1_000_000;
-      const outputPerToken = (price ? price.output : this.unknownUsdPerMillion) / 1_000_000;
-      promptTokens = Math.max(promptTokens, tokens);
-      promptUsd = Math.max(promptUsd, tokens * inputPerToken);
-      outputUsdPerToken = Math.max(outputUsdPerToken, outputPerToken);
+      const worst = (target.provider ? this.pricing.worstRates(target.provider, target.model) : undefined) ?? { prompt: this.unknownPerToken, output: this.unknownPerToken };
+      const promptCost = BigInt(tokens) * worst.prompt;
+      rates.promptTokens = Math.max(rates.promptTokens, tokens);
+      if (promptCost > rates.prompt) rates.prompt = promptCost;
+      if (worst.output > rates.outputPerToken) rates.outputPerToken = worst.output;
     }
-    return { promptTokens, promptUsd, outputUsdPerToken };
+    return rates;
   }
 
   private async targetsOf(model: string): Promise<Target[]> {

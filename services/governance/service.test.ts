@@ -59,7 +59,7 @@ describe('governance admission', () => {
       governance.settle({
         context: undefined, reservationId, success: true, cacheHit: false,
         served: { provider: 'mock', model: 'echo', deployment: '' },
-        usage: { promptTokens: totalTokens / 2, completionTokens: totalTokens / 2, totalTokens, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0 },
+        usage: { promptTokens: totalTokens / 2, completionTokens: totalTokens / 2, totalTokens, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 },
       });
     const budget = (scope: 'key' | 'team' | 'customer', scopeId: string, limitUsd: number, period: 'minute' | 'day' = 'minute') =>
       directory.budgets.insert({ id: `b_${scope}`, scope, scopeId, limitUsd, period, alignment: 'calendar', anchor: new Date(clock), createdAt: new Date() });
@@ -99,6 +99,14 @@ describe('governance admission', () => {
     await budget('team', 'search', 0.05);
     // At pricey/big's $100 per million, $0.05 covers the 10-token prompt and 490 output tokens (at mock/echo's, 4,990).
     expect(await authorize(10_000, 'smart')).toMatchObject({ maxOutputTokens: 490 });
+  });
+
+  it('counts budgets in whole micro-dollars: three requests of $0.10 fit $0.30 exactly, where floats sum past it', async () => {
+    const { authorize, budget } = await setup();
+    await budget('team', 'search', 0.3);
+    // 10 prompt and 9,990 output tokens at $10 per million: $0.1 each. As floats, 0.1 + 0.1 + 0.1 is 0.30000000000000004.
+    for (let i = 0; i < 3; i++) expect(await authorize(9_990)).toMatchObject({ maxOutputTokens: 9_990 });
+    expect(await refusedWith(authorize(9_990))).toMatchObject({ code: 'budget_exceeded' });
   });
 
   it('settles a reservation to the real cost, so a budget fits more cheap requests', async () => {

@@ -7,7 +7,8 @@ import { GatewayError } from '../kit/errors.js';
 import { refusalOf, type Api } from '../kit/grpc.js';
 import type { Logger } from '../kit/log.js';
 import { readOnScrape } from '../kit/metrics.js';
-import type { Pricing } from '../kit/pricing/index.js';
+import type { Money, Pricing } from '../kit/pricing/index.js';
+import { microsUp, usdNumber, usdText } from '../kit/pricing/money.js';
 import { digestsEqual } from '../kit/secrets/keys.js';
 import { matchesAny } from '../kit/glob.js';
 import { affordableOutput, plan, rateHeaders, refusal, toolCallCharge, type Planned } from './admission.js';
@@ -20,7 +21,8 @@ import type { VirtualKey } from './store/entities.js';
 
 interface Reservation {
   taken: { planned: Planned; taken: Taken }[];
-  cost: number;
+  /** The worst case reserved, exactly (the sum over its model calls). */
+  cost: Money;
   tokens: number;
   /** Whom and what for, to reserve a further model call under it (ExtendReservation). */
   keyId: string;
@@ -37,7 +39,7 @@ const FREE_ENDPOINTS = new Set(['models']);
 interface Reserved {
   planned: Planned[];
   taken: Taken[];
-  cost: number;
+  cost: Money;
   tokens: number;
   cap: number;
   /** Whether a budget or a token limit charged it: then the cap is sent to the provider, and prompts are worth counting exactly. */
@@ -138,7 +140,7 @@ export class Governance implements Api<typeof GovernanceService> {
     }
     const prompt = { boundTokens: request.promptBoundTokens, o200kTokens: request.promptO200kTokens };
     const reserved = FREE_ENDPOINTS.has(request.endpoint)
-      ? { planned: [], taken: [], cost: 0, tokens: 0, cap: 0, byTokens: false }
+      ? { planned: [], taken: [], cost: 0n, tokens: 0, cap: 0, byTokens: false }
       : await this.reserveCall(key, request.model, request.endpoint, prompt, request.maxOutputTokens, request.choices || 1, now, () => true);
     const headers = rateHeaders(reserved.planned, (charge) => this.quotas.remaining(charge), now);
     if ('refused' in reserved) return this.reject(reserved.refused.quota.split(':')[0]!, refusal(reserved.refused, now, headers));
@@ -194,9 +196,9 @@ export class Governance implements Api<typeof GovernanceService> {
     const rates = await this.pricer.rates(model, prompt);
     let cap = endpoint === 'embeddings' ? 0 : requested || this.config.defaultMaxOutputTokens;
     for (let tries = 1; ; tries++) {
-      const cost = rates.promptUsd + cap * choices * rates.outputUsdPerToken;
+      const cost = rates.prompt + BigInt(cap * choices) * rates.outputPerToken;
       const tokens = rates.promptTokens + cap * choices;
-      const planned = plan(this.directory, key, cost, tokens, now).filter(kinds);
+      const planned = plan(this.directory, key, microsUp(cost), tokens, now).filter(kinds);
       const result = await this.quotas.reserve(planned);
       if (!('refused' in result)) return { planned, taken: result.taken, cost, tokens, cap, byTokens: planned.some(chargedByTokens) };
       const refused = result.refused as Planned;
@@ -219,14 +221,14 @@ export class Governance implements Api<typeof GovernanceService> {
     if (!reservation) return;
     this.reservations.delete(request.reservationId);
     const usage = request.usage;
-    const priced = request.cacheHit ? 0 : this.pricing.cost(request.served, usage);
+    const priced = request.cacheHit ? 0n : this.pricing.price(request.served, usage)?.total;
     // A model without a price keeps its reservation as the charge: spend is never recorded as zero by accident.
-    const cost = priced ?? (usage && usage.totalTokens > 0 ? reservation.cost : 0);
+    const cost = priced ?? (usage && usage.totalTokens > 0 ? reservation.cost : 0n);
     const tokens = request.cacheHit ? 0 : (usage?.totalTokens ?? 0);
-    if (cost > reservation.cost * (1 + 1e-9)) {
+    if (cost > reservation.cost) {
       // The caps sent to providers make this a provider's fault (or a price missing from the reservation); it is spend all the same.
-      this.overruns.inc(cost - reservation.cost);
-      this.log.warn({ requestId: request.context?.requestId, reservedUsd: reservation.cost, costUsd: cost }, 'a request cost more than its reservation covered');
+      this.overruns.inc(usdNumber(cost - reservation.cost));
+      this.log.warn({ requestId: request.context?.requestId, reservedUsd: usdText(reservation.cost), costUsd: usdText(cost) }, 'a request cost more than its reservation covered');
     }
     // A reservation extended for further model calls holds several charges on one budget: the real use replaces their sum, once.
     const settled = new Set<Taken['entry']>();
@@ -236,7 +238,7 @@ export class Governance implements Api<typeof GovernanceService> {
       if ((kind !== 'budget' && kind !== 'tokens') || settled.has(taken.entry)) continue;
       settled.add(taken.entry);
       const reserved = reservation.taken.filter((t) => t.taken.entry === taken.entry).reduce((sum, t) => sum + t.taken.amount, 0);
-      this.quotas.adjust(taken, (kind === 'budget' ? cost : tokens) - reserved);
+      this.quotas.adjust(taken, (kind === 'budget' ? microsUp(cost) : tokens) - reserved);
     }
   }
 

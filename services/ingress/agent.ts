@@ -70,6 +70,7 @@ function addUsage(total: Usage | undefined, more: Usage | undefined): Usage | un
     cachedTokens: total.cachedTokens + more.cachedTokens,
     reasoningTokens: total.reasoningTokens + more.reasoningTokens,
     cacheWriteTokens: total.cacheWriteTokens + more.cacheWriteTokens,
+    cacheWrite1hTokens: total.cacheWrite1hTokens + more.cacheWrite1hTokens,
   };
 }
 

@@ -61,6 +61,12 @@ describe('configuration', () => {
     expect(found[0]).toContain('"not-a-url"');
   });
 
+  it('takes prices the ledger holds exactly, and refuses one with more than six decimals per million tokens', () => {
+    const prices = (input: string) => loadConfig(gatewayConfig, { file: file(`pricing:\n  models:\n    acme/m: { input: ${input}, output: 1, cacheWrite1h: 2, reasoning: 3 }\n`), env: {} });
+    expect(prices('0.003625').pricing.models['acme/m']).toEqual({ input: 0.003625, output: 1, cacheWrite1h: 2, reasoning: 3 });
+    expect(problems(() => prices('0.0000001'))).toEqual([expect.stringMatching(/^pricing\.models\.acme\/m\.input: .*at most 6 decimals/)]);
+  });
+
   it('requires an embedding model when semantic caching is on', () => {
     const found = problems(() => loadConfig(gatewayConfig, { file: file('caching:\n  semantic:\n    enabled: true\n'), env: {} }));
     expect(found).toEqual([expect.stringMatching(/^caching\.semantic\.embeddingModel: .*required when caching\.semantic\.enabled is true/)]);

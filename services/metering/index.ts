@@ -4,7 +4,7 @@ import { startPersistingConsumer } from '../kit/bus/persisting-consumer.js';
 import { defineService } from '../kit/service.js';
 import type { MeteringConfig } from './config.js';
 import { meteringMigrations } from './migrations.js';
-import { writeUsage } from './writer.js';
+import { writeUsage, type PriceOf } from './writer.js';
 import { SpendReader } from './spend.js';
 import { MeteringService } from '../gen/gateway/v1/metering.js';
 import type { Api } from '../kit/grpc.js';
@@ -27,8 +27,8 @@ export const meteringService = defineService<MeteringConfig>({
       registers: [ctx.metrics],
     });
     const unpricedModel = new BoundedLabel(UNPRICED_SERIES);
-    const price = (outcome: Parameters<Parameters<typeof writeUsage>[2]>[0]) => {
-      const cost = ctx.pricing.cost(outcome.served, outcome.usage);
+    const price: PriceOf = (outcome) => {
+      const cost = ctx.pricing.price(outcome.served, outcome.usage);
       if (cost === undefined) {
         const provider = outcome.served?.provider ?? '';
         const model = outcome.served?.model ?? '';

@@ -51,4 +51,22 @@ export const meteringMigrations: Migration[] = [
       CREATE INDEX usage_records_customer ON usage_records (customer_id, occurred_at);
     `,
   },
+  {
+    version: 4,
+    description: 'costs to the pico-dollar, part by part',
+    sql: `
+      -- A cost is exact in pico-dollars (twelve decimals; services/kit/pricing/money.ts). NUMERIC without a
+      -- scale holds it and older ten-decimal values as they are, and PostgreSQL changes to it without
+      -- rewriting the table; the writer bounds what it stores (writer.ts, MONEY).
+      ALTER TABLE usage_records ALTER COLUMN cost_usd TYPE NUMERIC, ALTER COLUMN saved_usd TYPE NUMERIC;
+      -- The parts of cost_usd, which add up to it; NULL where cost_usd is, and in rows written before.
+      ALTER TABLE usage_records
+        ADD COLUMN cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0,
+        ADD COLUMN input_cost_usd NUMERIC,
+        ADD COLUMN cache_read_cost_usd NUMERIC,
+        ADD COLUMN cache_write_cost_usd NUMERIC,
+        ADD COLUMN output_cost_usd NUMERIC,
+        ADD COLUMN reasoning_cost_usd NUMERIC;
+    `,
+  },
 ];

@@ -12,11 +12,16 @@ const DIMENSIONS: Record<string, string> = {
   ...TIME_DIMENSIONS,
 };
 
+/** The ledger columns of cost_usd's parts. */
+const COST_PARTS = ['input_cost_usd', 'cache_read_cost_usd', 'cache_write_cost_usd', 'output_cost_usd', 'reasoning_cost_usd'];
+
 /** Sums in SQL over NUMERIC, returned as text: totals are exact, to the ledger's last decimal. */
 const MEASURES = `COALESCE(SUM(cost_usd), 0)::text AS cost_usd, COALESCE(SUM(saved_usd), 0)::text AS saved_usd, count(*) AS requests,
   COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens, COALESCE(SUM(completion_tokens), 0) AS completion_tokens,
-  COALESCE(SUM(cached_tokens), 0) AS cached_tokens, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_requests,
-  count(*) FILTER (WHERE cache_hit) AS cache_hits`;
+  COALESCE(SUM(cached_tokens), 0) AS cached_tokens, COALESCE(SUM(cache_write_tokens), 0) AS cache_write_tokens,
+  COALESCE(SUM(reasoning_tokens), 0) AS reasoning_tokens, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_requests,
+  count(*) FILTER (WHERE cache_hit) AS cache_hits,
+  ${COST_PARTS.map((column) => `COALESCE(SUM(${column}), 0)::text AS ${column}`).join(', ')}`;
 
 const EXPORT_PAGE = 1_000;
 
@@ -33,8 +38,15 @@ function toRow(row: Record<string, unknown>, dims: string[]): SpendRow {
     promptTokens: Number(row.prompt_tokens),
     completionTokens: Number(row.completion_tokens),
     cachedTokens: Number(row.cached_tokens),
+    cacheWriteTokens: Number(row.cache_write_tokens),
+    reasoningTokens: Number(row.reasoning_tokens),
     unpricedRequests: Number(row.unpriced_requests),
     cacheHits: Number(row.cache_hits),
+    inputCostUsd: String(row.input_cost_usd),
+    cacheReadCostUsd: String(row.cache_read_cost_usd),
+    cacheWriteCostUsd: String(row.cache_write_cost_usd),
+    outputCostUsd: String(row.output_cost_usd),
+    reasoningCostUsd: String(row.reasoning_cost_usd),
   };
 }
 
@@ -54,7 +66,8 @@ export class SpendReader {
       const keyset = after ? `${sql ? `${sql} AND` : 'WHERE'} (occurred_at, request_id) > ($${params.length + 1}, $${params.length + 2})` : sql;
       const { rows } = await this.db.query<Record<string, unknown>>(
         `SELECT request_id, occurred_at, outcome, key_id, team_id, customer_id, endpoint, model, provider, provider_model, deployment,
-           prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cache_write_tokens, cost_usd::text AS cost_usd,
+           prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cache_write_tokens, cache_write_1h_tokens,
+           cost_usd::text AS cost_usd, ${COST_PARTS.map((column) => `${column}::text AS ${column}`).join(', ')},
            saved_usd::text AS saved_usd, cache_hit, stream, http_status, duration_ms
          FROM usage_records ${keyset} ORDER BY occurred_at, request_id LIMIT ${EXPORT_PAGE}`,
         after ? [...params, after.at, after.id] : params,

@@ -3,66 +3,85 @@ import { arrayLiteral } from '../kit/db/arrays.js';
 import { storableText } from '../kit/db/storable.js';
 import type { Queryable } from '../kit/db/types.js';
 import { EventType, type Event } from '../kit/events.js';
-
-interface Metered {
-  event: Event;
-  outcome: RequestOutcome;
-}
+import type { Money, PricedUsage } from '../kit/pricing/index.js';
+import { usdText } from '../kit/pricing/money.js';
 
 /** Request events that go into the usage ledger: those of admitted requests (not request.rejected). */
 const METERED_TYPES: ReadonlySet<string> = new Set([EventType.requestCompleted, EventType.requestFailed]);
 
-/** Prices a request's usage; undefined when its model has no price (recorded as NULL, never as zero). */
-export type PriceOf = (outcome: RequestOutcome) => number | undefined;
+/** Prices a request's usage part by part; undefined when its model has no price (recorded as NULL, never as zero). */
+export type PriceOf = (outcome: RequestOutcome) => PricedUsage | undefined;
 
-function costs(outcome: RequestOutcome, price: PriceOf): { cost: number | null; saved: number | null } {
-  if (outcome.cacheHit) return { cost: 0, saved: price(outcome) ?? null };
-  if (!outcome.usage || outcome.usage.totalTokens === 0) return { cost: 0, saved: null };
-  return { cost: price(outcome) ?? null, saved: null };
+/** A request as the ledger records it: what it was charged (undefined: unpriced), and what a cache hit saved. */
+interface Metered {
+  event: Event;
+  outcome: RequestOutcome;
+  charged: PricedUsage | undefined;
+  saved: Money | undefined;
 }
 
-/** Writes one usage row per request id, with its cost; requests already recorded are skipped. */
+const FREE: PricedUsage = { input: 0n, cacheRead: 0n, cacheWrite: 0n, output: 0n, reasoning: 0n, total: 0n };
+
+function metered(event: Event, outcome: RequestOutcome, price: PriceOf): Metered {
+  if (outcome.cacheHit) return { event, outcome, charged: FREE, saved: price(outcome)?.total };
+  if (!outcome.usage || outcome.usage.totalTokens === 0) return { event, outcome, charged: FREE, saved: undefined };
+  return { event, outcome, charged: price(outcome), saved: undefined };
+}
+
+const money = (amount: Money | undefined) => (amount === undefined ? null : usdText(amount));
+/**
+ * How amounts are written: twelve decimals, and ten whole digits as the ledger always allowed, so a cost beyond
+ * them (a mistaken price) is refused as a value (SQLSTATE 22003) and set aside as a dead letter, not retried.
+ */
+const MONEY = 'numeric(22,12)';
+
+/** Each ledger column, its type for the batch insert, and its value for a request. */
+const COLUMNS: [column: string, type: string, value: (row: Metered) => string | number | boolean | null][] = [
+  ['request_id', 'text', (r) => storableText(r.event.requestId)],
+  ['event_id', 'uuid', (r) => r.event.id],
+  ['occurred_at', 'timestamptz', (r) => (r.event.time ?? new Date()).toISOString()],
+  ['outcome', 'text', (r) => (r.event.type === EventType.requestCompleted ? 'completed' : 'failed')],
+  ['key_id', 'text', (r) => storableText(r.event.actor?.keyId ?? '')],
+  ['team_id', 'text', (r) => storableText(r.event.actor?.teamId ?? '')],
+  ['customer_id', 'text', (r) => storableText(r.event.actor?.customerId ?? '')],
+  ['endpoint', 'text', (r) => storableText(r.outcome.endpoint)],
+  ['model', 'text', (r) => storableText(r.outcome.model)],
+  ['provider', 'text', (r) => storableText(r.outcome.served?.provider ?? '')],
+  ['provider_model', 'text', (r) => storableText(r.outcome.served?.model ?? '')],
+  ['deployment', 'text', (r) => storableText(r.outcome.served?.deployment ?? '')],
+  ['prompt_tokens', 'bigint', (r) => r.outcome.usage?.promptTokens ?? 0],
+  ['completion_tokens', 'bigint', (r) => r.outcome.usage?.completionTokens ?? 0],
+  ['total_tokens', 'bigint', (r) => r.outcome.usage?.totalTokens ?? 0],
+  ['cached_tokens', 'bigint', (r) => r.outcome.usage?.cachedTokens ?? 0],
+  ['reasoning_tokens', 'bigint', (r) => r.outcome.usage?.reasoningTokens ?? 0],
+  ['cache_write_tokens', 'bigint', (r) => r.outcome.usage?.cacheWriteTokens ?? 0],
+  ['cache_write_1h_tokens', 'bigint', (r) => r.outcome.usage?.cacheWrite1hTokens ?? 0],
+  ['cache_hit', 'boolean', (r) => r.outcome.cacheHit],
+  ['stream', 'boolean', (r) => r.outcome.stream],
+  ['http_status', 'int', (r) => r.outcome.httpStatus],
+  ['duration_ms', 'float8', (r) => r.outcome.durationMs],
+  ['cost_usd', MONEY, (r) => money(r.charged?.total)],
+  ['input_cost_usd', MONEY, (r) => money(r.charged?.input)],
+  ['cache_read_cost_usd', MONEY, (r) => money(r.charged?.cacheRead)],
+  ['cache_write_cost_usd', MONEY, (r) => money(r.charged?.cacheWrite)],
+  ['output_cost_usd', MONEY, (r) => money(r.charged?.output)],
+  ['reasoning_cost_usd', MONEY, (r) => money(r.charged?.reasoning)],
+  ['saved_usd', MONEY, (r) => money(r.saved)],
+];
+
+const INSERT = `INSERT INTO usage_records (${COLUMNS.map(([column]) => column).join(', ')})
+  SELECT * FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
+  ON CONFLICT (request_id) DO NOTHING`;
+
+/** Writes one usage row per request id, with its cost part by part; requests already recorded are skipped. */
 export async function writeUsage(db: Queryable, events: Event[], price: PriceOf): Promise<void> {
   const rows: Metered[] = [];
   for (const event of events) {
-    if (METERED_TYPES.has(event.type) && event.payload?.$case === 'request' && event.requestId) rows.push({ event, outcome: event.payload.request });
+    if (METERED_TYPES.has(event.type) && event.payload?.$case === 'request' && event.requestId) rows.push(metered(event, event.payload.request, price));
   }
   if (rows.length === 0) return;
-  const column = (pick: (row: Metered) => string | number | boolean | null) => arrayLiteral(rows.map(pick));
-  const priced = rows.map((r) => costs(r.outcome, price));
   await db.query(
-    `INSERT INTO usage_records (request_id, event_id, occurred_at, outcome, key_id, team_id, customer_id, endpoint, model,
-       provider, provider_model, deployment, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens,
-       cache_hit, stream, http_status, duration_ms, cache_write_tokens, cost_usd, saved_usd)
-     SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-       $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::bigint[], $16::bigint[],
-       $17::bigint[], $18::boolean[], $19::boolean[], $20::int[], $21::float8[], $22::bigint[], $23::numeric[], $24::numeric[])
-     ON CONFLICT (request_id) DO NOTHING`,
-    [
-      column((r) => storableText(r.event.requestId)),
-      column((r) => r.event.id),
-      column((r) => (r.event.time ?? new Date()).toISOString()),
-      column((r) => (r.event.type === EventType.requestCompleted ? 'completed' : 'failed')),
-      column((r) => storableText(r.event.actor?.keyId ?? '')),
-      column((r) => storableText(r.event.actor?.teamId ?? '')),
-      column((r) => storableText(r.event.actor?.customerId ?? '')),
-      column((r) => storableText(r.outcome.endpoint)),
-      column((r) => storableText(r.outcome.model)),
-      column((r) => storableText(r.outcome.served?.provider ?? '')),
-      column((r) => storableText(r.outcome.served?.model ?? '')),
-      column((r) => storableText(r.outcome.served?.deployment ?? '')),
-      column((r) => r.outcome.usage?.promptTokens ?? 0),
-      column((r) => r.outcome.usage?.completionTokens ?? 0),
-      column((r) => r.outcome.usage?.totalTokens ?? 0),
-      column((r) => r.outcome.usage?.cachedTokens ?? 0),
-      column((r) => r.outcome.usage?.reasoningTokens ?? 0),
-      column((r) => r.outcome.cacheHit),
-      column((r) => r.outcome.stream),
-      column((r) => r.outcome.httpStatus),
-      column((r) => r.outcome.durationMs),
-      column((r) => r.outcome.usage?.cacheWriteTokens ?? 0),
-      arrayLiteral(priced.map((p) => p.cost)),
-      arrayLiteral(priced.map((p) => p.saved)),
-    ],
+    INSERT,
+    COLUMNS.map(([, , value]) => arrayLiteral(rows.map(value))),
   );
 }

@@ -73,10 +73,15 @@ export interface OpenAIUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
-  prompt_tokens_details?: { cached_tokens?: number; [field: string]: unknown } | null;
+  /** cache_write_tokens: OpenRouter's count of prompt tokens written to the prompt cache. */
+  prompt_tokens_details?: { cached_tokens?: number; cache_write_tokens?: number; [field: string]: unknown } | null;
   completion_tokens_details?: { reasoning_tokens?: number; [field: string]: unknown } | null;
-  /** Anthropic: tokens written to the prompt cache (priced differently). */
+  /** Anthropic and Bedrock (named as Anthropic names them): prompt tokens written to the prompt cache, priced apart. */
   cache_creation_input_tokens?: number;
+  /** Anthropic and Bedrock: those writes by how long they are cached; an hour costs more than five minutes. */
+  cache_creation?: { ephemeral_5m_input_tokens?: number; ephemeral_1h_input_tokens?: number };
+  /** DeepSeek's name for cached_tokens. */
+  prompt_cache_hit_tokens?: number;
 }
 
 export interface ChatChoice {

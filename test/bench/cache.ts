@@ -89,7 +89,7 @@ function heapFor(count: number, withVector: boolean): number {
   for (let i = 0; i < count; i++) {
     const entry: Entry = {
       id: `ce_${i.toString(16).padStart(16, '0')}`, namespace: 'team:search', key: `${i}`.padStart(64, '0'), bucket: 'b'.repeat(64), endpoint: 'chat.completions',
-      model: 'openai/gpt-4o-mini', keyId: 'vk_0123456789abcdef', answer: Buffer.from(answer), usage: { promptTokens: 20, completionTokens: 80, totalTokens: 100, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0 },
+      model: 'openai/gpt-4o-mini', keyId: 'vk_0123456789abcdef', answer: Buffer.from(answer), usage: { promptTokens: 20, completionTokens: 80, totalTokens: 100, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 },
       served: { provider: 'openai', model: 'gpt-4o-mini', deployment: '' }, createdMs: 0, expiresMs: Number.MAX_SAFE_INTEGER, hits: 0,
       ...(withVector ? { vector: new Float32Array(dimensions) } : {}),
     };

@@ -37,7 +37,7 @@ const calls = Number(values.calls);
 const payload = {
   request: {
     endpoint: 'chat.completions', model: 'openai/gpt-4o-mini', served: { provider: 'openai', model: 'gpt-4o-mini', deployment: 'openai/gpt-4o-mini' },
-    httpStatus: 200, usage: { promptTokens: 12, completionTokens: 40, totalTokens: 52, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0 },
+    httpStatus: 200, usage: { promptTokens: 12, completionTokens: 40, totalTokens: 52, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 },
     durationMs: 3.2, attempts: [{ provider: 'openai', deployment: 'openai/gpt-4o-mini', outcome: 'ok', durationMs: 1.8, httpStatus: 200 }],
   },
 };

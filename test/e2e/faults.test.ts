@@ -27,7 +27,7 @@ describe('faults lose and duplicate nothing', () => {
   let subjectPrefix: string;
   let natsUrl: string;
   const cleanup: (() => Promise<void>)[] = [];
-  /** Every request answered so far: id → cost in units of 1e-10 USD (prompt $1/M, completion $2/M). */
+  /** Every request answered so far: id → cost in pico-dollars, the ledger's precision (prompt $1/M, completion $2/M). */
   const answered = new Map<string, bigint>();
 
   beforeAll(async () => {
@@ -76,7 +76,7 @@ describe('faults lose and duplicate nothing', () => {
         const { data, response } = await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: `fault load ${i}` }] }).withResponse();
         const id = response.headers.get('x-request-id')!;
         ids.push(id);
-        answered.set(id, BigInt(data.usage!.prompt_tokens) * 10_000n + BigInt(data.usage!.completion_tokens) * 20_000n);
+        answered.set(id, BigInt(data.usage!.prompt_tokens) * 1_000_000n + BigInt(data.usage!.completion_tokens) * 2_000_000n);
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));
@@ -151,7 +151,7 @@ describe('faults lose and duplicate nothing', () => {
 
   it('adds up spend exactly', async () => {
     const expected = [...answered.values()].reduce((a, b) => a + b, 0n);
-    const { rows } = await db.query<{ total: string }>('SELECT (SUM(cost_usd) * 10000000000)::bigint::text AS total FROM usage_records WHERE request_id = ANY($1)', [[...answered.keys()]]);
+    const { rows } = await db.query<{ total: string }>('SELECT (SUM(cost_usd) * 1000000000000)::bigint::text AS total FROM usage_records WHERE request_id = ANY($1)', [[...answered.keys()]]);
     expect(BigInt(rows[0]!.total)).toBe(expected);
   });
 

@@ -78,7 +78,7 @@ describe('split mode on NATS with TLS and a user per service (deploy/nats)', () 
 
   it('refuses forged events from users without the right, and none becomes an audit or usage row', async () => {
     const actor = { keyId: victim.id, keyName: 'victim', teamId: 'team-nats', customerId: '', admin: '' };
-    const usage = { promptTokens: 50_000_000, completionTokens: 50_000_000, totalTokens: 100_000_000, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0 };
+    const usage = { promptTokens: 50_000_000, completionTokens: 50_000_000, totalTokens: 100_000_000, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 };
     const forgedUsage = requestEvent(EventType.requestCompleted, { service: 'ingress', context: { requestId: 'req_forged_usage', traceId: '', actor, sourceAddress: '203.0.113.7' } }, {
       endpoint: 'chat.completions',
       model: 'gpt-4o',

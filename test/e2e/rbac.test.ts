@@ -229,6 +229,10 @@ describe('admin API: every route, every role, a scoped token, an unknown token a
     expect((await customer('PATCH', `/admin/budgets/${customerBudget}`, { limit_usd: 1_000_000 })).status).toBe(403);
     expect((await customer('DELETE', `/admin/budgets/${customerBudget}`)).status).toBe(403);
     expect(await admin(gateway.adminUrl, 'GET', `/admin/budgets/${customerBudget}`)).toMatchObject({ limit_usd: 100 });
+    // Budgets count whole micro-dollars: a finer limit is refused, naming the field, rather than rounded in silence.
+    const tooFine = await admin(gateway.adminUrl, 'PATCH', `/admin/budgets/${customerBudget}`, { limit_usd: 0.0000001 }, [400]);
+    expect(tooFine).toMatchObject({ error: { param: 'limit_usd', message: expect.stringContaining('at most 6 decimals') } });
+    expect(await owner('PATCH', `/admin/budgets/${customerBudget}`, { limit_usd: 99.123456 })).toMatchObject({ limit_usd: 99.123456 });
   });
 
   it('documents the admin API with OpenAPI', async () => {

@@ -39,7 +39,7 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
       nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix, insecure: true },
       database: { url: database.url },
       routing: { providers: { mock: { type: 'mock' }, openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: 'sk-fake-provider' } } },
-      // A price so high that a request's cost overflows the ledger's NUMERIC(20, 10): PostgreSQL refuses the row.
+      // A price so high that a request's cost overflows the ten whole digits the ledger takes: PostgreSQL refuses the row.
       pricing: { models: { 'mock/costly': { input: 1e16, output: 1e16 } } },
     };
     gateway = await startInProcess(config);

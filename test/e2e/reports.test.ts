@@ -6,16 +6,16 @@ const AUDITOR = testToken('auditor');
 const VIEWER = testToken('viewer');
 const TEAM_A_ADMIN = testToken('team-a-admin');
 
-/** Decimal strings to units of 1e-10 USD (the ledger's precision), to add them exactly. */
+/** Decimal strings to pico-dollars (the ledger's precision), to add them exactly. */
 const units = (usd: string) => {
   const [whole, fraction = ''] = usd.split('.');
-  return BigInt(whole!) * 10_000_000_000n + BigInt(fraction.padEnd(10, '0').slice(0, 10));
+  return BigInt(whole!) * 1_000_000_000_000n + BigInt(fraction.padEnd(12, '0'));
 };
 
 // Spend for finance and the audit log for auditors, through the admin API.
 describe('spend and audit reports', () => {
   let gateway: Awaited<ReturnType<typeof startInProcess>>;
-  /** Expected cost per team, in 1e-10 USD: prompt tokens at $1/M, completion at $2/M. */
+  /** Expected cost per team, in pico-dollars: prompt tokens at $1/M, completion at $2/M. */
   const expected: Record<string, bigint> = { a: 0n, b: 0n };
   let requests = 0;
 
@@ -34,7 +34,7 @@ describe('spend and audit reports', () => {
       const client = gateway.client((await gateway.createKey({ name: `key-${team}`, team })).key);
       for (let i = 0; i < (team === 'a' ? 3 : 2); i++) {
         const answer = await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: `team ${team} question ${i} ${'x'.repeat(i * 40)}` }] });
-        expected[team]! += BigInt(answer.usage!.prompt_tokens) * 10_000n + BigInt(answer.usage!.completion_tokens) * 20_000n;
+        expected[team]! += BigInt(answer.usage!.prompt_tokens) * 1_000_000n + BigInt(answer.usage!.completion_tokens) * 2_000_000n;
         requests++;
       }
       // A repeated temperature-0 question is answered from the cache: no cost, and a saving.
@@ -69,7 +69,7 @@ describe('spend and audit reports', () => {
     expect(byDay.data).toEqual([expect.objectContaining({ day: today, model: 'mock/echo' })]);
     const csv = await (await as(VIEWER, '/admin/spend?group_by=team&format=csv')).text();
     expect(csv.split('\r\n').filter(Boolean)).toEqual([
-      'team,cost_usd,saved_usd,requests,prompt_tokens,completion_tokens,cached_tokens,unpriced_requests,cache_hits',
+      'team,cost_usd,saved_usd,requests,prompt_tokens,completion_tokens,cached_tokens,unpriced_requests,cache_hits,cache_write_tokens,reasoning_tokens,input_cost_usd,cache_read_cost_usd,cache_write_cost_usd,output_cost_usd,reasoning_cost_usd',
       expect.stringMatching(/^a,/),
       expect.stringMatching(/^b,/),
     ]);

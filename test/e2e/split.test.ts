@@ -1,9 +1,12 @@
+import Anthropic from '@anthropic-ai/sdk';
 import pg from 'pg';
 import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeAnthropic } from '../fakes/anthropic.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { startSplit, type SplitGateway } from '../harness/gateway.js';
 import { eventually, isolatedInfra } from '../harness/infra.js';
+import { EVERY_PART_MODEL, EVERY_PART_PRICE, pricedRow } from '../harness/ledger.js';
 
 const PROVIDER_KEY = 'sk-split-provider-secret-4242';
 
@@ -20,7 +23,8 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
   beforeAll(async () => {
     const infra = await isolatedInfra();
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
-    cleanup = [infra.drop, () => fake.close()];
+    const anthropic = await startFakeAnthropic({ apiKey: PROVIDER_KEY });
+    cleanup = [infra.drop, () => fake.close(), () => anthropic.close()];
     gateway = await startSplit({
       nats: infra.nats,
       database: infra.database,
@@ -29,8 +33,10 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
           mock: { type: 'mock' },
           slow: { type: 'mock', chunkDelayMs: 150 },
           openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY },
+          anthropic: { type: 'anthropic', baseUrl: anthropic.url, apiKey: PROVIDER_KEY },
         },
       },
+      pricing: { models: { [EVERY_PART_MODEL]: EVERY_PART_PRICE } },
     });
     db = new pg.Client({ connectionString: infra.database.url });
     await db.connect();
@@ -109,6 +115,23 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
     expect(usage).toEqual({ rows: total, ids: total });
     const tokens = await db.query<{ zero: number }>(`SELECT count(*)::int AS zero FROM usage_records WHERE request_id = ANY($1) AND total_tokens = 0`, [ids]);
     expect(tokens.rows[0]!.zero).toBe(0);
+  });
+
+  it('records a request with every part of a cost in PostgreSQL, priced part by part', async () => {
+    const anthropic = new Anthropic({ baseURL: gateway.baseURL.replace(/\/v1$/, ''), apiKey: key, maxRetries: 0 });
+    const { data, response } = await anthropic.messages
+      .create({ model: EVERY_PART_MODEL, max_tokens: 200, system: [{ type: 'text', text: 'Policy.', cache_control: { type: 'ephemeral', ttl: '1h' } }], messages: [{ role: 'user', content: 'What is covered?' }] })
+      .withResponse();
+    const usage = data.usage;
+    const row = await eventually('the usage row', async () => {
+      const { rows } = await db.query(
+        `SELECT prompt_tokens::int, completion_tokens::int, cached_tokens::int, cache_write_tokens::int, cache_write_1h_tokens::int, reasoning_tokens::int, cost_usd::text,
+           input_cost_usd::text, cache_read_cost_usd::text, cache_write_cost_usd::text, output_cost_usd::text, reasoning_cost_usd::text FROM usage_records WHERE request_id = $1`,
+        [response.headers.get('x-request-id')],
+      );
+      return rows[0] as Record<string, unknown> | undefined;
+    });
+    expect(row).toEqual(pricedRow({ prompt: usage.input_tokens + usage.cache_read_input_tokens! + usage.cache_creation_input_tokens!, completion: usage.output_tokens, hour: true }));
   });
 
   it('never prints a virtual key or a provider key', () => {

@@ -1,6 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeAnthropic, type FakeAnthropic } from './anthropic.js';
+import { startFakeAnthropic, THINKING_TOKENS, type FakeAnthropic } from './anthropic.js';
 
 const KEY = 'sk-ant-fake-provider-key';
 const weatherTool: Anthropic.Tool = {
@@ -39,6 +39,23 @@ describe('fake Anthropic provider, checked with the official @anthropic-ai/sdk',
     expect(short.content).toEqual([{ type: 'text', text: 'Fake Anthropic ' }]);
     const cached = await client.messages.create({ model: 'cached', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
     expect(cached.usage).toMatchObject({ cache_read_input_tokens: 100, cache_creation_input_tokens: 20 });
+  });
+
+  it('thinks first when the model thinks, and counts cache writes for an hour when a block asks for it, whole and streamed', async () => {
+    const system: Anthropic.TextBlockParam[] = [{ type: 'text', text: 'A long policy.', cache_control: { type: 'ephemeral', ttl: '1h' } }];
+    const request = { model: 'cached-thinking', max_tokens: 100, system, messages: [{ role: 'user' as const, content: 'x' }] };
+    const whole = await client.messages.create(request);
+    expect(whole.content.map((block) => block.type)).toEqual(['thinking', 'text']);
+    expect(whole.usage).toMatchObject({
+      cache_read_input_tokens: 100,
+      cache_creation_input_tokens: 20,
+      cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 20 },
+      output_tokens: 5 + THINKING_TOKENS,
+      output_tokens_details: { thinking_tokens: THINKING_TOKENS },
+    });
+    const streamed = await client.messages.stream(request).finalMessage();
+    expect(streamed.content.map((block) => block.type)).toEqual(['thinking', 'text']);
+    expect(streamed.usage).toEqual(whole.usage);
   });
 
   it('streams events that messages.stream assembles, with the exact event order', async () => {

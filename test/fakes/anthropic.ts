@@ -26,7 +26,10 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  *   break-stream   sends two events, then drops the connection
  *   error-stream   streams message_start, then an overloaded_error event
  *   refuse         stop_reason refusal with no content
- *   cached         usage reports cache_read_input_tokens 100, cache_creation_input_tokens 20
+ *   cached         usage reports cache_read_input_tokens 100 and cache_creation_input_tokens 20, which
+ *                  cache_creation counts as written for an hour when a cache_control in the request asks for ttl 1h
+ * Models whose name contains "thinking" think first: a thinking block, and usage whose output_tokens
+ * include THINKING_TOKENS, broken out in output_tokens_details.
  *   malformed      a 200 message whose content is null; streamed, a message_start without its message
  */
 export interface FakeAnthropic {
@@ -54,6 +57,8 @@ const ERROR_TYPES: Record<number, { type: string; message: string }> = {
   504: { type: 'timeout_error', message: 'Request timeout' },
   529: { type: 'overloaded_error', message: 'Overloaded' },
 };
+
+export const THINKING_TOKENS = 24;
 
 interface Block {
   type: string;
@@ -100,7 +105,7 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
     const reply = answer(body, model);
     if (body.stream === true) return stream(res, reply, model);
     const content = model.startsWith('malformed') ? null : reply.blocks;
-    return sendJson(res, 200, { ...reply.start, content, stop_reason: reply.stopReason, usage: { ...reply.start.usage, output_tokens: reply.outputTokens } });
+    return sendJson(res, 200, { ...reply.start, content, stop_reason: reply.stopReason, usage: finalUsage(reply) });
   }
 
   const { url, close } = await listenLocally(server);
@@ -126,10 +131,21 @@ function textOf(content: Turn['content'], withToolResults: boolean): string {
 
 interface Reply {
   /** The message object as message_start carries it: empty content, no stop reason. */
-  start: { id: string; type: 'message'; role: 'assistant'; content: []; model: string; stop_reason: null; stop_sequence: null; usage: Record<string, number> };
+  start: { id: string; type: 'message'; role: 'assistant'; content: []; model: string; stop_reason: null; stop_sequence: null; usage: Record<string, unknown> };
   blocks: Block[];
   stopReason: string;
   outputTokens: number;
+  thinkingTokens: number;
+}
+
+/** The usage of the whole answer, as the message and the last message_delta report it (counts are cumulative). */
+function finalUsage(reply: Reply): Record<string, unknown> {
+  return { ...reply.start.usage, output_tokens: reply.outputTokens + reply.thinkingTokens, output_tokens_details: { thinking_tokens: reply.thinkingTokens } };
+}
+
+/** Whether any block of the request asks for a one-hour cache. */
+function cachesForAnHour(body: Record<string, unknown>): boolean {
+  return JSON.stringify([body.system, body.messages, body.tools]).includes('"ttl":"1h"');
 }
 
 function answer(body: Record<string, unknown>, model: string): Reply {
@@ -138,31 +154,40 @@ function answer(body: Record<string, unknown>, model: string): Reply {
   const userText = lastUser ? textOf(lastUser.content, false) : '';
   const tools = (body.tools ?? []) as { name: string }[];
   const forced = ['any', 'tool'].includes(String((body.tool_choice as { type?: string } | undefined)?.type));
-  const cached = model.startsWith('cached');
+  const written = model.startsWith('cached') ? 20 : 0;
+  const hour = cachesForAnHour(body);
   const usage = {
     input_tokens: Math.ceil(JSON.stringify([body.system ?? '', messages, tools]).length / 4),
-    cache_creation_input_tokens: cached ? 20 : 0,
-    cache_read_input_tokens: cached ? 100 : 0,
+    cache_creation_input_tokens: written,
+    cache_read_input_tokens: model.startsWith('cached') ? 100 : 0,
+    cache_creation: { ephemeral_5m_input_tokens: hour ? 0 : written, ephemeral_1h_input_tokens: hour ? written : 0 },
     output_tokens: 1,
   };
   const start: Reply['start'] = { id: `msg_${randomBytes(12).toString('hex')}`, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage };
-  if (model.startsWith('refuse')) return { start, blocks: [], stopReason: 'refusal', outputTokens: 0 };
+  const thinkingTokens = model.includes('thinking') ? THINKING_TOKENS : 0;
+  const thought: Block[] = thinkingTokens ? [{ type: 'thinking', thinking: 'The user wants a short answer.', signature: randomBytes(24).toString('base64') }] : [];
+  if (model.startsWith('refuse')) return { start, blocks: [], stopReason: 'refusal', outputTokens: 0, thinkingTokens: 0 };
   if (tools.length > 0 && /weather/i.test(userText)) {
-    const blocks: Block[] = forced ? [] : [{ type: 'text', text: "I'll look up the weather." }];
+    const blocks: Block[] = [...thought, ...(forced ? [] : [{ type: 'text', text: "I'll look up the weather." }])];
     blocks.push({ type: 'tool_use', id: `toolu_${randomBytes(12).toString('hex')}`, name: tools[0]!.name, input: { city: 'Paris' } });
-    return { start, blocks, stopReason: 'tool_use', outputTokens: 12 };
+    return { start, blocks, stopReason: 'tool_use', outputTokens: 12, thinkingTokens };
   }
   const words = `Fake Anthropic reply to: ${lastUser ? textOf(lastUser.content, true) : ''}`.split(/(?<= )/);
   const maxTokens = Number(body.max_tokens);
   const kept = words.slice(0, Math.max(1, maxTokens));
-  return { start, blocks: [{ type: 'text', text: kept.join('') }], stopReason: kept.length < words.length ? 'max_tokens' : 'end_turn', outputTokens: kept.length };
+  const stopReason = kept.length < words.length ? 'max_tokens' : 'end_turn';
+  return { start, blocks: [...thought, { type: 'text', text: kept.join('') }], stopReason, outputTokens: kept.length, thinkingTokens };
 }
 
 function stream(res: ServerResponse, reply: Reply, model: string): void {
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'request-id': requestId() });
   const events: [string, object][] = [['message_start', { type: 'message_start', message: reply.start }]];
   reply.blocks.forEach((block, index) => {
-    if (block.type === 'text') {
+    if (block.type === 'thinking') {
+      events.push(['content_block_start', { type: 'content_block_start', index, content_block: { type: 'thinking', thinking: '', signature: '' } }]);
+      events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking: block.thinking } }]);
+      events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'signature_delta', signature: block.signature } }]);
+    } else if (block.type === 'text') {
       events.push(['content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }]);
       if (index === 0) events.push(['ping', { type: 'ping' }]);
       for (const word of String(block.text).split(/(?<= )/)) {
@@ -178,7 +203,7 @@ function stream(res: ServerResponse, reply: Reply, model: string): void {
     }
     events.push(['content_block_stop', { type: 'content_block_stop', index }]);
   });
-  events.push(['message_delta', { type: 'message_delta', delta: { stop_reason: reply.stopReason, stop_sequence: null }, usage: { output_tokens: reply.outputTokens } }]);
+  events.push(['message_delta', { type: 'message_delta', delta: { stop_reason: reply.stopReason, stop_sequence: null }, usage: finalUsage(reply) }]);
   events.push(['message_stop', { type: 'message_stop' }]);
   const write = ([name, data]: [string, object]) => res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
   if (model.startsWith('break-stream')) {

@@ -52,6 +52,19 @@ describe('fake Bedrock, checked with the official @aws-sdk/client-bedrock-runtim
     expect(request.body.inferenceConfig).toEqual({ maxTokens: 50 });
   });
 
+  it('reports cache reads and writes for a request with cache points, the writes by TTL', async () => {
+    const response = await client.send(
+      new ConverseCommand({
+        modelId: MODEL,
+        system: [{ text: 'A long policy.' }, { cachePoint: { type: 'default', ttl: '1h' } }],
+        messages: [{ role: 'user', content: [{ text: 'ping' }] }],
+      }),
+    );
+    const usage = response.usage!;
+    expect(usage).toMatchObject({ cacheReadInputTokens: 7, cacheWriteInputTokens: 3, cacheDetails: [{ ttl: '1h', inputTokens: 3 }] });
+    expect(usage.totalTokens).toBe(usage.inputTokens! + usage.cacheReadInputTokens! + usage.cacheWriteInputTokens! + usage.outputTokens!);
+  });
+
   it('answers a tool use the SDK parses, with the document input', async () => {
     const response = await client.send(
       new ConverseCommand({

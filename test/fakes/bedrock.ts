@@ -28,7 +28,8 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  * The reply is "Fake Bedrock reply to: <last user text>"; when the request has
  * tools and that text mentions "weather" (or toolChoice forces a tool), a
  * toolUse of the first (or forced) tool with input {"city":"Paris"} follows.
- * A request with a cachePoint reports 7 cache-read and 3 cache-write tokens.
+ * A request with a cachePoint reports 7 cache-read and 3 cache-write tokens,
+ * which cacheDetails counts as written for an hour when a cachePoint asks for ttl 1h.
  */
 export interface FakeBedrock {
   readonly url: string;
@@ -48,7 +49,7 @@ interface Block {
   image?: { format: string; source: { bytes: string } };
   toolUse?: { toolUseId: string; name: string; input: unknown };
   toolResult?: { toolUseId: string; content: { text?: string; json?: unknown }[]; status?: string };
-  cachePoint?: { type: string };
+  cachePoint?: { type: string; ttl?: string };
 }
 
 export interface ConverseBody {
@@ -248,7 +249,7 @@ interface Reply {
   text: string;
   toolUse?: { toolUseId: string; name: string; input: { city: string } };
   stopReason: 'end_turn' | 'tool_use';
-  usage: { inputTokens: number; outputTokens: number; totalTokens: number; cacheReadInputTokens?: number; cacheWriteInputTokens?: number };
+  usage: { inputTokens: number; outputTokens: number; totalTokens: number; cacheReadInputTokens?: number; cacheWriteInputTokens?: number; cacheDetails?: { ttl: string; inputTokens: number }[] };
 }
 
 function lastUserText(body: ConverseBody): string {
@@ -272,7 +273,8 @@ function answer(body: ConverseBody): Reply {
   const cached = JSON.stringify(body).includes('"cachePoint"');
   const inputTokens = Math.ceil(JSON.stringify(body.messages ?? []).length / 4);
   const outputTokens = text.split(' ').length + (toolUse ? 5 : 0);
-  const cache = cached ? { cacheReadInputTokens: 7, cacheWriteInputTokens: 3 } : {};
+  const ttl = JSON.stringify(body).includes('"ttl":"1h"') ? '1h' : '5m';
+  const cache = cached ? { cacheReadInputTokens: 7, cacheWriteInputTokens: 3, cacheDetails: [{ ttl, inputTokens: 3 }] } : {};
   return {
     text,
     toolUse,

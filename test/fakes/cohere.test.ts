@@ -1,6 +1,6 @@
 import { Cohere, CohereClientV2, CohereError } from 'cohere-ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeCohere, type FakeCohere } from './cohere.js';
+import { startFakeCohere, THINKING_TOKENS, type FakeCohere } from './cohere.js';
 
 // The fake must be something the official SDK can call and parse, streaming included;
 // otherwise tests that use it prove nothing. The SDK maps Cohere's snake_case wire
@@ -53,6 +53,21 @@ describe('fake Cohere provider, checked with the official cohere-ai SDK', () => 
       tools: [weatherTool],
     });
     expect(followUp.finishReason).toBe('COMPLETE');
+  });
+
+  it('thinks first for a reasoning model, counting the thought in the output, and reports a repeated conversation\'s input as cached', async () => {
+    const request = { model: 'command-a-reasoning-08-2025', messages: [{ role: 'user' as const, content: 'think about it' }] };
+    const first = await client.chat(request);
+    expect(first.message.content?.map((item) => item.type)).toEqual(['thinking', 'text']);
+    expect(first.usage).toMatchObject({ billedUnits: { inputTokens: 3, outputTokens: 7 + THINKING_TOKENS }, tokens: { inputTokens: 3 + 64, outputTokens: 7 + THINKING_TOKENS }, cachedTokens: 0 });
+    let streamedUsage: unknown;
+    let thought = '';
+    for await (const event of await client.chatStream(request)) {
+      if (event.type === 'content-delta') thought += event.delta?.message?.content?.thinking ?? '';
+      if (event.type === 'message-end') streamedUsage = event.delta?.usage;
+    }
+    expect(thought).not.toBe('');
+    expect(streamedUsage).toMatchObject({ billedUnits: first.usage!.billedUnits, cachedTokens: 3 + 64 });
   });
 
   it('streams text events the SDK parses', async () => {

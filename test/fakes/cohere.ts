@@ -18,6 +18,11 @@ import { wordVector } from './vectors.js';
  * The reply is `Fake Cohere reply to: <last user text>`. When tools are given,
  * the last message is the user's and it mentions "weather" (or tool_choice is
  * REQUIRED), the model calls the first tool with {"city":"Paris"} after a tool plan.
+ * Usage gives billed_units (the user's words and the reply), raw tokens (with
+ * Cohere's own prompt template) and cached_tokens: the raw input of a
+ * conversation seen before is read from the cache. A model whose name contains
+ * "reasoning" thinks first: a thinking content item, whose THINKING_TOKENS are
+ * in the output counts, as Cohere counts them.
  * Models whose name starts with a trigger misbehave on purpose:
  *   fail-<status>   answers with that HTTP status and a Cohere error body
  *   too-long        400 "too many tokens: … exceeds the model's context length"
@@ -32,6 +37,10 @@ export interface FakeCohere {
 }
 
 type Json = Record<string, unknown>;
+
+export const THINKING_TOKENS = 16;
+/** Conversations remembered for cached_tokens: enough for any test, bounded for a long run. */
+const REMEMBERED = 200;
 
 class Invalid extends Error {}
 
@@ -61,6 +70,7 @@ const MESSAGE_FIELDS: Record<string, Set<string>> = {
 
 export async function startFakeCohere(options: { apiKey: string }): Promise<FakeCohere> {
   const requests: FakeCohere['requests'] = [];
+  const seen = new Set<string>();
   const server = createServer((req, res) => void handle(req, res));
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -94,8 +104,9 @@ export async function startFakeCohere(options: { apiKey: string }): Promise<Fake
       if (err instanceof Invalid) return sendError(res, 400, err.message);
       throw err;
     }
-    if (body.stream === true) return stream(res, body, model);
-    return writeJson(res, 200, chatResponse(body));
+    const r = reply(body, seen);
+    if (body.stream === true) return stream(res, body, r, model);
+    return writeJson(res, 200, chatResponse(body, r));
   }
 
   const { url, close } = await listenLocally(server);
@@ -188,10 +199,11 @@ function validateChat(body: Json): void {
 
 interface Reply {
   id: string;
+  thinking?: string;
   pieces: string[];
   finish: 'COMPLETE' | 'STOP_SEQUENCE' | 'MAX_TOKENS' | 'TOOL_CALL';
   tool?: { id: string; name: string; plan: string; arguments: string };
-  usage: { billed_units: { input_tokens: number; output_tokens: number }; tokens: { input_tokens: number; output_tokens: number } };
+  usage: { billed_units: { input_tokens: number; output_tokens: number }; tokens: { input_tokens: number; output_tokens: number }; cached_tokens: number };
 }
 
 function textOf(content: unknown): string {
@@ -200,7 +212,7 @@ function textOf(content: unknown): string {
   return content.map((item) => (isObject(item) && item.type === 'text' && typeof item.text === 'string' ? item.text : '')).join('');
 }
 
-function reply(body: Json): Reply {
+function reply(body: Json, seen: Set<string>): Reply {
   const messages = body.messages as Json[];
   const lastUser = textOf([...messages].reverse().find((m) => m.role === 'user')?.content);
   const inputWords = messages.reduce((sum, m) => sum + (textOf(m.content).match(/\S+/g)?.length ?? 0), 0);
@@ -230,14 +242,21 @@ function reply(body: Json): Reply {
       finish = 'MAX_TOKENS';
     }
   }
-  const output = tool ? tool.plan.split(' ').length + 6 : pieces.length;
+  const thinking = String(body.model).includes('reasoning') ? 'The user wants a short answer.' : undefined;
+  const output = (tool ? tool.plan.split(' ').length + 6 : pieces.length) + (thinking ? THINKING_TOKENS : 0);
   // Raw tokens include Cohere's own prompt template, billed units do not.
+  const rawInput = inputWords + 64;
+  const conversation = JSON.stringify(messages);
+  const cached = seen.has(conversation) ? rawInput : 0;
+  if (seen.size >= REMEMBERED) seen.clear();
+  seen.add(conversation);
   return {
     id: randomUUID(),
+    thinking,
     pieces,
     finish,
     tool,
-    usage: { billed_units: { input_tokens: inputWords, output_tokens: output }, tokens: { input_tokens: inputWords + 64, output_tokens: output } },
+    usage: { billed_units: { input_tokens: inputWords, output_tokens: output }, tokens: { input_tokens: rawInput, output_tokens: output }, cached_tokens: cached },
   };
 }
 
@@ -245,19 +264,24 @@ function logprob(piece: string, index: number) {
   return { text: piece, token_ids: [1000 + index], logprobs: [-0.25] };
 }
 
-function chatResponse(body: Json) {
-  const r = reply(body);
+function chatResponse(body: Json, r: Reply) {
+  const thought = r.thinking ? [{ type: 'thinking', thinking: r.thinking }] : [];
   const message = r.tool
-    ? { role: 'assistant', tool_plan: r.tool.plan, tool_calls: [{ id: r.tool.id, type: 'function', function: { name: r.tool.name, arguments: r.tool.arguments } }] }
-    : { role: 'assistant', content: [{ type: 'text', text: r.pieces.join('') }] };
+    ? { role: 'assistant', content: thought, tool_plan: r.tool.plan, tool_calls: [{ id: r.tool.id, type: 'function', function: { name: r.tool.name, arguments: r.tool.arguments } }] }
+    : { role: 'assistant', content: [...thought, { type: 'text', text: r.pieces.join('') }] };
   return { id: r.id, message, finish_reason: r.finish, usage: r.usage, ...(body.logprobs === true && !r.tool ? { logprobs: r.pieces.map(logprob) } : {}) };
 }
 
-function stream(res: ServerResponse, body: Json, model: string): void {
-  const r = reply(body);
+function stream(res: ServerResponse, body: Json, r: Reply, model: string): void {
   const events: Json[] = [
     { id: r.id, type: 'message-start', delta: { message: { role: 'assistant', content: [], tool_plan: '', tool_calls: [], citations: [] } } },
   ];
+  const text = r.thinking ? 1 : 0; // the index of the text content item, after any thinking
+  if (r.thinking) {
+    events.push({ type: 'content-start', index: 0, delta: { message: { content: { type: 'thinking', thinking: '' } } } });
+    events.push({ type: 'content-delta', index: 0, delta: { message: { content: { thinking: r.thinking } } } });
+    events.push({ type: 'content-end', index: 0 });
+  }
   if (r.tool) {
     for (const word of r.tool.plan.split(/(?<= )/)) events.push({ type: 'tool-plan-delta', delta: { message: { tool_plan: word } } });
     events.push({ type: 'tool-call-start', index: 0, delta: { message: { tool_calls: { id: r.tool.id, type: 'function', function: { name: r.tool.name, arguments: '' } } } } });
@@ -266,12 +290,12 @@ function stream(res: ServerResponse, body: Json, model: string): void {
     }
     events.push({ type: 'tool-call-end', index: 0 });
   } else {
-    events.push({ type: 'content-start', index: 0, delta: { message: { content: { type: 'text', text: '' } } } });
+    events.push({ type: 'content-start', index: text, delta: { message: { content: { type: 'text', text: '' } } } });
     r.pieces.forEach((piece, index) => {
       const logprobs = body.logprobs === true ? { logprobs: logprob(piece, index) } : {};
-      events.push({ type: 'content-delta', index: 0, delta: { message: { content: { text: piece } } }, ...logprobs });
+      events.push({ type: 'content-delta', index: text, delta: { message: { content: { text: piece } } }, ...logprobs });
     });
-    events.push({ type: 'content-end', index: 0 });
+    events.push({ type: 'content-end', index: text });
   }
   events.push({ type: 'message-end', delta: { finish_reason: r.finish, usage: r.usage } });
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });

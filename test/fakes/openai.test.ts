@@ -1,6 +1,10 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from './openai.js';
+import { FAKE_REASONING_TOKENS } from './openai-usage.js';
+
+/** A prompt long enough for the prompt cache (1,024 tokens and more). */
+const LONG = `${'A long, shared system prompt. '.repeat(40)}`;
 
 // The fake must be something the official SDK can call and parse, streaming included;
 // otherwise tests that use it prove nothing.
@@ -36,6 +40,39 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
     }
     expect(text).toBe('Fake OpenAI reply to: stream please');
     expect(usage?.completion_tokens).toBe(6);
+  });
+
+  it('reads a repeated long prompt from the cache in 128-token steps, and counts reasoning inside the completion', async () => {
+    const ask = (question: string) => client.chat.completions.create({ model: 'o4-mini', messages: [{ role: 'system', content: LONG }, { role: 'user', content: question }] });
+    const first = (await ask('first question')).usage!;
+    expect(first.prompt_tokens).toBeGreaterThan(1_024);
+    expect(first.prompt_tokens_details?.cached_tokens).toBe(0);
+    expect(first.completion_tokens_details?.reasoning_tokens).toBe(FAKE_REASONING_TOKENS);
+    expect(first.completion_tokens).toBe('Fake OpenAI reply to: first question'.split(' ').length + FAKE_REASONING_TOKENS);
+    expect(first.total_tokens).toBe(first.prompt_tokens + first.completion_tokens);
+    const second = (await ask('second question')).usage!;
+    expect(second.prompt_tokens_details?.cached_tokens).toBe(1_152);
+  });
+
+  it('writes usage as xAI, DeepSeek and OpenRouter do, which their docs read with this SDK', async () => {
+    const dialects = await Promise.all((['xai', 'deepseek', 'openrouter'] as const).map((dialect) => startFakeOpenAI({ apiKey: 'k', dialect })));
+    try {
+      const [xai, deepseek, openrouter] = dialects.map((d) => new OpenAI({ baseURL: `${d.url}/v1`, apiKey: 'k', maxRetries: 0 }));
+      const messages = [{ role: 'system' as const, content: LONG }, { role: 'user' as const, content: 'hi' }];
+      const grok = (await xai!.chat.completions.create({ model: 'grok-4', messages })).usage!;
+      expect(grok.total_tokens).toBe(grok.prompt_tokens + grok.completion_tokens + grok.completion_tokens_details!.reasoning_tokens!);
+      await deepseek!.chat.completions.create({ model: 'deepseek-reasoner', messages });
+      const hit = (await deepseek!.chat.completions.create({ model: 'deepseek-reasoner', messages })).usage as OpenAI.CompletionUsage & { prompt_cache_hit_tokens: number; prompt_cache_miss_tokens: number };
+      expect(hit.prompt_tokens_details).toBeUndefined();
+      expect(hit.prompt_cache_hit_tokens + hit.prompt_cache_miss_tokens).toBe(hit.prompt_tokens);
+      expect(hit.prompt_cache_hit_tokens).toBeGreaterThanOrEqual(1_024);
+      const written = (await openrouter!.chat.completions.create({ model: 'anthropic/claude-sonnet-4.5', messages })).usage!;
+      expect(written.prompt_tokens_details).toMatchObject({ cached_tokens: 0, cache_write_tokens: expect.any(Number) as number });
+      const read = (await openrouter!.chat.completions.create({ model: 'anthropic/claude-sonnet-4.5', messages })).usage!;
+      expect(read.prompt_tokens_details).toMatchObject({ cached_tokens: (written.prompt_tokens_details as { cache_write_tokens: number }).cache_write_tokens, cache_write_tokens: 0 });
+    } finally {
+      await Promise.all(dialects.map((d) => d.close()));
+    }
   });
 
   it('calls a tool when asked about the weather, whole and streamed', async () => {

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { listenLocally, readBody, writeJson } from './local-server.js';
+import { usageMeter, type UsageDialect } from './openai-usage.js';
 
 /**
  * A local stand-in for the OpenAI Chat Completions API, built from its API
@@ -8,6 +9,8 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  * chat.completion object, chat.completion.chunk streaming with
  * stream_options.include_usage (a last chunk with empty choices and the usage,
  * every other chunk with usage null), `data: [DONE]`, and the error object.
+ * Usage counts prompt caching and reasoning, in OpenAI's way or, with
+ * `dialect`, another OpenAI-compatible server's (openai-usage.ts).
  * openai.test.ts checks it with the official `openai` SDK.
  *
  * Models whose name starts with a trigger misbehave on purpose:
@@ -80,12 +83,17 @@ export interface FakeOpenAIOptions {
   otherKeys?: string[];
   /** Keys that are always answered 429, as a provider does for an exhausted quota. */
   rateLimitedKeys?: string[];
+  /** Whose usage fields the fake writes (default: OpenAI's). */
+  dialect?: UsageDialect;
 }
+
+type Meter = ReturnType<typeof usageMeter>;
 
 export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeOpenAI> {
   let accepted = new Set([options.apiKey, ...(options.otherKeys ?? []), ...(options.rateLimitedKeys ?? [])].map((k) => `Bearer ${k}`));
   const limited = new Set((options.rateLimitedKeys ?? []).map((k) => `Bearer ${k}`));
   const requests: FakeOpenAI['requests'] = [];
+  const meter = usageMeter(options.dialect ?? 'openai');
   const server = createServer((req, res) => void handle(req, res));
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -139,8 +147,8 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
       return;
     }
     if (model.startsWith('stall')) return; // never answers
-    if (body.stream === true) return stream(res, body, model);
-    return sendJson(res, 200, completion(body, model));
+    if (body.stream === true) return stream(res, body, model, meter);
+    return sendJson(res, 200, completion(body, model, meter));
   }
 
   const { url, close } = await listenLocally(server);
@@ -150,23 +158,11 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
   return { url, requests, acceptOnly, close };
 }
 
-function usageFor(body: Record<string, unknown>, text: string) {
-  const prompt = JSON.stringify(body.messages ?? []).length;
-  const completion = text.split(' ').length;
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
-  };
-}
-
-function completion(body: Record<string, unknown>, model: string): Record<string, unknown> {
-  if (model.startsWith('malformed')) return { ...completion(body, 'gpt-4o-mini'), model, choices: null };
+function completion(body: Record<string, unknown>, model: string, meter: Meter): Record<string, unknown> {
+  if (model.startsWith('malformed')) return { ...completion(body, 'gpt-4o-mini', meter), model, choices: null };
   if (model.startsWith('refuse')) {
     return { id: `chatcmpl-${randomBytes(12).toString('base64url')}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model,
-      choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: null, annotations: [] }, logprobs: null, finish_reason: 'content_filter' }], usage: usageFor(body, '') };
+      choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: null, annotations: [] }, logprobs: null, finish_reason: 'content_filter' }], usage: meter(body, model, '') };
   }
   const text = replyText(body);
   const call = toolCallFor(body);
@@ -179,13 +175,13 @@ function completion(body: Record<string, unknown>, model: string): Record<string
     created: Math.floor(Date.now() / 1000),
     model,
     choices: [{ index: 0, message, logprobs: null, finish_reason: call ? 'tool_calls' : 'stop' }],
-    usage: usageFor(body, text),
+    usage: meter(body, model, text),
     service_tier: 'default',
     system_fingerprint: 'fp_fake',
   };
 }
 
-function stream(res: ServerResponse, body: Record<string, unknown>, model: string): void {
+function stream(res: ServerResponse, body: Record<string, unknown>, model: string, meter: Meter): void {
   const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
   const text = replyText(body);
   const base = { id: `chatcmpl-${randomBytes(12).toString('base64url')}`, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, system_fingerprint: 'fp_fake' };
@@ -203,7 +199,7 @@ function stream(res: ServerResponse, body: Record<string, unknown>, model: strin
     for (const word of text.split(/(?<= )/)) events.push(chunk({ content: word }, null));
     events.push(chunk({}, 'stop'));
   }
-  if (includeUsage) events.push({ ...base, choices: [], usage: usageFor(body, text) });
+  if (includeUsage) events.push({ ...base, choices: [], usage: meter(body, model, text) });
   if (model.startsWith('cut-stream')) {
     res.end(`data: ${JSON.stringify(events[0])}\n\ndata: ${JSON.stringify(events[1])}\n\n`);
     return;

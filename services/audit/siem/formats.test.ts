@@ -12,7 +12,7 @@ const outcome = (overrides: Partial<Parameters<typeof requestEvent>[2]> = {}) =>
   model: 'gpt-4o',
   served: { provider: 'openai', model: 'gpt-4o-2024-08-06', deployment: 'east' },
   httpStatus: 200,
-  usage: { promptTokens: 10, completionTokens: 5, totalTokens: 15, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0 },
+  usage: { promptTokens: 10, completionTokens: 5, totalTokens: 15, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 },
   stream: false,
   cacheHit: false,
   durationMs: 123.6,

@@ -10,7 +10,11 @@ import { caller, type Principal } from './principals.js';
 type Query = Record<string, string | undefined>;
 
 const AUDIT_COLUMNS = ['seq', 'eventId', 'eventType', 'occurredAt', 'requestId', 'traceId', 'service', 'sourceAddress', 'actorKeyId', 'actorTeamId', 'actorCustomerId', 'actorAdmin', 'payloadJson', 'prevHash', 'hash'] as const;
-const SPEND_MEASURES = ['costUsd', 'savedUsd', 'requests', 'promptTokens', 'completionTokens', 'cachedTokens', 'unpricedRequests', 'cacheHits'] as const;
+/** Columns added later come last, so a CSV reader's positions stay put. */
+const SPEND_MEASURES = [
+  'costUsd', 'savedUsd', 'requests', 'promptTokens', 'completionTokens', 'cachedTokens', 'unpricedRequests', 'cacheHits',
+  'cacheWriteTokens', 'reasoningTokens', 'inputCostUsd', 'cacheReadCostUsd', 'cacheWriteCostUsd', 'outputCostUsd', 'reasoningCostUsd',
+] as const;
 
 const snake = (name: string) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 

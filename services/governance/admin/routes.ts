@@ -4,13 +4,14 @@ import type { EventPublisher } from '../../kit/bus/publisher.js';
 import type { Database } from '../../kit/db/types.js';
 import { GatewayError } from '../../kit/errors.js';
 import { adminEvent } from '../../kit/events.js';
+import { BUDGET_DECIMALS, scaled } from '../../kit/pricing/money.js';
 import { generateVirtualKey, hashSecret } from '../../kit/secrets/keys.js';
 import { budgetWindow } from '../quota/windows.js';
 import type { Directory } from '../store/directory.js';
 import type { Budget, Customer, Team, VirtualKey } from '../store/entities.js';
 import type { Table } from '../store/table.js';
 import { caller, canSee, governsBudgetOn, type Permission, type Placement, type Principal, type RecordChange } from './principals.js';
-import { budgetBody, customerBody, idParams, keyBody, patchOf, teamBody } from './schemas.js';
+import { budgetBody, customerBody, idParams, keyBody, LIMIT_USD, patchOf, teamBody } from './schemas.js';
 import { budgetView, customerView, keyView, limitsPatch, placementOf, teamView } from './views.js';
 
 type Body = Record<string, unknown>;
@@ -220,6 +221,12 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
   });
 }
 
+/** A budget limit as given, when it has at most the decimals budgets count in. */
+function budgetLimit(usd: number): number {
+  if (scaled(usd, BUDGET_DECIMALS) === undefined) throw new GatewayError('invalid_request', `limit_usd has at most ${BUDGET_DECIMALS} decimals (budgets count whole micro-dollars).`, { param: 'limit_usd' });
+  return usd;
+}
+
 function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Database, principal: PrincipalOf, visible: Visible, record: Record_, place: ReturnType<typeof placementOf>): void {
   const budgets = { tags: ['budgets'] };
   /** A budget is set, changed and removed from above its scope only (governsBudgetOn). */
@@ -246,7 +253,7 @@ function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Da
     mayGovern(who, scope);
     if (directory.budgetsFor(scope, scopeId).some((b) => b.period === body.period)) throw new GatewayError('conflict', `${scope} ${scopeId} already has a ${String(body.period)} budget.`);
     const now = new Date();
-    const budget: Budget = { id: prefixedId('bud'), scope, scopeId, limitUsd: body.limit_usd as number, period: body.period as Budget['period'], alignment: (body.alignment as Budget['alignment'] | undefined) ?? 'calendar', anchor: now, createdAt: now };
+    const budget: Budget = { id: prefixedId('bud'), scope, scopeId, limitUsd: budgetLimit(body.limit_usd as number), period: body.period as Budget['period'], alignment: (body.alignment as Budget['alignment'] | undefined) ?? 'calendar', anchor: now, createdAt: now };
     const created = await directory.budgets.insert(budget);
     record(who, 'budget', 'create', created.id, undefined, budgetView(created));
     return reply.code(201).send(budgetView(created));
@@ -255,14 +262,14 @@ function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Da
     const budget = await visible(directory.budgets, place.budget, principal(request, 'read'), request.params.id, 'budget');
     const window = budgetWindow(budget, new Date());
     const { rows } = await db.query<{ used: string | null }>('SELECT SUM(used) AS used FROM quota_leases WHERE quota = $1 AND window_start = $2', [`budget:${budget.id}`, window.start]);
-    return { ...budgetView(budget), window: { start: window.start.toISOString(), end: window.end.toISOString(), used_usd: Number(rows[0]?.used ?? 0) } };
+    return { ...budgetView(budget), window: { start: window.start.toISOString(), end: window.end.toISOString(), used_usd: Number(rows[0]?.used ?? 0) / 10 ** BUDGET_DECIMALS } };
   });
   app.patch<WithId & { Body: { limit_usd?: number } }>('/admin/budgets/:id', {
-    schema: { ...budgets, summary: 'Change a budget\'s limit', params: idParams, body: { type: 'object', additionalProperties: false, required: ['limit_usd'], properties: { limit_usd: { type: 'number', minimum: 0 } } } },
+    schema: { ...budgets, summary: 'Change a budget\'s limit', params: idParams, body: { type: 'object', additionalProperties: false, required: ['limit_usd'], properties: { limit_usd: LIMIT_USD } } },
   }, async (request) => {
     const who = principal(request, 'write');
     mayGovern(who, (await visible(directory.budgets, place.budget, who, request.params.id, 'budget')).scope);
-    const changed = (await directory.budgets.update(request.params.id, { limitUsd: request.body.limit_usd }))!;
+    const changed = (await directory.budgets.update(request.params.id, { limitUsd: budgetLimit(request.body.limit_usd!) }))!;
     record(who, 'budget', 'update', request.params.id, budgetView(changed.before), budgetView(changed.after));
     return budgetView(changed.after);
   });

@@ -48,6 +48,9 @@ export const keyBody = {
   },
 } as const;
 
+/** Budgets count whole micro-dollars, exact in a double up to $9 billion: a limit has at most six decimals (checked in the route). */
+export const LIMIT_USD = { type: 'number', minimum: 0, maximum: 1_000_000_000, description: 'USD per period, with at most six decimals.' } as const;
+
 export const budgetBody = {
   type: 'object',
   additionalProperties: false,
@@ -55,7 +58,7 @@ export const budgetBody = {
   properties: {
     scope: { type: 'string', enum: [...SCOPES] },
     scope_id: { type: 'string', minLength: 1 },
-    limit_usd: { type: 'number', minimum: 0 },
+    limit_usd: LIMIT_USD,
     period: { type: 'string', enum: [...PERIODS] },
     alignment: { type: 'string', enum: ['calendar', 'rolling'], description: 'calendar: UTC boundaries; rolling: periods from creation.' },
   },

@@ -1,15 +1,23 @@
 /**
  * List prices in USD per million tokens, as the providers published them
- * (late 2025). `cachedInput` is the price of prompt tokens read from the
- * provider's prompt cache, `cacheWrite` of tokens written to it. Deployments
- * override these in config (`pricing.models`); a model found nowhere has no
- * price, which is recorded as such, never as zero.
+ * (late 2025), with at most six decimals (money.ts). Deployments override
+ * these in config (`pricing.models`); a model found nowhere has no price,
+ * which is recorded as such, never as zero. A price left out falls back as
+ * its description says.
  */
 export interface ModelPrice {
+  /** Prompt tokens neither read from nor written to the provider's prompt cache. */
   input: number;
+  /** Completion tokens that are not reasoning. */
   output: number;
+  /** Prompt tokens read from the prompt cache; else `input`. */
   cachedInput?: number;
+  /** Prompt tokens written to the prompt cache (Anthropic's 5-minute cache); else `input`. */
   cacheWrite?: number;
+  /** Prompt tokens written to the one-hour cache (Anthropic, Bedrock); else `cacheWrite`. */
+  cacheWrite1h?: number;
+  /** Reasoning (thinking) tokens, which every listed provider bills as output; else `output`. */
+  reasoning?: number;
 }
 
 export const PRICE_CATALOG: Record<string, ModelPrice> = {
@@ -28,21 +36,21 @@ export const PRICE_CATALOG: Record<string, ModelPrice> = {
   'text-embedding-3-small': { input: 0.02, output: 0 },
   'text-embedding-3-large': { input: 0.13, output: 0 },
   // Anthropic
-  'claude-opus-4-1': { input: 15, output: 75, cachedInput: 1.5, cacheWrite: 18.75 },
-  'claude-sonnet-4-5': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
-  'claude-sonnet-4': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
-  'claude-3-7-sonnet': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
-  'claude-haiku-4-5': { input: 1, output: 5, cachedInput: 0.1, cacheWrite: 1.25 },
-  'claude-3-5-haiku': { input: 0.8, output: 4, cachedInput: 0.08, cacheWrite: 1 },
+  'claude-opus-4-1': { input: 15, output: 75, cachedInput: 1.5, cacheWrite: 18.75, cacheWrite1h: 30 },
+  'claude-sonnet-4-5': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },
+  'claude-sonnet-4': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },
+  'claude-3-7-sonnet': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },
+  'claude-haiku-4-5': { input: 1, output: 5, cachedInput: 0.1, cacheWrite: 1.25, cacheWrite1h: 2 },
+  'claude-3-5-haiku': { input: 0.8, output: 4, cachedInput: 0.08, cacheWrite: 1, cacheWrite1h: 1.6 },
   // Google
-  'gemini-2.5-pro': { input: 1.25, output: 10, cachedInput: 0.31 },
-  'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.075 },
-  'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.025 },
+  'gemini-2.5-pro': { input: 1.25, output: 10, cachedInput: 0.125 },
+  'gemini-2.5-flash': { input: 0.3, output: 2.5, cachedInput: 0.03 },
+  'gemini-2.5-flash-lite': { input: 0.1, output: 0.4, cachedInput: 0.01 },
   'gemini-2.0-flash': { input: 0.1, output: 0.4, cachedInput: 0.025 },
   // AWS Bedrock model ids (region prefixes such as "us." are ignored)
-  'anthropic.claude-sonnet-4-5': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
-  'anthropic.claude-3-5-sonnet': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
-  'anthropic.claude-3-5-haiku': { input: 0.8, output: 4, cachedInput: 0.08, cacheWrite: 1 },
+  'anthropic.claude-sonnet-4-5': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },
+  'anthropic.claude-3-5-sonnet': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },
+  'anthropic.claude-3-5-haiku': { input: 0.8, output: 4, cachedInput: 0.08, cacheWrite: 1, cacheWrite1h: 1.6 },
   'amazon.nova-pro': { input: 0.8, output: 3.2 },
   'amazon.nova-lite': { input: 0.06, output: 0.24 },
   'meta.llama3-3-70b-instruct': { input: 0.72, output: 0.72 },
@@ -55,8 +63,8 @@ export const PRICE_CATALOG: Record<string, ModelPrice> = {
   'embed-v4.0': { input: 0.12, output: 0 },
   'llama-3.3-70b-versatile': { input: 0.59, output: 0.79 },
   'llama-3.1-8b-instant': { input: 0.05, output: 0.08 },
-  'deepseek-chat': { input: 0.27, output: 1.1, cachedInput: 0.07 },
-  'deepseek-reasoner': { input: 0.55, output: 2.19, cachedInput: 0.14 },
+  'deepseek-chat': { input: 0.28, output: 0.42, cachedInput: 0.028 },
+  'deepseek-reasoner': { input: 0.28, output: 0.42, cachedInput: 0.028 },
   'grok-4': { input: 3, output: 15, cachedInput: 0.75 },
   'grok-3-mini': { input: 0.3, output: 0.5, cachedInput: 0.075 },
 };

@@ -1,12 +1,68 @@
 import type { Served, Usage } from '../../gen/gateway/v1/common.js';
 import { PRICE_CATALOG, type ModelPrice } from './catalog.js';
+import { picoPerToken, type Money } from './money.js';
 
 export type { ModelPrice };
-
-const PER_TOKEN = 1 / 1_000_000;
+export type { Money };
 
 /** Model names come from clients and providers: the memo of prices found is bounded, and starts over when full. */
 const MEMO_LIMIT = 1_000;
+
+/** A model's prices in pico-dollars per token, every fallback resolved. */
+interface Rates {
+  input: bigint;
+  cachedInput: bigint;
+  cacheWrite: bigint;
+  cacheWrite1h: bigint;
+  output: bigint;
+  reasoning: bigint;
+}
+
+/** What a call cost, part by part, exactly; `total` is their sum. */
+export interface PricedUsage {
+  /** Prompt tokens neither read from nor written to the prompt cache. */
+  input: Money;
+  cacheRead: Money;
+  /** Prompt tokens written to the prompt cache, at the 5-minute and one-hour prices. */
+  cacheWrite: Money;
+  /** Completion tokens that are not reasoning. */
+  output: Money;
+  reasoning: Money;
+  total: Money;
+}
+
+interface Found {
+  price: ModelPrice;
+  rates: Rates;
+}
+
+function exact(usdPerMillion: number, name: string): bigint {
+  const rate = picoPerToken(usdPerMillion);
+  if (rate === undefined) throw new RangeError(`The ${name} price ${usdPerMillion} is not a price per million tokens with at most six decimals.`);
+  return rate;
+}
+
+function ratesOf(price: ModelPrice): Rates {
+  const input = exact(price.input, 'input');
+  const output = exact(price.output, 'output');
+  const cacheWrite = price.cacheWrite === undefined ? input : exact(price.cacheWrite, 'cacheWrite');
+  return {
+    input,
+    cachedInput: price.cachedInput === undefined ? input : exact(price.cachedInput, 'cachedInput'),
+    cacheWrite,
+    cacheWrite1h: price.cacheWrite1h === undefined ? cacheWrite : exact(price.cacheWrite1h, 'cacheWrite1h'),
+    output,
+    reasoning: price.reasoning === undefined ? output : exact(price.reasoning, 'reasoning'),
+  };
+}
+
+/** A token count as a bigint: counts are whole, and a fraction or a negative never lowers a price. */
+function count(tokens: number): bigint {
+  return Number.isFinite(tokens) && tokens > 0 ? BigInt(Math.ceil(tokens)) : 0n;
+}
+
+const larger = (a: bigint, b: bigint) => (a > b ? a : b);
+const smaller = (a: bigint, b: bigint) => (a < b ? a : b);
 
 /**
  * Prices of models: the shipped catalog, overridden by config. Governance
@@ -15,7 +71,7 @@ const MEMO_LIMIT = 1_000;
  */
 export class Pricing {
   /** Found prices by provider and model (null: none): a request looks its model up three times (admit, settle, meter). */
-  private readonly found = new Map<string, ModelPrice | null>();
+  private readonly found = new Map<string, Found | null>();
 
   constructor(private readonly overrides: Readonly<Record<string, ModelPrice>> = {}) {}
 
@@ -26,19 +82,24 @@ export class Pricing {
    * longest catalog name it starts with.
    */
   priceOf(provider: string, model: string): ModelPrice | undefined {
+    return this.lookUp(provider, model)?.price;
+  }
+
+  private lookUp(provider: string, model: string): Found | undefined {
     const key = `${provider}\n${model}`;
-    let price = this.found.get(key);
-    if (price === undefined) {
+    let found = this.found.get(key);
+    if (found === undefined) {
       if (this.found.size >= MEMO_LIMIT) this.found.clear();
-      price = this.search(provider, model) ?? null;
-      this.found.set(key, price);
+      const price = this.search(provider, model);
+      found = price ? { price, rates: ratesOf(price) } : null;
+      this.found.set(key, found);
     }
-    return price ?? undefined;
+    return found ?? undefined;
   }
 
   private search(provider: string, model: string): ModelPrice | undefined {
-    const exact = this.overrides[`${provider}/${model}`] ?? this.overrides[model];
-    if (exact) return exact;
+    const exactName = this.overrides[`${provider}/${model}`] ?? this.overrides[model];
+    if (exactName) return exactName;
     const name = model.toLowerCase().replace(/^(?:us|eu|apac|global)\./, '');
     let best: string | undefined;
     for (const known of [...Object.keys(this.overrides), ...Object.keys(PRICE_CATALOG)]) {
@@ -47,31 +108,41 @@ export class Pricing {
     return best ? (this.overrides[best] ?? PRICE_CATALOG[best]) : undefined;
   }
 
-  /** What a call cost, or undefined when the model has no price. */
-  cost(served: Served | undefined, usage: Usage | undefined): number | undefined {
+  /**
+   * What a call cost, part by part, or undefined when the model has no price.
+   * Usage is read in the contract's sense (common.proto): cached and written
+   * tokens are parts of the prompt, reasoning a part of the completion; a part
+   * reported larger than its whole is cut to it.
+   */
+  price(served: Served | undefined, usage: Usage | undefined): PricedUsage | undefined {
     if (!served || !usage) return undefined;
-    const price = this.priceOf(served.provider, served.model);
-    if (!price) return undefined;
-    const cached = Math.min(usage.cachedTokens, usage.promptTokens);
-    const written = Math.min(usage.cacheWriteTokens, usage.promptTokens - cached);
-    const fresh = usage.promptTokens - cached - written;
-    const dollars =
-      fresh * price.input +
-      cached * (price.cachedInput ?? price.input) +
-      written * (price.cacheWrite ?? price.input) +
-      usage.completionTokens * price.output;
-    return round(dollars * PER_TOKEN);
+    const rates = this.lookUp(served.provider, served.model)?.rates;
+    if (!rates) return undefined;
+    const prompt = count(usage.promptTokens);
+    const cached = smaller(count(usage.cachedTokens), prompt);
+    const written = smaller(count(usage.cacheWriteTokens), prompt - cached);
+    const writtenForAnHour = smaller(count(usage.cacheWrite1hTokens), written);
+    const completion = count(usage.completionTokens);
+    const reasoning = smaller(count(usage.reasoningTokens), completion);
+    const parts = {
+      input: (prompt - cached - written) * rates.input,
+      cacheRead: cached * rates.cachedInput,
+      cacheWrite: (written - writtenForAnHour) * rates.cacheWrite + writtenForAnHour * rates.cacheWrite1h,
+      output: (completion - reasoning) * rates.output,
+      reasoning: reasoning * rates.reasoning,
+    };
+    return { ...parts, total: parts.input + parts.cacheRead + parts.cacheWrite + parts.output + parts.reasoning };
   }
 
-  /** The most a request can cost: all prompt tokens uncached, and every output token allowed. */
-  worstCase(provider: string, model: string, promptTokens: number, maxOutputTokens: number): number | undefined {
-    const price = this.priceOf(provider, model);
-    if (!price) return undefined;
-    return round((promptTokens * Math.max(price.input, price.cacheWrite ?? 0) + maxOutputTokens * price.output) * PER_TOKEN);
+  /**
+   * The most a prompt token and an output token of a model can cost: the
+   * dearest prompt price (a cache write costs more than input) and the dearer
+   * of output and reasoning. No usage prices a token higher, so a prompt and
+   * output cap priced at these bound what a call can cost.
+   */
+  worstRates(provider: string, model: string): { prompt: Money; output: Money } | undefined {
+    const rates = this.lookUp(provider, model)?.rates;
+    if (!rates) return undefined;
+    return { prompt: [rates.input, rates.cachedInput, rates.cacheWrite, rates.cacheWrite1h].reduce(larger), output: larger(rates.output, rates.reasoning) };
   }
-}
-
-/** Ten decimal places: the ledger's precision (NUMERIC(20,10)). */
-export function round(dollars: number): number {
-  return Math.round(dollars * 1e10) / 1e10;
 }

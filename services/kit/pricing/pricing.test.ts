@@ -1,5 +1,16 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Pricing } from './index.js';
+import type { Usage } from '../../gen/gateway/v1/common.js';
+import { PRICE_CATALOG } from './catalog.js';
+import { Pricing, type ModelPrice } from './index.js';
+import { picoPerToken, usdNumber, usdText } from './money.js';
+
+const served = (model: string, provider = 'openai') => ({ provider, model, deployment: '' });
+const usage = (parts: Partial<Usage>): Usage => {
+  const full = { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0, ...parts };
+  return { ...full, totalTokens: full.promptTokens + full.completionTokens };
+};
+const SONNET: ModelPrice = { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 };
 
 describe('pricing', () => {
   const pricing = new Pricing({ 'acme/gpt-4o': { input: 1, output: 2 }, 'house-model': { input: 5, output: 6 } });
@@ -22,10 +33,85 @@ describe('pricing', () => {
     }
   });
 
-  it('prices a call from its usage, and its worst case from every prompt token uncached and every output token', () => {
-    const usage = { promptTokens: 1_000_000, completionTokens: 1_000_000, totalTokens: 2_000_000, cachedTokens: 500_000, reasoningTokens: 0, cacheWriteTokens: 0 };
-    expect(pricing.cost({ provider: 'openai', model: 'gpt-4o', deployment: 'd' }, usage)).toBe(1.25 + 0.625 + 10);
-    expect(pricing.worstCase('openai', 'gpt-4o', 1_000_000, 1_000_000)).toBe(12.5);
-    expect(pricing.cost({ provider: 'openai', model: 'no-such-model', deployment: 'd' }, usage)).toBeUndefined();
+  it('holds every catalog price exactly, in whole pico-dollars per token', () => {
+    for (const [model, price] of Object.entries(PRICE_CATALOG)) {
+      for (const [part, usd] of Object.entries(price)) expect(picoPerToken(usd), `${model} ${part}`).toBeDefined();
+    }
+    expect(picoPerToken(0.0375)).toBe(37_500n);
+    expect(picoPerToken(1.5e21)).toBe(1_500_000_000_000_000_000_000_000_000n);
+    expect(picoPerToken(0.000001)).toBe(1n);
+    expect(picoPerToken(1e-7)).toBeUndefined();
+    expect(picoPerToken(-1)).toBeUndefined();
+  });
+
+  it('prices one token at $0.0375/M and at $0.003625/M to the pico-dollar', () => {
+    const cheap = new Pricing({ tiny: { input: 0.0375, output: 0.003625 } });
+    const one = cheap.price(served('tiny'), usage({ promptTokens: 1, completionTokens: 1 }))!;
+    expect(usdText(one.input)).toBe('0.000000037500');
+    // $0.000000003625 has twelve decimals: rounded to the ten the ledger used to keep, it was $0.0000000036.
+    expect(usdText(one.output)).toBe('0.000000003625');
+    expect(usdText(one.total)).toBe('0.000000041125');
+  });
+
+  it('prices each part at its own price, exactly where summing floats is off', () => {
+    const claude = new Pricing({ claude: SONNET });
+    // 1 fresh, 14 read, 3 written for five minutes and 2 for an hour; 2 visible and 3 reasoning completion tokens.
+    const mix = usage({ promptTokens: 20, cachedTokens: 14, cacheWriteTokens: 5, cacheWrite1hTokens: 2, completionTokens: 5, reasoningTokens: 3 });
+    const priced = claude.price(served('claude', 'anthropic'), mix)!;
+    expect(Object.fromEntries(Object.entries(priced).map(([part, money]) => [part, usdText(money)]))).toEqual({
+      input: '0.000003000000',
+      cacheRead: '0.000004200000',
+      cacheWrite: '0.000023250000',
+      output: '0.000030000000',
+      reasoning: '0.000045000000',
+      total: '0.000105450000',
+    });
+    // The same parts in dollars, summed as floats, are off in the 20th decimal.
+    expect([1 * 3, 14 * 0.3, 3 * 3.75, 2 * 6, 2 * 15, 3 * 15].reduce((sum, perMillion) => sum + perMillion / 1e6, 0)).toBe(0.00010545000000000002);
+    expect(usdNumber(priced.total)).toBe(0.00010545);
+  });
+
+  it('falls back to input for cache reads and writes, to cacheWrite for an hour, and to output for reasoning; or uses their own prices', () => {
+    const plain = new Pricing({ plain: { input: 1, output: 2 }, thinker: { input: 1, output: 2, reasoning: 8, cacheWrite: 3 } });
+    const mix = usage({ promptTokens: 10, cachedTokens: 4, cacheWriteTokens: 3, cacheWrite1hTokens: 1, completionTokens: 6, reasoningTokens: 5 });
+    expect(plain.price(served('plain'), mix)?.total).toBe(10n * 1_000_000n + 6n * 2_000_000n);
+    const thinker = plain.price(served('thinker'), mix)!;
+    expect(thinker.cacheWrite).toBe(3n * 3_000_000n);
+    expect(thinker.reasoning).toBe(5n * 8_000_000n);
+  });
+
+  it('cuts a part reported larger than its whole, so no token is priced twice', () => {
+    const claude = new Pricing({ claude: SONNET });
+    const inconsistent = usage({ promptTokens: 10, cachedTokens: 8, cacheWriteTokens: 8, cacheWrite1hTokens: 9, completionTokens: 2, reasoningTokens: 7 });
+    expect(claude.price(served('claude'), inconsistent)).toEqual({ input: 0n, cacheRead: 8n * 300_000n, cacheWrite: 2n * 6_000_000n, output: 0n, reasoning: 2n * 15_000_000n, total: 44_400_000n });
+  });
+
+  it('has no price for a model it does not know, or without usage', () => {
+    expect(pricing.price(served('no-such-model'), usage({ promptTokens: 1 }))).toBeUndefined();
+    expect(pricing.price(served('gpt-4o'), undefined)).toBeUndefined();
+    expect(pricing.worstRates('openai', 'no-such-model')).toBeUndefined();
+  });
+
+  it('reserves every prompt token at the dearest prompt price and every output token at the dearer of output and reasoning', () => {
+    const claude = new Pricing({ claude: { ...SONNET, reasoning: 20 } });
+    expect(claude.worstRates('x', 'claude')).toEqual({ prompt: 6_000_000n, output: 20_000_000n });
+  });
+
+  it('never reserves less than any usage within the prompt and the output cap can cost', () => {
+    const price = fc.integer({ min: 0, max: 100_000_000 }).map((micro) => micro / 1_000_000);
+    const prices = fc.record({ input: price, output: price, cachedInput: price, cacheWrite: price, cacheWrite1h: price, reasoning: price }, { requiredKeys: ['input', 'output'] });
+    const count = fc.integer({ min: 0, max: 10_000_000 });
+    // Parts drawn freely, even larger than their wholes; the prompt and the completion within the request's counts.
+    const parts = fc.record({ cachedTokens: count, cacheWriteTokens: count, cacheWrite1hTokens: count, reasoningTokens: count });
+    const share = fc.double({ min: 0, max: 1 });
+    fc.assert(
+      fc.property(prices, count, count, parts, share, share, (modelPrice, prompt, cap, drawn, promptShare, outputShare) => {
+        const model = new Pricing({ m: modelPrice });
+        const used = usage({ ...drawn, promptTokens: Math.floor(prompt * promptShare), completionTokens: Math.floor(cap * outputShare) });
+        const rates = model.worstRates('p', 'm')!;
+        const worst = BigInt(prompt) * rates.prompt + BigInt(cap) * rates.output;
+        expect(model.price(served('m', 'p'), used)!.total).toBeLessThanOrEqual(worst);
+      }),
+    );
   });
 });

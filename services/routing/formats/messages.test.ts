@@ -200,6 +200,18 @@ describe('messages format: response, stream and errors', () => {
     expect([finish('stop'), finish('length'), finish('content_filter')]).toEqual(['end_turn', 'max_tokens', 'refusal']);
   });
 
+  it('passes on the cache writes by TTL and the thinking count a provider reported', () => {
+    const detailed = { ...usage, cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 20 }, completion_tokens_details: { reasoning_tokens: 4 } };
+    expect((translation.response({ ...chatResult, usage: detailed }) as { usage: unknown }).usage).toEqual({
+      input_tokens: 30,
+      output_tokens: 9,
+      cache_read_input_tokens: 100,
+      cache_creation_input_tokens: 20,
+      cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 20 },
+      output_tokens_details: { thinking_tokens: 4 },
+    });
+  });
+
   it('streams the exact Anthropic event sequence for text, a tool call and usage', async () => {
     const events = await collect(translation.stream(from(toolStream)));
     const parsed = events.map((e) => ({ event: e.event, data: JSON.parse(e.data) as Record<string, unknown> }));

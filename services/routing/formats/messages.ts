@@ -25,15 +25,21 @@ function stopReason(finish: FinishReason | null | undefined): A.StopReason {
   }
 }
 
-/** OpenAI's prompt_tokens includes cache reads and writes; Anthropic counts them apart from input_tokens. */
-function anthropicUsage(usage: OpenAIUsage | null | undefined): Required<A.Usage> {
+/**
+ * OpenAI's prompt_tokens includes cache reads and writes; Anthropic counts them apart from input_tokens.
+ * The writes by TTL and the thinking count go along when the provider reported them.
+ */
+function anthropicUsage(usage: OpenAIUsage | null | undefined): A.Usage & Required<Pick<A.Usage, 'cache_creation_input_tokens' | 'cache_read_input_tokens'>> {
   const cacheRead = usage?.prompt_tokens_details?.cached_tokens ?? 0;
   const cacheCreation = usage?.cache_creation_input_tokens ?? 0;
+  const thinking = usage?.completion_tokens_details?.reasoning_tokens ?? 0;
   return {
     input_tokens: Math.max(0, (usage?.prompt_tokens ?? 0) - cacheRead - cacheCreation),
     output_tokens: usage?.completion_tokens ?? 0,
     cache_creation_input_tokens: cacheCreation,
     cache_read_input_tokens: cacheRead,
+    ...(usage?.cache_creation ? { cache_creation: usage.cache_creation } : {}),
+    ...(thinking > 0 ? { output_tokens_details: { thinking_tokens: thinking } } : {}),
   };
 }
 

@@ -170,7 +170,10 @@ export function finishReason(stop: A.StopReason | null): FinishReason {
   }
 }
 
-/** Anthropic counts cache reads and writes apart from input_tokens; OpenAI's prompt_tokens includes them. */
+/**
+ * Anthropic counts cache reads and writes apart from input_tokens; OpenAI's prompt_tokens includes them.
+ * Both count thinking inside the output, which Anthropic breaks out as thinking_tokens.
+ */
 export function openAIUsage(usage: A.Usage): OpenAIUsage {
   const cacheRead = usage.cache_read_input_tokens ?? 0;
   const cacheCreation = usage.cache_creation_input_tokens ?? 0;
@@ -180,7 +183,9 @@ export function openAIUsage(usage: A.Usage): OpenAIUsage {
     completion_tokens: usage.output_tokens,
     total_tokens: prompt + usage.output_tokens,
     prompt_tokens_details: { cached_tokens: cacheRead },
+    completion_tokens_details: { reasoning_tokens: usage.output_tokens_details?.thinking_tokens ?? 0 },
     ...(usage.cache_creation_input_tokens != null ? { cache_creation_input_tokens: cacheCreation } : {}),
+    ...(usage.cache_creation ? { cache_creation: usage.cache_creation } : {}),
   };
 }
 
@@ -272,10 +277,8 @@ export async function* toChatChunks(events: AsyncIterable<SseEvent>, provider: s
         break;
       }
       case 'message_delta':
-        // Newer API versions repeat cumulative input and cache counts here; take them when present.
-        for (const [key, value] of Object.entries(event.usage) as [keyof A.Usage, number | null | undefined][]) {
-          if (typeof value === 'number') usage[key] = value;
-        }
+        // Counts here are cumulative (newer API versions repeat the input and cache counts): each one sent replaces the last.
+        usage = { ...usage, ...Object.fromEntries(Object.entries(event.usage).filter(([, value]) => value != null)) };
         yield chunk({}, finishReason(event.delta.stop_reason));
         break;
       case 'message_stop':

@@ -95,11 +95,16 @@ export interface MessagesRequest {
 
 export type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'pause_turn' | 'refusal' | 'model_context_window_exceeded';
 
+/** input_tokens counts neither cache reads nor writes; output_tokens counts thinking. */
 export interface Usage {
   input_tokens: number;
   output_tokens: number;
   cache_creation_input_tokens?: number | null;
   cache_read_input_tokens?: number | null;
+  /** The cache writes by how long they are kept. */
+  cache_creation?: { ephemeral_5m_input_tokens?: number; ephemeral_1h_input_tokens?: number } | null;
+  /** Of output_tokens, those spent thinking. */
+  output_tokens_details?: { thinking_tokens?: number } | null;
 }
 
 export type ResponseBlock = TextBlock | ToolUseBlock | ThinkingBlock | RedactedThinkingBlock;

@@ -26,7 +26,7 @@ export type ConverseContentBlock =
   | { image: { format: ImageFormat; source: { bytes: string } } }
   | { toolUse: { toolUseId: string; name: string; input: unknown } }
   | { toolResult: { toolUseId: string; content: ({ text: string } | { json: unknown })[]; status?: 'success' | 'error' } }
-  | { cachePoint: { type: 'default' } }
+  | CachePoint
   | { reasoningContent: unknown };
 
 export interface ConverseMessage {
@@ -34,7 +34,12 @@ export interface ConverseMessage {
   content: ConverseContentBlock[];
 }
 
-export type ConverseSystemBlock = { text: string } | { cachePoint: { type: 'default' } };
+/** A cache point caches what precedes it, for five minutes or, with ttl 1h, for an hour. */
+export interface CachePoint {
+  cachePoint: { type: 'default'; ttl?: '5m' | '1h' };
+}
+
+export type ConverseSystemBlock = { text: string } | CachePoint;
 
 export interface ConverseTool {
   toolSpec: { name: string; description?: string; inputSchema: { json: Record<string, unknown> } };
@@ -56,6 +61,8 @@ export interface ConverseUsage {
   totalTokens?: number;
   cacheReadInputTokens?: number;
   cacheWriteInputTokens?: number;
+  /** The cache writes by how long they are kept. */
+  cacheDetails?: { ttl?: string; inputTokens?: number }[];
 }
 
 export interface ConverseResponse {
@@ -65,7 +72,11 @@ export interface ConverseResponse {
   metrics?: { latencyMs?: number };
 }
 
-const CACHE_POINT = { cachePoint: { type: 'default' } } as const;
+/** A cache point for a part marked for prompt caching, kept as long as the part asks. */
+function cachePoint(control: NonNullable<TextPart['cache_control']>): CachePoint {
+  return { cachePoint: { type: 'default', ...(control.ttl === '1h' || control.ttl === '5m' ? { ttl: control.ttl } : {}) } };
+}
+
 const IMAGE_FORMATS: Record<string, ImageFormat> = { png: 'png', jpeg: 'jpeg', jpg: 'jpeg', gif: 'gif', webp: 'webp' };
 
 /** The Converse request body for a canonical chat request. */
@@ -162,7 +173,7 @@ function textBlocks(content: string | TextPart[] | null | undefined): ConverseSy
   for (const part of content ?? []) {
     if (part.type !== 'text' || !part.text) continue;
     blocks.push({ text: part.text });
-    if (part.cache_control) blocks.push(CACHE_POINT);
+    if (part.cache_control) blocks.push(cachePoint(part.cache_control));
   }
   return blocks;
 }
@@ -250,18 +261,23 @@ export function finishReason(stopReason: string | undefined): FinishReason {
 /**
  * OpenAI counts cached tokens inside prompt_tokens, Bedrock (like Anthropic) counts
  * them apart from inputTokens; total is recomputed so it always equals prompt + completion.
+ * Cache writes by TTL come from cacheDetails, named as Anthropic names them. Bedrock
+ * reports no reasoning count: thinking is inside outputTokens.
  */
 export function usageFromConverse(usage: ConverseUsage | undefined): OpenAIUsage {
   const cacheRead = usage?.cacheReadInputTokens ?? 0;
   const cacheWrite = usage?.cacheWriteInputTokens ?? 0;
   const prompt = (usage?.inputTokens ?? 0) + cacheRead + cacheWrite;
   const completion = usage?.outputTokens ?? 0;
+  const details = usage?.cacheDetails ?? [];
+  const writtenFor = (ttl: string) => details.reduce((sum, detail) => sum + (detail.ttl === ttl ? (detail.inputTokens ?? 0) : 0), 0);
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: cacheRead },
     ...(cacheWrite > 0 ? { cache_creation_input_tokens: cacheWrite } : {}),
+    ...(details.length > 0 ? { cache_creation: { ephemeral_5m_input_tokens: writtenFor('5m'), ephemeral_1h_input_tokens: writtenFor('1h') } } : {}),
   };
 }
 

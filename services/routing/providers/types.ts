@@ -137,7 +137,7 @@ export function retryAfterMs(headers: Record<string, string | string[] | undefin
   return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
 }
 
-export const EMPTY_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0 };
+export const EMPTY_USAGE: Usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 };
 
 /**
  * A token count as the contract and the ledger hold it (uint64, BIGINT): a whole number from 0 up. A provider's
@@ -147,17 +147,29 @@ function tokens(value: unknown): number {
   return typeof value === 'number' && value > 0 ? Math.min(Math.round(value), Number.MAX_SAFE_INTEGER) : 0;
 }
 
-/** The contract's Usage from an OpenAI usage object. */
+/**
+ * The contract's Usage (common.proto) from an OpenAI usage object, as
+ * OpenAI-compatible servers write it too:
+ * - cache reads in prompt_tokens_details.cached_tokens, or DeepSeek's prompt_cache_hit_tokens;
+ * - cache writes in cache_creation_input_tokens (the Anthropic and Bedrock adapters), or OpenRouter's
+ *   prompt_tokens_details.cache_write_tokens, of them for an hour cache_creation.ephemeral_1h_input_tokens;
+ * - reasoning inside completion_tokens, as OpenAI counts it, unless total_tokens shows the server counted
+ *   it apart (xAI: total = prompt + completion + reasoning): then it is added to the completion.
+ */
 export function usageFromOpenAI(raw: OpenAIUsage | null | undefined): Usage {
   if (!raw) return EMPTY_USAGE;
   const prompt = tokens(raw.prompt_tokens);
-  const completion = tokens(raw.completion_tokens);
+  const reported = tokens(raw.completion_tokens);
+  const reasoning = tokens(raw.completion_tokens_details?.reasoning_tokens);
+  const total = typeof raw.total_tokens === 'number' ? tokens(raw.total_tokens) : undefined;
+  const completion = reasoning > 0 && total === prompt + reported + reasoning ? tokens(reported + reasoning) : reported;
   return {
     promptTokens: prompt,
     completionTokens: completion,
-    totalTokens: typeof raw.total_tokens === 'number' ? tokens(raw.total_tokens) : prompt + completion,
-    cachedTokens: tokens(raw.prompt_tokens_details?.cached_tokens),
-    reasoningTokens: tokens(raw.completion_tokens_details?.reasoning_tokens),
-    cacheWriteTokens: tokens(raw.cache_creation_input_tokens),
+    totalTokens: total ?? prompt + completion,
+    cachedTokens: Math.max(tokens(raw.prompt_tokens_details?.cached_tokens), tokens(raw.prompt_cache_hit_tokens)),
+    reasoningTokens: reasoning,
+    cacheWriteTokens: Math.max(tokens(raw.cache_creation_input_tokens), tokens(raw.prompt_tokens_details?.cache_write_tokens)),
+    cacheWrite1hTokens: tokens(raw.cache_creation?.ephemeral_1h_input_tokens),
   };
 }

@@ -36,16 +36,25 @@ export interface RequestContext {
   sourceAddress: string;
 }
 
-/** Token counts in the OpenAI sense. */
+/**
+ * Token counts in the OpenAI sense, whatever the provider: every adapter
+ * reports its provider's usage in this shape (docs/audit.md, the usage ledger).
+ */
 export interface Usage {
+  /** Every prompt token, those read from and written to the prompt cache included. */
   promptTokens: number;
+  /** Every completion token, reasoning included. */
   completionTokens: number;
+  /** prompt_tokens + completion_tokens. */
   totalTokens: number;
-  /** Prompt tokens served from the provider's prompt cache. */
+  /** Of prompt_tokens, those read from the provider's prompt cache. */
   cachedTokens: number;
+  /** Of completion_tokens, those spent reasoning (thinking). */
   reasoningTokens: number;
-  /** Prompt tokens written to the provider's prompt cache (Anthropic, Bedrock). */
+  /** Of prompt_tokens, those written to the provider's prompt cache (Anthropic, Bedrock, OpenRouter). */
   cacheWriteTokens: number;
+  /** Of cache_write_tokens, those written to the one-hour cache (Anthropic, Bedrock), which costs more. */
+  cacheWrite1hTokens: number;
 }
 
 /** Which deployment produced an answer. */
@@ -399,6 +408,7 @@ function createBaseUsage(): Usage {
     cachedTokens: 0,
     reasoningTokens: 0,
     cacheWriteTokens: 0,
+    cacheWrite1hTokens: 0,
   };
 }
 
@@ -421,6 +431,9 @@ export const Usage: MessageFns<Usage> = {
     }
     if (message.cacheWriteTokens !== 0) {
       writer.uint32(48).int64(message.cacheWriteTokens);
+    }
+    if (message.cacheWrite1hTokens !== 0) {
+      writer.uint32(56).int64(message.cacheWrite1hTokens);
     }
     return writer;
   },
@@ -486,6 +499,14 @@ export const Usage: MessageFns<Usage> = {
             message.cacheWriteTokens = longToNumber(reader.int64());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.cacheWrite1hTokens = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -530,6 +551,11 @@ export const Usage: MessageFns<Usage> = {
         : isSet(object.cache_write_tokens)
         ? globalThis.Number(object.cache_write_tokens)
         : 0,
+      cacheWrite1hTokens: isSet(object.cacheWrite1hTokens)
+        ? globalThis.Number(object.cacheWrite1hTokens)
+        : isSet(object.cache_write_1h_tokens)
+        ? globalThis.Number(object.cache_write_1h_tokens)
+        : 0,
     };
   },
 
@@ -553,6 +579,9 @@ export const Usage: MessageFns<Usage> = {
     if (message.cacheWriteTokens !== 0) {
       obj.cacheWriteTokens = Math.round(message.cacheWriteTokens);
     }
+    if (message.cacheWrite1hTokens !== 0) {
+      obj.cacheWrite1hTokens = Math.round(message.cacheWrite1hTokens);
+    }
     return obj;
   },
 
@@ -567,6 +596,7 @@ export const Usage: MessageFns<Usage> = {
     message.cachedTokens = object.cachedTokens ?? 0;
     message.reasoningTokens = object.reasoningTokens ?? 0;
     message.cacheWriteTokens = object.cacheWriteTokens ?? 0;
+    message.cacheWrite1hTokens = object.cacheWrite1hTokens ?? 0;
     return message;
   },
 };

@@ -50,6 +50,18 @@ export interface SpendRow {
   /** Requests whose model had no price (their cost is not in cost_usd). */
   unpricedRequests: number;
   cacheHits: number;
+  reasoningTokens: number;
+  cacheWriteTokens: number;
+  /**
+   * The parts of cost_usd (decimal strings, exact): prompt tokens not cached,
+   * read from the cache, written to it; completion tokens not reasoning, and
+   * reasoning. Rows recorded before the ledger kept parts add to none of them.
+   */
+  inputCostUsd: string;
+  cacheReadCostUsd: string;
+  cacheWriteCostUsd: string;
+  outputCostUsd: string;
+  reasoningCostUsd: string;
 }
 
 export interface SpendRow_GroupEntry {
@@ -306,6 +318,13 @@ function createBaseSpendRow(): SpendRow {
     cachedTokens: 0,
     unpricedRequests: 0,
     cacheHits: 0,
+    reasoningTokens: 0,
+    cacheWriteTokens: 0,
+    inputCostUsd: "",
+    cacheReadCostUsd: "",
+    cacheWriteCostUsd: "",
+    outputCostUsd: "",
+    reasoningCostUsd: "",
   };
 }
 
@@ -337,6 +356,27 @@ export const SpendRow: MessageFns<SpendRow> = {
     }
     if (message.cacheHits !== 0) {
       writer.uint32(72).int64(message.cacheHits);
+    }
+    if (message.reasoningTokens !== 0) {
+      writer.uint32(80).int64(message.reasoningTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      writer.uint32(88).int64(message.cacheWriteTokens);
+    }
+    if (message.inputCostUsd !== "") {
+      writer.uint32(98).string(message.inputCostUsd);
+    }
+    if (message.cacheReadCostUsd !== "") {
+      writer.uint32(106).string(message.cacheReadCostUsd);
+    }
+    if (message.cacheWriteCostUsd !== "") {
+      writer.uint32(114).string(message.cacheWriteCostUsd);
+    }
+    if (message.outputCostUsd !== "") {
+      writer.uint32(122).string(message.outputCostUsd);
+    }
+    if (message.reasoningCostUsd !== "") {
+      writer.uint32(130).string(message.reasoningCostUsd);
     }
     return writer;
   },
@@ -429,6 +469,62 @@ export const SpendRow: MessageFns<SpendRow> = {
             message.cacheHits = longToNumber(reader.int64());
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.reasoningTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.cacheWriteTokens = longToNumber(reader.int64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.inputCostUsd = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.cacheReadCostUsd = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.cacheWriteCostUsd = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.outputCostUsd = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.reasoningCostUsd = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -493,6 +589,41 @@ export const SpendRow: MessageFns<SpendRow> = {
         : isSet(object.cache_hits)
         ? globalThis.Number(object.cache_hits)
         : 0,
+      reasoningTokens: isSet(object.reasoningTokens)
+        ? globalThis.Number(object.reasoningTokens)
+        : isSet(object.reasoning_tokens)
+        ? globalThis.Number(object.reasoning_tokens)
+        : 0,
+      cacheWriteTokens: isSet(object.cacheWriteTokens)
+        ? globalThis.Number(object.cacheWriteTokens)
+        : isSet(object.cache_write_tokens)
+        ? globalThis.Number(object.cache_write_tokens)
+        : 0,
+      inputCostUsd: isSet(object.inputCostUsd)
+        ? globalThis.String(object.inputCostUsd)
+        : isSet(object.input_cost_usd)
+        ? globalThis.String(object.input_cost_usd)
+        : "",
+      cacheReadCostUsd: isSet(object.cacheReadCostUsd)
+        ? globalThis.String(object.cacheReadCostUsd)
+        : isSet(object.cache_read_cost_usd)
+        ? globalThis.String(object.cache_read_cost_usd)
+        : "",
+      cacheWriteCostUsd: isSet(object.cacheWriteCostUsd)
+        ? globalThis.String(object.cacheWriteCostUsd)
+        : isSet(object.cache_write_cost_usd)
+        ? globalThis.String(object.cache_write_cost_usd)
+        : "",
+      outputCostUsd: isSet(object.outputCostUsd)
+        ? globalThis.String(object.outputCostUsd)
+        : isSet(object.output_cost_usd)
+        ? globalThis.String(object.output_cost_usd)
+        : "",
+      reasoningCostUsd: isSet(object.reasoningCostUsd)
+        ? globalThis.String(object.reasoningCostUsd)
+        : isSet(object.reasoning_cost_usd)
+        ? globalThis.String(object.reasoning_cost_usd)
+        : "",
     };
   },
 
@@ -531,6 +662,27 @@ export const SpendRow: MessageFns<SpendRow> = {
     if (message.cacheHits !== 0) {
       obj.cacheHits = Math.round(message.cacheHits);
     }
+    if (message.reasoningTokens !== 0) {
+      obj.reasoningTokens = Math.round(message.reasoningTokens);
+    }
+    if (message.cacheWriteTokens !== 0) {
+      obj.cacheWriteTokens = Math.round(message.cacheWriteTokens);
+    }
+    if (message.inputCostUsd !== "") {
+      obj.inputCostUsd = message.inputCostUsd;
+    }
+    if (message.cacheReadCostUsd !== "") {
+      obj.cacheReadCostUsd = message.cacheReadCostUsd;
+    }
+    if (message.cacheWriteCostUsd !== "") {
+      obj.cacheWriteCostUsd = message.cacheWriteCostUsd;
+    }
+    if (message.outputCostUsd !== "") {
+      obj.outputCostUsd = message.outputCostUsd;
+    }
+    if (message.reasoningCostUsd !== "") {
+      obj.reasoningCostUsd = message.reasoningCostUsd;
+    }
     return obj;
   },
 
@@ -556,6 +708,13 @@ export const SpendRow: MessageFns<SpendRow> = {
     message.cachedTokens = object.cachedTokens ?? 0;
     message.unpricedRequests = object.unpricedRequests ?? 0;
     message.cacheHits = object.cacheHits ?? 0;
+    message.reasoningTokens = object.reasoningTokens ?? 0;
+    message.cacheWriteTokens = object.cacheWriteTokens ?? 0;
+    message.inputCostUsd = object.inputCostUsd ?? "";
+    message.cacheReadCostUsd = object.cacheReadCostUsd ?? "";
+    message.cacheWriteCostUsd = object.cacheWriteCostUsd ?? "";
+    message.outputCostUsd = object.outputCostUsd ?? "";
+    message.reasoningCostUsd = object.reasoningCostUsd ?? "";
     return message;
   },
 };
