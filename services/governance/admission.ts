@@ -50,7 +50,8 @@ export function budgetMicros(limitUsd: number): number {
  * after it; undefined for a charge output does not count against.
  */
 export function affordableOutput(charge: Planned, remaining: number, rates: Rates): number | undefined {
-  if (charge.reason.kind === 'budget') return rates.outputPerToken > 0n ? Number((fromMicros(remaining) - rates.prompt) / rates.outputPerToken) : undefined;
+  // Whole micro-dollars: what is left may hold a fraction of one from an older version's leases.
+  if (charge.reason.kind === 'budget') return rates.outputPerToken > 0n ? Number((fromMicros(Math.floor(remaining)) - rates.prompt) / rates.outputPerToken) : undefined;
   if (charge.reason.kind === 'tokens') return Math.floor(remaining - rates.promptTokens);
   return undefined;
 }
@@ -79,6 +80,9 @@ export function rateHeaders(charges: readonly Planned[], remaining: (charge: Pla
   return headers;
 }
 
+/** "daily", "monthly": a budget's period as English says it. */
+const periodAdjective = (period: string) => (period === 'day' ? 'daily' : `${period}ly`);
+
 /** The client-facing refusal for a charge that did not fit. */
 export function refusal(charge: Planned, now: Date, headers: Record<string, string>): GatewayError {
   const reason = charge.reason;
@@ -87,7 +91,7 @@ export function refusal(charge: Planned, now: Date, headers: Record<string, stri
     const b = reason.budget;
     error = new GatewayError(
       'budget_exceeded',
-      `The ${b.period}ly budget of ${b.scope} ${b.scopeId} ($${b.limitUsd}) does not cover this request; it resets at ${charge.window.end.toISOString()}.`,
+      `The ${periodAdjective(b.period)} budget of ${b.scope} ${b.scopeId} ($${b.limitUsd}) does not cover this request; it resets at ${charge.window.end.toISOString()}.`,
     );
   } else if (reason.kind === 'concurrency') {
     error = new GatewayError('concurrency_limit_exceeded', `Too many requests in flight for ${reason.scope} ${reason.id} (limit ${charge.limit}); retry when one finishes.`);

@@ -141,7 +141,7 @@ export class Governance implements Api<typeof GovernanceService> {
     const prompt = { boundTokens: request.promptBoundTokens, o200kTokens: request.promptO200kTokens };
     const reserved = FREE_ENDPOINTS.has(request.endpoint)
       ? { planned: [], taken: [], cost: 0n, tokens: 0, cap: 0, byTokens: false }
-      : await this.reserveCall(key, request.model, request.endpoint, prompt, request.maxOutputTokens, request.choices || 1, now, () => true);
+      : await this.reserveCall(key, request.model, prompt, request.endpoint === 'embeddings' ? 0 : this.outputCap(request.maxOutputTokens), request.choices || 1, now, () => true);
     const headers = rateHeaders(reserved.planned, (charge) => this.quotas.remaining(charge), now);
     if ('refused' in reserved) return this.reject(reserved.refused.quota.split(':')[0]!, refusal(reserved.refused, now, headers));
 
@@ -177,7 +177,7 @@ export class Governance implements Api<typeof GovernanceService> {
     const now = this.now();
     const prompt = { boundTokens: request.promptBoundTokens, o200kTokens: request.promptO200kTokens };
     // The request already counts as one request and holds its concurrency slot: a further call is charged only what it may cost.
-    const reserved = await this.reserveCall(key, reservation.model, 'chat.completions', prompt, request.maxOutputTokens, 1, now, chargedByTokens);
+    const reserved = await this.reserveCall(key, reservation.model, prompt, request.promptOnly ? 0 : this.outputCap(request.maxOutputTokens), 1, now, chargedByTokens);
     if ('refused' in reserved) return this.reject(reserved.refused.quota.split(':')[0]!, refusal(reserved.refused, now, {}));
     reservation.taken.push(...reserved.taken.map((taken, i) => ({ planned: reserved.planned[i]!, taken })));
     reservation.cost += reserved.cost;
@@ -185,16 +185,21 @@ export class Governance implements Api<typeof GovernanceService> {
     return { maxOutputTokens: reserved.byTokens ? reserved.cap : request.maxOutputTokens };
   }
 
+  /** The output a call may produce: what it asked for, else the configured default. */
+  private outputCap(requested: number): number {
+    return requested || this.config.defaultMaxOutputTokens;
+  }
+
   /**
    * Reserves one model call's worst case, priced on the deployments its model
-   * may reach: its prompt, and its output up to the cap it asked for (the
-   * default when none) for each of its `choices` answers or, where a budget
-   * or token limit covers less, up to what that covers; refused when not even
-   * one output token fits.
+   * may reach: its prompt, and its output up to `requested` tokens for each of
+   * its `choices` answers or, where a budget or token limit covers less, up to
+   * what that covers; refused when not even one output token fits (or, for a
+   * prompt alone, when the prompt does not).
    */
-  private async reserveCall(key: VirtualKey, model: string, endpoint: string, prompt: PromptSize, requested: number, choices: number, now: Date, kinds: (charge: Planned) => boolean): Promise<Reserved | { refused: Planned; planned: Planned[] }> {
+  private async reserveCall(key: VirtualKey, model: string, prompt: PromptSize, requested: number, choices: number, now: Date, kinds: (charge: Planned) => boolean): Promise<Reserved | { refused: Planned; planned: Planned[] }> {
     const rates = await this.pricer.rates(model, prompt);
-    let cap = endpoint === 'embeddings' ? 0 : requested || this.config.defaultMaxOutputTokens;
+    let cap = requested;
     for (let tries = 1; ; tries++) {
       const cost = rates.prompt + BigInt(cap * choices) * rates.outputPerToken;
       const tokens = rates.promptTokens + cap * choices;

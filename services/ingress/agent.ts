@@ -42,7 +42,7 @@ export interface ToolOffer {
 /**
  * Adds the approved tools the key may use to the request's tools, as OpenAI
  * functions named <server>__<tool> (a tool the client sent under the same
- * name wins). Undefined when the key may use none.
+ * name wins), and reserves the prompt they add. Undefined when the key may use none.
  */
 export async function offerTools(deps: PipelineDeps, admission: Admission, body: Record<string, unknown>, mode: ToolMode): Promise<ToolOffer | undefined> {
   const key = admission.key;
@@ -58,6 +58,7 @@ export async function offerTools(deps: PipelineDeps, admission: Admission, body:
     function: { name: functionName(tool.name), description: tool.description, parameters: JSON.parse(tool.inputSchemaJson) as unknown },
   }));
   const auto = new Set(mode === 'agent' ? offered.filter((tool) => tool.autoExecute).map((tool) => functionName(tool.name)) : []);
+  await admission.reserveAddedPrompt({ tools: functions });
   return { body: { ...body, tools: [...own, ...functions] }, access, auto };
 }
 
@@ -175,8 +176,9 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
     }
   } catch (err) {
     const error = asGatewayError(err);
-    if (!sse) throw admission.fail(error, model, stream);
-    admission.finish({ model, stream, httpStatus: error.status, served, usage, attempts, error });
+    // The model calls made before the failure were billed: their usage is recorded and charged either way.
+    admission.finish({ model, stream, httpStatus: error.status, served, usage, attempts: [...attempts, ...error.attempts], error });
+    if (!sse) throw error;
     const event = streamErrorEvent('chat.completions', error);
     await sse.event(event.event ?? '', event.data);
     sse.end();

@@ -181,13 +181,23 @@ export class Admission {
    * it. Refused (budget_exceeded and the like) when its worst case does not fit.
    */
   async extend(body: Record<string, unknown>): Promise<number> {
+    return this.reserveMore(body, false);
+  }
+
+  /** Reserves the prompt the gateway added to the admitted call (the key's MCP tools): the provider bills it too. */
+  async reserveAddedPrompt(part: Record<string, unknown>): Promise<void> {
+    if (this.grant?.countsPromptTokens) await this.reserveMore(part, true);
+  }
+
+  private async reserveMore(body: Record<string, unknown>, promptOnly: boolean): Promise<number> {
     const prompt = this.measure(Buffer.from(JSON.stringify(body)), body);
     const { maxOutputTokens: cap } = await this.deps.clients.governance.extendReservation({
       context: this.context,
       reservationId: this.grant!.reservationId,
       promptBoundTokens: prompt.boundTokens,
       promptO200kTokens: prompt.o200kTokens,
-      maxOutputTokens: maxOutputTokens(body),
+      maxOutputTokens: promptOnly ? 0 : maxOutputTokens(body),
+      promptOnly,
     });
     return cap;
   }

@@ -108,6 +108,8 @@ async function* passThrough(chunks: AsyncIterable<ChatChunk>, translation: Compl
 
 /** How far past its output cap a stream may run before it is ended: o200k may count fewer tokens than another provider's tokenizer. */
 const CAP_SLACK = { factor: 1.25, tokens: 32 };
+/** Text a stream may send without a space before it is counted anyway. */
+const UNSPACED_TEXT = 256;
 
 /**
  * Ends a stream whose provider goes on past the output cap the request (and
@@ -117,6 +119,8 @@ const CAP_SLACK = { factor: 1.25, tokens: 32 };
 class OutputGuard {
   private readonly limit: number | undefined;
   private tokens = 0;
+  /** Each choice's text not counted yet: a word its chunk split is counted once, when the next space ends it. */
+  private readonly pending = new Map<number, string>();
 
   constructor(chat: Translation['chat'], private readonly provider: string) {
     const cap = chat.max_completion_tokens ?? chat.max_tokens;
@@ -127,7 +131,12 @@ class OutputGuard {
     if (this.limit === undefined) return;
     for (const choice of chunk.choices ?? []) {
       const { content, refusal, tool_calls } = choice.delta ?? {};
-      for (const text of [content, refusal, ...(tool_calls ?? []).map((call) => call.function?.arguments)]) if (text) this.tokens += countTokens(text);
+      let text = this.pending.get(choice.index) ?? '';
+      for (const part of [content, refusal, ...(tool_calls ?? []).map((call) => call.function?.arguments)]) if (part) text += part;
+      // o200k's words start with their space, so no token spans one; text without spaces (CJK, encoded data) is counted as it comes.
+      const cut = text.length > UNSPACED_TEXT ? text.length : text.lastIndexOf(' ');
+      if (cut > 0) this.tokens += countTokens(text.slice(0, cut));
+      this.pending.set(choice.index, cut > 0 ? text.slice(cut) : text);
     }
     if (this.tokens > this.limit) {
       throw new GatewayError('upstream_error', `Provider ${this.provider} went on past the output tokens this request may use; the gateway ended the stream.`);

@@ -1,6 +1,8 @@
 import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { calcTools, startMcpHttpServer, type FakeMcpHttpServer } from '../fakes/mcp-servers.js';
+import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { admin, ADMIN_TOKEN, startSplit, type SplitGateway } from '../harness/gateway.js';
 import { eventually, isolatedInfra } from '../harness/infra.js';
 
@@ -9,21 +11,33 @@ import { eventually, isolatedInfra } from '../harness/infra.js';
 describe('governance across replicas', () => {
   let gateway: SplitGateway;
   let db: pg.Client;
+  let model: FakeOpenAI;
+  let calc: FakeMcpHttpServer;
   const cleanup: (() => Promise<void>)[] = [];
   const secrets: string[] = [ADMIN_TOKEN];
 
   beforeAll(async () => {
     const infra = await isolatedInfra();
     cleanup.push(infra.drop);
+    model = await startFakeOpenAI({ apiKey: 'sk-provider' });
+    calc = await startMcpHttpServer('calc', calcTools());
+    cleanup.push(() => model.close(), () => calc.close());
     gateway = await startSplit(
       {
         nats: infra.nats,
         database: infra.database,
         routing: {
-          providers: { mock: { type: 'mock', latencyMs: 400 }, slow: { type: 'mock', chunkDelayMs: 150 }, talker: { type: 'mock', latencyMs: 400, fillOutputCap: true } },
+          providers: {
+            mock: { type: 'mock', latencyMs: 400 },
+            slow: { type: 'mock', chunkDelayMs: 150 },
+            talker: { type: 'mock', latencyMs: 400, fillOutputCap: true },
+            openai: { type: 'openai', baseUrl: `${model.url}/v1`, apiKey: 'sk-provider' },
+          },
+          models: { 'team-talker': 'openai/talker' },
+          mcp: { servers: { calc: { transport: 'http', url: calc.url, autoExecute: ['*'] } } },
         },
         // $10 per million tokens: a request allowing 100,000 output tokens reserves just over $1.
-        pricing: { models: { 'mock/echo': { input: 10, output: 10 }, 'talker/echo': { input: 10, output: 10 } } },
+        pricing: { models: { 'mock/echo': { input: 10, output: 10 }, 'talker/echo': { input: 10, output: 10 }, 'openai/talker': { input: 10, output: 10 } } },
         // The shortest silence bound: a killed ingress's admissions are released 5–6.25 s after its last heartbeat.
         governance: { quota: { syncIntervalMs: 200 }, holderSilenceMs: 5_000 },
       },
@@ -79,6 +93,139 @@ describe('governance across replicas', () => {
     expect(spent).toBeLessThanOrEqual(3.5);
     // Not only whole requests fit: output caps lowered to what was left let the budget be used up.
     expect(spent).toBeGreaterThan(3.2);
+  });
+
+  interface Kind {
+    key: string;
+    model: string;
+    content: string;
+    stream: boolean;
+    max_tokens?: number;
+  }
+  interface Outcome {
+    status: number;
+    code: string;
+    message: string;
+    requestId: string | null;
+  }
+  let sent = 0;
+
+  /** Sends the requests at once, alternating kinds and ingress replicas; each prompt its own (numbered first), so none is cheaper for a prompt cache hit. */
+  function fire(count: number, kinds: Kind[]): Promise<Outcome[]> {
+    return Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const { key, content, stream, ...rest } = kinds[i % kinds.length]!;
+        const client = new OpenAI({ baseURL: gateway.ingressURLs[i % 2], apiKey: key, maxRetries: 0 });
+        const body = { ...rest, messages: [{ role: 'user' as const, content: `${sent++}: ${content}` }] };
+        let requestId: string | null = null;
+        try {
+          if (!stream) {
+            const { response } = await client.chat.completions.create(body).withResponse();
+            return { status: 200, code: '', message: '', requestId: response.headers.get('x-request-id') };
+          }
+          const { data, response } = await client.chat.completions.create({ ...body, stream: true }).withResponse();
+          requestId = response.headers.get('x-request-id');
+          for await (const _chunk of data);
+          return { status: 200, code: '', message: '', requestId };
+        } catch (e) {
+          const error = e as InstanceType<typeof OpenAI.APIError>;
+          // An error event in a stream that had begun has no status of its own.
+          return { status: error.status ?? 200, code: String(error.code), message: error.message, requestId: requestId ?? error.headers?.get('x-request-id') ?? null };
+        }
+      }),
+    );
+  }
+
+  /**
+   * Waits until every request is on record (in the audit log, and when admitted in the usage ledger, priced) and
+   * governance counts what the ledger says the team spent, each request rounded up to a micro-dollar (no reservation
+   * left behind); returns that spend.
+   */
+  async function settled(outcomes: Outcome[], team: string, budgetId: string): Promise<number> {
+    const ids = outcomes.map((o) => o.requestId);
+    const admitted = await eventually('an audit row for every request', async () => {
+      const { rows } = await db.query<{ request_id: string; event_type: string }>(
+        "SELECT request_id, event_type FROM audit_events WHERE request_id = ANY($1) AND event_type IN ('request.completed', 'request.failed', 'request.rejected')",
+        [ids],
+      );
+      return rows.length === ids.length ? rows.filter((row) => row.event_type !== 'request.rejected').map((row) => row.request_id) : undefined;
+    });
+    const spent = await eventually('a usage row for every request admitted', async () => {
+      const { rows } = await db.query<{ n: number; usd: string }>('SELECT count(*)::int AS n, COALESCE(sum(cost_usd), 0)::text AS usd FROM usage_records WHERE team_id = $1', [team]);
+      return rows[0]!.n === admitted.length ? Number(rows[0]!.usd) : undefined;
+    });
+    const { rows: [recorded] } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_records WHERE request_id = ANY($1)', [admitted]);
+    expect(recorded!.n).toBe(admitted.length);
+    await eventually('every reservation settled', async () => {
+      const { window } = await admin<{ window: { used_usd: number } }>(gateway.adminUrl, 'GET', `/admin/budgets/${budgetId}`);
+      if (window.used_usd >= spent && window.used_usd <= spent + admitted.length * 1e-6) return true;
+      throw new Error(`the budget counts $${window.used_usd}, the ledger $${spent}`);
+    });
+    return spent;
+  }
+
+  /** Every request answered in full, or refused by the budget with 402 (an error event once a stream had begun). */
+  function expectAnsweredOrRefused(outcomes: Outcome[], budgetText: string): void {
+    for (const refused of outcomes.filter((o) => o.code !== '')) {
+      expect(refused).toMatchObject({ code: 'budget_exceeded', message: expect.stringContaining(`${budgetText} does not cover this request`) });
+    }
+    for (const refused of outcomes.filter((o) => o.status !== 200)) expect(refused.status).toBe(402);
+  }
+
+  const AGENT_LOOP = 'Compute: calc__add with {"a":2,"b":3} then calc__multiply with {"a":5,"b":7}';
+
+  async function teamWithBudget(team: string, limitUsd: number) {
+    await admin(gateway.adminUrl, 'POST', '/admin/teams', { id: team, name: team, customer: 'acme' });
+    const budget = await admin<{ id: string }>(gateway.adminUrl, 'POST', '/admin/budgets', { scope: 'team', scope_id: team, limit_usd: limitUsd, period: 'day' });
+    // The other governance replica learns of the budget from the admin change's event, as the audit log does.
+    await eventually('the budget on the bus', async () => {
+      const { rows } = await db.query("SELECT 1 FROM audit_events WHERE event_type = 'admin.budget.create' AND payload->'admin'->>'resourceId' = $1", [budget.id]);
+      return rows[0];
+    });
+    const plain = await newKey({ name: `${team} plain`, team });
+    const agent = await newKey({ name: `${team} agent`, team, allowed_tools: ['calc.*'], tool_mode: 'agent' });
+    await eventually('the MCP server connected', async () => {
+      const { data } = await admin<{ data: { state: string }[] }>(gateway.adminUrl, 'GET', '/admin/mcp/servers');
+      return data[0]?.state === 'ready' ? true : undefined;
+    });
+    await admin(gateway.adminUrl, 'POST', '/admin/mcp/servers/calc/approve');
+    return { plain, agent, budget };
+  }
+
+  it('holds a budget against 200 concurrent requests of every kind: streams, agent loops, long Japanese prompts, no max_tokens, aliases', async () => {
+    const { plain, agent, budget } = await teamWithBudget('siege', 2.5);
+    // The talker model answers with every token its cap allows and bills one prompt token per UTF-8 byte (three per
+    // Japanese character): a reservation that under-counted either would show here as spend past the limit.
+    const japanese = '東京の明日の天気と、週末に訪ねるべき美術館について詳しく教えてください。'.repeat(120);
+    const outcomes = await fire(200, [
+      { key: plain, model: 'team-talker', content: japanese, stream: false },
+      { key: plain, model: 'openai/talker', content: japanese, stream: true },
+      { key: plain, model: 'team-talker', content: 'a short question', stream: true, max_tokens: 20_000 },
+      { key: agent, model: 'team-talker', content: AGENT_LOOP, stream: false },
+      { key: agent, model: 'openai/talker', content: AGENT_LOOP, stream: true },
+    ]);
+    const spent = await settled(outcomes, 'siege', budget.id);
+    expect(spent).toBeLessThanOrEqual(2.5);
+    const answered = outcomes.filter((o) => o.code === '').length;
+    expect(answered).toBeGreaterThanOrEqual(3);
+    expect(answered).toBeLessThan(50);
+    expectAnsweredOrRefused(outcomes, 'daily budget of team siege ($2.5)');
+  }, 180_000);
+
+  it('reserves every model call of concurrent agent loops: a loop the budget cannot carry on is cut with 402, its calls charged', async () => {
+    // About $0.15 a loop of three calls, each answering with its whole cap of 4,096 tokens: $0.5 carries some of eight.
+    const { agent, budget } = await teamWithBudget('loops', 0.5);
+    const outcomes = await fire(8, [
+      { key: agent, model: 'team-talker', content: AGENT_LOOP, stream: false },
+      { key: agent, model: 'openai/talker', content: AGENT_LOOP, stream: true },
+    ]);
+    const spent = await settled(outcomes, 'loops', budget.id);
+    expect(spent).toBeLessThanOrEqual(0.5);
+    expectAnsweredOrRefused(outcomes, 'daily budget of team loops ($0.5)');
+    // Loops went past their first call (a tool ran) under the reservations of their later calls, and some were cut.
+    const { rows: [tools] } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_events WHERE request_id = ANY($1) AND event_type = 'tool.called'", [outcomes.map((o) => o.requestId)]);
+    expect(tools!.n).toBeGreaterThan(0);
+    expect(outcomes.some((o) => o.code === 'budget_exceeded')).toBe(true);
   });
 
   it('holds a request rate limit across replicas, with x-ratelimit headers and retry-after', async () => {

@@ -8,7 +8,8 @@
  *               (https://api-docs.deepseek.com/api/create-chat-completion)
  *   openrouter  prompt_tokens_details.cached_tokens and cache_write_tokens
  *               (https://openrouter.ai/docs/use-cases/usage-accounting)
- * A prompt is one token per character of its messages' JSON. Prompt caching
+ * A prompt is one token per character of its messages' JSON (a talker model's,
+ * one per UTF-8 byte of its messages' and tools' JSON). Prompt caching
  * works as OpenAI documents it: a prompt of 1,024 tokens or more is cached, and
  * a later prompt sharing a prefix with it reads that prefix from the cache, in
  * steps of 128 tokens from the first 1,024 (an OpenRouter prompt seen for the
@@ -48,15 +49,16 @@ export function usageMeter(dialect: UsageDialect): (body: Record<string, unknown
     const visible = text.split(' ').length;
     const reasoning = REASONING_MODELS.test(model) ? FAKE_REASONING_TOKENS : 0;
     const completion = dialect === 'xai' ? visible : visible + reasoning;
-    const base = { prompt_tokens: prompt.length, completion_tokens: completion, total_tokens: prompt.length + visible + reasoning };
+    const billed = model.startsWith('talker') ? Buffer.byteLength(JSON.stringify([body.messages, body.tools])) : prompt.length;
+    const base = { prompt_tokens: billed, completion_tokens: completion, total_tokens: billed + visible + reasoning };
     const completionDetails = { reasoning_tokens: reasoning, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 };
     switch (dialect) {
       case 'openai':
         return { ...base, prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 }, completion_tokens_details: completionDetails };
       case 'xai':
-        return { ...base, prompt_tokens_details: { text_tokens: prompt.length, audio_tokens: 0, image_tokens: 0, cached_tokens: cached }, completion_tokens_details: completionDetails, num_sources_used: 0 };
+        return { ...base, prompt_tokens_details: { text_tokens: billed, audio_tokens: 0, image_tokens: 0, cached_tokens: cached }, completion_tokens_details: completionDetails, num_sources_used: 0 };
       case 'deepseek':
-        return { ...base, prompt_cache_hit_tokens: cached, prompt_cache_miss_tokens: prompt.length - cached, ...(reasoning > 0 ? { completion_tokens_details: { reasoning_tokens: reasoning } } : {}) };
+        return { ...base, prompt_cache_hit_tokens: cached, prompt_cache_miss_tokens: billed - cached, ...(reasoning > 0 ? { completion_tokens_details: { reasoning_tokens: reasoning } } : {}) };
       case 'openrouter':
         return { ...base, prompt_tokens_details: { cached_tokens: cached, cache_write_tokens: written, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: reasoning } };
     }

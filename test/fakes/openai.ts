@@ -22,6 +22,9 @@ import { usageMeter, type UsageDialect } from './openai-usage.js';
  *   too-long        400 context_length_exceeded, as OpenAI answers a prompt over the context window
  *   refuse          a completion whose finish_reason is content_filter
  *   chatter         answers with 6,000 words whatever max_tokens says
+ *   talker          answers with as many words as its output cap allows (32,768 without one), and bills its
+ *                   prompt at one token per UTF-8 byte of the messages' and tools' JSON: the most any byte-level
+ *                   tokenizer could, for testing that budgets hold
  *   malformed       a 200 whose completion, or each streamed chunk, has choices: null (no API documents that)
  * A reasoning_effort the API does not know is refused with 400 invalid_value, the value quoted in the message.
  */
@@ -71,11 +74,14 @@ function toolCallFor(body: Record<string, unknown>): { id: string; name: string;
 export function replyText(body: Record<string, unknown>): string {
   // A model that ignores max_tokens and talks on, as a broken provider would.
   if (String(body.model).startsWith('chatter')) return 'on and on '.repeat(2_000);
+  if (String(body.model).startsWith('talker')) return 'talk '.repeat(outputCap(body) - 1) + 'talk';
   const messages = (body.messages ?? []) as FakeMessage[];
   const lastUser = messages.map((m) => m.role).lastIndexOf('user');
   const toolResults = messages.slice(lastUser + 1).filter((m) => m.role === 'tool').map((m) => textOf(m.content));
   return `Fake OpenAI reply to: ${textOf(messages[lastUser]?.content)}${toolResults.length ? ` (tools said: ${toolResults.join('; ')})` : ''}`;
 }
+
+const outputCap = (body: Record<string, unknown>) => Number(body.max_completion_tokens ?? body.max_tokens ?? 32_768);
 
 export interface FakeOpenAIOptions {
   apiKey: string;

@@ -54,6 +54,17 @@ describe.each(['postgres', 'pglite'] as const)('leased quotas on %s', (kind) => 
     expect((await allocated(db, 'budget:b1')).allocated).toBeLessThanOrEqual(10);
   });
 
+  it('leases whole amounts, so what it says is left is whole micro-dollars', async () => {
+    const { db, book } = await setup();
+    const a = book();
+    // Half of the 7 free after the first request would be 3.5: a lease is never a fraction of a unit.
+    expect(await a.reserve([budget(3, 10)])).toHaveProperty('taken');
+    expect(await a.reserve([budget(3, 10)])).toHaveProperty('taken');
+    const refused = await a.reserve([budget(5, 10)]);
+    expect(refused).toMatchObject({ remaining: 4 });
+    expect(Number.isInteger((await allocated(db, 'budget:b1')).allocated)).toBe(true);
+  });
+
   it('settles to the real cost, reports use, and hands back idle leases for other replicas', async () => {
     const { db, book } = await setup();
     const a = book();

@@ -129,8 +129,8 @@ export class QuotaBook {
         const needed = amount - (entry.granted - entry.used);
         if (needed <= 0) return;
         const free = entry.limit - entry.allocatedSeen;
-        // Concurrency slots are taken one at a time: a held slot is one another replica cannot use.
-        const wanted = entry.quota.startsWith('conc:') ? needed : Math.max(needed, free * this.settings.leaseFraction);
+        // Concurrency slots are taken one at a time: a held slot is one another replica cannot use. Amounts stay whole (micro-dollars, tokens).
+        const wanted = entry.quota.startsWith('conc:') ? needed : Math.max(needed, Math.floor(free * this.settings.leaseFraction));
         const { granted, allocated } = await this.ledger.acquire(this.lease(entry), entry.limit, needed, wanted);
         entry.granted += granted;
         entry.synced.granted += granted;

@@ -96,6 +96,8 @@ export interface ExtendReservationRequest {
   promptBoundTokens: number;
   promptO200kTokens: number;
   maxOutputTokens: number;
+  /** Only more prompt for the call already reserved (tools the gateway added to it): no output, no further call. */
+  promptOnly: boolean;
 }
 
 export interface ExtendReservationResponse {
@@ -741,7 +743,14 @@ export const AuthorizeResponse_HeadersEntry: MessageFns<AuthorizeResponse_Header
 };
 
 function createBaseExtendReservationRequest(): ExtendReservationRequest {
-  return { context: undefined, reservationId: "", promptBoundTokens: 0, promptO200kTokens: 0, maxOutputTokens: 0 };
+  return {
+    context: undefined,
+    reservationId: "",
+    promptBoundTokens: 0,
+    promptO200kTokens: 0,
+    maxOutputTokens: 0,
+    promptOnly: false,
+  };
 }
 
 export const ExtendReservationRequest: MessageFns<ExtendReservationRequest> = {
@@ -760,6 +769,9 @@ export const ExtendReservationRequest: MessageFns<ExtendReservationRequest> = {
     }
     if (message.maxOutputTokens !== 0) {
       writer.uint32(40).uint32(message.maxOutputTokens);
+    }
+    if (message.promptOnly !== false) {
+      writer.uint32(48).bool(message.promptOnly);
     }
     return writer;
   },
@@ -817,6 +829,14 @@ export const ExtendReservationRequest: MessageFns<ExtendReservationRequest> = {
             message.maxOutputTokens = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.promptOnly = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -852,6 +872,11 @@ export const ExtendReservationRequest: MessageFns<ExtendReservationRequest> = {
         : isSet(object.max_output_tokens)
         ? globalThis.Number(object.max_output_tokens)
         : 0,
+      promptOnly: isSet(object.promptOnly)
+        ? globalThis.Boolean(object.promptOnly)
+        : isSet(object.prompt_only)
+        ? globalThis.Boolean(object.prompt_only)
+        : false,
     };
   },
 
@@ -872,6 +897,9 @@ export const ExtendReservationRequest: MessageFns<ExtendReservationRequest> = {
     if (message.maxOutputTokens !== 0) {
       obj.maxOutputTokens = Math.round(message.maxOutputTokens);
     }
+    if (message.promptOnly !== false) {
+      obj.promptOnly = message.promptOnly;
+    }
     return obj;
   },
 
@@ -887,6 +915,7 @@ export const ExtendReservationRequest: MessageFns<ExtendReservationRequest> = {
     message.promptBoundTokens = object.promptBoundTokens ?? 0;
     message.promptO200kTokens = object.promptO200kTokens ?? 0;
     message.maxOutputTokens = object.maxOutputTokens ?? 0;
+    message.promptOnly = object.promptOnly ?? false;
     return message;
   },
 };
