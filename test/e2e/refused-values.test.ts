@@ -5,6 +5,7 @@ import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../services/audit/verify.js';
+import { generatedChainKeys } from '../../services/audit/keys.js';
 import type { Queryable } from '../../services/kit/db/types.js';
 import { decodeEvent } from '../../services/kit/events.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
@@ -126,7 +127,7 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
     expect(usage.get(quoted)).toBe('failed');
     expect(usage.get(after)).toBe('completed');
 
-    const verdict = await verifyChain(db as unknown as Queryable);
+    const verdict = await verifyChain(db as unknown as Queryable, { keys: generatedChainKeys(gateway.dataDir)! });
     expect(verdict).toMatchObject({ ok: true });
     expect(verdict.rows).toBeGreaterThanOrEqual(ids.length);
   });

@@ -171,6 +171,8 @@ export interface SplitGateway extends TestGateway {
   readonly adminUrls: string[];
   /** The CA and the service certificates the processes use (`gateway certs init`). */
   readonly certsDir: string;
+  /** The processes' dataDir (the audit chain's generated key, its checkpoints). */
+  readonly dataDir: string;
   /** Where each service's (first) process serves gRPC. */
   readonly grpcAddresses: Record<Exclude<ServiceName, 'ingress'>, string>;
   /** What all processes printed. */
@@ -263,6 +265,7 @@ export async function startSplit(
     restart,
     ingressURLs,
     certsDir,
+    dataDir: dir,
     grpcAddresses: { governance: `127.0.0.1:${governance.grpc[0]}`, caching: `127.0.0.1:${grpcCaching[0]}`, routing: `127.0.0.1:${grpcRouting}`, audit: `127.0.0.1:${grpcAudit}`, metering: `127.0.0.1:${grpcMetering}` },
     adminUrls,
     output: () => started.map((p) => `--- ${p.name} ---\n${p.output()}`).join('\n'),
