@@ -101,7 +101,7 @@ export async function startInProcess(config: Tree = {}, services?: ServiceName[]
   const parsed = loadConfig(gatewayConfig, { overrides: merge(testDefaults(dataDir), { ...config, log: { level: 'debug' } }), env: {} });
   const running = await startGateway(parsed, services ?? ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'], createLogger({ level: 'debug', destination: outputFile('in-process') }));
   const e = running.endpoints;
-  return { ...wrap(`${e['ingress.http']}/v1`, e['governance.admin'] ?? '', e.ops!, running.stop), running, dataDir };
+  return { ...wrap(`${e['ingress.http']}/v1`, e['governance.admin'] ?? '', e.ops!, running.stop), running, dataDir: parsed.dataDir };
 }
 
 export interface ServiceProcess {
