@@ -66,6 +66,8 @@ export function generatedChainKeys(dataDir: string): ChainKeys | undefined {
  * it), and audit.previousChainKeys, which verify needs for rows keyed before a
  * rotation.
  */
+export async function loadChainKeys(config: AuditConfig, dataDir: string, secrets: SecretStore, create: true): Promise<ChainKeys>;
+export async function loadChainKeys(config: AuditConfig, dataDir: string, secrets: SecretStore, create: boolean): Promise<ChainKeys | undefined>;
 export async function loadChainKeys(config: AuditConfig, dataDir: string, secrets: SecretStore, create: boolean): Promise<ChainKeys | undefined> {
   const previous = await Promise.all(config.previousChainKeys.map(async (value, i) => keyOf(await secretOf(secrets, value, `audit.previousChainKeys[${i}]`), `audit.previousChainKeys[${i}]`)));
   let current: ChainKey;

@@ -77,16 +77,20 @@ describe('audit log on PostgreSQL, against its own roles', () => {
   let env: Record<string, string>;
   let ownerDb: Queryable;
   let dbName: string;
+  let config: Record<string, unknown>;
 
   beforeAll(async () => {
     const infra = requireInfra();
     const database = await createDatabase(infra.databaseUrl);
     const bus = isolatedBus(infra.natsUrl);
     cleanup.push(database.drop, bus.cleanup);
-    gateway = await startInProcess({
+    config = {
       nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix, insecure: true },
       database: { url: database.url },
       routing: ROUTING,
+    };
+    gateway = await startInProcess({
+      ...config,
       audit: { checkpoints: { intervalSeconds: 1 }, database: { writerPassword: 'writer-password-for-tests', maintainerPassword: 'maintainer-password-for-tests' } },
     });
     dbName = new URL(database.url).pathname.slice(1);
@@ -168,6 +172,11 @@ describe('audit log on PostgreSQL, against its own roles', () => {
     expect(await verifyCli(env)).toMatchObject({ code: 0 });
   });
 
+  it('refuses to start when a role\'s password cannot be read, naming the key', async () => {
+    const failed = startInProcess({ ...config, audit: { database: { writerPassword: 'env:GW_TEST_NO_SUCH_AUDIT_PASSWORD' } } });
+    await expect(failed).rejects.toThrow(/audit\.database\.writerPassword/);
+  });
+
   it('names an archive record the chain does not vouch for, even over a true copy of the rows it hides', async () => {
     const maintainer = clients.maintainer;
     const { rows } = await maintainer.query<Record<string, unknown> & { seq: number; hash: string }>('SELECT * FROM audit_events ORDER BY seq LIMIT 3');
@@ -231,6 +240,6 @@ describe('audit log in embedded mode (PGlite: one user, so the chain key and che
   });
 
   it('refuses to start with a chain key too short, naming the key', async () => {
-    await expect(startInProcess({ routing: ROUTING, audit: { chainKey: 'short' } })).rejects.toThrow(/audit\.chainKey: a chain key needs at least 32 characters/);
+    await expect(startInProcess({ routing: ROUTING, audit: { chainKey: 'too-short-chain-key-7c1e' } })).rejects.toThrow(/audit\.chainKey: a chain key needs at least 32 characters/);
   });
 });
