@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chainUnhashedRows, LOCK_CHAIN } from './chain.js';
+import { signCheckpoint } from './checkpoints.js';
 import { ensureKeyed, keysOf } from './keys.js';
 import { archiveOlderThan } from './retention.js';
 import { auditMigrations } from './migrations.js';
@@ -92,6 +93,20 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('t
     expect(await verifyChain(db, { keys })).toMatchObject({ ok: true });
     await tamper(db, 'DELETE FROM audit_events WHERE seq = $1', [rows[3]!.seq]);
     expect(await verifyChain(db, { keys })).toMatchObject({ ok: false, seq: Number(rows[4]!.seq), problem: expect.stringContaining('link to the row before is broken') });
+  });
+
+  it('checks the log against checkpoints: a forged one, a row rewritten after one, a log ending before one', async () => {
+    const db = await setup();
+    const { rows } = await db.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq');
+    const at = new Date();
+    const seen = signCheckpoint(keys.current, { seq: Number(rows[5]!.seq), hash: rows[5]!.hash }, at);
+    expect(await verifyChain(db, { keys, checkpoints: [seen] })).toMatchObject({ ok: true, checkpoints: 1 });
+    const forged = signCheckpoint(keysOf('not the chain key, but 32 characters long').current, { seq: 3, hash: 'f'.repeat(64) }, at);
+    expect(await verifyChain(db, { keys, checkpoints: [{ ...forged, keyId: keys.current.id }] })).toMatchObject({ ok: false, problem: expect.stringContaining('its signature does not match') });
+    const otherwise = signCheckpoint(keys.current, { seq: Number(rows[5]!.seq), hash: 'e'.repeat(64) }, at);
+    expect(await verifyChain(db, { keys, checkpoints: [otherwise] })).toMatchObject({ ok: false, seq: Number(rows[5]!.seq), problem: expect.stringContaining('the log was rewritten from here') });
+    const ahead = signCheckpoint(keys.current, { seq: Number(rows.at(-1)!.seq) + 5, hash: 'd'.repeat(64) }, at);
+    expect(await verifyChain(db, { keys, checkpoints: [seen, ahead] })).toMatchObject({ ok: false, problem: expect.stringContaining('rows were removed from its end') });
   });
 
   it('exports the chain head signed with Ed25519', async () => {

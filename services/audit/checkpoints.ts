@@ -78,6 +78,8 @@ export function startCheckpoints(
   const once = async () => {
     const head = await chainHead(db);
     if (head.seq === lastSeq || head.seq === 0) return;
+    // Said at once, not only when someone runs verify: the database lost rows a checkpoint saw.
+    if (head.seq < lastSeq) log.error({ head: head.seq, checkpoint: lastSeq, file }, 'the audit log ends before its last checkpoint: rolled back or truncated (gateway audit verify names it)');
     const at = new Date();
     const checkpoint = signCheckpoint(keys.current, head, at);
     const handle = await open(file, 'a', 0o600);
