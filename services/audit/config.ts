@@ -15,6 +15,28 @@ export const auditConfig = z
       })
       .prefault({})
       .describe('Rows past the retention period are exported to an NDJSON file, then deleted; the archive is recorded in the chain itself.'),
+    chainKey: z
+      .string()
+      .default('')
+      .describe('Key of the audit chain\'s HMAC (secret, at least 32 characters; or an env:/file:/vault: reference), never stored in the database. Empty: a key generated into <dataDir>/audit-chain.key (mode 0600); audit replicas on several hosts need this set, to one key.'),
+    previousChainKeys: z
+      .array(z.string())
+      .default([])
+      .describe('Chain keys used before audit.chainKey (secrets or references): verify needs them for rows keyed before a rotation.'),
+    database: z
+      .strictObject({
+        writerPassword: z.string().default('').describe('Password (secret or reference) of the role <database>_audit_writer, which appends and reads the audit log; set by the owner at start, as a SCRAM verifier. Empty: no password (trust or peer authentication only).'),
+        maintainerPassword: z.string().default('').describe('Password (secret or reference) of the role <database>_audit_maintainer, which retention runs as.'),
+      })
+      .prefault({})
+      .describe('The audit log\'s PostgreSQL roles, which audit migrations make with database.url (the owner); the service writes and archives as them, never as the owner.'),
+    checkpoints: z
+      .strictObject({
+        intervalSeconds: z.number().int().positive().default(300).describe('How often the chain\'s head is checkpointed (when it moved): appended to the checkpoint file and sent to the SIEM sinks as audit.checkpoint.'),
+        dir: z.string().default('').describe('Folder of checkpoints.ndjson, which gateway audit verify reads. Empty: <dataDir>/audit-checkpoints. Keep it off the database\'s host.'),
+      })
+      .prefault({})
+      .describe('Signed checkpoints of the chain\'s head, kept outside the database: verify catches a log rolled back or rewritten after one.'),
     signingKey: z
       .string()
       .default('')

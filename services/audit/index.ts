@@ -9,17 +9,20 @@ import { join } from 'node:path';
 import type { Database } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
 import { stringsIn } from '../kit/secrets/store.js';
-import { chainUnhashedRows, LOCK_CHAIN } from './chain.js';
+import { chainUnhashedRows, LOCK_CHAIN, type ChainKey } from './chain.js';
+import { startCheckpoints } from './checkpoints.js';
+import { ensureKeyed, loadChainKeys } from './keys.js';
+import { connectAuditRoles } from './roles.js';
 import { startSinks } from './siem/index.js';
 import { archiveOlderThan } from './retention.js';
 import { AuditReader } from './query.js';
 import { appendToChain } from './writer.js';
 
 /** Archives rows past the retention period, now and then (off when days is 0). */
-function startRetention(db: Database, settings: AuditConfig['retention'], defaultDir: string, log: Logger): NodeJS.Timeout | undefined {
+function startRetention(db: Database, key: ChainKey, settings: AuditConfig['retention'], defaultDir: string, log: Logger): NodeJS.Timeout | undefined {
   if (settings.days === 0) return undefined;
   const run = () =>
-    archiveOlderThan(db, new Date(Date.now() - settings.days * 86_400_000), settings.archiveDir || defaultDir).then(
+    archiveOlderThan(db, new Date(Date.now() - settings.days * 86_400_000), settings.archiveDir || defaultDir, key).then(
       (archived) => archived && log.info({ rows: archived.rows, upToSeq: archived.upToSeq, file: archived.file, sha256: archived.sha256 }, 'archived audit rows past retention'),
       (err: unknown) => log.error({ err }, 'audit retention failed; will try again'),
     );
@@ -33,18 +36,23 @@ function startRetention(db: Database, settings: AuditConfig['retention'], defaul
 export const auditService = defineService<AuditConfig>({
   name: 'audit',
   async init(ctx, config) {
-    const db = await ctx.database();
-    await migrate(db, 'audit', auditMigrations, ctx.log);
-    // Before any new row: rows of an older version's log join the chain first.
-    const chained = await db.transaction((tx) => chainUnhashedRows(tx));
+    // The owner (database.url) migrates, makes the roles and sets their passwords; the log is written and archived as those roles.
+    const owner = await ctx.database();
+    await migrate(owner, 'audit', auditMigrations, ctx.log);
+    const keys = await loadChainKeys(config, ctx.dataDir, ctx.secrets, true);
+    // Before any new row: rows of an older version's log join the chain first, then the chain is keyed from here on.
+    const chained = await owner.transaction((tx) => chainUnhashedRows(tx));
     if (chained > 0) ctx.log.info({ rows: chained }, 'chained audit rows written before the hash chain existed');
+    const roles = await connectAuditRoles(owner, ctx.databaseAs, config.database, ctx.secrets);
+    if (await roles.writer.transaction((tx) => ensureKeyed(tx, keys))) ctx.log.info({ keyId: keys.current.id }, 'audit chain keyed from here on');
     const consumer = await startPersistingConsumer(ctx, {
       name: 'audit',
       migrations: auditMigrations,
       filter: '>',
       maxBatch: config.maxBatch,
       opening: LOCK_CHAIN,
-      write: appendToChain,
+      writer: roles.writer,
+      write: (tx, events) => appendToChain(tx, events, keys.current),
     });
     // Each SIEM sink is its own durable consumer; its tokens, keys and CA may be secret references.
     await ctx.secrets.prepare(stringsIn(config.sinks));
@@ -52,18 +60,22 @@ export const auditService = defineService<AuditConfig>({
       log: ctx.log.child({ component: 'siem' }),
       metrics: ctx.metrics,
       secrets: ctx.secrets,
-      deadLetters: deadLetters(db, ctx.metrics, ctx.log),
+      deadLetters: deadLetters(owner, ctx.metrics, ctx.log),
     });
+    const events = await ctx.events();
+    const checkpoints = startCheckpoints(roles.writer, keys, { dir: config.checkpoints.dir || join(ctx.dataDir, 'audit-checkpoints'), intervalSeconds: config.checkpoints.intervalSeconds }, (e) => events.emit(e), ctx.log);
     if (config.signingKey) await ctx.secrets.prepare([config.signingKey]);
-    const api = new AuditReader(db, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
+    const api = new AuditReader(roles.writer, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
     ctx.grpc.add(AuditService, api, ctx.log, { query: ['governance'], export: ['governance'], head: ['governance'] });
-    const retention = startRetention(db, config.retention, join(ctx.dataDir, 'audit-archive'), ctx.log);
+    const retention = startRetention(roles.maintainer, keys.current, config.retention, join(ctx.dataDir, 'audit-archive'), ctx.log);
     return {
       api,
       ready: consumer.ready,
       stop: async () => {
         clearInterval(retention);
         await Promise.all([consumer.stop(), siem.stop()]);
+        await checkpoints.stop();
+        await roles.close();
       },
     };
   },

@@ -63,4 +63,49 @@ export const auditMigrations: Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
     `,
   },
+  {
+    version: 3,
+    description: 'audit roles: a writer that may only append, a maintainer for retention',
+    sql: `
+      -- Roles are the cluster's, not the database's: named after the database, so two gateways' databases on one
+      -- server never share them. The writer (the consumer, the reads) may append and read; the maintainer
+      -- (retention) may also delete archived rows and record archives; only the owner, who runs migrations, may
+      -- change the tables. Passwords are set at start, from audit.database.*Password (services/audit/roles.ts).
+      DO $$
+      DECLARE
+        writer TEXT := current_database() || '_audit_writer';
+        maintainer TEXT := current_database() || '_audit_maintainer';
+      BEGIN
+        IF octet_length(maintainer) > 63 THEN
+          RAISE EXCEPTION 'audit role name % is longer than PostgreSQL allows (63 bytes): use a database name of at most 45 bytes', maintainer;
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = writer) THEN EXECUTE format('CREATE ROLE %I LOGIN', writer); END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = maintainer) THEN EXECUTE format('CREATE ROLE %I LOGIN', maintainer); END IF;
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I, %I', current_schema(), writer, maintainer);
+        REVOKE ALL ON audit_events, audit_archives FROM PUBLIC;
+        -- Not seq: a row slipped into a gap of the sequence would sit among older rows.
+        EXECUTE format('GRANT SELECT, INSERT (event_id, event_type, occurred_at, request_id, trace_id, service, source_address, actor_key_id, actor_team_id, actor_customer_id, actor_admin, schema_version, payload, prev_hash, hash) ON audit_events TO %I, %I', writer, maintainer);
+        EXECUTE format('GRANT DELETE ON audit_events TO %I', maintainer);
+        EXECUTE format('GRANT USAGE ON SEQUENCE audit_events_seq_seq TO %I, %I', writer, maintainer);
+        EXECUTE format('GRANT SELECT ON audit_archives TO %I', writer);
+        EXECUTE format('GRANT SELECT, INSERT ON audit_archives TO %I', maintainer);
+        EXECUTE format('GRANT USAGE ON SEQUENCE audit_archives_id_seq TO %I', maintainer);
+      END
+      $$;
+
+      -- Any session may set a setting, so the old gateway.audit_maintenance switch protected nothing: privileges
+      -- decide who may delete, and the trigger lets a delete through only for rows an archive already covers.
+      CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger AS $$
+      BEGIN
+        IF TG_OP = 'DELETE' AND OLD.seq <= (SELECT coalesce(max(up_to_seq), 0) FROM audit_archives) THEN
+          RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP;
+      END
+      $$ LANGUAGE plpgsql;
+
+      -- New rows come chained; rows of logs older than the chain were chained at start (chainUnhashedRows).
+      ALTER TABLE audit_events ADD CONSTRAINT audit_events_chained CHECK (hash IS NOT NULL AND prev_hash IS NOT NULL) NOT VALID;
+    `,
+  },
 ];

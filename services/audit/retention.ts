@@ -4,7 +4,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Database } from '../kit/db/types.js';
 import { archivedEvent } from '../kit/events.js';
-import { lockChain } from './chain.js';
+import { lockChain, type ChainKey } from './chain.js';
 import { writeAuditEvents } from './writer.js';
 
 const PAGE = 5_000;
@@ -22,9 +22,11 @@ export interface Archived {
  * holds the chain: the file is written and fsync'd first, the archive is
  * recorded with the last archived hash (where verify resumes), and an
  * audit.archived row — naming the file and its SHA-256 — is chained onto the
- * log itself.
+ * log itself, keyed, so verify trusts an archive only the chain vouches for.
+ * Runs as the maintainer role, the one that may delete, and only rows an
+ * archive record covers (the table's trigger refuses any other).
  */
-export async function archiveOlderThan(db: Database, cutoff: Date, dir: string): Promise<Archived | undefined> {
+export async function archiveOlderThan(db: Database, cutoff: Date, dir: string, key: ChainKey): Promise<Archived | undefined> {
   return db.transaction(async (tx) => {
     await lockChain(tx);
     const { rows: bounds } = await tx.query<{ first: string | null; up_to: string | null }>(
@@ -63,10 +65,8 @@ export async function archiveOlderThan(db: Database, cutoff: Date, dir: string):
     }
     const sha256 = digest.digest('hex');
     await tx.query('INSERT INTO audit_archives (up_to_seq, last_hash, rows, file, file_sha256) VALUES ($1, $2, $3, $4, $5)', [upTo, lastHash, rows, file, sha256]);
-    await tx.query("SELECT set_config('gateway.audit_maintenance', 'on', true)");
     await tx.query('DELETE FROM audit_events WHERE seq <= $1', [upTo]);
-    await tx.query("SELECT set_config('gateway.audit_maintenance', 'off', true)");
-    await writeAuditEvents(tx, [archivedEvent({ service: 'audit' }, { upToSeq: upTo, rows, lastHash, file, fileSha256: sha256 })]);
+    await writeAuditEvents(tx, [archivedEvent({ service: 'audit' }, { upToSeq: upTo, rows, lastHash, file, fileSha256: sha256 })], key);
     return { rows, upToSeq: upTo, file, sha256 };
   });
 }

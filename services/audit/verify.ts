@@ -1,44 +1,161 @@
-import { createPrivateKey, createPublicKey, sign } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { Queryable } from '../kit/db/types.js';
-import { CHAINED_COLUMNS, chainHash, chainHead, chainedRow, GENESIS } from './chain.js';
+import { EventType } from '../kit/events.js';
+import { CHAINED_COLUMNS, chainHash, chainHead, chainedRow, GENESIS, type ChainKey } from './chain.js';
+import { checkpointProblem, type Checkpoint } from './checkpoints.js';
+import type { ChainKeys } from './keys.js';
 
 export type Verdict =
-  | { ok: true; rows: number; head: { seq: number; hash: string } }
+  | { ok: true; rows: number; archives: number; checkpoints: number; head: { seq: number; hash: string } }
   | { ok: false; rows: number; seq: number; eventId: string; problem: string };
+
+export interface VerifyOptions {
+  keys: ChainKeys;
+  /** Checkpoints kept outside the database, oldest first. */
+  checkpoints?: Checkpoint[];
+  /** Where to find archive files, when they were moved from the folder they were written to. */
+  archiveDir?: string;
+}
 
 const PAGE = 1_000;
 
-/**
- * Walks the audit log in order and recomputes every row's hash: the first row
- * whose content no longer matches its hash, or whose link to the row before is
- * broken (a row changed, removed or inserted), is named.
- */
-export async function verifyChain(db: Queryable): Promise<Verdict> {
-  const archived = await db.query<{ up_to_seq: number; last_hash: string }>('SELECT up_to_seq, last_hash FROM audit_archives ORDER BY id DESC LIMIT 1');
-  let previous = archived.rows[0]?.last_hash ?? GENESIS;
-  let after = Number(archived.rows[0]?.up_to_seq ?? 0);
-  let checked = 0;
-  for (;;) {
-    const { rows } = await db.query<Record<string, unknown> & { seq: number; prev_hash: string | null; hash: string | null }>(
-      `SELECT seq, prev_hash, hash, ${CHAINED_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT ${PAGE}`,
-      [after],
-    );
-    for (const row of rows) {
-      const seq = Number(row.seq);
-      const eventId = String(row.event_id);
-      if (row.prev_hash !== previous) {
-        return { ok: false, rows: checked, seq, eventId, problem: `its link to the row before is broken (expected ${previous.slice(0, 12)}…, found ${String(row.prev_hash).slice(0, 12)}…): a row before it was removed, inserted or changed` };
-      }
-      if (chainHash(previous, chainedRow(row)) !== row.hash) {
-        return { ok: false, rows: checked, seq, eventId, problem: 'its content does not match its hash: the row was changed' };
-      }
-      previous = row.hash!;
-      after = seq;
-      checked++;
-    }
-    if (rows.length < PAGE) break;
+type Row = Record<string, unknown> & { seq: number | string; prev_hash: string | null; hash: string | null };
+
+class Broken extends Error {
+  constructor(
+    readonly seq: number,
+    readonly eventId: string,
+    readonly problem: string,
+  ) {
+    super(problem);
   }
-  return { ok: true, rows: checked, head: await chainHead(db) };
+}
+
+/**
+ * One walk along the chain, row after row, from archive files then the
+ * database: each row must link to the one before and match its hash, keyed
+ * from the log's audit.chain_keyed row on. It collects what the chain itself
+ * says was archived, and checks rows the checkpoints name.
+ */
+class Walk {
+  previous = GENESIS;
+  lastSeq = 0;
+  rows = 0;
+  key: ChainKey | undefined;
+  readonly claims: { upToSeq: number; lastHash: string; fileSha256: string }[] = [];
+  readonly seen = new Set<number>();
+
+  constructor(
+    private readonly keys: ChainKeys,
+    private readonly checkpoints: Map<number, Checkpoint[]>,
+  ) {}
+
+  step(row: Row): void {
+    const seq = Number(row.seq);
+    const eventId = String(row.event_id);
+    if (row.prev_hash !== this.previous) {
+      throw new Broken(seq, eventId, `its link to the row before is broken (expected ${this.previous.slice(0, 12)}…, found ${String(row.prev_hash).slice(0, 12)}…): a row before it was removed, inserted or changed`);
+    }
+    const content = chainedRow(row);
+    let key = this.key;
+    if (content.event_type === EventType.auditChainKeyed) {
+      const keyId = String((content.payload as { chainKeyed?: { keyId?: string } }).chainKeyed?.keyId);
+      key = this.keys.byId.get(keyId);
+      if (!key) throw new Broken(seq, eventId, `it keys the chain with key ${keyId}, which verify was not given (audit.chainKey, audit.previousChainKeys)`);
+    }
+    if (chainHash(this.previous, content, key) !== row.hash) {
+      const why = key ? 'the row was changed, or written without the chain key (forged)' : 'the row was changed';
+      throw new Broken(seq, eventId, `its content does not match its hash: ${why}`);
+    }
+    for (const c of this.checkpoints.get(seq) ?? []) {
+      if (c.hash !== row.hash) throw new Broken(seq, eventId, `it is not the row the checkpoint of ${c.at} saw (hash ${c.hash.slice(0, 12)}…): the log was rewritten from here`);
+    }
+    if (content.event_type === EventType.auditArchived) {
+      const a = (content.payload as { archived: { upToSeq: string | number; lastHash: string; fileSha256: string } }).archived;
+      this.claims.push({ upToSeq: Number(a.upToSeq), lastHash: a.lastHash, fileSha256: a.fileSha256 });
+    }
+    this.key = key;
+    this.previous = row.hash;
+    this.lastSeq = seq;
+    this.seen.add(seq);
+    this.rows++;
+  }
+}
+
+interface ArchiveRecord {
+  id: number;
+  up_to_seq: number;
+  last_hash: string;
+  file: string;
+  file_sha256: string;
+}
+
+/** Walks an archive's file: its SHA-256 must be the recorded one, and its rows must continue the chain up to the record's last row. */
+function walkArchive(walk: Walk, archive: ArchiveRecord, dir: string | undefined): void {
+  const upTo = Number(archive.up_to_seq);
+  const path = dir ? join(dir, basename(archive.file)) : archive.file;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Broken(upTo, '', `archive ${archive.id} (rows up to ${upTo}) cannot be checked: ${(err as Error).message} (give --archive-dir where the archive files are)`);
+  }
+  if (createHash('sha256').update(text).digest('hex') !== archive.file_sha256) {
+    throw new Broken(upTo, '', `archive ${archive.id}'s file ${path} is not the file archived (its SHA-256 differs)`);
+  }
+  try {
+    for (const line of text.split('\n')) if (line) walk.step(JSON.parse(line) as Row);
+  } catch (err) {
+    if (!(err instanceof Broken)) throw err;
+    throw new Broken(err.seq, err.eventId, `archive ${archive.id}'s file ${path} does not continue the chain: ${err.problem}`);
+  }
+  if (walk.lastSeq !== upTo || walk.previous !== archive.last_hash) {
+    throw new Broken(upTo, '', `archive ${archive.id} says it holds rows up to ${upTo} ending in ${archive.last_hash.slice(0, 12)}…, but its file ends at row ${walk.lastSeq}`);
+  }
+}
+
+/**
+ * Walks the whole chain — every archive's file, then the rows in the database
+ * — recomputing every hash with the chain's keys, and checks it against the
+ * checkpoints kept outside the database. The first row that does not match is
+ * named: changed, removed, inserted or forged without the key; an archive
+ * record the chain does not vouch for; a row a checkpoint saw otherwise; a
+ * log that ends before a checkpoint (rolled back); a head not keyed at all.
+ */
+export async function verifyChain(db: Queryable, options: VerifyOptions): Promise<Verdict> {
+  const checkpoints = new Map<number, Checkpoint[]>();
+  for (const [i, c] of (options.checkpoints ?? []).entries()) {
+    const problem = checkpointProblem(c, options.keys);
+    if (problem) return { ok: false, rows: 0, seq: Number(c.seq), eventId: '', problem: `checkpoint ${i + 1} (of ${c.at}) cannot be trusted: ${problem}` };
+    checkpoints.set(c.seq, [...(checkpoints.get(c.seq) ?? []), c]);
+  }
+  const walk = new Walk(options.keys, checkpoints);
+  try {
+    const { rows: archives } = await db.query<ArchiveRecord>('SELECT id, up_to_seq, last_hash, file, file_sha256 FROM audit_archives ORDER BY up_to_seq, id');
+    for (const archive of archives) walkArchive(walk, archive, options.archiveDir);
+    for (;;) {
+      const { rows } = await db.query<Row>(`SELECT seq, prev_hash, hash, ${CHAINED_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT ${PAGE}`, [walk.lastSeq]);
+      for (const row of rows) walk.step(row);
+      if (rows.length < PAGE) break;
+    }
+    for (const a of archives) {
+      const vouched = walk.claims.some((c) => c.upToSeq === Number(a.up_to_seq) && c.lastHash === a.last_hash && c.fileSha256 === a.file_sha256);
+      if (!vouched) throw new Broken(Number(a.up_to_seq), '', `archive ${a.id} (rows up to ${a.up_to_seq}) is not in the chain: no audit.archived row records it, so it was added by hand`);
+    }
+    if (walk.rows > 0 && !walk.key) {
+      throw new Broken(walk.lastSeq, '', 'the log is not keyed: its last row is hashed with plain SHA-256, which anyone who can write rows can recompute (a gateway keys the chain at start)');
+    }
+    for (const [seq, [c]] of checkpoints) {
+      if (seq > walk.lastSeq) throw new Broken(seq, '', `the log ends at row ${walk.lastSeq}, but the checkpoint of ${c!.at} saw row ${seq}: rows were removed from its end (rolled back or truncated)`);
+      if (!walk.seen.has(seq)) throw new Broken(seq, '', `the checkpoint of ${c!.at} saw row ${seq}, which is neither in the log nor in an archive`);
+    }
+  } catch (err) {
+    if (!(err instanceof Broken)) throw err;
+    return { ok: false, rows: walk.rows, seq: err.seq, eventId: err.eventId, problem: err.problem };
+  }
+  return { ok: true, rows: walk.rows, archives: walk.claims.length, checkpoints: options.checkpoints?.length ?? 0, head: await chainHead(db) };
 }
 
 /**

@@ -3,7 +3,8 @@ import { CanonicalText, canonicalJson } from '../kit/canonical-json.js';
 import { arrayLiteral } from '../kit/db/arrays.js';
 import { storableJsonText, storableText } from '../kit/db/storable.js';
 import type { Queryable } from '../kit/db/types.js';
-import { CHAIN_HEAD, chainHash, lockChain, type ChainedRow } from './chain.js';
+import { CHAIN_HEAD, chainHash, lockChain, type ChainedRow, type ChainKey } from './chain.js';
+import { EventType } from '../kit/events.js';
 
 /**
  * The payload as JSON, keyed by its kind: {"request": {...}}, {"tool": {...}}.
@@ -44,16 +45,20 @@ function rowOf(event: Event): { row: ChainedRow; payloadJson: string } {
 
 /**
  * Appends a batch of events to the audit log, in order, each row chained to
- * the one before. Events already recorded (a redelivery, a re-publish) are
- * left out before chaining, so the chain never points at a row not written.
+ * the one before with the key. Events already recorded (a redelivery, a
+ * re-publish) are left out before chaining, so the chain never points at a row
+ * not written.
  */
-export async function writeAuditEvents(db: Queryable, events: Event[]): Promise<void> {
+export async function writeAuditEvents(db: Queryable, events: Event[], key: ChainKey): Promise<void> {
   await lockChain(db);
-  await appendToChain(db, events);
+  await appendToChain(db, events, key);
 }
 
 /** writeAuditEvents for a transaction that already holds the chain's lock (opened with LOCK_CHAIN). */
-export async function appendToChain(db: Queryable, events: Event[]): Promise<void> {
+export async function appendToChain(db: Queryable, events: Event[], key: ChainKey): Promise<void> {
+  // A checkpoint describes the log; chained into it, the head would move with every checkpoint.
+  events = events.filter((e) => e.type !== EventType.auditCheckpoint);
+  if (events.length === 0) return;
   const ids = [...new Set(events.map((e) => e.id))];
   // Which events are known, and the chain's head, in one round trip.
   const { rows: [state] } = await db.query<{ known: string[]; hash: string }>(
@@ -69,7 +74,7 @@ export async function appendToChain(db: Queryable, events: Event[]): Promise<voi
   const stored = fresh.map(rowOf);
   const rows = stored.map((s) => s.row);
   const links = rows.map((row) => {
-    const link = { prev: previous, hash: chainHash(previous, row) };
+    const link = { prev: previous, hash: chainHash(previous, row, key) };
     previous = link.hash;
     return link;
   });

@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { signedHead, verifyChain } from '../audit/verify.js';
+import { CHECKPOINT_FILE, readCheckpoints } from '../audit/checkpoints.js';
+import { GENERATED_KEY_FILE, loadChainKeys } from '../audit/keys.js';
+import { signedHead, verifyChain, type Verdict } from '../audit/verify.js';
 import { listDeadLetters } from '../kit/bus/dead-letters.js';
 import { loadConfig } from '../kit/config.js';
 import { PGliteDatabase } from '../kit/db/pglite.js';
@@ -165,27 +167,40 @@ async function keys(args: string[]): Promise<void> {
 
 async function auditCommand(args: string[]): Promise<void> {
   const [action, ...rest] = args;
-  const { values } = parse(rest, { ...CONFIG_OPTION, 'sign-key': { type: 'string' }, json: { type: 'boolean' } });
+  const { values } = parse(rest, { ...CONFIG_OPTION, 'sign-key': { type: 'string' }, json: { type: 'boolean' }, checkpoints: { type: 'string' }, 'archive-dir': { type: 'string' } });
   if (action === 'events') return void process.stdout.write(renderEventsReference());
   if (action !== 'verify' && action !== 'head') return void console.log(HELP.audit);
   const config = readConfig(values.config);
   const log = createLogger({ level: 'warn', destination: process.stderr });
+  const secrets = new SecretStore(config.secrets, log);
   const db = await openDatabase(config, log);
   try {
     if (action === 'verify') {
-      const verdict = await verifyChain(db);
+      const dataDir = resolve(config.dataDir);
+      const keys = await loadChainKeys(config.audit, dataDir, secrets, false);
+      if (!keys) throw new Error(`no audit chain key: set audit.chainKey, or dataDir to the gateway's folder that holds ${GENERATED_KEY_FILE}`);
+      const dir = values.checkpoints ?? (config.audit.checkpoints.dir || join(dataDir, 'audit-checkpoints'));
+      const { checkpoints, unreadable } = readCheckpoints(dir);
+      const verdict: Verdict = unreadable.length
+        ? { ok: false, rows: 0, seq: 0, eventId: '', problem: `line ${unreadable[0]} of ${join(dir, CHECKPOINT_FILE)} is not a checkpoint` }
+        : await verifyChain(db, { keys, checkpoints, archiveDir: values['archive-dir'] });
       if (values.json) console.log(JSON.stringify(verdict, null, 2));
-      else if (verdict.ok) console.log(`audit log intact: ${verdict.rows} rows, head ${verdict.head.seq} ${verdict.head.hash}`);
-      else console.error(`audit log BROKEN at row ${verdict.seq} (event ${verdict.eventId}): ${verdict.problem}; ${verdict.rows} rows before it are intact`);
+      else if (verdict.ok) {
+        console.log(`audit log intact: ${verdict.rows} rows (${verdict.archives} archives), ${verdict.checkpoints} checkpoints from ${dir} matched, head ${verdict.head.seq} ${verdict.head.hash}`);
+        if (verdict.checkpoints === 0) console.error(`no checkpoints in ${dir}: rows removed from the log's end would go unnoticed (see docs/audit.md)`);
+      } else {
+        const event = verdict.eventId ? ` (event ${verdict.eventId})` : '';
+        console.error(`audit log BROKEN at row ${verdict.seq}${event}: ${verdict.problem}; ${verdict.rows} rows before it are intact`);
+      }
       if (!verdict.ok) process.exitCode = 1;
     } else {
-      const secrets = new SecretStore(config.secrets, log);
       const configured = config.audit.signingKey;
       if (configured) await secrets.prepare([configured]);
       const key = values['sign-key'] ? readFileSync(values['sign-key'], 'utf8') : configured ? secrets.get(configured).value : undefined;
       console.log(JSON.stringify(await signedHead(db, key), null, 2));
     }
   } finally {
+    secrets.stop();
     await db.close();
   }
 }

@@ -12,7 +12,7 @@ Usage:
   gateway keys create --name <name> [--team <id>] [--customer <id>] [--expires-at <ISO time>]
   gateway keys list
   gateway keys revoke <key id>
-  gateway audit verify [--config <file>]                walk the audit log's hash chain; exit 1 naming the first broken row
+  gateway audit verify [--config <file>]                walk the audit log's chain, archives and checkpoints; exit 1 naming the first broken row
   gateway audit head [--sign-key <pem file>]            print the chain's head, signed, to keep outside the database
   gateway audit events                                  print an example of every event in every SIEM format (Markdown)
   gateway dead-letters [--consumer <name>] [--json]     list events a consumer or SIEM sink could never write or deliver
@@ -54,8 +54,11 @@ Options for all:
   --help                show this help`,
   audit: `gateway audit — the tamper-evident audit log (reads database.url, or the embedded database of a stopped gateway)
 
-  gateway audit verify [--config <file>] [--json]
-      recomputes every row's hash in order; exit 0 when intact, 1 naming the first row changed or removed
+  gateway audit verify [--config <file>] [--json] [--checkpoints <dir>] [--archive-dir <dir>]
+      walks the chain through every archive file and the database, recomputing every row's keyed hash
+      (audit.chainKey, else <dataDir>/audit-chain.key), and checks it against the checkpoints
+      (audit.checkpoints.dir); exit 0 when intact, 1 naming the first row changed, removed, inserted or
+      forged, an archive the chain does not record, or a log that ends before a checkpoint (rolled back)
   gateway audit head [--config <file>] [--sign-key <Ed25519 private key PEM file>]
       prints the last row's position and hash, signed with the key (or audit.signingKey), to anchor outside the database
   gateway audit events

@@ -6,7 +6,7 @@ import { signWebhook, webhookBody } from '../audit/siem/webhook.js';
 import type { Attempt, RequestContext } from '../gen/gateway/v1/common.js';
 import { keyView } from '../governance/admin/views.js';
 import { LITERAL_SECRETS } from '../kit/secrets/store.js';
-import { adminEvent, archivedEvent, attemptEvent, authFailedEvent, Event, EventType, requestEvent, toolCalledEvent } from '../kit/events.js';
+import { adminEvent, archivedEvent, attemptEvent, authFailedEvent, chainKeyedEvent, checkpointEvent, Event, EventType, requestEvent, toolCalledEvent } from '../kit/events.js';
 
 /**
  * Renders docs/events.md: one example of every event type, each in every SIEM
@@ -89,6 +89,16 @@ function examples(): Example[] {
       title: 'Audit rows archived',
       when: 'Rows past `audit.retention.days` went to an archive file; this event is chained into the log.',
       event: archivedEvent({ service: 'audit' }, { upToSeq: 1_048_576, rows: 1_048_576, lastHash: '9f2c4e0d5b7a61c38e4f0a2b6d8c1e3f5a7b9c0d2e4f6a8b0c1d3e5f7a9b2c4d', file: 'audit-archive-2026-08-26.ndjson', fileSha256: '3b7e1f9a0c2d4e6f8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f' }),
+    },
+    {
+      title: 'Audit chain keyed',
+      when: 'From this row on, every row\'s hash is an HMAC with the key of this id: written into the log at start when the chain is not yet keyed with `audit.chainKey` (a new log, an older version\'s, a rotated key). Never sent to SIEM sinks.',
+      event: chainKeyedEvent({ service: 'audit' }, { keyId: '4be1c09e7d2a5f38', algorithm: 'HMAC-SHA-256' }),
+    },
+    {
+      title: 'Audit checkpoint',
+      when: 'Every `audit.checkpoints.intervalSeconds` when the log grew: its head, signed with the chain key, also appended to the checkpoint file. Sent to SIEM sinks, never written into the log. Keep them: `gateway audit verify` catches a log rolled back or rewritten after one.',
+      event: checkpointEvent({ service: 'audit' }, TIME, { seq: 1_048_912, hash: '2d7c0e8f4a6b1c3d5e7f9a0b2c4d6e8f1a3b5c7d9e0f2a4b6c8d0e1f3a5b7c9d', keyId: '4be1c09e7d2a5f38', mac: '8a1f3c5e7b9d0f2a4c6e8b0d1f3a5c7e9b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a' }),
     },
   ];
   // Fixed ids and times, so the page changes only when a format does.

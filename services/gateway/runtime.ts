@@ -71,6 +71,13 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     (database ??= config.database.url
       ? connectPostgres(config.database.url, config.database.poolSize, log.child({ component: 'database' }))
       : PGliteDatabase.open(join(dataDir, 'pg')));
+  const databaseAs = (role: string, password: string, poolSize: number) => {
+    if (!config.database.url) return undefined;
+    const url = new URL(config.database.url);
+    url.username = encodeURIComponent(role);
+    url.password = encodeURIComponent(password);
+    return connectPostgres(url.toString(), poolSize, log.child({ component: 'database', role }));
+  };
   const getBus = () =>
     (bus ??= config.nats.url
       ? connectJetStream(config, services, secrets, log.child({ component: 'bus' }))
@@ -158,6 +165,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
         pricing,
         secrets,
         database: getDatabase,
+        databaseAs,
         bus: getBus,
         events: getPublisher,
         opsRoute: (path, handler) => void opsRoutes.set(path, handler),

@@ -1,4 +1,4 @@
-import { Event, type RequestOutcome, type AdminChange, type AuditArchived, type AuthFailure } from '../gen/gateway/v1/events.js';
+import { Event, type RequestOutcome, type AdminChange, type AuditArchived, type AuditChainKeyed, type AuditCheckpoint, type AuthFailure } from '../gen/gateway/v1/events.js';
 import type { Actor, Attempt, RequestContext } from '../gen/gateway/v1/common.js';
 import type { ToolCall } from '../gen/gateway/v1/mcp.js';
 import { uuidv7 } from './ids.js';
@@ -18,6 +18,8 @@ export const EventType = {
   authFailed: 'auth.failed',
   toolCalled: 'tool.called',
   auditArchived: 'audit.archived',
+  auditChainKeyed: 'audit.chain_keyed',
+  auditCheckpoint: 'audit.checkpoint',
 } as const;
 
 /** Admin changes are `admin.<resource>.<action>`, e.g. admin.virtual_key.rotate. */
@@ -59,6 +61,14 @@ export function authFailedEvent(fields: EventFields, failure: AuthFailure): Even
 
 export function archivedEvent(fields: EventFields, archived: AuditArchived): Event {
   return { ...envelope(EventType.auditArchived, fields), payload: { $case: 'archived', archived } };
+}
+
+export function chainKeyedEvent(fields: EventFields, keyed: AuditChainKeyed): Event {
+  return { ...envelope(EventType.auditChainKeyed, fields), payload: { $case: 'chainKeyed', chainKeyed: keyed } };
+}
+
+export function checkpointEvent(fields: EventFields, at: Date, checkpoint: AuditCheckpoint): Event {
+  return { ...envelope(EventType.auditCheckpoint, fields), time: at, payload: { $case: 'checkpoint', checkpoint } };
 }
 
 export function toolCalledEvent(fields: EventFields, call: ToolCall): Event {

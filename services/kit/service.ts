@@ -46,6 +46,8 @@ export interface ServiceContext {
   readonly secrets: SecretStore;
   /** The process's database, opened on first use. */
   database(): Promise<Database>;
+  /** A pool of its own to the same PostgreSQL database, signed in as another role (undefined: the database is embedded). */
+  databaseAs(role: string, password: string, poolSize: number): Promise<Database> | undefined;
   /** The process's event bus, connected on first use. */
   bus(): Promise<EventBus>;
   /** Publishes events without holding up the caller; see EventPublisher. */

@@ -4,6 +4,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../services/audit/verify.js';
+import { generatedChainKeys } from '../../services/audit/keys.js';
 import type { Queryable } from '../../services/kit/db/types.js';
 import { adminEvent, encodeEvent, EventType, requestEvent, type Event } from '../../services/kit/events.js';
 import type { ServiceName } from '../../services/kit/service.js';
@@ -127,7 +128,7 @@ describe('split mode on NATS with TLS and a user per service (deploy/nats)', () 
     expect(await rowsOf('usage_records', forgedUsage.requestId)).toBe(0);
     const { rows: spend } = await db.query<{ tokens: string }>('SELECT coalesce(sum(total_tokens), 0) AS tokens FROM usage_records WHERE key_id = $1', [victim.id]);
     expect(Number(spend[0]!.tokens)).toBeLessThan(1_000);
-    expect(await verifyChain(db as unknown as Queryable)).toMatchObject({ ok: true });
+    expect(await verifyChain(db as unknown as Queryable, { keys: generatedChainKeys(gateway.dataDir)! })).toMatchObject({ ok: true });
   });
 
   it('refuses a client that does not speak TLS before it can sign in or publish', async () => {

@@ -5,6 +5,7 @@ import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyChain } from '../../services/audit/verify.js';
+import { generatedChainKeys } from '../../services/audit/keys.js';
 import type { Queryable } from '../../services/kit/db/types.js';
 import { decodeEvent } from '../../services/kit/events.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
@@ -126,7 +127,7 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
     expect(usage.get(quoted)).toBe('failed');
     expect(usage.get(after)).toBe('completed');
 
-    const verdict = await verifyChain(db as unknown as Queryable);
+    const verdict = await verifyChain(db as unknown as Queryable, { keys: generatedChainKeys(gateway.dataDir)! });
     expect(verdict).toMatchObject({ ok: true });
     expect(verdict.rows).toBeGreaterThanOrEqual(ids.length);
   });
@@ -179,7 +180,8 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
     const costly = rows[0]!.request_id;
     // The price corrected, and the gateway restarted with it.
     await gateway.stop();
-    gateway = await startInProcess({ ...config, pricing: { models: { 'mock/costly': { input: 2, output: 8 } } } });
+    // Its data folder too, as a restarted process keeps it: the audit chain's key is there.
+    gateway = await startInProcess({ ...config, dataDir: gateway.dataDir, pricing: { models: { 'mock/costly': { input: 2, output: 8 } } } });
     const usage = await eventually('the usage row of the request set aside', async () => {
       const { rows: usageRows } = await db.query<{ cost_usd: string | null; outcome: string }>('SELECT cost_usd, outcome FROM usage_records WHERE request_id = $1', [costly]);
       return usageRows[0];

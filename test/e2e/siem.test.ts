@@ -56,6 +56,11 @@ describe('SIEM streaming from a running gateway', () => {
     expect(splunk.received.every((e) => e.index === 'ai' && e.sourcetype === 'ai-gateway:event')).toBe(true);
   });
 
+  it('sends checkpoints of the audit chain\'s head, signed with the chain key, for the SIEM to keep', async () => {
+    const checkpoint = await eventually('a checkpoint in Splunk', async () => records().find((r) => r.metadata.event_code === 'audit.checkpoint'));
+    expect(checkpoint as unknown).toMatchObject({ unmapped: { checkpoint: { seq: expect.any(Number), hash: expect.stringMatching(/^[0-9a-f]{64}$/), mac: expect.stringMatching(/^[0-9a-f]{64}$/) } } });
+  });
+
   it('sends admin changes too, and never the virtual key itself', async () => {
     await eventually('the key creation in Splunk', async () =>
       records().some((r) => r.metadata.event_code.startsWith('admin.') && r.activity_name === 'Create' && JSON.stringify(r).includes(keyId)) ? true : undefined,
@@ -139,7 +144,8 @@ describe('a SIEM that refuses what it is sent', () => {
     // The SIEM's limit raised, and the gateway restarted.
     splunk.maxContentLength = 1_000_000;
     await gateway.stop();
-    gateway = await startInProcess(config);
+    // Its data folder too, as a restarted process keeps it: the audit chain's key is there.
+    gateway = await startInProcess({ ...config, dataDir: gateway.dataDir });
     const delivered = () => new Set(splunk.received.map((e) => (e.event as { metadata: { uid: string } }).metadata.uid));
     await eventually('the events set aside in Splunk', async () => (rows.every((r) => delivered().has(r.event_id)) ? true : undefined));
     // Each leaves the table once HEC has taken it (just after, so waited for).

@@ -101,7 +101,7 @@ export async function startInProcess(config: Tree = {}, services?: ServiceName[]
   const parsed = loadConfig(gatewayConfig, { overrides: merge(testDefaults(dataDir), { ...config, log: { level: 'debug' } }), env: {} });
   const running = await startGateway(parsed, services ?? ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'], createLogger({ level: 'debug', destination: outputFile('in-process') }));
   const e = running.endpoints;
-  return { ...wrap(`${e['ingress.http']}/v1`, e['governance.admin'] ?? '', e.ops!, running.stop), running, dataDir };
+  return { ...wrap(`${e['ingress.http']}/v1`, e['governance.admin'] ?? '', e.ops!, running.stop), running, dataDir: parsed.dataDir };
 }
 
 export interface ServiceProcess {
@@ -171,6 +171,8 @@ export interface SplitGateway extends TestGateway {
   readonly adminUrls: string[];
   /** The CA and the service certificates the processes use (`gateway certs init`). */
   readonly certsDir: string;
+  /** The processes' dataDir (the audit chain's generated key, its checkpoints). */
+  readonly dataDir: string;
   /** Where each service's (first) process serves gRPC. */
   readonly grpcAddresses: Record<Exclude<ServiceName, 'ingress'>, string>;
   /** What all processes printed. */
@@ -263,6 +265,7 @@ export async function startSplit(
     restart,
     ingressURLs,
     certsDir,
+    dataDir: dir,
     grpcAddresses: { governance: `127.0.0.1:${governance.grpc[0]}`, caching: `127.0.0.1:${grpcCaching[0]}`, routing: `127.0.0.1:${grpcRouting}`, audit: `127.0.0.1:${grpcAudit}`, metering: `127.0.0.1:${grpcMetering}` },
     adminUrls,
     output: () => started.map((p) => `--- ${p.name} ---\n${p.output()}`).join('\n'),

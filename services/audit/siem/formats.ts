@@ -225,6 +225,14 @@ export function toOcsf(event: Event): Record<string, unknown> {
       record.message = `refused credential on ${f.surface} ${f.target}: ${f.reason}`;
       break;
     }
+    case 'checkpoint': {
+      // What a SIEM keeps so that gateway audit verify can be checked against it later.
+      const c = p.checkpoint;
+      record.api = { operation: event.type, service: { name: 'audit_log' } };
+      record.message = `audit log head at row ${c.seq}: ${c.hash}`;
+      Object.assign(unmapped, { checkpoint: { seq: Number(c.seq), hash: c.hash, key_id: c.keyId, mac: c.mac } });
+      break;
+    }
     default:
       record.api = { operation: event.type, request: requestRef };
   }
@@ -335,6 +343,15 @@ export function toCef(event: Event): string {
       add('request', path);
       add('reason', p.auth.reason);
       add('msg', `refused credential on ${p.auth.surface}`);
+      break;
+    }
+    case 'checkpoint': {
+      const c = p.checkpoint;
+      add('cn1', Number(c.seq), 'seq');
+      add('cs2', c.hash, 'chainHash');
+      add('cs3', c.keyId, 'keyId');
+      add('cs5', c.mac, 'mac');
+      add('msg', `audit log head at row ${c.seq}`);
       break;
     }
   }

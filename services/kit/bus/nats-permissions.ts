@@ -32,7 +32,8 @@ export const BUS_USE: Readonly<Record<ServiceName, BusUse>> = {
   governance: { publishes: ['admin.>', 'auth.failed'], broadcasts: ['admin.>'] },
   routing: { broadcasts: ['admin.>'] },
   // The stream holds the audit trail until audit has it, so audit alone sets how long it keeps events.
-  audit: { durables: [{ name: 'audit', filter: '>' }], updatesStream: true },
+  // Its checkpoints of the chain's head go out to the SIEM sinks; the audit log leaves them out.
+  audit: { publishes: ['audit.checkpoint'], durables: [{ name: 'audit', filter: '>' }], updatesStream: true },
   metering: {
     durables: [
       { name: 'metering', filter: 'request.*' },

@@ -1,6 +1,6 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { migrate } from '../db/migrate.js';
-import type { Migration, Queryable } from '../db/types.js';
+import type { Database, Migration, Queryable } from '../db/types.js';
 import type { Event } from '../events.js';
 import { LATENCY_BUCKETS, sharedMetric } from '../metrics.js';
 import type { RunningService, ServiceContext } from '../service.js';
@@ -20,6 +20,8 @@ export interface PersistingConsumerOptions {
    * oneStatement, as a single statement, atomic by itself, without one (one round trip instead of three).
    */
   write(db: Queryable, events: Event[]): Promise<void>;
+  /** The connection batches are written with, when not the service's database (audit writes as its writer role). */
+  writer?: Database;
   oneStatement?: boolean;
   /** A statement without parameters the transaction opens with, sent with BEGIN (e.g. taking a lock). */
   opening?: string;
@@ -35,7 +37,8 @@ export async function startPersistingConsumer(ctx: ServiceContext, options: Pers
   await migrate(db, DEAD_LETTERS_COMPONENT, deadLetterMigrations, ctx.log);
   await migrate(db, options.name, options.migrations, ctx.log);
   const bus = await ctx.bus();
-  const write = (events: Event[]) => (options.oneStatement ? options.write(db, events) : db.transaction((tx) => options.write(tx, events), options.opening));
+  const writer = options.writer ?? db;
+  const write = (events: Event[]) => (options.oneStatement ? options.write(writer, events) : writer.transaction((tx) => options.write(tx, events), options.opening));
   const guarded = deadLetters(db, ctx.metrics, ctx.log).guard(options.name, options.maxBatch, write, refusedByPostgres);
   const consumer = await bus
     .consume({ name: options.name, filter: options.filter, maxBatch: options.maxBatch }, measured(options.name, ctx.metrics, guarded.write))

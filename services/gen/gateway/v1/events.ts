@@ -29,6 +29,8 @@ export const protobufFileName = "gateway/v1/events.proto";
  *   auth.failed        an admin API call with a missing or invalid credential
  *   audit.archived     rows older than the retention period left the audit log
  *                      for an archive file (recorded in the chain itself)
+ *   audit.chain_keyed  from this row on, the chain is keyed (HMAC) with a new key
+ *   audit.checkpoint   the chain's head, signed, kept outside the database
  */
 export interface Event {
   /**
@@ -56,6 +58,8 @@ export interface Event {
     | { $case: "auth"; auth: AuthFailure }
     | { $case: "archived"; archived: AuditArchived }
     | { $case: "tool"; tool: ToolCall }
+    | { $case: "chainKeyed"; chainKeyed: AuditChainKeyed }
+    | { $case: "checkpoint"; checkpoint: AuditCheckpoint }
     | undefined;
 }
 
@@ -78,6 +82,22 @@ export interface AuditArchived {
   lastHash: string;
   file: string;
   fileSha256: string;
+}
+
+/** From this row on, every row's hash is an HMAC with the key of this id (type audit.chain_keyed). */
+export interface AuditChainKeyed {
+  /** HMAC-SHA-256(key, "gateway audit chain key id"), first 16 hex digits: names the key, never reveals it. */
+  keyId: string;
+  algorithm: string;
+}
+
+/** The chain's head at a moment, kept outside the database (type audit.checkpoint). */
+export interface AuditCheckpoint {
+  seq: number;
+  hash: string;
+  keyId: string;
+  /** HMAC-SHA-256 with the chain key over the checkpoint's JSON (see services/audit/checkpoints.ts). */
+  mac: string;
 }
 
 /** A credential that was refused (type auth.failed). */
@@ -188,6 +208,12 @@ export const Event: MessageFns<Event> = {
         break;
       case "tool":
         ToolCall.encode(message.payload.tool, writer.uint32(202).fork()).join();
+        break;
+      case "chainKeyed":
+        AuditChainKeyed.encode(message.payload.chainKeyed, writer.uint32(210).fork()).join();
+        break;
+      case "checkpoint":
+        AuditCheckpoint.encode(message.payload.checkpoint, writer.uint32(218).fork()).join();
         break;
     }
     return writer;
@@ -326,6 +352,22 @@ export const Event: MessageFns<Event> = {
             message.payload = { $case: "tool", tool: ToolCall.decode(reader, reader.uint32()) };
             continue;
           }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.payload = { $case: "chainKeyed", chainKeyed: AuditChainKeyed.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.payload = { $case: "checkpoint", checkpoint: AuditCheckpoint.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -377,6 +419,12 @@ export const Event: MessageFns<Event> = {
         ? { $case: "archived", archived: AuditArchived.fromJSON(object.archived) }
         : isSet(object.tool)
         ? { $case: "tool", tool: ToolCall.fromJSON(object.tool) }
+        : isSet(object.chainKeyed)
+        ? { $case: "chainKeyed", chainKeyed: AuditChainKeyed.fromJSON(object.chainKeyed) }
+        : isSet(object.chain_keyed)
+        ? { $case: "chainKeyed", chainKeyed: AuditChainKeyed.fromJSON(object.chain_keyed) }
+        : isSet(object.checkpoint)
+        ? { $case: "checkpoint", checkpoint: AuditCheckpoint.fromJSON(object.checkpoint) }
         : undefined,
     };
   },
@@ -422,6 +470,10 @@ export const Event: MessageFns<Event> = {
       obj.archived = AuditArchived.toJSON(message.payload.archived);
     } else if (message.payload?.$case === "tool") {
       obj.tool = ToolCall.toJSON(message.payload.tool);
+    } else if (message.payload?.$case === "chainKeyed") {
+      obj.chainKeyed = AuditChainKeyed.toJSON(message.payload.chainKeyed);
+    } else if (message.payload?.$case === "checkpoint") {
+      obj.checkpoint = AuditCheckpoint.toJSON(message.payload.checkpoint);
     }
     return obj;
   },
@@ -474,6 +526,18 @@ export const Event: MessageFns<Event> = {
       case "tool": {
         if (object.payload?.tool !== undefined && object.payload?.tool !== null) {
           message.payload = { $case: "tool", tool: ToolCall.fromPartial(object.payload.tool) };
+        }
+        break;
+      }
+      case "chainKeyed": {
+        if (object.payload?.chainKeyed !== undefined && object.payload?.chainKeyed !== null) {
+          message.payload = { $case: "chainKeyed", chainKeyed: AuditChainKeyed.fromPartial(object.payload.chainKeyed) };
+        }
+        break;
+      }
+      case "checkpoint": {
+        if (object.payload?.checkpoint !== undefined && object.payload?.checkpoint !== null) {
+          message.payload = { $case: "checkpoint", checkpoint: AuditCheckpoint.fromPartial(object.payload.checkpoint) };
         }
         break;
       }
@@ -690,6 +754,216 @@ export const AuditArchived: MessageFns<AuditArchived> = {
     message.lastHash = object.lastHash ?? "";
     message.file = object.file ?? "";
     message.fileSha256 = object.fileSha256 ?? "";
+    return message;
+  },
+};
+
+function createBaseAuditChainKeyed(): AuditChainKeyed {
+  return { keyId: "", algorithm: "" };
+}
+
+export const AuditChainKeyed: MessageFns<AuditChainKeyed> = {
+  encode(message: AuditChainKeyed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    if (message.algorithm !== "") {
+      writer.uint32(18).string(message.algorithm);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuditChainKeyed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuditChainKeyed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.algorithm = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuditChainKeyed {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      algorithm: isSet(object.algorithm) ? globalThis.String(object.algorithm) : "",
+    };
+  },
+
+  toJSON(message: AuditChainKeyed): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.algorithm !== "") {
+      obj.algorithm = message.algorithm;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuditChainKeyed>, I>>(base?: I): AuditChainKeyed {
+    return AuditChainKeyed.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuditChainKeyed>, I>>(object: I): AuditChainKeyed {
+    const message = createBaseAuditChainKeyed();
+    message.keyId = object.keyId ?? "";
+    message.algorithm = object.algorithm ?? "";
+    return message;
+  },
+};
+
+function createBaseAuditCheckpoint(): AuditCheckpoint {
+  return { seq: 0, hash: "", keyId: "", mac: "" };
+}
+
+export const AuditCheckpoint: MessageFns<AuditCheckpoint> = {
+  encode(message: AuditCheckpoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0) {
+      writer.uint32(8).int64(message.seq);
+    }
+    if (message.hash !== "") {
+      writer.uint32(18).string(message.hash);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(26).string(message.keyId);
+    }
+    if (message.mac !== "") {
+      writer.uint32(34).string(message.mac);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuditCheckpoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuditCheckpoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hash = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.mac = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuditCheckpoint {
+    return {
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+      hash: isSet(object.hash) ? globalThis.String(object.hash) : "",
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      mac: isSet(object.mac) ? globalThis.String(object.mac) : "",
+    };
+  },
+
+  toJSON(message: AuditCheckpoint): unknown {
+    const obj: any = {};
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
+    if (message.hash !== "") {
+      obj.hash = message.hash;
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.mac !== "") {
+      obj.mac = message.mac;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuditCheckpoint>, I>>(base?: I): AuditCheckpoint {
+    return AuditCheckpoint.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuditCheckpoint>, I>>(object: I): AuditCheckpoint {
+    const message = createBaseAuditCheckpoint();
+    message.seq = object.seq ?? 0;
+    message.hash = object.hash ?? "";
+    message.keyId = object.keyId ?? "";
+    message.mac = object.mac ?? "";
     return message;
   },
 };
