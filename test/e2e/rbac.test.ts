@@ -221,6 +221,8 @@ describe('admin API: every route, every role, a scoped token, an unknown token a
     expect((await team('PATCH', `/admin/budgets/${teamBudget}`, { limit_usd: 1_000_000 })).status).toBe(403);
     expect((await team('DELETE', `/admin/budgets/${teamBudget}`)).status).toBe(403);
     expect((await team('POST', '/admin/budgets', { scope: 'team', scope_id: 'acme-team', limit_usd: 1_000_000, period: 'day' })).status).toBe(403);
+    // It still reads the budget it is held to.
+    expect(await (await team('GET', `/admin/budgets/${teamBudget}`)).json()).toMatchObject({ limit_usd: 10 });
     // Below it, on a key of its team, it may.
     const key = (await owner('POST', '/admin/keys', { name: 'k', team: 'acme-team' })).id as string;
     expect((await team('POST', '/admin/budgets', { scope: 'key', scope_id: key, limit_usd: 5, period: 'day' })).status).toBe(201);
