@@ -11,6 +11,7 @@ import { startGateway, type RunningGateway } from '../../services/gateway/runtim
 import { loadConfig } from '../../services/kit/config.js';
 import { createLogger } from '../../services/kit/log.js';
 import type { ServiceName } from '../../services/kit/service.js';
+import { seedPglite } from './databases.js';
 import { eventually, freePort, testToken } from './infra.js';
 import { outputFile, recordSecret, recordSecretsIn } from './leaks.js';
 import { watchResponsesFrom } from './responses.js';
@@ -99,6 +100,7 @@ export async function startInProcess(config: Tree = {}, services?: ServiceName[]
   recordSecret(ADMIN_TOKEN);
   // Everything, debug included, goes to a file for the end-of-suite secret check.
   const parsed = loadConfig(gatewayConfig, { overrides: merge(testDefaults(dataDir), { ...config, log: { level: 'debug' } }), env: {} });
+  if (!parsed.database.url && parsed.dataDir === dataDir) await seedPglite(join(dataDir, 'pg'));
   const running = await startGateway(parsed, services ?? ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'], createLogger({ level: 'debug', destination: outputFile('in-process') }));
   const e = running.endpoints;
   return { ...wrap(`${e['ingress.http']}/v1`, e['governance.admin'] ?? '', e.ops!, running.stop), running, dataDir: parsed.dataDir };

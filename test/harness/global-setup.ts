@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -16,6 +16,8 @@ declare module 'vitest' {
     infraProblem: string;
     /** Where the tests' secrets and what the gateways said are kept for the leak scan (leaks.ts). */
     outputDir: string;
+    /** Where the first test that needs one makes an empty PGlite cluster the others copy (databases.ts). */
+    pgliteTemplate: string;
   }
 }
 
@@ -45,6 +47,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const containers: StartedTestContainer[] = [];
   const outputDir = mkdtempSync(join(tmpdir(), 'gw-test-output-'));
   project.provide('outputDir', outputDir);
+  const pgliteTemplate = join(mkdtempSync(join(tmpdir(), 'gw-pglite-template-')), 'pg');
+  project.provide('pgliteTemplate', pgliteTemplate);
   let natsUrl = process.env.NATS_URL;
   let databaseUrl = process.env.DATABASE_URL;
 
@@ -75,6 +79,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   return async () => {
     await Promise.all(containers.map((c) => c.stop()));
+    rmSync(join(pgliteTemplate, '..'), { recursive: true, force: true });
     const leaks = findLeaks(outputDir);
     if (leaks.length > 0) {
       // A teardown error alone does not fail the run, so the exit code is set too.
