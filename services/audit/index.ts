@@ -1,6 +1,7 @@
 import { deadLetters } from '../kit/bus/dead-letters.js';
 import { startPersistingConsumer } from '../kit/bus/persisting-consumer.js';
 import { migrate } from '../kit/db/migrate.js';
+import { EventType } from '../kit/events.js';
 import { defineService } from '../kit/service.js';
 import type { AuditConfig } from './config.js';
 import { auditMigrations } from './migrations.js';
@@ -52,7 +53,8 @@ export const auditService = defineService<AuditConfig>({
       maxBatch: config.maxBatch,
       opening: LOCK_CHAIN,
       writer: roles.writer,
-      write: (tx, events) => appendToChain(tx, events, keys.current),
+      // A checkpoint describes the log; chained into it, the head would move with every checkpoint.
+      write: (tx, events) => appendToChain(tx, events.filter((e) => e.type !== EventType.auditCheckpoint), keys.current),
     });
     // Each SIEM sink is its own durable consumer; its tokens, keys and CA may be secret references.
     await ctx.secrets.prepare(stringsIn(config.sinks));

@@ -4,7 +4,6 @@ import { arrayLiteral } from '../kit/db/arrays.js';
 import { storableJsonText, storableText } from '../kit/db/storable.js';
 import type { Queryable } from '../kit/db/types.js';
 import { CHAIN_HEAD, chainHash, lockChain, type ChainedRow, type ChainKey } from './chain.js';
-import { EventType } from '../kit/events.js';
 
 /**
  * The payload as JSON, keyed by its kind: {"request": {...}}, {"tool": {...}}.
@@ -56,8 +55,6 @@ export async function writeAuditEvents(db: Queryable, events: Event[], key: Chai
 
 /** writeAuditEvents for a transaction that already holds the chain's lock (opened with LOCK_CHAIN). */
 export async function appendToChain(db: Queryable, events: Event[], key: ChainKey): Promise<void> {
-  // A checkpoint describes the log; chained into it, the head would move with every checkpoint.
-  events = events.filter((e) => e.type !== EventType.auditCheckpoint);
   if (events.length === 0) return;
   const ids = [...new Set(events.map((e) => e.id))];
   // Which events are known, and the chain's head, in one round trip.

@@ -151,10 +151,11 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
     for (let round = 1; ; round++) {
       if (clientGone) throw new GatewayError('client_closed_request', 'The client closed the connection before the agent loop ended.');
       const call = { ...whole, messages };
+      const body = Buffer.from(JSON.stringify(call));
       // The admission reserved the first model call; each further one, with its longer prompt, is reserved before it is made.
-      const hints = round === 1 ? run.hints : { ...run.hints!, maxOutputTokens: await admission.extend(call) };
+      const hints = round === 1 ? run.hints : { ...run.hints!, maxOutputTokens: await admission.extend(call, body) };
       const result: CompletionResponse = await deps.clients.routing.complete({
-        context: admission.context, endpoint: 'chat.completions', body: Buffer.from(JSON.stringify(call)), hints, replay: undefined, keepAnswer: stream,
+        context: admission.context, endpoint: 'chat.completions', body, hints, replay: undefined, keepAnswer: stream,
       });
       usage = addUsage(usage, result.usage);
       served = result.served;

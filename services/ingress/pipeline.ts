@@ -177,20 +177,20 @@ export class Admission {
 
   /**
    * Reserves one more model call under this admission (agent mode's rounds
-   * after the first) with its own prompt; returns the output cap reserved for
-   * it. Refused (budget_exceeded and the like) when its worst case does not fit.
+   * after the first) with its own prompt (`raw`: the body as it is sent); returns
+   * the output cap reserved for it. Refused (budget_exceeded and the like) when its worst case does not fit.
    */
-  async extend(body: Record<string, unknown>): Promise<number> {
-    return this.reserveMore(body, false);
+  async extend(body: Record<string, unknown>, raw: Buffer): Promise<number> {
+    return this.reserveMore(body, raw, false);
   }
 
   /** Reserves the prompt the gateway added to the admitted call (the key's MCP tools): the provider bills it too. */
   async reserveAddedPrompt(part: Record<string, unknown>): Promise<void> {
-    if (this.grant?.countsPromptTokens) await this.reserveMore(part, true);
+    if (this.grant?.countsPromptTokens) await this.reserveMore(part, Buffer.from(JSON.stringify(part)), true);
   }
 
-  private async reserveMore(body: Record<string, unknown>, promptOnly: boolean): Promise<number> {
-    const prompt = this.measure(Buffer.from(JSON.stringify(body)), body);
+  private async reserveMore(body: Record<string, unknown>, raw: Buffer, promptOnly: boolean): Promise<number> {
+    const prompt = this.measure(raw, body);
     const { maxOutputTokens: cap } = await this.deps.clients.governance.extendReservation({
       context: this.context,
       reservationId: this.grant!.reservationId,
