@@ -23,13 +23,6 @@ export const auditConfig = z
       .array(z.string())
       .default([])
       .describe('Chain keys used before audit.chainKey (secrets or references): verify needs them for rows keyed before a rotation.'),
-    database: z
-      .strictObject({
-        writerPassword: z.string().default('').describe('Password (secret or reference) of the role <database>_audit_writer, which appends and reads the audit log; set by the owner at start, as a SCRAM verifier. Empty: no password (trust or peer authentication only).'),
-        maintainerPassword: z.string().default('').describe('Password (secret or reference) of the role <database>_audit_maintainer, which retention runs as.'),
-      })
-      .prefault({})
-      .describe('The audit log\'s PostgreSQL roles, which audit migrations make with database.url (the owner); the service writes and archives as them, never as the owner.'),
     checkpoints: z
       .strictObject({
         intervalSeconds: z.number().int().positive().default(300).describe('How often the chain\'s head is checkpointed (when it moved): appended to the checkpoint file and sent to the SIEM sinks as audit.checkpoint.'),

@@ -1,19 +1,17 @@
 import { deadLetters } from '../kit/bus/dead-letters.js';
 import { startPersistingConsumer } from '../kit/bus/persisting-consumer.js';
-import { migrate } from '../kit/db/migrate.js';
 import { EventType } from '../kit/events.js';
 import { defineService } from '../kit/service.js';
 import type { AuditConfig } from './config.js';
-import { auditMigrations } from './migrations.js';
+import { auditDatabase } from './migrations.js';
 import { AuditService } from '../gen/gateway/v1/audit.js';
 import { join } from 'node:path';
 import type { Database } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
 import { stringsIn } from '../kit/secrets/store.js';
-import { chainUnhashedRows, LOCK_CHAIN, type ChainKey } from './chain.js';
+import { LOCK_CHAIN, type ChainKey } from './chain.js';
 import { startCheckpoints } from './checkpoints.js';
 import { ensureKeyed, loadChainKeys } from './keys.js';
-import { connectAuditRoles } from './roles.js';
 import { startSinks } from './siem/index.js';
 import { archiveOlderThan } from './retention.js';
 import { AuditReader } from './query.js';
@@ -36,23 +34,18 @@ function startRetention(db: Database, key: ChainKey, settings: AuditConfig['rete
 /** Durable consumer "audit": every event, appended to the hash-chained audit log. */
 export const auditService = defineService<AuditConfig>({
   name: 'audit',
+  database: auditDatabase,
   async init(ctx, config) {
-    // The owner (database.url) migrates, makes the roles and sets their passwords; the log is written and archived as those roles.
-    const owner = await ctx.database();
-    await migrate(owner, 'audit', auditMigrations, ctx.log);
+    const databases = await ctx.database();
+    const writer = databases.as('auditWriter');
     const keys = await loadChainKeys(config, ctx.dataDir, ctx.secrets, true);
-    // Before any new row: rows of an older version's log join the chain first, then the chain is keyed from here on.
-    const chained = await owner.transaction((tx) => chainUnhashedRows(tx));
-    if (chained > 0) ctx.log.info({ rows: chained }, 'chained audit rows written before the hash chain existed');
-    const roles = await connectAuditRoles(owner, ctx.databaseAs, config.database, ctx.secrets);
-    if (await roles.writer.transaction((tx) => ensureKeyed(tx, keys))) ctx.log.info({ keyId: keys.current.id }, 'audit chain keyed from here on');
+    if (await writer.transaction((tx) => ensureKeyed(tx, keys))) ctx.log.info({ keyId: keys.current.id }, 'audit chain keyed from here on');
     const consumer = await startPersistingConsumer(ctx, {
       name: 'audit',
-      migrations: auditMigrations,
+      db: writer,
       filter: '>',
       maxBatch: config.maxBatch,
       opening: LOCK_CHAIN,
-      writer: roles.writer,
       // A checkpoint describes the log; chained into it, the head would move with every checkpoint.
       write: (tx, events) => appendToChain(tx, events.filter((e) => e.type !== EventType.auditCheckpoint), keys.current),
     });
@@ -62,14 +55,14 @@ export const auditService = defineService<AuditConfig>({
       log: ctx.log.child({ component: 'siem' }),
       metrics: ctx.metrics,
       secrets: ctx.secrets,
-      deadLetters: deadLetters(owner, ctx.metrics, ctx.log),
+      deadLetters: deadLetters(writer, ctx.metrics, ctx.log),
     });
     const events = await ctx.events();
-    const checkpoints = startCheckpoints(roles.writer, keys, { dir: config.checkpoints.dir || join(ctx.dataDir, 'audit-checkpoints'), intervalSeconds: config.checkpoints.intervalSeconds }, (e) => events.emit(e), ctx.log);
+    const checkpoints = startCheckpoints(writer, keys, { dir: config.checkpoints.dir || join(ctx.dataDir, 'audit-checkpoints'), intervalSeconds: config.checkpoints.intervalSeconds }, (e) => events.emit(e), ctx.log);
     if (config.signingKey) await ctx.secrets.prepare([config.signingKey]);
-    const api = new AuditReader(roles.writer, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
+    const api = new AuditReader(writer, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
     ctx.grpc.add(AuditService, api, ctx.log, { query: ['governance'], export: ['governance'], head: ['governance'] });
-    const retention = startRetention(roles.maintainer, keys.current, config.retention, join(ctx.dataDir, 'audit-archive'), ctx.log);
+    const retention = startRetention(databases.as('auditMaintainer'), keys.current, config.retention, join(ctx.dataDir, 'audit-archive'), ctx.log);
     return {
       api,
       ready: consumer.ready,
@@ -77,7 +70,6 @@ export const auditService = defineService<AuditConfig>({
         clearInterval(retention);
         await Promise.all([consumer.stop(), siem.stop()]);
         await checkpoints.stop();
-        await roles.close();
       },
     };
   },

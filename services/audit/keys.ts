@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Queryable } from '../kit/db/types.js';
 import { chainKeyedEvent } from '../kit/events.js';
-import type { SecretStore } from '../kit/secrets/store.js';
+import { secretOf, type SecretStore } from '../kit/secrets/store.js';
 import { chainKey, lockChain, type ChainKey } from './chain.js';
 import type { AuditConfig } from './config.js';
 import { appendToChain } from './writer.js';
@@ -19,16 +19,6 @@ export interface ChainKeys {
   byId: Map<string, ChainKey>;
   /** The file the current key was generated into, when it was not configured. */
   generatedFile?: string;
-}
-
-/** A secret reference's value, or an error that names the config key it came from. */
-export async function secretOf(secrets: SecretStore, value: string, key: string): Promise<string> {
-  try {
-    await secrets.prepare([value]);
-    return secrets.get(value).value;
-  } catch (err) {
-    throw new Error(`${key}: ${(err as Error).message}`, { cause: err });
-  }
 }
 
 function keyOf(text: string, key: string): ChainKey {

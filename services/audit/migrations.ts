@@ -1,4 +1,7 @@
+import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetterTables } from '../kit/bus/dead-letters.js';
+import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
+import { chainUnhashedRows } from './chain.js';
 
 export const auditMigrations: Migration[] = [
   {
@@ -70,7 +73,7 @@ export const auditMigrations: Migration[] = [
       -- Roles are the cluster's, not the database's: named after the database, so two gateways' databases on one
       -- server never share them. The writer (the consumer, the reads) may append and read; the maintainer
       -- (retention) may also delete archived rows and record archives; only the owner, who runs migrations, may
-      -- change the tables. Passwords are set at start, from audit.database.*Password (services/audit/roles.ts).
+      -- change the tables. Passwords are set by the owner as it migrates, from database.passwords (kit/db/plan.ts).
       DO $$
       DECLARE
         writer TEXT := current_database() || '_audit_writer';
@@ -109,3 +112,34 @@ export const auditMigrations: Migration[] = [
     `,
   },
 ];
+
+/** Not seq: a row slipped into a gap of the sequence would sit among older rows. */
+const APPEND = `INSERT (event_id, event_type, occurred_at, request_id, trace_id, service, source_address, actor_key_id, actor_team_id, actor_customer_id, actor_admin, schema_version, payload, prev_hash, hash) ON audit_events`;
+
+/**
+ * The audit log is written as <database>_audit_writer, which may only append
+ * and read, and archived as <database>_audit_maintainer, which may also delete
+ * rows an archive covers (the trigger of migration 3 refuses any other).
+ */
+export const auditDatabase: DatabasePlan = {
+  components: [
+    { name: DEAD_LETTERS_COMPONENT, migrations: deadLetterMigrations },
+    { name: 'audit', migrations: auditMigrations },
+  ],
+  roles: {
+    auditWriter: {
+      // The consumer writes one batch at a time; the rest serve auditors' reads and checkpoints.
+      poolSize: 4,
+      grants: [...tableGrants('SELECT', ['audit_events', 'audit_archives'], ['audit_events_seq_seq']), APPEND, ...deadLetterTables],
+    },
+    auditMaintainer: {
+      poolSize: 2,
+      grants: [...tableGrants('SELECT, DELETE', ['audit_events'], ['audit_events_seq_seq', 'audit_archives_id_seq']), APPEND, 'SELECT, INSERT ON audit_archives'],
+    },
+  },
+  async afterMigrate(owner, log) {
+    // Before any new row: rows of a log older than the hash chain join it first.
+    const chained = await owner.transaction((tx) => chainUnhashedRows(tx));
+    if (chained > 0) log.info({ rows: chained }, 'chained audit rows written before the hash chain existed');
+  },
+};

@@ -1,9 +1,8 @@
 import { CachingService } from '../gen/gateway/v1/caching.js';
-import { migrate } from '../kit/db/migrate.js';
 import { defineService } from '../kit/service.js';
 import type { CachingConfig } from './config.js';
 import { routedEmbedder } from './embedder.js';
-import { cachingMigrations } from './migrations.js';
+import { cachingDatabase } from './migrations.js';
 import { Caching } from './service.js';
 import { SharedEntries } from './shared.js';
 
@@ -12,11 +11,11 @@ const SWEEP_INTERVAL_MS = 60_000;
 
 export const cachingService = defineService<CachingConfig>({
   name: 'caching',
+  database: cachingDatabase,
   async init(ctx, config) {
     const embed = config.semantic.enabled ? routedEmbedder(config.semantic.embeddingModel, ctx.clients, await ctx.events()) : undefined;
     const api = new Caching(config, ctx.metrics, ctx.log, embed);
-    const db = await ctx.database();
-    await migrate(db, 'caching', cachingMigrations, ctx.log);
+    const db = (await ctx.database()).as('caching');
     const shared = new SharedEntries(db, api.entries, ctx.log, (entry) => api.indexed(entry));
     const loaded = await shared.load(config.maxEntries);
     ctx.log.info({ entries: loaded }, 'cache entries loaded');

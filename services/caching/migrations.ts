@@ -1,3 +1,4 @@
+import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
 
 export const cachingMigrations: Migration[] = [
@@ -36,3 +37,11 @@ export const cachingMigrations: Migration[] = [
     `,
   },
 ];
+
+/** Caching works as <database>_caching: the shared cache store only. */
+export const cachingDatabase: DatabasePlan = {
+  components: [{ name: 'caching', migrations: cachingMigrations }],
+  roles: {
+    caching: { grants: tableGrants('SELECT, INSERT, UPDATE, DELETE', ['cache_entries', 'cache_purges'], ['cache_entries_seq_seq', 'cache_purges_seq_seq']) },
+  },
+};

@@ -265,6 +265,26 @@ async function natsCommand(args: string[]): Promise<void> {
   process.stdout.write(renderNatsUsers(readConfig(values.config), processes));
 }
 
+/** Applies every service's migrations, roles and role passwords as the owner, so no running service needs the owner's credentials. */
+async function migrateCommand(args: string[]): Promise<void> {
+  const { values } = parse(args, CONFIG_OPTION);
+  const config = readConfig(values.config);
+  if (!config.database.url) throw new Error('gateway migrate needs database.url (the owner of a PostgreSQL database); the embedded database migrates itself at start');
+  const { MODULES } = await import('./modules.js');
+  const { migrateAsOwner } = await import('./databases.js');
+  const log = createLogger({ level: config.log.level, destination: process.stderr });
+  const secrets = new SecretStore(config.secrets, log);
+  try {
+    for (const { name, database } of Object.values(MODULES)) {
+      if (!database) continue;
+      await migrateAsOwner(config.database, [database], secrets, log);
+      console.log(`${name}: migrated; roles ${Object.keys(database.roles).join(', ')} granted`);
+    }
+  } finally {
+    secrets.stop();
+  }
+}
+
 export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   start,
   certs: certsCommand,
@@ -273,4 +293,5 @@ export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   'dead-letters': deadLettersCommand,
   config: configCommand,
   nats: natsCommand,
+  migrate: migrateCommand,
 };

@@ -17,6 +17,7 @@ Usage:
   gateway audit events                                  print an example of every event in every SIEM format (Markdown)
   gateway dead-letters [--consumer <name>] [--json]     list events a consumer or SIEM sink could never write or deliver
   gateway certs init <dir> [--hosts <list>]             make a development CA and a certificate per service (mutual TLS)
+  gateway migrate [--config <file>]                     as the database's owner: every service's tables, roles and role passwords
   gateway config check [--config <file>]                validate the configuration and exit
   gateway config reference                              print the configuration reference (Markdown)
   gateway nats config [--user <services>]...            print nats-server users allowed only what each service does on the bus
@@ -90,6 +91,17 @@ Options:
   --group <name>=<services>  also a certificate <name>.crt for a process running several services,
                         e.g. --group request-path=ingress,routing,caching,governance (repeatable)
   --days <n>            validity of the service certificates (default 365; the CA: 10 years)
+  --help                show this help`,
+  migrate: `gateway migrate — bring the database up to date as its owner (database.url), then exit
+
+  gateway migrate [--config <file>]
+      applies each service's migrations not yet applied, makes its runtime roles (<database>_governance,
+      _caching, _metering, _audit_writer, _audit_maintainer) if missing, grants each the least it needs, and sets
+      their passwords from database.passwords. Run it before starting a version with database.migrate off, so the
+      services never hold the owner's credentials (docs/security.md, "Database roles"). Safe to run again.
+
+Options:
+  --config, -c <file>   configuration to read database.url and database.passwords from
   --help                show this help`,
   config: `gateway config check [--config <file>]  validate the configuration, print problems, exit 1 if any
 gateway config reference                 print every configuration key with its type, default and meaning (Markdown)`,

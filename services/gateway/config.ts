@@ -126,8 +126,25 @@ export const gatewayConfig = z.strictObject({
     .prefault({}),
   database: z
     .strictObject({
-      url: z.string().default('').describe('PostgreSQL URL (secret if it holds a password). Empty: embedded PGlite under <dataDir>/pg (one process only).'),
-      poolSize: z.number().int().positive().default(10).describe('Connections per process.'),
+      url: z
+        .string()
+        .default('')
+        .describe('PostgreSQL URL (secret if it holds a password). Its user is the owner, who migrates (see migrate); services work as their own roles, on the same server and database. Empty: embedded PGlite under <dataDir>/pg (one process only).'),
+      poolSize: z.number().int().positive().default(10).describe('Connections of each service\'s role pool (the audit roles have 4 and 2).'),
+      migrate: z
+        .boolean()
+        .default(true)
+        .describe('Services apply their migrations, roles and role passwords at start as the owner (database.url), then close that connection. Off: they never sign in as the owner (database.url may then carry no user or password) and refuse to start on a database `gateway migrate` has not brought up to date.'),
+      passwords: z
+        .strictObject({
+          governance: z.string().default('').describe('Password of <database>_governance (keys, teams, budgets, quotas).'),
+          caching: z.string().default('').describe('Password of <database>_caching (the shared cache store).'),
+          metering: z.string().default('').describe('Password of <database>_metering (appends and reads usage rows).'),
+          auditWriter: z.string().default('').describe('Password of <database>_audit_writer (appends and reads the audit log).'),
+          auditMaintainer: z.string().default('').describe('Password of <database>_audit_maintainer (audit retention).'),
+        })
+        .prefault({})
+        .describe('Passwords (secrets or env:/file:/vault: references) of the services\' runtime roles, which the migrations make; set by the owner as SCRAM verifiers when it migrates. Empty: no password (trust or peer authentication only).'),
     })
     .prefault({}),
   events: z

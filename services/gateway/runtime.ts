@@ -13,9 +13,6 @@ import { DeadLetterFile } from '../kit/bus/dead-letter-file.js';
 import { EventPublisher } from '../kit/bus/publisher.js';
 import { Spool } from '../kit/bus/spool.js';
 import type { EventBus } from '../kit/bus/types.js';
-import { PGliteDatabase } from '../kit/db/pglite.js';
-import { connectPostgres } from '../kit/db/postgres.js';
-import type { Database } from '../kit/db/types.js';
 import { grpcClient, GrpcServer, type Api } from '../kit/grpc.js';
 import { GrpcTls } from '../kit/grpc-tls.js';
 import type { Logger } from '../kit/log.js';
@@ -25,6 +22,7 @@ import { SecretStore } from '../kit/secrets/store.js';
 import { startOpsServer, type OpsSource } from '../kit/ops-server.js';
 import { SERVICE_NAMES, type Clients, type RunningService, type ServiceContext, type ServiceName } from '../kit/service.js';
 import type { GatewayConfig } from './config.js';
+import { ProcessDatabases } from './databases.js';
 import { MODULES } from './modules.js';
 import { checkDeployment } from './deployment.js';
 import { answerPrimary } from './workers.js';
@@ -64,20 +62,9 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
   const apis = new Map<ServiceName, object>();
   const remoteClients: { close(): void }[] = [];
 
-  let database: Promise<Database> | undefined;
+  const databases = new ProcessDatabases(config.database, dataDir, secrets, log);
   let bus: Promise<EventBus> | undefined;
   let publisher: Promise<EventPublisher> | undefined;
-  const getDatabase = () =>
-    (database ??= config.database.url
-      ? connectPostgres(config.database.url, config.database.poolSize, log.child({ component: 'database' }))
-      : PGliteDatabase.open(join(dataDir, 'pg')));
-  const databaseAs = (role: string, password: string, poolSize: number) => {
-    if (!config.database.url) return undefined;
-    const url = new URL(config.database.url);
-    url.username = encodeURIComponent(role);
-    url.password = encodeURIComponent(password);
-    return connectPostgres(url.toString(), poolSize, log.child({ component: 'database', role }));
-  };
   const getBus = () =>
     (bus ??= config.nats.url
       ? connectJetStream(config, services, secrets, log.child({ component: 'bus' }))
@@ -147,7 +134,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     await grpc.stop(deadline);
     if (publisher) await (await publisher).flush(deadline);
     if (bus) await (await bus).close();
-    if (database) await (await database).close();
+    await databases.close();
     remoteClients.forEach((c) => c.close());
     secrets.stop();
     if (ops) await new Promise((done) => ops!.close(done));
@@ -155,6 +142,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
 
   try {
     for (const name of services) {
+      const module = MODULES[name] as (typeof MODULES)[ServiceName];
       const ctx: ServiceContext = {
         log: log.child({ service: name }),
         metrics,
@@ -164,13 +152,14 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
         grpc,
         pricing,
         secrets,
-        database: getDatabase,
-        databaseAs,
+        database: () => {
+          if (!module.database) throw new Error(`${name} declares no database plan`);
+          return databases.open(module.database);
+        },
         bus: getBus,
         events: getPublisher,
         opsRoute: (path, handler) => void opsRoutes.set(path, handler),
       };
-      const module = MODULES[name] as (typeof MODULES)[ServiceName];
       const service = await module.init(ctx, config[name] as never);
       running.push({ name, service });
       if (service.api) apis.set(name, service.api);

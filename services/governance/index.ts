@@ -1,5 +1,4 @@
 import { GovernanceService } from '../gen/gateway/v1/governance.js';
-import { migrate } from '../kit/db/migrate.js';
 import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
 import { resolveOwnerToken, TokenAuthenticator } from './admin/principals.js';
@@ -7,7 +6,7 @@ import { buildAdminApi } from './admin/server.js';
 import { looksLikeJwt, OidcAuthenticator } from './admin/sso.js';
 import type { GovernanceConfig } from './config.js';
 import { Holders } from './holders.js';
-import { governanceMigrations } from './migrations.js';
+import { governanceDatabase } from './migrations.js';
 import { QuotaBook } from './quota/book.js';
 import { ReservationPricer } from './reservations.js';
 import { Governance } from './service.js';
@@ -15,9 +14,9 @@ import { Directory } from './store/directory.js';
 
 export const governanceService = defineService<GovernanceConfig>({
   name: 'governance',
+  database: governanceDatabase,
   async init(ctx, config) {
-    const db = await ctx.database();
-    await migrate(db, 'governance', governanceMigrations, ctx.log);
+    const db = (await ctx.database()).as('governance');
     const bus = await ctx.bus();
     const directory = new Directory(db);
     // Subscribe before loading, so a change made meanwhile by another replica is not missed.

@@ -1,3 +1,4 @@
+import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
 
 export const governanceMigrations: Migration[] = [
@@ -150,3 +151,13 @@ export const governanceMigrations: Migration[] = [
     `,
   },
 ];
+
+/** Governance works as <database>_governance: its own tables only, never the audit log or usage rows. */
+export const governanceDatabase: DatabasePlan = {
+  components: [{ name: 'governance', migrations: governanceMigrations }],
+  roles: {
+    governance: {
+      grants: tableGrants('SELECT, INSERT, UPDATE, DELETE', ['virtual_keys', 'customers', 'teams', 'budgets', 'quota_windows', 'quota_leases', 'routing_entries', 'reservation_holders']),
+    },
+  },
+};

@@ -6,7 +6,7 @@ import type { GovernanceService } from '../gen/gateway/v1/governance.js';
 import type { RoutingService } from '../gen/gateway/v1/routing.js';
 import type { EventBus } from './bus/types.js';
 import type { EventPublisher } from './bus/publisher.js';
-import type { Database } from './db/types.js';
+import type { DatabasePlan, PlanDatabases } from './db/plan.js';
 import type { Api, GrpcServer } from './grpc.js';
 import type { Logger } from './log.js';
 import type { Pricing } from './pricing/index.js';
@@ -44,10 +44,8 @@ export interface ServiceContext {
   readonly pricing: Pricing;
   /** Secret references in config (env:, file:, vault:), kept current. */
   readonly secrets: SecretStore;
-  /** The process's database, opened on first use. */
-  database(): Promise<Database>;
-  /** A pool of its own to the same PostgreSQL database, signed in as another role (undefined: the database is embedded). */
-  databaseAs(role: string, password: string, poolSize: number): Promise<Database> | undefined;
+  /** The service's part of the database (its definition's plan), migrated while database.migrate is on, signed in as each of its roles. */
+  database(): Promise<PlanDatabases>;
   /** The process's event bus, connected on first use. */
   bus(): Promise<EventBus>;
   /** Publishes events without holding up the caller; see EventPublisher. */
@@ -69,6 +67,8 @@ export interface RunningService {
 
 export interface ServiceDefinition<Config> {
   readonly name: ServiceName;
+  /** The tables the service keeps and the roles it works as; `gateway migrate` applies every service's. */
+  readonly database?: DatabasePlan;
   init(ctx: ServiceContext, config: Config): Promise<RunningService>;
 }
 

@@ -3,12 +3,12 @@ import { BoundedLabel } from '../kit/metrics.js';
 import { startPersistingConsumer } from '../kit/bus/persisting-consumer.js';
 import { defineService } from '../kit/service.js';
 import type { MeteringConfig } from './config.js';
-import { meteringMigrations } from './migrations.js';
+import { meteringDatabase } from './migrations.js';
 import { writeUsage, type PriceOf } from './writer.js';
 import { SpendReader } from './spend.js';
 import { MeteringService } from '../gen/gateway/v1/metering.js';
 import type { Api } from '../kit/grpc.js';
-import { ToolCallReader, toolCallMigrations, writeToolCalls } from './tool-calls.js';
+import { ToolCallReader, writeToolCalls } from './tool-calls.js';
 
 /** Unpriced models counted apart; past this many (a client can name any model), the rest count as model "other". */
 const UNPRICED_SERIES = 200;
@@ -19,6 +19,7 @@ const UNPRICED_SERIES = 200;
  */
 export const meteringService = defineService<MeteringConfig>({
   name: 'metering',
+  database: meteringDatabase,
   async init(ctx, config) {
     const unpriced = new Counter({
       name: 'gateway_metering_unpriced_requests_total',
@@ -36,9 +37,10 @@ export const meteringService = defineService<MeteringConfig>({
       }
       return cost;
     };
+    const db = (await ctx.database()).as('metering');
     const consumer = await startPersistingConsumer(ctx, {
       name: 'metering',
-      migrations: meteringMigrations,
+      db,
       filter: 'request.*',
       maxBatch: config.maxBatch,
       oneStatement: true,
@@ -46,13 +48,12 @@ export const meteringService = defineService<MeteringConfig>({
     });
     const tools = await startPersistingConsumer(ctx, {
       name: 'metering_tools',
-      migrations: toolCallMigrations,
+      db,
       filter: 'tool.*',
       maxBatch: config.maxBatch,
       oneStatement: true,
       write: writeToolCalls,
     });
-    const db = await ctx.database();
     const spend = new SpendReader(db);
     const toolCalls = new ToolCallReader(db);
     const api: Api<typeof MeteringService> = {

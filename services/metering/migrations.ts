@@ -1,4 +1,7 @@
+import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetterTables } from '../kit/bus/dead-letters.js';
+import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
+import { toolCallMigrations } from './tool-calls.js';
 
 export const meteringMigrations: Migration[] = [
   {
@@ -70,3 +73,15 @@ export const meteringMigrations: Migration[] = [
     `,
   },
 ];
+
+/** Metering works as <database>_metering: it appends and reads usage and tool-call rows (never changes one), and keeps its dead letters. */
+export const meteringDatabase: DatabasePlan = {
+  components: [
+    { name: DEAD_LETTERS_COMPONENT, migrations: deadLetterMigrations },
+    { name: 'metering', migrations: meteringMigrations },
+    { name: 'metering_tools', migrations: toolCallMigrations },
+  ],
+  roles: {
+    metering: { grants: [...tableGrants('SELECT, INSERT', ['usage_records', 'tool_call_records']), ...deadLetterTables] },
+  },
+};

@@ -1,36 +1,24 @@
-import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainHash, chainKey, type ChainedRow, type ChainKey } from '../../services/audit/chain.js';
 import { CHECKPOINT_FILE } from '../../services/audit/checkpoints.js';
 import { generatedChainKeys } from '../../services/audit/keys.js';
-import { scramVerifier } from '../../services/audit/roles.js';
+import { scramVerifier } from '../../services/kit/db/plan.js';
 import { PGliteDatabase } from '../../services/kit/db/pglite.js';
 import type { Queryable } from '../../services/kit/db/types.js';
-import { admin, startInProcess } from '../harness/gateway.js';
+import { admin, runCli, startInProcess } from '../harness/gateway.js';
 import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
 
 // The audit log against those who can reach its database: the runtime roles may
 // not change it, and what the owner (or anyone) does around the gateway is named
 // by `gateway audit verify`, run as an operator runs it.
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const ROUTING = { providers: { mock: { type: 'mock' } } };
 
-async function verifyCli(env: Record<string, string>): Promise<{ code: number; out: string }> {
-  return promisify(execFile)(process.execPath, ['--import', 'tsx', 'services/gateway/cli.ts', 'audit', 'verify'], {
-    cwd: REPO,
-    env: { ...process.env, GATEWAY_CONFIG: '', GATEWAY_DATABASE__URL: '', ...env },
-  }).then(
-    (r) => ({ code: 0, out: r.stdout + r.stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
-  );
-}
+const verifyCli = (env: Record<string, string>) => runCli(['audit', 'verify'], env);
 
 /** Sends requests through the gateway and waits for their audit rows (read through the admin API: the embedded database is the gateway's while it runs). */
 async function traffic(gateway: Awaited<ReturnType<typeof startInProcess>>, n: number): Promise<void> {
@@ -86,13 +74,10 @@ describe('audit log on PostgreSQL, against its own roles', () => {
     cleanup.push(database.drop, bus.cleanup);
     config = {
       nats: { url: infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix, insecure: true },
-      database: { url: database.url },
+      database: { url: database.url, passwords: { auditWriter: 'writer-password-for-tests', auditMaintainer: 'maintainer-password-for-tests' } },
       routing: ROUTING,
     };
-    gateway = await startInProcess({
-      ...config,
-      audit: { checkpoints: { intervalSeconds: 1 }, database: { writerPassword: 'writer-password-for-tests', maintainerPassword: 'maintainer-password-for-tests' } },
-    });
+    gateway = await startInProcess({ ...config, audit: { checkpoints: { intervalSeconds: 1 } } });
     dbName = new URL(database.url).pathname.slice(1);
     for (const role of ['owner', 'writer', 'maintainer'] as const) {
       const url = new URL(database.url);
@@ -173,8 +158,8 @@ describe('audit log on PostgreSQL, against its own roles', () => {
   });
 
   it('refuses to start when a role\'s password cannot be read, naming the key', async () => {
-    const failed = startInProcess({ ...config, audit: { database: { writerPassword: 'env:GW_TEST_NO_SUCH_AUDIT_PASSWORD' } } });
-    await expect(failed).rejects.toThrow(/audit\.database\.writerPassword/);
+    const failed = startInProcess({ ...config, database: { url: (config.database as { url: string }).url, passwords: { auditWriter: 'env:GW_TEST_NO_SUCH_AUDIT_PASSWORD' } } });
+    await expect(failed).rejects.toThrow(/database\.passwords\.auditWriter/);
   });
 
   it('names an archive record the chain does not vouch for, even over a true copy of the rows it hides', async () => {

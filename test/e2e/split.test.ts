@@ -4,14 +4,15 @@ import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../fakes/anthropic.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
-import { startSplit, type SplitGateway } from '../harness/gateway.js';
+import { runCli, startSplit, type SplitGateway } from '../harness/gateway.js';
 import { eventually, isolatedInfra } from '../harness/infra.js';
 import { EVERY_PART_MODEL, EVERY_PART_PRICE, pricedRow } from '../harness/ledger.js';
 
 const PROVIDER_KEY = 'sk-split-provider-secret-4242';
 
 // Split mode: each service its own OS process, talking gRPC on the request
-// path and JetStream for events, persisting to a real PostgreSQL.
+// path and JetStream for events, persisting to a real PostgreSQL as its own
+// role, after `gateway migrate` ran as the owner, as a deployment does.
 describe('split mode: six processes, real NATS and PostgreSQL', () => {
   let fake: FakeOpenAI;
   let gateway: SplitGateway;
@@ -25,9 +26,13 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
     const anthropic = await startFakeAnthropic({ apiKey: PROVIDER_KEY });
     cleanup = [infra.drop, () => fake.close(), () => anthropic.close()];
+    const migrated = await runCli(['migrate'], { GATEWAY_DATABASE__URL: infra.database.url, GATEWAY_LOG__LEVEL: 'warn' });
+    expect(migrated.code, migrated.out).toBe(0);
+    const runtimeUrl = new URL(infra.database.url);
+    runtimeUrl.username = '';
     gateway = await startSplit({
       nats: infra.nats,
-      database: infra.database,
+      database: { url: runtimeUrl.toString(), migrate: false },
       routing: {
         providers: {
           mock: { type: 'mock' },
@@ -67,6 +72,21 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
       client.chat.completions.create({ model, messages: [{ role: 'user', content: 'fail early' }], stream: true }, { timeout: 20_000 }).catch((e: unknown) => e);
     expect(await failed('openai/fail-503')).toMatchObject({ status: 502, code: 'upstream_error' });
     expect(await failed('nowhere/model')).toMatchObject({ status: 404, code: 'model_not_found' });
+  });
+
+  it('signs in to PostgreSQL only as the services\' own roles, never as the owner', async () => {
+    // A request just recorded: the consumers' connections are open (a pool closes idle ones after 10 s).
+    const { response } = await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'which role' }] }).withResponse();
+    const requestId = response.headers.get('x-request-id')!;
+    await eventually('its usage and audit rows', async () => {
+      const { rows } = await db.query('SELECT 1 FROM usage_records WHERE request_id = $1 UNION ALL SELECT 1 FROM audit_events WHERE request_id = $1', [requestId]);
+      return rows.length >= 2 || undefined;
+    });
+    const { rows } = await db.query<{ usename: string }>('SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    const name = (await db.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+    const runtimeRoles = ['governance', 'caching', 'metering', 'audit_writer', 'audit_maintainer'].map((r) => `${name}_${r}`);
+    expect(rows.map((r) => r.usename).filter((u) => !runtimeRoles.includes(u))).toEqual([]);
+    expect(rows.map((r) => r.usename)).toEqual(expect.arrayContaining([`${name}_metering`, `${name}_audit_writer`]));
   });
 
   it('exposes health, readiness and metrics on every process', async () => {

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { stringify as toYaml } from 'yaml';
 import { gatewayConfig } from '../../services/gateway/config.js';
@@ -47,6 +48,17 @@ function merge(base: Tree, over: Tree): Tree {
     out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? merge(out[k] as Tree, v as Tree) : v;
   }
   return out;
+}
+
+/** Runs `gateway <args>` as an operator would, with no config but what env sets; its exit code and everything it printed. */
+export async function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
+  return promisify(execFile)(process.execPath, ['--import', 'tsx', 'services/gateway/cli.ts', ...args], {
+    cwd: REPO,
+    env: { ...process.env, GATEWAY_CONFIG: '', GATEWAY_DATABASE__URL: '', ...env },
+  }).then(
+    (r) => ({ code: 0, out: r.stdout + r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+  );
 }
 
 /** Calls the admin API as the owner; throws with the answer unless the status is one of `ok`. */

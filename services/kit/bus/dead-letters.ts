@@ -1,4 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
+import { tableGrants } from '../db/plan.js';
 import { storableText } from '../db/storable.js';
 import type { Migration, Queryable } from '../db/types.js';
 import { decodeEvent, encodeEvent, type Event } from '../events.js';
@@ -45,6 +46,9 @@ export const deadLetterMigrations: Migration[] = [
     `,
   },
 ];
+
+/** What a service that keeps dead letters may do with them (see DatabasePlan). */
+export const deadLetterTables = tableGrants('SELECT, INSERT, UPDATE, DELETE', ['dead_letters', 'dead_letter_tries'], ['dead_letters_id_seq']);
 
 /** Sets aside an event its consumer can never write or deliver, with why. */
 export type SetAside = (consumer: string, event: Event, err: Error) => Promise<void>;

@@ -1,17 +1,17 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { migrate } from '../db/migrate.js';
-import type { Database, Migration, Queryable } from '../db/types.js';
+import type { Database, Queryable } from '../db/types.js';
 import type { Event } from '../events.js';
 import { LATENCY_BUCKETS, sharedMetric } from '../metrics.js';
 import type { RunningService, ServiceContext } from '../service.js';
-import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetters } from './dead-letters.js';
+import { deadLetters } from './dead-letters.js';
 import { refusedByPostgres } from './refusals.js';
 import type { BatchHandler } from './types.js';
 
 export interface PersistingConsumerOptions {
-  /** Durable consumer name and migration component, e.g. "audit". */
+  /** Durable consumer name, e.g. "audit". */
   name: string;
-  migrations: Migration[];
+  /** The connection batches and dead letters are written with (the service's role; its plan made the tables). */
+  db: Database;
   /** Event types to consume, as one subject pattern (">" for all). */
   filter: string;
   maxBatch: number;
@@ -20,25 +20,19 @@ export interface PersistingConsumerOptions {
    * oneStatement, as a single statement, atomic by itself, without one (one round trip instead of three).
    */
   write(db: Queryable, events: Event[]): Promise<void>;
-  /** The connection batches are written with, when not the service's database (audit writes as its writer role). */
-  writer?: Database;
   oneStatement?: boolean;
   /** A statement without parameters the transaction opens with, sent with BEGIN (e.g. taking a lock). */
   opening?: string;
 }
 
 /**
- * A service that persists events: migrates its tables, then runs a durable
- * consumer whose batches are written atomically (in one transaction, or one
+ * A service that persists events: a durable consumer whose batches are written atomically (in one transaction, or one
  * statement) and acknowledged only after they are.
  */
 export async function startPersistingConsumer(ctx: ServiceContext, options: PersistingConsumerOptions): Promise<RunningService> {
-  const db = await ctx.database();
-  await migrate(db, DEAD_LETTERS_COMPONENT, deadLetterMigrations, ctx.log);
-  await migrate(db, options.name, options.migrations, ctx.log);
+  const { db } = options;
   const bus = await ctx.bus();
-  const writer = options.writer ?? db;
-  const write = (events: Event[]) => (options.oneStatement ? options.write(writer, events) : writer.transaction((tx) => options.write(tx, events), options.opening));
+  const write = (events: Event[]) => (options.oneStatement ? options.write(db, events) : db.transaction((tx) => options.write(tx, events), options.opening));
   const guarded = deadLetters(db, ctx.metrics, ctx.log).guard(options.name, options.maxBatch, write, refusedByPostgres);
   const consumer = await bus
     .consume({ name: options.name, filter: options.filter, maxBatch: options.maxBatch }, measured(options.name, ctx.metrics, guarded.write))

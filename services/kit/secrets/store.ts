@@ -142,6 +142,16 @@ function vaultPath(rest: string): { mount: string; path: string; field: string }
   return { mount: rest.slice(0, slash), path: rest.slice(slash + 1, hash), field: rest.slice(hash + 1) };
 }
 
+/** A secret reference's value, or an error that names the config key it came from. */
+export async function secretOf(secrets: SecretStore, value: string, key: string): Promise<string> {
+  try {
+    await secrets.prepare([value]);
+    return secrets.get(value).value;
+  } catch (err) {
+    throw new Error(`${key}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 /** Every string in a config tree, to find the secret references in it. */
 export function stringsIn(tree: unknown): string[] {
   if (typeof tree === 'string') return [tree];

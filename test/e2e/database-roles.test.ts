@@ -1,0 +1,143 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, runCli, startInProcess } from '../harness/gateway.js';
+import { eventually, isolatedInfra } from '../harness/infra.js';
+
+// The database as an attacker holding one service's credentials sees it: each
+// runtime role reaches its own service's tables and nothing else, and no running
+// service signs in as the owner, who alone may change tables, roles or the log.
+
+const ROUTING = { providers: { mock: { type: 'mock' } } };
+// One key for every start here: each start has a data folder of its own, so a generated key would differ.
+const AUDIT = { chainKey: 'a chain key for the database roles test, 32+ characters' };
+const PASSWORDS = { governance: 'governance-pw', caching: 'caching-pw', metering: 'metering-pw', auditWriter: 'audit-writer-pw', auditMaintainer: 'audit-maintainer-pw' };
+const PASSWORD_ENV = {
+  GATEWAY_DATABASE__PASSWORDS__GOVERNANCE: PASSWORDS.governance,
+  GATEWAY_DATABASE__PASSWORDS__CACHING: PASSWORDS.caching,
+  GATEWAY_DATABASE__PASSWORDS__METERING: PASSWORDS.metering,
+  GATEWAY_DATABASE__PASSWORDS__AUDIT_WRITER: PASSWORDS.auditWriter,
+  GATEWAY_DATABASE__PASSWORDS__AUDIT_MAINTAINER: PASSWORDS.auditMaintainer,
+};
+
+/** Which runtime roles hold privileges on each table: exactly its own service's. */
+const OWNERS: Record<string, string[]> = {
+  virtual_keys: ['governance'], customers: ['governance'], teams: ['governance'], budgets: ['governance'], quota_windows: ['governance'],
+  quota_leases: ['governance'], routing_entries: ['governance'], reservation_holders: ['governance'],
+  cache_entries: ['caching'], cache_purges: ['caching'],
+  usage_records: ['metering'], tool_call_records: ['metering'],
+  audit_events: ['audit_maintainer', 'audit_writer'], audit_archives: ['audit_maintainer', 'audit_writer'],
+  dead_letters: ['audit_writer', 'metering'], dead_letter_tries: ['audit_writer', 'metering'],
+  gateway_migrations: ['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering'],
+};
+
+describe('database roles on PostgreSQL: no running service holds the owner', () => {
+  let infra: Awaited<ReturnType<typeof isolatedInfra>>;
+  let owner: pg.Client;
+  let dbName: string;
+  const roles: Record<string, pg.Client> = {};
+  /** database.url as a service holds it once migrate is off: the server and database, no user, no password. */
+  let runtimeUrl: string;
+  const connectAs = async (role: string) => {
+    const url = new URL(infra.database.url);
+    url.username = `${dbName}_${role}`;
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    return client;
+  };
+
+  beforeAll(async () => {
+    infra = await isolatedInfra();
+    dbName = new URL(infra.database.url).pathname.slice(1);
+    owner = new pg.Client({ connectionString: infra.database.url });
+    await owner.connect();
+    const url = new URL(infra.database.url);
+    url.username = '';
+    runtimeUrl = url.toString();
+  });
+
+  afterAll(async () => {
+    for (const client of Object.values(roles)) await client.end();
+    await owner?.end();
+    await infra?.drop();
+  });
+
+  it('refuses to start with database.migrate off before `gateway migrate` ran, saying to run it', async () => {
+    const started = startInProcess({ nats: infra.nats, database: { url: runtimeUrl, migrate: false }, routing: ROUTING, audit: AUDIT });
+    await expect(started).rejects.toThrow(/`gateway migrate`/);
+  });
+
+  it('migrates every service as the owner with `gateway migrate`, and again without harm', async () => {
+    for (let run = 0; run < 2; run++) {
+      const { code, out } = await runCli(['migrate'], { GATEWAY_DATABASE__URL: infra.database.url, GATEWAY_LOG__LEVEL: 'warn', ...PASSWORD_ENV });
+      expect(code, out).toBe(0);
+      for (const service of ['governance', 'caching', 'audit', 'metering']) expect(out).toContain(`${service}: migrated`);
+    }
+    const { rows } = await owner.query<{ rolname: string; scram: boolean }>("SELECT rolname, rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid WHERE rolname LIKE $1 ORDER BY rolname", [`${dbName}\\_%`]);
+    expect(rows).toEqual(['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering'].map((r) => ({ rolname: `${dbName}_${r}`, scram: true })));
+  });
+
+  it('serves and records with every service signed in as its own role, never as the owner', async () => {
+    const gateway = await startInProcess({ nats: infra.nats, database: { url: runtimeUrl, migrate: false, passwords: PASSWORDS }, routing: ROUTING, audit: AUDIT });
+    try {
+      const { id, key } = await gateway.createKey({ name: 'roles' });
+      await gateway.client(key).chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'as a role' }] });
+      await eventually('the usage row', async () => (await owner.query('SELECT 1 FROM usage_records WHERE key_id = $1', [id])).rowCount || undefined);
+      await eventually('the audit row', async () => (await owner.query("SELECT 1 FROM audit_events WHERE actor_key_id = $1 AND event_type = 'request.completed'", [id])).rowCount || undefined);
+      expect((await admin<{ data: unknown[] }>(gateway.adminUrl, 'GET', '/admin/audit/events?limit=5')).data.length).toBeGreaterThan(0);
+      const { rows } = await owner.query<{ usename: string }>('SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY usename', [dbName]);
+      const runtimeRoles = ['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering'].map((r) => `${dbName}_${r}`);
+      expect(rows.map((r) => r.usename).filter((u) => !runtimeRoles.includes(u))).toEqual([]);
+      expect(rows.map((r) => r.usename)).toEqual(expect.arrayContaining([`${dbName}_governance`, `${dbName}_metering`, `${dbName}_audit_writer`]));
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  it('refuses each role every table that is not its service\'s, and any change to the schema', async () => {
+    for (const role of ['governance', 'caching', 'metering', 'audit_writer', 'audit_maintainer']) roles[role] = await connectAs(role);
+    const denied = /permission denied/;
+    await expect(roles.governance!.query('SELECT * FROM audit_events LIMIT 1')).rejects.toThrow(denied);
+    await expect(roles.governance!.query("INSERT INTO audit_events (event_id, event_type, occurred_at, service, schema_version, payload, prev_hash, hash) VALUES (gen_random_uuid(), 'x', now(), 'x', 1, '{}', 'x', 'x')")).rejects.toThrow(denied);
+    await expect(roles.governance!.query('DELETE FROM usage_records')).rejects.toThrow(denied);
+    await expect(roles.caching!.query('SELECT key_hash FROM virtual_keys')).rejects.toThrow(denied);
+    await expect(roles.caching!.query('SELECT * FROM usage_records')).rejects.toThrow(denied);
+    // Metering appends the spend ledger and reads it; it may not rewrite it.
+    expect((await roles.metering!.query('SELECT count(*)::int AS n FROM usage_records')).rows[0].n).toBeGreaterThan(0);
+    await expect(roles.metering!.query('UPDATE usage_records SET cost_usd = 0')).rejects.toThrow(denied);
+    await expect(roles.metering!.query('DELETE FROM usage_records')).rejects.toThrow(denied);
+    await expect(roles.metering!.query('TRUNCATE usage_records')).rejects.toThrow(denied);
+    await expect(roles.metering!.query('UPDATE audit_events SET payload = $1', ['{}'])).rejects.toThrow(denied);
+    await expect(roles.audit_writer!.query('SELECT * FROM virtual_keys')).rejects.toThrow(denied);
+    for (const [role, client] of Object.entries(roles)) {
+      await expect(client.query(`CREATE TABLE planted_by_${role} (x int)`), role).rejects.toThrow(/permission denied for schema/);
+      await expect(client.query('ALTER TABLE gateway_migrations ADD COLUMN x int'), role).rejects.toThrow(/must be owner/);
+      await expect(client.query("DELETE FROM gateway_migrations WHERE component = 'audit'"), role).rejects.toThrow(denied);
+      await expect(client.query(`CREATE ROLE escalated_${role}`), role).rejects.toThrow(/permission denied to create role/);
+      await expect(client.query('SET ROLE postgres'), role).rejects.toThrow(denied);
+    }
+    expect((await roles.governance!.query('SELECT count(*)::int AS n FROM virtual_keys')).rows[0].n).toBe(1);
+  });
+
+  it('grants every table to its own service\'s roles only, none of them the right to truncate, reference or add triggers', async () => {
+    const { rows } = await owner.query<{ table: string; grantees: string[]; kinds: string[] }>(
+      `SELECT t.tablename AS table,
+              coalesce(array_agg(DISTINCT substr(g.grantee, length($1) + 2) ORDER BY substr(g.grantee, length($1) + 2)) FILTER (WHERE g.grantee IS NOT NULL), '{}') AS grantees,
+              coalesce(array_agg(DISTINCT g.privilege_type::text) FILTER (WHERE g.grantee IS NOT NULL), '{}') AS kinds
+         FROM pg_tables t LEFT JOIN information_schema.role_table_grants g ON g.table_name = t.tablename AND g.grantee LIKE $2
+        WHERE t.schemaname = current_schema() GROUP BY t.tablename ORDER BY t.tablename`,
+      [dbName, `${dbName}\\_%`],
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.table, r.grantees]))).toEqual(OWNERS);
+    for (const row of rows) expect(row.kinds.filter((k) => ['TRUNCATE', 'REFERENCES', 'TRIGGER'].includes(k)), row.table).toEqual([]);
+  });
+
+  it('refuses to start on tables behind what this version needs, saying to run `gateway migrate`', async () => {
+    const { rows } = await owner.query<{ version: number }>("DELETE FROM gateway_migrations WHERE component = 'metering' AND version = (SELECT max(version) FROM gateway_migrations WHERE component = 'metering') RETURNING version");
+    try {
+      const started = startInProcess({ nats: infra.nats, database: { url: runtimeUrl, migrate: false, passwords: PASSWORDS }, routing: ROUTING, audit: AUDIT });
+      await expect(started).rejects.toThrow(new RegExp(`metering tables are at migration ${rows[0]!.version - 1}, this gateway needs ${rows[0]!.version}: run \`gateway migrate\``));
+    } finally {
+      await owner.query("INSERT INTO gateway_migrations (component, version, description) VALUES ('metering', $1, 'restored')", [rows[0]!.version]);
+    }
+  });
+});
