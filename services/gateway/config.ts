@@ -96,7 +96,7 @@ export const gatewayConfig = z.strictObject({
         .min(0)
         .max(1_000)
         .default(25)
-        .describe('How long a process holds the events it emitted before it publishes them as one message (0: at the end of the event-loop turn). Fewer JetStream messages, deliveries and acks below saturation; events held are lost if the process dies in that time.'),
+        .describe('How long a process holds the events it emitted before it publishes them as one message (0: at the end of the event-loop turn). Fewer JetStream messages, deliveries and acks below saturation. An answer\'s own event does not wait for it under events.guarantee durable; with best-effort, events held are lost if the process dies in that time.'),
       auth: z
         .strictObject({
           user: z
@@ -149,6 +149,10 @@ export const gatewayConfig = z.strictObject({
     .prefault({}),
   events: z
     .strictObject({
+      guarantee: z
+        .enum(['durable', 'best-effort'])
+        .default('durable')
+        .describe('durable: the end of an answer (a body; a stream\'s events from the one that completes it) waits until its request event is accepted by JetStream or fsync\'d to the spool, so an answered request is on record even if the process is killed; best-effort: events go after the answer (up to nats.publishLingerMs later), lost if the process dies meanwhile. Written in each request event as recordGuarantee. The embedded in-process bus is in-process either way.'),
       spool: z
         .strictObject({
           dir: z.string().default('').describe('Folder of this process\'s event spool. Empty: <dataDir>/spool/<services>-<opsPort>. Each process needs its own.'),

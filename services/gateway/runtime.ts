@@ -78,7 +78,15 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       const dir = worker === undefined ? base : join(base, `worker${worker}`);
       const opened = await Spool.open({ dir, maxBytes: spool.maxBytes, syncIntervalMs: spool.syncIntervalMs }, log.child({ component: 'spool' }));
       const deadLetters = await DeadLetterFile.open(join(dir, 'dead-letters.ndjson'), spool.maxBytes);
-      return new EventPublisher(b, log.child({ component: 'events' }), metrics, { spool: opened, whenFull: spool.whenFull, lingerMs: config.nats.publishLingerMs, deadLetters });
+      const published = new EventPublisher(b, log.child({ component: 'events' }), metrics, {
+        spool: opened,
+        whenFull: spool.whenFull,
+        lingerMs: config.nats.publishLingerMs,
+        deadLetters,
+        guarantee: config.events.guarantee,
+      });
+      await published.replayEarlier(config.server.shutdownTimeoutMs);
+      return published;
     }));
 
   /** The service object when it runs here, else a gRPC client with the same type. */

@@ -178,7 +178,7 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
   } catch (err) {
     const error = asGatewayError(err);
     // The model calls made before the failure were billed: their usage is recorded and charged either way.
-    admission.finish({ model, stream, httpStatus: error.status, served, usage, attempts: [...attempts, ...error.attempts], error });
+    void admission.finish({ model, stream, httpStatus: error.status, served, usage, attempts: [...attempts, ...error.attempts], error });
     if (!sse) throw error;
     const event = streamErrorEvent('chat.completions', error);
     await sse.event(event.event ?? '', event.data);
@@ -235,7 +235,7 @@ async function answer(deps: PipelineDeps, admission: Admission, run: AgentRun, f
   const total = usage ? { usage: usageJson(usage) } : {};
   const headers = { ...servedHeaders(served, attempts), 'x-gateway-agent-steps': String(agent.steps.length) };
   if (offer.body.stream !== true) {
-    admission.finish({ model, stream: false, httpStatus: 200, served, usage, attempts });
+    await admission.finish({ model, stream: false, httpStatus: 200, served, usage, attempts });
     return reply.headers(headers).type('application/json').send(JSON.stringify({ ...final.completion, ...total, x_gateway_agent: agent }));
   }
   const stored = JSON.parse(final.result.answer.toString('utf8')) as { chat: Record<string, unknown> };
@@ -248,9 +248,8 @@ async function answer(deps: PipelineDeps, admission: Admission, run: AgentRun, f
   }
   const body = Buffer.from(JSON.stringify(offer.body));
   for await (const chunk of deps.clients.routing.completeStream({ context: admission.context, endpoint: 'chat.completions', body, hints: run.hints, replay, keepAnswer: false })) {
-    if (chunk.kind?.$case === 'data') await sse.event(chunk.kind.data.event, chunk.kind.data.data);
+    if (chunk.kind?.$case === 'data') await sse.data(chunk.kind.data);
   }
-  admission.finish({ model, stream: true, httpStatus: 200, served, usage, attempts });
-  sse.end();
+  await sse.complete(admission.finish({ model, stream: true, httpStatus: 200, served, usage, attempts }), 'chat.completions');
   return reply;
 }

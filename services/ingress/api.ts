@@ -71,7 +71,7 @@ async function whole(deps: PipelineDeps, admission: Admission, reply: FastifyRep
     const result = await deps.clients.routing.complete(call);
     const cacheHit = call.replay !== undefined;
     cache.store(result.answer, result.usage, result.served);
-    admission.finish({ model, stream: false, httpStatus: 200, served: result.served, usage: result.usage, attempts: result.attempts, cacheHit });
+    await admission.finish({ model, stream: false, httpStatus: 200, served: result.served, usage: result.usage, attempts: result.attempts, cacheHit });
     const upstreamMs = result.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
     return reply
       .headers({ ...servedHeaders(result.served, result.attempts), ...cache.headers(), ...admission.overheadHeader(upstreamMs) })
@@ -104,26 +104,27 @@ async function streamed(deps: PipelineDeps, admission: Admission, request: Fasti
   const clientGone = () => abort.abort();
   const closedByClient = () => {
     const error = new GatewayError('client_closed_request', 'The client closed the connection before the stream ended.');
-    admission.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
+    void admission.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
   };
   reply.raw.on('close', clientGone);
   sse.start({ ...(reply.getHeaders() as Record<string, string>), ...servedHeaders(served, []), ...cache.headers(), ...admission.overheadHeader(upstreamMs) });
+  let recorded: Promise<void> = Promise.resolve();
   try {
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
       const kind = next.value.kind;
       if (kind?.$case === 'data') {
-        await sse.event(kind.data.event, kind.data.data);
+        await sse.data(kind.data);
       } else if (kind?.$case === 'end') {
         const { usage, attempts, errorCode } = kind.end;
         const error = errorCode ? new GatewayError('upstream_error', kind.end.errorMessage, { status: kind.end.httpStatus || 502 }) : undefined;
         if (error) request.log.warn({ code: errorCode, reason: kind.end.errorMessage }, 'stream failed after it began');
         else cache.store(kind.end.answer, usage, served);
-        admission.finish({ model, stream: true, httpStatus: error ? error.status : 200, served, usage, attempts, error, errorCode, cacheHit });
+        recorded = admission.finish({ model, stream: true, httpStatus: error ? error.status : 200, served, usage, attempts, error, errorCode, cacheHit });
       }
       if (abort.signal.aborted) break;
     }
     if (abort.signal.aborted) closedByClient();
-    sse.end();
+    await sse.complete(recorded, endpoint);
   } catch (err) {
     if (abort.signal.aborted) {
       // The client went away and its cancellation ended the call to routing: nobody is left to tell.
@@ -133,7 +134,7 @@ async function streamed(deps: PipelineDeps, admission: Admission, request: Fasti
     // Routing itself failed mid-stream (e.g. its process went away): end the stream in the client's API.
     const error = asGatewayError(err);
     request.log.warn({ code: error.code, reason: error.message }, 'stream failed after it began');
-    admission.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
+    void admission.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
     const event = streamErrorEvent(endpoint, error);
     await sse.event(event.event ?? '', event.data);
     sse.end();

@@ -10,7 +10,7 @@ export function listModels(deps: PipelineDeps) {
     try {
       await admission.admit('');
       const { models } = await deps.clients.routing.listModels({});
-      admission.finish({ model: '', stream: false, httpStatus: 200 });
+      await admission.finish({ model: '', stream: false, httpStatus: 200 });
       return { object: 'list', data: models.map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: m.ownedBy })) };
     } catch (err) {
       throw admission.fail(err, '', false);

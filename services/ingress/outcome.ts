@@ -1,7 +1,7 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Attempt, RequestContext, Served, Usage } from '../gen/gateway/v1/common.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
-import type { GatewayError } from '../kit/errors.js';
+import { GatewayError } from '../kit/errors.js';
 import { attemptEvent, EventType, requestEvent, type EventTypeName } from '../kit/events.js';
 import type { Logger } from '../kit/log.js';
 import { LATENCY_BUCKETS } from '../kit/metrics.js';
@@ -65,15 +65,18 @@ export class OutcomeRecorder {
     return Math.round(ownMs * 1000);
   }
 
-  /** `admitted` says whether governance admitted the request (decides failed vs rejected). */
-  record(context: RequestContext, startedAt: number, admitted: boolean, outcome: Outcome): void {
+  /**
+   * `admitted` says whether governance admitted the request (decides failed vs rejected). Resolves once an
+   * answer's event is on record as events.guarantee asks (at once for refusals and failures, which never wait).
+   */
+  record(context: RequestContext, startedAt: number, admitted: boolean, outcome: Outcome): Promise<void> {
     const durationMs = performance.now() - startedAt;
     const type: EventTypeName = !outcome.error ? EventType.requestCompleted : admitted ? EventType.requestFailed : EventType.requestRejected;
     this.requests.inc({ endpoint: outcome.endpoint, status: String(outcome.httpStatus) });
     this.duration.observe({ endpoint: outcome.endpoint }, durationMs / 1000);
     if (this.emitAttempts) for (const attempt of outcome.attempts ?? []) this.events.emit(attemptEvent({ service: 'ingress', context }, attempt));
-    this.events.emit(
-      requestEvent(type, { service: 'ingress', context }, {
+    const answered = type === EventType.requestCompleted;
+    const event = requestEvent(type, { service: 'ingress', context }, {
         endpoint: outcome.endpoint,
         model: outcome.model,
         served: outcome.served,
@@ -85,13 +88,21 @@ export class OutcomeRecorder {
         errorCode: outcome.errorCode || outcome.error?.code || '',
         errorMessage: outcome.error?.message ?? '',
         attempts: outcome.attempts ?? [],
-      }),
-    );
+        recordGuarantee: answered || this.events.guarantee === 'in-process' ? this.events.guarantee : 'best-effort',
+    });
     if (this.log.isLevelEnabled('debug')) {
       this.log.debug(
         { requestId: context.requestId, keyId: context.actor?.keyId, endpoint: outcome.endpoint, model: outcome.model, status: outcome.httpStatus, durationMs, error: outcome.error?.code },
         'request finished',
       );
     }
+    if (!answered || this.events.guarantee !== 'durable') {
+      this.events.emit(event);
+      return Promise.resolve();
+    }
+    return this.events.record(event).catch((err: unknown) => {
+      this.log.error({ err, requestId: context.requestId }, 'request event could not be made durable: answer withheld');
+      throw new GatewayError('service_unavailable', 'The gateway could not put this request on record (its event spool is full or failing), so it withholds the answer; retry later.');
+    });
   }
 }

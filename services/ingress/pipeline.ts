@@ -207,11 +207,14 @@ export class Admission {
     return measurePrompt(raw, parsed as Record<string, unknown>, this.deps.promptCounting.wanted(this.presentedKeyHash!));
   }
 
-  /** Records the outcome and releases the admission; only the first call counts. */
-  finish(outcome: Omit<Outcome, 'endpoint'>): void {
-    if (this.finished) return;
+  /**
+   * Records the outcome and releases the admission; only the first call counts. An answer is sent whole only
+   * once the returned promise resolves: then its record is durable (events.guarantee); a rejection says to withhold it.
+   */
+  finish(outcome: Omit<Outcome, 'endpoint'>): Promise<void> {
+    if (this.finished) return Promise.resolve();
     this.finished = true;
-    this.deps.recorder.record(this.context, this.startedAt, this.grant !== undefined, { ...outcome, endpoint: this.endpoint });
+    const recorded = this.deps.recorder.record(this.context, this.startedAt, this.grant !== undefined, { ...outcome, endpoint: this.endpoint });
     if (this.grant) {
       this.deps.holder?.settled();
       this.deps.settlements.add({
@@ -223,6 +226,7 @@ export class Admission {
         cacheHit: outcome.cacheHit ?? false,
       });
     }
+    return recorded;
   }
 
   /** For a request whose record is the events of what it did (MCP tool calls): nothing more is recorded for it. */
@@ -233,7 +237,7 @@ export class Admission {
   /** Records a failure and returns it as a GatewayError for the error handler. */
   fail(err: unknown, model: string, stream: boolean): GatewayError {
     const error = asGatewayError(err);
-    this.finish({ model, stream, httpStatus: error.status, error, attempts: error.attempts });
+    void this.finish({ model, stream, httpStatus: error.status, error, attempts: error.attempts });
     return error;
   }
 

@@ -47,8 +47,11 @@ function envelope(type: EventTypeName, fields: EventFields): Event {
   };
 }
 
-export function requestEvent(type: EventTypeName, fields: EventFields, outcome: RequestOutcome): Event {
-  return { ...envelope(type, fields), payload: { $case: 'request', request: outcome } };
+/** A request's outcome as its emitter knows it: only ingress, which answers, says what its record had (recordGuarantee). */
+export type OutcomeFields = Omit<RequestOutcome, 'recordGuarantee'> & { recordGuarantee?: string };
+
+export function requestEvent(type: EventTypeName, fields: EventFields, outcome: OutcomeFields): Event {
+  return { ...envelope(type, fields), payload: { $case: 'request', request: { ...outcome, recordGuarantee: outcome.recordGuarantee ?? '' } } };
 }
 
 export function attemptEvent(fields: EventFields, attempt: Attempt): Event {

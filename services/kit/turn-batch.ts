@@ -18,14 +18,23 @@ export class TurnBatch<T> {
   private items: T[] = [];
   private weight = 0;
   private timer: NodeJS.Timeout | undefined;
+  private soonScheduled = false;
 
   constructor(
     private readonly send: (items: T[]) => void,
     private readonly options: TurnBatchOptions<T> = {},
   ) {}
 
-  add(item: T): void {
+  /** `soon`: someone waits on this item, so it goes at the end of this turn even with a linger. */
+  add(item: T, soon = false): void {
     if (this.items.push(item) === 1) this.schedule();
+    if (soon && !this.soonScheduled && (this.options.lingerMs ?? 0) > 0) {
+      this.soonScheduled = true;
+      setImmediate(() => {
+        this.soonScheduled = false;
+        this.flush();
+      });
+    }
     const limit = this.options.limit;
     if (!limit) return;
     this.weight += limit.weigh(item);

@@ -2,7 +2,7 @@ import type { ChatChunk, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, Op
 import { ChatAssembler, chunkFromNative } from './answers.js';
 import type { CompletionsTranslation } from './formats/completions.js';
 import type { OutEvent, Translation } from './formats/types.js';
-import { invalid } from './formats/chat.js';
+import { hasFinish, invalid } from './formats/chat.js';
 import { ProviderError, type Timeouts } from './providers/types.js';
 import { GatewayError } from '../kit/errors.js';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
@@ -101,9 +101,9 @@ async function* passThrough(chunks: AsyncIterable<ChatChunk>, translation: Compl
   const wantsUsage = (translation.native.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
   for await (const chunk of chunks) {
     if (!wantsUsage && chunk.choices?.length === 0 && chunk.usage) continue;
-    yield { data: JSON.stringify(chunk) };
+    yield { data: JSON.stringify(chunk), final: hasFinish(chunk) };
   }
-  yield { data: '[DONE]' };
+  yield { data: '[DONE]', final: true };
 }
 
 /** How far past its output cap a stream may run before it is ended: o200k may count fewer tokens than another provider's tokenizer. */

@@ -59,7 +59,7 @@ function formatFor(endpoint: string): InboundFormat {
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 const EMPTY = Buffer.alloc(0);
 
-const dataChunk = (event: OutEvent): CompletionChunk => ({ kind: { $case: 'data', data: { event: event.event ?? '', data: Buffer.from(event.data) } } });
+const dataChunk = (event: OutEvent): CompletionChunk => ({ kind: { $case: 'data', data: { event: event.event ?? '', data: Buffer.from(event.data), final: event.final ?? false } } });
 
 /** The chat completion of a stored answer, or a clear error when the cache holds something else under the key. */
 function chatOf(stored: StoredAnswer): ChatResponse {

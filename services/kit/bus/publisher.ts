@@ -14,6 +14,25 @@ import { retryDelayMs, type EventBus } from './types.js';
 /** What to do when the spool is full: refuse new requests (nothing goes unrecorded), or serve and count the loss. */
 export type WhenFull = 'refuse' | 'drop';
 
+/**
+ * What an answer's record had when the answer ended (events.guarantee):
+ * durable — its event was accepted by JetStream or fsync'd to the spool first;
+ * best-effort — it was published after, so a process that died meanwhile lost it;
+ * in-process — the embedded bus: the record is the same process's to write.
+ */
+export type RecordGuarantee = 'durable' | 'best-effort' | 'in-process';
+
+/** Someone waiting for an event to be durable. */
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+interface Queued {
+  event: Event;
+  waiter?: Waiter;
+}
+
 export interface PublisherOptions {
   /** Where events wait while the bus cannot take them; without one, events are retried in memory only. */
   spool?: Spool;
@@ -22,6 +41,8 @@ export interface PublisherOptions {
   lingerMs?: number;
   /** Where events the bus refuses for good, even reduced, are kept; without it they are counted lost. */
   deadLetters?: DeadLetterFile;
+  /** events.guarantee: whether answers wait for their events to be durable (an in-process bus is always in-process). */
+  guarantee?: 'durable' | 'best-effort';
 }
 
 /** Tries on the bus before an event goes to the spool instead. */
@@ -49,7 +70,7 @@ export class EventPublisher {
   private readonly pending = new Set<Promise<void>>();
   private inFlight = 0;
   /** Events emitted in this turn of the event loop (or within the linger), published together. */
-  private readonly queued: TurnBatch<Event>;
+  private readonly queued: TurnBatch<Queued>;
   private readonly published: Counter<'type'>;
   private readonly spooled: Counter;
   private readonly dropped: Counter<'reason'>;
@@ -62,18 +83,20 @@ export class EventPublisher {
   private readonly replayTimer: NodeJS.Timeout | undefined;
   private readonly spool: Spool | undefined;
   private readonly whenFull: WhenFull;
+  readonly guarantee: RecordGuarantee;
 
   constructor(
     private readonly bus: EventBus,
     private readonly log: Logger,
     metrics: Registry,
-    { spool, whenFull = 'refuse', lingerMs = 0, deadLetters }: PublisherOptions = {},
+    { spool, whenFull = 'refuse', lingerMs = 0, deadLetters, guarantee = 'durable' }: PublisherOptions = {},
   ) {
+    this.guarantee = bus.kind === 'memory' ? 'in-process' : guarantee;
     this.spool = spool;
     this.whenFull = whenFull;
     this.deadLetters = deadLetters;
     this.deliver = isolatingRefused((events) => this.publishAccepted(events), refusedByBus, (event, refusal) => this.publishReduced(event, refusal));
-    this.queued = new TurnBatch((events) => this.publishQueued(events), { lingerMs, limit: { weigh: () => 1, max: HANDOVER_EVENTS } });
+    this.queued = new TurnBatch((items) => this.publishQueued(items), { lingerMs, limit: { weigh: () => 1, max: HANDOVER_EVENTS } });
     this.published = new Counter({ name: 'gateway_events_published_total', help: 'Events the bus accepted, by type.', labelNames: ['type'], registers: [metrics] });
     this.spooled = new Counter({ name: 'gateway_events_spooled_total', help: 'Events written to the local spool because the bus could not take them.', registers: [metrics] });
     this.dropped = new Counter({
@@ -109,40 +132,60 @@ export class EventPublisher {
    * ack per consumer).
    */
   emit(event: Event): void {
+    this.enqueue(event, undefined);
+  }
+
+  /**
+   * Emits an event that an answer waits for: resolves once it is durable
+   * (accepted by the bus, or fsync'd to the spool), rejects when it was lost
+   * (the spool full or failing). It goes at the end of this turn, not after
+   * the linger. With the in-process bus, once the bus has it.
+   */
+  record(event: Event): Promise<void> {
+    return new Promise((resolve, reject) => this.enqueue(event, { resolve, reject }));
+  }
+
+  private enqueue(event: Event, waiter: Waiter | undefined): void {
     // What NATS would refuse this service's user (nats-permissions.ts), refused in every mode, so tests find it.
     if (!mayPublish(event.service, event.type)) throw new Error(`${event.service} emitted ${event.type}, which it may not publish (BUS_USE in nats-permissions.ts)`);
     const bounded = boundedEvent(event);
     if (this.spool && (this.spool.backlog || !this.bus.connected())) {
-      this.toSpool(bounded);
+      this.toSpool(bounded, waiter);
       return;
     }
-    this.queued.add(bounded);
+    this.queued.add({ event: bounded, waiter }, waiter !== undefined);
   }
 
-  private publishQueued(events: Event[]): void {
+  private publishQueued(items: Queued[]): void {
+    const events = items.map((item) => item.event);
+    const waiters = items.flatMap((item) => (item.waiter ? [item.waiter] : []));
     this.inFlight += events.length;
-    const task = this.publish(events).finally(() => {
+    const task = this.publish(events, waiters).finally(() => {
       this.inFlight -= events.length;
       this.pending.delete(task);
     });
     this.pending.add(task);
   }
 
-  private async publish(events: Event[]): Promise<void> {
+  private async publish(events: Event[], waiters: Waiter[]): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.deliver(events);
+        for (const waiter of waiters) waiter.resolve();
         return;
       } catch (err) {
         const about = { reason: (err as Error).message, events: events.length, firstEventId: events[0]!.id };
         if (this.spool && attempt + 1 >= DIRECT_ATTEMPTS) {
           this.log.warn(about, 'the bus did not take events; spooling them');
-          for (const event of events) this.toSpool(event);
+          for (const event of events) this.toSpool(event, undefined);
+          const synced = this.spool.synced();
+          for (const waiter of waiters) synced.then(waiter.resolve, waiter.reject);
           return;
         }
         if (!this.spool && this.closing && attempt >= 5) {
           this.dropped.inc({ reason: 'shutdown' }, events.length);
           this.log.error({ ...about, eventIds: events.map((event) => event.id) }, 'events dropped at shutdown: bus did not accept them');
+          for (const waiter of waiters) waiter.reject(new Error('the event bus did not accept the request\'s event before shutdown'));
           return;
         }
         if (attempt === 0) this.log.warn(about, 'event publish failed; retrying');
@@ -180,13 +223,15 @@ export class EventPublisher {
     this.log.error(about, 'the bus refused an event, even with its long fields cut short, and no dead-letter file could keep it: event lost');
   }
 
-  private toSpool(event: Event): void {
+  private toSpool(event: Event, waiter: Waiter | undefined): void {
     if (this.spool!.append(event)) {
       this.spooled.inc();
+      if (waiter) this.spool!.synced().then(waiter.resolve, waiter.reject);
       return;
     }
     this.dropped.inc({ reason: 'spool_full' });
     this.log.error({ eventId: event.id, type: event.type, whenFull: this.whenFull }, 'event spool is full: event lost');
+    waiter?.reject(new Error('the event spool is full'));
   }
 
   /** Publishes what the spool holds, in order, while the bus takes it. */
@@ -201,6 +246,11 @@ export class EventPublisher {
       .catch((err: unknown) => this.log.warn({ reason: (err as Error).message }, 'spool replay stopped; will retry'))
       .finally(() => (this.replaying = undefined));
     return this.replaying;
+  }
+
+  /** Before a process serves: sends what an earlier run left in the spool (up to timeoutMs), so its answers are on record first. */
+  async replayEarlier(timeoutMs: number): Promise<void> {
+    if (this.spool?.backlog) await Promise.race([this.replay(), sleep(timeoutMs)]);
   }
 
   /** At shutdown: waits for publishes in flight (up to timeoutMs), tries one last replay, and makes the spool durable. */

@@ -24,6 +24,10 @@ export class Spool {
   private io: Promise<unknown> = Promise.resolve();
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  /** The last group commit: a record no longer pending is on disk once it settles. */
+  private lastWrite: Promise<void> = Promise.resolve();
+  /** Who waits for the pending records to be on disk. */
+  private waiters: { resolve(): void; reject(err: Error): void }[] = [];
   private timer: NodeJS.Timeout | undefined;
   private offset: number;
   private size: number;
@@ -81,19 +85,34 @@ export class Spool {
     return true;
   }
 
+  /** Resolves once every record appended so far is on disk (at the next group commit); rejects if that write failed. */
+  synced(): Promise<void> {
+    if (this.pending.length === 0) return this.lastWrite;
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
   /** Writes and fsyncs what is queued. */
   flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    return this.serial(async () => {
+    if (this.pending.length === 0) return this.serial(async () => undefined);
+    return (this.lastWrite = this.serial(async () => {
       if (this.pending.length === 0) return;
       const data = Buffer.concat(this.pending);
+      const waiters = this.waiters;
       this.pending = [];
       this.pendingBytes = 0;
-      await this.handle.write(data, 0, data.length, this.size);
-      await this.handle.datasync();
+      this.waiters = [];
+      try {
+        await this.handle.write(data, 0, data.length, this.size);
+        await this.handle.datasync();
+      } catch (err) {
+        for (const waiter of waiters) waiter.reject(err as Error);
+        throw err;
+      }
       this.size += data.length;
-    });
+      for (const waiter of waiters) waiter.resolve();
+    }));
   }
 
   /**

@@ -48,6 +48,11 @@ export function isUsageOnly(chunk: ChatChunk): boolean {
   return chunk.choices.length === 0 && chunk.usage != null;
 }
 
+/** A chunk with a finish reason ends its choice: from it on, the client holds a complete answer (OutEvent.final). */
+export function hasFinish(chunk: ChatChunk): boolean {
+  return chunk.choices.some((c) => c.finish_reason != null);
+}
+
 export const openAIErrorEvent = (error: GatewayError): OutEvent => streamErrorEvent('chat.completions', error);
 
 /** OpenAI Chat Completions, the shape routing works in: translation is the identity. */
@@ -63,9 +68,9 @@ export const chatFormat: InboundFormat = {
         for await (const chunk of chunks) {
           // Routing always asks providers for usage; a client that did not ask does not get the extra chunk.
           if (!wantsUsage && isUsageOnly(chunk)) continue;
-          yield { data: JSON.stringify(chunk) };
+          yield { data: JSON.stringify(chunk), final: hasFinish(chunk) };
         }
-        yield { data: '[DONE]' };
+        yield { data: '[DONE]', final: true };
       },
     };
   },

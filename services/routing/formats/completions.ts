@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ChatChunk, ChatResponse, FinishReason, OpenAIUsage } from '../canonical.js';
-import { invalid, isUsageOnly, openAIErrorEvent, optionalBoolean, requireModel, requireObject } from './chat.js';
+import { hasFinish, invalid, isUsageOnly, openAIErrorEvent, optionalBoolean, requireModel, requireObject } from './chat.js';
 import type { InboundFormat, Translation } from './types.js';
 
 /** The legacy API's default max_tokens (https://platform.openai.com/docs/api-reference/completions/create). */
@@ -75,9 +75,9 @@ export const completionsFormat: InboundFormat & { parse(body: unknown): Completi
           const choices = chunk.choices
             .filter((c) => (c.delta.content ?? '') !== '' || c.finish_reason !== null)
             .map((c) => completionChoice(c.delta.content ?? '', c.index, c.finish_reason));
-          if (choices.length > 0) yield { data: JSON.stringify({ id, object: 'text_completion', created: chunk.created, model: chunk.model, choices }) };
+          if (choices.length > 0) yield { data: JSON.stringify({ id, object: 'text_completion', created: chunk.created, model: chunk.model, choices }), final: hasFinish(chunk) };
         }
-        yield { data: '[DONE]' };
+        yield { data: '[DONE]', final: true };
       },
     };
   },

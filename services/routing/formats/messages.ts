@@ -137,7 +137,7 @@ async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEv
   }
   if (!started) yield start(undefined);
   yield* close();
-  yield event({ type: 'message_delta', delta: { stop_reason: stopReason(finish), stop_sequence: null }, usage: anthropicUsage(usage) });
+  yield { ...event({ type: 'message_delta', delta: { stop_reason: stopReason(finish), stop_sequence: null }, usage: anthropicUsage(usage) }), final: true };
   yield event({ type: 'message_stop' });
 }
 

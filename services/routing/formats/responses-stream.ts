@@ -26,7 +26,9 @@ interface CallItem {
  */
 export async function* responsesStream(shell: ResponseShell, chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEvent> {
   let sequence = 0;
-  const event = (type: string, fields: Record<string, unknown>): OutEvent => ({ event: type, data: JSON.stringify({ type, sequence_number: sequence++, ...fields }) });
+  // Once the provider's stream ended, every event completes the answer (see OutEvent.final).
+  let closing = false;
+  const event = (type: string, fields: Record<string, unknown>): OutEvent => ({ event: type, data: JSON.stringify({ type, sequence_number: sequence++, ...fields }), final: closing });
   const items: (TextItem | CallItem)[] = [];
   const calls = new Map<number, CallItem>();
   let text: TextItem | undefined;
@@ -70,6 +72,7 @@ export async function* responsesStream(shell: ResponseShell, chunks: AsyncIterab
     }
   }
 
+  closing = true;
   const output: unknown[] = [];
   for (const item of items) {
     if (item.kind === 'text') {

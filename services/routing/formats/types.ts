@@ -5,6 +5,8 @@ import type { ChatChunk, ChatRequest, ChatResponse } from '../canonical.js';
 export interface OutEvent {
   event?: string;
   data: string;
+  /** With this event the client holds a complete answer (a finish reason, a terminal event): it and every event after it wait for the request's record (StreamData.final). */
+  final?: boolean;
 }
 
 /** One client request in an inbound API, translated to and from the OpenAI chat shape routing works in. */

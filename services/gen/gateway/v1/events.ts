@@ -129,6 +129,11 @@ export interface RequestOutcome {
   errorMessage: string;
   /** Every provider call made for the request, retries and fallbacks included. */
   attempts: Attempt[];
+  /**
+   * What this record had when the answer ended (events.guarantee): "durable" (the answer waited until this event was
+   * accepted by JetStream or fsync'd to the spool), "best-effort" (sent after the answer), "in-process" (embedded bus).
+   */
+  recordGuarantee: string;
 }
 
 /**
@@ -1082,6 +1087,7 @@ function createBaseRequestOutcome(): RequestOutcome {
     errorCode: "",
     errorMessage: "",
     attempts: [],
+    recordGuarantee: "",
   };
 }
 
@@ -1119,6 +1125,9 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
     }
     for (const v of message.attempts) {
       Attempt.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.recordGuarantee !== "") {
+      writer.uint32(98).string(message.recordGuarantee);
     }
     return writer;
   },
@@ -1224,6 +1233,14 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
             message.attempts.push(Attempt.decode(reader, reader.uint32()));
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.recordGuarantee = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1271,6 +1288,11 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
       attempts: globalThis.Array.isArray(object?.attempts)
         ? object.attempts.map((e: any) => Attempt.fromJSON(e))
         : [],
+      recordGuarantee: isSet(object.recordGuarantee)
+        ? globalThis.String(object.recordGuarantee)
+        : isSet(object.record_guarantee)
+        ? globalThis.String(object.record_guarantee)
+        : "",
     };
   },
 
@@ -1309,6 +1331,9 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
     if (message.attempts?.length) {
       obj.attempts = message.attempts.map((e) => Attempt.toJSON(e));
     }
+    if (message.recordGuarantee !== "") {
+      obj.recordGuarantee = message.recordGuarantee;
+    }
     return obj;
   },
 
@@ -1330,6 +1355,7 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
     message.errorCode = object.errorCode ?? "";
     message.errorMessage = object.errorMessage ?? "";
     message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    message.recordGuarantee = object.recordGuarantee ?? "";
     return message;
   },
 };

@@ -126,6 +126,12 @@ export interface StreamData {
   /** SSE event name ("" for none, as in OpenAI streams). */
   event: string;
   data: Buffer;
+  /**
+   * With this event the client holds a complete answer (a chunk with a finish reason, message_delta, the first event
+   * after the provider's stream ended): ingress sends it, and every event after it, only once the request's event is
+   * durable (events.guarantee).
+   */
+  final: boolean;
 }
 
 export interface StreamEnd {
@@ -1094,7 +1100,7 @@ export const StreamStart: MessageFns<StreamStart> = {
 };
 
 function createBaseStreamData(): StreamData {
-  return { event: "", data: Buffer.alloc(0) };
+  return { event: "", data: Buffer.alloc(0), final: false };
 }
 
 export const StreamData: MessageFns<StreamData> = {
@@ -1104,6 +1110,9 @@ export const StreamData: MessageFns<StreamData> = {
     }
     if (message.data.length !== 0) {
       writer.uint32(18).bytes(message.data);
+    }
+    if (message.final !== false) {
+      writer.uint32(24).bool(message.final);
     }
     return writer;
   },
@@ -1137,6 +1146,14 @@ export const StreamData: MessageFns<StreamData> = {
             message.data = Buffer.from(reader.bytes());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.final = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1153,6 +1170,7 @@ export const StreamData: MessageFns<StreamData> = {
     return {
       event: isSet(object.event) ? globalThis.String(object.event) : "",
       data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      final: isSet(object.final) ? globalThis.Boolean(object.final) : false,
     };
   },
 
@@ -1164,6 +1182,9 @@ export const StreamData: MessageFns<StreamData> = {
     if (message.data.length !== 0) {
       obj.data = base64FromBytes(message.data);
     }
+    if (message.final !== false) {
+      obj.final = message.final;
+    }
     return obj;
   },
 
@@ -1174,6 +1195,7 @@ export const StreamData: MessageFns<StreamData> = {
     const message = createBaseStreamData();
     message.event = object.event ?? "";
     message.data = object.data ?? Buffer.alloc(0);
+    message.final = object.final ?? false;
     return message;
   },
 };
