@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import { AuditService } from '../gen/gateway/v1/audit.js';
 import { CachingService } from '../gen/gateway/v1/caching.js';
 import { MeteringService } from '../gen/gateway/v1/metering.js';
@@ -19,8 +20,10 @@ import type { Logger } from '../kit/log.js';
 import { createMetricsRegistry } from '../kit/metrics.js';
 import { Pricing } from '../kit/pricing/index.js';
 import { SecretStore } from '../kit/secrets/store.js';
+import { closeGracefully } from '../kit/http.js';
 import { startOpsServer, type OpsSource } from '../kit/ops-server.js';
 import { SERVICE_NAMES, type Clients, type RunningService, type ServiceContext, type ServiceName } from '../kit/service.js';
+import { buildAdminApi } from './admin-api.js';
 import type { GatewayConfig } from './config.js';
 import { ProcessDatabases } from './databases.js';
 import { MODULES } from './modules.js';
@@ -126,11 +129,13 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
   const opsRoutes = new Map<string, () => unknown>();
   const endpoints: Record<string, string> = {};
   let ops: Server | undefined;
+  let admin: FastifyInstance | undefined;
 
   let stopped: Promise<void> | undefined;
   const stop = () => (stopped ??= stopAll());
   const stopAll = async () => {
     const deadline = config.server.shutdownTimeoutMs;
+    if (admin) await closeGracefully(admin);
     for (const { name, service } of [...running].reverse()) {
       try {
         await service.stop();
@@ -173,6 +178,13 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       if (service.api) apis.set(name, service.api);
       for (const [key, url] of Object.entries(service.endpoints ?? {})) endpoints[`${name}.${key}`] = url;
       log.info({ service: name }, 'service started');
+    }
+    // The admin API runs where governance runs, since its admins authenticate callers; other services' routes reach theirs through `clients`.
+    const authority = running.find(({ service }) => service.admin)?.service.admin;
+    if (authority) {
+      admin = await buildAdminApi(authority, clients, await getPublisher(), log.child({ service: 'governance' }));
+      endpoints['governance.admin'] = await admin.listen({ host: config.server.host, port: authority.port });
+      log.info({ url: endpoints['governance.admin'] }, 'admin API listening (OpenAPI at /docs)');
     }
     // An all-in-one process calls every service in-process; only a subset serves others over gRPC.
     if (grpc.hasServices && services.length < SERVICE_NAMES.length) {

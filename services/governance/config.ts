@@ -1,9 +1,7 @@
 import { z } from 'zod';
+import { ROLES } from '../kit/admin.js';
 import { isExactPrice, PRICE_DECIMALS } from '../kit/pricing/money.js';
 import { MIN_TOKEN_LENGTH, strongToken } from '../kit/token-strength.js';
-
-export const ROLES = ['owner', 'admin', 'viewer', 'auditor'] as const;
-export type Role = (typeof ROLES)[number];
 
 const adminToken = z.strictObject({
   name: z.string().min(1).describe('Who the token belongs to; recorded as the actor of their admin changes.'),

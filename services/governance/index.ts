@@ -1,9 +1,6 @@
 import { GovernanceService } from '../gen/gateway/v1/governance.js';
-import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
-import { resolveOwnerToken, TokenAuthenticator } from './admin/principals.js';
-import { buildAdminApi } from './admin/server.js';
-import { looksLikeJwt, OidcAuthenticator } from './admin/sso.js';
+import { adminAuthority } from './admin/authority.js';
 import type { GovernanceConfig } from './config.js';
 import { Holders } from './holders.js';
 import { governanceDatabase } from './migrations.js';
@@ -48,21 +45,12 @@ export const governanceService = defineService<GovernanceConfig>({
       extendReservation: ['ingress'],
     });
 
-    const tokens = new TokenAuthenticator(config, resolveOwnerToken(config, ctx.dataDir, ctx.log));
-    const sso = new OidcAuthenticator(config.sso, ctx.log);
-    const authenticate = async (token: string) => (sso.enabled && looksLikeJwt(token) ? sso.authenticate(token) : tokens.find(token));
-    const checkRouting = async (providers: Record<string, unknown>, models: Record<string, unknown>) =>
-      (await ctx.clients.routing.checkRoutingConfig({ providersJson: JSON.stringify(providers), modelsJson: JSON.stringify(models) })).problems;
-    const admin = await buildAdminApi({ directory, events: await ctx.events(), db, authenticate, checkRouting, clients: ctx.clients, log: ctx.log });
-    const adminUrl = await admin.listen({ host: ctx.host, port: config.adminPort });
-    ctx.log.info({ url: adminUrl }, 'admin API listening (OpenAPI at /docs)');
-
     return {
       api,
-      endpoints: { admin: adminUrl },
+      // The root serves the admin API with it, every service's admin routes mounted.
+      admin: adminAuthority(directory, db, config, ctx.dataDir, ctx.log),
       ready: () => bus.connected(),
       stop: async () => {
-        await closeGracefully(admin);
         await changes.stop();
         await api.stop();
         // Leases go back, so other replicas can use what this one held.

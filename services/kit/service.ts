@@ -4,6 +4,7 @@ import type { CachingService } from '../gen/gateway/v1/caching.js';
 import type { MeteringService } from '../gen/gateway/v1/metering.js';
 import type { GovernanceService } from '../gen/gateway/v1/governance.js';
 import type { RoutingService } from '../gen/gateway/v1/routing.js';
+import type { AdminAuthority } from './admin.js';
 import type { EventBus } from './bus/types.js';
 import type { EventPublisher } from './bus/publisher.js';
 import type { DatabasePlan, PlanDatabases } from './db/plan.js';
@@ -63,6 +64,8 @@ export interface RunningService {
   readonly api?: object;
   /** URLs of the listeners the service opened, by name (e.g. { http: 'http://127.0.0.1:8080' }). */
   readonly endpoints?: Record<string, string>;
+  /** Set by the service that knows the admins (governance): the root then serves the admin API in this process. */
+  readonly admin?: AdminAuthority;
 }
 
 export interface ServiceDefinition<Config> {

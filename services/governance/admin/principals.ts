@@ -1,74 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FastifyRequest } from 'fastify';
-import { GatewayError } from '../../kit/errors.js';
+import type { Principal } from '../../kit/admin.js';
 import type { Logger } from '../../kit/log.js';
 import { secretsEqual } from '../../kit/secrets/keys.js';
 import { weakTokenProblem } from '../../kit/token-strength.js';
-import type { GovernanceConfig, Role } from '../config.js';
-
-/** Who is calling the admin API, with what role, limited to which customer or team. */
-export interface Principal {
-  name: string;
-  role: Role;
-  customer?: string;
-  team?: string;
-}
-
-/** What a route needs: to read or change governance entities, or to read the audit log. */
-export type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'audit';
-
-const GRANTS: Record<Role, ReadonlySet<Permission>> = {
-  owner: new Set(['read', 'write', 'manage_customers', 'manage_routing', 'audit']),
-  admin: new Set(['read', 'write', 'manage_routing']),
-  viewer: new Set(['read']),
-  auditor: new Set(['audit']),
-};
-
-const WHAT: Record<Permission, string> = {
-  read: 'read governance settings',
-  write: 'change governance settings',
-  manage_customers: 'create or delete customers',
-  manage_routing: 'change providers and models',
-  audit: 'read the audit log',
-};
-
-export function requirePermission(principal: Principal, permission: Permission): void {
-  if (!GRANTS[principal.role].has(permission)) {
-    throw new GatewayError('admin_forbidden', `The ${principal.role} role may not ${WHAT[permission]}.`);
-  }
-  if ((permission === 'manage_customers' || permission === 'manage_routing') && (principal.customer || principal.team)) {
-    throw new GatewayError('admin_forbidden', `A token limited to one customer or team may not ${WHAT[permission]}.`);
-  }
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal?: Principal;
-  }
-}
-
-/** The caller of an admin route, once it is known to hold the permission the route needs. */
-export function caller(request: FastifyRequest, permission: Permission): Principal {
-  requirePermission(request.principal!, permission);
-  return request.principal!;
-}
-
-/** Records an admin change as an event, with the entity before and after. */
-export type RecordChange = (who: Principal, resource: string, action: string, id: string, before: object | undefined, after: object | undefined) => void;
-
-/** Where an entity belongs, for scoped principals. */
-export interface Placement {
-  customer: string | null;
-  team: string | null;
-}
-
-export function canSee(principal: Principal, place: Placement): boolean {
-  if (principal.team) return place.team === principal.team;
-  if (principal.customer) return place.customer === principal.customer;
-  return true;
-}
+import type { GovernanceConfig } from '../config.js';
 
 /**
  * Whether the principal may set, change or remove a budget on this scope:

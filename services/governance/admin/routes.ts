@@ -1,16 +1,15 @@
-import { prefixedId } from '../../kit/ids.js';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { EventPublisher } from '../../kit/bus/publisher.js';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { canSee, type Placement, type Principal, type RecordChange } from '../../kit/admin.js';
 import type { Database } from '../../kit/db/types.js';
 import { GatewayError } from '../../kit/errors.js';
-import { adminEvent } from '../../kit/events.js';
+import { prefixedId } from '../../kit/ids.js';
 import { BUDGET_DECIMALS, scaled } from '../../kit/pricing/money.js';
 import { generateVirtualKey, hashSecret } from '../../kit/secrets/keys.js';
 import { budgetWindow } from '../quota/windows.js';
 import type { Directory } from '../store/directory.js';
 import type { Budget, Customer, Team, VirtualKey } from '../store/entities.js';
 import type { Table } from '../store/table.js';
-import { caller, canSee, governsBudgetOn, type Permission, type Placement, type Principal, type RecordChange } from './principals.js';
+import { governsBudgetOn } from './principals.js';
 import { budgetBody, customerBody, idParams, keyBody, LIMIT_USD, patchOf, teamBody } from './schemas.js';
 import { budgetView, customerView, keyView, limitsPatch, placementOf, teamView } from './views.js';
 
@@ -19,43 +18,36 @@ type WithId = { Params: { id: string } };
 
 const noLimits = { rpmLimit: null, tpmLimit: null, maxParallel: null, rateWindowSeconds: 60 };
 
-/** The admin REST API's routes. Every change is recorded as an admin event with the entity before and after. */
-/** Registers the routes; returns the function that records admin changes, for other route groups. */
-export function registerRoutes(app: FastifyInstance, deps: { directory: Directory; events: EventPublisher; db: Database }): Record_ {
-  const { directory, events } = deps;
-  const place = placementOf(directory);
+/** Governance's routes on the admin API: customers, teams, virtual keys, budgets. Every change is recorded as an admin event with the entity before and after. */
+export function governanceAdminRoutes(directory: Directory, db: Database): FastifyPluginAsync<{ record: RecordChange }> {
+  return async (app, { record }) => {
+    const place = placementOf(directory);
+    registerCustomerAndTeamRoutes(app, directory, record, place);
+    registerKeyRoutes(app, directory, record, place);
+    registerBudgetRoutes(app, directory, db, record, place);
+  };
+}
 
-  const principal = caller;
+/** An entity the caller may see, or 404 (a scoped caller cannot tell others' entities from missing ones). */
+async function visible<T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string): Promise<T> {
+  const entity = await table.find(id);
+  if (!entity || !canSee(who, where(entity))) throw new GatewayError('not_found', `No ${what} with id ${id}.`);
+  return entity;
+}
 
-  /** An entity the caller may see, or 404 (a scoped caller cannot tell others' entities from missing ones). */
-  async function visible<T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string): Promise<T> {
-    const entity = await table.find(id);
-    if (!entity || !canSee(who, where(entity))) throw new GatewayError('not_found', `No ${what} with id ${id}.`);
-    return entity;
-  }
+type Place = ReturnType<typeof placementOf>;
 
-  function record(who: Principal, resource: string, action: string, id: string, before: object | undefined, after: object | undefined): void {
-    events.emit(
-      adminEvent(`admin.${resource}.${action}`, { service: 'governance', actor: { keyId: '', keyName: '', teamId: who.team ?? '', customerId: who.customer ?? '', admin: `${who.name} (${who.role})` } }, {
-        action,
-        resource,
-        resourceId: id,
-        beforeJson: before ? JSON.stringify(before) : '',
-        afterJson: after ? JSON.stringify(after) : '',
-      }),
-    );
-  }
-
-  app.get('/admin/whoami', { schema: { tags: ['admin'], summary: 'The caller: name, role and scope' } }, async (request) => request.principal);
+function registerCustomerAndTeamRoutes(app: FastifyInstance, directory: Directory, record: RecordChange, place: Place): void {
+  app.get('/admin/whoami', { config: { requires: 'any_role' }, schema: { tags: ['admin'], summary: 'The caller: name, role and scope' } }, async (request) => request.principal);
 
   // Customers
   const customers = { tags: ['customers'] };
-  app.get('/admin/customers', { schema: { ...customers, summary: 'List customers' } }, async (request) => {
-    const who = principal(request, 'read');
+  app.get('/admin/customers', { config: { requires: 'read' }, schema: { ...customers, summary: 'List customers' } }, async (request) => {
+    const who = request.principal!;
     return { data: directory.customers.all().filter((c) => canSee(who, place.customer(c))).map(customerView) };
   });
-  app.post<{ Body: Body }>('/admin/customers', { schema: { ...customers, summary: 'Create a customer', body: customerBody } }, async (request, reply) => {
-    const who = principal(request, 'manage_customers');
+  app.post<{ Body: Body }>('/admin/customers', { config: { requires: 'manage_customers' }, schema: { ...customers, summary: 'Create a customer', body: customerBody } }, async (request, reply) => {
+    const who = request.principal!;
     const body = request.body;
     const id = (body.id as string | undefined) ?? prefixedId('cus');
     if (await directory.customers.find(id)) throw new GatewayError('conflict', `A customer with id ${id} exists.`);
@@ -63,19 +55,19 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
     record(who, 'customer', 'create', id, undefined, customerView(created));
     return reply.code(201).send(customerView(created));
   });
-  app.get<WithId>('/admin/customers/:id', { schema: { ...customers, summary: 'Get a customer', params: idParams } }, async (request) =>
-    customerView(await visible(directory.customers, place.customer, principal(request, 'read'), request.params.id, 'customer')),
+  app.get<WithId>('/admin/customers/:id', { config: { requires: 'read' }, schema: { ...customers, summary: 'Get a customer', params: idParams } }, async (request) =>
+    customerView(await visible(directory.customers, place.customer, request.principal!, request.params.id, 'customer')),
   );
-  app.patch<WithId & { Body: Body }>('/admin/customers/:id', { schema: { ...customers, summary: 'Change a customer', params: idParams, body: patchOf(customerBody) } }, async (request) => {
-    const who = principal(request, 'write');
+  app.patch<WithId & { Body: Body }>('/admin/customers/:id', { config: { requires: 'write' }, schema: { ...customers, summary: 'Change a customer', params: idParams, body: patchOf(customerBody) } }, async (request) => {
+    const who = request.principal!;
     await visible(directory.customers, place.customer, who, request.params.id, 'customer');
     const { name, metadata } = request.body as { name?: string; metadata?: Customer['metadata'] };
     const changed = (await directory.customers.update(request.params.id, { ...(name ? { name } : {}), ...(metadata ? { metadata } : {}) }))!;
     record(who, 'customer', 'update', request.params.id, customerView(changed.before), customerView(changed.after));
     return customerView(changed.after);
   });
-  app.delete<WithId>('/admin/customers/:id', { schema: { ...customers, summary: 'Delete a customer with no teams or keys', params: idParams } }, async (request, reply) => {
-    const who = principal(request, 'manage_customers');
+  app.delete<WithId>('/admin/customers/:id', { config: { requires: 'manage_customers' }, schema: { ...customers, summary: 'Delete a customer with no teams or keys', params: idParams } }, async (request, reply) => {
+    const who = request.principal!;
     const customer = await visible(directory.customers, place.customer, who, request.params.id, 'customer');
     if (directory.teams.all().some((t) => t.customerId === customer.id) || directory.keys.all().some((k) => k.customerId === customer.id)) {
       throw new GatewayError('conflict', `Customer ${customer.id} still has teams or keys.`);
@@ -87,13 +79,13 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
 
   // Teams
   const teams = { tags: ['teams'] };
-  app.get<{ Querystring: { customer?: string } }>('/admin/teams', { schema: { ...teams, summary: 'List teams' } }, async (request) => {
-    const who = principal(request, 'read');
+  app.get<{ Querystring: { customer?: string } }>('/admin/teams', { config: { requires: 'read' }, schema: { ...teams, summary: 'List teams' } }, async (request) => {
+    const who = request.principal!;
     const list = directory.teams.all().filter((t) => canSee(who, place.team(t)) && (!request.query.customer || t.customerId === request.query.customer));
     return { data: list.map(teamView) };
   });
-  app.post<{ Body: Body }>('/admin/teams', { schema: { ...teams, summary: 'Create a team', body: teamBody } }, async (request, reply) => {
-    const who = principal(request, 'write');
+  app.post<{ Body: Body }>('/admin/teams', { config: { requires: 'write' }, schema: { ...teams, summary: 'Create a team', body: teamBody } }, async (request, reply) => {
+    const who = request.principal!;
     const body = request.body;
     const customerId = (body.customer as string | null | undefined) ?? who.customer ?? null;
     if (who.team) throw new GatewayError('admin_forbidden', 'A token limited to one team may not create teams.');
@@ -106,11 +98,11 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
     record(who, 'team', 'create', id, undefined, teamView(created));
     return reply.code(201).send(teamView(created));
   });
-  app.get<WithId>('/admin/teams/:id', { schema: { ...teams, summary: 'Get a team', params: idParams } }, async (request) =>
-    teamView(await visible(directory.teams, place.team, principal(request, 'read'), request.params.id, 'team')),
+  app.get<WithId>('/admin/teams/:id', { config: { requires: 'read' }, schema: { ...teams, summary: 'Get a team', params: idParams } }, async (request) =>
+    teamView(await visible(directory.teams, place.team, request.principal!, request.params.id, 'team')),
   );
-  app.patch<WithId & { Body: Body }>('/admin/teams/:id', { schema: { ...teams, summary: 'Change a team (name, metadata, limits)', params: idParams, body: patchOf(teamBody) } }, async (request) => {
-    const who = principal(request, 'write');
+  app.patch<WithId & { Body: Body }>('/admin/teams/:id', { config: { requires: 'write' }, schema: { ...teams, summary: 'Change a team (name, metadata, limits)', params: idParams, body: patchOf(teamBody) } }, async (request) => {
+    const who = request.principal!;
     await visible(directory.teams, place.team, who, request.params.id, 'team');
     const body = request.body;
     if ('customer' in body || 'id' in body) throw new GatewayError('invalid_request', 'A team cannot move to another customer or change its id.', { param: 'customer' });
@@ -119,8 +111,8 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
     record(who, 'team', 'update', request.params.id, teamView(changed.before), teamView(changed.after));
     return teamView(changed.after);
   });
-  app.delete<WithId>('/admin/teams/:id', { schema: { ...teams, summary: 'Delete a team with no keys', params: idParams } }, async (request, reply) => {
-    const who = principal(request, 'write');
+  app.delete<WithId>('/admin/teams/:id', { config: { requires: 'write' }, schema: { ...teams, summary: 'Delete a team with no keys', params: idParams } }, async (request, reply) => {
+    const who = request.principal!;
     const team = await visible(directory.teams, place.team, who, request.params.id, 'team');
     if (directory.keys.all().some((k) => k.teamId === team.id)) throw new GatewayError('conflict', `Team ${team.id} still has keys.`);
     await directory.teams.delete(team.id);
@@ -128,19 +120,12 @@ export function registerRoutes(app: FastifyInstance, deps: { directory: Director
     return reply.code(204).send();
   });
 
-  registerKeyRoutes(app, directory, principal, visible, record, place);
-  registerBudgetRoutes(app, directory, deps.db, principal, visible, record, place);
-  return record;
 }
 
-type PrincipalOf = (request: FastifyRequest, permission: Permission) => Principal;
-type Visible = <T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string) => Promise<T>;
-type Record_ = RecordChange;
-
-function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal: PrincipalOf, visible: Visible, record: Record_, place: ReturnType<typeof placementOf>): void {
+function registerKeyRoutes(app: FastifyInstance, directory: Directory, record: RecordChange, place: Place): void {
   const keys = { tags: ['keys'] };
-  app.get<{ Querystring: { team?: string; customer?: string } }>('/admin/keys', { schema: { ...keys, summary: 'List virtual keys' } }, async (request) => {
-    const who = principal(request, 'read');
+  app.get<{ Querystring: { team?: string; customer?: string } }>('/admin/keys', { config: { requires: 'read' }, schema: { ...keys, summary: 'List virtual keys' } }, async (request) => {
+    const who = request.principal!;
     const { team, customer } = request.query;
     const list = directory.keys.all().filter((k) => {
       const at = place.key(k);
@@ -148,8 +133,8 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
     });
     return { data: list.map(keyView) };
   });
-  app.post<{ Body: Body }>('/admin/keys', { schema: { ...keys, summary: 'Create a virtual key; the key is in the response only', body: keyBody } }, async (request, reply) => {
-    const who = principal(request, 'write');
+  app.post<{ Body: Body }>('/admin/keys', { config: { requires: 'write' }, schema: { ...keys, summary: 'Create a virtual key; the key is in the response only', body: keyBody } }, async (request, reply) => {
+    const who = request.principal!;
     const body = request.body;
     const teamId = (body.team as string | null | undefined) ?? who.team ?? null;
     const team = teamId ? await visible(directory.teams, place.team, who, teamId, 'team') : undefined;
@@ -180,11 +165,11 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
     record(who, 'virtual_key', 'create', created.id, undefined, keyView(created));
     return reply.code(201).send({ ...keyView(created), key: value });
   });
-  app.get<WithId>('/admin/keys/:id', { schema: { ...keys, summary: 'Get a virtual key', params: idParams } }, async (request) =>
-    keyView(await visible(directory.keys, place.key, principal(request, 'read'), request.params.id, 'virtual key')),
+  app.get<WithId>('/admin/keys/:id', { config: { requires: 'read' }, schema: { ...keys, summary: 'Get a virtual key', params: idParams } }, async (request) =>
+    keyView(await visible(directory.keys, place.key, request.principal!, request.params.id, 'virtual key')),
   );
-  app.patch<WithId & { Body: Body }>('/admin/keys/:id', { schema: { ...keys, summary: 'Change a key (name, models, limits, metadata, logging, expiry)', params: idParams, body: patchOf(keyBody) } }, async (request) => {
-    const who = principal(request, 'write');
+  app.patch<WithId & { Body: Body }>('/admin/keys/:id', { config: { requires: 'write' }, schema: { ...keys, summary: 'Change a key (name, models, limits, metadata, logging, expiry)', params: idParams, body: patchOf(keyBody) } }, async (request) => {
+    const who = request.principal!;
     await visible(directory.keys, place.key, who, request.params.id, 'virtual key');
     const body = request.body;
     if ('team' in body || 'customer' in body) throw new GatewayError('invalid_request', 'A key cannot move to another team or customer; make a new key.', { param: 'team' });
@@ -204,16 +189,16 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, principal
     record(who, 'virtual_key', 'update', request.params.id, keyView(changed.before), keyView(changed.after));
     return keyView(changed.after);
   });
-  app.post<WithId>('/admin/keys/:id/rotate', { schema: { ...keys, summary: 'Replace a key\'s value; the old value stops working at once', params: idParams } }, async (request) => {
-    const who = principal(request, 'write');
+  app.post<WithId>('/admin/keys/:id/rotate', { config: { requires: 'write' }, schema: { ...keys, summary: 'Replace a key\'s value; the old value stops working at once', params: idParams } }, async (request) => {
+    const who = request.principal!;
     await visible(directory.keys, place.key, who, request.params.id, 'virtual key');
     const value = generateVirtualKey();
     const changed = (await directory.keys.update(request.params.id, { keyHash: hashSecret(value) }))!;
     record(who, 'virtual_key', 'rotate', request.params.id, keyView(changed.before), keyView(changed.after));
     return { ...keyView(changed.after), key: value };
   });
-  app.post<WithId>('/admin/keys/:id/revoke', { schema: { ...keys, summary: 'Revoke a key on every replica', params: idParams } }, async (request) => {
-    const who = principal(request, 'write');
+  app.post<WithId>('/admin/keys/:id/revoke', { config: { requires: 'write' }, schema: { ...keys, summary: 'Revoke a key on every replica', params: idParams } }, async (request) => {
+    const who = request.principal!;
     const key = await visible(directory.keys, place.key, who, request.params.id, 'virtual key');
     const changed = (await directory.keys.update(key.id, { revokedAt: key.revokedAt ?? new Date() }))!;
     record(who, 'virtual_key', 'revoke', key.id, keyView(changed.before), keyView(changed.after));
@@ -227,7 +212,7 @@ function budgetLimit(usd: number): number {
   return usd;
 }
 
-function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Database, principal: PrincipalOf, visible: Visible, record: Record_, place: ReturnType<typeof placementOf>): void {
+function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Database, record: RecordChange, place: Place): void {
   const budgets = { tags: ['budgets'] };
   /** A budget is set, changed and removed from above its scope only (governsBudgetOn). */
   const mayGovern = (who: Principal, scope: Budget['scope']) => {
@@ -236,14 +221,14 @@ function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Da
     }
   };
   const scopeTable = (scope: Budget['scope']) => (scope === 'key' ? directory.keys : scope === 'team' ? directory.teams : directory.customers);
-  app.get<{ Querystring: { scope?: string; scope_id?: string } }>('/admin/budgets', { schema: { ...budgets, summary: 'List budgets' } }, async (request) => {
-    const who = principal(request, 'read');
+  app.get<{ Querystring: { scope?: string; scope_id?: string } }>('/admin/budgets', { config: { requires: 'read' }, schema: { ...budgets, summary: 'List budgets' } }, async (request) => {
+    const who = request.principal!;
     const { scope, scope_id } = request.query;
     const list = directory.budgets.all().filter((b) => canSee(who, place.budget(b)) && (!scope || b.scope === scope) && (!scope_id || b.scopeId === scope_id));
     return { data: list.map(budgetView) };
   });
-  app.post<{ Body: Body }>('/admin/budgets', { schema: { ...budgets, summary: 'Set a budget on a key, team or customer', body: budgetBody } }, async (request, reply) => {
-    const who = principal(request, 'write');
+  app.post<{ Body: Body }>('/admin/budgets', { config: { requires: 'write' }, schema: { ...budgets, summary: 'Set a budget on a key, team or customer', body: budgetBody } }, async (request, reply) => {
+    const who = request.principal!;
     const body = request.body;
     const scope = body.scope as Budget['scope'];
     const scopeId = body.scope_id as string;
@@ -258,23 +243,24 @@ function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Da
     record(who, 'budget', 'create', created.id, undefined, budgetView(created));
     return reply.code(201).send(budgetView(created));
   });
-  app.get<WithId>('/admin/budgets/:id', { schema: { ...budgets, summary: 'Get a budget with its current window', params: idParams } }, async (request) => {
-    const budget = await visible(directory.budgets, place.budget, principal(request, 'read'), request.params.id, 'budget');
+  app.get<WithId>('/admin/budgets/:id', { config: { requires: 'read' }, schema: { ...budgets, summary: 'Get a budget with its current window', params: idParams } }, async (request) => {
+    const budget = await visible(directory.budgets, place.budget, request.principal!, request.params.id, 'budget');
     const window = budgetWindow(budget, new Date());
     const { rows } = await db.query<{ used: string | null }>('SELECT SUM(used) AS used FROM quota_leases WHERE quota = $1 AND window_start = $2', [`budget:${budget.id}`, window.start]);
     return { ...budgetView(budget), window: { start: window.start.toISOString(), end: window.end.toISOString(), used_usd: Number(rows[0]?.used ?? 0) / 10 ** BUDGET_DECIMALS } };
   });
   app.patch<WithId & { Body: { limit_usd?: number } }>('/admin/budgets/:id', {
+    config: { requires: 'write' },
     schema: { ...budgets, summary: 'Change a budget\'s limit', params: idParams, body: { type: 'object', additionalProperties: false, required: ['limit_usd'], properties: { limit_usd: LIMIT_USD } } },
   }, async (request) => {
-    const who = principal(request, 'write');
+    const who = request.principal!;
     mayGovern(who, (await visible(directory.budgets, place.budget, who, request.params.id, 'budget')).scope);
     const changed = (await directory.budgets.update(request.params.id, { limitUsd: budgetLimit(request.body.limit_usd!) }))!;
     record(who, 'budget', 'update', request.params.id, budgetView(changed.before), budgetView(changed.after));
     return budgetView(changed.after);
   });
-  app.delete<WithId>('/admin/budgets/:id', { schema: { ...budgets, summary: 'Remove a budget', params: idParams } }, async (request, reply) => {
-    const who = principal(request, 'write');
+  app.delete<WithId>('/admin/budgets/:id', { config: { requires: 'write' }, schema: { ...budgets, summary: 'Remove a budget', params: idParams } }, async (request, reply) => {
+    const who = request.principal!;
     const budget = await visible(directory.budgets, place.budget, who, request.params.id, 'budget');
     mayGovern(who, budget.scope);
     await directory.budgets.delete(budget.id);

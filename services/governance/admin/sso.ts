@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import type { Logger } from '../../kit/log.js';
 import type { SsoConfig } from '../config.js';
-import type { Principal } from './principals.js';
+import type { Principal } from '../../kit/admin.js';
 
 /** A token that looks like a JWT (three base64url parts); anything else is a static admin token. */
 export function looksLikeJwt(token: string): boolean {

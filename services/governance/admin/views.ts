@@ -1,6 +1,6 @@
 import type { Directory } from '../store/directory.js';
 import type { Budget, Customer, RateLimits, Team, VirtualKey } from '../store/entities.js';
-import type { Placement } from './principals.js';
+import type { Placement } from '../../kit/admin.js';
 
 /**
  * The admin API's JSON: snake_case fields, never a key's value or hash. The

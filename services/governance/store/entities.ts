@@ -1,3 +1,5 @@
+import type { RoutingEntry as AdminRoutingEntry } from '../../kit/admin.js';
+
 /** The governance model: customers own teams, teams (or customers) own virtual keys; budgets attach to any of them. */
 
 export type Metadata = Record<string, string>;
@@ -74,11 +76,7 @@ export interface Budget {
   createdAt: Date;
 }
 
-/** A provider or model added through the admin API; its id is "<kind>:<name>". */
-export interface RoutingEntry {
+/** A provider, model or MCP approval added through the admin API; its id is "<kind>:<name>". */
+export interface RoutingEntry extends AdminRoutingEntry {
   id: string;
-  kind: 'provider' | 'model' | 'mcp';
-  name: string;
-  entry: unknown;
-  updatedAt: Date;
 }

@@ -1,0 +1,82 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import { auditAdminRoutes } from '../audit/admin-routes.js';
+import { cachingAdminRoutes } from '../caching/admin-routes.js';
+import { requirePermission, type AdminAuthority, type RecordChange } from '../kit/admin.js';
+import type { EventPublisher } from '../kit/bus/publisher.js';
+import { GatewayError } from '../kit/errors.js';
+import { adminEvent, authFailedEvent } from '../kit/events.js';
+import { bearerToken, createHttpServer } from '../kit/http.js';
+import type { Logger } from '../kit/log.js';
+import type { Clients } from '../kit/service.js';
+import { meteringAdminRoutes } from '../metering/admin-routes.js';
+import { routingAdminRoutes } from '../routing/admin-routes.js';
+
+/** Admin events and refused sign-ins are governance's: its admins are the callers. */
+const SERVICE = 'governance';
+
+/**
+ * The admin REST API, documented with OpenAPI at /docs, served where
+ * governance runs. Each caller is authenticated, and the role its route
+ * requires checked, here and only here; every service's admin routes are
+ * mounted on it, each given its service (the object itself in this process,
+ * else its gRPC client).
+ */
+export async function buildAdminApi(authority: AdminAuthority, clients: Clients, events: EventPublisher, log: Logger): Promise<FastifyInstance> {
+  const app = createHttpServer({ log, bodyLimit: 256 * 1024 });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'AI gateway admin API', version: '1', description: 'Customers, teams, virtual keys, budgets, providers and models, audit and spend reports, the response cache, MCP servers. Every route needs Authorization: Bearer <admin token or SSO token>.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  // Added after the docs' routes: every other route must say what it requires, or the server does not start.
+  app.addHook('onRoute', (route) => {
+    if (!route.config?.requires) throw new Error(`admin route ${route.method} ${route.url} does not say what it requires (config.requires)`);
+  });
+
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config.requires === 'no_token' || request.url === '/docs' || request.url.startsWith('/docs/')) return;
+    const token = bearerToken(request.headers.authorization);
+    const principal = token ? await authority.authenticate(token) : undefined;
+    if (!principal) {
+      // Refused sign-ins are audited: who tried (by address), where, and why (never the token).
+      events.emit(
+        authFailedEvent(
+          { service: SERVICE, context: { requestId: request.id, traceId: '', actor: undefined, sourceAddress: request.ip } },
+          { surface: 'admin_api', reason: token ? 'invalid credential' : 'missing credential', target: `${request.method} ${request.url.split('?')[0]}` },
+        ),
+      );
+      throw new GatewayError('admin_unauthorized', 'A valid admin token is required: send Authorization: Bearer <token>.');
+    }
+    request.principal = principal;
+  });
+
+  // After validation, before the handler: a malformed call is a 400 whoever makes it, and handlers run only for callers their route admits.
+  app.addHook('preHandler', async (request) => {
+    const requires = request.routeOptions.config.requires;
+    if (requires && requires !== 'no_token' && requires !== 'any_role') requirePermission(request.principal!, requires);
+  });
+
+  const record: RecordChange = (who, resource, action, id, before, after) =>
+    events.emit(
+      adminEvent(`admin.${resource}.${action}`, { service: SERVICE, actor: { keyId: '', keyName: '', teamId: who.team ?? '', customerId: who.customer ?? '', admin: `${who.name} (${who.role})` } }, {
+        action,
+        resource,
+        resourceId: id,
+        beforeJson: before ? JSON.stringify(before) : '',
+        afterJson: after ? JSON.stringify(after) : '',
+      }),
+    );
+
+  await app.register(authority.routes, { record });
+  await app.register(routingAdminRoutes, { routing: clients.routing, entries: authority.routingEntries, record });
+  await app.register(auditAdminRoutes, { audit: clients.audit });
+  await app.register(meteringAdminRoutes, { metering: clients.metering });
+  await app.register(cachingAdminRoutes, { caching: clients.caching, placements: authority.placements, record });
+  return app;
+}

@@ -1,0 +1,43 @@
+import type { AdminAuthority } from '../../kit/admin.js';
+import type { Database } from '../../kit/db/types.js';
+import type { Logger } from '../../kit/log.js';
+import type { GovernanceConfig } from '../config.js';
+import type { Directory } from '../store/directory.js';
+import { resolveOwnerToken, TokenAuthenticator } from './principals.js';
+import { governanceAdminRoutes } from './routes.js';
+import { looksLikeJwt, OidcAuthenticator } from './sso.js';
+import { placementOf } from './views.js';
+
+/**
+ * What governance gives the admin server the root runs: who the admins are
+ * (static tokens, SSO), its own routes, and what other services' routes
+ * borrow from its directory.
+ */
+export function adminAuthority(directory: Directory, db: Database, config: GovernanceConfig, dataDir: string, log: Logger): AdminAuthority {
+  const tokens = new TokenAuthenticator(config, resolveOwnerToken(config, dataDir, log));
+  const sso = new OidcAuthenticator(config.sso, log);
+  const place = placementOf(directory);
+  // Routing entries are stored as "<kind>:<name>", the id their admin events announce them by.
+  const id = (kind: string, name: string) => `${kind}:${name}`;
+  return {
+    port: config.adminPort,
+    authenticate: async (token) => (sso.enabled && looksLikeJwt(token) ? sso.authenticate(token) : tokens.find(token)),
+    routes: governanceAdminRoutes(directory, db),
+    placements: {
+      team: (teamId) => {
+        const team = directory.teams.get(teamId);
+        return team && place.team(team);
+      },
+      key: (keyId) => {
+        const key = directory.keys.get(keyId);
+        return key && place.key(key);
+      },
+    },
+    routingEntries: {
+      list: (kind) => directory.routing.all().filter((e) => e.kind === kind),
+      get: (kind, name) => directory.routing.get(id(kind, name)),
+      put: (kind, name, entry) => directory.routing.upsert({ id: id(kind, name), kind, name, entry, updatedAt: new Date() }),
+      remove: (kind, name) => directory.routing.delete(id(kind, name)),
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { GatewayError } from './errors.js';
+
+/**
+ * The admin API's contract between the admin server (run by the root where
+ * governance runs) and each service's admin routes: who the caller is, what a
+ * route requires of them, and what governance lends other services' routes.
+ * A route declares what it requires in its options, `config: { requires }`;
+ * the server authenticates and checks it before the handler runs.
+ */
+
+export const ROLES = ['owner', 'admin', 'viewer', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who is calling the admin API, with what role, limited to which customer or team. */
+export interface Principal {
+  name: string;
+  role: Role;
+  customer?: string;
+  team?: string;
+}
+
+/** What a route needs: to read or change governance entities, or to read the audit log. */
+export type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'audit';
+
+/** What a route requires: a permission, any signed-in caller, or no admin token at all (a browser redirect). */
+export type Requirement = Permission | 'any_role' | 'no_token';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the admin server on every route that needs a token. */
+    principal?: Principal;
+  }
+  interface FastifyContextConfig {
+    /** Every admin route says what it requires; the admin server refuses to start with one that does not. */
+    requires?: Requirement;
+  }
+}
+
+const GRANTS: Record<Role, ReadonlySet<Permission>> = {
+  owner: new Set(['read', 'write', 'manage_customers', 'manage_routing', 'audit']),
+  admin: new Set(['read', 'write', 'manage_routing']),
+  viewer: new Set(['read']),
+  auditor: new Set(['audit']),
+};
+
+const WHAT: Record<Permission, string> = {
+  read: 'read governance settings',
+  write: 'change governance settings',
+  manage_customers: 'create or delete customers',
+  manage_routing: 'change providers and models',
+  audit: 'read the audit log',
+};
+
+export function requirePermission(principal: Principal, permission: Permission): void {
+  if (!GRANTS[principal.role].has(permission)) {
+    throw new GatewayError('admin_forbidden', `The ${principal.role} role may not ${WHAT[permission]}.`);
+  }
+  if ((permission === 'manage_customers' || permission === 'manage_routing') && (principal.customer || principal.team)) {
+    throw new GatewayError('admin_forbidden', `A token limited to one customer or team may not ${WHAT[permission]}.`);
+  }
+}
+
+/** Where an entity belongs, for scoped principals. */
+export interface Placement {
+  customer: string | null;
+  team: string | null;
+}
+
+export function canSee(principal: Principal, place: Placement): boolean {
+  if (principal.team) return place.team === principal.team;
+  if (principal.customer) return place.customer === principal.customer;
+  return true;
+}
+
+/** A report query narrowed to the caller: a token scoped to a team or customer only ever reads that team's or customer's records. */
+export function scopedQuery<T extends { teamId: string; customerId: string }>(who: Principal, query: T): T {
+  if (who.team && query.teamId && query.teamId !== who.team) throw new GatewayError('admin_forbidden', `This token may only read team ${who.team}.`);
+  if (who.customer && query.customerId && query.customerId !== who.customer) throw new GatewayError('admin_forbidden', `This token may only read customer ${who.customer}.`);
+  return { ...query, teamId: who.team ?? query.teamId, customerId: who.customer ?? query.customerId };
+}
+
+/** Records an admin change as an event, with the entity before and after. */
+export type RecordChange = (who: Principal, resource: string, action: string, id: string, before: object | undefined, after: object | undefined) => void;
+
+/** Where governance's teams and keys sit (undefined: no such one), so other services' routes can keep scoped tokens to their own. */
+export interface Placements {
+  team(id: string): Placement | undefined;
+  key(id: string): Placement | undefined;
+}
+
+/** A provider, model or MCP approval added through the admin API. */
+export interface RoutingEntry {
+  kind: 'provider' | 'model' | 'mcp';
+  name: string;
+  entry: unknown;
+  updatedAt: Date;
+}
+
+/**
+ * Routing's admin-managed entries: governance stores them with its entities
+ * and serves them to every routing replica (GetRoutingConfig); routing's admin
+ * routes change them.
+ */
+export interface RoutingEntries {
+  list(kind: RoutingEntry['kind']): RoutingEntry[];
+  get(kind: RoutingEntry['kind'], name: string): RoutingEntry | undefined;
+  put(kind: RoutingEntry['kind'], name: string, entry: unknown): Promise<{ before: RoutingEntry | undefined; after: RoutingEntry }>;
+  remove(kind: RoutingEntry['kind'], name: string): Promise<RoutingEntry | undefined>;
+}
+
+/** Turns a bearer token into a principal, or undefined when it is not one. */
+export type Authenticate = (token: string) => Promise<Principal | undefined>;
+
+/** What governance, which knows the admins, gives the admin server. */
+export interface AdminAuthority {
+  port: number;
+  authenticate: Authenticate;
+  /** Governance's own routes: customers, teams, keys, budgets. */
+  routes: FastifyPluginAsync<{ record: RecordChange }>;
+  placements: Placements;
+  routingEntries: RoutingEntries;
+}
