@@ -181,13 +181,14 @@ export class JetStreamBus implements EventBus {
 
   /**
    * Creates the durable consumer unless it exists (made by another replica or
-   * an earlier run, which then resumes where it stopped).
+   * an earlier run, which then resumes where it stopped): only its creation
+   * chooses where it starts.
    */
   private async ensureDurable(options: ConsumeOptions): Promise<void> {
     const config = {
       durable_name: options.name,
       ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
+      deliver_policy: options.startAt === 'now' ? DeliverPolicy.New : DeliverPolicy.All,
       filter_subject: this.subject(options.filter),
       ack_wait: nanos(this.settings.ackWaitSeconds * 1000),
       max_ack_pending: Math.max(1000, options.maxBatch * 4),
