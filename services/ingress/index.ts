@@ -1,6 +1,6 @@
 import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
-import { CachePolicyMemo } from './cache.js';
+import { CachePolicyMemo } from './cache-policy.js';
 import type { IngressConfig } from './config.js';
 import { Holder } from './holder.js';
 import { OutcomeRecorder } from './outcome.js';
