@@ -243,9 +243,8 @@ export class JetStreamBus implements EventBus {
         if (heldEvents < maxBatch) await pause.for(maxBatch, this.settings.batchLingerMs || 'turn');
         const batch = held.slice(0, batchLength(held, maxBatch));
         const handled = await this.handleBatch(batch, held, maxBatch, handler, log, state);
-        // Stopping: what is held is redelivered after ack_wait, in order. Not nak()ed:
-        // some servers (2.9 here) then deliver one message twice and skip another
-        // (nats-io/nats-server#5305), which the SIEM resume test caught on 2.9.
+        // Stopping: what is held is redelivered after ack_wait, in order. Not nak()ed: some
+        // servers then deliver one message twice and skip another (nats-io/nats-server#5305).
         if (!handled) return;
         held.splice(0, batch.length);
         heldEvents -= eventsIn(batch);
