@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { siemConfig } from './siem/config.js';
+import { defaultAddress } from '../kit/ports.js';
 
 export const auditConfig = z
   .strictObject({
-    address: z.string().default('127.0.0.1:50051').describe('host:port at which governance reaches the audit gRPC service (audit queries).'),
+    address: z.string().default(defaultAddress('audit')).describe('host:port at which governance reaches the audit gRPC service (audit queries).'),
     callTimeoutMs: z.number().int().positive().default(30_000).describe('Deadline of an audit query from governance.'),
     maxBatch: z.number().int().positive().max(10_000).default(500).describe('Most events written to the audit log in one transaction.'),
     sinks: siemConfig.describe('SIEM destinations: each its own durable consumer (syslog, Splunk HEC, webhook), in OCSF, CEF or native JSON.'),

@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { defaultAddress } from '../kit/ports.js';
 
 export const cachingConfig = z
   .strictObject({
-    address: z.string().default('127.0.0.1:50051').describe('host:port at which other processes reach the caching gRPC service.'),
+    address: z.string().default(defaultAddress('caching')).describe('host:port at which other processes reach the caching gRPC service.'),
     callTimeoutMs: z.number().int().positive().default(2_000).describe('Deadline of a call from ingress to caching.'),
     enabled: z.boolean().default(true).describe('Answer repeated requests from the cache.'),
     ttlSeconds: z.number().int().positive().default(3_600).describe('How long an entry may be served, unless the request sets x-gateway-cache-ttl.'),

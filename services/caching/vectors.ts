@@ -20,7 +20,7 @@ export interface VectorIndex {
 }
 
 export function dot(a: Float32Array, b: Float32Array): number {
-  // Four running sums: independent additions keep the CPU's pipeline full (about twice as fast as one).
+  // Four running sums: independent additions keep the CPU's pipeline full.
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;

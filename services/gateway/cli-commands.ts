@@ -12,7 +12,7 @@ import type { Database } from '../kit/db/types.js';
 import { Event } from '../kit/events.js';
 import { SecretStore } from '../kit/secrets/store.js';
 import { createLogger } from '../kit/log.js';
-import { ADMIN_TOKEN_FILE } from '../governance/admin/principals.js';
+import { adminCall, adminTarget } from './cli-admin.js';
 import { gatewayConfig, type GatewayConfig } from './config.js';
 import { renderConfigReference } from './config-reference.js';
 import { renderEventsReference } from './events-reference.js';
@@ -93,39 +93,6 @@ function parseWorkers(value: string): number {
   return workers;
 }
 
-interface AdminTarget {
-  url: string;
-  token: string;
-}
-
-function adminTarget(values: { config?: string; 'admin-url'?: string; 'admin-token'?: string }): AdminTarget {
-  const config = readConfig(values.config);
-  const url = values['admin-url'] ?? process.env.GATEWAY_ADMIN_URL ?? `http://127.0.0.1:${config.governance.adminPort}`;
-  let token = values['admin-token'] ?? process.env.GATEWAY_ADMIN_TOKEN ?? config.governance.adminToken;
-  if (!token) {
-    const file = join(resolve(config.dataDir), ADMIN_TOKEN_FILE);
-    if (!existsSync(file)) throw new Error(`no admin token: pass --admin-token, set GATEWAY_ADMIN_TOKEN, or start the gateway once so it writes ${file}`);
-    token = readFileSync(file, 'utf8').trim();
-  }
-  return { url: url.replace(/\/+$/, ''), token };
-}
-
-async function adminCall(target: AdminTarget, method: string, path: string, body?: unknown): Promise<unknown> {
-  let response: Response;
-  try {
-    response = await fetch(`${target.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${target.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-  } catch (err) {
-    throw new Error(`cannot reach the admin API at ${target.url} (is the gateway running? see --admin-url): ${(err as Error).cause ?? (err as Error).message}`);
-  }
-  const payload = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
-  if (!response.ok) throw new Error(`admin API answered ${response.status}: ${payload.error?.message ?? 'no details'}`);
-  return payload;
-}
-
 async function keys(args: string[]): Promise<void> {
   const [action, ...rest] = args;
   const { values, positionals } = parse(rest, {
@@ -137,7 +104,7 @@ async function keys(args: string[]): Promise<void> {
     json: { type: 'boolean' },
   });
   if (!action) return void console.log(HELP.keys);
-  const target = adminTarget(values);
+  const target = adminTarget(readConfig(values.config), values);
   if (action === 'create') {
     if (!values.name) throw new Error('keys create: --name is required');
     const created = (await adminCall(target, 'POST', '/admin/keys', {

@@ -50,7 +50,8 @@ Stops gracefully on SIGTERM or SIGINT: in-flight requests finish, consumers drai
 Options for all:
   --admin-url <url>     admin API (default: $GATEWAY_ADMIN_URL, else http://127.0.0.1:<governance.adminPort>)
   --admin-token <token> admin token (default: $GATEWAY_ADMIN_TOKEN, else governance.adminToken,
-                        else the token generated into <dataDir>/${ADMIN_TOKEN_FILE})
+                        else the token generated into <dataDir>/${ADMIN_TOKEN_FILE}, which the gateway
+                        accepts only while governance.adminToken and governance.adminTokens are unset)
   --config, -c <file>   configuration to read the defaults above from
   --help                show this help`,
   audit: `gateway audit — the tamper-evident audit log (reads database.url, or the embedded database of a stopped gateway)

@@ -7,6 +7,7 @@ import { meteringConfig } from '../metering/config.js';
 import { routingConfig } from '../routing/config.js';
 import { MIN_TOKEN_LENGTH, strongToken } from '../kit/token-strength.js';
 import { isExactPrice, PRICE_DECIMALS } from '../kit/pricing/money.js';
+import { describePorts } from '../kit/ports.js';
 
 const port = () => z.number().int().min(0).max(65_535);
 /** A price the ledger holds exactly: a whole number of pico-dollars per token (services/kit/pricing/money.ts). */
@@ -27,7 +28,11 @@ export const gatewayConfig = z.strictObject({
         .string()
         .default('127.0.0.1')
         .describe('Address every listener of this process binds to. The default serves this machine only; 0.0.0.0 (or ::) serves every interface, as the container image sets (GATEWAY_SERVER__HOST).'),
-      opsPort: port().default(9090).describe('Port of /healthz, /readyz, /metrics and the data views (/routing/deployments).'),
+      opsPort: port()
+        .optional()
+        .describe(
+          `Port of /healthz, /readyz, /metrics and the data views (/routing/deployments). Unset: the lowest of the services' own (${describePorts('ops')}), so processes each running one service on one host do not collide.`,
+        ),
       opsToken: strongToken({ optional: true })
         .default('')
         .describe(
@@ -37,7 +42,11 @@ export const gatewayConfig = z.strictObject({
         .boolean()
         .default(false)
         .describe('/metrics requires opsToken too (Prometheus sends it with authorization: { credentials: <token> } in its scrape config).'),
-      grpcPort: port().default(50051).describe('Port of the gRPC server that serves the services of this process to other processes.'),
+      grpcPort: port()
+        .optional()
+        .describe(
+          `Port of the gRPC server that serves the services of this process to other processes. Unset: the lowest of the services' own (${describePorts('grpc')}), each service's default address.`,
+        ),
       shutdownTimeoutMs: z.number().int().positive().default(15_000).describe('How long a graceful shutdown waits for work in hand.'),
       tls: z
         .strictObject({

@@ -18,6 +18,7 @@ import { grpcClient, GrpcServer, type Api } from '../kit/grpc.js';
 import { GrpcTls } from '../kit/grpc-tls.js';
 import type { Logger } from '../kit/log.js';
 import { createMetricsRegistry } from '../kit/metrics.js';
+import { processPorts } from '../kit/ports.js';
 import { Pricing } from '../kit/pricing/index.js';
 import { SecretStore } from '../kit/secrets/store.js';
 import { closeGracefully } from '../kit/http.js';
@@ -55,6 +56,7 @@ export interface RunningGateway {
  */
 export async function startGateway(config: GatewayConfig, services: ServiceName[], log: Logger, worker?: number): Promise<RunningGateway> {
   checkDeployment(config, services);
+  const { opsPort, grpcPort } = processPorts(config.server, services);
   const metrics = createMetricsRegistry();
   const pricing = new Pricing(config.pricing.models);
   const secrets = new SecretStore(config.secrets, log.child({ component: 'secrets' }));
@@ -77,7 +79,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       // Only a bus in another process can be unreachable; the in-process bus needs no spool.
       if (b.kind === 'memory') return new EventPublisher(b, log.child({ component: 'events' }), metrics);
       const spool = config.events.spool;
-      const base = spool.dir || join(dataDir, 'spool', `${services.join('+')}-${config.server.opsPort}`);
+      const base = spool.dir || join(dataDir, 'spool', `${services.join('+')}-${opsPort}`);
       const dir = worker === undefined ? base : join(base, `worker${worker}`);
       const opened = await Spool.open({ dir, maxBytes: spool.maxBytes, syncIntervalMs: spool.syncIntervalMs }, log.child({ component: 'spool' }));
       const deadLetters = await DeadLetterFile.open(join(dir, 'dead-letters.ndjson'), spool.maxBytes);
@@ -188,7 +190,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     }
     // An all-in-one process calls every service in-process; only a subset serves others over gRPC.
     if (grpc.hasServices && services.length < SERVICE_NAMES.length) {
-      const port = await grpc.listen(config.server.host, config.server.grpcPort);
+      const port = await grpc.listen(config.server.host, grpcPort);
       endpoints.grpc = `${config.server.host}:${port}`;
       log.info({ port }, 'gRPC server listening');
     }
@@ -199,7 +201,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       view: async (path) => opsRoutes.get(path)?.(),
     };
     if (worker === undefined) {
-      const started = await startOpsServer(config.server, source);
+      const started = await startOpsServer({ ...config.server, opsPort }, source);
       ops = started.server;
       endpoints.ops = started.url;
     } else {

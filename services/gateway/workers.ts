@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { AggregatorRegistry, Counter, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 import type { Logger } from '../kit/log.js';
 import { createMetricsRegistry } from '../kit/metrics.js';
+import { processPorts } from '../kit/ports.js';
 import { startOpsServer, type OpsSource } from '../kit/ops-server.js';
 import type { ServiceName } from '../kit/service.js';
 import type { GatewayConfig } from './config.js';
@@ -165,7 +166,7 @@ export async function startWorkers(config: GatewayConfig, services: ServiceName[
     for (let slot = 1; slot <= config.server.workers; slot++) fork(slot);
     await started;
     startup = undefined;
-    const opened = await startOpsServer(config.server, source);
+    const opened = await startOpsServer({ ...config.server, opsPort: processPorts(config.server, services).opsPort }, source);
     ops = opened.server;
     endpoints = { ...endpoints, ops: opened.url };
   } catch (err) {

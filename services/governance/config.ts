@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ROLES } from '../kit/admin.js';
 import { isExactPrice, PRICE_DECIMALS } from '../kit/pricing/money.js';
 import { MIN_TOKEN_LENGTH, strongToken } from '../kit/token-strength.js';
+import { defaultAddress } from '../kit/ports.js';
 
 const adminToken = z.strictObject({
   name: z.string().min(1).describe('Who the token belongs to; recorded as the actor of their admin changes.'),
@@ -37,7 +38,7 @@ export type SsoConfig = z.infer<typeof sso>;
 
 export const governanceConfig = z
   .strictObject({
-    address: z.string().default('127.0.0.1:50051').describe('host:port at which other processes reach the governance gRPC service.'),
+    address: z.string().default(defaultAddress('governance')).describe('host:port at which other processes reach the governance gRPC service.'),
     callTimeoutMs: z.number().int().positive().default(5_000).describe('Deadline of a call from ingress to governance.'),
     adminPort: z.number().int().min(0).max(65_535).default(8081).describe('Port of the admin REST API (OpenAPI at /docs).'),
     adminToken: strongToken({ optional: true })

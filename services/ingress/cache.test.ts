@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { CachePolicyMemo } from './cache.js';
+import { CachePolicyMemo } from './cache-policy.js';
 
 describe("ingress's memory of caching's policy", () => {
   const setup = () => {

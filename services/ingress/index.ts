@@ -1,6 +1,6 @@
 import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
-import { CachePolicyMemo } from './cache.js';
+import { CachePolicyMemo } from './cache-policy.js';
 import type { IngressConfig } from './config.js';
 import { Holder } from './holder.js';
 import { OutcomeRecorder } from './outcome.js';
@@ -9,11 +9,9 @@ import { Authorizations, Settlements } from './pipeline.js';
 import { buildIngressApp } from './server.js';
 
 /**
- * Connections the kernel may hold for ingress before it accepts them. Node.js
- * asks for 511; a reconnect storm (every client of a restarted load balancer)
- * overflowed that, and each dropped connection waited 1–7 s for its SYN to be
- * sent again. The kernel caps this at net.core.somaxconn, as it does for Go's
- * listeners, which ask for that.
+ * Connections the kernel may hold for ingress before it accepts them: Node.js's
+ * 511 overflows in a reconnect storm, and each dropped connection waits seconds
+ * to try again. The kernel caps it at net.core.somaxconn, as for Go's listeners.
  */
 const LISTEN_BACKLOG = 65_535;
 

@@ -11,7 +11,7 @@ import type { Clients } from '../kit/service.js';
 import { TurnBatch } from '../kit/turn-batch.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { EventType, requestEvent } from '../kit/events.js';
-import type { CachePolicyMemo } from './cache.js';
+import type { CachePolicyMemo } from './cache-policy.js';
 import type { AgentConfig } from './config.js';
 import type { Holder } from './holder.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';

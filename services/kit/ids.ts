@@ -1,9 +1,8 @@
 import { randomFillSync } from 'node:crypto';
 import { hostname } from 'node:os';
 
-// Ids are drawn from a pool of random bytes filled 4 KiB at a time: one
-// randomBytes() call per id costs a system call (measured with strace under
-// npm run bench), and a request makes three ids. Bytes are never handed out twice.
+// Ids are drawn from a pool of random bytes filled 4 KiB at a time: a randomBytes()
+// call per id costs a system call, three per request. Bytes are never handed out twice.
 const POOL_BYTES = 4096;
 const pool = Buffer.alloc(POOL_BYTES);
 let used = POOL_BYTES;

@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { defaultAddress } from '../kit/ports.js';
 
 export const meteringConfig = z
   .strictObject({
-    address: z.string().default('127.0.0.1:50051').describe('host:port at which governance reaches the metering gRPC service (spend queries).'),
+    address: z.string().default(defaultAddress('metering')).describe('host:port at which governance reaches the metering gRPC service (spend queries).'),
     callTimeoutMs: z.number().int().positive().default(30_000).describe('Deadline of a spend query from governance.'),
     maxBatch: z.number().int().positive().max(10_000).default(500).describe('Most usage records written in one transaction.'),
   })

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { adminProvidersConfig } from './admin-providers.js';
 import { mcpConfig } from './mcp/config.js';
 import { providerConfig } from './providers/registry.js';
+import { defaultAddress } from '../kit/ports.js';
 
 export const STRATEGIES = ['weighted', 'least-in-flight', 'lowest-latency', 'lowest-cost'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -30,7 +31,7 @@ export type ModelGroupConfig = z.infer<typeof modelGroupConfig>;
 
 export const routingConfig = z
   .strictObject({
-    address: z.string().default('127.0.0.1:50051').describe('host:port at which other processes reach the routing gRPC service.'),
+    address: z.string().default(defaultAddress('routing')).describe('host:port at which other processes reach the routing gRPC service.'),
     callTimeoutMs: z.number().int().positive().default(600_000).describe('Deadline of a non-streaming call from ingress to routing.'),
     providers: z
       .record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'provider names are lower-case letters, digits, - and _'), providerConfig)

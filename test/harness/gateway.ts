@@ -130,12 +130,15 @@ export interface ServiceProcess {
   restart(): Promise<ServiceProcess>;
 }
 
-/** Starts `gateway start --services <services>` as its own OS process and waits until it is ready. */
-export async function spawnService(configFile: string, services: string, env: Record<string, string>): Promise<ServiceProcess> {
-  const opsPort = await freePort();
+/**
+ * Starts `gateway start --services <services>` as its own OS process and waits until it is ready. Its ops
+ * port is a free one, unless `defaultOpsPort` names the one it takes by default, which is then left to it.
+ */
+export async function spawnService(configFile: string, services: string, env: Record<string, string>, defaultOpsPort?: number): Promise<ServiceProcess> {
+  const opsPort = defaultOpsPort ?? (await freePort());
   const child = spawn(process.execPath, ['--import', 'tsx', 'services/gateway/cli.ts', 'start', '--services', services, '--config', configFile], {
     cwd: REPO,
-    env: { ...process.env, ...env, GATEWAY_SERVER__OPS_PORT: String(opsPort) },
+    env: { ...process.env, ...env, ...(defaultOpsPort === undefined ? { GATEWAY_SERVER__OPS_PORT: String(opsPort) } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -171,7 +174,7 @@ export async function spawnService(configFile: string, services: string, env: Re
     },
     restart: async () => {
       await exited;
-      return spawnService(configFile, services, env);
+      return spawnService(configFile, services, env, defaultOpsPort);
     },
   };
 }

@@ -20,13 +20,19 @@ const common = {
   name: z
     .string()
     .regex(/^[a-z0-9][a-z0-9-]{0,47}$/, 'a lowercase slug: letters, digits and dashes')
-    .describe('Sink name (lowercase slug); its durable consumer is siem-<name>, so renaming a sink starts it from the oldest retained event.'),
+    .describe('Sink name (lowercase slug); its durable consumer is siem-<name>, so a renamed sink is a new one (see replay).'),
   filter: z
     .string()
     .regex(SUBJECT_PATTERN, 'a NATS subject pattern of event types, e.g. ">", "admin.>" or "request.*"')
     .default('>')
     .describe('Event types sent, as one NATS subject pattern: ">" for all, "admin.>" for admin changes, "request.*" for request outcomes.'),
   maxBatch: z.number().int().positive().max(5_000).default(100).describe('Most events sent to the SIEM in one write or request.'),
+  replay: z
+    .boolean()
+    .default(false)
+    .describe(
+      'A new sink (no durable consumer siem-<name> yet) first receives every event the stream still holds (nats.maxAgeHours, seven days by default); false: only events from its first start on. A sink that ran before resumes where it stopped either way.',
+    ),
 };
 
 const syslogSink = z.strictObject({

@@ -109,7 +109,7 @@ describe('Splunk HEC sink', () => {
     try {
       await bus.publish([event(0)]);
       await eventually('two failed deliveries', async () => {
-        const value = (await (metrics.getSingleMetric('gateway_siem_failures_total') as Counter).get()).values[0]?.value ?? 0;
+        const value = (await (metrics.getSingleMetric('gateway_consumer_batch_failures_total') as Counter).get()).values[0]?.value ?? 0;
         return value >= 2 ? true : undefined;
       });
       expect(text()).toContain('Invalid token');
@@ -134,10 +134,10 @@ describe('Splunk HEC sink', () => {
       await eventually('all 50 events', async () => (hec.received.length >= 50 ? true : undefined));
       expect(hec.received.map((e) => (e.event as { id: string }).id)).toEqual(sent.map((e) => e.id));
       const delivered = await eventually('50 counted as delivered', async () => {
-        const { values } = await (metrics.getSingleMetric('gateway_siem_delivered_total') as Counter).get();
+        const { values } = await (metrics.getSingleMetric('gateway_consumer_events_total') as Counter).get();
         return values[0]?.value === 50 ? values : undefined;
       });
-      expect(delivered).toEqual([expect.objectContaining({ labels: { sink: 'splunk' }, value: 50 })]);
+      expect(delivered).toEqual([expect.objectContaining({ labels: { consumer: 'siem-splunk' }, value: 50 })]);
     } finally {
       await sinks.stop();
     }
@@ -163,10 +163,10 @@ describe('Splunk HEC sink', () => {
       expect(hec.requests.filter((r) => r.status === 413).length).toBeGreaterThan(1);
       // Counted once the sink has read each answer, a moment after HEC took the events.
       await eventually('11 counted as delivered', async () =>
-        (await (metrics.getSingleMetric('gateway_siem_delivered_total') as Counter).get()).values[0]?.value === 11 ? true : undefined,
+        (await (metrics.getSingleMetric('gateway_consumer_events_total') as Counter).get()).values[0]?.value === 11 ? true : undefined,
       );
       // Nothing was retried as a failure: each refusal was handled by sending less.
-      expect((await (metrics.getSingleMetric('gateway_siem_failures_total') as Counter).get()).values).toEqual([]);
+      expect((await (metrics.getSingleMetric('gateway_consumer_batch_failures_total') as Counter).get()).values).toEqual([]);
     } finally {
       await sinks.stop();
     }

@@ -271,7 +271,7 @@ describe('syslog sink against rsyslogd', () => {
     const metrics = new Registry();
     const config = sinkConfig({ name: 'restart', appName: 'gw-restart', port: rsyslog.plainPort, format: 'ocsf', maxBatch: 10 });
     const sinks = await startSinks(bus, [config], { log, metrics, deadLetters: deadLetterRecorder() });
-    const failures = () => (metrics.getSingleMetric('gateway_siem_failures_total') as Counter).get().then((m) => m.values[0]?.value ?? 0);
+    const failures = () => (metrics.getSingleMetric('gateway_consumer_batch_failures_total') as Counter).get().then((m) => m.values[0]?.value ?? 0);
     try {
       const sent = events(60, 'restart');
       await bus.publish(sent.slice(0, 30));

@@ -6,7 +6,7 @@ import type { Logger } from '../../kit/log.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import type { SyslogSinkConfig } from './config.js';
 import { levelOf, SYSLOG_SEVERITY } from './formats.js';
-import type { Delivery, Sink } from './index.js';
+import type { Delivery, Sink } from './sink.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 /** A receiver that stops reading for this long counts as down; the batch is retried on a new connection. */

@@ -71,9 +71,17 @@ function config(name: string, url: string, overrides: Record<string, unknown> = 
   return parsed as WebhookSinkConfig;
 }
 
+function busSettings(names: { stream: string; subjectPrefix: string }) {
+  return {
+    url: requireInfra().natsUrl, stream: names.stream, subjectPrefix: names.subjectPrefix, storage: 'file' as const, replicas: 1, maxAgeHours: 1, duplicateWindowSeconds: 60,
+    // Short, so a batch held by a consumer stopped mid-retry comes back soon after the restart.
+    ackWaitSeconds: 3,
+  };
+}
+
 const ids = (accepted: unknown[]) => accepted.map((e) => (e as { id: string }).id);
 const failures = async (metrics: Registry, sink: string) =>
-  (await (metrics.getSingleMetric('gateway_siem_failures_total') as Counter).get()).values.find((v) => v.labels.sink === sink)?.value ?? 0;
+  (await (metrics.getSingleMetric('gateway_consumer_batch_failures_total') as Counter).get()).values.find((v) => v.labels.consumer === `siem-${sink}`)?.value ?? 0;
 
 describe('webhook sink', () => {
   it('signs each batch so the receiver can verify it, with the configured headers (secret references resolved)', async () => {
@@ -192,14 +200,39 @@ describe('webhook sink', () => {
     }
   });
 
+  it('on JetStream, a new sink starts from now unless it replays; one that ran before resumes where it stopped', async () => {
+    const names = isolatedBus(requireInfra().natsUrl);
+    const [fresh, history] = [await startReceiver(), await startReceiver()];
+    const bus = await JetStreamBus.connect(busSettings(names), 'siem-test', log);
+    const sinks = (replayed: boolean) => [config('fresh', fresh.url), ...(replayed ? [config('history', history.url, { replay: true })] : [])];
+    const sent = Array.from({ length: 9 }, (_, i) => event(i));
+    try {
+      // Retained in the stream before either sink existed.
+      await bus.publish(sent.slice(0, 4));
+      const first = await startSinks(bus, sinks(true), { log, metrics: new Registry(), deadLetters: deadLetterRecorder() });
+      await bus.publish(sent.slice(4, 6));
+      await eventually('the replaying sink to get all six', async () => (history.accepted.length >= 6 && fresh.accepted.length >= 2 ? true : undefined));
+      await first.stop();
+      expect(ids(history.accepted)).toEqual(sent.slice(0, 6).map((e) => e.id));
+      expect(ids(fresh.accepted)).toEqual(sent.slice(4, 6).map((e) => e.id));
+
+      // Published while stopped: the sink, no longer new, gets them, and nothing it had before.
+      await bus.publish(sent.slice(6));
+      const second = await startSinks(bus, sinks(false), { log, metrics: new Registry(), deadLetters: deadLetterRecorder() });
+      await eventually('the three published while stopped', async () => (fresh.accepted.length >= 5 ? true : undefined));
+      await new Promise((resolve) => setTimeout(resolve, 300)); // room for a repeat to show up
+      await second.stop();
+      expect(ids(fresh.accepted)).toEqual(sent.slice(4).map((e) => e.id));
+    } finally {
+      await bus.close();
+      await names.cleanup();
+      await Promise.all([fresh.close(), history.close()]);
+    }
+  });
+
   it('on JetStream, a sink stopped and started again resumes where it stopped, losing and repeating nothing', async () => {
-    const infra = requireInfra();
-    const names = isolatedBus(infra.natsUrl);
-    const settings = {
-      url: infra.natsUrl, stream: names.stream, subjectPrefix: names.subjectPrefix, storage: 'file' as const, replicas: 1, maxAgeHours: 1, duplicateWindowSeconds: 60,
-      // Short, so a batch held by a consumer stopped mid-retry comes back soon after the restart.
-      ackWaitSeconds: 3,
-    };
+    const names = isolatedBus(requireInfra().natsUrl);
+    const settings = busSettings(names);
     const receiver = await startReceiver();
     const buses: EventBus[] = [];
     const running: Array<{ stop(): Promise<void> }> = [];

@@ -1,10 +1,9 @@
 import { createHmac } from 'node:crypto';
-import { Agent, request } from 'undici';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import type { SinkFormat, WebhookSinkConfig } from './config.js';
-import type { Delivery, Sink } from './index.js';
+import { bodyExcerpt, HttpPoster, recordValue } from './http.js';
 import { RefusedByReceiver } from './refused.js';
-import { bodyExcerpt, recordValue, safeUrl } from './splunk.js';
+import type { Delivery, Sink } from './sink.js';
 
 /** Answers that refuse what a batch holds: malformed for the receiver, too large, or events it cannot process. */
 const REFUSED_CONTENT = new Set([400, 413, 422]);
@@ -38,46 +37,30 @@ export function webhookBody(format: SinkFormat, batch: readonly Delivery[]): str
  * within timeoutMs, throws, and the bus retries the same batch.
  */
 export class WebhookSink implements Sink {
-  private readonly agent: Agent;
+  private readonly http: HttpPoster;
 
   constructor(
     private readonly config: WebhookSinkConfig,
     private readonly secrets: SecretLookup,
   ) {
-    this.agent = new Agent({ connect: { timeout: config.timeoutMs }, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs });
+    this.http = new HttpPoster('webhook', config.url, config.timeoutMs);
   }
 
   async deliver(batch: readonly Delivery[]): Promise<void> {
     const body = webhookBody(this.config.format, batch);
     const timestamp = Math.floor(Date.now() / 1000);
     const extra = Object.fromEntries(Object.entries(this.config.headers).map(([name, value]) => [name.toLowerCase(), this.secrets.get(value).value]));
-    const where = safeUrl(this.config.url);
-    let response;
-    try {
-      response = await request(this.config.url, {
-        method: 'POST',
-        // The signature headers come last so configured headers cannot replace them.
-        headers: {
-          ...extra,
-          'content-type': 'application/json',
-          'x-gateway-timestamp': String(timestamp),
-          'x-gateway-signature': signWebhook(this.secrets.get(this.config.secret).value, timestamp, body),
-        },
-        body,
-        dispatcher: this.agent,
-        signal: AbortSignal.timeout(this.config.timeoutMs),
-      });
-    } catch (err) {
-      throw new Error(`webhook ${where} cannot be reached: ${(err as Error).message}`, { cause: err });
-    }
-    // Read the body either way, so the connection can be reused.
-    const text = await response.body.text().catch(() => '');
-    if (response.statusCode >= 200 && response.statusCode < 300) return;
-    const message = `webhook ${where} answered ${response.statusCode}${text ? `: ${bodyExcerpt(text)}` : ''}`;
-    throw REFUSED_CONTENT.has(response.statusCode) ? new RefusedByReceiver(message) : new Error(message);
+    // The signature headers come last so configured headers cannot replace them.
+    const { status, text } = await this.http.post(
+      { ...extra, 'x-gateway-timestamp': String(timestamp), 'x-gateway-signature': signWebhook(this.secrets.get(this.config.secret).value, timestamp, body) },
+      body,
+    );
+    if (status >= 200 && status < 300) return;
+    const message = this.http.answered(status, bodyExcerpt(text));
+    throw REFUSED_CONTENT.has(status) ? new RefusedByReceiver(message) : new Error(message);
   }
 
-  async close(): Promise<void> {
-    await this.agent.close();
+  close(): Promise<void> {
+    return this.http.close();
   }
 }

@@ -16,11 +16,8 @@ const REFUSED_FOR_GOOD = new Set([10054, 10097]);
 
 /**
  * Acknowledged JetStream publishes without the client's request machinery:
- * one wildcard inbox takes every ack, one timer fails those overdue. The
- * client's js.publish makes a request per message, whose clean-up builds an
- * Error with a stack trace every time, resolved or not (2.6% of the embedded
- * gateway's CPU, measured with npm run bench -- --cpu-prof), and starts a
- * timer per message.
+ * one wildcard inbox takes every ack, one timer fails those overdue, where
+ * js.publish makes a request, a timer and an Error with a stack per message.
  */
 export class AckedPublisher {
   private readonly inbox: string;

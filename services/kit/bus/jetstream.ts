@@ -181,13 +181,14 @@ export class JetStreamBus implements EventBus {
 
   /**
    * Creates the durable consumer unless it exists (made by another replica or
-   * an earlier run, which then resumes where it stopped).
+   * an earlier run, which then resumes where it stopped): only its creation
+   * chooses where it starts.
    */
   private async ensureDurable(options: ConsumeOptions): Promise<void> {
     const config = {
       durable_name: options.name,
       ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
+      deliver_policy: options.startAt === 'now' ? DeliverPolicy.New : DeliverPolicy.All,
       filter_subject: this.subject(options.filter),
       ack_wait: nanos(this.settings.ackWaitSeconds * 1000),
       max_ack_pending: Math.max(1000, options.maxBatch * 4),
@@ -242,9 +243,8 @@ export class JetStreamBus implements EventBus {
         if (heldEvents < maxBatch) await pause.for(maxBatch, this.settings.batchLingerMs || 'turn');
         const batch = held.slice(0, batchLength(held, maxBatch));
         const handled = await this.handleBatch(batch, held, maxBatch, handler, log, state);
-        // Stopping: what is held is redelivered after ack_wait, in order. Not nak()ed:
-        // some servers (2.9 here) then deliver one message twice and skip another
-        // (nats-io/nats-server#5305), which the SIEM resume test caught on 2.9.
+        // Stopping: what is held is redelivered after ack_wait, in order. Not nak()ed: some
+        // servers then deliver one message twice and skip another (nats-io/nats-server#5305).
         if (!handled) return;
         held.splice(0, batch.length);
         heldEvents -= eventsIn(batch);

@@ -83,12 +83,9 @@ export class MemoryBus implements EventBus {
 
 /**
  * A consumer lets the event loop turn before each batch while fewer than this
- * many batches wait. Its handler, on the embedded database, settles without a
- * turn (PGlite runs statements synchronously in this thread), so a backlog
- * written batch after batch held up every request, timer and probe until the
- * queue was empty: 5–10 s at a few thousand requests/s. Past this many batches,
- * writing comes first, so that the queue, held in memory, stays bounded when
- * requests outpace the writer.
+ * many batches wait: PGlite settles without a turn, so a backlog written batch
+ * after batch would hold up every request and probe. Past it, writing comes
+ * first, so the queue in memory stays bounded (docs/performance.md).
  */
 const TURN_BELOW_BATCHES = 10;
 

@@ -1,11 +1,8 @@
 /**
  * How a consumer waits between batches: for events, for its linger, or for
  * the next turn of the event loop, with the wait ended early once enough
- * events have come. Timers and turns alone are not enough: under a flood of
- * connections libuv keeps polling sockets (up to 48 rounds of 1,024 events)
- * before it runs timers and immediates again, and a consumer that waited only
- * for them wrote nothing for 12 s while 50,000 events queued (`npm start`,
- * 2,000 connections).
+ * events have come: under a flood of connections libuv polls sockets long
+ * before it runs timers again, and a consumer would write nothing meanwhile.
  */
 export class Pause {
   private waiting: { wakeAt: number; end(): void } | undefined;

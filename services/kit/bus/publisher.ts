@@ -126,10 +126,8 @@ export class EventPublisher {
 
   /**
    * Events emitted in one turn of the event loop (or within the linger) are
-   * published together, so the bus sends them as few messages (measured with
-   * npm run bench: a socket write per event was 12% of the embedded gateway's
-   * CPU, and a JetStream message per event costs a publish, a delivery and an
-   * ack per consumer).
+   * published together, as few messages: each costs a socket write, and a
+   * delivery and an ack per consumer.
    */
   emit(event: Event): void {
     this.enqueue(event, undefined);

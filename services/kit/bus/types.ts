@@ -53,6 +53,12 @@ export interface ConsumeOptions {
   filter: string;
   /** Largest batch handed to the handler at once. */
   maxBatch: number;
+  /**
+   * Where a durable consumer this call creates begins: at the oldest event the
+   * stream holds (default), or with the events published from now on. One that
+   * exists already resumes where it stopped either way.
+   */
+  startAt?: 'oldest' | 'now';
 }
 
 export type BatchHandler = (events: Event[]) => Promise<void>;

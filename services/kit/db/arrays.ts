@@ -6,9 +6,8 @@ const NEEDS_BACKSLASH_ALL = /["\\]/g;
  * A column of values as a PostgreSQL array literal ('{"a","b",NULL,3}'), for
  * the `$n::type[]` parameters of a batch insert (`unnest`). It is what pg
  * sends for a JavaScript array, made with one pass over a text that needs
- * escaping and none over one that does not, where pg runs two replaces and a
- * concatenation per element: pg's array escaping was 14% of what the embedded
- * gateway allocated per request (`npm run bench -- --alloc-prof`).
+ * escaping and none over one that does not, where pg allocates two replaces
+ * and a concatenation per element.
  */
 export function arrayLiteral(values: readonly (string | number | boolean | null)[]): string {
   let out = '{';

@@ -16,9 +16,9 @@ const SHARED_BUFFERS = '16MB';
 const SET_BUFFERS = `ALTER SYSTEM SET shared_buffers = '${SHARED_BUFFERS}'`;
 
 /**
- * Makes a new database (initdb) and sets its buffers, in a child process:
- * initdb's own WebAssembly instance takes some 600 MB that a process which ran
- * it keeps for good. The buffers apply from the next start, the gateway's.
+ * Makes a new database (initdb) and sets its buffers, in a child process: a
+ * process that ran initdb's WebAssembly instance keeps its memory for good.
+ * The buffers apply from the next start, the gateway's.
  */
 const CREATE = `
 const [url, dir, statement] = process.argv.slice(1);

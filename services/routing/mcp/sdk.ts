@@ -2,7 +2,7 @@ import { onFirstUse } from '../../kit/first-use.js';
 
 /**
  * The MCP SDK's client, loaded when the first MCP server connects: a gateway
- * without MCP servers does not hold its code and schemas (about 7 MB).
+ * without MCP servers does not hold its code and schemas in memory.
  */
 export const mcpClientSdk = onFirstUse(async () => {
   const [auth, client, sse, stdio, http, types] = await Promise.all([

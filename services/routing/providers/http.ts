@@ -102,9 +102,8 @@ export class Upstream {
 
 /**
  * A signal that aborts when `parent` does, or with a TimeoutError after `ms`,
- * until released. Does what AbortSignal.any with AbortSignal.timeout does, at
- * less cost: one controller and one timer, no signals for the GC to finalize
- * (those two were 3.5% of the embedded gateway's CPU in a profile).
+ * until released: AbortSignal.any over AbortSignal.timeout, with one
+ * controller and one timer instead of signals for the GC to finalize.
  */
 function withDeadline(parent: AbortSignal, ms: number): { signal: AbortSignal; release(): void } {
   const controller = new AbortController();
