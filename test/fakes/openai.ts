@@ -34,6 +34,10 @@ export interface FakeOpenAI {
   acceptOnly(keys: string[]): void;
   /** Every chat request received, with its Authorization header. */
   readonly requests: { body: Record<string, unknown>; authorization: string | undefined; path: string }[];
+  /** Chat completions being answered now, and the most at once, as a provider serving many calls sees them. */
+  readonly concurrency: { now: number; most: number };
+  /** Holds every chat completion's answer until the returned function is called. */
+  holdAnswers(): () => void;
   close(): Promise<void>;
 }
 
@@ -99,6 +103,8 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
   let accepted = new Set([options.apiKey, ...(options.otherKeys ?? []), ...(options.rateLimitedKeys ?? [])].map((k) => `Bearer ${k}`));
   const limited = new Set((options.rateLimitedKeys ?? []).map((k) => `Bearer ${k}`));
   const requests: FakeOpenAI['requests'] = [];
+  const concurrency = { now: 0, most: 0 };
+  let held: Promise<void> | undefined;
   const meter = usageMeter(options.dialect ?? 'openai');
   const server = createServer((req, res) => void handle(req, res));
 
@@ -127,6 +133,9 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
       return sendError(res, 429, ERROR_BODIES[429]!);
     }
     const model = String(body.model);
+    concurrency.most = Math.max(concurrency.most, ++concurrency.now);
+    res.once('close', () => concurrency.now--);
+    await held;
     const effort = body.reasoning_effort;
     if (effort !== undefined && !['minimal', 'low', 'medium', 'high'].includes(String(effort))) {
       // As the API does: the refused value quoted back in the message.
@@ -161,7 +170,15 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
   const acceptOnly = (keys: string[]) => {
     accepted = new Set(keys.map((k) => `Bearer ${k}`));
   };
-  return { url, requests, acceptOnly, close };
+  const holdAnswers = () => {
+    let release!: () => void;
+    held = new Promise((resolve) => (release = resolve));
+    return () => {
+      held = undefined;
+      release();
+    };
+  };
+  return { url, requests, concurrency, holdAnswers, acceptOnly, close };
 }
 
 function completion(body: Record<string, unknown>, model: string, meter: Meter): Record<string, unknown> {

@@ -6,7 +6,7 @@ import type { ErrorBody, Message } from './anthropic-wire.js';
 import { classifyStatus, Upstream, type ErrorClassifier } from './http.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase } from './schema.js';
-import type { Connection, ProviderAdapter, ProviderCall } from './types.js';
+import type { CallCounts, Connection, ProviderAdapter, ProviderCall } from './types.js';
 
 export const anthropicProviderConfig = z.strictObject({
   type: z.literal('anthropic'),
@@ -59,6 +59,10 @@ class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {
   async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
     const body = { ...toAnthropicRequest(request, this.name, this.config.defaultMaxTokens), stream: true };
     return this.upstream.sse({ path: '/v1/messages', headers: this.headers(credential), body, signal }, (events) => toChatChunks(events, this.name));
+  }
+
+  callCounts(): CallCounts {
+    return this.upstream.callCounts();
   }
 
   close(): Promise<void> {

@@ -8,7 +8,7 @@ import { fromConverse, toConverse, type ConverseResponse } from './bedrock-mappi
 import { converseChunks, readEventStream } from './bedrock-stream.js';
 import { classifyStatus, clip, Upstream, type ErrorClassifier, type UpstreamRequest } from './http.js';
 import { providerBase } from './schema.js';
-import { ProviderError, retryAfterMs, type Capabilities, type Connection, type FailureKind, type ProviderAdapter, type ProviderCall } from './types.js';
+import { ProviderError, retryAfterMs, type CallCounts, type Capabilities, type Connection, type FailureKind, type ProviderAdapter, type ProviderCall } from './types.js';
 
 export const bedrockProviderConfig = z.strictObject({
   type: z.literal('bedrock'),
@@ -105,6 +105,10 @@ export class BedrockAdapter implements ProviderAdapter {
       body,
     });
     return { path, headers: flatHeaders(signed.headers), body, signal };
+  }
+
+  callCounts(): CallCounts {
+    return this.upstream.callCounts();
   }
 
   close(): Promise<void> {

@@ -11,7 +11,7 @@ import {
 import { classifyStatus, clip, Upstream, type ErrorClassifier } from './http.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase } from './schema.js';
-import { ProviderError, retryAfterMs, type Capabilities, type Connection, type ProviderAdapter, type ProviderCall } from './types.js';
+import { ProviderError, retryAfterMs, type CallCounts, type Capabilities, type Connection, type ProviderAdapter, type ProviderCall } from './types.js';
 
 export const cohereProviderConfig = z.strictObject({
   type: z.literal('cohere'),
@@ -131,6 +131,10 @@ export class CohereAdapter extends KeyedAdapter implements ProviderAdapter {
       model: request.model,
       usage: { prompt_tokens: tokens, total_tokens: tokens },
     };
+  }
+
+  callCounts(): CallCounts {
+    return this.upstream.callCounts();
   }
 
   close(): Promise<void> {

@@ -8,7 +8,7 @@ import { fromGeminiResponse, toChunks, type GenerateContentResponse } from './ge
 import { classifyStatus, networkError, Upstream, type ErrorClassifier } from './http.js';
 import { LITERAL_SECRETS, type SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, providerBase } from './schema.js';
-import { ProviderError, type Capabilities, type Connection, type ProviderAdapter, type ProviderCall } from './types.js';
+import { ProviderError, type CallCounts, type Capabilities, type Connection, type ProviderAdapter, type ProviderCall } from './types.js';
 
 /**
  * Google Gemini, on AI Studio (generativelanguage.googleapis.com, API key) or
@@ -77,7 +77,7 @@ class GeminiChatAdapter implements ProviderAdapter {
     protected readonly endpoint: Endpoint,
     private readonly schemaField: SchemaField,
     connection: Connection,
-    maxConnections: number,
+    maxConnections: number | undefined,
   ) {
     this.classify = geminiErrorClassifier(name);
     this.upstream = new Upstream(name, baseUrl, connection, this.classify, maxConnections);
@@ -121,6 +121,10 @@ class GeminiChatAdapter implements ProviderAdapter {
       if (err instanceof ProviderError && err.upstreamStatus === 401) this.endpoint.refused();
       throw err;
     }
+  }
+
+  callCounts(): CallCounts {
+    return this.upstream.callCounts();
   }
 
   close(): Promise<void> {

@@ -1,7 +1,7 @@
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { GatewayError } from '../../kit/errors.js';
 import { readSse, type SseEvent } from '../sse.js';
-import { NEVER_ABORTED, ProviderError, retryAfterMs, type Connection, type FailureKind } from './types.js';
+import { NEVER_ABORTED, ProviderError, retryAfterMs, type CallCounts, type Connection, type FailureKind } from './types.js';
 
 export interface UpstreamRequest {
   /** Path and query, appended to the base URL's path. */
@@ -31,12 +31,13 @@ export class Upstream {
     baseUrl: string,
     private readonly connection: Connection,
     private readonly classify: ErrorClassifier = openAIErrorClassifier(provider),
-    maxConnections = 256,
+    /** A cap an operator chose; undefined: as many keep-alive connections as calls in flight. */
+    maxConnections?: number,
   ) {
     const url = new URL(baseUrl);
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.pool = new Pool(url.origin, {
-      connections: maxConnections,
+      connections: maxConnections ?? null,
       connect: { timeout: connection.connectMs, ...(connection.lookup ? { lookup: connection.lookup } : {}) },
       headersTimeout: connection.firstByteMs,
       bodyTimeout: connection.idleMs,
@@ -93,6 +94,11 @@ export class Upstream {
   /** Server-sent events of a 2xx response, read by `read`; errors reading the connection become ProviderErrors. */
   sse<T>(request: UpstreamRequest, read: (events: AsyncIterable<SseEvent>) => AsyncIterable<T>): Promise<AsyncIterable<T>> {
     return this.stream({ ...request, headers: { accept: 'text/event-stream', ...request.headers } }, (body) => read(guard(readSse(body), this.provider)));
+  }
+
+  callCounts(): CallCounts {
+    const { running, queued } = this.pool.stats;
+    return { running, queued };
   }
 
   close(): Promise<void> {

@@ -5,7 +5,7 @@ import { MalformedAnswer, Upstream, networkError } from './http.js';
 import { chatChunk, chatCompletion, embeddingsList, textCompletion } from './openai-shape.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase, type KeyRing } from './schema.js';
-import type { Capabilities, Connection, ProviderAdapter, ProviderCall } from './types.js';
+import type { CallCounts, Capabilities, Connection, ProviderAdapter, ProviderCall } from './types.js';
 
 /** Providers that speak the OpenAI API: a base URL and what the provider supports. */
 export const OPENAI_PRESETS = ['openai', 'mistral', 'groq', 'deepseek', 'xai', 'openrouter', 'together', 'fireworks', 'ollama', 'vllm'] as const;
@@ -65,7 +65,7 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
     private readonly endpoints: Endpoints,
     private readonly extraHeaders: Record<string, string>,
     connection: Connection,
-    maxConnections: number,
+    maxConnections: number | undefined,
   ) {
     super(keys);
     this.upstream = new Upstream(name, baseUrl, connection, undefined, maxConnections);
@@ -106,6 +106,10 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
     const body = { ...request, stream: true, stream_options: { include_usage: true } };
     const upstreamRequest = { path: this.endpoints.path('completions', String(request.model)), headers: this.headers(credential), body, signal };
     return this.upstream.sse(upstreamRequest, (events) => jsonEvents(events, this.name, textCompletion));
+  }
+
+  callCounts(): CallCounts {
+    return this.upstream.callCounts();
   }
 
   close(): Promise<void> {

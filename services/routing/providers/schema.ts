@@ -5,7 +5,12 @@ import { LITERAL_SECRETS, type Secret, type SecretLookup } from '../../kit/secre
 /** Fields every provider entry has. */
 export const providerBase = {
   models: z.array(z.string().min(1)).default([]).describe('Models listed by /v1/models as <provider>/<model>; any model name is forwarded.'),
-  maxConnections: z.number().int().positive().default(256).describe('Keep-alive connections to this provider.'),
+  maxConnections: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('A cap on connections to this provider per routing process, so on calls in flight (one per connection): calls past it wait in the gateway, counted in gateway_provider_calls{state="queued"}. Unset: no cap, as many keep-alive connections as calls in flight.'),
 };
 
 /** One API key, or several to rotate through when one is rate limited (429) or refused (401, 402). */

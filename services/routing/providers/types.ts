@@ -64,7 +64,14 @@ export interface ProviderAdapter {
   /** Native /v1/completions, request and response passed through as JSON. */
   completions?(call: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>>;
   completionsStream?(call: ProviderCall<Record<string, unknown>>): Promise<AsyncIterable<Record<string, unknown>>>;
+  /** Calls to the provider now: sent, and waiting for a connection (only under a maxConnections cap). */
+  callCounts?(): CallCounts;
   close(): Promise<void>;
+}
+
+export interface CallCounts {
+  running: number;
+  queued: number;
 }
 
 /**

@@ -58,6 +58,22 @@ export class RouterMetrics {
       },
     });
     new Gauge({
+      name: 'gateway_provider_calls',
+      help: 'HTTP calls to each provider now, by state: running (sent), queued (waiting for a connection under its maxConnections cap).',
+      labelNames: ['provider', 'state'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const providers = new Map(deployments().map((d) => [d.provider.name, d.provider]));
+        for (const [provider, adapter] of providers) {
+          const counts = adapter.callCounts?.();
+          if (!counts) continue;
+          this.set({ provider, state: 'running' }, counts.running);
+          this.set({ provider, state: 'queued' }, counts.queued);
+        }
+      },
+    });
+    new Gauge({
       name: 'gateway_deployment_in_flight',
       help: 'Provider calls in progress, by deployment.',
       labelNames: ['deployment'],
