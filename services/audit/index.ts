@@ -32,10 +32,12 @@ function startRetention(db: Database, key: ChainKey, settings: AuditConfig['rete
 }
 
 /** Durable consumer "audit": every event, appended to the hash-chained audit log. */
-export const auditService = defineService<AuditConfig>({
+export const auditService = defineService({
   name: 'audit',
+  dependsOn: [],
+  contract: { service: AuditService, callers: { query: ['governance'], export: ['governance'], head: ['governance'] } },
   database: auditDatabase,
-  async init(ctx, config) {
+  async init(ctx, config: AuditConfig) {
     const databases = await ctx.database();
     const writer = databases.as('auditWriter');
     const keys = await loadChainKeys(config, ctx.dataDir, ctx.secrets, true);
@@ -61,7 +63,6 @@ export const auditService = defineService<AuditConfig>({
     const checkpoints = startCheckpoints(writer, keys, { dir: config.checkpoints.dir || join(ctx.dataDir, 'audit-checkpoints'), intervalSeconds: config.checkpoints.intervalSeconds }, (e) => events.emit(e), ctx.log);
     if (config.signingKey) await ctx.secrets.prepare([config.signingKey]);
     const api = new AuditReader(writer, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
-    ctx.grpc.add(AuditService, api, ctx.log, { query: ['governance'], export: ['governance'], head: ['governance'] });
     const retention = startRetention(databases.as('auditMaintainer'), keys.current, config.retention, join(ctx.dataDir, 'audit-archive'), ctx.log);
     return {
       api,

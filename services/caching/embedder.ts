@@ -2,7 +2,7 @@ import type { RequestContext } from '../gen/gateway/v1/common.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { asGatewayError } from '../kit/errors.js';
 import { EventType, requestEvent } from '../kit/events.js';
-import type { Clients } from '../kit/service.js';
+import type { ClientsOf } from '../kit/service.js';
 import type { Embed } from './service.js';
 
 /**
@@ -11,7 +11,7 @@ import type { Embed } from './service.js';
  * as a request of its own, `<request id>.embedding`, attributed to the
  * caller's key: audit sees it, and metering prices it into the key's spend.
  */
-export function routedEmbedder(model: string, clients: Clients, events: EventPublisher): Embed {
+export function routedEmbedder(model: string, clients: ClientsOf<'routing'>, events: EventPublisher): Embed {
   return async (text, context) => {
     const started = performance.now();
     const call: RequestContext = { requestId: `${context?.requestId ?? 'cache'}.embedding`, traceId: context?.traceId ?? '', actor: context?.actor, sourceAddress: context?.sourceAddress ?? '' };

@@ -9,10 +9,13 @@ import { SharedEntries } from './shared.js';
 /** Sweeps of expired rows in the shared store, from each replica. */
 const SWEEP_INTERVAL_MS = 60_000;
 
-export const cachingService = defineService<CachingConfig>({
+export const cachingService = defineService({
   name: 'caching',
+  dependsOn: [],
+  later: ['routing'],
+  contract: { service: CachingService, callers: { lookup: ['ingress'], store: ['ingress'], listEntries: ['governance'], purge: ['governance'] } },
   database: cachingDatabase,
-  async init(ctx, config) {
+  async init(ctx, config: CachingConfig) {
     const embed = config.semantic.enabled ? routedEmbedder(config.semantic.embeddingModel, ctx.clients, await ctx.events()) : undefined;
     const api = new Caching(config, ctx.metrics, ctx.log, embed);
     const db = (await ctx.database()).as('caching');
@@ -39,7 +42,6 @@ export const cachingService = defineService<CachingConfig>({
         await shared.sweep();
       }),
     ];
-    ctx.grpc.add(CachingService, api, ctx.log, { lookup: ['ingress'], store: ['ingress'], listEntries: ['governance'], purge: ['governance'] });
     return {
       api,
       // A replica that cannot reach the shared store still answers from memory, so it stays ready.

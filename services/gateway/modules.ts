@@ -4,15 +4,16 @@ import { governanceService } from '../governance/index.js';
 import { ingressService } from '../ingress/index.js';
 import { meteringService } from '../metering/index.js';
 import { routingService } from '../routing/index.js';
-import type { ServiceDefinition, ServiceName } from '../kit/service.js';
+import type { CalleeName, ServiceDefinition, ServiceName } from '../kit/service.js';
 import type { GatewayConfig } from './config.js';
 
 /**
  * The one place that knows every service's code, imported only where services
  * run (runtime.ts): the CLI's other commands and a --workers primary do
- * without it. Start order and groups are in service-list.ts.
+ * without it. Start order comes from their dependsOn (startOrder); groups are in service-list.ts.
  */
-export const MODULES: { [N in ServiceName]: ServiceDefinition<GatewayConfig[N]> } = {
+// `any`: each service serves a contract of its own type; the root only hands it to the gRPC server.
+export const MODULES: { [N in ServiceName]: ServiceDefinition<GatewayConfig[N], CalleeName, any> } = {
   governance: governanceService,
   caching: cachingService,
   routing: routingService,

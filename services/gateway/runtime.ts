@@ -1,11 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { AuditService } from '../gen/gateway/v1/audit.js';
-import { CachingService } from '../gen/gateway/v1/caching.js';
-import { MeteringService } from '../gen/gateway/v1/metering.js';
-import { GovernanceService } from '../gen/gateway/v1/governance.js';
-import { RoutingService } from '../gen/gateway/v1/routing.js';
 import { JetStreamBus } from '../kit/bus/jetstream.js';
 import { MemoryBus } from '../kit/bus/memory.js';
 import { natsAccess } from '../kit/bus/nats-access.js';
@@ -14,7 +9,7 @@ import { DeadLetterFile } from '../kit/bus/dead-letter-file.js';
 import { EventPublisher } from '../kit/bus/publisher.js';
 import { Spool } from '../kit/bus/spool.js';
 import type { EventBus } from '../kit/bus/types.js';
-import { grpcClient, GrpcServer, type Api } from '../kit/grpc.js';
+import { GrpcServer } from '../kit/grpc.js';
 import { GrpcTls } from '../kit/grpc-tls.js';
 import type { Logger } from '../kit/log.js';
 import { createMetricsRegistry } from '../kit/metrics.js';
@@ -23,10 +18,11 @@ import { Pricing } from '../kit/pricing/index.js';
 import { SecretStore } from '../kit/secrets/store.js';
 import { closeGracefully } from '../kit/http.js';
 import { startOpsServer, type OpsSource } from '../kit/ops-server.js';
-import { SERVICE_NAMES, type Clients, type RunningService, type ServiceContext, type ServiceName } from '../kit/service.js';
+import { SERVICE_NAMES, type RunningService, type ServiceContext, type ServiceName } from '../kit/service.js';
 import { buildAdminApi } from './admin-api.js';
 import type { GatewayConfig } from './config.js';
 import { ProcessDatabases } from './databases.js';
+import { ClientMap, startOrder } from './clients.js';
 import { MODULES } from './modules.js';
 import { checkDeployment } from './deployment.js';
 import { answerPrimary } from './workers.js';
@@ -64,8 +60,6 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
   const tls = SERVICE_NAMES.every((name) => services.includes(name)) ? undefined : grpcTls(config, services, log);
   const grpc = new GrpcServer(tls);
   const dataDir = resolve(config.dataDir);
-  const apis = new Map<ServiceName, object>();
-  const remoteClients: { close(): void }[] = [];
 
   const databases = new ProcessDatabases(config.database, dataDir, secrets, log);
   let bus: Promise<EventBus> | undefined;
@@ -94,38 +88,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       return published;
     }));
 
-  /** The service object when it runs here, else a gRPC client with the same type. */
-  const client = <S extends Parameters<typeof grpcClient>[0]>(name: Exclude<ServiceName, 'ingress'>, definition: S): Api<S> => {
-    const local = apis.get(name);
-    if (local) return local as Api<S>;
-    const { address, callTimeoutMs } = config[name];
-    const created = grpcClient(definition, address, `${name} service`, { deadlineMs: callTimeoutMs, multiplex: config.server.multiplexCalls, tls: tls?.channelTo(name) });
-    remoteClients.push(created);
-    return created;
-  };
-  let governance: Clients['governance'] | undefined;
-  let routing: Clients['routing'] | undefined;
-  let caching: Clients['caching'] | undefined;
-  let audit: Clients['audit'] | undefined;
-  let metering: Clients['metering'] | undefined;
-  const clients: Clients = {
-    inProcess: (name) => services.includes(name),
-    get audit() {
-      return (audit ??= client('audit', AuditService));
-    },
-    get metering() {
-      return (metering ??= client('metering', MeteringService));
-    },
-    get governance() {
-      return (governance ??= client('governance', GovernanceService));
-    },
-    get routing() {
-      return (routing ??= client('routing', RoutingService));
-    },
-    get caching() {
-      return (caching ??= client('caching', CachingService));
-    },
-  };
+  const clients = new ClientMap(config, services, tls);
 
   const running: { name: ServiceName; service: RunningService }[] = [];
   const opsRoutes = new Map<string, () => unknown>();
@@ -150,21 +113,20 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     if (publisher) await (await publisher).flush(deadline);
     if (bus) await (await bus).close();
     await databases.close();
-    remoteClients.forEach((c) => c.close());
+    clients.close();
     secrets.stop();
     if (ops) await new Promise((done) => ops!.close(done));
   };
 
   try {
-    for (const name of services) {
+    for (const name of startOrder(services)) {
       const module = MODULES[name] as (typeof MODULES)[ServiceName];
       const ctx: ServiceContext = {
         log: log.child({ service: name }),
         metrics,
         host: config.server.host,
         dataDir,
-        clients,
-        grpc,
+        clients: clients.for(name),
         pricing,
         secrets,
         database: () => {
@@ -177,14 +139,15 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       };
       const service = await module.init(ctx, config[name] as never);
       running.push({ name, service });
-      if (service.api) apis.set(name, service.api);
+      if (module.contract && service.api) grpc.add(module.contract.service, service.api, ctx.log, module.contract.callers);
+      clients.started(name, service.api);
       for (const [key, url] of Object.entries(service.endpoints ?? {})) endpoints[`${name}.${key}`] = url;
       log.info({ service: name }, 'service started');
     }
     // The admin API runs where governance runs, since its admins authenticate callers; other services' routes reach theirs through `clients`.
     const authority = running.find(({ service }) => service.admin)?.service.admin;
     if (authority) {
-      admin = await buildAdminApi(authority, clients, await getPublisher(), log.child({ service: 'governance' }));
+      admin = await buildAdminApi(authority, clients.all(), await getPublisher(), log.child({ service: 'governance' }));
       endpoints['governance.admin'] = await admin.listen({ host: config.server.host, port: authority.port });
       log.info({ url: endpoints['governance.admin'] }, 'admin API listening (OpenAPI at /docs)');
     }

@@ -1,7 +1,11 @@
 import { SERVICE_NAMES, type ServiceName } from '../kit/service.js';
 
-/** Start order: services that others call in-process come before their callers; they stop in reverse. */
-export const START_ORDER: ServiceName[] = ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'];
+/**
+ * How a process's services are listed where the list names something kept (its spool folder, its certificate's
+ * subject), so those names stay as earlier versions made them. The order they start in comes from their
+ * declarations (clients.ts, startOrder).
+ */
+const LISTED_ORDER: ServiceName[] = ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'];
 
 /** Named sets of services accepted by --services, besides single names. */
 export const GROUPS: Record<string, ServiceName[]> = {
@@ -23,5 +27,5 @@ export function parseServiceList(list: string): ServiceName[] {
     }
   }
   if (selected.size === 0) throw new Error('--services: name at least one service');
-  return START_ORDER.filter((name) => selected.has(name));
+  return LISTED_ORDER.filter((name) => selected.has(name));
 }

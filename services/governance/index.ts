@@ -9,10 +9,26 @@ import { ReservationPricer } from './reservations.js';
 import { Governance } from './service.js';
 import { Directory } from './store/directory.js';
 
-export const governanceService = defineService<GovernanceConfig>({
+export const governanceService = defineService({
   name: 'governance',
+  dependsOn: [],
+  later: ['routing'],
+  contract: {
+    service: GovernanceService,
+    callers: {
+      authorize: ['ingress'],
+      authorizeMany: ['ingress'],
+      authorizeTools: ['ingress'],
+      authorizeToolCall: ['ingress'],
+      settle: ['ingress'],
+      settleMany: ['ingress'],
+      heartbeat: ['ingress'],
+      getRoutingConfig: ['routing'],
+      extendReservation: ['ingress'],
+    },
+  },
   database: governanceDatabase,
-  async init(ctx, config) {
+  async init(ctx, config: GovernanceConfig) {
     const db = (await ctx.database()).as('governance');
     const bus = await ctx.bus();
     const directory = new Directory(db);
@@ -33,17 +49,6 @@ export const governanceService = defineService<GovernanceConfig>({
     const pricer = new ReservationPricer(ctx.pricing, config.unknownModelCostPerMillion, () => ctx.clients.routing.resolveModels({}), ctx.log);
     const api = new Governance(directory, quotas, new Holders(db, config.holderSilenceMs), ctx.pricing, pricer, config, ctx.metrics, ctx.log);
     api.start();
-    ctx.grpc.add(GovernanceService, api, ctx.log, {
-      authorize: ['ingress'],
-      authorizeMany: ['ingress'],
-      authorizeTools: ['ingress'],
-      authorizeToolCall: ['ingress'],
-      settle: ['ingress'],
-      settleMany: ['ingress'],
-      heartbeat: ['ingress'],
-      getRoutingConfig: ['routing'],
-      extendReservation: ['ingress'],
-    });
 
     return {
       api,

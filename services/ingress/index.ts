@@ -15,9 +15,10 @@ import { buildIngressApp } from './server.js';
  */
 const LISTEN_BACKLOG = 65_535;
 
-export const ingressService = defineService<IngressConfig>({
+export const ingressService = defineService({
   name: 'ingress',
-  async init(ctx, config) {
+  dependsOn: ['governance', 'routing', 'caching'],
+  async init(ctx, config: IngressConfig) {
     const events = await ctx.events();
     const recorder = new OutcomeRecorder(events, ctx.metrics, ctx.log, config.emitAttempts);
     const settlements = new Settlements(ctx.clients, ctx.log);

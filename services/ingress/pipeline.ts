@@ -7,7 +7,10 @@ import { presentedKey } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
 import type { Logger } from '../kit/log.js';
 import { hashSecret } from '../kit/secrets/keys.js';
-import type { Clients } from '../kit/service.js';
+import type { ClientsOf } from '../kit/service.js';
+
+/** The services ingress calls (its dependsOn). */
+export type IngressClients = ClientsOf<'governance' | 'routing' | 'caching'>;
 import { TurnBatch } from '../kit/turn-batch.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { EventType, requestEvent } from '../kit/events.js';
@@ -18,7 +21,7 @@ import type { Outcome, OutcomeRecorder } from './outcome.js';
 import { measurePrompt, type PromptCounting, type PromptMeasure } from './prompt-size.js';
 
 export interface PipelineDeps {
-  clients: Clients;
+  clients: IngressClients;
   recorder: OutcomeRecorder;
   events: EventPublisher;
   emitReceived: boolean;
@@ -50,7 +53,7 @@ const SETTLE_LINGER_MS = 20;
 export class Settlements {
   private readonly batch: TurnBatch<SettleRequest>;
 
-  constructor(clients: Clients, log: Logger) {
+  constructor(clients: IngressClients, log: Logger) {
     const lingerMs = clients.inProcess('governance') ? 0 : SETTLE_LINGER_MS;
     this.batch = new TurnBatch((settles) => {
       clients.governance
@@ -86,7 +89,7 @@ export class Authorizations {
   private readonly batched: boolean;
 
   constructor(
-    private readonly clients: Clients,
+    private readonly clients: IngressClients,
     private readonly settlements: Settlements,
   ) {
     this.batched = !clients.inProcess('governance');

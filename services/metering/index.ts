@@ -17,10 +17,12 @@ const UNPRICED_SERIES = 200;
  * Durable consumers "metering" (one usage row per admitted request, priced, in
  * the usage ledger) and "metering_tools" (one row per MCP tool call).
  */
-export const meteringService = defineService<MeteringConfig>({
+export const meteringService = defineService({
   name: 'metering',
+  dependsOn: [],
+  contract: { service: MeteringService, callers: { spend: ['governance'], exportUsage: ['governance'], toolCalls: ['governance'] } },
   database: meteringDatabase,
-  async init(ctx, config) {
+  async init(ctx, config: MeteringConfig) {
     const unpriced = new Counter({
       name: 'gateway_metering_unpriced_requests_total',
       help: 'Requests recorded without a cost because their model has no price (add it under pricing.models).',
@@ -61,7 +63,6 @@ export const meteringService = defineService<MeteringConfig>({
       exportUsage: (query) => spend.exportUsage(query),
       toolCalls: (query) => toolCalls.toolCalls(query),
     };
-    ctx.grpc.add(MeteringService, api, ctx.log, { spend: ['governance'], exportUsage: ['governance'], toolCalls: ['governance'] });
     return {
       ready: () => consumer.ready() && tools.ready(),
       stop: async () => {

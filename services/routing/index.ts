@@ -10,18 +10,12 @@ import { Routing } from './service.js';
 
 const RETRY_MS = 5_000;
 
-export const routingService = defineService<RoutingConfig>({
+export const routingService = defineService({
   name: 'routing',
-  async init(ctx, config) {
-    // Secret references in provider entries are read now (a missing one stops start-up) and kept current.
-    await ctx.secrets.prepare(stringsIn(config.providers));
-    const live = new LiveRouting(config, ctx.secrets, ctx.metrics, ctx.log);
-    ctx.log.info({ providers: Object.keys(config.providers), models: Object.keys(config.models) }, 'providers configured');
-    await ctx.secrets.prepare(stringsIn(secretValuesOf(config.mcp)));
-    const mcp = new McpHub(config.mcp, ctx.secrets, ctx.log.child({ component: 'mcp' }), ctx.metrics);
-    mcp.start();
-    const api = new Routing(live, config.timeouts, mcp);
-    ctx.grpc.add(RoutingService, api, ctx.log, {
+  dependsOn: ['governance'],
+  contract: {
+    service: RoutingService,
+    callers: {
       // Caching embeds semantic-cache questions through the embeddings endpoint.
       complete: ['ingress', 'caching'],
       completeStream: ['ingress'],
@@ -33,7 +27,17 @@ export const routingService = defineService<RoutingConfig>({
       completeMcpAuthorization: ['governance'],
       checkRoutingConfig: ['governance'],
       resolveModels: ['governance'],
-    });
+    },
+  },
+  async init(ctx, config: RoutingConfig) {
+    // Secret references in provider entries are read now (a missing one stops start-up) and kept current.
+    await ctx.secrets.prepare(stringsIn(config.providers));
+    const live = new LiveRouting(config, ctx.secrets, ctx.metrics, ctx.log);
+    ctx.log.info({ providers: Object.keys(config.providers), models: Object.keys(config.models) }, 'providers configured');
+    await ctx.secrets.prepare(stringsIn(secretValuesOf(config.mcp)));
+    const mcp = new McpHub(config.mcp, ctx.secrets, ctx.log.child({ component: 'mcp' }), ctx.metrics);
+    mcp.start();
+    const api = new Routing(live, config.timeouts, mcp);
 
     // Providers, models and MCP approvals made through the admin API come from governance, now and whenever an admin changes them.
     let stopped = false;

@@ -1,0 +1,118 @@
+import { AuditService } from '../gen/gateway/v1/audit.js';
+import { CachingService } from '../gen/gateway/v1/caching.js';
+import { GovernanceService } from '../gen/gateway/v1/governance.js';
+import { MeteringService } from '../gen/gateway/v1/metering.js';
+import { RoutingService } from '../gen/gateway/v1/routing.js';
+import { GatewayError } from '../kit/errors.js';
+import { grpcClient } from '../kit/grpc.js';
+import type { GrpcTls } from '../kit/grpc-tls.js';
+import type { CalleeName, Clients, ServiceName } from '../kit/service.js';
+import type { GatewayConfig } from './config.js';
+import { MODULES } from './modules.js';
+
+const CONTRACTS = { governance: GovernanceService, routing: RoutingService, caching: CachingService, audit: AuditService, metering: MeteringService };
+
+/**
+ * The process's one client per callee: a service of this process is called
+ * in-process, through its api once it started (before that, a call is refused
+ * as service_unavailable, never sent elsewhere); any other through gRPC, its
+ * channel made on first use.
+ */
+export class ClientMap {
+  private readonly apis = new Map<ServiceName, object>();
+  private readonly made = new Map<CalleeName, unknown>();
+  private readonly channels: { close(): void }[] = [];
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly services: readonly ServiceName[],
+    private readonly tls: GrpcTls | undefined,
+  ) {}
+
+  /** A service of this process started: calls to it go to its api from now on. */
+  started(name: ServiceName, api: object | undefined): void {
+    if (api) this.apis.set(name, api);
+  }
+
+  /** What a service may call: the callees it declared, and nothing else. */
+  for(name: ServiceName): Clients {
+    const { dependsOn, later = [] } = MODULES[name];
+    const declared = new Set<string>([...dependsOn, ...later]);
+    const clients = { inProcess: (callee: ServiceName) => this.services.includes(callee) } as Clients;
+    for (const callee of Object.keys(CONTRACTS) as CalleeName[]) {
+      Object.defineProperty(clients, callee, {
+        get: () => {
+          if (!declared.has(callee)) throw new Error(`${name} calls ${callee}, which its definition does not declare (dependsOn or later)`);
+          return this.client(callee);
+        },
+      });
+    }
+    return clients;
+  }
+
+  /** Every callee, for the admin API, whose routes call the services that own them. */
+  all(): Clients {
+    const clients = { inProcess: (callee: ServiceName) => this.services.includes(callee) } as Clients;
+    for (const callee of Object.keys(CONTRACTS) as CalleeName[]) Object.defineProperty(clients, callee, { get: () => this.client(callee) });
+    return clients;
+  }
+
+  close(): void {
+    for (const channel of this.channels) channel.close();
+  }
+
+  private client(callee: CalleeName): unknown {
+    const made = this.made.get(callee);
+    if (made) return made;
+    if (!this.services.includes(callee)) {
+      const remote = this.remote(callee);
+      this.made.set(callee, remote);
+      return remote;
+    }
+    // Started: the service object itself, no indirection. Not yet: a stand-in that finds it at call time.
+    const api = this.apis.get(callee);
+    if (api) this.made.set(callee, api);
+    return api ?? this.local(callee);
+  }
+
+  private local(callee: CalleeName): object {
+    return new Proxy(
+      {},
+      {
+        get: (_, method) => {
+          // Not a promise: awaiting the client must not call it.
+          if (method === 'then' || typeof method !== 'string') return undefined;
+          return (...args: unknown[]) => {
+            const api = this.apis.get(callee) as Record<string, (...a: unknown[]) => unknown> | undefined;
+            // Only a `later` callee can be called this early, and those calls are unary: a rejected promise.
+            if (!api) return Promise.reject(new GatewayError('service_unavailable', `The ${callee} service of this process has not started yet; retry shortly.`));
+            return api[method]!(...args);
+          };
+        },
+      },
+    );
+  }
+
+  private remote(callee: CalleeName): unknown {
+    const { address, callTimeoutMs } = this.config[callee];
+    const created = grpcClient(CONTRACTS[callee], address, `${callee} service`, { deadlineMs: callTimeoutMs, multiplex: this.config.server.multiplexCalls, tls: this.tls?.channelTo(callee) });
+    this.channels.push(created);
+    return created;
+  }
+}
+
+/** The services in the order they start: each after those it depends on (stopped in reverse); a cycle is refused, naming it. */
+export function startOrder(services: readonly ServiceName[], dependsOn = (name: ServiceName): readonly ServiceName[] => MODULES[name].dependsOn): ServiceName[] {
+  const order: ServiceName[] = [];
+  const visiting: ServiceName[] = [];
+  const visit = (name: ServiceName) => {
+    if (order.includes(name)) return;
+    if (visiting.includes(name)) throw new Error(`services depend on each other in a cycle: ${[...visiting.slice(visiting.indexOf(name)), name].join(' → ')}`);
+    visiting.push(name);
+    for (const dependency of dependsOn(name)) if (services.includes(dependency)) visit(dependency);
+    visiting.pop();
+    order.push(name);
+  };
+  for (const name of services) visit(name);
+  return order;
+}
