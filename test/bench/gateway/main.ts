@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ALLOC_SAMPLER_ARGS } from './allocations.js';
 import { buildGateway } from './build.js';
+import { fdsNeeded, LLM_UPSTREAM, LLM_UPSTREAM_QUICK, measureLlm, openFilesLimit } from './llm.js';
+import { formatLlm } from './llm-report.js';
 import { measureTarget, pairedThroughput } from './phases.js';
 import { forkScript, REPO } from './processes.js';
 import { newestProfile, summarizeProfile, type Window } from './profile.js';
@@ -27,13 +29,26 @@ Gateways use NATS JetStream and PostgreSQL (NATS_URL, DATABASE_URL; defaults
 nats://127.0.0.1:4222 and postgres://postgres@127.0.0.1:5432/test), a fresh
 database and stream each, and a virtual key with a rate limit and a budget.
 
+Scenarios (--scenario):
+  throughput (default)     a fast upstream: throughput at 50 connections, latency at fixed rates, 1,000 streams
+  llm                      LLM-shaped load against an upstream that answers in 1 s: non-streaming calls held in
+                           flight (--in-flight, default 2000,5000), then streams of 10 s (a chunk every 100 ms after
+                           the first second) all open at once (--llm-streams, default 2000,10000); per target:
+                           throughput and added latency against the floor, time to first chunk, errors, CPU per
+                           request, memory per 1,000 in flight, and whether every audit and usage row was written.
+                           About 3 minutes per target; --quick: 200 calls for 3 s, 200 streams of 2 s (< 2 minutes).
+                           Each proxy holds two descriptors per call in flight: 10,000 streams need ulimit -n > 21,000
+
 Options:
+  --scenario <name>        throughput or llm (default throughput)
   --quick                  short run (< 1 minute): 2 s phases, one rate, 200 one-second streams, split without
                            streams, no workers target
+  --in-flight <n>[,<n>…]   llm: non-streaming calls in flight, one phase each (default 2000,5000, quick 200)
+  --llm-streams <n>[,<n>…] llm: concurrent streams, one phase each (default 2000,10000, quick 200)
   --only <list>            targets to run, comma-separated (default: ${TARGETS.join(',')})
   --out <file>             JSON results (default: bench-results.json)
   --connections <n>        connections of the throughput phase (default 50)
-  --duration <s>           throughput phase (default 10, quick 2)
+  --duration <s>           throughput phase (default 10, quick 2); llm: each calls phase (default 10, quick 3)
   --rate <n>[,<n>…]        requests per second of the latency phases (default 2000,500; quick 2000);
                            the first is the one the goals use
   --rate-duration <s>      latency phase (default 10, quick 2)
@@ -59,6 +74,9 @@ const { values } = parseArgs({
   options: {
     help: { type: 'boolean' },
     quick: { type: 'boolean' },
+    scenario: { type: 'string', default: 'throughput' },
+    'in-flight': { type: 'string' },
+    'llm-streams': { type: 'string' },
     only: { type: 'string' },
     out: { type: 'string', default: 'bench-results.json' },
     connections: { type: 'string' },
@@ -81,6 +99,7 @@ const { values } = parseArgs({
   },
 });
 if (values['split-tls'] !== 'on' && values['split-tls'] !== 'off') throw new Error(`--split-tls: expected on or off, got "${values['split-tls']}"`);
+if (values.scenario !== 'throughput' && values.scenario !== 'llm') throw new Error(`--scenario: expected throughput or llm, got "${values.scenario}"`);
 if (values.help) {
   console.log(HELP);
   process.exit(0);
@@ -92,10 +111,12 @@ const num = (value: string | undefined, fallback: number, name: string): number 
   if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number ≥ 0, got ${value}`);
   return n;
 };
+const llm = values.scenario === 'llm';
+const levels = (value: string, name: string) => value.split(',').map((n) => num(n, 0, name)).filter((n) => n > 0);
 const settings = {
   connections: num(values.connections, 50, 'connections'),
-  durationS: num(values.duration, quick ? 2 : 10, 'duration'),
-  rates: (values.rate ?? (quick ? '2000' : '2000,500')).split(',').map((r) => num(r, 0, 'rate')).filter((r) => r > 0),
+  durationS: num(values.duration, quick ? (llm ? 3 : 2) : 10, 'duration'),
+  rates: levels(values.rate ?? (quick ? '2000' : '2000,500'), 'rate'),
   rateDurationS: num(values['rate-duration'], quick ? 2 : 10, 'rate-duration'),
   /** The cache-hit phase: as long as a rate phase, but 1 s in quick mode. */
   cacheHitsDurationS: quick ? 1 : num(values['rate-duration'], 10, 'rate-duration'),
@@ -104,20 +125,23 @@ const settings = {
   pairedDurationS: num(values['paired-duration'], quick ? 1 : 3, 'paired-duration'),
   streams: num(values.streams, quick ? 200 : 1000, 'streams'),
   logLevel: values['log-level'],
+  llmCalls: llm ? levels(values['in-flight'] ?? (quick ? '200' : '2000,5000'), 'in-flight') : [],
+  llmStreams: llm ? levels(values['llm-streams'] ?? (quick ? '200' : '2000,10000'), 'llm-streams') : [],
 };
+const upstreamDefaults = llm ? (quick ? LLM_UPSTREAM_QUICK : LLM_UPSTREAM) : { ...DEFAULT_UPSTREAM, ...(quick ? { chunkIntervalMs: 40 } : {}) };
 const upstreamOptions: UpstreamOptions = {
-  latencyMs: num(values['latency-ms'], DEFAULT_UPSTREAM.latencyMs, 'latency-ms'),
-  responseBytes: num(values['response-bytes'], DEFAULT_UPSTREAM.responseBytes, 'response-bytes'),
-  chunks: num(values.chunks, DEFAULT_UPSTREAM.chunks, 'chunks'),
-  chunkIntervalMs: num(values['chunk-interval-ms'], quick ? 40 : DEFAULT_UPSTREAM.chunkIntervalMs, 'chunk-interval-ms'),
+  latencyMs: num(values['latency-ms'], upstreamDefaults.latencyMs, 'latency-ms'),
+  responseBytes: num(values['response-bytes'], upstreamDefaults.responseBytes, 'response-bytes'),
+  chunks: num(values.chunks, upstreamDefaults.chunks, 'chunks'),
+  chunkIntervalMs: num(values['chunk-interval-ms'], upstreamDefaults.chunkIntervalMs, 'chunk-interval-ms'),
 };
 /** Quick mode leaves out workers unless asked for: it runs the same code as embedded, and the quick look must stay under a minute. */
 const selected = (values.only ? values.only.split(',').map((s) => s.trim()) : TARGETS.filter((t) => !(quick && t === 'workers'))) as TargetName[];
 for (const name of selected) if (!TARGETS.includes(name)) throw new Error(`--only: unknown target ${name} (known: ${TARGETS.join(', ')})`);
 /** Quick mode leaves out split mode's streams, the slowest part to tear down. */
 const streamsFor = (name: TargetName) => settings.streams > 0 && !(quick && name === 'split') && name !== 'workers';
-/** Connections to the upstream, in the floor and the gateway's provider alike: enough for every stream at once. */
-const upstreamConnections = Math.max(256, settings.streams);
+/** Connections to the upstream, in the floor and the gateway's provider alike: enough for every stream or call at once. */
+const upstreamConnections = Math.max(256, settings.streams, ...settings.llmCalls, ...settings.llmStreams);
 
 const began = performance.now();
 const progress = (line: string) => console.log(`[${((performance.now() - began) / 1000).toFixed(1).padStart(6)} s] ${line}`);
@@ -132,7 +156,7 @@ const results: BenchResults = {
     memoryGb: Math.round(totalmem() / 2 ** 30),
     quick,
   },
-  settings: { ...settings, upstream: upstreamOptions, upstreamConnections, gatewayRuntime: values.tsx ? 'tsx' : 'transpiled JavaScript (node)' },
+  settings: { ...settings, upstream: upstreamOptions, upstreamConnections, openFilesLimit: openFilesLimit(), gatewayRuntime: values.tsx ? 'tsx' : 'transpiled JavaScript (node)' },
   targets: {},
   ratios: {},
   goals: [],
@@ -163,6 +187,10 @@ try {
     const build = buildGateway();
     stops.push(async () => build.remove());
     cli = build.cli;
+  }
+  const openFiles = openFilesLimit();
+  if (llm && openFiles !== undefined && openFiles < fdsNeeded(upstreamConnections)) {
+    progress(`WARNING: ulimit -n is ${openFiles}; a proxy needs about ${fdsNeeded(upstreamConnections)} for ${upstreamConnections} in flight, so the largest phases will fail for lack of descriptors`);
   }
   progress(`starting the fake upstream (${JSON.stringify(upstreamOptions)})…`);
   const upstream = await forkScript('upstream', './upstream.ts', upstreamOptions);
@@ -197,12 +225,17 @@ try {
       result.startMs = Math.round(performance.now() - t0);
       result.notes = target.notes;
       if (result.idleRssMb !== undefined) progress(`  idle RSS ${result.idleRssMb} MB`);
-      const phases = { ...settings, streams: streamsFor(name) ? settings.streams : 0, chunks: upstreamOptions.chunks, allocDir: target.consumers ? allocDir : undefined };
-      window = await measureTarget(target, result, upstream.proc, phases, progress);
-      if (floor && target.consumers && settings.pairedRounds > 0) {
-        result.paired = await pairedThroughput(target, floor, settings.connections, settings.pairedRounds, settings.pairedDurationS, progress);
+      if (llm) {
+        const llmSettings = { calls: settings.llmCalls, durationS: settings.durationS, streams: settings.llmStreams, chunks: upstreamOptions.chunks, rampMs: Math.max(1_000, upstreamOptions.latencyMs), warmupS: settings.warmupS };
+        result.llm = await measureLlm(target, upstream.proc, llmSettings, progress);
+      } else {
+        const phases = { ...settings, streams: streamsFor(name) ? settings.streams : 0, chunks: upstreamOptions.chunks, allocDir: target.consumers ? allocDir : undefined };
+        window = await measureTarget(target, result, upstream.proc, phases, progress);
+        if (floor && target.consumers && settings.pairedRounds > 0) {
+          result.paired = await pairedThroughput(target, floor, settings.connections, settings.pairedRounds, settings.pairedDurationS, progress);
+        }
+        if (name === 'floor' && settings.pairedRounds > 0 && gatewaysAfter(name)) floor = target;
       }
-      if (name === 'floor' && settings.pairedRounds > 0 && gatewaysAfter(name)) floor = target;
     } catch (err) {
       failed = true;
       result.error = (err as Error).stack ?? String(err);
@@ -230,8 +263,8 @@ try {
 }
 
 results.meta.wallSeconds = Math.round((performance.now() - began) / 1000);
-computeRatios(results);
-console.log(`\n${formatResults(results)}\n`);
+if (!llm) computeRatios(results);
+console.log(`\n${llm ? formatLlm(results, upstreamOptions.latencyMs) : formatResults(results)}\n`);
 const out = resolve(values.out);
 writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
 progress(`results written to ${out} (${results.meta.wallSeconds} s in all)`);

@@ -3,6 +3,7 @@
  * the floor, the issue's goals with pass or fail, and the tables printed at the end.
  */
 import type { CatchUp } from './consumers.js';
+import type { LlmPhase } from './llm.js';
 import type { RateResult, ThroughputResult } from './load.js';
 import type { PairedThroughput } from './phases.js';
 import type { ProfileSummary } from './profile.js';
@@ -34,6 +35,8 @@ export interface TargetResult {
   cpu?: { msPerRequestAtSaturation: Record<string, number>; percentOfCoreAtRate: Record<string, Record<string, number>> };
   /** --alloc-prof: what each process allocated per request in the throughput phase, and where. */
   allocations?: Record<string, AllocationSummary>;
+  /** --scenario llm: its phases, in the order they ran. */
+  llm?: LlmPhase[];
   /** After each load phase: "afterThroughput", "afterRate<n>", "afterStreams". */
   consumers?: Record<string, CatchUp>;
   error?: string;
@@ -142,18 +145,18 @@ function goals(results: BenchResults): Goal[] {
 
 type Cell = string | number | undefined;
 
-function table(header: string[], rows: Cell[][]): string {
+export function table(header: string[], rows: Cell[][]): string {
   const cells = [header, ...rows.map((row) => row.map((c) => (c === undefined ? '—' : String(c))))];
   const widths = header.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
   const line = (row: string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
-const ms = (v: number | undefined) => (v === undefined ? undefined : v.toFixed(2));
-const mb = (v: number | undefined) => (v === undefined ? undefined : Math.round(v));
-const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+export const ms = (v: number | undefined) => (v === undefined ? undefined : v.toFixed(2));
+export const mb = (v: number | undefined) => (v === undefined ? undefined : Math.round(v));
+export const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 /** CPU of the target's own processes (not the upstream, the bench, NATS, PostgreSQL or other). */
-const OUTSIDE = new Set(['upstream', 'bench', 'nats', 'postgres', 'other']);
+export const OUTSIDE = new Set(['upstream', 'bench', 'nats', 'postgres', 'other']);
 
 export function formatResults(results: BenchResults): string {
   const t = results.targets;

@@ -7,6 +7,7 @@
  */
 import { createHistogram } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
+import { percentilesMs, startAt } from './llm-load.js';
 import { requestBody, type Percentiles } from './load.js';
 import type { Target } from './targets.js';
 import { chunkText } from './upstream.js';
@@ -45,15 +46,17 @@ interface One {
   error?: string;
 }
 
-export async function concurrentStreams(target: Target, count: number, chunks: number): Promise<StreamsResult> {
-  const agent = new Agent({ connections: count, keepAliveTimeout: 1_000, headersTimeout: 60_000, bodyTimeout: 60_000 });
+/** `rampMs`: the streams start spread evenly over that time rather than all at once (LLM-shaped load, see llm-load.ts). */
+export async function concurrentStreams(target: Target, count: number, chunks: number, rampMs = 0): Promise<StreamsResult> {
+  const agent = new Agent({ connections: count, keepAliveTimeout: 1_000, headersTimeout: 60_000, bodyTimeout: 60_000, connectTimeout: 30_000 });
   const headers = { ...target.headers, 'content-type': 'application/json' };
   const body = requestBody(target, true);
   const expected = Array.from({ length: chunks }, (_, i) => chunkText(i)).join('');
   let open = 0;
   let maxOpen = 0;
 
-  const one = async (): Promise<One> => {
+  const one = async (i: number): Promise<One> => {
+    if (rampMs > 0) await new Promise((r) => setTimeout(r, startAt(i, count, rampMs)));
     const t0 = performance.now();
     const result: One = { ok: false, ttfb: 0, duration: 0, content: [], usage: false, done: false };
     let counted = false;
@@ -98,7 +101,7 @@ export async function concurrentStreams(target: Target, count: number, chunks: n
   };
 
   const started = performance.now();
-  const results = await Promise.all(Array.from({ length: count }, one));
+  const results = await Promise.all(Array.from({ length: count }, (_, i) => one(i)));
   const wallMs = performance.now() - started;
   await agent.close();
 
@@ -108,10 +111,6 @@ export async function concurrentStreams(target: Target, count: number, chunks: n
     if (r.ttfb) ttfb.record(Math.max(1, Math.round(r.ttfb * 1000)));
     duration.record(Math.max(1, Math.round(r.duration * 1000)));
   }
-  const pct = (h: ReturnType<typeof createHistogram>): Percentiles => {
-    const ms = (v: number) => Number((v / 1000).toFixed(2));
-    return { p50: ms(h.percentile(50)), p90: ms(h.percentile(90)), p99: ms(h.percentile(99)), max: ms(h.max) };
-  };
   const received = results.reduce((sum, r) => sum + r.content.length, 0);
   const inOrder = (r: One) => r.content.join('') === expected;
   return {
@@ -125,8 +124,8 @@ export async function concurrentStreams(target: Target, count: number, chunks: n
     missingDone: results.filter((r) => !r.done).length,
     outOfOrder: results.filter((r) => r.content.length === chunks && !inOrder(r)).length,
     maxOpen,
-    ttfbMs: pct(ttfb),
-    durationMs: pct(duration),
+    ttfbMs: percentilesMs(ttfb),
+    durationMs: percentilesMs(duration),
     wallMs: Math.round(wallMs),
     ...(results.find((r) => r.error) ? { firstError: results.find((r) => r.error)!.error } : {}),
   };
