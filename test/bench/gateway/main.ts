@@ -65,6 +65,9 @@ Options:
   --cpu-prof               profile the gateway processes (node --cpu-prof) and print where they spend their time
   --alloc-prof             sample what the gateway processes allocate in the throughput phase: bytes per request,
                            and which functions allocate them
+  --guarantee <durable|best-effort>
+                           events.guarantee of the gateways (default durable: an answer ends once its event is
+                           acknowledged by JetStream); best-effort measures what that wait costs
   --split-tls <on|off>     mutual TLS between the split gateway's processes, as deployments run it (default on);
                            off measures what TLS costs
   --tsx                    run the gateway through tsx instead of transpiling services/ first
@@ -96,8 +99,10 @@ const { values } = parseArgs({
     'alloc-prof': { type: 'boolean' },
     tsx: { type: 'boolean' },
     'split-tls': { type: 'string', default: 'on' },
+    guarantee: { type: 'string', default: 'durable' },
   },
 });
+if (values.guarantee !== 'durable' && values.guarantee !== 'best-effort') throw new Error(`--guarantee: expected durable or best-effort, got "${values.guarantee}"`);
 if (values['split-tls'] !== 'on' && values['split-tls'] !== 'off') throw new Error(`--split-tls: expected on or off, got "${values['split-tls']}"`);
 if (values.scenario !== 'throughput' && values.scenario !== 'llm') throw new Error(`--scenario: expected throughput or llm, got "${values.scenario}"`);
 if (values.help) {
@@ -200,7 +205,7 @@ try {
     ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, `${target}-${services}`)] : []),
     ...(allocDir ? ALLOC_SAMPLER_ARGS : []),
   ];
-  const gatewayOptions = { cli, upstream: upstream.url, infra, upstreamConnections, logLevel: settings.logLevel };
+  const gatewayOptions = { cli, upstream: upstream.url, infra, upstreamConnections, logLevel: settings.logLevel, guarantee: values.guarantee as 'durable' | 'best-effort' };
 
   /** Kept running after its own phases when gateways follow, for the paired rounds. */
   let floor: Target | undefined;

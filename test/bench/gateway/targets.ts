@@ -83,6 +83,8 @@ export interface GatewayOptions {
   /** The provider's maxConnections (keep-alive connections to the upstream). */
   upstreamConnections: number;
   logLevel: string;
+  /** events.guarantee: whether answers wait for their events to be durable. */
+  guarantee: 'durable' | 'best-effort';
   /** Extra node flags for a gateway process, by the services it runs (e.g. --cpu-prof). */
   nodeArgs?: (services: string) => string[];
 }
@@ -127,6 +129,7 @@ async function prepare(options: GatewayOptions, ports: Tree) {
     server: { host: '127.0.0.1', opsPort: 0, grpcPort: 0, shutdownTimeoutMs: 5_000 },
     nats: { url: options.infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix, insecure: true },
     database: { url: database.url },
+    events: { guarantee: options.guarantee },
     routing: {
       providers: { openai: { type: 'openai', baseUrl: `${options.upstream}/v1`, apiKey: UPSTREAM_KEY, maxConnections: options.upstreamConnections } },
     },
@@ -192,6 +195,7 @@ async function finishGateway(
         bus: 'NATS JetStream (file storage)',
         database: 'PostgreSQL',
         logLevel: options.logLevel,
+        guarantee: options.guarantee,
         upstreamConnections: options.upstreamConnections,
         rateLimit: '100,000,000 requests / 60 s per key',
         budget: '$1,000,000,000 per month on the key',
