@@ -64,7 +64,11 @@ export async function appendToChain(db: Queryable, events: Event[], key: ChainKe
     [ids],
   );
   const seen = new Set(state!.known);
-  const fresh = events.filter((e) => !seen.has(e.id) && (seen.add(e.id), true));
+  const fresh = events.filter((e) => {
+    if (seen.has(e.id)) return false;
+    seen.add(e.id);
+    return true;
+  });
   if (fresh.length === 0) return;
 
   let previous = state!.hash;

@@ -1,3 +1,4 @@
+import type { CompletionResponse } from '../gen/gateway/v1/routing.js';
 import type { RequestContext } from '../gen/gateway/v1/common.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { asGatewayError } from '../kit/errors.js';
@@ -16,7 +17,7 @@ export function routedEmbedder(model: string, clients: ClientsOf<'routing'>, eve
     const started = performance.now();
     const call: RequestContext = { requestId: `${context?.requestId ?? 'cache'}.embedding`, traceId: context?.traceId ?? '', actor: context?.actor, sourceAddress: context?.sourceAddress ?? '' };
     const outcome = { endpoint: 'embeddings', model, stream: false, cacheHit: false, served: undefined, usage: undefined, errorCode: '', errorMessage: '', attempts: [] as never[] };
-    let result;
+    let result: CompletionResponse;
     try {
       result = await clients.routing.complete({
         context: call,

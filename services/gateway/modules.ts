@@ -12,7 +12,7 @@ import type { GatewayConfig } from './config.js';
  * run (runtime.ts): the CLI's other commands and a --workers primary do
  * without it. Start order comes from their dependsOn (startOrder); groups are in service-list.ts.
  */
-// `any`: each service serves a contract of its own type; the root only hands it to the gRPC server.
+// biome-ignore lint/suspicious/noExplicitAny: each service serves a contract of its own type; the root only hands it to the gRPC server
 export const MODULES: { [N in ServiceName]: ServiceDefinition<GatewayConfig[N], CalleeName, any> } = {
   governance: governanceService,
   caching: cachingService,

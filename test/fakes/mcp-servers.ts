@@ -92,7 +92,10 @@ export interface McpAuth {
 export async function startMcpHttpServer(name: string, tools: FakeTool[], auth?: McpAuth): Promise<FakeMcpHttpServer> {
   const sessions = new Map<string, { transport: StreamableHTTPServerTransport; server: Server }>();
   const calls: FakeMcpHttpServer['calls'] = [];
-  const recorded = tools.map((tool) => ({ ...tool, run: (args: Record<string, unknown>) => (calls.push({ name: tool.name, arguments: args }), tool.run(args)) }));
+  const recorded = tools.map((tool) => ({ ...tool, run: (args: Record<string, unknown>) => {
+    calls.push({ name: tool.name, arguments: args });
+    return tool.run(args);
+  } }));
   let url = '';
   const metadataPath = '/.well-known/oauth-protected-resource/mcp';
   const http = createServer((req, res) => {

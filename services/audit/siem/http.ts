@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher, request } from 'undici';
 import type { SinkFormat } from './config.js';
 
 /** The URL for messages: scheme, host and path, never credentials or a query that might hold one. */
@@ -44,7 +44,7 @@ export class HttpPoster {
   }
 
   async post(headers: Record<string, string>, body: string): Promise<HttpAnswer> {
-    let response;
+    let response: Dispatcher.ResponseData;
     try {
       response = await request(this.url, {
         method: 'POST',

@@ -150,6 +150,7 @@ function responsesItem(f: Fragments): Schema {
       arguments: string,
     },
     allOf: [
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a promise
       { if: isMessage, then: { required: ['role'] } },
       when('type', 'function_call', { required: ['call_id', 'name'], properties: { name: f.requiredName } }),
       when('type', 'function_call_output', { required: ['call_id'] }),

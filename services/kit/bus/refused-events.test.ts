@@ -177,7 +177,10 @@ describe('an event the stream refuses for its size (its max_msg_size set low)', 
     const seen = await stored(bus);
     const dir = tempDir();
     const logged: string[] = [];
-    const log = createLogger({ level: 'warn', destination: new Writable({ write: (chunk, _encoding, done) => void (logged.push(String(chunk)), done()) }) });
+    const log = createLogger({ level: 'warn', destination: new Writable({ write: (chunk, _encoding, done) => {
+      logged.push(String(chunk));
+      done();
+    } }) });
     const deadLetters = await DeadLetterFile.open(join(dir, 'dead-letters.ndjson'), 1 << 20);
     const { events, metrics } = publisher(bus, { spool: await Spool.open({ dir, maxBytes: 1 << 30, syncIntervalMs: 10 }, quiet), deadLetters, log });
     const setAsideEvent = refusedEvenReduced();
