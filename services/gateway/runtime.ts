@@ -99,7 +99,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     const local = apis.get(name);
     if (local) return local as Api<S>;
     const { address, callTimeoutMs } = config[name];
-    const created = grpcClient(definition, address, `${name} service`, { deadlineMs: callTimeoutMs, multiplex: config.server.multiplexCalls, tls: tls?.channelTo(name) });
+    const created = grpcClient(definition, address, `${name} service`, { deadlineMs: callTimeoutMs, tls: tls?.channelTo(name) });
     remoteClients.push(created);
     return created;
   };
