@@ -95,7 +95,7 @@ export class ClientMap {
 
   private remote(callee: CalleeName): unknown {
     const { address, callTimeoutMs } = this.config[callee];
-    const created = grpcClient(CONTRACTS[callee], address, `${callee} service`, { deadlineMs: callTimeoutMs, multiplex: this.config.server.multiplexCalls, tls: this.tls?.channelTo(callee) });
+    const created = grpcClient(CONTRACTS[callee], address, `${callee} service`, { deadlineMs: callTimeoutMs, tls: this.tls?.channelTo(callee) });
     this.channels.push(created);
     return created;
   }

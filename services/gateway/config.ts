@@ -64,12 +64,6 @@ export const gatewayConfig = z.strictObject({
         .boolean()
         .default(false)
         .describe('Serve gRPC without TLS on an address other than loopback (anyone who reaches it can call every method). Without it such a process refuses to start.'),
-      multiplexCalls: z
-        .boolean()
-        .default(true)
-        .describe(
-          "Send this process's unary calls to another process as messages on one stream per address (docs/architecture.md), instead of a gRPC call each. Turn off behind a load balancer or service mesh that balances gRPC per call, to have each call balanced on its own.",
-        ),
       workers: z
         .number()
         .int()

@@ -1,13 +1,13 @@
 import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { Attempts, type Refusal } from '../gen/gateway/v1/common.js';
-import type { CallError } from '../gen/gateway/v1/mux.js';
 import { refusedValueError } from './db/storable.js';
 import { GatewayError, isErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 
 /**
- * Gateway errors across gRPC: as status plus metadata (a call of its own), and
- * as a Refusal (an answer field of batch calls and of multiplexed calls).
+ * A gateway error that a call throws crosses gRPC as its status plus metadata
+ * (code, HTTP status, param, headers, provider attempts), and is rebuilt whole
+ * on the caller's side. Batch calls answer each item on its own, as a Refusal.
  */
 
 const CODE_KEY = 'gw-code';
@@ -86,22 +86,9 @@ export function errorOfRefusal(refusal: Refusal): GatewayError {
 }
 
 /** A call between the gateway's services that failed: the client hears that much, the logs hear where and why. */
-export function serviceUnavailable(detail: string, cause?: unknown): GatewayError {
+function serviceUnavailable(detail: string, cause?: unknown): GatewayError {
   return new GatewayError('service_unavailable', 'A service of the gateway did not answer; retry later.', { detail, cause });
 }
 
 export const cancelledCall = (target: string) => serviceUnavailable(`call to ${target} was cancelled`);
-export const unansweredCall = (target: string) => serviceUnavailable(`${target} did not answer in time`);
-
-/** What a multiplexed call threw, as its answer. */
-export function callErrorOf(thrown: unknown, log: Logger): CallError {
-  const err = handlerError(thrown, log);
-  return { refusal: refusalOf(err), attempts: err.attempts };
-}
-
-/** The GatewayError a multiplexed call's answer stands for. */
-export function errorOfCallError({ refusal, attempts }: CallError): GatewayError {
-  const error = refusal ? errorOfRefusal(refusal) : new GatewayError('internal_error', 'a call failed without saying why');
-  error.attempts = attempts;
-  return error;
-}
+const unansweredCall = (target: string) => serviceUnavailable(`${target} did not answer in time`);

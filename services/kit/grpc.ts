@@ -11,27 +11,37 @@ import {
   type sendUnaryData,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { MultiplexService } from '../gen/gateway/v1/mux.js';
-import { fromServiceError, toServiceError } from './grpc-errors.js';
-import { MuxClient, MuxServer, withoutCallerStack, type CallOptions, type PlainCall, type UnaryMethod } from './grpc-mux.js';
+import { cancelledCall, fromServiceError, toServiceError } from './grpc-errors.js';
 import { callerServices, refusal, type Callers, type GrpcTls } from './grpc-tls.js';
 import type { Logger } from './log.js';
 
 export { errorOfRefusal, fromServiceError, refusalOf } from './grpc-errors.js';
-export type { CallOptions } from './grpc-mux.js';
 
 /**
  * Services call each other through `Api<typeof XService>`: a promise (or async
  * iterable, for server streams) per method of the generated gRPC definition.
  * In one process the caller gets the service object itself; across processes
- * it gets `grpcClient(...)`, which has the same type: unary calls travel as
- * messages on one stream per client (grpc-mux.ts), server streams as calls of
- * their own. Gateway errors are rebuilt on the other side.
+ * it gets `grpcClient(...)`, which has the same type: each call is a gRPC call
+ * of its own, with a gRPC deadline, cancelled when the caller's signal aborts.
+ * Gateway errors cross as status and metadata (grpc-errors.ts) and are rebuilt.
  */
 
-interface AnyMethod extends UnaryMethod {
-  responseStream: boolean;
+export interface CallOptions {
+  /** Aborts the call (and, over gRPC, cancels it on the server). */
+  signal?: AbortSignal;
 }
+
+interface AnyMethod {
+  path: string;
+  responseStream: boolean;
+  requestSerialize: (value: never) => Buffer;
+  requestDeserialize: (value: Buffer) => unknown;
+  responseSerialize: (value: never) => Buffer;
+  responseDeserialize: (value: Buffer) => unknown;
+}
+
+/** Large requests and answers (images, long prompts) up to this size, each way. */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 type MethodApi<M> = M extends {
   responseStream: infer S;
@@ -74,8 +84,8 @@ export function grpcImplementation<S extends Record<string, AnyMethod>>(
         const abort = new AbortController();
         const cancelled = () => abort.abort();
         call.on('cancelled', cancelled);
-        // grpc-js also reports 'cancelled' when the stream of a call already answered closes: not a cancellation
-        // (each aborted the call's signal for nothing; measured with npm run bench, split routing 0.71 -> 0.52 ms).
+        // grpc-js also reports 'cancelled' when the stream of a call already answered closes: not a cancellation,
+        // and aborting the call's signal then costs a DOMException and the provider call's linked signals for nothing.
         const answer = (err: Partial<ServiceError> | null, response?: unknown) => {
           call.off('cancelled', cancelled);
           callback(err, response);
@@ -113,48 +123,46 @@ export function grpcClient<S extends Record<string, AnyMethod>>(
   definition: S,
   address: string,
   target: string,
-  options: { deadlineMs: number; multiplex?: boolean; streamLifetimeMs?: number; tls?: ReturnType<GrpcTls['channelTo']> },
+  options: { deadlineMs: number; tls?: ReturnType<GrpcTls['channelTo']> },
 ): Api<S> & { close(): void } {
   const client = new Client(address, options.tls?.credentials ?? credentials.createInsecure(), {
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
-    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     ...options.tls?.options,
   });
-  const mux = options.multiplex === false ? undefined : new MuxClient(client, target, options.deadlineMs, options.streamLifetimeMs);
-  const api: Record<string, unknown> = {
-    close: () => {
-      mux?.close();
-      client.close();
-    },
-  };
+  const api: Record<string, unknown> = { close: () => client.close() };
   for (const [name, method] of Object.entries(definition)) {
     const serialize = method.requestSerialize as (value: unknown) => Buffer;
-    if (method.responseStream) {
-      api[name] = (request: unknown, callOptions: CallOptions = {}) =>
-        clientStream(client, method, serialize, request, callOptions, target);
-    } else {
-      const plainCall: PlainCall = (request, callOptions) =>
-        new Promise((resolve, reject) => {
-          const call = withoutCallerStack(() =>
-            client.makeUnaryRequest(
-              method.path,
-              serialize,
-              method.responseDeserialize,
-              request,
-              new Metadata(),
-              { deadline: Date.now() + options.deadlineMs },
-              (err, response) => (err ? reject(fromServiceError(err, target)) : resolve(response)),
-            ),
-          );
-          callOptions.signal?.addEventListener('abort', () => call.cancel(), { once: true });
-        });
-      api[name] = mux
-        ? (request: unknown, callOptions: CallOptions = {}) => mux.call(method, request, callOptions, plainCall)
-        : (request: unknown, callOptions: CallOptions = {}) => plainCall(request, callOptions);
-    }
+    api[name] = method.responseStream
+      ? (request: unknown, callOptions: CallOptions = {}) => clientStream(client, method, serialize, request, callOptions, target)
+      : (request: unknown, callOptions: CallOptions = {}) => unaryCall(client, method, serialize, request, callOptions, target, options.deadlineMs);
   }
   return api as Api<S> & { close(): void };
+}
+
+function unaryCall(
+  client: Client,
+  method: AnyMethod,
+  serialize: (value: unknown) => Buffer,
+  request: unknown,
+  { signal }: CallOptions,
+  target: string,
+  deadlineMs: number,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(cancelledCall(target));
+    const onAbort = () => call.cancel();
+    const call = withoutCallerStack(() =>
+      client.makeUnaryRequest(method.path, serialize, method.responseDeserialize, request, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, response) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(fromServiceError(err, target));
+        else resolve(response);
+      }),
+    );
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 async function* clientStream(
@@ -178,13 +186,9 @@ async function* clientStream(
   }
 }
 
-/**
- * The process's gRPC server: every local service that has a gRPC contract is
- * served on it, each unary method also through the Multiplex stream.
- */
+/** The process's gRPC server: every local service that has a gRPC contract is served on it. */
 export class GrpcServer {
-  private readonly server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
-  private mux?: MuxServer;
+  private readonly server = new Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
   private count = 0;
 
   /** `tls`: serve over mutual TLS, each method only to the services `add` names; without it, plaintext (loopback or an insecure choice). */
@@ -193,15 +197,6 @@ export class GrpcServer {
   /** Serves a service; `callers` names, per method, the services that may call it. */
   add<S extends Record<string, AnyMethod>>(definition: S, api: Api<S>, log: Logger, callers: Callers<S>): void {
     this.server.addService(definition as unknown as ServiceDefinition, grpcImplementation(definition, api, log, callers));
-    if (!this.mux) {
-      this.mux = new MuxServer(log);
-      this.server.addService(MultiplexService as unknown as ServiceDefinition, { calls: this.mux.serve });
-    }
-    for (const [name, method] of Object.entries(definition)) {
-      if (method.responseStream) continue;
-      const fn = (api as Record<string, (req: unknown, options: CallOptions) => Promise<unknown>>)[name]!.bind(api);
-      this.mux.register(method, fn, callers[name]!);
-    }
     this.count += 1;
   }
 
@@ -217,7 +212,11 @@ export class GrpcServer {
     });
   }
 
-  /** Lets in-flight calls finish, up to the timeout, then cancels the rest. */
+  /**
+   * Lets in-flight calls finish, up to the timeout, then cancels the rest.
+   * tryShutdown closes the port and sends GOAWAY, so callers open their next
+   * calls on a new connection, to whichever process answers the address then.
+   */
   async stop(timeoutMs: number): Promise<void> {
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -228,8 +227,21 @@ export class GrpcServer {
         clearTimeout(timer);
         resolve();
       });
-      // After tryShutdown, so that clients open their next stream on a new connection.
-      this.mux?.drain();
     });
+  }
+}
+
+/**
+ * Starts a call without the caller's stack trace: grpc-js makes an Error at
+ * every call to keep it for its error messages, a cost on every call that
+ * fromServiceError, which writes its own message, never uses.
+ */
+function withoutCallerStack<T>(start: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return start();
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
