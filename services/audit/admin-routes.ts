@@ -6,14 +6,40 @@ import type { Api } from '../kit/grpc.js';
 
 type Query = Record<string, string | undefined>;
 
-const COLUMNS = ['seq', 'eventId', 'eventType', 'occurredAt', 'requestId', 'traceId', 'service', 'sourceAddress', 'actorKeyId', 'actorTeamId', 'actorCustomerId', 'actorAdmin', 'payloadJson', 'prevHash', 'hash'] as const;
+const COLUMNS = [
+  'seq',
+  'eventId',
+  'eventType',
+  'occurredAt',
+  'requestId',
+  'traceId',
+  'service',
+  'sourceAddress',
+  'actorKeyId',
+  'actorTeamId',
+  'actorCustomerId',
+  'actorAdmin',
+  'payloadJson',
+  'prevHash',
+  'hash',
+] as const;
 
 const FILTERS = 'from, to (RFC 3339), actor, key, team, customer, model, outcome (completed|failed|rejected|<status>), type (request.*, admin.>), request_id';
 
 function auditQuery(q: Query): AuditQuery {
   return {
-    from: q.from ?? '', to: q.to ?? '', actor: q.actor ?? '', keyId: q.key ?? '', teamId: q.team ?? '', customerId: q.customer ?? '',
-    model: q.model ?? '', outcome: q.outcome ?? '', eventType: q.type ?? '', requestId: q.request_id ?? '', cursor: q.cursor ?? '', limit: Number(q.limit ?? 100),
+    from: q.from ?? '',
+    to: q.to ?? '',
+    actor: q.actor ?? '',
+    keyId: q.key ?? '',
+    teamId: q.team ?? '',
+    customerId: q.customer ?? '',
+    model: q.model ?? '',
+    outcome: q.outcome ?? '',
+    eventType: q.type ?? '',
+    requestId: q.request_id ?? '',
+    cursor: q.cursor ?? '',
+    limit: Number(q.limit ?? 100),
   };
 }
 
@@ -29,24 +55,40 @@ function auditJson(r: AuditRecord) {
 export const auditAdminRoutes: FastifyPluginAsync<{ audit: Api<typeof AuditService> }> = async (app, { audit }) => {
   const tags = ['audit'];
 
-  app.get<{ Querystring: Query }>('/admin/audit/events', { config: { requires: 'audit' }, schema: { querystring: reportQuery, tags, summary: `Audit records, oldest first: filters ${FILTERS}; cursor, limit (≤1000)` } }, async (request) => {
-    const page = await audit.query(scopedQuery(request.principal!, auditQuery(request.query)));
-    return { data: page.records.map(auditJson), next_cursor: page.nextCursor || null };
-  });
+  app.get<{ Querystring: Query }>(
+    '/admin/audit/events',
+    {
+      config: { requires: 'audit' },
+      schema: { querystring: reportQuery, tags, summary: `Audit records, oldest first: filters ${FILTERS}; cursor, limit (≤1000)` },
+    },
+    async (request) => {
+      const page = await audit.query(scopedQuery(request.principal!, auditQuery(request.query)));
+      return { data: page.records.map(auditJson), next_cursor: page.nextCursor || null };
+    },
+  );
 
-  app.get<{ Querystring: Query }>('/admin/audit/export', { config: { requires: 'audit' }, schema: { querystring: reportQuery, tags, summary: `Every matching audit record as NDJSON or CSV (format=csv): filters ${FILTERS}` } }, async (request, reply) => {
-    const format = formatOf(request.query);
-    const pages = audit.export(scopedQuery(request.principal!, auditQuery(request.query)));
-    async function* lines() {
-      if (format === 'csv') yield csvLine(COLUMNS.map(snake));
-      for await (const page of pages) {
-        for (const r of page.records) yield format === 'csv' ? csvLine(COLUMNS.map((c) => r[c])) : `${JSON.stringify(auditJson(r))}\n`;
+  app.get<{ Querystring: Query }>(
+    '/admin/audit/export',
+    {
+      config: { requires: 'audit' },
+      schema: { querystring: reportQuery, tags, summary: `Every matching audit record as NDJSON or CSV (format=csv): filters ${FILTERS}` },
+    },
+    async (request, reply) => {
+      const format = formatOf(request.query);
+      const pages = audit.export(scopedQuery(request.principal!, auditQuery(request.query)));
+      async function* lines() {
+        if (format === 'csv') yield csvLine(COLUMNS.map(snake));
+        for await (const page of pages) {
+          for (const r of page.records) yield format === 'csv' ? csvLine(COLUMNS.map((c) => r[c])) : `${JSON.stringify(auditJson(r))}\n`;
+        }
       }
-    }
-    return download(reply, format, 'audit', lines());
-  });
+      return download(reply, format, 'audit', lines());
+    },
+  );
 
-  app.get('/admin/audit/head', { config: { requires: 'audit' }, schema: { tags, summary: 'The audit chain\'s head (position and hash), signed when audit.signingKey is set' } }, async () =>
-    JSON.parse((await audit.head({})).json) as unknown,
+  app.get(
+    '/admin/audit/head',
+    { config: { requires: 'audit' }, schema: { tags, summary: "The audit chain's head (position and hash), signed when audit.signingKey is set" } },
+    async () => JSON.parse((await audit.head({})).json) as unknown,
   );
 };

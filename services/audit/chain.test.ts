@@ -21,10 +21,23 @@ const log = createLogger({ level: 'silent' });
 
 function events(n: number, from = 0) {
   return Array.from({ length: n }, (_, i) =>
-    requestEvent(EventType.requestCompleted, { service: 'ingress', context: { requestId: `req_${from + i}`, traceId: '', actor: undefined, sourceAddress: '10.0.0.9' } }, {
-      endpoint: 'chat.completions', model: 'mock/echo', served: undefined, httpStatus: 200, usage: undefined, stream: false, cacheHit: false,
-      durationMs: 12.345678 + i, errorCode: '', errorMessage: '', attempts: [],
-    }),
+    requestEvent(
+      EventType.requestCompleted,
+      { service: 'ingress', context: { requestId: `req_${from + i}`, traceId: '', actor: undefined, sourceAddress: '10.0.0.9' } },
+      {
+        endpoint: 'chat.completions',
+        model: 'mock/echo',
+        served: undefined,
+        httpStatus: 200,
+        usage: undefined,
+        stream: false,
+        cacheHit: false,
+        durationMs: 12.345678 + i,
+        errorCode: '',
+        errorMessage: '',
+        attempts: [],
+      },
+    ),
   );
 }
 
@@ -42,8 +55,11 @@ async function tamper(db: Database, sql: string, params: unknown[] = []): Promis
 /** Rows as a gateway from before the hash chain wrote them: no hashes. */
 async function writeUnhashed(db: Database, n: number): Promise<void> {
   for (const e of events(n, 900)) {
-    await db.query(`INSERT INTO audit_events (event_id, event_type, occurred_at, request_id, service, source_address, schema_version, payload)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [e.id, e.type, e.time, e.requestId, e.service, e.sourceAddress, e.schemaVersion, { request: { endpoint: 'chat.completions' } }]);
+    await db.query(
+      `INSERT INTO audit_events (event_id, event_type, occurred_at, request_id, service, source_address, schema_version, payload)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [e.id, e.type, e.time, e.requestId, e.service, e.sourceAddress, e.schemaVersion, { request: { endpoint: 'chat.completions' } }],
+    );
   }
 }
 
@@ -87,12 +103,21 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('t
     const db = await setup();
     const { rows } = await db.query<{ seq: number; event_id: string }>('SELECT seq, event_id FROM audit_events ORDER BY seq');
     await tamper(db, `UPDATE audit_events SET payload = jsonb_set(payload, '{request,httpStatus}', '500') WHERE seq = $1`, [rows[6]!.seq]);
-    expect(await verifyChain(db, { keys })).toMatchObject({ ok: false, seq: Number(rows[6]!.seq), eventId: rows[6]!.event_id, problem: expect.stringContaining('does not match its hash') });
+    expect(await verifyChain(db, { keys })).toMatchObject({
+      ok: false,
+      seq: Number(rows[6]!.seq),
+      eventId: rows[6]!.event_id,
+      problem: expect.stringContaining('does not match its hash'),
+    });
 
     await tamper(db, `UPDATE audit_events SET payload = jsonb_set(payload, '{request,httpStatus}', '200') WHERE seq = $1`, [rows[6]!.seq]);
     expect(await verifyChain(db, { keys })).toMatchObject({ ok: true });
     await tamper(db, 'DELETE FROM audit_events WHERE seq = $1', [rows[3]!.seq]);
-    expect(await verifyChain(db, { keys })).toMatchObject({ ok: false, seq: Number(rows[4]!.seq), problem: expect.stringContaining('link to the row before is broken') });
+    expect(await verifyChain(db, { keys })).toMatchObject({
+      ok: false,
+      seq: Number(rows[4]!.seq),
+      problem: expect.stringContaining('link to the row before is broken'),
+    });
   });
 
   it('checks the log against checkpoints: a forged one, a row rewritten after one, a log ending before one', async () => {
@@ -102,17 +127,33 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('t
     const seen = signCheckpoint(keys.current, { seq: Number(rows[5]!.seq), hash: rows[5]!.hash }, at);
     expect(await verifyChain(db, { keys, checkpoints: [seen] })).toMatchObject({ ok: true, checkpoints: 1 });
     const forged = signCheckpoint(keysOf('not the chain key, but 32 characters long').current, { seq: 3, hash: 'f'.repeat(64) }, at);
-    expect(await verifyChain(db, { keys, checkpoints: [{ ...forged, keyId: keys.current.id }] })).toMatchObject({ ok: false, problem: expect.stringContaining('its signature does not match') });
+    expect(await verifyChain(db, { keys, checkpoints: [{ ...forged, keyId: keys.current.id }] })).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining('its signature does not match'),
+    });
     const otherwise = signCheckpoint(keys.current, { seq: Number(rows[5]!.seq), hash: 'e'.repeat(64) }, at);
-    expect(await verifyChain(db, { keys, checkpoints: [otherwise] })).toMatchObject({ ok: false, seq: Number(rows[5]!.seq), problem: expect.stringContaining('the log was rewritten from here') });
+    expect(await verifyChain(db, { keys, checkpoints: [otherwise] })).toMatchObject({
+      ok: false,
+      seq: Number(rows[5]!.seq),
+      problem: expect.stringContaining('the log was rewritten from here'),
+    });
     const ahead = signCheckpoint(keys.current, { seq: Number(rows.at(-1)!.seq) + 5, hash: 'd'.repeat(64) }, at);
-    expect(await verifyChain(db, { keys, checkpoints: [seen, ahead] })).toMatchObject({ ok: false, problem: expect.stringContaining('rows were removed from its end') });
+    expect(await verifyChain(db, { keys, checkpoints: [seen, ahead] })).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining('rows were removed from its end'),
+    });
   });
 
   it('exports the chain head signed with Ed25519', async () => {
     const db = await setup();
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-    const head = (await signedHead(db, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())) as { log: string; seq: number; hash: string; at: string; signature: string };
+    const head = (await signedHead(db, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())) as {
+      log: string;
+      seq: number;
+      hash: string;
+      at: string;
+      signature: string;
+    };
     const verdict = await verifyChain(db, { keys });
     expect(verdict.ok && verdict.head.hash).toBe(head.hash);
     const statement = JSON.stringify({ log: head.log, seq: head.seq, hash: head.hash, at: head.at });
@@ -124,7 +165,13 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('t
     const db = handle.db;
     await migrate(db, 'audit', auditMigrations, log);
     const old = events(4, 100).map((e) => ({ ...e, time: new Date(Date.now() - 90 * 86_400_000) }));
-    await db.transaction((tx) => writeAuditEvents(tx, [{ ...chainKeyedEvent({ service: 'audit' }, { keyId: keys.current.id, algorithm: 'HMAC-SHA-256' }), time: old[0]!.time }, ...old], keys.current));
+    await db.transaction((tx) =>
+      writeAuditEvents(
+        tx,
+        [{ ...chainKeyedEvent({ service: 'audit' }, { keyId: keys.current.id, algorithm: 'HMAC-SHA-256' }), time: old[0]!.time }, ...old],
+        keys.current,
+      ),
+    );
     await db.transaction((tx) => writeAuditEvents(tx, events(3, 200), keys.current));
     expect(await verifyChain(db, { keys })).toMatchObject({ ok: true, rows: 8 });
 
@@ -133,7 +180,13 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('t
     expect(archived).toMatchObject({ rows: 5 });
     const text = readFileSync(archived!.file, 'utf8');
     expect(createHash('sha256').update(text).digest('hex')).toBe(archived!.sha256);
-    expect(text.trim().split('\n').slice(1).map((l) => (JSON.parse(l) as { request_id: string }).request_id)).toEqual(old.map((e) => e.requestId));
+    expect(
+      text
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => (JSON.parse(l) as { request_id: string }).request_id),
+    ).toEqual(old.map((e) => e.requestId));
 
     const { rows } = await db.query<{ event_type: string }>('SELECT event_type FROM audit_events ORDER BY seq');
     expect(rows.map((r) => r.event_type)).toEqual(['request.completed', 'request.completed', 'request.completed', 'audit.archived']);
@@ -141,7 +194,12 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('t
     expect(await archiveOlderThan(db, new Date(Date.now() - 30 * 86_400_000), dir, keys.current)).toBeUndefined();
 
     // An archive record the chain does not vouch for is named, not trusted.
-    await db.query('INSERT INTO audit_archives (up_to_seq, last_hash, rows, file, file_sha256) VALUES ($1, $2, 1, $3, $4)', [archived!.upToSeq + 2, 'f'.repeat(64), archived!.file, archived!.sha256]);
+    await db.query('INSERT INTO audit_archives (up_to_seq, last_hash, rows, file, file_sha256) VALUES ($1, $2, 1, $3, $4)', [
+      archived!.upToSeq + 2,
+      'f'.repeat(64),
+      archived!.file,
+      archived!.sha256,
+    ]);
     expect(await verifyChain(db, { keys })).toMatchObject({ ok: false, problem: expect.stringMatching(/^archive \d+/) });
     await db.query('DELETE FROM audit_archives WHERE up_to_seq = $1', [archived!.upToSeq + 2]);
     expect(await verifyChain(db, { keys })).toMatchObject({ ok: true });
@@ -167,10 +225,16 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('t
 
     // A new key chains a row naming it; verify then needs both.
     const rotated = keysOf('another chain key of at least 32 characters', 'a chain key of at least 32 characters, for tests');
-    await expect(db.transaction((tx) => ensureKeyed(tx, keysOf('another chain key of at least 32 characters')))).rejects.toThrow(/list that key in audit.previousChainKeys/);
+    await expect(db.transaction((tx) => ensureKeyed(tx, keysOf('another chain key of at least 32 characters')))).rejects.toThrow(
+      /list that key in audit.previousChainKeys/,
+    );
     expect(await db.transaction((tx) => ensureKeyed(tx, rotated))).toBe(true);
     await db.transaction((tx) => writeAuditEvents(tx, events(2, 50), rotated.current));
     expect(await verifyChain(db, { keys: rotated })).toMatchObject({ ok: true, rows: 9 });
-    expect(await verifyChain(db, { keys })).toMatchObject({ ok: false, seq: expect.any(Number), problem: expect.stringContaining('which verify was not given') });
+    expect(await verifyChain(db, { keys })).toMatchObject({
+      ok: false,
+      seq: expect.any(Number),
+      problem: expect.stringContaining('which verify was not given'),
+    });
   });
 });

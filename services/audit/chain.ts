@@ -22,7 +22,8 @@ export interface ChainedRow {
   payload: unknown;
 }
 
-export const CHAINED_COLUMNS = 'event_id, event_type, occurred_at, request_id, trace_id, service, source_address, actor_key_id, actor_team_id, actor_customer_id, actor_admin, schema_version, payload';
+export const CHAINED_COLUMNS =
+  'event_id, event_type, occurred_at, request_id, trace_id, service, source_address, actor_key_id, actor_team_id, actor_customer_id, actor_admin, schema_version, payload';
 
 /** A key rows are chained with: its bytes, and the id rows and checkpoints name it by. */
 export interface ChainKey {
@@ -96,10 +97,14 @@ export const LOCK_CHAIN = "SELECT pg_advisory_xact_lock(hashtext('gateway.audit_
  */
 export async function chainUnhashedRows(db: Queryable): Promise<number> {
   await lockChain(db);
-  const { rows } = await db.query<Record<string, unknown> & { seq: number }>(`SELECT seq, ${CHAINED_COLUMNS} FROM audit_events WHERE hash IS NULL ORDER BY seq`);
+  const { rows } = await db.query<Record<string, unknown> & { seq: number }>(
+    `SELECT seq, ${CHAINED_COLUMNS} FROM audit_events WHERE hash IS NULL ORDER BY seq`,
+  );
   if (rows.length === 0) return 0;
   await db.query('ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change');
-  const before = await db.query<{ hash: string }>('SELECT hash FROM audit_events WHERE hash IS NOT NULL AND seq < $1 ORDER BY seq DESC LIMIT 1', [rows[0]!.seq]);
+  const before = await db.query<{ hash: string }>('SELECT hash FROM audit_events WHERE hash IS NOT NULL AND seq < $1 ORDER BY seq DESC LIMIT 1', [
+    rows[0]!.seq,
+  ]);
   let previous = before.rows[0]?.hash ?? GENESIS;
   for (const row of rows) {
     const hash = chainHash(previous, chainedRow(row));

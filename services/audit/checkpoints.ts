@@ -21,7 +21,9 @@ export interface Checkpoint {
 }
 
 const macOf = (key: ChainKey, c: Omit<Checkpoint, 'mac'>) =>
-  createHmac('sha256', key.secret).update(JSON.stringify({ log: 'audit_events', seq: c.seq, hash: c.hash, at: c.at, keyId: c.keyId })).digest('hex');
+  createHmac('sha256', key.secret)
+    .update(JSON.stringify({ log: 'audit_events', seq: c.seq, hash: c.hash, at: c.at, keyId: c.keyId }))
+    .digest('hex');
 
 export function signCheckpoint(key: ChainKey, head: { seq: number; hash: string }, at: Date): Checkpoint {
   const unsigned = { seq: head.seq, hash: head.hash, at: at.toISOString(), keyId: key.id };
@@ -79,7 +81,11 @@ export function startCheckpoints(
     const head = await chainHead(db);
     if (head.seq === lastSeq || head.seq === 0) return;
     // Said at once, not only when someone runs verify: the database lost rows a checkpoint saw.
-    if (head.seq < lastSeq) log.error({ head: head.seq, checkpoint: lastSeq, file }, 'the audit log ends before its last checkpoint: rolled back or truncated (gateway audit verify names it)');
+    if (head.seq < lastSeq)
+      log.error(
+        { head: head.seq, checkpoint: lastSeq, file },
+        'the audit log ends before its last checkpoint: rolled back or truncated (gateway audit verify names it)',
+      );
     const at = new Date();
     const checkpoint = signCheckpoint(keys.current, head, at);
     const handle = await open(file, 'a', 0o600);

@@ -19,18 +19,30 @@ export const auditConfig = z
     chainKey: z
       .string()
       .default('')
-      .describe('Key of the audit chain\'s HMAC (secret, at least 32 characters; or an env:/file:/vault: reference), never stored in the database. Empty: a key generated into <dataDir>/audit-chain.key (mode 0600); audit replicas on several hosts need this set, to one key.'),
+      .describe(
+        "Key of the audit chain's HMAC (secret, at least 32 characters; or an env:/file:/vault: reference), never stored in the database. Empty: a key generated into <dataDir>/audit-chain.key (mode 0600); audit replicas on several hosts need this set, to one key.",
+      ),
     previousChainKeys: z
       .array(z.string())
       .default([])
       .describe('Chain keys used before audit.chainKey (secrets or references): verify needs them for rows keyed before a rotation.'),
     checkpoints: z
       .strictObject({
-        intervalSeconds: z.number().int().positive().default(300).describe('How often the chain\'s head is checkpointed (when it moved): appended to the checkpoint file and sent to the SIEM sinks as audit.checkpoint.'),
-        dir: z.string().default('').describe('Folder of checkpoints.ndjson, which gateway audit verify reads. Empty: <dataDir>/audit-checkpoints. Keep it off the database\'s host.'),
+        intervalSeconds: z
+          .number()
+          .int()
+          .positive()
+          .default(300)
+          .describe(
+            "How often the chain's head is checkpointed (when it moved): appended to the checkpoint file and sent to the SIEM sinks as audit.checkpoint.",
+          ),
+        dir: z
+          .string()
+          .default('')
+          .describe("Folder of checkpoints.ndjson, which gateway audit verify reads. Empty: <dataDir>/audit-checkpoints. Keep it off the database's host."),
       })
       .prefault({})
-      .describe('Signed checkpoints of the chain\'s head, kept outside the database: verify catches a log rolled back or rewritten after one.'),
+      .describe("Signed checkpoints of the chain's head, kept outside the database: verify catches a log rolled back or rewritten after one."),
     signingKey: z
       .string()
       .default('')

@@ -22,7 +22,9 @@ function startRetention(db: Database, key: ChainKey, settings: AuditConfig['rete
   if (settings.days === 0) return undefined;
   const run = () =>
     archiveOlderThan(db, new Date(Date.now() - settings.days * 86_400_000), settings.archiveDir || defaultDir, key).then(
-      (archived) => archived && log.info({ rows: archived.rows, upToSeq: archived.upToSeq, file: archived.file, sha256: archived.sha256 }, 'archived audit rows past retention'),
+      (archived) =>
+        archived &&
+        log.info({ rows: archived.rows, upToSeq: archived.upToSeq, file: archived.file, sha256: archived.sha256 }, 'archived audit rows past retention'),
       (err: unknown) => log.error({ err }, 'audit retention failed; will try again'),
     );
   void run();
@@ -49,7 +51,12 @@ export const auditService = defineService({
       maxBatch: config.maxBatch,
       opening: LOCK_CHAIN,
       // A checkpoint describes the log; chained into it, the head would move with every checkpoint.
-      write: (tx, events) => appendToChain(tx, events.filter((e) => e.type !== EventType.auditCheckpoint), keys.current),
+      write: (tx, events) =>
+        appendToChain(
+          tx,
+          events.filter((e) => e.type !== EventType.auditCheckpoint),
+          keys.current,
+        ),
     });
     // Each SIEM sink is its own durable consumer; its tokens, keys and CA may be secret references.
     await ctx.secrets.prepare(stringsIn(config.sinks));
@@ -60,7 +67,13 @@ export const auditService = defineService({
       deadLetters: deadLetters(writer, ctx.metrics, ctx.log),
     });
     const events = await ctx.events();
-    const checkpoints = startCheckpoints(writer, keys, { dir: config.checkpoints.dir || join(ctx.dataDir, 'audit-checkpoints'), intervalSeconds: config.checkpoints.intervalSeconds }, (e) => events.emit(e), ctx.log);
+    const checkpoints = startCheckpoints(
+      writer,
+      keys,
+      { dir: config.checkpoints.dir || join(ctx.dataDir, 'audit-checkpoints'), intervalSeconds: config.checkpoints.intervalSeconds },
+      (e) => events.emit(e),
+      ctx.log,
+    );
     if (config.signingKey) await ctx.secrets.prepare([config.signingKey]);
     const api = new AuditReader(writer, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
     const retention = startRetention(databases.as('auditMaintainer'), keys.current, config.retention, join(ctx.dataDir, 'audit-archive'), ctx.log);

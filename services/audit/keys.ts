@@ -23,7 +23,8 @@ export interface ChainKeys {
 
 function keyOf(text: string, key: string): ChainKey {
   const trimmed = text.trim();
-  if (trimmed.length < MIN_KEY_LENGTH) throw new Error(`${key}: a chain key needs at least ${MIN_KEY_LENGTH} characters (e.g. openssl rand -hex 32), got ${trimmed.length}`);
+  if (trimmed.length < MIN_KEY_LENGTH)
+    throw new Error(`${key}: a chain key needs at least ${MIN_KEY_LENGTH} characters (e.g. openssl rand -hex 32), got ${trimmed.length}`);
   return chainKey(Buffer.from(trimmed, 'utf8'));
 }
 
@@ -59,7 +60,9 @@ export function generatedChainKeys(dataDir: string): ChainKeys | undefined {
 export async function loadChainKeys(config: AuditConfig, dataDir: string, secrets: SecretStore, create: true): Promise<ChainKeys>;
 export async function loadChainKeys(config: AuditConfig, dataDir: string, secrets: SecretStore, create: boolean): Promise<ChainKeys | undefined>;
 export async function loadChainKeys(config: AuditConfig, dataDir: string, secrets: SecretStore, create: boolean): Promise<ChainKeys | undefined> {
-  const previous = await Promise.all(config.previousChainKeys.map(async (value, i) => keyOf(await secretOf(secrets, value, `audit.previousChainKeys[${i}]`), `audit.previousChainKeys[${i}]`)));
+  const previous = await Promise.all(
+    config.previousChainKeys.map(async (value, i) => keyOf(await secretOf(secrets, value, `audit.previousChainKeys[${i}]`), `audit.previousChainKeys[${i}]`)),
+  );
   let current: ChainKey;
   let generatedFile: string | undefined;
   if (config.chainKey) {

@@ -134,7 +134,11 @@ export const auditDatabase: DatabasePlan = {
     },
     auditMaintainer: {
       poolSize: 2,
-      grants: [...tableGrants('SELECT, DELETE', ['audit_events'], ['audit_events_seq_seq', 'audit_archives_id_seq']), APPEND, 'SELECT, INSERT ON audit_archives'],
+      grants: [
+        ...tableGrants('SELECT, DELETE', ['audit_events'], ['audit_events_seq_seq', 'audit_archives_id_seq']),
+        APPEND,
+        'SELECT, INSERT ON audit_archives',
+      ],
     },
   },
   async afterMigrate(owner, log) {

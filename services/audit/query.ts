@@ -17,7 +17,8 @@ function typeRegex(pattern: string): string {
 }
 
 function instant(value: string, field: string): string {
-  if (Number.isNaN(Date.parse(value))) throw new GatewayError('invalid_request', `${field} must be an RFC 3339 time, e.g. 2026-11-01T00:00:00Z.`, { param: field });
+  if (Number.isNaN(Date.parse(value)))
+    throw new GatewayError('invalid_request', `${field} must be an RFC 3339 time, e.g. 2026-11-01T00:00:00Z.`, { param: field });
   return value;
 }
 

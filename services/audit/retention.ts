@@ -64,7 +64,13 @@ export async function archiveOlderThan(db: Database, cutoff: Date, dir: string, 
       await handle.close();
     }
     const sha256 = digest.digest('hex');
-    await tx.query('INSERT INTO audit_archives (up_to_seq, last_hash, rows, file, file_sha256) VALUES ($1, $2, $3, $4, $5)', [upTo, lastHash, rows, file, sha256]);
+    await tx.query('INSERT INTO audit_archives (up_to_seq, last_hash, rows, file, file_sha256) VALUES ($1, $2, $3, $4, $5)', [
+      upTo,
+      lastHash,
+      rows,
+      file,
+      sha256,
+    ]);
     await tx.query('DELETE FROM audit_events WHERE seq <= $1', [upTo]);
     await writeAuditEvents(tx, [archivedEvent({ service: 'audit' }, { upToSeq: upTo, rows, lastHash, file, fileSha256: sha256 })], key);
     return { rows, upToSeq: upTo, file, sha256 };

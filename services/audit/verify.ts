@@ -56,7 +56,11 @@ class Walk {
     const seq = Number(row.seq);
     const eventId = String(row.event_id);
     if (row.prev_hash !== this.previous) {
-      throw new Broken(seq, eventId, `its link to the row before is broken (expected ${this.previous.slice(0, 12)}…, found ${String(row.prev_hash).slice(0, 12)}…): a row before it was removed, inserted or changed`);
+      throw new Broken(
+        seq,
+        eventId,
+        `its link to the row before is broken (expected ${this.previous.slice(0, 12)}…, found ${String(row.prev_hash).slice(0, 12)}…): a row before it was removed, inserted or changed`,
+      );
     }
     const content = chainedRow(row);
     let key = this.key;
@@ -70,7 +74,8 @@ class Walk {
       throw new Broken(seq, eventId, `its content does not match its hash: ${why}`);
     }
     for (const c of this.checkpoints.get(seq) ?? []) {
-      if (c.hash !== row.hash) throw new Broken(seq, eventId, `it is not the row the checkpoint of ${c.at} saw (hash ${c.hash.slice(0, 12)}…): the log was rewritten from here`);
+      if (c.hash !== row.hash)
+        throw new Broken(seq, eventId, `it is not the row the checkpoint of ${c.at} saw (hash ${c.hash.slice(0, 12)}…): the log was rewritten from here`);
     }
     if (content.event_type === EventType.auditArchived) {
       const a = (content.payload as { archived: { upToSeq: string | number; lastHash: string; fileSha256: string } }).archived;
@@ -100,7 +105,11 @@ function walkArchive(walk: Walk, archive: ArchiveRecord, dir: string | undefined
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new Broken(upTo, '', `archive ${archive.id} (rows up to ${upTo}) cannot be checked: ${(err as Error).message} (give --archive-dir where the archive files are)`);
+    throw new Broken(
+      upTo,
+      '',
+      `archive ${archive.id} (rows up to ${upTo}) cannot be checked: ${(err as Error).message} (give --archive-dir where the archive files are)`,
+    );
   }
   if (createHash('sha256').update(text).digest('hex') !== archive.file_sha256) {
     throw new Broken(upTo, '', `archive ${archive.id}'s file ${path} is not the file archived (its SHA-256 differs)`);
@@ -112,7 +121,11 @@ function walkArchive(walk: Walk, archive: ArchiveRecord, dir: string | undefined
     throw new Broken(err.seq, err.eventId, `archive ${archive.id}'s file ${path} does not continue the chain: ${err.problem}`);
   }
   if (walk.lastSeq !== upTo || walk.previous !== archive.last_hash) {
-    throw new Broken(upTo, '', `archive ${archive.id} says it holds rows up to ${upTo} ending in ${archive.last_hash.slice(0, 12)}…, but its file ends at row ${walk.lastSeq}`);
+    throw new Broken(
+      upTo,
+      '',
+      `archive ${archive.id} says it holds rows up to ${upTo} ending in ${archive.last_hash.slice(0, 12)}…, but its file ends at row ${walk.lastSeq}`,
+    );
   }
 }
 
@@ -136,19 +149,35 @@ export async function verifyChain(db: Queryable, options: VerifyOptions): Promis
     const { rows: archives } = await db.query<ArchiveRecord>('SELECT id, up_to_seq, last_hash, file, file_sha256 FROM audit_archives ORDER BY up_to_seq, id');
     for (const archive of archives) walkArchive(walk, archive, options.archiveDir);
     for (;;) {
-      const { rows } = await db.query<Row>(`SELECT seq, prev_hash, hash, ${CHAINED_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT ${PAGE}`, [walk.lastSeq]);
+      const { rows } = await db.query<Row>(`SELECT seq, prev_hash, hash, ${CHAINED_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT ${PAGE}`, [
+        walk.lastSeq,
+      ]);
       for (const row of rows) walk.step(row);
       if (rows.length < PAGE) break;
     }
     for (const a of archives) {
       const vouched = walk.claims.some((c) => c.upToSeq === Number(a.up_to_seq) && c.lastHash === a.last_hash && c.fileSha256 === a.file_sha256);
-      if (!vouched) throw new Broken(Number(a.up_to_seq), '', `archive ${a.id} (rows up to ${a.up_to_seq}) is not in the chain: no audit.archived row records it, so it was added by hand`);
+      if (!vouched)
+        throw new Broken(
+          Number(a.up_to_seq),
+          '',
+          `archive ${a.id} (rows up to ${a.up_to_seq}) is not in the chain: no audit.archived row records it, so it was added by hand`,
+        );
     }
     if (walk.rows > 0 && !walk.key) {
-      throw new Broken(walk.lastSeq, '', 'the log is not keyed: its last row is hashed with plain SHA-256, which anyone who can write rows can recompute (a gateway keys the chain at start)');
+      throw new Broken(
+        walk.lastSeq,
+        '',
+        'the log is not keyed: its last row is hashed with plain SHA-256, which anyone who can write rows can recompute (a gateway keys the chain at start)',
+      );
     }
     for (const [seq, [c]] of checkpoints) {
-      if (seq > walk.lastSeq) throw new Broken(seq, '', `the log ends at row ${walk.lastSeq}, but the checkpoint of ${c!.at} saw row ${seq}: rows were removed from its end (rolled back or truncated)`);
+      if (seq > walk.lastSeq)
+        throw new Broken(
+          seq,
+          '',
+          `the log ends at row ${walk.lastSeq}, but the checkpoint of ${c!.at} saw row ${seq}: rows were removed from its end (rolled back or truncated)`,
+        );
       if (!walk.seen.has(seq)) throw new Broken(seq, '', `the checkpoint of ${c!.at} saw row ${seq}, which is neither in the log nor in an archive`);
     }
   } catch (err) {

@@ -11,8 +11,25 @@ import { ensureKeyed, keysOf } from './keys.js';
 
 const keys = keysOf('a chain key of at least 32 characters, for tests');
 
-const context = { requestId: 'req_audit_1', traceId: 'a'.repeat(32), actor: { keyId: 'vk_1', keyName: 'k', teamId: 't', customerId: 'c', admin: '' }, sourceAddress: '10.0.0.1' };
-const outcome = { endpoint: 'chat.completions', model: 'mock/echo', served: { provider: 'mock', model: 'echo', deployment: '' }, httpStatus: 200, usage: undefined, stream: false, cacheHit: false, durationMs: 12.5, errorCode: '', errorMessage: '', attempts: [] };
+const context = {
+  requestId: 'req_audit_1',
+  traceId: 'a'.repeat(32),
+  actor: { keyId: 'vk_1', keyName: 'k', teamId: 't', customerId: 'c', admin: '' },
+  sourceAddress: '10.0.0.1',
+};
+const outcome = {
+  endpoint: 'chat.completions',
+  model: 'mock/echo',
+  served: { provider: 'mock', model: 'echo', deployment: '' },
+  httpStatus: 200,
+  usage: undefined,
+  stream: false,
+  cacheHit: false,
+  durationMs: 12.5,
+  errorCode: '',
+  errorMessage: '',
+  attempts: [],
+};
 
 describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('audit log writer on %s', (kind) => {
   let handle: { db: Database; cleanup(): Promise<void> } | undefined;
@@ -24,18 +41,30 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('a
     await migrate(db, 'audit', auditMigrations, createLogger({ level: 'silent' }));
     await db.transaction((tx) => ensureKeyed(tx, keys));
     const completed = requestEvent(EventType.requestCompleted, { service: 'ingress', context }, outcome);
-    const created = adminEvent('admin.virtual_key.create', { service: 'governance', actor: { keyId: '', keyName: '', teamId: '', customerId: '', admin: 'ops' } }, {
-      action: 'create',
-      resource: 'virtual_key',
-      resourceId: 'vk_1',
-      beforeJson: '',
-      afterJson: '{"id":"vk_1"}',
-    });
+    const created = adminEvent(
+      'admin.virtual_key.create',
+      { service: 'governance', actor: { keyId: '', keyName: '', teamId: '', customerId: '', admin: 'ops' } },
+      {
+        action: 'create',
+        resource: 'virtual_key',
+        resourceId: 'vk_1',
+        beforeJson: '',
+        afterJson: '{"id":"vk_1"}',
+      },
+    );
     await writeAuditEvents(db, [completed, created], keys.current);
     await writeAuditEvents(db, [completed], keys.current);
     await writeAuditEvents(db, [created, completed], keys.current);
 
-    const { rows } = await db.query<{ event_id: string; event_type: string; request_id: string; actor_key_id: string; actor_admin: string; source_address: string; payload: Record<string, unknown> }>(
+    const { rows } = await db.query<{
+      event_id: string;
+      event_type: string;
+      request_id: string;
+      actor_key_id: string;
+      actor_admin: string;
+      source_address: string;
+      payload: Record<string, unknown>;
+    }>(
       `SELECT event_id, event_type, request_id, actor_key_id, actor_admin, source_address, payload FROM audit_events WHERE event_type <> 'audit.chain_keyed' ORDER BY seq`,
     );
     expect(rows.map((r) => r.event_id)).toEqual([completed.id, created.id]);
@@ -51,7 +80,11 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('a
     await db.transaction((tx) => ensureKeyed(tx, keys));
     const awkward = 'quote " backslash \\ slash / newline \n tab \t bell \u0007 line sep \u2028 emoji 🦜 accents é 模型 json {"a":[1]} \\u0041';
     const events = [
-      requestEvent(EventType.requestFailed, { service: 'ingress', context: { ...context, requestId: `req_${awkward}`, sourceAddress: awkward } }, { ...outcome, model: awkward, errorMessage: awkward }),
+      requestEvent(
+        EventType.requestFailed,
+        { service: 'ingress', context: { ...context, requestId: `req_${awkward}`, sourceAddress: awkward } },
+        { ...outcome, model: awkward, errorMessage: awkward },
+      ),
       requestEvent(EventType.requestCompleted, { service: 'ingress', context }, outcome),
     ];
     await writeAuditEvents(db, events, keys.current);

@@ -58,7 +58,9 @@ export async function appendToChain(db: Queryable, events: Event[], key: ChainKe
   if (events.length === 0) return;
   const ids = [...new Set(events.map((e) => e.id))];
   // Which events are known, and the chain's head, in one round trip.
-  const { rows: [state] } = await db.query<{ known: string[]; hash: string }>(
+  const {
+    rows: [state],
+  } = await db.query<{ known: string[]; hash: string }>(
     `SELECT (SELECT coalesce(array_agg(event_id::text), '{}') FROM audit_events WHERE event_id = ANY($1::uuid[])) AS known, head.hash
      FROM (${CHAIN_HEAD}) AS head`,
     [ids],

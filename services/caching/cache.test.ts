@@ -13,7 +13,21 @@ const keyOf = (endpoint: string, body: Record<string, unknown>) => question(endp
 
 let ids = 0;
 function entry(namespace: string, key: string, text: string, createdMs = 0, ttlMs = 60_000): Entry {
-  return { id: `ce_${++ids}`, namespace, key, bucket: 'b', endpoint: 'chat.completions', model: 'm', keyId: 'vk_1', answer: Buffer.from(text), usage: undefined, served: undefined, createdMs, expiresMs: createdMs + ttlMs, hits: 0 };
+  return {
+    id: `ce_${++ids}`,
+    namespace,
+    key,
+    bucket: 'b',
+    endpoint: 'chat.completions',
+    model: 'm',
+    keyId: 'vk_1',
+    answer: Buffer.from(text),
+    usage: undefined,
+    served: undefined,
+    createdMs,
+    expiresMs: createdMs + ttlMs,
+    hits: 0,
+  };
 }
 
 describe('cache key', () => {
@@ -101,7 +115,12 @@ describe('memory store', () => {
     store.add({ ...entry('team:b', 'k4', '4'), keyId: 'vk_2' });
     expect(store.purge({ entryId: docs.id }).map((e) => e.key)).toEqual(['k1']);
     store.add(entry('team:a/docs', 'k1', '1'));
-    expect(store.purge({ namespace: 'team:a' }).map((e) => e.key).sort()).toEqual(['k1', 'k2']);
+    expect(
+      store
+        .purge({ namespace: 'team:a' })
+        .map((e) => e.key)
+        .sort(),
+    ).toEqual(['k1', 'k2']);
     expect(store.purge({ keyId: 'vk_2' }).map((e) => e.key)).toEqual(['k4']);
     expect(store.list({}).map((e) => e.namespace)).toEqual(['team:ab']);
   });
@@ -144,7 +163,7 @@ describe('semantic question', () => {
     expect(ask({ ...base, stream: true, user: 'u-1' })!.bucket).toBe(bucket);
   });
 
-  it('splits each API\'s conversation the same way: instructions and earlier turns exact, the last user turn by meaning', () => {
+  it("splits each API's conversation the same way: instructions and earlier turns exact, the last user turn by meaning", () => {
     const messages = ask({ system: 'Be brief.', messages: [...deleteIt, user('yes')] }, 'messages')!;
     expect(messages.text).toBe('yes');
     expect(ask({ system: 'Be long.', messages: [...deleteIt, user('yes')] }, 'messages')!.bucket).not.toBe(messages.bucket);
@@ -155,8 +174,11 @@ describe('semantic question', () => {
     expect(ask({ prompt: 'The capital of France is' }, 'completions')!.text).toBe('The capital of France is');
   });
 
-  it('is absent when the last turn is not a user\'s text; earlier turns may hold anything, compared exactly', () => {
-    const image = user([{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AA' } }]);
+  it("is absent when the last turn is not a user's text; earlier turns may hold anything, compared exactly", () => {
+    const image = user([
+      { type: 'text', text: 'What is this?' },
+      { type: 'image_url', image_url: { url: 'data:image/png;base64,AA' } },
+    ]);
     expect(ask({ messages: [image] })).toBeUndefined();
     expect(ask({ messages: deleteIt })).toBeUndefined();
     expect(ask({ messages: [...deleteIt, user('  ')] })).toBeUndefined();
@@ -170,6 +192,8 @@ describe('semantic question', () => {
   });
 
   it('keeps the end of a text longer than the limit', () => {
-    expect(semanticQuestion('chat.completions', { model: 'm', messages: [user('a'.repeat(50) + 'END')] }, { ...options, maxChars: 10 })!.text).toBe('aaaaaaaEND');
+    expect(semanticQuestion('chat.completions', { model: 'm', messages: [user(`${'a'.repeat(50)}END`)] }, { ...options, maxChars: 10 })!.text).toBe(
+      'aaaaaaaEND',
+    );
   });
 });

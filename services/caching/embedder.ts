@@ -15,8 +15,23 @@ import type { Embed } from './service.js';
 export function routedEmbedder(model: string, clients: ClientsOf<'routing'>, events: EventPublisher): Embed {
   return async (text, context) => {
     const started = performance.now();
-    const call: RequestContext = { requestId: `${context?.requestId ?? 'cache'}.embedding`, traceId: context?.traceId ?? '', actor: context?.actor, sourceAddress: context?.sourceAddress ?? '' };
-    const outcome = { endpoint: 'embeddings', model, stream: false, cacheHit: false, served: undefined, usage: undefined, errorCode: '', errorMessage: '', attempts: [] as never[] };
+    const call: RequestContext = {
+      requestId: `${context?.requestId ?? 'cache'}.embedding`,
+      traceId: context?.traceId ?? '',
+      actor: context?.actor,
+      sourceAddress: context?.sourceAddress ?? '',
+    };
+    const outcome = {
+      endpoint: 'embeddings',
+      model,
+      stream: false,
+      cacheHit: false,
+      served: undefined,
+      usage: undefined,
+      errorCode: '',
+      errorMessage: '',
+      attempts: [] as never[],
+    };
     let result: CompletionResponse;
     try {
       result = await clients.routing.complete({
@@ -29,10 +44,29 @@ export function routedEmbedder(model: string, clients: ClientsOf<'routing'>, eve
       });
     } catch (err) {
       const error = asGatewayError(err);
-      events.emit(requestEvent(EventType.requestFailed, { service: 'caching', context: call }, { ...outcome, httpStatus: error.status, durationMs: performance.now() - started, errorCode: error.code, errorMessage: error.message, attempts: error.attempts }));
+      events.emit(
+        requestEvent(
+          EventType.requestFailed,
+          { service: 'caching', context: call },
+          {
+            ...outcome,
+            httpStatus: error.status,
+            durationMs: performance.now() - started,
+            errorCode: error.code,
+            errorMessage: error.message,
+            attempts: error.attempts,
+          },
+        ),
+      );
       throw err;
     }
-    events.emit(requestEvent(EventType.requestCompleted, { service: 'caching', context: call }, { ...outcome, served: result.served, usage: result.usage, httpStatus: 200, durationMs: performance.now() - started, attempts: result.attempts }));
+    events.emit(
+      requestEvent(
+        EventType.requestCompleted,
+        { service: 'caching', context: call },
+        { ...outcome, served: result.served, usage: result.usage, httpStatus: 200, durationMs: performance.now() - started, attempts: result.attempts },
+      ),
+    );
     const body = JSON.parse(result.body.toString('utf8')) as { data?: { embedding?: unknown }[] };
     const embedding = body.data?.[0]?.embedding;
     if (!Array.isArray(embedding) || embedding.length === 0) throw new Error(`${model} returned no embedding`);

@@ -14,7 +14,8 @@ export interface CacheableRequest {
   body: Record<string, unknown>;
 }
 
-const digest = (endpoint: string, fields: Record<string, unknown>) => createHash('sha256').update(endpoint).update('\n').update(canonicalJson(fields)).digest('hex');
+const digest = (endpoint: string, fields: Record<string, unknown>) =>
+  createHash('sha256').update(endpoint).update('\n').update(canonicalJson(fields)).digest('hex');
 
 /**
  * The request as the cache sees it, or why it may not be cached. Embeddings
@@ -107,7 +108,11 @@ export interface SemanticQuestion {
  * which words alone cannot stand for. A text longer than `maxChars` keeps its
  * end, where the question usually is.
  */
-export function semanticQuestion(endpoint: string, body: Record<string, unknown>, options: { embeddingModel: string; maxChars: number }): SemanticQuestion | undefined {
+export function semanticQuestion(
+  endpoint: string,
+  body: Record<string, unknown>,
+  options: { embeddingModel: string; maxChars: number },
+): SemanticQuestion | undefined {
   const split = splitConversation(endpoint, body);
   if (!split || !isTurn(split.last) || split.last.role !== 'user') return undefined;
   const { content, ...turn } = split.last;

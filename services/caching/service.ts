@@ -78,7 +78,12 @@ export class Caching implements Api<typeof CachingService> {
     const policy = { disabled: !config.enabled, deterministicOnly: !config.cacheNonDeterministic };
     this.notCacheable = { hit: false, cacheable: false, answer: undefined, ageMs: 0, match: '', similarity: 0, entryId: '', embedding: EMPTY, policy };
     this.miss = { ...this.notCacheable, cacheable: true };
-    this.removed = new Counter({ name: 'gateway_cache_removed_total', help: 'Entries removed, by reason: evicted, expired, purged, replaced.', labelNames: ['reason'], registers: [metrics] });
+    this.removed = new Counter({
+      name: 'gateway_cache_removed_total',
+      help: 'Entries removed, by reason: evicted, expired, purged, replaced.',
+      labelNames: ['reason'],
+      registers: [metrics],
+    });
     this.entries = new MemoryStore({ maxEntries: config.maxEntries, maxBytes: config.maxMemoryMb * 1024 * 1024 }, (entry, why) => {
       this.removed.inc({ reason: why });
       this.semantic?.remove(entry);
@@ -90,7 +95,12 @@ export class Caching implements Api<typeof CachingService> {
       registers: [metrics],
     });
     readOnScrape(metrics, 'gateway_cache_entries', 'Entries held in memory by this caching replica.', () => this.entries.size);
-    readOnScrape(metrics, 'gateway_cache_memory_bytes', 'Bytes of answers and embeddings held in memory by this caching replica.', () => this.entries.sizeBytes);
+    readOnScrape(
+      metrics,
+      'gateway_cache_memory_bytes',
+      'Bytes of answers and embeddings held in memory by this caching replica.',
+      () => this.entries.sizeBytes,
+    );
   }
 
   async lookup(request: LookupRequest): Promise<LookupResponse> {
@@ -102,7 +112,7 @@ export class Caching implements Api<typeof CachingService> {
     const now = Date.now();
     const namespace = effectiveNamespace(request.namespace, request.control?.namespace);
     const maxAgeMs = (request.control?.maxAgeSeconds ?? 0) * 1000;
-    const fresh = (entry: Entry | undefined) => entry && (maxAgeMs === 0 || now - entry.createdMs <= maxAgeMs) ? entry : undefined;
+    const fresh = (entry: Entry | undefined) => (entry && (maxAgeMs === 0 || now - entry.createdMs <= maxAgeMs) ? entry : undefined);
     const exact = fresh(this.entries.getExact(namespace, question.key, now));
     if (exact) return this.hit(exact, 'exact', 1, now);
     const semantic = this.semanticQuestion(request.endpoint, question);
@@ -121,7 +131,15 @@ export class Caching implements Api<typeof CachingService> {
   private hit(entry: Entry, match: 'exact' | 'semantic', similarity: number, now: number): LookupResponse {
     entry.hits++;
     this.lookups.inc({ result: 'hit', match });
-    return { ...this.miss, hit: true, answer: { answer: entry.answer, usage: entry.usage, served: entry.served }, ageMs: now - entry.createdMs, match, similarity, entryId: entry.id };
+    return {
+      ...this.miss,
+      hit: true,
+      answer: { answer: entry.answer, usage: entry.usage, served: entry.served },
+      ageMs: now - entry.createdMs,
+      match,
+      similarity,
+      entryId: entry.id,
+    };
   }
 
   /** What a semantic lookup compares, when semantic lookups are on and apply to the request. */
@@ -143,7 +161,8 @@ export class Caching implements Api<typeof CachingService> {
   async store(request: StoreRequest): Promise<StoreResponse> {
     const question = this.question(request.endpoint, request.body);
     const answer = request.answer;
-    if (!question || request.control?.noStore || !answer || answer.answer.length === 0 || answer.answer.length > this.config.maxEntryBytes) return { entryId: '' };
+    if (!question || request.control?.noStore || !answer || answer.answer.length === 0 || answer.answer.length > this.config.maxEntryBytes)
+      return { entryId: '' };
     const now = Date.now();
     const requested = request.control?.ttlSeconds ?? 0;
     const ttlSeconds = requested > 0 ? Math.min(requested, this.config.maxTtlSeconds) : this.config.ttlSeconds;

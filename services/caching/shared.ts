@@ -110,9 +110,19 @@ export class SharedEntries {
            endpoint = EXCLUDED.endpoint, model = EXCLUDED.model, key_id = EXCLUDED.key_id, answer = EXCLUDED.answer, usage = EXCLUDED.usage,
            served = EXCLUDED.served, vector = EXCLUDED.vector, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`,
         [
-          entry.id, entry.namespace, entry.key, entry.bucket, entry.endpoint, entry.model, entry.keyId, entry.answer,
-          entry.usage ? JSON.stringify(entry.usage) : null, entry.served ? JSON.stringify(entry.served) : null, vector,
-          new Date(entry.createdMs), new Date(entry.expiresMs),
+          entry.id,
+          entry.namespace,
+          entry.key,
+          entry.bucket,
+          entry.endpoint,
+          entry.model,
+          entry.keyId,
+          entry.answer,
+          entry.usage ? JSON.stringify(entry.usage) : null,
+          entry.served ? JSON.stringify(entry.served) : null,
+          vector,
+          new Date(entry.createdMs),
+          new Date(entry.expiresMs),
         ],
       )
       .catch((err: unknown) => this.log.warn({ err, entry: entry.id }, 'could not share a cache entry with other replicas'));
@@ -123,7 +133,11 @@ export class SharedEntries {
     const { where, params } = selectorSql(selector);
     return this.db.transaction(async (tx) => {
       const deleted = await tx.query(`DELETE FROM cache_entries WHERE ${where}`, params);
-      await tx.query('INSERT INTO cache_purges (namespace, key_id, entry_id) VALUES ($1, $2, $3)', [selector.namespace ?? '', selector.keyId ?? '', selector.entryId ?? '']);
+      await tx.query('INSERT INTO cache_purges (namespace, key_id, entry_id) VALUES ($1, $2, $3)', [
+        selector.namespace ?? '',
+        selector.keyId ?? '',
+        selector.entryId ?? '',
+      ]);
       return deleted.rowCount;
     });
   }
@@ -135,7 +149,9 @@ export class SharedEntries {
       this.memory.purge({ namespace: purge.namespace || undefined, keyId: purge.key_id || undefined, entryId: purge.entry_id || undefined });
       this.lastPurge = Number(purge.seq);
     }
-    const { rows } = await this.db.query<EntryRow>(`SELECT ${COLUMNS} FROM cache_entries WHERE seq > $1 AND expires_at > now() ORDER BY seq`, [Math.max(0, this.lastSeq - SEQ_OVERLAP)]);
+    const { rows } = await this.db.query<EntryRow>(`SELECT ${COLUMNS} FROM cache_entries WHERE seq > $1 AND expires_at > now() ORDER BY seq`, [
+      Math.max(0, this.lastSeq - SEQ_OVERLAP),
+    ]);
     for (const row of rows) {
       if (!this.memory.get(row.id)) this.add(row);
       this.lastSeq = Math.max(this.lastSeq, Number(row.seq));

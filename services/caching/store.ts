@@ -104,7 +104,9 @@ export class MemoryStore {
 
   /** Removes the entries the selector matches (all of them for an empty selector); returns them. */
   purge(selector: Selector): Entry[] {
-    const purged = selector.entryId ? [this.byId.get(selector.entryId)].filter((e): e is Entry => e !== undefined && matches(e, selector)) : this.list(selector);
+    const purged = selector.entryId
+      ? [this.byId.get(selector.entryId)].filter((e): e is Entry => e !== undefined && matches(e, selector))
+      : this.list(selector);
     for (const entry of purged) this.remove(entry, 'purged');
     return purged;
   }

@@ -60,14 +60,31 @@ describe.each([
 
 describe('semantic index', () => {
   const entry = (id: string, vector: number[], namespace = 'team:a') => ({
-    id, namespace, key: id, bucket: 'params', endpoint: 'chat.completions', model: 'm', keyId: 'vk', answer: Buffer.alloc(0),
-    usage: undefined, served: undefined, createdMs: 0, expiresMs: 1, hits: 0, vector: normalize(vector),
+    id,
+    namespace,
+    key: id,
+    bucket: 'params',
+    endpoint: 'chat.completions',
+    model: 'm',
+    keyId: 'vk',
+    answer: Buffer.alloc(0),
+    usage: undefined,
+    served: undefined,
+    createdMs: 0,
+    expiresMs: 1,
+    hits: 0,
+    vector: normalize(vector),
   });
 
   it('searches within one namespace, model and parameter bucket, by scan and then by graph once built', async () => {
     const index = new SemanticIndex(4);
     const random = seeded(3);
-    const stored = Array.from({ length: 12 }, (_, i) => entry(`e${i}`, Array.from({ length: 16 }, () => random() - 0.5)));
+    const stored = Array.from({ length: 12 }, (_, i) =>
+      entry(
+        `e${i}`,
+        Array.from({ length: 16 }, () => random() - 0.5),
+      ),
+    );
     stored.forEach((e) => index.add(e));
     index.add(entry('other-team', Array.from(stored[0]!.vector), 'team:b'));
     while (!index.settled) await new Promise((resolve) => setImmediate(resolve));

@@ -27,7 +27,12 @@ export async function buildAdminApi(authority: AdminAuthority, clients: Clients,
   const app = createHttpServer({ log, bodyLimit: 256 * 1024 });
   await app.register(swagger, {
     openapi: {
-      info: { title: 'AI gateway admin API', version: '1', description: 'Customers, teams, virtual keys, budgets, providers and models, audit and spend reports, the response cache, MCP servers. Every route needs Authorization: Bearer <admin token or SSO token>.' },
+      info: {
+        title: 'AI gateway admin API',
+        version: '1',
+        description:
+          'Customers, teams, virtual keys, budgets, providers and models, audit and spend reports, the response cache, MCP servers. Every route needs Authorization: Bearer <admin token or SSO token>.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -64,13 +69,17 @@ export async function buildAdminApi(authority: AdminAuthority, clients: Clients,
 
   const record: RecordChange = (who, resource, action, id, before, after) =>
     events.emit(
-      adminEvent(`admin.${resource}.${action}`, { service: SERVICE, actor: { keyId: '', keyName: '', teamId: who.team ?? '', customerId: who.customer ?? '', admin: `${who.name} (${who.role})` } }, {
-        action,
-        resource,
-        resourceId: id,
-        beforeJson: before ? JSON.stringify(before) : '',
-        afterJson: after ? JSON.stringify(after) : '',
-      }),
+      adminEvent(
+        `admin.${resource}.${action}`,
+        { service: SERVICE, actor: { keyId: '', keyName: '', teamId: who.team ?? '', customerId: who.customer ?? '', admin: `${who.name} (${who.role})` } },
+        {
+          action,
+          resource,
+          resourceId: id,
+          beforeJson: before ? JSON.stringify(before) : '',
+          afterJson: after ? JSON.stringify(after) : '',
+        },
+      ),
     );
 
   await app.register(authority.routes, { record });

@@ -10,6 +10,8 @@ describe('development certificates', () => {
       const certificate = new X509Certificate(issueServiceCertificate(authority, ['audit'], ['10.0.0.1', 'audit.internal'], 1).certificatePem);
       expect(certificate.verify(authority.certificate.publicKey)).toBe(true);
     }
-    expect(new X509Certificate(issueServiceCertificate(authority, ['audit'], ['fd00::1'], 1).certificatePem).subjectAltName).toContain('IP Address:FD00:0:0:0:0:0:0:1');
+    expect(new X509Certificate(issueServiceCertificate(authority, ['audit'], ['fd00::1'], 1).certificatePem).subjectAltName).toContain(
+      'IP Address:FD00:0:0:0:0:0:0:1',
+    );
   });
 });

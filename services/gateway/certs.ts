@@ -57,7 +57,12 @@ export function createAuthority(name: string, days: number): Authority {
     ],
   });
   const certificatePem = pem('CERTIFICATE', der);
-  return { certificatePem, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, key: privateKey, certificate: new X509Certificate(certificatePem) };
+  return {
+    certificatePem,
+    keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+    key: privateKey,
+    certificate: new X509Certificate(certificatePem),
+  };
 }
 
 /** A certificate for a process running `services`, signed by the authority; `hosts` are further DNS names or IP addresses it answers as. */
@@ -94,7 +99,10 @@ export function initCertificates(dir: string, options: { hosts: string[]; groups
   const authority = createAuthority('ai-gateway development CA', 3650);
   const written: string[] = [];
   const write = (name: string, issued: Issued) => {
-    for (const [file, text, mode] of [[`${name}.crt`, issued.certificatePem, 0o644], [`${name}.key`, issued.keyPem, 0o600]] as const) {
+    for (const [file, text, mode] of [
+      [`${name}.crt`, issued.certificatePem, 0o644],
+      [`${name}.key`, issued.keyPem, 0o600],
+    ] as const) {
       writeFileSync(join(dir, file), text, { mode });
       written.push(join(dir, file));
     }
@@ -145,7 +153,9 @@ function certificate(fields: CertificateFields): Buffer {
 /** RFC 5280's method 1: the SHA-1 of the public key's bits. */
 function keyId(spki: Buffer): Buffer {
   // The key's bits are the BIT STRING that ends the SubjectPublicKeyInfo; for P-256, its last 65 bytes.
-  return createHash('sha1').update(spki.subarray(spki.length - 65)).digest();
+  return createHash('sha1')
+    .update(spki.subarray(spki.length - 65))
+    .digest();
 }
 
 function tlv(tag: number, content: Buffer): Buffer {

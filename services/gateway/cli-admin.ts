@@ -27,7 +27,9 @@ export function adminTarget(config: GatewayConfig, values: { 'admin-url'?: strin
   const tokens = config.governance.adminTokens;
   if (tokens.length > 0) {
     const names = tokens.map((t) => `${t.name} (${t.role})`).join(', ');
-    throw new Error(`no admin token: governance.adminTokens is set, so the gateway no longer accepts the token generated into ${file}; ${PASS_ONE}, e.g. the token of ${names}`);
+    throw new Error(
+      `no admin token: governance.adminTokens is set, so the gateway no longer accepts the token generated into ${file}; ${PASS_ONE}, e.g. the token of ${names}`,
+    );
   }
   if (!existsSync(file)) throw new Error(`no admin token: ${PASS_ONE}, set governance.adminToken, or start the gateway once so it writes ${file}`);
   return { url, token: readFileSync(file, 'utf8').trim(), from: `the token in ${file}` };
@@ -38,7 +40,8 @@ function refusedHint(target: AdminTarget): string {
   if (target.from.startsWith('the token in ')) {
     return `the gateway does not accept ${target.from}: it generates and accepts that token only while governance.adminToken and governance.adminTokens are unset. With either set in the gateway's config, ${PASS_ONE} (or --config <the gateway's config file>)`;
   }
-  if (target.from === 'governance.adminToken') return `the gateway does not accept governance.adminToken of this config: give the gateway's own with --config <file>, or ${PASS_ONE}`;
+  if (target.from === 'governance.adminToken')
+    return `the gateway does not accept governance.adminToken of this config: give the gateway's own with --config <file>, or ${PASS_ONE}`;
   return `the gateway does not accept the token from ${target.from}: ${PASS_ONE} it accepts`;
 }
 

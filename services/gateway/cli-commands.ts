@@ -134,7 +134,13 @@ async function keys(args: string[]): Promise<void> {
 
 async function auditCommand(args: string[]): Promise<void> {
   const [action, ...rest] = args;
-  const { values } = parse(rest, { ...CONFIG_OPTION, 'sign-key': { type: 'string' }, json: { type: 'boolean' }, checkpoints: { type: 'string' }, 'archive-dir': { type: 'string' } });
+  const { values } = parse(rest, {
+    ...CONFIG_OPTION,
+    'sign-key': { type: 'string' },
+    json: { type: 'boolean' },
+    checkpoints: { type: 'string' },
+    'archive-dir': { type: 'string' },
+  });
   if (action === 'events') return void process.stdout.write(renderEventsReference());
   if (action !== 'verify' && action !== 'head') return void console.log(HELP.audit);
   const config = readConfig(values.config);
@@ -153,7 +159,9 @@ async function auditCommand(args: string[]): Promise<void> {
         : await verifyChain(db, { keys, checkpoints, archiveDir: values['archive-dir'] });
       if (values.json) console.log(JSON.stringify(verdict, null, 2));
       else if (verdict.ok) {
-        console.log(`audit log intact: ${verdict.rows} rows (${verdict.archives} archives), ${verdict.checkpoints} checkpoints from ${dir} matched, head ${verdict.head.seq} ${verdict.head.hash}`);
+        console.log(
+          `audit log intact: ${verdict.rows} rows (${verdict.archives} archives), ${verdict.checkpoints} checkpoints from ${dir} matched, head ${verdict.head.seq} ${verdict.head.hash}`,
+        );
         if (verdict.checkpoints === 0) console.error(`no checkpoints in ${dir}: rows removed from the log's end would go unnoticed (see docs/audit.md)`);
       } else {
         const event = verdict.eventId ? ` (event ${verdict.eventId})` : '';
@@ -192,9 +200,18 @@ async function deadLettersCommand(args: string[]): Promise<void> {
       if (err.code === '42P01') return [];
       throw err;
     });
-    if (values.json) console.log(JSON.stringify(letters.map((l) => ({ ...l, event: Event.toJSON(l.event) })), null, 2));
+    if (values.json)
+      console.log(
+        JSON.stringify(
+          letters.map((l) => ({ ...l, event: Event.toJSON(l.event) })),
+          null,
+          2,
+        ),
+      );
     else if (letters.length === 0) console.log('no dead letters');
-    else for (const l of letters) console.log([l.recordedAt.toISOString(), l.consumer, l.eventType, l.requestId || '-', l.error.replace(/\s+/g, ' ').slice(0, 160)].join('\t'));
+    else
+      for (const l of letters)
+        console.log([l.recordedAt.toISOString(), l.consumer, l.eventType, l.requestId || '-', l.error.replace(/\s+/g, ' ').slice(0, 160)].join('\t'));
   } finally {
     await db.close();
   }
@@ -212,7 +229,11 @@ async function configCommand(args: string[]): Promise<void> {
 async function certsCommand(args: string[]): Promise<void> {
   const [action, dir, ...rest] = args;
   if (action !== 'init' || !dir) throw new Error(`expected: gateway certs init <dir>\n\n${HELP.certs}`);
-  const { values } = parse(rest, { hosts: { type: 'string', default: '' }, group: { type: 'string', multiple: true, default: [] }, days: { type: 'string', default: '365' } });
+  const { values } = parse(rest, {
+    hosts: { type: 'string', default: '' },
+    group: { type: 'string', multiple: true, default: [] },
+    days: { type: 'string', default: '365' },
+  });
   const days = Number(values.days);
   if (!Number.isInteger(days) || days < 1) throw new Error(`--days: expected a whole number from 1, got "${values.days}"`);
   const groups = values.group.map((entry) => {
@@ -236,7 +257,8 @@ async function natsCommand(args: string[]): Promise<void> {
 async function migrateCommand(args: string[]): Promise<void> {
   const { values } = parse(args, CONFIG_OPTION);
   const config = readConfig(values.config);
-  if (!config.database.url) throw new Error('gateway migrate needs database.url (the owner of a PostgreSQL database); the embedded database migrates itself at start');
+  if (!config.database.url)
+    throw new Error('gateway migrate needs database.url (the owner of a PostgreSQL database); the embedded database migrates itself at start');
   const { MODULES } = await import('./modules.js');
   const { migrateAsOwner } = await import('./databases.js');
   const log = createLogger({ level: config.log.level, destination: process.stderr });

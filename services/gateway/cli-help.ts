@@ -30,7 +30,9 @@ export const HELP: Record<string, string> = {
 Options:
   --services <list>  comma-separated services or groups to run in this process
                      services: ${SERVICE_NAMES.join(', ')}
-                     groups: ${Object.entries(GROUPS).map(([g, s]) => `${g} (${s.join(',')})`).join('; ')}
+                     groups: ${Object.entries(GROUPS)
+                       .map(([g, s]) => `${g} (${s.join(',')})`)
+                       .join('; ')}
                      default: all
   --workers <n>      run the services in n processes sharing the ports, one per core
                      (default: server.workers, 1); above 1 needs nats.url and database.url

@@ -47,7 +47,10 @@ describe('gateway CLI', () => {
     expect(result.code).toBe(0);
     const ca = new X509Certificate(readFileSync(join(dir, 'ca.crt')));
     expect(ca.ca).toBe(true);
-    for (const [name, services] of [['audit', ['audit']], ['front', ['ingress', 'routing']]] as const) {
+    for (const [name, services] of [
+      ['audit', ['audit']],
+      ['front', ['ingress', 'routing']],
+    ] as const) {
       const certificate = new X509Certificate(readFileSync(join(dir, `${name}.crt`)));
       expect(certificate.checkIssued(ca) && certificate.verify(ca.publicKey)).toBe(true);
       expect(certificate.ca).toBe(false);
@@ -77,7 +80,10 @@ describe('gateway CLI', () => {
       expect(await answer.json()).toMatchObject({ choices: [{ message: { content: 'This is a mock response to: Hello!' } }] });
       // All of 127.0.0.0/8 is this machine, but a listener bound to 127.0.0.1 takes no other address of it.
       for (const port of [ports.ingress, ports.admin, new URL(started.opsUrl).port]) {
-        const refused = await fetch(`http://127.0.0.2:${port}/healthz`).then(() => undefined, (err: Error) => err.cause);
+        const refused = await fetch(`http://127.0.0.2:${port}/healthz`).then(
+          () => undefined,
+          (err: Error) => err.cause,
+        );
         expect(refused, `port ${port}`).toMatchObject({ code: 'ECONNREFUSED' });
       }
     } finally {
@@ -126,7 +132,10 @@ describe('gateway CLI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-cli-'));
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, 'server:\n  opsPort: -5\n');
-    for (const args of [['config', 'check', '--config', file], ['start', '--config', file]]) {
+    for (const args of [
+      ['config', 'check', '--config', file],
+      ['start', '--config', file],
+    ]) {
       const result = await gateway(args);
       expect(result.code).toBe(1);
       expect(result.stderr).toContain('server.opsPort');
@@ -179,7 +188,11 @@ describe('gateway CLI', () => {
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr).toContain('nats.url needs credentials');
     expect(anonymous.stderr).toContain('nats.insecure: true');
-    const twice = await gateway(['start', '--services', 'routing'], { ...env, GATEWAY_NATS__AUTH__PASSWORD: 'pw-one-0123456789', GATEWAY_NATS__AUTH__TOKEN: 'tok-two-0123456789' });
+    const twice = await gateway(['start', '--services', 'routing'], {
+      ...env,
+      GATEWAY_NATS__AUTH__PASSWORD: 'pw-one-0123456789',
+      GATEWAY_NATS__AUTH__TOKEN: 'tok-two-0123456789',
+    });
     expect(twice.code).toBe(1);
     expect(twice.stderr).toContain('NATS takes one credential, but nats.auth.password and nats.auth.token are set');
     expect(twice.stderr).not.toMatch(/pw-one|tok-two/);

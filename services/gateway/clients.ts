@@ -85,7 +85,8 @@ export class ClientMap {
           return (...args: unknown[]) => {
             const api = this.apis.get(callee) as Record<string, (...a: unknown[]) => unknown> | undefined;
             // Only a `later` callee can be called this early, and those calls are unary: a rejected promise.
-            if (!api) return Promise.reject(new GatewayError('service_unavailable', `The ${callee} service of this process has not started yet; retry shortly.`));
+            if (!api)
+              return Promise.reject(new GatewayError('service_unavailable', `The ${callee} service of this process has not started yet; retry shortly.`));
             return api[method]!(...args);
           };
         },
@@ -102,7 +103,10 @@ export class ClientMap {
 }
 
 /** The services in the order they start: each after those it depends on (stopped in reverse); a cycle is refused, naming it. */
-export function startOrder(services: readonly ServiceName[], dependsOn = (name: ServiceName): readonly ServiceName[] => MODULES[name].dependsOn): ServiceName[] {
+export function startOrder(
+  services: readonly ServiceName[],
+  dependsOn = (name: ServiceName): readonly ServiceName[] => MODULES[name].dependsOn,
+): ServiceName[] {
   const order: ServiceName[] = [];
   const visiting: ServiceName[] = [];
   const visit = (name: ServiceName) => {

@@ -10,7 +10,17 @@ describe('configuration reference', () => {
 
   it('documents every section and provider type', () => {
     const text = renderConfigReference();
-    for (const key of ['`nats.url`', '`database.url`', '`ingress.bodyLimitBytes`', '`governance.adminToken`', '`audit.maxBatch`', '`openai`, `mistral`', '`type`: `mock`', '`type`: `bedrock`', 'deployments[].provider']) {
+    for (const key of [
+      '`nats.url`',
+      '`database.url`',
+      '`ingress.bodyLimitBytes`',
+      '`governance.adminToken`',
+      '`audit.maxBatch`',
+      '`openai`, `mistral`',
+      '`type`: `mock`',
+      '`type`: `bedrock`',
+      'deployments[].provider',
+    ]) {
       expect(text).toContain(key);
     }
   });

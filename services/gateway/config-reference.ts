@@ -46,7 +46,8 @@ none, the defaults below run everything in one process with an embedded database
 function typeOf(schema: JsonSchema): string {
   if (schema.enum) return schema.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
   if (schema.const !== undefined) return `\`${String(schema.const)}\``;
-  if (schema.type === 'array') return schema.items?.oneOf || schema.items?.anyOf ? 'list (entries below)' : `list of ${schema.items ? typeOf(schema.items) : 'values'}`;
+  if (schema.type === 'array')
+    return schema.items?.oneOf || schema.items?.anyOf ? 'list (entries below)' : `list of ${schema.items ? typeOf(schema.items) : 'values'}`;
   if (schema.type === 'integer' || schema.type === 'number') {
     const low = schema.minimum ?? (schema.exclusiveMinimum !== undefined ? `>${schema.exclusiveMinimum}` : undefined);
     const high = schema.maximum !== undefined && schema.maximum < Number.MAX_SAFE_INTEGER ? schema.maximum : undefined;
@@ -137,7 +138,9 @@ function variants(schema: JsonSchema, path: string, out: string[]): void {
     const tag = shapes.some((shape) => shape.properties?.transport?.const !== undefined) ? 'transport' : 'type';
     const groups = new Map<string, JsonSchema[]>();
     for (const shape of shapes) {
-      const fields = Object.keys(shape.properties ?? {}).filter((k) => k !== tag).join(',');
+      const fields = Object.keys(shape.properties ?? {})
+        .filter((k) => k !== tag)
+        .join(',');
       groups.set(fields, [...(groups.get(fields) ?? []), shape]);
     }
     for (const group of groups.values()) {

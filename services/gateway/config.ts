@@ -27,7 +27,9 @@ export const gatewayConfig = z.strictObject({
       host: z
         .string()
         .default('127.0.0.1')
-        .describe('Address every listener of this process binds to. The default serves this machine only; 0.0.0.0 (or ::) serves every interface, as the container image sets (GATEWAY_SERVER__HOST).'),
+        .describe(
+          'Address every listener of this process binds to. The default serves this machine only; 0.0.0.0 (or ::) serves every interface, as the container image sets (GATEWAY_SERVER__HOST).',
+        ),
       opsPort: port()
         .optional()
         .describe(
@@ -50,20 +52,35 @@ export const gatewayConfig = z.strictObject({
       shutdownTimeoutMs: z.number().int().positive().default(15_000).describe('How long a graceful shutdown waits for work in hand.'),
       tls: z
         .strictObject({
-          ca: z.string().default('').describe('PEM file of the CA that signs every gateway process\'s certificate (`gateway certs init` makes a development one).'),
-          cert: z.string().default('').describe("PEM file of this process's certificate: it must name each service the process runs (spiffe://ai-gateway/<service>)."),
+          ca: z
+            .string()
+            .default('')
+            .describe("PEM file of the CA that signs every gateway process's certificate (`gateway certs init` makes a development one)."),
+          cert: z
+            .string()
+            .default('')
+            .describe("PEM file of this process's certificate: it must name each service the process runs (spiffe://ai-gateway/<service>)."),
           key: z.string().default('').describe("PEM file of this certificate's private key."),
-          refreshSeconds: z.number().int().min(1).default(60).describe('How often the three files are read again, so rotated certificates are used without a restart.'),
+          refreshSeconds: z
+            .number()
+            .int()
+            .min(1)
+            .default(60)
+            .describe('How often the three files are read again, so rotated certificates are used without a restart.'),
         })
         .prefault({})
         .refine((tls) => [tls.ca, tls.cert, tls.key].every(Boolean) || ![tls.ca, tls.cert, tls.key].some(Boolean), {
           message: 'set all of ca, cert and key, or none',
         })
-        .describe('Mutual TLS for gRPC between the gateway\'s processes (docs/security.md): each callee serves each method only to the services allowed to call it.'),
+        .describe(
+          "Mutual TLS for gRPC between the gateway's processes (docs/security.md): each callee serves each method only to the services allowed to call it.",
+        ),
       insecureGrpc: z
         .boolean()
         .default(false)
-        .describe('Serve gRPC without TLS on an address other than loopback (anyone who reaches it can call every method). Without it such a process refuses to start.'),
+        .describe(
+          'Serve gRPC without TLS on an address other than loopback (anyone who reaches it can call every method). Without it such a process refuses to start.',
+        ),
       workers: z
         .number()
         .int()
@@ -79,8 +96,16 @@ export const gatewayConfig = z.strictObject({
   nats: z
     .strictObject({
       url: z.string().default('').describe('NATS server URL(s), comma-separated. Empty: an in-process bus (only when all services run in this process).'),
-      stream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('GATEWAY_EVENTS').describe('JetStream stream that holds the events.'),
-      subjectPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('gateway').describe('Events are published on <subjectPrefix>.events.<type>.'),
+      stream: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .default('GATEWAY_EVENTS')
+        .describe('JetStream stream that holds the events.'),
+      subjectPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+$/)
+        .default('gateway')
+        .describe('Events are published on <subjectPrefix>.events.<type>.'),
       storage: z.enum(['file', 'memory']).default('file').describe('Stream storage; file survives a NATS restart.'),
       replicas: z.number().int().min(1).max(5).default(1).describe('Stream replicas in a NATS cluster (3 in production clusters).'),
       maxAgeHours: z.number().positive().default(168).describe('How long the stream keeps events after they are published.'),
@@ -92,30 +117,43 @@ export const gatewayConfig = z.strictObject({
         .min(0)
         .max(1_000)
         .default(100)
-        .describe('How long a durable consumer (on JetStream or the in-process bus) waits for more events before it writes a batch smaller than its maxBatch: fewer, larger database transactions at moderate rates, for that much delay of the rows.'),
+        .describe(
+          'How long a durable consumer (on JetStream or the in-process bus) waits for more events before it writes a batch smaller than its maxBatch: fewer, larger database transactions at moderate rates, for that much delay of the rows.',
+        ),
       publishLingerMs: z
         .number()
         .int()
         .min(0)
         .max(1_000)
         .default(25)
-        .describe('How long a process holds the events it emitted before it publishes them as one message (0: at the end of the event-loop turn). Fewer JetStream messages, deliveries and acks below saturation. An answer\'s own event does not wait for it under events.guarantee durable; with best-effort, events held are lost if the process dies in that time.'),
+        .describe(
+          "How long a process holds the events it emitted before it publishes them as one message (0: at the end of the event-loop turn). Fewer JetStream messages, deliveries and acks below saturation. An answer's own event does not wait for it under events.guarantee durable; with best-effort, events held are lost if the process dies in that time.",
+        ),
       auth: z
         .strictObject({
           user: z
             .string()
             .default('')
-            .describe('NATS user, with password. Empty: the services this process runs, joined by "_" (e.g. ingress, audit_metering), as `gateway nats config` names its users.'),
-          password: z.string().default('').describe('Password of the user (secret; or an env:/file:/vault: reference, read again every secrets.refreshSeconds and used from the next connection).'),
+            .describe(
+              'NATS user, with password. Empty: the services this process runs, joined by "_" (e.g. ingress, audit_metering), as `gateway nats config` names its users.',
+            ),
+          password: z
+            .string()
+            .default('')
+            .describe(
+              'Password of the user (secret; or an env:/file:/vault: reference, read again every secrets.refreshSeconds and used from the next connection).',
+            ),
           token: z.string().default('').describe('Token, for a NATS that authenticates with one (secret; or an env:/file:/vault: reference).'),
-          nkeySeedFile: z.string().default('').describe('File holding the NKey seed (SU…) of this process\'s user; read at each connection.'),
+          nkeySeedFile: z.string().default('').describe("File holding the NKey seed (SU…) of this process's user; read at each connection."),
           credsFile: z.string().default('').describe('.creds file (user JWT and NKey seed) for a NATS in operator mode; read at each connection.'),
         })
         .prefault({})
-        .describe('How this process proves who it is to NATS: one of password, token, nkeySeedFile or credsFile. Each service should have a user of its own (docs/security.md).'),
+        .describe(
+          'How this process proves who it is to NATS: one of password, token, nkeySeedFile or credsFile. Each service should have a user of its own (docs/security.md).',
+        ),
       tls: z
         .strictObject({
-          caFile: z.string().default('').describe('PEM file of the CA(s) that sign the NATS server\'s certificate. Empty: the system\'s trusted CAs.'),
+          caFile: z.string().default('').describe("PEM file of the CA(s) that sign the NATS server's certificate. Empty: the system's trusted CAs."),
           certFile: z.string().default('').describe('PEM client certificate, for a NATS that verifies clients (with keyFile).'),
           keyFile: z.string().default('').describe('PEM private key of certFile.'),
         })
@@ -124,7 +162,9 @@ export const gatewayConfig = z.strictObject({
       insecure: z
         .boolean()
         .default(false)
-        .describe('Allow a NATS connection without TLS and credentials (a NATS no one else reaches, as in development). Off: start-up refuses nats.url without credentials, and the connection without TLS.'),
+        .describe(
+          'Allow a NATS connection without TLS and credentials (a NATS no one else reaches, as in development). Off: start-up refuses nats.url without credentials, and the connection without TLS.',
+        ),
     })
     .prefault({}),
   database: z
@@ -132,12 +172,16 @@ export const gatewayConfig = z.strictObject({
       url: z
         .string()
         .default('')
-        .describe('PostgreSQL URL (secret if it holds a password). Its user is the owner, who migrates (see migrate); services work as their own roles, on the same server and database. Empty: embedded PGlite under <dataDir>/pg (one process only).'),
-      poolSize: z.number().int().positive().default(10).describe('Connections of each service\'s role pool (the audit roles have 4 and 2).'),
+        .describe(
+          'PostgreSQL URL (secret if it holds a password). Its user is the owner, who migrates (see migrate); services work as their own roles, on the same server and database. Empty: embedded PGlite under <dataDir>/pg (one process only).',
+        ),
+      poolSize: z.number().int().positive().default(10).describe("Connections of each service's role pool (the audit roles have 4 and 2)."),
       migrate: z
         .boolean()
         .default(true)
-        .describe('Services apply their migrations, roles and role passwords at start as the owner (database.url), then close that connection. Off: they never sign in as the owner (database.url may then carry no user or password) and refuse to start on a database `gateway migrate` has not brought up to date.'),
+        .describe(
+          'Services apply their migrations, roles and role passwords at start as the owner (database.url), then close that connection. Off: they never sign in as the owner (database.url may then carry no user or password) and refuse to start on a database `gateway migrate` has not brought up to date.',
+        ),
       passwords: z
         .strictObject({
           governance: z.string().default('').describe('Password of <database>_governance (keys, teams, budgets, quotas).'),
@@ -147,7 +191,9 @@ export const gatewayConfig = z.strictObject({
           auditMaintainer: z.string().default('').describe('Password of <database>_audit_maintainer (audit retention).'),
         })
         .prefault({})
-        .describe('Passwords (secrets or env:/file:/vault: references) of the services\' runtime roles, which the migrations make; set by the owner as SCRAM verifiers when it migrates. Empty: no password (trust or peer authentication only).'),
+        .describe(
+          "Passwords (secrets or env:/file:/vault: references) of the services' runtime roles, which the migrations make; set by the owner as SCRAM verifiers when it migrates. Empty: no password (trust or peer authentication only).",
+        ),
     })
     .prefault({}),
   events: z
@@ -155,12 +201,22 @@ export const gatewayConfig = z.strictObject({
       guarantee: z
         .enum(['durable', 'best-effort'])
         .default('durable')
-        .describe('durable: the end of an answer (a body; a stream\'s events from the one that completes it) waits until its request event is accepted by JetStream or fsync\'d to the spool, so an answered request is on record even if the process is killed; best-effort: events go after the answer (up to nats.publishLingerMs later), lost if the process dies meanwhile. Written in each request event as recordGuarantee. The embedded in-process bus is in-process either way.'),
+        .describe(
+          "durable: the end of an answer (a body; a stream's events from the one that completes it) waits until its request event is accepted by JetStream or fsync'd to the spool, so an answered request is on record even if the process is killed; best-effort: events go after the answer (up to nats.publishLingerMs later), lost if the process dies meanwhile. Written in each request event as recordGuarantee. The embedded in-process bus is in-process either way.",
+        ),
       spool: z
         .strictObject({
-          dir: z.string().default('').describe('Folder of this process\'s event spool. Empty: <dataDir>/spool/<services>-<opsPort>. Each process needs its own.'),
-          maxBytes: z.number().int().positive().default(1024 * 1024 * 1024).describe('Largest size of the spool, and of the file beside it of events NATS refused for good (dead-letters.ndjson); see whenFull.'),
-          syncIntervalMs: z.number().int().positive().default(10).describe('Spooled events are written and fsync\'d together at most this often.'),
+          dir: z
+            .string()
+            .default('')
+            .describe("Folder of this process's event spool. Empty: <dataDir>/spool/<services>-<opsPort>. Each process needs its own."),
+          maxBytes: z
+            .number()
+            .int()
+            .positive()
+            .default(1024 * 1024 * 1024)
+            .describe('Largest size of the spool, and of the file beside it of events NATS refused for good (dead-letters.ndjson); see whenFull.'),
+          syncIntervalMs: z.number().int().positive().default(10).describe("Spooled events are written and fsync'd together at most this often."),
           whenFull: z
             .enum(['refuse', 'drop'])
             .default('refuse')
@@ -172,7 +228,11 @@ export const gatewayConfig = z.strictObject({
     .prefault({}),
   secrets: z
     .strictObject({
-      refreshSeconds: z.number().positive().default(60).describe('How often secret references (env:, file:, vault:) are read again, so rotated secrets are used without a restart.'),
+      refreshSeconds: z
+        .number()
+        .positive()
+        .default(60)
+        .describe('How often secret references (env:, file:, vault:) are read again, so rotated secrets are used without a restart.'),
       vault: z
         .strictObject({
           address: z.string().default('').describe('HashiCorp Vault address, e.g. https://vault.internal:8200. Empty: vault: references cannot be used.'),
@@ -204,7 +264,9 @@ export const gatewayConfig = z.strictObject({
           }),
         )
         .default({})
-        .describe('Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals) by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).'),
+        .describe(
+          'Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals) by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).',
+        ),
     })
     .prefault({}),
   ingress: ingressConfig,

@@ -12,7 +12,7 @@ type Settings = GatewayConfig['database'];
 /** The database named by database.url, whose roles are named after it. */
 function databaseName(url: string): string {
   const name = decodeURIComponent(new URL(url).pathname.slice(1));
-  if (!name) throw new Error('database.url names no database (postgres://host:5432/<database>): the services\' roles are named after it');
+  if (!name) throw new Error("database.url names no database (postgres://host:5432/<database>): the services' roles are named after it");
   return name;
 }
 
@@ -67,8 +67,15 @@ export class ProcessDatabases {
       const signedIn = new URL(url);
       signedIn.username = encodeURIComponent(name);
       signedIn.password = encodeURIComponent(passwords[key]!);
-      const db = await connectPostgres(signedIn.toString(), role.poolSize ?? this.settings.poolSize, this.log.child({ component: 'database', role: name })).catch((err: Error) => {
-        throw new Error(`cannot sign in to PostgreSQL as ${name}: check database.passwords.${key}, and that \`gateway migrate\` made the role (${err.message})`, { cause: err });
+      const db = await connectPostgres(
+        signedIn.toString(),
+        role.poolSize ?? this.settings.poolSize,
+        this.log.child({ component: 'database', role: name }),
+      ).catch((err: Error) => {
+        throw new Error(
+          `cannot sign in to PostgreSQL as ${name}: check database.passwords.${key}, and that \`gateway migrate\` made the role (${err.message})`,
+          { cause: err },
+        );
       });
       this.pools.push(db);
       byRole.set(key, db);

@@ -6,7 +6,18 @@ import { signWebhook, webhookBody } from '../audit/siem/webhook.js';
 import type { Attempt, RequestContext } from '../gen/gateway/v1/common.js';
 import { keyView } from '../governance/admin/views.js';
 import { LITERAL_SECRETS } from '../kit/secrets/store.js';
-import { adminEvent, archivedEvent, attemptEvent, authFailedEvent, chainKeyedEvent, checkpointEvent, Event, EventType, requestEvent, toolCalledEvent } from '../kit/events.js';
+import {
+  adminEvent,
+  archivedEvent,
+  attemptEvent,
+  authFailedEvent,
+  chainKeyedEvent,
+  checkpointEvent,
+  type Event,
+  EventType,
+  requestEvent,
+  toolCalledEvent,
+} from '../kit/events.js';
 
 /**
  * Renders docs/events.md: one example of every event type, each in every SIEM
@@ -24,10 +35,39 @@ const context: RequestContext = {
 };
 const usage = { promptTokens: 412, completionTokens: 88, totalTokens: 500, cachedTokens: 256, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 };
 const served = { provider: 'openai', model: 'gpt-4o-mini', deployment: 'openai-east' };
-const attempt = (over: Partial<Attempt>): Attempt => ({ provider: 'openai', model: 'gpt-4o-mini', deployment: 'openai-east', credential: 0, outcome: 'ok', upstreamStatus: 200, durationMs: 840, reason: 'initial', errorMessage: '', ...over });
-const outcome = { endpoint: 'chat.completions', model: 'gpt-4o-mini', served, httpStatus: 200, usage, stream: false, cacheHit: false, durationMs: 912, errorCode: '', errorMessage: '', attempts: [] as Attempt[] };
+const attempt = (over: Partial<Attempt>): Attempt => ({
+  provider: 'openai',
+  model: 'gpt-4o-mini',
+  deployment: 'openai-east',
+  credential: 0,
+  outcome: 'ok',
+  upstreamStatus: 200,
+  durationMs: 840,
+  reason: 'initial',
+  errorMessage: '',
+  ...over,
+});
+const outcome = {
+  endpoint: 'chat.completions',
+  model: 'gpt-4o-mini',
+  served,
+  httpStatus: 200,
+  usage,
+  stream: false,
+  cacheHit: false,
+  durationMs: 912,
+  errorCode: '',
+  errorMessage: '',
+  attempts: [] as Attempt[],
+};
 
-const timeout = attempt({ deployment: 'openai-east', outcome: 'upstream_timeout', upstreamStatus: 0, durationMs: 30_000, errorMessage: 'no response within 30000 ms' });
+const timeout = attempt({
+  deployment: 'openai-east',
+  outcome: 'upstream_timeout',
+  upstreamStatus: 0,
+  durationMs: 30_000,
+  errorMessage: 'no response within 30000 ms',
+});
 const fallback = attempt({ provider: 'anthropic', model: 'claude-3-5-haiku-latest', deployment: 'anthropic-main', reason: 'fallback', durationMs: 1_210 });
 
 interface Example {
@@ -38,67 +78,165 @@ interface Example {
 
 function examples(): Example[] {
   const key = {
-    id: 'vk_7f3a9c21', name: 'support-bot', keyHash: Buffer.alloc(32), teamId: 'team_support', customerId: 'cus_acme', allowedModels: ['gpt-4o*', 'claude-*'], allowedTools: ['search.*'],
-    metadata: { owner: 'support-platform' }, contentLogging: false, cacheScope: 'team' as const, toolMode: 'off' as const, toolCallLimit: null, createdAt: TIME, expiresAt: null, revokedAt: null, rpmLimit: 600, tpmLimit: null, maxParallel: null, rateWindowSeconds: 60,
+    id: 'vk_7f3a9c21',
+    name: 'support-bot',
+    keyHash: Buffer.alloc(32),
+    teamId: 'team_support',
+    customerId: 'cus_acme',
+    allowedModels: ['gpt-4o*', 'claude-*'],
+    allowedTools: ['search.*'],
+    metadata: { owner: 'support-platform' },
+    contentLogging: false,
+    cacheScope: 'team' as const,
+    toolMode: 'off' as const,
+    toolCallLimit: null,
+    createdAt: TIME,
+    expiresAt: null,
+    revokedAt: null,
+    rpmLimit: 600,
+    tpmLimit: null,
+    maxParallel: null,
+    rateWindowSeconds: 60,
   };
   const list: Example[] = [
-    { title: 'Request received', when: 'A request arrived (only with `ingress.emitReceived`).', event: requestEvent(EventType.requestReceived, { service: 'ingress', context }, { ...outcome, served: undefined, httpStatus: 0, usage: undefined, durationMs: 0 }) },
+    {
+      title: 'Request received',
+      when: 'A request arrived (only with `ingress.emitReceived`).',
+      event: requestEvent(
+        EventType.requestReceived,
+        { service: 'ingress', context },
+        { ...outcome, served: undefined, httpStatus: 0, usage: undefined, durationMs: 0 },
+      ),
+    },
     {
       title: 'Request completed',
       when: 'A request was answered, here after a timeout and a fallback to another provider (every attempt is in the outcome).',
-      event: requestEvent(EventType.requestCompleted, { service: 'ingress', context }, { ...outcome, served: { provider: 'anthropic', model: 'claude-3-5-haiku-latest', deployment: 'anthropic-main' }, durationMs: 31_260, attempts: [timeout, fallback] }),
+      event: requestEvent(
+        EventType.requestCompleted,
+        { service: 'ingress', context },
+        {
+          ...outcome,
+          served: { provider: 'anthropic', model: 'claude-3-5-haiku-latest', deployment: 'anthropic-main' },
+          durationMs: 31_260,
+          attempts: [timeout, fallback],
+        },
+      ),
     },
-    { title: 'Cache hit', when: 'A request answered from the cache: `request.completed` with `cacheHit`; no provider was called.', event: requestEvent(EventType.requestCompleted, { service: 'ingress', context }, { ...outcome, cacheHit: true, durationMs: 3 }) },
+    {
+      title: 'Cache hit',
+      when: 'A request answered from the cache: `request.completed` with `cacheHit`; no provider was called.',
+      event: requestEvent(EventType.requestCompleted, { service: 'ingress', context }, { ...outcome, cacheHit: true, durationMs: 3 }),
+    },
     {
       title: 'Request failed',
       when: 'An admitted request failed: every provider that could serve it failed.',
-      event: requestEvent(EventType.requestFailed, { service: 'ingress', context }, { ...outcome, served: undefined, usage: undefined, httpStatus: 504, durationMs: 30_004, errorCode: 'upstream_timeout', errorMessage: 'No deployment of gpt-4o-mini answered in time.', attempts: [timeout] }),
+      event: requestEvent(
+        EventType.requestFailed,
+        { service: 'ingress', context },
+        {
+          ...outcome,
+          served: undefined,
+          usage: undefined,
+          httpStatus: 504,
+          durationMs: 30_004,
+          errorCode: 'upstream_timeout',
+          errorMessage: 'No deployment of gpt-4o-mini answered in time.',
+          attempts: [timeout],
+        },
+      ),
     },
     {
       title: 'Request rejected',
       when: 'Refused before any provider was called: here a team budget; also authentication, rate, concurrency and model allowlist.',
-      event: requestEvent(EventType.requestRejected, { service: 'ingress', context }, { ...outcome, served: undefined, usage: undefined, httpStatus: 402, durationMs: 2, errorCode: 'budget_exceeded', errorMessage: 'The monthly budget of team team_support ($500) does not cover this request; it resets at 2026-12-01T00:00:00.000Z.' }),
+      event: requestEvent(
+        EventType.requestRejected,
+        { service: 'ingress', context },
+        {
+          ...outcome,
+          served: undefined,
+          usage: undefined,
+          httpStatus: 402,
+          durationMs: 2,
+          errorCode: 'budget_exceeded',
+          errorMessage: 'The monthly budget of team team_support ($500) does not cover this request; it resets at 2026-12-01T00:00:00.000Z.',
+        },
+      ),
     },
     { title: 'Upstream attempt', when: 'One provider call (only with `ingress.emitAttempts`).', event: attemptEvent({ service: 'ingress', context }, timeout) },
     {
       title: 'Admin change',
-      when: 'A change through the admin API: `admin.<resource>.<action>`, with the state before and after (never a key\'s value or hash).',
+      when: "A change through the admin API: `admin.<resource>.<action>`, with the state before and after (never a key's value or hash).",
       event: adminEvent(
         'admin.virtual_key.update',
-        { service: 'governance', actor: { keyId: '', keyName: '', teamId: '', customerId: '', admin: 'alice@example.com (admin)' }, context: { ...context, actor: undefined, sourceAddress: '10.20.0.7' } },
-        { action: 'update', resource: 'virtual_key', resourceId: key.id, beforeJson: JSON.stringify(keyView(key)), afterJson: JSON.stringify(keyView({ ...key, rpmLimit: 1200 })) },
+        {
+          service: 'governance',
+          actor: { keyId: '', keyName: '', teamId: '', customerId: '', admin: 'alice@example.com (admin)' },
+          context: { ...context, actor: undefined, sourceAddress: '10.20.0.7' },
+        },
+        {
+          action: 'update',
+          resource: 'virtual_key',
+          resourceId: key.id,
+          beforeJson: JSON.stringify(keyView(key)),
+          afterJson: JSON.stringify(keyView({ ...key, rpmLimit: 1200 })),
+        },
       ),
     },
     {
       title: 'Tool call',
-      when: 'A call of an MCP tool through the gateway (its /mcp, tool execution, or agent mode); arguments and result only with the key\'s content logging on.',
+      when: "A call of an MCP tool through the gateway (its /mcp, tool execution, or agent mode); arguments and result only with the key's content logging on.",
       event: toolCalledEvent(
         { service: 'ingress', context },
         {
-          tool: 'github.create_issue', server: 'github', argumentsSha256: '5e0c6f2b9d7a4c3e1f8a0b2d4c6e8f1a3b5c7d9e0f2a4b6c8d0e1f3a5b7c9d2e', resultBytes: 412, durationMs: 388,
-          outcome: 'ok', errorMessage: '', surface: 'mcp', argumentsJson: '', resultJson: '',
+          tool: 'github.create_issue',
+          server: 'github',
+          argumentsSha256: '5e0c6f2b9d7a4c3e1f8a0b2d4c6e8f1a3b5c7d9e0f2a4b6c8d0e1f3a5b7c9d2e',
+          resultBytes: 412,
+          durationMs: 388,
+          outcome: 'ok',
+          errorMessage: '',
+          surface: 'mcp',
+          argumentsJson: '',
+          resultJson: '',
         },
       ),
     },
     {
       title: 'Authentication failure',
       when: 'An admin API call with a missing or invalid credential.',
-      event: authFailedEvent({ service: 'governance', context: { requestId: 'req_01jq3v7a1b9x', traceId: '', actor: undefined, sourceAddress: '203.0.113.9' } }, { surface: 'admin_api', reason: 'invalid token', target: 'DELETE /admin/keys/vk_7f3a9c21' }),
+      event: authFailedEvent(
+        { service: 'governance', context: { requestId: 'req_01jq3v7a1b9x', traceId: '', actor: undefined, sourceAddress: '203.0.113.9' } },
+        { surface: 'admin_api', reason: 'invalid token', target: 'DELETE /admin/keys/vk_7f3a9c21' },
+      ),
     },
     {
       title: 'Audit rows archived',
       when: 'Rows past `audit.retention.days` went to an archive file; this event is chained into the log.',
-      event: archivedEvent({ service: 'audit' }, { upToSeq: 1_048_576, rows: 1_048_576, lastHash: '9f2c4e0d5b7a61c38e4f0a2b6d8c1e3f5a7b9c0d2e4f6a8b0c1d3e5f7a9b2c4d', file: 'audit-archive-2026-08-26.ndjson', fileSha256: '3b7e1f9a0c2d4e6f8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f' }),
+      event: archivedEvent(
+        { service: 'audit' },
+        {
+          upToSeq: 1_048_576,
+          rows: 1_048_576,
+          lastHash: '9f2c4e0d5b7a61c38e4f0a2b6d8c1e3f5a7b9c0d2e4f6a8b0c1d3e5f7a9b2c4d',
+          file: 'audit-archive-2026-08-26.ndjson',
+          fileSha256: '3b7e1f9a0c2d4e6f8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f',
+        },
+      ),
     },
     {
       title: 'Audit chain keyed',
-      when: 'From this row on, every row\'s hash is an HMAC with the key of this id: written into the log at start when the chain is not yet keyed with `audit.chainKey` (a new log, an older version\'s, a rotated key). Never sent to SIEM sinks.',
+      when: "From this row on, every row's hash is an HMAC with the key of this id: written into the log at start when the chain is not yet keyed with `audit.chainKey` (a new log, an older version's, a rotated key). Never sent to SIEM sinks.",
       event: chainKeyedEvent({ service: 'audit' }, { keyId: '4be1c09e7d2a5f38', algorithm: 'HMAC-SHA-256' }),
     },
     {
       title: 'Audit checkpoint',
       when: 'Every `audit.checkpoints.intervalSeconds` when the log grew: its head, signed with the chain key, also appended to the checkpoint file. Sent to SIEM sinks, never written into the log. Keep them: `gateway audit verify` catches a log rolled back or rewritten after one.',
-      event: checkpointEvent({ service: 'audit' }, TIME, { seq: 1_048_912, hash: '2d7c0e8f4a6b1c3d5e7f9a0b2c4d6e8f1a3b5c7d9e0f2a4b6c8d0e1f3a5b7c9d', keyId: '4be1c09e7d2a5f38', mac: '8a1f3c5e7b9d0f2a4c6e8b0d1f3a5c7e9b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a' }),
+      event: checkpointEvent({ service: 'audit' }, TIME, {
+        seq: 1_048_912,
+        hash: '2d7c0e8f4a6b1c3d5e7f9a0b2c4d6e8f1a3b5c7d9e0f2a4b6c8d0e1f3a5b7c9d',
+        keyId: '4be1c09e7d2a5f38',
+        mac: '8a1f3c5e7b9d0f2a4c6e8b0d1f3a5c7e9b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a',
+      }),
     },
   ];
   // Fixed ids and times, so the page changes only when a format does.
@@ -145,7 +283,18 @@ export function renderEventsReference(): string {
 function transports(event: Event): string[] {
   const cef = formatEvent('cef', event);
   const syslog = frame(syslogMessage(event, cef, { facility: 13, hostname: 'gw-audit-1', appName: 'ai-gateway', procId: '4242' }));
-  const hec = new SplunkSink(sinkConfig.parse({ type: 'splunk', name: 'soc', url: 'https://splunk.example.com:8088', token: 'unused', index: 'ai', host: 'gw-audit-1', format: 'ocsf' }) as SplunkSinkConfig, LITERAL_SECRETS);
+  const hec = new SplunkSink(
+    sinkConfig.parse({
+      type: 'splunk',
+      name: 'soc',
+      url: 'https://splunk.example.com:8088',
+      token: 'unused',
+      index: 'ai',
+      host: 'gw-audit-1',
+      format: 'ocsf',
+    }) as SplunkSinkConfig,
+    LITERAL_SECRETS,
+  );
   const splunk = hec.envelope({ event, record: formatEvent('ocsf', event) });
   void hec.close();
   const body = webhookBody('native', [{ event, record: formatEvent('native', event) }]);

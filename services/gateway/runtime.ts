@@ -33,7 +33,10 @@ async function connectJetStream(config: GatewayConfig, services: ServiceName[], 
   await secrets.prepare([password, token].filter(Boolean));
   const access = natsAccess(config.nats, secrets, inboxPrefix(services), natsUserName(services));
   if (!access.authenticator || !access.tls) {
-    log.warn({ credentials: Boolean(access.authenticator), tls: Boolean(access.tls) }, 'nats.insecure: NATS is used without credentials or TLS, so whoever can reach it may publish events that become audit and usage rows');
+    log.warn(
+      { credentials: Boolean(access.authenticator), tls: Boolean(access.tls) },
+      'nats.insecure: NATS is used without credentials or TLS, so whoever can reach it may publish events that become audit and usage rows',
+    );
   }
   const updatesStream = services.some((name) => BUS_USE[name].updatesStream);
   return JetStreamBus.connect({ ...config.nats, access, updatesStream }, `gateway:${services.join(',')}`, log);
@@ -198,7 +201,9 @@ function grpcTls(config: GatewayConfig, services: ServiceName[], log: Logger): G
   }
   const missing = services.filter((name) => !loaded.services.has(name));
   if (missing.length > 0) {
-    throw new Error(`server.tls.cert (${tls.cert}) does not name ${missing.join(', ')}: a process's certificate must name every service it runs (gateway certs init issues one per service)`);
+    throw new Error(
+      `server.tls.cert (${tls.cert}) does not name ${missing.join(', ')}: a process's certificate must name every service it runs (gateway certs init issues one per service)`,
+    );
   }
   return loaded;
 }

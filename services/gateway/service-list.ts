@@ -18,7 +18,10 @@ export const GROUPS: Record<string, ServiceName[]> = {
 /** Parses "all", "ingress,routing", "request-path,audit" into service names, or throws naming the bad entry. */
 export function parseServiceList(list: string): ServiceName[] {
   const selected = new Set<ServiceName>();
-  for (const raw of list.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const group = GROUPS[raw];
     if (group) group.forEach((name) => selected.add(name));
     else if ((SERVICE_NAMES as readonly string[]).includes(raw)) selected.add(raw as ServiceName);

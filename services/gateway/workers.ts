@@ -39,8 +39,7 @@ export function workerSlot(): number | undefined {
 export function answerPrimary(metrics: Registry, local: OpsSource): void {
   process.on('message', (message: Ask) => {
     if (message?.type !== 'gateway:ask') return;
-    const work =
-      message.what === 'metrics' ? metrics.getMetricsAsJSON() : message.what === 'readiness' ? local.readiness() : local.view(message.path ?? '');
+    const work = message.what === 'metrics' ? metrics.getMetricsAsJSON() : message.what === 'readiness' ? local.readiness() : local.view(message.path ?? '');
     work.then(
       (value) => process.send?.({ type: 'gateway:answer', id: message.id, value } satisfies Answer),
       (err: unknown) => process.send?.({ type: 'gateway:answer', id: message.id, error: (err as Error).message } satisfies Answer),
@@ -71,7 +70,11 @@ export interface RunningWorkers {
 export async function startWorkers(config: GatewayConfig, services: ServiceName[], log: Logger): Promise<RunningWorkers> {
   checkDeployment(config, services);
   const metrics = createMetricsRegistry();
-  const restarts = new Counter({ name: 'gateway_worker_restarts_total', help: 'Workers the primary started again after one exited unasked.', registers: [metrics] });
+  const restarts = new Counter({
+    name: 'gateway_worker_restarts_total',
+    help: 'Workers the primary started again after one exited unasked.',
+    registers: [metrics],
+  });
   const slots = new Map<number, Slot>();
   const waiting = new Map<number, { resolve(value: unknown): void; reject(err: Error): void; timer: NodeJS.Timeout }>();
   let asks = 0;

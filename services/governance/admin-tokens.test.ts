@@ -34,7 +34,10 @@ describe('admin tokens: start-up refuses short and known ones', () => {
     expect(owner).not.toContain(short);
 
     const file = join(mkdtempSync(join(tmpdir(), 'gw-tokens-')), 'gateway.yaml');
-    writeFileSync(file, `governance:\n  adminTokens:\n    - { name: ci, role: viewer, token: ${random(MIN_TOKEN_LENGTH)} }\n    - { name: bot, role: admin, token: ${short} }\n`);
+    writeFileSync(
+      file,
+      `governance:\n  adminTokens:\n    - { name: ci, role: viewer, token: ${random(MIN_TOKEN_LENGTH)} }\n    - { name: bot, role: admin, token: ${short} }\n`,
+    );
     const listed = configProblems({ file, env: {} });
     expect(listed).toEqual([expect.stringContaining('governance.adminTokens.1.token')]);
     expect(listed[0]).not.toContain(short);

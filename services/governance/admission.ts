@@ -7,9 +7,7 @@ import type { Rates } from './reservations.js';
 import type { Budget, RateLimits, VirtualKey } from './store/entities.js';
 
 /** Why a charge exists, to word a refusal and to settle it. */
-export type ChargeKind =
-  | { kind: 'budget'; budget: Budget }
-  | { kind: 'requests' | 'tokens' | 'concurrency' | 'tool_calls'; scope: 'key' | 'team'; id: string };
+export type ChargeKind = { kind: 'budget'; budget: Budget } | { kind: 'requests' | 'tokens' | 'concurrency' | 'tool_calls'; scope: 'key' | 'team'; id: string };
 
 export interface Planned extends Charge {
   reason: ChargeKind;
@@ -26,15 +24,27 @@ export function plan(directory: Directory, key: VirtualKey, costMicros: number, 
   const customer = directory.customerOf(key);
   const charges: Planned[] = [];
   for (const budget of [...directory.budgetsFor('key', key.id), ...directory.budgetsFor('team', key.teamId), ...directory.budgetsFor('customer', customer)]) {
-    charges.push({ quota: `budget:${budget.id}`, window: budgetWindow(budget, now), limit: budgetMicros(budget.limitUsd), amount: costMicros, reason: { kind: 'budget', budget } });
+    charges.push({
+      quota: `budget:${budget.id}`,
+      window: budgetWindow(budget, now),
+      limit: budgetMicros(budget.limitUsd),
+      amount: costMicros,
+      reason: { kind: 'budget', budget },
+    });
   }
-  const limited: [('key' | 'team'), string, RateLimits | undefined][] = [['key', key.id, key], ['team', key.teamId ?? '', team]];
+  const limited: ['key' | 'team', string, RateLimits | undefined][] = [
+    ['key', key.id, key],
+    ['team', key.teamId ?? '', team],
+  ];
   for (const [scope, id, limits] of limited) {
     if (!limits) continue;
     const window = rateWindow(limits.rateWindowSeconds, now);
-    if (limits.rpmLimit !== null) charges.push({ quota: `rpm:${scope}:${id}`, window, limit: limits.rpmLimit, amount: 1, reason: { kind: 'requests', scope, id } });
-    if (limits.tpmLimit !== null) charges.push({ quota: `tpm:${scope}:${id}`, window, limit: limits.tpmLimit, amount: tokens, reason: { kind: 'tokens', scope, id } });
-    if (limits.maxParallel !== null) charges.push({ quota: `conc:${scope}:${id}`, window: FOREVER, limit: limits.maxParallel, amount: 1, reason: { kind: 'concurrency', scope, id } });
+    if (limits.rpmLimit !== null)
+      charges.push({ quota: `rpm:${scope}:${id}`, window, limit: limits.rpmLimit, amount: 1, reason: { kind: 'requests', scope, id } });
+    if (limits.tpmLimit !== null)
+      charges.push({ quota: `tpm:${scope}:${id}`, window, limit: limits.tpmLimit, amount: tokens, reason: { kind: 'tokens', scope, id } });
+    if (limits.maxParallel !== null)
+      charges.push({ quota: `conc:${scope}:${id}`, window: FOREVER, limit: limits.maxParallel, amount: 1, reason: { kind: 'concurrency', scope, id } });
   }
   return charges;
 }
@@ -51,7 +61,8 @@ export function budgetMicros(limitUsd: number): number {
  */
 export function affordableOutput(charge: Planned, remaining: number, rates: Rates): number | undefined {
   // Whole micro-dollars: what is left may hold a fraction of one from an older version's leases.
-  if (charge.reason.kind === 'budget') return rates.outputPerToken > 0n ? Number((fromMicros(Math.floor(remaining)) - rates.prompt) / rates.outputPerToken) : undefined;
+  if (charge.reason.kind === 'budget')
+    return rates.outputPerToken > 0n ? Number((fromMicros(Math.floor(remaining)) - rates.prompt) / rates.outputPerToken) : undefined;
   if (charge.reason.kind === 'tokens') return Math.floor(remaining - rates.promptTokens);
   return undefined;
 }
@@ -70,7 +81,10 @@ function seconds(ms: number): string {
 /** The x-ratelimit-* headers OpenAI clients read, from the key's (else the team's) request and token limits. */
 export function rateHeaders(charges: readonly Planned[], remaining: (charge: Planned) => number, now: Date): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const [kind, suffix] of [['requests', 'requests'], ['tokens', 'tokens']] as const) {
+  for (const [kind, suffix] of [
+    ['requests', 'requests'],
+    ['tokens', 'tokens'],
+  ] as const) {
     const charge = charges.find((c) => c.reason.kind === kind && c.reason.scope === 'key') ?? charges.find((c) => c.reason.kind === kind);
     if (!charge) continue;
     headers[`x-ratelimit-limit-${suffix}`] = String(charge.limit);
@@ -94,13 +108,18 @@ export function refusal(charge: Planned, now: Date, headers: Record<string, stri
       `The ${periodAdjective(b.period)} budget of ${b.scope} ${b.scopeId} ($${b.limitUsd}) does not cover this request; it resets at ${charge.window.end.toISOString()}.`,
     );
   } else if (reason.kind === 'concurrency') {
-    error = new GatewayError('concurrency_limit_exceeded', `Too many requests in flight for ${reason.scope} ${reason.id} (limit ${charge.limit}); retry when one finishes.`);
+    error = new GatewayError(
+      'concurrency_limit_exceeded',
+      `Too many requests in flight for ${reason.scope} ${reason.id} (limit ${charge.limit}); retry when one finishes.`,
+    );
   } else {
     const unit = reason.kind === 'tool_calls' ? 'tool calls' : reason.kind;
-    error = new GatewayError('rate_limit_exceeded', `Rate limit reached for ${reason.scope} ${reason.id}: ${charge.limit} ${unit} per ${Math.round((charge.window.end.getTime() - charge.window.start.getTime()) / 1000)}s.`);
+    error = new GatewayError(
+      'rate_limit_exceeded',
+      `Rate limit reached for ${reason.scope} ${reason.id}: ${charge.limit} ${unit} per ${Math.round((charge.window.end.getTime() - charge.window.start.getTime()) / 1000)}s.`,
+    );
   }
   error.headers = { ...headers };
   if (reason.kind !== 'concurrency') error.headers['retry-after'] = String(Math.max(1, Math.ceil((charge.window.end.getTime() - now.getTime()) / 1000)));
   return error;
 }
-

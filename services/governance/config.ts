@@ -6,7 +6,9 @@ import { defaultAddress } from '../kit/ports.js';
 
 const adminToken = z.strictObject({
   name: z.string().min(1).describe('Who the token belongs to; recorded as the actor of their admin changes.'),
-  token: strongToken({ optional: false }).describe(`The bearer token (secret), at least ${MIN_TOKEN_LENGTH} characters and no published value; use \${ENV_VAR} substitution.`),
+  token: strongToken({ optional: false }).describe(
+    `The bearer token (secret), at least ${MIN_TOKEN_LENGTH} characters and no published value; use \${ENV_VAR} substitution.`,
+  ),
   role: z.enum(ROLES).describe('owner and admin change things, viewer reads, auditor reads the audit log.'),
   customer: z.string().optional().describe('Limits the token to one customer and its teams and keys.'),
   team: z.string().optional().describe('Limits the token to one team and its keys.'),
@@ -14,7 +16,10 @@ const adminToken = z.strictObject({
 
 const sso = z
   .strictObject({
-    issuer: z.string().default('').describe('OpenID Connect issuer URL (Okta, Entra ID, Keycloak…); its discovery document and JWKS are fetched from it. Empty: SSO off.'),
+    issuer: z
+      .string()
+      .default('')
+      .describe('OpenID Connect issuer URL (Okta, Entra ID, Keycloak…); its discovery document and JWKS are fetched from it. Empty: SSO off.'),
     audience: z.string().default('').describe('The audience (aud) admin tokens must be issued for.'),
     roleClaim: z.string().default('groups').describe('Claim whose values (a string or a list) are matched against roleMappings.'),
     nameClaim: z.string().default('email').describe('Claim naming the person in admin events (falls back to sub).'),
@@ -48,7 +53,14 @@ export const governanceConfig = z
       ),
     adminTokens: z.array(adminToken).default([]).describe('Further static admin tokens, for people and automation, each with a role.'),
     sso,
-    defaultMaxOutputTokens: z.number().int().positive().default(4_096).describe('Output tokens reserved for a request that sets no max_tokens; for a key a budget or token limit charges, also the output cap sent to the provider.'),
+    defaultMaxOutputTokens: z
+      .number()
+      .int()
+      .positive()
+      .default(4_096)
+      .describe(
+        'Output tokens reserved for a request that sets no max_tokens; for a key a budget or token limit charges, also the output cap sent to the provider.',
+      ),
     unknownModelCostPerMillion: z
       .number()
       .min(0)
@@ -69,7 +81,7 @@ export const governanceConfig = z
       .min(5_000)
       .default(10_000)
       .describe(
-        "Admissions of an ingress process in another process that no governance replica has heard from this long (it died) are released: their concurrency slots freed, their reservation kept as their charge. Ingress shows it is alive every second while it holds admissions; the bound leaves room for several of those to be late or lost.",
+        'Admissions of an ingress process in another process that no governance replica has heard from this long (it died) are released: their concurrency slots freed, their reservation kept as their charge. Ingress shows it is alive every second while it holds admissions; the bound leaves room for several of those to be late or lost.',
       ),
     quota: z
       .strictObject({

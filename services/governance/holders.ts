@@ -53,7 +53,10 @@ export class Holders {
     const since = this.now() - this.silenceMs;
     const unheard = [...holders].filter((holder) => (this.lastHeard.get(holder) ?? -Infinity) <= since);
     if (unheard.length === 0) return new Set();
-    const { rows } = await this.db.query<{ holder: string }>('SELECT holder FROM reservation_holders WHERE holder = ANY($1::text[]) AND seen_at > $2', [unheard, new Date(since)]);
+    const { rows } = await this.db.query<{ holder: string }>('SELECT holder FROM reservation_holders WHERE holder = ANY($1::text[]) AND seen_at > $2', [
+      unheard,
+      new Date(since),
+    ]);
     const heardElsewhere = new Set(rows.map((row) => row.holder));
     return new Set(unheard.filter((holder) => !heardElsewhere.has(holder)));
   }

@@ -157,7 +157,16 @@ export const governanceDatabase: DatabasePlan = {
   components: [{ name: 'governance', migrations: governanceMigrations }],
   roles: {
     governance: {
-      grants: tableGrants('SELECT, INSERT, UPDATE, DELETE', ['virtual_keys', 'customers', 'teams', 'budgets', 'quota_windows', 'quota_leases', 'routing_entries', 'reservation_holders']),
+      grants: tableGrants('SELECT, INSERT, UPDATE, DELETE', [
+        'virtual_keys',
+        'customers',
+        'teams',
+        'budgets',
+        'quota_windows',
+        'quota_leases',
+        'routing_entries',
+        'reservation_holders',
+      ]),
     },
   },
 };

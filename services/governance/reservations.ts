@@ -60,7 +60,10 @@ export class ReservationPricer {
     const rates: Rates = { promptTokens: 0, prompt: 0n, outputPerToken: 0n };
     for (const target of targets.length ? targets : [{ provider: '', model }]) {
       const tokens = prompt.o200kTokens > 0 && O200K_MODEL.test(target.model.toLowerCase()) ? prompt.o200kTokens : prompt.boundTokens;
-      const worst = (target.provider ? this.pricing.worstRates(target.provider, target.model) : undefined) ?? { prompt: this.unknownPerToken, output: this.unknownPerToken };
+      const worst = (target.provider ? this.pricing.worstRates(target.provider, target.model) : undefined) ?? {
+        prompt: this.unknownPerToken,
+        output: this.unknownPerToken,
+      };
       const promptCost = BigInt(tokens) * worst.prompt;
       rates.promptTokens = Math.max(rates.promptTokens, tokens);
       if (promptCost > rates.prompt) rates.prompt = promptCost;

@@ -20,7 +20,17 @@ const noLimits = { rpmLimit: null, tpmLimit: null, maxParallel: null, rateWindow
 // $10 per million tokens in and out: a request reserving 100,000 output tokens reserves $1 and a bit.
 const pricing = new Pricing({ 'mock/echo': { input: 10, output: 10 }, 'pricey/big': { input: 100, output: 100 } });
 /** What routing says its configured names reach: "smart" may be served by mock/echo or, falling back, by pricey/big. */
-const resolved = async () => ({ models: [{ name: 'smart', targets: [{ provider: 'mock', model: 'echo' }, { provider: 'pricey', model: 'big' }] }] });
+const resolved = async () => ({
+  models: [
+    {
+      name: 'smart',
+      targets: [
+        { provider: 'mock', model: 'echo' },
+        { provider: 'pricey', model: 'big' },
+      ],
+    },
+  ],
+});
 
 describe('governance admission', () => {
   let cleanup: (() => Promise<void>) | undefined;
@@ -41,7 +51,17 @@ describe('governance admission', () => {
       const book = new QuotaBook(handle.db, { leaseFraction: 0.125, syncIntervalMs: 60_000, idleMs: 60_000, reclaimAfterMs: 60_000 }, log, () => clock);
       const metrics = new Registry();
       const pricer = new ReservationPricer(pricing, config.unknownModelCostPerMillion, resolved, log);
-      const api = new Governance(directory, book, new Holders(handle.db, config.holderSilenceMs, () => clock), pricing, pricer, config, metrics, log, () => new Date(clock));
+      const api = new Governance(
+        directory,
+        book,
+        new Holders(handle.db, config.holderSilenceMs, () => clock),
+        pricing,
+        pricer,
+        config,
+        metrics,
+        log,
+        () => new Date(clock),
+      );
       return { api, metrics, sweep: () => (api as unknown as { sweep(): Promise<void> }).sweep() };
     };
     const first = replica();
@@ -50,16 +70,52 @@ describe('governance admission', () => {
     await directory.customers.insert({ id: 'acme', name: 'Acme', metadata: {}, createdAt: new Date() });
     await directory.teams.insert({ id: 'search', name: 'Search', customerId: 'acme', metadata: {}, createdAt: new Date(), ...noLimits });
     const stored = await directory.keys.insert({
-      id: 'vk_1', name: 'k', keyHash: hashSecret(value), teamId: 'search', customerId: null, allowedModels: ['mock/*'], allowedTools: [], metadata: {},
-      contentLogging: false, cacheScope: 'team', toolMode: 'off', toolCallLimit: null, createdAt: new Date(), expiresAt: null, revokedAt: null, ...noLimits, ...key,
+      id: 'vk_1',
+      name: 'k',
+      keyHash: hashSecret(value),
+      teamId: 'search',
+      customerId: null,
+      allowedModels: ['mock/*'],
+      allowedTools: [],
+      metadata: {},
+      contentLogging: false,
+      cacheScope: 'team',
+      toolMode: 'off',
+      toolCallLimit: null,
+      createdAt: new Date(),
+      expiresAt: null,
+      revokedAt: null,
+      ...noLimits,
+      ...key,
     });
     const authorize = (maxOutputTokens = 100_000, model = 'mock/echo', holder = '') =>
-      governance.authorize({ context: undefined, keyHash: hashSecret(value), model, endpoint: 'chat.completions', promptBoundTokens: 10, promptO200kTokens: 0, maxOutputTokens, choices: 1, holder });
+      governance.authorize({
+        context: undefined,
+        keyHash: hashSecret(value),
+        model,
+        endpoint: 'chat.completions',
+        promptBoundTokens: 10,
+        promptO200kTokens: 0,
+        maxOutputTokens,
+        choices: 1,
+        holder,
+      });
     const settle = (reservationId: string, totalTokens: number) =>
       governance.settle({
-        context: undefined, reservationId, success: true, cacheHit: false,
+        context: undefined,
+        reservationId,
+        success: true,
+        cacheHit: false,
         served: { provider: 'mock', model: 'echo', deployment: '' },
-        usage: { promptTokens: totalTokens / 2, completionTokens: totalTokens / 2, totalTokens, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 },
+        usage: {
+          promptTokens: totalTokens / 2,
+          completionTokens: totalTokens / 2,
+          totalTokens,
+          cachedTokens: 0,
+          reasoningTokens: 0,
+          cacheWriteTokens: 0,
+          cacheWrite1hTokens: 0,
+        },
       });
     const budget = (scope: 'key' | 'team' | 'customer', scopeId: string, limitUsd: number, period: 'minute' | 'day' = 'minute') =>
       directory.budgets.insert({ id: `b_${scope}`, scope, scopeId, limitUsd, period, alignment: 'calendar', anchor: new Date(clock), createdAt: new Date() });
@@ -67,7 +123,10 @@ describe('governance admission', () => {
   }
 
   const refusedWith = async (promise: Promise<unknown>) => {
-    const error = await promise.then(() => undefined, (e: unknown) => e);
+    const error = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(GatewayError);
     return error as GatewayError;
   };

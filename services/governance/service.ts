@@ -1,7 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type {
-  AuthorizeBatch, AuthorizeRequest, AuthorizeResponse, AuthorizeResult, AuthorizeResults, AuthorizeToolCallRequest, AuthorizeToolCallResponse, AuthorizeToolsRequest, AuthorizeToolsResponse, ExtendReservationRequest, ExtendReservationResponse, GovernanceService, HeartbeatRequest, HeartbeatResponse, RoutingConfig, SettleBatch, SettleRequest, SettleResponse,
+  AuthorizeBatch,
+  AuthorizeRequest,
+  AuthorizeResponse,
+  AuthorizeResult,
+  AuthorizeResults,
+  AuthorizeToolCallRequest,
+  AuthorizeToolCallResponse,
+  AuthorizeToolsRequest,
+  AuthorizeToolsResponse,
+  ExtendReservationRequest,
+  ExtendReservationResponse,
+  GovernanceService,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  RoutingConfig,
+  SettleBatch,
+  SettleRequest,
+  SettleResponse,
 } from '../gen/gateway/v1/governance.js';
 import { GatewayError } from '../kit/errors.js';
 import { refusalOf, type Api } from '../kit/grpc.js';
@@ -136,12 +153,23 @@ export class Governance implements Api<typeof GovernanceService> {
     const now = this.now();
     const key = await this.usableKey(request.keyHash, now);
     if (request.model && !matchesAny(key.allowedModels, request.model)) {
-      return this.reject('model_not_allowed', new GatewayError('model_not_allowed', `This key may not use the model \`${request.model}\`.`, { param: 'model' }));
+      return this.reject(
+        'model_not_allowed',
+        new GatewayError('model_not_allowed', `This key may not use the model \`${request.model}\`.`, { param: 'model' }),
+      );
     }
     const prompt = { boundTokens: request.promptBoundTokens, o200kTokens: request.promptO200kTokens };
     const reserved = FREE_ENDPOINTS.has(request.endpoint)
       ? { planned: [], taken: [], cost: 0n, tokens: 0, cap: 0, byTokens: false }
-      : await this.reserveCall(key, request.model, prompt, request.endpoint === 'embeddings' ? 0 : this.outputCap(request.maxOutputTokens), request.choices || 1, now, () => true);
+      : await this.reserveCall(
+          key,
+          request.model,
+          prompt,
+          request.endpoint === 'embeddings' ? 0 : this.outputCap(request.maxOutputTokens),
+          request.choices || 1,
+          now,
+          () => true,
+        );
     const headers = rateHeaders(reserved.planned, (charge) => this.quotas.remaining(charge), now);
     if ('refused' in reserved) return this.reject(reserved.refused.quota.split(':')[0]!, refusal(reserved.refused, now, headers));
 
@@ -177,7 +205,15 @@ export class Governance implements Api<typeof GovernanceService> {
     const now = this.now();
     const prompt = { boundTokens: request.promptBoundTokens, o200kTokens: request.promptO200kTokens };
     // The request already counts as one request and holds its concurrency slot: a further call is charged only what it may cost.
-    const reserved = await this.reserveCall(key, reservation.model, prompt, request.promptOnly ? 0 : this.outputCap(request.maxOutputTokens), 1, now, chargedByTokens);
+    const reserved = await this.reserveCall(
+      key,
+      reservation.model,
+      prompt,
+      request.promptOnly ? 0 : this.outputCap(request.maxOutputTokens),
+      1,
+      now,
+      chargedByTokens,
+    );
     if ('refused' in reserved) return this.reject(reserved.refused.quota.split(':')[0]!, refusal(reserved.refused, now, {}));
     reservation.taken.push(...reserved.taken.map((taken, i) => ({ planned: reserved.planned[i]!, taken })));
     reservation.cost += reserved.cost;
@@ -197,7 +233,15 @@ export class Governance implements Api<typeof GovernanceService> {
    * what that covers; refused when not even one output token fits (or, for a
    * prompt alone, when the prompt does not).
    */
-  private async reserveCall(key: VirtualKey, model: string, prompt: PromptSize, requested: number, choices: number, now: Date, kinds: (charge: Planned) => boolean): Promise<Reserved | { refused: Planned; planned: Planned[] }> {
+  private async reserveCall(
+    key: VirtualKey,
+    model: string,
+    prompt: PromptSize,
+    requested: number,
+    choices: number,
+    now: Date,
+    kinds: (charge: Planned) => boolean,
+  ): Promise<Reserved | { refused: Planned; planned: Planned[] }> {
     const rates = await this.pricer.rates(model, prompt);
     let cap = requested;
     for (let tries = 1; ; tries++) {
@@ -233,7 +277,10 @@ export class Governance implements Api<typeof GovernanceService> {
     if (cost > reservation.cost) {
       // The caps sent to providers make this a provider's fault (or a price missing from the reservation); it is spend all the same.
       this.overruns.inc(usdNumber(cost - reservation.cost));
-      this.log.warn({ requestId: request.context?.requestId, reservedUsd: usdText(reservation.cost), costUsd: usdText(cost) }, 'a request cost more than its reservation covered');
+      this.log.warn(
+        { requestId: request.context?.requestId, reservedUsd: usdText(reservation.cost), costUsd: usdText(cost) },
+        'a request cost more than its reservation covered',
+      );
     }
     // A reservation extended for further model calls holds several charges on one budget: the real use replaces their sum, once.
     const settled = new Set<Taken['entry']>();
@@ -305,7 +352,8 @@ export class Governance implements Api<typeof GovernanceService> {
       this.released.inc({ reason: holderSilent ? 'holder_silent' : 'timeout' });
       for (const { planned, taken } of reservation.taken) if (planned.reason.kind === 'concurrency') this.quotas.adjust(taken, -1);
     }
-    if (silent.size > 0) this.log.warn({ holders: [...silent] }, 'released the admissions of ingress processes no governance replica has heard from (they died)');
+    if (silent.size > 0)
+      this.log.warn({ holders: [...silent] }, 'released the admissions of ingress processes no governance replica has heard from (they died)');
   }
 
   private reject(outcome: string, error: GatewayError): never {

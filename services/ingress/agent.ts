@@ -119,7 +119,8 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
   const stream = offer.body.stream === true;
   let maxSteps: number;
   try {
-    if (typeof offer.body.n === 'number' && offer.body.n !== 1) throw new GatewayError('invalid_request', 'Agent mode answers with one choice; leave n unset.', { param: 'n' });
+    if (typeof offer.body.n === 'number' && offer.body.n !== 1)
+      throw new GatewayError('invalid_request', 'Agent mode answers with one choice; leave n unset.', { param: 'n' });
     maxSteps = Math.min(settings.maxSteps, requestedMaxSteps(run.request) ?? settings.maxSteps);
   } catch (err) {
     throw admission.fail(err, model, stream);
@@ -143,7 +144,14 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
       sse = new SseWriter(reply.raw);
       sse.start(reply.getHeaders() as Record<string, string>);
     }
-    const chunk = { id: `chatcmpl-agent-${admission.context.requestId}`, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, choices: [], x_gateway_agent: record };
+    const chunk = {
+      id: `chatcmpl-agent-${admission.context.requestId}`,
+      object: 'chat.completion.chunk',
+      created: Math.floor(Date.now() / 1000),
+      model,
+      choices: [],
+      x_gateway_agent: record,
+    };
     await sse.event('', JSON.stringify(chunk));
   };
 
@@ -155,7 +163,12 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
       // The admission reserved the first model call; each further one, with its longer prompt, is reserved before it is made.
       const hints = round === 1 ? run.hints : { ...run.hints!, maxOutputTokens: await admission.extend(call, body) };
       const result: CompletionResponse = await deps.clients.routing.complete({
-        context: admission.context, endpoint: 'chat.completions', body, hints, replay: undefined, keepAnswer: stream,
+        context: admission.context,
+        endpoint: 'chat.completions',
+        body,
+        hints,
+        replay: undefined,
+        keepAnswer: stream,
       });
       usage = addUsage(usage, result.usage);
       served = result.served;
@@ -165,7 +178,11 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
       const calls = message?.tool_calls ?? [];
       const stop: Stop | undefined = !calls.every((call) => offer.auto.has(call.function.name))
         ? 'client_tools'
-        : round > maxSteps ? 'max_steps' : performance.now() > deadline ? 'time_budget' : undefined;
+        : round > maxSteps
+          ? 'max_steps'
+          : performance.now() > deadline
+            ? 'time_budget'
+            : undefined;
       if (calls.length === 0 || stop) {
         const agent = { steps: steps.filter((s) => s.status !== 'running'), ...(calls.length > 0 && stop ? { stopped: stop } : {}) };
         return await answer(deps, admission, run, { result, completion, usage, served, attempts, agent, sse });
@@ -194,7 +211,8 @@ function requestedMaxSteps(request: FastifyRequest): number | undefined {
   const value = headerValue(request.headers['x-gateway-agent-max-steps']);
   if (value === undefined) return undefined;
   const steps = Number(value);
-  if (!Number.isInteger(steps) || steps < 0) throw new GatewayError('invalid_request', 'x-gateway-agent-max-steps must be a whole number.', { param: 'x-gateway-agent-max-steps' });
+  if (!Number.isInteger(steps) || steps < 0)
+    throw new GatewayError('invalid_request', 'x-gateway-agent-max-steps must be a whole number.', { param: 'x-gateway-agent-max-steps' });
   return steps;
 }
 
@@ -236,7 +254,10 @@ async function answer(deps: PipelineDeps, admission: Admission, run: AgentRun, f
   const headers = { ...servedHeaders(served, attempts), 'x-gateway-agent-steps': String(agent.steps.length) };
   if (offer.body.stream !== true) {
     await admission.finish({ model, stream: false, httpStatus: 200, served, usage, attempts });
-    return reply.headers(headers).type('application/json').send(JSON.stringify({ ...final.completion, ...total, x_gateway_agent: agent }));
+    return reply
+      .headers(headers)
+      .type('application/json')
+      .send(JSON.stringify({ ...final.completion, ...total, x_gateway_agent: agent }));
   }
   const stored = JSON.parse(final.result.answer.toString('utf8')) as { chat: Record<string, unknown> };
   const replay: StoredAnswer = { answer: Buffer.from(JSON.stringify({ chat: { ...stored.chat, ...total } })), usage, served };
@@ -247,7 +268,14 @@ async function answer(deps: PipelineDeps, admission: Admission, run: AgentRun, f
     sse.start({ ...(reply.getHeaders() as Record<string, string>), ...headers });
   }
   const body = Buffer.from(JSON.stringify(offer.body));
-  for await (const chunk of deps.clients.routing.completeStream({ context: admission.context, endpoint: 'chat.completions', body, hints: run.hints, replay, keepAnswer: false })) {
+  for await (const chunk of deps.clients.routing.completeStream({
+    context: admission.context,
+    endpoint: 'chat.completions',
+    body,
+    hints: run.hints,
+    replay,
+    keepAnswer: false,
+  })) {
     if (chunk.kind?.$case === 'data') await sse.data(chunk.kind.data);
   }
   await sse.complete(admission.finish({ model, stream: true, httpStatus: 200, served, usage, attempts }), 'chat.completions');

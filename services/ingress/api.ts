@@ -16,7 +16,8 @@ const MAX_HINT_LENGTH = 512;
 function hintsOf(request: FastifyRequest): RoutingHints {
   const header = (name: string) => {
     const value = headerValue(request.headers[name]) ?? '';
-    if (value.length > MAX_HINT_LENGTH) throw new GatewayError('invalid_request', `Invalid ${name} header: longer than ${MAX_HINT_LENGTH} characters.`, { param: name });
+    if (value.length > MAX_HINT_LENGTH)
+      throw new GatewayError('invalid_request', `Invalid ${name} header: longer than ${MAX_HINT_LENGTH} characters.`, { param: name });
     return value;
   };
   return {
@@ -82,7 +83,15 @@ async function whole(deps: PipelineDeps, admission: Admission, reply: FastifyRep
   }
 }
 
-async function streamed(deps: PipelineDeps, admission: Admission, request: FastifyRequest, reply: FastifyReply, call: CompletionRequest, cache: CacheStep, model: string) {
+async function streamed(
+  deps: PipelineDeps,
+  admission: Admission,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  call: CompletionRequest,
+  cache: CacheStep,
+  model: string,
+) {
   const { endpoint } = admission;
   const cacheHit = call.replay !== undefined;
   const abort = new AbortController();

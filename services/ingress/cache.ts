@@ -75,7 +75,8 @@ export class CacheStep {
   }
 
   private notCached(): void {
-    if (this.control.onlyIfCached) throw new GatewayError('not_cached', 'No cached answer matches this request, and Cache-Control: only-if-cached forbids asking a provider.');
+    if (this.control.onlyIfCached)
+      throw new GatewayError('not_cached', 'No cached answer matches this request, and Cache-Control: only-if-cached forbids asking a provider.');
   }
 
   /** The stored answer for routing to render, on a hit. */
@@ -93,7 +94,15 @@ export class CacheStep {
     const { context, endpoint } = this.admission;
     const { onlyIfCached: _, ...control } = this.control;
     this.deps.clients.caching
-      .store({ context, namespace: this.admission.cacheNamespace, endpoint, body: this.body, control, answer: { answer, usage, served }, embedding: this.result?.embedding ?? Buffer.alloc(0) })
+      .store({
+        context,
+        namespace: this.admission.cacheNamespace,
+        endpoint,
+        body: this.body,
+        control,
+        answer: { answer, usage, served },
+        embedding: this.result?.embedding ?? Buffer.alloc(0),
+      })
       .catch((err: unknown) => this.deps.log.warn({ err, requestId: context.requestId }, 'cache store failed'));
   }
 
@@ -120,4 +129,5 @@ function wholeNumber(value: string, header: string, expected: string, min = 0): 
   return n;
 }
 
-const badHeader = (header: string, expected: string) => new GatewayError('invalid_request', `Invalid ${header} header: expected ${expected}.`, { param: header });
+const badHeader = (header: string, expected: string) =>
+  new GatewayError('invalid_request', `Invalid ${header} header: expected ${expected}.`, { param: header });

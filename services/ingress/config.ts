@@ -2,8 +2,19 @@ import { z } from 'zod';
 
 const agentConfig = z
   .strictObject({
-    maxSteps: z.number().int().min(1).max(50).default(5).describe('Most rounds of tool calls the gateway runs for one request in agent mode; then the model\'s tool calls go to the client.'),
-    timeBudgetMs: z.number().int().positive().default(120_000).describe('After this long, agent mode starts no further round of tool calls and hands the model\'s tool calls to the client.'),
+    maxSteps: z
+      .number()
+      .int()
+      .min(1)
+      .max(50)
+      .default(5)
+      .describe("Most rounds of tool calls the gateway runs for one request in agent mode; then the model's tool calls go to the client."),
+    timeBudgetMs: z
+      .number()
+      .int()
+      .positive()
+      .default(120_000)
+      .describe("After this long, agent mode starts no further round of tool calls and hands the model's tool calls to the client."),
   })
   .prefault({})
   .describe('Agent mode: the gateway running model → MCP tool calls → model itself (see docs/mcp.md).');
@@ -41,10 +52,7 @@ export const ingressConfig = z
       .boolean()
       .default(false)
       .describe("Also emit one upstream.attempt event per provider call (every attempt is listed in the request's outcome anyway)."),
-    trustProxy: z
-      .boolean()
-      .default(false)
-      .describe('Take the client address from X-Forwarded-For (only behind a load balancer you control).'),
+    trustProxy: z.boolean().default(false).describe('Take the client address from X-Forwarded-For (only behind a load balancer you control).'),
     agent: agentConfig,
   })
   .prefault({});

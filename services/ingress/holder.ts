@@ -44,6 +44,8 @@ export class Holder {
     if (this.held === 0) return;
     this.governance
       .heartbeat({ holder: this.id })
-      .catch((err: unknown) => this.log.warn({ err, held: this.held }, 'could not show governance this process is alive; it frees the admissions of a holder it does not hear from'));
+      .catch((err: unknown) =>
+        this.log.warn({ err, held: this.held }, 'could not show governance this process is alive; it frees the admissions of a holder it does not hear from'),
+      );
   }
 }

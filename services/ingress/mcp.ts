@@ -30,13 +30,20 @@ async function serveMcp(deps: PipelineDeps, request: FastifyRequest, reply: Fast
     access = await ToolAccess.open(deps, request);
   } catch (err) {
     const error = refuse(deps, request, reply, asGatewayError(err));
-    return void reply.code(error.status).header('www-authenticate', 'Bearer').send({ jsonrpc: '2.0', error: { code: -32001, message: error.message }, id: null });
+    return void reply
+      .code(error.status)
+      .header('www-authenticate', 'Bearer')
+      .send({ jsonrpc: '2.0', error: { code: -32001, message: error.message }, id: null });
   }
   recordedByToolCalls(deps, request, reply);
   const { Server, StreamableHTTPServerTransport, CallToolRequestSchema, ListToolsRequestSchema, McpError, ErrorCode } = await mcpServerSdk();
   const server = new Server(SERVER_INFO, { capabilities: { tools: {} } });
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
-    tools: (await access.list()).map((tool) => ({ name: tool.name, description: tool.description, inputSchema: JSON.parse(tool.inputSchemaJson) as { type: 'object' } })),
+    tools: (await access.list()).map((tool) => ({
+      name: tool.name,
+      description: tool.description,
+      inputSchema: JSON.parse(tool.inputSchemaJson) as { type: 'object' },
+    })),
   }));
   server.setRequestHandler(CallToolRequestSchema, async (call): Promise<CallToolResult> => {
     try {
@@ -48,7 +55,8 @@ async function serveMcp(deps: PipelineDeps, request: FastifyRequest, reply: Fast
       };
     } catch (err) {
       const error = asGatewayError(err);
-      if (error.code === 'tool_not_allowed' || error.code === 'not_found' || error.code === 'invalid_request') throw new McpError(ErrorCode.InvalidParams, error.message);
+      if (error.code === 'tool_not_allowed' || error.code === 'not_found' || error.code === 'invalid_request')
+        throw new McpError(ErrorCode.InvalidParams, error.message);
       return { content: [{ type: 'text', text: error.message }], isError: true };
     }
   });
@@ -68,7 +76,8 @@ function toolCallOf(body: unknown): { id: string; name: string; argumentsJson: s
   const b = (body ?? {}) as { id?: unknown; name?: unknown; arguments?: unknown; function?: { name?: unknown; arguments?: unknown } };
   const name = b.function?.name ?? b.name;
   const args = b.function ? b.function.arguments : b.arguments;
-  if (typeof name !== 'string' || name === '') throw new GatewayError('invalid_request', "Missing required parameter: 'name' (or 'function.name' of a tool call).", { param: 'name' });
+  if (typeof name !== 'string' || name === '')
+    throw new GatewayError('invalid_request', "Missing required parameter: 'name' (or 'function.name' of a tool call).", { param: 'name' });
   const argumentsJson = args === undefined || args === null ? '{}' : typeof args === 'string' ? args : JSON.stringify(args);
   return { id: typeof b.id === 'string' ? b.id : '', name: toolNameOf(name), argumentsJson };
 }
@@ -103,8 +112,16 @@ export function registerMcpRoutes(app: FastifyInstance, deps: PipelineDeps): voi
       url: '/mcp',
       ...mcp,
       handler: (request, reply) => {
-        const error = refuse(deps, request, reply, new GatewayError('method_not_allowed', 'Method not allowed: this MCP endpoint is stateless; send requests with POST.'));
-        return reply.code(error.status).header('allow', 'POST').send({ jsonrpc: '2.0', error: { code: -32000, message: error.message }, id: null });
+        const error = refuse(
+          deps,
+          request,
+          reply,
+          new GatewayError('method_not_allowed', 'Method not allowed: this MCP endpoint is stateless; send requests with POST.'),
+        );
+        return reply
+          .code(error.status)
+          .header('allow', 'POST')
+          .send({ jsonrpc: '2.0', error: { code: -32000, message: error.message }, id: null });
       },
     });
   }

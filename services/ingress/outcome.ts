@@ -76,7 +76,10 @@ export class OutcomeRecorder {
     this.duration.observe({ endpoint: outcome.endpoint }, durationMs / 1000);
     if (this.emitAttempts) for (const attempt of outcome.attempts ?? []) this.events.emit(attemptEvent({ service: 'ingress', context }, attempt));
     const answered = type === EventType.requestCompleted;
-    const event = requestEvent(type, { service: 'ingress', context }, {
+    const event = requestEvent(
+      type,
+      { service: 'ingress', context },
+      {
         endpoint: outcome.endpoint,
         model: outcome.model,
         served: outcome.served,
@@ -89,10 +92,19 @@ export class OutcomeRecorder {
         errorMessage: outcome.error?.message ?? '',
         attempts: outcome.attempts ?? [],
         recordGuarantee: answered || this.events.guarantee === 'in-process' ? this.events.guarantee : 'best-effort',
-    });
+      },
+    );
     if (this.log.isLevelEnabled('debug')) {
       this.log.debug(
-        { requestId: context.requestId, keyId: context.actor?.keyId, endpoint: outcome.endpoint, model: outcome.model, status: outcome.httpStatus, durationMs, error: outcome.error?.code },
+        {
+          requestId: context.requestId,
+          keyId: context.actor?.keyId,
+          endpoint: outcome.endpoint,
+          model: outcome.model,
+          status: outcome.httpStatus,
+          durationMs,
+          error: outcome.error?.code,
+        },
         'request finished',
       );
     }
@@ -102,7 +114,10 @@ export class OutcomeRecorder {
     }
     return this.events.record(event).catch((err: unknown) => {
       this.log.error({ err, requestId: context.requestId }, 'request event could not be made durable: answer withheld');
-      throw new GatewayError('service_unavailable', 'The gateway could not put this request on record (its event spool is full or failing), so it withholds the answer; retry later.');
+      throw new GatewayError(
+        'service_unavailable',
+        'The gateway could not put this request on record (its event spool is full or failing), so it withholds the answer; retry later.',
+      );
     });
   }
 }

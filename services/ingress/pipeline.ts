@@ -55,11 +55,14 @@ export class Settlements {
 
   constructor(clients: IngressClients, log: Logger) {
     const lingerMs = clients.inProcess('governance') ? 0 : SETTLE_LINGER_MS;
-    this.batch = new TurnBatch((settles) => {
-      clients.governance
-        .settleMany({ settles })
-        .catch((err: unknown) => log.warn({ err, requests: settles.map((s) => s.context?.requestId) }, 'settling requests with governance failed'));
-    }, { lingerMs });
+    this.batch = new TurnBatch(
+      (settles) => {
+        clients.governance
+          .settleMany({ settles })
+          .catch((err: unknown) => log.warn({ err, requests: settles.map((s) => s.context?.requestId) }, 'settling requests with governance failed'));
+      },
+      { lingerMs },
+    );
   }
 
   add(settle: SettleRequest): void {
@@ -281,7 +284,19 @@ function recordedModel(model: unknown): string {
 }
 
 function receivedOutcome(endpoint: string) {
-  return { endpoint, model: '', served: undefined, httpStatus: 0, usage: undefined, stream: false, cacheHit: false, durationMs: 0, errorCode: '', errorMessage: '', attempts: [] };
+  return {
+    endpoint,
+    model: '',
+    served: undefined,
+    httpStatus: 0,
+    usage: undefined,
+    stream: false,
+    cacheHit: false,
+    durationMs: 0,
+    errorCode: '',
+    errorMessage: '',
+    attempts: [],
+  };
 }
 
 /** How many answers the request asks for (n), each of which may use its whole output cap. */

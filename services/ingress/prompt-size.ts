@@ -27,7 +27,18 @@ const PER_MESSAGE_TOKENS = 5;
 const PRIMING_TOKENS = 4;
 
 /** Top-level fields that are not prompt: they say how to answer, not what. */
-const NOT_PROMPT = new Set(['model', 'stream', 'stream_options', 'user', 'metadata', 'store', 'service_tier', 'max_tokens', 'max_completion_tokens', 'max_output_tokens']);
+const NOT_PROMPT = new Set([
+  'model',
+  'stream',
+  'stream_options',
+  'user',
+  'metadata',
+  'store',
+  'service_tier',
+  'max_tokens',
+  'max_completion_tokens',
+  'max_output_tokens',
+]);
 /** Content parts and blocks that are images, in every inbound API. */
 const IMAGE_PARTS = new Set(['image_url', 'input_image', 'image']);
 /** Parts that carry encoded data (PDFs, files, audio): counted by their bytes, never tokenized (megabytes of base64 would take long). */
@@ -44,7 +55,8 @@ interface Walk {
 export function measurePrompt(raw: Buffer, body: Record<string, unknown>, countExactly: boolean): PromptMeasure {
   const walk: Walk = { images: 0, imageBytes: 0, o200k: 0, count: countExactly };
   for (const key in body) if (!NOT_PROMPT.has(key)) visit(body[key], walk);
-  const turns = [body.messages, body.input].reduce<number>((sum, list) => sum + (Array.isArray(list) ? list.length : 0), 0) + (body.system === undefined ? 0 : 1);
+  const turns =
+    [body.messages, body.input].reduce<number>((sum, list) => sum + (Array.isArray(list) ? list.length : 0), 0) + (body.system === undefined ? 0 : 1);
   const framing = turns * PER_MESSAGE_TOKENS + PRIMING_TOKENS + walk.images * IMAGE_TOKENS;
   return {
     boundTokens: Math.max(0, raw.length - walk.imageBytes) + framing,

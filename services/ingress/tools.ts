@@ -64,13 +64,26 @@ export class ToolAccess {
       await this.deps.clients.governance.authorizeToolCall({ context: this.context, keyHash: this.keyHash, tool: name });
       const result = await this.deps.clients.routing.callTool({ context: this.context, name, argumentsJson });
       this.record({
-        ...base, ...content, resultBytes: result.resultBytes, durationMs: result.durationMs, outcome: result.isError ? 'tool_error' : 'ok', errorMessage: '',
+        ...base,
+        ...content,
+        resultBytes: result.resultBytes,
+        durationMs: result.durationMs,
+        outcome: result.isError ? 'tool_error' : 'ok',
+        errorMessage: '',
         resultJson: this.grant.contentLogging ? result.contentJson : '',
       });
       return result;
     } catch (err) {
       const error = asGatewayError(err);
-      this.record({ ...base, ...content, resultBytes: 0, durationMs: performance.now() - started, outcome: error.code, errorMessage: error.message, resultJson: '' });
+      this.record({
+        ...base,
+        ...content,
+        resultBytes: 0,
+        durationMs: performance.now() - started,
+        outcome: error.code,
+        errorMessage: error.message,
+        resultJson: '',
+      });
       throw error;
     }
   }

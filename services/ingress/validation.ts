@@ -114,13 +114,17 @@ function describe(error: FastifySchemaValidationError): string {
     case 'maxItems':
       return `must hold at most ${String(params.limit)} items`;
     case 'format':
-      return params.format === 'model-name' ? 'must not hold control characters, unpaired surrogates, or "." or ".." path segments' : `must be a valid ${String(params.format)}`;
+      return params.format === 'model-name'
+        ? 'must not hold control characters, unpaired surrogates, or "." or ".." path segments'
+        : `must be a valid ${String(params.format)}`;
     default:
       return error.message ?? 'is not valid';
   }
 }
 
 function typeWords(type: unknown): string {
-  const types = (Array.isArray(type) ? type : String(type).split(',')).map((t) => (t === 'null' ? 'null' : /^[aeiou]/.test(String(t)) ? `an ${String(t)}` : `a ${String(t)}`));
+  const types = (Array.isArray(type) ? type : String(type).split(',')).map((t) =>
+    t === 'null' ? 'null' : /^[aeiou]/.test(String(t)) ? `an ${String(t)}` : `a ${String(t)}`,
+  );
   return types.length > 1 ? `${types.slice(0, -1).join(', ')} or ${types.at(-1)}` : (types[0] ?? 'another type');
 }

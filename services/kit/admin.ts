@@ -76,7 +76,8 @@ export function canSee(principal: Principal, place: Placement): boolean {
 /** A report query narrowed to the caller: a token scoped to a team or customer only ever reads that team's or customer's records. */
 export function scopedQuery<T extends { teamId: string; customerId: string }>(who: Principal, query: T): T {
   if (who.team && query.teamId && query.teamId !== who.team) throw new GatewayError('admin_forbidden', `This token may only read team ${who.team}.`);
-  if (who.customer && query.customerId && query.customerId !== who.customer) throw new GatewayError('admin_forbidden', `This token may only read customer ${who.customer}.`);
+  if (who.customer && query.customerId && query.customerId !== who.customer)
+    throw new GatewayError('admin_forbidden', `This token may only read customer ${who.customer}.`);
   return { ...query, teamId: who.team ?? query.teamId, customerId: who.customer ?? query.customerId };
 }
 

@@ -17,7 +17,7 @@ function reference(value: unknown): string {
 /** A deterministic pseudo-random generator, so a failure can be replayed. */
 function generator(seed: number) {
   let state = seed;
-  const next = () => ((state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const next = () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
   const text = () => String.fromCharCode(...Array.from({ length: Math.floor(next() * 6) }, () => Math.floor(next() ** 3 * 0xffff)));
   const value = (depth: number): unknown => {
     const kind = Math.floor(next() * (depth > 2 ? 5 : 7));
@@ -27,7 +27,9 @@ function generator(seed: number) {
     if (kind === 3 || kind === 4) return text();
     if (kind === 5) return Array.from({ length: Math.floor(next() * 4) }, () => value(depth + 1));
     // Mostly small objects, sometimes large ones (sorted another way).
-    return Object.fromEntries(Array.from({ length: Math.floor(next() * (next() < 0.1 ? 30 : 5)) }, () => [next() < 0.3 ? String(Math.floor(next() * 20)) : text(), value(depth + 1)]));
+    return Object.fromEntries(
+      Array.from({ length: Math.floor(next() * (next() < 0.1 ? 30 : 5)) }, () => [next() < 0.3 ? String(Math.floor(next() * 20)) : text(), value(depth + 1)]),
+    );
   };
   return () => value(0);
 }
@@ -41,10 +43,16 @@ describe('canonical JSON', () => {
   });
 
   it('writes the text audit-chain hashes already cover: escapes, numbers, integer-like keys, undefined left out', () => {
-    const value = { '10': 'a"b\\c', '2': '\u0001\n', z: '\ud800 é 😀 \u2028', n: [-0, 1e21, 1e-7, Number.NaN, Number.POSITIVE_INFINITY], u: undefined, e: {}, l: [] };
-    expect(canonicalJson(value)).toBe(
-      '{"10":"a\\"b\\\\c","2":"\\u0001\\n","e":{},"l":[],"n":[0,1e+21,1e-7,null,null],"z":"\\ud800 é 😀 \u2028"}',
-    );
+    const value = {
+      '10': 'a"b\\c',
+      '2': '\u0001\n',
+      z: '\ud800 é 😀 \u2028',
+      n: [-0, 1e21, 1e-7, Number.NaN, Number.POSITIVE_INFINITY],
+      u: undefined,
+      e: {},
+      l: [],
+    };
+    expect(canonicalJson(value)).toBe('{"10":"a\\"b\\\\c","2":"\\u0001\\n","e":{},"l":[],"n":[0,1e+21,1e-7,null,null],"z":"\\ud800 é 😀 \u2028"}');
     expect(JSON.parse(canonicalJson(value))).toEqual(JSON.parse(JSON.stringify(value)));
   });
 

@@ -40,7 +40,9 @@ describe('configuration', () => {
   });
 
   it('never shows the value of a secret it refuses, such as a password the environment gave as a number', () => {
-    const found = problems(() => loadConfig(gatewayConfig, { env: { GATEWAY_NATS__AUTH__PASSWORD: '12345678', GATEWAY_GOVERNANCE__ADMIN_TOKEN: '987654321987654321' } }));
+    const found = problems(() =>
+      loadConfig(gatewayConfig, { env: { GATEWAY_NATS__AUTH__PASSWORD: '12345678', GATEWAY_GOVERNANCE__ADMIN_TOKEN: '987654321987654321' } }),
+    );
     expect(found).toEqual([
       'nats.auth.password: got a value (not shown: secret); Invalid input: expected string, received number',
       'governance.adminToken: got a value (not shown: secret); Invalid input: expected string, received number',
@@ -62,7 +64,8 @@ describe('configuration', () => {
   });
 
   it('takes prices the ledger holds exactly, and refuses one with more than six decimals per million tokens', () => {
-    const prices = (input: string) => loadConfig(gatewayConfig, { file: file(`pricing:\n  models:\n    acme/m: { input: ${input}, output: 1, cacheWrite1h: 2, reasoning: 3 }\n`), env: {} });
+    const prices = (input: string) =>
+      loadConfig(gatewayConfig, { file: file(`pricing:\n  models:\n    acme/m: { input: ${input}, output: 1, cacheWrite1h: 2, reasoning: 3 }\n`), env: {} });
     expect(prices('0.003625').pricing.models['acme/m']).toEqual({ input: 0.003625, output: 1, cacheWrite1h: 2, reasoning: 3 });
     expect(problems(() => prices('0.0000001'))).toEqual([expect.stringMatching(/^pricing\.models\.acme\/m\.input: .*at most 6 decimals/)]);
   });
@@ -74,7 +77,9 @@ describe('configuration', () => {
 
   it('substitutes ${VAR} and ${VAR:-default}, keeping numbers numbers', () => {
     const config = loadConfig(gatewayConfig, {
-      file: file('ingress:\n  port: ${PORT}\nrouting:\n  providers:\n    openai:\n      type: openai\n      baseUrl: https://api.openai.com/v1\n      apiKey: ${OPENAI_KEY:-none}\n'),
+      file: file(
+        'ingress:\n  port: ${PORT}\nrouting:\n  providers:\n    openai:\n      type: openai\n      baseUrl: https://api.openai.com/v1\n      apiKey: ${OPENAI_KEY:-none}\n',
+      ),
       env: { PORT: '9999' },
     });
     expect(config.ingress.port).toBe(9999);
@@ -98,8 +103,10 @@ describe('configuration', () => {
     expect(config.caching.enabled).toBe(false);
   });
 
-  it('lets GATEWAY_DATA_DIR set the top-level dataDir, and leaves the CLI\'s own variables alone', () => {
-    const config = loadConfig(gatewayConfig, { env: { GATEWAY_DATA_DIR: '/var/lib/gateway', GATEWAY_CONFIG: 'other.yaml', GATEWAY_ADMIN_URL: 'http://127.0.0.1:1' } });
+  it("lets GATEWAY_DATA_DIR set the top-level dataDir, and leaves the CLI's own variables alone", () => {
+    const config = loadConfig(gatewayConfig, {
+      env: { GATEWAY_DATA_DIR: '/var/lib/gateway', GATEWAY_CONFIG: 'other.yaml', GATEWAY_ADMIN_URL: 'http://127.0.0.1:1' },
+    });
     expect(config.dataDir).toBe('/var/lib/gateway');
     // Sections are not set wholesale from a variable without "__".
     expect(loadConfig(gatewayConfig, { env: { GATEWAY_SERVER: 'x' } }).server).toMatchObject({ host: '127.0.0.1', workers: 1 });

@@ -1,4 +1,12 @@
-import { Event, type RequestOutcome, type AdminChange, type AuditArchived, type AuditChainKeyed, type AuditCheckpoint, type AuthFailure } from '../gen/gateway/v1/events.js';
+import {
+  Event,
+  type RequestOutcome,
+  type AdminChange,
+  type AuditArchived,
+  type AuditChainKeyed,
+  type AuditCheckpoint,
+  type AuthFailure,
+} from '../gen/gateway/v1/events.js';
 import type { Actor, Attempt, RequestContext } from '../gen/gateway/v1/common.js';
 import type { ToolCall } from '../gen/gateway/v1/mcp.js';
 import { uuidv7 } from './ids.js';

@@ -6,7 +6,13 @@ export function globMatch(pattern: string, name: string): boolean {
   let regex = compiled.get(pattern);
   if (!regex) {
     if (compiled.size > 10_000) compiled.clear();
-    regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+    regex = new RegExp(
+      `^${pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+      's',
+    );
     compiled.set(pattern, regex);
   }
   return regex.test(name);

@@ -22,7 +22,10 @@ const caching = {
 function certificates(): { dir: string; tls(name: string, refreshSeconds?: number): GrpcTls } {
   const dir = mkdtempSync(join(tmpdir(), 'gw-certs-'));
   initCertificates(dir, { hosts: [], groups: [{ name: 'front', services: ['ingress', 'routing'] }], days: 1 });
-  return { dir, tls: (name, refreshSeconds = 60) => new GrpcTls({ ca: join(dir, 'ca.crt'), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`), refreshSeconds }) };
+  return {
+    dir,
+    tls: (name, refreshSeconds = 60) => new GrpcTls({ ca: join(dir, 'ca.crt'), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`), refreshSeconds }),
+  };
 }
 
 describe('mutual TLS between services', () => {
@@ -40,7 +43,10 @@ describe('mutual TLS between services', () => {
   }
 
   function client(port: number, options: { tls?: GrpcTls; callee?: string } = {}) {
-    const made = grpcClient(CachingService, `127.0.0.1:${port}`, 'caching service', { deadlineMs: 5_000, tls: options.tls?.channelTo(options.callee ?? 'caching') });
+    const made = grpcClient(CachingService, `127.0.0.1:${port}`, 'caching service', {
+      deadlineMs: 5_000,
+      tls: options.tls?.channelTo(options.callee ?? 'caching'),
+    });
     cleanups.push(() => made.close());
     return made;
   }
@@ -72,7 +78,12 @@ describe('mutual TLS between services', () => {
     // The server's files, which rotation replaces in place.
     const dir = mkdtempSync(join(tmpdir(), 'gw-rotating-'));
     const install = (from: string) => {
-      for (const [file, name] of [['ca.crt', 'ca.crt'], ['caching.crt', 'cert.crt'], ['caching.key', 'cert.key']]) copyFileSync(join(from, file!), join(dir, name!));
+      for (const [file, name] of [
+        ['ca.crt', 'ca.crt'],
+        ['caching.crt', 'cert.crt'],
+        ['caching.key', 'cert.key'],
+      ])
+        copyFileSync(join(from, file!), join(dir, name!));
     };
     install(served.dir);
     const port = await cachingServer(new GrpcTls({ ca: join(dir, 'ca.crt'), cert: join(dir, 'cert.crt'), key: join(dir, 'cert.key'), refreshSeconds: 1 }));
@@ -80,7 +91,13 @@ describe('mutual TLS between services', () => {
 
     install(next.dir);
     // Callers holding certificates of the new CA are served once the files were read again; those of the old one no longer are.
-    await eventually('the rotated certificates in use', async () => (await client(port, { tls: next.tls('ingress') }).lookup(lookup).catch(() => undefined)) && true);
+    await eventually(
+      'the rotated certificates in use',
+      async () =>
+        (await client(port, { tls: next.tls('ingress') })
+          .lookup(lookup)
+          .catch(() => undefined)) && true,
+    );
     await expect(client(port, { tls: served.tls('ingress') }).lookup(lookup)).rejects.toMatchObject({ code: 'service_unavailable' });
   });
 });

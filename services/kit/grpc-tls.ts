@@ -75,7 +75,9 @@ export class GrpcTls {
 export type Callers<S> = { readonly [K in keyof S]: readonly string[] };
 
 /** The services a caller's certificate names; undefined when the connection has no TLS (loopback, or insecure by choice). */
-export function callerServices(call: { getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null }): Set<string> | undefined {
+export function callerServices(call: {
+  getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null;
+}): Set<string> | undefined {
   const context = call.getAuthContext();
   if (context?.transportSecurityType !== 'ssl') return undefined;
   return servicesOf(context.sslPeerCertificate);

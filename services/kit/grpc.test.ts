@@ -23,7 +23,19 @@ function fakeCaching(name: string) {
       if (request.namespace.startsWith('fail:')) {
         const error = new GatewayError('rate_limit_exceeded', 'slow down', { param: 'model' });
         error.headers = { 'retry-after': '3', 'x-ratelimit-remaining-requests': '0' };
-        error.attempts = [{ provider: 'openai', model: 'gpt-4o', deployment: 'd1', credential: 0, outcome: 'rate_limited', upstreamStatus: 429, durationMs: 2, reason: '', errorMessage: '' }];
+        error.attempts = [
+          {
+            provider: 'openai',
+            model: 'gpt-4o',
+            deployment: 'd1',
+            credential: 0,
+            outcome: 'rate_limited',
+            upstreamStatus: 429,
+            durationMs: 2,
+            reason: '',
+            errorMessage: '',
+          },
+        ];
         throw error;
       }
       if (request.namespace === 'crash') throw new Error('secret detail sk-live-123');

@@ -100,12 +100,7 @@ export function grpcImplementation<S extends Record<string, AnyMethod>>(
   return handlers;
 }
 
-async function pipeStream(
-  source: AsyncIterable<unknown>,
-  call: ServerWritableStream<unknown, unknown>,
-  signal: AbortSignal,
-  log: Logger,
-): Promise<void> {
+async function pipeStream(source: AsyncIterable<unknown>, call: ServerWritableStream<unknown, unknown>, signal: AbortSignal, log: Logger): Promise<void> {
   try {
     for await (const item of source) {
       if (signal.aborted) return;
@@ -155,11 +150,19 @@ function unaryCall(
     if (signal?.aborted) return reject(cancelledCall(target));
     const onAbort = () => call.cancel();
     const call = withoutCallerStack(() =>
-      client.makeUnaryRequest(method.path, serialize, method.responseDeserialize, request, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, response) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (err) reject(fromServiceError(err, target));
-        else resolve(response);
-      }),
+      client.makeUnaryRequest(
+        method.path,
+        serialize,
+        method.responseDeserialize,
+        request,
+        new Metadata(),
+        { deadline: Date.now() + deadlineMs },
+        (err, response) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (err) reject(fromServiceError(err, target));
+          else resolve(response);
+        },
+      ),
     );
     signal?.addEventListener('abort', onAbort, { once: true });
   });

@@ -6,7 +6,15 @@ import { createLogger } from './log.js';
 function capture() {
   const lines: Record<string, unknown>[] = [];
   const destination = new PassThrough();
-  destination.on('data', (chunk: Buffer) => lines.push(...chunk.toString().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)));
+  destination.on('data', (chunk: Buffer) =>
+    lines.push(
+      ...chunk
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    ),
+  );
   return { lines, log: createLogger({ level: 'warn', destination }) };
 }
 

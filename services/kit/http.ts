@@ -1,6 +1,14 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchemaValidationError } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifySchemaValidationError,
+} from 'fastify';
 import type { Bindings, ChildLoggerOptions, Level } from 'pino';
 import { refusedValueError } from './db/storable.js';
 import { asGatewayError, GatewayError } from './errors.js';
@@ -57,7 +65,10 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
     clientErrorHandler: (err, socket) => answerClientError(err, socket, options),
     // A URL the router cannot take (a malformed escape, a path parameter over 100 characters) never reaches a route or its hooks.
     frameworkErrors: (err, request, reply) => {
-      const error = new GatewayError('invalid_request', `The request URL cannot be read: ${err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is too long' : 'it is not a valid URL'}.`);
+      const error = new GatewayError(
+        'invalid_request',
+        `The request URL cannot be read: ${err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment is too long' : 'it is not a valid URL'}.`,
+      );
       options.onClientError?.(error, { requestId: request.id, sourceAddress: request.ip });
       void (reply as FastifyReply).code(error.status).header('x-request-id', request.id).send(error.toOpenAI());
     },

@@ -43,12 +43,24 @@ describe('ops server access', () => {
   });
 
   it('with metricsNeedToken: /metrics needs the token too, the probes never do', async () => {
-    expect(await statuses({ host: '0.0.0.0', opsToken: TOKEN, metricsNeedToken: true })).toEqual({ '/healthz': 200, '/readyz': 200, '/metrics': 401, '/routing/deployments': 401 });
-    expect(await statuses({ host: '0.0.0.0', opsToken: TOKEN, metricsNeedToken: true }, TOKEN)).toEqual({ '/healthz': 200, '/readyz': 200, '/metrics': 200, '/routing/deployments': 200 });
+    expect(await statuses({ host: '0.0.0.0', opsToken: TOKEN, metricsNeedToken: true })).toEqual({
+      '/healthz': 200,
+      '/readyz': 200,
+      '/metrics': 401,
+      '/routing/deployments': 401,
+    });
+    expect(await statuses({ host: '0.0.0.0', opsToken: TOKEN, metricsNeedToken: true }, TOKEN)).toEqual({
+      '/healthz': 200,
+      '/readyz': 200,
+      '/metrics': 200,
+      '/routing/deployments': 200,
+    });
   });
 
   it('refuses metricsNeedToken without an opsToken, and an opsToken that is short or published', () => {
-    expect(configProblems({ env: { GATEWAY_SERVER__METRICS_NEED_TOKEN: 'true' } })).toEqual([expect.stringContaining('set server.opsToken when server.metricsNeedToken is true')]);
+    expect(configProblems({ env: { GATEWAY_SERVER__METRICS_NEED_TOKEN: 'true' } })).toEqual([
+      expect.stringContaining('set server.opsToken when server.metricsNeedToken is true'),
+    ]);
     expect(configProblems({ env: { GATEWAY_SERVER__OPS_TOKEN: 'too-short' } })).toEqual([expect.stringContaining('server.opsToken: got a 9-character value')]);
     expect(configProblems({ env: { GATEWAY_SERVER__OPS_TOKEN: `change-me-${TOKEN}` } })).toEqual([expect.stringContaining('published or placeholder value')]);
   });

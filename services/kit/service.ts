@@ -99,6 +99,8 @@ export interface ServiceDefinition<Config, D extends CalleeName = never, S = unk
   init(ctx: ServiceContext<D>, config: Config): Promise<RunningService<Api<S>>>;
 }
 
-export function defineService<Config, const D extends CalleeName = never, S = unknown>(definition: ServiceDefinition<Config, D, S>): ServiceDefinition<Config, D, S> {
+export function defineService<Config, const D extends CalleeName = never, S = unknown>(
+  definition: ServiceDefinition<Config, D, S>,
+): ServiceDefinition<Config, D, S> {
   return definition;
 }

@@ -8,14 +8,36 @@ type Query = Record<string, string | undefined>;
 
 /** Columns added later come last, so a CSV reader's positions stay put. */
 const SPEND_MEASURES = [
-  'costUsd', 'savedUsd', 'requests', 'promptTokens', 'completionTokens', 'cachedTokens', 'unpricedRequests', 'cacheHits',
-  'cacheWriteTokens', 'reasoningTokens', 'inputCostUsd', 'cacheReadCostUsd', 'cacheWriteCostUsd', 'outputCostUsd', 'reasoningCostUsd',
+  'costUsd',
+  'savedUsd',
+  'requests',
+  'promptTokens',
+  'completionTokens',
+  'cachedTokens',
+  'unpricedRequests',
+  'cacheHits',
+  'cacheWriteTokens',
+  'reasoningTokens',
+  'inputCostUsd',
+  'cacheReadCostUsd',
+  'cacheWriteCostUsd',
+  'outputCostUsd',
+  'reasoningCostUsd',
 ] as const;
 
 function spendQuery(q: Query): SpendQuery {
   return {
-    from: q.from ?? '', to: q.to ?? '', groupBy: (q.group_by ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-    keyId: q.key ?? '', teamId: q.team ?? '', customerId: q.customer ?? '', model: q.model ?? '', provider: q.provider ?? '',
+    from: q.from ?? '',
+    to: q.to ?? '',
+    groupBy: (q.group_by ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    keyId: q.key ?? '',
+    teamId: q.team ?? '',
+    customerId: q.customer ?? '',
+    model: q.model ?? '',
+    provider: q.provider ?? '',
   };
 }
 
@@ -40,45 +62,73 @@ function spendJson(row: SpendRow) {
 export const meteringAdminRoutes: FastifyPluginAsync<{ metering: Api<typeof MeteringService> }> = async (app, { metering }) => {
   const tags = ['spend'];
 
-  app.get<{ Querystring: Query }>('/admin/spend', {
-    config: { requires: 'read' },
-    schema: { querystring: reportQuery, tags, summary: 'Spend and usage summed by group_by (key, team, customer, model, provider, day, month); filters from, to, key, team, customer, model, provider; format=csv' },
-  }, async (request, reply) => {
-    const report = await metering.spend(scopedQuery(request.principal!, spendQuery(request.query)));
-    if (request.query.format !== 'csv') return { data: report.rows.map(spendJson), total: spendJson(report.total!) };
-    const dims = spendQuery(request.query).groupBy;
-    const rows = [csvLine([...dims, ...SPEND_MEASURES.map(snake)]), ...report.rows.map((r) => csvLine([...dims.map((d) => r.group[d]), ...SPEND_MEASURES.map((m) => r[m])]))];
-    return download(reply, 'csv', 'spend', rows);
-  });
+  app.get<{ Querystring: Query }>(
+    '/admin/spend',
+    {
+      config: { requires: 'read' },
+      schema: {
+        querystring: reportQuery,
+        tags,
+        summary:
+          'Spend and usage summed by group_by (key, team, customer, model, provider, day, month); filters from, to, key, team, customer, model, provider; format=csv',
+      },
+    },
+    async (request, reply) => {
+      const report = await metering.spend(scopedQuery(request.principal!, spendQuery(request.query)));
+      if (request.query.format !== 'csv') return { data: report.rows.map(spendJson), total: spendJson(report.total!) };
+      const dims = spendQuery(request.query).groupBy;
+      const rows = [
+        csvLine([...dims, ...SPEND_MEASURES.map(snake)]),
+        ...report.rows.map((r) => csvLine([...dims.map((d) => r.group[d]), ...SPEND_MEASURES.map((m) => r[m])])),
+      ];
+      return download(reply, 'csv', 'spend', rows);
+    },
+  );
 
-  app.get<{ Querystring: Query }>('/admin/tool-calls', {
-    config: { requires: 'read' },
-    schema: { querystring: reportQuery, tags, summary: 'MCP tool calls counted by group_by (key, team, customer, server, tool, outcome, surface, day, month); filters from, to, key, team, customer, server' },
-  }, async (request) => {
-    const report = await metering.toolCalls(scopedQuery(request.principal!, toolCallQuery(request.query)));
-    return { data: report.rows.map(toolCallJson), total: toolCallJson(report.total!) };
-  });
+  app.get<{ Querystring: Query }>(
+    '/admin/tool-calls',
+    {
+      config: { requires: 'read' },
+      schema: {
+        querystring: reportQuery,
+        tags,
+        summary:
+          'MCP tool calls counted by group_by (key, team, customer, server, tool, outcome, surface, day, month); filters from, to, key, team, customer, server',
+      },
+    },
+    async (request) => {
+      const report = await metering.toolCalls(scopedQuery(request.principal!, toolCallQuery(request.query)));
+      return { data: report.rows.map(toolCallJson), total: toolCallJson(report.total!) };
+    },
+  );
 
-  app.get<{ Querystring: Query }>('/admin/usage/export', { config: { requires: 'read' }, schema: { querystring: reportQuery, tags, summary: 'The usage ledger\'s rows as NDJSON or CSV (format=csv); filters as for /admin/spend' } }, async (request, reply) => {
-    const format = formatOf(request.query);
-    const pages = metering.exportUsage(scopedQuery(request.principal!, spendQuery(request.query)));
-    async function* lines() {
-      let header: string[] | undefined;
-      for await (const page of pages) {
-        for (const json of page.rowsJson) {
-          const row = JSON.parse(json) as Record<string, unknown>;
-          if (format === 'ndjson') {
-            yield `${json}\n`;
-            continue;
+  app.get<{ Querystring: Query }>(
+    '/admin/usage/export',
+    {
+      config: { requires: 'read' },
+      schema: { querystring: reportQuery, tags, summary: "The usage ledger's rows as NDJSON or CSV (format=csv); filters as for /admin/spend" },
+    },
+    async (request, reply) => {
+      const format = formatOf(request.query);
+      const pages = metering.exportUsage(scopedQuery(request.principal!, spendQuery(request.query)));
+      async function* lines() {
+        let header: string[] | undefined;
+        for await (const page of pages) {
+          for (const json of page.rowsJson) {
+            const row = JSON.parse(json) as Record<string, unknown>;
+            if (format === 'ndjson') {
+              yield `${json}\n`;
+              continue;
+            }
+            if (!header) {
+              header = Object.keys(row);
+              yield csvLine(header);
+            }
+            yield csvLine(header.map((h) => row[h]));
           }
-          if (!header) {
-            header = Object.keys(row);
-            yield csvLine(header);
-          }
-          yield csvLine(header.map((h) => row[h]));
         }
       }
-    }
-    return download(reply, format, 'usage', lines());
-  });
+      return download(reply, format, 'usage', lines());
+    },
+  );
 };

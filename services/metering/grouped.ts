@@ -20,7 +20,10 @@ export function whereOf(range: { from: string; to: string }, equals: [column: st
     params.push(value);
     conditions.push(`${column} ${op} $${params.length}`);
   };
-  for (const [field, value] of [['from', range.from], ['to', range.to]] as const) {
+  for (const [field, value] of [
+    ['from', range.from],
+    ['to', range.to],
+  ] as const) {
     if (value && Number.isNaN(Date.parse(value))) throw new GatewayError('invalid_request', `${field} must be an RFC 3339 time.`, { param: field });
   }
   if (range.from) add('occurred_at', '>=', range.from);
@@ -41,7 +44,10 @@ export async function groupedTotals(
 ): Promise<{ dims: string[]; rows: Row[]; total: Row }> {
   const dims = [...new Set(options.groupBy)];
   const unknown = dims.filter((d) => !(d in options.dimensions));
-  if (unknown.length) throw new GatewayError('invalid_request', `Cannot group by ${unknown.join(', ')}; use ${Object.keys(options.dimensions).join(', ')}.`, { param: 'group_by' });
+  if (unknown.length)
+    throw new GatewayError('invalid_request', `Cannot group by ${unknown.join(', ')}; use ${Object.keys(options.dimensions).join(', ')}.`, {
+      param: 'group_by',
+    });
   const { sql, params } = options.where;
   const select = dims.map((d) => `${options.dimensions[d]} AS "${d}"`);
   const positions = dims.map((_, i) => i + 1).join(', ');

@@ -26,7 +26,13 @@ const MEASURES = `COALESCE(SUM(cost_usd), 0)::text AS cost_usd, COALESCE(SUM(sav
 const EXPORT_PAGE = 1_000;
 
 function filters(query: SpendQuery): Where {
-  return whereOf(query, [['key_id', query.keyId], ['team_id', query.teamId], ['customer_id', query.customerId], ['model', query.model], ['provider', query.provider]]);
+  return whereOf(query, [
+    ['key_id', query.keyId],
+    ['team_id', query.teamId],
+    ['customer_id', query.customerId],
+    ['model', query.model],
+    ['provider', query.provider],
+  ]);
 }
 
 function toRow(row: Record<string, unknown>, dims: string[]): SpendRow {
@@ -55,7 +61,13 @@ export class SpendReader {
   constructor(private readonly db: Database) {}
 
   async spend(query: SpendQuery): Promise<SpendReport> {
-    const { dims, rows, total } = await groupedTotals(this.db, { table: 'usage_records', dimensions: DIMENSIONS, measures: MEASURES, groupBy: query.groupBy, where: filters(query) });
+    const { dims, rows, total } = await groupedTotals(this.db, {
+      table: 'usage_records',
+      dimensions: DIMENSIONS,
+      measures: MEASURES,
+      groupBy: query.groupBy,
+      where: filters(query),
+    });
     return { rows: rows.map((r) => toRow(r, dims)), total: toRow(total, []) };
   }
 

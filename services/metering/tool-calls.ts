@@ -93,8 +93,19 @@ export class ToolCallReader {
   constructor(private readonly db: Database) {}
 
   async toolCalls(query: ToolCallQuery): Promise<ToolCallReport> {
-    const where = whereOf(query, [['key_id', query.keyId], ['team_id', query.teamId], ['customer_id', query.customerId], ['server', query.server]]);
-    const { dims, rows, total } = await groupedTotals(this.db, { table: 'tool_call_records', dimensions: DIMENSIONS, measures: MEASURES, groupBy: query.groupBy, where });
+    const where = whereOf(query, [
+      ['key_id', query.keyId],
+      ['team_id', query.teamId],
+      ['customer_id', query.customerId],
+      ['server', query.server],
+    ]);
+    const { dims, rows, total } = await groupedTotals(this.db, {
+      table: 'tool_call_records',
+      dimensions: DIMENSIONS,
+      measures: MEASURES,
+      groupBy: query.groupBy,
+      where,
+    });
     return { rows: rows.map((r) => toRow(r, dims)), total: toRow(total, []) };
   }
 }

@@ -17,20 +17,42 @@ const pricing = new Pricing({
 const price: PriceOf = (o) => pricing.price(o.served, o.usage);
 const silent = createLogger({ level: 'silent' });
 
-function outcomeEvent(type: (typeof EventType)[keyof typeof EventType], requestId: string, totalTokens: number, usage: Partial<Usage> = {}, served = { provider: 'openai', model: 'gpt-4o-mini', deployment: '' }) {
-  return requestEvent(type, { service: 'ingress', context: { requestId, traceId: '', actor: { keyId: 'vk_9', keyName: 'k', teamId: 'team-9', customerId: 'cust-9', admin: '' }, sourceAddress: '' } }, {
-    endpoint: 'chat.completions',
-    model: `${served.provider}/${served.model}`,
-    served,
-    httpStatus: type === EventType.requestCompleted ? 200 : 502,
-    usage: { promptTokens: totalTokens - 3, completionTokens: 3, totalTokens, cachedTokens: 1, reasoningTokens: 0, cacheWriteTokens: 2, cacheWrite1hTokens: 0, ...usage },
-    stream: true,
-    cacheHit: false,
-    durationMs: 40,
-    errorCode: '',
-    errorMessage: '',
-    attempts: [],
-  });
+function outcomeEvent(
+  type: (typeof EventType)[keyof typeof EventType],
+  requestId: string,
+  totalTokens: number,
+  usage: Partial<Usage> = {},
+  served = { provider: 'openai', model: 'gpt-4o-mini', deployment: '' },
+) {
+  return requestEvent(
+    type,
+    {
+      service: 'ingress',
+      context: { requestId, traceId: '', actor: { keyId: 'vk_9', keyName: 'k', teamId: 'team-9', customerId: 'cust-9', admin: '' }, sourceAddress: '' },
+    },
+    {
+      endpoint: 'chat.completions',
+      model: `${served.provider}/${served.model}`,
+      served,
+      httpStatus: type === EventType.requestCompleted ? 200 : 502,
+      usage: {
+        promptTokens: totalTokens - 3,
+        completionTokens: 3,
+        totalTokens,
+        cachedTokens: 1,
+        reasoningTokens: 0,
+        cacheWriteTokens: 2,
+        cacheWrite1hTokens: 0,
+        ...usage,
+      },
+      stream: true,
+      cacheHit: false,
+      durationMs: 40,
+      errorCode: '',
+      errorMessage: '',
+      attempts: [],
+    },
+  );
 }
 
 const COSTS = 'cost_usd, input_cost_usd, cache_read_cost_usd, cache_write_cost_usd, output_cost_usd, reasoning_cost_usd, saved_usd';
@@ -55,13 +77,43 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('u
     await writeUsage(db, [completed, failed, rejected], price);
     await writeUsage(db, [completed, republished], price);
 
-    const { rows } = await db.query<{ request_id: string; outcome: string; team_id: string; provider: string; total_tokens: number; cached_tokens: number; cache_write_tokens: number; cost_usd: string | null; http_status: number }>(
+    const { rows } = await db.query<{
+      request_id: string;
+      outcome: string;
+      team_id: string;
+      provider: string;
+      total_tokens: number;
+      cached_tokens: number;
+      cache_write_tokens: number;
+      cost_usd: string | null;
+      http_status: number;
+    }>(
       'SELECT request_id, outcome, team_id, provider, total_tokens, cached_tokens, cache_write_tokens, cost_usd, http_status FROM usage_records ORDER BY request_id',
     );
     // req_m1: 14 fresh + 1 cached + 2 written prompt tokens at $1/M, 3 completion tokens at $2/M = $0.000023.
     expect(rows).toEqual([
-      { request_id: 'req_m1', outcome: 'completed', team_id: 'team-9', provider: 'openai', total_tokens: 20, cached_tokens: 1, cache_write_tokens: 2, cost_usd: '0.000023000000', http_status: 200 },
-      { request_id: 'req_m2', outcome: 'failed', team_id: 'team-9', provider: 'openai', total_tokens: 5, cached_tokens: 1, cache_write_tokens: 2, cost_usd: '0.000008000000', http_status: 502 },
+      {
+        request_id: 'req_m1',
+        outcome: 'completed',
+        team_id: 'team-9',
+        provider: 'openai',
+        total_tokens: 20,
+        cached_tokens: 1,
+        cache_write_tokens: 2,
+        cost_usd: '0.000023000000',
+        http_status: 200,
+      },
+      {
+        request_id: 'req_m2',
+        outcome: 'failed',
+        team_id: 'team-9',
+        provider: 'openai',
+        total_tokens: 5,
+        cached_tokens: 1,
+        cache_write_tokens: 2,
+        cost_usd: '0.000008000000',
+        http_status: 502,
+      },
     ]);
   });
 
@@ -85,10 +137,19 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('u
       },
     ]);
     const { total } = await new SpendReader(db).spend({ from: '', to: '', groupBy: [], keyId: '', teamId: '', customerId: '', model: '', provider: '' });
-    expect(total).toMatchObject({ costUsd: '0.000105450003', inputCostUsd: '0.000003000000', cacheReadCostUsd: '0.000004200000', cacheWriteCostUsd: '0.000023250000', outputCostUsd: '0.000030000000', reasoningCostUsd: '0.000045000003', cacheWriteTokens: 5, reasoningTokens: 3 });
+    expect(total).toMatchObject({
+      costUsd: '0.000105450003',
+      inputCostUsd: '0.000003000000',
+      cacheReadCostUsd: '0.000004200000',
+      cacheWriteCostUsd: '0.000023250000',
+      outputCostUsd: '0.000030000000',
+      reasoningCostUsd: '0.000045000003',
+      cacheWriteTokens: 5,
+      reasoningTokens: 3,
+    });
   });
 
-  it('records an unknown model\'s cost and its parts as NULL, and a cache hit as free with what it saved', async () => {
+  it("records an unknown model's cost and its parts as NULL, and a cache hit as free with what it saved", async () => {
     const db = await ledger();
     const unknown = outcomeEvent(EventType.requestCompleted, 'req_u', 20);
     if (unknown.payload?.$case === 'request') unknown.payload.request.served = { provider: 'local', model: 'homegrown-7b', deployment: '' };
@@ -98,8 +159,26 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('u
     const { rows } = await db.query<Record<string, string | null>>(`SELECT request_id, ${COSTS} FROM usage_records ORDER BY request_id`);
     const zero = '0.000000000000';
     expect(rows).toEqual([
-      { request_id: 'req_h', cost_usd: zero, input_cost_usd: zero, cache_read_cost_usd: zero, cache_write_cost_usd: zero, output_cost_usd: zero, reasoning_cost_usd: zero, saved_usd: '0.000023000000' },
-      { request_id: 'req_u', cost_usd: null, input_cost_usd: null, cache_read_cost_usd: null, cache_write_cost_usd: null, output_cost_usd: null, reasoning_cost_usd: null, saved_usd: null },
+      {
+        request_id: 'req_h',
+        cost_usd: zero,
+        input_cost_usd: zero,
+        cache_read_cost_usd: zero,
+        cache_write_cost_usd: zero,
+        output_cost_usd: zero,
+        reasoning_cost_usd: zero,
+        saved_usd: '0.000023000000',
+      },
+      {
+        request_id: 'req_u',
+        cost_usd: null,
+        input_cost_usd: null,
+        cache_read_cost_usd: null,
+        cache_write_cost_usd: null,
+        output_cost_usd: null,
+        reasoning_cost_usd: null,
+        saved_usd: null,
+      },
     ]);
   });
 
@@ -112,7 +191,9 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('u
     );
     await migrate(db, 'metering', meteringMigrations, silent);
     await writeUsage(db, [outcomeEvent(EventType.requestCompleted, 'req_new', 20)], price);
-    const { rows } = await db.query<Record<string, string | null>>(`SELECT request_id, cost_usd, input_cost_usd, cache_write_1h_tokens FROM usage_records ORDER BY request_id`);
+    const { rows } = await db.query<Record<string, string | null>>(
+      `SELECT request_id, cost_usd, input_cost_usd, cache_write_1h_tokens FROM usage_records ORDER BY request_id`,
+    );
     expect(rows).toEqual([
       { request_id: 'req_new', cost_usd: '0.000023000000', input_cost_usd: '0.000014000000', cache_write_1h_tokens: 0 },
       { request_id: 'req_old', cost_usd: '0.0000230000', input_cost_usd: null, cache_write_1h_tokens: 0 },

@@ -39,7 +39,7 @@ describe('what the operator lets admin-managed providers use', () => {
     expect(adminProvidersConfig.safeParse({ hosts: ['https://llm.internal'] }).success).toBe(false);
   });
 
-  it('allows a reference only when it matches a pattern paired with the provider\'s host', () => {
+  it("allows a reference only when it matches a pattern paired with the provider's host", () => {
     const allowed = policy({
       hosts: ['api.openai.com', 'api.anthropic.com'],
       secretReferences: [{ reference: 'vault:secret/llm-providers/openai*', hosts: ['api.openai.com'] }],
@@ -48,18 +48,39 @@ describe('what the operator lets admin-managed providers use', () => {
     expect(allowed.problems('p', entry({ type: 'anthropic' }), key('vault:secret/llm-providers/openai#api_key'))).toEqual([
       'p.apiKey: the operator does not allow this secret reference to be sent to api.anthropic.com (routing.adminProviders.secretReferences)',
     ]);
-    for (const outside of ['vault:secret/llm-providers/openai/../../gateway#token', 'vault:secret/llm-providers/openai%2f..%2f..#x', 'vault:secret/llm-providers/openai-x/../a#k', 'env:OPENAI_API_KEY']) {
+    for (const outside of [
+      'vault:secret/llm-providers/openai/../../gateway#token',
+      'vault:secret/llm-providers/openai%2f..%2f..#x',
+      'vault:secret/llm-providers/openai-x/../a#k',
+      'env:OPENAI_API_KEY',
+    ]) {
       expect(allowed.problems('p', openai('https://api.openai.com/v1'), key(outside)), outside).toHaveLength(1);
     }
   });
 
   it('refuses a service account file, which would be read as a credential without a reference', () => {
     const vertex = entry({ type: 'vertex', serviceAccountFile: '/etc/gateway/gcp.json' });
-    expect(policy().problems('p', vertex, [])).toEqual(['p.serviceAccountFile: not available through the admin API; give serviceAccount as a secret reference']);
+    expect(policy().problems('p', vertex, [])).toEqual([
+      'p.serviceAccountFile: not available through the admin API; give serviceAccount as a secret reference',
+    ]);
   });
 
   it('knows the addresses that are not on the public internet', () => {
-    for (const address of ['169.254.169.254', '127.0.0.1', '10.0.0.1', '172.31.255.255', '192.168.1.1', '100.64.0.1', '0.0.0.0', '::', '::1', '::ffff:127.0.0.1', '::ffff:a9fe:a9fe', 'fd00:ec2::254', 'fe80::1']) {
+    for (const address of [
+      '169.254.169.254',
+      '127.0.0.1',
+      '10.0.0.1',
+      '172.31.255.255',
+      '192.168.1.1',
+      '100.64.0.1',
+      '0.0.0.0',
+      '::',
+      '::1',
+      '::ffff:127.0.0.1',
+      '::ffff:a9fe:a9fe',
+      'fd00:ec2::254',
+      'fe80::1',
+    ]) {
       expect(isInternalAddress(address), address).toBe(true);
     }
     for (const address of ['8.8.8.8', '172.32.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) {

@@ -11,9 +11,9 @@ import { providerBaseUrl, type ProviderConfig } from './providers/registry.js';
  */
 
 /** A host name where * stands for one DNS label or part of one, as in a TLS certificate; or an IP address. */
-const hostPattern = z
-  .string()
-  .refine((pattern) => canonicalHost(pattern) !== undefined, { message: 'expected a host name, a host pattern with * or an IP address (no port, path or user)' });
+const hostPattern = z.string().refine((pattern) => canonicalHost(pattern) !== undefined, {
+  message: 'expected a host name, a host pattern with * or an IP address (no port, path or user)',
+});
 
 export const adminProvidersConfig = z
   .strictObject({
@@ -29,12 +29,19 @@ export const adminProvidersConfig = z
           reference: z
             .string()
             .regex(/^(env|file|vault):./, 'an env:, file: or vault: reference, where * stands for any characters but /')
-            .describe('A secret reference admins may use, where * stands for any characters but /: env:OPENAI_API_KEY, vault:secret/llm-providers/*, file:/etc/gateway/llm/*.'),
-          hosts: z.array(hostPattern).min(1).describe('Hosts (patterns as in adminProviders.hosts) the secret may be sent to: a provider that uses it must point at one of them.'),
+            .describe(
+              'A secret reference admins may use, where * stands for any characters but /: env:OPENAI_API_KEY, vault:secret/llm-providers/*, file:/etc/gateway/llm/*.',
+            ),
+          hosts: z
+            .array(hostPattern)
+            .min(1)
+            .describe('Hosts (patterns as in adminProviders.hosts) the secret may be sent to: a provider that uses it must point at one of them.'),
         }),
       )
       .default([])
-      .describe('Secret references that providers added through the admin API may use, each with the hosts its value may be sent to. None by default: such providers then take no credential.'),
+      .describe(
+        'Secret references that providers added through the admin API may use, each with the hosts its value may be sent to. None by default: such providers then take no credential.',
+      ),
   })
   .prefault({});
 
@@ -71,7 +78,8 @@ export class AdminProviderPolicy {
     const baseUrl = providerBaseUrl(config);
     if (baseUrl === undefined) return problems;
     const host = hostOf(baseUrl);
-    if (!this.hosts.allows(host)) problems.push(`${at}: ${host} is not a host the operator allows providers added through the admin API to use (routing.adminProviders.hosts)`);
+    if (!this.hosts.allows(host))
+      problems.push(`${at}: ${host} is not a host the operator allows providers added through the admin API to use (routing.adminProviders.hosts)`);
     for (const credential of credentials) {
       if (!this.allowsReference(credential.value, host)) {
         problems.push(`${credential.at}: the operator does not allow this secret reference to be sent to ${host} (routing.adminProviders.secretReferences)`);
@@ -91,14 +99,23 @@ export class AdminProviderPolicy {
       if (err) return callback(err, address, family);
       const internal = (typeof address === 'string' ? [address] : address.map((a) => a.address)).find(isInternalAddress);
       if (internal === undefined) return callback(null, address, family);
-      const refused: NodeJS.ErrnoException = new Error(`${hostname} resolves to ${internal}, an internal address; only a host listed as it is in routing.adminProviders.hosts may`);
+      const refused: NodeJS.ErrnoException = new Error(
+        `${hostname} resolves to ${internal}, an internal address; only a host listed as it is in routing.adminProviders.hosts may`,
+      );
       refused.code = 'EACCES';
       callback(refused, '');
     });
   };
 
   private allowsReference(value: string, host: string): boolean {
-    if (!PLAIN_REFERENCE.test(value) || value.slice(value.indexOf(':') + 1).split(/[/#]/).some((segment) => segment === '.' || segment === '..')) return false;
+    if (
+      !PLAIN_REFERENCE.test(value) ||
+      value
+        .slice(value.indexOf(':') + 1)
+        .split(/[/#]/)
+        .some((segment) => segment === '.' || segment === '..')
+    )
+      return false;
     return this.references.some(({ pattern, hosts }) => pattern.test(value) && hosts.allows(host));
   }
 }

@@ -41,14 +41,17 @@ export const routingAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, 
       if (entry === undefined) delete set[name];
       else set[name] = entry;
       const { problems } = await routing.checkRoutingConfig({ providersJson: JSON.stringify(proposed.providers), modelsJson: JSON.stringify(proposed.models) });
-      if (problems.length > 0) throw new GatewayError('invalid_request', `The ${what} cannot be ${entry === undefined ? 'removed' : 'saved'}: ${problems.join('; ')}`);
+      if (problems.length > 0)
+        throw new GatewayError('invalid_request', `The ${what} cannot be ${entry === undefined ? 'removed' : 'saved'}: ${problems.join('; ')}`);
     };
 
     app.get(`/admin/${path}`, { config: { requires: 'read' }, schema: { tags, summary: `List ${path} added through the admin API` } }, async () => ({
       data: entries.list(kind).map(entryView),
     }));
-    app.get<{ Params: { name: string } }>(`/admin/${path}/:name`, { config: { requires: 'read' }, schema: { tags, summary: `Get a ${what}` } }, async (request) =>
-      entryView(find(request.params.name)),
+    app.get<{ Params: { name: string } }>(
+      `/admin/${path}/:name`,
+      { config: { requires: 'read' }, schema: { tags, summary: `Get a ${what}` } },
+      async (request) => entryView(find(request.params.name)),
     );
     app.put<{ Params: { name: string }; Body: Record<string, unknown> | string }>(
       `/admin/${path}/:name`,
@@ -56,8 +59,15 @@ export const routingAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, 
         config: { requires: 'manage_routing' },
         schema: {
           tags,
-          summary: kind === 'provider' ? 'Add or replace a provider (as in routing.providers; secrets as env:, file: or vault: references)' : 'Add or replace a model: an alias (a JSON string) or a group (as in routing.models)',
-          params: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: kind === 'provider' ? '^[a-z0-9][a-z0-9_-]*$' : '^[^/\\s]+$' } } },
+          summary:
+            kind === 'provider'
+              ? 'Add or replace a provider (as in routing.providers; secrets as env:, file: or vault: references)'
+              : 'Add or replace a model: an alias (a JSON string) or a group (as in routing.models)',
+          params: {
+            type: 'object',
+            required: ['name'],
+            properties: { name: { type: 'string', pattern: kind === 'provider' ? '^[a-z0-9][a-z0-9_-]*$' : '^[^/\\s]+$' } },
+          },
         },
       },
       async (request) => {
@@ -68,13 +78,17 @@ export const routingAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, 
         return entryView(after);
       },
     );
-    app.delete<{ Params: { name: string } }>(`/admin/${path}/:name`, { config: { requires: 'manage_routing' }, schema: { tags, summary: `Remove a ${what}` } }, async (request, reply) => {
-      const existing = find(request.params.name);
-      await checked(existing.name, undefined);
-      await entries.remove(kind, existing.name);
-      record(request.principal!, resource, 'delete', existing.name, entryView(existing), undefined);
-      return reply.code(204).send();
-    });
+    app.delete<{ Params: { name: string } }>(
+      `/admin/${path}/:name`,
+      { config: { requires: 'manage_routing' }, schema: { tags, summary: `Remove a ${what}` } },
+      async (request, reply) => {
+        const existing = find(request.params.name);
+        await checked(existing.name, undefined);
+        await entries.remove(kind, existing.name);
+        record(request.principal!, resource, 'delete', existing.name, entryView(existing), undefined);
+        return reply.code(204).send();
+      },
+    );
   }
   await app.register(mcpAdminRoutes, options);
 };

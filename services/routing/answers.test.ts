@@ -13,7 +13,11 @@ const answer: ChatResponse = {
     { index: 0, message: { role: 'assistant', content: 'The capital of France is Paris.' }, finish_reason: 'stop', logprobs: null },
     {
       index: 1,
-      message: { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"city":"Paris"}' } }] },
+      message: {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"city":"Paris"}' } }],
+      },
       finish_reason: 'tool_calls',
       logprobs: null,
     },
@@ -33,7 +37,17 @@ describe('canonical answers', () => {
     const assembler = new ChatAssembler();
     const chunks: ChatChunk[] = [
       { ...base, system_fingerprint: 'fp_1', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] },
-      { ...base, choices: [{ index: 0, delta: { content: 'The capital ' }, finish_reason: null }, { index: 1, delta: { role: 'assistant', tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '' } }] }, finish_reason: null }] },
+      {
+        ...base,
+        choices: [
+          { index: 0, delta: { content: 'The capital ' }, finish_reason: null },
+          {
+            index: 1,
+            delta: { role: 'assistant', tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '' } }] },
+            finish_reason: null,
+          },
+        ],
+      },
       { ...base, choices: [{ index: 1, delta: { tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] }, finish_reason: null }] },
       { ...base, choices: [{ index: 0, delta: { content: 'of France is Paris.' }, finish_reason: 'stop' }] },
       { ...base, choices: [{ index: 1, delta: { tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] }, finish_reason: 'tool_calls' }] },
@@ -59,7 +73,14 @@ describe('canonical answers', () => {
   });
 
   it('converts a legacy completion, and round-trips through its encoding', () => {
-    const chat = chatFromNative({ id: 'cmpl-1', object: 'text_completion', created: 5, model: 'gpt-3.5-turbo-instruct', choices: [{ index: 0, text: ' Paris', finish_reason: 'length', logprobs: null }], usage: answer.usage });
+    const chat = chatFromNative({
+      id: 'cmpl-1',
+      object: 'text_completion',
+      created: 5,
+      model: 'gpt-3.5-turbo-instruct',
+      choices: [{ index: 0, text: ' Paris', finish_reason: 'length', logprobs: null }],
+      usage: answer.usage,
+    });
     expect(chat.choices).toEqual([{ index: 0, message: { role: 'assistant', content: ' Paris' }, finish_reason: 'length', logprobs: null }]);
     expect(decodeAnswer(encodeAnswer({ chat }))).toEqual({ chat });
     expect(() => decodeAnswer(Buffer.from('{"other":1}'))).toThrow(/neither/);

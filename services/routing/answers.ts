@@ -34,7 +34,12 @@ export function chatFromNative(body: Record<string, unknown>): ChatResponse {
     object: 'chat.completion',
     created: Number(body.created ?? 0),
     model: String(body.model ?? ''),
-    choices: choices.map((c, i) => ({ index: c.index ?? i, message: { role: 'assistant', content: c.text ?? '' }, finish_reason: finishOf(c.finish_reason), logprobs: null })),
+    choices: choices.map((c, i) => ({
+      index: c.index ?? i,
+      message: { role: 'assistant', content: c.text ?? '' },
+      finish_reason: finishOf(c.finish_reason),
+      logprobs: null,
+    })),
     ...(body.usage ? { usage: body.usage as OpenAIUsage } : {}),
   };
 }
@@ -129,7 +134,13 @@ export class ChatAssembler {
  * finish reason; then a usage chunk.
  */
 export async function* replayChunks(response: ChatResponse): AsyncGenerator<ChatChunk> {
-  const base = { id: response.id, object: 'chat.completion.chunk' as const, created: response.created, model: response.model, system_fingerprint: response.system_fingerprint ?? null };
+  const base = {
+    id: response.id,
+    object: 'chat.completion.chunk' as const,
+    created: response.created,
+    model: response.model,
+    system_fingerprint: response.system_fingerprint ?? null,
+  };
   for (const choice of response.choices) {
     const { message } = choice;
     yield { ...base, choices: [{ index: choice.index, delta: { role: 'assistant', content: message.content === null ? null : '' }, finish_reason: null }] };
@@ -139,7 +150,12 @@ export async function* replayChunks(response: ChatResponse): AsyncGenerator<Chat
     if (message.refusal) yield { ...base, choices: [{ index: choice.index, delta: { refusal: message.refusal }, finish_reason: null }] };
     const toolCalls = message.tool_calls ?? [];
     if (toolCalls.length > 0) {
-      const deltas = toolCalls.map((call, index) => ({ index, id: call.id, type: 'function' as const, function: { name: call.function.name, arguments: call.function.arguments } }));
+      const deltas = toolCalls.map((call, index) => ({
+        index,
+        id: call.id,
+        type: 'function' as const,
+        function: { name: call.function.name, arguments: call.function.arguments },
+      }));
       yield { ...base, choices: [{ index: choice.index, delta: { tool_calls: deltas }, finish_reason: null }] };
     }
     yield { ...base, choices: [{ index: choice.index, delta: {}, finish_reason: choice.finish_reason ?? 'stop' }] };

@@ -28,7 +28,10 @@ export async function callForAnswer(translation: Translation, target: Target): P
   const { provider, model } = target.deployment;
   if (isCompletions(translation)) {
     if (provider.completions) {
-      return { kind: 'native', body: await provider.completions({ request: { ...translation.native, model }, credential: target.credential, signal: target.signal }) };
+      return {
+        kind: 'native',
+        body: await provider.completions({ request: { ...translation.native, model }, credential: target.credential, signal: target.signal }),
+      };
     }
     if (translation.batched) throw invalid(`Provider ${provider.name} has no completions API, so 'prompt' must be a single string.`, 'prompt');
   }
@@ -122,7 +125,10 @@ class OutputGuard {
   /** Each choice's text not counted yet: a word its chunk split is counted once, when the next space ends it. */
   private readonly pending = new Map<number, string>();
 
-  constructor(chat: Translation['chat'], private readonly provider: string) {
+  constructor(
+    chat: Translation['chat'],
+    private readonly provider: string,
+  ) {
     const cap = chat.max_completion_tokens ?? chat.max_tokens;
     this.limit = typeof cap === 'number' ? Math.ceil(cap * CAP_SLACK.factor * Math.max(1, chat.n ?? 1)) + CAP_SLACK.tokens : undefined;
   }

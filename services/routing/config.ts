@@ -28,7 +28,6 @@ const modelGroupConfig = z.strictObject({
 
 export type ModelGroupConfig = z.infer<typeof modelGroupConfig>;
 
-
 export const routingConfig = z
   .strictObject({
     address: z.string().default(defaultAddress('routing')).describe('host:port at which other processes reach the routing gRPC service.'),
@@ -41,14 +40,21 @@ export const routingConfig = z
       .record(z.string().min(1), z.union([z.string().min(1), modelGroupConfig]))
       .default({})
       .describe('Model names clients may use: an alias ("fast": "groq/llama-3.1-8b-instant") or a group of deployments.'),
-    adminProviders: adminProvidersConfig.describe('What providers added through the admin API may point at and which secrets they may use (see docs/security.md).'),
+    adminProviders: adminProvidersConfig.describe(
+      'What providers added through the admin API may point at and which secrets they may use (see docs/security.md).',
+    ),
     retry: z
       .strictObject({
         attemptsPerDeployment: z.number().int().min(1).max(10).default(2).describe('Tries on one deployment (first try included) before moving on.'),
         maxAttempts: z.number().int().min(1).max(50).default(6).describe('Provider calls per request at most, retries and fallbacks included.'),
         baseDelayMs: z.number().int().min(0).default(250).describe('First backoff; doubles per retry, with jitter.'),
         maxDelayMs: z.number().int().min(0).default(8_000).describe('Longest wait before a retry, Retry-After included.'),
-        credentialCooldownMs: z.number().int().min(0).default(60_000).describe('How long a refused credential (401, 402) is left out; a 429 leaves its credential out for its Retry-After (or baseDelayMs).'),
+        credentialCooldownMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(60_000)
+          .describe('How long a refused credential (401, 402) is left out; a 429 leaves its credential out for its Retry-After (or baseDelayMs).'),
       })
       .prefault({}),
     circuitBreaker: z
@@ -58,7 +64,9 @@ export const routingConfig = z
           .int()
           .min(1)
           .default(5)
-          .describe('Provider faults (5xx, network errors, timeouts, unreadable answers) within the window that open a deployment\'s circuit; 429s and requests\' own faults never count.'),
+          .describe(
+            "Provider faults (5xx, network errors, timeouts, unreadable answers) within the window that open a deployment's circuit; 429s and requests' own faults never count.",
+          ),
         windowMs: z.number().int().positive().default(60_000).describe('Window in which provider faults are counted.'),
         openMs: z.number().int().positive().default(30_000).describe('How long an open circuit sends no traffic before one probe request.'),
       })
@@ -66,7 +74,12 @@ export const routingConfig = z
     timeouts: z
       .strictObject({
         connectMs: z.number().int().positive().default(10_000).describe('Connecting to a provider.'),
-        firstByteMs: z.number().int().positive().default(60_000).describe('From sending a request to the response headers, and for streams to the first chunk.'),
+        firstByteMs: z
+          .number()
+          .int()
+          .positive()
+          .default(60_000)
+          .describe('From sending a request to the response headers, and for streams to the first chunk.'),
         idleMs: z.number().int().positive().default(60_000).describe('Longest silence while reading a response body or stream.'),
         totalMs: z.number().int().positive().default(600_000).describe('Whole provider call, streaming included.'),
       })
@@ -79,17 +92,31 @@ export const routingConfig = z
     const known = (name: string) => name in config.models || providers.has(name.split('/')[0]!);
     for (const [name, entry] of Object.entries(config.models)) {
       if (typeof entry === 'string') {
-        if (!known(entry)) ctx.addIssue({ code: 'custom', path: ['models', name], message: `alias target "${entry}" is neither a model group nor <provider>/<model> with a configured provider` });
+        if (!known(entry))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['models', name],
+            message: `alias target "${entry}" is neither a model group nor <provider>/<model> with a configured provider`,
+          });
         continue;
       }
       entry.deployments.forEach((d, i) => {
         if (!providers.has(d.provider)) {
-          ctx.addIssue({ code: 'custom', path: ['models', name, 'deployments', i, 'provider'], message: `expected one of the configured providers: ${[...providers].join(', ')}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['models', name, 'deployments', i, 'provider'],
+            message: `expected one of the configured providers: ${[...providers].join(', ')}`,
+          });
         }
       });
       for (const list of ['fallbacks', 'contextWindowFallbacks', 'contentPolicyFallbacks'] as const) {
         entry[list].forEach((target, i) => {
-          if (!known(target)) ctx.addIssue({ code: 'custom', path: ['models', name, list, i], message: `"${target}" is neither a model group nor <provider>/<model> with a configured provider` });
+          if (!known(target))
+            ctx.addIssue({
+              code: 'custom',
+              path: ['models', name, list, i],
+              message: `"${target}" is neither a model group nor <provider>/<model> with a configured provider`,
+            });
         });
       }
     }

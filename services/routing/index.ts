@@ -43,7 +43,10 @@ export const routingService = defineService({
     let stopped = false;
     const load = async () => {
       const entries = await ctx.clients.governance.getRoutingConfig({});
-      await live.apply({ providers: JSON.parse(entries.providersJson) as Record<string, unknown>, models: JSON.parse(entries.modelsJson) as Record<string, unknown> });
+      await live.apply({
+        providers: JSON.parse(entries.providersJson) as Record<string, unknown>,
+        models: JSON.parse(entries.modelsJson) as Record<string, unknown>,
+      });
       mcp.setPins(JSON.parse(entries.mcpPinsJson || '{}') as McpPins);
     };
     const loadUntilDone = async () => {

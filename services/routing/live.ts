@@ -54,7 +54,11 @@ export class LiveRouting {
     private readonly log: Logger,
   ) {
     this.policy = new AdminProviderPolicy(file.adminProviders);
-    this.metrics = new RouterMetrics(registry, () => this.current.catalog.allDeployments(), (id) => this.current.catalog.isConfigured(id));
+    this.metrics = new RouterMetrics(
+      registry,
+      () => this.current.catalog.allDeployments(),
+      (id) => this.current.catalog.isConfigured(id),
+    );
     this.current = this.build(file);
   }
 
@@ -65,7 +69,10 @@ export class LiveRouting {
   /** What is wrong with the admin entries together with the config file; empty when they can be applied. */
   async check(entries: AdminEntries): Promise<string[]> {
     const problems: string[] = [];
-    for (const [kind, names] of [['providers', entries.providers], ['models', entries.models]] as const) {
+    for (const [kind, names] of [
+      ['providers', entries.providers],
+      ['models', entries.models],
+    ] as const) {
       for (const name of Object.keys(names)) {
         if (name in this.file[kind]) problems.push(`routing.${kind}.${name} is defined in the config file; change it there`);
       }
@@ -73,7 +80,8 @@ export class LiveRouting {
     const references = new Map<string, CredentialField[]>();
     for (const [name, entry] of Object.entries(entries.providers)) {
       const [given, literal] = partition(credentialFields(entry, `routing.providers.${name}`), (field) => isSecretReference(field.value));
-      for (const { at } of literal) problems.push(`${at}: give a secret reference (env:NAME, file:/path or vault:<mount>/<path>#<field>), not the secret itself`);
+      for (const { at } of literal)
+        problems.push(`${at}: give a secret reference (env:NAME, file:/path or vault:<mount>/<path>#<field>), not the secret itself`);
       references.set(name, given);
     }
     const parsed = routingConfig.safeParse(this.merge(entries));

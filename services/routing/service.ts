@@ -27,8 +27,16 @@ import type { Deployment } from './router/deployment.js';
 import type { AdminEntries, LiveRouting } from './live.js';
 import type { McpHub } from './mcp/hub.js';
 import type {
-  CallToolRequest, CallToolResponse, CompleteMcpAuthorizationRequest, CompleteMcpAuthorizationResponse, ListMcpServersRequest, ListMcpServersResponse, ListToolsRequest, ListToolsResponse,
-  StartMcpAuthorizationRequest, StartMcpAuthorizationResponse,
+  CallToolRequest,
+  CallToolResponse,
+  CompleteMcpAuthorizationRequest,
+  CompleteMcpAuthorizationResponse,
+  ListMcpServersRequest,
+  ListMcpServersResponse,
+  ListToolsRequest,
+  ListToolsResponse,
+  StartMcpAuthorizationRequest,
+  StartMcpAuthorizationResponse,
 } from '../gen/gateway/v1/mcp.js';
 import type { Router } from './router/router.js';
 
@@ -59,7 +67,9 @@ function formatFor(endpoint: string): InboundFormat {
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 const EMPTY = Buffer.alloc(0);
 
-const dataChunk = (event: OutEvent): CompletionChunk => ({ kind: { $case: 'data', data: { event: event.event ?? '', data: Buffer.from(event.data), final: event.final ?? false } } });
+const dataChunk = (event: OutEvent): CompletionChunk => ({
+  kind: { $case: 'data', data: { event: event.event ?? '', data: Buffer.from(event.data), final: event.final ?? false } },
+});
 
 /** The chat completion of a stored answer, or a clear error when the cache holds something else under the key. */
 function chatOf(stored: StoredAnswer): ChatResponse {
@@ -106,8 +116,12 @@ export class Routing implements Api<typeof RoutingService> {
     const translation = formatFor(request.endpoint).parse(body);
     capOutputTokens(translation, request.hints?.maxOutputTokens ?? 0);
     if (stored) return { body: json(translation.response(chatOf(stored))), usage: stored.usage, served: stored.served, attempts: [], answer: EMPTY };
-    const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => callForAnswer(translation, target), (answer, deployment) =>
-      refusal(answer, deployment.provider.name),
+    const routed = await this.router.route(
+      translation.chat.model,
+      request.hints,
+      signal,
+      (target) => callForAnswer(translation, target),
+      (answer, deployment) => refusal(answer, deployment.provider.name),
     );
     const answer = routed.value;
     const clientBody = answer.kind === 'chat' ? translation.response(answer.response) : answer.body;
@@ -144,12 +158,29 @@ export class Routing implements Api<typeof RoutingService> {
       // The client already has a 200 and part of the answer: end with an error event in its API.
       const error = asGatewayError(err);
       yield dataChunk(format.errorEvent(error));
-      yield { kind: { $case: 'end', end: { usage: usageFromOpenAI(stream.usage()), attempts: routed.attempts, errorCode: error.code, errorMessage: error.message, httpStatus: error.status, answer: EMPTY } } };
+      yield {
+        kind: {
+          $case: 'end',
+          end: {
+            usage: usageFromOpenAI(stream.usage()),
+            attempts: routed.attempts,
+            errorCode: error.code,
+            errorMessage: error.message,
+            httpStatus: error.status,
+            answer: EMPTY,
+          },
+        },
+      };
       return;
     }
     const whole = request.keepAnswer ? stream.answer() : undefined;
     const answer = whole ? encodeAnswer({ chat: whole }) : EMPTY;
-    yield { kind: { $case: 'end', end: { usage: usageFromOpenAI(stream.usage()), attempts: routed.attempts, errorCode: '', errorMessage: '', httpStatus: 200, answer } } };
+    yield {
+      kind: {
+        $case: 'end',
+        end: { usage: usageFromOpenAI(stream.usage()), attempts: routed.attempts, errorCode: '', errorMessage: '', httpStatus: 200, answer },
+      },
+    };
   }
 
   async listTools(request: ListToolsRequest): Promise<ListToolsResponse> {
@@ -183,7 +214,10 @@ export class Routing implements Api<typeof RoutingService> {
   async checkRoutingConfig(request: CheckRoutingConfigRequest): Promise<CheckRoutingConfigResponse> {
     let entries: AdminEntries;
     try {
-      entries = { providers: JSON.parse(request.providersJson || '{}') as Record<string, unknown>, models: JSON.parse(request.modelsJson || '{}') as Record<string, unknown> };
+      entries = {
+        providers: JSON.parse(request.providersJson || '{}') as Record<string, unknown>,
+        models: JSON.parse(request.modelsJson || '{}') as Record<string, unknown>,
+      };
     } catch {
       return { problems: ['the entries are not valid JSON'] };
     }
@@ -196,7 +230,9 @@ function validateEmbeddings(body: Record<string, unknown>): EmbeddingsRequest {
   const input = body.input;
   const valid =
     typeof input === 'string' ||
-    (Array.isArray(input) && input.length > 0 && (input.every((i) => typeof i === 'string') || input.every((i) => typeof i === 'number') || input.every((i) => Array.isArray(i))));
+    (Array.isArray(input) &&
+      input.length > 0 &&
+      (input.every((i) => typeof i === 'string') || input.every((i) => typeof i === 'number') || input.every((i) => Array.isArray(i))));
   if (!valid) throw invalid("Invalid 'input': expected a string, an array of strings, or token arrays.", 'input');
   return { ...(body as unknown as EmbeddingsRequest), model };
 }

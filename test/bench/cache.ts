@@ -16,7 +16,12 @@ import { MemoryStore, type Entry } from '../../services/caching/store.js';
 import { FlatIndex, normalize, type VectorIndex } from '../../services/caching/vectors.js';
 
 const { values } = parseArgs({
-  options: { dimensions: { type: 'string', default: '1536' }, sizes: { type: 'string', default: '100,500,1000,2000,5000,10000,20000' }, queries: { type: 'string', default: '200' }, help: { type: 'boolean' } },
+  options: {
+    dimensions: { type: 'string', default: '1536' },
+    sizes: { type: 'string', default: '100,500,1000,2000,5000,10000,20000' },
+    queries: { type: 'string', default: '200' },
+    help: { type: 'boolean' },
+  },
 });
 if (values.help) {
   console.log('npm run bench:cache -- [--dimensions N] [--sizes a,b,c] [--queries N]');
@@ -56,7 +61,10 @@ function run(size: number, report: boolean): void {
   const flat = new FlatIndex(dimensions);
   const hnsw: VectorIndex = new HnswIndex(dimensions);
   stored.forEach((v, i) => flat.add(`v${i}`, v));
-  const insert = timeEach(stored.map((v, i) => [v, i] as const), ([v, i]) => hnsw.add(`v${i}`, v));
+  const insert = timeEach(
+    stored.map((v, i) => [v, i] as const),
+    ([v, i]) => hnsw.add(`v${i}`, v),
+  );
   const truth = queries.map((q) => flat.nearest(q, THRESHOLD)?.id);
   const flatSearch = timeEach(queries, (q) => flat.nearest(q, THRESHOLD));
   const found: (string | undefined)[] = [];
@@ -64,12 +72,16 @@ function run(size: number, report: boolean): void {
   const agreed = found.filter((id, i) => id === truth[i]).length / queries.length;
   const hits = truth.filter(Boolean).length;
   if (report) {
-    console.log(`${String(size).padStart(7)}   ${flatSearch.toFixed(1).padStart(14)}   ${hnswSearch.toFixed(1).padStart(14)}   ${insert.toFixed(1).padStart(14)}   ${agreed.toFixed(3).padStart(9)} (${hits} hits)`);
+    console.log(
+      `${String(size).padStart(7)}   ${flatSearch.toFixed(1).padStart(14)}   ${hnswSearch.toFixed(1).padStart(14)}   ${insert.toFixed(1).padStart(14)}   ${agreed.toFixed(3).padStart(9)} (${hits} hits)`,
+    );
   }
 }
 
 const THRESHOLD = 0.95;
-console.log(`vector search, ${dimensions} dimensions, ${queryCount} queries per size (half paraphrases of stored vectors), threshold ${THRESHOLD} (Node ${process.version})`);
+console.log(
+  `vector search, ${dimensions} dimensions, ${queryCount} queries per size (half paraphrases of stored vectors), threshold ${THRESHOLD} (Node ${process.version})`,
+);
 run(2_000, false); // warm up the JIT for both
 console.log('vectors   flat µs/search   hnsw µs/search   hnsw µs/insert   hnsw = flat');
 for (const size of sizes) run(size, true);
@@ -88,9 +100,19 @@ function heapFor(count: number, withVector: boolean): number {
   const answer = Buffer.alloc(1_200, 'a'); // a typical short chat answer in canonical JSON
   for (let i = 0; i < count; i++) {
     const entry: Entry = {
-      id: `ce_${i.toString(16).padStart(16, '0')}`, namespace: 'team:search', key: `${i}`.padStart(64, '0'), bucket: 'b'.repeat(64), endpoint: 'chat.completions',
-      model: 'openai/gpt-4o-mini', keyId: 'vk_0123456789abcdef', answer: Buffer.from(answer), usage: { promptTokens: 20, completionTokens: 80, totalTokens: 100, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 },
-      served: { provider: 'openai', model: 'gpt-4o-mini', deployment: '' }, createdMs: 0, expiresMs: Number.MAX_SAFE_INTEGER, hits: 0,
+      id: `ce_${i.toString(16).padStart(16, '0')}`,
+      namespace: 'team:search',
+      key: `${i}`.padStart(64, '0'),
+      bucket: 'b'.repeat(64),
+      endpoint: 'chat.completions',
+      model: 'openai/gpt-4o-mini',
+      keyId: 'vk_0123456789abcdef',
+      answer: Buffer.from(answer),
+      usage: { promptTokens: 20, completionTokens: 80, totalTokens: 100, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 },
+      served: { provider: 'openai', model: 'gpt-4o-mini', deployment: '' },
+      createdMs: 0,
+      expiresMs: Number.MAX_SAFE_INTEGER,
+      hits: 0,
       ...(withVector ? { vector: new Float32Array(dimensions) } : {}),
     };
     store.add(entry);

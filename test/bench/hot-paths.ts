@@ -39,22 +39,60 @@ const calls = Number(values.calls);
 // A request.completed payload and row as the audit writer builds them.
 const payload = {
   request: {
-    endpoint: 'chat.completions', model: 'openai/gpt-4o-mini', served: { provider: 'openai', model: 'gpt-4o-mini', deployment: 'openai/gpt-4o-mini' },
-    httpStatus: 200, usage: { promptTokens: 12, completionTokens: 40, totalTokens: 52, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 },
-    durationMs: 3.2, attempts: [{ provider: 'openai', deployment: 'openai/gpt-4o-mini', outcome: 'ok', durationMs: 1.8, httpStatus: 200 }],
+    endpoint: 'chat.completions',
+    model: 'openai/gpt-4o-mini',
+    served: { provider: 'openai', model: 'gpt-4o-mini', deployment: 'openai/gpt-4o-mini' },
+    httpStatus: 200,
+    usage: { promptTokens: 12, completionTokens: 40, totalTokens: 52, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 },
+    durationMs: 3.2,
+    attempts: [{ provider: 'openai', deployment: 'openai/gpt-4o-mini', outcome: 'ok', durationMs: 1.8, httpStatus: 200 }],
   },
 };
 const row = {
-  event_id: '0193a7b2-1c2d-7e3f-8a9b-0c1d2e3f4a5b', event_type: 'request.completed', occurred_at: new Date().toISOString(),
-  request_id: 'req_0123456789abcdef01234567', trace_id: '0123456789abcdef0123456789abcdef', service: 'ingress', source_address: '127.0.0.1',
-  actor_key_id: 'vk_0123456789abcdef', actor_team_id: 'team_0123456789abcdef', actor_customer_id: '', actor_admin: '', schema_version: 1, payload,
+  event_id: '0193a7b2-1c2d-7e3f-8a9b-0c1d2e3f4a5b',
+  event_type: 'request.completed',
+  occurred_at: new Date().toISOString(),
+  request_id: 'req_0123456789abcdef01234567',
+  trace_id: '0123456789abcdef0123456789abcdef',
+  service: 'ingress',
+  source_address: '127.0.0.1',
+  actor_key_id: 'vk_0123456789abcdef',
+  actor_team_id: 'team_0123456789abcdef',
+  actor_customer_id: '',
+  actor_admin: '',
+  schema_version: 1,
+  payload,
 };
 const event = requestEvent(
   EventType.requestCompleted,
-  { service: 'ingress', context: { requestId: row.request_id, traceId: row.trace_id, sourceAddress: row.source_address, actor: { keyId: row.actor_key_id, keyName: 'ci', teamId: row.actor_team_id, customerId: '', admin: '' } } },
   {
-    ...payload.request, stream: false, cacheHit: false, errorCode: '', errorMessage: '',
-    attempts: [{ provider: 'openai', model: 'gpt-4o-mini', deployment: 'openai/gpt-4o-mini', credential: 0, outcome: 'ok', upstreamStatus: 200, durationMs: 1.8, reason: 'initial', errorMessage: '' }],
+    service: 'ingress',
+    context: {
+      requestId: row.request_id,
+      traceId: row.trace_id,
+      sourceAddress: row.source_address,
+      actor: { keyId: row.actor_key_id, keyName: 'ci', teamId: row.actor_team_id, customerId: '', admin: '' },
+    },
+  },
+  {
+    ...payload.request,
+    stream: false,
+    cacheHit: false,
+    errorCode: '',
+    errorMessage: '',
+    attempts: [
+      {
+        provider: 'openai',
+        model: 'gpt-4o-mini',
+        deployment: 'openai/gpt-4o-mini',
+        credential: 0,
+        outcome: 'ok',
+        upstreamStatus: 200,
+        durationMs: 1.8,
+        reason: 'initial',
+        errorMessage: '',
+      },
+    ],
   },
 );
 const pricing = new Pricing();
@@ -68,10 +106,23 @@ const chatBody = Buffer.from(
     messages: [
       { role: 'system', content: 'You are a helpful assistant who answers briefly and cites sources when it can.' },
       { role: 'user', content: 'What is the weather in Paris tomorrow, and should I bring an umbrella to the museum?' },
-      { role: 'assistant', content: null, tool_calls: [{ id: 'call_0123456789abcdef', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris","day":"tomorrow"}' } }] },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: 'call_0123456789abcdef', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris","day":"tomorrow"}' } }],
+      },
       { role: 'tool', tool_call_id: 'call_0123456789abcdef', content: '{"forecast":"light rain in the afternoon","high_c":14,"low_c":8,"precipitation_mm":3}' },
     ],
-    tools: [{ type: 'function', function: { name: 'get_weather', description: 'The forecast for a city and a day.', parameters: { type: 'object', properties: { city: { type: 'string' }, day: { type: 'string' } }, required: ['city'] } } }],
+    tools: [
+      {
+        type: 'function',
+        function: {
+          name: 'get_weather',
+          description: 'The forecast for a city and a day.',
+          parameters: { type: 'object', properties: { city: { type: 'string' }, day: { type: 'string' } }, required: ['city'] },
+        },
+      },
+    ],
   }),
 );
 const validateChat = new Ajv(validatorOptions.customOptions).compile(bodySchemas(ingressConfig.parse({}).limits)['chat.completions']!);
@@ -82,12 +133,16 @@ const paragraphs = [
   'Could you summarise the attached meeting notes? We agreed to move the launch to the second week of March, keep the budget at $12,500 and review the vendor list again in 2025.',
   'The build fails on Node 20.18 with "TypeError: Cannot read properties of undefined (reading \'map\')" in src/components/UserList.tsx line 42; commit 3f786850e387 changed getUserAccountSettings().',
   'Order #A-20931 shipped on 2024-01-15 at 10:30; tracking says three parcels, 2.4 kg in all, and the invoice total was 1,299.99 EUR including 20% VAT.',
-  'Write a friendly reply to the customer explaining that refunds take five to seven working days, and that they can reach us any weekday between 9 and 17 o\'clock.',
+  "Write a friendly reply to the customer explaining that refunds take five to seven working days, and that they can reach us any weekday between 9 and 17 o'clock.",
   'In Python, why does sorted(items, key=lambda x: x[1]) keep equal elements in their original order, and is that guaranteed by the language or just CPython?',
 ];
 const planted = [
-  'Reach me at jane.doe@example.com.', 'My number is +44 20 7946 0958.', 'Card 4242 4242 4242 4242, exp 12/34.', 'IBAN GB82 WEST 1234 5698 7654 32.',
-  'Key AKIAIOSFODNN7EXAMPLE in us-east-1.', 'Server 192.168.10.24 is down.',
+  'Reach me at jane.doe@example.com.',
+  'My number is +44 20 7946 0958.',
+  'Card 4242 4242 4242 4242, exp 12/34.',
+  'IBAN GB82 WEST 1234 5698 7654 32.',
+  'Key AKIAIOSFODNN7EXAMPLE in us-east-1.',
+  'Server 192.168.10.24 is down.',
 ];
 const prose = Array.from({ length: 400 }, (_, i) => `${paragraphs[i % paragraphs.length]} ${planted[i % planted.length]}\n`).join('');
 const prompts = [1, 10, 100].map((kb) => ({ kb, text: prose.slice(0, kb * 1024) }));

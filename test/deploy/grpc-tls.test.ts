@@ -13,16 +13,22 @@ import { SERVICE_NAMES } from '../../services/kit/service.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const SETUP = join(REPO, 'deploy/grpc-tls/setup.sh');
-const setup = (dir: string) => execFileSync('sh', [SETUP, dir], { cwd: REPO, env: { ...process.env, GATEWAY: `${process.execPath} --import tsx services/gateway/cli.ts` } });
+const setup = (dir: string) =>
+  execFileSync('sh', [SETUP, dir], { cwd: REPO, env: { ...process.env, GATEWAY: `${process.execPath} --import tsx services/gateway/cli.ts` } });
 
 // What docker-compose.yml's grpc-tls-setup container does, run here: a folder
 // per service holding the CA's certificate and that service's certificate and
 // key, which the service's container mounts alone as /run/tls.
 describe('deploy/grpc-tls/setup.sh', () => {
-  it("gives each service a folder with its own certificate and key, signed by one CA, and keeps them when run again", () => {
+  it('gives each service a folder with its own certificate and key, signed by one CA, and keeps them when run again', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-compose-tls-'));
     setup(dir);
-    const files = (service: string) => ({ ca: join(dir, service, 'ca.crt'), cert: join(dir, service, 'cert.crt'), key: join(dir, service, 'cert.key'), refreshSeconds: 60 });
+    const files = (service: string) => ({
+      ca: join(dir, service, 'ca.crt'),
+      cert: join(dir, service, 'cert.crt'),
+      key: join(dir, service, 'cert.key'),
+      refreshSeconds: 60,
+    });
     for (const service of SERVICE_NAMES) {
       const { ca, cert, key } = files(service);
       const certificate = new X509Certificate(readFileSync(cert));
@@ -39,11 +45,14 @@ describe('deploy/grpc-tls/setup.sh', () => {
   it('makes folders a caller and a callee use for mutual TLS as they are', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-compose-tls-'));
     setup(dir);
-    const tls = (service: string) => new GrpcTls({ ca: join(dir, service, 'ca.crt'), cert: join(dir, service, 'cert.crt'), key: join(dir, service, 'cert.key'), refreshSeconds: 60 });
+    const tls = (service: string) =>
+      new GrpcTls({ ca: join(dir, service, 'ca.crt'), cert: join(dir, service, 'cert.crt'), key: join(dir, service, 'cert.key'), refreshSeconds: 60 });
     const server = new GrpcServer(tls('caching'));
     const log = createLogger({ level: 'silent' });
     const unused = async () => ({});
-    const caching = { lookup: async () => LookupResponse.fromPartial({ hit: true }), store: unused, listEntries: unused, purge: unused } as unknown as Api<typeof CachingService>;
+    const caching = { lookup: async () => LookupResponse.fromPartial({ hit: true }), store: unused, listEntries: unused, purge: unused } as unknown as Api<
+      typeof CachingService
+    >;
     server.add(CachingService, caching, log, { lookup: ['ingress'], store: ['ingress'], listEntries: ['governance'], purge: ['governance'] });
     const port = await server.listen('127.0.0.1', 0);
     const client = grpcClient(CachingService, `127.0.0.1:${port}`, 'caching service', { deadlineMs: 5_000, tls: tls('ingress').channelTo('caching') });

@@ -137,7 +137,9 @@ const podSpec = obj(
     affinity: obj({
       podAntiAffinity: obj({
         requiredDuringSchedulingIgnoredDuringExecution: list(podAffinityTerm),
-        preferredDuringSchedulingIgnoredDuringExecution: list(obj({ weight: { type: 'integer', minimum: 1, maximum: 100 }, podAffinityTerm }, ['weight', 'podAffinityTerm'])),
+        preferredDuringSchedulingIgnoredDuringExecution: list(
+          obj({ weight: { type: 'integer', minimum: 1, maximum: 100 }, podAffinityTerm }, ['weight', 'podAffinityTerm']),
+        ),
       }),
     }),
   },
@@ -162,7 +164,11 @@ const object = (kindSpec: Schema, name: Schema = subdomain): Schema =>
 
 /** The schema of each `apiVersion kind` the manifests may contain; any other kind fails. */
 const KINDS: Record<string, Schema> = {
-  'v1 ConfigMap': obj({ apiVersion: str, kind: str, metadata: metadata(subdomain), data: mapOf(str), binaryData: mapOf(str), immutable: bool }, ['apiVersion', 'kind', 'metadata']),
+  'v1 ConfigMap': obj({ apiVersion: str, kind: str, metadata: metadata(subdomain), data: mapOf(str), binaryData: mapOf(str), immutable: bool }, [
+    'apiVersion',
+    'kind',
+    'metadata',
+  ]),
   'v1 Service': object(
     obj({
       type: oneOfValues('ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'),
@@ -174,7 +180,17 @@ const KINDS: Record<string, Schema> = {
     serviceName,
   ),
   'apps/v1 Deployment': object(
-    obj({ replicas: int, selector: labelSelector, template: podTemplate, minReadySeconds: int, revisionHistoryLimit: int, strategy: obj({ type: oneOfValues('RollingUpdate', 'Recreate'), rollingUpdate: obj({ maxSurge: intOrString, maxUnavailable: intOrString }) }) }, ['selector', 'template']),
+    obj(
+      {
+        replicas: int,
+        selector: labelSelector,
+        template: podTemplate,
+        minReadySeconds: int,
+        revisionHistoryLimit: int,
+        strategy: obj({ type: oneOfValues('RollingUpdate', 'Recreate'), rollingUpdate: obj({ maxSurge: intOrString, maxUnavailable: intOrString }) }),
+      },
+      ['selector', 'template'],
+    ),
   ),
   'apps/v1 StatefulSet': object(
     obj(
@@ -203,7 +219,15 @@ const KINDS: Record<string, Schema> = {
           obj(
             {
               type: oneOfValues('Resource', 'Pods', 'Object', 'External', 'ContainerResource'),
-              resource: obj({ name: str, target: obj({ type: oneOfValues('Utilization', 'Value', 'AverageValue'), averageUtilization: int, averageValue: quantity, value: quantity }, ['type']) }, ['name', 'target']),
+              resource: obj(
+                {
+                  name: str,
+                  target: obj({ type: oneOfValues('Utilization', 'Value', 'AverageValue'), averageUtilization: int, averageValue: quantity, value: quantity }, [
+                    'type',
+                  ]),
+                },
+                ['name', 'target'],
+              ),
             },
             ['type'],
           ),
@@ -212,7 +236,14 @@ const KINDS: Record<string, Schema> = {
       ['scaleTargetRef', 'maxReplicas'],
     ),
   ),
-  'policy/v1 PodDisruptionBudget': object(obj({ minAvailable: intOrString, maxUnavailable: intOrString, selector: labelSelector, unhealthyPodEvictionPolicy: oneOfValues('IfHealthyBudget', 'AlwaysAllow') })),
+  'policy/v1 PodDisruptionBudget': object(
+    obj({
+      minAvailable: intOrString,
+      maxUnavailable: intOrString,
+      selector: labelSelector,
+      unhealthyPodEvictionPolicy: oneOfValues('IfHealthyBudget', 'AlwaysAllow'),
+    }),
+  ),
   'networking.k8s.io/v1 NetworkPolicy': object(
     obj(
       {
@@ -236,5 +267,7 @@ export function schemaProblems(object: { apiVersion?: unknown; kind?: unknown; m
   const validate = validators.get(kind);
   if (!validate) return [`${name}: a kind this check does not know (known: ${[...validators.keys()].join(', ')})`];
   if (validate(object)) return [];
-  return (validate.errors ?? []).map((e) => `${name}: ${e.instancePath || '/'} ${e.message}${e.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : ''}`);
+  return (validate.errors ?? []).map(
+    (e) => `${name}: ${e.instancePath || '/'} ${e.message}${e.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : ''}`,
+  );
 }

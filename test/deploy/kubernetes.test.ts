@@ -45,7 +45,13 @@ const OPERATOR_SECRETS = [
 ];
 const OPERATOR_CONFIGMAPS = ['nats-users'];
 
-type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace: string; labels?: Record<string, string> }; spec: any; data?: Record<string, string> };
+type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; labels?: Record<string, string> };
+  spec: any;
+  data?: Record<string, string>;
+};
 
 /** `kubectl kustomize`, as an operator runs it: offline, with no cluster configured. */
 function render(dir: string): K8sObject[] {
@@ -128,9 +134,12 @@ describe('deploy/kubernetes', () => {
       const ports = targets[0]!.spec.template.spec.containers.flatMap((c: any) => c.ports.map((p: any) => p.name));
       for (const p of svc.spec.ports) expect(ports, id(svc)).toContain(p.targetPort);
     }
-    for (const o of objects.filter((o) => o.kind === 'HorizontalPodAutoscaler')) expect(names(o.spec.scaleTargetRef.kind), id(o)).toContain(o.spec.scaleTargetRef.name);
+    for (const o of objects.filter((o) => o.kind === 'HorizontalPodAutoscaler'))
+      expect(names(o.spec.scaleTargetRef.kind), id(o)).toContain(o.spec.scaleTargetRef.name);
     for (const o of objects.filter((o) => o.kind === 'PodDisruptionBudget')) {
-      expect(workloads(objects).filter((w) => w.spec.template.metadata.labels['app.kubernetes.io/name'] === o.spec.selector.matchLabels['app.kubernetes.io/name'])).toHaveLength(1);
+      expect(
+        workloads(objects).filter((w) => w.spec.template.metadata.labels['app.kubernetes.io/name'] === o.spec.selector.matchLabels['app.kubernetes.io/name']),
+      ).toHaveLength(1);
     }
   });
 
@@ -159,8 +168,12 @@ describe('deploy/kubernetes', () => {
         expect(service.spec.ports.map((p: any) => p.port)).toContain(config.server.grpcPort);
       }
       // A pod is handed the passwords of its own roles only.
-      const roles = (container.env ?? []).filter((e: any) => e.name.startsWith('GATEWAY_DATABASE__PASSWORDS__')).map((e: any) => e.name.replace('GATEWAY_DATABASE__PASSWORDS__', ''));
-      const ownRoles = services.filter((s) => DATABASE_USERS.includes(s)).flatMap((s) => (s === 'audit' ? ['AUDIT_WRITER', 'AUDIT_MAINTAINER'] : [s.toUpperCase()]));
+      const roles = (container.env ?? [])
+        .filter((e: any) => e.name.startsWith('GATEWAY_DATABASE__PASSWORDS__'))
+        .map((e: any) => e.name.replace('GATEWAY_DATABASE__PASSWORDS__', ''));
+      const ownRoles = services
+        .filter((s) => DATABASE_USERS.includes(s))
+        .flatMap((s) => (s === 'audit' ? ['AUDIT_WRITER', 'AUDIT_MAINTAINER'] : [s.toUpperCase()]));
       expect(roles.sort(), id(w)).toEqual(ownRoles.sort());
     }
   });
@@ -182,7 +195,12 @@ describe('deploy/kubernetes', () => {
     const requestPath = gatewayWorkloads(objects).filter((w) => servicesOf(w).some((s) => s === 'ingress' || s === 'routing'));
     expect(scaled.sort()).toEqual(requestPath.map((w) => w.metadata.name).sort());
     const budgets = objects.filter((o) => o.kind === 'PodDisruptionBudget').map((o) => o.spec.selector.matchLabels['app.kubernetes.io/name']);
-    expect(budgets.sort()).toEqual(workloads(objects).filter((w) => w.kind !== 'Job').map(podName).sort());
+    expect(budgets.sort()).toEqual(
+      workloads(objects)
+        .filter((w) => w.kind !== 'Job')
+        .map(podName)
+        .sort(),
+    );
     for (const w of gatewayWorkloads(objects)) expect(w.spec.template.spec.containers[0].resources.requests, id(w)).toHaveProperty('cpu');
   });
 
@@ -197,7 +215,9 @@ describe('deploy/kubernetes', () => {
   });
 
   it('the migrate Job is the only object that refers to the database owner, and it migrates as the owner', () => {
-    const holders = Object.values(rendered).flat().filter((o) => JSON.stringify(o).includes('gateway-database-owner'));
+    const holders = Object.values(rendered)
+      .flat()
+      .filter((o) => JSON.stringify(o).includes('gateway-database-owner'));
     expect(holders.map(id)).toEqual(['Job/gateway-migrate']);
     const config = configOf(migrate, migrate.find((o) => o.kind === 'Job')!.spec.template.spec.containers[0]);
     expect(config.database.url).not.toBe('');
@@ -210,7 +230,13 @@ describe('deploy/kubernetes', () => {
     const ns = (name: string) => ({ namespace: name, namespaceLabels: { 'kubernetes.io/metadata.name': name } });
     const ours: Party[] = workloads(objects).map((w, i) => {
       const ports = w.spec.template.spec.containers.flatMap((c: any) => c.ports ?? []);
-      return { name: podName(w), labels: w.spec.template.metadata.labels, ...ns(w.metadata.namespace), ip: `10.244.0.${i + 1}`, namedPorts: Object.fromEntries(ports.map((p: any) => [p.name, String(p.containerPort)])) };
+      return {
+        name: podName(w),
+        labels: w.spec.template.metadata.labels,
+        ...ns(w.metadata.namespace),
+        ip: `10.244.0.${i + 1}`,
+        namedPorts: Object.fromEntries(ports.map((p: any) => [p.name, String(p.containerPort)])),
+      };
     });
     const outside: Party[] = [
       { name: 'postgresql', labels: { 'app.kubernetes.io/name': 'postgresql' }, ...ns('ai-gateway'), ip: '10.244.1.1' },
@@ -221,7 +247,9 @@ describe('deploy/kubernetes', () => {
       { name: 'internet', ...ns(''), ip: '203.0.113.9' },
     ];
     const parties = [...ours, ...outside];
-    const policyPorts = policies.flatMap((p) => [...(p.spec.ingress ?? []), ...(p.spec.egress ?? [])].flatMap((r) => (r.ports ?? []).map((x) => `${x.protocol ?? 'TCP'}/${x.port}`)));
+    const policyPorts = policies.flatMap((p) =>
+      [...(p.spec.ingress ?? []), ...(p.spec.egress ?? [])].flatMap((r) => (r.ports ?? []).map((x) => `${x.protocol ?? 'TCP'}/${x.port}`)),
+    );
     const containerPorts = ours.flatMap((p) => Object.values(p.namedPorts!).map((n) => `TCP/${n}`));
     const ports = [...new Set([...policyPorts, ...containerPorts, 'TCP/5432', 'TCP/80', 'TCP/22'])];
     // Between two parties outside the manifests, these policies decide nothing.
@@ -236,7 +264,11 @@ describe('deploy/kubernetes', () => {
       ...edges(gateway, ['nats'], 'TCP/4222'),
       ...edges([...new Set(DATABASE_USERS.map(workloadOf)), 'migrate'], ['postgresql'], 'TCP/5432'),
       ...edges([workloadOf('routing')], ['internet'], 'TCP/443'),
-      ...edges(outside.map((p) => p.name), [workloadOf('ingress')], 'TCP/8080'),
+      ...edges(
+        outside.map((p) => p.name),
+        [workloadOf('ingress')],
+        'TCP/8080',
+      ),
       ...edges(['admin-client'], [workloadOf('governance')], 'TCP/8081'),
       ...edges(['prometheus'], gateway, 'TCP/9090'),
       ...edges([...gateway, 'nats', 'migrate'], ['kube-dns'], 'UDP/53'),

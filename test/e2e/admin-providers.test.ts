@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenLocally } from '../fakes/local-server.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
@@ -200,7 +200,11 @@ describe('admin-managed providers under an allowlist', () => {
       }),
     );
     try {
-      const saved = await putProvider(gateway, 'redirecting', { type: 'openai', baseUrl: `${redirector.url}/v1`, apiKey: 'vault:secret/llm-providers/openai#api_key' });
+      const saved = await putProvider(gateway, 'redirecting', {
+        type: 'openai',
+        baseUrl: `${redirector.url}/v1`,
+        apiKey: 'vault:secret/llm-providers/openai#api_key',
+      });
       expect(saved.status, await saved.clone().text()).toBe(200);
       const failure = await askProvider(client, 'redirecting');
       expect(failure?.status).toBe(502);

@@ -23,10 +23,14 @@ function load(baseURL: string, key: string, loops: number) {
     for (let i = 0; running; i++) {
       try {
         if ((n + i) % 2 === 0) {
-          const { data, response } = await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: `whole ${n}.${i}` }] }).withResponse();
+          const { data, response } = await client.chat.completions
+            .create({ model: 'mock/echo', messages: [{ role: 'user', content: `whole ${n}.${i}` }] })
+            .withResponse();
           if (data.choices[0]?.finish_reason === 'stop') answered.push(response.headers.get('x-request-id')!);
         } else {
-          const { data, response } = await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: `stream ${n}.${i}` }], stream: true }).withResponse();
+          const { data, response } = await client.chat.completions
+            .create({ model: 'mock/echo', messages: [{ role: 'user', content: `stream ${n}.${i}` }], stream: true })
+            .withResponse();
           let finished = false;
           for await (const chunk of data) if (chunk.choices[0]?.finish_reason === 'stop') finished = true;
           // A stream cut before its finish reason is not an answer (the SDK may end quietly at a closed connection).
@@ -88,15 +92,22 @@ describe('no answer without a record: ingress killed mid-load', () => {
   /** Every answered id has exactly one audit row (request.completed, durable) and one usage row. */
   async function expectOnRecord(ids: string[]): Promise<void> {
     expect(ids.length).toBeGreaterThan(20);
-    await eventually('a record of every answered request', async () => {
-      const { rows } = await db.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM audit_events WHERE event_type = 'request.completed' AND request_id = ANY($1) AND payload->'request'->>'recordGuarantee' = 'durable'",
-        [ids],
-      );
-      const usage = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_records WHERE request_id = ANY($1)', [ids]);
-      return rows[0]!.n === ids.length && usage.rows[0]!.n === ids.length ? true : undefined;
-    }, 60_000);
-    const twice = await db.query('SELECT request_id FROM audit_events WHERE request_id = ANY($1) AND event_type = $2 GROUP BY request_id HAVING count(*) > 1', [ids, 'request.completed']);
+    await eventually(
+      'a record of every answered request',
+      async () => {
+        const { rows } = await db.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM audit_events WHERE event_type = 'request.completed' AND request_id = ANY($1) AND payload->'request'->>'recordGuarantee' = 'durable'",
+          [ids],
+        );
+        const usage = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_records WHERE request_id = ANY($1)', [ids]);
+        return rows[0]!.n === ids.length && usage.rows[0]!.n === ids.length ? true : undefined;
+      },
+      60_000,
+    );
+    const twice = await db.query('SELECT request_id FROM audit_events WHERE request_id = ANY($1) AND event_type = $2 GROUP BY request_id HAVING count(*) > 1', [
+      ids,
+      'request.completed',
+    ]);
     expect(twice.rows).toEqual([]);
   }
 

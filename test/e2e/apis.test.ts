@@ -1,10 +1,17 @@
 import Anthropic from '@anthropic-ai/sdk';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { startInProcess } from '../harness/gateway.js';
 
-const weatherTool = { type: 'function' as const, function: { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } };
+const weatherTool = {
+  type: 'function' as const,
+  function: {
+    name: 'get_weather',
+    description: 'Weather for a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+};
 
 // Every inbound API the gateway serves, called with the official SDKs, in embedded mode.
 describe('inbound APIs through the gateway', () => {
@@ -41,11 +48,12 @@ describe('inbound APIs through the gateway', () => {
     expect(converted.choices[0]?.text).toBe('This is a mock response to: Hello there');
 
     let streamed = '';
-    for await (const chunk of await openai.completions.create({ model: 'mock/echo', prompt: 'Stream it', stream: true })) streamed += chunk.choices[0]?.text ?? '';
+    for await (const chunk of await openai.completions.create({ model: 'mock/echo', prompt: 'Stream it', stream: true }))
+      streamed += chunk.choices[0]?.text ?? '';
     expect(streamed).toBe('This is a mock response to: Stream it');
   });
 
-  it('embeddings, as floats and in the SDK\'s default base64', async () => {
+  it("embeddings, as floats and in the SDK's default base64", async () => {
     const floats = await openai.embeddings.create({ model: 'mock/embed', input: ['red apple', 'green apple'], encoding_format: 'float' });
     expect(floats.data).toHaveLength(2);
     expect(floats.data[0]?.embedding).toHaveLength(64);
@@ -78,9 +86,19 @@ describe('inbound APIs through the gateway', () => {
   });
 
   it('the Anthropic Messages API in front of an OpenAI-compatible provider, streaming and tools included', async () => {
-    const message = await anthropic.messages.create({ model: 'openai/gpt-4o-mini', max_tokens: 100, system: 'Be kind.', messages: [{ role: 'user', content: 'Hi Claude' }] });
-    expect(message.content).toEqual([{ type: 'text', text: 'Fake OpenAI reply to: Hi Claude', citations: null }].map(({ citations: _c, ...rest }) => expect.objectContaining(rest)));
-    expect(fake.requests.at(-1)?.body.messages).toEqual([{ role: 'system', content: 'Be kind.' }, { role: 'user', content: 'Hi Claude' }]);
+    const message = await anthropic.messages.create({
+      model: 'openai/gpt-4o-mini',
+      max_tokens: 100,
+      system: 'Be kind.',
+      messages: [{ role: 'user', content: 'Hi Claude' }],
+    });
+    expect(message.content).toEqual(
+      [{ type: 'text', text: 'Fake OpenAI reply to: Hi Claude', citations: null }].map(({ citations: _c, ...rest }) => expect.objectContaining(rest)),
+    );
+    expect(fake.requests.at(-1)?.body.messages).toEqual([
+      { role: 'system', content: 'Be kind.' },
+      { role: 'user', content: 'Hi Claude' },
+    ]);
 
     const stream = anthropic.messages.stream({ model: 'mock/echo', max_tokens: 100, messages: [{ role: 'user', content: 'Stream to me' }] });
     let text = '';
@@ -91,16 +109,23 @@ describe('inbound APIs through the gateway', () => {
     expect(final.usage.output_tokens).toBeGreaterThan(0);
 
     const tools = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } } } }];
-    const toolUse = await anthropic.messages.stream({ model: 'openai/gpt-4o-mini', max_tokens: 100, tools, messages: [{ role: 'user', content: 'weather in Paris?' }] }).finalMessage();
+    const toolUse = await anthropic.messages
+      .stream({ model: 'openai/gpt-4o-mini', max_tokens: 100, tools, messages: [{ role: 'user', content: 'weather in Paris?' }] })
+      .finalMessage();
     expect(toolUse.stop_reason).toBe('tool_use');
     expect(toolUse.content.find((b) => b.type === 'tool_use')).toMatchObject({ name: 'get_weather', input: { city: 'Paris' } });
   });
 
-  it('answers Anthropic clients\' errors in Anthropic\'s shape', async () => {
+  it("answers Anthropic clients' errors in Anthropic's shape", async () => {
     const stranger = new Anthropic({ baseURL: gateway.baseURL.replace(/\/v1$/, ''), apiKey: 'sk-gw-unknown', maxRetries: 0 });
-    const unauthorized = await stranger.messages.create({ model: 'mock/echo', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+    const unauthorized = await stranger.messages
+      .create({ model: 'mock/echo', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e);
     expect(unauthorized).toBeInstanceOf(Anthropic.AuthenticationError);
-    expect((unauthorized as InstanceType<typeof Anthropic.AuthenticationError>).error).toMatchObject({ type: 'error', error: { type: 'authentication_error' } });
+    expect((unauthorized as InstanceType<typeof Anthropic.AuthenticationError>).error).toMatchObject({
+      type: 'error',
+      error: { type: 'authentication_error' },
+    });
     const invalid = await anthropic.messages.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'x' }] } as never).catch((e: unknown) => e);
     expect(invalid).toBeInstanceOf(Anthropic.BadRequestError);
     expect((invalid as InstanceType<typeof Anthropic.BadRequestError>).error).toMatchObject({ error: { type: 'invalid_request_error' } });
@@ -109,7 +134,15 @@ describe('inbound APIs through the gateway', () => {
   it('chat completions with tools, JSON mode, vision parts and parallel tool calls pass through to the provider', async () => {
     const completion = await openai.chat.completions.create({
       model: 'openai/gpt-4o-mini',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'weather?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'weather?' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+          ],
+        },
+      ],
       tools: [weatherTool],
       parallel_tool_calls: true,
       response_format: { type: 'json_object' },
@@ -119,6 +152,13 @@ describe('inbound APIs through the gateway', () => {
       logprobs: true,
     });
     expect(completion.choices[0]?.message.tool_calls?.[0]).toMatchObject({ function: { name: 'get_weather', arguments: '{"city":"Paris"}' } });
-    expect(fake.requests.at(-1)?.body).toMatchObject({ model: 'gpt-4o-mini', parallel_tool_calls: true, response_format: { type: 'json_object' }, seed: 7, stop: ['END'], logprobs: true });
+    expect(fake.requests.at(-1)?.body).toMatchObject({
+      model: 'gpt-4o-mini',
+      parallel_tool_calls: true,
+      response_format: { type: 'json_object' },
+      seed: 7,
+      stop: ['END'],
+      logprobs: true,
+    });
   });
 });

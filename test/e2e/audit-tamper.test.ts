@@ -38,8 +38,18 @@ async function traffic(gateway: Awaited<ReturnType<typeof startInProcess>>, n: n
 async function forge(db: Queryable, key: ChainKey | undefined): Promise<number> {
   const { rows } = await db.query<{ hash: string }>('SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1');
   const row: ChainedRow = {
-    event_id: randomUUID(), event_type: 'request.completed', occurred_at: new Date().toISOString(), request_id: 'req_forged', trace_id: '', service: 'ingress',
-    source_address: '10.6.6.6', actor_key_id: 'vk_innocent', actor_team_id: '', actor_customer_id: '', actor_admin: '', schema_version: 1,
+    event_id: randomUUID(),
+    event_type: 'request.completed',
+    occurred_at: new Date().toISOString(),
+    request_id: 'req_forged',
+    trace_id: '',
+    service: 'ingress',
+    source_address: '10.6.6.6',
+    actor_key_id: 'vk_innocent',
+    actor_team_id: '',
+    actor_customer_id: '',
+    actor_admin: '',
+    schema_version: 1,
     payload: { request: { model: 'mock/echo', httpStatus: 200 } },
   };
   const { rows: inserted } = await db.query<{ seq: string }>(
@@ -97,10 +107,12 @@ describe('audit log on PostgreSQL, against its own roles', () => {
     for (const step of cleanup.reverse()) await step();
   });
 
-  it('sets the roles\' passwords as SCRAM verifiers, which PostgreSQL computes the same way', async () => {
-    const { rows } = await clients.owner.query<{ rolname: string; rolpassword: string }>('SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1)', [[`${dbName}_audit_writer`, `${dbName}_audit_maintainer`]]);
+  it("sets the roles' passwords as SCRAM verifiers, which PostgreSQL computes the same way", async () => {
+    const { rows } = await clients.owner.query<{ rolname: string; rolpassword: string }>('SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY($1)', [
+      [`${dbName}_audit_writer`, `${dbName}_audit_maintainer`],
+    ]);
     expect(rows.map((r) => r.rolpassword.split('$')[0])).toEqual(['SCRAM-SHA-256', 'SCRAM-SHA-256']);
-    await clients.owner.query("SET password_encryption = 'scram-sha-256'; CREATE ROLE scram_check_" + process.pid + " PASSWORD 'writer-password-for-tests'");
+    await clients.owner.query(`SET password_encryption = 'scram-sha-256'; CREATE ROLE scram_check_${process.pid} PASSWORD 'writer-password-for-tests'`);
     const { rows: made } = await clients.owner.query<{ rolpassword: string }>(`SELECT rolpassword FROM pg_authid WHERE rolname = 'scram_check_${process.pid}'`);
     await clients.owner.query(`DROP ROLE scram_check_${process.pid}`);
     const salt = Buffer.from(made[0]!.rolpassword.split('$')[1]!.split(':')[1]!, 'base64');
@@ -117,11 +129,19 @@ describe('audit log on PostgreSQL, against its own roles', () => {
     await expect(writer.query('DROP TRIGGER audit_events_no_change ON audit_events')).rejects.toThrow(/must be owner of (table|relation) audit_events/);
     await expect(writer.query('ALTER TABLE audit_events OWNER TO CURRENT_USER')).rejects.toThrow(/must be owner of table audit_events/);
     // The old maintenance switch: any session may set it, and it no longer lifts anything.
-    await expect(writer.query("BEGIN; SELECT set_config('gateway.audit_maintenance', 'on', true); UPDATE audit_events SET actor_key_id = 'x'")).rejects.toThrow(/permission denied/);
+    await expect(writer.query("BEGIN; SELECT set_config('gateway.audit_maintenance', 'on', true); UPDATE audit_events SET actor_key_id = 'x'")).rejects.toThrow(
+      /permission denied/,
+    );
     await writer.query('ROLLBACK');
-    await expect(writer.query("INSERT INTO audit_archives (up_to_seq, last_hash, rows, file, file_sha256) VALUES (1, 'x', 1, 'f', 'x')")).rejects.toThrow(/permission denied for table audit_archives/);
+    await expect(writer.query("INSERT INTO audit_archives (up_to_seq, last_hash, rows, file, file_sha256) VALUES (1, 'x', 1, 'f', 'x')")).rejects.toThrow(
+      /permission denied for table audit_archives/,
+    );
     // A row slipped into a gap of the sequence would sit among older rows: seq is not the writer's to choose.
-    await expect(writer.query("INSERT INTO audit_events (seq, event_id, event_type, occurred_at, service, schema_version, payload, prev_hash, hash) VALUES (0, gen_random_uuid(), 'x', now(), 'x', 1, '{}', 'x', 'x')")).rejects.toThrow(/permission denied/);
+    await expect(
+      writer.query(
+        "INSERT INTO audit_events (seq, event_id, event_type, occurred_at, service, schema_version, payload, prev_hash, hash) VALUES (0, gen_random_uuid(), 'x', now(), 'x', 1, '{}', 'x', 'x')",
+      ),
+    ).rejects.toThrow(/permission denied/);
     await expect(writer.query('SET ROLE postgres')).rejects.toThrow(/permission denied to set role/);
     // The maintainer may delete only rows an archive covers.
     await expect(clients.maintainer.query('DELETE FROM audit_events')).rejects.toThrow(/append-only: DELETE refused/);
@@ -146,8 +166,16 @@ describe('audit log on PostgreSQL, against its own roles', () => {
   });
 
   it('catches the owner rolling the log back, by the checkpoints kept outside the database', async () => {
-    const last = JSON.parse(readFileSync(join(gateway.dataDir, 'audit-checkpoints', CHECKPOINT_FILE), 'utf8').trim().split('\n').at(-1)!) as { seq: number };
-    await asOwner(ownerDb, `CREATE TABLE rolled_back AS SELECT * FROM audit_events WHERE seq > ${last.seq - 3}; DELETE FROM audit_events WHERE seq > ${last.seq - 3}`);
+    const last = JSON.parse(
+      readFileSync(join(gateway.dataDir, 'audit-checkpoints', CHECKPOINT_FILE), 'utf8')
+        .trim()
+        .split('\n')
+        .at(-1)!,
+    ) as { seq: number };
+    await asOwner(
+      ownerDb,
+      `CREATE TABLE rolled_back AS SELECT * FROM audit_events WHERE seq > ${last.seq - 3}; DELETE FROM audit_events WHERE seq > ${last.seq - 3}`,
+    );
     const verdict = await verifyCli(env);
     expect(verdict.code).toBe(1);
     expect(verdict.out).toContain(`BROKEN at row ${last.seq}`);
@@ -157,8 +185,11 @@ describe('audit log on PostgreSQL, against its own roles', () => {
     expect(await verifyCli(env)).toMatchObject({ code: 0 });
   });
 
-  it('refuses to start when a role\'s password cannot be read, naming the key', async () => {
-    const failed = startInProcess({ ...config, database: { url: (config.database as { url: string }).url, passwords: { auditWriter: 'env:GW_TEST_NO_SUCH_AUDIT_PASSWORD' } } });
+  it("refuses to start when a role's password cannot be read, naming the key", async () => {
+    const failed = startInProcess({
+      ...config,
+      database: { url: (config.database as { url: string }).url, passwords: { auditWriter: 'env:GW_TEST_NO_SUCH_AUDIT_PASSWORD' } },
+    });
     await expect(failed).rejects.toThrow(/database\.passwords\.auditWriter/);
   });
 
@@ -168,7 +199,12 @@ describe('audit log on PostgreSQL, against its own roles', () => {
     const text = rows.map((r) => `${JSON.stringify(r)}\n`).join('');
     const file = join(gateway.dataDir, 'forged-archive.ndjson');
     writeFileSync(file, text);
-    await maintainer.query('INSERT INTO audit_archives (up_to_seq, last_hash, rows, file, file_sha256) VALUES ($1, $2, 3, $3, $4)', [rows[2]!.seq, rows[2]!.hash, file, createHash('sha256').update(text).digest('hex')]);
+    await maintainer.query('INSERT INTO audit_archives (up_to_seq, last_hash, rows, file, file_sha256) VALUES ($1, $2, 3, $3, $4)', [
+      rows[2]!.seq,
+      rows[2]!.hash,
+      file,
+      createHash('sha256').update(text).digest('hex'),
+    ]);
     await maintainer.query('DELETE FROM audit_events WHERE seq <= $1', [rows[2]!.seq]);
     const verdict = await verifyCli(env);
     expect(verdict.code).toBe(1);
@@ -209,7 +245,9 @@ describe('audit log in embedded mode (PGlite: one user, so the chain key and che
   it('names rows changed, forged or rolled back around the gateway', async () => {
     expect(await verifyCli(env)).toMatchObject({ code: 0, out: expect.stringContaining('audit log intact') });
     await withDb(async (db) => {
-      await expect(db.exec("BEGIN; SELECT set_config('gateway.audit_maintenance', 'on', true); UPDATE audit_events SET actor_key_id = 'x'")).rejects.toThrow(/append-only: UPDATE refused/);
+      await expect(db.exec("BEGIN; SELECT set_config('gateway.audit_maintenance', 'on', true); UPDATE audit_events SET actor_key_id = 'x'")).rejects.toThrow(
+        /append-only: UPDATE refused/,
+      );
       await db.exec('ROLLBACK');
     });
     for (const guess of [plainSha256, guessedKey]) {
@@ -225,6 +263,8 @@ describe('audit log in embedded mode (PGlite: one user, so the chain key and che
   });
 
   it('refuses to start with a chain key too short, naming the key', async () => {
-    await expect(startInProcess({ routing: ROUTING, audit: { chainKey: 'too-short-chain-key-7c1e' } })).rejects.toThrow(/audit\.chainKey: a chain key needs at least 32 characters/);
+    await expect(startInProcess({ routing: ROUTING, audit: { chainKey: 'too-short-chain-key-7c1e' } })).rejects.toThrow(
+      /audit\.chainKey: a chain key needs at least 32 characters/,
+    );
   });
 });

@@ -23,7 +23,9 @@ describe('response cache across replicas', () => {
       {
         nats: infra.nats,
         database: infra.database,
-        routing: { providers: { mock: { type: 'mock' }, openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY, models: ['gpt-4o-mini'] } } },
+        routing: {
+          providers: { mock: { type: 'mock' }, openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY, models: ['gpt-4o-mini'] } },
+        },
         // A store embeds the question through routing first; on a loaded test machine the first ones can take longer than the
         // default 2 s deadline, and a store that times out is (rightly) dropped, which this test would read as not shared.
         caching: { syncIntervalMs: 200, callTimeoutMs: 10_000, semantic: { enabled: true, embeddingModel: 'mock/embed', threshold: 0.85 } },
@@ -67,14 +69,27 @@ describe('response cache across replicas', () => {
   it('lists entries for operators, and a purge through the admin API reaches both replicas', async () => {
     const body = fresh();
     await clients[0]!.chat.completions.create(body);
-    const hit = await eventually('both replicas to have the entry', async () => ((await cachedOnly(clients[0]!, body)) && (await cachedOnly(clients[1]!, body))) ?? undefined);
-    const listed = await admin<{ data: { id: string; namespace: string; model: string; key_id: string }[] }>(gateway.adminUrl, 'GET', '/admin/cache/entries?namespace=team:support');
-    expect(listed.data.find((e) => e.id === hit.entry)).toMatchObject({ namespace: 'team:support', model: 'openai/gpt-4o-mini', key_id: expect.stringMatching(/^vk_/) });
+    const hit = await eventually(
+      'both replicas to have the entry',
+      async () => ((await cachedOnly(clients[0]!, body)) && (await cachedOnly(clients[1]!, body))) ?? undefined,
+    );
+    const listed = await admin<{ data: { id: string; namespace: string; model: string; key_id: string }[] }>(
+      gateway.adminUrl,
+      'GET',
+      '/admin/cache/entries?namespace=team:support',
+    );
+    expect(listed.data.find((e) => e.id === hit.entry)).toMatchObject({
+      namespace: 'team:support',
+      model: 'openai/gpt-4o-mini',
+      key_id: expect.stringMatching(/^vk_/),
+    });
     expect(JSON.stringify(listed)).not.toContain('Fake OpenAI reply');
 
     const { purged } = await admin<{ purged: number }>(gateway.adminUrl, 'DELETE', '/admin/cache/entries?namespace=team:support');
     expect(purged).toBeGreaterThanOrEqual(2);
-    await eventually('the purge on both replicas', async () => ((await cachedOnly(clients[0]!, body)) === undefined && (await cachedOnly(clients[1]!, body)) === undefined ? true : undefined));
+    await eventually('the purge on both replicas', async () =>
+      (await cachedOnly(clients[0]!, body)) === undefined && (await cachedOnly(clients[1]!, body)) === undefined ? true : undefined,
+    );
   });
 
   it('finds a paraphrase of a question another replica stored (the embedding travels with the entry)', async () => {

@@ -1,5 +1,6 @@
 import Anthropic from '@anthropic-ai/sdk';
-import OpenAI, { APIError } from 'openai';
+import type OpenAI from 'openai';
+import { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { admin, ADMIN_TOKEN, startInProcess } from '../harness/gateway.js';
@@ -23,7 +24,9 @@ describe('response cache', () => {
   beforeAll(async () => {
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
     gateway = await startInProcess({
-      routing: { providers: { openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY, models: ['gpt-4o-mini', 'text-embedding-3-small'] } } },
+      routing: {
+        providers: { openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY, models: ['gpt-4o-mini', 'text-embedding-3-small'] } },
+      },
       governance: { adminTokens: [{ name: 'team-b-lead', token: TEAM_B_ADMIN, role: 'admin', team: 'team-b' }] },
     });
     ({ key: teamAKey, id: teamAKeyId } = await gateway.createKey({ name: 'a1', team: 'team-a' }));
@@ -37,7 +40,12 @@ describe('response cache', () => {
   });
 
   /** A question no other test asked, at temperature 0. */
-  const fresh = (extra: Record<string, unknown> = {}) => ({ model: 'openai/gpt-4o-mini', temperature: 0, messages: [{ role: 'user' as const, content: `question ${++question}: what is the capital of France?` }], ...extra });
+  const fresh = (extra: Record<string, unknown> = {}) => ({
+    model: 'openai/gpt-4o-mini',
+    temperature: 0,
+    messages: [{ role: 'user' as const, content: `question ${++question}: what is the capital of France?` }],
+    ...extra,
+  });
   const upstreamCalls = () => fake.requests.filter((r) => r.path === '/v1/chat/completions').length;
 
   async function ask(client: OpenAI, body: ReturnType<typeof fresh>, headers: Record<string, string> = {}) {
@@ -46,7 +54,9 @@ describe('response cache', () => {
   }
 
   async function askStreamed(client: OpenAI, body: ReturnType<typeof fresh>, headers: Record<string, string> = {}) {
-    const { data: stream, response } = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }, { headers }).withResponse();
+    const { data: stream, response } = await client.chat.completions
+      .create({ ...body, stream: true, stream_options: { include_usage: true } }, { headers })
+      .withResponse();
     let text = '';
     let usage: OpenAI.CompletionUsage | undefined;
     let chunks = 0;
@@ -76,7 +86,7 @@ describe('response cache', () => {
     expect((await ask(teamA, { ...body, messages: [{ role: 'user', content: `${body.messages[0]!.content}?` }] })).cache).toBe('miss');
   });
 
-  it('keeps teams apart: a key of the same team hits, another team\'s key misses', async () => {
+  it("keeps teams apart: a key of the same team hits, another team's key misses", async () => {
     const body = fresh();
     await ask(teamA, body);
     expect((await ask(teamA2, body)).cache).toBe('hit');
@@ -108,7 +118,9 @@ describe('response cache', () => {
   });
 
   it('replays tool calls', async () => {
-    const body = fresh({ tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }] });
+    const body = fresh({
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+    });
     body.messages[0]!.content += ' And the weather there?';
     const first = await ask(teamA, body);
     const second = await askStreamed(teamA, body);
@@ -122,7 +134,12 @@ describe('response cache', () => {
 
   it('serves Anthropic messages from the cache, streamed to the Anthropic client', async () => {
     const anthropic = new Anthropic({ baseURL: gateway.baseURL.replace(/\/v1$/, ''), apiKey: teamAKey, maxRetries: 0 });
-    const body = { model: 'openai/gpt-4o-mini', max_tokens: 200, temperature: 0, messages: [{ role: 'user' as const, content: `question ${++question} in Messages` }] };
+    const body = {
+      model: 'openai/gpt-4o-mini',
+      max_tokens: 200,
+      temperature: 0,
+      messages: [{ role: 'user' as const, content: `question ${++question} in Messages` }],
+    };
     const first = await anthropic.messages.create(body).withResponse();
     expect(first.response.headers.get('x-gateway-cache')).toBe('miss');
     const stream = anthropic.messages.stream(body);
@@ -132,7 +149,7 @@ describe('response cache', () => {
     expect(replayed.usage.output_tokens).toBe(first.data.usage.output_tokens);
   });
 
-  it('follows the request\'s headers: no-cache, no-store, max-age, a sub-namespace', async () => {
+  it("follows the request's headers: no-cache, no-store, max-age, a sub-namespace", async () => {
     const body = fresh();
     await ask(teamA, body, { 'cache-control': 'no-store' });
     expect((await ask(teamA, body)).cache).toBe('miss');
@@ -166,7 +183,11 @@ describe('response cache', () => {
 
   it('does not cache answers at a temperature above 0, and refuses malformed cache headers', async () => {
     await ask(teamA, fresh());
-    const [skippedByIngress, skippedByCaching, calls] = [await metric('gateway_cache_skipped_by_ingress_total'), await metric('gateway_cache_lookups_total', 'result="skip"'), upstreamCalls()];
+    const [skippedByIngress, skippedByCaching, calls] = [
+      await metric('gateway_cache_skipped_by_ingress_total'),
+      await metric('gateway_cache_lookups_total', 'result="skip"'),
+      upstreamCalls(),
+    ];
     const body = fresh({ temperature: 0.7 });
     expect((await ask(teamA, body)).cache).toBe('skip');
     expect((await ask(teamA, body)).cache).toBe('skip');
@@ -206,7 +227,7 @@ describe('response cache', () => {
     expect((await ask(own, body)).cache).toBe('hit');
   });
 
-  it('lets operators list and purge by entry or key, and a team\'s admin only its own team\'s', async () => {
+  it("lets operators list and purge by entry or key, and a team's admin only its own team's", async () => {
     const body = fresh();
     await ask(teamA, body);
     const entry = (await ask(teamA, body)).headers.get('x-gateway-cache-entry')!;
@@ -217,7 +238,9 @@ describe('response cache', () => {
     const own = (await (await asTeamB('GET', '/admin/cache/entries?namespace=team:team-b')).json()) as { data: { namespace: string }[] };
     expect(own.data.length).toBeGreaterThan(0);
     expect(own.data.every((e) => e.namespace.startsWith('team:team-b'))).toBe(true);
-    expect((await fetch(`${gateway.adminUrl}/admin/cache/entries`, { method: 'DELETE', headers: { authorization: `Bearer ${TEAM_B_ADMIN}` } })).status).toBe(400);
+    expect((await fetch(`${gateway.adminUrl}/admin/cache/entries`, { method: 'DELETE', headers: { authorization: `Bearer ${TEAM_B_ADMIN}` } })).status).toBe(
+      400,
+    );
 
     expect(await admin(gateway.adminUrl, 'DELETE', `/admin/cache/entries?entry=${entry}`)).toEqual({ purged: 1 });
     expect((await ask(teamA, body)).cache).toBe('miss');
@@ -233,13 +256,20 @@ describe('response cache', () => {
     const hit = await ask(teamA, body);
     const requestId = hit.headers.get('x-request-id')!;
     const audit = await eventually('the audit record', async () => {
-      const page = await admin<{ data: { payload: { request?: { cacheHit?: boolean; served?: { provider: string } } } }[] }>(gateway.adminUrl, 'GET', `/admin/audit/events?request_id=${requestId}`);
+      const page = await admin<{ data: { payload: { request?: { cacheHit?: boolean; served?: { provider: string } } } }[] }>(
+        gateway.adminUrl,
+        'GET',
+        `/admin/audit/events?request_id=${requestId}`,
+      );
       return page.data[0];
     });
     expect(audit.payload.request).toMatchObject({ cacheHit: true, served: { provider: 'openai' } });
     const row = await eventually('the usage row', async () => {
       const response = await fetch(`${gateway.adminUrl}/admin/usage/export?key=${teamAKeyId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-      const rows = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { request_id: string; cache_hit: boolean; cost_usd: string; saved_usd: string });
+      const rows = (await response.text())
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { request_id: string; cache_hit: boolean; cost_usd: string; saved_usd: string });
       return rows.find((r) => r.request_id === requestId);
     });
     expect(row.cache_hit).toBe(true);

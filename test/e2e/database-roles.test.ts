@@ -10,7 +10,13 @@ import { eventually, isolatedInfra } from '../harness/infra.js';
 const ROUTING = { providers: { mock: { type: 'mock' } } };
 // One key for every start here: each start has a data folder of its own, so a generated key would differ.
 const AUDIT = { chainKey: 'a chain key for the database roles test, 32+ characters' };
-const PASSWORDS = { governance: 'governance-pw', caching: 'caching-pw', metering: 'metering-pw', auditWriter: 'audit-writer-pw', auditMaintainer: 'audit-maintainer-pw' };
+const PASSWORDS = {
+  governance: 'governance-pw',
+  caching: 'caching-pw',
+  metering: 'metering-pw',
+  auditWriter: 'audit-writer-pw',
+  auditMaintainer: 'audit-maintainer-pw',
+};
 const PASSWORD_ENV = {
   GATEWAY_DATABASE__PASSWORDS__GOVERNANCE: PASSWORDS.governance,
   GATEWAY_DATABASE__PASSWORDS__CACHING: PASSWORDS.caching,
@@ -21,12 +27,22 @@ const PASSWORD_ENV = {
 
 /** Which runtime roles hold privileges on each table: exactly its own service's. */
 const OWNERS: Record<string, string[]> = {
-  virtual_keys: ['governance'], customers: ['governance'], teams: ['governance'], budgets: ['governance'], quota_windows: ['governance'],
-  quota_leases: ['governance'], routing_entries: ['governance'], reservation_holders: ['governance'],
-  cache_entries: ['caching'], cache_purges: ['caching'],
-  usage_records: ['metering'], tool_call_records: ['metering'],
-  audit_events: ['audit_maintainer', 'audit_writer'], audit_archives: ['audit_maintainer', 'audit_writer'],
-  dead_letters: ['audit_writer', 'metering'], dead_letter_tries: ['audit_writer', 'metering'],
+  virtual_keys: ['governance'],
+  customers: ['governance'],
+  teams: ['governance'],
+  budgets: ['governance'],
+  quota_windows: ['governance'],
+  quota_leases: ['governance'],
+  routing_entries: ['governance'],
+  reservation_holders: ['governance'],
+  cache_entries: ['caching'],
+  cache_purges: ['caching'],
+  usage_records: ['metering'],
+  tool_call_records: ['metering'],
+  audit_events: ['audit_maintainer', 'audit_writer'],
+  audit_archives: ['audit_maintainer', 'audit_writer'],
+  dead_letters: ['audit_writer', 'metering'],
+  dead_letter_tries: ['audit_writer', 'metering'],
   gateway_migrations: ['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering'],
 };
 
@@ -72,19 +88,33 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
       expect(code, out).toBe(0);
       for (const service of ['governance', 'caching', 'audit', 'metering']) expect(out).toContain(`${service}: migrated`);
     }
-    const { rows } = await owner.query<{ rolname: string; scram: boolean }>("SELECT rolname, rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid WHERE rolname LIKE $1 ORDER BY rolname", [`${dbName}\\_%`]);
+    const { rows } = await owner.query<{ rolname: string; scram: boolean }>(
+      "SELECT rolname, rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid WHERE rolname LIKE $1 ORDER BY rolname",
+      [`${dbName}\\_%`],
+    );
     expect(rows).toEqual(['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering'].map((r) => ({ rolname: `${dbName}_${r}`, scram: true })));
   });
 
   it('serves and records with every service signed in as its own role, never as the owner', async () => {
-    const gateway = await startInProcess({ nats: infra.nats, database: { url: runtimeUrl, migrate: false, passwords: PASSWORDS }, routing: ROUTING, audit: AUDIT });
+    const gateway = await startInProcess({
+      nats: infra.nats,
+      database: { url: runtimeUrl, migrate: false, passwords: PASSWORDS },
+      routing: ROUTING,
+      audit: AUDIT,
+    });
     try {
       const { id, key } = await gateway.createKey({ name: 'roles' });
       await gateway.client(key).chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'as a role' }] });
       await eventually('the usage row', async () => (await owner.query('SELECT 1 FROM usage_records WHERE key_id = $1', [id])).rowCount || undefined);
-      await eventually('the audit row', async () => (await owner.query("SELECT 1 FROM audit_events WHERE actor_key_id = $1 AND event_type = 'request.completed'", [id])).rowCount || undefined);
+      await eventually(
+        'the audit row',
+        async () => (await owner.query("SELECT 1 FROM audit_events WHERE actor_key_id = $1 AND event_type = 'request.completed'", [id])).rowCount || undefined,
+      );
       expect((await admin<{ data: unknown[] }>(gateway.adminUrl, 'GET', '/admin/audit/events?limit=5')).data.length).toBeGreaterThan(0);
-      const { rows } = await owner.query<{ usename: string }>('SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY usename', [dbName]);
+      const { rows } = await owner.query<{ usename: string }>(
+        'SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY usename',
+        [dbName],
+      );
       const runtimeRoles = ['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering'].map((r) => `${dbName}_${r}`);
       expect(rows.map((r) => r.usename).filter((u) => !runtimeRoles.includes(u))).toEqual([]);
       expect(rows.map((r) => r.usename)).toEqual(expect.arrayContaining([`${dbName}_governance`, `${dbName}_metering`, `${dbName}_audit_writer`]));
@@ -93,11 +123,15 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     }
   });
 
-  it('refuses each role every table that is not its service\'s, and any change to the schema', async () => {
+  it("refuses each role every table that is not its service's, and any change to the schema", async () => {
     for (const role of ['governance', 'caching', 'metering', 'audit_writer', 'audit_maintainer']) roles[role] = await connectAs(role);
     const denied = /permission denied/;
     await expect(roles.governance!.query('SELECT * FROM audit_events LIMIT 1')).rejects.toThrow(denied);
-    await expect(roles.governance!.query("INSERT INTO audit_events (event_id, event_type, occurred_at, service, schema_version, payload, prev_hash, hash) VALUES (gen_random_uuid(), 'x', now(), 'x', 1, '{}', 'x', 'x')")).rejects.toThrow(denied);
+    await expect(
+      roles.governance!.query(
+        "INSERT INTO audit_events (event_id, event_type, occurred_at, service, schema_version, payload, prev_hash, hash) VALUES (gen_random_uuid(), 'x', now(), 'x', 1, '{}', 'x', 'x')",
+      ),
+    ).rejects.toThrow(denied);
     await expect(roles.governance!.query('DELETE FROM usage_records')).rejects.toThrow(denied);
     await expect(roles.caching!.query('SELECT key_hash FROM virtual_keys')).rejects.toThrow(denied);
     await expect(roles.caching!.query('SELECT * FROM usage_records')).rejects.toThrow(denied);
@@ -118,7 +152,7 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     expect((await roles.governance!.query('SELECT count(*)::int AS n FROM virtual_keys')).rows[0].n).toBe(1);
   });
 
-  it('grants every table to its own service\'s roles only, none of them the right to truncate, reference or add triggers', async () => {
+  it("grants every table to its own service's roles only, none of them the right to truncate, reference or add triggers", async () => {
     const { rows } = await owner.query<{ table: string; grantees: string[]; kinds: string[] }>(
       `SELECT t.tablename AS table,
               coalesce(array_agg(DISTINCT substr(g.grantee, length($1) + 2) ORDER BY substr(g.grantee, length($1) + 2)) FILTER (WHERE g.grantee IS NOT NULL), '{}') AS grantees,
@@ -128,14 +162,22 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
       [dbName, `${dbName}\\_%`],
     );
     expect(Object.fromEntries(rows.map((r) => [r.table, r.grantees]))).toEqual(OWNERS);
-    for (const row of rows) expect(row.kinds.filter((k) => ['TRUNCATE', 'REFERENCES', 'TRIGGER'].includes(k)), row.table).toEqual([]);
+    for (const row of rows)
+      expect(
+        row.kinds.filter((k) => ['TRUNCATE', 'REFERENCES', 'TRIGGER'].includes(k)),
+        row.table,
+      ).toEqual([]);
   });
 
   it('refuses to start on tables behind what this version needs, saying to run `gateway migrate`', async () => {
-    const { rows } = await owner.query<{ version: number }>("DELETE FROM gateway_migrations WHERE component = 'metering' AND version = (SELECT max(version) FROM gateway_migrations WHERE component = 'metering') RETURNING version");
+    const { rows } = await owner.query<{ version: number }>(
+      "DELETE FROM gateway_migrations WHERE component = 'metering' AND version = (SELECT max(version) FROM gateway_migrations WHERE component = 'metering') RETURNING version",
+    );
     try {
       const started = startInProcess({ nats: infra.nats, database: { url: runtimeUrl, migrate: false, passwords: PASSWORDS }, routing: ROUTING, audit: AUDIT });
-      await expect(started).rejects.toThrow(new RegExp(`metering tables are at migration ${rows[0]!.version - 1}, this gateway needs ${rows[0]!.version}: run \`gateway migrate\``));
+      await expect(started).rejects.toThrow(
+        new RegExp(`metering tables are at migration ${rows[0]!.version - 1}, this gateway needs ${rows[0]!.version}: run \`gateway migrate\``),
+      );
     } finally {
       await owner.query("INSERT INTO gateway_migrations (component, version, description) VALUES ('metering', $1, 'restored')", [rows[0]!.version]);
     }

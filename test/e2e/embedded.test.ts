@@ -1,4 +1,4 @@
-import OpenAI, { APIError } from 'openai';
+import OpenAI, { type APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PGliteDatabase } from '../../services/kit/db/pglite.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
@@ -82,7 +82,9 @@ describe('embedded mode, called with the official openai client', () => {
     expect(last.authorization).toBe(`Bearer ${PROVIDER_KEY}`);
     expect(last.body.model).toBe('gpt-4o-mini');
 
-    const stream = await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'stream via fake' }], stream: true }).withResponse();
+    const stream = await client.chat.completions
+      .create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'stream via fake' }], stream: true })
+      .withResponse();
     let text = '';
     for await (const chunk of stream.data) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe('Fake OpenAI reply to: stream via fake');
@@ -98,7 +100,10 @@ describe('embedded mode, called with the official openai client', () => {
     const streamed = await client.chat.completions.create({ model: 'slow/echo', messages: [{ role: 'user', content: 'timed' }], stream: true }).withResponse();
     const streamUs = (performance.now() - streamStarted) * 1000;
     for await (const _ of streamed.data) void _;
-    for (const [response, clientUs] of [[whole.response, wholeUs], [streamed.response, streamUs]] as const) {
+    for (const [response, clientUs] of [
+      [whole.response, wholeUs],
+      [streamed.response, streamUs],
+    ] as const) {
       const own = Number(response.headers.get('x-gateway-overhead-us'));
       expect(Number.isInteger(own) && own >= 0).toBe(true);
       // The provider's wait is not the gateway's: what is left is at most what the client waited, less the provider's delay.
@@ -147,9 +152,14 @@ describe('embedded mode, called with the official openai client', () => {
 
   it('stops an old key value at once when the key is rotated', async () => {
     const { id, key: old } = await gateway.createKey({ name: 'rotating' });
-    const rotated = (await (await fetch(`${gateway.adminUrl}/admin/keys/${id}/rotate`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { key: string; id: string };
+    const rotated = (await (
+      await fetch(`${gateway.adminUrl}/admin/keys/${id}/rotate`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).json()) as { key: string; id: string };
     expect(rotated.id).toBe(id);
-    const stale = await gateway.client(old).models.list().catch((e: unknown) => e);
+    const stale = await gateway
+      .client(old)
+      .models.list()
+      .catch((e: unknown) => e);
     expect(stale).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((await gateway.client(rotated.key).models.list()).data.length).toBeGreaterThan(0);
   });
@@ -157,7 +167,10 @@ describe('embedded mode, called with the official openai client', () => {
   it('rejects a revoked key', async () => {
     const { id, key: doomed } = await gateway.createKey({ name: 'doomed' });
     await fetch(`${gateway.adminUrl}/admin/keys/${id}/revoke`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    const err = await gateway.client(doomed).chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+    const err = await gateway
+      .client(doomed)
+      .chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((err as APIError).message).toContain('revoked');
   });
@@ -193,7 +206,10 @@ describe('embedded mode, called with the official openai client', () => {
     expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
     expect((unknown as APIError).message).toContain('nowhere/model');
 
-    const failed = await client.chat.completions.create({ model: 'openai/fail-500', messages: [{ role: 'user', content: 'x' }] }).withResponse().catch((e: unknown) => e);
+    const failed = await client.chat.completions
+      .create({ model: 'openai/fail-500', messages: [{ role: 'user', content: 'x' }] })
+      .withResponse()
+      .catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(OpenAI.APIError);
     expect((failed as APIError).status).toBe(502);
     failedIds.push((failed as APIError).headers!.get('x-request-id')!);

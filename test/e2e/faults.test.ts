@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers } from '@nats-io/transport-node';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSplit, type SplitGateway } from '../harness/gateway.js';
@@ -41,7 +41,12 @@ describe('faults lose and duplicate nothing', () => {
     const postgres = new URL(database.url);
     natsOutage = await startOutageProxy(nats.hostname, Number(nats.port || 4222));
     pgOutage = await startOutageProxy(postgres.hostname, Number(postgres.port || 5432));
-    cleanup.push(database.drop, bus.cleanup, () => natsOutage.close(), () => pgOutage.close());
+    cleanup.push(
+      database.drop,
+      bus.cleanup,
+      () => natsOutage.close(),
+      () => pgOutage.close(),
+    );
     const proxied = new URL(database.url);
     proxied.host = pgOutage.address;
     gateway = await startSplit({
@@ -73,7 +78,9 @@ describe('faults lose and duplicate nothing', () => {
       while (next < count) {
         const i = next++;
         if (i === Math.floor(count / 3)) faulted = fault();
-        const { data, response } = await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: `fault load ${i}` }] }).withResponse();
+        const { data, response } = await client.chat.completions
+          .create({ model: 'mock/echo', messages: [{ role: 'user', content: `fault load ${i}` }] })
+          .withResponse();
         const id = response.headers.get('x-request-id')!;
         ids.push(id);
         answered.set(id, BigInt(data.usage!.prompt_tokens) * 1_000_000n + BigInt(data.usage!.completion_tokens) * 2_000_000n);
@@ -126,7 +133,7 @@ describe('faults lose and duplicate nothing', () => {
     for (const process of Object.values(gateway.processes)) expect(process.child.exitCode).toBeNull();
   });
 
-  it('keeps one row when an event is published twice, beyond JetStream\'s duplicate window', async () => {
+  it("keeps one row when an event is published twice, beyond JetStream's duplicate window", async () => {
     const [id] = await load(3, async () => undefined);
     await expectRecordedOnce([id!]);
     const nc = await connect({ servers: natsUrl });
@@ -141,7 +148,9 @@ describe('faults lose and duplicate nothing', () => {
       expect(ack.duplicate).toBe(false);
       // Both consumers have handled (acknowledged) the copy.
       for (const consumer of ['audit', 'metering']) {
-        await eventually(`${consumer} to acknowledge the copy`, async () => ((await jsm.consumers.info(stream, consumer)).ack_floor.stream_seq >= ack.seq ? true : undefined));
+        await eventually(`${consumer} to acknowledge the copy`, async () =>
+          (await jsm.consumers.info(stream, consumer)).ack_floor.stream_seq >= ack.seq ? true : undefined,
+        );
       }
     } finally {
       await nc.close();
@@ -151,7 +160,10 @@ describe('faults lose and duplicate nothing', () => {
 
   it('adds up spend exactly', async () => {
     const expected = [...answered.values()].reduce((a, b) => a + b, 0n);
-    const { rows } = await db.query<{ total: string }>('SELECT (SUM(cost_usd) * 1000000000000)::bigint::text AS total FROM usage_records WHERE request_id = ANY($1)', [[...answered.keys()]]);
+    const { rows } = await db.query<{ total: string }>(
+      'SELECT (SUM(cost_usd) * 1000000000000)::bigint::text AS total FROM usage_records WHERE request_id = ANY($1)',
+      [[...answered.keys()]],
+    );
     expect(BigInt(rows[0]!.total)).toBe(expected);
   });
 

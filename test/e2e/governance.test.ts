@@ -21,7 +21,10 @@ describe('governance across replicas', () => {
     cleanup.push(infra.drop);
     model = await startFakeOpenAI({ apiKey: 'sk-provider' });
     calc = await startMcpHttpServer('calc', calcTools());
-    cleanup.push(() => model.close(), () => calc.close());
+    cleanup.push(
+      () => model.close(),
+      () => calc.close(),
+    );
     gateway = await startSplit(
       {
         nats: infra.nats,
@@ -66,11 +69,19 @@ describe('governance across replicas', () => {
     const clients = gateway.ingressURLs.map((baseURL) => new OpenAI({ baseURL, apiKey: key, maxRetries: 0 }));
     return Promise.all(
       Array.from({ length: count }, (_, i) =>
-        clients[i % clients.length]!.chat.completions
-          .create({ model, ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }), messages: [{ role: 'user', content: `request ${i}` }] })
+        clients[i % clients.length]!.chat.completions.create({
+          model,
+          ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
+          messages: [{ role: 'user', content: `request ${i}` }],
+        })
           .withResponse()
           .then(({ response }) => ({ status: 200, code: '', headers: new Headers(), requestId: response.headers.get('x-request-id')! }))
-          .catch((e: InstanceType<typeof OpenAI.APIError>) => ({ status: e.status ?? 0, code: String(e.code), headers: e.headers ?? new Headers(), requestId: '' })),
+          .catch((e: InstanceType<typeof OpenAI.APIError>) => ({
+            status: e.status ?? 0,
+            code: String(e.code),
+            headers: e.headers ?? new Headers(),
+            requestId: '',
+          })),
       ),
     );
   }
@@ -87,7 +98,10 @@ describe('governance across replicas', () => {
     expect(admitted.length).toBeGreaterThanOrEqual(1);
     for (const refused of outcomes.filter((o) => o.status !== 200)) expect(refused).toMatchObject({ status: 402, code: 'budget_exceeded' });
     const spent = await eventually('a usage row for each request admitted', async () => {
-      const { rows } = await db.query<{ n: number; usd: string }>('SELECT count(*)::int AS n, COALESCE(sum(cost_usd), 0)::text AS usd FROM usage_records WHERE request_id = ANY($1)', [admitted.map((o) => o.requestId)]);
+      const { rows } = await db.query<{ n: number; usd: string }>(
+        'SELECT count(*)::int AS n, COALESCE(sum(cost_usd), 0)::text AS usd FROM usage_records WHERE request_id = ANY($1)',
+        [admitted.map((o) => o.requestId)],
+      );
       return rows[0]!.n === admitted.length ? Number(rows[0]!.usd) : undefined;
     });
     expect(spent).toBeLessThanOrEqual(3.5);
@@ -130,7 +144,12 @@ describe('governance across replicas', () => {
         } catch (e) {
           const error = e as InstanceType<typeof OpenAI.APIError>;
           // An error event in a stream that had begun has no status of its own.
-          return { status: error.status ?? 200, code: String(error.code), message: error.message, requestId: requestId ?? error.headers?.get('x-request-id') ?? null };
+          return {
+            status: error.status ?? 200,
+            code: String(error.code),
+            message: error.message,
+            requestId: requestId ?? error.headers?.get('x-request-id') ?? null,
+          };
         }
       }),
     );
@@ -151,10 +170,15 @@ describe('governance across replicas', () => {
       return rows.length === ids.length ? rows.filter((row) => row.event_type !== 'request.rejected').map((row) => row.request_id) : undefined;
     });
     const spent = await eventually('a usage row for every request admitted', async () => {
-      const { rows } = await db.query<{ n: number; usd: string }>('SELECT count(*)::int AS n, COALESCE(sum(cost_usd), 0)::text AS usd FROM usage_records WHERE team_id = $1', [team]);
+      const { rows } = await db.query<{ n: number; usd: string }>(
+        'SELECT count(*)::int AS n, COALESCE(sum(cost_usd), 0)::text AS usd FROM usage_records WHERE team_id = $1',
+        [team],
+      );
       return rows[0]!.n === admitted.length ? Number(rows[0]!.usd) : undefined;
     });
-    const { rows: [recorded] } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_records WHERE request_id = ANY($1)', [admitted]);
+    const {
+      rows: [recorded],
+    } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_records WHERE request_id = ANY($1)', [admitted]);
     expect(recorded!.n).toBe(admitted.length);
     await eventually('every reservation settled', async () => {
       const { window } = await admin<{ window: { used_usd: number } }>(gateway.adminUrl, 'GET', `/admin/budgets/${budgetId}`);
@@ -176,10 +200,17 @@ describe('governance across replicas', () => {
 
   async function teamWithBudget(team: string, limitUsd: number) {
     await admin(gateway.adminUrl, 'POST', '/admin/teams', { id: team, name: team, customer: 'acme' });
-    const budget = await admin<{ id: string }>(gateway.adminUrl, 'POST', '/admin/budgets', { scope: 'team', scope_id: team, limit_usd: limitUsd, period: 'day' });
+    const budget = await admin<{ id: string }>(gateway.adminUrl, 'POST', '/admin/budgets', {
+      scope: 'team',
+      scope_id: team,
+      limit_usd: limitUsd,
+      period: 'day',
+    });
     // The other governance replica learns of the budget from the admin change's event, as the audit log does.
     await eventually('the budget on the bus', async () => {
-      const { rows } = await db.query("SELECT 1 FROM audit_events WHERE event_type = 'admin.budget.create' AND payload->'admin'->>'resourceId' = $1", [budget.id]);
+      const { rows } = await db.query("SELECT 1 FROM audit_events WHERE event_type = 'admin.budget.create' AND payload->'admin'->>'resourceId' = $1", [
+        budget.id,
+      ]);
       return rows[0];
     });
     const plain = await newKey({ name: `${team} plain`, team });
@@ -223,7 +254,11 @@ describe('governance across replicas', () => {
     expect(spent).toBeLessThanOrEqual(0.5);
     expectAnsweredOrRefused(outcomes, 'daily budget of team loops ($0.5)');
     // Loops went past their first call (a tool ran) under the reservations of their later calls, and some were cut.
-    const { rows: [tools] } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_events WHERE request_id = ANY($1) AND event_type = 'tool.called'", [outcomes.map((o) => o.requestId)]);
+    const {
+      rows: [tools],
+    } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_events WHERE request_id = ANY($1) AND event_type = 'tool.called'", [
+      outcomes.map((o) => o.requestId),
+    ]);
     expect(tools!.n).toBeGreaterThan(0);
     expect(outcomes.some((o) => o.code === 'budget_exceeded')).toBe(true);
   });
@@ -266,10 +301,17 @@ describe('governance across replicas', () => {
     const { data } = await admin<{ data: { id: string; name: string }[] }>(gateway.adminUrl, 'GET', '/admin/keys?team=finance');
     const id = data.find((k) => k.name === 'soon revoked')!.id;
     await admin(gateway.adminUrls[0]!, 'POST', `/admin/keys/${id}/revoke`);
-    const refused = await eventually('the second replica to refuse the revoked key', async () => {
-      const error = await viaSecond.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'now?' }] }).then(() => undefined, (e: unknown) => e);
-      return error as InstanceType<typeof OpenAI.APIError> | undefined;
-    }, 5_000);
+    const refused = await eventually(
+      'the second replica to refuse the revoked key',
+      async () => {
+        const error = await viaSecond.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'now?' }] }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        return error as InstanceType<typeof OpenAI.APIError> | undefined;
+      },
+      5_000,
+    );
     expect(refused.status).toBe(401);
     const audit = await eventually('the revocation in the audit log', async () => {
       const { rows } = await db.query<{ payload: { admin: { beforeJson: string; afterJson: string } }; actor_admin: string }>(

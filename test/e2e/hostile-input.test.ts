@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
@@ -33,7 +33,13 @@ const DEEP = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
 // into six: the request gets a clean error naming the field, it is on record,
 // and the next request of another key is served and recorded.
 describe.each(['in-process', 'split'] as const)('hostile input (%s)', (mode) => {
-  let gateway: TestGateway & { routingOps: string; meteringOps: string; ingressAlive(): boolean; stopGovernance?(): Promise<void>; startGovernance?(): Promise<void> };
+  let gateway: TestGateway & {
+    routingOps: string;
+    meteringOps: string;
+    ingressAlive(): boolean;
+    stopGovernance?(): Promise<void>;
+    startGovernance?(): Promise<void>;
+  };
   let fake: FakeOpenAI;
   let db: pg.Client;
   let attacker: { key: string; id: string };
@@ -84,15 +90,20 @@ describe.each(['in-process', 'split'] as const)('hostile input (%s)', (mode) => 
   });
 
   const post = (path: string, body: unknown, key = attacker.key) =>
-    fetch(`${gateway.baseURL}${path}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(`${gateway.baseURL}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   /** The audit rows of these request ids, once there is one for each. */
   const auditRows = (ids: string[]) =>
     eventually(`an audit row for each of ${ids.length} requests`, async () => {
-      const { rows } = await db.query<{ request_id: string; event_type: string; payload: { request: { model: string; errorCode: string; httpStatus: number } } }>(
-        'SELECT request_id, event_type, payload FROM audit_events WHERE request_id = ANY($1)',
-        [ids],
-      );
+      const { rows } = await db.query<{
+        request_id: string;
+        event_type: string;
+        payload: { request: { model: string; errorCode: string; httpStatus: number } };
+      }>('SELECT request_id, event_type, payload FROM audit_events WHERE request_id = ANY($1)', [ids]);
       return rows.length === ids.length ? new Map(rows.map((row) => [row.request_id, row])) : undefined;
     });
 
@@ -137,12 +148,19 @@ describe.each(['in-process', 'split'] as const)('hostile input (%s)', (mode) => 
       const body = `{"model":"openai/gpt-4o-mini","stream":${stream},"messages":[{"role":"user","content":"x"}],"ignored":${DEEP}}`;
       const refused = await post('/chat/completions', body);
       expect(refused.status).toBe(400);
-      expect(((await refused.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'invalid_json', message: expect.stringContaining('nests deeper than 64') });
+      expect(((await refused.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+        code: 'invalid_json',
+        message: expect.stringContaining('nests deeper than 64'),
+      });
     }
     const { deployments } = (await (await fetch(`${gateway.routingOps}/routing/deployments`)).json()) as { deployments: { circuit: string }[] };
     expect(deployments.filter((d) => d.circuit !== 'closed')).toEqual([]);
     // The admin API parses bounded too, and neither takes a key that would set an object's prototype.
-    const deepAdmin = await fetch(`${gateway.adminUrl}/admin/teams`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: `{"name":"deep","metadata":${DEEP}}` });
+    const deepAdmin = await fetch(`${gateway.adminUrl}/admin/teams`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: `{"name":"deep","metadata":${DEEP}}`,
+    });
     expect(deepAdmin.status).toBe(400);
     const poisoned = await post('/chat/completions', '{"__proto__":{"admin":true},"model":"mock/echo","messages":[{"role":"user","content":"x"}]}');
     expect(((await poisoned.json()) as { error: { code: string } }).error.code).toBe('invalid_json');
@@ -175,7 +193,10 @@ describe.each(['in-process', 'split'] as const)('hostile input (%s)', (mode) => 
     expect(((await pinned.json()) as { error: { param: string } }).error.param).toBe('x-gateway-deployment');
     const anthropic = await post('/messages', { model: 'openai/gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 5 }] });
     expect(anthropic.status).toBe(400);
-    expect(await anthropic.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'messages.0.content: expected a string or an array of content blocks' } });
+    expect(await anthropic.json()).toEqual({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: 'messages.0.content: expected a string or an array of content blocks' },
+    });
     expect(fake.requests.length).toBe(before);
   });
 
@@ -184,7 +205,10 @@ describe.each(['in-process', 'split'] as const)('hostile input (%s)', (mode) => 
     await admin(gateway.adminUrl, 'PATCH', `/admin/keys/${narrow.id}`, { allowed_models: ['openai/gpt-4o-mini*'] });
     const refused = await post('/chat/completions', chat('openai/gpt-4o-mini/../o3-pro'), narrow.key);
     expect(refused.status).toBe(400);
-    expect(((await refused.json()) as { error: { param: string; message: string } }).error).toMatchObject({ param: 'model', message: expect.stringContaining('".."') });
+    expect(((await refused.json()) as { error: { param: string; message: string } }).error).toMatchObject({
+      param: 'model',
+      message: expect.stringContaining('".."'),
+    });
   });
 
   it('keeps what it holds per model name bounded however many names clients make up', async () => {
@@ -213,7 +237,9 @@ describe.each(['in-process', 'split'] as const)('hostile input (%s)', (mode) => 
     expect(series('gateway_deployment_in_flight').length).toBeLessThan(600);
     // The mock provider has no prices: each made-up model is an unpriced one, named up to 200.
     const unpriced = await eventually('the made-up models counted as unpriced', async () => {
-      const lines = (await (await fetch(`${gateway.meteringOps}/metrics`)).text()).split('\n').filter((line) => line.startsWith('gateway_metering_unpriced_requests_total{'));
+      const lines = (await (await fetch(`${gateway.meteringOps}/metrics`)).text())
+        .split('\n')
+        .filter((line) => line.startsWith('gateway_metering_unpriced_requests_total{'));
       return lines.some((line) => line.includes('model="other"')) ? lines : undefined;
     });
     expect(unpriced.length).toBe(201);
@@ -238,14 +264,20 @@ describe.each(['in-process', 'split'] as const)('hostile input (%s)', (mode) => 
       ids.push(answer.headers.get('x-request-id')!);
     }
     // Over ingress.bodyLimitBytes (10 MiB): refused on its Content-Length, before the body comes (sent raw: the server closes on the rest of it).
-    const tooLarge = await rawHttp(origin, `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${attacker.key}\r\nContent-Type: application/json\r\nContent-Length: ${11 * 1024 * 1024}\r\n\r\n{"model":`);
+    const tooLarge = await rawHttp(
+      origin,
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${attacker.key}\r\nContent-Type: application/json\r\nContent-Length: ${11 * 1024 * 1024}\r\n\r\n{"model":`,
+    );
     expect(tooLarge.status).toBe(413);
     expect(JSON.parse(tooLarge.body)).toMatchObject({ error: { code: 'request_too_large' } });
     ids.push(tooLarge.headers['x-request-id']!);
     statuses.push(413);
     const raw = [
       await rawHttp(origin, `GET /v1/models HTTP/1.1\r\nHost: ${host}\r\nX-Big: ${'y'.repeat(20_000)}\r\n\r\n`),
-      await rawHttp(origin, `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`),
+      await rawHttp(
+        origin,
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`,
+      ),
       await rawHttp(origin, `BREW /v1/models HTTP/1.1\r\nHost: ${host}\r\n\r\n`),
     ];
     expect(raw.map((r) => r.status)).toEqual([431, 400, 400]);
@@ -259,7 +291,7 @@ describe.each(['in-process', 'split'] as const)('hostile input (%s)', (mode) => 
     expect(ids.map((id) => rows.get(id)!.payload.request.httpStatus)).toEqual([...statuses, 431, 400, 400]);
   });
 
-  it('answers a provider\'s malformed answer as a clean 502 in the client\'s shape, streamed or not', async () => {
+  it("answers a provider's malformed answer as a clean 502 in the client's shape, streamed or not", async () => {
     // Each its own deployment: a malformed answer is the provider's fault, and counts toward that deployment's circuit.
     for (const stream of [false, true]) {
       const refused = await post('/chat/completions', chat(`openai/malformed-${stream ? 'stream' : 'whole'}`, { stream }));
@@ -278,27 +310,36 @@ describe.each(['in-process', 'split'] as const)('hostile input (%s)', (mode) => 
     const { error } = (await refused.json()) as { error: { code: string; message: string } };
     expect(error).toEqual(expect.objectContaining({ code: 'upstream_unreachable', message: 'Provider down is unreachable.' }));
     const { rows } = await eventually('the attempts of the request on record', async () => {
-      const found = await db.query<{ payload: { request: { attempts: { errorMessage: string }[] } } }>('SELECT payload FROM audit_events WHERE request_id = $1', [id]);
+      const found = await db.query<{ payload: { request: { attempts: { errorMessage: string }[] } } }>(
+        'SELECT payload FROM audit_events WHERE request_id = $1',
+        [id],
+      );
       return found.rows.length ? found : undefined;
     });
     expect(rows[0]!.payload.request.attempts[0]!.errorMessage).toMatch(/^Provider down is unreachable\. \(.*ECONNREFUSED 127\.0\.0\.1:\d+/);
   });
 
   // In one process there is no call between services to fail.
-  if (mode === 'split') it('tells a client a service is unavailable without naming where it runs', async () => {
-    await gateway.stopGovernance!();
-    try {
-      const refused = await post('/chat/completions', chat('mock/echo'));
-      expect(refused.status).toBe(503);
-      const text = await refused.text();
-      expect(text).toContain('did not answer');
-      expect(text).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|:\d{4,5}\b/);
-      expect(refused.headers.get('x-request-id')).toMatch(/^req_/);
-    } finally {
-      await gateway.startGovernance!();
-    }
-    // Ingress reconnects with backoff.
-    await eventually('ingress to reach governance again', () => bystander.models.list().then(() => true).catch(() => undefined));
-    await bystanderServed();
-  });
+  if (mode === 'split')
+    it('tells a client a service is unavailable without naming where it runs', async () => {
+      await gateway.stopGovernance!();
+      try {
+        const refused = await post('/chat/completions', chat('mock/echo'));
+        expect(refused.status).toBe(503);
+        const text = await refused.text();
+        expect(text).toContain('did not answer');
+        expect(text).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|:\d{4,5}\b/);
+        expect(refused.headers.get('x-request-id')).toMatch(/^req_/);
+      } finally {
+        await gateway.startGovernance!();
+      }
+      // Ingress reconnects with backoff.
+      await eventually('ingress to reach governance again', () =>
+        bystander.models
+          .list()
+          .then(() => true)
+          .catch(() => undefined),
+      );
+      await bystanderServed();
+    });
 });

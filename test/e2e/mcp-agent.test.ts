@@ -52,7 +52,8 @@ describe('MCP tools on chat completions', () => {
       return data.length === 2 && data.every((s) => s.state === 'ready') ? true : undefined;
     });
     for (const name of ['calc', 'weather']) await admin(gateway.adminUrl, 'POST', `/admin/mcp/servers/${name}/approve`);
-    const createKey = (body: Record<string, unknown>) => admin<{ id: string; key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { team: 'agents', ...body });
+    const createKey = (body: Record<string, unknown>) =>
+      admin<{ id: string; key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { team: 'agents', ...body });
     const agentKey = await createKey({ name: 'agent', allowed_tools: ['calc.*', 'weather.get_forecast'], tool_mode: 'agent' });
     agentKeyId = agentKey.id;
     agent = gateway.client(agentKey.key);
@@ -65,9 +66,12 @@ describe('MCP tools on chat completions', () => {
     await model?.close();
   });
 
-  it('runs a two-step tool loop itself in agent mode, and answers with the model\'s last word and the usage of every model call', async () => {
+  it("runs a two-step tool loop itself in agent mode, and answers with the model's last word and the usage of every model call", async () => {
     const before = model.requests.length;
-    const completion = (await agent.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: TWO_STEPS }] })) as AgentCompletion;
+    const completion = (await agent.chat.completions.create({
+      model: 'openai/gpt-4o-mini',
+      messages: [{ role: 'user', content: TWO_STEPS }],
+    })) as AgentCompletion;
 
     expect(completion.choices[0]!.message.content).toBe(`Fake OpenAI reply to: ${TWO_STEPS} (tools said: 5; 35)`);
     expect(completion.choices[0]!.finish_reason).toBe('stop');
@@ -75,13 +79,22 @@ describe('MCP tools on chat completions', () => {
     const calls = model.requests.slice(before);
     expect(calls).toHaveLength(3);
     // The model saw the key's tools, and then each tool's result as a tool message.
-    expect((calls[0]!.body.tools as { function: { name: string } }[]).map((t) => t.function.name).sort()).toEqual(['calc__add', 'calc__multiply', 'weather__get_forecast']);
+    expect((calls[0]!.body.tools as { function: { name: string } }[]).map((t) => t.function.name).sort()).toEqual([
+      'calc__add',
+      'calc__multiply',
+      'weather__get_forecast',
+    ]);
     expect((calls[2]!.body.messages as { role: string; content: unknown }[]).filter((m) => m.role === 'tool').map((m) => m.content)).toEqual(['5', '35']);
     expect(completion.usage!.prompt_tokens).toBe(promptTokens(calls));
   });
 
-  it('streams the loop\'s progress as it runs, then the answer, to the openai client', async () => {
-    const stream = await agent.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: TWO_STEPS }], stream: true, stream_options: { include_usage: true } });
+  it("streams the loop's progress as it runs, then the answer, to the openai client", async () => {
+    const stream = await agent.chat.completions.create({
+      model: 'openai/gpt-4o-mini',
+      messages: [{ role: 'user', content: TWO_STEPS }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const progress: string[] = [];
     let text = '';
     let usage: OpenAI.CompletionUsage | null | undefined;
@@ -103,9 +116,16 @@ describe('MCP tools on chat completions', () => {
     expect(first.x_gateway_agent).toMatchObject({ steps: [], stopped: 'client_tools' });
     expect(weather.calls).toEqual([]);
 
-    const executed = await fetch(`${gateway.baseURL}/mcp/tools/execute`, { method: 'POST', headers: { authorization: `Bearer ${agent.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(call) });
+    const executed = await fetch(`${gateway.baseURL}/mcp/tools/execute`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${agent.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(call),
+    });
     const { message } = (await executed.json()) as { message: OpenAI.ChatCompletionToolMessageParam };
-    const second = await agent.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: question }, first.choices[0]!.message, message] });
+    const second = await agent.chat.completions.create({
+      model: 'openai/gpt-4o-mini',
+      messages: [{ role: 'user', content: question }, first.choices[0]!.message, message],
+    });
     expect(second.choices[0]!.message.content).toBe(`Fake OpenAI reply to: ${question} (tools said: Sunny, 21 °C in Lyon)`);
   });
 
@@ -118,7 +138,7 @@ describe('MCP tools on chat completions', () => {
     expect((completion.choices[0]!.message.tool_calls![0] as OpenAI.ChatCompletionMessageFunctionToolCall).function.name).toBe('calc__multiply');
   });
 
-  it('offers a key\'s tools only when asked, and only those its allowlist grants', async () => {
+  it("offers a key's tools only when asked, and only those its allowlist grants", async () => {
     const client = gateway.client(plainKey);
     const before = model.requests.length;
     await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hello' }] });
@@ -128,10 +148,18 @@ describe('MCP tools on chat completions', () => {
       { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'weather__get_forecast with {"city":"Oslo"}' }] },
       { headers: { 'x-gateway-tools': 'inject' } },
     );
-    expect((model.requests.at(-1)!.body.tools as { function: { name: string } }[]).map((t) => t.function.name).sort()).toEqual(['weather__get_alerts', 'weather__get_forecast']);
+    expect((model.requests.at(-1)!.body.tools as { function: { name: string } }[]).map((t) => t.function.name).sort()).toEqual([
+      'weather__get_alerts',
+      'weather__get_forecast',
+    ]);
     expect(offered.choices[0]!.finish_reason).toBe('tool_calls');
 
-    await expect(client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, { headers: { 'x-gateway-tools': 'sometimes' } })).rejects.toMatchObject({
+    await expect(
+      client.chat.completions.create(
+        { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
+        { headers: { 'x-gateway-tools': 'sometimes' } },
+      ),
+    ).rejects.toMatchObject({
       status: 400,
       error: { param: 'x-gateway-tools' },
     });
@@ -139,7 +167,11 @@ describe('MCP tools on chat completions', () => {
 
   it('limits tool calls per key and window', async () => {
     const execute = () =>
-      fetch(`${gateway.baseURL}/mcp/tools/execute`, { method: 'POST', headers: { authorization: `Bearer ${limitedKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'calc.add', arguments: { a: 1, b: 1 } }) });
+      fetch(`${gateway.baseURL}/mcp/tools/execute`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${limitedKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'calc.add', arguments: { a: 1, b: 1 } }),
+      });
     expect((await execute()).status).toBe(200);
     expect((await execute()).status).toBe(200);
     const refused = await execute();
@@ -148,7 +180,7 @@ describe('MCP tools on chat completions', () => {
     expect(await refused.json()).toMatchObject({ error: { code: 'rate_limit_exceeded', message: expect.stringContaining('2 tool calls per 3600s') } });
   });
 
-  it('counts tool calls per key in metering, and audits the agent\'s calls', async () => {
+  it("counts tool calls per key in metering, and audits the agent's calls", async () => {
     type Row = { key: string; tool: string; surface: string; calls: number; failed: number };
     const rows = await eventually('tool calls metered', async () => {
       const { data } = await admin<{ data: Row[] }>(gateway.adminUrl, 'GET', '/admin/tool-calls?group_by=key,tool,surface');
@@ -162,7 +194,11 @@ describe('MCP tools on chat completions', () => {
     const limited = rows.filter((r) => r.key !== agentKeyId && r.tool === 'calc.add');
     expect(limited).toEqual([expect.objectContaining({ calls: 3, failed: 1 })]);
 
-    const audited = await admin<{ data: { payload: { tool: { surface: string } } }[] }>(gateway.adminUrl, 'GET', '/admin/audit/events?type=tool.called&limit=100');
+    const audited = await admin<{ data: { payload: { tool: { surface: string } } }[] }>(
+      gateway.adminUrl,
+      'GET',
+      '/admin/audit/events?type=tool.called&limit=100',
+    );
     expect(audited.data.filter((r) => r.payload.tool.surface === 'agent')).toHaveLength(5);
   });
   // Last: its tool call would count in the metering test above.
@@ -171,9 +207,17 @@ describe('MCP tools on chat completions', () => {
     // gpt-4o-mini: $0.15 per million in, $0.60 out. $0.0045 covers the first call with 4,096 output tokens and a
     // second with what is left (about 2,800), and then no third.
     await admin(gateway.adminUrl, 'POST', '/admin/budgets', { scope: 'team', scope_id: 'thrifty', limit_usd: 0.0045, period: 'day' });
-    const { key } = await admin<{ key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { name: 'thrifty-agent', team: 'thrifty', allowed_tools: ['calc.*'], tool_mode: 'agent' });
+    const { key } = await admin<{ key: string }>(gateway.adminUrl, 'POST', '/admin/keys', {
+      name: 'thrifty-agent',
+      team: 'thrifty',
+      allowed_tools: ['calc.*'],
+      tool_mode: 'agent',
+    });
     const before = model.requests.length;
-    const refused = await gateway.client(key).chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: TWO_STEPS }] }).catch((e: unknown) => e);
+    const refused = await gateway
+      .client(key)
+      .chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: TWO_STEPS }] })
+      .catch((e: unknown) => e);
     expect(refused).toMatchObject({ status: 402, code: 'budget_exceeded' });
     const caps = model.requests.slice(before).map((r) => r.body.max_tokens as number);
     expect(caps).toHaveLength(2);

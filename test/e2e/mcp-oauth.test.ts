@@ -41,8 +41,16 @@ describe('MCP servers behind OAuth', () => {
         mcp: {
           maxReconnectDelayMs: 1_000,
           servers: {
-            reports: { transport: 'http', url: reports.url, oauth: { grant: 'client_credentials', issuer: oauth.url, clientId: 'gateway-reports', clientSecret: 'reports-client-secret-123' } },
-            files: { transport: 'http', url: files.url, oauth: { grant: 'authorization_code', issuer: oauth.url, clientId: 'gateway-files', redirectUrl: callback, tokenStore: `file:${tokenFile}` } },
+            reports: {
+              transport: 'http',
+              url: reports.url,
+              oauth: { grant: 'client_credentials', issuer: oauth.url, clientId: 'gateway-reports', clientSecret: 'reports-client-secret-123' },
+            },
+            files: {
+              transport: 'http',
+              url: files.url,
+              oauth: { grant: 'authorization_code', issuer: oauth.url, clientId: 'gateway-files', redirectUrl: callback, tokenStore: `file:${tokenFile}` },
+            },
           },
         },
       },
@@ -53,7 +61,8 @@ describe('MCP servers behind OAuth', () => {
     await Promise.all([reports?.close(), files?.close(), oauth?.close()]);
   });
 
-  const server = async (name: string) => (await admin<{ data: ServerView[] }>(gateway.adminUrl, 'GET', '/admin/mcp/servers')).data.find((s) => s.name === name)!;
+  const server = async (name: string) =>
+    (await admin<{ data: ServerView[] }>(gateway.adminUrl, 'GET', '/admin/mcp/servers')).data.find((s) => s.name === name)!;
 
   it('connects with client credentials on its own', async () => {
     const ready = await eventually('reports connected', async () => ((await server('reports')).state === 'ready' ? server('reports') : undefined));
@@ -62,7 +71,9 @@ describe('MCP servers behind OAuth', () => {
   });
 
   it('waits for an admin to sign in with the authorization code flow, then connects and keeps the tokens', async () => {
-    const waiting = await eventually('files waiting for authorization', async () => ((await server('files')).state === 'unauthorized' ? server('files') : undefined));
+    const waiting = await eventually('files waiting for authorization', async () =>
+      (await server('files')).state === 'unauthorized' ? server('files') : undefined,
+    );
     expect(waiting.error).toMatch(/POST \/admin\/mcp\/servers\/files\/authorize/);
     expect(existsSync(tokenFile)).toBe(false);
 
@@ -99,7 +110,11 @@ describe('MCP servers behind OAuth', () => {
 
     oauth.expireAccessTokens();
     const execute = (name: string, args: object) =>
-      fetch(`${gateway.baseURL}/mcp/tools/execute`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ name, arguments: args }) });
+      fetch(`${gateway.baseURL}/mcp/tools/execute`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name, arguments: args }),
+      });
     const product = await execute('files.multiply', { a: 6, b: 7 });
     expect(product.status).toBe(200);
     expect(await product.json()).toMatchObject({ message: { content: '42' } });

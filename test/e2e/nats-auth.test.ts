@@ -43,7 +43,9 @@ describe('split mode on NATS with TLS and a user per service (deploy/nats)', () 
   const rowsOf = async (table: 'audit_events' | 'usage_records', requestId: string) =>
     (await db.query(`SELECT 1 FROM ${table} WHERE request_id = $1`, [requestId])).rowCount ?? 0;
   const recorded = (requestId: string) =>
-    eventually(`audit and usage rows of ${requestId}`, async () => ((await rowsOf('audit_events', requestId)) > 0 && (await rowsOf('usage_records', requestId)) > 0 ? true : undefined));
+    eventually(`audit and usage rows of ${requestId}`, async () =>
+      (await rowsOf('audit_events', requestId)) > 0 && (await rowsOf('usage_records', requestId)) > 0 ? true : undefined,
+    );
 
   beforeAll(async () => {
     nats = await startSecuredNats();
@@ -69,7 +71,9 @@ describe('split mode on NATS with TLS and a user per service (deploy/nats)', () 
   it('serves and records requests and admin changes, each service using no more than its user may', async () => {
     await recorded(await request('hello over TLS'));
     await eventually('the key creation in the audit log', async () => {
-      const { rows } = await db.query(`SELECT 1 FROM audit_events WHERE event_type = 'admin.virtual_key.create' AND payload->'admin'->>'resourceId' = $1`, [victim.id]);
+      const { rows } = await db.query(`SELECT 1 FROM audit_events WHERE event_type = 'admin.virtual_key.create' AND payload->'admin'->>'resourceId' = $1`, [
+        victim.id,
+      ]);
       return rows.length > 0 ? true : undefined;
     });
     // What the code does on the bus and what users.conf grants have not drifted apart.
@@ -79,29 +83,46 @@ describe('split mode on NATS with TLS and a user per service (deploy/nats)', () 
 
   it('refuses forged events from users without the right, and none becomes an audit or usage row', async () => {
     const actor = { keyId: victim.id, keyName: 'victim', teamId: 'team-nats', customerId: '', admin: '' };
-    const usage = { promptTokens: 50_000_000, completionTokens: 50_000_000, totalTokens: 100_000_000, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 };
-    const forgedUsage = requestEvent(EventType.requestCompleted, { service: 'ingress', context: { requestId: 'req_forged_usage', traceId: '', actor, sourceAddress: '203.0.113.7' } }, {
-      endpoint: 'chat.completions',
-      model: 'gpt-4o',
-      served: { provider: 'openai', model: 'gpt-4o', deployment: '' },
-      httpStatus: 200,
-      usage,
-      stream: false,
-      cacheHit: false,
-      durationMs: 1,
-      errorCode: '',
-      errorMessage: '',
-      attempts: [],
-    });
+    const usage = {
+      promptTokens: 50_000_000,
+      completionTokens: 50_000_000,
+      totalTokens: 100_000_000,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+      cacheWriteTokens: 0,
+      cacheWrite1hTokens: 0,
+    };
+    const forgedUsage = requestEvent(
+      EventType.requestCompleted,
+      { service: 'ingress', context: { requestId: 'req_forged_usage', traceId: '', actor, sourceAddress: '203.0.113.7' } },
+      {
+        endpoint: 'chat.completions',
+        model: 'gpt-4o',
+        served: { provider: 'openai', model: 'gpt-4o', deployment: '' },
+        httpStatus: 200,
+        usage,
+        stream: false,
+        cacheHit: false,
+        durationMs: 1,
+        errorCode: '',
+        errorMessage: '',
+        attempts: [],
+      },
+    );
     const forgedRevoke = (requestId: string) =>
-      adminEvent('admin.virtual_key.revoke', { service: 'governance', context: { requestId, traceId: '', actor: { ...actor, admin: 'owner' }, sourceAddress: '198.51.100.66' } }, {
-        action: 'revoke',
-        resource: 'virtual_key',
-        resourceId: victim.id,
-        beforeJson: '',
-        afterJson: '{"revoked":true}',
-      });
-    const publish = (nc: NatsConnection, on: string, event: Event) => jetstream(nc).publish(subject(on), encodeEvent(event), { msgID: event.id, timeout: 5_000 });
+      adminEvent(
+        'admin.virtual_key.revoke',
+        { service: 'governance', context: { requestId, traceId: '', actor: { ...actor, admin: 'owner' }, sourceAddress: '198.51.100.66' } },
+        {
+          action: 'revoke',
+          resource: 'virtual_key',
+          resourceId: victim.id,
+          beforeJson: '',
+          afterJson: '{"revoked":true}',
+        },
+      );
+    const publish = (nc: NatsConnection, on: string, event: Event) =>
+      jetstream(nc).publish(subject(on), encodeEvent(event), { msgID: event.id, timeout: 5_000 });
     const ingress = await connectAs('ingress');
     const governance = await connectAs('governance');
     const viaAdmin = forgedRevoke('req_forged_admin_subject');
@@ -126,7 +147,9 @@ describe('split mode on NATS with TLS and a user per service (deploy/nats)', () 
     expect((await db.query('SELECT event_id FROM audit_events WHERE event_id = ANY($1)', [forgedIds])).rows).toEqual([]);
     expect((await db.query(`SELECT 1 FROM audit_events WHERE event_type = 'admin.virtual_key.revoke'`)).rows).toEqual([]);
     expect(await rowsOf('usage_records', forgedUsage.requestId)).toBe(0);
-    const { rows: spend } = await db.query<{ tokens: string }>('SELECT coalesce(sum(total_tokens), 0) AS tokens FROM usage_records WHERE key_id = $1', [victim.id]);
+    const { rows: spend } = await db.query<{ tokens: string }>('SELECT coalesce(sum(total_tokens), 0) AS tokens FROM usage_records WHERE key_id = $1', [
+      victim.id,
+    ]);
     expect(Number(spend[0]!.tokens)).toBeLessThan(1_000);
     expect(await verifyChain(db as unknown as Queryable, { keys: generatedChainKeys(gateway.dataDir)! })).toMatchObject({ ok: true });
   });

@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completionTokensParam } from '../../services/routing/providers/openai.js';
 import { startFakeAnthropic, type FakeAnthropic } from '../fakes/anthropic.js';
@@ -36,7 +36,12 @@ describe('output caps sent to every provider', () => {
           anthropic: { type: 'anthropic', baseUrl: fakes.anthropic.url, apiKey: 'sk-ant' },
           cohere: { type: 'cohere', baseUrl: fakes.cohere.url, apiKey: 'co-key' },
           gemini: { type: 'gemini', baseUrl: fakes.gemini.url, apiKey: 'g-key' },
-          bedrock: { type: 'bedrock', region: 'us-east-1', baseUrl: fakes.bedrock.url, credentials: [{ accessKeyId: 'AKIAFAKEGATEWAY', secretAccessKey: 'fake-secret-access-key' }] },
+          bedrock: {
+            type: 'bedrock',
+            region: 'us-east-1',
+            baseUrl: fakes.bedrock.url,
+            credentials: [{ accessKeyId: 'AKIAFAKEGATEWAY', secretAccessKey: 'fake-secret-access-key' }],
+          },
         },
       },
     });
@@ -53,7 +58,7 @@ describe('output caps sent to every provider', () => {
   const ask = (client: OpenAI, model: string, extra: Record<string, unknown> = {}) =>
     client.chat.completions.create({ model, messages: [{ role: 'user', content: 'how long?' }], ...extra } as OpenAI.ChatCompletionCreateParamsNonStreaming);
 
-  it('sends the reserved cap (governance.defaultMaxOutputTokens) in each provider\'s own parameter when the request set none', async () => {
+  it("sends the reserved cap (governance.defaultMaxOutputTokens) in each provider's own parameter when the request set none", async () => {
     await ask(budgeted, 'openai/gpt-4o-mini');
     expect(fakes.openai.requests.at(-1)!.body).toMatchObject({ max_tokens: 4_096 });
     await ask(budgeted, 'azure/gpt-4o');
@@ -72,7 +77,7 @@ describe('output caps sent to every provider', () => {
     expect(completionTokensParam('http://127.0.0.1:11434/v1')).toBe(false);
   });
 
-  it('keeps a lower cap of the request\'s own, and sends none of its own where no budget or token limit applies', async () => {
+  it("keeps a lower cap of the request's own, and sends none of its own where no budget or token limit applies", async () => {
     await ask(budgeted, 'openai/gpt-4o-mini', { max_completion_tokens: 50 });
     expect(fakes.openai.requests.at(-1)!.body).toMatchObject({ max_completion_tokens: 50 });
     await ask(unlimited, 'openai/gpt-4o-mini');
@@ -81,7 +86,12 @@ describe('output caps sent to every provider', () => {
   });
 
   it('ends a stream whose provider goes on past the cap, with an error event the client sees', async () => {
-    const stream = await budgeted.chat.completions.create({ model: 'openai/chatter', max_tokens: 20, stream: true, messages: [{ role: 'user', content: 'talk' }] });
+    const stream = await budgeted.chat.completions.create({
+      model: 'openai/chatter',
+      max_tokens: 20,
+      stream: true,
+      messages: [{ role: 'user', content: 'talk' }],
+    });
     let text = '';
     const ended = await (async () => {
       for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';

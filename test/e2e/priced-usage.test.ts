@@ -57,14 +57,22 @@ describe('every inbound API records usage priced part by part', () => {
     const whole = await withKey(({ openai }) => openai.chat.completions.create({ model: MODEL, messages }));
     const usage = whole.answer.usage!;
     expect(usage).toMatchObject({ prompt_tokens_details: { cached_tokens: 100 }, completion_tokens_details: { reasoning_tokens: THINKING_TOKENS } });
-    expect(whole.row).toMatchObject({ endpoint: 'chat.completions', stream: false, ...pricedRow({ prompt: usage.prompt_tokens, completion: usage.completion_tokens, hour: true }) });
+    expect(whole.row).toMatchObject({
+      endpoint: 'chat.completions',
+      stream: false,
+      ...pricedRow({ prompt: usage.prompt_tokens, completion: usage.completion_tokens, hour: true }),
+    });
 
     const streamed = await withKey(async ({ openai }) => {
       let last: OpenAI.CompletionUsage | undefined;
-      for await (const chunk of await openai.chat.completions.create({ model: MODEL, messages, stream: true, stream_options: { include_usage: true } })) last = chunk.usage ?? last;
+      for await (const chunk of await openai.chat.completions.create({ model: MODEL, messages, stream: true, stream_options: { include_usage: true } }))
+        last = chunk.usage ?? last;
       return last!;
     });
-    expect(streamed.row).toMatchObject({ stream: true, ...pricedRow({ prompt: streamed.answer.prompt_tokens, completion: streamed.answer.completion_tokens, hour: true }) });
+    expect(streamed.row).toMatchObject({
+      stream: true,
+      ...pricedRow({ prompt: streamed.answer.prompt_tokens, completion: streamed.answer.completion_tokens, hour: true }),
+    });
   });
 
   it('the Responses API, whole and streamed', async () => {
@@ -76,10 +84,14 @@ describe('every inbound API records usage priced part by part', () => {
 
     const streamed = await withKey(async ({ openai }) => {
       let completed: OpenAI.Responses.ResponseUsage | undefined;
-      for await (const event of await openai.responses.create({ ...request, stream: true })) if (event.type === 'response.completed') completed = event.response.usage ?? undefined;
+      for await (const event of await openai.responses.create({ ...request, stream: true }))
+        if (event.type === 'response.completed') completed = event.response.usage ?? undefined;
       return completed!;
     });
-    expect(streamed.row).toMatchObject({ stream: true, ...pricedRow({ prompt: streamed.answer.input_tokens, completion: streamed.answer.output_tokens, hour: false }) });
+    expect(streamed.row).toMatchObject({
+      stream: true,
+      ...pricedRow({ prompt: streamed.answer.input_tokens, completion: streamed.answer.output_tokens, hour: false }),
+    });
   });
 
   it('the Anthropic Messages API, whole and streamed, with the one-hour cache asked for as Anthropic clients ask', async () => {
@@ -91,21 +103,40 @@ describe('every inbound API records usage priced part by part', () => {
     };
     const prompt = (usage: Anthropic.Usage) => usage.input_tokens + usage.cache_read_input_tokens! + usage.cache_creation_input_tokens!;
     const whole = await withKey(({ anthropic }) => anthropic.messages.create(request));
-    expect(whole.answer.usage).toMatchObject({ cache_read_input_tokens: 100, cache_creation: { ephemeral_1h_input_tokens: 20 }, output_tokens_details: { thinking_tokens: THINKING_TOKENS } });
-    expect(whole.row).toMatchObject({ endpoint: 'messages', ...pricedRow({ prompt: prompt(whole.answer.usage), completion: whole.answer.usage.output_tokens, hour: true }) });
+    expect(whole.answer.usage).toMatchObject({
+      cache_read_input_tokens: 100,
+      cache_creation: { ephemeral_1h_input_tokens: 20 },
+      output_tokens_details: { thinking_tokens: THINKING_TOKENS },
+    });
+    expect(whole.row).toMatchObject({
+      endpoint: 'messages',
+      ...pricedRow({ prompt: prompt(whole.answer.usage), completion: whole.answer.usage.output_tokens, hour: true }),
+    });
 
     const streamed = await withKey(({ anthropic }) => anthropic.messages.stream(request).finalMessage());
-    expect(streamed.row).toMatchObject({ stream: true, ...pricedRow({ prompt: prompt(streamed.answer.usage), completion: streamed.answer.usage.output_tokens, hour: true }) });
+    expect(streamed.row).toMatchObject({
+      stream: true,
+      ...pricedRow({ prompt: prompt(streamed.answer.usage), completion: streamed.answer.usage.output_tokens, hour: true }),
+    });
   });
 
   it('legacy completions, converted to chat', async () => {
     const { answer, row } = await withKey(({ openai }) => openai.completions.create({ model: MODEL, prompt: 'What is covered?', max_tokens: 200 }));
-    expect(row).toMatchObject({ endpoint: 'completions', ...pricedRow({ prompt: answer.usage!.prompt_tokens, completion: answer.usage!.completion_tokens, hour: false }) });
+    expect(row).toMatchObject({
+      endpoint: 'completions',
+      ...pricedRow({ prompt: answer.usage!.prompt_tokens, completion: answer.usage!.completion_tokens, hour: false }),
+    });
   });
 
   it('embeddings: prompt tokens alone, at the input price', async () => {
     const { answer, row } = await withKey(({ openai }) => openai.embeddings.create({ model: 'openai/text-embedding-3-small', input: ['one two', 'three'] }));
     // text-embedding-3-small: $0.02/M.
-    expect(row).toMatchObject({ endpoint: 'embeddings', prompt_tokens: answer.usage.prompt_tokens, cost_usd: usdText(BigInt(answer.usage.prompt_tokens) * 20_000n), input_cost_usd: usdText(BigInt(answer.usage.prompt_tokens) * 20_000n), reasoning_cost_usd: usdText(0n) });
+    expect(row).toMatchObject({
+      endpoint: 'embeddings',
+      prompt_tokens: answer.usage.prompt_tokens,
+      cost_usd: usdText(BigInt(answer.usage.prompt_tokens) * 20_000n),
+      input_cost_usd: usdText(BigInt(answer.usage.prompt_tokens) * 20_000n),
+      reasoning_cost_usd: usdText(0n),
+    });
   });
 });

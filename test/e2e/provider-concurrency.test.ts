@@ -53,11 +53,13 @@ describe('calls in flight to a provider', () => {
     expect(answers.every((a) => a.choices[0]?.finish_reason === 'stop')).toBe(true);
   });
 
-  it('holds calls past an operator\'s maxConnections in a queue that /metrics shows, and answers them all', async () => {
+  it("holds calls past an operator's maxConnections in a queue that /metrics shows, and answers them all", async () => {
     fake.concurrency.most = 0;
     const release = fake.holdAnswers();
     const calls = send('capped/gpt-4o-mini', 40);
-    await eventually('the cap reached, the rest queued', async () => (fake.concurrency.now === 10 && (await queuedCalls(gateway.opsUrl, 'capped')) === 30 ? true : undefined));
+    await eventually('the cap reached, the rest queued', async () =>
+      fake.concurrency.now === 10 && (await queuedCalls(gateway.opsUrl, 'capped')) === 30 ? true : undefined,
+    );
     release();
     const answers = await Promise.all(calls);
     expect(answers).toHaveLength(40);

@@ -66,7 +66,10 @@ const EXPECTED: Record<string, Expectation> = {
   'POST /admin/customers': { needs: 'manage_customers', call: async () => ({ body: { id: fresh('customer'), name: 'C' } }) },
   'GET /admin/customers/:id': { needs: 'read', call: async () => ({ params: { id: 'acme' } }) },
   'PATCH /admin/customers/:id': { needs: 'write', call: async () => ({ params: { id: 'acme' }, body: { name: 'Acme' } }) },
-  'DELETE /admin/customers/:id': { needs: 'manage_customers', call: async () => ({ params: { id: (await owner('POST', '/admin/customers', { id: fresh('customer'), name: 'C' })).id } }) },
+  'DELETE /admin/customers/:id': {
+    needs: 'manage_customers',
+    call: async () => ({ params: { id: (await owner('POST', '/admin/customers', { id: fresh('customer'), name: 'C' })).id } }),
+  },
   'GET /admin/teams': { needs: 'read' },
   'POST /admin/teams': { needs: 'write', call: async () => ({ body: { id: fresh('team'), name: 'T', customer: 'acme' } }) },
   'GET /admin/teams/:id': { needs: 'read', call: async () => ({ params: { id: await team() } }) },
@@ -131,7 +134,10 @@ describe('admin API: every route, every role, a scoped token, an unknown token a
     const callback = `http://127.0.0.1:${adminPort}/admin/mcp/oauth/callback`;
     oauth = await startOAuthServer([{ id: 'gateway-files', redirectUris: [callback] }]);
     // weather: approvable at once; files: behind OAuth's authorization code flow, so an admin can start a sign-in.
-    mcp = [await startMcpHttpServer('weather', weatherTools()), await startMcpHttpServer('files', calcTools(), { issuer: oauth.url, valid: (token, resource) => oauth.valid(token, resource) })];
+    mcp = [
+      await startMcpHttpServer('weather', weatherTools()),
+      await startMcpHttpServer('files', calcTools(), { issuer: oauth.url, valid: (token, resource) => oauth.valid(token, resource) }),
+    ];
     const tokenStore = `file:${join(mkdtempSync(join(tmpdir(), 'rbac-mcp-')), 'files.json')}`;
     gateway = await startInProcess({
       governance: {
@@ -146,7 +152,11 @@ describe('admin API: every route, every role, a scoped token, an unknown token a
         mcp: {
           servers: {
             weather: { transport: 'http', url: mcp[0]!.url },
-            files: { transport: 'http', url: mcp[1]!.url, oauth: { grant: 'authorization_code', issuer: oauth.url, clientId: 'gateway-files', redirectUrl: callback, tokenStore } },
+            files: {
+              transport: 'http',
+              url: mcp[1]!.url,
+              oauth: { grant: 'authorization_code', issuer: oauth.url, clientId: 'gateway-files', redirectUrl: callback, tokenStore },
+            },
           },
         },
       },
@@ -165,7 +175,9 @@ describe('admin API: every route, every role, a scoped token, an unknown token a
 
   it('has an expected permission for every route the admin API serves, and for no other', async () => {
     const spec = (await (await fetch(`${gateway.adminUrl}/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
-    const served = Object.entries(spec.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`));
+    const served = Object.entries(spec.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
+    );
     expect(served.sort()).toEqual(Object.keys(EXPECTED).sort());
   });
 

@@ -105,7 +105,9 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
     const quoted = await refusedId(
       client.chat.completions.create({ model: 'openai/o4-mini', messages: [{ role: 'user', content: 'x' }], reasoning_effort: effort as 'high' }),
     );
-    const after = (await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'after' }] }).withResponse()).response.headers.get('x-request-id')!;
+    const after = (
+      await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'after' }] }).withResponse()
+    ).response.headers.get('x-request-id')!;
     const ids = [refusedModel, quoted, after];
     expect(ids.every((id) => id.startsWith('req_'))).toBe(true);
 
@@ -121,7 +123,9 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
     expect(audit.get(after)?.model).toBe('mock/echo');
 
     const usage = await eventually('a usage row for each admitted request', async () => {
-      const { rows } = await db.query<{ request_id: string; outcome: string }>('SELECT request_id, outcome FROM usage_records WHERE request_id = ANY($1)', [[quoted, after]]);
+      const { rows } = await db.query<{ request_id: string; outcome: string }>('SELECT request_id, outcome FROM usage_records WHERE request_id = ANY($1)', [
+        [quoted, after],
+      ]);
       return rows.length === 2 ? new Map(rows.map((r) => [r.request_id, r.outcome])) : undefined;
     });
     expect(usage.get(quoted)).toBe('failed');
@@ -134,7 +138,10 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
 
   it('sets aside an event PostgreSQL refuses (a cost beyond the ledger), kept whole, and writes every event around it', async () => {
     const ask = (model: string) =>
-      client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }] }).withResponse().then((r) => r.response.headers.get('x-request-id')!);
+      client.chat.completions
+        .create({ model, messages: [{ role: 'user', content: 'x' }] })
+        .withResponse()
+        .then((r) => r.response.headers.get('x-request-id')!);
     // Sent together, so they are likely one batch: the refused event is found by writing halves apart.
     const ids = await Promise.all(['mock/echo', 'mock/echo', 'mock/costly', 'mock/echo', 'mock/echo'].map(ask));
     const costly = ids[2]!;
@@ -166,9 +173,12 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
 
     // What an operator sees.
     const env = { ...process.env, GATEWAY_DATABASE__URL: (config.database as { url: string }).url, GATEWAY_CONFIG: '' };
-    const cli = (args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'services/gateway/cli.ts', 'dead-letters', ...args], { cwd: REPO, env });
+    const cli = (args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'services/gateway/cli.ts', 'dead-letters', ...args], { cwd: REPO, env });
     const listed = (await cli([])).stdout.trim().split('\n');
-    expect(listed).toEqual([expect.stringMatching(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+\\tmetering\\trequest\\.completed\\t${costly}\\t.*numeric field overflow`))]);
+    expect(listed).toEqual([
+      expect.stringMatching(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+\\tmetering\\trequest\\.completed\\t${costly}\\t.*numeric field overflow`)),
+    ]);
     const [whole] = JSON.parse((await cli(['--consumer', 'metering', '--json'])).stdout) as Array<{ requestId: string; event: { request: { model: string } } }>;
     expect(whole).toMatchObject({ requestId: costly, event: { request: { model: 'mock/costly' } } });
     expect((await cli(['--consumer', 'audit'])).stdout.trim()).toBe('no dead letters');
@@ -183,7 +193,10 @@ describe('values PostgreSQL refuses, from clients, providers and config', () => 
     // Its data folder too, as a restarted process keeps it: the audit chain's key is there.
     gateway = await startInProcess({ ...config, dataDir: gateway.dataDir, pricing: { models: { 'mock/costly': { input: 2, output: 8 } } } });
     const usage = await eventually('the usage row of the request set aside', async () => {
-      const { rows: usageRows } = await db.query<{ cost_usd: string | null; outcome: string }>('SELECT cost_usd, outcome FROM usage_records WHERE request_id = $1', [costly]);
+      const { rows: usageRows } = await db.query<{ cost_usd: string | null; outcome: string }>(
+        'SELECT cost_usd, outcome FROM usage_records WHERE request_id = $1',
+        [costly],
+      );
       return usageRows[0];
     });
     expect(usage.outcome).toBe('completed');

@@ -33,7 +33,10 @@ describe('spend and audit reports', () => {
     for (const team of ['a', 'b']) {
       const client = gateway.client((await gateway.createKey({ name: `key-${team}`, team })).key);
       for (let i = 0; i < (team === 'a' ? 3 : 2); i++) {
-        const answer = await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: `team ${team} question ${i} ${'x'.repeat(i * 40)}` }] });
+        const answer = await client.chat.completions.create({
+          model: 'mock/echo',
+          messages: [{ role: 'user', content: `team ${team} question ${i} ${'x'.repeat(i * 40)}` }],
+        });
         expected[team]! += BigInt(answer.usage!.prompt_tokens) * 1_000_000n + BigInt(answer.usage!.completion_tokens) * 2_000_000n;
         requests++;
       }
@@ -50,8 +53,11 @@ describe('spend and audit reports', () => {
 
   const as = (token: string, path: string) => fetch(`${gateway.adminUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
 
-  it('sums spend by team, exactly, with totals equal to the rows\' sum', async () => {
-    const report = (await (await as(VIEWER, '/admin/spend?group_by=team')).json()) as { data: { team: string; cost_usd: string; requests: number; cache_hits: number; saved_usd: string }[]; total: { cost_usd: string; requests: number } };
+  it("sums spend by team, exactly, with totals equal to the rows' sum", async () => {
+    const report = (await (await as(VIEWER, '/admin/spend?group_by=team')).json()) as {
+      data: { team: string; cost_usd: string; requests: number; cache_hits: number; saved_usd: string }[];
+      total: { cost_usd: string; requests: number };
+    };
     const byTeam = Object.fromEntries(report.data.map((r) => [r.team, r]));
     // Each team's first temperature-0 request was a miss, priced; the second a hit, free.
     const missCost = (team: string) => units(byTeam[team]!.cost_usd) - expected[team]!;
@@ -75,7 +81,10 @@ describe('spend and audit reports', () => {
     ]);
     const ledger = await (await as(VIEWER, '/admin/usage/export?format=csv')).text();
     expect(ledger.split('\r\n').filter(Boolean)).toHaveLength(requests + 1);
-    const ndjson = (await (await as(VIEWER, '/admin/usage/export')).text()).trim().split('\n').map((l) => JSON.parse(l) as { request_id: string });
+    const ndjson = (await (await as(VIEWER, '/admin/usage/export')).text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { request_id: string });
     expect(new Set(ndjson.map((r) => r.request_id)).size).toBe(requests);
   });
 
@@ -86,21 +95,31 @@ describe('spend and audit reports', () => {
   });
 
   it('lets auditors filter, page and export the audit log, and read its signed head', async () => {
-    const all = (await (await as(AUDITOR, '/admin/audit/events?type=request.*&team=a&limit=1000')).json()) as { data: { seq: number; actor_team_id: string; hash: string }[] };
+    const all = (await (await as(AUDITOR, '/admin/audit/events?type=request.*&team=a&limit=1000')).json()) as {
+      data: { seq: number; actor_team_id: string; hash: string }[];
+    };
     expect(all.data).toHaveLength(5);
     expect(all.data.every((r) => r.actor_team_id === 'a')).toBe(true);
     const seen: number[] = [];
     for (let cursor = ''; ; ) {
-      const page = (await (await as(AUDITOR, `/admin/audit/events?type=request.*&team=a&limit=2${cursor ? `&cursor=${cursor}` : ''}`)).json()) as { data: { seq: number }[]; next_cursor: string | null };
+      const page = (await (await as(AUDITOR, `/admin/audit/events?type=request.*&team=a&limit=2${cursor ? `&cursor=${cursor}` : ''}`)).json()) as {
+        data: { seq: number }[];
+        next_cursor: string | null;
+      };
       seen.push(...page.data.map((r) => r.seq));
       if (!page.next_cursor) break;
       cursor = page.next_cursor;
     }
     expect(seen).toEqual(all.data.map((r) => r.seq));
     const csv = (await (await as(AUDITOR, '/admin/audit/export?format=csv&type=request.completed')).text()).split('\r\n').filter(Boolean);
-    expect(csv[0]).toBe('seq,event_id,event_type,occurred_at,request_id,trace_id,service,source_address,actor_key_id,actor_team_id,actor_customer_id,actor_admin,payload_json,prev_hash,hash');
+    expect(csv[0]).toBe(
+      'seq,event_id,event_type,occurred_at,request_id,trace_id,service,source_address,actor_key_id,actor_team_id,actor_customer_id,actor_admin,payload_json,prev_hash,hash',
+    );
     expect(csv).toHaveLength(requests + 1);
-    const everything = (await (await as(AUDITOR, '/admin/audit/export')).text()).trim().split('\n').map((l) => JSON.parse(l) as { seq: number; hash: string });
+    const everything = (await (await as(AUDITOR, '/admin/audit/export')).text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; hash: string });
     const head = (await (await as(AUDITOR, '/admin/audit/head')).json()) as { seq: number; hash: string };
     expect(head).toMatchObject({ seq: everything.at(-1)!.seq, hash: everything.at(-1)!.hash });
   });

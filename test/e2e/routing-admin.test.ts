@@ -26,7 +26,11 @@ describe('providers and models through the admin API', () => {
   });
 
   const put = (path: string, body: unknown) =>
-    fetch(`${gateway.adminUrl}${path}`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(`${gateway.adminUrl}${path}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   it('adds a provider and a model group that clients can use at once', async () => {
     const provider = await put('/admin/providers/dynamic', { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: 'env:GW_TEST_DYNAMIC_KEY' });
@@ -50,7 +54,9 @@ describe('providers and models through the admin API', () => {
     expect(literalBody.error.message).toContain('routing.providers.leaky.apiKey');
     expect(literalBody.error.message).not.toContain('sk-pasted-secret');
 
-    const unknownProvider = (await (await put('/admin/models/broken', { deployments: [{ provider: 'nowhere', model: 'x' }] })).json()) as { error: { message: string } };
+    const unknownProvider = (await (await put('/admin/models/broken', { deployments: [{ provider: 'nowhere', model: 'x' }] })).json()) as {
+      error: { message: string };
+    };
     expect(unknownProvider.error.message).toContain('routing.models.broken.deployments.0.provider');
     expect((await put('/admin/providers/mock', { type: 'mock' })).status).toBe(400);
     expect((await put('/admin/providers/unreadable', { type: 'openai', apiKey: 'env:GW_TEST_NOT_SET_ANYWHERE' })).status).toBe(400);
@@ -63,7 +69,10 @@ describe('providers and models through the admin API', () => {
     await admin(gateway.adminUrl, 'DELETE', '/admin/models/house');
     await admin(gateway.adminUrl, 'DELETE', '/admin/providers/dynamic');
     const gone = await eventually('the model to be gone', async () => {
-      const error = await client.chat.completions.create({ model: 'house', messages: [{ role: 'user', content: 'x' }] }).then(() => undefined, (e: unknown) => e);
+      const error = await client.chat.completions.create({ model: 'house', messages: [{ role: 'user', content: 'x' }] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       return error instanceof OpenAI.NotFoundError ? error : undefined;
     });
     expect(gone.status).toBe(404);

@@ -30,7 +30,11 @@ describe('routing resilience, end to end', () => {
     const infra = await isolatedInfra();
     primary = await startFakeOpenAI({ apiKey: 'sk-good', rateLimitedKeys: ['sk-limited'] });
     backup = await startFakeOpenAI({ apiKey: 'sk-backup' });
-    cleanup.push(infra.drop, () => primary.close(), () => backup.close());
+    cleanup.push(
+      infra.drop,
+      () => primary.close(),
+      () => backup.close(),
+    );
     gateway = await startInProcess({
       nats: infra.nats,
       database: infra.database,
@@ -86,7 +90,9 @@ describe('routing resilience, end to end', () => {
 
   async function attemptsOf(requestId: string): Promise<RecordedAttempt[]> {
     return eventually(`the audit row of ${requestId}`, async () => {
-      const { rows } = await db.query<{ payload: { request: { attempts?: RecordedAttempt[] } } }>('SELECT payload FROM audit_events WHERE request_id = $1', [requestId]);
+      const { rows } = await db.query<{ payload: { request: { attempts?: RecordedAttempt[] } } }>('SELECT payload FROM audit_events WHERE request_id = $1', [
+        requestId,
+      ]);
       return rows[0] ? (rows[0].payload.request.attempts ?? []) : undefined;
     });
   }
@@ -106,7 +112,7 @@ describe('routing resilience, end to end', () => {
     ]);
   });
 
-  it('has opened the failing deployment\'s circuit: it is skipped, and health shows it', async () => {
+  it("has opened the failing deployment's circuit: it is skipped, and health shows it", async () => {
     const health = (await (await fetch(`${gateway.opsUrl}/routing/deployments`)).json()) as { deployments: { id: string; circuit: string }[] };
     expect(health.deployments.find((d) => d.id === 'primary-broken')?.circuit).toBe('open');
     const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
@@ -115,7 +121,7 @@ describe('routing resilience, end to end', () => {
     expect(brief(await attemptsOf(response.headers.get('x-request-id')!))).toEqual(['backup-ok initial ok']);
   });
 
-  it('moves to the provider\'s next credential on 429, and leaves the limited one out afterwards', async () => {
+  it("moves to the provider's next credential on 429, and leaves the limited one out afterwards", async () => {
     const before = primary.requests.length;
     const { response } = await ask('rotating');
     const first = await attemptsOf(response.headers.get('x-request-id')!);
@@ -126,7 +132,7 @@ describe('routing resilience, end to end', () => {
     expect(primary.requests.slice(before).map((r) => r.authorization)).toEqual(['Bearer sk-limited', 'Bearer sk-good', 'Bearer sk-good']);
   });
 
-  it('tries a pinned deployment first, then the group\'s fallbacks, and records every attempt', async () => {
+  it("tries a pinned deployment first, then the group's fallbacks, and records every attempt", async () => {
     const { data, response } = await client.chat.completions
       .create({ model: 'pinnable', messages: [{ role: 'user', content: 'pinned' }] }, { headers: { 'x-gateway-deployment': 'pinned-broken' } })
       .withResponse();
@@ -154,16 +160,24 @@ describe('routing resilience, end to end', () => {
   });
 
   it('fails over a stream that stalls before its first byte', async () => {
-    const { data, response } = await client.chat.completions.create({ model: 'stalling', stream: true, messages: [{ role: 'user', content: 'stream on' }] }).withResponse();
+    const { data, response } = await client.chat.completions
+      .create({ model: 'stalling', stream: true, messages: [{ role: 'user', content: 'stream on' }] })
+      .withResponse();
     let text = '';
     for await (const chunk of data) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe('Fake OpenAI reply to: stream on');
     expect(response.headers.get('x-gateway-deployment')).toBe('flowing');
-    expect(brief(await attemptsOf(response.headers.get('x-request-id')!))).toEqual(['stalled initial upstream_timeout', 'stalled retry upstream_timeout', 'flowing fallback ok']);
+    expect(brief(await attemptsOf(response.headers.get('x-request-id')!))).toEqual([
+      'stalled initial upstream_timeout',
+      'stalled retry upstream_timeout',
+      'flowing fallback ok',
+    ]);
   });
 
   it('ends a stream that breaks after it began with an error event, recorded as failed', async () => {
-    const { data, response } = await client.chat.completions.create({ model: 'backup/break-stream', stream: true, messages: [{ role: 'user', content: 'a b c d' }] }).withResponse();
+    const { data, response } = await client.chat.completions
+      .create({ model: 'backup/break-stream', stream: true, messages: [{ role: 'user', content: 'a b c d' }] })
+      .withResponse();
     const received: string[] = [];
     const outcome = await (async () => {
       for await (const chunk of data) received.push(chunk.choices[0]?.delta.content ?? '');
@@ -172,23 +186,32 @@ describe('routing resilience, end to end', () => {
     expect(received.length).toBeGreaterThan(0);
     const requestId = response.headers.get('x-request-id')!;
     const row = await eventually('the failed stream in the audit log', async () => {
-      const { rows } = await db.query<{ event_type: string; payload: { request: { errorCode: string } } }>('SELECT event_type, payload FROM audit_events WHERE request_id = $1', [requestId]);
+      const { rows } = await db.query<{ event_type: string; payload: { request: { errorCode: string } } }>(
+        'SELECT event_type, payload FROM audit_events WHERE request_id = $1',
+        [requestId],
+      );
       return rows[0];
     });
     expect(row.event_type).toBe('request.failed');
     expect(row.payload.request.errorCode).toBe('upstream_unreachable');
   });
 
-  it('answers a provider answer it cannot read with a clean 502 in the client\'s own API, streamed or not', async () => {
+  it("answers a provider answer it cannot read with a clean 502 in the client's own API, streamed or not", async () => {
     // Each case has a deployment of its own: two unreadable answers open a circuit here.
     const messages = [{ role: 'user' as const, content: 'hello' }];
-    for (const [model, stream] of [['backup/malformed', false], ['backup/malformed-stream', true]] as const) {
+    for (const [model, stream] of [
+      ['backup/malformed', false],
+      ['backup/malformed-stream', true],
+    ] as const) {
       const error = await client.chat.completions.create({ model, stream, messages }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(APIError);
       expect(error).toMatchObject({ status: 502, type: 'api_error', code: 'upstream_error' });
       expect((error as APIError).message).toContain('Provider backup sent an answer that could not be read (choices is not an array)');
     }
-    for (const [model, stream] of [['backup/malformed-messages', false], ['backup/malformed-messages-stream', true]] as const) {
+    for (const [model, stream] of [
+      ['backup/malformed-messages', false],
+      ['backup/malformed-messages-stream', true],
+    ] as const) {
       const error = await anthropic.messages.create({ model, stream, max_tokens: 50, messages }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(Anthropic.InternalServerError);
       expect((error as InstanceType<typeof Anthropic.InternalServerError>).status).toBe(502);
@@ -199,7 +222,7 @@ describe('routing resilience, end to end', () => {
     }
   });
 
-  it('returns the client\'s own mistakes at once, without retrying', async () => {
+  it("returns the client's own mistakes at once, without retrying", async () => {
     const before = backup.requests.length;
     const error = await ask('backup/fail-400').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);

@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { startFakeVault, type FakeVault } from '../fakes/vault.js';
@@ -37,10 +37,17 @@ describe('provider keys from Vault', () => {
   it('uses a key rotated in Vault without a restart', async () => {
     vault.put('secret', 'gateway/openai', { api_key: 'sk-vault-second' });
     provider.acceptOnly(['sk-vault-second']);
-    await eventually('the rotated key to be used', async () => {
-      const ok = await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'again' }] }).then(() => true, () => undefined);
-      return ok;
-    }, 10_000);
+    await eventually(
+      'the rotated key to be used',
+      async () => {
+        const ok = await client.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'again' }] }).then(
+          () => true,
+          () => undefined,
+        );
+        return ok;
+      },
+      10_000,
+    );
     expect(provider.requests.at(-1)?.authorization).toBe('Bearer sk-vault-second');
   });
 });

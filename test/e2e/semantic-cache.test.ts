@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { ADMIN_TOKEN, startInProcess } from '../harness/gateway.js';
@@ -47,7 +47,13 @@ describe('semantic cache', () => {
   async function ask(client: OpenAI, body: ReturnType<typeof chat>, headers: Record<string, string> = {}) {
     const { data, response } = await client.chat.completions.create(body, { headers }).withResponse();
     const h = (name: string) => response.headers.get(name);
-    return { text: data.choices[0]!.message.content, cache: h('x-gateway-cache'), match: h('x-gateway-cache-match'), similarity: Number(h('x-gateway-cache-similarity')), requestId: h('x-request-id')! };
+    return {
+      text: data.choices[0]!.message.content,
+      cache: h('x-gateway-cache'),
+      match: h('x-gateway-cache-match'),
+      similarity: Number(h('x-gateway-cache-similarity')),
+      requestId: h('x-request-id')!,
+    };
   }
 
   it('answers a paraphrase above the threshold from the cache, and an unrelated question from the provider', async () => {
@@ -76,8 +82,14 @@ describe('semantic cache', () => {
   });
 
   it('never answers a "yes" with the answer to a "yes" in another conversation, and still knows a paraphrase in the same one', async () => {
-    const deleting: Turn[] = [{ role: 'user', content: 'Shall I delete the production database?' }, { role: 'assistant', content: 'Are you sure?' }];
-    const summing: Turn[] = [{ role: 'user', content: 'Do you want a summary of the report?' }, { role: 'assistant', content: 'Shall I write one?' }];
+    const deleting: Turn[] = [
+      { role: 'user', content: 'Shall I delete the production database?' },
+      { role: 'assistant', content: 'Are you sure?' },
+    ];
+    const summing: Turn[] = [
+      { role: 'user', content: 'Do you want a summary of the report?' },
+      { role: 'assistant', content: 'Shall I write one?' },
+    ];
     expect((await ask(search, chat('yes, delete it now', {}, deleting))).cache).toBe('miss');
     const calls = upstreamCalls();
     expect((await ask(search, chat('yes, delete it now', {}, summing))).cache).toBe('miss');
@@ -86,10 +98,12 @@ describe('semantic cache', () => {
     expect(upstreamCalls()).toBe(calls + 1);
   });
 
-  it('holds every request to the operator\'s floor, so only-if-cached cannot fish a teammate\'s answers with vague questions', async () => {
+  it("holds every request to the operator's floor, so only-if-cached cannot fish a teammate's answers with vague questions", async () => {
     await ask(search, chat('Tell me the secret launch code for project apollo'));
     // 0.75 similar: a hit at the 0.5 the request asks for, a miss at the floor (the configured 0.85).
-    const fishing = await ask(teammate, chat('tell me the code'), { 'x-gateway-cache-threshold': '0.5', 'cache-control': 'only-if-cached' }).catch((e: unknown) => e);
+    const fishing = await ask(teammate, chat('tell me the code'), { 'x-gateway-cache-threshold': '0.5', 'cache-control': 'only-if-cached' }).catch(
+      (e: unknown) => e,
+    );
     expect(fishing).toMatchObject({ status: 504, code: 'not_cached' });
   });
 
@@ -101,11 +115,14 @@ describe('semantic cache', () => {
     expect(text).toBe(first.text);
   });
 
-  it('records each embedding call as a request of the caller\'s key, priced into its spend', async () => {
+  it("records each embedding call as a request of the caller's key, priced into its spend", async () => {
     const asked = await ask(search, chat('What colour is the sky on a clear day?'));
     const row = await eventually('the embedding call in the ledger', async () => {
       const response = await fetch(`${gateway.adminUrl}/admin/usage/export?key=${searchKeyId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-      const rows = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as { request_id: string; endpoint: string; model: string; provider: string; total_tokens: number });
+      const rows = (await response.text())
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { request_id: string; endpoint: string; model: string; provider: string; total_tokens: number });
       return rows.find((r) => r.request_id === `${asked.requestId}.embedding`);
     });
     expect(row).toMatchObject({ endpoint: 'embeddings', model: 'mock/embed', provider: 'mock' });

@@ -25,13 +25,28 @@ type Callee = keyof typeof DEFINITIONS;
 /** Who may call what, as docs/architecture.md draws the calls between services; everyone else is refused. */
 const ALLOWED: Record<Callee, Record<string, string[]>> = {
   governance: {
-    authorize: ['ingress'], authorizeMany: ['ingress'], authorizeTools: ['ingress'], authorizeToolCall: ['ingress'],
-    settle: ['ingress'], settleMany: ['ingress'], heartbeat: ['ingress'], extendReservation: ['ingress'], getRoutingConfig: ['routing'],
+    authorize: ['ingress'],
+    authorizeMany: ['ingress'],
+    authorizeTools: ['ingress'],
+    authorizeToolCall: ['ingress'],
+    settle: ['ingress'],
+    settleMany: ['ingress'],
+    heartbeat: ['ingress'],
+    extendReservation: ['ingress'],
+    getRoutingConfig: ['routing'],
   },
   caching: { lookup: ['ingress'], store: ['ingress'], listEntries: ['governance'], purge: ['governance'] },
   routing: {
-    complete: ['ingress', 'caching'], completeStream: ['ingress'], listModels: ['ingress'], callTool: ['ingress'], listTools: ['ingress', 'governance'],
-    resolveModels: ['governance'], listMcpServers: ['governance'], startMcpAuthorization: ['governance'], completeMcpAuthorization: ['governance'], checkRoutingConfig: ['governance'],
+    complete: ['ingress', 'caching'],
+    completeStream: ['ingress'],
+    listModels: ['ingress'],
+    callTool: ['ingress'],
+    listTools: ['ingress', 'governance'],
+    resolveModels: ['governance'],
+    listMcpServers: ['governance'],
+    startMcpAuthorization: ['governance'],
+    completeMcpAuthorization: ['governance'],
+    checkRoutingConfig: ['governance'],
   },
   audit: { query: ['governance'], export: ['governance'], head: ['governance'] },
   metering: { spend: ['governance'], exportUsage: ['governance'], toolCalls: ['governance'] },
@@ -70,7 +85,8 @@ describe('service identity between processes (split mode, mutual TLS)', () => {
     await drop?.();
   });
 
-  const tlsOf = (dir: string, name: string) => new GrpcTls({ ca: join(dir, 'ca.crt'), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`), refreshSeconds: 60 });
+  const tlsOf = (dir: string, name: string) =>
+    new GrpcTls({ ca: join(dir, 'ca.crt'), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`), refreshSeconds: 60 });
   function client(callee: Callee, tls: GrpcTls | undefined): AnyClient {
     const made = grpcClient(DEFINITIONS[callee], gateway.grpcAddresses[callee], `${callee} service`, { deadlineMs: 10_000, tls: tls?.channelTo(callee) });
     clients.push(made);
@@ -122,7 +138,9 @@ describe('service identity between processes (split mode, mutual TLS)', () => {
       GATEWAY_SERVER__GRPC_PORT: String(await freePort()),
     };
     const args = ['--import', 'tsx', 'services/gateway/cli.ts', 'start', '--services', 'routing'];
-    const refused = await promisify(execFile)(process.execPath, args, { cwd: REPO, env, timeout: 30_000 }).catch((err: { code: number; stderr: string }) => err);
+    const refused = await promisify(execFile)(process.execPath, args, { cwd: REPO, env, timeout: 30_000 }).catch(
+      (err: { code: number; stderr: string }) => err,
+    );
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringMatching(/server\.tls\.ca.*server\.insecureGrpc/s) });
     // Told so, it starts, and says at start that anyone may call it.
     const insecure = spawn(process.execPath, args, { cwd: REPO, env: { ...env, GATEWAY_SERVER__INSECURE_GRPC: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -46,7 +46,9 @@ describe('SIEM streaming from a running gateway', () => {
     expect(failedId).not.toBe('');
 
     await eventually('both outcomes in Splunk', async () =>
-      byRequest(okId).some((r) => r.metadata.event_code === 'request.completed') && byRequest(failedId).some((r) => r.metadata.event_code === 'request.failed') ? true : undefined,
+      byRequest(okId).some((r) => r.metadata.event_code === 'request.completed') && byRequest(failedId).some((r) => r.metadata.event_code === 'request.failed')
+        ? true
+        : undefined,
     );
     const completed = byRequest(okId).find((r) => r.metadata.event_code === 'request.completed')!;
     expect(completed).toMatchObject({ class_uid: 6003, status: 'Success', api: { operation: 'chat.completions', response: { code: 200 } } });
@@ -56,9 +58,11 @@ describe('SIEM streaming from a running gateway', () => {
     expect(splunk.received.every((e) => e.index === 'ai' && e.sourcetype === 'ai-gateway:event')).toBe(true);
   });
 
-  it('sends checkpoints of the audit chain\'s head, signed with the chain key, for the SIEM to keep', async () => {
+  it("sends checkpoints of the audit chain's head, signed with the chain key, for the SIEM to keep", async () => {
     const checkpoint = await eventually('a checkpoint in Splunk', async () => records().find((r) => r.metadata.event_code === 'audit.checkpoint'));
-    expect(checkpoint as unknown).toMatchObject({ unmapped: { checkpoint: { seq: expect.any(Number), hash: expect.stringMatching(/^[0-9a-f]{64}$/), mac: expect.stringMatching(/^[0-9a-f]{64}$/) } } });
+    expect(checkpoint as unknown).toMatchObject({
+      unmapped: { checkpoint: { seq: expect.any(Number), hash: expect.stringMatching(/^[0-9a-f]{64}$/), mac: expect.stringMatching(/^[0-9a-f]{64}$/) } },
+    });
   });
 
   it('sends admin changes too, and never the virtual key itself', async () => {
@@ -106,10 +110,13 @@ describe('a SIEM that refuses what it is sent', () => {
   it('delivers every event but the one it refuses on its own, which is kept whole in dead_letters', async () => {
     const client = gateway.client((await gateway.createKey({ name: 'siem-refusals' })).key);
     const ask = (model: string) =>
-      client.chat.completions.create({ model, messages: [{ role: 'user', content: 'for the SOC' }] }).withResponse().then(
-        (r) => r.response.headers.get('x-request-id')!,
-        (err: APIError) => err.headers?.get('x-request-id') ?? '',
-      );
+      client.chat.completions
+        .create({ model, messages: [{ role: 'user', content: 'for the SOC' }] })
+        .withResponse()
+        .then(
+          (r) => r.response.headers.get('x-request-id')!,
+          (err: APIError) => err.headers?.get('x-request-id') ?? '',
+        );
     // A model name longer than HEC takes in one request: the events of that request cannot be delivered.
     const models = ['mock/echo', 'mock/echo', `mock/${'x'.repeat(4_000)}`, 'mock/echo', 'mock/echo', 'mock/echo'];
     const ids = await Promise.all(models.map(ask));
@@ -117,13 +124,21 @@ describe('a SIEM that refuses what it is sent', () => {
     expect(ids.every((id) => id.startsWith('req_'))).toBe(true);
 
     const audited = await eventually('the audit rows of all six requests', async () => {
-      const { rows } = await db.query<{ event_id: string; request_id: string }>('SELECT event_id, request_id FROM audit_events WHERE request_id = ANY($1)', [ids]);
+      const { rows } = await db.query<{ event_id: string; request_id: string }>('SELECT event_id, request_id FROM audit_events WHERE request_id = ANY($1)', [
+        ids,
+      ]);
       return new Set(rows.map((r) => r.request_id)).size === ids.length ? rows : undefined;
     });
     // Every event of the refused request is set aside (and counted, just after), and no other.
-    const eventIds = (rows: Array<{ event_id: string }>) => rows.map((r) => r.event_id).sort().join();
+    const eventIds = (rows: Array<{ event_id: string }>) =>
+      rows
+        .map((r) => r.event_id)
+        .sort()
+        .join();
     const setAside = await eventually('the refused events in dead_letters, counted', async () => {
-      const { rows } = await db.query<{ event_id: string; request_id: string; error: string }>("SELECT event_id, request_id, error FROM dead_letters WHERE consumer = 'siem-soc'");
+      const { rows } = await db.query<{ event_id: string; request_id: string; error: string }>(
+        "SELECT event_id, request_id, error FROM dead_letters WHERE consumer = 'siem-soc'",
+      );
       const { rows: ofRefused } = await db.query<{ event_id: string }>('SELECT event_id FROM audit_events WHERE request_id = $1', [refusedId]);
       const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
       const counted = new RegExp(`^gateway_consumer_dead_letters_total\\{consumer="siem-soc"\\} ${rows.length}$`, 'm').test(metrics);
@@ -149,6 +164,8 @@ describe('a SIEM that refuses what it is sent', () => {
     const delivered = () => new Set(splunk.received.map((e) => (e.event as { metadata: { uid: string } }).metadata.uid));
     await eventually('the events set aside in Splunk', async () => (rows.every((r) => delivered().has(r.event_id)) ? true : undefined));
     // Each leaves the table once HEC has taken it (just after, so waited for).
-    await eventually('dead_letters empty', async () => ((await db.query("SELECT 1 FROM dead_letters WHERE consumer = 'siem-soc'")).rows.length === 0 ? true : undefined));
+    await eventually('dead_letters empty', async () =>
+      (await db.query("SELECT 1 FROM dead_letters WHERE consumer = 'siem-soc'")).rows.length === 0 ? true : undefined,
+    );
   });
 });

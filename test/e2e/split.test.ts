@@ -62,27 +62,36 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe('This is a mock response to: split stream');
-    const unknown = await gateway.client('sk-gw-unknown').models.list().catch((e: { status?: number }) => e);
+    const unknown = await gateway
+      .client('sk-gw-unknown')
+      .models.list()
+      .catch((e: { status?: number }) => e);
     expect((unknown as { status?: number }).status).toBe(401);
   });
 
   it('answers a stream that fails before its first chunk with the error, across gRPC', async () => {
     // Before the fix such a stream was never answered: the SDK's own timeout (20 s here) was all that ended it.
     const failed = (model: string) =>
-      client.chat.completions.create({ model, messages: [{ role: 'user', content: 'fail early' }], stream: true }, { timeout: 20_000 }).catch((e: unknown) => e);
+      client.chat.completions
+        .create({ model, messages: [{ role: 'user', content: 'fail early' }], stream: true }, { timeout: 20_000 })
+        .catch((e: unknown) => e);
     expect(await failed('openai/fail-503')).toMatchObject({ status: 502, code: 'upstream_error' });
     expect(await failed('nowhere/model')).toMatchObject({ status: 404, code: 'model_not_found' });
   });
 
-  it('signs in to PostgreSQL only as the services\' own roles, never as the owner', async () => {
+  it("signs in to PostgreSQL only as the services' own roles, never as the owner", async () => {
     // A request just recorded: the consumers' connections are open (a pool closes idle ones after 10 s).
     const { response } = await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'which role' }] }).withResponse();
     const requestId = response.headers.get('x-request-id')!;
     await eventually('its usage and audit rows', async () => {
-      const { rows } = await db.query('SELECT 1 FROM usage_records WHERE request_id = $1 UNION ALL SELECT 1 FROM audit_events WHERE request_id = $1', [requestId]);
+      const { rows } = await db.query('SELECT 1 FROM usage_records WHERE request_id = $1 UNION ALL SELECT 1 FROM audit_events WHERE request_id = $1', [
+        requestId,
+      ]);
       return rows.length >= 2 || undefined;
     });
-    const { rows } = await db.query<{ usename: string }>('SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    const { rows } = await db.query<{ usename: string }>(
+      'SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    );
     const name = (await db.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
     const runtimeRoles = ['governance', 'caching', 'metering', 'audit_writer', 'audit_maintainer'].map((r) => `${name}_${r}`);
     expect(rows.map((r) => r.usename).filter((u) => !runtimeRoles.includes(u))).toEqual([]);
@@ -122,7 +131,9 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
     expect(new Set(ids).size).toBe(total);
 
     const count = (table: string) =>
-      db.query<{ rows: number; ids: number }>(`SELECT count(*)::int AS rows, count(DISTINCT request_id)::int AS ids FROM ${table} WHERE request_id = ANY($1)`, [ids]);
+      db.query<{ rows: number; ids: number }>(`SELECT count(*)::int AS rows, count(DISTINCT request_id)::int AS ids FROM ${table} WHERE request_id = ANY($1)`, [
+        ids,
+      ]);
     const audit = await eventually('audit rows for the burst', async () => {
       const { rows } = await count('audit_events');
       return rows[0]!.rows >= total ? rows[0] : undefined;
@@ -140,7 +151,12 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
   it('records a request with every part of a cost in PostgreSQL, priced part by part', async () => {
     const anthropic = new Anthropic({ baseURL: gateway.baseURL.replace(/\/v1$/, ''), apiKey: key, maxRetries: 0 });
     const { data, response } = await anthropic.messages
-      .create({ model: EVERY_PART_MODEL, max_tokens: 200, system: [{ type: 'text', text: 'Policy.', cache_control: { type: 'ephemeral', ttl: '1h' } }], messages: [{ role: 'user', content: 'What is covered?' }] })
+      .create({
+        model: EVERY_PART_MODEL,
+        max_tokens: 200,
+        system: [{ type: 'text', text: 'Policy.', cache_control: { type: 'ephemeral', ttl: '1h' } }],
+        messages: [{ role: 'user', content: 'What is covered?' }],
+      })
       .withResponse();
     const usage = data.usage;
     const row = await eventually('the usage row', async () => {
@@ -151,7 +167,13 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
       );
       return rows[0] as Record<string, unknown> | undefined;
     });
-    expect(row).toEqual(pricedRow({ prompt: usage.input_tokens + usage.cache_read_input_tokens! + usage.cache_creation_input_tokens!, completion: usage.output_tokens, hour: true }));
+    expect(row).toEqual(
+      pricedRow({
+        prompt: usage.input_tokens + usage.cache_read_input_tokens! + usage.cache_creation_input_tokens!,
+        completion: usage.output_tokens,
+        hour: true,
+      }),
+    );
   });
 
   it('never prints a virtual key or a provider key', () => {

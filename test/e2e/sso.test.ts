@@ -57,7 +57,9 @@ describe('admin sign-in with OpenID Connect', () => {
     expect((await call(await idp.sign({ ...claims, aud: 'https://someone-else.test', exp: now + 600 }))).status).toBe(401);
 
     const [header, payload, signature] = (await idp.sign({ ...claims, exp: now + 600, groups: ['gateway-viewers'] })).split('.');
-    const promoted = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), groups: ['gateway-admins'] })).toString('base64url');
+    const promoted = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), groups: ['gateway-admins'] })).toString(
+      'base64url',
+    );
     expect((await call(`${header}.${promoted}.${signature}`)).status).toBe(401);
 
     const { privateKey } = await generateKeyPair('RS256');

@@ -84,7 +84,10 @@ describe('workers: every service in two processes sharing the ports', () => {
     const metrics = await (await fetch(`${gateway.opsUrl}/metrics`)).text();
     expect(total(metrics, 'gateway_requests_total') - before).toBe(20);
     await eventually('an audit and a usage row per request', async () => {
-      const audit = await db.query(`SELECT count(DISTINCT request_id)::int AS n FROM audit_events WHERE event_type = 'request.completed' AND request_id = ANY($1)`, [ids]);
+      const audit = await db.query(
+        `SELECT count(DISTINCT request_id)::int AS n FROM audit_events WHERE event_type = 'request.completed' AND request_id = ANY($1)`,
+        [ids],
+      );
       const usage = await db.query('SELECT count(*)::int AS n FROM usage_records WHERE request_id = ANY($1)', [ids]);
       return audit.rows[0].n === 20 && usage.rows[0].n === 20 ? true : undefined;
     });

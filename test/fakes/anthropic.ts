@@ -100,7 +100,8 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
       if (status === 429) res.setHeader('retry-after', '1');
       return sendError(res, status, ERROR_TYPES[status] ?? ERROR_TYPES[500]!);
     }
-    if (model.startsWith('too-long')) return sendError(res, 400, { type: 'invalid_request_error', message: 'prompt is too long: 250000 tokens > 200000 maximum' });
+    if (model.startsWith('too-long'))
+      return sendError(res, 400, { type: 'invalid_request_error', message: 'prompt is too long: 250000 tokens > 200000 maximum' });
     if (model.startsWith('stall')) return; // never answers
     const reply = answer(body, model);
     if (body.stream === true) return stream(res, reply, model);
@@ -122,7 +123,8 @@ function textOf(content: Turn['content'], withToolResults: boolean): string {
   return content
     .map((block) => {
       if (block.type === 'text') return String(block.text);
-      if (withToolResults && block.type === 'tool_result') return typeof block.content === 'string' ? block.content : textOf((block.content ?? []) as Block[], false);
+      if (withToolResults && block.type === 'tool_result')
+        return typeof block.content === 'string' ? block.content : textOf((block.content ?? []) as Block[], false);
       return '';
     })
     .join(' ')
@@ -163,9 +165,20 @@ function answer(body: Record<string, unknown>, model: string): Reply {
     cache_creation: { ephemeral_5m_input_tokens: hour ? 0 : written, ephemeral_1h_input_tokens: hour ? written : 0 },
     output_tokens: 1,
   };
-  const start: Reply['start'] = { id: `msg_${randomBytes(12).toString('hex')}`, type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage };
+  const start: Reply['start'] = {
+    id: `msg_${randomBytes(12).toString('hex')}`,
+    type: 'message',
+    role: 'assistant',
+    content: [],
+    model,
+    stop_reason: null,
+    stop_sequence: null,
+    usage,
+  };
   const thinkingTokens = model.includes('thinking') ? THINKING_TOKENS : 0;
-  const thought: Block[] = thinkingTokens ? [{ type: 'thinking', thinking: 'The user wants a short answer.', signature: randomBytes(24).toString('base64') }] : [];
+  const thought: Block[] = thinkingTokens
+    ? [{ type: 'thinking', thinking: 'The user wants a short answer.', signature: randomBytes(24).toString('base64') }]
+    : [];
   if (model.startsWith('refuse')) return { start, blocks: [], stopReason: 'refusal', outputTokens: 0, thinkingTokens: 0 };
   if (tools.length > 0 && /weather/i.test(userText)) {
     const blocks: Block[] = [...thought, ...(forced ? [] : [{ type: 'text', text: "I'll look up the weather." }])];

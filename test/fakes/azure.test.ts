@@ -39,7 +39,7 @@ describe('fake Azure OpenAI, checked with AzureOpenAI from the openai SDK', () =
     expect(chunks.at(-1)?.usage?.completion_tokens).toBe(7);
   });
 
-  it('embeds, as floats and in the SDK\'s default base64', async () => {
+  it("embeds, as floats and in the SDK's default base64", async () => {
     const azure = client('my-embeddings');
     const floats = await azure.embeddings.create({ model: 'text-embedding-3-small', input: ['hello world', 'bye'], dimensions: 64, encoding_format: 'float' });
     expect(floats.data).toHaveLength(2);
@@ -58,14 +58,17 @@ describe('fake Azure OpenAI, checked with AzureOpenAI from the openai SDK', () =
     const error = err as InstanceType<typeof OpenAI.BadRequestError>;
     expect(error.code).toBe('content_filter');
     expect(error.error).toMatchObject({ innererror: { code: 'ResponsibleAIPolicyViolation', content_filter_result: { violence: { filtered: true } } } });
-    await expect(client('forbidden-deployment').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
-      status: 400,
-      code: 'content_filter',
-    });
+    await expect(client('forbidden-deployment').chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject(
+      {
+        status: 400,
+        code: 'content_filter',
+      },
+    );
   });
 
   it('fails in the shapes the SDK maps to its error classes', async () => {
-    const chat = (deployment: string, apiKey = KEY) => client(deployment, apiKey).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+    const chat = (deployment: string, apiKey = KEY) =>
+      client(deployment, apiKey).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
     await expect(chat('my-gpt4o', 'wrong-key')).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
     await expect(chat('no-such-deployment')).rejects.toMatchObject({ status: 404, code: 'DeploymentNotFound' });
     const limited = await chat('fail-429').catch((e: unknown) => e);

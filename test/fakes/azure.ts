@@ -43,7 +43,12 @@ const CHAT_MODEL = 'gpt-4o-2024-08-06';
 const EMBEDDING_MODEL = 'text-embedding-3-small';
 const ROUTE = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/;
 
-const SAFE = { hate: { filtered: false, severity: 'safe' }, self_harm: { filtered: false, severity: 'safe' }, sexual: { filtered: false, severity: 'safe' }, violence: { filtered: false, severity: 'safe' } };
+const SAFE = {
+  hate: { filtered: false, severity: 'safe' },
+  self_harm: { filtered: false, severity: 'safe' },
+  sexual: { filtered: false, severity: 'safe' },
+  violence: { filtered: false, severity: 'safe' },
+};
 const PROMPT_FILTER = [{ prompt_index: 0, content_filter_results: { ...SAFE, jailbreak: { filtered: false, detected: false } } }];
 
 const CONTENT_FILTER_ERROR = {
@@ -62,9 +67,18 @@ const CONTENT_FILTER_ERROR = {
 function errorBody(status: number, operation: string, apiVersion: string): Json {
   switch (status) {
     case 400:
-      return { message: "Invalid value for 'temperature': must be between 0 and 2.", type: 'invalid_request_error', param: 'temperature', code: 'invalid_value' };
+      return {
+        message: "Invalid value for 'temperature': must be between 0 and 2.",
+        type: 'invalid_request_error',
+        param: 'temperature',
+        code: 'invalid_value',
+      };
     case 401:
-      return { code: '401', message: 'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.' };
+      return {
+        code: '401',
+        message:
+          'Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.',
+      };
     case 429:
       return {
         code: '429',
@@ -73,7 +87,10 @@ function errorBody(status: number, operation: string, apiVersion: string): Json 
     case 503:
       return { code: 'ServiceUnavailable', message: 'The service is temporarily unable to process your request. Please try again later.' };
     default:
-      return { code: status >= 500 ? 'InternalServerError' : String(status), message: 'The server had an error while processing your request. Sorry about that!' };
+      return {
+        code: status >= 500 ? 'InternalServerError' : String(status),
+        message: 'The server had an error while processing your request. Sorry about that!',
+      };
   }
 }
 
@@ -114,14 +131,21 @@ export async function startFakeAzure(options: { apiKey: string; deployments: str
     if (!known) {
       return sendError(res, 404, {
         code: 'DeploymentNotFound',
-        message: 'The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.',
+        message:
+          'The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.',
       });
     }
     if (operation === 'embeddings') return embeddings(res, body);
     const messages = Array.isArray(body.messages) ? (body.messages as Json[]) : [];
-    if (messages.length === 0) return sendError(res, 400, { message: "'messages' is a required property", type: 'invalid_request_error', param: null, code: null });
+    if (messages.length === 0)
+      return sendError(res, 400, { message: "'messages' is a required property", type: 'invalid_request_error', param: null, code: null });
     if (body.stream_options != null && body.stream !== true) {
-      return sendError(res, 400, { message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.", type: 'invalid_request_error', param: 'stream_options', code: null });
+      return sendError(res, 400, {
+        message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        type: 'invalid_request_error',
+        param: 'stream_options',
+        code: null,
+      });
     }
     if (deployment.includes('forbidden') || /forbidden/i.test(lastUserText(messages))) return sendError(res, 400, CONTENT_FILTER_ERROR);
     if (body.stream === true) return stream(res, body, deployment);
@@ -154,7 +178,13 @@ function usageFor(body: Json, text: string) {
 /** The tool call made when tools are offered and the user asks about the weather. */
 function toolCall(body: Json): { id: string; type: 'function'; function: { name: string; arguments: string } } | undefined {
   const tools = body.tools as { function: { name: string } }[] | undefined;
-  if (!tools?.length || !lastUserText(body.messages as Json[]).toLowerCase().includes('weather')) return undefined;
+  if (
+    !tools?.length ||
+    !lastUserText(body.messages as Json[])
+      .toLowerCase()
+      .includes('weather')
+  )
+    return undefined;
   return { id: `call_${randomBytes(8).toString('hex')}`, type: 'function', function: { name: tools[0]!.function.name, arguments: '{"city":"Paris"}' } };
 }
 
@@ -167,7 +197,15 @@ function completion(body: Json) {
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model: CHAT_MODEL,
-      choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: null, tool_calls: [call] }, logprobs: null, finish_reason: 'tool_calls', content_filter_results: {} }],
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: null, refusal: null, tool_calls: [call] },
+          logprobs: null,
+          finish_reason: 'tool_calls',
+          content_filter_results: {},
+        },
+      ],
       prompt_filter_results: PROMPT_FILTER,
       usage: usageFor(body, ''),
       system_fingerprint: 'fp_fake_azure',
@@ -178,7 +216,15 @@ function completion(body: Json) {
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model: CHAT_MODEL,
-    choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null, annotations: [] }, logprobs: null, finish_reason: 'stop', content_filter_results: SAFE }],
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: text, refusal: null, annotations: [] },
+        logprobs: null,
+        finish_reason: 'stop',
+        content_filter_results: SAFE,
+      },
+    ],
     prompt_filter_results: PROMPT_FILTER,
     usage: usageFor(body, text),
     system_fingerprint: 'fp_fake_azure',
@@ -188,7 +234,13 @@ function completion(body: Json) {
 function stream(res: ServerResponse, body: Json, deployment: string): void {
   const includeUsage = (body.stream_options as { include_usage?: boolean } | null | undefined)?.include_usage === true;
   const text = `Fake Azure OpenAI reply to: ${lastUserText(body.messages as Json[])}`;
-  const base = { id: `chatcmpl-${randomBytes(12).toString('base64url')}`, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: CHAT_MODEL, system_fingerprint: 'fp_fake_azure' };
+  const base = {
+    id: `chatcmpl-${randomBytes(12).toString('base64url')}`,
+    object: 'chat.completion.chunk',
+    created: Math.floor(Date.now() / 1000),
+    model: CHAT_MODEL,
+    system_fingerprint: 'fp_fake_azure',
+  };
   const withUsage = includeUsage ? { usage: null } : {};
   const chunk = (delta: object, finish: string | null, filter: object) => ({
     ...base,

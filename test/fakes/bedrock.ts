@@ -56,7 +56,10 @@ export interface ConverseBody {
   messages?: { role: string; content: Block[] }[];
   system?: Block[];
   inferenceConfig?: Record<string, unknown>;
-  toolConfig?: { tools: { toolSpec: { name: string; description?: string; inputSchema: { json: unknown } } }[]; toolChoice?: { any?: object; auto?: object; tool?: { name: string } } };
+  toolConfig?: {
+    tools: { toolSpec: { name: string; description?: string; inputSchema: { json: unknown } } }[];
+    toolChoice?: { any?: object; auto?: object; tool?: { name: string } };
+  };
   [field: string]: unknown;
 }
 
@@ -75,7 +78,8 @@ type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
-const AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;:-]+), ?Signature=([0-9a-f]{64})$/;
+const AUTHORIZATION =
+  /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;:-]+), ?Signature=([0-9a-f]{64})$/;
 
 export async function startFakeBedrock(options: FakeBedrockOptions): Promise<FakeBedrock> {
   const requests: FakeBedrock['requests'] = [];
@@ -249,7 +253,14 @@ interface Reply {
   text: string;
   toolUse?: { toolUseId: string; name: string; input: { city: string } };
   stopReason: 'end_turn' | 'tool_use';
-  usage: { inputTokens: number; outputTokens: number; totalTokens: number; cacheReadInputTokens?: number; cacheWriteInputTokens?: number; cacheDetails?: { ttl: string; inputTokens: number }[] };
+  usage: {
+    inputTokens: number;
+    outputTokens: number;
+    totalTokens: number;
+    cacheReadInputTokens?: number;
+    cacheWriteInputTokens?: number;
+    cacheDetails?: { ttl: string; inputTokens: number }[];
+  };
 }
 
 function lastUserText(body: ConverseBody): string {
@@ -303,7 +314,8 @@ async function stream(res: Response, body: ConverseBody, modelId: string): Promi
     const { toolUseId, name, input } = reply.toolUse;
     const json = JSON.stringify(input);
     frames.push(event('contentBlockStart', { contentBlockIndex: 1, start: { toolUse: { toolUseId, name } } }));
-    for (const part of [json.slice(0, 8), json.slice(8)]) frames.push(event('contentBlockDelta', { contentBlockIndex: 1, delta: { toolUse: { input: part } } }));
+    for (const part of [json.slice(0, 8), json.slice(8)])
+      frames.push(event('contentBlockDelta', { contentBlockIndex: 1, delta: { toolUse: { input: part } } }));
     frames.push(event('contentBlockStop', { contentBlockIndex: 1 }));
   }
   frames.push(event('messageStop', { stopReason: reply.stopReason }));

@@ -1,4 +1,4 @@
-import { Cohere, CohereClientV2, CohereError } from 'cohere-ai';
+import { Cohere, CohereClientV2, type CohereError } from 'cohere-ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeCohere, THINKING_TOKENS, type FakeCohere } from './cohere.js';
 
@@ -10,7 +10,11 @@ describe('fake Cohere provider, checked with the official cohere-ai SDK', () => 
   let client: CohereClientV2;
   const weatherTool: Cohere.ToolV2 = {
     type: 'function',
-    function: { name: 'get_weather', description: 'Current weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+    function: {
+      name: 'get_weather',
+      description: 'Current weather in a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    },
   };
 
   beforeAll(async () => {
@@ -55,11 +59,15 @@ describe('fake Cohere provider, checked with the official cohere-ai SDK', () => 
     expect(followUp.finishReason).toBe('COMPLETE');
   });
 
-  it('thinks first for a reasoning model, counting the thought in the output, and reports a repeated conversation\'s input as cached', async () => {
+  it("thinks first for a reasoning model, counting the thought in the output, and reports a repeated conversation's input as cached", async () => {
     const request = { model: 'command-a-reasoning-08-2025', messages: [{ role: 'user' as const, content: 'think about it' }] };
     const first = await client.chat(request);
     expect(first.message.content?.map((item) => item.type)).toEqual(['thinking', 'text']);
-    expect(first.usage).toMatchObject({ billedUnits: { inputTokens: 3, outputTokens: 7 + THINKING_TOKENS }, tokens: { inputTokens: 3 + 64, outputTokens: 7 + THINKING_TOKENS }, cachedTokens: 0 });
+    expect(first.usage).toMatchObject({
+      billedUnits: { inputTokens: 3, outputTokens: 7 + THINKING_TOKENS },
+      tokens: { inputTokens: 3 + 64, outputTokens: 7 + THINKING_TOKENS },
+      cachedTokens: 0,
+    });
     let streamedUsage: unknown;
     let thought = '';
     for await (const event of await client.chatStream(request)) {

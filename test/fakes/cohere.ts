@@ -57,8 +57,27 @@ const ERROR_MESSAGES: Record<number, string> = {
 };
 
 const CHAT_FIELDS = new Set([
-  'model', 'messages', 'stream', 'tools', 'strict_tools', 'documents', 'citation_options', 'response_format', 'safety_mode', 'max_tokens',
-  'stop_sequences', 'temperature', 'seed', 'frequency_penalty', 'presence_penalty', 'k', 'p', 'logprobs', 'tool_choice', 'thinking', 'priority',
+  'model',
+  'messages',
+  'stream',
+  'tools',
+  'strict_tools',
+  'documents',
+  'citation_options',
+  'response_format',
+  'safety_mode',
+  'max_tokens',
+  'stop_sequences',
+  'temperature',
+  'seed',
+  'frequency_penalty',
+  'presence_penalty',
+  'k',
+  'p',
+  'logprobs',
+  'tool_choice',
+  'thinking',
+  'priority',
 ]);
 const EMBED_FIELDS = new Set(['model', 'texts', 'images', 'inputs', 'input_type', 'max_tokens', 'output_dimension', 'embedding_types', 'truncate', 'priority']);
 const MESSAGE_FIELDS: Record<string, Set<string>> = {
@@ -94,7 +113,11 @@ export async function startFakeCohere(options: { apiKey: string }): Promise<Fake
       return sendError(res, status, ERROR_MESSAGES[status] ?? ERROR_MESSAGES[500]!);
     }
     if (model.startsWith('too-long')) {
-      return sendError(res, 400, "too many tokens: total number of tokens in the prompt (200000) exceeds the model's context length of 128000. Try using a shorter prompt.");
+      return sendError(
+        res,
+        400,
+        "too many tokens: total number of tokens in the prompt (200000) exceeds the model's context length of 128000. Try using a shorter prompt.",
+      );
     }
     if (model.startsWith('stall')) return; // never answers
     try {
@@ -134,7 +157,8 @@ function checkContent(content: unknown, where: string, parts: string[], optional
   for (const item of content) {
     if (!isObject(item) || typeof item.type !== 'string' || !parts.includes(item.type)) fail(`${where}.content items must have type ${parts.join(' or ')}`);
     if (item.type === 'text' && typeof item.text !== 'string') fail(`${where}.content text items need text`);
-    if (item.type === 'image_url' && (!isObject(item.image_url) || typeof item.image_url.url !== 'string')) fail(`${where}.content image_url items need image_url.url`);
+    if (item.type === 'image_url' && (!isObject(item.image_url) || typeof item.image_url.url !== 'string'))
+      fail(`${where}.content image_url items need image_url.url`);
   }
 }
 
@@ -146,13 +170,15 @@ function validateChat(body: Json): void {
   const callIds = new Set<string>();
   body.messages.forEach((message: unknown, index: number) => {
     const where = `messages[${index}]`;
-    if (!isObject(message) || typeof message.role !== 'string' || !MESSAGE_FIELDS[message.role]) fail(`${where}.role must be one of system, user, assistant, tool`);
+    if (!isObject(message) || typeof message.role !== 'string' || !MESSAGE_FIELDS[message.role])
+      fail(`${where}.role must be one of system, user, assistant, tool`);
     checkFields(message, MESSAGE_FIELDS[message.role]!, `${where}.`);
     if (message.role === 'user') checkContent(message.content, where, ['text', 'image_url']);
     if (message.role === 'system') checkContent(message.content, where, ['text']);
     if (message.role === 'tool') {
       checkContent(message.content, where, ['text', 'document']);
-      if (typeof message.tool_call_id !== 'string' || !callIds.has(message.tool_call_id)) fail(`${where}.tool_call_id must match a tool call of an earlier assistant message`);
+      if (typeof message.tool_call_id !== 'string' || !callIds.has(message.tool_call_id))
+        fail(`${where}.tool_call_id must match a tool call of an earlier assistant message`);
     }
     if (message.role === 'assistant') {
       checkContent(message.content, where, ['text'], true);
@@ -161,7 +187,14 @@ function validateChat(body: Json): void {
         if (!Array.isArray(message.tool_calls)) fail(`${where}.tool_calls must be a list`);
         for (const call of message.tool_calls as unknown[]) {
           const fn = isObject(call) ? call.function : undefined;
-          if (!isObject(call) || typeof call.id !== 'string' || call.type !== 'function' || !isObject(fn) || typeof fn.name !== 'string' || typeof fn.arguments !== 'string') {
+          if (
+            !isObject(call) ||
+            typeof call.id !== 'string' ||
+            call.type !== 'function' ||
+            !isObject(fn) ||
+            typeof fn.name !== 'string' ||
+            typeof fn.arguments !== 'string'
+          ) {
             fail(`${where}.tool_calls items need id, type "function" and function.name/arguments strings`);
           }
           callIds.add(call.id);
@@ -184,7 +217,8 @@ function validateChat(body: Json): void {
     const format = body.response_format;
     if (!isObject(format) || (format.type !== 'text' && format.type !== 'json_object')) fail('response_format.type must be text or json_object');
   }
-  if (body.stop_sequences !== undefined && (!Array.isArray(body.stop_sequences) || body.stop_sequences.length > 5)) fail('stop_sequences must be a list of up to 5 strings');
+  if (body.stop_sequences !== undefined && (!Array.isArray(body.stop_sequences) || body.stop_sequences.length > 5))
+    fail('stop_sequences must be a list of up to 5 strings');
   for (const key of ['temperature', 'p', 'k', 'max_tokens', 'seed', 'frequency_penalty', 'presence_penalty']) {
     if (body[key] !== undefined && typeof body[key] !== 'number') fail(`${key} must be a number`);
   }
@@ -256,7 +290,11 @@ function reply(body: Json, seen: Set<string>): Reply {
     pieces,
     finish,
     tool,
-    usage: { billed_units: { input_tokens: inputWords, output_tokens: output }, tokens: { input_tokens: rawInput, output_tokens: output }, cached_tokens: cached },
+    usage: {
+      billed_units: { input_tokens: inputWords, output_tokens: output },
+      tokens: { input_tokens: rawInput, output_tokens: output },
+      cached_tokens: cached,
+    },
   };
 }
 
@@ -267,7 +305,12 @@ function logprob(piece: string, index: number) {
 function chatResponse(body: Json, r: Reply) {
   const thought = r.thinking ? [{ type: 'thinking', thinking: r.thinking }] : [];
   const message = r.tool
-    ? { role: 'assistant', content: thought, tool_plan: r.tool.plan, tool_calls: [{ id: r.tool.id, type: 'function', function: { name: r.tool.name, arguments: r.tool.arguments } }] }
+    ? {
+        role: 'assistant',
+        content: thought,
+        tool_plan: r.tool.plan,
+        tool_calls: [{ id: r.tool.id, type: 'function', function: { name: r.tool.name, arguments: r.tool.arguments } }],
+      }
     : { role: 'assistant', content: [...thought, { type: 'text', text: r.pieces.join('') }] };
   return { id: r.id, message, finish_reason: r.finish, usage: r.usage, ...(body.logprobs === true && !r.tool ? { logprobs: r.pieces.map(logprob) } : {}) };
 }
@@ -284,7 +327,11 @@ function stream(res: ServerResponse, body: Json, r: Reply, model: string): void 
   }
   if (r.tool) {
     for (const word of r.tool.plan.split(/(?<= )/)) events.push({ type: 'tool-plan-delta', delta: { message: { tool_plan: word } } });
-    events.push({ type: 'tool-call-start', index: 0, delta: { message: { tool_calls: { id: r.tool.id, type: 'function', function: { name: r.tool.name, arguments: '' } } } } });
+    events.push({
+      type: 'tool-call-start',
+      index: 0,
+      delta: { message: { tool_calls: { id: r.tool.id, type: 'function', function: { name: r.tool.name, arguments: '' } } } },
+    });
     for (const fragment of [r.tool.arguments.slice(0, 8), r.tool.arguments.slice(8)]) {
       events.push({ type: 'tool-call-delta', index: 0, delta: { message: { tool_calls: { function: { arguments: fragment } } } } });
     }

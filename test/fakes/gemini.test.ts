@@ -27,7 +27,10 @@ describe('fake Gemini provider, checked with the official @google/genai SDK', ()
     expect(sent.path).toBe('/v1beta/models/gemini-2.5-flash:generateContent');
     expect(sent.headers['x-goog-api-key']).toBe(apiKey);
     // The key may also come as ?key=, as the REST reference allows.
-    const byQuery = await fetch(`${fake.url}/v1beta/models/gemini-2.5-flash:generateContent?key=${apiKey}`, { method: 'POST', body: JSON.stringify({ contents: [{ parts: [{ text: 'q' }] }] }) });
+    const byQuery = await fetch(`${fake.url}/v1beta/models/gemini-2.5-flash:generateContent?key=${apiKey}`, {
+      method: 'POST',
+      body: JSON.stringify({ contents: [{ parts: [{ text: 'q' }] }] }),
+    });
     expect(byQuery.status).toBe(200);
   });
 
@@ -52,7 +55,17 @@ describe('fake Gemini provider, checked with the official @google/genai SDK', ()
       model: 'gemini-2.5-flash',
       contents: 'What is the weather in Paris?',
       config: {
-        tools: [{ functionDeclarations: [{ name: 'get_weather', description: 'Weather by city', parameters: { type: Type.OBJECT, properties: { city: { type: Type.STRING } }, required: ['city'] } }] }],
+        tools: [
+          {
+            functionDeclarations: [
+              {
+                name: 'get_weather',
+                description: 'Weather by city',
+                parameters: { type: Type.OBJECT, properties: { city: { type: Type.STRING } }, required: ['city'] },
+              },
+            ],
+          },
+        ],
       },
     });
     expect(response.functionCalls).toEqual([expect.objectContaining({ name: 'get_weather', args: { city: 'Paris' } })]);
@@ -66,7 +79,11 @@ describe('fake Gemini provider, checked with the official @google/genai SDK', ()
   });
 
   it('fails with Google error bodies the SDK turns into ApiError', async () => {
-    const failed = (model: string, c = client) => c.models.generateContent({ model, contents: 'x' }).then(() => undefined, (err: unknown) => err);
+    const failed = (model: string, c = client) =>
+      c.models.generateContent({ model, contents: 'x' }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
     const rateLimited = await failed('fail-429');
     expect(rateLimited).toBeInstanceOf(ApiError);
     expect((rateLimited as ApiError).status).toBe(429);
@@ -86,9 +103,15 @@ describe('fake Gemini provider, checked with the official @google/genai SDK', ()
     const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
     const input = `${encode({ alg: 'RS256', typ: 'JWT' })}.${encode({ iss: key.client_email, scope: 'https://www.googleapis.com/auth/cloud-platform', aud: fake.tokenUrl, iat: now, exp: now + 3600 })}`;
     const assertion = `${input}.${sign('sha256', Buffer.from(input), createPrivateKey(key.private_key)).toString('base64url')}`;
-    const answer = await fetch(fake.tokenUrl, { method: 'POST', body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }) });
+    const answer = await fetch(fake.tokenUrl, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }),
+    });
     const { access_token: token } = (await answer.json()) as { access_token: string };
-    const forged = await fetch(fake.tokenUrl, { method: 'POST', body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: `${input}.AAAA` }) });
+    const forged = await fetch(fake.tokenUrl, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: `${input}.AAAA` }),
+    });
     expect(forged.status).toBe(400);
 
     // The SDK asks its auth client for headers; this one hands over the token the fake issued.

@@ -51,12 +51,28 @@ export interface FakeGeminiOptions {
 }
 
 type Json = Record<string, unknown>;
-interface Part { text?: string; thought?: boolean; inlineData?: { mimeType: string }; fileData?: { mimeType: string }; functionCall?: Json; functionResponse?: { name: string; response: Json } }
-interface Content { role?: string; parts?: Part[] }
+interface Part {
+  text?: string;
+  thought?: boolean;
+  inlineData?: { mimeType: string };
+  fileData?: { mimeType: string };
+  functionCall?: Json;
+  functionResponse?: { name: string; response: Json };
+}
+interface Content {
+  role?: string;
+  parts?: Part[];
+}
 
 const STATUS: Record<number, string> = {
-  400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED',
-  500: 'INTERNAL', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED',
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
 };
 const MESSAGES: Record<number, string> = {
   401: 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
@@ -66,10 +82,48 @@ const MESSAGES: Record<number, string> = {
   503: 'The model is overloaded. Please try again later.',
 };
 /** Keys of the API's Schema object; anything else in function parameters is "Unknown name". */
-const SCHEMA_KEYS = new Set(['type', 'format', 'title', 'description', 'nullable', 'enum', 'items', 'minItems', 'maxItems', 'properties', 'required',
-  'minProperties', 'maxProperties', 'minLength', 'maxLength', 'pattern', 'example', 'anyOf', 'propertyOrdering', 'default', 'minimum', 'maximum']);
-const GENERATION_KEYS = new Set(['temperature', 'topP', 'topK', 'maxOutputTokens', 'stopSequences', 'candidateCount', 'seed', 'presencePenalty', 'frequencyPenalty',
-  'responseLogprobs', 'logprobs', 'responseMimeType', 'responseSchema', 'responseJsonSchema', 'thinkingConfig', 'responseModalities']);
+const SCHEMA_KEYS = new Set([
+  'type',
+  'format',
+  'title',
+  'description',
+  'nullable',
+  'enum',
+  'items',
+  'minItems',
+  'maxItems',
+  'properties',
+  'required',
+  'minProperties',
+  'maxProperties',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'example',
+  'anyOf',
+  'propertyOrdering',
+  'default',
+  'minimum',
+  'maximum',
+]);
+const GENERATION_KEYS = new Set([
+  'temperature',
+  'topP',
+  'topK',
+  'maxOutputTokens',
+  'stopSequences',
+  'candidateCount',
+  'seed',
+  'presencePenalty',
+  'frequencyPenalty',
+  'responseLogprobs',
+  'logprobs',
+  'responseMimeType',
+  'responseSchema',
+  'responseJsonSchema',
+  'thinkingConfig',
+  'responseModalities',
+]);
 const SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 
 export interface TestServiceAccount {
@@ -81,15 +135,26 @@ export interface TestServiceAccount {
 
 /** A throwaway service account: a fresh RSA key pair and a key file shaped like Google's. */
 export function createTestServiceAccount(clientEmail = 'gateway-test@fake-project.iam.gserviceaccount.com'): TestServiceAccount {
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
   const keyId = randomBytes(20).toString('hex');
   return {
     clientEmail,
     publicKey,
     keyJson: (tokenUri, overrides = {}) =>
       JSON.stringify({
-        type: 'service_account', project_id: 'fake-project', private_key_id: keyId, private_key: privateKey, client_email: clientEmail,
-        client_id: '100000000000000000000', auth_uri: 'https://accounts.google.com/o/oauth2/auth', token_uri: tokenUri, ...overrides,
+        type: 'service_account',
+        project_id: 'fake-project',
+        private_key_id: keyId,
+        private_key: privateKey,
+        client_email: clientEmail,
+        client_id: '100000000000000000000',
+        auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+        token_uri: tokenUri,
+        ...overrides,
       }),
   };
 }
@@ -126,16 +191,33 @@ export async function startFakeGemini(options: FakeGeminiOptions): Promise<FakeG
     record(body);
     if (studio) {
       const key = req.headers['x-goog-api-key'] ?? query.key;
-      if (!key) return sendError(res, 403, "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.");
+      if (!key)
+        return sendError(
+          res,
+          403,
+          "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+        );
       if (key !== options.apiKey) {
         return sendError(res, 400, 'API key not valid. Please pass a valid API key.', [
-          { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID', domain: 'googleapis.com', metadata: { service: 'generativelanguage.googleapis.com' } },
+          {
+            '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+            reason: 'API_KEY_INVALID',
+            domain: 'googleapis.com',
+            metadata: { service: 'generativelanguage.googleapis.com' },
+          },
         ]);
       }
     } else {
       const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
       const expiry = bearer === undefined ? undefined : tokens.get(bearer);
-      if (expiry === undefined || expiry < Date.now()) return sendError(res, 401, MESSAGES[401]!, [{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: expiry ? 'ACCESS_TOKEN_EXPIRED' : 'ACCESS_TOKEN_TYPE_UNSUPPORTED', domain: 'googleapis.com' }]);
+      if (expiry === undefined || expiry < Date.now())
+        return sendError(res, 401, MESSAGES[401]!, [
+          {
+            '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+            reason: expiry ? 'ACCESS_TOKEN_EXPIRED' : 'ACCESS_TOKEN_TYPE_UNSUPPORTED',
+            domain: 'googleapis.com',
+          },
+        ]);
     }
     const [, model = '', method = ''] = match;
     return serve(res, model, method, body, query.alt === 'sse', Boolean(studio));
@@ -152,7 +234,8 @@ export async function startFakeGemini(options: FakeGeminiOptions): Promise<FakeG
     if (model.startsWith('too-long')) return sendError(res, 400, 'The input token count (250000) exceeds the maximum number of tokens allowed (128000).');
     if (model.startsWith('stall')) return; // never answers
     if (studio && method === 'batchEmbedContents') return embedBatch(res, model, body);
-    if (studio && method === 'embedContent') return sendJson(res, 200, { embedding: { values: wordVector(partsText(body.content), dimensionsOf(body.outputDimensionality)) } });
+    if (studio && method === 'embedContent')
+      return sendJson(res, 200, { embedding: { values: wordVector(partsText(body.content), dimensionsOf(body.outputDimensionality)) } });
     if (method !== 'generateContent' && method !== 'streamGenerateContent') return sendError(res, 404, `Method not found: ${method}`);
     const invalid = validate(body);
     if (invalid) return sendError(res, 400, invalid);
@@ -171,7 +254,8 @@ export async function startFakeGemini(options: FakeGeminiOptions): Promise<FakeG
 
   function token(res: ServerResponse, form: Record<string, string>): void {
     const refuse = (error: string, description: string) => sendJson(res, 400, { error, error_description: description });
-    if (form.grant_type !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') return refuse('unsupported_grant_type', `Invalid grant_type: ${form.grant_type ?? ''}`);
+    if (form.grant_type !== 'urn:ietf:params:oauth:grant-type:jwt-bearer')
+      return refuse('unsupported_grant_type', `Invalid grant_type: ${form.grant_type ?? ''}`);
     const [header = '', payload = '', signature = ''] = (form.assertion ?? '').split('.');
     let claims: { iss?: unknown; aud?: unknown; scope?: unknown; iat?: unknown; exp?: unknown };
     let alg: unknown;
@@ -188,9 +272,13 @@ export async function startFakeGemini(options: FakeGeminiOptions): Promise<FakeG
     if (typeof claims.iss !== 'string' || !claims.iss.includes('@')) return refuse('invalid_grant', 'Invalid JWT: iss is not a service account.');
     if (claims.aud !== tokenUrl) return refuse('invalid_grant', 'Invalid JWT: aud does not name this token endpoint.');
     if (typeof claims.iat !== 'number' || typeof claims.exp !== 'number' || claims.exp <= now || claims.exp - claims.iat > 3600 || claims.iat > now + 60) {
-      return refuse('invalid_grant', 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.');
+      return refuse(
+        'invalid_grant',
+        'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.',
+      );
     }
-    if (typeof claims.scope !== 'string' || !claims.scope.split(' ').includes(SCOPE)) return refuse('invalid_scope', 'Invalid OAuth scope or ID token audience provided.');
+    if (typeof claims.scope !== 'string' || !claims.scope.split(' ').includes(SCOPE))
+      return refuse('invalid_scope', 'Invalid OAuth scope or ID token audience provided.');
     const expiresIn = options.tokenExpiresIn ?? 3599;
     const accessToken = `ya29.fake-${randomBytes(24).toString('base64url')}`;
     tokens.set(accessToken, Date.now() + expiresIn * 1000);
@@ -209,7 +297,8 @@ function validate(body: Json): string | undefined {
   const contents = body.contents as Content[] | undefined;
   if (!Array.isArray(contents) || contents.length === 0) return '* GenerateContentRequest.contents: contents is not specified';
   for (const [i, content] of contents.entries()) {
-    if (content.role !== undefined && content.role !== 'user' && content.role !== 'model') return `Please use a valid role: user, model. (contents[${i}].role: ${String(content.role)})`;
+    if (content.role !== undefined && content.role !== 'user' && content.role !== 'model')
+      return `Please use a valid role: user, model. (contents[${i}].role: ${String(content.role)})`;
     if (!Array.isArray(content.parts) || content.parts.length === 0) return `* GenerateContentRequest.contents[${i}].parts: contents.parts must not be empty.`;
   }
   const tools = (body.tools ?? []) as { functionDeclarations?: { parameters?: Json }[] }[];
@@ -223,16 +312,22 @@ function validate(body: Json): string | undefined {
   const extra = Object.keys(config).find((key) => !GENERATION_KEYS.has(key));
   if (extra) return `Invalid JSON payload received. Unknown name "${extra}" at 'generation_config': Cannot find field.`;
   if (config.responseSchema && config.responseJsonSchema) return 'responseSchema and responseJsonSchema cannot both be set.';
-  if ((config.responseSchema || config.responseJsonSchema) && config.responseMimeType !== 'application/json') return 'responseMimeType must be application/json when a response schema is set.';
+  if ((config.responseSchema || config.responseJsonSchema) && config.responseMimeType !== 'application/json')
+    return 'responseMimeType must be application/json when a response schema is set.';
   return undefined;
 }
 
 function unknownSchemaKey(schema: Json, at: string): string | undefined {
   for (const [key, value] of Object.entries(schema)) {
     if (!SCHEMA_KEYS.has(key)) return `Invalid JSON payload received. Unknown name "${key}" at '${at}': Cannot find field.`;
-    const children = key === 'properties' && value && typeof value === 'object' ? Object.entries(value as Json).map(([name, child]) => [`${at}.properties[${name}]`, child] as const)
-      : key === 'items' ? [[`${at}.items`, value] as const]
-      : key === 'anyOf' && Array.isArray(value) ? value.map((child, i) => [`${at}.any_of[${i}]`, child] as const) : [];
+    const children =
+      key === 'properties' && value && typeof value === 'object'
+        ? Object.entries(value as Json).map(([name, child]) => [`${at}.properties[${name}]`, child] as const)
+        : key === 'items'
+          ? [[`${at}.items`, value] as const]
+          : key === 'anyOf' && Array.isArray(value)
+            ? value.map((child, i) => [`${at}.any_of[${i}]`, child] as const)
+            : [];
     for (const [path, child] of children) {
       const found = child && typeof child === 'object' ? unknownSchemaKey(child as Json, path) : undefined;
       if (found) return found;
@@ -271,10 +366,15 @@ function respond(body: Json, model: string, stream: boolean): Json[] {
   const base = { modelVersion: model, responseId: randomBytes(12).toString('base64url') };
 
   if (!result && declarations[0] && mode !== 'NONE' && /weather/i.test(userText)) {
-    const call = { functionCall: { name: declarations[0].name, args: { city: 'Paris' } }, thoughtSignature: Buffer.from(`signature-${randomBytes(6).toString('hex')}`).toString('base64') };
+    const call = {
+      functionCall: { name: declarations[0].name, args: { city: 'Paris' } },
+      thoughtSignature: Buffer.from(`signature-${randomBytes(6).toString('hex')}`).toString('base64'),
+    };
     return [{ candidates: [{ content: { parts: [call], role: 'model' }, finishReason: 'STOP', index: 0 }], usageMetadata: usage(body, 5, thinking), ...base }];
   }
-  let text = result ? `Fake Gemini read the result of ${result.name}: ${JSON.stringify(result.response)}` : `Fake Gemini reply to: ${userText}${media.length > 0 ? ` (with ${media.join(', ')})` : ''}`;
+  let text = result
+    ? `Fake Gemini read the result of ${result.name}: ${JSON.stringify(result.response)}`
+    : `Fake Gemini reply to: ${userText}${media.length > 0 ? ` (with ${media.join(', ')})` : ''}`;
   if (config.responseMimeType === 'application/json') text = JSON.stringify({ reply: text });
   let words = text.split(/(?<= )/);
   let finishReason = 'STOP';
@@ -286,7 +386,11 @@ function respond(body: Json, model: string, stream: boolean): Json[] {
   const full = usage(body, words.length * count, thinking);
   const thought = thinking ? [{ text: 'Considering the question.', thought: true }] : [];
   if (!stream) {
-    const candidates = Array.from({ length: count }, (_, index) => ({ content: { parts: [...thought, { text: words.join('') }], role: 'model' }, finishReason, index }));
+    const candidates = Array.from({ length: count }, (_, index) => ({
+      content: { parts: [...thought, { text: words.join('') }], role: 'model' },
+      finishReason,
+      index,
+    }));
     return [{ candidates, usageMetadata: full, ...base }];
   }
   // Streamed: one event per word; every event carries usage so far, the last one the finish reason and full usage.

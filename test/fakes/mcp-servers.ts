@@ -92,15 +92,19 @@ export interface McpAuth {
 export async function startMcpHttpServer(name: string, tools: FakeTool[], auth?: McpAuth): Promise<FakeMcpHttpServer> {
   const sessions = new Map<string, { transport: StreamableHTTPServerTransport; server: Server }>();
   const calls: FakeMcpHttpServer['calls'] = [];
-  const recorded = tools.map((tool) => ({ ...tool, run: (args: Record<string, unknown>) => {
-    calls.push({ name: tool.name, arguments: args });
-    return tool.run(args);
-  } }));
+  const recorded = tools.map((tool) => ({
+    ...tool,
+    run: (args: Record<string, unknown>) => {
+      calls.push({ name: tool.name, arguments: args });
+      return tool.run(args);
+    },
+  }));
   let url = '';
   const metadataPath = '/.well-known/oauth-protected-resource/mcp';
   const http = createServer((req, res) => {
     void (async () => {
-      if (auth && req.url === metadataPath) return writeJson(res, 200, { resource: url, authorization_servers: [auth.issuer], bearer_methods_supported: ['header'] });
+      if (auth && req.url === metadataPath)
+        return writeJson(res, 200, { resource: url, authorization_servers: [auth.issuer], bearer_methods_supported: ['header'] });
       const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
       if (auth && !(bearer && auth.valid(bearer, url))) {
         const resourceMetadata = `${new URL(url).origin}${metadataPath}`;

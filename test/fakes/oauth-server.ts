@@ -54,7 +54,12 @@ export async function startOAuthServer(clients: FakeOAuthClient[]): Promise<Fake
     accessTokens.set(accessToken, { resource, expired: false });
     const refreshToken = withRefresh ? base64url(randomBytes(24)) : undefined;
     if (refreshToken) refreshTokens.set(refreshToken, { clientId, resource });
-    writeJson(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: 3600, ...(refreshToken ? { refresh_token: refreshToken } : {}) }, { 'cache-control': 'no-store' });
+    writeJson(
+      res,
+      200,
+      { access_token: accessToken, token_type: 'Bearer', expires_in: 3600, ...(refreshToken ? { refresh_token: refreshToken } : {}) },
+      { 'cache-control': 'no-store' },
+    );
   };
 
   /** The client a token request authenticates as (Basic header or body), or why not. */
@@ -90,7 +95,7 @@ export async function startOAuthServer(clients: FakeOAuthClient[]): Promise<Fake
         const q = url.searchParams;
         const client = clients.find((c) => c.id === q.get('client_id'));
         const redirectUri = q.get('redirect_uri') ?? '';
-        if (!client || !client.redirectUris?.includes(redirectUri)) return fail(res, 400, 'invalid_request', 'unknown client or redirect_uri');
+        if (!client?.redirectUris?.includes(redirectUri)) return fail(res, 400, 'invalid_request', 'unknown client or redirect_uri');
         if (q.get('response_type') !== 'code' || q.get('code_challenge_method') !== 'S256' || !q.get('code_challenge')) {
           return fail(res, 400, 'invalid_request', 'response_type=code with an S256 code_challenge is required');
         }
@@ -116,7 +121,8 @@ export async function startOAuthServer(clients: FakeOAuthClient[]): Promise<Fake
           const code = codes.get(form.get('code') ?? '');
           codes.delete(form.get('code') ?? '');
           const verifier = form.get('code_verifier') ?? '';
-          if (!code || code.clientId !== client.id || code.redirectUri !== form.get('redirect_uri')) return fail(res, 400, 'invalid_grant', 'unknown or used code');
+          if (!code || code.clientId !== client.id || code.redirectUri !== form.get('redirect_uri'))
+            return fail(res, 400, 'invalid_grant', 'unknown or used code');
           if (base64url(createHash('sha256').update(verifier).digest()) !== code.challenge) return fail(res, 400, 'invalid_grant', 'PKCE verification failed');
           return issue(res, client.id, code.resource, true);
         }

@@ -56,11 +56,25 @@ export function usageMeter(dialect: UsageDialect): (body: Record<string, unknown
       case 'openai':
         return { ...base, prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 }, completion_tokens_details: completionDetails };
       case 'xai':
-        return { ...base, prompt_tokens_details: { text_tokens: billed, audio_tokens: 0, image_tokens: 0, cached_tokens: cached }, completion_tokens_details: completionDetails, num_sources_used: 0 };
+        return {
+          ...base,
+          prompt_tokens_details: { text_tokens: billed, audio_tokens: 0, image_tokens: 0, cached_tokens: cached },
+          completion_tokens_details: completionDetails,
+          num_sources_used: 0,
+        };
       case 'deepseek':
-        return { ...base, prompt_cache_hit_tokens: cached, prompt_cache_miss_tokens: billed - cached, ...(reasoning > 0 ? { completion_tokens_details: { reasoning_tokens: reasoning } } : {}) };
+        return {
+          ...base,
+          prompt_cache_hit_tokens: cached,
+          prompt_cache_miss_tokens: billed - cached,
+          ...(reasoning > 0 ? { completion_tokens_details: { reasoning_tokens: reasoning } } : {}),
+        };
       case 'openrouter':
-        return { ...base, prompt_tokens_details: { cached_tokens: cached, cache_write_tokens: written, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: reasoning } };
+        return {
+          ...base,
+          prompt_tokens_details: { cached_tokens: cached, cache_write_tokens: written, audio_tokens: 0 },
+          completion_tokens_details: { reasoning_tokens: reasoning },
+        };
     }
   };
 }

@@ -43,7 +43,14 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
   });
 
   it('reads a repeated long prompt from the cache in 128-token steps, and counts reasoning inside the completion', async () => {
-    const ask = (question: string) => client.chat.completions.create({ model: 'o4-mini', messages: [{ role: 'system', content: LONG }, { role: 'user', content: question }] });
+    const ask = (question: string) =>
+      client.chat.completions.create({
+        model: 'o4-mini',
+        messages: [
+          { role: 'system', content: LONG },
+          { role: 'user', content: question },
+        ],
+      });
     const first = (await ask('first question')).usage!;
     expect(first.prompt_tokens).toBeGreaterThan(1_024);
     expect(first.prompt_tokens_details?.cached_tokens).toBe(0);
@@ -58,18 +65,27 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
     const dialects = await Promise.all((['xai', 'deepseek', 'openrouter'] as const).map((dialect) => startFakeOpenAI({ apiKey: 'k', dialect })));
     try {
       const [xai, deepseek, openrouter] = dialects.map((d) => new OpenAI({ baseURL: `${d.url}/v1`, apiKey: 'k', maxRetries: 0 }));
-      const messages = [{ role: 'system' as const, content: LONG }, { role: 'user' as const, content: 'hi' }];
+      const messages = [
+        { role: 'system' as const, content: LONG },
+        { role: 'user' as const, content: 'hi' },
+      ];
       const grok = (await xai!.chat.completions.create({ model: 'grok-4', messages })).usage!;
       expect(grok.total_tokens).toBe(grok.prompt_tokens + grok.completion_tokens + grok.completion_tokens_details!.reasoning_tokens!);
       await deepseek!.chat.completions.create({ model: 'deepseek-reasoner', messages });
-      const hit = (await deepseek!.chat.completions.create({ model: 'deepseek-reasoner', messages })).usage as OpenAI.CompletionUsage & { prompt_cache_hit_tokens: number; prompt_cache_miss_tokens: number };
+      const hit = (await deepseek!.chat.completions.create({ model: 'deepseek-reasoner', messages })).usage as OpenAI.CompletionUsage & {
+        prompt_cache_hit_tokens: number;
+        prompt_cache_miss_tokens: number;
+      };
       expect(hit.prompt_tokens_details).toBeUndefined();
       expect(hit.prompt_cache_hit_tokens + hit.prompt_cache_miss_tokens).toBe(hit.prompt_tokens);
       expect(hit.prompt_cache_hit_tokens).toBeGreaterThanOrEqual(1_024);
       const written = (await openrouter!.chat.completions.create({ model: 'anthropic/claude-sonnet-4.5', messages })).usage!;
       expect(written.prompt_tokens_details).toMatchObject({ cached_tokens: 0, cache_write_tokens: expect.any(Number) as number });
       const read = (await openrouter!.chat.completions.create({ model: 'anthropic/claude-sonnet-4.5', messages })).usage!;
-      expect(read.prompt_tokens_details).toMatchObject({ cached_tokens: (written.prompt_tokens_details as { cache_write_tokens: number }).cache_write_tokens, cache_write_tokens: 0 });
+      expect(read.prompt_tokens_details).toMatchObject({
+        cached_tokens: (written.prompt_tokens_details as { cache_write_tokens: number }).cache_write_tokens,
+        cache_write_tokens: 0,
+      });
     } finally {
       await Promise.all(dialects.map((d) => d.close()));
     }
@@ -106,7 +122,8 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
     const completion = await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Say this' });
     expect(completion.choices[0]?.text).toBe(' completed: Say this');
     let streamed = '';
-    for await (const chunk of await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Say that', stream: true })) streamed += chunk.choices[0]?.text ?? '';
+    for await (const chunk of await client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Say that', stream: true }))
+      streamed += chunk.choices[0]?.text ?? '';
     expect(streamed).toBe(' completed: Say that');
     const embedding = await client.embeddings.create({ model: 'text-embedding-3-small', input: ['one', 'two words'] });
     expect(embedding.data).toHaveLength(2);

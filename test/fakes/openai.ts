@@ -51,7 +51,14 @@ const ERROR_BODIES: Record<number, { message: string; type: string; code: string
 type FakeMessage = { role: string; content: unknown; tool_calls?: { function: { name: string } }[] };
 
 const textOf = (content: unknown): string =>
-  typeof content === 'string' ? content : Array.isArray(content) ? (content as { type: string; text?: string }[]).filter((p) => p.type === 'text').map((p) => p.text).join(' ') : '';
+  typeof content === 'string'
+    ? content
+    : Array.isArray(content)
+      ? (content as { type: string; text?: string }[])
+          .filter((p) => p.type === 'text')
+          .map((p) => p.text)
+          .join(' ')
+      : '';
 
 /**
  * The tool call the fake makes when tools are offered: the first tool the
@@ -78,10 +85,13 @@ function toolCallFor(body: Record<string, unknown>): { id: string; name: string;
 export function replyText(body: Record<string, unknown>): string {
   // A model that ignores max_tokens and talks on, as a broken provider would.
   if (String(body.model).startsWith('chatter')) return 'on and on '.repeat(2_000);
-  if (String(body.model).startsWith('talker')) return 'talk '.repeat(outputCap(body) - 1) + 'talk';
+  if (String(body.model).startsWith('talker')) return `${'talk '.repeat(outputCap(body) - 1)}talk`;
   const messages = (body.messages ?? []) as FakeMessage[];
   const lastUser = messages.map((m) => m.role).lastIndexOf('user');
-  const toolResults = messages.slice(lastUser + 1).filter((m) => m.role === 'tool').map((m) => textOf(m.content));
+  const toolResults = messages
+    .slice(lastUser + 1)
+    .filter((m) => m.role === 'tool')
+    .map((m) => textOf(m.content));
   return `Fake OpenAI reply to: ${textOf(messages[lastUser]?.content)}${toolResults.length ? ` (tools said: ${toolResults.join('; ')})` : ''}`;
 }
 
@@ -140,7 +150,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
     if (effort !== undefined && !['minimal', 'low', 'medium', 'high'].includes(String(effort))) {
       // As the API does: the refused value quoted back in the message.
       return sendJson(res, 400, {
-        error: { message: `Invalid value: '${String(effort)}'. Supported values are: 'minimal', 'low', 'medium', and 'high'.`, type: 'invalid_request_error', param: 'reasoning_effort', code: 'invalid_value' },
+        error: {
+          message: `Invalid value: '${String(effort)}'. Supported values are: 'minimal', 'low', 'medium', and 'high'.`,
+          type: 'invalid_request_error',
+          param: 'reasoning_effort',
+          code: 'invalid_value',
+        },
       });
     }
     const failure = /^fail-(\d{3})/.exec(model);
@@ -151,7 +166,8 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
     }
     if (model.startsWith('too-long')) {
       return sendError(res, 400, {
-        message: "This model's maximum context length is 128000 tokens. However, your messages resulted in 250000 tokens. Please reduce the length of the messages.",
+        message:
+          "This model's maximum context length is 128000 tokens. However, your messages resulted in 250000 tokens. Please reduce the length of the messages.",
         type: 'invalid_request_error',
         code: 'context_length_exceeded',
       });
@@ -184,13 +200,25 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
 function completion(body: Record<string, unknown>, model: string, meter: Meter): Record<string, unknown> {
   if (model.startsWith('malformed')) return { ...completion(body, 'gpt-4o-mini', meter), model, choices: null };
   if (model.startsWith('refuse')) {
-    return { id: `chatcmpl-${randomBytes(12).toString('base64url')}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model,
-      choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: null, annotations: [] }, logprobs: null, finish_reason: 'content_filter' }], usage: meter(body, model, '') };
+    return {
+      id: `chatcmpl-${randomBytes(12).toString('base64url')}`,
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model,
+      choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: null, annotations: [] }, logprobs: null, finish_reason: 'content_filter' }],
+      usage: meter(body, model, ''),
+    };
   }
   const text = replyText(body);
   const call = toolCallFor(body);
   const message = call
-    ? { role: 'assistant', content: null, refusal: null, annotations: [], tool_calls: [{ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }] }
+    ? {
+        role: 'assistant',
+        content: null,
+        refusal: null,
+        annotations: [],
+        tool_calls: [{ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }],
+      }
     : { role: 'assistant', content: text, refusal: null, annotations: [] };
   return {
     id: `chatcmpl-${randomBytes(12).toString('base64url')}`,
@@ -207,7 +235,13 @@ function completion(body: Record<string, unknown>, model: string, meter: Meter):
 function stream(res: ServerResponse, body: Record<string, unknown>, model: string, meter: Meter): void {
   const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
   const text = replyText(body);
-  const base = { id: `chatcmpl-${randomBytes(12).toString('base64url')}`, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model, system_fingerprint: 'fp_fake' };
+  const base = {
+    id: `chatcmpl-${randomBytes(12).toString('base64url')}`,
+    object: 'chat.completion.chunk',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    system_fingerprint: 'fp_fake',
+  };
   const withUsage = includeUsage ? { usage: null } : {};
   const chunk = (delta: object, finish: string | null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...withUsage });
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
@@ -216,7 +250,8 @@ function stream(res: ServerResponse, body: Record<string, unknown>, model: strin
   if (call) {
     events.push(chunk({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }, null));
     const half = Math.ceil(call.arguments.length / 2);
-    for (const piece of [call.arguments.slice(0, half), call.arguments.slice(half)]) events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null));
+    for (const piece of [call.arguments.slice(0, half), call.arguments.slice(half)])
+      events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null));
     events.push(chunk({}, 'tool_calls'));
   } else {
     for (const word of text.split(/(?<= )/)) events.push(chunk({ content: word }, null));
@@ -251,7 +286,11 @@ function embeddings(body: Record<string, unknown>) {
   const inputs = (Array.isArray(body.input) ? body.input : [body.input]).map(String);
   const vector = (text: string) => Array.from({ length: 8 }, (_, i) => ((text.length + i) % 7) / 7);
   const encode = (v: number[]) => Buffer.from(new Float32Array(v).buffer).toString('base64');
-  const data = inputs.map((text, index) => ({ object: 'embedding', index, embedding: body.encoding_format === 'base64' ? encode(vector(text)) : vector(text) }));
+  const data = inputs.map((text, index) => ({
+    object: 'embedding',
+    index,
+    embedding: body.encoding_format === 'base64' ? encode(vector(text)) : vector(text),
+  }));
   const tokens = inputs.reduce((sum, text) => sum + text.split(' ').length, 0);
   return { object: 'list', data, model: body.model, usage: { prompt_tokens: tokens, total_tokens: tokens } };
 }
@@ -268,10 +307,12 @@ function legacyCompletion(res: ServerResponse, body: Record<string, unknown>): v
   }
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
   texts.forEach((text, index) => {
-    for (const word of text.split(/(?<= )/)) res.write(`data: ${JSON.stringify({ ...base, choices: [{ text: word, index, logprobs: null, finish_reason: null }] })}\n\n`);
+    for (const word of text.split(/(?<= )/))
+      res.write(`data: ${JSON.stringify({ ...base, choices: [{ text: word, index, logprobs: null, finish_reason: null }] })}\n\n`);
     res.write(`data: ${JSON.stringify({ ...base, choices: [{ text: '', index, logprobs: null, finish_reason: 'stop' }] })}\n\n`);
   });
-  if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage) res.write(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
+  if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage)
+    res.write(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
   res.end('data: [DONE]\n\n');
 }
 

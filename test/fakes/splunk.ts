@@ -109,7 +109,9 @@ export async function startFakeSplunk(options: { token?: string; maxContentLengt
     if (raw.length > state.maxContentLength) {
       requests.push({ authorization, status: 413 });
       res.writeHead(413, { 'content-type': 'text/xml; charset=UTF-8' });
-      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<response>\n  <messages>\n    <msg type="ERROR">Content-Length of ${raw.length} too large (maximum is ${state.maxContentLength})</msg>\n  </messages>\n</response>\n`);
+      res.end(
+        `<?xml version="1.0" encoding="UTF-8"?>\n<response>\n  <messages>\n    <msg type="ERROR">Content-Length of ${raw.length} too large (maximum is ${state.maxContentLength})</msg>\n  </messages>\n</response>\n`,
+      );
       return;
     }
     if (!body.trim()) return answer(400, { text: 'No data', code: 5 });
@@ -124,7 +126,8 @@ export async function startFakeSplunk(options: { token?: string; maxContentLengt
       const envelope = value as Partial<HecEnvelope>;
       if (!('event' in envelope)) return answer(400, { text: 'Event field is required', code: 12, 'invalid-event-number': i });
       if (envelope.event === '' || envelope.event === null) return answer(400, { text: 'Event field cannot be blank', code: 13, 'invalid-event-number': i });
-      if (envelope.time !== undefined && !Number.isFinite(Number(envelope.time))) return answer(400, { text: 'Invalid data format', code: 6, 'invalid-event-number': i });
+      if (envelope.time !== undefined && !Number.isFinite(Number(envelope.time)))
+        return answer(400, { text: 'Invalid data format', code: 6, 'invalid-event-number': i });
       batch.push(envelope as HecEnvelope);
     }
     received.push(...batch);

@@ -51,8 +51,25 @@ export async function startFakeVault(options: { tokenTtlSeconds?: number } = {})
       const ttl = options.tokenTtlSeconds ?? 3600;
       tokens.set(token, Date.now() + ttl * 1000);
       return writeJson(res, 200, {
-        request_id: randomBytes(8).toString('hex'), lease_id: '', renewable: false, lease_duration: 0, data: null, wrap_info: null, warnings: null,
-        auth: { client_token: token, accessor: randomBytes(8).toString('hex'), policies: ['default', 'gateway'], token_policies: ['default', 'gateway'], metadata: { role_name: 'gateway' }, lease_duration: ttl, renewable: true, entity_id: '', token_type: 'service', orphan: true },
+        request_id: randomBytes(8).toString('hex'),
+        lease_id: '',
+        renewable: false,
+        lease_duration: 0,
+        data: null,
+        wrap_info: null,
+        warnings: null,
+        auth: {
+          client_token: token,
+          accessor: randomBytes(8).toString('hex'),
+          policies: ['default', 'gateway'],
+          token_policies: ['default', 'gateway'],
+          metadata: { role_name: 'gateway' },
+          lease_duration: ttl,
+          renewable: true,
+          entity_id: '',
+          token_type: 'service',
+          orphan: true,
+        },
       });
     }
     const token = req.headers['x-vault-token'];
@@ -63,15 +80,32 @@ export async function startFakeVault(options: { tokenTtlSeconds?: number } = {})
     const [, mount, secretPath] = match;
     if (req.method === 'POST' || req.method === 'PUT') {
       const version = put(mount!, secretPath!, (JSON.parse(body || '{}') as { data?: Record<string, string> }).data ?? {});
-      return writeJson(res, 200, { request_id: randomBytes(8).toString('hex'), lease_id: '', renewable: false, lease_duration: 0, data: { created_time: new Date().toISOString(), deletion_time: '', destroyed: false, version }, wrap_info: null, warnings: null, auth: null });
+      return writeJson(res, 200, {
+        request_id: randomBytes(8).toString('hex'),
+        lease_id: '',
+        renewable: false,
+        lease_duration: 0,
+        data: { created_time: new Date().toISOString(), deletion_time: '', destroyed: false, version },
+        wrap_info: null,
+        warnings: null,
+        auth: null,
+      });
     }
     reads.push(`${mount}/${secretPath}`);
     const secret = secrets.get(`${mount}/${secretPath}`);
     if (!secret) return writeJson(res, 404, { errors: [] });
     writeJson(res, 200, {
-      request_id: randomBytes(8).toString('hex'), lease_id: '', renewable: false, lease_duration: 0,
-      data: { data: secret.data, metadata: { created_time: secret.created, custom_metadata: null, deletion_time: '', destroyed: false, version: secret.version } },
-      wrap_info: null, warnings: null, auth: null,
+      request_id: randomBytes(8).toString('hex'),
+      lease_id: '',
+      renewable: false,
+      lease_duration: 0,
+      data: {
+        data: secret.data,
+        metadata: { created_time: secret.created, custom_metadata: null, deletion_time: '', destroyed: false, version: secret.version },
+      },
+      wrap_info: null,
+      warnings: null,
+      auth: null,
     });
   }
 

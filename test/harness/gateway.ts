@@ -62,7 +62,13 @@ export async function runCli(args: string[], env: Record<string, string>): Promi
 }
 
 /** Calls the admin API as the owner; throws with the answer unless the status is one of `ok`. */
-export async function admin<T = Record<string, unknown>>(adminUrl: string, method: string, path: string, body?: unknown, ok: number[] = [200, 201, 204]): Promise<T> {
+export async function admin<T = Record<string, unknown>>(
+  adminUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  ok: number[] = [200, 201, 204],
+): Promise<T> {
   const response = await fetch(`${adminUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -86,7 +92,10 @@ async function adminCreateKey(adminUrl: string, body: Tree): Promise<{ id: strin
  */
 async function readAuditLog(adminUrl: string): Promise<void> {
   if (!adminUrl) return;
-  const response = await fetch(`${adminUrl}/admin/audit/export`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+  const response = await fetch(`${adminUrl}/admin/audit/export`, {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    signal: AbortSignal.timeout(10_000),
+  }).catch(() => undefined);
   await response?.arrayBuffer().catch(() => undefined);
 }
 
@@ -113,7 +122,11 @@ export async function startInProcess(config: Tree = {}, services?: ServiceName[]
   // Everything, debug included, goes to a file for the end-of-suite secret check.
   const parsed = loadConfig(gatewayConfig, { overrides: merge(testDefaults(dataDir), { ...config, log: { level: 'debug' } }), env: {} });
   if (!parsed.database.url && parsed.dataDir === dataDir) await seedPglite(join(dataDir, 'pg'));
-  const running = await startGateway(parsed, services ?? ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'], createLogger({ level: 'debug', destination: outputFile('in-process') }));
+  const running = await startGateway(
+    parsed,
+    services ?? ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'],
+    createLogger({ level: 'debug', destination: outputFile('in-process') }),
+  );
   const e = running.endpoints;
   return { ...wrap(`${e['ingress.http']}/v1`, e['governance.admin'] ?? '', e.ops!, running.stop), running, dataDir: parsed.dataDir };
 }
@@ -220,7 +233,11 @@ export async function startSplit(
   const shared = merge(testDefaults(dir), {
     ...config,
     ingress: merge((config.ingress as Tree) ?? {}, { port: ingressPorts[0] }),
-    governance: merge((config.governance as Tree) ?? {}, { adminPort: governance.admin[0], adminToken: ADMIN_TOKEN, address: `127.0.0.1:${governance.grpc[0]}` }),
+    governance: merge((config.governance as Tree) ?? {}, {
+      adminPort: governance.admin[0],
+      adminToken: ADMIN_TOKEN,
+      address: `127.0.0.1:${governance.grpc[0]}`,
+    }),
     caching: merge((config.caching as Tree) ?? {}, { address: `127.0.0.1:${grpcCaching[0]}` }),
     routing: merge((config.routing as Tree) ?? {}, { address: `127.0.0.1:${grpcRouting}` }),
     audit: merge((config.audit as Tree) ?? {}, { address: `127.0.0.1:${grpcAudit}` }),
@@ -238,7 +255,10 @@ export async function startSplit(
   });
 
   const plan: { name: ServiceName; env: Record<string, string> }[] = [
-    ...governance.grpc.map((grpc, i) => ({ name: 'governance' as const, env: { GATEWAY_SERVER__GRPC_PORT: String(grpc), GATEWAY_GOVERNANCE__ADMIN_PORT: String(governance.admin[i]) } })),
+    ...governance.grpc.map((grpc, i) => ({
+      name: 'governance' as const,
+      env: { GATEWAY_SERVER__GRPC_PORT: String(grpc), GATEWAY_GOVERNANCE__ADMIN_PORT: String(governance.admin[i]) },
+    })),
     ...grpcCaching.map((grpc) => ({ name: 'caching' as const, env: { GATEWAY_SERVER__GRPC_PORT: String(grpc) } })),
     { name: 'routing', env: { GATEWAY_SERVER__GRPC_PORT: String(grpcRouting) } },
     { name: 'audit', env: { GATEWAY_SERVER__GRPC_PORT: String(grpcAudit) } },
@@ -283,7 +303,13 @@ export async function startSplit(
     ingressURLs,
     certsDir,
     dataDir: dir,
-    grpcAddresses: { governance: `127.0.0.1:${governance.grpc[0]}`, caching: `127.0.0.1:${grpcCaching[0]}`, routing: `127.0.0.1:${grpcRouting}`, audit: `127.0.0.1:${grpcAudit}`, metering: `127.0.0.1:${grpcMetering}` },
+    grpcAddresses: {
+      governance: `127.0.0.1:${governance.grpc[0]}`,
+      caching: `127.0.0.1:${grpcCaching[0]}`,
+      routing: `127.0.0.1:${grpcRouting}`,
+      audit: `127.0.0.1:${grpcAudit}`,
+      metering: `127.0.0.1:${grpcMetering}`,
+    },
     adminUrls,
     output: () => started.map((p) => `--- ${p.name} ---\n${p.output()}`).join('\n'),
   };

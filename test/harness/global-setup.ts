@@ -55,7 +55,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if ((!natsUrl || !databaseUrl) && (await dockerAvailable())) {
     const { GenericContainer, Wait } = await import('testcontainers');
     if (!natsUrl) {
-      const nats = await new GenericContainer('nats:2.10-alpine').withCommand(['-js']).withExposedPorts(4222).withWaitStrategy(Wait.forLogMessage(/Server is ready/)).start();
+      const nats = await new GenericContainer('nats:2.10-alpine')
+        .withCommand(['-js'])
+        .withExposedPorts(4222)
+        .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
+        .start();
       containers.push(nats);
       natsUrl = `nats://${nats.getHost()}:${nats.getMappedPort(4222)}`;
     }
@@ -75,7 +79,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('infraProblem', '');
   } else {
     project.provide('infra', null);
-    project.provide('infraProblem', `${HOW_TO}\n(NATS_URL is ${natsUrl ? 'set' : 'not set'}, DATABASE_URL is ${databaseUrl ? 'set' : 'not set'}, no Docker engine answered.)`);
+    project.provide(
+      'infraProblem',
+      `${HOW_TO}\n(NATS_URL is ${natsUrl ? 'set' : 'not set'}, DATABASE_URL is ${databaseUrl ? 'set' : 'not set'}, no Docker engine answered.)`,
+    );
   }
   return async () => {
     await Promise.all(containers.map((c) => c.stop()));

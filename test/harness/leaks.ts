@@ -75,7 +75,13 @@ export function findLeaks(dir: string): string[] {
   const secrets = new Set(names.filter((n) => SECRETS_FILE.test(n)).flatMap((n) => readFileSync(join(dir, n), 'utf8').split('\n').filter(Boolean)));
   if (secrets.size === 0) return [];
   // One pattern of every secret, longest first: one pass over each output, however many secrets.
-  const pattern = new RegExp([...secrets].sort((a, b) => b.length - a.length).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
+  const pattern = new RegExp(
+    [...secrets]
+      .sort((a, b) => b.length - a.length)
+      .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('|'),
+    'g',
+  );
   const leaks: string[] = [];
   for (const name of names.filter((n) => !SECRETS_FILE.test(n))) {
     const text = readFileSync(join(dir, name), 'utf8');

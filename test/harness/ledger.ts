@@ -49,4 +49,3 @@ export function pricedRow(tokens: { prompt: number; completion: number; hour: bo
     ...Object.fromEntries(Object.entries(parts).map(([part, money]) => [part, usdText(money)])),
   };
 }
-

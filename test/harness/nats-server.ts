@@ -36,7 +36,10 @@ export interface RunningNats {
  */
 export async function runNatsServer(configFile: string, env: Record<string, string>, dir: string): Promise<RunningNats> {
   const port = await freePort();
-  const child = spawn(NATS_SERVER, ['-c', configFile, '-p', String(port), '-m', String(await freePort())], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(NATS_SERVER, ['-c', configFile, '-p', String(port), '-m', String(await freePort())], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const file = outputFile('nats-server');
   for (const stream of [child.stdout!, child.stderr!]) {
@@ -78,12 +81,16 @@ export async function startSecuredNats(): Promise<SecuredNats> {
       .map((line) => line.split('=') as [string, string]),
   );
   Object.values(passwords).forEach(recordSecret);
-  const server = await runNatsServer(join(DEPLOY, 'nats.conf'), {
-    ...passwords,
-    NATS_STORE_DIR: join(dir, 'store'),
-    NATS_TLS_CERT: join(secrets, 'server', 'server.pem'),
-    NATS_TLS_KEY: join(secrets, 'server', 'server-key.pem'),
-  }, dir);
+  const server = await runNatsServer(
+    join(DEPLOY, 'nats.conf'),
+    {
+      ...passwords,
+      NATS_STORE_DIR: join(dir, 'store'),
+      NATS_TLS_CERT: join(secrets, 'server', 'server.pem'),
+      NATS_TLS_KEY: join(secrets, 'server', 'server-key.pem'),
+    },
+    dir,
+  );
   const passwordFile = (service: string) => join(secrets, service, 'password');
   return {
     url: `nats://127.0.0.1:${server.port}`,

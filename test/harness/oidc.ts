@@ -26,7 +26,13 @@ export async function startIdentityProvider(): Promise<TestIdentityProvider> {
   const jwk = { ...(await exportJWK(privateKey)), kid: 'test-key', alg: 'RS256', use: 'sig' };
   const groups: Record<string, string[]> = { 'ops-admins': ['gateway-admins'], 'ops-viewers': ['gateway-viewers'], strangers: ['marketing'] };
   const provider = new Provider(issuer, {
-    clients: Object.keys(groups).map((id) => ({ client_id: id, client_secret: `${id}-secret`, grant_types: ['client_credentials'], redirect_uris: [], response_types: [] })),
+    clients: Object.keys(groups).map((id) => ({
+      client_id: id,
+      client_secret: `${id}-secret`,
+      grant_types: ['client_credentials'],
+      redirect_uris: [],
+      response_types: [],
+    })),
     jwks: { keys: [jwk] },
     features: {
       devInteractions: { enabled: false },
@@ -39,7 +45,10 @@ export async function startIdentityProvider(): Promise<TestIdentityProvider> {
       },
     },
     ttl: { ClientCredentials: 600 },
-    extraTokenClaims: (_ctx, token) => ({ groups: groups[(token as { clientId?: string }).clientId ?? ''] ?? [], email: `${(token as { clientId?: string }).clientId}@example.com` }),
+    extraTokenClaims: (_ctx, token) => ({
+      groups: groups[(token as { clientId?: string }).clientId ?? ''] ?? [],
+      email: `${(token as { clientId?: string }).clientId}@example.com`,
+    }),
   });
   const server: Server = provider.listen(port);
   return {
@@ -47,7 +56,10 @@ export async function startIdentityProvider(): Promise<TestIdentityProvider> {
     token: async (clientId) => {
       const response = await fetch(`${issuer}/token`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${clientId}:${clientId}-secret`).toString('base64')}` },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${clientId}:${clientId}-secret`).toString('base64')}`,
+        },
         body: new URLSearchParams({ grant_type: 'client_credentials', resource: ADMIN_AUDIENCE, scope: 'admin' }),
       });
       if (!response.ok) throw new Error(`token endpoint answered ${response.status}: ${await response.text()}`);

@@ -45,17 +45,25 @@ const syslogSink = z.strictObject({
   ca: z
     .string()
     .default('')
-    .describe('PEM CA certificate(s) that sign the receiver\'s certificate, or a file:/env: reference to them. Empty: the system\'s trusted CAs.'),
+    .describe("PEM CA certificate(s) that sign the receiver's certificate, or a file:/env: reference to them. Empty: the system's trusted CAs."),
   rejectUnauthorized: z.boolean().default(true).describe('Refuse a receiver whose TLS certificate does not verify against ca and host. Only for tests.'),
-  appName: z.string().regex(/^[!-~]{1,48}$/, 'up to 48 printable ASCII characters, no spaces').default('ai-gateway').describe('APP-NAME field of each message.'),
+  appName: z
+    .string()
+    .regex(/^[!-~]{1,48}$/, 'up to 48 printable ASCII characters, no spaces')
+    .default('ai-gateway')
+    .describe('APP-NAME field of each message.'),
   facility: z
     .number()
     .int()
     .min(0)
     .max(23)
     .default(13)
-    .describe('Syslog facility: 13 (log audit) keeps the trail apart from the host\'s own authpriv (10) login records.'),
-  hostname: z.string().regex(/^[!-~]{0,255}$/, 'printable ASCII, no spaces').default('').describe('HOSTNAME field of each message. Empty: the host name of this machine.'),
+    .describe("Syslog facility: 13 (log audit) keeps the trail apart from the host's own authpriv (10) login records."),
+  hostname: z
+    .string()
+    .regex(/^[!-~]{0,255}$/, 'printable ASCII, no spaces')
+    .default('')
+    .describe('HOSTNAME field of each message. Empty: the host name of this machine.'),
 });
 
 const splunkSink = z.strictObject({
@@ -64,9 +72,9 @@ const splunkSink = z.strictObject({
   format: format('native'),
   url: z.url({ protocol: /^https?$/ }).describe('Base URL of the HTTP Event Collector, e.g. https://splunk:8088; events go to <url>/services/collector/event.'),
   token: z.string().min(1).describe('HEC token (secret; or an env:/file:/vault: reference).'),
-  index: z.string().optional().describe('Index the events go to. Unset: the token\'s default index.'),
+  index: z.string().optional().describe("Index the events go to. Unset: the token's default index."),
   sourcetype: z.string().min(1).default('ai-gateway:event').describe('Sourcetype of the events.'),
-  source: z.string().optional().describe('Source of the events. Unset: the token\'s default source.'),
+  source: z.string().optional().describe("Source of the events. Unset: the token's default source."),
   host: z.string().default('').describe('Host field of the events. Empty: the host name of this machine.'),
   rejectUnauthorized: z.boolean().default(true).describe('Refuse an HEC whose TLS certificate does not verify. Only for tests.'),
   timeoutMs: z.number().int().positive().default(10_000).describe('How long one HEC request may take before it counts as failed (and is retried).'),
@@ -82,7 +90,10 @@ const webhookSink = z.strictObject({
     // A reference is checked when it is read; a literal key must be long enough to resist guessing.
     .refine((v) => isSecretReference(v) || v.length >= 16, 'at least 16 characters, or an env:/file:/vault: reference')
     .describe('HMAC-SHA256 key of the x-gateway-signature header, at least 16 characters (secret; or an env:/file:/vault: reference).'),
-  headers: z.record(z.string(), z.string()).default({}).describe('Extra request headers, e.g. an authorization header (values may be env:/file:/vault: references).'),
+  headers: z
+    .record(z.string(), z.string())
+    .default({})
+    .describe('Extra request headers, e.g. an authorization header (values may be env:/file:/vault: references).'),
   timeoutMs: z.number().int().positive().default(10_000).describe('How long one POST may take before it counts as failed (and is retried).'),
 });
 

@@ -4,7 +4,12 @@ import { adminEvent, attemptEvent, authFailedEvent, EventType, requestEvent } fr
 import { siemConfig } from './config.js';
 import { formatEvent, OCSF_VERSION, PRODUCT } from './formats.js';
 
-const context = { requestId: 'req_1', traceId: 'trace_1', sourceAddress: '10.1.2.3', actor: { keyId: 'key_1', keyName: 'ci-bot', teamId: 'team_1', customerId: 'cus_1', admin: '' } };
+const context = {
+  requestId: 'req_1',
+  traceId: 'trace_1',
+  sourceAddress: '10.1.2.3',
+  actor: { keyId: 'key_1', keyName: 'ci-bot', teamId: 'team_1', customerId: 'cus_1', admin: '' },
+};
 const TRICKY = 'a|b=c\\d\nline2\r\nline3';
 
 const outcome = (overrides: Partial<Parameters<typeof requestEvent>[2]> = {}) => ({
@@ -22,21 +27,55 @@ const outcome = (overrides: Partial<Parameters<typeof requestEvent>[2]> = {}) =>
   ...overrides,
 });
 
-const attempt = { provider: 'openai', model: 'gpt-4o', deployment: 'east', credential: 1, outcome: 'upstream_timeout', upstreamStatus: 504, durationMs: 30_000, reason: 'retry', errorMessage: 'timed out' };
+const attempt = {
+  provider: 'openai',
+  model: 'gpt-4o',
+  deployment: 'east',
+  credential: 1,
+  outcome: 'upstream_timeout',
+  upstreamStatus: 504,
+  durationMs: 30_000,
+  reason: 'retry',
+  errorMessage: 'timed out',
+};
 
 /** One event of each kind, with what each format must say about it. */
 const kinds = {
   completed: {
-    event: requestEvent(EventType.requestCompleted, { service: 'ingress', context }, outcome({ attempts: [{ ...attempt, outcome: 'ok', upstreamStatus: 200 }] })),
-    activity: 99, status: 1, severity: 1, cefSeverity: 1, operation: 'chat.completions',
+    event: requestEvent(
+      EventType.requestCompleted,
+      { service: 'ingress', context },
+      outcome({ attempts: [{ ...attempt, outcome: 'ok', upstreamStatus: 200 }] }),
+    ),
+    activity: 99,
+    status: 1,
+    severity: 1,
+    cefSeverity: 1,
+    operation: 'chat.completions',
   },
   failed: {
-    event: requestEvent(EventType.requestFailed, { service: 'ingress', context }, outcome({ httpStatus: 502, errorCode: 'upstream_error', errorMessage: TRICKY })),
-    activity: 99, status: 2, severity: 2, cefSeverity: 3, operation: 'chat.completions',
+    event: requestEvent(
+      EventType.requestFailed,
+      { service: 'ingress', context },
+      outcome({ httpStatus: 502, errorCode: 'upstream_error', errorMessage: TRICKY }),
+    ),
+    activity: 99,
+    status: 2,
+    severity: 2,
+    cefSeverity: 3,
+    operation: 'chat.completions',
   },
   rejected: {
-    event: requestEvent(EventType.requestRejected, { service: 'ingress', context }, outcome({ served: undefined, usage: undefined, httpStatus: 401, errorCode: 'invalid_api_key', errorMessage: 'bad key' })),
-    activity: 99, status: 2, severity: 3, cefSeverity: 5, operation: 'chat.completions',
+    event: requestEvent(
+      EventType.requestRejected,
+      { service: 'ingress', context },
+      outcome({ served: undefined, usage: undefined, httpStatus: 401, errorCode: 'invalid_api_key', errorMessage: 'bad key' }),
+    ),
+    activity: 99,
+    status: 2,
+    severity: 3,
+    cefSeverity: 5,
+    operation: 'chat.completions',
   },
   admin: {
     event: adminEvent(
@@ -44,15 +83,30 @@ const kinds = {
       { service: 'governance', actor: { keyId: '', keyName: '', teamId: 'team_1', customerId: '', admin: 'alice (admin)' } },
       { action: 'rotate', resource: 'virtual_key', resourceId: 'key_9', beforeJson: '{"id":"key_9","version":1}', afterJson: '{"id":"key_9","version":2}' },
     ),
-    activity: 3, status: 1, severity: 2, cefSeverity: 3, operation: 'rotate',
+    activity: 3,
+    status: 1,
+    severity: 2,
+    cefSeverity: 3,
+    operation: 'rotate',
   },
   authFailed: {
-    event: authFailedEvent({ service: 'governance', context: { requestId: 'req_2', traceId: '', actor: undefined, sourceAddress: '::1' } }, { surface: 'admin_api', reason: 'invalid credential', target: 'DELETE /admin/keys/key_9' }),
-    activity: 4, status: 2, severity: 3, cefSeverity: 5, operation: 'DELETE /admin/keys/key_9',
+    event: authFailedEvent(
+      { service: 'governance', context: { requestId: 'req_2', traceId: '', actor: undefined, sourceAddress: '::1' } },
+      { surface: 'admin_api', reason: 'invalid credential', target: 'DELETE /admin/keys/key_9' },
+    ),
+    activity: 4,
+    status: 2,
+    severity: 3,
+    cefSeverity: 5,
+    operation: 'DELETE /admin/keys/key_9',
   },
   attempt: {
     event: attemptEvent({ service: 'ingress', context }, attempt),
-    activity: 99, status: 2, severity: 2, cefSeverity: 3, operation: 'invoke',
+    activity: 99,
+    status: 2,
+    severity: 2,
+    cefSeverity: 3,
+    operation: 'invoke',
   },
 };
 
@@ -103,7 +157,12 @@ describe('SIEM record formats', () => {
         status_id: kind.status,
         status: kind.status === 1 ? 'Success' : 'Failure',
         time: event.time!.getTime(),
-        metadata: { version: OCSF_VERSION, uid: event.id, event_code: event.type, product: { name: 'AI Gateway', vendor_name: PRODUCT.vendor, version: PRODUCT.version } },
+        metadata: {
+          version: OCSF_VERSION,
+          uid: event.id,
+          event_code: event.type,
+          product: { name: 'AI Gateway', vendor_name: PRODUCT.vendor, version: PRODUCT.version },
+        },
         api: { operation: kind.operation },
       });
       // Admin changes carry no request id; the others correlate by it.
@@ -144,7 +203,13 @@ describe('SIEM record formats', () => {
     expect(o.actor.user).toMatchObject({ uid: 'alice (admin)', type_id: 2, type: 'Admin' });
     expect(o.api.service).toEqual({ name: 'admin_api' });
     expect(o.resources).toEqual([{ type: 'virtual_key', uid: 'key_9', data: { before: { id: 'key_9', version: 1 }, after: { id: 'key_9', version: 2 } } }]);
-    for (const [action, id] of [['create', 1], ['update', 3], ['revoke', 3], ['delete', 4], ['frobnicate', 99]] as const) {
+    for (const [action, id] of [
+      ['create', 1],
+      ['update', 3],
+      ['revoke', 3],
+      ['delete', 4],
+      ['frobnicate', 99],
+    ] as const) {
       const e = adminEvent(`admin.team.${action}`, { service: 'governance' }, { action, resource: 'team', resourceId: 't', beforeJson: '', afterJson: '' });
       expect(JSON.parse(formatEvent('ocsf', e))).toMatchObject({ activity_id: id, type_uid: 600300 + id });
     }
@@ -158,9 +223,17 @@ describe('SIEM record formats', () => {
   });
 
   it('cef: escapes pipes and backslashes in the header, and =, \\ and line breaks in extension values', () => {
-    const weird = adminEvent('admin.team|x\\y.create', { service: 'governance', actor: { keyId: '', keyName: '', teamId: '', customerId: '', admin: 'bob=1' } }, {
-      action: 'create', resource: 'team|x\\y', resourceId: 't1', beforeJson: '', afterJson: '',
-    });
+    const weird = adminEvent(
+      'admin.team|x\\y.create',
+      { service: 'governance', actor: { keyId: '', keyName: '', teamId: '', customerId: '', admin: 'bob=1' } },
+      {
+        action: 'create',
+        resource: 'team|x\\y',
+        resourceId: 't1',
+        beforeJson: '',
+        afterJson: '',
+      },
+    );
     const line = formatEvent('cef', weird);
     expect(line).toContain('|admin.team\\|x\\\\y.create|Admin team\\|x\\\\y create|');
     expect(line).toContain('suser=bob\\=1 ');
@@ -179,8 +252,21 @@ describe('SIEM record formats', () => {
   it('cef: request fields in fixed slots, IPv6 sources in c6a2', () => {
     const { extension } = parseCef(formatEvent('cef', kinds.completed.event));
     expect(extension).toMatchObject({
-      src: '10.1.2.3', suser: 'ci-bot', suid: 'key_1', cs2: 'gpt-4o', cs2Label: 'model', cs3: 'team_1', cs4: 'cus_1', flexString1: 'trace_1',
-      cn1: '200', cn2: '124', cn3: '15', destinationServiceName: 'openai', request: 'chat.completions', cat: 'request', deviceProcessName: 'ingress',
+      src: '10.1.2.3',
+      suser: 'ci-bot',
+      suid: 'key_1',
+      cs2: 'gpt-4o',
+      cs2Label: 'model',
+      cs3: 'team_1',
+      cs4: 'cus_1',
+      flexString1: 'trace_1',
+      cn1: '200',
+      cn2: '124',
+      cn3: '15',
+      destinationServiceName: 'openai',
+      request: 'chat.completions',
+      cat: 'request',
+      deviceProcessName: 'ingress',
     });
     const auth = parseCef(formatEvent('cef', kinds.authFailed.event)).extension;
     expect(auth).toMatchObject({ c6a2: '::1', act: 'deny', requestMethod: 'DELETE', request: '/admin/keys/key_9', reason: 'invalid credential' });
@@ -199,7 +285,12 @@ describe('SIEM sink config', () => {
     expect(splunk).toMatchObject({ format: 'native', sourcetype: 'ai-gateway:event', rejectUnauthorized: true });
     expect(webhook).toMatchObject({ format: 'native', headers: {}, timeoutMs: 10_000 });
     expect(siemConfig.parse(undefined)).toEqual([]);
-    expect(siemConfig.safeParse([{ type: 'syslog', name: 'a', host: 'h' }, { type: 'syslog', name: 'a', host: 'h' }]).success).toBe(false);
+    expect(
+      siemConfig.safeParse([
+        { type: 'syslog', name: 'a', host: 'h' },
+        { type: 'syslog', name: 'a', host: 'h' },
+      ]).success,
+    ).toBe(false);
     expect(siemConfig.safeParse([{ type: 'syslog', name: 'Bad Name', host: 'h' }]).success).toBe(false);
     expect(siemConfig.safeParse([{ type: 'syslog', name: 'a', host: 'h', filter: 'admin.>.x' }]).success).toBe(false);
   });

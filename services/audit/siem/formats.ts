@@ -49,7 +49,8 @@ export function levelOf(event: Event): Level {
   if (event.type === 'request.failed' || event.type.startsWith('admin.')) return 'low';
   if (p?.$case === 'attempt' && p.attempt.outcome !== 'ok') return 'low';
   // A key reaching for a tool it was not granted, or a held (possibly poisoned) tool, is worth a look.
-  if (p?.$case === 'tool') return p.tool.outcome === 'tool_not_allowed' || p.tool.outcome === 'tool_held' ? 'medium' : p.tool.outcome === 'ok' ? 'informational' : 'low';
+  if (p?.$case === 'tool')
+    return p.tool.outcome === 'tool_not_allowed' || p.tool.outcome === 'tool_held' ? 'medium' : p.tool.outcome === 'ok' ? 'informational' : 'low';
   return 'informational';
 }
 
@@ -103,7 +104,16 @@ function ocsfActivity(event: Event): [number, string] {
   let id = 99;
   if (p?.$case === 'admin') {
     const action = p.admin.action;
-    id = action === 'create' ? 1 : action === 'delete' ? 4 : ['read', 'list', 'get'].includes(action) ? 2 : ['update', 'rotate', 'revoke', 'enable', 'disable'].includes(action) ? 3 : 99;
+    id =
+      action === 'create'
+        ? 1
+        : action === 'delete'
+          ? 4
+          : ['read', 'list', 'get'].includes(action)
+            ? 2
+            : ['update', 'rotate', 'revoke', 'enable', 'disable'].includes(action)
+              ? 3
+              : 99;
     return [id, OCSF_ACTIVITY[id] ?? action];
   }
   if (p?.$case === 'auth') {
@@ -219,7 +229,12 @@ export function toOcsf(event: Event): Record<string, unknown> {
     case 'auth': {
       const f = p.auth;
       const { method, path } = splitTarget(f.target);
-      record.api = { operation: f.target || 'unknown', service: { name: f.surface || 'admin_api' }, request: requestRef, response: { error: 'unauthorized', message: nonEmpty(f.reason) } };
+      record.api = {
+        operation: f.target || 'unknown',
+        service: { name: f.surface || 'admin_api' },
+        request: requestRef,
+        response: { error: 'unauthorized', message: nonEmpty(f.reason) },
+      };
       record.http_request = { http_method: method, url: path ? { path } : undefined };
       record.status_detail = nonEmpty(f.reason);
       record.message = `refused credential on ${f.surface} ${f.target}: ${f.reason}`;
@@ -243,12 +258,19 @@ export function toOcsf(event: Event): Record<string, unknown> {
 
 /** CEF header fields escape backslash and pipe; a header cannot hold a line break. */
 export function cefHeader(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ');
+  return value
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/[\r\n]+/g, ' ');
 }
 
 /** CEF extension values escape backslash, equals sign and line breaks. */
 export function cefValue(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/=/g, '\\=').replace(/\r\n|\n/g, '\\n').replace(/\r/g, '\\r');
+  return value
+    .replace(/\\/g, '\\\\')
+    .replace(/=/g, '\\=')
+    .replace(/\r\n|\n/g, '\\n')
+    .replace(/\r/g, '\\r');
 }
 
 function cefName(event: Event): string {

@@ -69,7 +69,11 @@ export async function startSinks(bus: EventBus, sinks: readonly SinkConfig[], op
         try {
           await sink.deliver(events.map((event) => ({ event, record: formatEvent(config.format, event) })));
         } catch (err) {
-          if (events.length > 1 && refusedByReceiver(err)) sinkLog.warn({ events: events.length, reason: (err as Error).message }, 'SIEM refused a batch for what it holds; sending it in parts (if it is too large, lower maxBatch)');
+          if (events.length > 1 && refusedByReceiver(err))
+            sinkLog.warn(
+              { events: events.length, reason: (err as Error).message },
+              'SIEM refused a batch for what it holds; sending it in parts (if it is too large, lower maxBatch)',
+            );
           throw err;
         }
       };

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { Counter, Registry } from 'prom-client';
+import { type Counter, Registry } from 'prom-client';
 import { request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeSplunk, type FakeSplunk } from '../../../test/fakes/splunk.js';
@@ -20,11 +20,29 @@ const log = createLogger({ level: 'silent' });
 
 function event(i: number, errorMessage = `multi\nline ${i}`): Event {
   if (i % 5 === 4) {
-    return adminEvent('admin.team.update', { service: 'governance' }, { action: 'update', resource: 'team', resourceId: `team_${i}`, beforeJson: '{"n":1}', afterJson: '{"n":2}' });
+    return adminEvent(
+      'admin.team.update',
+      { service: 'governance' },
+      { action: 'update', resource: 'team', resourceId: `team_${i}`, beforeJson: '{"n":1}', afterJson: '{"n":2}' },
+    );
   }
-  return requestEvent(EventType.requestCompleted, { service: 'ingress', context: { requestId: `req_${i}`, traceId: '', actor: undefined, sourceAddress: '10.0.0.1' } }, {
-    endpoint: 'chat.completions', model: 'gpt-4o', served: undefined, httpStatus: 200, usage: undefined, stream: false, cacheHit: false, durationMs: 12.5, errorCode: '', errorMessage, attempts: [],
-  });
+  return requestEvent(
+    EventType.requestCompleted,
+    { service: 'ingress', context: { requestId: `req_${i}`, traceId: '', actor: undefined, sourceAddress: '10.0.0.1' } },
+    {
+      endpoint: 'chat.completions',
+      model: 'gpt-4o',
+      served: undefined,
+      httpStatus: 200,
+      usage: undefined,
+      stream: false,
+      cacheHit: false,
+      durationMs: 12.5,
+      errorCode: '',
+      errorMessage,
+      attempts: [],
+    },
+  );
 }
 
 function config(hec: FakeSplunk, overrides: Record<string, unknown> = {}): SplunkSinkConfig {
@@ -62,7 +80,13 @@ describe('Splunk HEC sink', () => {
     expect(hec.requests).toEqual([{ authorization: `Splunk ${hec.token}`, status: 200 }]);
     expect(hec.received).toHaveLength(3);
     hec.received.forEach((envelope, i) => {
-      expect(envelope).toMatchObject({ time: events[i]!.time!.getTime() / 1000, host: 'gw-host', source: 'gateway-test', sourcetype: 'ai-gateway:event', index: 'audit' });
+      expect(envelope).toMatchObject({
+        time: events[i]!.time!.getTime() / 1000,
+        host: 'gw-host',
+        source: 'gateway-test',
+        sourcetype: 'ai-gateway:event',
+        index: 'audit',
+      });
       expect(Event.fromJSON(envelope.event)).toEqual(events[i]);
     });
     await native.close();
@@ -159,7 +183,9 @@ describe('Splunk HEC sink', () => {
       await eventually('the 11 others', async () => (hec.received.length >= 11 ? true : undefined));
       expect(hec.received.map((e) => (e.event as { id: string }).id)).toEqual(sent.filter((e) => e !== huge).map((e) => e.id));
       await eventually('the huge one set aside', async () => (deadLetters.kept.length > 0 ? true : undefined));
-      expect(deadLetters.kept).toEqual([{ consumer: 'siem-splunk', event: huge, reason: expect.stringMatching(/answered 413: .*Content-Length of \d+ too large/) }]);
+      expect(deadLetters.kept).toEqual([
+        { consumer: 'siem-splunk', event: huge, reason: expect.stringMatching(/answered 413: .*Content-Length of \d+ too large/) },
+      ]);
       expect(hec.requests.filter((r) => r.status === 413).length).toBeGreaterThan(1);
       // Counted once the sink has read each answer, a moment after HEC took the events.
       await eventually('11 counted as delivered', async () =>
@@ -198,7 +224,10 @@ describe('Splunk HEC sink', () => {
     expect(await post('{"event":"x"}', `Bearer ${hec.token}`)).toEqual({ status: 401, body: { text: 'Invalid authorization', code: 3 } });
     expect(await post('', auth)).toEqual({ status: 400, body: { text: 'No data', code: 5 } });
     expect(await post('{"event":"a"}{"event":', auth)).toEqual({ status: 400, body: { text: 'Invalid data format', code: 6, 'invalid-event-number': 1 } });
-    expect(await post('{"event":"a"} {"time":1}', auth)).toEqual({ status: 400, body: { text: 'Event field is required', code: 12, 'invalid-event-number': 1 } });
+    expect(await post('{"event":"a"} {"time":1}', auth)).toEqual({
+      status: 400,
+      body: { text: 'Event field is required', code: 12, 'invalid-event-number': 1 },
+    });
     expect(await post('{"event":""}', auth)).toEqual({ status: 400, body: { text: 'Event field cannot be blank', code: 13, 'invalid-event-number': 0 } });
     expect(await post('{"event":"a","time":1700000000.5}{"event":{"k":"}{"}}', auth)).toEqual({ status: 200, body: { text: 'Success', code: 0 } });
     expect(hec.received).toEqual([{ event: 'a', time: 1700000000.5 }, { event: { k: '}{' } }]);

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Counter, Registry } from 'prom-client';
+import { type Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deadLetterRecorder } from '../../../test/harness/dead-letters.js';
 import { eventually, freePort } from '../../../test/harness/infra.js';
@@ -38,7 +38,29 @@ function selfSigned(dir: string, name: string): { cert: string; key: string } {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ],
+      { stdio: 'pipe' },
+    );
   } catch (err) {
     throw new Error(`openssl could not make a test certificate (apt-get install -y openssl): ${(err as Error).message}`);
   }
@@ -71,7 +93,8 @@ class Rsyslog {
     const { cert, key } = selfSigned(this.dir, 'server');
     this.ca = readFileSync(cert, 'utf8');
     const q = (p: string) => JSON.stringify(p);
-    const field = (name: string, property: string, extra = '') => `constant(value=",\\"${name}\\":\\"") property(name="${property}" format="json"${extra}) constant(value="\\"")`;
+    const field = (name: string, property: string, extra = '') =>
+      `constant(value=",\\"${name}\\":\\"") property(name="${property}" format="json"${extra}) constant(value="\\"")`;
     writeFileSync(
       this.conf,
       `global(workDirectory=${q(this.dir)} maxMessageSize="64k" parser.escapeControlCharactersOnReceive="off"
@@ -109,10 +132,14 @@ ruleset(name="received") {
     child.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
     for (const port of [this.plainPort, this.tlsPort]) {
-      await eventually(`rsyslogd to listen on ${port}`, async () => {
-        if (child.exitCode !== null) throw new Error(`rsyslogd exited (${child.exitCode}): ${this.output}`);
-        return (await accepts(port)) ? true : undefined;
-      }, 15_000);
+      await eventually(
+        `rsyslogd to listen on ${port}`,
+        async () => {
+          if (child.exitCode !== null) throw new Error(`rsyslogd exited (${child.exitCode}): ${this.output}`);
+          return (await accepts(port)) ? true : undefined;
+        },
+        15_000,
+      );
     }
   }
 
@@ -154,21 +181,61 @@ function accepts(port: number): Promise<boolean> {
 /** Events of every kind, with awkward content: line breaks, SD specials in ids, a type longer than MSGID allows. */
 function events(count: number, tag: string): Event[] {
   return Array.from({ length: count }, (_, i) => {
-    const context = { requestId: `${tag}-${i} "q" [x] \\b]`, traceId: `t${i}`, sourceAddress: '10.0.0.7', actor: { keyId: 'key_1', keyName: 'bot', teamId: 'team_1', customerId: '', admin: '' } };
+    const context = {
+      requestId: `${tag}-${i} "q" [x] \\b]`,
+      traceId: `t${i}`,
+      sourceAddress: '10.0.0.7',
+      actor: { keyId: 'key_1', keyName: 'bot', teamId: 'team_1', customerId: '', admin: '' },
+    };
     switch (i % 4) {
       case 0:
-        return requestEvent(EventType.requestCompleted, { service: 'ingress', context }, {
-          endpoint: 'chat.completions', model: `m${i}`, served: undefined, httpStatus: 200, usage: undefined, stream: true, cacheHit: false, durationMs: i, errorCode: '', errorMessage: '', attempts: [],
-        });
+        return requestEvent(
+          EventType.requestCompleted,
+          { service: 'ingress', context },
+          {
+            endpoint: 'chat.completions',
+            model: `m${i}`,
+            served: undefined,
+            httpStatus: 200,
+            usage: undefined,
+            stream: true,
+            cacheHit: false,
+            durationMs: i,
+            errorCode: '',
+            errorMessage: '',
+            attempts: [],
+          },
+        );
       case 1:
-        return requestEvent(EventType.requestFailed, { service: 'ingress', context }, {
-          endpoint: 'chat.completions', model: `m${i}`, served: undefined, httpStatus: 502, usage: undefined, stream: false, cacheHit: false, durationMs: i,
-          errorCode: 'upstream_error', errorMessage: `line one of ${i}\nline two | a=b \\ c\r\nline three ünïcödé`, attempts: [],
-        });
+        return requestEvent(
+          EventType.requestFailed,
+          { service: 'ingress', context },
+          {
+            endpoint: 'chat.completions',
+            model: `m${i}`,
+            served: undefined,
+            httpStatus: 502,
+            usage: undefined,
+            stream: false,
+            cacheHit: false,
+            durationMs: i,
+            errorCode: 'upstream_error',
+            errorMessage: `line one of ${i}\nline two | a=b \\ c\r\nline three ünïcödé`,
+            attempts: [],
+          },
+        );
       case 2:
-        return adminEvent('admin.provider_credential_binding.rotate', { service: 'governance', context }, {
-          action: 'rotate', resource: 'provider_credential_binding', resourceId: `b${i}`, beforeJson: '{"v":1}', afterJson: `{"v":2,"note":"multi\\nline"}`,
-        });
+        return adminEvent(
+          'admin.provider_credential_binding.rotate',
+          { service: 'governance', context },
+          {
+            action: 'rotate',
+            resource: 'provider_credential_binding',
+            resourceId: `b${i}`,
+            beforeJson: '{"v":1}',
+            afterJson: `{"v":2,"note":"multi\\nline"}`,
+          },
+        );
       default:
         return authFailedEvent({ service: 'governance', context }, { surface: 'admin_api', reason: 'invalid credential', target: `GET /admin/keys/${i}` });
     }
@@ -235,7 +302,7 @@ describe('syslog sink against rsyslogd', () => {
     }
   });
 
-  it('over TLS (RFC 5425): verified against the receiver\'s CA, same framing, in order', async () => {
+  it("over TLS (RFC 5425): verified against the receiver's CA, same framing, in order", async () => {
     ready();
     const bus = new MemoryBus(log);
     const config = sinkConfig({ name: 'tls', appName: 'gw-tls', port: rsyslog.tlsPort, tls: true, ca: rsyslog.ca, format: 'cef', maxBatch: 40 });
@@ -255,10 +322,16 @@ describe('syslog sink against rsyslogd', () => {
   it('over TLS: refuses a receiver whose certificate the configured CA did not sign', async () => {
     ready();
     const other = selfSigned(rsyslog.dir, 'other');
-    const sink = createSink(sinkConfig({ name: 'badca', appName: 'gw-badca', port: rsyslog.tlsPort, tls: true, ca: readFileSync(other.cert, 'utf8') }), { get: (v) => ({ value: v }) }, log);
+    const sink = createSink(
+      sinkConfig({ name: 'badca', appName: 'gw-badca', port: rsyslog.tlsPort, tls: true, ca: readFileSync(other.cert, 'utf8') }),
+      { get: (v) => ({ value: v }) },
+      log,
+    );
     try {
       const [event] = events(1, 'badca');
-      await expect(sink.deliver([{ event: event!, record: formatEvent('cef', event!) }])).rejects.toThrow(/cannot connect to syslog receiver tls:\/\/127\.0\.0\.1:\d+: .*(certificate|signature)/i);
+      await expect(sink.deliver([{ event: event!, record: formatEvent('cef', event!) }])).rejects.toThrow(
+        /cannot connect to syslog receiver tls:\/\/127\.0\.0\.1:\d+: .*(certificate|signature)/i,
+      );
       expect(rsyslog.received('gw-badca')).toEqual([]);
     } finally {
       await sink.close();
@@ -280,7 +353,9 @@ describe('syslog sink against rsyslogd', () => {
       await bus.publish(sent.slice(30));
       await eventually('a failed delivery while rsyslog is down', async () => ((await failures()) > 0 ? true : undefined));
       await rsyslog.start(binary);
-      const got = await eventually('all 60 after the restart', async () => (rsyslog.received('gw-restart').length >= 60 ? rsyslog.received('gw-restart') : undefined));
+      const got = await eventually('all 60 after the restart', async () =>
+        rsyslog.received('gw-restart').length >= 60 ? rsyslog.received('gw-restart') : undefined,
+      );
       expect(got.map((g) => (JSON.parse(g.msg) as { metadata: { uid: string } }).metadata.uid)).toEqual(sent.map((e) => e.id));
       got.forEach((g, i) => expectParsed(g, sent[i]!, 'gw-restart', 'ocsf'));
     } finally {

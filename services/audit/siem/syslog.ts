@@ -53,7 +53,14 @@ export function syslogMessage(event: Event, record: string, options: { facility:
     .filter(([, v]) => v)
     .map(([k, v]) => ` ${k}="${sdValue(v!)}"`)
     .join('')}]`;
-  const header = [`<${pri}>1`, timestamp, headerField(options.hostname, 255), headerField(options.appName, 48), headerField(options.procId, 128), headerField(event.type, 32)];
+  const header = [
+    `<${pri}>1`,
+    timestamp,
+    headerField(options.hostname, 255),
+    headerField(options.appName, 48),
+    headerField(options.procId, 128),
+    headerField(event.type, 32),
+  ];
   return `${header.join(' ')} ${sd} ${record}`;
 }
 

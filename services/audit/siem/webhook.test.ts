@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { Counter, Registry } from 'prom-client';
+import { type Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { listenLocally, readBody, writeJson } from '../../../test/fakes/local-server.js';
 import { deadLetterRecorder } from '../../../test/harness/dead-letters.js';
@@ -22,10 +22,23 @@ const log = createLogger({ level: 'silent' });
 const SECRET = 'whsec-test-0123456789abcdef';
 
 function event(i: number): Event {
-  return requestEvent(EventType.requestFailed, { service: 'ingress', context: { requestId: `req_${i}`, traceId: '', actor: undefined, sourceAddress: '' } }, {
-    endpoint: 'embeddings', model: 'text-embedding-3-small', served: undefined, httpStatus: 504, usage: undefined, stream: false, cacheHit: false, durationMs: 3,
-    errorCode: 'upstream_timeout', errorMessage: `no answer\nfor ${i}`, attempts: [],
-  });
+  return requestEvent(
+    EventType.requestFailed,
+    { service: 'ingress', context: { requestId: `req_${i}`, traceId: '', actor: undefined, sourceAddress: '' } },
+    {
+      endpoint: 'embeddings',
+      model: 'text-embedding-3-small',
+      served: undefined,
+      httpStatus: 504,
+      usage: undefined,
+      stream: false,
+      cacheHit: false,
+      durationMs: 3,
+      errorCode: 'upstream_timeout',
+      errorMessage: `no answer\nfor ${i}`,
+      attempts: [],
+    },
+  );
 }
 
 /**
@@ -73,7 +86,13 @@ function config(name: string, url: string, overrides: Record<string, unknown> = 
 
 function busSettings(names: { stream: string; subjectPrefix: string }) {
   return {
-    url: requireInfra().natsUrl, stream: names.stream, subjectPrefix: names.subjectPrefix, storage: 'file' as const, replicas: 1, maxAgeHours: 1, duplicateWindowSeconds: 60,
+    url: requireInfra().natsUrl,
+    stream: names.stream,
+    subjectPrefix: names.subjectPrefix,
+    storage: 'file' as const,
+    replicas: 1,
+    maxAgeHours: 1,
+    duplicateWindowSeconds: 60,
     // Short, so a batch held by a consumer stopped mid-retry comes back soon after the restart.
     ackWaitSeconds: 3,
   };
@@ -81,13 +100,17 @@ function busSettings(names: { stream: string; subjectPrefix: string }) {
 
 const ids = (accepted: unknown[]) => accepted.map((e) => (e as { id: string }).id);
 const failures = async (metrics: Registry, sink: string) =>
-  (await (metrics.getSingleMetric('gateway_consumer_batch_failures_total') as Counter).get()).values.find((v) => v.labels.consumer === `siem-${sink}`)?.value ?? 0;
+  (await (metrics.getSingleMetric('gateway_consumer_batch_failures_total') as Counter).get()).values.find((v) => v.labels.consumer === `siem-${sink}`)?.value ??
+  0;
 
 describe('webhook sink', () => {
   it('signs each batch so the receiver can verify it, with the configured headers (secret references resolved)', async () => {
     const receiver = await startReceiver();
     const secrets: SecretLookup = { get: (v) => ({ value: v === 'env:HOOK_AUTH' ? 'Bearer hook-token-abcdef123456' : v === 'env:HOOK_SECRET' ? SECRET : v }) };
-    const sink = new WebhookSink(config('hook', receiver.url, { secret: 'env:HOOK_SECRET', headers: { Authorization: 'env:HOOK_AUTH', 'x-tenant': 'acme' } }), secrets);
+    const sink = new WebhookSink(
+      config('hook', receiver.url, { secret: 'env:HOOK_SECRET', headers: { Authorization: 'env:HOOK_AUTH', 'x-tenant': 'acme' } }),
+      secrets,
+    );
     const cef = new WebhookSink(config('hook-cef', receiver.url, { format: 'cef' }), secrets);
     const forged = new WebhookSink(config('forged', receiver.url, { secret: 'not-the-shared-secret' }), secrets);
     try {
@@ -145,7 +168,9 @@ describe('webhook sink', () => {
       await bus.publish(sent);
       await eventually('the 9 others and the poison set aside', async () => (receiver.accepted.length >= 9 && deadLetters.kept.length > 0 ? true : undefined));
       expect(ids(receiver.accepted)).toEqual(sent.filter((e) => e !== poison).map((e) => e.id));
-      expect(deadLetters.kept).toEqual([{ consumer: 'siem-picky', event: poison, reason: expect.stringContaining(`answered 422: {"error":"event ${poison.id} has no place in our schema"}`) }]);
+      expect(deadLetters.kept).toEqual([
+        { consumer: 'siem-picky', event: poison, reason: expect.stringContaining(`answered 422: {"error":"event ${poison.id} has no place in our schema"}`) },
+      ]);
       expect(receiver.tooLarge).toBeGreaterThan(0);
       expect(await failures(metrics, 'picky')).toBe(0);
     } finally {
@@ -181,7 +206,11 @@ describe('webhook sink', () => {
     down.down = true;
     const bus = new MemoryBus(log);
     const metrics = new Registry();
-    const sinks = await startSinks(bus, [config('up', up.url, { maxBatch: 4 }), config('down', down.url, { maxBatch: 4 })], { log, metrics, deadLetters: deadLetterRecorder() });
+    const sinks = await startSinks(bus, [config('up', up.url, { maxBatch: 4 }), config('down', down.url, { maxBatch: 4 })], {
+      log,
+      metrics,
+      deadLetters: deadLetterRecorder(),
+    });
     try {
       const sent = Array.from({ length: 30 }, (_, i) => event(i));
       await bus.publish(sent);
@@ -270,7 +299,12 @@ describe('webhook sink', () => {
       expect(got.slice(0, 35)).toEqual(sent.slice(0, 35).map((e) => e.id));
       // Each held event exactly once. Compared as sets: they come back as their ack
       // deadlines pass, which JetStream does not promise to do in stream order.
-      expect([...got.slice(35)].sort()).toEqual(sent.slice(35).map((e) => e.id).sort());
+      expect([...got.slice(35)].sort()).toEqual(
+        sent
+          .slice(35)
+          .map((e) => e.id)
+          .sort(),
+      );
     } finally {
       for (const sinks of running) await sinks.stop();
       for (const bus of buses) await bus.close();

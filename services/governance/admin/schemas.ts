@@ -36,12 +36,29 @@ export const keyBody = {
     name,
     team: { type: ['string', 'null'] },
     customer: { type: ['string', 'null'] },
-    allowed_models: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Glob patterns of model names, e.g. "openai/*"; [] allows nothing. Default ["*"].' },
-    allowed_tools: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Glob patterns of MCP tools ("<server>.<tool>", e.g. "github.*"); [] (the default) allows none.' },
+    allowed_models: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      description: 'Glob patterns of model names, e.g. "openai/*"; [] allows nothing. Default ["*"].',
+    },
+    allowed_tools: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      description: 'Glob patterns of MCP tools ("<server>.<tool>", e.g. "github.*"); [] (the default) allows none.',
+    },
     metadata,
     content_logging: { type: 'boolean' },
-    cache_scope: { type: 'string', enum: ['key', 'team', 'customer'], description: 'Whose cached answers the key shares: its team\'s (default), only its own, or its customer\'s.' },
-    tool_mode: { type: 'string', enum: [...TOOL_MODES], description: 'Its chat completions get its MCP tools: off (default; a request may still ask with x-gateway-tools), inject (offered to the model), agent (the gateway also runs auto-executable ones).' },
+    cache_scope: {
+      type: 'string',
+      enum: ['key', 'team', 'customer'],
+      description: "Whose cached answers the key shares: its team's (default), only its own, or its customer's.",
+    },
+    tool_mode: {
+      type: 'string',
+      enum: [...TOOL_MODES],
+      description:
+        'Its chat completions get its MCP tools: off (default; a request may still ask with x-gateway-tools), inject (offered to the model), agent (the gateway also runs auto-executable ones).',
+    },
     tool_call_limit: { ...nullableCount, description: 'MCP tool calls per rate window (null: no limit).' },
     expires_at: { type: ['string', 'null'], format: 'date-time' },
     ...limits,

@@ -29,12 +29,14 @@ export class OidcAuthenticator {
   async authenticate(token: string): Promise<Principal | undefined> {
     let payload: JWTPayload;
     try {
-      payload = (await jwtVerify(token, await this.keys(), {
-        issuer: this.config.issuer,
-        audience: this.config.audience,
-        clockTolerance: this.config.clockToleranceSeconds,
-        requiredClaims: ['exp'],
-      })).payload;
+      payload = (
+        await jwtVerify(token, await this.keys(), {
+          issuer: this.config.issuer,
+          audience: this.config.audience,
+          clockTolerance: this.config.clockToleranceSeconds,
+          requiredClaims: ['exp'],
+        })
+      ).payload;
     } catch (err) {
       this.log.info({ reason: (err as Error).message }, 'SSO token refused');
       return undefined;

@@ -138,10 +138,21 @@ describe.each(['postgres', 'pglite'] as const)('leased quotas on %s', (kind) => 
 
   it('moves budget windows written in dollars to whole micro-dollars on upgrade, rounding use up', async () => {
     handle = await DATABASE_KINDS[kind]();
-    await migrate(handle.db, 'governance', governanceMigrations.filter((m) => m.version <= 7), log);
+    await migrate(
+      handle.db,
+      'governance',
+      governanceMigrations.filter((m) => m.version <= 7),
+      log,
+    );
     const start = new Date('2026-12-01T00:00:00Z');
-    await handle.db.query(`INSERT INTO quota_windows (quota, window_start, limit_value, allocated) VALUES ('budget:b1', $1, 3.5, 1.2000004), ('rpm:key:k', $1, 10, 3)`, [start]);
-    await handle.db.query(`INSERT INTO quota_leases (quota, window_start, holder, granted, used) VALUES ('budget:b1', $1, 'r1', 1.2000004, 0.30000000000000004), ('rpm:key:k', $1, 'r1', 3, 2)`, [start]);
+    await handle.db.query(
+      `INSERT INTO quota_windows (quota, window_start, limit_value, allocated) VALUES ('budget:b1', $1, 3.5, 1.2000004), ('rpm:key:k', $1, 10, 3)`,
+      [start],
+    );
+    await handle.db.query(
+      `INSERT INTO quota_leases (quota, window_start, holder, granted, used) VALUES ('budget:b1', $1, 'r1', 1.2000004, 0.30000000000000004), ('rpm:key:k', $1, 'r1', 3, 2)`,
+      [start],
+    );
     await migrate(handle.db, 'governance', governanceMigrations, log);
     const { rows } = await handle.db.query<{ quota: string; limit_value: string; allocated: string; granted: string; used: string }>(
       'SELECT w.quota, w.limit_value::text, w.allocated::text, l.granted::text, l.used::text FROM quota_windows w JOIN quota_leases l USING (quota, window_start) ORDER BY w.quota',

@@ -69,7 +69,10 @@ export class QuotaBook {
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.maintain().catch((err: unknown) => this.log.warn({ err }, 'quota sync failed; retrying')), this.settings.syncIntervalMs);
+    this.timer = setInterval(
+      () => void this.maintain().catch((err: unknown) => this.log.warn({ err }, 'quota sync failed; retrying')),
+      this.settings.syncIntervalMs,
+    );
     this.timer.unref();
   }
 
@@ -111,7 +114,16 @@ export class QuotaBook {
     const id = key(charge.quota, charge.window);
     let entry = this.entries.get(id);
     if (!entry) {
-      entry = { quota: charge.quota, window: charge.window, limit: charge.limit, granted: 0, used: 0, allocatedSeen: 0, lastActive: this.now(), synced: { granted: 0, used: 0 } };
+      entry = {
+        quota: charge.quota,
+        window: charge.window,
+        limit: charge.limit,
+        granted: 0,
+        used: 0,
+        allocatedSeen: 0,
+        lastActive: this.now(),
+        synced: { granted: 0, used: 0 },
+      };
       this.entries.set(id, entry);
     }
     entry.limit = charge.limit;

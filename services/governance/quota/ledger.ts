@@ -58,10 +58,7 @@ export class QuotaLedger {
       for (const lease of leases) {
         const granted = lease.used + lease.keep;
         const delta = granted - lease.granted;
-        await tx.query(
-          `UPDATE quota_windows SET allocated = allocated + $3 WHERE quota = $1 AND window_start = $2`,
-          [lease.quota, lease.windowStart, delta],
-        );
+        await tx.query(`UPDATE quota_windows SET allocated = allocated + $3 WHERE quota = $1 AND window_start = $2`, [lease.quota, lease.windowStart, delta]);
         await tx.query(
           `INSERT INTO quota_leases (quota, window_start, holder, granted, used) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (quota, window_start, holder) DO UPDATE SET granted = $4, used = $5, renewed_at = now()`,
@@ -94,8 +91,18 @@ export class QuotaLedger {
       );
       for (const row of rows) {
         const keep = row.quota.startsWith('conc:') ? 0 : Number(row.used);
-        await tx.query('UPDATE quota_windows SET allocated = allocated - ($3 - $4::numeric) WHERE quota = $1 AND window_start = $2', [row.quota, row.window_start, row.granted, keep]);
-        await tx.query('UPDATE quota_leases SET granted = $4, used = $4 WHERE quota = $1 AND window_start = $2 AND holder = $3', [row.quota, row.window_start, row.holder, keep]);
+        await tx.query('UPDATE quota_windows SET allocated = allocated - ($3 - $4::numeric) WHERE quota = $1 AND window_start = $2', [
+          row.quota,
+          row.window_start,
+          row.granted,
+          keep,
+        ]);
+        await tx.query('UPDATE quota_leases SET granted = $4, used = $4 WHERE quota = $1 AND window_start = $2 AND holder = $3', [
+          row.quota,
+          row.window_start,
+          row.holder,
+          keep,
+        ]);
       }
       return rows.length;
     });

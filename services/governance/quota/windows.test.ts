@@ -7,7 +7,8 @@ const win = (w: { start: Date; end: Date }) => [w.start.toISOString(), w.end.toI
 
 describe('budget windows', () => {
   const now = at('2026-11-25T15:42:17.123Z'); // a Wednesday
-  const calendar = (period: Parameters<typeof budgetWindow>[0]['period']) => win(budgetWindow({ period, alignment: 'calendar', anchor: at('2026-01-01T00:00:00Z') }, now));
+  const calendar = (period: Parameters<typeof budgetWindow>[0]['period']) =>
+    win(budgetWindow({ period, alignment: 'calendar', anchor: at('2026-01-01T00:00:00Z') }, now));
 
   it('aligns calendar windows to UTC boundaries', () => {
     expect(calendar('minute')).toEqual(['2026-11-25T15:42:00.000Z', '2026-11-25T15:43:00.000Z']);
@@ -19,7 +20,7 @@ describe('budget windows', () => {
     expect(calendar('year')).toEqual(['2026-01-01T00:00:00.000Z', '2027-01-01T00:00:00.000Z']);
   });
 
-  it('repeats rolling windows from the budget\'s anchor', () => {
+  it("repeats rolling windows from the budget's anchor", () => {
     const anchor = at('2026-09-10T08:00:00Z');
     expect(win(budgetWindow({ period: 'day', alignment: 'rolling', anchor }, now))).toEqual(['2026-11-25T08:00:00.000Z', '2026-11-26T08:00:00.000Z']);
     expect(win(budgetWindow({ period: 'month', alignment: 'rolling', anchor }, now))).toEqual(['2026-11-10T08:00:00.000Z', '2026-12-10T08:00:00.000Z']);

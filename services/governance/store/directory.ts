@@ -95,9 +95,19 @@ export class Directory {
 
   /** The admin-managed providers and models, as JSON objects keyed by name (what routing merges with its config file). */
   routingConfig(): { providers: Record<string, unknown>; models: Record<string, unknown>; mcpPins: Record<string, unknown> } {
-    const pick = (kind: RoutingEntry['kind']) => Object.fromEntries(this.routing.all().filter((e) => e.kind === kind).map((e) => [e.name, e.entry]));
+    const pick = (kind: RoutingEntry['kind']) =>
+      Object.fromEntries(
+        this.routing
+          .all()
+          .filter((e) => e.kind === kind)
+          .map((e) => [e.name, e.entry]),
+      );
     const approvals = pick('mcp') as Record<string, { pins: Record<string, string> }>;
-    return { providers: pick('provider'), models: pick('model'), mcpPins: Object.fromEntries(Object.entries(approvals).map(([server, a]) => [server, a.pins])) };
+    return {
+      providers: pick('provider'),
+      models: pick('model'),
+      mcpPins: Object.fromEntries(Object.entries(approvals).map(([server, a]) => [server, a.pins])),
+    };
   }
 
   /** Table by the resource name used in admin events. */

@@ -84,7 +84,10 @@ export class Table<T extends { id: string }> {
     const before = this.rows.get(entity.id);
     const values = this.columns.map((c) => this.toDb(c, entity[c.field]));
     const placeholders = values.map((_, i) => `$${i + 1}`).join(', ');
-    const updates = this.columns.filter((c) => c.field !== 'id').map((c) => `${c.column} = EXCLUDED.${c.column}`).join(', ');
+    const updates = this.columns
+      .filter((c) => c.field !== 'id')
+      .map((c) => `${c.column} = EXCLUDED.${c.column}`)
+      .join(', ');
     const { rows } = await this.db.query<Record<string, unknown>>(
       `INSERT INTO ${this.name} (${this.columnList}) VALUES (${placeholders}) ON CONFLICT (id) DO UPDATE SET ${updates} RETURNING ${this.columnList}`,
       values,
@@ -100,10 +103,10 @@ export class Table<T extends { id: string }> {
     const before = this.rows.get(id);
     if (changed.length === 0) return before ? { before, after: before } : undefined;
     const sets = changed.map((c, i) => `${c.column} = $${i + 2}`).join(', ');
-    const { rows } = await this.db.query<Record<string, unknown>>(
-      `UPDATE ${this.name} SET ${sets} WHERE id = $1 RETURNING ${this.columnList}`,
-      [id, ...changed.map((c) => this.toDb(c, patch[c.field] as T[keyof T]))],
-    );
+    const { rows } = await this.db.query<Record<string, unknown>>(`UPDATE ${this.name} SET ${sets} WHERE id = $1 RETURNING ${this.columnList}`, [
+      id,
+      ...changed.map((c) => this.toDb(c, patch[c.field] as T[keyof T])),
+    ]);
     if (!rows[0]) return undefined;
     const after = this.fromRow(rows[0]);
     this.put(after);

@@ -71,7 +71,11 @@ export function tools(f: Fragments, flat: boolean): Schema {
     : {
         required: ['function'],
         properties: {
-          function: { type: 'object', required: ['name'], properties: { name: f.requiredName, description: nullableString, parameters: object, strict: boolean } },
+          function: {
+            type: 'object',
+            required: ['name'],
+            properties: { name: f.requiredName, description: nullableString, parameters: object, strict: boolean },
+          },
         },
       };
   return { type: ['array', 'null'], maxItems: f.limits.maxTools, items: typed({ function: functionTool }) };

@@ -1,4 +1,20 @@
-import { boolean, count, MAX_TOKENS, nullableString, object, range, stop, string, text, toolChoice, tools, typed, when, type Fragments, type Schema } from './common.js';
+import {
+  boolean,
+  count,
+  MAX_TOKENS,
+  nullableString,
+  object,
+  range,
+  stop,
+  string,
+  text,
+  toolChoice,
+  tools,
+  typed,
+  when,
+  type Fragments,
+  type Schema,
+} from './common.js';
 
 /*
  * OpenAI's inbound APIs as JSON Schema, with the types and ranges of
@@ -164,7 +180,10 @@ export function responsesSchema(f: Fragments): Schema {
     required: ['model'],
     properties: {
       model: f.model,
-      input: { anyOf: [string, { type: 'array', maxItems: f.limits.maxMessages, items: responsesItem(f) }], description: 'a string or an array of input items' },
+      input: {
+        anyOf: [string, { type: 'array', maxItems: f.limits.maxMessages, items: responsesItem(f) }],
+        description: 'a string or an array of input items',
+      },
       instructions: nullableString,
       ...sampling(),
       max_output_tokens: count(1, MAX_TOKENS),

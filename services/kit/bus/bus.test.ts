@@ -14,19 +14,23 @@ import type { EventBus } from './types.js';
 const log = createLogger({ level: 'silent' });
 
 function event(n: number, type: string = EventType.requestCompleted): Event {
-  const e = requestEvent(EventType.requestCompleted, { service: 'ingress', context: { requestId: `req_${n}`, traceId: '', actor: undefined, sourceAddress: '' } }, {
-    endpoint: 'chat.completions',
-    model: `m${n}`,
-    served: undefined,
-    httpStatus: 200,
-    usage: undefined,
-    stream: false,
-    cacheHit: false,
-    durationMs: 1,
-    errorCode: '',
-    errorMessage: '',
-    attempts: [],
-  });
+  const e = requestEvent(
+    EventType.requestCompleted,
+    { service: 'ingress', context: { requestId: `req_${n}`, traceId: '', actor: undefined, sourceAddress: '' } },
+    {
+      endpoint: 'chat.completions',
+      model: `m${n}`,
+      served: undefined,
+      httpStatus: 200,
+      usage: undefined,
+      stream: false,
+      cacheHit: false,
+      durationMs: 1,
+      errorCode: '',
+      errorMessage: '',
+      attempts: [],
+    },
+  );
   return { ...e, type };
 }
 
@@ -107,7 +111,13 @@ describe.each(Object.keys(fixtures))('%s event bus', (kind) => {
     }
     // Published alone and in publishes of many, with runs of one type broken by another (on JetStream: messages of 1 to 20 events).
     const sent = Array.from({ length: 50 }, (_, i) => event(i, i % 10 === 9 ? EventType.requestFailed : EventType.requestCompleted));
-    for (const [from, to] of [[0, 1], [1, 21], [21, 24], [24, 50]] as const) await bus.publish(sent.slice(from, to));
+    for (const [from, to] of [
+      [0, 1],
+      [1, 21],
+      [21, 24],
+      [24, 50],
+    ] as const)
+      await bus.publish(sent.slice(from, to));
     const expected = sent.map((e) => e.requestId);
     for (const name of ['audit', 'metering']) {
       await eventually(`${name} to see 50 events`, async () => (seen[name]!.length >= 50 ? true : undefined));
@@ -209,7 +219,7 @@ describe('jetstream durable consumer', () => {
     }
   });
 
-  it('reads a message of one plain event, as gateways before batching published them, and drops one that is not an event of its subject\'s type', async () => {
+  it("reads a message of one plain event, as gateways before batching published them, and drops one that is not an event of its subject's type", async () => {
     const fixture = await fixtures.jetstream!();
     try {
       const seen: string[] = [];

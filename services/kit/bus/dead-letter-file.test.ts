@@ -6,9 +6,23 @@ import { decodeEvent, EventType, requestEvent } from '../events.js';
 import { DeadLetterFile } from './dead-letter-file.js';
 
 const event = (requestId: string) =>
-  requestEvent(EventType.requestFailed, { service: 'ingress', context: { requestId, traceId: '', actor: undefined, sourceAddress: '' } }, {
-    endpoint: 'chat.completions', model: 'gpt-4o-mini', served: undefined, httpStatus: 502, usage: undefined, stream: false, cacheHit: false, durationMs: 1, errorCode: 'provider_error', errorMessage: 'x'.repeat(500), attempts: [],
-  });
+  requestEvent(
+    EventType.requestFailed,
+    { service: 'ingress', context: { requestId, traceId: '', actor: undefined, sourceAddress: '' } },
+    {
+      endpoint: 'chat.completions',
+      model: 'gpt-4o-mini',
+      served: undefined,
+      httpStatus: 502,
+      usage: undefined,
+      stream: false,
+      cacheHit: false,
+      durationMs: 1,
+      errorCode: 'provider_error',
+      errorMessage: 'x'.repeat(500),
+      attempts: [],
+    },
+  );
 
 describe('the dead-letter file', () => {
   let dir = '';
@@ -25,7 +39,10 @@ describe('the dead-letter file', () => {
     // Each line is about 1,070 bytes: a third would pass 3,000.
     expect(await reopened.add(event('req_3'), 'message size exceeds maximum allowed')).toBe(false);
 
-    const letters = readFileSync(path, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { eventId: string; requestId: string; reason: string; event: string });
+    const letters = readFileSync(path, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { eventId: string; requestId: string; reason: string; event: string });
     expect(letters.map((letter) => letter.requestId)).toEqual(['req_1', 'req_2']);
     expect(letters[0]).toMatchObject({ eventId: first.id, type: 'request.failed', reason: 'message size exceeds maximum allowed' });
     expect(decodeEvent(Buffer.from(letters[0]!.event, 'base64'))).toEqual(first);

@@ -30,7 +30,14 @@ export class DeadLetterFile {
 
   /** Appends the event and why it was refused; false when the file is full and the event was not kept. */
   add(event: Event, reason: string): Promise<boolean> {
-    const letter = { recordedAt: new Date().toISOString(), eventId: event.id, type: event.type, requestId: event.requestId, reason, event: Buffer.from(encodeEvent(event)).toString('base64') };
+    const letter = {
+      recordedAt: new Date().toISOString(),
+      eventId: event.id,
+      type: event.type,
+      requestId: event.requestId,
+      reason,
+      event: Buffer.from(encodeEvent(event)).toString('base64'),
+    };
     const line = Buffer.from(`${JSON.stringify(letter)}\n`);
     const written = this.writes.then(async () => {
       if (this.bytes + line.length > this.maxBytes) return false;

@@ -1,4 +1,4 @@
-import { Counter, Registry } from 'prom-client';
+import { type Counter, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DATABASE_KINDS } from '../../../test/harness/databases.js';
 import { eventually } from '../../../test/harness/infra.js';
@@ -26,7 +26,8 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('d
     for (const id of ['a', 'b', 'c', 'd']) await letters.setAside('metering', event(id), overflow());
     await letters.setAside('audit', event('a'), overflow());
     const left = async (consumer: string) =>
-      (await handle!.db.query<{ request_id: string; error: string }>('SELECT request_id, error FROM dead_letters WHERE consumer = $1 ORDER BY id', [consumer])).rows;
+      (await handle!.db.query<{ request_id: string; error: string }>('SELECT request_id, error FROM dead_letters WHERE consumer = $1 ORDER BY id', [consumer]))
+        .rows;
     return { db: handle.db, metrics, left };
   }
 
@@ -70,7 +71,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('d
     expect(await left('metering')).toEqual([]);
   });
 
-  it('lets one replica at a time try a consumer\'s dead letters, so none is delivered twice', async () => {
+  it("lets one replica at a time try a consumer's dead letters, so none is delivered twice", async () => {
     const { db, metrics, left } = await setUp();
     const delivered: string[] = [];
     const write = async (events: Event[]) => {

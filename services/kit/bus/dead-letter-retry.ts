@@ -75,8 +75,16 @@ export async function retryDeadLetters(options: DeadLetterRetryOptions): Promise
   const start = await takeHold(db, consumer, holder);
   if (start === undefined) return { ...result, heldElsewhere: true };
 
-  const retried = sharedMetric(options.metrics, 'gateway_consumer_dead_letters_retried_total', () =>
-    new Counter({ name: 'gateway_consumer_dead_letters_retried_total', help: 'Dead letters a consumer wrote or delivered on a later try, by consumer.', labelNames: ['consumer'], registers: [options.metrics] }),
+  const retried = sharedMetric(
+    options.metrics,
+    'gateway_consumer_dead_letters_retried_total',
+    () =>
+      new Counter({
+        name: 'gateway_consumer_dead_letters_retried_total',
+        help: 'Dead letters a consumer wrote or delivered on a later try, by consumer.',
+        labelNames: ['consumer'],
+        registers: [options.metrics],
+      }),
   );
   const attempt = isolatingRefused(
     async (letters: DeadLetter[]) => {
@@ -145,7 +153,11 @@ async function renewHold(db: Queryable, consumer: string, holder: string): Promi
 }
 
 async function letGo(db: Queryable, consumer: string, holder: string, resumeAfter: string): Promise<void> {
-  await db.query(`UPDATE dead_letter_tries SET held_until = '-infinity', resume_after = $3::bigint WHERE consumer = $1 AND holder = $2`, [consumer, holder, resumeAfter]);
+  await db.query(`UPDATE dead_letter_tries SET held_until = '-infinity', resume_after = $3::bigint WHERE consumer = $1 AND holder = $2`, [
+    consumer,
+    holder,
+    resumeAfter,
+  ]);
 }
 
 /** Retries a consumer's dead letters at start and every DEAD_LETTER_RETRY_MS, never failing the consumer. */

@@ -88,8 +88,16 @@ export function settingAsideRefused(
  * error level.
  */
 export function deadLetters(db: Queryable, metrics: Registry, log: Logger): DeadLetters {
-  const count = sharedMetric(metrics, 'gateway_consumer_dead_letters_total', () =>
-    new Counter({ name: 'gateway_consumer_dead_letters_total', help: 'Events a durable consumer could never write or deliver, kept in dead_letters, by consumer.', labelNames: ['consumer'], registers: [metrics] }),
+  const count = sharedMetric(
+    metrics,
+    'gateway_consumer_dead_letters_total',
+    () =>
+      new Counter({
+        name: 'gateway_consumer_dead_letters_total',
+        help: 'Events a durable consumer could never write or deliver, kept in dead_letters, by consumer.',
+        labelNames: ['consumer'],
+        registers: [metrics],
+      }),
   );
   const setAside: SetAside = async (consumer, event, err) => {
     await db.query(
@@ -98,7 +106,10 @@ export function deadLetters(db: Queryable, metrics: Registry, log: Logger): Dead
       [consumer, storableText(event.id), storableText(event.type), storableText(event.requestId), Buffer.from(encodeEvent(event)), storableText(err.message)],
     );
     count.inc({ consumer });
-    log.error({ consumer, eventId: event.id, type: event.type, requestId: event.requestId, reason: err.message }, 'event set aside in dead_letters: refused for what it holds (tried again at start and every hour)');
+    log.error(
+      { consumer, eventId: event.id, type: event.type, requestId: event.requestId, reason: err.message },
+      'event set aside in dead_letters: refused for what it holds (tried again at start and every hour)',
+    );
   };
   return {
     setAside,
@@ -121,10 +132,26 @@ export interface DeadLetterRow {
 
 /** The dead letters of every consumer, or of one, newest first. */
 export async function listDeadLetters(db: Queryable, consumer: string | undefined, limit: number): Promise<DeadLetterRow[]> {
-  const { rows } = await db.query<{ id: string; consumer: string; event_type: string; request_id: string; error: string; recorded_at: Date; event: Uint8Array }>(
+  const { rows } = await db.query<{
+    id: string;
+    consumer: string;
+    event_type: string;
+    request_id: string;
+    error: string;
+    recorded_at: Date;
+    event: Uint8Array;
+  }>(
     `SELECT id::text, consumer, event_type, request_id, error, recorded_at, event FROM dead_letters
      WHERE $1::text IS NULL OR consumer = $1 ORDER BY id DESC LIMIT $2`,
     [consumer ?? null, limit],
   );
-  return rows.map((r) => ({ id: r.id, consumer: r.consumer, eventType: r.event_type, requestId: r.request_id, error: r.error, recordedAt: new Date(r.recorded_at), event: decodeEvent(r.event) }));
+  return rows.map((r) => ({
+    id: r.id,
+    consumer: r.consumer,
+    eventType: r.event_type,
+    requestId: r.request_id,
+    error: r.error,
+    recordedAt: new Date(r.recorded_at),
+    event: decodeEvent(r.event),
+  }));
 }

@@ -3,14 +3,41 @@ import type { Attempt } from '../../gen/gateway/v1/common.js';
 import { adminEvent, encodeEvent, EventType, requestEvent, type Event } from '../events.js';
 import { boundedEvent, reducedEvent } from './event-bounds.js';
 
-const context = { requestId: 'req_1', traceId: '', actor: { keyId: 'vk_1', keyName: 'ci', teamId: '', customerId: '', admin: '' }, sourceAddress: '203.0.113.9' };
+const context = {
+  requestId: 'req_1',
+  traceId: '',
+  actor: { keyId: 'vk_1', keyName: 'ci', teamId: '', customerId: '', admin: '' },
+  sourceAddress: '203.0.113.9',
+};
 const attempt = (n: number, errorMessage = ''): Attempt => ({
-  provider: 'openai', model: 'gpt-4o-mini', deployment: `openai-${n}`, credential: 0, outcome: errorMessage ? 'server_error' : 'ok', upstreamStatus: errorMessage ? 502 : 200, durationMs: n, reason: n === 0 ? 'initial' : 'retry', errorMessage,
+  provider: 'openai',
+  model: 'gpt-4o-mini',
+  deployment: `openai-${n}`,
+  credential: 0,
+  outcome: errorMessage ? 'server_error' : 'ok',
+  upstreamStatus: errorMessage ? 502 : 200,
+  durationMs: n,
+  reason: n === 0 ? 'initial' : 'retry',
+  errorMessage,
 });
 const completed = (model: string, attempts: Attempt[] = [attempt(0)], errorMessage = ''): Event =>
-  requestEvent(EventType.requestFailed, { service: 'ingress', context }, {
-    endpoint: 'chat.completions', model, served: undefined, httpStatus: 502, usage: undefined, stream: false, cacheHit: false, durationMs: 12, errorCode: 'provider_error', errorMessage, attempts,
-  });
+  requestEvent(
+    EventType.requestFailed,
+    { service: 'ingress', context },
+    {
+      endpoint: 'chat.completions',
+      model,
+      served: undefined,
+      httpStatus: 502,
+      usage: undefined,
+      stream: false,
+      cacheHit: false,
+      durationMs: 12,
+      errorCode: 'provider_error',
+      errorMessage,
+      attempts,
+    },
+  );
 const modelOf = (event: Event) => (event.payload?.$case === 'request' ? event.payload.request.model : undefined);
 const attemptsOf = (event: Event) => (event.payload?.$case === 'request' ? event.payload.request.attempts : []);
 
@@ -64,7 +91,10 @@ describe('event bounds', () => {
 
   it('reduces an event whose fields, each within bounds, are too many together', () => {
     const page = '<html>502 Bad Gateway</html>'.padEnd(12_000, ' ');
-    const event = completed('gpt-4o-mini', Array.from({ length: 6 }, (_, n) => attempt(n, page)));
+    const event = completed(
+      'gpt-4o-mini',
+      Array.from({ length: 6 }, (_, n) => attempt(n, page)),
+    );
     const attempts = attemptsOf(boundedEvent(event));
     expect(attempts).toHaveLength(6);
     for (const a of attempts) {
@@ -79,17 +109,30 @@ describe('event bounds', () => {
     const reduced = attemptsOf(boundedEvent(completed('gpt-4o-mini', attempts)));
     expect(reduced).toHaveLength(8);
     expect(reduced.slice(0, 6)).toEqual(attempts.slice(0, 6));
-    expect(reduced[6]).toMatchObject({ provider: '…[truncated: 2,543 more items]', outcome: '…[truncated: 2,543 more items]', durationMs: 0, upstreamStatus: 0 });
+    expect(reduced[6]).toMatchObject({
+      provider: '…[truncated: 2,543 more items]',
+      outcome: '…[truncated: 2,543 more items]',
+      durationMs: 0,
+      upstreamStatus: 0,
+    });
     expect(reduced[7]).toEqual(attempts.at(-1));
   });
 
   it('keeps an event of only the longest text within what any bus takes: 96 KiB bounded, 64 KiB reduced', () => {
     const huge = '中'.repeat(1_000_000);
-    const allHuge = completed(huge, Array.from({ length: 100 }, (_, n) => ({ ...attempt(n, huge), provider: huge, model: huge, deployment: huge, reason: huge })), huge);
+    const allHuge = completed(
+      huge,
+      Array.from({ length: 100 }, (_, n) => ({ ...attempt(n, huge), provider: huge, model: huge, deployment: huge, reason: huge })),
+      huge,
+    );
     expect(encodeEvent(boundedEvent(allHuge)).length).toBeLessThanOrEqual(64 * 1024);
     // Just within the total: one field cut to its bound, the other kept whole.
     const after = '中'.repeat(16_000);
-    const admin = adminEvent('admin.routing_provider.update', { service: 'governance' }, { action: 'update', resource: 'routing_provider', resourceId: 'p1', beforeJson: huge, afterJson: after });
+    const admin = adminEvent(
+      'admin.routing_provider.update',
+      { service: 'governance' },
+      { action: 'update', resource: 'routing_provider', resourceId: 'p1', beforeJson: huge, afterJson: after },
+    );
     const bounded = boundedEvent(admin);
     expect(bounded.payload?.$case === 'admin' && bounded.payload.admin).toMatchObject({ resource: 'routing_provider', resourceId: 'p1', afterJson: after });
     expect(encodeEvent(bounded).length).toBeLessThanOrEqual(96 * 1024 + 1024);

@@ -72,7 +72,11 @@ class Cutter {
     // The last item stays: of a request's attempts, the one that decided how it ended.
     const kept =
       items.length > listItems
-        ? [...items.slice(0, listItems - 2), placeholderLike(items[listItems - 2], `…[truncated: ${grouped(items.length - listItems + 1)} more items]`), items.at(-1)]
+        ? [
+            ...items.slice(0, listItems - 2),
+            placeholderLike(items[listItems - 2], `…[truncated: ${grouped(items.length - listItems + 1)} more items]`),
+            items.at(-1),
+          ]
         : items;
     let copy: unknown[] | undefined;
     for (let i = 0; i < kept.length; i++) {

@@ -3,12 +3,30 @@ import { adminEvent, EventType, requestEvent, type Event } from '../events.js';
 import { packEvents, unpackEvents } from './event-messages.js';
 
 const context = { requestId: 'req_1', traceId: '', actor: undefined, sourceAddress: '' };
-const outcome = { endpoint: 'chat.completions', model: 'm', served: undefined, httpStatus: 200, usage: undefined, stream: false, cacheHit: false, durationMs: 1, errorCode: '', errorMessage: '', attempts: [] };
+const outcome = {
+  endpoint: 'chat.completions',
+  model: 'm',
+  served: undefined,
+  httpStatus: 200,
+  usage: undefined,
+  stream: false,
+  cacheHit: false,
+  durationMs: 1,
+  errorCode: '',
+  errorMessage: '',
+  attempts: [],
+};
 const completed = (): Event => requestEvent(EventType.requestCompleted, { service: 'test', context }, outcome);
 const failed = (): Event => requestEvent(EventType.requestFailed, { service: 'test', context }, { ...outcome, httpStatus: 502 });
-const admin = (after: string): Event => adminEvent('admin.virtual_key.update', { service: 'test' }, { action: 'update', resource: 'virtual_key', resourceId: 'k1', beforeJson: '', afterJson: after });
+const admin = (after: string): Event =>
+  adminEvent(
+    'admin.virtual_key.update',
+    { service: 'test' },
+    { action: 'update', resource: 'virtual_key', resourceId: 'k1', beforeJson: '', afterJson: after },
+  );
 
-const roundTrip = (events: Event[], maxBytes?: number) => packEvents(events, maxBytes).flatMap((m) => unpackEvents(m.data, m.count > 1 ? String(m.count) : undefined));
+const roundTrip = (events: Event[], maxBytes?: number) =>
+  packEvents(events, maxBytes).flatMap((m) => unpackEvents(m.data, m.count > 1 ? String(m.count) : undefined));
 
 describe('event messages', () => {
   it('packs each run of one type into one message, in order, and unpacks the same events', () => {

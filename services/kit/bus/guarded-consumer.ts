@@ -51,14 +51,39 @@ export async function startGuardedConsumer(bus: EventBus, options: GuardedConsum
 /** One set per registry, shared by every consumer of the process. */
 function consumerMetrics(metrics: Registry) {
   return {
-    handled: sharedMetric(metrics, 'gateway_consumer_events_total', () =>
-      new Counter({ name: 'gateway_consumer_events_total', help: 'Events a durable consumer wrote or delivered, by consumer.', labelNames: ['consumer'], registers: [metrics] }),
+    handled: sharedMetric(
+      metrics,
+      'gateway_consumer_events_total',
+      () =>
+        new Counter({
+          name: 'gateway_consumer_events_total',
+          help: 'Events a durable consumer wrote or delivered, by consumer.',
+          labelNames: ['consumer'],
+          registers: [metrics],
+        }),
     ),
-    failures: sharedMetric(metrics, 'gateway_consumer_batch_failures_total', () =>
-      new Counter({ name: 'gateway_consumer_batch_failures_total', help: 'Batches a durable consumer failed to write or deliver (they are retried), by consumer.', labelNames: ['consumer'], registers: [metrics] }),
+    failures: sharedMetric(
+      metrics,
+      'gateway_consumer_batch_failures_total',
+      () =>
+        new Counter({
+          name: 'gateway_consumer_batch_failures_total',
+          help: 'Batches a durable consumer failed to write or deliver (they are retried), by consumer.',
+          labelNames: ['consumer'],
+          registers: [metrics],
+        }),
     ),
-    duration: sharedMetric(metrics, 'gateway_consumer_batch_duration_seconds', () =>
-      new Histogram({ name: 'gateway_consumer_batch_duration_seconds', help: 'Time to write or deliver one batch, by consumer.', labelNames: ['consumer'], buckets: LATENCY_BUCKETS, registers: [metrics] }),
+    duration: sharedMetric(
+      metrics,
+      'gateway_consumer_batch_duration_seconds',
+      () =>
+        new Histogram({
+          name: 'gateway_consumer_batch_duration_seconds',
+          help: 'Time to write or deliver one batch, by consumer.',
+          labelNames: ['consumer'],
+          buckets: LATENCY_BUCKETS,
+          registers: [metrics],
+        }),
     ),
   };
 }

@@ -221,13 +221,7 @@ export class JetStreamBus implements EventBus {
    * batch is retried, so nothing behind it is redelivered meanwhile and
    * delivered twice.
    */
-  private async runBatches(
-    messages: ConsumerMessages,
-    maxBatch: number,
-    handler: BatchHandler,
-    log: Logger,
-    state: { stopping: boolean },
-  ): Promise<void> {
+  private async runBatches(messages: ConsumerMessages, maxBatch: number, handler: BatchHandler, log: Logger, state: { stopping: boolean }): Promise<void> {
     const held: Delivery[] = [];
     let heldEvents = 0;
     const pause = new Pause();
@@ -267,7 +261,7 @@ export class JetStreamBus implements EventBus {
     try {
       return this.eventsOf(msg);
     } catch (err) {
-      log.error({ err, subject: msg.subject, seq: msg.seq }, 'dropping a message that is not events of its subject\'s type');
+      log.error({ err, subject: msg.subject, seq: msg.seq }, "dropping a message that is not events of its subject's type");
       msg.term();
       return undefined;
     }
@@ -293,7 +287,14 @@ export class JetStreamBus implements EventBus {
    * messages. Gives up (returns false, acking nothing) when stopping: the
    * server redelivers to another replica or to this consumer's next run.
    */
-  private async handleBatch(batch: Delivery[], held: readonly Delivery[], maxBatch: number, handler: BatchHandler, log: Logger, state: { stopping: boolean }): Promise<boolean> {
+  private async handleBatch(
+    batch: Delivery[],
+    held: readonly Delivery[],
+    maxBatch: number,
+    handler: BatchHandler,
+    log: Logger,
+    state: { stopping: boolean },
+  ): Promise<boolean> {
     const events = batch.flatMap((delivery) => delivery.events);
     let from = 0;
     for (let attempt = 0; ; attempt++) {
@@ -336,7 +337,7 @@ export class JetStreamBus implements EventBus {
         try {
           events = this.eventsOf(msg);
         } catch (err) {
-          this.log.error({ err, subject: msg.subject }, 'subscriber skipped a message that is not events of its subject\'s type');
+          this.log.error({ err, subject: msg.subject }, "subscriber skipped a message that is not events of its subject's type");
           continue;
         }
         for (const event of events) {

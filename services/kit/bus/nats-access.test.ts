@@ -10,7 +10,12 @@ import { natsAccess, natsAccessProblems, withoutCredentials, type NatsAccessSett
 
 const noAuth = { user: '', password: '', token: '', nkeySeedFile: '', credsFile: '' };
 const noTls = { caFile: '', certFile: '', keyFile: '' };
-const settings = (auth: Partial<NatsAccessSettings['auth']>, more: Partial<NatsAccessSettings> = {}): NatsAccessSettings => ({ auth: { ...noAuth, ...auth }, tls: noTls, insecure: true, ...more });
+const settings = (auth: Partial<NatsAccessSettings['auth']>, more: Partial<NatsAccessSettings> = {}): NatsAccessSettings => ({
+  auth: { ...noAuth, ...auth },
+  tls: noTls,
+  insecure: true,
+  ...more,
+});
 
 /** A plain nats-server (no TLS) authenticating as its configuration says. */
 async function serverWith(authorization: string, env: Record<string, string> = {}) {
@@ -23,11 +28,17 @@ async function serverWith(authorization: string, env: Record<string, string> = {
 describe('NATS credentials (nats.auth, nats.tls, nats.insecure)', () => {
   it('signs in with a token reference, or with an NKey seed file, and not without them', async () => {
     process.env.GW_TEST_NATS_TOKEN = 'tok-0123456789abcdef';
-    const secrets = new SecretStore({ refreshSeconds: 60, vault: { address: '', namespace: '', token: '', appRole: { mount: 'approle', roleId: '', secretId: '' } } }, createLogger({ level: 'silent' }));
+    const secrets = new SecretStore(
+      { refreshSeconds: 60, vault: { address: '', namespace: '', token: '', appRole: { mount: 'approle', roleId: '', secretId: '' } } },
+      createLogger({ level: 'silent' }),
+    );
     await secrets.prepare(['env:GW_TEST_NATS_TOKEN']);
     const tokenServer = await serverWith('token: $TOKEN', { TOKEN: process.env.GW_TEST_NATS_TOKEN });
     try {
-      const nc = await connect({ servers: tokenServer.url, ...natsAccess(settings({ token: 'env:GW_TEST_NATS_TOKEN' }), secrets, '_INBOX.ingress', 'ingress') });
+      const nc = await connect({
+        servers: tokenServer.url,
+        ...natsAccess(settings({ token: 'env:GW_TEST_NATS_TOKEN' }), secrets, '_INBOX.ingress', 'ingress'),
+      });
       await nc.close();
       await expect(connect({ servers: tokenServer.url, reconnect: false })).rejects.toThrow(/Authorization Violation/);
     } finally {
@@ -43,9 +54,9 @@ describe('NATS credentials (nats.auth, nats.tls, nats.insecure)', () => {
       await nc.close();
       const stranger = join(nkeyServer.dir, 'stranger.nk');
       writeFileSync(stranger, nkeys.createUser().getSeed());
-      await expect(connect({ servers: nkeyServer.url, reconnect: false, ...natsAccess(settings({ nkeySeedFile: stranger }), secrets, '_INBOX.ingress', 'ingress') })).rejects.toThrow(
-        /Authorization Violation/,
-      );
+      await expect(
+        connect({ servers: nkeyServer.url, reconnect: false, ...natsAccess(settings({ nkeySeedFile: stranger }), secrets, '_INBOX.ingress', 'ingress') }),
+      ).rejects.toThrow(/Authorization Violation/);
     } finally {
       await nkeyServer.stop();
     }
@@ -67,7 +78,9 @@ describe('NATS credentials (nats.auth, nats.tls, nats.insecure)', () => {
   it('names the keys of a configuration it cannot connect with, never their values', () => {
     expect(natsAccessProblems(settings({}, { insecure: false }))).toEqual([expect.stringContaining('nats.url needs credentials')]);
     expect(natsAccessProblems(settings({}))).toEqual([]);
-    const problems = natsAccessProblems(settings({ user: 'ingress', token: 'tok-secret-value', credsFile: '/run/nats.creds' }, { tls: { ...noTls, certFile: '/c.pem' } }));
+    const problems = natsAccessProblems(
+      settings({ user: 'ingress', token: 'tok-secret-value', credsFile: '/run/nats.creds' }, { tls: { ...noTls, certFile: '/c.pem' } }),
+    );
     expect(problems).toEqual([
       'NATS takes one credential, but nats.auth.token and nats.auth.credsFile are set',
       'nats.auth.user is set without nats.auth.password',

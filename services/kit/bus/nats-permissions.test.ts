@@ -7,7 +7,19 @@ import { natsPermissions } from './nats-permissions.js';
 import { EventPublisher } from './publisher.js';
 
 const log = createLogger({ level: 'silent' });
-const outcome = { endpoint: 'chat.completions', model: 'm', served: undefined, httpStatus: 200, usage: undefined, stream: false, cacheHit: false, durationMs: 1, errorCode: '', errorMessage: '', attempts: [] };
+const outcome = {
+  endpoint: 'chat.completions',
+  model: 'm',
+  served: undefined,
+  httpStatus: 200,
+  usage: undefined,
+  stream: false,
+  cacheHit: false,
+  durationMs: 1,
+  errorCode: '',
+  errorMessage: '',
+  attempts: [],
+};
 const change = { action: 'revoke', resource: 'virtual_key', resourceId: 'vk_1', beforeJson: '', afterJson: '' };
 
 describe('what each service does on the bus', () => {
@@ -17,7 +29,9 @@ describe('what each service does on the bus', () => {
     try {
       publisher.emit(requestEvent(EventType.requestCompleted, { service: 'ingress' }, outcome));
       publisher.emit(adminEvent('admin.virtual_key.revoke', { service: 'governance' }, change));
-      expect(() => publisher.emit(adminEvent('admin.virtual_key.revoke', { service: 'ingress' }, change))).toThrow('ingress emitted admin.virtual_key.revoke, which it may not publish');
+      expect(() => publisher.emit(adminEvent('admin.virtual_key.revoke', { service: 'ingress' }, change))).toThrow(
+        'ingress emitted admin.virtual_key.revoke, which it may not publish',
+      );
       expect(() => publisher.emit(requestEvent(EventType.requestCompleted, { service: 'governance' }, outcome))).toThrow('may not publish');
     } finally {
       await publisher.flush(1_000);

@@ -76,7 +76,11 @@ export interface NatsPermissions {
  * more; broadcasts are ephemeral push consumers, whose random names need a
  * wildcard, with the filter still fixed.
  */
-export function natsPermissions(services: readonly ServiceName[], { stream, subjectPrefix }: StreamNames, configured: Partial<Record<ServiceName, Durable[]>> = {}): NatsPermissions {
+export function natsPermissions(
+  services: readonly ServiceName[],
+  { stream, subjectPrefix }: StreamNames,
+  configured: Partial<Record<ServiceName, Durable[]>> = {},
+): NatsPermissions {
   const events = (pattern: string) => `${subjectPrefix}.events.${pattern}`;
   // Account info (the client checks JetStream is on), and the one stream: read, or made when missing.
   const publish = new Set(['$JS.API.INFO', `$JS.API.STREAM.INFO.${stream}`, `$JS.API.STREAM.CREATE.${stream}`]);

@@ -27,7 +27,10 @@ export interface PersistingConsumerOptions {
  * A service that persists events: a durable consumer whose batches are written atomically (in one transaction, or one
  * statement) and acknowledged only after they are.
  */
-export async function startPersistingConsumer(ctx: Pick<ServiceContext, 'bus' | 'metrics' | 'log'>, options: PersistingConsumerOptions): Promise<RunningService> {
+export async function startPersistingConsumer(
+  ctx: Pick<ServiceContext, 'bus' | 'metrics' | 'log'>,
+  options: PersistingConsumerOptions,
+): Promise<RunningService> {
   const { db } = options;
   const bus = await ctx.bus();
   const write = (events: Event[]) => (options.oneStatement ? options.write(db, events) : db.transaction((tx) => options.write(tx, events), options.opening));

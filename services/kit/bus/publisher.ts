@@ -95,10 +95,23 @@ export class EventPublisher {
     this.spool = spool;
     this.whenFull = whenFull;
     this.deadLetters = deadLetters;
-    this.deliver = isolatingRefused((events) => this.publishAccepted(events), refusedByBus, (event, refusal) => this.publishReduced(event, refusal));
+    this.deliver = isolatingRefused(
+      (events) => this.publishAccepted(events),
+      refusedByBus,
+      (event, refusal) => this.publishReduced(event, refusal),
+    );
     this.queued = new TurnBatch((items) => this.publishQueued(items), { lingerMs, limit: { weigh: () => 1, max: HANDOVER_EVENTS } });
-    this.published = new Counter({ name: 'gateway_events_published_total', help: 'Events the bus accepted, by type.', labelNames: ['type'], registers: [metrics] });
-    this.spooled = new Counter({ name: 'gateway_events_spooled_total', help: 'Events written to the local spool because the bus could not take them.', registers: [metrics] });
+    this.published = new Counter({
+      name: 'gateway_events_published_total',
+      help: 'Events the bus accepted, by type.',
+      labelNames: ['type'],
+      registers: [metrics],
+    });
+    this.spooled = new Counter({
+      name: 'gateway_events_spooled_total',
+      help: 'Events written to the local spool because the bus could not take them.',
+      registers: [metrics],
+    });
     this.dropped = new Counter({
       name: 'gateway_events_dropped_total',
       help: 'Events lost: spool full (with whenFull: drop), no spool and the bus refused them at shutdown, or refused for good with no dead-letter file to keep them.',
@@ -145,7 +158,8 @@ export class EventPublisher {
 
   private enqueue(event: Event, waiter: Waiter | undefined): void {
     // What NATS would refuse this service's user (nats-permissions.ts), refused in every mode, so tests find it.
-    if (!mayPublish(event.service, event.type)) throw new Error(`${event.service} emitted ${event.type}, which it may not publish (BUS_USE in nats-permissions.ts)`);
+    if (!mayPublish(event.service, event.type))
+      throw new Error(`${event.service} emitted ${event.type}, which it may not publish (BUS_USE in nats-permissions.ts)`);
     const bounded = boundedEvent(event);
     if (this.spool && (this.spool.backlog || !this.bus.connected())) {
       this.toSpool(bounded, waiter);
@@ -183,7 +197,7 @@ export class EventPublisher {
         if (!this.spool && this.closing && attempt >= 5) {
           this.dropped.inc({ reason: 'shutdown' }, events.length);
           this.log.error({ ...about, eventIds: events.map((event) => event.id) }, 'events dropped at shutdown: bus did not accept them');
-          for (const waiter of waiters) waiter.reject(new Error('the event bus did not accept the request\'s event before shutdown'));
+          for (const waiter of waiters) waiter.reject(new Error("the event bus did not accept the request's event before shutdown"));
           return;
         }
         if (attempt === 0) this.log.warn(about, 'event publish failed; retrying');
@@ -206,7 +220,10 @@ export class EventPublisher {
       return this.setAside(event, refusal);
     }
     this.refused.inc({ outcome: 'reduced' });
-    this.log.warn({ eventId: event.id, type: event.type, requestId: event.requestId, reason: refusal.message }, 'the bus refused an event; published it with its long fields cut short');
+    this.log.warn(
+      { eventId: event.id, type: event.type, requestId: event.requestId, reason: refusal.message },
+      'the bus refused an event; published it with its long fields cut short',
+    );
   }
 
   /** Keeps whole an event the bus refused even reduced: logged without its content, which may be what made it too large. */

@@ -22,13 +22,35 @@ import { PublishRefused, type EventBus } from './types.js';
 const quiet = createLogger({ level: 'silent' });
 
 const attempt = (n: number, errorMessage: string): Attempt => ({
-  provider: 'openai', model: 'gpt-4o-mini', deployment: `openai-${n}`, credential: 0, outcome: 'server_error', upstreamStatus: 502, durationMs: 3, reason: 'retry', errorMessage,
+  provider: 'openai',
+  model: 'gpt-4o-mini',
+  deployment: `openai-${n}`,
+  credential: 0,
+  outcome: 'server_error',
+  upstreamStatus: 502,
+  durationMs: 3,
+  reason: 'retry',
+  errorMessage,
 });
 function event(requestId: string, model = 'gpt-4o-mini', attempts: Attempt[] = []): Event {
   const context = { requestId, traceId: '', actor: undefined, sourceAddress: '' };
-  return requestEvent(EventType.requestCompleted, { service: 'ingress', context }, {
-    endpoint: 'chat.completions', model, served: undefined, httpStatus: 200, usage: undefined, stream: false, cacheHit: false, durationMs: 1, errorCode: '', errorMessage: '', attempts,
-  });
+  return requestEvent(
+    EventType.requestCompleted,
+    { service: 'ingress', context },
+    {
+      endpoint: 'chat.completions',
+      model,
+      served: undefined,
+      httpStatus: 200,
+      usage: undefined,
+      stream: false,
+      cacheHit: false,
+      durationMs: 1,
+      errorCode: '',
+      errorMessage: '',
+      attempts,
+    },
+  );
 }
 /** A model name as in the finding: its event is larger than NATS's 1 MB message limit. */
 const HUGE_MODEL = 'z'.repeat(1_200_000);
@@ -55,7 +77,16 @@ async function jetStream(maxMsgSize?: number): Promise<JetStreamBus> {
     await (await jetstreamManager(nc)).streams.add({ name: names.stream, subjects: [`${names.subjectPrefix}.events.>`], max_msg_size: maxMsgSize });
     await nc.close();
   }
-  const settings = { url: infra.natsUrl, stream: names.stream, subjectPrefix: names.subjectPrefix, storage: 'file' as const, replicas: 1, maxAgeHours: 1, duplicateWindowSeconds: 60, ackWaitSeconds: 120 };
+  const settings = {
+    url: infra.natsUrl,
+    stream: names.stream,
+    subjectPrefix: names.subjectPrefix,
+    storage: 'file' as const,
+    replicas: 1,
+    maxAgeHours: 1,
+    duplicateWindowSeconds: 60,
+    ackWaitSeconds: 120,
+  };
   const bus = await JetStreamBus.connect(settings, 'refused-test', quiet);
   cleanups.push(() => bus.close());
   return bus;
@@ -93,31 +124,37 @@ describe('an event larger than the bus takes', () => {
     jetstream: async () => ({ bus: await jetStream(), options: { spool: await Spool.open({ dir: tempDir(), maxBytes: 1 << 30, syncIntervalMs: 10 }, quiet) } }),
   };
 
-  it.each(Object.keys(buses) as (keyof typeof buses)[])('is stored cut to its bound, with its marker, and the events after it are stored too (%s bus)', async (kind) => {
-    const { bus, options } = await buses[kind]();
-    const seen = await stored(bus);
-    const { events } = publisher(bus, options);
-    const huge = event('req_huge', HUGE_MODEL);
-    events.emit(event('req_1'));
-    events.emit(huge);
-    for (let n = 2; n <= 4; n++) {
-      await nextTurn();
-      events.emit(event(`req_${n}`));
-    }
-    await eventually('every event stored', async () => (seen.length >= 5 ? true : undefined), 10_000);
-    expect(ids(seen)).toEqual(['req_1', 'req_huge', 'req_2', 'req_3', 'req_4']);
-    // Both run modes store the same thing: the event as boundedEvent cuts it.
-    expect(seen[1]).toEqual(boundedEvent(huge));
-    expect(modelOf(seen[1])!.length).toBeLessThanOrEqual(16_384);
-    expect(modelOf(seen[1])!.slice(-40)).toBe('z…[truncated: 1,183,655 more characters]');
-  });
+  it.each(Object.keys(buses) as (keyof typeof buses)[])(
+    'is stored cut to its bound, with its marker, and the events after it are stored too (%s bus)',
+    async (kind) => {
+      const { bus, options } = await buses[kind]();
+      const seen = await stored(bus);
+      const { events } = publisher(bus, options);
+      const huge = event('req_huge', HUGE_MODEL);
+      events.emit(event('req_1'));
+      events.emit(huge);
+      for (let n = 2; n <= 4; n++) {
+        await nextTurn();
+        events.emit(event(`req_${n}`));
+      }
+      await eventually('every event stored', async () => (seen.length >= 5 ? true : undefined), 10_000);
+      expect(ids(seen)).toEqual(['req_1', 'req_huge', 'req_2', 'req_3', 'req_4']);
+      // Both run modes store the same thing: the event as boundedEvent cuts it.
+      expect(seen[1]).toEqual(boundedEvent(huge));
+      expect(modelOf(seen[1])!.length).toBeLessThanOrEqual(16_384);
+      expect(modelOf(seen[1])!.slice(-40)).toBe('z…[truncated: 1,183,655 more characters]');
+    },
+  );
 });
 
 describe('the JetStream bus', () => {
-  it('refuses for good an event over the server\'s max_payload, saying which, and stores the ones around it', async () => {
+  it("refuses for good an event over the server's max_payload, saying which, and stores the ones around it", async () => {
     const bus = await jetStream();
     const seen = await stored(bus);
-    const refusal = await bus.publish([event('req_1'), event('req_huge', HUGE_MODEL), event('req_2')]).then(() => undefined, (err: unknown) => err);
+    const refusal = await bus.publish([event('req_1'), event('req_huge', HUGE_MODEL), event('req_2')]).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(refusal).toBeInstanceOf(PublishRefused);
     expect((refusal as PublishRefused).at).toBe(1);
     expect((refusal as PublishRefused).message).toMatch(/max_payload/);
@@ -125,7 +162,7 @@ describe('the JetStream bus', () => {
     expect(ids(seen)).toEqual(['req_1', 'req_2']);
   });
 
-  it('packs events within the stream\'s max_msg_size, so events each within it are never refused together', async () => {
+  it("packs events within the stream's max_msg_size, so events each within it are never refused together", async () => {
     const bus = await jetStream(1024);
     const seen = await stored(bus);
     const events = Array.from({ length: 20 }, (_, n) => event(`req_${n}`));
@@ -158,7 +195,12 @@ describe('an event the stream refuses for its size (its max_msg_size set low)', 
   /** Cut to its bound, then still refused: goes reduced. */
   const refusedCut = () => event('req_too_long', HUGE_MODEL);
   /** Within every bound, but refused even reduced, which keeps 8 of its attempts. */
-  const refusedEvenReduced = () => event('req_too_many', 'gpt-4o-mini', Array.from({ length: 12 }, (_, n) => attempt(n, `upstream said: ${'e'.repeat(2_000)}`)));
+  const refusedEvenReduced = () =>
+    event(
+      'req_too_many',
+      'gpt-4o-mini',
+      Array.from({ length: 12 }, (_, n) => attempt(n, `upstream said: ${'e'.repeat(2_000)}`)),
+    );
 
   /** What the tests below rest on: the stream takes ordinary events and the reduced form of one, refuses the rest. */
   function expectSizesAsNeeded(): void {
@@ -177,10 +219,15 @@ describe('an event the stream refuses for its size (its max_msg_size set low)', 
     const seen = await stored(bus);
     const dir = tempDir();
     const logged: string[] = [];
-    const log = createLogger({ level: 'warn', destination: new Writable({ write: (chunk, _encoding, done) => {
-      logged.push(String(chunk));
-      done();
-    } }) });
+    const log = createLogger({
+      level: 'warn',
+      destination: new Writable({
+        write: (chunk, _encoding, done) => {
+          logged.push(String(chunk));
+          done();
+        },
+      }),
+    });
     const deadLetters = await DeadLetterFile.open(join(dir, 'dead-letters.ndjson'), 1 << 20);
     const { events, metrics } = publisher(bus, { spool: await Spool.open({ dir, maxBytes: 1 << 30, syncIntervalMs: 10 }, quiet), deadLetters, log });
     const setAsideEvent = refusedEvenReduced();
@@ -193,7 +240,10 @@ describe('an event the stream refuses for its size (its max_msg_size set low)', 
     expect(reduced).toMatch(/^z+…\[truncated: 1,199,\d{3} more characters\]$/);
     expect(reduced!.length).toBeLessThanOrEqual(256);
 
-    const letters = readFileSync(deadLetters.path, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { eventId: string; requestId: string; reason: string; event: string });
+    const letters = readFileSync(deadLetters.path, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { eventId: string; requestId: string; reason: string; event: string });
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ eventId: setAsideEvent.id, requestId: 'req_too_many', reason: expect.stringMatching(/message size exceeds maximum/) });
     expect(decodeEvent(Buffer.from(letters[0]!.event, 'base64'))).toEqual(setAsideEvent);
@@ -232,5 +282,4 @@ describe('an event the stream refuses for its size (its max_msg_size set low)', 
     expect(ids(seen)).toEqual(['req_1', 'req_2']);
     expect(await counted(metrics, 'gateway_events_dropped_total')).toEqual({ refused: 1 });
   });
-
 });

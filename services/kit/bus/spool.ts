@@ -81,7 +81,10 @@ export class Spool {
     payload.copy(record, HEADER);
     this.pending.push(record);
     this.pendingBytes += record.length;
-    this.timer ??= setTimeout(() => void this.flush().catch((err: unknown) => this.log.error({ err }, 'event spool write failed')), this.settings.syncIntervalMs);
+    this.timer ??= setTimeout(
+      () => void this.flush().catch((err: unknown) => this.log.error({ err }, 'event spool write failed')),
+      this.settings.syncIntervalMs,
+    );
     return true;
   }
 

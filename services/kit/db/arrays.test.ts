@@ -3,7 +3,20 @@ import { DATABASE_KINDS } from '../../../test/harness/databases.js';
 import { arrayLiteral } from './arrays.js';
 import type { Database } from './types.js';
 
-const TEXTS = ['plain', '', 'NULL', ' spaced ', 'a,b', '{braces}', 'say "hi"', 'back\\slash', '\\"both\\"', '{"json": ["x", "y\\n"]}', 'tab\tnew\nline', 'ünïcödé 😀 漢字'];
+const TEXTS = [
+  'plain',
+  '',
+  'NULL',
+  ' spaced ',
+  'a,b',
+  '{braces}',
+  'say "hi"',
+  'back\\slash',
+  '\\"both\\"',
+  '{"json": ["x", "y\\n"]}',
+  'tab\tnew\nline',
+  'ünïcödé 😀 漢字',
+];
 
 describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('array literals, on %s', (kind) => {
   let handle: { db: Database; cleanup(): Promise<void> } | undefined;
@@ -12,7 +25,9 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('a
   it('come back from PostgreSQL as the values given, in order, for text, numbers, booleans and NULL', async () => {
     handle = await DATABASE_KINDS[kind]();
     const { db } = handle;
-    const texts = await db.query<{ v: string | null }>('SELECT v FROM unnest($1::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n', [arrayLiteral([...TEXTS, null])]);
+    const texts = await db.query<{ v: string | null }>('SELECT v FROM unnest($1::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n', [
+      arrayLiteral([...TEXTS, null]),
+    ]);
     expect(texts.rows.map((r) => r.v)).toEqual([...TEXTS, null]);
     const numbers = await db.query<{ i: string; f: number; b: boolean; j: unknown }>(
       'SELECT i::text, f, b, j FROM unnest($1::bigint[], $2::float8[], $3::boolean[], $4::jsonb[]) AS t(i, f, b, j)',

@@ -13,7 +13,13 @@ describe('embedded database (PGlite)', () => {
     dir = mkdtempSync(join(tmpdir(), 'gw-pglite-'));
     const path = join(dir, 'pg');
     const first = await PGliteDatabase.open(path);
-    const shown = async (db: PGliteDatabase) => (await db.query<{ shared_buffers: string; TimeZone: string }>('SELECT current_setting($1) AS shared_buffers, current_setting($2) AS "TimeZone"', ['shared_buffers', 'TimeZone'])).rows[0];
+    const shown = async (db: PGliteDatabase) =>
+      (
+        await db.query<{ shared_buffers: string; TimeZone: string }>('SELECT current_setting($1) AS shared_buffers, current_setting($2) AS "TimeZone"', [
+          'shared_buffers',
+          'TimeZone',
+        ])
+      ).rows[0];
     expect(await shown(first)).toEqual({ shared_buffers: '16MB', TimeZone: 'UTC' });
     await first.exec('CREATE TABLE kept (v text); INSERT INTO kept VALUES ($$here$$)');
     await first.close();

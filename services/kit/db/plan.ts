@@ -86,7 +86,9 @@ export async function checkMigrated(db: Queryable, plan: DatabasePlan): Promise<
     const needed = Math.max(...migrations.map((m) => m.version));
     const have = at.get(name) ?? 0;
     if (have < needed) {
-      throw new Error(`the database's ${name} tables are at migration ${have}, this gateway needs ${needed}: run \`gateway migrate\` with the owner's database.url (database.migrate is off)`);
+      throw new Error(
+        `the database's ${name} tables are at migration ${have}, this gateway needs ${needed}: run \`gateway migrate\` with the owner's database.url (database.migrate is off)`,
+      );
     }
   }
 }

@@ -52,5 +52,8 @@ export function isDataError(err: unknown): boolean {
 /** A value a request carried that PostgreSQL refused (a date it cannot read, text it cannot hold), as the client's error. */
 export function refusedValueError(err: unknown): GatewayError | undefined {
   if (!isDataError(err)) return undefined;
-  return new GatewayError('invalid_request', `A value in the request cannot be stored (${(err as Error).message}); text may not hold U+0000 or unpaired UTF-16 surrogates.`);
+  return new GatewayError(
+    'invalid_request',
+    `A value in the request cannot be stored (${(err as Error).message}); text may not hold U+0000 or unpaired UTF-16 surrogates.`,
+  );
 }

@@ -73,7 +73,18 @@ export function ibanValid(iban: string): boolean {
 }
 
 /** The dihedral group D5's multiplication table and the position permutation of the Verhoeff scheme. */
-const VERHOEFF_D = ['0123456789', '1234067895', '2340178956', '3401289567', '4012395678', '5987604321', '6598710432', '7659821043', '8765932104', '9876543210'].map(digitsOf);
+const VERHOEFF_D = [
+  '0123456789',
+  '1234067895',
+  '2340178956',
+  '3401289567',
+  '4012395678',
+  '5987604321',
+  '6598710432',
+  '7659821043',
+  '8765932104',
+  '9876543210',
+].map(digitsOf);
 const VERHOEFF_P = ((first: number[]) => {
   const rows = [digitsOf('0123456789'), first];
   while (rows.length < 8) rows.push(rows.at(-1)!.map((n) => first[n]!));

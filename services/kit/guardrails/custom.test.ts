@@ -37,11 +37,19 @@ describe('custom detectors', () => {
   });
 
   it('accepts a valid list', () => {
-    expect(startupProblems([{ name: 'ticket', pattern: 'PRJ-\\d+' }, { name: 'clients', words: ['acme'] }])).toEqual([]);
+    expect(
+      startupProblems([
+        { name: 'ticket', pattern: 'PRJ-\\d+' },
+        { name: 'clients', words: ['acme'] },
+      ]),
+    ).toEqual([]);
   });
 
   it('stops start-up on a bad pattern, naming its key', () => {
-    const [problem] = startupProblems([{ name: 'ok', words: ['a'] }, { name: 'broken', pattern: 'PRJ-(\\d+' }]);
+    const [problem] = startupProblems([
+      { name: 'ok', words: ['a'] },
+      { name: 'broken', pattern: 'PRJ-(\\d+' },
+    ]);
     expect(problem).toMatch(/^guardrails\.custom\.1\.pattern: .*not a valid regular expression/);
   });
 
@@ -50,10 +58,17 @@ describe('custom detectors', () => {
     expect(startupProblems([{ name: 'flags', pattern: 'x', flags: 'gy' }])).toEqual([expect.stringMatching(/^guardrails\.custom\.0\.flags: /)]);
     expect(startupProblems([{ name: 'flags', words: ['x'], flags: 'i' }])).toEqual([expect.stringMatching(/^guardrails\.custom\.0\.flags: .*pattern only/)]);
     expect(startupProblems([{ name: 'neither' }])).toEqual([expect.stringMatching(/^guardrails\.custom\.0: .*one of pattern and words/)]);
-    expect(startupProblems([{ name: 'both', pattern: 'x', words: ['x'] }])).toEqual([expect.stringMatching(/^guardrails\.custom\.0: .*one of pattern and words/)]);
+    expect(startupProblems([{ name: 'both', pattern: 'x', words: ['x'] }])).toEqual([
+      expect.stringMatching(/^guardrails\.custom\.0: .*one of pattern and words/),
+    ]);
     expect(startupProblems([{ name: 'Bad Name', words: ['x'] }])).toEqual([expect.stringMatching(/^guardrails\.custom\.0\.name: /)]);
     expect(startupProblems([{ name: 'blank', words: [' '] }])).toEqual([expect.stringMatching(/^guardrails\.custom\.0\.words\.0: .*cannot be empty/)]);
     expect(startupProblems([{ name: 'typo', pattern: 'x', flag: 'i' }])).toEqual([expect.stringMatching(/^guardrails\.custom\.0: unknown key\(s\) "flag"/)]);
-    expect(startupProblems([{ name: 'twice', words: ['a'] }, { name: 'twice', words: ['b'] }])).toEqual([expect.stringMatching(/^guardrails\.custom\.1\.name: .*already named twice/)]);
+    expect(
+      startupProblems([
+        { name: 'twice', words: ['a'] },
+        { name: 'twice', words: ['b'] },
+      ]),
+    ).toEqual([expect.stringMatching(/^guardrails\.custom\.1\.name: .*already named twice/)]);
   });
 });

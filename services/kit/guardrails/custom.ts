@@ -30,7 +30,8 @@ const customDetectorSchema = z
     if (detector.pattern === undefined) return;
     try {
       // A pattern that matches nothing at all would find an empty span everywhere.
-      if (new RegExp(detector.pattern, detector.flags).test('')) ctx.addIssue({ code: 'custom', path: ['pattern'], message: 'the pattern matches the empty string' });
+      if (new RegExp(detector.pattern, detector.flags).test(''))
+        ctx.addIssue({ code: 'custom', path: ['pattern'], message: 'the pattern matches the empty string' });
     } catch (err) {
       ctx.addIssue({ code: 'custom', path: ['pattern'], message: `not a valid regular expression: ${(err as Error).message}` });
     }

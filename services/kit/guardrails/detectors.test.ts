@@ -3,7 +3,11 @@ import { BUILTIN_DETECTORS } from './index.js';
 import { scan } from './scan.js';
 
 /** What one detector finds in the text, as the strings found. */
-const found = (id: string, text: string): string[] => scan(text, BUILTIN_DETECTORS.filter((d) => d.id === id)).map((f) => text.slice(f.start, f.end));
+const found = (id: string, text: string): string[] =>
+  scan(
+    text,
+    BUILTIN_DETECTORS.filter((d) => d.id === id),
+  ).map((f) => text.slice(f.start, f.end));
 
 /** Random-looking characters from a seeded generator: key bodies are made here, so no key-shaped literal is in the source. */
 function randomChars(length: number, seed: number, alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'): string {
@@ -13,21 +17,60 @@ function randomChars(length: number, seed: number, alphabet = 'ABCDEFGHIJKLMNOPQ
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const base64url = (json: object): string => Buffer.from(JSON.stringify(json)).toString('base64url');
 const pem = (kind: string, body: string): string => `-----BEGIN ${kind}PRIVATE KEY-----${body}-----END ${kind}PRIVATE KEY-----`;
-const keyBody = (lines: number, newline: string): string => newline + Array.from({ length: lines }, (_, i) => randomChars(64, 50 + i, BASE64)).join(newline) + newline;
+const keyBody = (lines: number, newline: string): string =>
+  newline + Array.from({ length: lines }, (_, i) => randomChars(64, 50 + i, BASE64)).join(newline) + newline;
 /** jwt.io's example token, published for anyone to decode. */
-const JWT_IO_EXAMPLE = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c';
+const JWT_IO_EXAMPLE =
+  'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c';
 const payload = base64url({ sub: '1234567890', iat: 1516239022 });
 
 /** Values each detector takes, and near misses it must not: published test values where there are some. */
 const cases: Record<string, { hits: string[]; misses: string[] }> = {
   email: {
     hits: ['bob.smith+tag@example.co.uk', 'user_name@mail.sub.example.org', 'x@example.io', 'a%b@example.com'],
-    misses: ['bob@localhost', '.bob@example.com', 'bob.@example.com', 'bob..smith@example.com', 'bob@example', 'bob@-example.com', '@example.com', 'bob@example.c', 'user@192.168.1.1'],
+    misses: [
+      'bob@localhost',
+      '.bob@example.com',
+      'bob.@example.com',
+      'bob..smith@example.com',
+      'bob@example',
+      'bob@-example.com',
+      '@example.com',
+      'bob@example.c',
+      'user@192.168.1.1',
+    ],
   },
   phone: {
-    hits: ['+1 (415) 555-2671', '+44 20 7946 0958', '+33 6 12 34 56 78', '+14155552671', '(415) 555-2671', '415-555-2671', '415.555.2671', '1-415-555-2671', '020 7946 0958', '06 12 34 56 78', '07700 900123', '030 1234567', '07700900123'],
+    hits: [
+      '+1 (415) 555-2671',
+      '+44 20 7946 0958',
+      '+33 6 12 34 56 78',
+      '+14155552671',
+      '(415) 555-2671',
+      '415-555-2671',
+      '415.555.2671',
+      '1-415-555-2671',
+      '020 7946 0958',
+      '06 12 34 56 78',
+      '07700 900123',
+      '030 1234567',
+      '07700900123',
+    ],
     // Years, dates, timestamps, prices, bare 10-digit runs, codes that break the North American rules, too few digits.
-    misses: ['2024', '2024-01-15', '1700000000', '4155552671', '123-456-7890', '415-155-2671', '$1,299.99', '12 345 678.90', '+1 555', '0.5', '000 1234 5678', '06 12 34'],
+    misses: [
+      '2024',
+      '2024-01-15',
+      '1700000000',
+      '4155552671',
+      '123-456-7890',
+      '415-155-2671',
+      '$1,299.99',
+      '12 345 678.90',
+      '+1 555',
+      '0.5',
+      '000 1234 5678',
+      '06 12 34',
+    ],
   },
   payment_card: {
     hits: ['4242 4242 4242 4242', '4242-4242-4242-4242', '4242424242424242', '3782 822463 10005', '378282246310005', '6011111111111117', '5555 5555 5555 4444'],
@@ -35,7 +78,14 @@ const cases: Record<string, { hits: string[]; misses: string[] }> = {
   },
   iban: {
     hits: ['GB82 WEST 1234 5698 7654 32', 'GB82WEST12345698765432', 'DE89 3704 0044 0532 0130 00', 'FR14 2004 1010 0505 0001 3M02 606', 'NL91ABNA0417164300'],
-    misses: ['GB82 WEST 1234 5698 7654 33', 'GB83WEST12345698765432', 'GB82WEST1234569876543', 'XX82WEST12345698765432', 'GB82 WEST 12345698 7654 32', 'GB82WEST12345698765432X'],
+    misses: [
+      'GB82 WEST 1234 5698 7654 33',
+      'GB83WEST12345698765432',
+      'GB82WEST1234569876543',
+      'XX82WEST12345698765432',
+      'GB82 WEST 12345698 7654 32',
+      'GB82WEST12345698765432X',
+    ],
   },
   us_ssn: {
     hits: ['123-45-6789', '123 45 6789', '078-05-1120'],
@@ -72,10 +122,18 @@ const cases: Record<string, { hits: string[]; misses: string[] }> = {
     misses: ['AKIAIOSFODNN7EXAMPL', 'AKIAIOSFODNN7EXAMPLE1', 'akiaiosfodnn7example', 'XAKIAIOSFODNN7EXAMPLE', 'AKIDIOSFODNN7EXAMPLE'],
   },
   'secret.github_token': {
-    hits: [`ghp_${randomChars(36, 11)}`, `gho_${randomChars(36, 12)}`, `ghs_${randomChars(36, 13)}`, `github_pat_${randomChars(22, 14)}_${randomChars(59, 15)}`],
+    hits: [
+      `ghp_${randomChars(36, 11)}`,
+      `gho_${randomChars(36, 12)}`,
+      `ghs_${randomChars(36, 13)}`,
+      `github_pat_${randomChars(22, 14)}_${randomChars(59, 15)}`,
+    ],
     misses: [`ghx_${randomChars(36, 16)}`, `ghp_${randomChars(20, 17)}`, `github_pat_${randomChars(10, 18)}`],
   },
-  'secret.slack_token': { hits: [`xoxb-1234567890-1234567890-${randomChars(24, 19)}`, `xoxp-${randomChars(40, 20)}`], misses: [`xoxz-${randomChars(40, 21)}`, 'xoxb-short'] },
+  'secret.slack_token': {
+    hits: [`xoxb-1234567890-1234567890-${randomChars(24, 19)}`, `xoxp-${randomChars(40, 20)}`],
+    misses: [`xoxz-${randomChars(40, 21)}`, 'xoxb-short'],
+  },
   'secret.google_api_key': { hits: [`AIza${randomChars(35, 22)}`], misses: [`AIza${randomChars(34, 23)}`, `AIza${randomChars(36, 24)}`] },
   // Publishable keys (pk_) are meant to be public.
   'secret.stripe_key': {
@@ -83,17 +141,38 @@ const cases: Record<string, { hits: string[]; misses: string[] }> = {
     misses: [`pk_live_${randomChars(24, 28)}`, 'sk_live_short', `sk_prod_${randomChars(24, 29)}`],
   },
   'secret.private_key': {
-    hits: [pem('RSA ', keyBody(4, '\n')), pem('', keyBody(3, '\n')), pem('OPENSSH ', keyBody(3, '\n')), pem('EC ', keyBody(2, '\\n')), `-----BEGIN PRIVATE KEY-----${keyBody(2, '\n')}`],
-    misses: [pem('RSA ', '\n...\n'), '-----BEGIN RSA PRIVATE KEY-----', pem('', '\n<your key here>\n'), `-----BEGIN PUBLIC KEY-----${keyBody(2, '\n')}-----END PUBLIC KEY-----`],
+    hits: [
+      pem('RSA ', keyBody(4, '\n')),
+      pem('', keyBody(3, '\n')),
+      pem('OPENSSH ', keyBody(3, '\n')),
+      pem('EC ', keyBody(2, '\\n')),
+      `-----BEGIN PRIVATE KEY-----${keyBody(2, '\n')}`,
+    ],
+    misses: [
+      pem('RSA ', '\n...\n'),
+      '-----BEGIN RSA PRIVATE KEY-----',
+      pem('', '\n<your key here>\n'),
+      `-----BEGIN PUBLIC KEY-----${keyBody(2, '\n')}-----END PUBLIC KEY-----`,
+    ],
   },
   'secret.jwt': {
     hits: [JWT_IO_EXAMPLE, `${base64url({ alg: 'none' })}.${payload}.`, `${base64url({ alg: 'RS256', kid: 'k1' })}.${payload}.${randomChars(86, 30)}`],
     // A header without "alg", a header that is not JSON, two parts only.
-    misses: [`${base64url({ typ: 'JWT' })}.${payload}.${randomChars(43, 31)}`, `eyJub3QganNvbg.${payload}.${randomChars(43, 32)}`, `${base64url({ alg: 'HS256' })}.${payload}`],
+    misses: [
+      `${base64url({ typ: 'JWT' })}.${payload}.${randomChars(43, 31)}`,
+      `eyJub3QganNvbg.${payload}.${randomChars(43, 32)}`,
+      `${base64url({ alg: 'HS256' })}.${payload}`,
+    ],
   },
   // AWS's documented example secret access key, and random base64 of several lengths.
   'secret.high_entropy': {
-    hits: ['wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', randomChars(32, 33, BASE64), randomChars(40, 34, BASE64), `${randomChars(43, 35, BASE64)}=`, randomChars(200, 36)],
+    hits: [
+      'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      randomChars(32, 33, BASE64),
+      randomChars(40, 34, BASE64),
+      `${randomChars(43, 35, BASE64)}=`,
+      randomChars(200, 36),
+    ],
     // A UUID, hex hashes, camel-case names, a URL path, an alphabet, a run too long to be a key.
     misses: [
       '550e8400-e29b-41d4-a716-446655440000',

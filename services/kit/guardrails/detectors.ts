@@ -38,7 +38,7 @@ const email = anchoredDetector(
 const phone = regexDetector(
   'phone',
   Specificity.format,
-  /(?<![\w+.\/-]|\d[ .-])(?:\+\d(?:[ .()-]{0,2}\d){7,14}|(?:\+?1[ .-]?)?(?:\([2-9]\d{2}\)|[2-9]\d{2})[ .-]?[2-9]\d{2}[ .-]\d{4}|\(?0[1-9]\d{0,3}\)?(?:[ .-]?\d{2,4}){2,4})(?![\w\/-]|[ .,-]?\d)/g,
+  /(?<![\w+./-]|\d[ .-])(?:\+\d(?:[ .()-]{0,2}\d){7,14}|(?:\+?1[ .-]?)?(?:\([2-9]\d{2}\)|[2-9]\d{2})[ .-]?[2-9]\d{2}[ .-]\d{4}|\(?0[1-9]\d{0,3}\)?(?:[ .-]?\d{2,4}){2,4})(?![\w/-]|[ .,-]?\d)/g,
   whole((match) => {
     const digits = digitsOnly(match).length;
     return balancedParentheses(match) && (match.startsWith('+') ? digits >= 8 : digits >= 9 && digits <= 11);
@@ -70,7 +70,12 @@ const iban = regexDetector('iban', Specificity.validated, /(?<![\w-])[A-Z]{2}\d{
 });
 
 /** Separated by dashes or spaces (a bare 9 digits is anything); never-issued areas, groups and serials refused. */
-const usSsn = regexDetector('us_ssn', Specificity.validated, /(?<![\w.-]|\d[ -])\d{3}([ -])\d{2}\1\d{4}(?![\w-]|[ -]\d)/g, whole((match) => ssnValid(digitsOnly(match))));
+const usSsn = regexDetector(
+  'us_ssn',
+  Specificity.validated,
+  /(?<![\w.-]|\d[ -])\d{3}([ -])\d{2}\1\d{4}(?![\w-]|[ -]\d)/g,
+  whole((match) => ssnValid(digitsOnly(match))),
+);
 
 /** Two prefix letters (D, F, I, Q, U, V never; O never second), six digits, a suffix A–D; seven prefixes never allocated. */
 const ukNino = regexDetector(
@@ -81,7 +86,12 @@ const ukNino = regexDetector(
 );
 
 /** Steuer-ID: 11 digits, bare or as printed (2-3-3-3), with its digit rule and ISO 7064 check digit. */
-const deTaxId = regexDetector('de_tax_id', Specificity.validated, /(?<![\w.-]|\d[ /-])[1-9]\d( ?)\d{3}\1\d{3}\1\d{3}(?![\w-]|[ /-]\d)/g, whole((match) => deTaxIdValid(digitsOnly(match))));
+const deTaxId = regexDetector(
+  'de_tax_id',
+  Specificity.validated,
+  /(?<![\w.-]|\d[ /-])[1-9]\d( ?)\d{3}\1\d{3}\1\d{3}(?![\w-]|[ /-]\d)/g,
+  whole((match) => deTaxIdValid(digitsOnly(match))),
+);
 
 /** NIR: sex, year, month, department (2A/2B in Corsica), commune, order, then its mod-97 key. */
 const frNir = regexDetector(
@@ -92,10 +102,20 @@ const frNir = regexDetector(
 );
 
 /** Aadhaar: 12 digits, first 2–9, grouped 4-4-4 or bare, Verhoeff check digit. */
-const inAadhaar = regexDetector('in_aadhaar', Specificity.validated, /(?<![\w.-]|\d[ -])[2-9]\d{3}([ -]?)\d{4}\1\d{4}(?![\w-]|[ -]\d)/g, whole((match) => verhoeffValid(digitsOnly(match))));
+const inAadhaar = regexDetector(
+  'in_aadhaar',
+  Specificity.validated,
+  /(?<![\w.-]|\d[ -])[2-9]\d{3}([ -]?)\d{4}\1\d{4}(?![\w-]|[ -]\d)/g,
+  whole((match) => verhoeffValid(digitsOnly(match))),
+);
 
 /** CPF: 000.000.000-00 or 11 bare digits, with both mod-11 check digits. */
-const brCpf = regexDetector('br_cpf', Specificity.validated, /(?<![\w.-]|\d[ .-])\d{3}(\.?)\d{3}\1\d{3}-?\d{2}(?![\w-]|[.-]\d)/g, whole((match) => cpfValid(digitsOnly(match))));
+const brCpf = regexDetector(
+  'br_cpf',
+  Specificity.validated,
+  /(?<![\w.-]|\d[ .-])\d{3}(\.?)\d{3}\1\d{3}-?\d{2}(?![\w-]|[.-]\d)/g,
+  whole((match) => cpfValid(digitsOnly(match))),
+);
 
 /** Dotted quads of octets 0–255 without leading zeros; "v1.2.3.4" is a version, "1.2.3.4" is taken as an address. */
 const ipv4 = regexDetector(

@@ -9,7 +9,8 @@ const fixed = (id: string, specificity: Specificity, ...spans: [number, number][
   find: (_text, found) => spans.forEach(([start, end]) => found(start, end)),
 });
 const spans = (detectors: Detector[]) => scan('x'.repeat(100), detectors).map((f) => `${f.detector}:${f.start}-${f.end}`);
-const labelled = (text: string, detectors: readonly Detector[] = BUILTIN_DETECTORS) => scan(text, detectors).map((f) => [f.detector, text.slice(f.start, f.end)]);
+const labelled = (text: string, detectors: readonly Detector[] = BUILTIN_DETECTORS) =>
+  scan(text, detectors).map((f) => [f.detector, text.slice(f.start, f.end)]);
 
 describe('scan: overlapping findings', () => {
   it('keeps the longest, then the most specific, then the earliest, then by detector id', () => {
@@ -26,7 +27,8 @@ describe('scan: overlapping findings', () => {
   });
 
   it('reports a JWT or a provider key once, by its format, not also as high entropy', () => {
-    const jwt = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c';
+    const jwt =
+      'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c';
     expect(labelled(`Bearer ${jwt}`)).toEqual([['secret.jwt', jwt]]);
     const key = `sk-proj-${'Zx9Qw2Er7Ty4Ui1Op8As5Df3Gh6Jk0Lm'.repeat(2)}`;
     expect(labelled(`OPENAI_API_KEY=${key}`)).toEqual([['secret.openai_key', key]]);
@@ -67,9 +69,36 @@ describe('scan: text', () => {
     const mb = (unit: string) => unit.repeat(Math.ceil(1_048_576 / unit.length));
     const words = customDetectors([{ name: 'words', words: ['secret project', 'acme'] }]);
     const inputs = [
-      mb('1'), mb('1 '), mb('1-'), mb('+1 '), mb('0 '), mb('1.'), mb('1.1.1.1.'), mb('a'), mb('a@'), mb('a.'), mb('a@a.'), mb('a@a-'),
-      mb(':'), mb('a:'), mb('1::'), mb('-----BEGIN PRIVATE KEY-----'), mb('-----BEGIN RSA PRIVATE KEY-----\nMIIE'), mb('ey'), mb('eyJhbGci.'),
-      mb('AKIA'), mb('sk-'), mb('sk-ant-api03-'), mb('ghp_'), mb('xoxb-'), mb('AIza'), mb('GB82 '), mb('AB 12 '), mb('2A '), mb('aB3+'), mb('acme '),
+      mb('1'),
+      mb('1 '),
+      mb('1-'),
+      mb('+1 '),
+      mb('0 '),
+      mb('1.'),
+      mb('1.1.1.1.'),
+      mb('a'),
+      mb('a@'),
+      mb('a.'),
+      mb('a@a.'),
+      mb('a@a-'),
+      mb(':'),
+      mb('a:'),
+      mb('1::'),
+      mb('-----BEGIN PRIVATE KEY-----'),
+      mb('-----BEGIN RSA PRIVATE KEY-----\nMIIE'),
+      mb('ey'),
+      mb('eyJhbGci.'),
+      mb('AKIA'),
+      mb('sk-'),
+      mb('sk-ant-api03-'),
+      mb('ghp_'),
+      mb('xoxb-'),
+      mb('AIza'),
+      mb('GB82 '),
+      mb('AB 12 '),
+      mb('2A '),
+      mb('aB3+'),
+      mb('acme '),
     ];
     for (const input of inputs) expect(Array.isArray(scan(input, [...BUILTIN_DETECTORS, ...words]))).toBe(true);
     // Many findings at once: a line with one of nearly everything, over and over.

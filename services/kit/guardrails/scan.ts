@@ -57,7 +57,15 @@ export function regexDetector(id: string, specificity: Specificity, pattern: Reg
  * `reach` characters the value may start with, and tries the pattern there
  * (`pattern` sticky, with its own look-behind and accept rules).
  */
-export function anchoredDetector(id: string, specificity: Specificity, mark: RegExp, startChar: RegExp, reach: number, pattern: RegExp, accept: (match: string) => number = (match) => match.length): Detector {
+export function anchoredDetector(
+  id: string,
+  specificity: Specificity,
+  mark: RegExp,
+  startChar: RegExp,
+  reach: number,
+  pattern: RegExp,
+  accept: (match: string) => number = (match) => match.length,
+): Detector {
   if (!mark.global || !pattern.sticky) throw new Error(`detector ${id}: its mark must be global and its pattern sticky`);
   return {
     id,

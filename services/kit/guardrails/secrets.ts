@@ -8,7 +8,8 @@ import { Specificity, regexDetector, whole, type Detector } from './scan.js';
  */
 
 /** A key format: its prefix pattern and body, found only where it stands alone. */
-const keyFormat = (id: string, body: string): Detector => regexDetector(`secret.${id}`, Specificity.secret, new RegExp(`(?<![\\w-])(?:${body})(?![\\w-])`, 'g'));
+const keyFormat = (id: string, body: string): Detector =>
+  regexDetector(`secret.${id}`, Specificity.secret, new RegExp(`(?<![\\w-])(?:${body})(?![\\w-])`, 'g'));
 
 /** OpenAI: project, service-account and admin keys (sk-proj-…), and the older sk- with letters and digits only, which "sk-learn-…" is not. */
 const openaiKey = keyFormat('openai_key', 'sk-(?:proj|svcacct|admin)-[\\w-]{32,250}|sk-[A-Za-z0-9]{32,250}');
@@ -120,4 +121,15 @@ const highEntropy = regexDetector(
 );
 
 /** Every secret detector, the specific formats before the generic one. */
-export const SECRET_DETECTORS: readonly Detector[] = [openaiKey, anthropicKey, awsAccessKey, githubToken, slackToken, googleApiKey, stripeKey, privateKey, jwt, highEntropy];
+export const SECRET_DETECTORS: readonly Detector[] = [
+  openaiKey,
+  anthropicKey,
+  awsAccessKey,
+  githubToken,
+  slackToken,
+  googleApiKey,
+  stripeKey,
+  privateKey,
+  jwt,
+  highEntropy,
+];

@@ -103,7 +103,11 @@ export class Pricing {
     const name = model.toLowerCase().replace(/^(?:us|eu|apac|global)\./, '');
     let best: string | undefined;
     for (const known of [...Object.keys(this.overrides), ...Object.keys(PRICE_CATALOG)]) {
-      if ((name === known || name.startsWith(`${known}-`) || name.startsWith(`${known}:`) || name.startsWith(`${known}@`)) && known.length > (best?.length ?? 0)) best = known;
+      if (
+        (name === known || name.startsWith(`${known}-`) || name.startsWith(`${known}:`) || name.startsWith(`${known}@`)) &&
+        known.length > (best?.length ?? 0)
+      )
+        best = known;
     }
     return best ? (this.overrides[best] ?? PRICE_CATALOG[best]) : undefined;
   }

@@ -7,7 +7,16 @@ import { picoPerToken, usdNumber, usdText } from './money.js';
 
 const served = (model: string, provider = 'openai') => ({ provider, model, deployment: '' });
 const usage = (parts: Partial<Usage>): Usage => {
-  const full = { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0, ...parts };
+  const full = {
+    promptTokens: 0,
+    completionTokens: 0,
+    totalTokens: 0,
+    cachedTokens: 0,
+    reasoningTokens: 0,
+    cacheWriteTokens: 0,
+    cacheWrite1hTokens: 0,
+    ...parts,
+  };
   return { ...full, totalTokens: full.promptTokens + full.completionTokens };
 };
 const SONNET: ModelPrice = { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 };
@@ -83,7 +92,14 @@ describe('pricing', () => {
   it('cuts a part reported larger than its whole, so no token is priced twice', () => {
     const claude = new Pricing({ claude: SONNET });
     const inconsistent = usage({ promptTokens: 10, cachedTokens: 8, cacheWriteTokens: 8, cacheWrite1hTokens: 9, completionTokens: 2, reasoningTokens: 7 });
-    expect(claude.price(served('claude'), inconsistent)).toEqual({ input: 0n, cacheRead: 8n * 300_000n, cacheWrite: 2n * 6_000_000n, output: 0n, reasoning: 2n * 15_000_000n, total: 44_400_000n });
+    expect(claude.price(served('claude'), inconsistent)).toEqual({
+      input: 0n,
+      cacheRead: 8n * 300_000n,
+      cacheWrite: 2n * 6_000_000n,
+      output: 0n,
+      reasoning: 2n * 15_000_000n,
+      total: 44_400_000n,
+    });
   });
 
   it('has no price for a model it does not know, or without usage', () => {
@@ -99,7 +115,10 @@ describe('pricing', () => {
 
   it('never reserves less than any usage within the prompt and the output cap can cost', () => {
     const price = fc.integer({ min: 0, max: 100_000_000 }).map((micro) => micro / 1_000_000);
-    const prices = fc.record({ input: price, output: price, cachedInput: price, cacheWrite: price, cacheWrite1h: price, reasoning: price }, { requiredKeys: ['input', 'output'] });
+    const prices = fc.record(
+      { input: price, output: price, cachedInput: price, cacheWrite: price, cacheWrite1h: price, reasoning: price },
+      { requiredKeys: ['input', 'output'] },
+    );
     const count = fc.integer({ min: 0, max: 10_000_000 });
     // Parts drawn freely, even larger than their wholes; the prompt and the completion within the request's counts.
     const parts = fc.record({ cachedTokens: count, cacheWriteTokens: count, cacheWrite1hTokens: count, reasoningTokens: count });

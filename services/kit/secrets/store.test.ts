@@ -32,7 +32,10 @@ describe('secret store', () => {
   });
 
   it('reads Vault KV v2 with AppRole, logs in again when its token expires, and follows rotation', async () => {
-    const store = new SecretStore({ refreshSeconds: 60, vault: { ...noVault, address: vault.url, appRole: { mount: 'approle', roleId: vault.roleId, secretId: vault.secretId } } }, log);
+    const store = new SecretStore(
+      { refreshSeconds: 60, vault: { ...noVault, address: vault.url, appRole: { mount: 'approle', roleId: vault.roleId, secretId: vault.secretId } } },
+      log,
+    );
     const ref = 'vault:secret/gateway/openai#api_key';
     await store.prepare([ref]);
     const secret = store.get(ref);

@@ -19,7 +19,6 @@ export interface SecretKeeper {
   save(reference: string, value: string): Promise<void>;
 }
 
-
 /** Config values taken as they are (tests, and configs without references). */
 export const LITERAL_SECRETS: SecretLookup = { get: (value) => ({ value }) };
 
@@ -116,7 +115,8 @@ export class SecretStore implements SecretLookup, SecretKeeper {
       await rename(`${rest}.tmp`, rest!);
       return;
     }
-    if (scheme !== 'vault' || !this.vault) throw new Error(`cannot write a secret to ${reference}: use file:<path> or vault:<mount>/<path>#<field> (with secrets.vault set)`);
+    if (scheme !== 'vault' || !this.vault)
+      throw new Error(`cannot write a secret to ${reference}: use file:<path> or vault:<mount>/<path>#<field> (with secrets.vault set)`);
     const { mount, path, field } = vaultPath(rest!);
     await this.vault.write(mount, path, field, value);
   }

@@ -69,13 +69,24 @@ export const completionsFormat: InboundFormat & { parse(body: unknown): Completi
       async *stream(chunks: AsyncIterable<ChatChunk>) {
         for await (const chunk of chunks) {
           if (isUsageOnly(chunk)) {
-            if (wantsUsage) yield { data: JSON.stringify({ id, object: 'text_completion', created: chunk.created, model: chunk.model, choices: [], usage: chunk.usage as OpenAIUsage }) };
+            if (wantsUsage)
+              yield {
+                data: JSON.stringify({
+                  id,
+                  object: 'text_completion',
+                  created: chunk.created,
+                  model: chunk.model,
+                  choices: [],
+                  usage: chunk.usage as OpenAIUsage,
+                }),
+              };
             continue;
           }
           const choices = chunk.choices
             .filter((c) => (c.delta.content ?? '') !== '' || c.finish_reason !== null)
             .map((c) => completionChoice(c.delta.content ?? '', c.index, c.finish_reason));
-          if (choices.length > 0) yield { data: JSON.stringify({ id, object: 'text_completion', created: chunk.created, model: chunk.model, choices }), final: hasFinish(chunk) };
+          if (choices.length > 0)
+            yield { data: JSON.stringify({ id, object: 'text_completion', created: chunk.created, model: chunk.model, choices }), final: hasFinish(chunk) };
         }
         yield { data: '[DONE]', final: true };
       },

@@ -151,7 +151,8 @@ function toolsOf(value: unknown): FunctionTool[] {
   return value.map((tool, i) => {
     const at = `tools.${i}`;
     if (!isRecord(tool)) fail(`${at}: must be an object.`, at);
-    if (tool.type !== undefined && tool.type !== 'custom') fail(`${at}.type: server tools ("${String(tool.type)}") are not supported through the gateway.`, `${at}.type`);
+    if (tool.type !== undefined && tool.type !== 'custom')
+      fail(`${at}.type: server tools ("${String(tool.type)}") are not supported through the gateway.`, `${at}.type`);
     if (typeof tool.name !== 'string' || !tool.name) fail(`${at}.name: must be a non-empty string.`, `${at}.name`);
     if (!isRecord(tool.input_schema)) fail(`${at}.input_schema: must be a JSON schema object.`, `${at}.input_schema`);
     const description = typeof tool.description === 'string' ? { description: tool.description } : {};
@@ -176,7 +177,8 @@ export function toChatRequest(body: unknown): ChatRequest {
   if (typeof body.model !== 'string' || !body.model) fail('model: must be a non-empty string.', 'model');
   if (!Array.isArray(body.messages) || body.messages.length === 0) fail('messages: must be a non-empty array.', 'messages');
   const maxTokens = body.max_tokens;
-  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1) fail('max_tokens: must be a positive integer (it is required).', 'max_tokens');
+  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1)
+    fail('max_tokens: must be a positive integer (it is required).', 'max_tokens');
 
   const messages: ChatMessage[] = [];
   if (body.system !== undefined && body.system !== null) {
@@ -192,7 +194,8 @@ export function toChatRequest(body: unknown): ChatRequest {
   const topP = optionalNumber(body, 'top_p', 0, 1);
   if (topP !== undefined) request.top_p = topP;
   if (body.stop_sequences !== undefined && body.stop_sequences !== null) {
-    if (!Array.isArray(body.stop_sequences) || !body.stop_sequences.every((s) => typeof s === 'string')) fail('stop_sequences: must be an array of strings.', 'stop_sequences');
+    if (!Array.isArray(body.stop_sequences) || !body.stop_sequences.every((s) => typeof s === 'string'))
+      fail('stop_sequences: must be an array of strings.', 'stop_sequences');
     if (body.stop_sequences.length > 0) request.stop = body.stop_sequences as string[];
   }
   if (isRecord(body.metadata) && typeof body.metadata.user_id === 'string') request.user = body.metadata.user_id;

@@ -54,7 +54,11 @@ const chatResult: ChatResponse = {
   choices: [
     {
       index: 0,
-      message: { role: 'assistant', content: 'Let me check.', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      message: {
+        role: 'assistant',
+        content: 'Let me check.',
+        tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+      },
       finish_reason: 'tool_calls',
       logprobs: null,
     },
@@ -75,7 +79,9 @@ describe('messages format: parse', () => {
     expect(invalid({ ...base, messages: [{ role: 'robot', content: 'x' }] }).param).toBe('messages.0.role');
     expect(invalid({ ...base, messages: [{ role: 'user', content: [{ type: 'audio' }] }] }).param).toBe('messages.0.content.0.type');
     expect(invalid({ ...base, messages: [{ role: 'user', content: 'x' }], temperature: 1.5 }).param).toBe('temperature');
-    expect(invalid({ ...base, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'web_search_20250305', name: 'web_search' }] }).param).toBe('tools.0.type');
+    expect(invalid({ ...base, messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'web_search_20250305', name: 'web_search' }] }).param).toBe(
+      'tools.0.type',
+    );
     expect(invalid({ ...base, messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'tool' } }).param).toBe('tool_choice');
   });
 
@@ -145,7 +151,15 @@ describe('messages format: parse', () => {
           role: 'user',
           content: [
             { type: 'tool_result', tool_use_id: 'toolu_1', content: 'Sunny' },
-            { type: 'tool_result', tool_use_id: 'toolu_2', is_error: true, content: [{ type: 'text', text: 'unknown city' }, { type: 'image', source: { type: 'url', url: 'https://x/y.png' } }] },
+            {
+              type: 'tool_result',
+              tool_use_id: 'toolu_2',
+              is_error: true,
+              content: [
+                { type: 'text', text: 'unknown city' },
+                { type: 'image', source: { type: 'url', url: 'https://x/y.png' } },
+              ],
+            },
             { type: 'text', text: 'Thanks' },
           ],
         },
@@ -164,9 +178,17 @@ describe('messages format: parse', () => {
       },
       { role: 'tool', tool_call_id: 'toolu_1', content: 'Sunny' },
       { role: 'tool', tool_call_id: 'toolu_2', content: 'Error: unknown city' },
-      { role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }, { type: 'text', text: 'Thanks' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: 'https://x/y.png' } },
+          { type: 'text', text: 'Thanks' },
+        ],
+      },
     ]);
-    expect(chat.tools).toEqual([{ type: 'function', function: { name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }]);
+    expect(chat.tools).toEqual([
+      { type: 'function', function: { name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+    ]);
     expect(chat).toMatchObject({ tool_choice: 'required', parallel_tool_calls: false, stream: true, stream_options: { include_usage: true } });
     expect(chat.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'output', schema: { type: 'object' }, strict: true } });
     expect(messagesFormat.parse({ ...base, messages: [{ role: 'user', content: 'x' }], tool_choice: { type: 'tool', name: 'f' } }).chat.tool_choice).toEqual({
@@ -195,13 +217,20 @@ describe('messages format: response, stream and errors', () => {
       usage: { input_tokens: 30, output_tokens: 9, cache_read_input_tokens: 100, cache_creation_input_tokens: 20 },
     });
     const finish = (finish_reason: 'stop' | 'length' | 'content_filter') =>
-      (translation.response({ ...chatResult, choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason, logprobs: null }] }) as { stop_reason: string })
-        .stop_reason;
+      (
+        translation.response({ ...chatResult, choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason, logprobs: null }] }) as {
+          stop_reason: string;
+        }
+      ).stop_reason;
     expect([finish('stop'), finish('length'), finish('content_filter')]).toEqual(['end_turn', 'max_tokens', 'refusal']);
   });
 
   it('passes on the cache writes by TTL and the thinking count a provider reported', () => {
-    const detailed = { ...usage, cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 20 }, completion_tokens_details: { reasoning_tokens: 4 } };
+    const detailed = {
+      ...usage,
+      cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 20 },
+      completion_tokens_details: { reasoning_tokens: 4 },
+    };
     expect((translation.response({ ...chatResult, usage: detailed }) as { usage: unknown }).usage).toEqual({
       input_tokens: 30,
       output_tokens: 9,
@@ -327,7 +356,10 @@ describe('messages format output, read by the official @anthropic-ai/sdk', () =>
   });
 
   it('surfaces the error event as an SDK APIError', async () => {
-    const err = await client.messages.stream(params, { headers: { 'x-stream': 'error' } }).finalMessage().catch((e: unknown) => e);
+    const err = await client.messages
+      .stream(params, { headers: { 'x-stream': 'error' } })
+      .finalMessage()
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Anthropic.APIError);
     expect((err as Error).message).toContain('Provider failed.');
   });

@@ -99,7 +99,16 @@ async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEv
 
   const start = (chunk: ChatChunk | undefined): OutEvent => {
     started = true;
-    const message: A.Message = { id: messageId(chunk?.id), type: 'message', role: 'assistant', model: chunk?.model ?? '', content: [], stop_reason: null, stop_sequence: null, usage: anthropicUsage(undefined) };
+    const message: A.Message = {
+      id: messageId(chunk?.id),
+      type: 'message',
+      role: 'assistant',
+      model: chunk?.model ?? '',
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: anthropicUsage(undefined),
+    };
     return event({ type: 'message_start', message });
   };
   function* close(): Generator<OutEvent> {

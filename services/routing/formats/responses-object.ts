@@ -31,7 +31,12 @@ export interface ResponseShell {
   metadata: unknown;
 }
 
-export function responseObject(shell: ResponseShell, status: 'in_progress' | 'completed' | 'incomplete', output: unknown[], usage: OpenAIUsage | null | undefined) {
+export function responseObject(
+  shell: ResponseShell,
+  status: 'in_progress' | 'completed' | 'incomplete',
+  output: unknown[],
+  usage: OpenAIUsage | null | undefined,
+) {
   return {
     ...shell,
     object: 'response',
@@ -46,4 +51,3 @@ export function responseObject(shell: ResponseShell, status: 'in_progress' | 'co
     usage: status === 'in_progress' ? null : responsesUsage(usage),
   };
 }
-

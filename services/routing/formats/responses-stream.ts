@@ -28,7 +28,11 @@ export async function* responsesStream(shell: ResponseShell, chunks: AsyncIterab
   let sequence = 0;
   // Once the provider's stream ended, every event completes the answer (see OutEvent.final).
   let closing = false;
-  const event = (type: string, fields: Record<string, unknown>): OutEvent => ({ event: type, data: JSON.stringify({ type, sequence_number: sequence++, ...fields }), final: closing });
+  const event = (type: string, fields: Record<string, unknown>): OutEvent => ({
+    event: type,
+    data: JSON.stringify({ type, sequence_number: sequence++, ...fields }),
+    final: closing,
+  });
   const items: (TextItem | CallItem)[] = [];
   const calls = new Map<number, CallItem>();
   let text: TextItem | undefined;
@@ -50,8 +54,16 @@ export async function* responsesStream(shell: ResponseShell, chunks: AsyncIterab
       if (!text) {
         text = { kind: 'text', id: newId('msg'), outputIndex: items.length, text: '' };
         items.push(text);
-        yield event('response.output_item.added', { output_index: text.outputIndex, item: { type: 'message', id: text.id, status: 'in_progress', role: 'assistant', content: [] } });
-        yield event('response.content_part.added', { item_id: text.id, output_index: text.outputIndex, content_index: 0, part: { type: 'output_text', text: '', annotations: [] } });
+        yield event('response.output_item.added', {
+          output_index: text.outputIndex,
+          item: { type: 'message', id: text.id, status: 'in_progress', role: 'assistant', content: [] },
+        });
+        yield event('response.content_part.added', {
+          item_id: text.id,
+          output_index: text.outputIndex,
+          content_index: 0,
+          part: { type: 'output_text', text: '', annotations: [] },
+        });
       }
       text.text += delta.content;
       yield event('response.output_text.delta', { item_id: text.id, output_index: text.outputIndex, content_index: 0, delta: delta.content, logprobs: [] });
@@ -59,10 +71,20 @@ export async function* responsesStream(shell: ResponseShell, chunks: AsyncIterab
     for (const toolDelta of delta.tool_calls ?? []) {
       let call = calls.get(toolDelta.index);
       if (!call) {
-        call = { kind: 'call', id: newId('fc'), outputIndex: items.length, callId: toolDelta.id ?? newId('call'), name: toolDelta.function?.name ?? '', arguments: '' };
+        call = {
+          kind: 'call',
+          id: newId('fc'),
+          outputIndex: items.length,
+          callId: toolDelta.id ?? newId('call'),
+          name: toolDelta.function?.name ?? '',
+          arguments: '',
+        };
         calls.set(toolDelta.index, call);
         items.push(call);
-        yield event('response.output_item.added', { output_index: call.outputIndex, item: { type: 'function_call', id: call.id, call_id: call.callId, name: call.name, arguments: '', status: 'in_progress' } });
+        yield event('response.output_item.added', {
+          output_index: call.outputIndex,
+          item: { type: 'function_call', id: call.id, call_id: call.callId, name: call.name, arguments: '', status: 'in_progress' },
+        });
       }
       const fragment = toolDelta.function?.arguments ?? '';
       if (fragment) {

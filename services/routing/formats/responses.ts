@@ -40,9 +40,11 @@ function messagesOf(input: unknown, instructions: unknown): ChatMessage[] {
     const type = item.type ?? 'message';
     if (type === 'message') {
       const role = item.role;
-      if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer') throw invalid(`Invalid 'input[${i}].role'.`, `input[${i}].role`);
+      if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer')
+        throw invalid(`Invalid 'input[${i}].role'.`, `input[${i}].role`);
       const content = inputContent(item.content, `input[${i}].content`);
-      if (role === 'assistant') messages.push({ role, content: typeof content === 'string' ? content : content.map((p) => ('text' in p ? String(p.text) : '')).join('') });
+      if (role === 'assistant')
+        messages.push({ role, content: typeof content === 'string' ? content : content.map((p) => ('text' in p ? String(p.text) : '')).join('') });
       else if (role === 'user') messages.push({ role, content });
       else messages.push({ role, content: typeof content === 'string' ? content : content.map((p) => ('text' in p ? String(p.text) : '')).join('') });
     } else if (type === 'function_call') {
@@ -63,10 +65,16 @@ function toolsOf(tools: unknown): FunctionTool[] | undefined {
   if (tools === undefined) return undefined;
   if (!Array.isArray(tools)) throw invalid("Invalid 'tools': expected an array.", 'tools');
   return tools.map((tool: Item, i) => {
-    if (tool.type !== 'function') throw invalid(`Invalid 'tools[${i}]': only function tools are supported by the gateway (not ${String(tool.type)}).`, `tools[${i}].type`);
+    if (tool.type !== 'function')
+      throw invalid(`Invalid 'tools[${i}]': only function tools are supported by the gateway (not ${String(tool.type)}).`, `tools[${i}].type`);
     return {
       type: 'function',
-      function: { name: String(tool.name), description: tool.description as string | undefined, parameters: tool.parameters as Record<string, unknown> | undefined, strict: tool.strict as boolean | undefined },
+      function: {
+        name: String(tool.name),
+        description: tool.description as string | undefined,
+        parameters: tool.parameters as Record<string, unknown> | undefined,
+        strict: tool.strict as boolean | undefined,
+      },
     };
   });
 }
@@ -83,7 +91,15 @@ function responseFormatOf(text: unknown): ResponseFormat | undefined {
   if (!format || format.type === 'text') return undefined;
   if (format.type === 'json_object') return { type: 'json_object' };
   if (format.type === 'json_schema') {
-    return { type: 'json_schema', json_schema: { name: String(format.name ?? 'response'), description: format.description as string | undefined, schema: format.schema as Record<string, unknown>, strict: format.strict as boolean | undefined } };
+    return {
+      type: 'json_schema',
+      json_schema: {
+        name: String(format.name ?? 'response'),
+        description: format.description as string | undefined,
+        schema: format.schema as Record<string, unknown>,
+        strict: format.strict as boolean | undefined,
+      },
+    };
   }
   throw invalid("Invalid 'text.format.type'.", 'text.format.type');
 }
@@ -92,10 +108,23 @@ function outputOf(result: ChatResponse): unknown[] {
   const message = result.choices[0]?.message;
   const output: unknown[] = [];
   if (message?.content) {
-    output.push({ type: 'message', id: newId('msg'), status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: message.content, annotations: [], logprobs: [] }] });
+    output.push({
+      type: 'message',
+      id: newId('msg'),
+      status: 'completed',
+      role: 'assistant',
+      content: [{ type: 'output_text', text: message.content, annotations: [], logprobs: [] }],
+    });
   }
   for (const call of message?.tool_calls ?? []) {
-    output.push({ type: 'function_call', id: newId('fc'), call_id: call.id, name: call.function.name, arguments: call.function.arguments, status: 'completed' });
+    output.push({
+      type: 'function_call',
+      id: newId('fc'),
+      call_id: call.id,
+      name: call.function.name,
+      arguments: call.function.arguments,
+      status: 'completed',
+    });
   }
   return output;
 }
@@ -106,7 +135,11 @@ export const responsesFormat: InboundFormat = {
     const request = requireObject(body);
     const model = requireModel(request);
     optionalBoolean(request, 'stream');
-    if (request.previous_response_id) throw invalid('previous_response_id is not supported: the gateway keeps no conversation state; send the whole conversation in input.', 'previous_response_id');
+    if (request.previous_response_id)
+      throw invalid(
+        'previous_response_id is not supported: the gateway keeps no conversation state; send the whole conversation in input.',
+        'previous_response_id',
+      );
     if (request.input === undefined) throw invalid("Missing required parameter: 'input'.", 'input');
     const chat: ChatRequest = {
       model,
@@ -138,10 +171,14 @@ export const responsesFormat: InboundFormat = {
     return {
       chat,
       response: (result) =>
-        responseObject({ ...shell, model: result.model }, result.choices[0]?.finish_reason === 'length' ? 'incomplete' : 'completed', outputOf(result), result.usage),
+        responseObject(
+          { ...shell, model: result.model },
+          result.choices[0]?.finish_reason === 'length' ? 'incomplete' : 'completed',
+          outputOf(result),
+          result.usage,
+        ),
       stream: (chunks) => responsesStream(shell, chunks),
     };
   },
   errorEvent: (error) => streamErrorEvent('responses', error),
 };
-

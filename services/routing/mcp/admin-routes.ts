@@ -3,7 +3,14 @@ import type { McpServerState, McpTool } from '../../gen/gateway/v1/mcp.js';
 import { GatewayError } from '../../kit/errors.js';
 import type { RoutingAdmin } from '../admin-routes.js';
 
-const toolView = (t: McpTool) => ({ name: t.name, description: t.description, input_schema: JSON.parse(t.inputSchemaJson) as unknown, hash: t.hash, state: t.state, auto_execute: t.autoExecute });
+const toolView = (t: McpTool) => ({
+  name: t.name,
+  description: t.description,
+  input_schema: JSON.parse(t.inputSchemaJson) as unknown,
+  hash: t.hash,
+  state: t.state,
+  auto_execute: t.autoExecute,
+});
 
 const serverView = (s: McpServerState, tools: McpTool[]) => ({
   name: s.name,
@@ -31,32 +38,49 @@ export const mcpAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, { ro
     return { servers, tools };
   }
 
-  app.get('/admin/mcp/servers', { config: { requires: 'read' }, schema: { tags, summary: 'MCP servers: connection state, tools, and whether each tool is approved, pending or held' } }, async () => {
-    const { servers, tools } = await state();
-    return { data: servers.map((s) => serverView(s, tools)) };
-  });
+  app.get(
+    '/admin/mcp/servers',
+    { config: { requires: 'read' }, schema: { tags, summary: 'MCP servers: connection state, tools, and whether each tool is approved, pending or held' } },
+    async () => {
+      const { servers, tools } = await state();
+      return { data: servers.map((s) => serverView(s, tools)) };
+    },
+  );
 
   app.post<{ Params: { name: string } }>(
     '/admin/mcp/servers/:name/approve',
-    { config: { requires: 'manage_routing' }, schema: { tags, summary: 'Approve a server\'s tools as they are now (pins their hashes); changed tools are held until approved again' } },
+    {
+      config: { requires: 'manage_routing' },
+      schema: { tags, summary: "Approve a server's tools as they are now (pins their hashes); changed tools are held until approved again" },
+    },
     async (request) => {
       const { name } = request.params;
       const { servers, tools } = await state();
       const server = servers.find((s) => s.name === name);
       if (!server) throw new GatewayError('not_found', `No MCP server named ${name} in routing.mcp.servers.`);
-      if (server.state !== 'ready') throw new GatewayError('conflict', `MCP server ${name} is ${server.state}${server.error ? ` (${server.error})` : ''}: its tools can be approved once it is connected.`);
+      if (server.state !== 'ready')
+        throw new GatewayError(
+          'conflict',
+          `MCP server ${name} is ${server.state}${server.error ? ` (${server.error})` : ''}: its tools can be approved once it is connected.`,
+        );
       const own = tools.filter((t) => t.server === name);
       const pins = Object.fromEntries(own.map((t) => [t.name.slice(name.length + 1), t.hash]));
       const { before, after } = await entries.put('mcp', name, { pins });
       // The resource name starts with routing_ so every routing replica reloads its approvals.
       record(request.principal!, 'routing_mcp', 'approve', name, before?.entry ?? undefined, after.entry as object);
-      return serverView({ ...server, approved: true, held: 0 }, own.map((t) => ({ ...t, state: 'approved' })));
+      return serverView(
+        { ...server, approved: true, held: 0 },
+        own.map((t) => ({ ...t, state: 'approved' })),
+      );
     },
   );
 
   app.post<{ Params: { name: string } }>(
     '/admin/mcp/servers/:name/authorize',
-    { config: { requires: 'manage_routing' }, schema: { tags, summary: 'Start OAuth sign-in for a server (authorization code with PKCE): open the authorization_url returned in a browser' } },
+    {
+      config: { requires: 'manage_routing' },
+      schema: { tags, summary: 'Start OAuth sign-in for a server (authorization code with PKCE): open the authorization_url returned in a browser' },
+    },
     async (request) => {
       const { authorizationUrl } = await routing.startMcpAuthorization({ server: request.params.name });
       record(request.principal!, 'routing_mcp', 'authorize', request.params.name, undefined, { started: true });
@@ -66,19 +90,27 @@ export const mcpAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, { ro
 
   // Reached by the admin's browser from the authorization server, so it carries no admin token: the single-use
   // state (bound to the PKCE verifier routing holds) is what makes it trustworthy.
-  app.get<{ Querystring: Record<string, string | undefined> }>('/admin/mcp/oauth/callback', { config: { requires: 'no_token' }, schema: { tags, summary: 'OAuth redirect target for MCP server sign-in (no admin token)', security: [] } }, async (request) => {
-    const { code, state, error, error_description: description } = request.query;
-    if (error) throw new GatewayError('invalid_request', `The authorization server refused: ${error}${description ? ` (${description})` : ''}.`);
-    if (!code || !state) throw new GatewayError('invalid_request', 'The callback needs the code and state the authorization server sends.');
-    const { server } = await routing.completeMcpAuthorization({ state, code });
-    record({ name: `oauth-callback:${server}`, role: 'admin' }, 'routing_mcp', 'authorized', server, undefined, { authorized: true });
-    return { server, authorized: true, message: `MCP server ${server} is authorized; the gateway connects to it now. You can close this window.` };
-  });
+  app.get<{ Querystring: Record<string, string | undefined> }>(
+    '/admin/mcp/oauth/callback',
+    { config: { requires: 'no_token' }, schema: { tags, summary: 'OAuth redirect target for MCP server sign-in (no admin token)', security: [] } },
+    async (request) => {
+      const { code, state, error, error_description: description } = request.query;
+      if (error) throw new GatewayError('invalid_request', `The authorization server refused: ${error}${description ? ` (${description})` : ''}.`);
+      if (!code || !state) throw new GatewayError('invalid_request', 'The callback needs the code and state the authorization server sends.');
+      const { server } = await routing.completeMcpAuthorization({ state, code });
+      record({ name: `oauth-callback:${server}`, role: 'admin' }, 'routing_mcp', 'authorized', server, undefined, { authorized: true });
+      return { server, authorized: true, message: `MCP server ${server} is authorized; the gateway connects to it now. You can close this window.` };
+    },
+  );
 
-  app.delete<{ Params: { name: string } }>('/admin/mcp/servers/:name/approval', { config: { requires: 'manage_routing' }, schema: { tags, summary: 'Withdraw a server\'s approval: its tools are no longer offered' } }, async (request, reply) => {
-    const existing = await entries.remove('mcp', request.params.name);
-    if (!existing) throw new GatewayError('not_found', `MCP server ${request.params.name} is not approved.`);
-    record(request.principal!, 'routing_mcp', 'withdraw', request.params.name, existing.entry as object, undefined);
-    return reply.code(204).send();
-  });
+  app.delete<{ Params: { name: string } }>(
+    '/admin/mcp/servers/:name/approval',
+    { config: { requires: 'manage_routing' }, schema: { tags, summary: "Withdraw a server's approval: its tools are no longer offered" } },
+    async (request, reply) => {
+      const existing = await entries.remove('mcp', request.params.name);
+      if (!existing) throw new GatewayError('not_found', `MCP server ${request.params.name} is not approved.`);
+      record(request.principal!, 'routing_mcp', 'withdraw', request.params.name, existing.entry as object, undefined);
+      return reply.code(204).send();
+    },
+  );
 };

@@ -8,7 +8,12 @@ import { z } from 'zod';
 
 const common = {
   timeoutMs: z.number().int().positive().default(30_000).describe('Longest a tool call may take before it fails (and the call is cancelled).'),
-  maxResultBytes: z.number().int().positive().default(262_144).describe('Largest tool result passed on; a larger one fails the call (tool output is untrusted).'),
+  maxResultBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(262_144)
+    .describe('Largest tool result passed on; a larger one fails the call (tool output is untrusted).'),
   autoExecute: z
     .array(z.string().min(1))
     .default([])
@@ -31,8 +36,14 @@ const oauthConfig = z
     z.strictObject({
       grant: z.literal('authorization_code'),
       ...oauthCommon,
-      clientSecret: z.string().min(1).optional().describe('Client secret (a secret reference) for a confidential client; none for a public client (PKCE alone).'),
-      redirectUrl: z.url({ protocol: /^https?$/ }).describe("The admin API's callback as the authorization server reaches the browser: https://<admin host>/admin/mcp/oauth/callback."),
+      clientSecret: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('Client secret (a secret reference) for a confidential client; none for a public client (PKCE alone).'),
+      redirectUrl: z
+        .url({ protocol: /^https?$/ })
+        .describe("The admin API's callback as the authorization server reaches the browser: https://<admin host>/admin/mcp/oauth/callback."),
       tokenStore: z
         .string()
         .regex(/^(file|vault):.+/, 'a file:<path> or vault:<mount>/<path>#<field> reference')
@@ -40,14 +51,21 @@ const oauthConfig = z
     }),
   ])
   .optional()
-  .describe('OAuth 2.1 for the server (MCP authorization): client credentials, or authorization code with PKCE started by an admin; tokens are refreshed as they expire.');
+  .describe(
+    'OAuth 2.1 for the server (MCP authorization): client credentials, or authorization code with PKCE started by an admin; tokens are refreshed as they expire.',
+  );
 
 const stdioServer = z.strictObject({
   transport: z.literal('stdio'),
   ...common,
   command: z.string().min(1).describe('Program to start; the gateway speaks MCP over its stdin and stdout.'),
   args: z.array(z.string()).default([]).describe('Its arguments.'),
-  env: z.record(z.string(), z.string()).default({}).describe('Environment variables for it (values may be secret references); nothing else of the gateway\'s environment but PATH and HOME-like basics is passed.'),
+  env: z
+    .record(z.string(), z.string())
+    .default({})
+    .describe(
+      "Environment variables for it (values may be secret references); nothing else of the gateway's environment but PATH and HOME-like basics is passed.",
+    ),
   cwd: z.string().optional().describe('Working directory.'),
 });
 
@@ -73,7 +91,9 @@ export type McpOAuthConfig = NonNullable<z.infer<typeof oauthConfig>>;
 
 /** The secret references routing reads at start: all but OAuth token stores, which the gateway writes. */
 export function secretValuesOf(config: McpConfig): unknown[] {
-  return Object.values(config.servers).map((server) => (server.transport === 'stdio' || !server.oauth ? server : { ...server, oauth: { ...server.oauth, tokenStore: undefined } }));
+  return Object.values(config.servers).map((server) =>
+    server.transport === 'stdio' || !server.oauth ? server : { ...server, oauth: { ...server.oauth, tokenStore: undefined } },
+  );
 }
 
 export const mcpConfig = z

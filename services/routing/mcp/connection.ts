@@ -50,7 +50,8 @@ export class McpConnection {
    * gateway in; "" when stored tokens were enough (the server reconnects).
    */
   async startAuthorization(): Promise<string> {
-    if (!this.oauth?.interactive || this.config.transport === 'stdio') throw new Error(`MCP server ${this.name} is not configured for the authorization code flow`);
+    if (!this.oauth?.interactive || this.config.transport === 'stdio')
+      throw new Error(`MCP server ${this.name} is not configured for the authorization code flow`);
     const { auth } = await mcpClientSdk();
     const result = await auth(this.oauth, { serverUrl: this.config.url });
     if (result === 'AUTHORIZED') {
@@ -105,7 +106,9 @@ export class McpConnection {
       try {
         await client.connect(this.transport(sdk), { timeout: this.config.timeoutMs });
         client.setNotificationHandler(sdk.ToolListChangedNotificationSchema, () => {
-          this.refresh(client).catch((err: unknown) => this.options.log.warn({ server: this.name, reason: (err as Error).message }, 'MCP tool list refresh failed'));
+          this.refresh(client).catch((err: unknown) =>
+            this.options.log.warn({ server: this.name, reason: (err as Error).message }, 'MCP tool list refresh failed'),
+          );
         });
         await this.refresh(client);
         if (this.closed) return void (await client.close());
@@ -170,9 +173,17 @@ export class McpConnection {
     const resolve = (values: Record<string, string>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, this.options.secrets.get(v).value]));
     switch (config.transport) {
       case 'stdio': {
-        const transport = new StdioClientTransport({ command: config.command, args: config.args, env: { ...getDefaultEnvironment(), ...resolve(config.env) }, cwd: config.cwd, stderr: 'pipe' });
+        const transport = new StdioClientTransport({
+          command: config.command,
+          args: config.args,
+          env: { ...getDefaultEnvironment(), ...resolve(config.env) },
+          cwd: config.cwd,
+          stderr: 'pipe',
+        });
         // Read, so a chatty server never blocks on a full pipe; kept at debug level (it is the server's own output).
-        transport.stderr?.on('data', (chunk: Buffer) => this.options.log.debug({ server: this.name, stderr: chunk.toString('utf8').slice(0, 2_000) }, 'MCP server stderr'));
+        transport.stderr?.on('data', (chunk: Buffer) =>
+          this.options.log.debug({ server: this.name, stderr: chunk.toString('utf8').slice(0, 2_000) }, 'MCP server stderr'),
+        );
         return transport;
       }
       case 'http':

@@ -33,14 +33,12 @@ export class McpHub {
   private readonly calls: Counter<'server' | 'outcome'>;
   private readonly duration: Histogram<'server'>;
 
-  constructor(
-    config: McpConfig,
-    secrets: SecretLookup & SecretKeeper,
-    log: Logger,
-    metrics: Registry,
-  ) {
+  constructor(config: McpConfig, secrets: SecretLookup & SecretKeeper, log: Logger, metrics: Registry) {
     for (const [name, server] of Object.entries(config.servers)) {
-      this.connections.set(name, new McpConnection(name, server, { secrets, log, pingIntervalMs: config.pingIntervalMs, maxReconnectDelayMs: config.maxReconnectDelayMs }));
+      this.connections.set(
+        name,
+        new McpConnection(name, server, { secrets, log, pingIntervalMs: config.pingIntervalMs, maxReconnectDelayMs: config.maxReconnectDelayMs }),
+      );
     }
     const connections = this.connections;
     new Gauge({
@@ -52,8 +50,19 @@ export class McpHub {
         for (const [name, c] of connections) this.set({ server: name }, c.state === 'ready' ? 1 : 0);
       },
     });
-    this.calls = new Counter({ name: 'gateway_mcp_tool_calls_total', help: 'Tool calls through the gateway, by server and outcome (ok, tool_error or the error code).', labelNames: ['server', 'outcome'], registers: [metrics] });
-    this.duration = new Histogram({ name: 'gateway_mcp_tool_call_duration_seconds', help: 'Time of one tool call, by server.', labelNames: ['server'], buckets: LATENCY_BUCKETS, registers: [metrics] });
+    this.calls = new Counter({
+      name: 'gateway_mcp_tool_calls_total',
+      help: 'Tool calls through the gateway, by server and outcome (ok, tool_error or the error code).',
+      labelNames: ['server', 'outcome'],
+      registers: [metrics],
+    });
+    this.duration = new Histogram({
+      name: 'gateway_mcp_tool_call_duration_seconds',
+      help: 'Time of one tool call, by server.',
+      labelNames: ['server'],
+      buckets: LATENCY_BUCKETS,
+      registers: [metrics],
+    });
   }
 
   start(): void {
@@ -67,7 +76,11 @@ export class McpHub {
   async startAuthorization(server: string): Promise<string> {
     const connection = this.connections.get(server);
     if (!connection) throw new GatewayError('not_found', `No MCP server named ${server} in routing.mcp.servers.`);
-    if (!connection.oauth?.interactive) throw new GatewayError('invalid_request', `MCP server ${server} does not use the OAuth authorization code flow (routing.mcp.servers.${server}.oauth.grant).`);
+    if (!connection.oauth?.interactive)
+      throw new GatewayError(
+        'invalid_request',
+        `MCP server ${server} does not use the OAuth authorization code flow (routing.mcp.servers.${server}.oauth.grant).`,
+      );
     try {
       return await connection.startAuthorization();
     } catch (err) {
@@ -132,7 +145,10 @@ export class McpHub {
     if (!tool) throw new GatewayError('not_found', `No tool named ${request.name}.`, { param: 'name' });
     const state = this.view(server, connection, tool).state;
     if (state !== 'approved') {
-      throw new GatewayError('tool_held', `Tool ${request.name} is ${state === 'held' ? 'held: it changed since an admin approved it' : 'not approved yet'}; an admin must approve server ${server} again.`);
+      throw new GatewayError(
+        'tool_held',
+        `Tool ${request.name} is ${state === 'held' ? 'held: it changed since an admin approved it' : 'not approved yet'}; an admin must approve server ${server} again.`,
+      );
     }
     const args = parseArguments(request.argumentsJson);
     const started = performance.now();
@@ -143,7 +159,10 @@ export class McpHub {
       const structuredJson = result.structuredContent === undefined ? '' : JSON.stringify(result.structuredContent);
       const bytes = Buffer.byteLength(contentJson) + Buffer.byteLength(structuredJson);
       if (bytes > connection.config.maxResultBytes) {
-        throw new GatewayError('tool_result_too_large', `Tool ${request.name} returned ${bytes} bytes, more than routing.mcp.servers.${server}.maxResultBytes (${connection.config.maxResultBytes}).`);
+        throw new GatewayError(
+          'tool_result_too_large',
+          `Tool ${request.name} returned ${bytes} bytes, more than routing.mcp.servers.${server}.maxResultBytes (${connection.config.maxResultBytes}).`,
+        );
       }
       this.calls.inc({ server, outcome: result.isError ? 'tool_error' : 'ok' });
       return { contentJson, isError: result.isError === true, durationMs: performance.now() - started, resultBytes: bytes, structuredJson };
@@ -181,12 +200,14 @@ function parseArguments(json: string): Record<string, unknown> {
   } catch {
     throw new GatewayError('invalid_request', 'The tool arguments are not valid JSON.', { param: 'arguments' });
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new GatewayError('invalid_request', 'The tool arguments must be a JSON object.', { param: 'arguments' });
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new GatewayError('invalid_request', 'The tool arguments must be a JSON object.', { param: 'arguments' });
   return parsed as Record<string, unknown>;
 }
 
 function toolError(err: unknown, name: string, server: string, { McpError, ErrorCode }: McpClientSdk): GatewayError {
-  if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) return new GatewayError('tool_timeout', `Tool ${name} did not answer in time.`, { cause: err });
+  if (err instanceof McpError && err.code === ErrorCode.RequestTimeout)
+    return new GatewayError('tool_timeout', `Tool ${name} did not answer in time.`, { cause: err });
   if (err instanceof McpError && (err.code === ErrorCode.InvalidParams || err.code === ErrorCode.MethodNotFound)) {
     return new GatewayError('invalid_request', `Tool ${name} refused the call: ${err.message}`, { cause: err });
   }

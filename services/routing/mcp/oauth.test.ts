@@ -22,7 +22,13 @@ describe('MCP OAuth client: authorization code flow', () => {
   const setup = () =>
     new McpOAuth(
       'files',
-      { grant: 'authorization_code', issuer: 'https://auth.example', clientId: 'gateway', redirectUrl: 'https://gw.example/admin/mcp/oauth/callback', tokenStore: 'file:/tmp/unused' },
+      {
+        grant: 'authorization_code',
+        issuer: 'https://auth.example',
+        clientId: 'gateway',
+        redirectUrl: 'https://gw.example/admin/mcp/oauth/callback',
+        tokenStore: 'file:/tmp/unused',
+      },
       noSecrets,
       createLogger({ level: 'silent' }),
     );

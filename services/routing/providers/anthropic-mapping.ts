@@ -127,7 +127,13 @@ function userBlock(part: ContentPart, invalid: (message: string) => ProviderErro
     const file = (part as { file?: { file_data?: unknown; filename?: unknown } }).file;
     const inline = typeof file?.file_data === 'string' ? parseDataUrl(file.file_data) : undefined;
     if (inline?.mediaType === 'application/pdf') {
-      return [{ type: 'document', source: { type: 'base64', media_type: inline.mediaType, data: inline.data }, ...(typeof file?.filename === 'string' ? { title: file.filename } : {}) }];
+      return [
+        {
+          type: 'document',
+          source: { type: 'base64', media_type: inline.mediaType, data: inline.data },
+          ...(typeof file?.filename === 'string' ? { title: file.filename } : {}),
+        },
+      ];
     }
     throw invalid('only inline PDF files (file_data as a data: URL) are supported.');
   }
@@ -202,7 +208,12 @@ export function fromAnthropicMessage(message: A.Message): ChatResponse {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: text || (toolCalls.length > 0 ? null : ''), ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}), refusal: null },
+        message: {
+          role: 'assistant',
+          content: text || (toolCalls.length > 0 ? null : ''),
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+          refusal: null,
+        },
         finish_reason: finishReason(message.stop_reason),
         logprobs: null,
       },

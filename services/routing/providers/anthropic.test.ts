@@ -112,7 +112,11 @@ describe('anthropic adapter against the fake Anthropic API', () => {
           messages: [
             { role: 'system', content: 'Be brief.' },
             { role: 'user', content: 'weather in Paris?' },
-            { role: 'assistant', content: 'Checking.', tool_calls: [toolCall, { id: 'call_2', type: 'function', function: { name: 'get_weather', arguments: '' } }] },
+            {
+              role: 'assistant',
+              content: 'Checking.',
+              tool_calls: [toolCall, { id: 'call_2', type: 'function', function: { name: 'get_weather', arguments: '' } }],
+            },
             { role: 'tool', tool_call_id: toolCall.id, content: 'Sunny, 21°C' },
             { role: 'tool', tool_call_id: 'call_2', content: [{ type: 'text', text: 'Cloudy' }] },
             { role: 'user', content: 'And tomorrow?' },
@@ -148,7 +152,12 @@ describe('anthropic adapter against the fake Anthropic API', () => {
   it('refuses tool arguments that are not a JSON object before calling the provider', async () => {
     const sent = fake.requests.length;
     const err = await failure(
-      adapter.chat(call({ model: 'claude-test', messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '[1' } }] }] }, 1)),
+      adapter.chat(
+        call(
+          { model: 'claude-test', messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '[1' } }] }] },
+          1,
+        ),
+      ),
     );
     expect(err.kind).toBe('bad_request');
     expect(fake.requests.length).toBe(sent);
@@ -231,7 +240,10 @@ describe('anthropic adapter against the fake Anthropic API', () => {
     expect(await failure(adapter.chat(call({ ...user('x'), model: 'fail-529' }, 1)))).toMatchObject({ kind: 'server', upstreamStatus: 529 });
     expect(await failure(adapter.chat(call({ ...user('x'), model: 'fail-500' }, 1)))).toMatchObject({ kind: 'server' });
     expect(await failure(adapter.chat(call({ ...user('x'), model: 'fail-402' }, 1)))).toMatchObject({ kind: 'payment' });
-    expect(await failure(adapter.chat(call({ ...user('x'), model: 'too-long' }, 1)))).toMatchObject({ kind: 'context_window', code: 'context_length_exceeded' });
+    expect(await failure(adapter.chat(call({ ...user('x'), model: 'too-long' }, 1)))).toMatchObject({
+      kind: 'context_window',
+      code: 'context_length_exceeded',
+    });
     const bad = await failure(adapter.chat(call({ ...user('x'), model: 'fail-400' }, 1)));
     expect(bad).toMatchObject({ kind: 'bad_request', status: 400 });
     expect(bad.message).toContain('text content blocks must be non-empty');
@@ -248,7 +260,7 @@ describe('anthropic adapter against the fake Anthropic API', () => {
     expect(err.message).toContain('overloaded_error');
   });
 
-  it('fails an answer without the documented shape as the provider\'s fault, never with a JavaScript message', async () => {
+  it("fails an answer without the documented shape as the provider's fault, never with a JavaScript message", async () => {
     const whole = await failure(adapter.chat(call({ ...user('x'), model: 'malformed' }, 1)));
     const streamed = await failure(adapter.chatStream(call({ ...user('x'), model: 'malformed' }, 1)).then(collect));
     for (const error of [whole, streamed]) {

@@ -15,7 +15,7 @@ export const anthropicProviderConfig = z.strictObject({
   baseUrl: z
     .url({ protocol: /^https?$/ })
     .default(PROVIDER_TYPES.anthropic.baseUrl)
-    .describe('Base URL without the /v1 path; the default is Anthropic\'s public API.'),
+    .describe("Base URL without the /v1 path; the default is Anthropic's public API."),
   version: z.string().min(1).default('2023-06-01').describe('The anthropic-version header sent with every request.'),
   defaultMaxTokens: z
     .number()
@@ -27,7 +27,6 @@ export const anthropicProviderConfig = z.strictObject({
 });
 
 export type AnthropicProviderConfig = z.infer<typeof anthropicProviderConfig>;
-
 
 /** Anthropic's Messages API behind the OpenAI chat shape; see anthropic-mapping.ts for the translation. */
 class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {

@@ -108,7 +108,7 @@ describe('Azure OpenAI adapter against the fake Azure OpenAI', () => {
     expect((await failure(adapter.chat(call(chatRequest('stall'))))).kind).toBe('timeout');
   });
 
-  it('reports an unknown deployment as the provider\'s 404', async () => {
+  it("reports an unknown deployment as the provider's 404", async () => {
     const err = await failure(adapter.chat(call(chatRequest('no-such-deployment'))));
     expect(err).toMatchObject({ kind: 'bad_request', upstreamStatus: 404 });
   });

@@ -301,7 +301,12 @@ export function fromConverse(response: ConverseResponse, model: string): ChatRes
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: text || (toolCalls.length > 0 ? null : ''), ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}), refusal: null },
+        message: {
+          role: 'assistant',
+          content: text || (toolCalls.length > 0 ? null : ''),
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+          refusal: null,
+        },
         finish_reason: finishReason(response.stopReason),
         logprobs: null,
       },

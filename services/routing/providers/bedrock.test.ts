@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeBedrock, type FakeBedrock } from '../../../test/fakes/bedrock.js';
 import { collect, failure, TEST_TIMEOUTS as timeouts } from '../../../test/harness/adapters.js';
 import type { ChatChunk, ChatRequest, FunctionTool } from '../canonical.js';
-import { BedrockAdapter, bedrockProviderConfig, createBedrockAdapter } from './bedrock.js';
+import { type BedrockAdapter, bedrockProviderConfig, createBedrockAdapter } from './bedrock.js';
 import { readEventStream } from './bedrock-stream.js';
 import type { Timeouts } from './types.js';
 
@@ -218,7 +218,9 @@ describe('Bedrock adapter against the fake Bedrock Converse API', () => {
       credential: 0,
       signal: signal(),
     });
-    expect(lastBody().outputConfig).toEqual({ textFormat: { type: 'json_schema', structure: { jsonSchema: { schema: JSON.stringify(schema), name: 'answer' } } } });
+    expect(lastBody().outputConfig).toEqual({
+      textFormat: { type: 'json_schema', structure: { jsonSchema: { schema: JSON.stringify(schema), name: 'answer' } } },
+    });
   });
 
   it('uses the key pair the router picks', async () => {

@@ -8,12 +8,24 @@ import { fromConverse, toConverse, type ConverseResponse } from './bedrock-mappi
 import { converseChunks, readEventStream } from './bedrock-stream.js';
 import { classifyStatus, clip, Upstream, type ErrorClassifier, type UpstreamRequest } from './http.js';
 import { providerBase } from './schema.js';
-import { ProviderError, retryAfterMs, type CallCounts, type Capabilities, type Connection, type FailureKind, type ProviderAdapter, type ProviderCall } from './types.js';
+import {
+  ProviderError,
+  retryAfterMs,
+  type CallCounts,
+  type Capabilities,
+  type Connection,
+  type FailureKind,
+  type ProviderAdapter,
+  type ProviderCall,
+} from './types.js';
 
 export const bedrockProviderConfig = z.strictObject({
   type: z.literal('bedrock'),
   ...providerBase,
-  region: z.string().regex(/^[a-z0-9-]+$/).describe('AWS region of the Bedrock runtime, e.g. us-east-1.'),
+  region: z
+    .string()
+    .regex(/^[a-z0-9-]+$/)
+    .describe('AWS region of the Bedrock runtime, e.g. us-east-1.'),
   baseUrl: z
     .url({ protocol: /^https?$/ })
     .optional()
@@ -68,7 +80,9 @@ export class BedrockAdapter implements ProviderAdapter {
     this.signers = onFirstUse(async () => {
       const [{ SignatureV4 }, { Sha256 }] = await Promise.all([import('@smithy/signature-v4'), import('@aws-crypto/sha256-js')]);
       return config.credentials.map((credential: Credential) => {
-        const [id, key, session] = [credential.accessKeyId, credential.secretAccessKey, credential.sessionToken].map((v) => (v === undefined ? undefined : secrets.get(v)));
+        const [id, key, session] = [credential.accessKeyId, credential.secretAccessKey, credential.sessionToken].map((v) =>
+          v === undefined ? undefined : secrets.get(v),
+        );
         const credentials = async () => ({ accessKeyId: id!.value, secretAccessKey: key!.value, ...(session ? { sessionToken: session.value } : {}) });
         return new SignatureV4({ service: 'bedrock', region: config.region, credentials, sha256: Sha256 });
       });
@@ -86,7 +100,13 @@ export class BedrockAdapter implements ProviderAdapter {
   }
 
   /** One Converse call, signed; the body sent is the exact string that was signed. */
-  private async signed(operation: 'converse' | 'converse-stream', request: ChatRequest, credential: number, signal: AbortSignal, accept: string): Promise<UpstreamRequest> {
+  private async signed(
+    operation: 'converse' | 'converse-stream',
+    request: ChatRequest,
+    credential: number,
+    signal: AbortSignal,
+    accept: string,
+  ): Promise<UpstreamRequest> {
     const body = JSON.stringify(toConverse(request, this.name));
     // The AWS SDK encodes the model id as one path label (ids hold ':' and may be ARNs with '/');
     // SigV4 then escapes the encoded path once more for the canonical request, on both sides.
@@ -177,7 +197,12 @@ export function bedrockErrorClassifier(provider: string): ErrorClassifier {
     const options = { upstreamStatus: status, retryAfterMs: retryAfterMs(headers) };
     // Auth failures may echo part of the key, so their text is not passed on.
     if (kind === 'auth') {
-      return new ProviderError('auth', provider, `Provider ${provider} refused the gateway's credentials (HTTP ${status}, ${type}); an admin must fix the provider key.`, options);
+      return new ProviderError(
+        'auth',
+        provider,
+        `Provider ${provider} refused the gateway's credentials (HTTP ${status}, ${type}); an admin must fix the provider key.`,
+        options,
+      );
     }
     const what = kind === 'context_window' ? 'rejected the request' : kind === 'rate_limit' ? 'is rate limiting requests' : 'failed';
     return new ProviderError(kind, provider, `Provider ${provider} ${what} (HTTP ${status}, ${type})${message ? `: ${clip(message)}` : ''}`, options);

@@ -4,7 +4,7 @@ import { PROVIDER_TYPES, providerTable } from './catalog.js';
 import { providerConfig } from './registry.js';
 
 describe('provider catalog', () => {
-  it('is the README\'s provider table', () => {
+  it("is the README's provider table", () => {
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     const between = /<!-- provider-table:[^>]*-->\n([\s\S]*?)\n<!-- \/provider-table -->/.exec(readme);
     expect(between?.[1]).toBe(providerTable());

@@ -23,19 +23,30 @@ export const PROVIDER_TYPES = {
   azure: { label: 'Azure OpenAI', capabilities: { ...all, completions: false }, apiHosts: ['*.openai.azure.com'] },
   anthropic: { label: 'Anthropic', capabilities: { ...all, embeddings: false, completions: false }, baseUrl: 'https://api.anthropic.com' },
   gemini: { label: 'Google Gemini (AI Studio)', capabilities: { ...all, completions: false }, baseUrl: 'https://generativelanguage.googleapis.com' },
-  vertex: { label: 'Google Vertex AI', capabilities: { ...all, embeddings: false, completions: false }, apiHosts: ['aiplatform.googleapis.com', '*-aiplatform.googleapis.com'] },
+  vertex: {
+    label: 'Google Vertex AI',
+    capabilities: { ...all, embeddings: false, completions: false },
+    apiHosts: ['aiplatform.googleapis.com', '*-aiplatform.googleapis.com'],
+  },
   bedrock: { label: 'AWS Bedrock (Converse)', capabilities: { ...all, embeddings: false, completions: false }, apiHosts: ['bedrock-runtime.*.amazonaws.com'] },
   cohere: { label: 'Cohere (v2)', capabilities: { ...all, completions: false }, baseUrl: 'https://api.cohere.com' },
   mistral: { label: 'Mistral', capabilities: { ...all, completions: false }, baseUrl: 'https://api.mistral.ai/v1' },
   groq: { label: 'Groq', capabilities: { ...all, embeddings: false, completions: false }, baseUrl: 'https://api.groq.com/openai/v1' },
-  deepseek: { label: 'DeepSeek', capabilities: { ...all, vision: false, embeddings: false, jsonSchema: false, completions: false }, baseUrl: 'https://api.deepseek.com/v1' },
+  deepseek: {
+    label: 'DeepSeek',
+    capabilities: { ...all, vision: false, embeddings: false, jsonSchema: false, completions: false },
+    baseUrl: 'https://api.deepseek.com/v1',
+  },
   xai: { label: 'xAI', capabilities: { ...all, embeddings: false, completions: false }, baseUrl: 'https://api.x.ai/v1' },
   openrouter: { label: 'OpenRouter', capabilities: { ...all, embeddings: false }, baseUrl: 'https://openrouter.ai/api/v1' },
   together: { label: 'Together AI', capabilities: all, baseUrl: 'https://api.together.xyz/v1' },
   fireworks: { label: 'Fireworks AI', capabilities: all, baseUrl: 'https://api.fireworks.ai/inference/v1' },
   ollama: { label: 'Ollama', capabilities: all, baseUrl: 'http://127.0.0.1:11434/v1' },
   vllm: { label: 'vLLM', capabilities: all, baseUrl: 'http://127.0.0.1:8000/v1' },
-  mock: { label: 'mock (built in, no account)', capabilities: { streaming: true, tools: false, vision: false, embeddings: true, jsonSchema: false, completions: false } },
+  mock: {
+    label: 'mock (built in, no account)',
+    capabilities: { streaming: true, tools: false, vision: false, embeddings: true, jsonSchema: false, completions: false },
+  },
 } as const satisfies Record<string, ProviderType>;
 
 export type ProviderTypeName = keyof typeof PROVIDER_TYPES;
@@ -46,15 +57,22 @@ export type ProviderTypeName = keyof typeof PROVIDER_TYPES;
  */
 export const BUILT_IN_HOSTS: readonly string[] = [
   ...new Set(
-    (Object.values(PROVIDER_TYPES) as ProviderType[]).flatMap((type) => type.apiHosts ?? (type.baseUrl ? [new URL(type.baseUrl).hostname] : [])).filter((host) => isIP(host) === 0),
+    (Object.values(PROVIDER_TYPES) as ProviderType[])
+      .flatMap((type) => type.apiHosts ?? (type.baseUrl ? [new URL(type.baseUrl).hostname] : []))
+      .filter((host) => isIP(host) === 0),
   ),
 ];
 
 /** The README's provider table, in Markdown. */
 export function providerTable(): string {
   const mark = (yes: boolean) => (yes ? '✓' : '—');
-  const rows = Object.entries(PROVIDER_TYPES).map(([type, { label, capabilities: c }]) =>
-    `| ${label} | \`${type}\` | ${mark(c.streaming)} | ${mark(c.tools)} | ${mark(c.vision)} | ${mark(c.embeddings)} | ${mark(c.jsonSchema)} | ${mark(c.completions)} |`,
+  const rows = Object.entries(PROVIDER_TYPES).map(
+    ([type, { label, capabilities: c }]) =>
+      `| ${label} | \`${type}\` | ${mark(c.streaming)} | ${mark(c.tools)} | ${mark(c.vision)} | ${mark(c.embeddings)} | ${mark(c.jsonSchema)} | ${mark(c.completions)} |`,
   );
-  return ['| provider | `type` | streaming | tools | vision | embeddings | JSON schema | native completions |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n');
+  return [
+    '| provider | `type` | streaming | tools | vision | embeddings | JSON schema | native completions |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }

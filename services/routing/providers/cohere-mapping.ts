@@ -147,7 +147,11 @@ function messagesToCohere(request: ChatRequest, provider: string): CohereMessage
           // Cohere carries the text that precedes tool calls as the tool plan.
           return {
             role: 'assistant',
-            tool_calls: message.tool_calls.map((call) => ({ id: call.id, type: 'function', function: { name: call.function.name, arguments: call.function.arguments } })),
+            tool_calls: message.tool_calls.map((call) => ({
+              id: call.id,
+              type: 'function',
+              function: { name: call.function.name, arguments: call.function.arguments },
+            })),
             ...(text ? { tool_plan: text } : {}),
           };
         }
@@ -337,7 +341,9 @@ export async function* chunksFromCohere(events: AsyncIterable<SseEvent>, model: 
         const index = toolIndex.size;
         toolIndex.set(parsed.index ?? index, index);
         const args = call.function?.arguments ?? '';
-        yield chunk({ tool_calls: [{ index, id: call.id ?? `call_${index}`, type: 'function', function: { name: call.function?.name ?? '', arguments: args } }] });
+        yield chunk({
+          tool_calls: [{ index, id: call.id ?? `call_${index}`, type: 'function', function: { name: call.function?.name ?? '', arguments: args } }],
+        });
         break;
       }
       case 'tool-call-delta': {

@@ -19,7 +19,11 @@ describe('Cohere adapter against the fake Cohere API', () => {
 
   beforeAll(async () => {
     fake = await startFakeCohere({ apiKey: KEY });
-    adapter = createCohereAdapter('cohere', cohereProviderConfig.parse({ type: 'cohere', baseUrl: fake.url, apiKey: KEY, models: ['command-a-03-2025'] }), TIMEOUTS);
+    adapter = createCohereAdapter(
+      'cohere',
+      cohereProviderConfig.parse({ type: 'cohere', baseUrl: fake.url, apiKey: KEY, models: ['command-a-03-2025'] }),
+      TIMEOUTS,
+    );
   });
   afterAll(async () => {
     await adapter.close();
@@ -40,7 +44,14 @@ describe('Cohere adapter against the fake Cohere API', () => {
         model: 'command-a-03-2025',
         messages: [
           { role: 'developer', content: 'Be brief.' },
-          { role: 'user', content: [{ type: 'text', text: 'What is in ' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } }, { type: 'text', text: 'this picture?' }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'What is in ' },
+              { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } },
+              { type: 'text', text: 'this picture?' },
+            ],
+          },
         ],
         temperature: 0.3,
         top_p: 0.9,
@@ -79,14 +90,21 @@ describe('Cohere adapter against the fake Cohere API', () => {
     expect(response.object).toBe('chat.completion');
     expect(response.model).toBe('command-a-03-2025');
     expect(response.choices).toEqual([
-      { index: 0, message: { role: 'assistant', content: 'Fake Cohere reply to: What is in this picture?', refusal: null }, finish_reason: 'stop', logprobs: null },
+      {
+        index: 0,
+        message: { role: 'assistant', content: 'Fake Cohere reply to: What is in this picture?', refusal: null },
+        finish_reason: 'stop',
+        logprobs: null,
+      },
     ]);
     // Billed units (what Cohere charges), not the raw count with its prompt template.
     expect(response.usage).toEqual({ prompt_tokens: 7, completion_tokens: 9, total_tokens: 16 });
   });
 
   it('maps finish reasons, JSON mode and logprobs', async () => {
-    const cut = await adapter.chat(call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'one two three' }], max_completion_tokens: 2 }));
+    const cut = await adapter.chat(
+      call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'one two three' }], max_completion_tokens: 2 }),
+    );
     expect(cut.choices[0]?.finish_reason).toBe('length');
     expect(cut.choices[0]?.message.content).toBe('Fake Cohere ');
     const stopped = await adapter.chat(call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'hello' }], stop: ['reply'] }));
@@ -108,17 +126,23 @@ describe('Cohere adapter against the fake Cohere API', () => {
     expect(logprobs.content.map((entry) => entry.token).join('')).toBe('Fake Cohere reply to: hi');
     expect(logprobs.content[0]?.logprob).toBe(-0.25);
 
-    await adapter.chat(call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'hi' }], response_format: { type: 'json_object' } }));
+    await adapter.chat(
+      call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'hi' }], response_format: { type: 'json_object' } }),
+    );
     expect(lastBody().response_format).toEqual({ type: 'json_object' });
   });
 
-  it('brings OpenAI sampling values into Cohere\'s ranges instead of having the request refused', async () => {
-    await adapter.chat(call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'hi' }], top_p: 1, frequency_penalty: -0.5, presence_penalty: 1.5 }));
+  it("brings OpenAI sampling values into Cohere's ranges instead of having the request refused", async () => {
+    await adapter.chat(
+      call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'hi' }], top_p: 1, frequency_penalty: -0.5, presence_penalty: 1.5 }),
+    );
     expect(lastBody()).toMatchObject({ p: 0.99, frequency_penalty: 0, presence_penalty: 1 });
   });
 
   it('streams a role chunk, content deltas, a finish chunk and usage last', async () => {
-    const chunks = await collect(await adapter.chatStream(call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'stream please' }], stream: true })));
+    const chunks = await collect(
+      await adapter.chatStream(call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'stream please' }], stream: true })),
+    );
     expect(lastBody().stream).toBe(true);
     expect(chunks[0]?.choices[0]?.delta).toEqual({ role: 'assistant', content: '' });
     expect(chunks.every((chunk) => chunk.object === 'chat.completion.chunk' && chunk.model === 'command-a-03-2025')).toBe(true);
@@ -133,7 +157,12 @@ describe('Cohere adapter against the fake Cohere API', () => {
   });
 
   it('round-trips a tool call', async () => {
-    const question: ChatRequest = { model: 'command-a-03-2025', messages: [{ role: 'user', content: 'What is the weather in Paris?' }], tools: [weatherTool], tool_choice: 'auto' };
+    const question: ChatRequest = {
+      model: 'command-a-03-2025',
+      messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+      tools: [weatherTool],
+      tool_choice: 'auto',
+    };
     const first = await adapter.chat(call(question));
     expect(lastBody().tools).toEqual([weatherTool]);
     expect(lastBody()).not.toHaveProperty('tool_choice');
@@ -159,7 +188,11 @@ describe('Cohere adapter against the fake Cohere API', () => {
     );
     expect(lastBody().messages).toEqual([
       { role: 'user', content: 'What is the weather in Paris?' },
-      { role: 'assistant', tool_plan: 'I will look up the weather in Paris.', tool_calls: [{ id: toolCall.id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      {
+        role: 'assistant',
+        tool_plan: 'I will look up the weather in Paris.',
+        tool_calls: [{ id: toolCall.id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }],
+      },
       { role: 'tool', tool_call_id: toolCall.id, content: '{"temperature":21}' },
     ]);
     expect(lastBody().tool_choice).toBe('REQUIRED');
@@ -169,27 +202,48 @@ describe('Cohere adapter against the fake Cohere API', () => {
 
   it('maps tool_choice none and a named tool, and strict tools', async () => {
     const otherTool: FunctionTool = { type: 'function', function: { name: 'get_time', strict: true } };
-    await adapter.chat(call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'weather?' }], tools: [weatherTool, otherTool], tool_choice: 'none' }));
+    await adapter.chat(
+      call<ChatRequest>({
+        model: 'command-a-03-2025',
+        messages: [{ role: 'user', content: 'weather?' }],
+        tools: [weatherTool, otherTool],
+        tool_choice: 'none',
+      }),
+    );
     expect(lastBody().tool_choice).toBe('NONE');
     expect(lastBody().strict_tools).toBe(true);
     // Cohere requires parameters; `strict` is not a Cohere tool field.
     expect((lastBody().tools as unknown[])[1]).toEqual({ type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: {} } } });
 
     const named = await adapter.chat(
-      call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'hi' }], tools: [weatherTool, otherTool], tool_choice: { type: 'function', function: { name: 'get_time' } } }),
+      call<ChatRequest>({
+        model: 'command-a-03-2025',
+        messages: [{ role: 'user', content: 'hi' }],
+        tools: [weatherTool, otherTool],
+        tool_choice: { type: 'function', function: { name: 'get_time' } },
+      }),
     );
     expect(lastBody().tool_choice).toBe('REQUIRED');
     expect((lastBody().tools as { function: { name: string } }[]).map((tool) => tool.function.name)).toEqual(['get_time']);
     expect(named.choices[0]?.message.tool_calls?.[0]?.function.name).toBe('get_time');
     const unknown = await failure(
-      adapter.chat(call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'hi' }], tools: [weatherTool], tool_choice: { type: 'function', function: { name: 'nope' } } })),
+      adapter.chat(
+        call<ChatRequest>({
+          model: 'command-a-03-2025',
+          messages: [{ role: 'user', content: 'hi' }],
+          tools: [weatherTool],
+          tool_choice: { type: 'function', function: { name: 'nope' } },
+        }),
+      ),
     );
     expect(unknown.kind).toBe('bad_request');
   });
 
   it('streams a tool call as indexed deltas: id and name first, then argument fragments', async () => {
     const chunks = await collect(
-      await adapter.chatStream(call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'weather in Paris?' }], tools: [weatherTool], stream: true })),
+      await adapter.chatStream(
+        call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: 'weather in Paris?' }], tools: [weatherTool], stream: true }),
+      ),
     );
     const deltas = chunks.flatMap((chunk) => chunk.choices[0]?.delta.tool_calls ?? []);
     expect(deltas[0]).toMatchObject({ index: 0, type: 'function', function: { name: 'get_weather', arguments: '' } });
@@ -264,7 +318,12 @@ describe('Cohere adapter against the fake Cohere API', () => {
   it('refuses content Cohere cannot take without calling it', async () => {
     const before = fake.requests.length;
     const err = await failure(
-      adapter.chat(call<ChatRequest>({ model: 'command-a-03-2025', messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: '', format: 'wav' } }] }] })),
+      adapter.chat(
+        call<ChatRequest>({
+          model: 'command-a-03-2025',
+          messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: '', format: 'wav' } }] }],
+        }),
+      ),
     );
     expect(err.kind).toBe('bad_request');
     expect(fake.requests.length).toBe(before);

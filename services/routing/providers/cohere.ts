@@ -1,13 +1,7 @@
 import { z } from 'zod';
 import { PROVIDER_TYPES } from './catalog.js';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from '../canonical.js';
-import {
-  chatRequestToCohere,
-  chunksFromCohere,
-  responseFromCohere,
-  type CohereChatResponse,
-  type CohereEmbedResponse,
-} from './cohere-mapping.js';
+import { chatRequestToCohere, chunksFromCohere, responseFromCohere, type CohereChatResponse, type CohereEmbedResponse } from './cohere-mapping.js';
 import { classifyStatus, clip, Upstream, type ErrorClassifier } from './http.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase } from './schema.js';
@@ -20,7 +14,7 @@ export const cohereProviderConfig = z.strictObject({
   baseUrl: z
     .url({ protocol: /^https?$/ })
     .default(PROVIDER_TYPES.cohere.baseUrl)
-    .describe('Base URL without the version path (the adapter calls /v2/chat and /v2/embed); the default is Cohere\'s public API.'),
+    .describe("Base URL without the version path (the adapter calls /v2/chat and /v2/embed); the default is Cohere's public API."),
 });
 
 export type CohereProviderConfig = z.infer<typeof cohereProviderConfig>;
@@ -49,7 +43,12 @@ export function cohereErrorClassifier(provider: string): ErrorClassifier {
     }
     const options = { upstreamStatus: status, retryAfterMs: retryAfterMs(headers) };
     if (status === 498) {
-      return new ProviderError('auth', provider, `Provider ${provider} refused the gateway's credentials (HTTP 498); an admin must fix the provider key.`, options);
+      return new ProviderError(
+        'auth',
+        provider,
+        `Provider ${provider} refused the gateway's credentials (HTTP 498); an admin must fix the provider key.`,
+        options,
+      );
     }
     if (status === 499) {
       return new ProviderError('server', provider, `Provider ${provider} failed (HTTP 499)${message ? `: ${clip(message)}` : ''}`, options);
@@ -83,12 +82,16 @@ export class CohereAdapter extends KeyedAdapter implements ProviderAdapter {
 
   async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     const body = chatRequestToCohere(request, false, this.name);
-    return this.upstream.json({ path: '/v2/chat', headers: this.headers(credential), body, signal }, (response: CohereChatResponse) => responseFromCohere(response, request.model));
+    return this.upstream.json({ path: '/v2/chat', headers: this.headers(credential), body, signal }, (response: CohereChatResponse) =>
+      responseFromCohere(response, request.model),
+    );
   }
 
   async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
     const body = chatRequestToCohere(request, true, this.name);
-    return this.upstream.sse({ path: '/v2/chat', headers: this.headers(credential), body, signal }, (events) => chunksFromCohere(events, request.model, this.name));
+    return this.upstream.sse({ path: '/v2/chat', headers: this.headers(credential), body, signal }, (events) =>
+      chunksFromCohere(events, request.model, this.name),
+    );
   }
 
   async embeddings({ request, credential, signal }: ProviderCall<EmbeddingsRequest>): Promise<EmbeddingsResponse> {
@@ -100,19 +103,22 @@ export class CohereAdapter extends KeyedAdapter implements ProviderAdapter {
     for (let start = 0; start < input.length; start += EMBED_BATCH) batches.push(input.slice(start, start + EMBED_BATCH));
     const responses = await Promise.all(
       batches.map((texts) =>
-        this.upstream.json({
-          path: '/v2/embed',
-          headers: this.headers(credential),
-          body: {
-            model: request.model,
-            texts,
-            // OpenAI's API has no input type; embeddings stored for search are the common case.
-            input_type: 'search_document',
-            embedding_types: ['float'],
-            ...(request.dimensions ? { output_dimension: request.dimensions } : {}),
+        this.upstream.json(
+          {
+            path: '/v2/embed',
+            headers: this.headers(credential),
+            body: {
+              model: request.model,
+              texts,
+              // OpenAI's API has no input type; embeddings stored for search are the common case.
+              input_type: 'search_document',
+              embedding_types: ['float'],
+              ...(request.dimensions ? { output_dimension: request.dimensions } : {}),
+            },
+            signal,
           },
-          signal,
-        }, (response: CohereEmbedResponse) => ({ vectors: response.embeddings.float ?? [], tokens: response.meta?.billed_units?.input_tokens ?? 0 })),
+          (response: CohereEmbedResponse) => ({ vectors: response.embeddings.float ?? [], tokens: response.meta?.billed_units?.input_tokens ?? 0 }),
+        ),
       ),
     );
     const vectors = responses.flatMap((response) => response.vectors);

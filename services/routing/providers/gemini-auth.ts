@@ -101,7 +101,10 @@ export class ServiceAccountTokens {
       try {
         text = await readFile(this.source.file, 'utf8');
       } catch (err) {
-        throw new ProviderError('auth', this.provider, `Provider ${this.provider}: cannot read its service account key file.`, { cause: err, detail: `${this.source.file}: ${(err as Error).message}` });
+        throw new ProviderError('auth', this.provider, `Provider ${this.provider}: cannot read its service account key file.`, {
+          cause: err,
+          detail: `${this.source.file}: ${(err as Error).message}`,
+        });
       }
     } else {
       text = this.source.json.value;

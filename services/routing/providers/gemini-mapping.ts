@@ -154,7 +154,7 @@ function parseArgs(text: string, provider: string): JsonObject {
   } catch {
     // falls through to the error below
   }
-  throw new ProviderError('bad_request', provider, 'A tool call\'s arguments must be a JSON object for Gemini.');
+  throw new ProviderError('bad_request', provider, "A tool call's arguments must be a JSON object for Gemini.");
 }
 
 /** A JSON object result is passed as is (Gemini reads its fields); anything else is wrapped. */
@@ -188,7 +188,9 @@ function mediaPart(url: string, provider: string): GeminiPart {
   if (data) {
     const base64 = /;base64$/i.test(data[2]!);
     const payload = data[3]!;
-    return { inlineData: { mimeType: data[1] || 'application/octet-stream', data: base64 ? payload : Buffer.from(decodeURIComponent(payload)).toString('base64') } };
+    return {
+      inlineData: { mimeType: data[1] || 'application/octet-stream', data: base64 ? payload : Buffer.from(decodeURIComponent(payload)).toString('base64') },
+    };
   }
   if (/^(https?|gs):\/\//i.test(url)) return { fileData: { mimeType: mimeFromUrl(url), fileUri: url } };
   throw new ProviderError('bad_request', provider, 'Image URLs must be data: URLs or http(s) URLs.');
@@ -262,8 +264,28 @@ function generationConfig(request: ChatRequest, schemaField: SchemaField): Gener
 
 /** The keys Gemini's Schema object (an OpenAPI 3.0 subset) accepts; others, e.g. additionalProperties, $schema and strict, are rejected. */
 const SCHEMA_KEYS = new Set([
-  'type', 'format', 'title', 'description', 'nullable', 'enum', 'items', 'minItems', 'maxItems', 'properties', 'required',
-  'minProperties', 'maxProperties', 'minLength', 'maxLength', 'pattern', 'example', 'anyOf', 'propertyOrdering', 'default', 'minimum', 'maximum',
+  'type',
+  'format',
+  'title',
+  'description',
+  'nullable',
+  'enum',
+  'items',
+  'minItems',
+  'maxItems',
+  'properties',
+  'required',
+  'minProperties',
+  'maxProperties',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'example',
+  'anyOf',
+  'propertyOrdering',
+  'default',
+  'minimum',
+  'maximum',
 ]);
 
 /**

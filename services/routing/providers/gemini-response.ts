@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { chatCompletionId, nowSeconds, type ChatChunk, type ChatResponse, type ChunkChoice, type FinishReason, type OpenAIUsage, type ToolCall } from '../canonical.js';
+import {
+  chatCompletionId,
+  nowSeconds,
+  type ChatChunk,
+  type ChatResponse,
+  type ChunkChoice,
+  type FinishReason,
+  type OpenAIUsage,
+  type ToolCall,
+} from '../canonical.js';
 import type { GeminiContent, GeminiPart, SignatureCache } from './gemini-mapping.js';
 import { ProviderError } from './types.js';
 

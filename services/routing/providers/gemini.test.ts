@@ -16,7 +16,13 @@ const weatherTool: FunctionTool = {
     name: 'get_weather',
     description: 'Current weather',
     strict: true,
-    parameters: { $schema: 'http://json-schema.org/draft-07/schema#', type: 'object', additionalProperties: false, properties: { city: { type: 'string' }, unit: { type: ['string', 'null'], enum: ['c', 'f', null] } }, required: ['city'] },
+    parameters: {
+      $schema: 'http://json-schema.org/draft-07/schema#',
+      type: 'object',
+      additionalProperties: false,
+      properties: { city: { type: 'string' }, unit: { type: ['string', 'null'], enum: ['c', 'f', null] } },
+      required: ['city'],
+    },
   },
 };
 const user = (content: string, model = 'gemini-2.5-flash'): ChatRequest => ({ model, messages: [{ role: 'user', content }] });
@@ -37,10 +43,17 @@ describe('gemini adapter against the fake Gemini API', () => {
   });
 
   it('fills config defaults and declares its capabilities', () => {
-    expect(geminiProviderConfig.parse({ type: 'gemini', apiKey: 'k' })).toMatchObject({ baseUrl: 'https://generativelanguage.googleapis.com', apiVersion: 'v1beta', structuredOutput: 'responseJsonSchema' });
+    expect(geminiProviderConfig.parse({ type: 'gemini', apiKey: 'k' })).toMatchObject({
+      baseUrl: 'https://generativelanguage.googleapis.com',
+      apiVersion: 'v1beta',
+      structuredOutput: 'responseJsonSchema',
+    });
     expect(adapter.capabilities).toEqual({ streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: false });
     expect(adapter.credentialCount).toBe(2);
-    expect(vertexProviderConfig.parse({ type: 'vertex', project: 'p', serviceAccountFile: '/k.json' })).toMatchObject({ location: 'us-central1', apiVersion: 'v1' });
+    expect(vertexProviderConfig.parse({ type: 'vertex', project: 'p', serviceAccountFile: '/k.json' })).toMatchObject({
+      location: 'us-central1',
+      apiVersion: 'v1',
+    });
     expect(() => vertexProviderConfig.parse({ type: 'vertex', project: 'p' })).toThrow(/serviceAccount/);
   });
 
@@ -54,27 +67,67 @@ describe('gemini adapter against the fake Gemini API', () => {
   });
 
   it('chats: maps system, generation config and candidates, sends the key in x-goog-api-key', async () => {
-    const response = await adapter.chat(call({
-      model: 'gemini-2.5-flash',
-      messages: [{ role: 'system', content: 'Be brief.' }, { role: 'developer', content: 'No emojis.' }, { role: 'user', content: [{ type: 'text', text: 'ping' }] }],
-      temperature: 0.3, top_p: 0.9, max_tokens: 50, stop: 'END', seed: 7, n: 2, presence_penalty: 0.1, frequency_penalty: 0.2, logprobs: true, top_logprobs: 3,
-    }, 1));
+    const response = await adapter.chat(
+      call(
+        {
+          model: 'gemini-2.5-flash',
+          messages: [
+            { role: 'system', content: 'Be brief.' },
+            { role: 'developer', content: 'No emojis.' },
+            { role: 'user', content: [{ type: 'text', text: 'ping' }] },
+          ],
+          temperature: 0.3,
+          top_p: 0.9,
+          max_tokens: 50,
+          stop: 'END',
+          seed: 7,
+          n: 2,
+          presence_penalty: 0.1,
+          frequency_penalty: 0.2,
+          logprobs: true,
+          top_logprobs: 3,
+        },
+        1,
+      ),
+    );
     expect(fake.requests.at(-1)).toMatchObject({ path: '/v1beta/models/gemini-2.5-flash:generateContent', headers: { 'x-goog-api-key': KEY } });
     expect(lastBody()).toEqual({
       contents: [{ role: 'user', parts: [{ text: 'ping' }] }],
       systemInstruction: { parts: [{ text: 'Be brief.' }, { text: 'No emojis.' }] },
-      generationConfig: { temperature: 0.3, topP: 0.9, maxOutputTokens: 50, stopSequences: ['END'], seed: 7, candidateCount: 2, presencePenalty: 0.1, frequencyPenalty: 0.2, responseLogprobs: true, logprobs: 3 },
+      generationConfig: {
+        temperature: 0.3,
+        topP: 0.9,
+        maxOutputTokens: 50,
+        stopSequences: ['END'],
+        seed: 7,
+        candidateCount: 2,
+        presencePenalty: 0.1,
+        frequencyPenalty: 0.2,
+        responseLogprobs: true,
+        logprobs: 3,
+      },
     });
     expect(response).toMatchObject({ object: 'chat.completion', model: 'gemini-2.5-flash' });
-    expect(response.choices.map((c) => [c.index, c.message.content, c.finish_reason])).toEqual([[0, 'Fake Gemini reply to: ping', 'stop'], [1, 'Fake Gemini reply to: ping', 'stop']]);
-    expect(response.usage).toMatchObject({ completion_tokens: 10, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } });
+    expect(response.choices.map((c) => [c.index, c.message.content, c.finish_reason])).toEqual([
+      [0, 'Fake Gemini reply to: ping', 'stop'],
+      [1, 'Fake Gemini reply to: ping', 'stop'],
+    ]);
+    expect(response.usage).toMatchObject({
+      completion_tokens: 10,
+      prompt_tokens_details: { cached_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: 0 },
+    });
     expect(response.usage!.total_tokens).toBe(response.usage!.prompt_tokens + 10);
   });
 
   it('leaves thoughts out of the content and counts them as reasoning tokens; MAX_TOKENS is length', async () => {
     const thinking = await adapter.chat(call(user('deep question', 'thinking-model'), 1));
     expect(thinking.choices[0]?.message.content).toBe('Fake Gemini reply to: deep question');
-    expect(thinking.usage).toMatchObject({ completion_tokens: 6 + 7, prompt_tokens_details: { cached_tokens: 3 }, completion_tokens_details: { reasoning_tokens: 7 } });
+    expect(thinking.usage).toMatchObject({
+      completion_tokens: 6 + 7,
+      prompt_tokens_details: { cached_tokens: 3 },
+      completion_tokens_details: { reasoning_tokens: 7 },
+    });
     const cut = await adapter.chat(call({ ...user('a long answer please'), max_completion_tokens: 2 }, 1));
     expect(cut.choices[0]).toMatchObject({ finish_reason: 'length', message: { content: 'Fake Gemini ' } });
   });
@@ -94,32 +147,50 @@ describe('gemini adapter against the fake Gemini API', () => {
   it('streams a tool call whole in one delta', async () => {
     const chunks = await collect(await adapter.chatStream(call({ ...user('weather in Paris?'), tools: [weatherTool] }, 1)));
     const calls = chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []);
-    expect(calls).toEqual([{ index: 0, id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
+    expect(calls).toEqual([
+      { index: 0, id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+    ]);
     expect(chunks.at(-2)?.choices[0]?.finish_reason).toBe('tool_calls');
     expect(chunks.at(-1)?.usage?.completion_tokens).toBe(5);
   });
 
   it('round-trips tools: cleaned declarations, tool_choice, functionCall/functionResponse turns, thought signatures', async () => {
     const first = await adapter.chat(call({ ...user('What is the weather in Paris?', 'gemini-3-pro'), tools: [weatherTool], tool_choice: 'auto' }, 1));
-    expect(lastBody().tools).toEqual([{ functionDeclarations: [{
-      name: 'get_weather', description: 'Current weather',
-      parameters: { type: 'object', properties: { city: { type: 'string' }, unit: { type: 'string', nullable: true, enum: ['c', 'f'] } }, required: ['city'] },
-    }] }]);
+    expect(lastBody().tools).toEqual([
+      {
+        functionDeclarations: [
+          {
+            name: 'get_weather',
+            description: 'Current weather',
+            parameters: {
+              type: 'object',
+              properties: { city: { type: 'string' }, unit: { type: 'string', nullable: true, enum: ['c', 'f'] } },
+              required: ['city'],
+            },
+          },
+        ],
+      },
+    ]);
     expect(lastBody().toolConfig).toEqual({ functionCallingConfig: { mode: 'AUTO' } });
     const toolCalls = first.choices[0]!.message.tool_calls!;
     expect(first.choices[0]).toMatchObject({ finish_reason: 'tool_calls', message: { content: null } });
     expect(toolCalls).toEqual([{ id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
 
-    const second = await adapter.chat(call({
-      model: 'gemini-3-pro',
-      tools: [weatherTool],
-      tool_choice: { type: 'function', function: { name: 'get_weather' } },
-      messages: [
-        { role: 'user', content: 'What is the weather in Paris?' },
-        { role: 'assistant', content: null, tool_calls: toolCalls },
-        { role: 'tool', tool_call_id: toolCalls[0]!.id, content: '{"temperature":21}' },
-      ],
-    }, 1));
+    const second = await adapter.chat(
+      call(
+        {
+          model: 'gemini-3-pro',
+          tools: [weatherTool],
+          tool_choice: { type: 'function', function: { name: 'get_weather' } },
+          messages: [
+            { role: 'user', content: 'What is the weather in Paris?' },
+            { role: 'assistant', content: null, tool_calls: toolCalls },
+            { role: 'tool', tool_call_id: toolCalls[0]!.id, content: '{"temperature":21}' },
+          ],
+        },
+        1,
+      ),
+    );
     const [, model, result] = lastBody().contents;
     expect(model).toEqual({ role: 'model', parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } }, thoughtSignature: expect.any(String) }] });
     // The signature Gemini sent with the call goes back with it.
@@ -134,12 +205,19 @@ describe('gemini adapter against the fake Gemini API', () => {
       tool_choice: 'none',
       messages: [
         { role: 'user', content: 'weather?' },
-        { role: 'assistant', content: 'Checking.', tool_calls: [{ id: 'call_elsewhere', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome"}' } }] },
+        {
+          role: 'assistant',
+          content: 'Checking.',
+          tool_calls: [{ id: 'call_elsewhere', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome"}' } }],
+        },
         { role: 'tool', tool_call_id: 'call_elsewhere', content: 'sunny' },
       ],
     });
     await adapter.chat(call(foreign('gemini-3-flash'), 1));
-    expect(lastBody().contents[1]?.parts).toEqual([{ text: 'Checking.' }, { functionCall: { name: 'get_weather', args: { city: 'Rome' } }, thoughtSignature: 'skip_thought_signature_validator' }]);
+    expect(lastBody().contents[1]?.parts).toEqual([
+      { text: 'Checking.' },
+      { functionCall: { name: 'get_weather', args: { city: 'Rome' } }, thoughtSignature: 'skip_thought_signature_validator' },
+    ]);
     expect(lastBody().contents[2]?.parts).toEqual([{ functionResponse: { name: 'get_weather', response: { content: 'sunny' } } }]);
     expect(lastBody().toolConfig).toEqual({ functionCallingConfig: { mode: 'NONE' } });
     await adapter.chat(call(foreign('gemini-2.5-flash'), 1));
@@ -174,14 +252,24 @@ describe('gemini adapter against the fake Gemini API', () => {
   });
 
   it('sends images: data URLs inline, http URLs as fileData with a guessed MIME type', async () => {
-    const response = await adapter.chat(call({
-      model: 'gemini-2.5-flash',
-      messages: [{ role: 'user', content: [
-        { type: 'text', text: 'What is this?' },
-        { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
-        { type: 'image_url', image_url: { url: 'https://example.com/cat.webp?size=large' } },
-      ] }],
-    }, 1));
+    const response = await adapter.chat(
+      call(
+        {
+          model: 'gemini-2.5-flash',
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'text', text: 'What is this?' },
+                { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+                { type: 'image_url', image_url: { url: 'https://example.com/cat.webp?size=large' } },
+              ],
+            },
+          ],
+        },
+        1,
+      ),
+    );
     expect(lastBody().contents[0]?.parts).toEqual([
       { text: 'What is this?' },
       { inlineData: { mimeType: 'image/png', data: 'iVBORw0KGgo=' } },
@@ -191,8 +279,16 @@ describe('gemini adapter against the fake Gemini API', () => {
   });
 
   it('maps json_schema to responseJsonSchema by default, json_object to a MIME type, responseSchema on request', async () => {
-    const schema = { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', properties: { reply: { type: 'string' } }, required: ['reply'], additionalProperties: false };
-    const response = await adapter.chat(call({ ...user('json please'), response_format: { type: 'json_schema', json_schema: { name: 'answer', schema, strict: true } } }, 1));
+    const schema = {
+      $schema: 'https://json-schema.org/draft/2020-12/schema',
+      type: 'object',
+      properties: { reply: { type: 'string' } },
+      required: ['reply'],
+      additionalProperties: false,
+    };
+    const response = await adapter.chat(
+      call({ ...user('json please'), response_format: { type: 'json_schema', json_schema: { name: 'answer', schema, strict: true } } }, 1),
+    );
     const { $schema: _dropped, ...jsonSchema } = schema;
     expect(lastBody().generationConfig).toEqual({ responseMimeType: 'application/json', responseJsonSchema: jsonSchema });
     expect(JSON.parse(response.choices[0]!.message.content!)).toEqual({ reply: 'Fake Gemini reply to: json please' });
@@ -200,21 +296,33 @@ describe('gemini adapter against the fake Gemini API', () => {
     await adapter.chat(call({ ...user('json please'), response_format: { type: 'json_object' } }, 1));
     expect(lastBody().generationConfig).toEqual({ responseMimeType: 'application/json' });
 
-    const legacy = createGeminiAdapter('legacy', geminiProviderConfig.parse({ type: 'gemini', baseUrl: fake.url, apiKey: KEY, structuredOutput: 'responseSchema' }), timeouts);
+    const legacy = createGeminiAdapter(
+      'legacy',
+      geminiProviderConfig.parse({ type: 'gemini', baseUrl: fake.url, apiKey: KEY, structuredOutput: 'responseSchema' }),
+      timeouts,
+    );
     await legacy.chat(call({ ...user('json please'), response_format: { type: 'json_schema', json_schema: { name: 'answer', schema } } }));
-    expect(lastBody().generationConfig).toEqual({ responseMimeType: 'application/json', responseSchema: { type: 'object', properties: { reply: { type: 'string' } }, required: ['reply'] } });
+    expect(lastBody().generationConfig).toEqual({
+      responseMimeType: 'application/json',
+      responseSchema: { type: 'object', properties: { reply: { type: 'string' } }, required: ['reply'] },
+    });
     await legacy.close();
   });
 
   it('embeds through batchEmbedContents, OpenAI-shaped, with estimated usage', async () => {
     const response = await adapter.embeddings!(call({ model: 'gemini-embedding-001', input: ['hello', 'world!!!'], dimensions: 16 }, 1));
     expect(fake.requests.at(-1)?.path).toBe('/v1beta/models/gemini-embedding-001:batchEmbedContents');
-    expect(fake.requests.at(-1)?.body).toEqual({ requests: [
-      { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'hello' }] }, outputDimensionality: 16 },
-      { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'world!!!' }] }, outputDimensionality: 16 },
-    ] });
+    expect(fake.requests.at(-1)?.body).toEqual({
+      requests: [
+        { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'hello' }] }, outputDimensionality: 16 },
+        { model: 'models/gemini-embedding-001', content: { parts: [{ text: 'world!!!' }] }, outputDimensionality: 16 },
+      ],
+    });
     expect(response).toMatchObject({ object: 'list', model: 'gemini-embedding-001', usage: { prompt_tokens: 2 + 2, total_tokens: 4 } });
-    expect(response.data.map((d) => [d.index, (d.embedding as number[]).length])).toEqual([[0, 16], [1, 16]]);
+    expect(response.data.map((d) => [d.index, (d.embedding as number[]).length])).toEqual([
+      [0, 16],
+      [1, 16],
+    ]);
     const encoded = await adapter.embeddings!(call({ model: 'gemini-embedding-001', input: 'hello', dimensions: 16, encoding_format: 'base64' as const }, 1));
     expect(Buffer.from(encoded.data[0]!.embedding as string, 'base64').length).toBe(16 * 4);
     expect((await failure(adapter.embeddings!(call({ model: 'gemini-embedding-001', input: [1, 2, 3] }, 1)))).kind).toBe('bad_request');
@@ -241,7 +349,10 @@ describe('gemini adapter against the fake Gemini API', () => {
   it('fails the iterator when the stream breaks, and times out a stalled call', async () => {
     const stream = await adapter.chatStream(call(user('x', 'break-stream'), 1));
     expect((await failure(collect(stream))).kind).toBe('network');
-    const impatient = createGeminiAdapter('impatient', geminiProviderConfig.parse({ type: 'gemini', baseUrl: fake.url, apiKey: KEY }), { ...timeouts, firstByteMs: 200 });
+    const impatient = createGeminiAdapter('impatient', geminiProviderConfig.parse({ type: 'gemini', baseUrl: fake.url, apiKey: KEY }), {
+      ...timeouts,
+      firstByteMs: 200,
+    });
     expect((await failure(impatient.chat(call(user('x', 'stall'))))).kind).toBe('timeout');
     await impatient.close();
   });
@@ -252,7 +363,8 @@ describe('vertex adapter against the fake Vertex AI API', () => {
   let fake: FakeGemini;
   let adapter: ProviderAdapter;
   const tokenRequests = () => fake.requests.filter((r) => r.path === '/token');
-  const claims = (index: number) => JSON.parse(Buffer.from(String(tokenRequests()[index]!.body.assertion).split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+  const claims = (index: number) =>
+    JSON.parse(Buffer.from(String(tokenRequests()[index]!.body.assertion).split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
 
   beforeAll(async () => {
     account = createTestServiceAccount();
@@ -281,7 +393,10 @@ describe('vertex adapter against the fake Vertex AI API', () => {
 
   it('streams over the Vertex path', async () => {
     const chunks = await collect(await adapter.chatStream(call(user('stream vertex'))));
-    expect(fake.requests.at(-1)).toMatchObject({ path: '/v1/projects/fake-project/locations/europe-west4/publishers/google/models/gemini-2.5-flash:streamGenerateContent', query: { alt: 'sse' } });
+    expect(fake.requests.at(-1)).toMatchObject({
+      path: '/v1/projects/fake-project/locations/europe-west4/publishers/google/models/gemini-2.5-flash:streamGenerateContent',
+      query: { alt: 'sse' },
+    });
     expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('Fake Gemini reply to: stream vertex');
     expect(chunks.at(-1)?.usage?.total_tokens).toBeGreaterThan(0);
   });
@@ -313,7 +428,9 @@ describe('vertex adapter against the fake Vertex AI API', () => {
       await writeFile(file, account.keyJson(shortLived.tokenUrl, { client_email: 'rotated@fake-project.iam.gserviceaccount.com' }));
       await sleep(1_100); // tokens of 2 s are refreshed after 1 s
       await rotating.chat(call(user('after')));
-      const issuers = shortLived.requests.filter((r) => r.path === '/token').map((r) => JSON.parse(Buffer.from(String(r.body.assertion).split('.')[1]!, 'base64url').toString()).iss as string);
+      const issuers = shortLived.requests
+        .filter((r) => r.path === '/token')
+        .map((r) => JSON.parse(Buffer.from(String(r.body.assertion).split('.')[1]!, 'base64url').toString()).iss as string);
       expect(issuers).toEqual([account.clientEmail, 'rotated@fake-project.iam.gserviceaccount.com']);
       expect(shortLived.requests.at(-1)?.path).toBe('/v1/projects/proj-1/locations/global/publishers/google/models/gemini-2.5-flash:generateContent');
     } finally {

@@ -20,14 +20,23 @@ import { ProviderError, type CallCounts, type Capabilities, type Connection, typ
 const structuredOutput = z
   .enum(['responseJsonSchema', 'responseSchema'])
   .default('responseJsonSchema')
-  .describe('Field for json_schema response formats: responseJsonSchema takes JSON Schema as is; responseSchema (older models) takes an OpenAPI subset the gateway converts to.');
+  .describe(
+    'Field for json_schema response formats: responseJsonSchema takes JSON Schema as is; responseSchema (older models) takes an OpenAPI subset the gateway converts to.',
+  );
 
 export const geminiProviderConfig = z.strictObject({
   type: z.literal('gemini'),
   ...providerBase,
   ...credentialSchema,
-  baseUrl: z.url({ protocol: /^https?$/ }).default(PROVIDER_TYPES.gemini.baseUrl).describe('Gemini API (AI Studio) base URL, without the version path.'),
-  apiVersion: z.string().regex(/^v\d+\w*$/).default('v1beta').describe('API version path segment (v1beta carries the newest features).'),
+  baseUrl: z
+    .url({ protocol: /^https?$/ })
+    .default(PROVIDER_TYPES.gemini.baseUrl)
+    .describe('Gemini API (AI Studio) base URL, without the version path.'),
+  apiVersion: z
+    .string()
+    .regex(/^v\d+\w*$/)
+    .default('v1beta')
+    .describe('API version path segment (v1beta carries the newest features).'),
   structuredOutput,
 });
 
@@ -37,12 +46,26 @@ export const vertexProviderConfig = z
   .strictObject({
     type: z.literal('vertex'),
     ...providerBase,
-    project: z.string().min(1).optional().describe('Google Cloud project ID; defaults to the service account key\'s project_id.'),
-    location: z.string().regex(/^[a-z0-9-]+$/).default('us-central1').describe('Vertex AI region, e.g. us-central1, europe-west4, or global.'),
-    baseUrl: z.url({ protocol: /^https?$/ }).optional().describe('Defaults to https://{location}-aiplatform.googleapis.com (https://aiplatform.googleapis.com for global).'),
-    apiVersion: z.string().regex(/^v\d+\w*$/).default('v1').describe('Vertex AI API version path segment.'),
+    project: z.string().min(1).optional().describe("Google Cloud project ID; defaults to the service account key's project_id."),
+    location: z
+      .string()
+      .regex(/^[a-z0-9-]+$/)
+      .default('us-central1')
+      .describe('Vertex AI region, e.g. us-central1, europe-west4, or global.'),
+    baseUrl: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe('Defaults to https://{location}-aiplatform.googleapis.com (https://aiplatform.googleapis.com for global).'),
+    apiVersion: z
+      .string()
+      .regex(/^v\d+\w*$/)
+      .default('v1')
+      .describe('Vertex AI API version path segment.'),
     serviceAccount: z.string().optional().describe('Service account key JSON (secret); use ${GOOGLE_APPLICATION_CREDENTIALS_JSON} substitution.'),
-    serviceAccountFile: z.string().optional().describe('Path to a service account key file; re-read at every token refresh, so a rotated key needs no restart.'),
+    serviceAccountFile: z
+      .string()
+      .optional()
+      .describe('Path to a service account key file; re-read at every token refresh, so a rotated key needs no restart.'),
     structuredOutput,
   })
   .refine((c) => Boolean(c.serviceAccount) !== Boolean(c.serviceAccountFile), { message: 'Set one of serviceAccount and serviceAccountFile.' });
@@ -91,8 +114,9 @@ class GeminiChatAdapter implements ProviderAdapter {
     const body = toGeminiRequest(request, this.mapping(request.model));
     const context = { provider: this.name, model: request.model, signatures: this.signatures };
     return this.call(async () =>
-      this.upstream.json({ path: await this.endpoint.path(request.model, 'generateContent'), headers: await this.endpoint.headers(credential), body, signal }, (response: GenerateContentResponse) =>
-        fromGeminiResponse(response, context),
+      this.upstream.json(
+        { path: await this.endpoint.path(request.model, 'generateContent'), headers: await this.endpoint.headers(credential), body, signal },
+        (response: GenerateContentResponse) => fromGeminiResponse(response, context),
       ),
     );
   }
@@ -101,8 +125,9 @@ class GeminiChatAdapter implements ProviderAdapter {
     const body = toGeminiRequest(request, this.mapping(request.model));
     const context = { provider: this.name, model: request.model, signatures: this.signatures };
     const chunks = await this.call(async () =>
-      this.upstream.sse({ path: `${await this.endpoint.path(request.model, 'streamGenerateContent')}?alt=sse`, headers: await this.endpoint.headers(credential), body, signal }, (events) =>
-        toChunks(geminiEvents(events, this.name, this.classify), context),
+      this.upstream.sse(
+        { path: `${await this.endpoint.path(request.model, 'streamGenerateContent')}?alt=sse`, headers: await this.endpoint.headers(credential), body, signal },
+        (events) => toChunks(geminiEvents(events, this.name, this.classify), context),
       ),
     );
     // The first chunk decides whether the request was accepted: a blocked prompt fails here, where the router can still fall back.
@@ -149,14 +174,19 @@ export class GeminiAdapter extends GeminiChatAdapter {
     for (let i = 0; i < inputs.length; i += EMBED_BATCH) batches.push(inputs.slice(i, i + EMBED_BATCH));
     const answers = await Promise.all(
       batches.map((batch) => {
-        const requests = batch.map((text) => ({ model, content: { parts: [{ text }] }, ...(request.dimensions ? { outputDimensionality: request.dimensions } : {}) }));
+        const requests = batch.map((text) => ({
+          model,
+          content: { parts: [{ text }] },
+          ...(request.dimensions ? { outputDimensionality: request.dimensions } : {}),
+        }));
         return this.upstream.json({ path, headers, body: { requests }, signal }, (answer: { embeddings?: { values?: number[] }[] }) =>
           (answer.embeddings ?? []).map((embedding) => embedding.values ?? []),
         );
       }),
     );
     const vectors = answers.flat();
-    if (vectors.length !== inputs.length) throw networkError(undefined, this.name, `Provider ${this.name} returned ${vectors.length} embeddings for ${inputs.length} inputs.`);
+    if (vectors.length !== inputs.length)
+      throw networkError(undefined, this.name, `Provider ${this.name} returned ${vectors.length} embeddings for ${inputs.length} inputs.`);
     // Gemini reports no token usage for embeddings: estimated at four characters per token, like the mock provider.
     const tokens = inputs.reduce((sum, text) => sum + Math.ceil(text.length / 4), 0);
     return {
@@ -199,7 +229,18 @@ export function createGeminiAdapter(name: string, config: GeminiProviderConfig, 
     refused: () => {},
     stamp: (credential) => keys.stamp(credential),
   };
-  return new GeminiAdapter(name, 'gemini', caps, config.models, keys.size, config.baseUrl, endpoint, config.structuredOutput, connection, config.maxConnections);
+  return new GeminiAdapter(
+    name,
+    'gemini',
+    caps,
+    config.models,
+    keys.size,
+    config.baseUrl,
+    endpoint,
+    config.structuredOutput,
+    connection,
+    config.maxConnections,
+  );
 }
 
 /** The URL an entry's adapter calls: its baseUrl, else its location's public Vertex AI endpoint. */
@@ -222,7 +263,11 @@ export class VertexAdapter extends GeminiChatAdapter {
         if (!project) throw new ProviderError('bad_request', name, `Provider ${name}: set project, or use a service account key with a project_id.`);
         const parent = `projects/${encodeURIComponent(project)}/locations/${encodeURIComponent(config.location)}`;
         // A full resource name (tuned model endpoints, other publishers) is used as given.
-        const resource = model.startsWith('projects/') ? model : /^(publishers|endpoints)\//.test(model) ? `${parent}/${model}` : `${parent}/publishers/google/models/${model}`;
+        const resource = model.startsWith('projects/')
+          ? model
+          : /^(publishers|endpoints)\//.test(model)
+            ? `${parent}/${model}`
+            : `${parent}/publishers/google/models/${model}`;
         return `/${config.apiVersion}/${encodeResource(resource, name)}:${method}`;
       },
       headers: async () => ({ authorization: `Bearer ${await tokens.token()}` }),
@@ -236,7 +281,12 @@ export class VertexAdapter extends GeminiChatAdapter {
   }
 }
 
-export function createVertexAdapter(name: string, config: VertexProviderConfig, connection: Connection, secrets: SecretLookup = LITERAL_SECRETS): VertexAdapter {
+export function createVertexAdapter(
+  name: string,
+  config: VertexProviderConfig,
+  connection: Connection,
+  secrets: SecretLookup = LITERAL_SECRETS,
+): VertexAdapter {
   const source: KeySource = config.serviceAccountFile ? { file: config.serviceAccountFile } : { json: secrets.get(config.serviceAccount ?? '') };
   return new VertexAdapter(name, config, connection, new ServiceAccountTokens(name, source, connection));
 }
@@ -266,7 +316,12 @@ export function geminiErrorClassifier(provider: string): ErrorClassifier {
     const details = Array.isArray(error.details) ? error.details : [];
     const reason = details.find((d) => typeof d.reason === 'string')?.reason;
     if (reason === 'API_KEY_INVALID' || /API key (not valid|expired)/i.test(error.message ?? '')) {
-      return new ProviderError('auth', provider, `Provider ${provider} refused the gateway's credentials (HTTP ${status}); an admin must fix the provider key.`, { upstreamStatus: status });
+      return new ProviderError(
+        'auth',
+        provider,
+        `Provider ${provider} refused the gateway's credentials (HTTP ${status}); an admin must fix the provider key.`,
+        { upstreamStatus: status },
+      );
     }
     const retryDelay = details.find((d) => d['@type']?.endsWith('google.rpc.RetryInfo'))?.retryDelay;
     const wait = headers['retry-after'] === undefined && retryDelay ? { ...headers, 'retry-after': retryDelay.replace(/s$/, '') } : headers;

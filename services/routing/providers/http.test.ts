@@ -42,7 +42,7 @@ describe('upstream calls', () => {
     expect((error as ProviderError).kind).toBe('timeout');
   });
 
-  it('lets go of the caller\'s signal once a call is read, whether it answered or failed', async () => {
+  it("lets go of the caller's signal once a call is read, whether it answered or failed", async () => {
     const caller = new AbortController();
     expect(await upstream.json({ path: '/ok', signal: caller.signal }, same)).toEqual({ ok: true });
     const refused = new Upstream('test', 'http://127.0.0.1:9/v1', { connectMs: 200, firstByteMs: 200, idleMs: 200, totalMs: 400 });
@@ -53,7 +53,7 @@ describe('upstream calls', () => {
     expect(getEventListeners(NEVER_ABORTED, 'abort')).toHaveLength(0);
   });
 
-  it('throws a body it cannot serialize before sending anything, as no fault of the provider\'s', async () => {
+  it("throws a body it cannot serialize before sending anything, as no fault of the provider's", async () => {
     const before = received;
     const tooDeep = JSON.parse(`${'['.repeat(10_000)}${']'.repeat(10_000)}`) as unknown;
     const error = await upstream.json({ path: '/ok', body: { model: 'm', junk: tooDeep }, signal: NEVER_ABORTED }, same).catch((e: unknown) => e);

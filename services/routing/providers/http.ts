@@ -168,7 +168,12 @@ export async function* readingAnswer<T>(items: AsyncIterable<T>, provider: strin
 function unreadable(err: unknown, provider: string): GatewayError {
   if (err instanceof GatewayError) return err;
   const detail = err instanceof MalformedAnswer ? ` (${err.message})` : '';
-  return new ProviderError('server', provider, `Provider ${provider} sent an answer that could not be read${detail}: it does not have the shape its API documents.`, { cause: err });
+  return new ProviderError(
+    'server',
+    provider,
+    `Provider ${provider} sent an answer that could not be read${detail}: it does not have the shape its API documents.`,
+    { cause: err },
+  );
 }
 
 /** A failure to talk to the provider at all, or a stream that broke. */
@@ -181,9 +186,13 @@ export function networkError(err: unknown, provider: string, message?: string): 
   if (err instanceof Error && (err.name === 'TimeoutError' || (err.name === 'AbortError' && String(err.cause ?? '').includes('TimeoutError')))) {
     return timeout('The call to');
   }
-  if (err instanceof Error && err.name === 'AbortError') return new ProviderError('network', provider, `The call to provider ${provider} was cancelled.`, { cause: err });
+  if (err instanceof Error && err.name === 'AbortError')
+    return new ProviderError('network', provider, `The call to provider ${provider} was cancelled.`, { cause: err });
   // The reason names the provider's address, which may be one inside the company's network: for the record, not the client.
-  return new ProviderError('network', provider, message ?? `Provider ${provider} is unreachable.`, { cause: err, detail: err instanceof Error ? err.message : String(err) });
+  return new ProviderError('network', provider, message ?? `Provider ${provider} is unreachable.`, {
+    cause: err,
+    detail: err instanceof Error ? err.message : String(err),
+  });
 }
 
 export function clip(text: string, max = 500): string {
@@ -215,7 +224,12 @@ export function classifyStatus(
     // may be an internal address, so the Location is not quoted.
     return new ProviderError('server', provider, `Provider ${provider} answered with a redirect (HTTP ${status}), which the gateway does not follow.`, options);
   } else if (status === 401 || status === 403) {
-    return new ProviderError('auth', provider, `Provider ${provider} refused the gateway's credentials (HTTP ${status}); an admin must fix the provider key.`, options);
+    return new ProviderError(
+      'auth',
+      provider,
+      `Provider ${provider} refused the gateway's credentials (HTTP ${status}); an admin must fix the provider key.`,
+      options,
+    );
   } else if (status === 402) kind = 'payment';
   else if (status === 429) kind = 'rate_limit';
   else if (status === 408) kind = 'timeout';

@@ -23,7 +23,9 @@ export const mockProviderConfig = z.strictObject({
   fillOutputCap: z
     .boolean()
     .default(false)
-    .describe("Answer with as many tokens as the request's output cap allows, as a model that talks until stopped does (32,768 without a cap); for testing budgets."),
+    .describe(
+      "Answer with as many tokens as the request's output cap allows, as a model that talks until stopped does (32,768 without a cap); for testing budgets.",
+    ),
 });
 
 export type MockProviderConfig = z.infer<typeof mockProviderConfig>;
@@ -75,7 +77,13 @@ export class MockAdapter implements ProviderAdapter {
 
   private async *chunks(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatChunk> {
     const reply = mockReply(request, this.config.fillOutputCap);
-    const base = { id: chatCompletionId(), object: 'chat.completion.chunk' as const, created: nowSeconds(), model: request.model, system_fingerprint: 'fp_mock' };
+    const base = {
+      id: chatCompletionId(),
+      object: 'chat.completion.chunk' as const,
+      created: nowSeconds(),
+      model: request.model,
+      system_fingerprint: 'fp_mock',
+    };
     const chunk = (index: number, delta: ChatChunk['choices'][number]['delta'], finish: 'stop' | null): ChatChunk => ({
       ...base,
       choices: [{ index, delta, logprobs: null, finish_reason: finish }],
@@ -117,7 +125,9 @@ function choiceCount(request: ChatRequest): number {
 
 export function mockReply(request: ChatRequest, fillOutputCap = false): string {
   const lastUser = [...request.messages].reverse().find((m) => m.role === 'user');
-  const text = contentText(lastUser?.content as Parameters<typeof contentText>[0]).trim().replace(/\s+/g, ' ');
+  const text = contentText(lastUser?.content as Parameters<typeof contentText>[0])
+    .trim()
+    .replace(/\s+/g, ' ');
   const quoted = text.length > 200 ? `${text.slice(0, 200)}…` : text;
   const reply = `This is a mock response to: ${quoted}`;
   // As a provider does, it stops at the request's output cap (four characters a token, as its usage counts).

@@ -50,28 +50,36 @@ describe('OpenAI-compatible adapter', () => {
     expect(await failure(adapter.chat(call(chat('fail-500'))))).toMatchObject({ kind: 'server', status: 502 });
     expect(await failure(adapter.chat(call(chat('fail-400'))))).toMatchObject({ kind: 'bad_request', status: 400 });
     expect(await failure(adapter.chat(call(chat('too-long'))))).toMatchObject({ kind: 'context_window', code: 'context_length_exceeded' });
-    const wrongKey = createOpenAIAdapter('openai', openAIProviderConfig('openai').parse({ type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: 'sk-wrong-key-999' }), timeouts);
+    const wrongKey = createOpenAIAdapter(
+      'openai',
+      openAIProviderConfig('openai').parse({ type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: 'sk-wrong-key-999' }),
+      timeouts,
+    );
     const auth = await failure(wrongKey.chat(call(chat('gpt-4o-mini'))));
     expect(auth).toMatchObject({ kind: 'auth', status: 502 });
     expect(auth.message).not.toContain('sk-');
     await wrongKey.close();
   });
 
-  it('fails an answer without the documented shape as the provider\'s fault, saying what was missing', async () => {
+  it("fails an answer without the documented shape as the provider's fault, saying what was missing", async () => {
     const whole = await failure(adapter.chat(call(chat('malformed'))));
     const streamed = await failure(adapter.chatStream(call({ ...chat('malformed'), stream: true })).then(collect));
     for (const error of [whole, streamed]) {
       expect(error).toMatchObject({ kind: 'server', code: 'upstream_error', status: 502 });
-      expect(error.message).toBe('Provider openai sent an answer that could not be read (choices is not an array): it does not have the shape its API documents.');
+      expect(error.message).toBe(
+        'Provider openai sent an answer that could not be read (choices is not an array): it does not have the shape its API documents.',
+      );
     }
   });
 
   it('fails a stream that breaks, or that ends before it is complete', async () => {
     for (const model of ['break-stream', 'cut-stream']) {
       const stream = await adapter.chatStream(call({ ...chat(model), stream: true }));
-      const error = await failure((async () => {
-        for await (const chunk of stream) void chunk;
-      })());
+      const error = await failure(
+        (async () => {
+          for await (const chunk of stream) void chunk;
+        })(),
+      );
       expect(error.kind).toBe('network');
     }
     expect(await failure(adapter.chatStream(call({ ...chat('stall'), stream: true })))).toMatchObject({ kind: 'timeout' });

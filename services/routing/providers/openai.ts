@@ -20,8 +20,8 @@ export const openAIProviderConfig = (type: OpenAIPreset) =>
     baseUrl: z
       .url({ protocol: /^https?$/ })
       .default(PROVIDER_TYPES[type].baseUrl)
-      .describe('Base URL including the version path; the default is the provider\'s public API.'),
-    headers: z.record(z.string(), z.string()).default({}).describe('Extra headers sent with every request (e.g. OpenRouter\'s HTTP-Referer).'),
+      .describe("Base URL including the version path; the default is the provider's public API."),
+    headers: z.record(z.string(), z.string()).default({}).describe("Extra headers sent with every request (e.g. OpenRouter's HTTP-Referer)."),
   });
 
 export type OpenAIProviderConfig = z.infer<ReturnType<typeof openAIProviderConfig>>;
@@ -32,10 +32,7 @@ export const azureProviderConfig = z.strictObject({
   ...credentialSchema,
   endpoint: z.url({ protocol: /^https?$/ }).describe('Resource endpoint, e.g. https://my-resource.openai.azure.com.'),
   apiVersion: z.string().default('2024-10-21').describe('Azure OpenAI api-version query parameter.'),
-  deployments: z
-    .record(z.string(), z.string())
-    .default({})
-    .describe('Model name → Azure deployment name; a model not listed is used as the deployment name.'),
+  deployments: z.record(z.string(), z.string()).default({}).describe('Model name → Azure deployment name; a model not listed is used as the deployment name.'),
 });
 
 export type AzureProviderConfig = z.infer<typeof azureProviderConfig>;
@@ -84,7 +81,10 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
 
   chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     const body = { ...this.wire(request), stream: false, stream_options: undefined };
-    return this.upstream.json({ path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal }, chatCompletion);
+    return this.upstream.json(
+      { path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal },
+      chatCompletion,
+    );
   }
 
   async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
@@ -94,12 +94,18 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
   }
 
   embeddings({ request, credential, signal }: ProviderCall<EmbeddingsRequest>): Promise<EmbeddingsResponse> {
-    return this.upstream.json({ path: this.endpoints.path('embeddings', request.model), headers: this.headers(credential), body: request, signal }, embeddingsList);
+    return this.upstream.json(
+      { path: this.endpoints.path('embeddings', request.model), headers: this.headers(credential), body: request, signal },
+      embeddingsList,
+    );
   }
 
   completions({ request, credential, signal }: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>> {
     const body = { ...request, stream: false };
-    return this.upstream.json({ path: this.endpoints.path('completions', String(request.model)), headers: this.headers(credential), body, signal }, textCompletion);
+    return this.upstream.json(
+      { path: this.endpoints.path('completions', String(request.model)), headers: this.headers(credential), body, signal },
+      textCompletion,
+    );
   }
 
   async completionsStream({ request, credential, signal }: ProviderCall<Record<string, unknown>>): Promise<AsyncIterable<Record<string, unknown>>> {
@@ -151,18 +157,40 @@ export function completionTokensParam(baseUrl: string): boolean {
 }
 
 export function createOpenAIAdapter(name: string, config: OpenAIProviderConfig, connection: Connection, secrets?: SecretLookup): OpenAICompatibleAdapter {
-  return new OpenAICompatibleAdapter(name, config.type, PROVIDER_TYPES[config.type].capabilities, config.models, config.baseUrl, credentialsOf(config, secrets), {
-    path: (kind) => `/${kind}`,
-    auth: (key) => ({ authorization: `Bearer ${key}` }),
-    completionTokensParam: completionTokensParam(config.baseUrl),
-  }, config.headers, connection, config.maxConnections);
+  return new OpenAICompatibleAdapter(
+    name,
+    config.type,
+    PROVIDER_TYPES[config.type].capabilities,
+    config.models,
+    config.baseUrl,
+    credentialsOf(config, secrets),
+    {
+      path: (kind) => `/${kind}`,
+      auth: (key) => ({ authorization: `Bearer ${key}` }),
+      completionTokensParam: completionTokensParam(config.baseUrl),
+    },
+    config.headers,
+    connection,
+    config.maxConnections,
+  );
 }
 
 export function createAzureAdapter(name: string, config: AzureProviderConfig, connection: Connection, secrets?: SecretLookup): OpenAICompatibleAdapter {
   const query = `api-version=${encodeURIComponent(config.apiVersion)}`;
-  return new OpenAICompatibleAdapter(name, 'azure', PROVIDER_TYPES.azure.capabilities, config.models, config.endpoint, credentialsOf(config, secrets), {
-    path: (kind, model) => `/openai/deployments/${encodeURIComponent(config.deployments[model] ?? model)}/${kind}?${query}`,
-    auth: (key) => ({ 'api-key': key }),
-    completionTokensParam: true,
-  }, {}, connection, config.maxConnections);
+  return new OpenAICompatibleAdapter(
+    name,
+    'azure',
+    PROVIDER_TYPES.azure.capabilities,
+    config.models,
+    config.endpoint,
+    credentialsOf(config, secrets),
+    {
+      path: (kind, model) => `/openai/deployments/${encodeURIComponent(config.deployments[model] ?? model)}/${kind}?${query}`,
+      auth: (key) => ({ 'api-key': key }),
+      completionTokensParam: true,
+    },
+    {},
+    connection,
+    config.maxConnections,
+  );
 }

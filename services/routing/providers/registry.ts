@@ -11,7 +11,16 @@ import type { Connection, ProviderAdapter } from './types.js';
 const presetConfigs = OPENAI_PRESETS.map(openAIProviderConfig);
 
 /** A provider entry in config; `type` picks the adapter. */
-export const providerConfig = z.discriminatedUnion('type', [mockProviderConfig, azureProviderConfig, anthropicProviderConfig, cohereProviderConfig, geminiProviderConfig, vertexProviderConfig, bedrockProviderConfig, ...presetConfigs] as [
+export const providerConfig = z.discriminatedUnion('type', [
+  mockProviderConfig,
+  azureProviderConfig,
+  anthropicProviderConfig,
+  cohereProviderConfig,
+  geminiProviderConfig,
+  vertexProviderConfig,
+  bedrockProviderConfig,
+  ...presetConfigs,
+] as [
   typeof mockProviderConfig,
   typeof azureProviderConfig,
   typeof anthropicProviderConfig,

@@ -10,7 +10,9 @@ export const providerBase = {
     .int()
     .positive()
     .optional()
-    .describe('A cap on connections to this provider per routing process, so on calls in flight (one per connection): calls past it wait in the gateway, counted in gateway_provider_calls{state="queued"}. Unset: no cap, as many keep-alive connections as calls in flight.'),
+    .describe(
+      'A cap on connections to this provider per routing process, so on calls in flight (one per connection): calls past it wait in the gateway, counted in gateway_provider_calls{state="queued"}. Unset: no cap, as many keep-alive connections as calls in flight.',
+    ),
 };
 
 /** One API key, or several to rotate through when one is rate limited (429) or refused (401, 402). */

@@ -89,7 +89,11 @@ export class ModelCatalog {
     return targets;
   }
 
-  private reachable(name: string, seen: Set<string>, found = new Map<string, { provider: string; model: string }>()): Map<string, { provider: string; model: string }> {
+  private reachable(
+    name: string,
+    seen: Set<string>,
+    found = new Map<string, { provider: string; model: string }>(),
+  ): Map<string, { provider: string; model: string }> {
     if (seen.has(name)) return found;
     seen.add(name);
     const entry = this.config.models[name];
@@ -153,9 +157,10 @@ export class ModelCatalog {
       this.deployments.set(id, deployment);
     }
     if (!deployment) {
-      const cost = config.inputCostPerMillion !== undefined || config.outputCostPerMillion !== undefined
-        ? (config.inputCostPerMillion ?? 0) + (config.outputCostPerMillion ?? 0)
-        : undefined;
+      const cost =
+        config.inputCostPerMillion !== undefined || config.outputCostPerMillion !== undefined
+          ? (config.inputCostPerMillion ?? 0) + (config.outputCostPerMillion ?? 0)
+          : undefined;
       deployment = new Deployment(id, this.providers.get(config.provider)!, config.model, cost, this.config.circuitBreaker, this.now);
       this.deployments.set(id, deployment);
     }

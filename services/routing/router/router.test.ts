@@ -47,16 +47,26 @@ class ScriptedAdapter implements ProviderAdapter {
     if (step === 'bug') (undefined as unknown as { messages: [] }).messages.flatMap(String);
     if (step === 'hang') {
       // As undici ends a call whose signal aborts.
-      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new ProviderError('network', this.name, `The call to provider ${this.name} was cancelled.`))));
+      await new Promise((_, reject) =>
+        signal.addEventListener('abort', () => reject(new ProviderError('network', this.name, `The call to provider ${this.name} was cancelled.`))),
+      );
     }
-    if (typeof step === 'object') throw new ProviderError(step.fail, this.name, `${this.name} ${step.fail}`, { upstreamStatus: step.status, retryAfterMs: step.retryAfterMs });
+    if (typeof step === 'object')
+      throw new ProviderError(step.fail, this.name, `${this.name} ${step.fail}`, { upstreamStatus: step.status, retryAfterMs: step.retryAfterMs });
     await this.answerAfter;
     return {
       id: chatCompletionId(),
       object: 'chat.completion',
       created: 0,
       model: request.model,
-      choices: [{ index: 0, message: { role: 'assistant', content: `from ${this.name}` }, finish_reason: step === 'refuse' ? 'content_filter' : 'stop', logprobs: null }],
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: `from ${this.name}` },
+          finish_reason: step === 'refuse' ? 'content_filter' : 'stop',
+          logprobs: null,
+        },
+      ],
     };
   }
 
@@ -67,7 +77,12 @@ class ScriptedAdapter implements ProviderAdapter {
   async close(): Promise<void> {}
 }
 
-function setup(adapters: ScriptedAdapter[], models: Record<string, unknown> = {}, overrides: Record<string, unknown> = {}, circuit: Record<string, unknown> = {}) {
+function setup(
+  adapters: ScriptedAdapter[],
+  models: Record<string, unknown> = {},
+  overrides: Record<string, unknown> = {},
+  circuit: Record<string, unknown> = {},
+) {
   const providers = Object.fromEntries(adapters.map((a) => [a.name, { type: 'mock' }]));
   const circuitBreaker = { failureThreshold: 2, windowMs: 10_000, openMs: 5_000, ...circuit };
   const config = routingConfig.parse({ providers, models, retry: { baseDelayMs: 100, maxDelayMs: 1000, ...overrides }, circuitBreaker });
@@ -78,7 +93,8 @@ function setup(adapters: ScriptedAdapter[], models: Record<string, unknown> = {}
     waits.push(ms);
     clock += ms;
   });
-  const call = (target: Target) => target.deployment.provider.chat({ request: { model: target.deployment.model, messages: [] }, credential: target.credential, signal: target.signal });
+  const call = (target: Target) =>
+    target.deployment.provider.chat({ request: { model: target.deployment.model, messages: [] }, credential: target.credential, signal: target.signal });
   const route = (model: string, hints = {}, signal = new AbortController().signal) =>
     router.route(model, { strategy: '', deployment: '', noFallbacks: false, maxOutputTokens: 0, ...hints }, signal, call, (value, d) =>
       value.choices[0]?.finish_reason === 'content_filter' ? new ProviderError('content_policy', d.provider.name, 'refused') : undefined,
@@ -143,7 +159,14 @@ describe('router', () => {
     const b = new ScriptedAdapter('b', [{ fail: 'timeout' }, { fail: 'timeout' }]);
     const c = new ScriptedAdapter('c', ['ok']);
     const { route } = setup([a, b, c], {
-      primary: { deployments: [{ provider: 'a', model: 'm', inputCostPerMillion: 1 }, { provider: 'b', model: 'm', inputCostPerMillion: 2 }], strategy: 'lowest-cost', fallbacks: ['backup'] },
+      primary: {
+        deployments: [
+          { provider: 'a', model: 'm', inputCostPerMillion: 1 },
+          { provider: 'b', model: 'm', inputCostPerMillion: 2 },
+        ],
+        strategy: 'lowest-cost',
+        fallbacks: ['backup'],
+      },
       backup: { deployments: [{ provider: 'c', model: 'm' }] },
     });
     const routed = await route('primary');
@@ -164,7 +187,7 @@ describe('router', () => {
     expect(summary((await route('safe')).attempts)).toEqual(['strict/m#0 initial content_policy_violation', 'lenient/m#0 content_policy_fallback ok']);
   });
 
-  it('returns the client\'s own errors at once, with the attempt recorded', async () => {
+  it("returns the client's own errors at once, with the attempt recorded", async () => {
     const a = new ScriptedAdapter('a', [{ fail: 'bad_request', status: 422 }]);
     const { route } = setup([a]);
     const error = await route('a/m').catch((e: ProviderError) => e);
@@ -173,11 +196,17 @@ describe('router', () => {
     expect(summary((error as ProviderError).attempts)).toEqual(['a/m#0 initial upstream_error']);
   });
 
-  it('opens a failing deployment\'s circuit, skips it, probes it after openMs, and closes on success', async () => {
+  it("opens a failing deployment's circuit, skips it, probes it after openMs, and closes on success", async () => {
     const a = new ScriptedAdapter('a', [{ fail: 'server' }, { fail: 'server' }, 'ok']);
     const b = new ScriptedAdapter('b', ['ok', 'ok', 'ok']);
     const { route, advance, catalog } = setup([a, b], {
-      g: { strategy: 'lowest-cost', deployments: [{ provider: 'a', model: 'm', inputCostPerMillion: 1 }, { provider: 'b', model: 'm', inputCostPerMillion: 2 }] },
+      g: {
+        strategy: 'lowest-cost',
+        deployments: [
+          { provider: 'a', model: 'm', inputCostPerMillion: 1 },
+          { provider: 'b', model: 'm', inputCostPerMillion: 2 },
+        ],
+      },
     });
     const first = await route('g');
     expect(summary(first.attempts)).toEqual(['a/m#0 initial upstream_error', 'a/m#0 retry upstream_error', 'b/m#0 fallback ok']);
@@ -190,7 +219,7 @@ describe('router', () => {
     expect(deploymentA.breaker.state).toBe('closed');
   });
 
-  it('fails fast with 503 when every deployment\'s circuit is open', async () => {
+  it("fails fast with 503 when every deployment's circuit is open", async () => {
     const a = new ScriptedAdapter('a', [{ fail: 'server' }, { fail: 'server' }]);
     const { route } = setup([a], {}, { attemptsPerDeployment: 2 });
     await expect(route('a/m')).rejects.toMatchObject({ code: 'upstream_error' });
@@ -201,7 +230,16 @@ describe('router', () => {
   it('honours per-request hints: one try only, or a pinned deployment', async () => {
     const a = new ScriptedAdapter('a', [{ fail: 'server' }, 'ok']);
     const b = new ScriptedAdapter('b', ['ok']);
-    const { route } = setup([a, b], { g: { deployments: [{ provider: 'a', model: 'm', id: 'first', inputCostPerMillion: 1 }, { provider: 'b', model: 'm', id: 'second', inputCostPerMillion: 2 }], strategy: 'lowest-cost', fallbacks: [] } });
+    const { route } = setup([a, b], {
+      g: {
+        deployments: [
+          { provider: 'a', model: 'm', id: 'first', inputCostPerMillion: 1 },
+          { provider: 'b', model: 'm', id: 'second', inputCostPerMillion: 2 },
+        ],
+        strategy: 'lowest-cost',
+        fallbacks: [],
+      },
+    });
     const single = await route('g', { noFallbacks: true, deployment: 'first' }).catch((e: ProviderError) => e);
     expect(summary((single as ProviderError).attempts)).toEqual(['first#0 initial upstream_error']);
     expect((await route('g', { deployment: 'second' })).deployment.id).toBe('second');
@@ -211,12 +249,18 @@ describe('router', () => {
     await expect(route('g', { strategy: 'fastest' })).rejects.toMatchObject({ code: 'invalid_request', param: 'x-gateway-strategy' });
   });
 
-  it('falls back from a pinned deployment to the group\'s fallbacks, which do not have it', async () => {
+  it("falls back from a pinned deployment to the group's fallbacks, which do not have it", async () => {
     const a = new ScriptedAdapter('a', [{ fail: 'server' }, { fail: 'server' }]);
     const b = new ScriptedAdapter('b', []);
     const c = new ScriptedAdapter('c', ['ok']);
     const { route } = setup([a, b, c], {
-      g: { deployments: [{ provider: 'a', model: 'm', id: 'pinned' }, { provider: 'b', model: 'm', id: 'other' }], fallbacks: ['backup'] },
+      g: {
+        deployments: [
+          { provider: 'a', model: 'm', id: 'pinned' },
+          { provider: 'b', model: 'm', id: 'other' },
+        ],
+        fallbacks: ['backup'],
+      },
       backup: { deployments: [{ provider: 'c', model: 'm' }] },
     });
     const routed = await route('g', { deployment: 'pinned' });
@@ -226,7 +270,10 @@ describe('router', () => {
 
   it('stops at maxAttempts, within a deployment and across fallbacks, without waiting after the last', async () => {
     // A circuit that would not open before the cap, so only the cap can stop the calls.
-    const a = new ScriptedAdapter('a', Array.from({ length: 10 }, () => ({ fail: 'server' as const })));
+    const a = new ScriptedAdapter(
+      'a',
+      Array.from({ length: 10 }, () => ({ fail: 'server' as const })),
+    );
     const one = setup([a], {}, { attemptsPerDeployment: 10, maxAttempts: 3 }, { failureThreshold: 100 });
     const error = (await one.route('a/m').catch((e: ProviderError) => e)) as ProviderError;
     expect(summary(error.attempts)).toEqual(['a/m#0 initial upstream_error', 'a/m#0 retry upstream_error', 'a/m#0 retry upstream_error']);
@@ -263,7 +310,11 @@ describe('router', () => {
     const { route, breaker } = setup([a]);
     for (let i = 0; i < 3; i++) {
       const error = (await route('a/m').catch((e: GatewayError) => e)) as GatewayError;
-      expect(error).toMatchObject({ code: 'invalid_request', status: 400, message: 'The request could not be made into a request for provider a: it is nested too deeply or too large.' });
+      expect(error).toMatchObject({
+        code: 'invalid_request',
+        status: 400,
+        message: 'The request could not be made into a request for provider a: it is nested too deeply or too large.',
+      });
       expect(summary(error.attempts)).toEqual(['a/m#0 initial invalid_request']);
     }
     const bug = (await route('a/m').catch((e: GatewayError) => e)) as GatewayError;

@@ -52,10 +52,23 @@ export class Router {
     /** How the router waits before a retry; tests pass a recorder. */
     private readonly wait: (ms: number, signal: AbortSignal) => Promise<unknown> = (ms, signal) => sleep(ms, undefined, { signal }),
   ) {
-    this.metrics = metrics instanceof RouterMetrics ? metrics : new RouterMetrics(metrics, () => catalog.allDeployments(), (id) => catalog.isConfigured(id));
+    this.metrics =
+      metrics instanceof RouterMetrics
+        ? metrics
+        : new RouterMetrics(
+            metrics,
+            () => catalog.allDeployments(),
+            (id) => catalog.isConfigured(id),
+          );
   }
 
-  async route<T>(model: string, hints: RoutingHints | undefined, signal: AbortSignal, call: (target: Target) => Promise<T>, inspect?: Inspect<T>): Promise<Routed<T>> {
+  async route<T>(
+    model: string,
+    hints: RoutingHints | undefined,
+    signal: AbortSignal,
+    call: (target: Target) => Promise<T>,
+    inspect?: Inspect<T>,
+  ): Promise<Routed<T>> {
     const attempts: Attempt[] = [];
     try {
       return await this.run(model, hints, signal, attempts, call, inspect);
@@ -66,7 +79,14 @@ export class Router {
     }
   }
 
-  private async run<T>(model: string, hints: RoutingHints | undefined, signal: AbortSignal, attempts: Attempt[], call: (target: Target) => Promise<T>, inspect?: Inspect<T>): Promise<Routed<T>> {
+  private async run<T>(
+    model: string,
+    hints: RoutingHints | undefined,
+    signal: AbortSignal,
+    attempts: Attempt[],
+    call: (target: Target) => Promise<T>,
+    inspect?: Inspect<T>,
+  ): Promise<Routed<T>> {
     const primary = this.catalog.resolve(model);
     const strategy = parseStrategy(hints?.strategy);
     // A pin narrows the first choice only: checked before any call, and the group's fallbacks still follow it.
@@ -249,16 +269,22 @@ export class Router {
 function parseStrategy(value: string | undefined): Strategy | undefined {
   if (!value) return undefined;
   if ((STRATEGIES as readonly string[]).includes(value)) return value as Strategy;
-  throw new GatewayError('invalid_request', `Unknown routing strategy \`${value}\`; expected one of ${STRATEGIES.join(', ')}.`, { param: 'x-gateway-strategy' });
+  throw new GatewayError('invalid_request', `Unknown routing strategy \`${value}\`; expected one of ${STRATEGIES.join(', ')}.`, {
+    param: 'x-gateway-strategy',
+  });
 }
 
 /** The group's deployment a request pinned with x-gateway-deployment; a pin the group does not have is the request's mistake. */
 function pinnedDeployment(group: ModelGroup, id: string): Deployment {
   const member = group.members.find((m) => m.deployment.id === id);
   if (member) return member.deployment;
-  throw new GatewayError('invalid_request', `Model \`${group.name}\` has no deployment \`${id}\`; its deployments: ${group.members.map((m) => m.deployment.id).join(', ')}.`, {
-    param: 'x-gateway-deployment',
-  });
+  throw new GatewayError(
+    'invalid_request',
+    `Model \`${group.name}\` has no deployment \`${id}\`; its deployments: ${group.members.map((m) => m.deployment.id).join(', ')}.`,
+    {
+      param: 'x-gateway-deployment',
+    },
+  );
 }
 
 /**
@@ -268,7 +294,9 @@ function pinnedDeployment(group: ModelGroup, id: string): Deployment {
  */
 function unbuildable(err: unknown, provider: string): GatewayError {
   if (err instanceof RangeError) {
-    return new GatewayError('invalid_request', `The request could not be made into a request for provider ${provider}: it is nested too deeply or too large.`, { cause: err });
+    return new GatewayError('invalid_request', `The request could not be made into a request for provider ${provider}: it is nested too deeply or too large.`, {
+      cause: err,
+    });
   }
   return new GatewayError('internal_error', `The gateway could not make this request into a request for provider ${provider}.`, { cause: err });
 }

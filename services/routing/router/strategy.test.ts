@@ -23,7 +23,14 @@ describe('deployment strategies', () => {
     const random = seeded(42);
     let heavyFirst = 0;
     for (let i = 0; i < 10_000; i++) {
-      const order = orderDeployments([{ deployment: heavy, weight: 3 }, { deployment: light, weight: 1 }], 'weighted', random);
+      const order = orderDeployments(
+        [
+          { deployment: heavy, weight: 3 },
+          { deployment: light, weight: 1 },
+        ],
+        'weighted',
+        random,
+      );
       expect(order).toHaveLength(2);
       if (order[0] === heavy) heavyFirst++;
     }

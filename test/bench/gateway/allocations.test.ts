@@ -31,7 +31,10 @@ describe('npm run bench -- --alloc-prof', () => {
     dir = mkdtempSync(join(tmpdir(), 'alloc-sampler-'));
     const script = join(dir, 'child.cjs');
     writeFileSync(script, CHILD);
-    const child = spawn(process.execPath, [...ALLOC_SAMPLER_ARGS, script], { env: { ...process.env, GATEWAY_BENCH_ALLOC_DIR: dir }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...ALLOC_SAMPLER_ARGS, script], {
+      env: { ...process.env, GATEWAY_BENCH_ALLOC_DIR: dir },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       const said = (line: string) => new Promise<void>((resolve) => child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes(line) && resolve()));
       await said('ready');

@@ -30,7 +30,10 @@ export interface AllocationSummary {
 }
 
 /** Starts sampling in every process; `stop` ends it and sums each process's profile. */
-export function sampleAllocations(procs: readonly Pick<Proc, 'name' | 'pid'>[], dir: string): { stop(requests: number): Promise<Record<string, AllocationSummary>> } {
+export function sampleAllocations(
+  procs: readonly Pick<Proc, 'name' | 'pid'>[],
+  dir: string,
+): { stop(requests: number): Promise<Record<string, AllocationSummary>> } {
   for (const p of procs) process.kill(p.pid, 'SIGUSR2');
   return {
     async stop(requests) {
@@ -68,7 +71,10 @@ export function summarizeAllocations(file: string, requests: number, top = 15): 
   walk(profile.head);
   const perRequest = (bytes: number) => Math.round(bytes / Math.max(1, requests));
   const rank = (map: Map<string, number>, n: number) =>
-    [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, bytes]) => ({ name, bytesPerRequest: perRequest(bytes), percent: Number(((bytes / total) * 100).toFixed(1)) }));
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([name, bytes]) => ({ name, bytesPerRequest: perRequest(bytes), percent: Number(((bytes / total) * 100).toFixed(1)) }));
   return {
     file,
     bytesPerRequest: perRequest(total),

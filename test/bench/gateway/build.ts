@@ -25,7 +25,11 @@ export function buildGateway(): { cli: string; remove(): void } {
   const root = mkdtempSync(join(tmpdir(), 'gw-bench-build-'));
   const options: ts.CompilerOptions = { target: ts.ScriptTarget.ES2023, module: ts.ModuleKind.ESNext, sourceMap: true, esModuleInterop: true };
   for (const file of sources(join(REPO, 'services'))) {
-    const { outputText, sourceMapText, diagnostics } = ts.transpileModule(readFileSync(file, 'utf8'), { compilerOptions: options, fileName: file, reportDiagnostics: true });
+    const { outputText, sourceMapText, diagnostics } = ts.transpileModule(readFileSync(file, 'utf8'), {
+      compilerOptions: options,
+      fileName: file,
+      reportDiagnostics: true,
+    });
     if (diagnostics?.length) throw new Error(`${relative(REPO, file)}: ${ts.flattenDiagnosticMessageText(diagnostics[0]!.messageText, '\n')}`);
     const out = join(root, relative(REPO, file)).replace(/\.ts$/, '.js');
     mkdirSync(dirname(out), { recursive: true });

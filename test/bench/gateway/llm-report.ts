@@ -8,12 +8,18 @@ import type { LlmPhase } from './llm.js';
 import { mb, ms, OUTSIDE, sum, table, type BenchResults } from './report.js';
 import type { TargetName } from './targets.js';
 
-const plus = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : `${a - b >= 0 ? '+' : ''}${(a - b).toFixed(0)}`);
+const plus = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined ? undefined : `${a - b >= 0 ? '+' : ''}${(a - b).toFixed(0)}`;
 
 /** CPU ms per answer of the target's own processes, and with NATS and PostgreSQL. */
 function cpuPerAnswer(p: LlmPhase, name: TargetName): [string | undefined, string | undefined] {
   if (name === 'direct') return [undefined, undefined];
-  const own = sum(Object.entries(p.cpuMs).filter(([proc]) => !OUTSIDE.has(proc)).map(([, v]) => v)) / Math.max(1, p.answered);
+  const own =
+    sum(
+      Object.entries(p.cpuMs)
+        .filter(([proc]) => !OUTSIDE.has(proc))
+        .map(([, v]) => v),
+    ) / Math.max(1, p.answered);
   const infra = ((p.cpuMs.nats ?? 0) + (p.cpuMs.postgres ?? 0)) / Math.max(1, p.answered);
   return [ms(own), p.consumers ? ms(own + infra) : undefined];
 }
@@ -41,15 +47,43 @@ export function formatLlm(results: BenchResults, upstreamLatencyMs: number): str
     out.push(
       `Non-streaming calls held in flight, answered after ${upstreamLatencyMs} ms ("of ideal": req/s against in-flight ÷ that delay)`,
       table(
-        ['calls', 'in flight', 'req/s', 'of ideal', 'vs floor', 'p50 ms', 'p99 ms', '+p50 vs floor', '+p99 vs floor', 'errors/non-2xx', 'CPU ms/req', '(+NATS+PG)', 'generator CPU', 'RSS MB', 'MB per 1k in flight', 'audit+usage rows'],
+        [
+          'calls',
+          'in flight',
+          'req/s',
+          'of ideal',
+          'vs floor',
+          'p50 ms',
+          'p99 ms',
+          '+p50 vs floor',
+          '+p99 vs floor',
+          'errors/non-2xx',
+          'CPU ms/req',
+          '(+NATS+PG)',
+          'generator CPU',
+          'RSS MB',
+          'MB per 1k in flight',
+          'audit+usage rows',
+        ],
         calls.map(({ n, p }) => {
           const c = p.calls!;
           const floor = floorOf(p)?.calls;
           const ideal = (p.level * 1000) / upstreamLatencyMs;
           return [
-            n, p.level, c.rps, `${((c.rps / ideal) * 100).toFixed(0)}%`, floor && n !== 'floor' ? `${(c.rps / Math.max(1, floor.rps)).toFixed(2)}×` : undefined,
-            ms(c.latencyMs.p50), ms(c.latencyMs.p99), n === 'floor' ? undefined : plus(c.latencyMs.p50, floor?.latencyMs.p50), n === 'floor' ? undefined : plus(c.latencyMs.p99, floor?.latencyMs.p99),
-            `${c.errors}/${c.non2xx}`, ...cpuPerAnswer(p, n), generator(p), ...memory(p), rows(p),
+            n,
+            p.level,
+            c.rps,
+            `${((c.rps / ideal) * 100).toFixed(0)}%`,
+            floor && n !== 'floor' ? `${(c.rps / Math.max(1, floor.rps)).toFixed(2)}×` : undefined,
+            ms(c.latencyMs.p50),
+            ms(c.latencyMs.p99),
+            n === 'floor' ? undefined : plus(c.latencyMs.p50, floor?.latencyMs.p50),
+            n === 'floor' ? undefined : plus(c.latencyMs.p99, floor?.latencyMs.p99),
+            `${c.errors}/${c.non2xx}`,
+            ...cpuPerAnswer(p, n),
+            generator(p),
+            ...memory(p),
+            rows(p),
           ];
         }),
       ),
@@ -61,14 +95,44 @@ export function formatLlm(results: BenchResults, upstreamLatencyMs: number): str
       '',
       'Streams, all open at once (TTFC: from the request to the first byte of the stream)',
       table(
-        ['streams', 'count', 'complete', 'failed', 'chunks lost', 'max open', 'TTFC p50', 'TTFC p99', '+TTFC p50 vs floor', '+TTFC p99 vs floor', 'length p50 ms', 'CPU ms/stream', '(+NATS+PG)', 'generator CPU', 'RSS MB', 'MB per 1k in flight', 'audit+usage rows'],
+        [
+          'streams',
+          'count',
+          'complete',
+          'failed',
+          'chunks lost',
+          'max open',
+          'TTFC p50',
+          'TTFC p99',
+          '+TTFC p50 vs floor',
+          '+TTFC p99 vs floor',
+          'length p50 ms',
+          'CPU ms/stream',
+          '(+NATS+PG)',
+          'generator CPU',
+          'RSS MB',
+          'MB per 1k in flight',
+          'audit+usage rows',
+        ],
         streams.map(({ n, p }) => {
           const s = p.streams!;
           const floor = floorOf(p)?.streams;
           return [
-            n, p.level, s.complete, s.failed, s.chunksLost, s.maxOpen, ms(s.ttfbMs.p50), ms(s.ttfbMs.p99),
-            n === 'floor' ? undefined : plus(s.ttfbMs.p50, floor?.ttfbMs.p50), n === 'floor' ? undefined : plus(s.ttfbMs.p99, floor?.ttfbMs.p99),
-            ms(s.durationMs.p50), ...cpuPerAnswer(p, n), generator(p), ...memory(p), rows(p),
+            n,
+            p.level,
+            s.complete,
+            s.failed,
+            s.chunksLost,
+            s.maxOpen,
+            ms(s.ttfbMs.p50),
+            ms(s.ttfbMs.p99),
+            n === 'floor' ? undefined : plus(s.ttfbMs.p50, floor?.ttfbMs.p50),
+            n === 'floor' ? undefined : plus(s.ttfbMs.p99, floor?.ttfbMs.p99),
+            ms(s.durationMs.p50),
+            ...cpuPerAnswer(p, n),
+            generator(p),
+            ...memory(p),
+            rows(p),
           ];
         }),
       ),
@@ -81,7 +145,11 @@ export function formatLlm(results: BenchResults, upstreamLatencyMs: number): str
       '',
       table(
         ['CPU ms per answer', 'phase', ...procs],
-        all.map(({ n, p }) => [n, `${p.kind} ${p.level}`, ...procs.map((proc) => (p.cpuMs[proc] === undefined ? undefined : (p.cpuMs[proc]! / Math.max(1, p.answered)).toFixed(3)))]),
+        all.map(({ n, p }) => [
+          n,
+          `${p.kind} ${p.level}`,
+          ...procs.map((proc) => (p.cpuMs[proc] === undefined ? undefined : (p.cpuMs[proc]! / Math.max(1, p.answered)).toFixed(3))),
+        ]),
       ),
     );
   }

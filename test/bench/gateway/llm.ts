@@ -83,11 +83,20 @@ export async function measureLlm(target: Target, upstream: Proc, settings: LlmSe
     const elapsedMs = Math.round(performance.now() - t0);
     const cpuMs = cpu.stop();
     const peaks = rss.stop();
-    const phase: LlmPhase = { kind, level, ...measured, elapsedMs, cpuMs, ...(procs.length ? { rssMb: { before: Math.round(before), peak: Math.round(Object.values(peaks).reduce((a, b) => a + b, 0)) } } : {}) };
+    const phase: LlmPhase = {
+      kind,
+      level,
+      ...measured,
+      elapsedMs,
+      cpuMs,
+      ...(procs.length ? { rssMb: { before: Math.round(before), peak: Math.round(Object.values(peaks).reduce((a, b) => a + b, 0)) } } : {}),
+    };
     phases.push(phase);
     if (target.consumers) {
       phase.consumers = await target.consumers.waitCaughtUp(CATCH_UP_TIMEOUT_MS);
-      progress(`  ${phase.consumers.caughtUp ? `every audit and usage row written ${phase.consumers.catchUpMs} ms after the load` : `audit and usage rows NOT all written after ${phase.consumers.catchUpMs} ms`}`);
+      progress(
+        `  ${phase.consumers.caughtUp ? `every audit and usage row written ${phase.consumers.catchUpMs} ms after the load` : `audit and usage rows NOT all written after ${phase.consumers.catchUpMs} ms`}`,
+      );
     }
   };
 
@@ -95,7 +104,9 @@ export async function measureLlm(target: Target, upstream: Proc, settings: LlmSe
     progress(`calls: ${name} ${level} in flight for ${settings.durationS} s…`);
     await run('calls', level, async () => {
       const calls = await callsInFlight(target, level, settings.durationS, settings.rampMs);
-      progress(`  ${calls.rps} req/s, p50 ${calls.latencyMs.p50} ms, p99 ${calls.latencyMs.p99} ms, ${calls.errors} errors, ${calls.non2xx} non-2xx${calls.firstError ? ` (${calls.firstError})` : ''}`);
+      progress(
+        `  ${calls.rps} req/s, p50 ${calls.latencyMs.p50} ms, p99 ${calls.latencyMs.p99} ms, ${calls.errors} errors, ${calls.non2xx} non-2xx${calls.firstError ? ` (${calls.firstError})` : ''}`,
+      );
       return { calls, answered: calls.ok };
     });
   }
@@ -103,7 +114,9 @@ export async function measureLlm(target: Target, upstream: Proc, settings: LlmSe
     progress(`streams: ${name} ${level} at once…`);
     await run('streams', level, async () => {
       const s = await concurrentStreams(target, level, settings.chunks, settings.rampMs);
-      progress(`  ${s.complete}/${s.streams} complete, ${s.chunksLost} chunks lost, at most ${s.maxOpen} open at once, TTFC p50 ${s.ttfbMs.p50} ms p99 ${s.ttfbMs.p99} ms${s.firstError ? ` (${s.firstError})` : ''}`);
+      progress(
+        `  ${s.complete}/${s.streams} complete, ${s.chunksLost} chunks lost, at most ${s.maxOpen} open at once, TTFC p50 ${s.ttfbMs.p50} ms p99 ${s.ttfbMs.p99} ms${s.firstError ? ` (${s.firstError})` : ''}`,
+      );
       return { streams: s, answered: s.complete };
     });
   }

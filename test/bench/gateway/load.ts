@@ -95,7 +95,12 @@ export async function throughput(target: Target, connections: number, durationS:
   };
 }
 
-export async function fixedRate(target: Target, rate: number, durationS: number, options: { connections?: number; cacheable?: boolean } = {}): Promise<RateResult> {
+export async function fixedRate(
+  target: Target,
+  rate: number,
+  durationS: number,
+  options: { connections?: number; cacheable?: boolean } = {},
+): Promise<RateResult> {
   const url = new URL(target.url);
   const pool = new Pool(url.origin, { connections: options.connections ?? 256, keepAliveTimeout: 30_000 });
   const headers = { ...target.headers, 'content-type': 'application/json' };

@@ -102,7 +102,8 @@ const { values } = parseArgs({
     guarantee: { type: 'string', default: 'durable' },
   },
 });
-if (values.guarantee !== 'durable' && values.guarantee !== 'best-effort') throw new Error(`--guarantee: expected durable or best-effort, got "${values.guarantee}"`);
+if (values.guarantee !== 'durable' && values.guarantee !== 'best-effort')
+  throw new Error(`--guarantee: expected durable or best-effort, got "${values.guarantee}"`);
 if (values['split-tls'] !== 'on' && values['split-tls'] !== 'off') throw new Error(`--split-tls: expected on or off, got "${values['split-tls']}"`);
 if (values.scenario !== 'throughput' && values.scenario !== 'llm') throw new Error(`--scenario: expected throughput or llm, got "${values.scenario}"`);
 if (values.help) {
@@ -117,7 +118,11 @@ const num = (value: string | undefined, fallback: number, name: string): number 
   return n;
 };
 const llm = values.scenario === 'llm';
-const levels = (value: string, name: string) => value.split(',').map((n) => num(n, 0, name)).filter((n) => n > 0);
+const levels = (value: string, name: string) =>
+  value
+    .split(',')
+    .map((n) => num(n, 0, name))
+    .filter((n) => n > 0);
 const settings = {
   connections: num(values.connections, 50, 'connections'),
   durationS: num(values.duration, quick ? (llm ? 3 : 2) : 10, 'duration'),
@@ -161,7 +166,13 @@ const results: BenchResults = {
     memoryGb: Math.round(totalmem() / 2 ** 30),
     quick,
   },
-  settings: { ...settings, upstream: upstreamOptions, upstreamConnections, openFilesLimit: openFilesLimit(), gatewayRuntime: values.tsx ? 'tsx' : 'transpiled JavaScript (node)' },
+  settings: {
+    ...settings,
+    upstream: upstreamOptions,
+    upstreamConnections,
+    openFilesLimit: openFilesLimit(),
+    gatewayRuntime: values.tsx ? 'tsx' : 'transpiled JavaScript (node)',
+  },
   targets: {},
   ratios: {},
   goals: [],
@@ -195,7 +206,9 @@ try {
   }
   const openFiles = openFilesLimit();
   if (llm && openFiles !== undefined && openFiles < fdsNeeded(upstreamConnections)) {
-    progress(`WARNING: ulimit -n is ${openFiles}; a proxy needs about ${fdsNeeded(upstreamConnections)} for ${upstreamConnections} in flight, so the largest phases will fail for lack of descriptors`);
+    progress(
+      `WARNING: ulimit -n is ${openFiles}; a proxy needs about ${fdsNeeded(upstreamConnections)} for ${upstreamConnections} in flight, so the largest phases will fail for lack of descriptors`,
+    );
   }
   progress(`starting the fake upstream (${JSON.stringify(upstreamOptions)})…`);
   const upstream = await forkScript('upstream', './upstream.ts', upstreamOptions);
@@ -205,7 +218,14 @@ try {
     ...(profileDir ? ['--cpu-prof', '--cpu-prof-dir', join(profileDir, `${target}-${services}`)] : []),
     ...(allocDir ? ALLOC_SAMPLER_ARGS : []),
   ];
-  const gatewayOptions = { cli, upstream: upstream.url, infra, upstreamConnections, logLevel: settings.logLevel, guarantee: values.guarantee as 'durable' | 'best-effort' };
+  const gatewayOptions = {
+    cli,
+    upstream: upstream.url,
+    infra,
+    upstreamConnections,
+    logLevel: settings.logLevel,
+    guarantee: values.guarantee as 'durable' | 'best-effort',
+  };
 
   /** Kept running after its own phases when gateways follow, for the paired rounds. */
   let floor: Target | undefined;
@@ -231,10 +251,22 @@ try {
       result.notes = target.notes;
       if (result.idleRssMb !== undefined) progress(`  idle RSS ${result.idleRssMb} MB`);
       if (llm) {
-        const llmSettings = { calls: settings.llmCalls, durationS: settings.durationS, streams: settings.llmStreams, chunks: upstreamOptions.chunks, rampMs: Math.max(1_000, upstreamOptions.latencyMs), warmupS: settings.warmupS };
+        const llmSettings = {
+          calls: settings.llmCalls,
+          durationS: settings.durationS,
+          streams: settings.llmStreams,
+          chunks: upstreamOptions.chunks,
+          rampMs: Math.max(1_000, upstreamOptions.latencyMs),
+          warmupS: settings.warmupS,
+        };
         result.llm = await measureLlm(target, upstream.proc, llmSettings, progress);
       } else {
-        const phases = { ...settings, streams: streamsFor(name) ? settings.streams : 0, chunks: upstreamOptions.chunks, allocDir: target.consumers ? allocDir : undefined };
+        const phases = {
+          ...settings,
+          streams: streamsFor(name) ? settings.streams : 0,
+          chunks: upstreamOptions.chunks,
+          allocDir: target.consumers ? allocDir : undefined,
+        };
         window = await measureTarget(target, result, upstream.proc, phases, progress);
         if (floor && target.consumers && settings.pairedRounds > 0) {
           result.paired = await pairedThroughput(target, floor, settings.connections, settings.pairedRounds, settings.pairedDurationS, progress);

@@ -32,7 +32,13 @@ export interface PhaseSettings {
 const caughtUp = (c: CatchUp) => (c.caughtUp ? `consumers caught up in ${c.catchUpMs} ms` : `consumers NOT caught up after ${c.catchUpMs} ms`);
 
 /** Runs the phases; returns when the request phases (throughput and fixed rates) ran, for CPU profiles. */
-export async function measureTarget(target: Target, result: TargetResult, upstream: Proc, settings: PhaseSettings, progress: (line: string) => void): Promise<Window> {
+export async function measureTarget(
+  target: Target,
+  result: TargetResult,
+  upstream: Proc,
+  settings: PhaseSettings,
+  progress: (line: string) => void,
+): Promise<Window> {
   const { name, processes: procs } = target;
   const cpuOf = () => measureCpu([...procs, upstream], target.database);
   const consumers: Record<string, CatchUp> = {};
@@ -58,7 +64,9 @@ export async function measureTarget(target: Target, result: TargetResult, upstre
     streamPeaks = sampler.stop();
     streamBase = before;
     const s = result.streams;
-    progress(`  ${s.complete}/${s.streams} complete, ${s.chunksLost} chunks lost, at most ${s.maxOpen} open at once, TTFB p50 ${s.ttfbMs.p50} ms p99 ${s.ttfbMs.p99} ms`);
+    progress(
+      `  ${s.complete}/${s.streams} complete, ${s.chunksLost} chunks lost, at most ${s.maxOpen} open at once, TTFB p50 ${s.ttfbMs.p50} ms p99 ${s.ttfbMs.p99} ms`,
+    );
     await catchUp('afterStreams');
   }
 
@@ -77,7 +85,9 @@ export async function measureTarget(target: Target, result: TargetResult, upstre
     percentOfCoreAtRate: {},
   };
   const others = Math.round((saturated.other! / (settings.durationS * 1000)) * 100);
-  progress(`  ${run.rps} req/s, ${run.errors} errors, ${run.non2xx} non-2xx${others >= 10 ? ` (other processes on this machine used ${others}% of a core meanwhile)` : ''}`);
+  progress(
+    `  ${run.rps} req/s, ${run.errors} errors, ${run.non2xx} non-2xx${others >= 10 ? ` (other processes on this machine used ${others}% of a core meanwhile)` : ''}`,
+  );
   await catchUp('afterThroughput');
 
   result.rates = [];
@@ -89,7 +99,9 @@ export async function measureTarget(target: Target, result: TargetResult, upstre
     const elapsed = performance.now() - started;
     result.rates.push(measured);
     result.cpu.percentOfCoreAtRate[rate] = Object.fromEntries(Object.entries(cpu.stop()).map(([p, ms]) => [p, Math.round((ms / elapsed) * 100)]));
-    progress(`  p50 ${measured.latencyMs.p50} ms, p99 ${measured.latencyMs.p99} ms${measured.sustained ? '' : ` — NOT sustained (${measured.achievedRps} req/s)`}`);
+    progress(
+      `  p50 ${measured.latencyMs.p50} ms, p99 ${measured.latencyMs.p99} ms${measured.sustained ? '' : ` — NOT sustained (${measured.achievedRps} req/s)`}`,
+    );
     await catchUp(`afterRate${rate}`);
   }
   // A gateway answering from its cache: the same temperature-0 question at the last rate (the first answer is stored).
@@ -97,7 +109,9 @@ export async function measureTarget(target: Target, result: TargetResult, upstre
     const rate = settings.rates.at(-1)!;
     progress(`cache hits: ${name} ${rate} req/s for ${settings.cacheHitsDurationS} s…`);
     result.cacheHits = await fixedRate(target, rate, settings.cacheHitsDurationS, { cacheable: true });
-    progress(`  p50 ${result.cacheHits.latencyMs.p50} ms, p99 ${result.cacheHits.latencyMs.p99} ms, ${result.cacheHits.cacheHits} of ${result.cacheHits.sent} from the cache`);
+    progress(
+      `  p50 ${result.cacheHits.latencyMs.p50} ms, p99 ${result.cacheHits.latencyMs.p99} ms, ${result.cacheHits.cacheHits} of ${result.cacheHits.sent} from the cache`,
+    );
     await catchUp('afterCacheHits');
   }
   const loadPeaks = load.stop();
@@ -140,7 +154,14 @@ export interface PairedThroughput {
  * the floor, then the target, back to back (and waits for the target's
  * consumers, so their catching up does not run during the floor's next slice).
  */
-export async function pairedThroughput(target: Target, floor: Target, connections: number, rounds: number, durationS: number, progress: (line: string) => void): Promise<PairedThroughput> {
+export async function pairedThroughput(
+  target: Target,
+  floor: Target,
+  connections: number,
+  rounds: number,
+  durationS: number,
+  progress: (line: string) => void,
+): Promise<PairedThroughput> {
   progress(`paired throughput: floor and ${target.name}, ${rounds} rounds of ${durationS} s each…`);
   const measured: PairedRound[] = [];
   for (let i = 0; i < rounds; i++) {

@@ -84,7 +84,13 @@ export interface GatewayProc extends Proc {
  * Starts `gateway start --services <services>` in its own process and waits
  * until /readyz answers 200. `cli` is the built cli.js, or services/gateway/cli.ts (run through tsx).
  */
-export async function spawnGateway(cli: string, configFile: string, services: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<GatewayProc> {
+export async function spawnGateway(
+  cli: string,
+  configFile: string,
+  services: string,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<GatewayProc> {
   const opsPort = await freePort();
   const loader = cli.endsWith('.ts') ? ['--import', 'tsx'] : [];
   const child = spawn(process.execPath, [...nodeArgs, ...loader, cli, 'start', '--services', services, '--config', configFile], {
@@ -97,7 +103,10 @@ export async function spawnGateway(cli: string, configFile: string, services: st
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`gateway ${services} exited with ${child.exitCode}:\n${proc.output()}`);
-    const status = await fetch(`${opsUrl}/readyz`).then((r) => r.status, () => 0);
+    const status = await fetch(`${opsUrl}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) break;
     if (Date.now() > deadline) {
       await proc.stop(0);

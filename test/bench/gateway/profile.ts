@@ -65,7 +65,8 @@ const maps = new Map<string, SourceMap | undefined>();
 function sourceLine(url: string, line: number, column: number): number | undefined {
   if (!url.startsWith('file://') || !url.includes('/gw-bench-build-')) return undefined;
   const path = `${fileURLToPath(url)}.map`;
-  if (!maps.has(path)) maps.set(path, existsSync(path) ? new SourceMap(JSON.parse(readFileSync(path, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]) : undefined);
+  if (!maps.has(path))
+    maps.set(path, existsSync(path) ? new SourceMap(JSON.parse(readFileSync(path, 'utf8')) as ConstructorParameters<typeof SourceMap>[0]) : undefined);
   const entry = maps.get(path)?.findEntry(line, column) as { originalLine?: number } | undefined;
   return entry?.originalLine === undefined ? undefined : entry.originalLine + 1;
 }
@@ -74,7 +75,10 @@ function sourceLine(url: string, line: number, column: number): number | undefin
 export function frameName(callFrame: CallFrame): string {
   const { functionName, url, lineNumber, columnNumber } = callFrame;
   const tsLine = sourceLine(url, lineNumber, columnNumber);
-  const file = url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '').replace(/^.*\/(services\/)/, '$1');
+  const file = url
+    .replace(/^file:\/\//, '')
+    .replace(/^.*\/node_modules\//, '')
+    .replace(/^.*\/(services\/)/, '$1');
   const where = tsLine === undefined ? `${file}:${lineNumber + 1}` : `${file.replace(/\.js$/, '.ts')}:${tsLine}`;
   return `${functionName || '(anonymous)'}${file ? ` ${where}` : ''}`;
 }
@@ -107,7 +111,10 @@ export function summarizeProfile(file: string, window?: Window, top = 20): Profi
   }
   const busy = total - idle;
   const rank = (map: Map<string, number>, n: number) =>
-    [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, us]) => ({ name, selfMs: Math.round(us / 1000), percentOfBusy: Number(((us / busy) * 100).toFixed(1)) }));
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([name, us]) => ({ name, selfMs: Math.round(us / 1000), percentOfBusy: Number(((us / busy) * 100).toFixed(1)) }));
   return {
     file,
     ...(window ? { windowMs: Math.round((window.toUs - window.fromUs) / 1000) } : {}),
@@ -120,6 +127,8 @@ export function summarizeProfile(file: string, window?: Window, top = 20): Profi
 
 /** The newest .cpuprofile in a folder. */
 export function newestProfile(dir: string): string | undefined {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort();
   return files.length ? join(dir, files.at(-1)!) : undefined;
 }

@@ -110,7 +110,11 @@ function goals(results: BenchResults): Goal[] {
   // The paired ratio when measured: the two phases' ratio also measures how the machine's speed changed between them.
   const throughputGoal = (goal: string, paired: number | undefined, phases: number | undefined, min: number) => {
     const value = paired ?? phases;
-    add(goal, value === undefined ? undefined : `${value.toFixed(2)}×${paired === undefined ? '' : ' (paired)'}`, value === undefined ? undefined : value >= min);
+    add(
+      goal,
+      value === undefined ? undefined : `${value.toFixed(2)}×${paired === undefined ? '' : ' (paired)'}`,
+      value === undefined ? undefined : value >= min,
+    );
   };
   throughputGoal('embedded throughput ≥ 0.5× floor', ratios.embeddedToFloorPaired, ratios.embeddedToFloorThroughput, 0.5);
   const rate = t.embedded?.rates?.[0];
@@ -130,8 +134,17 @@ function goals(results: BenchResults): Goal[] {
     const rss = target?.rssMb?.[FRONT[name]]?.streams;
     const few = streams && streams.streams < 1000 ? `, only ${streams.streams} streams` : '';
     const open = streams ? ` (at most ${streams.maxOpen} open at once${few})` : '';
-    add(`${name}: 1000 concurrent streams, ingress RSS < 300 MB`, rss === undefined ? undefined : `${Math.round(rss)} MB${open}`, rss === undefined ? undefined : rss < 300);
-    if (streams) add(`${name}: stream chunks lost = 0`, `${streams.chunksLost} lost, ${streams.failed} failed`, streams.chunksLost === 0 && streams.failed === 0 && streams.complete === streams.streams);
+    add(
+      `${name}: 1000 concurrent streams, ingress RSS < 300 MB`,
+      rss === undefined ? undefined : `${Math.round(rss)} MB${open}`,
+      rss === undefined ? undefined : rss < 300,
+    );
+    if (streams)
+      add(
+        `${name}: stream chunks lost = 0`,
+        `${streams.chunksLost} lost, ${streams.failed} failed`,
+        streams.chunksLost === 0 && streams.failed === 0 && streams.complete === streams.streams,
+      );
     const first = target?.rates?.[0];
     const lag = first ? target?.consumers?.[`afterRate${first.targetRps}`] : undefined;
     add(
@@ -166,15 +179,39 @@ export function formatResults(results: BenchResults): string {
   const conns = names.map((n) => t[n]?.throughput?.connections).find(Boolean);
   out.push(
     table(
-      ['target', `req/s @${conns ?? '?'} conns`, 'vs floor', 'paired vs floor', 'errors/non-2xx', 'CPU ms/req (target)', '(+NATS+PG)', 'peak RSS MB (all procs)'],
+      [
+        'target',
+        `req/s @${conns ?? '?'} conns`,
+        'vs floor',
+        'paired vs floor',
+        'errors/non-2xx',
+        'CPU ms/req (target)',
+        '(+NATS+PG)',
+        'peak RSS MB (all procs)',
+      ],
       names.map((n) => {
         const r = t[n]!;
         const cpu = r.cpu?.msPerRequestAtSaturation;
-        const own = cpu ? sum(Object.entries(cpu).filter(([p]) => !OUTSIDE.has(p)).map(([, v]) => v)) : undefined;
+        const own = cpu
+          ? sum(
+              Object.entries(cpu)
+                .filter(([p]) => !OUTSIDE.has(p))
+                .map(([, v]) => v),
+            )
+          : undefined;
         const infra = cpu ? (cpu.nats ?? 0) + (cpu.postgres ?? 0) : 0;
         const rss = r.rssMb ? sum(Object.values(r.rssMb).map((p) => p.load)) : undefined;
         const paired = r.paired ? `${r.paired.ratio.toFixed(2)}× (${r.paired.rounds.map((x) => x.ratio.toFixed(2)).join(', ')})` : undefined;
-        return [n, r.throughput?.rps, r.throughput && floorRps ? `${(r.throughput.rps / floorRps).toFixed(2)}×` : undefined, paired, r.throughput ? `${r.throughput.errors}/${r.throughput.non2xx}` : undefined, n === 'direct' ? undefined : ms(own), r.consumers ? ms((own ?? 0) + infra) : undefined, mb(rss)];
+        return [
+          n,
+          r.throughput?.rps,
+          r.throughput && floorRps ? `${(r.throughput.rps / floorRps).toFixed(2)}×` : undefined,
+          paired,
+          r.throughput ? `${r.throughput.errors}/${r.throughput.non2xx}` : undefined,
+          n === 'direct' ? undefined : ms(own),
+          r.consumers ? ms((own ?? 0) + infra) : undefined,
+          mb(rss),
+        ];
       }),
     ),
   );
@@ -183,14 +220,44 @@ export function formatResults(results: BenchResults): string {
     out.push(
       '',
       table(
-        ['fixed rate', 'req/s', 'sustained', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', '+p50 vs direct', '+p99 vs direct', 'errors/non-2xx', 'CPU % of a core (target)'],
+        [
+          'fixed rate',
+          'req/s',
+          'sustained',
+          'p50 ms',
+          'p90 ms',
+          'p99 ms',
+          'max ms',
+          '+p50 vs direct',
+          '+p99 vs direct',
+          'errors/non-2xx',
+          'CPU % of a core (target)',
+        ],
         withRates.flatMap((n) =>
           t[n]!.rates!.map((r) => {
             const added = t[n]!.addedLatencyMs?.[r.targetRps];
             const cpu = t[n]!.cpu?.percentOfCoreAtRate[r.targetRps];
-            const own = cpu ? sum(Object.entries(cpu).filter(([p]) => !OUTSIDE.has(p)).map(([, v]) => v)) : undefined;
+            const own = cpu
+              ? sum(
+                  Object.entries(cpu)
+                    .filter(([p]) => !OUTSIDE.has(p))
+                    .map(([, v]) => v),
+                )
+              : undefined;
             const sustained = r.sustained ? 'yes' : `no: ${r.achievedRps}/s${r.abandoned ? `, ${r.abandoned} unanswered` : ''}`;
-            return [n, r.targetRps, sustained, ms(r.latencyMs.p50), ms(r.latencyMs.p90), ms(r.latencyMs.p99), ms(r.latencyMs.max), ms(added?.p50), ms(added?.p99), `${r.errors}/${r.non2xx}`, n === 'direct' ? undefined : own];
+            return [
+              n,
+              r.targetRps,
+              sustained,
+              ms(r.latencyMs.p50),
+              ms(r.latencyMs.p90),
+              ms(r.latencyMs.p99),
+              ms(r.latencyMs.max),
+              ms(added?.p50),
+              ms(added?.p99),
+              `${r.errors}/${r.non2xx}`,
+              n === 'direct' ? undefined : own,
+            ];
           }),
         ),
       ),
@@ -204,7 +271,16 @@ export function formatResults(results: BenchResults): string {
         ['cache hits', 'req/s', 'from cache', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'errors/non-2xx'],
         withHits.map((n) => {
           const r = t[n]!.cacheHits!;
-          return [n, r.targetRps, `${r.cacheHits}/${r.sent}`, ms(r.latencyMs.p50), ms(r.latencyMs.p90), ms(r.latencyMs.p99), ms(r.latencyMs.max), `${r.errors}/${r.non2xx}`];
+          return [
+            n,
+            r.targetRps,
+            `${r.cacheHits}/${r.sent}`,
+            ms(r.latencyMs.p50),
+            ms(r.latencyMs.p90),
+            ms(r.latencyMs.p99),
+            ms(r.latencyMs.max),
+            `${r.errors}/${r.non2xx}`,
+          ];
         }),
       ),
     );
@@ -219,7 +295,18 @@ export function formatResults(results: BenchResults): string {
         withStreams.map((n) => {
           const s = t[n]!.streams!;
           const vs = (a: number, b?: number) => (b === undefined || n === 'direct' ? undefined : ms(a - b));
-          return [n, s.streams, s.complete, s.chunksLost, s.maxOpen, ms(s.ttfbMs.p50), ms(s.ttfbMs.p99), vs(s.ttfbMs.p50, direct?.p50), vs(s.ttfbMs.p99, direct?.p99), mb(t[n]!.rssMb?.[FRONT[n]]?.streams)];
+          return [
+            n,
+            s.streams,
+            s.complete,
+            s.chunksLost,
+            s.maxOpen,
+            ms(s.ttfbMs.p50),
+            ms(s.ttfbMs.p99),
+            vs(s.ttfbMs.p50, direct?.p50),
+            vs(s.ttfbMs.p99, direct?.p99),
+            mb(t[n]!.rssMb?.[FRONT[n]]?.streams),
+          ];
         }),
       ),
     );
@@ -230,7 +317,16 @@ export function formatResults(results: BenchResults): string {
       '',
       table(
         ['memory (RSS)', 'idle MB', 'before streams MB', 'peak with streams MB', 'peak under request load MB', 'lifetime peak MB'],
-        withRss.flatMap((n) => Object.entries(t[n]!.rssMb!).map(([p, m]) => [`${n}/${p}`, p === 'all' ? mb(t[n]!.idleRssMb) : undefined, mb(m.beforeStreams), mb(m.streams), mb(m.load), mb(m.lifetimePeak)])),
+        withRss.flatMap((n) =>
+          Object.entries(t[n]!.rssMb!).map(([p, m]) => [
+            `${n}/${p}`,
+            p === 'all' ? mb(t[n]!.idleRssMb) : undefined,
+            mb(m.beforeStreams),
+            mb(m.streams),
+            mb(m.load),
+            mb(m.lifetimePeak),
+          ]),
+        ),
       ),
     );
   }
@@ -241,7 +337,14 @@ export function formatResults(results: BenchResults): string {
       '',
       table(
         ['cpu', 'process', 'ms per request (throughput)', ...rates.map((r) => `% of a core at ${r}/s`)],
-        withCpu.flatMap((n) => Object.entries(t[n]!.cpu!.msPerRequestAtSaturation).map(([p, perRequest]) => [n, p, perRequest.toFixed(3), ...rates.map((r) => t[n]!.cpu!.percentOfCoreAtRate[r]?.[p])])),
+        withCpu.flatMap((n) =>
+          Object.entries(t[n]!.cpu!.msPerRequestAtSaturation).map(([p, perRequest]) => [
+            n,
+            p,
+            perRequest.toFixed(3),
+            ...rates.map((r) => t[n]!.cpu!.percentOfCoreAtRate[r]?.[p]),
+          ]),
+        ),
       ),
     );
   }
@@ -252,23 +355,64 @@ export function formatResults(results: BenchResults): string {
       table(
         ['consumers', 'after', 'rows behind at end (audit/usage)', 'caught up after', 'requests so far', 'audit rows', 'usage rows'],
         withConsumers.flatMap((n) =>
-          Object.entries(t[n]!.consumers!).map(([phase, c]) => [n, phase.replace(/^after/, '').replace(/^Rate/, 'rate ').toLowerCase(), `${c.backlogAtEnd.audit}/${c.backlogAtEnd.metering}`, c.caughtUp ? `${(c.catchUpMs / 1000).toFixed(2)} s` : 'NOT caught up', c.requests, c.auditRows, c.usageRows]),
+          Object.entries(t[n]!.consumers!).map(([phase, c]) => [
+            n,
+            phase
+              .replace(/^after/, '')
+              .replace(/^Rate/, 'rate ')
+              .toLowerCase(),
+            `${c.backlogAtEnd.audit}/${c.backlogAtEnd.metering}`,
+            c.caughtUp ? `${(c.catchUpMs / 1000).toFixed(2)} s` : 'NOT caught up',
+            c.requests,
+            c.auditRows,
+            c.usageRows,
+          ]),
         ),
       ),
     );
   }
-  out.push('', table(['goal (issue 7)', 'measured', 'result'], results.goals.map((g) => [g.goal, g.value, g.pass === null ? 'n/a' : g.pass ? 'PASS' : 'FAIL'])));
+  out.push(
+    '',
+    table(
+      ['goal (issue 7)', 'measured', 'result'],
+      results.goals.map((g) => [g.goal, g.value, g.pass === null ? 'n/a' : g.pass ? 'PASS' : 'FAIL']),
+    ),
+  );
   for (const [name, profile] of Object.entries(results.profiles ?? {})) {
     const span = profile.windowMs ? `the ${(profile.windowMs / 1000).toFixed(0)} s of request load: ` : '';
     out.push('', `CPU profile of ${name} (${span}${profile.busyMs} ms busy of ${profile.totalMs} ms sampled; ${profile.file})`);
-    out.push(table(['area', 'self ms', '% of busy'], profile.byArea.slice(0, 10).map((a) => [a.area, a.selfMs, a.percentOfBusy])));
-    if (name === 'embedded' || name === 'split/ingress') out.push('', table(['function', 'self ms', '% of busy'], profile.topFunctions.slice(0, 15).map((f) => [f.frame, f.selfMs, f.percentOfBusy])));
+    out.push(
+      table(
+        ['area', 'self ms', '% of busy'],
+        profile.byArea.slice(0, 10).map((a) => [a.area, a.selfMs, a.percentOfBusy]),
+      ),
+    );
+    if (name === 'embedded' || name === 'split/ingress')
+      out.push(
+        '',
+        table(
+          ['function', 'self ms', '% of busy'],
+          profile.topFunctions.slice(0, 15).map((f) => [f.frame, f.selfMs, f.percentOfBusy]),
+        ),
+      );
   }
   for (const n of names) {
     for (const [proc, a] of Object.entries(t[n]?.allocations ?? {})) {
       out.push('', `Allocations of ${n}/${proc} at saturation: ${(a.bytesPerRequest / 1024).toFixed(1)} KB per request (${a.file})`);
-      out.push(table(['area', 'bytes/request', '%'], a.byArea.map((x) => [x.area, x.bytesPerRequest, x.percent])));
-      if (n === 'embedded' || proc === 'ingress') out.push('', table(['function', 'bytes/request', '%'], a.topFunctions.map((f) => [f.frame, f.bytesPerRequest, f.percent])));
+      out.push(
+        table(
+          ['area', 'bytes/request', '%'],
+          a.byArea.map((x) => [x.area, x.bytesPerRequest, x.percent]),
+        ),
+      );
+      if (n === 'embedded' || proc === 'ingress')
+        out.push(
+          '',
+          table(
+            ['function', 'bytes/request', '%'],
+            a.topFunctions.map((f) => [f.frame, f.bytesPerRequest, f.percent]),
+          ),
+        );
     }
   }
   for (const n of names) if (t[n]?.error) out.push('', `${n} failed: ${t[n]!.error}`);

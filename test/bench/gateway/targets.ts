@@ -58,7 +58,15 @@ export function infraFromEnv(): Infra {
 }
 
 export function startDirect(upstream: string): Target {
-  return { name: 'direct', url: `${upstream}/v1/chat/completions`, headers: { authorization: `Bearer ${UPSTREAM_KEY}` }, model: 'gpt-4o-mini', processes: [], notes: {}, stop: async () => {} };
+  return {
+    name: 'direct',
+    url: `${upstream}/v1/chat/completions`,
+    headers: { authorization: `Bearer ${UPSTREAM_KEY}` },
+    model: 'gpt-4o-mini',
+    processes: [],
+    notes: {},
+    stop: async () => {},
+  };
 }
 
 export async function startFloor(upstream: string, connections: number): Promise<Target> {
@@ -102,7 +110,12 @@ async function admin<T>(adminUrl: string, method: string, path: string, body?: u
 /** A key with a request rate limit far above the bench's load and a budget it cannot spend. */
 async function createBenchKey(adminUrl: string): Promise<{ key: string; id: string }> {
   await admin(adminUrl, 'POST', '/admin/teams', { id: 'bench', name: 'Benchmark' });
-  const created = await admin<{ key: string; id: string }>(adminUrl, 'POST', '/admin/keys', { name: 'bench', team: 'bench', rpm_limit: 100_000_000, rate_window_seconds: 60 });
+  const created = await admin<{ key: string; id: string }>(adminUrl, 'POST', '/admin/keys', {
+    name: 'bench',
+    team: 'bench',
+    rpm_limit: 100_000_000,
+    rate_window_seconds: 60,
+  });
   await admin(adminUrl, 'POST', '/admin/budgets', { scope: 'key', scope_id: created.id, limit_usd: 1_000_000_000, period: 'month' });
   return created;
 }
@@ -123,17 +136,20 @@ async function prepare(options: GatewayOptions, ports: Tree) {
   const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
   const database = await createDatabase(options.infra.databaseUrl, { keepRows: false });
   const bus = isolatedBus(options.infra.natsUrl);
-  const config = merge({
-    dataDir: dir,
-    log: { level: options.logLevel },
-    server: { host: '127.0.0.1', opsPort: 0, grpcPort: 0, shutdownTimeoutMs: 5_000 },
-    nats: { url: options.infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix, insecure: true },
-    database: { url: database.url },
-    events: { guarantee: options.guarantee },
-    routing: {
-      providers: { openai: { type: 'openai', baseUrl: `${options.upstream}/v1`, apiKey: UPSTREAM_KEY, maxConnections: options.upstreamConnections } },
+  const config = merge(
+    {
+      dataDir: dir,
+      log: { level: options.logLevel },
+      server: { host: '127.0.0.1', opsPort: 0, grpcPort: 0, shutdownTimeoutMs: 5_000 },
+      nats: { url: options.infra.natsUrl, stream: bus.stream, subjectPrefix: bus.subjectPrefix, insecure: true },
+      database: { url: database.url },
+      events: { guarantee: options.guarantee },
+      routing: {
+        providers: { openai: { type: 'openai', baseUrl: `${options.upstream}/v1`, apiKey: UPSTREAM_KEY, maxConnections: options.upstreamConnections } },
+      },
     },
-  }, ports);
+    ports,
+  );
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, toYaml(config));
   const cleanup = async () => {
@@ -250,7 +266,13 @@ export async function startSplit(options: GatewayOptions, tls: boolean, progress
   const certs = join(prepared.dir, 'certs');
   if (tls) initCertificates(certs, { hosts: [], groups: [], days: 1 });
   const tlsEnv = (name: string): Record<string, string> =>
-    tls ? { GATEWAY_SERVER__TLS__CA: join(certs, 'ca.crt'), GATEWAY_SERVER__TLS__CERT: join(certs, `${name}.crt`), GATEWAY_SERVER__TLS__KEY: join(certs, `${name}.key`) } : {};
+    tls
+      ? {
+          GATEWAY_SERVER__TLS__CA: join(certs, 'ca.crt'),
+          GATEWAY_SERVER__TLS__CERT: join(certs, `${name}.crt`),
+          GATEWAY_SERVER__TLS__KEY: join(certs, `${name}.key`),
+        }
+      : {};
   const procs: GatewayProc[] = [];
   const spawnOne = async (name: string) => {
     const env = { ...tlsEnv(name), ...(grpcPort[name] ? { GATEWAY_SERVER__GRPC_PORT: String(grpcPort[name]) } : {}) };
@@ -273,5 +295,12 @@ export async function startSplit(options: GatewayOptions, tls: boolean, progress
   }
   // A fixed order for the report (ingress last), whichever became ready first.
   procs.sort((a, b) => SPLIT_ORDER.indexOf(a.name as (typeof SPLIT_ORDER)[number]) - SPLIT_ORDER.indexOf(b.name as (typeof SPLIT_ORDER)[number]));
-  return finishGateway('split', options, prepared, { ingress: `http://127.0.0.1:${ports.ingress}`, admin: `http://127.0.0.1:${ports.admin}` }, procs, procs.at(-1)!);
+  return finishGateway(
+    'split',
+    options,
+    prepared,
+    { ingress: `http://127.0.0.1:${ports.ingress}`, admin: `http://127.0.0.1:${ports.admin}` },
+    procs,
+    procs.at(-1)!,
+  );
 }

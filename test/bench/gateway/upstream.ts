@@ -35,7 +35,13 @@ export function chunkText(n: number): string {
 }
 
 function usage(completionTokens: number) {
-  return { prompt_tokens: 12, completion_tokens: completionTokens, total_tokens: 12 + completionTokens, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } };
+  return {
+    prompt_tokens: 12,
+    completion_tokens: completionTokens,
+    total_tokens: 12 + completionTokens,
+    prompt_tokens_details: { cached_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: 0 },
+  };
 }
 
 function answers(options: UpstreamOptions) {
@@ -53,7 +59,8 @@ function answers(options: UpstreamOptions) {
   );
   const event = (body: object) => Buffer.from(`data: ${JSON.stringify(body)}\n\n`);
   const base = { id: 'chatcmpl-bench', object: 'chat.completion.chunk', created: CREATED, model: MODEL, system_fingerprint: 'fp_bench' };
-  const chunk = (delta: object, finish: string | null, withUsage: boolean) => event({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(withUsage ? { usage: null } : {}) });
+  const chunk = (delta: object, finish: string | null, withUsage: boolean) =>
+    event({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(withUsage ? { usage: null } : {}) });
   const stream = (withUsage: boolean) => ({
     first: chunk({ role: 'assistant', content: '', refusal: null }, null, withUsage),
     content: Array.from({ length: options.chunks }, (_, i) => chunk({ content: chunkText(i) }, null, withUsage)),

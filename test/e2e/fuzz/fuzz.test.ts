@@ -48,7 +48,12 @@ describe('fuzzing the public and admin APIs (split mode, real NATS and PostgreSQ
     });
     db = new pg.Client({ connectionString: infra.database.url });
     await db.connect();
-    cleanup.push(() => gateway.stop(), () => db.end(), () => fake.close(), infra.drop);
+    cleanup.push(
+      () => gateway.stop(),
+      () => db.end(),
+      () => fake.close(),
+      infra.drop,
+    );
     fuzzKey = (await gateway.createKey({ name: 'fuzz', team: 'fuzz' })).key;
     const aside = await gateway.createKey({ name: 'set aside for the admin fuzzing', team: 'fuzz-admin' });
     sacrificial = { key: aside.id, team: 'fuzz-admin' };
@@ -61,15 +66,27 @@ describe('fuzzing the public and admin APIs (split mode, real NATS and PostgreSQ
 
   /** After each case: another team's well-formed request is answered (its row is checked at the end), and no circuit is open. */
   async function othersUnharmed(about: string): Promise<void> {
-    const { data, response } = await probe.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'still there?' }] }).withResponse();
+    const { data, response } = await probe.chat.completions
+      .create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'still there?' }] })
+      .withResponse();
     expect(data.choices[0]?.message.content, about).toBe('Fake OpenAI reply to: still there?');
     probes.push(response.headers.get('x-request-id')!);
-    const { deployments } = (await (await fetch(`${gateway.processes.routing.opsUrl}/routing/deployments`)).json()) as { deployments: { id: string; circuit: string }[] };
-    expect(deployments.filter((d) => d.circuit !== 'closed'), about).toEqual([]);
+    const { deployments } = (await (await fetch(`${gateway.processes.routing.opsUrl}/routing/deployments`)).json()) as {
+      deployments: { id: string; circuit: string }[];
+    };
+    expect(
+      deployments.filter((d) => d.circuit !== 'closed'),
+      about,
+    ).toEqual([]);
   }
 
   async function send(request: FuzzRequest): Promise<Response> {
-    return fetch(`${new URL(gateway.baseURL).origin}${request.path}`, { method: request.method, headers: request.headers, body: request.body, signal: AbortSignal.timeout(ANSWER_WITHIN_MS) });
+    return fetch(`${new URL(gateway.baseURL).origin}${request.path}`, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      signal: AbortSignal.timeout(ANSWER_WITHIN_MS),
+    });
   }
 
   /** The answer is a success or an error in the client's API shape, with a request id; returns what the case was, for messages. */
@@ -95,37 +112,45 @@ describe('fuzzing the public and admin APIs (split mode, real NATS and PostgreSQ
     return about;
   }
 
-  it(`answers ${RUNS} generated requests on every inbound API cleanly, in their API's shape`, async () => {
-    await fc.assert(
-      fc.asyncProperty(inboundRequest(fuzzKey), async (request) => {
-        const response = await send(request);
-        const about = await expectClean(request, response);
-        if (request.recorded) recorded.push(response.headers.get('x-request-id')!);
-        await othersUnharmed(about);
-      }),
-      { numRuns: RUNS, seed: SEED },
-    );
-  }, TIMEOUT_MS);
+  it(
+    `answers ${RUNS} generated requests on every inbound API cleanly, in their API's shape`,
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(inboundRequest(fuzzKey), async (request) => {
+          const response = await send(request);
+          const about = await expectClean(request, response);
+          if (request.recorded) recorded.push(response.headers.get('x-request-id')!);
+          await othersUnharmed(about);
+        }),
+        { numRuns: RUNS, seed: SEED },
+      );
+    },
+    TIMEOUT_MS,
+  );
 
-  it(`answers ${RUNS} generated admin API calls with a success or a clean error, never a 5xx`, async () => {
-    await fc.assert(
-      fc.asyncProperty(adminRequest(sacrificial), async ({ method, path, body }) => {
-        const response = await fetch(`${gateway.adminUrl}${path}`, {
-          method,
-          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-          body,
-          signal: AbortSignal.timeout(ANSWER_WITHIN_MS),
-        });
-        const text = await response.text();
-        const about = `${method} ${path} ${body?.slice(0, 300)} → ${response.status} ${text.slice(0, 300)}`;
-        expect(response.status, about).toBeLessThan(500);
-        expect(response.headers.get('x-request-id'), about).toMatch(/^req_/);
-        if (response.status >= 400) expect(JSON.parse(text), about).toMatchObject({ error: { message: expect.any(String), code: expect.any(String) } });
-        await othersUnharmed(about);
-      }),
-      { numRuns: RUNS, seed: SEED },
-    );
-  }, TIMEOUT_MS);
+  it(
+    `answers ${RUNS} generated admin API calls with a success or a clean error, never a 5xx`,
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(adminRequest(sacrificial), async ({ method, path, body }) => {
+          const response = await fetch(`${gateway.adminUrl}${path}`, {
+            method,
+            headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+            body,
+            signal: AbortSignal.timeout(ANSWER_WITHIN_MS),
+          });
+          const text = await response.text();
+          const about = `${method} ${path} ${body?.slice(0, 300)} → ${response.status} ${text.slice(0, 300)}`;
+          expect(response.status, about).toBeLessThan(500);
+          expect(response.headers.get('x-request-id'), about).toMatch(/^req_/);
+          if (response.status >= 400) expect(JSON.parse(text), about).toMatchObject({ error: { message: expect.any(String), code: expect.any(String) } });
+          await othersUnharmed(about);
+        }),
+        { numRuns: RUNS, seed: SEED },
+      );
+    },
+    TIMEOUT_MS,
+  );
 
   it('afterwards: every process runs, and every request is on record once', async () => {
     await othersUnharmed('after the fuzzing');
