@@ -16,6 +16,7 @@ import { archiveOlderThan } from './retention.js';
 import { auditMigrations } from './migrations.js';
 import { signedHead, verifyChain } from './verify.js';
 import { appendToChain, writeAuditEvents } from './writer.js';
+import { answered } from '../../test/harness/events.js';
 
 const log = createLogger({ level: 'silent' });
 
@@ -24,19 +25,7 @@ function events(n: number, from = 0) {
     requestEvent(
       EventType.requestCompleted,
       { service: 'ingress', context: { requestId: `req_${from + i}`, traceId: '', actor: undefined, sourceAddress: '10.0.0.9' } },
-      {
-        endpoint: 'chat.completions',
-        model: 'mock/echo',
-        served: undefined,
-        httpStatus: 200,
-        usage: undefined,
-        stream: false,
-        cacheHit: false,
-        durationMs: 12.345678 + i,
-        errorCode: '',
-        errorMessage: '',
-        attempts: [],
-      },
+      answered({ model: 'mock/echo', durationMs: 12.345678 + i }),
     ),
   );
 }

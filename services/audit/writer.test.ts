@@ -8,6 +8,7 @@ import { auditMigrations } from './migrations.js';
 import { verifyChain } from './verify.js';
 import { writeAuditEvents } from './writer.js';
 import { ensureKeyed, keysOf } from './keys.js';
+import { answered } from '../../test/harness/events.js';
 
 const keys = keysOf('a chain key of at least 32 characters, for tests');
 
@@ -17,19 +18,7 @@ const context = {
   actor: { keyId: 'vk_1', keyName: 'k', teamId: 't', customerId: 'c', admin: '' },
   sourceAddress: '10.0.0.1',
 };
-const outcome = {
-  endpoint: 'chat.completions',
-  model: 'mock/echo',
-  served: { provider: 'mock', model: 'echo', deployment: '' },
-  httpStatus: 200,
-  usage: undefined,
-  stream: false,
-  cacheHit: false,
-  durationMs: 12.5,
-  errorCode: '',
-  errorMessage: '',
-  attempts: [],
-};
+const outcome = answered({ model: 'mock/echo', served: { provider: 'mock', model: 'echo', deployment: '' }, durationMs: 12.5 });
 
 describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('audit log writer on %s', (kind) => {
   let handle: { db: Database; cleanup(): Promise<void> } | undefined;

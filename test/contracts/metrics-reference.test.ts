@@ -15,8 +15,8 @@ function registeredMetrics(): Set<string> {
         if (entry !== 'gen') walk(path);
       } else if (path.endsWith('.ts') && !path.endsWith('.test.ts')) {
         const source = readFileSync(path, 'utf8');
-        for (const m of source.matchAll(/name: '(gateway_[a-z_]+)'/g)) names.add(m[1]!);
-        for (const m of source.matchAll(/readOnScrape\([^,]+, '(gateway_[a-z_]+)'/g)) names.add(m[1]!);
+        for (const m of source.matchAll(/name:\s*'(gateway_[a-z_]+)'/g)) names.add(m[1]!);
+        for (const m of source.matchAll(/readOnScrape\(\s*[^,]+,\s*'(gateway_[a-z_]+)'/g)) names.add(m[1]!);
       }
     }
   };

@@ -11,6 +11,7 @@ import type { ServiceName } from '../../services/kit/service.js';
 import { startSplit, type SplitGateway } from '../harness/gateway.js';
 import { createDatabase, eventually, requireInfra } from '../harness/infra.js';
 import { startSecuredNats, type SecuredNats } from '../harness/nats-server.js';
+import { answered } from '../harness/events.js';
 
 const STREAM = 'GATEWAY_EVENTS';
 const subject = (type: string) => `gateway.events.${type}`;
@@ -95,19 +96,7 @@ describe('split mode on NATS with TLS and a user per service (deploy/nats)', () 
     const forgedUsage = requestEvent(
       EventType.requestCompleted,
       { service: 'ingress', context: { requestId: 'req_forged_usage', traceId: '', actor, sourceAddress: '203.0.113.7' } },
-      {
-        endpoint: 'chat.completions',
-        model: 'gpt-4o',
-        served: { provider: 'openai', model: 'gpt-4o', deployment: '' },
-        httpStatus: 200,
-        usage,
-        stream: false,
-        cacheHit: false,
-        durationMs: 1,
-        errorCode: '',
-        errorMessage: '',
-        attempts: [],
-      },
+      answered({ model: 'gpt-4o', served: { provider: 'openai', model: 'gpt-4o', deployment: '' }, usage }),
     );
     const forgedRevoke = (requestId: string) =>
       adminEvent(

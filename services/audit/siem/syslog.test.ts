@@ -15,6 +15,7 @@ import { siemConfig, type SyslogSinkConfig } from './config.js';
 import { formatEvent, levelOf, SYSLOG_SEVERITY } from './formats.js';
 import { createSink, startSinks } from './index.js';
 import { SD_ID } from './syslog.js';
+import { answered } from '../../../test/harness/events.js';
 
 /**
  * The syslog sink against a real rsyslogd, run by this file with its own
@@ -189,40 +190,18 @@ function events(count: number, tag: string): Event[] {
     };
     switch (i % 4) {
       case 0:
-        return requestEvent(
-          EventType.requestCompleted,
-          { service: 'ingress', context },
-          {
-            endpoint: 'chat.completions',
-            model: `m${i}`,
-            served: undefined,
-            httpStatus: 200,
-            usage: undefined,
-            stream: true,
-            cacheHit: false,
-            durationMs: i,
-            errorCode: '',
-            errorMessage: '',
-            attempts: [],
-          },
-        );
+        return requestEvent(EventType.requestCompleted, { service: 'ingress', context }, answered({ model: `m${i}`, stream: true, durationMs: i }));
       case 1:
         return requestEvent(
           EventType.requestFailed,
           { service: 'ingress', context },
-          {
-            endpoint: 'chat.completions',
+          answered({
             model: `m${i}`,
-            served: undefined,
             httpStatus: 502,
-            usage: undefined,
-            stream: false,
-            cacheHit: false,
             durationMs: i,
             errorCode: 'upstream_error',
             errorMessage: `line one of ${i}\nline two | a=b \\ c\r\nline three ünïcödé`,
-            attempts: [],
-          },
+          }),
         );
       case 2:
         return adminEvent(

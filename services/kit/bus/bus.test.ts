@@ -10,6 +10,7 @@ import { JetStreamBus } from './jetstream.js';
 import { MemoryBus } from './memory.js';
 import { EventPublisher } from './publisher.js';
 import type { EventBus } from './types.js';
+import { answered } from '../../../test/harness/events.js';
 
 const log = createLogger({ level: 'silent' });
 
@@ -17,19 +18,7 @@ function event(n: number, type: string = EventType.requestCompleted): Event {
   const e = requestEvent(
     EventType.requestCompleted,
     { service: 'ingress', context: { requestId: `req_${n}`, traceId: '', actor: undefined, sourceAddress: '' } },
-    {
-      endpoint: 'chat.completions',
-      model: `m${n}`,
-      served: undefined,
-      httpStatus: 200,
-      usage: undefined,
-      stream: false,
-      cacheHit: false,
-      durationMs: 1,
-      errorCode: '',
-      errorMessage: '',
-      attempts: [],
-    },
+    answered({ model: `m${n}` }),
   );
   return { ...e, type };
 }

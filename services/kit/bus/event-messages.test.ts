@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { adminEvent, EventType, requestEvent, type Event } from '../events.js';
 import { packEvents, unpackEvents } from './event-messages.js';
+import { answered } from '../../../test/harness/events.js';
 
 const context = { requestId: 'req_1', traceId: '', actor: undefined, sourceAddress: '' };
-const outcome = {
-  endpoint: 'chat.completions',
-  model: 'm',
-  served: undefined,
-  httpStatus: 200,
-  usage: undefined,
-  stream: false,
-  cacheHit: false,
-  durationMs: 1,
-  errorCode: '',
-  errorMessage: '',
-  attempts: [],
-};
+const outcome = answered();
 const completed = (): Event => requestEvent(EventType.requestCompleted, { service: 'test', context }, outcome);
 const failed = (): Event => requestEvent(EventType.requestFailed, { service: 'test', context }, { ...outcome, httpStatus: 502 });
 const admin = (after: string): Event =>

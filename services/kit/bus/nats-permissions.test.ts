@@ -5,21 +5,10 @@ import { createLogger } from '../log.js';
 import { MemoryBus } from './memory.js';
 import { natsPermissions } from './nats-permissions.js';
 import { EventPublisher } from './publisher.js';
+import { answered } from '../../../test/harness/events.js';
 
 const log = createLogger({ level: 'silent' });
-const outcome = {
-  endpoint: 'chat.completions',
-  model: 'm',
-  served: undefined,
-  httpStatus: 200,
-  usage: undefined,
-  stream: false,
-  cacheHit: false,
-  durationMs: 1,
-  errorCode: '',
-  errorMessage: '',
-  attempts: [],
-};
+const outcome = answered();
 const change = { action: 'revoke', resource: 'virtual_key', resourceId: 'vk_1', beforeJson: '', afterJson: '' };
 
 describe('what each service does on the bus', () => {

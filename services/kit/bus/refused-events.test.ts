@@ -18,6 +18,7 @@ import { MemoryBus } from './memory.js';
 import { EventPublisher, type PublisherOptions } from './publisher.js';
 import { Spool } from './spool.js';
 import { PublishRefused, type EventBus } from './types.js';
+import { answered } from '../../../test/harness/events.js';
 
 const quiet = createLogger({ level: 'silent' });
 
@@ -34,23 +35,7 @@ const attempt = (n: number, errorMessage: string): Attempt => ({
 });
 function event(requestId: string, model = 'gpt-4o-mini', attempts: Attempt[] = []): Event {
   const context = { requestId, traceId: '', actor: undefined, sourceAddress: '' };
-  return requestEvent(
-    EventType.requestCompleted,
-    { service: 'ingress', context },
-    {
-      endpoint: 'chat.completions',
-      model,
-      served: undefined,
-      httpStatus: 200,
-      usage: undefined,
-      stream: false,
-      cacheHit: false,
-      durationMs: 1,
-      errorCode: '',
-      errorMessage: '',
-      attempts,
-    },
-  );
+  return requestEvent(EventType.requestCompleted, { service: 'ingress', context }, answered({ model, attempts }));
 }
 /** A model name as in the finding: its event is larger than NATS's 1 MB message limit. */
 const HUGE_MODEL = 'z'.repeat(1_200_000);

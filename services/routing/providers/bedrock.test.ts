@@ -328,6 +328,7 @@ describe('Bedrock provider config', () => {
     expect(bedrockProviderConfig.safeParse({ type: 'bedrock', region, credentials: [{ ...good, extra: 1 }] }).success).toBe(false);
     const config = bedrockProviderConfig.parse({ type: 'bedrock', region, credentials: [good] });
     expect(config.baseUrl).toBeUndefined();
-    expect(config.maxConnections).toBe(256);
+    // No cap unless an operator sets one: calls are never queued below what the provider accepts.
+    expect(config.maxConnections).toBeUndefined();
   });
 });
