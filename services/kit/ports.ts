@@ -4,14 +4,16 @@ import type { ServiceName } from './service.js';
  * Each service's own default ports, all different, so that processes each
  * running one service on one host need no port settings, and each service's
  * default address is where it listens by default. Ingress serves no gRPC.
+ * All below Linux's range of ports for outgoing connections (32768–60999),
+ * where a busy host's own connections could hold one as a process starts.
  */
 export const SERVICE_PORTS = {
   ingress: { ops: 9090 },
-  governance: { ops: 9091, grpc: 50051 },
-  routing: { ops: 9092, grpc: 50052 },
-  caching: { ops: 9093, grpc: 50053 },
-  audit: { ops: 9094, grpc: 50054 },
-  metering: { ops: 9095, grpc: 50055 },
+  governance: { ops: 9091, grpc: 9191 },
+  routing: { ops: 9092, grpc: 9192 },
+  caching: { ops: 9093, grpc: 9193 },
+  audit: { ops: 9094, grpc: 9194 },
+  metering: { ops: 9095, grpc: 9195 },
 } as const satisfies Record<ServiceName, { ops: number; grpc?: number }>;
 
 type GrpcService = Exclude<ServiceName, 'ingress'>;
