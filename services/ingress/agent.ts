@@ -5,7 +5,7 @@ import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { headerValue } from '../kit/http.js';
 import type { AgentConfig } from './config.js';
-import { servedHeaders, type Admission, type PipelineDeps } from './pipeline.js';
+import { servedHeaders, type InboundRequest, type PipelineDeps } from './pipeline.js';
 import { SseWriter } from './sse.js';
 import { functionName, resultText, ToolAccess, toolNameOf } from './tools.js';
 
@@ -13,8 +13,8 @@ export const TOOL_MODES = ['off', 'inject', 'agent'] as const;
 export type ToolMode = (typeof TOOL_MODES)[number];
 
 /** How a chat completion uses the key's MCP tools: the x-gateway-tools header, else the key's tool_mode. */
-export function toolModeOf(request: FastifyRequest, admission: Admission): ToolMode {
-  const value = headerValue(request.headers['x-gateway-tools'])?.toLowerCase() || admission.key?.toolMode || 'off';
+export function toolModeOf(request: FastifyRequest, inbound: InboundRequest): ToolMode {
+  const value = headerValue(request.headers['x-gateway-tools'])?.toLowerCase() || inbound.key?.toolMode || 'off';
   if (!(TOOL_MODES as readonly string[]).includes(value)) {
     throw new GatewayError('invalid_request', `x-gateway-tools must be one of ${TOOL_MODES.join(', ')}.`, { param: 'x-gateway-tools' });
   }
@@ -44,10 +44,10 @@ export interface ToolOffer {
  * functions named <server>__<tool> (a tool the client sent under the same
  * name wins), and reserves the prompt they add. Undefined when the key may use none.
  */
-export async function offerTools(deps: PipelineDeps, admission: Admission, body: Record<string, unknown>, mode: ToolMode): Promise<ToolOffer | undefined> {
-  const key = admission.key;
+export async function offerTools(deps: PipelineDeps, inbound: InboundRequest, body: Record<string, unknown>, mode: ToolMode): Promise<ToolOffer | undefined> {
+  const key = inbound.key;
   if (mode === 'off' || !key) return undefined;
-  const access = await ToolAccess.forKey(deps, admission.context, key.hash);
+  const access = await ToolAccess.forKey(deps, inbound.context, key.hash);
   const tools = await access.list();
   if (tools.length === 0) return undefined;
   const own = Array.isArray(body.tools) ? (body.tools as { function?: { name?: string } }[]) : [];
@@ -58,7 +58,7 @@ export async function offerTools(deps: PipelineDeps, admission: Admission, body:
     function: { name: functionName(tool.name), description: tool.description, parameters: JSON.parse(tool.inputSchemaJson) as unknown },
   }));
   const auto = new Set(mode === 'agent' ? offered.filter((tool) => tool.autoExecute).map((tool) => functionName(tool.name)) : []);
-  await admission.reserveAddedPrompt({ tools: functions });
+  await inbound.reserveAddedPrompt({ tools: functions });
   return { body: { ...body, tools: [...own, ...functions] }, access, auto };
 }
 
@@ -114,7 +114,7 @@ export interface AgentRun {
  * x_gateway_agent) per tool call as it starts and ends, then the final answer
  * as a stream. Usage is summed over every model call.
  */
-export async function runAgent(deps: PipelineDeps, admission: Admission, run: AgentRun): Promise<unknown> {
+export async function runAgent(deps: PipelineDeps, inbound: InboundRequest, run: AgentRun): Promise<unknown> {
   const { offer, reply, model, settings } = run;
   const stream = offer.body.stream === true;
   let maxSteps: number;
@@ -123,7 +123,7 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
       throw new GatewayError('invalid_request', 'Agent mode answers with one choice; leave n unset.', { param: 'n' });
     maxSteps = Math.min(settings.maxSteps, requestedMaxSteps(run.request) ?? settings.maxSteps);
   } catch (err) {
-    throw admission.fail(err, model, stream);
+    throw inbound.fail(err, model, stream);
   }
   const { stream: _stream, stream_options: _options, ...whole } = offer.body;
   const messages = [...((offer.body.messages as Message[] | undefined) ?? [])];
@@ -145,7 +145,7 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
       sse.start(reply.getHeaders() as Record<string, string>);
     }
     const chunk = {
-      id: `chatcmpl-agent-${admission.context.requestId}`,
+      id: `chatcmpl-agent-${inbound.context.requestId}`,
       object: 'chat.completion.chunk',
       created: Math.floor(Date.now() / 1000),
       model,
@@ -161,9 +161,9 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
       const call = { ...whole, messages };
       const body = Buffer.from(JSON.stringify(call));
       // The admission reserved the first model call; each further one, with its longer prompt, is reserved before it is made.
-      const hints = round === 1 ? run.hints : { ...run.hints!, maxOutputTokens: await admission.extend(call, body) };
+      const hints = round === 1 ? run.hints : { ...run.hints!, maxOutputTokens: await inbound.extend(call, body) };
       const result: CompletionResponse = await deps.clients.routing.complete({
-        context: admission.context,
+        context: inbound.context,
         endpoint: 'chat.completions',
         body,
         hints,
@@ -185,7 +185,7 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
             : undefined;
       if (calls.length === 0 || stop) {
         const agent = { steps: steps.filter((s) => s.status !== 'running'), ...(calls.length > 0 && stop ? { stopped: stop } : {}) };
-        return await answer(deps, admission, run, { result, completion, usage, served, attempts, agent, sse });
+        return await answer(deps, inbound, run, { result, completion, usage, served, attempts, agent, sse });
       }
       messages.push(message!);
       // The round's calls run together; their results go back in the order the model asked.
@@ -195,7 +195,7 @@ export async function runAgent(deps: PipelineDeps, admission: Admission, run: Ag
   } catch (err) {
     const error = asGatewayError(err);
     // The model calls made before the failure were billed: their usage is recorded and charged either way.
-    void admission.finish({ model, stream, httpStatus: error.status, served, usage, attempts: [...attempts, ...error.attempts], error });
+    void inbound.finish({ model, stream, httpStatus: error.status, served, usage, attempts: [...attempts, ...error.attempts], error });
     if (!sse) throw error;
     const event = streamErrorEvent('chat.completions', error);
     await sse.event(event.event ?? '', event.data);
@@ -247,13 +247,13 @@ interface Final {
 }
 
 /** Sends the last model answer (usage summed over the loop), whole or as a stream rendered by routing. */
-async function answer(deps: PipelineDeps, admission: Admission, run: AgentRun, final: Final): Promise<unknown> {
+async function answer(deps: PipelineDeps, inbound: InboundRequest, run: AgentRun, final: Final): Promise<unknown> {
   const { reply, model, offer } = run;
   const { usage, served, attempts, agent } = final;
   const total = usage ? { usage: usageJson(usage) } : {};
   const headers = { ...servedHeaders(served, attempts), 'x-gateway-agent-steps': String(agent.steps.length) };
   if (offer.body.stream !== true) {
-    await admission.finish({ model, stream: false, httpStatus: 200, served, usage, attempts });
+    await inbound.finish({ model, stream: false, httpStatus: 200, served, usage, attempts });
     return reply
       .headers(headers)
       .type('application/json')
@@ -269,7 +269,7 @@ async function answer(deps: PipelineDeps, admission: Admission, run: AgentRun, f
   }
   const body = Buffer.from(JSON.stringify(offer.body));
   for await (const chunk of deps.clients.routing.completeStream({
-    context: admission.context,
+    context: inbound.context,
     endpoint: 'chat.completions',
     body,
     hints: run.hints,
@@ -278,6 +278,6 @@ async function answer(deps: PipelineDeps, admission: Admission, run: AgentRun, f
   })) {
     if (chunk.kind?.$case === 'data') await sse.data(chunk.kind.data);
   }
-  await sse.complete(admission.finish({ model, stream: true, httpStatus: 200, served, usage, attempts }), 'chat.completions');
+  await sse.complete(inbound.finish({ model, stream: true, httpStatus: 200, served, usage, attempts }), 'chat.completions');
   return reply;
 }

@@ -4,7 +4,7 @@ import type { CompletionChunk, CompletionRequest, RoutingHints } from '../gen/ga
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { headerValue } from '../kit/http.js';
-import { Admission, servedHeaders, type PipelineDeps } from './pipeline.js';
+import { InboundRequest, servedHeaders, type PipelineDeps } from './pipeline.js';
 import { CacheStep, cacheControlOf } from './cache.js';
 import { SseWriter } from './sse.js';
 import { offerTools, runAgent, toolModeOf, type ToolOffer } from './agent.js';
@@ -36,7 +36,7 @@ function hintsOf(request: FastifyRequest): RoutingHints {
  */
 export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
-    const admission = new Admission(deps, request, reply, endpoint);
+    const inbound = new InboundRequest(deps, request, reply, endpoint);
     const raw = request.body as Record<string, unknown> & { model: string };
     const model = raw.model;
     const stream = raw.stream === true && endpoint !== 'embeddings';
@@ -44,55 +44,55 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     let hints: RoutingHints;
     let tools: ToolOffer | undefined;
     try {
-      await admission.admit(model, { raw: request.rawBody, parsed: raw });
+      await inbound.admit(model, { raw: request.rawBody, parsed: raw });
       control = cacheControlOf(request);
-      hints = { ...hintsOf(request), maxOutputTokens: admission.outputCap };
-      const mode = endpoint === 'chat.completions' ? toolModeOf(request, admission) : 'off';
-      tools = await offerTools(deps, admission, raw, mode);
+      hints = { ...hintsOf(request), maxOutputTokens: inbound.outputCap };
+      const mode = endpoint === 'chat.completions' ? toolModeOf(request, inbound) : 'off';
+      tools = await offerTools(deps, inbound, raw, mode);
     } catch (err) {
-      throw admission.fail(err, model, stream);
+      throw inbound.fail(err, model, stream);
     }
     // The gateway runs the tool loop only when some offered tool may run on its own; answers of such loops are not cached.
-    if (tools && tools.auto.size > 0) return runAgent(deps, admission, { request, reply, offer: tools, hints, model, settings: deps.agent });
+    if (tools && tools.auto.size > 0) return runAgent(deps, inbound, { request, reply, offer: tools, hints, model, settings: deps.agent });
     const body = tools ? Buffer.from(JSON.stringify(tools.body)) : (request.rawBody ?? Buffer.from(JSON.stringify(raw)));
-    const cache = new CacheStep(deps, admission, control, body, raw);
+    const cache = new CacheStep(deps, inbound, control, body, raw);
     try {
       await cache.lookup();
     } catch (err) {
-      throw admission.fail(err, model, stream);
+      throw inbound.fail(err, model, stream);
     }
-    const call = { context: admission.context, endpoint, body, hints, replay: cache.hit, keepAnswer: cache.wantsAnswer };
-    if (stream) return streamed(deps, admission, request, reply, call, cache, model);
-    return whole(deps, admission, reply, call, cache, model);
+    const call = { context: inbound.context, endpoint, body, hints, replay: cache.hit, keepAnswer: cache.wantsAnswer };
+    if (stream) return streamed(deps, inbound, request, reply, call, cache, model);
+    return whole(deps, inbound, reply, call, cache, model);
   };
 }
 
-async function whole(deps: PipelineDeps, admission: Admission, reply: FastifyReply, call: CompletionRequest, cache: CacheStep, model: string) {
+async function whole(deps: PipelineDeps, inbound: InboundRequest, reply: FastifyReply, call: CompletionRequest, cache: CacheStep, model: string) {
   try {
     const result = await deps.clients.routing.complete(call);
     const cacheHit = call.replay !== undefined;
     cache.store(result.answer, result.usage, result.served);
-    await admission.finish({ model, stream: false, httpStatus: 200, served: result.served, usage: result.usage, attempts: result.attempts, cacheHit });
+    await inbound.finish({ model, stream: false, httpStatus: 200, served: result.served, usage: result.usage, attempts: result.attempts, cacheHit });
     const upstreamMs = result.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
     return reply
-      .headers({ ...servedHeaders(result.served, result.attempts), ...cache.headers(), ...admission.overheadHeader(upstreamMs) })
+      .headers({ ...servedHeaders(result.served, result.attempts), ...cache.headers(), ...inbound.overheadHeader(upstreamMs) })
       .type('application/json')
       .send(result.body);
   } catch (err) {
-    throw admission.fail(err, model, false);
+    throw inbound.fail(err, model, false);
   }
 }
 
 async function streamed(
   deps: PipelineDeps,
-  admission: Admission,
+  inbound: InboundRequest,
   request: FastifyRequest,
   reply: FastifyReply,
   call: CompletionRequest,
   cache: CacheStep,
   model: string,
 ) {
-  const { endpoint } = admission;
+  const { endpoint } = inbound;
   const cacheHit = call.replay !== undefined;
   const abort = new AbortController();
   const chunks = deps.clients.routing.completeStream(call, { signal: abort.signal });
@@ -105,7 +105,7 @@ async function streamed(
     first = await iterator.next();
     if (first.value?.kind?.$case === 'start') ({ served, upstreamMs } = first.value.kind.start);
   } catch (err) {
-    throw admission.fail(err, model, true);
+    throw inbound.fail(err, model, true);
   }
 
   reply.hijack();
@@ -113,10 +113,10 @@ async function streamed(
   const clientGone = () => abort.abort();
   const closedByClient = () => {
     const error = new GatewayError('client_closed_request', 'The client closed the connection before the stream ended.');
-    void admission.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
+    void inbound.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
   };
   reply.raw.on('close', clientGone);
-  sse.start({ ...(reply.getHeaders() as Record<string, string>), ...servedHeaders(served, []), ...cache.headers(), ...admission.overheadHeader(upstreamMs) });
+  sse.start({ ...(reply.getHeaders() as Record<string, string>), ...servedHeaders(served, []), ...cache.headers(), ...inbound.overheadHeader(upstreamMs) });
   let recorded: Promise<void> = Promise.resolve();
   try {
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
@@ -128,7 +128,7 @@ async function streamed(
         const error = errorCode ? new GatewayError('upstream_error', kind.end.errorMessage, { status: kind.end.httpStatus || 502 }) : undefined;
         if (error) request.log.warn({ code: errorCode, reason: kind.end.errorMessage }, 'stream failed after it began');
         else cache.store(kind.end.answer, usage, served);
-        recorded = admission.finish({ model, stream: true, httpStatus: error ? error.status : 200, served, usage, attempts, error, errorCode, cacheHit });
+        recorded = inbound.finish({ model, stream: true, httpStatus: error ? error.status : 200, served, usage, attempts, error, errorCode, cacheHit });
       }
       if (abort.signal.aborted) break;
     }
@@ -143,7 +143,7 @@ async function streamed(
     // Routing itself failed mid-stream (e.g. its process went away): end the stream in the client's API.
     const error = asGatewayError(err);
     request.log.warn({ code: error.code, reason: error.message }, 'stream failed after it began');
-    void admission.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
+    void inbound.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
     const event = streamErrorEvent(endpoint, error);
     await sse.event(event.event ?? '', event.data);
     sse.end();

@@ -3,7 +3,7 @@ import type { CacheControl, LookupResponse } from '../gen/gateway/v1/caching.js'
 import type { Served, StoredAnswer, Usage } from '../gen/gateway/v1/common.js';
 import { GatewayError } from '../kit/errors.js';
 import { headerValue } from '../kit/http.js';
-import type { Admission, PipelineDeps } from './pipeline.js';
+import type { InboundRequest, PipelineDeps } from './pipeline.js';
 
 /**
  * Per-request cache controls, from headers:
@@ -52,7 +52,7 @@ export class CacheStep {
 
   constructor(
     private readonly deps: PipelineDeps,
-    private readonly admission: Admission,
+    private readonly inbound: InboundRequest,
     private readonly control: CacheControl & { onlyIfCached: boolean },
     private readonly body: Buffer,
     private readonly parsed: Record<string, unknown>,
@@ -60,11 +60,11 @@ export class CacheStep {
 
   async lookup(): Promise<void> {
     if (this.control.noLookup && this.control.noStore) return;
-    const { context, endpoint } = this.admission;
+    const { context, endpoint } = this.inbound;
     if (this.deps.cachePolicy.skipsRequest(endpoint, this.parsed)) return this.notCached();
     const { onlyIfCached: _, ...control } = this.control;
     this.result = await this.deps.clients.caching
-      .lookup({ context, namespace: this.admission.cacheNamespace, endpoint, body: this.body, control })
+      .lookup({ context, namespace: this.inbound.cacheNamespace, endpoint, body: this.body, control })
       .catch((err: unknown) => {
         this.deps.log.warn({ err, requestId: context.requestId }, 'cache lookup failed; calling the provider');
         return undefined;
@@ -91,12 +91,12 @@ export class CacheStep {
 
   store(answer: Buffer, usage: Usage | undefined, served: Served | undefined): void {
     if (!this.wantsAnswer || answer.length === 0) return;
-    const { context, endpoint } = this.admission;
+    const { context, endpoint } = this.inbound;
     const { onlyIfCached: _, ...control } = this.control;
     this.deps.clients.caching
       .store({
         context,
-        namespace: this.admission.cacheNamespace,
+        namespace: this.inbound.cacheNamespace,
         endpoint,
         body: this.body,
         control,

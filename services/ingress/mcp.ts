@@ -2,7 +2,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { onFirstUse } from '../kit/first-use.js';
-import { Admission, refuse, type PipelineDeps } from './pipeline.js';
+import { InboundRequest, refuse, type PipelineDeps } from './pipeline.js';
 import { resultText, ToolAccess, toolNameOf } from './tools.js';
 
 const SERVER_INFO = { name: 'ai-gateway', version: '1' };
@@ -99,7 +99,7 @@ async function executeTool(deps: PipelineDeps, request: FastifyRequest, reply: F
 
 /** Once a key may use tools, the request's record is the tool.called event of each call it makes. */
 function recordedByToolCalls(deps: PipelineDeps, request: FastifyRequest, reply: FastifyReply): void {
-  new Admission(deps, request, reply, request.routeOptions.config.endpoint ?? '').recordedElsewhere();
+  new InboundRequest(deps, request, reply, request.routeOptions.config.endpoint ?? '').recordedElsewhere();
 }
 
 export function registerMcpRoutes(app: FastifyInstance, deps: PipelineDeps): void {

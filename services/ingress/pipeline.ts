@@ -122,7 +122,7 @@ export class Authorizations {
 }
 
 /** One client request on its way through the gateway: its ids, its admission, and how it ends. */
-export class Admission {
+export class InboundRequest {
   readonly startedAt = performance.now();
   readonly context: RequestContext;
   private grant: AuthorizeResponse | undefined;
@@ -136,7 +136,7 @@ export class Admission {
     readonly endpoint: string,
   ) {
     this.context = { requestId: request.id, traceId: traceIdFrom(request.headers.traceparent), actor: undefined, sourceAddress: request.ip };
-    request.admission = this;
+    request.inbound = this;
     if (deps.emitReceived) deps.events.emit(requestEvent(EventType.requestReceived, { service: 'ingress', context: this.context }, receivedOutcome(endpoint)));
   }
 
@@ -272,9 +272,9 @@ export class Admission {
  * once: a handler that recorded its outcome already leaves nothing to do.
  */
 export function refuse(deps: PipelineDeps, request: FastifyRequest, reply: FastifyReply, error: GatewayError): GatewayError {
-  const admission = (request.admission ??= new Admission(deps, request, reply, request.routeOptions.config.endpoint ?? ''));
+  const inbound = (request.inbound ??= new InboundRequest(deps, request, reply, request.routeOptions.config.endpoint ?? ''));
   const body = request.body as { model?: unknown; stream?: unknown } | undefined;
-  return admission.fail(error, recordedModel(body?.model), body?.stream === true);
+  return inbound.fail(error, recordedModel(body?.model), body?.stream === true);
 }
 
 /** The model a refused request named; one refused for its length is recorded by its start. */

@@ -7,13 +7,13 @@ import { modelEndpoint } from './api.js';
 import type { IngressConfig } from './config.js';
 import { registerMcpRoutes } from './mcp.js';
 import { listModels } from './models.js';
-import { refuse, type Admission, type PipelineDeps } from './pipeline.js';
+import { refuse, type InboundRequest, type PipelineDeps } from './pipeline.js';
 import { bodySchemas, validationError, validatorOptions } from './validation.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The request's admission, once a handler or the error handler made one. */
-    admission: Admission | null;
+    /** The request on its way through the gateway, once a handler or the error handler made it. */
+    inbound: InboundRequest | null;
   }
   interface FastifyContextConfig {
     /** Which API's error shape this route answers errors in. */
@@ -46,7 +46,7 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
     onError: (error, request, reply) => refuse(deps, request, reply, error),
     onClientError: (error, client) => recordUnreadable(deps, error, client),
   });
-  app.decorateRequest('admission', null);
+  app.decorateRequest('inbound', null);
 
   const schemas = bodySchemas(config.limits);
   for (const prefix of ['/v1', '']) {

@@ -1,4 +1,4 @@
-import type { Refusal } from '../../kit/bus/refusals.js';
+import type { RefusedForGood } from '../../kit/bus/refusals.js';
 
 /**
  * The receiver refused what a batch holds, not the sender: sent again
@@ -17,4 +17,4 @@ export class RefusedByReceiver extends Error {
   }
 }
 
-export const refusedByReceiver = (err: unknown): Refusal | undefined => (err instanceof RefusedByReceiver ? { at: err.at } : undefined);
+export const refusedByReceiver = (err: unknown): RefusedForGood | undefined => (err instanceof RefusedByReceiver ? { at: err.at } : undefined);

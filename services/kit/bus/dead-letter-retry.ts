@@ -5,7 +5,7 @@ import type { Queryable } from '../db/types.js';
 import { decodeEvent, type Event } from '../events.js';
 import type { Logger } from '../log.js';
 import { sharedMetric } from '../metrics.js';
-import { isolatingRefused, type Refusal } from './refusals.js';
+import { isolatingRefused, type RefusedForGood } from './refusals.js';
 
 /** How often a consumer tries its dead letters again, besides at start. */
 export const DEAD_LETTER_RETRY_MS = 60 * 60_000;
@@ -30,7 +30,7 @@ export interface DeadLetterRetryOptions {
   maxBatch: number;
   /** Writes or delivers events as the consumer does; it must be idempotent, as for redelivered events. */
   write(events: Event[]): Promise<void>;
-  refusalOf(err: unknown): Refusal | undefined;
+  refusalOf(err: unknown): RefusedForGood | undefined;
   log: Logger;
   metrics: Registry;
   pageSize?: number;

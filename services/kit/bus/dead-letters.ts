@@ -6,7 +6,7 @@ import { decodeEvent, encodeEvent, type Event } from '../events.js';
 import type { Logger } from '../log.js';
 import { sharedMetric } from '../metrics.js';
 import { retryingDeadLetters } from './dead-letter-retry.js';
-import { isolatingRefused, type Refusal } from './refusals.js';
+import { isolatingRefused, type RefusedForGood } from './refusals.js';
 
 /** Its own migration component: every persisting consumer shares the table. */
 export const DEAD_LETTERS_COMPONENT = 'dead_letters';
@@ -69,14 +69,14 @@ export interface DeadLetters {
    * to try those again at start and every hour; each that goes through leaves
    * the table.
    */
-  guard(consumer: string, maxBatch: number, write: (events: Event[]) => Promise<void>, refusalOf: (err: unknown) => Refusal | undefined): Guarded;
+  guard(consumer: string, maxBatch: number, write: (events: Event[]) => Promise<void>, refusalOf: (err: unknown) => RefusedForGood | undefined): Guarded;
 }
 
 /** `write` made to set aside, with `setAside`, each event its receiver refuses on its own (see isolatingRefused). */
 export function settingAsideRefused(
   consumer: string,
   write: (events: Event[]) => Promise<void>,
-  refusalOf: (err: unknown) => Refusal | undefined,
+  refusalOf: (err: unknown) => RefusedForGood | undefined,
   setAside: SetAside,
 ): (events: Event[]) => Promise<void> {
   return isolatingRefused(write, refusalOf, (event, err) => setAside(consumer, event, err));

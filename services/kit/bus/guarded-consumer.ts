@@ -2,14 +2,14 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Event } from '../events.js';
 import { LATENCY_BUCKETS, sharedMetric } from '../metrics.js';
 import type { DeadLetters } from './dead-letters.js';
-import type { Refusal } from './refusals.js';
+import type { RefusedForGood } from './refusals.js';
 import type { BatchHandler, ConsumeOptions, Consumer, EventBus } from './types.js';
 
 export interface GuardedConsumerOptions extends ConsumeOptions {
   /** Writes or delivers a batch; idempotent, since the bus redelivers a batch that failed. */
   write(events: Event[]): Promise<void>;
   /** Recognizes an error by which the receiver refuses what a batch holds. */
-  refusalOf(err: unknown): Refusal | undefined;
+  refusalOf(err: unknown): RefusedForGood | undefined;
   deadLetters: DeadLetters;
   metrics: Registry;
 }

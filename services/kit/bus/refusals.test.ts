@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Event } from '../../gen/gateway/v1/events.js';
-import { isolatingRefused, refusedByPostgres, type Refusal } from './refusals.js';
+import { isolatingRefused, refusedByPostgres, type RefusedForGood } from './refusals.js';
 
 const event = (requestId: string) => Event.fromPartial({ id: `id-${requestId}`, type: 'request.completed', requestId });
 const refusal = Object.assign(new Error('numeric field overflow'), { code: '22003' });
@@ -49,7 +49,7 @@ describe('isolating refused events', () => {
       if (at >= 0) throw Object.assign(new Error(`event ${at} is invalid`), { at: misplaced ? events.length + 3 : at });
       delivered.push(...events.map((e) => e.requestId));
     };
-    const refusalOf = (err: unknown): Refusal | undefined => (err instanceof Error && 'at' in err ? { at: err.at as number } : undefined);
+    const refusalOf = (err: unknown): RefusedForGood | undefined => (err instanceof Error && 'at' in err ? { at: err.at as number } : undefined);
     const refused: string[] = [];
     await isolatingRefused(receiver(false), refusalOf, async (e) => void refused.push(e.requestId))(['a', 'b', 'c', 'd', 'e', 'f'].map(event));
     expect(delivered).toEqual(['a', 'b', 'd', 'f']);

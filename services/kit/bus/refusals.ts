@@ -1,16 +1,16 @@
 import { isDataError } from '../db/storable.js';
 import { PublishRefused } from './types.js';
 
-/** What a refusal says: the position in the batch of the first item refused, when the receiver tells. */
-export interface Refusal {
+/** A batch its receiver refuses for what it holds, never to be taken by retrying: where, when the receiver says (the position of the first item refused). */
+export interface RefusedForGood {
   at?: number;
 }
 
 /** PostgreSQL refuses a batch for what it holds (a data exception): it does not say which row. */
-export const refusedByPostgres = (err: unknown): Refusal | undefined => (isDataError(err) ? {} : undefined);
+export const refusedByPostgres = (err: unknown): RefusedForGood | undefined => (isDataError(err) ? {} : undefined);
 
 /** The bus refuses events for what they are (too large for it), and may say which. */
-export const refusedByBus = (err: unknown): Refusal | undefined => (err instanceof PublishRefused ? { at: err.at } : undefined);
+export const refusedByBus = (err: unknown): RefusedForGood | undefined => (err instanceof PublishRefused ? { at: err.at } : undefined);
 
 /**
  * A batch writer that, when the receiver refuses what a batch holds (an error
@@ -23,7 +23,7 @@ export const refusedByBus = (err: unknown): Refusal | undefined => (err instance
  */
 export function isolatingRefused<T>(
   write: (items: T[]) => Promise<void>,
-  refusalOf: (err: unknown) => Refusal | undefined,
+  refusalOf: (err: unknown) => RefusedForGood | undefined,
   refused: (item: T, err: Error) => Promise<void>,
 ): (items: T[]) => Promise<void> {
   const writeIsolating = async (items: T[]): Promise<void> => {
