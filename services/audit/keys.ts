@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeOnce } from '../kit/generated-file.js';
 import type { Queryable } from '../kit/db/types.js';
 import { chainKeyedEvent } from '../kit/events.js';
 import { secretOf, type SecretStore } from '../kit/secrets/store.js';
@@ -32,13 +33,7 @@ function keyOf(text: string, key: string): ChainKey {
 function generatedKey(dataDir: string, create: boolean): { key: ChainKey; file: string } | undefined {
   const file = join(dataDir, GENERATED_KEY_FILE);
   if (create) {
-    mkdirSync(dirname(file), { recursive: true });
-    try {
-      // wx: processes starting on one data folder at once (workers) all keep the first one's key.
-      writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { flag: 'wx', mode: 0o600 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    writeOnce(file, `${randomBytes(32).toString('hex')}\n`);
   } else if (!existsSync(file)) {
     return undefined;
   }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Principal } from '../../kit/admin.js';
 import type { Logger } from '../../kit/log.js';
+import { writeOnce } from '../../kit/generated-file.js';
 import { secretsEqual } from '../../kit/secrets/keys.js';
 import { weakTokenProblem } from '../../kit/token-strength.js';
 import type { GovernanceConfig } from '../config.js';
@@ -26,18 +27,8 @@ export function resolveOwnerToken(config: GovernanceConfig, dataDir: string, log
   if (config.adminTokens.length > 0) return undefined;
   const file = join(dataDir, ADMIN_TOKEN_FILE);
   if (existsSync(file)) return readTokenFile(file);
-  mkdirSync(dataDir, { recursive: true });
-  // Written aside and linked into place: workers starting together agree on one token, and none reads a half-written file.
-  const draft = `${file}.${process.pid}`;
-  writeFileSync(draft, `gw-admin-${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
-  try {
-    linkSync(draft, file);
+  if (writeOnce(file, `gw-admin-${randomBytes(24).toString('base64url')}\n`))
     log.warn({ file }, 'governance.adminToken is not set: generated an owner token into this file');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  } finally {
-    unlinkSync(draft);
-  }
   return readTokenFile(file);
 }
 
