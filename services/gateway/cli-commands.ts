@@ -260,15 +260,16 @@ async function migrateCommand(args: string[]): Promise<void> {
   if (!config.database.url)
     throw new Error('gateway migrate needs database.url (the owner of a PostgreSQL database); the embedded database migrates itself at start');
   const { MODULES } = await import('./modules.js');
-  const { migrateAsOwner } = await import('./databases.js');
+  const { migrateAsOwner, rolePasswords } = await import('./databases.js');
   const log = createLogger({ level: config.log.level, destination: process.stderr });
   const secrets = new SecretStore(config.secrets, log);
   try {
-    for (const { name, database } of Object.values(MODULES)) {
-      if (!database) continue;
-      await migrateAsOwner(config.database, [database], secrets, log);
-      console.log(`${name}: migrated; roles ${Object.keys(database.roles).join(', ')} granted`);
-    }
+    const services = Object.values(MODULES).flatMap(({ name, database }) => (database ? [{ name, plan: database }] : []));
+    const plans = await Promise.all(services.map(async ({ plan }) => ({ plan, passwords: await rolePasswords(plan, config.database, secrets) })));
+    await migrateAsOwner(config.database, plans, log, (plan) => {
+      const { name } = services.find((service) => service.plan === plan)!;
+      console.log(`${name}: migrated; roles ${Object.keys(plan.roles).join(', ')} granted`);
+    });
   } finally {
     secrets.stop();
   }

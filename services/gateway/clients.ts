@@ -38,27 +38,32 @@ export class ClientMap {
   for(name: ServiceName): Clients {
     const { dependsOn, later = [] } = MODULES[name];
     const declared = new Set<string>([...dependsOn, ...later]);
+    return this.view((callee) => {
+      if (!declared.has(callee)) throw new Error(`${name} calls ${callee}, which its definition does not declare (dependsOn or later)`);
+    });
+  }
+
+  /** Every callee, for the admin API, whose routes call the services that own them. */
+  all(): Clients {
+    return this.view(() => undefined);
+  }
+
+  close(): void {
+    for (const channel of this.channels) channel.close();
+  }
+
+  /** Clients whose every access passes `check` first. */
+  private view(check: (callee: CalleeName) => void): Clients {
     const clients = { inProcess: (callee: ServiceName) => this.services.includes(callee) } as Clients;
     for (const callee of Object.keys(CONTRACTS) as CalleeName[]) {
       Object.defineProperty(clients, callee, {
         get: () => {
-          if (!declared.has(callee)) throw new Error(`${name} calls ${callee}, which its definition does not declare (dependsOn or later)`);
+          check(callee);
           return this.client(callee);
         },
       });
     }
     return clients;
-  }
-
-  /** Every callee, for the admin API, whose routes call the services that own them. */
-  all(): Clients {
-    const clients = { inProcess: (callee: ServiceName) => this.services.includes(callee) } as Clients;
-    for (const callee of Object.keys(CONTRACTS) as CalleeName[]) Object.defineProperty(clients, callee, { get: () => this.client(callee) });
-    return clients;
-  }
-
-  close(): void {
-    for (const channel of this.channels) channel.close();
   }
 
   private client(callee: CalleeName): unknown {

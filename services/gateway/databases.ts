@@ -17,7 +17,7 @@ function databaseName(url: string): string {
 }
 
 /** The passwords of a plan's roles, their references resolved; an error names the key. */
-async function rolePasswords(plan: DatabasePlan, settings: Settings, secrets: SecretStore): Promise<Record<string, string>> {
+export async function rolePasswords(plan: DatabasePlan, settings: Settings, secrets: SecretStore): Promise<Record<string, string>> {
   const passwords: Record<string, string> = {};
   for (const key of Object.keys(plan.roles)) {
     const value = (settings.passwords as Record<string, string>)[key] ?? '';
@@ -26,11 +26,22 @@ async function rolePasswords(plan: DatabasePlan, settings: Settings, secrets: Se
   return passwords;
 }
 
-/** Applies plans as the owner (database.url): what `gateway migrate` does, and each service at start while database.migrate is on. */
-export async function migrateAsOwner(settings: Settings, plans: DatabasePlan[], secrets: SecretStore, log: Logger): Promise<void> {
+/**
+ * Applies plans as the owner (database.url), on one connection closed after: what `gateway migrate` does, and each
+ * service at start while database.migrate is on. `applied` hears of each plan done.
+ */
+export async function migrateAsOwner(
+  settings: Settings,
+  plans: { plan: DatabasePlan; passwords: Record<string, string> }[],
+  log: Logger,
+  applied: (plan: DatabasePlan) => void = () => undefined,
+): Promise<void> {
   const owner = await connectPostgres(settings.url, 1, log.child({ component: 'database', role: 'owner' }));
   try {
-    for (const plan of plans) await applyPlan(owner, plan, await rolePasswords(plan, settings, secrets), log);
+    for (const { plan, passwords } of plans) {
+      await applyPlan(owner, plan, passwords, log);
+      applied(plan);
+    }
   } finally {
     await owner.close();
   }
@@ -59,8 +70,8 @@ export class ProcessDatabases {
       await applyPlan(db, plan, {}, this.log);
       return { as: () => db };
     }
-    if (migrate) await migrateAsOwner(this.settings, [plan], this.secrets, this.log);
     const passwords = await rolePasswords(plan, this.settings, this.secrets);
+    if (migrate) await migrateAsOwner(this.settings, [{ plan, passwords }], this.log);
     const byRole = new Map<string, Database>();
     for (const [key, role] of Object.entries(plan.roles)) {
       const name = roleName(databaseName(url), key);

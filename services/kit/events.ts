@@ -59,7 +59,9 @@ function envelope(type: EventTypeName, fields: EventFields): Event {
 export type OutcomeFields = Omit<RequestOutcome, 'recordGuarantee'> & { recordGuarantee?: string };
 
 export function requestEvent(type: EventTypeName, fields: EventFields, outcome: OutcomeFields): Event {
-  return { ...envelope(type, fields), payload: { $case: 'request', request: { ...outcome, recordGuarantee: outcome.recordGuarantee ?? '' } } };
+  // Ingress, on every request, says it: no copy then.
+  const request = outcome.recordGuarantee === undefined ? { ...outcome, recordGuarantee: '' } : (outcome as RequestOutcome);
+  return { ...envelope(type, fields), payload: { $case: 'request', request } };
 }
 
 export function attemptEvent(fields: EventFields, attempt: Attempt): Event {

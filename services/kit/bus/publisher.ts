@@ -169,35 +169,33 @@ export class EventPublisher {
   }
 
   private publishQueued(items: Queued[]): void {
-    const events = items.map((item) => item.event);
-    const waiters = items.flatMap((item) => (item.waiter ? [item.waiter] : []));
-    this.inFlight += events.length;
-    const task = this.publish(events, waiters).finally(() => {
-      this.inFlight -= events.length;
+    this.inFlight += items.length;
+    const task = this.publish(items).finally(() => {
+      this.inFlight -= items.length;
       this.pending.delete(task);
     });
     this.pending.add(task);
   }
 
-  private async publish(events: Event[], waiters: Waiter[]): Promise<void> {
+  private async publish(items: Queued[]): Promise<void> {
+    const events = items.map((item) => item.event);
     for (let attempt = 0; ; attempt++) {
       try {
         await this.deliver(events);
-        for (const waiter of waiters) waiter.resolve();
+        for (const item of items) item.waiter?.resolve();
         return;
       } catch (err) {
         const about = { reason: (err as Error).message, events: events.length, firstEventId: events[0]!.id };
         if (this.spool && attempt + 1 >= DIRECT_ATTEMPTS) {
           this.log.warn(about, 'the bus did not take events; spooling them');
-          for (const event of events) this.toSpool(event, undefined);
-          const synced = this.spool.synced();
-          for (const waiter of waiters) synced.then(waiter.resolve, waiter.reject);
+          // Each waiter hears of its own event: spooled (once on disk), or lost to a full spool.
+          for (const item of items) this.toSpool(item.event, item.waiter);
           return;
         }
         if (!this.spool && this.closing && attempt >= 5) {
           this.dropped.inc({ reason: 'shutdown' }, events.length);
           this.log.error({ ...about, eventIds: events.map((event) => event.id) }, 'events dropped at shutdown: bus did not accept them');
-          for (const waiter of waiters) waiter.reject(new Error("the event bus did not accept the request's event before shutdown"));
+          for (const item of items) item.waiter?.reject(new Error("the event bus did not accept the request's event before shutdown"));
           return;
         }
         if (attempt === 0) this.log.warn(about, 'event publish failed; retrying');

@@ -1,22 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Usage } from '../../gen/gateway/v1/common.js';
+import { Usage } from '../../gen/gateway/v1/common.js';
 import { PRICE_CATALOG } from './catalog.js';
 import { Pricing, type ModelPrice } from './index.js';
 import { picoPerToken, usdNumber, usdText } from './money.js';
 
 const served = (model: string, provider = 'openai') => ({ provider, model, deployment: '' });
 const usage = (parts: Partial<Usage>): Usage => {
-  const full = {
-    promptTokens: 0,
-    completionTokens: 0,
-    totalTokens: 0,
-    cachedTokens: 0,
-    reasoningTokens: 0,
-    cacheWriteTokens: 0,
-    cacheWrite1hTokens: 0,
-    ...parts,
-  };
+  const full = Usage.fromPartial(parts);
   return { ...full, totalTokens: full.promptTokens + full.completionTokens };
 };
 const SONNET: ModelPrice = { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 };

@@ -1,5 +1,5 @@
 import type { LookupFunction } from 'node:net';
-import type { Usage } from '../../gen/gateway/v1/common.js';
+import { Usage } from '../../gen/gateway/v1/common.js';
 import { GatewayError } from '../../kit/errors.js';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, OpenAIUsage } from '../canonical.js';
 
@@ -144,15 +144,7 @@ export function retryAfterMs(headers: Record<string, string | string[] | undefin
   return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
 }
 
-export const EMPTY_USAGE: Usage = {
-  promptTokens: 0,
-  completionTokens: 0,
-  totalTokens: 0,
-  cachedTokens: 0,
-  reasoningTokens: 0,
-  cacheWriteTokens: 0,
-  cacheWrite1hTokens: 0,
-};
+export const EMPTY_USAGE: Usage = Usage.fromPartial({});
 
 /**
  * A token count as the contract and the ledger hold it (uint64, BIGINT): a whole number from 0 up. A provider's
