@@ -4,7 +4,7 @@ import { defaultAddress } from '../kit/ports.js';
 export const cachingConfig = z
   .strictObject({
     address: z.string().default(defaultAddress('caching')).describe('host:port at which other processes reach the caching gRPC service.'),
-    callTimeoutMs: z.number().int().positive().default(2_000).describe('Deadline of a call from ingress to caching.'),
+    callTimeoutMs: z.number().int().positive().default(2_000).describe('Deadline of a call from routing to caching.'),
     enabled: z.boolean().default(true).describe('Answer repeated requests from the cache.'),
     ttlSeconds: z.number().int().positive().default(3_600).describe('How long an entry may be served, unless the request sets x-gateway-cache-ttl.'),
     maxTtlSeconds: z
@@ -38,7 +38,7 @@ export const cachingConfig = z
           .string()
           .default('')
           .describe(
-            'Model that embeds questions, as clients name models (e.g. openai/text-embedding-3-small); called through routing, so it gets retries and is metered.',
+            'Model that embeds questions, as clients name models (e.g. openai/text-embedding-3-small); routing calls it like any request, so it gets retries and is metered.',
           ),
         threshold: z
           .number()

@@ -1,7 +1,6 @@
 import { CachingService } from '../gen/gateway/v1/caching.js';
 import { defineService } from '../kit/service.js';
 import type { CachingConfig } from './config.js';
-import { routedEmbedder } from './embedder.js';
 import { cachingDatabase } from './migrations.js';
 import { Caching } from './service.js';
 import { SharedEntries } from './shared.js';
@@ -12,12 +11,10 @@ const SWEEP_INTERVAL_MS = 60_000;
 export const cachingService = defineService({
   name: 'caching',
   dependsOn: [],
-  later: ['routing'],
-  contract: { service: CachingService, callers: { lookup: ['ingress'], store: ['ingress'], listEntries: ['governance'], purge: ['governance'] } },
+  contract: { service: CachingService, callers: { lookup: ['routing'], store: ['routing'], listEntries: ['governance'], purge: ['governance'] } },
   database: cachingDatabase,
   async init(ctx, config: CachingConfig) {
-    const embed = config.semantic.enabled ? routedEmbedder(config.semantic.embeddingModel, ctx.clients, await ctx.events()) : undefined;
-    const api = new Caching(config, ctx.metrics, ctx.log, embed);
+    const api = new Caching(config, ctx.metrics);
     const db = (await ctx.database()).as('caching');
     const shared = new SharedEntries(db, api.entries, ctx.log, (entry) => api.indexed(entry));
     const loaded = await shared.load(config.maxEntries);

@@ -15,19 +15,29 @@ import type { Api } from '../kit/grpc.js';
 import { prefixedId } from '../kit/ids.js';
 import { readOnScrape } from '../kit/metrics.js';
 import type { CachingConfig } from './config.js';
-import type { RequestContext } from '../gen/gateway/v1/common.js';
-import type { Logger } from '../kit/log.js';
-import { cacheableRequest, semanticQuestion, type CacheableRequest, type SemanticQuestion } from './request.js';
 import { SemanticIndex } from './semantic.js';
-import { normalize, packVector, unpackVector } from './vectors.js';
+import { normalize, unpackVector } from './vectors.js';
 import type { SharedEntries } from './shared.js';
 import { entrySize, MemoryStore, type Entry, type Selector } from './store.js';
 
-const EMPTY = Buffer.alloc(0);
+const MISS: LookupResponse = { hit: false, answer: undefined, ageMs: 0, entryId: '', match: '', similarity: 0 };
 
-/** The namespace a request's entries live in: the caller's, or a sub-namespace of it the request named. */
-export function effectiveNamespace(namespace: string, sub: string | undefined): string {
-  return sub ? `${namespace}/${sub}` : namespace;
+function hit(entry: Entry, match: 'exact' | 'semantic', similarity: number, now: number): LookupResponse {
+  entry.hits++;
+  return {
+    hit: true,
+    answer: { answer: entry.answer, usage: entry.usage, served: entry.served },
+    ageMs: now - entry.createdMs,
+    entryId: entry.id,
+    match,
+    similarity,
+  };
+}
+
+/** A question's embedding as sent, at unit length; none when the bytes are not float32s. */
+function vectorOf(bytes: Uint8Array): Float32Array | undefined {
+  const vector = unpackVector(bytes);
+  return vector && normalize(vector);
 }
 
 function view(entry: Entry): CacheEntry {
@@ -46,38 +56,21 @@ function view(entry: Entry): CacheEntry {
   };
 }
 
-/** Embeds a question through routing, as a request of the caller's. */
-export type Embed = (text: string, context: RequestContext | undefined) => Promise<Float32Array>;
-
 /**
- * The response cache: exact matches within a namespace and, when enabled,
- * questions close in meaning to an earlier one (same namespace, model and
- * parameters). Entries are bounded in memory.
+ * The store of cached answers: exact matches within a namespace and, when
+ * semantic caching is on, the entry of the nearest question in the same
+ * namespace, model and bucket. Routing decides what is cached and asks by key
+ * and vector; entries are bounded in memory and shared through the database.
  */
 export class Caching implements Api<typeof CachingService> {
   readonly entries: MemoryStore;
   private readonly semantic: SemanticIndex | undefined;
-  private readonly lookups: Counter<'result' | 'match'>;
   private readonly removed: Counter<'reason'>;
   /** Set once the shared store is open; until then (and in unit tests) entries stay in this replica. */
   shared: SharedEntries | undefined;
-  /** The least similarity a semantic hit may have, whatever the request asks for. */
-  private readonly thresholdFloor: number;
-  /** Answers without a hit, each telling the caller what this replica never caches. */
-  private readonly notCacheable: LookupResponse;
-  private readonly miss: LookupResponse;
 
-  constructor(
-    private readonly config: CachingConfig,
-    metrics: Registry,
-    private readonly log: Logger,
-    private readonly embed?: Embed,
-  ) {
-    this.semantic = config.semantic.enabled && embed ? new SemanticIndex(config.semantic.hnswFrom) : undefined;
-    this.thresholdFloor = config.semantic.minThreshold ?? config.semantic.threshold;
-    const policy = { disabled: !config.enabled, deterministicOnly: !config.cacheNonDeterministic };
-    this.notCacheable = { hit: false, cacheable: false, answer: undefined, ageMs: 0, match: '', similarity: 0, entryId: '', embedding: EMPTY, policy };
-    this.miss = { ...this.notCacheable, cacheable: true };
+  constructor(config: Pick<CachingConfig, 'maxEntries' | 'maxMemoryMb' | 'semantic'>, metrics: Registry) {
+    this.semantic = config.semantic.enabled ? new SemanticIndex(config.semantic.hnswFrom) : undefined;
     this.removed = new Counter({
       name: 'gateway_cache_removed_total',
       help: 'Entries removed, by reason: evicted, expired, purged, replaced.',
@@ -87,12 +80,6 @@ export class Caching implements Api<typeof CachingService> {
     this.entries = new MemoryStore({ maxEntries: config.maxEntries, maxBytes: config.maxMemoryMb * 1024 * 1024 }, (entry, why) => {
       this.removed.inc({ reason: why });
       this.semantic?.remove(entry);
-    });
-    this.lookups = new Counter({
-      name: 'gateway_cache_lookups_total',
-      help: 'Cache lookups, by result (hit, miss, or skip: not cacheable, or the client said no-cache) and, for hits, match (exact, semantic).',
-      labelNames: ['result', 'match'],
-      registers: [metrics],
     });
     readOnScrape(metrics, 'gateway_cache_entries', 'Entries held in memory by this caching replica.', () => this.entries.size);
     readOnScrape(
@@ -104,88 +91,43 @@ export class Caching implements Api<typeof CachingService> {
   }
 
   async lookup(request: LookupRequest): Promise<LookupResponse> {
-    const question = this.question(request.endpoint, request.body);
-    if (!question || request.control?.noLookup) {
-      this.lookups.inc({ result: 'skip', match: '' });
-      return question ? this.miss : this.notCacheable;
-    }
     const now = Date.now();
-    const namespace = effectiveNamespace(request.namespace, request.control?.namespace);
-    const maxAgeMs = (request.control?.maxAgeSeconds ?? 0) * 1000;
-    const fresh = (entry: Entry | undefined) => (entry && (maxAgeMs === 0 || now - entry.createdMs <= maxAgeMs) ? entry : undefined);
-    const exact = fresh(this.entries.getExact(namespace, question.key, now));
-    if (exact) return this.hit(exact, 'exact', 1, now);
-    const semantic = this.semanticQuestion(request.endpoint, question);
-    const vector = semantic && (await this.questionVector(request, semantic));
-    if (semantic && vector) {
-      // A request may ask for closer matches, never for looser ones than the floor.
-      const threshold = Math.max(request.control?.similarityThreshold || this.config.semantic.threshold, this.thresholdFloor);
-      const near = this.semantic!.nearest({ namespace, model: question.model, bucket: semantic.bucket }, vector, threshold);
+    const fresh = (entry: Entry | undefined) => (entry && (request.maxAgeMs === 0 || now - entry.createdMs <= request.maxAgeMs) ? entry : undefined);
+    const exact = fresh(this.entries.getExact(request.namespace, request.key, now));
+    if (exact) return hit(exact, 'exact', 1, now);
+    const similar = request.similar;
+    const vector = similar && this.semantic ? vectorOf(similar.vector) : undefined;
+    if (similar && vector) {
+      const near = this.semantic!.nearest({ namespace: request.namespace, model: similar.model, bucket: similar.bucket }, vector, similar.threshold);
       const entry = near ? fresh(this.entries.touch(near.id, now)) : undefined;
-      if (entry) return this.hit(entry, 'semantic', near!.similarity, now);
+      if (entry) return hit(entry, 'semantic', near!.similarity, now);
     }
-    this.lookups.inc({ result: 'miss', match: '' });
-    return vector ? { ...this.miss, embedding: packVector(vector) } : this.miss;
-  }
-
-  private hit(entry: Entry, match: 'exact' | 'semantic', similarity: number, now: number): LookupResponse {
-    entry.hits++;
-    this.lookups.inc({ result: 'hit', match });
-    return {
-      ...this.miss,
-      hit: true,
-      answer: { answer: entry.answer, usage: entry.usage, served: entry.served },
-      ageMs: now - entry.createdMs,
-      match,
-      similarity,
-      entryId: entry.id,
-    };
-  }
-
-  /** What a semantic lookup compares, when semantic lookups are on and apply to the request. */
-  private semanticQuestion(endpoint: string, question: CacheableRequest): SemanticQuestion | undefined {
-    if (!this.semantic) return undefined;
-    return semanticQuestion(endpoint, question.body, { embeddingModel: this.config.semantic.embeddingModel, maxChars: this.config.semantic.maxTextChars });
-  }
-
-  /** The question's embedding; a failed embedding call only costs the semantic lookup. */
-  private async questionVector(request: LookupRequest, semantic: SemanticQuestion): Promise<Float32Array | undefined> {
-    try {
-      return normalize(await this.embed!(semantic.text, request.context));
-    } catch (err) {
-      this.log.warn({ err, requestId: request.context?.requestId }, 'embedding the question failed; exact lookup only');
-      return undefined;
-    }
+    return MISS;
   }
 
   async store(request: StoreRequest): Promise<StoreResponse> {
-    const question = this.question(request.endpoint, request.body);
     const answer = request.answer;
-    if (!question || request.control?.noStore || !answer || answer.answer.length === 0 || answer.answer.length > this.config.maxEntryBytes)
-      return { entryId: '' };
+    if (!answer || answer.answer.length === 0 || request.ttlSeconds <= 0) return { entryId: '' };
     const now = Date.now();
-    const requested = request.control?.ttlSeconds ?? 0;
-    const ttlSeconds = requested > 0 ? Math.min(requested, this.config.maxTtlSeconds) : this.config.ttlSeconds;
     const entry: Entry = {
       id: prefixedId('ce'),
-      namespace: effectiveNamespace(request.namespace, request.control?.namespace),
-      key: question.key,
+      namespace: request.namespace,
+      key: request.key,
       bucket: '',
       endpoint: request.endpoint,
-      model: question.model,
-      keyId: request.context?.actor?.keyId ?? '',
+      model: request.model,
+      keyId: request.keyId,
       answer: Buffer.from(answer.answer),
       usage: answer.usage,
       served: answer.served,
       createdMs: now,
-      expiresMs: now + ttlSeconds * 1000,
+      expiresMs: now + request.ttlSeconds * 1000,
       hits: 0,
     };
-    const semantic = this.semanticQuestion(request.endpoint, question);
-    const vector = semantic && unpackVector(request.embedding);
+    const vector = request.similar && this.semantic ? vectorOf(request.similar.vector) : undefined;
     if (vector) {
       entry.vector = vector;
-      entry.bucket = semantic.bucket;
+      entry.bucket = request.similar!.bucket;
     }
     this.indexed(entry);
     void this.shared?.save(entry);
@@ -208,12 +150,6 @@ export class Caching implements Api<typeof CachingService> {
     const selector = selectorOf(request.selector);
     const inMemory = this.entries.purge(selector).length;
     return { purged: this.shared ? await this.shared.purge(selector) : inMemory };
-  }
-
-  private question(endpoint: string, body: Uint8Array): CacheableRequest | undefined {
-    if (!this.config.enabled) return undefined;
-    const question = cacheableRequest(endpoint, body, this.config.cacheNonDeterministic);
-    return typeof question === 'string' ? undefined : question;
   }
 }
 

@@ -23,7 +23,7 @@ import { buildAdminApi } from './admin-api.js';
 import type { GatewayConfig } from './config.js';
 import { ProcessDatabases } from './databases.js';
 import { ClientMap, startOrder } from './clients.js';
-import { MODULES } from './modules.js';
+import { MODULES, serviceConfig } from './modules.js';
 import { checkDeployment } from './deployment.js';
 import { answerPrimary } from './workers.js';
 
@@ -140,7 +140,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
         events: getPublisher,
         opsRoute: (path, handler) => void opsRoutes.set(path, handler),
       };
-      const service = await module.init(ctx, config[name] as never);
+      const service = await module.init(ctx, serviceConfig(name, config) as never);
       running.push({ name, service });
       if (module.contract && service.api) grpc.add(module.contract.service, service.api, ctx.log, module.contract.callers);
       clients.started(name, service.api);

@@ -169,6 +169,7 @@ export async function runAgent(deps: PipelineDeps, inbound: InboundRequest, run:
         hints,
         replay: undefined,
         keepAnswer: stream,
+        cache: undefined,
       });
       usage = addUsage(usage, result.usage);
       served = result.served;
@@ -275,6 +276,7 @@ async function answer(deps: PipelineDeps, inbound: InboundRequest, run: AgentRun
     hints: run.hints,
     replay,
     keepAnswer: false,
+    cache: undefined,
   })) {
     if (chunk.kind?.$case === 'data') await sse.data(chunk.kind.data);
   }

@@ -1,11 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Served } from '../gen/gateway/v1/common.js';
-import type { CompletionChunk, CompletionRequest, RoutingHints } from '../gen/gateway/v1/routing.js';
+import type { CacheRequest, CompletionRequest, RoutingHints, StreamStart } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { headerValue } from '../kit/http.js';
 import { InboundRequest, servedHeaders, type PipelineDeps } from './pipeline.js';
-import { CacheStep, cacheControlOf } from './cache.js';
+import { cacheHeaders, cacheRequestOf } from './cache.js';
 import { SseWriter } from './sse.js';
 import { offerTools, runAgent, toolModeOf, type ToolOffer } from './agent.js';
 
@@ -30,9 +29,10 @@ function hintsOf(request: FastifyRequest): RoutingHints {
 
 /**
  * One model endpoint (chat completions, completions, responses, embeddings,
- * Anthropic messages): admit, try the cache, route, and record the outcome.
- * The body has passed its API's schema (validation.ts) before this runs; it
- * goes to routing as received, and routing translates it.
+ * Anthropic messages): admit, hand the request to routing (which answers from
+ * the cache or a provider), send the answer, and record the outcome. The body
+ * has passed its API's schema (validation.ts) before this runs; it goes to
+ * routing as received, and routing translates it.
  */
 export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
@@ -40,12 +40,12 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     const raw = request.body as Record<string, unknown> & { model: string };
     const model = raw.model;
     const stream = raw.stream === true && endpoint !== 'embeddings';
-    let control: ReturnType<typeof cacheControlOf>;
+    let cache: CacheRequest;
     let hints: RoutingHints;
     let tools: ToolOffer | undefined;
     try {
       await inbound.admit(model, { raw: request.rawBody, parsed: raw });
-      control = cacheControlOf(request);
+      cache = cacheRequestOf(request, inbound.cacheNamespace);
       hints = { ...hintsOf(request), maxOutputTokens: inbound.outputCap };
       const mode = endpoint === 'chat.completions' ? toolModeOf(request, inbound) : 'off';
       tools = await offerTools(deps, inbound, raw, mode);
@@ -55,27 +55,20 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     // The gateway runs the tool loop only when some offered tool may run on its own; answers of such loops are not cached.
     if (tools && tools.auto.size > 0) return runAgent(deps, inbound, { request, reply, offer: tools, hints, model, settings: deps.agent });
     const body = tools ? Buffer.from(JSON.stringify(tools.body)) : (request.rawBody ?? Buffer.from(JSON.stringify(raw)));
-    const cache = new CacheStep(deps, inbound, control, body, raw);
-    try {
-      await cache.lookup();
-    } catch (err) {
-      throw inbound.fail(err, model, stream);
-    }
-    const call = { context: inbound.context, endpoint, body, hints, replay: cache.hit, keepAnswer: cache.wantsAnswer };
-    if (stream) return streamed(deps, inbound, request, reply, call, cache, model);
-    return whole(deps, inbound, reply, call, cache, model);
+    const call = { context: inbound.context, endpoint, body, hints, replay: undefined, keepAnswer: false, cache };
+    if (stream) return streamed(deps, inbound, request, reply, call, model);
+    return whole(deps, inbound, reply, call, model);
   };
 }
 
-async function whole(deps: PipelineDeps, inbound: InboundRequest, reply: FastifyReply, call: CompletionRequest, cache: CacheStep, model: string) {
+async function whole(deps: PipelineDeps, inbound: InboundRequest, reply: FastifyReply, call: CompletionRequest, model: string) {
   try {
     const result = await deps.clients.routing.complete(call);
-    const cacheHit = call.replay !== undefined;
-    cache.store(result.answer, result.usage, result.served);
+    const cacheHit = result.cache?.result === 'hit';
     await inbound.finish({ model, stream: false, httpStatus: 200, served: result.served, usage: result.usage, attempts: result.attempts, cacheHit });
     const upstreamMs = result.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
     return reply
-      .headers({ ...servedHeaders(result.served, result.attempts), ...cache.headers(), ...inbound.overheadHeader(upstreamMs) })
+      .headers({ ...servedHeaders(result.served, result.attempts), ...cacheHeaders(result.cache), ...inbound.overheadHeader(upstreamMs) })
       .type('application/json')
       .send(result.body);
   } catch (err) {
@@ -83,30 +76,21 @@ async function whole(deps: PipelineDeps, inbound: InboundRequest, reply: Fastify
   }
 }
 
-async function streamed(
-  deps: PipelineDeps,
-  inbound: InboundRequest,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  call: CompletionRequest,
-  cache: CacheStep,
-  model: string,
-) {
+async function streamed(deps: PipelineDeps, inbound: InboundRequest, request: FastifyRequest, reply: FastifyReply, call: CompletionRequest, model: string) {
   const { endpoint } = inbound;
-  const cacheHit = call.replay !== undefined;
   const abort = new AbortController();
   const chunks = deps.clients.routing.completeStream(call, { signal: abort.signal });
   const iterator = chunks[Symbol.asyncIterator]();
-  let served: Served | undefined;
-  let upstreamMs = 0;
-  let first: IteratorResult<CompletionChunk>;
+  let start: StreamStart | undefined;
   try {
-    // Nothing is sent until a provider's first chunk arrived, so an early failure is a plain HTTP error.
-    first = await iterator.next();
-    if (first.value?.kind?.$case === 'start') ({ served, upstreamMs } = first.value.kind.start);
+    // Nothing is sent until a provider's first chunk arrived (or the cache's answer), so an early failure is a plain HTTP error.
+    const first = await iterator.next();
+    if (first.value?.kind?.$case === 'start') start = first.value.kind.start;
   } catch (err) {
     throw inbound.fail(err, model, true);
   }
+  const served = start?.served;
+  const cacheHit = start?.cache?.result === 'hit';
 
   reply.hijack();
   const sse = new SseWriter(reply.raw);
@@ -116,7 +100,12 @@ async function streamed(
     void inbound.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
   };
   reply.raw.on('close', clientGone);
-  sse.start({ ...(reply.getHeaders() as Record<string, string>), ...servedHeaders(served, []), ...cache.headers(), ...inbound.overheadHeader(upstreamMs) });
+  sse.start({
+    ...(reply.getHeaders() as Record<string, string>),
+    ...servedHeaders(served, []),
+    ...cacheHeaders(start?.cache),
+    ...inbound.overheadHeader(start?.upstreamMs ?? 0),
+  });
   let recorded: Promise<void> = Promise.resolve();
   try {
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
@@ -127,7 +116,6 @@ async function streamed(
         const { usage, attempts, errorCode } = kind.end;
         const error = errorCode ? new GatewayError('upstream_error', kind.end.errorMessage, { status: kind.end.httpStatus || 502 }) : undefined;
         if (error) request.log.warn({ code: errorCode, reason: kind.end.errorMessage }, 'stream failed after it began');
-        else cache.store(kind.end.answer, usage, served);
         recorded = inbound.finish({ model, stream: true, httpStatus: error ? error.status : 200, served, usage, attempts, error, errorCode, cacheHit });
       }
       if (abort.signal.aborted) break;

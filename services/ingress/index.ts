@@ -1,6 +1,5 @@
 import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
-import { CachePolicyMemo } from './cache-policy.js';
 import type { IngressConfig } from './config.js';
 import { Holder } from './holder.js';
 import { OutcomeRecorder } from './outcome.js';
@@ -17,7 +16,7 @@ const LISTEN_BACKLOG = 65_535;
 
 export const ingressService = defineService({
   name: 'ingress',
-  dependsOn: ['governance', 'routing', 'caching'],
+  dependsOn: ['governance', 'routing'],
   async init(ctx, config: IngressConfig) {
     const events = await ctx.events();
     const recorder = new OutcomeRecorder(events, ctx.metrics, ctx.log, config.emitAttempts);
@@ -33,7 +32,6 @@ export const ingressService = defineService({
       agent: config.agent,
       authorizations: new Authorizations(ctx.clients, settlements),
       settlements,
-      cachePolicy: new CachePolicyMemo(ctx.metrics),
       promptCounting: new PromptCounting(),
       holder,
     });

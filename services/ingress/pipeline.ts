@@ -10,11 +10,10 @@ import { hashSecret } from '../kit/secrets/keys.js';
 import type { ClientsOf } from '../kit/service.js';
 
 /** The services ingress calls (its dependsOn). */
-export type IngressClients = ClientsOf<'governance' | 'routing' | 'caching'>;
+export type IngressClients = ClientsOf<'governance' | 'routing'>;
 import { TurnBatch } from '../kit/turn-batch.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { EventType, requestEvent } from '../kit/events.js';
-import type { CachePolicyMemo } from './cache-policy.js';
 import type { AgentConfig } from './config.js';
 import type { Holder } from './holder.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';
@@ -29,7 +28,6 @@ export interface PipelineDeps {
   agent: AgentConfig;
   settlements: Settlements;
   authorizations: Authorizations;
-  cachePolicy: CachePolicyMemo;
   promptCounting: PromptCounting;
   /** This process as governance knows it; none when governance runs in this process (they die together). */
   holder: Holder | undefined;

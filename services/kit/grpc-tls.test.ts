@@ -10,7 +10,7 @@ import { GrpcTls } from './grpc-tls.js';
 import { createLogger } from './log.js';
 
 const log = createLogger({ level: 'silent' });
-const lookup = LookupRequest.fromPartial({ namespace: 'team:a', endpoint: 'chat.completions' });
+const lookup = LookupRequest.fromPartial({ namespace: 'team:a', key: 'k' });
 const caching = {
   lookup: async () => LookupResponse.fromPartial({ hit: true, match: 'exact' }),
   store: async () => ({}),

@@ -48,7 +48,7 @@ function fakeCaching(name: string) {
           });
         });
       }
-      const size = request.body.length > 0 ? `:${request.body.length}` : '';
+      const size = request.key.length > 1 ? `:${request.key.length}` : '';
       return LookupResponse.fromPartial({ hit: true, match: `${name}:${request.namespace}${size}` });
     },
     store: unused,
@@ -59,7 +59,7 @@ function fakeCaching(name: string) {
 }
 
 const unused = () => Promise.reject(new Error('not part of this test'));
-const lookup = (namespace: string) => LookupRequest.fromPartial({ namespace, endpoint: 'chat.completions' });
+const lookup = (namespace: string) => LookupRequest.fromPartial({ namespace, key: 'k' });
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -113,14 +113,14 @@ describe('unary calls between processes, each a gRPC call', () => {
   it('carries large requests (up to 64 MB), and fails only the call too large for a message', async () => {
     const { port } = await cachingServer('a');
     const caching = client(port);
-    const body = Buffer.alloc(14 * 1024 * 1024, 'x');
+    const key = 'x'.repeat(14 * 1024 * 1024);
     const [tooLarge, large, small] = await Promise.allSettled([
-      caching.lookup({ ...lookup('too-large'), body: Buffer.alloc(65 * 1024 * 1024, 'x') }),
-      caching.lookup({ ...lookup('large'), body }),
+      caching.lookup({ ...lookup('too-large'), key: 'x'.repeat(65 * 1024 * 1024) }),
+      caching.lookup({ ...lookup('large'), key }),
       caching.lookup(lookup('small')),
     ]);
     expect(tooLarge).toMatchObject({ status: 'rejected', reason: { code: 'service_unavailable' } });
-    expect(large).toEqual({ status: 'fulfilled', value: expect.objectContaining({ match: `a:large:${body.length}` }) });
+    expect(large).toEqual({ status: 'fulfilled', value: expect.objectContaining({ match: `a:large:${key.length}` }) });
     expect(small).toEqual({ status: 'fulfilled', value: expect.objectContaining({ match: 'a:small' }) });
   });
 

@@ -6,18 +6,19 @@ import type { RoutingConfig } from './config.js';
 import { LiveRouting } from './live.js';
 import { secretValuesOf } from './mcp/config.js';
 import { McpHub, type McpPins } from './mcp/hub.js';
+import { questionEmbedder } from './question-embedder.js';
+import { ResponseCache, type ResponseCacheSettings } from './response-cache.js';
 import { Routing } from './service.js';
 
 const RETRY_MS = 5_000;
 
 export const routingService = defineService({
   name: 'routing',
-  dependsOn: ['governance'],
+  dependsOn: ['governance', 'caching'],
   contract: {
     service: RoutingService,
     callers: {
-      // Caching embeds semantic-cache questions through the embeddings endpoint.
-      complete: ['ingress', 'caching'],
+      complete: ['ingress'],
       completeStream: ['ingress'],
       listModels: ['ingress'],
       callTool: ['ingress'],
@@ -29,7 +30,7 @@ export const routingService = defineService({
       resolveModels: ['governance'],
     },
   },
-  async init(ctx, config: RoutingConfig) {
+  async init(ctx, { cache: cacheSettings, ...config }: RoutingConfig & { cache: ResponseCacheSettings }) {
     // Secret references in provider entries are read now (a missing one stops start-up) and kept current.
     await ctx.secrets.prepare(stringsIn(config.providers));
     const live = new LiveRouting(config, ctx.secrets, ctx.metrics, ctx.log);
@@ -37,7 +38,10 @@ export const routingService = defineService({
     await ctx.secrets.prepare(stringsIn(secretValuesOf(config.mcp)));
     const mcp = new McpHub(config.mcp, ctx.secrets, ctx.log.child({ component: 'mcp' }), ctx.metrics);
     mcp.start();
-    const api = new Routing(live, config.timeouts, mcp);
+    const { semantic } = cacheSettings;
+    const embed = semantic.enabled ? questionEmbedder(semantic.embeddingModel, (request) => api.complete(request), await ctx.events()) : undefined;
+    const cache = new ResponseCache(cacheSettings, ctx.clients.caching, embed, ctx.metrics, ctx.log);
+    const api: Routing = new Routing(live, config.timeouts, mcp, cache);
 
     // Providers, models and MCP approvals made through the admin API come from governance, now and whenever an admin changes them.
     let stopped = false;

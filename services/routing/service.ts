@@ -38,6 +38,7 @@ import type {
   StartMcpAuthorizationRequest,
   StartMcpAuthorizationResponse,
 } from '../gen/gateway/v1/mcp.js';
+import type { ResponseCache } from './response-cache.js';
 import type { Router } from './router/router.js';
 
 const FORMATS: Record<string, InboundFormat> = Object.fromEntries(
@@ -78,6 +79,9 @@ function chatOf(stored: StoredAnswer): ChatResponse {
   return answer.chat;
 }
 
+/** An answer rendered from a stored one: no provider was called. */
+const fromCache = (stored: StoredAnswer, body: Buffer) => ({ body, usage: stored.usage, served: stored.served, attempts: [], answer: EMPTY });
+
 function embeddingsOf(stored: StoredAnswer): EmbeddingsResponse {
   const answer = decodeAnswer(stored.answer);
   if (!('embeddings' in answer)) throw new GatewayError('internal_error', 'The cached answer is not an embeddings list.');
@@ -90,6 +94,7 @@ export class Routing implements Api<typeof RoutingService> {
     private readonly live: LiveRouting,
     private readonly timeouts: Timeouts,
     private readonly mcp: McpHub,
+    private readonly cache: ResponseCache,
   ) {}
 
   private get router(): Router {
@@ -99,23 +104,26 @@ export class Routing implements Api<typeof RoutingService> {
   async complete(request: CompletionRequest, options: CallOptions = {}): Promise<CompletionResponse> {
     const signal = options.signal ?? NEVER_ABORTED;
     const body = parseBody(request.body);
-    const stored = request.replay;
     if (request.endpoint === 'embeddings') {
       const embeddings = validateEmbeddings(body);
-      if (stored) return { body: json(embeddingsOf(stored)), usage: stored.usage, served: stored.served, attempts: [], answer: EMPTY };
+      const cached = await this.cache.lookup(request.endpoint, body, request.context, request.cache);
+      if (cached?.hit) return { ...fromCache(cached.hit, json(embeddingsOf(cached.hit))), cache: cached.outcome };
       const routed = await this.router.route(embeddings.model, request.hints, signal, (target) => callForEmbeddings(embeddings, target));
       const usage = routed.value.usage;
-      return {
+      const result = {
         body: json(routed.value),
         usage: usageFromOpenAI({ prompt_tokens: usage?.prompt_tokens ?? 0, completion_tokens: 0, total_tokens: usage?.total_tokens ?? 0 }),
         served: served(routed.deployment),
         attempts: routed.attempts,
-        answer: request.keepAnswer ? encodeAnswer({ embeddings: routed.value }) : EMPTY,
       };
+      const answer = request.keepAnswer || cached?.storesAnswer ? encodeAnswer({ embeddings: routed.value }) : EMPTY;
+      cached?.store(answer, result.usage, result.served);
+      return { ...result, answer: request.keepAnswer ? answer : EMPTY, cache: cached?.outcome };
     }
     const translation = formatFor(request.endpoint).parse(body);
     capOutputTokens(translation, request.hints?.maxOutputTokens ?? 0);
-    if (stored) return { body: json(translation.response(chatOf(stored))), usage: stored.usage, served: stored.served, attempts: [], answer: EMPTY };
+    const cached = await this.cache.lookup(request.endpoint, body, request.context, request.cache);
+    if (cached?.hit) return { ...fromCache(cached.hit, json(translation.response(chatOf(cached.hit)))), cache: cached.outcome };
     const routed = await this.router.route(
       translation.chat.model,
       request.hints,
@@ -123,34 +131,39 @@ export class Routing implements Api<typeof RoutingService> {
       (target) => callForAnswer(translation, target),
       (answer, deployment) => refusal(answer, deployment.provider.name),
     );
-    const answer = routed.value;
-    const clientBody = answer.kind === 'chat' ? translation.response(answer.response) : answer.body;
-    const usage = answer.kind === 'chat' ? answer.response.usage : (answer.body.usage as Parameters<typeof usageFromOpenAI>[0]);
-    const chat = answer.kind === 'chat' ? answer.response : chatFromNative(answer.body);
+    const reply = routed.value;
+    const clientBody = reply.kind === 'chat' ? translation.response(reply.response) : reply.body;
+    const usage = usageFromOpenAI(reply.kind === 'chat' ? reply.response.usage : (reply.body.usage as Parameters<typeof usageFromOpenAI>[0]));
+    const answer =
+      request.keepAnswer || cached?.storesAnswer ? encodeAnswer({ chat: reply.kind === 'chat' ? reply.response : chatFromNative(reply.body) }) : EMPTY;
+    cached?.store(answer, usage, served(routed.deployment));
     return {
       body: json(clientBody),
-      usage: usageFromOpenAI(usage),
+      usage,
       served: served(routed.deployment),
       attempts: routed.attempts,
-      answer: request.keepAnswer ? encodeAnswer({ chat }) : EMPTY,
+      answer: request.keepAnswer ? answer : EMPTY,
+      cache: cached?.outcome,
     };
   }
 
   async *completeStream(request: CompletionRequest, options: CallOptions = {}): AsyncGenerator<CompletionChunk> {
     const signal = options.signal ?? NEVER_ABORTED;
     const format = formatFor(request.endpoint);
-    const translation = format.parse(parseBody(request.body));
+    const body = parseBody(request.body);
+    const translation = format.parse(body);
     capOutputTokens(translation, request.hints?.maxOutputTokens ?? 0);
-    const stored = request.replay;
+    const cached = await this.cache.lookup(request.endpoint, body, request.context, request.cache);
+    const stored = request.replay ?? cached?.hit;
     if (stored) {
-      yield { kind: { $case: 'start', start: { served: stored.served, upstreamMs: 0 } } };
+      yield { kind: { $case: 'start', start: { served: stored.served, upstreamMs: 0, cache: cached?.outcome } } };
       for await (const event of translation.stream(replayChunks(chatOf(stored)))) yield dataChunk(event);
-      yield { kind: { $case: 'end', end: { usage: stored.usage, attempts: [], errorCode: '', errorMessage: '', httpStatus: 200, answer: EMPTY } } };
+      yield { kind: { $case: 'end', end: { usage: stored.usage, attempts: [], errorCode: '', errorMessage: '', httpStatus: 200 } } };
       return;
     }
     const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => openStream(translation, target, this.timeouts));
     const upstreamMs = routed.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
-    yield { kind: { $case: 'start', start: { served: served(routed.deployment), upstreamMs } } };
+    yield { kind: { $case: 'start', start: { served: served(routed.deployment), upstreamMs, cache: cached?.outcome } } };
     const stream = routed.value;
     try {
       for await (const event of stream.events) yield dataChunk(event);
@@ -158,29 +171,14 @@ export class Routing implements Api<typeof RoutingService> {
       // The client already has a 200 and part of the answer: end with an error event in its API.
       const error = asGatewayError(err);
       yield dataChunk(format.errorEvent(error));
-      yield {
-        kind: {
-          $case: 'end',
-          end: {
-            usage: usageFromOpenAI(stream.usage()),
-            attempts: routed.attempts,
-            errorCode: error.code,
-            errorMessage: error.message,
-            httpStatus: error.status,
-            answer: EMPTY,
-          },
-        },
-      };
+      const usage = usageFromOpenAI(stream.usage());
+      yield { kind: { $case: 'end', end: { usage, attempts: routed.attempts, errorCode: error.code, errorMessage: error.message, httpStatus: error.status } } };
       return;
     }
-    const whole = request.keepAnswer ? stream.answer() : undefined;
-    const answer = whole ? encodeAnswer({ chat: whole }) : EMPTY;
-    yield {
-      kind: {
-        $case: 'end',
-        end: { usage: usageFromOpenAI(stream.usage()), attempts: routed.attempts, errorCode: '', errorMessage: '', httpStatus: 200, answer },
-      },
-    };
+    const usage = usageFromOpenAI(stream.usage());
+    const whole = cached?.storesAnswer ? stream.answer() : undefined;
+    if (whole) cached!.store(encodeAnswer({ chat: whole }), usage, served(routed.deployment));
+    yield { kind: { $case: 'end', end: { usage, attempts: routed.attempts, errorCode: '', errorMessage: '', httpStatus: 200 } } };
   }
 
   async listTools(request: ListToolsRequest): Promise<ListToolsResponse> {

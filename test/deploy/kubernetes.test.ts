@@ -23,10 +23,10 @@ const OVERLAYS = ['all-in-one', 'split'] as const;
  * service uses NATS. Calls between services of one process are in-process and cross no network.
  */
 const GRPC_CALLS: Record<ServiceName, ServiceName[]> = {
-  ingress: ['governance', 'routing', 'caching'],
-  routing: ['governance'],
+  ingress: ['governance', 'routing'],
+  routing: ['governance', 'caching'],
   governance: ['routing', 'audit', 'metering', 'caching'],
-  caching: ['routing'],
+  caching: [],
   audit: [],
   metering: [],
 };

@@ -35,9 +35,9 @@ const ALLOWED: Record<Callee, Record<string, string[]>> = {
     extendReservation: ['ingress'],
     getRoutingConfig: ['routing'],
   },
-  caching: { lookup: ['ingress'], store: ['ingress'], listEntries: ['governance'], purge: ['governance'] },
+  caching: { lookup: ['routing'], store: ['routing'], listEntries: ['governance'], purge: ['governance'] },
   routing: {
-    complete: ['ingress', 'caching'],
+    complete: ['ingress'],
     completeStream: ['ingress'],
     listModels: ['ingress'],
     callTool: ['ingress'],

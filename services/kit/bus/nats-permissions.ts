@@ -27,10 +27,10 @@ export interface BusUse {
 
 export const BUS_USE: Readonly<Record<ServiceName, BusUse>> = {
   ingress: { publishes: ['request.received', 'request.completed', 'request.failed', 'request.rejected', 'upstream.attempt', 'tool.called'] },
-  // The semantic cache's embedding calls are requests of their own, billed to the caller's key.
-  caching: { publishes: ['request.completed', 'request.failed'] },
+  caching: {},
   governance: { publishes: ['admin.>', 'auth.failed'], broadcasts: ['admin.>'] },
-  routing: { broadcasts: ['admin.>'] },
+  // The semantic cache's embedding calls are requests of their own, billed to the caller's key.
+  routing: { publishes: ['request.completed', 'request.failed'], broadcasts: ['admin.>'] },
   // The stream holds the audit trail until audit has it, so audit alone sets how long it keeps events.
   // Its checkpoints of the chain's head go out to the SIEM sinks; the audit log leaves them out.
   audit: { publishes: ['audit.checkpoint'], durables: [{ name: 'audit', filter: '>' }], updatesStream: true },

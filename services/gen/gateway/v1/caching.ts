@@ -18,88 +18,58 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { RequestContext, Served, StoredAnswer } from "./common.js";
+import { Served, StoredAnswer } from "./common.js";
 
 export const protobufPackage = "gateway.v1";
 
 export const protobufFileName = "gateway/v1/caching.proto";
 
-/** What a client asked of the cache for one request, from its headers. */
-export interface CacheControl {
-  /** Do not answer from the cache (Cache-Control: no-cache); the answer may still be stored. */
-  noLookup: boolean;
-  /** Do not store the answer (Cache-Control: no-store). */
-  noStore: boolean;
-  /** Lifetime of the stored answer in seconds (0: the configured default; capped by config). */
-  ttlSeconds: number;
-  /** Accept only entries at most this old, in seconds (Cache-Control: max-age; 0: any age, as max-age=0 is sent as no_lookup). */
-  maxAgeSeconds: number;
-  /** A sub-namespace within the caller's namespace (x-gateway-cache-namespace). */
-  namespace: string;
-  /** Minimum cosine similarity for a semantic hit (0: the configured threshold). */
-  similarityThreshold: number;
+/** Where a semantic entry may match: its questions share everything but the last user turn's text. */
+export interface SimilarTo {
+  /** The model the client asked for, and the digest of everything else that must match exactly. */
+  model: string;
+  bucket: string;
+  /** The question's embedding (float32, little-endian); caching normalizes it. */
+  vector: Buffer;
+  /** Least cosine similarity for a hit (lookups only). */
+  threshold: number;
 }
 
 export interface LookupRequest {
-  context:
-    | RequestContext
-    | undefined;
-  /** Entries are only ever visible within one namespace (by default the key's team). */
+  /** Entries are only ever visible within one namespace (the key's, or a sub-namespace of it). */
   namespace: string;
-  endpoint: string;
-  /** The client's request body (OpenAI- or Anthropic-shaped JSON). */
-  body: Buffer;
-  control: CacheControl | undefined;
+  /** The exact-match key: a digest of the endpoint and every field that changes the answer. */
+  key: string;
+  /** Accept only entries at most this old (0: any age). */
+  maxAgeMs: number;
+  /** When set, and no entry has the key, the nearest question's entry in this bucket above the threshold. */
+  similar: SimilarTo | undefined;
 }
 
 export interface LookupResponse {
   hit: boolean;
-  /** False when the request may not be cached (e.g. temperature above 0); nothing to store then. */
-  cacheable: boolean;
-  /** On a hit: the stored answer, for routing to render. */
-  answer:
-    | StoredAnswer
-    | undefined;
-  /** On a hit: how old the entry is. */
+  /** On a hit: the stored answer, the entry's age and id, "exact" or "semantic", and the questions' similarity. */
+  answer: StoredAnswer | undefined;
   ageMs: number;
-  /** On a hit: "exact" or "semantic". */
-  match: string;
-  /** On a semantic hit: cosine similarity of the two questions. */
-  similarity: number;
-  /** On a hit: the entry's id (for inspection and purge). */
   entryId: string;
-  /** On a semantic miss: the question's embedding (float32, little-endian), to pass back to Store. */
-  embedding: Buffer;
-  /**
-   * What this caching replica skips whatever else the request holds: a caller may leave such requests out of
-   * Lookup and Store for a short while instead of asking each time.
-   */
-  policy: CachePolicy | undefined;
-}
-
-/** The requests caching never caches, from its configuration. */
-export interface CachePolicy {
-  /** Caching is off (caching.enabled false): every request is skipped. */
-  disabled: boolean;
-  /** Generations (every endpoint but embeddings) are skipped unless their temperature is 0 (caching.cacheNonDeterministic false). */
-  deterministicOnly: boolean;
+  match: string;
+  similarity: number;
 }
 
 export interface StoreRequest {
-  context: RequestContext | undefined;
   namespace: string;
+  key: string;
+  /** Shown in the operator's views: the inbound API, the model asked for, the key that made the entry. */
   endpoint: string;
-  body: Buffer;
-  control: CacheControl | undefined;
-  answer:
-    | StoredAnswer
-    | undefined;
-  /** From the LookupResponse, so the question is not embedded twice. */
-  embedding: Buffer;
+  model: string;
+  keyId: string;
+  answer: StoredAnswer | undefined;
+  ttlSeconds: number;
+  /** When set, the entry also answers questions close to this one (threshold unused). */
+  similar: SimilarTo | undefined;
 }
 
 export interface StoreResponse {
-  /** Empty when nothing was stored. */
   entryId: string;
 }
 
@@ -148,34 +118,28 @@ export interface PurgeResponse {
   purged: number;
 }
 
-function createBaseCacheControl(): CacheControl {
-  return { noLookup: false, noStore: false, ttlSeconds: 0, maxAgeSeconds: 0, namespace: "", similarityThreshold: 0 };
+function createBaseSimilarTo(): SimilarTo {
+  return { model: "", bucket: "", vector: Buffer.alloc(0), threshold: 0 };
 }
 
-export const CacheControl: MessageFns<CacheControl> = {
-  encode(message: CacheControl, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.noLookup !== false) {
-      writer.uint32(8).bool(message.noLookup);
+export const SimilarTo: MessageFns<SimilarTo> = {
+  encode(message: SimilarTo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
     }
-    if (message.noStore !== false) {
-      writer.uint32(16).bool(message.noStore);
+    if (message.bucket !== "") {
+      writer.uint32(18).string(message.bucket);
     }
-    if (message.ttlSeconds !== 0) {
-      writer.uint32(24).int64(message.ttlSeconds);
+    if (message.vector.length !== 0) {
+      writer.uint32(26).bytes(message.vector);
     }
-    if (message.maxAgeSeconds !== 0) {
-      writer.uint32(32).int64(message.maxAgeSeconds);
-    }
-    if (message.namespace !== "") {
-      writer.uint32(42).string(message.namespace);
-    }
-    if (message.similarityThreshold !== 0) {
-      writer.uint32(49).double(message.similarityThreshold);
+    if (message.threshold !== 0) {
+      writer.uint32(33).double(message.threshold);
     }
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): CacheControl {
+  decode(input: BinaryReader | Uint8Array, length?: number): SimilarTo {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -184,56 +148,40 @@ export const CacheControl: MessageFns<CacheControl> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCacheControl();
+      const message = createBaseSimilarTo();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
-            if (tag !== 8) {
+            if (tag !== 10) {
               break;
             }
 
-            message.noLookup = reader.bool();
+            message.model = reader.string();
             continue;
           }
           case 2: {
-            if (tag !== 16) {
+            if (tag !== 18) {
               break;
             }
 
-            message.noStore = reader.bool();
+            message.bucket = reader.string();
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 26) {
               break;
             }
 
-            message.ttlSeconds = longToNumber(reader.int64());
+            message.vector = Buffer.from(reader.bytes());
             continue;
           }
           case 4: {
-            if (tag !== 32) {
+            if (tag !== 33) {
               break;
             }
 
-            message.maxAgeSeconds = longToNumber(reader.int64());
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.namespace = reader.string();
-            continue;
-          }
-          case 6: {
-            if (tag !== 49) {
-              break;
-            }
-
-            message.similarityThreshold = reader.double();
+            message.threshold = reader.double();
             continue;
           }
         }
@@ -248,95 +196,62 @@ export const CacheControl: MessageFns<CacheControl> = {
     }
   },
 
-  fromJSON(object: any): CacheControl {
+  fromJSON(object: any): SimilarTo {
     return {
-      noLookup: isSet(object.noLookup)
-        ? globalThis.Boolean(object.noLookup)
-        : isSet(object.no_lookup)
-        ? globalThis.Boolean(object.no_lookup)
-        : false,
-      noStore: isSet(object.noStore)
-        ? globalThis.Boolean(object.noStore)
-        : isSet(object.no_store)
-        ? globalThis.Boolean(object.no_store)
-        : false,
-      ttlSeconds: isSet(object.ttlSeconds)
-        ? globalThis.Number(object.ttlSeconds)
-        : isSet(object.ttl_seconds)
-        ? globalThis.Number(object.ttl_seconds)
-        : 0,
-      maxAgeSeconds: isSet(object.maxAgeSeconds)
-        ? globalThis.Number(object.maxAgeSeconds)
-        : isSet(object.max_age_seconds)
-        ? globalThis.Number(object.max_age_seconds)
-        : 0,
-      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
-      similarityThreshold: isSet(object.similarityThreshold)
-        ? globalThis.Number(object.similarityThreshold)
-        : isSet(object.similarity_threshold)
-        ? globalThis.Number(object.similarity_threshold)
-        : 0,
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      bucket: isSet(object.bucket) ? globalThis.String(object.bucket) : "",
+      vector: isSet(object.vector) ? Buffer.from(bytesFromBase64(object.vector)) : Buffer.alloc(0),
+      threshold: isSet(object.threshold) ? globalThis.Number(object.threshold) : 0,
     };
   },
 
-  toJSON(message: CacheControl): unknown {
+  toJSON(message: SimilarTo): unknown {
     const obj: any = {};
-    if (message.noLookup !== false) {
-      obj.noLookup = message.noLookup;
+    if (message.model !== "") {
+      obj.model = message.model;
     }
-    if (message.noStore !== false) {
-      obj.noStore = message.noStore;
+    if (message.bucket !== "") {
+      obj.bucket = message.bucket;
     }
-    if (message.ttlSeconds !== 0) {
-      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    if (message.vector.length !== 0) {
+      obj.vector = base64FromBytes(message.vector);
     }
-    if (message.maxAgeSeconds !== 0) {
-      obj.maxAgeSeconds = Math.round(message.maxAgeSeconds);
-    }
-    if (message.namespace !== "") {
-      obj.namespace = message.namespace;
-    }
-    if (message.similarityThreshold !== 0) {
-      obj.similarityThreshold = floatToJson(message.similarityThreshold);
+    if (message.threshold !== 0) {
+      obj.threshold = floatToJson(message.threshold);
     }
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<CacheControl>, I>>(base?: I): CacheControl {
-    return CacheControl.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<SimilarTo>, I>>(base?: I): SimilarTo {
+    return SimilarTo.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<CacheControl>, I>>(object: I): CacheControl {
-    const message = createBaseCacheControl();
-    message.noLookup = object.noLookup ?? false;
-    message.noStore = object.noStore ?? false;
-    message.ttlSeconds = object.ttlSeconds ?? 0;
-    message.maxAgeSeconds = object.maxAgeSeconds ?? 0;
-    message.namespace = object.namespace ?? "";
-    message.similarityThreshold = object.similarityThreshold ?? 0;
+  fromPartial<I extends Exact<DeepPartial<SimilarTo>, I>>(object: I): SimilarTo {
+    const message = createBaseSimilarTo();
+    message.model = object.model ?? "";
+    message.bucket = object.bucket ?? "";
+    message.vector = object.vector ?? Buffer.alloc(0);
+    message.threshold = object.threshold ?? 0;
     return message;
   },
 };
 
 function createBaseLookupRequest(): LookupRequest {
-  return { context: undefined, namespace: "", endpoint: "", body: Buffer.alloc(0), control: undefined };
+  return { namespace: "", key: "", maxAgeMs: 0, similar: undefined };
 }
 
 export const LookupRequest: MessageFns<LookupRequest> = {
   encode(message: LookupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.context !== undefined) {
-      RequestContext.encode(message.context, writer.uint32(10).fork()).join();
-    }
     if (message.namespace !== "") {
-      writer.uint32(18).string(message.namespace);
+      writer.uint32(10).string(message.namespace);
     }
-    if (message.endpoint !== "") {
-      writer.uint32(26).string(message.endpoint);
+    if (message.key !== "") {
+      writer.uint32(18).string(message.key);
     }
-    if (message.body.length !== 0) {
-      writer.uint32(34).bytes(message.body);
+    if (message.maxAgeMs !== 0) {
+      writer.uint32(24).int64(message.maxAgeMs);
     }
-    if (message.control !== undefined) {
-      CacheControl.encode(message.control, writer.uint32(42).fork()).join();
+    if (message.similar !== undefined) {
+      SimilarTo.encode(message.similar, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -359,7 +274,7 @@ export const LookupRequest: MessageFns<LookupRequest> = {
               break;
             }
 
-            message.context = RequestContext.decode(reader, reader.uint32());
+            message.namespace = reader.string();
             continue;
           }
           case 2: {
@@ -367,15 +282,15 @@ export const LookupRequest: MessageFns<LookupRequest> = {
               break;
             }
 
-            message.namespace = reader.string();
+            message.key = reader.string();
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.endpoint = reader.string();
+            message.maxAgeMs = longToNumber(reader.int64());
             continue;
           }
           case 4: {
@@ -383,15 +298,7 @@ export const LookupRequest: MessageFns<LookupRequest> = {
               break;
             }
 
-            message.body = Buffer.from(reader.bytes());
-            continue;
-          }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.control = CacheControl.decode(reader, reader.uint32());
+            message.similar = SimilarTo.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -408,30 +315,30 @@ export const LookupRequest: MessageFns<LookupRequest> = {
 
   fromJSON(object: any): LookupRequest {
     return {
-      context: isSet(object.context) ? RequestContext.fromJSON(object.context) : undefined,
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
-      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
-      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
-      control: isSet(object.control) ? CacheControl.fromJSON(object.control) : undefined,
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      maxAgeMs: isSet(object.maxAgeMs)
+        ? globalThis.Number(object.maxAgeMs)
+        : isSet(object.max_age_ms)
+        ? globalThis.Number(object.max_age_ms)
+        : 0,
+      similar: isSet(object.similar) ? SimilarTo.fromJSON(object.similar) : undefined,
     };
   },
 
   toJSON(message: LookupRequest): unknown {
     const obj: any = {};
-    if (message.context !== undefined) {
-      obj.context = RequestContext.toJSON(message.context);
-    }
     if (message.namespace !== "") {
       obj.namespace = message.namespace;
     }
-    if (message.endpoint !== "") {
-      obj.endpoint = message.endpoint;
+    if (message.key !== "") {
+      obj.key = message.key;
     }
-    if (message.body.length !== 0) {
-      obj.body = base64FromBytes(message.body);
+    if (message.maxAgeMs !== 0) {
+      obj.maxAgeMs = Math.round(message.maxAgeMs);
     }
-    if (message.control !== undefined) {
-      obj.control = CacheControl.toJSON(message.control);
+    if (message.similar !== undefined) {
+      obj.similar = SimilarTo.toJSON(message.similar);
     }
     return obj;
   },
@@ -441,31 +348,18 @@ export const LookupRequest: MessageFns<LookupRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<LookupRequest>, I>>(object: I): LookupRequest {
     const message = createBaseLookupRequest();
-    message.context = (object.context !== undefined && object.context !== null)
-      ? RequestContext.fromPartial(object.context)
-      : undefined;
     message.namespace = object.namespace ?? "";
-    message.endpoint = object.endpoint ?? "";
-    message.body = object.body ?? Buffer.alloc(0);
-    message.control = (object.control !== undefined && object.control !== null)
-      ? CacheControl.fromPartial(object.control)
+    message.key = object.key ?? "";
+    message.maxAgeMs = object.maxAgeMs ?? 0;
+    message.similar = (object.similar !== undefined && object.similar !== null)
+      ? SimilarTo.fromPartial(object.similar)
       : undefined;
     return message;
   },
 };
 
 function createBaseLookupResponse(): LookupResponse {
-  return {
-    hit: false,
-    cacheable: false,
-    answer: undefined,
-    ageMs: 0,
-    match: "",
-    similarity: 0,
-    entryId: "",
-    embedding: Buffer.alloc(0),
-    policy: undefined,
-  };
+  return { hit: false, answer: undefined, ageMs: 0, entryId: "", match: "", similarity: 0 };
 }
 
 export const LookupResponse: MessageFns<LookupResponse> = {
@@ -473,29 +367,20 @@ export const LookupResponse: MessageFns<LookupResponse> = {
     if (message.hit !== false) {
       writer.uint32(8).bool(message.hit);
     }
-    if (message.cacheable !== false) {
-      writer.uint32(16).bool(message.cacheable);
-    }
     if (message.answer !== undefined) {
-      StoredAnswer.encode(message.answer, writer.uint32(26).fork()).join();
+      StoredAnswer.encode(message.answer, writer.uint32(18).fork()).join();
     }
     if (message.ageMs !== 0) {
-      writer.uint32(32).int64(message.ageMs);
+      writer.uint32(24).int64(message.ageMs);
+    }
+    if (message.entryId !== "") {
+      writer.uint32(34).string(message.entryId);
     }
     if (message.match !== "") {
       writer.uint32(42).string(message.match);
     }
     if (message.similarity !== 0) {
       writer.uint32(49).double(message.similarity);
-    }
-    if (message.entryId !== "") {
-      writer.uint32(58).string(message.entryId);
-    }
-    if (message.embedding.length !== 0) {
-      writer.uint32(66).bytes(message.embedding);
-    }
-    if (message.policy !== undefined) {
-      CachePolicy.encode(message.policy, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -522,27 +407,27 @@ export const LookupResponse: MessageFns<LookupResponse> = {
             continue;
           }
           case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.cacheable = reader.bool();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
+            if (tag !== 18) {
               break;
             }
 
             message.answer = StoredAnswer.decode(reader, reader.uint32());
             continue;
           }
-          case 4: {
-            if (tag !== 32) {
+          case 3: {
+            if (tag !== 24) {
               break;
             }
 
             message.ageMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.entryId = reader.string();
             continue;
           }
           case 5: {
@@ -561,30 +446,6 @@ export const LookupResponse: MessageFns<LookupResponse> = {
             message.similarity = reader.double();
             continue;
           }
-          case 7: {
-            if (tag !== 58) {
-              break;
-            }
-
-            message.entryId = reader.string();
-            continue;
-          }
-          case 8: {
-            if (tag !== 66) {
-              break;
-            }
-
-            message.embedding = Buffer.from(reader.bytes());
-            continue;
-          }
-          case 9: {
-            if (tag !== 74) {
-              break;
-            }
-
-            message.policy = CachePolicy.decode(reader, reader.uint32());
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -600,22 +461,19 @@ export const LookupResponse: MessageFns<LookupResponse> = {
   fromJSON(object: any): LookupResponse {
     return {
       hit: isSet(object.hit) ? globalThis.Boolean(object.hit) : false,
-      cacheable: isSet(object.cacheable) ? globalThis.Boolean(object.cacheable) : false,
       answer: isSet(object.answer) ? StoredAnswer.fromJSON(object.answer) : undefined,
       ageMs: isSet(object.ageMs)
         ? globalThis.Number(object.ageMs)
         : isSet(object.age_ms)
         ? globalThis.Number(object.age_ms)
         : 0,
-      match: isSet(object.match) ? globalThis.String(object.match) : "",
-      similarity: isSet(object.similarity) ? globalThis.Number(object.similarity) : 0,
       entryId: isSet(object.entryId)
         ? globalThis.String(object.entryId)
         : isSet(object.entry_id)
         ? globalThis.String(object.entry_id)
         : "",
-      embedding: isSet(object.embedding) ? Buffer.from(bytesFromBase64(object.embedding)) : Buffer.alloc(0),
-      policy: isSet(object.policy) ? CachePolicy.fromJSON(object.policy) : undefined,
+      match: isSet(object.match) ? globalThis.String(object.match) : "",
+      similarity: isSet(object.similarity) ? globalThis.Number(object.similarity) : 0,
     };
   },
 
@@ -624,29 +482,20 @@ export const LookupResponse: MessageFns<LookupResponse> = {
     if (message.hit !== false) {
       obj.hit = message.hit;
     }
-    if (message.cacheable !== false) {
-      obj.cacheable = message.cacheable;
-    }
     if (message.answer !== undefined) {
       obj.answer = StoredAnswer.toJSON(message.answer);
     }
     if (message.ageMs !== 0) {
       obj.ageMs = Math.round(message.ageMs);
     }
+    if (message.entryId !== "") {
+      obj.entryId = message.entryId;
+    }
     if (message.match !== "") {
       obj.match = message.match;
     }
     if (message.similarity !== 0) {
       obj.similarity = floatToJson(message.similarity);
-    }
-    if (message.entryId !== "") {
-      obj.entryId = message.entryId;
-    }
-    if (message.embedding.length !== 0) {
-      obj.embedding = base64FromBytes(message.embedding);
-    }
-    if (message.policy !== undefined) {
-      obj.policy = CachePolicy.toJSON(message.policy);
     }
     return obj;
   },
@@ -657,145 +506,55 @@ export const LookupResponse: MessageFns<LookupResponse> = {
   fromPartial<I extends Exact<DeepPartial<LookupResponse>, I>>(object: I): LookupResponse {
     const message = createBaseLookupResponse();
     message.hit = object.hit ?? false;
-    message.cacheable = object.cacheable ?? false;
     message.answer = (object.answer !== undefined && object.answer !== null)
       ? StoredAnswer.fromPartial(object.answer)
       : undefined;
     message.ageMs = object.ageMs ?? 0;
+    message.entryId = object.entryId ?? "";
     message.match = object.match ?? "";
     message.similarity = object.similarity ?? 0;
-    message.entryId = object.entryId ?? "";
-    message.embedding = object.embedding ?? Buffer.alloc(0);
-    message.policy = (object.policy !== undefined && object.policy !== null)
-      ? CachePolicy.fromPartial(object.policy)
-      : undefined;
-    return message;
-  },
-};
-
-function createBaseCachePolicy(): CachePolicy {
-  return { disabled: false, deterministicOnly: false };
-}
-
-export const CachePolicy: MessageFns<CachePolicy> = {
-  encode(message: CachePolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.disabled !== false) {
-      writer.uint32(8).bool(message.disabled);
-    }
-    if (message.deterministicOnly !== false) {
-      writer.uint32(16).bool(message.deterministicOnly);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CachePolicy {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCachePolicy();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.disabled = reader.bool();
-            continue;
-          }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.deterministicOnly = reader.bool();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CachePolicy {
-    return {
-      disabled: isSet(object.disabled) ? globalThis.Boolean(object.disabled) : false,
-      deterministicOnly: isSet(object.deterministicOnly)
-        ? globalThis.Boolean(object.deterministicOnly)
-        : isSet(object.deterministic_only)
-        ? globalThis.Boolean(object.deterministic_only)
-        : false,
-    };
-  },
-
-  toJSON(message: CachePolicy): unknown {
-    const obj: any = {};
-    if (message.disabled !== false) {
-      obj.disabled = message.disabled;
-    }
-    if (message.deterministicOnly !== false) {
-      obj.deterministicOnly = message.deterministicOnly;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CachePolicy>, I>>(base?: I): CachePolicy {
-    return CachePolicy.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CachePolicy>, I>>(object: I): CachePolicy {
-    const message = createBaseCachePolicy();
-    message.disabled = object.disabled ?? false;
-    message.deterministicOnly = object.deterministicOnly ?? false;
     return message;
   },
 };
 
 function createBaseStoreRequest(): StoreRequest {
   return {
-    context: undefined,
     namespace: "",
+    key: "",
     endpoint: "",
-    body: Buffer.alloc(0),
-    control: undefined,
+    model: "",
+    keyId: "",
     answer: undefined,
-    embedding: Buffer.alloc(0),
+    ttlSeconds: 0,
+    similar: undefined,
   };
 }
 
 export const StoreRequest: MessageFns<StoreRequest> = {
   encode(message: StoreRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.context !== undefined) {
-      RequestContext.encode(message.context, writer.uint32(10).fork()).join();
-    }
     if (message.namespace !== "") {
-      writer.uint32(18).string(message.namespace);
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.key !== "") {
+      writer.uint32(18).string(message.key);
     }
     if (message.endpoint !== "") {
       writer.uint32(26).string(message.endpoint);
     }
-    if (message.body.length !== 0) {
-      writer.uint32(34).bytes(message.body);
+    if (message.model !== "") {
+      writer.uint32(34).string(message.model);
     }
-    if (message.control !== undefined) {
-      CacheControl.encode(message.control, writer.uint32(42).fork()).join();
+    if (message.keyId !== "") {
+      writer.uint32(42).string(message.keyId);
     }
     if (message.answer !== undefined) {
       StoredAnswer.encode(message.answer, writer.uint32(50).fork()).join();
     }
-    if (message.embedding.length !== 0) {
-      writer.uint32(58).bytes(message.embedding);
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(56).int64(message.ttlSeconds);
+    }
+    if (message.similar !== undefined) {
+      SimilarTo.encode(message.similar, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -818,7 +577,7 @@ export const StoreRequest: MessageFns<StoreRequest> = {
               break;
             }
 
-            message.context = RequestContext.decode(reader, reader.uint32());
+            message.namespace = reader.string();
             continue;
           }
           case 2: {
@@ -826,7 +585,7 @@ export const StoreRequest: MessageFns<StoreRequest> = {
               break;
             }
 
-            message.namespace = reader.string();
+            message.key = reader.string();
             continue;
           }
           case 3: {
@@ -842,7 +601,7 @@ export const StoreRequest: MessageFns<StoreRequest> = {
               break;
             }
 
-            message.body = Buffer.from(reader.bytes());
+            message.model = reader.string();
             continue;
           }
           case 5: {
@@ -850,7 +609,7 @@ export const StoreRequest: MessageFns<StoreRequest> = {
               break;
             }
 
-            message.control = CacheControl.decode(reader, reader.uint32());
+            message.keyId = reader.string();
             continue;
           }
           case 6: {
@@ -862,11 +621,19 @@ export const StoreRequest: MessageFns<StoreRequest> = {
             continue;
           }
           case 7: {
-            if (tag !== 58) {
+            if (tag !== 56) {
               break;
             }
 
-            message.embedding = Buffer.from(reader.bytes());
+            message.ttlSeconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.similar = SimilarTo.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -883,38 +650,50 @@ export const StoreRequest: MessageFns<StoreRequest> = {
 
   fromJSON(object: any): StoreRequest {
     return {
-      context: isSet(object.context) ? RequestContext.fromJSON(object.context) : undefined,
       namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
       endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
-      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
-      control: isSet(object.control) ? CacheControl.fromJSON(object.control) : undefined,
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
       answer: isSet(object.answer) ? StoredAnswer.fromJSON(object.answer) : undefined,
-      embedding: isSet(object.embedding) ? Buffer.from(bytesFromBase64(object.embedding)) : Buffer.alloc(0),
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      similar: isSet(object.similar) ? SimilarTo.fromJSON(object.similar) : undefined,
     };
   },
 
   toJSON(message: StoreRequest): unknown {
     const obj: any = {};
-    if (message.context !== undefined) {
-      obj.context = RequestContext.toJSON(message.context);
-    }
     if (message.namespace !== "") {
       obj.namespace = message.namespace;
+    }
+    if (message.key !== "") {
+      obj.key = message.key;
     }
     if (message.endpoint !== "") {
       obj.endpoint = message.endpoint;
     }
-    if (message.body.length !== 0) {
-      obj.body = base64FromBytes(message.body);
+    if (message.model !== "") {
+      obj.model = message.model;
     }
-    if (message.control !== undefined) {
-      obj.control = CacheControl.toJSON(message.control);
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
     }
     if (message.answer !== undefined) {
       obj.answer = StoredAnswer.toJSON(message.answer);
     }
-    if (message.embedding.length !== 0) {
-      obj.embedding = base64FromBytes(message.embedding);
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.similar !== undefined) {
+      obj.similar = SimilarTo.toJSON(message.similar);
     }
     return obj;
   },
@@ -924,19 +703,18 @@ export const StoreRequest: MessageFns<StoreRequest> = {
   },
   fromPartial<I extends Exact<DeepPartial<StoreRequest>, I>>(object: I): StoreRequest {
     const message = createBaseStoreRequest();
-    message.context = (object.context !== undefined && object.context !== null)
-      ? RequestContext.fromPartial(object.context)
-      : undefined;
     message.namespace = object.namespace ?? "";
+    message.key = object.key ?? "";
     message.endpoint = object.endpoint ?? "";
-    message.body = object.body ?? Buffer.alloc(0);
-    message.control = (object.control !== undefined && object.control !== null)
-      ? CacheControl.fromPartial(object.control)
-      : undefined;
+    message.model = object.model ?? "";
+    message.keyId = object.keyId ?? "";
     message.answer = (object.answer !== undefined && object.answer !== null)
       ? StoredAnswer.fromPartial(object.answer)
       : undefined;
-    message.embedding = object.embedding ?? Buffer.alloc(0);
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.similar = (object.similar !== undefined && object.similar !== null)
+      ? SimilarTo.fromPartial(object.similar)
+      : undefined;
     return message;
   },
 };
@@ -1691,8 +1469,9 @@ export const PurgeResponse: MessageFns<PurgeResponse> = {
 };
 
 /**
- * Answers repeated requests without calling a provider: exact matches, and
- * (when enabled) questions whose embedding is close to an earlier one's.
+ * The store of cached answers: entries by exact key, and (when semantic caching is on) by the nearest question
+ * vector. Routing decides what is cached, computes keys and embeddings, and renders hits; caching keeps entries,
+ * shared between its replicas.
  */
 export type CachingService = typeof CachingService;
 export const CachingService = {

@@ -69,15 +69,45 @@ export interface CompletionRequest {
   hints:
     | RoutingHints
     | undefined;
-  /**
-   * When set, no provider is called: this answer (from the cache) is rendered
-   * in the client's API, whole or streamed.
-   */
+  /** Agent mode's final answer, to stream: no provider is called, this answer is rendered in the client's API. */
   replay:
     | StoredAnswer
     | undefined;
-  /** Return the answer in the canonical shape the cache stores (CompletionResponse.answer, StreamEnd.answer). */
+  /** Return the answer in the canonical shape (CompletionResponse.answer), for agent mode to replay. */
   keepAnswer: boolean;
+  /** How the response cache takes part in this request; absent: not at all (agent mode's rounds). */
+  cache: CacheRequest | undefined;
+}
+
+/** The cache's part in one request: the admitted key's namespace and what the client's headers asked. */
+export interface CacheRequest {
+  /** The key's namespace (from governance's admission); entries are only ever visible within it. */
+  namespace: string;
+  /** A sub-namespace within it (x-gateway-cache-namespace). */
+  subNamespace: string;
+  /** Do not answer from the cache (Cache-Control: no-cache); the answer may still be stored. */
+  noLookup: boolean;
+  /** Do not store the answer (Cache-Control: no-store). */
+  noStore: boolean;
+  /** Answer only from the cache, else fail with not_cached (Cache-Control: only-if-cached). */
+  onlyIfCached: boolean;
+  /** Lifetime of the stored answer in seconds (0: caching.ttlSeconds; capped by caching.maxTtlSeconds). */
+  ttlSeconds: number;
+  /** Accept only entries at most this old, in seconds (Cache-Control: max-age; 0: any age, as max-age=0 is sent as no_lookup). */
+  maxAgeSeconds: number;
+  /** Minimum cosine similarity for a semantic hit (0: caching.semantic.threshold; never below its floor). */
+  similarityThreshold: number;
+}
+
+/** What the cache did for one request, for the client's x-gateway-cache headers. */
+export interface CacheOutcome {
+  /** "hit"; "miss" (the answer was fresh and, unless no-store, is stored); "skip" (not cacheable, or not looked up nor stored). */
+  result: string;
+  /** On a hit: "exact" or "semantic", the entry's id and age, and on a semantic hit the questions' similarity. */
+  match: string;
+  entryId: string;
+  ageMs: number;
+  similarity: number;
 }
 
 /** Per-request routing overrides, taken from request headers by ingress. */
@@ -101,8 +131,10 @@ export interface CompletionResponse {
   usage: Usage | undefined;
   served: Served | undefined;
   attempts: Attempt[];
-  /** The answer in the canonical shape the cache stores (StoredAnswer.answer). */
+  /** The answer in the canonical shape (StoredAnswer.answer), when keep_answer asked for it. */
   answer: Buffer;
+  /** Set when the request had a CacheRequest. */
+  cache: CacheOutcome | undefined;
 }
 
 export interface CompletionChunk {
@@ -119,6 +151,8 @@ export interface StreamStart {
     | undefined;
   /** Time spent waiting on providers before their first chunk (every attempt), for the gateway's own overhead. */
   upstreamMs: number;
+  /** Set when the request had a CacheRequest. */
+  cache: CacheOutcome | undefined;
 }
 
 /** One server-sent event for the client. */
@@ -141,8 +175,6 @@ export interface StreamEnd {
   errorCode: string;
   errorMessage: string;
   httpStatus: number;
-  /** The whole answer assembled from the stream, as the cache stores it; empty when the stream failed. */
-  answer: Buffer;
 }
 
 export interface ListModelsRequest {
@@ -468,6 +500,7 @@ function createBaseCompletionRequest(): CompletionRequest {
     hints: undefined,
     replay: undefined,
     keepAnswer: false,
+    cache: undefined,
   };
 }
 
@@ -490,6 +523,9 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     }
     if (message.keepAnswer !== false) {
       writer.uint32(48).bool(message.keepAnswer);
+    }
+    if (message.cache !== undefined) {
+      CacheRequest.encode(message.cache, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -555,6 +591,14 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
             message.keepAnswer = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.cache = CacheRequest.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -579,6 +623,7 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
         : isSet(object.keep_answer)
         ? globalThis.Boolean(object.keep_answer)
         : false,
+      cache: isSet(object.cache) ? CacheRequest.fromJSON(object.cache) : undefined,
     };
   },
 
@@ -602,6 +647,9 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     if (message.keepAnswer !== false) {
       obj.keepAnswer = message.keepAnswer;
     }
+    if (message.cache !== undefined) {
+      obj.cache = CacheRequest.toJSON(message.cache);
+    }
     return obj;
   },
 
@@ -622,6 +670,368 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
       ? StoredAnswer.fromPartial(object.replay)
       : undefined;
     message.keepAnswer = object.keepAnswer ?? false;
+    message.cache = (object.cache !== undefined && object.cache !== null)
+      ? CacheRequest.fromPartial(object.cache)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCacheRequest(): CacheRequest {
+  return {
+    namespace: "",
+    subNamespace: "",
+    noLookup: false,
+    noStore: false,
+    onlyIfCached: false,
+    ttlSeconds: 0,
+    maxAgeSeconds: 0,
+    similarityThreshold: 0,
+  };
+}
+
+export const CacheRequest: MessageFns<CacheRequest> = {
+  encode(message: CacheRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.subNamespace !== "") {
+      writer.uint32(18).string(message.subNamespace);
+    }
+    if (message.noLookup !== false) {
+      writer.uint32(24).bool(message.noLookup);
+    }
+    if (message.noStore !== false) {
+      writer.uint32(32).bool(message.noStore);
+    }
+    if (message.onlyIfCached !== false) {
+      writer.uint32(40).bool(message.onlyIfCached);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(48).int64(message.ttlSeconds);
+    }
+    if (message.maxAgeSeconds !== 0) {
+      writer.uint32(56).int64(message.maxAgeSeconds);
+    }
+    if (message.similarityThreshold !== 0) {
+      writer.uint32(65).double(message.similarityThreshold);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CacheRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCacheRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subNamespace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.noLookup = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.noStore = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.onlyIfCached = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.ttlSeconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.maxAgeSeconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.similarityThreshold = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CacheRequest {
+    return {
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      subNamespace: isSet(object.subNamespace)
+        ? globalThis.String(object.subNamespace)
+        : isSet(object.sub_namespace)
+        ? globalThis.String(object.sub_namespace)
+        : "",
+      noLookup: isSet(object.noLookup)
+        ? globalThis.Boolean(object.noLookup)
+        : isSet(object.no_lookup)
+        ? globalThis.Boolean(object.no_lookup)
+        : false,
+      noStore: isSet(object.noStore)
+        ? globalThis.Boolean(object.noStore)
+        : isSet(object.no_store)
+        ? globalThis.Boolean(object.no_store)
+        : false,
+      onlyIfCached: isSet(object.onlyIfCached)
+        ? globalThis.Boolean(object.onlyIfCached)
+        : isSet(object.only_if_cached)
+        ? globalThis.Boolean(object.only_if_cached)
+        : false,
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      maxAgeSeconds: isSet(object.maxAgeSeconds)
+        ? globalThis.Number(object.maxAgeSeconds)
+        : isSet(object.max_age_seconds)
+        ? globalThis.Number(object.max_age_seconds)
+        : 0,
+      similarityThreshold: isSet(object.similarityThreshold)
+        ? globalThis.Number(object.similarityThreshold)
+        : isSet(object.similarity_threshold)
+        ? globalThis.Number(object.similarity_threshold)
+        : 0,
+    };
+  },
+
+  toJSON(message: CacheRequest): unknown {
+    const obj: any = {};
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.subNamespace !== "") {
+      obj.subNamespace = message.subNamespace;
+    }
+    if (message.noLookup !== false) {
+      obj.noLookup = message.noLookup;
+    }
+    if (message.noStore !== false) {
+      obj.noStore = message.noStore;
+    }
+    if (message.onlyIfCached !== false) {
+      obj.onlyIfCached = message.onlyIfCached;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.maxAgeSeconds !== 0) {
+      obj.maxAgeSeconds = Math.round(message.maxAgeSeconds);
+    }
+    if (message.similarityThreshold !== 0) {
+      obj.similarityThreshold = floatToJson(message.similarityThreshold);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CacheRequest>, I>>(base?: I): CacheRequest {
+    return CacheRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CacheRequest>, I>>(object: I): CacheRequest {
+    const message = createBaseCacheRequest();
+    message.namespace = object.namespace ?? "";
+    message.subNamespace = object.subNamespace ?? "";
+    message.noLookup = object.noLookup ?? false;
+    message.noStore = object.noStore ?? false;
+    message.onlyIfCached = object.onlyIfCached ?? false;
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.maxAgeSeconds = object.maxAgeSeconds ?? 0;
+    message.similarityThreshold = object.similarityThreshold ?? 0;
+    return message;
+  },
+};
+
+function createBaseCacheOutcome(): CacheOutcome {
+  return { result: "", match: "", entryId: "", ageMs: 0, similarity: 0 };
+}
+
+export const CacheOutcome: MessageFns<CacheOutcome> = {
+  encode(message: CacheOutcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.result !== "") {
+      writer.uint32(10).string(message.result);
+    }
+    if (message.match !== "") {
+      writer.uint32(18).string(message.match);
+    }
+    if (message.entryId !== "") {
+      writer.uint32(26).string(message.entryId);
+    }
+    if (message.ageMs !== 0) {
+      writer.uint32(32).int64(message.ageMs);
+    }
+    if (message.similarity !== 0) {
+      writer.uint32(41).double(message.similarity);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CacheOutcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCacheOutcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.result = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.match = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.entryId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ageMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.similarity = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CacheOutcome {
+    return {
+      result: isSet(object.result) ? globalThis.String(object.result) : "",
+      match: isSet(object.match) ? globalThis.String(object.match) : "",
+      entryId: isSet(object.entryId)
+        ? globalThis.String(object.entryId)
+        : isSet(object.entry_id)
+        ? globalThis.String(object.entry_id)
+        : "",
+      ageMs: isSet(object.ageMs)
+        ? globalThis.Number(object.ageMs)
+        : isSet(object.age_ms)
+        ? globalThis.Number(object.age_ms)
+        : 0,
+      similarity: isSet(object.similarity) ? globalThis.Number(object.similarity) : 0,
+    };
+  },
+
+  toJSON(message: CacheOutcome): unknown {
+    const obj: any = {};
+    if (message.result !== "") {
+      obj.result = message.result;
+    }
+    if (message.match !== "") {
+      obj.match = message.match;
+    }
+    if (message.entryId !== "") {
+      obj.entryId = message.entryId;
+    }
+    if (message.ageMs !== 0) {
+      obj.ageMs = Math.round(message.ageMs);
+    }
+    if (message.similarity !== 0) {
+      obj.similarity = floatToJson(message.similarity);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CacheOutcome>, I>>(base?: I): CacheOutcome {
+    return CacheOutcome.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CacheOutcome>, I>>(object: I): CacheOutcome {
+    const message = createBaseCacheOutcome();
+    message.result = object.result ?? "";
+    message.match = object.match ?? "";
+    message.entryId = object.entryId ?? "";
+    message.ageMs = object.ageMs ?? 0;
+    message.similarity = object.similarity ?? 0;
     return message;
   },
 };
@@ -752,7 +1162,14 @@ export const RoutingHints: MessageFns<RoutingHints> = {
 };
 
 function createBaseCompletionResponse(): CompletionResponse {
-  return { body: Buffer.alloc(0), usage: undefined, served: undefined, attempts: [], answer: Buffer.alloc(0) };
+  return {
+    body: Buffer.alloc(0),
+    usage: undefined,
+    served: undefined,
+    attempts: [],
+    answer: Buffer.alloc(0),
+    cache: undefined,
+  };
 }
 
 export const CompletionResponse: MessageFns<CompletionResponse> = {
@@ -771,6 +1188,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     }
     if (message.answer.length !== 0) {
       writer.uint32(42).bytes(message.answer);
+    }
+    if (message.cache !== undefined) {
+      CacheOutcome.encode(message.cache, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -828,6 +1248,14 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
             message.answer = Buffer.from(reader.bytes());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.cache = CacheOutcome.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -847,6 +1275,7 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
       served: isSet(object.served) ? Served.fromJSON(object.served) : undefined,
       attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
       answer: isSet(object.answer) ? Buffer.from(bytesFromBase64(object.answer)) : Buffer.alloc(0),
+      cache: isSet(object.cache) ? CacheOutcome.fromJSON(object.cache) : undefined,
     };
   },
 
@@ -867,6 +1296,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     if (message.answer.length !== 0) {
       obj.answer = base64FromBytes(message.answer);
     }
+    if (message.cache !== undefined) {
+      obj.cache = CacheOutcome.toJSON(message.cache);
+    }
     return obj;
   },
 
@@ -882,6 +1314,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
       : undefined;
     message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
     message.answer = object.answer ?? Buffer.alloc(0);
+    message.cache = (object.cache !== undefined && object.cache !== null)
+      ? CacheOutcome.fromPartial(object.cache)
+      : undefined;
     return message;
   },
 };
@@ -1009,7 +1444,7 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
 };
 
 function createBaseStreamStart(): StreamStart {
-  return { served: undefined, upstreamMs: 0 };
+  return { served: undefined, upstreamMs: 0, cache: undefined };
 }
 
 export const StreamStart: MessageFns<StreamStart> = {
@@ -1019,6 +1454,9 @@ export const StreamStart: MessageFns<StreamStart> = {
     }
     if (message.upstreamMs !== 0) {
       writer.uint32(17).double(message.upstreamMs);
+    }
+    if (message.cache !== undefined) {
+      CacheOutcome.encode(message.cache, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1052,6 +1490,14 @@ export const StreamStart: MessageFns<StreamStart> = {
             message.upstreamMs = reader.double();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cache = CacheOutcome.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1072,6 +1518,7 @@ export const StreamStart: MessageFns<StreamStart> = {
         : isSet(object.upstream_ms)
         ? globalThis.Number(object.upstream_ms)
         : 0,
+      cache: isSet(object.cache) ? CacheOutcome.fromJSON(object.cache) : undefined,
     };
   },
 
@@ -1082,6 +1529,9 @@ export const StreamStart: MessageFns<StreamStart> = {
     }
     if (message.upstreamMs !== 0) {
       obj.upstreamMs = floatToJson(message.upstreamMs);
+    }
+    if (message.cache !== undefined) {
+      obj.cache = CacheOutcome.toJSON(message.cache);
     }
     return obj;
   },
@@ -1095,6 +1545,9 @@ export const StreamStart: MessageFns<StreamStart> = {
       ? Served.fromPartial(object.served)
       : undefined;
     message.upstreamMs = object.upstreamMs ?? 0;
+    message.cache = (object.cache !== undefined && object.cache !== null)
+      ? CacheOutcome.fromPartial(object.cache)
+      : undefined;
     return message;
   },
 };
@@ -1201,7 +1654,7 @@ export const StreamData: MessageFns<StreamData> = {
 };
 
 function createBaseStreamEnd(): StreamEnd {
-  return { usage: undefined, attempts: [], errorCode: "", errorMessage: "", httpStatus: 0, answer: Buffer.alloc(0) };
+  return { usage: undefined, attempts: [], errorCode: "", errorMessage: "", httpStatus: 0 };
 }
 
 export const StreamEnd: MessageFns<StreamEnd> = {
@@ -1220,9 +1673,6 @@ export const StreamEnd: MessageFns<StreamEnd> = {
     }
     if (message.httpStatus !== 0) {
       writer.uint32(40).uint32(message.httpStatus);
-    }
-    if (message.answer.length !== 0) {
-      writer.uint32(50).bytes(message.answer);
     }
     return writer;
   },
@@ -1280,14 +1730,6 @@ export const StreamEnd: MessageFns<StreamEnd> = {
             message.httpStatus = reader.uint32();
             continue;
           }
-          case 6: {
-            if (tag !== 50) {
-              break;
-            }
-
-            message.answer = Buffer.from(reader.bytes());
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1319,7 +1761,6 @@ export const StreamEnd: MessageFns<StreamEnd> = {
         : isSet(object.http_status)
         ? globalThis.Number(object.http_status)
         : 0,
-      answer: isSet(object.answer) ? Buffer.from(bytesFromBase64(object.answer)) : Buffer.alloc(0),
     };
   },
 
@@ -1340,9 +1781,6 @@ export const StreamEnd: MessageFns<StreamEnd> = {
     if (message.httpStatus !== 0) {
       obj.httpStatus = Math.round(message.httpStatus);
     }
-    if (message.answer.length !== 0) {
-      obj.answer = base64FromBytes(message.answer);
-    }
     return obj;
   },
 
@@ -1356,7 +1794,6 @@ export const StreamEnd: MessageFns<StreamEnd> = {
     message.errorCode = object.errorCode ?? "";
     message.errorMessage = object.errorMessage ?? "";
     message.httpStatus = object.httpStatus ?? 0;
-    message.answer = object.answer ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2073,6 +2510,17 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;

@@ -1,18 +1,18 @@
-import type { CompletionResponse } from '../gen/gateway/v1/routing.js';
+import type { CompletionRequest, CompletionResponse } from '../gen/gateway/v1/routing.js';
 import type { RequestContext } from '../gen/gateway/v1/common.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { asGatewayError } from '../kit/errors.js';
 import { EventType, requestEvent } from '../kit/events.js';
-import type { ClientsOf } from '../kit/service.js';
-import type { Embed } from './service.js';
+import type { EmbedQuestion } from './response-cache.js';
 
 /**
- * Embeds questions with the configured model through routing, so the call
- * gets routing's retries and fallbacks like any other. Each call is recorded
- * as a request of its own, `<request id>.embedding`, attributed to the
- * caller's key: audit sees it, and metering prices it into the key's spend.
+ * Embeds semantic-cache questions with the configured model, routed like any
+ * request (`complete`: routing's own, without the cache), so the call gets
+ * retries and fallbacks. Each call is recorded as a request of its own,
+ * `<request id>.embedding`, attributed to the caller's key: audit sees it, and
+ * metering prices it into the key's spend.
  */
-export function routedEmbedder(model: string, clients: ClientsOf<'routing'>, events: EventPublisher): Embed {
+export function questionEmbedder(model: string, complete: (request: CompletionRequest) => Promise<CompletionResponse>, events: EventPublisher): EmbedQuestion {
   return async (text, context) => {
     const started = performance.now();
     const call: RequestContext = {
@@ -34,20 +34,21 @@ export function routedEmbedder(model: string, clients: ClientsOf<'routing'>, eve
     };
     let result: CompletionResponse;
     try {
-      result = await clients.routing.complete({
+      result = await complete({
         context: call,
         endpoint: 'embeddings',
         body: Buffer.from(JSON.stringify({ model, input: text })),
         hints: undefined,
         replay: undefined,
         keepAnswer: false,
+        cache: undefined,
       });
     } catch (err) {
       const error = asGatewayError(err);
       events.emit(
         requestEvent(
           EventType.requestFailed,
-          { service: 'caching', context: call },
+          { service: 'routing', context: call },
           {
             ...outcome,
             httpStatus: error.status,
@@ -63,13 +64,13 @@ export function routedEmbedder(model: string, clients: ClientsOf<'routing'>, eve
     events.emit(
       requestEvent(
         EventType.requestCompleted,
-        { service: 'caching', context: call },
+        { service: 'routing', context: call },
         { ...outcome, served: result.served, usage: result.usage, httpStatus: 200, durationMs: performance.now() - started, attempts: result.attempts },
       ),
     );
     const body = JSON.parse(result.body.toString('utf8')) as { data?: { embedding?: unknown }[] };
     const embedding = body.data?.[0]?.embedding;
     if (!Array.isArray(embedding) || embedding.length === 0) throw new Error(`${model} returned no embedding`);
-    return Float32Array.from(embedding as number[]);
+    return embedding as number[];
   };
 }

@@ -20,18 +20,10 @@ const digest = (endpoint: string, fields: Record<string, unknown>) =>
 /**
  * The request as the cache sees it, or why it may not be cached. Embeddings
  * are deterministic; generations are cached at temperature 0 only, unless
- * `cacheNonDeterministic`. Answers with logprobs are not cached (a replay
+ * `cacheNonDeterministic`. Answers with logprobs are not cached (a hit
  * would not have them).
  */
-export function cacheableRequest(endpoint: string, raw: Uint8Array, cacheNonDeterministic: boolean): CacheableRequest | string {
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.from(raw).toString('utf8'));
-  } catch {
-    return 'body is not JSON';
-  }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'body is not an object';
-  const request = body as Record<string, unknown>;
+export function cacheableRequest(endpoint: string, request: Record<string, unknown>, cacheNonDeterministic: boolean): CacheableRequest | string {
   if (typeof request.model !== 'string') return 'no model';
   if (endpoint !== 'embeddings') {
     if (!cacheNonDeterministic && request.temperature !== 0) return 'temperature is not 0';
