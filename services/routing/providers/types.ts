@@ -88,9 +88,9 @@ export class ProviderError extends GatewayError {
     readonly kind: FailureKind,
     readonly provider: string,
     message: string,
-    options: { upstreamStatus?: number; retryAfterMs?: number; cause?: unknown; detail?: string } = {},
+    options: { upstreamStatus?: number; retryAfterMs?: number; cause?: unknown; detail?: string; param?: string } = {},
   ) {
-    super(codeFor(kind), message, { status: statusFor(kind, options.upstreamStatus), cause: options.cause, detail: options.detail });
+    super(codeFor(kind), message, { status: statusFor(kind, options.upstreamStatus), cause: options.cause, detail: options.detail, param: options.param });
     this.upstreamStatus = options.upstreamStatus;
     this.retryAfterMs = options.retryAfterMs;
   }
