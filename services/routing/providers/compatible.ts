@@ -13,6 +13,8 @@ import { ProviderError, type Capabilities } from './types.js';
 export interface Quirks {
   /** Parameters the provider refuses or ignores while the client relies on their effect. */
   cannot?: readonly Cannot[];
+  /** Parameters the provider refuses though nothing in the answer depends on them: left out. */
+  drops?: readonly string[];
   /** OpenAI's parameter name → the provider's (the provider refuses or ignores OpenAI's). */
   renames?: Readonly<Record<string, string>>;
   /** Fields of messages the provider refuses in a conversation; left out (they label, they do not instruct). */
@@ -55,6 +57,7 @@ export const QUIRKS: Readonly<Record<Exclude<OpenAIPreset, 'openai'>, Quirks>> =
   mistral: {
     docs: 'https://docs.mistral.ai/api/#tag/chat',
     cannot: [...NO_LOGPROBS, NO_LOGIT_BIAS],
+    drops: ['user'],
     renames: { seed: 'random_seed', ...MAX_TOKENS },
     messageFields: ['name', 'reasoning_content'],
     nineCharToolCallIds: true,
@@ -111,6 +114,7 @@ export function requestFor(type: string, provider: string, request: ChatRequest)
     if (isSet(out[rule.param], rule.neutral)) throw cannot(provider, rule.param, rule.why);
     delete out[rule.param];
   }
+  for (const param of quirks.drops ?? []) delete out[param];
   for (const [from, to] of Object.entries(quirks.renames ?? {})) {
     if (out[from] === undefined) continue;
     out[to] ??= out[from];
