@@ -22,8 +22,7 @@ interface Case {
 }
 
 const refused = (param: string) => (o: { error?: InstanceType<typeof OpenAI.APIError>; received?: Received }) => {
-  expect(o.error?.status).toBe(400);
-  expect(o.error?.param).toBe(param);
+  expect(o.error).toMatchObject({ status: 400, code: 'invalid_request', type: 'invalid_request_error', param });
   expect(o.error?.message).toContain(`cannot take '${param}'`);
   expect(o.received).toBeUndefined();
 };
@@ -221,6 +220,15 @@ describe('OpenAI-compatible providers behind the gateway', () => {
       const stream = await openai.chat.completions.create({ model: `${type}/${thinker}`, messages, stream: true });
       for await (const chunk of stream) thought += (chunk.choices[0]?.delta as { reasoning_content?: string } | undefined)?.reasoning_content ?? '';
       expect(thought).toBe('Thinking it over first.');
+      // The Messages API's place for it: a thinking block before the text, whole and streamed.
+      const message = await anthropic.messages.create({ model: `${type}/${thinker}`, max_tokens: 200, messages });
+      expect(message.content.map((block) => block.type)).toEqual(['thinking', 'text']);
+      expect(message.content[0]).toMatchObject({ thinking: 'Thinking it over first.' });
+      let streamed = '';
+      const messageStream = anthropic.messages.stream({ model: `${type}/${thinker}`, max_tokens: 200, messages });
+      messageStream.on('thinking', (delta) => (streamed += delta));
+      expect((await messageStream.finalMessage()).content.map((block) => block.type)).toEqual(['thinking', 'text']);
+      expect(streamed).toBe('Thinking it over first.');
     });
   });
 

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { ChatChunk, ChatMessage, ChatRequest, ChatResponse, OpenAIUsage } from '../canonical.js';
 import { PROVIDER_TYPES } from './catalog.js';
 import type { OpenAIPreset } from './openai.js';
-import { ProviderError, type Capabilities } from './types.js';
+import { GatewayError } from '../../kit/errors.js';
+import type { Capabilities } from './types.js';
 
 /**
  * How each OpenAI-compatible provider differs from OpenAI's Chat Completions API, as its own API docs publish it.
@@ -33,8 +34,8 @@ export interface Quirks {
 
 export interface Cannot {
   param: string;
-  /** Models it applies to; every model when absent. */
-  models?: RegExp;
+  /** Models it applies to (named for the README, with one of them for its test); every model when absent. */
+  models?: { pattern: RegExp; name: string; example: string };
   /** A value that asks for nothing (n: 1, logprobs: false): left out rather than refused. */
   neutral?: unknown;
   /** What the client is told. */
@@ -50,7 +51,7 @@ const ONE_CHOICE: Cannot = { param: 'n', neutral: 1, why: 'it answers with one c
 /** Providers whose APIs know only max_tokens: OpenAI's newer name would leave the answer uncapped. */
 const MAX_TOKENS = { max_completion_tokens: 'max_tokens' } as const;
 /** xAI's reasoning models (https://docs.x.ai/docs/guides/reasoning). */
-const GROK_REASONING = /^grok-(?:3-mini|4|code)(?!.*non-reasoning)/;
+const GROK_REASONING = { pattern: /^grok-(?:3-mini|4|code)(?!.*non-reasoning)/, name: 'reasoning models', example: 'grok-4' };
 
 /** Every OpenAI-compatible preset but OpenAI itself. */
 export const QUIRKS: Readonly<Record<Exclude<OpenAIPreset, 'openai'>, Quirks>> = {
@@ -71,7 +72,7 @@ export const QUIRKS: Readonly<Record<Exclude<OpenAIPreset, 'openai'>, Quirks>> =
   },
   deepseek: {
     docs: 'https://api-docs.deepseek.com/guides/reasoning_model',
-    cannot: NO_LOGPROBS.map((rule) => ({ ...rule, models: /^deepseek-reasoner/ })),
+    cannot: NO_LOGPROBS.map((rule) => ({ ...rule, models: { pattern: /^deepseek-reasoner/, name: 'deepseek-reasoner', example: 'deepseek-reasoner' } })),
     renames: MAX_TOKENS,
     messageFields: ['reasoning_content'],
   },
@@ -101,7 +102,7 @@ export function quirksOf(type: string): Quirks {
 const isSet = (value: unknown, neutral: unknown) =>
   value !== undefined && value !== null && value !== neutral && !(typeof value === 'object' && Object.keys(value).length === 0);
 
-/** The chat request as a provider of `type` takes it, or a ProviderError naming what it cannot do. */
+/** The chat request as a provider of `type` takes it, or a GatewayError naming what it cannot do. */
 export function requestFor(type: string, provider: string, request: ChatRequest): ChatRequest {
   const quirks = quirksOf(type);
   const out: Record<string, unknown> = { ...request };
@@ -110,7 +111,7 @@ export function requestFor(type: string, provider: string, request: ChatRequest)
     throw cannot(provider, 'response_format', 'it takes json_object but not json_schema');
   }
   for (const rule of quirks.cannot ?? []) {
-    if (rule.models && !rule.models.test(request.model)) continue;
+    if (rule.models && !rule.models.pattern.test(request.model)) continue;
     if (isSet(out[rule.param], rule.neutral)) throw cannot(provider, rule.param, rule.why);
     delete out[rule.param];
   }
@@ -124,8 +125,9 @@ export function requestFor(type: string, provider: string, request: ChatRequest)
   return out as ChatRequest;
 }
 
-function cannot(provider: string, param: string, why: string): ProviderError {
-  return new ProviderError('bad_request', provider, `Provider ${provider} cannot take '${param}': ${why}.`, { param });
+/** The request's fault, as the client asked for what the provider cannot do: answered before any call. */
+function cannot(provider: string, param: string, why: string): GatewayError {
+  return new GatewayError('invalid_request', `Provider ${provider} cannot take '${param}': ${why}.`, { param });
 }
 
 function messageFor(quirks: Quirks, message: ChatMessage): ChatMessage {
@@ -201,4 +203,27 @@ export async function* chunksFrom(type: string, chunks: AsyncIterable<ChatChunk>
     yield { ...chunk, usage: null };
     yield { ...chunk, choices: [], usage: openAIUsage(usage) };
   }
+}
+
+/** The README's table of what the gateway does about each provider's differences, in Markdown. */
+export function compatibleTable(): string {
+  const code = (names: readonly string[]) => names.map((name) => `\`${name}\``).join(', ') || '—';
+  const rows = Object.entries(QUIRKS).map(([type, quirks]) => {
+    const refused = (quirks.cannot ?? []).map(
+      (rule) => `\`${rule.param}\`${rule.neutral === undefined ? '' : ` ≠ ${JSON.stringify(rule.neutral)}`}${rule.models ? ` (${rule.models.name})` : ''}`,
+    );
+    if (!PROVIDER_TYPES[type as OpenAIPreset].capabilities.jsonSchema) refused.push('`json_schema` response format');
+    const renamed = Object.entries(quirks.renames ?? {}).map(([from, to]) => `\`${from}\` → \`${to}\``);
+    const other = [
+      ...(quirks.messageFields ? [`messages' ${code(quirks.messageFields)} left out`] : []),
+      ...(quirks.nineCharToolCallIds ? ['tool call ids made 9 letters and digits'] : []),
+      ...(quirks.noStreamOptions ? ['no `stream_options` (it refuses them; usage comes anyway)'] : []),
+      ...(quirks.reasoningField ? [`\`${quirks.reasoningField}\` answered as \`reasoning_content\``] : []),
+      ...(quirks.toolCallsFinishAsStop ? ['a tool turn ending `stop` answered `tool_calls`'] : []),
+    ];
+    return `| [${PROVIDER_TYPES[type as OpenAIPreset].label}](${quirks.docs}) | \`${type}\` | ${refused.join(', ') || '—'} | ${[...renamed, ...(quirks.drops ?? []).map((p) => `\`${p}\` left out`)].join(', ') || '—'} | ${other.join('; ') || '—'} |`;
+  });
+  return ['| provider | `type` | refused by the gateway (400 naming the parameter) | renamed or left out | also |', '|---|---|---|---|---|', ...rows].join(
+    '\n',
+  );
 }

@@ -88,9 +88,9 @@ export class ProviderError extends GatewayError {
     readonly kind: FailureKind,
     readonly provider: string,
     message: string,
-    options: { upstreamStatus?: number; retryAfterMs?: number; cause?: unknown; detail?: string; param?: string } = {},
+    options: { upstreamStatus?: number; retryAfterMs?: number; cause?: unknown; detail?: string } = {},
   ) {
-    super(codeFor(kind), message, { status: statusFor(kind, options.upstreamStatus), cause: options.cause, detail: options.detail, param: options.param });
+    super(codeFor(kind), message, { status: statusFor(kind, options.upstreamStatus), cause: options.cause, detail: options.detail });
     this.upstreamStatus = options.upstreamStatus;
     this.retryAfterMs = options.retryAfterMs;
   }
