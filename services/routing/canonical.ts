@@ -86,7 +86,8 @@ export interface OpenAIUsage {
 
 export interface ChatChoice {
   index: number;
-  message: { role: 'assistant'; content: string | null; tool_calls?: ToolCall[]; refusal?: string | null };
+  /** reasoning_content: reasoning a model wrote aloud, as DeepSeek names it (compatible.ts answers other names as it). */
+  message: { role: 'assistant'; content: string | null; tool_calls?: ToolCall[]; refusal?: string | null; reasoning_content?: string | null };
   finish_reason: FinishReason | null;
   logprobs: unknown;
 }
@@ -111,7 +112,7 @@ export interface ToolCallDelta {
 
 export interface ChunkChoice {
   index: number;
-  delta: { role?: 'assistant'; content?: string | null; tool_calls?: ToolCallDelta[]; refusal?: string | null };
+  delta: { role?: 'assistant'; content?: string | null; tool_calls?: ToolCallDelta[]; refusal?: string | null; reasoning_content?: string | null };
   finish_reason: FinishReason | null;
   logprobs?: unknown;
 }

@@ -20,7 +20,7 @@ export type UsageDialect = 'openai' | 'xai' | 'deepseek' | 'openrouter';
 
 export const FAKE_REASONING_TOKENS = 64;
 
-const REASONING_MODELS = /^(?:o\d|gpt-5|grok-(?:3-mini|4)|deepseek-reasoner)/;
+const REASONING_MODELS = /^(?:o\d|gpt-5|grok-(?:3-mini|4(?!.*non-reasoning))|deepseek-reasoner)/;
 const CACHE_MIN = 1_024;
 const CACHE_STEP = 128;
 /** Prompts remembered for cache hits: enough for any test, bounded for a long run. */

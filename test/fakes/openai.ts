@@ -1,6 +1,7 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { listenLocally, readBody, writeJson } from './local-server.js';
+import { OPENAI_PROFILE, type ErrorFields, type FakeProfile } from './compatible.js';
 import { usageMeter, type UsageDialect } from './openai-usage.js';
 
 /**
@@ -33,7 +34,7 @@ export interface FakeOpenAI {
   /** Replaces the keys the fake accepts, as a provider does when a key is rotated. */
   acceptOnly(keys: string[]): void;
   /** Every chat request received, with its Authorization header. */
-  readonly requests: { body: Record<string, unknown>; authorization: string | undefined; path: string }[];
+  readonly requests: { body: Record<string, unknown>; authorization: string | undefined; path: string; headers: IncomingHttpHeaders }[];
   /** Chat completions being answered now, and the most at once, as a provider serving many calls sees them. */
   readonly concurrency: { now: number; most: number };
   /** Holds every chat completion's answer until the returned function is called. */
@@ -67,12 +68,12 @@ const textOf = (content: unknown): string =>
  * tools makes a two-step loop); else, when the user asks about the weather
  * and no tool has answered yet, the first tool with {"city":"Paris"}.
  */
-function toolCallFor(body: Record<string, unknown>): { id: string; name: string; arguments: string } | undefined {
+function toolCallFor(body: Record<string, unknown>, profile: FakeProfile): { id: string; name: string; arguments: string } | undefined {
   const tools = body.tools as { function: { name: string } }[] | undefined;
   if (!tools?.length) return undefined;
   const messages = (body.messages ?? []) as FakeMessage[];
   const called = new Set(messages.flatMap((m) => (m.tool_calls ?? []).map((c) => c.function.name)));
-  const id = `call_${randomBytes(8).toString('hex')}`;
+  const id = profile.toolCallId();
   const user = textOf([...messages].reverse().find((m) => m.role === 'user')?.content);
   for (const [, name, args] of user.matchAll(/([A-Za-z0-9_-]+) with (\{[^{}]*\})/g)) {
     if (!called.has(name!) && tools.some((t) => t.function.name === name)) return { id, name: name!, arguments: args! };
@@ -82,7 +83,7 @@ function toolCallFor(body: Record<string, unknown>): { id: string; name: string;
 }
 
 /** What the fake answers: the user's last message, and what the tools said after it, if any. */
-export function replyText(body: Record<string, unknown>): string {
+export function replyText(body: Record<string, unknown>, label = 'OpenAI'): string {
   // A model that ignores max_tokens and talks on, as a broken provider would.
   if (String(body.model).startsWith('chatter')) return 'on and on '.repeat(2_000);
   if (String(body.model).startsWith('talker')) return `${'talk '.repeat(outputCap(body) - 1)}talk`;
@@ -92,7 +93,7 @@ export function replyText(body: Record<string, unknown>): string {
     .slice(lastUser + 1)
     .filter((m) => m.role === 'tool')
     .map((m) => textOf(m.content));
-  return `Fake OpenAI reply to: ${textOf(messages[lastUser]?.content)}${toolResults.length ? ` (tools said: ${toolResults.join('; ')})` : ''}`;
+  return `Fake ${label} reply to: ${textOf(messages[lastUser]?.content)}${toolResults.length ? ` (tools said: ${toolResults.join('; ')})` : ''}`;
 }
 
 const outputCap = (body: Record<string, unknown>) => Number(body.max_completion_tokens ?? body.max_tokens ?? 32_768);
@@ -103,11 +104,19 @@ export interface FakeOpenAIOptions {
   otherKeys?: string[];
   /** Keys that are always answered 429, as a provider does for an exhausted quota. */
   rateLimitedKeys?: string[];
-  /** Whose usage fields the fake writes (default: OpenAI's). */
+  /** Whose usage fields the fake writes (default: the profile's). */
   dialect?: UsageDialect;
+  /** The OpenAI-compatible provider the fake is (compatible.ts; default: OpenAI itself). */
+  profile?: FakeProfile;
 }
 
 type Meter = ReturnType<typeof usageMeter>;
+
+/** What one fake answers with: its provider's profile and its usage counter. */
+interface Server {
+  profile: FakeProfile;
+  meter: Meter;
+}
 
 export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeOpenAI> {
   let accepted = new Set([options.apiKey, ...(options.otherKeys ?? []), ...(options.rateLimitedKeys ?? [])].map((k) => `Bearer ${k}`));
@@ -115,13 +124,17 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
   const requests: FakeOpenAI['requests'] = [];
   const concurrency = { now: 0, most: 0 };
   let held: Promise<void> | undefined;
-  const meter = usageMeter(options.dialect ?? 'openai');
+  const profile = options.profile ?? OPENAI_PROFILE;
+  const fake: Server = { profile, meter: usageMeter(options.dialect ?? profile.dialect) };
+  const sendError = (res: ServerResponse, status: number, error: ErrorFields) => sendJson(res, status, profile.errorBody(status, error));
   const server = createServer((req, res) => void handle(req, res));
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
-    const path = (req.url ?? '').split('?')[0];
-    if (!accepted.has(req.headers.authorization ?? '')) {
+    const target = (req.url ?? '').split('?')[0]!;
+    // Paths as OpenAI's under /v1, wherever the provider's API lives.
+    const path = target.startsWith(`${profile.basePath}/`) ? `/v1${target.slice(profile.basePath.length)}` : target;
+    if (profile.keyRequired && !accepted.has(req.headers.authorization ?? '')) {
       return sendError(res, 401, {
         message: 'Incorrect API key provided: sk-fake***. You can find your API key at https://platform.openai.com/account/api-keys.',
         type: 'invalid_request_error',
@@ -135,7 +148,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
       return sendError(res, 404, { message: `Invalid URL (${req.method} ${path})`, type: 'invalid_request_error', code: null });
     }
     const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
-    requests.push({ body, authorization: req.headers.authorization, path: path! });
+    requests.push({ body, authorization: req.headers.authorization, path, headers: req.headers });
     if (path === '/v1/embeddings') return sendJson(res, 200, embeddings(body));
     if (path === '/v1/completions') return legacyCompletion(res, body);
     if (limited.has(req.headers.authorization ?? '')) {
@@ -146,6 +159,11 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
     concurrency.most = Math.max(concurrency.most, ++concurrency.now);
     res.once('close', () => concurrency.now--);
     await held;
+    const refusal = profile.refuse(body);
+    if (refusal) {
+      const { status, ...error } = refusal;
+      return sendError(res, status, error);
+    }
     const effort = body.reasoning_effort;
     if (effort !== undefined && !['minimal', 'low', 'medium', 'high'].includes(String(effort))) {
       // As the API does: the refused value quoted back in the message.
@@ -178,8 +196,8 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
       return;
     }
     if (model.startsWith('stall')) return; // never answers
-    if (body.stream === true) return stream(res, body, model, meter);
-    return sendJson(res, 200, completion(body, model, meter));
+    if (body.stream === true) return stream(res, body, model, fake);
+    return sendJson(res, 200, completion(body, model, fake));
   }
 
   const { url, close } = await listenLocally(server);
@@ -197,8 +215,23 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
   return { url, requests, concurrency, holdAnswers, acceptOnly, close };
 }
 
-function completion(body: Record<string, unknown>, model: string, meter: Meter): Record<string, unknown> {
-  if (model.startsWith('malformed')) return { ...completion(body, 'gpt-4o-mini', meter), model, choices: null };
+/**
+ * What the fake answers, as its provider's profile has it: the reply (cut at the output cap the provider reads),
+ * a tool call, and reasoning text for the provider's reasoning models.
+ */
+function answerOf(body: Record<string, unknown>, model: string, { profile }: Server) {
+  const call = toolCallFor(body, profile);
+  const words = (profile.reply?.(body) ?? replyText(body, profile.label)).split(/(?<= )/);
+  const cap = profile.capParam ? body[profile.capParam] : undefined;
+  const cut = typeof cap === 'number' && cap < words.length;
+  const text = cut ? words.slice(0, cap).join('').trimEnd() : words.join('');
+  const finish = call ? profile.toolFinish : cut ? 'length' : 'stop';
+  const reasoning = profile.reasoning?.models.test(model) ? { field: profile.reasoning.field, text: 'Thinking it over first.' } : undefined;
+  return { text, call, finish, reasoning };
+}
+
+function completion(body: Record<string, unknown>, model: string, fake: Server): Record<string, unknown> {
+  if (model.startsWith('malformed')) return { ...completion(body, 'gpt-4o-mini', fake), model, choices: null };
   if (model.startsWith('refuse')) {
     return {
       id: `chatcmpl-${randomBytes(12).toString('base64url')}`,
@@ -206,35 +239,38 @@ function completion(body: Record<string, unknown>, model: string, meter: Meter):
       created: Math.floor(Date.now() / 1000),
       model,
       choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: null, annotations: [] }, logprobs: null, finish_reason: 'content_filter' }],
-      usage: meter(body, model, ''),
+      usage: fake.meter(body, model, ''),
     };
   }
-  const text = replyText(body);
-  const call = toolCallFor(body);
-  const message = call
-    ? {
-        role: 'assistant',
-        content: null,
-        refusal: null,
-        annotations: [],
-        tool_calls: [{ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }],
-      }
-    : { role: 'assistant', content: text, refusal: null, annotations: [] };
+  const { text, call, finish, reasoning } = answerOf(body, model, fake);
+  const message = {
+    role: 'assistant',
+    content: call ? null : text,
+    refusal: null,
+    annotations: [],
+    ...(reasoning ? { [reasoning.field]: reasoning.text } : {}),
+    ...(call ? { tool_calls: [{ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }] } : {}),
+  };
   return {
     id: `chatcmpl-${randomBytes(12).toString('base64url')}`,
     object: 'chat.completion',
     created: Math.floor(Date.now() / 1000),
     model,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: call ? 'tool_calls' : 'stop' }],
-    usage: meter(body, model, text),
+    choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
+    usage: fake.meter(body, model, text),
     service_tier: 'default',
     system_fingerprint: 'fp_fake',
   };
 }
 
-function stream(res: ServerResponse, body: Record<string, unknown>, model: string, meter: Meter): void {
-  const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
-  const text = replyText(body);
+/**
+ * A streamed answer. Usage goes where the profile says: OpenAI's own last chunk when stream_options asks for it
+ * (every other chunk then has usage null), or always on the finishing chunk, or there in Groq's x_groq.
+ */
+function stream(res: ServerResponse, body: Record<string, unknown>, model: string, fake: Server): void {
+  const { profile, meter } = fake;
+  const asked = profile.streamUsage === 'asked' && (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+  const { text, call, finish, reasoning } = answerOf(body, model, fake);
   const base = {
     id: `chatcmpl-${randomBytes(12).toString('base64url')}`,
     object: 'chat.completion.chunk',
@@ -242,22 +278,32 @@ function stream(res: ServerResponse, body: Record<string, unknown>, model: strin
     model,
     system_fingerprint: 'fp_fake',
   };
-  const withUsage = includeUsage ? { usage: null } : {};
-  const chunk = (delta: object, finish: string | null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...withUsage });
+  const withUsage = asked ? { usage: null } : {};
+  const chunk = (delta: object, finishReason: string | null) => ({
+    ...base,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    ...withUsage,
+  });
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  if (profile.keepAlive) res.write(`${profile.keepAlive}\n\n`);
   const events: object[] = [chunk({ role: 'assistant', content: '', refusal: null }, null)];
-  const call = toolCallFor(body);
-  if (call) {
+  if (reasoning) for (const word of reasoning.text.split(/(?<= )/)) events.push(chunk({ [reasoning.field]: word }, null));
+  if (call && profile.wholeToolCalls) {
+    events.push(chunk({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }] }, null));
+  } else if (call) {
     events.push(chunk({ tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }, null));
     const half = Math.ceil(call.arguments.length / 2);
     for (const piece of [call.arguments.slice(0, half), call.arguments.slice(half)])
       events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null));
-    events.push(chunk({}, 'tool_calls'));
   } else {
     for (const word of text.split(/(?<= )/)) events.push(chunk({ content: word }, null));
-    events.push(chunk({}, 'stop'));
   }
-  if (includeUsage) events.push({ ...base, choices: [], usage: meter(body, model, text) });
+  const usage = () => meter(body, model, text);
+  const last = chunk({}, finish);
+  if (profile.streamUsage === 'finish') events.push({ ...last, usage: usage() });
+  else if (profile.streamUsage === 'x_groq') events.push({ ...last, x_groq: { id: `req_${randomBytes(8).toString('hex')}`, usage: usage() } });
+  else events.push(last);
+  if (asked) events.push({ ...base, choices: [], usage: usage() });
   if (model.startsWith('cut-stream')) {
     res.end(`data: ${JSON.stringify(events[0])}\n\ndata: ${JSON.stringify(events[1])}\n\n`);
     return;
@@ -318,8 +364,4 @@ function legacyCompletion(res: ServerResponse, body: Record<string, unknown>): v
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   writeJson(res, status, body, { 'x-request-id': `req_${randomBytes(8).toString('hex')}` });
-}
-
-function sendError(res: ServerResponse, status: number, error: { message: string; type: string; code: string | null }): void {
-  sendJson(res, status, { error: { ...error, param: null } });
 }

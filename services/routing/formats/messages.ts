@@ -63,7 +63,8 @@ function toolInput(args: string): Record<string, unknown> {
 
 function toMessage(result: ChatResponse): A.Message {
   const choice = result.choices[0];
-  const content: A.ResponseBlock[] = [];
+  // Reasoning another provider wrote aloud, as a thinking block no Anthropic model signed (it is not sent back).
+  const content: A.ResponseBlock[] = choice?.message.reasoning_content ? [{ type: 'thinking', thinking: choice.message.reasoning_content, signature: '' }] : [];
   const text = `${choice?.message.content ?? ''}${choice?.message.refusal ?? ''}`;
   if (text) content.push({ type: 'text', text });
   for (const call of choice?.message.tool_calls ?? []) {
@@ -91,7 +92,7 @@ const event = (data: A.StreamEvent): OutEvent => ({ event: data.type, data: JSON
  */
 async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEvent> {
   let started = false;
-  let open: { index: number; kind: 'text' | 'tool' } | undefined;
+  let open: { index: number; kind: 'thinking' | 'text' | 'tool' } | undefined;
   let nextIndex = 0;
   const toolBlocks = new Map<number, number>(); // OpenAI tool_calls index → Anthropic block index
   let finish: FinishReason | null = null;
@@ -115,7 +116,7 @@ async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEv
     if (open) yield event({ type: 'content_block_stop', index: open.index });
     open = undefined;
   }
-  function* openBlock(kind: 'text' | 'tool', block: A.ResponseBlock): Generator<OutEvent> {
+  function* openBlock(kind: 'thinking' | 'text' | 'tool', block: A.ResponseBlock): Generator<OutEvent> {
     yield* close();
     open = { index: nextIndex++, kind };
     yield event({ type: 'content_block_start', index: open.index, content_block: block });
@@ -126,6 +127,11 @@ async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEv
     if (chunk.usage) usage = chunk.usage;
     const choice = chunk.choices.find((c) => c.index === 0);
     if (!choice) continue;
+    const thinking = choice.delta.reasoning_content;
+    if (thinking) {
+      if (open?.kind !== 'thinking') yield* openBlock('thinking', { type: 'thinking', thinking: '', signature: '' });
+      yield event({ type: 'content_block_delta', index: open!.index, delta: { type: 'thinking_delta', thinking } });
+    }
     const text = `${choice.delta.content ?? ''}${choice.delta.refusal ?? ''}`;
     if (text) {
       if (open?.kind !== 'text') yield* openBlock('text', { type: 'text', text: '' });

@@ -247,18 +247,41 @@ export function classifyStatus(
 }
 
 export function openAIErrorClassifier(provider: string): ErrorClassifier {
-  return (status, body, headers) => {
-    let detail: { message: string; code?: string; type?: string } = { message: '' };
-    try {
-      const parsed = JSON.parse(body) as { error?: { message?: string; code?: string | number | null; type?: string } | string; message?: string };
-      if (typeof parsed.error === 'object' && parsed.error) {
-        detail = { message: parsed.error.message ?? '', code: parsed.error.code == null ? undefined : String(parsed.error.code), type: parsed.error.type };
-      } else {
-        detail = { message: typeof parsed.error === 'string' ? parsed.error : (parsed.message ?? '') };
-      }
-    } catch {
-      detail = { message: '' };
-    }
-    return classifyStatus(provider, status, detail, headers);
-  };
+  return (status, body, headers) => classifyStatus(provider, status, errorDetail(body), headers);
+}
+
+type ErrorFields = { message?: unknown; detail?: unknown; code?: unknown; type?: unknown; error?: unknown };
+
+/**
+ * What an OpenAI-compatible server's error body says, in each server's shape:
+ *   {"error": {"message", "type", "code"}}              OpenAI, Groq, DeepSeek, Together, Fireworks, Ollama, vLLM ≥ 0.10.1
+ *   {"error": {"code": 400, "message", "metadata"}}      OpenRouter (a numeric code)
+ *   {"object": "error", "message", "type", "code"}       Mistral, earlier vLLM; Mistral's 422 has a message of
+ *                                                        validation details ({"detail": [{"loc", "msg"}]} or the list)
+ *   {"code": "Client specified…", "error": "Argument…"}  xAI
+ */
+function errorDetail(body: string): { message: string; code?: string; type?: string } {
+  let parsed: ErrorFields;
+  try {
+    parsed = JSON.parse(body) as ErrorFields;
+  } catch {
+    return { message: '' };
+  }
+  if (typeof parsed !== 'object' || parsed === null) return { message: '' };
+  const fields: ErrorFields = typeof parsed.error === 'object' && parsed.error !== null ? (parsed.error as ErrorFields) : parsed;
+  const message = typeof parsed.error === 'string' ? parsed.error : readable(fields.message ?? fields.detail);
+  const text = (value: unknown) => (typeof value === 'string' || typeof value === 'number' ? String(value) : undefined);
+  return { message, code: text(fields.code), type: text(fields.type) };
+}
+
+/** A message, or validation details ("body.logit_bias: Extra inputs are not permitted") made into one. */
+function readable(message: unknown): string {
+  if (typeof message === 'string') return message;
+  const details = Array.isArray(message) ? message : (message as { detail?: unknown } | null)?.detail;
+  if (!Array.isArray(details)) return '';
+  return details
+    .map((d: { loc?: unknown[]; msg?: unknown }) =>
+      [Array.isArray(d?.loc) ? d.loc.join('.') : '', typeof d?.msg === 'string' ? d.msg : ''].filter(Boolean).join(': '),
+    )
+    .join('; ');
 }

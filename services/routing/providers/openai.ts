@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from '../canonical.js';
 import { PROVIDER_TYPES } from './catalog.js';
+import { answerFrom, chunksFrom, quirksOf, requestFor } from './compatible.js';
 import { MalformedAnswer, Upstream, networkError } from './http.js';
 import { chatChunk, chatCompletion, embeddingsList, textCompletion } from './openai-shape.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
@@ -72,25 +73,27 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
     return { ...this.extraHeaders, ...this.keyHeaders(credential, this.endpoints.auth) };
   }
 
-  /** The chat request as this provider takes it. */
+  /** The chat request as this provider takes it (compatible.ts: what it refuses or names otherwise). */
   private wire(request: ChatRequest): ChatRequest {
-    if (!this.endpoints.completionTokensParam || typeof request.max_tokens !== 'number' || typeof request.max_completion_tokens === 'number') return request;
-    const { max_tokens, ...rest } = request;
+    const wire = requestFor(this.type, this.name, request);
+    if (!this.endpoints.completionTokensParam || typeof wire.max_tokens !== 'number' || typeof wire.max_completion_tokens === 'number') return wire;
+    const { max_tokens, ...rest } = wire;
     return { ...rest, max_completion_tokens: max_tokens };
   }
 
-  chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
+  async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     const body = { ...this.wire(request), stream: false, stream_options: undefined };
-    return this.upstream.json(
-      { path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal },
-      chatCompletion,
+    return this.upstream.json({ path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal }, (answer) =>
+      answerFrom(this.type, chatCompletion(answer)),
     );
   }
 
   async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
-    const body = { ...this.wire(request), stream: true, stream_options: { ...request.stream_options, include_usage: true } };
+    // Usage is always asked for, where the provider takes the option; some refuse it and send usage anyway.
+    const streamOptions = quirksOf(this.type).noStreamOptions ? undefined : { ...request.stream_options, include_usage: true };
+    const body = { ...this.wire(request), stream: true, stream_options: streamOptions };
     const upstreamRequest = { path: this.endpoints.path('chat/completions', request.model), headers: this.headers(credential), body, signal };
-    return this.upstream.sse(upstreamRequest, (events) => jsonEvents(events, this.name, chatChunk));
+    return this.upstream.sse(upstreamRequest, (events) => chunksFrom(this.type, jsonEvents(events, this.name, chatChunk)));
   }
 
   embeddings({ request, credential, signal }: ProviderCall<EmbeddingsRequest>): Promise<EmbeddingsResponse> {
