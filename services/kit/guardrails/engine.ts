@@ -2,7 +2,7 @@ import { GatewayError } from '../errors.js';
 import { customDetectors } from './custom.js';
 import { AnalyzerUnavailable, PresidioAnalyzer, type Analyzer, type AnalyzerFinding } from './external.js';
 import { PERSONAL_DATA_DETECTORS } from './detectors.js';
-import { DETECTOR_GROUPS, policiesFor, type CallerScope, type GuardrailsConfig } from './policy.js';
+import { DETECTOR_GROUPS, policiesFor, type CallerScope, type GuardrailRuleConfig, type GuardrailsConfig } from './policy.js';
 import { Specificity, scan, type Detector } from './scan.js';
 import { SECRET_DETECTORS } from './secrets.js';
 import { AnswerScanner, type ScannerHost } from './stream.js';
@@ -73,6 +73,8 @@ interface Rule {
 /** Findings of analyzer `presidio` of entity PERSON are reported as `external.presidio.PERSON`. */
 const externalPrefix = (analyzer: string) => `external.${analyzer}.`;
 const reads = (rule: Rule, detector: string) => (rule.external ? detector.startsWith(externalPrefix(rule.external.name)) : rule.detectors.has(detector));
+const directionsOf = ({ direction = 'both', external }: GuardrailRuleConfig): Direction[] =>
+  external !== undefined ? ['request'] : direction === 'both' ? ['request', 'answer'] : [direction];
 const STRENGTH: Record<Action, number> = { flag: 0, redact: 1, block: 2 };
 
 export class Guardrails {
@@ -94,7 +96,7 @@ export class Guardrails {
           name: rule.name,
           action: rule.action,
           restore: rule.restore,
-          directions: rule.direction === 'both' ? ['request', 'answer'] : [rule.direction],
+          directions: directionsOf(rule),
           detectors: new Set((rule.detectors ?? []).flatMap((id) => groups[id] ?? [id])),
           external:
             rule.external === undefined

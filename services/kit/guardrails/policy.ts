@@ -34,8 +34,8 @@ const ruleSchema = z
       .describe('With external: when the analyzer fails or times out, let the request through (open) or refuse it (closed).'),
     direction: z
       .enum(['request', 'answer', 'both'])
-      .default('both')
-      .describe('Which text the rule reads: what the caller sends, what the model answers, or both.'),
+      .optional()
+      .describe('Which text the rule reads: what the caller sends, what the model answers, or both (the default; request for an external analyzer).'),
     action: z.enum(['block', 'redact', 'flag']).describe('block refuses, redact replaces each value by a placeholder, flag only counts.'),
     restore: z.boolean().default(false).describe('With redact on requests: put the caller’s values back where the answer repeats their placeholders.'),
   })
@@ -50,7 +50,7 @@ const ruleSchema = z
       ctx.addIssue({ code: 'custom', path: ['onAnalyzerError'], message: 'onAnalyzerError applies to a rule with an external analyzer only' });
     }
     // An analyzer is one HTTP call per request: a streamed answer cannot wait for it at every chunk.
-    if (rule.external !== undefined && rule.direction !== 'request') {
+    if (rule.external !== undefined && rule.direction !== undefined && rule.direction !== 'request') {
       ctx.addIssue({ code: 'custom', path: ['direction'], message: 'an external analyzer reads requests only: set direction: request' });
     }
     if (rule.restore && (rule.action !== 'redact' || rule.direction === 'answer')) {
