@@ -178,7 +178,7 @@ for (const { kb, text } of prompts) {
 const streamRules = { rules: [{ name: 'all', detectors: ['personal_data', 'secrets'], direction: 'answer', action: 'redact' }] };
 const guardrails = new Guardrails(guardrailsConfigSchema.parse({ policies: { all: streamRules }, attach: { global: ['all'] } }));
 const answer = prompts[1]!;
-const deltas = answer.text.match(/[^]{1,4}/g)!;
+const deltas = answer.text.match(/[\s\S]{1,4}/g)!;
 const perStream = timePerCall(
   () => {
     const scanner = guardrails.begin({ keyId: '', teamId: '', customerId: '' })!.answerScanner('bench');

@@ -119,6 +119,27 @@ describe('streamed answers', () => {
     expect(scanner.end().blocked?.rule).toBe('no-secrets');
   });
 
+  it('holds a private key as it grows, token by token, and sends none of it', async () => {
+    const body = Array.from({ length: 26 }, (_, i) => `${'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7'.slice(i % 7)}x9Qw2Er7Ty4Ui1O`).join('\n');
+    const key = `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----`;
+    const answer = `${prose(30)}Here it is:\n${key}\n${prose(30)}`;
+    const run = await runAfterRequest();
+    const scanner = run.answerScanner('choices[0].delta.content');
+    let sent = '';
+    let step: StreamStep = { text: '' };
+    for (const delta of answer.match(/[\s\S]{1,4}/g)!) {
+      step = scanner.push(delta);
+      if (step.blocked) break;
+      sent += step.text;
+    }
+    step = step.blocked ? step : scanner.end();
+    expect(key.length).toBeGreaterThan(1_500);
+    expect(step.blocked?.detector).toBe('secret.private_key');
+    expect(sent).toBe(answer.slice(0, sent.length));
+    expect(sent.length).toBeGreaterThan(100);
+    expect(sent).not.toContain('-----BEGIN');
+  });
+
   it('holds a value still growing up to MAX_HELD characters, then decides on what it has', async () => {
     const run = await runAfterRequest();
     const scanner = run.answerScanner('choices[0].delta.content');

@@ -39,7 +39,7 @@ export const RELEASE_STEP = 32;
 const CONTEXT = 32;
 
 /** Placeholders look like `[EMAIL_1]`: a detector's name in upper case and a number. */
-export const PLACEHOLDER = /\[[A-Z0-9_]{1,40}_\d{1,6}\]/g;
+const PLACEHOLDER = /\[[A-Z0-9_]{1,40}_\d{1,6}\]/g;
 
 /** A finding (with its detector) or a placeholder this request gave (without). */
 interface Span {
@@ -56,6 +56,8 @@ export class AnswerScanner {
   /** The last raw characters sent. */
   private context = '';
   private blocked: Block | undefined;
+  /** How long `pending` must be for the next release to be tried. */
+  private releaseAt = HOLD_BACK + RELEASE_STEP;
   /** No answer rule and nothing to restore: deltas pass as they are. */
   private readonly passThrough: boolean;
 
@@ -70,8 +72,12 @@ export class AnswerScanner {
     if (this.passThrough) return { text: delta };
     if (this.blocked) return { blocked: this.blocked };
     this.pending += delta;
-    if (this.pending.length < HOLD_BACK + RELEASE_STEP) return NOTHING;
-    return this.release(this.pending.length > MAX_HELD ? 'forced' : 'window');
+    if (this.pending.length > MAX_HELD) return this.release('forced');
+    if (this.pending.length < this.releaseAt) return NOTHING;
+    const step = this.release('window');
+    // Held text grows by a quarter before it is scanned again: a value held as it grows costs a few scans of itself, not one per delta.
+    this.releaseAt = this.pending.length + Math.max(RELEASE_STEP, this.pending.length >> 2);
+    return step;
   }
 
   /** The rest, once the answer has ended. */
