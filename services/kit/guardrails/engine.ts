@@ -84,8 +84,7 @@ export class Guardrails {
 
   constructor(private readonly config: GuardrailsConfig) {
     const custom = customDetectors(config.custom);
-    const detectors = new Map([...PERSONAL_DATA_DETECTORS, ...SECRET_DETECTORS, ...custom].map((detector) => [detector.id, detector]));
-    this.detectors = detectors;
+    this.detectors = new Map([...PERSONAL_DATA_DETECTORS, ...SECRET_DETECTORS, ...custom].map((detector) => [detector.id, detector]));
     const groups: Record<string, readonly string[]> = { ...DETECTOR_GROUPS, custom: custom.map((detector) => detector.id) };
     const analyzers = new Map(Object.entries(config.analyzers).map(([name, settings]) => [name, new PresidioAnalyzer(name, settings)]));
     for (const [policy, { rules }] of Object.entries(config.policies)) {
