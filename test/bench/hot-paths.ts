@@ -27,7 +27,7 @@ import { KeyRing } from '../../services/routing/providers/schema.js';
 import { ingressConfig } from '../../services/ingress/config.js';
 import { bodySchemas, validatorOptions } from '../../services/ingress/validation.js';
 import { parseJson } from '../../services/kit/http.js';
-import { BUILTIN_DETECTORS, scan } from '../../services/kit/guardrails/index.js';
+import { BUILTIN_DETECTORS, Guardrails, guardrailsConfigSchema, scan } from '../../services/kit/guardrails/index.js';
 
 const { values } = parseArgs({ options: { calls: { type: 'string', default: '200000' }, help: { type: 'boolean' } } });
 if (values.help) {
@@ -173,4 +173,21 @@ for (const { kb, text } of prompts) {
   const perCall = timePerCall(() => scan(text, BUILTIN_DETECTORS), Math.max(5, Math.round(calls / 200 / kb)));
   console.log(`${`guardrails scan (${kb} KB)`.padEnd(28)} ${perCall.toFixed(1)} µs per call, ${(perCall / kb).toFixed(1)} µs per KB`);
 }
+// An answer streamed in deltas of 4 characters (about a token each) with every built-in detector redacting:
+// the scanner scans its held-back window again at each delta, so this is the cost of streaming against one scan.
+const streamRules = { rules: [{ name: 'all', detectors: ['personal_data', 'secrets'], direction: 'answer', action: 'redact' }] };
+const guardrails = new Guardrails(guardrailsConfigSchema.parse({ policies: { all: streamRules }, attach: { global: ['all'] } }));
+const answer = prompts[1]!;
+const deltas = answer.text.match(/[\s\S]{1,4}/g)!;
+const perStream = timePerCall(
+  () => {
+    const scanner = guardrails.begin({ keyId: '', teamId: '', customerId: '' })!.answerScanner('bench');
+    for (const delta of deltas) scanner.push(delta);
+    return scanner.end().text;
+  },
+  Math.max(5, Math.round(calls / 20_000)),
+);
+console.log(
+  `${`guardrails stream (${answer.kb} KB)`.padEnd(28)} ${(perStream / answer.kb).toFixed(1)} µs per KB, ${(perStream / deltas.length).toFixed(2)} µs per delta of 4 characters`,
+);
 if (sink === 0) console.log('(nothing ran)');

@@ -4,11 +4,25 @@ import type { Detector } from './scan.js';
 
 /**
  * Sensitive-data detectors that run in the gateway, with no external service:
- * personal data, credentials, and an operator's own patterns and word lists.
- * docs/guardrails.md describes each detector, what it checks and what it misses.
+ * personal data, credentials, and an operator's own patterns and word lists;
+ * and the policies that block, redact or flag what they find in requests and
+ * answers. docs/guardrails.md describes each detector and how policies apply.
  */
 export { scan, type Detector, type Finding } from './scan.js';
 export { customDetectorsSchema, customDetectors, type CustomDetectorConfig } from './custom.js';
+export {
+  guardrailsConfigSchema,
+  guardrailPolicySchema,
+  attachmentsSchema,
+  type GuardrailsConfig,
+  type GuardrailPolicyConfig,
+  type Attachments,
+  type CallerScope,
+} from './policy.js';
+export { Guardrails, GuardrailRun, guardrailError, type Block, type Checked, type Outcome, type AnalyzerFailure, type TextSegment } from './engine.js';
+export { AnswerScanner, type StreamStep } from './stream.js';
+export { PresidioAnalyzer, AnalyzerUnavailable, type Analyzer, type AnalyzerFinding } from './external.js';
+export { chatSegments, withSegments } from './chat.js';
 
 /** Every built-in detector: personal data, then secrets. */
 export const BUILTIN_DETECTORS: readonly Detector[] = [...PERSONAL_DATA_DETECTORS, ...SECRET_DETECTORS];
