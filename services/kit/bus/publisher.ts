@@ -124,6 +124,9 @@ export class EventPublisher {
       labelNames: ['outcome'],
       registers: [metrics],
     });
+    // Series from the start, so that the first event lost or refused is an increase an alert sees.
+    for (const reason of ['spool_full', 'shutdown', 'refused']) this.dropped.inc({ reason }, 0);
+    for (const outcome of ['reduced', 'set_aside']) this.refused.inc({ outcome }, 0);
     readOnScrape(metrics, 'gateway_events_pending', 'Events emitted and not yet accepted by the bus or the spool.', () => this.queued.size + this.inFlight);
     readOnScrape(metrics, 'gateway_events_spool_bytes', 'Bytes of events waiting in the local spool.', () => this.spool?.bytes ?? 0);
     if (spool) {
