@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import type { Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import { JetStreamBus } from '../kit/bus/jetstream.js';
 import { MemoryBus } from '../kit/bus/memory.js';
 import { natsAccess } from '../kit/bus/nats-access.js';
@@ -45,6 +46,8 @@ async function connectJetStream(config: GatewayConfig, services: ServiceName[], 
 export interface RunningGateway {
   /** Listener URLs by name: "ingress.http", "governance.admin", "ops", "grpc". */
   readonly endpoints: Readonly<Record<string, string>>;
+  /** What /metrics serves, for the metrics reference to read each metric's type and labels from. */
+  readonly metrics: Registry;
   stop(): Promise<void>;
 }
 
@@ -177,7 +180,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     await stop().catch(() => undefined);
     throw err;
   }
-  return { endpoints, stop };
+  return { endpoints, metrics, stop };
 }
 
 /**

@@ -56,6 +56,17 @@ export function reportToPrimary(endpoints: Record<string, string>, stop: (reason
   process.on('disconnect', () => stop('primary gone'));
 }
 
+/** What the primary counts itself, beside its workers' metrics (the metrics reference lists these too). */
+export function primaryMetrics(metrics: Registry) {
+  return {
+    restarts: new Counter({
+      name: 'gateway_worker_restarts_total',
+      help: 'Workers the primary started again after one exited unasked.',
+      registers: [metrics],
+    }),
+  };
+}
+
 interface Slot {
   worker: Worker | undefined;
   ready: boolean;
@@ -70,11 +81,7 @@ export interface RunningWorkers {
 export async function startWorkers(config: GatewayConfig, services: ServiceName[], log: Logger): Promise<RunningWorkers> {
   checkDeployment(config, services);
   const metrics = createMetricsRegistry();
-  const restarts = new Counter({
-    name: 'gateway_worker_restarts_total',
-    help: 'Workers the primary started again after one exited unasked.',
-    registers: [metrics],
-  });
+  const { restarts } = primaryMetrics(metrics);
   const slots = new Map<number, Slot>();
   const waiting = new Map<number, { resolve(value: unknown): void; reject(err: Error): void; timer: NodeJS.Timeout }>();
   let asks = 0;

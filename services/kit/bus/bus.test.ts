@@ -147,6 +147,18 @@ describe.each(Object.keys(fixtures))('%s event bus', (kind) => {
     expect(committed).toEqual(['req_0', 'req_1', 'req_2', 'req_3', 'req_4']);
   });
 
+  it("tells how many messages a durable consumer has not yet handled, the batch in hand included, as Prometheus's consumer lag", async () => {
+    const { bus } = await setup();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const consumer = await bus.consume({ name: 'lagging', filter: '>', maxBatch: 2 }, () => held);
+    expect(await consumer.pending()).toBe(0);
+    for (let n = 0; n < 3; n++) await bus.publish([event(n)]);
+    await eventually('three pending', async () => ((await consumer.pending()) === 3 ? true : undefined));
+    release();
+    await eventually('none pending', async () => ((await consumer.pending()) === 0 ? true : undefined));
+  });
+
   it('delivers events published twice (a retried publish) once', async () => {
     const { bus } = await setup();
     const seen: string[] = [];

@@ -70,11 +70,6 @@ interface DeadLetter {
 export async function retryDeadLetters(options: DeadLetterRetryOptions): Promise<RetryResult> {
   const { db, consumer, pageSize = PAGE_SIZE, goOn = () => true, holder = THIS_PROCESS } = options;
   const result: RetryResult = { written: 0, stillRefused: 0, heldElsewhere: false };
-  const { rows: waiting } = await db.query('SELECT 1 FROM dead_letters WHERE consumer = $1 LIMIT 1', [consumer]);
-  if (waiting.length === 0) return result;
-  const start = await takeHold(db, consumer, holder);
-  if (start === undefined) return { ...result, heldElsewhere: true };
-
   const retried = sharedMetric(
     options.metrics,
     'gateway_consumer_dead_letters_retried_total',
@@ -86,6 +81,13 @@ export async function retryDeadLetters(options: DeadLetterRetryOptions): Promise
         registers: [options.metrics],
       }),
   );
+  // A series from the consumer's first try, before any letter is written, so dashboards show it at 0.
+  retried.inc({ consumer }, 0);
+  const { rows: waiting } = await db.query('SELECT 1 FROM dead_letters WHERE consumer = $1 LIMIT 1', [consumer]);
+  if (waiting.length === 0) return result;
+  const start = await takeHold(db, consumer, holder);
+  if (start === undefined) return { ...result, heldElsewhere: true };
+
   const attempt = isolatingRefused(
     async (letters: DeadLetter[]) => {
       await options.write(letters.map((l) => l.event));

@@ -113,10 +113,14 @@ export function deadLetters(db: Queryable, metrics: Registry, log: Logger): Dead
   };
   return {
     setAside,
-    guard: (consumer, maxBatch, write, refusalOf) => ({
-      write: settingAsideRefused(consumer, write, refusalOf, setAside),
-      stop: retryingDeadLetters({ db, consumer, maxBatch, write, refusalOf, log, metrics }).stop,
-    }),
+    guard: (consumer, maxBatch, write, refusalOf) => {
+      // A series from the start, so that the first dead letter is an increase an alert sees.
+      count.inc({ consumer }, 0);
+      return {
+        write: settingAsideRefused(consumer, write, refusalOf, setAside),
+        stop: retryingDeadLetters({ db, consumer, maxBatch, write, refusalOf, log, metrics }).stop,
+      };
+    },
   };
 }
 

@@ -1,9 +1,9 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Event } from '../events.js';
 import { LATENCY_BUCKETS, sharedMetric } from '../metrics.js';
 import type { DeadLetters } from './dead-letters.js';
 import type { RefusedForGood } from './refusals.js';
-import type { BatchHandler, ConsumeOptions, Consumer, EventBus } from './types.js';
+import type { BatchHandler, ConsumeOptions, Consumer, DurableConsumer, EventBus } from './types.js';
 
 export interface GuardedConsumerOptions extends ConsumeOptions {
   /** Writes or delivers a batch; idempotent, since the bus redelivers a batch that failed. */
@@ -24,6 +24,9 @@ export async function startGuardedConsumer(bus: EventBus, options: GuardedConsum
   const { name, filter, maxBatch, startAt } = options;
   const labels = { consumer: name };
   const m = consumerMetrics(options.metrics);
+  // Series from the start, so that the first failure is an increase Prometheus sees, not a series appearing.
+  m.handled.inc(labels, 0);
+  m.failures.inc(labels, 0);
   // Counted where events go through, so those set aside are not, and those a later try delivers are.
   const write = async (events: Event[]) => {
     await options.write(events);
@@ -45,7 +48,41 @@ export async function startGuardedConsumer(bus: EventBus, options: GuardedConsum
     await guarded.stop();
     throw err;
   });
-  return { stop: async () => void (await Promise.all([guarded.stop(), consumer.stop()])) };
+  const pending = runningConsumers(options.metrics);
+  pending.set(name, consumer);
+  return {
+    stop: async () => {
+      pending.delete(name);
+      await Promise.all([guarded.stop(), consumer.stop()]);
+    },
+  };
+}
+
+/** Each registry's running consumers, asked for their backlog when Prometheus scrapes. */
+const running = new WeakMap<Registry, Map<string, DurableConsumer>>();
+
+function runningConsumers(metrics: Registry): Map<string, DurableConsumer> {
+  const known = running.get(metrics);
+  if (known) return known;
+  const consumers = new Map<string, DurableConsumer>();
+  running.set(metrics, consumers);
+  new Gauge({
+    name: 'gateway_consumer_pending_messages',
+    help: 'Messages the bus holds for a durable consumer that it has not yet handled (its lag), by consumer.',
+    labelNames: ['consumer'],
+    registers: [metrics],
+    async collect() {
+      this.reset();
+      await Promise.all(
+        [...consumers].map(async ([consumer, c]) => {
+          // A bus out of reach leaves the series out rather than failing the whole scrape.
+          const pending = await c.pending().catch(() => undefined);
+          if (pending !== undefined) this.set({ consumer }, pending);
+        }),
+      );
+    },
+  });
+  return consumers;
 }
 
 /** One set per registry, shared by every consumer of the process. */

@@ -20,7 +20,7 @@ import type { Logger } from '../log.js';
 import { AckedPublisher } from './jetstream-publish.js';
 import { withoutCredentials, type NatsAccess } from './nats-access.js';
 import { Pause } from './pause.js';
-import { PublishRefused, retryDelayMs, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
+import { PublishRefused, retryDelayMs, type BatchHandler, type ConsumeOptions, type Consumer, type DurableConsumer, type EventBus } from './types.js';
 
 export interface JetStreamSettings {
   url: string;
@@ -160,19 +160,23 @@ export class JetStreamBus implements EventBus {
     }
   }
 
-  async consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer> {
+  async consume(options: ConsumeOptions, handler: BatchHandler): Promise<DurableConsumer> {
     await this.ensureDurable(options);
     const consumer = await this.js.consumers.get(this.settings.stream, options.name);
     const messages = await consumer.consume({ max_messages: options.maxBatch * 2 });
     const state = { stopping: false };
     const log = this.log.child({ consumer: options.name });
     const done = this.runBatches(messages, options.maxBatch, handler, log, state);
-    const handle: Consumer = {
+    const handle: DurableConsumer = {
       stop: async () => {
         state.stopping = true;
         this.consumers.delete(handle);
         await messages.close();
         await done;
+      },
+      pending: async () => {
+        const info = await this.jsm.consumers.info(this.settings.stream, options.name);
+        return info.num_pending + info.num_ack_pending;
       },
     };
     this.consumers.add(handle);

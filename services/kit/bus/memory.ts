@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Event } from '../events.js';
 import type { Logger } from '../log.js';
 import { Pause } from './pause.js';
-import { retryDelayMs, subjectMatches, type BatchHandler, type ConsumeOptions, type Consumer, type EventBus } from './types.js';
+import { retryDelayMs, subjectMatches, type BatchHandler, type ConsumeOptions, type Consumer, type DurableConsumer, type EventBus } from './types.js';
 
 /**
  * The embedded-mode bus: same contract as JetStream within one process. An
@@ -53,7 +53,7 @@ export class MemoryBus implements EventBus {
     return false;
   }
 
-  async consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer> {
+  async consume(options: ConsumeOptions, handler: BatchHandler): Promise<DurableConsumer> {
     if (this.consumers.has(options.name)) throw new Error(`consumer ${options.name} already exists in this process`);
     const consumer = new MemoryConsumer(options, handler, this.log.child({ consumer: options.name }), this.batchLingerMs);
     this.consumers.set(options.name, consumer);
@@ -62,6 +62,7 @@ export class MemoryBus implements EventBus {
         await consumer.stop();
         this.consumers.delete(options.name);
       },
+      pending: async () => consumer.pending,
     };
   }
 
@@ -102,6 +103,11 @@ class MemoryConsumer {
     private readonly lingerMs: number,
   ) {
     this.running = this.loop();
+  }
+
+  /** Events queued, the batch in hand included: it leaves the queue once handled. */
+  get pending(): number {
+    return this.queue.length;
   }
 
   offer(event: Event): void {

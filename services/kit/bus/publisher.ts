@@ -124,6 +124,9 @@ export class EventPublisher {
       labelNames: ['outcome'],
       registers: [metrics],
     });
+    // Series from the start, so that the first event lost or refused is an increase an alert sees.
+    for (const reason of ['spool_full', 'shutdown', 'refused']) this.dropped.inc({ reason }, 0);
+    for (const outcome of ['reduced', 'set_aside']) this.refused.inc({ outcome }, 0);
     readOnScrape(metrics, 'gateway_events_pending', 'Events emitted and not yet accepted by the bus or the spool.', () => this.queued.size + this.inFlight);
     readOnScrape(metrics, 'gateway_events_spool_bytes', 'Bytes of events waiting in the local spool.', () => this.spool?.bytes ?? 0);
     if (spool) {
@@ -263,7 +266,7 @@ export class EventPublisher {
 
   /** Before a process serves: sends what an earlier run left in the spool (up to timeoutMs), so its answers are on record first. */
   async replayEarlier(timeoutMs: number): Promise<void> {
-    if (this.spool?.backlog) await Promise.race([this.replay(), sleep(timeoutMs)]);
+    if (this.spool?.backlog) await Promise.race([this.replay(), deadline(timeoutMs)]);
   }
 
   /** At shutdown: waits for publishes in flight (up to timeoutMs), tries one last replay, and makes the spool durable. */
@@ -271,12 +274,15 @@ export class EventPublisher {
     this.closing = true;
     clearInterval(this.replayTimer);
     this.queued.flush();
-    await Promise.race([Promise.all(this.pending), sleep(timeoutMs)]);
+    await Promise.race([Promise.all(this.pending), deadline(timeoutMs)]);
     if (this.spool) {
-      await Promise.race([this.replay(), sleep(timeoutMs)]);
+      await Promise.race([this.replay(), deadline(timeoutMs)]);
       await this.spool.close();
     } else if (this.pending.size > 0) {
       this.log.error({ pending: this.inFlight }, 'shutdown with events not yet published');
     }
   }
 }
+
+/** A wait's upper bound that, once the wait is over, does not keep the process alive for the rest of it. */
+const deadline = (ms: number) => sleep(ms, undefined, { ref: false });

@@ -20,7 +20,7 @@ export interface EventBus {
    * refuses events for what they are, else with an error worth retrying.
    */
   publish(events: readonly Event[]): Promise<void>;
-  consume(options: ConsumeOptions, handler: BatchHandler): Promise<Consumer>;
+  consume(options: ConsumeOptions, handler: BatchHandler): Promise<DurableConsumer>;
   subscribe(filter: string, handler: (event: Event) => void): Promise<Consumer>;
   /** True while the bus can accept events. */
   connected(): boolean;
@@ -66,6 +66,15 @@ export type BatchHandler = (events: Event[]) => Promise<void>;
 export interface Consumer {
   /** Stops taking new events and waits for the batch in hand to finish. */
   stop(): Promise<void>;
+}
+
+export interface DurableConsumer extends Consumer {
+  /**
+   * Messages the bus holds for this consumer and it has not yet handled: not
+   * yet delivered, or delivered and not acknowledged. A JetStream message holds
+   * one event or a publisher's batch of them; the in-process bus counts events.
+   */
+  pending(): Promise<number>;
 }
 
 /** NATS subject matching: `*` matches one token, `>` matches one or more trailing tokens. */
