@@ -26,8 +26,8 @@ describe('response cache across replicas', () => {
         routing: {
           providers: { mock: { type: 'mock' }, openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY, models: ['gpt-4o-mini'] } },
         },
-        // A store embeds the question through routing first; on a loaded test machine the first ones can take longer than the
-        // default 2 s deadline, and a store that times out is (rightly) dropped, which this test would read as not shared.
+        // On a loaded test machine a store can take longer than the default 2 s deadline, and a store that times out is
+        // (rightly) dropped, which this test would read as not shared.
         caching: { syncIntervalMs: 200, callTimeoutMs: 10_000, semantic: { enabled: true, embeddingModel: 'mock/embed', threshold: 0.85 } },
       },
       { caching: 2, ingress: 2 },
