@@ -2,17 +2,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RoutingService } from '../gen/gateway/v1/routing.js';
 import { stringsIn } from '../kit/secrets/store.js';
 import { defineService } from '../kit/service.js';
+import { AdminEntryStore, Reloader } from './admin-entries.js';
 import type { RoutingConfig } from './config.js';
 import { LiveRouting } from './live.js';
 import { secretValuesOf } from './mcp/config.js';
-import { McpHub, type McpPins } from './mcp/hub.js';
+import { McpHub } from './mcp/hub.js';
+import { routingDatabase } from './migrations.js';
 import { Routing } from './service.js';
-
-const RETRY_MS = 5_000;
 
 export const routingService = defineService({
   name: 'routing',
-  dependsOn: ['governance'],
+  dependsOn: [],
   contract: {
     service: RoutingService,
     callers: {
@@ -25,10 +25,13 @@ export const routingService = defineService({
       listMcpServers: ['governance'],
       startMcpAuthorization: ['governance'],
       completeMcpAuthorization: ['governance'],
-      checkRoutingConfig: ['governance'],
+      listAdminEntries: ['governance'],
+      putAdminEntry: ['governance'],
+      removeAdminEntry: ['governance'],
       resolveModels: ['governance'],
     },
   },
+  database: routingDatabase,
   async init(ctx, config: RoutingConfig) {
     // Secret references in provider entries are read now (a missing one stops start-up) and kept current.
     await ctx.secrets.prepare(stringsIn(config.providers));
@@ -37,33 +40,22 @@ export const routingService = defineService({
     await ctx.secrets.prepare(stringsIn(secretValuesOf(config.mcp)));
     const mcp = new McpHub(config.mcp, ctx.secrets, ctx.log.child({ component: 'mcp' }), ctx.metrics);
     mcp.start();
-    const api = new Routing(live, config.timeouts, mcp);
+    const adminEntries = new AdminEntryStore((await ctx.database()).as('routing'), live);
+    const api = new Routing(live, config.timeouts, mcp, adminEntries);
 
-    // Providers, models and MCP approvals made through the admin API come from governance, now and whenever an admin changes them.
-    let stopped = false;
-    const load = async () => {
-      const entries = await ctx.clients.governance.getRoutingConfig({});
-      await live.apply({
-        providers: JSON.parse(entries.providersJson) as Record<string, unknown>,
-        models: JSON.parse(entries.modelsJson) as Record<string, unknown>,
-      });
-      mcp.setPins(JSON.parse(entries.mcpPinsJson || '{}') as McpPins);
-    };
-    const loadUntilDone = async () => {
-      for (let attempt = 0; !stopped; attempt++) {
-        try {
-          return await load();
-        } catch (err) {
-          if (attempt === 0) ctx.log.warn({ reason: (err as Error).message }, 'cannot load providers and models from governance yet; retrying');
-          await sleep(RETRY_MS);
-        }
-      }
-    };
+    // Providers, models and MCP approvals made through the admin API: read from routing's table now, and again by
+    // every replica (the one that stored a change too) when it hears the admin event the change is recorded as.
+    const applied = new Reloader(async () => {
+      const { entries, pins } = await adminEntries.load();
+      await live.apply(entries);
+      mcp.setPins(pins);
+    }, ctx.log);
     const bus = await ctx.bus();
     const changes = await bus.subscribe('admin.>', (event) => {
-      if (event.payload?.$case === 'admin' && event.payload.admin.resource.startsWith('routing_')) void loadUntilDone();
+      if (event.payload?.$case === 'admin' && event.payload.admin.resource.startsWith('routing_')) void applied.reload();
     });
-    await Promise.race([loadUntilDone(), sleep(2_000)]);
+    // An entry that cannot be applied yet (its secret unreadable) does not hold up the config file's providers.
+    await Promise.race([applied.reload(), sleep(2_000)]);
 
     ctx.opsRoute('/routing/deployments', () => ({
       deployments: live.router.catalog.allDeployments().map((d) => ({
@@ -81,7 +73,7 @@ export const routingService = defineService({
       api,
       ready: () => true,
       stop: async () => {
-        stopped = true;
+        applied.stop();
         await changes.stop();
         await Promise.all([live.close(), mcp.close()]);
       },
