@@ -83,7 +83,7 @@ export async function buildAdminApi(authority: AdminAuthority, clients: Clients,
     );
 
   await app.register(authority.routes, { record });
-  await app.register(routingAdminRoutes, { routing: clients.routing, entries: authority.routingEntries, record });
+  await app.register(routingAdminRoutes, { routing: clients.routing, record });
   await app.register(auditAdminRoutes, { audit: clients.audit });
   await app.register(meteringAdminRoutes, { metering: clients.metering });
   await app.register(cachingAdminRoutes, { caching: clients.caching, placements: authority.placements, record });

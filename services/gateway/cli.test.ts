@@ -184,11 +184,11 @@ describe('gateway CLI', () => {
 
   it('refuses a NATS connection without credentials unless nats.insecure, naming keys and never a value', async () => {
     const env = { GATEWAY_CONFIG: '', GATEWAY_SERVER__OPS_PORT: String(await freePort()), GATEWAY_NATS__URL: 'nats://127.0.0.1:4222' };
-    const anonymous = await gateway(['start', '--services', 'routing'], env);
+    const anonymous = await gateway(['start', '--services', 'ingress'], env);
     expect(anonymous.code).toBe(1);
     expect(anonymous.stderr).toContain('nats.url needs credentials');
     expect(anonymous.stderr).toContain('nats.insecure: true');
-    const twice = await gateway(['start', '--services', 'routing'], {
+    const twice = await gateway(['start', '--services', 'ingress'], {
       ...env,
       GATEWAY_NATS__AUTH__PASSWORD: 'pw-one-0123456789',
       GATEWAY_NATS__AUTH__TOKEN: 'tok-two-0123456789',

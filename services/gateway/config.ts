@@ -185,6 +185,7 @@ export const gatewayConfig = z.strictObject({
       passwords: z
         .strictObject({
           governance: z.string().default('').describe('Password of <database>_governance (keys, teams, budgets, quotas).'),
+          routing: z.string().default('').describe('Password of <database>_routing (providers, models and MCP approvals added through the admin API).'),
           caching: z.string().default('').describe('Password of <database>_caching (the shared cache store).'),
           metering: z.string().default('').describe('Password of <database>_metering (appends and reads usage rows).'),
           auditWriter: z.string().default('').describe('Password of <database>_audit_writer (appends and reads the audit log).'),

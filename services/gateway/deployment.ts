@@ -2,7 +2,7 @@ import { natsAccessProblems } from '../kit/bus/nats-access.js';
 import { SERVICE_NAMES, type ServiceName } from '../kit/service.js';
 import type { GatewayConfig } from './config.js';
 
-const DATABASE_SERVICES: ServiceName[] = ['governance', 'caching', 'audit', 'metering'];
+const DATABASE_SERVICES: ServiceName[] = ['governance', 'routing', 'caching', 'audit', 'metering'];
 
 /**
  * Refuses combinations that cannot work, naming the config key to set: the

@@ -11,8 +11,7 @@ import { Directory } from './store/directory.js';
 
 export const governanceService = defineService({
   name: 'governance',
-  dependsOn: [],
-  later: ['routing'],
+  dependsOn: ['routing'],
   contract: {
     service: GovernanceService,
     callers: {
@@ -23,7 +22,6 @@ export const governanceService = defineService({
       settle: ['ingress'],
       settleMany: ['ingress'],
       heartbeat: ['ingress'],
-      getRoutingConfig: ['routing'],
       extendReservation: ['ingress'],
     },
   },
@@ -45,7 +43,7 @@ export const governanceService = defineService({
 
     const quotas = new QuotaBook(db, config.quota, ctx.log);
     quotas.start();
-    // Asked on first use, once every service of this process has started: in one process, routing is then the object itself.
+    // Asked on first use, not at start: routing may run in another process that is not up yet.
     const pricer = new ReservationPricer(ctx.pricing, config.unknownModelCostPerMillion, () => ctx.clients.routing.resolveModels({}), ctx.log);
     const api = new Governance(directory, quotas, new Holders(db, config.holderSilenceMs), ctx.pricing, pricer, config, ctx.metrics, ctx.log);
     api.start();

@@ -150,6 +150,22 @@ export const governanceMigrations: Migration[] = [
       ALTER TABLE budgets ADD CONSTRAINT budgets_limit_whole_micros CHECK (limit_usd = round(limit_usd, 6)) NOT VALID;
     `,
   },
+  {
+    version: 9,
+    description: 'providers, models and MCP approvals move to routing',
+    sql: `
+      -- Routing keeps them in its own table now: its first migration moves the rows there and drops this table.
+      -- Dropped here only when empty, so a governance that migrates before routing loses none it has yet to move.
+      DO $$
+      BEGIN
+        IF to_regclass('routing_entries') IS NOT NULL THEN
+          IF NOT EXISTS (SELECT 1 FROM routing_entries) THEN
+            DROP TABLE routing_entries;
+          END IF;
+        END IF;
+      END $$;
+    `,
+  },
 ];
 
 /** Governance works as <database>_governance: its own tables only, never the audit log or usage rows. */
@@ -164,7 +180,6 @@ export const governanceDatabase: DatabasePlan = {
         'budgets',
         'quota_windows',
         'quota_leases',
-        'routing_entries',
         'reservation_holders',
       ]),
     },

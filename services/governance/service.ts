@@ -15,7 +15,6 @@ import type {
   GovernanceService,
   HeartbeatRequest,
   HeartbeatResponse,
-  RoutingConfig,
   SettleBatch,
   SettleRequest,
   SettleResponse,
@@ -314,11 +313,6 @@ export class Governance implements Api<typeof GovernanceService> {
   async heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse> {
     this.holders.heard(request.holder);
     return {};
-  }
-
-  async getRoutingConfig(): Promise<RoutingConfig> {
-    const { providers, models, mcpPins } = this.directory.routingConfig();
-    return { providersJson: JSON.stringify(providers), modelsJson: JSON.stringify(models), mcpPinsJson: JSON.stringify(mcpPins) };
   }
 
   async stop(): Promise<void> {

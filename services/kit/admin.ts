@@ -90,26 +90,6 @@ export interface Placements {
   key(id: string): Placement | undefined;
 }
 
-/** A provider, model or MCP approval added through the admin API. */
-export interface RoutingEntry {
-  kind: 'provider' | 'model' | 'mcp';
-  name: string;
-  entry: unknown;
-  updatedAt: Date;
-}
-
-/**
- * Routing's admin-managed entries: governance stores them with its entities
- * and serves them to every routing replica (GetRoutingConfig); routing's admin
- * routes change them.
- */
-export interface RoutingEntries {
-  list(kind: RoutingEntry['kind']): RoutingEntry[];
-  get(kind: RoutingEntry['kind'], name: string): RoutingEntry | undefined;
-  put(kind: RoutingEntry['kind'], name: string, entry: unknown): Promise<{ before: RoutingEntry | undefined; after: RoutingEntry }>;
-  remove(kind: RoutingEntry['kind'], name: string): Promise<RoutingEntry | undefined>;
-}
-
 /** Turns a bearer token into a principal, or undefined when it is not one. */
 export type Authenticate = (token: string) => Promise<Principal | undefined>;
 
@@ -120,5 +100,4 @@ export interface AdminAuthority {
   /** Governance's own routes: customers, teams, keys, budgets. */
   routes: FastifyPluginAsync<{ record: RecordChange }>;
   placements: Placements;
-  routingEntries: RoutingEntries;
 }

@@ -2,19 +2,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RoutingService } from '../gen/gateway/v1/routing.js';
 import { stringsIn } from '../kit/secrets/store.js';
 import { defineService } from '../kit/service.js';
+import { AdminEntryStore, Reloader } from './admin-entries.js';
 import type { RoutingConfig } from './config.js';
 import { LiveRouting } from './live.js';
 import { secretValuesOf } from './mcp/config.js';
-import { McpHub, type McpPins } from './mcp/hub.js';
+import { McpHub } from './mcp/hub.js';
+import { routingDatabase } from './migrations.js';
 import { questionEmbedder } from './question-embedder.js';
 import { ResponseCache, type ResponseCacheSettings } from './response-cache.js';
 import { Routing } from './service.js';
 
-const RETRY_MS = 5_000;
-
 export const routingService = defineService({
   name: 'routing',
-  dependsOn: ['governance', 'caching'],
+  dependsOn: ['caching'],
   contract: {
     service: RoutingService,
     callers: {
@@ -26,10 +26,13 @@ export const routingService = defineService({
       listMcpServers: ['governance'],
       startMcpAuthorization: ['governance'],
       completeMcpAuthorization: ['governance'],
-      checkRoutingConfig: ['governance'],
+      listAdminEntries: ['governance'],
+      putAdminEntry: ['governance'],
+      removeAdminEntry: ['governance'],
       resolveModels: ['governance'],
     },
   },
+  database: routingDatabase,
   async init(ctx, { cache: cacheSettings, ...config }: RoutingConfig & { cache: ResponseCacheSettings }) {
     // Secret references in provider entries are read now (a missing one stops start-up) and kept current.
     await ctx.secrets.prepare(stringsIn(config.providers));
@@ -41,33 +44,22 @@ export const routingService = defineService({
     const { semantic } = cacheSettings;
     const embed = semantic.enabled ? questionEmbedder(semantic.embeddingModel, (request) => api.complete(request), await ctx.events()) : undefined;
     const cache = new ResponseCache(cacheSettings, ctx.clients.caching, embed, ctx.metrics, ctx.log);
-    const api: Routing = new Routing(live, config.timeouts, mcp, cache);
+    const adminEntries = new AdminEntryStore((await ctx.database()).as('routing'), live);
+    const api: Routing = new Routing(live, config.timeouts, mcp, cache, adminEntries);
 
-    // Providers, models and MCP approvals made through the admin API come from governance, now and whenever an admin changes them.
-    let stopped = false;
-    const load = async () => {
-      const entries = await ctx.clients.governance.getRoutingConfig({});
-      await live.apply({
-        providers: JSON.parse(entries.providersJson) as Record<string, unknown>,
-        models: JSON.parse(entries.modelsJson) as Record<string, unknown>,
-      });
-      mcp.setPins(JSON.parse(entries.mcpPinsJson || '{}') as McpPins);
-    };
-    const loadUntilDone = async () => {
-      for (let attempt = 0; !stopped; attempt++) {
-        try {
-          return await load();
-        } catch (err) {
-          if (attempt === 0) ctx.log.warn({ reason: (err as Error).message }, 'cannot load providers and models from governance yet; retrying');
-          await sleep(RETRY_MS);
-        }
-      }
-    };
+    // Providers, models and MCP approvals made through the admin API: read from routing's table now, and again by
+    // every replica (the one that stored a change too) when it hears the admin event the change is recorded as.
+    const applied = new Reloader(async () => {
+      const { entries, pins } = await adminEntries.load();
+      await live.apply(entries);
+      mcp.setPins(pins);
+    }, ctx.log);
     const bus = await ctx.bus();
     const changes = await bus.subscribe('admin.>', (event) => {
-      if (event.payload?.$case === 'admin' && event.payload.admin.resource.startsWith('routing_')) void loadUntilDone();
+      if (event.payload?.$case === 'admin' && event.payload.admin.resource.startsWith('routing_')) void applied.reload();
     });
-    await Promise.race([loadUntilDone(), sleep(2_000)]);
+    // An entry that cannot be applied yet (its secret unreadable) does not hold up the config file's providers.
+    await Promise.race([applied.reload(), sleep(2_000)]);
 
     ctx.opsRoute('/routing/deployments', () => ({
       deployments: live.router.catalog.allDeployments().map((d) => ({
@@ -85,7 +77,7 @@ export const routingService = defineService({
       api,
       ready: () => true,
       stop: async () => {
-        stopped = true;
+        applied.stop();
         await changes.stop();
         await Promise.all([live.close(), mcp.close()]);
       },

@@ -1,7 +1,13 @@
+import type {
+  ListAdminEntriesRequest,
+  ListAdminEntriesResponse,
+  PutAdminEntryRequest,
+  PutAdminEntryResponse,
+  RemoveAdminEntryRequest,
+  RemoveAdminEntryResponse,
+} from '../gen/gateway/v1/admin_entries.js';
 import type { Served, StoredAnswer } from '../gen/gateway/v1/common.js';
 import type {
-  CheckRoutingConfigRequest,
-  CheckRoutingConfigResponse,
   CompletionChunk,
   CompletionRequest,
   CompletionResponse,
@@ -24,7 +30,8 @@ import { responsesFormat } from './formats/responses.js';
 import type { InboundFormat, OutEvent } from './formats/types.js';
 import { NEVER_ABORTED, usageFromOpenAI, type Timeouts } from './providers/types.js';
 import type { Deployment } from './router/deployment.js';
-import type { AdminEntries, LiveRouting } from './live.js';
+import type { AdminEntryStore } from './admin-entries.js';
+import type { LiveRouting } from './live.js';
 import type { McpHub } from './mcp/hub.js';
 import type {
   CallToolRequest,
@@ -95,6 +102,7 @@ export class Routing implements Api<typeof RoutingService> {
     private readonly timeouts: Timeouts,
     private readonly mcp: McpHub,
     private readonly cache: ResponseCache,
+    private readonly adminEntries: AdminEntryStore,
   ) {}
 
   private get router(): Router {
@@ -209,17 +217,16 @@ export class Routing implements Api<typeof RoutingService> {
     return { models: this.router.catalog.listModels() };
   }
 
-  async checkRoutingConfig(request: CheckRoutingConfigRequest): Promise<CheckRoutingConfigResponse> {
-    let entries: AdminEntries;
-    try {
-      entries = {
-        providers: JSON.parse(request.providersJson || '{}') as Record<string, unknown>,
-        models: JSON.parse(request.modelsJson || '{}') as Record<string, unknown>,
-      };
-    } catch {
-      return { problems: ['the entries are not valid JSON'] };
-    }
-    return { problems: await this.live.check(entries) };
+  async listAdminEntries(request: ListAdminEntriesRequest): Promise<ListAdminEntriesResponse> {
+    return this.adminEntries.list(request);
+  }
+
+  async putAdminEntry(request: PutAdminEntryRequest): Promise<PutAdminEntryResponse> {
+    return this.adminEntries.put(request);
+  }
+
+  async removeAdminEntry(request: RemoveAdminEntryRequest): Promise<RemoveAdminEntryResponse> {
+    return this.adminEntries.remove(request);
   }
 }
 

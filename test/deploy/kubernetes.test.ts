@@ -24,13 +24,13 @@ const OVERLAYS = ['all-in-one', 'split'] as const;
  */
 const GRPC_CALLS: Record<ServiceName, ServiceName[]> = {
   ingress: ['governance', 'routing'],
-  routing: ['governance', 'caching'],
+  routing: ['caching'],
   governance: ['routing', 'audit', 'metering', 'caching'],
   caching: [],
   audit: [],
   metering: [],
 };
-const DATABASE_USERS: ServiceName[] = ['governance', 'caching', 'audit', 'metering'];
+const DATABASE_USERS: ServiceName[] = ['governance', 'routing', 'caching', 'audit', 'metering'];
 /** Secrets the operator makes (docs/deployment.md); the manifests may refer to no others. */
 const OPERATOR_SECRETS = [
   'gateway-database-owner',

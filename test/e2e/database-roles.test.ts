@@ -12,6 +12,7 @@ const ROUTING = { providers: { mock: { type: 'mock' } } };
 const AUDIT = { chainKey: 'a chain key for the database roles test, 32+ characters' };
 const PASSWORDS = {
   governance: 'governance-pw',
+  routing: 'routing-pw',
   caching: 'caching-pw',
   metering: 'metering-pw',
   auditWriter: 'audit-writer-pw',
@@ -19,6 +20,7 @@ const PASSWORDS = {
 };
 const PASSWORD_ENV = {
   GATEWAY_DATABASE__PASSWORDS__GOVERNANCE: PASSWORDS.governance,
+  GATEWAY_DATABASE__PASSWORDS__ROUTING: PASSWORDS.routing,
   GATEWAY_DATABASE__PASSWORDS__CACHING: PASSWORDS.caching,
   GATEWAY_DATABASE__PASSWORDS__METERING: PASSWORDS.metering,
   GATEWAY_DATABASE__PASSWORDS__AUDIT_WRITER: PASSWORDS.auditWriter,
@@ -33,8 +35,8 @@ const OWNERS: Record<string, string[]> = {
   budgets: ['governance'],
   quota_windows: ['governance'],
   quota_leases: ['governance'],
-  routing_entries: ['governance'],
   reservation_holders: ['governance'],
+  routing_admin_entries: ['routing'],
   cache_entries: ['caching'],
   cache_purges: ['caching'],
   usage_records: ['metering'],
@@ -43,7 +45,7 @@ const OWNERS: Record<string, string[]> = {
   audit_archives: ['audit_maintainer', 'audit_writer'],
   dead_letters: ['audit_writer', 'metering'],
   dead_letter_tries: ['audit_writer', 'metering'],
-  gateway_migrations: ['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering'],
+  gateway_migrations: ['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering', 'routing'],
 };
 
 describe('database roles on PostgreSQL: no running service holds the owner', () => {
@@ -86,13 +88,15 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     for (let run = 0; run < 2; run++) {
       const { code, out } = await runCli(['migrate'], { GATEWAY_DATABASE__URL: infra.database.url, GATEWAY_LOG__LEVEL: 'warn', ...PASSWORD_ENV });
       expect(code, out).toBe(0);
-      for (const service of ['governance', 'caching', 'audit', 'metering']) expect(out).toContain(`${service}: migrated`);
+      for (const service of ['governance', 'routing', 'caching', 'audit', 'metering']) expect(out).toContain(`${service}: migrated`);
     }
     const { rows } = await owner.query<{ rolname: string; scram: boolean }>(
       "SELECT rolname, rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid WHERE rolname LIKE $1 ORDER BY rolname",
       [`${dbName}\\_%`],
     );
-    expect(rows).toEqual(['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering'].map((r) => ({ rolname: `${dbName}_${r}`, scram: true })));
+    expect(rows).toEqual(
+      ['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering', 'routing'].map((r) => ({ rolname: `${dbName}_${r}`, scram: true })),
+    );
   });
 
   it('serves and records with every service signed in as its own role, never as the owner', async () => {
@@ -104,7 +108,14 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     });
     try {
       const { id, key } = await gateway.createKey({ name: 'roles' });
-      await gateway.client(key).chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'as a role' }] });
+      // Stored by routing as its role, and applied once it hears of the change.
+      await admin(gateway.adminUrl, 'PUT', '/admin/models/as-a-role', 'mock/echo');
+      await eventually('the alias to be served', () =>
+        gateway
+          .client(key)
+          .chat.completions.create({ model: 'as-a-role', messages: [{ role: 'user', content: 'as a role' }] })
+          .catch(() => undefined),
+      );
       await eventually('the usage row', async () => (await owner.query('SELECT 1 FROM usage_records WHERE key_id = $1', [id])).rowCount || undefined);
       await eventually(
         'the audit row',
@@ -115,16 +126,18 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
         'SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY usename',
         [dbName],
       );
-      const runtimeRoles = ['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering'].map((r) => `${dbName}_${r}`);
+      const runtimeRoles = ['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering', 'routing'].map((r) => `${dbName}_${r}`);
       expect(rows.map((r) => r.usename).filter((u) => !runtimeRoles.includes(u))).toEqual([]);
-      expect(rows.map((r) => r.usename)).toEqual(expect.arrayContaining([`${dbName}_governance`, `${dbName}_metering`, `${dbName}_audit_writer`]));
+      expect(rows.map((r) => r.usename)).toEqual(
+        expect.arrayContaining([`${dbName}_governance`, `${dbName}_routing`, `${dbName}_metering`, `${dbName}_audit_writer`]),
+      );
     } finally {
       await gateway.stop();
     }
   });
 
   it("refuses each role every table that is not its service's, and any change to the schema", async () => {
-    for (const role of ['governance', 'caching', 'metering', 'audit_writer', 'audit_maintainer']) roles[role] = await connectAs(role);
+    for (const role of ['governance', 'routing', 'caching', 'metering', 'audit_writer', 'audit_maintainer']) roles[role] = await connectAs(role);
     const denied = /permission denied/;
     await expect(roles.governance!.query('SELECT * FROM audit_events LIMIT 1')).rejects.toThrow(denied);
     await expect(
@@ -142,6 +155,16 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     await expect(roles.metering!.query('TRUNCATE usage_records')).rejects.toThrow(denied);
     await expect(roles.metering!.query('UPDATE audit_events SET payload = $1', ['{}'])).rejects.toThrow(denied);
     await expect(roles.audit_writer!.query('SELECT * FROM virtual_keys')).rejects.toThrow(denied);
+    // Routing reaches its admin-managed providers and models, and nothing of the others'; none of them reaches its.
+    expect((await roles.routing!.query('SELECT count(*)::int AS n FROM routing_admin_entries')).rows[0].n).toBe(1);
+    await expect(roles.routing!.query('SELECT key_hash FROM virtual_keys')).rejects.toThrow(denied);
+    await expect(roles.routing!.query('SELECT * FROM cache_entries')).rejects.toThrow(denied);
+    await expect(roles.routing!.query('SELECT * FROM usage_records')).rejects.toThrow(denied);
+    await expect(roles.routing!.query('SELECT * FROM audit_events')).rejects.toThrow(denied);
+    for (const role of ['governance', 'caching', 'metering', 'audit_writer', 'audit_maintainer']) {
+      await expect(roles[role]!.query('SELECT * FROM routing_admin_entries'), role).rejects.toThrow(denied);
+      await expect(roles[role]!.query("DELETE FROM routing_admin_entries WHERE kind = 'model'"), role).rejects.toThrow(denied);
+    }
     for (const [role, client] of Object.entries(roles)) {
       await expect(client.query(`CREATE TABLE planted_by_${role} (x int)`), role).rejects.toThrow(/permission denied for schema/);
       await expect(client.query('ALTER TABLE gateway_migrations ADD COLUMN x int'), role).rejects.toThrow(/must be owner/);

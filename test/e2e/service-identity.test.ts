@@ -33,7 +33,6 @@ const ALLOWED: Record<Callee, Record<string, string[]>> = {
     settleMany: ['ingress'],
     heartbeat: ['ingress'],
     extendReservation: ['ingress'],
-    getRoutingConfig: ['routing'],
   },
   caching: { lookup: ['routing'], store: ['routing'], listEntries: ['governance'], purge: ['governance'] },
   routing: {
@@ -46,7 +45,9 @@ const ALLOWED: Record<Callee, Record<string, string[]>> = {
     listMcpServers: ['governance'],
     startMcpAuthorization: ['governance'],
     completeMcpAuthorization: ['governance'],
-    checkRoutingConfig: ['governance'],
+    listAdminEntries: ['governance'],
+    putAdminEntry: ['governance'],
+    removeAdminEntry: ['governance'],
   },
   audit: { query: ['governance'], export: ['governance'], head: ['governance'] },
   metering: { spend: ['governance'], exportUsage: ['governance'], toolCalls: ['governance'] },
@@ -71,18 +72,17 @@ async function outcome(client: AnyClient, method: string, request: unknown): Pro
 // services the architecture has call it, whoever else reaches its port.
 describe('service identity between processes (split mode, mutual TLS)', () => {
   let gateway: SplitGateway;
-  let drop: () => Promise<void>;
+  let infra: Awaited<ReturnType<typeof isolatedInfra>>;
   const clients: { close(): void }[] = [];
 
   beforeAll(async () => {
-    const infra = await isolatedInfra();
-    drop = infra.drop;
+    infra = await isolatedInfra();
     gateway = await startSplit({ nats: infra.nats, database: infra.database, routing: { providers: { mock: { type: 'mock' } } } });
   });
   afterAll(async () => {
     clients.forEach((c) => c.close());
     await gateway?.stop();
-    await drop?.();
+    await infra?.drop();
   });
 
   const tlsOf = (dir: string, name: string) =>
@@ -133,6 +133,8 @@ describe('service identity between processes (split mode, mutual TLS)', () => {
       GATEWAY_NATS__URL: requireInfra().natsUrl,
       // The machine's shared NATS takes anyone: this test is about gRPC.
       GATEWAY_NATS__INSECURE: 'true',
+      // Routing keeps its admin-managed entries in PostgreSQL: this test's own database.
+      GATEWAY_DATABASE__URL: infra.database.url,
       GATEWAY_SERVER__HOST: '0.0.0.0',
       GATEWAY_SERVER__OPS_PORT: String(await freePort()),
       GATEWAY_SERVER__GRPC_PORT: String(await freePort()),

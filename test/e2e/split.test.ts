@@ -93,9 +93,9 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
       'SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
     );
     const name = (await db.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
-    const runtimeRoles = ['governance', 'caching', 'metering', 'audit_writer', 'audit_maintainer'].map((r) => `${name}_${r}`);
+    const runtimeRoles = ['governance', 'routing', 'caching', 'metering', 'audit_writer', 'audit_maintainer'].map((r) => `${name}_${r}`);
     expect(rows.map((r) => r.usename).filter((u) => !runtimeRoles.includes(u))).toEqual([]);
-    expect(rows.map((r) => r.usename)).toEqual(expect.arrayContaining([`${name}_metering`, `${name}_audit_writer`]));
+    expect(rows.map((r) => r.usename)).toEqual(expect.arrayContaining([`${name}_routing`, `${name}_metering`, `${name}_audit_writer`]));
   });
 
   it('exposes health, readiness and metrics on every process', async () => {

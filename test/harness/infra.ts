@@ -44,7 +44,9 @@ export async function createDatabase(serverUrl: string, options: { keepRows: boo
       await client.connect();
       await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       // Roles are the server's: the services' roles made for this database go with it.
-      await client.query(`DROP ROLE IF EXISTS ${name}_audit_writer, ${name}_audit_maintainer, ${name}_governance, ${name}_caching, ${name}_metering`);
+      await client.query(
+        `DROP ROLE IF EXISTS ${name}_audit_writer, ${name}_audit_maintainer, ${name}_governance, ${name}_routing, ${name}_caching, ${name}_metering`,
+      );
       await client.end();
     },
   };

@@ -17,8 +17,6 @@ export function adminAuthority(directory: Directory, db: Database, config: Gover
   const tokens = new TokenAuthenticator(config, resolveOwnerToken(config, dataDir, log));
   const sso = new OidcAuthenticator(config.sso, log);
   const place = placementOf(directory);
-  // Routing entries are stored as "<kind>:<name>", the id their admin events announce them by.
-  const id = (kind: string, name: string) => `${kind}:${name}`;
   return {
     port: config.adminPort,
     authenticate: async (token) => (sso.enabled && looksLikeJwt(token) ? sso.authenticate(token) : tokens.find(token)),
@@ -32,12 +30,6 @@ export function adminAuthority(directory: Directory, db: Database, config: Gover
         const key = directory.keys.get(keyId);
         return key && place.key(key);
       },
-    },
-    routingEntries: {
-      list: (kind) => directory.routing.all().filter((e) => e.kind === kind),
-      get: (kind, name) => directory.routing.get(id(kind, name)),
-      put: (kind, name, entry) => directory.routing.upsert({ id: id(kind, name), kind, name, entry, updatedAt: new Date() }),
-      remove: (kind, name) => directory.routing.delete(id(kind, name)),
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Database } from '../../kit/db/types.js';
 import { asBuffer, asDate, asNumber, Table, type Column } from './table.js';
-import type { Budget, Customer, RateLimits, RoutingEntry, Team, VirtualKey } from './entities.js';
+import type { Budget, Customer, RateLimits, Team, VirtualKey } from './entities.js';
 
 const json = { toDb: (value: object) => JSON.stringify(value) };
 const MISS_TTL_MS = 5_000;
@@ -24,7 +24,6 @@ export class Directory {
   readonly teams: Table<Team>;
   readonly keys: Table<VirtualKey>;
   readonly budgets: Table<Budget>;
-  readonly routing: Table<RoutingEntry>;
   private readonly byHash = new Map<string, VirtualKey>();
   private readonly misses = new Map<string, number>();
   private lookupWindow = { start: 0, count: 0 };
@@ -80,34 +79,10 @@ export class Directory {
       { field: 'anchor', column: 'anchor', fromDb: asDate },
       { field: 'createdAt', column: 'created_at', fromDb: asDate },
     ]);
-    this.routing = new Table<RoutingEntry>(db, 'routing_entries', [
-      { field: 'id', column: 'id' },
-      { field: 'kind', column: 'kind' },
-      { field: 'name', column: 'name' },
-      { field: 'entry', column: 'entry', toDb: (value: unknown) => JSON.stringify(value) },
-      { field: 'updatedAt', column: 'updated_at', fromDb: asDate },
-    ]);
   }
 
   async loadAll(): Promise<void> {
-    await Promise.all([this.customers.loadAll(), this.teams.loadAll(), this.keys.loadAll(), this.budgets.loadAll(), this.routing.loadAll()]);
-  }
-
-  /** The admin-managed providers and models, as JSON objects keyed by name (what routing merges with its config file). */
-  routingConfig(): { providers: Record<string, unknown>; models: Record<string, unknown>; mcpPins: Record<string, unknown> } {
-    const pick = (kind: RoutingEntry['kind']) =>
-      Object.fromEntries(
-        this.routing
-          .all()
-          .filter((e) => e.kind === kind)
-          .map((e) => [e.name, e.entry]),
-      );
-    const approvals = pick('mcp') as Record<string, { pins: Record<string, string> }>;
-    return {
-      providers: pick('provider'),
-      models: pick('model'),
-      mcpPins: Object.fromEntries(Object.entries(approvals).map(([server, a]) => [server, a.pins])),
-    };
+    await Promise.all([this.customers.loadAll(), this.teams.loadAll(), this.keys.loadAll(), this.budgets.loadAll()]);
   }
 
   /** Table by the resource name used in admin events. */
@@ -121,13 +96,6 @@ export class Directory {
         return this.keys;
       case 'budget':
         return this.budgets;
-      // Routing entries are announced by name; their ids are "<kind>:<name>".
-      case 'routing_provider':
-        return { reload: (name) => this.routing.reload(`provider:${name}`) };
-      case 'routing_model':
-        return { reload: (name) => this.routing.reload(`model:${name}`) };
-      case 'routing_mcp':
-        return { reload: (name) => this.routing.reload(`mcp:${name}`) };
       default:
         return undefined;
     }

@@ -1,5 +1,3 @@
-import type { RoutingEntry as AdminRoutingEntry } from '../../kit/admin.js';
-
 /** The governance model: customers own teams, teams (or customers) own virtual keys; budgets attach to any of them. */
 
 export type Metadata = Record<string, string>;
@@ -74,9 +72,4 @@ export interface Budget {
   alignment: 'calendar' | 'rolling';
   anchor: Date;
   createdAt: Date;
-}
-
-/** A provider, model or MCP approval added through the admin API; its id is "<kind>:<name>". */
-export interface RoutingEntry extends AdminRoutingEntry {
-  id: string;
 }

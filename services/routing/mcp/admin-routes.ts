@@ -27,10 +27,11 @@ const serverView = (s: McpServerState, tools: McpTool[]) => ({
  * MCP servers as routing sees them, and their approval. Approving a server
  * pins the hash of each of its tools (name, description, schemas) as they are
  * now; a tool that changes afterwards is held, and not offered or called,
- * until an admin approves the server again. Approvals are stored like the
- * other admin-managed routing entries and reach every routing replica.
+ * until an admin approves the server again. Approvals are stored in
+ * routing's table like its other admin-managed entries, and reach every
+ * routing replica.
  */
-export const mcpAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, { routing, entries, record }) => {
+export const mcpAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, { routing, record }) => {
   const tags = ['mcp'];
 
   async function state(): Promise<{ servers: McpServerState[]; tools: McpTool[] }> {
@@ -65,9 +66,9 @@ export const mcpAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, { ro
         );
       const own = tools.filter((t) => t.server === name);
       const pins = Object.fromEntries(own.map((t) => [t.name.slice(name.length + 1), t.hash]));
-      const { before, after } = await entries.put('mcp', name, { pins });
+      const { before } = await routing.putAdminEntry({ kind: 'mcp', name, entryJson: JSON.stringify({ pins }) });
       // The resource name starts with routing_ so every routing replica reloads its approvals.
-      record(request.principal!, 'routing_mcp', 'approve', name, before?.entry ?? undefined, after.entry as object);
+      record(request.principal!, 'routing_mcp', 'approve', name, before && (JSON.parse(before.entryJson) as object), { pins });
       return serverView(
         { ...server, approved: true, held: 0 },
         own.map((t) => ({ ...t, state: 'approved' })),
@@ -107,9 +108,9 @@ export const mcpAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, { ro
     '/admin/mcp/servers/:name/approval',
     { config: { requires: 'manage_routing' }, schema: { tags, summary: "Withdraw a server's approval: its tools are no longer offered" } },
     async (request, reply) => {
-      const existing = await entries.remove('mcp', request.params.name);
-      if (!existing) throw new GatewayError('not_found', `MCP server ${request.params.name} is not approved.`);
-      record(request.principal!, 'routing_mcp', 'withdraw', request.params.name, existing.entry as object, undefined);
+      const { removed } = await routing.removeAdminEntry({ kind: 'mcp', name: request.params.name });
+      if (!removed) throw new GatewayError('not_found', `MCP server ${request.params.name} is not approved.`);
+      record(request.principal!, 'routing_mcp', 'withdraw', request.params.name, JSON.parse(removed.entryJson) as object, undefined);
       return reply.code(204).send();
     },
   );

@@ -145,20 +145,6 @@ export interface HeartbeatRequest {
 export interface HeartbeatResponse {
 }
 
-export interface GetRoutingConfigRequest {
-}
-
-/**
- * Provider and model entries as JSON objects keyed by name, in the shape of
- * the routing.providers and routing.models config sections.
- */
-export interface RoutingConfig {
-  providersJson: string;
-  modelsJson: string;
-  /** Approved MCP tools: {"<server>": {"<tool>": "<hash>"}}. */
-  mcpPinsJson: string;
-}
-
 export interface AuthorizeToolsRequest {
   context:
     | RequestContext
@@ -1646,171 +1632,6 @@ export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
   },
 };
 
-function createBaseGetRoutingConfigRequest(): GetRoutingConfigRequest {
-  return {};
-}
-
-export const GetRoutingConfigRequest: MessageFns<GetRoutingConfigRequest> = {
-  encode(_: GetRoutingConfigRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): GetRoutingConfigRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseGetRoutingConfigRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(_: any): GetRoutingConfigRequest {
-    return {};
-  },
-
-  toJSON(_: GetRoutingConfigRequest): unknown {
-    const obj: any = {};
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<GetRoutingConfigRequest>, I>>(base?: I): GetRoutingConfigRequest {
-    return GetRoutingConfigRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<GetRoutingConfigRequest>, I>>(_: I): GetRoutingConfigRequest {
-    const message = createBaseGetRoutingConfigRequest();
-    return message;
-  },
-};
-
-function createBaseRoutingConfig(): RoutingConfig {
-  return { providersJson: "", modelsJson: "", mcpPinsJson: "" };
-}
-
-export const RoutingConfig: MessageFns<RoutingConfig> = {
-  encode(message: RoutingConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.providersJson !== "") {
-      writer.uint32(10).string(message.providersJson);
-    }
-    if (message.modelsJson !== "") {
-      writer.uint32(18).string(message.modelsJson);
-    }
-    if (message.mcpPinsJson !== "") {
-      writer.uint32(26).string(message.mcpPinsJson);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): RoutingConfig {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseRoutingConfig();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.providersJson = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.modelsJson = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.mcpPinsJson = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): RoutingConfig {
-    return {
-      providersJson: isSet(object.providersJson)
-        ? globalThis.String(object.providersJson)
-        : isSet(object.providers_json)
-        ? globalThis.String(object.providers_json)
-        : "",
-      modelsJson: isSet(object.modelsJson)
-        ? globalThis.String(object.modelsJson)
-        : isSet(object.models_json)
-        ? globalThis.String(object.models_json)
-        : "",
-      mcpPinsJson: isSet(object.mcpPinsJson)
-        ? globalThis.String(object.mcpPinsJson)
-        : isSet(object.mcp_pins_json)
-        ? globalThis.String(object.mcp_pins_json)
-        : "",
-    };
-  },
-
-  toJSON(message: RoutingConfig): unknown {
-    const obj: any = {};
-    if (message.providersJson !== "") {
-      obj.providersJson = message.providersJson;
-    }
-    if (message.modelsJson !== "") {
-      obj.modelsJson = message.modelsJson;
-    }
-    if (message.mcpPinsJson !== "") {
-      obj.mcpPinsJson = message.mcpPinsJson;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<RoutingConfig>, I>>(base?: I): RoutingConfig {
-    return RoutingConfig.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<RoutingConfig>, I>>(object: I): RoutingConfig {
-    const message = createBaseRoutingConfig();
-    message.providersJson = object.providersJson ?? "";
-    message.modelsJson = object.modelsJson ?? "";
-    message.mcpPinsJson = object.mcpPinsJson ?? "";
-    return message;
-  },
-};
-
 function createBaseAuthorizeToolsRequest(): AuthorizeToolsRequest {
   return { context: undefined, keyHash: Buffer.alloc(0) };
 }
@@ -2260,20 +2081,6 @@ export const GovernanceService = {
     responseDeserialize: (value: Buffer): HeartbeatResponse => HeartbeatResponse.decode(value),
   },
   /**
-   * Providers and models added through the admin API, for routing to use
-   * besides those in its config file.
-   */
-  getRoutingConfig: {
-    path: "/gateway.v1.Governance/GetRoutingConfig" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: GetRoutingConfigRequest): Buffer =>
-      Buffer.from(GetRoutingConfigRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): GetRoutingConfigRequest => GetRoutingConfigRequest.decode(value),
-    responseSerialize: (value: RoutingConfig): Buffer => Buffer.from(RoutingConfig.encode(value).finish()),
-    responseDeserialize: (value: Buffer): RoutingConfig => RoutingConfig.decode(value),
-  },
-  /**
    * Reserves one more model call under an admitted request (agent mode's rounds after the first): its worst case
    * against the request's budgets and token limits, not its request count or concurrency, which the request holds.
    */
@@ -2314,11 +2121,6 @@ export interface GovernanceServer extends UntypedServiceImplementation {
    * holds any. Governance releases the reservations of a holder no replica has heard from for holderSilenceMs.
    */
   heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatResponse>;
-  /**
-   * Providers and models added through the admin API, for routing to use
-   * besides those in its config file.
-   */
-  getRoutingConfig: handleUnaryCall<GetRoutingConfigRequest, RoutingConfig>;
   /**
    * Reserves one more model call under an admitted request (agent mode's rounds after the first): its worst case
    * against the request's budgets and token limits, not its request count or concurrency, which the request holds.
@@ -2447,25 +2249,6 @@ export interface GovernanceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * Providers and models added through the admin API, for routing to use
-   * besides those in its config file.
-   */
-  getRoutingConfig(
-    request: GetRoutingConfigRequest,
-    callback: (error: ServiceError | null, response: RoutingConfig) => void,
-  ): ClientUnaryCall;
-  getRoutingConfig(
-    request: GetRoutingConfigRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: RoutingConfig) => void,
-  ): ClientUnaryCall;
-  getRoutingConfig(
-    request: GetRoutingConfigRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: RoutingConfig) => void,
   ): ClientUnaryCall;
   /**
    * Reserves one more model call under an admitted request (agent mode's rounds after the first): its worst case

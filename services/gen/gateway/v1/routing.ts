@@ -20,6 +20,14 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import {
+  ListAdminEntriesRequest,
+  ListAdminEntriesResponse,
+  PutAdminEntryRequest,
+  PutAdminEntryResponse,
+  RemoveAdminEntryRequest,
+  RemoveAdminEntryResponse,
+} from "./admin_entries.js";
 import { Attempt, RequestContext, Served, StoredAnswer, Usage } from "./common.js";
 import {
   CallToolRequest,
@@ -188,17 +196,6 @@ export interface Model {
   /** Name a client puts in the "model" field. */
   id: string;
   ownedBy: string;
-}
-
-export interface CheckRoutingConfigRequest {
-  /** Every admin-managed provider and model after the change (JSON objects keyed by name). */
-  providersJson: string;
-  modelsJson: string;
-}
-
-export interface CheckRoutingConfigResponse {
-  /** What is wrong, each naming its key; empty when the change can be applied. */
-  problems: string[];
 }
 
 function createBaseResolveModelsRequest(): ResolveModelsRequest {
@@ -2006,168 +2003,6 @@ export const Model: MessageFns<Model> = {
   },
 };
 
-function createBaseCheckRoutingConfigRequest(): CheckRoutingConfigRequest {
-  return { providersJson: "", modelsJson: "" };
-}
-
-export const CheckRoutingConfigRequest: MessageFns<CheckRoutingConfigRequest> = {
-  encode(message: CheckRoutingConfigRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.providersJson !== "") {
-      writer.uint32(10).string(message.providersJson);
-    }
-    if (message.modelsJson !== "") {
-      writer.uint32(18).string(message.modelsJson);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CheckRoutingConfigRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCheckRoutingConfigRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.providersJson = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.modelsJson = reader.string();
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CheckRoutingConfigRequest {
-    return {
-      providersJson: isSet(object.providersJson)
-        ? globalThis.String(object.providersJson)
-        : isSet(object.providers_json)
-        ? globalThis.String(object.providers_json)
-        : "",
-      modelsJson: isSet(object.modelsJson)
-        ? globalThis.String(object.modelsJson)
-        : isSet(object.models_json)
-        ? globalThis.String(object.models_json)
-        : "",
-    };
-  },
-
-  toJSON(message: CheckRoutingConfigRequest): unknown {
-    const obj: any = {};
-    if (message.providersJson !== "") {
-      obj.providersJson = message.providersJson;
-    }
-    if (message.modelsJson !== "") {
-      obj.modelsJson = message.modelsJson;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CheckRoutingConfigRequest>, I>>(base?: I): CheckRoutingConfigRequest {
-    return CheckRoutingConfigRequest.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CheckRoutingConfigRequest>, I>>(object: I): CheckRoutingConfigRequest {
-    const message = createBaseCheckRoutingConfigRequest();
-    message.providersJson = object.providersJson ?? "";
-    message.modelsJson = object.modelsJson ?? "";
-    return message;
-  },
-};
-
-function createBaseCheckRoutingConfigResponse(): CheckRoutingConfigResponse {
-  return { problems: [] };
-}
-
-export const CheckRoutingConfigResponse: MessageFns<CheckRoutingConfigResponse> = {
-  encode(message: CheckRoutingConfigResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.problems) {
-      writer.uint32(10).string(v!);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): CheckRoutingConfigResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseCheckRoutingConfigResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.problems.push(reader.string());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): CheckRoutingConfigResponse {
-    return {
-      problems: globalThis.Array.isArray(object?.problems) ? object.problems.map((e: any) => globalThis.String(e)) : [],
-    };
-  },
-
-  toJSON(message: CheckRoutingConfigResponse): unknown {
-    const obj: any = {};
-    if (message.problems?.length) {
-      obj.problems = message.problems;
-    }
-    return obj;
-  },
-
-  create<I extends Exact<DeepPartial<CheckRoutingConfigResponse>, I>>(base?: I): CheckRoutingConfigResponse {
-    return CheckRoutingConfigResponse.fromPartial(base ?? ({} as any));
-  },
-  fromPartial<I extends Exact<DeepPartial<CheckRoutingConfigResponse>, I>>(object: I): CheckRoutingConfigResponse {
-    const message = createBaseCheckRoutingConfigResponse();
-    message.problems = object.problems?.map((e) => e) || [];
-    return message;
-  },
-};
-
 /**
  * Turns one client request (OpenAI chat, completions, responses, embeddings,
  * or Anthropic messages) into provider calls, with retries and fallbacks, and
@@ -2207,19 +2042,41 @@ export const RoutingService = {
     responseDeserialize: (value: Buffer): ListModelsResponse => ListModelsResponse.decode(value),
   },
   /**
-   * Checks providers and models proposed through the admin API, together with
-   * the config file's, before governance stores them.
+   * Providers, models and MCP approvals added through the admin API, in routing's own table. A provider or model is
+   * checked together with the config file's before it is stored; every replica applies the entries when it hears
+   * the admin event the change is recorded as.
    */
-  checkRoutingConfig: {
-    path: "/gateway.v1.Routing/CheckRoutingConfig" as const,
+  listAdminEntries: {
+    path: "/gateway.v1.Routing/ListAdminEntries" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: CheckRoutingConfigRequest): Buffer =>
-      Buffer.from(CheckRoutingConfigRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): CheckRoutingConfigRequest => CheckRoutingConfigRequest.decode(value),
-    responseSerialize: (value: CheckRoutingConfigResponse): Buffer =>
-      Buffer.from(CheckRoutingConfigResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): CheckRoutingConfigResponse => CheckRoutingConfigResponse.decode(value),
+    requestSerialize: (value: ListAdminEntriesRequest): Buffer =>
+      Buffer.from(ListAdminEntriesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAdminEntriesRequest => ListAdminEntriesRequest.decode(value),
+    responseSerialize: (value: ListAdminEntriesResponse): Buffer =>
+      Buffer.from(ListAdminEntriesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAdminEntriesResponse => ListAdminEntriesResponse.decode(value),
+  },
+  putAdminEntry: {
+    path: "/gateway.v1.Routing/PutAdminEntry" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutAdminEntryRequest): Buffer => Buffer.from(PutAdminEntryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutAdminEntryRequest => PutAdminEntryRequest.decode(value),
+    responseSerialize: (value: PutAdminEntryResponse): Buffer =>
+      Buffer.from(PutAdminEntryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PutAdminEntryResponse => PutAdminEntryResponse.decode(value),
+  },
+  removeAdminEntry: {
+    path: "/gateway.v1.Routing/RemoveAdminEntry" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveAdminEntryRequest): Buffer =>
+      Buffer.from(RemoveAdminEntryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveAdminEntryRequest => RemoveAdminEntryRequest.decode(value),
+    responseSerialize: (value: RemoveAdminEntryResponse): Buffer =>
+      Buffer.from(RemoveAdminEntryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveAdminEntryResponse => RemoveAdminEntryResponse.decode(value),
   },
   /** Tools of the MCP servers routing is connected to, and calls to them. */
   listTools: {
@@ -2302,10 +2159,13 @@ export interface RoutingServer extends UntypedServiceImplementation {
   completeStream: handleServerStreamingCall<CompletionRequest, CompletionChunk>;
   listModels: handleUnaryCall<ListModelsRequest, ListModelsResponse>;
   /**
-   * Checks providers and models proposed through the admin API, together with
-   * the config file's, before governance stores them.
+   * Providers, models and MCP approvals added through the admin API, in routing's own table. A provider or model is
+   * checked together with the config file's before it is stored; every replica applies the entries when it hears
+   * the admin event the change is recorded as.
    */
-  checkRoutingConfig: handleUnaryCall<CheckRoutingConfigRequest, CheckRoutingConfigResponse>;
+  listAdminEntries: handleUnaryCall<ListAdminEntriesRequest, ListAdminEntriesResponse>;
+  putAdminEntry: handleUnaryCall<PutAdminEntryRequest, PutAdminEntryResponse>;
+  removeAdminEntry: handleUnaryCall<RemoveAdminEntryRequest, RemoveAdminEntryResponse>;
   /** Tools of the MCP servers routing is connected to, and calls to them. */
   listTools: handleUnaryCall<ListToolsRequest, ListToolsResponse>;
   callTool: handleUnaryCall<CallToolRequest, CallToolResponse>;
@@ -2363,23 +2223,54 @@ export interface RoutingClient extends Client {
     callback: (error: ServiceError | null, response: ListModelsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Checks providers and models proposed through the admin API, together with
-   * the config file's, before governance stores them.
+   * Providers, models and MCP approvals added through the admin API, in routing's own table. A provider or model is
+   * checked together with the config file's before it is stored; every replica applies the entries when it hears
+   * the admin event the change is recorded as.
    */
-  checkRoutingConfig(
-    request: CheckRoutingConfigRequest,
-    callback: (error: ServiceError | null, response: CheckRoutingConfigResponse) => void,
+  listAdminEntries(
+    request: ListAdminEntriesRequest,
+    callback: (error: ServiceError | null, response: ListAdminEntriesResponse) => void,
   ): ClientUnaryCall;
-  checkRoutingConfig(
-    request: CheckRoutingConfigRequest,
+  listAdminEntries(
+    request: ListAdminEntriesRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: CheckRoutingConfigResponse) => void,
+    callback: (error: ServiceError | null, response: ListAdminEntriesResponse) => void,
   ): ClientUnaryCall;
-  checkRoutingConfig(
-    request: CheckRoutingConfigRequest,
+  listAdminEntries(
+    request: ListAdminEntriesRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: CheckRoutingConfigResponse) => void,
+    callback: (error: ServiceError | null, response: ListAdminEntriesResponse) => void,
+  ): ClientUnaryCall;
+  putAdminEntry(
+    request: PutAdminEntryRequest,
+    callback: (error: ServiceError | null, response: PutAdminEntryResponse) => void,
+  ): ClientUnaryCall;
+  putAdminEntry(
+    request: PutAdminEntryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PutAdminEntryResponse) => void,
+  ): ClientUnaryCall;
+  putAdminEntry(
+    request: PutAdminEntryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PutAdminEntryResponse) => void,
+  ): ClientUnaryCall;
+  removeAdminEntry(
+    request: RemoveAdminEntryRequest,
+    callback: (error: ServiceError | null, response: RemoveAdminEntryResponse) => void,
+  ): ClientUnaryCall;
+  removeAdminEntry(
+    request: RemoveAdminEntryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveAdminEntryResponse) => void,
+  ): ClientUnaryCall;
+  removeAdminEntry(
+    request: RemoveAdminEntryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveAdminEntryResponse) => void,
   ): ClientUnaryCall;
   /** Tools of the MCP servers routing is connected to, and calls to them. */
   listTools(

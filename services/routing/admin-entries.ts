@@ -1,0 +1,174 @@
+import type {
+  AdminEntry,
+  ListAdminEntriesRequest,
+  ListAdminEntriesResponse,
+  PutAdminEntryRequest,
+  PutAdminEntryResponse,
+  RemoveAdminEntryRequest,
+  RemoveAdminEntryResponse,
+} from '../gen/gateway/v1/admin_entries.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Database, Queryable } from '../kit/db/types.js';
+import { GatewayError } from '../kit/errors.js';
+import type { Logger } from '../kit/log.js';
+import type { AdminEntries, LiveRouting } from './live.js';
+import type { McpPins } from './mcp/hub.js';
+
+const KINDS = ['provider', 'model', 'mcp'] as const;
+type Kind = (typeof KINDS)[number];
+
+interface Row {
+  kind: Kind;
+  name: string;
+  entry: unknown;
+  updated_at: Date | string;
+}
+
+const SELECT = 'SELECT kind, name, entry, updated_at FROM routing_admin_entries';
+
+const entryOf = (row: Row): AdminEntry => ({
+  kind: row.kind,
+  name: row.name,
+  entryJson: JSON.stringify(row.entry),
+  updatedAtMs: new Date(row.updated_at).getTime(),
+});
+
+function kindOf(kind: string): Kind {
+  if (!KINDS.includes(kind as Kind)) throw new GatewayError('invalid_request', `No admin-managed entries of kind "${kind}": ${KINDS.join(', ')}.`);
+  return kind as Kind;
+}
+
+/** What routing applies of the stored rows: providers and models keyed by name, and each approved MCP server's pinned tool hashes. */
+function applicable(rows: Row[]): { entries: AdminEntries; pins: McpPins } {
+  const named = (kind: Kind) => Object.fromEntries(rows.filter((r) => r.kind === kind).map((r) => [r.name, r.entry]));
+  const approvals = named('mcp') as Record<string, { pins: Record<string, string> }>;
+  return {
+    entries: { providers: named('provider'), models: named('model') },
+    pins: Object.fromEntries(Object.entries(approvals).map(([server, approval]) => [server, approval.pins])),
+  };
+}
+
+/**
+ * Providers, models and MCP approvals added through the admin API, in
+ * routing's own table. A provider or model change is checked with the rest
+ * against the config file before it is stored, and writes take turns (a lock
+ * of the table), so two admins' changes cannot together make a set no
+ * replica could apply. Replicas apply what is stored when they hear the
+ * change's admin event (load()).
+ */
+export class AdminEntryStore {
+  constructor(
+    private readonly db: Database,
+    private readonly live: LiveRouting,
+  ) {}
+
+  async load(): Promise<{ entries: AdminEntries; pins: McpPins }> {
+    return applicable((await this.db.query<Row>(SELECT)).rows);
+  }
+
+  async list(request: ListAdminEntriesRequest): Promise<ListAdminEntriesResponse> {
+    const { rows } = await this.db.query<Row>(`${SELECT} WHERE kind = $1 ORDER BY name`, [kindOf(request.kind)]);
+    return { entries: rows.map(entryOf) };
+  }
+
+  async put(request: PutAdminEntryRequest): Promise<PutAdminEntryResponse> {
+    const kind = kindOf(request.kind);
+    let entry: unknown;
+    try {
+      entry = JSON.parse(request.entryJson);
+    } catch {
+      throw new GatewayError('invalid_request', `The ${kind} is not valid JSON.`);
+    }
+    return this.db.transaction(async (tx) => {
+      const before = await this.checked(tx, kind, request.name, entry);
+      const { rows } = await tx.query<Row>(
+        `INSERT INTO routing_admin_entries (kind, name, entry, updated_at) VALUES ($1, $2, $3::jsonb, now())
+         ON CONFLICT (kind, name) DO UPDATE SET entry = EXCLUDED.entry, updated_at = EXCLUDED.updated_at
+         RETURNING kind, name, entry, updated_at`,
+        [kind, request.name, request.entryJson],
+      );
+      return { before: before && entryOf(before), after: entryOf(rows[0]!) };
+    });
+  }
+
+  async remove(request: RemoveAdminEntryRequest): Promise<RemoveAdminEntryResponse> {
+    const kind = kindOf(request.kind);
+    return this.db.transaction(async (tx) => {
+      if (!(await this.checked(tx, kind, request.name, undefined))) return { removed: undefined };
+      const { rows } = await tx.query<Row>('DELETE FROM routing_admin_entries WHERE kind = $1 AND name = $2 RETURNING kind, name, entry, updated_at', [
+        kind,
+        request.name,
+      ]);
+      return { removed: rows[0] && entryOf(rows[0]) };
+    });
+  }
+
+  /**
+   * Takes the table's write turn, then runs the set the change would leave
+   * (`entry` undefined: without the named one) past the config file; refuses
+   * it with every problem named. Returns the entry as it is now.
+   */
+  private async checked(tx: Queryable, kind: Kind, name: string, entry: unknown): Promise<Row | undefined> {
+    await tx.query('LOCK TABLE routing_admin_entries IN SHARE ROW EXCLUSIVE MODE');
+    const { rows } = await tx.query<Row>(SELECT);
+    const current = rows.find((r) => r.kind === kind && r.name === name);
+    if (kind === 'mcp' || (entry === undefined && !current)) return current;
+    const { entries } = applicable(rows);
+    const set = kind === 'provider' ? entries.providers : entries.models;
+    if (entry === undefined) delete set[name];
+    else set[name] = entry;
+    const problems = await this.live.check(entries);
+    if (problems.length > 0)
+      throw new GatewayError('invalid_request', `The ${kind} cannot be ${entry === undefined ? 'removed' : 'saved'}: ${problems.join('; ')}`);
+    return current;
+  }
+}
+
+/** How long a failed load waits before it is tried again. */
+const RETRY_MS = 5_000;
+
+/**
+ * Runs a load of the stored entries until it succeeds, one at a time: a
+ * change heard while one runs makes one more after it, so an older read
+ * never lands after a newer one.
+ */
+export class Reloader {
+  private running: Promise<void> | undefined;
+  private heardMeanwhile = false;
+  private stopped = false;
+
+  constructor(
+    private readonly load: () => Promise<void>,
+    private readonly log: Logger,
+  ) {}
+
+  reload(): Promise<void> {
+    if (this.running) {
+      this.heardMeanwhile = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.heardMeanwhile = false;
+        await this.untilDone();
+      } while (this.heardMeanwhile && !this.stopped);
+      this.running = undefined;
+    })();
+    return this.running;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private async untilDone(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        return await this.load();
+      } catch (err) {
+        if (attempt === 0) this.log.warn({ reason: (err as Error).message }, 'cannot apply the providers and models of the admin API yet; retrying');
+        await sleep(RETRY_MS);
+      }
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
+import type { Migration } from '../kit/db/types.js';
+
+export const routingMigrations: Migration[] = [
+  {
+    version: 1,
+    description: 'providers, models and MCP approvals managed through the admin API, moved from governance',
+    sql: `
+      CREATE TABLE routing_admin_entries (
+        kind TEXT NOT NULL CHECK (kind IN ('provider', 'model', 'mcp')),
+        name TEXT NOT NULL,
+        -- As in the routing.providers / routing.models config sections (secrets only as references), or an MCP
+        -- server's approval: {"pins": {"<tool>": "<hash>"}}.
+        entry JSONB NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (kind, name)
+      );
+      -- Governance kept these entries before routing had tables of its own: they move here, and its table goes.
+      -- Whichever of the two migrates first, nothing is lost: governance drops that table itself only while empty.
+      DO $$
+      BEGIN
+        IF to_regclass('routing_entries') IS NOT NULL THEN
+          INSERT INTO routing_admin_entries (kind, name, entry, updated_at) SELECT kind, name, entry, updated_at FROM routing_entries;
+          DROP TABLE routing_entries;
+        END IF;
+      END $$;
+    `,
+  },
+];
+
+/** Routing works as <database>_routing: its admin-managed entries only. */
+export const routingDatabase: DatabasePlan = {
+  components: [{ name: 'routing', migrations: routingMigrations }],
+  roles: {
+    routing: { grants: tableGrants('SELECT, INSERT, UPDATE, DELETE', ['routing_admin_entries']) },
+  },
+};
