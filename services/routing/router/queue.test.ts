@@ -41,7 +41,12 @@ describe('a deployment at its maxInFlight', () => {
   it('sends calls past its cap to a deployment of the group with room rather than queue them', async () => {
     // Weighted so heavily that `a` is always first by strategy: only its cap sends calls to `b`.
     const { route, calls, end } = setup({
-      g: { deployments: [{ provider: 'a', model: 'm', maxInFlight: 2, weight: 1e9 }, { provider: 'b', model: 'm', weight: 1e-9 }] },
+      g: {
+        deployments: [
+          { provider: 'a', model: 'm', maxInFlight: 2, weight: 1e9 },
+          { provider: 'b', model: 'm', weight: 1e-9 },
+        ],
+      },
     });
     const answers = [route('g'), route('g'), route('g'), route('g')];
     await settle();
