@@ -83,7 +83,7 @@ export class RouterMetrics {
     });
     new Gauge({
       name: 'gateway_deployment_queued_calls',
-      help: 'Calls waiting for a slot of a deployment at its maxInFlight, by deployment (deployments with a cap only).',
+      help: 'Calls waiting for a slot of a deployment at its maxInFlight, by deployment.',
       labelNames: ['deployment'],
       registers: [registry],
       collect() {
