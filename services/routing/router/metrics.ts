@@ -106,7 +106,8 @@ export class RouterMetrics {
   attempt(attempt: Attempt): void {
     const deployment = this.label(attempt.provider, attempt.deployment, attempt.outcome === 'ok');
     this.calls.inc({ provider: attempt.provider, deployment, outcome: attempt.outcome });
-    this.duration.observe({ provider: attempt.provider }, attempt.durationMs / 1000);
+    // An overloaded attempt never reached the provider: its time is in gateway_deployment_queue_seconds.
+    if (attempt.outcome !== 'overloaded') this.duration.observe({ provider: attempt.provider }, attempt.durationMs / 1000);
   }
 
   queued(deployment: Deployment, ms: number): void {
