@@ -174,7 +174,7 @@ export class Router {
         deployment.breaker.release();
         return { kind: 'next', error: lastError, noCredential: lastError === undefined };
       }
-      // A deployment at its cap was ordered after those with room (roomFirst): waiting here, every one was full.
+      // Deployments at their cap come after those with room (roomFirst): a call waits here when all were full, or it was pinned.
       if (!deployment.slots.tryTake()) {
         const queued = performance.now();
         if (!(await this.queue(deployment, signal, tally))) {
