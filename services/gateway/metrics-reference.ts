@@ -36,8 +36,11 @@ const NOTES: Record<string, string> = {
   gateway_governance_overrun_usd_total: 'Spend past what budgets had reserved ([governance.md](governance.md#what-a-budget-guarantees)).',
   gateway_governance_reservations_released_total: "The reservation is kept as the request's charge (`governance.reservationTimeoutMs` for `timeout`).",
   gateway_upstream_requests_total:
-    'Every attempt counts, retries and fallbacks included. Up to 500 deployments a client made up get series of their own, the rest count as `deployment="<provider>/other"`.',
+    'Every attempt counts, retries and fallbacks included, and a wait for a slot that ended at `queueTimeoutMs` (`outcome="overloaded"`, not in `gateway_upstream_duration_seconds`). Up to 500 deployments a client made up get series of their own, the rest count as `deployment="<provider>/other"`.',
   gateway_provider_calls: 'Without a `maxConnections` for the provider, `queued` is always 0; alert on a sustained queue.',
+  gateway_deployment_queued_calls:
+    'Per routing process; only deployments with a `maxInFlight` have series ([routing.md](routing.md#caps-on-calls-in-flight)); alert on a sustained queue.',
+  gateway_deployment_queue_seconds: 'Only calls that waited are counted; a wait that ended at `queueTimeoutMs` is also an attempt with outcome `overloaded`.',
   gateway_events_dropped_total: 'Reasons: `spool_full` (`events.spool.whenFull: drop`), `shutdown`, `refused`; alert on any.',
   gateway_events_refused_total:
     "Outcomes: `reduced` (its audit row shows the cut fields), `set_aside` (in the spool folder's `dead-letters.ndjson`, with no audit or usage row); alert on `set_aside` ([operations.md](operations.md#events-the-bus-refused)).",

@@ -62,19 +62,24 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
 }
 
 async function whole(deps: PipelineDeps, inbound: InboundRequest, reply: FastifyReply, call: CompletionRequest, model: string) {
+  // A client that hangs up leaves routing too: its place in a deployment's queue, or the provider call.
+  const gone = new AbortController();
+  reply.raw.once('close', () => reply.raw.writableFinished || gone.abort());
   try {
-    const result = await deps.clients.routing.complete(call);
+    const result = await deps.clients.routing.complete(call, { signal: gone.signal });
     const cacheHit = result.cache?.result === 'hit';
     await inbound.finish({ model, stream: false, httpStatus: 200, served: result.served, usage: result.usage, attempts: result.attempts, cacheHit });
     const upstreamMs = result.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
     return reply
-      .headers({ ...servedHeaders(result.served, result.attempts), ...cacheHeaders(result.cache), ...inbound.overheadHeader(upstreamMs) })
+      .headers({ ...servedHeaders(result.served, result.attempts, result.queuedMs), ...cacheHeaders(result.cache), ...inbound.overheadHeader(upstreamMs) })
       .type('application/json')
       .send(result.body);
   } catch (err) {
-    throw inbound.fail(err, model, false);
+    throw inbound.fail(gone.signal.aborted ? clientClosed('answer was sent') : err, model, false);
   }
 }
+
+const clientClosed = (before: string) => new GatewayError('client_closed_request', `The client closed the connection before the ${before}.`);
 
 async function streamed(deps: PipelineDeps, inbound: InboundRequest, request: FastifyRequest, reply: FastifyReply, call: CompletionRequest, model: string) {
   const { endpoint } = inbound;
@@ -82,27 +87,29 @@ async function streamed(deps: PipelineDeps, inbound: InboundRequest, request: Fa
   const chunks = deps.clients.routing.completeStream(call, { signal: abort.signal });
   const iterator = chunks[Symbol.asyncIterator]();
   let start: StreamStart | undefined;
+  const clientGone = () => abort.abort();
+  // From the start: a client that hangs up while its call waits for a slot or a first chunk leaves routing too.
+  reply.raw.on('close', clientGone);
   try {
     // Nothing is sent until a provider's first chunk arrived (or the cache's answer), so an early failure is a plain HTTP error.
     const first = await iterator.next();
     if (first.value?.kind?.$case === 'start') start = first.value.kind.start;
   } catch (err) {
-    throw inbound.fail(err, model, true);
+    reply.raw.off('close', clientGone);
+    throw inbound.fail(abort.signal.aborted ? clientClosed('stream began') : err, model, true);
   }
   const served = start?.served;
   const cacheHit = start?.cache?.result === 'hit';
 
   reply.hijack();
   const sse = new SseWriter(reply.raw);
-  const clientGone = () => abort.abort();
   const closedByClient = () => {
-    const error = new GatewayError('client_closed_request', 'The client closed the connection before the stream ended.');
+    const error = clientClosed('stream ended');
     void inbound.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
   };
-  reply.raw.on('close', clientGone);
   sse.start({
     ...(reply.getHeaders() as Record<string, string>),
-    ...servedHeaders(served, []),
+    ...servedHeaders(served, [], start?.queuedMs),
     ...cacheHeaders(start?.cache),
     ...inbound.overheadHeader(start?.upstreamMs ?? 0),
   });

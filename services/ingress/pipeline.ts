@@ -317,13 +317,15 @@ function headerSafe(value: string): string {
 }
 
 /** Response headers naming the deployment that answered. */
-export function servedHeaders(served: Served | undefined, attempts: Attempt[]): Record<string, string> {
+export function servedHeaders(served: Served | undefined, attempts: Attempt[], queuedMs?: number): Record<string, string> {
   if (!served) return {};
   return {
     'x-gateway-provider': headerSafe(served.provider),
     'x-gateway-model': headerSafe(served.model),
     'x-gateway-deployment': headerSafe(served.deployment),
     'x-gateway-attempts': String(attempts.length),
+    // Rounded up: an answer that waited for a slot at all never says 0.
+    ...(queuedMs ? { 'x-gateway-queued-ms': String(Math.ceil(queuedMs)) } : {}),
   };
 }
 

@@ -46,6 +46,8 @@ export const errorCodes = {
   upstream_timeout: { status: 504, type: 'api_error' },
   // The gateway itself
   service_unavailable: { status: 503, type: 'api_error' },
+  // Every deployment a call could go to is at its maxInFlight, and the call waited its queueTimeoutMs for a slot.
+  overloaded: { status: 503, type: 'api_error' },
   internal_error: { status: 500, type: 'api_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

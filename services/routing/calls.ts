@@ -77,6 +77,8 @@ export async function openStream(translation: Translation, target: Target, timeo
   } finally {
     clearTimeout(timer);
   }
+  // The provider is busy with this call until the stream ends (chunks() aborts the attempt) or the client goes away.
+  target.heldUntil = signal;
 
   const native = isCompletions(translation) && provider.completionsStream !== undefined;
   let usage: OpenAIUsage | undefined;

@@ -14,6 +14,22 @@ const deploymentConfig = z.strictObject({
   weight: z.number().positive().default(1).describe('Share of traffic under the weighted strategy.'),
   inputCostPerMillion: z.number().min(0).optional().describe('USD per million prompt tokens, for the lowest-cost strategy.'),
   outputCostPerMillion: z.number().min(0).optional().describe('USD per million completion tokens, for the lowest-cost strategy.'),
+  maxInFlight: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe(
+      'A cap on calls in flight to this deployment per routing process (a stream counts until it ends). A call past it goes to a deployment of the group with room, or, when every one is full, waits in the gateway in arrival order, counted in gateway_deployment_queued_calls. Unset: no cap.',
+    ),
+  queueTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe(
+      'How long a call waits for a slot under maxInFlight before it gives up (503 overloaded, or the next deployment); default routing.queueTimeoutMs.',
+    ),
 });
 
 export type DeploymentConfig = z.infer<typeof deploymentConfig>;
@@ -40,6 +56,12 @@ export const routingConfig = z
       .record(z.string().min(1), z.union([z.string().min(1), modelGroupConfig]))
       .default({})
       .describe('Model names clients may use: an alias ("fast": "groq/llama-3.1-8b-instant") or a group of deployments.'),
+    queueTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(30_000)
+      .describe('How long a call waits for a slot of a deployment at its maxInFlight, unless the deployment sets its own queueTimeoutMs.'),
     adminProviders: adminProvidersConfig.describe(
       'What providers added through the admin API may point at and which secrets they may use (see docs/security.md).',
     ),
@@ -101,6 +123,13 @@ export const routingConfig = z
         continue;
       }
       entry.deployments.forEach((d, i) => {
+        if (d.queueTimeoutMs !== undefined && d.maxInFlight === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['models', name, 'deployments', i, 'queueTimeoutMs'],
+            message: 'only a deployment with maxInFlight queues calls',
+          });
+        }
         if (!providers.has(d.provider)) {
           ctx.addIssue({
             code: 'custom',

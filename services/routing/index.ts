@@ -70,6 +70,8 @@ export const routingService = defineService({
         recent_failures: d.breaker.recentFailures,
         retry_at: d.breaker.retryAt ? new Date(d.breaker.retryAt).toISOString() : null,
         in_flight: d.inFlight,
+        max_in_flight: d.slots.cap?.maxInFlight ?? null,
+        queued: d.slots.queued,
         latency_ms: d.latencyMs === undefined ? null : Math.round(d.latencyMs),
       })),
     }));

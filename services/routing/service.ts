@@ -123,6 +123,7 @@ export class Routing implements Api<typeof RoutingService> {
         usage: usageFromOpenAI({ prompt_tokens: usage?.prompt_tokens ?? 0, completion_tokens: 0, total_tokens: usage?.total_tokens ?? 0 }),
         served: served(routed.deployment),
         attempts: routed.attempts,
+        queuedMs: routed.queuedMs,
       };
       const answer = request.keepAnswer || cached?.storesAnswer ? encodeAnswer({ embeddings: routed.value }) : EMPTY;
       cached?.store(answer, result.usage, result.served);
@@ -152,6 +153,7 @@ export class Routing implements Api<typeof RoutingService> {
       attempts: routed.attempts,
       answer: request.keepAnswer ? answer : EMPTY,
       cache: cached?.outcome,
+      queuedMs: routed.queuedMs,
     };
   }
 
@@ -171,7 +173,7 @@ export class Routing implements Api<typeof RoutingService> {
     }
     const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => openStream(translation, target, this.timeouts));
     const upstreamMs = routed.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
-    yield { kind: { $case: 'start', start: { served: served(routed.deployment), upstreamMs, cache: cached?.outcome } } };
+    yield { kind: { $case: 'start', start: { served: served(routed.deployment), upstreamMs, cache: cached?.outcome, queuedMs: routed.queuedMs } } };
     const stream = routed.value;
     try {
       for await (const event of stream.events) yield dataChunk(event);

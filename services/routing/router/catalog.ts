@@ -151,9 +151,13 @@ export class ModelCatalog {
     const id = config.id ?? `${config.provider}/${config.model}`;
     let deployment = this.deployments.get(id);
     const before = this.earlier.get(id);
-    // A deployment whose provider and model are unchanged keeps its circuit, latency and in-flight count.
+    // A deployment whose provider and model are unchanged keeps its circuit, latency, calls in flight and queue.
+    // The first group to name an id sets its cap, as its costs: one deployment, one cap.
+    const cap =
+      config.maxInFlight === undefined ? undefined : { maxInFlight: config.maxInFlight, queueTimeoutMs: config.queueTimeoutMs ?? this.config.queueTimeoutMs };
     if (!deployment && before && before.provider === this.providers.get(config.provider) && before.model === config.model) {
       deployment = before;
+      deployment.slots.setCap(cap);
       this.deployments.set(id, deployment);
     }
     if (!deployment) {
@@ -161,7 +165,7 @@ export class ModelCatalog {
         config.inputCostPerMillion !== undefined || config.outputCostPerMillion !== undefined
           ? (config.inputCostPerMillion ?? 0) + (config.outputCostPerMillion ?? 0)
           : undefined;
-      deployment = new Deployment(id, this.providers.get(config.provider)!, config.model, cost, this.config.circuitBreaker, this.now);
+      deployment = new Deployment(id, this.providers.get(config.provider)!, config.model, cost, this.config.circuitBreaker, cap, this.now);
       this.deployments.set(id, deployment);
     }
     return deployment;

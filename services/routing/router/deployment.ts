@@ -1,6 +1,7 @@
 import type { ProviderAdapter } from '../providers/types.js';
 import { CircuitBreaker, type CircuitSettings } from './circuit.js';
 import type { Strategy } from '../config.js';
+import { type Cap, Slots } from './slots.js';
 
 /**
  * One place requests can go: a provider and a model there, with its live
@@ -8,7 +9,8 @@ import type { Strategy } from '../config.js';
  * failing deployment is seen as failing everywhere.
  */
 export class Deployment {
-  inFlight = 0;
+  /** Its calls in flight (streams until they end), and those waiting under its cap. */
+  readonly slots: Slots;
   /** Moving average of successful call latency (to first chunk when streaming); undefined until measured. */
   latencyMs: number | undefined;
   readonly breaker: CircuitBreaker;
@@ -20,9 +22,15 @@ export class Deployment {
     /** USD per million tokens, prompt + completion; undefined when not configured. */
     readonly costPerMillion: number | undefined,
     circuit: CircuitSettings,
+    cap?: Cap,
     now: () => number = Date.now,
   ) {
     this.breaker = new CircuitBreaker(circuit, now);
+    this.slots = new Slots(cap);
+  }
+
+  get inFlight(): number {
+    return this.slots.inFlight;
   }
 
   /** Exponentially weighted: recent calls count most, one slow call does not swing it. */

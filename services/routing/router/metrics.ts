@@ -12,6 +12,7 @@ const AD_HOC_SERIES = 500;
 export class RouterMetrics {
   private readonly calls: Counter<'provider' | 'deployment' | 'outcome'>;
   private readonly duration: Histogram<'provider'>;
+  private readonly queueWait: Histogram<'deployment'>;
 
   /**
    * Configured deployments have series of their own, and so do those a client
@@ -73,9 +74,26 @@ export class RouterMetrics {
         }
       },
     });
+    this.queueWait = new Histogram({
+      name: 'gateway_deployment_queue_seconds',
+      help: 'Time calls waited for a slot of a deployment at its maxInFlight, however the wait ended (a slot, queueTimeoutMs, the client gone).',
+      labelNames: ['deployment'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+    new Gauge({
+      name: 'gateway_deployment_queued_calls',
+      help: 'Calls waiting for a slot of a deployment at its maxInFlight, by deployment.',
+      labelNames: ['deployment'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const d of deployments()) if (d.slots.cap) this.set({ deployment: label(d) }, d.slots.queued);
+      },
+    });
     new Gauge({
       name: 'gateway_deployment_in_flight',
-      help: 'Provider calls in progress, by deployment.',
+      help: 'Provider calls in progress, by deployment (a stream until it ends).',
       labelNames: ['deployment'],
       registers: [registry],
       collect() {
@@ -88,7 +106,12 @@ export class RouterMetrics {
   attempt(attempt: Attempt): void {
     const deployment = this.label(attempt.provider, attempt.deployment, attempt.outcome === 'ok');
     this.calls.inc({ provider: attempt.provider, deployment, outcome: attempt.outcome });
-    this.duration.observe({ provider: attempt.provider }, attempt.durationMs / 1000);
+    // An overloaded attempt never reached the provider: its time is in gateway_deployment_queue_seconds.
+    if (attempt.outcome !== 'overloaded') this.duration.observe({ provider: attempt.provider }, attempt.durationMs / 1000);
+  }
+
+  queued(deployment: Deployment, ms: number): void {
+    this.queueWait.observe({ deployment: this.label(deployment.provider.name, deployment.id, false) }, ms / 1000);
   }
 
   private label(provider: string, id: string, served: boolean): string {

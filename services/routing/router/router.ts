@@ -8,7 +8,7 @@ import { ProviderError } from '../providers/types.js';
 import type { ModelCatalog } from './catalog.js';
 import type { Deployment, ModelGroup } from './deployment.js';
 import { RouterMetrics } from './metrics.js';
-import { orderDeployments } from './strategy.js';
+import { orderDeployments, roomFirst } from './strategy.js';
 
 export type Reason = 'initial' | 'retry' | 'credential_rotation' | 'fallback' | 'context_window_fallback' | 'content_policy_fallback';
 
@@ -16,12 +16,22 @@ export interface Target {
   deployment: Deployment;
   credential: number;
   signal: AbortSignal;
+  /** Set by a call whose work goes on after it returns (a stream, read later): the deployment's slot is held until it aborts. */
+  heldUntil?: AbortSignal;
 }
 
 export interface Routed<T> {
   value: T;
   deployment: Deployment;
   attempts: Attempt[];
+  /** Time the request's calls waited for a slot of a deployment at its maxInFlight; undefined when none waited. */
+  queuedMs: number | undefined;
+}
+
+/** What a request's provider calls add up to while it is routed. */
+interface Tally {
+  readonly attempts: Attempt[];
+  queuedMs: number;
 }
 
 /** What a call returned that should count as a refusal (e.g. finish_reason content_filter). */
@@ -69,12 +79,12 @@ export class Router {
     call: (target: Target) => Promise<T>,
     inspect?: Inspect<T>,
   ): Promise<Routed<T>> {
-    const attempts: Attempt[] = [];
+    const tally: Tally = { attempts: [], queuedMs: 0 };
     try {
-      return await this.run(model, hints, signal, attempts, call, inspect);
+      return await this.run(model, hints, signal, tally, call, inspect);
     } catch (err) {
       // Whatever ends the request, the provider calls made before it stay on the record.
-      if (err instanceof GatewayError) err.attempts = attempts;
+      if (err instanceof GatewayError) err.attempts = tally.attempts;
       throw err;
     }
   }
@@ -83,10 +93,11 @@ export class Router {
     model: string,
     hints: RoutingHints | undefined,
     signal: AbortSignal,
-    attempts: Attempt[],
+    tally: Tally,
     call: (target: Target) => Promise<T>,
     inspect?: Inspect<T>,
   ): Promise<Routed<T>> {
+    const { attempts } = tally;
     const primary = this.catalog.resolve(model);
     const strategy = parseStrategy(hints?.strategy);
     // A pin narrows the first choice only: checked before any call, and the group's fallbacks still follow it.
@@ -104,15 +115,15 @@ export class Router {
       if (visited.has(group.name)) continue;
       visited.add(group.name);
       let reason = groupReason;
-      const candidates = group === primary && pinned ? [pinned] : orderDeployments(group.members, strategy ?? group.strategy);
+      const candidates = group === primary && pinned ? [pinned] : roomFirst(orderDeployments(group.members, strategy ?? group.strategy));
       for (const deployment of candidates) {
         if (attempts.length >= this.retry.maxAttempts) break;
         if (!deployment.breaker.tryAcquire()) {
           refusedByCircuit = true;
           continue;
         }
-        const outcome = await this.tryDeployment(deployment, group, reason, attempts, signal, single, call, inspect);
-        if (outcome.kind === 'ok') return { value: outcome.value, deployment, attempts };
+        const outcome = await this.tryDeployment(deployment, group, reason, tally, signal, single, call, inspect);
+        if (outcome.kind === 'ok') return { value: outcome.value, deployment, attempts, queuedMs: tally.queuedMs || undefined };
         if (outcome.kind === 'next' && outcome.noCredential) noCredential = true;
         if (outcome.kind === 'fatal') throw outcome.error;
         lastError = outcome.error ?? lastError;
@@ -142,12 +153,13 @@ export class Router {
     deployment: Deployment,
     group: ModelGroup,
     firstReason: Reason,
-    attempts: Attempt[],
+    tally: Tally,
     signal: AbortSignal,
     single: boolean,
     call: (target: Target) => Promise<T>,
     inspect: Inspect<T> | undefined,
   ): Promise<DeploymentOutcome<T>> {
+    const { attempts } = tally;
     const pool = this.catalog.credentials(deployment.provider.name);
     const refused = new Set<number>();
     let reason = firstReason;
@@ -162,12 +174,26 @@ export class Router {
         deployment.breaker.release();
         return { kind: 'next', error: lastError, noCredential: lastError === undefined };
       }
+      // Deployments at their cap come after those with room (roomFirst): a call waits here when all were full, or it was pinned.
+      if (!deployment.slots.tryTake()) {
+        const queued = performance.now();
+        if (!(await this.queue(deployment, signal, tally))) {
+          const { maxInFlight, queueTimeoutMs } = deployment.slots.cap!;
+          const error = new GatewayError(
+            'overloaded',
+            `Deployment ${deployment.id} has its most calls in flight (maxInFlight ${maxInFlight}) and none ended within ${queueTimeoutMs} ms; retry later.`,
+          );
+          this.record(attempts, deployment, credential, reason, queued, error);
+          deployment.breaker.release();
+          return { kind: 'next', error };
+        }
+      }
       const stamp = pool.stampOf(credential);
       const started = performance.now();
-      deployment.inFlight++;
+      const target: Target = { deployment, credential, signal };
       let error: ProviderError | GatewayError;
       try {
-        const value = await call({ deployment, credential, signal });
+        const value = await call(target);
         const refusal = inspect?.(value, deployment);
         if (!refusal || group.contentPolicyFallbacks.length === 0) {
           deployment.breaker.success();
@@ -184,7 +210,8 @@ export class Router {
         }
         error = err instanceof GatewayError ? err : unbuildable(err, deployment.provider.name);
       } finally {
-        deployment.inFlight--;
+        if (target.heldUntil) deployment.slots.releaseWhen(target.heldUntil);
+        else deployment.slots.release();
       }
       this.record(attempts, deployment, credential, reason, started, error);
       lastError = error;
@@ -238,6 +265,21 @@ export class Router {
     }
     deployment.breaker.release();
     return { kind: 'next', error: lastError };
+  }
+
+  /** Waits in the deployment's queue: true with a slot, false when its queueTimeoutMs passed; throws when the client went away. */
+  private async queue(deployment: Deployment, signal: AbortSignal, tally: Tally): Promise<boolean> {
+    const started = performance.now();
+    try {
+      return await deployment.slots.wait(signal);
+    } catch (err) {
+      deployment.breaker.release();
+      throw err;
+    } finally {
+      const ms = performance.now() - started;
+      tally.queuedMs += ms;
+      this.metrics.queued(deployment, ms);
+    }
   }
 
   /** Exponential backoff with jitter; a Retry-After longer than maxDelayMs means move on (undefined). */

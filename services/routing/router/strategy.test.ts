@@ -42,9 +42,9 @@ describe('deployment strategies', () => {
     const a = make('a', 10);
     const b = make('b', 2);
     const c = make('c');
-    a.inFlight = 5;
-    b.inFlight = 1;
-    c.inFlight = 3;
+    a.slots.inFlight = 5;
+    b.slots.inFlight = 1;
+    c.slots.inFlight = 3;
     a.observeLatency(100);
     b.observeLatency(300);
     const members = [a, b, c].map((deployment) => ({ deployment, weight: 1 }));

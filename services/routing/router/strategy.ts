@@ -45,3 +45,13 @@ function sortBy(deployments: readonly Deployment[], score: (d: Deployment) => nu
     .sort((a, b) => a.score - b.score || a.tie - b.tie)
     .map(({ d }) => d);
 }
+
+/**
+ * The order with deployments that have room before those at their maxInFlight
+ * (each part in strategy order): a call waits in a queue only when every
+ * deployment of the group is full.
+ */
+export function roomFirst(order: Deployment[]): Deployment[] {
+  if (order.every((d) => d.slots.hasRoom)) return order;
+  return [...order.filter((d) => d.slots.hasRoom), ...order.filter((d) => !d.slots.hasRoom)];
+}

@@ -142,7 +142,11 @@ export interface CompletionResponse {
   /** The answer in the canonical shape (StoredAnswer.answer), when keep_answer asked for it. */
   answer: Buffer;
   /** Set when the request had a CacheRequest. */
-  cache: CacheOutcome | undefined;
+  cache:
+    | CacheOutcome
+    | undefined;
+  /** Time the request's calls waited in routing for a slot of a deployment at its maxInFlight; unset when none waited. */
+  queuedMs?: number | undefined;
 }
 
 export interface CompletionChunk {
@@ -160,7 +164,11 @@ export interface StreamStart {
   /** Time spent waiting on providers before their first chunk (every attempt), for the gateway's own overhead. */
   upstreamMs: number;
   /** Set when the request had a CacheRequest. */
-  cache: CacheOutcome | undefined;
+  cache:
+    | CacheOutcome
+    | undefined;
+  /** As CompletionResponse.queued_ms. */
+  queuedMs?: number | undefined;
 }
 
 /** One server-sent event for the client. */
@@ -1166,6 +1174,7 @@ function createBaseCompletionResponse(): CompletionResponse {
     attempts: [],
     answer: Buffer.alloc(0),
     cache: undefined,
+    queuedMs: undefined,
   };
 }
 
@@ -1188,6 +1197,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     }
     if (message.cache !== undefined) {
       CacheOutcome.encode(message.cache, writer.uint32(50).fork()).join();
+    }
+    if (message.queuedMs !== undefined) {
+      writer.uint32(57).double(message.queuedMs);
     }
     return writer;
   },
@@ -1253,6 +1265,14 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
             message.cache = CacheOutcome.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.queuedMs = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1273,6 +1293,11 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
       attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
       answer: isSet(object.answer) ? Buffer.from(bytesFromBase64(object.answer)) : Buffer.alloc(0),
       cache: isSet(object.cache) ? CacheOutcome.fromJSON(object.cache) : undefined,
+      queuedMs: isSet(object.queuedMs)
+        ? globalThis.Number(object.queuedMs)
+        : isSet(object.queued_ms)
+        ? globalThis.Number(object.queued_ms)
+        : undefined,
     };
   },
 
@@ -1296,6 +1321,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     if (message.cache !== undefined) {
       obj.cache = CacheOutcome.toJSON(message.cache);
     }
+    if (message.queuedMs !== undefined) {
+      obj.queuedMs = floatToJson(message.queuedMs);
+    }
     return obj;
   },
 
@@ -1314,6 +1342,7 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     message.cache = (object.cache !== undefined && object.cache !== null)
       ? CacheOutcome.fromPartial(object.cache)
       : undefined;
+    message.queuedMs = object.queuedMs ?? undefined;
     return message;
   },
 };
@@ -1441,7 +1470,7 @@ export const CompletionChunk: MessageFns<CompletionChunk> = {
 };
 
 function createBaseStreamStart(): StreamStart {
-  return { served: undefined, upstreamMs: 0, cache: undefined };
+  return { served: undefined, upstreamMs: 0, cache: undefined, queuedMs: undefined };
 }
 
 export const StreamStart: MessageFns<StreamStart> = {
@@ -1454,6 +1483,9 @@ export const StreamStart: MessageFns<StreamStart> = {
     }
     if (message.cache !== undefined) {
       CacheOutcome.encode(message.cache, writer.uint32(26).fork()).join();
+    }
+    if (message.queuedMs !== undefined) {
+      writer.uint32(33).double(message.queuedMs);
     }
     return writer;
   },
@@ -1495,6 +1527,14 @@ export const StreamStart: MessageFns<StreamStart> = {
             message.cache = CacheOutcome.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.queuedMs = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1516,6 +1556,11 @@ export const StreamStart: MessageFns<StreamStart> = {
         ? globalThis.Number(object.upstream_ms)
         : 0,
       cache: isSet(object.cache) ? CacheOutcome.fromJSON(object.cache) : undefined,
+      queuedMs: isSet(object.queuedMs)
+        ? globalThis.Number(object.queuedMs)
+        : isSet(object.queued_ms)
+        ? globalThis.Number(object.queued_ms)
+        : undefined,
     };
   },
 
@@ -1529,6 +1574,9 @@ export const StreamStart: MessageFns<StreamStart> = {
     }
     if (message.cache !== undefined) {
       obj.cache = CacheOutcome.toJSON(message.cache);
+    }
+    if (message.queuedMs !== undefined) {
+      obj.queuedMs = floatToJson(message.queuedMs);
     }
     return obj;
   },
@@ -1545,6 +1593,7 @@ export const StreamStart: MessageFns<StreamStart> = {
     message.cache = (object.cache !== undefined && object.cache !== null)
       ? CacheOutcome.fromPartial(object.cache)
       : undefined;
+    message.queuedMs = object.queuedMs ?? undefined;
     return message;
   },
 };
