@@ -285,7 +285,9 @@ async function importCommand(args: string[]): Promise<void> {
   try {
     text = readFileSync(values.config, 'utf8');
   } catch (err) {
-    throw new Error(`import litellm: cannot read ${values.config} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the path of LiteLLM's config.yaml`);
+    throw new Error(
+      `import litellm: cannot read ${values.config} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the path of LiteLLM's config.yaml`,
+    );
   }
   const { convertLiteLLM, ImportFailed, parseLiteLLM, renderImport } = await import('./import-litellm/convert.js');
   const imported = (() => {

@@ -112,8 +112,7 @@ export function convertLiteLLM(doc: Tree): Imported {
 
     const read = new Set([...DEPLOYMENT_PARAMS, ...providerParams(target.prefix)]);
     for (const key of ['rpm', 'tpm']) if (key in params) report.dropped(`${path}.litellm_params.${key}`, RATE_LIMIT);
-    for (const key of Object.keys(params))
-      if (!read.has(key)) report.dropped(`${path}.litellm_params.${key}`, PARAM_REASONS[key] ?? 'no equivalent here');
+    for (const key of Object.keys(params)) if (!read.has(key)) report.dropped(`${path}.litellm_params.${key}`, PARAM_REASONS[key] ?? 'no equivalent here');
     for (const key of Object.keys(info))
       if (!['id', 'input_cost_per_token', 'output_cost_per_token'].includes(key))
         report.dropped(`${path}.model_info.${key}`, "no equivalent: what a model supports comes from its provider's type");
@@ -122,8 +121,7 @@ export function convertLiteLLM(doc: Tree): Imported {
 
   const leftOut = new Set([...named].filter((name) => !groups.has(name)));
   const settings = convertSettings(doc, new Set(groups.keys()), leftOut, report);
-  for (const key of Object.keys(doc))
-    if (!SECTIONS.includes(key)) report.dropped(key, 'not a section of LiteLLM\'s proxy config that this import knows');
+  for (const key of Object.keys(doc)) if (!SECTIONS.includes(key)) report.dropped(key, "not a section of LiteLLM's proxy config that this import knows");
   if (isTree(doc.environment_variables))
     for (const name of Object.keys(doc.environment_variables))
       report.set(`environment_variables.${name}`, "LiteLLM set it at start: set it in the gateway's environment where the output refers to it");

@@ -115,21 +115,22 @@ export function convertSettings(doc: Tree, groups: ReadonlySet<string>, leftOut:
       report.changed(strategy.path, "no usage-based strategy here: groups are weighted by their deployments' rpm (else tpm), the shares LiteLLM aims for");
   }
 
+  const missing = (name: unknown) =>
+    typeof name === 'string' && leftOut.has(name) ? `every model_list entry of "${name}" was left out` : `"${String(name)}" is not a model_name of model_list`;
   const aliases = take('model_group_alias');
   if (aliases && isTree(aliases.value))
     for (const [alias, target] of Object.entries(aliases.value)) {
       const group = isTree(target) ? target.model : target;
       if (typeof group === 'string' && groups.has(group)) settings.aliases[alias] = group;
-      else report.dropped(`${aliases.path}.${alias}`, `left out: its target is ${unknown(group)}`);
+      else report.dropped(`${aliases.path}.${alias}`, `left out: ${missing(group)}`);
     }
 
   const known = (name: string) => groups.has(name) || name in settings.aliases;
-  const unknown = (name: unknown) => (typeof name === 'string' && leftOut.has(name) ? 'its model_list entries were left out' : 'not a model_name of model_list');
   const targets = (value: unknown, path: string, source: string): string[] => {
     const list = Array.isArray(value) ? value : [value];
     return list.filter((target, i) => {
       const ok = typeof target === 'string' && known(target) && target !== source;
-      if (!ok) report.dropped(`${path}[${i}]`, `left out of the fallbacks: ${target === source ? 'the group itself' : unknown(target)}`);
+      if (!ok) report.dropped(`${path}[${i}]`, `left out of the fallbacks: ${target === source ? 'the group itself' : missing(target)}`);
       return ok;
     }) as string[];
   };
@@ -146,8 +147,10 @@ export function convertSettings(doc: Tree, groups: ReadonlySet<string>, leftOut:
         const path = `${found.path}[${i}].${source}`;
         // "*" is LiteLLM's rule for every group that has none of its own.
         const sources = source === '*' ? [...groups] : [source];
-        if (source !== '*' && !groups.has(source)) report.dropped(path, `left out: ${unknown(source)}`);
-        else for (const group of sources) if (source !== '*' || !settings.fallbacks[kind].has(group)) settings.fallbacks[kind].set(group, targets(list, path, group));
+        if (source !== '*' && !groups.has(source)) report.dropped(path, `left out: ${missing(source)}`);
+        else
+          for (const group of sources)
+            if (source !== '*' || !settings.fallbacks[kind].has(group)) settings.fallbacks[kind].set(group, targets(list, path, group));
       }
     });
   }
@@ -173,7 +176,10 @@ export function convertSettings(doc: Tree, groups: ReadonlySet<string>, leftOut:
   if (typeof router.allowed_fails === 'number') {
     // LiteLLM cools a deployment down once it fails more than allowed_fails times in a minute.
     settings.circuitBreaker = { failureThreshold: router.allowed_fails + 1, windowMs: 60_000 };
-    report.changed('router_settings.allowed_fails', "counts 5xx, network errors and timeouts; a 429 leaves only its credential out, for the provider's Retry-After");
+    report.changed(
+      'router_settings.allowed_fails',
+      "counts 5xx, network errors and timeouts; a 429 leaves only its credential out, for the provider's Retry-After",
+    );
   }
   const cooldown = seconds(router.cooldown_time);
   if (cooldown !== undefined) settings.circuitBreaker.openMs = cooldown;
@@ -181,7 +187,8 @@ export function convertSettings(doc: Tree, groups: ReadonlySet<string>, leftOut:
   const timeout = router.timeout !== undefined ? { value: router.timeout, path: 'router_settings.timeout' } : undefined;
   const total = seconds(timeout?.value ?? litellm.request_timeout);
   if (total !== undefined) settings.timeouts = { totalMs: total, firstByteMs: Math.min(total, 60_000) };
-  if (timeout && litellm.request_timeout !== undefined) report.dropped('litellm_settings.request_timeout', 'router_settings.timeout is used, as LiteLLM\'s router does');
+  if (timeout && litellm.request_timeout !== undefined)
+    report.dropped('litellm_settings.request_timeout', "router_settings.timeout is used, as LiteLLM's router does");
 
   if (litellm.set_verbose === true) settings.logLevel = 'debug';
 
