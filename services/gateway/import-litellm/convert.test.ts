@@ -191,6 +191,9 @@ describe('gateway import litellm: each setting', () => {
     expect(config.routing.retry.maxAttempts).toBe(4);
     expect(config.routing.timeouts.totalMs).toBe(120_000);
     expect(config.log.level).toBe('debug');
+    expect(importText(litellm({ model_list: [openai('a')], router_settings: { allowed_fails: 'three' } })).report).toContain(
+      'router_settings.allowed_fails: left out: expected a number of 0 or more',
+    );
     expect(report).toContain('litellm_settings.num_retries: router_settings.num_retries is used');
   });
 

@@ -117,7 +117,7 @@ export function convertLiteLLM(doc: Tree): Imported {
       if (!['id', 'input_cost_per_token', 'output_cost_per_token'].includes(key))
         report.dropped(`${path}.model_info.${key}`, "no equivalent: what a model supports comes from its provider's type");
   });
-  if (groups.size === 0) throw new ImportFailed(report, 'none of model_list could be imported');
+  if (groups.size === 0) throw new ImportFailed(report, 'none of model_list could be imported: each entry is listed above with why');
 
   const leftOut = new Set([...named].filter((name) => !groups.has(name)));
   const settings = convertSettings(doc, new Set(groups.keys()), leftOut, report);

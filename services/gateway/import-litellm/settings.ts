@@ -75,9 +75,15 @@ function isTree(value: unknown): value is Tree {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function seconds(value: unknown): number | undefined {
-  return typeof value === 'number' && value > 0 ? Math.round(value * 1000) : undefined;
+/** A count or a duration in seconds as LiteLLM writes it; anything else is reported and left out. */
+function numberAt(value: unknown, path: string, report: Report): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number' && value >= 0) return value;
+  report.dropped(path, 'left out: expected a number of 0 or more');
+  return undefined;
 }
+
+const milliseconds = (seconds: number | undefined) => (seconds ? Math.round(seconds * 1000) : undefined);
 
 /** `groups`: the model groups of the output; `leftOut`: model_names whose every model_list entry was left out. */
 export function convertSettings(doc: Tree, groups: ReadonlySet<string>, leftOut: ReadonlySet<string>, report: Report): Settings {
@@ -158,36 +164,39 @@ export function convertSettings(doc: Tree, groups: ReadonlySet<string>, leftOut:
     for (const group of groups)
       if (!settings.fallbacks.fallbacks.has(group)) settings.fallbacks.fallbacks.set(group, targets(defaults.value, defaults.path, group));
 
-  const retries = take('num_retries');
-  if (retries && typeof retries.value === 'number') {
+  const retriesAt = take('num_retries');
+  const retries = retriesAt && numberAt(retriesAt.value, retriesAt.path, report);
+  if (retriesAt && retries !== undefined) {
     // LiteLLM gives each group it tries (the requested one, then each fallback) num_retries + 1 calls.
     const longest = Math.max(0, ...[...settings.fallbacks.fallbacks.values()].map((list) => list.length));
-    settings.retry.maxAttempts = Math.min(50, (retries.value + 1) * (longest + 1));
+    settings.retry.maxAttempts = Math.min(50, Math.floor(retries + 1) * (longest + 1));
     report.changed(
-      retries.path,
+      retriesAt.path,
       `routing.retry.maxAttempts: ${settings.retry.maxAttempts}, calls per request in all; each deployment is tried routing.retry.attemptsPerDeployment times before the next (docs/routing.md)`,
     );
   }
   for (const key of ['retry_after', 'allowed_fails', 'cooldown_time', 'timeout']) read.router_settings.add(key);
   for (const key of ['request_timeout', 'set_verbose']) read.litellm_settings.add(key);
-  const retryAfter = seconds(router.retry_after);
+  const retryAfter = milliseconds(numberAt(router.retry_after, 'router_settings.retry_after', report));
   if (retryAfter !== undefined) settings.retry.baseDelayMs = retryAfter;
 
-  if (typeof router.allowed_fails === 'number') {
+  const allowedFails = numberAt(router.allowed_fails, 'router_settings.allowed_fails', report);
+  if (allowedFails !== undefined) {
     // LiteLLM cools a deployment down once it fails more than allowed_fails times in a minute.
-    settings.circuitBreaker = { failureThreshold: router.allowed_fails + 1, windowMs: 60_000 };
+    settings.circuitBreaker = { failureThreshold: Math.floor(allowedFails) + 1, windowMs: 60_000 };
     report.changed(
       'router_settings.allowed_fails',
       "counts 5xx, network errors and timeouts; a 429 leaves only its credential out, for the provider's Retry-After",
     );
   }
-  const cooldown = seconds(router.cooldown_time);
+  const cooldown = milliseconds(numberAt(router.cooldown_time, 'router_settings.cooldown_time', report));
   if (cooldown !== undefined) settings.circuitBreaker.openMs = cooldown;
 
-  const timeout = router.timeout !== undefined ? { value: router.timeout, path: 'router_settings.timeout' } : undefined;
-  const total = seconds(timeout?.value ?? litellm.request_timeout);
+  const total = milliseconds(
+    numberAt(router.timeout, 'router_settings.timeout', report) ?? numberAt(litellm.request_timeout, 'litellm_settings.request_timeout', report),
+  );
   if (total !== undefined) settings.timeouts = { totalMs: total, firstByteMs: Math.min(total, 60_000) };
-  if (timeout && litellm.request_timeout !== undefined)
+  if (router.timeout !== undefined && litellm.request_timeout !== undefined)
     report.dropped('litellm_settings.request_timeout', "router_settings.timeout is used, as LiteLLM's router does");
 
   if (litellm.set_verbose === true) settings.logLevel = 'debug';
