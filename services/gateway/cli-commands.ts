@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CHECKPOINT_FILE, readCheckpoints } from '../audit/checkpoints.js';
@@ -275,6 +275,36 @@ async function migrateCommand(args: string[]): Promise<void> {
   }
 }
 
+/** Turns another gateway's configuration into this one's: the YAML on stdout (or --out), what did not carry over on stderr. */
+async function importCommand(args: string[]): Promise<void> {
+  const [source, ...rest] = args;
+  if (source !== 'litellm') throw new Error(`expected: gateway import litellm --config <config.yaml>\n\n${HELP.import}`);
+  const { values } = parse(rest, { ...CONFIG_OPTION, out: { type: 'string', short: 'o' } });
+  if (!values.config) throw new Error("import litellm: give LiteLLM's proxy config with --config <config.yaml>");
+  let text: string;
+  try {
+    text = readFileSync(values.config, 'utf8');
+  } catch (err) {
+    throw new Error(
+      `import litellm: cannot read ${values.config} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the path of LiteLLM's config.yaml`,
+    );
+  }
+  const { convertLiteLLM, ImportFailed, parseLiteLLM, renderImport } = await import('./import-litellm/convert.js');
+  const imported = (() => {
+    try {
+      return convertLiteLLM(parseLiteLLM(text, values.config));
+    } catch (err) {
+      if (err instanceof ImportFailed) for (const line of err.report.lines()) console.error(line);
+      throw err;
+    }
+  })();
+  const yaml = renderImport(imported, values.config);
+  for (const line of imported.report.lines()) console.error(line);
+  if (!values.out) return void process.stdout.write(yaml);
+  writeFileSync(values.out, yaml);
+  console.error(`wrote ${values.out}; check it with: gateway config check --config ${values.out}`);
+}
+
 export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   start,
   certs: certsCommand,
@@ -284,4 +314,5 @@ export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   config: configCommand,
   nats: natsCommand,
   migrate: migrateCommand,
+  import: importCommand,
 };

@@ -18,6 +18,7 @@ Usage:
   gateway dead-letters [--consumer <name>] [--json]     list events a consumer or SIEM sink could never write or deliver
   gateway certs init <dir> [--hosts <list>]             make a development CA and a certificate per service (mutual TLS)
   gateway migrate [--config <file>]                     as the database's owner: every service's tables, roles and role passwords
+  gateway import litellm --config <file> [--out <file>]  turn a LiteLLM proxy config.yaml into this gateway's configuration
   gateway config check [--config <file>]                validate the configuration and exit
   gateway config reference                              print the configuration reference (Markdown)
   gateway nats config [--user <services>]...            print nats-server users allowed only what each service does on the bus
@@ -106,6 +107,21 @@ Options:
 Options:
   --config, -c <file>   configuration to read database.url and database.passwords from
   --help                show this help`,
+  import: `gateway import litellm — turn a LiteLLM proxy config.yaml into this gateway's configuration (docs/migrating-from-litellm.md)
+
+  gateway import litellm --config <config.yaml> [--out <file>]
+      maps model_list (providers by prefix, deployments grouped by model_name, weights from weight or rpm/tpm),
+      router_settings and litellm_settings (strategy, retries, fallbacks of every kind, cooldowns, timeouts) to the
+      routing section. Secrets stay references: os.environ/NAME becomes env:NAME, and a key written into the file is
+      not copied but replaced by env:<NEW_NAME>, which it asks you to set. Prints on stderr every key it could not
+      carry over, and why; the output's header repeats them. Nothing is resolved or sent anywhere.
+
+Options:
+  --config, -c <file>   LiteLLM's proxy config.yaml
+  --out, -o <file>      write the configuration there (default: stdout)
+  --help                show this help
+
+Keys, teams and budgets from LiteLLM's database: \`gateway import litellm --database <url>\`, coming.`,
   config: `gateway config check [--config <file>]  validate the configuration, print problems, exit 1 if any
 gateway config reference                 print every configuration key with its type, default and meaning (Markdown)`,
   nats: `gateway nats config — the users of a nats-server configuration (deploy/nats/users.conf is its output for the defaults)

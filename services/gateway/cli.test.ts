@@ -219,4 +219,19 @@ describe('gateway CLI', () => {
     expect(command.code).toBe(1);
     expect(command.stderr).toContain('unknown command "launch"');
   });
+
+  it('import litellm: help, and errors that say what to give it', async () => {
+    expect((await gateway(['import', '--help'])).stdout).toContain('gateway import litellm --config <config.yaml> [--out <file>]');
+    const other = await gateway(['import', 'portkey']);
+    expect(other.stderr).toContain('error: expected: gateway import litellm --config <config.yaml>');
+    expect((await gateway(['import', 'litellm'])).stderr).toContain("error: import litellm: give LiteLLM's proxy config with --config <config.yaml>");
+    const missing = await gateway(['import', 'litellm', '--config', '/nonexistent/config.yaml']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("error: import litellm: cannot read /nonexistent/config.yaml (ENOENT); give the path of LiteLLM's config.yaml");
+    const own = join(mkdtempSync(join(tmpdir(), 'gw-cli-')), 'gateway.yaml');
+    writeFileSync(own, 'routing:\n  models: {}\n');
+    const notLiteLLM = await gateway(['import', 'litellm', '--config', own]);
+    expect(notLiteLLM.code).toBe(1);
+    expect(notLiteLLM.stderr).toContain(`error: ${own} looks like this gateway's own configuration, not LiteLLM's`);
+  });
 });
