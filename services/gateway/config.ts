@@ -203,7 +203,7 @@ export const gatewayConfig = z.strictObject({
         .enum(['durable', 'best-effort'])
         .default('durable')
         .describe(
-          "durable: the end of an answer (a body; a stream's events from the one that completes it) waits until its request event is accepted by JetStream or fsync'd to the spool, so an answered request is on record even if the process is killed; best-effort: events go after the answer (up to nats.publishLingerMs later), lost if the process dies meanwhile. Written in each request event as recordGuarantee. The embedded in-process bus is in-process either way.",
+          "durable: the end of an answer (a body; a stream's events from the one that completes it) waits until its request event is accepted by JetStream or fsync'd to the spool, or in embedded mode written by audit and metering, so an answered request is on record even if the process is killed; best-effort: events go after the answer (up to nats.publishLingerMs later), lost if the process dies meanwhile. Written in each request event as recordGuarantee.",
         ),
       spool: z
         .strictObject({

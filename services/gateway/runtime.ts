@@ -76,8 +76,9 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
       : Promise.resolve(new MemoryBus(log.child({ component: 'bus' }), { batchLingerMs: config.nats.batchLingerMs })));
   const getPublisher = () =>
     (publisher ??= getBus().then(async (b) => {
-      // Only a bus in another process can be unreachable; the in-process bus needs no spool.
-      if (b.kind === 'memory') return new EventPublisher(b, log.child({ component: 'events' }), metrics);
+      // Only a bus in another process can be unreachable; the in-process bus needs no spool: it accepts an event once
+      // audit and metering wrote it.
+      if (b.kind === 'memory') return new EventPublisher(b, log.child({ component: 'events' }), metrics, { guarantee: config.events.guarantee });
       const spool = config.events.spool;
       const base = spool.dir || join(dataDir, 'spool', `${services.join('+')}-${opsPort}`);
       const dir = worker === undefined ? base : join(base, `worker${worker}`);

@@ -91,7 +91,7 @@ export class OutcomeRecorder {
         errorCode: outcome.errorCode || outcome.error?.code || '',
         errorMessage: outcome.error?.message ?? '',
         attempts: outcome.attempts ?? [],
-        recordGuarantee: answered || this.events.guarantee === 'in-process' ? this.events.guarantee : 'best-effort',
+        recordGuarantee: answered ? this.events.guarantee : 'best-effort',
       },
     );
     if (this.log.isLevelEnabled('debug')) {
@@ -116,7 +116,7 @@ export class OutcomeRecorder {
       this.log.error({ err, requestId: context.requestId }, 'request event could not be made durable: answer withheld');
       throw new GatewayError(
         'service_unavailable',
-        'The gateway could not put this request on record (its event spool is full or failing), so it withholds the answer; retry later.',
+        'The gateway could not put this request on record (its event spool or its database is full or failing), so it withholds the answer; retry later.',
       );
     });
   }

@@ -1,9 +1,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadUntilStopped } from '../harness/answer-load.js';
 import { startSplit, type SplitGateway } from '../harness/gateway.js';
 import { createDatabase, eventually, isolatedBus, requireInfra } from '../harness/infra.js';
 import { startOutageProxy, type Outage } from '../harness/proxy.js';
@@ -13,44 +13,6 @@ import { startOutageProxy, type Outage } from '../harness/proxy.js';
 // audit row and one usage row once ingress is back. Events wait a whole second
 // for company (nats.publishLingerMs), so a record that the answer did not wait
 // for would die with the process.
-
-/** Loops sending requests (every other one streamed) until told to stop; the ids of those answered completely. */
-function load(baseURL: string, key: string, loops: number) {
-  const answered: string[] = [];
-  let running = true;
-  const client = new OpenAI({ baseURL, apiKey: key, maxRetries: 0, timeout: 20_000 });
-  const loop = async (n: number) => {
-    for (let i = 0; running; i++) {
-      try {
-        if ((n + i) % 2 === 0) {
-          const { data, response } = await client.chat.completions
-            .create({ model: 'mock/echo', messages: [{ role: 'user', content: `whole ${n}.${i}` }] })
-            .withResponse();
-          if (data.choices[0]?.finish_reason === 'stop') answered.push(response.headers.get('x-request-id')!);
-        } else {
-          const { data, response } = await client.chat.completions
-            .create({ model: 'mock/echo', messages: [{ role: 'user', content: `stream ${n}.${i}` }], stream: true })
-            .withResponse();
-          let finished = false;
-          for await (const chunk of data) if (chunk.choices[0]?.finish_reason === 'stop') finished = true;
-          // A stream cut before its finish reason is not an answer (the SDK may end quietly at a closed connection).
-          if (finished) answered.push(response.headers.get('x-request-id')!);
-        }
-      } catch {
-        // Ingress is gone: this loop waits until it is back or the load stops.
-        await new Promise((resume) => setTimeout(resume, 50));
-      }
-    }
-  };
-  const loopsDone = Promise.all(Array.from({ length: loops }, (_, n) => loop(n)));
-  return {
-    answered,
-    stop: async () => {
-      running = false;
-      await loopsDone;
-    },
-  };
-}
 
 describe('no answer without a record: ingress killed mid-load', () => {
   let gateway: SplitGateway;
@@ -112,7 +74,7 @@ describe('no answer without a record: ingress killed mid-load', () => {
   }
 
   it('keeps every answered request on record when ingress is killed with SIGKILL', async () => {
-    const traffic = load(gateway.baseURL, key, 20);
+    const traffic = loadUntilStopped(gateway.baseURL, key, 20);
     await eventually('load under way', async () => (traffic.answered.length >= 200 ? true : undefined));
     await gateway.processes.ingress.kill('SIGKILL');
     const answeredBeforeKill = [...traffic.answered];
@@ -123,7 +85,7 @@ describe('no answer without a record: ingress killed mid-load', () => {
   });
 
   it('keeps them on record when NATS was down as ingress was killed: the spool replays them at restart', async () => {
-    const traffic = load(gateway.baseURL, key, 20);
+    const traffic = loadUntilStopped(gateway.baseURL, key, 20);
     await eventually('load under way', async () => (traffic.answered.length >= 100 ? true : undefined));
     natsOutage.cut();
     const atCut = traffic.answered.length;

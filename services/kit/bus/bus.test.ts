@@ -281,6 +281,35 @@ describe('jetstream durable consumer', () => {
     }
   });
 
+  it('in one process, a publish resolves once the consumers that keep events wrote them: an urgent one without their linger; a sink holds nothing up', async () => {
+    const bus = new MemoryBus(log, { batchLingerMs: 60_000 });
+    let releaseSink!: () => void;
+    const sinkAnswers = new Promise<void>((resolve) => (releaseSink = resolve));
+    try {
+      const written: string[] = [];
+      await bus.consume(
+        { name: 'ledger', filter: '>', maxBatch: 10, keepsEvents: true },
+        async (events) => void written.push(...events.map((e) => e.requestId)),
+      );
+      // A delivery elsewhere (a SIEM sink) that does not answer: what it has not delivered is still accepted.
+      await bus.consume({ name: 'sink', filter: '>', maxBatch: 10 }, () => sinkAnswers);
+      let accepted = false;
+      const lingering = bus.publish([event(1)]).then(() => (accepted = true));
+      await nextTurn();
+      await nextTurn();
+      expect(accepted).toBe(false);
+      expect(written).toEqual([]);
+      // An answer waits for this one: the ledger writes it (and the one before) at once, not after its 60 s linger.
+      await bus.publish([event(2)], { urgent: true });
+      expect(written).toEqual(['req_1', 'req_2']);
+      await lingering;
+      expect(accepted).toBe(true);
+    } finally {
+      releaseSink();
+      await bus.close();
+    }
+  });
+
   /** Publishes `count` events at once to a consumer whose handler settles without a turn of the event loop, as one on PGlite does. */
   async function drainBacklog(count: number, maxBatch: number): Promise<{ handledWhenLoopTurned: number | undefined }> {
     const bus = new MemoryBus(log);

@@ -21,7 +21,7 @@ export interface GuardedConsumerOptions extends ConsumeOptions {
  * Both persisting services (audit, metering) and the SIEM sinks run as one.
  */
 export async function startGuardedConsumer(bus: EventBus, options: GuardedConsumerOptions): Promise<Consumer> {
-  const { name, filter, maxBatch, startAt } = options;
+  const { name, filter, maxBatch, startAt, keepsEvents } = options;
   const labels = { consumer: name };
   const m = consumerMetrics(options.metrics);
   // Series from the start, so that the first failure is an increase Prometheus sees, not a series appearing.
@@ -44,7 +44,7 @@ export async function startGuardedConsumer(bus: EventBus, options: GuardedConsum
       stop();
     }
   };
-  const consumer = await bus.consume({ name, filter, maxBatch, startAt }, handler).catch(async (err: unknown) => {
+  const consumer = await bus.consume({ name, filter, maxBatch, startAt, keepsEvents }, handler).catch(async (err: unknown) => {
     await guarded.stop();
     throw err;
   });

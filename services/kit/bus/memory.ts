@@ -9,8 +9,9 @@ import { retryDelayMs, subjectMatches, type BatchHandler, type ConsumeOptions, t
  * event id published again within the duplicate window is dropped. Each
  * durable consumer has its own queue; a batch leaves the queue only after its
  * handler resolved, so a failing handler is retried with the same events in
- * the same order. Events live in memory: on a crash, events not yet handled are
- * lost (the durable spool of the audit issue closes that gap).
+ * the same order. Events live in memory until handled, so a publish resolves
+ * only once the consumers that keep events (audit, metering) have written
+ * them: what it accepted, a crash of the process does not lose.
  */
 export class MemoryBus implements EventBus {
   readonly kind = 'memory';
@@ -31,15 +32,20 @@ export class MemoryBus implements EventBus {
     this.batchLingerMs = batchLingerMs;
   }
 
-  async publish(events: readonly Event[]): Promise<void> {
+  async publish(events: readonly Event[], { urgent = false }: { urgent?: boolean } = {}): Promise<void> {
     if (this.closed) throw new Error('event bus is closed');
+    const keptBy = new Map<MemoryConsumer, number>();
     for (const event of events) {
       if (this.isDuplicate(event.id)) continue;
-      for (const consumer of this.consumers.values()) consumer.offer(event);
+      for (const consumer of this.consumers.values()) {
+        const seq = consumer.offer(event, urgent);
+        if (seq !== undefined && consumer.keepsEvents) keptBy.set(consumer, seq);
+      }
       for (const sub of this.subscribers) {
         if (subjectMatches(sub.filter, event.type)) sub.handler(event);
       }
     }
+    await Promise.all([...keptBy].map(([consumer, seq]) => consumer.handled(seq)));
   }
 
   private isDuplicate(id: string): boolean {
@@ -95,6 +101,13 @@ class MemoryConsumer {
   private running: Promise<void> | undefined;
   private stopping = false;
   private readonly pause = new Pause();
+  /** Events offered so far, and handled so far: an event's sequence number is its place among those offered. */
+  private offered = 0;
+  private handledUpTo = 0;
+  /** Publishes waiting for events to be handled, by the last one's sequence number, in order. */
+  private readonly waiting: { seq: number; resolve(): void }[] = [];
+  /** An answer waits for an event in the queue: the batch goes without its linger. */
+  private urgent = false;
 
   constructor(
     private readonly options: ConsumeOptions,
@@ -110,10 +123,27 @@ class MemoryConsumer {
     return this.queue.length;
   }
 
-  offer(event: Event): void {
-    if (!subjectMatches(this.options.filter, event.type)) return;
+  get keepsEvents(): boolean {
+    return this.options.keepsEvents === true;
+  }
+
+  /** Queues the event if the consumer takes it; returns its sequence number. */
+  offer(event: Event, urgent: boolean): number | undefined {
+    if (!subjectMatches(this.options.filter, event.type)) return undefined;
     this.queue.push(event);
-    this.pause.reached(this.queue.length);
+    if (urgent && !this.urgent) {
+      this.urgent = true;
+      this.pause.wake();
+    } else {
+      this.pause.reached(this.queue.length);
+    }
+    return ++this.offered;
+  }
+
+  /** Resolves once the events up to `seq` are handled. */
+  handled(seq: number): Promise<void> {
+    if (seq <= this.handledUpTo) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push({ seq, resolve }));
   }
 
   /** Drains what is queued (each batch retried until handled or stop times out), then ends. */
@@ -132,16 +162,19 @@ class MemoryConsumer {
         await this.pause.for(1);
         continue;
       }
-      if (attempt === 0 && this.lingerMs > 0 && this.queue.length < maxBatch && !this.stopping) {
+      if (attempt === 0 && this.lingerMs > 0 && this.queue.length < maxBatch && !this.stopping && !this.urgent) {
         // A short batch waits a moment for company: one transaction for many events instead of one each.
         await this.pause.for(maxBatch, this.lingerMs);
       } else if (this.queue.length < TURN_BELOW_BATCHES * maxBatch && !this.stopping) {
         await this.pause.for(TURN_BELOW_BATCHES * maxBatch, 'turn');
       }
+      this.urgent = false;
       const batch = this.queue.slice(0, maxBatch);
       try {
         await this.handler(batch);
         this.queue.splice(0, batch.length);
+        this.handledUpTo += batch.length;
+        while (this.waiting.length > 0 && this.waiting[0]!.seq <= this.handledUpTo) this.waiting.shift()!.resolve();
         attempt = 0;
       } catch (err) {
         if (this.stopping && attempt >= 3) {

@@ -38,6 +38,7 @@ export async function startPersistingConsumer(
     name: options.name,
     filter: options.filter,
     maxBatch: options.maxBatch,
+    keepsEvents: true,
     write,
     refusalOf: refusedByPostgres,
     deadLetters: deadLetters(db, ctx.metrics, ctx.log),

@@ -16,11 +16,11 @@ export type WhenFull = 'refuse' | 'drop';
 
 /**
  * What an answer's record had when the answer ended (events.guarantee):
- * durable — its event was accepted by JetStream or fsync'd to the spool first;
- * best-effort — it was published after, so a process that died meanwhile lost it;
- * in-process — the embedded bus: the record is the same process's to write.
+ * durable — its event was accepted first: stored by JetStream or fsync'd to the
+ * spool, or on the embedded bus written by audit and metering;
+ * best-effort — it was published after, so a process that died meanwhile lost it.
  */
-export type RecordGuarantee = 'durable' | 'best-effort' | 'in-process';
+export type RecordGuarantee = 'durable' | 'best-effort';
 
 /** Someone waiting for an event to be durable. */
 interface Waiter {
@@ -41,12 +41,19 @@ export interface PublisherOptions {
   lingerMs?: number;
   /** Where events the bus refuses for good, even reduced, are kept; without it they are counted lost. */
   deadLetters?: DeadLetterFile;
-  /** events.guarantee: whether answers wait for their events to be durable (an in-process bus is always in-process). */
-  guarantee?: 'durable' | 'best-effort';
+  /** events.guarantee: whether answers wait for their events to be durable. */
+  guarantee?: RecordGuarantee;
 }
 
 /** Tries on the bus before an event goes to the spool instead. */
 const DIRECT_ATTEMPTS = 3;
+
+/**
+ * How long an answer waits for the embedded bus's consumers to write its event
+ * before it is withheld (their database failing): the in-process bus has no
+ * spool to fall back on.
+ */
+const IN_PROCESS_RECORD_WAIT_MS = 30_000;
 
 /**
  * Events emitted this many at a time go to the bus at once, without waiting
@@ -75,8 +82,6 @@ export class EventPublisher {
   private readonly spooled: Counter;
   private readonly dropped: Counter<'reason'>;
   private readonly refused: Counter<'outcome'>;
-  /** Publishes events, publishing those around one the bus refuses for good (see isolatingRefused). */
-  private readonly deliver: (events: Event[]) => Promise<void>;
   private readonly deadLetters: DeadLetterFile | undefined;
   private closing = false;
   private replaying: Promise<void> | undefined;
@@ -91,15 +96,10 @@ export class EventPublisher {
     metrics: Registry,
     { spool, whenFull = 'refuse', lingerMs = 0, deadLetters, guarantee = 'durable' }: PublisherOptions = {},
   ) {
-    this.guarantee = bus.kind === 'memory' ? 'in-process' : guarantee;
+    this.guarantee = guarantee;
     this.spool = spool;
     this.whenFull = whenFull;
     this.deadLetters = deadLetters;
-    this.deliver = isolatingRefused(
-      (events) => this.publishAccepted(events),
-      refusedByBus,
-      (event, refusal) => this.publishReduced(event, refusal),
-    );
     this.queued = new TurnBatch((items) => this.publishQueued(items), { lingerMs, limit: { weigh: () => 1, max: HANDOVER_EVENTS } });
     this.published = new Counter({
       name: 'gateway_events_published_total',
@@ -153,7 +153,7 @@ export class EventPublisher {
    * Emits an event that an answer waits for: resolves once it is durable
    * (accepted by the bus, or fsync'd to the spool), rejects when it was lost
    * (the spool full or failing). It goes at the end of this turn, not after
-   * the linger. With the in-process bus, once the bus has it.
+   * the linger. With the in-process bus, once audit and metering wrote it.
    */
   record(event: Event): Promise<void> {
     return new Promise((resolve, reject) => this.enqueue(event, { resolve, reject }));
@@ -182,9 +182,12 @@ export class EventPublisher {
 
   private async publish(items: Queued[]): Promise<void> {
     const events = items.map((item) => item.event);
+    const urgent = items.some((item) => item.waiter !== undefined);
+    const bound = urgent && this.bus.kind === 'memory' ? this.boundWait(items) : undefined;
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.deliver(events);
+        await this.deliver(events, urgent);
+        clearTimeout(bound);
         for (const item of items) item.waiter?.resolve();
         return;
       } catch (err) {
@@ -207,8 +210,24 @@ export class EventPublisher {
     }
   }
 
-  private async publishAccepted(events: Event[]): Promise<void> {
-    await this.bus.publish(events);
+  /** Publishes events, publishing those around one the bus refuses for good (see isolatingRefused). */
+  private deliver(events: Event[], urgent = false): Promise<void> {
+    return isolatingRefused(
+      (part: Event[]) => this.publishAccepted(part, urgent),
+      refusedByBus,
+      (event, refusal) => this.publishReduced(event, refusal),
+    )(events);
+  }
+
+  /** Withholds the answers waiting on these events if the in-process consumers have not written them in time; they go on trying. */
+  private boundWait(items: Queued[]): NodeJS.Timeout {
+    return setTimeout(() => {
+      for (const item of items) item.waiter?.reject(new Error(`audit and metering did not write the request's event within ${IN_PROCESS_RECORD_WAIT_MS} ms`));
+    }, IN_PROCESS_RECORD_WAIT_MS).unref();
+  }
+
+  private async publishAccepted(events: Event[], urgent = false): Promise<void> {
+    await this.bus.publish(events, { urgent });
     for (const event of events) this.published.inc({ type: event.type });
   }
 

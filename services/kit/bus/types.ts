@@ -16,10 +16,12 @@ export interface EventBus {
   readonly kind: 'jetstream' | 'memory';
   /**
    * Publishes events in order (JetStream: as few messages as they fit in);
-   * resolves when all were accepted. Rejects with PublishRefused when the bus
-   * refuses events for what they are, else with an error worth retrying.
+   * resolves when all were accepted: stored by JetStream, or on the in-process
+   * bus written by every consumer that keeps them (`keepsEvents`). Rejects
+   * with PublishRefused when the bus refuses events for what they are, else
+   * with an error worth retrying. `urgent`: an answer waits for them.
    */
-  publish(events: readonly Event[]): Promise<void>;
+  publish(events: readonly Event[], options?: { urgent?: boolean }): Promise<void>;
   consume(options: ConsumeOptions, handler: BatchHandler): Promise<DurableConsumer>;
   subscribe(filter: string, handler: (event: Event) => void): Promise<Consumer>;
   /** True while the bus can accept events. */
@@ -59,6 +61,12 @@ export interface ConsumeOptions {
    * exists already resumes where it stopped either way.
    */
   startAt?: 'oldest' | 'now';
+  /**
+   * The consumer is where events are kept (audit's log, metering's ledger): the
+   * in-process bus counts an event accepted once every such consumer that takes
+   * it has handled it. Not set for deliveries elsewhere (a SIEM sink).
+   */
+  keepsEvents?: boolean;
 }
 
 export type BatchHandler = (events: Event[]) => Promise<void>;

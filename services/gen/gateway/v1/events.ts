@@ -131,7 +131,8 @@ export interface RequestOutcome {
   attempts: Attempt[];
   /**
    * What this record had when the answer ended (events.guarantee): "durable" (the answer waited until this event was
-   * accepted by JetStream or fsync'd to the spool), "best-effort" (sent after the answer), "in-process" (embedded bus).
+   * accepted by JetStream, fsync'd to the spool, or in embedded mode written by audit and metering), "best-effort" (sent
+   * after the answer); records of earlier versions' embedded mode say "in-process".
    */
   recordGuarantee: string;
 }
