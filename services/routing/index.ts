@@ -9,6 +9,8 @@ import { McpHub, type McpPins } from './mcp/hub.js';
 import { questionEmbedder } from './question-embedder.js';
 import { ResponseCache, type ResponseCacheSettings } from './response-cache.js';
 import { Routing } from './service.js';
+import { RoutingGuardrails } from './guardrails.js';
+import type { GuardrailsConfig } from '../kit/guardrails/index.js';
 
 const RETRY_MS = 5_000;
 
@@ -30,7 +32,7 @@ export const routingService = defineService({
       resolveModels: ['governance'],
     },
   },
-  async init(ctx, { cache: cacheSettings, ...config }: RoutingConfig & { cache: ResponseCacheSettings }) {
+  async init(ctx, { cache: cacheSettings, guardrails, ...config }: RoutingConfig & { cache: ResponseCacheSettings; guardrails: GuardrailsConfig }) {
     // Secret references in provider entries are read now (a missing one stops start-up) and kept current.
     await ctx.secrets.prepare(stringsIn(config.providers));
     const live = new LiveRouting(config, ctx.secrets, ctx.metrics, ctx.log);
@@ -41,7 +43,7 @@ export const routingService = defineService({
     const { semantic } = cacheSettings;
     const embed = semantic.enabled ? questionEmbedder(semantic.embeddingModel, (request) => api.complete(request), await ctx.events()) : undefined;
     const cache = new ResponseCache(cacheSettings, ctx.clients.caching, embed, ctx.metrics, ctx.log);
-    const api: Routing = new Routing(live, config.timeouts, mcp, cache);
+    const api: Routing = new Routing(live, config.timeouts, mcp, cache, new RoutingGuardrails(guardrails, ctx.metrics));
 
     // Providers, models and MCP approvals made through the admin API come from governance, now and whenever an admin changes them.
     let stopped = false;

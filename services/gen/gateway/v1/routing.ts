@@ -20,7 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Attempt, RequestContext, Served, StoredAnswer, Usage } from "./common.js";
+import { Attempt, GuardrailOutcome, RequestContext, Served, StoredAnswer, Usage } from "./common.js";
 import {
   CallToolRequest,
   CallToolResponse,
@@ -134,7 +134,11 @@ export interface CompletionResponse {
   /** The answer in the canonical shape (StoredAnswer.answer), when keep_answer asked for it. */
   answer: Buffer;
   /** Set when the request had a CacheRequest. */
-  cache: CacheOutcome | undefined;
+  cache:
+    | CacheOutcome
+    | undefined;
+  /** What the caller's guardrail policies found in the request and the answer, and did. */
+  guardrails: GuardrailOutcome[];
 }
 
 export interface CompletionChunk {
@@ -175,6 +179,8 @@ export interface StreamEnd {
   errorCode: string;
   errorMessage: string;
   httpStatus: number;
+  /** What the caller's guardrail policies found in the request and the answer, and did. */
+  guardrails: GuardrailOutcome[];
 }
 
 export interface ListModelsRequest {
@@ -1169,6 +1175,7 @@ function createBaseCompletionResponse(): CompletionResponse {
     attempts: [],
     answer: Buffer.alloc(0),
     cache: undefined,
+    guardrails: [],
   };
 }
 
@@ -1191,6 +1198,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     }
     if (message.cache !== undefined) {
       CacheOutcome.encode(message.cache, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.guardrails) {
+      GuardrailOutcome.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1256,6 +1266,14 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
             message.cache = CacheOutcome.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.guardrails.push(GuardrailOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1276,6 +1294,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
       attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => Attempt.fromJSON(e)) : [],
       answer: isSet(object.answer) ? Buffer.from(bytesFromBase64(object.answer)) : Buffer.alloc(0),
       cache: isSet(object.cache) ? CacheOutcome.fromJSON(object.cache) : undefined,
+      guardrails: globalThis.Array.isArray(object?.guardrails)
+        ? object.guardrails.map((e: any) => GuardrailOutcome.fromJSON(e))
+        : [],
     };
   },
 
@@ -1299,6 +1320,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     if (message.cache !== undefined) {
       obj.cache = CacheOutcome.toJSON(message.cache);
     }
+    if (message.guardrails?.length) {
+      obj.guardrails = message.guardrails.map((e) => GuardrailOutcome.toJSON(e));
+    }
     return obj;
   },
 
@@ -1317,6 +1341,7 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     message.cache = (object.cache !== undefined && object.cache !== null)
       ? CacheOutcome.fromPartial(object.cache)
       : undefined;
+    message.guardrails = object.guardrails?.map((e) => GuardrailOutcome.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1654,7 +1679,7 @@ export const StreamData: MessageFns<StreamData> = {
 };
 
 function createBaseStreamEnd(): StreamEnd {
-  return { usage: undefined, attempts: [], errorCode: "", errorMessage: "", httpStatus: 0 };
+  return { usage: undefined, attempts: [], errorCode: "", errorMessage: "", httpStatus: 0, guardrails: [] };
 }
 
 export const StreamEnd: MessageFns<StreamEnd> = {
@@ -1673,6 +1698,9 @@ export const StreamEnd: MessageFns<StreamEnd> = {
     }
     if (message.httpStatus !== 0) {
       writer.uint32(40).uint32(message.httpStatus);
+    }
+    for (const v of message.guardrails) {
+      GuardrailOutcome.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1730,6 +1758,14 @@ export const StreamEnd: MessageFns<StreamEnd> = {
             message.httpStatus = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.guardrails.push(GuardrailOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1761,6 +1797,9 @@ export const StreamEnd: MessageFns<StreamEnd> = {
         : isSet(object.http_status)
         ? globalThis.Number(object.http_status)
         : 0,
+      guardrails: globalThis.Array.isArray(object?.guardrails)
+        ? object.guardrails.map((e: any) => GuardrailOutcome.fromJSON(e))
+        : [],
     };
   },
 
@@ -1781,6 +1820,9 @@ export const StreamEnd: MessageFns<StreamEnd> = {
     if (message.httpStatus !== 0) {
       obj.httpStatus = Math.round(message.httpStatus);
     }
+    if (message.guardrails?.length) {
+      obj.guardrails = message.guardrails.map((e) => GuardrailOutcome.toJSON(e));
+    }
     return obj;
   },
 
@@ -1794,6 +1836,7 @@ export const StreamEnd: MessageFns<StreamEnd> = {
     message.errorCode = object.errorCode ?? "";
     message.errorMessage = object.errorMessage ?? "";
     message.httpStatus = object.httpStatus ?? 0;
+    message.guardrails = object.guardrails?.map((e) => GuardrailOutcome.fromPartial(e)) || [];
     return message;
   },
 };
