@@ -2,6 +2,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { GuardrailOutcome, RequestContext } from '../gen/gateway/v1/common.js';
 import type { CacheRequest } from '../gen/gateway/v1/routing.js';
 import { GatewayError } from '../kit/errors.js';
+import type { Logger } from '../kit/log.js';
 import { chatSegments, guardrailError, Guardrails, withSegments, type GuardrailRun, type GuardrailsConfig, type TextSegment } from '../kit/guardrails/index.js';
 import type { ChatChunk, ChatResponse, EmbeddingsRequest } from './canonical.js';
 import { invalid } from './formats/chat.js';
@@ -18,7 +19,11 @@ export class RoutingGuardrails {
   private readonly engine: Guardrails;
   private readonly actions: Counter<'policy' | 'rule' | 'action'>;
 
-  constructor(config: GuardrailsConfig, metrics: Registry) {
+  constructor(
+    config: GuardrailsConfig,
+    metrics: Registry,
+    private readonly log: Logger,
+  ) {
     this.engine = new Guardrails(config);
     this.actions = new Counter({
       name: 'gateway_guardrail_actions_total',
@@ -31,7 +36,8 @@ export class RoutingGuardrails {
   /** The guardrails of one request, for the caller its context names. */
   begin(context: RequestContext | undefined): RequestGuard {
     const actor = context?.actor;
-    return new RequestGuard(this.engine.begin({ keyId: actor?.keyId ?? '', teamId: actor?.teamId ?? '', customerId: actor?.customerId ?? '' }), this.actions);
+    const run = this.engine.begin({ keyId: actor?.keyId ?? '', teamId: actor?.teamId ?? '', customerId: actor?.customerId ?? '' });
+    return new RequestGuard(run, this.actions, this.log, context?.requestId ?? '');
   }
 }
 
@@ -43,6 +49,8 @@ export class RequestGuard {
   constructor(
     private readonly run: GuardrailRun | undefined,
     private readonly actions: Counter<'policy' | 'rule' | 'action'>,
+    private readonly log: Logger,
+    private readonly requestId: string,
   ) {}
 
   /**
@@ -91,6 +99,7 @@ export class RequestGuard {
     if (!this.settled) {
       this.settled = (this.run?.outcomes() ?? []).map(({ policy, rule, action, detector, count }) => ({ policy, rule, action, detector, count }));
       for (const { policy, rule, action, count } of this.settled) this.actions.inc({ policy, rule, action }, count);
+      for (const failure of this.run?.analyzerFailures ?? []) this.log.warn({ ...failure, requestId: this.requestId }, 'guardrail analyzer failed');
     }
     return this.settled;
   }

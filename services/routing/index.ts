@@ -43,7 +43,7 @@ export const routingService = defineService({
     const { semantic } = cacheSettings;
     const embed = semantic.enabled ? questionEmbedder(semantic.embeddingModel, (request) => api.complete(request), await ctx.events()) : undefined;
     const cache = new ResponseCache(cacheSettings, ctx.clients.caching, embed, ctx.metrics, ctx.log);
-    const api: Routing = new Routing(live, config.timeouts, mcp, cache, new RoutingGuardrails(guardrails, ctx.metrics));
+    const api: Routing = new Routing(live, config.timeouts, mcp, cache, new RoutingGuardrails(guardrails, ctx.metrics, ctx.log));
 
     // Providers, models and MCP approvals made through the admin API come from governance, now and whenever an admin changes them.
     let stopped = false;

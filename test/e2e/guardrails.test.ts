@@ -125,7 +125,9 @@ describe('guardrails', () => {
     const sent = fake.requests.at(-1)!.body as { messages: { content: string }[] };
     expect(sent.messages[0]!.content).toBe(`${question}: Write to [EMAIL_1] or call [PHONE_1]; charge card [PAYMENT_CARD_1]. Email [EMAIL_1] again.`);
     // The fake repeats the prompt: the caller gets its contact details back, the card (no restore) stays a placeholder.
-    expect(data.choices[0]!.message.content).toBe(`Fake OpenAI reply to: ${question}: Write to ${EMAIL} or call ${PHONE}; charge card [PAYMENT_CARD_1]. Email ${EMAIL} again.`);
+    expect(data.choices[0]!.message.content).toBe(
+      `Fake OpenAI reply to: ${question}: Write to ${EMAIL} or call ${PHONE}; charge card [PAYMENT_CARD_1]. Email ${EMAIL} again.`,
+    );
     expect(response.headers.get('x-gateway-cache')).toBe('skip');
     const calls = fake.requests.length;
     expect((await client('team-redact').chat.completions.create(body).withResponse()).response.headers.get('x-gateway-cache')).toBe('skip');
