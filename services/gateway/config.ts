@@ -8,6 +8,7 @@ import { routingConfig } from '../routing/config.js';
 import { MIN_TOKEN_LENGTH, strongToken } from '../kit/token-strength.js';
 import { isExactPrice, PRICE_DECIMALS } from '../kit/pricing/money.js';
 import { describePorts } from '../kit/ports.js';
+import { guardrailsConfigSchema } from '../kit/guardrails/index.js';
 
 const port = () => z.number().int().min(0).max(65_535);
 /** A price the ledger holds exactly: a whole number of pico-dollars per token (services/kit/pricing/money.ts). */
@@ -270,6 +271,9 @@ export const gatewayConfig = z.strictObject({
         ),
     })
     .prefault({}),
+  guardrails: guardrailsConfigSchema.describe(
+    'Guardrail policies (docs/guardrails.md): detectors, rules that block, redact or flag what they find in requests and answers, and the keys, teams and customers each policy applies to. Routing applies them to every model request.',
+  ),
   ingress: ingressConfig,
   routing: routingConfig,
   caching: cachingConfig,

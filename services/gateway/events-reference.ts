@@ -128,6 +128,40 @@ function examples(): Example[] {
       event: requestEvent(EventType.requestCompleted, { service: 'ingress', context }, { ...outcome, cacheHit: true, durationMs: 3 }),
     },
     {
+      title: 'Guardrails redacted',
+      when: 'A request whose guardrail policies redacted values before the provider saw them and flagged another: `guardrails`, one entry per policy, rule and detector, with how many values (never the values).',
+      event: requestEvent(
+        EventType.requestCompleted,
+        { service: 'ingress', context },
+        {
+          ...outcome,
+          guardrails: [
+            { policy: 'customer-data', rule: 'contact-details', action: 'redact', detector: 'email', count: 2 },
+            { policy: 'customer-data', rule: 'tickets', action: 'flag', detector: 'custom.ticket', count: 1 },
+          ],
+        },
+      ),
+    },
+    {
+      title: 'Guardrails blocked',
+      when: 'A request a guardrail rule refused: `request.failed` with `content_policy_violation`, the rule named; no provider was called.',
+      event: requestEvent(
+        EventType.requestFailed,
+        { service: 'ingress', context },
+        {
+          ...outcome,
+          served: undefined,
+          usage: undefined,
+          httpStatus: 400,
+          durationMs: 2,
+          errorCode: 'content_policy_violation',
+          errorMessage: 'The request was blocked by guardrail rule "no-secrets" (policy "baseline"): messages[1].content holds secret.openai_key.',
+          attempts: [],
+          guardrails: [{ policy: 'baseline', rule: 'no-secrets', action: 'block', detector: 'secret.openai_key', count: 1 }],
+        },
+      ),
+    },
+    {
       title: 'Request failed',
       when: 'An admitted request failed: every provider that could serve it failed.',
       event: requestEvent(

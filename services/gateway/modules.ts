@@ -12,11 +12,16 @@ import type { GatewayConfig } from './config.js';
  * run (runtime.ts): the CLI's other commands and a --workers primary do
  * without it. Start order comes from their dependsOn (startOrder); groups are in service-list.ts.
  */
-/** What each service's init is given: its config section; routing also the caching one, whose policy it applies on the request path. */
-type ServiceConfig<N extends ServiceName> = N extends 'routing' ? GatewayConfig['routing'] & { cache: GatewayConfig['caching'] } : GatewayConfig[N];
+/**
+ * What each service's init is given: its config section; routing also the caching and guardrails ones, whose
+ * policies it applies on the request path.
+ */
+type ServiceConfig<N extends ServiceName> = N extends 'routing'
+  ? GatewayConfig['routing'] & { cache: GatewayConfig['caching']; guardrails: GatewayConfig['guardrails'] }
+  : GatewayConfig[N];
 
 export function serviceConfig<N extends ServiceName>(name: N, config: GatewayConfig): ServiceConfig<N> {
-  return (name === 'routing' ? { ...config.routing, cache: config.caching } : config[name]) as ServiceConfig<N>;
+  return (name === 'routing' ? { ...config.routing, cache: config.caching, guardrails: config.guardrails } : config[name]) as ServiceConfig<N>;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: each service serves a contract of its own type; the root only hands it to the gRPC server

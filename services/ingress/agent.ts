@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Attempt, Served, StoredAnswer, Usage } from '../gen/gateway/v1/common.js';
+import type { Attempt, GuardrailOutcome, Served, StoredAnswer, Usage } from '../gen/gateway/v1/common.js';
 import type { CompletionRequest, CompletionResponse } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
@@ -132,6 +132,7 @@ export async function runAgent(deps: PipelineDeps, inbound: InboundRequest, run:
   let usage: Usage | undefined;
   let served: Served | undefined;
   const attempts: Attempt[] = [];
+  const guardrails: GuardrailOutcome[] = [];
   let sse: SseWriter | undefined;
   let clientGone = false;
   const onClose = () => void (clientGone = true);
@@ -174,6 +175,7 @@ export async function runAgent(deps: PipelineDeps, inbound: InboundRequest, run:
       usage = addUsage(usage, result.usage);
       served = result.served;
       attempts.push(...result.attempts);
+      guardrails.push(...result.guardrails);
       const completion = JSON.parse(result.body.toString('utf8')) as ChatCompletionJson;
       const message = completion.choices?.[0]?.message;
       const calls = message?.tool_calls ?? [];
@@ -186,7 +188,7 @@ export async function runAgent(deps: PipelineDeps, inbound: InboundRequest, run:
             : undefined;
       if (calls.length === 0 || stop) {
         const agent = { steps: steps.filter((s) => s.status !== 'running'), ...(calls.length > 0 && stop ? { stopped: stop } : {}) };
-        return await answer(deps, inbound, run, { result, completion, usage, served, attempts, agent, sse });
+        return await answer(deps, inbound, run, { result, completion, usage, served, attempts, guardrails, agent, sse });
       }
       messages.push(message!);
       // The round's calls run together; their results go back in the order the model asked.
@@ -196,7 +198,16 @@ export async function runAgent(deps: PipelineDeps, inbound: InboundRequest, run:
   } catch (err) {
     const error = asGatewayError(err);
     // The model calls made before the failure were billed: their usage is recorded and charged either way.
-    void inbound.finish({ model, stream, httpStatus: error.status, served, usage, attempts: [...attempts, ...error.attempts], error });
+    void inbound.finish({
+      model,
+      stream,
+      httpStatus: error.status,
+      served,
+      usage,
+      attempts: [...attempts, ...error.attempts],
+      guardrails: [...guardrails, ...error.guardrails],
+      error,
+    });
     if (!sse) throw error;
     const event = streamErrorEvent('chat.completions', error);
     await sse.event(event.event ?? '', event.data);
@@ -243,6 +254,8 @@ interface Final {
   usage: Usage | undefined;
   served: Served | undefined;
   attempts: Attempt[];
+  /** Each round's guardrail outcomes; rendering the last answer as a stream checks it again, uncounted here. */
+  guardrails: GuardrailOutcome[];
   agent: { steps: StepRecord[]; stopped?: Stop };
   sse: SseWriter | undefined;
 }
@@ -250,11 +263,11 @@ interface Final {
 /** Sends the last model answer (usage summed over the loop), whole or as a stream rendered by routing. */
 async function answer(deps: PipelineDeps, inbound: InboundRequest, run: AgentRun, final: Final): Promise<unknown> {
   const { reply, model, offer } = run;
-  const { usage, served, attempts, agent } = final;
+  const { usage, served, attempts, guardrails, agent } = final;
   const total = usage ? { usage: usageJson(usage) } : {};
   const headers = { ...servedHeaders(served, attempts), 'x-gateway-agent-steps': String(agent.steps.length) };
   if (offer.body.stream !== true) {
-    await inbound.finish({ model, stream: false, httpStatus: 200, served, usage, attempts });
+    await inbound.finish({ model, stream: false, httpStatus: 200, served, usage, attempts, guardrails });
     return reply
       .headers(headers)
       .type('application/json')
@@ -280,6 +293,6 @@ async function answer(deps: PipelineDeps, inbound: InboundRequest, run: AgentRun
   })) {
     if (chunk.kind?.$case === 'data') await sse.data(chunk.kind.data);
   }
-  await sse.complete(inbound.finish({ model, stream: true, httpStatus: 200, served, usage, attempts }), 'chat.completions');
+  await sse.complete(inbound.finish({ model, stream: true, httpStatus: 200, served, usage, attempts, guardrails }), 'chat.completions');
   return reply;
 }

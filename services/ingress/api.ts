@@ -68,7 +68,8 @@ async function whole(deps: PipelineDeps, inbound: InboundRequest, reply: Fastify
   try {
     const result = await deps.clients.routing.complete(call, { signal: gone.signal });
     const cacheHit = result.cache?.result === 'hit';
-    await inbound.finish({ model, stream: false, httpStatus: 200, served: result.served, usage: result.usage, attempts: result.attempts, cacheHit });
+    const { served, usage, attempts, guardrails } = result;
+    await inbound.finish({ model, stream: false, httpStatus: 200, served, usage, attempts, guardrails, cacheHit });
     const upstreamMs = result.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
     return reply
       .headers({ ...servedHeaders(result.served, result.attempts, result.queuedMs), ...cacheHeaders(result.cache), ...inbound.overheadHeader(upstreamMs) })
@@ -120,10 +121,21 @@ async function streamed(deps: PipelineDeps, inbound: InboundRequest, request: Fa
       if (kind?.$case === 'data') {
         await sse.data(kind.data);
       } else if (kind?.$case === 'end') {
-        const { usage, attempts, errorCode } = kind.end;
+        const { usage, attempts, errorCode, guardrails } = kind.end;
         const error = errorCode ? new GatewayError('upstream_error', kind.end.errorMessage, { status: kind.end.httpStatus || 502 }) : undefined;
         if (error) request.log.warn({ code: errorCode, reason: kind.end.errorMessage }, 'stream failed after it began');
-        recorded = inbound.finish({ model, stream: true, httpStatus: error ? error.status : 200, served, usage, attempts, error, errorCode, cacheHit });
+        recorded = inbound.finish({
+          model,
+          stream: true,
+          httpStatus: error ? error.status : 200,
+          served,
+          usage,
+          attempts,
+          guardrails,
+          error,
+          errorCode,
+          cacheHit,
+        });
       }
       if (abort.signal.aborted) break;
     }

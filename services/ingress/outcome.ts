@@ -1,5 +1,5 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { Attempt, RequestContext, Served, Usage } from '../gen/gateway/v1/common.js';
+import type { Attempt, GuardrailOutcome, RequestContext, Served, Usage } from '../gen/gateway/v1/common.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { GatewayError } from '../kit/errors.js';
 import { attemptEvent, EventType, requestEvent, type EventTypeName } from '../kit/events.js';
@@ -15,6 +15,8 @@ export interface Outcome {
   usage?: Usage;
   cacheHit?: boolean;
   attempts?: Attempt[];
+  /** What the caller's guardrail policies did to the request and its answer (from routing). */
+  guardrails?: GuardrailOutcome[];
   error?: GatewayError;
   /** The error code when it came from another service as a bare code (stream end). */
   errorCode?: string;
@@ -91,6 +93,7 @@ export class OutcomeRecorder {
         errorCode: outcome.errorCode || outcome.error?.code || '',
         errorMessage: outcome.error?.message ?? '',
         attempts: outcome.attempts ?? [],
+        guardrails: outcome.guardrails ?? [],
         recordGuarantee: answered ? this.events.guarantee : 'best-effort',
       },
     );

@@ -75,6 +75,25 @@ describe('configuration', () => {
     expect(found).toEqual([expect.stringMatching(/^caching\.semantic\.embeddingModel: .*required when caching\.semantic\.enabled is true/)]);
   });
 
+  it('refuses a guardrail policy that names an unknown detector or policy, naming the key', () => {
+    const yaml = [
+      'guardrails:',
+      '  policies:',
+      '    baseline:',
+      '      rules:',
+      '        - { name: no-keys, detectors: [secrets, secret.openai], action: block }',
+      '  attach:',
+      '    teams: { team-a: [baseline, lenient] }',
+      '',
+    ].join('\n');
+    expect(problems(() => loadConfig(gatewayConfig, { file: file(yaml), env: {} }))).toEqual([
+      expect.stringMatching(/^guardrails\.policies\.baseline\.rules\.0\.detectors\.1: got "secret\.openai"; no detector or group is named secret\.openai/),
+      expect.stringMatching(/^guardrails\.attach\.teams\.team-a\.1: got "lenient"; no policy is named lenient/),
+    ]);
+    const valid = loadConfig(gatewayConfig, { file: file(yaml.replace(', secret.openai', '').replace(', lenient', '')), env: {} });
+    expect(valid.guardrails.attach.teams).toEqual({ 'team-a': ['baseline'] });
+  });
+
   it('substitutes ${VAR} and ${VAR:-default}, keeping numbers numbers', () => {
     const config = loadConfig(gatewayConfig, {
       file: file(

@@ -1,4 +1,4 @@
-import type { Attempt } from '../gen/gateway/v1/common.js';
+import type { Attempt, GuardrailOutcome } from '../gen/gateway/v1/common.js';
 
 /**
  * Every error the gateway returns has a code registered here, with its HTTP
@@ -64,6 +64,8 @@ export class GatewayError extends Error {
   readonly param: string | null;
   /** Provider calls made before the request failed (set by routing; recorded in the request's event). */
   attempts: Attempt[] = [];
+  /** What guardrail rules found before the request was refused (set by routing; recorded in the request's event). */
+  guardrails: GuardrailOutcome[] = [];
   /** Response headers that go with the error, e.g. retry-after and x-ratelimit-*. */
   headers: Record<string, string> = {};
   /** What only the logs may say (internal addresses, another service's words); the message is for the client. */

@@ -55,12 +55,18 @@ function envelope(type: EventTypeName, fields: EventFields): Event {
   };
 }
 
-/** A request's outcome as its emitter knows it: only ingress, which answers, says what its record had (recordGuarantee). */
-export type OutcomeFields = Omit<RequestOutcome, 'recordGuarantee'> & { recordGuarantee?: string };
+/**
+ * A request's outcome as its emitter knows it: only ingress, which answers, says what its record had
+ * (recordGuarantee) and what the guardrails that routing ran did.
+ */
+export type OutcomeFields = Omit<RequestOutcome, 'recordGuarantee' | 'guardrails'> & Partial<Pick<RequestOutcome, 'recordGuarantee' | 'guardrails'>>;
 
 export function requestEvent(type: EventTypeName, fields: EventFields, outcome: OutcomeFields): Event {
-  // Ingress, on every request, says it: no copy then.
-  const request = outcome.recordGuarantee === undefined ? { ...outcome, recordGuarantee: '' } : (outcome as RequestOutcome);
+  // Ingress, on every request, says both: no copy then.
+  const request =
+    outcome.recordGuarantee === undefined || outcome.guardrails === undefined
+      ? { ...outcome, recordGuarantee: outcome.recordGuarantee ?? '', guardrails: outcome.guardrails ?? [] }
+      : (outcome as RequestOutcome);
   return { ...envelope(type, fields), payload: { $case: 'request', request } };
 }
 

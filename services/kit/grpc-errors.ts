@@ -1,12 +1,12 @@
 import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { Attempts, type Refusal } from '../gen/gateway/v1/common.js';
+import { Attempts, GuardrailOutcomes, type Refusal } from '../gen/gateway/v1/common.js';
 import { refusedValueError } from './db/storable.js';
 import { GatewayError, isErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 
 /**
  * A gateway error that a call throws crosses gRPC as its status plus metadata
- * (code, HTTP status, param, headers, provider attempts), and is rebuilt whole
+ * (code, HTTP status, param, headers, provider attempts, guardrail outcomes), and is rebuilt whole
  * on the caller's side. Batch calls answer each item on its own, as a Refusal.
  */
 
@@ -15,6 +15,7 @@ const STATUS_KEY = 'gw-status';
 const PARAM_KEY = 'gw-param';
 // Binary metadata keys must end in -bin.
 const ATTEMPTS_KEY = 'gw-attempts-bin';
+const GUARDRAILS_KEY = 'gw-guardrails-bin';
 const HEADER_PREFIX = 'gw-h-';
 
 /** What a handler threw, as the GatewayError its caller gets: other errors are logged here and not described there. */
@@ -33,6 +34,7 @@ export function toServiceError(thrown: unknown, log: Logger): Partial<ServiceErr
   metadata.set(STATUS_KEY, String(err.status));
   if (err.param) metadata.set(PARAM_KEY, err.param);
   if (err.attempts.length > 0) metadata.set(ATTEMPTS_KEY, Buffer.from(Attempts.encode({ attempts: err.attempts }).finish()));
+  if (err.guardrails.length > 0) metadata.set(GUARDRAILS_KEY, Buffer.from(GuardrailOutcomes.encode({ outcomes: err.guardrails }).finish()));
   for (const [name, value] of Object.entries(err.headers)) metadata.set(`${HEADER_PREFIX}${name}`, value);
   return { code: grpcCodeFor(err.status), details: err.message, metadata };
 }
@@ -56,11 +58,13 @@ export function fromServiceError(err: ServiceError, target: string): GatewayErro
     const status = Number(err.metadata.get(STATUS_KEY)[0]);
     const param = err.metadata.get(PARAM_KEY)[0];
     const attempts = err.metadata.get(ATTEMPTS_KEY)[0];
+    const guardrails = err.metadata.get(GUARDRAILS_KEY)[0];
     const error = new GatewayError(code, err.details, {
       status: Number.isFinite(status) ? status : undefined,
       param: typeof param === 'string' ? param : undefined,
     });
     if (Buffer.isBuffer(attempts)) error.attempts = Attempts.decode(attempts).attempts;
+    if (Buffer.isBuffer(guardrails)) error.guardrails = GuardrailOutcomes.decode(guardrails).outcomes;
     for (const [name, values] of Object.entries(err.metadata.getMap())) {
       if (name.startsWith(HEADER_PREFIX) && typeof values === 'string') error.headers[name.slice(HEADER_PREFIX.length)] = values;
     }

@@ -36,6 +36,7 @@ function fakeCaching(name: string) {
             errorMessage: '',
           },
         ];
+        error.guardrails = [{ policy: 'baseline', rule: 'no-secrets', action: 'block', detector: 'secret.jwt', count: 1 }];
         throw error;
       }
       if (request.namespace === 'crash') throw new Error('secret detail sk-live-123');
@@ -90,7 +91,7 @@ describe('unary calls between processes, each a gRPC call', () => {
     expect(answers.map((a) => a.match)).toEqual(names.map((name) => `a:${name}`));
   });
 
-  it('carries gateway errors whole (code, status, param, headers, attempts) and hides other errors', async () => {
+  it('carries gateway errors whole (code, status, param, headers, attempts, guardrails) and hides other errors', async () => {
     const { port } = await cachingServer('a');
     const caching = client(port);
     const refused = await caching.lookup(lookup('fail:rate')).catch((err: unknown) => err);
@@ -103,6 +104,7 @@ describe('unary calls between processes, each a gRPC call', () => {
       headers: { 'retry-after': '3', 'x-ratelimit-remaining-requests': '0' },
     });
     expect((refused as GatewayError).attempts).toEqual([expect.objectContaining({ provider: 'openai', deployment: 'd1', upstreamStatus: 429 })]);
+    expect((refused as GatewayError).guardrails).toEqual([{ policy: 'baseline', rule: 'no-secrets', action: 'block', detector: 'secret.jwt', count: 1 }]);
 
     const crashed = await caching.lookup(lookup('crash')).catch((err: unknown) => err);
     expect(crashed).toMatchObject({ code: 'internal_error', message: 'internal error' });

@@ -11,6 +11,8 @@ import { routingDatabase } from './migrations.js';
 import { questionEmbedder } from './question-embedder.js';
 import { ResponseCache, type ResponseCacheSettings } from './response-cache.js';
 import { Routing } from './service.js';
+import { RoutingGuardrails } from './guardrails.js';
+import type { GuardrailsConfig } from '../kit/guardrails/index.js';
 
 export const routingService = defineService({
   name: 'routing',
@@ -33,7 +35,7 @@ export const routingService = defineService({
     },
   },
   database: routingDatabase,
-  async init(ctx, { cache: cacheSettings, ...config }: RoutingConfig & { cache: ResponseCacheSettings }) {
+  async init(ctx, { cache: cacheSettings, guardrails, ...config }: RoutingConfig & { cache: ResponseCacheSettings; guardrails: GuardrailsConfig }) {
     // Secret references in provider entries are read now (a missing one stops start-up) and kept current.
     await ctx.secrets.prepare(stringsIn(config.providers));
     const live = new LiveRouting(config, ctx.secrets, ctx.metrics, ctx.log);
@@ -45,7 +47,7 @@ export const routingService = defineService({
     const embed = semantic.enabled ? questionEmbedder(semantic.embeddingModel, (request) => api.complete(request), await ctx.events()) : undefined;
     const cache = new ResponseCache(cacheSettings, ctx.clients.caching, embed, ctx.metrics, ctx.log);
     const adminEntries = new AdminEntryStore((await ctx.database()).as('routing'), live);
-    const api: Routing = new Routing(live, config.timeouts, mcp, cache, adminEntries);
+    const api: Routing = new Routing(live, config.timeouts, mcp, cache, new RoutingGuardrails(guardrails, ctx.metrics, ctx.log), adminEntries);
 
     // Providers, models and MCP approvals made through the admin API: read from routing's table now, and again by
     // every replica (the one that stored a change too) when it hears the admin event the change is recorded as.

@@ -6,7 +6,7 @@ import type {
   RemoveAdminEntryRequest,
   RemoveAdminEntryResponse,
 } from '../gen/gateway/v1/admin_entries.js';
-import type { Served, StoredAnswer } from '../gen/gateway/v1/common.js';
+import type { Attempt, Served, StoredAnswer, Usage } from '../gen/gateway/v1/common.js';
 import type {
   CompletionChunk,
   CompletionRequest,
@@ -27,7 +27,8 @@ import { chatFormat, invalid, requireModel, requireObject } from './formats/chat
 import { completionsFormat } from './formats/completions.js';
 import { messagesFormat } from './formats/messages.js';
 import { responsesFormat } from './formats/responses.js';
-import type { InboundFormat, OutEvent } from './formats/types.js';
+import type { InboundFormat, OutEvent, Translation } from './formats/types.js';
+import type { RequestGuard, RoutingGuardrails } from './guardrails.js';
 import { NEVER_ABORTED, usageFromOpenAI, type Timeouts } from './providers/types.js';
 import type { Deployment } from './router/deployment.js';
 import type { AdminEntryStore } from './admin-entries.js';
@@ -102,6 +103,7 @@ export class Routing implements Api<typeof RoutingService> {
     private readonly timeouts: Timeouts,
     private readonly mcp: McpHub,
     private readonly cache: ResponseCache,
+    private readonly guardrails: RoutingGuardrails,
     private readonly adminEntries: AdminEntryStore,
   ) {}
 
@@ -110,11 +112,31 @@ export class Routing implements Api<typeof RoutingService> {
   }
 
   async complete(request: CompletionRequest, options: CallOptions = {}): Promise<CompletionResponse> {
-    const signal = options.signal ?? NEVER_ABORTED;
+    const guard = this.guardrails.begin(request.context);
+    try {
+      return { ...(await this.answer(request, guard, options.signal ?? NEVER_ABORTED)), guardrails: guard.settle() };
+    } catch (err) {
+      throw guard.failed(err);
+    }
+  }
+
+  async *completeStream(request: CompletionRequest, options: CallOptions = {}): AsyncGenerator<CompletionChunk> {
+    const guard = this.guardrails.begin(request.context);
+    try {
+      for await (const chunk of this.stream(request, guard, options.signal ?? NEVER_ABORTED)) {
+        yield chunk.kind?.$case === 'end' ? { kind: { $case: 'end', end: { ...chunk.kind.end, guardrails: guard.settle() } } } : chunk;
+      }
+    } catch (err) {
+      throw guard.failed(err);
+    }
+  }
+
+  /** A whole answer: the request checked by the guardrails, then from the cache or a provider. */
+  private async answer(request: CompletionRequest, guard: RequestGuard, signal: AbortSignal): Promise<Omit<CompletionResponse, 'guardrails'>> {
     const body = parseBody(request.body);
     if (request.endpoint === 'embeddings') {
-      const embeddings = validateEmbeddings(body);
-      const cached = await this.cache.lookup(request.endpoint, body, request.context, request.cache);
+      const embeddings = await guard.embeddings(validateEmbeddings(body));
+      const cached = await this.cache.lookup(request.endpoint, body, request.context, guard.cache(request.cache));
       if (cached?.hit) return { ...fromCache(cached.hit, json(embeddingsOf(cached.hit))), cache: cached.outcome };
       const routed = await this.router.route(embeddings.model, request.hints, signal, (target) => callForEmbeddings(embeddings, target));
       const usage = routed.value.usage;
@@ -129,9 +151,8 @@ export class Routing implements Api<typeof RoutingService> {
       cached?.store(answer, result.usage, result.served);
       return { ...result, answer: request.keepAnswer ? answer : EMPTY, cache: cached?.outcome };
     }
-    const translation = formatFor(request.endpoint).parse(body);
-    capOutputTokens(translation, request.hints?.maxOutputTokens ?? 0);
-    const cached = await this.cache.lookup(request.endpoint, body, request.context, request.cache);
+    const translation = await this.translate(request, body, guard);
+    const cached = await this.cache.lookup(request.endpoint, body, request.context, guard.cache(request.cache));
     if (cached?.hit) return { ...fromCache(cached.hit, json(translation.response(chatOf(cached.hit)))), cache: cached.outcome };
     const routed = await this.router.route(
       translation.chat.model,
@@ -157,38 +178,35 @@ export class Routing implements Api<typeof RoutingService> {
     };
   }
 
-  async *completeStream(request: CompletionRequest, options: CallOptions = {}): AsyncGenerator<CompletionChunk> {
-    const signal = options.signal ?? NEVER_ABORTED;
+  /** A streamed answer: the request checked by the guardrails, then replayed from the cache or streamed from a provider. */
+  private async *stream(request: CompletionRequest, guard: RequestGuard, signal: AbortSignal): AsyncGenerator<CompletionChunk> {
     const format = formatFor(request.endpoint);
     const body = parseBody(request.body);
-    const translation = format.parse(body);
-    capOutputTokens(translation, request.hints?.maxOutputTokens ?? 0);
-    const cached = await this.cache.lookup(request.endpoint, body, request.context, request.cache);
+    const translation = await this.translate(request, body, guard);
+    const cached = await this.cache.lookup(request.endpoint, body, request.context, guard.cache(request.cache));
     const stored = request.replay ?? cached?.hit;
     if (stored) {
       yield { kind: { $case: 'start', start: { served: stored.served, upstreamMs: 0, cache: cached?.outcome } } };
-      for await (const event of translation.stream(replayChunks(chatOf(stored)))) yield dataChunk(event);
-      yield { kind: { $case: 'end', end: { usage: stored.usage, attempts: [], errorCode: '', errorMessage: '', httpStatus: 200 } } };
+      if (yield* relay(format, translation.stream(replayChunks(chatOf(stored))), () => stored.usage, [])) yield streamEnd(stored.usage, []);
       return;
     }
     const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => openStream(translation, target, this.timeouts));
     const upstreamMs = routed.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
     yield { kind: { $case: 'start', start: { served: served(routed.deployment), upstreamMs, cache: cached?.outcome, queuedMs: routed.queuedMs } } };
     const stream = routed.value;
-    try {
-      for await (const event of stream.events) yield dataChunk(event);
-    } catch (err) {
-      // The client already has a 200 and part of the answer: end with an error event in its API.
-      const error = asGatewayError(err);
-      yield dataChunk(format.errorEvent(error));
-      const usage = usageFromOpenAI(stream.usage());
-      yield { kind: { $case: 'end', end: { usage, attempts: routed.attempts, errorCode: error.code, errorMessage: error.message, httpStatus: error.status } } };
-      return;
-    }
-    const usage = usageFromOpenAI(stream.usage());
+    const usage = () => usageFromOpenAI(stream.usage());
+    if (!(yield* relay(format, stream.events, usage, routed.attempts))) return;
+    // As the provider sent it: a hit goes through the answer rules of its own caller as it is rendered.
     const whole = cached?.storesAnswer ? stream.answer() : undefined;
-    if (whole) cached!.store(encodeAnswer({ chat: whole }), usage, served(routed.deployment));
-    yield { kind: { $case: 'end', end: { usage, attempts: routed.attempts, errorCode: '', errorMessage: '', httpStatus: 200 } } };
+    if (whole) cached!.store(encodeAnswer({ chat: whole }), usage(), served(routed.deployment));
+    yield streamEnd(usage(), routed.attempts);
+  }
+
+  /** The request in the canonical shape, with its output capped and the guardrails' redactions made. */
+  private async translate(request: CompletionRequest, body: Record<string, unknown>, guard: RequestGuard): Promise<Translation> {
+    const translation = formatFor(request.endpoint).parse(body);
+    capOutputTokens(translation, request.hints?.maxOutputTokens ?? 0);
+    return guard.chat(translation);
   }
 
   async listTools(request: ListToolsRequest): Promise<ListToolsResponse> {
@@ -229,6 +247,38 @@ export class Routing implements Api<typeof RoutingService> {
 
   async removeAdminEntry(request: RemoveAdminEntryRequest): Promise<RemoveAdminEntryResponse> {
     return this.adminEntries.remove(request);
+  }
+}
+
+/** The last chunk of a stream; the guardrails' outcomes are added as it leaves (completeStream). */
+function streamEnd(usage: Usage | undefined, attempts: Attempt[], error?: GatewayError): CompletionChunk {
+  return {
+    kind: {
+      $case: 'end',
+      end: { usage, attempts, errorCode: error?.code ?? '', errorMessage: error?.message ?? '', httpStatus: error?.status ?? 200, guardrails: [] },
+    },
+  };
+}
+
+/**
+ * Sends a stream's events on; false when it failed. A stream that fails after
+ * it began (a provider's error, a guardrail's block) already gave the client a
+ * 200 and part of the answer: it ends with an error event in the client's API.
+ */
+async function* relay(
+  format: InboundFormat,
+  events: AsyncIterable<OutEvent>,
+  usage: () => Usage | undefined,
+  attempts: Attempt[],
+): AsyncGenerator<CompletionChunk, boolean> {
+  try {
+    for await (const event of events) yield dataChunk(event);
+    return true;
+  } catch (err) {
+    const error = asGatewayError(err);
+    yield dataChunk(format.errorEvent(error));
+    yield streamEnd(usage(), attempts, error);
+    return false;
   }
 }
 

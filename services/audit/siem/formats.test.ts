@@ -249,6 +249,21 @@ describe('SIEM record formats', () => {
     expect(parseCef(failed).extension.msg).toBe('a|b=c\\d\nline2\nline3');
   });
 
+  it('ocsf and cef: guardrail outcomes by policy, rule, action and detector, never a value', () => {
+    const guardrails = [
+      { policy: 'customer-data', rule: 'contact-details', action: 'redact', detector: 'email', count: 2 },
+      { policy: 'baseline', rule: 'tickets', action: 'flag', detector: 'custom.ticket', count: 1 },
+    ];
+    const event = requestEvent(EventType.requestCompleted, { service: 'ingress', context }, outcome({ guardrails }));
+    expect((JSON.parse(formatEvent('ocsf', event)) as Loose).unmapped.guardrails).toEqual(guardrails);
+    expect(parseCef(formatEvent('cef', event)).extension).toMatchObject({
+      flexString2: 'customer-data/contact-details:redact:email=2,baseline/tickets:flag:custom.ticket=1',
+      flexString2Label: 'guardrails',
+    });
+    expect(JSON.parse(formatEvent('native', event))).toMatchObject({ request: { guardrails } });
+    expect(parseCef(formatEvent('cef', kinds.completed.event)).extension.flexString2).toBeUndefined();
+  });
+
   it('cef: request fields in fixed slots, IPv6 sources in c6a2', () => {
     const { extension } = parseCef(formatEvent('cef', kinds.completed.event));
     expect(extension).toMatchObject({

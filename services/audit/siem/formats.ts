@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import type { GuardrailOutcome } from '../../gen/gateway/v1/common.js';
 import { Event } from '../../gen/gateway/v1/events.js';
 import type { SinkFormat } from './config.js';
 
@@ -188,7 +189,14 @@ export function toOcsf(event: Event): Record<string, unknown> {
       record.status_detail = nonEmpty(r.errorMessage);
       record.resources = r.model ? [{ type: 'model', name: r.model }] : undefined;
       record.message = `${event.type} ${r.endpoint} ${r.model}${r.errorCode ? `: ${r.errorCode}` : ''}`;
-      Object.assign(unmapped, { served: r.served, usage: r.usage, stream: r.stream, cache_hit: r.cacheHit, attempts: r.attempts.length || undefined });
+      Object.assign(unmapped, {
+        served: r.served,
+        usage: r.usage,
+        stream: r.stream,
+        cache_hit: r.cacheHit,
+        attempts: r.attempts.length || undefined,
+        guardrails: r.guardrails.length > 0 ? r.guardrails : undefined,
+      });
       break;
     }
     case 'attempt': {
@@ -288,6 +296,10 @@ function cefName(event: Event): string {
   return names[event.type] ?? event.type;
 }
 
+/** Guardrail outcomes in one CEF value: `policy/rule:action:detector=count`, comma-separated. */
+const guardrailsText = (outcomes: readonly GuardrailOutcome[]) =>
+  outcomes.map((o) => `${o.policy}/${o.rule}:${o.action}:${o.detector}=${o.count}`).join(',') || undefined;
+
 /**
  * `CEF:0|vendor|product|version|event type|name|severity|extension`. The
  * custom-string slots keep one meaning in every record (cs1 request id, cs2
@@ -329,6 +341,7 @@ export function toCef(event: Event): string {
       add('cn3', r.usage?.totalTokens || undefined, 'totalTokens');
       add('act', event.type === 'request.rejected' ? 'reject' : undefined);
       add('msg', r.errorMessage);
+      add('flexString2', guardrailsText(r.guardrails), 'guardrails');
       break;
     }
     case 'attempt': {

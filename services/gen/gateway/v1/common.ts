@@ -96,6 +96,25 @@ export interface Attempts {
 }
 
 /**
+ * What one guardrail rule found in a request or its answer (docs/guardrails.md):
+ * which rule, what it did, which detector, how many values. Never the values.
+ */
+export interface GuardrailOutcome {
+  policy: string;
+  rule: string;
+  /** "block", "redact" or "flag". */
+  action: string;
+  /** The detector id, e.g. "email", "secret.openai_key", "custom.ticket", "external.presidio.PERSON". */
+  detector: string;
+  count: number;
+}
+
+/** The guardrail outcomes of a refused request, carried with its error across gRPC. */
+export interface GuardrailOutcomes {
+  outcomes: GuardrailOutcome[];
+}
+
+/**
  * An answer as the cache keeps it, in routing's canonical shape, from which
  * routing renders it in any inbound API, whole or streamed.
  */
@@ -986,6 +1005,210 @@ export const Attempts: MessageFns<Attempts> = {
   fromPartial<I extends Exact<DeepPartial<Attempts>, I>>(object: I): Attempts {
     const message = createBaseAttempts();
     message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGuardrailOutcome(): GuardrailOutcome {
+  return { policy: "", rule: "", action: "", detector: "", count: 0 };
+}
+
+export const GuardrailOutcome: MessageFns<GuardrailOutcome> = {
+  encode(message: GuardrailOutcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.policy !== "") {
+      writer.uint32(10).string(message.policy);
+    }
+    if (message.rule !== "") {
+      writer.uint32(18).string(message.rule);
+    }
+    if (message.action !== "") {
+      writer.uint32(26).string(message.action);
+    }
+    if (message.detector !== "") {
+      writer.uint32(34).string(message.detector);
+    }
+    if (message.count !== 0) {
+      writer.uint32(40).uint32(message.count);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GuardrailOutcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGuardrailOutcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.policy = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.rule = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.detector = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GuardrailOutcome {
+    return {
+      policy: isSet(object.policy) ? globalThis.String(object.policy) : "",
+      rule: isSet(object.rule) ? globalThis.String(object.rule) : "",
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      detector: isSet(object.detector) ? globalThis.String(object.detector) : "",
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+    };
+  },
+
+  toJSON(message: GuardrailOutcome): unknown {
+    const obj: any = {};
+    if (message.policy !== "") {
+      obj.policy = message.policy;
+    }
+    if (message.rule !== "") {
+      obj.rule = message.rule;
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.detector !== "") {
+      obj.detector = message.detector;
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GuardrailOutcome>, I>>(base?: I): GuardrailOutcome {
+    return GuardrailOutcome.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GuardrailOutcome>, I>>(object: I): GuardrailOutcome {
+    const message = createBaseGuardrailOutcome();
+    message.policy = object.policy ?? "";
+    message.rule = object.rule ?? "";
+    message.action = object.action ?? "";
+    message.detector = object.detector ?? "";
+    message.count = object.count ?? 0;
+    return message;
+  },
+};
+
+function createBaseGuardrailOutcomes(): GuardrailOutcomes {
+  return { outcomes: [] };
+}
+
+export const GuardrailOutcomes: MessageFns<GuardrailOutcomes> = {
+  encode(message: GuardrailOutcomes, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.outcomes) {
+      GuardrailOutcome.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GuardrailOutcomes {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGuardrailOutcomes();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcomes.push(GuardrailOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GuardrailOutcomes {
+    return {
+      outcomes: globalThis.Array.isArray(object?.outcomes)
+        ? object.outcomes.map((e: any) => GuardrailOutcome.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GuardrailOutcomes): unknown {
+    const obj: any = {};
+    if (message.outcomes?.length) {
+      obj.outcomes = message.outcomes.map((e) => GuardrailOutcome.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GuardrailOutcomes>, I>>(base?: I): GuardrailOutcomes {
+    return GuardrailOutcomes.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GuardrailOutcomes>, I>>(object: I): GuardrailOutcomes {
+    const message = createBaseGuardrailOutcomes();
+    message.outcomes = object.outcomes?.map((e) => GuardrailOutcome.fromPartial(e)) || [];
     return message;
   },
 };

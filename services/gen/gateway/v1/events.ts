@@ -7,7 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
-import { Actor, Attempt, Served, Usage } from "./common.js";
+import { Actor, Attempt, GuardrailOutcome, Served, Usage } from "./common.js";
 import { ToolCall } from "./mcp.js";
 
 export const protobufPackage = "gateway.v1";
@@ -135,6 +135,8 @@ export interface RequestOutcome {
    * after the answer); records of earlier versions' embedded mode say "in-process".
    */
   recordGuarantee: string;
+  /** What the guardrail policies of the caller found in the request and its answer, and did. */
+  guardrails: GuardrailOutcome[];
 }
 
 /**
@@ -1089,6 +1091,7 @@ function createBaseRequestOutcome(): RequestOutcome {
     errorMessage: "",
     attempts: [],
     recordGuarantee: "",
+    guardrails: [],
   };
 }
 
@@ -1129,6 +1132,9 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
     }
     if (message.recordGuarantee !== "") {
       writer.uint32(98).string(message.recordGuarantee);
+    }
+    for (const v of message.guardrails) {
+      GuardrailOutcome.encode(v!, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -1242,6 +1248,14 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
             message.recordGuarantee = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.guardrails.push(GuardrailOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1294,6 +1308,9 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
         : isSet(object.record_guarantee)
         ? globalThis.String(object.record_guarantee)
         : "",
+      guardrails: globalThis.Array.isArray(object?.guardrails)
+        ? object.guardrails.map((e: any) => GuardrailOutcome.fromJSON(e))
+        : [],
     };
   },
 
@@ -1335,6 +1352,9 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
     if (message.recordGuarantee !== "") {
       obj.recordGuarantee = message.recordGuarantee;
     }
+    if (message.guardrails?.length) {
+      obj.guardrails = message.guardrails.map((e) => GuardrailOutcome.toJSON(e));
+    }
     return obj;
   },
 
@@ -1357,6 +1377,7 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
     message.errorMessage = object.errorMessage ?? "";
     message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
     message.recordGuarantee = object.recordGuarantee ?? "";
+    message.guardrails = object.guardrails?.map((e) => GuardrailOutcome.fromPartial(e)) || [];
     return message;
   },
 };

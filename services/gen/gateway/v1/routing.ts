@@ -28,7 +28,7 @@ import {
   RemoveAdminEntryRequest,
   RemoveAdminEntryResponse,
 } from "./admin_entries.js";
-import { Attempt, RequestContext, Served, StoredAnswer, Usage } from "./common.js";
+import { Attempt, GuardrailOutcome, RequestContext, Served, StoredAnswer, Usage } from "./common.js";
 import {
   CallToolRequest,
   CallToolResponse,
@@ -146,7 +146,11 @@ export interface CompletionResponse {
     | CacheOutcome
     | undefined;
   /** Time the request's calls waited in routing for a slot of a deployment at its maxInFlight; unset when none waited. */
-  queuedMs?: number | undefined;
+  queuedMs?:
+    | number
+    | undefined;
+  /** What the caller's guardrail policies found in the request and the answer, and did. */
+  guardrails: GuardrailOutcome[];
 }
 
 export interface CompletionChunk {
@@ -191,6 +195,8 @@ export interface StreamEnd {
   errorCode: string;
   errorMessage: string;
   httpStatus: number;
+  /** What the caller's guardrail policies found in the request and the answer, and did. */
+  guardrails: GuardrailOutcome[];
 }
 
 export interface ListModelsRequest {
@@ -1175,6 +1181,7 @@ function createBaseCompletionResponse(): CompletionResponse {
     answer: Buffer.alloc(0),
     cache: undefined,
     queuedMs: undefined,
+    guardrails: [],
   };
 }
 
@@ -1200,6 +1207,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     }
     if (message.queuedMs !== undefined) {
       writer.uint32(57).double(message.queuedMs);
+    }
+    for (const v of message.guardrails) {
+      GuardrailOutcome.encode(v!, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1273,6 +1283,14 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
             message.queuedMs = reader.double();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.guardrails.push(GuardrailOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1298,6 +1316,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
         : isSet(object.queued_ms)
         ? globalThis.Number(object.queued_ms)
         : undefined,
+      guardrails: globalThis.Array.isArray(object?.guardrails)
+        ? object.guardrails.map((e: any) => GuardrailOutcome.fromJSON(e))
+        : [],
     };
   },
 
@@ -1324,6 +1345,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     if (message.queuedMs !== undefined) {
       obj.queuedMs = floatToJson(message.queuedMs);
     }
+    if (message.guardrails?.length) {
+      obj.guardrails = message.guardrails.map((e) => GuardrailOutcome.toJSON(e));
+    }
     return obj;
   },
 
@@ -1343,6 +1367,7 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
       ? CacheOutcome.fromPartial(object.cache)
       : undefined;
     message.queuedMs = object.queuedMs ?? undefined;
+    message.guardrails = object.guardrails?.map((e) => GuardrailOutcome.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1700,7 +1725,7 @@ export const StreamData: MessageFns<StreamData> = {
 };
 
 function createBaseStreamEnd(): StreamEnd {
-  return { usage: undefined, attempts: [], errorCode: "", errorMessage: "", httpStatus: 0 };
+  return { usage: undefined, attempts: [], errorCode: "", errorMessage: "", httpStatus: 0, guardrails: [] };
 }
 
 export const StreamEnd: MessageFns<StreamEnd> = {
@@ -1719,6 +1744,9 @@ export const StreamEnd: MessageFns<StreamEnd> = {
     }
     if (message.httpStatus !== 0) {
       writer.uint32(40).uint32(message.httpStatus);
+    }
+    for (const v of message.guardrails) {
+      GuardrailOutcome.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1776,6 +1804,14 @@ export const StreamEnd: MessageFns<StreamEnd> = {
             message.httpStatus = reader.uint32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.guardrails.push(GuardrailOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1807,6 +1843,9 @@ export const StreamEnd: MessageFns<StreamEnd> = {
         : isSet(object.http_status)
         ? globalThis.Number(object.http_status)
         : 0,
+      guardrails: globalThis.Array.isArray(object?.guardrails)
+        ? object.guardrails.map((e: any) => GuardrailOutcome.fromJSON(e))
+        : [],
     };
   },
 
@@ -1827,6 +1866,9 @@ export const StreamEnd: MessageFns<StreamEnd> = {
     if (message.httpStatus !== 0) {
       obj.httpStatus = Math.round(message.httpStatus);
     }
+    if (message.guardrails?.length) {
+      obj.guardrails = message.guardrails.map((e) => GuardrailOutcome.toJSON(e));
+    }
     return obj;
   },
 
@@ -1840,6 +1882,7 @@ export const StreamEnd: MessageFns<StreamEnd> = {
     message.errorCode = object.errorCode ?? "";
     message.errorMessage = object.errorMessage ?? "";
     message.httpStatus = object.httpStatus ?? 0;
+    message.guardrails = object.guardrails?.map((e) => GuardrailOutcome.fromPartial(e)) || [];
     return message;
   },
 };

@@ -1,0 +1,133 @@
+import { Counter, type Registry } from 'prom-client';
+import type { GuardrailOutcome, RequestContext } from '../gen/gateway/v1/common.js';
+import type { CacheRequest } from '../gen/gateway/v1/routing.js';
+import { GatewayError } from '../kit/errors.js';
+import type { Logger } from '../kit/log.js';
+import { chatSegments, guardrailError, Guardrails, withSegments, type GuardrailRun, type GuardrailsConfig, type TextSegment } from '../kit/guardrails/index.js';
+import type { ChatChunk, ChatResponse, EmbeddingsRequest } from './canonical.js';
+import { invalid } from './formats/chat.js';
+import type { Translation } from './formats/types.js';
+import { guardChunks, rewriteAnswer } from './guarded-answers.js';
+
+/**
+ * The caller's guardrail policies on the request path (docs/guardrails.md):
+ * routing checks the parsed request before the cache and the provider see it,
+ * and every answer it renders, from a provider or from the cache, whole or
+ * streamed. What the rules did goes back to ingress for the request's event.
+ */
+export class RoutingGuardrails {
+  private readonly engine: Guardrails;
+  private readonly actions: Counter<'policy' | 'rule' | 'action'>;
+
+  constructor(
+    config: GuardrailsConfig,
+    metrics: Registry,
+    private readonly log: Logger,
+  ) {
+    this.engine = new Guardrails(config);
+    this.actions = new Counter({
+      name: 'gateway_guardrail_actions_total',
+      help: 'Values guardrail rules found in requests and answers, by policy, rule and action (block, redact, flag).',
+      labelNames: ['policy', 'rule', 'action'],
+      registers: [metrics],
+    });
+  }
+
+  /** The guardrails of one request, for the caller its context names. */
+  begin(context: RequestContext | undefined): RequestGuard {
+    const actor = context?.actor;
+    const run = this.engine.begin({ keyId: actor?.keyId ?? '', teamId: actor?.teamId ?? '', customerId: actor?.customerId ?? '' });
+    return new RequestGuard(run, this.actions, this.log, context?.requestId ?? '');
+  }
+}
+
+export class RequestGuard {
+  /** Whether the policies changed the request's text: then the cache takes no part (see cache()). */
+  private changed = false;
+  private settled: GuardrailOutcome[] | undefined;
+
+  constructor(
+    private readonly run: GuardrailRun | undefined,
+    private readonly actions: Counter<'policy' | 'rule' | 'action'>,
+    private readonly log: Logger,
+    private readonly requestId: string,
+  ) {}
+
+  /**
+   * Checks a chat request's messages and returns the translation to go on
+   * with: its messages redacted, its answers checked as they are rendered. A
+   * legacy completions request under a policy takes the chat path, so that its
+   * prompt and answer are read in the one canonical shape.
+   */
+  async chat(translation: Translation): Promise<Translation> {
+    const run = this.run;
+    if (!run) return translation;
+    if ('batched' in translation && translation.batched) {
+      throw invalid("Guardrail policies apply to this key: send one prompt per request, 'prompt' as a single string.", 'prompt');
+    }
+    const messages = translation.chat.messages;
+    const checked = await this.check(chatSegments(messages));
+    return {
+      chat: this.changed ? { ...translation.chat, messages: withSegments(messages, checked) } : translation.chat,
+      response: (result: ChatResponse) => translation.response(checkAnswer(run, result)),
+      stream: (chunks: AsyncIterable<ChatChunk>) => translation.stream(guardChunks(run, chunks)),
+    };
+  }
+
+  /** Checks an embeddings request's text inputs (token arrays carry no text to read) and returns it redacted. */
+  async embeddings(request: EmbeddingsRequest): Promise<EmbeddingsRequest> {
+    const { input } = request;
+    if (!this.run || (typeof input !== 'string' && typeof input[0] !== 'string')) return request;
+    const texts = typeof input === 'string' ? [input] : (input as string[]);
+    const checked = await this.check(texts.map((text, i) => ({ path: typeof input === 'string' ? 'input' : `input[${i}]`, text })));
+    if (!this.changed) return request;
+    return { ...request, input: typeof input === 'string' ? checked[0]!.text : checked.map((segment) => segment.text) };
+  }
+
+  /**
+   * What the cache may do for this request. One whose text the policies changed
+   * is neither looked up nor stored: its cache key would be derived from the
+   * values the policy keeps from the provider, and its answer holds placeholders
+   * only this request's run can restore.
+   */
+  cache(request: CacheRequest | undefined): CacheRequest | undefined {
+    return request && this.changed ? { ...request, noLookup: true, noStore: true } : request;
+  }
+
+  /** What the rules did, for the request's event; counted in the metric once. */
+  settle(): GuardrailOutcome[] {
+    if (!this.settled) {
+      this.settled = (this.run?.outcomes() ?? []).map(({ policy, rule, action, detector, count }) => ({ policy, rule, action, detector, count }));
+      for (const { policy, rule, action, count } of this.settled) this.actions.inc({ policy, rule, action }, count);
+      for (const failure of this.run?.analyzerFailures ?? []) this.log.warn({ ...failure, requestId: this.requestId }, 'guardrail analyzer failed');
+    }
+    return this.settled;
+  }
+
+  /** The error a failed request ends with, carrying what the rules did (a block among it) to its event. */
+  failed(err: unknown): unknown {
+    const outcomes = this.settle();
+    if (err instanceof GatewayError && outcomes.length > 0) err.guardrails = outcomes;
+    return err;
+  }
+
+  private async check(segments: TextSegment[]): Promise<TextSegment[]> {
+    const checked = await this.run!.checkRequest(segments);
+    if (checked.blocked) throw guardrailError(checked.blocked);
+    this.changed ||= checked.segments.some((segment, i) => segment.text !== segments[i]!.text);
+    return checked.segments;
+  }
+}
+
+/** A whole answer with the answer rules applied and placeholders restored; a block is thrown as its error. */
+function checkAnswer(run: GuardrailRun, response: ChatResponse): ChatResponse {
+  const segments: TextSegment[] = [];
+  rewriteAnswer(response, (path, text) => {
+    segments.push({ path, text });
+    return text;
+  });
+  const checked = run.checkAnswer(segments);
+  if (checked.blocked) throw guardrailError(checked.blocked);
+  const byPath = new Map(checked.segments.map((segment) => [segment.path, segment.text]));
+  return rewriteAnswer(response, (path, text) => byPath.get(path) ?? text);
+}
