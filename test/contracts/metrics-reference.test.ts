@@ -24,15 +24,15 @@ function registeredMetrics(): Set<string> {
   return names;
 }
 
-/** The names in the first column of the metrics table of docs/operations.md. */
+/** The names in the first column of the metrics table of docs/metrics.md. */
 function documentedMetrics(): Set<string> {
-  const text = readFileSync(join(REPO, 'docs', 'operations.md'), 'utf8');
-  const section = text.slice(text.indexOf('## Metrics'), text.indexOf('\n## ', text.indexOf('## Metrics') + 1));
-  return new Set([...section.matchAll(/^\| `(gateway_[a-z_]+)` \|/gm)].map((m) => m[1]!));
+  const text = readFileSync(join(REPO, 'docs', 'metrics.md'), 'utf8');
+  return new Set([...text.matchAll(/^\| `(gateway_[a-z_]+)` \|/gm)].map((m) => m[1]!));
 }
 
-// Operators alert on these names: the reference must list each one the gateway can expose, and no other.
-describe('the metrics reference in docs/operations.md', () => {
+// Operators alert on these names. docs/metrics.md is generated from a running gateway's registry; this reads the
+// source, so a metric registered only in some configuration (SIEM sinks, MCP, workers) is not left out of it either.
+describe('the metrics reference in docs/metrics.md', () => {
   it('lists every metric the services register, and only those', () => {
     const registered = registeredMetrics();
     expect(registered.size).toBeGreaterThan(30);
