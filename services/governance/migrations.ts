@@ -150,6 +150,22 @@ export const governanceMigrations: Migration[] = [
       ALTER TABLE budgets ADD CONSTRAINT budgets_limit_whole_micros CHECK (limit_usd = round(limit_usd, 6)) NOT VALID;
     `,
   },
+  {
+    version: 9,
+    description: 'console sessions',
+    sql: `
+      -- A console sign-in: the SHA-256 of its cookie's random id, never the id or the admin token itself.
+      CREATE TABLE admin_sessions (
+        id_hash BYTEA PRIMARY KEY,
+        -- SHA-256 of the static admin token signed in with, looked up in the configuration at every use; NULL for SSO.
+        token_hash BYTEA,
+        principal JSONB NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        expires_at TIMESTAMPTZ NOT NULL
+      );
+      CREATE INDEX admin_sessions_expires ON admin_sessions (expires_at);
+    `,
+  },
 ];
 
 /** Governance works as <database>_governance: its own tables only, never the audit log or usage rows. */
@@ -166,6 +182,7 @@ export const governanceDatabase: DatabasePlan = {
         'quota_leases',
         'routing_entries',
         'reservation_holders',
+        'admin_sessions',
       ]),
     },
   },

@@ -35,6 +35,7 @@ const OWNERS: Record<string, string[]> = {
   quota_leases: ['governance'],
   routing_entries: ['governance'],
   reservation_holders: ['governance'],
+  admin_sessions: ['governance'],
   cache_entries: ['caching'],
   cache_purges: ['caching'],
   usage_records: ['metering'],
