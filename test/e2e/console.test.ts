@@ -160,9 +160,18 @@ describe('the console in a real browser', () => {
     expect(forged.text).toContain('The viewer role may not change governance settings.');
   });
 
-  it('refuses a wrong token and sets no cookie', async () => {
+  it('refuses a wrong token, sets no cookie, and audits the refusal', async () => {
     const { page, context } = await signIn(testToken('wrong'));
     expect(await page.getByRole('alert').textContent()).toContain('A valid admin token is required');
     expect(await context.cookies()).toEqual([]);
+    // Audited as every refused admin credential is.
+    await eventually('the refused sign-in audited', async () => {
+      const { data } = await admin<{ data: { payload: { auth?: { surface: string; target: string } } }[] }>(
+        gateway.adminUrl,
+        'GET',
+        '/admin/audit/events?type=auth.failed&limit=100',
+      );
+      return data.some((e) => e.payload.auth?.surface === 'admin_api' && e.payload.auth.target === 'POST /admin/session') || undefined;
+    });
   });
 });

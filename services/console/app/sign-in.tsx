@@ -36,7 +36,10 @@ export function SignIn({ onSignedIn }: { onSignedIn: (caller: Caller) => void })
           </p>
         )}
       </form>
-      <p class="hint">The token is sent once to open a session; the page never keeps it.</p>
+      <p class="hint">
+        A fresh gateway writes its owner token to <code>data/admin-token</code> (unless <code>governance.adminToken</code> is set). The token is sent once to
+        open a session; the page never keeps it.
+      </p>
     </main>
   );
 }
