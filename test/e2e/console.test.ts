@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { admin, ADMIN_TOKEN, startInProcess } from '../harness/gateway.js';
 import { eventually, testToken } from '../harness/infra.js';
@@ -22,13 +22,20 @@ let gateway: Awaited<ReturnType<typeof startInProcess>>;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
 
-/** A fresh browser profile on the console's sign-in page, signed in with the token. */
-async function signIn(token: string): Promise<{ page: Page; context: BrowserContext }> {
-  const context = await browser.newContext();
+/** A fresh browser profile on the console's sign-in page. */
+async function newPage(options: BrowserContextOptions = {}): Promise<Page> {
+  const context = await browser.newContext(options);
   context.setDefaultTimeout(10_000);
   contexts.push(context);
   const page = await context.newPage();
   await page.goto(`${gateway.adminUrl}/console/`);
+  return page;
+}
+
+/** A fresh browser profile, signed in with the token. */
+async function signIn(token: string): Promise<{ page: Page; context: BrowserContext }> {
+  const page = await newPage();
+  const context = page.context();
   await page.getByLabel('Admin token').fill(token);
   await page.getByRole('button', { name: 'Sign in' }).click();
   return { page, context };
@@ -68,9 +75,11 @@ describe('the console in a real browser', () => {
   });
 
   it('signs the owner in, creates a key shown once, and revokes it', async () => {
-    const { page, context } = await signIn(ADMIN_TOKEN);
-    expect(await page.getByTestId('who').textContent()).toBe('admin-token (owner)');
     await admin(gateway.adminUrl, 'POST', '/admin/keys', { name: 'someone-else' });
+    const { page, context } = await signIn(ADMIN_TOKEN);
+    const requested: string[] = [];
+    page.on('request', (request) => requested.push(request.url()));
+    expect(await page.getByTestId('who').textContent()).toBe('admin-token (owner)');
 
     await page.getByLabel('Name').fill('ci-bot');
     await page.getByRole('button', { name: 'Create key' }).click();
@@ -106,6 +115,9 @@ describe('the console in a real browser', () => {
         (err: { status?: number }) => err.status === 401 || undefined,
       ),
     );
+    // Nothing but the admin server is asked for anything: no CDN, no web fonts.
+    expect(requested.length).toBeGreaterThan(0);
+    expect(requested.filter((url) => !url.startsWith(`${gateway.adminUrl}/`))).toEqual([]);
   });
 
   it('edits a key’s allowed models and limits', async () => {
@@ -127,6 +139,9 @@ describe('the console in a real browser', () => {
   it('keeps the session in an HttpOnly, SameSite=Strict cookie the page cannot read, and ends it at sign-out', async () => {
     const { page, context } = await signIn(ADMIN_TOKEN);
     await page.getByRole('heading', { name: 'Keys' }).waitFor();
+    const csp = (await fetch(`${gateway.adminUrl}/console/`)).headers.get('content-security-policy');
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
     const cookies = await context.cookies();
     expect(cookies).toEqual([expect.objectContaining({ name: 'gateway_session', httpOnly: true, sameSite: 'Strict', secure: false })]);
     const session = cookies[0]!.value;
@@ -150,9 +165,16 @@ describe('the console in a real browser', () => {
 
   it('shows a viewer the keys without create, edit or revoke, and the server refuses its forged create', async () => {
     await admin(gateway.adminUrl, 'POST', '/admin/keys', { name: 'seen-by-viewer' });
-    const { page } = await signIn(VIEWER);
+    // By keyboard alone, in a phone-sized window.
+    const page = await newPage({ viewport: { width: 390, height: 800 } });
+    await page.getByLabel('Admin token').waitFor();
+    expect(await page.evaluate('document.activeElement.id')).toBe('token');
+    await page.keyboard.type(VIEWER);
+    await page.keyboard.press('Enter');
     expect(await page.getByTestId('who').textContent()).toBe('viewer-bot (viewer)');
     await page.getByRole('row', { name: /seen-by-viewer/ }).waitFor();
+    // Only the table scrolls sideways, not the page.
+    expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
     for (const name of ['Create key', 'Edit', 'Revoke']) expect(await page.getByRole('button', { name }).count()).toBe(0);
 
     const forged = await fetchInPage(page, 'POST', '/admin/keys', { 'x-gateway-console': '1' }, { name: 'viewer-made' });

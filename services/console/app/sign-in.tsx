@@ -1,10 +1,13 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, type Caller } from './api.js';
 
 /** Signs in with an admin token: the server answers with a session cookie the page cannot read, and the token is forgotten. */
 export function SignIn({ onSignedIn }: { onSignedIn: (caller: Caller) => void }) {
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
+  // The field takes the keyboard at once: the autofocus attribute counts only when the page loads, and this form comes later.
+  const field = useRef<HTMLInputElement>(null);
+  useEffect(() => field.current?.focus(), []);
   const submit = async (event: Event) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
@@ -26,7 +29,7 @@ export function SignIn({ onSignedIn }: { onSignedIn: (caller: Caller) => void })
       <h1>AI gateway console</h1>
       <form onSubmit={submit}>
         <label for="token">Admin token</label>
-        <input id="token" name="token" type="password" autocomplete="off" required autofocus />
+        <input ref={field} id="token" name="token" type="password" autocomplete="off" required />
         <button type="submit" disabled={busy}>
           Sign in
         </button>
