@@ -19,10 +19,10 @@ const SERVICE = 'governance';
 
 /**
  * The admin REST API, documented with OpenAPI at /docs, and the console at
- * /console/, served where governance runs. Each caller is authenticated, and the role its route
- * requires checked, here and only here; every service's admin routes are
- * mounted on it, each given its service (the object itself in this process,
- * else its gRPC client).
+ * /console/, served where governance runs. Each caller is authenticated (by
+ * bearer token or console session), and the role its route requires checked,
+ * here and only here; every service's admin routes are mounted on it, each
+ * given its service (the object itself in this process, else its gRPC client).
  */
 export async function buildAdminApi(authority: AdminAuthority, clients: Clients, events: EventPublisher, log: Logger): Promise<FastifyInstance> {
   const app = createHttpServer({ log, bodyLimit: 256 * 1024 });
