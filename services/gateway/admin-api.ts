@@ -1,8 +1,9 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { auditAdminRoutes } from '../audit/admin-routes.js';
 import { cachingAdminRoutes } from '../caching/admin-routes.js';
+import { consoleRoutes, requireConsoleHeader, sessionCookie } from '../console/server.js';
 import { requirePermission, type AdminAuthority, type RecordChange } from '../kit/admin.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { GatewayError } from '../kit/errors.js';
@@ -17,11 +18,11 @@ import { routingAdminRoutes } from '../routing/admin-routes.js';
 const SERVICE = 'governance';
 
 /**
- * The admin REST API, documented with OpenAPI at /docs, served where
- * governance runs. Each caller is authenticated, and the role its route
- * requires checked, here and only here; every service's admin routes are
- * mounted on it, each given its service (the object itself in this process,
- * else its gRPC client).
+ * The admin REST API, documented with OpenAPI at /docs, and the console at
+ * /console/, served where governance runs. Each caller is authenticated (by
+ * bearer token or console session), and the role its route requires checked,
+ * here and only here; every service's admin routes are mounted on it, each
+ * given its service (the object itself in this process, else its gRPC client).
  */
 export async function buildAdminApi(authority: AdminAuthority, clients: Clients, events: EventPublisher, log: Logger): Promise<FastifyInstance> {
   const app = createHttpServer({ log, bodyLimit: 256 * 1024 });
@@ -31,7 +32,7 @@ export async function buildAdminApi(authority: AdminAuthority, clients: Clients,
         title: 'AI gateway admin API',
         version: '1',
         description:
-          'Customers, teams, virtual keys, budgets, providers and models, audit and spend reports, the response cache, MCP servers. Every route needs Authorization: Bearer <admin token or SSO token>.',
+          'Customers, teams, virtual keys, budgets, providers and models, audit and spend reports, the response cache, MCP servers. Every route needs Authorization: Bearer <admin token or SSO token>, or the session cookie of a console sign-in (POST /admin/session).',
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
@@ -44,20 +45,25 @@ export async function buildAdminApi(authority: AdminAuthority, clients: Clients,
     if (!route.config?.requires) throw new Error(`admin route ${route.method} ${route.url} does not say what it requires (config.requires)`);
   });
 
+  // Refused credentials are audited: who tried (by address), where, and why (never the token).
+  const refuse = (request: FastifyRequest, reason: string): never => {
+    events.emit(
+      authFailedEvent(
+        { service: SERVICE, context: { requestId: request.id, traceId: '', actor: undefined, sourceAddress: request.ip } },
+        { surface: 'admin_api', reason, target: `${request.method} ${request.url.split('?')[0]}` },
+      ),
+    );
+    throw new GatewayError('admin_unauthorized', 'A valid admin token is required: send Authorization: Bearer <token>, or sign in to the console.');
+  };
+
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.requires === 'no_token' || request.url === '/docs' || request.url.startsWith('/docs/')) return;
     const token = bearerToken(request.headers.authorization);
-    const principal = token ? await authority.authenticate(token) : undefined;
-    if (!principal) {
-      // Refused sign-ins are audited: who tried (by address), where, and why (never the token).
-      events.emit(
-        authFailedEvent(
-          { service: SERVICE, context: { requestId: request.id, traceId: '', actor: undefined, sourceAddress: request.ip } },
-          { surface: 'admin_api', reason: token ? 'invalid credential' : 'missing credential', target: `${request.method} ${request.url.split('?')[0]}` },
-        ),
-      );
-      throw new GatewayError('admin_unauthorized', 'A valid admin token is required: send Authorization: Bearer <token>.');
-    }
+    // A bearer token wins; without one, the console's session cookie stands for the admin who signed in.
+    const session = token ? undefined : sessionCookie(request);
+    if (session) requireConsoleHeader(request);
+    const principal = token ? await authority.authenticate(token) : session ? await authority.sessions.find(session) : undefined;
+    if (!principal) refuse(request, token || session ? 'invalid credential' : 'missing credential');
     request.principal = principal;
   });
 
@@ -82,6 +88,7 @@ export async function buildAdminApi(authority: AdminAuthority, clients: Clients,
       ),
     );
 
+  await app.register(consoleRoutes, { sessions: authority.sessions, refuse });
   await app.register(authority.routes, { record });
   await app.register(routingAdminRoutes, { routing: clients.routing, record });
   await app.register(auditAdminRoutes, { audit: clients.audit });

@@ -156,7 +156,10 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     if (authority) {
       admin = await buildAdminApi(authority, clients.all(), await getPublisher(), log.child({ service: 'governance' }));
       endpoints['governance.admin'] = await admin.listen({ host: config.server.host, port: authority.port });
-      log.info({ url: endpoints['governance.admin'] }, 'admin API listening (OpenAPI at /docs)');
+      log.info(
+        { url: endpoints['governance.admin'], console: `${endpoints['governance.admin']}/console/` },
+        'admin API listening (OpenAPI at /docs, console at /console/)',
+      );
     }
     // An all-in-one process calls every service in-process; only a subset serves others over gRPC.
     if (grpc.hasServices && services.length < SERVICE_NAMES.length) {

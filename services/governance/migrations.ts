@@ -164,6 +164,22 @@ export const governanceMigrations: Migration[] = [
           END IF;
         END IF;
       END $$;
+      `,
+  },
+  {
+    version: 10,
+    description: 'console sessions',
+    sql: `
+      -- A console sign-in: the SHA-256 of its cookie's random id, never the id or the admin token itself.
+      CREATE TABLE admin_sessions (
+        id_hash BYTEA PRIMARY KEY,
+        -- SHA-256 of the static admin token signed in with, looked up in the configuration at every use; NULL for SSO.
+        token_hash BYTEA,
+        principal JSONB NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        expires_at TIMESTAMPTZ NOT NULL
+      );
+      CREATE INDEX admin_sessions_expires ON admin_sessions (expires_at);
     `,
   },
 ];
@@ -181,6 +197,7 @@ export const governanceDatabase: DatabasePlan = {
         'quota_windows',
         'quota_leases',
         'reservation_holders',
+        'admin_sessions',
       ]),
     },
   },

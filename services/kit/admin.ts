@@ -52,13 +52,27 @@ const WHAT: Record<Permission, string> = {
   audit: 'read the audit log',
 };
 
+/** Why the principal may not use the permission, or undefined when it may. */
+function refusal(principal: Principal, permission: Permission): string | undefined {
+  if (!GRANTS[principal.role].has(permission)) return `The ${principal.role} role may not ${WHAT[permission]}.`;
+  if ((permission === 'manage_customers' || permission === 'manage_routing') && (principal.customer || principal.team))
+    return `A token limited to one customer or team may not ${WHAT[permission]}.`;
+  return undefined;
+}
+
 export function requirePermission(principal: Principal, permission: Permission): void {
-  if (!GRANTS[principal.role].has(permission)) {
-    throw new GatewayError('admin_forbidden', `The ${principal.role} role may not ${WHAT[permission]}.`);
-  }
-  if ((permission === 'manage_customers' || permission === 'manage_routing') && (principal.customer || principal.team)) {
-    throw new GatewayError('admin_forbidden', `A token limited to one customer or team may not ${WHAT[permission]}.`);
-  }
+  const reason = refusal(principal, permission);
+  if (reason) throw new GatewayError('admin_forbidden', reason);
+}
+
+/** Every permission the principal holds, so a client (the console) shows only what the server would allow. */
+export function permissionsOf(principal: Principal): Permission[] {
+  return (Object.keys(WHAT) as Permission[]).filter((permission) => !refusal(principal, permission));
+}
+
+/** The caller as /admin/whoami and a console sign-in describe it: who, in what scope, allowed what. */
+export function callerView(principal: Principal): Principal & { permissions: Permission[] } {
+  return { ...principal, permissions: permissionsOf(principal) };
 }
 
 /** Where an entity belongs, for scoped principals. */
@@ -93,10 +107,24 @@ export interface Placements {
 /** Turns a bearer token into a principal, or undefined when it is not one. */
 export type Authenticate = (token: string) => Promise<Principal | undefined>;
 
+/**
+ * Console sessions: a random id, kept in an HTTP-only cookie, that stands for
+ * the principal of the admin token it was opened with until it expires or is
+ * closed. Stored where every replica and worker of governance finds it.
+ */
+export interface AdminSessions {
+  /** Opens a session for the token's principal; undefined when the token is not an admin's. */
+  open(token: string): Promise<{ id: string; principal: Principal; expiresAt: Date } | undefined>;
+  /** The principal a live session stands for now. */
+  find(id: string): Promise<Principal | undefined>;
+  close(id: string): Promise<void>;
+}
+
 /** What governance, which knows the admins, gives the admin server. */
 export interface AdminAuthority {
   port: number;
   authenticate: Authenticate;
+  sessions: AdminSessions;
   /** Governance's own routes: customers, teams, keys, budgets. */
   routes: FastifyPluginAsync<{ record: RecordChange }>;
   placements: Placements;

@@ -62,6 +62,9 @@ const routingEntry = async (path: 'providers' | 'models') => {
 
 const EXPECTED: Record<string, Expectation> = {
   'GET /admin/whoami': { needs: 'anyone' },
+  // Console sign-in takes its token in the body: without one it is a 400 for everyone (test/e2e/console.test.ts signs in).
+  'POST /admin/session': { needs: 'no one' },
+  'DELETE /admin/session': { needs: 'anyone' },
   'GET /admin/customers': { needs: 'read' },
   'POST /admin/customers': { needs: 'manage_customers', call: async () => ({ body: { id: fresh('customer'), name: 'C' } }) },
   'GET /admin/customers/:id': { needs: 'read', call: async () => ({ params: { id: 'acme' } }) },

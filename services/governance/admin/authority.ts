@@ -5,12 +5,13 @@ import type { GovernanceConfig } from '../config.js';
 import type { Directory } from '../store/directory.js';
 import { resolveOwnerToken, TokenAuthenticator } from './principals.js';
 import { governanceAdminRoutes } from './routes.js';
-import { looksLikeJwt, OidcAuthenticator } from './sso.js';
+import { AdminSessionStore } from './sessions.js';
+import { OidcAuthenticator } from './sso.js';
 import { placementOf } from './views.js';
 
 /**
  * What governance gives the admin server the root runs: who the admins are
- * (static tokens, SSO), its own routes, and what other services' routes
+ * (static tokens, SSO) and their console sessions, its own routes, and what other services' routes
  * borrow from its directory.
  */
 export function adminAuthority(directory: Directory, db: Database, config: GovernanceConfig, dataDir: string, log: Logger): AdminAuthority {
@@ -19,7 +20,8 @@ export function adminAuthority(directory: Directory, db: Database, config: Gover
   const place = placementOf(directory);
   return {
     port: config.adminPort,
-    authenticate: async (token) => (sso.enabled && looksLikeJwt(token) ? sso.authenticate(token) : tokens.find(token)),
+    authenticate: async (token) => (sso.accepts(token) ? sso.authenticate(token) : tokens.find(token)),
+    sessions: new AdminSessionStore(db, tokens, sso),
     routes: governanceAdminRoutes(directory, db),
     placements: {
       team: (teamId) => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Principal } from '../../kit/admin.js';
 import type { Logger } from '../../kit/log.js';
 import { writeOnce } from '../../kit/generated-file.js';
-import { secretsEqual } from '../../kit/secrets/keys.js';
+import { digestsEqual, hashSecret } from '../../kit/secrets/keys.js';
 import { weakTokenProblem } from '../../kit/token-strength.js';
 import type { GovernanceConfig } from '../config.js';
 
@@ -40,18 +40,23 @@ function readTokenFile(file: string): string {
   return token;
 }
 
-/** Static bearer tokens from config; every one is compared, in constant time. */
+/** Static bearer tokens from config, known by their SHA-256; every one is compared, in constant time. */
 export class TokenAuthenticator {
-  private readonly tokens: { token: string; principal: Principal }[];
+  private readonly tokens: { hash: Buffer; principal: Principal }[];
 
   constructor(config: GovernanceConfig, ownerToken: string | undefined) {
-    this.tokens = config.adminTokens.map(({ token, name, role, customer, team }) => ({ token, principal: { name, role, customer, team } }));
-    if (ownerToken) this.tokens.push({ token: ownerToken, principal: { name: 'admin-token', role: 'owner' } });
+    this.tokens = config.adminTokens.map(({ token, name, role, customer, team }) => ({ hash: hashSecret(token), principal: { name, role, customer, team } }));
+    if (ownerToken) this.tokens.push({ hash: hashSecret(ownerToken), principal: { name: 'admin-token', role: 'owner' } });
   }
 
   find(presented: string): Principal | undefined {
+    return this.findByHash(hashSecret(presented));
+  }
+
+  /** The principal of the token with this hash as configured now (a console session keeps the hash, never the token). */
+  findByHash(hash: Uint8Array): Principal | undefined {
     let found: Principal | undefined;
-    for (const { token, principal } of this.tokens) if (secretsEqual(presented, token)) found = principal;
+    for (const token of this.tokens) if (digestsEqual(hash, token.hash)) found = token.principal;
     return found;
   }
 }

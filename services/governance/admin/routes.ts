@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { canSee, type Placement, type Principal, type RecordChange } from '../../kit/admin.js';
+import { callerView, canSee, type Placement, type Principal, type RecordChange } from '../../kit/admin.js';
 import type { Database } from '../../kit/db/types.js';
 import { GatewayError } from '../../kit/errors.js';
 import { prefixedId } from '../../kit/ids.js';
@@ -40,8 +40,8 @@ type Place = ReturnType<typeof placementOf>;
 function registerCustomerAndTeamRoutes(app: FastifyInstance, directory: Directory, record: RecordChange, place: Place): void {
   app.get(
     '/admin/whoami',
-    { config: { requires: 'any_role' }, schema: { tags: ['admin'], summary: 'The caller: name, role and scope' } },
-    async (request) => request.principal,
+    { config: { requires: 'any_role' }, schema: { tags: ['admin'], summary: 'The caller: name, role, scope and permissions' } },
+    async (request) => callerView(request.principal!),
   );
 
   // Customers

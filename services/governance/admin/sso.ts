@@ -26,6 +26,11 @@ export class OidcAuthenticator {
     return Boolean(this.config.issuer);
   }
 
+  /** Whether the token is one for this authenticator (SSO is on and it looks like a JWT) rather than a static admin token. */
+  accepts(token: string): boolean {
+    return this.enabled && looksLikeJwt(token);
+  }
+
   async authenticate(token: string): Promise<Principal | undefined> {
     let payload: JWTPayload;
     try {

@@ -1,0 +1,58 @@
+/** The admin API as the console calls it: by its session cookie, never a token, with the header that marks the console's own calls. */
+
+export type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'audit';
+
+export interface Caller {
+  name: string;
+  role: 'owner' | 'admin' | 'viewer' | 'auditor';
+  customer?: string;
+  team?: string;
+  permissions: Permission[];
+}
+
+export interface Key {
+  id: string;
+  name: string;
+  team: string | null;
+  customer: string | null;
+  allowed_models: string[];
+  rpm_limit: number | null;
+  tpm_limit: number | null;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let signedOut: () => void = () => {};
+
+/** What to do when the session has ended (expired, signed out elsewhere, token removed): show the sign-in page. */
+export function onSignedOut(fn: () => void): void {
+  signedOut = fn;
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const response = await fetch(path, {
+    method,
+    credentials: 'same-origin',
+    headers: { 'x-gateway-console': '1', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!response.ok) {
+    const answer = (await response.json().catch(() => undefined)) as { error?: { message?: string } } | undefined;
+    // A refused sign-in is the sign-in page's to show; any other 401 means the session is over.
+    if (response.status === 401 && path !== '/admin/session') signedOut();
+    throw new ApiError(response.status, answer?.error?.message ?? `${method} ${path} answered ${response.status}`);
+  }
+  return (response.status === 204 ? undefined : await response.json()) as T;
+}
+
+export const can = (caller: Caller, permission: Permission) => caller.permissions.includes(permission);

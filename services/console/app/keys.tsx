@@ -1,0 +1,217 @@
+import { useEffect, useState } from 'preact/hooks';
+import { api, type Key } from './api.js';
+
+type Created = Key & { key: string };
+
+const status = (key: Key) => (key.revoked_at ? 'revoked' : key.expires_at && Date.parse(key.expires_at) <= Date.now() ? 'expired' : 'active');
+const list = (text: string) =>
+  text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+/** An optional whole number from a form field: empty is no limit. */
+const limit = (text: string) => (text.trim() === '' ? null : Number(text));
+const field = (form: HTMLFormElement, name: string) => (form.elements.namedItem(name) as HTMLInputElement).value;
+
+/** Virtual keys: search and list for every role that reads them; create, edit and revoke for those that may change them. */
+export function KeysPage({ canWrite }: { canWrite: boolean }) {
+  const [keys, setKeys] = useState<Key[]>([]);
+  const [query, setQuery] = useState('');
+  const [error, setError] = useState('');
+  const [created, setCreated] = useState<Created | undefined>();
+  const [editing, setEditing] = useState<string | undefined>();
+  const [confirming, setConfirming] = useState<string | undefined>();
+
+  const run = async (action: () => Promise<unknown>) => {
+    setError('');
+    try {
+      await action();
+      setKeys((await api<{ data: Key[] }>('GET', '/admin/keys')).data);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  useEffect(() => void run(async () => {}), []);
+
+  const q = query.trim().toLowerCase();
+  const shown = keys.filter((k) => !q || [k.name, k.id, k.team ?? '', k.customer ?? ''].some((s) => s.toLowerCase().includes(q)));
+
+  return (
+    <section aria-labelledby="keys-title">
+      <h1 id="keys-title">Keys</h1>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+      {canWrite && <CreateKey onCreate={(body) => run(async () => setCreated(await api<Created>('POST', '/admin/keys', body)))} />}
+      {created && <NewKey created={created} onDone={() => setCreated(undefined)} />}
+      <label class="search">
+        Search keys <input type="search" value={query} onInput={(e) => setQuery(e.currentTarget.value)} placeholder="name, id, team or customer" />
+      </label>
+      <div class="table">
+        <table>
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>ID</th>
+              <th>Team</th>
+              <th>Models</th>
+              <th>Limits</th>
+              <th>Status</th>
+              {canWrite && <th>Actions</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {shown.map((k) => (
+              <tr key={k.id} data-key-id={k.id}>
+                <td>{k.name}</td>
+                <td>
+                  <code>{k.id}</code>
+                </td>
+                <td>{k.team ?? (k.customer ? `customer ${k.customer}` : '—')}</td>
+                <td>{k.allowed_models.join(', ') || 'none'}</td>
+                <td>
+                  {k.rpm_limit ?? '∞'} rpm · {k.tpm_limit ?? '∞'} tpm
+                </td>
+                <td class={`status ${status(k)}`}>{status(k)}</td>
+                {canWrite && (
+                  <td class="actions">
+                    {editing === k.id ? (
+                      <EditKey
+                        keyEntry={k}
+                        onSave={(patch) =>
+                          run(async () => {
+                            await api('PATCH', `/admin/keys/${k.id}`, patch);
+                            setEditing(undefined);
+                          })
+                        }
+                        onCancel={() => setEditing(undefined)}
+                      />
+                    ) : confirming === k.id ? (
+                      <>
+                        <button
+                          type="button"
+                          class="danger"
+                          onClick={() =>
+                            run(async () => {
+                              await api('POST', `/admin/keys/${k.id}/revoke`);
+                              setConfirming(undefined);
+                            })
+                          }
+                        >
+                          Revoke {k.name} now
+                        </button>
+                        <button type="button" onClick={() => setConfirming(undefined)}>
+                          Cancel
+                        </button>
+                      </>
+                    ) : (
+                      status(k) !== 'revoked' && (
+                        <>
+                          <button type="button" onClick={() => setEditing(k.id)}>
+                            Edit
+                          </button>
+                          <button type="button" onClick={() => setConfirming(k.id)}>
+                            Revoke
+                          </button>
+                        </>
+                      )
+                    )}
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {shown.length === 0 && <p class="empty">{keys.length === 0 ? 'No keys yet.' : 'No key matches the search.'}</p>}
+      </div>
+    </section>
+  );
+}
+
+function CreateKey({ onCreate }: { onCreate: (body: Record<string, unknown>) => Promise<void> }) {
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const form = event.currentTarget as HTMLFormElement;
+    const team = field(form, 'team').trim();
+    await onCreate({
+      name: field(form, 'name').trim(),
+      ...(team ? { team } : {}),
+      allowed_models: list(field(form, 'models')),
+      rpm_limit: limit(field(form, 'rpm')),
+    });
+    form.reset();
+  };
+  return (
+    <form class="create" onSubmit={submit} aria-label="Create a key">
+      <label>
+        Name <input name="name" required maxLength={200} />
+      </label>
+      <label>
+        Team <input name="team" placeholder="optional" />
+      </label>
+      <label>
+        Allowed models <input name="models" defaultValue="*" placeholder="comma-separated globs" />
+      </label>
+      <label>
+        Requests per minute <input name="rpm" type="number" min={0} placeholder="no limit" />
+      </label>
+      <button type="submit">Create key</button>
+    </form>
+  );
+}
+
+/** The new key's value, which the server never shows again. */
+function NewKey({ created, onDone }: { created: Created; onDone: () => void }) {
+  const [copied, setCopied] = useState(false);
+  const copy = async (event: Event) => {
+    const input = (event.currentTarget as HTMLElement).parentElement!.querySelector('input')!;
+    // The clipboard API needs a secure context (HTTPS or localhost); elsewhere the selected text is copied the old way.
+    if (navigator.clipboard) await navigator.clipboard.writeText(created.key);
+    else {
+      input.select();
+      document.execCommand('copy');
+    }
+    setCopied(true);
+  };
+  return (
+    <div class="new-key" role="status">
+      <p>
+        Key <strong>{created.name}</strong> created. Copy it now: it is not shown again.
+      </p>
+      <input readOnly aria-label="New key" value={created.key} onFocus={(e) => e.currentTarget.select()} />
+      <button type="button" onClick={copy}>
+        {copied ? 'Copied' : 'Copy'}
+      </button>
+      <button type="button" onClick={onDone}>
+        Done
+      </button>
+    </div>
+  );
+}
+
+function EditKey({ keyEntry, onSave, onCancel }: { keyEntry: Key; onSave: (patch: Record<string, unknown>) => Promise<void>; onCancel: () => void }) {
+  const submit = (event: Event) => {
+    event.preventDefault();
+    const form = event.currentTarget as HTMLFormElement;
+    void onSave({ allowed_models: list(field(form, 'models')), rpm_limit: limit(field(form, 'rpm')), tpm_limit: limit(field(form, 'tpm')) });
+  };
+  return (
+    <form class="edit" onSubmit={submit} aria-label={`Edit ${keyEntry.name}`}>
+      <label>
+        Allowed models <input name="models" defaultValue={keyEntry.allowed_models.join(', ')} />
+      </label>
+      <label>
+        RPM <input name="rpm" type="number" min={0} defaultValue={keyEntry.rpm_limit?.toString() ?? ''} />
+      </label>
+      <label>
+        TPM <input name="tpm" type="number" min={0} defaultValue={keyEntry.tpm_limit?.toString() ?? ''} />
+      </label>
+      <button type="submit">Save</button>
+      <button type="button" onClick={onCancel}>
+        Cancel
+      </button>
+    </form>
+  );
+}
