@@ -74,13 +74,18 @@ const SAME_REQUEST_WITHIN = "interval '7 days'";
 
 /**
  * The ledger's key is (request_id, occurred_at), as partitioning requires the time in it: a redelivered event
- * conflicts on it; a request recorded again under a new event (so another time) is skipped by the NOT EXISTS,
- * which only the partitions around its time answer. Exact with WRITE_LOCK held (no two batches at once).
+ * conflicts on it; a request recorded again under a new event (so another time) is skipped by the NOT EXISTS.
+ * `seen` looks the batch's request ids up by primary key, in the partitions between its first and last time (the
+ * last two parameters) widened by SAME_REQUEST_WITHIN: a join against the whole ledger would read all of it.
+ * Exact with WRITE_LOCK held (no two batches at once).
  */
-const INSERT = `INSERT INTO usage_records (${COLUMNS.map(([column]) => column).join(', ')})
+const N = COLUMNS.length;
+const INSERT = `WITH seen AS (SELECT request_id, occurred_at FROM usage_records WHERE request_id = ANY($1::text[])
+    AND occurred_at > $${N + 1}::timestamptz - ${SAME_REQUEST_WITHIN} AND occurred_at < $${N + 2}::timestamptz + ${SAME_REQUEST_WITHIN})
+  INSERT INTO usage_records (${COLUMNS.map(([column]) => column).join(', ')})
   SELECT * FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) AS r(${COLUMNS.map(([column]) => column).join(', ')})
-  WHERE NOT EXISTS (SELECT 1 FROM usage_records u WHERE u.request_id = r.request_id
-    AND u.occurred_at > r.occurred_at - ${SAME_REQUEST_WITHIN} AND u.occurred_at < r.occurred_at + ${SAME_REQUEST_WITHIN})
+  WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.request_id = r.request_id
+    AND s.occurred_at > r.occurred_at - ${SAME_REQUEST_WITHIN} AND s.occurred_at < r.occurred_at + ${SAME_REQUEST_WITHIN})
   ON CONFLICT (request_id, occurred_at) DO NOTHING`;
 
 /** Taken by the transaction of each batch (persisting consumer's opening), so the NOT EXISTS above sees every earlier batch. */
@@ -94,8 +99,7 @@ export async function writeUsage(db: Queryable, events: Event[], price: PriceOf)
       rows.set(event.requestId, metered(event, event.payload.request, price));
   }
   if (rows.size === 0) return;
-  await db.query(
-    INSERT,
-    COLUMNS.map(([, , value]) => arrayLiteral([...rows.values()].map(value))),
-  );
+  const columns = COLUMNS.map(([, , value]) => arrayLiteral([...rows.values()].map(value)));
+  const times = [...rows.values()].map((r) => (r.event.time ?? new Date()).getTime());
+  await db.query(INSERT, [...columns, new Date(Math.min(...times)).toISOString(), new Date(Math.max(...times)).toISOString()]);
 }
