@@ -6,6 +6,12 @@ export const meteringConfig = z
     address: z.string().default(defaultAddress('metering')).describe('host:port at which governance reaches the metering gRPC service (spend queries).'),
     callTimeoutMs: z.number().int().positive().default(30_000).describe('Deadline of a spend query from governance.'),
     maxBatch: z.number().int().positive().max(10_000).default(500).describe('Most usage records written in one transaction.'),
+    retentionDays: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(0)
+      .describe('Days usage and tool-call rows are kept (0: forever); a monthly partition is dropped whole once its last day is that old.'),
   })
   .prefault({});
 

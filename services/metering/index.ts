@@ -4,7 +4,8 @@ import { startPersistingConsumer } from '../kit/bus/persisting-consumer.js';
 import { defineService } from '../kit/service.js';
 import type { MeteringConfig } from './config.js';
 import { meteringDatabase } from './migrations.js';
-import { writeUsage, type PriceOf } from './writer.js';
+import { WRITE_LOCK, writeUsage, type PriceOf } from './writer.js';
+import { startPartitionMaintenance } from './partitions.js';
 import { SpendReader } from './spend.js';
 import { MeteringService } from '../gen/gateway/v1/metering.js';
 import type { Api } from '../kit/grpc.js';
@@ -45,7 +46,7 @@ export const meteringService = defineService({
       db,
       filter: 'request.*',
       maxBatch: config.maxBatch,
-      oneStatement: true,
+      opening: WRITE_LOCK,
       write: (db, events) => writeUsage(db, events, price),
     });
     const tools = await startPersistingConsumer(ctx, {
@@ -56,6 +57,7 @@ export const meteringService = defineService({
       oneStatement: true,
       write: writeToolCalls,
     });
+    const partitions = startPartitionMaintenance(db, config.retentionDays, ctx.log);
     const spend = new SpendReader(db);
     const toolCalls = new ToolCallReader(db);
     const api: Api<typeof MeteringService> = {
@@ -66,6 +68,7 @@ export const meteringService = defineService({
     return {
       ready: () => consumer.ready() && tools.ready(),
       stop: async () => {
+        clearInterval(partitions);
         await Promise.all([consumer.stop(), tools.stop()]);
       },
       api,

@@ -1,6 +1,7 @@
 import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetterTables } from '../kit/bus/dead-letters.js';
 import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
+import { PARTITION_FUNCTIONS, partitionLedger } from './partitions.js';
 import { toolCallMigrations } from './tool-calls.js';
 
 export const meteringMigrations: Migration[] = [
@@ -72,9 +73,32 @@ export const meteringMigrations: Migration[] = [
         ADD COLUMN reasoning_cost_usd NUMERIC;
     `,
   },
+  {
+    version: 5,
+    description: 'usage ledger partitioned by month',
+    // Keyed by request and time: a redelivered event has both the same; the writer refuses a request recorded
+    // within a week under another time (writer.ts). event_id's own index went: nothing looks rows up by it.
+    sql: `${PARTITION_FUNCTIONS}
+      ${partitionLedger('usage_records', {
+        key: 'request_id, occurred_at',
+        dropped: {
+          constraints: ['usage_records_pkey', 'usage_records_event_id_key'],
+          indexes: ['usage_records_occurred_at', 'usage_records_key', 'usage_records_team', 'usage_records_customer'],
+        },
+        indexes: [
+          ['usage_records_occurred_at', 'occurred_at'],
+          ['usage_records_key', 'key_id, occurred_at'],
+          ['usage_records_team', 'team_id, occurred_at'],
+          ['usage_records_customer', 'customer_id, occurred_at'],
+        ],
+      })}`,
+  },
 ];
 
-/** Metering works as <database>_metering: it appends and reads usage and tool-call rows (never changes one), and keeps its dead letters. */
+/**
+ * Metering works as <database>_metering: it appends and reads usage and tool-call rows (never changes one), keeps
+ * its dead letters, and keeps the ledgers' partitions through the one function that may (partitions.ts).
+ */
 export const meteringDatabase: DatabasePlan = {
   components: [
     { name: DEAD_LETTERS_COMPONENT, migrations: deadLetterMigrations },
@@ -82,6 +106,12 @@ export const meteringDatabase: DatabasePlan = {
     { name: 'metering_tools', migrations: toolCallMigrations },
   ],
   roles: {
-    metering: { grants: [...tableGrants('SELECT, INSERT', ['usage_records', 'tool_call_records']), ...deadLetterTables] },
+    metering: {
+      grants: [
+        ...tableGrants('SELECT, INSERT', ['usage_records', 'tool_call_records']),
+        ...deadLetterTables,
+        'EXECUTE ON FUNCTION metering_maintain_partitions(int, int)',
+      ],
+    },
   },
 };

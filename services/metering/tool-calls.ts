@@ -5,6 +5,7 @@ import { storableText } from '../kit/db/storable.js';
 import type { Database, Migration, Queryable } from '../kit/db/types.js';
 import { EventType, type Event } from '../kit/events.js';
 import { groupedTotals, TIME_DIMENSIONS, whereOf } from './grouped.js';
+import { partitionLedger } from './partitions.js';
 
 /** The tool-call ledger, a migration component of its own ("metering_tools", its own durable consumer). */
 export const toolCallMigrations: Migration[] = [
@@ -34,6 +35,19 @@ export const toolCallMigrations: Migration[] = [
       CREATE INDEX tool_call_records_occurred_at ON tool_call_records (occurred_at);
     `,
   },
+  {
+    version: 2,
+    description: 'tool-call ledger partitioned by month',
+    // A redelivered event has the same id and time, so the key stays exact.
+    sql: partitionLedger('tool_call_records', {
+      key: 'event_id, occurred_at',
+      dropped: { constraints: ['tool_call_records_pkey'], indexes: ['tool_call_records_key', 'tool_call_records_occurred_at'] },
+      indexes: [
+        ['tool_call_records_key', 'key_id, occurred_at'],
+        ['tool_call_records_occurred_at', 'occurred_at'],
+      ],
+    }),
+  },
 ];
 
 /** Writes one row per tool call; events already recorded are skipped. */
@@ -46,7 +60,7 @@ export async function writeToolCalls(db: Queryable, events: Event[]): Promise<vo
     `INSERT INTO tool_call_records (event_id, occurred_at, request_id, key_id, team_id, customer_id, server, tool, outcome, surface, result_bytes, duration_ms)
      SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
        $11::bigint[], $12::float8[])
-     ON CONFLICT (event_id) DO NOTHING`,
+     ON CONFLICT (event_id, occurred_at) DO NOTHING`,
     [
       column((r) => r.event.id),
       column((r) => (r.event.time ?? new Date()).toISOString()),

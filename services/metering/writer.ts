@@ -69,19 +69,37 @@ const COLUMNS: [column: string, type: string, value: (row: Metered) => string | 
   ['saved_usd', MONEY, (r) => money(r.saved)],
 ];
 
-const INSERT = `INSERT INTO usage_records (${COLUMNS.map(([column]) => column).join(', ')})
-  SELECT * FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})
-  ON CONFLICT (request_id) DO NOTHING`;
+/** How far apart in time two outcomes of one request may be recorded and still count once (a re-publish is seconds). */
+const SAME_REQUEST_WITHIN = "interval '7 days'";
+
+/**
+ * The ledger's key is (request_id, occurred_at), as partitioning requires the time in it: a redelivered event
+ * conflicts on it; a request recorded again under a new event (so another time) is skipped by the NOT EXISTS.
+ * `seen` looks the batch's request ids up by primary key, in the partitions between its first and last time (the
+ * last two parameters) widened by SAME_REQUEST_WITHIN: a join against the whole ledger would read all of it.
+ * Exact with WRITE_LOCK held (no two batches at once).
+ */
+const N = COLUMNS.length;
+const INSERT = `WITH seen AS (SELECT request_id, occurred_at FROM usage_records WHERE request_id = ANY($1::text[])
+    AND occurred_at > $${N + 1}::timestamptz - ${SAME_REQUEST_WITHIN} AND occurred_at < $${N + 2}::timestamptz + ${SAME_REQUEST_WITHIN})
+  INSERT INTO usage_records (${COLUMNS.map(([column]) => column).join(', ')})
+  SELECT * FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) AS r(${COLUMNS.map(([column]) => column).join(', ')})
+  WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.request_id = r.request_id
+    AND s.occurred_at > r.occurred_at - ${SAME_REQUEST_WITHIN} AND s.occurred_at < r.occurred_at + ${SAME_REQUEST_WITHIN})
+  ON CONFLICT (request_id, occurred_at) DO NOTHING`;
+
+/** Taken by the transaction of each batch (persisting consumer's opening), so the NOT EXISTS above sees every earlier batch. */
+export const WRITE_LOCK = 'SELECT pg_advisory_xact_lock(7423914)';
 
 /** Writes one usage row per request id, with its cost part by part; requests already recorded are skipped. */
 export async function writeUsage(db: Queryable, events: Event[], price: PriceOf): Promise<void> {
-  const rows: Metered[] = [];
+  const rows = new Map<string, Metered>();
   for (const event of events) {
-    if (METERED_TYPES.has(event.type) && event.payload?.$case === 'request' && event.requestId) rows.push(metered(event, event.payload.request, price));
+    if (METERED_TYPES.has(event.type) && event.payload?.$case === 'request' && event.requestId && !rows.has(event.requestId))
+      rows.set(event.requestId, metered(event, event.payload.request, price));
   }
-  if (rows.length === 0) return;
-  await db.query(
-    INSERT,
-    COLUMNS.map(([, , value]) => arrayLiteral(rows.map(value))),
-  );
+  if (rows.size === 0) return;
+  const columns = COLUMNS.map(([, , value]) => arrayLiteral([...rows.values()].map(value)));
+  const times = [...rows.values()].map((r) => (r.event.time ?? new Date()).getTime());
+  await db.query(INSERT, [...columns, new Date(Math.min(...times)).toISOString(), new Date(Math.max(...times)).toISOString()]);
 }

@@ -155,6 +155,17 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     await expect(roles.metering!.query('DELETE FROM usage_records')).rejects.toThrow(denied);
     await expect(roles.metering!.query('TRUNCATE usage_records')).rejects.toThrow(denied);
     await expect(roles.metering!.query('UPDATE audit_events SET payload = $1', ['{}'])).rejects.toThrow(denied);
+    // It keeps its ledgers' partitions through the one function granted, which takes numbers only; nothing else.
+    const month = new Date().toISOString().slice(0, 7).replace('-', '');
+    const kept = await roles.metering!.query('SELECT * FROM metering_maintain_partitions(3, 0)');
+    expect(kept.rows).toEqual([]);
+    await expect(roles.metering!.query(`DROP TABLE usage_records_p${month}`)).rejects.toThrow(/must be owner/);
+    await expect(roles.metering!.query(`ALTER TABLE usage_records DETACH PARTITION usage_records_p${month}`)).rejects.toThrow(/must be owner/);
+    await expect(roles.metering!.query(`SELECT * FROM usage_records_p${month}`)).rejects.toThrow(denied);
+    await expect(roles.metering!.query("SELECT metering_add_partition('audit_events', '2024-01-01')")).rejects.toThrow(denied);
+    await expect(roles.metering!.query('SELECT * FROM metering_maintain_partitions(3, -1)')).rejects.toThrow(/retention days/);
+    for (const role of ['governance', 'routing', 'caching', 'audit_writer', 'audit_maintainer'])
+      await expect(roles[role]!.query('SELECT * FROM metering_maintain_partitions(3, 1)'), role).rejects.toThrow(denied);
     await expect(roles.audit_writer!.query('SELECT * FROM virtual_keys')).rejects.toThrow(denied);
     // Routing reaches its admin-managed providers and models, and nothing of the others'; none of them reaches its.
     expect((await roles.routing!.query('SELECT count(*)::int AS n FROM routing_admin_entries')).rows[0].n).toBe(1);
@@ -176,16 +187,23 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     expect((await roles.governance!.query('SELECT count(*)::int AS n FROM virtual_keys')).rows[0].n).toBe(1);
   });
 
-  it("grants every table to its own service's roles only, none of them the right to truncate, reference or add triggers", async () => {
+  it("grants every table to its own service's roles only (a partition to none), none of them the right to truncate, reference or add triggers", async () => {
     const { rows } = await owner.query<{ table: string; grantees: string[]; kinds: string[] }>(
       `SELECT t.tablename AS table,
               coalesce(array_agg(DISTINCT substr(g.grantee, length($1) + 2) ORDER BY substr(g.grantee, length($1) + 2)) FILTER (WHERE g.grantee IS NOT NULL), '{}') AS grantees,
               coalesce(array_agg(DISTINCT g.privilege_type::text) FILTER (WHERE g.grantee IS NOT NULL), '{}') AS kinds
          FROM pg_tables t LEFT JOIN information_schema.role_table_grants g ON g.table_name = t.tablename AND g.grantee LIKE $2
-        WHERE t.schemaname = current_schema() GROUP BY t.tablename ORDER BY t.tablename`,
+        WHERE t.schemaname = current_schema() AND NOT EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relname = t.tablename)
+        GROUP BY t.tablename ORDER BY t.tablename`,
       [dbName, `${dbName}\\_%`],
     );
     expect(Object.fromEntries(rows.map((r) => [r.table, r.grantees]))).toEqual(OWNERS);
+    const partitions = await owner.query<{ name: string }>(
+      `SELECT DISTINCT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         JOIN information_schema.role_table_grants g ON g.table_name = c.relname AND g.grantee LIKE $1`,
+      [`${dbName}\\_%`],
+    );
+    expect(partitions.rows).toEqual([]);
     for (const row of rows)
       expect(
         row.kinds.filter((k) => ['TRUNCATE', 'REFERENCES', 'TRIGGER'].includes(k)),

@@ -1,0 +1,199 @@
+/**
+ * The usage ledger filled, then measured: rows written through the metering
+ * writer's own statement in its batches (500, under its lock), spread over
+ * three months, 2,000 keys, 200 teams, 50 customers and 12 models; then
+ *
+ * - bytes on disk per row and per million rows, heap and indexes, partitioned
+ *   and in the layout before partitioning (the same rows copied to a plain table
+ *   with its old key and indexes);
+ * - the admin API's spend reports over one month (SpendReader, as /admin/spend);
+ * - expiring the oldest month: its partition dropped by the metering role's
+ *   function, against the old way, a DELETE from the plain table.
+ *
+ * In a database of its own on the server, dropped at the end.
+ * Run: npm run bench:records [-- --rows 1000000 | --quick] (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)
+ */
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { migrate } from '../../services/kit/db/migrate.js';
+import { connectPostgres } from '../../services/kit/db/postgres.js';
+import { EventType, requestEvent } from '../../services/kit/events.js';
+import { createLogger } from '../../services/kit/log.js';
+import { Pricing } from '../../services/kit/pricing/index.js';
+import { meteringMigrations } from '../../services/metering/migrations.js';
+import { SpendReader } from '../../services/metering/spend.js';
+import { WRITE_LOCK, writeUsage } from '../../services/metering/writer.js';
+
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, quick: { type: 'boolean' }, help: { type: 'boolean' } } });
+if (values.help) {
+  console.log('npm run bench:records [-- --rows N | --quick]   usage ledger size, spend report time and expiry, over N rows (quick: 100,000)');
+  process.exit(0);
+}
+const ROWS = values.quick ? 100_000 : Number(values.rows);
+const BATCH = 500;
+const MONTHS = 3;
+const MODELS = [
+  'gpt-4o',
+  'gpt-4o-mini',
+  'o3',
+  'gpt-4.1',
+  'claude-sonnet-4',
+  'claude-haiku-3.5',
+  'gemini-2.5-pro',
+  'gemini-2.5-flash',
+  'llama-3.3-70b',
+  'mistral-large',
+  'command-r',
+  'deepseek-v3',
+];
+const log = createLogger({ level: 'silent' });
+const pricing = new Pricing(Object.fromEntries(MODELS.map((m) => [`openai/${m}`, { input: 2.5, output: 10, cachedInput: 1.25 }])));
+
+const server = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const name = `records_bench_${process.pid}`;
+const admin = new pg.Client({ connectionString: server });
+await admin.connect();
+await admin.query(`CREATE DATABASE ${name}`);
+const url = new URL(server);
+url.pathname = `/${name}`;
+const db = await connectPostgres(url.toString(), 2, log);
+
+const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const now = new Date();
+const monthStart = (back: number) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - back, 1));
+const pick = <T>(list: T[], i: number) => list[i % list.length]!;
+
+/** One request.completed as ingress emits it, at a time within the last MONTHS months (the oldest first). */
+function event(i: number) {
+  const span = now.getTime() - monthStart(MONTHS - 1).getTime();
+  const at = new Date(monthStart(MONTHS - 1).getTime() + Math.floor((i / ROWS) * span));
+  const key = (i * 7919) % 2000;
+  const model = pick(MODELS, (i * 31) % 97);
+  const prompt = 200 + ((i * 37) % 3000);
+  const e = requestEvent(
+    EventType.requestCompleted,
+    {
+      service: 'ingress',
+      context: {
+        requestId: `req_${i.toString(16).padStart(24, '0')}`,
+        traceId: '',
+        actor: { keyId: `vk_${key.toString(36).padStart(20, 'x')}`, keyName: '', teamId: `team-${key % 200}`, customerId: `cust-${key % 50}`, admin: '' },
+        sourceAddress: '',
+      },
+    },
+    {
+      endpoint: 'chat.completions',
+      model,
+      served: { provider: 'openai', model, deployment: `openai-${(i % 3) + 1}` },
+      httpStatus: 200,
+      usage: {
+        promptTokens: prompt,
+        completionTokens: 150,
+        totalTokens: prompt + 150,
+        cachedTokens: i % 4 === 0 ? 128 : 0,
+        reasoningTokens: 0,
+        cacheWriteTokens: 0,
+        cacheWrite1hTokens: 0,
+      },
+      stream: i % 2 === 0,
+      cacheHit: i % 20 === 0,
+      durationMs: 300 + (i % 5000),
+      errorCode: '',
+      errorMessage: '',
+      attempts: [],
+    },
+  );
+  return { ...e, time: at };
+}
+
+/** Heap and index bytes of a table and its partitions (a partitioned table's own are 0). */
+async function size(table: string) {
+  const { rows } = await db.query<{ heap: string; indexes: string }>(
+    `SELECT sum(pg_table_size(relid)) AS heap, sum(pg_indexes_size(relid)) AS indexes
+       FROM (SELECT relid FROM pg_partition_tree($1) UNION SELECT $1::regclass) t`,
+    [table],
+  );
+  return { heap: Number(rows[0]!.heap), indexes: Number(rows[0]!.indexes) };
+}
+
+try {
+  await migrate(db, 'metering', meteringMigrations, log);
+  for (let back = 1; back < MONTHS; back++) await db.query("SELECT metering_add_partition('usage_records', $1)", [monthStart(back).toISOString()]);
+
+  let start = process.hrtime.bigint();
+  for (let i = 0; i < ROWS; i += BATCH) {
+    const events = Array.from({ length: Math.min(BATCH, ROWS - i) }, (_, j) => event(i + j));
+    await db.transaction((tx) => writeUsage(tx, events, (o) => pricing.price(o.served, o.usage)), WRITE_LOCK);
+  }
+  const ingest = ms(start);
+  await db.exec('VACUUM ANALYZE usage_records');
+  console.log(
+    `${ROWS.toLocaleString('en')} usage rows written in ${(ingest / 1000).toFixed(1)} s: ${Math.round(ROWS / (ingest / 1000)).toLocaleString('en')} rows/s (batches of ${BATCH}, under the writer's lock)`,
+  );
+
+  const widths = await db.query<Record<string, string>>(
+    `SELECT avg(pg_column_size(u.*))::int AS row, avg(pg_column_size(model) + pg_column_size(provider) + pg_column_size(provider_model)
+       + pg_column_size(deployment) + pg_column_size(endpoint) + pg_column_size(outcome))::int AS names,
+       avg(pg_column_size(key_id) + pg_column_size(team_id) + pg_column_size(customer_id))::int AS actor,
+       avg(pg_column_size(request_id) + pg_column_size(event_id))::int AS ids FROM usage_records u`,
+  );
+  const w = widths.rows[0]!;
+  console.log(
+    `row data: ${w.row} B a row on average; of it names (model, provider, deployment, endpoint, outcome) ${w.names} B, key/team/customer ids ${w.actor} B, request and event ids ${w.ids} B`,
+  );
+
+  // The layout before partitioning: the same rows, its primary key, unique event id and four indexes.
+  await db.exec(`CREATE TABLE usage_plain (LIKE usage_records INCLUDING DEFAULTS);
+    INSERT INTO usage_plain SELECT * FROM usage_records;
+    ALTER TABLE usage_plain ADD PRIMARY KEY (request_id), ADD UNIQUE (event_id);
+    CREATE INDEX ON usage_plain (occurred_at); CREATE INDEX ON usage_plain (key_id, occurred_at);
+    CREATE INDEX ON usage_plain (team_id, occurred_at); CREATE INDEX ON usage_plain (customer_id, occurred_at)`);
+  await db.exec('VACUUM ANALYZE usage_plain');
+  for (const [label, table] of [
+    ['partitioned (now)', 'usage_records'],
+    ['plain (before)', 'usage_plain'],
+  ] as const) {
+    const s = await size(table);
+    const perRow = (s.heap + s.indexes) / ROWS;
+    console.log(
+      `${label}: heap ${mb(s.heap)}, indexes ${mb(s.indexes)}; ${Math.round(s.heap / ROWS)} + ${Math.round(s.indexes / ROWS)} = ${Math.round(perRow)} B a row, ${mb(perRow * 1e6)} per million rows`,
+    );
+  }
+
+  const reader = new SpendReader(db);
+  const month = { from: monthStart(1).toISOString(), to: monthStart(0).toISOString() };
+  const query = { ...month, groupBy: [] as string[], keyId: '', teamId: '', customerId: '', model: '', provider: '' };
+  const reports: [string, typeof query][] = [
+    ['a month by team', { ...query, groupBy: ['team'] }],
+    ['a month by model', { ...query, groupBy: ['model'] }],
+    ['a month by day', { ...query, groupBy: ['day'] }],
+    ["one key's month by day", { ...query, groupBy: ['day'], keyId: `vk_${(42).toString(36).padStart(20, 'x')}` }],
+    ["one team's month by model", { ...query, groupBy: ['model'], teamId: 'team-7' }],
+  ];
+  for (const [label, q] of reports) {
+    const times: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      start = process.hrtime.bigint();
+      await reader.spend(q);
+      times.push(ms(start));
+    }
+    console.log(`spend report, ${label}: ${times.map((t) => t.toFixed(0)).join(' / ')} ms (3 runs)`);
+  }
+
+  const oldest = monthStart(MONTHS - 1);
+  const days = Math.floor((now.getTime() - monthStart(MONTHS - 2).getTime()) / 86_400_000);
+  start = process.hrtime.bigint();
+  const { rowCount } = await db.query('DELETE FROM usage_plain WHERE occurred_at < $1', [monthStart(MONTHS - 2).toISOString()]);
+  const deleted = ms(start);
+  start = process.hrtime.bigint();
+  const dropped = await db.query<{ partition_name: string }>('SELECT partition_name FROM metering_maintain_partitions(3, $1)', [days]);
+  const drop = ms(start);
+  console.log(
+    `expire ${oldest.toISOString().slice(0, 7)} (${rowCount.toLocaleString('en')} rows): DROP of ${dropped.rows.map((r) => r.partition_name).join(', ')} ${drop.toFixed(0)} ms; DELETE from the plain table ${deleted.toFixed(0)} ms, leaving ${mb((await size('usage_plain')).heap)} of heap to vacuum`,
+  );
+} finally {
+  await db.close();
+  await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+  await admin.end();
+}
