@@ -182,6 +182,15 @@ export const governanceMigrations: Migration[] = [
       CREATE INDEX admin_sessions_expires ON admin_sessions (expires_at);
     `,
   },
+  {
+    version: 10,
+    description: 'MCP code mode',
+    sql: `
+      -- 'code': /mcp offers the key's tools as TypeScript declarations and runs programs that call them in a sandbox.
+      ALTER TABLE virtual_keys DROP CONSTRAINT virtual_keys_tool_mode_check;
+      ALTER TABLE virtual_keys ADD CONSTRAINT virtual_keys_tool_mode_check CHECK (tool_mode IN ('off', 'inject', 'agent', 'code'));
+    `,
+  },
 ];
 
 /** Governance works as <database>_governance: its own tables only, never the audit log or usage rows. */

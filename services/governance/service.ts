@@ -130,6 +130,7 @@ export class Governance implements Api<typeof GovernanceService> {
       actor: { keyId: key.id, keyName: key.name, teamId: key.teamId ?? '', customerId: customerId ?? '', admin: '' },
       allowedTools: key.allowedTools,
       contentLogging: key.contentLogging,
+      toolMode: key.toolMode,
     };
   }
 

@@ -12,9 +12,13 @@ import { functionName, resultText, ToolAccess, toolNameOf } from './tools.js';
 export const TOOL_MODES = ['off', 'inject', 'agent'] as const;
 export type ToolMode = (typeof TOOL_MODES)[number];
 
-/** How a chat completion uses the key's MCP tools: the x-gateway-tools header, else the key's tool_mode. */
+/**
+ * How a chat completion uses the key's MCP tools: the x-gateway-tools header, else the key's tool_mode. A key in
+ * code mode uses its tools through /mcp only, until agent mode learns to run programs.
+ */
 export function toolModeOf(request: FastifyRequest, inbound: InboundRequest): ToolMode {
-  const value = headerValue(request.headers['x-gateway-tools'])?.toLowerCase() || inbound.key?.toolMode || 'off';
+  const keyMode = inbound.key?.toolMode === 'code' ? 'off' : inbound.key?.toolMode;
+  const value = headerValue(request.headers['x-gateway-tools'])?.toLowerCase() || keyMode || 'off';
   if (!(TOOL_MODES as readonly string[]).includes(value)) {
     throw new GatewayError('invalid_request', `x-gateway-tools must be one of ${TOOL_MODES.join(', ')}.`, { param: 'x-gateway-tools' });
   }

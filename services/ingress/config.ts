@@ -21,6 +21,19 @@ const agentConfig = z
 
 export type AgentConfig = z.infer<typeof agentConfig>;
 
+const codeModeConfig = z
+  .strictObject({
+    timeMs: z.number().int().min(100).max(300_000).default(10_000).describe('Wall time of one program, its tool calls included; then it is stopped.'),
+    memoryMb: z.number().int().min(16).max(1_024).default(64).describe("Memory of one program's JavaScript engine, the engine's own included."),
+    maxToolCalls: z.number().int().min(1).max(10_000).default(50).describe('Most tool calls one program may make; further calls fail inside the program.'),
+    maxResultBytes: z.number().int().min(1_024).default(65_536).describe('Largest result (as JSON) a program may return to the model.'),
+    maxLogBytes: z.number().int().min(0).default(16_384).describe('Most console.log output of one program kept for the model; the rest is cut.'),
+  })
+  .prefault({})
+  .describe('Code mode on /mcp: programs that call MCP tools, run in a sandbox (see docs/mcp.md).');
+
+export type CodeModeConfig = z.infer<typeof codeModeConfig>;
+
 const limit = (fallback: number, max: number, description: string) => z.number().int().min(1).max(max).default(fallback).describe(description);
 
 const limitsConfig = z
@@ -54,6 +67,7 @@ export const ingressConfig = z
       .describe("Also emit one upstream.attempt event per provider call (every attempt is listed in the request's outcome anyway)."),
     trustProxy: z.boolean().default(false).describe('Take the client address from X-Forwarded-For (only behind a load balancer you control).'),
     agent: agentConfig,
+    codeMode: codeModeConfig,
   })
   .prefault({});
 

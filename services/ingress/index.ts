@@ -30,6 +30,7 @@ export const ingressService = defineService({
       emitReceived: config.emitReceived,
       log: ctx.log,
       agent: config.agent,
+      codeMode: config.codeMode,
       authorizations: new Authorizations(ctx.clients, settlements),
       settlements,
       promptCounting: new PromptCounting(),

@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { onFirstUse } from '../kit/first-use.js';
 import { InboundRequest, refuse, type PipelineDeps } from './pipeline.js';
+import { callMetaTool, META_TOOLS } from './code-mode/meta-tools.js';
+import type { CodeModeConfig } from './config.js';
 import { resultText, ToolAccess, toolNameOf } from './tools.js';
 
 const SERVER_INFO = { name: 'ai-gateway', version: '1' };
@@ -16,6 +18,8 @@ const mcpServerSdk = onFirstUse(async () => {
   ]);
   return { Server: server.Server, StreamableHTTPServerTransport: http.StreamableHTTPServerTransport, ...types };
 });
+type McpServerSdk = Awaited<ReturnType<typeof mcpServerSdk>>;
+type McpServer = InstanceType<McpServerSdk['Server']>;
 
 /**
  * The gateway as an MCP server (Streamable HTTP, stateless, JSON responses)
@@ -36,8 +40,23 @@ async function serveMcp(deps: PipelineDeps, request: FastifyRequest, reply: Fast
       .send({ jsonrpc: '2.0', error: { code: -32001, message: error.message }, id: null });
   }
   recordedByToolCalls(deps, request, reply);
-  const { Server, StreamableHTTPServerTransport, CallToolRequestSchema, ListToolsRequestSchema, McpError, ErrorCode } = await mcpServerSdk();
-  const server = new Server(SERVER_INFO, { capabilities: { tools: {} } });
+  const sdk = await mcpServerSdk();
+  const server = new sdk.Server(SERVER_INFO, { capabilities: { tools: {} } });
+  if (access.codeMode) serveCodeMode(server, access, deps.codeMode, sdk);
+  else serveTools(server, access, sdk);
+  const transport = new sdk.StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  reply.hijack();
+  reply.raw.setHeader('x-request-id', request.id);
+  reply.raw.on('close', () => {
+    void transport.close();
+    void server.close();
+  });
+  await server.connect(transport);
+  await transport.handleRequest(request.raw, reply.raw, request.body);
+}
+
+/** Each tool the key may use, offered and called one by one. */
+function serveTools(server: McpServer, access: ToolAccess, { CallToolRequestSchema, ListToolsRequestSchema, McpError, ErrorCode }: McpServerSdk): void {
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
     tools: (await access.list()).map((tool) => ({
       name: tool.name,
@@ -60,15 +79,21 @@ async function serveMcp(deps: PipelineDeps, request: FastifyRequest, reply: Fast
       return { content: [{ type: 'text', text: error.message }], isError: true };
     }
   });
-  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-  reply.hijack();
-  reply.raw.setHeader('x-request-id', request.id);
-  reply.raw.on('close', () => {
-    void transport.close();
-    void server.close();
+}
+
+/** Code mode: the meta-tools (docs/mcp.md), through which programs call the key's tools. */
+function serveCodeMode(
+  server: McpServer,
+  access: ToolAccess,
+  config: CodeModeConfig,
+  { CallToolRequestSchema, ListToolsRequestSchema, McpError, ErrorCode }: McpServerSdk,
+): void {
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: META_TOOLS }));
+  server.setRequestHandler(CallToolRequestSchema, async (call): Promise<CallToolResult> => {
+    const answer = await callMetaTool(access, config, call.params.name, call.params.arguments ?? {});
+    if (!answer) throw new McpError(ErrorCode.InvalidParams, `Unknown tool ${call.params.name}: in code mode, call tools from a program with execute_code.`);
+    return answer;
   });
-  await server.connect(transport);
-  await transport.handleRequest(request.raw, reply.raw, request.body);
 }
 
 /** Accepts `{name, arguments}` or an OpenAI tool call (`{id, function: {name, arguments}}`), arguments as object or JSON text. */

@@ -14,7 +14,7 @@ export type IngressClients = ClientsOf<'governance' | 'routing'>;
 import { TurnBatch } from '../kit/turn-batch.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { EventType, requestEvent } from '../kit/events.js';
-import type { AgentConfig } from './config.js';
+import type { AgentConfig, CodeModeConfig } from './config.js';
 import type { Holder } from './holder.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';
 import { measurePrompt, type PromptCounting, type PromptMeasure } from './prompt-size.js';
@@ -26,6 +26,7 @@ export interface PipelineDeps {
   emitReceived: boolean;
   log: Logger;
   agent: AgentConfig;
+  codeMode: CodeModeConfig;
   settlements: Settlements;
   authorizations: Authorizations;
   promptCounting: PromptCounting;

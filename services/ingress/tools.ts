@@ -10,8 +10,8 @@ import { presentedKey } from '../kit/http.js';
 import { hashSecret } from '../kit/secrets/keys.js';
 import { traceIdFrom, type PipelineDeps } from './pipeline.js';
 
-/** Where a tool call came in. */
-export type ToolSurface = 'mcp' | 'execute' | 'agent';
+/** Where a tool call came in ("code": from a program run in code mode). */
+export type ToolSurface = 'mcp' | 'execute' | 'agent' | 'code';
 
 /** OpenAI function names cannot hold dots, so tools offered to models are named <server>__<tool>. */
 export const functionName = (tool: string): string => tool.replace('.', '__');
@@ -47,6 +47,11 @@ export class ToolAccess {
     const grant = await deps.clients.governance.authorizeTools({ context, keyHash });
     context.actor ??= grant.actor;
     return new ToolAccess(deps, context, keyHash, grant);
+  }
+
+  /** The key's tools are offered on /mcp as TypeScript files and programs that call them (code mode). */
+  get codeMode(): boolean {
+    return this.grant.toolMode === 'code';
   }
 
   async list(): Promise<McpTool[]> {

@@ -42,7 +42,7 @@ export interface VirtualKey extends RateLimits {
   contentLogging: boolean;
   /** Whose cached answers the key shares: its own, its team's, or its customer's. */
   cacheScope: CacheScope;
-  /** Whether its chat completions get its MCP tools: not unless asked, offered to the model, or run by the gateway. */
+  /** Whether its chat completions get its MCP tools (not unless asked, offered, run by the gateway), or /mcp offers them as code. */
   toolMode: ToolMode;
   /** Tool calls per rate window (null: no limit). */
   toolCallLimit: number | null;
@@ -54,7 +54,7 @@ export interface VirtualKey extends RateLimits {
 export const CACHE_SCOPES = ['key', 'team', 'customer'] as const;
 export type CacheScope = (typeof CACHE_SCOPES)[number];
 
-export const TOOL_MODES = ['off', 'inject', 'agent'] as const;
+export const TOOL_MODES = ['off', 'inject', 'agent', 'code'] as const;
 export type ToolMode = (typeof TOOL_MODES)[number];
 
 export const PERIODS = ['minute', 'hour', 'day', 'week', 'month', 'quarter', 'year'] as const;

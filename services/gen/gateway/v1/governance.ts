@@ -160,6 +160,8 @@ export interface AuthorizeToolsResponse {
   /** Glob patterns over "<server>.<tool>" the key may list and call; empty allows none. */
   allowedTools: string[];
   contentLogging: boolean;
+  /** "code": /mcp offers the key's tools as a file tree and a sandbox to run programs in, not one by one. */
+  toolMode: string;
 }
 
 export interface AuthorizeToolCallRequest {
@@ -1724,7 +1726,7 @@ export const AuthorizeToolsRequest: MessageFns<AuthorizeToolsRequest> = {
 };
 
 function createBaseAuthorizeToolsResponse(): AuthorizeToolsResponse {
-  return { actor: undefined, allowedTools: [], contentLogging: false };
+  return { actor: undefined, allowedTools: [], contentLogging: false, toolMode: "" };
 }
 
 export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
@@ -1737,6 +1739,9 @@ export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
     }
     if (message.contentLogging !== false) {
       writer.uint32(24).bool(message.contentLogging);
+    }
+    if (message.toolMode !== "") {
+      writer.uint32(34).string(message.toolMode);
     }
     return writer;
   },
@@ -1778,6 +1783,14 @@ export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
             message.contentLogging = reader.bool();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.toolMode = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1803,6 +1816,11 @@ export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
         : isSet(object.content_logging)
         ? globalThis.Boolean(object.content_logging)
         : false,
+      toolMode: isSet(object.toolMode)
+        ? globalThis.String(object.toolMode)
+        : isSet(object.tool_mode)
+        ? globalThis.String(object.tool_mode)
+        : "",
     };
   },
 
@@ -1817,6 +1835,9 @@ export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
     if (message.contentLogging !== false) {
       obj.contentLogging = message.contentLogging;
     }
+    if (message.toolMode !== "") {
+      obj.toolMode = message.toolMode;
+    }
     return obj;
   },
 
@@ -1828,6 +1849,7 @@ export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
     message.actor = (object.actor !== undefined && object.actor !== null) ? Actor.fromPartial(object.actor) : undefined;
     message.allowedTools = object.allowedTools?.map((e) => e) || [];
     message.contentLogging = object.contentLogging ?? false;
+    message.toolMode = object.toolMode ?? "";
     return message;
   },
 };

@@ -95,7 +95,10 @@ export interface ToolCall {
   /** "ok", "tool_error" (the tool reported an error), or the gateway error code. */
   outcome: string;
   errorMessage: string;
-  /** Where the call came from: "mcp" (the gateway's /mcp), "execute" (/v1/mcp/tools/execute) or "agent". */
+  /**
+   * Where the call came from: "mcp" (the gateway's /mcp), "execute" (/v1/mcp/tools/execute), "agent",
+   * or "code" (a program run in code mode).
+   */
   surface: string;
   argumentsJson: string;
   resultJson: string;

@@ -1,0 +1,210 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { encode } from 'gpt-tokenizer';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMcpHttpServer, weatherTools, type FakeMcpHttpServer, type FakeTool } from '../fakes/mcp-servers.js';
+import { admin, startInProcess } from '../harness/gateway.js';
+import { eventually } from '../harness/infra.js';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+
+/** An inventory server with many tools, as real ones have: what code mode saves grows with it. */
+function inventoryTools(count: number): FakeTool[] {
+  return Array.from({ length: count }, (_, i) => ({
+    name: i === 0 ? 'find_items' : `report_${i}`,
+    description: i === 0 ? 'Finds items in stock.' : `Inventory report number ${i}: stock levels, movements and valuation for one warehouse.`,
+    inputSchema: {
+      type: 'object',
+      properties: {
+        warehouse: { type: 'string', description: 'Warehouse code, e.g. "LYS-1".' },
+        status: { type: 'string', enum: ['in_stock', 'reserved', 'shipped'] },
+        tags: { type: 'array', items: { type: 'string' } },
+        range: { type: 'object', properties: { from: { type: 'string', format: 'date' }, to: { type: 'string', format: 'date' } }, required: ['from'] },
+        limit: { anyOf: [{ type: 'integer' }, { type: 'null' }], description: 'Most items to return.' },
+      },
+      required: ['warehouse'],
+    },
+    run: (args) => ({ content: [{ type: 'text', text: `${String(args.warehouse)}: 3 items` }], structuredContent: { warehouse: args.warehouse, items: 3 } }),
+  }));
+}
+
+const textOf = (result: unknown): string => ((result as CallToolResult).content[0] as { text: string }).text;
+
+// Code mode on /mcp: the official SDK client sees three meta-tools, reads the
+// key's tools as TypeScript, and runs a program whose tool calls the gateway
+// governs and records one by one.
+describe('MCP code mode', () => {
+  let weather: FakeMcpHttpServer;
+  let inventory: FakeMcpHttpServer;
+  let gateway: Awaited<ReturnType<typeof startInProcess>>;
+  let codeKey: { id: string; key: string };
+  let directKey: string;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    weather = await startMcpHttpServer('weather', weatherTools());
+    inventory = await startMcpHttpServer('inventory', inventoryTools(30));
+    gateway = await startInProcess({
+      ingress: { codeMode: { timeMs: 1_500, memoryMb: 16, maxToolCalls: 5 } },
+      routing: {
+        mcp: {
+          servers: {
+            calc: { transport: 'stdio', command: process.execPath, args: ['--import', 'tsx', 'test/fakes/mcp-stdio-server.ts'], cwd: REPO },
+            weather: { transport: 'http', url: weather.url },
+            inventory: { transport: 'http', url: inventory.url },
+          },
+        },
+      },
+    });
+    await admin(gateway.adminUrl, 'POST', '/admin/teams', { id: 'agents', name: 'Agents' });
+    await eventually('the MCP servers connected', async () => {
+      const { data } = await admin<{ data: { state: string }[] }>(gateway.adminUrl, 'GET', '/admin/mcp/servers');
+      return data.length === 3 && data.every((s) => s.state === 'ready') ? true : undefined;
+    });
+    for (const name of ['calc', 'weather', 'inventory']) await admin(gateway.adminUrl, 'POST', `/admin/mcp/servers/${name}/approve`);
+    const allowed_tools = ['calc.*', 'weather.get_forecast', 'inventory.*'];
+    codeKey = await admin<{ id: string; key: string }>(gateway.adminUrl, 'POST', '/admin/keys', {
+      name: 'coder',
+      team: 'agents',
+      allowed_tools,
+      tool_mode: 'code',
+    });
+    ({ key: directKey } = await admin<{ key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { name: 'direct', team: 'agents', allowed_tools }));
+  });
+  afterAll(async () => {
+    for (const client of clients) await client.close();
+    await gateway?.stop();
+    await weather?.close();
+    await inventory?.close();
+  });
+
+  async function mcpClient(key: string): Promise<Client> {
+    const client = new Client({ name: 'test-agent', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${gateway.baseURL.replace(/\/v1$/, '')}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${key}` } },
+      }),
+    );
+    clients.push(client);
+    return client;
+  }
+
+  const run = async (code: string) => (await mcpClient(codeKey.key)).callTool({ name: 'execute_code', arguments: { code } }) as Promise<CallToolResult>;
+
+  it("offers three meta-tools instead of the key's tools, and the tools as one declaration file per server", async () => {
+    const client = await mcpClient(codeKey.key);
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['list_tool_files', 'read_tool_file', 'execute_code']);
+    expect(textOf(await client.callTool({ name: 'list_tool_files', arguments: {} }))).toBe('servers/calc.d.ts\nservers/inventory.d.ts\nservers/weather.d.ts');
+    expect(textOf(await client.callTool({ name: 'read_tool_file', arguments: { path: 'servers/calc.d.ts' } }))).toBe(
+      [
+        '// Tools of the MCP server "calc". Each resolves to the tool\'s structured content when it gives one,',
+        '// else to its text; a tool that fails throws an Error with its message.',
+        'declare const calc: {',
+        '  /** Adds two numbers. */',
+        '  add(input: { a: number; b: number; }): Promise<unknown>;',
+        '  /** Multiplies two numbers. */',
+        '  multiply(input: { a: number; b: number; }): Promise<unknown>;',
+        '};',
+        '',
+      ].join('\n'),
+    );
+    expect(textOf(await client.callTool({ name: 'read_tool_file', arguments: { path: 'inventory.find_items' } }))).toBe(
+      [
+        '// inventory.find_items: call as `await inventory.find_items(input)`',
+        '/** Finds items in stock. */',
+        'find_items(input: {',
+        '  /** Warehouse code, e.g. "LYS-1". */',
+        '  warehouse: string;',
+        '  status?: "in_stock" | "reserved" | "shipped";',
+        '  tags?: string[];',
+        '  range?: { from: string; to?: string; };',
+        '  /** Most items to return. */',
+        '  limit?: number | null;',
+        '}): Promise<unknown>;',
+        '',
+      ].join('\n'),
+    );
+    // A tool the key may not use is not in its files.
+    const alerts = await client.callTool({ name: 'read_tool_file', arguments: { path: 'weather.get_alerts' } });
+    expect(alerts.isError).toBe(true);
+    await expect(client.callTool({ name: 'calc.add', arguments: { a: 1, b: 2 } })).rejects.toThrow(/in code mode, call tools from a program/);
+  });
+
+  it('runs a program that calls tools of two servers and returns only its result, in one round trip', async () => {
+    const before = weather.calls.length;
+    const result = await run(`
+      const sum: { sum: number } = await calc.add({ a: 2, b: 3 }) as { sum: number };
+      const forecast = await weather.get_forecast({ city: 'Lyon' });
+      console.log('sum is', sum.sum);
+      return { total: sum.sum, forecast };`);
+    expect(result.isError).toBeFalsy();
+    expect(JSON.parse(textOf(result))).toEqual({ total: 5, forecast: 'Sunny, 21 °C in Lyon' });
+    expect(result.content[1]).toEqual({ type: 'text', text: 'console:\nsum is 5\n' });
+    expect(weather.calls.slice(before)).toEqual([{ name: 'get_forecast', arguments: { city: 'Lyon' } }]);
+  });
+
+  it("refuses, inside the program, a tool outside the key's allowlist, without calling it", async () => {
+    const result = await run(`
+      try { await weather.get_alerts({ region: 'Alps' }); return 'called'; }
+      catch (e) { return String(e); }`);
+    expect(JSON.parse(textOf(result))).toBe('ToolError: This key may not use the tool `weather.get_alerts`.');
+    expect(weather.calls.some((c) => c.name === 'get_alerts')).toBe(false);
+  });
+
+  it('stops a program at its limits with an error that says which', async () => {
+    const loop = await run('while (true) {}');
+    expect(loop).toMatchObject({ isError: true, content: [{ text: 'The program ran out of time: the limit is 1500 ms, tool calls included.' }] });
+    const bomb = await run('const all = []; while (true) all.push(new Array(100_000).fill(all.length));');
+    expect(bomb).toMatchObject({ isError: true, content: [{ text: 'The program ran out of memory: the limit is 16 MB.' }] });
+    const many = await run('for (let i = 0; i < 10; i++) await calc.add({ a: i, b: i });');
+    expect(many).toMatchObject({ isError: true, content: [{ text: 'ToolError: Tool call limit reached: a program may make at most 5 tool calls.' }] });
+    const big = await run("return 'x'.repeat(100_000);");
+    expect(textOf(big)).toMatch(/^The program's result is 100002 bytes of JSON, over the limit of 65536/);
+  });
+
+  it('gives a program nothing of the host: no process, require, fetch, modules or timers', async () => {
+    const globals = await run('return [typeof process, typeof require, typeof fetch, typeof setTimeout, typeof std, typeof os, typeof __call];');
+    expect(JSON.parse(textOf(globals))).toEqual(Array(7).fill('undefined'));
+    const fs = await run("const fs = await import('node:fs'); return fs.readFileSync('/etc/passwd', 'utf8');");
+    expect(fs).toMatchObject({ isError: true, content: [{ text: "ReferenceError: could not load module 'node:fs'" }] });
+    const viaConstructor = await run("return (function () { return this; }).constructor('return typeof process')();");
+    expect(JSON.parse(textOf(viaConstructor))).toBe('undefined');
+    // The host's prototypes are not the program's.
+    await run("Object.prototype.polluted = 'yes'; return 1;");
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('audits and meters each tool call of a program like a direct call', async () => {
+    type Row = { key: string; tool: string; surface: string; outcome: string; calls: number };
+    const rows = await eventually('program tool calls metered', async () => {
+      const { data } = await admin<{ data: Row[] }>(gateway.adminUrl, 'GET', '/admin/tool-calls?group_by=key,tool,surface,outcome');
+      const mine = data.filter((r) => r.key === codeKey.id);
+      return mine.reduce((sum, r) => sum + r.calls, 0) >= 8 ? mine : undefined;
+    });
+    expect(rows.map((r) => `${r.surface}:${r.tool}:${r.outcome}:${r.calls}`).sort()).toEqual([
+      'code:calc.add:ok:6',
+      'code:weather.get_alerts:tool_not_allowed:1',
+      'code:weather.get_forecast:ok:1',
+    ]);
+    const { data } = await admin<{ data: { payload: { tool: { surface: string; tool: string } } }[] }>(
+      gateway.adminUrl,
+      'GET',
+      '/admin/audit/events?type=tool.called&limit=100',
+    );
+    expect(data.filter((r) => r.payload.tool.surface === 'code')).toHaveLength(8);
+  });
+
+  it('shows the model far fewer tokens of tool definitions than offering every tool', async () => {
+    const tokens = (value: unknown) => encode(JSON.stringify(value)).length;
+    const direct = tokens((await (await mcpClient(directKey)).listTools()).tools);
+    const client = await mcpClient(codeKey.key);
+    // What a model reads before its program: the meta-tools, the file list and the one file it needs.
+    const code =
+      tokens((await client.listTools()).tools) +
+      tokens(await client.callTool({ name: 'list_tool_files', arguments: {} })) +
+      tokens(await client.callTool({ name: 'read_tool_file', arguments: { path: 'servers/calc.d.ts' } }));
+    expect(code).toBeLessThan(direct / 5);
+  });
+});
