@@ -183,7 +183,7 @@ export const governanceMigrations: Migration[] = [
     `,
   },
   {
-    version: 10,
+    version: 11,
     description: 'MCP code mode',
     sql: `
       -- 'code': /mcp offers the key's tools as TypeScript declarations and runs programs that call them in a sandbox.
