@@ -40,8 +40,9 @@ export const PARTITION_FUNCTIONS = `
     IF months_ahead NOT BETWEEN 0 AND 24 OR retention_days < 0 THEN
       RAISE EXCEPTION 'months ahead must be 0 to 24 and retention days 0 (keep) or more';
     END IF;
-    -- Two metering replicas on one database take turns.
-    PERFORM pg_advisory_xact_lock(7423913);
+    -- Two metering replicas take turns, and wait for any service's migrations and grants (SCHEMA_LOCK in
+    -- kit/db/migrate.ts): a grant on the ledger at the same moment would fail with "tuple concurrently updated".
+    PERFORM pg_advisory_xact_lock(7423911);
     FOR ledger IN SELECT c.relname::text FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid
                    WHERE c.relnamespace = current_schema()::regnamespace AND c.relname IN ('usage_records', 'tool_call_records') LOOP
       FOR i IN 0..months_ahead LOOP

@@ -1,8 +1,12 @@
 import type { Logger } from '../log.js';
 import type { Database, Migration } from './types.js';
 
-// Any constant works; it only has to be the same in every process.
-const MIGRATION_LOCK = 7_423_911;
+/**
+ * Held by every change to the schema, its roles and their grants, in every process: two such changes at once may touch
+ * the same catalog row (a schema's grants) and one would fail with "tuple concurrently updated". Any constant works;
+ * it only has to be the same everywhere.
+ */
+export const SCHEMA_LOCK = 7_423_911;
 
 /**
  * Applies a component's migrations that are not yet applied, in version order,
@@ -11,7 +15,7 @@ const MIGRATION_LOCK = 7_423_911;
  */
 export async function migrate(db: Database, component: string, migrations: Migration[], log: Logger): Promise<void> {
   await db.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
     await tx.query(`CREATE TABLE IF NOT EXISTS gateway_migrations (
       component TEXT NOT NULL,
       version INTEGER NOT NULL,

@@ -1,6 +1,6 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
-import { migrate } from './migrate.js';
+import { migrate, SCHEMA_LOCK } from './migrate.js';
 import type { Database, Migration, Queryable } from './types.js';
 
 /**
@@ -61,9 +61,9 @@ export async function applyPlan(owner: Database, plan: DatabasePlan, passwords: 
     const { db, schema } = rows[0]!;
     for (const [key, role] of Object.entries(plan.roles)) {
       const name = ident(roleName(db, key));
-      // Another replica may make the role at the same moment: one at a time, under a lock of the cluster's.
+      // Another replica may make the role at the same moment, or another service migrate: one at a time.
       await owner.transaction(async (tx) => {
-        await tx.query('SELECT pg_advisory_xact_lock(7423912)');
+        await tx.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
         const exists = await tx.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [roleName(db, key)]);
         if (exists.rowCount === 0) await tx.exec(`CREATE ROLE ${name} LOGIN`);
         const password = passwords[key] ?? '';
