@@ -3,7 +3,6 @@ import { CachingService } from '../gen/gateway/v1/caching.js';
 import { GovernanceService } from '../gen/gateway/v1/governance.js';
 import { MeteringService } from '../gen/gateway/v1/metering.js';
 import { RoutingService } from '../gen/gateway/v1/routing.js';
-import { GatewayError } from '../kit/errors.js';
 import { grpcClient } from '../kit/grpc.js';
 import type { GrpcTls } from '../kit/grpc-tls.js';
 import type { CalleeName, Clients, ServiceName } from '../kit/service.js';
@@ -14,9 +13,8 @@ const CONTRACTS = { governance: GovernanceService, routing: RoutingService, cach
 
 /**
  * The process's one client per callee: a service of this process is called
- * in-process, through its api once it started (before that, a call is refused
- * as service_unavailable, never sent elsewhere); any other through gRPC, its
- * channel made on first use.
+ * in-process, through its api (the root starts it before those that declare
+ * it); any other through gRPC, its channel made on first use.
  */
 export class ClientMap {
   private readonly apis = new Map<ServiceName, object>();
@@ -36,10 +34,9 @@ export class ClientMap {
 
   /** What a service may call: the callees it declared, and nothing else. */
   for(name: ServiceName): Clients {
-    const { dependsOn, later = [] } = MODULES[name];
-    const declared = new Set<string>([...dependsOn, ...later]);
+    const declared = new Set<string>(MODULES[name].dependsOn);
     return this.view((callee) => {
-      if (!declared.has(callee)) throw new Error(`${name} calls ${callee}, which its definition does not declare (dependsOn or later)`);
+      if (!declared.has(callee)) throw new Error(`${name} calls ${callee}, which its definition does not declare in dependsOn`);
     });
   }
 
@@ -74,29 +71,10 @@ export class ClientMap {
       this.made.set(callee, remote);
       return remote;
     }
-    // Started: the service object itself, no indirection. Not yet: a stand-in that finds it at call time.
     const api = this.apis.get(callee);
-    if (api) this.made.set(callee, api);
-    return api ?? this.local(callee);
-  }
-
-  private local(callee: CalleeName): object {
-    return new Proxy(
-      {},
-      {
-        get: (_, method) => {
-          // Not a promise: awaiting the client must not call it.
-          if (method === 'then' || typeof method !== 'string') return undefined;
-          return (...args: unknown[]) => {
-            const api = this.apis.get(callee) as Record<string, (...a: unknown[]) => unknown> | undefined;
-            // Only a `later` callee can be called this early, and those calls are unary: a rejected promise.
-            if (!api)
-              return Promise.reject(new GatewayError('service_unavailable', `The ${callee} service of this process has not started yet; retry shortly.`));
-            return api[method]!(...args);
-          };
-        },
-      },
-    );
+    if (!api) throw new Error(`the ${callee} service of this process has not started: a service is started after those in its dependsOn`);
+    this.made.set(callee, api);
+    return api;
   }
 
   private remote(callee: CalleeName): unknown {

@@ -83,16 +83,14 @@ export interface Contract<S> {
 }
 
 /**
- * A service as the root sees it. `dependsOn` and `later` together are the
- * services it calls, and the only clients it gets: `dependsOn` ones start
- * before it in one process; `later` ones it calls only once it serves, which
- * lets a declared cycle start at all. The root starts services in an order
- * derived from `dependsOn` and serves each contract.
+ * A service as the root sees it. `dependsOn` are the services it calls, and
+ * the only clients it gets; in one process they start before it. The root
+ * starts services in an order derived from `dependsOn` (a cycle is refused)
+ * and serves each contract.
  */
 export interface ServiceDefinition<Config, D extends CalleeName = never, S = unknown> {
   readonly name: ServiceName;
   readonly dependsOn: readonly D[];
-  readonly later?: readonly D[];
   readonly contract?: Contract<S>;
   /** The tables the service keeps and the roles it works as; `gateway migrate` applies every service's. */
   readonly database?: DatabasePlan;
