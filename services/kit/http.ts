@@ -262,11 +262,19 @@ export function headerValue(value: string | string[] | undefined): string | unde
 }
 
 /**
- * The virtual key a client presented: `Authorization: Bearer` (OpenAI clients),
- * `x-api-key` (Anthropic clients) or `api-key` (Azure OpenAI clients).
+ * The virtual key a client presented: `x-litellm-api-key` (clients of LiteLLM's
+ * proxy), `Authorization: Bearer` (OpenAI clients), `x-api-key` (Anthropic
+ * clients) or `api-key` (Azure OpenAI clients).
  */
 export function presentedKey(headers: Record<string, string | string[] | undefined>): string | undefined {
-  return bearerToken(headerValue(headers.authorization)) ?? headerValue(headers['x-api-key']) ?? headerValue(headers['api-key']);
+  // LiteLLM's own header first, as LiteLLM reads it: its clients send their virtual key there and may put another
+  // token in Authorization (a provider SDK's), so an application moving from LiteLLM keeps its headers.
+  return (
+    headerValue(headers['x-litellm-api-key']) ??
+    bearerToken(headerValue(headers.authorization)) ??
+    headerValue(headers['x-api-key']) ??
+    headerValue(headers['api-key'])
+  );
 }
 
 /** Reads `Authorization: Bearer <token>` (or a bare token); undefined when absent. */
