@@ -1,9 +1,5 @@
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { fetchInPage, launchConsoleBrowser, type ConsoleBrowser } from '../harness/console.js';
 import { admin, ADMIN_TOKEN, startInProcess } from '../harness/gateway.js';
 import { eventually, testToken } from '../harness/infra.js';
 import { recordSecret } from '../harness/leaks.js';
@@ -14,61 +10,23 @@ import { recordSecret } from '../harness/leaks.js';
  * and may do; and the session cookie's defences.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const VIEWER = testToken('viewer');
 
 let gateway: Awaited<ReturnType<typeof startInProcess>>;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
-
-/** A fresh browser profile on the console's sign-in page. */
-async function newPage(options: BrowserContextOptions = {}): Promise<Page> {
-  const context = await browser.newContext(options);
-  context.setDefaultTimeout(10_000);
-  contexts.push(context);
-  const page = await context.newPage();
-  await page.goto(`${gateway.adminUrl}/console/`);
-  return page;
-}
-
-/** A fresh browser profile, signed in with the token. */
-async function signIn(token: string): Promise<{ page: Page; context: BrowserContext }> {
-  const page = await newPage();
-  const context = page.context();
-  await page.getByLabel('Admin token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  return { page, context };
-}
-
-/** A call from inside the page, as script on it (or a forger's) would make it: with the browser's cookies. */
-function fetchInPage(page: Page, method: string, path: string, headers: Record<string, string>, body?: unknown) {
-  return page.evaluate(
-    async ({ method, path, headers, body }) => {
-      const response = await fetch(path, { method, headers: { 'content-type': 'application/json', ...headers }, body });
-      return { status: response.status, text: await response.text() };
-    },
-    { method, path, headers, body: body === undefined ? undefined : JSON.stringify(body) },
-  );
-}
+let browser: ConsoleBrowser;
+const signIn = (token: string) => browser.signIn(token);
 
 const chat = (key: string) => gateway.client(key).chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'hello console' }] });
 
 describe('the console in a real browser', () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`Chromium is not installed at ${CHROMIUM}: apt-get install -y --no-install-recommends chromium (CI's .ci/run installs it).`);
-    // The bundle the admin server serves, built as `npm run build` builds it.
-    await promisify(execFile)('npm', ['run', 'build:console'], { cwd: REPO });
     gateway = await startInProcess({
       routing: { providers: { mock: { type: 'mock' } } },
       governance: { adminTokens: [{ name: 'viewer-bot', token: VIEWER, role: 'viewer' }] },
     });
-    browser = await chromium.launch({ executablePath: CHROMIUM });
+    browser = await launchConsoleBrowser(gateway.adminUrl);
   });
-  afterEach(async () => {
-    for (const context of contexts.splice(0)) await context.close();
-  });
+  afterEach(() => browser.closePages());
   afterAll(async () => {
     await browser?.close();
     await gateway?.stop();
@@ -166,7 +124,7 @@ describe('the console in a real browser', () => {
   it('shows a viewer the keys without create, edit or revoke, and the server refuses its forged create', async () => {
     await admin(gateway.adminUrl, 'POST', '/admin/keys', { name: 'seen-by-viewer' });
     // By keyboard alone, in a phone-sized window.
-    const page = await newPage({ viewport: { width: 390, height: 800 } });
+    const page = await browser.newPage({ viewport: { width: 390, height: 800 } });
     await page.getByLabel('Admin token').waitFor();
     expect(await page.evaluate('document.activeElement.id')).toBe('token');
     await page.keyboard.type(VIEWER);

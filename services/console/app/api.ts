@@ -23,6 +23,44 @@ export interface Key {
   revoked_at: string | null;
 }
 
+export interface Limits {
+  rpm_limit: number | null;
+  tpm_limit: number | null;
+  max_parallel: number | null;
+}
+
+export interface Customer {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface Team extends Limits {
+  id: string;
+  name: string;
+  customer: string | null;
+  created_at: string;
+}
+
+export type Scope = 'key' | 'team' | 'customer';
+
+export interface Budget {
+  id: string;
+  scope: Scope;
+  scope_id: string;
+  limit_usd: number;
+  period: string;
+  alignment: 'calendar' | 'rolling';
+}
+
+/** GET /admin/budgets/:id: the budget with its current window and what was spent in it. */
+export interface BudgetWindow extends Budget {
+  window: { start: string; end: string; used_usd: number };
+}
+
+/** One row of GET /admin/spend: the group's dimensions, then its sums (money as exact decimal strings). */
+export type SpendRow = Record<string, string | number> & { cost_usd: string; requests: number; prompt_tokens: number; completion_tokens: number };
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,

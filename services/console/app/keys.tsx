@@ -1,37 +1,17 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api, type Key } from './api.js';
+import { ConfirmButton, ErrorLine, field, limit, list, useLoaded } from './forms.js';
 
 type Created = Key & { key: string };
 
 const status = (key: Key) => (key.revoked_at ? 'revoked' : key.expires_at && Date.parse(key.expires_at) <= Date.now() ? 'expired' : 'active');
-const list = (text: string) =>
-  text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-/** An optional whole number from a form field: empty is no limit. */
-const limit = (text: string) => (text.trim() === '' ? null : Number(text));
-const field = (form: HTMLFormElement, name: string) => (form.elements.namedItem(name) as HTMLInputElement).value;
 
 /** Virtual keys: search and list for every role that reads them; create, edit and revoke for those that may change them. */
 export function KeysPage({ canWrite }: { canWrite: boolean }) {
-  const [keys, setKeys] = useState<Key[]>([]);
+  const { data: keys, error, run } = useLoaded(async () => (await api<{ data: Key[] }>('GET', '/admin/keys')).data, []);
   const [query, setQuery] = useState('');
-  const [error, setError] = useState('');
   const [created, setCreated] = useState<Created | undefined>();
   const [editing, setEditing] = useState<string | undefined>();
-  const [confirming, setConfirming] = useState<string | undefined>();
-
-  const run = async (action: () => Promise<unknown>) => {
-    setError('');
-    try {
-      await action();
-      setKeys((await api<{ data: Key[] }>('GET', '/admin/keys')).data);
-    } catch (err) {
-      setError((err as Error).message);
-    }
-  };
-  useEffect(() => void run(async () => {}), []);
 
   const q = query.trim().toLowerCase();
   const shown = keys.filter((k) => !q || [k.name, k.id, k.team ?? '', k.customer ?? ''].some((s) => s.toLowerCase().includes(q)));
@@ -39,11 +19,7 @@ export function KeysPage({ canWrite }: { canWrite: boolean }) {
   return (
     <section aria-labelledby="keys-title">
       <h1 id="keys-title">Keys</h1>
-      {error && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <ErrorLine error={error} />
       {canWrite && <CreateKey onCreate={(body) => run(async () => setCreated(await api<Created>('POST', '/admin/keys', body)))} />}
       {created && <NewKey created={created} onDone={() => setCreated(undefined)} />}
       <label class="search">
@@ -88,33 +64,13 @@ export function KeysPage({ canWrite }: { canWrite: boolean }) {
                         }
                         onCancel={() => setEditing(undefined)}
                       />
-                    ) : confirming === k.id ? (
-                      <>
-                        <button
-                          type="button"
-                          class="danger"
-                          onClick={() =>
-                            run(async () => {
-                              await api('POST', `/admin/keys/${k.id}/revoke`);
-                              setConfirming(undefined);
-                            })
-                          }
-                        >
-                          Revoke {k.name} now
-                        </button>
-                        <button type="button" onClick={() => setConfirming(undefined)}>
-                          Cancel
-                        </button>
-                      </>
                     ) : (
                       status(k) !== 'revoked' && (
                         <>
                           <button type="button" onClick={() => setEditing(k.id)}>
                             Edit
                           </button>
-                          <button type="button" onClick={() => setConfirming(k.id)}>
-                            Revoke
-                          </button>
+                          <ConfirmButton label="Revoke" what={k.name} onConfirm={() => run(() => api('POST', `/admin/keys/${k.id}/revoke`))} />
                         </>
                       )
                     )}
