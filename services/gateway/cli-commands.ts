@@ -275,12 +275,25 @@ async function migrateCommand(args: string[]): Promise<void> {
   }
 }
 
-/** Turns another gateway's configuration into this one's: the YAML on stdout (or --out), what did not carry over on stderr. */
+/**
+ * Brings LiteLLM over: its config.yaml into this gateway's configuration (YAML on stdout or --out, what did not carry
+ * over on stderr), or its database's keys, teams and budgets into the running gateway through the admin API.
+ */
 async function importCommand(args: string[]): Promise<void> {
   const [source, ...rest] = args;
-  if (source !== 'litellm') throw new Error(`expected: gateway import litellm --config <config.yaml>\n\n${HELP.import}`);
-  const { values } = parse(rest, { ...CONFIG_OPTION, out: { type: 'string', short: 'o' } });
-  if (!values.config) throw new Error("import litellm: give LiteLLM's proxy config with --config <config.yaml>");
+  const usage = 'gateway import litellm --config <config.yaml> | --database <postgres url>';
+  if (source !== 'litellm') throw new Error(`expected: ${usage}\n\n${HELP.import}`);
+  const { values } = parse(rest, {
+    ...ADMIN_OPTIONS,
+    out: { type: 'string', short: 'o' },
+    database: { type: 'string' },
+    schema: { type: 'string', default: 'public' },
+    'dry-run': { type: 'boolean' },
+  });
+  if (values.config && values.database) throw new Error(`import litellm: give --config or --database, one at a time: ${usage}`);
+  if (values.database) return importDatabase(values.database, values.schema!, values['dry-run'] ?? false, values);
+  if (!values.config)
+    throw new Error(`import litellm: give LiteLLM's proxy config with --config <config.yaml>, or its database with --database <postgres url>`);
   let text: string;
   try {
     text = readFileSync(values.config, 'utf8');
@@ -303,6 +316,27 @@ async function importCommand(args: string[]): Promise<void> {
   if (!values.out) return void process.stdout.write(yaml);
   writeFileSync(values.out, yaml);
   console.error(`wrote ${values.out}; check it with: gateway config check --config ${values.out}`);
+}
+
+/** LiteLLM's keys, teams, organizations and budgets into the running gateway, through its admin API as the owner. */
+async function importDatabase(url: string, schema: string, dryRun: boolean, flags: { 'admin-url'?: string; 'admin-token'?: string }): Promise<void> {
+  const { readLiteLLM } = await import('./import-litellm/database.js');
+  const { planImport } = await import('./import-litellm/accounts.js');
+  const { stepsTo } = await import('./import-litellm/apply.js');
+  const { Report } = await import('./import-litellm/report.js');
+  const tables = await readLiteLLM(url, schema);
+  const report = new Report();
+  const plan = planImport(tables, report);
+  for (const line of report.lines()) console.error(line);
+  const target = adminTarget(readConfig(undefined), flags);
+  const steps = await stepsTo(plan, (method, path, body) => adminCall(target, method, path, body));
+  const found = `${plan.customers.length} organizations, ${plan.teams.length} teams, ${plan.keys.length} keys, ${plan.budgets.length} budgets`;
+  if (steps.length === 0) return console.log(`import litellm: nothing to change (${found} already here)`);
+  for (const step of steps) {
+    console.log(`${dryRun ? 'would ' : ''}${step.line}`);
+    if (!dryRun) await step.run();
+  }
+  console.log(`import litellm: ${steps.length} change${steps.length === 1 ? '' : 's'} ${dryRun ? 'planned, none made (--dry-run)' : 'made'} for ${found}`);
 }
 
 export const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {

@@ -19,6 +19,7 @@ Usage:
   gateway certs init <dir> [--hosts <list>]             make a development CA and a certificate per service (mutual TLS)
   gateway migrate [--config <file>]                     as the database's owner: every service's tables, roles and role passwords
   gateway import litellm --config <file> [--out <file>]  turn a LiteLLM proxy config.yaml into this gateway's configuration
+  gateway import litellm --database <url> [--dry-run]   bring LiteLLM's keys (same secrets), teams and budgets into the running gateway
   gateway config check [--config <file>]                validate the configuration and exit
   gateway config reference                              print the configuration reference (Markdown)
   gateway nats config [--user <services>]...            print nats-server users allowed only what each service does on the bus
@@ -107,7 +108,7 @@ Options:
 Options:
   --config, -c <file>   configuration to read database.url and database.passwords from
   --help                show this help`,
-  import: `gateway import litellm — turn a LiteLLM proxy config.yaml into this gateway's configuration (docs/migrating-from-litellm.md)
+  import: `gateway import litellm — bring a LiteLLM proxy over: its config.yaml, then its database (docs/migrating-from-litellm.md)
 
   gateway import litellm --config <config.yaml> [--out <file>]
       maps model_list (providers by prefix, deployments grouped by model_name, weights from weight or rpm/tpm),
@@ -116,12 +117,21 @@ Options:
       not copied but replaced by env:<NEW_NAME>, which it asks you to set. Prints on stderr every key it could not
       carry over, and why; the output's header repeats them. Nothing is resolved or sent anywhere.
 
+  gateway import litellm --database <postgres url> [--schema <name>] [--dry-run] [--admin-url <url>] [--admin-token <token>]
+      reads LiteLLM's tables (read only) and, through the running gateway's admin API as its owner, creates or
+      updates customers (organizations), teams, virtual keys and budgets. Each key is imported by the SHA-256 LiteLLM
+      stores, so applications keep their sk-… keys. Prints each change, and on stderr what did not carry over by
+      table and column. Running it again changes nothing that already matches.
+
 Options:
   --config, -c <file>   LiteLLM's proxy config.yaml
   --out, -o <file>      write the configuration there (default: stdout)
-  --help                show this help
-
-Keys, teams and budgets from LiteLLM's database: \`gateway import litellm --database <url>\`, coming.`,
+  --database <url>      LiteLLM's DATABASE_URL
+  --schema <name>       the schema holding LiteLLM's tables (default: public)
+  --dry-run             print the changes, make none
+  --admin-url <url>     the gateway's admin API (default: $GATEWAY_ADMIN_URL, else this host's governance.adminPort)
+  --admin-token <token> an owner token (default: $GATEWAY_ADMIN_TOKEN, governance.adminToken, or the generated one)
+  --help                show this help`,
   config: `gateway config check [--config <file>]  validate the configuration, print problems, exit 1 if any
 gateway config reference                 print every configuration key with its type, default and meaning (Markdown)`,
   nats: `gateway nats config — the users of a nats-server configuration (deploy/nats/users.conf is its output for the defaults)

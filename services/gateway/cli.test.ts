@@ -221,7 +221,12 @@ describe('gateway CLI', () => {
   });
 
   it('import litellm: help, and errors that say what to give it', async () => {
-    expect((await gateway(['import', '--help'])).stdout).toContain('gateway import litellm --config <config.yaml> [--out <file>]');
+    const help = (await gateway(['import', '--help'])).stdout;
+    expect(help).toContain('gateway import litellm --config <config.yaml> [--out <file>]');
+    expect(help).toContain('gateway import litellm --database <postgres url> [--schema <name>] [--dry-run]');
+    expect((await gateway(['import', 'litellm', '--config', 'c.yaml', '--database', 'postgresql://h/db'])).stderr).toContain(
+      'error: import litellm: give --config or --database, one at a time',
+    );
     const other = await gateway(['import', 'portkey']);
     expect(other.stderr).toContain('error: expected: gateway import litellm --config <config.yaml>');
     expect((await gateway(['import', 'litellm'])).stderr).toContain("error: import litellm: give LiteLLM's proxy config with --config <config.yaml>");

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,6 +81,11 @@ const EXPECTED: Record<string, Expectation> = {
   'DELETE /admin/teams/:id': { needs: 'write', call: async () => ({ params: { id: await team() } }) },
   'GET /admin/keys': { needs: 'read' },
   'POST /admin/keys': { needs: 'write', call: async () => ({ body: { name: 'k', team: 'acme-team' } }) },
+  // A key known by its hash (another gateway's, imported): only the unscoped owner, or a scoped admin could adopt a key it holds.
+  'POST /admin/keys/import': {
+    needs: 'manage_customers',
+    call: async () => ({ body: { id: fresh('vk'), name: 'k', team: 'acme-team', key_sha256: randomBytes(32).toString('hex') } }),
+  },
   'GET /admin/keys/:id': { needs: 'read', call: async () => ({ params: { id: await key() } }) },
   'PATCH /admin/keys/:id': { needs: 'write', call: async () => ({ params: { id: await key() }, body: { allowed_models: ['mock/*'] } }) },
   'POST /admin/keys/:id/rotate': { needs: 'write', call: async () => ({ params: { id: await key() } }) },

@@ -11,12 +11,11 @@ import type { Budget, Customer, Team, VirtualKey } from '../store/entities.js';
 import type { Table } from '../store/table.js';
 import { governsBudgetOn } from './principals.js';
 import { budgetBody, customerBody, idParams, keyBody, LIMIT_USD, patchOf, teamBody } from './schemas.js';
-import { budgetView, customerView, keyView, limitsPatch, placementOf, teamView } from './views.js';
+import { importedKeyRoute } from './imported-keys.js';
+import { budgetView, customerView, keyFromBody, keyView, limitsPatch, NO_LIMITS, placementOf, teamView } from './views.js';
 
 type Body = Record<string, unknown>;
 type WithId = { Params: { id: string } };
-
-const noLimits = { rpmLimit: null, tpmLimit: null, maxParallel: null, rateWindowSeconds: 60 };
 
 /** Governance's routes on the admin API: customers, teams, virtual keys, budgets. Every change is recorded as an admin event with the entity before and after. */
 export function governanceAdminRoutes(directory: Directory, db: Database): FastifyPluginAsync<{ record: RecordChange }> {
@@ -24,6 +23,7 @@ export function governanceAdminRoutes(directory: Directory, db: Database): Fasti
     const place = placementOf(directory);
     registerCustomerAndTeamRoutes(app, directory, record, place);
     registerKeyRoutes(app, directory, record, place);
+    importedKeyRoute(app, directory, record);
     registerBudgetRoutes(app, directory, db, record, place);
   };
 }
@@ -134,7 +134,7 @@ function registerCustomerAndTeamRoutes(app: FastifyInstance, directory: Director
         customerId,
         metadata: (body.metadata as Team['metadata']) ?? {},
         createdAt: new Date(),
-        ...noLimits,
+        ...NO_LIMITS,
         ...limitsPatch(body),
       };
       const created = await directory.teams.insert(team);
@@ -206,25 +206,7 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, record: R
       if (!team && !customerId && (who.team || who.customer))
         throw new GatewayError('admin_forbidden', 'Keys made with this token must belong to its team or customer.');
       const value = generateVirtualKey();
-      const key: VirtualKey = {
-        id: prefixedId('vk'),
-        name: body.name as string,
-        keyHash: hashSecret(value),
-        teamId,
-        customerId,
-        allowedModels: (body.allowed_models as string[] | undefined) ?? ['*'],
-        allowedTools: (body.allowed_tools as string[] | undefined) ?? [],
-        metadata: (body.metadata as VirtualKey['metadata']) ?? {},
-        contentLogging: (body.content_logging as boolean | undefined) ?? false,
-        cacheScope: (body.cache_scope as VirtualKey['cacheScope'] | undefined) ?? 'team',
-        toolMode: (body.tool_mode as VirtualKey['toolMode'] | undefined) ?? 'off',
-        toolCallLimit: (body.tool_call_limit as number | null | undefined) ?? null,
-        createdAt: new Date(),
-        expiresAt: body.expires_at ? new Date(body.expires_at as string) : null,
-        revokedAt: null,
-        ...noLimits,
-        ...limitsPatch(body),
-      };
+      const key = keyFromBody(body, { id: prefixedId('vk'), keyHash: hashSecret(value), teamId, customerId });
       const created = await directory.keys.insert(key);
       record(who, 'virtual_key', 'create', created.id, undefined, keyView(created));
       return reply.code(201).send({ ...keyView(created), key: value });

@@ -49,6 +49,28 @@ export const budgetView = (b: Budget) => ({
   created_at: iso(b.createdAt),
 });
 
+export const NO_LIMITS: RateLimits = { rpmLimit: null, tpmLimit: null, maxParallel: null, rateWindowSeconds: 60 };
+
+/** A new key from an admin request's body, its hash and placement decided by the route. */
+export function keyFromBody(body: Record<string, unknown>, fixed: Pick<VirtualKey, 'id' | 'keyHash' | 'teamId' | 'customerId'>): VirtualKey {
+  return {
+    ...fixed,
+    name: body.name as string,
+    allowedModels: (body.allowed_models as string[] | undefined) ?? ['*'],
+    allowedTools: (body.allowed_tools as string[] | undefined) ?? [],
+    metadata: (body.metadata as VirtualKey['metadata']) ?? {},
+    contentLogging: (body.content_logging as boolean | undefined) ?? false,
+    cacheScope: (body.cache_scope as VirtualKey['cacheScope'] | undefined) ?? 'team',
+    toolMode: (body.tool_mode as VirtualKey['toolMode'] | undefined) ?? 'off',
+    toolCallLimit: (body.tool_call_limit as number | null | undefined) ?? null,
+    createdAt: new Date(),
+    expiresAt: body.expires_at ? new Date(body.expires_at as string) : null,
+    revokedAt: null,
+    ...NO_LIMITS,
+    ...limitsPatch(body),
+  };
+}
+
 /** Request fields for rate limits, as entity fields (only those present). */
 export function limitsPatch(body: Record<string, unknown>): Partial<RateLimits> {
   const patch: Partial<RateLimits> = {};
