@@ -50,6 +50,8 @@ interface Reservation {
 
 /** Endpoints that call no model: authenticated, but charged nothing. */
 const FREE_ENDPOINTS = new Set(['models']);
+/** Endpoints whose calls produce no output tokens: only their prompt (none for the free ones ingress sends none of) is reserved. */
+const NO_OUTPUT_ENDPOINTS = new Set(['embeddings', 'messages.count_tokens', 'moderations']);
 
 /** A model call's reservation: the charges it took, its worst case, and the output cap that worst case covers. */
 interface Reserved {
@@ -165,7 +167,7 @@ export class Governance implements Api<typeof GovernanceService> {
           key,
           request.model,
           prompt,
-          request.endpoint === 'embeddings' ? 0 : this.outputCap(request.maxOutputTokens),
+          NO_OUTPUT_ENDPOINTS.has(request.endpoint) ? 0 : this.outputCap(request.maxOutputTokens),
           request.choices || 1,
           now,
           () => true,

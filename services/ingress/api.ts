@@ -12,7 +12,7 @@ import { offerTools, runAgent, toolModeOf, type ToolOffer } from './agent.js';
 const MAX_HINT_LENGTH = 512;
 
 /** Per-request routing overrides a client may send as headers. */
-function hintsOf(request: FastifyRequest): RoutingHints {
+export function hintsOf(request: FastifyRequest): RoutingHints {
   const header = (name: string) => {
     const value = headerValue(request.headers[name]) ?? '';
     if (value.length > MAX_HINT_LENGTH)
@@ -61,7 +61,7 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
   };
 }
 
-async function whole(deps: PipelineDeps, inbound: InboundRequest, reply: FastifyReply, call: CompletionRequest, model: string) {
+export async function whole(deps: PipelineDeps, inbound: InboundRequest, reply: FastifyReply, call: CompletionRequest, model: string) {
   // A client that hangs up leaves routing too: its place in a deployment's queue, or the provider call.
   const gone = new AbortController();
   reply.raw.once('close', () => reply.raw.writableFinished || gone.abort());

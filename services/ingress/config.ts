@@ -43,7 +43,7 @@ const limitsConfig = z
     maxNameLength: limit(256, 4_096, 'Longest name or identifier in a body: tool and function names, tool call ids, message `name`, `user`.'),
     maxMessages: limit(10_000, 1_000_000, 'Most messages (chat, Anthropic messages) or input items (responses) in one request.'),
     maxTools: limit(512, 100_000, 'Most tools offered in one request.'),
-    maxInputs: limit(2_048, 1_000_000, 'Most inputs in one embeddings request, or prompts in one completions request.'),
+    maxInputs: limit(2_048, 1_000_000, 'Most inputs in one embeddings or moderations request, or prompts in one completions request.'),
   })
   .prefault({})
   .describe('What one request may hold, checked at the edge before anything else runs (see docs/operations.md, "What the gateway accepts").');

@@ -3,7 +3,7 @@ import { defineService } from '../kit/service.js';
 import type { IngressConfig } from './config.js';
 import { Holder } from './holder.js';
 import { OutcomeRecorder } from './outcome.js';
-import { PromptCounting } from './prompt-size.js';
+import { PromptCounting } from '../kit/prompt-size.js';
 import { Authorizations, Settlements } from './pipeline.js';
 import { buildIngressApp } from './server.js';
 

@@ -17,7 +17,7 @@ import { EventType, requestEvent } from '../kit/events.js';
 import type { AgentConfig, CodeModeConfig } from './config.js';
 import type { Holder } from './holder.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';
-import { measurePrompt, type PromptCounting, type PromptMeasure } from './prompt-size.js';
+import { measurePrompt, type PromptCounting, type PromptMeasure } from '../kit/prompt-size.js';
 
 export interface PipelineDeps {
   clients: IngressClients;

@@ -4,6 +4,7 @@ import type { GatewayError } from '../kit/errors.js';
 import { createHttpServer } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
 import { modelEndpoint } from './api.js';
+import { directEndpoint } from './direct.js';
 import type { IngressConfig } from './config.js';
 import { registerMcpRoutes } from './mcp.js';
 import { listModels } from './models.js';
@@ -32,6 +33,12 @@ const MODEL_ENDPOINTS: { path: string; endpoint: string }[] = [
   { path: '/messages', endpoint: 'messages' },
 ];
 
+/** Endpoints free at the providers, answered by one call (direct.ts): path → endpoint name. */
+const DIRECT_ENDPOINTS: { path: string; endpoint: string }[] = [
+  { path: '/messages/count_tokens', endpoint: 'messages.count_tokens' },
+  { path: '/moderations', endpoint: 'moderations' },
+];
+
 /** The public API: OpenAI-compatible and Anthropic-compatible, every route also without the /v1 prefix. */
 export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): FastifyInstance {
   const familyOfRequest = (request: FastifyRequest) => request.routeOptions.config.family ?? 'openai';
@@ -52,6 +59,9 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
   for (const prefix of ['/v1', '']) {
     for (const { path, endpoint } of MODEL_ENDPOINTS) {
       app.post(`${prefix}${path}`, { config: { family: familyOf(endpoint), endpoint }, schema: { body: schemas[endpoint] } }, modelEndpoint(deps, endpoint));
+    }
+    for (const { path, endpoint } of DIRECT_ENDPOINTS) {
+      app.post(`${prefix}${path}`, { config: { family: familyOf(endpoint), endpoint }, schema: { body: schemas[endpoint] } }, directEndpoint(deps, endpoint));
     }
     app.get(`${prefix}/models`, { config: { endpoint: 'models' } }, listModels(deps));
   }

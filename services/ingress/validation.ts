@@ -3,9 +3,9 @@ import type { ApiFamily } from '../kit/api-errors.js';
 import { storableText } from '../kit/db/storable.js';
 import { GatewayError } from '../kit/errors.js';
 import type { IngressLimits } from './config.js';
-import { messagesSchema } from './schemas/anthropic.js';
+import { countTokensSchema, messagesSchema } from './schemas/anthropic.js';
 import { fragments, type Schema } from './schemas/common.js';
-import { chatSchema, completionsSchema, embeddingsSchema, responsesSchema } from './schemas/openai.js';
+import { chatSchema, completionsSchema, embeddingsSchema, moderationsSchema, responsesSchema } from './schemas/openai.js';
 
 /**
  * Every inbound API's body is checked against its schema before anything
@@ -23,6 +23,8 @@ export function bodySchemas(limits: IngressLimits): Record<string, Schema> {
     embeddings: embeddingsSchema(f),
     responses: responsesSchema(f),
     messages: messagesSchema(f),
+    'messages.count_tokens': countTokensSchema(f),
+    moderations: moderationsSchema(f),
   };
 }
 

@@ -43,7 +43,7 @@ export function errorBody(family: ApiFamily, error: GatewayError): unknown {
 }
 
 export function familyOf(endpoint: string): ApiFamily {
-  return endpoint === 'messages' ? 'anthropic' : 'openai';
+  return endpoint === 'messages' || endpoint.startsWith('messages.') ? 'anthropic' : 'openai';
 }
 
 /** The server-sent event that ends a failed stream, as each API's SDKs expect it. */

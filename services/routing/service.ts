@@ -21,6 +21,7 @@ import { asGatewayError, GatewayError } from '../kit/errors.js';
 import type { Api, CallOptions } from '../kit/grpc.js';
 import { callForAnswer, callForEmbeddings, openStream, refusal } from './calls.js';
 import { capOutputTokens } from './output-cap.js';
+import { DIRECT_ENDPOINTS } from './direct.js';
 import { chatFromNative, decodeAnswer, encodeAnswer, replayChunks } from './answers.js';
 import type { ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from './canonical.js';
 import { chatFormat, invalid, requireModel, requireObject } from './formats/chat.js';
@@ -29,7 +30,7 @@ import { messagesFormat } from './formats/messages.js';
 import { responsesFormat } from './formats/responses.js';
 import type { InboundFormat, OutEvent, Translation } from './formats/types.js';
 import type { RequestGuard, RoutingGuardrails } from './guardrails.js';
-import { NEVER_ABORTED, usageFromOpenAI, type Timeouts } from './providers/types.js';
+import { EMPTY_USAGE, NEVER_ABORTED, usageFromOpenAI, type Timeouts } from './providers/types.js';
 import type { Deployment } from './router/deployment.js';
 import type { AdminEntryStore } from './admin-entries.js';
 import type { LiveRouting } from './live.js';
@@ -134,6 +135,12 @@ export class Routing implements Api<typeof RoutingService> {
   /** A whole answer: the request checked by the guardrails, then from the cache or a provider. */
   private async answer(request: CompletionRequest, guard: RequestGuard, signal: AbortSignal): Promise<Omit<CompletionResponse, 'guardrails'>> {
     const body = parseBody(request.body);
+    const direct = DIRECT_ENDPOINTS[request.endpoint];
+    if (direct) {
+      const routed = await direct(this.router, body, request.hints, signal);
+      const { attempts, queuedMs } = routed;
+      return { body: json(routed.value), usage: EMPTY_USAGE, served: served(routed.deployment), attempts, queuedMs, answer: EMPTY, cache: undefined };
+    }
     if (request.endpoint === 'embeddings') {
       const embeddings = await guard.embeddings(validateEmbeddings(body));
       const cached = await this.cache.lookup(request.endpoint, body, request.context, guard.cache(request.cache));

@@ -140,4 +140,15 @@ describe('fake Anthropic provider, checked with the official @anthropic-ai/sdk',
     expect(err).toBeInstanceOf(Anthropic.APIError);
     expect((err as Error).message).toContain('Overloaded');
   });
+
+  it('counts a prompt as messages.countTokens sends it: the input_tokens its message would bill, extra fields refused', async () => {
+    const params = { model: 'claude-test', system: 'Be brief.', messages: [{ role: 'user' as const, content: 'count me' }], tools: [weatherTool] };
+    const count = await client.messages.countTokens(params);
+    const message = await client.messages.create({ ...params, max_tokens: 10 });
+    expect(count).toEqual({ input_tokens: message.usage.input_tokens });
+    expect(fake.requests.at(-2)?.path).toBe('/v1/messages/count_tokens');
+    const extra = await client.messages.countTokens({ ...params, max_tokens: 10 } as never).catch((e: unknown) => e);
+    expect(extra).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((extra as Error).message).toContain('max_tokens: Extra inputs are not permitted');
+  });
 });

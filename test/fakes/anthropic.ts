@@ -4,11 +4,12 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
 
 /**
  * A local stand-in for the Anthropic Messages API, built from its reference
- * (https://docs.anthropic.com/en/api/messages, .../messages-streaming,
+ * (https://docs.anthropic.com/en/api/messages, .../messages-streaming, .../messages-count-tokens,
  * .../errors): POST /v1/messages with x-api-key (or a bearer token) and anthropic-version, the
  * message object, the streaming event sequence (message_start,
  * content_block_start/delta/stop, ping, message_delta, message_stop), tool
- * use, and the error body. anthropic.test.ts checks it with the official SDK.
+ * use, and the error body; POST /v1/messages/count_tokens answers { input_tokens }, the count
+ * the same prompt's message would report, and refuses fields the endpoint does not take. anthropic.test.ts checks it with the official SDK.
  * It deliberately writes its own JSON rather than sharing types with the
  * adapter, so a misreading of the reference cannot hide on both sides.
  *
@@ -34,8 +35,9 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  */
 export interface FakeAnthropic {
   readonly url: string;
-  /** Every /v1/messages request received (after the key check), with the key, the header it came in, and the version headers. */
+  /** Every /v1/messages and count_tokens request received (after the key check), with the key, the header it came in, and the version headers. */
   readonly requests: {
+    path: string;
     body: Record<string, unknown>;
     apiKey: string;
     keyHeader: 'x-api-key' | 'authorization';
@@ -60,6 +62,24 @@ const ERROR_TYPES: Record<number, { type: string; message: string }> = {
 
 export const THINKING_TOKENS = 24;
 
+const COUNT_PATH = '/v1/messages/count_tokens';
+/** The fields count_tokens takes; any other (max_tokens, stream) is refused as extra input. */
+const COUNT_FIELDS = new Set(['model', 'messages', 'system', 'tools', 'tool_choice', 'thinking', 'mcp_servers']);
+
+function countTokens(res: ServerResponse, body: Record<string, unknown>): void {
+  for (const field of ['model', 'messages']) {
+    if (body[field] === undefined) return sendError(res, 400, { type: 'invalid_request_error', message: `${field}: Field required` });
+  }
+  const extra = Object.keys(body).find((field) => !COUNT_FIELDS.has(field));
+  if (extra) return sendError(res, 400, { type: 'invalid_request_error', message: `${extra}: Extra inputs are not permitted` });
+  sendJson(res, 200, { input_tokens: inputTokens(body) });
+}
+
+/** What the fake bills for a prompt: a token per four characters of its JSON. */
+function inputTokens(body: Record<string, unknown>): number {
+  return Math.ceil(JSON.stringify([body.system ?? '', body.messages ?? [], body.tools ?? []]).length / 4);
+}
+
 interface Block {
   type: string;
   [field: string]: unknown;
@@ -80,7 +100,8 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
     const bearer = /^Bearer (.+)$/.exec(header(req, 'authorization') ?? '')?.[1];
     const apiKey = header(req, 'x-api-key') ?? bearer;
     if (apiKey !== options.apiKey) return sendError(res, 401, ERROR_TYPES[401]!);
-    if (req.method !== 'POST' || path !== '/v1/messages') return sendError(res, 404, { type: 'not_found_error', message: `Not found: ${req.method} ${path}` });
+    if (req.method !== 'POST' || (path !== '/v1/messages' && path !== COUNT_PATH))
+      return sendError(res, 404, { type: 'not_found_error', message: `Not found: ${req.method} ${path}` });
     const version = header(req, 'anthropic-version');
     if (!version) return sendError(res, 400, { type: 'invalid_request_error', message: 'anthropic-version: header is required' });
     let body: Record<string, unknown>;
@@ -89,7 +110,8 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
     } catch {
       return sendError(res, 400, { type: 'invalid_request_error', message: 'There was an issue with your request body: invalid JSON' });
     }
-    requests.push({ body, apiKey, keyHeader: header(req, 'x-api-key') ? 'x-api-key' : 'authorization', version, beta: header(req, 'anthropic-beta') });
+    requests.push({ path, body, apiKey, keyHeader: header(req, 'x-api-key') ? 'x-api-key' : 'authorization', version, beta: header(req, 'anthropic-beta') });
+    if (path === COUNT_PATH) return countTokens(res, body);
     for (const field of ['model', 'max_tokens', 'messages']) {
       if (body[field] === undefined) return sendError(res, 400, { type: 'invalid_request_error', message: `${field}: Field required` });
     }
@@ -159,7 +181,7 @@ function answer(body: Record<string, unknown>, model: string): Reply {
   const written = model.startsWith('cached') ? 20 : 0;
   const hour = cachesForAnHour(body);
   const usage = {
-    input_tokens: Math.ceil(JSON.stringify([body.system ?? '', messages, tools]).length / 4),
+    input_tokens: inputTokens(body),
     cache_creation_input_tokens: written,
     cache_read_input_tokens: model.startsWith('cached') ? 100 : 0,
     cache_creation: { ephemeral_5m_input_tokens: hour ? 0 : written, ephemeral_1h_input_tokens: hour ? written : 0 },

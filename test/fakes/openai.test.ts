@@ -143,4 +143,23 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
       OpenAI.AuthenticationError,
     );
   });
+
+  it('moderates strings and text and image parts as the SDK parses them', async () => {
+    const strings = await client.moderations.create({ model: 'omni-moderation-latest', input: ['I will kill the process', 'hello'] });
+    expect(strings.id).toMatch(/^modr-/);
+    expect(strings.results.map((r) => [r.flagged, r.categories.violence, r.categories.harassment])).toEqual([
+      [true, true, false],
+      [false, false, false],
+    ]);
+    expect(strings.results[0]?.category_applied_input_types.violence).toEqual(['text']);
+    const parts = await client.moderations.create({
+      model: 'omni-moderation-latest',
+      input: [
+        { type: 'text', text: 'look' },
+        { type: 'image_url', image_url: { url: 'https://example.com/gore.png' } },
+      ],
+    });
+    expect(parts.results).toHaveLength(1);
+    expect(parts.results[0]).toMatchObject({ flagged: true, category_applied_input_types: { violence: ['text', 'image'], harassment: ['text'] } });
+  });
 });

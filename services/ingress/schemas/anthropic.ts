@@ -51,3 +51,13 @@ export function messagesSchema(f: Fragments): Schema {
     },
   };
 }
+
+/**
+ * Anthropic's /v1/messages/count_tokens: the prompt of a Messages request
+ * (https://docs.anthropic.com/en/api/messages-count-tokens), no max_tokens.
+ */
+export function countTokensSchema(f: Fragments): Schema {
+  const messages = messagesSchema(f) as { properties: Record<string, Schema> };
+  const { model, messages: turns, system, tools, tool_choice, thinking } = messages.properties;
+  return { type: 'object', required: ['model', 'messages'], properties: { model, messages: turns, system, tools, tool_choice, thinking } };
+}

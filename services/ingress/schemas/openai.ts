@@ -153,6 +153,33 @@ export function embeddingsSchema(f: Fragments): Schema {
   };
 }
 
+/**
+ * OpenAI's /v1/moderations (https://platform.openai.com/docs/api-reference/moderations/create): a string, strings, or
+ * text and image_url parts. The model is required here, though OpenAI defaults it: the gateway routes and allows by it.
+ */
+export function moderationsSchema(f: Fragments): Schema {
+  const part = typed({
+    text: { required: ['text'], properties: { text: string } },
+    image_url: { required: ['image_url'], properties: { image_url: { type: 'object', required: ['url'], properties: { url: string } } } },
+  });
+  const parts = { ...part, properties: { type: { enum: ['text', 'image_url'] } } };
+  return {
+    type: 'object',
+    required: ['model', 'input'],
+    properties: {
+      model: f.model,
+      // One type check, so that too many inputs is told as that rather than as the wrong type.
+      input: {
+        type: ['string', 'array'],
+        minItems: 1,
+        maxItems: f.limits.maxInputs,
+        items: { anyOf: [string, parts], description: 'a string or a text or image_url part' },
+        description: 'a string, an array of strings, or an array of text and image_url parts',
+      },
+    },
+  };
+}
+
 function responsesItem(f: Fragments): Schema {
   const isMessage = { anyOf: [{ not: { required: ['type'] } }, { required: ['type'], properties: { type: { const: 'message' } } }] };
   return {

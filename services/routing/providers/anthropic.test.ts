@@ -32,7 +32,15 @@ describe('anthropic adapter against the fake Anthropic API', () => {
     const config = anthropicProviderConfig.parse({ type: 'anthropic', apiKey: 'k' });
     expect(config).toMatchObject({ baseUrl: 'https://api.anthropic.com', version: '2023-06-01', defaultMaxTokens: 4096, models: [] });
     expect(() => anthropicProviderConfig.parse({ type: 'anthropic', endpoint: 'x' })).toThrow();
-    expect(adapter.capabilities).toEqual({ streaming: true, tools: true, vision: true, embeddings: false, jsonSchema: true, completions: false });
+    expect(adapter.capabilities).toEqual({
+      streaming: true,
+      tools: true,
+      vision: true,
+      embeddings: false,
+      jsonSchema: true,
+      completions: false,
+      moderations: false,
+    });
     expect(adapter.credentialCount).toBe(2);
   });
 

@@ -3,7 +3,7 @@ import { PROVIDER_TYPES } from './catalog.js';
 import type { ChatChunk, ChatRequest, ChatResponse } from '../canonical.js';
 import { fromAnthropicMessage, toAnthropicRequest, toChatChunks } from './anthropic-mapping.js';
 import type { ErrorBody, Message } from './anthropic-wire.js';
-import { classifyStatus, Upstream, type ErrorClassifier } from './http.js';
+import { classifyStatus, MalformedAnswer, Upstream, type ErrorClassifier } from './http.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase } from './schema.js';
 import type { CallCounts, Connection, ProviderAdapter, ProviderCall } from './types.js';
@@ -60,6 +60,11 @@ class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {
     return this.upstream.sse({ path: '/v1/messages', headers: this.headers(credential), body, signal }, (events) => toChatChunks(events, this.name));
   }
 
+  /** The body is the client's own Messages request (the gateway's count_tokens speaks Anthropic's API), model renamed. */
+  async countTokens({ request, credential, signal }: ProviderCall<Record<string, unknown>>): Promise<{ input_tokens: number }> {
+    return this.upstream.json({ path: '/v1/messages/count_tokens', headers: this.headers(credential), body: request, signal }, tokenCount);
+  }
+
   callCounts(): CallCounts {
     return this.upstream.callCounts();
   }
@@ -67,6 +72,12 @@ class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {
   close(): Promise<void> {
     return this.upstream.close();
   }
+}
+
+function tokenCount(body: unknown): { input_tokens: number } {
+  const count = (body as { input_tokens?: unknown } | null)?.input_tokens;
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) throw new MalformedAnswer('input_tokens is not a whole number');
+  return { input_tokens: count };
 }
 
 /**

@@ -33,7 +33,15 @@ describe('Cohere adapter against the fake Cohere API', () => {
   it('defaults to the public API and describes what it can do', () => {
     const config = cohereProviderConfig.parse({ type: 'cohere', apiKey: 'k' });
     expect(config.baseUrl).toBe('https://api.cohere.com');
-    expect(adapter.capabilities).toEqual({ streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: false });
+    expect(adapter.capabilities).toEqual({
+      streaming: true,
+      tools: true,
+      vision: true,
+      embeddings: true,
+      jsonSchema: true,
+      completions: false,
+      moderations: false,
+    });
     expect(adapter.models).toEqual(['command-a-03-2025']);
     expect(() => cohereProviderConfig.parse({ type: 'cohere', apiKey: 'k', apiVersion: 'x' })).toThrow();
   });

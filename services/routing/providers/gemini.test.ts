@@ -48,7 +48,15 @@ describe('gemini adapter against the fake Gemini API', () => {
       apiVersion: 'v1beta',
       structuredOutput: 'responseJsonSchema',
     });
-    expect(adapter.capabilities).toEqual({ streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: false });
+    expect(adapter.capabilities).toEqual({
+      streaming: true,
+      tools: true,
+      vision: true,
+      embeddings: true,
+      jsonSchema: true,
+      completions: false,
+      moderations: false,
+    });
     expect(adapter.credentialCount).toBe(2);
     expect(vertexProviderConfig.parse({ type: 'vertex', project: 'p', serviceAccountFile: '/k.json' })).toMatchObject({
       location: 'us-central1',

@@ -90,3 +90,14 @@ export function embeddingsList(body: unknown): EmbeddingsResponse {
   optionalObject(answer.usage, 'usage');
   return answer as unknown as EmbeddingsResponse;
 }
+
+/** One result per input, each with its flag and categories (https://platform.openai.com/docs/api-reference/moderations/object). */
+export function moderationList(body: unknown): Fields {
+  const answer = object(body, 'the moderation');
+  list(answer.results, 'results').forEach((raw, i) => {
+    const result = object(raw, `results[${i}]`);
+    if (typeof result.flagged !== 'boolean') throw new MalformedAnswer(`results[${i}].flagged is not a boolean`);
+    object(result.categories, `results[${i}].categories`);
+  });
+  return answer;
+}

@@ -12,6 +12,8 @@ export interface Capabilities {
   jsonSchema: boolean;
   /** Serves the legacy /v1/completions API natively (others get it converted to chat). */
   completions: boolean;
+  /** Serves OpenAI's /v1/moderations (no translation: only providers with OpenAI's own shape). */
+  moderations: boolean;
 }
 
 export interface Timeouts {
@@ -64,6 +66,10 @@ export interface ProviderAdapter {
   /** Native /v1/completions, request and response passed through as JSON. */
   completions?(call: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>>;
   completionsStream?(call: ProviderCall<Record<string, unknown>>): Promise<AsyncIterable<Record<string, unknown>>>;
+  /** OpenAI's /v1/moderations, request and response passed through as JSON; called only where capabilities.moderations. */
+  moderations?(call: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>>;
+  /** The provider's own prompt count (Anthropic's /v1/messages/count_tokens), for a body in the Messages API; others are counted locally. */
+  countTokens?(call: ProviderCall<Record<string, unknown>>): Promise<{ input_tokens: number }>;
   /** Calls to the provider now: sent, and waiting for a connection (only under a maxConnections cap). */
   callCounts?(): CallCounts;
   close(): Promise<void>;

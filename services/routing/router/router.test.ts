@@ -19,7 +19,15 @@ const tooDeep = JSON.parse(`${'['.repeat(10_000)}${']'.repeat(10_000)}`) as unkn
 /** An adapter that answers from a script, recording which credential each call used. */
 class ScriptedAdapter implements ProviderAdapter {
   readonly type = 'scripted';
-  readonly capabilities: Capabilities = { streaming: true, tools: true, vision: true, embeddings: false, jsonSchema: true, completions: false };
+  readonly capabilities: Capabilities = {
+    streaming: true,
+    tools: true,
+    vision: true,
+    embeddings: false,
+    jsonSchema: true,
+    completions: false,
+    moderations: false,
+  };
   readonly models = [];
   readonly calls: number[] = [];
   /** Current fingerprint of each credential's value. */

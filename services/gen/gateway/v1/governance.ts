@@ -36,7 +36,7 @@ export interface AuthorizeRequest {
   endpoint: string;
   /**
    * The prompt, measured so that no tokenizer counts more tokens: its text in UTF-8 bytes, images at a fixed
-   * bound each, and an allowance per message (see services/ingress/prompt-size.ts).
+   * bound each, and an allowance per message (see services/kit/prompt-size.ts).
    */
   promptBoundTokens: number;
   /** The request's output cap (max_tokens and its kin); 0 when it set none. */
