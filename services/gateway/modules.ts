@@ -8,11 +8,6 @@ import type { CalleeName, ServiceDefinition, ServiceName } from '../kit/service.
 import type { GatewayConfig } from './config.js';
 
 /**
- * The one place that knows every service's code, imported only where services
- * run (runtime.ts): the CLI's other commands and a --workers primary do
- * without it. Start order comes from their dependsOn (startOrder); groups are in service-list.ts.
- */
-/**
  * What each service's init is given: its config section; routing also the caching and guardrails ones, whose
  * policies it applies on the request path.
  */
@@ -24,6 +19,11 @@ export function serviceConfig<N extends ServiceName>(name: N, config: GatewayCon
   return (name === 'routing' ? { ...config.routing, cache: config.caching, guardrails: config.guardrails } : config[name]) as ServiceConfig<N>;
 }
 
+/**
+ * The one place that knows every service's code, imported only where services
+ * run (runtime.ts): the CLI's other commands and a --workers primary do
+ * without it. Start order comes from their dependsOn (startOrder); groups are in service-list.ts.
+ */
 // biome-ignore lint/suspicious/noExplicitAny: each service serves a contract of its own type; the root only hands it to the gRPC server
 export const MODULES: { [N in ServiceName]: ServiceDefinition<ServiceConfig<N>, CalleeName, any> } = {
   governance: governanceService,

@@ -1,3 +1,4 @@
+import { SCHEMA_LOCK } from '../kit/db/migrate.js';
 import type { Queryable } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
 
@@ -40,9 +41,9 @@ export const PARTITION_FUNCTIONS = `
     IF months_ahead NOT BETWEEN 0 AND 24 OR retention_days < 0 THEN
       RAISE EXCEPTION 'months ahead must be 0 to 24 and retention days 0 (keep) or more';
     END IF;
-    -- Two metering replicas take turns, and wait for any service's migrations and grants (SCHEMA_LOCK in
-    -- kit/db/migrate.ts): a grant on the ledger at the same moment would fail with "tuple concurrently updated".
-    PERFORM pg_advisory_xact_lock(7423911);
+    -- Two metering replicas take turns, and wait for any service's migrations and grants: a grant on the ledger at
+    -- the same moment would fail with "tuple concurrently updated".
+    PERFORM pg_advisory_xact_lock(${SCHEMA_LOCK});
     FOR ledger IN SELECT c.relname::text FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid
                    WHERE c.relnamespace = current_schema()::regnamespace AND c.relname IN ('usage_records', 'tool_call_records') LOOP
       FOR i IN 0..months_ahead LOOP
