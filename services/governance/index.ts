@@ -5,6 +5,7 @@ import type { GovernanceConfig } from './config.js';
 import { Holders } from './holders.js';
 import { governanceDatabase } from './migrations.js';
 import { QuotaBook } from './quota/book.js';
+import { registerBudgetGauge } from './quota/budget-spend.js';
 import { ReservationPricer } from './reservations.js';
 import { Governance } from './service.js';
 import { Directory } from './store/directory.js';
@@ -43,6 +44,7 @@ export const governanceService = defineService({
 
     const quotas = new QuotaBook(db, config.quota, ctx.log);
     quotas.start();
+    registerBudgetGauge(ctx.metrics, db, () => directory.budgets.all());
     // Asked on first use, not at start: routing may run in another process that is not up yet.
     const pricer = new ReservationPricer(ctx.pricing, config.unknownModelCostPerMillion, () => ctx.clients.routing.resolveModels({}), ctx.log);
     const api = new Governance(directory, quotas, new Holders(db, config.holderSilenceMs), ctx.pricing, pricer, config, ctx.metrics, ctx.log);

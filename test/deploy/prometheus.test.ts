@@ -59,7 +59,12 @@ describe('Prometheus rules and Grafana dashboards', () => {
       const closed = await freePort();
       gateway = await startInProcess({
         routing: {
-          providers: { mock: { type: 'mock' }, down: { type: 'openai', baseUrl: `http://127.0.0.1:${closed}/v1`, apiKey: 'sk-test-nothing-listens' } },
+          providers: {
+            mock: { type: 'mock' },
+            slow: { type: 'mock', latencyMs: 1_000 },
+            down: { type: 'openai', baseUrl: `http://127.0.0.1:${closed}/v1`, apiKey: 'sk-test-nothing-listens' },
+          },
+          models: { 'one-at-a-time': { deployments: [{ id: 'single', provider: 'slow', model: 'echo', maxInFlight: 1 }] } },
         },
         pricing: { models: { 'mock/echo': { input: 1, output: 2 } } },
         audit: { sinks: [{ type: 'splunk', name: 'soc', url: splunk.url, token: splunk.token, maxBatch: 10 }] },
@@ -97,7 +102,7 @@ describe('Prometheus rules and Grafana dashboards', () => {
   });
 });
 
-/** Requests that leave a trace in every metric the dashboards show: answered, cached, unpriced, failed upstream, refused for a budget. */
+/** Requests that leave a trace in every metric the dashboards show: answered, cached, unpriced, failed upstream, queued for a slot, refused for a budget. */
 async function sendTraffic(gateway: TestGateway): Promise<void> {
   const ask = (client: OpenAI, model: string, content: string) =>
     client.chat.completions.create({ model, temperature: 0, messages: [{ role: 'user', content }] }).then(
@@ -109,6 +114,8 @@ async function sendTraffic(gateway: TestGateway): Promise<void> {
   expect(await ask(client, 'mock/echo', 'stored')).toBe(200);
   expect(await ask(client, 'mock/unpriced', 'no price')).toBe(200);
   expect(await ask(client, 'down/gpt-4o-mini', 'nobody answers')).toBeGreaterThanOrEqual(500);
+  // Sent together to a deployment that takes one call at a time: the second waits for the first's slot.
+  expect(await Promise.all([ask(client, 'one-at-a-time', 'first'), ask(client, 'one-at-a-time', 'second')])).toEqual([200, 200]);
   const spent = await gateway.createKey({ name: 'spent' });
   await admin(gateway.adminUrl, 'POST', '/admin/budgets', { scope: 'key', scope_id: spent.id, limit_usd: 0.000001, period: 'day' });
   expect(await ask(gateway.client(spent.key), 'mock/echo', 'over budget')).toBe(402);

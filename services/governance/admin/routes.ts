@@ -5,6 +5,7 @@ import { GatewayError } from '../../kit/errors.js';
 import { prefixedId } from '../../kit/ids.js';
 import { BUDGET_DECIMALS, scaled } from '../../kit/pricing/money.js';
 import { generateVirtualKey, hashSecret } from '../../kit/secrets/keys.js';
+import { budgetSpend, fromBudgetMicros } from '../quota/budget-spend.js';
 import { budgetWindow } from '../quota/windows.js';
 import type { Directory } from '../store/directory.js';
 import type { Budget, Customer, Team, VirtualKey } from '../store/entities.js';
@@ -341,14 +342,12 @@ function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Da
     { config: { requires: 'read' }, schema: { ...budgets, summary: 'Get a budget with its current window', params: idParams } },
     async (request) => {
       const budget = await visible(directory.budgets, place.budget, request.principal!, request.params.id, 'budget');
-      const window = budgetWindow(budget, new Date());
-      const { rows } = await db.query<{ used: string | null }>('SELECT SUM(used) AS used FROM quota_leases WHERE quota = $1 AND window_start = $2', [
-        `budget:${budget.id}`,
-        window.start,
-      ]);
+      const now = new Date();
+      const window = budgetWindow(budget, now);
+      const spent = (await budgetSpend(db, [budget], now)).get(budget.id) ?? 0;
       return {
         ...budgetView(budget),
-        window: { start: window.start.toISOString(), end: window.end.toISOString(), used_usd: Number(rows[0]?.used ?? 0) / 10 ** BUDGET_DECIMALS },
+        window: { start: window.start.toISOString(), end: window.end.toISOString(), used_usd: fromBudgetMicros(spent) },
       };
     },
   );
