@@ -242,7 +242,8 @@ export class InboundRequest {
   /** Records a failure and returns it as a GatewayError for the error handler. */
   fail(err: unknown, model: string, stream: boolean): GatewayError {
     const error = asGatewayError(err);
-    void this.finish({ model, stream, httpStatus: error.status, error, attempts: error.attempts, guardrails: error.guardrails });
+    const { attempts, guardrails, paid } = error;
+    void this.finish({ model, stream, httpStatus: error.status, error, attempts, guardrails, usage: paid?.usage, served: paid?.served });
     return error;
   }
 

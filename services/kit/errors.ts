@@ -1,4 +1,4 @@
-import type { Attempt, GuardrailOutcome } from '../gen/gateway/v1/common.js';
+import type { Attempt, GuardrailOutcome, Served, Usage } from '../gen/gateway/v1/common.js';
 
 /**
  * Every error the gateway returns has a code registered here, with its HTTP
@@ -66,6 +66,8 @@ export class GatewayError extends Error {
   attempts: Attempt[] = [];
   /** What guardrail rules found before the request was refused (set by routing; recorded in the request's event). */
   guardrails: GuardrailOutcome[] = [];
+  /** A provider's answer that was paid for and then refused (a guardrail blocked it): charged and metered all the same. */
+  paid: { usage: Usage; served: Served } | undefined;
   /** Response headers that go with the error, e.g. retry-after and x-ratelimit-*. */
   headers: Record<string, string> = {};
   /** What only the logs may say (internal addresses, another service's words); the message is for the client. */

@@ -1,12 +1,12 @@
 import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { Attempts, GuardrailOutcomes, type Refusal } from '../gen/gateway/v1/common.js';
+import { Attempts, GuardrailOutcomes, Served, Usage, type Refusal } from '../gen/gateway/v1/common.js';
 import { refusedValueError } from './db/storable.js';
 import { GatewayError, isErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 
 /**
  * A gateway error that a call throws crosses gRPC as its status plus metadata
- * (code, HTTP status, param, headers, provider attempts, guardrail outcomes), and is rebuilt whole
+ * (code, HTTP status, param, headers, provider attempts, guardrail outcomes, a paid answer's usage), and is rebuilt whole
  * on the caller's side. Batch calls answer each item on its own, as a Refusal.
  */
 
@@ -16,6 +16,8 @@ const PARAM_KEY = 'gw-param';
 // Binary metadata keys must end in -bin.
 const ATTEMPTS_KEY = 'gw-attempts-bin';
 const GUARDRAILS_KEY = 'gw-guardrails-bin';
+const PAID_USAGE_KEY = 'gw-paid-usage-bin';
+const PAID_SERVED_KEY = 'gw-paid-served-bin';
 const HEADER_PREFIX = 'gw-h-';
 
 /** What a handler threw, as the GatewayError its caller gets: other errors are logged here and not described there. */
@@ -35,6 +37,10 @@ export function toServiceError(thrown: unknown, log: Logger): Partial<ServiceErr
   if (err.param) metadata.set(PARAM_KEY, err.param);
   if (err.attempts.length > 0) metadata.set(ATTEMPTS_KEY, Buffer.from(Attempts.encode({ attempts: err.attempts }).finish()));
   if (err.guardrails.length > 0) metadata.set(GUARDRAILS_KEY, Buffer.from(GuardrailOutcomes.encode({ outcomes: err.guardrails }).finish()));
+  if (err.paid) {
+    metadata.set(PAID_USAGE_KEY, Buffer.from(Usage.encode(err.paid.usage).finish()));
+    metadata.set(PAID_SERVED_KEY, Buffer.from(Served.encode(err.paid.served).finish()));
+  }
   for (const [name, value] of Object.entries(err.headers)) metadata.set(`${HEADER_PREFIX}${name}`, value);
   return { code: grpcCodeFor(err.status), details: err.message, metadata };
 }
@@ -65,6 +71,8 @@ export function fromServiceError(err: ServiceError, target: string): GatewayErro
     });
     if (Buffer.isBuffer(attempts)) error.attempts = Attempts.decode(attempts).attempts;
     if (Buffer.isBuffer(guardrails)) error.guardrails = GuardrailOutcomes.decode(guardrails).outcomes;
+    const [paidUsage, paidServed] = [err.metadata.get(PAID_USAGE_KEY)[0], err.metadata.get(PAID_SERVED_KEY)[0]];
+    if (Buffer.isBuffer(paidUsage) && Buffer.isBuffer(paidServed)) error.paid = { usage: Usage.decode(paidUsage), served: Served.decode(paidServed) };
     for (const [name, values] of Object.entries(err.metadata.getMap())) {
       if (name.startsWith(HEADER_PREFIX) && typeof values === 'string') error.headers[name.slice(HEADER_PREFIX.length)] = values;
     }

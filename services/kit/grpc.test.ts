@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CachingService, LookupRequest, LookupResponse } from '../gen/gateway/v1/caching.js';
+import { Usage } from '../gen/gateway/v1/common.js';
 import { GatewayError } from './errors.js';
 import { grpcClient, GrpcServer, type Api, type CallOptions } from './grpc.js';
 import { createLogger } from './log.js';
 
 const log = createLogger({ level: 'silent' });
+const PAID_USAGE = Usage.fromPartial({ promptTokens: 12, completionTokens: 30, totalTokens: 42, reasoningTokens: 8 });
 /** Who may call caching (without TLS, as here, no caller has an identity to check). */
 const CACHING_CALLERS = { lookup: ['ingress'], store: ['ingress'], listEntries: ['governance'], purge: ['governance'] };
 
@@ -37,6 +39,7 @@ function fakeCaching(name: string) {
           },
         ];
         error.guardrails = [{ policy: 'baseline', rule: 'no-secrets', action: 'block', detector: 'secret.jwt', count: 1 }];
+        error.paid = { usage: { ...PAID_USAGE }, served: { provider: 'openai', model: 'gpt-4o', deployment: 'd1' } };
         throw error;
       }
       if (request.namespace === 'crash') throw new Error('secret detail sk-live-123');
@@ -91,7 +94,7 @@ describe('unary calls between processes, each a gRPC call', () => {
     expect(answers.map((a) => a.match)).toEqual(names.map((name) => `a:${name}`));
   });
 
-  it('carries gateway errors whole (code, status, param, headers, attempts, guardrails) and hides other errors', async () => {
+  it("carries gateway errors whole (code, status, param, headers, attempts, guardrails, a paid answer's usage) and hides other errors", async () => {
     const { port } = await cachingServer('a');
     const caching = client(port);
     const refused = await caching.lookup(lookup('fail:rate')).catch((err: unknown) => err);
@@ -105,6 +108,7 @@ describe('unary calls between processes, each a gRPC call', () => {
     });
     expect((refused as GatewayError).attempts).toEqual([expect.objectContaining({ provider: 'openai', deployment: 'd1', upstreamStatus: 429 })]);
     expect((refused as GatewayError).guardrails).toEqual([{ policy: 'baseline', rule: 'no-secrets', action: 'block', detector: 'secret.jwt', count: 1 }]);
+    expect((refused as GatewayError).paid).toEqual({ usage: PAID_USAGE, served: { provider: 'openai', model: 'gpt-4o', deployment: 'd1' } });
 
     const crashed = await caching.lookup(lookup('crash')).catch((err: unknown) => err);
     expect(crashed).toMatchObject({ code: 'internal_error', message: 'internal error' });

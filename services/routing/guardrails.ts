@@ -27,7 +27,7 @@ export class RoutingGuardrails {
     this.engine = new Guardrails(config);
     this.actions = new Counter({
       name: 'gateway_guardrail_actions_total',
-      help: 'Values guardrail rules found in requests and answers, by policy, rule and action (block, redact, flag).',
+      help: 'Values guardrail rules found in requests and answers, by policy, rule and action (block, redact, flag; analyzer_failed_open or analyzer_failed_closed: an external analyzer did not answer).',
       labelNames: ['policy', 'rule', 'action'],
       registers: [metrics],
     });

@@ -48,7 +48,7 @@ import type {
   StartMcpAuthorizationResponse,
 } from '../gen/gateway/v1/mcp.js';
 import type { ResponseCache } from './response-cache.js';
-import type { Router } from './router/router.js';
+import type { Routed, Router } from './router/router.js';
 
 const FORMATS: Record<string, InboundFormat> = Object.fromEntries(
   [chatFormat, completionsFormat, responsesFormat, messagesFormat].map((format) => [format.endpoint, format]),
@@ -95,6 +95,19 @@ function embeddingsOf(stored: StoredAnswer): EmbeddingsResponse {
   const answer = decodeAnswer(stored.answer);
   if (!('embeddings' in answer)) throw new GatewayError('internal_error', 'The cached answer is not an embeddings list.');
   return answer.embeddings;
+}
+
+/** Renders a provider's answer; one refused on its way out (a guardrail blocked it) still carries what the provider was paid. */
+function paidFor<T>(render: () => T, usage: Usage, routed: Routed<unknown>): T {
+  try {
+    return render();
+  } catch (err) {
+    if (err instanceof GatewayError) {
+      err.paid = { usage, served: served(routed.deployment) };
+      err.attempts = routed.attempts;
+    }
+    throw err;
+  }
 }
 
 /** The routing service: inbound API → chat → router → provider, and back. */
@@ -169,8 +182,8 @@ export class Routing implements Api<typeof RoutingService> {
       (answer, deployment) => refusal(answer, deployment.provider.name),
     );
     const reply = routed.value;
-    const clientBody = reply.kind === 'chat' ? translation.response(reply.response) : reply.body;
     const usage = usageFromOpenAI(reply.kind === 'chat' ? reply.response.usage : (reply.body.usage as Parameters<typeof usageFromOpenAI>[0]));
+    const clientBody = reply.kind === 'chat' ? paidFor(() => translation.response(reply.response), usage, routed) : reply.body;
     const answer =
       request.keepAnswer || cached?.storesAnswer ? encodeAnswer({ chat: reply.kind === 'chat' ? reply.response : chatFromNative(reply.body) }) : EMPTY;
     cached?.store(answer, usage, served(routed.deployment));

@@ -4,7 +4,7 @@ import { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { admin, ADMIN_TOKEN, startInProcess } from '../harness/gateway.js';
-import { eventually } from '../harness/infra.js';
+import { eventually, freePort } from '../harness/infra.js';
 
 const PROVIDER_KEY = 'sk-fake-provider-guardrail-tests';
 
@@ -36,12 +36,15 @@ describe('guardrails', () => {
 
   beforeAll(async () => {
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
+    // Nothing listens there: the analyzer never answers.
+    const silentAnalyzer = `http://127.0.0.1:${await freePort()}`;
     gateway = await startInProcess({
       routing: {
         providers: { openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY, models: ['gpt-4o-mini', 'text-embedding-3-small'] } },
       },
       guardrails: {
         custom: [{ name: 'ticket', pattern: 'PRJ-\\d{4,6}' }],
+        analyzers: { presidio: { url: silentAnalyzer, timeoutMs: 500 } },
         policies: {
           baseline: { rules: [{ name: 'no-provider-keys', detectors: ['secret.openai_key'], direction: 'request', action: 'block' }] },
           'customer-data': {
@@ -51,6 +54,8 @@ describe('guardrails', () => {
             ],
           },
           tickets: { rules: [{ name: 'tickets', detectors: ['custom.ticket'], action: 'flag' }] },
+          'people-open': { rules: [{ name: 'people', external: 'presidio', onAnalyzerError: 'open', action: 'redact' }] },
+          'people-closed': { rules: [{ name: 'people', external: 'presidio', onAnalyzerError: 'closed', action: 'redact' }] },
           answers: {
             rules: [
               { name: 'answer-cards', detectors: ['payment_card'], direction: 'answer', action: 'redact' },
@@ -58,10 +63,20 @@ describe('guardrails', () => {
             ],
           },
         },
-        attach: { global: ['baseline'], teams: { 'team-redact': ['customer-data'], 'team-flag': ['tickets'], 'team-answers': ['answers'] } },
+        attach: {
+          global: ['baseline'],
+          teams: {
+            'team-redact': ['customer-data'],
+            'team-flag': ['tickets'],
+            'team-answers': ['answers'],
+            'team-open': ['people-open'],
+            'team-closed': ['people-closed'],
+          },
+        },
       },
     });
-    for (const team of ['team-redact', 'team-flag', 'team-answers', 'team-plain']) keys[team] = (await gateway.createKey({ name: team, team })).key;
+    for (const team of ['team-redact', 'team-flag', 'team-answers', 'team-plain', 'team-open', 'team-closed'])
+      keys[team] = (await gateway.createKey({ name: team, team })).key;
   });
   afterAll(async () => {
     await gateway?.stop();
@@ -168,6 +183,28 @@ describe('guardrails', () => {
     expect(row.payload.request?.guardrails).toEqual([{ policy: 'tickets', rule: 'tickets', action: 'flag', detector: 'custom.ticket', count: 2 }]);
   });
 
+  it('records an analyzer that did not answer in the audit row: the request went on unread, or was refused', async () => {
+    const { response } = await client('team-open').chat.completions.create(ask('John Smith asks for a refund')).withResponse();
+    const passed = await auditRow(response.headers.get('x-request-id')!);
+    expect(passed.event_type).toBe('request.completed');
+    expect(passed.payload.request?.guardrails).toEqual([
+      { policy: 'people-open', rule: 'people', action: 'analyzer_failed_open', detector: 'external.presidio', count: 1 },
+    ]);
+
+    const calls = fake.requests.length;
+    const error = (await client('team-closed')
+      .chat.completions.create(ask('John Smith asks again'))
+      .withResponse()
+      .catch((err: unknown) => err)) as APIError;
+    expect(error.status).toBe(503);
+    expect(fake.requests.length).toBe(calls);
+    const refused = await auditRow(error.headers!.get('x-request-id')!);
+    expect(refused.event_type).toBe('request.failed');
+    expect(refused.payload.request?.guardrails).toEqual([
+      { policy: 'people-closed', rule: 'people', action: 'analyzer_failed_closed', detector: 'external.presidio', count: 1 },
+    ]);
+  });
+
   it('redacts a card number that streams in four chunks, and a cache hit of the same answer', async () => {
     const body = ask(`repeat after me: ${CARD} thanks`);
     const stream = await client('team-answers').chat.completions.create({ ...body, stream: true });
@@ -195,11 +232,28 @@ describe('guardrails', () => {
     expect(text).not.toContain(AWS_KEY);
     expect(text).not.toContain('AKIA');
 
-    const whole = await client('team-answers')
+    // A key of its own, so the usage ledger's one row for it is this request's.
+    const payer = await gateway.createKey({ name: 'blocked-answer', team: 'team-answers' });
+    const whole = (await gateway
+      .client(payer.key)
       .chat.completions.create(ask(`say ${AWS_KEY}`))
-      .catch((err: unknown) => err);
+      .catch((err: unknown) => err)) as APIError;
     expect(whole).toMatchObject({ status: 400, code: 'content_policy_violation' });
-    expect((whole as APIError).message).not.toContain(AWS_KEY);
+    expect(whole.message).not.toContain(AWS_KEY);
+    // The provider answered and was paid: the refused answer's call and usage are on record, and charged.
+    const row = await auditRow(whole.headers!.get('x-request-id')!);
+    expect(row.event_type).toBe('request.failed');
+    const failed = row.payload.request as { served?: { provider: string }; usage?: { totalTokens: number }; attempts?: { outcome: string }[] };
+    expect(failed.served?.provider).toBe('openai');
+    expect(failed.usage?.totalTokens).toBeGreaterThan(0);
+    expect(failed.attempts?.map((a) => a.outcome)).toEqual(['ok']);
+    const ledger = await eventually('the usage row', async () => {
+      const response = await fetch(`${gateway.adminUrl}/admin/usage/export?key=${payer.id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const text = (await response.text()).trim();
+      return text ? (JSON.parse(text) as { outcome: string; prompt_tokens: number; completion_tokens: number }) : undefined;
+    });
+    expect(ledger).toMatchObject({ outcome: 'failed' });
+    expect(ledger.prompt_tokens + ledger.completion_tokens).toBe(failed.usage!.totalTokens);
   });
 
   it('leaves no redacted value in the audit log or the usage rows', async () => {

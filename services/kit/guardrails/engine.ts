@@ -40,10 +40,16 @@ export interface Block {
 }
 
 /** How many values a rule found, for events and metrics. */
+/**
+ * What a rule did, counted per detector. An external rule whose analyzer failed
+ * counts `analyzer_failed_open` (the request went on unread by it) or
+ * `analyzer_failed_closed` (refused) under detector `external.<analyzer>`, so
+ * the request's event says its text was not checked.
+ */
 export interface Outcome {
   readonly policy: string;
   readonly rule: string;
-  readonly action: Action;
+  readonly action: Action | 'analyzer_failed_open' | 'analyzer_failed_closed';
   readonly detector: string;
   count: number;
 }
@@ -271,11 +277,11 @@ export class GuardrailRun implements ScannerHost {
     return placeholder;
   }
 
-  private count(rule: Rule, detector: string): void {
-    const key = `${rule.policy}\n${rule.name}\n${detector}`;
+  private count(rule: Rule, detector: string, action: Outcome['action'] = rule.action): void {
+    const key = `${rule.policy}\n${rule.name}\n${detector}\n${action}`;
     const outcome = this.tally.get(key);
     if (outcome) outcome.count++;
-    else this.tally.set(key, { policy: rule.policy, rule: rule.name, action: rule.action, detector, count: 1 });
+    else this.tally.set(key, { policy: rule.policy, rule: rule.name, action, detector, count: 1 });
   }
 
   /**
@@ -295,6 +301,7 @@ export class GuardrailRun implements ScannerHost {
         for (const rule of rules) {
           const failOpen = rule.external!.failOpen;
           this.analyzerFailures.push({ policy: rule.policy, rule: rule.name, analyzer: name, failedOpen: failOpen, error: answer.message });
+          this.count(rule, `external.${name}`, failOpen ? 'analyzer_failed_open' : 'analyzer_failed_closed');
           if (!failOpen) return { policy: rule.policy, rule: rule.name, direction: 'request', path: '', reason: 'analyzer_unavailable' };
         }
         continue;

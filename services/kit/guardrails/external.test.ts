@@ -24,7 +24,7 @@ beforeAll(async () => {
       const request = JSON.parse(body) as { text: string };
       received.push(request);
       const reply = (status: number, value: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
-      if (behaviour === 'slow') return void setTimeout(() => reply(200, []), 1_000);
+      if (behaviour === 'slow') return void setTimeout(() => reply(200, []), 5_000);
       if (behaviour === 'error') return reply(500, { error: 'model not loaded' });
       if (behaviour === 'garbage') return reply(200, { results: [] });
       const findings = NAMES.flatMap((name) =>
@@ -54,7 +54,7 @@ beforeEach(() => {
 const scope = { keyId: 'vk_alice', teamId: '', customerId: '' };
 function runFor(onAnalyzerError: 'open' | 'closed') {
   const config = guardrailsConfigSchema.parse({
-    analyzers: { presidio: { url, entities: ['PERSON'], timeoutMs: 100 } },
+    analyzers: { presidio: { url, entities: ['PERSON'], timeoutMs: 1_000 } },
     policies: {
       people: {
         rules: [
@@ -90,16 +90,21 @@ describe('an external analyzer with Presidio’s API', () => {
     const run = runFor('open');
     const started = Date.now();
     const checked = await run.checkRequest(request);
-    expect(Date.now() - started).toBeLessThan(900);
+    // Well before the analyzer's answer: the rule's timeout ended the wait.
+    expect(Date.now() - started).toBeLessThan(4_000);
     expect(checked).toEqual({ segments: [request[0], { path: 'messages[1].content', text: 'I am Zoë Ødegaard 🙂, [EMAIL_1]; John Smith is my boss.' }] });
     expect(run.analyzerFailures).toEqual([
-      { policy: 'people', rule: 'names', analyzer: 'presidio', failedOpen: true, error: 'analyzer presidio did not answer within 100 ms' },
+      { policy: 'people', rule: 'names', analyzer: 'presidio', failedOpen: true, error: 'analyzer presidio did not answer within 1000 ms' },
     ]);
+    // The request's event says its text went unread by the analyzer.
+    expect(run.outcomes()).toContainEqual({ policy: 'people', rule: 'names', action: 'analyzer_failed_open', detector: 'external.presidio', count: 1 });
   });
 
   it('refuses the request when it times out and the rule fails closed, with a 503 naming the rule', async () => {
     behaviour = 'slow';
-    const checked = await runFor('closed').checkRequest(request);
+    const run = runFor('closed');
+    const checked = await run.checkRequest(request);
+    expect(run.outcomes()).toEqual([{ policy: 'people', rule: 'names', action: 'analyzer_failed_closed', detector: 'external.presidio', count: 1 }]);
     expect(checked.blocked).toEqual({ policy: 'people', rule: 'names', direction: 'request', path: '', reason: 'analyzer_unavailable' });
     const error = guardrailError(checked.blocked!);
     expect([error.status, error.code, error.message]).toEqual([

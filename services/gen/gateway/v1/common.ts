@@ -102,7 +102,10 @@ export interface Attempts {
 export interface GuardrailOutcome {
   policy: string;
   rule: string;
-  /** "block", "redact" or "flag". */
+  /**
+   * "block", "redact" or "flag"; "analyzer_failed_open" or "analyzer_failed_closed" when an external
+   * analyzer a rule reads did not answer (the request went on unread by it, or was refused).
+   */
   action: string;
   /** The detector id, e.g. "email", "secret.openai_key", "custom.ticket", "external.presidio.PERSON". */
   detector: string;
