@@ -34,7 +34,11 @@ describe('`gateway import litellm --database`: LiteLLM keys, teams and budgets, 
     blocked: testToken('sk-blocked'),
     expired: testToken('sk-old'),
     ops: testToken('sk-ops'),
+    spent: testToken('sk-spent'),
   };
+  // Windows under way in LiteLLM: the organization's month ends in ten days, the spent key's day in six hours.
+  const acmeMonthEnds = new Date(Date.now() + 10 * 86_400_000);
+  const spentDayEnds = new Date(Date.now() + 6 * 3_600_000);
   let litellm: { url: string; drop(): Promise<void> };
   let gateway: TestGateway;
   let env: Record<string, string>;
@@ -63,8 +67,13 @@ describe('`gateway import litellm --database`: LiteLLM keys, teams and budgets, 
       [keys.blocked, 'leaked-key', 'team-search', null, null, [], null, null, null, null, 0, true, null, {}],
       [keys.expired, 'old-intern', 'team-billing', null, null, [], null, null, null, null, 0, false, new Date(Date.now() - 86_400_000), {}],
       [keys.ops, 'ops', null, 'org-globex', null, ['all-proxy-models'], null, null, 25, null, 0, null, null, {}],
+      [keys.spent, 'spent-up', 'team-billing', null, null, [], null, null, 5, '1d', 7.5, false, null, {}],
     ];
     for (const [key, ...rest] of rows) await db.query(insertKey, [hashToken(key as string), `sk-...${(key as string).slice(-4)}`, ...rest]);
+    await db.query(`UPDATE "LiteLLM_BudgetTable" SET budget_reset_at = $1 WHERE budget_id = 'b-acme'`, [acmeMonthEnds]);
+    await db.query(`UPDATE "LiteLLM_VerificationToken" SET budget_reset_at = $1 WHERE key_alias = 'spent-up'`, [spentDayEnds]);
+    // Billing's day ended an hour ago and LiteLLM has not reset it yet: what it counts belongs to that day.
+    await db.query(`UPDATE "LiteLLM_TeamTable" SET spend = 3, budget_reset_at = $1 WHERE team_id = 'team-billing'`, [new Date(Date.now() - 3_600_000)]);
     await db.end();
 
     gateway = await startInProcess({ routing: { providers: { mock: { type: 'mock' } } } });
@@ -96,7 +105,9 @@ describe('`gateway import litellm --database`: LiteLLM keys, teams and budgets, 
     expect(first.out).toContain('LiteLLM_VerificationToken[billing-batch].budget_duration: "2d" is no period here');
     expect(first.out).toContain('LiteLLM_VerificationToken.aliases: set on 1 row, not carried');
     expect(first.out).toContain('LiteLLM_TeamTable.members: set on 1 row, not carried');
-    expect(first.out).toContain('LiteLLM_TeamTable[Search].spend: $12.25 spent in LiteLLM is not carried');
+    expect(first.out).toContain('create month budget of $500 on customer org-acme, $120.5 spent so far');
+    expect(first.out).toContain('create month budget of $100 on team team-search, $12.25 spent so far');
+    expect(first.out).toMatch(/LiteLLM_TeamTable\[Billing\]\.spend: \$3\.00 was spent in a LiteLLM window that ended at .*: the budget here starts at \$0/);
     expect(first.out).toContain('LiteLLM_EndUserTable: 1 end users');
     for (const key of Object.values(keys)) expect(first.out).not.toContain(hashToken(key));
   });
@@ -129,6 +140,7 @@ describe('`gateway import litellm --database`: LiteLLM keys, teams and budgets, 
     expect(shown).toEqual([
       'customer:org-acme:month:500',
       'customer:org-globex:year:50',
+      'key:key:day:5',
       'key:key:week:10',
       'key:key:year:25',
       'team:team-billing:day:20',
@@ -144,10 +156,31 @@ describe('`gateway import litellm --database`: LiteLLM keys, teams and budgets, 
     });
   });
 
+  it('budgets go on where LiteLLM left them: spend carried into the window under way, a key over its budget refused', async () => {
+    type Windowed = { id: string; scope_id: string; period: string; window: { start: string; end: string; used_usd: number; carried_usd: number } };
+    const budgets = (await admin<{ data: Windowed[] }>(gateway.adminUrl, 'GET', '/admin/budgets')).data;
+    const windowOf = async (scopeId: string, period: string) =>
+      (await admin<Windowed>(gateway.adminUrl, 'GET', `/admin/budgets/${budgets.find((b) => b.scope_id === scopeId && b.period === period)!.id}`)).window;
+
+    const acme = await windowOf('org-acme', 'month');
+    expect(acme).toMatchObject({ end: acmeMonthEnds.toISOString(), carried_usd: 120.5 });
+    expect(acme.used_usd).toBeGreaterThanOrEqual(120.5);
+    expect(await windowOf('team-search', 'month')).toMatchObject({ carried_usd: 12.25 });
+    expect(await windowOf('team-billing', 'day')).toMatchObject({ carried_usd: 0 });
+
+    const spentKey = (await admin<{ data: { id: string; name: string }[] }>(gateway.adminUrl, 'GET', '/admin/keys')).data.find((k) => k.name === 'spent-up')!;
+    expect(await windowOf(spentKey.id, 'day')).toMatchObject({ end: spentDayEnds.toISOString(), used_usd: 7.5, carried_usd: 7.5 });
+    const refused = await gateway
+      .client(keys.spent)
+      .chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'one more' }] })
+      .catch((err: unknown) => err);
+    expect(refused).toMatchObject({ status: 402, code: 'budget_exceeded' });
+  });
+
   it('a second run changes nothing', async () => {
     const second = await runCli(['import', 'litellm', '--database', litellm.url], env);
     expect(second.code, second.out).toBe(0);
-    expect(second.out).toContain('import litellm: nothing to change (2 organizations, 3 teams, 5 keys, 6 budgets already here)');
+    expect(second.out).toContain('import litellm: nothing to change (2 organizations, 3 teams, 6 keys, 7 budgets already here)');
   });
 
   it('says what to do when the database is not LiteLLM’s or cannot be reached', async () => {

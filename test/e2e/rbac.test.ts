@@ -95,6 +95,8 @@ const EXPECTED: Record<string, Expectation> = {
   'GET /admin/budgets/:id': { needs: 'read', call: async () => ({ params: { id: await budget() } }) },
   'PATCH /admin/budgets/:id': { needs: 'write', call: async () => ({ params: { id: await budget() }, body: { limit_usd: 7 } }) },
   'DELETE /admin/budgets/:id': { needs: 'write', call: async () => ({ params: { id: await budget() } }) },
+  // Lowering it lets a scope spend again what it spent elsewhere: the unscoped owner's alone.
+  'PUT /admin/budgets/:id/carried-spend': { needs: 'manage_customers', call: async () => ({ params: { id: await budget() }, body: { spend_usd: 1.25 } }) },
   'GET /admin/providers': { needs: 'read' },
   'GET /admin/providers/:name': { needs: 'read', call: () => routingEntry('providers') },
   'PUT /admin/providers/:name': { needs: 'manage_routing', call: async () => ({ params: { name: fresh('provider') }, body: { type: 'mock' } }) },

@@ -7,7 +7,19 @@ export interface Plan {
   customers: { id: string; name: string; metadata: Record<string, string> }[];
   teams: ({ id: string; name: string; customer: string | null; metadata: Record<string, string> } & Limits)[];
   keys: PlannedKey[];
-  budgets: { scope: 'key' | 'team' | 'customer'; scope_id: string; limit_usd: number; period: string; alignment: 'rolling' }[];
+  budgets: PlannedBudget[];
+}
+
+export interface PlannedBudget {
+  scope: 'key' | 'team' | 'customer';
+  scope_id: string;
+  limit_usd: number;
+  period: string;
+  alignment: 'rolling';
+  /** LiteLLM's budget_reset_at, when its window is under way and its length is a period here: windows go on from it. */
+  current_window_ends_at?: string;
+  /** What LiteLLM counts as spent in the window under way, carried into this budget's (PUT .../carried-spend). */
+  spend_usd: number;
 }
 
 export interface Limits {
@@ -78,19 +90,21 @@ const READ: Record<keyof LiteLLMTables, string[]> = {
     'blocked',
     'metadata',
     'spend',
+    'budget_reset_at',
   ]),
   teams: ['team_id', 'team_alias', 'organization_id', 'models', 'max_parallel_requests', 'tpm_limit', 'rpm_limit', 'max_budget', 'budget_duration'].concat([
     'blocked',
     'metadata',
     'spend',
+    'budget_reset_at',
   ]),
   organizations: ['organization_id', 'organization_alias', 'budget_id', 'metadata', 'spend'],
-  budgets: ['budget_id', 'max_budget', 'budget_duration', 'rpm_limit', 'tpm_limit', 'max_parallel_requests'],
+  budgets: ['budget_id', 'max_budget', 'budget_duration', 'budget_reset_at', 'rpm_limit', 'tpm_limit', 'max_parallel_requests'],
   endUsers: [],
   users: [],
 };
 /** Who made or changed a row, and when: LiteLLM's bookkeeping, not settings. */
-const BOOKKEEPING = new Set(['created_at', 'created_by', 'updated_at', 'updated_by', 'budget_reset_at']);
+const BOOKKEEPING = new Set(['created_at', 'created_by', 'updated_at', 'updated_by']);
 
 const REASONS: Record<string, string> = {
   model_max_budget: 'no budget per model here: budgets are per key, team or customer',
@@ -110,8 +124,14 @@ export function planImport(tables: LiteLLMTables, report: Report): Plan {
   const budgetRows = new Map(tables.budgets.map((b) => [String(b.budget_id), b]));
   const customerOf = new Map<string, string>();
   const teams = new Map<string, { id: string; row: Row }>();
-  const budget = (scope: Plan['budgets'][number]['scope'], scopeId: string, source: Row, path: string) => {
-    if (source.max_budget === null || source.max_budget === undefined) return;
+  const now = new Date();
+  /** A budget from `source`'s limit and duration, carrying what `entity` (the key, team or organization) spent in its window. */
+  const budget = (scope: PlannedBudget['scope'], scopeId: string, source: Row, path: string, entity: Row) => {
+    const spend = Math.round(Number(entity.spend ?? 0) * 1e6) / 1e6;
+    if (source.max_budget === null || source.max_budget === undefined) {
+      if (spend > 0) report.dropped(`${path}.spend`, `${money(spend)} spent in LiteLLM is not carried: no budget to count it against here`);
+      return;
+    }
     const duration = text(source.budget_duration);
     const mapped = duration ? PERIODS[duration] : { period: 'year', exact: false };
     if (!mapped) {
@@ -123,11 +143,23 @@ export function planImport(tables: LiteLLMTables, report: Report): Plan {
     }
     if (!duration) report.changed(`${path}.max_budget`, `no lifetime budget here: ${money(source.max_budget)} a year, from the import`);
     else if (!mapped.exact) report.changed(`${path}.budget_duration`, `"${duration}" becomes a ${mapped.period}, counted from the import`);
-    plan.budgets.push({ scope, scope_id: scopeId, limit_usd: Number(source.max_budget), period: mapped.period, alignment: 'rolling' });
-  };
-  const spent = (row: Row, path: string) => {
-    if (isSet(row.spend))
-      report.dropped(`${path}.spend`, `${money(row.spend)} spent in LiteLLM is not carried: the admin API sets budgets, not use, so budgets here start at $0`);
+    const planned: PlannedBudget = {
+      scope,
+      scope_id: scopeId,
+      limit_usd: Number(source.max_budget),
+      period: mapped.period,
+      alignment: 'rolling',
+      spend_usd: spend,
+    };
+    const resetAt = entity.budget_reset_at ?? source.budget_reset_at;
+    const ends = resetAt ? new Date(resetAt as string) : undefined;
+    if (duration && ends && ends <= now) {
+      // LiteLLM resets it at its next check: what it counts as spent belongs to a window that is over.
+      if (spend > 0)
+        report.changed(`${path}.spend`, `${money(spend)} was spent in a LiteLLM window that ended at ${ends.toISOString()}: the budget here starts at $0`);
+      planned.spend_usd = 0;
+    } else if (duration && ends && mapped.exact) planned.current_window_ends_at = ends.toISOString();
+    plan.budgets.push(planned);
   };
 
   for (const org of tables.organizations) {
@@ -137,12 +169,11 @@ export function planImport(tables: LiteLLMTables, report: Report): Plan {
     plan.customers.push({ id, name: text(org.organization_alias) ?? id, metadata: stringsOf(org.metadata, path, report) });
     const orgBudget = budgetRows.get(String(org.budget_id));
     if (orgBudget) {
-      budget('customer', id, orgBudget, path);
+      budget('customer', id, orgBudget, path, org);
       for (const limit of ['rpm_limit', 'tpm_limit', 'max_parallel_requests'])
         if (isSet(orgBudget[limit]))
           report.dropped(`${path}.budget_id → ${TABLES.budgets}.${limit}`, 'no rate limits on customers here: set them on its teams or keys');
-    }
-    spent(org, path);
+    } else budget('customer', id, {}, path, org);
   }
 
   for (const team of tables.teams) {
@@ -156,10 +187,9 @@ export function planImport(tables: LiteLLMTables, report: Report): Plan {
       metadata: stringsOf(team.metadata, path, report),
       ...limitsOf(team),
     });
-    budget('team', id, team, path);
+    budget('team', id, team, path, team);
     if (team.blocked) report.changed(`${path}.blocked`, 'teams cannot be blocked here: each of its keys is revoked instead');
     if (isSet(team.models)) report.changed(`${path}.models`, 'teams have no model list here: each of its keys gets it as its allowed_models');
-    spent(team, path);
   }
 
   for (const key of tables.keys) {
@@ -187,8 +217,7 @@ export function planImport(tables: LiteLLMTables, report: Report): Plan {
       ...limits,
       revoke: Boolean(key.blocked) || Boolean(team?.row.blocked),
     });
-    budget('key', id, isSet(key.max_budget) || !shared ? key : shared, path);
-    spent(key, path);
+    budget('key', id, isSet(key.max_budget) || !shared ? key : shared, path, key);
   }
 
   if (tables.endUsers.length > 0)

@@ -52,15 +52,28 @@ export async function stepsTo(plan: Plan, call: AdminCall): Promise<Step[]> {
     if (revoke && !found?.revoked_at)
       steps.push({ line: `revoke key ${key.id} (blocked in LiteLLM)`, run: () => call('POST', `/admin/keys/${key.id}/revoke`) });
   }
-  for (const budget of plan.budgets) {
+  for (const { spend_usd, ...budget } of plan.budgets) {
     const found = budgets.find((b) => b.scope === budget.scope && b.scope_id === budget.scope_id && b.period === budget.period);
     const what = `${budget.period} budget of $${budget.limit_usd} on ${budget.scope} ${budget.scope_id}`;
-    if (!found) steps.push({ line: `create ${what}`, run: () => call('POST', '/admin/budgets', budget) });
-    else if (found.limit_usd !== budget.limit_usd)
+    const carry = (id: string) => call('PUT', `/admin/budgets/${id}/carried-spend`, { spend_usd });
+    if (!found) {
+      steps.push({
+        line: `create ${what}${spend_usd > 0 ? `, $${spend_usd} spent so far` : ''}`,
+        run: async () => {
+          const made = (await call('POST', '/admin/budgets', budget)) as Entity;
+          if (spend_usd > 0) await carry(made.id);
+        },
+      });
+      continue;
+    }
+    if (found.limit_usd !== budget.limit_usd)
       steps.push({
         line: `update ${what} (was $${String(found.limit_usd)})`,
         run: () => call('PATCH', `/admin/budgets/${found.id}`, { limit_usd: budget.limit_usd }),
       });
+    const { window } = (await call('GET', `/admin/budgets/${found.id}`)) as { window: { carried_usd: number } };
+    if (window.carried_usd !== spend_usd)
+      steps.push({ line: `carry $${spend_usd} spent in LiteLLM into the ${what} (was $${window.carried_usd})`, run: () => carry(found.id) });
   }
   return steps;
 }

@@ -1,19 +1,15 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { callerView, canSee, type Placement, type Principal, type RecordChange } from '../../kit/admin.js';
+import { callerView, canSee, type RecordChange } from '../../kit/admin.js';
 import type { Database } from '../../kit/db/types.js';
 import { GatewayError } from '../../kit/errors.js';
 import { prefixedId } from '../../kit/ids.js';
-import { BUDGET_DECIMALS, scaled } from '../../kit/pricing/money.js';
 import { generateVirtualKey, hashSecret } from '../../kit/secrets/keys.js';
-import { budgetSpend, fromBudgetMicros } from '../quota/budget-spend.js';
-import { budgetWindow } from '../quota/windows.js';
 import type { Directory } from '../store/directory.js';
-import type { Budget, Customer, Team, VirtualKey } from '../store/entities.js';
-import type { Table } from '../store/table.js';
-import { governsBudgetOn } from './principals.js';
-import { budgetBody, customerBody, idParams, keyBody, LIMIT_USD, patchOf, teamBody } from './schemas.js';
+import type { Customer, Team, VirtualKey } from '../store/entities.js';
+import { customerBody, idParams, keyBody, patchOf, teamBody } from './schemas.js';
+import { registerBudgetRoutes } from './budgets.js';
 import { importedKeyRoute } from './imported-keys.js';
-import { budgetView, customerView, keyFromBody, keyView, limitsPatch, NO_LIMITS, placementOf, teamView } from './views.js';
+import { customerView, keyFromBody, keyView, limitsPatch, NO_LIMITS, placementOf, teamView, visible, type Place } from './views.js';
 
 type Body = Record<string, unknown>;
 type WithId = { Params: { id: string } };
@@ -28,15 +24,6 @@ export function governanceAdminRoutes(directory: Directory, db: Database): Fasti
     registerBudgetRoutes(app, directory, db, record, place);
   };
 }
-
-/** An entity the caller may see, or 404 (a scoped caller cannot tell others' entities from missing ones). */
-async function visible<T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string): Promise<T> {
-  const entity = await table.find(id);
-  if (!entity || !canSee(who, where(entity))) throw new GatewayError('not_found', `No ${what} with id ${id}.`);
-  return entity;
-}
-
-type Place = ReturnType<typeof placementOf>;
 
 function registerCustomerAndTeamRoutes(app: FastifyInstance, directory: Directory, record: RecordChange, place: Place): void {
   app.get(
@@ -266,120 +253,6 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, record: R
       const changed = (await directory.keys.update(key.id, { revokedAt: key.revokedAt ?? new Date() }))!;
       record(who, 'virtual_key', 'revoke', key.id, keyView(changed.before), keyView(changed.after));
       return keyView(changed.after);
-    },
-  );
-}
-
-/** A budget limit as given, when it has at most the decimals budgets count in. */
-function budgetLimit(usd: number): number {
-  if (scaled(usd, BUDGET_DECIMALS) === undefined)
-    throw new GatewayError('invalid_request', `limit_usd has at most ${BUDGET_DECIMALS} decimals (budgets count whole micro-dollars).`, { param: 'limit_usd' });
-  return usd;
-}
-
-function registerBudgetRoutes(app: FastifyInstance, directory: Directory, db: Database, record: RecordChange, place: Place): void {
-  const budgets = { tags: ['budgets'] };
-  /** A budget is set, changed and removed from above its scope only (governsBudgetOn). */
-  const mayGovern = (who: Principal, scope: Budget['scope']) => {
-    if (!governsBudgetOn(who, scope)) {
-      throw new GatewayError(
-        'admin_forbidden',
-        `A budget on a ${scope} is set, changed and removed by the admins above it; this token is scoped to ${who.team ? `team ${who.team}` : `customer ${who.customer}`}.`,
-      );
-    }
-  };
-  const scopeTable = (scope: Budget['scope']) => (scope === 'key' ? directory.keys : scope === 'team' ? directory.teams : directory.customers);
-  app.get<{ Querystring: { scope?: string; scope_id?: string } }>(
-    '/admin/budgets',
-    { config: { requires: 'read' }, schema: { ...budgets, summary: 'List budgets' } },
-    async (request) => {
-      const who = request.principal!;
-      const { scope, scope_id } = request.query;
-      const list = directory.budgets
-        .all()
-        .filter((b) => canSee(who, place.budget(b)) && (!scope || b.scope === scope) && (!scope_id || b.scopeId === scope_id));
-      return { data: list.map(budgetView) };
-    },
-  );
-  app.post<{ Body: Body }>(
-    '/admin/budgets',
-    { config: { requires: 'write' }, schema: { ...budgets, summary: 'Set a budget on a key, team or customer', body: budgetBody } },
-    async (request, reply) => {
-      const who = request.principal!;
-      const body = request.body;
-      const scope = body.scope as Budget['scope'];
-      const scopeId = body.scope_id as string;
-      const owner = (await scopeTable(scope).find(scopeId)) as Customer | Team | VirtualKey | undefined;
-      const where = owner
-        ? scope === 'key'
-          ? place.key(owner as VirtualKey)
-          : scope === 'team'
-            ? place.team(owner as Team)
-            : place.customer(owner as Customer)
-        : undefined;
-      if (!owner || !where || !canSee(who, where)) throw new GatewayError('not_found', `No ${scope} with id ${scopeId}.`, { param: 'scope_id' });
-      mayGovern(who, scope);
-      if (directory.budgetsFor(scope, scopeId).some((b) => b.period === body.period))
-        throw new GatewayError('conflict', `${scope} ${scopeId} already has a ${String(body.period)} budget.`);
-      const now = new Date();
-      const budget: Budget = {
-        id: prefixedId('bud'),
-        scope,
-        scopeId,
-        limitUsd: budgetLimit(body.limit_usd as number),
-        period: body.period as Budget['period'],
-        alignment: (body.alignment as Budget['alignment'] | undefined) ?? 'calendar',
-        anchor: now,
-        createdAt: now,
-      };
-      const created = await directory.budgets.insert(budget);
-      record(who, 'budget', 'create', created.id, undefined, budgetView(created));
-      return reply.code(201).send(budgetView(created));
-    },
-  );
-  app.get<WithId>(
-    '/admin/budgets/:id',
-    { config: { requires: 'read' }, schema: { ...budgets, summary: 'Get a budget with its current window', params: idParams } },
-    async (request) => {
-      const budget = await visible(directory.budgets, place.budget, request.principal!, request.params.id, 'budget');
-      const now = new Date();
-      const window = budgetWindow(budget, now);
-      const spent = (await budgetSpend(db, [budget], now)).get(budget.id) ?? 0;
-      return {
-        ...budgetView(budget),
-        window: { start: window.start.toISOString(), end: window.end.toISOString(), used_usd: fromBudgetMicros(spent) },
-      };
-    },
-  );
-  app.patch<WithId & { Body: { limit_usd?: number } }>(
-    '/admin/budgets/:id',
-    {
-      config: { requires: 'write' },
-      schema: {
-        ...budgets,
-        summary: "Change a budget's limit",
-        params: idParams,
-        body: { type: 'object', additionalProperties: false, required: ['limit_usd'], properties: { limit_usd: LIMIT_USD } },
-      },
-    },
-    async (request) => {
-      const who = request.principal!;
-      mayGovern(who, (await visible(directory.budgets, place.budget, who, request.params.id, 'budget')).scope);
-      const changed = (await directory.budgets.update(request.params.id, { limitUsd: budgetLimit(request.body.limit_usd!) }))!;
-      record(who, 'budget', 'update', request.params.id, budgetView(changed.before), budgetView(changed.after));
-      return budgetView(changed.after);
-    },
-  );
-  app.delete<WithId>(
-    '/admin/budgets/:id',
-    { config: { requires: 'write' }, schema: { ...budgets, summary: 'Remove a budget', params: idParams } },
-    async (request, reply) => {
-      const who = request.principal!;
-      const budget = await visible(directory.budgets, place.budget, who, request.params.id, 'budget');
-      mayGovern(who, budget.scope);
-      await directory.budgets.delete(budget.id);
-      record(who, 'budget', 'delete', budget.id, budgetView(budget), undefined);
-      return reply.code(204).send();
     },
   );
 }

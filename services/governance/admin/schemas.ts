@@ -78,6 +78,11 @@ export const budgetBody = {
     limit_usd: LIMIT_USD,
     period: { type: 'string', enum: [...PERIODS] },
     alignment: { type: 'string', enum: ['calendar', 'rolling'], description: 'calendar: UTC boundaries; rolling: periods from creation.' },
+    current_window_ends_at: {
+      type: 'string',
+      format: 'date-time',
+      description: 'Rolling only: the end of the window under way (a budget carried from another system); windows count from one period before it.',
+    },
   },
 } as const;
 

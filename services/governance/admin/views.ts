@@ -1,6 +1,8 @@
 import type { Directory } from '../store/directory.js';
 import type { Budget, Customer, RateLimits, Team, VirtualKey } from '../store/entities.js';
-import type { Placement } from '../../kit/admin.js';
+import { canSee, type Placement, type Principal } from '../../kit/admin.js';
+import { GatewayError } from '../../kit/errors.js';
+import type { Table } from '../store/table.js';
 
 /**
  * The admin API's JSON: snake_case fields, never a key's value or hash. The
@@ -94,4 +96,13 @@ export function placementOf(directory: Directory) {
       return key ? { customer: directory.customerOf(key), team: key.teamId } : { customer: null, team: null };
     },
   };
+}
+
+export type Place = ReturnType<typeof placementOf>;
+
+/** An entity the caller may see, or 404 (a scoped caller cannot tell others' entities from missing ones). */
+export async function visible<T extends { id: string }>(table: Table<T>, where: (e: T) => Placement, who: Principal, id: string, what: string): Promise<T> {
+  const entity = await table.find(id);
+  if (!entity || !canSee(who, where(entity))) throw new GatewayError('not_found', `No ${what} with id ${id}.`);
+  return entity;
 }

@@ -1,5 +1,8 @@
 import type { Database } from '../../kit/db/types.js';
 
+/** The holder of spend carried in from elsewhere; no replica has this name (theirs are process instance ids). */
+const CARRIED = 'carried-spend';
+
 export interface LeaseState {
   quota: string;
   windowStart: Date;
@@ -107,4 +110,43 @@ export class QuotaLedger {
       return rows.length;
     });
   }
+}
+
+/**
+ * Sets the spend brought into a budget's window from elsewhere (another
+ * gateway's ledger), replacing what was carried before: a lease of its own,
+ * used whole, that reclaim never takes back. Returns what was carried before.
+ * A replica's lease granted before it is honoured; later grants see it.
+ */
+export function carrySpend(db: Database, quota: string, windowStart: Date, limit: number, amount: number): Promise<number> {
+  return db.transaction(async (tx) => {
+    await tx.query(
+      `INSERT INTO quota_windows (quota, window_start, limit_value) VALUES ($1, $2, $3)
+       ON CONFLICT (quota, window_start) DO UPDATE SET limit_value = EXCLUDED.limit_value`,
+      [quota, windowStart, limit],
+    );
+    const { rows } = await tx.query<{ used: string }>('SELECT used FROM quota_leases WHERE quota = $1 AND window_start = $2 AND holder = $3 FOR UPDATE', [
+      quota,
+      windowStart,
+      CARRIED,
+    ]);
+    const before = Number(rows[0]?.used ?? 0);
+    await tx.query('UPDATE quota_windows SET allocated = allocated + $3 WHERE quota = $1 AND window_start = $2', [quota, windowStart, amount - before]);
+    await tx.query(
+      `INSERT INTO quota_leases (quota, window_start, holder, granted, used) VALUES ($1, $2, $3, $4, $4)
+       ON CONFLICT (quota, window_start, holder) DO UPDATE SET granted = $4, used = $4, renewed_at = now()`,
+      [quota, windowStart, CARRIED, amount],
+    );
+    return before;
+  });
+}
+
+/** What was carried into a window from elsewhere (0 when nothing was). */
+export async function carriedSpend(db: Database, quota: string, windowStart: Date): Promise<number> {
+  const { rows } = await db.query<{ used: string }>('SELECT used FROM quota_leases WHERE quota = $1 AND window_start = $2 AND holder = $3', [
+    quota,
+    windowStart,
+    CARRIED,
+  ]);
+  return Number(rows[0]?.used ?? 0);
 }

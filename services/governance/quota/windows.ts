@@ -8,7 +8,7 @@ export interface Window {
 const FIXED_MS: Partial<Record<Period, number>> = { minute: 60_000, hour: 3_600_000, day: 86_400_000, week: 7 * 86_400_000 };
 
 /** Adds whole periods to a date, in UTC (months keep their day where the month has it). */
-function addPeriods(date: Date, period: Period, count: number): Date {
+export function addPeriods(date: Date, period: Period, count: number): Date {
   const fixed = FIXED_MS[period];
   if (fixed !== undefined) return new Date(date.getTime() + fixed * count);
   const months = period === 'month' ? count : period === 'quarter' ? 3 * count : 12 * count;
