@@ -20,6 +20,8 @@ export interface Outcome {
   error?: GatewayError;
   /** The error code when it came from another service as a bare code (stream end). */
   errorCode?: string;
+  /** The client's labels for spend reports (tags.ts). */
+  tags?: string[];
 }
 
 /**
@@ -94,6 +96,7 @@ export class OutcomeRecorder {
         errorMessage: outcome.error?.message ?? '',
         attempts: outcome.attempts ?? [],
         guardrails: outcome.guardrails ?? [],
+        tags: outcome.tags ?? [],
         recordGuarantee: answered ? this.events.guarantee : 'best-effort',
       },
     );

@@ -17,6 +17,7 @@ import { EventType, requestEvent } from '../kit/events.js';
 import type { AgentConfig, CodeModeConfig } from './config.js';
 import type { Holder } from './holder.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';
+import { requestTags } from './tags.js';
 import { measurePrompt, type PromptCounting, type PromptMeasure } from '../kit/prompt-size.js';
 
 export interface PipelineDeps {
@@ -127,6 +128,8 @@ export class InboundRequest {
   private grant: AuthorizeResponse | undefined;
   private presentedKeyHash: Buffer | undefined;
   private finished = false;
+  /** The client's labels for spend reports, read at admission. */
+  private tags: string[] = [];
 
   constructor(
     private readonly deps: PipelineDeps,
@@ -156,6 +159,7 @@ export class InboundRequest {
     if (!key) {
       throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
     }
+    this.tags = requestTags(this.request.headers, body?.parsed);
     const keyHash = (this.presentedKeyHash = hashSecret(key));
     const prompt = this.measure(body?.raw, body?.parsed);
     this.grant = await this.deps.authorizations.authorize({
@@ -219,7 +223,11 @@ export class InboundRequest {
   finish(outcome: Omit<Outcome, 'endpoint'>): Promise<void> {
     if (this.finished) return Promise.resolve();
     this.finished = true;
-    const recorded = this.deps.recorder.record(this.context, this.startedAt, this.grant !== undefined, { ...outcome, endpoint: this.endpoint });
+    const recorded = this.deps.recorder.record(this.context, this.startedAt, this.grant !== undefined, {
+      ...outcome,
+      endpoint: this.endpoint,
+      tags: this.tags,
+    });
     if (this.grant) {
       this.deps.holder?.settled();
       this.deps.settlements.add({

@@ -57,15 +57,16 @@ function envelope(type: EventTypeName, fields: EventFields): Event {
 
 /**
  * A request's outcome as its emitter knows it: only ingress, which answers, says what its record had
- * (recordGuarantee) and what the guardrails that routing ran did.
+ * (recordGuarantee), what the guardrails that routing ran did, and the client's tags.
  */
-export type OutcomeFields = Omit<RequestOutcome, 'recordGuarantee' | 'guardrails'> & Partial<Pick<RequestOutcome, 'recordGuarantee' | 'guardrails'>>;
+type Optional = 'recordGuarantee' | 'guardrails' | 'tags';
+export type OutcomeFields = Omit<RequestOutcome, Optional> & Partial<Pick<RequestOutcome, Optional>>;
 
 export function requestEvent(type: EventTypeName, fields: EventFields, outcome: OutcomeFields): Event {
-  // Ingress, on every request, says both: no copy then.
+  // Ingress, on every request, says all three: no copy then.
   const request =
-    outcome.recordGuarantee === undefined || outcome.guardrails === undefined
-      ? { ...outcome, recordGuarantee: outcome.recordGuarantee ?? '', guardrails: outcome.guardrails ?? [] }
+    outcome.recordGuarantee === undefined || outcome.guardrails === undefined || outcome.tags === undefined
+      ? { ...outcome, recordGuarantee: outcome.recordGuarantee ?? '', guardrails: outcome.guardrails ?? [], tags: outcome.tags ?? [] }
       : (outcome as RequestOutcome);
   return { ...envelope(type, fields), payload: { $case: 'request', request } };
 }

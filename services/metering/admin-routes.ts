@@ -38,6 +38,7 @@ function spendQuery(q: Query): SpendQuery {
     customerId: q.customer ?? '',
     model: q.model ?? '',
     provider: q.provider ?? '',
+    tag: q.tag ?? '',
   };
 }
 
@@ -70,7 +71,7 @@ export const meteringAdminRoutes: FastifyPluginAsync<{ metering: Api<typeof Mete
         querystring: reportQuery,
         tags,
         summary:
-          'Spend and usage summed by group_by (key, team, customer, model, provider, day, month); filters from, to, key, team, customer, model, provider; format=csv',
+          'Spend and usage summed by group_by (key, team, customer, model, provider, tag, day, month); filters from, to, key, team, customer, model, provider, tag; format=csv',
       },
     },
     async (request, reply) => {

@@ -40,7 +40,7 @@ type Row = Record<string, unknown>;
  */
 export async function groupedTotals(
   db: Database,
-  options: { table: string; dimensions: Record<string, string>; measures: string; groupBy: string[]; where: Where },
+  options: { table: string; dimensions: Record<string, string>; joins?: Record<string, string>; measures: string; groupBy: string[]; where: Where },
 ): Promise<{ dims: string[]; rows: Row[]; total: Row }> {
   const dims = [...new Set(options.groupBy)];
   const unknown = dims.filter((d) => !(d in options.dimensions));
@@ -51,8 +51,10 @@ export async function groupedTotals(
   const { sql, params } = options.where;
   const select = dims.map((d) => `${options.dimensions[d]} AS "${d}"`);
   const positions = dims.map((_, i) => i + 1).join(', ');
+  // A dimension's join (a row per tag) is in the groups' query only: the total counts each row once.
+  const from = [options.table, ...dims.flatMap((d) => options.joins?.[d] ?? [])].join(' ');
   const grouped = dims.length
-    ? await db.query<Row>(`SELECT ${[...select, options.measures].join(', ')} FROM ${options.table} ${sql} GROUP BY ${positions} ORDER BY ${positions}`, params)
+    ? await db.query<Row>(`SELECT ${[...select, options.measures].join(', ')} FROM ${from} ${sql} GROUP BY ${positions} ORDER BY ${positions}`, params)
     : { rows: [] };
   const total = await db.query<Row>(`SELECT ${options.measures} FROM ${options.table} ${sql}`, params);
   return { dims, rows: grouped.rows, total: total.rows[0]! };

@@ -93,6 +93,12 @@ export const meteringMigrations: Migration[] = [
         ],
       })}`,
   },
+  {
+    version: 6,
+    description: 'tags on usage rows',
+    // The client's labels for spend reports (x-gateway-tags); NULL when none. No index: reports read a time range first.
+    sql: 'ALTER TABLE usage_records ADD COLUMN tags TEXT[];',
+  },
 ];
 
 /**

@@ -11,7 +11,7 @@ import { writeUsage } from './writer.js';
 
 const silent = createLogger({ level: 'silent' });
 const DAY = 86_400_000;
-const EVERYTHING = { from: '', to: '', groupBy: ['month'], keyId: '', teamId: '', customerId: '', model: '', provider: '' };
+const EVERYTHING = { from: '', to: '', groupBy: ['month'], keyId: '', teamId: '', customerId: '', model: '', provider: '', tag: '' };
 
 const month = (at: Date) => `${at.getUTCFullYear()}${String(at.getUTCMonth() + 1).padStart(2, '0')}`;
 const monthsFromNow = (n: number) => new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() + n, 15));

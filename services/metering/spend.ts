@@ -9,8 +9,13 @@ const DIMENSIONS: Record<string, string> = {
   customer: 'customer_id',
   model: 'model',
   provider: 'provider',
+  // From the lateral join below: a request with several tags is in each tag's group, one with none in "".
+  tag: 'tagged.tag',
   ...TIME_DIMENSIONS,
 };
+
+/** What grouping by tag adds to the ledger's FROM. */
+const JOINS = { tag: 'LEFT JOIN LATERAL unnest(tags) AS tagged(tag) ON true' };
 
 /** The ledger columns of cost_usd's parts. */
 const COST_PARTS = ['input_cost_usd', 'cache_read_cost_usd', 'cache_write_cost_usd', 'output_cost_usd', 'reasoning_cost_usd'];
@@ -26,13 +31,16 @@ const MEASURES = `COALESCE(SUM(cost_usd), 0)::text AS cost_usd, COALESCE(SUM(sav
 const EXPORT_PAGE = 1_000;
 
 function filters(query: SpendQuery): Where {
-  return whereOf(query, [
+  const where = whereOf(query, [
     ['key_id', query.keyId],
     ['team_id', query.teamId],
     ['customer_id', query.customerId],
     ['model', query.model],
     ['provider', query.provider],
   ]);
+  if (!query.tag) return where;
+  const params = [...where.params, query.tag];
+  return { sql: `${where.sql ? `${where.sql} AND` : 'WHERE'} $${params.length} = ANY(tags)`, params };
 }
 
 function toRow(row: Record<string, unknown>, dims: string[]): SpendRow {
@@ -64,6 +72,7 @@ export class SpendReader {
     const { dims, rows, total } = await groupedTotals(this.db, {
       table: 'usage_records',
       dimensions: DIMENSIONS,
+      joins: JOINS,
       measures: MEASURES,
       groupBy: query.groupBy,
       where: filters(query),
@@ -80,7 +89,7 @@ export class SpendReader {
         `SELECT request_id, occurred_at, outcome, key_id, team_id, customer_id, endpoint, model, provider, provider_model, deployment,
            prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cache_write_tokens, cache_write_1h_tokens,
            cost_usd::text AS cost_usd, ${COST_PARTS.map((column) => `${column}::text AS ${column}`).join(', ')},
-           saved_usd::text AS saved_usd, cache_hit, stream, http_status, duration_ms
+           saved_usd::text AS saved_usd, cache_hit, stream, http_status, duration_ms, COALESCE(tags, '{}') AS tags
          FROM usage_records ${keyset} ORDER BY occurred_at, request_id LIMIT ${EXPORT_PAGE}`,
         after ? [...params, after.at, after.id] : params,
       );

@@ -136,7 +136,17 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('u
         saved_usd: null,
       },
     ]);
-    const { total } = await new SpendReader(db).spend({ from: '', to: '', groupBy: [], keyId: '', teamId: '', customerId: '', model: '', provider: '' });
+    const { total } = await new SpendReader(db).spend({
+      from: '',
+      to: '',
+      groupBy: [],
+      keyId: '',
+      teamId: '',
+      customerId: '',
+      model: '',
+      provider: '',
+      tag: '',
+    });
     expect(total).toMatchObject({
       costUsd: '0.000105450003',
       inputCostUsd: '0.000003000000',
@@ -198,7 +208,17 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('u
       { request_id: 'req_new', cost_usd: '0.000023000000', input_cost_usd: '0.000014000000', cache_write_1h_tokens: 0 },
       { request_id: 'req_old', cost_usd: '0.0000230000', input_cost_usd: null, cache_write_1h_tokens: 0 },
     ]);
-    const { total } = await new SpendReader(db).spend({ from: '', to: '', groupBy: [], keyId: '', teamId: '', customerId: '', model: '', provider: '' });
+    const { total } = await new SpendReader(db).spend({
+      from: '',
+      to: '',
+      groupBy: [],
+      keyId: '',
+      teamId: '',
+      customerId: '',
+      model: '',
+      provider: '',
+      tag: '',
+    });
     expect(total).toMatchObject({ costUsd: '0.000046000000', inputCostUsd: '0.000014000000' });
   });
 });

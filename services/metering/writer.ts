@@ -35,8 +35,8 @@ const money = (amount: Money | undefined) => (amount === undefined ? null : usdT
  */
 const MONEY = 'numeric(22,12)';
 
-/** Each ledger column, its type for the batch insert, and its value for a request. */
-const COLUMNS: [column: string, type: string, value: (row: Metered) => string | number | boolean | null][] = [
+/** Each ledger column, its type for the batch insert, its value for a request, and what the insert makes of it (default: as is). */
+const COLUMNS: [column: string, type: string, value: (row: Metered) => string | number | boolean | null, stored?: string][] = [
   ['request_id', 'text', (r) => storableText(r.event.requestId)],
   ['event_id', 'uuid', (r) => r.event.id],
   ['occurred_at', 'timestamptz', (r) => (r.event.time ?? new Date()).toISOString()],
@@ -67,6 +67,8 @@ const COLUMNS: [column: string, type: string, value: (row: Metered) => string | 
   ['output_cost_usd', MONEY, (r) => money(r.charged?.output)],
   ['reasoning_cost_usd', MONEY, (r) => money(r.charged?.reasoning)],
   ['saved_usd', MONEY, (r) => money(r.saved)],
+  // A list in one batch column: tags hold no comma (ingress/tags.ts). Most requests have none: NULL, not '{}'.
+  ['tags', 'text', (r) => (r.outcome.tags.length > 0 ? r.outcome.tags.map(storableText).join(',') : null), "string_to_array(r.tags, ',')"],
 ];
 
 /** How far apart in time two outcomes of one request may be recorded and still count once (a re-publish is seconds). */
@@ -83,7 +85,7 @@ const N = COLUMNS.length;
 const INSERT = `WITH seen AS (SELECT request_id, occurred_at FROM usage_records WHERE request_id = ANY($1::text[])
     AND occurred_at > $${N + 1}::timestamptz - ${SAME_REQUEST_WITHIN} AND occurred_at < $${N + 2}::timestamptz + ${SAME_REQUEST_WITHIN})
   INSERT INTO usage_records (${COLUMNS.map(([column]) => column).join(', ')})
-  SELECT * FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) AS r(${COLUMNS.map(([column]) => column).join(', ')})
+  SELECT ${COLUMNS.map(([column, , , stored]) => stored ?? `r.${column}`).join(', ')} FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) AS r(${COLUMNS.map(([column]) => column).join(', ')})
   WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.request_id = r.request_id
     AND s.occurred_at > r.occurred_at - ${SAME_REQUEST_WITHIN} AND s.occurred_at < r.occurred_at + ${SAME_REQUEST_WITHIN})
   ON CONFLICT (request_id, occurred_at) DO NOTHING`;

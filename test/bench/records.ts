@@ -163,7 +163,7 @@ try {
 
   const reader = new SpendReader(db);
   const month = { from: monthStart(1).toISOString(), to: monthStart(0).toISOString() };
-  const query = { ...month, groupBy: [] as string[], keyId: '', teamId: '', customerId: '', model: '', provider: '' };
+  const query = { ...month, groupBy: [] as string[], keyId: '', teamId: '', customerId: '', model: '', provider: '', tag: '' };
   const reports: [string, typeof query][] = [
     ['a month by team', { ...query, groupBy: ['team'] }],
     ['a month by model', { ...query, groupBy: ['model'] }],

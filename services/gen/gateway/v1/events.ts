@@ -137,6 +137,11 @@ export interface RequestOutcome {
   recordGuarantee: string;
   /** What the guardrail policies of the caller found in the request and its answer, and did. */
   guardrails: GuardrailOutcome[];
+  /**
+   * Labels the client gave the request for spend reports (x-gateway-tags, or LiteLLM's x-litellm-tags and
+   * metadata.tags): at most 16, each 1-64 of letters, digits and _ . : / = @ + -, in the order given, without repeats.
+   */
+  tags: string[];
 }
 
 /**
@@ -1092,6 +1097,7 @@ function createBaseRequestOutcome(): RequestOutcome {
     attempts: [],
     recordGuarantee: "",
     guardrails: [],
+    tags: [],
   };
 }
 
@@ -1135,6 +1141,9 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
     }
     for (const v of message.guardrails) {
       GuardrailOutcome.encode(v!, writer.uint32(106).fork()).join();
+    }
+    for (const v of message.tags) {
+      writer.uint32(114).string(v!);
     }
     return writer;
   },
@@ -1256,6 +1265,14 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
             message.guardrails.push(GuardrailOutcome.decode(reader, reader.uint32()));
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.tags.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1311,6 +1328,9 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
       guardrails: globalThis.Array.isArray(object?.guardrails)
         ? object.guardrails.map((e: any) => GuardrailOutcome.fromJSON(e))
         : [],
+      tags: globalThis.Array.isArray(object?.tags)
+        ? object.tags.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1355,6 +1375,9 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
     if (message.guardrails?.length) {
       obj.guardrails = message.guardrails.map((e) => GuardrailOutcome.toJSON(e));
     }
+    if (message.tags?.length) {
+      obj.tags = message.tags;
+    }
     return obj;
   },
 
@@ -1378,6 +1401,7 @@ export const RequestOutcome: MessageFns<RequestOutcome> = {
     message.attempts = object.attempts?.map((e) => Attempt.fromPartial(e)) || [];
     message.recordGuarantee = object.recordGuarantee ?? "";
     message.guardrails = object.guardrails?.map((e) => GuardrailOutcome.fromPartial(e)) || [];
+    message.tags = object.tags?.map((e) => e) || [];
     return message;
   },
 };

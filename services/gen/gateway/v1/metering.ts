@@ -28,13 +28,15 @@ export const protobufFileName = "gateway/v1/metering.proto";
 export interface SpendQuery {
   from: string;
   to: string;
-  /** Any of: key, team, customer, model, provider, day, month. */
+  /** Any of: key, team, customer, model, provider, tag, day, month. By tag, a request with several tags counts in each. */
   groupBy: string[];
   keyId: string;
   teamId: string;
   customerId: string;
   model: string;
   provider: string;
+  /** Only requests with this tag. */
+  tag: string;
 }
 
 export interface SpendRow {
@@ -111,7 +113,7 @@ export interface ToolCallReport {
 }
 
 function createBaseSpendQuery(): SpendQuery {
-  return { from: "", to: "", groupBy: [], keyId: "", teamId: "", customerId: "", model: "", provider: "" };
+  return { from: "", to: "", groupBy: [], keyId: "", teamId: "", customerId: "", model: "", provider: "", tag: "" };
 }
 
 export const SpendQuery: MessageFns<SpendQuery> = {
@@ -139,6 +141,9 @@ export const SpendQuery: MessageFns<SpendQuery> = {
     }
     if (message.provider !== "") {
       writer.uint32(66).string(message.provider);
+    }
+    if (message.tag !== "") {
+      writer.uint32(74).string(message.tag);
     }
     return writer;
   },
@@ -220,6 +225,14 @@ export const SpendQuery: MessageFns<SpendQuery> = {
             message.provider = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.tag = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -258,6 +271,7 @@ export const SpendQuery: MessageFns<SpendQuery> = {
         : "",
       model: isSet(object.model) ? globalThis.String(object.model) : "",
       provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      tag: isSet(object.tag) ? globalThis.String(object.tag) : "",
     };
   },
 
@@ -287,6 +301,9 @@ export const SpendQuery: MessageFns<SpendQuery> = {
     if (message.provider !== "") {
       obj.provider = message.provider;
     }
+    if (message.tag !== "") {
+      obj.tag = message.tag;
+    }
     return obj;
   },
 
@@ -303,6 +320,7 @@ export const SpendQuery: MessageFns<SpendQuery> = {
     message.customerId = object.customerId ?? "";
     message.model = object.model ?? "";
     message.provider = object.provider ?? "";
+    message.tag = object.tag ?? "";
     return message;
   },
 };
