@@ -33,10 +33,11 @@ const MODEL_ENDPOINTS: { path: string; endpoint: string }[] = [
   { path: '/messages', endpoint: 'messages' },
 ];
 
-/** Endpoints free at the providers, answered by one call (direct.ts): path → endpoint name. */
+/** Endpoints answered by one call (direct.ts), free at the providers or billed by unit: path → endpoint name. */
 const DIRECT_ENDPOINTS: { path: string; endpoint: string }[] = [
   { path: '/messages/count_tokens', endpoint: 'messages.count_tokens' },
   { path: '/moderations', endpoint: 'moderations' },
+  { path: '/images/generations', endpoint: 'images.generations' },
 ];
 
 /** The public API: OpenAI-compatible and Anthropic-compatible, every route also without the /v1 prefix. */

@@ -40,6 +40,7 @@ describe('anthropic adapter against the fake Anthropic API', () => {
       jsonSchema: true,
       completions: false,
       moderations: false,
+      images: false,
     });
     expect(adapter.credentialCount).toBe(2);
   });

@@ -27,6 +27,7 @@ class ScriptedAdapter implements ProviderAdapter {
     jsonSchema: true,
     completions: false,
     moderations: false,
+    images: false,
   };
   readonly models = [];
   readonly calls: number[] = [];
