@@ -274,11 +274,12 @@ export const gatewayConfig = z.strictObject({
               .record(z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, 'An image variant is "<quality>/<size>", e.g. "hd/1024x1024".'), usdPerUnit)
               .optional()
               .describe('USD per image made, by "<quality>/<size>" (e.g. "hd/1024x1024"); an image of a variant not named is priced at the dearest.'),
+            searchUnit: usdPerUnit.optional().describe('USD per search unit of reranking (Cohere: one query over up to 100 documents).'),
           }),
         )
         .default({})
         .describe(
-          'Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals), and per image (images), by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).',
+          'Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals), per image (images) and per search unit (searchUnit), by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).',
         ),
     })
     .prefault({}),

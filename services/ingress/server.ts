@@ -38,6 +38,7 @@ const DIRECT_ENDPOINTS: { path: string; endpoint: string }[] = [
   { path: '/messages/count_tokens', endpoint: 'messages.count_tokens' },
   { path: '/moderations', endpoint: 'moderations' },
   { path: '/images/generations', endpoint: 'images.generations' },
+  { path: '/rerank', endpoint: 'rerank' },
 ];
 
 /** The public API: OpenAI-compatible and Anthropic-compatible, every route also without the /v1 prefix. */
@@ -66,6 +67,8 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
     }
     app.get(`${prefix}/models`, { config: { endpoint: 'models' } }, listModels(deps));
   }
+  // Cohere's SDK (CohereClientV2.rerank) sends its rerank to /v2/rerank.
+  app.post('/v2/rerank', { config: { family: 'openai', endpoint: 'rerank' }, schema: { body: schemas.rerank } }, directEndpoint(deps, 'rerank'));
   registerMcpRoutes(app, deps);
   return app;
 }

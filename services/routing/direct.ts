@@ -10,7 +10,7 @@ import type { Router, Routed, Target } from './router/router.js';
  * Endpoints answered by one call with no chat translation: the client's body
  * goes to the deployment's provider as it came (model renamed), or is
  * answered by the gateway itself. Token counting and moderations are free at
- * the providers; images are billed by unit, which their usage says.
+ * the providers; images and rerank are billed by unit, which their usage says.
  */
 export type DirectEndpoint = (
   router: Router,
@@ -81,4 +81,23 @@ const images: DirectEndpoint = async (router, body, hints, signal) => {
   return { ...routed, usage: { ...EMPTY_USAGE, billed } };
 };
 
-export const DIRECT_ENDPOINTS: Record<string, DirectEndpoint> = { 'messages.count_tokens': countTokens, moderations, 'images.generations': images };
+const ranks = passThrough(
+  'rerank',
+  '/v1/rerank',
+  (p) => p.rerank,
+  (p) => p.capabilities.rerank,
+);
+
+/** Reranking in Cohere's shape (Cohere, vLLM), billed per search unit as the answer's meta says (providers/rerank.ts). */
+const rerank: DirectEndpoint = async (router, body, hints, signal) => {
+  const routed = await ranks(router, body, hints, signal);
+  const { meta } = routed.value as { meta: { billed_units: { search_units: number } } };
+  return { ...routed, usage: { ...EMPTY_USAGE, billed: { unit: 'search_unit', quantity: meta.billed_units.search_units, variant: '' } } };
+};
+
+export const DIRECT_ENDPOINTS: Record<string, DirectEndpoint> = {
+  'messages.count_tokens': countTokens,
+  moderations,
+  'images.generations': images,
+  rerank,
+};

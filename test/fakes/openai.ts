@@ -153,7 +153,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
     if (req.method === 'GET' && path === '/v1/models') {
       return sendJson(res, 200, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1721172741, owned_by: 'system' }] });
     }
-    const own = profile === OPENAI_PROFILE ? OWN_APIS[path] : undefined;
+    const own = profile === OPENAI_PROFILE ? OWN_APIS[path] : profile.ownApis?.[path];
     if (req.method !== 'POST' || (!own && !['/v1/chat/completions', '/v1/completions', '/v1/embeddings'].includes(path ?? ''))) {
       return sendError(res, 404, { message: `Invalid URL (${req.method} ${path})`, type: 'invalid_request_error', code: null });
     }

@@ -1,7 +1,7 @@
-import { count, type Fragments, type Schema } from './common.js';
+import { count, type Fragments, type Schema, string } from './common.js';
 
 /*
- * The media APIs' bodies: images (and, as they come, audio and rerank). Their billing fields (n, size, quality)
+ * The bodies of the APIs billed by unit: images and rerank (and, as they come, audio). Their billing fields (n, size, quality)
  * get the API's types, so what governance reserves and routing bills is read from checked values.
  */
 
@@ -27,6 +27,25 @@ export function imagesSchema(f: Fragments): Schema {
       style: { enum: ['vivid', 'natural', null] },
       stream: { enum: [false, null], description: 'false: streamed image generation is not served by the gateway' },
       user: f.name,
+    },
+  };
+}
+
+/**
+ * Reranking in Cohere's shape (https://docs.cohere.com/v2/reference/rerank), which vLLM's /rerank takes too: a
+ * query and the documents to rank as strings, at most maxInputs of them.
+ */
+export function rerankSchema(f: Fragments): Schema {
+  return {
+    type: 'object',
+    required: ['model', 'query', 'documents'],
+    properties: {
+      model: f.model,
+      query: { type: 'string', minLength: 1 },
+      documents: { type: 'array', minItems: 1, maxItems: f.limits.maxInputs, items: string, description: 'an array of strings' },
+      top_n: count(1, f.limits.maxInputs),
+      max_tokens_per_doc: count(1),
+      return_documents: { type: ['boolean', 'null'] },
     },
   };
 }

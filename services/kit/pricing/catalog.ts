@@ -23,6 +23,8 @@ export interface ModelPrice {
    * token prices are 0. An image whose variant is not here is priced at the dearest that is.
    */
   images?: Record<string, number>;
+  /** USD per search unit of reranking (Cohere: one query over up to 100 documents); a rerank model's token prices are 0. */
+  searchUnit?: number;
 }
 
 /** OpenAI's per-image prices (https://platform.openai.com/docs/pricing, "Image generation"). */
@@ -91,6 +93,10 @@ export const PRICE_CATALOG: Record<string, ModelPrice> = {
   'command-r-plus': { input: 2.5, output: 10 },
   'command-r': { input: 0.15, output: 0.6 },
   'embed-v4.0': { input: 0.12, output: 0 },
+  // Cohere Rerank: $2.00 per 1,000 searches (https://cohere.com/pricing).
+  'rerank-v3.5': { input: 0, output: 0, searchUnit: 0.002 },
+  'rerank-english-v3.0': { input: 0, output: 0, searchUnit: 0.002 },
+  'rerank-multilingual-v3.0': { input: 0, output: 0, searchUnit: 0.002 },
   'llama-3.3-70b-versatile': { input: 0.59, output: 0.79 },
   'llama-3.1-8b-instant': { input: 0.05, output: 0.08 },
   'deepseek-chat': { input: 0.28, output: 0.42, cachedInput: 0.028 },

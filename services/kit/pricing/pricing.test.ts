@@ -36,7 +36,8 @@ describe('pricing', () => {
 
   it('holds every catalog price exactly, in whole pico-dollars per token', () => {
     for (const [model, price] of Object.entries(PRICE_CATALOG)) {
-      const { images, ...tokens } = price;
+      const { images, searchUnit, ...tokens } = price;
+      if (searchUnit !== undefined) expect(perUnit(searchUnit), `${model} searchUnit`).toBeDefined();
       for (const [part, usd] of Object.entries(tokens)) expect(picoPerToken(usd), `${model} ${part}`).toBeDefined();
       for (const [variant, usd] of Object.entries(images ?? {})) expect(perUnit(usd), `${model} ${variant}`).toBeDefined();
     }
@@ -58,6 +59,13 @@ describe('pricing', () => {
     expect(usdText(images('gpt-image-1', 1, 'auto', 'auto')!.total)).toBe('0.250000000000');
     expect(images('gpt-4o', 1, 'standard', '1024x1024')).toBeUndefined();
     expect(pricing.unitsCost('openai', 'dall-e-3-preview', billed(1, 'hd', '1024x1024'))).toBe(80_000_000_000n);
+  });
+
+  it('prices reranking per search unit, a fraction of one as a whole one', () => {
+    const searches = (quantity: number) => pricing.price(served('rerank-v3.5', 'cohere'), usage({ billed: { unit: 'search_unit', quantity, variant: '' } }));
+    expect(usdText(searches(3)!.total)).toBe('0.006000000000');
+    expect(searches(0.5)!.units).toBe(2_000_000_000n);
+    expect(pricing.price(served('dall-e-3'), usage({ billed: { unit: 'search_unit', quantity: 1, variant: '' } }))).toBeUndefined();
   });
 
   it('prices one token at $0.0375/M and at $0.003625/M to the pico-dollar', () => {

@@ -27,6 +27,7 @@ export function unitsCost(price: ModelPrice, billed: BilledUnits): Money | undef
     const each = table[billed.variant] ?? dearest(Object.values(table));
     return BigInt(Math.ceil(quantity)) * each;
   }
+  if (billed.unit === 'search_unit' && price.searchUnit !== undefined) return BigInt(Math.ceil(quantity)) * (perUnit(price.searchUnit) ?? 0n);
   return undefined;
 }
 
@@ -49,4 +50,12 @@ export function billedImages(request: ImageFields, answer?: ImageFields & { made
   const quality = named(answer?.quality, named(request.quality, 'standard'));
   const size = named(answer?.size, named(request.size, '1024x1024'));
   return { unit: 'image', quantity: answer ? answer.made : asked, variant: imageVariant(quality, size) };
+}
+
+/** Documents one search unit covers, as Cohere bills (a long document split into chunks counts as more; not counted here). */
+const DOCUMENTS_PER_SEARCH_UNIT = 100;
+
+/** Search units of a rerank over `documents`, as Cohere bills them: one per query over up to 100 documents. */
+export function searchUnitsOf(documents: unknown): number {
+  return Math.max(1, Math.ceil((Array.isArray(documents) ? documents.length : 0) / DOCUMENTS_PER_SEARCH_UNIT));
 }

@@ -41,6 +41,7 @@ describe('anthropic adapter against the fake Anthropic API', () => {
       completions: false,
       moderations: false,
       images: false,
+      rerank: false,
     });
     expect(adapter.credentialCount).toBe(2);
   });

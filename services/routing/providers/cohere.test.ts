@@ -42,6 +42,7 @@ describe('Cohere adapter against the fake Cohere API', () => {
       completions: false,
       moderations: false,
       images: false,
+      rerank: true,
     });
     expect(adapter.models).toEqual(['command-a-03-2025']);
     expect(() => cohereProviderConfig.parse({ type: 'cohere', apiKey: 'k', apiVersion: 'x' })).toThrow();

@@ -16,6 +16,8 @@ export interface Capabilities {
   moderations: boolean;
   /** Serves OpenAI's /v1/images/generations (no translation, as moderations). */
   images: boolean;
+  /** Serves reranking (Cohere's /v2/rerank, or the Jina-shaped /rerank of vLLM), answered in Cohere's shape. */
+  rerank: boolean;
 }
 
 export interface Timeouts {
@@ -72,6 +74,8 @@ export interface ProviderAdapter {
   moderations?(call: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>>;
   /** OpenAI's /v1/images/generations, request and response passed through as JSON; called only where capabilities.images. */
   images?(call: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>>;
+  /** Reranks documents for a query (body in Cohere's shape, model renamed), answered in Cohere's shape (providers/rerank.ts). */
+  rerank?(call: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>>;
   /** The provider's own prompt count (Anthropic's /v1/messages/count_tokens), for a body in the Messages API; others are counted locally. */
   countTokens?(call: ProviderCall<Record<string, unknown>>): Promise<{ input_tokens: number }>;
   /** Calls to the provider now: sent, and waiting for a connection (only under a maxConnections cap). */

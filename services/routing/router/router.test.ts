@@ -28,6 +28,7 @@ class ScriptedAdapter implements ProviderAdapter {
     completions: false,
     moderations: false,
     images: false,
+    rerank: false,
   };
   readonly models = [];
   readonly calls: number[] = [];
