@@ -6,7 +6,8 @@ import { ingressConfig } from '../ingress/config.js';
 import { meteringConfig } from '../metering/config.js';
 import { routingConfig } from '../routing/config.js';
 import { MIN_TOKEN_LENGTH, strongToken } from '../kit/token-strength.js';
-import { isExactPrice, PRICE_DECIMALS } from '../kit/pricing/money.js';
+import { isExactPrice, MONEY_DECIMALS, PRICE_DECIMALS } from '../kit/pricing/money.js';
+import { perUnit } from '../kit/pricing/units.js';
 import { describePorts } from '../kit/ports.js';
 import { guardrailsConfigSchema } from '../kit/guardrails/index.js';
 
@@ -14,6 +15,12 @@ const port = () => z.number().int().min(0).max(65_535);
 /** A price the ledger holds exactly: a whole number of pico-dollars per token (services/kit/pricing/money.ts). */
 const usdPerMillion = (what: string) =>
   z.number().min(0).refine(isExactPrice, `A price per million tokens has at most ${PRICE_DECIMALS} decimals.`).describe(`USD per million ${what}`);
+
+/** A price per unit (an image, a second, a search unit) the ledger holds exactly: a whole number of pico-dollars. */
+const usdPerUnit = z
+  .number()
+  .min(0)
+  .refine((usd) => perUnit(usd) !== undefined, `A price per unit has at most ${MONEY_DECIMALS} decimals.`);
 
 /** The root configuration: process-wide sections, then one section per service. */
 export const gatewayConfig = z.strictObject({
@@ -263,11 +270,16 @@ export const gatewayConfig = z.strictObject({
             cacheWrite: usdPerMillion('prompt tokens written to the provider cache (default: input).').optional(),
             cacheWrite1h: usdPerMillion('prompt tokens written to the one-hour cache of Anthropic and Bedrock (default: cacheWrite).').optional(),
             reasoning: usdPerMillion('reasoning (thinking) tokens (default: output).').optional(),
+            images: z
+              .record(z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, 'An image variant is "<quality>/<size>", e.g. "hd/1024x1024".'), usdPerUnit)
+              .optional()
+              .describe('USD per image made, by "<quality>/<size>" (e.g. "hd/1024x1024"); an image of a variant not named is priced at the dearest.'),
+            searchUnit: usdPerUnit.optional().describe('USD per search unit of reranking (Cohere: one query over up to 100 documents).'),
           }),
         )
         .default({})
         .describe(
-          'Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals) by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).',
+          'Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals), per image (images) and per search unit (searchUnit), by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).',
         ),
     })
     .prefault({}),

@@ -33,7 +33,16 @@ const context: RequestContext = {
   sourceAddress: '10.20.30.40',
   actor: { keyId: 'vk_7f3a9c21', keyName: 'support-bot', teamId: 'team_support', customerId: 'cus_acme', admin: '' },
 };
-const usage = { promptTokens: 412, completionTokens: 88, totalTokens: 500, cachedTokens: 256, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 };
+const usage = {
+  promptTokens: 412,
+  completionTokens: 88,
+  totalTokens: 500,
+  cachedTokens: 256,
+  reasoningTokens: 0,
+  cacheWriteTokens: 0,
+  cacheWrite1hTokens: 0,
+  billed: undefined,
+};
 const served = { provider: 'openai', model: 'gpt-4o-mini', deployment: 'openai-east' };
 const attempt = (over: Partial<Attempt>): Attempt => ({
   provider: 'openai',

@@ -1,3 +1,4 @@
+import type { BilledUnits } from '../gen/gateway/v1/common.js';
 import type { ResolveModelsResponse } from '../gen/gateway/v1/routing.js';
 import type { Logger } from '../kit/log.js';
 import type { Money, Pricing } from '../kit/pricing/index.js';
@@ -9,10 +10,14 @@ export interface Target {
   model: string;
 }
 
-/** A request's prompt as ingress measured it: a bound no tokenizer exceeds, and OpenAI's o200k count (0: not counted). */
+/**
+ * A request's prompt as ingress measured it: a bound no tokenizer exceeds, and OpenAI's o200k count (0: not counted);
+ * for an API billed by unit (images), the most units it can be billed, which count as part of its prompt's cost.
+ */
 export interface PromptSize {
   boundTokens: number;
   o200kTokens: number;
+  billed?: BilledUnits | undefined;
 }
 
 /** What one model call may cost at most: its prompt, and each output token, exactly. */
@@ -64,7 +69,9 @@ export class ReservationPricer {
         prompt: this.unknownPerToken,
         output: this.unknownPerToken,
       };
-      const promptCost = BigInt(tokens) * worst.prompt;
+      // Units at a deployment without a price for them reserve nothing: its ledger row says unpriced (docs/pricing.md).
+      const units = prompt.billed && target.provider ? (this.pricing.unitsCost(target.provider, target.model, prompt.billed) ?? 0n) : 0n;
+      const promptCost = BigInt(tokens) * worst.prompt + units;
       rates.promptTokens = Math.max(rates.promptTokens, tokens);
       if (promptCost > rates.prompt) rates.prompt = promptCost;
       if (worst.output > rates.outputPerToken) rates.outputPerToken = worst.output;

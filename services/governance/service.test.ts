@@ -98,6 +98,7 @@ describe('governance admission', () => {
         promptO200kTokens: 0,
         maxOutputTokens,
         choices: 1,
+        billed: undefined,
         holder,
       });
     const settle = (reservationId: string, totalTokens: number) =>
@@ -115,6 +116,7 @@ describe('governance admission', () => {
           reasoningTokens: 0,
           cacheWriteTokens: 0,
           cacheWrite1hTokens: 0,
+          billed: undefined,
         },
       });
     const budget = (scope: 'key' | 'team' | 'customer', scopeId: string, limitUsd: number, period: 'minute' | 'day' = 'minute') =>

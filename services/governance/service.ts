@@ -50,8 +50,8 @@ interface Reservation {
 
 /** Endpoints that call no model: authenticated, but charged nothing. */
 const FREE_ENDPOINTS = new Set(['models']);
-/** Endpoints whose calls produce no output tokens: only their prompt (none for the free ones ingress sends none of) is reserved. */
-const NO_OUTPUT_ENDPOINTS = new Set(['embeddings', 'messages.count_tokens', 'moderations']);
+/** Endpoints whose calls produce no output tokens: only their prompt (none for the free ones ingress sends none of) and billed units are reserved. */
+const NO_OUTPUT_ENDPOINTS = new Set(['embeddings', 'messages.count_tokens', 'moderations', 'images.generations', 'rerank']);
 
 /** A model call's reservation: the charges it took, its worst case, and the output cap that worst case covers. */
 interface Reserved {
@@ -160,7 +160,7 @@ export class Governance implements Api<typeof GovernanceService> {
         new GatewayError('model_not_allowed', `This key may not use the model \`${request.model}\`.`, { param: 'model' }),
       );
     }
-    const prompt = { boundTokens: request.promptBoundTokens, o200kTokens: request.promptO200kTokens };
+    const prompt = { boundTokens: request.promptBoundTokens, o200kTokens: request.promptO200kTokens, billed: request.billed };
     const reserved = FREE_ENDPOINTS.has(request.endpoint)
       ? { planned: [], taken: [], cost: 0n, tokens: 0, cap: 0, byTokens: false }
       : await this.reserveCall(

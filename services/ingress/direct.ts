@@ -1,22 +1,30 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { BilledUnits } from '../gen/gateway/v1/common.js';
 import type { CompletionRequest } from '../gen/gateway/v1/routing.js';
+import { billedImages, searchUnitsOf } from '../kit/pricing/units.js';
 import { hintsOf, whole } from './api.js';
 import { InboundRequest, type PipelineDeps } from './pipeline.js';
 
+/** The units an endpoint billed by unit may bill at most, from its checked body; reserved against budgets at their price. */
+const BILLED: Record<string, (body: Record<string, unknown>) => BilledUnits> = {
+  'images.generations': (body) => billedImages(body),
+  rerank: (body) => ({ unit: 'search_unit', quantity: searchUnitsOf(body.documents), variant: '' }),
+};
+
 /**
- * An endpoint that is free at the providers (Anthropic's count_tokens, OpenAI's
- * moderations): admitted like any request (the key, the model allowed for it,
- * its request limits), but with no prompt or output reserved against budgets;
- * routing answers it with zero usage, so its ledger row costs nothing. Never
- * streamed, never cached.
+ * An endpoint answered by one call: free at the providers (Anthropic's count_tokens, OpenAI's moderations) or billed
+ * by unit (images, rerank). Admitted like any request (the key, the model allowed for it, its request limits), with no
+ * prompt or output reserved against budgets, only the units it may bill; routing answers with those it did bill
+ * (none for the free ones, whose ledger row costs nothing). Never streamed, never cached.
  */
 export function directEndpoint(deps: PipelineDeps, endpoint: string) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const inbound = new InboundRequest(deps, request, reply, endpoint);
-    const { model } = request.body as { model: string };
+    const parsed = request.body as Record<string, unknown> & { model: string };
+    const { model } = parsed;
     let call: CompletionRequest;
     try {
-      await inbound.admit(model);
+      await inbound.admit(model, undefined, BILLED[endpoint]?.(parsed));
       const body = request.rawBody ?? Buffer.from(JSON.stringify(request.body));
       call = { context: inbound.context, endpoint, body, hints: hintsOf(request), replay: undefined, keepAnswer: false, cache: undefined };
     } catch (err) {

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Attempt, RequestContext, Served } from '../gen/gateway/v1/common.js';
+import type { Attempt, BilledUnits, RequestContext, Served } from '../gen/gateway/v1/common.js';
 import type { AuthorizeRequest, AuthorizeResponse, SettleRequest } from '../gen/gateway/v1/governance.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { errorOfRefusal } from '../kit/grpc.js';
@@ -149,9 +149,9 @@ export class InboundRequest {
   /**
    * Authenticates the virtual key and asks governance to admit the request.
    * The key comes as `Authorization: Bearer` (OpenAI clients) or `x-api-key`
-   * (Anthropic clients).
+   * (Anthropic clients). `billed`: the most an API billed by unit (images) can bill, reserved at its price.
    */
-  async admit(model: string, body?: { raw: Buffer | undefined; parsed: unknown }): Promise<void> {
+  async admit(model: string, body?: { raw: Buffer | undefined; parsed: unknown }, billed?: BilledUnits): Promise<void> {
     if (!this.deps.events.accepting()) {
       throw new GatewayError('service_unavailable', 'The gateway cannot record requests right now (its event spool is full), so it serves none; retry later.');
     }
@@ -171,6 +171,7 @@ export class InboundRequest {
       promptO200kTokens: prompt.o200kTokens,
       maxOutputTokens: maxOutputTokens(body?.parsed),
       choices: choicesOf(body?.parsed),
+      billed,
       holder: this.deps.holder?.id ?? '',
     });
     this.deps.promptCounting.learn(keyHash, this.grant.countsPromptTokens);

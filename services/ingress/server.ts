@@ -33,10 +33,12 @@ const MODEL_ENDPOINTS: { path: string; endpoint: string }[] = [
   { path: '/messages', endpoint: 'messages' },
 ];
 
-/** Endpoints free at the providers, answered by one call (direct.ts): path → endpoint name. */
+/** Endpoints answered by one call (direct.ts), free at the providers or billed by unit: path → endpoint name. */
 const DIRECT_ENDPOINTS: { path: string; endpoint: string }[] = [
   { path: '/messages/count_tokens', endpoint: 'messages.count_tokens' },
   { path: '/moderations', endpoint: 'moderations' },
+  { path: '/images/generations', endpoint: 'images.generations' },
+  { path: '/rerank', endpoint: 'rerank' },
 ];
 
 /** The public API: OpenAI-compatible and Anthropic-compatible, every route also without the /v1 prefix. */
@@ -65,6 +67,8 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
     }
     app.get(`${prefix}/models`, { config: { endpoint: 'models' } }, listModels(deps));
   }
+  // Cohere's SDK (CohereClientV2.rerank) sends its rerank to /v2/rerank.
+  app.post('/v2/rerank', { config: { family: 'openai', endpoint: 'rerank' }, schema: { body: schemas.rerank } }, directEndpoint(deps, 'rerank'));
   registerMcpRoutes(app, deps);
   return app;
 }

@@ -5,6 +5,7 @@ import { GatewayError } from '../kit/errors.js';
 import type { IngressLimits } from './config.js';
 import { countTokensSchema, messagesSchema } from './schemas/anthropic.js';
 import { fragments, type Schema } from './schemas/common.js';
+import { imagesSchema, rerankSchema } from './schemas/media.js';
 import { chatSchema, completionsSchema, embeddingsSchema, moderationsSchema, responsesSchema } from './schemas/openai.js';
 
 /**
@@ -25,6 +26,8 @@ export function bodySchemas(limits: IngressLimits): Record<string, Schema> {
     messages: messagesSchema(f),
     'messages.count_tokens': countTokensSchema(f),
     moderations: moderationsSchema(f),
+    'images.generations': imagesSchema(f),
+    rerank: rerankSchema(f),
   };
 }
 

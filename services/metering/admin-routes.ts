@@ -23,6 +23,7 @@ const SPEND_MEASURES = [
   'cacheWriteCostUsd',
   'outputCostUsd',
   'reasoningCostUsd',
+  'unitsCostUsd',
 ] as const;
 
 function spendQuery(q: Query): SpendQuery {

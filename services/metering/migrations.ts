@@ -95,6 +95,19 @@ export const meteringMigrations: Migration[] = [
   },
   {
     version: 6,
+    description: 'units billed by the images, audio and rerank APIs',
+    sql: `
+      -- What an API billed by something other than tokens billed (common.proto, BilledUnits), and its cost,
+      -- a part of cost_usd like the token parts. Added to the partitioned table, so to every partition.
+      ALTER TABLE usage_records
+        ADD COLUMN billed_unit TEXT NOT NULL DEFAULT '',
+        ADD COLUMN billed_quantity DOUBLE PRECISION NOT NULL DEFAULT 0,
+        ADD COLUMN billed_variant TEXT NOT NULL DEFAULT '',
+        ADD COLUMN units_cost_usd NUMERIC;
+    `,
+  },
+  {
+    version: 7,
     description: 'tags on usage rows',
     // The client's labels for spend reports (x-gateway-tags); NULL when none. No index: reports read a time range first.
     sql: 'ALTER TABLE usage_records ADD COLUMN tags TEXT[];',

@@ -28,7 +28,16 @@ function usage(requestId: string, at: Date) {
       model: 'openai/gpt-4o-mini',
       served: { provider: 'openai', model: 'gpt-4o-mini', deployment: '' },
       httpStatus: 200,
-      usage: { promptTokens: 7, completionTokens: 3, totalTokens: 10, cachedTokens: 0, reasoningTokens: 0, cacheWriteTokens: 0, cacheWrite1hTokens: 0 },
+      usage: {
+        promptTokens: 7,
+        completionTokens: 3,
+        totalTokens: 10,
+        cachedTokens: 0,
+        reasoningTokens: 0,
+        cacheWriteTokens: 0,
+        cacheWrite1hTokens: 0,
+        billed: undefined,
+      },
       stream: false,
       cacheHit: false,
       durationMs: 5,
@@ -67,8 +76,15 @@ const partitionsOf = async (db: Database, table: string) =>
 
 const count = async (db: Database, table: string) => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n;
 
+/** Requests and cost by month, read with SQL that holds for the ledger of every version (the spend reader reads the latest). */
 const countByMonth = async (db: Database) =>
-  Object.fromEntries((await new SpendReader(db).spend(EVERYTHING)).rows.map((r) => [r.group.month, [r.requests, r.costUsd]]));
+  Object.fromEntries(
+    (
+      await db.query<{ month: string; requests: number; cost: string }>(
+        "SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month, count(*)::int AS requests, COALESCE(SUM(cost_usd), 0)::text AS cost FROM usage_records GROUP BY 1",
+      )
+    ).rows.map((r) => [r.month, [r.requests, r.cost]]),
+  );
 
 describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('usage ledger partitions on %s', (kind) => {
   let handle: { db: Database; cleanup(): Promise<void> } | undefined;
@@ -106,6 +122,8 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('u
     await migrateTo(db, { metering: 99, tools: 99 });
 
     expect(await countByMonth(db)).toEqual(before);
+    const spend = await new SpendReader(db).spend(EVERYTHING);
+    expect(Object.fromEntries(spend.rows.map((r) => [r.group.month, [r.requests, r.costUsd]]))).toEqual(before);
     const months = [0, 1, 2, 3].map((n) => month(monthsFromNow(n)));
     for (const table of ['usage_records', 'tool_call_records']) {
       expect(await partitionsOf(db, table)).toEqual([`${table}_default`, `${table}_p202401`, `${table}_p202402`, ...months.map((m) => `${table}_p${m}`)]);

@@ -18,7 +18,7 @@ const DIMENSIONS: Record<string, string> = {
 const JOINS = { tag: 'LEFT JOIN LATERAL unnest(tags) AS tagged(tag) ON true' };
 
 /** The ledger columns of cost_usd's parts. */
-const COST_PARTS = ['input_cost_usd', 'cache_read_cost_usd', 'cache_write_cost_usd', 'output_cost_usd', 'reasoning_cost_usd'];
+const COST_PARTS = ['input_cost_usd', 'cache_read_cost_usd', 'cache_write_cost_usd', 'output_cost_usd', 'reasoning_cost_usd', 'units_cost_usd'];
 
 /** Sums in SQL over NUMERIC, returned as text: totals are exact, to the ledger's last decimal. */
 const MEASURES = `COALESCE(SUM(cost_usd), 0)::text AS cost_usd, COALESCE(SUM(saved_usd), 0)::text AS saved_usd, count(*) AS requests,
@@ -61,6 +61,7 @@ function toRow(row: Record<string, unknown>, dims: string[]): SpendRow {
     cacheWriteCostUsd: String(row.cache_write_cost_usd),
     outputCostUsd: String(row.output_cost_usd),
     reasoningCostUsd: String(row.reasoning_cost_usd),
+    unitsCostUsd: String(row.units_cost_usd),
   };
 }
 
@@ -88,6 +89,7 @@ export class SpendReader {
       const { rows } = await this.db.query<Record<string, unknown>>(
         `SELECT request_id, occurred_at, outcome, key_id, team_id, customer_id, endpoint, model, provider, provider_model, deployment,
            prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cache_write_tokens, cache_write_1h_tokens,
+           billed_unit, billed_quantity, billed_variant,
            cost_usd::text AS cost_usd, ${COST_PARTS.map((column) => `${column}::text AS ${column}`).join(', ')},
            saved_usd::text AS saved_usd, cache_hit, stream, http_status, duration_ms, COALESCE(tags, '{}') AS tags
          FROM usage_records ${keyset} ORDER BY occurred_at, request_id LIMIT ${EXPORT_PAGE}`,

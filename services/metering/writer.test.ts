@@ -43,6 +43,7 @@ function outcomeEvent(
         reasoningTokens: 0,
         cacheWriteTokens: 2,
         cacheWrite1hTokens: 0,
+        billed: undefined,
         ...usage,
       },
       stream: true,

@@ -20,11 +20,11 @@ interface Metered {
   saved: Money | undefined;
 }
 
-const FREE: PricedUsage = { input: 0n, cacheRead: 0n, cacheWrite: 0n, output: 0n, reasoning: 0n, total: 0n };
+const FREE: PricedUsage = { input: 0n, cacheRead: 0n, cacheWrite: 0n, output: 0n, reasoning: 0n, units: 0n, total: 0n };
 
 function metered(event: Event, outcome: RequestOutcome, price: PriceOf): Metered {
   if (outcome.cacheHit) return { event, outcome, charged: FREE, saved: price(outcome)?.total };
-  if (!outcome.usage || outcome.usage.totalTokens === 0) return { event, outcome, charged: FREE, saved: undefined };
+  if (!outcome.usage || (outcome.usage.totalTokens === 0 && !outcome.usage.billed?.quantity)) return { event, outcome, charged: FREE, saved: undefined };
   return { event, outcome, charged: price(outcome), saved: undefined };
 }
 
@@ -56,6 +56,9 @@ const COLUMNS: [column: string, type: string, value: (row: Metered) => string | 
   ['reasoning_tokens', 'bigint', (r) => r.outcome.usage?.reasoningTokens ?? 0],
   ['cache_write_tokens', 'bigint', (r) => r.outcome.usage?.cacheWriteTokens ?? 0],
   ['cache_write_1h_tokens', 'bigint', (r) => r.outcome.usage?.cacheWrite1hTokens ?? 0],
+  ['billed_unit', 'text', (r) => storableText(r.outcome.usage?.billed?.unit ?? '')],
+  ['billed_quantity', 'float8', (r) => r.outcome.usage?.billed?.quantity ?? 0],
+  ['billed_variant', 'text', (r) => storableText(r.outcome.usage?.billed?.variant ?? '')],
   ['cache_hit', 'boolean', (r) => r.outcome.cacheHit],
   ['stream', 'boolean', (r) => r.outcome.stream],
   ['http_status', 'int', (r) => r.outcome.httpStatus],
@@ -66,6 +69,7 @@ const COLUMNS: [column: string, type: string, value: (row: Metered) => string | 
   ['cache_write_cost_usd', MONEY, (r) => money(r.charged?.cacheWrite)],
   ['output_cost_usd', MONEY, (r) => money(r.charged?.output)],
   ['reasoning_cost_usd', MONEY, (r) => money(r.charged?.reasoning)],
+  ['units_cost_usd', MONEY, (r) => money(r.charged?.units)],
   ['saved_usd', MONEY, (r) => money(r.saved)],
   // A list in one batch column: tags hold no comma (ingress/tags.ts). Most requests have none: NULL, not '{}'.
   ['tags', 'text', (r) => (r.outcome.tags.length > 0 ? r.outcome.tags.map(storableText).join(',') : null), "string_to_array(r.tags, ',')"],

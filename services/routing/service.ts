@@ -30,7 +30,7 @@ import { messagesFormat } from './formats/messages.js';
 import { responsesFormat } from './formats/responses.js';
 import type { InboundFormat, OutEvent, Translation } from './formats/types.js';
 import type { RequestGuard, RoutingGuardrails } from './guardrails.js';
-import { EMPTY_USAGE, NEVER_ABORTED, usageFromOpenAI, type Timeouts } from './providers/types.js';
+import { NEVER_ABORTED, usageFromOpenAI, type Timeouts } from './providers/types.js';
 import type { Deployment } from './router/deployment.js';
 import type { AdminEntryStore } from './admin-entries.js';
 import type { LiveRouting } from './live.js';
@@ -152,7 +152,7 @@ export class Routing implements Api<typeof RoutingService> {
     if (direct) {
       const routed = await direct(this.router, body, request.hints, signal);
       const { attempts, queuedMs } = routed;
-      return { body: json(routed.value), usage: EMPTY_USAGE, served: served(routed.deployment), attempts, queuedMs, answer: EMPTY, cache: undefined };
+      return { body: json(routed.value), usage: routed.usage, served: served(routed.deployment), attempts, queuedMs, answer: EMPTY, cache: undefined };
     }
     if (request.endpoint === 'embeddings') {
       const embeddings = await guard.embeddings(validateEmbeddings(body));

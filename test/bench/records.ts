@@ -95,6 +95,7 @@ function event(i: number) {
         reasoningTokens: 0,
         cacheWriteTokens: 0,
         cacheWrite1hTokens: 0,
+        billed: undefined,
       },
       stream: i % 2 === 0,
       cacheHit: i % 20 === 0,

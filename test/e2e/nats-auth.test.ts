@@ -92,6 +92,7 @@ describe('split mode on NATS with TLS and a user per service (deploy/nats)', () 
       reasoningTokens: 0,
       cacheWriteTokens: 0,
       cacheWrite1hTokens: 0,
+      billed: undefined,
     };
     const forgedUsage = requestEvent(
       EventType.requestCompleted,

@@ -75,7 +75,7 @@ describe('spend and audit reports', () => {
     expect(byDay.data).toEqual([expect.objectContaining({ day: today, model: 'mock/echo' })]);
     const csv = await (await as(VIEWER, '/admin/spend?group_by=team&format=csv')).text();
     expect(csv.split('\r\n').filter(Boolean)).toEqual([
-      'team,cost_usd,saved_usd,requests,prompt_tokens,completion_tokens,cached_tokens,unpriced_requests,cache_hits,cache_write_tokens,reasoning_tokens,input_cost_usd,cache_read_cost_usd,cache_write_cost_usd,output_cost_usd,reasoning_cost_usd',
+      'team,cost_usd,saved_usd,requests,prompt_tokens,completion_tokens,cached_tokens,unpriced_requests,cache_hits,cache_write_tokens,reasoning_tokens,input_cost_usd,cache_read_cost_usd,cache_write_cost_usd,output_cost_usd,reasoning_cost_usd,units_cost_usd',
       expect.stringMatching(/^a,/),
       expect.stringMatching(/^b,/),
     ]);

@@ -153,4 +153,16 @@ describe('fake Cohere provider, checked with the official cohere-ai SDK', () => 
     expect(raw.status).toBe(400);
     expect(await raw.json()).toMatchObject({ message: "invalid request: unknown field: parameter 'top_p' is not a valid field" });
   });
+
+  it('reranks documents as the SDK parses them, billing one search unit per 100 documents', async () => {
+    const documents = ['Berlin is big', 'Paris is the capital of France', 'France has wine'];
+    const ranked = await client.rerank({ model: 'rerank-v3.5', query: 'capital of France', documents, topN: 2 });
+    expect(ranked.results).toEqual([
+      { index: 1, relevanceScore: 1 },
+      { index: 2, relevanceScore: 0.3333 },
+    ]);
+    expect(ranked.meta?.billedUnits?.searchUnits).toBe(1);
+    const many = await client.rerank({ model: 'rerank-v3.5', query: 'x', documents: Array.from({ length: 101 }, () => 'x') });
+    expect(many.meta?.billedUnits?.searchUnits).toBe(2);
+  });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenLocally, readBody, writeJson } from './local-server.js';
 import { wordVector } from './vectors.js';
+import { cohereRerank } from './rerank.js';
 
 /**
  * A local stand-in for Cohere's API v2, built from its reference
@@ -10,7 +11,7 @@ import { wordVector } from './vectors.js';
  * server-sent events (`event: <type>` and JSON data carrying the same `type`:
  * message-start, content-start/-delta/-end, tool-plan-delta,
  * tool-call-start/-delta/-end, message-end), ended by `data: [DONE]`;
- * POST /v2/embed answers embeddings by type; errors are `{"id", "message"}`.
+ * POST /v2/embed answers embeddings by type, POST /v2/rerank ranks documents (rerank.ts); errors are `{"id", "message"}`.
  * Like the real API it refuses fields it does not know, so an adapter that
  * forwards OpenAI field names (top_p, stop, n…) fails here too.
  * cohere.test.ts checks it with the official `cohere-ai` SDK.
@@ -96,7 +97,7 @@ export async function startFakeCohere(options: { apiKey: string }): Promise<Fake
     const raw = await readBody(req);
     const path = (req.url ?? '').split('?')[0] ?? '';
     if (req.headers.authorization !== `Bearer ${options.apiKey}`) return sendError(res, 401, ERROR_MESSAGES[401]!);
-    if (req.method !== 'POST' || (path !== '/v2/chat' && path !== '/v2/embed')) return sendError(res, 404, '404 page not found');
+    if (req.method !== 'POST' || !['/v2/chat', '/v2/embed', '/v2/rerank'].includes(path)) return sendError(res, 404, '404 page not found');
     let body: Json;
     try {
       body = JSON.parse(raw.toString('utf8')) as Json;
@@ -122,6 +123,10 @@ export async function startFakeCohere(options: { apiKey: string }): Promise<Fake
     if (model.startsWith('stall')) return; // never answers
     try {
       if (path === '/v2/embed') return writeJson(res, 200, embed(body));
+      if (path === '/v2/rerank') {
+        const answer = cohereRerank(body);
+        return answer.message ? sendError(res, answer.status, answer.message) : writeJson(res, answer.status, answer.body);
+      }
       validateChat(body);
     } catch (err) {
       if (err instanceof Invalid) return sendError(res, 400, err.message);

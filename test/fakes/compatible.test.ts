@@ -70,5 +70,13 @@ describe.each(Object.entries(COMPATIBLE_PROFILES) as [CompatibleType, (typeof CO
       expect(error).toBeInstanceOf(OpenAI.APIError);
       expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(refused.status);
     });
+
+    it.runIf(type === 'vllm')("reranks in Jina's shape at /v1/rerank, as vLLM serves it", async () => {
+      const ranked = await client.post<{ results: { index: number; relevance_score: number; document: { text: string } }[]; usage: object }>('/rerank', {
+        body: { model: 'BAAI/bge-reranker-base', query: 'capital of France', documents: ['Berlin is big', 'Paris is the capital of France'], top_n: 1 },
+      });
+      expect(ranked.results).toEqual([{ index: 1, relevance_score: 1, document: { text: 'Paris is the capital of France' } }]);
+      expect(ranked.usage).toMatchObject({ total_tokens: 9 });
+    });
   },
 );

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { UsageDialect } from './openai-usage.js';
+import { jinaRerank } from './rerank.js';
 
 /**
  * How each OpenAI-compatible provider's API differs from OpenAI's, as its docs publish it, for the fake in
@@ -34,6 +35,8 @@ export interface FakeProfile {
   capParam?: 'max_tokens' | 'max_completion_tokens';
   /** An answer an extra parameter decides (vLLM's guided_choice). */
   reply?(body: Record<string, unknown>): string | undefined;
+  /** APIs of its own beyond chat, completions and embeddings, by path under /v1 (vLLM's /v1/rerank), each answered whole. */
+  ownApis?: Record<string, (body: Record<string, unknown>) => { status: number; body: unknown }>;
 }
 
 export interface ErrorFields {
@@ -196,6 +199,7 @@ export const COMPATIBLE_PROFILES = {
     errorBody: (status, error) => ({ object: 'error', message: error.message, type: 'BadRequestError', param: error.param ?? null, code: status }),
     reasoning: { field: 'reasoning_content', models: /^(?:Qwen\/Qwen3|deepseek-ai\/DeepSeek-R1)/ },
     reply: (body) => (Array.isArray(body.guided_choice) ? String(body.guided_choice[0]) : undefined),
+    ownApis: { '/v1/rerank': jinaRerank },
   },
 } as const satisfies Record<string, FakeProfile>;
 

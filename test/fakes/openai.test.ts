@@ -162,4 +162,18 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
     expect(parts.results).toHaveLength(1);
     expect(parts.results[0]).toMatchObject({ flagged: true, category_applied_input_types: { violence: ['text', 'image'], harassment: ['text'] } });
   });
+
+  it('makes images as the SDK parses them: urls or base64, one dall-e-3 image a request, sizes checked', async () => {
+    const urls = await client.images.generate({ model: 'dall-e-2', prompt: 'a lighthouse', n: 2, size: '256x256' });
+    expect(urls.data?.map((image) => image.url?.startsWith('https://'))).toEqual([true, true]);
+    const hd = await client.images.generate({ model: 'dall-e-3', prompt: 'a lighthouse', quality: 'hd', response_format: 'b64_json' });
+    expect(Buffer.from(hd.data![0]!.b64_json!, 'base64').subarray(1, 4).toString()).toBe('PNG');
+    expect(hd.data![0]!.revised_prompt).toContain('a lighthouse');
+    const chosen = await client.images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse' });
+    expect(chosen).toMatchObject({ quality: 'medium', size: '1024x1024', usage: { input_tokens: 12 } });
+    const refused = await client.images.generate({ model: 'dall-e-3', prompt: 'x', size: '256x256' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((refused as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('size');
+    await expect(client.images.generate({ model: 'dall-e-3', prompt: 'x', n: 2 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+  });
 });

@@ -4,11 +4,18 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
 import { OPENAI_PROFILE, type ErrorFields, type FakeProfile } from './compatible.js';
 import { usageMeter, type UsageDialect } from './openai-usage.js';
 import { moderation } from './openai-moderations.js';
+import { images } from './openai-images.js';
+
+/** APIs the fake serves as OpenAI itself only, each answered whole from its body. */
+const OWN_APIS: Record<string, (body: Record<string, unknown>) => { status: number; body: unknown }> = {
+  '/v1/moderations': moderation,
+  '/v1/images/generations': images,
+};
 
 /**
  * A local stand-in for the OpenAI Chat Completions API, built from its API
  * reference (https://platform.openai.com/docs/api-reference/chat), with embeddings, legacy completions and,
- * as OpenAI itself only, moderations (openai-moderations.ts): the
+ * as OpenAI itself only, moderations and images (openai-moderations.ts, openai-images.ts): the
  * chat.completion object, chat.completion.chunk streaming with
  * stream_options.include_usage (a last chunk with empty choices and the usage,
  * every other chunk with usage null), `data: [DONE]`, and the error object.
@@ -146,15 +153,15 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
     if (req.method === 'GET' && path === '/v1/models') {
       return sendJson(res, 200, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1721172741, owned_by: 'system' }] });
     }
-    const moderates = profile === OPENAI_PROFILE && path === '/v1/moderations';
-    if (req.method !== 'POST' || (!moderates && !['/v1/chat/completions', '/v1/completions', '/v1/embeddings'].includes(path ?? ''))) {
+    const own = profile === OPENAI_PROFILE ? OWN_APIS[path] : profile.ownApis?.[path];
+    if (req.method !== 'POST' || (!own && !['/v1/chat/completions', '/v1/completions', '/v1/embeddings'].includes(path ?? ''))) {
       return sendError(res, 404, { message: `Invalid URL (${req.method} ${path})`, type: 'invalid_request_error', code: null });
     }
     const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
     requests.push({ body, authorization: req.headers.authorization, path, headers: req.headers });
     if (path === '/v1/embeddings') return sendJson(res, 200, embeddings(body));
-    if (moderates) {
-      const answer = moderation(body);
+    if (own) {
+      const answer = own(body);
       return sendJson(res, answer.status, answer.body);
     }
     if (path === '/v1/completions') return legacyCompletion(res, body);

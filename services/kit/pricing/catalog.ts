@@ -18,7 +18,36 @@ export interface ModelPrice {
   cacheWrite1h?: number;
   /** Reasoning (thinking) tokens, which every listed provider bills as output; else `output`. */
   reasoning?: number;
+  /**
+   * USD per image made (the images API), by "<quality>/<size>" (units.ts, imageVariant); an image model's
+   * token prices are 0. An image whose variant is not here is priced at the dearest that is.
+   */
+  images?: Record<string, number>;
+  /** USD per search unit of reranking (Cohere: one query over up to 100 documents); a rerank model's token prices are 0. */
+  searchUnit?: number;
 }
+
+/** OpenAI's per-image prices (https://platform.openai.com/docs/pricing, "Image generation"). */
+const DALL_E_3 = {
+  'standard/1024x1024': 0.04,
+  'standard/1024x1792': 0.08,
+  'standard/1792x1024': 0.08,
+  'hd/1024x1024': 0.08,
+  'hd/1024x1792': 0.12,
+  'hd/1792x1024': 0.12,
+};
+const DALL_E_2 = { 'standard/256x256': 0.016, 'standard/512x512': 0.018, 'standard/1024x1024': 0.02 };
+const GPT_IMAGE_1 = {
+  'low/1024x1024': 0.011,
+  'low/1024x1536': 0.016,
+  'low/1536x1024': 0.016,
+  'medium/1024x1024': 0.042,
+  'medium/1024x1536': 0.063,
+  'medium/1536x1024': 0.063,
+  'high/1024x1024': 0.167,
+  'high/1024x1536': 0.25,
+  'high/1536x1024': 0.25,
+};
 
 export const PRICE_CATALOG: Record<string, ModelPrice> = {
   // OpenAI
@@ -35,6 +64,9 @@ export const PRICE_CATALOG: Record<string, ModelPrice> = {
   'gpt-3.5-turbo-instruct': { input: 1.5, output: 2 },
   'text-embedding-3-small': { input: 0.02, output: 0 },
   'text-embedding-3-large': { input: 0.13, output: 0 },
+  'dall-e-3': { input: 0, output: 0, images: DALL_E_3 },
+  'dall-e-2': { input: 0, output: 0, images: DALL_E_2 },
+  'gpt-image-1': { input: 0, output: 0, images: GPT_IMAGE_1 },
   // Anthropic
   'claude-opus-4-1': { input: 15, output: 75, cachedInput: 1.5, cacheWrite: 18.75, cacheWrite1h: 30 },
   'claude-sonnet-4-5': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },
@@ -61,6 +93,10 @@ export const PRICE_CATALOG: Record<string, ModelPrice> = {
   'command-r-plus': { input: 2.5, output: 10 },
   'command-r': { input: 0.15, output: 0.6 },
   'embed-v4.0': { input: 0.12, output: 0 },
+  // Cohere Rerank: $2.00 per 1,000 searches (https://cohere.com/pricing).
+  'rerank-v3.5': { input: 0, output: 0, searchUnit: 0.002 },
+  'rerank-english-v3.0': { input: 0, output: 0, searchUnit: 0.002 },
+  'rerank-multilingual-v3.0': { input: 0, output: 0, searchUnit: 0.002 },
   'llama-3.3-70b-versatile': { input: 0.59, output: 0.79 },
   'llama-3.1-8b-instant': { input: 0.05, output: 0.08 },
   'deepseek-chat': { input: 0.28, output: 0.42, cachedInput: 0.028 },

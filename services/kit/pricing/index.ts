@@ -1,8 +1,10 @@
-import type { Served, Usage } from '../../gen/gateway/v1/common.js';
+import type { BilledUnits, Served, Usage } from '../../gen/gateway/v1/common.js';
 import { PRICE_CATALOG, type ModelPrice } from './catalog.js';
 import { picoPerToken, type Money } from './money.js';
+import { unitsCost } from './units.js';
 
 export type { ModelPrice };
+export { imageVariant } from './units.js';
 export type { Money };
 
 /** Model names come from clients and providers: the memo of prices found is bounded, and starts over when full. */
@@ -28,6 +30,8 @@ export interface PricedUsage {
   /** Completion tokens that are not reasoning. */
   output: Money;
   reasoning: Money;
+  /** What an API billed by unit (images, audio, rerank) billed. */
+  units: Money;
   total: Money;
 }
 
@@ -120,8 +124,11 @@ export class Pricing {
    */
   price(served: Served | undefined, usage: Usage | undefined): PricedUsage | undefined {
     if (!served || !usage) return undefined;
-    const rates = this.lookUp(served.provider, served.model)?.rates;
-    if (!rates) return undefined;
+    const found = this.lookUp(served.provider, served.model);
+    if (!found) return undefined;
+    const { rates } = found;
+    const units = usage.billed ? unitsCost(found.price, usage.billed) : 0n;
+    if (units === undefined) return undefined;
     const prompt = count(usage.promptTokens);
     const cached = smaller(count(usage.cachedTokens), prompt);
     const written = smaller(count(usage.cacheWriteTokens), prompt - cached);
@@ -134,8 +141,15 @@ export class Pricing {
       cacheWrite: (written - writtenForAnHour) * rates.cacheWrite + writtenForAnHour * rates.cacheWrite1h,
       output: (completion - reasoning) * rates.output,
       reasoning: reasoning * rates.reasoning,
+      units,
     };
-    return { ...parts, total: parts.input + parts.cacheRead + parts.cacheWrite + parts.output + parts.reasoning };
+    return { ...parts, total: parts.input + parts.cacheRead + parts.cacheWrite + parts.output + parts.reasoning + units };
+  }
+
+  /** What units billed by an API other than tokens cost at a model's price; undefined when it has none for them. */
+  unitsCost(provider: string, model: string, billed: BilledUnits): Money | undefined {
+    const found = this.lookUp(provider, model);
+    return found ? unitsCost(found.price, billed) : undefined;
   }
 
   /**

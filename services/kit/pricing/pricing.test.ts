@@ -4,6 +4,7 @@ import { Usage } from '../../gen/gateway/v1/common.js';
 import { PRICE_CATALOG } from './catalog.js';
 import { Pricing, type ModelPrice } from './index.js';
 import { picoPerToken, usdNumber, usdText } from './money.js';
+import { imageVariant, perUnit } from './units.js';
 
 const served = (model: string, provider = 'openai') => ({ provider, model, deployment: '' });
 const usage = (parts: Partial<Usage>): Usage => {
@@ -35,13 +36,36 @@ describe('pricing', () => {
 
   it('holds every catalog price exactly, in whole pico-dollars per token', () => {
     for (const [model, price] of Object.entries(PRICE_CATALOG)) {
-      for (const [part, usd] of Object.entries(price)) expect(picoPerToken(usd), `${model} ${part}`).toBeDefined();
+      const { images, searchUnit, ...tokens } = price;
+      if (searchUnit !== undefined) expect(perUnit(searchUnit), `${model} searchUnit`).toBeDefined();
+      for (const [part, usd] of Object.entries(tokens)) expect(picoPerToken(usd), `${model} ${part}`).toBeDefined();
+      for (const [variant, usd] of Object.entries(images ?? {})) expect(perUnit(usd), `${model} ${variant}`).toBeDefined();
     }
     expect(picoPerToken(0.0375)).toBe(37_500n);
     expect(picoPerToken(1.5e21)).toBe(1_500_000_000_000_000_000_000_000_000n);
     expect(picoPerToken(0.000001)).toBe(1n);
     expect(picoPerToken(1e-7)).toBeUndefined();
     expect(picoPerToken(-1)).toBeUndefined();
+  });
+
+  it('prices images by quality and size, an unknown variant at the dearest, and a model without image prices not at all', () => {
+    const billed = (quantity: number, quality: string, size: string) => ({ unit: 'image', quantity, variant: imageVariant(quality, size) });
+    const images = (model: string, quantity: number, quality: string, size: string) =>
+      pricing.price(served(model), usage({ billed: billed(quantity, quality, size) }));
+    expect(usdText(images('dall-e-3', 2, 'hd', '1792x1024')!.total)).toBe('0.240000000000');
+    expect(images('dall-e-3', 2, 'hd', '1792x1024')).toMatchObject({ units: 240_000_000_000n, input: 0n, output: 0n });
+    expect(usdText(images('dall-e-3', 1, 'standard', '1024x1024')!.total)).toBe('0.040000000000');
+    expect(usdText(images('dall-e-2', 3, 'standard', '256x256')!.total)).toBe('0.048000000000');
+    expect(usdText(images('gpt-image-1', 1, 'auto', 'auto')!.total)).toBe('0.250000000000');
+    expect(images('gpt-4o', 1, 'standard', '1024x1024')).toBeUndefined();
+    expect(pricing.unitsCost('openai', 'dall-e-3-preview', billed(1, 'hd', '1024x1024'))).toBe(80_000_000_000n);
+  });
+
+  it('prices reranking per search unit, a fraction of one as a whole one', () => {
+    const searches = (quantity: number) => pricing.price(served('rerank-v3.5', 'cohere'), usage({ billed: { unit: 'search_unit', quantity, variant: '' } }));
+    expect(usdText(searches(3)!.total)).toBe('0.006000000000');
+    expect(searches(0.5)!.units).toBe(2_000_000_000n);
+    expect(pricing.price(served('dall-e-3'), usage({ billed: { unit: 'search_unit', quantity: 1, variant: '' } }))).toBeUndefined();
   });
 
   it('prices one token at $0.0375/M and at $0.003625/M to the pico-dollar', () => {
@@ -64,6 +88,7 @@ describe('pricing', () => {
       cacheWrite: '0.000023250000',
       output: '0.000030000000',
       reasoning: '0.000045000000',
+      units: '0.000000000000',
       total: '0.000105450000',
     });
     // The same parts in dollars, summed as floats, are off in the 20th decimal.
@@ -89,6 +114,7 @@ describe('pricing', () => {
       cacheWrite: 2n * 6_000_000n,
       output: 0n,
       reasoning: 2n * 15_000_000n,
+      units: 0n,
       total: 44_400_000n,
     });
   });

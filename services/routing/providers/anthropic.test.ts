@@ -40,6 +40,8 @@ describe('anthropic adapter against the fake Anthropic API', () => {
       jsonSchema: true,
       completions: false,
       moderations: false,
+      images: false,
+      rerank: false,
     });
     expect(adapter.credentialCount).toBe(2);
   });

@@ -15,12 +15,30 @@ interface ProviderType {
   apiHosts?: readonly string[];
 }
 
-/** Everything but moderations, which only OpenAI's own API serves in OpenAI's shape (Mistral's names other categories). */
-const all = { streaming: true, tools: true, vision: true, embeddings: true, jsonSchema: true, completions: true, moderations: false } as const;
+/**
+ * Everything but moderations and images, which only OpenAI's own API is known to serve in OpenAI's shape (Mistral's
+ * moderations name other categories); a compatible server that has them is declared as type openai. Rerank: Cohere's
+ * own, and vLLM's (https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html#re-rank-api).
+ */
+const all = {
+  streaming: true,
+  tools: true,
+  vision: true,
+  embeddings: true,
+  jsonSchema: true,
+  completions: true,
+  moderations: false,
+  images: false,
+  rerank: false,
+} as const;
 
 /** Every provider `type` the gateway has an adapter for. */
 export const PROVIDER_TYPES = {
-  openai: { label: 'OpenAI (and any OpenAI-compatible base URL)', capabilities: { ...all, moderations: true }, baseUrl: 'https://api.openai.com/v1' },
+  openai: {
+    label: 'OpenAI (and any OpenAI-compatible base URL)',
+    capabilities: { ...all, moderations: true, images: true },
+    baseUrl: 'https://api.openai.com/v1',
+  },
   azure: { label: 'Azure OpenAI', capabilities: { ...all, completions: false }, apiHosts: ['*.openai.azure.com'] },
   anthropic: { label: 'Anthropic', capabilities: { ...all, embeddings: false, completions: false }, baseUrl: 'https://api.anthropic.com' },
   gemini: { label: 'Google Gemini (AI Studio)', capabilities: { ...all, completions: false }, baseUrl: 'https://generativelanguage.googleapis.com' },
@@ -30,7 +48,7 @@ export const PROVIDER_TYPES = {
     apiHosts: ['aiplatform.googleapis.com', '*-aiplatform.googleapis.com'],
   },
   bedrock: { label: 'AWS Bedrock (Converse)', capabilities: { ...all, embeddings: false, completions: false }, apiHosts: ['bedrock-runtime.*.amazonaws.com'] },
-  cohere: { label: 'Cohere (v2)', capabilities: { ...all, completions: false }, baseUrl: 'https://api.cohere.com' },
+  cohere: { label: 'Cohere (v2)', capabilities: { ...all, completions: false, rerank: true }, baseUrl: 'https://api.cohere.com' },
   mistral: { label: 'Mistral', capabilities: { ...all, completions: false }, baseUrl: 'https://api.mistral.ai/v1' },
   groq: { label: 'Groq', capabilities: { ...all, embeddings: false, completions: false }, baseUrl: 'https://api.groq.com/openai/v1' },
   deepseek: {
@@ -43,10 +61,20 @@ export const PROVIDER_TYPES = {
   together: { label: 'Together AI', capabilities: all, baseUrl: 'https://api.together.xyz/v1' },
   fireworks: { label: 'Fireworks AI', capabilities: all, baseUrl: 'https://api.fireworks.ai/inference/v1' },
   ollama: { label: 'Ollama', capabilities: all, baseUrl: 'http://127.0.0.1:11434/v1' },
-  vllm: { label: 'vLLM', capabilities: all, baseUrl: 'http://127.0.0.1:8000/v1' },
+  vllm: { label: 'vLLM', capabilities: { ...all, rerank: true }, baseUrl: 'http://127.0.0.1:8000/v1' },
   mock: {
     label: 'mock (built in, no account)',
-    capabilities: { streaming: true, tools: false, vision: false, embeddings: true, jsonSchema: false, completions: false, moderations: false },
+    capabilities: {
+      streaming: true,
+      tools: false,
+      vision: false,
+      embeddings: true,
+      jsonSchema: false,
+      completions: false,
+      moderations: false,
+      images: false,
+      rerank: false,
+    },
   },
 } as const satisfies Record<string, ProviderType>;
 
@@ -69,11 +97,11 @@ export function providerTable(): string {
   const mark = (yes: boolean) => (yes ? '✓' : '—');
   const rows = Object.entries(PROVIDER_TYPES).map(
     ([type, { label, capabilities: c }]) =>
-      `| ${label} | \`${type}\` | ${mark(c.streaming)} | ${mark(c.tools)} | ${mark(c.vision)} | ${mark(c.embeddings)} | ${mark(c.jsonSchema)} | ${mark(c.completions)} | ${mark(c.moderations)} |`,
+      `| ${label} | \`${type}\` | ${mark(c.streaming)} | ${mark(c.tools)} | ${mark(c.vision)} | ${mark(c.embeddings)} | ${mark(c.jsonSchema)} | ${mark(c.completions)} | ${mark(c.moderations)} | ${mark(c.images)} | ${mark(c.rerank)} |`,
   );
   return [
-    '| provider | `type` | streaming | tools | vision | embeddings | JSON schema | native completions | moderations |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| provider | `type` | streaming | tools | vision | embeddings | JSON schema | native completions | moderations | images | rerank |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }

@@ -41,6 +41,8 @@ describe('Cohere adapter against the fake Cohere API', () => {
       jsonSchema: true,
       completions: false,
       moderations: false,
+      images: false,
+      rerank: true,
     });
     expect(adapter.models).toEqual(['command-a-03-2025']);
     expect(() => cohereProviderConfig.parse({ type: 'cohere', apiKey: 'k', apiVersion: 'x' })).toThrow();

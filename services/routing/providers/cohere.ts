@@ -3,6 +3,7 @@ import { PROVIDER_TYPES } from './catalog.js';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from '../canonical.js';
 import { chatRequestToCohere, chunksFromCohere, responseFromCohere, type CohereChatResponse, type CohereEmbedResponse } from './cohere-mapping.js';
 import { classifyStatus, clip, Upstream, type ErrorClassifier } from './http.js';
+import { rerankAnswer } from './rerank.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase } from './schema.js';
 import { ProviderError, retryAfterMs, type CallCounts, type Capabilities, type Connection, type ProviderAdapter, type ProviderCall } from './types.js';
@@ -58,7 +59,7 @@ export function cohereErrorClassifier(provider: string): ErrorClassifier {
   };
 }
 
-/** Cohere's native API v2: chat (streaming, tools, vision, JSON mode) and embeddings, in the OpenAI shape. */
+/** Cohere's native API v2: chat (streaming, tools, vision, JSON mode) and embeddings, in the OpenAI shape; rerank in its own. */
 export class CohereAdapter extends KeyedAdapter implements ProviderAdapter {
   readonly type = 'cohere';
   readonly capabilities: Capabilities = PROVIDER_TYPES.cohere.capabilities;
@@ -137,6 +138,12 @@ export class CohereAdapter extends KeyedAdapter implements ProviderAdapter {
       model: request.model,
       usage: { prompt_tokens: tokens, total_tokens: tokens },
     };
+  }
+
+  rerank({ request, credential, signal }: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>> {
+    return this.upstream.json({ path: '/v2/rerank', headers: this.headers(credential), body: request, signal }, (body: unknown) =>
+      rerankAnswer(body, request.documents),
+    );
   }
 
   callCounts(): CallCounts {

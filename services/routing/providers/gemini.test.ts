@@ -56,6 +56,8 @@ describe('gemini adapter against the fake Gemini API', () => {
       jsonSchema: true,
       completions: false,
       moderations: false,
+      images: false,
+      rerank: false,
     });
     expect(adapter.credentialCount).toBe(2);
     expect(vertexProviderConfig.parse({ type: 'vertex', project: 'p', serviceAccountFile: '/k.json' })).toMatchObject({

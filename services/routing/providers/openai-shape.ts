@@ -91,6 +91,18 @@ export function embeddingsList(body: unknown): EmbeddingsResponse {
   return answer as unknown as EmbeddingsResponse;
 }
 
+/** Images made, each as b64_json or a url (https://platform.openai.com/docs/api-reference/images/object). */
+export function imagesList(body: unknown): Fields {
+  const answer = object(body, 'the images answer');
+  list(answer.data, 'data').forEach((raw, i) => {
+    const image = object(raw, `data[${i}]`);
+    if (typeof image.b64_json !== 'string' && typeof image.url !== 'string') throw new MalformedAnswer(`data[${i}] has neither b64_json nor url`);
+  });
+  optionalString(answer.size, 'size');
+  optionalString(answer.quality, 'quality');
+  return answer;
+}
+
 /** One result per input, each with its flag and categories (https://platform.openai.com/docs/api-reference/moderations/object). */
 export function moderationList(body: unknown): Fields {
   const answer = object(body, 'the moderation');

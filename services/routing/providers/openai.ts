@@ -3,7 +3,8 @@ import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, Embedding
 import { PROVIDER_TYPES } from './catalog.js';
 import { answerFrom, chunksFrom, quirksOf, requestFor } from './compatible.js';
 import { MalformedAnswer, Upstream, networkError } from './http.js';
-import { chatChunk, chatCompletion, embeddingsList, moderationList, textCompletion } from './openai-shape.js';
+import { rerankAnswer } from './rerank.js';
+import { chatChunk, chatCompletion, embeddingsList, imagesList, moderationList, textCompletion } from './openai-shape.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase, type KeyRing } from './schema.js';
 import type { CallCounts, Capabilities, Connection, ProviderAdapter, ProviderCall } from './types.js';
@@ -39,7 +40,7 @@ export const azureProviderConfig = z.strictObject({
 export type AzureProviderConfig = z.infer<typeof azureProviderConfig>;
 
 interface Endpoints {
-  path(kind: 'chat/completions' | 'completions' | 'embeddings' | 'moderations', model: string): string;
+  path(kind: 'chat/completions' | 'completions' | 'embeddings' | 'moderations' | 'images/generations' | 'rerank', model: string): string;
   auth(key: string): Record<string, string>;
   /**
    * Whether a chat's output cap goes as max_completion_tokens: OpenAI's own
@@ -115,6 +116,21 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
     return this.upstream.json(
       { path: this.endpoints.path('moderations', String(request.model)), headers: this.headers(credential), body: request, signal },
       moderationList,
+    );
+  }
+
+  images({ request, credential, signal }: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>> {
+    return this.upstream.json(
+      { path: this.endpoints.path('images/generations', String(request.model)), headers: this.headers(credential), body: request, signal },
+      imagesList,
+    );
+  }
+
+  /** vLLM's /rerank (Jina's shape), where capabilities.rerank; answered in Cohere's shape as the gateway's /v1/rerank is. */
+  rerank({ request, credential, signal }: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>> {
+    return this.upstream.json(
+      { path: this.endpoints.path('rerank', String(request.model)), headers: this.headers(credential), body: request, signal },
+      (body: unknown) => rerankAnswer(body, request.documents),
     );
   }
 

@@ -14,6 +14,10 @@ export interface Capabilities {
   completions: boolean;
   /** Serves OpenAI's /v1/moderations (no translation: only providers with OpenAI's own shape). */
   moderations: boolean;
+  /** Serves OpenAI's /v1/images/generations (no translation, as moderations). */
+  images: boolean;
+  /** Serves reranking (Cohere's /v2/rerank, or the Jina-shaped /rerank of vLLM), answered in Cohere's shape. */
+  rerank: boolean;
 }
 
 export interface Timeouts {
@@ -68,6 +72,10 @@ export interface ProviderAdapter {
   completionsStream?(call: ProviderCall<Record<string, unknown>>): Promise<AsyncIterable<Record<string, unknown>>>;
   /** OpenAI's /v1/moderations, request and response passed through as JSON; called only where capabilities.moderations. */
   moderations?(call: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>>;
+  /** OpenAI's /v1/images/generations, request and response passed through as JSON; called only where capabilities.images. */
+  images?(call: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>>;
+  /** Reranks documents for a query (body in Cohere's shape, model renamed), answered in Cohere's shape (providers/rerank.ts). */
+  rerank?(call: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>>;
   /** The provider's own prompt count (Anthropic's /v1/messages/count_tokens), for a body in the Messages API; others are counted locally. */
   countTokens?(call: ProviderCall<Record<string, unknown>>): Promise<{ input_tokens: number }>;
   /** Calls to the provider now: sent, and waiting for a connection (only under a maxConnections cap). */
@@ -184,5 +192,6 @@ export function usageFromOpenAI(raw: OpenAIUsage | null | undefined): Usage {
     reasoningTokens: reasoning,
     cacheWriteTokens: Math.max(tokens(raw.cache_creation_input_tokens), tokens(raw.prompt_tokens_details?.cache_write_tokens)),
     cacheWrite1hTokens: tokens(raw.cache_creation?.ephemeral_1h_input_tokens),
+    billed: undefined,
   };
 }

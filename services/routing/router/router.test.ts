@@ -27,6 +27,8 @@ class ScriptedAdapter implements ProviderAdapter {
     jsonSchema: true,
     completions: false,
     moderations: false,
+    images: false,
+    rerank: false,
   };
   readonly models = [];
   readonly calls: number[] = [];

@@ -55,6 +55,18 @@ export interface Usage {
   cacheWriteTokens: number;
   /** Of cache_write_tokens, those written to the one-hour cache (Anthropic, Bedrock), which costs more. */
   cacheWrite1hTokens: number;
+  /** What an API billed by something other than tokens (images, audio, rerank) billed; absent for token APIs. */
+  billed: BilledUnits | undefined;
+}
+
+/** A quantity of a unit priced by the model's catalog entry (services/kit/pricing/catalog.ts). */
+export interface BilledUnits {
+  /** "image" (priced by variant), "audio_second", "input_character" or "search_unit". */
+  unit: string;
+  /** How many: images, seconds (fractions of one too), characters, search units. */
+  quantity: number;
+  /** What picks an image's price: "<quality>/<size>", e.g. "hd/1024x1024"; else "". */
+  variant: string;
 }
 
 /** Which deployment produced an answer. */
@@ -431,6 +443,7 @@ function createBaseUsage(): Usage {
     reasoningTokens: 0,
     cacheWriteTokens: 0,
     cacheWrite1hTokens: 0,
+    billed: undefined,
   };
 }
 
@@ -456,6 +469,9 @@ export const Usage: MessageFns<Usage> = {
     }
     if (message.cacheWrite1hTokens !== 0) {
       writer.uint32(56).int64(message.cacheWrite1hTokens);
+    }
+    if (message.billed !== undefined) {
+      BilledUnits.encode(message.billed, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -529,6 +545,14 @@ export const Usage: MessageFns<Usage> = {
             message.cacheWrite1hTokens = longToNumber(reader.int64());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.billed = BilledUnits.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -578,6 +602,7 @@ export const Usage: MessageFns<Usage> = {
         : isSet(object.cache_write_1h_tokens)
         ? globalThis.Number(object.cache_write_1h_tokens)
         : 0,
+      billed: isSet(object.billed) ? BilledUnits.fromJSON(object.billed) : undefined,
     };
   },
 
@@ -604,6 +629,9 @@ export const Usage: MessageFns<Usage> = {
     if (message.cacheWrite1hTokens !== 0) {
       obj.cacheWrite1hTokens = Math.round(message.cacheWrite1hTokens);
     }
+    if (message.billed !== undefined) {
+      obj.billed = BilledUnits.toJSON(message.billed);
+    }
     return obj;
   },
 
@@ -619,6 +647,110 @@ export const Usage: MessageFns<Usage> = {
     message.reasoningTokens = object.reasoningTokens ?? 0;
     message.cacheWriteTokens = object.cacheWriteTokens ?? 0;
     message.cacheWrite1hTokens = object.cacheWrite1hTokens ?? 0;
+    message.billed = (object.billed !== undefined && object.billed !== null)
+      ? BilledUnits.fromPartial(object.billed)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBilledUnits(): BilledUnits {
+  return { unit: "", quantity: 0, variant: "" };
+}
+
+export const BilledUnits: MessageFns<BilledUnits> = {
+  encode(message: BilledUnits, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.unit !== "") {
+      writer.uint32(10).string(message.unit);
+    }
+    if (message.quantity !== 0) {
+      writer.uint32(17).double(message.quantity);
+    }
+    if (message.variant !== "") {
+      writer.uint32(26).string(message.variant);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BilledUnits {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBilledUnits();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.unit = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.quantity = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.variant = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BilledUnits {
+    return {
+      unit: isSet(object.unit) ? globalThis.String(object.unit) : "",
+      quantity: isSet(object.quantity) ? globalThis.Number(object.quantity) : 0,
+      variant: isSet(object.variant) ? globalThis.String(object.variant) : "",
+    };
+  },
+
+  toJSON(message: BilledUnits): unknown {
+    const obj: any = {};
+    if (message.unit !== "") {
+      obj.unit = message.unit;
+    }
+    if (message.quantity !== 0) {
+      obj.quantity = floatToJson(message.quantity);
+    }
+    if (message.variant !== "") {
+      obj.variant = message.variant;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BilledUnits>, I>>(base?: I): BilledUnits {
+    return BilledUnits.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BilledUnits>, I>>(object: I): BilledUnits {
+    const message = createBaseBilledUnits();
+    message.unit = object.unit ?? "";
+    message.quantity = object.quantity ?? 0;
+    message.variant = object.variant ?? "";
     return message;
   },
 };

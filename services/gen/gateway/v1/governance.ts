@@ -18,7 +18,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { Actor, Refusal, RequestContext, Served, Usage } from "./common.js";
+import { Actor, BilledUnits, Refusal, RequestContext, Served, Usage } from "./common.js";
 
 export const protobufPackage = "gateway.v1";
 
@@ -53,6 +53,8 @@ export interface AuthorizeRequest {
   promptO200kTokens: number;
   /** Answers asked for (n); each may use the whole output cap. 0 means 1. */
   choices: number;
+  /** For an API billed by unit (images, audio, rerank): the most the request can be billed, reserved at its price. */
+  billed: BilledUnits | undefined;
 }
 
 export interface AuthorizeResponse {
@@ -185,6 +187,7 @@ function createBaseAuthorizeRequest(): AuthorizeRequest {
     holder: "",
     promptO200kTokens: 0,
     choices: 0,
+    billed: undefined,
   };
 }
 
@@ -216,6 +219,9 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     }
     if (message.choices !== 0) {
       writer.uint32(72).uint32(message.choices);
+    }
+    if (message.billed !== undefined) {
+      BilledUnits.encode(message.billed, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -305,6 +311,14 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
             message.choices = reader.uint32();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.billed = BilledUnits.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -344,6 +358,7 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
         ? globalThis.Number(object.prompt_o200k_tokens)
         : 0,
       choices: isSet(object.choices) ? globalThis.Number(object.choices) : 0,
+      billed: isSet(object.billed) ? BilledUnits.fromJSON(object.billed) : undefined,
     };
   },
 
@@ -376,6 +391,9 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     if (message.choices !== 0) {
       obj.choices = Math.round(message.choices);
     }
+    if (message.billed !== undefined) {
+      obj.billed = BilledUnits.toJSON(message.billed);
+    }
     return obj;
   },
 
@@ -395,6 +413,9 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     message.holder = object.holder ?? "";
     message.promptO200kTokens = object.promptO200kTokens ?? 0;
     message.choices = object.choices ?? 0;
+    message.billed = (object.billed !== undefined && object.billed !== null)
+      ? BilledUnits.fromPartial(object.billed)
+      : undefined;
     return message;
   },
 };

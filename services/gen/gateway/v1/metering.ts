@@ -64,6 +64,8 @@ export interface SpendRow {
   cacheWriteCostUsd: string;
   outputCostUsd: string;
   reasoningCostUsd: string;
+  /** What APIs billed by unit (images, audio, rerank) billed, also a part of cost_usd. */
+  unitsCostUsd: string;
 }
 
 export interface SpendRow_GroupEntry {
@@ -343,6 +345,7 @@ function createBaseSpendRow(): SpendRow {
     cacheWriteCostUsd: "",
     outputCostUsd: "",
     reasoningCostUsd: "",
+    unitsCostUsd: "",
   };
 }
 
@@ -395,6 +398,9 @@ export const SpendRow: MessageFns<SpendRow> = {
     }
     if (message.reasoningCostUsd !== "") {
       writer.uint32(130).string(message.reasoningCostUsd);
+    }
+    if (message.unitsCostUsd !== "") {
+      writer.uint32(138).string(message.unitsCostUsd);
     }
     return writer;
   },
@@ -543,6 +549,14 @@ export const SpendRow: MessageFns<SpendRow> = {
             message.reasoningCostUsd = reader.string();
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.unitsCostUsd = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -642,6 +656,11 @@ export const SpendRow: MessageFns<SpendRow> = {
         : isSet(object.reasoning_cost_usd)
         ? globalThis.String(object.reasoning_cost_usd)
         : "",
+      unitsCostUsd: isSet(object.unitsCostUsd)
+        ? globalThis.String(object.unitsCostUsd)
+        : isSet(object.units_cost_usd)
+        ? globalThis.String(object.units_cost_usd)
+        : "",
     };
   },
 
@@ -701,6 +720,9 @@ export const SpendRow: MessageFns<SpendRow> = {
     if (message.reasoningCostUsd !== "") {
       obj.reasoningCostUsd = message.reasoningCostUsd;
     }
+    if (message.unitsCostUsd !== "") {
+      obj.unitsCostUsd = message.unitsCostUsd;
+    }
     return obj;
   },
 
@@ -733,6 +755,7 @@ export const SpendRow: MessageFns<SpendRow> = {
     message.cacheWriteCostUsd = object.cacheWriteCostUsd ?? "";
     message.outputCostUsd = object.outputCostUsd ?? "";
     message.reasoningCostUsd = object.reasoningCostUsd ?? "";
+    message.unitsCostUsd = object.unitsCostUsd ?? "";
     return message;
   },
 };

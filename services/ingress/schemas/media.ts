@@ -1,0 +1,51 @@
+import { count, type Fragments, type Schema, string } from './common.js';
+
+/*
+ * The bodies of the APIs billed by unit: images and rerank (and, as they come, audio). Their billing fields (n, size, quality)
+ * get the API's types, so what governance reserves and routing bills is read from checked values.
+ */
+
+/** Most images one request may ask for: OpenAI's limit for dall-e-2, the most any of its image models allows. */
+const MAX_IMAGES = 10;
+
+/**
+ * OpenAI's /v1/images/generations (https://platform.openai.com/docs/api-reference/images/create). The model is
+ * required here, though OpenAI defaults it: the gateway routes and allows by it. Streamed partial images (stream)
+ * are not served yet: refused, rather than answered whole to a client that waits for events.
+ */
+export function imagesSchema(f: Fragments): Schema {
+  return {
+    type: 'object',
+    required: ['model', 'prompt'],
+    properties: {
+      model: f.model,
+      prompt: { type: 'string', minLength: 1, maxLength: 32_000 },
+      n: count(1, MAX_IMAGES),
+      size: { type: ['string', 'null'], pattern: '^(auto|[0-9]{2,5}x[0-9]{2,5})$', description: 'auto or WIDTHxHEIGHT, e.g. 1024x1024' },
+      quality: { enum: ['standard', 'hd', 'low', 'medium', 'high', 'auto', null] },
+      response_format: { enum: ['url', 'b64_json', null] },
+      style: { enum: ['vivid', 'natural', null] },
+      stream: { enum: [false, null], description: 'false: streamed image generation is not served by the gateway' },
+      user: f.name,
+    },
+  };
+}
+
+/**
+ * Reranking in Cohere's shape (https://docs.cohere.com/v2/reference/rerank), which vLLM's /rerank takes too: a
+ * query and the documents to rank as strings, at most maxInputs of them.
+ */
+export function rerankSchema(f: Fragments): Schema {
+  return {
+    type: 'object',
+    required: ['model', 'query', 'documents'],
+    properties: {
+      model: f.model,
+      query: { type: 'string', minLength: 1 },
+      documents: { type: 'array', minItems: 1, maxItems: f.limits.maxInputs, items: string, description: 'an array of strings' },
+      top_n: count(1, f.limits.maxInputs),
+      max_tokens_per_doc: count(1),
+      return_documents: { type: ['boolean', 'null'] },
+    },
+  };
+}

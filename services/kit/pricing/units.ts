@@ -1,0 +1,61 @@
+import type { BilledUnits } from '../../gen/gateway/v1/common.js';
+import type { ModelPrice } from './catalog.js';
+import { MONEY_DECIMALS, scaled, type Money } from './money.js';
+
+/** The key of an image's price in a catalog entry's `images` table: its quality and size, as the images API names them. */
+export function imageVariant(quality: string, size: string): string {
+  return `${quality}/${size}`;
+}
+
+/** A price in USD per unit as Money (exact: config allows no more decimals than Money holds). */
+export function perUnit(usd: number): Money | undefined {
+  return scaled(usd, MONEY_DECIMALS);
+}
+
+const larger = (a: bigint, b: bigint) => (a > b ? a : b);
+const dearest = (prices: Money[]) => prices.reduce(larger, 0n);
+
+/**
+ * What units billed by an API other than tokens cost at a model's price, or undefined when the entry has no price
+ * for that unit. An image of a quality and size the table does not name ("auto", or a size added since) is priced
+ * at the dearest image there: never less than it may have cost.
+ */
+export function unitsCost(price: ModelPrice, billed: BilledUnits): Money | undefined {
+  const quantity = Number.isFinite(billed.quantity) && billed.quantity > 0 ? billed.quantity : 0;
+  if (billed.unit === 'image' && price.images) {
+    const table = Object.fromEntries(Object.entries(price.images).map(([variant, usd]) => [variant, perUnit(usd) ?? 0n]));
+    const each = table[billed.variant] ?? dearest(Object.values(table));
+    return BigInt(Math.ceil(quantity)) * each;
+  }
+  if (billed.unit === 'search_unit' && price.searchUnit !== undefined) return BigInt(Math.ceil(quantity)) * (perUnit(price.searchUnit) ?? 0n);
+  return undefined;
+}
+
+/** The images API's fields that bill: how many, their quality and size (as a request asks, or an answer reports). */
+interface ImageFields {
+  n?: unknown;
+  quality?: unknown;
+  size?: unknown;
+}
+
+const named = (value: unknown, fallback: string) => (typeof value === 'string' && value ? value : fallback);
+
+/**
+ * Images as billed units: `made` of them (else the `n` asked for, 1 by default), of the quality and size the answer
+ * reports, else those asked for, else the API's defaults for dall-e ("standard", "1024x1024"). Ingress reserves
+ * what the request asks for; routing bills what the provider answered.
+ */
+export function billedImages(request: ImageFields, answer?: ImageFields & { made: number }): BilledUnits {
+  const asked = typeof request.n === 'number' && request.n > 0 ? request.n : 1;
+  const quality = named(answer?.quality, named(request.quality, 'standard'));
+  const size = named(answer?.size, named(request.size, '1024x1024'));
+  return { unit: 'image', quantity: answer ? answer.made : asked, variant: imageVariant(quality, size) };
+}
+
+/** Documents one search unit covers, as Cohere bills (a long document split into chunks counts as more; not counted here). */
+const DOCUMENTS_PER_SEARCH_UNIT = 100;
+
+/** Search units of a rerank over `documents`, as Cohere bills them: one per query over up to 100 documents. */
+export function searchUnitsOf(documents: unknown): number {
+  return Math.max(1, Math.ceil((Array.isArray(documents) ? documents.length : 0) / DOCUMENTS_PER_SEARCH_UNIT));
+}
