@@ -1,7 +1,7 @@
 import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetterTables } from '../kit/bus/dead-letters.js';
 import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
-import { PARTITION_FUNCTIONS, partitionLedger } from './partitions.js';
+import { PARTITION_FUNCTIONS, partitionLedger, RETENTION_FLOOR_FUNCTION } from './partitions.js';
 import { toolCallMigrations } from './tool-calls.js';
 
 export const meteringMigrations: Migration[] = [
@@ -92,6 +92,11 @@ export const meteringMigrations: Migration[] = [
           ['usage_records_customer', 'customer_id, occurred_at'],
         ],
       })}`,
+  },
+  {
+    version: 6,
+    description: "partitions kept for the owner's retention floor at least",
+    sql: RETENTION_FLOOR_FUNCTION,
   },
 ];
 
