@@ -1,78 +1,151 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Database } from '../kit/db/types.js';
+import type { Database, Queryable } from '../kit/db/types.js';
 import { archivedEvent } from '../kit/events.js';
+import type { Logger } from '../kit/log.js';
 import { lockChain, type ChainKey } from './chain.js';
+import { signCheckpoint, type Checkpoint } from './checkpoints.js';
 import { writeAuditEvents } from './writer.js';
 
 const PAGE = 5_000;
 
 export interface Archived {
   rows: number;
+  firstSeq: number;
   upToSeq: number;
   file: string;
   sha256: string;
+  checkpoint: Checkpoint;
+}
+
+export interface Expired {
+  /** The rows that left the log, when any did. */
+  archived?: Archived;
+  /** Partitions made ahead and months dropped whole. */
+  partitions: { action: 'created' | 'dropped'; name: string }[];
 }
 
 /**
- * Moves the rows older than `cutoff` (the oldest run of them, in chain order)
- * to an NDJSON archive file, then deletes them, all in one transaction that
- * holds the chain: the file is written and fsync'd first, the archive is
- * recorded with the last archived hash (where verify resumes), and an
- * audit.archived row — naming the file and its SHA-256 — is chained onto the
- * log itself, keyed, so verify trusts an archive only the chain vouches for.
- * Runs as the maintainer role, the one that may delete, and only rows an
- * archive record covers (the table's trigger refuses any other).
+ * Writes the rows from `first` to `upTo` (chain order) to an NDJSON file, fsync'd, with a checkpoint of its last
+ * row signed by the chain key beside it (`<file>.checkpoint.json`), and records the archive: where verify resumes
+ * when the file is kept elsewhere.
  */
-export async function archiveOlderThan(db: Database, cutoff: Date, dir: string, key: ChainKey): Promise<Archived | undefined> {
+async function archiveRows(tx: Queryable, first: number, upTo: number, dir: string, key: ChainKey): Promise<Archived> {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `audit-${first}-${upTo}.ndjson`);
+  const handle = await open(file, 'w');
+  const digest = createHash('sha256');
+  let rows = 0;
+  let lastHash = '';
+  try {
+    for (let after = first - 1; after < upTo; ) {
+      const { rows: page } = await tx.query<Record<string, unknown> & { seq: string; hash: string }>(
+        `SELECT * FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT ${PAGE}`,
+        [after, upTo],
+      );
+      if (page.length === 0) break;
+      const text = page.map((row) => `${JSON.stringify(row)}\n`).join('');
+      digest.update(text);
+      await handle.write(text);
+      rows += page.length;
+      after = Number(page.at(-1)!.seq);
+      lastHash = page.at(-1)!.hash;
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  const sha256 = digest.digest('hex');
+  const checkpoint = signCheckpoint(key, { seq: upTo, hash: lastHash }, new Date());
+  writeFileSync(`${file}.checkpoint.json`, `${JSON.stringify(checkpoint)}\n`, { mode: 0o600 });
+  await tx.query('INSERT INTO audit_archives (first_seq, up_to_seq, last_hash, rows, file, file_sha256, checkpoint) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+    first,
+    upTo,
+    lastHash,
+    rows,
+    file,
+    sha256,
+    JSON.stringify(checkpoint),
+  ]);
+  return { rows, firstSeq: first, upToSeq: upTo, file, sha256, checkpoint };
+}
+
+/**
+ * Expires the months past retention, whole, in one transaction that holds the chain: every row before the first
+ * kept month (audit_expiry_boundary, which holds to the owner's floor), and any row chained before one of them, is
+ * archived (archiveRows); the owner's audit_maintain_partitions then drops the months an archive now covers — a
+ * DROP, no row-by-row DELETE — and the few rows left under the archive (a later month's first rows chained before
+ * the last of the expired one, strays of the DEFAULT partition) are deleted; last, an audit.archived row naming the
+ * file, its SHA-256 and the months dropped is chained onto the log, keyed, so verify trusts an archive only the
+ * chain vouches for. With `retentionDays` 0 it only makes the coming months' partitions.
+ * Runs as the maintainer role, which may drop or delete nothing else (partitions.ts).
+ */
+export async function expireMonths(db: Database, retentionDays: number, dir: string, key: ChainKey): Promise<Expired> {
   return db.transaction(async (tx) => {
     await lockChain(tx);
-    const { rows: bounds } = await tx.query<{ first: string | null; up_to: string | null }>(
-      `SELECT (SELECT min(seq) FROM audit_events)::text AS first,
-              (SELECT CASE WHEN min(seq) FILTER (WHERE occurred_at >= $1) IS NULL THEN max(seq) ELSE min(seq) FILTER (WHERE occurred_at >= $1) - 1 END
-                 FROM audit_events)::text AS up_to`,
-      [cutoff],
-    );
-    const first = Number(bounds[0]?.first ?? 0);
-    const upTo = Number(bounds[0]?.up_to ?? 0);
-    if (!first || upTo < first) return undefined;
-
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `audit-${first}-${upTo}.ndjson`);
-    const handle = await open(file, 'w');
-    const digest = createHash('sha256');
-    let rows = 0;
-    let lastHash = '';
-    try {
-      for (let after = first - 1; after < upTo; ) {
-        const { rows: page } = await tx.query<Record<string, unknown> & { seq: string; hash: string }>(
-          `SELECT * FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT ${PAGE}`,
-          [after, upTo],
-        );
-        if (page.length === 0) break;
-        const text = page.map((row) => `${JSON.stringify(row)}\n`).join('');
-        digest.update(text);
-        await handle.write(text);
-        rows += page.length;
-        after = Number(page.at(-1)!.seq);
-        lastHash = page.at(-1)!.hash;
-      }
-      await handle.sync();
-    } finally {
-      await handle.close();
+    let archived: Archived | undefined;
+    if (retentionDays > 0) {
+      const { rows: bounds } = await tx.query<{ first: string | null; up_to: string | null }>(
+        `SELECT (SELECT min(seq) FROM audit_events)::text AS first,
+                (SELECT max(seq) FROM audit_events WHERE occurred_at < audit_expiry_boundary($1))::text AS up_to`,
+        [retentionDays],
+      );
+      const first = Number(bounds[0]?.first ?? 0);
+      const upTo = Number(bounds[0]?.up_to ?? 0);
+      if (first && upTo >= first) archived = await archiveRows(tx, first, upTo, dir, key);
     }
-    const sha256 = digest.digest('hex');
-    await tx.query('INSERT INTO audit_archives (up_to_seq, last_hash, rows, file, file_sha256) VALUES ($1, $2, $3, $4, $5)', [
-      upTo,
-      lastHash,
-      rows,
-      file,
-      sha256,
-    ]);
-    await tx.query('DELETE FROM audit_events WHERE seq <= $1', [upTo]);
-    await writeAuditEvents(tx, [archivedEvent({ service: 'audit' }, { upToSeq: upTo, rows, lastHash, file, fileSha256: sha256 })], key);
-    return { rows, upToSeq: upTo, file, sha256 };
+    const { rows } = await tx.query<{ action: 'created' | 'dropped'; partition_name: string }>(
+      'SELECT action, partition_name FROM audit_maintain_partitions($1)',
+      [retentionDays],
+    );
+    const partitions = rows.map((r) => ({ action: r.action, name: r.partition_name }));
+    if (archived) {
+      await tx.query('DELETE FROM audit_events WHERE seq <= $1', [archived.upToSeq]);
+      await writeAuditEvents(
+        tx,
+        [
+          archivedEvent(
+            { service: 'audit' },
+            {
+              upToSeq: archived.upToSeq,
+              rows: archived.rows,
+              lastHash: archived.checkpoint.hash,
+              file: archived.file,
+              fileSha256: archived.sha256,
+              droppedPartitions: partitions.filter((p) => p.action === 'dropped').map((p) => p.name),
+            },
+          ),
+        ],
+        key,
+      );
+    }
+    return { archived, partitions };
   });
+}
+
+/** Keeps the audit log's partitions now and every interval, and expires its months past retention (0: none); returns the timer. */
+export function startRetention(
+  db: Database,
+  key: ChainKey,
+  settings: { days: number; dir: string; checkIntervalMinutes: number },
+  log: Logger,
+): NodeJS.Timeout {
+  const run = () =>
+    expireMonths(db, settings.days, settings.dir, key).then(
+      ({ archived, partitions }) => {
+        for (const p of partitions) log.info({ partition: p.name }, `audit log partition ${p.action}`);
+        if (archived)
+          log.info(
+            { rows: archived.rows, firstSeq: archived.firstSeq, upToSeq: archived.upToSeq, file: archived.file, sha256: archived.sha256 },
+            'archived audit rows past retention',
+          );
+      },
+      (err: unknown) => log.error({ err }, 'audit retention failed; will try again'),
+    );
+  void run();
+  const timer = setInterval(() => void run(), settings.checkIntervalMinutes * 60_000);
+  timer.unref();
+  return timer;
 }
