@@ -72,14 +72,25 @@ async function archiveRows(tx: Queryable, first: number, upTo: number, dir: stri
   return { rows, firstSeq: first, upToSeq: upTo, file, sha256, checkpoint };
 }
 
+/** The months the archive empties: those of its rows before the first kept month (the DEFAULT partition is never dropped). */
+async function expiringMonths(tx: Queryable, archived: Archived, retentionDays: number): Promise<string[]> {
+  const { rows } = await tx.query<{ name: string }>(
+    `SELECT DISTINCT tableoid::regclass::text AS name FROM audit_events
+      WHERE seq BETWEEN $1 AND $2 AND occurred_at < audit_expiry_boundary($3) ORDER BY 1`,
+    [archived.firstSeq, archived.upToSeq, retentionDays],
+  );
+  return rows.map((r) => r.name).filter((name) => name !== 'audit_events_default');
+}
+
 /**
  * Expires the months past retention, whole, in one transaction that holds the chain: every row before the first
  * kept month (audit_expiry_boundary, which holds to the owner's floor), and any row chained before one of them, is
- * archived (archiveRows); the owner's audit_maintain_partitions then drops the months an archive now covers — a
- * DROP, no row-by-row DELETE — and the few rows left under the archive (a later month's first rows chained before
- * the last of the expired one, strays of the DEFAULT partition) are deleted; last, an audit.archived row naming the
- * file, its SHA-256 and the months dropped is chained onto the log, keyed, so verify trusts an archive only the
- * chain vouches for. With `retentionDays` 0 it only makes the coming months' partitions.
+ * archived (archiveRows), so an archive is always a run of the chain; the owner's audit_maintain_partitions then
+ * drops the months an archive now covers — a DROP, no row-by-row DELETE. A later month's rows chained before the last
+ * of an expired one (a batch across the month's end) are in the archive too, and stay in their month, within
+ * retention, until it goes; verify walks the database from the archive's last row. An audit.archived row naming
+ * the file, its SHA-256 and the months to drop is chained onto the log first, keyed, so verify trusts an archive
+ * only the chain vouches for. With `retentionDays` 0 it only makes the coming months' partitions.
  * Runs as the maintainer role, which may drop or delete nothing else (partitions.ts).
  */
 export async function expireMonths(db: Database, retentionDays: number, dir: string, key: ChainKey): Promise<Expired> {
@@ -87,39 +98,35 @@ export async function expireMonths(db: Database, retentionDays: number, dir: str
     await lockChain(tx);
     let archived: Archived | undefined;
     if (retentionDays > 0) {
+      // From the first row no archive holds: a row chained before an expired month's last one, but of a later month,
+      // was archived with it and stays in its month until that is dropped.
       const { rows: bounds } = await tx.query<{ first: string | null; up_to: string | null }>(
-        `SELECT (SELECT min(seq) FROM audit_events)::text AS first,
-                (SELECT max(seq) FROM audit_events WHERE occurred_at < audit_expiry_boundary($1))::text AS up_to`,
+        `WITH archived AS (SELECT coalesce(max(up_to_seq), 0) AS seq FROM audit_archives)
+         SELECT (SELECT min(seq) FROM audit_events WHERE seq > (SELECT seq FROM archived))::text AS first,
+                (SELECT max(seq) FROM audit_events WHERE seq > (SELECT seq FROM archived) AND occurred_at < audit_expiry_boundary($1))::text AS up_to`,
         [retentionDays],
       );
       const first = Number(bounds[0]?.first ?? 0);
       const upTo = Number(bounds[0]?.up_to ?? 0);
       if (first && upTo >= first) archived = await archiveRows(tx, first, upTo, dir, key);
     }
+    // Chained before anything goes: the archive's last row may be the chain's head (a late row of an expired month).
+    const expiring = archived ? await expiringMonths(tx, archived, retentionDays) : [];
+    if (archived) {
+      const { checkpoint, file, sha256 } = archived;
+      const record = { upToSeq: archived.upToSeq, rows: archived.rows, lastHash: checkpoint.hash, file, fileSha256: sha256, droppedPartitions: expiring };
+      await writeAuditEvents(tx, [archivedEvent({ service: 'audit' }, record)], key);
+    }
     const { rows } = await tx.query<{ action: 'created' | 'dropped'; partition_name: string }>(
       'SELECT action, partition_name FROM audit_maintain_partitions($1)',
       [retentionDays],
     );
     const partitions = rows.map((r) => ({ action: r.action, name: r.partition_name }));
+    const kept = expiring.filter((name) => !partitions.some((p) => p.action === 'dropped' && p.name === name));
+    if (kept.length > 0) throw new Error(`audit months ${kept.join(', ')} were archived but not dropped; nothing expired`);
     if (archived) {
-      await tx.query('DELETE FROM audit_events WHERE seq <= $1', [archived.upToSeq]);
-      await writeAuditEvents(
-        tx,
-        [
-          archivedEvent(
-            { service: 'audit' },
-            {
-              upToSeq: archived.upToSeq,
-              rows: archived.rows,
-              lastHash: archived.checkpoint.hash,
-              file: archived.file,
-              fileSha256: archived.sha256,
-              droppedPartitions: partitions.filter((p) => p.action === 'dropped').map((p) => p.name),
-            },
-          ),
-        ],
-        key,
-      );
+      // Strays of the DEFAULT partition from before the first kept month (a clock far off): few, deleted one by one.
+      await tx.query('DELETE FROM audit_events WHERE seq <= $1 AND occurred_at < audit_expiry_boundary($2)', [archived.upToSeq, retentionDays]);
     }
     return { archived, partitions };
   });
