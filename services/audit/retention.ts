@@ -72,14 +72,16 @@ async function archiveRows(tx: Queryable, first: number, upTo: number, dir: stri
   return { rows, firstSeq: first, upToSeq: upTo, file, sha256, checkpoint };
 }
 
-/** The months the archive empties: those of its rows before the first kept month (the DEFAULT partition is never dropped). */
-async function expiringMonths(tx: Queryable, archived: Archived, retentionDays: number): Promise<string[]> {
+/** The months before the first kept one, which the archive has emptied of unarchived rows: from the catalog, not their rows. */
+async function expiringMonths(tx: Queryable, retentionDays: number): Promise<string[]> {
   const { rows } = await tx.query<{ name: string }>(
-    `SELECT DISTINCT tableoid::regclass::text AS name FROM audit_events
-      WHERE seq BETWEEN $1 AND $2 AND occurred_at < audit_expiry_boundary($3) ORDER BY 1`,
-    [archived.firstSeq, archived.upToSeq, retentionDays],
+    `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = 'audit_events'::regclass AND c.relname ~ '^audit_events_p[0-9]{6}$'
+        AND (to_date(right(c.relname, 6), 'YYYYMM') + interval '1 month')::timestamp AT TIME ZONE 'UTC' <= audit_expiry_boundary($1)
+      ORDER BY 1`,
+    [retentionDays],
   );
-  return rows.map((r) => r.name).filter((name) => name !== 'audit_events_default');
+  return rows.map((r) => r.name);
 }
 
 /**
@@ -111,7 +113,7 @@ export async function expireMonths(db: Database, retentionDays: number, dir: str
       if (first && upTo >= first) archived = await archiveRows(tx, first, upTo, dir, key);
     }
     // Chained before anything goes: the archive's last row may be the chain's head (a late row of an expired month).
-    const expiring = archived ? await expiringMonths(tx, archived, retentionDays) : [];
+    const expiring = archived ? await expiringMonths(tx, retentionDays) : [];
     if (archived) {
       const { checkpoint, file, sha256 } = archived;
       const record = { upToSeq: archived.upToSeq, rows: archived.rows, lastHash: checkpoint.hash, file, fileSha256: sha256, droppedPartitions: expiring };
