@@ -44,14 +44,23 @@ export async function benchAuditLog(b: Bench): Promise<void> {
   await db.transaction((tx) => ensureKeyed(tx, keys));
 
   let start = process.hrtime.bigint();
+  // The rate of the first and the last tenth of the rows: does ingest slow as the log fills?
+  const tenth = Math.floor(b.rows / 10 / b.batch) * b.batch;
+  const rates: number[] = [];
+  let since = start;
   for (let i = 0; i < b.rows; i += b.batch) {
+    if (tenth > 0 && (i === tenth || i === b.rows - tenth)) {
+      if (i === tenth) rates.push(tenth / (ms(since) / 1000));
+      since = process.hrtime.bigint();
+    }
     const events = Array.from({ length: Math.min(b.batch, b.rows - i) }, (_, j) => b.event(i + j));
     await db.transaction((tx) => writeAuditEvents(tx, events, keys.current));
   }
+  if (tenth > 0) rates.push(tenth / (ms(since) / 1000));
   const ingest = ms(start);
   await db.exec('VACUUM ANALYZE audit_events');
   console.log(
-    `${b.rows.toLocaleString('en')} audit rows written in ${(ingest / 1000).toFixed(1)} s: ${Math.round(b.rows / (ingest / 1000)).toLocaleString('en')} rows/s (chained and keyed, batches of ${b.batch})`,
+    `${b.rows.toLocaleString('en')} audit rows written in ${(ingest / 1000).toFixed(1)} s: ${Math.round(b.rows / (ingest / 1000)).toLocaleString('en')} rows/s (chained and keyed, batches of ${b.batch}); first tenth ${rates.map((r) => Math.round(r).toLocaleString('en')).join(' rows/s, last tenth ')} rows/s`,
   );
   const widths = await db.query<{ row: number; payload: number }>(
     'SELECT avg(pg_column_size(a.*))::int AS row, avg(pg_column_size(payload))::int AS payload FROM audit_events a',
