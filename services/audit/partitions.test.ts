@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,13 +8,14 @@ import { migrate } from '../kit/db/migrate.js';
 import type { Database } from '../kit/db/types.js';
 import { EventType, requestEvent } from '../kit/events.js';
 import { createLogger } from '../kit/log.js';
-import { chainHead, chainUnhashedRows } from './chain.js';
+import { eventually } from '../../test/harness/infra.js';
+import { chainHead, chainUnhashedRows, lockChain } from './chain.js';
 import { signCheckpoint } from './checkpoints.js';
 import { ensureKeyed, keysOf } from './keys.js';
 import { auditMigrations } from './migrations.js';
 import { expireMonths } from './retention.js';
 import { verifyChain } from './verify.js';
-import { writeAuditEvents } from './writer.js';
+import { appendToChain, writeAuditEvents } from './writer.js';
 
 const log = createLogger({ level: 'silent' });
 const keys = keysOf('a chain key of at least 32 characters, for tests');
@@ -155,6 +156,36 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('a
     expect(await verifyChain(db, { keys })).toMatchObject({ ok: true, rows: 7, unchecked: [] });
     expect((await expireMonths(db, days, dir, keys.current)).archived).toBeUndefined();
     expect(existsSync(dir)).toBe(true);
+  });
+
+  // PGlite has one connection: no writer can chain while the expiry waits for the lock.
+  it.skipIf(kind === 'pglite')('adds to the archive the rows chained while it was written, before the lock was taken', async () => {
+    const db = await auditLog(99);
+    await db.transaction((tx) => ensureKeyed(tx, keys));
+    await db.query("SELECT audit_add_partition('audit_events', '2024-01-01')");
+    await write(db, [event('req_jan', new Date('2024-01-10T00:00:00Z')), event('req_now', new Date())]);
+    const dir = mkdtempSync(join(tmpdir(), 'gw-audit-race-'));
+    let expiry: ReturnType<typeof expireMonths> | undefined;
+    // A writer holds the chain while the expiry exports, and chains a late January row once the expiry waits for it.
+    await db.transaction(async (tx) => {
+      await lockChain(tx);
+      expiry = expireMonths(db, keepingFrom(new Date('2024-02-01T00:00:00Z')), dir, keys.current);
+      await eventually('the expiry to wait for the chain', async () =>
+        (
+          await tx.query(
+            "SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database WHERE d.datname = current_database() AND locktype = 'advisory' AND NOT granted",
+          )
+        ).rowCount
+          ? true
+          : undefined,
+      );
+      await appendToChain(tx, [event('req_jan_late', new Date('2024-01-31T00:00:00Z'))], keys.current);
+    });
+    const { archived, partitions } = await expiry!;
+    expect(archived).toMatchObject({ rows: 4, upToSeq: 4 }); // the chain_keyed row, req_jan, req_now, req_jan_late
+    expect(partitions).toEqual([{ action: 'dropped', name: 'audit_events_p202401' }]);
+    expect(readdirSync(dir).sort()).toEqual(['audit-1-4.ndjson', 'audit-1-4.ndjson.checkpoint.json']);
+    expect(await verifyChain(db, { keys })).toMatchObject({ ok: true, rows: 5, archives: 1 });
   });
 
   it('drops no month an archive does not cover, nor one younger than the owner\u2019s floor', async () => {
