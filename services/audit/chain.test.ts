@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { chainUnhashedRows, LOCK_CHAIN } from './chain.js';
 import { signCheckpoint } from './checkpoints.js';
 import { ensureKeyed, keysOf } from './keys.js';
-import { archiveOlderThan } from './retention.js';
+import { expireMonths } from './retention.js';
 import { auditMigrations } from './migrations.js';
 import { signedHead, verifyChain } from './verify.js';
 import { appendToChain, writeAuditEvents } from './writer.js';
@@ -165,7 +165,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('t
     expect(await verifyChain(db, { keys })).toMatchObject({ ok: true, rows: 8 });
 
     const dir = mkdtempSync(join(tmpdir(), 'gw-archive-'));
-    const archived = await archiveOlderThan(db, new Date(Date.now() - 30 * 86_400_000), dir, keys.current);
+    const { archived } = await expireMonths(db, 30, dir, keys.current);
     expect(archived).toMatchObject({ rows: 5 });
     const text = readFileSync(archived!.file, 'utf8');
     expect(createHash('sha256').update(text).digest('hex')).toBe(archived!.sha256);
@@ -180,7 +180,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('t
     const { rows } = await db.query<{ event_type: string }>('SELECT event_type FROM audit_events ORDER BY seq');
     expect(rows.map((r) => r.event_type)).toEqual(['request.completed', 'request.completed', 'request.completed', 'audit.archived']);
     expect(await verifyChain(db, { keys })).toMatchObject({ ok: true, rows: 9, archives: 1 });
-    expect(await archiveOlderThan(db, new Date(Date.now() - 30 * 86_400_000), dir, keys.current)).toBeUndefined();
+    expect((await expireMonths(db, 30, dir, keys.current)).archived).toBeUndefined();
 
     // An archive record the chain does not vouch for is named, not trusted.
     await db.query('INSERT INTO audit_archives (up_to_seq, last_hash, rows, file, file_sha256) VALUES ($1, $2, 1, $3, $4)', [

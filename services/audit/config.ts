@@ -10,12 +10,21 @@ export const auditConfig = z
     sinks: siemConfig.describe('SIEM destinations: each its own durable consumer (syslog, Splunk HEC, webhook), in OCSF, CEF or native JSON.'),
     retention: z
       .strictObject({
-        days: z.number().int().min(0).default(0).describe('Rows older than this many days are archived (0: keep forever).'),
+        days: z
+          .number()
+          .int()
+          .min(0)
+          .default(0)
+          .describe(
+            'Each month of the log is archived and dropped once its last day is older than this many days, never sooner than database.retentionFloorDays (0: keep forever).',
+          ),
         archiveDir: z.string().default('').describe('Folder for archive files. Empty: <dataDir>/audit-archive.'),
-        checkIntervalMinutes: z.number().positive().default(60).describe('How often old rows are looked for.'),
+        checkIntervalMinutes: z.number().positive().default(60).describe('How often months are made ahead and expired ones looked for.'),
       })
       .prefault({})
-      .describe('Rows past the retention period are exported to an NDJSON file, then deleted; the archive is recorded in the chain itself.'),
+      .describe(
+        'Months past the retention period are exported to an NDJSON file with a signed checkpoint of their last row, then dropped whole; the archive is recorded in the chain itself (docs/audit.md).',
+      ),
     chainKey: z
       .string()
       .default('')

@@ -6,32 +6,14 @@ import type { AuditConfig } from './config.js';
 import { auditDatabase } from './migrations.js';
 import { AuditService } from '../gen/gateway/v1/audit.js';
 import { join } from 'node:path';
-import type { Database } from '../kit/db/types.js';
-import type { Logger } from '../kit/log.js';
 import { stringsIn } from '../kit/secrets/store.js';
-import { LOCK_CHAIN, type ChainKey } from './chain.js';
+import { LOCK_CHAIN } from './chain.js';
 import { startCheckpoints } from './checkpoints.js';
 import { ensureKeyed, loadChainKeys } from './keys.js';
 import { startSinks } from './siem/index.js';
-import { archiveOlderThan } from './retention.js';
+import { startRetention } from './retention.js';
 import { AuditReader } from './query.js';
 import { appendToChain } from './writer.js';
-
-/** Archives rows past the retention period, now and then (off when days is 0). */
-function startRetention(db: Database, key: ChainKey, settings: AuditConfig['retention'], defaultDir: string, log: Logger): NodeJS.Timeout | undefined {
-  if (settings.days === 0) return undefined;
-  const run = () =>
-    archiveOlderThan(db, new Date(Date.now() - settings.days * 86_400_000), settings.archiveDir || defaultDir, key).then(
-      (archived) =>
-        archived &&
-        log.info({ rows: archived.rows, upToSeq: archived.upToSeq, file: archived.file, sha256: archived.sha256 }, 'archived audit rows past retention'),
-      (err: unknown) => log.error({ err }, 'audit retention failed; will try again'),
-    );
-  void run();
-  const timer = setInterval(() => void run(), settings.checkIntervalMinutes * 60_000);
-  timer.unref();
-  return timer;
-}
 
 /** Durable consumer "audit": every event, appended to the hash-chained audit log. */
 export const auditService = defineService({
@@ -76,7 +58,12 @@ export const auditService = defineService({
     );
     if (config.signingKey) await ctx.secrets.prepare([config.signingKey]);
     const api = new AuditReader(writer, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
-    const retention = startRetention(databases.as('auditMaintainer'), keys.current, config.retention, join(ctx.dataDir, 'audit-archive'), ctx.log);
+    const retention = startRetention(
+      databases.as('auditMaintainer'),
+      keys.current,
+      { ...config.retention, dir: config.retention.archiveDir || join(ctx.dataDir, 'audit-archive') },
+      ctx.log,
+    );
     return {
       api,
       ready: consumer.ready,

@@ -2,6 +2,7 @@ import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetterTables } from '
 import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
 import { chainUnhashedRows } from './chain.js';
+import { AUDIT_EXPIRY, PARTITIONED_AUDIT_LOG } from './partitions.js';
 
 export const auditMigrations: Migration[] = [
   {
@@ -111,6 +112,8 @@ export const auditMigrations: Migration[] = [
       ALTER TABLE audit_events ADD CONSTRAINT audit_events_chained CHECK (hash IS NOT NULL AND prev_hash IS NOT NULL) NOT VALID;
     `,
   },
+  { version: 4, description: 'audit log partitioned by month', sql: PARTITIONED_AUDIT_LOG },
+  { version: 5, description: "audit months expired whole, archived first, kept for the owner's retention floor", sql: AUDIT_EXPIRY },
 ];
 
 /** Not seq: a row slipped into a gap of the sequence would sit among older rows. */
@@ -138,6 +141,8 @@ export const auditDatabase: DatabasePlan = {
         ...tableGrants('SELECT, DELETE', ['audit_events'], ['audit_events_seq_seq', 'audit_archives_id_seq']),
         APPEND,
         'SELECT, INSERT ON audit_archives',
+        // Its only way to drop a month (partitions.ts): archived, past retention and the owner's floor.
+        'EXECUTE ON FUNCTION audit_expiry_boundary(int), audit_maintain_partitions(int)',
       ],
     },
   },

@@ -7,8 +7,16 @@ import { CHAINED_COLUMNS, chainHash, chainHead, chainedRow, GENESIS, type ChainK
 import { checkpointProblem, type Checkpoint } from './checkpoints.js';
 import type { ChainKeys } from './keys.js';
 
+/** Archived rows verify did not walk, their file not found: the chain resumed from the archive's signed checkpoint. */
+export interface Unchecked {
+  firstSeq: number;
+  upToSeq: number;
+  rows: number;
+  file: string;
+}
+
 export type Verdict =
-  | { ok: true; rows: number; archives: number; checkpoints: number; head: { seq: number; hash: string } }
+  | { ok: true; rows: number; archives: number; checkpoints: number; unchecked: Unchecked[]; head: { seq: number; hash: string } }
   | { ok: false; rows: number; seq: number; eventId: string; problem: string };
 
 export interface VerifyOptions {
@@ -46,6 +54,8 @@ class Walk {
   key: ChainKey | undefined;
   readonly claims: { upToSeq: number; lastHash: string; fileSha256: string }[] = [];
   readonly seen = new Set<number>();
+  /** The last row of archives not walked: checkpoints up to it saw rows verify cannot see. */
+  skippedUpTo = 0;
 
   constructor(
     private readonly keys: ChainKeys,
@@ -87,24 +97,47 @@ class Walk {
     this.seen.add(seq);
     this.rows++;
   }
+
+  /** Goes on after rows not walked, from a checkpoint of the last of them (checked by the caller), keyed as it was. */
+  resume(c: Checkpoint, key: ChainKey): void {
+    this.previous = c.hash;
+    this.lastSeq = Number(c.seq);
+    this.key = key;
+    this.skippedUpTo = this.lastSeq;
+  }
 }
 
 interface ArchiveRecord {
   id: number;
+  first_seq?: number | null;
   up_to_seq: number;
   last_hash: string;
+  rows: number;
   file: string;
   file_sha256: string;
+  checkpoint?: Checkpoint | null;
 }
 
-/** Walks an archive's file: its SHA-256 must be the recorded one, and its rows must continue the chain up to the record's last row. */
-function walkArchive(walk: Walk, archive: ArchiveRecord, dir: string | undefined): void {
+/**
+ * Walks an archive's file: its SHA-256 must be the recorded one, and its rows must continue the chain up to the
+ * record's last row. A file not found is skipped when the archive carries a checkpoint of its last row signed with a
+ * chain key (months expired whole since audit migration 5): the walk resumes from it, and the range is returned.
+ */
+function walkArchive(walk: Walk, archive: ArchiveRecord, dir: string | undefined, keys: ChainKeys): Unchecked | undefined {
   const upTo = Number(archive.up_to_seq);
   const path = dir ? join(dir, basename(archive.file)) : archive.file;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
+    const c = archive.checkpoint;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && c && Number(c.seq) === upTo && c.hash === archive.last_hash) {
+      const problem = checkpointProblem(c, keys);
+      if (problem) throw new Broken(upTo, '', `archive ${archive.id}'s checkpoint cannot be trusted: ${problem}`);
+      const firstSeq = Number(archive.first_seq ?? walk.lastSeq + 1);
+      walk.resume(c, keys.byId.get(c.keyId)!);
+      return { firstSeq, upToSeq: upTo, rows: Number(archive.rows), file: path };
+    }
     throw new Broken(
       upTo,
       '',
@@ -127,6 +160,7 @@ function walkArchive(walk: Walk, archive: ArchiveRecord, dir: string | undefined
       `archive ${archive.id} says it holds rows up to ${upTo} ending in ${archive.last_hash.slice(0, 12)}…, but its file ends at row ${walk.lastSeq}`,
     );
   }
+  return undefined;
 }
 
 /**
@@ -145,9 +179,16 @@ export async function verifyChain(db: Queryable, options: VerifyOptions): Promis
     checkpoints.set(c.seq, [...(checkpoints.get(c.seq) ?? []), c]);
   }
   const walk = new Walk(options.keys, checkpoints);
+  const unchecked: Unchecked[] = [];
   try {
-    const { rows: archives } = await db.query<ArchiveRecord>('SELECT id, up_to_seq, last_hash, file, file_sha256 FROM audit_archives ORDER BY up_to_seq, id');
-    for (const archive of archives) walkArchive(walk, archive, options.archiveDir);
+    const { rows: archives } = await db.query<ArchiveRecord>(
+      // Every column: first_seq and checkpoint are there from audit migration 5 on, and verify reads older logs too.
+      'SELECT * FROM audit_archives ORDER BY up_to_seq, id',
+    );
+    for (const archive of archives) {
+      const skipped = walkArchive(walk, archive, options.archiveDir, options.keys);
+      if (skipped) unchecked.push(skipped);
+    }
     for (;;) {
       const { rows } = await db.query<Row>(`SELECT seq, prev_hash, hash, ${CHAINED_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT ${PAGE}`, [
         walk.lastSeq,
@@ -172,6 +213,7 @@ export async function verifyChain(db: Queryable, options: VerifyOptions): Promis
       );
     }
     for (const [seq, [c]] of checkpoints) {
+      if (seq <= walk.skippedUpTo) continue; // in an archive not walked: verified from the archive's own checkpoint
       if (seq > walk.lastSeq)
         throw new Broken(
           seq,
@@ -184,7 +226,7 @@ export async function verifyChain(db: Queryable, options: VerifyOptions): Promis
     if (!(err instanceof Broken)) throw err;
     return { ok: false, rows: walk.rows, seq: err.seq, eventId: err.eventId, problem: err.problem };
   }
-  return { ok: true, rows: walk.rows, archives: walk.claims.length, checkpoints: options.checkpoints?.length ?? 0, head: await chainHead(db) };
+  return { ok: true, rows: walk.rows, archives: walk.claims.length, checkpoints: options.checkpoints?.length ?? 0, unchecked, head: await chainHead(db) };
 }
 
 /**

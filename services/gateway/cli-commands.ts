@@ -162,6 +162,10 @@ async function auditCommand(args: string[]): Promise<void> {
         console.log(
           `audit log intact: ${verdict.rows} rows (${verdict.archives} archives), ${verdict.checkpoints} checkpoints from ${dir} matched, head ${verdict.head.seq} ${verdict.head.hash}`,
         );
+        for (const u of verdict.unchecked)
+          console.error(
+            `rows ${u.firstSeq} to ${u.upToSeq} (${u.rows}) were archived to ${u.file}, not found here: verified from the archive's checkpoint on (give --archive-dir to walk them too)`,
+          );
         if (verdict.checkpoints === 0) console.error(`no checkpoints in ${dir}: rows removed from the log's end would go unnoticed (see docs/audit.md)`);
       } else {
         const event = verdict.eventId ? ` (event ${verdict.eventId})` : '';

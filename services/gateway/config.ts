@@ -190,6 +190,15 @@ export const gatewayConfig = z.strictObject({
         .describe(
           'Services apply their migrations, roles and role passwords at start as the owner (database.url), then close that connection. Off: they never sign in as the owner (database.url may then carry no user or password) and refuse to start on a database `gateway migrate` has not brought up to date.',
         ),
+      retentionFloorDays: z
+        .number()
+        .int()
+        .min(0)
+        .max(36_500)
+        .default(0)
+        .describe(
+          "No month of the usage, tool-call or audit ledger younger than this many days is ever dropped, whatever retention a service's config asks for: stored by the owner as it migrates (gateway migrate), so a runtime role's stolen password cannot shorten retention. 0: no floor. Set it to your retention policy (docs/records.md).",
+        ),
       passwords: z
         .strictObject({
           governance: z.string().default('').describe('Password of <database>_governance (keys, teams, budgets, quotas).'),

@@ -39,7 +39,7 @@ export async function migrateAsOwner(
   const owner = await connectPostgres(settings.url, 1, log.child({ component: 'database', role: 'owner' }));
   try {
     for (const { plan, passwords } of plans) {
-      await applyPlan(owner, plan, passwords, log);
+      await applyPlan(owner, plan, passwords, log, settings);
       applied(plan);
     }
   } finally {
@@ -67,7 +67,7 @@ export class ProcessDatabases {
     const { url, migrate } = this.settings;
     if (!url) {
       const db = await (this.embedded ??= PGliteDatabase.open(join(this.dataDir, 'pg')));
-      await applyPlan(db, plan, {}, this.log);
+      await applyPlan(db, plan, {}, this.log, this.settings);
       return { as: () => db };
     }
     const passwords = await rolePasswords(plan, this.settings, this.secrets);

@@ -254,15 +254,16 @@ function examples(): Example[] {
     },
     {
       title: 'Audit rows archived',
-      when: 'Rows past `audit.retention.days` went to an archive file; this event is chained into the log.',
+      when: 'The months past `audit.retention.days` went to an archive file and were dropped; this event is chained into the log.',
       event: archivedEvent(
         { service: 'audit' },
         {
           upToSeq: 1_048_576,
           rows: 1_048_576,
           lastHash: '9f2c4e0d5b7a61c38e4f0a2b6d8c1e3f5a7b9c0d2e4f6a8b0c1d3e5f7a9b2c4d',
-          file: 'audit-archive-2026-08-26.ndjson',
+          file: 'audit-1-1048576.ndjson',
           fileSha256: '3b7e1f9a0c2d4e6f8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f',
+          droppedPartitions: ['audit_events_p202605'],
         },
       ),
     },

@@ -1,7 +1,7 @@
 import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetterTables } from '../kit/bus/dead-letters.js';
 import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
-import { PARTITION_FUNCTIONS, partitionLedger } from './partitions.js';
+import { PARTITION_FUNCTIONS, partitionLedger, RETENTION_FLOOR_FUNCTION } from './partitions.js';
 import { toolCallMigrations } from './tool-calls.js';
 
 export const meteringMigrations: Migration[] = [
@@ -111,6 +111,11 @@ export const meteringMigrations: Migration[] = [
     description: 'tags on usage rows',
     // The client's labels for spend reports (x-gateway-tags); NULL when none. No index: reports read a time range first.
     sql: 'ALTER TABLE usage_records ADD COLUMN tags TEXT[];',
+  },
+  {
+    version: 8,
+    description: "partitions kept for the owner's retention floor at least",
+    sql: RETENTION_FLOOR_FUNCTION,
   },
 ];
 

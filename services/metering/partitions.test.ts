@@ -158,6 +158,15 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('u
     // Partitions for January and February 2024, then a retention ending within February: January goes whole.
     await db.query("SELECT metering_add_partition('usage_records', '2024-01-01'), metering_add_partition('usage_records', '2024-02-01')");
     const days = Math.floor((Date.now() - Date.UTC(2024, 1, 1)) / DAY);
+    // The owner's floor, as `gateway migrate` stores database.retentionFloorDays, holds whatever retention metering names.
+    const floor = (n: number) =>
+      db.query("INSERT INTO gateway_settings (name, value) VALUES ('retention_floor_days', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [
+        String(n),
+      ]);
+    await floor(days + 31);
+    expect((await db.query('SELECT * FROM metering_maintain_partitions(3, 1)')).rows).toEqual([]);
+    expect(await where('req_old')).toBe('usage_records_p202401');
+    await floor(days);
     const expired = await db.query<{ action: string; partition_name: string }>('SELECT * FROM metering_maintain_partitions(3, $1)', [days]);
     expect(expired.rows).toEqual([{ action: 'dropped', partition_name: 'usage_records_p202401' }]);
     const left = await db.query<{ request_id: string }>('SELECT request_id FROM usage_records ORDER BY 1');

@@ -1,42 +1,30 @@
 import { SCHEMA_LOCK } from '../kit/db/migrate.js';
 import type { Queryable } from '../kit/db/types.js';
 import type { Logger } from '../kit/log.js';
+import { addPartitionFunction, MONTHS_AHEAD, partitionByMonth, RETENTION_FLOOR } from '../kit/db/partitions.js';
 
-/** Monthly partitions made ahead of the rows that will fill them, so the DEFAULT partition stays empty. */
-export const MONTHS_AHEAD = 3;
+const LEDGERS = ['usage_records', 'tool_call_records'];
 const MAINTENANCE_EVERY_MS = 3_600_000;
 
 /**
- * The owner's functions that keep the ledgers' monthly partitions (docs/records.md).
- * metering_add_partition (the owner's only) makes `<ledger>_pYYYYMM` for a UTC month, moving into it any rows
- * the DEFAULT partition caught for that month, then attaching it (which locks the ledger less than CREATE ...
- * PARTITION OF). metering_maintain_partitions, SECURITY DEFINER and granted to the metering role, takes only
- * numbers: it makes the coming months' partitions and drops whole those past retention, for these two tables only.
+ * The owner's functions that keep the ledgers' monthly partitions (docs/records.md). metering_add_partition (the
+ * owner's only) makes one month's partition; metering_maintain_partitions, SECURITY DEFINER and granted to the
+ * metering role, takes only numbers: it makes the coming months' partitions and drops whole those past retention,
+ * never younger than the owner's retention floor, for these two tables only.
  */
-export const PARTITION_FUNCTIONS = `
-  CREATE FUNCTION metering_add_partition(ledger text, month date) RETURNS text LANGUAGE plpgsql AS $$
-  DECLARE
-    first date := date_trunc('month', month)::date;
-    name text := ledger || '_p' || to_char(first, 'YYYYMM');
-    lower timestamptz := first::timestamp AT TIME ZONE 'UTC';
-    upper timestamptz := (first + interval '1 month')::timestamp AT TIME ZONE 'UTC';
-  BEGIN
-    IF ledger NOT IN ('usage_records', 'tool_call_records') THEN RAISE EXCEPTION 'not a metering ledger: %', ledger; END IF;
-    IF first NOT BETWEEN date '2000-01-01' AND date '9999-01-01' THEN RAISE EXCEPTION 'no partition for %', first; END IF;
-    IF to_regclass(name) IS NOT NULL THEN RETURN NULL; END IF;
-    EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS)', name, ledger);
-    EXECUTE format('WITH moved AS (DELETE FROM %I WHERE occurred_at >= $1 AND occurred_at < $2 RETURNING *) INSERT INTO %I SELECT * FROM moved',
-      ledger || '_default', name) USING lower, upper;
-    EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', ledger, name, lower, upper);
-    RETURN name;
-  END $$;
+export const PARTITION_FUNCTIONS = `${addPartitionFunction('metering_add_partition', LEDGERS)}
+  ${maintainFunction()}`;
 
-  CREATE FUNCTION metering_maintain_partitions(months_ahead int, retention_days int)
+/** metering_maintain_partitions; `floor` is the SQL of the least retention it keeps (0 in migration 5, the owner's after). */
+function maintainFunction(floor = '0'): string {
+  return `
+  CREATE OR REPLACE FUNCTION metering_maintain_partitions(months_ahead int, retention_days int)
     RETURNS TABLE (action text, partition_name text) LANGUAGE plpgsql SECURITY DEFINER AS $$
   DECLARE
     ledger text;
     old text;
-    cutoff timestamptz := now() - make_interval(days => retention_days);
+    kept int := CASE WHEN retention_days = 0 THEN 0 ELSE greatest(retention_days, ${floor}) END;
+    cutoff timestamptz := now() - make_interval(days => kept);
   BEGIN
     IF months_ahead NOT BETWEEN 0 AND 24 OR retention_days < 0 THEN
       RAISE EXCEPTION 'months ahead must be 0 to 24 and retention days 0 (keep) or more';
@@ -50,7 +38,7 @@ export const PARTITION_FUNCTIONS = `
         partition_name := metering_add_partition(ledger, (date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => i))::date);
         IF partition_name IS NOT NULL THEN action := 'created'; RETURN NEXT; END IF;
       END LOOP;
-      CONTINUE WHEN retention_days = 0;
+      CONTINUE WHEN kept = 0;
       FOR old IN SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                   WHERE i.inhparent = ledger::regclass AND c.relname ~ ('^' || ledger || '_p[0-9]{6}$') ORDER BY 1 LOOP
         IF (to_date(right(old, 6), 'YYYYMM') + interval '1 month')::timestamp AT TIME ZONE 'UTC' <= cutoff THEN
@@ -65,39 +53,19 @@ export const PARTITION_FUNCTIONS = `
     END LOOP;
   END $$;
 
-  REVOKE ALL ON FUNCTION metering_add_partition(text, date), metering_maintain_partitions(int, int) FROM PUBLIC;
+  REVOKE ALL ON FUNCTION metering_maintain_partitions(int, int) FROM PUBLIC;
   -- A definer's function resolves names in its own schema only (pg_catalog first, pg_temp last), never the caller's.
   DO $$ BEGIN
-    EXECUTE format('ALTER FUNCTION metering_add_partition(text, date) SET search_path = %I, pg_temp', current_schema());
     EXECUTE format('ALTER FUNCTION metering_maintain_partitions(int, int) SET search_path = %I, pg_temp', current_schema());
-  END $$;
-`;
+  END $$;`;
+}
 
-/**
- * Moves a plain ledger table to one partitioned by month of occurred_at, in the migration's transaction: the old
- * table is renamed and stripped of its indexes (their names are the schema's), its rows copied into partitions made
- * for every month they span and the coming ones, and dropped. `key` is the new primary key, which PostgreSQL
- * requires to include occurred_at; `indexes` are name and columns, made on the partitioned table.
- */
-export function partitionLedger(
-  table: string,
-  options: { key: string; dropped: { constraints: string[]; indexes: string[] }; indexes: [string, string][] },
-): string {
-  const old = `${table}_unpartitioned`;
-  return `
-    ALTER TABLE ${table} RENAME TO ${old};
-    ALTER TABLE ${old} ${options.dropped.constraints.map((c) => `DROP CONSTRAINT ${c}`).join(', ')};
-    DROP INDEX ${options.dropped.indexes.join(', ')};
-    CREATE TABLE ${table} (LIKE ${old} INCLUDING DEFAULTS, PRIMARY KEY (${options.key})) PARTITION BY RANGE (occurred_at);
-    ${options.indexes.map(([name, columns]) => `CREATE INDEX ${name} ON ${table} (${columns});`).join('\n    ')}
-    -- Catches a row whose month has no partition yet (a clock far off): never lost, moved out when its month is made.
-    CREATE TABLE ${table}_default PARTITION OF ${table} DEFAULT;
-    SELECT metering_add_partition('${table}', month)
-      FROM (SELECT DISTINCT date_trunc('month', occurred_at AT TIME ZONE 'UTC')::date AS month FROM ${old}
-            UNION SELECT (date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => i))::date FROM generate_series(0, ${MONTHS_AHEAD}) i) months;
-    INSERT INTO ${table} SELECT * FROM ${old};
-    DROP TABLE ${old};
-  `;
+/** Metering migration 6: the same function, keeping at least the owner's retention floor whatever its caller asks. */
+export const RETENTION_FLOOR_FUNCTION = maintainFunction(RETENTION_FLOOR);
+
+/** A plain ledger table moved to one partitioned by month (partitionByMonth), its months made by metering_add_partition. */
+export function partitionLedger(table: string, options: Omit<Parameters<typeof partitionByMonth>[1], 'addPartition'>): string {
+  return partitionByMonth(table, { ...options, addPartition: 'metering_add_partition' });
 }
 
 /** Keeps the partitions now and every hour, as the metering role; returns the timer (stopped with the service). */

@@ -8,7 +8,8 @@
  *   with its old key and indexes);
  * - the admin API's spend reports over one month (SpendReader, as /admin/spend);
  * - expiring the oldest month: its partition dropped by the metering role's
- *   function, against the old way, a DELETE from the plain table.
+ *   function, against the old way, a DELETE from the plain table;
+ * - then the audit log, filled with the same requests (records-audit.ts).
  *
  * In a database of its own on the server, dropped at the end.
  * Run: npm run bench:records [-- --rows 1000000 | --quick] (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)
@@ -23,10 +24,15 @@ import { Pricing } from '../../services/kit/pricing/index.js';
 import { meteringMigrations } from '../../services/metering/migrations.js';
 import { SpendReader } from '../../services/metering/spend.js';
 import { WRITE_LOCK, writeUsage } from '../../services/metering/writer.js';
+import { benchAuditLog } from './records-audit.js';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, quick: { type: 'boolean' }, help: { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { rows: { type: 'string', default: '1000000' }, quick: { type: 'boolean' }, 'audit-only': { type: 'boolean' }, help: { type: 'boolean' } },
+});
 if (values.help) {
-  console.log('npm run bench:records [-- --rows N | --quick]   usage ledger size, spend report time and expiry, over N rows (quick: 100,000)');
+  console.log(
+    'npm run bench:records [-- --rows N | --quick] [--audit-only]   usage ledger and audit log: size, report and search time, expiry, over N rows (quick: 100,000)',
+  );
   process.exit(0);
 }
 const ROWS = values.quick ? 100_000 : Number(values.rows);
@@ -118,7 +124,7 @@ async function size(table: string) {
   return { heap: Number(rows[0]!.heap), indexes: Number(rows[0]!.indexes) };
 }
 
-try {
+async function benchUsageLedger() {
   await migrate(db, 'metering', meteringMigrations, log);
   for (let back = 1; back < MONTHS; back++) await db.query("SELECT metering_add_partition('usage_records', $1)", [monthStart(back).toISOString()]);
 
@@ -193,6 +199,11 @@ try {
   console.log(
     `expire ${oldest.toISOString().slice(0, 7)} (${rowCount.toLocaleString('en')} rows): DROP of ${dropped.rows.map((r) => r.partition_name).join(', ')} ${drop.toFixed(0)} ms; DELETE from the plain table ${deleted.toFixed(0)} ms, leaving ${mb((await size('usage_plain')).heap)} of heap to vacuum`,
   );
+}
+
+try {
+  if (!values['audit-only']) await benchUsageLedger();
+  await benchAuditLog({ db, log, rows: ROWS, batch: BATCH, event, monthStart, months: MONTHS, size });
 } finally {
   await db.close();
   await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);

@@ -1,5 +1,16 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keysOf } from '../../services/audit/keys.js';
+import { expireMonths } from '../../services/audit/retention.js';
+import { verifyChain } from '../../services/audit/verify.js';
+import { writeAuditEvents } from '../../services/audit/writer.js';
+import { connectPostgres } from '../../services/kit/db/postgres.js';
+import { EventType, requestEvent } from '../../services/kit/events.js';
+import { createLogger } from '../../services/kit/log.js';
+import { answered } from '../harness/events.js';
 import { admin, runCli, startInProcess } from '../harness/gateway.js';
 import { eventually, isolatedInfra } from '../harness/infra.js';
 
@@ -47,7 +58,12 @@ const OWNERS: Record<string, string[]> = {
   dead_letters: ['audit_writer', 'metering'],
   dead_letter_tries: ['audit_writer', 'metering'],
   gateway_migrations: ['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering', 'routing'],
+  // The owner's settings (the retention floor) are read by its functions only.
+  gateway_settings: [],
 };
+
+/** The floor `gateway migrate` stores here: more than any month's age, so no runtime role may drop one. */
+const FLOOR_DAYS = 36_500;
 
 describe('database roles on PostgreSQL: no running service holds the owner', () => {
   let infra: Awaited<ReturnType<typeof isolatedInfra>>;
@@ -87,7 +103,12 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
 
   it('migrates every service as the owner with `gateway migrate`, and again without harm', async () => {
     for (let run = 0; run < 2; run++) {
-      const { code, out } = await runCli(['migrate'], { GATEWAY_DATABASE__URL: infra.database.url, GATEWAY_LOG__LEVEL: 'warn', ...PASSWORD_ENV });
+      const { code, out } = await runCli(['migrate'], {
+        GATEWAY_DATABASE__URL: infra.database.url,
+        GATEWAY_DATABASE__RETENTION_FLOOR_DAYS: String(FLOOR_DAYS),
+        GATEWAY_LOG__LEVEL: 'warn',
+        ...PASSWORD_ENV,
+      });
       expect(code, out).toBe(0);
       for (const service of ['governance', 'routing', 'caching', 'audit', 'metering']) expect(out).toContain(`${service}: migrated`);
     }
@@ -98,6 +119,7 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     expect(rows).toEqual(
       ['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering', 'routing'].map((r) => ({ rolname: `${dbName}_${r}`, scram: true })),
     );
+    expect((await owner.query("SELECT value FROM gateway_settings WHERE name = 'retention_floor_days'")).rows).toEqual([{ value: String(FLOOR_DAYS) }]);
   });
 
   it('serves and records with every service signed in as its own role, never as the owner', async () => {
@@ -167,6 +189,25 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     for (const role of ['governance', 'routing', 'caching', 'audit_writer', 'audit_maintainer'])
       await expect(roles[role]!.query('SELECT * FROM metering_maintain_partitions(3, 1)'), role).rejects.toThrow(denied);
     await expect(roles.audit_writer!.query('SELECT * FROM virtual_keys')).rejects.toThrow(denied);
+    // Below the owner's floor, neither role's function drops a month, whatever retention it names.
+    await owner.query("SELECT metering_add_partition('usage_records', '2024-01-01'), audit_add_partition('audit_events', '2024-01-01')");
+    expect((await roles.metering!.query('SELECT * FROM metering_maintain_partitions(3, 1)')).rows).toEqual([]);
+    expect((await roles.audit_maintainer!.query('SELECT * FROM audit_maintain_partitions(1)')).rows).toEqual([]);
+    const left = await owner.query("SELECT count(*)::int AS n FROM pg_class WHERE relname IN ('usage_records_p202401', 'audit_events_p202401')");
+    expect(left.rows[0].n).toBe(2);
+    // The audit log's months: the maintainer keeps them through its one function; no role drops, detaches or reads one.
+    await expect(roles.audit_maintainer!.query('DROP TABLE audit_events_p202401')).rejects.toThrow(/must be owner/);
+    await expect(roles.audit_maintainer!.query(`ALTER TABLE audit_events DETACH PARTITION audit_events_p${month}`)).rejects.toThrow(/must be owner/);
+    await expect(roles.audit_maintainer!.query("SELECT audit_add_partition('audit_events', '2020-01-01')")).rejects.toThrow(denied);
+    await expect(roles.audit_maintainer!.query('DELETE FROM audit_events')).rejects.toThrow(/append-only/);
+    await expect(roles.audit_maintainer!.query("UPDATE gateway_settings SET value = '0'")).rejects.toThrow(denied);
+    await expect(roles.audit_writer!.query('DELETE FROM audit_events')).rejects.toThrow(denied);
+    await expect(roles.audit_writer!.query('DROP TABLE audit_events_p202401')).rejects.toThrow(/must be owner/);
+    await expect(roles.audit_writer!.query(`SELECT * FROM audit_events_p${month}`)).rejects.toThrow(denied);
+    for (const role of ['governance', 'routing', 'caching', 'metering', 'audit_writer']) {
+      await expect(roles[role]!.query('SELECT * FROM audit_maintain_partitions(1)'), role).rejects.toThrow(denied);
+      await expect(roles[role]!.query('SELECT audit_expiry_boundary(1)'), role).rejects.toThrow(denied);
+    }
     // Routing reaches its admin-managed providers and models, and nothing of the others'; none of them reaches its.
     expect((await roles.routing!.query('SELECT count(*)::int AS n FROM routing_admin_entries')).rows[0].n).toBe(1);
     await expect(roles.routing!.query('SELECT key_hash FROM virtual_keys')).rejects.toThrow(denied);
@@ -209,6 +250,45 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
         row.kinds.filter((k) => ['TRUNCATE', 'REFERENCES', 'TRIGGER'].includes(k)),
         row.table,
       ).toEqual([]);
+  });
+
+  it('expires a month of the audit log as the maintainer, past the floor: archived, dropped, and the chain still verifying', async () => {
+    const as = (role: string) => {
+      const url = new URL(infra.database.url);
+      url.username = `${dbName}_${role}`;
+      url.password = role === 'audit_writer' ? PASSWORDS.auditWriter : PASSWORDS.auditMaintainer;
+      return connectPostgres(url.toString(), 2, createLogger({ level: 'silent' }));
+    };
+    const [writer, maintainer] = [await as('audit_writer'), await as('audit_maintainer')];
+    try {
+      const keys = keysOf(AUDIT.chainKey);
+      // A row of January 2024 chained last (a spool replayed late): every row before it is archived with January.
+      const late = {
+        ...requestEvent(
+          EventType.requestCompleted,
+          { service: 'ingress', context: { requestId: 'req_late', traceId: '', actor: undefined, sourceAddress: '' } },
+          answered(),
+        ),
+        time: new Date('2024-01-15T00:00:00Z'),
+      };
+      await writer.transaction((tx) => writeAuditEvents(tx, [late], keys.current));
+      const days = Math.floor((Date.now() - Date.UTC(2024, 1, 1)) / 86_400_000);
+      expect((await expireMonths(maintainer, days, mkdtempSync(join(tmpdir(), 'gw-roles-archive-')), keys.current)).partitions).toEqual([]);
+
+      // As `gateway migrate` with a floor below it would store: the maintainer may now expire January.
+      await owner.query("UPDATE gateway_settings SET value = '30' WHERE name = 'retention_floor_days'");
+      const { archived, partitions } = await expireMonths(maintainer, days, mkdtempSync(join(tmpdir(), 'gw-roles-archive-')), keys.current);
+      expect(partitions).toContainEqual({ action: 'dropped', name: 'audit_events_p202401' });
+      expect(archived?.rows).toBeGreaterThan(1);
+      const left = await owner.query<{ request_id: string; event_type: string }>('SELECT request_id, event_type FROM audit_events ORDER BY seq');
+      expect(left.rows.map((r) => r.request_id)).not.toContain('req_late');
+      expect(left.rows.at(-1)?.event_type).toBe('audit.archived');
+      const verdict = await verifyChain(maintainer, { keys });
+      expect(verdict, JSON.stringify(verdict)).toMatchObject({ ok: true, archives: 1, unchecked: [] });
+    } finally {
+      await owner.query(`UPDATE gateway_settings SET value = '${FLOOR_DAYS}' WHERE name = 'retention_floor_days'`);
+      await Promise.all([writer.close(), maintainer.close()]);
+    }
   });
 
   it('refuses to start on tables behind what this version needs, saying to run `gateway migrate`', async () => {

@@ -22,6 +22,8 @@ export async function migrate(db: Database, component: string, migrations: Migra
       description TEXT NOT NULL,
       applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
       PRIMARY KEY (component, version))`);
+    // The owner's settings for its definer functions (the retention floor, plan.ts): no runtime role is granted it.
+    await tx.query('CREATE TABLE IF NOT EXISTS gateway_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)');
     const { rows } = await tx.query<{ version: number }>('SELECT version FROM gateway_migrations WHERE component = $1', [component]);
     const applied = new Set(rows.map((r) => r.version));
     for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {

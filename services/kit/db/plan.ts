@@ -50,12 +50,29 @@ export function scramVerifier(password: string, salt = randomBytes(16), iteratio
   return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey}:${serverKey}`;
 }
 
+/** What the owner stores as it migrates, for its functions to hold the runtime roles to. */
+export interface OwnerSettings {
+  /** No month of a ledger younger than this many days is dropped, whatever retention a service asks for (0: no floor). */
+  retentionFloorDays: number;
+}
+
 /**
- * Applies a plan as the owner: migrations, then each role made if missing,
- * granted its privileges, and given its password (empty: none).
+ * Applies a plan as the owner: migrations, the owner's settings, then each
+ * role made if missing, granted its privileges, and given its password (empty: none).
  */
-export async function applyPlan(owner: Database, plan: DatabasePlan, passwords: Record<string, string>, log: Logger): Promise<void> {
+export async function applyPlan(
+  owner: Database,
+  plan: DatabasePlan,
+  passwords: Record<string, string>,
+  log: Logger,
+  settings: OwnerSettings = { retentionFloorDays: 0 },
+): Promise<void> {
   for (const { name, migrations } of plan.components) await migrate(owner, name, migrations, log);
+  await owner.query(
+    `INSERT INTO gateway_settings (name, value) VALUES ('retention_floor_days', $1)
+     ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE gateway_settings.value IS DISTINCT FROM excluded.value`,
+    [String(settings.retentionFloorDays)],
+  );
   if (owner.kind === 'postgres') {
     const { rows } = await owner.query<{ db: string; schema: string }>('SELECT current_database() AS db, current_schema() AS schema');
     const { db, schema } = rows[0]!;

@@ -82,6 +82,8 @@ export interface AuditArchived {
   lastHash: string;
   file: string;
   fileSha256: string;
+  /** Months of the log dropped whole with these rows (audit_events_pYYYYMM). */
+  droppedPartitions: string[];
 }
 
 /** From this row on, every row's hash is an HMAC with the key of this id (type audit.chain_keyed). */
@@ -627,7 +629,7 @@ export const EventBatch: MessageFns<EventBatch> = {
 };
 
 function createBaseAuditArchived(): AuditArchived {
-  return { upToSeq: 0, rows: 0, lastHash: "", file: "", fileSha256: "" };
+  return { upToSeq: 0, rows: 0, lastHash: "", file: "", fileSha256: "", droppedPartitions: [] };
 }
 
 export const AuditArchived: MessageFns<AuditArchived> = {
@@ -646,6 +648,9 @@ export const AuditArchived: MessageFns<AuditArchived> = {
     }
     if (message.fileSha256 !== "") {
       writer.uint32(42).string(message.fileSha256);
+    }
+    for (const v of message.droppedPartitions) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -703,6 +708,14 @@ export const AuditArchived: MessageFns<AuditArchived> = {
             message.fileSha256 = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.droppedPartitions.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -734,6 +747,11 @@ export const AuditArchived: MessageFns<AuditArchived> = {
         : isSet(object.file_sha256)
         ? globalThis.String(object.file_sha256)
         : "",
+      droppedPartitions: globalThis.Array.isArray(object?.droppedPartitions)
+        ? object.droppedPartitions.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.dropped_partitions)
+        ? object.dropped_partitions.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -754,6 +772,9 @@ export const AuditArchived: MessageFns<AuditArchived> = {
     if (message.fileSha256 !== "") {
       obj.fileSha256 = message.fileSha256;
     }
+    if (message.droppedPartitions?.length) {
+      obj.droppedPartitions = message.droppedPartitions;
+    }
     return obj;
   },
 
@@ -767,6 +788,7 @@ export const AuditArchived: MessageFns<AuditArchived> = {
     message.lastHash = object.lastHash ?? "";
     message.file = object.file ?? "";
     message.fileSha256 = object.fileSha256 ?? "";
+    message.droppedPartitions = object.droppedPartitions?.map((e) => e) || [];
     return message;
   },
 };
