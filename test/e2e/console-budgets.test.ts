@@ -1,9 +1,6 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { usd } from '../../services/console/app/money.js';
-import { fetchInPage, launchConsoleBrowser, type ConsoleBrowser } from '../harness/console.js';
+import { DOCS_VIEWPORT, fetchInPage, launchConsoleBrowser, openPage as open, screenshot, type ConsoleBrowser } from '../harness/console.js';
 import { admin, ADMIN_TOKEN, startInProcess } from '../harness/gateway.js';
 import { eventually, testToken } from '../harness/infra.js';
 import { recordSecret } from '../harness/leaks.js';
@@ -16,25 +13,9 @@ import { recordSecret } from '../harness/leaks.js';
  */
 
 const VIEWER = testToken('viewer');
-const SCREENSHOTS = fileURLToPath(new URL('../../docs/console/', import.meta.url));
-/** The docs' screenshots: one laptop-sized window, whatever the test's own. */
-const DOCS_VIEWPORT = { width: 1280, height: 800 };
 
 let gateway: Awaited<ReturnType<typeof startInProcess>>;
 let browser: ConsoleBrowser;
-
-/**
- * Takes the page's picture for docs/console.md, written there with UPDATE_SCREENSHOTS=1 (a run otherwise leaves the
- * tracked files as they are); nothing compares it, so it cannot fail a run that works.
- */
-async function screenshot(page: Page, name: string) {
-  const picture = await page.screenshot({ animations: 'disabled', caret: 'hide' });
-  if (process.env.UPDATE_SCREENSHOTS !== '1') return;
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  writeFileSync(`${SCREENSHOTS}${name}.png`, picture);
-}
-
-const open = (page: Page, title: string) => page.getByRole('navigation').getByRole('link', { name: title }).click();
 
 describe('the console’s teams, budgets and spend pages', () => {
   beforeAll(async () => {
