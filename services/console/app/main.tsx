@@ -4,6 +4,7 @@ import { api, can, onSignedOut, type Caller, type Permission } from './api.js';
 import { AuditPage } from './audit.js';
 import { BudgetsPage } from './budgets.js';
 import { KeysPage } from './keys.js';
+import { RequestsPage } from './requests.js';
 import { SignIn } from './sign-in.js';
 import { SpendPage } from './spend.js';
 import './style.css';
@@ -18,6 +19,7 @@ const PAGES = {
   teams: { title: 'Teams', needs: 'read' },
   budgets: { title: 'Budgets', needs: 'read' },
   spend: { title: 'Spend', needs: 'read' },
+  requests: { title: 'Live requests', needs: 'read' },
   audit: { title: 'Audit', needs: 'audit' },
 } satisfies Record<string, { title: string; needs: Permission }>;
 type PageName = keyof typeof PAGES;
@@ -78,6 +80,8 @@ function Shell({ caller, onSignedOut }: { caller: Caller; onSignedOut: () => voi
           <p role="status">The {caller.role} role may open none of the console's pages.</p>
         ) : page === 'audit' ? (
           <AuditPage />
+        ) : page === 'requests' ? (
+          <RequestsPage canAudit={can(caller, 'audit')} />
         ) : page === 'teams' ? (
           <TeamsPage canWrite={canWrite} canManageCustomers={can(caller, 'manage_customers')} />
         ) : page === 'budgets' ? (
