@@ -56,7 +56,8 @@ export async function launchConsoleBrowser(adminUrl: string): Promise<ConsoleBro
 export function fetchInPage(page: Page, method: string, path: string, headers: Record<string, string>, body?: unknown) {
   return page.evaluate(
     async ({ method, path, headers, body }) => {
-      const response = await fetch(path, { method, headers: { 'content-type': 'application/json', ...headers }, body });
+      // A body-less call sends no content type: Fastify answers an empty JSON body 400 before any permission is checked.
+      const response = await fetch(path, { method, headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers }, body });
       return { status: response.status, text: await response.text() };
     },
     { method, path, headers, body: body === undefined ? undefined : JSON.stringify(body) },

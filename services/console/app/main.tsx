@@ -4,6 +4,7 @@ import { api, can, onSignedOut, type Caller, type Permission } from './api.js';
 import { AuditPage } from './audit.js';
 import { BudgetsPage } from './budgets.js';
 import { KeysPage } from './keys.js';
+import { ProvidersPage } from './providers.js';
 import { RequestsPage } from './requests.js';
 import { SignIn } from './sign-in.js';
 import { SpendPage } from './spend.js';
@@ -20,6 +21,7 @@ const PAGES = {
   budgets: { title: 'Budgets', needs: 'read' },
   spend: { title: 'Spend', needs: 'read' },
   requests: { title: 'Live requests', needs: 'read' },
+  providers: { title: 'Providers', needs: 'read' },
   audit: { title: 'Audit', needs: 'audit' },
 } satisfies Record<string, { title: string; needs: Permission }>;
 type PageName = keyof typeof PAGES;
@@ -80,6 +82,8 @@ function Shell({ caller, onSignedOut }: { caller: Caller; onSignedOut: () => voi
           <p role="status">The {caller.role} role may open none of the console's pages.</p>
         ) : page === 'audit' ? (
           <AuditPage />
+        ) : page === 'providers' ? (
+          <ProvidersPage canManage={can(caller, 'manage_routing')} />
         ) : page === 'requests' ? (
           <RequestsPage canAudit={can(caller, 'audit')} />
         ) : page === 'teams' ? (
