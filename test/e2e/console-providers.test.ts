@@ -68,6 +68,8 @@ describe('the console’s providers and models page', () => {
     const cells = await provider.getByRole('cell').allTextContents();
     expect(cells.slice(0, 3)).toEqual(['house', '{"type":"openai","baseUrl":"http://127.0.0.1:9/v1"}', 'apiKey: env reference']);
     expect(await admin(gateway.adminUrl, 'GET', '/admin/providers/house')).toMatchObject({ entry: { apiKey: 'env:GW_CONSOLE_PROVIDER_KEY' } });
+    // Saved, the form is empty for the next entry.
+    expect(await page.getByLabel('Entry name').inputValue()).toBe('');
 
     await page.getByLabel('Kind').selectOption('models');
     await page.getByLabel('Entry name').fill('quick');

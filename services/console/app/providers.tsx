@@ -47,6 +47,8 @@ export function ProvidersPage({ canManage }: { canManage: boolean }) {
     { routed: [] as Routed[], providers: [] as Entry[], models: [] as Entry[] },
   );
   const [editing, setEditing] = useState<{ kind: Kind; name: string; entry: string } | undefined>();
+  // Counts saves, so the form starts empty again after each one (and keeps what was typed when the server refuses it).
+  const [saves, setSaves] = useState(0);
   const added = new Set(data.models.map((m) => m.name));
 
   const entries = (kind: Kind, rows: Entry[], title: string) => (
@@ -121,12 +123,13 @@ export function ProvidersPage({ canManage }: { canManage: boolean }) {
       </div>
       {canManage && (
         <EntryForm
-          key={editing ? `${editing.kind}/${editing.name}` : 'new'}
+          key={editing ? `${editing.kind}/${editing.name}` : `new-${saves}`}
           editing={editing}
           onSave={(kind, name, body) =>
             run(async () => {
               await api('PUT', `/admin/${kind}/${encodeURIComponent(name)}`, body);
               setEditing(undefined);
+              setSaves((n) => n + 1);
             })
           }
           onCancel={() => setEditing(undefined)}
