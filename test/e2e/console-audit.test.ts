@@ -120,6 +120,26 @@ describe('the console’s audit page', () => {
     expect((await fetchInPage(page, 'GET', '/admin/keys', {})).status).toBe(403);
   });
 
+  it('pages through a long search 50 records at a time, in the API’s order', async () => {
+    for (let i = 0; i < 55; i++) await admin(gateway.adminUrl, 'POST', '/admin/customers', { id: `paged-${i}`, name: `Paged ${i}` });
+    const { data: expected } = await eventually('the changes in the audit log', async () => {
+      const page = await admin<{ data: Row[] }>(gateway.adminUrl, 'GET', '/admin/audit/events?type=admin.>&limit=1000');
+      return page.data.filter((r) => r.event_type === 'admin.customer.create').length === 55 ? page : undefined;
+    });
+    const { page } = await browser.signIn(AUDITOR);
+    await page.getByLabel('Type').fill('admin.>');
+    await page.getByRole('button', { name: 'Search' }).click();
+    const records = page.getByRole('table', { name: 'Audit records' }).locator('tbody tr[data-record-id]');
+    await records.nth(49).waitFor();
+    expect(await records.count()).toBe(50);
+    await page.getByRole('button', { name: 'Next 50' }).click();
+    await records.nth(expected.length - 1).waitFor();
+    expect(await records.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-record-id')))).toEqual(expected.map((r) => String(r.seq)));
+    // Two pages hold them all, and the last offers no more.
+    expect(expected.length).toBeLessThanOrEqual(100);
+    expect(await page.getByRole('button', { name: 'Next 50' }).count()).toBe(0);
+  });
+
   it('offers a viewer no audit page, and the server refuses it the log', async () => {
     const { page } = await browser.signIn(VIEWER);
     await page.getByRole('heading', { name: 'Keys' }).waitFor();
