@@ -81,5 +81,22 @@ export const routingAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, 
       },
     );
   }
+  // What the console's providers page lists: the catalog as routing resolves it, config file and admin API together.
+  app.get(
+    '/admin/deployments',
+    {
+      config: { requires: 'read' },
+      schema: {
+        tags: ['models'],
+        summary: 'Every model name defined in the config file or through the admin API, with the deployments a request for it may reach (fallbacks included)',
+      },
+    },
+    async () => ({
+      data: (await routing.resolveModels({})).models.map((m) => ({
+        model: m.name,
+        deployments: m.targets.map((t) => ({ provider: t.provider, model: t.model })),
+      })),
+    }),
+  );
   await app.register(mcpAdminRoutes, options);
 };

@@ -1,9 +1,6 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { usd } from '../../services/console/app/money.js';
-import { fetchInPage, launchConsoleBrowser, type ConsoleBrowser } from '../harness/console.js';
+import { DOCS_VIEWPORT, fetchInPage, launchConsoleBrowser, openPage as open, screenshot, type ConsoleBrowser } from '../harness/console.js';
 import { admin, ADMIN_TOKEN, startInProcess } from '../harness/gateway.js';
 import { eventually, testToken } from '../harness/infra.js';
 import { recordSecret } from '../harness/leaks.js';
@@ -16,25 +13,9 @@ import { recordSecret } from '../harness/leaks.js';
  */
 
 const VIEWER = testToken('viewer');
-const SCREENSHOTS = fileURLToPath(new URL('../../docs/console/', import.meta.url));
-/** The docs' screenshots: one laptop-sized window, whatever the test's own. */
-const DOCS_VIEWPORT = { width: 1280, height: 800 };
 
 let gateway: Awaited<ReturnType<typeof startInProcess>>;
 let browser: ConsoleBrowser;
-
-/**
- * Takes the page's picture for docs/console.md, written there with UPDATE_SCREENSHOTS=1 (a run otherwise leaves the
- * tracked files as they are); nothing compares it, so it cannot fail a run that works.
- */
-async function screenshot(page: Page, name: string) {
-  const picture = await page.screenshot({ animations: 'disabled', caret: 'hide' });
-  if (process.env.UPDATE_SCREENSHOTS !== '1') return;
-  mkdirSync(SCREENSHOTS, { recursive: true });
-  writeFileSync(`${SCREENSHOTS}${name}.png`, picture);
-}
-
-const open = (page: Page, title: string) => page.getByRole('navigation').getByRole('link', { name: title }).click();
 
 describe('the console’s teams, budgets and spend pages', () => {
   beforeAll(async () => {
@@ -116,6 +97,15 @@ describe('the console’s teams, budgets and spend pages', () => {
     expect(await budget.textContent()).toContain(usd(1 - used));
     await screenshot(page, 'budgets');
 
+    // The limit raised to $2: the bar's scale and what is left follow, as the API has it.
+    await budget.getByRole('button', { name: 'Edit limit' }).click();
+    await budget.getByLabel('New limit (USD)').fill('2');
+    await budget.getByRole('button', { name: 'Save' }).click();
+    await budget.getByRole('cell', { name: '$2.00', exact: true }).waitFor();
+    expect(await meter.getAttribute('max')).toBe('2');
+    expect(Number(await meter.getAttribute('value'))).toBeCloseTo(2 - used, 9);
+    expect(await admin(gateway.adminUrl, 'GET', `/admin/budgets/${id}`)).toMatchObject({ limit_usd: 2 });
+
     // The spend page shows the team's spend as /admin/spend sums it, once the ledger has the requests.
     const spend = await eventually('the requests in the ledger', async () => {
       const { data } = await admin<{ data: { team: string; cost_usd: string; requests: number }[] }>(gateway.adminUrl, 'GET', '/admin/spend?group_by=team');
@@ -182,7 +172,7 @@ describe('the console’s teams, budgets and spend pages', () => {
       .getByRole('meter')
       .waitFor();
     expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
-    for (const name of ['Create budget', 'Delete']) expect(await page.getByRole('button', { name }).count()).toBe(0);
+    for (const name of ['Create budget', 'Edit limit', 'Delete']) expect(await page.getByRole('button', { name }).count()).toBe(0);
     await open(page, 'Teams');
     await page.getByRole('row', { name: /Support/ }).waitFor();
     for (const name of ['Create team', 'Create customer', 'Edit', 'Delete', 'Rename']) expect(await page.getByRole('button', { name }).count()).toBe(0);
@@ -197,6 +187,8 @@ describe('the console’s teams, budgets and spend pages', () => {
       { scope: 'team', scope_id: 'support', limit_usd: 1, period: 'day' },
     );
     expect(forged.status).toBe(403);
-    expect((await admin<{ data: unknown[] }>(gateway.adminUrl, 'GET', '/admin/budgets?scope_id=support')).data).toHaveLength(1);
+    const [kept] = (await admin<{ data: { id: string }[] }>(gateway.adminUrl, 'GET', '/admin/budgets?scope_id=support')).data;
+    expect((await fetchInPage(page, 'PATCH', `/admin/budgets/${kept!.id}`, { 'x-gateway-console': '1' }, { limit_usd: 100 })).status).toBe(403);
+    expect(await admin(gateway.adminUrl, 'GET', `/admin/budgets/${kept!.id}`)).toMatchObject({ limit_usd: 5 });
   });
 });

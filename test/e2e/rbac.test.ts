@@ -103,6 +103,7 @@ const EXPECTED: Record<string, Expectation> = {
   'DELETE /admin/providers/:name': { needs: 'manage_routing', call: () => routingEntry('providers') },
   'GET /admin/models': { needs: 'read' },
   'GET /admin/models/:name': { needs: 'read', call: () => routingEntry('models') },
+  'GET /admin/deployments': { needs: 'read' },
   'PUT /admin/models/:name': { needs: 'manage_routing', call: async () => ({ params: { name: fresh('model') }, body: 'mock/echo' }) },
   'DELETE /admin/models/:name': { needs: 'manage_routing', call: () => routingEntry('models') },
   'GET /admin/audit/events': { needs: 'audit' },

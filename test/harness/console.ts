@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
@@ -8,6 +8,9 @@ import { chromium, type Browser, type BrowserContext, type BrowserContextOptions
 
 const CHROMIUM = '/usr/bin/chromium';
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const SCREENSHOTS = fileURLToPath(new URL('../../docs/console/', import.meta.url));
+/** The docs' screenshots: one laptop-sized window, whatever the test's own. */
+export const DOCS_VIEWPORT = { width: 1280, height: 800 };
 
 export interface ConsoleBrowser {
   /** A fresh browser profile on the console's sign-in page. */
@@ -53,9 +56,24 @@ export async function launchConsoleBrowser(adminUrl: string): Promise<ConsoleBro
 export function fetchInPage(page: Page, method: string, path: string, headers: Record<string, string>, body?: unknown) {
   return page.evaluate(
     async ({ method, path, headers, body }) => {
-      const response = await fetch(path, { method, headers: { 'content-type': 'application/json', ...headers }, body });
+      // A body-less call sends no content type: Fastify answers an empty JSON body 400 before any permission is checked.
+      const response = await fetch(path, { method, headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers }, body });
       return { status: response.status, text: await response.text() };
     },
     { method, path, headers, body: body === undefined ? undefined : JSON.stringify(body) },
   );
 }
+
+/**
+ * Takes the page's picture for docs/console.md, written there with UPDATE_SCREENSHOTS=1 (a run otherwise leaves the
+ * tracked files as they are); nothing compares it, so it cannot fail a run that works.
+ */
+export async function screenshot(page: Page, name: string) {
+  const picture = await page.screenshot({ animations: 'disabled', caret: 'hide' });
+  if (process.env.UPDATE_SCREENSHOTS !== '1') return;
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  writeFileSync(`${SCREENSHOTS}${name}.png`, picture);
+}
+
+/** Follows the console's navigation link to a page. */
+export const openPage = (page: Page, title: string) => page.getByRole('navigation').getByRole('link', { name: title }).click();

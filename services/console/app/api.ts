@@ -61,6 +61,24 @@ export interface BudgetWindow extends Budget {
 /** One row of GET /admin/spend: the group's dimensions, then its sums (money as exact decimal strings). */
 export type SpendRow = Record<string, string | number> & { cost_usd: string; requests: number; prompt_tokens: number; completion_tokens: number };
 
+/** One row of the usage ledger, as GET /admin/usage/export gives it. */
+export interface Usage {
+  request_id: string;
+  occurred_at: string;
+  outcome: 'completed' | 'failed';
+  key_id: string;
+  team_id: string;
+  model: string;
+  provider: string;
+  deployment: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd: string | null;
+  cache_hit: boolean;
+  http_status: number;
+  duration_ms: number;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -77,7 +95,7 @@ export function onSignedOut(fn: () => void): void {
   signedOut = fn;
 }
 
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+async function call(method: string, path: string, body?: unknown): Promise<Response> {
   const response = await fetch(path, {
     method,
     credentials: 'same-origin',
@@ -90,7 +108,21 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     if (response.status === 401 && path !== '/admin/session') signedOut();
     throw new ApiError(response.status, answer?.error?.message ?? `${method} ${path} answered ${response.status}`);
   }
+  return response;
+}
+
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const response = await call(method, path, body);
   return (response.status === 204 ? undefined : await response.json()) as T;
+}
+
+/** A GET of an NDJSON export, one object per line. */
+export async function lines<T>(path: string): Promise<T[]> {
+  const text = await (await call('GET', path)).text();
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as T);
 }
 
 export const can = (caller: Caller, permission: Permission) => caller.permissions.includes(permission);

@@ -26,6 +26,7 @@ export function BudgetsPage({ canWrite }: { canWrite: boolean }) {
     { windows: [] as BudgetWindow[], owners: { team: [], key: [], customer: [] } as Owners },
   );
   const { windows, owners } = data;
+  const [editing, setEditing] = useState<string | undefined>();
   const ownerName = (b: Budget) => owners[b.scope].find((o) => o.id === b.scope_id)?.name ?? b.scope_id;
 
   return (
@@ -77,6 +78,22 @@ export function BudgetsPage({ canWrite }: { canWrite: boolean }) {
                   </td>
                   {canWrite && (
                     <td class="actions">
+                      {editing === b.id ? (
+                        <EditLimit
+                          budget={b}
+                          onSave={(limit_usd) =>
+                            run(async () => {
+                              await api('PATCH', `/admin/budgets/${b.id}`, { limit_usd });
+                              setEditing(undefined);
+                            })
+                          }
+                          onCancel={() => setEditing(undefined)}
+                        />
+                      ) : (
+                        <button type="button" onClick={() => setEditing(b.id)}>
+                          Edit limit
+                        </button>
+                      )}
                       <ConfirmButton
                         label="Delete"
                         what={`${ownerName(b)}'s ${b.period} budget`}
@@ -136,6 +153,24 @@ function CreateBudget({ owners, onCreate }: { owners: Owners; onCreate: (body: R
         Limit (USD) <input name="limit" type="number" min={0} step="0.000001" required />
       </label>
       <button type="submit">Create budget</button>
+    </form>
+  );
+}
+
+function EditLimit({ budget, onSave, onCancel }: { budget: Budget; onSave: (limit: number) => Promise<void>; onCancel: () => void }) {
+  const submit = (event: Event) => {
+    event.preventDefault();
+    void onSave(Number(field(event.currentTarget as HTMLFormElement, 'limit')));
+  };
+  return (
+    <form class="edit" onSubmit={submit} aria-label={`Edit the limit of budget ${budget.id}`}>
+      <label>
+        New limit (USD) <input name="limit" type="number" min={0} step="0.000001" required defaultValue={String(budget.limit_usd)} />
+      </label>
+      <button type="submit">Save</button>
+      <button type="button" onClick={onCancel}>
+        Cancel
+      </button>
     </form>
   );
 }

@@ -1,8 +1,11 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, can, onSignedOut, type Caller } from './api.js';
+import { api, can, onSignedOut, type Caller, type Permission } from './api.js';
+import { AuditPage } from './audit.js';
 import { BudgetsPage } from './budgets.js';
 import { KeysPage } from './keys.js';
+import { ProvidersPage } from './providers.js';
+import { RequestsPage } from './requests.js';
 import { SignIn } from './sign-in.js';
 import { SpendPage } from './spend.js';
 import './style.css';
@@ -11,11 +14,24 @@ import { TeamsPage } from './teams.js';
 /** undefined while asking who is signed in; null when no one is. */
 type Session = Caller | null | undefined;
 
-const PAGES = { keys: 'Keys', teams: 'Teams', budgets: 'Budgets', spend: 'Spend' } as const;
+/** Each page with the permission it needs; a role without it is not offered the page, and the server refuses its calls anyway. */
+const PAGES = {
+  keys: { title: 'Keys', needs: 'read' },
+  teams: { title: 'Teams', needs: 'read' },
+  budgets: { title: 'Budgets', needs: 'read' },
+  spend: { title: 'Spend', needs: 'read' },
+  requests: { title: 'Live requests', needs: 'read' },
+  providers: { title: 'Providers', needs: 'read' },
+  audit: { title: 'Audit', needs: 'audit' },
+} satisfies Record<string, { title: string; needs: Permission }>;
 type PageName = keyof typeof PAGES;
 
-/** The page named by the URL's fragment, so each page has an address, and Back and reload keep it. */
-const pageOf = (hash: string): PageName => (hash.slice(1) in PAGES ? (hash.slice(1) as PageName) : 'keys');
+/** The pages the caller may open, in the navigation's order. */
+const pagesOf = (caller: Caller) => (Object.keys(PAGES) as PageName[]).filter((name) => can(caller, PAGES[name].needs));
+
+/** The page named by the URL's fragment, so each page has an address, and Back and reload keep it; else the first the caller may open. */
+const pageOf = (hash: string, allowed: PageName[]): PageName | undefined =>
+  allowed.includes(hash.slice(1) as PageName) ? (hash.slice(1) as PageName) : allowed[0];
 
 function App() {
   const [caller, setCaller] = useState<Session>(undefined);
@@ -29,9 +45,10 @@ function App() {
 }
 
 function Shell({ caller, onSignedOut }: { caller: Caller; onSignedOut: () => void }) {
-  const [page, setPage] = useState(pageOf(location.hash));
+  const allowed = pagesOf(caller);
+  const [page, setPage] = useState(pageOf(location.hash, allowed));
   useEffect(() => {
-    const follow = () => setPage(pageOf(location.hash));
+    const follow = () => setPage(pageOf(location.hash, allowed));
     addEventListener('hashchange', follow);
     return () => removeEventListener('hashchange', follow);
   }, []);
@@ -46,9 +63,9 @@ function Shell({ caller, onSignedOut }: { caller: Caller; onSignedOut: () => voi
       <header>
         <strong>AI gateway</strong>
         <nav aria-label="Console">
-          {Object.entries(PAGES).map(([name, title]) => (
+          {allowed.map((name) => (
             <a key={name} href={`#${name}`} aria-current={page === name ? 'page' : undefined}>
-              {title}
+              {PAGES[name].title}
             </a>
           ))}
         </nav>
@@ -61,11 +78,14 @@ function Shell({ caller, onSignedOut }: { caller: Caller; onSignedOut: () => voi
         </button>
       </header>
       <main>
-        {!can(caller, 'read') ? (
-          <p role="status">
-            The {caller.role} role cannot read keys, teams, budgets or spend. The console's audit pages are not built yet: use the admin API's /admin/audit
-            routes.
-          </p>
+        {page === undefined ? (
+          <p role="status">The {caller.role} role may open none of the console's pages.</p>
+        ) : page === 'audit' ? (
+          <AuditPage />
+        ) : page === 'providers' ? (
+          <ProvidersPage canManage={can(caller, 'manage_routing')} />
+        ) : page === 'requests' ? (
+          <RequestsPage canAudit={can(caller, 'audit')} />
         ) : page === 'teams' ? (
           <TeamsPage canWrite={canWrite} canManageCustomers={can(caller, 'manage_customers')} />
         ) : page === 'budgets' ? (
