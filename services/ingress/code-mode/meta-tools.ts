@@ -1,8 +1,9 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { McpTool } from '../../gen/gateway/v1/mcp.js';
 import type { CodeModeConfig } from '../config.js';
+import type { PipelineDeps } from '../pipeline.js';
 import { resultText, type ToolAccess } from '../tools.js';
-import { runProgram, type SandboxLimits } from './sandbox.js';
+import type { SandboxLimits } from './sandbox.js';
 import { toolDocumentation, toolFiles } from './tool-files.js';
 
 /**
@@ -46,7 +47,7 @@ const text = (value: string, isError = false): CallToolResult => ({ content: [{ 
 /** Answers a call of one of the meta-tools; undefined for any other name. */
 export async function callMetaTool(
   access: ToolAccess,
-  config: CodeModeConfig,
+  deps: Pick<PipelineDeps, 'codeMode' | 'sandboxes'>,
   name: string,
   args: Record<string, unknown>,
 ): Promise<CallToolResult | undefined> {
@@ -56,7 +57,7 @@ export async function callMetaTool(
     case 'read_tool_file':
       return readToolFile(await access.list(), String(args.path ?? ''));
     case 'execute_code':
-      return executeCode(access, config, typeof args.code === 'string' ? args.code : '');
+      return executeCode(access, deps, typeof args.code === 'string' ? args.code : '');
     default:
       return undefined;
   }
@@ -71,11 +72,15 @@ function readToolFile(tools: McpTool[], path: string): CallToolResult {
   return text(`No file or tool "${path}". Files: ${[...files.keys()].join(', ') || 'none'}.`, true);
 }
 
-async function executeCode(access: ToolAccess, config: CodeModeConfig, code: string): Promise<CallToolResult> {
+async function executeCode(
+  access: ToolAccess,
+  { codeMode: config, sandboxes }: Pick<PipelineDeps, 'codeMode' | 'sandboxes'>,
+  code: string,
+): Promise<CallToolResult> {
   const servers = new Map<string, string[]>();
   for (const tool of await access.list()) servers.set(tool.server, [...(servers.get(tool.server) ?? []), tool.name.slice(tool.server.length + 1)]);
-  const limits: SandboxLimits = { ...config, memoryBytes: config.memoryMb * 1024 * 1024 };
-  const outcome = await runProgram(
+  const limits = limitsFor(config);
+  const outcome = await sandboxes.run(
     code,
     servers,
     async (tool, argumentsJson) => {
@@ -89,4 +94,10 @@ async function executeCode(access: ToolAccess, config: CodeModeConfig, code: str
   const logs = outcome.logs ? [{ type: 'text' as const, text: `console:\n${outcome.logs}` }] : [];
   if (!outcome.ok) return { content: [{ type: 'text', text: outcome.error }, ...logs], isError: true };
   return { content: [{ type: 'text', text: outcome.resultJson }, ...logs] };
+}
+
+/** The configured limits, as the sandbox takes them. */
+function limitsFor(config: CodeModeConfig): SandboxLimits {
+  const { timeMs, maxToolCalls, maxResultBytes, maxLogBytes } = config;
+  return { timeMs, maxToolCalls, maxResultBytes, maxLogBytes, memoryBytes: config.memoryMb * 1024 * 1024 };
 }

@@ -41,10 +41,13 @@ export type RunOutcome =
 class Stopped extends Error {}
 
 const engine = onFirstUse(async () => {
-  const [core, variant, esbuild] = await Promise.all([import('quickjs-emscripten-core'), import('@jitl/quickjs-wasmfile-release-sync'), import('esbuild')]);
+  const [core, variant] = await Promise.all([import('quickjs-emscripten-core'), import('@jitl/quickjs-wasmfile-release-sync')]);
   // The package's types describe its CommonJS face; imported as ESM, its default export is the variant itself.
-  return { core, variant: variant.default as unknown as QuickJSSyncVariant, esbuild };
+  return { core, variant: variant.default as unknown as QuickJSSyncVariant };
 });
+
+/** The compiler, on the main thread only: sandbox workers get programs already compiled. */
+const compiler = onFirstUse(() => import('esbuild'));
 
 // Node has WebAssembly.Memory; the project's lib (ES2023, no DOM) declares only its type.
 const WasmMemory = (
@@ -75,7 +78,7 @@ async function newEngine(memoryBytes: number): Promise<QuickJSContext> {
 
 /** TypeScript to JavaScript (types stripped), the program's body wrapped so it may `await` and `return`, its value as JSON. */
 async function compile(source: string): Promise<string> {
-  const { esbuild } = await engine();
+  const esbuild = await compiler();
   try {
     // The body starts on the wrapper's first line, so esbuild's line numbers are the program's.
     const program = `(async () => {${source}\n})().then((value) => JSON.stringify(value === undefined ? null : value))`;
@@ -107,16 +110,27 @@ function prelude(servers: ReadonlyMap<string, readonly string[]>): string {
 })();`;
 }
 
-/** Runs a program that may call the given servers' tools; every call goes through `bridge`. */
-export async function runProgram(
-  source: string,
+/** A program compiled for the engine, or the syntax error the model reads. */
+export type Compiled = { readonly ok: true; readonly code: string } | { readonly ok: false; readonly error: string };
+
+/** Compiles a program on the calling thread (esbuild runs in its own process, one for the gateway). */
+export async function compileProgram(source: string): Promise<Compiled> {
+  try {
+    return { ok: true, code: await compile(source) };
+  } catch (err) {
+    return { ok: false, error: err instanceof Stopped ? err.message : `Error: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+/** Runs a compiled program that may call the given servers' tools; every call goes through `bridge`. */
+export async function runCompiled(
+  code: string,
   servers: ReadonlyMap<string, readonly string[]>,
   bridge: ToolBridge,
   limits: SandboxLimits,
 ): Promise<RunOutcome> {
   const run = new Run(bridge, limits);
   try {
-    const code = await compile(source);
     const vm = await newEngine(limits.memoryBytes);
     try {
       return { ok: true, resultJson: await run.execute(vm, prelude(servers), code), logs: run.logs, toolCalls: run.toolCalls };
@@ -128,6 +142,10 @@ export async function runProgram(
     return { ok: false, error, logs: run.logs, toolCalls: run.toolCalls };
   }
 }
+
+/** What the model reads when its program runs out of time, whichever thread stopped it. */
+export const timeLimitMessage = (limits: Pick<SandboxLimits, 'timeMs'>): string =>
+  `The program ran out of time: the limit is ${limits.timeMs} ms, tool calls included.`;
 
 /** One program's run: its engine, the host calls in flight, what it logged. */
 class Run {
@@ -220,7 +238,7 @@ class Run {
   }
 
   private timeLimit(): Stopped {
-    return new Stopped(`The program ran out of time: the limit is ${this.limits.timeMs} ms, tool calls included.`);
+    return new Stopped(timeLimitMessage(this.limits));
   }
 
   /** Frees the engine; host calls still in flight find the run closed and are dropped. */
