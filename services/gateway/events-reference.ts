@@ -90,6 +90,7 @@ function examples(): Example[] {
     cacheScope: 'team' as const,
     toolMode: 'off' as const,
     toolCallLimit: null,
+    codeLimits: {},
     createdAt: TIME,
     expiresAt: null,
     revokedAt: null,

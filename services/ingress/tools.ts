@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { RequestContext } from '../gen/gateway/v1/common.js';
-import type { AuthorizeToolsResponse } from '../gen/gateway/v1/governance.js';
+import type { AuthorizeToolsResponse, CodeLimits } from '../gen/gateway/v1/governance.js';
 import type { CallToolResponse, McpTool } from '../gen/gateway/v1/mcp.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { toolCalledEvent } from '../kit/events.js';
@@ -52,6 +52,11 @@ export class ToolAccess {
   /** The key's tools are offered on /mcp as TypeScript files and programs that call them (code mode). */
   get codeMode(): boolean {
     return this.grant.toolMode === 'code';
+  }
+
+  /** The key's own limits on code mode's programs (a field at 0: the configured default). */
+  get codeLimits(): CodeLimits | undefined {
+    return this.grant.codeLimits;
   }
 
   async list(): Promise<McpTool[]> {

@@ -1,4 +1,5 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CodeLimits } from '../../gen/gateway/v1/governance.js';
 import type { McpTool } from '../../gen/gateway/v1/mcp.js';
 import type { CodeModeConfig } from '../config.js';
 import type { PipelineDeps } from '../pipeline.js';
@@ -79,7 +80,7 @@ async function executeCode(
 ): Promise<CallToolResult> {
   const servers = new Map<string, string[]>();
   for (const tool of await access.list()) servers.set(tool.server, [...(servers.get(tool.server) ?? []), tool.name.slice(tool.server.length + 1)]);
-  const limits = limitsFor(config);
+  const limits = limitsFor(config, access.codeLimits);
   const outcome = await sandboxes.run(
     code,
     servers,
@@ -96,8 +97,13 @@ async function executeCode(
   return { content: [{ type: 'text', text: outcome.resultJson }, ...logs] };
 }
 
-/** The configured limits, as the sandbox takes them. */
-function limitsFor(config: CodeModeConfig): SandboxLimits {
-  const { timeMs, maxToolCalls, maxResultBytes, maxLogBytes } = config;
-  return { timeMs, maxToolCalls, maxResultBytes, maxLogBytes, memoryBytes: config.memoryMb * 1024 * 1024 };
+/** The key's own limits where it has them (governance bounds them), else the configured defaults. */
+export function limitsFor(config: CodeModeConfig, key: CodeLimits | undefined): SandboxLimits {
+  return {
+    timeMs: key?.timeMs || config.timeMs,
+    memoryBytes: (key?.memoryMb || config.memoryMb) * 1024 * 1024,
+    maxToolCalls: key?.maxToolCalls || config.maxToolCalls,
+    maxResultBytes: key?.maxResultBytes || config.maxResultBytes,
+    maxLogBytes: config.maxLogBytes,
+  };
 }
