@@ -78,7 +78,7 @@ describe('MCP code mode', () => {
       team: 'agents',
       allowed_tools,
       tool_mode: 'code',
-      code_limits: { time_ms: 1_500, memory_mb: 16, max_tool_calls: 5, max_result_bytes: 2_048 },
+      code_limits: { time_ms: 4_000, memory_mb: 16, max_tool_calls: 5, max_result_bytes: 2_048 },
     });
     ({ key: directKey } = await admin<{ key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { name: 'direct', team: 'agents', allowed_tools }));
   });
@@ -165,7 +165,7 @@ describe('MCP code mode', () => {
 
   it("stops a program at its key's limits with an error that says which", async () => {
     const loop = await run('while (true) {}', limitedKey.key);
-    expect(loop).toMatchObject({ isError: true, content: [{ text: 'The program ran out of time: the limit is 1500 ms, tool calls included.' }] });
+    expect(loop).toMatchObject({ isError: true, content: [{ text: 'The program ran out of time: the limit is 4000 ms, tool calls included.' }] });
     const bomb = await run('const all = []; while (true) all.push(new Array(100_000).fill(all.length));', limitedKey.key);
     expect(bomb).toMatchObject({ isError: true, content: [{ text: 'The program ran out of memory: the limit is 16 MB.' }] });
     const many = await run('for (let i = 0; i < 10; i++) await calc.add({ a: i, b: i });', limitedKey.key);
@@ -182,7 +182,7 @@ describe('MCP code mode', () => {
   it("sets a key's code mode limits through the admin API, within bounds", async () => {
     const path = `/admin/keys/${limitedKey.id}`;
     expect((await admin<{ code_limits: unknown }>(gateway.adminUrl, 'GET', path)).code_limits).toEqual({
-      time_ms: 1_500,
+      time_ms: 4_000,
       memory_mb: 16,
       max_tool_calls: 5,
       max_result_bytes: 2_048,
@@ -191,7 +191,7 @@ describe('MCP code mode', () => {
     expect(JSON.stringify(refused)).toMatch(/time_ms.*300000/);
     // null hands one limit back to the gateway's default; the others stay.
     const { code_limits } = await admin<{ code_limits: unknown }>(gateway.adminUrl, 'PATCH', path, { code_limits: { max_result_bytes: null } });
-    expect(code_limits).toEqual({ time_ms: 1_500, memory_mb: 16, max_tool_calls: 5, max_result_bytes: null });
+    expect(code_limits).toEqual({ time_ms: 4_000, memory_mb: 16, max_tool_calls: 5, max_result_bytes: null });
     expect(JSON.parse(textOf(await run("return 'x'.repeat(10_000).length;", limitedKey.key)))).toBe(10_000);
   });
 
@@ -239,6 +239,63 @@ describe('MCP code mode', () => {
       `/admin/audit/events?type=tool.called&key=${codeKey.id}&limit=100`,
     );
     expect(data.filter((r) => r.payload.tool.surface === 'code')).toHaveLength(4);
+  });
+
+  it('records each run so an auditor finds its program, its tool calls and how it ended', async () => {
+    type Audited<T> = { data: { payload: T }[] };
+    type CodeRun = { runId: string; program: string; programSha256: string; outcome: string; errorMessage: string; resultJson: string };
+    const audited = await admin<{ id: string; key: string }>(gateway.adminUrl, 'POST', '/admin/keys', {
+      name: 'audited coder',
+      team: 'agents',
+      allowed_tools: ['calc.*', 'weather.get_forecast'],
+      tool_mode: 'code',
+      content_logging: true,
+    });
+    const program =
+      "const { sum } = (await calc.add({ a: 4, b: 5 })) as { sum: number };\nreturn { sum, weather: await weather.get_forecast({ city: 'Nice' }) };";
+    const answered = await run(program, audited.key);
+    const runId = answered._meta?.['ai-gateway/run_id'] as string;
+    expect(runId).toMatch(/^run_[0-9a-f]{16}$/);
+    const find = async <T>(query: string, ready: (rows: T[]) => boolean) =>
+      eventually(`audit rows for ${query}`, async () => {
+        const rows = (await admin<Audited<T>>(gateway.adminUrl, 'GET', `/admin/audit/events?${query}&limit=1000`)).data.map((r) => r.payload);
+        return ready(rows) ? rows : undefined;
+      });
+    const [record] = await find<{ codeRun: CodeRun & { calls: unknown[] } }>(`type=code.executed&key=${audited.id}`, (rows) => rows.length === 1);
+    expect(record!.codeRun).toMatchObject({
+      runId,
+      program,
+      outcome: 'ok',
+      resultJson: '{"sum":9,"weather":"Sunny, 21 °C in Nice"}',
+      calls: [
+        { tool: 'calc.add', outcome: 'ok', durationMs: expect.any(Number) },
+        { tool: 'weather.get_forecast', outcome: 'ok', durationMs: expect.any(Number) },
+      ],
+    });
+    // Every call the program made is a tool.called event that names the run.
+    const calls = await find<{ tool: { runId: string; tool: string; argumentsJson: string } }>(
+      `type=tool.called&key=${audited.id}`,
+      (rows) => rows.length === 2,
+    );
+    expect(calls.map((c) => [c.tool.runId, c.tool.tool, c.tool.argumentsJson])).toEqual([
+      [runId, 'calc.add', '{"a":4,"b":5}'],
+      [runId, 'weather.get_forecast', '{"city":"Nice"}'],
+    ]);
+
+    // Without content logging the record keeps what happened, not the program or its data; a limit is named.
+    const stopped = await run('await calc.add({ a: 1, b: 1 }); while (true) {}', limitedKey.key);
+    const stoppedId = stopped._meta?.['ai-gateway/run_id'] as string;
+    const runs = await find<{ codeRun: CodeRun }>(`type=code.executed&key=${limitedKey.id}`, (rows) => rows.some((r) => r.codeRun.runId === stoppedId));
+    const stoppedRun = runs.find((r) => r.codeRun.runId === stoppedId)!.codeRun;
+    // Empty fields are left out of the stored JSON.
+    expect([stoppedRun.program ?? '', stoppedRun.resultJson ?? '']).toEqual(['', '']);
+    expect(stoppedRun).toMatchObject({
+      programSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      outcome: 'time_limit',
+      errorMessage: 'The program ran out of time: the limit is 4000 ms, tool calls included.',
+      calls: [{ tool: 'calc.add', outcome: 'ok' }],
+    });
+    expect(runs.map((r) => r.codeRun.outcome)).toEqual(expect.arrayContaining(['memory_limit', 'tool_call_limit', 'result_limit']));
   });
 
   it('shows the model far fewer tokens of tool definitions than offering every tool', async () => {

@@ -1,9 +1,12 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { CodeLimits } from '../../gen/gateway/v1/governance.js';
+import type { CodeRunCall } from '../../gen/gateway/v1/mcp.js';
+import { prefixedId } from '../../kit/ids.js';
 import type { McpTool } from '../../gen/gateway/v1/mcp.js';
 import type { CodeModeConfig } from '../config.js';
 import type { PipelineDeps } from '../pipeline.js';
 import { resultText, type ToolAccess } from '../tools.js';
+import { runRecord } from './run-record.js';
 import type { SandboxLimits } from './sandbox.js';
 import { toolDocumentation, toolFiles } from './tool-files.js';
 
@@ -43,6 +46,9 @@ export const META_TOOLS: Tool[] = [
   },
 ];
 
+/** The `_meta` key of execute_code's result that names the run. */
+export const RUN_ID_META = 'ai-gateway/run_id';
+
 const text = (value: string, isError = false): CallToolResult => ({ content: [{ type: 'text', text: value }], ...(isError ? { isError } : {}) });
 
 /** Answers a call of one of the meta-tools; undefined for any other name. */
@@ -81,20 +87,25 @@ async function executeCode(
   const servers = new Map<string, string[]>();
   for (const tool of await access.list()) servers.set(tool.server, [...(servers.get(tool.server) ?? []), tool.name.slice(tool.server.length + 1)]);
   const limits = limitsFor(config, access.codeLimits);
+  const run = { id: prefixedId('run'), calls: [] as CodeRunCall[] };
+  const started = performance.now();
   const outcome = await sandboxes.run(
     code,
     servers,
     async (tool, argumentsJson) => {
-      const result = await access.call(tool, argumentsJson, 'code');
+      const result = await access.call(tool, argumentsJson, 'code', run);
       if (result.isError) throw new Error(resultText(result));
       // A tool's structured content is the value a program wants; without one, its text.
       return result.structuredJson ? (JSON.parse(result.structuredJson) as unknown) : resultText(result);
     },
     limits,
   );
+  access.recordRun(runRecord(run, code, outcome, performance.now() - started, access.contentLogging));
   const logs = outcome.logs ? [{ type: 'text' as const, text: `console:\n${outcome.logs}` }] : [];
-  if (!outcome.ok) return { content: [{ type: 'text', text: outcome.error }, ...logs], isError: true };
-  return { content: [{ type: 'text', text: outcome.resultJson }, ...logs] };
+  // The run id lets a client find the run's record (code.executed) and its tool calls in the audit log.
+  const _meta = { [RUN_ID_META]: run.id };
+  if (!outcome.ok) return { content: [{ type: 'text', text: outcome.error }, ...logs], isError: true, _meta };
+  return { content: [{ type: 'text', text: outcome.resultJson }, ...logs], _meta };
 }
 
 /** The key's own limits where it has them (governance bounds them), else the configured defaults. */

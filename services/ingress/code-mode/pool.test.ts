@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SandboxPool } from './pool.js';
 import type { SandboxLimits } from './sandbox.js';
 
-const limits: SandboxLimits = { timeMs: 500, memoryBytes: 32 * 1024 * 1024, maxToolCalls: 5, maxResultBytes: 65_536, maxLogBytes: 1_024 };
+// Generous time: a busy test machine must not end a run early.
+const limits: SandboxLimits = { timeMs: 30_000, memoryBytes: 32 * 1024 * 1024, maxToolCalls: 5, maxResultBytes: 65_536, maxLogBytes: 1_024 };
 const servers = new Map([['calc', ['add']]]);
 const add = async (_tool: string, argumentsJson: string) => {
   const { a, b } = JSON.parse(argumentsJson) as { a: number; b: number };
@@ -41,7 +42,7 @@ describe('the sandbox pool', () => {
         calls.push(tool);
         return held;
       },
-      { ...limits, timeMs: 60_000 },
+      limits,
     );
     // The first program holds the one worker until its tool call is answered.
     await expect.poll(() => calls.length, { timeout: 30_000 }).toBe(1);
@@ -49,6 +50,7 @@ describe('the sandbox pool', () => {
     expect(await threads.run('return 3;', servers, add, limits)).toEqual({
       ok: false,
       error: 'Code mode is busy: 1 programs are running and 1 waiting. Try again shortly.',
+      reason: 'busy',
       logs: '',
       toolCalls: 0,
     });
@@ -62,7 +64,13 @@ describe('the sandbox pool', () => {
     const threads = pool({ workers: 1, queueSize: 1, killAfterMs: 200, workerUrl });
     const stuck = threads.run("return 'hold the thread';", servers, add, { ...limits, timeMs: 100 });
     const next = threads.run('return (await calc.add({ a: 20, b: 22 })).sum;', servers, add, limits);
-    expect(await stuck).toEqual({ ok: false, error: 'The program ran out of time: the limit is 100 ms, tool calls included.', logs: '', toolCalls: 0 });
+    expect(await stuck).toEqual({
+      ok: false,
+      error: 'The program ran out of time: the limit is 100 ms, tool calls included.',
+      reason: 'time_limit',
+      logs: '',
+      toolCalls: 0,
+    });
     expect(await next).toEqual({ ok: true, resultJson: '42', logs: '', toolCalls: 1 });
   });
 });

@@ -60,12 +60,13 @@ export class SandboxPool {
   /** Compiles a program here, then runs it on a worker; tool calls come back here through `bridge`. */
   async run(source: string, servers: ReadonlyMap<string, readonly string[]>, bridge: ToolBridge, limits: SandboxLimits): Promise<RunOutcome> {
     const compiled = await compileProgram(source);
-    if (!compiled.ok) return { ok: false, error: compiled.error, logs: '', toolCalls: 0 };
+    if (!compiled.ok) return { ok: false, error: compiled.error, reason: 'program_error', logs: '', toolCalls: 0 };
     return new Promise<RunOutcome>((settle) => {
       const job: Job = { code: compiled.code, servers, bridge, limits, settle };
       const worker = this.idle.pop() ?? (this.alive < this.options.workers ? this.spawn() : undefined);
       if (worker) return this.dispatch(worker, job);
-      if (this.closed || this.queue.length >= this.options.queueSize) return settle({ ok: false, error: this.busyMessage(), logs: '', toolCalls: 0 });
+      if (this.closed || this.queue.length >= this.options.queueSize)
+        return settle({ ok: false, error: this.busyMessage(), reason: 'busy', logs: '', toolCalls: 0 });
       this.queue.push(job);
     });
   }
@@ -73,7 +74,7 @@ export class SandboxPool {
   /** Terminates every worker; programs still running end with an error. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.settle({ ok: false, error: 'The gateway is shutting down.', logs: '', toolCalls: 0 });
+    for (const job of this.queue.splice(0)) job.settle({ ok: false, error: 'The gateway is shutting down.', reason: 'busy', logs: '', toolCalls: 0 });
     await Promise.all([...this.idle.splice(0), ...this.busy].map((worker) => worker.terminate()));
   }
 
@@ -116,7 +117,7 @@ export class SandboxPool {
       // has not stopped the program: the thread goes, and a new one takes its place.
       if (message.type === 'started') {
         killer = setTimeout(
-          () => finish({ ok: false, error: timeLimitMessage(job.limits), logs: '', toolCalls }, false),
+          () => finish({ ok: false, error: timeLimitMessage(job.limits), reason: 'time_limit', logs: '', toolCalls }, false),
           job.limits.timeMs + this.options.killAfterMs,
         );
         return;
@@ -131,7 +132,13 @@ export class SandboxPool {
     };
     const onFailure = (err: unknown) =>
       finish(
-        { ok: false, error: `The program's sandbox failed: ${err instanceof Error ? err.message : `exit code ${String(err)}`}`, logs: '', toolCalls },
+        {
+          ok: false,
+          error: `The program's sandbox failed: ${err instanceof Error ? err.message : `exit code ${String(err)}`}`,
+          reason: 'sandbox_failed',
+          logs: '',
+          toolCalls,
+        },
         false,
       );
     worker.on('message', onMessage);

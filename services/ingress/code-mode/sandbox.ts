@@ -35,10 +35,20 @@ export type ToolBridge = (tool: string, argumentsJson: string) => Promise<unknow
 
 export type RunOutcome =
   | { readonly ok: true; readonly resultJson: string; readonly logs: string; readonly toolCalls: number }
-  | { readonly ok: false; readonly error: string; readonly logs: string; readonly toolCalls: number };
+  | { readonly ok: false; readonly error: string; readonly reason: StopReason; readonly logs: string; readonly toolCalls: number };
+
+/** Why a run ended without a result, as its record (CodeRun.outcome) says. */
+export type StopReason = 'time_limit' | 'memory_limit' | 'tool_call_limit' | 'result_limit' | 'program_error' | 'busy' | 'sandbox_failed';
 
 /** Why a run was stopped, as the model reads it. */
-class Stopped extends Error {}
+class Stopped extends Error {
+  constructor(
+    message: string,
+    readonly reason: StopReason = 'program_error',
+  ) {
+    super(message);
+  }
+}
 
 const engine = onFirstUse(async () => {
   const [core, variant] = await Promise.all([import('quickjs-emscripten-core'), import('@jitl/quickjs-wasmfile-release-sync')]);
@@ -139,7 +149,10 @@ export async function runCompiled(
     }
   } catch (err) {
     const error = err instanceof Stopped ? err.message : `Error: ${err instanceof Error ? err.message : String(err)}`;
-    return { ok: false, error, logs: run.logs, toolCalls: run.toolCalls };
+    const stopped = err instanceof Stopped ? err.reason : 'program_error';
+    // The tool call limit throws inside the program: a program that ends on that error (or another) after it was hit.
+    const reason = stopped === 'program_error' && run.toolCalls > limits.maxToolCalls ? 'tool_call_limit' : stopped;
+    return { ok: false, error, reason, logs: run.logs, toolCalls: run.toolCalls };
   }
 }
 
@@ -181,7 +194,7 @@ class Run {
       const resultJson = this.unwrap(vm, await Promise.race([settled, timeout])).consume((value) => vm.getString(value));
       const bytes = Buffer.byteLength(resultJson);
       if (bytes > this.limits.maxResultBytes)
-        throw new Stopped(`The program's result is ${bytes} bytes of JSON, over the limit of ${this.limits.maxResultBytes}: return less.`);
+        throw new Stopped(`The program's result is ${bytes} bytes of JSON, over the limit of ${this.limits.maxResultBytes}: return less.`, 'result_limit');
       return resultJson;
     } finally {
       clearTimeout(timer);
@@ -233,12 +246,13 @@ class Run {
     result.error.dispose();
     const text = typeof error === 'object' && error !== null ? `${error.name ?? 'Error'}: ${error.message ?? ''}` : String(error);
     if (/interrupted/.test(text) || Date.now() > this.deadline) throw this.timeLimit();
-    if (/out of memory/i.test(text)) throw new Stopped(`The program ran out of memory: the limit is ${Math.round(this.limits.memoryBytes / 1024 / 1024)} MB.`);
+    if (/out of memory/i.test(text))
+      throw new Stopped(`The program ran out of memory: the limit is ${Math.round(this.limits.memoryBytes / 1024 / 1024)} MB.`, 'memory_limit');
     throw new Stopped(text);
   }
 
   private timeLimit(): Stopped {
-    return new Stopped(timeLimitMessage(this.limits));
+    return new Stopped(timeLimitMessage(this.limits), 'time_limit');
   }
 
   /** Frees the engine; host calls still in flight find the run closed and are dropped. */
