@@ -57,7 +57,7 @@ export const keyBody = {
       type: 'string',
       enum: [...TOOL_MODES],
       description:
-        'Its chat completions get its MCP tools: off (default; a request may still ask with x-gateway-tools), inject (offered to the model), agent (the gateway also runs auto-executable ones); code (/mcp offers them as TypeScript files and runs programs that call them in a sandbox).',
+        'Its chat completions get its MCP tools: off (default; a request may still ask with x-gateway-tools), inject (offered to the model), agent (the gateway also runs auto-executable ones); code (/mcp and chat completions offer them as TypeScript files and run programs that call them in a sandbox).',
     },
     tool_call_limit: { ...nullableCount, description: 'MCP tool calls per rate window (null: no limit).' },
     code_limits: {
