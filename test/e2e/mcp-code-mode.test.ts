@@ -4,31 +4,11 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { encode } from 'gpt-tokenizer';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMcpHttpServer, weatherTools, type FakeMcpHttpServer, type FakeTool } from '../fakes/mcp-servers.js';
+import { inventoryTools, startMcpHttpServer, weatherTools, type FakeMcpHttpServer } from '../fakes/mcp-servers.js';
 import { admin, startInProcess } from '../harness/gateway.js';
 import { eventually } from '../harness/infra.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-
-/** An inventory server with many tools, as real ones have: what code mode saves grows with it. */
-function inventoryTools(count: number): FakeTool[] {
-  return Array.from({ length: count }, (_, i) => ({
-    name: i === 0 ? 'find_items' : `report_${i}`,
-    description: i === 0 ? 'Finds items in stock.' : `Inventory report number ${i}: stock levels, movements and valuation for one warehouse.`,
-    inputSchema: {
-      type: 'object',
-      properties: {
-        warehouse: { type: 'string', description: 'Warehouse code, e.g. "LYS-1".' },
-        status: { type: 'string', enum: ['in_stock', 'reserved', 'shipped'] },
-        tags: { type: 'array', items: { type: 'string' } },
-        range: { type: 'object', properties: { from: { type: 'string', format: 'date' }, to: { type: 'string', format: 'date' } }, required: ['from'] },
-        limit: { anyOf: [{ type: 'integer' }, { type: 'null' }], description: 'Most items to return.' },
-      },
-      required: ['warehouse'],
-    },
-    run: (args) => ({ content: [{ type: 'text', text: `${String(args.warehouse)}: 3 items` }], structuredContent: { warehouse: args.warehouse, items: 3 } }),
-  }));
-}
 
 const textOf = (result: unknown): string => ((result as CallToolResult).content[0] as { text: string }).text;
 
