@@ -17,6 +17,7 @@ import {
   EventType,
   requestEvent,
   toolCalledEvent,
+  codeExecutedEvent,
 } from '../kit/events.js';
 
 /**
@@ -99,6 +100,7 @@ function examples(): Example[] {
     cacheScope: 'team' as const,
     toolMode: 'off' as const,
     toolCallLimit: null,
+    codeLimits: {},
     createdAt: TIME,
     expiresAt: null,
     revokedAt: null,
@@ -241,6 +243,28 @@ function examples(): Example[] {
           surface: 'mcp',
           argumentsJson: '',
           resultJson: '',
+          runId: '',
+        },
+      ),
+    },
+    {
+      title: 'Code mode run',
+      when: "A program run in code mode (`execute_code`): its tool calls (each also a `tool.called` event with this `runId`) and how it ended; the program and its result only with the key's content logging on.",
+      event: codeExecutedEvent(
+        { service: 'ingress', context },
+        {
+          runId: 'run_5b0e3c9a7d21f486',
+          programSha256: '8d1f3a5c7e9b0d2f4a6c8e0b1d3f5a7c9e1b3d5f7a9c0e2b4d6f8a1c3e5b7d9f',
+          program: '',
+          outcome: 'ok',
+          errorMessage: '',
+          resultJson: '',
+          resultBytes: 96,
+          durationMs: 1_240,
+          calls: [
+            { tool: 'github.search_issues', durationMs: 402, outcome: 'ok' },
+            { tool: 'github.create_issue', durationMs: 388, outcome: 'ok' },
+          ],
         },
       ),
     },

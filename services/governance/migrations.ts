@@ -191,6 +191,14 @@ export const governanceMigrations: Migration[] = [
       ALTER TABLE virtual_keys ADD CONSTRAINT virtual_keys_tool_mode_check CHECK (tool_mode IN ('off', 'inject', 'agent', 'code'));
     `,
   },
+  {
+    version: 12,
+    description: 'Code mode limits per key',
+    sql: `
+      -- The key's own limits on code mode's programs (timeMs, memoryMb, maxToolCalls, maxResultBytes); one left out takes ingress's default.
+      ALTER TABLE virtual_keys ADD COLUMN code_limits JSONB NOT NULL DEFAULT '{}';
+    `,
+  },
 ];
 
 /** Governance works as <database>_governance: its own tables only, never the audit log or usage rows. */

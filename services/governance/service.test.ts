@@ -87,6 +87,7 @@ describe('governance admission', () => {
       revokedAt: null,
       ...noLimits,
       ...key,
+      codeLimits: key.codeLimits ?? {},
     });
     const authorize = (maxOutputTokens = 100_000, model = 'mock/echo', holder = '') =>
       governance.authorize({

@@ -133,6 +133,12 @@ export class Governance implements Api<typeof GovernanceService> {
       allowedTools: key.allowedTools,
       contentLogging: key.contentLogging,
       toolMode: key.toolMode,
+      codeLimits: {
+        timeMs: key.codeLimits.timeMs ?? 0,
+        memoryMb: key.codeLimits.memoryMb ?? 0,
+        maxToolCalls: key.codeLimits.maxToolCalls ?? 0,
+        maxResultBytes: key.codeLimits.maxResultBytes ?? 0,
+      },
     };
   }
 

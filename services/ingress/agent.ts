@@ -6,18 +6,19 @@ import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { headerValue } from '../kit/http.js';
 import type { AgentConfig } from './config.js';
 import { servedHeaders, type InboundRequest, type PipelineDeps } from './pipeline.js';
+import { callMetaTool, META_TOOLS } from './code-mode/meta-tools.js';
 import { SseWriter } from './sse.js';
 import { functionName, resultText, ToolAccess, toolNameOf } from './tools.js';
 
-export const TOOL_MODES = ['off', 'inject', 'agent'] as const;
+export const TOOL_MODES = ['off', 'inject', 'agent', 'code'] as const;
 export type ToolMode = (typeof TOOL_MODES)[number];
 
 /**
- * How a chat completion uses the key's MCP tools: the x-gateway-tools header, else the key's tool_mode. A key in
- * code mode uses its tools through /mcp only, until agent mode learns to run programs.
+ * How a chat completion uses the key's MCP tools: the x-gateway-tools header, else the key's tool_mode. In code
+ * mode the model gets the meta-tools, which the gateway runs itself (agent mode over programs).
  */
 export function toolModeOf(request: FastifyRequest, inbound: InboundRequest): ToolMode {
-  const keyMode = inbound.key?.toolMode === 'code' ? 'off' : inbound.key?.toolMode;
+  const keyMode = inbound.key?.toolMode;
   const value = headerValue(request.headers['x-gateway-tools'])?.toLowerCase() || keyMode || 'off';
   if (!(TOOL_MODES as readonly string[]).includes(value)) {
     throw new GatewayError('invalid_request', `x-gateway-tools must be one of ${TOOL_MODES.join(', ')}.`, { param: 'x-gateway-tools' });
@@ -39,8 +40,10 @@ interface ChatCompletionJson {
 export interface ToolOffer {
   readonly body: Record<string, unknown>;
   readonly access: ToolAccess;
-  /** Function names of tools an admin marked auto-executable (agent mode only). */
+  /** Function names of tools an admin marked auto-executable (agent mode only), or the meta-tools (code mode). */
   readonly auto: ReadonlySet<string>;
+  /** The offered tools are code mode's meta-tools. */
+  readonly code: boolean;
 }
 
 /**
@@ -56,6 +59,7 @@ export async function offerTools(deps: PipelineDeps, inbound: InboundRequest, bo
   if (tools.length === 0) return undefined;
   const own = Array.isArray(body.tools) ? (body.tools as { function?: { name?: string } }[]) : [];
   const taken = new Set(own.map((tool) => tool.function?.name));
+  if (mode === 'code') return offerMetaTools(inbound, body, access, own, taken);
   const offered = tools.filter((tool) => !taken.has(functionName(tool.name)));
   const functions = offered.map((tool) => ({
     type: 'function',
@@ -63,7 +67,23 @@ export async function offerTools(deps: PipelineDeps, inbound: InboundRequest, bo
   }));
   const auto = new Set(mode === 'agent' ? offered.filter((tool) => tool.autoExecute).map((tool) => functionName(tool.name)) : []);
   await inbound.reserveAddedPrompt({ tools: functions });
-  return { body: { ...body, tools: [...own, ...functions] }, access, auto };
+  return { body: { ...body, tools: [...own, ...functions] }, access, auto, code: false };
+}
+
+/** Code mode on chat completions: the meta-tools instead of the key's tools, all run by the gateway. */
+async function offerMetaTools(
+  inbound: InboundRequest,
+  body: Record<string, unknown>,
+  access: ToolAccess,
+  own: unknown[],
+  taken: Set<unknown>,
+): Promise<ToolOffer> {
+  const functions = META_TOOLS.filter((tool) => !taken.has(tool.name)).map((tool) => ({
+    type: 'function',
+    function: { name: tool.name, description: tool.description, parameters: tool.inputSchema },
+  }));
+  await inbound.reserveAddedPrompt({ tools: functions });
+  return { body: { ...body, tools: [...own, ...functions] }, access, auto: new Set(functions.map((f) => f.function.name)), code: true };
 }
 
 function addUsage(total: Usage | undefined, more: Usage | undefined): Usage | undefined {
@@ -197,7 +217,7 @@ export async function runAgent(deps: PipelineDeps, inbound: InboundRequest, run:
       }
       messages.push(message!);
       // The round's calls run together; their results go back in the order the model asked.
-      const results = await Promise.all(calls.map((call) => runTool(offer.access, round, call, progress)));
+      const results = await Promise.all(calls.map((call) => runTool(deps, offer, round, call, progress)));
       messages.push(...results.map((content, i) => ({ role: 'tool', tool_call_id: calls[i]!.id, content })));
     }
   } catch (err) {
@@ -234,16 +254,28 @@ function requestedMaxSteps(request: FastifyRequest): number | undefined {
 }
 
 /** Runs one tool call; a refused or failing call becomes text the model reads, as a tool error. */
-async function runTool(access: ToolAccess, step: number, call: ToolCallJson, progress: (record: StepRecord) => Promise<void>): Promise<string> {
+async function runTool(
+  deps: PipelineDeps,
+  { access, code }: ToolOffer,
+  step: number,
+  call: ToolCallJson,
+  progress: (record: StepRecord) => Promise<void>,
+): Promise<string> {
   const tool = toolNameOf(call.function.name);
   const started = performance.now();
   await progress({ step, tool, tool_call_id: call.id, status: 'running' });
   let status: string;
   let content: string;
   try {
-    const result = await access.call(tool, call.function.arguments || '{}', 'agent');
-    status = result.isError ? 'tool_error' : 'ok';
-    content = resultText(result);
+    if (code) {
+      const result = await callMetaTool(access, deps, tool, argumentsOf(call.function.arguments));
+      status = result?.isError ? 'tool_error' : 'ok';
+      content = (result?.content ?? []).map((block) => (block.type === 'text' ? block.text : JSON.stringify(block))).join('\n');
+    } else {
+      const result = await access.call(tool, call.function.arguments || '{}', 'agent');
+      status = result.isError ? 'tool_error' : 'ok';
+      content = resultText(result);
+    }
   } catch (err) {
     const error = asGatewayError(err);
     status = error.code;
@@ -251,6 +283,16 @@ async function runTool(access: ToolAccess, step: number, call: ToolCallJson, pro
   }
   await progress({ step, tool, tool_call_id: call.id, status, duration_ms: Math.round(performance.now() - started) });
   return content;
+}
+
+/** A model's tool call arguments as an object; what is not one is no arguments, and the meta-tool says what it lacks. */
+function argumentsOf(json: string): Record<string, unknown> {
+  try {
+    const value = JSON.parse(json || '{}') as unknown;
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
 }
 
 interface Final {

@@ -28,6 +28,15 @@ const codeModeConfig = z
     maxToolCalls: z.number().int().min(1).max(10_000).default(50).describe('Most tool calls one program may make; further calls fail inside the program.'),
     maxResultBytes: z.number().int().min(1_024).default(65_536).describe('Largest result (as JSON) a program may return to the model.'),
     maxLogBytes: z.number().int().min(0).default(16_384).describe('Most console.log output of one program kept for the model; the rest is cut.'),
+    workers: z.number().int().min(1).max(64).default(2).describe("Worker threads running programs at once, off ingress's event loop."),
+    queueSize: z.number().int().min(0).max(10_000).default(32).describe('Programs that may wait for a worker; beyond them a program is refused with an error.'),
+    killAfterMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(60_000)
+      .default(2_000)
+      .describe("How long past its time limit a program's worker thread may stay busy before it is terminated and replaced."),
   })
   .prefault({})
   .describe('Code mode on /mcp: programs that call MCP tools, run in a sandbox (see docs/mcp.md).');

@@ -1,5 +1,6 @@
 import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
+import { SandboxPool } from './code-mode/pool.js';
 import type { IngressConfig } from './config.js';
 import { Holder } from './holder.js';
 import { OutcomeRecorder } from './outcome.js';
@@ -23,6 +24,7 @@ export const ingressService = defineService({
     const settlements = new Settlements(ctx.clients, ctx.log);
     const holder = ctx.clients.inProcess('governance') ? undefined : new Holder(ctx.clients.governance, ctx.log);
     holder?.start();
+    const sandboxes = new SandboxPool(config.codeMode);
     const app = buildIngressApp(config, {
       clients: ctx.clients,
       recorder,
@@ -31,6 +33,7 @@ export const ingressService = defineService({
       log: ctx.log,
       agent: config.agent,
       codeMode: config.codeMode,
+      sandboxes,
       authorizations: new Authorizations(ctx.clients, settlements),
       settlements,
       promptCounting: new PromptCounting(),
@@ -46,6 +49,7 @@ export const ingressService = defineService({
         // Settles still lingering go now, while governance's client is open.
         settlements.flush();
         holder?.stop();
+        await sandboxes.close();
       },
     };
   },

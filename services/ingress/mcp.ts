@@ -4,7 +4,6 @@ import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { onFirstUse } from '../kit/first-use.js';
 import { InboundRequest, refuse, type PipelineDeps } from './pipeline.js';
 import { callMetaTool, META_TOOLS } from './code-mode/meta-tools.js';
-import type { CodeModeConfig } from './config.js';
 import { resultText, ToolAccess, toolNameOf } from './tools.js';
 
 const SERVER_INFO = { name: 'ai-gateway', version: '1' };
@@ -42,7 +41,7 @@ async function serveMcp(deps: PipelineDeps, request: FastifyRequest, reply: Fast
   recordedByToolCalls(deps, request, reply);
   const sdk = await mcpServerSdk();
   const server = new sdk.Server(SERVER_INFO, { capabilities: { tools: {} } });
-  if (access.codeMode) serveCodeMode(server, access, deps.codeMode, sdk);
+  if (access.codeMode) serveCodeMode(server, access, deps, sdk);
   else serveTools(server, access, sdk);
   const transport = new sdk.StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   reply.hijack();
@@ -85,12 +84,12 @@ function serveTools(server: McpServer, access: ToolAccess, { CallToolRequestSche
 function serveCodeMode(
   server: McpServer,
   access: ToolAccess,
-  config: CodeModeConfig,
+  deps: PipelineDeps,
   { CallToolRequestSchema, ListToolsRequestSchema, McpError, ErrorCode }: McpServerSdk,
 ): void {
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: META_TOOLS }));
   server.setRequestHandler(CallToolRequestSchema, async (call): Promise<CallToolResult> => {
-    const answer = await callMetaTool(access, config, call.params.name, call.params.arguments ?? {});
+    const answer = await callMetaTool(access, deps, call.params.name, call.params.arguments ?? {});
     if (!answer) throw new McpError(ErrorCode.InvalidParams, `Unknown tool ${call.params.name}: in code mode, call tools from a program with execute_code.`);
     return answer;
   });

@@ -14,6 +14,7 @@ export type IngressClients = ClientsOf<'governance' | 'routing'>;
 import { TurnBatch } from '../kit/turn-batch.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { EventType, requestEvent } from '../kit/events.js';
+import type { SandboxPool } from './code-mode/pool.js';
 import type { AgentConfig, CodeModeConfig } from './config.js';
 import type { Holder } from './holder.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';
@@ -28,6 +29,8 @@ export interface PipelineDeps {
   log: Logger;
   agent: AgentConfig;
   codeMode: CodeModeConfig;
+  /** The worker threads code mode's programs run on. */
+  sandboxes: SandboxPool;
   settlements: Settlements;
   authorizations: Authorizations;
   promptCounting: PromptCounting;

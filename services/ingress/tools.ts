@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { RequestContext } from '../gen/gateway/v1/common.js';
-import type { AuthorizeToolsResponse } from '../gen/gateway/v1/governance.js';
-import type { CallToolResponse, McpTool } from '../gen/gateway/v1/mcp.js';
+import type { AuthorizeToolsResponse, CodeLimits } from '../gen/gateway/v1/governance.js';
+import type { CallToolResponse, CodeRun, CodeRunCall, McpTool } from '../gen/gateway/v1/mcp.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
-import { toolCalledEvent } from '../kit/events.js';
+import { codeExecutedEvent, toolCalledEvent } from '../kit/events.js';
 import { matchesAny } from '../kit/glob.js';
 import { presentedKey } from '../kit/http.js';
 import { hashSecret } from '../kit/secrets/keys.js';
@@ -54,21 +54,42 @@ export class ToolAccess {
     return this.grant.toolMode === 'code';
   }
 
+  /** The key's own limits on code mode's programs (a field at 0: the configured default). */
+  get codeLimits(): CodeLimits | undefined {
+    return this.grant.codeLimits;
+  }
+
+  /** Whether tool arguments and results (and code mode's programs and results) may be recorded for this key. */
+  get contentLogging(): boolean {
+    return this.grant.contentLogging;
+  }
+
   async list(): Promise<McpTool[]> {
     if (this.grant.allowedTools.length === 0) return [];
     const { tools } = await this.deps.clients.routing.listTools({ includeUnapproved: false });
     return tools.filter((tool) => matchesAny(this.grant.allowedTools, tool.name));
   }
 
-  async call(name: string, argumentsJson: string, surface: ToolSurface): Promise<CallToolResponse> {
+  /** Runs one call; one made by a code mode program names its run, whose record gets the call's duration and outcome. */
+  async call(name: string, argumentsJson: string, surface: ToolSurface, run?: { id: string; calls: CodeRunCall[] }): Promise<CallToolResponse> {
     const started = performance.now();
     const dot = name.indexOf('.');
-    const base = { tool: name, server: dot > 0 ? name.slice(0, dot) : '', argumentsSha256: createHash('sha256').update(argumentsJson).digest('hex'), surface };
+    const base = {
+      tool: name,
+      server: dot > 0 ? name.slice(0, dot) : '',
+      argumentsSha256: createHash('sha256').update(argumentsJson).digest('hex'),
+      surface,
+      runId: run?.id ?? '',
+    };
+    const record = (call: Parameters<typeof toolCalledEvent>[1]) => {
+      run?.calls.push({ tool: name, durationMs: call.durationMs, outcome: call.outcome });
+      this.record(call);
+    };
     const content = this.grant.contentLogging ? { argumentsJson } : { argumentsJson: '' };
     try {
       await this.deps.clients.governance.authorizeToolCall({ context: this.context, keyHash: this.keyHash, tool: name });
       const result = await this.deps.clients.routing.callTool({ context: this.context, name, argumentsJson });
-      this.record({
+      record({
         ...base,
         ...content,
         resultBytes: result.resultBytes,
@@ -80,7 +101,7 @@ export class ToolAccess {
       return result;
     } catch (err) {
       const error = asGatewayError(err);
-      this.record({
+      record({
         ...base,
         ...content,
         resultBytes: 0,
@@ -95,6 +116,11 @@ export class ToolAccess {
 
   private record(call: Parameters<typeof toolCalledEvent>[1]): void {
     this.deps.events.emit(toolCalledEvent({ service: 'ingress', context: this.context }, call));
+  }
+
+  /** A code mode run's record (code.executed); the caller leaves out what content logging does not allow. */
+  recordRun(run: CodeRun): void {
+    this.deps.events.emit(codeExecutedEvent({ service: 'ingress', context: this.context }, run));
   }
 }
 

@@ -8,7 +8,7 @@ import {
   type AuthFailure,
 } from '../gen/gateway/v1/events.js';
 import type { Actor, Attempt, RequestContext } from '../gen/gateway/v1/common.js';
-import type { ToolCall } from '../gen/gateway/v1/mcp.js';
+import type { CodeRun, ToolCall } from '../gen/gateway/v1/mcp.js';
 import { uuidv7 } from './ids.js';
 
 export { Event };
@@ -25,6 +25,7 @@ export const EventType = {
   upstreamAttempt: 'upstream.attempt',
   authFailed: 'auth.failed',
   toolCalled: 'tool.called',
+  codeExecuted: 'code.executed',
   auditArchived: 'audit.archived',
   auditChainKeyed: 'audit.chain_keyed',
   auditCheckpoint: 'audit.checkpoint',
@@ -93,6 +94,10 @@ export function checkpointEvent(fields: EventFields, at: Date, checkpoint: Audit
 
 export function toolCalledEvent(fields: EventFields, call: ToolCall): Event {
   return { ...envelope(EventType.toolCalled, fields), payload: { $case: 'tool', tool: call } };
+}
+
+export function codeExecutedEvent(fields: EventFields, run: CodeRun): Event {
+  return { ...envelope(EventType.codeExecuted, fields), payload: { $case: 'codeRun', codeRun: run } };
 }
 
 export function adminEvent(type: EventTypeName, fields: EventFields, change: AdminChange): Event {

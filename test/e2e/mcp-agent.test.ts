@@ -31,6 +31,7 @@ describe('MCP tools on chat completions', () => {
   let agentKeyId: string;
   let plainKey: string;
   let limitedKey: string;
+  let coder: OpenAI;
 
   beforeAll(async () => {
     model = await startFakeOpenAI({ apiKey: 'sk-provider' });
@@ -58,6 +59,7 @@ describe('MCP tools on chat completions', () => {
     agentKeyId = agentKey.id;
     agent = gateway.client(agentKey.key);
     ({ key: plainKey } = await createKey({ name: 'plain', allowed_tools: ['weather.*'] }));
+    coder = gateway.client((await createKey({ name: 'coder', allowed_tools: ['calc.*'], tool_mode: 'code' })).key);
     ({ key: limitedKey } = await createKey({ name: 'limited', allowed_tools: ['calc.*'], tool_call_limit: 2, rate_window_seconds: 3600 }));
   });
   afterAll(async () => {
@@ -86,6 +88,27 @@ describe('MCP tools on chat completions', () => {
     ]);
     expect((calls[2]!.body.messages as { role: string; content: unknown }[]).filter((m) => m.role === 'tool').map((m) => m.content)).toEqual(['5', '35']);
     expect(completion.usage!.prompt_tokens).toBe(promptTokens(calls));
+  });
+
+  it('runs a program in code mode: the model sees the meta-tools, and the gateway runs its execute_code call', async () => {
+    const program =
+      "const s = await calc.add(Object.fromEntries([['a', 2], ['b', 3]])); return Number(await calc.multiply(Object.fromEntries([['a', s.sum], ['b', 7]])));";
+    const question = `Compute with one program: execute_code with ${JSON.stringify({ code: program })}`;
+    const before = model.requests.length;
+    const completion = (await coder.chat.completions.create({
+      model: 'openai/gpt-4o-mini',
+      messages: [{ role: 'user', content: question }],
+    })) as AgentCompletion;
+    expect(completion.choices[0]!.message.content).toBe(`Fake OpenAI reply to: ${question} (tools said: 35)`);
+    expect(completion.x_gateway_agent!.steps.map((s) => `${s.step}:${s.tool}:${s.status}`)).toEqual(['1:execute_code:ok']);
+    const calls = model.requests.slice(before);
+    // Two model calls, not three: both tool calls ran inside the one program.
+    expect(calls).toHaveLength(2);
+    expect((calls[0]!.body.tools as { function: { name: string } }[]).map((t) => t.function.name)).toEqual([
+      'list_tool_files',
+      'read_tool_file',
+      'execute_code',
+    ]);
   });
 
   it("streams the loop's progress as it runs, then the answer, to the openai client", async () => {
@@ -184,15 +207,17 @@ describe('MCP tools on chat completions', () => {
     type Row = { key: string; tool: string; surface: string; calls: number; failed: number };
     const rows = await eventually('tool calls metered', async () => {
       const { data } = await admin<{ data: Row[] }>(gateway.adminUrl, 'GET', '/admin/tool-calls?group_by=key,tool,surface');
-      return data.reduce((sum, r) => sum + r.calls, 0) >= 9 ? data : undefined;
+      return data.reduce((sum, r) => sum + r.calls, 0) >= 11 ? data : undefined;
     });
     const of = (tool: string, surface: string) => rows.find((r) => r.key === agentKeyId && r.tool === tool && r.surface === surface);
     // Two full loops and one stopped after its first round.
     expect(of('calc.add', 'agent')).toMatchObject({ calls: 3, failed: 0 });
     expect(of('calc.multiply', 'agent')).toMatchObject({ calls: 2, failed: 0 });
     expect(of('weather.get_forecast', 'execute')).toMatchObject({ calls: 1 });
-    const limited = rows.filter((r) => r.key !== agentKeyId && r.tool === 'calc.add');
+    const limited = rows.filter((r) => r.key !== agentKeyId && r.tool === 'calc.add' && r.surface !== 'code');
     expect(limited).toEqual([expect.objectContaining({ calls: 3, failed: 1 })]);
+    // The code mode program's calls, each its own record.
+    expect(rows.filter((r) => r.surface === 'code').map((r) => `${r.tool}:${r.calls}`)).toEqual(['calc.add:1', 'calc.multiply:1']);
 
     const audited = await admin<{ data: { payload: { tool: { surface: string } } }[] }>(
       gateway.adminUrl,

@@ -4,31 +4,11 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { encode } from 'gpt-tokenizer';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMcpHttpServer, weatherTools, type FakeMcpHttpServer, type FakeTool } from '../fakes/mcp-servers.js';
+import { inventoryTools, startMcpHttpServer, weatherTools, type FakeMcpHttpServer } from '../fakes/mcp-servers.js';
 import { admin, startInProcess } from '../harness/gateway.js';
 import { eventually } from '../harness/infra.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-
-/** An inventory server with many tools, as real ones have: what code mode saves grows with it. */
-function inventoryTools(count: number): FakeTool[] {
-  return Array.from({ length: count }, (_, i) => ({
-    name: i === 0 ? 'find_items' : `report_${i}`,
-    description: i === 0 ? 'Finds items in stock.' : `Inventory report number ${i}: stock levels, movements and valuation for one warehouse.`,
-    inputSchema: {
-      type: 'object',
-      properties: {
-        warehouse: { type: 'string', description: 'Warehouse code, e.g. "LYS-1".' },
-        status: { type: 'string', enum: ['in_stock', 'reserved', 'shipped'] },
-        tags: { type: 'array', items: { type: 'string' } },
-        range: { type: 'object', properties: { from: { type: 'string', format: 'date' }, to: { type: 'string', format: 'date' } }, required: ['from'] },
-        limit: { anyOf: [{ type: 'integer' }, { type: 'null' }], description: 'Most items to return.' },
-      },
-      required: ['warehouse'],
-    },
-    run: (args) => ({ content: [{ type: 'text', text: `${String(args.warehouse)}: 3 items` }], structuredContent: { warehouse: args.warehouse, items: 3 } }),
-  }));
-}
 
 const textOf = (result: unknown): string => ((result as CallToolResult).content[0] as { text: string }).text;
 
@@ -40,6 +20,8 @@ describe('MCP code mode', () => {
   let inventory: FakeMcpHttpServer;
   let gateway: Awaited<ReturnType<typeof startInProcess>>;
   let codeKey: { id: string; key: string };
+  /** A code mode key with limits of its own, below the gateway's defaults. */
+  let limitedKey: { id: string; key: string };
   let directKey: string;
   const clients: Client[] = [];
 
@@ -47,7 +29,7 @@ describe('MCP code mode', () => {
     weather = await startMcpHttpServer('weather', weatherTools());
     inventory = await startMcpHttpServer('inventory', inventoryTools(30));
     gateway = await startInProcess({
-      ingress: { codeMode: { timeMs: 1_500, memoryMb: 16, maxToolCalls: 5 } },
+      ingress: { codeMode: { timeMs: 8_000, memoryMb: 64, maxToolCalls: 50, workers: 2 } },
       routing: {
         mcp: {
           servers: {
@@ -71,6 +53,13 @@ describe('MCP code mode', () => {
       allowed_tools,
       tool_mode: 'code',
     });
+    limitedKey = await admin<{ id: string; key: string }>(gateway.adminUrl, 'POST', '/admin/keys', {
+      name: 'limited coder',
+      team: 'agents',
+      allowed_tools,
+      tool_mode: 'code',
+      code_limits: { time_ms: 4_000, memory_mb: 16, max_tool_calls: 5, max_result_bytes: 2_048 },
+    });
     ({ key: directKey } = await admin<{ key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { name: 'direct', team: 'agents', allowed_tools }));
   });
   afterAll(async () => {
@@ -91,7 +80,8 @@ describe('MCP code mode', () => {
     return client;
   }
 
-  const run = async (code: string) => (await mcpClient(codeKey.key)).callTool({ name: 'execute_code', arguments: { code } }) as Promise<CallToolResult>;
+  const run = async (code: string, key = codeKey.key) =>
+    (await mcpClient(key)).callTool({ name: 'execute_code', arguments: { code } }) as Promise<CallToolResult>;
 
   it("offers three meta-tools instead of the key's tools, and the tools as one declaration file per server", async () => {
     const client = await mcpClient(codeKey.key);
@@ -153,15 +143,50 @@ describe('MCP code mode', () => {
     expect(weather.calls.some((c) => c.name === 'get_alerts')).toBe(false);
   });
 
-  it('stops a program at its limits with an error that says which', async () => {
-    const loop = await run('while (true) {}');
-    expect(loop).toMatchObject({ isError: true, content: [{ text: 'The program ran out of time: the limit is 1500 ms, tool calls included.' }] });
-    const bomb = await run('const all = []; while (true) all.push(new Array(100_000).fill(all.length));');
+  it("stops a program at its key's limits with an error that says which", async () => {
+    const loop = await run('while (true) {}', limitedKey.key);
+    expect(loop).toMatchObject({ isError: true, content: [{ text: 'The program ran out of time: the limit is 4000 ms, tool calls included.' }] });
+    const bomb = await run('const all = []; while (true) all.push(new Array(100_000).fill(all.length));', limitedKey.key);
     expect(bomb).toMatchObject({ isError: true, content: [{ text: 'The program ran out of memory: the limit is 16 MB.' }] });
-    const many = await run('for (let i = 0; i < 10; i++) await calc.add({ a: i, b: i });');
+    const many = await run('for (let i = 0; i < 10; i++) await calc.add({ a: i, b: i });', limitedKey.key);
     expect(many).toMatchObject({ isError: true, content: [{ text: 'ToolError: Tool call limit reached: a program may make at most 5 tool calls.' }] });
-    const big = await run("return 'x'.repeat(100_000);");
-    expect(textOf(big)).toMatch(/^The program's result is 100002 bytes of JSON, over the limit of 65536/);
+    const big = await run("return 'x'.repeat(10_000);", limitedKey.key);
+    expect(big).toMatchObject({
+      isError: true,
+      content: [{ text: "The program's result is 10002 bytes of JSON, over the limit of 2048: return less." }],
+    });
+    // A key without limits of its own has the gateway's: the same program is within them.
+    expect(JSON.parse(textOf(await run("return 'x'.repeat(10_000).length;")))).toBe(10_000);
+  });
+
+  it("sets a key's code mode limits through the admin API, within bounds", async () => {
+    const path = `/admin/keys/${limitedKey.id}`;
+    expect((await admin<{ code_limits: unknown }>(gateway.adminUrl, 'GET', path)).code_limits).toEqual({
+      time_ms: 4_000,
+      memory_mb: 16,
+      max_tool_calls: 5,
+      max_result_bytes: 2_048,
+    });
+    const refused = await admin(gateway.adminUrl, 'PATCH', path, { code_limits: { time_ms: 3_600_000 } }, [400]);
+    expect(JSON.stringify(refused)).toMatch(/time_ms.*300000/);
+    // null hands one limit back to the gateway's default; the others stay.
+    const { code_limits } = await admin<{ code_limits: unknown }>(gateway.adminUrl, 'PATCH', path, { code_limits: { max_result_bytes: null } });
+    expect(code_limits).toEqual({ time_ms: 4_000, memory_mb: 16, max_tool_calls: 5, max_result_bytes: null });
+    expect(JSON.parse(textOf(await run("return 'x'.repeat(10_000).length;", limitedKey.key)))).toBe(10_000);
+  });
+
+  it("runs programs off ingress's event loop: a spinning program holds up no other request", async () => {
+    let spinning = true;
+    const program = run("await weather.get_forecast({ city: 'Spin' }); while (true) {}").finally(() => {
+      spinning = false;
+    });
+    await eventually('the program is spinning', async () => (weather.calls.some((c) => c.arguments.city === 'Spin') ? true : undefined));
+    const models = await fetch(`${gateway.baseURL}/models`, { headers: { authorization: `Bearer ${directKey}` } });
+    expect(models.status).toBe(200);
+    const direct = await (await mcpClient(directKey)).callTool({ name: 'weather.get_forecast', arguments: { city: 'Paris' } });
+    expect(textOf(direct)).toBe('Sunny, 21 °C in Paris');
+    expect(spinning).toBe(true);
+    expect(await program).toMatchObject({ isError: true, content: [{ text: 'The program ran out of time: the limit is 8000 ms, tool calls included.' }] });
   });
 
   it('gives a program nothing of the host: no process, require, fetch, modules or timers', async () => {
@@ -181,19 +206,76 @@ describe('MCP code mode', () => {
     const rows = await eventually('program tool calls metered', async () => {
       const { data } = await admin<{ data: Row[] }>(gateway.adminUrl, 'GET', '/admin/tool-calls?group_by=key,tool,surface,outcome');
       const mine = data.filter((r) => r.key === codeKey.id);
-      return mine.reduce((sum, r) => sum + r.calls, 0) >= 8 ? mine : undefined;
+      return mine.reduce((sum, r) => sum + r.calls, 0) >= 4 ? mine : undefined;
     });
     expect(rows.map((r) => `${r.surface}:${r.tool}:${r.outcome}:${r.calls}`).sort()).toEqual([
-      'code:calc.add:ok:6',
+      'code:calc.add:ok:1',
       'code:weather.get_alerts:tool_not_allowed:1',
-      'code:weather.get_forecast:ok:1',
+      'code:weather.get_forecast:ok:2',
     ]);
     const { data } = await admin<{ data: { payload: { tool: { surface: string; tool: string } } }[] }>(
       gateway.adminUrl,
       'GET',
-      '/admin/audit/events?type=tool.called&limit=100',
+      `/admin/audit/events?type=tool.called&key=${codeKey.id}&limit=100`,
     );
-    expect(data.filter((r) => r.payload.tool.surface === 'code')).toHaveLength(8);
+    expect(data.filter((r) => r.payload.tool.surface === 'code')).toHaveLength(4);
+  });
+
+  it('records each run so an auditor finds its program, its tool calls and how it ended', async () => {
+    type Audited<T> = { data: { payload: T }[] };
+    type CodeRun = { runId: string; program: string; programSha256: string; outcome: string; errorMessage: string; resultJson: string };
+    const audited = await admin<{ id: string; key: string }>(gateway.adminUrl, 'POST', '/admin/keys', {
+      name: 'audited coder',
+      team: 'agents',
+      allowed_tools: ['calc.*', 'weather.get_forecast'],
+      tool_mode: 'code',
+      content_logging: true,
+    });
+    const program =
+      "const { sum } = (await calc.add({ a: 4, b: 5 })) as { sum: number };\nreturn { sum, weather: await weather.get_forecast({ city: 'Nice' }) };";
+    const answered = await run(program, audited.key);
+    const runId = answered._meta?.['ai-gateway/run_id'] as string;
+    expect(runId).toMatch(/^run_[0-9a-f]{16}$/);
+    const find = async <T>(query: string, ready: (rows: T[]) => boolean) =>
+      eventually(`audit rows for ${query}`, async () => {
+        const rows = (await admin<Audited<T>>(gateway.adminUrl, 'GET', `/admin/audit/events?${query}&limit=1000`)).data.map((r) => r.payload);
+        return ready(rows) ? rows : undefined;
+      });
+    const [record] = await find<{ codeRun: CodeRun & { calls: unknown[] } }>(`type=code.executed&key=${audited.id}`, (rows) => rows.length === 1);
+    expect(record!.codeRun).toMatchObject({
+      runId,
+      program,
+      outcome: 'ok',
+      resultJson: '{"sum":9,"weather":"Sunny, 21 °C in Nice"}',
+      calls: [
+        { tool: 'calc.add', outcome: 'ok', durationMs: expect.any(Number) },
+        { tool: 'weather.get_forecast', outcome: 'ok', durationMs: expect.any(Number) },
+      ],
+    });
+    // Every call the program made is a tool.called event that names the run.
+    const calls = await find<{ tool: { runId: string; tool: string; argumentsJson: string } }>(
+      `type=tool.called&key=${audited.id}`,
+      (rows) => rows.length === 2,
+    );
+    expect(calls.map((c) => [c.tool.runId, c.tool.tool, c.tool.argumentsJson])).toEqual([
+      [runId, 'calc.add', '{"a":4,"b":5}'],
+      [runId, 'weather.get_forecast', '{"city":"Nice"}'],
+    ]);
+
+    // Without content logging the record keeps what happened, not the program or its data; a limit is named.
+    const stopped = await run('await calc.add({ a: 1, b: 1 }); while (true) {}', limitedKey.key);
+    const stoppedId = stopped._meta?.['ai-gateway/run_id'] as string;
+    const runs = await find<{ codeRun: CodeRun }>(`type=code.executed&key=${limitedKey.id}`, (rows) => rows.some((r) => r.codeRun.runId === stoppedId));
+    const stoppedRun = runs.find((r) => r.codeRun.runId === stoppedId)!.codeRun;
+    // Empty fields are left out of the stored JSON.
+    expect([stoppedRun.program ?? '', stoppedRun.resultJson ?? '']).toEqual(['', '']);
+    expect(stoppedRun).toMatchObject({
+      programSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+      outcome: 'time_limit',
+      errorMessage: 'The program ran out of time: the limit is 4000 ms, tool calls included.',
+      calls: [{ tool: 'calc.add', outcome: 'ok' }],
+    });
+    expect(runs.map((r) => r.codeRun.outcome)).toEqual(expect.arrayContaining(['memory_limit', 'tool_call_limit', 'result_limit']));
   });
 
   it('shows the model far fewer tokens of tool definitions than offering every tool', async () => {

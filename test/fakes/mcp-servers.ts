@@ -88,6 +88,26 @@ export interface McpAuth {
   valid(token: string, resource: string): boolean;
 }
 
+/** An inventory server with many tools, as real ones have: what code mode saves grows with it. */
+export function inventoryTools(count: number): FakeTool[] {
+  return Array.from({ length: count }, (_, i) => ({
+    name: i === 0 ? 'find_items' : `report_${i}`,
+    description: i === 0 ? 'Finds items in stock.' : `Inventory report number ${i}: stock levels, movements and valuation for one warehouse.`,
+    inputSchema: {
+      type: 'object',
+      properties: {
+        warehouse: { type: 'string', description: 'Warehouse code, e.g. "LYS-1".' },
+        status: { type: 'string', enum: ['in_stock', 'reserved', 'shipped'] },
+        tags: { type: 'array', items: { type: 'string' } },
+        range: { type: 'object', properties: { from: { type: 'string', format: 'date' }, to: { type: 'string', format: 'date' } }, required: ['from'] },
+        limit: { anyOf: [{ type: 'integer' }, { type: 'null' }], description: 'Most items to return.' },
+      },
+      required: ['warehouse'],
+    },
+    run: (args) => ({ content: [{ type: 'text', text: `${String(args.warehouse)}: 3 items` }], structuredContent: { warehouse: args.warehouse, items: 3 } }),
+  }));
+}
+
 /** A Streamable HTTP MCP server with sessions, one SDK Server per session; with `auth`, an OAuth-protected one. */
 export async function startMcpHttpServer(name: string, tools: FakeTool[], auth?: McpAuth): Promise<FakeMcpHttpServer> {
   const sessions = new Map<string, { transport: StreamableHTTPServerTransport; server: Server }>();

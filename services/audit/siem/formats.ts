@@ -69,6 +69,7 @@ function statusOf(event: Event): Status {
   if (event.type === 'request.completed' || p?.$case === 'admin') return 'success';
   if (p?.$case === 'attempt') return p.attempt.outcome === 'ok' ? 'success' : 'failure';
   if (p?.$case === 'tool') return p.tool.outcome === 'ok' ? 'success' : 'failure';
+  if (p?.$case === 'codeRun') return p.codeRun.outcome === 'ok' ? 'success' : 'failure';
   return 'unknown'; // request.received: the outcome is not known yet
 }
 
@@ -234,6 +235,20 @@ export function toOcsf(event: Event): Record<string, unknown> {
       Object.assign(unmapped, { arguments_sha256: t.argumentsSha256, result_bytes: t.resultBytes, surface: t.surface });
       break;
     }
+    case 'codeRun': {
+      const r = p.codeRun;
+      record.api = {
+        operation: 'execute_code',
+        service: { name: 'code_mode' },
+        request: requestRef,
+        response: r.outcome === 'ok' ? undefined : { error: r.outcome, error_message: nonEmpty(r.errorMessage) },
+      };
+      record.duration = Math.round(r.durationMs);
+      record.resources = r.calls.map((c) => ({ type: 'tool', name: c.tool }));
+      record.message = `code run ${r.runId}: ${r.calls.length} tool calls, ${r.outcome}`;
+      Object.assign(unmapped, { run_id: r.runId, program_sha256: r.programSha256, calls: r.calls });
+      break;
+    }
     case 'auth': {
       const f = p.auth;
       const { method, path } = splitTarget(f.target);
@@ -292,6 +307,7 @@ function cefName(event: Event): string {
     'upstream.attempt': 'Upstream attempt',
     'auth.failed': 'Authentication failed',
     'tool.called': 'Tool called',
+    'code.executed': 'Code mode run',
   };
   return names[event.type] ?? event.type;
 }
@@ -369,6 +385,13 @@ export function toCef(event: Event): string {
       add('request', t.tool);
       add('cn2', Math.round(t.durationMs), 'durationMs');
       add('msg', t.errorMessage || `tool ${t.tool} via ${t.surface}`);
+      break;
+    }
+    case 'codeRun': {
+      const r = p.codeRun;
+      add('cs5', r.outcome === 'ok' ? undefined : r.outcome, 'errorCode');
+      add('cn2', Math.round(r.durationMs), 'durationMs');
+      add('msg', `code run ${r.runId}: ${r.calls.length} tool calls`);
       break;
     }
     case 'auth': {

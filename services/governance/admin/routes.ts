@@ -9,7 +9,7 @@ import type { Customer, Team, VirtualKey } from '../store/entities.js';
 import { customerBody, idParams, keyBody, patchOf, teamBody } from './schemas.js';
 import { registerBudgetRoutes } from './budgets.js';
 import { importedKeyRoute } from './imported-keys.js';
-import { customerView, keyFromBody, keyView, limitsPatch, NO_LIMITS, placementOf, teamView, visible, type Place } from './views.js';
+import { codeLimitsOf, customerView, keyFromBody, keyView, limitsPatch, NO_LIMITS, placementOf, teamView, visible, type Place } from './views.js';
 
 type Body = Record<string, unknown>;
 type WithId = { Params: { id: string } };
@@ -211,7 +211,7 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, record: R
     },
     async (request) => {
       const who = request.principal!;
-      await visible(directory.keys, place.key, who, request.params.id, 'virtual key');
+      const current = await visible(directory.keys, place.key, who, request.params.id, 'virtual key');
       const body = request.body;
       if ('team' in body || 'customer' in body)
         throw new GatewayError('invalid_request', 'A key cannot move to another team or customer; make a new key.', { param: 'team' });
@@ -225,6 +225,7 @@ function registerKeyRoutes(app: FastifyInstance, directory: Directory, record: R
         ...(body.cache_scope ? { cacheScope: body.cache_scope as VirtualKey['cacheScope'] } : {}),
         ...(body.tool_mode ? { toolMode: body.tool_mode as VirtualKey['toolMode'] } : {}),
         ...('tool_call_limit' in body ? { toolCallLimit: body.tool_call_limit as number | null } : {}),
+        ...('code_limits' in body ? { codeLimits: codeLimitsOf(body.code_limits, current.codeLimits) } : {}),
         ...('expires_at' in body ? { expiresAt: body.expires_at ? new Date(body.expires_at as string) : null } : {}),
       };
       const changed = (await directory.keys.update(request.params.id, patch))!;

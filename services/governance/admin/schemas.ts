@@ -57,9 +57,20 @@ export const keyBody = {
       type: 'string',
       enum: [...TOOL_MODES],
       description:
-        'Its chat completions get its MCP tools: off (default; a request may still ask with x-gateway-tools), inject (offered to the model), agent (the gateway also runs auto-executable ones); code (/mcp offers them as TypeScript files and runs programs that call them in a sandbox).',
+        'Its chat completions get its MCP tools: off (default; a request may still ask with x-gateway-tools), inject (offered to the model), agent (the gateway also runs auto-executable ones); code (/mcp and chat completions offer them as TypeScript files and run programs that call them in a sandbox).',
     },
     tool_call_limit: { ...nullableCount, description: 'MCP tool calls per rate window (null: no limit).' },
+    code_limits: {
+      type: 'object',
+      additionalProperties: false,
+      description: "Limits on each program the key runs in code mode; one left out (or null) takes ingress's configured default (codeMode).",
+      properties: {
+        time_ms: { type: ['integer', 'null'], minimum: 100, maximum: 300_000, description: 'Wall time of a program, its tool calls included.' },
+        memory_mb: { type: ['integer', 'null'], minimum: 16, maximum: 1_024, description: "Memory of a program's JavaScript engine." },
+        max_tool_calls: { type: ['integer', 'null'], minimum: 1, maximum: 10_000, description: 'Most tool calls a program may make.' },
+        max_result_bytes: { type: ['integer', 'null'], minimum: 1_024, maximum: 16_777_216, description: 'Largest result (as JSON) a program may return.' },
+      },
+    },
     expires_at: { type: ['string', 'null'], format: 'date-time' },
     ...limits,
   },

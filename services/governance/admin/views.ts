@@ -1,5 +1,5 @@
 import type { Directory } from '../store/directory.js';
-import type { Budget, Customer, RateLimits, Team, VirtualKey } from '../store/entities.js';
+import type { Budget, CodeLimits, Customer, RateLimits, Team, VirtualKey } from '../store/entities.js';
 import { canSee, type Placement, type Principal } from '../../kit/admin.js';
 import { GatewayError } from '../../kit/errors.js';
 import type { Table } from '../store/table.js';
@@ -35,6 +35,12 @@ export const keyView = (k: VirtualKey) => ({
   cache_scope: k.cacheScope,
   tool_mode: k.toolMode,
   tool_call_limit: k.toolCallLimit,
+  code_limits: {
+    time_ms: k.codeLimits.timeMs ?? null,
+    memory_mb: k.codeLimits.memoryMb ?? null,
+    max_tool_calls: k.codeLimits.maxToolCalls ?? null,
+    max_result_bytes: k.codeLimits.maxResultBytes ?? null,
+  },
   created_at: iso(k.createdAt),
   expires_at: iso(k.expiresAt),
   revoked_at: iso(k.revokedAt),
@@ -65,6 +71,7 @@ export function keyFromBody(body: Record<string, unknown>, fixed: Pick<VirtualKe
     cacheScope: (body.cache_scope as VirtualKey['cacheScope'] | undefined) ?? 'team',
     toolMode: (body.tool_mode as VirtualKey['toolMode'] | undefined) ?? 'off',
     toolCallLimit: (body.tool_call_limit as number | null | undefined) ?? null,
+    codeLimits: codeLimitsOf(body.code_limits),
     createdAt: new Date(),
     expiresAt: body.expires_at ? new Date(body.expires_at as string) : null,
     revokedAt: null,
@@ -105,4 +112,21 @@ export async function visible<T extends { id: string }>(table: Table<T>, where: 
   const entity = await table.find(id);
   if (!entity || !canSee(who, where(entity))) throw new GatewayError('not_found', `No ${what} with id ${id}.`);
   return entity;
+}
+
+/** Code mode limits from a request body's `code_limits` (the schema bounds each) over the key's own: null returns one to ingress's default, absent keeps it. */
+export function codeLimitsOf(body: unknown, current: CodeLimits = {}): CodeLimits {
+  const given = (body ?? {}) as Record<string, number | null | undefined>;
+  const limits: CodeLimits = { ...current };
+  for (const [field, name] of [
+    ['timeMs', 'time_ms'],
+    ['memoryMb', 'memory_mb'],
+    ['maxToolCalls', 'max_tool_calls'],
+    ['maxResultBytes', 'max_result_bytes'],
+  ] as const) {
+    const value = given[name];
+    if (typeof value === 'number') limits[field] = value;
+    else if (value === null) delete limits[field];
+  }
+  return limits;
 }

@@ -59,6 +59,7 @@ export class Directory {
         { field: 'cacheScope', column: 'cache_scope' },
         { field: 'toolMode', column: 'tool_mode' },
         { field: 'toolCallLimit', column: 'tool_call_limit' },
+        { field: 'codeLimits', column: 'code_limits', ...json },
         { field: 'createdAt', column: 'created_at', fromDb: asDate },
         { field: 'expiresAt', column: 'expires_at', fromDb: asDate },
         { field: 'revokedAt', column: 'revoked_at', fromDb: asDate },

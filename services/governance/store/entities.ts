@@ -46,9 +46,18 @@ export interface VirtualKey extends RateLimits {
   toolMode: ToolMode;
   /** Tool calls per rate window (null: no limit). */
   toolCallLimit: number | null;
+  /** Its own limits on code mode's programs; one left out takes ingress's configured default. */
+  codeLimits: CodeLimits;
   createdAt: Date;
   expiresAt: Date | null;
   revokedAt: Date | null;
+}
+
+export interface CodeLimits {
+  timeMs?: number;
+  memoryMb?: number;
+  maxToolCalls?: number;
+  maxResultBytes?: number;
 }
 
 export const CACHE_SCOPES = ['key', 'team', 'customer'] as const;

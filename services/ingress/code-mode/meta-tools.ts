@@ -1,8 +1,13 @@
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { CodeLimits } from '../../gen/gateway/v1/governance.js';
+import type { CodeRunCall } from '../../gen/gateway/v1/mcp.js';
+import { prefixedId } from '../../kit/ids.js';
 import type { McpTool } from '../../gen/gateway/v1/mcp.js';
 import type { CodeModeConfig } from '../config.js';
+import type { PipelineDeps } from '../pipeline.js';
 import { resultText, type ToolAccess } from '../tools.js';
-import { runProgram, type SandboxLimits } from './sandbox.js';
+import { runRecord } from './run-record.js';
+import type { SandboxLimits } from './sandbox.js';
 import { toolDocumentation, toolFiles } from './tool-files.js';
 
 /**
@@ -41,12 +46,15 @@ export const META_TOOLS: Tool[] = [
   },
 ];
 
+/** The `_meta` key of execute_code's result that names the run. */
+export const RUN_ID_META = 'ai-gateway/run_id';
+
 const text = (value: string, isError = false): CallToolResult => ({ content: [{ type: 'text', text: value }], ...(isError ? { isError } : {}) });
 
 /** Answers a call of one of the meta-tools; undefined for any other name. */
 export async function callMetaTool(
   access: ToolAccess,
-  config: CodeModeConfig,
+  deps: Pick<PipelineDeps, 'codeMode' | 'sandboxes'>,
   name: string,
   args: Record<string, unknown>,
 ): Promise<CallToolResult | undefined> {
@@ -56,7 +64,7 @@ export async function callMetaTool(
     case 'read_tool_file':
       return readToolFile(await access.list(), String(args.path ?? ''));
     case 'execute_code':
-      return executeCode(access, config, typeof args.code === 'string' ? args.code : '');
+      return executeCode(access, deps, typeof args.code === 'string' ? args.code : '');
     default:
       return undefined;
   }
@@ -71,22 +79,42 @@ function readToolFile(tools: McpTool[], path: string): CallToolResult {
   return text(`No file or tool "${path}". Files: ${[...files.keys()].join(', ') || 'none'}.`, true);
 }
 
-async function executeCode(access: ToolAccess, config: CodeModeConfig, code: string): Promise<CallToolResult> {
+async function executeCode(
+  access: ToolAccess,
+  { codeMode: config, sandboxes }: Pick<PipelineDeps, 'codeMode' | 'sandboxes'>,
+  code: string,
+): Promise<CallToolResult> {
   const servers = new Map<string, string[]>();
   for (const tool of await access.list()) servers.set(tool.server, [...(servers.get(tool.server) ?? []), tool.name.slice(tool.server.length + 1)]);
-  const limits: SandboxLimits = { ...config, memoryBytes: config.memoryMb * 1024 * 1024 };
-  const outcome = await runProgram(
+  const limits = limitsFor(config, access.codeLimits);
+  const run = { id: prefixedId('run'), calls: [] as CodeRunCall[] };
+  const started = performance.now();
+  const outcome = await sandboxes.run(
     code,
     servers,
     async (tool, argumentsJson) => {
-      const result = await access.call(tool, argumentsJson, 'code');
+      const result = await access.call(tool, argumentsJson, 'code', run);
       if (result.isError) throw new Error(resultText(result));
       // A tool's structured content is the value a program wants; without one, its text.
       return result.structuredJson ? (JSON.parse(result.structuredJson) as unknown) : resultText(result);
     },
     limits,
   );
+  access.recordRun(runRecord(run, code, outcome, performance.now() - started, access.contentLogging));
   const logs = outcome.logs ? [{ type: 'text' as const, text: `console:\n${outcome.logs}` }] : [];
-  if (!outcome.ok) return { content: [{ type: 'text', text: outcome.error }, ...logs], isError: true };
-  return { content: [{ type: 'text', text: outcome.resultJson }, ...logs] };
+  // The run id lets a client find the run's record (code.executed) and its tool calls in the audit log.
+  const _meta = { [RUN_ID_META]: run.id };
+  if (!outcome.ok) return { content: [{ type: 'text', text: outcome.error }, ...logs], isError: true, _meta };
+  return { content: [{ type: 'text', text: outcome.resultJson }, ...logs], _meta };
+}
+
+/** The key's own limits where it has them (governance bounds them), else the configured defaults. */
+export function limitsFor(config: CodeModeConfig, key: CodeLimits | undefined): SandboxLimits {
+  return {
+    timeMs: key?.timeMs || config.timeMs,
+    memoryBytes: (key?.memoryMb || config.memoryMb) * 1024 * 1024,
+    maxToolCalls: key?.maxToolCalls || config.maxToolCalls,
+    maxResultBytes: key?.maxResultBytes || config.maxResultBytes,
+    maxLogBytes: config.maxLogBytes,
+  };
 }

@@ -35,16 +35,29 @@ export type ToolBridge = (tool: string, argumentsJson: string) => Promise<unknow
 
 export type RunOutcome =
   | { readonly ok: true; readonly resultJson: string; readonly logs: string; readonly toolCalls: number }
-  | { readonly ok: false; readonly error: string; readonly logs: string; readonly toolCalls: number };
+  | { readonly ok: false; readonly error: string; readonly reason: StopReason; readonly logs: string; readonly toolCalls: number };
+
+/** Why a run ended without a result, as its record (CodeRun.outcome) says. */
+export type StopReason = 'time_limit' | 'memory_limit' | 'tool_call_limit' | 'result_limit' | 'program_error' | 'busy' | 'sandbox_failed';
 
 /** Why a run was stopped, as the model reads it. */
-class Stopped extends Error {}
+class Stopped extends Error {
+  constructor(
+    message: string,
+    readonly reason: StopReason = 'program_error',
+  ) {
+    super(message);
+  }
+}
 
 const engine = onFirstUse(async () => {
-  const [core, variant, esbuild] = await Promise.all([import('quickjs-emscripten-core'), import('@jitl/quickjs-wasmfile-release-sync'), import('esbuild')]);
+  const [core, variant] = await Promise.all([import('quickjs-emscripten-core'), import('@jitl/quickjs-wasmfile-release-sync')]);
   // The package's types describe its CommonJS face; imported as ESM, its default export is the variant itself.
-  return { core, variant: variant.default as unknown as QuickJSSyncVariant, esbuild };
+  return { core, variant: variant.default as unknown as QuickJSSyncVariant };
 });
+
+/** The compiler, on the main thread only: sandbox workers get programs already compiled. */
+const compiler = onFirstUse(() => import('esbuild'));
 
 // Node has WebAssembly.Memory; the project's lib (ES2023, no DOM) declares only its type.
 const WasmMemory = (
@@ -75,7 +88,7 @@ async function newEngine(memoryBytes: number): Promise<QuickJSContext> {
 
 /** TypeScript to JavaScript (types stripped), the program's body wrapped so it may `await` and `return`, its value as JSON. */
 async function compile(source: string): Promise<string> {
-  const { esbuild } = await engine();
+  const esbuild = await compiler();
   try {
     // The body starts on the wrapper's first line, so esbuild's line numbers are the program's.
     const program = `(async () => {${source}\n})().then((value) => JSON.stringify(value === undefined ? null : value))`;
@@ -107,16 +120,27 @@ function prelude(servers: ReadonlyMap<string, readonly string[]>): string {
 })();`;
 }
 
-/** Runs a program that may call the given servers' tools; every call goes through `bridge`. */
-export async function runProgram(
-  source: string,
+/** A program compiled for the engine, or the syntax error the model reads. */
+export type Compiled = { readonly ok: true; readonly code: string } | { readonly ok: false; readonly error: string };
+
+/** Compiles a program on the calling thread (esbuild runs in its own process, one for the gateway). */
+export async function compileProgram(source: string): Promise<Compiled> {
+  try {
+    return { ok: true, code: await compile(source) };
+  } catch (err) {
+    return { ok: false, error: err instanceof Stopped ? err.message : `Error: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+/** Runs a compiled program that may call the given servers' tools; every call goes through `bridge`. */
+export async function runCompiled(
+  code: string,
   servers: ReadonlyMap<string, readonly string[]>,
   bridge: ToolBridge,
   limits: SandboxLimits,
 ): Promise<RunOutcome> {
   const run = new Run(bridge, limits);
   try {
-    const code = await compile(source);
     const vm = await newEngine(limits.memoryBytes);
     try {
       return { ok: true, resultJson: await run.execute(vm, prelude(servers), code), logs: run.logs, toolCalls: run.toolCalls };
@@ -125,9 +149,16 @@ export async function runProgram(
     }
   } catch (err) {
     const error = err instanceof Stopped ? err.message : `Error: ${err instanceof Error ? err.message : String(err)}`;
-    return { ok: false, error, logs: run.logs, toolCalls: run.toolCalls };
+    const stopped = err instanceof Stopped ? err.reason : 'program_error';
+    // The tool call limit throws inside the program: a program that ends on that error (or another) after it was hit.
+    const reason = stopped === 'program_error' && run.toolCalls > limits.maxToolCalls ? 'tool_call_limit' : stopped;
+    return { ok: false, error, reason, logs: run.logs, toolCalls: run.toolCalls };
   }
 }
+
+/** What the model reads when its program runs out of time, whichever thread stopped it. */
+export const timeLimitMessage = (limits: Pick<SandboxLimits, 'timeMs'>): string =>
+  `The program ran out of time: the limit is ${limits.timeMs} ms, tool calls included.`;
 
 /** One program's run: its engine, the host calls in flight, what it logged. */
 class Run {
@@ -163,7 +194,7 @@ class Run {
       const resultJson = this.unwrap(vm, await Promise.race([settled, timeout])).consume((value) => vm.getString(value));
       const bytes = Buffer.byteLength(resultJson);
       if (bytes > this.limits.maxResultBytes)
-        throw new Stopped(`The program's result is ${bytes} bytes of JSON, over the limit of ${this.limits.maxResultBytes}: return less.`);
+        throw new Stopped(`The program's result is ${bytes} bytes of JSON, over the limit of ${this.limits.maxResultBytes}: return less.`, 'result_limit');
       return resultJson;
     } finally {
       clearTimeout(timer);
@@ -215,12 +246,13 @@ class Run {
     result.error.dispose();
     const text = typeof error === 'object' && error !== null ? `${error.name ?? 'Error'}: ${error.message ?? ''}` : String(error);
     if (/interrupted/.test(text) || Date.now() > this.deadline) throw this.timeLimit();
-    if (/out of memory/i.test(text)) throw new Stopped(`The program ran out of memory: the limit is ${Math.round(this.limits.memoryBytes / 1024 / 1024)} MB.`);
+    if (/out of memory/i.test(text))
+      throw new Stopped(`The program ran out of memory: the limit is ${Math.round(this.limits.memoryBytes / 1024 / 1024)} MB.`, 'memory_limit');
     throw new Stopped(text);
   }
 
   private timeLimit(): Stopped {
-    return new Stopped(`The program ran out of time: the limit is ${this.limits.timeMs} ms, tool calls included.`);
+    return new Stopped(timeLimitMessage(this.limits), 'time_limit');
   }
 
   /** Frees the engine; host calls still in flight find the run closed and are dropped. */

@@ -26,7 +26,7 @@ export interface BusUse {
 }
 
 export const BUS_USE: Readonly<Record<ServiceName, BusUse>> = {
-  ingress: { publishes: ['request.received', 'request.completed', 'request.failed', 'request.rejected', 'upstream.attempt', 'tool.called'] },
+  ingress: { publishes: ['request.received', 'request.completed', 'request.failed', 'request.rejected', 'upstream.attempt', 'tool.called', 'code.executed'] },
   caching: {},
   governance: { publishes: ['admin.>', 'auth.failed'], broadcasts: ['admin.>'] },
   // The semantic cache's embedding calls are requests of their own, billed to the caller's key.

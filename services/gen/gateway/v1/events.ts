@@ -8,7 +8,7 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { Actor, Attempt, GuardrailOutcome, Served, Usage } from "./common.js";
-import { ToolCall } from "./mcp.js";
+import { CodeRun, ToolCall } from "./mcp.js";
 
 export const protobufPackage = "gateway.v1";
 
@@ -31,6 +31,7 @@ export const protobufFileName = "gateway/v1/events.proto";
  *                      for an archive file (recorded in the chain itself)
  *   audit.chain_keyed  from this row on, the chain is keyed (HMAC) with a new key
  *   audit.checkpoint   the chain's head, signed, kept outside the database
+ *   code.executed      a program run in code mode: its text, tool calls and result
  */
 export interface Event {
   /**
@@ -60,6 +61,7 @@ export interface Event {
     | { $case: "tool"; tool: ToolCall }
     | { $case: "chainKeyed"; chainKeyed: AuditChainKeyed }
     | { $case: "checkpoint"; checkpoint: AuditCheckpoint }
+    | { $case: "codeRun"; codeRun: CodeRun }
     | undefined;
 }
 
@@ -230,6 +232,9 @@ export const Event: MessageFns<Event> = {
       case "checkpoint":
         AuditCheckpoint.encode(message.payload.checkpoint, writer.uint32(218).fork()).join();
         break;
+      case "codeRun":
+        CodeRun.encode(message.payload.codeRun, writer.uint32(226).fork()).join();
+        break;
     }
     return writer;
   },
@@ -383,6 +388,14 @@ export const Event: MessageFns<Event> = {
             message.payload = { $case: "checkpoint", checkpoint: AuditCheckpoint.decode(reader, reader.uint32()) };
             continue;
           }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.payload = { $case: "codeRun", codeRun: CodeRun.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -440,6 +453,10 @@ export const Event: MessageFns<Event> = {
         ? { $case: "chainKeyed", chainKeyed: AuditChainKeyed.fromJSON(object.chain_keyed) }
         : isSet(object.checkpoint)
         ? { $case: "checkpoint", checkpoint: AuditCheckpoint.fromJSON(object.checkpoint) }
+        : isSet(object.codeRun)
+        ? { $case: "codeRun", codeRun: CodeRun.fromJSON(object.codeRun) }
+        : isSet(object.code_run)
+        ? { $case: "codeRun", codeRun: CodeRun.fromJSON(object.code_run) }
         : undefined,
     };
   },
@@ -489,6 +506,8 @@ export const Event: MessageFns<Event> = {
       obj.chainKeyed = AuditChainKeyed.toJSON(message.payload.chainKeyed);
     } else if (message.payload?.$case === "checkpoint") {
       obj.checkpoint = AuditCheckpoint.toJSON(message.payload.checkpoint);
+    } else if (message.payload?.$case === "codeRun") {
+      obj.codeRun = CodeRun.toJSON(message.payload.codeRun);
     }
     return obj;
   },
@@ -553,6 +572,12 @@ export const Event: MessageFns<Event> = {
       case "checkpoint": {
         if (object.payload?.checkpoint !== undefined && object.payload?.checkpoint !== null) {
           message.payload = { $case: "checkpoint", checkpoint: AuditCheckpoint.fromPartial(object.payload.checkpoint) };
+        }
+        break;
+      }
+      case "codeRun": {
+        if (object.payload?.codeRun !== undefined && object.payload?.codeRun !== null) {
+          message.payload = { $case: "codeRun", codeRun: CodeRun.fromPartial(object.payload.codeRun) };
         }
         break;
       }

@@ -164,6 +164,20 @@ export interface AuthorizeToolsResponse {
   contentLogging: boolean;
   /** "code": /mcp offers the key's tools as a file tree and a sandbox to run programs in, not one by one. */
   toolMode: string;
+  /** The key's own limits on code mode's programs; a field at 0 takes ingress's configured default. */
+  codeLimits: CodeLimits | undefined;
+}
+
+/** Limits on one program run in code mode. */
+export interface CodeLimits {
+  /** Wall time of the program, its tool calls included. */
+  timeMs: number;
+  /** Memory of its JavaScript engine. */
+  memoryMb: number;
+  /** Most tool calls it may make. */
+  maxToolCalls: number;
+  /** Largest result (as JSON) it may return. */
+  maxResultBytes: number;
 }
 
 export interface AuthorizeToolCallRequest {
@@ -1747,7 +1761,7 @@ export const AuthorizeToolsRequest: MessageFns<AuthorizeToolsRequest> = {
 };
 
 function createBaseAuthorizeToolsResponse(): AuthorizeToolsResponse {
-  return { actor: undefined, allowedTools: [], contentLogging: false, toolMode: "" };
+  return { actor: undefined, allowedTools: [], contentLogging: false, toolMode: "", codeLimits: undefined };
 }
 
 export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
@@ -1763,6 +1777,9 @@ export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
     }
     if (message.toolMode !== "") {
       writer.uint32(34).string(message.toolMode);
+    }
+    if (message.codeLimits !== undefined) {
+      CodeLimits.encode(message.codeLimits, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -1812,6 +1829,14 @@ export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
             message.toolMode = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.codeLimits = CodeLimits.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1842,6 +1867,11 @@ export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
         : isSet(object.tool_mode)
         ? globalThis.String(object.tool_mode)
         : "",
+      codeLimits: isSet(object.codeLimits)
+        ? CodeLimits.fromJSON(object.codeLimits)
+        : isSet(object.code_limits)
+        ? CodeLimits.fromJSON(object.code_limits)
+        : undefined,
     };
   },
 
@@ -1859,6 +1889,9 @@ export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
     if (message.toolMode !== "") {
       obj.toolMode = message.toolMode;
     }
+    if (message.codeLimits !== undefined) {
+      obj.codeLimits = CodeLimits.toJSON(message.codeLimits);
+    }
     return obj;
   },
 
@@ -1871,6 +1904,142 @@ export const AuthorizeToolsResponse: MessageFns<AuthorizeToolsResponse> = {
     message.allowedTools = object.allowedTools?.map((e) => e) || [];
     message.contentLogging = object.contentLogging ?? false;
     message.toolMode = object.toolMode ?? "";
+    message.codeLimits = (object.codeLimits !== undefined && object.codeLimits !== null)
+      ? CodeLimits.fromPartial(object.codeLimits)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCodeLimits(): CodeLimits {
+  return { timeMs: 0, memoryMb: 0, maxToolCalls: 0, maxResultBytes: 0 };
+}
+
+export const CodeLimits: MessageFns<CodeLimits> = {
+  encode(message: CodeLimits, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.timeMs !== 0) {
+      writer.uint32(8).uint32(message.timeMs);
+    }
+    if (message.memoryMb !== 0) {
+      writer.uint32(16).uint32(message.memoryMb);
+    }
+    if (message.maxToolCalls !== 0) {
+      writer.uint32(24).uint32(message.maxToolCalls);
+    }
+    if (message.maxResultBytes !== 0) {
+      writer.uint32(32).uint32(message.maxResultBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CodeLimits {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCodeLimits();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.timeMs = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.memoryMb = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxToolCalls = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxResultBytes = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CodeLimits {
+    return {
+      timeMs: isSet(object.timeMs)
+        ? globalThis.Number(object.timeMs)
+        : isSet(object.time_ms)
+        ? globalThis.Number(object.time_ms)
+        : 0,
+      memoryMb: isSet(object.memoryMb)
+        ? globalThis.Number(object.memoryMb)
+        : isSet(object.memory_mb)
+        ? globalThis.Number(object.memory_mb)
+        : 0,
+      maxToolCalls: isSet(object.maxToolCalls)
+        ? globalThis.Number(object.maxToolCalls)
+        : isSet(object.max_tool_calls)
+        ? globalThis.Number(object.max_tool_calls)
+        : 0,
+      maxResultBytes: isSet(object.maxResultBytes)
+        ? globalThis.Number(object.maxResultBytes)
+        : isSet(object.max_result_bytes)
+        ? globalThis.Number(object.max_result_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: CodeLimits): unknown {
+    const obj: any = {};
+    if (message.timeMs !== 0) {
+      obj.timeMs = Math.round(message.timeMs);
+    }
+    if (message.memoryMb !== 0) {
+      obj.memoryMb = Math.round(message.memoryMb);
+    }
+    if (message.maxToolCalls !== 0) {
+      obj.maxToolCalls = Math.round(message.maxToolCalls);
+    }
+    if (message.maxResultBytes !== 0) {
+      obj.maxResultBytes = Math.round(message.maxResultBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CodeLimits>, I>>(base?: I): CodeLimits {
+    return CodeLimits.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CodeLimits>, I>>(object: I): CodeLimits {
+    const message = createBaseCodeLimits();
+    message.timeMs = object.timeMs ?? 0;
+    message.memoryMb = object.memoryMb ?? 0;
+    message.maxToolCalls = object.maxToolCalls ?? 0;
+    message.maxResultBytes = object.maxResultBytes ?? 0;
     return message;
   },
 };

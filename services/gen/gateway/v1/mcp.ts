@@ -102,6 +102,42 @@ export interface ToolCall {
   surface: string;
   argumentsJson: string;
   resultJson: string;
+  /** The code mode run (CodeRun.run_id) whose program made the call; empty for a call made any other way. */
+  runId: string;
+}
+
+/**
+ * One program run in code mode (execute_code), as an auditor reads it: the program, every tool call it made, and
+ * how it ended. The program, its result and a program's own error text are recorded only with the key's content
+ * logging on, like a tool call's arguments and result.
+ */
+export interface CodeRun {
+  /** "run_<16 hex digits>"; each tool.called event of the run carries it as run_id. */
+  runId: string;
+  /** SHA-256 of the program's text (always recorded, so runs of one program can be matched without its text). */
+  programSha256: string;
+  program: string;
+  /**
+   * "ok", or why it stopped: "time_limit", "memory_limit", "tool_call_limit", "result_limit", "program_error"
+   * (the program threw or did not compile), "busy" (no worker free), "sandbox_failed".
+   */
+  outcome: string;
+  /** The gateway's message for a limit; a program's own error only with content logging. */
+  errorMessage: string;
+  /** The result as JSON, with content logging. */
+  resultJson: string;
+  resultBytes: number;
+  durationMs: number;
+  /** Each tool call, in the order the program made them. */
+  calls: CodeRunCall[];
+}
+
+export interface CodeRunCall {
+  /** "<server>.<tool>". */
+  tool: string;
+  durationMs: number;
+  /** As ToolCall.outcome. */
+  outcome: string;
 }
 
 export interface StartMcpAuthorizationRequest {
@@ -1016,6 +1052,7 @@ function createBaseToolCall(): ToolCall {
     surface: "",
     argumentsJson: "",
     resultJson: "",
+    runId: "",
   };
 }
 
@@ -1050,6 +1087,9 @@ export const ToolCall: MessageFns<ToolCall> = {
     }
     if (message.resultJson !== "") {
       writer.uint32(82).string(message.resultJson);
+    }
+    if (message.runId !== "") {
+      writer.uint32(90).string(message.runId);
     }
     return writer;
   },
@@ -1147,6 +1187,14 @@ export const ToolCall: MessageFns<ToolCall> = {
             message.resultJson = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1195,6 +1243,11 @@ export const ToolCall: MessageFns<ToolCall> = {
         : isSet(object.result_json)
         ? globalThis.String(object.result_json)
         : "",
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
     };
   },
 
@@ -1230,6 +1283,9 @@ export const ToolCall: MessageFns<ToolCall> = {
     if (message.resultJson !== "") {
       obj.resultJson = message.resultJson;
     }
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
     return obj;
   },
 
@@ -1248,6 +1304,345 @@ export const ToolCall: MessageFns<ToolCall> = {
     message.surface = object.surface ?? "";
     message.argumentsJson = object.argumentsJson ?? "";
     message.resultJson = object.resultJson ?? "";
+    message.runId = object.runId ?? "";
+    return message;
+  },
+};
+
+function createBaseCodeRun(): CodeRun {
+  return {
+    runId: "",
+    programSha256: "",
+    program: "",
+    outcome: "",
+    errorMessage: "",
+    resultJson: "",
+    resultBytes: 0,
+    durationMs: 0,
+    calls: [],
+  };
+}
+
+export const CodeRun: MessageFns<CodeRun> = {
+  encode(message: CodeRun, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.programSha256 !== "") {
+      writer.uint32(18).string(message.programSha256);
+    }
+    if (message.program !== "") {
+      writer.uint32(26).string(message.program);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(34).string(message.outcome);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(42).string(message.errorMessage);
+    }
+    if (message.resultJson !== "") {
+      writer.uint32(50).string(message.resultJson);
+    }
+    if (message.resultBytes !== 0) {
+      writer.uint32(56).int64(message.resultBytes);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(65).double(message.durationMs);
+    }
+    for (const v of message.calls) {
+      CodeRunCall.encode(v!, writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CodeRun {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCodeRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.programSha256 = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.program = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.resultJson = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.resultBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 65) {
+              break;
+            }
+
+            message.durationMs = reader.double();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.calls.push(CodeRunCall.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CodeRun {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      programSha256: isSet(object.programSha256)
+        ? globalThis.String(object.programSha256)
+        : isSet(object.program_sha256)
+        ? globalThis.String(object.program_sha256)
+        : "",
+      program: isSet(object.program) ? globalThis.String(object.program) : "",
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+      resultJson: isSet(object.resultJson)
+        ? globalThis.String(object.resultJson)
+        : isSet(object.result_json)
+        ? globalThis.String(object.result_json)
+        : "",
+      resultBytes: isSet(object.resultBytes)
+        ? globalThis.Number(object.resultBytes)
+        : isSet(object.result_bytes)
+        ? globalThis.Number(object.result_bytes)
+        : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      calls: globalThis.Array.isArray(object?.calls)
+        ? object.calls.map((e: any) => CodeRunCall.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CodeRun): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.programSha256 !== "") {
+      obj.programSha256 = message.programSha256;
+    }
+    if (message.program !== "") {
+      obj.program = message.program;
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    if (message.resultJson !== "") {
+      obj.resultJson = message.resultJson;
+    }
+    if (message.resultBytes !== 0) {
+      obj.resultBytes = Math.round(message.resultBytes);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = floatToJson(message.durationMs);
+    }
+    if (message.calls?.length) {
+      obj.calls = message.calls.map((e) => CodeRunCall.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CodeRun>, I>>(base?: I): CodeRun {
+    return CodeRun.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CodeRun>, I>>(object: I): CodeRun {
+    const message = createBaseCodeRun();
+    message.runId = object.runId ?? "";
+    message.programSha256 = object.programSha256 ?? "";
+    message.program = object.program ?? "";
+    message.outcome = object.outcome ?? "";
+    message.errorMessage = object.errorMessage ?? "";
+    message.resultJson = object.resultJson ?? "";
+    message.resultBytes = object.resultBytes ?? 0;
+    message.durationMs = object.durationMs ?? 0;
+    message.calls = object.calls?.map((e) => CodeRunCall.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCodeRunCall(): CodeRunCall {
+  return { tool: "", durationMs: 0, outcome: "" };
+}
+
+export const CodeRunCall: MessageFns<CodeRunCall> = {
+  encode(message: CodeRunCall, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tool !== "") {
+      writer.uint32(10).string(message.tool);
+    }
+    if (message.durationMs !== 0) {
+      writer.uint32(17).double(message.durationMs);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(26).string(message.outcome);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CodeRunCall {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCodeRunCall();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tool = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.durationMs = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CodeRunCall {
+    return {
+      tool: isSet(object.tool) ? globalThis.String(object.tool) : "",
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+    };
+  },
+
+  toJSON(message: CodeRunCall): unknown {
+    const obj: any = {};
+    if (message.tool !== "") {
+      obj.tool = message.tool;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = floatToJson(message.durationMs);
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CodeRunCall>, I>>(base?: I): CodeRunCall {
+    return CodeRunCall.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CodeRunCall>, I>>(object: I): CodeRunCall {
+    const message = createBaseCodeRunCall();
+    message.tool = object.tool ?? "";
+    message.durationMs = object.durationMs ?? 0;
+    message.outcome = object.outcome ?? "";
     return message;
   },
 };
