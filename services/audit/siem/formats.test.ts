@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Event } from '../../gen/gateway/v1/events.js';
 import { adminEvent, attemptEvent, authFailedEvent, EventType, requestEvent } from '../../kit/events.js';
 import { siemConfig } from './config.js';
-import { formatEvent, OCSF_VERSION, PRODUCT } from './formats.js';
+import { PRODUCT } from './facts.js';
+import { formatEvent, OCSF_VERSION } from './formats.js';
 
 const context = {
   requestId: 'req_1',

@@ -5,7 +5,7 @@ import type { Event } from '../../gen/gateway/v1/events.js';
 import type { Logger } from '../../kit/log.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import type { SyslogSinkConfig } from './config.js';
-import { levelOf, SYSLOG_SEVERITY } from './formats.js';
+import { levelOf, SYSLOG_SEVERITY } from './facts.js';
 import type { Delivery, Sink } from './sink.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
