@@ -78,20 +78,31 @@ describe('the console in a real browser', () => {
     expect(requested.filter((url) => !url.startsWith(`${gateway.adminUrl}/`))).toEqual([]);
   });
 
-  it('edits a key’s allowed models and limits', async () => {
+  it('edits a key’s allowed models, limits, tool mode and code mode limits', async () => {
     const { id } = await admin<{ id: string }>(gateway.adminUrl, 'POST', '/admin/keys', { name: 'to-edit' });
     const { page } = await signIn(ADMIN_TOKEN);
     const row = page.getByRole('row', { name: /to-edit/ });
     await row.getByRole('button', { name: 'Edit' }).click();
     await row.getByLabel('Allowed models').fill('mock/*, openai/gpt-4o');
     await row.getByLabel('RPM').fill('30');
+    await row.getByLabel('Tool mode').selectOption('code');
+    await row.getByLabel('Program time (ms)').fill('2500');
     await row.getByRole('button', { name: 'Save' }).click();
     await row.getByRole('cell', { name: '30 rpm · ∞ tpm' }).waitFor();
     expect(await admin(gateway.adminUrl, 'GET', `/admin/keys/${id}`)).toMatchObject({
       allowed_models: ['mock/*', 'openai/gpt-4o'],
       rpm_limit: 30,
       tpm_limit: null,
+      tool_mode: 'code',
+      code_limits: { time_ms: 2500, max_tool_calls: null },
     });
+    // The form opens on what the key has: saved again unchanged, nothing changes.
+    await row.getByRole('button', { name: 'Edit' }).click();
+    expect(await row.getByLabel('Tool mode').inputValue()).toBe('code');
+    expect(await row.getByLabel('Program time (ms)').inputValue()).toBe('2500');
+    await row.getByRole('button', { name: 'Save' }).click();
+    await row.getByRole('button', { name: 'Edit' }).waitFor();
+    expect(await admin(gateway.adminUrl, 'GET', `/admin/keys/${id}`)).toMatchObject({ tool_mode: 'code', code_limits: { time_ms: 2500 } });
   });
 
   it('keeps the session in an HttpOnly, SameSite=Strict cookie the page cannot read, and ends it at sign-out', async () => {

@@ -18,6 +18,8 @@ export interface Key {
   allowed_models: string[];
   rpm_limit: number | null;
   tpm_limit: number | null;
+  tool_mode: 'off' | 'inject' | 'agent' | 'code';
+  code_limits: { time_ms: number | null; memory_mb: number | null; max_tool_calls: number | null; max_result_bytes: number | null };
   created_at: string;
   expires_at: string | null;
   revoked_at: string | null;

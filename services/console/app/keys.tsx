@@ -4,6 +4,14 @@ import { ConfirmButton, ErrorLine, field, limit, list, useLoaded } from './forms
 
 type Created = Key & { key: string };
 
+/** tool_mode's values (docs/mcp.md), as the edit form offers them. */
+const TOOL_MODES = [
+  ['off', 'off: the client sends its own tools'],
+  ['inject', "inject: the key's MCP tools added"],
+  ['agent', 'agent: the gateway runs the tool calls'],
+  ['code', 'code: programs over the tools'],
+] as const;
+
 const status = (key: Key) => (key.revoked_at ? 'revoked' : key.expires_at && Date.parse(key.expires_at) <= Date.now() ? 'expired' : 'active');
 
 /** Virtual keys: search and list for every role that reads them; create, edit and revoke for those that may change them. */
@@ -151,7 +159,14 @@ function EditKey({ keyEntry, onSave, onCancel }: { keyEntry: Key; onSave: (patch
   const submit = (event: Event) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
-    void onSave({ allowed_models: list(field(form, 'models')), rpm_limit: limit(field(form, 'rpm')), tpm_limit: limit(field(form, 'tpm')) });
+    void onSave({
+      allowed_models: list(field(form, 'models')),
+      rpm_limit: limit(field(form, 'rpm')),
+      tpm_limit: limit(field(form, 'tpm')),
+      tool_mode: field(form, 'tool_mode'),
+      // Empty: the gateway's configured default (null).
+      code_limits: { time_ms: limit(field(form, 'time_ms')), max_tool_calls: limit(field(form, 'max_tool_calls')) },
+    });
   };
   return (
     <form class="edit" onSubmit={submit} aria-label={`Edit ${keyEntry.name}`}>
@@ -163,6 +178,24 @@ function EditKey({ keyEntry, onSave, onCancel }: { keyEntry: Key; onSave: (patch
       </label>
       <label>
         TPM <input name="tpm" type="number" min={0} defaultValue={keyEntry.tpm_limit?.toString() ?? ''} />
+      </label>
+      <label>
+        Tool mode{' '}
+        <select name="tool_mode">
+          {TOOL_MODES.map(([mode, text]) => (
+            // Preact sets a select's value from its options, not from defaultValue.
+            <option key={mode} value={mode} selected={mode === keyEntry.tool_mode}>
+              {text}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Program time (ms) <input name="time_ms" type="number" min={1} placeholder="default" defaultValue={keyEntry.code_limits.time_ms?.toString() ?? ''} />
+      </label>
+      <label>
+        Tool calls per program{' '}
+        <input name="max_tool_calls" type="number" min={1} placeholder="default" defaultValue={keyEntry.code_limits.max_tool_calls?.toString() ?? ''} />
       </label>
       <button type="submit">Save</button>
       <button type="button" onClick={onCancel}>
