@@ -5,6 +5,7 @@ import { migrate } from '../kit/db/migrate.js';
 import type { Database } from '../kit/db/types.js';
 import { EventType, requestEvent } from '../kit/events.js';
 import { createLogger } from '../kit/log.js';
+import { SpendQuery } from '../gen/gateway/v1/metering.js';
 import { meteringMigrations } from './migrations.js';
 import { Pricing } from '../kit/pricing/index.js';
 import { writeUsage, type PriceOf } from './writer.js';
@@ -137,17 +138,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('u
         saved_usd: null,
       },
     ]);
-    const { total } = await new SpendReader(db).spend({
-      from: '',
-      to: '',
-      groupBy: [],
-      keyId: '',
-      teamId: '',
-      customerId: '',
-      model: '',
-      provider: '',
-      tag: '',
-    });
+    const { total } = await new SpendReader(db).spend(SpendQuery.fromPartial({}));
     expect(total).toMatchObject({
       costUsd: '0.000105450003',
       inputCostUsd: '0.000003000000',
@@ -209,17 +200,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('u
       { request_id: 'req_new', cost_usd: '0.000023000000', input_cost_usd: '0.000014000000', cache_write_1h_tokens: 0 },
       { request_id: 'req_old', cost_usd: '0.0000230000', input_cost_usd: null, cache_write_1h_tokens: 0 },
     ]);
-    const { total } = await new SpendReader(db).spend({
-      from: '',
-      to: '',
-      groupBy: [],
-      keyId: '',
-      teamId: '',
-      customerId: '',
-      model: '',
-      provider: '',
-      tag: '',
-    });
+    const { total } = await new SpendReader(db).spend(SpendQuery.fromPartial({}));
     expect(total).toMatchObject({ costUsd: '0.000046000000', inputCostUsd: '0.000014000000' });
   });
 });
