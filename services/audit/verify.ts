@@ -212,14 +212,19 @@ export async function verifyChain(db: Queryable, options: VerifyOptions): Promis
         'the log is not keyed: its last row is hashed with plain SHA-256, which anyone who can write rows can recompute (a gateway keys the chain at start)',
       );
     }
-    for (const [seq, [c]] of checkpoints) {
-      if (seq <= walk.skippedUpTo) continue; // in an archive not walked: verified from the archive's own checkpoint
-      if (seq > walk.lastSeq)
-        throw new Broken(
-          seq,
-          '',
-          `the log ends at row ${walk.lastSeq}, but the checkpoint of ${c!.at} saw row ${seq}: rows were removed from its end (rolled back or truncated)`,
-        );
+    // Those in an archive not walked were verified from the archive's own checkpoint.
+    const kept = [...checkpoints].filter(([seq]) => seq > walk.skippedUpTo);
+    // The furthest checkpoint past the log's end says how many rows were removed.
+    const beyond = kept.filter(([seq]) => seq > walk.lastSeq).sort(([a], [b]) => b - a)[0];
+    if (beyond) {
+      const [seq, [c]] = beyond;
+      throw new Broken(
+        seq,
+        '',
+        `the log ends at row ${walk.lastSeq}, but the checkpoint of ${c!.at} saw row ${seq}: rows were removed from its end (rolled back or truncated)`,
+      );
+    }
+    for (const [seq, [c]] of kept) {
       if (!walk.seen.has(seq)) throw new Broken(seq, '', `the checkpoint of ${c!.at} saw row ${seq}, which is neither in the log nor in an archive`);
     }
   } catch (err) {
