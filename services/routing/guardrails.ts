@@ -5,6 +5,7 @@ import { GatewayError } from '../kit/errors.js';
 import type { Logger } from '../kit/log.js';
 import { chatSegments, guardrailError, Guardrails, withSegments, type GuardrailRun, type GuardrailsConfig, type TextSegment } from '../kit/guardrails/index.js';
 import type { ChatChunk, ChatResponse, EmbeddingsRequest } from './canonical.js';
+import { directText } from './direct-text.js';
 import { invalid } from './formats/chat.js';
 import type { Translation } from './formats/types.js';
 import { guardChunks, rewriteAnswer } from './guarded-answers.js';
@@ -82,6 +83,21 @@ export class RequestGuard {
     const checked = await this.check(texts.map((text, i) => ({ path: typeof input === 'string' ? 'input' : `input[${i}]`, text })));
     if (!this.changed) return request;
     return { ...request, input: typeof input === 'string' ? checked[0]!.text : checked.map((segment) => segment.text) };
+  }
+
+  /**
+   * Checks the text a direct endpoint sends on (a prompt, a query and its
+   * documents, inputs to moderate, messages to count) and returns the body to
+   * send, redacted. Their answers carry no model-written text to check.
+   */
+  async direct(endpoint: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (!this.run) return body;
+    const { copy, segments, write } = directText(endpoint, body);
+    if (segments.length === 0) return body;
+    const checked = await this.check(segments);
+    if (!this.changed) return body;
+    write(checked);
+    return copy;
   }
 
   /**

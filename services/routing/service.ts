@@ -150,7 +150,7 @@ export class Routing implements Api<typeof RoutingService> {
     const body = parseBody(request.body);
     const direct = DIRECT_ENDPOINTS[request.endpoint];
     if (direct) {
-      const routed = await direct(this.router, body, request.hints, signal);
+      const routed = await direct(this.router, await guard.direct(request.endpoint, body), request.hints, signal);
       const { attempts, queuedMs } = routed;
       return { body: json(routed.value), usage: routed.usage, served: served(routed.deployment), attempts, queuedMs, answer: EMPTY, cache: undefined };
     }

@@ -205,6 +205,28 @@ describe('guardrails', () => {
     ]);
   });
 
+  it('checks the text of the direct endpoints too: a moderation input redacted, an image prompt with a provider key blocked', async () => {
+    const { data, response } = await client('team-redact')
+      .moderations.create({ model: 'openai/omni-moderation-latest', input: [{ type: 'text', text: `mail ${EMAIL} now` }] })
+      .withResponse();
+    expect(data.results).toHaveLength(1);
+    const sent = fake.requests.at(-1)!;
+    expect(sent.path).toBe('/v1/moderations');
+    expect(JSON.stringify(sent.body)).not.toContain(EMAIL);
+    expect(JSON.stringify(sent.body)).toContain('[EMAIL_1]');
+    expect((await auditRow(response.headers.get('x-request-id')!)).payload.request?.guardrails).toEqual([
+      { policy: 'customer-data', rule: 'contact-details', action: 'redact', detector: 'email', count: 1 },
+    ]);
+
+    const calls = fake.requests.length;
+    const refused = await client('team-plain')
+      .images.generate({ model: 'openai/dall-e-3', prompt: `a poster of ${OPENAI_KEY}` })
+      .catch((err: unknown) => err);
+    expect(refused).toMatchObject({ status: 400, code: 'content_policy_violation' });
+    expect((refused as APIError).message).toContain('guardrail rule "no-provider-keys" (policy "baseline"): prompt holds secret.openai_key');
+    expect(fake.requests.length).toBe(calls);
+  });
+
   it('redacts a card number that streams in four chunks, and a cache hit of the same answer', async () => {
     const body = ask(`repeat after me: ${CARD} thanks`);
     const stream = await client('team-answers').chat.completions.create({ ...body, stream: true });
