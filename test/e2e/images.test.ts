@@ -104,6 +104,21 @@ describe('images through the gateway', () => {
     expect(openaiFake.requests.length).toBe(before + 2);
   });
 
+  it('refuses a caller without a key, and a key not allowed the model, before any provider call', async () => {
+    const calls = openaiFake.requests.length;
+    const body = { model: 'openai/dall-e-3', prompt: 'a lighthouse' };
+    const anonymous = await fetch(`${gateway.baseURL}/images/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(anonymous.status).toBe(401);
+    const { id, openai } = await client();
+    await admin(gateway.adminUrl, 'PATCH', `/admin/keys/${id}`, { allowed_models: ['openai/gpt-4o-mini'] });
+    await expect(openai.images.generate(body)).rejects.toMatchObject({ status: 403 });
+    expect(openaiFake.requests.length).toBe(calls);
+  });
+
   it('refuses a model none of whose providers makes images, naming the API and the model', async () => {
     const { openai } = await client();
     const refused = await openai.images.generate({ model: 'anthropic/claude-test', prompt: 'x' }).catch((e: unknown) => e);

@@ -6,7 +6,7 @@ import { prefixedId } from '../../kit/ids.js';
 import { BUDGET_DECIMALS, scaled } from '../../kit/pricing/money.js';
 import { budgetMicros } from '../admission.js';
 import { budgetSpend, fromBudgetMicros } from '../quota/budget-spend.js';
-import { carriedSpend, carrySpend } from '../quota/ledger.js';
+import { carrySpend } from '../quota/ledger.js';
 import { addPeriods, budgetWindow } from '../quota/windows.js';
 import type { Directory } from '../store/directory.js';
 import type { Budget, Customer, Team, VirtualKey } from '../store/entities.js';
@@ -108,11 +108,10 @@ export function registerBudgetRoutes(app: FastifyInstance, directory: Directory,
       const budget = await visible(directory.budgets, place.budget, request.principal!, request.params.id, 'budget');
       const now = new Date();
       const window = budgetWindow(budget, now);
-      const spent = (await budgetSpend(db, [budget], now)).get(budget.id) ?? 0;
-      const carried = await carriedSpend(db, `budget:${budget.id}`, window.start);
+      const { used, carried } = (await budgetSpend(db, [budget], now)).get(budget.id) ?? { used: 0, carried: 0 };
       return {
         ...budgetView(budget),
-        window: { start: window.start.toISOString(), end: window.end.toISOString(), used_usd: fromBudgetMicros(spent), carried_usd: fromBudgetMicros(carried) },
+        window: { start: window.start.toISOString(), end: window.end.toISOString(), used_usd: fromBudgetMicros(used), carried_usd: fromBudgetMicros(carried) },
       };
     },
   );

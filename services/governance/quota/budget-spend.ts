@@ -4,26 +4,28 @@ import type { Database } from '../../kit/db/types.js';
 import { BUDGET_DECIMALS } from '../../kit/pricing/money.js';
 import type { Budget } from '../store/entities.js';
 import { budgetMicros } from '../admission.js';
+import { CARRIED } from './ledger.js';
 import { budgetWindow } from './windows.js';
 
 /**
- * What each budget's current window has spent, in micro-dollars, as the shared
+ * What each budget's current window has spent (and of it, carried in from
+ * elsewhere), in micro-dollars, as the shared
  * ledger holds it: every replica's reported use (it lags this replica's
  * unreported use by at most quota.syncIntervalMs).
  */
-export async function budgetSpend(db: Database, budgets: readonly Budget[], now: Date): Promise<Map<string, number>> {
-  const spent = new Map<string, number>();
+export async function budgetSpend(db: Database, budgets: readonly Budget[], now: Date): Promise<Map<string, { used: number; carried: number }>> {
+  const spent = new Map<string, { used: number; carried: number }>();
   if (budgets.length === 0) return spent;
   const quotas = budgets.map((b) => `budget:${b.id}`);
   const starts = budgets.map((b) => budgetWindow(b, now).start);
-  const { rows } = await db.query<{ quota: string; used: string }>(
-    `SELECT l.quota, SUM(l.used) AS used
+  const { rows } = await db.query<{ quota: string; used: string; carried: string }>(
+    `SELECT l.quota, SUM(l.used) AS used, COALESCE(SUM(l.used) FILTER (WHERE l.holder = $3), 0) AS carried
        FROM quota_leases l JOIN unnest($1::text[], $2::timestamptz[]) AS w(quota, window_start)
          ON l.quota = w.quota AND l.window_start = w.window_start
       GROUP BY l.quota`,
-    [quotas, starts],
+    [quotas, starts, CARRIED],
   );
-  for (const row of rows) spent.set(row.quota.slice('budget:'.length), Number(row.used));
+  for (const row of rows) spent.set(row.quota.slice('budget:'.length), { used: Number(row.used), carried: Number(row.carried) });
   return spent;
 }
 
@@ -46,7 +48,7 @@ export function registerBudgetGauge(metrics: Registry, db: Database, budgets: ()
       this.reset();
       for (const b of all) {
         const limit = budgetMicros(b.limitUsd);
-        this.set({ budget: b.id, scope: b.scope, scope_id: b.scopeId, period: b.period }, limit > 0 ? (spent.get(b.id) ?? 0) / limit : 1);
+        this.set({ budget: b.id, scope: b.scope, scope_id: b.scopeId, period: b.period }, limit > 0 ? (spent.get(b.id)?.used ?? 0) / limit : 1);
       }
     },
   });

@@ -1,7 +1,7 @@
 import type { Database } from '../../kit/db/types.js';
 
 /** The holder of spend carried in from elsewhere; no replica has this name (theirs are process instance ids). */
-const CARRIED = 'carried-spend';
+export const CARRIED = 'carried-spend';
 
 export interface LeaseState {
   quota: string;
@@ -139,14 +139,4 @@ export function carrySpend(db: Database, quota: string, windowStart: Date, limit
     );
     return before;
   });
-}
-
-/** What was carried into a window from elsewhere (0 when nothing was). */
-export async function carriedSpend(db: Database, quota: string, windowStart: Date): Promise<number> {
-  const { rows } = await db.query<{ used: string }>('SELECT used FROM quota_leases WHERE quota = $1 AND window_start = $2 AND holder = $3', [
-    quota,
-    windowStart,
-    CARRIED,
-  ]);
-  return Number(rows[0]?.used ?? 0);
 }

@@ -12,9 +12,6 @@ export function perUnit(usd: number): Money | undefined {
   return scaled(usd, MONEY_DECIMALS);
 }
 
-const larger = (a: bigint, b: bigint) => (a > b ? a : b);
-const dearest = (prices: Money[]) => prices.reduce(larger, 0n);
-
 /**
  * What units billed by an API other than tokens cost at a model's price, or undefined when the entry has no price
  * for that unit. An image of a quality and size the table does not name ("auto", or a size added since) is priced
@@ -23,9 +20,8 @@ const dearest = (prices: Money[]) => prices.reduce(larger, 0n);
 export function unitsCost(price: ModelPrice, billed: BilledUnits): Money | undefined {
   const quantity = Number.isFinite(billed.quantity) && billed.quantity > 0 ? billed.quantity : 0;
   if (billed.unit === 'image' && price.images) {
-    const table = Object.fromEntries(Object.entries(price.images).map(([variant, usd]) => [variant, perUnit(usd) ?? 0n]));
-    const each = table[billed.variant] ?? dearest(Object.values(table));
-    return BigInt(Math.ceil(quantity)) * each;
+    const usd = price.images[billed.variant] ?? Math.max(0, ...Object.values(price.images));
+    return BigInt(Math.ceil(quantity)) * (perUnit(usd) ?? 0n);
   }
   if (billed.unit === 'search_unit' && price.searchUnit !== undefined) return BigInt(Math.ceil(quantity)) * (perUnit(price.searchUnit) ?? 0n);
   return undefined;
