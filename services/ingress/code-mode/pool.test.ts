@@ -28,9 +28,7 @@ describe('the sandbox pool', () => {
     expect(await threads.run('return 1 +;', servers, add, limits)).toMatchObject({ ok: false, error: expect.stringMatching(/^SyntaxError: /) });
   });
 
-  // Skipped: under the full suite it fails about one run in two (once the third program ran instead of being refused,
-  // once it hung for 180 s), cause not found yet; issue 30 stays open for it (closing note of 2026-12-07).
-  it.skip('queues programs past its workers, and refuses those past its queue', async () => {
+  it('queues programs past its workers, and refuses those past its queue', async () => {
     const threads = pool({ workers: 1, queueSize: 1, killAfterMs: 1_000 });
     let release: (value: unknown) => void = () => undefined;
     const held = new Promise((resolve) => {

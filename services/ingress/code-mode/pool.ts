@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { compileProgram, timeLimitMessage, type RunOutcome, type SandboxLimits, type ToolBridge } from './sandbox.js';
+import { type Compiled, compileProgram, timeLimitMessage, type RunOutcome, type SandboxLimits, type ToolBridge } from './sandbox.js';
 
 /**
  * Programs run off ingress's event loop, in a small pool of worker threads
@@ -28,12 +28,14 @@ export interface PoolOptions {
 }
 
 interface Job {
-  readonly code: string;
+  readonly compiled: Promise<Compiled>;
   readonly servers: ReadonlyMap<string, readonly string[]>;
   readonly bridge: ToolBridge;
   readonly limits: SandboxLimits;
   readonly settle: (outcome: RunOutcome) => void;
 }
+
+const shuttingDown: RunOutcome = { ok: false, error: 'The gateway is shutting down.', reason: 'busy', logs: '', toolCalls: 0 };
 
 const ownWorker = new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
@@ -57,12 +59,14 @@ export class SandboxPool {
 
   constructor(private readonly options: PoolOptions) {}
 
-  /** Compiles a program here, then runs it on a worker; tool calls come back here through `bridge`. */
-  async run(source: string, servers: ReadonlyMap<string, readonly string[]>, bridge: ToolBridge, limits: SandboxLimits): Promise<RunOutcome> {
-    const compiled = await compileProgram(source);
-    if (!compiled.ok) return { ok: false, error: compiled.error, reason: 'program_error', logs: '', toolCalls: 0 };
+  /**
+   * Compiles a program here, then runs it on a worker; tool calls come back here through `bridge`. A program takes its
+   * place in the pool as it arrives (compiling goes on meanwhile), so programs are admitted in the order they came.
+   */
+  run(source: string, servers: ReadonlyMap<string, readonly string[]>, bridge: ToolBridge, limits: SandboxLimits): Promise<RunOutcome> {
+    const compiled = compileProgram(source);
     return new Promise<RunOutcome>((settle) => {
-      const job: Job = { code: compiled.code, servers, bridge, limits, settle };
+      const job: Job = { compiled, servers, bridge, limits, settle };
       const worker = this.idle.pop() ?? (this.alive < this.options.workers ? this.spawn() : undefined);
       if (worker) return this.dispatch(worker, job);
       if (this.closed || this.queue.length >= this.options.queueSize)
@@ -74,7 +78,7 @@ export class SandboxPool {
   /** Terminates every worker; programs still running end with an error. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.settle({ ok: false, error: 'The gateway is shutting down.', reason: 'busy', logs: '', toolCalls: 0 });
+    for (const job of this.queue.splice(0)) job.settle(shuttingDown);
     await Promise.all([...this.idle.splice(0), ...this.busy].map((worker) => worker.terminate()));
   }
 
@@ -93,6 +97,17 @@ export class SandboxPool {
   private dispatch(worker: Worker, job: Job): void {
     worker.ref();
     this.busy.add(worker);
+    void job.compiled.then((compiled) => {
+      // close() has already terminated this worker.
+      if (this.closed) return job.settle(shuttingDown);
+      if (compiled.ok) return this.start(worker, job, compiled.code);
+      this.busy.delete(worker);
+      job.settle({ ok: false, error: compiled.error, reason: 'program_error', logs: '', toolCalls: 0 });
+      this.release(worker);
+    });
+  }
+
+  private start(worker: Worker, job: Job, code: string): void {
     let toolCalls = 0;
     let finished = false;
     let killer: NodeJS.Timeout | undefined;
@@ -144,7 +159,7 @@ export class SandboxPool {
     worker.on('message', onMessage);
     worker.on('error', onFailure);
     worker.on('exit', onFailure);
-    worker.postMessage({ type: 'run', code: job.code, servers: [...job.servers], limits: job.limits } satisfies ToWorker);
+    worker.postMessage({ type: 'run', code, servers: [...job.servers], limits: job.limits } satisfies ToWorker);
   }
 
   private release(worker: Worker): void {
