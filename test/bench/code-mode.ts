@@ -4,10 +4,14 @@
  * (the gateway does) and code mode (the model writes one program). A fake
  * model answers from a script (the user's message names the calls it makes),
  * in front of fake MCP servers with 123 tools. Tokens are o200k tokens of
- * each model request's messages and tools. Run:
+ * each model request's messages and tools. Each task runs twice: against the
+ * fake as it is (instant: the gateway's own time) and behind a front that
+ * holds each answer as long as a hosted model would take to read the request
+ * and write the answer (LATENCY below). Run:
  *   npx tsx test/bench/code-mode.ts
  */
 import { encode } from 'gpt-tokenizer';
+import { createServer } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +21,7 @@ import { startGateway } from '../../services/gateway/runtime.js';
 import { loadConfig } from '../../services/kit/config.js';
 import { createLogger } from '../../services/kit/log.js';
 import { calcTools, inventoryTools, startMcpHttpServer } from '../fakes/mcp-servers.js';
+import { listenLocally, readBody, writeJson } from '../fakes/local-server.js';
 import { startFakeOpenAI } from '../fakes/openai.js';
 import { ADMIN_TOKEN, admin } from '../harness/gateway.js';
 
@@ -27,7 +32,32 @@ const plainTask = WAREHOUSES.map((w, i) => `inventory__report_${i + 1} with {"wa
 const program = `const out = []; for (const [i, w] of ${JSON.stringify(WAREHOUSES.map((w, i) => [i + 1, w]))}) out.push(await inventory['report_' + i](Object.fromEntries([['warehouse', w]]))); return out;`;
 const codeTask = `read_tool_file with ${JSON.stringify({ path: 'inventory.report_1' })} then execute_code with ${JSON.stringify({ code: program })}`;
 
-const model = await startFakeOpenAI({ apiKey: 'sk-provider' });
+// A hosted model's time for one call: a fixed time to the first token, reading the request, writing the answer
+// (round figures of the order published for small hosted models).
+const LATENCY = { firstTokenMs: 400, inputTokensPerSecond: 20_000, outputTokensPerSecond: 100 };
+const tokensOf = (value: unknown) => encode(JSON.stringify(value)).length;
+
+const fakeModel = await startFakeOpenAI({ apiKey: 'sk-provider' });
+/** Forwards to the fake, then holds its answer for the time LATENCY gives the call. */
+const hostedFront = createServer((req, res) => {
+  void (async () => {
+    const body = JSON.parse((await readBody(req)).toString('utf8')) as { messages: unknown; tools?: unknown };
+    const answer = await fetch(`${fakeModel.url}${req.url}`, {
+      method: 'POST',
+      headers: { authorization: req.headers.authorization ?? '', 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const json = (await answer.json()) as { choices: { message: unknown }[] };
+    const ms =
+      LATENCY.firstTokenMs +
+      (tokensOf({ messages: body.messages, tools: body.tools }) / LATENCY.inputTokensPerSecond +
+        tokensOf(json.choices[0]!.message) / LATENCY.outputTokensPerSecond) *
+        1_000;
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    writeJson(res, answer.status, json);
+  })();
+});
+const hostedModel = await listenLocally(hostedFront);
 const inventory = await startMcpHttpServer('inventory', inventoryTools(120));
 const calc = await startMcpHttpServer('calc', calcTools());
 // The whole gateway in this process, on PGlite, as `gateway start` runs it without a database URL.
@@ -39,7 +69,10 @@ const config = loadConfig(gatewayConfig, {
     ingress: { port: 0 },
     governance: { adminPort: 0, adminToken: ADMIN_TOKEN },
     routing: {
-      providers: { openai: { type: 'openai', baseUrl: `${model.url}/v1`, apiKey: 'sk-provider' } },
+      providers: {
+        instant: { type: 'openai', baseUrl: `${fakeModel.url}/v1`, apiKey: 'sk-provider' },
+        hosted: { type: 'openai', baseUrl: `${hostedModel.url}/v1`, apiKey: 'sk-provider' },
+      },
       mcp: { servers: { inventory: { transport: 'http', url: inventory.url, autoExecute: ['*'] }, calc: { transport: 'http', url: calc.url } } },
     },
   },
@@ -64,13 +97,14 @@ const client = async (tool_mode: string) =>
   );
 
 type Message = OpenAI.ChatCompletionMessageParam;
-const ask = (c: OpenAI, messages: Message[]) => c.chat.completions.create({ model: 'openai/gpt-4o-mini', messages });
+type Task = (c: OpenAI, model: string) => Promise<string>;
+const ask = (c: OpenAI, model: string, messages: Message[]) => c.chat.completions.create({ model, messages });
 
 /** Plain tool mode: the client runs each call through /v1/mcp/tools/execute and asks again. */
-async function plain(c: OpenAI): Promise<string> {
+const plain: Task = async (c, model) => {
   const messages: Message[] = [{ role: 'user', content: plainTask }];
   for (;;) {
-    const message = (await ask(c, messages)).choices[0]!.message;
+    const message = (await ask(c, model, messages)).choices[0]!.message;
     if (!message.tool_calls?.length) return message.content ?? '';
     messages.push(message);
     for (const call of message.tool_calls as OpenAI.ChatCompletionMessageFunctionToolCall[]) {
@@ -78,32 +112,44 @@ async function plain(c: OpenAI): Promise<string> {
       messages.push(executed.message);
     }
   }
-}
+};
+const once =
+  (content: string): Task =>
+  async (c, model) =>
+    (await ask(c, model, [{ role: 'user', content }])).choices[0]!.message.content ?? '';
 
-const modes: [string, OpenAI, (c: OpenAI) => Promise<string>][] = [
+const modes: [string, OpenAI, Task][] = [
   ['plain tools', await client('inject'), plain],
-  ['agent mode', await client('agent'), async (c) => (await ask(c, [{ role: 'user', content: plainTask }])).choices[0]!.message.content ?? ''],
-  ['code mode', await client('code'), async (c) => (await ask(c, [{ role: 'user', content: codeTask }])).choices[0]!.message.content ?? ''],
+  ['agent mode', await client('agent'), once(plainTask)],
+  ['code mode', await client('code'), once(codeTask)],
 ];
 
-console.log(`one task, three inventory reports; 123 tools on 2 servers; median of ${RUNS} runs (Node ${process.version})`);
-console.log('mode          model calls  tokens to the model  wall time');
-for (const [name, c, task] of modes) {
-  await task(c);
+/** The median wall time of RUNS runs, with the model calls and tokens of the last. */
+async function measure(c: OpenAI, task: Task, model: string): Promise<{ ms: number; calls: number; tokens: number }> {
+  await task(c, model);
   const times: number[] = [];
-  let calls = 0;
-  let tokens = 0;
+  let requests: typeof fakeModel.requests = [];
   for (let run = 0; run < RUNS; run++) {
-    const before = model.requests.length;
+    const before = fakeModel.requests.length;
     const started = performance.now();
-    await task(c);
+    await task(c, model);
     times.push(performance.now() - started);
-    const requests = model.requests.slice(before);
-    calls = requests.length;
-    tokens = requests.reduce((sum, r) => sum + encode(JSON.stringify({ messages: r.body.messages, tools: r.body.tools })).length, 0);
+    requests = fakeModel.requests.slice(before);
   }
-  const median = times.sort((a, b) => a - b)[Math.floor(RUNS / 2)]!;
-  console.log(`${name.padEnd(14)}${String(calls).padStart(11)}${String(tokens).padStart(21)}${`${median.toFixed(0)} ms`.padStart(11)}`);
+  const tokens = requests.reduce((sum, r) => sum + tokensOf({ messages: r.body.messages, tools: r.body.tools }), 0);
+  return { ms: times.sort((a, b) => a - b)[Math.floor(RUNS / 2)]!, calls: requests.length, tokens };
+}
+
+console.log(`one task, three inventory reports; 123 tools on 2 servers; median of ${RUNS} runs (Node ${process.version})`);
+console.log(
+  `hosted model: ${LATENCY.firstTokenMs} ms to the first token, reads ${LATENCY.inputTokensPerSecond} tokens/s, writes ${LATENCY.outputTokensPerSecond} tokens/s`,
+);
+console.log('mode          model calls  tokens to the model  instant model  hosted model');
+for (const [name, c, task] of modes) {
+  const instant = await measure(c, task, 'instant/gpt-4o-mini');
+  const hosted = await measure(c, task, 'hosted/gpt-4o-mini');
+  const columns = [String(instant.calls).padStart(11), String(instant.tokens).padStart(21), `${instant.ms.toFixed(0)} ms`.padStart(15)];
+  console.log(`${name.padEnd(14)}${columns.join('')}${`${hosted.ms.toFixed(0)} ms`.padStart(14)}`);
 }
 await gateway.stop();
-await Promise.all([inventory.close(), calc.close(), model.close()]);
+await Promise.all([inventory.close(), calc.close(), fakeModel.close(), hostedModel.close()]);
