@@ -48,7 +48,7 @@ const WHAT: Record<Permission, string> = {
   read: 'read governance settings',
   write: 'change governance settings',
   manage_customers: 'create or delete customers',
-  manage_routing: 'change providers and models',
+  manage_routing: 'change providers, models and guardrails',
   audit: 'read the audit log',
 };
 

@@ -11,10 +11,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database, Queryable } from '../kit/db/types.js';
 import { GatewayError } from '../kit/errors.js';
 import type { Logger } from '../kit/log.js';
+import type { AdminGuardrails, RoutingGuardrails } from './guardrails.js';
 import type { AdminEntries, LiveRouting } from './live.js';
 import type { McpPins } from './mcp/hub.js';
 
-const KINDS = ['provider', 'model', 'mcp'] as const;
+const KINDS = ['provider', 'model', 'mcp', 'guardrail_policy', 'guardrail_attachment'] as const;
 type Kind = (typeof KINDS)[number];
 
 interface Row {
@@ -38,19 +39,26 @@ function kindOf(kind: string): Kind {
   return kind as Kind;
 }
 
-/** What routing applies of the stored rows: providers and models keyed by name, and each approved MCP server's pinned tool hashes. */
-function applicable(rows: Row[]): { entries: AdminEntries; pins: McpPins } {
+/** What routing applies of the stored rows, each kind keyed by name: providers and models, MCP servers' pinned tool hashes, guardrails. */
+interface Applicable {
+  entries: AdminEntries;
+  pins: McpPins;
+  guardrails: AdminGuardrails;
+}
+
+function applicable(rows: Row[]): Applicable {
   const named = (kind: Kind) => Object.fromEntries(rows.filter((r) => r.kind === kind).map((r) => [r.name, r.entry]));
   const approvals = named('mcp') as Record<string, { pins: Record<string, string> }>;
   return {
     entries: { providers: named('provider'), models: named('model') },
     pins: Object.fromEntries(Object.entries(approvals).map(([server, approval]) => [server, approval.pins])),
+    guardrails: { policies: named('guardrail_policy'), attachments: named('guardrail_attachment') },
   };
 }
 
 /**
- * Providers, models and MCP approvals added through the admin API, in
- * routing's own table. A provider or model change is checked with the rest
+ * Providers, models, MCP approvals and guardrails added through the admin
+ * API, in routing's own table. A provider, model or guardrail change is checked with the rest
  * against the config file before it is stored, and writes take turns (a lock
  * of the table), so two admins' changes cannot together make a set no
  * replica could apply. Replicas apply what is stored when they hear the
@@ -60,9 +68,10 @@ export class AdminEntryStore {
   constructor(
     private readonly db: Database,
     private readonly live: LiveRouting,
+    private readonly guardrails: RoutingGuardrails,
   ) {}
 
-  async load(): Promise<{ entries: AdminEntries; pins: McpPins }> {
+  async load(): Promise<Applicable> {
     return applicable((await this.db.query<Row>(SELECT)).rows);
   }
 
@@ -113,13 +122,11 @@ export class AdminEntryStore {
     const { rows } = await tx.query<Row>(SELECT);
     const current = rows.find((r) => r.kind === kind && r.name === name);
     if (kind === 'mcp' || (entry === undefined && !current)) return current;
-    const { entries } = applicable(rows);
-    const set = kind === 'provider' ? entries.providers : entries.models;
-    if (entry === undefined) delete set[name];
-    else set[name] = entry;
-    const problems = await this.live.check(entries);
+    const others = rows.filter((r) => r.kind !== kind || r.name !== name);
+    const after = applicable(entry === undefined ? others : [...others, { kind, name, entry, updated_at: new Date() }]);
+    const problems = kind.startsWith('guardrail_') ? this.guardrails.check(after.guardrails) : await this.live.check(after.entries);
     if (problems.length > 0)
-      throw new GatewayError('invalid_request', `The ${kind} cannot be ${entry === undefined ? 'removed' : 'saved'}: ${problems.join('; ')}`);
+      throw new GatewayError('invalid_request', `The ${kind.replace('_', ' ')} cannot be ${entry === undefined ? 'removed' : 'saved'}: ${problems.join('; ')}`);
     return current;
   }
 }
@@ -166,7 +173,7 @@ export class Reloader {
       try {
         return await this.load();
       } catch (err) {
-        if (attempt === 0) this.log.warn({ reason: (err as Error).message }, 'cannot apply the providers and models of the admin API yet; retrying');
+        if (attempt === 0) this.log.warn({ reason: (err as Error).message }, 'cannot apply the entries of the admin API yet; retrying');
         await sleep(RETRY_MS);
       }
     }

@@ -13,23 +13,59 @@ export interface RoutingAdmin {
 }
 
 const KINDS = [
-  { kind: 'provider', path: 'providers', resource: 'routing_provider', what: 'provider' },
-  { kind: 'model', path: 'models', resource: 'routing_model', what: 'model' },
+  {
+    kind: 'provider',
+    path: 'providers',
+    resource: 'routing_provider',
+    what: 'provider',
+    tag: 'providers',
+    pattern: '^[a-z0-9][a-z0-9_-]*$',
+    summary: 'Add or replace a provider (as in routing.providers; secrets as env:, file: or vault: references)',
+  },
+  {
+    kind: 'model',
+    path: 'models',
+    resource: 'routing_model',
+    what: 'model',
+    tag: 'models',
+    pattern: '^[^/\\s]+$',
+    summary: 'Add or replace a model: an alias (a JSON string) or a group (as in routing.models)',
+  },
+  {
+    kind: 'guardrail_policy',
+    path: 'guardrails/policies',
+    resource: 'guardrail_policy',
+    what: 'guardrail policy',
+    tag: 'guardrails',
+    pattern: '^[a-z0-9][a-z0-9_-]*$',
+    summary: 'Add or replace a guardrail policy (as in guardrails.policies)',
+  },
+  {
+    kind: 'guardrail_attachment',
+    path: 'guardrails/attachments',
+    resource: 'guardrail_attachment',
+    what: 'guardrail attachment',
+    tag: 'guardrails',
+    pattern: '^(global|(customer|team|key):[^\\s/]+)$',
+    summary:
+      'Attach guardrail policies (a JSON array of names) to everyone (global), a customer (customer:<id>), a team (team:<id>) or a key (key:<id>), adding to guardrails.attach',
+  },
 ] as const;
 
 const entryView = (e: AdminEntry) => ({ name: e.name, entry: JSON.parse(e.entryJson) as unknown, updated_at: new Date(e.updatedAtMs).toISOString() });
 
 /**
- * Providers (with their credentials, as secret references) and models (aliases
- * and groups of deployments) managed through the admin API, and MCP servers.
+ * Providers (with their credentials, as secret references), models (aliases
+ * and groups of deployments) and guardrail policies and attachments managed
+ * through the admin API, and MCP servers.
  * Routing checks each change against its config file before it stores it in
  * its own table; every routing replica applies it when it hears the change's
  * admin event.
  */
 export const routingAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, options) => {
   const { routing, record } = options;
-  for (const { kind, path, resource, what } of KINDS) {
-    const tags = [path];
+  for (const { kind, path, resource, what, tag, pattern, summary } of KINDS) {
+    const tags = [tag];
     const missing = (name: string) => new GatewayError('not_found', `No ${what} named ${name} was added through the admin API.`);
     const find = async (name: string) => {
       const { entries } = await routing.listAdminEntries({ kind });
@@ -38,9 +74,13 @@ export const routingAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, 
       return entry;
     };
 
-    app.get(`/admin/${path}`, { config: { requires: 'read' }, schema: { tags, summary: `List ${path} added through the admin API` } }, async () => ({
-      data: (await routing.listAdminEntries({ kind })).entries.map(entryView),
-    }));
+    app.get(
+      `/admin/${path}`,
+      { config: { requires: 'read' }, schema: { tags, summary: `List the ${what} entries added through the admin API` } },
+      async () => ({
+        data: (await routing.listAdminEntries({ kind })).entries.map(entryView),
+      }),
+    );
     app.get<{ Params: { name: string } }>(
       `/admin/${path}/:name`,
       { config: { requires: 'read' }, schema: { tags, summary: `Get a ${what}` } },
@@ -50,18 +90,7 @@ export const routingAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, 
       `/admin/${path}/:name`,
       {
         config: { requires: 'manage_routing' },
-        schema: {
-          tags,
-          summary:
-            kind === 'provider'
-              ? 'Add or replace a provider (as in routing.providers; secrets as env:, file: or vault: references)'
-              : 'Add or replace a model: an alias (a JSON string) or a group (as in routing.models)',
-          params: {
-            type: 'object',
-            required: ['name'],
-            properties: { name: { type: 'string', pattern: kind === 'provider' ? '^[a-z0-9][a-z0-9_-]*$' : '^[^/\\s]+$' } },
-          },
-        },
+        schema: { tags, summary, params: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern } } } },
       },
       async (request) => {
         const name = request.params.name;

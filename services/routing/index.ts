@@ -46,19 +46,23 @@ export const routingService = defineService({
     const { semantic } = cacheSettings;
     const embed = semantic.enabled ? questionEmbedder(semantic.embeddingModel, (request) => api.complete(request), await ctx.events()) : undefined;
     const cache = new ResponseCache(cacheSettings, ctx.clients.caching, embed, ctx.metrics, ctx.log);
-    const adminEntries = new AdminEntryStore((await ctx.database()).as('routing'), live);
-    const api: Routing = new Routing(live, config.timeouts, mcp, cache, new RoutingGuardrails(guardrails, ctx.metrics, ctx.log), adminEntries);
+    const policies = new RoutingGuardrails(guardrails, ctx.metrics, ctx.log);
+    const adminEntries = new AdminEntryStore((await ctx.database()).as('routing'), live, policies);
+    const api: Routing = new Routing(live, config.timeouts, mcp, cache, policies, adminEntries);
 
-    // Providers, models and MCP approvals made through the admin API: read from routing's table now, and again by
-    // every replica (the one that stored a change too) when it hears the admin event the change is recorded as.
+    // Providers, models, MCP approvals and guardrails made through the admin API: read from routing's table now, and
+    // again by every replica (the one that stored a change too) when it hears the admin event the change is recorded as.
     const applied = new Reloader(async () => {
-      const { entries, pins } = await adminEntries.load();
-      await live.apply(entries);
-      mcp.setPins(pins);
+      const stored = await adminEntries.load();
+      await live.apply(stored.entries);
+      mcp.setPins(stored.pins);
+      policies.apply(stored.guardrails);
     }, ctx.log);
     const bus = await ctx.bus();
     const changes = await bus.subscribe('admin.>', (event) => {
-      if (event.payload?.$case === 'admin' && event.payload.admin.resource.startsWith('routing_')) void applied.reload();
+      if (event.payload?.$case !== 'admin') return;
+      const { resource } = event.payload.admin;
+      if (resource.startsWith('routing_') || resource.startsWith('guardrail_')) void applied.reload();
     });
     // An entry that cannot be applied yet (its secret unreadable) does not hold up the config file's providers.
     await Promise.race([applied.reload(), sleep(2_000)]);

@@ -26,6 +26,15 @@ export const routingMigrations: Migration[] = [
       END $$;
     `,
   },
+  {
+    version: 2,
+    description: 'guardrail policies and attachments managed through the admin API',
+    sql: `
+      ALTER TABLE routing_admin_entries DROP CONSTRAINT routing_admin_entries_kind_check;
+      ALTER TABLE routing_admin_entries ADD CONSTRAINT routing_admin_entries_kind_check
+        CHECK (kind IN ('provider', 'model', 'mcp', 'guardrail_policy', 'guardrail_attachment'));
+    `,
+  },
 ];
 
 /** Routing works as <database>_routing: its admin-managed entries only. */

@@ -55,9 +55,20 @@ const owner = (method: string, path: string, body?: unknown) => admin<{ id: stri
 const team = async () => (await owner('POST', '/admin/teams', { id: fresh('team'), name: 'T', customer: 'acme' })).id;
 const key = async () => (await owner('POST', '/admin/keys', { name: 'k', team: 'acme-team' })).id;
 const budget = async () => (await owner('POST', '/admin/budgets', { scope: 'key', scope_id: await key(), limit_usd: 5, period: 'month' })).id;
-const routingEntry = async (path: 'providers' | 'models') => {
-  const name = fresh(path.slice(0, -1));
-  await owner('PUT', `/admin/${path}/${name}`, path === 'providers' ? { type: 'mock' } : 'mock/echo');
+const ENTRY_BODIES = {
+  providers: { type: 'mock' },
+  models: 'mock/echo',
+  'guardrails/policies': { rules: [{ name: 'cards', detectors: ['payment_card'], action: 'redact' }] },
+} as const;
+const routingEntry = async (path: keyof typeof ENTRY_BODIES) => {
+  const name = fresh(path.split('/').at(-1)!.slice(0, -1));
+  await owner('PUT', `/admin/${path}/${name}`, ENTRY_BODIES[path]);
+  return { params: { name } };
+};
+const attachment = async () => {
+  const { params } = await routingEntry('guardrails/policies');
+  const name = `team:${fresh('team')}`;
+  await owner('PUT', `/admin/guardrails/attachments/${name}`, [params.name]);
   return { params: { name } };
 };
 
@@ -106,6 +117,20 @@ const EXPECTED: Record<string, Expectation> = {
   'GET /admin/deployments': { needs: 'read' },
   'PUT /admin/models/:name': { needs: 'manage_routing', call: async () => ({ params: { name: fresh('model') }, body: 'mock/echo' }) },
   'DELETE /admin/models/:name': { needs: 'manage_routing', call: () => routingEntry('models') },
+  'GET /admin/guardrails/policies': { needs: 'read' },
+  'GET /admin/guardrails/policies/:name': { needs: 'read', call: () => routingEntry('guardrails/policies') },
+  'PUT /admin/guardrails/policies/:name': {
+    needs: 'manage_routing',
+    call: async () => ({ params: { name: fresh('policy') }, body: ENTRY_BODIES['guardrails/policies'] }),
+  },
+  'DELETE /admin/guardrails/policies/:name': { needs: 'manage_routing', call: () => routingEntry('guardrails/policies') },
+  'GET /admin/guardrails/attachments': { needs: 'read' },
+  'GET /admin/guardrails/attachments/:name': { needs: 'read', call: attachment },
+  'PUT /admin/guardrails/attachments/:name': {
+    needs: 'manage_routing',
+    call: async () => ({ params: { name: `team:${fresh('team')}` }, body: [(await routingEntry('guardrails/policies')).params.name] }),
+  },
+  'DELETE /admin/guardrails/attachments/:name': { needs: 'manage_routing', call: attachment },
   'GET /admin/audit/events': { needs: 'audit' },
   'GET /admin/audit/export': { needs: 'audit' },
   'GET /admin/audit/head': { needs: 'audit' },

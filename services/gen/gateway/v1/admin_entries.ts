@@ -11,14 +11,18 @@ export const protobufPackage = "gateway.v1";
 
 export const protobufFileName = "gateway/v1/admin_entries.proto";
 
-/** A provider, model or MCP server approval added through the admin API, kept in routing's own table. */
+/**
+ * A provider, model, MCP server approval, guardrail policy or guardrail attachment added through the admin API, kept
+ * in routing's own table.
+ */
 export interface AdminEntry {
-  /** "provider", "model" or "mcp". */
+  /** "provider", "model", "mcp", "guardrail_policy" or "guardrail_attachment". */
   kind: string;
   name: string;
   /**
    * As in the routing.providers / routing.models config sections (secrets only as references), or an MCP server's
-   * approval: {"pins": {"<tool>": "<hash>"}}.
+   * approval: {"pins": {"<tool>": "<hash>"}}, a policy as in guardrails.policies, or an attachment's list of policy
+   * names (named global, customer:<id>, team:<id> or key:<id>).
    */
   entryJson: string;
   updatedAtMs: number;
