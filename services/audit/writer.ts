@@ -6,12 +6,14 @@ import type { Queryable } from '../kit/db/types.js';
 import { CHAIN_HEAD, chainHash, lockChain, type ChainedRow, type ChainKey } from './chain.js';
 
 /**
- * The payload as JSON, keyed by its kind: {"request": {...}}, {"tool": {...}}.
- * Rendered through the envelope's own JSON mapping with every other field at
- * its default (and so left out), so a new kind of payload is never dropped.
+ * The payload as JSON, keyed by its kind: {"request": {...}}, {"tool": {...}},
+ * with the storage policies that decided its content beside it when any did
+ * (the row's hash covers them). Rendered through the envelope's own JSON
+ * mapping with every other field at its default (and so left out), so a new
+ * kind of payload is never dropped.
  */
 function payloadOf(event: Event): unknown {
-  return Event.toJSON({ ...EMPTY_ENVELOPE, payload: event.payload });
+  return Event.toJSON({ ...EMPTY_ENVELOPE, storagePolicies: event.storagePolicies, payload: event.payload });
 }
 
 const EMPTY_ENVELOPE = Event.fromPartial({});

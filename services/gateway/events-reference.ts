@@ -229,9 +229,9 @@ function examples(): Example[] {
     },
     {
       title: 'Tool call',
-      when: "A call of an MCP tool through the gateway (its /mcp, tool execution, or agent mode); arguments and result only with the key's content logging on.",
+      when: "A call of an MCP tool through the gateway (its /mcp, tool execution, or agent mode); arguments and result only with the key's content logging on, as the caller's storage policies (`storagePolicies`, docs/guardrails.md) keep them: here redacted.",
       event: toolCalledEvent(
-        { service: 'ingress', context },
+        { service: 'ingress', context, storagePolicies: ['personal-data'] },
         {
           tool: 'github.create_issue',
           server: 'github',
@@ -241,8 +241,8 @@ function examples(): Example[] {
           outcome: 'ok',
           errorMessage: '',
           surface: 'mcp',
-          argumentsJson: '',
-          resultJson: '',
+          argumentsJson: '{"title":"Refund for [REDACTED:email]","repo":"acme/billing"}',
+          resultJson: '[{"type":"text","text":"Created issue #412"}]',
           runId: '',
         },
       ),

@@ -9,14 +9,18 @@ import type { GatewayConfig } from './config.js';
 
 /**
  * What each service's init is given: its config section; routing also the caching and guardrails ones, whose
- * policies it applies on the request path.
+ * policies it applies on the request path; ingress the guardrails, whose storage policies it applies to records.
  */
 type ServiceConfig<N extends ServiceName> = N extends 'routing'
   ? GatewayConfig['routing'] & { cache: GatewayConfig['caching']; guardrails: GatewayConfig['guardrails'] }
-  : GatewayConfig[N];
+  : N extends 'ingress'
+    ? GatewayConfig['ingress'] & { guardrails: GatewayConfig['guardrails'] }
+    : GatewayConfig[N];
 
 export function serviceConfig<N extends ServiceName>(name: N, config: GatewayConfig): ServiceConfig<N> {
-  return (name === 'routing' ? { ...config.routing, cache: config.caching, guardrails: config.guardrails } : config[name]) as ServiceConfig<N>;
+  if (name === 'routing') return { ...config.routing, cache: config.caching, guardrails: config.guardrails } as ServiceConfig<N>;
+  if (name === 'ingress') return { ...config.ingress, guardrails: config.guardrails } as ServiceConfig<N>;
+  return config[name] as ServiceConfig<N>;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
 import { SandboxPool } from './code-mode/pool.js';
+import { type GuardrailsConfig, StoragePolicies } from '../kit/guardrails/index.js';
 import type { IngressConfig } from './config.js';
 import { Holder } from './holder.js';
 import { OutcomeRecorder } from './outcome.js';
@@ -18,9 +19,12 @@ const LISTEN_BACKLOG = 65_535;
 export const ingressService = defineService({
   name: 'ingress',
   dependsOn: ['governance', 'routing'],
-  async init(ctx, config: IngressConfig) {
+  async init(ctx, { guardrails, ...config }: IngressConfig & { guardrails: GuardrailsConfig }) {
     const events = await ctx.events();
-    const recorder = new OutcomeRecorder(events, ctx.metrics, ctx.log, config.emitAttempts);
+    const { hashKey } = guardrails.storage;
+    if (hashKey) await ctx.secrets.prepare([hashKey]);
+    const storage = new StoragePolicies(guardrails.storage, guardrails.custom, hashKey ? ctx.secrets.get(hashKey) : undefined);
+    const recorder = new OutcomeRecorder(events, ctx.metrics, ctx.log, config.emitAttempts, storage);
     const settlements = new Settlements(ctx.clients, ctx.log);
     const holder = ctx.clients.inProcess('governance') ? undefined : new Holder(ctx.clients.governance, ctx.log);
     holder?.start();
@@ -37,6 +41,7 @@ export const ingressService = defineService({
       authorizations: new Authorizations(ctx.clients, settlements),
       settlements,
       promptCounting: new PromptCounting(),
+      storage,
       holder,
     });
     const url = await app.listen({ host: ctx.host, port: config.port, backlog: LISTEN_BACKLOG });

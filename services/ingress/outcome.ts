@@ -2,6 +2,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Attempt, GuardrailOutcome, RequestContext, Served, Usage } from '../gen/gateway/v1/common.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { GatewayError } from '../kit/errors.js';
+import type { StoragePolicies } from '../kit/guardrails/index.js';
 import { attemptEvent, EventType, requestEvent, type EventTypeName } from '../kit/events.js';
 import type { Logger } from '../kit/log.js';
 import { LATENCY_BUCKETS } from '../kit/metrics.js';
@@ -39,6 +40,7 @@ export class OutcomeRecorder {
     metrics: Registry,
     private readonly log: Logger,
     private readonly emitAttempts: boolean,
+    private readonly storage: StoragePolicies,
   ) {
     this.requests = new Counter({
       name: 'gateway_requests_total',
@@ -80,9 +82,12 @@ export class OutcomeRecorder {
     this.duration.observe({ endpoint: outcome.endpoint }, durationMs / 1000);
     if (this.emitAttempts) for (const attempt of outcome.attempts ?? []) this.events.emit(attemptEvent({ service: 'ingress', context }, attempt));
     const answered = type === EventType.requestCompleted;
+    // The tags are the metadata the caller's storage policies decide on; they reach usage rows through this event.
+    const storage = this.storage.forActor(context.actor);
+    const tags = storage ? (outcome.tags ?? []).map((tag) => storage.text('metadata', tag)).filter((tag) => tag !== '') : (outcome.tags ?? []);
     const event = requestEvent(
       type,
-      { service: 'ingress', context },
+      { service: 'ingress', context, storagePolicies: storage?.policies },
       {
         endpoint: outcome.endpoint,
         model: outcome.model,
@@ -96,7 +101,7 @@ export class OutcomeRecorder {
         errorMessage: outcome.error?.message ?? '',
         attempts: outcome.attempts ?? [],
         guardrails: outcome.guardrails ?? [],
-        tags: outcome.tags ?? [],
+        tags,
         recordGuarantee: answered ? this.events.guarantee : 'best-effort',
       },
     );

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Attempt, BilledUnits, RequestContext, Served } from '../gen/gateway/v1/common.js';
 import type { AuthorizeRequest, AuthorizeResponse, SettleRequest } from '../gen/gateway/v1/governance.js';
+import type { StoragePolicies } from '../kit/guardrails/index.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { errorOfRefusal } from '../kit/grpc.js';
 import { presentedKey } from '../kit/http.js';
@@ -34,6 +35,8 @@ export interface PipelineDeps {
   settlements: Settlements;
   authorizations: Authorizations;
   promptCounting: PromptCounting;
+  /** What records keep of each caller's content (guardrails.storage). */
+  storage: StoragePolicies;
   /** This process as governance knows it; none when governance runs in this process (they die together). */
   holder: Holder | undefined;
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { RecordedContent } from './recorded-content.js';
 import type { FastifyRequest } from 'fastify';
 import type { RequestContext } from '../gen/gateway/v1/common.js';
 import type { AuthorizeToolsResponse, CodeLimits } from '../gen/gateway/v1/governance.js';
@@ -24,7 +24,7 @@ export const toolNameOf = (name: string): string => (name.includes('.') ? name :
  * governance, and it sees only approved tools its allowlist grants; each call
  * is admitted by governance (allowlist and tool-call rate limit) before it
  * runs. Every call is recorded as a tool.called event (arguments and result
- * only with the key's content logging on).
+ * only with the key's content logging on, as its storage policies allow).
  */
 export class ToolAccess {
   private constructor(
@@ -59,9 +59,9 @@ export class ToolAccess {
     return this.grant.codeLimits;
   }
 
-  /** Whether tool arguments and results (and code mode's programs and results) may be recorded for this key. */
-  get contentLogging(): boolean {
-    return this.grant.contentLogging;
+  /** What this key's records keep of tool arguments and results (and code mode's programs and results). */
+  get content(): RecordedContent {
+    return new RecordedContent(this.grant.contentLogging, this.deps.storage.forActor(this.context.actor));
   }
 
   async list(): Promise<McpTool[]> {
@@ -74,36 +74,35 @@ export class ToolAccess {
   async call(name: string, argumentsJson: string, surface: ToolSurface, run?: { id: string; calls: CodeRunCall[] }): Promise<CallToolResponse> {
     const started = performance.now();
     const dot = name.indexOf('.');
+    const content = this.content;
     const base = {
       tool: name,
       server: dot > 0 ? name.slice(0, dot) : '',
-      argumentsSha256: createHash('sha256').update(argumentsJson).digest('hex'),
+      argumentsSha256: content.digest(argumentsJson),
+      argumentsJson: content.json(argumentsJson),
       surface,
       runId: run?.id ?? '',
     };
     const record = (call: Parameters<typeof toolCalledEvent>[1]) => {
       run?.calls.push({ tool: name, durationMs: call.durationMs, outcome: call.outcome });
-      this.record(call);
+      this.deps.events.emit(toolCalledEvent({ service: 'ingress', context: this.context, storagePolicies: content.policies }, call));
     };
-    const content = this.grant.contentLogging ? { argumentsJson } : { argumentsJson: '' };
     try {
       await this.deps.clients.governance.authorizeToolCall({ context: this.context, keyHash: this.keyHash, tool: name });
       const result = await this.deps.clients.routing.callTool({ context: this.context, name, argumentsJson });
       record({
         ...base,
-        ...content,
         resultBytes: result.resultBytes,
         durationMs: result.durationMs,
         outcome: result.isError ? 'tool_error' : 'ok',
         errorMessage: '',
-        resultJson: this.grant.contentLogging ? result.contentJson : '',
+        resultJson: content.json(result.contentJson),
       });
       return result;
     } catch (err) {
       const error = asGatewayError(err);
       record({
         ...base,
-        ...content,
         resultBytes: 0,
         durationMs: performance.now() - started,
         outcome: error.code,
@@ -114,13 +113,9 @@ export class ToolAccess {
     }
   }
 
-  private record(call: Parameters<typeof toolCalledEvent>[1]): void {
-    this.deps.events.emit(toolCalledEvent({ service: 'ingress', context: this.context }, call));
-  }
-
-  /** A code mode run's record (code.executed); the caller leaves out what content logging does not allow. */
+  /** A code mode run's record (code.executed), made with this key's content (runRecord). */
   recordRun(run: CodeRun): void {
-    this.deps.events.emit(codeExecutedEvent({ service: 'ingress', context: this.context }, run));
+    this.deps.events.emit(codeExecutedEvent({ service: 'ingress', context: this.context, storagePolicies: this.content.policies }, run));
   }
 }
 

@@ -38,6 +38,8 @@ interface EventFields {
   service: string;
   context?: RequestContext;
   actor?: Actor;
+  /** The storage policies that decided what the event keeps of its content. */
+  storagePolicies?: readonly string[];
 }
 
 function envelope(type: EventTypeName, fields: EventFields): Event {
@@ -52,6 +54,7 @@ function envelope(type: EventTypeName, fields: EventFields): Event {
     service: fields.service,
     sourceAddress: fields.context?.sourceAddress ?? '',
     schemaVersion: EVENT_SCHEMA_VERSION,
+    storagePolicies: [...(fields.storagePolicies ?? [])],
     payload: undefined,
   };
 }

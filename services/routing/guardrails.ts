@@ -8,6 +8,7 @@ import {
   guardrailError,
   Guardrails,
   guardrailsConfigSchema,
+  StoragePolicies,
   withSegments,
   type GuardrailRun,
   type GuardrailsConfig,
@@ -41,6 +42,7 @@ const SCOPES = { customer: 'customers', team: 'teams', key: 'keys' } as const;
  */
 export class RoutingGuardrails {
   private engine: Guardrails;
+  private readonly storage: StoragePolicies;
   private readonly actions: Counter<'policy' | 'rule' | 'action'>;
 
   constructor(
@@ -49,6 +51,8 @@ export class RoutingGuardrails {
     private readonly log: Logger,
   ) {
     this.engine = new Guardrails(file);
+    // Only what each policy does to prompts and answers is read here (for cache entries): no value is hashed.
+    this.storage = new StoragePolicies(file.storage, file.custom, undefined);
     this.actions = new Counter({
       name: 'gateway_guardrail_actions_total',
       help: 'Values guardrail rules found in requests and answers, by policy, rule and action (block, redact, flag; analyzer_failed_open or analyzer_failed_closed: an external analyzer did not answer).',
@@ -103,7 +107,9 @@ export class RoutingGuardrails {
   begin(context: RequestContext | undefined): RequestGuard {
     const actor = context?.actor;
     const run = this.engine.begin({ keyId: actor?.keyId ?? '', teamId: actor?.teamId ?? '', customerId: actor?.customerId ?? '' });
-    return new RequestGuard(run, this.actions, this.log, context?.requestId ?? '');
+    const storage = this.storage.forActor(actor);
+    const storesAnswers = !storage || (storage.treatmentOf('prompt') === 'keep' && storage.treatmentOf('completion') === 'keep');
+    return new RequestGuard(run, this.actions, this.log, context?.requestId ?? '', storesAnswers);
   }
 }
 
@@ -117,6 +123,8 @@ export class RequestGuard {
     private readonly actions: Counter<'policy' | 'rule' | 'action'>,
     private readonly log: Logger,
     private readonly requestId: string,
+    /** Whether the caller's storage policies let a cache entry keep its prompt and answer as they came. */
+    private readonly storesAnswers: boolean,
   ) {}
 
   /**
@@ -169,10 +177,13 @@ export class RequestGuard {
    * What the cache may do for this request. One whose text the policies changed
    * is neither looked up nor stored: its cache key would be derived from the
    * values the policy keeps from the provider, and its answer holds placeholders
-   * only this request's run can restore.
+   * only this request's run can restore. One whose caller's storage policies
+   * withhold prompts or answers is not stored: an entry is both, as they came.
    */
   cache(request: CacheRequest | undefined): CacheRequest | undefined {
-    return request && this.changed ? { ...request, noLookup: true, noStore: true } : request;
+    if (!request) return request;
+    if (this.changed) return { ...request, noLookup: true, noStore: true };
+    return this.storesAnswers ? request : { ...request, noStore: true };
   }
 
   /** What the rules did, for the request's event; counted in the metric once. */

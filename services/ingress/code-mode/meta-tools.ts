@@ -100,7 +100,7 @@ async function executeCode(
     },
     limits,
   );
-  access.recordRun(runRecord(run, code, outcome, performance.now() - started, access.contentLogging));
+  access.recordRun(runRecord(run, code, outcome, performance.now() - started, access.content));
   const logs = outcome.logs ? [{ type: 'text' as const, text: `console:\n${outcome.logs}` }] : [];
   // The run id lets a client find the run's record (code.executed) and its tool calls in the audit log.
   const _meta = { [RUN_ID_META]: run.id };

@@ -94,12 +94,54 @@ export const attachmentsSchema = z
   })
   .prefault({});
 
+/**
+ * The redaction policy for what the gateway keeps or sends on (storage.ts
+ * applies it): per data class, keep, redact, hash or drop.
+ */
+export const DATA_CLASSES = ['prompt', 'completion', 'toolArguments', 'metadata'] as const;
+export type DataClass = (typeof DATA_CLASSES)[number];
+
+/** What a storage policy does to a data class, from least to most withheld. */
+const treatment = z.enum(['keep', 'redact', 'hash', 'drop']);
+export type Treatment = z.infer<typeof treatment>;
+
+export const storagePolicySchema = z.strictObject({
+  description: z.string().optional(),
+  detectors: z
+    .array(z.string().min(1))
+    .min(1)
+    .default(['personal_data', 'secrets'])
+    .describe('What redact replaces: detector ids or groups, as in guardrail rules.'),
+  prompt: treatment.default('keep').describe('Text the caller sent to a model.'),
+  completion: treatment.default('keep').describe('Text a model answered; a cache entry is one.'),
+  toolArguments: treatment.default('keep').describe("Tool calls' arguments and results, code mode's programs, results and their own errors."),
+  metadata: treatment.default('keep').describe("The request's tags."),
+});
+
+export const storageConfigSchema = z
+  .strictObject({
+    hashKey: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('The HMAC-SHA256 key of hashed values (a secret, or an env:, file: or vault: reference); required when a policy hashes.'),
+    policies: z.record(name, storagePolicySchema).default({}).describe('Named storage policies.'),
+    attach: attachmentsSchema.describe(
+      'Which storage policies apply where, as guardrails.attach: every one attached to a scope of the caller applies, the most withholding treatment of each class wins.',
+    ),
+  })
+  .prefault({});
+
+export type StoragePolicyConfig = z.infer<typeof storagePolicySchema>;
+export type StorageConfig = z.infer<typeof storageConfigSchema>;
+
 export const guardrailsConfigSchema = z
   .strictObject({
     custom: customDetectorsSchema.default([]).describe('Detectors of your own patterns and word lists, reported as custom.<name>.'),
     analyzers: z.record(name, analyzerSchema).default({}).describe('External analyzers, by name, for rules to use.'),
     policies: z.record(name, guardrailPolicySchema).default({}).describe('Named policies.'),
     attach: attachmentsSchema,
+    storage: storageConfigSchema.describe('What the gateway keeps of prompts, answers, tool content and metadata in its records, per tenant.'),
   })
   .prefault({})
   .superRefine((config, ctx) => {
@@ -120,18 +162,33 @@ export const guardrailsConfigSchema = z
         }
       });
     }
-    const scopes: [string[], string[]][] = [
-      [['global'], config.attach.global],
-      ...(['customers', 'teams', 'keys'] as const).flatMap((kind) =>
-        Object.entries(config.attach[kind]).map(([id, names]): [string[], string[]] => [[kind, id], names]),
-      ),
-    ];
-    for (const [path, names] of scopes) {
-      names.forEach((policy, i) => {
-        if (!(policy in config.policies)) ctx.addIssue({ code: 'custom', path: ['attach', ...path, i], message: `no policy is named ${policy}` });
+    checkAttached(ctx, ['attach'], config.attach, config.policies);
+    const { storage } = config;
+    for (const [policy, { detectors }] of Object.entries(storage.policies)) {
+      detectors.forEach((id, j) => {
+        if (!known.has(id))
+          ctx.addIssue({ code: 'custom', path: ['storage', 'policies', policy, 'detectors', j], message: `no detector or group is named ${id}` });
       });
+      if (!storage.hashKey && DATA_CLASSES.some((c) => storage.policies[policy]![c] === 'hash'))
+        ctx.addIssue({ code: 'custom', path: ['storage', 'hashKey'], message: `storage policy ${policy} hashes values: give the key to hash them with` });
     }
+    checkAttached(ctx, ['storage', 'attach'], storage.attach, storage.policies);
   });
+
+/** Reports every attachment of a policy that is not defined, naming where it is attached. */
+function checkAttached(ctx: z.RefinementCtx, at: string[], attach: Attachments, policies: Record<string, unknown>): void {
+  const scopes: [string[], string[]][] = [
+    [['global'], attach.global],
+    ...(['customers', 'teams', 'keys'] as const).flatMap((kind) =>
+      Object.entries(attach[kind]).map(([id, names]): [string[], string[]] => [[kind, id], names]),
+    ),
+  ];
+  for (const [path, names] of scopes) {
+    names.forEach((policy, i) => {
+      if (!(policy in policies)) ctx.addIssue({ code: 'custom', path: [...at, ...path, i], message: `no policy is named ${policy}` });
+    });
+  }
+}
 
 export type GuardrailRuleConfig = z.infer<typeof ruleSchema>;
 export type GuardrailPolicyConfig = z.infer<typeof guardrailPolicySchema>;

@@ -52,6 +52,11 @@ export interface Event {
   sourceAddress: string;
   /** Version of this schema; bumped on incompatible changes. */
   schemaVersion: number;
+  /**
+   * The storage policies (guardrails.storage) that decided what this event keeps of its content: tool arguments and
+   * results, programs, tags. Empty when none applied and the content is as it came.
+   */
+  storagePolicies: string[];
   payload:
     | { $case: "request"; request: RequestOutcome }
     | { $case: "admin"; admin: AdminChange }
@@ -174,6 +179,7 @@ function createBaseEvent(): Event {
     service: "",
     sourceAddress: "",
     schemaVersion: 0,
+    storagePolicies: [],
     payload: undefined,
   };
 }
@@ -206,6 +212,9 @@ export const Event: MessageFns<Event> = {
     }
     if (message.schemaVersion !== 0) {
       writer.uint32(72).uint32(message.schemaVersion);
+    }
+    for (const v of message.storagePolicies) {
+      writer.uint32(82).string(v!);
     }
     switch (message.payload?.$case) {
       case "request":
@@ -324,6 +333,14 @@ export const Event: MessageFns<Event> = {
             message.schemaVersion = reader.uint32();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.storagePolicies.push(reader.string());
+            continue;
+          }
           case 20: {
             if (tag !== 162) {
               break;
@@ -435,6 +452,11 @@ export const Event: MessageFns<Event> = {
         : isSet(object.schema_version)
         ? globalThis.Number(object.schema_version)
         : 0,
+      storagePolicies: globalThis.Array.isArray(object?.storagePolicies)
+        ? object.storagePolicies.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.storage_policies)
+        ? object.storage_policies.map((e: any) => globalThis.String(e))
+        : [],
       payload: isSet(object.request)
         ? { $case: "request", request: RequestOutcome.fromJSON(object.request) }
         : isSet(object.admin)
@@ -490,6 +512,9 @@ export const Event: MessageFns<Event> = {
     if (message.schemaVersion !== 0) {
       obj.schemaVersion = Math.round(message.schemaVersion);
     }
+    if (message.storagePolicies?.length) {
+      obj.storagePolicies = message.storagePolicies;
+    }
     if (message.payload?.$case === "request") {
       obj.request = RequestOutcome.toJSON(message.payload.request);
     } else if (message.payload?.$case === "admin") {
@@ -526,6 +551,7 @@ export const Event: MessageFns<Event> = {
     message.service = object.service ?? "";
     message.sourceAddress = object.sourceAddress ?? "";
     message.schemaVersion = object.schemaVersion ?? 0;
+    message.storagePolicies = object.storagePolicies?.map((e) => e) || [];
     switch (object.payload?.$case) {
       case "request": {
         if (object.payload?.request !== undefined && object.payload?.request !== null) {

@@ -1,0 +1,138 @@
+import { createHmac } from 'node:crypto';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMcpHttpServer, weatherTools, type FakeMcpHttpServer } from '../fakes/mcp-servers.js';
+import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
+import { admin, startInProcess } from '../harness/gateway.js';
+import { eventually } from '../harness/infra.js';
+
+const PROVIDER_KEY = 'sk-fake-provider-storage-tests';
+const HASH_KEY = 'storage-hash-key-for-tests-0123456789';
+// A planted address, never a real one.
+const EMAIL = 'bob.planted@example.com';
+
+interface AuditRow {
+  event_type: string;
+  request_id: string;
+  payload: {
+    storagePolicies?: string[];
+    tool?: { argumentsJson: string; argumentsSha256: string; resultJson: string };
+    request?: { tags?: string[] };
+  };
+}
+
+// What the gateway keeps of a caller's content under guardrails.storage: the
+// audit rows (and so SIEM output) hold the stored form, name the policies that
+// decided it, and the cache keeps no entry for a caller whose answers are withheld.
+describe('storage policies', () => {
+  let fake: FakeOpenAI;
+  let weather: FakeMcpHttpServer;
+  let gateway: Awaited<ReturnType<typeof startInProcess>>;
+  const keys: Record<string, string> = {};
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
+    weather = await startMcpHttpServer('weather', weatherTools());
+    process.env.GW_TEST_STORAGE_HASH_KEY = HASH_KEY;
+    gateway = await startInProcess({
+      routing: {
+        providers: { openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY } },
+        mcp: { servers: { weather: { transport: 'http', url: weather.url } } },
+      },
+      guardrails: {
+        storage: {
+          hashKey: 'env:GW_TEST_STORAGE_HASH_KEY',
+          policies: {
+            'personal-data': { toolArguments: 'redact', metadata: 'hash' },
+            withheld: { toolArguments: 'drop', completion: 'hash' },
+          },
+          attach: { teams: { 'team-redact': ['personal-data'], 'team-withheld': ['personal-data', 'withheld'] } },
+        },
+      },
+    });
+    await eventually('the MCP server connected', async () => {
+      const { data } = await admin<{ data: { state: string }[] }>(gateway.adminUrl, 'GET', '/admin/mcp/servers');
+      return data[0]?.state === 'ready' ? true : undefined;
+    });
+    await admin(gateway.adminUrl, 'POST', '/admin/mcp/servers/weather/approve');
+    for (const team of ['team-redact', 'team-withheld', 'team-plain']) {
+      await admin(gateway.adminUrl, 'POST', '/admin/teams', { id: team, name: team });
+      keys[team] = (
+        await admin<{ key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { name: team, team, allowed_tools: ['weather.*'], content_logging: true })
+      ).key;
+    }
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    await weather?.close();
+    await fake?.close();
+  });
+
+  async function forecast(team: string): Promise<string> {
+    const response = await fetch(`${gateway.baseURL}/mcp/tools/execute`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keys[team]}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'call_1', type: 'function', function: { name: 'weather__get_forecast', arguments: JSON.stringify({ city: EMAIL }) } }),
+    });
+    expect(response.status).toBe(200);
+    return response.headers.get('x-request-id')!;
+  }
+  const auditRow = (type: string, requestId: string) =>
+    eventually(`the ${type} row of ${requestId}`, async () => {
+      const { data } = await admin<{ data: AuditRow[] }>(gateway.adminUrl, 'GET', `/admin/audit/events?type=${type}`);
+      return data.find((row) => row.request_id === requestId);
+    });
+
+  it('keeps tool content as it came for a caller without a storage policy', async () => {
+    const row = await auditRow('tool.called', await forecast('team-plain'));
+    expect(row.payload.storagePolicies ?? []).toEqual([]);
+    expect(JSON.parse(row.payload.tool!.argumentsJson)).toEqual({ city: EMAIL });
+  });
+
+  it('redacts what the detectors find in tool arguments and results, and says which policy did', async () => {
+    const row = await auditRow('tool.called', await forecast('team-redact'));
+    expect(row.payload.storagePolicies).toEqual(['personal-data']);
+    const { argumentsJson, resultJson, argumentsSha256 } = row.payload.tool!;
+    expect(JSON.parse(argumentsJson)).toEqual({ city: '[REDACTED:email]' });
+    expect(resultJson).toContain('Sunny, 21 °C in [REDACTED:email]');
+    expect(JSON.stringify(row)).not.toContain(EMAIL);
+    expect(argumentsSha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('drops tool content, digest included, where any policy of the caller drops it', async () => {
+    const row = await auditRow('tool.called', await forecast('team-withheld'));
+    expect(row.payload.storagePolicies).toEqual(['personal-data', 'withheld']);
+    // Empty fields are left out of the row's JSON.
+    expect(row.payload.tool).toMatchObject({ tool: 'weather.get_forecast', outcome: 'ok' });
+    for (const field of ['argumentsJson', 'resultJson', 'argumentsSha256']) expect(row.payload.tool).not.toHaveProperty(field);
+  });
+
+  it('hashes tags with the configured key, in the audit row and the spend report', async () => {
+    const client = new OpenAI({ baseURL: gateway.baseURL, apiKey: keys['team-redact']! });
+    const { response } = await client.chat.completions
+      .create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'tagged' }] }, { headers: { 'x-gateway-tags': 'project:apollo' } })
+      .withResponse();
+    const hashed = `hmac-sha256:${createHmac('sha256', HASH_KEY).update('project:apollo').digest('hex')}`;
+    const row = await auditRow('request.completed', response.headers.get('x-request-id')!);
+    expect(row.payload.request?.tags).toEqual([hashed]);
+    const spend = await eventually('the usage row', async () => {
+      const { data } = await admin<{ data: { tag: string; requests: number }[] }>(gateway.adminUrl, 'GET', '/admin/spend?group_by=tag');
+      return data.some((line) => line.tag !== '') ? data : undefined;
+    });
+    expect(spend.filter((line) => line.tag !== '')).toEqual([expect.objectContaining({ tag: hashed, requests: 1 })]);
+  });
+
+  it('keeps no cache entry for a caller whose answers are withheld', async () => {
+    const ask = async (team: string) => {
+      const client = new OpenAI({ baseURL: gateway.baseURL, apiKey: keys[team]! });
+      const { response } = await client.chat.completions
+        .create({ model: 'openai/gpt-4o-mini', temperature: 0, messages: [{ role: 'user', content: `cache me, ${team}` }] })
+        .withResponse();
+      return response.headers.get('x-gateway-cache');
+    };
+    expect(await ask('team-redact')).toBe('miss');
+    expect(await eventually('the entry stored', async () => ((await ask('team-redact')) === 'hit' ? 'hit' : undefined))).toBe('hit');
+    expect(await ask('team-withheld')).toBe('miss');
+    expect(await ask('team-withheld')).toBe('miss');
+  });
+});
