@@ -1,6 +1,6 @@
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchConsoleBrowser, screenshot, type ConsoleBrowser } from '../harness/console.js';
+import { DOCS_VIEWPORT, launchConsoleBrowser, screenshot, type ConsoleBrowser } from '../harness/console.js';
 import { admin, startInProcess } from '../harness/gateway.js';
 import { eventually, freePort } from '../harness/infra.js';
 import { recordSecret } from '../harness/leaks.js';
@@ -78,9 +78,8 @@ describe('console sign-in with OpenID Connect in a real browser', () => {
   });
 
   it('signs an admin in through the issuer’s login and consent pages, in an HttpOnly session cookie', async () => {
-    const page = await browser.newPage();
-    const link = page.getByRole('link', { name: 'Sign in with SSO' });
-    await link.waitFor();
+    const page = await browser.newPage({ viewport: DOCS_VIEWPORT });
+    await page.getByRole('link', { name: 'Sign in with SSO' }).waitFor();
     await screenshot(page, 'sign-in');
     await page.close();
 
