@@ -12,9 +12,9 @@ import { oidcSignInRoutes } from './oidc.js';
  * The console: a single-page app bundled at build time (services/console/app,
  * `npm run build:console`) and served by the admin server under /console/,
  * with its sign-in and sign-out. The page holds no credential: signing in
- * with an admin token opens a server-side session whose random id travels in
- * an HTTP-only cookie, and the admin API takes that cookie as it takes a
- * bearer token (admin-api.ts).
+ * with an admin token, or at the identity provider (oidc.ts), opens a
+ * server-side session whose random id travels in an HTTP-only cookie, and the
+ * admin API takes that cookie as it takes a bearer token (admin-api.ts).
  */
 
 /** Sent by the console on every call: a cross-site page cannot add it without a CORS preflight, which the admin server never grants. */
