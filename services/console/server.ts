@@ -2,41 +2,28 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { callerView, type AdminSessions } from '../kit/admin.js';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { callerView, type AdminSessions, type BrowserSignIn } from '../kit/admin.js';
 import { GatewayError } from '../kit/errors.js';
+import { SESSION_COOKIE, sessionCookie, setSessionCookie } from './cookies.js';
+import { oidcSignInRoutes } from './oidc.js';
 
 /**
  * The console: a single-page app bundled at build time (services/console/app,
  * `npm run build:console`) and served by the admin server under /console/,
  * with its sign-in and sign-out. The page holds no credential: signing in
- * with an admin token opens a server-side session whose random id travels in
- * an HTTP-only cookie, and the admin API takes that cookie as it takes a
- * bearer token (admin-api.ts).
+ * with an admin token, or at the identity provider (oidc.ts), opens a
+ * server-side session whose random id travels in an HTTP-only cookie, and the
+ * admin API takes that cookie as it takes a bearer token (admin-api.ts).
  */
 
-export const SESSION_COOKIE = 'gateway_session';
 /** Sent by the console on every call: a cross-site page cannot add it without a CORS preflight, which the admin server never grants. */
 export const CSRF_HEADER = 'x-gateway-console';
-
-/** The id in the request's session cookie, if any. */
-export function sessionCookie(request: FastifyRequest): string | undefined {
-  for (const part of request.headers.cookie?.split(';') ?? []) {
-    const [name, ...value] = part.trim().split('=');
-    if (name === SESSION_COOKIE && value.length > 0) return value.join('=') || undefined;
-  }
-  return undefined;
-}
 
 /** A change made by cookie must come from the console itself: the browser sends cookies with requests other sites make. */
 export function requireConsoleHeader(request: FastifyRequest): void {
   if (['GET', 'HEAD', 'OPTIONS'].includes(request.method) || request.headers[CSRF_HEADER] === '1') return;
   throw new GatewayError('admin_forbidden', `A change made with a console session must carry the header ${CSRF_HEADER}: 1.`);
-}
-
-function setSessionCookie(request: FastifyRequest, reply: FastifyReply, value: string, maxAgeSeconds: number): void {
-  const secure = request.protocol === 'https' ? '; Secure' : '';
-  void reply.header('set-cookie', `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`);
 }
 
 /** Where `npm run build:console` put the bundle: dist/console, seen from the sources (tsx) or from dist/services. */
@@ -71,11 +58,14 @@ const SECURITY_HEADERS = {
 
 export interface ConsoleOptions {
   sessions: AdminSessions;
-  /** Refuses a sign-in: records it as the admin API records every refused credential, and throws. */
+  browserSignIn: BrowserSignIn | undefined;
+  /** Records a refused sign-in as the admin API records every refused credential. */
+  audit: (request: FastifyRequest, reason: string) => void;
+  /** Audits a refused sign-in, and throws the admin API's answer to it. */
   refuse: (request: FastifyRequest, reason: string) => never;
 }
 
-export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app, { sessions, refuse }) => {
+export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app, { sessions, browserSignIn, audit, refuse }) => {
   const dir = bundleDir();
   const hide = { hide: true };
 
@@ -112,6 +102,15 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app, { s
       return { ...callerView(opened.principal), expires_at: opened.expiresAt.toISOString() };
     },
   );
+  app.get(
+    '/admin/session/options',
+    {
+      config: { requires: 'no_token' },
+      schema: { tags: ['admin'], summary: 'How the console may sign in: with a token always; with the identity provider when configured', security: [] },
+    },
+    async () => ({ token: true, oidc: browserSignIn !== undefined }),
+  );
+  if (browserSignIn) await app.register(oidcSignInRoutes, { signIn: browserSignIn, audit });
   app.delete(
     '/admin/session',
     { config: { requires: 'any_role' }, schema: { tags: ['admin'], summary: 'Sign out of the console: ends the session of the cookie sent' } },

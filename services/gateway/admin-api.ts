@@ -3,7 +3,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { auditAdminRoutes } from '../audit/admin-routes.js';
 import { cachingAdminRoutes } from '../caching/admin-routes.js';
-import { consoleRoutes, requireConsoleHeader, sessionCookie } from '../console/server.js';
+import { sessionCookie } from '../console/cookies.js';
+import { consoleRoutes, requireConsoleHeader } from '../console/server.js';
 import { requirePermission, type AdminAuthority, type RecordChange } from '../kit/admin.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { GatewayError } from '../kit/errors.js';
@@ -46,13 +47,15 @@ export async function buildAdminApi(authority: AdminAuthority, clients: Clients,
   });
 
   // Refused credentials are audited: who tried (by address), where, and why (never the token).
-  const refuse = (request: FastifyRequest, reason: string): never => {
+  const audit = (request: FastifyRequest, reason: string): void =>
     events.emit(
       authFailedEvent(
         { service: SERVICE, context: { requestId: request.id, traceId: '', actor: undefined, sourceAddress: request.ip } },
         { surface: 'admin_api', reason, target: `${request.method} ${request.url.split('?')[0]}` },
       ),
     );
+  const refuse = (request: FastifyRequest, reason: string): never => {
+    audit(request, reason);
     throw new GatewayError('admin_unauthorized', 'A valid admin token is required: send Authorization: Bearer <token>, or sign in to the console.');
   };
 
@@ -88,7 +91,7 @@ export async function buildAdminApi(authority: AdminAuthority, clients: Clients,
       ),
     );
 
-  await app.register(consoleRoutes, { sessions: authority.sessions, refuse });
+  await app.register(consoleRoutes, { sessions: authority.sessions, browserSignIn: authority.browserSignIn, audit, refuse });
   await app.register(authority.routes, { record });
   await app.register(routingAdminRoutes, { routing: clients.routing, record });
   await app.register(auditAdminRoutes, { audit: clients.audit });

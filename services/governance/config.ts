@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ROLES } from '../kit/admin.js';
+import { OIDC_CALLBACK_PATH, ROLES } from '../kit/admin.js';
 import { isExactPrice, PRICE_DECIMALS } from '../kit/pricing/money.js';
 import { MIN_TOKEN_LENGTH, strongToken } from '../kit/token-strength.js';
 import { defaultAddress } from '../kit/ports.js';
@@ -13,6 +13,39 @@ const adminToken = z.strictObject({
   customer: z.string().optional().describe('Limits the token to one customer and its teams and keys.'),
   team: z.string().optional().describe('Limits the token to one team and its keys.'),
 });
+
+const ssoConsole = z
+  .strictObject({
+    clientId: z
+      .string()
+      .default('')
+      .describe("The console's client id at the issuer, for browser sign-in (authorization code with PKCE). Empty: the console signs in with tokens only."),
+    clientSecret: z
+      .string()
+      .default('')
+      .describe('The client secret (secret): a reference (env:NAME, file:/path, vault:<mount>/<path>#<field>) or ${ENV_VAR} substitution.'),
+    redirectUrl: z
+      .string()
+      .default('')
+      .describe(`The callback as the browser reaches the admin server, registered at the issuer: https://<admin host>${OIDC_CALLBACK_PATH}.`),
+    scopes: z
+      .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'a scope is printable ASCII without spaces, quotes or backslashes'))
+      .default(['openid', 'email', 'profile'])
+      .describe('Scopes asked for; openid is required. Add the one that puts the role claim in the ID token if the issuer needs one (Okta: groups).'),
+  })
+  .prefault({})
+  .refine((c) => !c.clientId || c.clientSecret, { message: 'set sso.console.clientSecret when sso.console.clientId is set', path: ['clientSecret'] })
+  .refine((c) => !c.clientId || c.scopes.includes('openid'), { message: 'sso.console.scopes must include openid', path: ['scopes'] })
+  .refine((c) => !c.clientId || callbackUrl(c.redirectUrl), {
+    message: `set sso.console.redirectUrl to an http(s) URL whose path is ${OIDC_CALLBACK_PATH}`,
+    path: ['redirectUrl'],
+  });
+
+function callbackUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return ['http:', 'https:'].includes(url.protocol) && url.pathname === OIDC_CALLBACK_PATH && !url.search && !url.hash;
+}
 
 const sso = z
   .strictObject({
@@ -35,9 +68,11 @@ const sso = z
       .default([])
       .describe('Claim value → role (and scope); the first mapping that matches wins. A token matching none is refused.'),
     clockToleranceSeconds: z.number().int().min(0).default(30).describe('Allowed clock skew when checking exp and nbf.'),
+    console: ssoConsole,
   })
   .prefault({})
-  .refine((s) => !s.issuer || s.audience, { message: 'set sso.audience when sso.issuer is set', path: ['audience'] });
+  .refine((s) => !s.issuer || s.audience, { message: 'set sso.audience when sso.issuer is set', path: ['audience'] })
+  .refine((s) => !s.console.clientId || s.issuer, { message: 'set sso.issuer when sso.console.clientId is set', path: ['issuer'] });
 
 export type SsoConfig = z.infer<typeof sso>;
 

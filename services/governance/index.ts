@@ -1,4 +1,5 @@
 import { GovernanceService } from '../gen/gateway/v1/governance.js';
+import { secretOf } from '../kit/secrets/store.js';
 import { defineService } from '../kit/service.js';
 import { adminAuthority } from './admin/authority.js';
 import type { GovernanceConfig } from './config.js';
@@ -47,13 +48,17 @@ export const governanceService = defineService({
     registerBudgetGauge(ctx.metrics, db, () => directory.budgets.all());
     // Asked on first use, not at start: routing may run in another process that is not up yet.
     const pricer = new ReservationPricer(ctx.pricing, config.unknownModelCostPerMillion, () => ctx.clients.routing.resolveModels({}), ctx.log);
+    // Read now, so a missing secret stops start-up naming its key; read again as it rotates.
+    const { clientId, clientSecret: secretRef } = config.sso.console;
+    if (clientId) await secretOf(ctx.secrets, secretRef, 'governance.sso.console.clientSecret');
+    const clientSecret = clientId ? ctx.secrets.get(secretRef) : undefined;
     const api = new Governance(directory, quotas, new Holders(db, config.holderSilenceMs), ctx.pricing, pricer, config, ctx.metrics, ctx.log);
     api.start();
 
     return {
       api,
       // The root serves the admin API with it, every service's admin routes mounted.
-      admin: adminAuthority(directory, db, config, ctx.dataDir, ctx.log),
+      admin: adminAuthority(directory, db, config, clientSecret, ctx.dataDir, ctx.log),
       ready: () => bus.connected(),
       stop: async () => {
         await changes.stop();

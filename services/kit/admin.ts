@@ -120,11 +120,34 @@ export interface AdminSessions {
   close(id: string): Promise<void>;
 }
 
+/** The console's OpenID Connect callback on the admin server, registered at the identity provider. */
+export const OIDC_CALLBACK_PATH = '/admin/session/oidc/callback';
+
+/** Why a browser sign-in was refused, as the sign-in page words it (never the provider's own words, nor any token). */
+export type SignInRefusal = 'state' | 'denied' | 'token' | 'role' | 'unavailable';
+
+/**
+ * The console's sign-in through the browser at an OpenID Connect issuer
+ * (authorization code with PKCE). The admin server keeps what `start` returns
+ * as `pending` in the browser until the issuer sends it back to the callback.
+ */
+export interface BrowserSignIn {
+  /** Where to send the browser, and what to keep for the callback (state, nonce, verifier). */
+  start(): Promise<{ location: string; pending: string }>;
+  /** The session the callback's code opens, or why it opens none (reason: for the audit log, holding no secret). */
+  finish(
+    query: Record<string, string | undefined>,
+    pending: string | undefined,
+  ): Promise<{ session: { id: string; principal: Principal; expiresAt: Date } } | { refused: SignInRefusal; reason: string }>;
+}
+
 /** What governance, which knows the admins, gives the admin server. */
 export interface AdminAuthority {
   port: number;
   authenticate: Authenticate;
   sessions: AdminSessions;
+  /** Set when governance.sso.console is configured. */
+  browserSignIn: BrowserSignIn | undefined;
   /** Governance's own routes: customers, teams, keys, budgets. */
   routes: FastifyPluginAsync<{ record: RecordChange }>;
   placements: Placements;

@@ -42,8 +42,8 @@ interface Call {
 }
 
 interface Expectation {
-  /** 'anyone': every valid token; 'no one': the route needs no token (it answers everybody alike). */
-  needs: Permission | 'anyone' | 'no one';
+  /** 'anyone': every valid token; 'no one': the route needs no token (it answers everybody alike); 'everybody': likewise, and serves them. */
+  needs: Permission | 'anyone' | 'no one' | 'everybody';
   /** Makes what the call needs (as the owner, inside acme) and returns it; a fresh entity for every caller. */
   call?: () => Promise<Call>;
 }
@@ -77,6 +77,8 @@ const EXPECTED: Record<string, Expectation> = {
   // Console sign-in takes its token in the body: without one it is a 400 for everyone (test/e2e/console.test.ts signs in).
   'POST /admin/session': { needs: 'no one' },
   'DELETE /admin/session': { needs: 'anyone' },
+  // What the sign-in page offers, asked before anyone signs in (the OpenID Connect routes, served when configured, are test/e2e/console-oidc.test.ts's).
+  'GET /admin/session/options': { needs: 'everybody' },
   'GET /admin/customers': { needs: 'read' },
   'POST /admin/customers': { needs: 'manage_customers', call: async () => ({ body: { id: fresh('customer'), name: 'C' } }) },
   'GET /admin/customers/:id': { needs: 'read', call: async () => ({ params: { id: 'acme' } }) },
@@ -156,6 +158,7 @@ const EXPECTED: Record<string, Expectation> = {
 /** What a caller should get: served (2xx), 401, 403, or for a route that needs no token, the 400 of a call without a sign-in. */
 function expectedOutcome(caller: string, needs: Expectation['needs']): string {
   if (needs === 'no one') return 'status 400';
+  if (needs === 'everybody') return 'served';
   if (caller === 'unknown' || caller === 'none') return 'status 401';
   if (needs === 'anyone') return 'served';
   const allowed = caller === 'scoped' ? GRANTS.admin.includes(needs) && !UNSCOPED_ONLY.includes(needs) : GRANTS[caller as Role].includes(needs);

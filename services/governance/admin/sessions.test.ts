@@ -63,6 +63,14 @@ describe.each(['postgres', 'pglite'] as const)('console sessions on %s', (kind) 
     expect(await new AdminSessionStore(db, tokens(undefined), sso(undefined)).find(id)).toBeUndefined();
   });
 
+  it('keeps the principal an identity provider vouched for in the browser, on every replica, for the session’s hours', async () => {
+    const db = await database();
+    const principal: Principal = { name: 'ana@example.com', role: 'viewer', team: 'search' };
+    const opened = await new AdminSessionStore(db, tokens(undefined), sso(undefined)).openFor(principal);
+    expect(opened.expiresAt.getTime() - Date.now()).toBeGreaterThan((SESSION_HOURS * 3600 - 60) * 1000);
+    expect(await new AdminSessionStore(db, tokens('owner'), sso(undefined)).find(opened.id)).toEqual(principal);
+  });
+
   it('ends when it expires, and an SSO sign-in expires with its token', async () => {
     const db = await database();
     const principal: Principal = { name: 'ana@example.com', role: 'auditor' };

@@ -44,8 +44,17 @@ export class AdminSessionStore implements AdminSessions {
       tokenHash = hashSecret(token);
     }
     if (!principal) return undefined;
+    return this.store(principal, tokenHash, expiresAt);
+  }
+
+  /** A session for a principal an identity provider vouched for in the browser (sign-in with OpenID Connect): kept as it is now, for SESSION_HOURS. */
+  async openFor(principal: Principal): Promise<{ id: string; principal: Principal; expiresAt: Date }> {
+    return this.store(principal, null, new Date(Date.now() + SESSION_HOURS * 3_600_000));
+  }
+
+  private async store(principal: Principal, tokenHash: Buffer | null, expiresAt: Date) {
     const id = randomBytes(32).toString('base64url');
-    await this.db.query('DELETE FROM admin_sessions WHERE expires_at <= $1', [new Date(now)]);
+    await this.db.query('DELETE FROM admin_sessions WHERE expires_at <= $1', [new Date()]);
     await this.db.query('INSERT INTO admin_sessions (id_hash, token_hash, principal, expires_at) VALUES ($1, $2, $3, $4)', [
       hashSecret(id),
       tokenHash,

@@ -8,17 +8,60 @@ export function looksLikeJwt(token: string): boolean {
   return /^[\w-]+\.[\w-]+\.[\w-]*$/.test(token);
 }
 
+type KeySet = ReturnType<typeof createRemoteJWKSet>;
+
+/**
+ * What the issuer's OpenID Connect discovery document says, fetched once:
+ * its key set (cached by jose, re-fetched when the provider rotates keys) and
+ * endpoints. A failed fetch is not kept, so the next use tries again.
+ */
+export class IssuerMetadata {
+  private found: Promise<{ keys: KeySet; authorizationEndpoint?: string; tokenEndpoint?: string }> | undefined;
+
+  constructor(private readonly issuer: string) {}
+
+  async get() {
+    this.found ??= this.discover().catch((err: unknown) => {
+      this.found = undefined;
+      throw err;
+    });
+    return this.found;
+  }
+
+  private async discover() {
+    const discovery = `${this.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
+    const response = await fetch(discovery);
+    if (!response.ok) throw new Error(`OpenID discovery at ${discovery} answered ${response.status}`);
+    const document = (await response.json()) as { jwks_uri?: string; authorization_endpoint?: string; token_endpoint?: string };
+    if (!document.jwks_uri) throw new Error(`OpenID discovery at ${discovery} has no jwks_uri`);
+    return {
+      keys: createRemoteJWKSet(new URL(document.jwks_uri)),
+      authorizationEndpoint: document.authorization_endpoint,
+      tokenEndpoint: document.token_endpoint,
+    };
+  }
+}
+
+/** The principal an identity provider's verified claims map to, or undefined when no mapping matches (the first one that does wins). */
+export function principalOf(config: SsoConfig, payload: JWTPayload): Principal | undefined {
+  const claim = payload[config.roleClaim];
+  const values = Array.isArray(claim) ? claim.map(String) : claim === undefined ? [] : [String(claim)];
+  const mapping = config.roleMappings.find((m) => values.includes(m.value));
+  if (!mapping) return undefined;
+  const name = String(payload[config.nameClaim] ?? payload.sub ?? 'unknown');
+  return { name, role: mapping.role, customer: mapping.customer, team: mapping.team };
+}
+
 /**
  * Admin sign-in with an identity provider's tokens: ID or access tokens (JWTs)
  * verified against the provider's JWKS, found through OpenID Connect discovery,
  * with issuer, audience and expiry checked; a claim (groups by default) maps to
- * a role. Keys are cached and re-fetched when the provider rotates them.
+ * a role.
  */
 export class OidcAuthenticator {
-  private jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
-
   constructor(
     private readonly config: SsoConfig,
+    private readonly issuer: IssuerMetadata,
     private readonly log: Logger,
   ) {}
 
@@ -35,7 +78,7 @@ export class OidcAuthenticator {
     let payload: JWTPayload;
     try {
       payload = (
-        await jwtVerify(token, await this.keys(), {
+        await jwtVerify(token, (await this.issuer.get()).keys, {
           issuer: this.config.issuer,
           audience: this.config.audience,
           clockTolerance: this.config.clockToleranceSeconds,
@@ -46,26 +89,8 @@ export class OidcAuthenticator {
       this.log.info({ reason: (err as Error).message }, 'SSO token refused');
       return undefined;
     }
-    const claim = payload[this.config.roleClaim];
-    const values = Array.isArray(claim) ? claim.map(String) : claim === undefined ? [] : [String(claim)];
-    const mapping = this.config.roleMappings.find((m) => values.includes(m.value));
-    if (!mapping) {
-      this.log.info({ subject: payload.sub }, 'SSO token has no role mapping; refused');
-      return undefined;
-    }
-    const name = String(payload[this.config.nameClaim] ?? payload.sub ?? 'unknown');
-    return { name, role: mapping.role, customer: mapping.customer, team: mapping.team };
-  }
-
-  /** The provider's key set, located once through discovery. */
-  private async keys(): Promise<ReturnType<typeof createRemoteJWKSet>> {
-    if (this.jwks) return this.jwks;
-    const discovery = `${this.config.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
-    const response = await fetch(discovery);
-    if (!response.ok) throw new Error(`OpenID discovery at ${discovery} answered ${response.status}`);
-    const { jwks_uri: jwksUri } = (await response.json()) as { jwks_uri?: string };
-    if (!jwksUri) throw new Error(`OpenID discovery at ${discovery} has no jwks_uri`);
-    this.jwks = createRemoteJWKSet(new URL(jwksUri));
-    return this.jwks;
+    const principal = principalOf(this.config, payload);
+    if (!principal) this.log.info({ subject: payload.sub }, 'SSO token has no role mapping; refused');
+    return principal;
   }
 }
