@@ -3,14 +3,16 @@ import { streamErrorEvent } from '../../kit/api-errors.js';
 import { invalid, optionalBoolean, requireModel, requireObject } from './chat.js';
 import { newId, responseObject, type ResponseShell } from './responses-object.js';
 import { responsesStream } from './responses-stream.js';
+import { itemsOf } from './responses-items.js';
 import { inputCall, outputText, ResponsesTools } from './responses-tools.js';
 import type { InboundFormat } from './types.js';
 
 /**
  * The OpenAI Responses API (https://platform.openai.com/docs/api-reference/responses)
- * served on top of chat completions, so it works with every provider. The
- * gateway keeps no conversation state: previous_response_id and OpenAI's
- * built-in tools are refused with a clear error.
+ * served on top of chat completions, so it works with every provider. Its
+ * tools are translated in responses-tools.ts; stored responses and
+ * previous_response_id are resolved before this (routing/responses-state.ts),
+ * which hands it the whole conversation and `store` as honoured.
  */
 
 type Item = Record<string, unknown>;
@@ -105,11 +107,6 @@ export const responsesFormat: InboundFormat = {
     const request = requireObject(body);
     const model = requireModel(request);
     optionalBoolean(request, 'stream');
-    if (request.previous_response_id)
-      throw invalid(
-        'previous_response_id is not supported: the gateway keeps no conversation state; send the whole conversation in input.',
-        'previous_response_id',
-      );
     if (request.input === undefined) throw invalid("Missing required parameter: 'input'.", 'input');
     const tools = new ResponsesTools(request.tools);
     const chat: ChatRequest = {
@@ -138,7 +135,10 @@ export const responsesFormat: InboundFormat = {
       parallel_tool_calls: (request.parallel_tool_calls as boolean | undefined) ?? true,
       text: request.text ?? { format: { type: 'text' } },
       metadata: request.metadata ?? {},
+      previous_response_id: (request.previous_response_id as string | undefined) ?? null,
+      store: request.store === true,
     };
+    const instructed = typeof request.instructions === 'string' && request.instructions !== '';
     return {
       chat,
       response: (result) =>
@@ -149,6 +149,8 @@ export const responsesFormat: InboundFormat = {
           result.usage,
         ),
       stream: (chunks) => responsesStream(shell, chunks, tools),
+      // Instructions are not part of the conversation: a response continued from this one gives its own.
+      conversation: (messages) => itemsOf(instructed ? messages.slice(1) : messages, tools),
     };
   },
   errorEvent: (error) => streamErrorEvent('responses', error),
