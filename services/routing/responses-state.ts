@@ -5,6 +5,7 @@ import { GatewayError } from '../kit/errors.js';
 import type { Logger } from '../kit/log.js';
 import type { RoutingConfig } from './config.js';
 import { invalid } from './formats/chat.js';
+import { isHosted } from './formats/responses-tools.js';
 import type { OutEvent, Translation } from './formats/types.js';
 
 /**
@@ -54,12 +55,13 @@ export class ResponsesState {
   }
 
   /**
-   * The body as routing acts on it: `store` as it will be honoured, and for
-   * previous_response_id the stored conversation (its input, then its output)
-   * before the new input.
+   * The body as routing acts on it: `store` as it will be honoured, hosted
+   * tools left out when the operator says so, and for previous_response_id
+   * the stored conversation (its input, then its output) before the new input.
    */
   async resolve(body: Record<string, unknown>, context: RequestContext | undefined): Promise<Record<string, unknown>> {
-    const resolved = { ...body, store: this.settings.store && body.store !== false };
+    const resolved: Record<string, unknown> = { ...body, store: this.settings.store && body.store !== false };
+    if (this.settings.hostedTools === 'omit' && Array.isArray(body.tools)) resolved.tools = body.tools.filter((tool) => !isHosted(tool));
     const previous = body.previous_response_id;
     if (previous === undefined || previous === null) return resolved;
     if (!this.settings.store)

@@ -27,7 +27,7 @@ describe('expiry of stored responses', () => {
     drop = database.drop;
     db = await connectPostgres(database.url, 2, log);
     await migrate(db, 'routing', routingMigrations, log);
-    state = new ResponsesState(db, { store: true, retentionDays: 30 }, log);
+    state = new ResponsesState(db, { store: true, retentionDays: 30, hostedTools: 'refuse' }, log);
   });
   afterAll(async () => {
     await db?.close();

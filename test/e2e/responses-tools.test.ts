@@ -189,3 +189,28 @@ describe('the Responses API with the tools the Codex CLI sends', () => {
     }
   });
 });
+
+describe('with hosted tools omitted by the operator', () => {
+  let fake: FakeOpenAI;
+  let gateway: Awaited<ReturnType<typeof startInProcess>>;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAI({ apiKey: 'sk-provider' });
+    gateway = await startInProcess({
+      routing: { providers: { openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: 'sk-provider' } }, responses: { hostedTools: 'omit' } },
+    });
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    await fake?.close();
+  });
+
+  it("answers Codex's default web_search tool by leaving it out of what the model is offered", async () => {
+    const openai = gateway.client((await gateway.createKey({ name: 'codex-search' })).key);
+    const tools = [...codexTools, { type: 'web_search', external_web_access: false }] as unknown as ResponseCreateParamsNonStreaming['tools'];
+    const response = await openai.responses.create({ ...codexRequest([]), tools });
+    expect(response.output[0]).toMatchObject({ type: 'function_call', namespace: 'mcp__github__', name: 'create_issue' });
+    const offered = (fake.requests.at(-1)!.body as { tools: { function: { name: string } }[] }).tools.map((t) => t.function.name);
+    expect(offered).toEqual(['exec_command', 'update_plan', 'apply_patch', 'local_shell', 'mcp__github__create_issue']);
+  });
+});

@@ -31,6 +31,9 @@ const HOSTED = new Set([
   'tool_search',
 ]);
 
+/** Whether a tool is one only OpenAI's servers run. */
+export const isHosted = (tool: unknown): boolean => HOSTED.has(String((tool as Item | null)?.type));
+
 /** What a chat function name stands for in the client's request. */
 interface Entry {
   kind: 'function' | 'custom' | 'local_shell';
