@@ -240,7 +240,8 @@ export class Routing implements Api<typeof RoutingService> {
     const translation = formatFor(request.endpoint).parse(body);
     capOutputTokens(translation, request.hints?.maxOutputTokens ?? 0);
     // The guarded translation renders answers through the policies; the conversation it stores is of its redacted messages.
-    return { ...(await guard.chat(translation)), conversation: translation.conversation };
+    const guarded = await guard.chat(translation);
+    return guarded === translation || !translation.conversation ? guarded : { ...guarded, conversation: translation.conversation };
   }
 
   /** A Responses API body with its stored conversation before it (previous_response_id) and `store` as honoured. */

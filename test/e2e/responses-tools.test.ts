@@ -205,7 +205,7 @@ describe('with hosted tools omitted by the operator', () => {
     await fake?.close();
   });
 
-  it("answers Codex's default web_search tool by leaving it out of what the model is offered", async () => {
+  it("answers Codex with web search on by leaving web_search out of what the model is offered", async () => {
     const openai = gateway.client((await gateway.createKey({ name: 'codex-search' })).key);
     const tools = [...codexTools, { type: 'web_search', external_web_access: false }] as unknown as ResponseCreateParamsNonStreaming['tools'];
     const response = await openai.responses.create({ ...codexRequest([]), tools });
