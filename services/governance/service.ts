@@ -49,7 +49,7 @@ interface Reservation {
 }
 
 /** Endpoints that call no model: authenticated, but charged nothing. */
-const FREE_ENDPOINTS = new Set(['models']);
+const FREE_ENDPOINTS = new Set(['models', 'responses.retrieve', 'responses.delete', 'responses.input_items']);
 /** Endpoints whose calls produce no output tokens: only their prompt (none for the free ones ingress sends none of) and billed units are reserved. */
 const NO_OUTPUT_ENDPOINTS = new Set(['embeddings', 'messages.count_tokens', 'moderations', 'images.generations', 'rerank']);
 

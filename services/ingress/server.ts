@@ -9,6 +9,7 @@ import type { IngressConfig } from './config.js';
 import { registerMcpRoutes } from './mcp.js';
 import { listModels } from './models.js';
 import { refuse, type InboundRequest, type PipelineDeps } from './pipeline.js';
+import { STORED_RESPONSE_ROUTES, storedResponse } from './responses.js';
 import { bodySchemas, validationError, validatorOptions } from './validation.js';
 
 declare module 'fastify' {
@@ -66,6 +67,9 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
       app.post(`${prefix}${path}`, { config: { family: familyOf(endpoint), endpoint }, schema: { body: schemas[endpoint] } }, directEndpoint(deps, endpoint));
     }
     app.get(`${prefix}/models`, { config: { endpoint: 'models' } }, listModels(deps));
+    for (const { method, path, action } of STORED_RESPONSE_ROUTES) {
+      app.route({ method, url: `${prefix}${path}`, config: { endpoint: `responses.${action}` }, handler: storedResponse(deps, action) });
+    }
   }
   // Cohere's SDK (CohereClientV2.rerank) sends its rerank to /v2/rerank.
   app.post('/v2/rerank', { config: { family: 'openai', endpoint: 'rerank' }, schema: { body: schemas.rerank } }, directEndpoint(deps, 'rerank'));

@@ -107,6 +107,24 @@ export const routingConfig = z
       })
       .prefault({}),
     mcp: mcpConfig.describe('MCP servers whose tools the gateway offers (see docs/mcp.md).'),
+    responses: z
+      .strictObject({
+        store: z
+          .boolean()
+          .default(true)
+          .describe(
+            "Keep the Responses API's answers a client asks to store (`store`, true unless it sends false, as at OpenAI), with their conversation as the provider saw it, for previous_response_id and GET /v1/responses/{id}. false: nothing is kept, and previous_response_id is refused.",
+          ),
+        retentionDays: z.number().int().min(1).max(3650).default(30).describe('How long a stored response is kept; expired ones are purged hourly.'),
+        hostedTools: z
+          .enum(['refuse', 'omit'])
+          .default('refuse')
+          .describe(
+            "What to do with a tool only OpenAI's servers run (web_search, file_search, code_interpreter…), which no provider behind the gateway runs: refuse the request naming it, or leave the tool out of what the model is offered (the Codex CLI offers web_search unless told not to).",
+          ),
+      })
+      .prefault({})
+      .describe('Stored responses of the Responses API (see docs/routing.md#stored-responses).'),
   })
   .prefault({})
   .superRefine((config, ctx) => {

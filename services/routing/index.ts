@@ -10,6 +10,7 @@ import { McpHub } from './mcp/hub.js';
 import { routingDatabase } from './migrations.js';
 import { questionEmbedder } from './question-embedder.js';
 import { ResponseCache, type ResponseCacheSettings } from './response-cache.js';
+import { ResponsesState } from './responses-state.js';
 import { Routing } from './service.js';
 import { RoutingGuardrails } from './guardrails.js';
 import type { GuardrailsConfig } from '../kit/guardrails/index.js';
@@ -32,6 +33,7 @@ export const routingService = defineService({
       putAdminEntry: ['governance'],
       removeAdminEntry: ['governance'],
       resolveModels: ['governance'],
+      storedResponse: ['ingress'],
     },
   },
   database: routingDatabase,
@@ -46,9 +48,14 @@ export const routingService = defineService({
     const { semantic } = cacheSettings;
     const embed = semantic.enabled ? questionEmbedder(semantic.embeddingModel, (request) => api.complete(request), await ctx.events()) : undefined;
     const cache = new ResponseCache(cacheSettings, ctx.clients.caching, embed, ctx.metrics, ctx.log);
-    const policies = new RoutingGuardrails(guardrails, ctx.metrics, ctx.log);
-    const adminEntries = new AdminEntryStore((await ctx.database()).as('routing'), live, policies);
-    const api: Routing = new Routing(live, config.timeouts, mcp, cache, policies, adminEntries);
+    const database = (await ctx.database()).as('routing');
+    const guards = new RoutingGuardrails(guardrails, ctx.metrics, ctx.log);
+    const adminEntries = new AdminEntryStore(database, live, guards);
+    const responses = new ResponsesState(database, config.responses, ctx.log.child({ component: 'responses' }));
+    const api: Routing = new Routing(live, config.timeouts, mcp, cache, guards, adminEntries, responses);
+    const purge = () => void responses.purge().catch((err: unknown) => ctx.log.warn({ err }, 'could not purge expired responses'));
+    purge();
+    const purging = setInterval(purge, 3_600_000).unref();
 
     // Providers, models, MCP approvals and guardrails made through the admin API: read from routing's table now, and
     // again by every replica (the one that stored a change too) when it hears the admin event the change is recorded as.
@@ -56,7 +63,7 @@ export const routingService = defineService({
       const stored = await adminEntries.load();
       await live.apply(stored.entries);
       mcp.setPins(stored.pins);
-      policies.apply(stored.guardrails);
+      guards.apply(stored.guardrails);
     }, ctx.log);
     const bus = await ctx.bus();
     const changes = await bus.subscribe('admin.>', (event) => {
@@ -85,6 +92,7 @@ export const routingService = defineService({
       api,
       ready: () => true,
       stop: async () => {
+        clearInterval(purging);
         applied.stop();
         await changes.stop();
         await Promise.all([live.close(), mcp.close()]);

@@ -35,12 +35,30 @@ export const routingMigrations: Migration[] = [
         CHECK (kind IN ('provider', 'model', 'mcp', 'guardrail_policy', 'guardrail_attachment'));
     `,
   },
+  {
+    version: 3,
+    description: 'stored responses of the Responses API (previous_response_id, GET /v1/responses/{id})',
+    sql: `
+      CREATE TABLE routing_responses (
+        id TEXT PRIMARY KEY,
+        -- team:<id>, customer:<id> or key:<id>: only a key of the same tenant reads, continues or deletes it.
+        tenant TEXT NOT NULL,
+        -- The Response object as the client received it (output items, model, usage, created_at).
+        response JSONB NOT NULL,
+        -- The conversation before the output, as the provider saw it (redactions made), as Responses input items.
+        input JSONB NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        expires_at TIMESTAMPTZ NOT NULL
+      );
+      CREATE INDEX routing_responses_expiry ON routing_responses (expires_at);
+    `,
+  },
 ];
 
-/** Routing works as <database>_routing: its admin-managed entries only. */
+/** Routing works as <database>_routing: its admin-managed entries and stored responses only. */
 export const routingDatabase: DatabasePlan = {
   components: [{ name: 'routing', migrations: routingMigrations }],
   roles: {
-    routing: { grants: tableGrants('SELECT, INSERT, UPDATE, DELETE', ['routing_admin_entries']) },
+    routing: { grants: tableGrants('SELECT, INSERT, UPDATE, DELETE', ['routing_admin_entries', 'routing_responses']) },
   },
 };

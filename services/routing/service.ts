@@ -16,6 +16,8 @@ import type {
   ResolveModelsRequest,
   ResolveModelsResponse,
   RoutingService,
+  StoredResponseReply,
+  StoredResponseRequest,
 } from '../gen/gateway/v1/routing.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import type { Api, CallOptions } from '../kit/grpc.js';
@@ -48,6 +50,7 @@ import type {
   StartMcpAuthorizationResponse,
 } from '../gen/gateway/v1/mcp.js';
 import type { ResponseCache } from './response-cache.js';
+import { keptStream, type ResponsesState } from './responses-state.js';
 import type { Routed, Router } from './router/router.js';
 
 const FORMATS: Record<string, InboundFormat> = Object.fromEntries(
@@ -119,6 +122,7 @@ export class Routing implements Api<typeof RoutingService> {
     private readonly cache: ResponseCache,
     private readonly guardrails: RoutingGuardrails,
     private readonly adminEntries: AdminEntryStore,
+    private readonly responses: ResponsesState,
   ) {}
 
   private get router(): Router {
@@ -171,9 +175,15 @@ export class Routing implements Api<typeof RoutingService> {
       cached?.store(answer, result.usage, result.served);
       return { ...result, answer: request.keepAnswer ? answer : EMPTY, cache: cached?.outcome };
     }
-    const translation = await this.translate(request, body, guard);
-    const cached = await this.cache.lookup(request.endpoint, body, request.context, guard.cache(request.cache));
-    if (cached?.hit) return { ...fromCache(cached.hit, json(translation.response(chatOf(cached.hit)))), cache: cached.outcome };
+    const resolved = await this.resolve(request, body);
+    const translation = await this.translate(request, resolved, guard);
+    const keep = this.keeper(request, resolved, translation);
+    const cached = await this.cache.lookup(request.endpoint, resolved, request.context, guard.cache(request.cache));
+    if (cached?.hit) {
+      const response = translation.response(chatOf(cached.hit));
+      await keep?.(response as Record<string, unknown>);
+      return { ...fromCache(cached.hit, json(response)), cache: cached.outcome };
+    }
     const routed = await this.router.route(
       translation.chat.model,
       request.hints,
@@ -184,6 +194,7 @@ export class Routing implements Api<typeof RoutingService> {
     const reply = routed.value;
     const usage = usageFromOpenAI(reply.kind === 'chat' ? reply.response.usage : (reply.body.usage as Parameters<typeof usageFromOpenAI>[0]));
     const clientBody = reply.kind === 'chat' ? paidFor(() => translation.response(reply.response), usage, routed) : reply.body;
+    await keep?.(clientBody as Record<string, unknown>);
     const answer =
       request.keepAnswer || cached?.storesAnswer ? encodeAnswer({ chat: reply.kind === 'chat' ? reply.response : chatFromNative(reply.body) }) : EMPTY;
     cached?.store(answer, usage, served(routed.deployment));
@@ -201,13 +212,15 @@ export class Routing implements Api<typeof RoutingService> {
   /** A streamed answer: the request checked by the guardrails, then replayed from the cache or streamed from a provider. */
   private async *stream(request: CompletionRequest, guard: RequestGuard, signal: AbortSignal): AsyncGenerator<CompletionChunk> {
     const format = formatFor(request.endpoint);
-    const body = parseBody(request.body);
-    const translation = await this.translate(request, body, guard);
-    const cached = await this.cache.lookup(request.endpoint, body, request.context, guard.cache(request.cache));
+    const resolved = await this.resolve(request, parseBody(request.body));
+    const translation = await this.translate(request, resolved, guard);
+    const keep = this.keeper(request, resolved, translation);
+    const kept = (events: AsyncIterable<OutEvent>) => (keep ? keptStream(events, keep) : events);
+    const cached = await this.cache.lookup(request.endpoint, resolved, request.context, guard.cache(request.cache));
     const stored = request.replay ?? cached?.hit;
     if (stored) {
       yield { kind: { $case: 'start', start: { served: stored.served, upstreamMs: 0, cache: cached?.outcome } } };
-      if (yield* relay(format, translation.stream(replayChunks(chatOf(stored))), () => stored.usage, [])) yield streamEnd(stored.usage, []);
+      if (yield* relay(format, kept(translation.stream(replayChunks(chatOf(stored)))), () => stored.usage, [])) yield streamEnd(stored.usage, []);
       return;
     }
     const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => openStream(translation, target, this.timeouts));
@@ -215,7 +228,7 @@ export class Routing implements Api<typeof RoutingService> {
     yield { kind: { $case: 'start', start: { served: served(routed.deployment), upstreamMs, cache: cached?.outcome, queuedMs: routed.queuedMs } } };
     const stream = routed.value;
     const usage = () => usageFromOpenAI(stream.usage());
-    if (!(yield* relay(format, stream.events, usage, routed.attempts))) return;
+    if (!(yield* relay(format, kept(stream.events), usage, routed.attempts))) return;
     // As the provider sent it: a hit goes through the answer rules of its own caller as it is rendered.
     const whole = cached?.storesAnswer ? stream.answer() : undefined;
     if (whole) cached!.store(encodeAnswer({ chat: whole }), usage(), served(routed.deployment));
@@ -226,7 +239,22 @@ export class Routing implements Api<typeof RoutingService> {
   private async translate(request: CompletionRequest, body: Record<string, unknown>, guard: RequestGuard): Promise<Translation> {
     const translation = formatFor(request.endpoint).parse(body);
     capOutputTokens(translation, request.hints?.maxOutputTokens ?? 0);
-    return guard.chat(translation);
+    // The guarded translation renders answers through the policies; the conversation it stores is of its redacted messages.
+    const guarded = await guard.chat(translation);
+    return guarded === translation || !translation.conversation ? guarded : { ...guarded, conversation: translation.conversation };
+  }
+
+  /** A Responses API body with its stored conversation before it (previous_response_id) and `store` as honoured. */
+  private resolve(request: CompletionRequest, body: Record<string, unknown>): Promise<Record<string, unknown>> | Record<string, unknown> {
+    return request.endpoint === 'responses' ? this.responses.resolve(body, request.context) : body;
+  }
+
+  private keeper(request: CompletionRequest, body: Record<string, unknown>, translation: Translation) {
+    return request.endpoint === 'responses' ? this.responses.keeper(body, translation, request.context) : undefined;
+  }
+
+  async storedResponse(request: StoredResponseRequest): Promise<StoredResponseReply> {
+    return this.responses.stored(request);
   }
 
   async listTools(request: ListToolsRequest): Promise<ListToolsResponse> {

@@ -48,6 +48,7 @@ const OWNERS: Record<string, string[]> = {
   quota_leases: ['governance'],
   reservation_holders: ['governance'],
   routing_admin_entries: ['routing'],
+  routing_responses: ['routing'],
   admin_sessions: ['governance'],
   cache_entries: ['caching'],
   cache_purges: ['caching'],

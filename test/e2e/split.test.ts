@@ -79,6 +79,20 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
     expect(await failed('nowhere/model')).toMatchObject({ status: 404, code: 'model_not_found' });
   });
 
+  it('keeps stored responses in PostgreSQL, per team, until they expire', async () => {
+    const first = await client.responses.create({ model: 'openai/gpt-4o-mini', input: 'Remember 42.' });
+    const next = await client.responses.create({ model: 'openai/gpt-4o-mini', previous_response_id: first.id, input: 'What number?' });
+    expect(next.output_text).toBe('Fake OpenAI reply to: What number?');
+    expect((fake.requests.at(-1)!.body as { messages: unknown[] }).messages).toHaveLength(3);
+    const stranger = gateway.client((await gateway.createKey({ name: 'split-other', team: 'team-other' })).key);
+    await expect(stranger.responses.retrieve(first.id)).rejects.toMatchObject({ status: 404 });
+    const { rows } = await db.query<{ tenant: string }>('SELECT tenant FROM routing_responses WHERE id = $1', [first.id]);
+    expect(rows).toEqual([{ tenant: 'team:team-split' }]);
+    // Expired: gone for its own team too, before the hourly purge deletes the row.
+    await db.query("UPDATE routing_responses SET expires_at = now() - interval '1 second' WHERE id = $1", [first.id]);
+    await expect(client.responses.retrieve(first.id)).rejects.toMatchObject({ status: 404 });
+  });
+
   it("signs in to PostgreSQL only as the services' own roles, never as the owner", async () => {
     // A request just recorded: the consumers' connections are open (a pool closes idle ones after 10 s).
     const { response } = await client.chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content: 'which role' }] }).withResponse();

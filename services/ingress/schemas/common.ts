@@ -15,6 +15,7 @@ export const MAX_TOKENS = 2_147_483_647;
 
 export const string: Schema = { type: 'string' };
 export const object: Schema = { type: 'object' };
+export const nullableObject: Schema = { type: ['object', 'null'] };
 export const boolean: Schema = { type: ['boolean', 'null'] };
 export const nullableString: Schema = { type: ['string', 'null'] };
 
@@ -64,20 +65,14 @@ export function fragments(limits: IngressLimits): Fragments {
   };
 }
 
-/** A list of tools, each with a type; function tools (`function` holding the name, or flat as in Responses) need a name. */
-export function tools(f: Fragments, flat: boolean): Schema {
-  const functionTool = flat
-    ? { required: ['name'], properties: { name: f.requiredName, description: nullableString, parameters: object, strict: boolean } }
-    : {
-        required: ['function'],
-        properties: {
-          function: {
-            type: 'object',
-            required: ['name'],
-            properties: { name: f.requiredName, description: nullableString, parameters: object, strict: boolean },
-          },
-        },
-      };
+/** A function's name (required), description, parameters and strictness. */
+export function functionFields(f: Fragments): Schema {
+  return { required: ['name'], properties: { name: f.requiredName, description: nullableString, parameters: object, strict: boolean } };
+}
+
+/** Chat's list of tools, each with a type; a function tool holds its function, which needs a name. */
+export function tools(f: Fragments): Schema {
+  const functionTool = { required: ['function'], properties: { function: { type: 'object', ...functionFields(f) } } };
   return { type: ['array', 'null'], maxItems: f.limits.maxTools, items: typed({ function: functionTool }) };
 }
 

@@ -1,7 +1,9 @@
 import {
   boolean,
   count,
+  functionFields,
   MAX_TOKENS,
+  nullableObject,
   nullableString,
   object,
   range,
@@ -88,7 +90,7 @@ export function chatSchema(f: Fragments): Schema {
       top_logprobs: count(0, 20),
       logit_bias: { type: ['object', 'null'], additionalProperties: { type: 'number', minimum: -100, maximum: 100 } },
       response_format: { type: ['object', 'null'], required: ['type'], properties: { type: string } },
-      tools: tools(f, false),
+      tools: tools(f),
       tool_choice: toolChoice,
       parallel_tool_calls: boolean,
       functions: { type: ['array', 'null'], maxItems: f.limits.maxTools, items: { type: 'object', required: ['name'], properties: { name: f.requiredName } } },
@@ -187,17 +189,41 @@ function responsesItem(f: Fragments): Schema {
     properties: {
       type: string,
       role: { enum: ['user', 'assistant', 'system', 'developer'] },
-      content: { anyOf: [string, { type: 'array', items: typed() }], description: 'a string or an array of content parts' },
+      // null for a reasoning item without its text; a message's content is checked by routing.
+      content: { anyOf: [string, { type: 'array', items: typed() }, { type: 'null' }], description: 'a string, an array of content parts, or null' },
       call_id: f.name,
       name: f.name,
+      namespace: f.name,
       arguments: string,
+      input: string,
     },
     allOf: [
       // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a promise
       { if: isMessage, then: { required: ['role'] } },
       when('type', 'function_call', { required: ['call_id', 'name'], properties: { name: f.requiredName } }),
       when('type', 'function_call_output', { required: ['call_id'] }),
+      when('type', 'custom_tool_call', { required: ['call_id', 'name', 'input'], properties: { name: f.requiredName } }),
+      when('type', 'custom_tool_call_output', { required: ['call_id'] }),
+      when('type', 'local_shell_call_output', { required: ['id'] }),
+      when('type', 'local_shell_call', { required: ['action'], properties: { action: { type: 'object', required: ['command'] } } }),
     ],
+  };
+}
+
+/** The Responses API's tools: function and custom tools need a name; a namespace holds such tools. Hosted tools are judged by routing. */
+function responsesTools(f: Fragments): Schema {
+  const fields = functionFields(f);
+  // A Responses function tool may have null parameters (the SDK's type allows it); routing leaves them out.
+  const named = { ...fields, properties: { ...(fields.properties as Schema), parameters: nullableObject } };
+  const member = typed({ function: named, custom: named });
+  return {
+    type: ['array', 'null'],
+    maxItems: f.limits.maxTools,
+    items: typed({
+      function: named,
+      custom: named,
+      namespace: { required: ['name', 'tools'], properties: { name: f.requiredName, tools: { type: 'array', maxItems: f.limits.maxTools, items: member } } },
+    }),
   };
 }
 
@@ -214,7 +240,7 @@ export function responsesSchema(f: Fragments): Schema {
       instructions: nullableString,
       ...sampling(),
       max_output_tokens: count(1, MAX_TOKENS),
-      tools: tools(f, true),
+      tools: responsesTools(f),
       tool_choice: toolChoice,
       parallel_tool_calls: boolean,
       previous_response_id: f.name,

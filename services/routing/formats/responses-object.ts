@@ -29,6 +29,9 @@ export interface ResponseShell {
   parallel_tool_calls: boolean;
   text: unknown;
   metadata: unknown;
+  previous_response_id: string | null;
+  /** Whether the gateway keeps this response (routing.responses.store and the request's `store`). */
+  store: boolean;
 }
 
 export function responseObject(
@@ -44,10 +47,8 @@ export function responseObject(
     error: null,
     incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
     output,
-    previous_response_id: null,
     reasoning: { effort: null, summary: null },
     truncation: 'disabled',
-    store: false,
     usage: status === 'in_progress' ? null : responsesUsage(usage),
   };
 }

@@ -1,6 +1,13 @@
 import type { ChatChunk, OpenAIUsage } from '../canonical.js';
 import { newId, responseObject, type ResponseShell } from './responses-object.js';
+import type { ResponsesTools } from './responses-tools.js';
 import type { OutEvent } from './types.js';
+
+/** A call's item as output_item.added announces it, before its arguments are known. */
+function startedItem(call: CallItem, tools: ResponsesTools): Record<string, unknown> {
+  if (call.tool === 'local_shell') return { type: 'local_shell_call', id: call.id, call_id: call.callId, action: { type: 'exec', command: [], env: {} } };
+  return tools.outputItem({ itemId: call.id, callId: call.callId, name: call.name, arguments: '' });
+}
 
 interface TextItem {
   kind: 'text';
@@ -16,6 +23,8 @@ interface CallItem {
   callId: string;
   name: string;
   arguments: string;
+  /** The item type the client offered the tool as: only function calls stream their arguments as they come. */
+  tool: 'function' | 'custom' | 'local_shell';
 }
 
 /**
@@ -24,7 +33,7 @@ interface CallItem {
  * response.created, response.in_progress, then per output item
  * output_item.added → deltas → done, then response.completed.
  */
-export async function* responsesStream(shell: ResponseShell, chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEvent> {
+export async function* responsesStream(shell: ResponseShell, chunks: AsyncIterable<ChatChunk>, tools: ResponsesTools): AsyncGenerator<OutEvent> {
   let sequence = 0;
   // Once the provider's stream ended, every event completes the answer (see OutEvent.final).
   let closing = false;
@@ -71,25 +80,25 @@ export async function* responsesStream(shell: ResponseShell, chunks: AsyncIterab
     for (const toolDelta of delta.tool_calls ?? []) {
       let call = calls.get(toolDelta.index);
       if (!call) {
+        const name = toolDelta.function?.name ?? '';
         call = {
           kind: 'call',
           id: newId('fc'),
           outputIndex: items.length,
           callId: toolDelta.id ?? newId('call'),
-          name: toolDelta.function?.name ?? '',
+          name,
           arguments: '',
+          tool: tools.kindOf(name),
         };
         calls.set(toolDelta.index, call);
         items.push(call);
-        yield event('response.output_item.added', {
-          output_index: call.outputIndex,
-          item: { type: 'function_call', id: call.id, call_id: call.callId, name: call.name, arguments: '', status: 'in_progress' },
-        });
+        yield event('response.output_item.added', { output_index: call.outputIndex, item: { ...startedItem(call, tools), status: 'in_progress' } });
       }
       const fragment = toolDelta.function?.arguments ?? '';
       if (fragment) {
         call.arguments += fragment;
-        yield event('response.function_call_arguments.delta', { item_id: call.id, output_index: call.outputIndex, delta: fragment });
+        if (call.tool === 'function')
+          yield event('response.function_call_arguments.delta', { item_id: call.id, output_index: call.outputIndex, delta: fragment });
       }
     }
   }
@@ -105,8 +114,14 @@ export async function* responsesStream(shell: ResponseShell, chunks: AsyncIterab
       yield event('response.output_item.done', { output_index: item.outputIndex, item: done });
       output.push(done);
     } else {
-      yield event('response.function_call_arguments.done', { item_id: item.id, output_index: item.outputIndex, arguments: item.arguments });
-      const done = { type: 'function_call', id: item.id, call_id: item.callId, name: item.name, arguments: item.arguments, status: 'completed' };
+      const done = tools.outputItem({ itemId: item.id, callId: item.callId, name: item.name, arguments: item.arguments });
+      if (done.type === 'function_call')
+        yield event('response.function_call_arguments.done', { item_id: item.id, output_index: item.outputIndex, arguments: item.arguments });
+      else if (done.type === 'custom_tool_call') {
+        // The input arrives wrapped in the function's JSON arguments, so it is told once, whole, when the call ends.
+        yield event('response.custom_tool_call_input.delta', { item_id: item.id, output_index: item.outputIndex, delta: done.input });
+        yield event('response.custom_tool_call_input.done', { item_id: item.id, output_index: item.outputIndex, input: done.input });
+      }
       yield event('response.output_item.done', { output_index: item.outputIndex, item: done });
       output.push(done);
     }

@@ -1,15 +1,18 @@
-import type { ChatMessage, ChatRequest, ChatResponse, ContentPart, FunctionTool, ResponseFormat, ToolChoice } from '../canonical.js';
+import type { ChatMessage, ChatRequest, ChatResponse, ContentPart, ResponseFormat } from '../canonical.js';
 import { streamErrorEvent } from '../../kit/api-errors.js';
 import { invalid, optionalBoolean, requireModel, requireObject } from './chat.js';
 import { newId, responseObject, type ResponseShell } from './responses-object.js';
 import { responsesStream } from './responses-stream.js';
+import { itemsOf } from './responses-items.js';
+import { inputCall, outputText, ResponsesTools } from './responses-tools.js';
 import type { InboundFormat } from './types.js';
 
 /**
  * The OpenAI Responses API (https://platform.openai.com/docs/api-reference/responses)
- * served on top of chat completions, so it works with every provider. The
- * gateway keeps no conversation state: previous_response_id and OpenAI's
- * built-in tools are refused with a clear error.
+ * served on top of chat completions, so it works with every provider. Its
+ * tools are translated in responses-tools.ts; stored responses and
+ * previous_response_id are resolved before this (routing/responses-state.ts),
+ * which hands it the whole conversation and `store` as honoured.
  */
 
 type Item = Record<string, unknown>;
@@ -31,59 +34,36 @@ function inputContent(content: unknown, param: string): string | ContentPart[] {
   });
 }
 
+const CALLS = new Set(['function_call', 'custom_tool_call', 'local_shell_call']);
+const OUTPUTS = new Set(['function_call_output', 'custom_tool_call_output', 'local_shell_call_output']);
+
 function messagesOf(input: unknown, instructions: unknown): ChatMessage[] {
   const messages: ChatMessage[] = [];
   if (typeof instructions === 'string' && instructions) messages.push({ role: 'system', content: instructions });
   if (typeof input === 'string') return [...messages, { role: 'user', content: input }];
   if (!Array.isArray(input)) throw invalid("Invalid 'input': expected a string or an array of input items.", 'input');
   input.forEach((item: Item, i) => {
-    const type = item.type ?? 'message';
+    const type = String(item.type ?? 'message');
     if (type === 'message') {
       const role = item.role;
       if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer')
         throw invalid(`Invalid 'input[${i}].role'.`, `input[${i}].role`);
       const content = inputContent(item.content, `input[${i}].content`);
-      if (role === 'assistant')
-        messages.push({ role, content: typeof content === 'string' ? content : content.map((p) => ('text' in p ? String(p.text) : '')).join('') });
-      else if (role === 'user') messages.push({ role, content });
+      if (role === 'user') messages.push({ role, content });
       else messages.push({ role, content: typeof content === 'string' ? content : content.map((p) => ('text' in p ? String(p.text) : '')).join('') });
-    } else if (type === 'function_call') {
-      const call = { id: String(item.call_id), type: 'function' as const, function: { name: String(item.name), arguments: String(item.arguments ?? '') } };
+    } else if (CALLS.has(type)) {
+      const call = inputCall(item, i);
       const last = messages.at(-1);
       if (last?.role === 'assistant' && last.tool_calls) last.tool_calls.push(call);
       else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
-    } else if (type === 'function_call_output') {
-      messages.push({ role: 'tool', tool_call_id: String(item.call_id), content: typeof item.output === 'string' ? item.output : JSON.stringify(item.output) });
+    } else if (OUTPUTS.has(type)) {
+      messages.push({ role: 'tool', tool_call_id: String(item.call_id ?? item.id), content: outputText(item.output) });
     } else if (type !== 'reasoning') {
-      throw invalid(`Invalid 'input[${i}].type': ${String(type)} is not supported by the gateway.`, `input[${i}].type`);
+      // Reasoning items (OpenAI's encrypted chain of thought) mean nothing to another provider's model: left out.
+      throw invalid(`Invalid 'input[${i}].type': ${type} is not supported by the gateway.`, `input[${i}].type`);
     }
   });
   return messages;
-}
-
-function toolsOf(tools: unknown): FunctionTool[] | undefined {
-  if (tools === undefined) return undefined;
-  if (!Array.isArray(tools)) throw invalid("Invalid 'tools': expected an array.", 'tools');
-  return tools.map((tool: Item, i) => {
-    if (tool.type !== 'function')
-      throw invalid(`Invalid 'tools[${i}]': only function tools are supported by the gateway (not ${String(tool.type)}).`, `tools[${i}].type`);
-    return {
-      type: 'function',
-      function: {
-        name: String(tool.name),
-        description: tool.description as string | undefined,
-        parameters: tool.parameters as Record<string, unknown> | undefined,
-        strict: tool.strict as boolean | undefined,
-      },
-    };
-  });
-}
-
-function toolChoiceOf(choice: unknown): ToolChoice | undefined {
-  if (choice === undefined || choice === 'auto' || choice === 'none' || choice === 'required') return choice;
-  const named = choice as Item;
-  if (named?.type === 'function' && typeof named.name === 'string') return { type: 'function', function: { name: named.name } };
-  throw invalid("Invalid 'tool_choice'.", 'tool_choice');
 }
 
 function responseFormatOf(text: unknown): ResponseFormat | undefined {
@@ -104,7 +84,7 @@ function responseFormatOf(text: unknown): ResponseFormat | undefined {
   throw invalid("Invalid 'text.format.type'.", 'text.format.type');
 }
 
-function outputOf(result: ChatResponse): unknown[] {
+function outputOf(result: ChatResponse, tools: ResponsesTools): unknown[] {
   const message = result.choices[0]?.message;
   const output: unknown[] = [];
   if (message?.content) {
@@ -116,16 +96,8 @@ function outputOf(result: ChatResponse): unknown[] {
       content: [{ type: 'output_text', text: message.content, annotations: [], logprobs: [] }],
     });
   }
-  for (const call of message?.tool_calls ?? []) {
-    output.push({
-      type: 'function_call',
-      id: newId('fc'),
-      call_id: call.id,
-      name: call.function.name,
-      arguments: call.function.arguments,
-      status: 'completed',
-    });
-  }
+  for (const call of message?.tool_calls ?? [])
+    output.push(tools.outputItem({ itemId: newId('fc'), callId: call.id, name: call.function.name, arguments: call.function.arguments }));
   return output;
 }
 
@@ -135,17 +107,13 @@ export const responsesFormat: InboundFormat = {
     const request = requireObject(body);
     const model = requireModel(request);
     optionalBoolean(request, 'stream');
-    if (request.previous_response_id)
-      throw invalid(
-        'previous_response_id is not supported: the gateway keeps no conversation state; send the whole conversation in input.',
-        'previous_response_id',
-      );
     if (request.input === undefined) throw invalid("Missing required parameter: 'input'.", 'input');
+    const tools = new ResponsesTools(request.tools);
     const chat: ChatRequest = {
       model,
       messages: messagesOf(request.input, request.instructions),
-      tools: toolsOf(request.tools),
-      tool_choice: toolChoiceOf(request.tool_choice),
+      tools: tools.chat,
+      tool_choice: tools.toolChoice(request.tool_choice),
       parallel_tool_calls: request.parallel_tool_calls as boolean | undefined,
       response_format: responseFormatOf(request.text),
       temperature: request.temperature as number | undefined,
@@ -167,17 +135,22 @@ export const responsesFormat: InboundFormat = {
       parallel_tool_calls: (request.parallel_tool_calls as boolean | undefined) ?? true,
       text: request.text ?? { format: { type: 'text' } },
       metadata: request.metadata ?? {},
+      previous_response_id: (request.previous_response_id as string | undefined) ?? null,
+      store: request.store === true,
     };
+    const instructed = typeof request.instructions === 'string' && request.instructions !== '';
     return {
       chat,
       response: (result) =>
         responseObject(
           { ...shell, model: result.model },
           result.choices[0]?.finish_reason === 'length' ? 'incomplete' : 'completed',
-          outputOf(result),
+          outputOf(result, tools),
           result.usage,
         ),
-      stream: (chunks) => responsesStream(shell, chunks),
+      stream: (chunks) => responsesStream(shell, chunks, tools),
+      // Instructions are not part of the conversation: a response continued from this one gives its own.
+      conversation: (messages) => itemsOf(instructed ? messages.slice(1) : messages, tools),
     };
   },
   errorEvent: (error) => streamErrorEvent('responses', error),

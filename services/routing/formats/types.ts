@@ -1,5 +1,5 @@
 import type { GatewayError } from '../../kit/errors.js';
-import type { ChatChunk, ChatRequest, ChatResponse } from '../canonical.js';
+import type { ChatChunk, ChatMessage, ChatRequest, ChatResponse } from '../canonical.js';
 
 /** One server-sent event for the client: an optional event name and its data. */
 export interface OutEvent {
@@ -20,6 +20,8 @@ export interface Translation {
    * usage), ending with the API's own terminal events (e.g. `data: [DONE]`).
    */
   stream(chunks: AsyncIterable<ChatChunk>): AsyncIterable<OutEvent>;
+  /** The Responses API's input items for these (possibly redacted) messages: what a stored response keeps of its conversation. */
+  conversation?(messages: ChatMessage[]): unknown[];
 }
 
 /** An inbound API served on top of chat completions: OpenAI chat, completions, responses, Anthropic messages. */

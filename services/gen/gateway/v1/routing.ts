@@ -212,6 +212,23 @@ export interface Model {
   ownedBy: string;
 }
 
+export interface StoredResponseRequest {
+  /** Its actor names the tenant (team, else customer, else key) the response must belong to. */
+  context: RequestContext | undefined;
+  id: string;
+  /** "retrieve", "delete" or "input_items". */
+  action: string;
+  /** input_items' paging: after (an item id), limit (1-100, default 20), order ("asc" or "desc", default "desc"). */
+  after: string;
+  limit: number;
+  order: string;
+}
+
+export interface StoredResponseReply {
+  /** The answer's JSON in OpenAI's shape: the Response, the deletion, or the list of input items. */
+  body: Buffer;
+}
+
 function createBaseResolveModelsRequest(): ResolveModelsRequest {
   return {};
 }
@@ -2095,6 +2112,224 @@ export const Model: MessageFns<Model> = {
   },
 };
 
+function createBaseStoredResponseRequest(): StoredResponseRequest {
+  return { context: undefined, id: "", action: "", after: "", limit: 0, order: "" };
+}
+
+export const StoredResponseRequest: MessageFns<StoredResponseRequest> = {
+  encode(message: StoredResponseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.context !== undefined) {
+      RequestContext.encode(message.context, writer.uint32(10).fork()).join();
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    if (message.action !== "") {
+      writer.uint32(26).string(message.action);
+    }
+    if (message.after !== "") {
+      writer.uint32(34).string(message.after);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(40).uint32(message.limit);
+    }
+    if (message.order !== "") {
+      writer.uint32(50).string(message.order);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoredResponseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoredResponseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.context = RequestContext.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.after = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.order = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoredResponseRequest {
+    return {
+      context: isSet(object.context) ? RequestContext.fromJSON(object.context) : undefined,
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      after: isSet(object.after) ? globalThis.String(object.after) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      order: isSet(object.order) ? globalThis.String(object.order) : "",
+    };
+  },
+
+  toJSON(message: StoredResponseRequest): unknown {
+    const obj: any = {};
+    if (message.context !== undefined) {
+      obj.context = RequestContext.toJSON(message.context);
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.after !== "") {
+      obj.after = message.after;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.order !== "") {
+      obj.order = message.order;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StoredResponseRequest>, I>>(base?: I): StoredResponseRequest {
+    return StoredResponseRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StoredResponseRequest>, I>>(object: I): StoredResponseRequest {
+    const message = createBaseStoredResponseRequest();
+    message.context = (object.context !== undefined && object.context !== null)
+      ? RequestContext.fromPartial(object.context)
+      : undefined;
+    message.id = object.id ?? "";
+    message.action = object.action ?? "";
+    message.after = object.after ?? "";
+    message.limit = object.limit ?? 0;
+    message.order = object.order ?? "";
+    return message;
+  },
+};
+
+function createBaseStoredResponseReply(): StoredResponseReply {
+  return { body: Buffer.alloc(0) };
+}
+
+export const StoredResponseReply: MessageFns<StoredResponseReply> = {
+  encode(message: StoredResponseReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.body.length !== 0) {
+      writer.uint32(10).bytes(message.body);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoredResponseReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoredResponseReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.body = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoredResponseReply {
+    return { body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: StoredResponseReply): unknown {
+    const obj: any = {};
+    if (message.body.length !== 0) {
+      obj.body = base64FromBytes(message.body);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StoredResponseReply>, I>>(base?: I): StoredResponseReply {
+    return StoredResponseReply.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StoredResponseReply>, I>>(object: I): StoredResponseReply {
+    const message = createBaseStoredResponseReply();
+    message.body = object.body ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 /**
  * Turns one client request (OpenAI chat, completions, responses, embeddings,
  * or Anthropic messages) into provider calls, with retries and fallbacks, and
@@ -2240,6 +2475,20 @@ export const RoutingService = {
       Buffer.from(ResolveModelsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ResolveModelsResponse => ResolveModelsResponse.decode(value),
   },
+  /**
+   * The Responses API's stored responses, within the caller's tenant: GET and DELETE /v1/responses/{id} and
+   * GET /v1/responses/{id}/input_items, answered in OpenAI's shape.
+   */
+  storedResponse: {
+    path: "/gateway.v1.Routing/StoredResponse" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StoredResponseRequest): Buffer =>
+      Buffer.from(StoredResponseRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StoredResponseRequest => StoredResponseRequest.decode(value),
+    responseSerialize: (value: StoredResponseReply): Buffer => Buffer.from(StoredResponseReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StoredResponseReply => StoredResponseReply.decode(value),
+  },
 } as const;
 
 export interface RoutingServer extends UntypedServiceImplementation {
@@ -2271,6 +2520,11 @@ export interface RoutingServer extends UntypedServiceImplementation {
    * request's reservation on these, not on the name the client sent.
    */
   resolveModels: handleUnaryCall<ResolveModelsRequest, ResolveModelsResponse>;
+  /**
+   * The Responses API's stored responses, within the caller's tenant: GET and DELETE /v1/responses/{id} and
+   * GET /v1/responses/{id}/input_items, answered in OpenAI's shape.
+   */
+  storedResponse: handleUnaryCall<StoredResponseRequest, StoredResponseReply>;
 }
 
 export interface RoutingClient extends Client {
@@ -2460,6 +2714,25 @@ export interface RoutingClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ResolveModelsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The Responses API's stored responses, within the caller's tenant: GET and DELETE /v1/responses/{id} and
+   * GET /v1/responses/{id}/input_items, answered in OpenAI's shape.
+   */
+  storedResponse(
+    request: StoredResponseRequest,
+    callback: (error: ServiceError | null, response: StoredResponseReply) => void,
+  ): ClientUnaryCall;
+  storedResponse(
+    request: StoredResponseRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StoredResponseReply) => void,
+  ): ClientUnaryCall;
+  storedResponse(
+    request: StoredResponseRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StoredResponseReply) => void,
   ): ClientUnaryCall;
 }
 
