@@ -108,8 +108,8 @@ export class RoutingGuardrails {
     const actor = context?.actor;
     const run = this.engine.begin({ keyId: actor?.keyId ?? '', teamId: actor?.teamId ?? '', customerId: actor?.customerId ?? '' });
     const storage = this.storage.forActor(actor);
-    const storesAnswers = !storage || (storage.treatmentOf('prompt') === 'keep' && storage.treatmentOf('completion') === 'keep');
-    return new RequestGuard(run, this.actions, this.log, context?.requestId ?? '', storesAnswers);
+    const keepsContent = !storage || (storage.treatmentOf('prompt') === 'keep' && storage.treatmentOf('completion') === 'keep');
+    return new RequestGuard(run, this.actions, this.log, context?.requestId ?? '', keepsContent);
   }
 }
 
@@ -123,8 +123,8 @@ export class RequestGuard {
     private readonly actions: Counter<'policy' | 'rule' | 'action'>,
     private readonly log: Logger,
     private readonly requestId: string,
-    /** Whether the caller's storage policies let a cache entry keep its prompt and answer as they came. */
-    private readonly storesAnswers: boolean,
+    /** Whether the caller's storage policies keep its prompts and answers as they came (cache entries, stored responses). */
+    readonly keepsContent: boolean,
   ) {}
 
   /**
@@ -183,7 +183,7 @@ export class RequestGuard {
   cache(request: CacheRequest | undefined): CacheRequest | undefined {
     if (!request) return request;
     if (this.changed) return { ...request, noLookup: true, noStore: true };
-    return this.storesAnswers ? request : { ...request, noStore: true };
+    return this.keepsContent ? request : { ...request, noStore: true };
   }
 
   /** What the rules did, for the request's event; counted in the metric once. */

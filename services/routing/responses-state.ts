@@ -59,8 +59,8 @@ export class ResponsesState {
    * tools left out when the operator says so, and for previous_response_id
    * the stored conversation (its input, then its output) before the new input.
    */
-  async resolve(body: Record<string, unknown>, context: RequestContext | undefined): Promise<Record<string, unknown>> {
-    const resolved: Record<string, unknown> = { ...body, store: this.settings.store && body.store !== false };
+  async resolve(body: Record<string, unknown>, context: RequestContext | undefined, keepsContent: boolean): Promise<Record<string, unknown>> {
+    const resolved: Record<string, unknown> = { ...body, store: this.settings.store && keepsContent && body.store !== false };
     if (this.settings.hostedTools === 'omit' && Array.isArray(body.tools)) resolved.tools = body.tools.filter((tool) => !isHosted(tool));
     const previous = body.previous_response_id;
     if (previous === undefined || previous === null) return resolved;

@@ -175,7 +175,7 @@ export class Routing implements Api<typeof RoutingService> {
       cached?.store(answer, result.usage, result.served);
       return { ...result, answer: request.keepAnswer ? answer : EMPTY, cache: cached?.outcome };
     }
-    const resolved = await this.resolve(request, body);
+    const resolved = await this.resolve(request, body, guard);
     const translation = await this.translate(request, resolved, guard);
     const keep = this.keeper(request, resolved, translation);
     const cached = await this.cache.lookup(request.endpoint, resolved, request.context, guard.cache(request.cache));
@@ -212,7 +212,7 @@ export class Routing implements Api<typeof RoutingService> {
   /** A streamed answer: the request checked by the guardrails, then replayed from the cache or streamed from a provider. */
   private async *stream(request: CompletionRequest, guard: RequestGuard, signal: AbortSignal): AsyncGenerator<CompletionChunk> {
     const format = formatFor(request.endpoint);
-    const resolved = await this.resolve(request, parseBody(request.body));
+    const resolved = await this.resolve(request, parseBody(request.body), guard);
     const translation = await this.translate(request, resolved, guard);
     const keep = this.keeper(request, resolved, translation);
     const kept = (events: AsyncIterable<OutEvent>) => (keep ? keptStream(events, keep) : events);
@@ -244,9 +244,12 @@ export class Routing implements Api<typeof RoutingService> {
     return guarded === translation || !translation.conversation ? guarded : { ...guarded, conversation: translation.conversation };
   }
 
-  /** A Responses API body with its stored conversation before it (previous_response_id) and `store` as honoured. */
-  private resolve(request: CompletionRequest, body: Record<string, unknown>): Promise<Record<string, unknown>> | Record<string, unknown> {
-    return request.endpoint === 'responses' ? this.responses.resolve(body, request.context) : body;
+  /**
+   * A Responses API body with its stored conversation before it (previous_response_id) and `store` as honoured: off
+   * too for a caller whose storage policies do not keep prompts and answers as they came.
+   */
+  private resolve(request: CompletionRequest, body: Record<string, unknown>, guard: RequestGuard): Promise<Record<string, unknown>> | Record<string, unknown> {
+    return request.endpoint === 'responses' ? this.responses.resolve(body, request.context, guard.keepsContent) : body;
   }
 
   private keeper(request: CompletionRequest, body: Record<string, unknown>, translation: Translation) {

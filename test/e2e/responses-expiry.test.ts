@@ -35,7 +35,7 @@ describe('expiry of stored responses', () => {
   });
 
   async function store(input: string): Promise<string> {
-    const body = await state.resolve({ model: 'm', input }, context('t1'));
+    const body = await state.resolve({ model: 'm', input }, context('t1'), true);
     const translation = responsesFormat.parse(body);
     const response = translation.response({
       id: 'c',
@@ -61,12 +61,12 @@ describe('expiry of stored responses', () => {
     await expect(state.stored({ context: context('t1'), id: old, action: 'retrieve', after: '', limit: 0, order: '' })).rejects.toMatchObject({
       code: 'not_found',
     });
-    await expect(state.resolve({ model: 'm', input: 'more', previous_response_id: old }, context('t1'))).rejects.toMatchObject({ code: 'not_found' });
+    await expect(state.resolve({ model: 'm', input: 'more', previous_response_id: old }, context('t1'), true)).rejects.toMatchObject({ code: 'not_found' });
 
     expect(await state.purge()).toBe(1);
     const left = await db.query<{ id: string }>('SELECT id FROM routing_responses ORDER BY id');
     expect(left.rows.map((r) => r.id)).toEqual([kept]);
-    const continued = await state.resolve({ model: 'm', input: 'more', previous_response_id: kept }, context('t1'));
+    const continued = await state.resolve({ model: 'm', input: 'more', previous_response_id: kept }, context('t1'), true);
     expect((continued.input as { content: unknown }[]).map((item) => item.content)).toEqual([
       [{ type: 'input_text', text: 'fresh' }],
       expect.anything(),

@@ -135,4 +135,14 @@ describe('storage policies', () => {
     expect(await ask('team-withheld')).toBe('miss');
     expect(await ask('team-withheld')).toBe('miss');
   });
+
+  it('keeps no Responses API response for a caller whose prompts and answers are withheld', async () => {
+    const responses = (team: string) => new OpenAI({ baseURL: gateway.baseURL, apiKey: keys[team]! }).responses;
+    const withheld = await responses('team-withheld').create({ model: 'openai/gpt-4o-mini', input: 'remember this' });
+    expect(withheld.store).toBe(false);
+    await expect(responses('team-withheld').retrieve(withheld.id)).rejects.toMatchObject({ status: 404 });
+    const kept = await responses('team-redact').create({ model: 'openai/gpt-4o-mini', input: 'remember this' });
+    expect(kept.store).toBe(true);
+    expect((await responses('team-redact').retrieve(kept.id)).id).toBe(kept.id);
+  });
 });
