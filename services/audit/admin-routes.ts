@@ -91,4 +91,17 @@ export const auditAdminRoutes: FastifyPluginAsync<{ audit: Api<typeof AuditServi
     { config: { requires: 'audit' }, schema: { tags, summary: "The audit chain's head (position and hash), signed when audit.signingKey is set" } },
     async () => JSON.parse((await audit.head({})).json) as unknown,
   );
+
+  app.post<{ Body: { value: string } }>(
+    '/admin/audit/hash',
+    {
+      config: { requires: 'audit' },
+      schema: {
+        tags,
+        summary: 'A value as storage policies hash it (guardrails.storage), to find the records that keep its hash',
+        body: { type: 'object', required: ['value'], additionalProperties: false, properties: { value: { type: 'string', maxLength: 65_536 } } },
+      },
+    },
+    async (request) => ({ hash: (await audit.hashValue({ value: request.body.value })).hash }),
+  );
 };

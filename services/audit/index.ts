@@ -19,9 +19,9 @@ import { appendToChain } from './writer.js';
 export const auditService = defineService({
   name: 'audit',
   dependsOn: [],
-  contract: { service: AuditService, callers: { query: ['governance'], export: ['governance'], head: ['governance'] } },
+  contract: { service: AuditService, callers: { query: ['governance'], export: ['governance'], head: ['governance'], hashValue: ['governance'] } },
   database: auditDatabase,
-  async init(ctx, config: AuditConfig) {
+  async init(ctx, { storageHashKey, ...config }: AuditConfig & { storageHashKey: string | undefined }) {
     const databases = await ctx.database();
     const writer = databases.as('auditWriter');
     const keys = await loadChainKeys(config, ctx.dataDir, ctx.secrets, true);
@@ -56,8 +56,10 @@ export const auditService = defineService({
       (e) => events.emit(e),
       ctx.log,
     );
-    if (config.signingKey) await ctx.secrets.prepare([config.signingKey]);
-    const api = new AuditReader(writer, config.signingKey ? ctx.secrets.get(config.signingKey) : undefined);
+    const references = [config.signingKey, storageHashKey].filter((reference) => reference !== undefined);
+    await ctx.secrets.prepare(references);
+    const secret = (reference: string | undefined) => (reference ? ctx.secrets.get(reference) : undefined);
+    const api = new AuditReader(writer, secret(config.signingKey), secret(storageHashKey));
     const retention = startRetention(
       databases.as('auditMaintainer'),
       keys.current,

@@ -1,6 +1,7 @@
-import type { AuditHead, AuditPage, AuditQuery, AuditRecord, AuditService } from '../gen/gateway/v1/audit.js';
+import type { AuditHead, AuditPage, AuditQuery, AuditRecord, AuditService, HashValueRequest, HashValueResponse } from '../gen/gateway/v1/audit.js';
 import type { Database } from '../kit/db/types.js';
 import { GatewayError } from '../kit/errors.js';
+import { hashedValue } from '../kit/guardrails/index.js';
 import type { Api } from '../kit/grpc.js';
 import type { Secret } from '../kit/secrets/store.js';
 import { signedHead } from './verify.js';
@@ -72,7 +73,13 @@ export class AuditReader implements Api<typeof AuditService> {
   constructor(
     private readonly db: Database,
     private readonly signingKey: Secret | undefined,
+    private readonly storageHashKey: Secret | undefined,
   ) {}
+
+  async hashValue(request: HashValueRequest): Promise<HashValueResponse> {
+    if (!this.storageHashKey) throw new GatewayError('invalid_request', 'No storage policy hashes values here: guardrails.storage.hashKey is not set.');
+    return { hash: hashedValue(this.storageHashKey, request.value) };
+  }
 
   async query(query: AuditQuery): Promise<AuditPage> {
     const limit = Math.min(Math.max(query.limit || 100, 1), MAX_PAGE);

@@ -9,17 +9,21 @@ import type { GatewayConfig } from './config.js';
 
 /**
  * What each service's init is given: its config section; routing also the caching and guardrails ones, whose
- * policies it applies on the request path; ingress the guardrails, whose storage policies it applies to records.
+ * policies it applies on the request path; ingress the guardrails, whose storage policies it applies to records;
+ * audit the key those policies hash with, to hash an auditor's value the same way.
  */
 type ServiceConfig<N extends ServiceName> = N extends 'routing'
   ? GatewayConfig['routing'] & { cache: GatewayConfig['caching']; guardrails: GatewayConfig['guardrails'] }
   : N extends 'ingress'
     ? GatewayConfig['ingress'] & { guardrails: GatewayConfig['guardrails'] }
-    : GatewayConfig[N];
+    : N extends 'audit'
+      ? GatewayConfig['audit'] & { storageHashKey: string | undefined }
+      : GatewayConfig[N];
 
 export function serviceConfig<N extends ServiceName>(name: N, config: GatewayConfig): ServiceConfig<N> {
   if (name === 'routing') return { ...config.routing, cache: config.caching, guardrails: config.guardrails } as ServiceConfig<N>;
   if (name === 'ingress') return { ...config.ingress, guardrails: config.guardrails } as ServiceConfig<N>;
+  if (name === 'audit') return { ...config.audit, storageHashKey: config.guardrails.storage.hashKey } as ServiceConfig<N>;
   return config[name] as ServiceConfig<N>;
 }
 

@@ -136,6 +136,7 @@ const EXPECTED: Record<string, Expectation> = {
   'GET /admin/audit/events': { needs: 'audit' },
   'GET /admin/audit/export': { needs: 'audit' },
   'GET /admin/audit/head': { needs: 'audit' },
+  'POST /admin/audit/hash': { needs: 'audit', call: async () => ({ body: { value: 'x' } }) },
   'GET /admin/spend': { needs: 'read' },
   'GET /admin/tool-calls': { needs: 'read' },
   'GET /admin/usage/export': { needs: 'read' },
@@ -180,6 +181,7 @@ describe('admin API: every route, every role, a scoped token, an unknown token a
     ];
     const tokenStore = `file:${join(mkdtempSync(join(tmpdir(), 'rbac-mcp-')), 'files.json')}`;
     gateway = await startInProcess({
+      guardrails: { storage: { hashKey: 'rbac-storage-hash-key' } },
       governance: {
         adminPort,
         adminTokens: [

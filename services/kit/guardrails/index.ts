@@ -21,7 +21,7 @@ export {
   type DataClass,
   type StorageConfig,
 } from './policy.js';
-export { StoragePolicies, StorageRule } from './storage.js';
+export { hashedValue, StoragePolicies, StorageRule } from './storage.js';
 export { Guardrails, GuardrailRun, guardrailError, type Block, type Checked, type Outcome, type AnalyzerFailure, type TextSegment } from './engine.js';
 export { AnswerScanner, type StreamStep } from './stream.js';
 export { PresidioAnalyzer, AnalyzerUnavailable, type Analyzer, type AnalyzerFinding } from './external.js';

@@ -18,7 +18,8 @@ import { SECRET_DETECTORS } from './secrets.js';
 /** From least to most withheld: where policies disagree, the later wins. */
 const TREATMENTS: readonly Treatment[] = ['keep', 'redact', 'hash', 'drop'];
 
-const hmac = (key: Secret, text: string) => `hmac-sha256:${createHmac('sha256', key.value).update(text).digest('hex')}`;
+/** A value as stored when its class is hashed; also what an auditor asks for to find it (POST /admin/audit/hash). */
+export const hashedValue = (key: Secret, text: string) => `hmac-sha256:${createHmac('sha256', key.value).update(text).digest('hex')}`;
 
 /** What a caller's storage policies do to each data class. */
 export class StorageRule {
@@ -43,7 +44,7 @@ export class StorageRule {
       case 'drop':
         return '';
       case 'hash':
-        return hmac(this.hashKey!, text);
+        return hashedValue(this.hashKey!, text);
       case 'redact':
         return this.redact(text);
     }

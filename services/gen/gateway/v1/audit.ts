@@ -79,6 +79,15 @@ export interface AuditHead {
   json: string;
 }
 
+export interface HashValueRequest {
+  value: string;
+}
+
+export interface HashValueResponse {
+  /** "hmac-sha256:<hex>". */
+  hash: string;
+}
+
 function createBaseAuditQuery(): AuditQuery {
   return {
     from: "",
@@ -922,6 +931,140 @@ export const AuditHead: MessageFns<AuditHead> = {
   },
 };
 
+function createBaseHashValueRequest(): HashValueRequest {
+  return { value: "" };
+}
+
+export const HashValueRequest: MessageFns<HashValueRequest> = {
+  encode(message: HashValueRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.value !== "") {
+      writer.uint32(10).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HashValueRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHashValueRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HashValueRequest {
+    return { value: isSet(object.value) ? globalThis.String(object.value) : "" };
+  },
+
+  toJSON(message: HashValueRequest): unknown {
+    const obj: any = {};
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HashValueRequest>, I>>(base?: I): HashValueRequest {
+    return HashValueRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HashValueRequest>, I>>(object: I): HashValueRequest {
+    const message = createBaseHashValueRequest();
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseHashValueResponse(): HashValueResponse {
+  return { hash: "" };
+}
+
+export const HashValueResponse: MessageFns<HashValueResponse> = {
+  encode(message: HashValueResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hash !== "") {
+      writer.uint32(10).string(message.hash);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HashValueResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHashValueResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hash = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HashValueResponse {
+    return { hash: isSet(object.hash) ? globalThis.String(object.hash) : "" };
+  },
+
+  toJSON(message: HashValueResponse): unknown {
+    const obj: any = {};
+    if (message.hash !== "") {
+      obj.hash = message.hash;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HashValueResponse>, I>>(base?: I): HashValueResponse {
+    return HashValueResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HashValueResponse>, I>>(object: I): HashValueResponse {
+    const message = createBaseHashValueResponse();
+    message.hash = object.hash ?? "";
+    return message;
+  },
+};
+
 /** Reads the audit log. Governance serves it to auditors through the admin API. */
 export type AuditService = typeof AuditService;
 export const AuditService = {
@@ -955,6 +1098,19 @@ export const AuditService = {
     responseSerialize: (value: AuditHead): Buffer => Buffer.from(AuditHead.encode(value).finish()),
     responseDeserialize: (value: Buffer): AuditHead => AuditHead.decode(value),
   },
+  /**
+   * A value as storage policies hash it (HMAC-SHA256 under guardrails.storage.hashKey), so an auditor who holds a
+   * value finds the records that keep its hash without holding the key.
+   */
+  hashValue: {
+    path: "/gateway.v1.Audit/HashValue" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HashValueRequest): Buffer => Buffer.from(HashValueRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HashValueRequest => HashValueRequest.decode(value),
+    responseSerialize: (value: HashValueResponse): Buffer => Buffer.from(HashValueResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HashValueResponse => HashValueResponse.decode(value),
+  },
 } as const;
 
 export interface AuditServer extends UntypedServiceImplementation {
@@ -964,6 +1120,11 @@ export interface AuditServer extends UntypedServiceImplementation {
   export: handleServerStreamingCall<AuditQuery, AuditPage>;
   /** The chain's head, signed when a signing key is configured. */
   head: handleUnaryCall<AuditHeadRequest, AuditHead>;
+  /**
+   * A value as storage policies hash it (HMAC-SHA256 under guardrails.storage.hashKey), so an auditor who holds a
+   * value finds the records that keep its hash without holding the key.
+   */
+  hashValue: handleUnaryCall<HashValueRequest, HashValueResponse>;
 }
 
 export interface AuditClient extends Client {
@@ -995,6 +1156,25 @@ export interface AuditClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AuditHead) => void,
+  ): ClientUnaryCall;
+  /**
+   * A value as storage policies hash it (HMAC-SHA256 under guardrails.storage.hashKey), so an auditor who holds a
+   * value finds the records that keep its hash without holding the key.
+   */
+  hashValue(
+    request: HashValueRequest,
+    callback: (error: ServiceError | null, response: HashValueResponse) => void,
+  ): ClientUnaryCall;
+  hashValue(
+    request: HashValueRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HashValueResponse) => void,
+  ): ClientUnaryCall;
+  hashValue(
+    request: HashValueRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HashValueResponse) => void,
   ): ClientUnaryCall;
 }
 
