@@ -115,20 +115,29 @@ function wrap(baseURL: string, adminUrl: string, opsUrl: string, stop: () => Pro
 }
 
 /** Runs the given services (default: all) inside the test process. */
-export async function startInProcess(config: Tree = {}, services?: ServiceName[]): Promise<TestGateway & { running: RunningGateway; dataDir: string }> {
+export async function startInProcess(
+  config: Tree = {},
+  services?: ServiceName[],
+): Promise<TestGateway & { running: RunningGateway; dataDir: string; logFile: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-test-'));
   recordSecretsIn(config);
   recordSecret(ADMIN_TOKEN);
   // Everything, debug included, goes to a file for the end-of-suite secret check.
   const parsed = loadConfig(gatewayConfig, { overrides: merge(testDefaults(dataDir), { ...config, log: { level: 'debug' } }), env: {} });
   if (!parsed.database.url && parsed.dataDir === dataDir) await seedPglite(join(dataDir, 'pg'));
+  const log = outputFile('in-process');
   const running = await startGateway(
     parsed,
     services ?? ['governance', 'caching', 'routing', 'audit', 'metering', 'ingress'],
-    createLogger({ level: 'debug', destination: outputFile('in-process') }),
+    createLogger({ level: 'debug', destination: log }),
   );
   const e = running.endpoints;
-  return { ...wrap(`${e['ingress.http']}/v1`, e['governance.admin'] ?? '', e.ops!, running.stop), running, dataDir: parsed.dataDir };
+  return {
+    ...wrap(`${e['ingress.http']}/v1`, e['governance.admin'] ?? '', e.ops!, running.stop),
+    running,
+    dataDir: parsed.dataDir,
+    logFile: String(log.path),
+  };
 }
 
 export interface ServiceProcess {
