@@ -128,7 +128,11 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
   };
 
   // A process running every service is "gateway" to a trace backend; one running some, their names ("audit,metering").
-  const tracing = startTracing(config.telemetry.traces, services.length === SERVICE_NAMES.length ? 'gateway' : services.join(','));
+  const tracing = startTracing(
+    config.telemetry.traces,
+    services.length === SERVICE_NAMES.length ? 'gateway' : services.join(','),
+    log.child({ component: 'traces' }),
+  );
   try {
     for (const name of startOrder(services)) {
       const module = MODULES[name] as (typeof MODULES)[ServiceName];

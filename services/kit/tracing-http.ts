@@ -24,7 +24,7 @@ export function traceHttpServer(app: FastifyInstance): void {
     });
     const route = request.routeOptions.url ?? '';
     request.traceSpan = startSpan(
-      `${request.method} ${route}`,
+      route ? `${request.method} ${route}` : request.method,
       SpanKind.SERVER,
       { 'http.request.method': request.method, 'http.route': route, 'url.path': request.url.split('?')[0] },
       parent,

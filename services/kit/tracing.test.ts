@@ -1,10 +1,27 @@
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startFakeOtlp, type FakeOtlp } from '../../test/fakes/otlp.js';
 import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './log.js';
 import { endSpan, extractContext, SpanKind, startSpan, startTracing, traceIdOf, tracesConfig, tracingOn, type Tracing } from './tracing.js';
 
 const SAMPLED_PARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+/** A logger whose lines are kept in `lines`. */
+function capturing() {
+  const lines: string[] = [];
+  const log = createLogger({
+    level: 'warn',
+    destination: new Writable({
+      write: (chunk, _encoding, done) => {
+        lines.push(String(chunk));
+        done();
+      },
+    }),
+  });
+  return { log, lines };
+}
 
 describe('tracing', () => {
   let receiver: FakeOtlp | undefined;
@@ -18,12 +35,12 @@ describe('tracing', () => {
 
   const traced = async (sampleRatio: number) => {
     receiver = await startFakeOtlp();
-    tracing = startTracing(tracesConfig.parse({ endpoint: receiver.endpoint, sampleRatio }), 'unit');
+    tracing = startTracing(tracesConfig.parse({ endpoint: receiver.endpoint, sampleRatio }), 'unit', capturing().log);
     return receiver;
   };
 
   it('is off without an endpoint: no exporter, no spans, the helpers do nothing', () => {
-    tracing = startTracing(tracesConfig.parse({}), 'unit');
+    tracing = startTracing(tracesConfig.parse({}), 'unit', capturing().log);
     expect(tracing).toBeUndefined();
     expect(tracingOn()).toBe(false);
     expect(startSpan('nothing', SpanKind.INTERNAL)).toBeUndefined();
@@ -31,7 +48,7 @@ describe('tracing', () => {
 
   it('exports a span over OTLP/HTTP JSON, with the configured headers', async () => {
     receiver = await startFakeOtlp();
-    tracing = startTracing(tracesConfig.parse({ endpoint: receiver.endpoint, headers: { 'x-collector-key': 'k-123' } }), 'unit');
+    tracing = startTracing(tracesConfig.parse({ endpoint: receiver.endpoint, headers: { 'x-collector-key': 'k-123' } }), 'unit', capturing().log);
     const span = startSpan('work', SpanKind.INTERNAL, { answer: 42 });
     endSpan(span);
     await tracing!.stop();
@@ -58,6 +75,19 @@ describe('tracing', () => {
     await tracing!.stop();
     tracing = undefined;
     expect(otlp.spans.map((s) => [s.name, s.traceId, s.parentSpanId])).toEqual([['joined', '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7']]);
+  });
+
+  it('logs an export the endpoint refuses, without the headers it was sent with', async () => {
+    receiver = await startFakeOtlp();
+    const { log, lines } = capturing();
+    const secret = 'collector-secret-9f8e7d';
+    tracing = startTracing(tracesConfig.parse({ endpoint: `${receiver.endpoint}/nowhere`, headers: { authorization: secret } }), 'unit', log);
+    endSpan(startSpan('lost', SpanKind.INTERNAL));
+    await tracing!.stop();
+    tracing = undefined;
+    expect(receiver.spans).toEqual([]);
+    expect(lines.join('')).toMatch(/"level":"warn".*traces: /);
+    expect(lines.join('')).not.toContain(secret);
   });
 
   it('refuses a bad value at start-up, naming the key', () => {

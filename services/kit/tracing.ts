@@ -1,4 +1,16 @@
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import {
+  context,
+  diag,
+  DiagLogLevel,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -7,6 +19,7 @@ import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, Trace
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { z } from 'zod';
 import { asGatewayError } from './errors.js';
+import type { Logger } from './log.js';
 
 export { SpanKind, SpanStatusCode, type Span };
 
@@ -62,9 +75,12 @@ export interface Tracing {
  * Starts tracing in this process when the config names an endpoint; undefined
  * (no exporter, no context manager, no-op helpers) when it does not.
  */
-export function startTracing(config: TracesConfig, serviceName: string): Tracing | undefined {
+export function startTracing(config: TracesConfig, serviceName: string, log: Logger): Tracing | undefined {
   if (!config.endpoint) return undefined;
   if (active) throw new Error('tracing is already started in this process');
+  // The SDK's own trouble (an export the endpoint refused or never answered) is logged, not dropped.
+  const warn = (message: string, ...args: unknown[]) => log.warn({ detail: args.map(String).join(' ') }, `traces: ${message}`);
+  diag.setLogger({ error: warn, warn, info: () => {}, debug: () => {}, verbose: () => {} }, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampleRatio) }),
@@ -81,8 +97,10 @@ export function startTracing(config: TracesConfig, serviceName: string): Tracing
   return {
     async stop() {
       active = undefined;
-      await provider.shutdown();
+      // The last export failing must not fail the shutdown: the spans are lost, and said to be.
+      await provider.shutdown().catch((err: unknown) => log.warn({ reason: (err as Error).message }, 'traces: the last spans could not be exported'));
       context.disable();
+      diag.disable();
     },
   };
 }
