@@ -133,6 +133,24 @@ describe('traces: one request across six processes', () => {
     expect(everything).not.toContain(PROVIDER_KEY);
   });
 
+  it('traces a streamed answer through CompleteStream, its provider span ending with the stream', async () => {
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: `${PROMPT} streamed` }], stream: true })
+      .withResponse();
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe(`Fake OpenAI reply to: ${PROMPT} streamed`);
+    const traceId = await auditTraceId(response.headers.get('x-request-id')!);
+    const spans = await traceOf(traceId, (s) => s.some((x) => x.kind === CLIENT && x.name === 'chat gpt-4o-mini'));
+    const clientSpan = one(spans, { service: 'ingress', kind: CLIENT, name: 'gateway.v1.Routing/CompleteStream' });
+    const serverSpan = one(spans, { service: 'routing', kind: SERVER, name: 'gateway.v1.Routing/CompleteStream' });
+    expect(serverSpan.parentSpanId).toBe(clientSpan.spanId);
+    const provider = one(spans, { kind: CLIENT, name: 'chat gpt-4o-mini' });
+    expect(provider.parentSpanId).toBe(serverSpan.spanId);
+    expect(provider.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
+    expect(JSON.stringify(spans)).not.toContain(PROMPT);
+  });
+
   it('keeps the trace id of an incoming traceparent, in the spans and in the audit row', async () => {
     const callerTrace = '0af7651916cd43dd8448eb211c80319c';
     const callerSpan = 'b7ad6b7169203331';
