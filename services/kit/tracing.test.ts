@@ -77,6 +77,24 @@ describe('tracing', () => {
     expect(otlp.spans.map((s) => [s.name, s.traceId, s.parentSpanId])).toEqual([['joined', '4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7']]);
   });
 
+  it('records nothing of a caller that says not sampled, even at sampleRatio 1', async () => {
+    const otlp = await traced(1);
+    const notSampled = SAMPLED_PARENT.replace(/-01$/, '-00');
+    const span = startSpan(
+      'declined',
+      SpanKind.SERVER,
+      {},
+      extractContext((key) => (key === 'traceparent' ? notSampled : undefined)),
+    );
+    // The caller's trace id is kept, for the events and the audit row.
+    expect(traceIdOf(span)).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    endSpan(span);
+    endSpan(startSpan('recorded', SpanKind.SERVER));
+    await tracing!.stop();
+    tracing = undefined;
+    expect(otlp.spans.map((s) => s.name)).toEqual(['recorded']);
+  });
+
   it('logs an export the endpoint refuses, without the headers it was sent with', async () => {
     receiver = await startFakeOtlp();
     const { log, lines } = capturing();
