@@ -14,7 +14,7 @@ import {
 import { cancelledCall, fromServiceError, toServiceError } from './grpc-errors.js';
 import { callerServices, refusal, type Callers, type GrpcTls } from './grpc-tls.js';
 import type { Logger } from './log.js';
-import { endSpan, extractContext, injectContext, SpanKind, startRpcSpan, withSpan, type Span } from './tracing.js';
+import { endSpan, extractContext, injectContext, SpanKind, startRpcSpan, tracingOn, withSpan, type Span } from './tracing.js';
 
 export { errorOfRefusal, fromServiceError, refusalOf } from './grpc-errors.js';
 
@@ -111,6 +111,7 @@ export function grpcImplementation<S extends Record<string, AnyMethod>>(
 
 /** The server span of a call, a child of the caller's span its metadata carries; undefined when tracing is off. */
 function serverSpan(path: string, metadata: Metadata): Span | undefined {
+  if (!tracingOn()) return undefined;
   return startRpcSpan(
     path,
     SpanKind.SERVER,

@@ -29,11 +29,7 @@ function isCompletions(translation: Translation): translation is CompletionsTran
 export async function callForAnswer(translation: Translation, target: Target): Promise<Answer> {
   if (!tracingOn()) return answerFrom(translation, target);
   const native = isCompletions(translation) && target.deployment.provider.completions !== undefined;
-  const span = startProviderSpan(
-    native ? 'text_completion' : 'chat',
-    target,
-    native ? (translation as CompletionsTranslation).native.prompt : translation.chat.messages,
-  );
+  const span = providerSpan(translation, target, native);
   try {
     const answer = await answerFrom(translation, target);
     const body = answer.kind === 'chat' ? answer.response : answer.body;
@@ -47,6 +43,12 @@ export async function callForAnswer(translation: Translation, target: Target): P
     endProviderSpan(span, {}, err);
     throw err;
   }
+}
+
+/** The span of a provider call: a native completions call (its prompt) or a chat one (its messages). */
+function providerSpan(translation: Translation, target: Target, native: boolean) {
+  const input = native ? (translation as CompletionsTranslation).native.prompt : translation.chat.messages;
+  return startProviderSpan(native ? 'text_completion' : 'chat', target, input);
 }
 
 async function answerFrom(translation: Translation, target: Target): Promise<Answer> {
@@ -83,11 +85,7 @@ export async function callForEmbeddings(request: EmbeddingsRequest, target: Targ
 export async function openStream(translation: Translation, target: Target, timeouts: Timeouts): Promise<OpenStream> {
   const { provider, model } = target.deployment;
   const native = isCompletions(translation) && provider.completionsStream !== undefined;
-  const span = startProviderSpan(
-    native ? 'text_completion' : 'chat',
-    target,
-    native ? (translation as CompletionsTranslation).native.prompt : translation.chat.messages,
-  );
+  const span = providerSpan(translation, target, native);
   const attempt = new AbortController();
   const signal = AbortSignal.any([target.signal, attempt.signal]);
   let iterator: AsyncIterator<ChatChunk | Record<string, unknown>>;

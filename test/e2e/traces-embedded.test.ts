@@ -53,7 +53,12 @@ describe('traces: embedded mode, content included', () => {
     });
     const spans = await eventually('the spans of the trace', async () => {
       const found = otlp.spans.filter((s) => s.traceId === row.trace_id);
-      return found.filter((s) => s.kind === CONSUMER).length === 2 ? found : undefined;
+      // One process, but spans are exported as they end, in batches: wait for the last of each kind.
+      const names = new Set(found.map((s) => s.name));
+      const all =
+        found.filter((s) => s.kind === CONSUMER).length === 2 &&
+        ['POST /v1/chat/completions', 'chat gpt-4o-mini', 'publish request.completed'].every((n) => names.has(n));
+      return all ? found : undefined;
     });
     const byName = (name: string): ReceivedSpan => {
       const found = spans.filter((s) => s.name === name);
