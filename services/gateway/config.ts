@@ -10,6 +10,7 @@ import { isExactPrice, MONEY_DECIMALS, PRICE_DECIMALS } from '../kit/pricing/mon
 import { perUnit } from '../kit/pricing/units.js';
 import { describePorts } from '../kit/ports.js';
 import { guardrailsConfigSchema } from '../kit/guardrails/index.js';
+import { tracesConfig } from '../kit/tracing.js';
 
 const port = () => z.number().int().min(0).max(65_535);
 /** A price the ledger holds exactly: a whole number of pico-dollars per token (services/kit/pricing/money.ts). */
@@ -290,6 +291,13 @@ export const gatewayConfig = z.strictObject({
         .describe(
           'Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals), per image (images) and per search unit (searchUnit), by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).',
         ),
+    })
+    .prefault({}),
+  telemetry: z
+    .strictObject({
+      traces: tracesConfig.describe(
+        'OpenTelemetry traces (docs/operations.md#traces): one trace per request across every service, exported over OTLP/HTTP. Off unless endpoint is set.',
+      ),
     })
     .prefault({}),
   guardrails: guardrailsConfigSchema.describe(

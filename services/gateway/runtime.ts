@@ -14,6 +14,7 @@ import { GrpcServer } from '../kit/grpc.js';
 import { GrpcTls } from '../kit/grpc-tls.js';
 import type { Logger } from '../kit/log.js';
 import { createMetricsRegistry } from '../kit/metrics.js';
+import { startTracing } from '../kit/tracing.js';
 import { processPorts } from '../kit/ports.js';
 import { Pricing } from '../kit/pricing/index.js';
 import { SecretStore } from '../kit/secrets/store.js';
@@ -123,8 +124,15 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     clients.close();
     secrets.stop();
     if (ops) await new Promise((done) => ops!.close(done));
+    await tracing?.stop();
   };
 
+  // A process running every service is "gateway" to a trace backend; one running some, their names ("audit,metering").
+  const tracing = startTracing(
+    config.telemetry.traces,
+    services.length === SERVICE_NAMES.length ? 'gateway' : services.join(','),
+    log.child({ component: 'traces' }),
+  );
   try {
     for (const name of startOrder(services)) {
       const module = MODULES[name] as (typeof MODULES)[ServiceName];

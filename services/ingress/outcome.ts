@@ -109,6 +109,7 @@ export class OutcomeRecorder {
       this.log.debug(
         {
           requestId: context.requestId,
+          traceId: context.traceId,
           keyId: context.actor?.keyId,
           endpoint: outcome.endpoint,
           model: outcome.model,

@@ -6,6 +6,7 @@ import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { errorOfRefusal } from '../kit/grpc.js';
 import { presentedKey } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
+import { traceIdOf } from '../kit/tracing.js';
 import type { Logger } from '../kit/log.js';
 import { hashSecret } from '../kit/secrets/keys.js';
 import type { ClientsOf } from '../kit/service.js';
@@ -143,7 +144,12 @@ export class InboundRequest {
     private readonly reply: FastifyReply,
     readonly endpoint: string,
   ) {
-    this.context = { requestId: request.id, traceId: traceIdFrom(request.headers.traceparent), actor: undefined, sourceAddress: request.ip };
+    this.context = {
+      requestId: request.id,
+      traceId: traceIdOf(request.traceSpan) ?? traceIdFrom(request.headers.traceparent),
+      actor: undefined,
+      sourceAddress: request.ip,
+    };
     request.inbound = this;
     if (deps.emitReceived) deps.events.emit(requestEvent(EventType.requestReceived, { service: 'ingress', context: this.context }, receivedOutcome(endpoint)));
   }

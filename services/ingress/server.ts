@@ -3,6 +3,7 @@ import { errorBody, familyOf, type ApiFamily } from '../kit/api-errors.js';
 import type { GatewayError } from '../kit/errors.js';
 import { createHttpServer } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
+import { traceHttpServer } from '../kit/tracing-http.js';
 import { modelEndpoint } from './api.js';
 import { directEndpoint } from './direct.js';
 import type { IngressConfig } from './config.js';
@@ -57,6 +58,7 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
     onClientError: (error, client) => recordUnreadable(deps, error, client),
   });
   app.decorateRequest('inbound', null);
+  traceHttpServer(app);
 
   const schemas = bodySchemas(config.limits);
   for (const prefix of ['/v1', '']) {

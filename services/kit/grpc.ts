@@ -14,6 +14,7 @@ import {
 import { cancelledCall, fromServiceError, toServiceError } from './grpc-errors.js';
 import { callerServices, refusal, type Callers, type GrpcTls } from './grpc-tls.js';
 import type { Logger } from './log.js';
+import { endSpan, extractContext, injectContext, SpanKind, startRpcSpan, tracingOn, withSpan, type Span } from './tracing.js';
 
 export { errorOfRefusal, fromServiceError, refusalOf } from './grpc-errors.js';
 
@@ -73,7 +74,8 @@ export function grpcImplementation<S extends Record<string, AnyMethod>>(
         const abort = new AbortController();
         const cancelled = () => abort.abort();
         call.on('cancelled', cancelled);
-        void pipeStream(fn(call.request, { signal: abort.signal }) as AsyncIterable<unknown>, call, abort.signal, log).finally(() =>
+        const span = serverSpan(method.path, call.metadata);
+        void withSpan(span, () => pipeStream(fn(call.request, { signal: abort.signal }) as AsyncIterable<unknown>, call, abort.signal, log, span)).finally(() =>
           call.off('cancelled', cancelled),
         );
       };
@@ -90,9 +92,16 @@ export function grpcImplementation<S extends Record<string, AnyMethod>>(
           call.off('cancelled', cancelled);
           callback(err, response);
         };
-        (fn(call.request, { signal: abort.signal }) as Promise<unknown>).then(
-          (response) => answer(null, response),
-          (err: unknown) => answer(toServiceError(err, log)),
+        const span = serverSpan(method.path, call.metadata);
+        (withSpan(span, () => fn(call.request, { signal: abort.signal })) as Promise<unknown>).then(
+          (response) => {
+            endSpan(span);
+            answer(null, response);
+          },
+          (err: unknown) => {
+            endSpan(span, err);
+            answer(toServiceError(err, log));
+          },
         );
       };
     }
@@ -100,14 +109,39 @@ export function grpcImplementation<S extends Record<string, AnyMethod>>(
   return handlers;
 }
 
-async function pipeStream(source: AsyncIterable<unknown>, call: ServerWritableStream<unknown, unknown>, signal: AbortSignal, log: Logger): Promise<void> {
+/** The server span of a call, a child of the caller's span its metadata carries; undefined when tracing is off. */
+function serverSpan(path: string, metadata: Metadata): Span | undefined {
+  if (!tracingOn()) return undefined;
+  return startRpcSpan(
+    path,
+    SpanKind.SERVER,
+    extractContext((key) => metadata.get(key)[0]?.toString()),
+  );
+}
+
+/** Metadata carrying the active trace context (when tracing is on). */
+function callMetadata(span: Span | undefined): Metadata {
+  const metadata = new Metadata();
+  if (span) withSpan(span, () => injectContext((key, value) => metadata.set(key, value)));
+  return metadata;
+}
+
+async function pipeStream(
+  source: AsyncIterable<unknown>,
+  call: ServerWritableStream<unknown, unknown>,
+  signal: AbortSignal,
+  log: Logger,
+  span: Span | undefined,
+): Promise<void> {
   try {
     for await (const item of source) {
-      if (signal.aborted) return;
+      if (signal.aborted) return endSpan(span);
       if (!call.write(item)) await new Promise<void>((resolve) => call.once('drain', resolve));
     }
     call.end();
+    endSpan(span);
   } catch (err) {
+    endSpan(span, err);
     // grpc-js ends a server stream with an error status on 'error'; destroy() would end it without one, and the caller would wait forever.
     if (!signal.aborted) call.emit('error', toServiceError(err, log));
   }
@@ -149,18 +183,25 @@ function unaryCall(
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(cancelledCall(target));
     const onAbort = () => call.cancel();
+    const span = startRpcSpan(method.path, SpanKind.CLIENT);
     const call = withoutCallerStack(() =>
       client.makeUnaryRequest(
         method.path,
         serialize,
         method.responseDeserialize,
         request,
-        new Metadata(),
+        callMetadata(span),
         { deadline: Date.now() + deadlineMs },
         (err, response) => {
           signal?.removeEventListener('abort', onAbort);
-          if (err) reject(fromServiceError(err, target));
-          else resolve(response);
+          if (err) {
+            const error = fromServiceError(err, target);
+            endSpan(span, error);
+            reject(error);
+          } else {
+            endSpan(span);
+            resolve(response);
+          }
         },
       ),
     );
@@ -176,14 +217,18 @@ async function* clientStream(
   callOptions: CallOptions,
   target: string,
 ): AsyncIterable<unknown> {
-  const call = withoutCallerStack(() => client.makeServerStreamRequest(method.path, serialize, method.responseDeserialize, request, new Metadata(), {}));
+  const span = startRpcSpan(method.path, SpanKind.CLIENT);
+  const call = withoutCallerStack(() => client.makeServerStreamRequest(method.path, serialize, method.responseDeserialize, request, callMetadata(span), {}));
   const onAbort = () => call.cancel();
   callOptions.signal?.addEventListener('abort', onAbort, { once: true });
+  let failure: Error | undefined;
   try {
     for await (const item of call) yield item;
   } catch (err) {
-    throw fromServiceError(err as ServiceError, target);
+    failure = fromServiceError(err as ServiceError, target);
+    throw failure;
   } finally {
+    endSpan(span, failure);
     callOptions.signal?.removeEventListener('abort', onAbort);
     call.cancel();
   }

@@ -14,6 +14,7 @@ import { refusedValueError } from './db/storable.js';
 import { asGatewayError, GatewayError } from './errors.js';
 import { newRequestId } from './ids.js';
 import type { Logger } from './log.js';
+import { traceIdOf } from './tracing.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -93,8 +94,11 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
 
   app.setErrorHandler((err: FastifyError | GatewayError, request, reply) => {
     const error = toGatewayError(err, request, options);
-    if (error.code === 'internal_error') request.log.error({ err, detail: error.detail }, 'request failed');
-    else if (error.status >= 500) request.log.warn({ code: error.code, status: error.status, reason: error.message, detail: error.detail }, 'request failed');
+    // traceId: the request's trace, with traces on (none otherwise; its audit row has it either way).
+    const traceId = traceIdOf(request.traceSpan);
+    if (error.code === 'internal_error') request.log.error({ err, detail: error.detail, traceId }, 'request failed');
+    else if (error.status >= 500)
+      request.log.warn({ code: error.code, status: error.status, reason: error.message, detail: error.detail, traceId }, 'request failed');
     options.onError?.(error, request, reply);
     void reply.code(error.status).headers(error.headers).send(render(error, request));
   });

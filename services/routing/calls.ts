@@ -7,6 +7,8 @@ import { ProviderError, type Timeouts } from './providers/types.js';
 import { GatewayError } from '../kit/errors.js';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import type { Target } from './router/router.js';
+import { endProviderSpan, startProviderSpan } from './provider-span.js';
+import { tracingContent, tracingOn } from '../kit/tracing.js';
 
 /** A whole answer: from chat, or from a provider's native completions API. */
 export type Answer = { kind: 'chat'; response: ChatResponse } | { kind: 'native'; body: Record<string, unknown> };
@@ -23,8 +25,33 @@ function isCompletions(translation: Translation): translation is CompletionsTran
   return 'native' in translation;
 }
 
-/** One provider call for a whole answer, in the API the deployment's provider serves best. */
+/** One provider call for a whole answer, in the API the deployment's provider serves best; traced as a GenAI span. */
 export async function callForAnswer(translation: Translation, target: Target): Promise<Answer> {
+  if (!tracingOn()) return answerFrom(translation, target);
+  const native = isCompletions(translation) && target.deployment.provider.completions !== undefined;
+  const span = providerSpan(translation, target, native);
+  try {
+    const answer = await answerFrom(translation, target);
+    const body = answer.kind === 'chat' ? answer.response : answer.body;
+    endProviderSpan(span, {
+      model: body.model,
+      usage: body.usage as OpenAIUsage | undefined,
+      output: answer.kind === 'chat' ? answer.response.choices : body.choices,
+    });
+    return answer;
+  } catch (err) {
+    endProviderSpan(span, {}, err);
+    throw err;
+  }
+}
+
+/** The span of a provider call: a native completions call (its prompt) or a chat one (its messages). */
+function providerSpan(translation: Translation, target: Target, native: boolean) {
+  const input = native ? (translation as CompletionsTranslation).native.prompt : translation.chat.messages;
+  return startProviderSpan(native ? 'text_completion' : 'chat', target, input);
+}
+
+async function answerFrom(translation: Translation, target: Target): Promise<Answer> {
   const { provider, model } = target.deployment;
   if (isCompletions(translation)) {
     if (provider.completions) {
@@ -57,48 +84,65 @@ export async function callForEmbeddings(request: EmbeddingsRequest, target: Targ
  */
 export async function openStream(translation: Translation, target: Target, timeouts: Timeouts): Promise<OpenStream> {
   const { provider, model } = target.deployment;
+  const native = isCompletions(translation) && provider.completionsStream !== undefined;
+  const span = providerSpan(translation, target, native);
   const attempt = new AbortController();
   const signal = AbortSignal.any([target.signal, attempt.signal]);
-  const source: AsyncIterable<ChatChunk | Record<string, unknown>> =
-    isCompletions(translation) && provider.completionsStream
-      ? await provider.completionsStream({ request: { ...translation.native, model }, credential: target.credential, signal })
-      : await provider.chatStream({ request: { ...translation.chat, model }, credential: target.credential, signal });
-  const iterator = source[Symbol.asyncIterator]();
-  let timer: NodeJS.Timeout | undefined;
-  const stalled = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      attempt.abort();
-      reject(new ProviderError('timeout', provider.name, `Provider ${provider.name} sent no data within ${timeouts.firstByteMs} ms.`));
-    }, timeouts.firstByteMs);
-  });
+  let iterator: AsyncIterator<ChatChunk | Record<string, unknown>>;
   let first: IteratorResult<ChatChunk | Record<string, unknown>>;
   try {
-    first = await Promise.race([iterator.next(), stalled]);
-  } finally {
-    clearTimeout(timer);
+    const source: AsyncIterable<ChatChunk | Record<string, unknown>> = native
+      ? await provider.completionsStream!({ request: { ...(translation as CompletionsTranslation).native, model }, credential: target.credential, signal })
+      : await provider.chatStream({ request: { ...translation.chat, model }, credential: target.credential, signal });
+    iterator = source[Symbol.asyncIterator]();
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        attempt.abort();
+        reject(new ProviderError('timeout', provider.name, `Provider ${provider.name} sent no data within ${timeouts.firstByteMs} ms.`));
+      }, timeouts.firstByteMs);
+    });
+    try {
+      first = await Promise.race([iterator.next(), stalled]);
+    } finally {
+      clearTimeout(timer);
+    }
+  } catch (err) {
+    endProviderSpan(span, {}, err);
+    throw err;
   }
   // The provider is busy with this call until the stream ends (chunks() aborts the attempt) or the client goes away.
   target.heldUntil = signal;
 
-  const native = isCompletions(translation) && provider.completionsStream !== undefined;
   let usage: OpenAIUsage | undefined;
+  let answerModel: unknown;
   const assembler = new ChatAssembler();
   const output = new OutputGuard(translation.chat, provider.name);
   async function* chunks() {
+    let failure: unknown;
     try {
       for (let next = first; !next.done; next = await iterator.next()) {
         const value = next.value as ChatChunk;
         if (value.usage) usage = value.usage;
+        answerModel ??= value.model;
         const chunk = native ? chunkFromNative(value) : value;
         output.add(chunk);
         assembler.add(chunk);
         yield value;
       }
+    } catch (err) {
+      failure = err;
+      throw err;
     } finally {
       attempt.abort();
+      endProviderSpan(span, { model: answerModel, usage, output: tracingContent() ? assembler.response()?.choices : undefined }, failure);
     }
   }
-  return { events: native ? passThrough(chunks(), translation) : translation.stream(chunks()), usage: () => usage, answer: () => assembler.response() };
+  return {
+    events: native ? passThrough(chunks(), translation as CompletionsTranslation) : translation.stream(chunks()),
+    usage: () => usage,
+    answer: () => assembler.response(),
+  };
 }
 
 /** Native completions chunks go to the client as they are, minus the usage chunk it did not ask for. */

@@ -28,6 +28,8 @@ export interface EventMessage {
   id: string;
   /** Events in the message; 1 means a plain Event, without the batch header. */
   count: number;
+  /** The events themselves, for their trace context (event-traces.ts). */
+  events: readonly Event[];
   data: Uint8Array;
 }
 
@@ -60,10 +62,10 @@ export function packEvents(events: readonly Event[], maxBytes = MAX_MESSAGE_BYTE
 
 function messageOf(events: Event[], encoded: Uint8Array[]): EventMessage {
   const first = events[0]!;
-  if (events.length === 1) return { type: first.type, id: first.id, count: 1, data: encoded[0]! };
+  if (events.length === 1) return { type: first.type, id: first.id, count: 1, events, data: encoded[0]! };
   const writer = new BinaryWriter();
   for (const bytes of encoded) writer.uint32(EVENTS_TAG).bytes(bytes);
-  return { type: first.type, id: `${first.id}..${events.at(-1)!.id}`, count: events.length, data: writer.finish() };
+  return { type: first.type, id: `${first.id}..${events.at(-1)!.id}`, count: events.length, events, data: writer.finish() };
 }
 
 /** The events of a message: an EventBatch when it carries the batch header, else one Event. */

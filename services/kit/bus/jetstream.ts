@@ -16,6 +16,7 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Event } from '../events.js';
 import { BATCH_HEADER, MAX_MESSAGE_BYTES, packEvents, unpackEvents } from './event-messages.js';
+import { readTraceHeaders, traceHeaders, tracedHandler } from './event-traces.js';
 import type { Logger } from '../log.js';
 import { AckedPublisher } from './jetstream-publish.js';
 import { withoutCredentials, type NatsAccess } from './nats-access.js';
@@ -147,9 +148,11 @@ export class JetStreamBus implements EventBus {
     const maxBytes = Math.min(MAX_MESSAGE_BYTES, (this.streamMaxMsgSize > 0 ? Math.min(maxPayload, this.streamMaxMsgSize) : maxPayload) / 2);
     const messages = packEvents(events, maxBytes);
     const outcomes = await Promise.allSettled(
-      messages.map((message) =>
-        this.publisher.publish(this.subject(message.type), message.data, message.id, message.count > 1 ? { [BATCH_HEADER]: String(message.count) } : undefined),
-      ),
+      messages.map((message) => {
+        const batch = message.count > 1 ? { [BATCH_HEADER]: String(message.count) } : undefined;
+        const traced = traceHeaders(message.events);
+        return this.publisher.publish(this.subject(message.type), message.data, message.id, traced ? { ...batch, ...traced } : batch);
+      }),
     );
     // The first failure in publish order; a refusal says where, so the publisher can set aside just that event.
     let at = 0;
@@ -166,7 +169,7 @@ export class JetStreamBus implements EventBus {
     const messages = await consumer.consume({ max_messages: options.maxBatch * 2 });
     const state = { stopping: false };
     const log = this.log.child({ consumer: options.name });
-    const done = this.runBatches(messages, options.maxBatch, handler, log, state);
+    const done = this.runBatches(messages, options.maxBatch, tracedHandler(options.name, handler), log, state);
     const handle: DurableConsumer = {
       stop: async () => {
         state.stopping = true;
@@ -282,6 +285,7 @@ export class JetStreamBus implements EventBus {
     const type = msg.subject.slice(this.subject('').length);
     const forged = events.find((event) => event.type !== type);
     if (forged) throw new Error(`an event of type ${forged.type} arrived on ${msg.subject}`);
+    readTraceHeaders(events, (name) => msg.headers?.get(name));
     return events;
   }
 

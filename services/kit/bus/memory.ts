@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Event } from '../events.js';
 import type { Logger } from '../log.js';
+import { tracedHandler } from './event-traces.js';
 import { Pause } from './pause.js';
 import { retryDelayMs, subjectMatches, type BatchHandler, type ConsumeOptions, type Consumer, type DurableConsumer, type EventBus } from './types.js';
 
@@ -61,7 +62,7 @@ export class MemoryBus implements EventBus {
 
   async consume(options: ConsumeOptions, handler: BatchHandler): Promise<DurableConsumer> {
     if (this.consumers.has(options.name)) throw new Error(`consumer ${options.name} already exists in this process`);
-    const consumer = new MemoryConsumer(options, handler, this.log.child({ consumer: options.name }), this.batchLingerMs);
+    const consumer = new MemoryConsumer(options, tracedHandler(options.name, handler), this.log.child({ consumer: options.name }), this.batchLingerMs);
     this.consumers.set(options.name, consumer);
     return {
       stop: async () => {

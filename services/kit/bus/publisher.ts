@@ -6,6 +6,7 @@ import { readOnScrape } from '../metrics.js';
 import { TurnBatch } from '../turn-batch.js';
 import type { DeadLetterFile } from './dead-letter-file.js';
 import { boundedEvent, reducedEvent } from './event-bounds.js';
+import { tracePublish } from './event-traces.js';
 import { mayPublish } from './nats-permissions.js';
 import { isolatingRefused, refusedByBus } from './refusals.js';
 import type { Spool } from './spool.js';
@@ -164,6 +165,7 @@ export class EventPublisher {
     if (!mayPublish(event.service, event.type))
       throw new Error(`${event.service} emitted ${event.type}, which it may not publish (BUS_USE in nats-permissions.ts)`);
     const bounded = boundedEvent(event);
+    tracePublish(bounded);
     if (this.spool && (this.spool.backlog || !this.bus.connected())) {
       this.toSpool(bounded, waiter);
       return;
