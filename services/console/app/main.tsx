@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, can, onSignedOut, type Caller, type Permission } from './api.js';
 import { AuditPage } from './audit.js';
 import { BudgetsPage } from './budgets.js';
+import { GuardrailsPage } from './guardrails.js';
 import { KeysPage } from './keys.js';
 import { ProvidersPage } from './providers.js';
 import { RequestsPage } from './requests.js';
@@ -22,6 +23,7 @@ const PAGES = {
   spend: { title: 'Spend', needs: 'read' },
   requests: { title: 'Live requests', needs: 'read' },
   providers: { title: 'Providers', needs: 'read' },
+  guardrails: { title: 'Guardrails', needs: 'read' },
   audit: { title: 'Audit', needs: 'audit' },
 } satisfies Record<string, { title: string; needs: Permission }>;
 type PageName = keyof typeof PAGES;
@@ -84,6 +86,8 @@ function Shell({ caller, onSignedOut }: { caller: Caller; onSignedOut: () => voi
           <AuditPage />
         ) : page === 'providers' ? (
           <ProvidersPage canManage={can(caller, 'manage_routing')} />
+        ) : page === 'guardrails' ? (
+          <GuardrailsPage canManage={can(caller, 'manage_routing')} />
         ) : page === 'requests' ? (
           <RequestsPage canAudit={can(caller, 'audit')} />
         ) : page === 'teams' ? (
