@@ -65,12 +65,14 @@ export const ROLLUPS_MIGRATION = `
     ${DIMENSIONS.map((d) => `${d} text NOT NULL`).join(', ')},
     ${MEASURES.map(([c, type]) => `${c} ${type} NOT NULL`).join(', ')},
     PRIMARY KEY (${KEY})
-  ) WITH (fillfactor = 80);
-  CREATE INDEX ${TABLES[grain]}_key ON ${TABLES[grain]} (key_id, bucket);
-  CREATE INDEX ${TABLES[grain]}_team ON ${TABLES[grain]} (team_id, bucket);
-  CREATE INDEX ${TABLES[grain]}_customer ON ${TABLES[grain]} (customer_id, bucket);`,
+  ) WITH (fillfactor = 80);`,
     )
     .join('\n')}
+
+  -- A report reads at most two days of hours (its range's ends), by bucket: only the days need the filters' indexes.
+  CREATE INDEX usage_rollup_daily_key ON usage_rollup_daily (key_id, bucket);
+  CREATE INDEX usage_rollup_daily_team ON usage_rollup_daily (team_id, bucket);
+  CREATE INDEX usage_rollup_daily_customer ON usage_rollup_daily (customer_id, bucket);
 
   CREATE FUNCTION usage_rollups_add() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
   BEGIN
