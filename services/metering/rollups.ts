@@ -51,6 +51,10 @@ function added(source: string, grain: Grain): string {
     ON CONFLICT (${KEY}) DO UPDATE SET ${MEASURES.map(([c]) => `${c} = r.${c} + EXCLUDED.${c}`).join(', ')};`;
 }
 
+/** The rollups filled from the ledger's rows, as an upgrade does (bench:records times it). */
+export const BACKFILL = `${added('usage_records', 'hour')}
+  ${added('usage_records', 'day')}`;
+
 /**
  * Metering migration 9. The trigger comes before the back-fill: CREATE TRIGGER locks the ledger against inserts
  * until the migration commits, so every row is summed once, by the back-fill or by the trigger. The trigger's
@@ -87,8 +91,7 @@ export const ROLLUPS_MIGRATION = `
   CREATE TRIGGER usage_rollups AFTER INSERT ON usage_records REFERENCING NEW TABLE AS inserted
     FOR EACH STATEMENT EXECUTE FUNCTION usage_rollups_add();
 
-  ${added('usage_records', 'hour')}
-  ${added('usage_records', 'day')}`;
+  ${BACKFILL}`;
 
 /** The sums of a report over rollup-shaped rows, as spend.ts reads them (money as exact text). */
 export const ROLLUP_REPORT_MEASURES = MEASURES.filter(([c]) => !['failed_requests', 'total_tokens', 'cache_write_1h_tokens', 'billed_quantity'].includes(c))
