@@ -84,26 +84,16 @@ export class SpendReader {
     equalities(query); // refuses a malformed from or to as the ledger's report does
     const source = rollupSource(query, equalities(query, false));
     if (!source) return this.spendFromLedger(query);
-    const { dims, rows, total } = await groupedTotals(this.db, {
-      table: source.table,
-      dimensions: DIMENSIONS,
-      measures: ROLLUP_REPORT_MEASURES,
-      groupBy: query.groupBy,
-      where: { sql: '', params: source.params },
-    });
-    return { rows: rows.map((r) => toRow(r, dims)), total: toRow(total, []) };
+    return this.report({ table: source.table, measures: ROLLUP_REPORT_MEASURES, groupBy: query.groupBy, where: { sql: '', params: source.params } });
   }
 
   /** From the ledger's rows alone: the reports by tag, and the reference the rollups are tested against. */
-  async spendFromLedger(query: SpendQuery): Promise<SpendReport> {
-    const { dims, rows, total } = await groupedTotals(this.db, {
-      table: 'usage_records',
-      dimensions: DIMENSIONS,
-      joins: JOINS,
-      measures: MEASURES,
-      groupBy: query.groupBy,
-      where: filters(query),
-    });
+  spendFromLedger(query: SpendQuery): Promise<SpendReport> {
+    return this.report({ table: 'usage_records', joins: JOINS, measures: MEASURES, groupBy: query.groupBy, where: filters(query) });
+  }
+
+  private async report(options: Omit<Parameters<typeof groupedTotals>[1], 'dimensions'>): Promise<SpendReport> {
+    const { dims, rows, total } = await groupedTotals(this.db, { ...options, dimensions: DIMENSIONS });
     return { rows: rows.map((r) => toRow(r, dims)), total: toRow(total, []) };
   }
 
