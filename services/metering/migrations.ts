@@ -2,6 +2,7 @@ import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetterTables } from '
 import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
 import { PARTITION_FUNCTIONS, partitionLedger, RETENTION_FLOOR_FUNCTION } from './partitions.js';
+import { ROLLUPS_MIGRATION } from './rollups.js';
 import { toolCallMigrations } from './tool-calls.js';
 
 export const meteringMigrations: Migration[] = [
@@ -117,11 +118,16 @@ export const meteringMigrations: Migration[] = [
     description: "partitions kept for the owner's retention floor at least",
     sql: RETENTION_FLOOR_FUNCTION,
   },
+  {
+    version: 9,
+    description: 'spend rollups by hour and day, kept by a trigger, filled from the ledger',
+    sql: ROLLUPS_MIGRATION,
+  },
 ];
 
 /**
- * Metering works as <database>_metering: it appends and reads usage and tool-call rows (never changes one), keeps
- * its dead letters, and keeps the ledgers' partitions through the one function that may (partitions.ts).
+ * Metering works as <database>_metering: it appends and reads usage and tool-call rows (never changes one), reads the
+ * spend rollups, keeps its dead letters, and keeps the ledgers' partitions through the one function that may (partitions.ts).
  */
 export const meteringDatabase: DatabasePlan = {
   components: [
@@ -133,6 +139,8 @@ export const meteringDatabase: DatabasePlan = {
     metering: {
       grants: [
         ...tableGrants('SELECT, INSERT', ['usage_records', 'tool_call_records']),
+        // The rollups are kept by the owner's trigger on usage_records (rollups.ts): metering only reads them.
+        ...tableGrants('SELECT', ['usage_rollup_hourly', 'usage_rollup_daily']),
         ...deadLetterTables,
         'EXECUTE ON FUNCTION metering_maintain_partitions(int, int)',
       ],

@@ -1,18 +1,19 @@
 /**
  * The usage ledger filled, then measured: rows written through the metering
  * writer's own statement in its batches (500, under its lock), spread over
- * three months, 2,000 keys, 200 teams, 50 customers and 12 models; then
+ * three months, 2,000 keys (--keys) calling one model each, 200 teams, 50 customers and 12 models; then
  *
  * - bytes on disk per row and per million rows, heap and indexes, partitioned
  *   and in the layout before partitioning (the same rows copied to a plain table
  *   with its old key and indexes);
- * - the admin API's spend reports over one month (SpendReader, as /admin/spend);
+ * - the ingest rate with the spend rollups kept by their trigger and without (the trigger disabled);
+ * - the admin API's spend reports over one month (SpendReader, as /admin/spend), from the rollups and from the rows;
  * - expiring the oldest month: its partition dropped by the metering role's
  *   function, against the old way, a DELETE from the plain table;
  * - then the audit log, filled with the same requests (records-audit.ts).
  *
  * In a database of its own on the server, dropped at the end.
- * Run: npm run bench:records [-- --rows 1000000 | --quick] (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)
+ * Run: npm run bench:records [-- --rows 1000000 | --quick] [--audit-only | --usage-only] (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -22,20 +23,30 @@ import { EventType, requestEvent } from '../../services/kit/events.js';
 import { createLogger } from '../../services/kit/log.js';
 import { Pricing } from '../../services/kit/pricing/index.js';
 import { meteringMigrations } from '../../services/metering/migrations.js';
+import { BACKFILL } from '../../services/metering/rollups.js';
 import { SpendReader } from '../../services/metering/spend.js';
 import { WRITE_LOCK, writeUsage } from '../../services/metering/writer.js';
 import { benchAuditLog } from './records-audit.js';
 
 const { values } = parseArgs({
-  options: { rows: { type: 'string', default: '1000000' }, quick: { type: 'boolean' }, 'audit-only': { type: 'boolean' }, help: { type: 'boolean' } },
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    quick: { type: 'boolean' },
+    'audit-only': { type: 'boolean' },
+    'usage-only': { type: 'boolean' },
+    keys: { type: 'string', default: '2000' },
+    help: { type: 'boolean' },
+  },
 });
 if (values.help) {
   console.log(
-    'npm run bench:records [-- --rows N | --quick] [--audit-only]   usage ledger and audit log: size, report and search time, expiry, over N rows (quick: 100,000)',
+    'npm run bench:records [-- --rows N | --quick] [--audit-only | --usage-only] [--keys 2000]   usage ledger and audit log: size, report and search time, expiry, over N rows (quick: 100,000)',
   );
   process.exit(0);
 }
 const ROWS = values.quick ? 100_000 : Number(values.rows);
+/** Fewer keys make traffic denser per key and hour, as a busier gateway's (the rollups' rows follow keys, not requests). */
+const KEYS = Number(values.keys);
 const BATCH = 500;
 const MONTHS = 3;
 const MODELS = [
@@ -74,8 +85,9 @@ const pick = <T>(list: T[], i: number) => list[i % list.length]!;
 function event(i: number) {
   const span = now.getTime() - monthStart(MONTHS - 1).getTime();
   const at = new Date(monthStart(MONTHS - 1).getTime() + Math.floor((i / ROWS) * span));
-  const key = (i * 7919) % 2000;
-  const model = pick(MODELS, (i * 31) % 97);
+  const key = (i * 7919) % KEYS;
+  // A key is an application: it calls its model, not all twelve.
+  const model = pick(MODELS, key);
   const prompt = 200 + ((i * 37) % 3000);
   const e = requestEvent(
     EventType.requestCompleted,
@@ -128,16 +140,23 @@ async function benchUsageLedger() {
   await migrate(db, 'metering', meteringMigrations, log);
   for (let back = 1; back < MONTHS; back++) await db.query("SELECT metering_add_partition('usage_records', $1)", [monthStart(back).toISOString()]);
 
-  let start = process.hrtime.bigint();
-  for (let i = 0; i < ROWS; i += BATCH) {
-    const events = Array.from({ length: Math.min(BATCH, ROWS - i) }, (_, j) => event(i + j));
-    await db.transaction((tx) => writeUsage(tx, events, (o) => pricing.price(o.served, o.usage)), WRITE_LOCK);
-  }
-  const ingest = ms(start);
-  await db.exec('VACUUM ANALYZE usage_records');
-  console.log(
-    `${ROWS.toLocaleString('en')} usage rows written in ${(ingest / 1000).toFixed(1)} s: ${Math.round(ROWS / (ingest / 1000)).toLocaleString('en')} rows/s (batches of ${BATCH}, under the writer's lock)`,
-  );
+  const ingest = async (label: string) => {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < ROWS; i += BATCH) {
+      const events = Array.from({ length: Math.min(BATCH, ROWS - i) }, (_, j) => event(i + j));
+      await db.transaction((tx) => writeUsage(tx, events, (o) => pricing.price(o.served, o.usage)), WRITE_LOCK);
+    }
+    const took = ms(start);
+    console.log(
+      `${ROWS.toLocaleString('en')} usage rows written ${label} in ${(took / 1000).toFixed(1)} s: ${Math.round(ROWS / (took / 1000)).toLocaleString('en')} rows/s (batches of ${BATCH}, under the writer's lock)`,
+    );
+  };
+  // The same rows twice: without the rollups (their trigger disabled, as the ledger was before them), then with.
+  await db.exec('ALTER TABLE usage_records DISABLE TRIGGER usage_rollups');
+  await ingest('without rollups');
+  await db.exec('TRUNCATE usage_records; ALTER TABLE usage_records ENABLE TRIGGER usage_rollups');
+  await ingest('with rollups');
+  await db.exec('VACUUM ANALYZE usage_records, usage_rollup_hourly, usage_rollup_daily');
 
   const widths = await db.query<Record<string, string>>(
     `SELECT avg(pg_column_size(u.*))::int AS row, avg(pg_column_size(model) + pg_column_size(provider) + pg_column_size(provider_model)
@@ -168,6 +187,12 @@ async function benchUsageLedger() {
     );
   }
 
+  for (const table of ['usage_rollup_hourly', 'usage_rollup_daily']) {
+    const s = await size(table);
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+    console.log(`${table}: ${rows[0]!.n.toLocaleString('en')} rows, heap ${mb(s.heap)}, indexes ${mb(s.indexes)}`);
+  }
+
   const reader = new SpendReader(db);
   const month = { from: monthStart(1).toISOString(), to: monthStart(0).toISOString() };
   const query = { ...month, groupBy: [] as string[], keyId: '', teamId: '', customerId: '', model: '', provider: '', tag: '' };
@@ -178,19 +203,45 @@ async function benchUsageLedger() {
     ["one key's month by day", { ...query, groupBy: ['day'], keyId: `vk_${(42).toString(36).padStart(20, 'x')}` }],
     ["one team's month by model", { ...query, groupBy: ['model'], teamId: 'team-7' }],
   ];
-  for (const [label, q] of reports) {
+  const timed = async (report: () => Promise<unknown>) => {
     const times: number[] = [];
     for (let run = 0; run < 3; run++) {
-      start = process.hrtime.bigint();
-      await reader.spend(q);
+      const start = process.hrtime.bigint();
+      await report();
       times.push(ms(start));
     }
-    console.log(`spend report, ${label}: ${times.map((t) => t.toFixed(0)).join(' / ')} ms (3 runs)`);
+    return `${times.map((t) => t.toFixed(0)).join(' / ')} ms`;
+  };
+  for (const [label, q] of reports) {
+    console.log(`spend report, ${label}: rollups ${await timed(() => reader.spend(q))}; rows ${await timed(() => reader.spendFromLedger(q))} (3 runs each)`);
   }
+  // A month whose edges are not whole hours: the rollups' days and hours, and the rows of its first and last minutes.
+  const ragged = {
+    ...query,
+    groupBy: ['team'],
+    from: new Date(monthStart(1).getTime() + 1_234_567).toISOString(),
+    to: new Date(monthStart(0).getTime() - 654_321).toISOString(),
+  };
+  console.log(
+    `spend report, a month by team from and to a minute: rollups ${await timed(() => reader.spend(ragged))}; rows ${await timed(() => reader.spendFromLedger(ragged))}`,
+  );
+
+  // An upgrade's back-fill (metering migration 9) over the same rows: the rollups emptied and filled again.
+  const everything = { ...query, from: '', to: '', groupBy: ['month'] };
+  const before = await reader.spend(everything);
+  await db.exec('TRUNCATE usage_rollup_hourly, usage_rollup_daily');
+  const filling = process.hrtime.bigint();
+  await db.exec(BACKFILL);
+  const filled = ms(filling);
+  const after = await reader.spend(everything);
+  if (JSON.stringify(after) !== JSON.stringify(before)) throw new Error('the back-filled rollups differ from those the trigger kept');
+  console.log(
+    `rollups back-filled from ${ROWS.toLocaleString('en')} rows (as an upgrade does) in ${(filled / 1000).toFixed(1)} s, the same as the trigger kept`,
+  );
 
   const oldest = monthStart(MONTHS - 1);
   const days = Math.floor((now.getTime() - monthStart(MONTHS - 2).getTime()) / 86_400_000);
-  start = process.hrtime.bigint();
+  let start = process.hrtime.bigint();
   const { rowCount } = await db.query('DELETE FROM usage_plain WHERE occurred_at < $1', [monthStart(MONTHS - 2).toISOString()]);
   const deleted = ms(start);
   start = process.hrtime.bigint();
@@ -203,7 +254,7 @@ async function benchUsageLedger() {
 
 try {
   if (!values['audit-only']) await benchUsageLedger();
-  await benchAuditLog({ db, log, rows: ROWS, batch: BATCH, event, monthStart, months: MONTHS, size });
+  if (!values['usage-only']) await benchAuditLog({ db, log, rows: ROWS, batch: BATCH, event, monthStart, months: MONTHS, size });
 } finally {
   await db.close();
   await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);

@@ -53,6 +53,8 @@ const OWNERS: Record<string, string[]> = {
   cache_entries: ['caching'],
   cache_purges: ['caching'],
   usage_records: ['metering'],
+  usage_rollup_hourly: ['metering'],
+  usage_rollup_daily: ['metering'],
   tool_call_records: ['metering'],
   audit_events: ['audit_maintainer', 'audit_writer'],
   audit_archives: ['audit_maintainer', 'audit_writer'],
@@ -175,6 +177,10 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     // Metering appends the spend ledger and reads it; it may not rewrite it.
     expect((await roles.metering!.query('SELECT count(*)::int AS n FROM usage_records')).rows[0].n).toBeGreaterThan(0);
     await expect(roles.metering!.query('UPDATE usage_records SET cost_usd = 0')).rejects.toThrow(denied);
+    // Its inserts fed the rollups through the owner's trigger; it may read them, never change them.
+    expect((await roles.metering!.query('SELECT sum(requests)::int AS n FROM usage_rollup_daily')).rows[0].n).toBeGreaterThan(0);
+    await expect(roles.metering!.query('UPDATE usage_rollup_daily SET cost_usd = 0')).rejects.toThrow(denied);
+    await expect(roles.metering!.query('INSERT INTO usage_rollup_hourly SELECT * FROM usage_rollup_daily')).rejects.toThrow(denied);
     await expect(roles.metering!.query('DELETE FROM usage_records')).rejects.toThrow(denied);
     await expect(roles.metering!.query('TRUNCATE usage_records')).rejects.toThrow(denied);
     await expect(roles.metering!.query('UPDATE audit_events SET payload = $1', ['{}'])).rejects.toThrow(denied);
