@@ -4,6 +4,7 @@ import type { RoutingService } from '../gen/gateway/v1/routing.js';
 import type { RecordChange } from '../kit/admin.js';
 import { GatewayError } from '../kit/errors.js';
 import type { Api } from '../kit/grpc.js';
+import { healthView } from './deployment-health.js';
 import { mcpAdminRoutes } from './mcp/admin-routes.js';
 
 /** What routing's admin routes are given: the service itself, or its gRPC client when it runs in another process. */
@@ -126,6 +127,21 @@ export const routingAdminRoutes: FastifyPluginAsync<RoutingAdmin> = async (app, 
         deployments: m.targets.map((t) => ({ provider: t.provider, model: t.model })),
       })),
     }),
+  );
+  app.get(
+    '/admin/deployments/health',
+    {
+      config: { requires: 'read' },
+      schema: {
+        tags: ['models'],
+        summary:
+          "Every deployment's circuit (closed, open, half-open), recent faults, requests in flight and queued, and latency, as the routing replica that answered sees them (each has its own)",
+      },
+    },
+    async () => {
+      const { replica, deployments } = await routing.deploymentHealth({});
+      return { replica, data: deployments.map(healthView) };
+    },
   );
   await app.register(mcpAdminRoutes, options);
 };

@@ -3,6 +3,7 @@ import { RoutingService } from '../gen/gateway/v1/routing.js';
 import { stringsIn } from '../kit/secrets/store.js';
 import { defineService } from '../kit/service.js';
 import { AdminEntryStore, Reloader } from './admin-entries.js';
+import { healthView } from './deployment-health.js';
 import type { RoutingConfig } from './config.js';
 import { LiveRouting } from './live.js';
 import { secretValuesOf } from './mcp/config.js';
@@ -33,6 +34,7 @@ export const routingService = defineService({
       putAdminEntry: ['governance'],
       removeAdminEntry: ['governance'],
       resolveModels: ['governance'],
+      deploymentHealth: ['governance'],
       storedResponse: ['ingress'],
     },
   },
@@ -74,20 +76,7 @@ export const routingService = defineService({
     // An entry that cannot be applied yet (its secret unreadable) does not hold up the config file's providers.
     await Promise.race([applied.reload(), sleep(2_000)]);
 
-    ctx.opsRoute('/routing/deployments', () => ({
-      deployments: live.router.catalog.allDeployments().map((d) => ({
-        id: d.id,
-        provider: d.provider.name,
-        model: d.model,
-        circuit: d.breaker.state,
-        recent_failures: d.breaker.recentFailures,
-        retry_at: d.breaker.retryAt ? new Date(d.breaker.retryAt).toISOString() : null,
-        in_flight: d.inFlight,
-        max_in_flight: d.slots.cap?.maxInFlight ?? null,
-        queued: d.slots.queued,
-        latency_ms: d.latencyMs === undefined ? null : Math.round(d.latencyMs),
-      })),
-    }));
+    ctx.opsRoute('/routing/deployments', async () => ({ deployments: (await api.deploymentHealth({})).deployments.map(healthView) }));
     return {
       api,
       ready: () => true,

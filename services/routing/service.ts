@@ -11,6 +11,8 @@ import type {
   CompletionChunk,
   CompletionRequest,
   CompletionResponse,
+  DeploymentHealthRequest,
+  DeploymentHealthResponse,
   ListModelsRequest,
   ListModelsResponse,
   ResolveModelsRequest,
@@ -23,6 +25,7 @@ import { asGatewayError, GatewayError } from '../kit/errors.js';
 import type { Api, CallOptions } from '../kit/grpc.js';
 import { callForAnswer, callForEmbeddings, openStream, refusal } from './calls.js';
 import { capOutputTokens } from './output-cap.js';
+import { deploymentHealth } from './deployment-health.js';
 import { DIRECT_ENDPOINTS } from './direct.js';
 import { chatFromNative, decodeAnswer, encodeAnswer, replayChunks } from './answers.js';
 import type { ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from './canonical.js';
@@ -282,6 +285,10 @@ export class Routing implements Api<typeof RoutingService> {
 
   async resolveModels(_request: ResolveModelsRequest): Promise<ResolveModelsResponse> {
     return { models: [...this.router.catalog.configuredTargets()].map(([name, targets]) => ({ name, targets })) };
+  }
+
+  async deploymentHealth(_request: DeploymentHealthRequest): Promise<DeploymentHealthResponse> {
+    return deploymentHealth(this.router.catalog);
   }
 
   async listModels(_request: ListModelsRequest): Promise<ListModelsResponse> {

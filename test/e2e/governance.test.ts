@@ -356,6 +356,16 @@ describe('governance across replicas', () => {
     });
   });
 
+  it('reports deployment health through governance from routing, another process', async () => {
+    type Health = { id: string; provider: string; model: string; circuit: string; recent_calls: number };
+    const health = await admin<{ replica: string; data: Health[] }>(gateway.adminUrl, 'GET', '/admin/deployments/health');
+    const ops = (await (await fetch(`${gateway.processes.routing.opsUrl}/routing/deployments`)).json()) as { deployments: Health[] };
+    // The same deployments as routing's own view: the earlier tests' calls to mock/echo among them.
+    expect(health.data.map((d) => d.id).sort()).toEqual(ops.deployments.map((d) => d.id).sort());
+    expect(health.data.find((d) => d.provider === 'mock' && d.model === 'echo')).toMatchObject({ circuit: 'closed' });
+    expect(health.replica).toMatch(/.+:\d+$/);
+  });
+
   it('never prints a virtual key or an admin token', () => {
     const output = gateway.output();
     for (const secret of secrets) expect(output).not.toContain(secret);

@@ -117,6 +117,7 @@ const EXPECTED: Record<string, Expectation> = {
   'GET /admin/models': { needs: 'read' },
   'GET /admin/models/:name': { needs: 'read', call: () => routingEntry('models') },
   'GET /admin/deployments': { needs: 'read' },
+  'GET /admin/deployments/health': { needs: 'read' },
   'PUT /admin/models/:name': { needs: 'manage_routing', call: async () => ({ params: { name: fresh('model') }, body: 'mock/echo' }) },
   'DELETE /admin/models/:name': { needs: 'manage_routing', call: () => routingEntry('models') },
   'GET /admin/guardrails/policies': { needs: 'read' },

@@ -3,8 +3,10 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, can, onSignedOut, type Caller, type Permission } from './api.js';
 import { AuditPage } from './audit.js';
 import { BudgetsPage } from './budgets.js';
+import { CachePage } from './cache.js';
 import { GuardrailsPage } from './guardrails.js';
 import { KeysPage } from './keys.js';
+import { McpPage } from './mcp.js';
 import { ProvidersPage } from './providers.js';
 import { RequestsPage } from './requests.js';
 import { SignIn } from './sign-in.js';
@@ -23,6 +25,8 @@ const PAGES = {
   spend: { title: 'Spend', needs: 'read' },
   requests: { title: 'Live requests', needs: 'read' },
   providers: { title: 'Providers', needs: 'read' },
+  mcp: { title: 'MCP servers', needs: 'read' },
+  cache: { title: 'Cache', needs: 'read' },
   guardrails: { title: 'Guardrails', needs: 'read' },
   audit: { title: 'Audit', needs: 'audit' },
 } satisfies Record<string, { title: string; needs: Permission }>;
@@ -86,6 +90,10 @@ function Shell({ caller, onSignedOut }: { caller: Caller; onSignedOut: () => voi
           <AuditPage />
         ) : page === 'providers' ? (
           <ProvidersPage canManage={can(caller, 'manage_routing')} />
+        ) : page === 'mcp' ? (
+          <McpPage canManage={can(caller, 'manage_routing')} />
+        ) : page === 'cache' ? (
+          <CachePage canWrite={canWrite} />
         ) : page === 'guardrails' ? (
           <GuardrailsPage canManage={can(caller, 'manage_routing')} />
         ) : page === 'requests' ? (

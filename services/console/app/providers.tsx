@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { api } from './api.js';
 import { ConfirmButton, ErrorLine, field, useLoaded } from './forms.js';
+import { DeploymentHealth } from './health.js';
 import { When } from './records.js';
 
 /** GET /admin/deployments: each model name clients may send, with the deployments a request for it may reach. */
@@ -49,6 +50,7 @@ export function ProvidersPage({ canManage }: { canManage: boolean }) {
   const [editing, setEditing] = useState<{ kind: Kind; name: string; entry: string } | undefined>();
   // Counts saves, so the form starts empty again after each one (and keeps what was typed when the server refuses it).
   const [saves, setSaves] = useState(0);
+  const [reads, setReads] = useState(0);
   const added = new Set(data.models.map((m) => m.name));
 
   const entries = (kind: Kind, rows: Entry[], title: string) => (
@@ -97,7 +99,14 @@ export function ProvidersPage({ canManage }: { canManage: boolean }) {
     <section aria-labelledby="providers-title">
       <h1 id="providers-title">Providers and models</h1>
       <ErrorLine error={error} />
-      <button type="button" class="refresh" onClick={() => void run()}>
+      <button
+        type="button"
+        class="refresh"
+        onClick={() => {
+          void run();
+          setReads((n) => n + 1);
+        }}
+      >
         Refresh
       </button>
       <div class="table">
@@ -121,6 +130,8 @@ export function ProvidersPage({ canManage }: { canManage: boolean }) {
         </table>
         {data.routed.length === 0 && <p class="empty">No model names are defined; clients send provider/model.</p>}
       </div>
+      {/* Remounted by Refresh, so it reads the deployments again at once. */}
+      <DeploymentHealth key={reads} />
       {canManage && (
         <EntryForm
           key={editing ? `${editing.kind}/${editing.name}` : `new-${saves}`}

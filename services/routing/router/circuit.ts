@@ -13,6 +13,8 @@ export interface CircuitSettings {
  */
 export class CircuitBreaker {
   private failures: number[] = [];
+  /** Successes and faults within the window, whatever the circuit did since: what its error rate is read from. */
+  readonly outcomes: Outcomes;
   private openedAt = 0;
   private probing = false;
   state: CircuitState = 'closed';
@@ -20,7 +22,9 @@ export class CircuitBreaker {
   constructor(
     private readonly settings: CircuitSettings,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.outcomes = new Outcomes(settings.windowMs, now);
+  }
 
   /** Whether a request may go to the deployment now; a half-open circuit admits one probe at a time. */
   tryAcquire(): boolean {
@@ -41,12 +45,14 @@ export class CircuitBreaker {
   }
 
   success(): void {
+    this.outcomes.add(false);
     this.failures = [];
     this.probing = false;
     this.state = 'closed';
   }
 
   failure(): void {
+    this.outcomes.add(true);
     const now = this.now();
     this.probing = false;
     if (this.state === 'half-open') {
@@ -72,5 +78,47 @@ export class CircuitBreaker {
     this.state = 'open';
     this.openedAt = now;
     this.failures = [];
+  }
+}
+
+const BUCKETS = 10;
+
+/**
+ * Calls that succeeded and provider faults within about the last `windowMs` (up to one tenth more), counted in ten
+ * buckets so memory stays the same however busy the deployment is.
+ */
+export class Outcomes {
+  private readonly buckets: { start: number; calls: number; faults: number }[] = [];
+  private readonly width: number;
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly now: () => number,
+  ) {
+    this.width = Math.max(1, Math.ceil(windowMs / BUCKETS));
+  }
+
+  add(fault: boolean): void {
+    const now = this.now();
+    const start = now - (now % this.width);
+    this.drop(now);
+    let last = this.buckets.at(-1);
+    if (last?.start !== start) {
+      last = { start, calls: 0, faults: 0 };
+      this.buckets.push(last);
+    }
+    last.calls++;
+    if (fault) last.faults++;
+  }
+
+  /** Calls (successes and faults) and faults within the window. */
+  get counts(): { calls: number; faults: number } {
+    this.drop(this.now());
+    return this.buckets.reduce((sum, b) => ({ calls: sum.calls + b.calls, faults: sum.faults + b.faults }), { calls: 0, faults: 0 });
+  }
+
+  /** Forgets the buckets that ended before the window. */
+  private drop(now: number): void {
+    while (this.buckets.length && this.buckets[0]!.start + this.width <= now - this.windowMs) this.buckets.shift();
   }
 }

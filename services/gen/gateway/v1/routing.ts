@@ -66,6 +66,45 @@ export interface ModelTarget {
   model: string;
 }
 
+export interface DeploymentHealthRequest {
+}
+
+export interface DeploymentHealthResponse {
+  /** The replica that answered: its host name and process id. */
+  replica: string;
+  deployments: DeploymentState[];
+}
+
+export interface DeploymentState {
+  /** The deployment's id (as routing hints name it), its provider and the model there. */
+  id: string;
+  provider: string;
+  model: string;
+  /** "closed", "open" or "half-open". */
+  circuit: string;
+  /** Provider faults counted within routing.circuitBreaker.windowMs. */
+  recentFailures: number;
+  /** When an open circuit lets its probe request through (ms since the epoch). */
+  retryAtMs?: number | undefined;
+  inFlight: number;
+  /** routing's maxInFlight for it, if it has one. */
+  maxInFlight?:
+    | number
+    | undefined;
+  /** Requests waiting for a slot. */
+  queued: number;
+  /** Its recent latency (a moving average), once it has answered. */
+  latencyMs?:
+    | number
+    | undefined;
+  /**
+   * Calls that succeeded or failed with a provider fault within about routing.circuitBreaker.windowMs, and the faults
+   * among them (unlike recent_failures, not reset when the circuit opens or a call succeeds): its error rate.
+   */
+  windowCalls: number;
+  windowFaults: number;
+}
+
 export interface CompletionRequest {
   context:
     | RequestContext
@@ -516,6 +555,431 @@ export const ModelTarget: MessageFns<ModelTarget> = {
     const message = createBaseModelTarget();
     message.provider = object.provider ?? "";
     message.model = object.model ?? "";
+    return message;
+  },
+};
+
+function createBaseDeploymentHealthRequest(): DeploymentHealthRequest {
+  return {};
+}
+
+export const DeploymentHealthRequest: MessageFns<DeploymentHealthRequest> = {
+  encode(_: DeploymentHealthRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeploymentHealthRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeploymentHealthRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeploymentHealthRequest {
+    return {};
+  },
+
+  toJSON(_: DeploymentHealthRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeploymentHealthRequest>, I>>(base?: I): DeploymentHealthRequest {
+    return DeploymentHealthRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeploymentHealthRequest>, I>>(_: I): DeploymentHealthRequest {
+    const message = createBaseDeploymentHealthRequest();
+    return message;
+  },
+};
+
+function createBaseDeploymentHealthResponse(): DeploymentHealthResponse {
+  return { replica: "", deployments: [] };
+}
+
+export const DeploymentHealthResponse: MessageFns<DeploymentHealthResponse> = {
+  encode(message: DeploymentHealthResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.replica !== "") {
+      writer.uint32(10).string(message.replica);
+    }
+    for (const v of message.deployments) {
+      DeploymentState.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeploymentHealthResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeploymentHealthResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.replica = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deployments.push(DeploymentState.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeploymentHealthResponse {
+    return {
+      replica: isSet(object.replica) ? globalThis.String(object.replica) : "",
+      deployments: globalThis.Array.isArray(object?.deployments)
+        ? object.deployments.map((e: any) => DeploymentState.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DeploymentHealthResponse): unknown {
+    const obj: any = {};
+    if (message.replica !== "") {
+      obj.replica = message.replica;
+    }
+    if (message.deployments?.length) {
+      obj.deployments = message.deployments.map((e) => DeploymentState.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeploymentHealthResponse>, I>>(base?: I): DeploymentHealthResponse {
+    return DeploymentHealthResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeploymentHealthResponse>, I>>(object: I): DeploymentHealthResponse {
+    const message = createBaseDeploymentHealthResponse();
+    message.replica = object.replica ?? "";
+    message.deployments = object.deployments?.map((e) => DeploymentState.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDeploymentState(): DeploymentState {
+  return {
+    id: "",
+    provider: "",
+    model: "",
+    circuit: "",
+    recentFailures: 0,
+    retryAtMs: undefined,
+    inFlight: 0,
+    maxInFlight: undefined,
+    queued: 0,
+    latencyMs: undefined,
+    windowCalls: 0,
+    windowFaults: 0,
+  };
+}
+
+export const DeploymentState: MessageFns<DeploymentState> = {
+  encode(message: DeploymentState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.provider !== "") {
+      writer.uint32(18).string(message.provider);
+    }
+    if (message.model !== "") {
+      writer.uint32(26).string(message.model);
+    }
+    if (message.circuit !== "") {
+      writer.uint32(34).string(message.circuit);
+    }
+    if (message.recentFailures !== 0) {
+      writer.uint32(40).uint32(message.recentFailures);
+    }
+    if (message.retryAtMs !== undefined) {
+      writer.uint32(49).double(message.retryAtMs);
+    }
+    if (message.inFlight !== 0) {
+      writer.uint32(56).uint32(message.inFlight);
+    }
+    if (message.maxInFlight !== undefined) {
+      writer.uint32(64).uint32(message.maxInFlight);
+    }
+    if (message.queued !== 0) {
+      writer.uint32(72).uint32(message.queued);
+    }
+    if (message.latencyMs !== undefined) {
+      writer.uint32(81).double(message.latencyMs);
+    }
+    if (message.windowCalls !== 0) {
+      writer.uint32(88).uint32(message.windowCalls);
+    }
+    if (message.windowFaults !== 0) {
+      writer.uint32(96).uint32(message.windowFaults);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeploymentState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeploymentState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.circuit = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.recentFailures = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.retryAtMs = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.inFlight = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.maxInFlight = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.queued = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.latencyMs = reader.double();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.windowCalls = reader.uint32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.windowFaults = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeploymentState {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      circuit: isSet(object.circuit) ? globalThis.String(object.circuit) : "",
+      recentFailures: isSet(object.recentFailures)
+        ? globalThis.Number(object.recentFailures)
+        : isSet(object.recent_failures)
+        ? globalThis.Number(object.recent_failures)
+        : 0,
+      retryAtMs: isSet(object.retryAtMs)
+        ? globalThis.Number(object.retryAtMs)
+        : isSet(object.retry_at_ms)
+        ? globalThis.Number(object.retry_at_ms)
+        : undefined,
+      inFlight: isSet(object.inFlight)
+        ? globalThis.Number(object.inFlight)
+        : isSet(object.in_flight)
+        ? globalThis.Number(object.in_flight)
+        : 0,
+      maxInFlight: isSet(object.maxInFlight)
+        ? globalThis.Number(object.maxInFlight)
+        : isSet(object.max_in_flight)
+        ? globalThis.Number(object.max_in_flight)
+        : undefined,
+      queued: isSet(object.queued) ? globalThis.Number(object.queued) : 0,
+      latencyMs: isSet(object.latencyMs)
+        ? globalThis.Number(object.latencyMs)
+        : isSet(object.latency_ms)
+        ? globalThis.Number(object.latency_ms)
+        : undefined,
+      windowCalls: isSet(object.windowCalls)
+        ? globalThis.Number(object.windowCalls)
+        : isSet(object.window_calls)
+        ? globalThis.Number(object.window_calls)
+        : 0,
+      windowFaults: isSet(object.windowFaults)
+        ? globalThis.Number(object.windowFaults)
+        : isSet(object.window_faults)
+        ? globalThis.Number(object.window_faults)
+        : 0,
+    };
+  },
+
+  toJSON(message: DeploymentState): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.circuit !== "") {
+      obj.circuit = message.circuit;
+    }
+    if (message.recentFailures !== 0) {
+      obj.recentFailures = Math.round(message.recentFailures);
+    }
+    if (message.retryAtMs !== undefined) {
+      obj.retryAtMs = floatToJson(message.retryAtMs);
+    }
+    if (message.inFlight !== 0) {
+      obj.inFlight = Math.round(message.inFlight);
+    }
+    if (message.maxInFlight !== undefined) {
+      obj.maxInFlight = Math.round(message.maxInFlight);
+    }
+    if (message.queued !== 0) {
+      obj.queued = Math.round(message.queued);
+    }
+    if (message.latencyMs !== undefined) {
+      obj.latencyMs = floatToJson(message.latencyMs);
+    }
+    if (message.windowCalls !== 0) {
+      obj.windowCalls = Math.round(message.windowCalls);
+    }
+    if (message.windowFaults !== 0) {
+      obj.windowFaults = Math.round(message.windowFaults);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeploymentState>, I>>(base?: I): DeploymentState {
+    return DeploymentState.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeploymentState>, I>>(object: I): DeploymentState {
+    const message = createBaseDeploymentState();
+    message.id = object.id ?? "";
+    message.provider = object.provider ?? "";
+    message.model = object.model ?? "";
+    message.circuit = object.circuit ?? "";
+    message.recentFailures = object.recentFailures ?? 0;
+    message.retryAtMs = object.retryAtMs ?? undefined;
+    message.inFlight = object.inFlight ?? 0;
+    message.maxInFlight = object.maxInFlight ?? undefined;
+    message.queued = object.queued ?? 0;
+    message.latencyMs = object.latencyMs ?? undefined;
+    message.windowCalls = object.windowCalls ?? 0;
+    message.windowFaults = object.windowFaults ?? 0;
     return message;
   },
 };
@@ -2476,6 +2940,21 @@ export const RoutingService = {
     responseDeserialize: (value: Buffer): ResolveModelsResponse => ResolveModelsResponse.decode(value),
   },
   /**
+   * Every deployment's health as this routing replica sees it (each replica has its own circuits): the console's
+   * providers page, through GET /admin/deployments/health.
+   */
+  deploymentHealth: {
+    path: "/gateway.v1.Routing/DeploymentHealth" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeploymentHealthRequest): Buffer =>
+      Buffer.from(DeploymentHealthRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeploymentHealthRequest => DeploymentHealthRequest.decode(value),
+    responseSerialize: (value: DeploymentHealthResponse): Buffer =>
+      Buffer.from(DeploymentHealthResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeploymentHealthResponse => DeploymentHealthResponse.decode(value),
+  },
+  /**
    * The Responses API's stored responses, within the caller's tenant: GET and DELETE /v1/responses/{id} and
    * GET /v1/responses/{id}/input_items, answered in OpenAI's shape.
    */
@@ -2520,6 +2999,11 @@ export interface RoutingServer extends UntypedServiceImplementation {
    * request's reservation on these, not on the name the client sent.
    */
   resolveModels: handleUnaryCall<ResolveModelsRequest, ResolveModelsResponse>;
+  /**
+   * Every deployment's health as this routing replica sees it (each replica has its own circuits): the console's
+   * providers page, through GET /admin/deployments/health.
+   */
+  deploymentHealth: handleUnaryCall<DeploymentHealthRequest, DeploymentHealthResponse>;
   /**
    * The Responses API's stored responses, within the caller's tenant: GET and DELETE /v1/responses/{id} and
    * GET /v1/responses/{id}/input_items, answered in OpenAI's shape.
@@ -2714,6 +3198,25 @@ export interface RoutingClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ResolveModelsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Every deployment's health as this routing replica sees it (each replica has its own circuits): the console's
+   * providers page, through GET /admin/deployments/health.
+   */
+  deploymentHealth(
+    request: DeploymentHealthRequest,
+    callback: (error: ServiceError | null, response: DeploymentHealthResponse) => void,
+  ): ClientUnaryCall;
+  deploymentHealth(
+    request: DeploymentHealthRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeploymentHealthResponse) => void,
+  ): ClientUnaryCall;
+  deploymentHealth(
+    request: DeploymentHealthRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeploymentHealthResponse) => void,
   ): ClientUnaryCall;
   /**
    * The Responses API's stored responses, within the caller's tenant: GET and DELETE /v1/responses/{id} and
