@@ -6,7 +6,7 @@ import { connectPostgres } from '../../services/kit/db/postgres.js';
 import type { Database } from '../../services/kit/db/types.js';
 import { createLogger } from '../../services/kit/log.js';
 import { routingDatabase } from '../../services/routing/migrations.js';
-import { admin, runCli, startInProcess } from '../harness/gateway.js';
+import { admin, migratedInfra, startInProcess } from '../harness/gateway.js';
 import { eventually, isolatedInfra } from '../harness/infra.js';
 
 const log = createLogger({ level: 'silent' });
@@ -65,11 +65,7 @@ describe('admin-managed routing entries stored before the upgrade', () => {
     beforeAll(async () => {
       const before = await databaseAsBefore();
       owner = before.owner;
-      const migrated = await runCli(['migrate'], { GATEWAY_DATABASE__URL: before.infra.database.url, GATEWAY_LOG__LEVEL: 'warn' });
-      expect(migrated.code, migrated.out).toBe(0);
-      const runtimeUrl = new URL(before.infra.database.url);
-      runtimeUrl.username = '';
-      gateway = await startInProcess({ nats: before.infra.nats, database: { url: runtimeUrl.toString(), migrate: false } });
+      gateway = await startInProcess(await migratedInfra(before.infra));
       cleanup.push(() => gateway.stop());
     });
 

@@ -4,7 +4,7 @@ import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../fakes/anthropic.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
-import { runCli, startSplit, type SplitGateway } from '../harness/gateway.js';
+import { migratedInfra, startSplit, type SplitGateway } from '../harness/gateway.js';
 import { eventually, isolatedInfra } from '../harness/infra.js';
 import { EVERY_PART_MODEL, EVERY_PART_PRICE, pricedRow } from '../harness/ledger.js';
 
@@ -26,13 +26,8 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
     const anthropic = await startFakeAnthropic({ apiKey: PROVIDER_KEY });
     cleanup = [infra.drop, () => fake.close(), () => anthropic.close()];
-    const migrated = await runCli(['migrate'], { GATEWAY_DATABASE__URL: infra.database.url, GATEWAY_LOG__LEVEL: 'warn' });
-    expect(migrated.code, migrated.out).toBe(0);
-    const runtimeUrl = new URL(infra.database.url);
-    runtimeUrl.username = '';
     gateway = await startSplit({
-      nats: infra.nats,
-      database: { url: runtimeUrl.toString(), migrate: false },
+      ...(await migratedInfra(infra)),
       routing: {
         providers: {
           mock: { type: 'mock' },

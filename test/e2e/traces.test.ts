@@ -3,7 +3,7 @@ import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { startFakeOtlp, type FakeOtlp, type ReceivedSpan } from '../fakes/otlp.js';
-import { runCli, startSplit, type SplitGateway } from '../harness/gateway.js';
+import { migratedInfra, startSplit, type SplitGateway } from '../harness/gateway.js';
 import { eventually, isolatedInfra } from '../harness/infra.js';
 
 const PROVIDER_KEY = 'sk-traces-provider-secret-7731';
@@ -28,13 +28,8 @@ describe('traces: one request across six processes', () => {
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
     otlp = await startFakeOtlp();
     cleanup = [infra.drop, () => fake.close(), () => otlp.close()];
-    const migrated = await runCli(['migrate'], { GATEWAY_DATABASE__URL: infra.database.url, GATEWAY_LOG__LEVEL: 'warn' });
-    expect(migrated.code, migrated.out).toBe(0);
-    const runtimeUrl = new URL(infra.database.url);
-    runtimeUrl.username = '';
     gateway = await startSplit({
-      nats: infra.nats,
-      database: { url: runtimeUrl.toString(), migrate: false },
+      ...(await migratedInfra(infra)),
       routing: { providers: { openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY } } },
       telemetry: { traces: { endpoint: otlp.endpoint } },
     });

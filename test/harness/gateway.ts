@@ -226,6 +226,18 @@ export interface SplitGateway extends TestGateway {
  * gRPC as a real deployment does. `envOf` adds environment variables of a
  * service's processes, such as its own NATS credentials.
  */
+/**
+ * Migrates an isolated database with the CLI, as its owner, and gives the config a gateway on it runs with: each
+ * service as its own role (the URL without the owner), nothing migrated at start.
+ */
+export async function migratedInfra(infra: { nats: Tree; database: { url: string } }): Promise<Tree> {
+  const migrated = await runCli(['migrate'], { GATEWAY_DATABASE__URL: infra.database.url, GATEWAY_LOG__LEVEL: 'warn' });
+  if (migrated.code !== 0) throw new Error(`gateway migrate exited ${migrated.code}: ${migrated.out}`);
+  const runtimeUrl = new URL(infra.database.url);
+  runtimeUrl.username = '';
+  return { nats: infra.nats, database: { url: runtimeUrl.toString(), migrate: false } };
+}
+
 export async function startSplit(
   config: Tree,
   replicas: { governance?: number; ingress?: number; caching?: number } = {},

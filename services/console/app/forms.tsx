@@ -31,6 +31,38 @@ export function useLoaded<T>(load: () => Promise<T>, initial: T) {
   return { data, error, run };
 }
 
+/**
+ * Polls while `active`: `begin()` makes a poll (with whatever it keeps from one poll to the next), which runs at once
+ * and again `ms` after each run ends, until the page closes or `deps` change. A run is told whether it was stopped
+ * meanwhile, so a late answer is not shown. Returns the last run's error ('' once one succeeds).
+ */
+export function usePolling(begin: () => (stopped: () => boolean) => Promise<void>, ms: number, deps: unknown[], active = true): string {
+  const [error, setError] = useState('');
+  useEffect(() => {
+    if (!active) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+    const read = begin();
+    const poll = async () => {
+      try {
+        await read(() => stopped);
+        if (stopped) return;
+        setError('');
+      } catch (err) {
+        if (stopped) return;
+        setError((err as Error).message);
+      }
+      timer = setTimeout(poll, ms);
+    };
+    void poll();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [...deps, active]);
+  return error;
+}
+
 export function ErrorLine({ error }: { error: string }) {
   return error ? (
     <p role="alert" class="error">

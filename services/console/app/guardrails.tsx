@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api } from './api.js';
-import { ConfirmButton, ErrorLine, field, useLoaded } from './forms.js';
+import { ConfirmButton, ErrorLine, field, list, useLoaded } from './forms.js';
 import { When } from './records.js';
 
 /** A guardrail policy or attachment added through the admin API, as GET /admin/guardrails/policies and …/attachments list it. */
@@ -202,11 +202,7 @@ function AttachForm({ onSave }: { onSave: (scope: string, names: string[]) => Pr
     const form = event.currentTarget as HTMLFormElement;
     const kind = field(form, 'kind');
     const scope = kind === 'global' ? 'global' : `${kind}:${field(form, 'id').trim()}`;
-    const names = field(form, 'policies')
-      .split(',')
-      .map((n) => n.trim())
-      .filter(Boolean);
-    void onSave(encodeURIComponent(scope), names);
+    void onSave(encodeURIComponent(scope), list(field(form, 'policies')));
   };
   return (
     <form class="create" onSubmit={submit} aria-label="Attach policies">

@@ -1,6 +1,6 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import { api } from './api.js';
-import { ErrorLine } from './forms.js';
+import { ErrorLine, usePolling } from './forms.js';
 
 /** One deployment of GET /admin/deployments/health. */
 interface Health {
@@ -39,28 +39,14 @@ const circuit = (h: Health) =>
  */
 export function DeploymentHealth() {
   const [health, setHealth] = useState<{ replica: string; data: Health[] }>();
-  const [error, setError] = useState('');
-  useEffect(() => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let stopped = false;
-    const poll = async () => {
-      try {
-        const fresh = await api<{ replica: string; data: Health[] }>('GET', '/admin/deployments/health');
-        if (stopped) return;
-        setHealth(fresh);
-        setError('');
-      } catch (err) {
-        if (stopped) return;
-        setError((err as Error).message);
-      }
-      timer = setTimeout(poll, POLL_MS);
-    };
-    void poll();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
-  }, []);
+  const error = usePolling(
+    () => async (stopped) => {
+      const fresh = await api<{ replica: string; data: Health[] }>('GET', '/admin/deployments/health');
+      if (!stopped()) setHealth(fresh);
+    },
+    POLL_MS,
+    [],
+  );
 
   const rows = health?.data ?? [];
   return (

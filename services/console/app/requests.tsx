@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, lines, type Key, type Usage } from './api.js';
 import type { AuditRow } from './audit.js';
-import { ErrorLine, field } from './forms.js';
+import { ErrorLine, field, usePolling } from './forms.js';
 import { usd } from './money.js';
 import { params, RecordTable, When, type Column } from './records.js';
 
@@ -24,7 +24,6 @@ export function RequestsPage({ canAudit }: { canAudit: boolean }) {
   const [filter, setFilter] = useState({ model: '', key: '', status: '' });
   const [rows, setRows] = useState<Usage[]>([]);
   const [paused, setPaused] = useState(false);
-  const [error, setError] = useState('');
   const [names, setNames] = useState(new Map<string, string>());
   // Keys are shown by name where the role can list them, by id otherwise; the list is read again when a key not
   // asked about yet appears, at most once for each such key.
@@ -39,33 +38,23 @@ export function RequestsPage({ canAudit }: { canAudit: boolean }) {
 
   // Model and key are filtered by the server; a change starts the list again.
   useEffect(() => setRows([]), [filter.model, filter.key]);
-  useEffect(() => {
-    if (paused) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    // A poll still in flight when the filter changes or the page closes must neither show its rows nor poll again.
-    let stopped = false;
-    let newest = Date.now() - FIRST_WINDOW_MS;
-    const poll = async () => {
-      try {
+  // A poll still in flight when the filter changes or the page closes must neither show its rows nor poll again.
+  const error = usePolling(
+    () => {
+      let newest = Date.now() - FIRST_WINDOW_MS;
+      return async (stopped) => {
         const query = params({ format: 'ndjson', from: new Date(newest - OVERLAP_MS).toISOString(), model: filter.model, key: filter.key });
         const fresh = await lines<Usage>(`/admin/usage/export?${query}`);
-        if (stopped) return;
+        if (stopped()) return;
         await nameKeys(fresh.map((u) => u.key_id));
         for (const u of fresh) newest = Math.max(newest, Date.parse(u.occurred_at));
         setRows((shown) => merge(shown, fresh));
-        setError('');
-      } catch (err) {
-        if (stopped) return;
-        setError((err as Error).message);
-      }
-      timer = setTimeout(poll, POLL_MS);
-    };
-    void poll();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
-  }, [filter.model, filter.key, paused]);
+      };
+    },
+    POLL_MS,
+    [filter.model, filter.key],
+    !paused,
+  );
 
   const shown = rows.filter((u) => matches(u, filter.status));
   const columns: Column<Usage>[] = [
