@@ -107,8 +107,11 @@ describe('audio through the gateway', () => {
   it('transcribes a WAV as json, text and verbose_json with whisper-1, billed per second the provider reports', async () => {
     const { id, openai } = await client();
     const file = async () => toFile(wav(2.5), 'a.wav', { type: 'audio/wav' });
-    const asJson = await openai.audio.transcriptions.create({ file: await file(), model: 'openai/whisper-1', language: 'en', temperature: 0.2 });
+    const { data: asJson, response } = await openai.audio.transcriptions
+      .create({ file: await file(), model: 'openai/whisper-1', language: 'en', temperature: 0.2 })
+      .withResponse();
     expect(asJson.text).toBe(FAKE_TRANSCRIPT);
+    expect(response.headers.get('content-type')).toBe('application/json');
     expect(openaiFake.requests.at(-1)).toMatchObject({
       path: '/v1/audio/transcriptions',
       body: { model: 'whisper-1', language: 'en', temperature: '0.2', file: { filename: 'a.wav', type: 'audio/wav', size: 80_044 } },
@@ -125,7 +128,8 @@ describe('audio through the gateway', () => {
     expect(verbose.words).toHaveLength(FAKE_TRANSCRIPT.split(' ').length);
     expect(verbose.segments).toHaveLength(1);
 
-    const { usage } = await records(id, 3);
+    const { usage, audit } = await records(id, 3, [response.headers.get('x-request-id')!]);
+    expect(audit).toEqual([['request.completed']]);
     // json and verbose_json: the usage's 3 (whole) seconds, as OpenAI reports; text: no usage, the WAV's 2.5 s from its header.
     expect(usage.map((row) => row.billed_quantity).sort()).toEqual([2.5, 3, 3]);
     for (const row of usage) expect(row).toMatchObject({ endpoint: 'audio.transcriptions', provider_model: 'whisper-1', billed_unit: 'audio_second' });
@@ -140,6 +144,12 @@ describe('audio through the gateway', () => {
     const translation = await openai.audio.translations.create({ file: await toFile(wav(4), 'c.wav'), model: 'openai/whisper-1', prompt: 'a fox' });
     expect(translation.text).toBe(FAKE_TRANSLATION);
     expect(openaiFake.requests.at(-1)).toMatchObject({ path: '/v1/audio/translations', body: { model: 'whisper-1', prompt: 'a fox' } });
+    // A format the provider refuses for the model: its 400 and its reason.
+    const refused = await openai.audio.transcriptions
+      .create({ file: await toFile(wav(1), 'b.wav'), model: 'openai/gpt-4o-transcribe', response_format: 'srt' })
+      .catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 400 });
+    expect((refused as APIError).message).toContain("response_format 'srt' is not compatible with model 'gpt-4o-transcribe'");
     const { usage } = await records(id, 2);
     const byEndpoint = Object.fromEntries(usage.map((row) => [row.endpoint, row]));
     // 15 input and 11 output tokens at $2.50 and $10 a million.
