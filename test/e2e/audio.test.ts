@@ -1,7 +1,7 @@
 import OpenAI, { type APIError, toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../fakes/anthropic.js';
-import { FAKE_TRANSCRIPT, FAKE_TRANSLATION, fakeSpeech } from '../fakes/openai-audio.js';
+import { FAKE_TRANSCRIPT, FAKE_TRANSLATION, fakeSpeech, wav } from '../fakes/openai-audio.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { ADMIN_TOKEN, admin, startInProcess } from '../harness/gateway.js';
 import { eventually } from '../harness/infra.js';
@@ -10,25 +10,6 @@ type Row = Record<string, unknown>;
 
 const OPENAI_KEY = `sk-proj-${'Q7fK2mZp9xLw3RtY8vBn4cHd6JsGa1Ue'}`;
 const MAX_UPLOAD = 200_000;
-
-/** A silent mono 16-bit WAV at 16 kHz lasting `seconds`: 32,000 bytes of samples a second after its 44-byte header. */
-function wav(seconds: number): Buffer {
-  const data = Math.round(seconds * 32_000);
-  const header = Buffer.alloc(44);
-  header.write('RIFF', 0, 'ascii');
-  header.writeUInt32LE(36 + data, 4);
-  header.write('WAVEfmt ', 8, 'ascii');
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(1, 22);
-  header.writeUInt32LE(16_000, 24);
-  header.writeUInt32LE(32_000, 28);
-  header.writeUInt16LE(2, 32);
-  header.writeUInt16LE(16, 34);
-  header.write('data', 36, 'ascii');
-  header.writeUInt32LE(data, 40);
-  return Buffer.concat([header, Buffer.alloc(data)]);
-}
 
 // POST /v1/audio/speech, /transcriptions and /translations with the openai SDK's own methods: admitted and reserved
 // against budgets before the provider call, the audio passed through byte for byte, billed per character spoken or

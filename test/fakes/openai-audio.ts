@@ -130,3 +130,22 @@ export async function audioCall(path: string, raw: Buffer, contentType: string):
   const { fields, file } = await readForm(raw, contentType);
   return { recorded: fields, answer: await transcription(path === '/v1/audio/transcriptions' ? 'transcriptions' : 'translations', fields, file) };
 }
+
+/** A silent mono 16-bit WAV at 16 kHz lasting `seconds`, for tests to upload: 32,000 bytes of samples a second after its 44-byte header. */
+export function wav(seconds: number): Buffer {
+  const data = Math.round(seconds * 32_000);
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0, 'ascii');
+  header.writeUInt32LE(36 + data, 4);
+  header.write('WAVEfmt ', 8, 'ascii');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(1, 22);
+  header.writeUInt32LE(16_000, 24);
+  header.writeUInt32LE(32_000, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36, 'ascii');
+  header.writeUInt32LE(data, 40);
+  return Buffer.concat([header, Buffer.alloc(data)]);
+}
