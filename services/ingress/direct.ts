@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BilledUnits } from '../gen/gateway/v1/common.js';
 import type { CompletionRequest, Upload } from '../gen/gateway/v1/routing.js';
-import { audioSeconds, billedImages, searchUnitsOf } from '../kit/pricing/units.js';
+import { billedImages, billedSpeech, billedUpload, searchUnitsOf } from '../kit/pricing/units.js';
 import { hintsOf, whole } from './api.js';
 import { InboundRequest, type PipelineDeps } from './pipeline.js';
 
@@ -9,9 +9,9 @@ import { InboundRequest, type PipelineDeps } from './pipeline.js';
 const BILLED: Record<string, (body: Record<string, unknown>, upload: Upload | undefined) => BilledUnits> = {
   'images.generations': (body) => billedImages(body),
   rerank: (body) => ({ unit: 'search_unit', quantity: searchUnitsOf(body.documents), variant: '' }),
-  'audio.speech': (body) => ({ unit: 'input_character', quantity: [...String(body.input)].length, variant: '' }),
-  'audio.transcriptions': (_, upload) => ({ unit: 'audio_second', quantity: audioSeconds(upload?.data ?? Buffer.alloc(0)), variant: '' }),
-  'audio.translations': (_, upload) => ({ unit: 'audio_second', quantity: audioSeconds(upload?.data ?? Buffer.alloc(0)), variant: '' }),
+  'audio.speech': (body) => billedSpeech(body.input),
+  'audio.transcriptions': (_, upload) => billedUpload(upload?.data ?? new Uint8Array()),
+  'audio.translations': (_, upload) => billedUpload(upload?.data ?? new Uint8Array()),
 };
 
 /** A request's checked fields and uploaded file, for an endpoint whose body is not JSON (a multipart form). */
@@ -19,9 +19,10 @@ export type ReadForm = (request: FastifyRequest) => Promise<{ body: Record<strin
 
 /**
  * An endpoint answered by one call: free at the providers (Anthropic's count_tokens, OpenAI's moderations) or billed
- * by unit (images, rerank, audio); its body JSON, or a multipart form read by `readForm` (audio uploads). Admitted like any request (the key, the model allowed for it, its request limits), with no
- * prompt or output reserved against budgets, only the units it may bill; routing answers with those it did bill
- * (none for the free ones, whose ledger row costs nothing). Never streamed, never cached.
+ * by unit (images, rerank, audio); its body JSON, or a multipart form read by `readForm` (audio uploads). Admitted
+ * like any request (the key, the model allowed for it, its request limits), with no prompt or output reserved against
+ * budgets, only the units it may bill; routing answers with those it did bill (none for the free ones, whose ledger
+ * row costs nothing). Never streamed, never cached.
  */
 export function directEndpoint(deps: PipelineDeps, endpoint: string, readForm?: ReadForm) {
   return async (request: FastifyRequest, reply: FastifyReply) => {

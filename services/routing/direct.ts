@@ -1,6 +1,6 @@
 import type { Usage } from '../gen/gateway/v1/common.js';
 import type { RoutingHints, Upload } from '../gen/gateway/v1/routing.js';
-import { audioSeconds, billedImages } from '../kit/pricing/units.js';
+import { billedImages, billedSpeech, billedUpload } from '../kit/pricing/units.js';
 import { measurePrompt } from '../kit/prompt-size.js';
 import { invalid, requireModel } from './formats/chat.js';
 import { EMPTY_USAGE, ProviderError, usageFromOpenAI, type ProviderAdapter, type ProviderCall, type RawAnswer } from './providers/types.js';
@@ -107,8 +107,7 @@ const speak = passThrough(
 /** OpenAI's /v1/audio/speech: the audio bytes as sent, billed per character of the input spoken. */
 const speech: DirectEndpoint = async (router, body, hints, signal) => {
   const routed = await speak(router, body, hints, signal);
-  const characters = [...String(body.input)].length;
-  return { ...routed, raw: routed.value, usage: { ...EMPTY_USAGE, billed: { unit: 'input_character', quantity: characters, variant: '' } } };
+  return { ...routed, raw: routed.value, usage: { ...EMPTY_USAGE, billed: billedSpeech(body.input) } };
 };
 
 /**
@@ -145,8 +144,8 @@ function transcriptionUsage(raw: RawAnswer, upload: Upload): Usage {
     });
   }
   const reported = usage?.type === 'duration' ? usage.seconds : answer?.duration;
-  const seconds = typeof reported === 'number' && reported >= 0 ? reported : audioSeconds(upload.data);
-  return { ...EMPTY_USAGE, billed: { unit: 'audio_second', quantity: seconds, variant: '' } };
+  const billed = typeof reported === 'number' && reported >= 0 ? { unit: 'audio_second', quantity: reported, variant: '' } : billedUpload(upload.data);
+  return { ...EMPTY_USAGE, billed };
 }
 
 function jsonOrUndefined(bytes: Buffer): Record<string, unknown> | undefined {

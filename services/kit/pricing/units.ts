@@ -59,6 +59,16 @@ export function searchUnitsOf(documents: unknown): number {
   return Math.max(1, Math.ceil((Array.isArray(documents) ? documents.length : 0) / DOCUMENTS_PER_SEARCH_UNIT));
 }
 
+/** Speech's billed units: the characters (Unicode code points) of the text spoken. */
+export function billedSpeech(input: unknown): BilledUnits {
+  return { unit: 'input_character', quantity: [...String(input)].length, variant: '' };
+}
+
+/** A transcription's or translation's billed units when its answer reports none: the upload's seconds (audioSeconds). */
+export function billedUpload(data: Uint8Array): BilledUnits {
+  return { unit: 'audio_second', quantity: audioSeconds(data), variant: '' };
+}
+
 /** Bytes of compressed audio a second holds at 16 kbit/s, about the least speech is encoded at: never fewer seconds than it lasts. */
 const LOWEST_BYTES_PER_SECOND = 2_000;
 
