@@ -150,6 +150,9 @@ describe('audio through the gateway', () => {
     expect(big).toBeInstanceOf(OpenAI.APIError);
     expect(big).toMatchObject({ status: 413, type: 'invalid_request_error' });
     expect((big as APIError).message).toContain(`larger than this gateway accepts (${MAX_UPLOAD} bytes)`);
+    // Refused before the key was looked at, yet recorded once.
+    const { audit } = await records('', 0, [(big as APIError).requestID!]);
+    expect(audit).toEqual([['request.rejected']]);
 
     const key = (await gateway.createKey({ name: 'raw' })).key;
     const post = (body: string | FormData, headers: Record<string, string> = {}) =>
@@ -167,6 +170,12 @@ describe('audio through the gateway', () => {
     const refusedFormat = await post(badFormat);
     expect(refusedFormat.status).toBe(400);
     expect(await refusedFormat.json()).toMatchObject({ error: { param: 'response_format' } });
+    badFormat.set('response_format', 'json');
+    badFormat.set('temperature', 'warm');
+    expect(await (await post(badFormat)).json()).toMatchObject({ error: { type: 'invalid_request_error', param: 'temperature' } });
+    const asJson = await post(JSON.stringify({ model: 'openai/whisper-1' }), { 'content-type': 'application/json' });
+    expect(asJson.status).toBe(400);
+    expect(await asJson.json()).toMatchObject({ error: { message: expect.stringContaining('multipart/form-data') } });
 
     const anthropic = await openai.audio.speech.create({ model: 'anthropic/claude-haiku-4-5', voice: 'alloy', input: 'hi' }).catch((e: unknown) => e);
     expect(anthropic).toMatchObject({ status: 400 });
