@@ -285,11 +285,15 @@ export const gatewayConfig = z.strictObject({
               .optional()
               .describe('USD per image made, by "<quality>/<size>" (e.g. "hd/1024x1024"); an image of a variant not named is priced at the dearest.'),
             searchUnit: usdPerUnit.optional().describe('USD per search unit of reranking (Cohere: one query over up to 100 documents).'),
+            inputCharacter: usdPerUnit.optional().describe('USD per character of text turned into speech (/v1/audio/speech).'),
+            audioSecond: usdPerUnit
+              .optional()
+              .describe('USD per second of audio transcribed or translated (/v1/audio/transcriptions, /v1/audio/translations).'),
           }),
         )
         .default({})
         .describe(
-          'Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals), per image (images) and per search unit (searchUnit), by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).',
+          'Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals), per image (images), per search unit (searchUnit), per character spoken (inputCharacter) and per second of audio (audioSecond), by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).',
         ),
     })
     .prefault({}),

@@ -51,7 +51,16 @@ interface Reservation {
 /** Endpoints that call no model: authenticated, but charged nothing. */
 const FREE_ENDPOINTS = new Set(['models', 'responses.retrieve', 'responses.delete', 'responses.input_items']);
 /** Endpoints whose calls produce no output tokens: only their prompt (none for the free ones ingress sends none of) and billed units are reserved. */
-const NO_OUTPUT_ENDPOINTS = new Set(['embeddings', 'messages.count_tokens', 'moderations', 'images.generations', 'rerank']);
+const NO_OUTPUT_ENDPOINTS = new Set([
+  'embeddings',
+  'messages.count_tokens',
+  'moderations',
+  'images.generations',
+  'rerank',
+  'audio.speech',
+  'audio.transcriptions',
+  'audio.translations',
+]);
 
 /** A model call's reservation: the charges it took, its worst case, and the output cap that worst case covers. */
 interface Reserved {

@@ -55,7 +55,7 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     // The gateway runs the tool loop only when some offered tool may run on its own; answers of such loops are not cached.
     if (tools && tools.auto.size > 0) return runAgent(deps, inbound, { request, reply, offer: tools, hints, model, settings: deps.agent });
     const body = tools ? Buffer.from(JSON.stringify(tools.body)) : (request.rawBody ?? Buffer.from(JSON.stringify(raw)));
-    const call = { context: inbound.context, endpoint, body, hints, replay: undefined, keepAnswer: false, cache };
+    const call = { context: inbound.context, endpoint, body, hints, replay: undefined, keepAnswer: false, cache, upload: undefined };
     if (stream) return streamed(deps, inbound, request, reply, call, model);
     return whole(deps, inbound, reply, call, model);
   };
@@ -71,10 +71,13 @@ export async function whole(deps: PipelineDeps, inbound: InboundRequest, reply: 
     const { served, usage, attempts, guardrails } = result;
     await inbound.finish({ model, stream: false, httpStatus: 200, served, usage, attempts, guardrails, cacheHit });
     const upstreamMs = result.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
-    return reply
-      .headers({ ...servedHeaders(result.served, result.attempts, result.queuedMs), ...cacheHeaders(result.cache), ...inbound.overheadHeader(upstreamMs) })
-      .type('application/json')
-      .send(result.body);
+    return (
+      reply
+        .headers({ ...servedHeaders(result.served, result.attempts, result.queuedMs), ...cacheHeaders(result.cache), ...inbound.overheadHeader(upstreamMs) })
+        // Audio, and transcripts as text, SRT or VTT, in the media type the provider answered with.
+        .type(result.contentType || 'application/json')
+        .send(result.body)
+    );
   } catch (err) {
     throw inbound.fail(gone.signal.aborted ? clientClosed('answer was sent') : err, model, false);
   }

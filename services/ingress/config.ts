@@ -68,6 +68,14 @@ export const ingressConfig = z
       .positive()
       .default(10 * 1024 * 1024)
       .describe('Largest request body accepted; larger ones get 413.'),
+    maxUploadBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(25 * 1024 * 1024)
+      .describe(
+        "Largest file a multipart upload may carry (the audio of /v1/audio/transcriptions and translations; OpenAI's limit is 25 MB); larger ones get 413.",
+      ),
     limits: limitsConfig,
     emitReceived: z.boolean().default(false).describe('Also emit request.received when a request arrives (then the audit log has two rows per request).'),
     emitAttempts: z

@@ -1,32 +1,50 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BilledUnits } from '../gen/gateway/v1/common.js';
-import type { CompletionRequest } from '../gen/gateway/v1/routing.js';
-import { billedImages, searchUnitsOf } from '../kit/pricing/units.js';
+import type { CompletionRequest, Upload } from '../gen/gateway/v1/routing.js';
+import { billedImages, billedSpeech, billedUpload, searchUnitsOf } from '../kit/pricing/units.js';
 import { hintsOf, whole } from './api.js';
 import { InboundRequest, type PipelineDeps } from './pipeline.js';
 
 /** The units an endpoint billed by unit may bill at most, from its checked body; reserved against budgets at their price. */
-const BILLED: Record<string, (body: Record<string, unknown>) => BilledUnits> = {
+const BILLED: Record<string, (body: Record<string, unknown>, upload: Upload | undefined) => BilledUnits> = {
   'images.generations': (body) => billedImages(body),
   rerank: (body) => ({ unit: 'search_unit', quantity: searchUnitsOf(body.documents), variant: '' }),
+  'audio.speech': (body) => billedSpeech(body.input),
+  'audio.transcriptions': (_, upload) => billedUpload(upload?.data ?? new Uint8Array()),
+  'audio.translations': (_, upload) => billedUpload(upload?.data ?? new Uint8Array()),
 };
+
+/** A request's checked fields and uploaded file, for an endpoint whose body is not JSON (a multipart form). */
+export type ReadForm = (request: FastifyRequest) => Promise<{ body: Record<string, unknown> & { model: string }; upload: Upload }>;
 
 /**
  * An endpoint answered by one call: free at the providers (Anthropic's count_tokens, OpenAI's moderations) or billed
- * by unit (images, rerank). Admitted like any request (the key, the model allowed for it, its request limits), with no
- * prompt or output reserved against budgets, only the units it may bill; routing answers with those it did bill
- * (none for the free ones, whose ledger row costs nothing). Never streamed, never cached.
+ * by unit (images, rerank, audio); its body JSON, or a multipart form read by `readForm` (audio uploads). Admitted
+ * like any request (the key, the model allowed for it, its request limits), with no prompt or output reserved against
+ * budgets, only the units it may bill; routing answers with those it did bill (none for the free ones, whose ledger
+ * row costs nothing). Never streamed, never cached.
  */
-export function directEndpoint(deps: PipelineDeps, endpoint: string) {
+export function directEndpoint(deps: PipelineDeps, endpoint: string, readForm?: ReadForm) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
+    // A form that cannot be read is refused as a body failing its schema is: before the key is looked at.
+    const form = await readForm?.(request);
     const inbound = new InboundRequest(deps, request, reply, endpoint);
-    const parsed = request.body as Record<string, unknown> & { model: string };
+    const parsed = form?.body ?? (request.body as Record<string, unknown> & { model: string });
     const { model } = parsed;
     let call: CompletionRequest;
     try {
-      await inbound.admit(model, undefined, BILLED[endpoint]?.(parsed));
-      const body = request.rawBody ?? Buffer.from(JSON.stringify(request.body));
-      call = { context: inbound.context, endpoint, body, hints: hintsOf(request), replay: undefined, keepAnswer: false, cache: undefined };
+      await inbound.admit(model, undefined, BILLED[endpoint]?.(parsed, form?.upload));
+      const body = form ? Buffer.from(JSON.stringify(form.body)) : (request.rawBody ?? Buffer.from(JSON.stringify(request.body)));
+      call = {
+        context: inbound.context,
+        endpoint,
+        body,
+        hints: hintsOf(request),
+        replay: undefined,
+        keepAnswer: false,
+        cache: undefined,
+        upload: form?.upload,
+      };
     } catch (err) {
       throw inbound.fail(err, model, false);
     }

@@ -5,6 +5,7 @@ import { createHttpServer } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
 import { traceHttpServer } from '../kit/tracing-http.js';
 import { modelEndpoint } from './api.js';
+import { registerAudioUploads } from './audio.js';
 import { directEndpoint } from './direct.js';
 import type { IngressConfig } from './config.js';
 import { registerMcpRoutes } from './mcp.js';
@@ -41,6 +42,7 @@ const DIRECT_ENDPOINTS: { path: string; endpoint: string }[] = [
   { path: '/moderations', endpoint: 'moderations' },
   { path: '/images/generations', endpoint: 'images.generations' },
   { path: '/rerank', endpoint: 'rerank' },
+  { path: '/audio/speech', endpoint: 'audio.speech' },
 ];
 
 /** The public API: OpenAI-compatible and Anthropic-compatible, every route also without the /v1 prefix. */
@@ -75,6 +77,7 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
   }
   // Cohere's SDK (CohereClientV2.rerank) sends its rerank to /v2/rerank.
   app.post('/v2/rerank', { config: { family: 'openai', endpoint: 'rerank' }, schema: { body: schemas.rerank } }, directEndpoint(deps, 'rerank'));
+  registerAudioUploads(app, config, deps, schemas);
   registerMcpRoutes(app, deps);
   return app;
 }

@@ -5,7 +5,7 @@ import { GatewayError } from '../kit/errors.js';
 import type { IngressLimits } from './config.js';
 import { countTokensSchema, messagesSchema } from './schemas/anthropic.js';
 import { fragments, type Schema } from './schemas/common.js';
-import { imagesSchema, rerankSchema } from './schemas/media.js';
+import { imagesSchema, rerankSchema, speechSchema, transcriptionSchema } from './schemas/media.js';
 import { chatSchema, completionsSchema, embeddingsSchema, moderationsSchema, responsesSchema } from './schemas/openai.js';
 
 /**
@@ -28,6 +28,9 @@ export function bodySchemas(limits: IngressLimits): Record<string, Schema> {
     moderations: moderationsSchema(f),
     'images.generations': imagesSchema(f),
     rerank: rerankSchema(f),
+    'audio.speech': speechSchema(f),
+    'audio.transcriptions': transcriptionSchema(f, false),
+    'audio.translations': transcriptionSchema(f, true),
   };
 }
 

@@ -37,6 +37,12 @@ describe('the text a direct endpoint sends on', () => {
     ]);
     expect(directText('moderations', { input: 'one' }).segments).toEqual([{ path: 'input', text: 'one' }]);
     expect(directText('images.generations', { prompt: 'a cat' }).segments).toEqual([{ path: 'prompt', text: 'a cat' }]);
+    expect(directText('audio.speech', { input: 'say this', instructions: 'calmly', voice: 'alloy' }).segments).toEqual([
+      { path: 'input', text: 'say this' },
+      { path: 'instructions', text: 'calmly' },
+    ]);
+    expect(directText('audio.transcriptions', { prompt: 'names: Ana', language: 'en' }).segments).toEqual([{ path: 'prompt', text: 'names: Ana' }]);
+    expect(directText('audio.translations', { prompt: 'a fox' }).segments).toEqual([{ path: 'prompt', text: 'a fox' }]);
     expect(directText('unknown', { prompt: 'a cat' }).segments).toEqual([]);
   });
 });

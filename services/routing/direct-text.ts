@@ -31,6 +31,9 @@ const TEXT_OF: Record<string, (body: Record<string, unknown>) => Place[]> = {
   moderations: (body) => places(body, 'input'),
   'images.generations': (body) => places(body, 'prompt'),
   rerank: (body) => [...places(body, 'query'), ...places(body, 'documents')],
+  'audio.speech': (body) => [...places(body, 'input'), ...places(body, 'instructions')],
+  'audio.transcriptions': (body) => places(body, 'prompt'),
+  'audio.translations': (body) => places(body, 'prompt'),
 };
 
 /** A copy of the body to check, its text segments, and how to write checked ones back into the copy. */

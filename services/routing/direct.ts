@@ -1,23 +1,25 @@
 import type { Usage } from '../gen/gateway/v1/common.js';
-import type { RoutingHints } from '../gen/gateway/v1/routing.js';
-import { billedImages } from '../kit/pricing/units.js';
+import type { RoutingHints, Upload } from '../gen/gateway/v1/routing.js';
+import { billedImages, billedSpeech, billedUpload } from '../kit/pricing/units.js';
 import { measurePrompt } from '../kit/prompt-size.js';
 import { invalid, requireModel } from './formats/chat.js';
-import { EMPTY_USAGE, ProviderError, type ProviderAdapter, type ProviderCall } from './providers/types.js';
+import { EMPTY_USAGE, ProviderError, usageFromOpenAI, type ProviderAdapter, type ProviderCall, type RawAnswer } from './providers/types.js';
 import type { Router, Routed, Target } from './router/router.js';
 
 /**
  * Endpoints answered by one call with no chat translation: the client's body
  * goes to the deployment's provider as it came (model renamed), or is
  * answered by the gateway itself. Token counting and moderations are free at
- * the providers; images and rerank are billed by unit, which their usage says.
+ * the providers; images, rerank and audio are billed by unit, which their usage
+ * says. Audio answers are passed on as the provider sent them (`raw`), not as JSON.
  */
 export type DirectEndpoint = (
   router: Router,
   body: Record<string, unknown>,
   hints: RoutingHints | undefined,
   signal: AbortSignal,
-) => Promise<Routed<unknown> & { usage: Usage }>;
+  upload: Upload | undefined,
+) => Promise<Routed<unknown> & { usage: Usage; raw?: RawAnswer }>;
 
 /**
  * Anthropic's /v1/messages/count_tokens: the provider's own count where its
@@ -33,13 +35,13 @@ const countTokens: DirectEndpoint = async (router, body, hints, signal) => {
   return { ...routed, usage: EMPTY_USAGE };
 };
 
-type PassThrough = (provider: ProviderAdapter) => ((call: ProviderCall<Record<string, unknown>>) => Promise<Record<string, unknown>>) | undefined;
+type PassThrough<T> = (provider: ProviderAdapter) => ((call: ProviderCall<Record<string, unknown>>) => Promise<T>) | undefined;
 
 /**
  * Routes the client's body as it came to the model's deployments whose provider offers the API at `path` (its
  * capability and its adapter's method); refused at once, naming the API and the model, where none does.
  */
-function passThrough(what: string, path: string, method: PassThrough, capable: (provider: ProviderAdapter) => boolean) {
+function passThrough<T = Record<string, unknown>>(what: string, path: string, method: PassThrough<T>, capable: (provider: ProviderAdapter) => boolean) {
   const offers = (provider: ProviderAdapter) => capable(provider) && method(provider) !== undefined;
   return (router: Router, body: Record<string, unknown>, hints: RoutingHints | undefined, signal: AbortSignal) => {
     const model = requireModel(body);
@@ -64,7 +66,7 @@ const moderate = passThrough(
 );
 
 /** OpenAI's /v1/moderations, free at OpenAI. */
-const moderations: DirectEndpoint = async (...args) => ({ ...(await moderate(...args)), usage: EMPTY_USAGE });
+const moderations: DirectEndpoint = async (router, body, hints, signal) => ({ ...(await moderate(router, body, hints, signal)), usage: EMPTY_USAGE });
 
 const generate = passThrough(
   'image generation',
@@ -95,9 +97,72 @@ const rerank: DirectEndpoint = async (router, body, hints, signal) => {
   return { ...routed, usage: { ...EMPTY_USAGE, billed: { unit: 'search_unit', quantity: meta.billed_units.search_units, variant: '' } } };
 };
 
+const speak = passThrough(
+  'speech',
+  '/v1/audio/speech',
+  (p) => p.speech,
+  (p) => p.capabilities.audio,
+);
+
+/** OpenAI's /v1/audio/speech: the audio bytes as sent, billed per character of the input spoken. */
+const speech: DirectEndpoint = async (router, body, hints, signal) => {
+  const routed = await speak(router, body, hints, signal);
+  return { ...routed, raw: routed.value, usage: { ...EMPTY_USAGE, billed: billedSpeech(body.input) } };
+};
+
+/**
+ * OpenAI's /v1/audio/transcriptions and /translations: the form's fields and the uploaded file, the answer as sent
+ * (JSON, or text, SRT, VTT as response_format asks), billed as transcriptionUsage reads it.
+ */
+function transcribing(api: 'transcriptions' | 'translations'): DirectEndpoint {
+  return async (router, body, hints, signal, upload) => {
+    if (!upload) throw invalid(`An audio ${api.slice(0, -1)} needs the audio as the multipart field \`file\`.`, 'file');
+    const transcribe = passThrough(
+      api === 'transcriptions' ? 'transcription' : 'translation',
+      `/v1/audio/${api}`,
+      (p) => p.transcribe && ((call) => p.transcribe!({ ...call, upload, api })),
+      (p) => p.capabilities.audio,
+    );
+    const routed = await transcribe(router, body, hints, signal);
+    return { ...routed, raw: routed.value, usage: transcriptionUsage(routed.value, upload) };
+  };
+}
+
+/**
+ * What a transcription bills: the token usage its answer reports (gpt-4o-transcribe: priced per token), else the
+ * seconds it reports (`usage.seconds`, or verbose_json's `duration`: whisper-1), else, for an answer without them
+ * (text, srt, vtt), the upload's length as audioSeconds estimates it.
+ */
+function transcriptionUsage(raw: RawAnswer, upload: Upload): Usage {
+  const answer = raw.contentType.startsWith('application/json') ? jsonOrUndefined(raw.bytes) : undefined;
+  const usage = answer?.usage as { type?: unknown; seconds?: unknown; input_tokens?: unknown; output_tokens?: unknown } | undefined;
+  if (usage?.type === 'tokens' && typeof usage.input_tokens === 'number' && typeof usage.output_tokens === 'number') {
+    return usageFromOpenAI({
+      prompt_tokens: usage.input_tokens,
+      completion_tokens: usage.output_tokens,
+      total_tokens: usage.input_tokens + usage.output_tokens,
+    });
+  }
+  const reported = usage?.type === 'duration' ? usage.seconds : answer?.duration;
+  const billed = typeof reported === 'number' && reported >= 0 ? { unit: 'audio_second', quantity: reported, variant: '' } : billedUpload(upload.data);
+  return { ...EMPTY_USAGE, billed };
+}
+
+function jsonOrUndefined(bytes: Buffer): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(bytes.toString('utf8'));
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export const DIRECT_ENDPOINTS: Record<string, DirectEndpoint> = {
   'messages.count_tokens': countTokens,
   moderations,
   'images.generations': images,
   rerank,
+  'audio.speech': speech,
+  'audio.transcriptions': transcribing('transcriptions'),
+  'audio.translations': transcribing('translations'),
 };

@@ -42,6 +42,7 @@ export function questionEmbedder(model: string, complete: (request: CompletionRe
         replay: undefined,
         keepAnswer: false,
         cache: undefined,
+        upload: undefined,
       });
     } catch (err) {
       const error = asGatewayError(err);

@@ -135,7 +135,7 @@ export class Routing implements Api<typeof RoutingService> {
   async complete(request: CompletionRequest, options: CallOptions = {}): Promise<CompletionResponse> {
     const guard = this.guardrails.begin(request.context);
     try {
-      return { ...(await this.answer(request, guard, options.signal ?? NEVER_ABORTED)), guardrails: guard.settle() };
+      return { contentType: '', ...(await this.answer(request, guard, options.signal ?? NEVER_ABORTED)), guardrails: guard.settle() };
     } catch (err) {
       throw guard.failed(err);
     }
@@ -153,13 +153,18 @@ export class Routing implements Api<typeof RoutingService> {
   }
 
   /** A whole answer: the request checked by the guardrails, then from the cache or a provider. */
-  private async answer(request: CompletionRequest, guard: RequestGuard, signal: AbortSignal): Promise<Omit<CompletionResponse, 'guardrails'>> {
+  private async answer(
+    request: CompletionRequest,
+    guard: RequestGuard,
+    signal: AbortSignal,
+  ): Promise<Omit<CompletionResponse, 'guardrails' | 'contentType'> & { contentType?: string }> {
     const body = parseBody(request.body);
     const direct = DIRECT_ENDPOINTS[request.endpoint];
     if (direct) {
-      const routed = await direct(this.router, await guard.direct(request.endpoint, body), request.hints, signal);
-      const { attempts, queuedMs } = routed;
-      return { body: json(routed.value), usage: routed.usage, served: served(routed.deployment), attempts, queuedMs, answer: EMPTY, cache: undefined };
+      const routed = await direct(this.router, await guard.direct(request.endpoint, body), request.hints, signal, request.upload);
+      const { attempts, queuedMs, raw } = routed;
+      const answer = raw ? { body: raw.bytes, contentType: raw.contentType } : { body: json(routed.value) };
+      return { ...answer, usage: routed.usage, served: served(routed.deployment), attempts, queuedMs, answer: EMPTY, cache: undefined };
     }
     if (request.endpoint === 'embeddings') {
       const embeddings = await guard.embeddings(validateEmbeddings(body));

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenLocally, readBody, writeJson } from './local-server.js';
+import { audioCall } from './openai-audio.js';
 import { wordVector } from './vectors.js';
 
 /**
@@ -9,6 +10,7 @@ import { wordVector } from './vectors.js';
  * and content filtering docs:
  *   POST /openai/deployments/{deployment}/chat/completions?api-version=…
  *   POST /openai/deployments/{deployment}/embeddings?api-version=…
+ *   POST /openai/deployments/{deployment}/audio/{speech,transcriptions,translations}?api-version=… (as OpenAI's)
  * authenticated by the `api-key` header. Without api-version the resource is
  * not found (404); an unknown deployment is 404 DeploymentNotFound; a wrong key
  * is 401 with Azure's body. Answers are OpenAI-shaped plus Azure's
@@ -29,7 +31,7 @@ export interface FakeAzure {
   /** Every request to a deployment route, with the deployment, api-version and api-key it carried. */
   readonly requests: {
     deployment: string;
-    operation: 'chat/completions' | 'embeddings';
+    operation: Operation;
     apiVersion: string | null;
     apiKey: string | undefined;
     body: Record<string, unknown>;
@@ -41,7 +43,9 @@ type Json = Record<string, unknown>;
 
 const CHAT_MODEL = 'gpt-4o-2024-08-06';
 const EMBEDDING_MODEL = 'text-embedding-3-small';
-const ROUTE = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings)$/;
+type Operation = 'chat/completions' | 'embeddings' | 'audio/speech' | 'audio/transcriptions' | 'audio/translations';
+
+const ROUTE = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings|audio\/speech|audio\/transcriptions|audio\/translations)$/;
 
 const SAFE = {
   hate: { filtered: false, severity: 'safe' },
@@ -106,10 +110,12 @@ export async function startFakeAzure(options: { apiKey: string; deployments: str
     // Azure routes on the api-version: without one, nothing is found.
     if (req.method !== 'POST' || !route || !apiVersion) return sendError(res, 404, { code: '404', message: 'Resource not found' });
     const deployment = decodeURIComponent(route[1]!);
-    const operation = route[2] as 'chat/completions' | 'embeddings';
-    let body: Json = {};
+    const operation = route[2] as Operation;
+    // The audio APIs as OpenAI's own (openai-audio.ts), a form's file recorded by name, type and size.
+    const audio = operation.startsWith('audio/') ? await audioCall(`/v1/${operation}`, raw, req.headers['content-type'] ?? '') : undefined;
+    let body: Json = audio?.recorded ?? {};
     try {
-      body = JSON.parse(raw.toString('utf8') || '{}') as Json;
+      if (!audio) body = JSON.parse(raw.toString('utf8') || '{}') as Json;
     } catch {
       body = {};
     }
@@ -136,6 +142,10 @@ export async function startFakeAzure(options: { apiKey: string; deployments: str
       });
     }
     if (operation === 'embeddings') return embeddings(res, body);
+    if (audio) {
+      res.writeHead(audio.answer.status, { 'content-type': audio.answer.contentType, 'apim-request-id': randomBytes(16).toString('hex') });
+      return void res.end(audio.answer.body);
+    }
     const messages = Array.isArray(body.messages) ? (body.messages as Json[]) : [];
     if (messages.length === 0)
       return sendError(res, 400, { message: "'messages' is a required property", type: 'invalid_request_error', param: null, code: null });

@@ -5,6 +5,7 @@ import { OPENAI_PROFILE, type ErrorFields, type FakeProfile } from './compatible
 import { usageMeter, type UsageDialect } from './openai-usage.js';
 import { moderation } from './openai-moderations.js';
 import { images } from './openai-images.js';
+import { AUDIO_APIS, audioCall } from './openai-audio.js';
 
 /** APIs the fake serves as OpenAI itself only, each answered whole from its body. */
 const OWN_APIS: Record<string, (body: Record<string, unknown>) => { status: number; body: unknown }> = {
@@ -152,6 +153,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
     }
     if (req.method === 'GET' && path === '/v1/models') {
       return sendJson(res, 200, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1721172741, owned_by: 'system' }] });
+    }
+    if (profile === OPENAI_PROFILE && req.method === 'POST' && AUDIO_APIS.has(path)) {
+      const { recorded, answer } = await audioCall(path, raw, req.headers['content-type'] ?? '');
+      requests.push({ body: recorded, authorization: req.headers.authorization, path, headers: req.headers });
+      res.writeHead(answer.status, { 'content-type': answer.contentType, 'x-request-id': `req_${randomBytes(12).toString('hex')}` });
+      return void res.end(answer.body);
     }
     const own = profile === OPENAI_PROFILE ? OWN_APIS[path] : profile.ownApis?.[path];
     if (req.method !== 'POST' || (!own && !['/v1/chat/completions', '/v1/completions', '/v1/embeddings'].includes(path ?? ''))) {

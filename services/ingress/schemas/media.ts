@@ -1,7 +1,7 @@
 import { count, type Fragments, type Schema, string } from './common.js';
 
 /*
- * The bodies of the APIs billed by unit: images and rerank (and, as they come, audio). Their billing fields (n, size, quality)
+ * The bodies of the APIs billed by unit: images, rerank and audio. Their billing fields (n, size, quality)
  * get the API's types, so what governance reserves and routing bills is read from checked values.
  */
 
@@ -48,4 +48,47 @@ export function rerankSchema(f: Fragments): Schema {
       return_documents: { type: ['boolean', 'null'] },
     },
   };
+}
+
+/**
+ * OpenAI's /v1/audio/speech (https://platform.openai.com/docs/api-reference/audio/createSpeech), billed per character
+ * of `input`. Speech streamed as events (stream_format "sse") is not served: refused, rather than answered whole.
+ */
+export function speechSchema(f: Fragments): Schema {
+  return {
+    type: 'object',
+    required: ['model', 'input', 'voice'],
+    properties: {
+      model: f.model,
+      input: { type: 'string', minLength: 1, maxLength: 4096 },
+      voice: { type: 'string', minLength: 1, maxLength: 64 },
+      instructions: { type: 'string', maxLength: 4096 },
+      response_format: { enum: ['mp3', 'opus', 'aac', 'flac', 'wav', 'pcm', null] },
+      speed: { type: ['number', 'null'], minimum: 0.25, maximum: 4 },
+      stream_format: { enum: ['audio', null], description: 'audio: speech streamed as events (sse) is not served by the gateway' },
+    },
+  };
+}
+
+/**
+ * The form fields of OpenAI's /v1/audio/transcriptions, or with `translation` of /v1/audio/translations
+ * (https://platform.openai.com/docs/api-reference/audio), as audio.ts reads them from multipart (numbers parsed,
+ * `name[]` fields as lists); the file is checked there. No other field is taken: each would reach the provider as
+ * text. Streamed transcription (stream) is not served.
+ */
+export function transcriptionSchema(f: Fragments, translation: boolean): Schema {
+  const common = {
+    model: f.model,
+    prompt: { type: 'string', maxLength: 32_000 },
+    response_format: { enum: ['json', 'text', 'srt', 'verbose_json', 'vtt'] },
+    temperature: { type: 'number', minimum: 0, maximum: 1 },
+  };
+  const only = {
+    language: { type: 'string', pattern: '^[a-z]{2,3}(-[A-Za-z]{2,4})?$', description: 'ISO-639-1 code, e.g. en' },
+    timestamp_granularities: { type: 'array', maxItems: 2, items: { enum: ['word', 'segment'] } },
+    include: { type: 'array', maxItems: 1, items: { enum: ['logprobs'] } },
+    chunking_strategy: { enum: ['auto'] },
+    stream: { enum: ['false'], description: 'false: streamed transcription is not served by the gateway' },
+  };
+  return { type: 'object', required: ['model'], additionalProperties: false, properties: translation ? common : { ...common, ...only } };
 }

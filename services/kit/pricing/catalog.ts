@@ -25,6 +25,10 @@ export interface ModelPrice {
   images?: Record<string, number>;
   /** USD per search unit of reranking (Cohere: one query over up to 100 documents); a rerank model's token prices are 0. */
   searchUnit?: number;
+  /** USD per character of text spoken (the audio speech API: tts-1); a speech model's token prices are 0. */
+  inputCharacter?: number;
+  /** USD per second of audio transcribed or translated (whisper-1); a transcription model's token prices are 0. */
+  audioSecond?: number;
 }
 
 /** OpenAI's per-image prices (https://platform.openai.com/docs/pricing, "Image generation"). */
@@ -67,6 +71,13 @@ export const PRICE_CATALOG: Record<string, ModelPrice> = {
   'dall-e-3': { input: 0, output: 0, images: DALL_E_3 },
   'dall-e-2': { input: 0, output: 0, images: DALL_E_2 },
   'gpt-image-1': { input: 0, output: 0, images: GPT_IMAGE_1 },
+  // Audio (https://platform.openai.com/docs/pricing, "Transcription and speech generation"): tts-1 $15 and tts-1-hd $30
+  // per million characters, whisper-1 $0.006 a minute. gpt-4o-transcribe answers with token usage, billed as tokens.
+  'tts-1': { input: 0, output: 0, inputCharacter: 0.000015 },
+  'tts-1-hd': { input: 0, output: 0, inputCharacter: 0.00003 },
+  'whisper-1': { input: 0, output: 0, audioSecond: 0.0001 },
+  'gpt-4o-transcribe': { input: 2.5, output: 10 },
+  'gpt-4o-mini-transcribe': { input: 1.25, output: 5 },
   // Anthropic
   'claude-opus-4-1': { input: 15, output: 75, cachedInput: 1.5, cacheWrite: 18.75, cacheWrite1h: 30 },
   'claude-sonnet-4-5': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6 },

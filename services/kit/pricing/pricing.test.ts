@@ -36,8 +36,10 @@ describe('pricing', () => {
 
   it('holds every catalog price exactly, in whole pico-dollars per token', () => {
     for (const [model, price] of Object.entries(PRICE_CATALOG)) {
-      const { images, searchUnit, ...tokens } = price;
-      if (searchUnit !== undefined) expect(perUnit(searchUnit), `${model} searchUnit`).toBeDefined();
+      const { images, searchUnit, inputCharacter, audioSecond, ...tokens } = price;
+      for (const [unit, usd] of Object.entries({ searchUnit, inputCharacter, audioSecond })) {
+        if (usd !== undefined) expect(perUnit(usd), `${model} ${unit}`).toBeDefined();
+      }
       for (const [part, usd] of Object.entries(tokens)) expect(picoPerToken(usd), `${model} ${part}`).toBeDefined();
       for (const [variant, usd] of Object.entries(images ?? {})) expect(perUnit(usd), `${model} ${variant}`).toBeDefined();
     }

@@ -24,6 +24,9 @@ export function unitsCost(price: ModelPrice, billed: BilledUnits): Money | undef
     return BigInt(Math.ceil(quantity)) * (perUnit(usd) ?? 0n);
   }
   if (billed.unit === 'search_unit' && price.searchUnit !== undefined) return BigInt(Math.ceil(quantity)) * (perUnit(price.searchUnit) ?? 0n);
+  if (billed.unit === 'input_character' && price.inputCharacter !== undefined) return BigInt(Math.ceil(quantity)) * (perUnit(price.inputCharacter) ?? 0n);
+  // Billed by the second, as OpenAI's usage reports (a fraction of a second rounds up).
+  if (billed.unit === 'audio_second' && price.audioSecond !== undefined) return BigInt(Math.ceil(quantity)) * (perUnit(price.audioSecond) ?? 0n);
   return undefined;
 }
 
@@ -54,4 +57,33 @@ const DOCUMENTS_PER_SEARCH_UNIT = 100;
 /** Search units of a rerank over `documents`, as Cohere bills them: one per query over up to 100 documents. */
 export function searchUnitsOf(documents: unknown): number {
   return Math.max(1, Math.ceil((Array.isArray(documents) ? documents.length : 0) / DOCUMENTS_PER_SEARCH_UNIT));
+}
+
+/** Speech's billed units: the characters (Unicode code points) of the text spoken. */
+export function billedSpeech(input: unknown): BilledUnits {
+  return { unit: 'input_character', quantity: [...String(input)].length, variant: '' };
+}
+
+/** A transcription's or translation's billed units when its answer reports none: the upload's seconds (audioSeconds). */
+export function billedUpload(data: Uint8Array): BilledUnits {
+  return { unit: 'audio_second', quantity: audioSeconds(data), variant: '' };
+}
+
+/** Bytes of compressed audio a second holds at 16 kbit/s, about the least speech is encoded at: never fewer seconds than it lasts. */
+const LOWEST_BYTES_PER_SECOND = 2_000;
+
+/**
+ * The seconds of audio in an upload, for a transcription whose answer reports none (and for the budget reservation
+ * before it): exact for WAV (its header's data size over its byte rate), else estimated from its size at 16 kbit/s,
+ * which over-counts audio encoded at a higher bit rate rather than under-bill.
+ */
+export function audioSeconds(data: Uint8Array): number {
+  const wav = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (wav.length >= 44 && wav.toString('ascii', 0, 4) === 'RIFF' && wav.toString('ascii', 8, 12) === 'WAVE') {
+    const byteRate = wav.readUInt32LE(28);
+    for (let at = 12; at + 8 <= wav.length; at += 8 + wav.readUInt32LE(at + 4) + (wav.readUInt32LE(at + 4) % 2)) {
+      if (wav.toString('ascii', at, at + 4) === 'data' && byteRate > 0) return Math.min(wav.readUInt32LE(at + 4), wav.length - at - 8) / byteRate;
+    }
+  }
+  return Math.max(1, Math.ceil(wav.length / LOWEST_BYTES_PER_SECOND));
 }

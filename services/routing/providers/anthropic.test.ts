@@ -42,6 +42,7 @@ describe('anthropic adapter against the fake Anthropic API', () => {
       moderations: false,
       images: false,
       rerank: false,
+      audio: false,
     });
     expect(adapter.credentialCount).toBe(2);
   });

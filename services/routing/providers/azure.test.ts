@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAzure, type FakeAzure } from '../../../test/fakes/azure.js';
+import { FAKE_TRANSCRIPT, FAKE_TRANSLATION, fakeSpeech, wav } from '../../../test/fakes/openai-audio.js';
 import { call, collect, failure } from '../../../test/harness/adapters.js';
 import type { ChatRequest } from '../canonical.js';
 import { azureProviderConfig, createAzureAdapter, type OpenAICompatibleAdapter } from './openai.js';
@@ -27,7 +28,7 @@ describe('Azure OpenAI adapter against the fake Azure OpenAI', () => {
     );
 
   beforeAll(async () => {
-    fake = await startFakeAzure({ apiKey: KEY, deployments: ['my-gpt4o', 'my-embeddings', 'gpt-4o-mini'] });
+    fake = await startFakeAzure({ apiKey: KEY, deployments: ['my-gpt4o', 'my-embeddings', 'gpt-4o-mini', 'tts', 'whisper'] });
     adapter = make();
   });
   afterAll(async () => {
@@ -44,6 +45,28 @@ describe('Azure OpenAI adapter against the fake Azure OpenAI', () => {
     expect(response.choices[0]?.message.content).toBe('Fake Azure OpenAI reply to: ping');
     expect(response.usage?.total_tokens).toBeGreaterThan(0);
     expect(adapter.type).toBe('azure');
+  });
+
+  it("speaks and transcribes at the deployment's audio paths, the audio and the form passed as they are", async () => {
+    const spoken = await adapter.speech(call({ model: 'tts', input: 'hello', voice: 'alloy' }));
+    expect(fake.requests.at(-1)).toMatchObject({ deployment: 'tts', operation: 'audio/speech', apiKey: KEY, body: { input: 'hello' } });
+    expect(spoken).toEqual({ bytes: fakeSpeech('hello'), contentType: 'audio/mpeg' });
+    const upload = { data: wav(1.5), filename: 'a.wav', contentType: 'audio/wav' };
+    const request = { model: 'whisper', response_format: 'verbose_json', timestamp_granularities: ['word'] };
+    const heard = await adapter.transcribe({ ...call(request), upload, api: 'transcriptions' });
+    expect(fake.requests.at(-1)).toMatchObject({
+      deployment: 'whisper',
+      operation: 'audio/transcriptions',
+      body: {
+        response_format: 'verbose_json',
+        'timestamp_granularities[]': ['word'],
+        file: { filename: 'a.wav', type: 'audio/wav', size: upload.data.length },
+      },
+    });
+    expect(heard.contentType).toBe('application/json');
+    expect(JSON.parse(heard.bytes.toString())).toMatchObject({ task: 'transcribe', duration: 1.5, text: FAKE_TRANSCRIPT });
+    const translated = await adapter.transcribe({ ...call({ model: 'whisper', response_format: 'text' }), upload, api: 'translations' });
+    expect(translated).toEqual({ bytes: Buffer.from(`${FAKE_TRANSLATION}\n`), contentType: 'text/plain; charset=utf-8' });
   });
 
   it('uses a model with no mapping as the deployment name, and the configured api-version', async () => {

@@ -16,9 +16,9 @@ interface ProviderType {
 }
 
 /**
- * Everything but moderations and images, which only OpenAI's own API is known to serve in OpenAI's shape (Mistral's
- * moderations name other categories); a compatible server that has them is declared as type openai. Rerank: Cohere's
- * own, and vLLM's (https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html#re-rank-api).
+ * Everything but moderations, images and audio, which only OpenAI's own API is known to serve in OpenAI's shape (Mistral's
+ * moderations name other categories; Azure OpenAI serves the audio APIs too); a compatible server that has them is
+ * declared as type openai. Rerank: Cohere's own, and vLLM's (https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html#re-rank-api).
  */
 const all = {
   streaming: true,
@@ -30,16 +30,17 @@ const all = {
   moderations: false,
   images: false,
   rerank: false,
+  audio: false,
 } as const;
 
 /** Every provider `type` the gateway has an adapter for. */
 export const PROVIDER_TYPES = {
   openai: {
     label: 'OpenAI (and any OpenAI-compatible base URL)',
-    capabilities: { ...all, moderations: true, images: true },
+    capabilities: { ...all, moderations: true, images: true, audio: true },
     baseUrl: 'https://api.openai.com/v1',
   },
-  azure: { label: 'Azure OpenAI', capabilities: { ...all, completions: false }, apiHosts: ['*.openai.azure.com'] },
+  azure: { label: 'Azure OpenAI', capabilities: { ...all, completions: false, audio: true }, apiHosts: ['*.openai.azure.com'] },
   anthropic: { label: 'Anthropic', capabilities: { ...all, embeddings: false, completions: false }, baseUrl: 'https://api.anthropic.com' },
   gemini: { label: 'Google Gemini (AI Studio)', capabilities: { ...all, completions: false }, baseUrl: 'https://generativelanguage.googleapis.com' },
   vertex: {
@@ -74,6 +75,7 @@ export const PROVIDER_TYPES = {
       moderations: false,
       images: false,
       rerank: false,
+      audio: false,
     },
   },
 } as const satisfies Record<string, ProviderType>;
@@ -97,11 +99,11 @@ export function providerTable(): string {
   const mark = (yes: boolean) => (yes ? '✓' : '—');
   const rows = Object.entries(PROVIDER_TYPES).map(
     ([type, { label, capabilities: c }]) =>
-      `| ${label} | \`${type}\` | ${mark(c.streaming)} | ${mark(c.tools)} | ${mark(c.vision)} | ${mark(c.embeddings)} | ${mark(c.jsonSchema)} | ${mark(c.completions)} | ${mark(c.moderations)} | ${mark(c.images)} | ${mark(c.rerank)} |`,
+      `| ${label} | \`${type}\` | ${mark(c.streaming)} | ${mark(c.tools)} | ${mark(c.vision)} | ${mark(c.embeddings)} | ${mark(c.jsonSchema)} | ${mark(c.completions)} | ${mark(c.moderations)} | ${mark(c.images)} | ${mark(c.rerank)} | ${mark(c.audio)} |`,
   );
   return [
-    '| provider | `type` | streaming | tools | vision | embeddings | JSON schema | native completions | moderations | images | rerank |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| provider | `type` | streaming | tools | vision | embeddings | JSON schema | native completions | moderations | images | rerank | audio |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }

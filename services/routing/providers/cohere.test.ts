@@ -43,6 +43,7 @@ describe('Cohere adapter against the fake Cohere API', () => {
       moderations: false,
       images: false,
       rerank: true,
+      audio: false,
     });
     expect(adapter.models).toEqual(['command-a-03-2025']);
     expect(() => cohereProviderConfig.parse({ type: 'cohere', apiKey: 'k', apiVersion: 'x' })).toThrow();

@@ -58,6 +58,7 @@ describe('gemini adapter against the fake Gemini API', () => {
       moderations: false,
       images: false,
       rerank: false,
+      audio: false,
     });
     expect(adapter.credentialCount).toBe(2);
     expect(vertexProviderConfig.parse({ type: 'vertex', project: 'p', serviceAccountFile: '/k.json' })).toMatchObject({

@@ -1,13 +1,14 @@
-import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import { FormData, Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { GatewayError } from '../../kit/errors.js';
 import { readSse, type SseEvent } from '../sse.js';
-import { NEVER_ABORTED, ProviderError, retryAfterMs, type CallCounts, type Connection, type FailureKind } from './types.js';
+import { NEVER_ABORTED, ProviderError, retryAfterMs, type CallCounts, type Connection, type FailureKind, type RawAnswer } from './types.js';
 
 export interface UpstreamRequest {
   /** Path and query, appended to the base URL's path. */
   path: string;
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
+  /** JSON (serialized here), a string, or a FormData sent as multipart. */
   body?: unknown;
   signal: AbortSignal;
 }
@@ -48,14 +49,16 @@ export class Upstream {
   /** Sends the request and returns the response once its status is 2xx; the call, body included, ends within totalMs. */
   async send(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
     // Serialized before the call: a body that cannot be (nested too deep) is the request's fault, not a network failure.
-    const body = request.body === undefined || typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
+    // A form goes as multipart, its boundary in the content type undici sets.
+    const form = request.body instanceof FormData ? request.body : undefined;
+    const body = form ?? (request.body === undefined || typeof request.body === 'string' ? request.body : JSON.stringify(request.body));
     const deadline = withDeadline(request.signal, this.connection.totalMs);
     let response: Dispatcher.ResponseData;
     try {
       response = await this.pool.request({
         path: `${this.basePath}${request.path}`,
         method: request.method ?? 'POST',
-        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...request.headers },
+        headers: { ...(typeof body === 'string' ? { 'content-type': 'application/json' } : {}), ...request.headers },
         body,
         signal: deadline.signal,
       });
@@ -83,6 +86,19 @@ export class Upstream {
       throw networkError(err, this.provider, `Provider ${this.provider} returned a body that is not JSON.`);
     }
     return readAnswer(this.provider, () => read(body));
+  }
+
+  /** An answer passed on as the provider sent it (audio, a transcript as text): its bytes and media type. */
+  async raw(request: UpstreamRequest): Promise<RawAnswer> {
+    const response = await this.send(request);
+    let bytes: Buffer;
+    try {
+      bytes = Buffer.from(await response.body.arrayBuffer());
+    } catch (err) {
+      throw networkError(err, this.provider);
+    }
+    const type = response.headers['content-type'];
+    return { bytes, contentType: typeof type === 'string' ? type : 'application/octet-stream' };
   }
 
   /** A streamed answer (the body's bytes), read by `read` into the adapter's items, as json() reads a whole one. */

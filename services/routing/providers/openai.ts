@@ -1,3 +1,4 @@
+import { FormData } from 'undici';
 import { z } from 'zod';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from '../canonical.js';
 import { PROVIDER_TYPES } from './catalog.js';
@@ -7,7 +8,7 @@ import { rerankAnswer } from './rerank.js';
 import { chatChunk, chatCompletion, embeddingsList, imagesList, moderationList, textCompletion } from './openai-shape.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase, type KeyRing } from './schema.js';
-import type { CallCounts, Capabilities, Connection, ProviderAdapter, ProviderCall } from './types.js';
+import type { CallCounts, Capabilities, Connection, ProviderAdapter, ProviderCall, RawAnswer } from './types.js';
 
 /** Providers that speak the OpenAI API: a base URL and what the provider supports. */
 export const OPENAI_PRESETS = ['openai', 'mistral', 'groq', 'deepseek', 'xai', 'openrouter', 'together', 'fireworks', 'ollama', 'vllm'] as const;
@@ -39,8 +40,19 @@ export const azureProviderConfig = z.strictObject({
 
 export type AzureProviderConfig = z.infer<typeof azureProviderConfig>;
 
+type ApiPath =
+  | 'chat/completions'
+  | 'completions'
+  | 'embeddings'
+  | 'moderations'
+  | 'images/generations'
+  | 'rerank'
+  | 'audio/speech'
+  | 'audio/transcriptions'
+  | 'audio/translations';
+
 interface Endpoints {
-  path(kind: 'chat/completions' | 'completions' | 'embeddings' | 'moderations' | 'images/generations' | 'rerank', model: string): string;
+  path(kind: ApiPath, model: string): string;
   auth(key: string): Record<string, string>;
   /**
    * Whether a chat's output cap goes as max_completion_tokens: OpenAI's own
@@ -124,6 +136,21 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
       { path: this.endpoints.path('images/generations', String(request.model)), headers: this.headers(credential), body: request, signal },
       imagesList,
     );
+  }
+
+  speech({ request, credential, signal }: ProviderCall<Record<string, unknown>>): Promise<RawAnswer> {
+    return this.upstream.raw({ path: this.endpoints.path('audio/speech', String(request.model)), headers: this.headers(credential), body: request, signal });
+  }
+
+  /** The form as OpenAI's SDK sends it: each field as text (lists as repeated `name[]`), the file with its name and type. */
+  transcribe({ request, credential, signal, upload, api }: Parameters<NonNullable<ProviderAdapter['transcribe']>>[0]): Promise<RawAnswer> {
+    const form = new FormData();
+    for (const [field, value] of Object.entries(request)) {
+      if (Array.isArray(value)) for (const item of value) form.append(`${field}[]`, String(item));
+      else if (value !== undefined && value !== null) form.append(field, String(value));
+    }
+    form.append('file', new Blob([upload.data], { type: upload.contentType || 'application/octet-stream' }), upload.filename || 'audio');
+    return this.upstream.raw({ path: this.endpoints.path(`audio/${api}`, String(request.model)), headers: this.headers(credential), body: form, signal });
   }
 
   /** vLLM's /rerank (Jina's shape), where capabilities.rerank; answered in Cohere's shape as the gateway's /v1/rerank is. */

@@ -1,5 +1,6 @@
 import type { LookupFunction } from 'node:net';
 import { Usage } from '../../gen/gateway/v1/common.js';
+import type { Upload } from '../../gen/gateway/v1/routing.js';
 import { GatewayError } from '../../kit/errors.js';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, OpenAIUsage } from '../canonical.js';
 
@@ -18,6 +19,8 @@ export interface Capabilities {
   images: boolean;
   /** Serves reranking (Cohere's /v2/rerank, or the Jina-shaped /rerank of vLLM), answered in Cohere's shape. */
   rerank: boolean;
+  /** Serves OpenAI's /v1/audio/speech, /v1/audio/transcriptions and /v1/audio/translations (no translation, as images). */
+  audio: boolean;
 }
 
 export interface Timeouts {
@@ -76,11 +79,21 @@ export interface ProviderAdapter {
   images?(call: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>>;
   /** Reranks documents for a query (body in Cohere's shape, model renamed), answered in Cohere's shape (providers/rerank.ts). */
   rerank?(call: ProviderCall<Record<string, unknown>>): Promise<Record<string, unknown>>;
+  /** OpenAI's /v1/audio/speech: JSON in, the provider's audio bytes out as it sent them; called only where capabilities.audio. */
+  speech?(call: ProviderCall<Record<string, unknown>>): Promise<RawAnswer>;
+  /** OpenAI's /v1/audio/transcriptions or /v1/audio/translations: the form's fields and the file sent as multipart, the answer as sent. */
+  transcribe?(call: ProviderCall<Record<string, unknown>> & { upload: Upload; api: 'transcriptions' | 'translations' }): Promise<RawAnswer>;
   /** The provider's own prompt count (Anthropic's /v1/messages/count_tokens), for a body in the Messages API; others are counted locally. */
   countTokens?(call: ProviderCall<Record<string, unknown>>): Promise<{ input_tokens: number }>;
   /** Calls to the provider now: sent, and waiting for a connection (only under a maxConnections cap). */
   callCounts?(): CallCounts;
   close(): Promise<void>;
+}
+
+/** An answer passed to the client as the provider sent it: its bytes and media type. */
+export interface RawAnswer {
+  bytes: Buffer;
+  contentType: string;
 }
 
 export interface CallCounts {

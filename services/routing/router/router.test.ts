@@ -29,6 +29,7 @@ class ScriptedAdapter implements ProviderAdapter {
     moderations: false,
     images: false,
     rerank: false,
+    audio: false,
   };
   readonly models = [];
   readonly calls: number[] = [];

@@ -123,7 +123,19 @@ export interface CompletionRequest {
   /** Return the answer in the canonical shape (CompletionResponse.answer), for agent mode to replay. */
   keepAnswer: boolean;
   /** How the response cache takes part in this request; absent: not at all (agent mode's rounds). */
-  cache: CacheRequest | undefined;
+  cache:
+    | CacheRequest
+    | undefined;
+  /** The file of a multipart upload (audio transcriptions and translations); `body` then holds the form's other fields as JSON. */
+  upload: Upload | undefined;
+}
+
+/** A file the client uploaded, passed to the provider unchanged. */
+export interface Upload {
+  data: Buffer;
+  filename: string;
+  /** As the client's part declared it, e.g. "audio/wav"; "" when it declared none. */
+  contentType: string;
 }
 
 /** The cache's part in one request: the admitted key's namespace and what the client's headers asked. */
@@ -173,7 +185,7 @@ export interface RoutingHints {
 }
 
 export interface CompletionResponse {
-  /** Response JSON in the client's API. */
+  /** Response in the client's API: JSON, unless content_type says otherwise (audio, transcripts as text). */
   body: Buffer;
   usage: Usage | undefined;
   served: Served | undefined;
@@ -190,6 +202,8 @@ export interface CompletionResponse {
     | undefined;
   /** What the caller's guardrail policies found in the request and the answer, and did. */
   guardrails: GuardrailOutcome[];
+  /** The body's media type as the provider sent it, e.g. "audio/mpeg"; "" for JSON. */
+  contentType: string;
 }
 
 export interface CompletionChunk {
@@ -993,6 +1007,7 @@ function createBaseCompletionRequest(): CompletionRequest {
     replay: undefined,
     keepAnswer: false,
     cache: undefined,
+    upload: undefined,
   };
 }
 
@@ -1018,6 +1033,9 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     }
     if (message.cache !== undefined) {
       CacheRequest.encode(message.cache, writer.uint32(58).fork()).join();
+    }
+    if (message.upload !== undefined) {
+      Upload.encode(message.upload, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1091,6 +1109,14 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
             message.cache = CacheRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.upload = Upload.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1116,6 +1142,7 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
         ? globalThis.Boolean(object.keep_answer)
         : false,
       cache: isSet(object.cache) ? CacheRequest.fromJSON(object.cache) : undefined,
+      upload: isSet(object.upload) ? Upload.fromJSON(object.upload) : undefined,
     };
   },
 
@@ -1142,6 +1169,9 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     if (message.cache !== undefined) {
       obj.cache = CacheRequest.toJSON(message.cache);
     }
+    if (message.upload !== undefined) {
+      obj.upload = Upload.toJSON(message.upload);
+    }
     return obj;
   },
 
@@ -1165,6 +1195,114 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     message.cache = (object.cache !== undefined && object.cache !== null)
       ? CacheRequest.fromPartial(object.cache)
       : undefined;
+    message.upload = (object.upload !== undefined && object.upload !== null)
+      ? Upload.fromPartial(object.upload)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUpload(): Upload {
+  return { data: Buffer.alloc(0), filename: "", contentType: "" };
+}
+
+export const Upload: MessageFns<Upload> = {
+  encode(message: Upload, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    if (message.filename !== "") {
+      writer.uint32(18).string(message.filename);
+    }
+    if (message.contentType !== "") {
+      writer.uint32(26).string(message.contentType);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Upload {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpload();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.filename = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.contentType = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Upload {
+    return {
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      filename: isSet(object.filename) ? globalThis.String(object.filename) : "",
+      contentType: isSet(object.contentType)
+        ? globalThis.String(object.contentType)
+        : isSet(object.content_type)
+        ? globalThis.String(object.content_type)
+        : "",
+    };
+  },
+
+  toJSON(message: Upload): unknown {
+    const obj: any = {};
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.filename !== "") {
+      obj.filename = message.filename;
+    }
+    if (message.contentType !== "") {
+      obj.contentType = message.contentType;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Upload>, I>>(base?: I): Upload {
+    return Upload.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Upload>, I>>(object: I): Upload {
+    const message = createBaseUpload();
+    message.data = object.data ?? Buffer.alloc(0);
+    message.filename = object.filename ?? "";
+    message.contentType = object.contentType ?? "";
     return message;
   },
 };
@@ -1663,6 +1801,7 @@ function createBaseCompletionResponse(): CompletionResponse {
     cache: undefined,
     queuedMs: undefined,
     guardrails: [],
+    contentType: "",
   };
 }
 
@@ -1691,6 +1830,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     }
     for (const v of message.guardrails) {
       GuardrailOutcome.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.contentType !== "") {
+      writer.uint32(74).string(message.contentType);
     }
     return writer;
   },
@@ -1772,6 +1914,14 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
             message.guardrails.push(GuardrailOutcome.decode(reader, reader.uint32()));
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.contentType = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1800,6 +1950,11 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
       guardrails: globalThis.Array.isArray(object?.guardrails)
         ? object.guardrails.map((e: any) => GuardrailOutcome.fromJSON(e))
         : [],
+      contentType: isSet(object.contentType)
+        ? globalThis.String(object.contentType)
+        : isSet(object.content_type)
+        ? globalThis.String(object.content_type)
+        : "",
     };
   },
 
@@ -1829,6 +1984,9 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
     if (message.guardrails?.length) {
       obj.guardrails = message.guardrails.map((e) => GuardrailOutcome.toJSON(e));
     }
+    if (message.contentType !== "") {
+      obj.contentType = message.contentType;
+    }
     return obj;
   },
 
@@ -1849,6 +2007,7 @@ export const CompletionResponse: MessageFns<CompletionResponse> = {
       : undefined;
     message.queuedMs = object.queuedMs ?? undefined;
     message.guardrails = object.guardrails?.map((e) => GuardrailOutcome.fromPartial(e)) || [];
+    message.contentType = object.contentType ?? "";
     return message;
   },
 };
