@@ -36,7 +36,7 @@ export async function callForAnswer(translation: Translation, target: Target): P
     endProviderSpan(span, {
       model: body.model,
       usage: body.usage as OpenAIUsage | undefined,
-      output: answer.kind === 'chat' ? answer.response.choices : body.choices,
+      output: translation.contentWithheld ? undefined : answer.kind === 'chat' ? answer.response.choices : body.choices,
     });
     return answer;
   } catch (err) {
@@ -45,9 +45,9 @@ export async function callForAnswer(translation: Translation, target: Target): P
   }
 }
 
-/** The span of a provider call: a native completions call (its prompt) or a chat one (its messages). */
+/** The span of a provider call: a native completions call (its prompt) or a chat one (its messages), unless withheld. */
 function providerSpan(translation: Translation, target: Target, native: boolean) {
-  const input = native ? (translation as CompletionsTranslation).native.prompt : translation.chat.messages;
+  const input = translation.contentWithheld ? undefined : native ? (translation as CompletionsTranslation).native.prompt : translation.chat.messages;
   return startProviderSpan(native ? 'text_completion' : 'chat', target, input);
 }
 
@@ -135,7 +135,11 @@ export async function openStream(translation: Translation, target: Target, timeo
       throw err;
     } finally {
       attempt.abort();
-      endProviderSpan(span, { model: answerModel, usage, output: tracingContent() ? assembler.response()?.choices : undefined }, failure);
+      endProviderSpan(
+        span,
+        { model: answerModel, usage, output: tracingContent() && !translation.contentWithheld ? assembler.response()?.choices : undefined },
+        failure,
+      );
     }
   }
   return {

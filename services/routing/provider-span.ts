@@ -5,7 +5,8 @@ import { endSpan, SpanKind, startSpan, tracingContent, tracingOn, type Span } fr
 /**
  * The span of one provider call, with the OpenTelemetry GenAI semantic
  * conventions. Prompt and completion text go in only with
- * telemetry.traces.includeContent; undefined when tracing is off.
+ * telemetry.traces.includeContent, and only when given (not when the caller's
+ * storage policies withhold them); undefined when tracing is off.
  */
 export function startProviderSpan(operation: 'chat' | 'text_completion' | 'embeddings', target: Target, input: unknown): Span | undefined {
   if (!tracingOn()) return undefined;
@@ -18,7 +19,7 @@ export function startProviderSpan(operation: 'chat' | 'text_completion' | 'embed
     'gateway.provider': provider.name,
     'gateway.deployment': id,
   });
-  if (span && tracingContent()) span.setAttribute('gen_ai.input.messages', JSON.stringify(input));
+  if (span && tracingContent() && input !== undefined) span.setAttribute('gen_ai.input.messages', JSON.stringify(input));
   return span;
 }
 

@@ -249,7 +249,8 @@ export class Routing implements Api<typeof RoutingService> {
     capOutputTokens(translation, request.hints?.maxOutputTokens ?? 0);
     // The guarded translation renders answers through the policies; the conversation it stores is of its redacted messages.
     const guarded = await guard.chat(translation);
-    return guarded === translation || !translation.conversation ? guarded : { ...guarded, conversation: translation.conversation };
+    const kept = guarded === translation || !translation.conversation ? guarded : { ...guarded, conversation: translation.conversation };
+    return guard.keepsContent ? kept : { ...kept, contentWithheld: true };
   }
 
   /**

@@ -10,7 +10,8 @@ const SERVER = 2;
 const CONSUMER = 5;
 
 // Embedded mode: the services call each other in-process (no gRPC spans) and the in-process bus carries the event,
-// its trace context beside it. With includeContent on, the provider span carries the prompt and the answer.
+// its trace context beside it. With includeContent on, the provider span carries the prompt and the answer, unless
+// the caller's storage policies withhold them.
 describe('traces: embedded mode, content included', () => {
   let fake: FakeOpenAI;
   let otlp: FakeOtlp;
@@ -23,6 +24,7 @@ describe('traces: embedded mode, content included', () => {
     gateway = await startInProcess({
       routing: { providers: { openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY } } },
       telemetry: { traces: { endpoint: otlp.endpoint, includeContent: true } },
+      guardrails: { storage: { policies: { withheld: { prompt: 'drop', completion: 'drop' } }, attach: { teams: { 'team-withheld': ['withheld'] } } } },
     });
     const { key } = await gateway.createKey({ name: 'traced', team: 'team-traced' });
     client = gateway.client(key);
@@ -83,5 +85,19 @@ describe('traces: embedded mode, content included', () => {
       ['audit', publish.spanId],
       ['metering', publish.spanId],
     ]);
+  });
+
+  it('puts no prompt or answer in the span of a caller whose storage policies withhold them', async () => {
+    const withheld = gateway.client((await gateway.createKey({ name: 'withheld', team: 'team-withheld' })).key);
+    await withheld.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'withheld question' }] });
+    await withheld.chat.completions.create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'withheld stream' }], stream: true });
+    const spans = await eventually('both provider spans', async () => {
+      const found = otlp.spans.filter((s) => s.name === 'chat gpt-4o-mini' && s.attributes['gen_ai.usage.input_tokens'] !== undefined);
+      const mine = found.filter((s) => !String(s.attributes['gen_ai.input.messages'] ?? '').includes('embedded stream'));
+      return mine.length >= 2 ? mine : undefined;
+    });
+    expect(JSON.stringify(otlp.spans)).not.toContain('withheld question');
+    expect(JSON.stringify(otlp.spans)).not.toContain('withheld stream');
+    for (const span of spans) expect(span.attributes).not.toHaveProperty('gen_ai.input.messages');
   });
 });

@@ -22,6 +22,8 @@ export interface Translation {
   stream(chunks: AsyncIterable<ChatChunk>): AsyncIterable<OutEvent>;
   /** The Responses API's input items for these (possibly redacted) messages: what a stored response keeps of its conversation. */
   conversation?(messages: ChatMessage[]): unknown[];
+  /** The caller's storage policies withhold its prompts or answers: no span carries them, whatever includeContent says. */
+  readonly contentWithheld?: boolean;
 }
 
 /** An inbound API served on top of chat completions: OpenAI chat, completions, responses, Anthropic messages. */
