@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMcpHttpServer, weatherTools, type FakeMcpHttpServer } from '../fakes/mcp-servers.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
+import { startFakeOtlp, type FakeOtlp } from '../fakes/otlp.js';
 import { startFakeSplunk, type FakeSplunk } from '../fakes/splunk.js';
 import { admin, ADMIN_TOKEN, startInProcess } from '../harness/gateway.js';
 import { eventually } from '../harness/infra.js';
@@ -28,11 +29,13 @@ const latin1 = (value: string) => Buffer.from(value, 'utf8').toString('latin1');
 // The issue's check of one redaction policy: after requests full of planted
 // values from a caller whose storage policy withholds them, none is anywhere
 // the gateway keeps or sends data: its log, its database files (audit, usage,
-// cache, stored responses, write-ahead log), its event spool, its SIEM stream.
+// cache, stored responses, write-ahead log), its event spool, its SIEM stream,
+// its exported spans.
 describe('storage policies: nothing withheld is kept anywhere', () => {
   let fake: FakeOpenAI;
   let weather: FakeMcpHttpServer;
   let splunk: FakeSplunk;
+  let otlp: FakeOtlp;
   let gateway: Awaited<ReturnType<typeof startInProcess>>;
   let client: OpenAI;
   let key: string;
@@ -41,7 +44,10 @@ describe('storage policies: nothing withheld is kept anywhere', () => {
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
     weather = await startMcpHttpServer('weather', weatherTools());
     splunk = await startFakeSplunk();
+    otlp = await startFakeOtlp();
     gateway = await startInProcess({
+      // Spans may carry prompts and answers: the storage policy must still keep them out.
+      telemetry: { traces: { endpoint: otlp.endpoint, includeContent: true } },
       routing: {
         providers: { openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY } },
         mcp: { servers: { weather: { transport: 'http', url: weather.url } } },
@@ -71,7 +77,7 @@ describe('storage policies: nothing withheld is kept anywhere', () => {
   });
   afterAll(async () => {
     await gateway?.stop();
-    await Promise.all([weather?.close(), splunk?.close(), fake?.close()]);
+    await Promise.all([weather?.close(), splunk?.close(), fake?.close(), otlp?.close()]);
   });
 
   it('sends the planted values where they must go, and keeps none of them', async () => {
@@ -110,12 +116,16 @@ describe('storage policies: nothing withheld is kept anywhere', () => {
     expect(audit).toContain('hmac-sha256:');
     const usage = await (await fetch(`${gateway.adminUrl}/admin/usage/export`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
     const siem = JSON.stringify(splunk.received);
+    // Stopping sends the spans still waiting; each chat's provider call has one.
     await gateway.stop();
+    const spans = JSON.stringify(otlp.spans);
+    expect(otlp.spans.filter((span) => span.name === 'chat gpt-4o-mini').length).toBeGreaterThanOrEqual(4);
 
     const places = [
       { path: 'audit export', text: audit },
       { path: 'usage export', text: usage },
       { path: 'SIEM stream', text: siem },
+      { path: 'exported spans', text: spans },
       { path: gateway.logFile, text: readFileSync(gateway.logFile, 'utf8') },
       ...filesUnder(gateway.dataDir),
     ];
