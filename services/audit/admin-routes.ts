@@ -104,4 +104,16 @@ export const auditAdminRoutes: FastifyPluginAsync<{ audit: Api<typeof AuditServi
     },
     async (request) => ({ hash: (await audit.hashValue({ value: request.body.value })).hash }),
   );
+
+  app.post(
+    '/admin/audit/verify',
+    {
+      config: { requires: 'audit' },
+      schema: {
+        tags,
+        summary: 'Walks the whole audit log and checks its hash chain against the checkpoints kept outside the database, as `gateway audit verify` does',
+      },
+    },
+    async () => JSON.parse((await audit.verify({})).json) as unknown,
+  );
 };

@@ -13,13 +13,17 @@ import { ensureKeyed, loadChainKeys } from './keys.js';
 import { startSinks } from './siem/index.js';
 import { startRetention } from './retention.js';
 import { AuditReader } from './query.js';
+import { verifyWithCheckpoints } from './verify.js';
 import { appendToChain } from './writer.js';
 
 /** Durable consumer "audit": every event, appended to the hash-chained audit log. */
 export const auditService = defineService({
   name: 'audit',
   dependsOn: [],
-  contract: { service: AuditService, callers: { query: ['governance'], export: ['governance'], head: ['governance'], hashValue: ['governance'] } },
+  contract: {
+    service: AuditService,
+    callers: { query: ['governance'], export: ['governance'], head: ['governance'], hashValue: ['governance'], verify: ['governance'] },
+  },
   database: auditDatabase,
   async init(ctx, { storageHashKey, ...config }: AuditConfig & { storageHashKey: string | undefined }) {
     const databases = await ctx.database();
@@ -49,23 +53,22 @@ export const auditService = defineService({
       deadLetters: deadLetters(writer, ctx.metrics, ctx.log),
     });
     const events = await ctx.events();
+    const checkpointsDir = config.checkpoints.dir || join(ctx.dataDir, 'audit-checkpoints');
+    const archiveDir = config.retention.archiveDir || join(ctx.dataDir, 'audit-archive');
     const checkpoints = startCheckpoints(
       writer,
       keys,
-      { dir: config.checkpoints.dir || join(ctx.dataDir, 'audit-checkpoints'), intervalSeconds: config.checkpoints.intervalSeconds },
+      { dir: checkpointsDir, intervalSeconds: config.checkpoints.intervalSeconds },
       (e) => events.emit(e),
       ctx.log,
     );
     const references = [config.signingKey, storageHashKey].filter((reference) => reference !== undefined);
     await ctx.secrets.prepare(references);
     const secret = (reference: string | undefined) => (reference ? ctx.secrets.get(reference) : undefined);
-    const api = new AuditReader(writer, secret(config.signingKey), secret(storageHashKey));
-    const retention = startRetention(
-      databases.as('auditMaintainer'),
-      keys.current,
-      { ...config.retention, dir: config.retention.archiveDir || join(ctx.dataDir, 'audit-archive') },
-      ctx.log,
+    const api = new AuditReader(writer, secret(config.signingKey), secret(storageHashKey), () =>
+      verifyWithCheckpoints(writer, keys, checkpointsDir, archiveDir),
     );
+    const retention = startRetention(databases.as('auditMaintainer'), keys.current, { ...config.retention, dir: archiveDir }, ctx.log);
     return {
       api,
       ready: consumer.ready,

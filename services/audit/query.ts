@@ -1,10 +1,19 @@
-import type { AuditHead, AuditPage, AuditQuery, AuditRecord, AuditService, HashValueRequest, HashValueResponse } from '../gen/gateway/v1/audit.js';
+import type {
+  AuditHead,
+  AuditPage,
+  AuditQuery,
+  AuditRecord,
+  AuditService,
+  HashValueRequest,
+  HashValueResponse,
+  VerifyResponse,
+} from '../gen/gateway/v1/audit.js';
 import type { Database } from '../kit/db/types.js';
 import { GatewayError } from '../kit/errors.js';
 import { hashedValue } from '../kit/guardrails/index.js';
 import type { Api } from '../kit/grpc.js';
 import type { Secret } from '../kit/secrets/store.js';
-import { signedHead } from './verify.js';
+import { signedHead, type Verdict } from './verify.js';
 
 const MAX_PAGE = 1_000;
 const EXPORT_PAGE = 1_000;
@@ -74,7 +83,18 @@ export class AuditReader implements Api<typeof AuditService> {
     private readonly db: Database,
     private readonly signingKey: Secret | undefined,
     private readonly storageHashKey: Secret | undefined,
+    private readonly verifier: () => Promise<Verdict>,
   ) {}
+
+  private verifying: Promise<Verdict> | undefined;
+
+  /** One walk of the log at a time: a call made while one runs gets its verdict. */
+  async verify(): Promise<VerifyResponse> {
+    this.verifying ??= this.verifier().finally(() => {
+      this.verifying = undefined;
+    });
+    return { json: JSON.stringify(await this.verifying) };
+  }
 
   async hashValue(request: HashValueRequest): Promise<HashValueResponse> {
     if (!this.storageHashKey) throw new GatewayError('invalid_request', 'No storage policy hashes values here: guardrails.storage.hashKey is not set.');

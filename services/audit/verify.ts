@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import type { Queryable } from '../kit/db/types.js';
 import { EventType } from '../kit/events.js';
 import { CHAINED_COLUMNS, chainHash, chainHead, chainedRow, GENESIS, type ChainKey } from './chain.js';
-import { checkpointProblem, type Checkpoint } from './checkpoints.js';
+import { CHECKPOINT_FILE, checkpointProblem, readCheckpoints, type Checkpoint } from './checkpoints.js';
 import type { ChainKeys } from './keys.js';
 
 /** Archived rows verify did not walk, their file not found: the chain resumed from the archive's signed checkpoint. */
@@ -171,6 +171,17 @@ function walkArchive(walk: Walk, archive: ArchiveRecord, dir: string | undefined
  * record the chain does not vouch for; a row a checkpoint saw otherwise; a
  * log that ends before a checkpoint (rolled back); a head not keyed at all.
  */
+/**
+ * Verifies the log against the checkpoints kept in a folder (checkpoints.ndjson): what `gateway audit verify` and
+ * POST /admin/audit/verify run. A line of the file that is not a checkpoint is itself a broken verdict.
+ */
+export async function verifyWithCheckpoints(db: Queryable, keys: ChainKeys, dir: string, archiveDir?: string): Promise<Verdict> {
+  const { checkpoints, unreadable } = readCheckpoints(dir);
+  if (unreadable.length > 0)
+    return { ok: false, rows: 0, seq: 0, eventId: '', problem: `line ${unreadable[0]} of ${join(dir, CHECKPOINT_FILE)} is not a checkpoint` };
+  return verifyChain(db, { keys, checkpoints, archiveDir });
+}
+
 export async function verifyChain(db: Queryable, options: VerifyOptions): Promise<Verdict> {
   const checkpoints = new Map<number, Checkpoint[]>();
   for (const [i, c] of (options.checkpoints ?? []).entries()) {

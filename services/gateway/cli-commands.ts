@@ -1,9 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CHECKPOINT_FILE, readCheckpoints } from '../audit/checkpoints.js';
 import { GENERATED_KEY_FILE, loadChainKeys } from '../audit/keys.js';
-import { signedHead, verifyChain, type Verdict } from '../audit/verify.js';
+import { signedHead, verifyWithCheckpoints, type Verdict } from '../audit/verify.js';
 import { listDeadLetters } from '../kit/bus/dead-letters.js';
 import { loadConfig } from '../kit/config.js';
 import { PGliteDatabase } from '../kit/db/pglite.js';
@@ -153,10 +152,7 @@ async function auditCommand(args: string[]): Promise<void> {
       const keys = await loadChainKeys(config.audit, dataDir, secrets, false);
       if (!keys) throw new Error(`no audit chain key: set audit.chainKey, or dataDir to the gateway's folder that holds ${GENERATED_KEY_FILE}`);
       const dir = values.checkpoints ?? (config.audit.checkpoints.dir || join(dataDir, 'audit-checkpoints'));
-      const { checkpoints, unreadable } = readCheckpoints(dir);
-      const verdict: Verdict = unreadable.length
-        ? { ok: false, rows: 0, seq: 0, eventId: '', problem: `line ${unreadable[0]} of ${join(dir, CHECKPOINT_FILE)} is not a checkpoint` }
-        : await verifyChain(db, { keys, checkpoints, archiveDir: values['archive-dir'] });
+      const verdict: Verdict = await verifyWithCheckpoints(db, keys, dir, values['archive-dir']);
       if (values.json) console.log(JSON.stringify(verdict, null, 2));
       else if (verdict.ok) {
         console.log(

@@ -138,6 +138,7 @@ const EXPECTED: Record<string, Expectation> = {
   'GET /admin/audit/export': { needs: 'audit' },
   'GET /admin/audit/head': { needs: 'audit' },
   'POST /admin/audit/hash': { needs: 'audit', call: async () => ({ body: { value: 'x' } }) },
+  'POST /admin/audit/verify': { needs: 'audit' },
   'GET /admin/spend': { needs: 'read' },
   'GET /admin/tool-calls': { needs: 'read' },
   'GET /admin/usage/export': { needs: 'read' },

@@ -51,7 +51,7 @@ const ALLOWED: Record<Callee, Record<string, string[]>> = {
     removeAdminEntry: ['governance'],
     storedResponse: ['ingress'],
   },
-  audit: { query: ['governance'], export: ['governance'], head: ['governance'], hashValue: ['governance'] },
+  audit: { query: ['governance'], export: ['governance'], head: ['governance'], hashValue: ['governance'], verify: ['governance'] },
   metering: { spend: ['governance'], exportUsage: ['governance'], toolCalls: ['governance'] },
 };
 

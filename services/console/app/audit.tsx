@@ -119,18 +119,46 @@ export function AuditPage() {
   );
 }
 
-/** Where the chain ends now. Checking every link is `gateway audit verify`'s work, against the database and the checkpoints. */
+/** What POST /admin/audit/verify found: the chain intact to its head, or where it breaks. */
+type Verdict =
+  | { ok: true; rows: number; archives: number; checkpoints: number; head: { seq: number; hash: string } }
+  | { ok: false; rows: number; seq: number; problem: string };
+
+/** Where the chain ends now, and on request a walk of every link against the checkpoints kept outside the database. */
 function ChainHead() {
   const [head, setHead] = useState<Head | undefined>();
   const [error, setError] = useState('');
+  const [verdict, setVerdict] = useState<Verdict | 'verifying' | undefined>();
   useEffect(() => void api<Head>('GET', '/admin/audit/head').then(setHead, (err: Error) => setError(err.message)), []);
-  if (error) return <ErrorLine error={error} />;
-  if (!head) return null;
+  const verify = async () => {
+    setVerdict('verifying');
+    setError('');
+    try {
+      setVerdict(await api<Verdict>('POST', '/admin/audit/verify'));
+    } catch (err) {
+      setVerdict(undefined);
+      setError((err as Error).message);
+    }
+  };
   return (
-    <p class="chain" role="status" data-testid="chain-head">
-      Chain head: record #{head.seq}, hash <code>{head.hash.slice(0, 16)}…</code> at <When at={head.at} />;{' '}
-      {head.signature ? 'signed by audit.signingKey.' : 'not signed (audit.signingKey is not set).'} The whole chain is checked by{' '}
-      <code>gateway audit verify</code>.
-    </p>
+    <div class="chain">
+      <ErrorLine error={error} />
+      {head && (
+        <p role="status" data-testid="chain-head">
+          Chain head: record #{head.seq}, hash <code>{head.hash.slice(0, 16)}…</code> at <When at={head.at} />;{' '}
+          {head.signature ? 'signed by audit.signingKey.' : 'not signed (audit.signingKey is not set).'}
+        </p>
+      )}
+      <button type="button" onClick={verify} disabled={verdict === 'verifying'}>
+        {verdict === 'verifying' ? 'Verifying…' : 'Verify the chain'}
+      </button>
+      {verdict && verdict !== 'verifying' && (
+        <p role="status" data-testid="chain-verdict" class={verdict.ok ? '' : 'error'}>
+          {verdict.ok
+            ? `Intact: ${verdict.rows} records to #${verdict.head.seq} (${verdict.archives} archives), ${verdict.checkpoints} checkpoints matched.`
+            : `Broken at record #${verdict.seq}: ${verdict.problem}. The ${verdict.rows} records before it are intact.`}
+        </p>
+      )}
+    </div>
   );
 }

@@ -88,6 +88,17 @@ export interface HashValueResponse {
   hash: string;
 }
 
+export interface VerifyRequest {
+}
+
+export interface VerifyResponse {
+  /**
+   * The verdict as JSON: {"ok": true, "rows", "archives", "checkpoints", "unchecked", "head"} or
+   * {"ok": false, "rows", "seq", "eventId", "problem"}.
+   */
+  json: string;
+}
+
 function createBaseAuditQuery(): AuditQuery {
   return {
     from: "",
@@ -1065,6 +1076,125 @@ export const HashValueResponse: MessageFns<HashValueResponse> = {
   },
 };
 
+function createBaseVerifyRequest(): VerifyRequest {
+  return {};
+}
+
+export const VerifyRequest: MessageFns<VerifyRequest> = {
+  encode(_: VerifyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerifyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerifyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): VerifyRequest {
+    return {};
+  },
+
+  toJSON(_: VerifyRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VerifyRequest>, I>>(base?: I): VerifyRequest {
+    return VerifyRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VerifyRequest>, I>>(_: I): VerifyRequest {
+    const message = createBaseVerifyRequest();
+    return message;
+  },
+};
+
+function createBaseVerifyResponse(): VerifyResponse {
+  return { json: "" };
+}
+
+export const VerifyResponse: MessageFns<VerifyResponse> = {
+  encode(message: VerifyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.json !== "") {
+      writer.uint32(10).string(message.json);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VerifyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVerifyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.json = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VerifyResponse {
+    return { json: isSet(object.json) ? globalThis.String(object.json) : "" };
+  },
+
+  toJSON(message: VerifyResponse): unknown {
+    const obj: any = {};
+    if (message.json !== "") {
+      obj.json = message.json;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VerifyResponse>, I>>(base?: I): VerifyResponse {
+    return VerifyResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VerifyResponse>, I>>(object: I): VerifyResponse {
+    const message = createBaseVerifyResponse();
+    message.json = object.json ?? "";
+    return message;
+  },
+};
+
 /** Reads the audit log. Governance serves it to auditors through the admin API. */
 export type AuditService = typeof AuditService;
 export const AuditService = {
@@ -1111,6 +1241,16 @@ export const AuditService = {
     responseSerialize: (value: HashValueResponse): Buffer => Buffer.from(HashValueResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): HashValueResponse => HashValueResponse.decode(value),
   },
+  /** Walks the whole log, as `gateway audit verify` does, against the checkpoints kept outside the database. */
+  verify: {
+    path: "/gateway.v1.Audit/Verify" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: VerifyRequest): Buffer => Buffer.from(VerifyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): VerifyRequest => VerifyRequest.decode(value),
+    responseSerialize: (value: VerifyResponse): Buffer => Buffer.from(VerifyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): VerifyResponse => VerifyResponse.decode(value),
+  },
 } as const;
 
 export interface AuditServer extends UntypedServiceImplementation {
@@ -1125,6 +1265,8 @@ export interface AuditServer extends UntypedServiceImplementation {
    * value finds the records that keep its hash without holding the key.
    */
   hashValue: handleUnaryCall<HashValueRequest, HashValueResponse>;
+  /** Walks the whole log, as `gateway audit verify` does, against the checkpoints kept outside the database. */
+  verify: handleUnaryCall<VerifyRequest, VerifyResponse>;
 }
 
 export interface AuditClient extends Client {
@@ -1175,6 +1317,22 @@ export interface AuditClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: HashValueResponse) => void,
+  ): ClientUnaryCall;
+  /** Walks the whole log, as `gateway audit verify` does, against the checkpoints kept outside the database. */
+  verify(
+    request: VerifyRequest,
+    callback: (error: ServiceError | null, response: VerifyResponse) => void,
+  ): ClientUnaryCall;
+  verify(
+    request: VerifyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: VerifyResponse) => void,
+  ): ClientUnaryCall;
+  verify(
+    request: VerifyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: VerifyResponse) => void,
   ): ClientUnaryCall;
 }
 
