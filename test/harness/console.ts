@@ -75,5 +75,12 @@ export async function screenshot(page: Page, name: string) {
   writeFileSync(`${SCREENSHOTS}${name}.png`, picture);
 }
 
-/** Follows the console's navigation link to a page. */
-export const openPage = (page: Page, title: string) => page.getByRole('navigation').getByRole('link', { name: title }).click();
+/**
+ * Follows the console's navigation link to a page and waits until the link is the current page: the console renders
+ * the link's state and the page in one go, so the previous page's fields are gone when this returns.
+ */
+export async function openPage(page: Page, title: string) {
+  const link = page.getByRole('navigation').getByRole('link', { name: title });
+  await link.click();
+  await link.and(page.locator('[aria-current="page"]')).waitFor();
+}
