@@ -91,6 +91,16 @@ describe('files and batches', () => {
     await expect(alpha.files.retrieve(file.id)).rejects.toMatchObject({ status: 404 });
   });
 
+  it('takes no key from a batch-line header a client sends: such a request must present a key', async () => {
+    const response = await fetch(`${gateway.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-gateway-batch-line': 'a'.repeat(64) },
+      body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ error: { code: 'missing_api_key' } });
+  });
+
   it('refuses an upload over ingress.maxUploadBytes with 413, and a purpose other than batch with 400', async () => {
     const big = await toFile(Buffer.alloc(64 * 1024 + 1, 'x'), 'big.jsonl');
     await expect(alpha.files.create({ file: big, purpose: 'batch' })).rejects.toMatchObject({ status: 413, param: 'file' });
