@@ -49,7 +49,15 @@ interface Reservation {
 }
 
 /** Endpoints that call no model: authenticated, but charged nothing. */
-const FREE_ENDPOINTS = new Set(['models', 'responses.retrieve', 'responses.delete', 'responses.input_items']);
+const FREE_ENDPOINTS = new Set([
+  'models',
+  'responses.retrieve',
+  'responses.delete',
+  'responses.input_items',
+  // The Batch API's files and batches; a batch's lines are requests of their own, each admitted as such.
+  ...['files.create', 'files.list', 'files.retrieve', 'files.content', 'files.delete'],
+  ...['batches.create', 'batches.retrieve', 'batches.list', 'batches.cancel'],
+]);
 /** Endpoints whose calls produce no output tokens: only their prompt (none for the free ones ingress sends none of) and billed units are reserved. */
 const NO_OUTPUT_ENDPOINTS = new Set([
   'embeddings',

@@ -43,6 +43,29 @@ const codeModeConfig = z
 
 export type CodeModeConfig = z.infer<typeof codeModeConfig>;
 
+const batchesConfig = z
+  .strictObject({
+    concurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000)
+      .default(8)
+      .describe("Lines of one batch this process runs at once (each is a request through the gateway, as the batch's key)."),
+    pollIntervalMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(5_000)
+      .describe(
+        "How often this process asks for a batch to run when it has none: batches created through it start at once, others (another replica's, or one let go) within this.",
+      ),
+  })
+  .prefault({})
+  .describe('The runner of the Batch API: every ingress process runs the lines of open batches (see docs/routing.md#batches).');
+
+export type BatchesConfig = z.infer<typeof batchesConfig>;
+
 const limit = (fallback: number, max: number, description: string) => z.number().int().min(1).max(max).default(fallback).describe(description);
 
 const limitsConfig = z
@@ -74,7 +97,7 @@ export const ingressConfig = z
       .positive()
       .default(25 * 1024 * 1024)
       .describe(
-        "Largest file a multipart upload may carry (the audio of /v1/audio/transcriptions and translations; OpenAI's limit is 25 MB); larger ones get 413.",
+        "Largest file a multipart upload may carry (the audio of /v1/audio/transcriptions and translations, OpenAI's limit 25 MB; a batch's input file on /v1/files); larger ones get 413.",
       ),
     limits: limitsConfig,
     emitReceived: z.boolean().default(false).describe('Also emit request.received when a request arrives (then the audit log has two rows per request).'),
@@ -85,6 +108,7 @@ export const ingressConfig = z
     trustProxy: z.boolean().default(false).describe('Take the client address from X-Forwarded-For (only behind a load balancer you control).'),
     agent: agentConfig,
     codeMode: codeModeConfig,
+    batches: batchesConfig,
   })
   .prefault({});
 

@@ -8,6 +8,7 @@ import { OutcomeRecorder } from './outcome.js';
 import { PromptCounting } from '../kit/prompt-size.js';
 import { Authorizations, Settlements } from './pipeline.js';
 import { buildIngressApp } from './server.js';
+import { BatchLineKeys, BatchRunner } from './batch-runner.js';
 
 /**
  * Connections the kernel may hold for ingress before it accepts them: Node.js's
@@ -29,7 +30,9 @@ export const ingressService = defineService({
     const holder = ctx.clients.inProcess('governance') ? undefined : new Holder(ctx.clients.governance, ctx.log);
     holder?.start();
     const sandboxes = new SandboxPool(config.codeMode);
-    const app = buildIngressApp(config, {
+    const batchKeys = new BatchLineKeys();
+    const batches = new BatchRunner(ctx.clients.routing, batchKeys, config.batches, ctx.log.child({ component: 'batches' }));
+    const app = buildIngressApp(config, batches, {
       clients: ctx.clients,
       recorder,
       events,
@@ -43,13 +46,17 @@ export const ingressService = defineService({
       promptCounting: new PromptCounting(),
       storage,
       holder,
+      batchKeys,
     });
     const url = await app.listen({ host: ctx.host, port: config.port, backlog: LISTEN_BACKLOG });
     ctx.log.info({ url }, 'OpenAI-compatible API listening');
+    batches.start(app);
     return {
       endpoints: { http: url },
       ready: () => true,
       stop: async () => {
+        // The batch lines running end before the routes they run through close.
+        await batches.stop();
         await closeGracefully(app);
         // Settles still lingering go now, while governance's client is open.
         settlements.flush();

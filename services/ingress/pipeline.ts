@@ -19,6 +19,7 @@ import { EventType, requestEvent } from '../kit/events.js';
 import type { SandboxPool } from './code-mode/pool.js';
 import type { AgentConfig, CodeModeConfig } from './config.js';
 import type { Holder } from './holder.js';
+import type { BatchLineKeys } from './batch-runner.js';
 import type { Outcome, OutcomeRecorder } from './outcome.js';
 import { requestTags } from './tags.js';
 import { measurePrompt, type PromptCounting, type PromptMeasure } from '../kit/prompt-size.js';
@@ -40,6 +41,8 @@ export interface PipelineDeps {
   storage: StoragePolicies;
   /** This process as governance knows it; none when governance runs in this process (they die together). */
   holder: Holder | undefined;
+  /** The keys the batch lines this process runs are sent as. */
+  batchKeys: BatchLineKeys;
 }
 
 /**
@@ -167,12 +170,8 @@ export class InboundRequest {
     if (!this.deps.events.accepting()) {
       throw new GatewayError('service_unavailable', 'The gateway cannot record requests right now (its event spool is full), so it serves none; retry later.');
     }
-    const key = presentedKey(this.request.headers);
-    if (!key) {
-      throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
-    }
+    const keyHash = (this.presentedKeyHash = this.keyHash());
     this.tags = requestTags(this.request.headers, body?.parsed);
-    const keyHash = (this.presentedKeyHash = hashSecret(key));
     const prompt = this.measure(body?.raw, body?.parsed);
     this.grant = await this.deps.authorizations.authorize({
       context: this.context,
@@ -190,6 +189,15 @@ export class InboundRequest {
     this.deps.holder?.admitted();
     this.context.actor = this.grant.actor;
     void this.reply.headers(this.grant.headers);
+  }
+
+  /** The hash of the key the request presents, or for a batch line the key of its batch. */
+  private keyHash(): Buffer {
+    const batchKey = this.deps.batchKeys.keyHashOf(this.request.headers);
+    if (batchKey) return batchKey;
+    const key = presentedKey(this.request.headers);
+    if (!key) throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
+    return hashSecret(key);
   }
 
   /** The output cap governance reserved for, which routing sends to the provider (0: none). */

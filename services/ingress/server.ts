@@ -5,10 +5,12 @@ import { createHttpServer } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
 import { traceHttpServer } from '../kit/tracing-http.js';
 import { modelEndpoint } from './api.js';
-import { registerAudioUploads } from './audio.js';
 import { directEndpoint } from './direct.js';
 import type { IngressConfig } from './config.js';
 import { registerMcpRoutes } from './mcp.js';
+import { registerBatchRoutes } from './batches.js';
+import type { BatchRunner } from './batch-runner.js';
+import { registerUploads } from './uploads.js';
 import { listModels } from './models.js';
 import { refuse, type InboundRequest, type PipelineDeps } from './pipeline.js';
 import { STORED_RESPONSE_ROUTES, storedResponse } from './responses.js';
@@ -46,7 +48,7 @@ const DIRECT_ENDPOINTS: { path: string; endpoint: string }[] = [
 ];
 
 /** The public API: OpenAI-compatible and Anthropic-compatible, every route also without the /v1 prefix. */
-export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): FastifyInstance {
+export function buildIngressApp(config: IngressConfig, batches: BatchRunner, deps: PipelineDeps): FastifyInstance {
   const familyOfRequest = (request: FastifyRequest) => request.routeOptions.config.family ?? 'openai';
   const app = createHttpServer({
     log: deps.log,
@@ -77,7 +79,8 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
   }
   // Cohere's SDK (CohereClientV2.rerank) sends its rerank to /v2/rerank.
   app.post('/v2/rerank', { config: { family: 'openai', endpoint: 'rerank' }, schema: { body: schemas.rerank } }, directEndpoint(deps, 'rerank'));
-  registerAudioUploads(app, config, deps, schemas);
+  registerUploads(app, config, deps, schemas);
+  registerBatchRoutes(app, deps, batches);
   registerMcpRoutes(app, deps);
   return app;
 }

@@ -125,6 +125,20 @@ export const routingConfig = z
       })
       .prefault({})
       .describe('Stored responses of the Responses API (see docs/routing.md#stored-responses).'),
+    batches: z
+      .strictObject({
+        maxLines: z.number().int().min(1).max(1_000_000).default(50_000).describe("Most requests in one batch's input file (OpenAI's limit: 50,000)."),
+        leaseMs: z
+          .number()
+          .int()
+          .min(1_000)
+          .default(900_000)
+          .describe(
+            'How long an ingress process holds a batch it runs without recording a line: past it (the process died), another takes the batch over. Longer than routing.timeouts.totalMs, so a line still running is not run twice.',
+          ),
+      })
+      .prefault({})
+      .describe('Batches of the Batch API (see docs/routing.md#batches).'),
   })
   .prefault({})
   .superRefine((config, ctx) => {

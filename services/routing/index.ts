@@ -12,6 +12,8 @@ import { routingDatabase } from './migrations.js';
 import { questionEmbedder } from './question-embedder.js';
 import { ResponseCache, type ResponseCacheSettings } from './response-cache.js';
 import { ResponsesState } from './responses-state.js';
+import { FileStore } from './files.js';
+import { BatchStore } from './batches.js';
 import { Routing } from './service.js';
 import { RoutingGuardrails } from './guardrails.js';
 import type { GuardrailsConfig } from '../kit/guardrails/index.js';
@@ -36,6 +38,9 @@ export const routingService = defineService({
       resolveModels: ['governance'],
       deploymentHealth: ['governance'],
       storedResponse: ['ingress'],
+      files: ['ingress'],
+      batches: ['ingress'],
+      batchWork: ['ingress'],
     },
   },
   database: routingDatabase,
@@ -54,7 +59,9 @@ export const routingService = defineService({
     const guards = new RoutingGuardrails(guardrails, ctx.metrics, ctx.log);
     const adminEntries = new AdminEntryStore(database, live, guards);
     const responses = new ResponsesState(database, config.responses, ctx.log.child({ component: 'responses' }));
-    const api: Routing = new Routing(live, config.timeouts, mcp, cache, guards, adminEntries, responses);
+    const files = new FileStore(database);
+    const batches = new BatchStore(database, files, config.batches);
+    const api: Routing = new Routing(live, config.timeouts, mcp, cache, guards, adminEntries, responses, files, batches);
     const purge = () => void responses.purge().catch((err: unknown) => ctx.log.warn({ err }, 'could not purge expired responses'));
     purge();
     const purging = setInterval(purge, 3_600_000).unref();

@@ -53,12 +53,77 @@ export const routingMigrations: Migration[] = [
       CREATE INDEX routing_responses_expiry ON routing_responses (expires_at);
     `,
   },
+  {
+    version: 4,
+    description: 'files and batches of the Batch API (/v1/files, /v1/batches)',
+    sql: `
+      CREATE TABLE routing_files (
+        id TEXT PRIMARY KEY,
+        -- As routing_responses.tenant: only a key of the same tenant lists, reads or deletes it.
+        tenant TEXT NOT NULL,
+        -- batch (uploaded), batch_output or batch_error (written by a batch).
+        purpose TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        content BYTEA NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+      );
+      CREATE INDEX routing_files_tenant ON routing_files (tenant, created_at);
+      CREATE TABLE routing_batches (
+        id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        -- The SHA-256 of the key that created it: its lines run as that key (its budgets, limits, allowed models).
+        key_hash BYTEA NOT NULL,
+        endpoint TEXT NOT NULL,
+        input_file_id TEXT NOT NULL,
+        completion_window TEXT NOT NULL,
+        metadata JSONB,
+        status TEXT NOT NULL,
+        -- OpenAI's errors object of a batch that failed validation.
+        errors JSONB,
+        output_file_id TEXT,
+        error_file_id TEXT,
+        created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        in_progress_at TIMESTAMPTZ,
+        expires_at TIMESTAMPTZ NOT NULL,
+        finalizing_at TIMESTAMPTZ,
+        completed_at TIMESTAMPTZ,
+        failed_at TIMESTAMPTZ,
+        expired_at TIMESTAMPTZ,
+        cancelling_at TIMESTAMPTZ,
+        cancelled_at TIMESTAMPTZ,
+        -- The ingress process running its lines, until claimed_until (a process that died lets it go then).
+        claimed_by TEXT,
+        claimed_until TIMESTAMPTZ
+      );
+      CREATE INDEX routing_batches_tenant ON routing_batches (tenant, created_at);
+      CREATE INDEX routing_batches_open ON routing_batches (created_at) WHERE status IN ('in_progress', 'cancelling');
+      CREATE TABLE routing_batch_lines (
+        batch_id TEXT NOT NULL REFERENCES routing_batches (id) ON DELETE CASCADE,
+        line INTEGER NOT NULL,
+        custom_id TEXT NOT NULL,
+        body JSONB NOT NULL,
+        -- Set once the line ran: the answer the gateway gave it, as a client would have had it.
+        status_code INTEGER,
+        request_id TEXT,
+        answer JSONB,
+        PRIMARY KEY (batch_id, line)
+      );
+    `,
+  },
 ];
 
-/** Routing works as <database>_routing: its admin-managed entries and stored responses only. */
+/** Routing works as <database>_routing: its admin-managed entries, stored responses, files and batches only. */
 export const routingDatabase: DatabasePlan = {
   components: [{ name: 'routing', migrations: routingMigrations }],
   roles: {
-    routing: { grants: tableGrants('SELECT, INSERT, UPDATE, DELETE', ['routing_admin_entries', 'routing_responses']) },
+    routing: {
+      grants: tableGrants('SELECT, INSERT, UPDATE, DELETE', [
+        'routing_admin_entries',
+        'routing_responses',
+        'routing_files',
+        'routing_batches',
+        'routing_batch_lines',
+      ]),
+    },
   },
 };

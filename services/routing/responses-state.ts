@@ -4,6 +4,7 @@ import type { Queryable } from '../kit/db/types.js';
 import { GatewayError } from '../kit/errors.js';
 import type { Logger } from '../kit/log.js';
 import type { RoutingConfig } from './config.js';
+import { tenantOf } from './tenant.js';
 import { invalid } from './formats/chat.js';
 import { isHosted } from './formats/responses-tools.js';
 import type { OutEvent, Translation } from './formats/types.js';
@@ -25,14 +26,6 @@ interface Row {
 }
 
 const DAY_MS = 86_400_000;
-
-/** Whose a stored response is: the key's team, else its customer, else the key alone. */
-function tenantOf(context: RequestContext | undefined): string | undefined {
-  const actor = context?.actor;
-  if (actor?.teamId) return `team:${actor.teamId}`;
-  if (actor?.customerId) return `customer:${actor.customerId}`;
-  return actor?.keyId ? `key:${actor.keyId}` : undefined;
-}
 
 const notFound = (id: string, param?: string) =>
   new GatewayError('not_found', `${param ? 'Previous response' : 'Response'} with id '${id}' not found.`, param ? { param } : {});

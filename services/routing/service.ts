@@ -20,6 +20,11 @@ import type {
   RoutingService,
   StoredResponseReply,
   StoredResponseRequest,
+  FilesRequest,
+  BatchesRequest,
+  BatchWorkRequest,
+  BatchWorkReply,
+  StoredReply,
 } from '../gen/gateway/v1/routing.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import type { Api, CallOptions } from '../kit/grpc.js';
@@ -54,6 +59,8 @@ import type {
 } from '../gen/gateway/v1/mcp.js';
 import type { ResponseCache } from './response-cache.js';
 import { keptStream, type ResponsesState } from './responses-state.js';
+import type { FileStore } from './files.js';
+import type { BatchStore } from './batches.js';
 import type { Routed, Router } from './router/router.js';
 
 const FORMATS: Record<string, InboundFormat> = Object.fromEntries(
@@ -126,6 +133,8 @@ export class Routing implements Api<typeof RoutingService> {
     private readonly guardrails: RoutingGuardrails,
     private readonly adminEntries: AdminEntryStore,
     private readonly responses: ResponsesState,
+    private readonly fileStore: FileStore,
+    private readonly batchStore: BatchStore,
   ) {}
 
   private get router(): Router {
@@ -267,6 +276,18 @@ export class Routing implements Api<typeof RoutingService> {
 
   async storedResponse(request: StoredResponseRequest): Promise<StoredResponseReply> {
     return this.responses.stored(request);
+  }
+
+  async files(request: FilesRequest): Promise<StoredReply> {
+    return this.fileStore.handle(request);
+  }
+
+  async batches(request: BatchesRequest): Promise<StoredReply> {
+    return this.batchStore.handle(request);
+  }
+
+  async batchWork(request: BatchWorkRequest): Promise<BatchWorkReply> {
+    return this.batchStore.work(request);
   }
 
   async listTools(request: ListToolsRequest): Promise<ListToolsResponse> {

@@ -282,6 +282,85 @@ export interface StoredResponseReply {
   body: Buffer;
 }
 
+export interface FilesRequest {
+  /** Its actor names the tenant (team, else customer, else key) the file belongs to. */
+  context:
+    | RequestContext
+    | undefined;
+  /** "create", "list", "retrieve", "content" or "delete". */
+  action: string;
+  id: string;
+  /** create's file and purpose. */
+  upload: Upload | undefined;
+  purpose: string;
+  /** list's paging and filter: after (a file id), limit (1-10000, default 10000), order ("asc" or "desc"), purpose. */
+  after: string;
+  limit: number;
+  order: string;
+}
+
+export interface BatchesRequest {
+  context:
+    | RequestContext
+    | undefined;
+  /** "create", "retrieve", "list" or "cancel". */
+  action: string;
+  id: string;
+  /** create's JSON body: input_file_id, endpoint, completion_window, metadata. */
+  body: Buffer;
+  /** create: the SHA-256 of the key creating the batch, whose lines run as that key. */
+  keyHash: Buffer;
+  /** list's paging: after (a batch id), limit (1-100, default 20). */
+  after: string;
+  limit: number;
+}
+
+export interface StoredReply {
+  /** The answer in OpenAI's shape: JSON, or a file's content. */
+  body: Buffer;
+  /** The body's media type ("" for JSON). */
+  contentType: string;
+}
+
+export interface BatchWorkRequest {
+  /** "claim": the next lines of a batch this holder may run; "record": lines' answers; "release": the batch is let go. */
+  action: string;
+  /** The runner's process (host, pid, start): a batch claimed is its own until its lease ends or it lets it go. */
+  holder: string;
+  batchId: string;
+  /** claim: the most lines handed out. */
+  maxLines: number;
+  results: BatchLineResult[];
+}
+
+export interface BatchLineResult {
+  line: number;
+  /** The answer as the gateway gave it to a client: HTTP status, request id (x-request-id) and body. */
+  statusCode: number;
+  requestId: string;
+  body: Buffer;
+}
+
+export interface BatchWorkReply {
+  /** The batch claimed ("" when none has lines to run now). */
+  batchId: string;
+  /** Whose lines they are: the hash of the key that created the batch, and its tenant's actor is governance's to find. */
+  keyHash: Buffer;
+  /** The batch's endpoint, the path each line is sent to, e.g. "/v1/chat/completions". */
+  endpoint: string;
+  lines: BatchLine[];
+  /** record: the batch is being cancelled or has expired; start no further line of it. */
+  stop: boolean;
+}
+
+export interface BatchLine {
+  /** Its number in the input file, from 1. */
+  line: number;
+  customId: string;
+  /** The line's `body`, as JSON. */
+  body: Buffer;
+}
+
 function createBaseResolveModelsRequest(): ResolveModelsRequest {
   return {};
 }
@@ -2953,6 +3032,973 @@ export const StoredResponseReply: MessageFns<StoredResponseReply> = {
   },
 };
 
+function createBaseFilesRequest(): FilesRequest {
+  return { context: undefined, action: "", id: "", upload: undefined, purpose: "", after: "", limit: 0, order: "" };
+}
+
+export const FilesRequest: MessageFns<FilesRequest> = {
+  encode(message: FilesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.context !== undefined) {
+      RequestContext.encode(message.context, writer.uint32(10).fork()).join();
+    }
+    if (message.action !== "") {
+      writer.uint32(18).string(message.action);
+    }
+    if (message.id !== "") {
+      writer.uint32(26).string(message.id);
+    }
+    if (message.upload !== undefined) {
+      Upload.encode(message.upload, writer.uint32(34).fork()).join();
+    }
+    if (message.purpose !== "") {
+      writer.uint32(42).string(message.purpose);
+    }
+    if (message.after !== "") {
+      writer.uint32(50).string(message.after);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(56).uint32(message.limit);
+    }
+    if (message.order !== "") {
+      writer.uint32(66).string(message.order);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FilesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFilesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.context = RequestContext.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.upload = Upload.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.purpose = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.after = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.order = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FilesRequest {
+    return {
+      context: isSet(object.context) ? RequestContext.fromJSON(object.context) : undefined,
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      upload: isSet(object.upload) ? Upload.fromJSON(object.upload) : undefined,
+      purpose: isSet(object.purpose) ? globalThis.String(object.purpose) : "",
+      after: isSet(object.after) ? globalThis.String(object.after) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      order: isSet(object.order) ? globalThis.String(object.order) : "",
+    };
+  },
+
+  toJSON(message: FilesRequest): unknown {
+    const obj: any = {};
+    if (message.context !== undefined) {
+      obj.context = RequestContext.toJSON(message.context);
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.upload !== undefined) {
+      obj.upload = Upload.toJSON(message.upload);
+    }
+    if (message.purpose !== "") {
+      obj.purpose = message.purpose;
+    }
+    if (message.after !== "") {
+      obj.after = message.after;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.order !== "") {
+      obj.order = message.order;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FilesRequest>, I>>(base?: I): FilesRequest {
+    return FilesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FilesRequest>, I>>(object: I): FilesRequest {
+    const message = createBaseFilesRequest();
+    message.context = (object.context !== undefined && object.context !== null)
+      ? RequestContext.fromPartial(object.context)
+      : undefined;
+    message.action = object.action ?? "";
+    message.id = object.id ?? "";
+    message.upload = (object.upload !== undefined && object.upload !== null)
+      ? Upload.fromPartial(object.upload)
+      : undefined;
+    message.purpose = object.purpose ?? "";
+    message.after = object.after ?? "";
+    message.limit = object.limit ?? 0;
+    message.order = object.order ?? "";
+    return message;
+  },
+};
+
+function createBaseBatchesRequest(): BatchesRequest {
+  return {
+    context: undefined,
+    action: "",
+    id: "",
+    body: Buffer.alloc(0),
+    keyHash: Buffer.alloc(0),
+    after: "",
+    limit: 0,
+  };
+}
+
+export const BatchesRequest: MessageFns<BatchesRequest> = {
+  encode(message: BatchesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.context !== undefined) {
+      RequestContext.encode(message.context, writer.uint32(10).fork()).join();
+    }
+    if (message.action !== "") {
+      writer.uint32(18).string(message.action);
+    }
+    if (message.id !== "") {
+      writer.uint32(26).string(message.id);
+    }
+    if (message.body.length !== 0) {
+      writer.uint32(34).bytes(message.body);
+    }
+    if (message.keyHash.length !== 0) {
+      writer.uint32(42).bytes(message.keyHash);
+    }
+    if (message.after !== "") {
+      writer.uint32(50).string(message.after);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(56).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.context = RequestContext.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.body = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.keyHash = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.after = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchesRequest {
+    return {
+      context: isSet(object.context) ? RequestContext.fromJSON(object.context) : undefined,
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
+      keyHash: isSet(object.keyHash)
+        ? Buffer.from(bytesFromBase64(object.keyHash))
+        : isSet(object.key_hash)
+        ? Buffer.from(bytesFromBase64(object.key_hash))
+        : Buffer.alloc(0),
+      after: isSet(object.after) ? globalThis.String(object.after) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: BatchesRequest): unknown {
+    const obj: any = {};
+    if (message.context !== undefined) {
+      obj.context = RequestContext.toJSON(message.context);
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.body.length !== 0) {
+      obj.body = base64FromBytes(message.body);
+    }
+    if (message.keyHash.length !== 0) {
+      obj.keyHash = base64FromBytes(message.keyHash);
+    }
+    if (message.after !== "") {
+      obj.after = message.after;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchesRequest>, I>>(base?: I): BatchesRequest {
+    return BatchesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchesRequest>, I>>(object: I): BatchesRequest {
+    const message = createBaseBatchesRequest();
+    message.context = (object.context !== undefined && object.context !== null)
+      ? RequestContext.fromPartial(object.context)
+      : undefined;
+    message.action = object.action ?? "";
+    message.id = object.id ?? "";
+    message.body = object.body ?? Buffer.alloc(0);
+    message.keyHash = object.keyHash ?? Buffer.alloc(0);
+    message.after = object.after ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseStoredReply(): StoredReply {
+  return { body: Buffer.alloc(0), contentType: "" };
+}
+
+export const StoredReply: MessageFns<StoredReply> = {
+  encode(message: StoredReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.body.length !== 0) {
+      writer.uint32(10).bytes(message.body);
+    }
+    if (message.contentType !== "") {
+      writer.uint32(18).string(message.contentType);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoredReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoredReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.body = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.contentType = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoredReply {
+    return {
+      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
+      contentType: isSet(object.contentType)
+        ? globalThis.String(object.contentType)
+        : isSet(object.content_type)
+        ? globalThis.String(object.content_type)
+        : "",
+    };
+  },
+
+  toJSON(message: StoredReply): unknown {
+    const obj: any = {};
+    if (message.body.length !== 0) {
+      obj.body = base64FromBytes(message.body);
+    }
+    if (message.contentType !== "") {
+      obj.contentType = message.contentType;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StoredReply>, I>>(base?: I): StoredReply {
+    return StoredReply.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StoredReply>, I>>(object: I): StoredReply {
+    const message = createBaseStoredReply();
+    message.body = object.body ?? Buffer.alloc(0);
+    message.contentType = object.contentType ?? "";
+    return message;
+  },
+};
+
+function createBaseBatchWorkRequest(): BatchWorkRequest {
+  return { action: "", holder: "", batchId: "", maxLines: 0, results: [] };
+}
+
+export const BatchWorkRequest: MessageFns<BatchWorkRequest> = {
+  encode(message: BatchWorkRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.action !== "") {
+      writer.uint32(10).string(message.action);
+    }
+    if (message.holder !== "") {
+      writer.uint32(18).string(message.holder);
+    }
+    if (message.batchId !== "") {
+      writer.uint32(26).string(message.batchId);
+    }
+    if (message.maxLines !== 0) {
+      writer.uint32(32).uint32(message.maxLines);
+    }
+    for (const v of message.results) {
+      BatchLineResult.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchWorkRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchWorkRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.holder = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.batchId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxLines = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.results.push(BatchLineResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchWorkRequest {
+    return {
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      holder: isSet(object.holder) ? globalThis.String(object.holder) : "",
+      batchId: isSet(object.batchId)
+        ? globalThis.String(object.batchId)
+        : isSet(object.batch_id)
+        ? globalThis.String(object.batch_id)
+        : "",
+      maxLines: isSet(object.maxLines)
+        ? globalThis.Number(object.maxLines)
+        : isSet(object.max_lines)
+        ? globalThis.Number(object.max_lines)
+        : 0,
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => BatchLineResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: BatchWorkRequest): unknown {
+    const obj: any = {};
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.holder !== "") {
+      obj.holder = message.holder;
+    }
+    if (message.batchId !== "") {
+      obj.batchId = message.batchId;
+    }
+    if (message.maxLines !== 0) {
+      obj.maxLines = Math.round(message.maxLines);
+    }
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => BatchLineResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchWorkRequest>, I>>(base?: I): BatchWorkRequest {
+    return BatchWorkRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchWorkRequest>, I>>(object: I): BatchWorkRequest {
+    const message = createBaseBatchWorkRequest();
+    message.action = object.action ?? "";
+    message.holder = object.holder ?? "";
+    message.batchId = object.batchId ?? "";
+    message.maxLines = object.maxLines ?? 0;
+    message.results = object.results?.map((e) => BatchLineResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchLineResult(): BatchLineResult {
+  return { line: 0, statusCode: 0, requestId: "", body: Buffer.alloc(0) };
+}
+
+export const BatchLineResult: MessageFns<BatchLineResult> = {
+  encode(message: BatchLineResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.line !== 0) {
+      writer.uint32(8).uint32(message.line);
+    }
+    if (message.statusCode !== 0) {
+      writer.uint32(16).uint32(message.statusCode);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
+    }
+    if (message.body.length !== 0) {
+      writer.uint32(34).bytes(message.body);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchLineResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchLineResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.line = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.statusCode = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.body = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchLineResult {
+    return {
+      line: isSet(object.line) ? globalThis.Number(object.line) : 0,
+      statusCode: isSet(object.statusCode)
+        ? globalThis.Number(object.statusCode)
+        : isSet(object.status_code)
+        ? globalThis.Number(object.status_code)
+        : 0,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: BatchLineResult): unknown {
+    const obj: any = {};
+    if (message.line !== 0) {
+      obj.line = Math.round(message.line);
+    }
+    if (message.statusCode !== 0) {
+      obj.statusCode = Math.round(message.statusCode);
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.body.length !== 0) {
+      obj.body = base64FromBytes(message.body);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchLineResult>, I>>(base?: I): BatchLineResult {
+    return BatchLineResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchLineResult>, I>>(object: I): BatchLineResult {
+    const message = createBaseBatchLineResult();
+    message.line = object.line ?? 0;
+    message.statusCode = object.statusCode ?? 0;
+    message.requestId = object.requestId ?? "";
+    message.body = object.body ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseBatchWorkReply(): BatchWorkReply {
+  return { batchId: "", keyHash: Buffer.alloc(0), endpoint: "", lines: [], stop: false };
+}
+
+export const BatchWorkReply: MessageFns<BatchWorkReply> = {
+  encode(message: BatchWorkReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.batchId !== "") {
+      writer.uint32(10).string(message.batchId);
+    }
+    if (message.keyHash.length !== 0) {
+      writer.uint32(18).bytes(message.keyHash);
+    }
+    if (message.endpoint !== "") {
+      writer.uint32(26).string(message.endpoint);
+    }
+    for (const v of message.lines) {
+      BatchLine.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.stop !== false) {
+      writer.uint32(40).bool(message.stop);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchWorkReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchWorkReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.batchId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyHash = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.lines.push(BatchLine.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.stop = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchWorkReply {
+    return {
+      batchId: isSet(object.batchId)
+        ? globalThis.String(object.batchId)
+        : isSet(object.batch_id)
+        ? globalThis.String(object.batch_id)
+        : "",
+      keyHash: isSet(object.keyHash)
+        ? Buffer.from(bytesFromBase64(object.keyHash))
+        : isSet(object.key_hash)
+        ? Buffer.from(bytesFromBase64(object.key_hash))
+        : Buffer.alloc(0),
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      lines: globalThis.Array.isArray(object?.lines) ? object.lines.map((e: any) => BatchLine.fromJSON(e)) : [],
+      stop: isSet(object.stop) ? globalThis.Boolean(object.stop) : false,
+    };
+  },
+
+  toJSON(message: BatchWorkReply): unknown {
+    const obj: any = {};
+    if (message.batchId !== "") {
+      obj.batchId = message.batchId;
+    }
+    if (message.keyHash.length !== 0) {
+      obj.keyHash = base64FromBytes(message.keyHash);
+    }
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    if (message.lines?.length) {
+      obj.lines = message.lines.map((e) => BatchLine.toJSON(e));
+    }
+    if (message.stop !== false) {
+      obj.stop = message.stop;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchWorkReply>, I>>(base?: I): BatchWorkReply {
+    return BatchWorkReply.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchWorkReply>, I>>(object: I): BatchWorkReply {
+    const message = createBaseBatchWorkReply();
+    message.batchId = object.batchId ?? "";
+    message.keyHash = object.keyHash ?? Buffer.alloc(0);
+    message.endpoint = object.endpoint ?? "";
+    message.lines = object.lines?.map((e) => BatchLine.fromPartial(e)) || [];
+    message.stop = object.stop ?? false;
+    return message;
+  },
+};
+
+function createBaseBatchLine(): BatchLine {
+  return { line: 0, customId: "", body: Buffer.alloc(0) };
+}
+
+export const BatchLine: MessageFns<BatchLine> = {
+  encode(message: BatchLine, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.line !== 0) {
+      writer.uint32(8).uint32(message.line);
+    }
+    if (message.customId !== "") {
+      writer.uint32(18).string(message.customId);
+    }
+    if (message.body.length !== 0) {
+      writer.uint32(26).bytes(message.body);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchLine {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchLine();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.line = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.customId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.body = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchLine {
+    return {
+      line: isSet(object.line) ? globalThis.Number(object.line) : 0,
+      customId: isSet(object.customId)
+        ? globalThis.String(object.customId)
+        : isSet(object.custom_id)
+        ? globalThis.String(object.custom_id)
+        : "",
+      body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: BatchLine): unknown {
+    const obj: any = {};
+    if (message.line !== 0) {
+      obj.line = Math.round(message.line);
+    }
+    if (message.customId !== "") {
+      obj.customId = message.customId;
+    }
+    if (message.body.length !== 0) {
+      obj.body = base64FromBytes(message.body);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchLine>, I>>(base?: I): BatchLine {
+    return BatchLine.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchLine>, I>>(object: I): BatchLine {
+    const message = createBaseBatchLine();
+    message.line = object.line ?? 0;
+    message.customId = object.customId ?? "";
+    message.body = object.body ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 /**
  * Turns one client request (OpenAI chat, completions, responses, embeddings,
  * or Anthropic messages) into provider calls, with retries and fallbacks, and
@@ -3127,6 +4173,35 @@ export const RoutingService = {
     responseSerialize: (value: StoredResponseReply): Buffer => Buffer.from(StoredResponseReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): StoredResponseReply => StoredResponseReply.decode(value),
   },
+  /** The Batch API's files and batches, within the caller's tenant, answered in OpenAI's shape (docs/routing.md#batches). */
+  files: {
+    path: "/gateway.v1.Routing/Files" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FilesRequest): Buffer => Buffer.from(FilesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FilesRequest => FilesRequest.decode(value),
+    responseSerialize: (value: StoredReply): Buffer => Buffer.from(StoredReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StoredReply => StoredReply.decode(value),
+  },
+  batches: {
+    path: "/gateway.v1.Routing/Batches" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchesRequest): Buffer => Buffer.from(BatchesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchesRequest => BatchesRequest.decode(value),
+    responseSerialize: (value: StoredReply): Buffer => Buffer.from(StoredReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StoredReply => StoredReply.decode(value),
+  },
+  /** Ingress's batch runner: claims a batch with lines left to run, records each line's answer, lets the batch go. */
+  batchWork: {
+    path: "/gateway.v1.Routing/BatchWork" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BatchWorkRequest): Buffer => Buffer.from(BatchWorkRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BatchWorkRequest => BatchWorkRequest.decode(value),
+    responseSerialize: (value: BatchWorkReply): Buffer => Buffer.from(BatchWorkReply.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BatchWorkReply => BatchWorkReply.decode(value),
+  },
 } as const;
 
 export interface RoutingServer extends UntypedServiceImplementation {
@@ -3168,6 +4243,11 @@ export interface RoutingServer extends UntypedServiceImplementation {
    * GET /v1/responses/{id}/input_items, answered in OpenAI's shape.
    */
   storedResponse: handleUnaryCall<StoredResponseRequest, StoredResponseReply>;
+  /** The Batch API's files and batches, within the caller's tenant, answered in OpenAI's shape (docs/routing.md#batches). */
+  files: handleUnaryCall<FilesRequest, StoredReply>;
+  batches: handleUnaryCall<BatchesRequest, StoredReply>;
+  /** Ingress's batch runner: claims a batch with lines left to run, records each line's answer, lets the batch go. */
+  batchWork: handleUnaryCall<BatchWorkRequest, BatchWorkReply>;
 }
 
 export interface RoutingClient extends Client {
@@ -3395,6 +4475,50 @@ export interface RoutingClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StoredResponseReply) => void,
+  ): ClientUnaryCall;
+  /** The Batch API's files and batches, within the caller's tenant, answered in OpenAI's shape (docs/routing.md#batches). */
+  files(request: FilesRequest, callback: (error: ServiceError | null, response: StoredReply) => void): ClientUnaryCall;
+  files(
+    request: FilesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StoredReply) => void,
+  ): ClientUnaryCall;
+  files(
+    request: FilesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StoredReply) => void,
+  ): ClientUnaryCall;
+  batches(
+    request: BatchesRequest,
+    callback: (error: ServiceError | null, response: StoredReply) => void,
+  ): ClientUnaryCall;
+  batches(
+    request: BatchesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StoredReply) => void,
+  ): ClientUnaryCall;
+  batches(
+    request: BatchesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StoredReply) => void,
+  ): ClientUnaryCall;
+  /** Ingress's batch runner: claims a batch with lines left to run, records each line's answer, lets the batch go. */
+  batchWork(
+    request: BatchWorkRequest,
+    callback: (error: ServiceError | null, response: BatchWorkReply) => void,
+  ): ClientUnaryCall;
+  batchWork(
+    request: BatchWorkRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BatchWorkReply) => void,
+  ): ClientUnaryCall;
+  batchWork(
+    request: BatchWorkRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BatchWorkReply) => void,
   ): ClientUnaryCall;
 }
 

@@ -6,6 +6,7 @@ import type { IngressConfig } from './config.js';
 import { directEndpoint, type ReadForm } from './direct.js';
 import type { PipelineDeps } from './pipeline.js';
 import type { Schema } from './schemas/common.js';
+import { storedEndpoint } from './stored.js';
 import { validationError } from './validation.js';
 
 /** The audio APIs that take an upload (multipart/form-data): path → endpoint name. */
@@ -17,13 +18,18 @@ const UPLOAD_ENDPOINTS = [
 /** Form fields that are numbers on the wire of OpenAI's SDK (sent as text, as every form field is). */
 const NUMBERS = new Set(['temperature']);
 
+/** The form of POST /v1/files (https://platform.openai.com/docs/api-reference/files/create) besides its file; routing checks the purpose. */
+const FILE_FORM: Schema = { type: 'object', required: ['purpose'], additionalProperties: false, properties: { purpose: { type: 'string', maxLength: 64 } } };
+
 /**
- * The audio upload routes, in a scope of their own so only they parse multipart: one file (`file`, at most
- * maxUploadBytes) and a few short fields. Everything else of theirs is a direct endpoint's (direct.ts).
+ * The routes that take an upload, in a scope of their own so only they parse multipart: one file (`file`, at most
+ * maxUploadBytes) and a few short fields. The audio APIs are direct endpoints (direct.ts); a file for batches is
+ * kept by routing (batches.ts).
  */
-export function registerAudioUploads(app: FastifyInstance, config: IngressConfig, deps: PipelineDeps, schemas: Record<string, Schema>): void {
+export function registerUploads(app: FastifyInstance, config: IngressConfig, deps: PipelineDeps, schemas: Record<string, Schema>): void {
   void app.register(async (scope) => {
     await scope.register(multipart, { limits: { fileSize: config.maxUploadBytes, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 21 } });
+    const readFile = formReader(FILE_FORM, config.maxUploadBytes);
     for (const prefix of ['/v1', '']) {
       for (const { path, endpoint } of UPLOAD_ENDPOINTS) {
         scope.post(
@@ -32,6 +38,15 @@ export function registerAudioUploads(app: FastifyInstance, config: IngressConfig
           directEndpoint(deps, endpoint, formReader(schemas[endpoint]!, config.maxUploadBytes)),
         );
       }
+      scope.post(
+        `${prefix}/files`,
+        { config: { family: 'openai', endpoint: 'files.create' } },
+        storedEndpoint(deps, 'files.create', async (request, { context }) => {
+          const { body, upload } = await readFile(request);
+          const purpose = String(body.purpose);
+          return deps.clients.routing.files({ context, action: 'create', id: '', upload, purpose, after: '', limit: 0, order: '' });
+        }),
+      );
     }
   });
 }
@@ -39,14 +54,14 @@ export function registerAudioUploads(app: FastifyInstance, config: IngressConfig
 /** Reads the form: its fields checked against the endpoint's schema, and the file, which it must have. */
 function formReader(schema: Schema, maxBytes: number): ReadForm {
   return async (request) => {
-    if (!request.isMultipart()) throw new GatewayError('invalid_request', 'Send the audio as multipart/form-data, with the file in the field `file`.');
+    if (!request.isMultipart()) throw new GatewayError('invalid_request', 'Send the file as multipart/form-data, in the field `file`.');
     const fields: Record<string, unknown> = {};
     let upload: Upload | undefined;
     try {
       for await (const part of request.parts()) {
         if (part.type === 'file') {
           if (part.fieldname !== 'file')
-            throw new GatewayError('invalid_request', `Unexpected file field '${part.fieldname}': send the audio as \`file\`.`, { param: part.fieldname });
+            throw new GatewayError('invalid_request', `Unexpected file field '${part.fieldname}': send the file as \`file\`.`, { param: part.fieldname });
           upload = { data: await part.toBuffer(), filename: part.filename, contentType: part.mimetype };
         } else if (part.valueTruncated) {
           throw new GatewayError('request_too_large', `The form field '${part.fieldname}' is longer than this gateway accepts (64 KiB).`, {
