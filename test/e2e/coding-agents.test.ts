@@ -99,6 +99,7 @@ describe('coding agents through the gateway', () => {
       [
         'model = "openai/gpt-test"',
         'model_provider = "gateway"',
+        'model_reasoning_effort = "high"',
         '[model_providers.gateway]',
         'name = "Gateway"',
         `base_url = "${gateway.baseURL}"`,
@@ -125,6 +126,7 @@ describe('coding agents through the gateway', () => {
     expect(calls.map((c) => c.path)).toEqual(calls.map(() => '/v1/chat/completions'));
     expect(calls.length).toBeGreaterThanOrEqual(2);
     expect(JSON.stringify(calls.at(-1)!.body.messages)).toContain(SECRET_LINE);
+    expect(calls.map((c) => c.body.reasoning_effort)).toEqual(calls.map(() => 'high'));
 
     const { audit, usage } = await recordsOfKey(gateway.adminUrl, id, calls.length);
     expect(audit.map((row) => row.event_type)).toEqual(calls.map(() => 'request.completed'));
