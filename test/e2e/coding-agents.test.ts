@@ -47,48 +47,52 @@ describe('coding agents through the gateway', () => {
     await openaiFake?.close();
   });
 
-  it('runs `claude -p` with its Read tool, each of its model calls audited and metered once with its cache and thinking tokens', async () => {
-    const { id, key } = await gateway.createKey({ name: 'claude-code' });
-    const work = workspace();
-    const before = anthropicFake.requests.length;
-    const { stdout } = await runAgent('claude', ['-p', `Read with {"file_path":"${join(work, 'notes.txt')}"}`, '--model', 'anthropic/cached-thinking'], {
-      cwd: work,
-      timeoutMs: RUN_MS,
-      env: {
-        HOME: mkdtempSync(join(tmpdir(), 'claude-home-')),
-        ANTHROPIC_BASE_URL: gateway.baseURL.replace(/\/v1$/, ''),
-        ANTHROPIC_API_KEY: key,
-        ANTHROPIC_DEFAULT_HAIKU_MODEL: 'anthropic/cached-thinking',
-        // No internet here: nothing but the model calls may leave the machine.
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        DISABLE_AUTOUPDATER: '1',
-        DISABLE_TELEMETRY: '1',
-        DISABLE_ERROR_REPORTING: '1',
-      },
-    });
-    expect(stdout).toContain(SECRET_LINE);
+  // ANTHROPIC_API_KEY comes as x-api-key, ANTHROPIC_AUTH_TOKEN as a bearer token: the gateway takes its key in either.
+  it.each(['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN'])(
+    'runs `claude -p` with its Read tool, the key in %s, each of its model calls audited and metered once with its cache and thinking tokens',
+    async (keyVariable) => {
+      const { id, key } = await gateway.createKey({ name: 'claude-code' });
+      const work = workspace();
+      const before = anthropicFake.requests.length;
+      const { stdout } = await runAgent('claude', ['-p', `Read with {"file_path":"${join(work, 'notes.txt')}"}`, '--model', 'anthropic/cached-thinking'], {
+        cwd: work,
+        timeoutMs: RUN_MS,
+        env: {
+          HOME: mkdtempSync(join(tmpdir(), 'claude-home-')),
+          ANTHROPIC_BASE_URL: gateway.baseURL.replace(/\/v1$/, ''),
+          [keyVariable]: key,
+          ANTHROPIC_DEFAULT_HAIKU_MODEL: 'anthropic/cached-thinking',
+          // No internet here: nothing but the model calls may leave the machine.
+          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+          DISABLE_AUTOUPDATER: '1',
+          DISABLE_TELEMETRY: '1',
+          DISABLE_ERROR_REPORTING: '1',
+        },
+      });
+      expect(stdout).toContain(SECRET_LINE);
 
-    const calls = anthropicFake.requests.slice(before).filter((r) => r.path === '/v1/messages');
-    const toolTurn = calls.find((c) => JSON.stringify(c.body.messages).includes('"tool_result"'));
-    expect(toolTurn, 'a call carried the Read result back to the model').toBeDefined();
-    expect((calls[0]!.body.tools as { name: string }[]).map((t) => t.name)).toContain('Read');
-    for (const call of calls) {
-      expect(call.body.stream).toBe(true);
-      // Claude Code marks its system prompt for prompt caching; the mark reaches the provider.
-      expect(JSON.stringify(call.body.system)).toContain('"cache_control":{"type":"ephemeral"}');
-      // Not carried yet (docs/routing.md, "Clients"): its thinking settings and beta flags; so the thinking block
-      // the provider answered is not handed back to it, and never returns in the next turn.
-      expect([call.body.thinking, call.body.context_management, call.beta]).toEqual([undefined, undefined, undefined]);
-      expect(JSON.stringify(call.body.messages)).not.toContain('"type":"thinking"');
-    }
+      const calls = anthropicFake.requests.slice(before).filter((r) => r.path === '/v1/messages');
+      const toolTurn = calls.find((c) => JSON.stringify(c.body.messages).includes('"tool_result"'));
+      expect(toolTurn, 'a call carried the Read result back to the model').toBeDefined();
+      expect((calls[0]!.body.tools as { name: string }[]).map((t) => t.name)).toContain('Read');
+      for (const call of calls) {
+        expect(call.body.stream).toBe(true);
+        // Claude Code marks its system prompt for prompt caching; the mark reaches the provider.
+        expect(JSON.stringify(call.body.system)).toContain('"cache_control":{"type":"ephemeral"}');
+        // Not carried yet (docs/routing.md, "Clients"): its thinking settings and beta flags; so the thinking block
+        // the provider answered is not handed back to it, and never returns in the next turn.
+        expect([call.body.thinking, call.body.context_management, call.beta]).toEqual([undefined, undefined, undefined]);
+        expect(JSON.stringify(call.body.messages)).not.toContain('"type":"thinking"');
+      }
 
-    const { audit, usage } = await recordsOfKey(gateway.adminUrl, id, calls.length);
-    expect(audit.map((row) => row.event_type)).toEqual(calls.map(() => 'request.completed'));
-    expect(usage).toHaveLength(calls.length);
-    for (const row of usage) {
-      expect(row).toMatchObject({ endpoint: 'messages', stream: true, cached_tokens: 100, cache_write_tokens: 20, reasoning_tokens: THINKING_TOKENS });
-    }
-  });
+      const { audit, usage } = await recordsOfKey(gateway.adminUrl, id, calls.length);
+      expect(audit.map((row) => row.event_type)).toEqual(calls.map(() => 'request.completed'));
+      expect(usage).toHaveLength(calls.length);
+      for (const row of usage) {
+        expect(row).toMatchObject({ endpoint: 'messages', stream: true, cached_tokens: 100, cache_write_tokens: 20, reasoning_tokens: THINKING_TOKENS });
+      }
+    },
+  );
 
   it('runs `codex exec` with its exec_command tool over the Responses API, each of its model calls audited and metered once', async () => {
     const { id, key } = await gateway.createKey({ name: 'codex' });

@@ -15,18 +15,28 @@ export async function runAgent(
   args: string[],
   options: { cwd: string; env: Record<string, string>; timeoutMs: number },
 ): Promise<{ stdout: string; stderr: string }> {
-  const child = spawn(`${BIN}${name}`, args, { cwd: options.cwd, env: { PATH: process.env.PATH ?? '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so that a timeout kills the native binary an npm wrapper script started too.
+  const child = spawn(`${BIN}${name}`, args, {
+    cwd: options.cwd,
+    env: { PATH: process.env.PATH ?? '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    process.kill(-child.pid!, 'SIGKILL');
+  }, options.timeoutMs);
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (exitCode, exitSignal) => resolve({ code: exitCode, signal: exitSignal }));
   }).finally(() => clearTimeout(timer));
   if (code !== 0) {
-    const why = signal === 'SIGKILL' ? `still running after ${options.timeoutMs} ms` : `exited with ${code ?? signal}`;
+    const why = timedOut ? `still running after ${options.timeoutMs} ms` : `exited with ${code ?? signal}`;
     throw new Error(`${name} ${args.join(' ')} ${why}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`);
   }
   return { stdout, stderr };
