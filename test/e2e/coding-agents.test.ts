@@ -131,6 +131,9 @@ describe('coding agents through the gateway', () => {
     expect(calls.length).toBeGreaterThanOrEqual(2);
     expect(JSON.stringify(calls.at(-1)!.body.messages)).toContain(SECRET_LINE);
     expect(calls.map((c) => c.body.reasoning_effort)).toEqual(calls.map(() => 'high'));
+    // Codex offers its sub-agent tools as a namespace, flattened to functions the provider can call.
+    const offered = (calls[0]!.body.tools as { function: { name: string } }[]).map((t) => t.function.name);
+    expect(offered).toEqual(expect.arrayContaining(['exec_command', 'multi_agent_v1__spawn_agent']));
 
     const { audit, usage } = await recordsOfKey(gateway.adminUrl, id, calls.length);
     expect(audit.map((row) => row.event_type)).toEqual(calls.map(() => 'request.completed'));
