@@ -109,6 +109,9 @@ describe('the Responses API with the tools the Codex CLI sends', () => {
     const body = codexRequest(input);
     const response = streamed ? await openai.responses.stream(body).finalResponse() : await openai.responses.create(body);
     expect(response.status).toBe('completed');
+    // Codex's reasoning effort reaches the provider as chat's reasoning_effort, and the Response echoes it.
+    expect(fake.requests.at(-1)!.body.reasoning_effort).toBe('medium');
+    expect(response.reasoning).toEqual({ effort: 'medium', summary: null });
     return response.output;
   }
 

@@ -15,9 +15,11 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  *
  * The reply is "Fake Anthropic reply to: <last user text>", one output token
  * per word, cut at max_tokens (stop_reason max_tokens). When the request has
- * tools and the last user text contains "weather", the reply calls the first
- * tool with {"city":"Paris"} (stop_reason tool_use), after a short text block
- * unless tool_choice forces a tool.
+ * tools, the reply calls the first tool the last user text names as
+ * "<tool> with {json input}" that the conversation has not called yet (as the
+ * OpenAI fake does, so a coding agent can be made to run one of its own tools);
+ * else, when that text contains "weather", the first tool with {"city":"Paris"}
+ * (stop_reason tool_use), after a short text block unless tool_choice forces a tool.
  *
  * Models whose name starts with a trigger misbehave on purpose:
  *   fail-<status>  answers with that HTTP status and an Anthropic error body
@@ -172,6 +174,17 @@ function cachesForAnHour(body: Record<string, unknown>): boolean {
   return JSON.stringify([body.system, body.messages, body.tools]).includes('"ttl":"1h"');
 }
 
+/** The first "<tool> with {json}" in the user's text naming an offered tool not called yet in this conversation. */
+function namedCall(messages: Turn[], userText: string, tools: { name: string }[]): { name: string; input: unknown } | undefined {
+  const called = new Set(
+    messages.flatMap((m) => (typeof m.content === 'string' ? [] : m.content.filter((b) => b.type === 'tool_use').map((b) => String(b.name)))),
+  );
+  for (const [, name, input] of userText.matchAll(/([A-Za-z0-9_-]+) with (\{[^{}]*\})/g)) {
+    if (!called.has(name!) && tools.some((t) => t.name === name)) return { name: name!, input: JSON.parse(input!) };
+  }
+  return undefined;
+}
+
 function answer(body: Record<string, unknown>, model: string): Reply {
   const messages = (body.messages ?? []) as Turn[];
   const lastUser = [...messages].reverse().find((m) => m.role === 'user');
@@ -202,9 +215,12 @@ function answer(body: Record<string, unknown>, model: string): Reply {
     ? [{ type: 'thinking', thinking: 'The user wants a short answer.', signature: randomBytes(24).toString('base64') }]
     : [];
   if (model.startsWith('refuse')) return { start, blocks: [], stopReason: 'refusal', outputTokens: 0, thinkingTokens: 0 };
-  if (tools.length > 0 && /weather/i.test(userText)) {
-    const blocks: Block[] = [...thought, ...(forced ? [] : [{ type: 'text', text: "I'll look up the weather." }])];
-    blocks.push({ type: 'tool_use', id: `toolu_${randomBytes(12).toString('hex')}`, name: tools[0]!.name, input: { city: 'Paris' } });
+  const named = namedCall(messages, userText, tools);
+  const call = named ?? (tools.length > 0 && /weather/i.test(userText) ? { name: tools[0]!.name, input: { city: 'Paris' } } : undefined);
+  if (call) {
+    const preface = named ? `I'll call ${named.name}.` : "I'll look up the weather.";
+    const blocks: Block[] = [...thought, ...(forced ? [] : [{ type: 'text', text: preface }])];
+    blocks.push({ type: 'tool_use', id: `toolu_${randomBytes(12).toString('hex')}`, ...call });
     return { start, blocks, stopReason: 'tool_use', outputTokens: 12, thinkingTokens };
   }
   const words = `Fake Anthropic reply to: ${lastUser ? textOf(lastUser.content, true) : ''}`.split(/(?<= )/);

@@ -28,6 +28,7 @@ export interface ResponseShell {
   tool_choice: unknown;
   parallel_tool_calls: boolean;
   text: unknown;
+  reasoning: { effort: string | null; summary: null };
   metadata: unknown;
   previous_response_id: string | null;
   /** Whether the gateway keeps this response (routing.responses.store and the request's `store`). */
@@ -47,7 +48,6 @@ export function responseObject(
     error: null,
     incomplete_details: status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
     output,
-    reasoning: { effort: null, summary: null },
     truncation: 'disabled',
     usage: status === 'in_progress' ? null : responsesUsage(usage),
   };

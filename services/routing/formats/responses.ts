@@ -84,6 +84,18 @@ function responseFormatOf(text: unknown): ResponseFormat | undefined {
   throw invalid("Invalid 'text.format.type'.", 'text.format.type');
 }
 
+/**
+ * `reasoning.effort` goes to the provider as chat's `reasoning_effort` (the provider refuses a value or a model it
+ * does not take, as on /v1/chat/completions). A summary has no chat equivalent: none is written, so none is echoed.
+ */
+function reasoningEffortOf(reasoning: unknown): string | undefined {
+  if (reasoning === undefined || reasoning === null) return undefined;
+  const effort = (reasoning as Item).effort;
+  if (effort === undefined || effort === null) return undefined;
+  if (typeof effort !== 'string') throw invalid("Invalid type for 'reasoning.effort': expected a string.", 'reasoning.effort');
+  return effort;
+}
+
 function outputOf(result: ChatResponse, tools: ResponsesTools): unknown[] {
   const message = result.choices[0]?.message;
   const output: unknown[] = [];
@@ -109,6 +121,7 @@ export const responsesFormat: InboundFormat = {
     optionalBoolean(request, 'stream');
     if (request.input === undefined) throw invalid("Missing required parameter: 'input'.", 'input');
     const tools = new ResponsesTools(request.tools);
+    const effort = reasoningEffortOf(request.reasoning);
     const chat: ChatRequest = {
       model,
       messages: messagesOf(request.input, request.instructions),
@@ -119,6 +132,7 @@ export const responsesFormat: InboundFormat = {
       temperature: request.temperature as number | undefined,
       top_p: request.top_p as number | undefined,
       max_tokens: request.max_output_tokens as number | undefined,
+      reasoning_effort: effort,
       user: request.user as string | undefined,
       stream: request.stream === true,
     };
@@ -134,6 +148,7 @@ export const responsesFormat: InboundFormat = {
       tool_choice: request.tool_choice ?? 'auto',
       parallel_tool_calls: (request.parallel_tool_calls as boolean | undefined) ?? true,
       text: request.text ?? { format: { type: 'text' } },
+      reasoning: { effort: effort ?? null, summary: null },
       metadata: request.metadata ?? {},
       previous_response_id: (request.previous_response_id as string | undefined) ?? null,
       store: request.store === true,

@@ -1,0 +1,143 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeAnthropic, THINKING_TOKENS, type FakeAnthropic } from '../fakes/anthropic.js';
+import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
+import { recordsOfKey, runAgent } from '../harness/clients.js';
+import { startInProcess } from '../harness/gateway.js';
+
+// Claude Code and the Codex CLI, the real binaries in their non-interactive modes, pointed at the gateway as
+// docs/routing.md ("Clients") tells their users, with the fake providers behind it. Each is asked to run one of its
+// own tools on a file only the tool can read, so the answer it prints proves the whole loop went through: the
+// model's tool call, the agent running it, the result sent back, the model's last answer. Every model call the
+// agent made (counted at the fake) leaves exactly one audit row and one usage row.
+
+const SECRET_LINE = 'the launch code is 7-alpha-tango';
+const RUN_MS = 120_000;
+
+function workspace(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'agent-work-'));
+  writeFileSync(join(dir, 'notes.txt'), `${SECRET_LINE}\n`);
+  return dir;
+}
+
+describe('coding agents through the gateway', () => {
+  let anthropicFake: FakeAnthropic;
+  let openaiFake: FakeOpenAI;
+  let gateway: Awaited<ReturnType<typeof startInProcess>>;
+
+  beforeAll(async () => {
+    anthropicFake = await startFakeAnthropic({ apiKey: 'sk-ant-fake' });
+    openaiFake = await startFakeOpenAI({ apiKey: 'sk-openai-fake' });
+    gateway = await startInProcess({
+      routing: {
+        providers: {
+          anthropic: { type: 'anthropic', baseUrl: anthropicFake.url, apiKey: 'sk-ant-fake' },
+          openai: { type: 'openai', baseUrl: `${openaiFake.url}/v1`, apiKey: 'sk-openai-fake' },
+        },
+        // Codex offers OpenAI's hosted web_search unless told not to; no provider here runs it.
+        responses: { hostedTools: 'omit' },
+      },
+    });
+  });
+  afterAll(async () => {
+    await gateway?.stop();
+    await anthropicFake?.close();
+    await openaiFake?.close();
+  });
+
+  // ANTHROPIC_API_KEY comes as x-api-key, ANTHROPIC_AUTH_TOKEN as a bearer token: the gateway takes its key in either.
+  it.each(['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN'])(
+    'runs `claude -p` with its Read tool, the key in %s, each of its model calls audited and metered once with its cache and thinking tokens',
+    async (keyVariable) => {
+      const { id, key } = await gateway.createKey({ name: 'claude-code' });
+      const work = workspace();
+      const before = anthropicFake.requests.length;
+      const { stdout } = await runAgent('claude', ['-p', `Read with {"file_path":"${join(work, 'notes.txt')}"}`, '--model', 'anthropic/cached-thinking'], {
+        cwd: work,
+        timeoutMs: RUN_MS,
+        env: {
+          HOME: mkdtempSync(join(tmpdir(), 'claude-home-')),
+          ANTHROPIC_BASE_URL: gateway.baseURL.replace(/\/v1$/, ''),
+          [keyVariable]: key,
+          ANTHROPIC_DEFAULT_HAIKU_MODEL: 'anthropic/cached-thinking',
+          // No internet here: nothing but the model calls may leave the machine.
+          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+          DISABLE_AUTOUPDATER: '1',
+          DISABLE_TELEMETRY: '1',
+          DISABLE_ERROR_REPORTING: '1',
+        },
+      });
+      expect(stdout).toContain(SECRET_LINE);
+
+      const calls = anthropicFake.requests.slice(before).filter((r) => r.path === '/v1/messages');
+      const toolTurn = calls.find((c) => JSON.stringify(c.body.messages).includes('"tool_result"'));
+      expect(toolTurn, 'a call carried the Read result back to the model').toBeDefined();
+      expect((calls[0]!.body.tools as { name: string }[]).map((t) => t.name)).toContain('Read');
+      for (const call of calls) {
+        expect(call.body.stream).toBe(true);
+        // Claude Code marks its system prompt for prompt caching; the mark reaches the provider.
+        expect(JSON.stringify(call.body.system)).toContain('"cache_control":{"type":"ephemeral"}');
+        // Not carried yet (docs/routing.md, "Clients"): its thinking settings and beta flags; so the thinking block
+        // the provider answered is not handed back to it, and never returns in the next turn.
+        expect([call.body.thinking, call.body.context_management, call.beta]).toEqual([undefined, undefined, undefined]);
+        expect(JSON.stringify(call.body.messages)).not.toContain('"type":"thinking"');
+      }
+
+      const { audit, usage } = await recordsOfKey(gateway.adminUrl, id, calls.length);
+      expect(audit.map((row) => row.event_type)).toEqual(calls.map(() => 'request.completed'));
+      expect(usage).toHaveLength(calls.length);
+      for (const row of usage) {
+        expect(row).toMatchObject({ endpoint: 'messages', stream: true, cached_tokens: 100, cache_write_tokens: 20, reasoning_tokens: THINKING_TOKENS });
+      }
+    },
+  );
+
+  it('runs `codex exec` with its exec_command tool over the Responses API, each of its model calls audited and metered once', async () => {
+    const { id, key } = await gateway.createKey({ name: 'codex' });
+    const work = workspace();
+    const home = mkdtempSync(join(tmpdir(), 'codex-home-'));
+    writeFileSync(
+      join(home, 'config.toml'),
+      [
+        'model = "openai/gpt-test"',
+        'model_provider = "gateway"',
+        'model_reasoning_effort = "high"',
+        '[model_providers.gateway]',
+        'name = "Gateway"',
+        `base_url = "${gateway.baseURL}"`,
+        'wire_api = "responses"',
+        'env_key = "GATEWAY_API_KEY"',
+        '',
+      ].join('\n'),
+    );
+    const before = openaiFake.requests.length;
+    // The sandbox needs kernel features a container may lack; the workspace is a throwaway directory.
+    const { stdout } = await runAgent(
+      'codex',
+      ['exec', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox', 'exec_command with {"cmd":"cat notes.txt"}'],
+      {
+        cwd: work,
+        timeoutMs: RUN_MS,
+        env: { HOME: home, CODEX_HOME: home, GATEWAY_API_KEY: key },
+      },
+    );
+    // The model's last answer quotes what the tool said.
+    expect(stdout).toMatch(new RegExp(`tools said: [^]*${SECRET_LINE}`));
+
+    const calls = openaiFake.requests.slice(before);
+    expect(calls.map((c) => c.path)).toEqual(calls.map(() => '/v1/chat/completions'));
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    expect(JSON.stringify(calls.at(-1)!.body.messages)).toContain(SECRET_LINE);
+    expect(calls.map((c) => c.body.reasoning_effort)).toEqual(calls.map(() => 'high'));
+    // Codex offers its sub-agent tools as a namespace, flattened to functions the provider can call.
+    const offered = (calls[0]!.body.tools as { function: { name: string } }[]).map((t) => t.function.name);
+    expect(offered).toEqual(expect.arrayContaining(['exec_command', 'multi_agent_v1__spawn_agent']));
+
+    const { audit, usage } = await recordsOfKey(gateway.adminUrl, id, calls.length);
+    expect(audit.map((row) => row.event_type)).toEqual(calls.map(() => 'request.completed'));
+    expect(usage).toHaveLength(calls.length);
+    for (const row of usage) expect(row).toMatchObject({ endpoint: 'responses', stream: true });
+  });
+});
