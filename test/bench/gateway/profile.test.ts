@@ -6,11 +6,11 @@ import { summarizeProfile } from './profile.js';
 
 const frame = (functionName: string, url: string) => ({ functionName, url, lineNumber: 0, columnNumber: 0, scriptId: '0' });
 
-// A profile of 1 ms samples: a gateway function, a library's, Node.js's, the garbage collector and idle, in that order, twice.
+// A profile of 1 ms samples: a gateway function, a library's it calls, Node.js's, the garbage collector and idle, in that order, twice.
 const PROFILE = {
   nodes: [
-    { id: 1, callFrame: frame('(root)', ''), children: [2, 3, 4, 5, 6] },
-    { id: 2, callFrame: frame('admit', 'file:///app/services/ingress/pipeline.js') },
+    { id: 1, callFrame: frame('(root)', ''), children: [2, 4, 5, 6] },
+    { id: 2, callFrame: frame('admit', 'file:///app/services/ingress/pipeline.js'), children: [3] },
     { id: 3, callFrame: frame('dispatch', 'file:///app/node_modules/undici/lib/pool.js') },
     { id: 4, callFrame: frame('emit', 'node:events') },
     { id: 5, callFrame: frame('(garbage collector)', '') },
@@ -53,5 +53,10 @@ describe('npm run bench -- --cpu-prof', () => {
       'libraries (node_modules)',
     ]);
     expect(phases.topFunctions.find((f) => f.frame.startsWith('admit'))?.selfMs).toBe(1);
+    // The library's sample ran under admit, so it counts as admit's; Node.js's and the collector's under none.
+    expect(Object.fromEntries(phases.byGatewayFunction.map((f) => [f.frame, f.selfMs]))).toEqual({
+      'admit services/ingress/pipeline.js:1': 2,
+      '(under no gateway function)': 2,
+    });
   });
 });

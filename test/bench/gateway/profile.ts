@@ -19,6 +19,7 @@ export interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -46,13 +47,20 @@ export interface ProfileSummary {
   busyMs: number;
   topFunctions: { frame: string; selfMs: number; percentOfBusy: number }[];
   byArea: { area: string; selfMs: number; percentOfBusy: number }[];
+  /**
+   * The same time by the deepest gateway function on each sample's stack: its own time and the library and
+   * Node.js work it called ("(under no gateway function)" for the rest: sockets, timers, GC).
+   */
+  byGatewayFunction: { frame: string; selfMs: number; percentOfBusy: number }[];
   /** The same time by whose code it is: the gateway's (services/), libraries (node_modules), Node.js, V8. */
   byOwner: { owner: string; selfMs: number; percentOfBusy: number }[];
 }
 
 /** Whose code an area is: ours, a library's, Node.js's, or V8's own (garbage collection, program, native). */
+const OURS = 'gateway (services/)';
+
 export function ownerOf(area: string): string {
-  if (area.startsWith('services/')) return 'gateway (services/)';
+  if (area.startsWith('services/')) return OURS;
   if (area === 'node (internals)') return 'Node.js internals';
   if (area.startsWith('(')) return 'V8 (gc, program, native)';
   return area.includes('/') && !area.startsWith('@') ? 'other' : 'libraries (node_modules)';
@@ -96,6 +104,16 @@ export function frameName(callFrame: CallFrame): string {
 export function summarizeProfile(file: string, windows?: readonly Window[], top = 20): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  /** The deepest frame of services/ on a node's stack. */
+  const gatewayFrame = (id: number): string => {
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const { callFrame } = byId.get(at)!;
+      if (ownerOf(areaOf(callFrame.url, callFrame.functionName)) === OURS) return frameName(callFrame);
+    }
+    return '(under no gateway function)';
+  };
   const self = new Map<number, number>();
   let at = profile.startTime;
   profile.samples.forEach((id, i) => {
@@ -106,6 +124,7 @@ export function summarizeProfile(file: string, windows?: readonly Window[], top 
   const byFrame = new Map<string, number>();
   const byArea = new Map<string, number>();
   const byOwner = new Map<string, number>();
+  const byGatewayFunction = new Map<string, number>();
   let total = 0;
   let idle = 0;
   for (const [id, us] of self) {
@@ -121,6 +140,8 @@ export function summarizeProfile(file: string, windows?: readonly Window[], top 
     byArea.set(area, (byArea.get(area) ?? 0) + us);
     const owner = ownerOf(area);
     byOwner.set(owner, (byOwner.get(owner) ?? 0) + us);
+    const caller = gatewayFrame(id);
+    byGatewayFunction.set(caller, (byGatewayFunction.get(caller) ?? 0) + us);
   }
   const busy = total - idle;
   const rank = (map: Map<string, number>, n: number) =>
@@ -136,6 +157,7 @@ export function summarizeProfile(file: string, windows?: readonly Window[], top 
     topFunctions: rank(byFrame, top).map(({ name, ...rest }) => ({ frame: name, ...rest })),
     byArea: rank(byArea, 15).map(({ name, ...rest }) => ({ area: name, ...rest })),
     byOwner: rank(byOwner, 5).map(({ name, ...rest }) => ({ owner: name, ...rest })),
+    byGatewayFunction: rank(byGatewayFunction, top).map(({ name, ...rest }) => ({ frame: name, ...rest })),
   };
 }
 

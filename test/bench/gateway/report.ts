@@ -426,6 +426,11 @@ export function formatProfiles(results: BenchResults): string[] {
           ['function', 'self ms', '% of busy'],
           profile.topFunctions.slice(0, 15).map((f) => [f.frame, f.selfMs, f.percentOfBusy]),
         ),
+        '',
+        table(
+          ['gateway function (with what it called)', 'ms', '% of busy'],
+          profile.byGatewayFunction.slice(0, 15).map((f) => [f.frame, f.selfMs, f.percentOfBusy]),
+        ),
       );
   }
   return out;
