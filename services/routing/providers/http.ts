@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { FormData, Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { GatewayError } from '../../kit/errors.js';
 import { readSse, type SseEvent } from '../sse.js';
@@ -124,38 +123,21 @@ export class Upstream {
 }
 
 /**
- * What undici cancels a call on. It takes an EventEmitter with `aborted` and
- * `reason` as a signal; one is made for every provider call, and on Node.js 20
- * an AbortSignal costs tens of microseconds to make (docs/performance.md).
- */
-class Deadline extends EventEmitter {
-  aborted = false;
-  reason: unknown;
-
-  abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    this.emit('abort');
-  }
-}
-
-/**
  * A signal that aborts when `parent` does, or with a TimeoutError after `ms`,
  * until released: AbortSignal.any over AbortSignal.timeout, with one
- * emitter and one timer instead of signals for the GC to finalize.
+ * controller and one timer instead of signals for the GC to finalize.
  */
-function withDeadline(parent: AbortSignal, ms: number): { signal: Deadline; release(): void } {
-  const deadline = new Deadline();
-  const follow = () => deadline.abort(parent.reason);
-  if (parent.aborted) follow();
+function withDeadline(parent: AbortSignal, ms: number): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  if (parent.aborted) controller.abort(parent.reason);
+  const follow = () => controller.abort(parent.reason);
   const listens = parent !== NEVER_ABORTED && !parent.aborted;
   if (listens) parent.addEventListener('abort', follow, { once: true });
-  const timer = setTimeout(() => deadline.abort(new DOMException(`The call did not end within ${ms} ms.`, 'TimeoutError')), ms);
+  const timer = setTimeout(() => controller.abort(new DOMException(`The call did not end within ${ms} ms.`, 'TimeoutError')), ms);
   // As AbortSignal.timeout's: a call left unread does not keep the process alive.
   timer.unref();
   return {
-    signal: deadline,
+    signal: controller.signal,
     release: () => {
       clearTimeout(timer);
       if (listens) parent.removeEventListener('abort', follow);
