@@ -5,7 +5,7 @@
  * whether every audit and usage row was written.
  */
 import type { LlmPhase } from './llm.js';
-import { mb, ms, OUTSIDE, sum, table, type BenchResults } from './report.js';
+import { formatProfiles, mb, ms, OUTSIDE, sum, table, type BenchResults } from './report.js';
 import type { TargetName } from './targets.js';
 
 const plus = (a: number | undefined, b: number | undefined) =>
@@ -155,6 +155,7 @@ export function formatLlm(results: BenchResults, upstreamLatencyMs: number): str
   }
   const errors = all.map(({ n, p }) => [n, p, p.calls?.firstError ?? p.streams?.firstError] as const).filter(([, , e]) => e);
   for (const [n, p, e] of errors) out.push(`${n}, ${p.kind} ${p.level}: first error: ${e}`);
+  out.push(...formatProfiles(results));
   for (const n of names) if (t[n]?.error) out.push('', `${n} failed: ${t[n]!.error}`);
   return out.join('\n');
 }

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import type { CatchUp } from './consumers.js';
 import { callsInFlight, type CallsResult } from './llm-load.js';
 import { measureCpu, memoryOf, sampleRss, type Proc } from './processes.js';
+import { nowUs, type Window } from './profile.js';
 import { concurrentStreams, type StreamsResult } from './streams.js';
 import type { Target } from './targets.js';
 import type { UpstreamOptions } from './upstream.js';
@@ -66,7 +67,13 @@ export function openFilesLimit(): number | undefined {
 
 const rssOf = (procs: readonly Proc[]) => procs.reduce((sum, p) => sum + memoryOf(p.pid).rssMb, 0);
 
-export async function measureLlm(target: Target, upstream: Proc, settings: LlmSettings, progress: (line: string) => void): Promise<LlmPhase[]> {
+/** Runs the phases; returns them, and when each calls phase ran (for CPU profiles: the cost per call, not per stream). */
+export async function measureLlm(
+  target: Target,
+  upstream: Proc,
+  settings: LlmSettings,
+  progress: (line: string) => void,
+): Promise<{ phases: LlmPhase[]; callWindows: Window[] }> {
   const { name, processes: procs } = target;
   if (settings.warmupS > 0) {
     progress(`warm-up: ${name} 100 calls in flight for ${settings.warmupS} s…`);
@@ -74,12 +81,15 @@ export async function measureLlm(target: Target, upstream: Proc, settings: LlmSe
     if (target.consumers) await target.consumers.waitCaughtUp(CATCH_UP_TIMEOUT_MS);
   }
   const phases: LlmPhase[] = [];
+  const callWindows: Window[] = [];
   const run = async (kind: LlmPhase['kind'], level: number, load: () => Promise<Pick<LlmPhase, 'calls' | 'streams' | 'answered'>>) => {
     const before = rssOf(procs);
     const rss = sampleRss(procs);
     const cpu = measureCpu([...procs, upstream], target.database);
     const t0 = performance.now();
+    const fromUs = nowUs();
     const measured = await load();
+    if (kind === 'calls') callWindows.push({ fromUs, toUs: nowUs() });
     const elapsedMs = Math.round(performance.now() - t0);
     const cpuMs = cpu.stop();
     const peaks = rss.stop();
@@ -120,5 +130,5 @@ export async function measureLlm(target: Target, upstream: Proc, settings: LlmSe
       return { streams: s, answered: s.complete };
     });
   }
-  return phases;
+  return { phases, callWindows };
 }

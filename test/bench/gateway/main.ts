@@ -63,6 +63,7 @@ Options:
   --chunk-interval-ms <ms> delay between streamed chunks (default ${DEFAULT_UPSTREAM.chunkIntervalMs}, quick 40)
   --log-level <level>      gateway log level (default warn)
   --cpu-prof               profile the gateway processes (node --cpu-prof) and print where they spend their time
+                           in the request phases (llm: the calls phases)
   --alloc-prof             sample what the gateway processes allocate in the throughput phase: bytes per request,
                            and which functions allocate them
   --guarantee <durable|best-effort>
@@ -235,7 +236,8 @@ try {
     const result: TargetResult = { notes: {} };
     results.targets[name] = result;
     let target: Target | undefined;
-    let window: Window | undefined;
+    /** The request phases, which the CPU profiles are summed over. */
+    let windows: Window[] | undefined;
     const t0 = performance.now();
     try {
       if (name === 'direct') target = startDirect(upstream.url);
@@ -259,7 +261,9 @@ try {
           rampMs: Math.max(1_000, upstreamOptions.latencyMs),
           warmupS: settings.warmupS,
         };
-        result.llm = await measureLlm(target, upstream.proc, llmSettings, progress);
+        const measured = await measureLlm(target, upstream.proc, llmSettings, progress);
+        result.llm = measured.phases;
+        windows = measured.callWindows;
       } else {
         const phases = {
           ...settings,
@@ -267,7 +271,7 @@ try {
           chunks: upstreamOptions.chunks,
           allocDir: target.consumers ? allocDir : undefined,
         };
-        window = await measureTarget(target, result, upstream.proc, phases, progress);
+        windows = [await measureTarget(target, result, upstream.proc, phases, progress)];
         if (floor && target.consumers && settings.pairedRounds > 0) {
           result.paired = await pairedThroughput(target, floor, settings.connections, settings.pairedRounds, settings.pairedDurationS, progress);
         }
@@ -288,7 +292,7 @@ try {
       for (const dir of readdirSync(profileDir).filter((d) => d.startsWith(`${name}-`))) {
         const file = newestProfile(join(profileDir, dir));
         const label = name === 'embedded' ? 'embedded' : `split/${dir.slice('split-'.length)}`;
-        if (file) (results.profiles ??= {})[label] = summarizeProfile(file, window);
+        if (file) (results.profiles ??= {})[label] = summarizeProfile(file, windows);
       }
     }
   }

@@ -19,6 +19,7 @@ export interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 
 interface CpuProfile {
@@ -29,7 +30,7 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-/** The part of a profile to sum, in microseconds of process.hrtime(): the load phases, not start-up. */
+/** A part of a profile to sum, in microseconds of process.hrtime(): a load phase, not start-up or a catch-up. */
 export interface Window {
   fromUs: number;
   toUs: number;
@@ -39,13 +40,30 @@ export const nowUs = () => Number(process.hrtime.bigint() / 1000n);
 
 export interface ProfileSummary {
   file: string;
-  /** Length of the window summed (the load phases), ms. */
+  /** Length of the windows summed (the load phases), ms. */
   windowMs?: number;
   totalMs: number;
   /** Share of samples not idle. */
   busyMs: number;
   topFunctions: { frame: string; selfMs: number; percentOfBusy: number }[];
   byArea: { area: string; selfMs: number; percentOfBusy: number }[];
+  /**
+   * The same time by the deepest gateway function on each sample's stack: its own time and the library and
+   * Node.js work it called ("(under no gateway function)" for the rest: sockets, timers, GC).
+   */
+  byGatewayFunction: { frame: string; selfMs: number; percentOfBusy: number }[];
+  /** The same time by whose code it is: the gateway's (services/), libraries (node_modules), Node.js, V8. */
+  byOwner: { owner: string; selfMs: number; percentOfBusy: number }[];
+}
+
+/** Whose code an area is: ours, a library's, Node.js's, or V8's own (garbage collection, program, native). */
+const OURS = 'gateway (services/)';
+
+export function ownerOf(area: string): string {
+  if (area.startsWith('services/')) return OURS;
+  if (area === 'node (internals)') return 'Node.js internals';
+  if (area.startsWith('(')) return 'V8 (gc, program, native)';
+  return area.includes('/') && !area.startsWith('@') ? 'other' : 'libraries (node_modules)';
 }
 
 /** Where the code of a frame lives: node_modules/<package>, services/<service>, node:internal, or V8's own (gc, program). */
@@ -83,18 +101,30 @@ export function frameName(callFrame: CallFrame): string {
   return `${functionName || '(anonymous)'}${file ? ` ${where}` : ''}`;
 }
 
-export function summarizeProfile(file: string, window?: Window, top = 20): ProfileSummary {
+export function summarizeProfile(file: string, windows?: readonly Window[], top = 20): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+  /** The deepest frame of services/ on a node's stack. */
+  const gatewayFrame = (id: number): string => {
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const { callFrame } = byId.get(at)!;
+      if (ownerOf(areaOf(callFrame.url, callFrame.functionName)) === OURS) return frameName(callFrame);
+    }
+    return '(under no gateway function)';
+  };
   const self = new Map<number, number>();
   let at = profile.startTime;
   profile.samples.forEach((id, i) => {
     const delta = profile.timeDeltas[i] ?? 0;
     at += delta;
-    if (!window || (at >= window.fromUs && at <= window.toUs)) self.set(id, (self.get(id) ?? 0) + delta);
+    if (!windows || windows.some((w) => at >= w.fromUs && at <= w.toUs)) self.set(id, (self.get(id) ?? 0) + delta);
   });
   const byFrame = new Map<string, number>();
   const byArea = new Map<string, number>();
+  const byOwner = new Map<string, number>();
+  const byGatewayFunction = new Map<string, number>();
   let total = 0;
   let idle = 0;
   for (const [id, us] of self) {
@@ -108,6 +138,10 @@ export function summarizeProfile(file: string, window?: Window, top = 20): Profi
     byFrame.set(frame, (byFrame.get(frame) ?? 0) + us);
     const area = areaOf(node.callFrame.url, node.callFrame.functionName);
     byArea.set(area, (byArea.get(area) ?? 0) + us);
+    const owner = ownerOf(area);
+    byOwner.set(owner, (byOwner.get(owner) ?? 0) + us);
+    const caller = gatewayFrame(id);
+    byGatewayFunction.set(caller, (byGatewayFunction.get(caller) ?? 0) + us);
   }
   const busy = total - idle;
   const rank = (map: Map<string, number>, n: number) =>
@@ -117,11 +151,13 @@ export function summarizeProfile(file: string, window?: Window, top = 20): Profi
       .map(([name, us]) => ({ name, selfMs: Math.round(us / 1000), percentOfBusy: Number(((us / busy) * 100).toFixed(1)) }));
   return {
     file,
-    ...(window ? { windowMs: Math.round((window.toUs - window.fromUs) / 1000) } : {}),
+    ...(windows ? { windowMs: Math.round(windows.reduce((ms, w) => ms + (w.toUs - w.fromUs) / 1000, 0)) } : {}),
     totalMs: Math.round(total / 1000),
     busyMs: Math.round(busy / 1000),
     topFunctions: rank(byFrame, top).map(({ name, ...rest }) => ({ frame: name, ...rest })),
     byArea: rank(byArea, 15).map(({ name, ...rest }) => ({ area: name, ...rest })),
+    byOwner: rank(byOwner, 5).map(({ name, ...rest }) => ({ owner: name, ...rest })),
+    byGatewayFunction: rank(byGatewayFunction, top).map(({ name, ...rest }) => ({ frame: name, ...rest })),
   };
 }
 

@@ -378,24 +378,7 @@ export function formatResults(results: BenchResults): string {
       results.goals.map((g) => [g.goal, g.value, g.pass === null ? 'n/a' : g.pass ? 'PASS' : 'FAIL']),
     ),
   );
-  for (const [name, profile] of Object.entries(results.profiles ?? {})) {
-    const span = profile.windowMs ? `the ${(profile.windowMs / 1000).toFixed(0)} s of request load: ` : '';
-    out.push('', `CPU profile of ${name} (${span}${profile.busyMs} ms busy of ${profile.totalMs} ms sampled; ${profile.file})`);
-    out.push(
-      table(
-        ['area', 'self ms', '% of busy'],
-        profile.byArea.slice(0, 10).map((a) => [a.area, a.selfMs, a.percentOfBusy]),
-      ),
-    );
-    if (name === 'embedded' || name === 'split/ingress')
-      out.push(
-        '',
-        table(
-          ['function', 'self ms', '% of busy'],
-          profile.topFunctions.slice(0, 15).map((f) => [f.frame, f.selfMs, f.percentOfBusy]),
-        ),
-      );
-  }
+  out.push(...formatProfiles(results));
   for (const n of names) {
     for (const [proc, a] of Object.entries(t[n]?.allocations ?? {})) {
       out.push('', `Allocations of ${n}/${proc} at saturation: ${(a.bytesPerRequest / 1024).toFixed(1)} KB per request (${a.file})`);
@@ -417,4 +400,38 @@ export function formatResults(results: BenchResults): string {
   }
   for (const n of names) if (t[n]?.error) out.push('', `${n} failed: ${t[n]!.error}`);
   return out.join('\n');
+}
+
+/** The CPU profiles (--cpu-prof): self time by owner and area, and the top functions of the process a request enters. */
+export function formatProfiles(results: BenchResults): string[] {
+  const out: string[] = [];
+  for (const [name, profile] of Object.entries(results.profiles ?? {})) {
+    const span = profile.windowMs ? `the ${(profile.windowMs / 1000).toFixed(0)} s of request load: ` : '';
+    out.push('', `CPU profile of ${name} (${span}${profile.busyMs} ms busy of ${profile.totalMs} ms sampled; ${profile.file})`);
+    out.push(
+      table(
+        ['whose code', 'self ms', '% of busy'],
+        profile.byOwner.map((o) => [o.owner, o.selfMs, o.percentOfBusy]),
+      ),
+      '',
+      table(
+        ['area', 'self ms', '% of busy'],
+        profile.byArea.slice(0, 10).map((a) => [a.area, a.selfMs, a.percentOfBusy]),
+      ),
+    );
+    if (name === 'embedded' || name === 'split/ingress')
+      out.push(
+        '',
+        table(
+          ['function', 'self ms', '% of busy'],
+          profile.topFunctions.slice(0, 15).map((f) => [f.frame, f.selfMs, f.percentOfBusy]),
+        ),
+        '',
+        table(
+          ['gateway function (with what it called)', 'ms', '% of busy'],
+          profile.byGatewayFunction.slice(0, 15).map((f) => [f.frame, f.selfMs, f.percentOfBusy]),
+        ),
+      );
+  }
+  return out;
 }
