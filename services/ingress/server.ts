@@ -10,6 +10,7 @@ import { directEndpoint } from './direct.js';
 import type { IngressConfig } from './config.js';
 import { registerMcpRoutes } from './mcp.js';
 import { listModels } from './models.js';
+import { registerPassthrough } from './passthrough.js';
 import { refuse, type InboundRequest, type PipelineDeps } from './pipeline.js';
 import { STORED_RESPONSE_ROUTES, storedResponse } from './responses.js';
 import { bodySchemas, validationError, validatorOptions } from './validation.js';
@@ -79,6 +80,7 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
   app.post('/v2/rerank', { config: { family: 'openai', endpoint: 'rerank' }, schema: { body: schemas.rerank } }, directEndpoint(deps, 'rerank'));
   registerAudioUploads(app, config, deps, schemas);
   registerMcpRoutes(app, deps);
+  registerPassthrough(app, deps);
   return app;
 }
 

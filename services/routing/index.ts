@@ -36,6 +36,7 @@ export const routingService = defineService({
       resolveModels: ['governance'],
       deploymentHealth: ['governance'],
       storedResponse: ['ingress'],
+      passthroughProvider: ['ingress'],
     },
   },
   database: routingDatabase,
