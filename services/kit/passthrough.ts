@@ -25,6 +25,7 @@ export const PASSTHROUGH_APIS: Readonly<Record<string, PassthroughApi>> = {
       '/v1/chat/completions': { output: true },
       '/v1/completions': { output: true },
       '/v1/responses': { output: true },
+      '/v1/responses/input_tokens': { output: false },
       '/v1/embeddings': { output: false },
     },
     headers: ['openai-beta'],

@@ -48,6 +48,7 @@ function prepare(passthrough: Passthrough, body: Record<string, unknown>, cap: n
   if (!spec || !path) throw new GatewayError('not_found', `The gateway does not pass ${passthrough.path} through to the ${passthrough.api} API.`);
   const model = body.model;
   if (typeof model !== 'string' || model === '') throw new GatewayError('invalid_request', "Missing required parameter: 'model'.", { param: 'model' });
+  refuseUngoverned(passthrough.api, body);
   const sent = { ...body };
   const stream = sent.stream === true;
   if (cap > 0 && path.output) capOutput(passthrough.api, passthrough.path, sent, cap);
@@ -59,6 +60,44 @@ function prepare(passthrough: Passthrough, body: Record<string, unknown>, cap: n
     sent.stream_options = { ...options, include_usage: true };
   }
   return { model, native: { path: passthrough.path, headers: passthrough.headers, body: sent, stream }, dropUsageChunk };
+}
+
+/**
+ * What the provider would do outside the gateway's controls is refused, naming the parameter: tools it runs itself
+ * and bills per call (web search, code execution, file search, MCP; neither reserved nor metered), state it keeps for
+ * the whole provider account rather than the key's tenant (previous_response_id, conversation), and background
+ * responses, whose usage comes after the call the gateway meters.
+ */
+const UNGOVERNED_PARAMS: Record<string, readonly string[]> = {
+  openai: ['previous_response_id', 'conversation', 'background', 'web_search_options'],
+  anthropic: ['mcp_servers', 'container'],
+};
+const PROVIDER_RUN_TOOL = /^(web_search|web_fetch|code_execution|code_interpreter|file_search|image_generation|mcp)/;
+
+function refuseUngoverned(api: string, body: Record<string, unknown>): void {
+  for (const param of UNGOVERNED_PARAMS[api] ?? []) {
+    if (body[param] !== undefined && body[param] !== null && body[param] !== false) {
+      throw new GatewayError(
+        'invalid_request',
+        `The gateway does not pass \`${param}\` through: what it asks of the provider is outside the key's tenant, budgets or metering.`,
+        {
+          param,
+        },
+      );
+    }
+  }
+  const tools = Array.isArray(body.tools) ? (body.tools as { type?: unknown }[]) : [];
+  tools.forEach((tool, i) => {
+    if (typeof tool?.type === 'string' && PROVIDER_RUN_TOOL.test(tool.type)) {
+      throw new GatewayError(
+        'invalid_request',
+        `The gateway does not pass the tool \`${tool.type}\` through: the provider runs it and bills it per call, which budgets and the usage ledger do not count.`,
+        {
+          param: `tools[${i}].type`,
+        },
+      );
+    }
+  });
 }
 
 /** Lowers (or sets) the request's output cap in the parameter its API reads, as routing does for the unified API. */

@@ -71,27 +71,25 @@ describe('provider-native passthrough', () => {
     return { audit, usage };
   }
 
-  it("serves OpenAI's Responses API natively, a hosted tool the unified API refuses included, with the provider's key", async () => {
+  it("serves OpenAI's own Responses API and its input token count, which the unified API does not, on the provider's key", async () => {
     const { id, key, openai } = await caller();
-    const unified = gateway.client(key);
-    const tools = [{ type: 'web_search' as const }];
-    await expect(unified.responses.create({ model: 'openai/gpt-4.1', input: 'Weather in Oslo?', tools })).rejects.toMatchObject({ status: 400 });
-
-    const { data, response } = await openai.responses.create({ model: 'gpt-4.1', input: 'Weather in Oslo?', tools }).withResponse();
-    expect(data.output.map((item) => item.type)).toEqual(['web_search_call', 'message']);
+    const { data, response } = await openai.responses.create({ model: 'gpt-4.1', input: 'Weather in Oslo?', instructions: 'Be brief.' }).withResponse();
+    // OpenAI's own answer (the unified API would have answered from chat: "Fake OpenAI reply to").
     expect(data.output_text).toBe('Fake OpenAI response to: Weather in Oslo?');
     expect(response.headers.get('x-gateway-provider')).toBe('openai');
     const seen = openaiFake.requests.at(-1)!;
-    expect(seen).toMatchObject({ path: '/v1/responses', authorization: `Bearer ${OPENAI_KEY}`, body: { model: 'gpt-4.1', tools } });
+    expect(seen).toMatchObject({ path: '/v1/responses', authorization: `Bearer ${OPENAI_KEY}`, body: { model: 'gpt-4.1', instructions: 'Be brief.' } });
     expect(JSON.stringify(seen.headers)).not.toContain(key);
 
-    const { audit, usage } = await records(response.headers.get('x-request-id')!, id);
+    const counted = await openai.responses.inputTokens.count({ model: 'gpt-4.1', input: 'How many tokens is this?' });
+    expect(counted).toMatchObject({ object: 'response.input_tokens', input_tokens: expect.any(Number) });
+    expect(openaiFake.requests.at(-1)).toMatchObject({ path: '/v1/responses/input_tokens', authorization: `Bearer ${OPENAI_KEY}` });
+
+    const { audit, usage } = await records(response.headers.get('x-request-id')!, id, 2);
     expect(audit.map((row) => row.event_type)).toEqual(['request.completed']);
     expect(JSON.stringify(audit)).not.toContain(OPENAI_KEY);
-    // Besides the unified API's refusal (admitted, then refused by routing: its own row, endpoint `responses`).
-    const native = usage.filter((row) => row.endpoint === '/openai/v1/responses');
-    expect(native).toHaveLength(1);
-    expect(native[0]).toMatchObject({
+    const byEndpoint = Object.fromEntries(usage.map((row) => [row.endpoint, row]));
+    expect(byEndpoint['/openai/v1/responses']).toMatchObject({
       model: 'openai/gpt-4.1',
       provider: 'openai',
       provider_model: 'gpt-4.1',
@@ -99,8 +97,32 @@ describe('provider-native passthrough', () => {
       completion_tokens: data.usage!.output_tokens,
       stream: false,
     });
-    // gpt-4.1 at $2 in and $8 out per million tokens.
-    expect(Number(native[0]!.cost_usd)).toBeCloseTo((data.usage!.input_tokens * 2 + data.usage!.output_tokens * 8) / 1e6, 12);
+    // gpt-4.1 at $2 in and $8 out per million tokens; counting tokens is free, as at OpenAI.
+    expect(Number(byEndpoint['/openai/v1/responses']!.cost_usd)).toBeCloseTo((data.usage!.input_tokens * 2 + data.usage!.output_tokens * 8) / 1e6, 12);
+    expect(byEndpoint['/openai/v1/responses/input_tokens']).toMatchObject({ total_tokens: 0, cost_usd: '0.000000000000' });
+  });
+
+  it("refuses what would leave the gateway's controls: provider-run tools, provider-kept state, background runs", async () => {
+    const { openai, anthropic } = await caller();
+    const before = [openaiFake.requests.length, anthropicFake.requests.length];
+    const search = await openai.responses.create({ model: 'gpt-4.1', input: 'news?', tools: [{ type: 'web_search' }] }).catch((e: unknown) => e);
+    expect(search).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(search).toMatchObject({ param: 'tools[0].type' });
+    const earlier = await openai.responses.create({ model: 'gpt-4.1', input: 'go on', previous_response_id: 'resp_of_someone_else' }).catch((e: unknown) => e);
+    expect(earlier).toMatchObject({ status: 400, param: 'previous_response_id' });
+    const background = await openai.responses.create({ model: 'gpt-4.1', input: 'later', background: true }).catch((e: unknown) => e);
+    expect(background).toMatchObject({ status: 400, param: 'background' });
+    const fetcher = await anthropic.messages
+      .create({
+        model: 'claude-sonnet-4-5',
+        max_tokens: 100,
+        messages: [{ role: 'user', content: 'look it up' }],
+        tools: [{ type: 'web_search_20250305', name: 'web_search' }],
+      })
+      .catch((e: unknown) => e);
+    expect(fetcher).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((fetcher as InstanceType<typeof Anthropic.APIError>).message).toContain('web_search_20250305');
+    expect([openaiFake.requests.length, anthropicFake.requests.length]).toEqual(before);
   });
 
   it('streams the Responses API as the provider sends it, metered from response.completed', async () => {

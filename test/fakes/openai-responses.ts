@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 /**
  * OpenAI's own POST /v1/responses, from its reference (https://platform.openai.com/docs/api-reference/responses),
  * as far as the gateway's passthrough tests need it: the Response object with its output items and usage
- * (input_tokens, output_tokens and their details), and streamed as the typed events response.created,
+ * (input_tokens, output_tokens and their details), its input token count, and streamed as the typed events response.created,
  * response.output_text.delta… and response.completed (which carries the whole response and its usage). A
  * `web_search` tool (which OpenAI runs on its servers) adds a web_search_call item before the message, as OpenAI does.
  */
@@ -29,7 +29,7 @@ function response(body: Record<string, unknown>): Record<string, unknown> {
   const cap = typeof body.max_output_tokens === 'number' ? body.max_output_tokens : Infinity;
   const words = text.split(/(?<= )/);
   const said = words.slice(0, cap).join('');
-  const inputTokens = Math.ceil(JSON.stringify([body.instructions ?? '', body.input ?? '', body.tools ?? []]).length / 4);
+  const inputTokens = inputTokensOf(body);
   const outputTokens = Math.min(words.length, cap);
   return {
     id: `resp_${randomBytes(12).toString('hex')}`,
@@ -62,23 +62,30 @@ function response(body: Record<string, unknown>): Record<string, unknown> {
   };
 }
 
-/** Answers a Responses API request, whole or streamed. */
-export function responses(res: ServerResponse, body: Record<string, unknown>): void {
-  const whole = response(body);
-  if (body.stream !== true) {
+/** What the fake bills for a Responses API prompt: a token per four characters of its instructions, input and tools. */
+const inputTokensOf = (body: Record<string, unknown>) => Math.ceil(JSON.stringify([body.instructions ?? '', body.input ?? '', body.tools ?? []]).length / 4);
+
+export const RESPONSES_PATHS = new Set(['/v1/responses', '/v1/responses/input_tokens']);
+
+/** Answers a Responses API request, whole or streamed, or counts its input tokens (POST /v1/responses/input_tokens). */
+export function responses(res: ServerResponse, path: string, body: Record<string, unknown>): void {
+  const send = (answer: unknown) => {
     res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': `req_${randomBytes(12).toString('hex')}` });
-    return void res.end(JSON.stringify(whole));
-  }
+    res.end(JSON.stringify(answer));
+  };
+  if (path === '/v1/responses/input_tokens') return send({ object: 'response.input_tokens', input_tokens: inputTokensOf(body) });
+  const whole = response(body);
+  if (body.stream !== true) return send(whole);
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
   let sequence = 0;
-  const send = (event: Record<string, unknown>) =>
-    res.write(`event: ${String(event.type)}\ndata: ${JSON.stringify({ ...event, sequence_number: sequence++ })}\n\n`);
+  const event = (fields: Record<string, unknown>) =>
+    res.write(`event: ${String(fields.type)}\ndata: ${JSON.stringify({ ...fields, sequence_number: sequence++ })}\n\n`);
   const { usage: _usage, ...inProgress } = whole;
-  send({ type: 'response.created', response: { ...inProgress, status: 'in_progress', output: [], usage: null } });
+  event({ type: 'response.created', response: { ...inProgress, status: 'in_progress', output: [], usage: null } });
   const message = (whole.output as { type: string; id: string; content: { text: string }[] }[]).at(-1)!;
   for (const delta of message.content[0]!.text.split(/(?<= )/)) {
-    send({ type: 'response.output_text.delta', item_id: message.id, output_index: 0, content_index: 0, delta, logprobs: [] });
+    event({ type: 'response.output_text.delta', item_id: message.id, output_index: 0, content_index: 0, delta, logprobs: [] });
   }
-  send({ type: whole.status === 'completed' ? 'response.completed' : 'response.incomplete', response: whole });
+  event({ type: whole.status === 'completed' ? 'response.completed' : 'response.incomplete', response: whole });
   res.end();
 }

@@ -6,7 +6,7 @@ import { usageMeter, type UsageDialect } from './openai-usage.js';
 import { moderation } from './openai-moderations.js';
 import { images } from './openai-images.js';
 import { AUDIO_APIS, audioCall } from './openai-audio.js';
-import { responses } from './openai-responses.js';
+import { RESPONSES_PATHS, responses } from './openai-responses.js';
 
 /** APIs the fake serves as OpenAI itself only, each answered whole from its body. */
 const OWN_APIS: Record<string, (body: Record<string, unknown>) => { status: number; body: unknown }> = {
@@ -162,10 +162,10 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
       res.writeHead(answer.status, { 'content-type': answer.contentType, 'x-request-id': `req_${randomBytes(12).toString('hex')}` });
       return void res.end(answer.body);
     }
-    if (profile === OPENAI_PROFILE && req.method === 'POST' && path === '/v1/responses') {
+    if (profile === OPENAI_PROFILE && req.method === 'POST' && RESPONSES_PATHS.has(path)) {
       const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
       requests.push({ body, authorization: req.headers.authorization, path, headers: req.headers });
-      return responses(res, body);
+      return responses(res, path, body);
     }
     const own = profile === OPENAI_PROFILE ? OWN_APIS[path] : profile.ownApis?.[path];
     if (req.method !== 'POST' || (!own && !['/v1/chat/completions', '/v1/completions', '/v1/embeddings'].includes(path ?? ''))) {
