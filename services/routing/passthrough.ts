@@ -101,7 +101,7 @@ function refuseUngoverned(api: string, body: Record<string, unknown>): void {
 }
 
 /** Lowers (or sets) the request's output cap in the parameter its API reads, as routing does for the unified API. */
-function capOutput(api: string, path: string, body: Record<string, unknown>, cap: number): void {
+export function capOutput(api: string, path: string, body: Record<string, unknown>, cap: number): void {
   const param =
     api === 'anthropic' || path === '/v1/completions'
       ? 'max_tokens'

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +8,19 @@ import { ADMIN_TOKEN, admin, startInProcess } from '../harness/gateway.js';
 import { eventually } from '../harness/infra.js';
 
 type Row = Record<string, unknown>;
+
+/** POSTs to `path` on `origin` exactly as written, dots included, and answers the status. */
+function rawPost(origin: string, path: string, headers: Record<string, string>, body: string): Promise<number> {
+  const { hostname, port } = new URL(origin);
+  return new Promise((resolve, reject) => {
+    const request = httpRequest({ hostname, port, path, method: 'POST', headers }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
 
 const OPENAI_KEY = 'sk-openai-passthrough-provider-key';
 const ANTHROPIC_KEY = 'sk-ant-passthrough-provider-key';
@@ -73,12 +87,14 @@ describe('provider-native passthrough', () => {
 
   it("serves OpenAI's own Responses API and its input token count, which the unified API does not, on the provider's key", async () => {
     const { id, key, openai } = await caller();
-    const { data, response } = await openai.responses.create({ model: 'gpt-4.1', input: 'Weather in Oslo?', instructions: 'Be brief.' }).withResponse();
+    // A tool the client runs passes; tools the provider runs are refused (below).
+    const tools = [{ type: 'function' as const, name: 'lookup', parameters: { type: 'object', properties: {} }, strict: false }];
+    const { data, response } = await openai.responses.create({ model: 'gpt-4.1', input: 'Weather in Oslo?', instructions: 'Be brief.', tools }).withResponse();
     // OpenAI's own answer (the unified API would have answered from chat: "Fake OpenAI reply to").
     expect(data.output_text).toBe('Fake OpenAI response to: Weather in Oslo?');
     expect(response.headers.get('x-gateway-provider')).toBe('openai');
     const seen = openaiFake.requests.at(-1)!;
-    expect(seen).toMatchObject({ path: '/v1/responses', authorization: `Bearer ${OPENAI_KEY}`, body: { model: 'gpt-4.1', instructions: 'Be brief.' } });
+    expect(seen).toMatchObject({ path: '/v1/responses', authorization: `Bearer ${OPENAI_KEY}`, body: { model: 'gpt-4.1', instructions: 'Be brief.', tools } });
     expect(JSON.stringify(seen.headers)).not.toContain(key);
 
     const counted = await openai.responses.inputTokens.count({ model: 'gpt-4.1', input: 'How many tokens is this?' });
@@ -167,6 +183,17 @@ describe('provider-native passthrough', () => {
     });
   });
 
+  it('ends a stream the provider cut short with an error event, recorded as failed', async () => {
+    const { id, openai } = await caller();
+    const stream = await openai.chat.completions.create({ model: 'cut-stream', messages: [{ role: 'user', content: 'Hi' }], stream: true });
+    const read = (async () => {
+      for await (const _chunk of stream);
+    })();
+    await expect(read).rejects.toThrow('ended the stream before the answer was complete');
+    const { usage } = await records('', id);
+    expect(usage[0]).toMatchObject({ endpoint: '/openai/v1/chat/completions', outcome: 'failed', http_status: 502 });
+  });
+
   it("serves Anthropic's Messages API with the SDK, streamed and with a beta header, on the provider's key", async () => {
     const { id, key, anthropic } = await caller();
     const { data: message, response } = await anthropic.messages
@@ -176,6 +203,9 @@ describe('provider-native passthrough', () => {
       )
       .withResponse();
     expect(message.content[0]).toMatchObject({ type: 'text' });
+    // The provider's own response headers stay behind (Anthropic's request-id); the gateway's are there.
+    expect(response.headers.get('request-id')).toBeNull();
+    expect(response.headers.get('x-gateway-provider')).toBe('claude');
     // The client's anthropic-version goes on, over the provider's configured one (2023-06-01).
     expect(anthropicFake.requests.at(-1)).toMatchObject({ path: '/v1/messages', apiKey: ANTHROPIC_KEY, keyHeader: 'x-api-key', version: '2023-01-01' });
 
@@ -187,12 +217,17 @@ describe('provider-native passthrough', () => {
     });
     const final = await stream.finalMessage();
     expect(final.stop_reason).toBe('end_turn');
-    expect(anthropicFake.requests.at(-1)).toMatchObject({ apiKey: ANTHROPIC_KEY, beta: 'token-efficient-tools-2025-02-19', body: { stream: true } });
+    // The SDK's beta methods add ?beta=true, which is not passed on.
+    expect(anthropicFake.requests.at(-1)).toMatchObject({ apiKey: ANTHROPIC_KEY, beta: 'token-efficient-tools-2025-02-19', body: { stream: true }, query: '' });
     expect(anthropicFake.requests.every((seen) => seen.apiKey !== key)).toBe(true);
+    // The provider's refusal keeps its status, in Anthropic's shape.
+    const refused = await anthropic.messages.create({ model: 'fail-400', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((refused as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
 
-    const { audit, usage } = await records(response.headers.get('x-request-id')!, id, 2);
+    const { audit, usage } = await records(response.headers.get('x-request-id')!, id, 3);
     expect(audit.map((row) => row.event_type)).toEqual(['request.completed']);
-    const byStream = Object.fromEntries(usage.map((row) => [String(row.stream), row]));
+    const byStream = Object.fromEntries(usage.filter((row) => row.outcome !== 'failed').map((row) => [String(row.stream), row]));
     expect(byStream.false).toMatchObject({
       endpoint: '/anthropic/v1/messages',
       model: 'claude/claude-sonnet-4-5',
@@ -227,8 +262,8 @@ describe('provider-native passthrough', () => {
     expect(((await organization.json()) as { error: { message: string } }).error.message).toContain('POST /openai/v1/chat/completions');
     const files = await fetch(`${root}/openai/v1/files`, { method: 'POST', headers, body: '{"purpose":"batch"}' });
     expect(files.status).toBe(404);
-    const dotted = await fetch(`${root}/openai/v1/chat/completions/../../organization/users`, { method: 'POST', headers, body: '{"model":"gpt-4o-mini"}' });
-    expect(dotted.status).toBe(404);
+    // Sent as written (fetch would resolve the dots): an exact match of a listed path, not a prefix.
+    expect(await rawPost(root, '/openai/v1/chat/completions/../../organization/users', headers, '{"model":"gpt-4o-mini"}')).toBe(404);
     const gemini = await fetch(`${root}/gemini/v1beta/models/gemini-2.0-flash:generateContent?key=${key}`, { method: 'POST', headers, body: '{}' });
     expect(gemini.status).toBe(404);
     expect(((await gemini.json()) as { error: { message: string } }).error.message).toContain('does not pass requests through to the gemini API yet');
