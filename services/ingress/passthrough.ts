@@ -3,7 +3,7 @@ import type { CompletionRequest } from '../gen/gateway/v1/routing.js';
 import { familyOf } from '../kit/api-errors.js';
 import { GatewayError } from '../kit/errors.js';
 import { headerValue } from '../kit/http.js';
-import { PASSTHROUGH_APIS, PASSTHROUGH_LATER, passthroughEndpoint, type PassthroughApi } from '../kit/passthrough.js';
+import { PASSTHROUGH_APIS, PASSTHROUGH_LATER, passthroughEndpoint, passthroughStreams, type PassthroughApi } from '../kit/passthrough.js';
 import { streamed, whole } from './api.js';
 import { InboundRequest, type PipelineDeps } from './pipeline.js';
 
@@ -38,12 +38,12 @@ function passthrough(deps: PipelineDeps, api: string, spec: PassthroughApi) {
     }
     const body = request.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GatewayError('invalid_request', 'The request body must be a JSON object.');
-    const { model, stream } = body as { model?: unknown; stream?: unknown };
+    const { model } = body as { model?: unknown };
     // No route around model allow-lists and budgets: every allowed path names its model.
     if (typeof model !== 'string' || model === '') throw new GatewayError('invalid_request', "Missing required parameter: 'model'.", { param: 'model' });
     const inbound = new InboundRequest(deps, request, reply, passthroughEndpoint(api, path));
     const named = headerValue(request.headers[PROVIDER_HEADER]) ?? '';
-    const streaming = stream === true;
+    const streaming = passthroughStreams(api, path, body as Record<string, unknown>);
     // Which provider serves it decides the name the key's allowed models and its budgets see; a key is checked
     // before the answer says whether a provider exists.
     const chosen = await deps.clients.routing.passthroughProvider({ api, provider: named }).then(

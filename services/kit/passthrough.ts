@@ -52,6 +52,11 @@ export function passthroughApiOf(endpoint: string): string | undefined {
   return api && PASSTHROUGH_APIS[api] ? api : undefined;
 }
 
+/** Whether a passthrough request is answered as a stream: it asks (`stream: true`) on a path that writes output. */
+export function passthroughStreams(api: string, path: string, body: Record<string, unknown>): boolean {
+  return body.stream === true && PASSTHROUGH_APIS[api]?.paths[path]?.output === true;
+}
+
 /** Whether a passthrough endpoint writes no output tokens (governance reserves no output for it). */
 export function passthroughWithoutOutput(endpoint: string): boolean {
   const api = passthroughApiOf(endpoint);

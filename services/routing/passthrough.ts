@@ -2,7 +2,7 @@ import type { Attempt, Usage } from '../gen/gateway/v1/common.js';
 import type { CompletionChunk, CompletionResponse, Passthrough, RoutingHints } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
-import { PASSTHROUGH_APIS, passthroughEndpoint } from '../kit/passthrough.js';
+import { PASSTHROUGH_APIS, passthroughEndpoint, passthroughStreams } from '../kit/passthrough.js';
 import { openAIUsage } from './providers/anthropic-mapping.js';
 import type { Usage as AnthropicUsage } from './providers/anthropic-wire.js';
 import { EMPTY_USAGE, ProviderError, usageFromOpenAI, type NativeAnswer, type NativeRequest, type ProviderAdapter } from './providers/types.js';
@@ -50,7 +50,7 @@ function prepare(passthrough: Passthrough, body: Record<string, unknown>, cap: n
   if (typeof model !== 'string' || model === '') throw new GatewayError('invalid_request', "Missing required parameter: 'model'.", { param: 'model' });
   refuseUngoverned(passthrough.api, body);
   const sent = { ...body };
-  const stream = sent.stream === true;
+  const stream = passthroughStreams(passthrough.api, passthrough.path, sent);
   if (cap > 0 && path.output) capOutput(passthrough.api, passthrough.path, sent, cap);
   let dropUsageChunk = false;
   if (stream && passthrough.api === 'openai' && passthrough.path !== '/v1/responses') {

@@ -183,6 +183,15 @@ describe('provider-native passthrough', () => {
     });
   });
 
+  it('passes embeddings through, metered from their usage with no output reserved', async () => {
+    const { id, openai } = await caller();
+    const embedded = await openai.embeddings.create({ model: 'text-embedding-3-small', input: 'embed me natively', encoding_format: 'float' });
+    expect(embedded.data[0]!.embedding.length).toBeGreaterThan(0);
+    expect(openaiFake.requests.at(-1)).toMatchObject({ path: '/v1/embeddings', authorization: `Bearer ${OPENAI_KEY}` });
+    const { usage } = await records('', id);
+    expect(usage[0]).toMatchObject({ endpoint: '/openai/v1/embeddings', prompt_tokens: embedded.usage.prompt_tokens, completion_tokens: 0 });
+  });
+
   it('ends a stream the provider cut short with an error event, recorded as failed', async () => {
     const { id, openai } = await caller();
     const stream = await openai.chat.completions.create({ model: 'cut-stream', messages: [{ role: 'user', content: 'Hi' }], stream: true });
