@@ -180,12 +180,14 @@ export async function* passthroughStream(
       const { forward, final } = meter.read(event, prepared.dropUsageChunk);
       if (forward) yield { kind: { $case: 'data', data: { event: event.event, data: Buffer.from(event.data), final } } };
     }
-    if (!meter.complete)
+    if (meter.failure) error = new ProviderError('server', passthrough.provider, `Provider ${passthrough.provider} failed mid-stream: ${meter.failure}`);
+    else if (!meter.complete)
       error = new ProviderError('network', passthrough.provider, `Provider ${passthrough.provider} ended the stream before the answer was complete.`);
   } catch (err) {
     error = asGatewayError(err);
   }
-  if (error) {
+  // The provider's own error event reached the client already: recorded, not repeated.
+  if (error && !meter.failure) {
     const event = streamErrorEvent(endpoint, error);
     yield { kind: { $case: 'data', data: { event: event.event ?? '', data: Buffer.from(event.data), final: false } } };
   }
@@ -200,6 +202,8 @@ function streamEnd(usage: Usage, attempts: Attempt[], error: GatewayError | unde
 /** Reads a provider-native stream's events: which complete the answer, and the usage they report. */
 class StreamMeter {
   complete = false;
+  /** The message of an error event the provider sent in its stream. */
+  failure: string | undefined;
   private openai: Record<string, unknown> | undefined;
   private anthropic: Record<string, unknown> | undefined;
 
@@ -209,6 +213,13 @@ class StreamMeter {
     if (this.api === 'openai' && event.data === '[DONE]') return this.completes();
     const data = jsonOrUndefined(event.data);
     if (!data) return { forward: true, final: this.complete };
+    // An error event of either API (Anthropic's and the Responses API's `type: "error"`, a chat chunk's `error`).
+    const error = data.type === 'error' ? (data.error ?? data) : data.error;
+    if (typeof error === 'object' && error !== null) {
+      const message = (error as { message?: unknown }).message;
+      this.failure = typeof message === 'string' ? message : 'unknown error';
+      return { forward: true, final: false };
+    }
     if (this.api === 'anthropic') {
       if (data.type === 'message_start') this.anthropic = { ...((data.message as { usage?: object } | undefined)?.usage ?? {}) };
       if (data.type === 'message_delta' && typeof data.usage === 'object' && data.usage !== null) {

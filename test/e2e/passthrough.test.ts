@@ -203,6 +203,20 @@ describe('provider-native passthrough', () => {
     expect(usage[0]).toMatchObject({ endpoint: '/openai/v1/chat/completions', outcome: 'failed', http_status: 502 });
   });
 
+  it("passes the provider's own error event on once, and records the stream as failed", async () => {
+    const { id, key } = await caller();
+    const response = await fetch(`${root}/anthropic/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': key, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: 'error-stream', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'x' }] }),
+    });
+    const text = await response.text();
+    expect(text.match(/^event: error$/gm)).toHaveLength(1);
+    expect(text).toContain('overloaded_error');
+    const { usage } = await records('', id);
+    expect(usage[0]).toMatchObject({ endpoint: '/anthropic/v1/messages', outcome: 'failed', stream: true });
+  });
+
   it("serves Anthropic's Messages API with the SDK, streamed and with a beta header, on the provider's key", async () => {
     const { id, key, anthropic } = await caller();
     const { data: message, response } = await anthropic.messages
