@@ -1,3 +1,4 @@
+import { passthroughWithoutOutput } from '../kit/passthrough.js';
 import { randomUUID } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import type {
@@ -190,7 +191,7 @@ export class Governance implements Api<typeof GovernanceService> {
           key,
           request.model,
           prompt,
-          NO_OUTPUT_ENDPOINTS.has(request.endpoint) ? 0 : this.outputCap(request.maxOutputTokens),
+          NO_OUTPUT_ENDPOINTS.has(request.endpoint) || passthroughWithoutOutput(request.endpoint) ? 0 : this.outputCap(request.maxOutputTokens),
           request.choices || 1,
           now,
           () => true,

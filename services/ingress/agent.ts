@@ -197,6 +197,7 @@ export async function runAgent(deps: PipelineDeps, inbound: InboundRequest, run:
         keepAnswer: stream,
         cache: undefined,
         upload: undefined,
+        passthrough: undefined,
       });
       usage = addUsage(usage, result.usage);
       served = result.served;
@@ -339,6 +340,7 @@ async function answer(deps: PipelineDeps, inbound: InboundRequest, run: AgentRun
     keepAnswer: false,
     cache: undefined,
     upload: undefined,
+    passthrough: undefined,
   })) {
     if (chunk.kind?.$case === 'data') await sse.data(chunk.kind.data);
   }

@@ -55,7 +55,7 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     // The gateway runs the tool loop only when some offered tool may run on its own; answers of such loops are not cached.
     if (tools && tools.auto.size > 0) return runAgent(deps, inbound, { request, reply, offer: tools, hints, model, settings: deps.agent });
     const body = tools ? Buffer.from(JSON.stringify(tools.body)) : (request.rawBody ?? Buffer.from(JSON.stringify(raw)));
-    const call = { context: inbound.context, endpoint, body, hints, replay: undefined, keepAnswer: false, cache, upload: undefined };
+    const call = { context: inbound.context, endpoint, body, hints, replay: undefined, keepAnswer: false, cache, upload: undefined, passthrough: undefined };
     if (stream) return streamed(deps, inbound, request, reply, call, model);
     return whole(deps, inbound, reply, call, model);
   };
@@ -85,7 +85,14 @@ export async function whole(deps: PipelineDeps, inbound: InboundRequest, reply: 
 
 const clientClosed = (before: string) => new GatewayError('client_closed_request', `The client closed the connection before the ${before}.`);
 
-async function streamed(deps: PipelineDeps, inbound: InboundRequest, request: FastifyRequest, reply: FastifyReply, call: CompletionRequest, model: string) {
+export async function streamed(
+  deps: PipelineDeps,
+  inbound: InboundRequest,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  call: CompletionRequest,
+  model: string,
+) {
   const { endpoint } = inbound;
   const abort = new AbortController();
   const chunks = deps.clients.routing.completeStream(call, { signal: abort.signal });

@@ -44,6 +44,7 @@ export function directEndpoint(deps: PipelineDeps, endpoint: string, readForm?: 
         keepAnswer: false,
         cache: undefined,
         upload: form?.upload,
+        passthrough: undefined,
       };
     } catch (err) {
       throw inbound.fail(err, model, false);

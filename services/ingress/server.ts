@@ -12,6 +12,7 @@ import { registerBatchRoutes } from './batches.js';
 import type { BatchRunner } from './batch-runner.js';
 import { registerUploads } from './uploads.js';
 import { listModels } from './models.js';
+import { registerPassthrough } from './passthrough.js';
 import { refuse, type InboundRequest, type PipelineDeps } from './pipeline.js';
 import { STORED_RESPONSE_ROUTES, storedResponse } from './responses.js';
 import { bodySchemas, validationError, validatorOptions } from './validation.js';
@@ -82,6 +83,7 @@ export function buildIngressApp(config: IngressConfig, batches: BatchRunner, dep
   registerUploads(app, config, deps, schemas);
   registerBatchRoutes(app, deps, batches);
   registerMcpRoutes(app, deps);
+  registerPassthrough(app, deps);
   return app;
 }
 

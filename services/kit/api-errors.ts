@@ -43,15 +43,17 @@ export function errorBody(family: ApiFamily, error: GatewayError): unknown {
 }
 
 export function familyOf(endpoint: string): ApiFamily {
-  return endpoint === 'messages' || endpoint.startsWith('messages.') ? 'anthropic' : 'openai';
+  return endpoint === 'messages' || endpoint.startsWith('messages.') || endpoint.startsWith('/anthropic/') ? 'anthropic' : 'openai';
 }
 
 /** The server-sent event that ends a failed stream, as each API's SDKs expect it. */
 export function streamErrorEvent(endpoint: string, error: GatewayError): { event?: string; data: string } {
   switch (endpoint) {
     case 'messages':
+    case '/anthropic/v1/messages':
       return { event: 'error', data: JSON.stringify(anthropicErrorBody(error)) };
     case 'responses':
+    case '/openai/v1/responses':
       return { event: 'error', data: JSON.stringify({ type: 'error', code: error.code, message: error.message, param: error.param, sequence_number: 0 }) };
     default:
       return { data: JSON.stringify(error.toOpenAI()) };

@@ -35,6 +35,8 @@ export const errorCodes = {
   caller_not_allowed: { status: 403, type: 'permission_error' },
   // MCP tools
   tool_not_allowed: { status: 403, type: 'permission_error' },
+  // Provider-native passthrough refused for a caller it would let around a control (guardrail policies).
+  passthrough_not_allowed: { status: 403, type: 'permission_error' },
   // The tool changed since an admin approved it (or was never approved): held until approved.
   tool_held: { status: 409, type: 'invalid_request_error' },
   tool_unavailable: { status: 503, type: 'api_error' },

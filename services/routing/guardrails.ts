@@ -174,6 +174,19 @@ export class RequestGuard {
   }
 
   /**
+   * A provider-native request (passthrough) is sent on unread and its answer returned as sent, so no policy could
+   * redact or check it: a caller under guardrail policies is refused rather than let around them.
+   */
+  passthrough(): void {
+    if (this.run) {
+      throw new GatewayError(
+        'passthrough_not_allowed',
+        'Guardrail policies apply to this key, and provider-native passthrough does not apply them: send the request through the unified API (/v1/...).',
+      );
+    }
+  }
+
+  /**
    * What the cache may do for this request. One whose text the policies changed
    * is neither looked up nor stored: its cache key would be derived from the
    * values the policy keeps from the provider, and its answer holds placeholders

@@ -41,6 +41,7 @@ export const routingService = defineService({
       files: ['ingress'],
       batches: ['ingress'],
       batchWork: ['ingress'],
+      passthroughProvider: ['ingress'],
     },
   },
   database: routingDatabase,

@@ -43,6 +43,7 @@ export function questionEmbedder(model: string, complete: (request: CompletionRe
         keepAnswer: false,
         cache: undefined,
         upload: undefined,
+        passthrough: undefined,
       });
     } catch (err) {
       const error = asGatewayError(err);

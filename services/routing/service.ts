@@ -15,6 +15,8 @@ import type {
   DeploymentHealthResponse,
   ListModelsRequest,
   ListModelsResponse,
+  PassthroughProviderRequest,
+  PassthroughProviderResponse,
   ResolveModelsRequest,
   ResolveModelsResponse,
   RoutingService,
@@ -30,6 +32,7 @@ import { asGatewayError, GatewayError } from '../kit/errors.js';
 import type { Api, CallOptions } from '../kit/grpc.js';
 import { callForAnswer, callForEmbeddings, openStream, refusal } from './calls.js';
 import { capOutputTokens } from './output-cap.js';
+import { passthroughProvider, passthroughStream, passthroughWhole } from './passthrough.js';
 import { deploymentHealth } from './deployment-health.js';
 import { DIRECT_ENDPOINTS } from './direct.js';
 import { chatFromNative, decodeAnswer, encodeAnswer, replayChunks } from './answers.js';
@@ -168,6 +171,10 @@ export class Routing implements Api<typeof RoutingService> {
     signal: AbortSignal,
   ): Promise<Omit<CompletionResponse, 'guardrails' | 'contentType'> & { contentType?: string }> {
     const body = parseBody(request.body);
+    if (request.passthrough) {
+      guard.passthrough();
+      return passthroughWhole(this.router, request.passthrough, body, request.hints, signal);
+    }
     const direct = DIRECT_ENDPOINTS[request.endpoint];
     if (direct) {
       const routed = await direct(this.router, await guard.direct(request.endpoint, body), request.hints, signal, request.upload);
@@ -228,6 +235,10 @@ export class Routing implements Api<typeof RoutingService> {
 
   /** A streamed answer: the request checked by the guardrails, then replayed from the cache or streamed from a provider. */
   private async *stream(request: CompletionRequest, guard: RequestGuard, signal: AbortSignal): AsyncGenerator<CompletionChunk> {
+    if (request.passthrough) {
+      guard.passthrough();
+      return yield* passthroughStream(this.router, request.passthrough, parseBody(request.body), request.hints, signal);
+    }
     const format = formatFor(request.endpoint);
     const resolved = await this.resolve(request, parseBody(request.body), guard);
     const translation = await this.translate(request, resolved, guard);
@@ -288,6 +299,10 @@ export class Routing implements Api<typeof RoutingService> {
 
   async batchWork(request: BatchWorkRequest): Promise<BatchWorkReply> {
     return this.batchStore.work(request);
+  }
+
+  async passthroughProvider(request: PassthroughProviderRequest): Promise<PassthroughProviderResponse> {
+    return { provider: passthroughProvider(this.router.catalog.allProviders(), request.api, request.provider).name };
   }
 
   async listTools(request: ListToolsRequest): Promise<ListToolsResponse> {

@@ -64,6 +64,16 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
     expect((unknown as { status?: number }).status).toBe(401);
   });
 
+  it('passes a provider-native request through, whole and streamed, across gRPC', async () => {
+    const anthropic = new Anthropic({ baseURL: `${gateway.baseURL.replace(/\/v1$/, '')}/anthropic`, apiKey: key, maxRetries: 0 });
+    const request = { model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user' as const, content: 'native split' }] };
+    const { data: message, response } = await anthropic.messages.create(request).withResponse();
+    expect(message.content[0]).toMatchObject({ type: 'text' });
+    expect(response.headers.get('x-gateway-provider')).toBe('anthropic');
+    const final = await anthropic.messages.stream(request).finalMessage();
+    expect(final.usage.output_tokens).toBeGreaterThan(0);
+  });
+
   it('answers a stream that fails before its first chunk with the error, across gRPC', async () => {
     // Before the fix such a stream was never answered: the SDK's own timeout (20 s here) was all that ended it.
     const failed = (model: string) =>

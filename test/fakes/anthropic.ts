@@ -45,6 +45,8 @@ export interface FakeAnthropic {
     keyHeader: 'x-api-key' | 'authorization';
     version: string;
     beta: string | undefined;
+    /** The query string, without its `?` ("" for none). */
+    query: string;
   }[];
   close(): Promise<void>;
 }
@@ -112,7 +114,15 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
     } catch {
       return sendError(res, 400, { type: 'invalid_request_error', message: 'There was an issue with your request body: invalid JSON' });
     }
-    requests.push({ path, body, apiKey, keyHeader: header(req, 'x-api-key') ? 'x-api-key' : 'authorization', version, beta: header(req, 'anthropic-beta') });
+    requests.push({
+      path,
+      body,
+      apiKey,
+      keyHeader: header(req, 'x-api-key') ? 'x-api-key' : 'authorization',
+      version,
+      beta: header(req, 'anthropic-beta'),
+      query: (req.url ?? '').split('?')[1] ?? '',
+    });
     if (path === COUNT_PATH) return countTokens(res, body);
     for (const field of ['model', 'max_tokens', 'messages']) {
       if (body[field] === undefined) return sendError(res, 400, { type: 'invalid_request_error', message: `${field}: Field required` });

@@ -6,7 +6,7 @@ import type { ErrorBody, Message } from './anthropic-wire.js';
 import { classifyStatus, MalformedAnswer, Upstream, type ErrorClassifier } from './http.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase } from './schema.js';
-import type { CallCounts, Connection, ProviderAdapter, ProviderCall } from './types.js';
+import type { CallCounts, Connection, NativeAnswer, NativeRequest, ProviderAdapter, ProviderCall } from './types.js';
 
 export const anthropicProviderConfig = z.strictObject({
   type: z.literal('anthropic'),
@@ -46,8 +46,9 @@ class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {
     this.upstream = new Upstream(name, config.baseUrl, connection, anthropicErrorClassifier(name), config.maxConnections);
   }
 
-  private headers(credential: number): Record<string, string> {
-    return { ...this.config.headers, 'anthropic-version': this.config.version, ...this.keyHeaders(credential, (key) => ({ 'x-api-key': key })) };
+  /** The configured headers, the client's own (passthrough) over them, and the provider's key over everything. */
+  private headers(credential: number, client: Record<string, string> = {}): Record<string, string> {
+    return { ...this.config.headers, 'anthropic-version': this.config.version, ...client, ...this.keyHeaders(credential, (key) => ({ 'x-api-key': key })) };
   }
 
   async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
@@ -63,6 +64,13 @@ class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {
   /** The body is the client's own Messages request (the gateway's count_tokens speaks Anthropic's API), model renamed. */
   async countTokens({ request, credential, signal }: ProviderCall<Record<string, unknown>>): Promise<{ input_tokens: number }> {
     return this.upstream.json({ path: '/v1/messages/count_tokens', headers: this.headers(credential), body: request, signal }, tokenCount);
+  }
+
+  /** Anthropic's own API: the client's anthropic-version and anthropic-beta over the configured ones, the key always the provider's. */
+  async native({ request, credential, signal }: ProviderCall<NativeRequest>): Promise<NativeAnswer> {
+    const upstreamRequest = { path: request.path, headers: this.headers(credential, request.headers), body: request.body, signal };
+    if (request.stream) return { events: await this.upstream.sse(upstreamRequest, (events) => events) };
+    return { whole: await this.upstream.raw(upstreamRequest) };
   }
 
   callCounts(): CallCounts {

@@ -8,7 +8,7 @@ import { rerankAnswer } from './rerank.js';
 import { chatChunk, chatCompletion, embeddingsList, imagesList, moderationList, textCompletion } from './openai-shape.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase, type KeyRing } from './schema.js';
-import type { CallCounts, Capabilities, Connection, ProviderAdapter, ProviderCall, RawAnswer } from './types.js';
+import type { CallCounts, Capabilities, Connection, NativeAnswer, NativeRequest, ProviderAdapter, ProviderCall, RawAnswer } from './types.js';
 
 /** Providers that speak the OpenAI API: a base URL and what the provider supports. */
 export const OPENAI_PRESETS = ['openai', 'mistral', 'groq', 'deepseek', 'xai', 'openrouter', 'together', 'fireworks', 'ollama', 'vllm'] as const;
@@ -165,6 +165,18 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
     const body = { ...request, stream: true, stream_options: { include_usage: true } };
     const upstreamRequest = { path: this.endpoints.path('completions', String(request.model)), headers: this.headers(credential), body, signal };
     return this.upstream.sse(upstreamRequest, (events) => jsonEvents(events, this.name, textCompletion));
+  }
+
+  /** OpenAI's own API (type openai only): its paths under the base URL, which ends in /v1. */
+  async native({ request, credential, signal }: ProviderCall<NativeRequest>): Promise<NativeAnswer> {
+    const upstreamRequest = {
+      path: request.path.replace(/^\/v1(?=\/)/, ''),
+      headers: { ...request.headers, ...this.headers(credential) },
+      body: request.body,
+      signal,
+    };
+    if (request.stream) return { events: await this.upstream.sse(upstreamRequest, (events) => events) };
+    return { whole: await this.upstream.raw(upstreamRequest) };
   }
 
   callCounts(): CallCounts {

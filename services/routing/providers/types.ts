@@ -2,6 +2,7 @@ import type { LookupFunction } from 'node:net';
 import { Usage } from '../../gen/gateway/v1/common.js';
 import type { Upload } from '../../gen/gateway/v1/routing.js';
 import { GatewayError } from '../../kit/errors.js';
+import type { SseEvent } from '../sse.js';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, OpenAIUsage } from '../canonical.js';
 
 /** What a provider can do; the README's provider table is made of these. */
@@ -85,10 +86,27 @@ export interface ProviderAdapter {
   transcribe?(call: ProviderCall<Record<string, unknown>> & { upload: Upload; api: 'transcriptions' | 'translations' }): Promise<RawAnswer>;
   /** The provider's own prompt count (Anthropic's /v1/messages/count_tokens), for a body in the Messages API; others are counted locally. */
   countTokens?(call: ProviderCall<Record<string, unknown>>): Promise<{ input_tokens: number }>;
+  /**
+   * A provider-native request passed through (routing/passthrough.ts): the body as the client wrote it, to the API's
+   * own path, with the adapter's credentials and headers; the answer as the provider sent it. Only adapters of the
+   * types kit/passthrough.ts lists for an API are called with it.
+   */
+  native?(call: ProviderCall<NativeRequest>): Promise<NativeAnswer>;
   /** Calls to the provider now: sent, and waiting for a connection (only under a maxConnections cap). */
   callCounts?(): CallCounts;
   close(): Promise<void>;
 }
+
+/** A provider-native request: the provider API's own path (e.g. /v1/messages), the client headers allowed on, the body. */
+export interface NativeRequest {
+  path: string;
+  headers: Record<string, string>;
+  body: Record<string, unknown>;
+  stream: boolean;
+}
+
+/** A provider-native answer: whole, or its server-sent events as they arrive. */
+export type NativeAnswer = { whole: RawAnswer } | { events: AsyncIterable<SseEvent> };
 
 /** An answer passed to the client as the provider sent it: its bytes and media type. */
 export interface RawAnswer {

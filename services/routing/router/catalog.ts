@@ -123,6 +123,11 @@ export class ModelCatalog {
     return this.pools.get(provider)!;
   }
 
+  /** The configured providers, in the order configured (passthrough picks the first of a type). */
+  allProviders(): ProviderAdapter[] {
+    return [...this.providers.values()];
+  }
+
   allDeployments(): Deployment[] {
     return [...this.deployments.values()];
   }

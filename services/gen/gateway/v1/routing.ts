@@ -46,6 +46,34 @@ export const protobufPackage = "gateway.v1";
 
 export const protobufFileName = "gateway/v1/routing.proto";
 
+export interface PassthroughProviderRequest {
+  /** The provider API: "openai" or "anthropic". */
+  api: string;
+  /** The provider the client named (x-gateway-provider), or "" for the only or first of the API's type. */
+  provider: string;
+}
+
+export interface PassthroughProviderResponse {
+  /** The configured provider's name. */
+  provider: string;
+}
+
+/** A provider-native request passed through (docs/routing.md, "Provider-native passthrough"). */
+export interface Passthrough {
+  /** The configured provider to call (PassthroughProvider's answer) and the provider API ("openai", "anthropic"). */
+  provider: string;
+  api: string;
+  /** The provider's own path, e.g. "/v1/chat/completions"; one of the API's allowed paths. */
+  path: string;
+  /** The client's headers the provider's API reads (anthropic-version, anthropic-beta, openai-beta…), never its auth. */
+  headers: { [key: string]: string };
+}
+
+export interface Passthrough_HeadersEntry {
+  key: string;
+  value: string;
+}
+
 export interface ResolveModelsRequest {
 }
 
@@ -127,7 +155,14 @@ export interface CompletionRequest {
     | CacheRequest
     | undefined;
   /** The file of a multipart upload (audio transcriptions and translations); `body` then holds the form's other fields as JSON. */
-  upload: Upload | undefined;
+  upload:
+    | Upload
+    | undefined;
+  /**
+   * A provider-native request (`endpoint` is then its gateway path, e.g. "/openai/v1/responses"): `body` goes to
+   * that provider as the client wrote it, the answer comes back in the provider's own shape.
+   */
+  passthrough: Passthrough | undefined;
 }
 
 /** A file the client uploaded, passed to the provider unchanged. */
@@ -360,6 +395,390 @@ export interface BatchLine {
   /** The line's `body`, as JSON. */
   body: Buffer;
 }
+
+function createBasePassthroughProviderRequest(): PassthroughProviderRequest {
+  return { api: "", provider: "" };
+}
+
+export const PassthroughProviderRequest: MessageFns<PassthroughProviderRequest> = {
+  encode(message: PassthroughProviderRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.api !== "") {
+      writer.uint32(10).string(message.api);
+    }
+    if (message.provider !== "") {
+      writer.uint32(18).string(message.provider);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PassthroughProviderRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePassthroughProviderRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.api = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PassthroughProviderRequest {
+    return {
+      api: isSet(object.api) ? globalThis.String(object.api) : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+    };
+  },
+
+  toJSON(message: PassthroughProviderRequest): unknown {
+    const obj: any = {};
+    if (message.api !== "") {
+      obj.api = message.api;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PassthroughProviderRequest>, I>>(base?: I): PassthroughProviderRequest {
+    return PassthroughProviderRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PassthroughProviderRequest>, I>>(object: I): PassthroughProviderRequest {
+    const message = createBasePassthroughProviderRequest();
+    message.api = object.api ?? "";
+    message.provider = object.provider ?? "";
+    return message;
+  },
+};
+
+function createBasePassthroughProviderResponse(): PassthroughProviderResponse {
+  return { provider: "" };
+}
+
+export const PassthroughProviderResponse: MessageFns<PassthroughProviderResponse> = {
+  encode(message: PassthroughProviderResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.provider !== "") {
+      writer.uint32(10).string(message.provider);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PassthroughProviderResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePassthroughProviderResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PassthroughProviderResponse {
+    return { provider: isSet(object.provider) ? globalThis.String(object.provider) : "" };
+  },
+
+  toJSON(message: PassthroughProviderResponse): unknown {
+    const obj: any = {};
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PassthroughProviderResponse>, I>>(base?: I): PassthroughProviderResponse {
+    return PassthroughProviderResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PassthroughProviderResponse>, I>>(object: I): PassthroughProviderResponse {
+    const message = createBasePassthroughProviderResponse();
+    message.provider = object.provider ?? "";
+    return message;
+  },
+};
+
+function createBasePassthrough(): Passthrough {
+  return { provider: "", api: "", path: "", headers: {} };
+}
+
+export const Passthrough: MessageFns<Passthrough> = {
+  encode(message: Passthrough, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.provider !== "") {
+      writer.uint32(10).string(message.provider);
+    }
+    if (message.api !== "") {
+      writer.uint32(18).string(message.api);
+    }
+    if (message.path !== "") {
+      writer.uint32(26).string(message.path);
+    }
+    globalThis.Object.entries(message.headers).forEach(([key, value]: [string, string]) => {
+      Passthrough_HeadersEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Passthrough {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePassthrough();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.api = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            const entry4 = Passthrough_HeadersEntry.decode(reader, reader.uint32());
+            if (entry4.value !== undefined) {
+              message.headers[entry4.key] = entry4.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Passthrough {
+    return {
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      api: isSet(object.api) ? globalThis.String(object.api) : "",
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      headers: isObject(object.headers)
+        ? (globalThis.Object.entries(object.headers) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: Passthrough): unknown {
+    const obj: any = {};
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.api !== "") {
+      obj.api = message.api;
+    }
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.headers) {
+      const entries = globalThis.Object.entries(message.headers) as [string, string][];
+      if (entries.length > 0) {
+        obj.headers = {};
+        entries.forEach(([k, v]) => {
+          obj.headers[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Passthrough>, I>>(base?: I): Passthrough {
+    return Passthrough.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Passthrough>, I>>(object: I): Passthrough {
+    const message = createBasePassthrough();
+    message.provider = object.provider ?? "";
+    message.api = object.api ?? "";
+    message.path = object.path ?? "";
+    message.headers = (globalThis.Object.entries(object.headers ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBasePassthrough_HeadersEntry(): Passthrough_HeadersEntry {
+  return { key: "", value: "" };
+}
+
+export const Passthrough_HeadersEntry: MessageFns<Passthrough_HeadersEntry> = {
+  encode(message: Passthrough_HeadersEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Passthrough_HeadersEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePassthrough_HeadersEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Passthrough_HeadersEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: Passthrough_HeadersEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Passthrough_HeadersEntry>, I>>(base?: I): Passthrough_HeadersEntry {
+    return Passthrough_HeadersEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Passthrough_HeadersEntry>, I>>(object: I): Passthrough_HeadersEntry {
+    const message = createBasePassthrough_HeadersEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
 
 function createBaseResolveModelsRequest(): ResolveModelsRequest {
   return {};
@@ -1087,6 +1506,7 @@ function createBaseCompletionRequest(): CompletionRequest {
     keepAnswer: false,
     cache: undefined,
     upload: undefined,
+    passthrough: undefined,
   };
 }
 
@@ -1115,6 +1535,9 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     }
     if (message.upload !== undefined) {
       Upload.encode(message.upload, writer.uint32(66).fork()).join();
+    }
+    if (message.passthrough !== undefined) {
+      Passthrough.encode(message.passthrough, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -1196,6 +1619,14 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
             message.upload = Upload.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.passthrough = Passthrough.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1222,6 +1653,7 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
         : false,
       cache: isSet(object.cache) ? CacheRequest.fromJSON(object.cache) : undefined,
       upload: isSet(object.upload) ? Upload.fromJSON(object.upload) : undefined,
+      passthrough: isSet(object.passthrough) ? Passthrough.fromJSON(object.passthrough) : undefined,
     };
   },
 
@@ -1251,6 +1683,9 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     if (message.upload !== undefined) {
       obj.upload = Upload.toJSON(message.upload);
     }
+    if (message.passthrough !== undefined) {
+      obj.passthrough = Passthrough.toJSON(message.passthrough);
+    }
     return obj;
   },
 
@@ -1276,6 +1711,9 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
       : undefined;
     message.upload = (object.upload !== undefined && object.upload !== null)
       ? Upload.fromPartial(object.upload)
+      : undefined;
+    message.passthrough = (object.passthrough !== undefined && object.passthrough !== null)
+      ? Passthrough.fromPartial(object.passthrough)
       : undefined;
     return message;
   },
@@ -4202,6 +4640,22 @@ export const RoutingService = {
     responseSerialize: (value: BatchWorkReply): Buffer => Buffer.from(BatchWorkReply.encode(value).finish()),
     responseDeserialize: (value: Buffer): BatchWorkReply => BatchWorkReply.decode(value),
   },
+  /**
+   * Which configured provider serves a provider-native passthrough request (/openai/..., /anthropic/...): the one the
+   * client named, else the only or first of the API's type; refused when there is none. Asked before admission, so
+   * the key's allowed models are matched against `<provider>/<model>` with the provider that will be called.
+   */
+  passthroughProvider: {
+    path: "/gateway.v1.Routing/PassthroughProvider" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PassthroughProviderRequest): Buffer =>
+      Buffer.from(PassthroughProviderRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PassthroughProviderRequest => PassthroughProviderRequest.decode(value),
+    responseSerialize: (value: PassthroughProviderResponse): Buffer =>
+      Buffer.from(PassthroughProviderResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PassthroughProviderResponse => PassthroughProviderResponse.decode(value),
+  },
 } as const;
 
 export interface RoutingServer extends UntypedServiceImplementation {
@@ -4248,6 +4702,12 @@ export interface RoutingServer extends UntypedServiceImplementation {
   batches: handleUnaryCall<BatchesRequest, StoredReply>;
   /** Ingress's batch runner: claims a batch with lines left to run, records each line's answer, lets the batch go. */
   batchWork: handleUnaryCall<BatchWorkRequest, BatchWorkReply>;
+  /**
+   * Which configured provider serves a provider-native passthrough request (/openai/..., /anthropic/...): the one the
+   * client named, else the only or first of the API's type; refused when there is none. Asked before admission, so
+   * the key's allowed models are matched against `<provider>/<model>` with the provider that will be called.
+   */
+  passthroughProvider: handleUnaryCall<PassthroughProviderRequest, PassthroughProviderResponse>;
 }
 
 export interface RoutingClient extends Client {
@@ -4520,6 +4980,26 @@ export interface RoutingClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BatchWorkReply) => void,
   ): ClientUnaryCall;
+  /**
+   * Which configured provider serves a provider-native passthrough request (/openai/..., /anthropic/...): the one the
+   * client named, else the only or first of the API's type; refused when there is none. Asked before admission, so
+   * the key's allowed models are matched against `<provider>/<model>` with the provider that will be called.
+   */
+  passthroughProvider(
+    request: PassthroughProviderRequest,
+    callback: (error: ServiceError | null, response: PassthroughProviderResponse) => void,
+  ): ClientUnaryCall;
+  passthroughProvider(
+    request: PassthroughProviderRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PassthroughProviderResponse) => void,
+  ): ClientUnaryCall;
+  passthroughProvider(
+    request: PassthroughProviderRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PassthroughProviderResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const RoutingClient = makeGenericClientConstructor(RoutingService, "gateway.v1.Routing") as unknown as {
@@ -4562,6 +5042,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

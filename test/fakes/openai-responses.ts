@@ -1,0 +1,91 @@
+import type { ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * OpenAI's own POST /v1/responses, from its reference (https://platform.openai.com/docs/api-reference/responses),
+ * as far as the gateway's passthrough tests need it: the Response object with its output items and usage
+ * (input_tokens, output_tokens and their details), its input token count, and streamed as the typed events response.created,
+ * response.output_text.delta… and response.completed (which carries the whole response and its usage). A
+ * `web_search` tool (which OpenAI runs on its servers) adds a web_search_call item before the message, as OpenAI does.
+ */
+
+type Item = { type?: string; role?: string; content?: unknown };
+
+/** The text of the input's last user turn: the string itself, or a message's text or input_text parts. */
+function lastUserText(input: unknown): string {
+  if (typeof input === 'string') return input;
+  const user = (Array.isArray(input) ? (input as Item[]) : []).filter((item) => item.role === 'user').at(-1);
+  if (typeof user?.content === 'string') return user.content;
+  const parts = Array.isArray(user?.content) ? (user.content as { type: string; text?: string }[]) : [];
+  return parts
+    .filter((part) => part.type === 'input_text')
+    .map((part) => part.text)
+    .join(' ');
+}
+
+function response(body: Record<string, unknown>): Record<string, unknown> {
+  const text = `Fake OpenAI response to: ${lastUserText(body.input)}`;
+  const searches = Array.isArray(body.tools) && (body.tools as { type: string }[]).some((tool) => tool.type === 'web_search');
+  const cap = typeof body.max_output_tokens === 'number' ? body.max_output_tokens : Infinity;
+  const words = text.split(/(?<= )/);
+  const said = words.slice(0, cap).join('');
+  const inputTokens = inputTokensOf(body);
+  const outputTokens = Math.min(words.length, cap);
+  return {
+    id: `resp_${randomBytes(12).toString('hex')}`,
+    object: 'response',
+    created_at: Math.floor(Date.now() / 1000),
+    status: words.length > cap ? 'incomplete' : 'completed',
+    incomplete_details: words.length > cap ? { reason: 'max_output_tokens' } : null,
+    model: body.model,
+    max_output_tokens: body.max_output_tokens ?? null,
+    output: [
+      ...(searches
+        ? [{ type: 'web_search_call', id: `ws_${randomBytes(8).toString('hex')}`, status: 'completed', action: { type: 'search', query: said } }]
+        : []),
+      {
+        type: 'message',
+        id: `msg_${randomBytes(8).toString('hex')}`,
+        status: 'completed',
+        role: 'assistant',
+        content: [{ type: 'output_text', text: said, annotations: [] }],
+      },
+    ],
+    tools: body.tools ?? [],
+    usage: {
+      input_tokens: inputTokens,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: outputTokens,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: inputTokens + outputTokens,
+    },
+  };
+}
+
+/** What the fake bills for a Responses API prompt: a token per four characters of its instructions, input and tools. */
+const inputTokensOf = (body: Record<string, unknown>) => Math.ceil(JSON.stringify([body.instructions ?? '', body.input ?? '', body.tools ?? []]).length / 4);
+
+export const RESPONSES_PATHS = new Set(['/v1/responses', '/v1/responses/input_tokens']);
+
+/** Answers a Responses API request, whole or streamed, or counts its input tokens (POST /v1/responses/input_tokens). */
+export function responses(res: ServerResponse, path: string, body: Record<string, unknown>): void {
+  const send = (answer: unknown) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': `req_${randomBytes(12).toString('hex')}` });
+    res.end(JSON.stringify(answer));
+  };
+  if (path === '/v1/responses/input_tokens') return send({ object: 'response.input_tokens', input_tokens: inputTokensOf(body) });
+  const whole = response(body);
+  if (body.stream !== true) return send(whole);
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+  let sequence = 0;
+  const event = (fields: Record<string, unknown>) =>
+    res.write(`event: ${String(fields.type)}\ndata: ${JSON.stringify({ ...fields, sequence_number: sequence++ })}\n\n`);
+  const { usage: _usage, ...inProgress } = whole;
+  event({ type: 'response.created', response: { ...inProgress, status: 'in_progress', output: [], usage: null } });
+  const message = (whole.output as { type: string; id: string; content: { text: string }[] }[]).at(-1)!;
+  for (const delta of message.content[0]!.text.split(/(?<= )/)) {
+    event({ type: 'response.output_text.delta', item_id: message.id, output_index: 0, content_index: 0, delta, logprobs: [] });
+  }
+  event({ type: whole.status === 'completed' ? 'response.completed' : 'response.incomplete', response: whole });
+  res.end();
+}
