@@ -42,6 +42,7 @@ export const auditService = defineService({
           tx,
           events.filter((e) => e.type !== EventType.auditCheckpoint),
           keys.current,
+          config.retention.classes.toolArguments,
         ),
     });
     // Each SIEM sink is its own durable consumer; its tokens, keys and CA may be secret references.
