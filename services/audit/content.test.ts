@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DATABASE_KINDS } from '../../test/harness/databases.js';
 import { answered } from '../../test/harness/events.js';
@@ -8,7 +11,8 @@ import { createLogger } from '../kit/log.js';
 import { ensureKeyed, keysOf } from './keys.js';
 import { auditMigrations } from './migrations.js';
 import { AuditReader } from './query.js';
-import { expireContent } from './retention.js';
+import { RetentionAdmin } from './retention-admin.js';
+import { expireContent, expireMonths } from './retention.js';
 import { verifyChain } from './verify.js';
 import { writeAuditEvents } from './writer.js';
 
@@ -59,8 +63,11 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('c
   }
   const write = (db: Database, events: ReturnType<typeof toolCall>[], defaultDays = 0) =>
     db.transaction((tx) => writeAuditEvents(tx, events, keys.current, defaultDays));
+  const settings = (db: Database) => new RetentionAdmin(db, { toolArguments: 0 });
   const retain = (db: Database, teamId: string, days: number) =>
-    db.query("INSERT INTO retention_settings (scope, scope_id, data_class, days) VALUES ('team', $1, 'toolArguments', $2)", [teamId, days]);
+    settings(db).setRetention({ tenant: { scope: 'team', id: teamId }, classes: [{ dataClass: 'toolArguments', days }] });
+  const hold = (db: Database, teamId: string, held: boolean) =>
+    settings(db).setLegalHold({ tenant: { scope: 'team', id: teamId }, held, reason: 'case 12', placedBy: 'ops' });
   const tool = async (reader: AuditReader, teamId: string) => {
     const page = await reader.query({ ...EMPTY_QUERY, teamId, eventType: 'tool.called' });
     return JSON.parse(page.records[0]!.payloadJson) as { tool: Record<string, unknown>; content?: Record<string, unknown> };
@@ -108,7 +115,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('c
   it('keeps a held team’s content until the hold is lifted, then the next run expires it', async () => {
     const { db, reader } = await auditLog();
     await retain(db, 'held', 30);
-    await db.query("INSERT INTO legal_holds (scope, scope_id, reason, placed_by) VALUES ('team', 'held', 'case 12', 'ops')");
+    await hold(db, 'held', true);
     await write(db, [toolCall('held', ninetyDaysAgo()), toolCall('other', ninetyDaysAgo())], 30);
 
     const first = await expireContent(db, keys.current);
@@ -120,11 +127,28 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('c
     expect((await tool(reader, 'other')).content).toMatchObject({ expired: true });
     expect(await expireContent(db, keys.current)).toEqual([]);
 
-    await db.query("DELETE FROM legal_holds WHERE scope_id = 'held'");
+    await hold(db, 'held', false);
     expect(await expireContent(db, keys.current)).toEqual([expect.objectContaining({ partition: 'audit_content_held', teamId: 'held', rows: 1, held: false })]);
     expect((await tool(reader, 'held')).content).toMatchObject({ expired: true });
     expect(await expiredRecords(reader)).toHaveLength(2);
     expect(await verifyChain(db, { keys })).toMatchObject({ ok: true, rows: 5 });
+  });
+
+  it('keeps every month of the log while a hold is placed, and archives and drops them once it is lifted', async () => {
+    const { db } = await auditLog();
+    await db.query("SELECT audit_add_partition('audit_events', '2024-01-01')");
+    await write(db, [request('held', new Date('2024-01-10T00:00:00Z')), request('other', new Date())]);
+    await hold(db, 'held', true);
+    const dir = mkdtempSync(join(tmpdir(), 'gw-audit-hold-'));
+    const days = Math.floor((Date.now() - Date.parse('2024-02-01T00:00:00Z')) / DAY);
+    const held = await expireMonths(db, days, dir, keys.current);
+    expect(held.archived).toBeUndefined();
+    expect(held.partitions.filter((p) => p.action === 'dropped')).toEqual([]);
+
+    await hold(db, 'held', false);
+    const lifted = await expireMonths(db, days, dir, keys.current);
+    expect(lifted.partitions.filter((p) => p.action === 'dropped')).toEqual([{ action: 'dropped', name: 'audit_events_p202401' }]);
+    expect(await verifyChain(db, { keys })).toMatchObject({ ok: true, archives: 1 });
   });
 
   it('refuses content that does not match the digest its row keeps', async () => {

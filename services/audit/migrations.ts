@@ -152,6 +152,8 @@ export const auditDatabase: DatabasePlan = {
         APPEND,
         'SELECT, INSERT ON audit_archives',
         ...tableGrants('SELECT', RETENTION_TABLES, []),
+        // The admin API's changes of retention and holds (retention-admin.ts); content itself only through audit_expire_content.
+        'INSERT, UPDATE, DELETE ON retention_settings, legal_holds',
         // Its only way to drop a month (partitions.ts): archived, past retention and the owner's floor.
         'EXECUTE ON FUNCTION audit_expiry_boundary(int), audit_maintain_partitions(int), audit_expire_content()',
       ],

@@ -79,7 +79,7 @@ function record(row: Record<string, unknown>): AuditRecord {
 }
 
 /** Auditors' reads of the audit log: filtered pages, full exports, and the signed chain head. */
-export class AuditReader implements Api<typeof AuditService> {
+export class AuditReader implements Omit<Api<typeof AuditService>, 'retention' | 'setRetention' | 'setLegalHold'> {
   constructor(
     private readonly db: Database,
     private readonly signingKey: Secret | undefined,
