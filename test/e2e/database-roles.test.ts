@@ -204,6 +204,11 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     await owner.query("SELECT metering_add_partition('usage_records', '2024-01-01'), audit_add_partition('audit_events', '2024-01-01')");
     expect((await roles.metering!.query('SELECT * FROM metering_maintain_partitions(3, 1)')).rows).toEqual([]);
     expect((await roles.audit_maintainer!.query('SELECT * FROM audit_maintain_partitions(1)')).rows).toEqual([]);
+    // Nor do the rollups lose a day below it: their one function deletes by the floor too.
+    expect((await roles.metering!.query('SELECT * FROM metering_expire_rollups(1, 1)')).rows).toEqual([]);
+    expect((await roles.metering!.query('SELECT sum(requests)::int AS n FROM usage_rollup_hourly')).rows[0].n).toBeGreaterThan(0);
+    await expect(roles.metering!.query('DELETE FROM usage_rollup_hourly')).rejects.toThrow(denied);
+    await expect(roles.audit_maintainer!.query('SELECT * FROM metering_expire_rollups(1, 1)')).rejects.toThrow(denied);
     const left = await owner.query("SELECT count(*)::int AS n FROM pg_class WHERE relname IN ('usage_records_p202401', 'audit_events_p202401')");
     expect(left.rows[0].n).toBe(2);
     // The audit log's months: the maintainer keeps them through its one function; no role drops, detaches or reads one.
