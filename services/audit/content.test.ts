@@ -160,6 +160,16 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('c
     });
     await expect(forged).rejects.toThrow(/does not match/);
   });
+
+  it('tells an auditor when the text kept no longer has the digest its row keeps', async () => {
+    const { db, reader } = await auditLog();
+    await write(db, [toolCall('t', new Date())]);
+    // Only the owner (or whoever holds the database's files) can do this; the reader still catches it.
+    await db.query(`UPDATE audit_content SET content = '{"tool":{"argumentsJson":"{\\"path\\":\\"/elsewhere\\"}"}}'`);
+    const shown = await tool(reader, 't');
+    expect(shown.tool).not.toHaveProperty('argumentsJson');
+    expect(shown.content).toMatchObject({ class: 'toolArguments', altered: true });
+  });
 });
 
 const EMPTY_QUERY = {

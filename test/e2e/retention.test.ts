@@ -71,6 +71,10 @@ describe('retention and legal holds on the admin API', () => {
     expect(placed.body.hold).toMatchObject({ reason: 'case 12', placed_by: 'admin-bot (admin)' });
     const place = await auditRow('admin.legal_hold.place', (r) => r.payload.admin?.resourceId === 'team:team-legal');
     expect(JSON.parse(place.payload.admin!.afterJson)).toMatchObject({ reason: 'case 12' });
+    const reworded = await as('admin', 'PUT', '/admin/legal-holds/teams/team-legal', { reason: 'case 12 and 13' });
+    expect(reworded.body.hold).toMatchObject({ reason: 'case 12 and 13' });
+    const update = await auditRow('admin.legal_hold.update', (r) => r.payload.admin?.resourceId === 'team:team-legal');
+    expect(JSON.parse(update.payload.admin!.beforeJson)).toMatchObject({ reason: 'case 12' });
 
     expect((await as('viewer', 'DELETE', '/admin/legal-holds/teams/team-legal')).status).toBe(403);
     const lifted = await as('admin', 'DELETE', '/admin/legal-holds/teams/team-legal');
