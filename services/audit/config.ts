@@ -18,6 +18,19 @@ export const auditConfig = z
           .describe(
             'Each month of the log is archived and dropped once its last day is older than this many days, never sooner than database.retentionFloorDays (0: keep forever).',
           ),
+        classes: z
+          .strictObject({
+            toolArguments: z
+              .number()
+              .int()
+              .min(0)
+              .default(0)
+              .describe(
+                "Days tool calls' arguments and results and code mode's programs and results are kept (content logging), where the caller's team or customer has no retention of its own (PUT /admin/retention); never fewer than database.retentionFloorDays (0: kept).",
+              ),
+          })
+          .prefault({})
+          .describe('Default retention of each class of content kept beside the chain, which expires without the rows that reference it (docs/retention.md).'),
         archiveDir: z.string().default('').describe('Folder for archive files. Empty: <dataDir>/audit-archive.'),
         checkIntervalMinutes: z.number().positive().default(60).describe('How often months are made ahead and expired ones looked for.'),
       })

@@ -13,6 +13,8 @@ import { ensureKeyed, loadChainKeys } from './keys.js';
 import { startSinks } from './siem/index.js';
 import { startRetention } from './retention.js';
 import { AuditReader } from './query.js';
+import { RetentionAdmin } from './retention-admin.js';
+import type { Api } from '../kit/grpc.js';
 import { verifyWithCheckpoints } from './verify.js';
 import { appendToChain } from './writer.js';
 
@@ -22,7 +24,16 @@ export const auditService = defineService({
   dependsOn: [],
   contract: {
     service: AuditService,
-    callers: { query: ['governance'], export: ['governance'], head: ['governance'], hashValue: ['governance'], verify: ['governance'] },
+    callers: {
+      query: ['governance'],
+      export: ['governance'],
+      head: ['governance'],
+      hashValue: ['governance'],
+      verify: ['governance'],
+      retention: ['governance'],
+      setRetention: ['governance'],
+      setLegalHold: ['governance'],
+    },
   },
   database: auditDatabase,
   async init(ctx, { storageHashKey, ...config }: AuditConfig & { storageHashKey: string | undefined }) {
@@ -42,6 +53,7 @@ export const auditService = defineService({
           tx,
           events.filter((e) => e.type !== EventType.auditCheckpoint),
           keys.current,
+          config.retention.classes.toolArguments,
         ),
     });
     // Each SIEM sink is its own durable consumer; its tokens, keys and CA may be secret references.
@@ -65,10 +77,22 @@ export const auditService = defineService({
     const references = [config.signingKey, storageHashKey].filter((reference) => reference !== undefined);
     await ctx.secrets.prepare(references);
     const secret = (reference: string | undefined) => (reference ? ctx.secrets.get(reference) : undefined);
-    const api = new AuditReader(writer, secret(config.signingKey), secret(storageHashKey), () =>
+    const reader = new AuditReader(writer, secret(config.signingKey), secret(storageHashKey), () =>
       verifyWithCheckpoints(writer, keys, checkpointsDir, archiveDir),
     );
-    const retention = startRetention(databases.as('auditMaintainer'), keys.current, { ...config.retention, dir: archiveDir }, ctx.log);
+    const maintainer = databases.as('auditMaintainer');
+    const retentionAdmin = new RetentionAdmin(maintainer, config.retention.classes);
+    const api: Api<typeof AuditService> = {
+      query: (q) => reader.query(q),
+      export: (q) => reader.export(q),
+      head: () => reader.head(),
+      hashValue: (r) => reader.hashValue(r),
+      verify: () => reader.verify(),
+      retention: () => retentionAdmin.retention(),
+      setRetention: (r) => retentionAdmin.setRetention(r),
+      setLegalHold: (r) => retentionAdmin.setLegalHold(r),
+    };
+    const retention = startRetention(maintainer, keys.current, { ...config.retention, dir: archiveDir }, ctx.log);
     return {
       api,
       ready: consumer.ready,

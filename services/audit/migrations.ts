@@ -2,6 +2,7 @@ import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetterTables } from '
 import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
 import { chainUnhashedRows } from './chain.js';
+import { CONTENT_RETENTION } from './content-schema.js';
 import { AUDIT_EXPIRY, PARTITIONED_AUDIT_LOG } from './partitions.js';
 
 export const auditMigrations: Migration[] = [
@@ -114,7 +115,11 @@ export const auditMigrations: Migration[] = [
   },
   { version: 4, description: 'audit log partitioned by month', sql: PARTITIONED_AUDIT_LOG },
   { version: 5, description: "audit months expired whole, archived first, kept for the owner's retention floor", sql: AUDIT_EXPIRY },
+  { version: 6, description: 'content kept beside the chain, expired per team and customer; legal holds', sql: CONTENT_RETENTION },
 ];
+
+/** Content, retention settings and holds: read by both roles, changed only through the owner's functions (content-schema.ts). */
+const RETENTION_TABLES = ['audit_content', 'audit_content_held', 'retention_settings', 'legal_holds'];
 
 /** Not seq: a row slipped into a gap of the sequence would sit among older rows. */
 const APPEND = `INSERT (event_id, event_type, occurred_at, request_id, trace_id, service, source_address, actor_key_id, actor_team_id, actor_customer_id, actor_admin, schema_version, payload, prev_hash, hash) ON audit_events`;
@@ -133,7 +138,12 @@ export const auditDatabase: DatabasePlan = {
     auditWriter: {
       // The consumer writes one batch at a time; the rest serve auditors' reads and checkpoints.
       poolSize: 4,
-      grants: [...tableGrants('SELECT', ['audit_events', 'audit_archives'], ['audit_events_seq_seq']), APPEND, ...deadLetterTables],
+      grants: [
+        ...tableGrants('SELECT', ['audit_events', 'audit_archives', ...RETENTION_TABLES], ['audit_events_seq_seq']),
+        APPEND,
+        'EXECUTE ON FUNCTION audit_keep_content(int, uuid[], text[], text[])',
+        ...deadLetterTables,
+      ],
     },
     auditMaintainer: {
       poolSize: 2,
@@ -141,8 +151,11 @@ export const auditDatabase: DatabasePlan = {
         ...tableGrants('SELECT, DELETE', ['audit_events'], ['audit_events_seq_seq', 'audit_archives_id_seq']),
         APPEND,
         'SELECT, INSERT ON audit_archives',
+        ...tableGrants('SELECT', RETENTION_TABLES, []),
+        // The admin API's changes of retention and holds (retention-admin.ts); content itself only through audit_expire_content.
+        'INSERT, UPDATE, DELETE ON retention_settings, legal_holds',
         // Its only way to drop a month (partitions.ts): archived, past retention and the owner's floor.
-        'EXECUTE ON FUNCTION audit_expiry_boundary(int), audit_maintain_partitions(int)',
+        'EXECUTE ON FUNCTION audit_expiry_boundary(int), audit_maintain_partitions(int), audit_expire_content()',
       ],
     },
   },

@@ -13,6 +13,7 @@ import { GatewayError } from '../kit/errors.js';
 import { hashedValue } from '../kit/guardrails/index.js';
 import type { Api } from '../kit/grpc.js';
 import type { Secret } from '../kit/secrets/store.js';
+import { CONTENT_OF_ROW, withContent } from './content.js';
 import { signedHead, type Verdict } from './verify.js';
 
 const MAX_PAGE = 1_000;
@@ -71,14 +72,14 @@ function record(row: Record<string, unknown>): AuditRecord {
     actorTeamId: String(row.actor_team_id),
     actorCustomerId: String(row.actor_customer_id),
     actorAdmin: String(row.actor_admin),
-    payloadJson: JSON.stringify(row.payload),
+    payloadJson: JSON.stringify(withContent(row.payload as Record<string, unknown>, row.content as Record<string, unknown> | null)),
     prevHash: String(row.prev_hash ?? ''),
     hash: String(row.hash ?? ''),
   };
 }
 
 /** Auditors' reads of the audit log: filtered pages, full exports, and the signed chain head. */
-export class AuditReader implements Api<typeof AuditService> {
+export class AuditReader implements Omit<Api<typeof AuditService>, 'retention' | 'setRetention' | 'setLegalHold'> {
   constructor(
     private readonly db: Database,
     private readonly signingKey: Secret | undefined,
@@ -104,7 +105,10 @@ export class AuditReader implements Api<typeof AuditService> {
   async query(query: AuditQuery): Promise<AuditPage> {
     const limit = Math.min(Math.max(query.limit || 100, 1), MAX_PAGE);
     const { sql, params } = where(query);
-    const { rows } = await this.db.query<Record<string, unknown>>(`SELECT * FROM audit_events ${sql} ORDER BY seq LIMIT ${limit + 1}`, params);
+    const { rows } = await this.db.query<Record<string, unknown>>(
+      `SELECT e.*, ${CONTENT_OF_ROW} AS content FROM (SELECT * FROM audit_events ${sql} ORDER BY seq LIMIT ${limit + 1}) e ORDER BY seq`,
+      params,
+    );
     const records = rows.slice(0, limit).map(record);
     return { records, nextCursor: rows.length > limit ? String(records.at(-1)!.seq) : '' };
   }

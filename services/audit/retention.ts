@@ -3,7 +3,8 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Database, Queryable } from '../kit/db/types.js';
-import { archivedEvent } from '../kit/events.js';
+import { archivedEvent, contentExpiredEvent } from '../kit/events.js';
+import type { ContentExpiry } from '../gen/gateway/v1/events.js';
 import type { Logger } from '../kit/log.js';
 import { lockChain, type ChainKey } from './chain.js';
 import { signCheckpoint, type Checkpoint } from './checkpoints.js';
@@ -168,6 +169,30 @@ export async function expireMonths(db: Database, retentionDays: number, dir: str
   }
 }
 
+/**
+ * Expires content past its retention (content-schema.ts, audit_expire_content: months of expiry dropped whole, held
+ * teams' and customers' rows set aside, set-aside rows of lifted holds removed) and chains one audit.content_expired
+ * row saying what went, per class, team and customer, in the same transaction: no expiry without its record.
+ */
+export async function expireContent(db: Database, key: ChainKey): Promise<ContentExpiry[]> {
+  return db.transaction(async (tx) => {
+    await lockChain(tx);
+    const { rows } = await tx.query<{ partition_name: string; data_class: string; team_id: string; customer_id: string; rows: string; held: boolean }>(
+      'SELECT * FROM audit_expire_content()',
+    );
+    const expiries = rows.map((r) => ({
+      partition: r.partition_name,
+      dataClass: r.data_class,
+      teamId: r.team_id,
+      customerId: r.customer_id,
+      rows: Number(r.rows),
+      held: r.held,
+    }));
+    if (expiries.length > 0) await writeAuditEvents(tx, [contentExpiredEvent({ service: 'audit' }, { expiries })], key);
+    return expiries;
+  });
+}
+
 /** Keeps the audit log's partitions now and every interval, and expires its months past retention (0: none); returns the timer. */
 export function startRetention(
   db: Database,
@@ -176,17 +201,22 @@ export function startRetention(
   log: Logger,
 ): NodeJS.Timeout {
   const run = () =>
-    expireMonths(db, settings.days, settings.dir, key).then(
-      ({ archived, partitions }) => {
-        for (const p of partitions) log.info({ partition: p.name }, `audit log partition ${p.action}`);
-        if (archived)
-          log.info(
-            { rows: archived.rows, firstSeq: archived.firstSeq, upToSeq: archived.upToSeq, file: archived.file, sha256: archived.sha256 },
-            'archived audit rows past retention',
-          );
-      },
-      (err: unknown) => log.error({ err }, 'audit retention failed; will try again'),
-    );
+    expireContent(db, key)
+      .then((expiries) => {
+        for (const e of expiries) log.info({ ...e }, e.held ? 'audit content kept under a legal hold' : 'audit content expired');
+        return expireMonths(db, settings.days, settings.dir, key);
+      })
+      .then(
+        ({ archived, partitions }) => {
+          for (const p of partitions) log.info({ partition: p.name }, `audit log partition ${p.action}`);
+          if (archived)
+            log.info(
+              { rows: archived.rows, firstSeq: archived.firstSeq, upToSeq: archived.upToSeq, file: archived.file, sha256: archived.sha256 },
+              'archived audit rows past retention',
+            );
+        },
+        (err: unknown) => log.error({ err }, 'audit retention failed; will try again'),
+      );
   void run();
   const timer = setInterval(() => void run(), settings.checkIntervalMinutes * 60_000);
   timer.unref();

@@ -4,6 +4,7 @@ import { arrayLiteral } from '../kit/db/arrays.js';
 import { storableJsonText, storableText } from '../kit/db/storable.js';
 import type { Queryable } from '../kit/db/types.js';
 import { CHAIN_HEAD, chainHash, lockChain, type ChainedRow, type ChainKey } from './chain.js';
+import { keepContent, splitContent, type Split } from './content.js';
 
 /**
  * The payload as JSON, keyed by its kind: {"request": {...}}, {"tool": {...}},
@@ -12,19 +13,20 @@ import { CHAIN_HEAD, chainHash, lockChain, type ChainedRow, type ChainKey } from
  * mapping with every other field at its default (and so left out), so a new
  * kind of payload is never dropped.
  */
-function payloadOf(event: Event): unknown {
-  return Event.toJSON({ ...EMPTY_ENVELOPE, storagePolicies: event.storagePolicies, payload: event.payload });
+function payloadOf(event: Event): Record<string, unknown> {
+  return Event.toJSON({ ...EMPTY_ENVELOPE, storagePolicies: event.storagePolicies, payload: event.payload }) as Record<string, unknown>;
 }
 
 const EMPTY_ENVELOPE = Event.fromPartial({});
 
 /**
- * A row as stored, with its payload's JSON text. Strings PostgreSQL cannot hold
- * are replaced before the hash is made, so the hash covers what is stored.
+ * A row as stored, with its payload's JSON text and the content taken out of it (content.ts). Strings PostgreSQL
+ * cannot hold are replaced before the hash is made, so the hash covers what is stored.
  */
-function rowOf(event: Event): { row: ChainedRow; payloadJson: string } {
+function rowOf(event: Event): { row: ChainedRow; payloadJson: string; content: Split['content'] } {
+  const split = splitContent(payloadOf(event));
   // Canonical text, so the one text is both what is stored and what the hash covers.
-  const payload = storableJsonText(payloadOf(event), canonicalJson);
+  const payload = storableJsonText(split.payload, canonicalJson);
   const row: ChainedRow = {
     event_id: event.id,
     event_type: storableText(event.type),
@@ -41,7 +43,7 @@ function rowOf(event: Event): { row: ChainedRow; payloadJson: string } {
     // The stored text, so the hash covers what the database stores and verify reads back (and canonicalizes again).
     payload: new CanonicalText(payload.json),
   };
-  return { row, payloadJson: payload.json };
+  return { row, payloadJson: payload.json, content: split.content };
 }
 
 /**
@@ -50,13 +52,16 @@ function rowOf(event: Event): { row: ChainedRow; payloadJson: string } {
  * re-publish) are left out before chaining, so the chain never points at a row
  * not written.
  */
-export async function writeAuditEvents(db: Queryable, events: Event[], key: ChainKey): Promise<void> {
+export async function writeAuditEvents(db: Queryable, events: Event[], key: ChainKey, contentDays = 0): Promise<void> {
   await lockChain(db);
-  await appendToChain(db, events, key);
+  await appendToChain(db, events, key, contentDays);
 }
 
-/** writeAuditEvents for a transaction that already holds the chain's lock (opened with LOCK_CHAIN). */
-export async function appendToChain(db: Queryable, events: Event[], key: ChainKey): Promise<void> {
+/**
+ * writeAuditEvents for a transaction that already holds the chain's lock (opened with LOCK_CHAIN). `contentDays` is
+ * how long content is kept where its team or customer has no retention of its own (0: kept).
+ */
+export async function appendToChain(db: Queryable, events: Event[], key: ChainKey, contentDays = 0): Promise<void> {
   if (events.length === 0) return;
   const ids = [...new Set(events.map((e) => e.id))];
   // Which events are known, and the chain's head, in one round trip.
@@ -111,4 +116,6 @@ export async function appendToChain(db: Queryable, events: Event[], key: ChainKe
       column((_, i) => links[i]!.hash),
     ],
   );
+  const contents = stored.flatMap((s, i) => (s.content ? [{ eventId: rows[i]!.event_id, ...s.content }] : []));
+  await keepContent(db, contents, contentDays);
 }

@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { auditAdminRoutes } from '../audit/admin-routes.js';
+import { retentionAdminRoutes } from '../audit/retention-routes.js';
 import { cachingAdminRoutes } from '../caching/admin-routes.js';
 import { sessionCookie } from '../console/cookies.js';
 import { consoleRoutes, requireConsoleHeader } from '../console/server.js';
@@ -95,6 +96,7 @@ export async function buildAdminApi(authority: AdminAuthority, clients: Clients,
   await app.register(authority.routes, { record });
   await app.register(routingAdminRoutes, { routing: clients.routing, record });
   await app.register(auditAdminRoutes, { audit: clients.audit });
+  await app.register(retentionAdminRoutes, { audit: clients.audit, record });
   await app.register(meteringAdminRoutes, { metering: clients.metering });
   await app.register(cachingAdminRoutes, { caching: clients.caching, placements: authority.placements, record });
   return app;

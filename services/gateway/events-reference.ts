@@ -9,6 +9,7 @@ import { LITERAL_SECRETS } from '../kit/secrets/store.js';
 import {
   adminEvent,
   archivedEvent,
+  contentExpiredEvent,
   attemptEvent,
   authFailedEvent,
   chainKeyedEvent,
@@ -288,6 +289,19 @@ function examples(): Example[] {
           file: 'audit-1-1048576.ndjson',
           fileSha256: '3b7e1f9a0c2d4e6f8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f',
           droppedPartitions: ['audit_events_p202605'],
+        },
+      ),
+    },
+    {
+      title: 'Audit content expired',
+      when: "Content kept beside the chain (tool arguments and results, programs) passed its team's or customer's retention and was dropped with its month of expiry, or set aside under a legal hold; chained into the log, never sent to SIEM sinks (docs/retention.md).",
+      event: contentExpiredEvent(
+        { service: 'audit' },
+        {
+          expiries: [
+            { partition: 'audit_content_e202611', dataClass: 'toolArguments', teamId: 'team_search', customerId: 'acme', rows: 1_204, held: false },
+            { partition: 'audit_content_e202611', dataClass: 'toolArguments', teamId: 'team_legal', customerId: 'acme', rows: 37, held: true },
+          ],
         },
       ),
     },

@@ -21,7 +21,7 @@ export interface Principal {
 }
 
 /** What a route needs: to read or change governance entities, or to read the audit log. */
-export type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'audit';
+export type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'manage_retention' | 'audit';
 
 /** What a route requires: a permission, any signed-in caller, or no admin token at all (a browser redirect). */
 export type Requirement = Permission | 'any_role' | 'no_token';
@@ -38,8 +38,8 @@ declare module 'fastify' {
 }
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
-  owner: new Set(['read', 'write', 'manage_customers', 'manage_routing', 'audit']),
-  admin: new Set(['read', 'write', 'manage_routing']),
+  owner: new Set(['read', 'write', 'manage_customers', 'manage_routing', 'manage_retention', 'audit']),
+  admin: new Set(['read', 'write', 'manage_routing', 'manage_retention']),
   viewer: new Set(['read']),
   auditor: new Set(['audit']),
 };
@@ -49,13 +49,14 @@ const WHAT: Record<Permission, string> = {
   write: 'change governance settings',
   manage_customers: 'create or delete customers',
   manage_routing: 'change providers, models and guardrails',
+  manage_retention: 'set retention or legal holds',
   audit: 'read the audit log',
 };
 
 /** Why the principal may not use the permission, or undefined when it may. */
 function refusal(principal: Principal, permission: Permission): string | undefined {
   if (!GRANTS[principal.role].has(permission)) return `The ${principal.role} role may not ${WHAT[permission]}.`;
-  if ((permission === 'manage_customers' || permission === 'manage_routing') && (principal.customer || principal.team))
+  if ((permission === 'manage_customers' || permission === 'manage_routing' || permission === 'manage_retention') && (principal.customer || principal.team))
     return `A token limited to one customer or team may not ${WHAT[permission]}.`;
   return undefined;
 }

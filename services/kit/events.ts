@@ -6,6 +6,7 @@ import {
   type AuditChainKeyed,
   type AuditCheckpoint,
   type AuthFailure,
+  type ContentExpired,
 } from '../gen/gateway/v1/events.js';
 import type { Actor, Attempt, RequestContext } from '../gen/gateway/v1/common.js';
 import type { CodeRun, ToolCall } from '../gen/gateway/v1/mcp.js';
@@ -29,6 +30,7 @@ export const EventType = {
   auditArchived: 'audit.archived',
   auditChainKeyed: 'audit.chain_keyed',
   auditCheckpoint: 'audit.checkpoint',
+  auditContentExpired: 'audit.content_expired',
 } as const;
 
 /** Admin changes are `admin.<resource>.<action>`, e.g. admin.virtual_key.rotate. */
@@ -85,6 +87,10 @@ export function authFailedEvent(fields: EventFields, failure: AuthFailure): Even
 
 export function archivedEvent(fields: EventFields, archived: AuditArchived): Event {
   return { ...envelope(EventType.auditArchived, fields), payload: { $case: 'archived', archived } };
+}
+
+export function contentExpiredEvent(fields: EventFields, expired: ContentExpired): Event {
+  return { ...envelope(EventType.auditContentExpired, fields), payload: { $case: 'contentExpired', contentExpired: expired } };
 }
 
 export function chainKeyedEvent(fields: EventFields, keyed: AuditChainKeyed): Event {

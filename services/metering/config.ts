@@ -12,6 +12,23 @@ export const meteringConfig = z
       .nonnegative()
       .default(0)
       .describe('Days usage and tool-call rows are kept (0: forever); a monthly partition is dropped whole once its last day is that old.'),
+    rollupRetentionDays: z
+      .strictObject({
+        hourly: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(0)
+          .describe('Days the hourly spend rollup is kept (0: forever); reports read it only at the hour edges of a range.'),
+        daily: z
+          .number()
+          .int()
+          .nonnegative()
+          .default(0)
+          .describe('Days the daily spend rollup, which spend reports over months and years read, is kept (0: forever).'),
+      })
+      .prefault({})
+      .describe('Retention of the spend rollups, which outlive the usage rows (docs/retention.md); never below database.retentionFloorDays.'),
   })
   .prefault({});
 

@@ -57,7 +57,7 @@ export const meteringService = defineService({
       oneStatement: true,
       write: writeToolCalls,
     });
-    const partitions = startPartitionMaintenance(db, config.retentionDays, ctx.log);
+    const partitions = startPartitionMaintenance(db, config, ctx.log);
     const spend = new SpendReader(db);
     const toolCalls = new ToolCallReader(db);
     const api: Api<typeof MeteringService> = {

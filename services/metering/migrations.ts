@@ -2,7 +2,7 @@ import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetterTables } from '
 import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
 import { PARTITION_FUNCTIONS, partitionLedger, RETENTION_FLOOR_FUNCTION } from './partitions.js';
-import { ROLLUPS_MIGRATION } from './rollups.js';
+import { ROLLUP_EXPIRY, ROLLUPS_MIGRATION } from './rollups.js';
 import { toolCallMigrations } from './tool-calls.js';
 
 export const meteringMigrations: Migration[] = [
@@ -123,6 +123,7 @@ export const meteringMigrations: Migration[] = [
     description: 'spend rollups by hour and day, kept by a trigger, filled from the ledger',
     sql: ROLLUPS_MIGRATION,
   },
+  { version: 10, description: 'spend rollups expired, each after its own retention', sql: ROLLUP_EXPIRY },
 ];
 
 /**
@@ -142,7 +143,7 @@ export const meteringDatabase: DatabasePlan = {
         // The rollups are kept by the owner's trigger on usage_records (rollups.ts): metering only reads them.
         ...tableGrants('SELECT', ['usage_rollup_hourly', 'usage_rollup_daily']),
         ...deadLetterTables,
-        'EXECUTE ON FUNCTION metering_maintain_partitions(int, int)',
+        'EXECUTE ON FUNCTION metering_maintain_partitions(int, int), metering_expire_rollups(int, int)',
       ],
     },
   },

@@ -68,18 +68,29 @@ export function partitionLedger(table: string, options: Omit<Parameters<typeof p
   return partitionByMonth(table, { ...options, addPartition: 'metering_add_partition' });
 }
 
-/** Keeps the partitions now and every hour, as the metering role; returns the timer (stopped with the service). */
-export function startPartitionMaintenance(db: Queryable, retentionDays: number, log: Logger): NodeJS.Timeout {
-  const run = () =>
-    db
-      .query<{ action: string; partition_name: string }>('SELECT action, partition_name FROM metering_maintain_partitions($1, $2)', [
+/**
+ * Keeps the partitions, and expires the spend rollups, now and every hour, as the metering role; returns the timer
+ * (stopped with the service).
+ */
+export function startPartitionMaintenance(
+  db: Queryable,
+  retention: { retentionDays: number; rollupRetentionDays: { hourly: number; daily: number } },
+  log: Logger,
+): NodeJS.Timeout {
+  const run = async () => {
+    try {
+      const partitions = await db.query<{ action: string; partition_name: string }>('SELECT action, partition_name FROM metering_maintain_partitions($1, $2)', [
         MONTHS_AHEAD,
-        retentionDays,
-      ])
-      .then(
-        ({ rows }) => rows.forEach((r) => log.info({ partition: r.partition_name }, `usage ledger partition ${r.action}`)),
-        (err: unknown) => log.error({ err }, 'usage ledger partition maintenance failed; will try again'),
-      );
+        retention.retentionDays,
+      ]);
+      for (const r of partitions.rows) log.info({ partition: r.partition_name }, `usage ledger partition ${r.action}`);
+      const { hourly, daily } = retention.rollupRetentionDays;
+      const rollups = await db.query<{ rollup: string; rows: string }>('SELECT rollup, rows FROM metering_expire_rollups($1, $2)', [hourly, daily]);
+      for (const r of rollups.rows) log.info({ rollup: r.rollup, rows: Number(r.rows) }, 'spend rollup rows expired');
+    } catch (err) {
+      log.error({ err }, 'usage ledger partition maintenance failed; will try again');
+    }
+  };
   void run();
   const timer = setInterval(() => void run(), MAINTENANCE_EVERY_MS);
   timer.unref();

@@ -198,6 +198,32 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('s
     expect((await new SpendReader(db).spendFromLedger(month)).total!.requests).toBe(0);
     expect(await new SpendReader(db).spend(month)).toEqual(before);
   });
+
+  it('expires the hourly rollup sooner than the daily one, never below the floor', async () => {
+    const db = await ledger();
+    await db.query("SELECT metering_add_partition('usage_records', '2024-01-01')");
+    await writeUsage(
+      db,
+      Array.from({ length: 40 }, (_, i) => request(i, new Date(Date.UTC(2024, 0, 10, i % 24, i % 60)))),
+      price,
+    );
+    const month = query({ from: '2024-01-01T00:00:00Z', to: '2024-02-01T00:00:00Z', groupBy: ['team'] });
+    const before = await new SpendReader(db).spend(month);
+    const days = Math.floor((Date.now() - Date.UTC(2024, 1, 1)) / 86_400_000);
+    const expire = (hourly: number, daily: number) => db.query('SELECT rollup, rows::int FROM metering_expire_rollups($1, $2)', [hourly, daily]);
+
+    await db.query("INSERT INTO gateway_settings (name, value) VALUES ('retention_floor_days', $1)", [String(days + 30)]);
+    expect((await expire(1, 0)).rows).toEqual([]);
+    await db.query("UPDATE gateway_settings SET value = '0' WHERE name = 'retention_floor_days'");
+    expect((await expire(days, 0)).rows).toEqual([{ rollup: 'usage_rollup_hourly', rows: expect.any(Number) }]);
+    expect((await sums(db, 'usage_rollup_hourly'))!.requests).toBeNull();
+    expect((await sums(db, 'usage_rollup_daily'))!.requests).toBe(40);
+    // A month's spend is the daily rollup's (and the rows'): unchanged with its hours gone.
+    expect(await new SpendReader(db).spend(month)).toEqual(before);
+    expect((await expire(days, days)).rows).toEqual([{ rollup: 'usage_rollup_daily', rows: expect.any(Number) }]);
+    expect((await sums(db, 'usage_rollup_daily'))!.requests).toBeNull();
+    await expect(expire(-1, 0)).rejects.toThrow(/retention days/);
+  });
 });
 
 it('cuts a range into the ledger minutes, rollup hours and rollup days it spans', () => {

@@ -1,3 +1,4 @@
+import { RETENTION_FLOOR } from '../kit/db/partitions.js';
 import type { Where } from './grouped.js';
 
 /**
@@ -151,3 +152,32 @@ export function rollupSource(range: { from: string; to: string }, equals: Where)
   });
   return { table: `(${selects.join(' UNION ALL ')}) AS rolled (occurred_at)`, params };
 }
+
+/**
+ * Metering migration 10: the rollups expire, each after its own retention (the hourly one, as large as the ledger
+ * where traffic is sparse, sooner than the daily one that spend reports over years read). A bucket goes once all of
+ * it is older than the retention, never younger than the owner's floor; rows are deleted by bucket (the rollups' key
+ * leads with it), as the rollups are not partitioned. SECURITY DEFINER, granted to metering, numbers only.
+ */
+export const ROLLUP_EXPIRY = `
+  CREATE FUNCTION metering_expire_rollups(hourly_days int, daily_days int) RETURNS TABLE (rollup text, rows bigint)
+    LANGUAGE plpgsql SECURITY DEFINER AS $$
+  DECLARE
+    n bigint;
+  BEGIN
+    IF hourly_days < 0 OR daily_days < 0 THEN RAISE EXCEPTION 'retention days must be 0 (keep) or more'; END IF;
+    IF hourly_days > 0 THEN
+      DELETE FROM usage_rollup_hourly WHERE bucket + interval '1 hour' <= now() - make_interval(days => greatest(hourly_days, ${RETENTION_FLOOR}));
+      GET DIAGNOSTICS n = ROW_COUNT;
+      IF n > 0 THEN rollup := 'usage_rollup_hourly'; rows := n; RETURN NEXT; END IF;
+    END IF;
+    IF daily_days > 0 THEN
+      DELETE FROM usage_rollup_daily WHERE bucket + interval '1 day' <= now() - make_interval(days => greatest(daily_days, ${RETENTION_FLOOR}));
+      GET DIAGNOSTICS n = ROW_COUNT;
+      IF n > 0 THEN rollup := 'usage_rollup_daily'; rows := n; RETURN NEXT; END IF;
+    END IF;
+  END $$;
+  REVOKE ALL ON FUNCTION metering_expire_rollups(int, int) FROM PUBLIC;
+  DO $$ BEGIN
+    EXECUTE format('ALTER FUNCTION metering_expire_rollups(int, int) SET search_path = %I, pg_temp', current_schema());
+  END $$;`;

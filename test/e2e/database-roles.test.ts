@@ -61,6 +61,10 @@ const OWNERS: Record<string, string[]> = {
   tool_call_records: ['metering'],
   audit_events: ['audit_maintainer', 'audit_writer'],
   audit_archives: ['audit_maintainer', 'audit_writer'],
+  audit_content: ['audit_maintainer', 'audit_writer'],
+  audit_content_held: ['audit_maintainer', 'audit_writer'],
+  retention_settings: ['audit_maintainer', 'audit_writer'],
+  legal_holds: ['audit_maintainer', 'audit_writer'],
   dead_letters: ['audit_writer', 'metering'],
   dead_letter_tries: ['audit_writer', 'metering'],
   gateway_migrations: ['audit_maintainer', 'audit_writer', 'caching', 'governance', 'metering', 'routing'],
@@ -203,6 +207,11 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     await owner.query("SELECT metering_add_partition('usage_records', '2024-01-01'), audit_add_partition('audit_events', '2024-01-01')");
     expect((await roles.metering!.query('SELECT * FROM metering_maintain_partitions(3, 1)')).rows).toEqual([]);
     expect((await roles.audit_maintainer!.query('SELECT * FROM audit_maintain_partitions(1)')).rows).toEqual([]);
+    // Nor do the rollups lose a day below it: their one function deletes by the floor too.
+    expect((await roles.metering!.query('SELECT * FROM metering_expire_rollups(1, 1)')).rows).toEqual([]);
+    expect((await roles.metering!.query('SELECT sum(requests)::int AS n FROM usage_rollup_hourly')).rows[0].n).toBeGreaterThan(0);
+    await expect(roles.metering!.query('DELETE FROM usage_rollup_hourly')).rejects.toThrow(denied);
+    await expect(roles.audit_maintainer!.query('SELECT * FROM metering_expire_rollups(1, 1)')).rejects.toThrow(denied);
     const left = await owner.query("SELECT count(*)::int AS n FROM pg_class WHERE relname IN ('usage_records_p202401', 'audit_events_p202401')");
     expect(left.rows[0].n).toBe(2);
     // The audit log's months: the maintainer keeps them through its one function; no role drops, detaches or reads one.
@@ -211,6 +220,24 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     await expect(roles.audit_maintainer!.query("SELECT audit_add_partition('audit_events', '2020-01-01')")).rejects.toThrow(denied);
     await expect(roles.audit_maintainer!.query('DELETE FROM audit_events')).rejects.toThrow(/append-only/);
     await expect(roles.audit_maintainer!.query("UPDATE gateway_settings SET value = '0'")).rejects.toThrow(denied);
+    // Content kept beside the chain: no role deletes it, only the maintainer's function expires it, never below the
+    // floor, even where the owner filed it under a month of expiry long past.
+    await owner.query(`CREATE TABLE audit_content_e202401 (LIKE audit_content);
+      ALTER TABLE audit_content ATTACH PARTITION audit_content_e202401 FOR VALUES FROM ('2024-01-01') TO ('2024-02-01');
+      INSERT INTO audit_content VALUES (gen_random_uuid(), '2024-01-01', now(), 'team-1', '', 'toolArguments', '{}')`);
+    expect((await roles.audit_maintainer!.query('SELECT * FROM audit_expire_content()')).rows).toEqual([]);
+    expect((await owner.query('SELECT count(*)::int AS n FROM audit_content_e202401')).rows[0].n).toBe(1);
+    for (const role of ['audit_writer', 'audit_maintainer']) {
+      await expect(roles[role]!.query('DELETE FROM audit_content'), role).rejects.toThrow(denied);
+      await expect(roles[role]!.query("UPDATE audit_content SET expires_on = '2024-01-01'"), role).rejects.toThrow(denied);
+      await expect(roles[role]!.query('DROP TABLE audit_content_e202401'), role).rejects.toThrow(/must be owner/);
+    }
+    await expect(roles.audit_writer!.query('SELECT * FROM audit_expire_content()')).rejects.toThrow(denied);
+    await expect(roles.audit_writer!.query('DELETE FROM legal_holds')).rejects.toThrow(denied);
+    await expect(roles.audit_writer!.query("INSERT INTO retention_settings VALUES ('team', 'team-1', 'toolArguments', 1)")).rejects.toThrow(denied);
+    await expect(roles.audit_maintainer!.query("SELECT audit_keep_content(1, '{}', '{}', '{}')")).rejects.toThrow(denied);
+    for (const role of ['governance', 'routing', 'caching', 'metering'])
+      await expect(roles[role]!.query('SELECT * FROM audit_content'), role).rejects.toThrow(denied);
     await expect(roles.audit_writer!.query('DELETE FROM audit_events')).rejects.toThrow(denied);
     await expect(roles.audit_writer!.query('DROP TABLE audit_events_p202401')).rejects.toThrow(/must be owner/);
     await expect(roles.audit_writer!.query(`SELECT * FROM audit_events_p${month}`)).rejects.toThrow(denied);

@@ -23,16 +23,16 @@ const CALLERS: Record<string, string | undefined> = { ...ROLE_TOKENS, scoped: SC
 /** An admin limited to the team acme-team, for the budget rule (not a caller of the matrix). */
 const TEAM_SCOPED = testToken('acme-team-admin');
 
-type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'audit';
+type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'manage_retention' | 'audit';
 /** What each role may do: the table in docs/governance.md, written out here rather than read from the code under test. */
 const GRANTS: Record<Role, Permission[]> = {
-  owner: ['read', 'write', 'manage_customers', 'manage_routing', 'audit'],
-  admin: ['read', 'write', 'manage_routing'],
+  owner: ['read', 'write', 'manage_customers', 'manage_routing', 'manage_retention', 'audit'],
+  admin: ['read', 'write', 'manage_routing', 'manage_retention'],
   viewer: ['read'],
   auditor: ['audit'],
 };
 /** What a token limited to a customer or team may never do, whatever its role. */
-const UNSCOPED_ONLY: Permission[] = ['manage_customers', 'manage_routing'];
+const UNSCOPED_ONLY: Permission[] = ['manage_customers', 'manage_routing', 'manage_retention'];
 
 /** The parts of a call the route's path does not fix: its path parameters, query and body. */
 interface Call {
@@ -139,6 +139,23 @@ const EXPECTED: Record<string, Expectation> = {
   'GET /admin/audit/head': { needs: 'audit' },
   'POST /admin/audit/hash': { needs: 'audit', call: async () => ({ body: { value: 'x' } }) },
   'POST /admin/audit/verify': { needs: 'audit' },
+  'GET /admin/retention': { needs: 'audit' },
+  'PUT /admin/retention/:scope/:id': {
+    needs: 'manage_retention',
+    call: async () => ({ params: { scope: 'teams', id: await team() }, body: { toolArguments: 30 } }),
+  },
+  'PUT /admin/legal-holds/:scope/:id': {
+    needs: 'manage_retention',
+    call: async () => ({ params: { scope: 'teams', id: await team() }, body: { reason: 'case 7' } }),
+  },
+  'DELETE /admin/legal-holds/:scope/:id': {
+    needs: 'manage_retention',
+    call: async () => {
+      const id = await team();
+      await owner('PUT', `/admin/legal-holds/teams/${id}`, { reason: 'case 7' });
+      return { params: { scope: 'teams', id } };
+    },
+  },
   'GET /admin/spend': { needs: 'read' },
   'GET /admin/tool-calls': { needs: 'read' },
   'GET /admin/usage/export': { needs: 'read' },

@@ -99,6 +99,47 @@ export interface VerifyResponse {
   json: string;
 }
 
+export interface RetentionRequest {
+}
+
+/** A team or customer. */
+export interface Tenant {
+  /** "team" or "customer". */
+  scope: string;
+  id: string;
+}
+
+export interface ClassRetention {
+  /** A content class: "toolArguments". */
+  dataClass: string;
+  /** Days kept (0: kept forever); absent: the class's default (audit.retention.classes) applies again. */
+  days?: number | undefined;
+}
+
+export interface SetRetentionRequest {
+  tenant: Tenant | undefined;
+  classes: ClassRetention[];
+}
+
+export interface SetLegalHoldRequest {
+  tenant:
+    | Tenant
+    | undefined;
+  /** Placed (with its reason) or lifted. */
+  held: boolean;
+  reason: string;
+  /** Who placed it, as the admin API names the caller. */
+  placedBy: string;
+}
+
+export interface RetentionState {
+  /**
+   * As JSON: {"defaults": {class: days}, "tenants": [{"scope", "id", "retention": {class: days}, "hold": {"reason",
+   * "placed_by", "placed_at"} | null}]}, tenants with a setting or a hold only.
+   */
+  json: string;
+}
+
 function createBaseAuditQuery(): AuditQuery {
   return {
     from: "",
@@ -1195,6 +1236,511 @@ export const VerifyResponse: MessageFns<VerifyResponse> = {
   },
 };
 
+function createBaseRetentionRequest(): RetentionRequest {
+  return {};
+}
+
+export const RetentionRequest: MessageFns<RetentionRequest> = {
+  encode(_: RetentionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetentionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetentionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RetentionRequest {
+    return {};
+  },
+
+  toJSON(_: RetentionRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RetentionRequest>, I>>(base?: I): RetentionRequest {
+    return RetentionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RetentionRequest>, I>>(_: I): RetentionRequest {
+    const message = createBaseRetentionRequest();
+    return message;
+  },
+};
+
+function createBaseTenant(): Tenant {
+  return { scope: "", id: "" };
+}
+
+export const Tenant: MessageFns<Tenant> = {
+  encode(message: Tenant, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scope !== "") {
+      writer.uint32(10).string(message.scope);
+    }
+    if (message.id !== "") {
+      writer.uint32(18).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Tenant {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTenant();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scope = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Tenant {
+    return {
+      scope: isSet(object.scope) ? globalThis.String(object.scope) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+    };
+  },
+
+  toJSON(message: Tenant): unknown {
+    const obj: any = {};
+    if (message.scope !== "") {
+      obj.scope = message.scope;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Tenant>, I>>(base?: I): Tenant {
+    return Tenant.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Tenant>, I>>(object: I): Tenant {
+    const message = createBaseTenant();
+    message.scope = object.scope ?? "";
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseClassRetention(): ClassRetention {
+  return { dataClass: "", days: undefined };
+}
+
+export const ClassRetention: MessageFns<ClassRetention> = {
+  encode(message: ClassRetention, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dataClass !== "") {
+      writer.uint32(10).string(message.dataClass);
+    }
+    if (message.days !== undefined) {
+      writer.uint32(16).int32(message.days);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClassRetention {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClassRetention();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.dataClass = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.days = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClassRetention {
+    return {
+      dataClass: isSet(object.dataClass)
+        ? globalThis.String(object.dataClass)
+        : isSet(object.data_class)
+        ? globalThis.String(object.data_class)
+        : "",
+      days: isSet(object.days) ? globalThis.Number(object.days) : undefined,
+    };
+  },
+
+  toJSON(message: ClassRetention): unknown {
+    const obj: any = {};
+    if (message.dataClass !== "") {
+      obj.dataClass = message.dataClass;
+    }
+    if (message.days !== undefined) {
+      obj.days = Math.round(message.days);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClassRetention>, I>>(base?: I): ClassRetention {
+    return ClassRetention.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClassRetention>, I>>(object: I): ClassRetention {
+    const message = createBaseClassRetention();
+    message.dataClass = object.dataClass ?? "";
+    message.days = object.days ?? undefined;
+    return message;
+  },
+};
+
+function createBaseSetRetentionRequest(): SetRetentionRequest {
+  return { tenant: undefined, classes: [] };
+}
+
+export const SetRetentionRequest: MessageFns<SetRetentionRequest> = {
+  encode(message: SetRetentionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== undefined) {
+      Tenant.encode(message.tenant, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.classes) {
+      ClassRetention.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetRetentionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetRetentionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = Tenant.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.classes.push(ClassRetention.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetRetentionRequest {
+    return {
+      tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined,
+      classes: globalThis.Array.isArray(object?.classes)
+        ? object.classes.map((e: any) => ClassRetention.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SetRetentionRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== undefined) {
+      obj.tenant = Tenant.toJSON(message.tenant);
+    }
+    if (message.classes?.length) {
+      obj.classes = message.classes.map((e) => ClassRetention.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetRetentionRequest>, I>>(base?: I): SetRetentionRequest {
+    return SetRetentionRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetRetentionRequest>, I>>(object: I): SetRetentionRequest {
+    const message = createBaseSetRetentionRequest();
+    message.tenant = (object.tenant !== undefined && object.tenant !== null)
+      ? Tenant.fromPartial(object.tenant)
+      : undefined;
+    message.classes = object.classes?.map((e) => ClassRetention.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSetLegalHoldRequest(): SetLegalHoldRequest {
+  return { tenant: undefined, held: false, reason: "", placedBy: "" };
+}
+
+export const SetLegalHoldRequest: MessageFns<SetLegalHoldRequest> = {
+  encode(message: SetLegalHoldRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== undefined) {
+      Tenant.encode(message.tenant, writer.uint32(10).fork()).join();
+    }
+    if (message.held !== false) {
+      writer.uint32(16).bool(message.held);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.placedBy !== "") {
+      writer.uint32(34).string(message.placedBy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetLegalHoldRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetLegalHoldRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = Tenant.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.held = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.placedBy = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetLegalHoldRequest {
+    return {
+      tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined,
+      held: isSet(object.held) ? globalThis.Boolean(object.held) : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      placedBy: isSet(object.placedBy)
+        ? globalThis.String(object.placedBy)
+        : isSet(object.placed_by)
+        ? globalThis.String(object.placed_by)
+        : "",
+    };
+  },
+
+  toJSON(message: SetLegalHoldRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== undefined) {
+      obj.tenant = Tenant.toJSON(message.tenant);
+    }
+    if (message.held !== false) {
+      obj.held = message.held;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.placedBy !== "") {
+      obj.placedBy = message.placedBy;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetLegalHoldRequest>, I>>(base?: I): SetLegalHoldRequest {
+    return SetLegalHoldRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetLegalHoldRequest>, I>>(object: I): SetLegalHoldRequest {
+    const message = createBaseSetLegalHoldRequest();
+    message.tenant = (object.tenant !== undefined && object.tenant !== null)
+      ? Tenant.fromPartial(object.tenant)
+      : undefined;
+    message.held = object.held ?? false;
+    message.reason = object.reason ?? "";
+    message.placedBy = object.placedBy ?? "";
+    return message;
+  },
+};
+
+function createBaseRetentionState(): RetentionState {
+  return { json: "" };
+}
+
+export const RetentionState: MessageFns<RetentionState> = {
+  encode(message: RetentionState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.json !== "") {
+      writer.uint32(10).string(message.json);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetentionState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetentionState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.json = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetentionState {
+    return { json: isSet(object.json) ? globalThis.String(object.json) : "" };
+  },
+
+  toJSON(message: RetentionState): unknown {
+    const obj: any = {};
+    if (message.json !== "") {
+      obj.json = message.json;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RetentionState>, I>>(base?: I): RetentionState {
+    return RetentionState.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RetentionState>, I>>(object: I): RetentionState {
+    const message = createBaseRetentionState();
+    message.json = object.json ?? "";
+    return message;
+  },
+};
+
 /** Reads the audit log. Governance serves it to auditors through the admin API. */
 export type AuditService = typeof AuditService;
 export const AuditService = {
@@ -1251,6 +1797,36 @@ export const AuditService = {
     responseSerialize: (value: VerifyResponse): Buffer => Buffer.from(VerifyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): VerifyResponse => VerifyResponse.decode(value),
   },
+  /** Retention of content per team and customer, and legal holds (docs/retention.md). */
+  retention: {
+    path: "/gateway.v1.Audit/Retention" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RetentionRequest): Buffer => Buffer.from(RetentionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RetentionRequest => RetentionRequest.decode(value),
+    responseSerialize: (value: RetentionState): Buffer => Buffer.from(RetentionState.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RetentionState => RetentionState.decode(value),
+  },
+  /** Sets a team's or customer's retention of each class named; the state after. */
+  setRetention: {
+    path: "/gateway.v1.Audit/SetRetention" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetRetentionRequest): Buffer => Buffer.from(SetRetentionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetRetentionRequest => SetRetentionRequest.decode(value),
+    responseSerialize: (value: RetentionState): Buffer => Buffer.from(RetentionState.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RetentionState => RetentionState.decode(value),
+  },
+  /** Places or lifts a legal hold on a team or customer; the state after. */
+  setLegalHold: {
+    path: "/gateway.v1.Audit/SetLegalHold" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetLegalHoldRequest): Buffer => Buffer.from(SetLegalHoldRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetLegalHoldRequest => SetLegalHoldRequest.decode(value),
+    responseSerialize: (value: RetentionState): Buffer => Buffer.from(RetentionState.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RetentionState => RetentionState.decode(value),
+  },
 } as const;
 
 export interface AuditServer extends UntypedServiceImplementation {
@@ -1267,6 +1843,12 @@ export interface AuditServer extends UntypedServiceImplementation {
   hashValue: handleUnaryCall<HashValueRequest, HashValueResponse>;
   /** Walks the whole log, as `gateway audit verify` does, against the checkpoints kept outside the database. */
   verify: handleUnaryCall<VerifyRequest, VerifyResponse>;
+  /** Retention of content per team and customer, and legal holds (docs/retention.md). */
+  retention: handleUnaryCall<RetentionRequest, RetentionState>;
+  /** Sets a team's or customer's retention of each class named; the state after. */
+  setRetention: handleUnaryCall<SetRetentionRequest, RetentionState>;
+  /** Places or lifts a legal hold on a team or customer; the state after. */
+  setLegalHold: handleUnaryCall<SetLegalHoldRequest, RetentionState>;
 }
 
 export interface AuditClient extends Client {
@@ -1333,6 +1915,54 @@ export interface AuditClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: VerifyResponse) => void,
+  ): ClientUnaryCall;
+  /** Retention of content per team and customer, and legal holds (docs/retention.md). */
+  retention(
+    request: RetentionRequest,
+    callback: (error: ServiceError | null, response: RetentionState) => void,
+  ): ClientUnaryCall;
+  retention(
+    request: RetentionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RetentionState) => void,
+  ): ClientUnaryCall;
+  retention(
+    request: RetentionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RetentionState) => void,
+  ): ClientUnaryCall;
+  /** Sets a team's or customer's retention of each class named; the state after. */
+  setRetention(
+    request: SetRetentionRequest,
+    callback: (error: ServiceError | null, response: RetentionState) => void,
+  ): ClientUnaryCall;
+  setRetention(
+    request: SetRetentionRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RetentionState) => void,
+  ): ClientUnaryCall;
+  setRetention(
+    request: SetRetentionRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RetentionState) => void,
+  ): ClientUnaryCall;
+  /** Places or lifts a legal hold on a team or customer; the state after. */
+  setLegalHold(
+    request: SetLegalHoldRequest,
+    callback: (error: ServiceError | null, response: RetentionState) => void,
+  ): ClientUnaryCall;
+  setLegalHold(
+    request: SetLegalHoldRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RetentionState) => void,
+  ): ClientUnaryCall;
+  setLegalHold(
+    request: SetLegalHoldRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RetentionState) => void,
   ): ClientUnaryCall;
 }
 

@@ -31,6 +31,8 @@ export const protobufFileName = "gateway/v1/events.proto";
  *                      for an archive file (recorded in the chain itself)
  *   audit.chain_keyed  from this row on, the chain is keyed (HMAC) with a new key
  *   audit.checkpoint   the chain's head, signed, kept outside the database
+ *   audit.content_expired  content past its retention left the content table
+ *                      (recorded in the chain itself)
  *   code.executed      a program run in code mode: its text, tool calls and result
  */
 export interface Event {
@@ -67,6 +69,7 @@ export interface Event {
     | { $case: "chainKeyed"; chainKeyed: AuditChainKeyed }
     | { $case: "checkpoint"; checkpoint: AuditCheckpoint }
     | { $case: "codeRun"; codeRun: CodeRun }
+    | { $case: "contentExpired"; contentExpired: ContentExpired }
     | undefined;
 }
 
@@ -91,6 +94,26 @@ export interface AuditArchived {
   fileSha256: string;
   /** Months of the log dropped whole with these rows (audit_events_pYYYYMM). */
   droppedPartitions: string[];
+}
+
+/**
+ * Content (tool arguments and results, programs) past its retention removed from the audit log's content table
+ * (type audit.content_expired); the rows that referenced it keep its SHA-256 and verify as before.
+ */
+export interface ContentExpired {
+  expiries: ContentExpiry[];
+}
+
+/** One class of one team and customer's content, of one month of expiry. */
+export interface ContentExpiry {
+  /** audit_content_eYYYYMM (the month its retention ended), or audit_content_held (set aside under a lifted hold). */
+  partition: string;
+  dataClass: string;
+  teamId: string;
+  customerId: string;
+  rows: number;
+  /** Set aside, not removed: the team or customer is under a legal hold. */
+  held: boolean;
 }
 
 /** From this row on, every row's hash is an HMAC with the key of this id (type audit.chain_keyed). */
@@ -243,6 +266,9 @@ export const Event: MessageFns<Event> = {
         break;
       case "codeRun":
         CodeRun.encode(message.payload.codeRun, writer.uint32(226).fork()).join();
+        break;
+      case "contentExpired":
+        ContentExpired.encode(message.payload.contentExpired, writer.uint32(234).fork()).join();
         break;
     }
     return writer;
@@ -413,6 +439,17 @@ export const Event: MessageFns<Event> = {
             message.payload = { $case: "codeRun", codeRun: CodeRun.decode(reader, reader.uint32()) };
             continue;
           }
+          case 29: {
+            if (tag !== 234) {
+              break;
+            }
+
+            message.payload = {
+              $case: "contentExpired",
+              contentExpired: ContentExpired.decode(reader, reader.uint32()),
+            };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -479,6 +516,10 @@ export const Event: MessageFns<Event> = {
         ? { $case: "codeRun", codeRun: CodeRun.fromJSON(object.codeRun) }
         : isSet(object.code_run)
         ? { $case: "codeRun", codeRun: CodeRun.fromJSON(object.code_run) }
+        : isSet(object.contentExpired)
+        ? { $case: "contentExpired", contentExpired: ContentExpired.fromJSON(object.contentExpired) }
+        : isSet(object.content_expired)
+        ? { $case: "contentExpired", contentExpired: ContentExpired.fromJSON(object.content_expired) }
         : undefined,
     };
   },
@@ -533,6 +574,8 @@ export const Event: MessageFns<Event> = {
       obj.checkpoint = AuditCheckpoint.toJSON(message.payload.checkpoint);
     } else if (message.payload?.$case === "codeRun") {
       obj.codeRun = CodeRun.toJSON(message.payload.codeRun);
+    } else if (message.payload?.$case === "contentExpired") {
+      obj.contentExpired = ContentExpired.toJSON(message.payload.contentExpired);
     }
     return obj;
   },
@@ -604,6 +647,15 @@ export const Event: MessageFns<Event> = {
       case "codeRun": {
         if (object.payload?.codeRun !== undefined && object.payload?.codeRun !== null) {
           message.payload = { $case: "codeRun", codeRun: CodeRun.fromPartial(object.payload.codeRun) };
+        }
+        break;
+      }
+      case "contentExpired": {
+        if (object.payload?.contentExpired !== undefined && object.payload?.contentExpired !== null) {
+          message.payload = {
+            $case: "contentExpired",
+            contentExpired: ContentExpired.fromPartial(object.payload.contentExpired),
+          };
         }
         break;
       }
@@ -840,6 +892,238 @@ export const AuditArchived: MessageFns<AuditArchived> = {
     message.file = object.file ?? "";
     message.fileSha256 = object.fileSha256 ?? "";
     message.droppedPartitions = object.droppedPartitions?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseContentExpired(): ContentExpired {
+  return { expiries: [] };
+}
+
+export const ContentExpired: MessageFns<ContentExpired> = {
+  encode(message: ContentExpired, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.expiries) {
+      ContentExpiry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContentExpired {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContentExpired();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expiries.push(ContentExpiry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContentExpired {
+    return {
+      expiries: globalThis.Array.isArray(object?.expiries)
+        ? object.expiries.map((e: any) => ContentExpiry.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ContentExpired): unknown {
+    const obj: any = {};
+    if (message.expiries?.length) {
+      obj.expiries = message.expiries.map((e) => ContentExpiry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContentExpired>, I>>(base?: I): ContentExpired {
+    return ContentExpired.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContentExpired>, I>>(object: I): ContentExpired {
+    const message = createBaseContentExpired();
+    message.expiries = object.expiries?.map((e) => ContentExpiry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseContentExpiry(): ContentExpiry {
+  return { partition: "", dataClass: "", teamId: "", customerId: "", rows: 0, held: false };
+}
+
+export const ContentExpiry: MessageFns<ContentExpiry> = {
+  encode(message: ContentExpiry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.partition !== "") {
+      writer.uint32(10).string(message.partition);
+    }
+    if (message.dataClass !== "") {
+      writer.uint32(18).string(message.dataClass);
+    }
+    if (message.teamId !== "") {
+      writer.uint32(26).string(message.teamId);
+    }
+    if (message.customerId !== "") {
+      writer.uint32(34).string(message.customerId);
+    }
+    if (message.rows !== 0) {
+      writer.uint32(40).int64(message.rows);
+    }
+    if (message.held !== false) {
+      writer.uint32(48).bool(message.held);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContentExpiry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContentExpiry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.partition = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dataClass = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.teamId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.customerId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.rows = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.held = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContentExpiry {
+    return {
+      partition: isSet(object.partition) ? globalThis.String(object.partition) : "",
+      dataClass: isSet(object.dataClass)
+        ? globalThis.String(object.dataClass)
+        : isSet(object.data_class)
+        ? globalThis.String(object.data_class)
+        : "",
+      teamId: isSet(object.teamId)
+        ? globalThis.String(object.teamId)
+        : isSet(object.team_id)
+        ? globalThis.String(object.team_id)
+        : "",
+      customerId: isSet(object.customerId)
+        ? globalThis.String(object.customerId)
+        : isSet(object.customer_id)
+        ? globalThis.String(object.customer_id)
+        : "",
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+      held: isSet(object.held) ? globalThis.Boolean(object.held) : false,
+    };
+  },
+
+  toJSON(message: ContentExpiry): unknown {
+    const obj: any = {};
+    if (message.partition !== "") {
+      obj.partition = message.partition;
+    }
+    if (message.dataClass !== "") {
+      obj.dataClass = message.dataClass;
+    }
+    if (message.teamId !== "") {
+      obj.teamId = message.teamId;
+    }
+    if (message.customerId !== "") {
+      obj.customerId = message.customerId;
+    }
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    if (message.held !== false) {
+      obj.held = message.held;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContentExpiry>, I>>(base?: I): ContentExpiry {
+    return ContentExpiry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContentExpiry>, I>>(object: I): ContentExpiry {
+    const message = createBaseContentExpiry();
+    message.partition = object.partition ?? "";
+    message.dataClass = object.dataClass ?? "";
+    message.teamId = object.teamId ?? "";
+    message.customerId = object.customerId ?? "";
+    message.rows = object.rows ?? 0;
+    message.held = object.held ?? false;
     return message;
   },
 };
