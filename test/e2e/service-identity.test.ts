@@ -53,8 +53,18 @@ const ALLOWED: Record<Callee, Record<string, string[]>> = {
     files: ['ingress'],
     batches: ['ingress'],
     batchWork: ['ingress'],
+    passthroughProvider: ['ingress'],
   },
-  audit: { query: ['governance'], export: ['governance'], head: ['governance'], hashValue: ['governance'], verify: ['governance'] },
+  audit: {
+    query: ['governance'],
+    export: ['governance'],
+    head: ['governance'],
+    hashValue: ['governance'],
+    verify: ['governance'],
+    retention: ['governance'],
+    setRetention: ['governance'],
+    setLegalHold: ['governance'],
+  },
   metering: { spend: ['governance'], exportUsage: ['governance'], toolCalls: ['governance'] },
 };
 
