@@ -196,7 +196,7 @@ export async function runAgent(deps: PipelineDeps, inbound: InboundRequest, run:
         replay: undefined,
         keepAnswer: stream,
         cache: undefined,
-        upload: undefined,
+        uploads: [],
       });
       usage = addUsage(usage, result.usage);
       served = result.served;
@@ -338,7 +338,7 @@ async function answer(deps: PipelineDeps, inbound: InboundRequest, run: AgentRun
     replay,
     keepAnswer: false,
     cache: undefined,
-    upload: undefined,
+    uploads: [],
   })) {
     if (chunk.kind?.$case === 'data') await sse.data(chunk.kind.data);
   }

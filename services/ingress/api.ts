@@ -55,7 +55,7 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     // The gateway runs the tool loop only when some offered tool may run on its own; answers of such loops are not cached.
     if (tools && tools.auto.size > 0) return runAgent(deps, inbound, { request, reply, offer: tools, hints, model, settings: deps.agent });
     const body = tools ? Buffer.from(JSON.stringify(tools.body)) : (request.rawBody ?? Buffer.from(JSON.stringify(raw)));
-    const call = { context: inbound.context, endpoint, body, hints, replay: undefined, keepAnswer: false, cache, upload: undefined };
+    const call = { context: inbound.context, endpoint, body, hints, replay: undefined, keepAnswer: false, cache, uploads: [] };
     if (stream) return streamed(deps, inbound, request, reply, call, model);
     return whole(deps, inbound, reply, call, model);
   };

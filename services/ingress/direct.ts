@@ -6,20 +6,22 @@ import { hintsOf, whole } from './api.js';
 import { InboundRequest, type PipelineDeps } from './pipeline.js';
 
 /** The units an endpoint billed by unit may bill at most, from its checked body; reserved against budgets at their price. */
-const BILLED: Record<string, (body: Record<string, unknown>, upload: Upload | undefined) => BilledUnits> = {
+const BILLED: Record<string, (body: Record<string, unknown>, uploads: Upload[]) => BilledUnits> = {
   'images.generations': (body) => billedImages(body),
+  'images.edits': (body) => billedImages(body),
+  'images.variations': (body) => billedImages(body),
   rerank: (body) => ({ unit: 'search_unit', quantity: searchUnitsOf(body.documents), variant: '' }),
   'audio.speech': (body) => billedSpeech(body.input),
-  'audio.transcriptions': (_, upload) => billedUpload(upload?.data ?? new Uint8Array()),
-  'audio.translations': (_, upload) => billedUpload(upload?.data ?? new Uint8Array()),
+  'audio.transcriptions': (_, uploads) => billedUpload(uploads[0]?.data ?? new Uint8Array()),
+  'audio.translations': (_, uploads) => billedUpload(uploads[0]?.data ?? new Uint8Array()),
 };
 
-/** A request's checked fields and uploaded file, for an endpoint whose body is not JSON (a multipart form). */
-export type ReadForm = (request: FastifyRequest) => Promise<{ body: Record<string, unknown> & { model: string }; upload: Upload }>;
+/** A request's checked fields and uploaded files, for an endpoint whose body is not JSON (a multipart form). */
+export type ReadForm = (request: FastifyRequest) => Promise<{ body: Record<string, unknown> & { model: string }; uploads: Upload[] }>;
 
 /**
  * An endpoint answered by one call: free at the providers (Anthropic's count_tokens, OpenAI's moderations) or billed
- * by unit (images, rerank, audio); its body JSON, or a multipart form read by `readForm` (audio uploads). Admitted
+ * by unit (images, rerank, audio); its body JSON, or a multipart form read by `readForm` (audio and image uploads). Admitted
  * like any request (the key, the model allowed for it, its request limits), with no prompt or output reserved against
  * budgets, only the units it may bill; routing answers with those it did bill (none for the free ones, whose ledger
  * row costs nothing). Never streamed, never cached.
@@ -33,7 +35,7 @@ export function directEndpoint(deps: PipelineDeps, endpoint: string, readForm?: 
     const { model } = parsed;
     let call: CompletionRequest;
     try {
-      await inbound.admit(model, undefined, BILLED[endpoint]?.(parsed, form?.upload));
+      await inbound.admit(model, undefined, BILLED[endpoint]?.(parsed, form?.uploads ?? []));
       const body = form ? Buffer.from(JSON.stringify(form.body)) : (request.rawBody ?? Buffer.from(JSON.stringify(request.body)));
       call = {
         context: inbound.context,
@@ -43,7 +45,7 @@ export function directEndpoint(deps: PipelineDeps, endpoint: string, readForm?: 
         replay: undefined,
         keepAnswer: false,
         cache: undefined,
-        upload: form?.upload,
+        uploads: form?.uploads ?? [],
       };
     } catch (err) {
       throw inbound.fail(err, model, false);

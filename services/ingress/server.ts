@@ -5,7 +5,7 @@ import { createHttpServer } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
 import { traceHttpServer } from '../kit/tracing-http.js';
 import { modelEndpoint } from './api.js';
-import { registerAudioUploads } from './audio.js';
+import { registerUploads } from './uploads.js';
 import { directEndpoint } from './direct.js';
 import type { IngressConfig } from './config.js';
 import { registerMcpRoutes } from './mcp.js';
@@ -77,7 +77,7 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
   }
   // Cohere's SDK (CohereClientV2.rerank) sends its rerank to /v2/rerank.
   app.post('/v2/rerank', { config: { family: 'openai', endpoint: 'rerank' }, schema: { body: schemas.rerank } }, directEndpoint(deps, 'rerank'));
-  registerAudioUploads(app, config, deps, schemas);
+  registerUploads(app, config, deps, schemas);
   registerMcpRoutes(app, deps);
   return app;
 }

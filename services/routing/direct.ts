@@ -18,7 +18,7 @@ export type DirectEndpoint = (
   body: Record<string, unknown>,
   hints: RoutingHints | undefined,
   signal: AbortSignal,
-  upload: Upload | undefined,
+  uploads: Upload[],
 ) => Promise<Routed<unknown> & { usage: Usage; raw?: RawAnswer }>;
 
 /**
@@ -75,13 +75,31 @@ const generate = passThrough(
   (p) => p.capabilities.images,
 );
 
+/** What images bill: each image made, at the quality and size the answer reports, else those asked for. */
+function imagesUsage(body: Record<string, unknown>, value: unknown): Usage {
+  const answer = value as { data: unknown[]; quality?: unknown; size?: unknown };
+  return { ...EMPTY_USAGE, billed: billedImages(body, { made: answer.data.length, quality: answer.quality, size: answer.size }) };
+}
+
 /** OpenAI's /v1/images/generations, billed per image made at its quality and size. */
 const images: DirectEndpoint = async (router, body, hints, signal) => {
   const routed = await generate(router, body, hints, signal);
-  const answer = routed.value as { data: unknown[]; quality?: unknown; size?: unknown };
-  const billed = billedImages(body, { made: answer.data.length, quality: answer.quality, size: answer.size });
-  return { ...routed, usage: { ...EMPTY_USAGE, billed } };
+  return { ...routed, usage: imagesUsage(body, routed.value) };
 };
+
+/** OpenAI's /v1/images/edits and /variations: the form's fields and its images (and mask), billed as generations. */
+function imageUploads(api: 'edits' | 'variations'): DirectEndpoint {
+  return async (router, body, hints, signal, uploads) => {
+    const send = passThrough(
+      api === 'edits' ? 'image edit' : 'image variation',
+      `/v1/images/${api}`,
+      (p) => p.imageUpload && ((call) => p.imageUpload!({ ...call, uploads, api })),
+      (p) => p.capabilities.images,
+    );
+    const routed = await send(router, body, hints, signal);
+    return { ...routed, usage: imagesUsage(body, routed.value) };
+  };
+}
 
 const ranks = passThrough(
   'rerank',
@@ -115,12 +133,12 @@ const speech: DirectEndpoint = async (router, body, hints, signal) => {
  * (JSON, or text, SRT, VTT as response_format asks), billed as transcriptionUsage reads it.
  */
 function transcribing(api: 'transcriptions' | 'translations'): DirectEndpoint {
-  return async (router, body, hints, signal, upload) => {
+  return async (router, body, hints, signal, [upload]) => {
     if (!upload) throw invalid(`An audio ${api.slice(0, -1)} needs the audio as the multipart field \`file\`.`, 'file');
     const transcribe = passThrough(
       api === 'transcriptions' ? 'transcription' : 'translation',
       `/v1/audio/${api}`,
-      (p) => p.transcribe && ((call) => p.transcribe!({ ...call, upload, api })),
+      (p) => p.transcribe && ((call) => p.transcribe!({ ...call, uploads: [upload], api })),
       (p) => p.capabilities.audio,
     );
     const routed = await transcribe(router, body, hints, signal);
@@ -161,6 +179,8 @@ export const DIRECT_ENDPOINTS: Record<string, DirectEndpoint> = {
   'messages.count_tokens': countTokens,
   moderations,
   'images.generations': images,
+  'images.edits': imageUploads('edits'),
+  'images.variations': imageUploads('variations'),
   rerank,
   'audio.speech': speech,
   'audio.transcriptions': transcribing('transcriptions'),

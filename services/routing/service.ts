@@ -161,7 +161,7 @@ export class Routing implements Api<typeof RoutingService> {
     const body = parseBody(request.body);
     const direct = DIRECT_ENDPOINTS[request.endpoint];
     if (direct) {
-      const routed = await direct(this.router, await guard.direct(request.endpoint, body), request.hints, signal, request.upload);
+      const routed = await direct(this.router, await guard.direct(request.endpoint, body), request.hints, signal, request.uploads);
       const { attempts, queuedMs, raw } = routed;
       const answer = raw ? { body: raw.bytes, contentType: raw.contentType } : { body: json(routed.value) };
       return { ...answer, usage: routed.usage, served: served(routed.deployment), attempts, queuedMs, answer: EMPTY, cache: undefined };

@@ -55,19 +55,18 @@ function durationOf(audio: Buffer): number {
   return wav ? audio.readUInt32LE(40) / audio.readUInt32LE(28) : audio.length / 16_000;
 }
 
-/** The form's fields as the fake records them (the file by name, type and size), and the file. */
-async function readForm(raw: Buffer, contentType: string): Promise<{ fields: Record<string, unknown>; file?: File }> {
+/** The form's fields as the fake records them (each file by name, type and size; `name[]` fields as lists), and its files. */
+export async function readForm(raw: Buffer, contentType: string): Promise<{ fields: Record<string, unknown>; files: { field: string; file: File }[] }> {
   const form = await new Response(raw, { headers: { 'content-type': contentType } }).formData();
   const fields: Record<string, unknown> = {};
-  let file: File | undefined;
+  const files: { field: string; file: File }[] = [];
   for (const [name, value] of form.entries()) {
-    if (typeof value !== 'string') {
-      file = value;
-      fields[name] = { filename: value.name, type: value.type, size: value.size };
-    } else if (name.endsWith('[]')) fields[name] = [...((fields[name] as string[] | undefined) ?? []), value];
-    else fields[name] = value;
+    if (typeof value !== 'string') files.push({ field: name, file: value });
+    const recorded = typeof value === 'string' ? value : { filename: value.name, type: value.type, size: value.size };
+    if (name.endsWith('[]')) fields[name] = [...((fields[name] as unknown[] | undefined) ?? []), recorded];
+    else fields[name] = recorded;
   }
-  return { fields, file };
+  return { fields, files };
 }
 
 async function transcription(api: 'transcriptions' | 'translations', fields: Record<string, unknown>, file: File | undefined): Promise<AudioAnswer> {
@@ -127,7 +126,8 @@ export async function audioCall(path: string, raw: Buffer, contentType: string):
     const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
     return { recorded: body, answer: speech(body) };
   }
-  const { fields, file } = await readForm(raw, contentType);
+  const { fields, files } = await readForm(raw, contentType);
+  const file = files.find((f) => f.field === 'file')?.file;
   return { recorded: fields, answer: await transcription(path === '/v1/audio/transcriptions' ? 'transcriptions' : 'translations', fields, file) };
 }
 

@@ -1,6 +1,7 @@
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from './openai.js';
+import { FAKE_PNG } from './openai-images.js';
 import { FAKE_REASONING_TOKENS } from './openai-usage.js';
 
 /** A prompt long enough for the prompt cache (1,024 tokens and more). */
@@ -175,5 +176,38 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
     expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
     expect((refused as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('size');
     await expect(client.images.generate({ model: 'dall-e-3', prompt: 'x', n: 2 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+  });
+  it('edits images and makes variations from the forms the SDK sends: one image or several, a mask, dall-e-2 only for variations', async () => {
+    const png = (name: string) => toFile(Buffer.from(FAKE_PNG, 'base64'), name, { type: 'image/png' });
+    const edited = await client.images.edit({
+      model: 'gpt-image-1',
+      prompt: 'add a hat',
+      image: [await png('a.png'), await png('b.png')],
+      mask: await png('m.png'),
+    });
+    expect(edited).toMatchObject({ quality: 'medium', size: '1024x1024' });
+    expect(edited.data?.[0]?.b64_json).toBe(FAKE_PNG);
+    expect(fake.requests.at(-1)).toMatchObject({
+      path: '/v1/images/edits',
+      body: {
+        model: 'gpt-image-1',
+        prompt: 'add a hat',
+        'image[]': [{ filename: 'a.png', type: 'image/png' }, { filename: 'b.png' }],
+        mask: { filename: 'm.png' },
+      },
+    });
+    const one = await client.images.edit({ model: 'dall-e-2', prompt: 'add a hat', image: await png('a.png'), n: 2, size: '256x256' });
+    expect(one.data?.map((image) => image.url?.startsWith('https://'))).toEqual([true, true]);
+    const twoForDallE = await client.images.edit({ model: 'dall-e-2', prompt: 'x', image: [await png('a.png'), await png('b.png')] }).catch((e: unknown) => e);
+    expect((twoForDallE as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('image');
+    const jpegMask = await client.images
+      .edit({ model: 'gpt-image-1', prompt: 'x', image: await png('a.png'), mask: await toFile(Buffer.from('x'), 'm.jpg', { type: 'image/jpeg' }) })
+      .catch((e: unknown) => e);
+    expect((jpegMask as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('mask');
+
+    const variations = await client.images.createVariation({ model: 'dall-e-2', image: await png('a.png'), n: 3, response_format: 'b64_json' });
+    expect(variations.data?.map((image) => image.b64_json)).toEqual([FAKE_PNG, FAKE_PNG, FAKE_PNG]);
+    const notDallE2 = await client.images.createVariation({ model: 'gpt-image-1', image: await png('a.png') }).catch((e: unknown) => e);
+    expect((notDallE2 as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('model');
   });
 });

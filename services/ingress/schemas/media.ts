@@ -31,6 +31,45 @@ export function imagesSchema(f: Fragments): Schema {
   };
 }
 
+const IMAGE_SIZE = { type: 'string', pattern: '^(auto|[0-9]{2,5}x[0-9]{2,5})$', description: 'auto or WIDTHxHEIGHT, e.g. 1024x1024' };
+
+/**
+ * The form fields of OpenAI's /v1/images/edits (https://platform.openai.com/docs/api-reference/images/createEdit), as
+ * uploads.ts reads them (numbers parsed); the images and the mask are checked there. No other field is taken: each
+ * would reach the provider as text. Streamed partial images (stream) are not served, as for generations.
+ */
+export function imageEditSchema(f: Fragments): Schema {
+  return {
+    type: 'object',
+    required: ['model', 'prompt'],
+    additionalProperties: false,
+    properties: {
+      model: f.model,
+      prompt: { type: 'string', minLength: 1, maxLength: 32_000 },
+      n: count(1, MAX_IMAGES),
+      size: IMAGE_SIZE,
+      quality: { enum: ['standard', 'low', 'medium', 'high', 'auto'] },
+      response_format: { enum: ['url', 'b64_json'] },
+      background: { enum: ['transparent', 'opaque', 'auto'] },
+      input_fidelity: { enum: ['high', 'low'] },
+      output_format: { enum: ['png', 'jpeg', 'webp'] },
+      output_compression: { type: 'integer', minimum: 0, maximum: 100 },
+      stream: { enum: ['false'], description: 'false: streamed image edits are not served by the gateway' },
+      user: f.name,
+    },
+  };
+}
+
+/** The form fields of OpenAI's /v1/images/variations (https://platform.openai.com/docs/api-reference/images/createVariation): dall-e-2's. */
+export function imageVariationSchema(f: Fragments): Schema {
+  return {
+    type: 'object',
+    required: ['model'],
+    additionalProperties: false,
+    properties: { model: f.model, n: count(1, MAX_IMAGES), size: IMAGE_SIZE, response_format: { enum: ['url', 'b64_json'] }, user: f.name },
+  };
+}
+
 /**
  * Reranking in Cohere's shape (https://docs.cohere.com/v2/reference/rerank), which vLLM's /rerank takes too: a
  * query and the documents to rank as strings, at most maxInputs of them.

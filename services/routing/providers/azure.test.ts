@@ -51,9 +51,9 @@ describe('Azure OpenAI adapter against the fake Azure OpenAI', () => {
     const spoken = await adapter.speech(call({ model: 'tts', input: 'hello', voice: 'alloy' }));
     expect(fake.requests.at(-1)).toMatchObject({ deployment: 'tts', operation: 'audio/speech', apiKey: KEY, body: { input: 'hello' } });
     expect(spoken).toEqual({ bytes: fakeSpeech('hello'), contentType: 'audio/mpeg' });
-    const upload = { data: wav(1.5), filename: 'a.wav', contentType: 'audio/wav' };
+    const upload = { data: wav(1.5), filename: 'a.wav', contentType: 'audio/wav', field: 'file' };
     const request = { model: 'whisper', response_format: 'verbose_json', timestamp_granularities: ['word'] };
-    const heard = await adapter.transcribe({ ...call(request), upload, api: 'transcriptions' });
+    const heard = await adapter.transcribe({ ...call(request), uploads: [upload], api: 'transcriptions' });
     expect(fake.requests.at(-1)).toMatchObject({
       deployment: 'whisper',
       operation: 'audio/transcriptions',
@@ -65,7 +65,7 @@ describe('Azure OpenAI adapter against the fake Azure OpenAI', () => {
     });
     expect(heard.contentType).toBe('application/json');
     expect(JSON.parse(heard.bytes.toString())).toMatchObject({ task: 'transcribe', duration: 1.5, text: FAKE_TRANSCRIPT });
-    const translated = await adapter.transcribe({ ...call({ model: 'whisper', response_format: 'text' }), upload, api: 'translations' });
+    const translated = await adapter.transcribe({ ...call({ model: 'whisper', response_format: 'text' }), uploads: [upload], api: 'translations' });
     expect(translated).toEqual({ bytes: Buffer.from(`${FAKE_TRANSLATION}\n`), contentType: 'text/plain; charset=utf-8' });
   });
 

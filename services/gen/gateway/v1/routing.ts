@@ -126,8 +126,11 @@ export interface CompletionRequest {
   cache:
     | CacheRequest
     | undefined;
-  /** The file of a multipart upload (audio transcriptions and translations); `body` then holds the form's other fields as JSON. */
-  upload: Upload | undefined;
+  /**
+   * The files of a multipart upload (audio transcriptions and translations, image edits and variations), in the order
+   * the client sent them; `body` then holds the form's other fields as JSON.
+   */
+  uploads: Upload[];
 }
 
 /** A file the client uploaded, passed to the provider unchanged. */
@@ -136,6 +139,8 @@ export interface Upload {
   filename: string;
   /** As the client's part declared it, e.g. "audio/wav"; "" when it declared none. */
   contentType: string;
+  /** The form field it came in, as the client named it: "file", "image", "image[]" (one of several), "mask". */
+  field: string;
 }
 
 /** The cache's part in one request: the admitted key's namespace and what the client's headers asked. */
@@ -1007,7 +1012,7 @@ function createBaseCompletionRequest(): CompletionRequest {
     replay: undefined,
     keepAnswer: false,
     cache: undefined,
-    upload: undefined,
+    uploads: [],
   };
 }
 
@@ -1034,8 +1039,8 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     if (message.cache !== undefined) {
       CacheRequest.encode(message.cache, writer.uint32(58).fork()).join();
     }
-    if (message.upload !== undefined) {
-      Upload.encode(message.upload, writer.uint32(66).fork()).join();
+    for (const v of message.uploads) {
+      Upload.encode(v!, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1114,7 +1119,7 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
               break;
             }
 
-            message.upload = Upload.decode(reader, reader.uint32());
+            message.uploads.push(Upload.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -1142,7 +1147,7 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
         ? globalThis.Boolean(object.keep_answer)
         : false,
       cache: isSet(object.cache) ? CacheRequest.fromJSON(object.cache) : undefined,
-      upload: isSet(object.upload) ? Upload.fromJSON(object.upload) : undefined,
+      uploads: globalThis.Array.isArray(object?.uploads) ? object.uploads.map((e: any) => Upload.fromJSON(e)) : [],
     };
   },
 
@@ -1169,8 +1174,8 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     if (message.cache !== undefined) {
       obj.cache = CacheRequest.toJSON(message.cache);
     }
-    if (message.upload !== undefined) {
-      obj.upload = Upload.toJSON(message.upload);
+    if (message.uploads?.length) {
+      obj.uploads = message.uploads.map((e) => Upload.toJSON(e));
     }
     return obj;
   },
@@ -1195,15 +1200,13 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     message.cache = (object.cache !== undefined && object.cache !== null)
       ? CacheRequest.fromPartial(object.cache)
       : undefined;
-    message.upload = (object.upload !== undefined && object.upload !== null)
-      ? Upload.fromPartial(object.upload)
-      : undefined;
+    message.uploads = object.uploads?.map((e) => Upload.fromPartial(e)) || [];
     return message;
   },
 };
 
 function createBaseUpload(): Upload {
-  return { data: Buffer.alloc(0), filename: "", contentType: "" };
+  return { data: Buffer.alloc(0), filename: "", contentType: "", field: "" };
 }
 
 export const Upload: MessageFns<Upload> = {
@@ -1216,6 +1219,9 @@ export const Upload: MessageFns<Upload> = {
     }
     if (message.contentType !== "") {
       writer.uint32(26).string(message.contentType);
+    }
+    if (message.field !== "") {
+      writer.uint32(34).string(message.field);
     }
     return writer;
   },
@@ -1257,6 +1263,14 @@ export const Upload: MessageFns<Upload> = {
             message.contentType = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.field = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1278,6 +1292,7 @@ export const Upload: MessageFns<Upload> = {
         : isSet(object.content_type)
         ? globalThis.String(object.content_type)
         : "",
+      field: isSet(object.field) ? globalThis.String(object.field) : "",
     };
   },
 
@@ -1292,6 +1307,9 @@ export const Upload: MessageFns<Upload> = {
     if (message.contentType !== "") {
       obj.contentType = message.contentType;
     }
+    if (message.field !== "") {
+      obj.field = message.field;
+    }
     return obj;
   },
 
@@ -1303,6 +1321,7 @@ export const Upload: MessageFns<Upload> = {
     message.data = object.data ?? Buffer.alloc(0);
     message.filename = object.filename ?? "";
     message.contentType = object.contentType ?? "";
+    message.field = object.field ?? "";
     return message;
   },
 };
