@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Usage } from '../gen/gateway/v1/common.js';
 import type { CacheRequest, CompletionRequest, RoutingHints, StreamStart } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
@@ -85,7 +86,16 @@ export async function whole(deps: PipelineDeps, inbound: InboundRequest, reply: 
 
 const clientClosed = (before: string) => new GatewayError('client_closed_request', `The client closed the connection before the ${before}.`);
 
-async function streamed(deps: PipelineDeps, inbound: InboundRequest, request: FastifyRequest, reply: FastifyReply, call: CompletionRequest, model: string) {
+/** A streamed answer, passed on event by event; `cutUsage`: what a stream the client cuts is billed (none by default). */
+export async function streamed(
+  deps: PipelineDeps,
+  inbound: InboundRequest,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  call: CompletionRequest,
+  model: string,
+  cutUsage?: Usage,
+) {
   const { endpoint } = inbound;
   const abort = new AbortController();
   const chunks = deps.clients.routing.completeStream(call, { signal: abort.signal });
@@ -109,7 +119,7 @@ async function streamed(deps: PipelineDeps, inbound: InboundRequest, request: Fa
   const sse = new SseWriter(reply.raw);
   const closedByClient = () => {
     const error = clientClosed('stream ended');
-    void inbound.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
+    void inbound.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit, usage: cutUsage });
   };
   sse.start({
     ...(reply.getHeaders() as Record<string, string>),

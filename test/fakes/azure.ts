@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenLocally, readBody, writeJson } from './local-server.js';
-import { audioCall } from './openai-audio.js';
+import { audioCall, sendAudio } from './openai-audio.js';
 import { wordVector } from './vectors.js';
 
 /**
@@ -143,8 +143,7 @@ export async function startFakeAzure(options: { apiKey: string; deployments: str
     }
     if (operation === 'embeddings') return embeddings(res, body);
     if (audio) {
-      res.writeHead(audio.answer.status, { 'content-type': audio.answer.contentType, 'apim-request-id': randomBytes(16).toString('hex') });
-      return void res.end(audio.answer.body);
+      return sendAudio(res, audio.answer, { 'apim-request-id': randomBytes(16).toString('hex') });
     }
     const messages = Array.isArray(body.messages) ? (body.messages as Json[]) : [];
     if (messages.length === 0)

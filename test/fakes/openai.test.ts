@@ -1,6 +1,7 @@
 import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from './openai.js';
+import { FAKE_TRANSCRIPT, fakeSpeech, wav } from './openai-audio.js';
 import { FAKE_PNG } from './openai-images.js';
 import { FAKE_REASONING_TOKENS } from './openai-usage.js';
 
@@ -209,5 +210,45 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
     expect(variations.data?.map((image) => image.b64_json)).toEqual([FAKE_PNG, FAKE_PNG, FAKE_PNG]);
     const notDallE2 = await client.images.createVariation({ model: 'gpt-image-1', image: await png('a.png') }).catch((e: unknown) => e);
     expect((notDallE2 as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('model');
+  });
+  it('streams speech as SSE and a transcription as events the SDK parses, with usage in the done event', async () => {
+    const speech = await client.audio.speech.create({ model: 'gpt-4o-mini-tts', voice: 'alloy', input: 'Hello there, stream me.', stream_format: 'sse' });
+    expect(speech.headers.get('content-type')).toContain('text/event-stream');
+    const events = (await speech.text())
+      .split('\n\n')
+      .filter(Boolean)
+      .map((block) => JSON.parse(block.replace(/^data: /, '')) as { type: string; audio?: string; usage?: unknown });
+    const audio = Buffer.concat(events.filter((e) => e.type === 'speech.audio.delta').map((e) => Buffer.from(e.audio!, 'base64')));
+    expect(audio.equals(fakeSpeech('Hello there, stream me.'))).toBe(true);
+    expect(events.at(-1)).toEqual({ type: 'speech.audio.done', usage: { input_tokens: 6, output_tokens: 30, total_tokens: 36 } });
+    await expect(client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'x', stream_format: 'sse' })).rejects.toMatchObject({ status: 400 });
+
+    const stream = await client.audio.transcriptions.create({ file: await toFile(wav(2), 'a.wav'), model: 'gpt-4o-transcribe', stream: true });
+    const received = [];
+    for await (const event of stream) received.push(event);
+    expect(
+      received
+        .filter((e) => e.type === 'transcript.text.delta')
+        .map((e) => (e.type === 'transcript.text.delta' ? e.delta : ''))
+        .join(''),
+    ).toBe(FAKE_TRANSCRIPT);
+    expect(received.at(-1)).toMatchObject({
+      type: 'transcript.text.done',
+      text: FAKE_TRANSCRIPT,
+      usage: { type: 'tokens', input_tokens: 25, output_tokens: 11 },
+    });
+    // whisper-1 does not stream: its answer comes whole.
+    const whole = await fetch(`${fake.url}/v1/audio/transcriptions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer sk-fake-provider-key' },
+      body: (() => {
+        const form = new FormData();
+        form.append('model', 'whisper-1');
+        form.append('stream', 'true');
+        form.append('file', new Blob([wav(1)]), 'a.wav');
+        return form;
+      })(),
+    });
+    expect(whole.headers.get('content-type')).toBe('application/json');
   });
 });

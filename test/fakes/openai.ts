@@ -5,7 +5,7 @@ import { OPENAI_PROFILE, type ErrorFields, type FakeProfile } from './compatible
 import { usageMeter, type UsageDialect } from './openai-usage.js';
 import { moderation } from './openai-moderations.js';
 import { IMAGE_UPLOAD_APIS, imageUploadCall, images } from './openai-images.js';
-import { AUDIO_APIS, audioCall } from './openai-audio.js';
+import { AUDIO_APIS, audioCall, sendAudio } from './openai-audio.js';
 
 /** APIs the fake serves as OpenAI itself only, each answered whole from its body. */
 const OWN_APIS: Record<string, (body: Record<string, unknown>) => { status: number; body: unknown }> = {
@@ -158,8 +158,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
     if (profile === OPENAI_PROFILE && req.method === 'POST' && AUDIO_APIS.has(path)) {
       const { recorded, answer } = await audioCall(path, raw, req.headers['content-type'] ?? '');
       requests.push({ body: recorded, authorization: req.headers.authorization, path, headers: req.headers });
-      res.writeHead(answer.status, { 'content-type': answer.contentType, 'x-request-id': `req_${randomBytes(12).toString('hex')}` });
-      return void res.end(answer.body);
+      return sendAudio(res, answer, { 'x-request-id': `req_${randomBytes(12).toString('hex')}` });
     }
     if (profile === OPENAI_PROFILE && req.method === 'POST' && IMAGE_UPLOAD_APIS.has(path)) {
       const { recorded, answer } = await imageUploadCall(path, raw, req.headers['content-type'] ?? '');

@@ -91,7 +91,7 @@ export function rerankSchema(f: Fragments): Schema {
 
 /**
  * OpenAI's /v1/audio/speech (https://platform.openai.com/docs/api-reference/audio/createSpeech), billed per character
- * of `input`. Speech streamed as events (stream_format "sse") is not served: refused, rather than answered whole.
+ * of `input`; with stream_format "sse", answered as OpenAI's speech.audio.delta and speech.audio.done events.
  */
 export function speechSchema(f: Fragments): Schema {
   return {
@@ -104,7 +104,7 @@ export function speechSchema(f: Fragments): Schema {
       instructions: { type: 'string', maxLength: 4096 },
       response_format: { enum: ['mp3', 'opus', 'aac', 'flac', 'wav', 'pcm', null] },
       speed: { type: ['number', 'null'], minimum: 0.25, maximum: 4 },
-      stream_format: { enum: ['audio', null], description: 'audio: speech streamed as events (sse) is not served by the gateway' },
+      stream_format: { enum: ['audio', 'sse', null] },
     },
   };
 }
@@ -113,7 +113,7 @@ export function speechSchema(f: Fragments): Schema {
  * The form fields of OpenAI's /v1/audio/transcriptions, or with `translation` of /v1/audio/translations
  * (https://platform.openai.com/docs/api-reference/audio), as audio.ts reads them from multipart (numbers parsed,
  * `name[]` fields as lists); the file is checked there. No other field is taken: each would reach the provider as
- * text. Streamed transcription (stream) is not served.
+ * text. With `stream` "true" (transcriptions only) the answer is OpenAI's transcript.text.delta and .done events.
  */
 export function transcriptionSchema(f: Fragments, translation: boolean): Schema {
   const common = {
@@ -127,7 +127,7 @@ export function transcriptionSchema(f: Fragments, translation: boolean): Schema 
     timestamp_granularities: { type: 'array', maxItems: 2, items: { enum: ['word', 'segment'] } },
     include: { type: 'array', maxItems: 1, items: { enum: ['logprobs'] } },
     chunking_strategy: { enum: ['auto'] },
-    stream: { enum: ['false'], description: 'false: streamed transcription is not served by the gateway' },
+    stream: { enum: ['true', 'false'] },
   };
   return { type: 'object', required: ['model'], additionalProperties: false, properties: translation ? common : { ...common, ...only } };
 }

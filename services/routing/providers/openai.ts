@@ -8,6 +8,7 @@ import { rerankAnswer } from './rerank.js';
 import { chatChunk, chatCompletion, embeddingsList, imagesList, moderationList, textCompletion } from './openai-shape.js';
 import type { Upload } from '../../gen/gateway/v1/routing.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
+import type { SseEvent } from '../sse.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase, type KeyRing } from './schema.js';
 import type { CallCounts, Capabilities, Connection, ProviderAdapter, ProviderCall, RawAnswer } from './types.js';
 
@@ -148,6 +149,14 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
   transcribe({ request, credential, signal, uploads, api }: Parameters<NonNullable<ProviderAdapter['transcribe']>>[0]): Promise<RawAnswer> {
     const body = formOf(request, uploads);
     return this.upstream.raw({ path: this.endpoints.path(`audio/${api}`, String(request.model)), headers: this.headers(credential), body, signal });
+  }
+
+  audioEvents({ request, credential, signal, uploads, api }: Parameters<NonNullable<ProviderAdapter['audioEvents']>>[0]): Promise<AsyncIterable<SseEvent>> {
+    const body = api === 'speech' ? request : formOf(request, uploads);
+    return this.upstream.sse(
+      { path: this.endpoints.path(`audio/${api}`, String(request.model)), headers: this.headers(credential), body, signal },
+      (events) => events,
+    );
   }
 
   imageUpload({ request, credential, signal, uploads, api }: Parameters<NonNullable<ProviderAdapter['imageUpload']>>[0]): Promise<Record<string, unknown>> {

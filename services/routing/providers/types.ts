@@ -2,6 +2,7 @@ import type { LookupFunction } from 'node:net';
 import { Usage } from '../../gen/gateway/v1/common.js';
 import type { Upload } from '../../gen/gateway/v1/routing.js';
 import { GatewayError } from '../../kit/errors.js';
+import type { SseEvent } from '../sse.js';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, OpenAIUsage } from '../canonical.js';
 
 /** What a provider can do; the README's provider table is made of these. */
@@ -83,6 +84,11 @@ export interface ProviderAdapter {
   speech?(call: ProviderCall<Record<string, unknown>>): Promise<RawAnswer>;
   /** OpenAI's /v1/audio/transcriptions or /v1/audio/translations: the form's fields and the file sent as multipart, the answer as sent. */
   transcribe?(call: ProviderCall<Record<string, unknown>> & { uploads: Upload[]; api: 'transcriptions' | 'translations' }): Promise<RawAnswer>;
+  /**
+   * OpenAI's /v1/audio/speech with stream_format "sse", or /v1/audio/transcriptions with stream: the provider's events
+   * as they arrive, unread; resolves once the provider accepted the request.
+   */
+  audioEvents?(call: ProviderCall<Record<string, unknown>> & { uploads: Upload[]; api: 'speech' | 'transcriptions' }): Promise<AsyncIterable<SseEvent>>;
   /** OpenAI's /v1/images/edits or /v1/images/variations: the form's fields and files sent as multipart, the answer as generations'. */
   imageUpload?(call: ProviderCall<Record<string, unknown>> & { uploads: Upload[]; api: 'edits' | 'variations' }): Promise<Record<string, unknown>>;
   /** The provider's own prompt count (Anthropic's /v1/messages/count_tokens), for a body in the Messages API; others are counted locally. */
