@@ -99,7 +99,8 @@ function imageUploads(api: 'edits' | 'variations'): DirectEndpoint {
       api === 'edits' ? 'image edit' : 'image variation',
       `/v1/images/${api}`,
       (p) => p.imageUpload && ((call) => p.imageUpload!({ ...call, uploads, api })),
-      (p) => p.capabilities.images,
+      // Azure OpenAI deploys no dall-e-2, the only model that makes variations: it serves generations and edits.
+      (p) => p.capabilities.images && (api === 'edits' || p.type !== 'azure'),
     );
     const routed = await send(router, body, hints, signal);
     return { ...routed, usage: imagesUsage(body, routed.value) };

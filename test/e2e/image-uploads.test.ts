@@ -1,6 +1,7 @@
 import OpenAI, { type APIError, toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../fakes/anthropic.js';
+import { startFakeAzure, type FakeAzure } from '../fakes/azure.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { FAKE_PNG } from '../fakes/openai-images.js';
 import { ADMIN_TOKEN, admin, startInProcess } from '../harness/gateway.js';
@@ -19,17 +20,20 @@ const png = (name: string, bytes?: number) =>
 describe('image edits and variations through the gateway', () => {
   let openaiFake: FakeOpenAI;
   let anthropicFake: FakeAnthropic;
+  let azureFake: FakeAzure;
   let gateway: Awaited<ReturnType<typeof startInProcess>>;
 
   beforeAll(async () => {
     openaiFake = await startFakeOpenAI({ apiKey: 'sk-openai' });
     anthropicFake = await startFakeAnthropic({ apiKey: 'sk-ant' });
+    azureFake = await startFakeAzure({ apiKey: 'azure-key', deployments: ['images'] });
     gateway = await startInProcess({
       ingress: { maxUploadBytes: MAX_UPLOAD },
       routing: {
         providers: {
           openai: { type: 'openai', baseUrl: `${openaiFake.url}/v1`, apiKey: 'sk-openai' },
           anthropic: { type: 'anthropic', baseUrl: anthropicFake.url, apiKey: 'sk-ant' },
+          azure: { type: 'azure', endpoint: azureFake.url, apiKey: 'azure-key', deployments: { 'gpt-image-1': 'images', 'dall-e-2': 'images' } },
         },
       },
     });
@@ -38,6 +42,7 @@ describe('image edits and variations through the gateway', () => {
     await gateway?.stop();
     await openaiFake?.close();
     await anthropicFake?.close();
+    await azureFake?.close();
   });
 
   async function client(budgetUsd?: number) {
@@ -173,5 +178,20 @@ describe('image edits and variations through the gateway', () => {
     const variation = await openai.images.createVariation({ model: 'anthropic/claude-test', image: await png('a.png') }).catch((e: unknown) => e);
     expect((variation as APIError).message).toContain('has no image variation endpoint');
     expect(openaiFake.requests.length).toBe(calls);
+  });
+  it('edits on an Azure OpenAI deployment; a variation there is refused, as Azure makes none', async () => {
+    const { openai } = await client();
+    const edited = await openai.images.edit({ model: 'azure/gpt-image-1', prompt: 'add a hat', image: [await png('a.png'), await png('b.png')] });
+    expect(edited.data?.[0]?.b64_json).toBe(FAKE_PNG);
+    expect(azureFake.requests.at(-1)).toMatchObject({
+      deployment: 'images',
+      operation: 'images/edits',
+      body: { 'image[]': [{ filename: 'a.png' }, { filename: 'b.png' }] },
+    });
+    const calls = azureFake.requests.length;
+    const variation = await openai.images.createVariation({ model: 'azure/dall-e-2', image: await png('a.png') }).catch((e: unknown) => e);
+    expect(variation).toMatchObject({ status: 400, param: 'model' });
+    expect((variation as APIError).message).toContain('has no image variation endpoint: none of its providers (azure (azure)) offers /v1/images/variations');
+    expect(azureFake.requests.length).toBe(calls);
   });
 });
