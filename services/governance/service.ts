@@ -65,6 +65,8 @@ const NO_OUTPUT_ENDPOINTS = new Set([
   'messages.count_tokens',
   'moderations',
   'images.generations',
+  'images.edits',
+  'images.variations',
   'rerank',
   'audio.speech',
   'audio.transcriptions',

@@ -196,7 +196,7 @@ export async function runAgent(deps: PipelineDeps, inbound: InboundRequest, run:
         replay: undefined,
         keepAnswer: stream,
         cache: undefined,
-        upload: undefined,
+        uploads: [],
         passthrough: undefined,
       });
       usage = addUsage(usage, result.usage);
@@ -339,7 +339,7 @@ async function answer(deps: PipelineDeps, inbound: InboundRequest, run: AgentRun
     replay,
     keepAnswer: false,
     cache: undefined,
-    upload: undefined,
+    uploads: [],
     passthrough: undefined,
   })) {
     if (chunk.kind?.$case === 'data') await sse.data(chunk.kind.data);

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Usage } from '../gen/gateway/v1/common.js';
 import type { CacheRequest, CompletionRequest, RoutingHints, StreamStart } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
@@ -55,7 +56,7 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     // The gateway runs the tool loop only when some offered tool may run on its own; answers of such loops are not cached.
     if (tools && tools.auto.size > 0) return runAgent(deps, inbound, { request, reply, offer: tools, hints, model, settings: deps.agent });
     const body = tools ? Buffer.from(JSON.stringify(tools.body)) : (request.rawBody ?? Buffer.from(JSON.stringify(raw)));
-    const call = { context: inbound.context, endpoint, body, hints, replay: undefined, keepAnswer: false, cache, upload: undefined, passthrough: undefined };
+    const call = { context: inbound.context, endpoint, body, hints, replay: undefined, keepAnswer: false, cache, uploads: [], passthrough: undefined };
     if (stream) return streamed(deps, inbound, request, reply, call, model);
     return whole(deps, inbound, reply, call, model);
   };
@@ -85,6 +86,7 @@ export async function whole(deps: PipelineDeps, inbound: InboundRequest, reply: 
 
 const clientClosed = (before: string) => new GatewayError('client_closed_request', `The client closed the connection before the ${before}.`);
 
+/** A streamed answer, passed on event by event; `cutUsage`: what a stream the client cuts is billed (none by default). */
 export async function streamed(
   deps: PipelineDeps,
   inbound: InboundRequest,
@@ -92,6 +94,7 @@ export async function streamed(
   reply: FastifyReply,
   call: CompletionRequest,
   model: string,
+  cutUsage?: Usage,
 ) {
   const { endpoint } = inbound;
   const abort = new AbortController();
@@ -116,7 +119,7 @@ export async function streamed(
   const sse = new SseWriter(reply.raw);
   const closedByClient = () => {
     const error = clientClosed('stream ended');
-    void inbound.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
+    void inbound.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit, usage: cutUsage });
   };
   sse.start({
     ...(reply.getHeaders() as Record<string, string>),

@@ -97,7 +97,7 @@ export const ingressConfig = z
       .positive()
       .default(25 * 1024 * 1024)
       .describe(
-        "Largest file a multipart upload may carry (the audio of /v1/audio/transcriptions and translations, OpenAI's limit 25 MB; a batch's input file on /v1/files); larger ones get 413.",
+        "Most bytes the files of a multipart upload may carry together (the audio of /v1/audio/transcriptions and translations, the images of /v1/images/edits and variations, a batch's input file on /v1/files; OpenAI's limit is 25 MB a file); more get 413.",
       ),
     limits: limitsConfig,
     emitReceived: z.boolean().default(false).describe('Also emit request.received when a request arrives (then the audit log has two rows per request).'),

@@ -63,7 +63,7 @@ function passthrough(deps: PipelineDeps, api: string, spec: PassthroughApi) {
         replay: undefined,
         keepAnswer: false,
         cache: undefined,
-        upload: undefined,
+        uploads: [],
         passthrough: { provider: chosen.provider, api, path, headers: forwarded(request, spec) },
       };
     } catch (err) {

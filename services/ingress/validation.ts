@@ -5,7 +5,7 @@ import { GatewayError } from '../kit/errors.js';
 import type { IngressLimits } from './config.js';
 import { countTokensSchema, messagesSchema } from './schemas/anthropic.js';
 import { fragments, type Schema } from './schemas/common.js';
-import { imagesSchema, rerankSchema, speechSchema, transcriptionSchema } from './schemas/media.js';
+import { imageEditSchema, imagesSchema, imageVariationSchema, rerankSchema, speechSchema, transcriptionSchema } from './schemas/media.js';
 import { chatSchema, completionsSchema, embeddingsSchema, moderationsSchema, responsesSchema } from './schemas/openai.js';
 
 /**
@@ -27,6 +27,8 @@ export function bodySchemas(limits: IngressLimits): Record<string, Schema> {
     'messages.count_tokens': countTokensSchema(f),
     moderations: moderationsSchema(f),
     'images.generations': imagesSchema(f),
+    'images.edits': imageEditSchema(f),
+    'images.variations': imageVariationSchema(f),
     rerank: rerankSchema(f),
     'audio.speech': speechSchema(f),
     'audio.transcriptions': transcriptionSchema(f, false),

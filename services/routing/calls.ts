@@ -77,6 +77,22 @@ export async function callForEmbeddings(request: EmbeddingsRequest, target: Targ
   return provider.embeddings({ request: { ...request, model }, credential: target.credential, signal: target.signal });
 }
 
+/** A stream's first item, within firstByteMs; a stream that stalls before it is a failed attempt, and `attempt` is aborted. */
+export async function firstWithin<T>(iterator: AsyncIterator<T>, timeouts: Timeouts, provider: string, attempt: AbortController): Promise<IteratorResult<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      attempt.abort();
+      reject(new ProviderError('timeout', provider, `Provider ${provider} sent no data within ${timeouts.firstByteMs} ms.`));
+    }, timeouts.firstByteMs);
+  });
+  try {
+    return await Promise.race([iterator.next(), stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Opens a stream and waits for its first chunk, within firstByteMs: a stream
  * that stalls before its first byte is a failed attempt (and routing fails
@@ -95,18 +111,7 @@ export async function openStream(translation: Translation, target: Target, timeo
       ? await provider.completionsStream!({ request: { ...(translation as CompletionsTranslation).native, model }, credential: target.credential, signal })
       : await provider.chatStream({ request: { ...translation.chat, model }, credential: target.credential, signal });
     iterator = source[Symbol.asyncIterator]();
-    let timer: NodeJS.Timeout | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        attempt.abort();
-        reject(new ProviderError('timeout', provider.name, `Provider ${provider.name} sent no data within ${timeouts.firstByteMs} ms.`));
-      }, timeouts.firstByteMs);
-    });
-    try {
-      first = await Promise.race([iterator.next(), stalled]);
-    } finally {
-      clearTimeout(timer);
-    }
+    first = await firstWithin(iterator, timeouts, provider.name, attempt);
   } catch (err) {
     endProviderSpan(span, {}, err);
     throw err;

@@ -30,6 +30,7 @@ const TEXT_OF: Record<string, (body: Record<string, unknown>) => Place[]> = {
   ],
   moderations: (body) => places(body, 'input'),
   'images.generations': (body) => places(body, 'prompt'),
+  'images.edits': (body) => places(body, 'prompt'),
   rerank: (body) => [...places(body, 'query'), ...places(body, 'documents')],
   'audio.speech': (body) => [...places(body, 'input'), ...places(body, 'instructions')],
   'audio.transcriptions': (body) => places(body, 'prompt'),

@@ -18,7 +18,7 @@ export type DirectEndpoint = (
   body: Record<string, unknown>,
   hints: RoutingHints | undefined,
   signal: AbortSignal,
-  upload: Upload | undefined,
+  uploads: Upload[],
 ) => Promise<Routed<unknown> & { usage: Usage; raw?: RawAnswer }>;
 
 /**
@@ -35,13 +35,13 @@ const countTokens: DirectEndpoint = async (router, body, hints, signal) => {
   return { ...routed, usage: EMPTY_USAGE };
 };
 
-type PassThrough<T> = (provider: ProviderAdapter) => ((call: ProviderCall<Record<string, unknown>>) => Promise<T>) | undefined;
+type PassThrough<T> = (provider: ProviderAdapter) => ((call: ProviderCall<Record<string, unknown>>, target: Target) => Promise<T>) | undefined;
 
 /**
  * Routes the client's body as it came to the model's deployments whose provider offers the API at `path` (its
  * capability and its adapter's method); refused at once, naming the API and the model, where none does.
  */
-function passThrough<T = Record<string, unknown>>(what: string, path: string, method: PassThrough<T>, capable: (provider: ProviderAdapter) => boolean) {
+export function passThrough<T = Record<string, unknown>>(what: string, path: string, method: PassThrough<T>, capable: (provider: ProviderAdapter) => boolean) {
   const offers = (provider: ProviderAdapter) => capable(provider) && method(provider) !== undefined;
   return (router: Router, body: Record<string, unknown>, hints: RoutingHints | undefined, signal: AbortSignal) => {
     const model = requireModel(body);
@@ -50,10 +50,15 @@ function passThrough<T = Record<string, unknown>>(what: string, path: string, me
       const names = [...new Set(providers.map((p) => `${p.name} (${p.type})`))].join(', ');
       throw invalid(`The model \`${model}\` has no ${what} endpoint: none of its providers (${names}) offers ${path}.`, 'model');
     }
-    return router.route(model, hints, signal, ({ deployment: { provider, model }, credential, signal }: Target) => {
+    return router.route(model, hints, signal, (target: Target) => {
+      const {
+        deployment: { provider, model },
+        credential,
+        signal,
+      } = target;
       // A fallback may lead to a provider without it: the client's request cannot be served there.
       if (!offers(provider)) throw new ProviderError('bad_request', provider.name, `Provider ${provider.name} has no ${what} endpoint.`);
-      return method(provider)!.call(provider, { request: { ...body, model }, credential, signal });
+      return method(provider)!.call(provider, { request: { ...body, model }, credential, signal }, target);
     });
   };
 }
@@ -75,13 +80,32 @@ const generate = passThrough(
   (p) => p.capabilities.images,
 );
 
+/** What images bill: each image made, at the quality and size the answer reports, else those asked for. */
+function imagesUsage(body: Record<string, unknown>, value: unknown): Usage {
+  const answer = value as { data: unknown[]; quality?: unknown; size?: unknown };
+  return { ...EMPTY_USAGE, billed: billedImages(body, { made: answer.data.length, quality: answer.quality, size: answer.size }) };
+}
+
 /** OpenAI's /v1/images/generations, billed per image made at its quality and size. */
 const images: DirectEndpoint = async (router, body, hints, signal) => {
   const routed = await generate(router, body, hints, signal);
-  const answer = routed.value as { data: unknown[]; quality?: unknown; size?: unknown };
-  const billed = billedImages(body, { made: answer.data.length, quality: answer.quality, size: answer.size });
-  return { ...routed, usage: { ...EMPTY_USAGE, billed } };
+  return { ...routed, usage: imagesUsage(body, routed.value) };
 };
+
+/** OpenAI's /v1/images/edits and /variations: the form's fields and its images (and mask), billed as generations. */
+function imageUploads(api: 'edits' | 'variations'): DirectEndpoint {
+  return async (router, body, hints, signal, uploads) => {
+    const send = passThrough(
+      api === 'edits' ? 'image edit' : 'image variation',
+      `/v1/images/${api}`,
+      (p) => p.imageUpload && ((call) => p.imageUpload!({ ...call, uploads, api })),
+      // Azure OpenAI deploys no dall-e-2, the only model that makes variations: it serves generations and edits.
+      (p) => p.capabilities.images && (api === 'edits' || p.type !== 'azure'),
+    );
+    const routed = await send(router, body, hints, signal);
+    return { ...routed, usage: imagesUsage(body, routed.value) };
+  };
+}
 
 const ranks = passThrough(
   'rerank',
@@ -115,12 +139,12 @@ const speech: DirectEndpoint = async (router, body, hints, signal) => {
  * (JSON, or text, SRT, VTT as response_format asks), billed as transcriptionUsage reads it.
  */
 function transcribing(api: 'transcriptions' | 'translations'): DirectEndpoint {
-  return async (router, body, hints, signal, upload) => {
+  return async (router, body, hints, signal, [upload]) => {
     if (!upload) throw invalid(`An audio ${api.slice(0, -1)} needs the audio as the multipart field \`file\`.`, 'file');
     const transcribe = passThrough(
       api === 'transcriptions' ? 'transcription' : 'translation',
       `/v1/audio/${api}`,
-      (p) => p.transcribe && ((call) => p.transcribe!({ ...call, upload, api })),
+      (p) => p.transcribe && ((call) => p.transcribe!({ ...call, uploads: [upload], api })),
       (p) => p.capabilities.audio,
     );
     const routed = await transcribe(router, body, hints, signal);
@@ -134,23 +158,31 @@ function transcribing(api: 'transcriptions' | 'translations'): DirectEndpoint {
  * (text, srt, vtt), the upload's length as audioSeconds estimates it.
  */
 function transcriptionUsage(raw: RawAnswer, upload: Upload): Usage {
-  const answer = raw.contentType.startsWith('application/json') ? jsonOrUndefined(raw.bytes) : undefined;
-  const usage = answer?.usage as { type?: unknown; seconds?: unknown; input_tokens?: unknown; output_tokens?: unknown } | undefined;
-  if (usage?.type === 'tokens' && typeof usage.input_tokens === 'number' && typeof usage.output_tokens === 'number') {
+  const answer = raw.contentType.startsWith('application/json') ? jsonOrUndefined(raw.bytes.toString('utf8')) : undefined;
+  return reportedUsage(answer?.usage, answer?.duration) ?? { ...EMPTY_USAGE, billed: billedUpload(upload.data) };
+}
+
+/**
+ * The usage an audio answer (or its stream's done event) reports: tokens (`input_tokens` and `output_tokens`, as
+ * gpt-4o-transcribe and gpt-4o-mini-tts report them), else seconds (`type: "duration"`, or a verbose transcript's
+ * `duration`); undefined when it reports neither.
+ */
+export function reportedUsage(reported: unknown, duration?: unknown): Usage | undefined {
+  const usage = reported as { type?: unknown; seconds?: unknown; input_tokens?: unknown; output_tokens?: unknown } | undefined;
+  if (usage?.type !== 'duration' && typeof usage?.input_tokens === 'number' && typeof usage.output_tokens === 'number') {
     return usageFromOpenAI({
       prompt_tokens: usage.input_tokens,
       completion_tokens: usage.output_tokens,
       total_tokens: usage.input_tokens + usage.output_tokens,
     });
   }
-  const reported = usage?.type === 'duration' ? usage.seconds : answer?.duration;
-  const billed = typeof reported === 'number' && reported >= 0 ? { unit: 'audio_second', quantity: reported, variant: '' } : billedUpload(upload.data);
-  return { ...EMPTY_USAGE, billed };
+  const seconds = usage?.type === 'duration' ? usage.seconds : duration;
+  return typeof seconds === 'number' && seconds >= 0 ? { ...EMPTY_USAGE, billed: { unit: 'audio_second', quantity: seconds, variant: '' } } : undefined;
 }
 
-function jsonOrUndefined(bytes: Buffer): Record<string, unknown> | undefined {
+export function jsonOrUndefined(text: string): Record<string, unknown> | undefined {
   try {
-    const value: unknown = JSON.parse(bytes.toString('utf8'));
+    const value: unknown = JSON.parse(text);
     return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
@@ -161,6 +193,8 @@ export const DIRECT_ENDPOINTS: Record<string, DirectEndpoint> = {
   'messages.count_tokens': countTokens,
   moderations,
   'images.generations': images,
+  'images.edits': imageUploads('edits'),
+  'images.variations': imageUploads('variations'),
   rerank,
   'audio.speech': speech,
   'audio.transcriptions': transcribing('transcriptions'),

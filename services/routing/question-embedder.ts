@@ -42,7 +42,7 @@ export function questionEmbedder(model: string, complete: (request: CompletionRe
         replay: undefined,
         keepAnswer: false,
         cache: undefined,
-        upload: undefined,
+        uploads: [],
         passthrough: undefined,
       });
     } catch (err) {

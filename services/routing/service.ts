@@ -35,6 +35,8 @@ import { capOutputTokens } from './output-cap.js';
 import { passthroughProvider, passthroughStream, passthroughWhole } from './passthrough.js';
 import { deploymentHealth } from './deployment-health.js';
 import { DIRECT_ENDPOINTS } from './direct.js';
+import { DIRECT_STREAMS } from './direct-streams.js';
+import { streamErrorEvent } from '../kit/api-errors.js';
 import { chatFromNative, decodeAnswer, encodeAnswer, replayChunks } from './answers.js';
 import type { ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from './canonical.js';
 import { chatFormat, invalid, requireModel, requireObject } from './formats/chat.js';
@@ -177,7 +179,7 @@ export class Routing implements Api<typeof RoutingService> {
     }
     const direct = DIRECT_ENDPOINTS[request.endpoint];
     if (direct) {
-      const routed = await direct(this.router, await guard.direct(request.endpoint, body), request.hints, signal, request.upload);
+      const routed = await direct(this.router, await guard.direct(request.endpoint, body), request.hints, signal, request.uploads);
       const { attempts, queuedMs, raw } = routed;
       const answer = raw ? { body: raw.bytes, contentType: raw.contentType } : { body: json(routed.value) };
       return { ...answer, usage: routed.usage, served: served(routed.deployment), attempts, queuedMs, answer: EMPTY, cache: undefined };
@@ -239,6 +241,17 @@ export class Routing implements Api<typeof RoutingService> {
       guard.passthrough();
       return yield* passthroughStream(this.router, request.passthrough, parseBody(request.body), request.hints, signal);
     }
+    const direct = DIRECT_STREAMS[request.endpoint];
+    if (direct) {
+      const body = await guard.direct(request.endpoint, parseBody(request.body));
+      const routed = await direct(this.router, body, request.hints, signal, request.uploads, this.timeouts);
+      const upstreamMs = routed.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
+      yield { kind: { $case: 'start', start: { served: served(routed.deployment), upstreamMs, cache: undefined, queuedMs: routed.queuedMs } } };
+      const { events, usage } = routed.value;
+      const errorEvent = (error: GatewayError) => streamErrorEvent(request.endpoint, error);
+      if (yield* relay(errorEvent, events, usage, routed.attempts)) yield streamEnd(usage(), routed.attempts);
+      return;
+    }
     const format = formatFor(request.endpoint);
     const resolved = await this.resolve(request, parseBody(request.body), guard);
     const translation = await this.translate(request, resolved, guard);
@@ -248,7 +261,7 @@ export class Routing implements Api<typeof RoutingService> {
     const stored = request.replay ?? cached?.hit;
     if (stored) {
       yield { kind: { $case: 'start', start: { served: stored.served, upstreamMs: 0, cache: cached?.outcome } } };
-      if (yield* relay(format, kept(translation.stream(replayChunks(chatOf(stored)))), () => stored.usage, [])) yield streamEnd(stored.usage, []);
+      if (yield* relay(format.errorEvent, kept(translation.stream(replayChunks(chatOf(stored)))), () => stored.usage, [])) yield streamEnd(stored.usage, []);
       return;
     }
     const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => openStream(translation, target, this.timeouts));
@@ -256,7 +269,7 @@ export class Routing implements Api<typeof RoutingService> {
     yield { kind: { $case: 'start', start: { served: served(routed.deployment), upstreamMs, cache: cached?.outcome, queuedMs: routed.queuedMs } } };
     const stream = routed.value;
     const usage = () => usageFromOpenAI(stream.usage());
-    if (!(yield* relay(format, kept(stream.events), usage, routed.attempts))) return;
+    if (!(yield* relay(format.errorEvent, kept(stream.events), usage, routed.attempts))) return;
     // As the provider sent it: a hit goes through the answer rules of its own caller as it is rendered.
     const whole = cached?.storesAnswer ? stream.answer() : undefined;
     if (whole) cached!.store(encodeAnswer({ chat: whole }), usage(), served(routed.deployment));
@@ -366,7 +379,7 @@ function streamEnd(usage: Usage | undefined, attempts: Attempt[], error?: Gatewa
  * 200 and part of the answer: it ends with an error event in the client's API.
  */
 async function* relay(
-  format: InboundFormat,
+  errorEvent: (error: GatewayError) => OutEvent,
   events: AsyncIterable<OutEvent>,
   usage: () => Usage | undefined,
   attempts: Attempt[],
@@ -376,7 +389,7 @@ async function* relay(
     return true;
   } catch (err) {
     const error = asGatewayError(err);
-    yield dataChunk(format.errorEvent(error));
+    yield dataChunk(errorEvent(error));
     yield streamEnd(usage(), attempts, error);
     return false;
   }

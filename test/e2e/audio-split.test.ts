@@ -1,6 +1,7 @@
 import { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAKE_TRANSCRIPT, fakeSpeech, wav } from '../fakes/openai-audio.js';
+import { FAKE_PNG } from '../fakes/openai-images.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { ADMIN_TOKEN, startSplit, type SplitGateway } from '../harness/gateway.js';
 import { eventually, isolatedInfra } from '../harness/infra.js';
@@ -10,7 +11,7 @@ const DEFAULT_MAX_UPLOAD = 25 * 1024 * 1024;
 
 // Each service its own process: the upload and the audio answer cross gRPC between ingress and routing (messages
 // up to 64 MiB each way), at the size the default upload cap allows.
-describe('audio across the services', () => {
+describe('audio and image uploads across the services', () => {
   let fake: FakeOpenAI;
   let gateway: SplitGateway;
   let infra: Awaited<ReturnType<typeof isolatedInfra>>;
@@ -56,5 +57,27 @@ describe('audio across the services', () => {
     // The text answer reports no seconds: the WAV's own 786, from its header; at $0.0001 a second.
     expect(rows.find((row) => row.endpoint === 'audio.transcriptions')).toMatchObject({ billed_quantity: 786, cost_usd: '0.078600000000' });
     expect(rows.find((row) => row.endpoint === 'audio.speech')).toMatchObject({ billed_quantity: 4096 });
+  });
+  it("streams a transcription over gRPC event by event, and carries an edit's several images and mask", async () => {
+    const { key } = await gateway.createKey({ name: 'streamer' });
+    const openai = gateway.client(key);
+    const stream = await openai.audio.transcriptions.create({ file: await toFile(wav(2), 'a.wav'), model: 'openai/gpt-4o-transcribe', stream: true });
+    const events = [];
+    for await (const event of stream) events.push(event);
+    expect(events.map((e) => (e.type === 'transcript.text.delta' ? e.delta : '')).join('')).toBe(FAKE_TRANSCRIPT);
+    expect(events.at(-1)).toMatchObject({ type: 'transcript.text.done', usage: { input_tokens: 25 } });
+
+    const png = (name: string) => toFile(Buffer.from(FAKE_PNG, 'base64'), name, { type: 'image/png' });
+    const edited = await openai.images.edit({
+      model: 'openai/gpt-image-1',
+      prompt: 'x',
+      image: [await png('a.png'), await png('b.png')],
+      mask: await png('m.png'),
+    });
+    expect(edited.data?.[0]?.b64_json).toBe(FAKE_PNG);
+    expect(fake.requests.at(-1)).toMatchObject({
+      path: '/v1/images/edits',
+      body: { 'image[]': [{ filename: 'a.png' }, { filename: 'b.png' }], mask: { filename: 'm.png' } },
+    });
   });
 });

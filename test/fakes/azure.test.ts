@@ -1,4 +1,5 @@
-import OpenAI, { AzureOpenAI } from 'openai';
+import OpenAI, { AzureOpenAI, toFile } from 'openai';
+import { FAKE_PNG } from './openai-images.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAzure, type FakeAzure } from './azure.js';
 
@@ -12,7 +13,7 @@ describe('fake Azure OpenAI, checked with AzureOpenAI from the openai SDK', () =
   const client = (deployment: string, apiKey = KEY) => new AzureOpenAI({ endpoint: fake.url, apiKey, apiVersion: API_VERSION, deployment, maxRetries: 0 });
 
   beforeAll(async () => {
-    fake = await startFakeAzure({ apiKey: KEY, deployments: ['my-gpt4o', 'my-embeddings'] });
+    fake = await startFakeAzure({ apiKey: KEY, deployments: ['my-gpt4o', 'my-embeddings', 'my-image'] });
   });
   afterAll(() => fake.close());
 
@@ -85,5 +86,17 @@ describe('fake Azure OpenAI, checked with AzureOpenAI from the openai SDK', () =
     });
     expect(response.status).toBe(404);
     expect(await response.json()).toEqual({ error: { code: '404', message: 'Resource not found' } });
+  });
+  it("makes and edits images at the deployment's images paths, as the SDK sends and parses them", async () => {
+    const made = await client('my-image').images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse' });
+    expect(made).toMatchObject({ quality: 'medium', size: '1024x1024' });
+    expect(fake.requests.at(-1)).toMatchObject({ deployment: 'my-image', operation: 'images/generations', body: { prompt: 'a lighthouse' } });
+    const png = await toFile(Buffer.from(FAKE_PNG, 'base64'), 'a.png', { type: 'image/png' });
+    const edited = await client('my-image').images.edit({ model: 'gpt-image-1', prompt: 'add a hat', image: [png, png] });
+    expect(edited.data?.[0]?.b64_json).toBe(FAKE_PNG);
+    expect(fake.requests.at(-1)).toMatchObject({
+      operation: 'images/edits',
+      body: { prompt: 'add a hat', 'image[]': [{ filename: 'a.png' }, { filename: 'a.png' }] },
+    });
   });
 });

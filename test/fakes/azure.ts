@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenLocally, readBody, writeJson } from './local-server.js';
-import { audioCall } from './openai-audio.js';
+import { audioCall, sendAudio } from './openai-audio.js';
+import { imageUploadCall, images } from './openai-images.js';
 import { wordVector } from './vectors.js';
 
 /**
@@ -11,6 +12,7 @@ import { wordVector } from './vectors.js';
  *   POST /openai/deployments/{deployment}/chat/completions?api-version=…
  *   POST /openai/deployments/{deployment}/embeddings?api-version=…
  *   POST /openai/deployments/{deployment}/audio/{speech,transcriptions,translations}?api-version=… (as OpenAI's)
+ *   POST /openai/deployments/{deployment}/images/{generations,edits}?api-version=… (as OpenAI's; no variations)
  * authenticated by the `api-key` header. Without api-version the resource is
  * not found (404); an unknown deployment is 404 DeploymentNotFound; a wrong key
  * is 401 with Azure's body. Answers are OpenAI-shaped plus Azure's
@@ -43,9 +45,10 @@ type Json = Record<string, unknown>;
 
 const CHAT_MODEL = 'gpt-4o-2024-08-06';
 const EMBEDDING_MODEL = 'text-embedding-3-small';
-type Operation = 'chat/completions' | 'embeddings' | 'audio/speech' | 'audio/transcriptions' | 'audio/translations';
+type Operation = 'chat/completions' | 'embeddings' | 'audio/speech' | 'audio/transcriptions' | 'audio/translations' | 'images/generations' | 'images/edits';
 
-const ROUTE = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings|audio\/speech|audio\/transcriptions|audio\/translations)$/;
+const ROUTE =
+  /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings|audio\/speech|audio\/transcriptions|audio\/translations|images\/generations|images\/edits)$/;
 
 const SAFE = {
   hate: { filtered: false, severity: 'safe' },
@@ -113,9 +116,11 @@ export async function startFakeAzure(options: { apiKey: string; deployments: str
     const operation = route[2] as Operation;
     // The audio APIs as OpenAI's own (openai-audio.ts), a form's file recorded by name, type and size.
     const audio = operation.startsWith('audio/') ? await audioCall(`/v1/${operation}`, raw, req.headers['content-type'] ?? '') : undefined;
-    let body: Json = audio?.recorded ?? {};
+    // The images APIs likewise (openai-images.ts), an edit's form recorded as its audio's is.
+    const edit = operation === 'images/edits' ? await imageUploadCall('/v1/images/edits', raw, req.headers['content-type'] ?? '') : undefined;
+    let body: Json = audio?.recorded ?? edit?.recorded ?? {};
     try {
-      if (!audio) body = JSON.parse(raw.toString('utf8') || '{}') as Json;
+      if (!audio && !edit) body = JSON.parse(raw.toString('utf8') || '{}') as Json;
     } catch {
       body = {};
     }
@@ -142,9 +147,13 @@ export async function startFakeAzure(options: { apiKey: string; deployments: str
       });
     }
     if (operation === 'embeddings') return embeddings(res, body);
+    if (edit) return writeJson(res, edit.answer.status, edit.answer.body);
+    if (operation === 'images/generations') {
+      const answer = images(body);
+      return writeJson(res, answer.status, answer.body);
+    }
     if (audio) {
-      res.writeHead(audio.answer.status, { 'content-type': audio.answer.contentType, 'apim-request-id': randomBytes(16).toString('hex') });
-      return void res.end(audio.answer.body);
+      return sendAudio(res, audio.answer, { 'apim-request-id': randomBytes(16).toString('hex') });
     }
     const messages = Array.isArray(body.messages) ? (body.messages as Json[]) : [];
     if (messages.length === 0)

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 /**
  * OpenAI's audio APIs, from their reference (https://platform.openai.com/docs/api-reference/audio):
  * - POST /v1/audio/speech: JSON in, the audio's bytes out with the media type of `response_format` (mp3 by default);
@@ -5,13 +6,60 @@
  *   asks: json (`{text}`, with `usage`: seconds for whisper-1, tokens for gpt-4o-transcribe), text, srt, vtt, or
  *   verbose_json (whisper-1 only: task, language, duration, segments, and words when asked for).
  * A WAV file's duration is read from its header; other audio is taken as 128 kbit/s.
+ * Streamed: speech with stream_format "sse" (not for tts-1) and transcriptions with `stream` (gpt-4o models; whisper-1
+ * answers whole), as OpenAI's streaming events.
  */
 
-/** What one call answers: a status, the body's media type and bytes. */
+/** What one call answers: a status, the body's media type and bytes; or, streamed, its events' data. */
 export interface AudioAnswer {
   status: number;
   contentType: string;
   body: Buffer;
+  /** Server-sent events, each `data:` only, as OpenAI streams speech and transcriptions. */
+  events?: unknown[];
+  /** After the events: drop the connection (`break`), or keep it open until the client leaves (`stall`). */
+  ending?: 'break' | 'stall';
+}
+
+/** Bytes of audio in each speech.audio.delta event. */
+const DELTA_BYTES = 100;
+
+/**
+ * The events of a streamed speech (stream_format "sse", https://platform.openai.com/docs/api-reference/audio/speech-audio-delta-event):
+ * the audio base64 in speech.audio.delta events, then speech.audio.done with the token usage, as gpt-4o-mini-tts reports
+ * it (the input at a token per 4 characters, rounded up; the audio at 10 tokens per delta).
+ */
+function speechEvents(audio: Buffer, input: string): unknown[] {
+  const deltas = Array.from({ length: Math.ceil(audio.length / DELTA_BYTES) }, (_, i) => ({
+    type: 'speech.audio.delta',
+    audio: audio.subarray(i * DELTA_BYTES, (i + 1) * DELTA_BYTES).toString('base64'),
+  }));
+  const inputTokens = Math.ceil(input.length / 4);
+  const outputTokens = deltas.length * 10;
+  return [
+    ...deltas,
+    { type: 'speech.audio.done', usage: { input_tokens: inputTokens, output_tokens: outputTokens, total_tokens: inputTokens + outputTokens } },
+  ];
+}
+
+/** The events of a streamed transcription (https://platform.openai.com/docs/api-reference/audio/transcript-text-delta-event): a delta a word, then the text and usage. */
+function transcriptEvents(text: string, usage: unknown): unknown[] {
+  const words = text.split(' ').map((word, i) => ({ type: 'transcript.text.delta', delta: i === 0 ? word : ` ${word}` }));
+  return [...words, { type: 'transcript.text.done', text, usage }];
+}
+
+/** Writes an answer: whole, or as its events (then dropping or holding the connection as it says). */
+export function sendAudio(res: ServerResponse, answer: AudioAnswer, headers: Record<string, string>): void {
+  if (!answer.events) {
+    res.writeHead(answer.status, { 'content-type': answer.contentType, ...headers });
+    return void res.end(answer.body);
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', ...headers });
+  const body = answer.events.map((event) => `data: ${JSON.stringify(event)}\n\n`).join('');
+  // Dropped once the events are on their way, so the client has them before the connection breaks.
+  if (answer.ending === 'break') res.write(body, () => res.destroy());
+  else if (answer.ending === 'stall') res.write(body);
+  else res.end(body);
 }
 
 const MEDIA_TYPES: Record<string, string> = {
@@ -46,7 +94,15 @@ function speech(body: Record<string, unknown>): AudioAnswer {
   const type = MEDIA_TYPES[format];
   if (!type)
     return refused(`Invalid value: '${format}'. Supported values are: 'mp3', 'opus', 'aac', 'flac', 'wav', and 'pcm'.`, 'response_format', 'invalid_value');
-  return { status: 200, contentType: type, body: fakeSpeech(body.input, format) };
+  const audio = fakeSpeech(body.input, format);
+  if (body.stream_format !== 'sse') return { status: 200, contentType: type, body: audio };
+  const model = String(body.model);
+  if (model.startsWith('tts-1')) return refused(`stream_format 'sse' is not supported for ${model}.`, 'stream_format', 'unsupported_value');
+  const events = speechEvents(audio, body.input);
+  // Models named for it misbehave: break-stream drops the connection after two deltas, stall-stream holds it after one.
+  if (model.startsWith('break-stream')) return { status: 200, contentType: '', body: Buffer.alloc(0), events: events.slice(0, 2), ending: 'break' };
+  if (model.startsWith('stall-stream')) return { status: 200, contentType: '', body: Buffer.alloc(0), events: events.slice(0, 1), ending: 'stall' };
+  return { status: 200, contentType: '', body: Buffer.alloc(0), events };
 }
 
 /** Seconds of audio: a WAV's data size over its byte rate (its canonical 44-byte header), else its size at 128 kbit/s. */
@@ -55,19 +111,18 @@ function durationOf(audio: Buffer): number {
   return wav ? audio.readUInt32LE(40) / audio.readUInt32LE(28) : audio.length / 16_000;
 }
 
-/** The form's fields as the fake records them (the file by name, type and size), and the file. */
-async function readForm(raw: Buffer, contentType: string): Promise<{ fields: Record<string, unknown>; file?: File }> {
+/** The form's fields as the fake records them (each file by name, type and size; `name[]` fields as lists), and its files. */
+export async function readForm(raw: Buffer, contentType: string): Promise<{ fields: Record<string, unknown>; files: { field: string; file: File }[] }> {
   const form = await new Response(raw, { headers: { 'content-type': contentType } }).formData();
   const fields: Record<string, unknown> = {};
-  let file: File | undefined;
+  const files: { field: string; file: File }[] = [];
   for (const [name, value] of form.entries()) {
-    if (typeof value !== 'string') {
-      file = value;
-      fields[name] = { filename: value.name, type: value.type, size: value.size };
-    } else if (name.endsWith('[]')) fields[name] = [...((fields[name] as string[] | undefined) ?? []), value];
-    else fields[name] = value;
+    if (typeof value !== 'string') files.push({ field: name, file: value });
+    const recorded = typeof value === 'string' ? value : { filename: value.name, type: value.type, size: value.size };
+    if (name.endsWith('[]')) fields[name] = [...((fields[name] as unknown[] | undefined) ?? []), recorded];
+    else fields[name] = recorded;
   }
-  return { fields, file };
+  return { fields, files };
 }
 
 async function transcription(api: 'transcriptions' | 'translations', fields: Record<string, unknown>, file: File | undefined): Promise<AudioAnswer> {
@@ -86,6 +141,8 @@ async function transcription(api: 'transcriptions' | 'translations', fields: Rec
   const usage = tokens
     ? { type: 'tokens', input_tokens: Math.ceil(duration * 10) + 5, output_tokens: 11, total_tokens: Math.ceil(duration * 10) + 16 }
     : { type: 'duration', seconds: Math.ceil(duration) };
+  // As OpenAI: whisper-1 does not stream, and answers whole whatever `stream` says.
+  if (fields.stream === 'true' && tokens) return { status: 200, contentType: '', body: Buffer.alloc(0), events: transcriptEvents(text, usage) };
   const plain = (body: string): AudioAnswer => ({ status: 200, contentType: 'text/plain; charset=utf-8', body: Buffer.from(body) });
   const stamp = (seconds: number, comma: boolean) =>
     new Date(seconds * 1000)
@@ -127,7 +184,8 @@ export async function audioCall(path: string, raw: Buffer, contentType: string):
     const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
     return { recorded: body, answer: speech(body) };
   }
-  const { fields, file } = await readForm(raw, contentType);
+  const { fields, files } = await readForm(raw, contentType);
+  const file = files.find((f) => f.field === 'file')?.file;
   return { recorded: fields, answer: await transcription(path === '/v1/audio/transcriptions' ? 'transcriptions' : 'translations', fields, file) };
 }
 

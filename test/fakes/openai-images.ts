@@ -1,3 +1,4 @@
+import { readForm } from './openai-audio.js';
 import { randomBytes } from 'node:crypto';
 
 /**
@@ -56,4 +57,51 @@ export function images(body: Record<string, unknown>): { status: number; body: u
   const reported = { quality: quality === 'auto' ? 'medium' : quality, size: size === 'auto' ? '1024x1024' : size };
   const usage = { input_tokens: 12, input_tokens_details: { text_tokens: 12, image_tokens: 0 }, output_tokens: 1056 * n, total_tokens: 12 + 1056 * n };
   return { status: 200, body: { created, data, background: 'opaque', output_format: 'png', ...reported, usage } };
+}
+
+/**
+ * OpenAI's POST /v1/images/edits and /v1/images/variations (https://platform.openai.com/docs/api-reference/images),
+ * multipart forms answered as generations are: an edit takes `prompt` and its images as `image` (or several as
+ * `image[]`: gpt-image-1 takes up to 16, dall-e-2 one) with an optional PNG `mask`; a variation takes one `image`
+ * and is dall-e-2's only. The form is recorded with each file by name, type and size.
+ */
+export const IMAGE_UPLOAD_APIS = new Set(['/v1/images/edits', '/v1/images/variations']);
+
+const MAX_EDIT_IMAGES: Record<string, number> = { 'dall-e-2': 1, 'gpt-image-1': 16 };
+
+export async function imageUploadCall(
+  path: string,
+  raw: Buffer,
+  contentType: string,
+): Promise<{ recorded: Record<string, unknown>; answer: { status: number; body: unknown } }> {
+  const { fields, files } = await readForm(raw, contentType);
+  const body: Record<string, unknown> = { ...fields, ...(fields.n !== undefined ? { n: Number(fields.n) } : {}) };
+  const model = typeof fields.model === 'string' ? fields.model : 'dall-e-2';
+  const family = Object.keys(SIZES).find((name) => model === name || model.startsWith(`${name}-`)) ?? 'dall-e-2';
+  const images = files.filter((f) => f.field === 'image' || f.field === 'image[]');
+  const answer = (): { status: number; body: unknown } => {
+    if (images.length === 0) return missing('image');
+    if (path === '/v1/images/variations') {
+      if (family !== 'dall-e-2') return refused('model', `Invalid value: '${model}'. Value must be 'dall-e-2'.`);
+      return images.length > 1 ? refused('image', 'Only one image may be given.') : generated(body, family);
+    }
+    if (typeof fields.prompt !== 'string') return missing('prompt');
+    const most = MAX_EDIT_IMAGES[family];
+    if (most === undefined) return refused('model', `Invalid value: '${model}'. Supported values are: 'dall-e-2' and 'gpt-image-1'.`);
+    if (images.length > most) return refused('image', `Invalid value: at most ${most} image${most === 1 ? '' : 's'} may be given for ${model}.`);
+    const mask = files.find((f) => f.field === 'mask');
+    if (mask && mask.file.type !== 'image/png') return refused('mask', `Invalid mask: the mask must be a PNG image, not '${mask.file.type}'.`);
+    return generated(body, family);
+  };
+  return { recorded: fields, answer: answer() };
+}
+
+const missing = (param: string) => ({
+  status: 400,
+  body: { error: { message: `Missing required parameter: '${param}'.`, type: 'invalid_request_error', param, code: 'missing_required_parameter' } },
+});
+
+/** An upload's answer, as a generation's for its fields (dall-e-2's default size for a variation or edit, 1024x1024). */
+function generated(body: Record<string, unknown>, family: string) {
+  return images({ ...body, model: family, prompt: body.prompt ?? 'a variation' });
 }

@@ -1,6 +1,8 @@
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeOpenAI, type FakeOpenAI } from './openai.js';
+import { FAKE_TRANSCRIPT, fakeSpeech, wav } from './openai-audio.js';
+import { FAKE_PNG } from './openai-images.js';
 import { FAKE_REASONING_TOKENS } from './openai-usage.js';
 
 /** A prompt long enough for the prompt cache (1,024 tokens and more). */
@@ -175,5 +177,78 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
     expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
     expect((refused as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('size');
     await expect(client.images.generate({ model: 'dall-e-3', prompt: 'x', n: 2 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+  });
+  it('edits images and makes variations from the forms the SDK sends: one image or several, a mask, dall-e-2 only for variations', async () => {
+    const png = (name: string) => toFile(Buffer.from(FAKE_PNG, 'base64'), name, { type: 'image/png' });
+    const edited = await client.images.edit({
+      model: 'gpt-image-1',
+      prompt: 'add a hat',
+      image: [await png('a.png'), await png('b.png')],
+      mask: await png('m.png'),
+    });
+    expect(edited).toMatchObject({ quality: 'medium', size: '1024x1024' });
+    expect(edited.data?.[0]?.b64_json).toBe(FAKE_PNG);
+    expect(fake.requests.at(-1)).toMatchObject({
+      path: '/v1/images/edits',
+      body: {
+        model: 'gpt-image-1',
+        prompt: 'add a hat',
+        'image[]': [{ filename: 'a.png', type: 'image/png' }, { filename: 'b.png' }],
+        mask: { filename: 'm.png' },
+      },
+    });
+    const one = await client.images.edit({ model: 'dall-e-2', prompt: 'add a hat', image: await png('a.png'), n: 2, size: '256x256' });
+    expect(one.data?.map((image) => image.url?.startsWith('https://'))).toEqual([true, true]);
+    const twoForDallE = await client.images.edit({ model: 'dall-e-2', prompt: 'x', image: [await png('a.png'), await png('b.png')] }).catch((e: unknown) => e);
+    expect((twoForDallE as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('image');
+    const jpegMask = await client.images
+      .edit({ model: 'gpt-image-1', prompt: 'x', image: await png('a.png'), mask: await toFile(Buffer.from('x'), 'm.jpg', { type: 'image/jpeg' }) })
+      .catch((e: unknown) => e);
+    expect((jpegMask as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('mask');
+
+    const variations = await client.images.createVariation({ model: 'dall-e-2', image: await png('a.png'), n: 3, response_format: 'b64_json' });
+    expect(variations.data?.map((image) => image.b64_json)).toEqual([FAKE_PNG, FAKE_PNG, FAKE_PNG]);
+    const notDallE2 = await client.images.createVariation({ model: 'gpt-image-1', image: await png('a.png') }).catch((e: unknown) => e);
+    expect((notDallE2 as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('model');
+  });
+  it('streams speech as SSE and a transcription as events the SDK parses, with usage in the done event', async () => {
+    const speech = await client.audio.speech.create({ model: 'gpt-4o-mini-tts', voice: 'alloy', input: 'Hello there, stream me.', stream_format: 'sse' });
+    expect(speech.headers.get('content-type')).toContain('text/event-stream');
+    const events = (await speech.text())
+      .split('\n\n')
+      .filter(Boolean)
+      .map((block) => JSON.parse(block.replace(/^data: /, '')) as { type: string; audio?: string; usage?: unknown });
+    const audio = Buffer.concat(events.filter((e) => e.type === 'speech.audio.delta').map((e) => Buffer.from(e.audio!, 'base64')));
+    expect(audio.equals(fakeSpeech('Hello there, stream me.'))).toBe(true);
+    expect(events.at(-1)).toEqual({ type: 'speech.audio.done', usage: { input_tokens: 6, output_tokens: 30, total_tokens: 36 } });
+    await expect(client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'x', stream_format: 'sse' })).rejects.toMatchObject({ status: 400 });
+
+    const stream = await client.audio.transcriptions.create({ file: await toFile(wav(2), 'a.wav'), model: 'gpt-4o-transcribe', stream: true });
+    const received = [];
+    for await (const event of stream) received.push(event);
+    expect(
+      received
+        .filter((e) => e.type === 'transcript.text.delta')
+        .map((e) => (e.type === 'transcript.text.delta' ? e.delta : ''))
+        .join(''),
+    ).toBe(FAKE_TRANSCRIPT);
+    expect(received.at(-1)).toMatchObject({
+      type: 'transcript.text.done',
+      text: FAKE_TRANSCRIPT,
+      usage: { type: 'tokens', input_tokens: 25, output_tokens: 11 },
+    });
+    // whisper-1 does not stream: its answer comes whole.
+    const whole = await fetch(`${fake.url}/v1/audio/transcriptions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer sk-fake-provider-key' },
+      body: (() => {
+        const form = new FormData();
+        form.append('model', 'whisper-1');
+        form.append('stream', 'true');
+        form.append('file', new Blob([wav(1)]), 'a.wav');
+        return form;
+      })(),
+    });
+    expect(whole.headers.get('content-type')).toBe('application/json');
   });
 });

@@ -4,8 +4,8 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
 import { OPENAI_PROFILE, type ErrorFields, type FakeProfile } from './compatible.js';
 import { usageMeter, type UsageDialect } from './openai-usage.js';
 import { moderation } from './openai-moderations.js';
-import { images } from './openai-images.js';
-import { AUDIO_APIS, audioCall } from './openai-audio.js';
+import { IMAGE_UPLOAD_APIS, imageUploadCall, images } from './openai-images.js';
+import { AUDIO_APIS, audioCall, sendAudio } from './openai-audio.js';
 import { RESPONSES_PATHS, responses } from './openai-responses.js';
 
 /** APIs the fake serves as OpenAI itself only, each answered whole from its body. */
@@ -17,8 +17,8 @@ const OWN_APIS: Record<string, (body: Record<string, unknown>) => { status: numb
 /**
  * A local stand-in for the OpenAI Chat Completions API, built from its API
  * reference (https://platform.openai.com/docs/api-reference/chat), with embeddings, legacy completions and,
- * as OpenAI itself only, moderations, images and the Responses API (openai-moderations.ts, openai-images.ts,
- * openai-responses.ts): the
+ * as OpenAI itself only, moderations, images (generations, edits, variations), audio and the Responses API
+ * (openai-moderations.ts, openai-images.ts, openai-audio.ts, openai-responses.ts): the
  * chat.completion object, chat.completion.chunk streaming with
  * stream_options.include_usage (a last chunk with empty choices and the usage,
  * every other chunk with usage null), `data: [DONE]`, and the error object.
@@ -159,8 +159,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
     if (profile === OPENAI_PROFILE && req.method === 'POST' && AUDIO_APIS.has(path)) {
       const { recorded, answer } = await audioCall(path, raw, req.headers['content-type'] ?? '');
       requests.push({ body: recorded, authorization: req.headers.authorization, path, headers: req.headers });
-      res.writeHead(answer.status, { 'content-type': answer.contentType, 'x-request-id': `req_${randomBytes(12).toString('hex')}` });
-      return void res.end(answer.body);
+      return sendAudio(res, answer, { 'x-request-id': `req_${randomBytes(12).toString('hex')}` });
+    }
+    if (profile === OPENAI_PROFILE && req.method === 'POST' && IMAGE_UPLOAD_APIS.has(path)) {
+      const { recorded, answer } = await imageUploadCall(path, raw, req.headers['content-type'] ?? '');
+      requests.push({ body: recorded, authorization: req.headers.authorization, path, headers: req.headers });
+      return sendJson(res, answer.status, answer.body);
     }
     if (profile === OPENAI_PROFILE && req.method === 'POST' && RESPONSES_PATHS.has(path)) {
       const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;

@@ -31,6 +31,45 @@ export function imagesSchema(f: Fragments): Schema {
   };
 }
 
+const IMAGE_SIZE = { type: 'string', pattern: '^(auto|[0-9]{2,5}x[0-9]{2,5})$', description: 'auto or WIDTHxHEIGHT, e.g. 1024x1024' };
+
+/**
+ * The form fields of OpenAI's /v1/images/edits (https://platform.openai.com/docs/api-reference/images/createEdit), as
+ * uploads.ts reads them (numbers parsed); the images and the mask are checked there. No other field is taken: each
+ * would reach the provider as text. Streamed partial images (stream) are not served, as for generations.
+ */
+export function imageEditSchema(f: Fragments): Schema {
+  return {
+    type: 'object',
+    required: ['model', 'prompt'],
+    additionalProperties: false,
+    properties: {
+      model: f.model,
+      prompt: { type: 'string', minLength: 1, maxLength: 32_000 },
+      n: count(1, MAX_IMAGES),
+      size: IMAGE_SIZE,
+      quality: { enum: ['standard', 'low', 'medium', 'high', 'auto'] },
+      response_format: { enum: ['url', 'b64_json'] },
+      background: { enum: ['transparent', 'opaque', 'auto'] },
+      input_fidelity: { enum: ['high', 'low'] },
+      output_format: { enum: ['png', 'jpeg', 'webp'] },
+      output_compression: { type: 'integer', minimum: 0, maximum: 100 },
+      stream: { enum: ['false'], description: 'false: streamed image edits are not served by the gateway' },
+      user: f.name,
+    },
+  };
+}
+
+/** The form fields of OpenAI's /v1/images/variations (https://platform.openai.com/docs/api-reference/images/createVariation): dall-e-2's. */
+export function imageVariationSchema(f: Fragments): Schema {
+  return {
+    type: 'object',
+    required: ['model'],
+    additionalProperties: false,
+    properties: { model: f.model, n: count(1, MAX_IMAGES), size: IMAGE_SIZE, response_format: { enum: ['url', 'b64_json'] }, user: f.name },
+  };
+}
+
 /**
  * Reranking in Cohere's shape (https://docs.cohere.com/v2/reference/rerank), which vLLM's /rerank takes too: a
  * query and the documents to rank as strings, at most maxInputs of them.
@@ -52,7 +91,7 @@ export function rerankSchema(f: Fragments): Schema {
 
 /**
  * OpenAI's /v1/audio/speech (https://platform.openai.com/docs/api-reference/audio/createSpeech), billed per character
- * of `input`. Speech streamed as events (stream_format "sse") is not served: refused, rather than answered whole.
+ * of `input`; with stream_format "sse", answered as OpenAI's speech.audio.delta and speech.audio.done events.
  */
 export function speechSchema(f: Fragments): Schema {
   return {
@@ -65,7 +104,7 @@ export function speechSchema(f: Fragments): Schema {
       instructions: { type: 'string', maxLength: 4096 },
       response_format: { enum: ['mp3', 'opus', 'aac', 'flac', 'wav', 'pcm', null] },
       speed: { type: ['number', 'null'], minimum: 0.25, maximum: 4 },
-      stream_format: { enum: ['audio', null], description: 'audio: speech streamed as events (sse) is not served by the gateway' },
+      stream_format: { enum: ['audio', 'sse', null] },
     },
   };
 }
@@ -74,7 +113,7 @@ export function speechSchema(f: Fragments): Schema {
  * The form fields of OpenAI's /v1/audio/transcriptions, or with `translation` of /v1/audio/translations
  * (https://platform.openai.com/docs/api-reference/audio), as audio.ts reads them from multipart (numbers parsed,
  * `name[]` fields as lists); the file is checked there. No other field is taken: each would reach the provider as
- * text. Streamed transcription (stream) is not served.
+ * text. With `stream` "true" (transcriptions only) the answer is OpenAI's transcript.text.delta and .done events.
  */
 export function transcriptionSchema(f: Fragments, translation: boolean): Schema {
   const common = {
@@ -88,7 +127,7 @@ export function transcriptionSchema(f: Fragments, translation: boolean): Schema 
     timestamp_granularities: { type: 'array', maxItems: 2, items: { enum: ['word', 'segment'] } },
     include: { type: 'array', maxItems: 1, items: { enum: ['logprobs'] } },
     chunking_strategy: { enum: ['auto'] },
-    stream: { enum: ['false'], description: 'false: streamed transcription is not served by the gateway' },
+    stream: { enum: ['true', 'false'] },
   };
   return { type: 'object', required: ['model'], additionalProperties: false, properties: translation ? common : { ...common, ...only } };
 }

@@ -77,6 +77,8 @@ export const PRICE_CATALOG: Record<string, ModelPrice> = {
   'tts-1-hd': { input: 0, output: 0, inputCharacter: 0.00003 },
   'whisper-1': { input: 0, output: 0, audioSecond: 0.0001 },
   'gpt-4o-transcribe': { input: 2.5, output: 10 },
+  // gpt-4o-mini-tts: $0.60 a million text tokens in, $12 a million audio tokens out, as its streamed done event reports them.
+  'gpt-4o-mini-tts': { input: 0.6, output: 12 },
   'gpt-4o-mini-transcribe': { input: 1.25, output: 5 },
   // Anthropic
   'claude-opus-4-1': { input: 15, output: 75, cachedInput: 1.5, cacheWrite: 18.75, cacheWrite1h: 30 },

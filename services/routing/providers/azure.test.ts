@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAzure, type FakeAzure } from '../../../test/fakes/azure.js';
 import { FAKE_TRANSCRIPT, FAKE_TRANSLATION, fakeSpeech, wav } from '../../../test/fakes/openai-audio.js';
+import { FAKE_PNG } from '../../../test/fakes/openai-images.js';
 import { call, collect, failure } from '../../../test/harness/adapters.js';
 import type { ChatRequest } from '../canonical.js';
 import { azureProviderConfig, createAzureAdapter, type OpenAICompatibleAdapter } from './openai.js';
@@ -28,7 +29,7 @@ describe('Azure OpenAI adapter against the fake Azure OpenAI', () => {
     );
 
   beforeAll(async () => {
-    fake = await startFakeAzure({ apiKey: KEY, deployments: ['my-gpt4o', 'my-embeddings', 'gpt-4o-mini', 'tts', 'whisper'] });
+    fake = await startFakeAzure({ apiKey: KEY, deployments: ['my-gpt4o', 'my-embeddings', 'gpt-4o-mini', 'tts', 'whisper', 'gpt-image-1'] });
     adapter = make();
   });
   afterAll(async () => {
@@ -51,9 +52,9 @@ describe('Azure OpenAI adapter against the fake Azure OpenAI', () => {
     const spoken = await adapter.speech(call({ model: 'tts', input: 'hello', voice: 'alloy' }));
     expect(fake.requests.at(-1)).toMatchObject({ deployment: 'tts', operation: 'audio/speech', apiKey: KEY, body: { input: 'hello' } });
     expect(spoken).toEqual({ bytes: fakeSpeech('hello'), contentType: 'audio/mpeg' });
-    const upload = { data: wav(1.5), filename: 'a.wav', contentType: 'audio/wav' };
+    const upload = { data: wav(1.5), filename: 'a.wav', contentType: 'audio/wav', field: 'file' };
     const request = { model: 'whisper', response_format: 'verbose_json', timestamp_granularities: ['word'] };
-    const heard = await adapter.transcribe({ ...call(request), upload, api: 'transcriptions' });
+    const heard = await adapter.transcribe({ ...call(request), uploads: [upload], api: 'transcriptions' });
     expect(fake.requests.at(-1)).toMatchObject({
       deployment: 'whisper',
       operation: 'audio/transcriptions',
@@ -65,8 +66,27 @@ describe('Azure OpenAI adapter against the fake Azure OpenAI', () => {
     });
     expect(heard.contentType).toBe('application/json');
     expect(JSON.parse(heard.bytes.toString())).toMatchObject({ task: 'transcribe', duration: 1.5, text: FAKE_TRANSCRIPT });
-    const translated = await adapter.transcribe({ ...call({ model: 'whisper', response_format: 'text' }), upload, api: 'translations' });
+    const translated = await adapter.transcribe({ ...call({ model: 'whisper', response_format: 'text' }), uploads: [upload], api: 'translations' });
     expect(translated).toEqual({ bytes: Buffer.from(`${FAKE_TRANSLATION}\n`), contentType: 'text/plain; charset=utf-8' });
+  });
+
+  it("makes and edits images at the deployment's images paths, the edit's images and mask sent as the client's form had them", async () => {
+    const made = await adapter.images!(call({ model: 'gpt-image-1', prompt: 'a lighthouse', quality: 'high' }));
+    expect(fake.requests.at(-1)).toMatchObject({ deployment: 'gpt-image-1', operation: 'images/generations', body: { quality: 'high' } });
+    expect(made).toMatchObject({ quality: 'high', size: '1024x1024' });
+    const png = { data: Buffer.from(FAKE_PNG, 'base64'), contentType: 'image/png' };
+    const uploads = [
+      { ...png, filename: 'a.png', field: 'image[]' },
+      { ...png, filename: 'b.png', field: 'image[]' },
+      { ...png, filename: 'm.png', field: 'mask' },
+    ];
+    const edited = await adapter.imageUpload({ ...call({ model: 'gpt-image-1', prompt: 'add a hat', n: 1 }), uploads, api: 'edits' });
+    expect(fake.requests.at(-1)).toMatchObject({
+      deployment: 'gpt-image-1',
+      operation: 'images/edits',
+      body: { prompt: 'add a hat', n: '1', 'image[]': [{ filename: 'a.png', type: 'image/png' }, { filename: 'b.png' }], mask: { filename: 'm.png' } },
+    });
+    expect((edited.data as { b64_json: string }[])[0]?.b64_json).toBe(FAKE_PNG);
   });
 
   it('uses a model with no mapping as the deployment name, and the configured api-version', async () => {

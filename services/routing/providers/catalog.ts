@@ -17,7 +17,7 @@ interface ProviderType {
 
 /**
  * Everything but moderations, images and audio, which only OpenAI's own API is known to serve in OpenAI's shape (Mistral's
- * moderations name other categories; Azure OpenAI serves the audio APIs too); a compatible server that has them is
+ * moderations name other categories; Azure OpenAI serves images, but no variations, and audio too); a compatible server that has them is
  * declared as type openai. Rerank: Cohere's own, and vLLM's (https://docs.vllm.ai/en/latest/serving/openai_compatible_server.html#re-rank-api).
  */
 const all = {
@@ -40,7 +40,7 @@ export const PROVIDER_TYPES = {
     capabilities: { ...all, moderations: true, images: true, audio: true },
     baseUrl: 'https://api.openai.com/v1',
   },
-  azure: { label: 'Azure OpenAI', capabilities: { ...all, completions: false, audio: true }, apiHosts: ['*.openai.azure.com'] },
+  azure: { label: 'Azure OpenAI', capabilities: { ...all, completions: false, images: true, audio: true }, apiHosts: ['*.openai.azure.com'] },
   anthropic: { label: 'Anthropic', capabilities: { ...all, embeddings: false, completions: false }, baseUrl: 'https://api.anthropic.com' },
   gemini: { label: 'Google Gemini (AI Studio)', capabilities: { ...all, completions: false }, baseUrl: 'https://generativelanguage.googleapis.com' },
   vertex: {

@@ -6,7 +6,9 @@ import { answerFrom, chunksFrom, quirksOf, requestFor } from './compatible.js';
 import { MalformedAnswer, Upstream, networkError } from './http.js';
 import { rerankAnswer } from './rerank.js';
 import { chatChunk, chatCompletion, embeddingsList, imagesList, moderationList, textCompletion } from './openai-shape.js';
+import type { Upload } from '../../gen/gateway/v1/routing.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
+import type { SseEvent } from '../sse.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase, type KeyRing } from './schema.js';
 import type { CallCounts, Capabilities, Connection, NativeAnswer, NativeRequest, ProviderAdapter, ProviderCall, RawAnswer } from './types.js';
 
@@ -46,6 +48,8 @@ type ApiPath =
   | 'embeddings'
   | 'moderations'
   | 'images/generations'
+  | 'images/edits'
+  | 'images/variations'
   | 'rerank'
   | 'audio/speech'
   | 'audio/transcriptions'
@@ -142,15 +146,25 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
     return this.upstream.raw({ path: this.endpoints.path('audio/speech', String(request.model)), headers: this.headers(credential), body: request, signal });
   }
 
-  /** The form as OpenAI's SDK sends it: each field as text (lists as repeated `name[]`), the file with its name and type. */
-  transcribe({ request, credential, signal, upload, api }: Parameters<NonNullable<ProviderAdapter['transcribe']>>[0]): Promise<RawAnswer> {
-    const form = new FormData();
-    for (const [field, value] of Object.entries(request)) {
-      if (Array.isArray(value)) for (const item of value) form.append(`${field}[]`, String(item));
-      else if (value !== undefined && value !== null) form.append(field, String(value));
-    }
-    form.append('file', new Blob([upload.data], { type: upload.contentType || 'application/octet-stream' }), upload.filename || 'audio');
-    return this.upstream.raw({ path: this.endpoints.path(`audio/${api}`, String(request.model)), headers: this.headers(credential), body: form, signal });
+  transcribe({ request, credential, signal, uploads, api }: Parameters<NonNullable<ProviderAdapter['transcribe']>>[0]): Promise<RawAnswer> {
+    const body = formOf(request, uploads);
+    return this.upstream.raw({ path: this.endpoints.path(`audio/${api}`, String(request.model)), headers: this.headers(credential), body, signal });
+  }
+
+  audioEvents({ request, credential, signal, uploads, api }: Parameters<NonNullable<ProviderAdapter['audioEvents']>>[0]): Promise<AsyncIterable<SseEvent>> {
+    const body = api === 'speech' ? request : formOf(request, uploads);
+    return this.upstream.sse(
+      { path: this.endpoints.path(`audio/${api}`, String(request.model)), headers: this.headers(credential), body, signal },
+      (events) => events,
+    );
+  }
+
+  imageUpload({ request, credential, signal, uploads, api }: Parameters<NonNullable<ProviderAdapter['imageUpload']>>[0]): Promise<Record<string, unknown>> {
+    const body = formOf(request, uploads);
+    return this.upstream.json(
+      { path: this.endpoints.path(`images/${api}`, String(request.model)), headers: this.headers(credential), body, signal },
+      imagesList,
+    );
   }
 
   /** vLLM's /rerank (Jina's shape), where capabilities.rerank; answered in Cohere's shape as the gateway's /v1/rerank is. */
@@ -214,6 +228,26 @@ async function* jsonEvents<T>(events: AsyncIterable<{ data: string }>, provider:
     yield chunk;
   }
   if (!finished) throw networkError(undefined, provider, `Provider ${provider} ended the stream before the answer was complete.`);
+}
+
+/**
+ * A multipart form as OpenAI's SDK sends it: each field as text (lists as repeated `name[]`), then each file in the
+ * field the client sent it in (`image[]` for one of several), with its name and type.
+ */
+function formOf(fields: Record<string, unknown>, uploads: Upload[]): FormData {
+  const form = new FormData();
+  for (const [field, value] of Object.entries(fields)) {
+    if (Array.isArray(value)) for (const item of value) form.append(`${field}[]`, String(item));
+    else if (value !== undefined && value !== null) form.append(field, String(value));
+  }
+  for (const upload of uploads) {
+    form.append(
+      upload.field,
+      new Blob([upload.data], { type: upload.contentType || 'application/octet-stream' }),
+      upload.filename || upload.field.replace(/\[\]$/, ''),
+    );
+  }
+  return form;
 }
 
 /** Whether a base URL is OpenAI's own API, which takes a chat's output cap as max_completion_tokens. */

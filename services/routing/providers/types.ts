@@ -16,7 +16,7 @@ export interface Capabilities {
   completions: boolean;
   /** Serves OpenAI's /v1/moderations (no translation: only providers with OpenAI's own shape). */
   moderations: boolean;
-  /** Serves OpenAI's /v1/images/generations (no translation, as moderations). */
+  /** Serves OpenAI's /v1/images/generations, /edits and /variations (no translation, as moderations). */
   images: boolean;
   /** Serves reranking (Cohere's /v2/rerank, or the Jina-shaped /rerank of vLLM), answered in Cohere's shape. */
   rerank: boolean;
@@ -83,7 +83,14 @@ export interface ProviderAdapter {
   /** OpenAI's /v1/audio/speech: JSON in, the provider's audio bytes out as it sent them; called only where capabilities.audio. */
   speech?(call: ProviderCall<Record<string, unknown>>): Promise<RawAnswer>;
   /** OpenAI's /v1/audio/transcriptions or /v1/audio/translations: the form's fields and the file sent as multipart, the answer as sent. */
-  transcribe?(call: ProviderCall<Record<string, unknown>> & { upload: Upload; api: 'transcriptions' | 'translations' }): Promise<RawAnswer>;
+  transcribe?(call: ProviderCall<Record<string, unknown>> & { uploads: Upload[]; api: 'transcriptions' | 'translations' }): Promise<RawAnswer>;
+  /**
+   * OpenAI's /v1/audio/speech with stream_format "sse", or /v1/audio/transcriptions with stream: the provider's events
+   * as they arrive, unread; resolves once the provider accepted the request.
+   */
+  audioEvents?(call: ProviderCall<Record<string, unknown>> & { uploads: Upload[]; api: 'speech' | 'transcriptions' }): Promise<AsyncIterable<SseEvent>>;
+  /** OpenAI's /v1/images/edits or /v1/images/variations: the form's fields and files sent as multipart, the answer as generations'. */
+  imageUpload?(call: ProviderCall<Record<string, unknown>> & { uploads: Upload[]; api: 'edits' | 'variations' }): Promise<Record<string, unknown>>;
   /** The provider's own prompt count (Anthropic's /v1/messages/count_tokens), for a body in the Messages API; others are counted locally. */
   countTokens?(call: ProviderCall<Record<string, unknown>>): Promise<{ input_tokens: number }>;
   /**

@@ -154,10 +154,11 @@ export interface CompletionRequest {
   cache:
     | CacheRequest
     | undefined;
-  /** The file of a multipart upload (audio transcriptions and translations); `body` then holds the form's other fields as JSON. */
-  upload:
-    | Upload
-    | undefined;
+  /**
+   * The files of a multipart upload (audio transcriptions and translations, image edits and variations), in the order
+   * the client sent them; `body` then holds the form's other fields as JSON.
+   */
+  uploads: Upload[];
   /**
    * A provider-native request (`endpoint` is then its gateway path, e.g. "/openai/v1/responses"): `body` goes to
    * that provider as the client wrote it, the answer comes back in the provider's own shape.
@@ -171,6 +172,8 @@ export interface Upload {
   filename: string;
   /** As the client's part declared it, e.g. "audio/wav"; "" when it declared none. */
   contentType: string;
+  /** The form field it came in, as the client named it: "file", "image", "image[]" (one of several), "mask". */
+  field: string;
 }
 
 /** The cache's part in one request: the admitted key's namespace and what the client's headers asked. */
@@ -1505,7 +1508,7 @@ function createBaseCompletionRequest(): CompletionRequest {
     replay: undefined,
     keepAnswer: false,
     cache: undefined,
-    upload: undefined,
+    uploads: [],
     passthrough: undefined,
   };
 }
@@ -1533,8 +1536,8 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     if (message.cache !== undefined) {
       CacheRequest.encode(message.cache, writer.uint32(58).fork()).join();
     }
-    if (message.upload !== undefined) {
-      Upload.encode(message.upload, writer.uint32(66).fork()).join();
+    for (const v of message.uploads) {
+      Upload.encode(v!, writer.uint32(66).fork()).join();
     }
     if (message.passthrough !== undefined) {
       Passthrough.encode(message.passthrough, writer.uint32(74).fork()).join();
@@ -1616,7 +1619,7 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
               break;
             }
 
-            message.upload = Upload.decode(reader, reader.uint32());
+            message.uploads.push(Upload.decode(reader, reader.uint32()));
             continue;
           }
           case 9: {
@@ -1652,7 +1655,7 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
         ? globalThis.Boolean(object.keep_answer)
         : false,
       cache: isSet(object.cache) ? CacheRequest.fromJSON(object.cache) : undefined,
-      upload: isSet(object.upload) ? Upload.fromJSON(object.upload) : undefined,
+      uploads: globalThis.Array.isArray(object?.uploads) ? object.uploads.map((e: any) => Upload.fromJSON(e)) : [],
       passthrough: isSet(object.passthrough) ? Passthrough.fromJSON(object.passthrough) : undefined,
     };
   },
@@ -1680,8 +1683,8 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     if (message.cache !== undefined) {
       obj.cache = CacheRequest.toJSON(message.cache);
     }
-    if (message.upload !== undefined) {
-      obj.upload = Upload.toJSON(message.upload);
+    if (message.uploads?.length) {
+      obj.uploads = message.uploads.map((e) => Upload.toJSON(e));
     }
     if (message.passthrough !== undefined) {
       obj.passthrough = Passthrough.toJSON(message.passthrough);
@@ -1709,9 +1712,7 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
     message.cache = (object.cache !== undefined && object.cache !== null)
       ? CacheRequest.fromPartial(object.cache)
       : undefined;
-    message.upload = (object.upload !== undefined && object.upload !== null)
-      ? Upload.fromPartial(object.upload)
-      : undefined;
+    message.uploads = object.uploads?.map((e) => Upload.fromPartial(e)) || [];
     message.passthrough = (object.passthrough !== undefined && object.passthrough !== null)
       ? Passthrough.fromPartial(object.passthrough)
       : undefined;
@@ -1720,7 +1721,7 @@ export const CompletionRequest: MessageFns<CompletionRequest> = {
 };
 
 function createBaseUpload(): Upload {
-  return { data: Buffer.alloc(0), filename: "", contentType: "" };
+  return { data: Buffer.alloc(0), filename: "", contentType: "", field: "" };
 }
 
 export const Upload: MessageFns<Upload> = {
@@ -1733,6 +1734,9 @@ export const Upload: MessageFns<Upload> = {
     }
     if (message.contentType !== "") {
       writer.uint32(26).string(message.contentType);
+    }
+    if (message.field !== "") {
+      writer.uint32(34).string(message.field);
     }
     return writer;
   },
@@ -1774,6 +1778,14 @@ export const Upload: MessageFns<Upload> = {
             message.contentType = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.field = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1795,6 +1807,7 @@ export const Upload: MessageFns<Upload> = {
         : isSet(object.content_type)
         ? globalThis.String(object.content_type)
         : "",
+      field: isSet(object.field) ? globalThis.String(object.field) : "",
     };
   },
 
@@ -1809,6 +1822,9 @@ export const Upload: MessageFns<Upload> = {
     if (message.contentType !== "") {
       obj.contentType = message.contentType;
     }
+    if (message.field !== "") {
+      obj.field = message.field;
+    }
     return obj;
   },
 
@@ -1820,6 +1836,7 @@ export const Upload: MessageFns<Upload> = {
     message.data = object.data ?? Buffer.alloc(0);
     message.filename = object.filename ?? "";
     message.contentType = object.contentType ?? "";
+    message.field = object.field ?? "";
     return message;
   },
 };
