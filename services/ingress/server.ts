@@ -5,6 +5,7 @@ import { createHttpServer } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
 import { traceHttpServer } from '../kit/tracing-http.js';
 import { modelEndpoint } from './api.js';
+import { registerCors } from './cors.js';
 import { registerAudioUploads } from './audio.js';
 import { directEndpoint } from './direct.js';
 import type { IngressConfig } from './config.js';
@@ -46,7 +47,7 @@ const DIRECT_ENDPOINTS: { path: string; endpoint: string }[] = [
 ];
 
 /** The public API: OpenAI-compatible and Anthropic-compatible, every route also without the /v1 prefix. */
-export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): FastifyInstance {
+export function buildIngressApp(config: IngressConfig & { consoleOrigins: string[] }, deps: PipelineDeps): FastifyInstance {
   const familyOfRequest = (request: FastifyRequest) => request.routeOptions.config.family ?? 'openai';
   const app = createHttpServer({
     log: deps.log,
@@ -61,6 +62,7 @@ export function buildIngressApp(config: IngressConfig, deps: PipelineDeps): Fast
   });
   app.decorateRequest('inbound', null);
   traceHttpServer(app);
+  registerCors(app, new Set([...config.cors.allowedOrigins, ...config.consoleOrigins]));
 
   const schemas = bodySchemas(config.limits);
   for (const prefix of ['/v1', '']) {
