@@ -12,6 +12,8 @@ import { recordSecret } from '../harness/leaks.js';
  * only; any other web page is refused by the browser and by the API.
  */
 
+/** A web page the operator allows besides the console. */
+const LISTED = 'https://app.example.com';
 let started: Awaited<ReturnType<typeof startInProcess>>;
 let browser: ConsoleBrowser;
 /** The gateway as `npm start` runs it (every service in one process), on ports of its own. */
@@ -21,7 +23,11 @@ const createKey = (name: string) => admin<{ key: string }>(gateway.adminUrl, 'PO
 describe('the console’s first request', () => {
   beforeAll(async () => {
     // A port known before the start, as 8081 is by default: the console's origins are allowed from the configuration.
-    started = await startInProcess({ routing: { providers: { mock: { type: 'mock' } } }, governance: { adminPort: await freePort() } });
+    started = await startInProcess({
+      routing: { providers: { mock: { type: 'mock' } } },
+      governance: { adminPort: await freePort() },
+      ingress: { cors: { allowedOrigins: [LISTED] } },
+    });
     // The console's address as the start-up logs it.
     gateway.consoleUrl = await eventually(
       'the console’s address in the log',
@@ -120,6 +126,12 @@ describe('the console’s first request', () => {
     expect(allowed.headers.get('access-control-allow-origin')).toBe(gateway.adminUrl);
     expect(allowed.headers.get('access-control-allow-headers')).toBe('authorization, content-type');
     expect(allowed.headers.get('access-control-allow-credentials')).toBeNull();
+    // So does an origin the operator listed in ingress.cors.allowedOrigins.
+    const listed = await fetch(`${gateway.baseURL}/chat/completions`, {
+      method: 'OPTIONS',
+      headers: { origin: LISTED, 'access-control-request-method': 'POST' },
+    });
+    expect([listed.status, listed.headers.get('access-control-allow-origin')]).toEqual([204, LISTED]);
     const refused = await fetch(`${gateway.baseURL}/models`, { headers: { origin: gateway.adminUrl, authorization: 'Bearer sk-not-a-key' } });
     expect(refused.status).toBe(401);
     expect(refused.headers.get('access-control-allow-origin')).toBe(gateway.adminUrl);
