@@ -47,14 +47,32 @@ const PAGE = `<!doctype html>
 </html>
 `;
 
-/** Everything from this origin only: no inline script, no CDN, no framing. */
-const SECURITY_HEADERS = {
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+/** Everything from this origin only (and calls to the API's, for the first request): no inline script, no CDN, no framing. */
+const securityHeaders = (api = '') => ({
+  'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'${api && ` ${api}`}; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`,
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-store',
-};
+});
+
+/** Where the console's first request finds the API: the configured address, or ingress's port in this process. */
+export interface ConsoleIngress {
+  url: string;
+  port: number | undefined;
+}
+
+/** A host name or IP address, nothing a header could smuggle into the policy above. */
+const PLAIN_HOST = /^([a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/i;
+
+/**
+ * The API's address for a page opened at this request's address: the configured one, else the host the browser used
+ * with ingress's port (so a console opened at localhost calls localhost); none when ingress runs elsewhere unconfigured.
+ */
+function ingressUrlFor(request: FastifyRequest, ingress: ConsoleIngress): string | undefined {
+  if (ingress.url) return ingress.url.replace(/\/+$/, '');
+  if (ingress.port === undefined || !PLAIN_HOST.test(request.hostname)) return undefined;
+  return `${request.protocol}://${request.hostname}:${ingress.port}`;
+}
 
 export interface ConsoleOptions {
   sessions: AdminSessions;
@@ -63,22 +81,27 @@ export interface ConsoleOptions {
   audit: (request: FastifyRequest, reason: string) => void;
   /** Audits a refused sign-in, and throws the admin API's answer to it. */
   refuse: (request: FastifyRequest, reason: string) => never;
+  ingress: ConsoleIngress;
 }
 
-export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app, { sessions, browserSignIn, audit, refuse }) => {
+export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app, { sessions, browserSignIn, audit, refuse, ingress }) => {
   const dir = bundleDir();
   const hide = { hide: true };
 
   app.get('/console', { config: { requires: 'no_token' }, schema: hide }, async (_request, reply) => reply.redirect('/console/'));
-  app.get('/console/', { config: { requires: 'no_token' }, schema: hide }, async (_request, reply) => {
+  app.get('/console/', { config: { requires: 'no_token' }, schema: hide }, async (request, reply) => {
     if (!existsSync(join(dir, 'main.js'))) throw new GatewayError('service_unavailable', 'The console is not built: run npm run build.');
-    return reply.headers(SECURITY_HEADERS).type('text/html; charset=utf-8').send(PAGE);
+    const api = ingressUrlFor(request, ingress);
+    return reply
+      .headers(securityHeaders(api && new URL(api).origin))
+      .type('text/html; charset=utf-8')
+      .send(PAGE);
   });
   app.get<{ Params: { file: string } }>('/console/assets/:file', { config: { requires: 'no_token' }, schema: hide }, async (request, reply) => {
     const type = ASSETS[request.params.file];
     if (!type) throw new GatewayError('not_found', `No console file ${request.params.file}.`);
     return reply
-      .headers(SECURITY_HEADERS)
+      .headers(securityHeaders())
       .type(type)
       .send(await readFile(join(dir, request.params.file)));
   });
@@ -109,6 +132,17 @@ export const consoleRoutes: FastifyPluginAsync<ConsoleOptions> = async (app, { s
       schema: { tags: ['admin'], summary: 'How the console may sign in: with a token always; with the identity provider when configured', security: [] },
     },
     async () => ({ token: true, oidc: browserSignIn !== undefined }),
+  );
+  app.get(
+    '/admin/console/ingress',
+    {
+      config: { requires: 'any_role' },
+      schema: {
+        tags: ['admin'],
+        summary: "The API's address the console's first request calls and its snippets show (governance.console.ingressUrl); null when unknown",
+      },
+    },
+    async (request) => ({ url: ingressUrlFor(request, ingress) ?? null }),
   );
   if (browserSignIn) await app.register(oidcSignInRoutes, { signIn: browserSignIn, audit });
   app.delete(

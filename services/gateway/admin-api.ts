@@ -5,7 +5,7 @@ import { auditAdminRoutes } from '../audit/admin-routes.js';
 import { retentionAdminRoutes } from '../audit/retention-routes.js';
 import { cachingAdminRoutes } from '../caching/admin-routes.js';
 import { sessionCookie } from '../console/cookies.js';
-import { consoleRoutes, requireConsoleHeader } from '../console/server.js';
+import { consoleRoutes, requireConsoleHeader, type ConsoleIngress } from '../console/server.js';
 import { requirePermission, type AdminAuthority, type RecordChange } from '../kit/admin.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { GatewayError } from '../kit/errors.js';
@@ -26,7 +26,13 @@ const SERVICE = 'governance';
  * here and only here; every service's admin routes are mounted on it, each
  * given its service (the object itself in this process, else its gRPC client).
  */
-export async function buildAdminApi(authority: AdminAuthority, clients: Clients, events: EventPublisher, log: Logger): Promise<FastifyInstance> {
+export async function buildAdminApi(
+  authority: AdminAuthority,
+  clients: Clients,
+  events: EventPublisher,
+  log: Logger,
+  ingress: ConsoleIngress,
+): Promise<FastifyInstance> {
   const app = createHttpServer({ log, bodyLimit: 256 * 1024 });
   await app.register(swagger, {
     openapi: {
@@ -92,7 +98,7 @@ export async function buildAdminApi(authority: AdminAuthority, clients: Clients,
       ),
     );
 
-  await app.register(consoleRoutes, { sessions: authority.sessions, browserSignIn: authority.browserSignIn, audit, refuse });
+  await app.register(consoleRoutes, { sessions: authority.sessions, browserSignIn: authority.browserSignIn, audit, refuse, ingress });
   await app.register(authority.routes, { record });
   await app.register(routingAdminRoutes, { routing: clients.routing, record });
   await app.register(auditAdminRoutes, { audit: clients.audit });

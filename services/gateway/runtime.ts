@@ -152,7 +152,7 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
         events: getPublisher,
         opsRoute: (path, handler) => void opsRoutes.set(path, handler),
       };
-      const service = await module.init(ctx, serviceConfig(name, config) as never);
+      const service = await module.init(ctx, serviceConfig(name, config, services) as never);
       running.push({ name, service });
       if (module.contract && service.api) grpc.add(module.contract.service, service.api, ctx.log, module.contract.callers);
       clients.started(name, service.api);
@@ -162,7 +162,11 @@ export async function startGateway(config: GatewayConfig, services: ServiceName[
     // The admin API runs where governance runs, since its admins authenticate callers; other services' routes reach theirs through `clients`.
     const authority = running.find(({ service }) => service.admin)?.service.admin;
     if (authority) {
-      admin = await buildAdminApi(authority, clients.all(), await getPublisher(), log.child({ service: 'governance' }));
+      const ingressUrl = endpoints['ingress.http'];
+      admin = await buildAdminApi(authority, clients.all(), await getPublisher(), log.child({ service: 'governance' }), {
+        url: config.governance.console.ingressUrl,
+        port: ingressUrl ? Number(new URL(ingressUrl).port) : undefined,
+      });
       endpoints['governance.admin'] = await admin.listen({ host: config.server.host, port: authority.port });
       log.info(
         { url: endpoints['governance.admin'], console: `${endpoints['governance.admin']}/console/` },

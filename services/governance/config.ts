@@ -88,6 +88,18 @@ export const governanceConfig = z
       ),
     adminTokens: z.array(adminToken).default([]).describe('Further static admin tokens, for people and automation, each with a role.'),
     sso,
+    console: z
+      .strictObject({
+        ingressUrl: z
+          .string()
+          .refine((value) => value === '' || (URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)), 'an http(s) URL')
+          .default('')
+          .describe(
+            "The API's address as browsers and clients reach it (https://gateway.example.com), which the console's first request calls and its snippets show. Empty: in a process that also runs ingress, the host the console was opened at with ingress's port; otherwise the console has no first request. Its web page's origin must be in ingress.cors.allowedOrigins where it runs.",
+          ),
+      })
+      .prefault({})
+      .describe('The web console (docs/console.md).'),
     defaultMaxOutputTokens: z
       .number()
       .int()

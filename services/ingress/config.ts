@@ -82,6 +82,23 @@ const limitsConfig = z
 
 export type IngressLimits = z.infer<typeof limitsConfig>;
 
+/** An origin as browsers send it: scheme, host and port, nothing after. */
+const origin = z.string().refine((value) => URL.canParse(value) && new URL(value).origin === value && /^https?:/.test(value), {
+  message: 'an origin is http(s)://host[:port], with no path or trailing slash',
+});
+
+const corsConfig = z
+  .strictObject({
+    allowedOrigins: z
+      .array(origin)
+      .default([])
+      .describe(
+        "Web pages (origins, such as https://app.example.com) whose script may call the API from a browser, with a key it holds; never with cookies. A request with any other Origin gets 403. A process that also serves the console allows the console's own origins too (docs/console.md).",
+      ),
+  })
+  .prefault({})
+  .describe('Browsers calling the API from other web pages (CORS).');
+
 export const ingressConfig = z
   .strictObject({
     port: z.number().int().min(0).max(65_535).default(8080).describe('Port of the OpenAI-compatible API.'),
@@ -106,6 +123,7 @@ export const ingressConfig = z
       .default(false)
       .describe("Also emit one upstream.attempt event per provider call (every attempt is listed in the request's outcome anyway)."),
     trustProxy: z.boolean().default(false).describe('Take the client address from X-Forwarded-For (only behind a load balancer you control).'),
+    cors: corsConfig,
     agent: agentConfig,
     codeMode: codeModeConfig,
     batches: batchesConfig,

@@ -20,7 +20,7 @@ const LISTEN_BACKLOG = 65_535;
 export const ingressService = defineService({
   name: 'ingress',
   dependsOn: ['governance', 'routing'],
-  async init(ctx, { guardrails, ...config }: IngressConfig & { guardrails: GuardrailsConfig }) {
+  async init(ctx, { guardrails, ...config }: IngressConfig & { guardrails: GuardrailsConfig; consoleOrigins: string[] }) {
     const events = await ctx.events();
     const { hashKey } = guardrails.storage;
     if (hashKey) await ctx.secrets.prepare([hashKey]);

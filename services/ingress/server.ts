@@ -5,6 +5,7 @@ import { createHttpServer } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
 import { traceHttpServer } from '../kit/tracing-http.js';
 import { modelEndpoint } from './api.js';
+import { registerCors } from './cors.js';
 import { registerUploads } from './uploads.js';
 import { directEndpoint } from './direct.js';
 import type { IngressConfig } from './config.js';
@@ -49,7 +50,7 @@ const DIRECT_ENDPOINTS: { path: string; endpoint: string }[] = [
 ];
 
 /** The public API: OpenAI-compatible and Anthropic-compatible, every route also without the /v1 prefix. */
-export function buildIngressApp(config: IngressConfig, batches: BatchRunner, deps: PipelineDeps): FastifyInstance {
+export function buildIngressApp(config: IngressConfig & { consoleOrigins: string[] }, batches: BatchRunner, deps: PipelineDeps): FastifyInstance {
   const familyOfRequest = (request: FastifyRequest) => request.routeOptions.config.family ?? 'openai';
   const app = createHttpServer({
     log: deps.log,
@@ -64,6 +65,7 @@ export function buildIngressApp(config: IngressConfig, batches: BatchRunner, dep
   });
   app.decorateRequest('inbound', null);
   traceHttpServer(app);
+  registerCors(app, new Set([...config.cors.allowedOrigins, ...config.consoleOrigins]));
 
   const schemas = bodySchemas(config.limits);
   for (const prefix of ['/v1', '']) {

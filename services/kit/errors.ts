@@ -13,6 +13,8 @@ export const errorCodes = {
   missing_api_key: { status: 401, type: 'invalid_request_error' },
   invalid_api_key: { status: 401, type: 'invalid_request_error' },
   model_not_allowed: { status: 403, type: 'permission_error' },
+  // A browser's request from a web page whose origin the API does not allow (ingress.cors).
+  origin_not_allowed: { status: 403, type: 'permission_error' },
   context_length_exceeded: { status: 400, type: 'invalid_request_error' },
   content_policy_violation: { status: 400, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },

@@ -6,6 +6,9 @@ import type { Api } from '../kit/grpc.js';
 
 type Query = Record<string, string | undefined>;
 
+/** Rows of a first read of recent usage: what the console's live requests page keeps. */
+const RECENT_DEFAULT = 200;
+
 /** Columns added later come last, so a CSV reader's positions stay put. */
 const SPEND_MEASURES = [
   'costUsd',
@@ -101,6 +104,27 @@ export const meteringAdminRoutes: FastifyPluginAsync<{ metering: Api<typeof Mete
     async (request) => {
       const report = await metering.toolCalls(scopedQuery(request.principal!, toolCallQuery(request.query)));
       return { data: report.rows.map(toolCallJson), total: toolCallJson(report.total!) };
+    },
+  );
+
+  app.get<{ Querystring: Query }>(
+    '/admin/usage/recent',
+    {
+      config: { requires: 'read' },
+      schema: {
+        querystring: reportQuery,
+        tags,
+        summary:
+          "The ledger's rows recorded since cursor (the previous answer's next_cursor), oldest recorded first; without cursor, the newest `limit` (default 200, ≤1000); filters as for /admin/spend",
+      },
+    },
+    async (request) => {
+      const page = await metering.recentUsage({
+        filter: scopedQuery(request.principal!, spendQuery(request.query)),
+        after: Number(request.query.cursor || 0),
+        limit: Number(request.query.limit ?? RECENT_DEFAULT),
+      });
+      return { data: page.rowsJson.map((json) => JSON.parse(json) as unknown), next_cursor: String(page.cursor) };
     },
   );
 

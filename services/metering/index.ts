@@ -21,7 +21,10 @@ const UNPRICED_SERIES = 200;
 export const meteringService = defineService({
   name: 'metering',
   dependsOn: [],
-  contract: { service: MeteringService, callers: { spend: ['governance'], exportUsage: ['governance'], toolCalls: ['governance'] } },
+  contract: {
+    service: MeteringService,
+    callers: { spend: ['governance'], exportUsage: ['governance'], recentUsage: ['governance'], toolCalls: ['governance'] },
+  },
   database: meteringDatabase,
   async init(ctx, config: MeteringConfig) {
     const unpriced = new Counter({
@@ -63,6 +66,7 @@ export const meteringService = defineService({
     const api: Api<typeof MeteringService> = {
       spend: (query) => spend.spend(query),
       exportUsage: (query) => spend.exportUsage(query),
+      recentUsage: (query) => spend.recentUsage(query),
       toolCalls: (query) => toolCalls.toolCalls(query),
     };
     return {

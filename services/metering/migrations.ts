@@ -124,6 +124,19 @@ export const meteringMigrations: Migration[] = [
     sql: ROLLUPS_MIGRATION,
   },
   { version: 10, description: 'spend rollups expired, each after its own retention', sql: ROLLUP_EXPIRY },
+  {
+    version: 11,
+    description: 'the order rows were recorded in, for reading what is new since a cursor',
+    // Batches are written one at a time (writer.ts, WRITE_LOCK), so a row is visible only once every row numbered
+    // before it is. Rows from before stay NULL: no rewrite of the ledger, and none of them is new.
+    sql: `
+      CREATE SEQUENCE usage_records_seq;
+      ALTER TABLE usage_records ADD COLUMN seq BIGINT;
+      ALTER TABLE usage_records ALTER COLUMN seq SET DEFAULT nextval('usage_records_seq');
+      ALTER SEQUENCE usage_records_seq OWNED BY usage_records.seq;
+      CREATE INDEX usage_records_seq_index ON usage_records (seq);
+    `,
+  },
 ];
 
 /**
@@ -139,7 +152,7 @@ export const meteringDatabase: DatabasePlan = {
   roles: {
     metering: {
       grants: [
-        ...tableGrants('SELECT, INSERT', ['usage_records', 'tool_call_records']),
+        ...tableGrants('SELECT, INSERT', ['usage_records', 'tool_call_records'], ['usage_records_seq']),
         // The rollups are kept by the owner's trigger on usage_records (rollups.ts): metering only reads them.
         ...tableGrants('SELECT', ['usage_rollup_hourly', 'usage_rollup_daily']),
         ...deadLetterTables,

@@ -1,4 +1,4 @@
-import type { SpendQuery, SpendReport, SpendRow, UsagePage } from '../gen/gateway/v1/metering.js';
+import type { RecentUsagePage, RecentUsageQuery, SpendQuery, SpendReport, SpendRow, UsagePage } from '../gen/gateway/v1/metering.js';
 import type { Database } from '../kit/db/types.js';
 import { groupedTotals, TIME_DIMENSIONS, whereOf, type Where } from './grouped.js';
 import { ROLLUP_REPORT_MEASURES, rollupSource } from './rollups.js';
@@ -30,6 +30,20 @@ const MEASURES = `COALESCE(SUM(cost_usd), 0)::text AS cost_usd, COALESCE(SUM(sav
   ${COST_PARTS.map((column) => `COALESCE(SUM(${column}), 0)::text AS ${column}`).join(', ')}`;
 
 const EXPORT_PAGE = 1_000;
+/** Most rows of one read of recent usage. */
+const RECENT_MOST = 1_000;
+
+/** A ledger row as exported: every column but the recording order, money as exact decimal text. */
+const ROW_COLUMNS = `request_id, occurred_at, outcome, key_id, team_id, customer_id, endpoint, model, provider, provider_model, deployment,
+  prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cache_write_tokens, cache_write_1h_tokens,
+  billed_unit, billed_quantity, billed_variant,
+  cost_usd::text AS cost_usd, ${COST_PARTS.map((column) => `${column}::text AS ${column}`).join(', ')},
+  saved_usd::text AS saved_usd, cache_hit, stream, http_status, duration_ms, COALESCE(tags, '{}') AS tags`;
+
+const rowJson = (r: Record<string, unknown>) => JSON.stringify({ ...r, occurred_at: new Date(r.occurred_at as string).toISOString() });
+
+/** `where` and one more condition. */
+const and = (where: Where, condition: string) => `${where.sql ? `${where.sql} AND` : 'WHERE'} ${condition}`;
 
 /** The filters of a query on columns the ledger and the rollups share; with its time range unless `range` is false. */
 function equalities(query: SpendQuery, range = true): Where {
@@ -101,21 +115,40 @@ export class SpendReader {
     const { sql, params } = filters(query);
     let after: { at: string; id: string } | undefined;
     for (;;) {
-      const keyset = after ? `${sql ? `${sql} AND` : 'WHERE'} (occurred_at, request_id) > ($${params.length + 1}, $${params.length + 2})` : sql;
+      const keyset = after ? and({ sql, params }, `(occurred_at, request_id) > ($${params.length + 1}, $${params.length + 2})`) : sql;
       const { rows } = await this.db.query<Record<string, unknown>>(
-        `SELECT request_id, occurred_at, outcome, key_id, team_id, customer_id, endpoint, model, provider, provider_model, deployment,
-           prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cache_write_tokens, cache_write_1h_tokens,
-           billed_unit, billed_quantity, billed_variant,
-           cost_usd::text AS cost_usd, ${COST_PARTS.map((column) => `${column}::text AS ${column}`).join(', ')},
-           saved_usd::text AS saved_usd, cache_hit, stream, http_status, duration_ms, COALESCE(tags, '{}') AS tags
-         FROM usage_records ${keyset} ORDER BY occurred_at, request_id LIMIT ${EXPORT_PAGE}`,
+        `SELECT ${ROW_COLUMNS} FROM usage_records ${keyset} ORDER BY occurred_at, request_id LIMIT ${EXPORT_PAGE}`,
         after ? [...params, after.at, after.id] : params,
       );
       if (rows.length === 0) return;
-      yield { rowsJson: rows.map((r) => JSON.stringify({ ...r, occurred_at: new Date(r.occurred_at as string).toISOString() })) };
+      yield { rowsJson: rows.map(rowJson) };
       const last = rows.at(-1)!;
       after = { at: new Date(last.occurred_at as string).toISOString(), id: String(last.request_id) };
       if (rows.length < EXPORT_PAGE) return;
     }
+  }
+
+  /**
+   * Rows recorded after the cursor `after`, oldest first (at most `limit`), or on a first read (after 0) the newest
+   * `limit` that match. The cursor returned is the ledger's newest row read at the start, so rows the filter skipped
+   * are not read again; rows are numbered in the order their batches commit (migrations.ts, version 10), so none
+   * recorded later can fall behind it.
+   */
+  async recentUsage({ filter, after, limit }: RecentUsageQuery): Promise<RecentUsagePage> {
+    const most = Math.min(Math.max(limit, 1), RECENT_MOST);
+    const { rows: heads } = await this.db.query<{ head: string | null }>('SELECT max(seq)::text AS head FROM usage_records');
+    const head = Number(heads[0]?.head ?? 0);
+    const where = filters(filter!);
+    const n = where.params.length;
+    const first = after === 0;
+    const { rows } = await this.db.query<Record<string, unknown> & { seq: string }>(
+      `SELECT seq::text AS seq, ${ROW_COLUMNS} FROM usage_records ${and(where, `seq > $${n + 1} AND seq <= $${n + 2}`)}
+       ORDER BY seq ${first ? 'DESC' : ''} LIMIT ${most}`,
+      [...where.params, after, head],
+    );
+    if (first) rows.reverse();
+    // A read cut short by the limit goes on from its last row.
+    const cursor = !first && rows.length === most ? Number(rows.at(-1)!.seq) : head;
+    return { rowsJson: rows.map(({ seq: _seq, ...row }) => rowJson(row)), cursor };
   }
 }

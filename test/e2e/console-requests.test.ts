@@ -17,6 +17,7 @@ import { eventually, testToken } from '../harness/infra.js';
 
 const VIEWER = testToken('viewer');
 const AUDITOR = testToken('auditor');
+const RESEARCH_VIEWER = testToken('research-viewer');
 
 let gateway: Awaited<ReturnType<typeof startInProcess>>;
 let browser: ConsoleBrowser;
@@ -41,6 +42,7 @@ describe('the console’s live requests', () => {
         adminTokens: [
           { name: 'viewer-bot', token: VIEWER, role: 'viewer' },
           { name: 'audit-bot', token: AUDITOR, role: 'auditor' },
+          { name: 'research-viewer', token: RESEARCH_VIEWER, role: 'viewer', team: 'research' },
         ],
       },
     });
@@ -55,6 +57,9 @@ describe('the console’s live requests', () => {
 
   it('shows requests as they finish, filters them, and opens one with its audit rows', async () => {
     const { page } = await browser.signIn(ADMIN_TOKEN, { viewport: DOCS_VIEWPORT });
+    // Every read after the first asks only for what is new: the cursor the previous read gave, no time range.
+    const reads: URL[] = [];
+    page.on('request', (request) => request.url().includes('/admin/usage/recent') && reads.push(new URL(request.url())));
     await openPage(page, 'Live requests');
     await page.getByText('No request finished in the last 15 minutes yet.').waitFor();
 
@@ -97,11 +102,26 @@ describe('the console’s live requests', () => {
     expect((await cells(failed.request_id))[4]).toBe(`failed ${failed.http_status}`);
     await screenshot(page, 'requests');
 
+    // Later polls bring nothing twice: after two more reads the page still shows each request once.
+    const readsSoFar = reads.length;
+    await expect.poll(() => reads.length, { timeout: 15_000 }).toBeGreaterThanOrEqual(readsSoFar + 2);
+    expect(await records.count()).toBe(3);
+    expect(reads[0]!.searchParams.has('from') && !reads[0]!.searchParams.has('cursor')).toBe(true);
+    expect(reads.slice(1).every((url) => /^\d+$/.test(url.searchParams.get('cursor') ?? '') && !url.searchParams.has('from'))).toBe(true);
+    // One more request shows up on top of them, once.
+    const { response: another } = await client.chat.completions
+      .create({ model: 'mock/echo', messages: [{ role: 'user', content: 'one more' }] })
+      .withResponse();
+    await table.locator(`tr[data-record-id="${another.headers.get('x-request-id')}"]`).waitFor();
+    expect(await records.count()).toBe(4);
+    await expect.poll(() => reads.length, { timeout: 15_000 }).toBeGreaterThanOrEqual(reads.length + 1);
+    expect(await records.count()).toBe(4);
+
     // Filtered by status, then by a model: only what matches stays.
     await page.getByLabel('Status').fill('completed');
     await page.getByRole('button', { name: 'Filter' }).click();
     await table.locator(`tr[data-record-id="${failed.request_id}"]`).waitFor({ state: 'detached' });
-    expect(await records.count()).toBe(2);
+    expect(await records.count()).toBe(3);
     await page.getByLabel('Status').fill('');
     await page.getByLabel('Model').fill('no-such-model');
     await page.getByRole('button', { name: 'Filter' }).click();
@@ -113,7 +133,7 @@ describe('the console’s live requests', () => {
     await page.getByLabel('Model').fill('');
     await page.getByLabel('Key').fill(keyId);
     await page.getByRole('button', { name: 'Filter' }).click();
-    await records.nth(2).waitFor();
+    await records.nth(3).waitFor();
     await table.locator(`tr[data-record-id="${hit!.request_id}"]`).getByRole('button').click();
     const whole = JSON.parse(
       (await page
@@ -125,6 +145,46 @@ describe('the console’s live requests', () => {
     const audit = page.getByRole('figure', { name: `Audit log for ${hit!.request_id}` }).locator('pre');
     await audit.filter({ hasText: 'request.completed' }).waitFor();
     expect((JSON.parse((await audit.textContent())!) as { request_id: string }[]).every((r) => r.request_id === hit!.request_id)).toBe(true);
+  });
+
+  it('reads the ledger by cursor: only what is new, filtered and scoped by the server', async () => {
+    const recent = async (token: string, query: string) => {
+      const response = await fetch(`${gateway.adminUrl}/admin/usage/recent?${query}`, { headers: { authorization: `Bearer ${token}` } });
+      expect(response.status).toBe(200);
+      return (await response.json()) as { data: Usage[]; next_cursor: string };
+    };
+    const send = async (key: string, content: string) => {
+      const { response } = await gateway
+        .client(key)
+        .chat.completions.create({ model: 'mock/echo', messages: [{ role: 'user', content }] })
+        .withResponse();
+      return response.headers.get('x-request-id')!;
+    };
+    const start = await recent(ADMIN_TOKEN, 'limit=1');
+    const inTeam = await gateway.createKey({ name: 'cursor-team', team: 'research' });
+    const elsewhere = await gateway.createKey({ name: 'cursor-elsewhere' });
+    const sent = [await send(inTeam.key, 'cursor one'), await send(elsewhere.key, 'cursor two'), await send(inTeam.key, 'cursor three')];
+    await ledger(inTeam.id, 2);
+    await ledger(elsewhere.id, 1);
+
+    // After the cursor: the three, in the order recorded, and then nothing until more come.
+    const next = await recent(ADMIN_TOKEN, `cursor=${start.next_cursor}`);
+    expect(next.data.map((u) => u.request_id).sort()).toEqual([...sent].sort());
+    expect((await recent(ADMIN_TOKEN, `cursor=${next.next_cursor}`)).data).toEqual([]);
+    // Cut short by limit, a read goes on from its last row: every row once.
+    const first = await recent(ADMIN_TOKEN, `cursor=${start.next_cursor}&limit=2`);
+    const rest = await recent(ADMIN_TOKEN, `cursor=${first.next_cursor}&limit=2`);
+    expect([...first.data, ...rest.data].map((u) => u.request_id)).toEqual(next.data.map((u) => u.request_id));
+    // Filtered by key, the cursor still moves past the rows it skipped.
+    const byKey = await recent(ADMIN_TOKEN, `cursor=${start.next_cursor}&key=${elsewhere.id}`);
+    expect(byKey.data.map((u) => u.request_id)).toEqual([sent[1]]);
+    expect(byKey.next_cursor).toBe(next.next_cursor);
+    // A team's token sees its team's requests only, whatever it asks for.
+    const scoped = await recent(RESEARCH_VIEWER, `cursor=${start.next_cursor}`);
+    expect(scoped.data.map((u) => u.request_id).sort()).toEqual([sent[0], sent[2]].sort());
+    expect((await recent(RESEARCH_VIEWER, `cursor=${start.next_cursor}&key=${elsewhere.id}`)).data).toEqual([]);
+    const other = await fetch(`${gateway.adminUrl}/admin/usage/recent?team=other`, { headers: { authorization: `Bearer ${RESEARCH_VIEWER}` } });
+    expect(other.status).toBe(403);
   });
 
   it('shows a viewer requests without their audit rows, and an auditor neither', async () => {
@@ -145,5 +205,6 @@ describe('the console’s live requests', () => {
     await auditor.page.getByRole('heading', { name: 'Audit log' }).waitFor();
     expect(await auditor.page.getByRole('link', { name: 'Live requests' }).count()).toBe(0);
     expect((await fetchInPage(auditor.page, 'GET', '/admin/usage/export', {})).status).toBe(403);
+    expect((await fetchInPage(auditor.page, 'GET', '/admin/usage/recent', {})).status).toBe(403);
   });
 });

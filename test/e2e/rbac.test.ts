@@ -79,6 +79,8 @@ const EXPECTED: Record<string, Expectation> = {
   'DELETE /admin/session': { needs: 'anyone' },
   // What the sign-in page offers, asked before anyone signs in (the OpenID Connect routes, served when configured, are test/e2e/console-oidc.test.ts's).
   'GET /admin/session/options': { needs: 'everybody' },
+  // The API's address for the console's first request (test/e2e/console-first-request.test.ts).
+  'GET /admin/console/ingress': { needs: 'anyone' },
   'GET /admin/customers': { needs: 'read' },
   'POST /admin/customers': { needs: 'manage_customers', call: async () => ({ body: { id: fresh('customer'), name: 'C' } }) },
   'GET /admin/customers/:id': { needs: 'read', call: async () => ({ params: { id: 'acme' } }) },
@@ -159,6 +161,7 @@ const EXPECTED: Record<string, Expectation> = {
   'GET /admin/spend': { needs: 'read' },
   'GET /admin/tool-calls': { needs: 'read' },
   'GET /admin/usage/export': { needs: 'read' },
+  'GET /admin/usage/recent': { needs: 'read' },
   'GET /admin/cache/entries': { needs: 'read' },
   'DELETE /admin/cache/entries': { needs: 'write', call: async () => ({ query: 'namespace=team:acme-team' }) },
   'GET /admin/mcp/servers': { needs: 'read' },

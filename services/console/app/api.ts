@@ -118,13 +118,4 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return (response.status === 204 ? undefined : await response.json()) as T;
 }
 
-/** A GET of an NDJSON export, one object per line. */
-export async function lines<T>(path: string): Promise<T[]> {
-  const text = await (await call('GET', path)).text();
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as T);
-}
-
 export const can = (caller: Caller, permission: Permission) => caller.permissions.includes(permission);

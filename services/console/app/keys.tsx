@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, type Key } from './api.js';
+import { FirstRequest } from './first-request.js';
 import { ConfirmButton, ErrorLine, field, limit, list, useLoaded } from './forms.js';
 
 type Created = Key & { key: string };
@@ -29,7 +30,12 @@ export function KeysPage({ canWrite }: { canWrite: boolean }) {
       <h1 id="keys-title">Keys</h1>
       <ErrorLine error={error} />
       {canWrite && <CreateKey onCreate={(body) => run(async () => setCreated(await api<Created>('POST', '/admin/keys', body)))} />}
-      {created && <NewKey created={created} onDone={() => setCreated(undefined)} />}
+      {created && (
+        <>
+          <NewKey created={created} onDone={() => setCreated(undefined)} />
+          <FirstRequest key={created.id} apiKey={created.key} allowedModels={created.allowed_models} />
+        </>
+      )}
       <label class="search">
         Search keys <input type="search" value={query} onInput={(e) => setQuery(e.currentTarget.value)} placeholder="name, id, team or customer" />
       </label>

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, lines, type Key, type Usage } from './api.js';
+import { api, type Key, type Usage } from './api.js';
 import type { AuditRow } from './audit.js';
 import { ErrorLine, field, usePolling } from './forms.js';
 import { usd } from './money.js';
@@ -7,13 +7,8 @@ import { params, RecordTable, When, type Column } from './records.js';
 
 /** How far back the page looks when it opens. */
 const FIRST_WINDOW_MS = 15 * 60_000;
-/**
- * Each poll asks again from this long before the newest request seen, and drops those it has: the ledger is written
- * from the event stream in batches, so a request may land after one that finished later.
- */
-const OVERLAP_MS = 60_000;
 const POLL_MS = 2_000;
-/** The newest requests kept on the page. */
+/** The newest requests kept on the page, and read when it opens. */
 const SHOWN = 200;
 
 /** Whether a request matches the status filter: its outcome (completed, failed) or its HTTP status. */
@@ -41,14 +36,17 @@ export function RequestsPage({ canAudit }: { canAudit: boolean }) {
   // A poll still in flight when the filter changes or the page closes must neither show its rows nor poll again.
   const error = usePolling(
     () => {
-      let newest = Date.now() - FIRST_WINDOW_MS;
+      // The server's cursor: each poll gets only the requests recorded since the previous one.
+      let cursor = '';
       return async (stopped) => {
-        const query = params({ format: 'ndjson', from: new Date(newest - OVERLAP_MS).toISOString(), model: filter.model, key: filter.key });
-        const fresh = await lines<Usage>(`/admin/usage/export?${query}`);
+        const from = cursor ? '' : new Date(Date.now() - FIRST_WINDOW_MS).toISOString();
+        const query = params({ cursor, from, limit: cursor ? '' : String(SHOWN), model: filter.model, key: filter.key });
+        const page = await api<{ data: Usage[]; next_cursor: string }>('GET', `/admin/usage/recent?${query}`);
         if (stopped()) return;
-        await nameKeys(fresh.map((u) => u.key_id));
-        for (const u of fresh) newest = Math.max(newest, Date.parse(u.occurred_at));
-        setRows((shown) => merge(shown, fresh));
+        cursor = page.next_cursor;
+        if (page.data.length === 0) return;
+        await nameKeys(page.data.map((u) => u.key_id));
+        setRows((shown) => newestFirst([...page.data, ...shown]));
       };
     },
     POLL_MS,
@@ -107,12 +105,8 @@ export function RequestsPage({ canAudit }: { canAudit: boolean }) {
   );
 }
 
-/** The requests already shown and the fresh ones, once each, newest first, at most SHOWN. */
-function merge(shown: Usage[], fresh: Usage[]): Usage[] {
-  const byId = new Map(shown.map((u) => [u.request_id, u]));
-  for (const u of fresh) byId.set(u.request_id, u);
-  return [...byId.values()].sort((a, b) => Date.parse(b.occurred_at) - Date.parse(a.occurred_at)).slice(0, SHOWN);
-}
+/** Requests newest first, at most SHOWN: those that finished last, whatever order the ledger recorded them in. */
+const newestFirst = (rows: Usage[]) => rows.sort((a, b) => Date.parse(b.occurred_at) - Date.parse(a.occurred_at)).slice(0, SHOWN);
 
 /** The request's rows in the audit log, for a role that may read it. */
 function AuditRows({ requestId }: { requestId: string }) {

@@ -83,6 +83,24 @@ export interface UsagePage {
   rowsJson: string[];
 }
 
+export interface RecentUsageQuery {
+  /** Filters as for spend (from, to, key, team, customer, model, provider, tag); group_by is not used. */
+  filter:
+    | SpendQuery
+    | undefined;
+  /** The cursor of the previous read: rows recorded after it. 0: a first read, of the newest `limit` rows since `from`. */
+  after: number;
+  /** Most rows returned (1 to 1000). */
+  limit: number;
+}
+
+export interface RecentUsagePage {
+  /** One JSON object per ledger row, oldest recorded first. */
+  rowsJson: string[];
+  /** Where the next read starts: past every row read, and past rows the filter skipped. */
+  cursor: number;
+}
+
 export interface ToolCallQuery {
   from: string;
   to: string;
@@ -1005,6 +1023,198 @@ export const UsagePage: MessageFns<UsagePage> = {
   },
 };
 
+function createBaseRecentUsageQuery(): RecentUsageQuery {
+  return { filter: undefined, after: 0, limit: 0 };
+}
+
+export const RecentUsageQuery: MessageFns<RecentUsageQuery> = {
+  encode(message: RecentUsageQuery, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filter !== undefined) {
+      SpendQuery.encode(message.filter, writer.uint32(10).fork()).join();
+    }
+    if (message.after !== 0) {
+      writer.uint32(16).int64(message.after);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(24).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecentUsageQuery {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecentUsageQuery();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filter = SpendQuery.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.after = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecentUsageQuery {
+    return {
+      filter: isSet(object.filter) ? SpendQuery.fromJSON(object.filter) : undefined,
+      after: isSet(object.after) ? globalThis.Number(object.after) : 0,
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: RecentUsageQuery): unknown {
+    const obj: any = {};
+    if (message.filter !== undefined) {
+      obj.filter = SpendQuery.toJSON(message.filter);
+    }
+    if (message.after !== 0) {
+      obj.after = Math.round(message.after);
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecentUsageQuery>, I>>(base?: I): RecentUsageQuery {
+    return RecentUsageQuery.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecentUsageQuery>, I>>(object: I): RecentUsageQuery {
+    const message = createBaseRecentUsageQuery();
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? SpendQuery.fromPartial(object.filter)
+      : undefined;
+    message.after = object.after ?? 0;
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseRecentUsagePage(): RecentUsagePage {
+  return { rowsJson: [], cursor: 0 };
+}
+
+export const RecentUsagePage: MessageFns<RecentUsagePage> = {
+  encode(message: RecentUsagePage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.rowsJson) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.cursor !== 0) {
+      writer.uint32(16).int64(message.cursor);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecentUsagePage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecentUsagePage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rowsJson.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.cursor = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecentUsagePage {
+    return {
+      rowsJson: globalThis.Array.isArray(object?.rowsJson)
+        ? object.rowsJson.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.rows_json)
+        ? object.rows_json.map((e: any) => globalThis.String(e))
+        : [],
+      cursor: isSet(object.cursor) ? globalThis.Number(object.cursor) : 0,
+    };
+  },
+
+  toJSON(message: RecentUsagePage): unknown {
+    const obj: any = {};
+    if (message.rowsJson?.length) {
+      obj.rowsJson = message.rowsJson;
+    }
+    if (message.cursor !== 0) {
+      obj.cursor = Math.round(message.cursor);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecentUsagePage>, I>>(base?: I): RecentUsagePage {
+    return RecentUsagePage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecentUsagePage>, I>>(object: I): RecentUsagePage {
+    const message = createBaseRecentUsagePage();
+    message.rowsJson = object.rowsJson?.map((e) => e) || [];
+    message.cursor = object.cursor ?? 0;
+    return message;
+  },
+};
+
 function createBaseToolCallQuery(): ToolCallQuery {
   return { from: "", to: "", groupBy: [], keyId: "", teamId: "", customerId: "", server: "" };
 }
@@ -1552,6 +1762,16 @@ export const MeteringService = {
     responseSerialize: (value: UsagePage): Buffer => Buffer.from(UsagePage.encode(value).finish()),
     responseDeserialize: (value: Buffer): UsagePage => UsagePage.decode(value),
   },
+  /** The ledger's rows recorded after a cursor, in the order they were recorded (the console's live requests). */
+  recentUsage: {
+    path: "/gateway.v1.Metering/RecentUsage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecentUsageQuery): Buffer => Buffer.from(RecentUsageQuery.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecentUsageQuery => RecentUsageQuery.decode(value),
+    responseSerialize: (value: RecentUsagePage): Buffer => Buffer.from(RecentUsagePage.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecentUsagePage => RecentUsagePage.decode(value),
+  },
   /** MCP tool calls counted by the requested dimensions. */
   toolCalls: {
     path: "/gateway.v1.Metering/ToolCalls" as const,
@@ -1569,6 +1789,8 @@ export interface MeteringServer extends UntypedServiceImplementation {
   spend: handleUnaryCall<SpendQuery, SpendReport>;
   /** The ledger's rows, page by page (for CSV and NDJSON export). */
   exportUsage: handleServerStreamingCall<SpendQuery, UsagePage>;
+  /** The ledger's rows recorded after a cursor, in the order they were recorded (the console's live requests). */
+  recentUsage: handleUnaryCall<RecentUsageQuery, RecentUsagePage>;
   /** MCP tool calls counted by the requested dimensions. */
   toolCalls: handleUnaryCall<ToolCallQuery, ToolCallReport>;
 }
@@ -1594,6 +1816,22 @@ export interface MeteringClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<UsagePage>;
+  /** The ledger's rows recorded after a cursor, in the order they were recorded (the console's live requests). */
+  recentUsage(
+    request: RecentUsageQuery,
+    callback: (error: ServiceError | null, response: RecentUsagePage) => void,
+  ): ClientUnaryCall;
+  recentUsage(
+    request: RecentUsageQuery,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RecentUsagePage) => void,
+  ): ClientUnaryCall;
+  recentUsage(
+    request: RecentUsageQuery,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RecentUsagePage) => void,
+  ): ClientUnaryCall;
   /** MCP tool calls counted by the requested dimensions. */
   toolCalls(
     request: ToolCallQuery,
