@@ -65,7 +65,7 @@ const ALLOWED: Record<Callee, Record<string, string[]>> = {
     setRetention: ['governance'],
     setLegalHold: ['governance'],
   },
-  metering: { spend: ['governance'], exportUsage: ['governance'], toolCalls: ['governance'] },
+  metering: { spend: ['governance'], exportUsage: ['governance'], recentUsage: ['governance'], toolCalls: ['governance'] },
 };
 
 type AnyClient = Record<string, (request: unknown) => Promise<unknown> | AsyncIterable<unknown>>;
