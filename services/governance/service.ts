@@ -223,6 +223,7 @@ export class Governance implements Api<typeof GovernanceService> {
       toolMode: key.toolMode,
       maxOutputTokens: reserved.byTokens ? reserved.cap : request.maxOutputTokens,
       countsPromptTokens: reserved.byTokens,
+      allowedModels: key.allowedModels,
     };
   }
 

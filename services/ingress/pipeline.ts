@@ -4,6 +4,7 @@ import type { AuthorizeRequest, AuthorizeResponse, SettleRequest } from '../gen/
 import type { StoragePolicies } from '../kit/guardrails/index.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { errorOfRefusal } from '../kit/grpc.js';
+import { matchesAny } from '../kit/glob.js';
 import { presentedKey } from '../kit/http.js';
 import { newTraceId } from '../kit/ids.js';
 import { traceIdOf } from '../kit/tracing.js';
@@ -198,6 +199,11 @@ export class InboundRequest {
     const key = presentedKey(this.request.headers);
     if (!key) throw new GatewayError('missing_api_key', "You didn't provide an API key. Send your virtual key as Authorization: Bearer <key>.");
     return hashSecret(key);
+  }
+
+  /** Whether the admitted key may use this model, as admission decides it for a request naming the model. */
+  mayUse(model: string): boolean {
+    return matchesAny(this.grant?.allowedModels ?? [], model);
   }
 
   /** The output cap governance reserved for, which routing sends to the provider (0: none). */

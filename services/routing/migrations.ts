@@ -1,6 +1,9 @@
 import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
 
+/** The ids of a stored response's items, input then output: indexed (migration 5), so queries must say it alike. */
+export const ITEM_IDS = `jsonb_path_query_array(input || (response -> 'output'), '$[*].id')`;
+
 export const routingMigrations: Migration[] = [
   {
     version: 1,
@@ -108,6 +111,14 @@ export const routingMigrations: Migration[] = [
         answer JSONB,
         PRIMARY KEY (batch_id, line)
       );
+    `,
+  },
+  {
+    version: 5,
+    description: 'stored responses found by the ids of their items (item_reference)',
+    sql: `
+      -- Every id of a stored response's input and output items, so an item_reference finds its response by index.
+      CREATE INDEX routing_responses_item_ids ON routing_responses USING gin (${ITEM_IDS});
     `,
   },
 ];

@@ -4,6 +4,7 @@ import type { Queryable } from '../kit/db/types.js';
 import { GatewayError } from '../kit/errors.js';
 import type { Logger } from '../kit/log.js';
 import type { RoutingConfig } from './config.js';
+import { ITEM_IDS } from './migrations.js';
 import { tenantOf } from './tenant.js';
 import { invalid } from './formats/chat.js';
 import { isHosted } from './formats/responses-tools.js';
@@ -27,6 +28,8 @@ interface Row {
 
 const DAY_MS = 86_400_000;
 
+const isReference = (item: unknown) => (item as Item | null)?.type === 'item_reference';
+
 const notFound = (id: string, param?: string) =>
   new GatewayError('not_found', `${param ? 'Previous response' : 'Response'} with id '${id}' not found.`, param ? { param } : {});
 
@@ -49,14 +52,19 @@ export class ResponsesState {
 
   /**
    * The body as routing acts on it: `store` as it will be honoured, hosted
-   * tools left out when the operator says so, and for previous_response_id
-   * the stored conversation (its input, then its output) before the new input.
+   * tools left out when the operator says so, for previous_response_id the
+   * stored conversation (its input, then its output) before the new input,
+   * and each item_reference replaced by the stored item it names.
    */
   async resolve(body: Record<string, unknown>, context: RequestContext | undefined, keepsContent: boolean): Promise<Record<string, unknown>> {
     const resolved: Record<string, unknown> = { ...body, store: this.settings.store && keepsContent && body.store !== false };
     if (this.settings.hostedTools === 'omit' && Array.isArray(body.tools)) resolved.tools = body.tools.filter((tool) => !isHosted(tool));
     const previous = body.previous_response_id;
-    if (previous === undefined || previous === null) return resolved;
+    const referencing = Array.isArray(body.input) && body.input.some(isReference);
+    if ((previous === undefined || previous === null) && !referencing) return resolved;
+    const input = typeof body.input === 'string' ? [{ type: 'message', role: 'user', content: body.input }] : ((body.input as Item[] | undefined) ?? []);
+    const items = referencing ? await this.dereference(input, context) : input;
+    if (previous === undefined || previous === null) return { ...resolved, input: items };
     if (!this.settings.store)
       throw invalid(
         'previous_response_id is not available: this gateway keeps no responses (routing.responses.store is off); send the whole conversation in input.',
@@ -64,8 +72,36 @@ export class ResponsesState {
       );
     const row = await this.load(String(previous), context);
     if (!row) throw notFound(String(previous), 'previous_response_id');
-    const input = typeof body.input === 'string' ? [{ type: 'message', role: 'user', content: body.input }] : ((body.input as Item[] | undefined) ?? []);
-    return { ...resolved, input: [...row.input, ...((row.response.output as Item[]) ?? []), ...input] };
+    return { ...resolved, input: [...row.input, ...((row.response.output as Item[]) ?? []), ...items] };
+  }
+
+  /**
+   * The input with each item_reference replaced by the item of that id among
+   * the tenant's stored responses (an output item, or an input item as
+   * GET /v1/responses/{id}/input_items lists it). Another tenant's item is
+   * not found, as one that never was.
+   */
+  private async dereference(input: Item[], context: RequestContext | undefined): Promise<Item[]> {
+    const ids = input.filter(isReference).map((item) => String(item.id));
+    if (!this.settings.store)
+      throw invalid(
+        `Item references are not available: this gateway keeps no responses (routing.responses.store is off); send item '${ids[0]}' itself in input.`,
+        'input',
+      );
+    const tenant = tenantOf(context);
+    const { rows } = tenant
+      ? await this.db.query<{ items: Item[] }>(
+          `SELECT input || (response -> 'output') AS items FROM routing_responses WHERE ${ITEM_IDS} ?| $2::text[] AND tenant = $1 AND expires_at > now()`,
+          [tenant, ids],
+        )
+      : { rows: [] };
+    const found = new Map(rows.flatMap((row) => row.items).map((item) => [item.id, item]));
+    return input.map((item) => {
+      if (!isReference(item)) return item;
+      const stored = found.get(String(item.id));
+      if (!stored) throw new GatewayError('not_found', `Item with id '${String(item.id)}' not found.`, { param: 'input' });
+      return stored;
+    });
   }
 
   /** What keeps the answer to a resolved body that asked to be stored, given the Response object the client receives. */

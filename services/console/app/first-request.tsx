@@ -1,5 +1,4 @@
 import { useEffect, useState } from 'preact/hooks';
-import { matchesAny } from '../../kit/glob.js';
 import { api } from './api.js';
 import { ErrorLine, field } from './forms.js';
 
@@ -8,7 +7,7 @@ import { ErrorLine, field } from './forms.js';
  * answer as it streams, and the same request as curl and the OpenAI SDK would send it. The key stays in this
  * component's memory: never stored, never sent anywhere but the API, never put in the snippets.
  */
-export function FirstRequest({ apiKey, allowedModels }: { apiKey: string; allowedModels: string[] }) {
+export function FirstRequest({ apiKey }: { apiKey: string }) {
   const [base, setBase] = useState<string | null | undefined>();
   const [models, setModels] = useState<string[]>([]);
   const [sent, setSent] = useState<{ model: string; message: string } | undefined>();
@@ -26,8 +25,8 @@ export function FirstRequest({ apiKey, allowedModels }: { apiKey: string; allowe
       setBase(url && `${url}/v1`);
       if (!url) return;
       const list = await call(`${url}/v1/models`, apiKey);
-      const ids = ((await list.json()) as { data: { id: string }[] }).data.map((m) => m.id);
-      setModels(ids.filter((id) => matchesAny(allowedModels, id)));
+      // The API lists only the models this key may use.
+      setModels(((await list.json()) as { data: { id: string }[] }).data.map((m) => m.id));
     })().catch((err: Error) => setError(err.message));
   }, [apiKey, open]);
 

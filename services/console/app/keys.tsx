@@ -33,7 +33,7 @@ export function KeysPage({ canWrite }: { canWrite: boolean }) {
       {created && (
         <>
           <NewKey created={created} onDone={() => setCreated(undefined)} />
-          <FirstRequest key={created.id} apiKey={created.key} allowedModels={created.allowed_models} />
+          <FirstRequest key={created.id} apiKey={created.key} />
         </>
       )}
       <label class="search">

@@ -205,6 +205,7 @@ function responsesItem(f: Fragments): Schema {
       when('type', 'custom_tool_call', { required: ['call_id', 'name', 'input'], properties: { name: f.requiredName } }),
       when('type', 'custom_tool_call_output', { required: ['call_id'] }),
       when('type', 'local_shell_call_output', { required: ['id'] }),
+      when('type', 'item_reference', { required: ['id'], properties: { id: string } }),
       when('type', 'local_shell_call', { required: ['action'], properties: { action: { type: 'object', required: ['command'] } } }),
     ],
   };

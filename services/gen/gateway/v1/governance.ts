@@ -81,6 +81,11 @@ export interface AuthorizeResponse {
    * count (prompt_o200k_tokens) is worth its cost on its next requests.
    */
   countsPromptTokens: boolean;
+  /**
+   * The key's allowed models (globs, as kit/glob matches them), against which `model` was admitted: GET /v1/models
+   * lists only the models they match.
+   */
+  allowedModels: string[];
 }
 
 export interface AuthorizeResponse_HeadersEntry {
@@ -444,6 +449,7 @@ function createBaseAuthorizeResponse(): AuthorizeResponse {
     toolMode: "",
     maxOutputTokens: 0,
     countsPromptTokens: false,
+    allowedModels: [],
   };
 }
 
@@ -472,6 +478,9 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
     }
     if (message.countsPromptTokens !== false) {
       writer.uint32(64).bool(message.countsPromptTokens);
+    }
+    for (const v of message.allowedModels) {
+      writer.uint32(74).string(v!);
     }
     return writer;
   },
@@ -556,6 +565,14 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
             message.countsPromptTokens = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.allowedModels.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -615,6 +632,11 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
         : isSet(object.counts_prompt_tokens)
         ? globalThis.Boolean(object.counts_prompt_tokens)
         : false,
+      allowedModels: globalThis.Array.isArray(object?.allowedModels)
+        ? object.allowedModels.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.allowed_models)
+        ? object.allowed_models.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -650,6 +672,9 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
     if (message.countsPromptTokens !== false) {
       obj.countsPromptTokens = message.countsPromptTokens;
     }
+    if (message.allowedModels?.length) {
+      obj.allowedModels = message.allowedModels;
+    }
     return obj;
   },
 
@@ -674,6 +699,7 @@ export const AuthorizeResponse: MessageFns<AuthorizeResponse> = {
     message.toolMode = object.toolMode ?? "";
     message.maxOutputTokens = object.maxOutputTokens ?? 0;
     message.countsPromptTokens = object.countsPromptTokens ?? false;
+    message.allowedModels = object.allowedModels?.map((e) => e) || [];
     return message;
   },
 };
