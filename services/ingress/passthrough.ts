@@ -2,18 +2,20 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { CompletionRequest } from '../gen/gateway/v1/routing.js';
 import { familyOf } from '../kit/api-errors.js';
 import { GatewayError } from '../kit/errors.js';
-import { headerValue } from '../kit/http.js';
-import { PASSTHROUGH_APIS, PASSTHROUGH_LATER, passthroughEndpoint, passthroughStreams, type PassthroughApi } from '../kit/passthrough.js';
+import { headerValue, presentedKey } from '../kit/http.js';
+import { PASSTHROUGH_APIS, PASSTHROUGH_LATER, passthroughEndpoint, passthroughRoute, passthroughStreams, type PassthroughApi } from '../kit/passthrough.js';
 import { streamed, whole } from './api.js';
 import { InboundRequest, type PipelineDeps } from './pipeline.js';
 
 /** The request header naming which configured provider of the API's type a passthrough request goes to. */
 const PROVIDER_HEADER = 'x-gateway-provider';
+/** Where a key sent in the URL is put for admission: the header Gemini's own clients send it in. */
+const KEY_FROM_QUERY = 'x-goog-api-key';
 
 /**
  * Provider-native passthrough, `/<api>/<the provider's own path>` (docs/routing.md, "Provider-native passthrough"):
  * for what the unified API does not cover, with its authentication, admission, budgets, metering and audit. Only the
- * paths kit/passthrough.ts allows, each with its model in the body; every other path, and every other method, is 404.
+ * paths kit/passthrough.ts allows, each naming its model; every other path, and every other method, is 404.
  */
 export function registerPassthrough(app: FastifyInstance, deps: PipelineDeps): void {
   for (const [api, spec] of Object.entries(PASSTHROUGH_APIS)) {
@@ -30,20 +32,29 @@ export function registerPassthrough(app: FastifyInstance, deps: PipelineDeps): v
 
 function passthrough(deps: PipelineDeps, api: string, spec: PassthroughApi) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
-    // The path as the provider's API names it; no query string is passed on (none of the allowed paths takes one).
-    const path = request.url.slice(api.length + 1).split('?')[0]!;
-    if (request.method !== 'POST' || !spec.paths[path]) {
+    // The path as the provider's API names it; of the query string only what the API lists is read.
+    const [path = '', search = ''] = request.url.slice(api.length + 1).split('?', 2);
+    const route = request.method === 'POST' ? passthroughRoute(api, path) : undefined;
+    if (!route) {
       const allowed = Object.keys(spec.paths).map((p) => `POST /${api}${p}`);
       throw new GatewayError('not_found', `The gateway does not pass ${request.method} /${api}${path} through; it passes through ${allowed.join(', ')}.`);
     }
+    const query = new URLSearchParams(search);
+    if (spec.keyParam && query.get(spec.keyParam) && !presentedKey(request.headers)) {
+      // The key in the URL, as the API's REST reference allows; read where every key is read, and never passed on.
+      request.headers[KEY_FROM_QUERY] = query.get(spec.keyParam)!;
+    }
     const body = request.body;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new GatewayError('invalid_request', 'The request body must be a JSON object.');
-    const { model } = body as { model?: unknown };
-    // No route around model allow-lists and budgets: every allowed path names its model.
+    // No route around model allow-lists and budgets: every allowed path names its model, in the path or the body.
+    const model = route.model ?? (body as { model?: unknown }).model;
     if (typeof model !== 'string' || model === '') throw new GatewayError('invalid_request', "Missing required parameter: 'model'.", { param: 'model' });
-    const inbound = new InboundRequest(deps, request, reply, passthroughEndpoint(api, path));
+    if (spec.paths[route.listed]!.streams && query.get('alt') !== 'sse') {
+      throw new GatewayError('invalid_request', `The gateway streams /${api}${path} as server-sent events only: add ?alt=sse.`, { param: 'alt' });
+    }
+    const inbound = new InboundRequest(deps, request, reply, passthroughEndpoint(api, route.listed));
     const named = headerValue(request.headers[PROVIDER_HEADER]) ?? '';
-    const streaming = passthroughStreams(api, path, body as Record<string, unknown>);
+    const streaming = passthroughStreams(api, route.listed, body as Record<string, unknown>);
     // Which provider serves it decides the name the key's allowed models and its budgets see; a key is checked
     // before the answer says whether a provider exists.
     const chosen = await deps.clients.routing.passthroughProvider({ api, provider: named }).then(

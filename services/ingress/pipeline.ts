@@ -336,7 +336,7 @@ function receivedOutcome(endpoint: string) {
 
 /** How many answers the request asks for (n), each of which may use its whole output cap. */
 function choicesOf(body: unknown): number {
-  const n = (body as { n?: unknown } | undefined)?.n;
+  const n = (body as { n?: unknown } | undefined)?.n ?? generationConfig(body)?.candidateCount;
   return typeof n === 'number' && n > 1 ? n : 1;
 }
 
@@ -344,8 +344,14 @@ function choicesOf(body: unknown): number {
 function maxOutputTokens(body: unknown): number {
   if (typeof body !== 'object' || body === null) return 0;
   const b = body as Record<string, unknown>;
-  const cap = b.max_completion_tokens ?? b.max_tokens ?? b.max_output_tokens;
+  const cap = b.max_completion_tokens ?? b.max_tokens ?? b.max_output_tokens ?? generationConfig(body)?.maxOutputTokens;
   return typeof cap === 'number' && Number.isFinite(cap) && cap > 0 ? Math.floor(cap) : 0;
+}
+
+/** Gemini's generation settings (its passthrough), where its output cap and candidate count are. */
+function generationConfig(body: unknown): Record<string, unknown> | undefined {
+  const config = (body as { generationConfig?: unknown } | undefined)?.generationConfig;
+  return typeof config === 'object' && config !== null ? (config as Record<string, unknown>) : undefined;
 }
 
 /** Header values are visible ASCII: a model named in another script ("模型") is sent percent-encoded, as in a URL. */

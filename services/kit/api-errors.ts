@@ -6,7 +6,7 @@ import type { GatewayError } from './errors.js';
  * routing (stream errors), so both speak each API the same way.
  */
 
-export type ApiFamily = 'openai' | 'anthropic';
+export type ApiFamily = 'openai' | 'anthropic' | 'google';
 
 /** Anthropic's error types by HTTP status (https://docs.anthropic.com/en/api/errors). */
 export function anthropicErrorType(status: number): string {
@@ -38,11 +38,34 @@ export function anthropicErrorBody(error: GatewayError) {
   return { type: 'error', error: { type: anthropicErrorType(error.status), message: error.message } };
 }
 
+/** Google's canonical status names by HTTP status (https://cloud.google.com/apis/design/errors#handling_errors). */
+const GOOGLE_STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  409: 'ABORTED',
+  429: 'RESOURCE_EXHAUSTED',
+  499: 'CANCELLED',
+  500: 'INTERNAL',
+  501: 'UNIMPLEMENTED',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
+};
+
+/** Google's error body (Gemini's API): `{"error": {"code", "message", "status"}}`, the code the HTTP status. */
+export function googleErrorBody(error: GatewayError) {
+  const status = GOOGLE_STATUS[error.status] ?? (error.status >= 500 ? 'INTERNAL' : 'FAILED_PRECONDITION');
+  return { error: { code: error.status, message: error.message, status } };
+}
+
 export function errorBody(family: ApiFamily, error: GatewayError): unknown {
-  return family === 'anthropic' ? anthropicErrorBody(error) : error.toOpenAI();
+  if (family === 'anthropic') return anthropicErrorBody(error);
+  return family === 'google' ? googleErrorBody(error) : error.toOpenAI();
 }
 
 export function familyOf(endpoint: string): ApiFamily {
+  if (endpoint.startsWith('/gemini/')) return 'google';
   return endpoint === 'messages' || endpoint.startsWith('messages.') || endpoint.startsWith('/anthropic/') ? 'anthropic' : 'openai';
 }
 
@@ -56,6 +79,6 @@ export function streamErrorEvent(endpoint: string, error: GatewayError): { event
     case '/openai/v1/responses':
       return { event: 'error', data: JSON.stringify({ type: 'error', code: error.code, message: error.message, param: error.param, sequence_number: 0 }) };
     default:
-      return { data: JSON.stringify(error.toOpenAI()) };
+      return { data: JSON.stringify(familyOf(endpoint) === 'google' ? googleErrorBody(error) : error.toOpenAI()) };
   }
 }

@@ -268,7 +268,7 @@ export function headerValue(value: string | string[] | undefined): string | unde
 /**
  * The virtual key a client presented: `x-litellm-api-key` (clients of LiteLLM's
  * proxy), `Authorization: Bearer` (OpenAI clients), `x-api-key` (Anthropic
- * clients) or `api-key` (Azure OpenAI clients).
+ * clients), `api-key` (Azure OpenAI clients) or `x-goog-api-key` (Google's Gemini clients).
  */
 export function presentedKey(headers: Record<string, string | string[] | undefined>): string | undefined {
   // LiteLLM's own header first, as LiteLLM reads it: its clients send their virtual key there and may put another
@@ -277,7 +277,8 @@ export function presentedKey(headers: Record<string, string | string[] | undefin
     headerValue(headers['x-litellm-api-key']) ??
     bearerToken(headerValue(headers.authorization)) ??
     headerValue(headers['x-api-key']) ??
-    headerValue(headers['api-key'])
+    headerValue(headers['api-key']) ??
+    headerValue(headers['x-goog-api-key'])
   );
 }
 

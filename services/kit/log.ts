@@ -18,6 +18,7 @@ const REDACT = [
   'headers.authorization',
   'req.headers.authorization',
   'req.headers["x-api-key"]',
+  'req.headers["x-goog-api-key"]',
   'req.headers["x-admin-token"]',
 ];
 

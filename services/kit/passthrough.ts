@@ -7,15 +7,24 @@
 export interface PassthroughPath {
   /** Whether the call writes output tokens (false: embeddings, token counts), so whether an output cap is reserved. */
   output: boolean;
+  /** Where the API's paths decide streaming (`streamedBy: 'path'`): whether this one streams. */
+  streams?: boolean;
 }
 
 export interface PassthroughApi {
   /** Provider types whose configured providers serve it. */
   types: readonly string[];
-  /** Paths as the provider's own API names them (POST only), each with a model in its JSON body. */
+  /**
+   * Paths as the provider's own API names them (POST only), each naming a model: in its JSON body, or where the path
+   * holds `{model}` (Gemini's), in the path.
+   */
   paths: Readonly<Record<string, PassthroughPath>>;
   /** Client headers passed on to the provider (lower case); every other header, its auth above all, stays behind. */
   headers: readonly string[];
+  /** What asks for a stream: the body's `stream: true` (OpenAI, Anthropic) or the path (Gemini's `:streamGenerateContent`). */
+  streamedBy: 'body' | 'path';
+  /** A query parameter the API's clients may send their key in (Gemini's `key`): read as the gateway key, never passed on. */
+  keyParam?: string;
 }
 
 export const PASSTHROUGH_APIS: Readonly<Record<string, PassthroughApi>> = {
@@ -29,6 +38,7 @@ export const PASSTHROUGH_APIS: Readonly<Record<string, PassthroughApi>> = {
       '/v1/embeddings': { output: false },
     },
     headers: ['openai-beta'],
+    streamedBy: 'body',
   },
   anthropic: {
     types: ['anthropic'],
@@ -37,13 +47,46 @@ export const PASSTHROUGH_APIS: Readonly<Record<string, PassthroughApi>> = {
       '/v1/messages/count_tokens': { output: false },
     },
     headers: ['anthropic-version', 'anthropic-beta'],
+    streamedBy: 'body',
+  },
+  gemini: {
+    types: ['gemini'],
+    paths: {
+      '/v1beta/models/{model}:generateContent': { output: true },
+      '/v1beta/models/{model}:streamGenerateContent': { output: true, streams: true },
+      '/v1beta/models/{model}:countTokens': { output: false },
+      '/v1beta/models/{model}:embedContent': { output: false },
+      '/v1beta/models/{model}:batchEmbedContents': { output: false },
+    },
+    headers: [],
+    streamedBy: 'path',
+    keyParam: 'key',
   },
 };
 
 /** Provider APIs whose passthrough is not served yet: refused with 404, naming what is. */
-export const PASSTHROUGH_LATER = ['gemini', 'bedrock'] as const;
+export const PASSTHROUGH_LATER = ['bedrock'] as const;
 
-/** The endpoint name a passthrough request is recorded under: its gateway path, e.g. `/anthropic/v1/messages`. */
+/** A model named in a path: one segment of letters, digits, `.`, `_` and `-`, not starting with a dot (no `..`, no `/`, no escapes). */
+const PATH_MODEL = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Which listed path a request's path is (its key in `paths`), and the model it names, if it names one; undefined when none. */
+export function passthroughRoute(api: string, path: string): { listed: string; model: string | undefined } | undefined {
+  const paths = PASSTHROUGH_APIS[api]?.paths ?? {};
+  if (paths[path] && !path.includes('{model}')) return { listed: path, model: undefined };
+  for (const listed of Object.keys(paths)) {
+    const [before, after] = listed.split('{model}');
+    if (after === undefined || !path.startsWith(before!) || !path.endsWith(after) || path.length <= before!.length + after.length) continue;
+    const model = path.slice(before!.length, path.length - after.length);
+    if (PATH_MODEL.test(model)) return { listed, model };
+  }
+  return undefined;
+}
+
+/**
+ * The endpoint name a passthrough request is recorded under: its listed gateway path, e.g. `/anthropic/v1/messages`
+ * or `/gemini/v1beta/models/{model}:generateContent` (the model is the request's, recorded apart).
+ */
 export const passthroughEndpoint = (api: string, path: string) => `/${api}${path}`;
 
 /** Whether an endpoint name is a passthrough one, and of which API. */
@@ -52,9 +95,11 @@ export function passthroughApiOf(endpoint: string): string | undefined {
   return api && PASSTHROUGH_APIS[api] ? api : undefined;
 }
 
-/** Whether a passthrough request is answered as a stream: it asks (`stream: true`) on a path that writes output. */
-export function passthroughStreams(api: string, path: string, body: Record<string, unknown>): boolean {
-  return body.stream === true && PASSTHROUGH_APIS[api]?.paths[path]?.output === true;
+/** Whether a passthrough request (its listed path) is answered as a stream: a streaming path, or `stream: true` on one that writes output. */
+export function passthroughStreams(api: string, listed: string, body: Record<string, unknown>): boolean {
+  const spec = PASSTHROUGH_APIS[api];
+  const path = spec?.paths[listed];
+  return spec?.streamedBy === 'path' ? path?.streams === true : body.stream === true && path?.output === true;
 }
 
 /** Whether a passthrough endpoint writes no output tokens (governance reserves no output for it). */

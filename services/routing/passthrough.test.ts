@@ -42,5 +42,12 @@ describe('the output cap written into a passthrough request', () => {
     expect(capped('openai', '/v1/completions', { max_tokens: 500 })).toEqual({ max_tokens: 100 });
     expect(capped('openai', '/v1/responses', { max_output_tokens: 5000 })).toEqual({ max_output_tokens: 100 });
     expect(capped('anthropic', '/v1/messages', { max_tokens: 4096 })).toEqual({ max_tokens: 100 });
+    expect(capped('gemini', '/v1beta/models/{model}:generateContent', { generationConfig: { temperature: 0.5, maxOutputTokens: 8192 } })).toEqual({
+      generationConfig: { temperature: 0.5, maxOutputTokens: 100 },
+    });
+    expect(capped('gemini', '/v1beta/models/{model}:generateContent', { generationConfig: { maxOutputTokens: 40 } })).toEqual({
+      generationConfig: { maxOutputTokens: 40 },
+    });
+    expect(capped('gemini', '/v1beta/models/{model}:streamGenerateContent', {})).toEqual({ generationConfig: { maxOutputTokens: 100 } });
   });
 });

@@ -2,7 +2,9 @@ import type { Attempt, Usage } from '../gen/gateway/v1/common.js';
 import type { CompletionChunk, CompletionResponse, Passthrough, RoutingHints } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
-import { PASSTHROUGH_APIS, passthroughEndpoint, passthroughStreams } from '../kit/passthrough.js';
+import { PASSTHROUGH_APIS, passthroughEndpoint, passthroughRoute, passthroughStreams } from '../kit/passthrough.js';
+import { capGeminiOutput, geminiForModel, geminiStreamUsage, geminiUngoverned, geminiUsage, readGeminiEvent } from './passthrough-gemini.js';
+import type { UsageMetadata } from './providers/gemini-response.js';
 import { openAIUsage } from './providers/anthropic-mapping.js';
 import type { Usage as AnthropicUsage } from './providers/anthropic-wire.js';
 import { EMPTY_USAGE, ProviderError, usageFromOpenAI, type NativeAnswer, type NativeRequest, type ProviderAdapter } from './providers/types.js';
@@ -37,21 +39,23 @@ export function passthroughProvider(providers: readonly ProviderAdapter[], api: 
 /** The request for the provider, the model it names, and whether the client asked for the usage the gateway adds to a stream. */
 interface Prepared {
   model: string;
+  /** The listed path the request's path matched (kit/passthrough.ts), `{model}` in it where the path names the model. */
+  listed: string;
   native: NativeRequest;
   /** A streamed chat or completion whose usage chunk the gateway asked for: dropped before the client, who did not. */
   dropUsageChunk: boolean;
 }
 
 function prepare(passthrough: Passthrough, body: Record<string, unknown>, cap: number): Prepared {
-  const spec = PASSTHROUGH_APIS[passthrough.api];
-  const path = spec?.paths[passthrough.path];
-  if (!spec || !path) throw new GatewayError('not_found', `The gateway does not pass ${passthrough.path} through to the ${passthrough.api} API.`);
-  const model = body.model;
+  const route = passthroughRoute(passthrough.api, passthrough.path);
+  const path = route && PASSTHROUGH_APIS[passthrough.api]!.paths[route.listed];
+  if (!route || !path) throw new GatewayError('not_found', `The gateway does not pass ${passthrough.path} through to the ${passthrough.api} API.`);
+  const model = route.model ?? body.model;
   if (typeof model !== 'string' || model === '') throw new GatewayError('invalid_request', "Missing required parameter: 'model'.", { param: 'model' });
   refuseUngoverned(passthrough.api, body);
   const sent = { ...body };
-  const stream = passthroughStreams(passthrough.api, passthrough.path, sent);
-  if (cap > 0 && path.output) capOutput(passthrough.api, passthrough.path, sent, cap);
+  const stream = passthroughStreams(passthrough.api, route.listed, sent);
+  if (cap > 0 && path.output) capOutput(passthrough.api, route.listed, sent, cap);
   let dropUsageChunk = false;
   if (stream && passthrough.api === 'openai' && passthrough.path !== '/v1/responses') {
     // Usage comes only in a last chunk the client must ask for; the gateway asks, since it meters from it.
@@ -59,14 +63,14 @@ function prepare(passthrough: Passthrough, body: Record<string, unknown>, cap: n
     dropUsageChunk = options.include_usage !== true;
     sent.stream_options = { ...options, include_usage: true };
   }
-  return { model, native: { path: passthrough.path, headers: passthrough.headers, body: sent, stream }, dropUsageChunk };
+  return { model, listed: route.listed, native: { path: passthrough.path, headers: passthrough.headers, body: sent, stream }, dropUsageChunk };
 }
 
 /**
  * What the provider would do outside the gateway's controls is refused, naming the parameter: tools it runs itself
  * and bills per call (web search, code execution, file search, MCP; neither reserved nor metered), state it keeps for
- * the whole provider account rather than the key's tenant (previous_response_id, conversation), and background
- * responses, whose usage comes after the call the gateway meters.
+ * the whole provider account rather than the key's tenant (previous_response_id, conversation, Gemini's cachedContent),
+ * and background responses, whose usage comes after the call the gateway meters.
  */
 const UNGOVERNED_PARAMS: Record<string, readonly string[]> = {
   openai: ['previous_response_id', 'conversation', 'background', 'web_search_options'],
@@ -75,33 +79,34 @@ const UNGOVERNED_PARAMS: Record<string, readonly string[]> = {
 const PROVIDER_RUN_TOOL = /^(web_search|web_fetch|code_execution|code_interpreter|file_search|image_generation|mcp)/;
 
 function refuseUngoverned(api: string, body: Record<string, unknown>): void {
-  for (const param of UNGOVERNED_PARAMS[api] ?? []) {
-    if (body[param] !== undefined && body[param] !== null && body[param] !== false) {
-      throw new GatewayError(
-        'invalid_request',
-        `The gateway does not pass \`${param}\` through: what it asks of the provider is outside the key's tenant, budgets or metering.`,
-        {
-          param,
-        },
-      );
-    }
+  const found = api === 'gemini' ? geminiUngoverned(body) : ungoverned(api, body);
+  if (found?.tool) {
+    throw new GatewayError(
+      'invalid_request',
+      `The gateway does not pass the tool \`${found.tool}\` through: the provider runs it and bills it per call, which budgets and the usage ledger do not count.`,
+      { param: found.param },
+    );
   }
+  if (found) {
+    throw new GatewayError(
+      'invalid_request',
+      `The gateway does not pass \`${found.param}\` through: what it asks of the provider is outside the key's tenant, budgets or metering.`,
+      { param: found.param },
+    );
+  }
+}
+
+function ungoverned(api: string, body: Record<string, unknown>): { param: string; tool?: string } | undefined {
+  const param = (UNGOVERNED_PARAMS[api] ?? []).find((name) => body[name] !== undefined && body[name] !== null && body[name] !== false);
+  if (param) return { param };
   const tools = Array.isArray(body.tools) ? (body.tools as { type?: unknown }[]) : [];
-  tools.forEach((tool, i) => {
-    if (typeof tool?.type === 'string' && PROVIDER_RUN_TOOL.test(tool.type)) {
-      throw new GatewayError(
-        'invalid_request',
-        `The gateway does not pass the tool \`${tool.type}\` through: the provider runs it and bills it per call, which budgets and the usage ledger do not count.`,
-        {
-          param: `tools[${i}].type`,
-        },
-      );
-    }
-  });
+  const i = tools.findIndex((tool) => typeof tool?.type === 'string' && PROVIDER_RUN_TOOL.test(tool.type));
+  return i < 0 ? undefined : { param: `tools[${i}].type`, tool: String(tools[i]!.type) };
 }
 
 /** Lowers (or sets) the request's output cap in the parameter its API reads, as routing does for the unified API. */
 export function capOutput(api: string, path: string, body: Record<string, unknown>, cap: number): void {
+  if (api === 'gemini') return capGeminiOutput(body, cap);
   const param =
     api === 'anthropic' || path === '/v1/completions'
       ? 'max_tokens'
@@ -127,7 +132,10 @@ function call(
     if (provider.name !== passthrough.provider || !provider.native) {
       throw new ProviderError('bad_request', provider.name, `A ${passthrough.api} passthrough request cannot be served by provider ${provider.name}.`);
     }
-    return provider.native({ request: { ...prepared.native, body: { ...prepared.native.body, model } }, credential, signal });
+    const named = prepared.listed.includes('{model}')
+      ? geminiForModel(prepared.listed, prepared.native.body, model)
+      : { body: { ...prepared.native.body, model } };
+    return provider.native({ request: { ...prepared.native, ...named }, credential, signal });
   });
 }
 
@@ -146,7 +154,8 @@ export async function passthroughWhole(
   const routed = await call(router, passthrough, prepared, hints, signal);
   if (!('whole' in routed.value)) throw new GatewayError('internal_error', 'The provider streamed an answer asked for whole.');
   const { bytes, contentType } = routed.value.whole;
-  const usage = usageOf(passthrough.api, jsonOrUndefined(bytes.toString('utf8'))?.usage);
+  const answer = jsonOrUndefined(bytes.toString('utf8'));
+  const usage = passthrough.api === 'gemini' ? geminiUsage(prepared.listed, prepared.native.body, answer) : usageOf(passthrough.api, answer?.usage);
   return {
     body: bytes,
     contentType,
@@ -173,7 +182,7 @@ export async function* passthroughStream(
   const upstreamMs = routed.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
   yield { kind: { $case: 'start', start: { served: served(routed), upstreamMs, cache: undefined, queuedMs: routed.queuedMs } } };
   const meter = new StreamMeter(passthrough.api);
-  const endpoint = passthroughEndpoint(passthrough.api, passthrough.path);
+  const endpoint = passthroughEndpoint(passthrough.api, prepared.listed);
   let error: GatewayError | undefined;
   try {
     for await (const event of routed.value.events) {
@@ -206,6 +215,7 @@ class StreamMeter {
   failure: string | undefined;
   private openai: Record<string, unknown> | undefined;
   private anthropic: Record<string, unknown> | undefined;
+  private gemini: UsageMetadata | undefined;
 
   constructor(private readonly api: string) {}
 
@@ -219,6 +229,12 @@ class StreamMeter {
       const message = (error as { message?: unknown }).message;
       this.failure = typeof message === 'string' ? message : 'unknown error';
       return { forward: true, final: false };
+    }
+    if (this.api === 'gemini') {
+      // Each event carries the usage so far: the last one holds the whole.
+      const { usage, complete } = readGeminiEvent(data);
+      this.gemini = usage ?? this.gemini;
+      return complete ? this.completes() : { forward: true, final: this.complete };
     }
     if (this.api === 'anthropic') {
       if (data.type === 'message_start') this.anthropic = { ...((data.message as { usage?: object } | undefined)?.usage ?? {}) };
@@ -246,6 +262,7 @@ class StreamMeter {
   }
 
   usage(): Usage {
+    if (this.api === 'gemini') return geminiStreamUsage(this.gemini);
     return usageOf(this.api, this.api === 'anthropic' ? this.anthropic : this.openai);
   }
 }

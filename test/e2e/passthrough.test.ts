@@ -287,9 +287,9 @@ describe('provider-native passthrough', () => {
     expect(files.status).toBe(404);
     // Sent as written (fetch would resolve the dots): an exact match of a listed path, not a prefix.
     expect(await rawPost(root, '/openai/v1/chat/completions/../../organization/users', headers, '{"model":"gpt-4o-mini"}')).toBe(404);
-    const gemini = await fetch(`${root}/gemini/v1beta/models/gemini-2.0-flash:generateContent?key=${key}`, { method: 'POST', headers, body: '{}' });
-    expect(gemini.status).toBe(404);
-    expect(((await gemini.json()) as { error: { message: string } }).error.message).toContain('does not pass requests through to the gemini API yet');
+    const bedrock = await fetch(`${root}/bedrock/model/anthropic.claude-sonnet-4-5/converse`, { method: 'POST', headers, body: '{}' });
+    expect(bedrock.status).toBe(404);
+    expect(((await bedrock.json()) as { error: { message: string } }).error.message).toContain('does not pass requests through to the bedrock API yet');
     const modelless = await fetch(`${root}/openai/v1/chat/completions`, { method: 'POST', headers, body: '{"messages":[]}' });
     expect(modelless.status).toBe(400);
     expect(openaiFake.requests.length).toBe(before);

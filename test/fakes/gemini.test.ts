@@ -78,6 +78,13 @@ describe('fake Gemini provider, checked with the official @google/genai SDK', ()
     expect(fake.requests.at(-1)?.path).toBe('/v1beta/models/gemini-embedding-001:batchEmbedContents');
   });
 
+  it('counts tokens as generateContent would report its prompt', async () => {
+    const counted = await client.models.countTokens({ model: 'gemini-2.5-flash', contents: 'count me' });
+    const answered = await client.models.generateContent({ model: 'gemini-2.5-flash', contents: 'count me' });
+    expect(counted.totalTokens).toBe(answered.usageMetadata?.promptTokenCount);
+    expect(fake.requests.at(-2)?.path).toBe('/v1beta/models/gemini-2.5-flash:countTokens');
+  });
+
   it('fails with Google error bodies the SDK turns into ApiError', async () => {
     const failed = (model: string, c = client) =>
       c.models.generateContent({ model, contents: 'x' }).then(

@@ -6,7 +6,7 @@ import { wordVector } from './vectors.js';
 /**
  * A local stand-in for Google's Gemini API, built from its references:
  * AI Studio (https://ai.google.dev/api: generateContent, streamGenerateContent
- * with alt=sse, batchEmbedContents, embedContent; API key in x-goog-api-key or
+ * with alt=sse, countTokens, batchEmbedContents, embedContent; API key in x-goog-api-key or
  * ?key=), Vertex AI (https://cloud.google.com/vertex-ai/docs/reference/rest:
  * .../projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent,
  * OAuth2 bearer token) and the OAuth2 token endpoint's JWT bearer grant
@@ -236,6 +236,7 @@ export async function startFakeGemini(options: FakeGeminiOptions): Promise<FakeG
     if (studio && method === 'batchEmbedContents') return embedBatch(res, model, body);
     if (studio && method === 'embedContent')
       return sendJson(res, 200, { embedding: { values: wordVector(partsText(body.content), dimensionsOf(body.outputDimensionality)) } });
+    if (studio && method === 'countTokens') return countTokens(res, body);
     if (method !== 'generateContent' && method !== 'streamGenerateContent') return sendError(res, 404, `Method not found: ${method}`);
     const invalid = validate(body);
     if (invalid) return sendError(res, 400, invalid);
@@ -424,6 +425,14 @@ function embedBatch(res: ServerResponse, model: string, body: Json): void {
   const wrong = items.find((item) => item.model !== `models/${model}`);
   if (wrong) return sendError(res, 400, `Model names should be the same in all requests and the URL; got ${String(wrong.model)} for models/${model}.`);
   sendJson(res, 200, { embeddings: items.map((item) => ({ values: wordVector(partsText(item.content), dimensionsOf(item.outputDimensionality)) })) });
+}
+
+/** countTokens: the prompt of `contents`, or of a whole `generateContentRequest`, as generateContent would count it. */
+function countTokens(res: ServerResponse, body: Json): void {
+  const request = (body.generateContentRequest ?? body) as Json;
+  if (!Array.isArray(request.contents) || request.contents.length === 0) return sendError(res, 400, '* CountTokensRequest.contents: contents is not specified');
+  const { promptTokenCount, promptTokensDetails } = usage(request, 0, false);
+  sendJson(res, 200, { totalTokens: promptTokenCount, promptTokensDetails });
 }
 
 /** outputDimensionality, else the model's 768. */

@@ -8,7 +8,16 @@ import { fromGeminiResponse, toChunks, type GenerateContentResponse } from './ge
 import { classifyStatus, networkError, Upstream, type ErrorClassifier } from './http.js';
 import { LITERAL_SECRETS, type SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, providerBase } from './schema.js';
-import { ProviderError, type CallCounts, type Capabilities, type Connection, type ProviderAdapter, type ProviderCall } from './types.js';
+import {
+  ProviderError,
+  type CallCounts,
+  type Capabilities,
+  type Connection,
+  type NativeAnswer,
+  type NativeRequest,
+  type ProviderAdapter,
+  type ProviderCall,
+} from './types.js';
 
 /**
  * Google Gemini, on AI Studio (generativelanguage.googleapis.com, API key) or
@@ -160,8 +169,18 @@ class GeminiChatAdapter implements ProviderAdapter {
 /** batchEmbedContents takes at most 100 requests. */
 const EMBED_BATCH = 100;
 
-/** AI Studio: chat plus embeddings. */
+/** AI Studio: chat plus embeddings, and its own API passed through. */
 export class GeminiAdapter extends GeminiChatAdapter {
+  /** Gemini's own API (type gemini only): the client's path (its version included) under the base URL, the key always the provider's; streams as SSE. */
+  async native({ request, credential, signal }: ProviderCall<NativeRequest>): Promise<NativeAnswer> {
+    const path = request.stream ? `${request.path}?alt=sse` : request.path;
+    return this.call(async () => {
+      const upstreamRequest = { path, headers: await this.endpoint.headers(credential), body: request.body, signal };
+      if (request.stream) return { events: await this.upstream.sse(upstreamRequest, (events) => events) };
+      return { whole: await this.upstream.raw(upstreamRequest) };
+    });
+  }
+
   async embeddings({ request, credential, signal }: ProviderCall<EmbeddingsRequest>): Promise<EmbeddingsResponse> {
     const inputs = typeof request.input === 'string' ? [request.input] : request.input;
     if (!inputs.every((input): input is string => typeof input === 'string')) {
