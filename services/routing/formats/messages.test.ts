@@ -171,6 +171,7 @@ describe('messages format: parse', () => {
       {
         role: 'assistant',
         content: 'Checking.',
+        thinking_blocks: [{ type: 'thinking', thinking: 'hmm', signature: 'sig' }],
         tool_calls: [
           { id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
           { id: 'toolu_2', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome"}' } },
