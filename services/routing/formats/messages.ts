@@ -67,7 +67,7 @@ function thinkingBlocks(message: ChatResponse['choices'][number]['message'] | un
   return message?.reasoning_content ? [{ type: 'thinking', thinking: message.reasoning_content, signature: '' }] : [];
 }
 
-function toMessage(result: ChatResponse): A.Message {
+function toMessage(result: ChatResponse, model: string): A.Message {
   const choice = result.choices[0];
   const content = thinkingBlocks(choice?.message);
   const text = `${choice?.message.content ?? ''}${choice?.message.refusal ?? ''}`;
@@ -79,7 +79,7 @@ function toMessage(result: ChatResponse): A.Message {
     id: messageId(result.id),
     type: 'message',
     role: 'assistant',
-    model: result.model,
+    model,
     content,
     stop_reason: stopReason(choice?.finish_reason),
     stop_sequence: null,
@@ -95,7 +95,7 @@ const event = (data: A.StreamEvent): OutEvent => ({ event: data.type, data: JSON
  * versa. Input token counts arrive only with the last chunk, so message_start
  * carries zeros and message_delta the whole usage (as the API itself does).
  */
-async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEvent> {
+async function* toEvents(chunks: AsyncIterable<ChatChunk>, model: string): AsyncGenerator<OutEvent> {
   let started = false;
   type Kind = 'thinking' | 'redacted' | 'text' | 'tool';
   let open: { index: number; kind: Kind } | undefined;
@@ -110,7 +110,7 @@ async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEv
       id: messageId(chunk?.id),
       type: 'message',
       role: 'assistant',
-      model: chunk?.model ?? '',
+      model,
       content: [],
       stop_reason: null,
       stop_sequence: null,
@@ -173,10 +173,12 @@ async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEv
 export const messagesFormat: InboundFormat = {
   endpoint: 'messages',
   parse(body: unknown): Translation {
+    const chat = toChatRequest(body);
+    // Answered as the model the client named: Claude Code drops signed thinking from a turn another model answered.
     return {
-      chat: toChatRequest(body),
-      response: toMessage,
-      stream: toEvents,
+      chat,
+      response: (result) => toMessage(result, chat.model),
+      stream: (chunks) => toEvents(chunks, chat.model),
     };
   },
   errorEvent(err: GatewayError): OutEvent {
