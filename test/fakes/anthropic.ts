@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { listenLocally, readBody, writeJson } from './local-server.js';
+import { missingThinking, redactedData, sign, thinkingText, validRedacted } from './signed-thinking.js';
 
 /**
  * A local stand-in for the Anthropic Messages API, built from its reference
@@ -191,13 +192,6 @@ function namedCall(messages: Turn[], userText: string, tools: { name: string }[]
   return undefined;
 }
 
-/** Signatures and redacted data are an HMAC of what they vouch for, so only blocks this fake answered pass. */
-const SIGNING_KEY = randomBytes(32);
-const sign = (text: string) => createHmac('sha256', SIGNING_KEY).update(text).digest('base64');
-const redactedData = () => {
-  const nonce = randomBytes(12).toString('base64');
-  return `${nonce}.${sign(nonce)}`;
-};
 const thinkingOn = (body: Record<string, unknown>) => ['enabled', 'adaptive'].includes(String((body.thinking as { type?: unknown } | undefined)?.type));
 
 /** Why the real API would refuse the request's thinking blocks, or undefined. */
@@ -208,10 +202,8 @@ function thinkingRefusal(body: Record<string, unknown>): string | undefined {
     for (const [j, block] of turn.content.entries()) {
       if (block.type === 'thinking' && block.signature !== sign(String(block.thinking)))
         return `messages.${i}.content.${j}: Invalid \`signature\` in \`thinking\` block`;
-      if (block.type === 'redacted_thinking') {
-        const [nonce, mac] = String(block.data).split('.');
-        if (!nonce || mac !== sign(nonce)) return `messages.${i}.content.${j}: Invalid \`data\` in \`redacted_thinking\` block`;
-      }
+      if (block.type === 'redacted_thinking' && !validRedacted(String(block.data)))
+        return `messages.${i}.content.${j}: Invalid \`data\` in \`redacted_thinking\` block`;
     }
   }
   const last = messages.at(-1);
@@ -221,12 +213,7 @@ function thinkingRefusal(body: Record<string, unknown>): string | undefined {
   if (!thinkingOn(body) || !returnsResults || callerTurn?.role !== 'assistant') return undefined;
   const first = typeof callerTurn.content === 'string' ? { type: 'text' } : (callerTurn.content[0] ?? { type: 'text' });
   if (first.type === 'thinking' || first.type === 'redacted_thinking') return undefined;
-  return (
-    `messages.${caller}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${first.type}\`. When \`thinking\` is enabled, ` +
-    'a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). ' +
-    'We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. ' +
-    'Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking'
-  );
+  return missingThinking(caller, first.type);
 }
 
 function answer(body: Record<string, unknown>, model: string): Reply {
@@ -255,7 +242,7 @@ function answer(body: Record<string, unknown>, model: string): Reply {
     usage,
   };
   const thinkingTokens = model.includes('thinking') || thinkingOn(body) ? THINKING_TOKENS : 0;
-  const thinking = `The user wants a short answer (${randomBytes(4).toString('hex')}).`;
+  const thinking = thinkingText();
   const thought: Block[] = thinkingTokens
     ? [...(model.includes('redacted') ? [{ type: 'redacted_thinking', data: redactedData() }] : []), { type: 'thinking', thinking, signature: sign(thinking) }]
     : [];
