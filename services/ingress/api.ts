@@ -25,6 +25,10 @@ export function hintsOf(request: FastifyRequest): RoutingHints {
     deployment: header('x-gateway-deployment'),
     noFallbacks: /^(1|true|yes)$/i.test(header('x-gateway-no-fallbacks')),
     maxOutputTokens: 0,
+    anthropicBeta: header('anthropic-beta')
+      .split(',')
+      .map((flag) => flag.trim())
+      .filter(Boolean),
   };
 }
 

@@ -70,7 +70,7 @@ function passthrough(deps: PipelineDeps, api: string, spec: PassthroughApi) {
         context: inbound.context,
         endpoint: inbound.endpoint,
         body: request.rawBody ?? Buffer.from(JSON.stringify(body)),
-        hints: { strategy: '', deployment: '', noFallbacks: true, maxOutputTokens: inbound.outputCap },
+        hints: { strategy: '', deployment: '', noFallbacks: true, maxOutputTokens: inbound.outputCap, anthropicBeta: [] },
         replay: undefined,
         keepAnswer: false,
         cache: undefined,

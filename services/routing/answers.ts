@@ -1,4 +1,4 @@
-import type { ChatChunk, ChatResponse, EmbeddingsResponse, FinishReason, OpenAIUsage, ToolCall } from './canonical.js';
+import type { ChatChunk, ChatResponse, ChunkChoice, EmbeddingsResponse, FinishReason, OpenAIUsage, ThinkingBlock, ToolCall } from './canonical.js';
 
 /**
  * Answers in the shape the cache keeps (StoredAnswer.answer): a chat
@@ -60,6 +60,10 @@ interface ChoiceParts {
   content: string;
   sawContent: boolean;
   refusal: string | null;
+  reasoning: string | null;
+  /** Signed thinking blocks, and the reasoning streamed since the last one ended (the next one's text). */
+  thinking: ThinkingBlock[];
+  thinkingText: string;
   toolCalls: Map<number, ToolCall>;
   finish: FinishReason | null;
 }
@@ -81,13 +85,24 @@ export class ChatAssembler {
     if (chunk.usage) this.usage = chunk.usage;
     for (const choice of chunk.choices ?? []) {
       let parts = this.choices.get(choice.index);
-      if (!parts) this.choices.set(choice.index, (parts = { content: '', sawContent: false, refusal: null, toolCalls: new Map(), finish: null }));
+      if (!parts) {
+        parts = { content: '', sawContent: false, refusal: null, reasoning: null, thinking: [], thinkingText: '', toolCalls: new Map(), finish: null };
+        this.choices.set(choice.index, parts);
+      }
       const delta = choice.delta ?? {};
       if (typeof delta.content === 'string') {
         parts.content += delta.content;
         parts.sawContent = true;
       }
       if (typeof delta.refusal === 'string') parts.refusal = (parts.refusal ?? '') + delta.refusal;
+      if (typeof delta.reasoning_content === 'string') {
+        parts.reasoning = (parts.reasoning ?? '') + delta.reasoning_content;
+        parts.thinkingText += delta.reasoning_content;
+      }
+      for (const block of delta.thinking_blocks ?? []) {
+        parts.thinking.push(block.type === 'thinking' ? { ...block, thinking: parts.thinkingText } : block);
+        if (block.type === 'thinking') parts.thinkingText = '';
+      }
       for (const call of delta.tool_calls ?? []) {
         const known = parts.toolCalls.get(call.index) ?? { id: '', type: 'function' as const, function: { name: '', arguments: '' } };
         if (call.id) known.id = call.id;
@@ -117,6 +132,8 @@ export class ChatAssembler {
             content: parts.sawContent || toolCalls.length === 0 ? parts.content : null,
             ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
             ...(parts.refusal !== null ? { refusal: parts.refusal } : {}),
+            ...(parts.reasoning !== null ? { reasoning_content: parts.reasoning } : {}),
+            ...(parts.thinking.length > 0 ? { thinking_blocks: parts.thinking } : {}),
           },
           finish_reason: parts.finish,
           logprobs: null,
@@ -126,6 +143,16 @@ export class ChatAssembler {
       ...(this.fingerprint !== undefined ? { system_fingerprint: this.fingerprint } : {}),
     };
   }
+}
+
+/** An answer's thinking as a provider streams it: each signed block's text, then its signature; redacted blocks whole. */
+function thinkingDeltas(message: ChatResponse['choices'][number]['message']): ChunkChoice['delta'][] {
+  if (!message.thinking_blocks?.length) return message.reasoning_content ? [{ reasoning_content: message.reasoning_content }] : [];
+  return message.thinking_blocks.flatMap((block): ChunkChoice['delta'][] =>
+    block.type === 'thinking'
+      ? [{ reasoning_content: block.thinking }, { thinking_blocks: [{ type: 'thinking', thinking: '', signature: block.signature }] }]
+      : [{ thinking_blocks: [block] }],
+  );
 }
 
 /**
@@ -144,6 +171,7 @@ export async function* replayChunks(response: ChatResponse): AsyncGenerator<Chat
   for (const choice of response.choices) {
     const { message } = choice;
     yield { ...base, choices: [{ index: choice.index, delta: { role: 'assistant', content: message.content === null ? null : '' }, finish_reason: null }] };
+    for (const delta of thinkingDeltas(message)) yield { ...base, choices: [{ index: choice.index, delta, finish_reason: null }] };
     for (const piece of (message.content ?? '').match(/\s*\S+\s*|\s+/g) ?? []) {
       yield { ...base, choices: [{ index: choice.index, delta: { content: piece }, finish_reason: null }] };
     }

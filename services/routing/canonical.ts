@@ -25,10 +25,28 @@ export interface ToolCall {
   function: { name: string; arguments: string };
 }
 
+/**
+ * A signed thinking block of an Anthropic model, as LiteLLM names them on chat completions (`thinking_blocks`): an
+ * OpenAI-shaped client sends them back on the assistant message, and Anthropic requires them, unchanged, before the
+ * tool results of a turn that thought. In a streamed delta, a thinking entry carries only the signature that ends its
+ * block (`thinking` is ""); its text came as `reasoning_content`.
+ */
+export type ThinkingBlock = { type: 'thinking'; thinking: string; signature: string } | { type: 'redacted_thinking'; data: string };
+
+/** Anthropic's extended thinking switch, carried on chat as LiteLLM takes it (docs/routing.md#thinking). */
+export type ThinkingConfig = { type: 'enabled'; budget_tokens: number; [field: string]: unknown } | { type: 'adaptive' | 'disabled'; [field: string]: unknown };
+
 export type ChatMessage =
   | { role: 'system' | 'developer'; content: string | TextPart[]; name?: string }
   | { role: 'user'; content: string | ContentPart[]; name?: string }
-  | { role: 'assistant'; content?: string | TextPart[] | null; tool_calls?: ToolCall[]; refusal?: string | null; name?: string }
+  | {
+      role: 'assistant';
+      content?: string | TextPart[] | null;
+      tool_calls?: ToolCall[];
+      refusal?: string | null;
+      name?: string;
+      thinking_blocks?: ThinkingBlock[];
+    }
   | { role: 'tool'; content: string | TextPart[]; tool_call_id: string };
 
 export interface FunctionTool {
@@ -64,8 +82,19 @@ export interface ChatRequest {
   user?: string;
   stream?: boolean | null;
   stream_options?: { include_usage?: boolean } | null;
+  reasoning_effort?: string | null;
+  /** Anthropic-only (docs/routing.md#thinking): sent to Anthropic providers, translated or left out for others. */
+  thinking?: ThinkingConfig | null;
+  /** Anthropic's output_config without its `format` (which is response_format here), e.g. { effort }. */
+  output_config?: Record<string, unknown> | null;
+  context_management?: Record<string, unknown> | null;
+  /** The client's anthropic-beta flags (RoutingHints.anthropic_beta), sent on to Anthropic providers where allowed. */
+  anthropic_beta?: string[];
   [field: string]: unknown;
 }
+
+/** The fields of a chat request only Anthropic's API takes: left out for every other provider. */
+export const ANTHROPIC_ONLY_FIELDS = ['thinking', 'output_config', 'context_management', 'anthropic_beta'] as const;
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'function_call';
 
@@ -87,7 +116,14 @@ export interface OpenAIUsage {
 export interface ChatChoice {
   index: number;
   /** reasoning_content: reasoning a model wrote aloud, as DeepSeek names it (compatible.ts answers other names as it). */
-  message: { role: 'assistant'; content: string | null; tool_calls?: ToolCall[]; refusal?: string | null; reasoning_content?: string | null };
+  message: {
+    role: 'assistant';
+    content: string | null;
+    tool_calls?: ToolCall[];
+    refusal?: string | null;
+    reasoning_content?: string | null;
+    thinking_blocks?: ThinkingBlock[];
+  };
   finish_reason: FinishReason | null;
   logprobs: unknown;
 }
@@ -112,7 +148,14 @@ export interface ToolCallDelta {
 
 export interface ChunkChoice {
   index: number;
-  delta: { role?: 'assistant'; content?: string | null; tool_calls?: ToolCallDelta[]; refusal?: string | null; reasoning_content?: string | null };
+  delta: {
+    role?: 'assistant';
+    content?: string | null;
+    tool_calls?: ToolCallDelta[];
+    refusal?: string | null;
+    reasoning_content?: string | null;
+    thinking_blocks?: ThinkingBlock[];
+  };
   finish_reason: FinishReason | null;
   logprobs?: unknown;
 }

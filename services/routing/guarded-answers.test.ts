@@ -97,4 +97,26 @@ describe('answers under guardrail rules', () => {
     expect(rewritten.choices[1]).toBe(response.choices[1]);
     expect(rewriteAnswer(response, (_path, text) => text)).toBe(response);
   });
+
+  it('redacts signed thinking too, whole and streamed, keeping each block’s text before its signature', async () => {
+    const streamed = [
+      chunk({ reasoning_content: 'mail carol@exa' }),
+      chunk({ reasoning_content: 'mple.com', thinking_blocks: [{ type: 'thinking', thinking: '', signature: 's1' }] }),
+      chunk({ content: 'done' }),
+      chunk({}, 'stop'),
+    ];
+    const assembler = new ChatAssembler();
+    for (const c of await collect(guardChunks(run('redact'), of(streamed)))) assembler.add(c);
+    const whole = assembler.response()!;
+    expect(whole.choices[0]!.message.thinking_blocks).toEqual([{ type: 'thinking', thinking: 'mail [EMAIL_1]', signature: 's1' }]);
+
+    const unredacted = {
+      ...whole,
+      choices: [
+        { ...whole.choices[0]!, message: { ...whole.choices[0]!.message, thinking_blocks: [{ type: 'thinking' as const, thinking: 'x', signature: 's' }] } },
+      ],
+    };
+    const rewritten = rewriteAnswer(unredacted, (path, text) => (path === 'choices[0].message.thinking_blocks[0].thinking' ? 'hidden' : text));
+    expect(rewritten.choices[0]!.message.thinking_blocks).toEqual([{ type: 'thinking', thinking: 'hidden', signature: 's' }]);
+  });
 });

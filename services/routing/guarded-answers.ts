@@ -26,6 +26,12 @@ export function rewriteAnswer(response: ChatResponse, rewrite: (path: string, te
       const text = message[field];
       if (typeof text === 'string' && text !== '') message[field] = replace(`${at}.${field}`, text);
     }
+    // Rewritten thinking no longer matches its signature, so Anthropic refuses it back: the redaction holds.
+    if (message.thinking_blocks) {
+      message.thinking_blocks = message.thinking_blocks.map((block, j) =>
+        block.type === 'thinking' && block.thinking ? { ...block, thinking: replace(`${at}.thinking_blocks[${j}].thinking`, block.thinking) } : block,
+      );
+    }
     if (message.tool_calls) {
       message.tool_calls = message.tool_calls.map((call, j) => ({
         ...call,
@@ -106,7 +112,8 @@ class ChoiceGuard {
       const args = call.function?.arguments;
       calls.push(args ? { ...call, function: { ...call.function, arguments: pass({ tool: call.index }, args) } } : call);
     }
-    if (choice.finish_reason) this.flush(emit);
+    // A thinking block's signature ends its text: what the scanner holds of that text goes before it.
+    if (choice.finish_reason || choice.delta.thinking_blocks) this.flush(emit);
     if (calls.length > 0) delta.tool_calls = calls;
     return { ...choice, delta };
   }

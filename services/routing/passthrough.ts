@@ -127,7 +127,7 @@ function call(
   hints: RoutingHints | undefined,
   signal: AbortSignal,
 ): Promise<Routed<NativeAnswer>> {
-  const pinned = { strategy: '', deployment: '', noFallbacks: true, maxOutputTokens: hints?.maxOutputTokens ?? 0 };
+  const pinned = { strategy: '', deployment: '', noFallbacks: true, maxOutputTokens: hints?.maxOutputTokens ?? 0, anthropicBeta: [] };
   return router.route(`${passthrough.provider}/${prepared.model}`, pinned, signal, ({ deployment: { provider, model }, credential, signal }: Target) => {
     if (provider.name !== passthrough.provider || !provider.native) {
       throw new ProviderError('bad_request', provider.name, `A ${passthrough.api} passthrough request cannot be served by provider ${provider.name}.`);

@@ -280,6 +280,7 @@ export class Routing implements Api<typeof RoutingService> {
   private async translate(request: CompletionRequest, body: Record<string, unknown>, guard: RequestGuard): Promise<Translation> {
     const translation = formatFor(request.endpoint).parse(body);
     capOutputTokens(translation, request.hints?.maxOutputTokens ?? 0);
+    if (request.hints?.anthropicBeta.length) translation.chat.anthropic_beta = request.hints.anthropicBeta;
     // The guarded translation renders answers through the policies; the conversation it stores is of its redacted messages.
     const guarded = await guard.chat(translation);
     const kept = guarded === translation || !translation.conversation ? guarded : { ...guarded, conversation: translation.conversation };

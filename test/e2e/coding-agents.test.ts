@@ -79,11 +79,17 @@ describe('coding agents through the gateway', () => {
         expect(call.body.stream).toBe(true);
         // Claude Code marks its system prompt for prompt caching; the mark reaches the provider.
         expect(JSON.stringify(call.body.system)).toContain('"cache_control":{"type":"ephemeral"}');
-        // Not carried yet (docs/routing.md, "Clients"): its thinking settings and beta flags; so the thinking block
-        // the provider answered is not handed back to it, and never returns in the next turn.
-        expect([call.body.thinking, call.body.context_management, call.beta]).toEqual([undefined, undefined, undefined]);
-        expect(JSON.stringify(call.body.messages)).not.toContain('"type":"thinking"');
       }
+      // Its thinking setting and the beta flags the gateway allows reach the provider (docs/routing.md#thinking); the
+      // signed thinking block the provider answered came back to it and returned, unchanged, before the Read result
+      // (the fake, as Anthropic's API, refuses that turn otherwise).
+      const main = calls.filter((c) => (c.body.tools as unknown[] | undefined)?.length);
+      for (const call of main) expect(['enabled', 'adaptive']).toContain((call.body.thinking as { type: string }).type);
+      expect(toolTurn!.body).toMatchObject({ context_management: { edits: expect.any(Array) }, output_config: { effort: expect.any(String) } });
+      expect(toolTurn!.beta?.split(',')).toContain('interleaved-thinking-2025-05-14');
+      expect(toolTurn!.beta).not.toContain('claude-code-');
+      const returned = (toolTurn!.body.messages as { role: string; content: { type: string }[] }[]).filter((m) => m.role === 'assistant').at(-1)!;
+      expect(returned.content[0]).toMatchObject({ type: 'thinking', signature: expect.any(String) });
 
       const { audit, usage } = await recordsOfKey(gateway.adminUrl, id, calls.length);
       expect(audit.map((row) => row.event_type)).toEqual(calls.map(() => 'request.completed'));

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { listenLocally, readBody, writeJson } from './local-server.js';
+import { missingThinking, redactedData, sign, thinkingText, validRedacted } from './signed-thinking.js';
 
 /**
  * A local stand-in for the Anthropic Messages API, built from its reference
@@ -31,8 +32,12 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  *   refuse         stop_reason refusal with no content
  *   cached         usage reports cache_read_input_tokens 100 and cache_creation_input_tokens 20, which
  *                  cache_creation counts as written for an hour when a cache_control in the request asks for ttl 1h
- * Models whose name contains "thinking" think first: a thinking block, and usage whose output_tokens
- * include THINKING_TOKENS, broken out in output_tokens_details.
+ * A request with thinking enabled ({type:"enabled",budget_tokens} or {type:"adaptive"}), or for a model whose name
+ * contains "thinking", thinks first: a thinking block signed by the fake, and usage whose output_tokens include
+ * THINKING_TOKENS, broken out in output_tokens_details; a model whose name also contains "redacted" adds a
+ * redacted_thinking block before it. As the real API (.../build-with-claude/extended-thinking), with thinking enabled
+ * a request whose last turn returns tool results is refused unless the assistant turn that called the tools starts
+ * with a thinking or redacted_thinking block, and a thinking block whose signature the fake did not make is refused.
  *   malformed      a 200 message whose content is null; streamed, a message_start without its message
  */
 export interface FakeAnthropic {
@@ -137,6 +142,8 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
     if (model.startsWith('too-long'))
       return sendError(res, 400, { type: 'invalid_request_error', message: 'prompt is too long: 250000 tokens > 200000 maximum' });
     if (model.startsWith('stall')) return; // never answers
+    const refused = thinkingRefusal(body);
+    if (refused) return sendError(res, 400, { type: 'invalid_request_error', message: refused });
     const reply = answer(body, model);
     if (body.stream === true) return stream(res, reply, model);
     const content = model.startsWith('malformed') ? null : reply.blocks;
@@ -195,6 +202,30 @@ function namedCall(messages: Turn[], userText: string, tools: { name: string }[]
   return undefined;
 }
 
+const thinkingOn = (body: Record<string, unknown>) => ['enabled', 'adaptive'].includes(String((body.thinking as { type?: unknown } | undefined)?.type));
+
+/** Why the real API would refuse the request's thinking blocks, or undefined. */
+function thinkingRefusal(body: Record<string, unknown>): string | undefined {
+  const messages = (body.messages ?? []) as Turn[];
+  for (const [i, turn] of messages.entries()) {
+    if (typeof turn.content === 'string') continue;
+    for (const [j, block] of turn.content.entries()) {
+      if (block.type === 'thinking' && block.signature !== sign(String(block.thinking)))
+        return `messages.${i}.content.${j}: Invalid \`signature\` in \`thinking\` block`;
+      if (block.type === 'redacted_thinking' && !validRedacted(String(block.data)))
+        return `messages.${i}.content.${j}: Invalid \`data\` in \`redacted_thinking\` block`;
+    }
+  }
+  const last = messages.at(-1);
+  const returnsResults = last?.role === 'user' && typeof last.content !== 'string' && last.content.some((b) => b.type === 'tool_result');
+  const caller = messages.length - 2;
+  const callerTurn = messages[caller];
+  if (!thinkingOn(body) || !returnsResults || callerTurn?.role !== 'assistant') return undefined;
+  const first = typeof callerTurn.content === 'string' ? { type: 'text' } : (callerTurn.content[0] ?? { type: 'text' });
+  if (first.type === 'thinking' || first.type === 'redacted_thinking') return undefined;
+  return missingThinking(caller, first.type);
+}
+
 function answer(body: Record<string, unknown>, model: string): Reply {
   const messages = (body.messages ?? []) as Turn[];
   const lastUser = [...messages].reverse().find((m) => m.role === 'user');
@@ -220,9 +251,10 @@ function answer(body: Record<string, unknown>, model: string): Reply {
     stop_sequence: null,
     usage,
   };
-  const thinkingTokens = model.includes('thinking') ? THINKING_TOKENS : 0;
+  const thinkingTokens = model.includes('thinking') || thinkingOn(body) ? THINKING_TOKENS : 0;
+  const thinking = thinkingText();
   const thought: Block[] = thinkingTokens
-    ? [{ type: 'thinking', thinking: 'The user wants a short answer.', signature: randomBytes(24).toString('base64') }]
+    ? [...(model.includes('redacted') ? [{ type: 'redacted_thinking', data: redactedData() }] : []), { type: 'thinking', thinking, signature: sign(thinking) }]
     : [];
   if (model.startsWith('refuse')) return { start, blocks: [], stopReason: 'refusal', outputTokens: 0, thinkingTokens: 0 };
   const named = namedCall(messages, userText, tools);
@@ -246,8 +278,13 @@ function stream(res: ServerResponse, reply: Reply, model: string): void {
   reply.blocks.forEach((block, index) => {
     if (block.type === 'thinking') {
       events.push(['content_block_start', { type: 'content_block_start', index, content_block: { type: 'thinking', thinking: '', signature: '' } }]);
-      events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking: block.thinking } }]);
+      const text = String(block.thinking);
+      for (const piece of [text.slice(0, 9), text.slice(9)]) {
+        events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking: piece } }]);
+      }
       events.push(['content_block_delta', { type: 'content_block_delta', index, delta: { type: 'signature_delta', signature: block.signature } }]);
+    } else if (block.type === 'redacted_thinking') {
+      events.push(['content_block_start', { type: 'content_block_start', index, content_block: block }]);
     } else if (block.type === 'text') {
       events.push(['content_block_start', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } }]);
       if (index === 0) events.push(['ping', { type: 'ping' }]);

@@ -8,6 +8,7 @@ import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { listenLocally, readBody, writeJson } from './local-server.js';
+import { missingThinking, redactedData, sign, thinkingText, validRedacted } from './signed-thinking.js';
 
 /**
  * A local stand-in for the Amazon Bedrock Runtime Converse and ConverseStream
@@ -30,6 +31,9 @@ import { listenLocally, readBody, writeJson } from './local-server.js';
  * toolUse of the first (or forced) tool with input {"city":"Paris"} follows.
  * A request with a cachePoint reports 7 cache-read and 3 cache-write tokens,
  * which cacheDetails counts as written for an hour when a cachePoint asks for ttl 1h.
+ * With additionalModelRequestFields.thinking enabled (an Anthropic model's), the reply starts with a signed
+ * reasoningContent block (redacted too for a model id containing "redacted"), and a tool continuation that lost it is
+ * refused as Anthropic's models refuse it (signed-thinking.ts).
  */
 export interface FakeBedrock {
   readonly url: string;
@@ -46,6 +50,7 @@ export interface FakeBedrockOptions {
 
 interface Block {
   text?: string;
+  reasoningContent?: { reasoningText?: { text: string; signature?: string }; redactedContent?: string };
   image?: { format: string; source: { bytes: string } };
   toolUse?: { toolUseId: string; name: string; input: unknown };
   toolResult?: { toolUseId: string; content: { text?: string; json?: unknown }[]; status?: string };
@@ -60,6 +65,7 @@ export interface ConverseBody {
     tools: { toolSpec: { name: string; description?: string; inputSchema: { json: unknown } } }[];
     toolChoice?: { any?: object; auto?: object; tool?: { name: string } };
   };
+  additionalModelRequestFields?: { thinking?: { type?: string } };
   [field: string]: unknown;
 }
 
@@ -133,8 +139,12 @@ export async function startFakeBedrock(options: FakeBedrockOptions): Promise<Fak
     if (modelId.startsWith('stall')) return; // never answers
     if (operation === 'converse-stream') return stream(res, body, modelId);
     if (modelId.startsWith('break-stream')) return drop(res);
-    const reply = answer(body);
-    const content: Block[] = [{ text: reply.text }, ...(reply.toolUse ? [{ toolUse: reply.toolUse }] : [])];
+    const reply = answer(body, modelId);
+    const content: Block[] = [
+      ...reply.reasoning.map((reasoningContent) => ({ reasoningContent })),
+      { text: reply.text },
+      ...(reply.toolUse ? [{ toolUse: reply.toolUse }] : []),
+    ];
     sendJson(res, 200, { output: { message: { role: 'assistant', content } }, stopReason: reply.stopReason, usage: reply.usage, metrics: { latencyMs: 42 } });
   }
 
@@ -246,10 +256,31 @@ function validate(body: ConverseBody): string | undefined {
   }
   if (messages[0]!.role !== 'user') return 'A conversation must start with a user message.';
   if (toolBlocks && !body.toolConfig) return 'The toolConfig field must be defined when using toolUse and toolResult content blocks.';
-  return undefined;
+  return thinkingRefusal(body);
+}
+
+const thinkingOn = (body: ConverseBody) => ['enabled', 'adaptive'].includes(String(body.additionalModelRequestFields?.thinking?.type));
+
+/** Why an Anthropic model would refuse the request's reasoning blocks, or undefined. */
+function thinkingRefusal(body: ConverseBody): string | undefined {
+  const messages = body.messages!;
+  for (const [i, message] of messages.entries()) {
+    for (const block of message.content) {
+      const signed = block.reasoningContent?.reasoningText;
+      if (signed && signed.signature !== sign(signed.text)) return `messages.${i}: Invalid \`signature\` in \`thinking\` block`;
+      const redacted = block.reasoningContent?.redactedContent;
+      if (redacted !== undefined && !validRedacted(redacted)) return `messages.${i}: Invalid \`data\` in \`redacted_thinking\` block`;
+    }
+  }
+  const caller = messages.length - 2;
+  const returnsResults = messages.at(-1)!.content.some((block) => block.toolResult);
+  const first = messages[caller]?.content[0];
+  if (!thinkingOn(body) || !returnsResults || !first || first.reasoningContent) return undefined;
+  return missingThinking(caller, first.toolUse ? 'tool_use' : 'text');
 }
 
 interface Reply {
+  reasoning: NonNullable<Block['reasoningContent']>[];
   text: string;
   toolUse?: { toolUseId: string; name: string; input: { city: string } };
   stopReason: 'end_turn' | 'tool_use';
@@ -272,7 +303,7 @@ function lastUserText(body: ConverseBody): string {
   return results.map((c) => c.text ?? JSON.stringify(c.json)).join(' ');
 }
 
-function answer(body: ConverseBody): Reply {
+function answer(body: ConverseBody, modelId: string): Reply {
   const userText = lastUserText(body);
   const text = `Fake Bedrock reply to: ${userText}`;
   const tools = body.toolConfig?.tools ?? [];
@@ -286,7 +317,12 @@ function answer(body: ConverseBody): Reply {
   const outputTokens = text.split(' ').length + (toolUse ? 5 : 0);
   const ttl = JSON.stringify(body).includes('"ttl":"1h"') ? '1h' : '5m';
   const cache = cached ? { cacheReadInputTokens: 7, cacheWriteInputTokens: 3, cacheDetails: [{ ttl, inputTokens: 3 }] } : {};
+  const thinking = thinkingText();
+  const reasoning = thinkingOn(body)
+    ? [...(modelId.includes('redacted') ? [{ redactedContent: redactedData() }] : []), { reasoningText: { text: thinking, signature: sign(thinking) } }]
+    : [];
   return {
+    reasoning,
     text,
     toolUse,
     stopReason: toolUse ? 'tool_use' : 'end_turn',
@@ -306,17 +342,26 @@ function event(type: string, payload: object): Uint8Array {
 }
 
 async function stream(res: Response, body: ConverseBody, modelId: string): Promise<void> {
-  const reply = answer(body);
+  const reply = answer(body, modelId);
   const frames: Uint8Array[] = [event('messageStart', { role: 'assistant' })];
-  for (const word of reply.text.split(/(?<= )/)) frames.push(event('contentBlockDelta', { contentBlockIndex: 0, delta: { text: word } }));
-  frames.push(event('contentBlockStop', { contentBlockIndex: 0 }));
+  // Reasoning blocks first: the text of a signed one in pieces, then its signature; a redacted one whole.
+  reply.reasoning.forEach((block, index) => {
+    const deltas = block.reasoningText
+      ? [{ text: block.reasoningText.text.slice(0, 9) }, { text: block.reasoningText.text.slice(9) }, { signature: block.reasoningText.signature }]
+      : [{ redactedContent: block.redactedContent }];
+    for (const reasoningContent of deltas) frames.push(event('contentBlockDelta', { contentBlockIndex: index, delta: { reasoningContent } }));
+    frames.push(event('contentBlockStop', { contentBlockIndex: index }));
+  });
+  const textIndex = reply.reasoning.length;
+  for (const word of reply.text.split(/(?<= )/)) frames.push(event('contentBlockDelta', { contentBlockIndex: textIndex, delta: { text: word } }));
+  frames.push(event('contentBlockStop', { contentBlockIndex: textIndex }));
   if (reply.toolUse) {
     const { toolUseId, name, input } = reply.toolUse;
     const json = JSON.stringify(input);
-    frames.push(event('contentBlockStart', { contentBlockIndex: 1, start: { toolUse: { toolUseId, name } } }));
+    frames.push(event('contentBlockStart', { contentBlockIndex: textIndex + 1, start: { toolUse: { toolUseId, name } } }));
     for (const part of [json.slice(0, 8), json.slice(8)])
-      frames.push(event('contentBlockDelta', { contentBlockIndex: 1, delta: { toolUse: { input: part } } }));
-    frames.push(event('contentBlockStop', { contentBlockIndex: 1 }));
+      frames.push(event('contentBlockDelta', { contentBlockIndex: textIndex + 1, delta: { toolUse: { input: part } } }));
+    frames.push(event('contentBlockStop', { contentBlockIndex: textIndex + 1 }));
   }
   frames.push(event('messageStop', { stopReason: reply.stopReason }));
   frames.push(event('metadata', { usage: reply.usage, metrics: { latencyMs: 42 } }));

@@ -1,5 +1,5 @@
 import { GatewayError } from '../../kit/errors.js';
-import type { ChatMessage, ChatRequest, ContentPart, FunctionTool, TextPart, ToolCall } from '../canonical.js';
+import type { ChatMessage, ChatRequest, ContentPart, FunctionTool, TextPart, ThinkingBlock, ThinkingConfig, ToolCall } from '../canonical.js';
 import type * as A from '../providers/anthropic-wire.js';
 
 /*
@@ -101,6 +101,7 @@ function turnMessages(turn: unknown, i: number): ChatMessage[] {
 
   const parts: ContentPart[] = [];
   const toolCalls: ToolCall[] = [];
+  const thinking: ThinkingBlock[] = [];
   const tools: ChatMessage[] = [];
   const resultImages: ContentPart[] = [];
   content.forEach((block, j) => {
@@ -112,7 +113,9 @@ function turnMessages(turn: unknown, i: number): ChatMessage[] {
         return;
       case 'thinking':
       case 'redacted_thinking':
-        return; // signed reasoning of an earlier Claude turn; other providers cannot take it back
+        if (role !== 'assistant') fail(`${at}: ${block.type} blocks belong in assistant turns.`, at);
+        thinking.push(thinkingBlock(block, at));
+        return;
       case 'tool_use':
         if (role !== 'assistant') fail(`${at}: tool_use blocks belong in assistant turns.`, at);
         if (typeof block.id !== 'string' || typeof block.name !== 'string' || !isRecord(block.input)) {
@@ -140,10 +143,56 @@ function turnMessages(turn: unknown, i: number): ChatMessage[] {
   if (role === 'assistant') {
     const texts = parts as TextPart[];
     const text = texts.every((t) => !t.cache_control) ? texts.map((t) => t.text).join('') : texts;
-    return [{ role: 'assistant', content: toolCalls.length > 0 && text === '' ? null : text, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) }];
+    return [
+      {
+        role: 'assistant',
+        content: toolCalls.length > 0 && text === '' ? null : text,
+        ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+        ...(thinking.length > 0 ? { thinking_blocks: thinking } : {}),
+      },
+    ];
   }
   const userParts = [...resultImages, ...parts];
   return [...tools, ...(userParts.length > 0 ? [{ role: 'user' as const, content: userParts }] : [])];
+}
+
+/** A signed thinking block of an earlier turn, kept as it came: Anthropic checks its signature. */
+function thinkingBlock(block: Json, param: string): ThinkingBlock {
+  if (block.type === 'thinking') {
+    if (typeof block.thinking !== 'string' || typeof block.signature !== 'string')
+      fail(`${param}: thinking blocks need thinking and signature strings.`, param);
+    return { type: 'thinking', thinking: block.thinking, signature: block.signature };
+  }
+  if (typeof block.data !== 'string') fail(`${param}.data: must be a string.`, `${param}.data`);
+  return { type: 'redacted_thinking', data: block.data };
+}
+
+/** Anthropic's thinking setting, checked for what routing relies on; the provider judges the rest. */
+function thinkingConfig(value: unknown): ThinkingConfig | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isRecord(value)) fail('thinking: must be an object.', 'thinking');
+  if (value.type === 'adaptive' || value.type === 'disabled') return value as ThinkingConfig;
+  if (value.type !== 'enabled') fail('thinking.type: must be "enabled", "adaptive" or "disabled".', 'thinking.type');
+  if (typeof value.budget_tokens !== 'number' || !Number.isInteger(value.budget_tokens) || value.budget_tokens < 1)
+    fail('thinking.budget_tokens: must be a positive integer.', 'thinking.budget_tokens');
+  return value as ThinkingConfig;
+}
+
+/** Anthropic-only settings carried to Anthropic providers (docs/routing.md#thinking); output_config's format is response_format. */
+function anthropicSettings(body: Json, request: ChatRequest): void {
+  const thinking = thinkingConfig(body.thinking);
+  if (thinking) request.thinking = thinking;
+  if (body.output_config !== undefined && body.output_config !== null && !isRecord(body.output_config))
+    fail('output_config: must be an object.', 'output_config');
+  const { format, ...output } = body.output_config ?? {};
+  if (isRecord(format) && format.type === 'json_schema' && isRecord(format.schema)) {
+    request.response_format = { type: 'json_schema', json_schema: { name: 'output', schema: format.schema, strict: true } };
+  }
+  if (Object.keys(output).length > 0) request.output_config = output;
+  if (body.context_management !== undefined && body.context_management !== null) {
+    if (!isRecord(body.context_management)) fail('context_management: must be an object.', 'context_management');
+    request.context_management = body.context_management;
+  }
 }
 
 function toolsOf(value: unknown): FunctionTool[] {
@@ -204,10 +253,7 @@ export function toChatRequest(body: unknown): ChatRequest {
     if (tools.length > 0) request.tools = tools;
   }
   toolChoiceOf(body.tool_choice, request);
-  const format = isRecord(body.output_config) ? body.output_config.format : undefined;
-  if (isRecord(format) && format.type === 'json_schema' && isRecord(format.schema)) {
-    request.response_format = { type: 'json_schema', json_schema: { name: 'output', schema: format.schema, strict: true } };
-  }
+  anthropicSettings(body, request);
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') fail('stream: must be a boolean.', 'stream');
   // Usage is needed for message_delta, so it is always asked for on streams.
   if (body.stream === true) Object.assign(request, { stream: true, stream_options: { include_usage: true } });

@@ -171,6 +171,7 @@ describe('messages format: parse', () => {
       {
         role: 'assistant',
         content: 'Checking.',
+        thinking_blocks: [{ type: 'thinking', thinking: 'hmm', signature: 'sig' }],
         tool_calls: [
           { id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
           { id: 'toolu_2', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome"}' } },
@@ -207,7 +208,7 @@ describe('messages format: response, stream and errors', () => {
       id: 'msg_xyz',
       type: 'message',
       role: 'assistant',
-      model: 'gpt-4o',
+      model: 'claude-test', // as the client named it, not as the provider answered (docs/routing.md#thinking)
       content: [
         { type: 'text', text: 'Let me check.' },
         { type: 'tool_use', id: 'call_1', name: 'get_weather', input: { city: 'Paris' } },
@@ -252,7 +253,7 @@ describe('messages format: response, stream and errors', () => {
           id: 'msg_abc',
           type: 'message',
           role: 'assistant',
-          model: 'gpt-4o',
+          model: 'claude-test',
           content: [],
           stop_reason: null,
           stop_sequence: null,

@@ -61,10 +61,15 @@ function toolInput(args: string): Record<string, unknown> {
   return { arguments: args };
 }
 
-function toMessage(result: ChatResponse): A.Message {
+/** An answer's thinking: an Anthropic model's signed blocks as they came, else reasoning another provider wrote aloud, unsigned. */
+function thinkingBlocks(message: ChatResponse['choices'][number]['message'] | undefined): A.ResponseBlock[] {
+  if (message?.thinking_blocks?.length) return message.thinking_blocks.map((block) => ({ ...block }));
+  return message?.reasoning_content ? [{ type: 'thinking', thinking: message.reasoning_content, signature: '' }] : [];
+}
+
+function toMessage(result: ChatResponse, model: string): A.Message {
   const choice = result.choices[0];
-  // Reasoning another provider wrote aloud, as a thinking block no Anthropic model signed (it is not sent back).
-  const content: A.ResponseBlock[] = choice?.message.reasoning_content ? [{ type: 'thinking', thinking: choice.message.reasoning_content, signature: '' }] : [];
+  const content = thinkingBlocks(choice?.message);
   const text = `${choice?.message.content ?? ''}${choice?.message.refusal ?? ''}`;
   if (text) content.push({ type: 'text', text });
   for (const call of choice?.message.tool_calls ?? []) {
@@ -74,7 +79,7 @@ function toMessage(result: ChatResponse): A.Message {
     id: messageId(result.id),
     type: 'message',
     role: 'assistant',
-    model: result.model,
+    model,
     content,
     stop_reason: stopReason(choice?.finish_reason),
     stop_sequence: null,
@@ -90,9 +95,10 @@ const event = (data: A.StreamEvent): OutEvent => ({ event: data.type, data: JSON
  * versa. Input token counts arrive only with the last chunk, so message_start
  * carries zeros and message_delta the whole usage (as the API itself does).
  */
-async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEvent> {
+async function* toEvents(chunks: AsyncIterable<ChatChunk>, model: string): AsyncGenerator<OutEvent> {
   let started = false;
-  let open: { index: number; kind: 'thinking' | 'text' | 'tool' } | undefined;
+  type Kind = 'thinking' | 'redacted' | 'text' | 'tool';
+  let open: { index: number; kind: Kind } | undefined;
   let nextIndex = 0;
   const toolBlocks = new Map<number, number>(); // OpenAI tool_calls index → Anthropic block index
   let finish: FinishReason | null = null;
@@ -104,7 +110,7 @@ async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEv
       id: messageId(chunk?.id),
       type: 'message',
       role: 'assistant',
-      model: chunk?.model ?? '',
+      model,
       content: [],
       stop_reason: null,
       stop_sequence: null,
@@ -116,7 +122,7 @@ async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEv
     if (open) yield event({ type: 'content_block_stop', index: open.index });
     open = undefined;
   }
-  function* openBlock(kind: 'thinking' | 'text' | 'tool', block: A.ResponseBlock): Generator<OutEvent> {
+  function* openBlock(kind: Kind, block: A.ResponseBlock): Generator<OutEvent> {
     yield* close();
     open = { index: nextIndex++, kind };
     yield event({ type: 'content_block_start', index: open.index, content_block: block });
@@ -131,6 +137,14 @@ async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEv
     if (thinking) {
       if (open?.kind !== 'thinking') yield* openBlock('thinking', { type: 'thinking', thinking: '', signature: '' });
       yield event({ type: 'content_block_delta', index: open!.index, delta: { type: 'thinking_delta', thinking } });
+    }
+    // A signature ends its thinking block (the next thinking opens another); a redacted block comes whole.
+    for (const block of choice.delta.thinking_blocks ?? []) {
+      if (block.type === 'thinking') {
+        if (open?.kind !== 'thinking') yield* openBlock('thinking', { type: 'thinking', thinking: '', signature: '' });
+        yield event({ type: 'content_block_delta', index: open!.index, delta: { type: 'signature_delta', signature: block.signature } });
+      } else yield* openBlock('redacted', { type: 'redacted_thinking', data: block.data });
+      yield* close();
     }
     const text = `${choice.delta.content ?? ''}${choice.delta.refusal ?? ''}`;
     if (text) {
@@ -159,10 +173,12 @@ async function* toEvents(chunks: AsyncIterable<ChatChunk>): AsyncGenerator<OutEv
 export const messagesFormat: InboundFormat = {
   endpoint: 'messages',
   parse(body: unknown): Translation {
+    const chat = toChatRequest(body);
+    // Answered as the model the client named: Claude Code drops signed thinking from a turn another model answered.
     return {
-      chat: toChatRequest(body),
-      response: toMessage,
-      stream: toEvents,
+      chat,
+      response: (result) => toMessage(result, chat.model),
+      stream: (chunks) => toEvents(chunks, chat.model),
     };
   },
   errorEvent(err: GatewayError): OutEvent {

@@ -9,6 +9,7 @@ import {
   type FinishReason,
   type OpenAIUsage,
   type TextPart,
+  type ThinkingBlock,
   type ToolCall,
 } from '../canonical.js';
 import type { SseEvent } from '../sse.js';
@@ -58,7 +59,11 @@ export function toAnthropicRequest(request: ChatRequest, provider: string, defau
   if (request.user) body.metadata = { user_id: request.user };
   // json_schema uses Anthropic's native structured outputs (output_config.format); models
   // that predate it answer 400, which the router returns as the client's bad request.
-  if (format?.type === 'json_schema') body.output_config = { format: { type: 'json_schema', schema: format.json_schema.schema ?? { type: 'object' } } };
+  const outputFormat =
+    format?.type === 'json_schema' ? { format: { type: 'json_schema' as const, schema: format.json_schema.schema ?? { type: 'object' } } } : {};
+  if (request.output_config || outputFormat.format) body.output_config = { ...request.output_config, ...outputFormat };
+  if (request.thinking) body.thinking = request.thinking;
+  if (request.context_management) body.context_management = request.context_management;
 
   if (request.tools && request.tools.length > 0) {
     // `strict` is not forwarded: OpenAI clients often set it, and older Claude models reject it.
@@ -92,7 +97,12 @@ function pushMessage(
       push('user', typeof message.content === 'string' ? textBlocks(message.content) : message.content.flatMap((part) => userBlock(part, invalid)));
       return;
     case 'assistant':
-      push('assistant', [...textBlocks(message.content ?? ''), ...(message.tool_calls ?? []).map((call) => toolUse(call, invalid))]);
+      // Signed thinking goes first and unchanged, as Anthropic requires it before the tool use it led to.
+      push('assistant', [
+        ...(message.thinking_blocks ?? []).map((block) => thinkingBlock(block, invalid)),
+        ...textBlocks(message.content ?? ''),
+        ...(message.tool_calls ?? []).map((call) => toolUse(call, invalid)),
+      ]);
       return;
     case 'tool': {
       const content = textBlocks(message.content);
@@ -138,6 +148,14 @@ function userBlock(part: ContentPart, invalid: (message: string) => ProviderErro
     throw invalid('only inline PDF files (file_data as a data: URL) are supported.');
   }
   throw invalid(`content parts of type "${part.type}" are not supported.`);
+}
+
+function thinkingBlock(block: ThinkingBlock, invalid: (message: string) => ProviderError): A.ThinkingBlock | A.RedactedThinkingBlock {
+  if (block?.type === 'thinking' && typeof block.thinking === 'string' && typeof block.signature === 'string') {
+    return { type: 'thinking', thinking: block.thinking, signature: block.signature };
+  }
+  if (block?.type === 'redacted_thinking' && typeof block.data === 'string') return { type: 'redacted_thinking', data: block.data };
+  throw invalid('thinking_blocks must be thinking blocks (thinking, signature) or redacted_thinking blocks (data).');
 }
 
 function toolUse(call: ToolCall, invalid: (message: string) => ProviderError): A.ToolUseBlock {
@@ -195,6 +213,17 @@ export function openAIUsage(usage: A.Usage): OpenAIUsage {
   };
 }
 
+/** The thinking blocks of an answer as they must go back, and their text as reasoning_content. */
+function thinkingOf(content: A.ResponseBlock[]): Pick<ChatResponse['choices'][number]['message'], 'reasoning_content' | 'thinking_blocks'> {
+  const blocks: ThinkingBlock[] = content.flatMap((block): ThinkingBlock[] => {
+    if (block.type === 'thinking') return [{ type: 'thinking', thinking: block.thinking, signature: block.signature }];
+    return block.type === 'redacted_thinking' ? [{ type: 'redacted_thinking', data: block.data }] : [];
+  });
+  if (blocks.length === 0) return {};
+  const reasoning = blocks.map((block) => (block.type === 'thinking' ? block.thinking : '')).join('');
+  return { reasoning_content: reasoning, thinking_blocks: blocks };
+}
+
 export function fromAnthropicMessage(message: A.Message): ChatResponse {
   const text = message.content.flatMap((block) => (block.type === 'text' ? [block.text] : [])).join('');
   const toolCalls: ToolCall[] = message.content.flatMap((block) =>
@@ -212,6 +241,7 @@ export function fromAnthropicMessage(message: A.Message): ChatResponse {
           role: 'assistant',
           content: text || (toolCalls.length > 0 ? null : ''),
           ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+          ...thinkingOf(message.content),
           refusal: null,
         },
         finish_reason: finishReason(message.stop_reason),
@@ -275,6 +305,8 @@ export async function* toChatChunks(events: AsyncIterable<SseEvent>, provider: s
           yield chunk({ tool_calls: [{ index, id: block.id, type: 'function', function: { name: block.name, arguments: '' } }] });
         } else if (block.type === 'text' && block.text) {
           yield chunk({ content: block.text });
+        } else if (block.type === 'redacted_thinking') {
+          yield chunk({ thinking_blocks: [{ type: 'redacted_thinking', data: block.data }] });
         }
         break;
       }
@@ -282,6 +314,9 @@ export async function* toChatChunks(events: AsyncIterable<SseEvent>, provider: s
         const delta = event.delta;
         const index = toolIndex.get(event.index);
         if (delta.type === 'text_delta' && delta.text) yield chunk({ content: delta.text });
+        else if (delta.type === 'thinking_delta' && delta.thinking) yield chunk({ reasoning_content: delta.thinking });
+        // The signature comes last in its block: it ends the thinking block whose text streamed before it.
+        else if (delta.type === 'signature_delta') yield chunk({ thinking_blocks: [{ type: 'thinking', thinking: '', signature: delta.signature }] });
         else if (delta.type === 'input_json_delta' && delta.partial_json && index !== undefined) {
           yield chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] });
         }
@@ -302,7 +337,7 @@ export async function* toChatChunks(events: AsyncIterable<SseEvent>, provider: s
         throw new ProviderError(kind, provider, `Provider ${provider} failed mid-stream (${type}): ${message}`);
       }
       default:
-        break; // ping, content_block_stop, thinking deltas and event types added later
+        break; // ping, content_block_stop and event types added later
     }
   }
   throw networkError(undefined, provider, `Provider ${provider} ended the stream before message_stop.`);

@@ -88,8 +88,11 @@ export interface MessagesRequest {
   top_k?: number;
   stop_sequences?: string[];
   metadata?: { user_id?: string };
-  /** Structured outputs: the reply is JSON matching the schema. */
-  output_config?: { format?: { type: 'json_schema'; schema: Record<string, unknown> } };
+  /** Structured outputs (format: the reply is JSON matching the schema), effort and whatever else the client set. */
+  output_config?: { format?: { type: 'json_schema'; schema: Record<string, unknown> }; [field: string]: unknown };
+  /** Extended thinking: { type: 'enabled', budget_tokens } or { type: 'adaptive' }. */
+  thinking?: Record<string, unknown>;
+  context_management?: Record<string, unknown>;
   stream?: boolean;
 }
 

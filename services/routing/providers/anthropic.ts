@@ -46,19 +46,29 @@ class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {
     this.upstream = new Upstream(name, config.baseUrl, connection, anthropicErrorClassifier(name), config.maxConnections);
   }
 
-  /** The configured headers, the client's own (passthrough) over them, and the provider's key over everything. */
-  private headers(credential: number, client: Record<string, string> = {}): Record<string, string> {
-    return { ...this.config.headers, 'anthropic-version': this.config.version, ...client, ...this.keyHeaders(credential, (key) => ({ 'x-api-key': key })) };
+  /**
+   * The configured headers, with the client's allowed anthropic-beta flags added to any configured ones; a
+   * passthrough's own headers (already limited to those the API reads) over them; the provider's key over everything.
+   */
+  private headers(credential: number, clientBetas: readonly string[] = [], passthrough: Record<string, string> = {}): Record<string, string> {
+    const headers: Record<string, string> = { ...this.config.headers, 'anthropic-version': this.config.version };
+    const configured = Object.entries(headers).find(([name]) => name.toLowerCase() === 'anthropic-beta');
+    const betas = [...new Set([...(configured?.[1].split(',').map((flag) => flag.trim()) ?? []), ...clientBetas.filter(allowedBeta)])].filter(Boolean);
+    if (configured) delete headers[configured[0]];
+    if (betas.length > 0) headers['anthropic-beta'] = betas.join(',');
+    return { ...headers, ...passthrough, ...this.keyHeaders(credential, (key) => ({ 'x-api-key': key })) };
   }
 
   async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
     const body = toAnthropicRequest(request, this.name, this.config.defaultMaxTokens);
-    return this.upstream.json({ path: '/v1/messages', headers: this.headers(credential), body, signal }, (message: Message) => fromAnthropicMessage(message));
+    const headers = this.headers(credential, request.anthropic_beta);
+    return this.upstream.json({ path: '/v1/messages', headers, body, signal }, (message: Message) => fromAnthropicMessage(message));
   }
 
   async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
     const body = { ...toAnthropicRequest(request, this.name, this.config.defaultMaxTokens), stream: true };
-    return this.upstream.sse({ path: '/v1/messages', headers: this.headers(credential), body, signal }, (events) => toChatChunks(events, this.name));
+    const headers = this.headers(credential, request.anthropic_beta);
+    return this.upstream.sse({ path: '/v1/messages', headers, body, signal }, (events) => toChatChunks(events, this.name));
   }
 
   /** The body is the client's own Messages request (the gateway's count_tokens speaks Anthropic's API), model renamed. */
@@ -68,7 +78,7 @@ class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {
 
   /** Anthropic's own API: the client's anthropic-version and anthropic-beta over the configured ones, the key always the provider's. */
   async native({ request, credential, signal }: ProviderCall<NativeRequest>): Promise<NativeAnswer> {
-    const upstreamRequest = { path: request.path, headers: this.headers(credential, request.headers), body: request.body, signal };
+    const upstreamRequest = { path: request.path, headers: this.headers(credential, [], request.headers), body: request.body, signal };
     if (request.stream) return { events: await this.upstream.sse(upstreamRequest, (events) => events) };
     return { whole: await this.upstream.raw(upstreamRequest) };
   }
@@ -80,6 +90,18 @@ class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {
   close(): Promise<void> {
     return this.upstream.close();
   }
+}
+
+/**
+ * The anthropic-beta flags a client may pass on (any dated version): those whose answers the gateway translates,
+ * meters and prices as it does without them. Others are dropped: betas for server tools, files, MCP or code
+ * execution answer in blocks the chat shape has no place for, and context-1m is priced higher past 200k tokens.
+ */
+const ALLOWED_BETAS =
+  /^(?:interleaved-thinking|context-management|effort|fine-grained-tool-streaming|token-efficient-tools|output-128k|extended-cache-ttl)-\d{4}-\d{2}-\d{2}$/;
+
+export function allowedBeta(flag: string): boolean {
+  return ALLOWED_BETAS.test(flag);
 }
 
 function tokenCount(body: unknown): { input_tokens: number } {

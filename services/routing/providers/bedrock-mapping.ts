@@ -9,6 +9,7 @@ import {
   type FinishReason,
   type OpenAIUsage,
   type TextPart,
+  type ThinkingBlock,
   type ToolCall,
 } from '../canonical.js';
 import { ProviderError } from './types.js';
@@ -27,7 +28,10 @@ export type ConverseContentBlock =
   | { toolUse: { toolUseId: string; name: string; input: unknown } }
   | { toolResult: { toolUseId: string; content: ({ text: string } | { json: unknown })[]; status?: 'success' | 'error' } }
   | CachePoint
-  | { reasoningContent: unknown };
+  | { reasoningContent: ReasoningContent };
+
+/** An Anthropic model's thinking as Converse carries it: signed text, or redacted (base64 bytes). */
+export type ReasoningContent = { reasoningText: { text: string; signature?: string } } | { redactedContent: string };
 
 export interface ConverseMessage {
   role: 'user' | 'assistant';
@@ -53,6 +57,8 @@ export interface ConverseRequest {
   inferenceConfig?: { maxTokens?: number; temperature?: number; topP?: number; stopSequences?: string[] };
   toolConfig?: { tools: ConverseTool[]; toolChoice?: ConverseToolChoice };
   outputConfig?: { textFormat: { type: 'json_schema'; structure: { jsonSchema: { schema: string; name?: string; description?: string } } } };
+  /** The model's own fields: an Anthropic model's thinking and anthropic_beta flags. */
+  additionalModelRequestFields?: { thinking?: Record<string, unknown>; anthropic_beta?: string[] };
 }
 
 export interface ConverseUsage {
@@ -119,6 +125,8 @@ export function toConverse(request: ChatRequest, provider: string): ConverseRequ
   }
 
   const body: ConverseRequest = { messages: turns };
+  const fields = anthropicFields(request);
+  if (fields) body.additionalModelRequestFields = fields;
   if (system.length > 0) body.system = system;
   const inference = inferenceConfig(request);
   if (inference) body.inferenceConfig = inference;
@@ -134,6 +142,17 @@ export function toConverse(request: ChatRequest, provider: string): ConverseRequ
     };
   }
   return body;
+}
+
+/**
+ * Bedrock takes an Anthropic model's thinking and beta flags in the body; other models get neither. Of the flags,
+ * only interleaved thinking, which Bedrock documents for Claude (docs/routing.md#thinking).
+ */
+function anthropicFields(request: ChatRequest): ConverseRequest['additionalModelRequestFields'] {
+  if (!/(?:^|\.)anthropic\./.test(request.model)) return undefined;
+  const betas = (request.anthropic_beta ?? []).filter((flag) => /^interleaved-thinking-\d{4}-\d{2}-\d{2}$/.test(flag));
+  const fields = { ...(request.thinking ? { thinking: request.thinking } : {}), ...(betas.length > 0 ? { anthropic_beta: betas } : {}) };
+  return Object.keys(fields).length > 0 ? fields : undefined;
 }
 
 function inferenceConfig(request: ChatRequest): ConverseRequest['inferenceConfig'] {
@@ -206,7 +225,11 @@ function imageFromDataUrl(url: string, bad: (message: string) => ProviderError):
 }
 
 function assistantBlocks(message: Extract<ChatMessage, { role: 'assistant' }>, nativeTools: boolean): ConverseContentBlock[] {
-  const blocks: ConverseContentBlock[] = textBlocks(message.content);
+  // Signed thinking first and unchanged, as Anthropic models require it before the tool use it led to.
+  const blocks: ConverseContentBlock[] = (message.thinking_blocks ?? []).map((block) => ({
+    reasoningContent: block.type === 'thinking' ? { reasoningText: { text: block.thinking, signature: block.signature } } : { redactedContent: block.data },
+  }));
+  blocks.push(...textBlocks(message.content));
   for (const call of message.tool_calls ?? []) {
     if (nativeTools) blocks.push({ toolUse: { toolUseId: call.id, name: call.function.name, input: parseArguments(call.function.arguments) } });
     else blocks.push({ text: `[Called tool ${call.function.name} with ${call.function.arguments || '{}'}]` });
@@ -285,14 +308,16 @@ export function usageFromConverse(usage: ConverseUsage | undefined): OpenAIUsage
 export function fromConverse(response: ConverseResponse, model: string): ChatResponse {
   let text = '';
   const toolCalls: ToolCall[] = [];
+  const thinking: ThinkingBlock[] = [];
   for (const block of response.output?.message?.content ?? []) {
     if ('text' in block) text += block.text;
+    else if ('reasoningContent' in block) thinking.push(thinkingBlock(block.reasoningContent));
     else if ('toolUse' in block) {
       const { toolUseId, name, input } = block.toolUse;
       toolCalls.push({ id: toolUseId, type: 'function', function: { name, arguments: JSON.stringify(input ?? {}) } });
     }
-    // reasoningContent and other blocks have no place in the chat.completion shape.
   }
+  const reasoning = thinking.map((block) => (block.type === 'thinking' ? block.thinking : '')).join('');
   return {
     id: chatCompletionId(),
     object: 'chat.completion',
@@ -305,6 +330,7 @@ export function fromConverse(response: ConverseResponse, model: string): ChatRes
           role: 'assistant',
           content: text || (toolCalls.length > 0 ? null : ''),
           ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+          ...(thinking.length > 0 ? { reasoning_content: reasoning, thinking_blocks: thinking } : {}),
           refusal: null,
         },
         finish_reason: finishReason(response.stopReason),
@@ -313,4 +339,10 @@ export function fromConverse(response: ConverseResponse, model: string): ChatRes
     ],
     usage: usageFromConverse(response.usage),
   };
+}
+
+/** A Converse reasoning block as the thinking block it is. */
+function thinkingBlock(content: ReasoningContent): ThinkingBlock {
+  if ('redactedContent' in content) return { type: 'redacted_thinking', data: content.redactedContent };
+  return { type: 'thinking', thinking: content.reasoningText?.text ?? '', signature: content.reasoningText?.signature ?? '' };
 }

@@ -89,7 +89,10 @@ function streamFailure(message: Message, provider: string): ProviderError {
 interface StreamEvents {
   messageStart: { role?: string };
   contentBlockStart: { contentBlockIndex?: number; start?: { toolUse?: { toolUseId: string; name: string } } };
-  contentBlockDelta: { contentBlockIndex?: number; delta?: { text?: string; toolUse?: { input?: string } } };
+  contentBlockDelta: {
+    contentBlockIndex?: number;
+    delta?: { text?: string; toolUse?: { input?: string }; reasoningContent?: { text?: string; signature?: string; redactedContent?: string } };
+  };
   contentBlockStop: { contentBlockIndex?: number };
   messageStop: { stopReason?: string };
   metadata: { usage?: ConverseUsage };
@@ -134,7 +137,11 @@ export async function* converseChunks(frames: AsyncIterable<Message>, model: str
         const input = event.delta?.toolUse?.input;
         const index = toolIndexOfBlock.get(event.contentBlockIndex ?? 0);
         if (input && index !== undefined) yield chunk({ tool_calls: [{ index, function: { arguments: input } }] });
-        // reasoningContent deltas have no place in chat.completion.chunk.
+        // An Anthropic model's thinking: its text, then the signature that ends its block; redacted thinking whole.
+        const reasoning = event.delta?.reasoningContent;
+        if (reasoning?.text) yield chunk({ reasoning_content: reasoning.text });
+        if (reasoning?.signature) yield chunk({ thinking_blocks: [{ type: 'thinking', thinking: '', signature: reasoning.signature }] });
+        if (reasoning?.redactedContent) yield chunk({ thinking_blocks: [{ type: 'redacted_thinking', data: reasoning.redactedContent }] });
         break;
       }
       case 'messageStop':

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ChatChunk, ChatMessage, ChatRequest, ChatResponse, OpenAIUsage } from '../canonical.js';
+import { ANTHROPIC_ONLY_FIELDS, type ChatChunk, type ChatMessage, type ChatRequest, type ChatResponse, type OpenAIUsage } from '../canonical.js';
 import { PROVIDER_TYPES } from './catalog.js';
 import type { OpenAIPreset } from './openai.js';
 import { GatewayError } from '../../kit/errors.js';
@@ -116,13 +116,28 @@ export function requestFor(type: string, provider: string, request: ChatRequest)
     delete out[rule.param];
   }
   for (const param of quirks.drops ?? []) delete out[param];
+  withoutAnthropicFields(out, request);
   for (const [from, to] of Object.entries(quirks.renames ?? {})) {
     if (out[from] === undefined) continue;
     out[to] ??= out[from];
     delete out[from];
   }
-  if (quirks.messageFields || quirks.nineCharToolCallIds) out.messages = request.messages.map((m) => messageFor(quirks, m));
+  const signed = request.messages.some((m) => m.role === 'assistant' && m.thinking_blocks);
+  if (quirks.messageFields || quirks.nineCharToolCallIds || signed) out.messages = request.messages.map((m) => messageFor(quirks, m));
   return out as ChatRequest;
+}
+
+/** Anthropic's effort levels as reasoning_effort; OpenAI has no level above high. */
+const EFFORT: Readonly<Record<string, string>> = { low: 'low', medium: 'medium', high: 'high', max: 'high' };
+
+/**
+ * Anthropic's thinking settings, which no OpenAI-shaped API takes (docs/routing.md#thinking): output_config's effort
+ * becomes reasoning_effort unless the client set that; the rest is left out (reasoning models reason without it).
+ */
+function withoutAnthropicFields(out: Record<string, unknown>, request: ChatRequest): void {
+  const effort = EFFORT[String(request.output_config?.effort)];
+  if (effort && request.reasoning_effort == null) out.reasoning_effort = effort;
+  for (const field of ANTHROPIC_ONLY_FIELDS) delete out[field];
 }
 
 /** The request's fault, as the client asked for what the provider cannot do: answered before any call. */
@@ -132,6 +147,8 @@ function cannot(provider: string, param: string, why: string): GatewayError {
 
 function messageFor(quirks: Quirks, message: ChatMessage): ChatMessage {
   const out: Record<string, unknown> = { ...message };
+  // Signed by an Anthropic model for Anthropic's API alone.
+  delete out.thinking_blocks;
   for (const field of quirks.messageFields ?? []) delete out[field];
   if (quirks.nineCharToolCallIds) {
     if (message.role === 'tool') out.tool_call_id = nineChars(message.tool_call_id);

@@ -6,7 +6,7 @@ import type { ProviderAdapter } from '../providers/types.js';
 import { ModelCatalog } from './catalog.js';
 import { Router, type Target } from './router.js';
 
-const HINTS = { strategy: '', deployment: '', noFallbacks: false, maxOutputTokens: 0 };
+const HINTS = { strategy: '', deployment: '', noFallbacks: false, maxOutputTokens: 0, anthropicBeta: [] };
 
 /**
  * A router over providers `a` and `b`, and a call that stays in flight until

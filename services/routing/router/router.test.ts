@@ -107,7 +107,7 @@ function setup(
   const call = (target: Target) =>
     target.deployment.provider.chat({ request: { model: target.deployment.model, messages: [] }, credential: target.credential, signal: target.signal });
   const route = (model: string, hints = {}, signal = new AbortController().signal) =>
-    router.route(model, { strategy: '', deployment: '', noFallbacks: false, maxOutputTokens: 0, ...hints }, signal, call, (value, d) =>
+    router.route(model, { strategy: '', deployment: '', noFallbacks: false, maxOutputTokens: 0, anthropicBeta: [], ...hints }, signal, call, (value, d) =>
       value.choices[0]?.finish_reason === 'content_filter' ? new ProviderError('content_policy', d.provider.name, 'refused') : undefined,
     );
   const breaker = (id: string) => catalog.allDeployments().find((d) => d.id === id)!.breaker;

@@ -220,6 +220,11 @@ export interface RoutingHints {
    * request's own where that is higher.
    */
   maxOutputTokens: number;
+  /**
+   * The client's anthropic-beta header, split at commas; routing sends on to Anthropic providers only the flags it
+   * allows (providers/anthropic.ts).
+   */
+  anthropicBeta: string[];
 }
 
 export interface CompletionResponse {
@@ -2201,7 +2206,7 @@ export const CacheOutcome: MessageFns<CacheOutcome> = {
 };
 
 function createBaseRoutingHints(): RoutingHints {
-  return { strategy: "", deployment: "", noFallbacks: false, maxOutputTokens: 0 };
+  return { strategy: "", deployment: "", noFallbacks: false, maxOutputTokens: 0, anthropicBeta: [] };
 }
 
 export const RoutingHints: MessageFns<RoutingHints> = {
@@ -2217,6 +2222,9 @@ export const RoutingHints: MessageFns<RoutingHints> = {
     }
     if (message.maxOutputTokens !== 0) {
       writer.uint32(32).uint32(message.maxOutputTokens);
+    }
+    for (const v of message.anthropicBeta) {
+      writer.uint32(42).string(v!);
     }
     return writer;
   },
@@ -2266,6 +2274,14 @@ export const RoutingHints: MessageFns<RoutingHints> = {
             message.maxOutputTokens = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.anthropicBeta.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2292,6 +2308,11 @@ export const RoutingHints: MessageFns<RoutingHints> = {
         : isSet(object.max_output_tokens)
         ? globalThis.Number(object.max_output_tokens)
         : 0,
+      anthropicBeta: globalThis.Array.isArray(object?.anthropicBeta)
+        ? object.anthropicBeta.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.anthropic_beta)
+        ? object.anthropic_beta.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -2309,6 +2330,9 @@ export const RoutingHints: MessageFns<RoutingHints> = {
     if (message.maxOutputTokens !== 0) {
       obj.maxOutputTokens = Math.round(message.maxOutputTokens);
     }
+    if (message.anthropicBeta?.length) {
+      obj.anthropicBeta = message.anthropicBeta;
+    }
     return obj;
   },
 
@@ -2321,6 +2345,7 @@ export const RoutingHints: MessageFns<RoutingHints> = {
     message.deployment = object.deployment ?? "";
     message.noFallbacks = object.noFallbacks ?? false;
     message.maxOutputTokens = object.maxOutputTokens ?? 0;
+    message.anthropicBeta = object.anthropicBeta?.map((e) => e) || [];
     return message;
   },
 };
