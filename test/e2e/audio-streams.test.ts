@@ -4,10 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../fakes/anthropic.js';
 import { FAKE_TRANSCRIPT, fakeSpeech, wav } from '../fakes/openai-audio.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
-import { ADMIN_TOKEN, admin, startInProcess } from '../harness/gateway.js';
-import { eventually } from '../harness/infra.js';
+import { startInProcess } from '../harness/gateway.js';
+import { keyRecords } from '../harness/records.js';
 
-type Row = Record<string, unknown>;
 type SpeechEvent = { type: string; audio?: string; usage?: unknown; error?: { message: string } };
 
 /** Reads server-sent events from a response body as they arrive, each `data:` payload parsed. */
@@ -60,22 +59,6 @@ describe('streamed audio through the gateway', () => {
     return { id, openai: gateway.client(key) };
   }
 
-  /** The key's ledger rows once `rows` are written, and the audit rows of a request. */
-  async function records(keyId: string, rows: number, requestId?: string) {
-    const usage = await eventually('the usage rows', async () => {
-      const response = await fetch(`${gateway.adminUrl}/admin/usage/export?key=${keyId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-      const lines = (await response.text()).trim().split('\n').filter(Boolean);
-      return lines.length >= rows ? lines.map((line) => JSON.parse(line) as Row) : undefined;
-    });
-    const audit = requestId
-      ? await eventually('the audit row', async () => {
-          const page = await admin<{ data: Row[] }>(gateway.adminUrl, 'GET', `/admin/audit/events?request_id=${requestId}`);
-          return page.data.length ? page.data : undefined;
-        })
-      : [];
-    return { usage, audit };
-  }
-
   it('streams speech as the provider sends it, billed by the tokens of its done event, recorded once', async () => {
     const { id, openai } = await client();
     const input = 'Streamed speech, through the gateway.';
@@ -89,8 +72,8 @@ describe('streamed audio through the gateway', () => {
     expect(events.at(-1)).toEqual({ type: 'speech.audio.done', usage: { input_tokens: 10, output_tokens: 30, total_tokens: 40 } });
     expect(openaiFake.requests.at(-1)).toMatchObject({ path: '/v1/audio/speech', body: { model: 'gpt-4o-mini-tts', stream_format: 'sse' } });
 
-    const { usage, audit } = await records(id, 1, response.headers.get('x-request-id')!);
-    expect(audit.map((row) => row.event_type)).toEqual(['request.completed']);
+    const { usage, audit } = await keyRecords(gateway.adminUrl, id, 1, [response.headers.get('x-request-id')!]);
+    expect(audit[0]).toEqual(['request.completed']);
     // 10 tokens in at $0.60 a million, 30 out at $12 a million.
     expect(usage[0]).toMatchObject({ endpoint: 'audio.speech', stream: true, prompt_tokens: 10, completion_tokens: 30, cost_usd: '0.000366000000' });
   });
@@ -104,8 +87,8 @@ describe('streamed audio through the gateway', () => {
     const first = await reader.next();
     expect(first.value).toMatchObject({ type: 'speech.audio.delta' });
     await reader.return(undefined);
-    const { usage, audit } = await records(id, 1, response.headers.get('x-request-id')!);
-    expect(audit.map((row) => row.event_type)).toEqual(['request.failed']);
+    const { usage, audit } = await keyRecords(gateway.adminUrl, id, 1, [response.headers.get('x-request-id')!]);
+    expect(audit[0]).toEqual(['request.failed']);
     expect(usage[0]).toMatchObject({ endpoint: 'audio.speech', stream: true, billed_unit: 'input_character', billed_quantity: 40 });
   });
 
@@ -116,8 +99,8 @@ describe('streamed audio through the gateway', () => {
     for await (const event of sseEvents(response.body!)) events.push(event);
     expect(events.map((e) => e.type ?? 'error')).toEqual(['speech.audio.delta', 'speech.audio.delta', 'error']);
     expect(events.at(-1)?.error?.message).toContain('openai');
-    const { usage, audit } = await records(id, 1, response.headers.get('x-request-id')!);
-    expect(audit.map((row) => row.event_type)).toEqual(['request.failed']);
+    const { usage, audit } = await keyRecords(gateway.adminUrl, id, 1, [response.headers.get('x-request-id')!]);
+    expect(audit[0]).toEqual(['request.failed']);
     expect(usage[0]).toMatchObject({ endpoint: 'audio.speech', stream: true, billed_unit: 'input_character', billed_quantity: 6 });
   });
 
@@ -130,7 +113,7 @@ describe('streamed audio through the gateway', () => {
     expect(text).toBe(FAKE_TRANSCRIPT);
     expect(events.at(-1)).toMatchObject({ type: 'transcript.text.done', text: FAKE_TRANSCRIPT, usage: { input_tokens: 25, output_tokens: 11 } });
     expect(openaiFake.requests.at(-1)).toMatchObject({ path: '/v1/audio/transcriptions', body: { model: 'gpt-4o-transcribe', stream: 'true' } });
-    const { usage } = await records(id, 1);
+    const { usage } = await keyRecords(gateway.adminUrl, id, 1);
     // 25 tokens in at $2.50 a million, 11 out at $10 a million.
     expect(usage[0]).toMatchObject({ endpoint: 'audio.transcriptions', stream: true, prompt_tokens: 25, completion_tokens: 11, cost_usd: '0.000172500000' });
   });

@@ -3,10 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../fakes/anthropic.js';
 import { FAKE_TRANSCRIPT, FAKE_TRANSLATION, fakeSpeech, wav } from '../fakes/openai-audio.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
-import { ADMIN_TOKEN, admin, startInProcess } from '../harness/gateway.js';
-import { eventually } from '../harness/infra.js';
-
-type Row = Record<string, unknown>;
+import { admin, startInProcess } from '../harness/gateway.js';
+import { keyRecords } from '../harness/records.js';
 
 const OPENAI_KEY = `sk-proj-${'Q7fK2mZp9xLw3RtY8vBn4cHd6JsGa1Ue'}`;
 const MAX_UPLOAD = 200_000;
@@ -48,24 +46,6 @@ describe('audio through the gateway', () => {
     return { id, openai: gateway.client(key) };
   }
 
-  /** The key's ledger rows once `rows` are written, and the audit event types of each request id given. */
-  async function records(keyId: string, rows: number, requestIds: string[] = []) {
-    const usage = await eventually('the usage rows', async () => {
-      const response = await fetch(`${gateway.adminUrl}/admin/usage/export?key=${keyId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-      const lines = (await response.text()).trim().split('\n').filter(Boolean);
-      return lines.length >= rows ? lines.map((line) => JSON.parse(line) as Row) : undefined;
-    });
-    const audit = await Promise.all(
-      requestIds.map((requestId) =>
-        eventually('the audit row', async () => {
-          const page = await admin<{ data: { event_type: string }[] }>(gateway.adminUrl, 'GET', `/admin/audit/events?request_id=${requestId}`);
-          return page.data.length ? page.data.map((row) => row.event_type) : undefined;
-        }),
-      ),
-    );
-    return { usage, audit };
-  }
-
   it('speaks: the exact bytes and media type the provider sent, billed per character, audited once', async () => {
     const { id, openai } = await client();
     const input = 'Hello from the gateway, spoken by tts-1.';
@@ -77,7 +57,7 @@ describe('audio through the gateway', () => {
     expect(wavAnswer.headers.get('content-type')).toBe('audio/wav');
     expect(Buffer.from(await wavAnswer.arrayBuffer()).equals(fakeSpeech('Zwölf Boxkämpfer', 'wav'))).toBe(true);
 
-    const { usage, audit } = await records(id, 2, [response.headers.get('x-request-id')!]);
+    const { usage, audit } = await keyRecords(gateway.adminUrl, id, 2, [response.headers.get('x-request-id')!]);
     expect(audit).toEqual([['request.completed']]);
     const byModel = Object.fromEntries(usage.map((row) => [row.provider_model, row]));
     // 40 characters at $15 a million; 16 characters (ö and ä are one each) at $30 a million.
@@ -109,7 +89,7 @@ describe('audio through the gateway', () => {
     expect(verbose.words).toHaveLength(FAKE_TRANSCRIPT.split(' ').length);
     expect(verbose.segments).toHaveLength(1);
 
-    const { usage, audit } = await records(id, 3, [response.headers.get('x-request-id')!]);
+    const { usage, audit } = await keyRecords(gateway.adminUrl, id, 3, [response.headers.get('x-request-id')!]);
     expect(audit).toEqual([['request.completed']]);
     // json and verbose_json: the usage's 3 (whole) seconds, as OpenAI reports; text: no usage, the WAV's 2.5 s from its header.
     expect(usage.map((row) => row.billed_quantity).sort()).toEqual([2.5, 3, 3]);
@@ -131,7 +111,7 @@ describe('audio through the gateway', () => {
       .catch((e: unknown) => e);
     expect(refused).toMatchObject({ status: 400 });
     expect((refused as APIError).message).toContain("response_format 'srt' is not compatible with model 'gpt-4o-transcribe'");
-    const { usage } = await records(id, 2);
+    const { usage } = await keyRecords(gateway.adminUrl, id, 2);
     const byEndpoint = Object.fromEntries(usage.map((row) => [row.endpoint, row]));
     // 15 input and 11 output tokens at $2.50 and $10 a million.
     expect(byEndpoint['audio.transcriptions']).toMatchObject({ prompt_tokens: 15, completion_tokens: 11, cost_usd: '0.000147500000' });
@@ -151,7 +131,7 @@ describe('audio through the gateway', () => {
     expect(big).toMatchObject({ status: 413, type: 'invalid_request_error' });
     expect((big as APIError).message).toContain(`larger than this gateway accepts (${MAX_UPLOAD} bytes)`);
     // Refused before the key was looked at, yet recorded once.
-    const { audit } = await records('', 0, [(big as APIError).requestID!]);
+    const { audit } = await keyRecords(gateway.adminUrl, '', 0, [(big as APIError).requestID!]);
     expect(audit).toEqual([['request.rejected']]);
 
     const key = (await gateway.createKey({ name: 'raw' })).key;

@@ -4,10 +4,8 @@ import { startFakeAnthropic, type FakeAnthropic } from '../fakes/anthropic.js';
 import { startFakeAzure, type FakeAzure } from '../fakes/azure.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { FAKE_PNG } from '../fakes/openai-images.js';
-import { ADMIN_TOKEN, admin, startInProcess } from '../harness/gateway.js';
-import { eventually } from '../harness/infra.js';
-
-type Row = Record<string, unknown>;
+import { admin, startInProcess } from '../harness/gateway.js';
+import { keyRecords } from '../harness/records.js';
 
 const MAX_UPLOAD = 100_000;
 
@@ -51,24 +49,6 @@ describe('image edits and variations through the gateway', () => {
     return { id, key, openai: gateway.client(key) };
   }
 
-  /** The key's ledger rows once `rows` are written, and the audit event types of each request id given. */
-  async function records(keyId: string, rows: number, requestIds: string[] = []) {
-    const usage = await eventually('the usage rows', async () => {
-      const response = await fetch(`${gateway.adminUrl}/admin/usage/export?key=${keyId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-      const lines = (await response.text()).trim().split('\n').filter(Boolean);
-      return lines.length >= rows ? lines.map((line) => JSON.parse(line) as Row) : undefined;
-    });
-    const audit = await Promise.all(
-      requestIds.map((requestId) =>
-        eventually('the audit row', async () => {
-          const page = await admin<{ data: { event_type: string }[] }>(gateway.adminUrl, 'GET', `/admin/audit/events?request_id=${requestId}`);
-          return page.data.length ? page.data.map((row) => row.event_type) : undefined;
-        }),
-      ),
-    );
-    return { usage, audit };
-  }
-
   it('edits with gpt-image-1: several images and a mask forwarded as sent, billed for the quality and size it chose, recorded once', async () => {
     const { id, openai } = await client();
     const { data, response } = await openai.images
@@ -100,7 +80,7 @@ describe('image edits and variations through the gateway', () => {
     expect(single.data?.map((image) => image.url?.startsWith('https://'))).toEqual([true, true]);
     expect(openaiFake.requests.at(-1)?.body).toMatchObject({ model: 'dall-e-2', n: '2', size: '512x512', image: { filename: 'cat.png' } });
 
-    const { usage, audit } = await records(id, 2, [response.headers.get('x-request-id')!]);
+    const { usage, audit } = await keyRecords(gateway.adminUrl, id, 2, [response.headers.get('x-request-id')!]);
     expect(audit).toEqual([['request.completed']]);
     const byModel = Object.fromEntries(usage.map((row) => [row.provider_model, row]));
     expect(byModel['gpt-image-1']).toMatchObject({
@@ -124,7 +104,7 @@ describe('image edits and variations through the gateway', () => {
     const notDallE2 = await openai.images.createVariation({ model: 'openai/gpt-image-1', image: await png('otter.png') }).catch((e: unknown) => e);
     expect(notDallE2).toBeInstanceOf(OpenAI.BadRequestError);
     expect((notDallE2 as APIError).message).toContain("Value must be 'dall-e-2'");
-    const { usage, audit } = await records(id, 2, [response.headers.get('x-request-id')!]);
+    const { usage, audit } = await keyRecords(gateway.adminUrl, id, 2, [response.headers.get('x-request-id')!]);
     expect(audit).toEqual([['request.completed']]);
     const made = usage.find((row) => row.http_status === 200);
     expect(made).toMatchObject({ endpoint: 'images.variations', billed_quantity: 3, billed_variant: 'standard/256x256', cost_usd: '0.048000000000' });
@@ -146,7 +126,7 @@ describe('image edits and variations through the gateway', () => {
     expect(big).toBeInstanceOf(OpenAI.APIError);
     expect(big).toMatchObject({ status: 413, type: 'invalid_request_error', param: 'image' });
     expect((big as APIError).message).toContain(`larger than this gateway accepts (${MAX_UPLOAD} bytes) for all its files together`);
-    const { audit } = await records('', 0, [(big as APIError).requestID!]);
+    const { audit } = await keyRecords(gateway.adminUrl, '', 0, [(big as APIError).requestID!]);
     expect(audit).toEqual([['request.rejected']]);
 
     const tooMany = await openai.images

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ADMIN_TOKEN, admin } from './gateway.js';
+import { admin } from './gateway.js';
 import { eventually } from './infra.js';
+import { type LedgerRow, usageRowsOf } from './records.js';
 
 const BIN = fileURLToPath(new URL('../../node_modules/.bin/', import.meta.url));
 
@@ -50,18 +51,10 @@ export async function recordsOfKey(
   adminUrl: string,
   keyId: string,
   calls: number,
-): Promise<{ audit: { event_type: string; request_id: string }[]; usage: Record<string, unknown>[] }> {
+): Promise<{ audit: { event_type: string; request_id: string }[]; usage: LedgerRow[] }> {
   const audit = await eventually(`${calls} audit rows`, async () => {
     const page = await admin<{ data: { event_type: string; request_id: string }[] }>(adminUrl, 'GET', `/admin/audit/events?key=${keyId}&type=request.*`);
     return page.data.length >= calls ? page.data : undefined;
   });
-  const usage = await eventually(`${calls} usage rows`, async () => {
-    const response = await fetch(`${adminUrl}/admin/usage/export?key=${keyId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    const rows = (await response.text())
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-    return rows.length >= calls ? rows : undefined;
-  });
-  return { audit, usage };
+  return { audit, usage: await usageRowsOf(adminUrl, keyId, calls) };
 }
