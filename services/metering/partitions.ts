@@ -98,10 +98,16 @@ export interface Maintenance {
  * What went is published as one ledger.expired event, for the audit log.
  */
 export async function maintainLedgers(db: Queryable, { retention, held, publish, log }: Maintenance): Promise<void> {
-  const keep = await held().catch((err: unknown) => {
-    log.warn({ err }, 'cannot learn whether a legal hold is placed: the ledgers and rollups keep everything this time');
-    return true;
-  });
+  const keep = await held().then(
+    (placed) => {
+      if (placed) log.info('a legal hold is placed: the ledgers and rollups keep everything past retention');
+      return placed;
+    },
+    (err: unknown) => {
+      log.warn({ err }, 'cannot learn whether a legal hold is placed: the ledgers and rollups keep everything this time');
+      return true;
+    },
+  );
   const partitions = await db.query<{ action: string; partition_name: string; rows: string }>(
     'SELECT action, partition_name, rows FROM metering_maintain_partitions($1, $2)',
     [MONTHS_AHEAD, keep ? 0 : retention.retentionDays],
