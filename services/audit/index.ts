@@ -33,6 +33,7 @@ export const auditService = defineService({
       retention: ['governance'],
       setRetention: ['governance'],
       setLegalHold: ['governance'],
+      legalHolds: ['metering'],
     },
   },
   database: auditDatabase,
@@ -91,6 +92,7 @@ export const auditService = defineService({
       retention: () => retentionAdmin.retention(),
       setRetention: (r) => retentionAdmin.setRetention(r),
       setLegalHold: (r) => retentionAdmin.setLegalHold(r),
+      legalHolds: () => retentionAdmin.legalHolds(),
     };
     const retention = startRetention(maintainer, keys.current, { ...config.retention, dir: archiveDir }, ctx.log);
     return {

@@ -79,7 +79,7 @@ function record(row: Record<string, unknown>): AuditRecord {
 }
 
 /** Auditors' reads of the audit log: filtered pages, full exports, and the signed chain head. */
-export class AuditReader implements Omit<Api<typeof AuditService>, 'retention' | 'setRetention' | 'setLegalHold'> {
+export class AuditReader implements Omit<Api<typeof AuditService>, 'retention' | 'setRetention' | 'setLegalHold' | 'legalHolds'> {
   constructor(
     private readonly db: Database,
     private readonly signingKey: Secret | undefined,

@@ -1,4 +1,4 @@
-import type { RetentionState, SetLegalHoldRequest, SetRetentionRequest, Tenant } from '../gen/gateway/v1/audit.js';
+import type { LegalHoldsResponse, RetentionState, SetLegalHoldRequest, SetRetentionRequest, Tenant } from '../gen/gateway/v1/audit.js';
 import type { Database } from '../kit/db/types.js';
 import { GatewayError } from '../kit/errors.js';
 import { CONTENT_CLASSES, type ContentClass } from './content.js';
@@ -42,6 +42,12 @@ export class RetentionAdmin {
       [only?.scope ?? null, only?.id ?? null],
     );
     return { defaults: this.defaults, tenants: rows.map((r) => ({ ...r, retention: r.retention ?? {} })) };
+  }
+
+  /** The teams and customers held, for metering, which keeps its ledgers' months and rollups while any is. */
+  async legalHolds(): Promise<LegalHoldsResponse> {
+    const { rows } = await this.db.query<Tenant>('SELECT scope, scope_id AS id FROM legal_holds ORDER BY 1, 2');
+    return { held: rows };
   }
 
   async retention(): Promise<RetentionState> {

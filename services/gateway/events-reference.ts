@@ -10,6 +10,7 @@ import {
   adminEvent,
   archivedEvent,
   contentExpiredEvent,
+  ledgerExpiredEvent,
   attemptEvent,
   authFailedEvent,
   chainKeyedEvent,
@@ -301,6 +302,19 @@ function examples(): Example[] {
           expiries: [
             { partition: 'audit_content_e202611', dataClass: 'toolArguments', teamId: 'team_search', customerId: 'acme', rows: 1_204, held: false },
             { partition: 'audit_content_e202611', dataClass: 'toolArguments', teamId: 'team_legal', customerId: 'acme', rows: 37, held: true },
+          ],
+        },
+      ),
+    },
+    {
+      title: 'Ledger expired',
+      when: "Metering's hourly maintenance dropped a month of the usage or tool-call ledger past `metering.retentionDays`, or deleted spend rollup buckets past `metering.rollupRetentionDays`; never while a legal hold is placed (docs/retention.md). Published by metering, recorded in the log and sent to SIEM sinks like any event.",
+      event: ledgerExpiredEvent(
+        { service: 'metering' },
+        {
+          expiries: [
+            { table: 'usage_records', partition: 'usage_records_p202510', rows: 137_357, from: '2025-10-01T00:00:00.000Z', to: '2025-10-31T23:59:59.999Z' },
+            { table: 'usage_rollup_hourly', partition: '', rows: 2_914, from: '2026-08-24T00:00:00.000Z', to: '2026-08-24T23:00:00.000Z' },
           ],
         },
       ),

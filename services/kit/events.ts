@@ -7,6 +7,7 @@ import {
   type AuditCheckpoint,
   type AuthFailure,
   type ContentExpired,
+  type LedgerExpired,
 } from '../gen/gateway/v1/events.js';
 import type { Actor, Attempt, RequestContext } from '../gen/gateway/v1/common.js';
 import type { CodeRun, ToolCall } from '../gen/gateway/v1/mcp.js';
@@ -31,6 +32,7 @@ export const EventType = {
   auditChainKeyed: 'audit.chain_keyed',
   auditCheckpoint: 'audit.checkpoint',
   auditContentExpired: 'audit.content_expired',
+  ledgerExpired: 'ledger.expired',
 } as const;
 
 /** Admin changes are `admin.<resource>.<action>`, e.g. admin.virtual_key.rotate. */
@@ -91,6 +93,10 @@ export function archivedEvent(fields: EventFields, archived: AuditArchived): Eve
 
 export function contentExpiredEvent(fields: EventFields, expired: ContentExpired): Event {
   return { ...envelope(EventType.auditContentExpired, fields), payload: { $case: 'contentExpired', contentExpired: expired } };
+}
+
+export function ledgerExpiredEvent(fields: EventFields, expired: LedgerExpired): Event {
+  return { ...envelope(EventType.ledgerExpired, fields), payload: { $case: 'ledgerExpired', ledgerExpired: expired } };
 }
 
 export function chainKeyedEvent(fields: EventFields, keyed: AuditChainKeyed): Event {

@@ -20,7 +20,8 @@ const UNPRICED_SERIES = 200;
  */
 export const meteringService = defineService({
   name: 'metering',
-  dependsOn: [],
+  // Audit says whether a legal hold is placed before metering expires anything.
+  dependsOn: ['audit'],
   contract: {
     service: MeteringService,
     callers: { spend: ['governance'], exportUsage: ['governance'], recentUsage: ['governance'], toolCalls: ['governance'] },
@@ -60,7 +61,13 @@ export const meteringService = defineService({
       oneStatement: true,
       write: writeToolCalls,
     });
-    const partitions = startPartitionMaintenance(db, config, ctx.log);
+    const events = await ctx.events();
+    const partitions = startPartitionMaintenance(db, {
+      retention: config,
+      held: async () => (await ctx.clients.audit.legalHolds({})).held.length > 0,
+      publish: (event) => events.emit(event),
+      log: ctx.log,
+    });
     const spend = new SpendReader(db);
     const toolCalls = new ToolCallReader(db);
     const api: Api<typeof MeteringService> = {

@@ -1,7 +1,7 @@
 import { DEAD_LETTERS_COMPONENT, deadLetterMigrations, deadLetterTables } from '../kit/bus/dead-letters.js';
 import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
-import { PARTITION_FUNCTIONS, partitionLedger, RETENTION_FLOOR_FUNCTION } from './partitions.js';
+import { COUNTED_EXPIRY, PARTITION_FUNCTIONS, partitionLedger, RETENTION_FLOOR_FUNCTION } from './partitions.js';
 import { ROLLUP_EXPIRY, ROLLUPS_MIGRATION } from './rollups.js';
 import { toolCallMigrations } from './tool-calls.js';
 
@@ -137,6 +137,7 @@ export const meteringMigrations: Migration[] = [
       CREATE INDEX usage_records_seq_index ON usage_records (seq);
     `,
   },
+  { version: 12, description: 'expiries count what they remove, for their audit records', sql: COUNTED_EXPIRY },
 ];
 
 /**

@@ -167,8 +167,8 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('u
     expect((await db.query('SELECT * FROM metering_maintain_partitions(3, 1)')).rows).toEqual([]);
     expect(await where('req_old')).toBe('usage_records_p202401');
     await floor(days);
-    const expired = await db.query<{ action: string; partition_name: string }>('SELECT * FROM metering_maintain_partitions(3, $1)', [days]);
-    expect(expired.rows).toEqual([{ action: 'dropped', partition_name: 'usage_records_p202401' }]);
+    const expired = await db.query('SELECT action, partition_name, rows::int FROM metering_maintain_partitions(3, $1)', [days]);
+    expect(expired.rows).toEqual([{ action: 'dropped', partition_name: 'usage_records_p202401', rows: 1 }]);
     const left = await db.query<{ request_id: string }>('SELECT request_id FROM usage_records ORDER BY 1');
     expect(left.rows.map((r) => r.request_id)).toEqual(['req_far', 'req_feb', 'req_now']);
     expect(await partitionsOf(db, 'usage_records')).not.toContain('usage_records_p202401');

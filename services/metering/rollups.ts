@@ -160,21 +160,21 @@ export function rollupSource(range: { from: string; to: string }, equals: Where)
  * leads with it), as the rollups are not partitioned. SECURITY DEFINER, granted to metering, numbers only.
  */
 export const ROLLUP_EXPIRY = `
-  CREATE FUNCTION metering_expire_rollups(hourly_days int, daily_days int) RETURNS TABLE (rollup text, rows bigint)
-    LANGUAGE plpgsql SECURITY DEFINER AS $$
-  DECLARE
-    n bigint;
+  CREATE OR REPLACE FUNCTION metering_expire_rollups(hourly_days int, daily_days int)
+    RETURNS TABLE (rollup text, rows bigint, oldest timestamptz, newest timestamptz) LANGUAGE plpgsql SECURITY DEFINER AS $$
   BEGIN
     IF hourly_days < 0 OR daily_days < 0 THEN RAISE EXCEPTION 'retention days must be 0 (keep) or more'; END IF;
     IF hourly_days > 0 THEN
-      DELETE FROM usage_rollup_hourly WHERE bucket + interval '1 hour' <= now() - make_interval(days => greatest(hourly_days, ${RETENTION_FLOOR}));
-      GET DIAGNOSTICS n = ROW_COUNT;
-      IF n > 0 THEN rollup := 'usage_rollup_hourly'; rows := n; RETURN NEXT; END IF;
+      RETURN QUERY WITH gone AS (
+          DELETE FROM usage_rollup_hourly WHERE bucket + interval '1 hour' <= now() - make_interval(days => greatest(hourly_days, ${RETENTION_FLOOR}))
+          RETURNING bucket)
+        SELECT 'usage_rollup_hourly', count(*), min(bucket), max(bucket) FROM gone HAVING count(*) > 0;
     END IF;
     IF daily_days > 0 THEN
-      DELETE FROM usage_rollup_daily WHERE bucket + interval '1 day' <= now() - make_interval(days => greatest(daily_days, ${RETENTION_FLOOR}));
-      GET DIAGNOSTICS n = ROW_COUNT;
-      IF n > 0 THEN rollup := 'usage_rollup_daily'; rows := n; RETURN NEXT; END IF;
+      RETURN QUERY WITH gone AS (
+          DELETE FROM usage_rollup_daily WHERE bucket + interval '1 day' <= now() - make_interval(days => greatest(daily_days, ${RETENTION_FLOOR}))
+          RETURNING bucket)
+        SELECT 'usage_rollup_daily', count(*), min(bucket), max(bucket) FROM gone HAVING count(*) > 0;
     END IF;
   END $$;
   REVOKE ALL ON FUNCTION metering_expire_rollups(int, int) FROM PUBLIC;

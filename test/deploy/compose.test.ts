@@ -37,7 +37,7 @@ describe('docker-compose.yml, the quick multi-container path', () => {
       expect(service.tmpfs, name).toEqual(['/tmp']);
     }
     // What keeps state in dataDir: the generated admin token, the event spools, the audit chain's key and checkpoints.
-    for (const name of ['governance', 'ingress', 'routing', 'audit']) expect(targets(compose.services[name]!), name).toContain('/app/data');
+    for (const name of ['governance', 'ingress', 'routing', 'audit', 'metering']) expect(targets(compose.services[name]!), name).toContain('/app/data');
   });
 
   it('starts each service after those its definition calls (dependsOn)', () => {

@@ -28,7 +28,7 @@ const GRPC_CALLS: Record<ServiceName, ServiceName[]> = {
   governance: ['routing', 'audit', 'metering', 'caching'],
   caching: [],
   audit: [],
-  metering: [],
+  metering: ['audit'],
 };
 const DATABASE_USERS: ServiceName[] = ['governance', 'routing', 'caching', 'audit', 'metering'];
 /** Secrets the operator makes (docs/deployment.md); the manifests may refer to no others. */

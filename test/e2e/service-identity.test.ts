@@ -64,6 +64,7 @@ const ALLOWED: Record<Callee, Record<string, string[]>> = {
     retention: ['governance'],
     setRetention: ['governance'],
     setLegalHold: ['governance'],
+    legalHolds: ['metering'],
   },
   metering: { spend: ['governance'], exportUsage: ['governance'], recentUsage: ['governance'], toolCalls: ['governance'] },
 };

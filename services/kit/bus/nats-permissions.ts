@@ -34,7 +34,9 @@ export const BUS_USE: Readonly<Record<ServiceName, BusUse>> = {
   // The stream holds the audit trail until audit has it, so audit alone sets how long it keeps events.
   // Its checkpoints of the chain's head go out to the SIEM sinks; the audit log leaves them out.
   audit: { publishes: ['audit.checkpoint'], durables: [{ name: 'audit', filter: '>' }], updatesStream: true },
+  // Its expiries of the ledgers and rollups, for the audit log.
   metering: {
+    publishes: ['ledger.expired'],
     durables: [
       { name: 'metering', filter: 'request.*' },
       { name: 'metering_tools', filter: 'tool.*' },

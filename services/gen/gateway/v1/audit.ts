@@ -140,6 +140,13 @@ export interface RetentionState {
   json: string;
 }
 
+export interface LegalHoldsRequest {
+}
+
+export interface LegalHoldsResponse {
+  held: Tenant[];
+}
+
 function createBaseAuditQuery(): AuditQuery {
   return {
     from: "",
@@ -1741,6 +1748,125 @@ export const RetentionState: MessageFns<RetentionState> = {
   },
 };
 
+function createBaseLegalHoldsRequest(): LegalHoldsRequest {
+  return {};
+}
+
+export const LegalHoldsRequest: MessageFns<LegalHoldsRequest> = {
+  encode(_: LegalHoldsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LegalHoldsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLegalHoldsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): LegalHoldsRequest {
+    return {};
+  },
+
+  toJSON(_: LegalHoldsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LegalHoldsRequest>, I>>(base?: I): LegalHoldsRequest {
+    return LegalHoldsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LegalHoldsRequest>, I>>(_: I): LegalHoldsRequest {
+    const message = createBaseLegalHoldsRequest();
+    return message;
+  },
+};
+
+function createBaseLegalHoldsResponse(): LegalHoldsResponse {
+  return { held: [] };
+}
+
+export const LegalHoldsResponse: MessageFns<LegalHoldsResponse> = {
+  encode(message: LegalHoldsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.held) {
+      Tenant.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LegalHoldsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLegalHoldsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.held.push(Tenant.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LegalHoldsResponse {
+    return { held: globalThis.Array.isArray(object?.held) ? object.held.map((e: any) => Tenant.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: LegalHoldsResponse): unknown {
+    const obj: any = {};
+    if (message.held?.length) {
+      obj.held = message.held.map((e) => Tenant.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LegalHoldsResponse>, I>>(base?: I): LegalHoldsResponse {
+    return LegalHoldsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LegalHoldsResponse>, I>>(object: I): LegalHoldsResponse {
+    const message = createBaseLegalHoldsResponse();
+    message.held = object.held?.map((e) => Tenant.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /** Reads the audit log. Governance serves it to auditors through the admin API. */
 export type AuditService = typeof AuditService;
 export const AuditService = {
@@ -1827,6 +1953,16 @@ export const AuditService = {
     responseSerialize: (value: RetentionState): Buffer => Buffer.from(RetentionState.encode(value).finish()),
     responseDeserialize: (value: Buffer): RetentionState => RetentionState.decode(value),
   },
+  /** The teams and customers under a legal hold: metering keeps the ledgers' months and the rollups while any is. */
+  legalHolds: {
+    path: "/gateway.v1.Audit/LegalHolds" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LegalHoldsRequest): Buffer => Buffer.from(LegalHoldsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LegalHoldsRequest => LegalHoldsRequest.decode(value),
+    responseSerialize: (value: LegalHoldsResponse): Buffer => Buffer.from(LegalHoldsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LegalHoldsResponse => LegalHoldsResponse.decode(value),
+  },
 } as const;
 
 export interface AuditServer extends UntypedServiceImplementation {
@@ -1849,6 +1985,8 @@ export interface AuditServer extends UntypedServiceImplementation {
   setRetention: handleUnaryCall<SetRetentionRequest, RetentionState>;
   /** Places or lifts a legal hold on a team or customer; the state after. */
   setLegalHold: handleUnaryCall<SetLegalHoldRequest, RetentionState>;
+  /** The teams and customers under a legal hold: metering keeps the ledgers' months and the rollups while any is. */
+  legalHolds: handleUnaryCall<LegalHoldsRequest, LegalHoldsResponse>;
 }
 
 export interface AuditClient extends Client {
@@ -1963,6 +2101,22 @@ export interface AuditClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RetentionState) => void,
+  ): ClientUnaryCall;
+  /** The teams and customers under a legal hold: metering keeps the ledgers' months and the rollups while any is. */
+  legalHolds(
+    request: LegalHoldsRequest,
+    callback: (error: ServiceError | null, response: LegalHoldsResponse) => void,
+  ): ClientUnaryCall;
+  legalHolds(
+    request: LegalHoldsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LegalHoldsResponse) => void,
+  ): ClientUnaryCall;
+  legalHolds(
+    request: LegalHoldsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LegalHoldsResponse) => void,
   ): ClientUnaryCall;
 }
 

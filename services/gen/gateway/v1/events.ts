@@ -34,6 +34,8 @@ export const protobufFileName = "gateway/v1/events.proto";
  *   audit.content_expired  content past its retention left the content table
  *                      (recorded in the chain itself)
  *   code.executed      a program run in code mode: its text, tool calls and result
+ *   ledger.expired     months of the usage and tool-call ledgers dropped, or spend rollup
+ *                      buckets deleted, past their retention (published by metering)
  */
 export interface Event {
   /**
@@ -70,6 +72,7 @@ export interface Event {
     | { $case: "checkpoint"; checkpoint: AuditCheckpoint }
     | { $case: "codeRun"; codeRun: CodeRun }
     | { $case: "contentExpired"; contentExpired: ContentExpired }
+    | { $case: "ledgerExpired"; ledgerExpired: LedgerExpired }
     | undefined;
 }
 
@@ -114,6 +117,25 @@ export interface ContentExpiry {
   rows: number;
   /** Set aside, not removed: the team or customer is under a legal hold. */
   held: boolean;
+}
+
+/**
+ * Metering's records past their retention removed (type ledger.expired): months of a ledger dropped whole, or
+ * buckets of a spend rollup deleted.
+ */
+export interface LedgerExpired {
+  expiries: LedgerExpiry[];
+}
+
+export interface LedgerExpiry {
+  /** usage_records, tool_call_records, usage_rollup_hourly or usage_rollup_daily. */
+  table: string;
+  /** The month dropped (usage_records_pYYYYMM); empty for a rollup. */
+  partition: string;
+  rows: number;
+  /** The oldest and newest bucket deleted (a rollup's), or the month's first and last instant (RFC 3339). */
+  from: string;
+  to: string;
 }
 
 /** From this row on, every row's hash is an HMAC with the key of this id (type audit.chain_keyed). */
@@ -269,6 +291,9 @@ export const Event: MessageFns<Event> = {
         break;
       case "contentExpired":
         ContentExpired.encode(message.payload.contentExpired, writer.uint32(234).fork()).join();
+        break;
+      case "ledgerExpired":
+        LedgerExpired.encode(message.payload.ledgerExpired, writer.uint32(242).fork()).join();
         break;
     }
     return writer;
@@ -450,6 +475,14 @@ export const Event: MessageFns<Event> = {
             };
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.payload = { $case: "ledgerExpired", ledgerExpired: LedgerExpired.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -520,6 +553,10 @@ export const Event: MessageFns<Event> = {
         ? { $case: "contentExpired", contentExpired: ContentExpired.fromJSON(object.contentExpired) }
         : isSet(object.content_expired)
         ? { $case: "contentExpired", contentExpired: ContentExpired.fromJSON(object.content_expired) }
+        : isSet(object.ledgerExpired)
+        ? { $case: "ledgerExpired", ledgerExpired: LedgerExpired.fromJSON(object.ledgerExpired) }
+        : isSet(object.ledger_expired)
+        ? { $case: "ledgerExpired", ledgerExpired: LedgerExpired.fromJSON(object.ledger_expired) }
         : undefined,
     };
   },
@@ -576,6 +613,8 @@ export const Event: MessageFns<Event> = {
       obj.codeRun = CodeRun.toJSON(message.payload.codeRun);
     } else if (message.payload?.$case === "contentExpired") {
       obj.contentExpired = ContentExpired.toJSON(message.payload.contentExpired);
+    } else if (message.payload?.$case === "ledgerExpired") {
+      obj.ledgerExpired = LedgerExpired.toJSON(message.payload.ledgerExpired);
     }
     return obj;
   },
@@ -655,6 +694,15 @@ export const Event: MessageFns<Event> = {
           message.payload = {
             $case: "contentExpired",
             contentExpired: ContentExpired.fromPartial(object.payload.contentExpired),
+          };
+        }
+        break;
+      }
+      case "ledgerExpired": {
+        if (object.payload?.ledgerExpired !== undefined && object.payload?.ledgerExpired !== null) {
+          message.payload = {
+            $case: "ledgerExpired",
+            ledgerExpired: LedgerExpired.fromPartial(object.payload.ledgerExpired),
           };
         }
         break;
@@ -1124,6 +1172,210 @@ export const ContentExpiry: MessageFns<ContentExpiry> = {
     message.customerId = object.customerId ?? "";
     message.rows = object.rows ?? 0;
     message.held = object.held ?? false;
+    return message;
+  },
+};
+
+function createBaseLedgerExpired(): LedgerExpired {
+  return { expiries: [] };
+}
+
+export const LedgerExpired: MessageFns<LedgerExpired> = {
+  encode(message: LedgerExpired, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.expiries) {
+      LedgerExpiry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LedgerExpired {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLedgerExpired();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expiries.push(LedgerExpiry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LedgerExpired {
+    return {
+      expiries: globalThis.Array.isArray(object?.expiries)
+        ? object.expiries.map((e: any) => LedgerExpiry.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: LedgerExpired): unknown {
+    const obj: any = {};
+    if (message.expiries?.length) {
+      obj.expiries = message.expiries.map((e) => LedgerExpiry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LedgerExpired>, I>>(base?: I): LedgerExpired {
+    return LedgerExpired.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LedgerExpired>, I>>(object: I): LedgerExpired {
+    const message = createBaseLedgerExpired();
+    message.expiries = object.expiries?.map((e) => LedgerExpiry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseLedgerExpiry(): LedgerExpiry {
+  return { table: "", partition: "", rows: 0, from: "", to: "" };
+}
+
+export const LedgerExpiry: MessageFns<LedgerExpiry> = {
+  encode(message: LedgerExpiry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.table !== "") {
+      writer.uint32(10).string(message.table);
+    }
+    if (message.partition !== "") {
+      writer.uint32(18).string(message.partition);
+    }
+    if (message.rows !== 0) {
+      writer.uint32(24).int64(message.rows);
+    }
+    if (message.from !== "") {
+      writer.uint32(34).string(message.from);
+    }
+    if (message.to !== "") {
+      writer.uint32(42).string(message.to);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LedgerExpiry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLedgerExpiry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.table = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.partition = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rows = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.from = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.to = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LedgerExpiry {
+    return {
+      table: isSet(object.table) ? globalThis.String(object.table) : "",
+      partition: isSet(object.partition) ? globalThis.String(object.partition) : "",
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+      from: isSet(object.from) ? globalThis.String(object.from) : "",
+      to: isSet(object.to) ? globalThis.String(object.to) : "",
+    };
+  },
+
+  toJSON(message: LedgerExpiry): unknown {
+    const obj: any = {};
+    if (message.table !== "") {
+      obj.table = message.table;
+    }
+    if (message.partition !== "") {
+      obj.partition = message.partition;
+    }
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    if (message.from !== "") {
+      obj.from = message.from;
+    }
+    if (message.to !== "") {
+      obj.to = message.to;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<LedgerExpiry>, I>>(base?: I): LedgerExpiry {
+    return LedgerExpiry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<LedgerExpiry>, I>>(object: I): LedgerExpiry {
+    const message = createBaseLedgerExpiry();
+    message.table = object.table ?? "";
+    message.partition = object.partition ?? "";
+    message.rows = object.rows ?? 0;
+    message.from = object.from ?? "";
+    message.to = object.to ?? "";
     return message;
   },
 };
