@@ -52,9 +52,9 @@ describe('legal holds over the usage ledger, between processes', () => {
   });
 
   const months = async () =>
-    (await owner.query<{ name: string }>("SELECT relname AS name FROM pg_class WHERE relname IN ('usage_records_p202401', 'usage_records_p202402') ORDER BY 1")).rows.map(
-      (r) => r.name,
-    );
+    (
+      await owner.query<{ name: string }>("SELECT relname AS name FROM pg_class WHERE relname IN ('usage_records_p202401', 'usage_records_p202402') ORDER BY 1")
+    ).rows.map((r) => r.name);
   const said = (line: string) => eventually(`metering to log "${line}"`, async () => (gateway.processes.metering.output().includes(line) ? true : undefined));
 
   it('keeps the held months; with audit unreachable drops nothing; once the hold is lifted drops them, recorded in the audit log', async () => {
