@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DATABASE_KINDS } from '../../test/harness/databases.js';
 import { answered } from '../../test/harness/events.js';
+import { AuditQuery } from '../gen/gateway/v1/audit.js';
 import { migrate } from '../kit/db/migrate.js';
 import type { Database } from '../kit/db/types.js';
 import { EventType, requestEvent, toolCalledEvent } from '../kit/events.js';
@@ -69,11 +70,11 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('c
   const hold = (db: Database, teamId: string, held: boolean) =>
     settings(db).setLegalHold({ tenant: { scope: 'team', id: teamId }, held, reason: 'case 12', placedBy: 'ops' });
   const tool = async (reader: AuditReader, teamId: string) => {
-    const page = await reader.query({ ...EMPTY_QUERY, teamId, eventType: 'tool.called' });
+    const page = await reader.query(AuditQuery.fromPartial({ limit: 100, teamId, eventType: 'tool.called' }));
     return JSON.parse(page.records[0]!.payloadJson) as { tool: Record<string, unknown>; content?: Record<string, unknown> };
   };
   const expiredRecords = async (reader: AuditReader) =>
-    (await reader.query({ ...EMPTY_QUERY, eventType: 'audit.content_expired' })).records.map((r) => JSON.parse(r.payloadJson) as unknown);
+    (await reader.query(AuditQuery.fromPartial({ limit: 100, eventType: 'audit.content_expired' }))).records.map((r) => JSON.parse(r.payloadJson) as unknown);
 
   it("expires a team's tool content after its 30 days, keeping its rows, other teams' content and the chain", async () => {
     const { db, reader } = await auditLog();
@@ -94,7 +95,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('c
     expect(gone.tool).toMatchObject({ tool: 'files.read', outcome: 'ok' });
     expect(gone.content).toMatchObject({ class: 'toolArguments', expired: true });
     // Its request row (metadata and spend) and the team kept forever are untouched.
-    expect((await reader.query({ ...EMPTY_QUERY, teamId: 'short', eventType: 'request.completed' })).records).toHaveLength(1);
+    expect((await reader.query(AuditQuery.fromPartial({ limit: 100, teamId: 'short', eventType: 'request.completed' }))).records).toHaveLength(1);
     expect((await tool(reader, 'kept')).tool).toMatchObject({ argumentsJson: '{"path":"/kept/secret.txt"}' });
     expect(await expiredRecords(reader)).toEqual([{ contentExpired: { expiries: [expect.objectContaining({ teamId: 'short', rows: 1 })] } }]);
     expect(await verifyChain(db, { keys })).toMatchObject({ ok: true, rows: 5 });
@@ -171,18 +172,3 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('c
     expect(shown.content).toMatchObject({ class: 'toolArguments', altered: true });
   });
 });
-
-const EMPTY_QUERY = {
-  from: '',
-  to: '',
-  actor: '',
-  keyId: '',
-  teamId: '',
-  customerId: '',
-  model: '',
-  outcome: '',
-  eventType: '',
-  requestId: '',
-  cursor: '',
-  limit: 100,
-};

@@ -7,6 +7,7 @@ import { AuditReader } from '../audit/query.js';
 import { RetentionAdmin } from '../audit/retention-admin.js';
 import { verifyChain } from '../audit/verify.js';
 import { writeAuditEvents } from '../audit/writer.js';
+import { AuditQuery } from '../gen/gateway/v1/audit.js';
 import { migrate } from '../kit/db/migrate.js';
 import type { Database } from '../kit/db/types.js';
 import { type Event, EventType, requestEvent } from '../kit/events.js';
@@ -22,20 +23,6 @@ const DAY = 86_400_000;
 const JANUARY = new Date('2024-01-20T10:00:00Z');
 /** A retention that ends within February 2024: January's month, hours and days are past it. */
 const retentionDays = () => Math.floor((Date.now() - Date.UTC(2024, 1, 1)) / DAY);
-const QUERY = {
-  from: '',
-  to: '',
-  actor: '',
-  keyId: '',
-  teamId: '',
-  customerId: '',
-  model: '',
-  outcome: '',
-  eventType: '',
-  requestId: '',
-  cursor: '',
-  limit: 0,
-};
 
 const usage = (requestId: string, teamId: string, at: Date): Event => ({
   ...requestEvent(
@@ -112,7 +99,7 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('l
     // The audit service records the published event as it records every event: a chained row an auditor reads.
     await db.transaction((tx) => writeAuditEvents(tx, published, keys.current, 0));
     const reader = new AuditReader(db, undefined, undefined, () => verifyChain(db, { keys }));
-    const page = await reader.query({ ...QUERY, eventType: 'ledger.expired' });
+    const page = await reader.query(AuditQuery.fromPartial({ limit: 0, eventType: 'ledger.expired' }));
     expect(page.records.map((r) => [r.service, JSON.parse(r.payloadJson).ledgerExpired.expiries[0]])).toEqual([
       ['metering', { table: 'usage_records', partition: 'usage_records_p202401', rows: 2, from: '2024-01-01T00:00:00.000Z', to: '2024-01-31T23:59:59.999Z' }],
     ]);
