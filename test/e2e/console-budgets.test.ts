@@ -115,6 +115,7 @@ describe('the console’s teams, budgets and spend pages', () => {
     expect(Number(spend.cost_usd)).toBeCloseTo(cost, 9);
     await open(page, 'Spend');
     const row = page.getByRole('table').getByRole('row', { name: /^research/ });
+    await row.waitFor();
     expect(await row.getByRole('cell').allTextContents()).toEqual(['research', '3', expect.any(String), expect.any(String), usd(spend.cost_usd)]);
     expect(await page.getByRole('img', { name: 'Spend by team' }).textContent()).toContain(`research ${usd(spend.cost_usd)}`);
     // The CSV links download with the session: the table's figures, and every request.
