@@ -1,14 +1,30 @@
 import { Ajv, type ValidateFunction } from 'ajv';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { Job } from 'kubernetes-models/batch/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ConfigMap, Service } from 'kubernetes-models/v1';
 
 /**
- * Strict JSON schemas of the Kubernetes objects deploy/kubernetes renders, transcribed from the Kubernetes API
- * reference (v1.30 and later) for the kinds and fields the manifests use. No copy of Kubernetes' own OpenAPI schemas
- * is available offline here (no npm package in node_modules carries them, Debian ships none, and kubectl fetches
- * them from a cluster), so this is the check instead: every object must be of a kind listed below, and every field
- * must be one the API defines there, of its type, with the API's required fields present. Unlike the API server,
- * which drops unknown fields, a field not listed fails: a misspelt `readinesProbe` is caught, and a field the
- * manifests newly use must be added here from the API reference. See docs/deployment.md, "Validation".
+ * Two checks of each Kubernetes object deploy/kubernetes renders. First, Kubernetes' own OpenAPI schemas, compiled by
+ * the `kubernetes-models` package: types, required fields and enumerations as the API server defines them. Those
+ * schemas accept any unknown field (the API server drops it silently), so, second, strict schemas transcribed from the
+ * API reference for the kinds and fields the manifests use: a misspelt `readinesProbe` is caught, and a field the
+ * manifests newly use must be added here. See docs/deployment.md, "Validation".
  */
+
+/** Each model takes its own kind; `any` since the object is checked at run time by validate(). */
+const API_MODELS: Record<string, new (data: any) => { validate(): void }> = {
+  'v1 ConfigMap': ConfigMap,
+  'v1 Service': Service,
+  'apps/v1 Deployment': Deployment,
+  'apps/v1 StatefulSet': StatefulSet,
+  'batch/v1 Job': Job,
+  'autoscaling/v2 HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+  'policy/v1 PodDisruptionBudget': PodDisruptionBudget,
+  'networking.k8s.io/v1 NetworkPolicy': NetworkPolicy,
+};
 
 type Schema = Record<string, unknown>;
 
@@ -260,14 +276,22 @@ const KINDS: Record<string, Schema> = {
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 const validators = new Map<string, ValidateFunction>(Object.entries(KINDS).map(([kind, schema]) => [kind, ajv.compile(schema)]));
 
-/** Problems of one object, each naming the object and the field; none when it conforms. */
+/** Problems of one object, each naming the object and the field; none when it conforms to both checks. */
 export function schemaProblems(object: { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown } }): string[] {
   const kind = `${String(object.apiVersion)} ${String(object.kind)}`;
   const name = `${kind} ${String(object.metadata?.name)}`;
   const validate = validators.get(kind);
-  if (!validate) return [`${name}: a kind this check does not know (known: ${[...validators.keys()].join(', ')})`];
-  if (validate(object)) return [];
-  return (validate.errors ?? []).map(
-    (e) => `${name}: ${e.instancePath || '/'} ${e.message}${e.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : ''}`,
-  );
+  const Model = API_MODELS[kind];
+  if (!validate || !Model) return [`${name}: a kind this check does not know (known: ${[...validators.keys()].join(', ')})`];
+  const problems = validate(object)
+    ? []
+    : (validate.errors ?? []).map(
+        (e) => `${name}: ${e.instancePath || '/'} ${e.message}${e.keyword === 'additionalProperties' ? ` (${String(e.params.additionalProperty)})` : ''}`,
+      );
+  try {
+    new Model(object).validate();
+  } catch (error) {
+    problems.push(`${name}: Kubernetes' schema: ${(error as Error).message}`);
+  }
+  return problems;
 }

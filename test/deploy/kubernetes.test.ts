@@ -101,6 +101,7 @@ describe('deploy/kubernetes', () => {
     expect(problems).toContain('readinesProbe');
     expect(problems).toContain('/spec/replicas must be integer');
     expect(problems).toContain("must have required property 'selector'");
+    expect(problems).toMatch(/Kubernetes' schema: .*replicas must be integer/);
   });
 
   it.each(OVERLAYS)('%s: references resolve: selectors, volumes, ports, ConfigMaps, Secrets, scale targets', (overlay) => {
