@@ -53,27 +53,29 @@ export interface PipelineDeps {
  */
 const SETTLE_LINGER_MS = 20;
 
+/** Waits between tries of a settle that failed: a governance restart or a blip on the network, not a long outage. */
+export const SETTLE_RETRY_DELAYS_MS = [250, 1_000, 4_000, 15_000];
+
 /**
  * Settles ended requests with governance, many in one call (SettleMany): one
  * gRPC call fewer per request in split mode. Settles wait to the end of the
  * turn (in another process: up to SETTLE_LINGER_MS) or until the next
  * admission, which they go ahead of, so governance counts the requests that
  * ended before it admits the next (a concurrency limit sees its slot free
- * again). A settle that fails is logged; governance expires its reservation.
+ * again). A settle that fails is tried again (governance settles a reservation
+ * once, so a call that did land but whose answer was lost is harmless); after
+ * the last try governance expires its reservation, keeping it as the charge.
  */
 export class Settlements {
   private readonly batch: TurnBatch<SettleRequest>;
 
-  constructor(clients: IngressClients, log: Logger) {
+  constructor(
+    private readonly clients: IngressClients,
+    private readonly log: Logger,
+    private readonly retryDelaysMs = SETTLE_RETRY_DELAYS_MS,
+  ) {
     const lingerMs = clients.inProcess('governance') ? 0 : SETTLE_LINGER_MS;
-    this.batch = new TurnBatch(
-      (settles) => {
-        clients.governance
-          .settleMany({ settles })
-          .catch((err: unknown) => log.warn({ err, requests: settles.map((s) => s.context?.requestId) }, 'settling requests with governance failed'));
-      },
-      { lingerMs },
-    );
+    this.batch = new TurnBatch((settles) => this.send(settles, 0), { lingerMs });
   }
 
   add(settle: SettleRequest): void {
@@ -83,6 +85,19 @@ export class Settlements {
   /** Sends the waiting settles now, ahead of what is sent next. */
   flush(): void {
     this.batch.flush();
+  }
+
+  private send(settles: SettleRequest[], tries: number): void {
+    this.clients.governance.settleMany({ settles }).catch((err: unknown) => {
+      const requests = settles.map((s) => s.context?.requestId);
+      const delay = this.retryDelaysMs[tries];
+      if (delay === undefined) {
+        this.log.warn({ err, requests }, 'settling requests with governance failed; it releases their reservations when they expire');
+        return;
+      }
+      this.log.warn({ err, requests, retryInMs: delay }, 'settling requests with governance failed; trying again');
+      setTimeout(() => this.send(settles, tries + 1), delay).unref();
+    });
   }
 }
 
