@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,51 @@ function workspace(): string {
   writeFileSync(join(dir, 'notes.txt'), `${SECRET_LINE}\n`);
   return dir;
 }
+
+/**
+ * Codex's home, its config pointing it at the gateway's Responses API. With `model`, a model catalog that describes
+ * the gateway's model as Codex's catalog describes OpenAI's (which tools it is offered, in which shape).
+ */
+function codexHome(baseURL: string, model?: Record<string, unknown>): string {
+  const home = mkdtempSync(join(tmpdir(), 'codex-home-'));
+  if (model) writeFileSync(join(home, 'catalog.json'), JSON.stringify({ models: [{ ...CATALOG_ENTRY, ...model }] }));
+  writeFileSync(
+    join(home, 'config.toml'),
+    [
+      ...(model ? [`model_catalog_json = "${join(home, 'catalog.json')}"`] : []),
+      'model = "openai/gpt-test"',
+      'model_provider = "gateway"',
+      'model_reasoning_effort = "high"',
+      '[model_providers.gateway]',
+      'name = "Gateway"',
+      `base_url = "${baseURL}"`,
+      'wire_api = "responses"',
+      'env_key = "GATEWAY_API_KEY"',
+      '',
+    ].join('\n'),
+  );
+  return home;
+}
+
+/** The fields Codex's model catalog needs, for the gateway's `openai/gpt-test`. */
+const CATALOG_ENTRY = {
+  slug: 'openai/gpt-test',
+  display_name: 'gpt-test through the gateway',
+  description: 'A model served by the gateway.',
+  default_reasoning_level: 'high',
+  supported_reasoning_levels: [{ effort: 'high', description: 'high' }],
+  shell_type: 'shell_command',
+  visibility: 'list',
+  supported_in_api: true,
+  priority: 1,
+  context_window: 128000,
+  truncation_policy: { mode: 'tokens', limit: 10000 },
+  input_modalities: ['text'],
+  supports_parallel_tool_calls: false,
+  support_verbosity: false,
+  experimental_supported_tools: [],
+  base_instructions: "You are a coding agent working in the user's workspace.",
+};
 
 describe('coding agents through the gateway', () => {
   let anthropicFake: FakeAnthropic;
@@ -103,21 +148,7 @@ describe('coding agents through the gateway', () => {
   it('runs `codex exec` with its exec_command tool over the Responses API, each of its model calls audited and metered once', async () => {
     const { id, key } = await gateway.createKey({ name: 'codex' });
     const work = workspace();
-    const home = mkdtempSync(join(tmpdir(), 'codex-home-'));
-    writeFileSync(
-      join(home, 'config.toml'),
-      [
-        'model = "openai/gpt-test"',
-        'model_provider = "gateway"',
-        'model_reasoning_effort = "high"',
-        '[model_providers.gateway]',
-        'name = "Gateway"',
-        `base_url = "${gateway.baseURL}"`,
-        'wire_api = "responses"',
-        'env_key = "GATEWAY_API_KEY"',
-        '',
-      ].join('\n'),
-    );
+    const home = codexHome(gateway.baseURL);
     const before = openaiFake.requests.length;
     // The sandbox needs kernel features a container may lack; the workspace is a throwaway directory.
     const { stdout } = await runAgent(
@@ -145,5 +176,49 @@ describe('coding agents through the gateway', () => {
     expect(audit.map((row) => row.event_type)).toEqual(calls.map(() => 'request.completed'));
     expect(usage).toHaveLength(calls.length);
     for (const row of usage) expect(row).toMatchObject({ endpoint: 'responses', stream: true });
+  });
+
+  // Codex picks the shape of its tools from its model catalog: a catalog naming the gateway's model as one whose
+  // apply_patch is freeform makes Codex offer it as a custom tool, which the gateway translates for a chat provider
+  // and hands back as a custom_tool_call. (The catalog's `shell_type: local` still gets exec_command in 0.171, so
+  // local_shell is tested with the openai SDK only.)
+  it('runs `codex exec` with its freeform apply_patch: the custom tool call reaches Codex as the patch it applies', async () => {
+    const { id, key } = await gateway.createKey({ name: 'codex-apply-patch' });
+    const work = workspace();
+    const home = codexHome(gateway.baseURL, { apply_patch_tool_type: 'freeform' });
+    const before = openaiFake.requests.length;
+    const patch = '*** Begin Patch\\n*** Add File: hello.txt\\n+written through the gateway\\n*** End Patch\\n';
+    await runAgent('codex', ['exec', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox', `apply_patch with {"input":"${patch}"}`], {
+      cwd: work,
+      timeoutMs: RUN_MS,
+      env: { HOME: home, CODEX_HOME: home, GATEWAY_API_KEY: key },
+    });
+    // Codex applied the patch it was handed: the file exists with the added line.
+    expect(readFileSync(join(work, 'hello.txt'), 'utf8')).toBe('written through the gateway\n');
+
+    const calls = openaiFake.requests.slice(before);
+    // Offered to the chat provider as a function taking the whole patch as one string.
+    const tools = (calls[0]!.body.tools as { function: { name: string; parameters: unknown } }[]).map((t) => t.function);
+    expect(tools).toContainEqual(
+      expect.objectContaining({
+        name: 'apply_patch',
+        description: expect.stringContaining('The input must follow this lark grammar'),
+        parameters: expect.objectContaining({ properties: { input: expect.objectContaining({ type: 'string' }) }, required: ['input'] }),
+      }),
+    );
+    // What Codex reported back went to the model as the answer to that call.
+    const messages = calls.at(-1)!.body.messages as {
+      role: string;
+      tool_call_id?: string;
+      content?: unknown;
+      tool_calls?: { id: string; function: { name: string } }[];
+    }[];
+    const asked = messages.findLast((m) => m.role === 'assistant')!;
+    expect(asked.tool_calls?.map((c) => c.function.name)).toEqual(['apply_patch']);
+    expect(messages.at(-1)).toMatchObject({ role: 'tool', tool_call_id: asked.tool_calls?.[0]?.id, content: expect.stringContaining('A hello.txt') });
+
+    const { audit, usage } = await recordsOfKey(gateway.adminUrl, id, calls.length);
+    expect(audit.map((row) => row.event_type)).toEqual(calls.map(() => 'request.completed'));
+    expect(usage).toHaveLength(calls.length);
   });
 });
