@@ -7,12 +7,13 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import { invalidInvoke, invokeAnswer, invokeStreamEvents, type InvokeBody } from './bedrock-invoke.js';
 import { listenLocally, readBody, writeJson } from './local-server.js';
 import { missingThinking, redactedData, sign, thinkingText, validRedacted } from './signed-thinking.js';
 
 /**
  * A local stand-in for the Amazon Bedrock Runtime Converse and ConverseStream
- * APIs, built from AWS's API reference
+ * APIs (and InvokeModel, with its stream, for Anthropic's models: bedrock-invoke.ts), built from AWS's API reference
  * (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html):
  * SigV4 is verified by recomputing the signature from what was received,
  * errors are REST-JSON (`x-amzn-errortype` and `{"message"}`), and streams are
@@ -37,8 +38,8 @@ import { missingThinking, redactedData, sign, thinkingText, validRedacted } from
  */
 export interface FakeBedrock {
   readonly url: string;
-  /** Every request whose signature was valid, with its decoded JSON body. */
-  readonly requests: { operation: 'converse' | 'converse-stream'; modelId: string; accessKeyId: string; body: ConverseBody }[];
+  /** Every request whose signature was valid, with its headers and decoded JSON body. */
+  readonly requests: { operation: Operation; modelId: string; accessKeyId: string; headers: Record<string, unknown>; body: ConverseBody }[];
   close(): Promise<void>;
 }
 
@@ -47,6 +48,8 @@ export interface FakeBedrockOptions {
   accessKeyId: string;
   secretAccessKey: string;
 }
+
+type Operation = 'converse' | 'converse-stream' | 'invoke' | 'invoke-with-response-stream';
 
 interface Block {
   text?: string;
@@ -110,7 +113,7 @@ export async function startFakeBedrock(options: FakeBedrockOptions): Promise<Fak
   async function handle(req: Request, res: Response): Promise<void> {
     const raw = await readBody(req);
     const [path = '', query = ''] = (req.url ?? '').split('?');
-    const route = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(path);
+    const route = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream)$/.exec(path);
     if (req.method !== 'POST' || !route) return sendError(res, 404, 'UnknownOperationException', 'Unknown operation.');
 
     const refused = await verifySignature(req, path, query, raw, options);
@@ -123,9 +126,10 @@ export async function startFakeBedrock(options: FakeBedrockOptions): Promise<Fak
       return sendError(res, 400, 'SerializationException', 'The request body is not valid JSON.');
     }
     const modelId = decodeURIComponent(route[1]!);
-    const operation = route[2] as 'converse' | 'converse-stream';
+    const operation = route[2] as Operation;
     const accessKeyId = AUTHORIZATION.exec(String(req.headers.authorization))![1]!;
-    requests.push({ operation, modelId, accessKeyId, body });
+    requests.push({ operation, modelId, accessKeyId, headers: { ...req.headers }, body });
+    if (operation === 'invoke' || operation === 'invoke-with-response-stream') return invoke(res, body as InvokeBody, modelId, operation);
 
     const invalid = validate(body);
     if (invalid) return sendError(res, 400, 'ValidationException', invalid);
@@ -391,6 +395,16 @@ async function stream(res: Response, body: ConverseBody, modelId: string): Promi
     await new Promise((resolve) => setImmediate(resolve));
     out.write(bytes.subarray(7));
   }
+  out.end();
+}
+
+async function invoke(res: Response, body: InvokeBody, modelId: string, operation: 'invoke' | 'invoke-with-response-stream'): Promise<void> {
+  const invalid = invalidInvoke(body, modelId);
+  if (invalid) return sendError(res, 400, 'ValidationException', invalid);
+  if (operation === 'invoke') return sendJson(res, 200, invokeAnswer(body, modelId));
+  res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-requestid': randomUUID() });
+  const out = res as { write(chunk: Uint8Array): boolean; end(chunk?: Uint8Array): void };
+  for (const payload of invokeStreamEvents(body, modelId)) out.write(event('chunk', { bytes: Buffer.from(JSON.stringify(payload)).toString('base64') }));
   out.end();
 }
 
