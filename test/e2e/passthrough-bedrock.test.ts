@@ -4,8 +4,10 @@ import {
   type BedrockRuntimeServiceException,
   ConverseCommand,
   ConverseStreamCommand,
+  InternalServerException,
   InvokeModelCommand,
   InvokeModelWithResponseStreamCommand,
+  ThrottlingException,
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -169,6 +171,32 @@ describe('Bedrock passthrough', () => {
       outcome: 'completed',
       prompt_tokens: events.find((event) => event.type === 'message_start')!.message!.usage.input_tokens,
       completion_tokens: events.find((event) => event.type === 'message_delta')!.usage!.output_tokens,
+    });
+  });
+
+  it('ends a stream Bedrock failed or cut short with an exception the SDK raises, recorded as failed', async () => {
+    const { id, bedrock } = await caller();
+    const failure = async (modelId: string) => {
+      const response = await bedrock.send(new ConverseStreamCommand({ modelId, messages: ask('one two three four') }));
+      let text = '';
+      try {
+        for await (const event of response.stream!) text += event.contentBlockDelta?.delta?.text ?? '';
+      } catch (err) {
+        return { text, err: err as BedrockRuntimeServiceException };
+      }
+      return expect.unreachable('the stream failed');
+    };
+    // Bedrock's own throttlingException mid-stream, passed on once; a connection Bedrock dropped, ended by the gateway.
+    const throttled = await failure('stream-throttle');
+    expect(throttled.err).toBeInstanceOf(ThrottlingException);
+    expect(throttled.text).toBe('Fake ');
+    const cut = await failure('break-stream');
+    expect(cut.err).toBeInstanceOf(InternalServerException);
+    expect(cut.err.message).toMatch(/^Provider aws sent a broken event stream/);
+    const { usage: rows } = await keyRecords(gateway.adminUrl, id, 2);
+    expect(Object.fromEntries(rows.map((row) => [row.provider_model, [row.outcome, row.stream]]))).toEqual({
+      'stream-throttle': ['failed', true],
+      'break-stream': ['failed', true],
     });
   });
 
