@@ -63,6 +63,8 @@ export function googleErrorBody(error: GatewayError) {
 const AWS_EXCEPTION: Record<number, string> = {
   400: 'ValidationException',
   401: 'UnrecognizedClientException',
+  // A budget spent: the nearest AWS names for it.
+  402: 'ServiceQuotaExceededException',
   403: 'AccessDeniedException',
   404: 'ResourceNotFoundException',
   408: 'ModelTimeoutException',

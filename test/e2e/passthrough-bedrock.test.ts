@@ -151,13 +151,19 @@ describe('Bedrock passthrough', () => {
     expect(sent.operation).toBe('invoke');
     expect(sent.body.max_tokens).toBeLessThan(1_000_000);
 
+    // An inference profile's id names the same family; the stream's frames carry Anthropic's events.
+    const profile = `us.${HAIKU}`;
     const streamed = await bedrock.send(
-      new InvokeModelWithResponseStreamCommand({ modelId: HAIKU, contentType: 'application/json', body: body('Stream an invoke', 64) }),
+      new InvokeModelWithResponseStreamCommand({ modelId: profile, contentType: 'application/json', body: body('Stream an invoke', 64) }),
     );
     const events: { type: string; delta?: { text?: string }; message?: { usage: { input_tokens: number } }; usage?: { output_tokens: number } }[] = [];
     for await (const part of streamed.body!) events.push(JSON.parse(new TextDecoder().decode(part.chunk!.bytes)) as (typeof events)[number]);
     expect(events.map((event) => event.delta?.text ?? '').join('')).toBe('Fake Bedrock reply to: Stream an invoke');
-    expect(lastSent(key)).toMatchObject({ operation: 'invoke-with-response-stream', body: { max_tokens: 64 } });
+    expect(lastSent(key)).toMatchObject({ operation: 'invoke-with-response-stream', modelId: profile, body: { max_tokens: 64 } });
+    // Without a contentType the SDK sends application/octet-stream: refused, saying what to send.
+    const untyped = await refusal(bedrock.send(new InvokeModelCommand({ modelId: HAIKU, body: body('x', 5) })));
+    expect(untyped.$metadata.httpStatusCode).toBe(415);
+    expect(untyped.message).toContain('application/json');
 
     const { usage: rows } = await keyRecords(gateway.adminUrl, id, 2);
     const byEndpoint = Object.fromEntries(rows.map((row) => [row.endpoint, row]));
