@@ -14,7 +14,8 @@ import type { SseEvent } from './sse.js';
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 
-const invokes = (listed: string) => listed.includes('/invoke');
+/** Whether a listed path is an invoke (the model family's own body), not a Converse call. */
+export const bedrockInvokes = (listed: string) => listed.includes('/invoke');
 
 /** Anthropic's models on Bedrock, by foundation model id or a (cross-region) inference profile's: `us.anthropic.…`. */
 const ANTHROPIC_MODEL = /^(?:[a-z-]+\.)?anthropic\./;
@@ -26,7 +27,7 @@ export function bedrockForModel(listed: string, body: Json, model: string): { pa
 
 /** An invoke body the gateway cannot govern: another family's, whose output cap and usage it does not read. */
 export function refuseBedrockInvoke(listed: string, model: string): void {
-  if (!invokes(listed) || ANTHROPIC_MODEL.test(model)) return;
+  if (!bedrockInvokes(listed) || ANTHROPIC_MODEL.test(model)) return;
   throw new GatewayError(
     'invalid_request',
     `The gateway passes Bedrock's invoke through for Anthropic models only (their max_tokens caps the output and their usage meters it); call ${model} through /bedrock/model/{model}/converse.`,
@@ -44,7 +45,7 @@ export function bedrockUngoverned(headers: Record<string, string>, body: Json): 
 /** Lowers (or sets) the output cap: Converse's `inferenceConfig.maxTokens`, an Anthropic invoke body's `max_tokens`. */
 export function capBedrockOutput(listed: string, body: Json, cap: number): void {
   const lower = (asked: unknown) => (typeof asked === 'number' && asked > 0 && asked < cap ? asked : cap);
-  if (invokes(listed)) body.max_tokens = lower(body.max_tokens);
+  if (bedrockInvokes(listed)) body.max_tokens = lower(body.max_tokens);
   else
     body.inferenceConfig = {
       ...(isObject(body.inferenceConfig) ? body.inferenceConfig : {}),

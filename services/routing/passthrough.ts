@@ -3,7 +3,15 @@ import type { CompletionChunk, CompletionResponse, Passthrough, RoutingHints } f
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { PASSTHROUGH_APIS, passthroughEndpoint, passthroughRoute, passthroughStreams } from '../kit/passthrough.js';
-import { bedrockForModel, bedrockUngoverned, capBedrockOutput, converseUsage, readBedrockEvent, refuseBedrockInvoke } from './passthrough-bedrock.js';
+import {
+  bedrockForModel,
+  bedrockInvokes,
+  bedrockUngoverned,
+  capBedrockOutput,
+  converseUsage,
+  readBedrockEvent,
+  refuseBedrockInvoke,
+} from './passthrough-bedrock.js';
 import { capGeminiOutput, geminiForModel, geminiStreamUsage, geminiUngoverned, geminiUsage, readGeminiEvent } from './passthrough-gemini.js';
 import type { UsageMetadata } from './providers/gemini-response.js';
 import { openAIUsage } from './providers/anthropic-mapping.js';
@@ -54,7 +62,7 @@ function prepare(passthrough: Passthrough, body: Record<string, unknown>, cap: n
   const model = route.model ?? body.model;
   if (typeof model !== 'string' || model === '') throw new GatewayError('invalid_request', "Missing required parameter: 'model'.", { param: 'model' });
   if (passthrough.api === 'bedrock') refuseBedrockInvoke(route.listed, model);
-  refuseUngoverned(passthrough.api, body, passthrough.headers);
+  refuseUngoverned(passthrough.api, route.listed, body, passthrough.headers);
   const sent = { ...body };
   const stream = passthroughStreams(passthrough.api, route.listed, sent);
   if (cap > 0 && path.output) capOutput(passthrough.api, route.listed, sent, cap);
@@ -80,10 +88,8 @@ const UNGOVERNED_PARAMS: Record<string, readonly string[]> = {
 };
 const PROVIDER_RUN_TOOL = /^(web_search|web_fetch|code_execution|code_interpreter|file_search|image_generation|mcp)/;
 
-function refuseUngoverned(api: string, body: Record<string, unknown>, headers: Record<string, string>): void {
-  // A Bedrock invoke body is Anthropic's Messages request (refuseBedrockInvoke), read as Anthropic's is.
-  const found =
-    api === 'gemini' ? geminiUngoverned(body) : api === 'bedrock' ? (bedrockUngoverned(headers, body) ?? ungoverned('anthropic', body)) : ungoverned(api, body);
+function refuseUngoverned(api: string, listed: string, body: Record<string, unknown>, headers: Record<string, string>): void {
+  const found = ungovernedIn(api, listed, body, headers);
   if (found?.tool) {
     throw new GatewayError(
       'invalid_request',
@@ -98,6 +104,13 @@ function refuseUngoverned(api: string, body: Record<string, unknown>, headers: R
       { param: found.param },
     );
   }
+}
+
+function ungovernedIn(api: string, listed: string, body: Record<string, unknown>, headers: Record<string, string>) {
+  if (api === 'gemini') return geminiUngoverned(body);
+  if (api !== 'bedrock') return ungoverned(api, body);
+  // A Bedrock invoke body is Anthropic's Messages request (refuseBedrockInvoke), read as Anthropic's is.
+  return bedrockUngoverned(headers, body) ?? (bedrockInvokes(listed) ? ungoverned('anthropic', body) : undefined);
 }
 
 function ungoverned(api: string, body: Record<string, unknown>): { param: string; tool?: string } | undefined {
@@ -152,7 +165,7 @@ function forModel(api: string, listed: string, body: Record<string, unknown>, mo
 /** The ledger's usage of a whole answer, from where each API reports it (a Bedrock invoke's is Anthropic's body usage). */
 function wholeUsage(api: string, listed: string, request: Record<string, unknown>, answer: Record<string, unknown> | undefined): Usage {
   if (api === 'gemini') return geminiUsage(listed, request, answer);
-  if (api === 'bedrock') return listed.includes('/invoke') ? usageOf('anthropic', answer?.usage) : converseUsage(answer);
+  if (api === 'bedrock') return bedrockInvokes(listed) ? usageOf('anthropic', answer?.usage) : converseUsage(answer);
   return usageOf(api, answer?.usage);
 }
 

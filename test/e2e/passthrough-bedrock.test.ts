@@ -255,6 +255,16 @@ describe('Bedrock passthrough', () => {
       ),
     );
     expect(headerGuardrail.message).toContain('x-amzn-bedrock-guardrailidentifier');
+    // An invoke body is Anthropic's Messages request: a tool Anthropic would run and bill is refused as on /anthropic.
+    const webSearch = JSON.stringify({
+      anthropic_version: 'bedrock-2023-05-31',
+      max_tokens: 5,
+      messages: [{ role: 'user', content: 'search' }],
+      tools: [{ type: 'web_search_20250305', name: 'web_search' }],
+    });
+    const searched = await refusal(bedrock.send(new InvokeModelCommand({ modelId: HAIKU, contentType: 'application/json', body: webSearch })));
+    expect(searched).toBeInstanceOf(ValidationException);
+    expect(searched.message).toContain('web_search_20250305');
     const llama = await refusal(
       bedrock.send(
         new InvokeModelCommand({ modelId: 'meta.llama3-8b-instruct-v1:0', contentType: 'application/json', body: '{"prompt":"hi","max_gen_len":5}' }),
