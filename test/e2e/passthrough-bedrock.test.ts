@@ -7,6 +7,7 @@ import {
   InternalServerException,
   InvokeModelCommand,
   InvokeModelWithResponseStreamCommand,
+  ServiceQuotaExceededException,
   ThrottlingException,
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
@@ -206,13 +207,17 @@ describe('Bedrock passthrough', () => {
     });
   });
 
-  it('refuses a model the key may not use with 403, before any call to Bedrock', async () => {
+  it('refuses a model the key may not use with 403 and a spent budget with 402, before any call to Bedrock', async () => {
     const { bedrock } = await caller({ allowedModels: ['aws/anthropic.claude-3-5-sonnet-*'] });
     const before = fake.requests.length;
     const refused = await refusal(bedrock.send(new ConverseCommand({ modelId: HAIKU, messages: ask('not this one') })));
     expect(refused).toBeInstanceOf(AccessDeniedException);
     expect(refused.$metadata.httpStatusCode).toBe(403);
     expect(refused.message).toContain(`aws/${HAIKU}`);
+    const { bedrock: broke } = await caller({ budgetUsd: 0.000001 });
+    const spent = await refusal(broke.send(new ConverseCommand({ modelId: HAIKU, messages: ask('Spend what I do not have') })));
+    expect(spent).toBeInstanceOf(ServiceQuotaExceededException);
+    expect(spent.$metadata.httpStatusCode).toBe(402);
     expect(fake.requests.length).toBe(before);
   });
 
