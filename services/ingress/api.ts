@@ -4,6 +4,7 @@ import type { CacheRequest, CompletionRequest, RoutingHints, StreamStart } from 
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { headerValue } from '../kit/http.js';
+import { streamFraming } from '../kit/passthrough.js';
 import { InboundRequest, servedHeaders, type PipelineDeps } from './pipeline.js';
 import { cacheHeaders, cacheRequestOf } from './cache.js';
 import { SseWriter } from './sse.js';
@@ -120,7 +121,7 @@ export async function streamed(
   const cacheHit = start?.cache?.result === 'hit';
 
   reply.hijack();
-  const sse = new SseWriter(reply.raw);
+  const sse = new SseWriter(reply.raw, streamFraming(endpoint));
   const closedByClient = () => {
     const error = clientClosed('stream ended');
     void inbound.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit, usage: cutUsage });

@@ -3,7 +3,7 @@ import type { CompletionRequest } from '../gen/gateway/v1/routing.js';
 import { familyOf } from '../kit/api-errors.js';
 import { GatewayError } from '../kit/errors.js';
 import { headerValue, presentedKey } from '../kit/http.js';
-import { PASSTHROUGH_APIS, PASSTHROUGH_LATER, passthroughEndpoint, passthroughRoute, passthroughStreams, type PassthroughApi } from '../kit/passthrough.js';
+import { PASSTHROUGH_APIS, passthroughEndpoint, passthroughRoute, passthroughStreams, type PassthroughApi } from '../kit/passthrough.js';
 import { streamed, whole } from './api.js';
 import { InboundRequest, type PipelineDeps } from './pipeline.js';
 
@@ -22,12 +22,6 @@ export function registerPassthrough(app: FastifyInstance, deps: PipelineDeps): v
     const config = { family: familyOf(`/${api}/`), endpoint: `/${api}` };
     app.all(`/${api}/*`, { config }, passthrough(deps, api, spec));
   }
-  const served = Object.entries(PASSTHROUGH_APIS).flatMap(([api, spec]) => Object.keys(spec.paths).map((path) => `/${api}${path}`));
-  for (const api of PASSTHROUGH_LATER) {
-    app.all(`/${api}/*`, { config: { endpoint: `/${api}` } }, async () => {
-      throw new GatewayError('not_found', `The gateway does not pass requests through to the ${api} API yet; it passes through ${served.join(', ')}.`);
-    });
-  }
 }
 
 function passthrough(deps: PipelineDeps, api: string, spec: PassthroughApi) {
@@ -39,6 +33,7 @@ function passthrough(deps: PipelineDeps, api: string, spec: PassthroughApi) {
       const allowed = Object.keys(spec.paths).map((p) => `POST /${api}${p}`);
       throw new GatewayError('not_found', `The gateway does not pass ${request.method} /${api}${path} through; it passes through ${allowed.join(', ')}.`);
     }
+    refuseSigV4(request);
     const query = new URLSearchParams(search);
     if (spec.keyParam && query.get(spec.keyParam) && !presentedKey(request.headers)) {
       // The key in the URL, as the API's REST reference allows; read where every key is read, and never passed on.
@@ -49,7 +44,7 @@ function passthrough(deps: PipelineDeps, api: string, spec: PassthroughApi) {
     // No route around model allow-lists and budgets: every allowed path names its model, in the path or the body.
     const model = route.model ?? (body as { model?: unknown }).model;
     if (typeof model !== 'string' || model === '') throw new GatewayError('invalid_request', "Missing required parameter: 'model'.", { param: 'model' });
-    if (spec.paths[route.listed]!.streams && query.get('alt') !== 'sse') {
+    if (spec.paths[route.listed]!.streams && spec.framing !== 'eventstream' && query.get('alt') !== 'sse') {
       throw new GatewayError('invalid_request', `The gateway streams /${api}${path} as server-sent events only: add ?alt=sse.`, { param: 'alt' });
     }
     const inbound = new InboundRequest(deps, request, reply, passthroughEndpoint(api, route.listed));
@@ -83,6 +78,18 @@ function passthrough(deps: PipelineDeps, api: string, spec: PassthroughApi) {
     if (streaming) return streamed(deps, inbound, request, reply, call, admitted);
     return whole(deps, inbound, reply, call, admitted);
   };
+}
+
+/**
+ * A request signed with AWS SigV4 carries an access key id and a signature, never a secret the gateway could check
+ * (docs/routing.md, "Bedrock"): refused, saying how an AWS SDK sends the gateway key instead.
+ */
+function refuseSigV4(request: FastifyRequest): void {
+  if (!/^AWS4-HMAC-SHA256\s/i.test(headerValue(request.headers.authorization) ?? '')) return;
+  throw new GatewayError(
+    'invalid_api_key',
+    "The gateway does not take AWS SigV4 signatures: send your gateway key as a Bedrock API key (Authorization: Bearer <key>; the AWS SDK's `token` or AWS_BEARER_TOKEN_BEDROCK).",
+  );
 }
 
 /** The client's headers the provider's API reads; its auth (a gateway key) and everything else stay behind. */

@@ -359,13 +359,19 @@ function choicesOf(body: unknown): number {
 function maxOutputTokens(body: unknown): number {
   if (typeof body !== 'object' || body === null) return 0;
   const b = body as Record<string, unknown>;
-  const cap = b.max_completion_tokens ?? b.max_tokens ?? b.max_output_tokens ?? generationConfig(body)?.maxOutputTokens;
+  const cap = b.max_completion_tokens ?? b.max_tokens ?? b.max_output_tokens ?? generationConfig(body)?.maxOutputTokens ?? inferenceConfig(body)?.maxTokens;
   return typeof cap === 'number' && Number.isFinite(cap) && cap > 0 ? Math.floor(cap) : 0;
 }
 
 /** Gemini's generation settings (its passthrough), where its output cap and candidate count are. */
 function generationConfig(body: unknown): Record<string, unknown> | undefined {
   const config = (body as { generationConfig?: unknown } | undefined)?.generationConfig;
+  return typeof config === 'object' && config !== null ? (config as Record<string, unknown>) : undefined;
+}
+
+/** Bedrock Converse's inference settings (its passthrough), where its output cap is. */
+function inferenceConfig(body: unknown): Record<string, unknown> | undefined {
+  const config = (body as { inferenceConfig?: unknown } | undefined)?.inferenceConfig;
   return typeof config === 'object' && config !== null ? (config as Record<string, unknown>) : undefined;
 }
 

@@ -6,7 +6,7 @@ import type { GatewayError } from './errors.js';
  * routing (stream errors), so both speak each API the same way.
  */
 
-export type ApiFamily = 'openai' | 'anthropic' | 'google';
+export type ApiFamily = 'openai' | 'anthropic' | 'google' | 'aws';
 
 /** Anthropic's error types by HTTP status (https://docs.anthropic.com/en/api/errors). */
 export function anthropicErrorType(status: number): string {
@@ -59,17 +59,48 @@ export function googleErrorBody(error: GatewayError) {
   return { error: { code: error.status, message: error.message, status } };
 }
 
+/** AWS's exception names by HTTP status, as Bedrock Runtime answers them (its REST-JSON errors). */
+const AWS_EXCEPTION: Record<number, string> = {
+  400: 'ValidationException',
+  401: 'UnrecognizedClientException',
+  // A budget spent: the nearest AWS names for it.
+  402: 'ServiceQuotaExceededException',
+  403: 'AccessDeniedException',
+  404: 'ResourceNotFoundException',
+  408: 'ModelTimeoutException',
+  429: 'ThrottlingException',
+  503: 'ServiceUnavailableException',
+};
+
+/** Bedrock's REST-JSON error body: the AWS SDK reads the exception's name from `__type` and its text from `message`. */
+export function awsErrorBody(error: GatewayError) {
+  const type = AWS_EXCEPTION[error.status] ?? (error.status >= 500 ? 'InternalServerException' : 'ValidationException');
+  return { __type: type, message: error.message };
+}
+
+/** The member of Bedrock's stream unions that ends a failed stream (the exception frames the AWS SDK raises). */
+function awsStreamException(status: number): string {
+  if (status === 429) return 'throttlingException';
+  if (status === 400) return 'validationException';
+  return status === 503 ? 'serviceUnavailableException' : 'internalServerException';
+}
+
 export function errorBody(family: ApiFamily, error: GatewayError): unknown {
   if (family === 'anthropic') return anthropicErrorBody(error);
+  if (family === 'aws') return awsErrorBody(error);
   return family === 'google' ? googleErrorBody(error) : error.toOpenAI();
 }
 
 export function familyOf(endpoint: string): ApiFamily {
   if (endpoint.startsWith('/gemini/')) return 'google';
+  if (endpoint.startsWith('/bedrock/')) return 'aws';
   return endpoint === 'messages' || endpoint.startsWith('messages.') || endpoint.startsWith('/anthropic/') ? 'anthropic' : 'openai';
 }
 
-/** The server-sent event that ends a failed stream, as each API's SDKs expect it. */
+/**
+ * The event that ends a failed stream, as each API's SDKs expect it; for Bedrock's event stream, an exception member
+ * (ingress/sse.ts frames names ending in `Exception` as exceptions).
+ */
 export function streamErrorEvent(endpoint: string, error: GatewayError): { event?: string; data: string } {
   switch (endpoint) {
     case 'messages':
@@ -79,6 +110,7 @@ export function streamErrorEvent(endpoint: string, error: GatewayError): { event
     case '/openai/v1/responses':
       return { event: 'error', data: JSON.stringify({ type: 'error', code: error.code, message: error.message, param: error.param, sequence_number: 0 }) };
     default:
+      if (familyOf(endpoint) === 'aws') return { event: awsStreamException(error.status), data: JSON.stringify({ message: error.message }) };
       return { data: JSON.stringify(familyOf(endpoint) === 'google' ? googleErrorBody(error) : error.toOpenAI()) };
   }
 }

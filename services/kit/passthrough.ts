@@ -25,6 +25,10 @@ export interface PassthroughApi {
   streamedBy: 'body' | 'path';
   /** A query parameter the API's clients may send their key in (Gemini's `key`): read as the gateway key, never passed on. */
   keyParam?: string;
+  /** What a path's `{model}` may be once percent-decoded; default one segment of letters, digits, `.`, `_` and `-`. */
+  pathModel?: RegExp;
+  /** How a stream is framed: server-sent events, or AWS's binary event stream (Bedrock's). */
+  framing?: 'sse' | 'eventstream';
 }
 
 export const PASSTHROUGH_APIS: Readonly<Record<string, PassthroughApi>> = {
@@ -62,10 +66,22 @@ export const PASSTHROUGH_APIS: Readonly<Record<string, PassthroughApi>> = {
     streamedBy: 'path',
     keyParam: 'key',
   },
+  bedrock: {
+    types: ['bedrock'],
+    paths: {
+      '/model/{model}/converse': { output: true },
+      '/model/{model}/converse-stream': { output: true, streams: true },
+      '/model/{model}/invoke': { output: true },
+      '/model/{model}/invoke-with-response-stream': { output: true, streams: true },
+    },
+    // Read only to refuse them (routing/passthrough-bedrock.ts): AWS applies and bills guardrails outside the gateway.
+    headers: ['x-amzn-bedrock-guardrailidentifier', 'x-amzn-bedrock-guardrailversion'],
+    streamedBy: 'path',
+    // Foundation model and inference profile ids (`us.anthropic.claude-…-v1:0`); ARNs, which name account resources, are not.
+    pathModel: /^[A-Za-z0-9][A-Za-z0-9._:-]*$/,
+    framing: 'eventstream',
+  },
 };
-
-/** Provider APIs whose passthrough is not served yet: refused with 404, naming what is. */
-export const PASSTHROUGH_LATER = ['bedrock'] as const;
 
 /** A model named in a path: one segment of letters, digits, `.`, `_` and `-`, not starting with a dot (no `..`, no `/`, no escapes). */
 const PATH_MODEL = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -77,10 +93,19 @@ export function passthroughRoute(api: string, path: string): { listed: string; m
   for (const listed of Object.keys(paths)) {
     const [before, after] = listed.split('{model}');
     if (after === undefined || !path.startsWith(before!) || !path.endsWith(after) || path.length <= before!.length + after.length) continue;
-    const model = path.slice(before!.length, path.length - after.length);
-    if (PATH_MODEL.test(model)) return { listed, model };
+    const model = decoded(path.slice(before!.length, path.length - after.length));
+    if (model !== undefined && (PASSTHROUGH_APIS[api]!.pathModel ?? PATH_MODEL).test(model)) return { listed, model };
   }
   return undefined;
+}
+
+/** A path segment percent-decoded (the AWS SDK escapes the `:` of model ids); undefined when its escapes are malformed. */
+function decoded(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -100,6 +125,11 @@ export function passthroughStreams(api: string, listed: string, body: Record<str
   const spec = PASSTHROUGH_APIS[api];
   const path = spec?.paths[listed];
   return spec?.streamedBy === 'path' ? path?.streams === true : body.stream === true && path?.output === true;
+}
+
+/** How an endpoint's streams are framed: AWS's event stream for Bedrock's, server-sent events for every other. */
+export function streamFraming(endpoint: string): 'sse' | 'eventstream' {
+  return PASSTHROUGH_APIS[passthroughApiOf(endpoint) ?? '']?.framing ?? 'sse';
 }
 
 /** Whether a passthrough endpoint writes no output tokens (governance reserves no output for it). */

@@ -49,5 +49,14 @@ describe('the output cap written into a passthrough request', () => {
       generationConfig: { maxOutputTokens: 40 },
     });
     expect(capped('gemini', '/v1beta/models/{model}:streamGenerateContent', {})).toEqual({ generationConfig: { maxOutputTokens: 100 } });
+    expect(capped('bedrock', '/model/{model}/converse', { inferenceConfig: { temperature: 0, maxTokens: 4096 } })).toEqual({
+      inferenceConfig: { temperature: 0, maxTokens: 100 },
+    });
+    expect(capped('bedrock', '/model/{model}/converse-stream', {})).toEqual({ inferenceConfig: { maxTokens: 100 } });
+    expect(capped('bedrock', '/model/{model}/invoke', { anthropic_version: 'bedrock-2023-05-31', max_tokens: 40 })).toEqual({
+      anthropic_version: 'bedrock-2023-05-31',
+      max_tokens: 40,
+    });
+    expect(capped('bedrock', '/model/{model}/invoke-with-response-stream', { max_tokens: 4096 })).toEqual({ max_tokens: 100 });
   });
 });

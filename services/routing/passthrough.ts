@@ -3,6 +3,15 @@ import type { CompletionChunk, CompletionResponse, Passthrough, RoutingHints } f
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { PASSTHROUGH_APIS, passthroughEndpoint, passthroughRoute, passthroughStreams } from '../kit/passthrough.js';
+import {
+  bedrockForModel,
+  bedrockInvokes,
+  bedrockUngoverned,
+  capBedrockOutput,
+  converseUsage,
+  readBedrockEvent,
+  refuseBedrockInvoke,
+} from './passthrough-bedrock.js';
 import { capGeminiOutput, geminiForModel, geminiStreamUsage, geminiUngoverned, geminiUsage, readGeminiEvent } from './passthrough-gemini.js';
 import type { UsageMetadata } from './providers/gemini-response.js';
 import { openAIUsage } from './providers/anthropic-mapping.js';
@@ -52,7 +61,8 @@ function prepare(passthrough: Passthrough, body: Record<string, unknown>, cap: n
   if (!route || !path) throw new GatewayError('not_found', `The gateway does not pass ${passthrough.path} through to the ${passthrough.api} API.`);
   const model = route.model ?? body.model;
   if (typeof model !== 'string' || model === '') throw new GatewayError('invalid_request', "Missing required parameter: 'model'.", { param: 'model' });
-  refuseUngoverned(passthrough.api, body);
+  if (passthrough.api === 'bedrock') refuseBedrockInvoke(route.listed, model);
+  refuseUngoverned(passthrough.api, route.listed, body, passthrough.headers);
   const sent = { ...body };
   const stream = passthroughStreams(passthrough.api, route.listed, sent);
   if (cap > 0 && path.output) capOutput(passthrough.api, route.listed, sent, cap);
@@ -78,8 +88,8 @@ const UNGOVERNED_PARAMS: Record<string, readonly string[]> = {
 };
 const PROVIDER_RUN_TOOL = /^(web_search|web_fetch|code_execution|code_interpreter|file_search|image_generation|mcp)/;
 
-function refuseUngoverned(api: string, body: Record<string, unknown>): void {
-  const found = api === 'gemini' ? geminiUngoverned(body) : ungoverned(api, body);
+function refuseUngoverned(api: string, listed: string, body: Record<string, unknown>, headers: Record<string, string>): void {
+  const found = ungovernedIn(api, listed, body, headers);
   if (found?.tool) {
     throw new GatewayError(
       'invalid_request',
@@ -96,6 +106,13 @@ function refuseUngoverned(api: string, body: Record<string, unknown>): void {
   }
 }
 
+function ungovernedIn(api: string, listed: string, body: Record<string, unknown>, headers: Record<string, string>) {
+  if (api === 'gemini') return geminiUngoverned(body);
+  if (api !== 'bedrock') return ungoverned(api, body);
+  // A Bedrock invoke body is Anthropic's Messages request (refuseBedrockInvoke), read as Anthropic's is.
+  return bedrockUngoverned(headers, body) ?? (bedrockInvokes(listed) ? ungoverned('anthropic', body) : undefined);
+}
+
 function ungoverned(api: string, body: Record<string, unknown>): { param: string; tool?: string } | undefined {
   const param = (UNGOVERNED_PARAMS[api] ?? []).find((name) => body[name] !== undefined && body[name] !== null && body[name] !== false);
   if (param) return { param };
@@ -107,6 +124,7 @@ function ungoverned(api: string, body: Record<string, unknown>): { param: string
 /** Lowers (or sets) the request's output cap in the parameter its API reads, as routing does for the unified API. */
 export function capOutput(api: string, path: string, body: Record<string, unknown>, cap: number): void {
   if (api === 'gemini') return capGeminiOutput(body, cap);
+  if (api === 'bedrock') return capBedrockOutput(path, body, cap);
   const param =
     api === 'anthropic' || path === '/v1/completions'
       ? 'max_tokens'
@@ -132,11 +150,23 @@ function call(
     if (provider.name !== passthrough.provider || !provider.native) {
       throw new ProviderError('bad_request', provider.name, `A ${passthrough.api} passthrough request cannot be served by provider ${provider.name}.`);
     }
-    const named = prepared.listed.includes('{model}')
-      ? geminiForModel(prepared.listed, prepared.native.body, model)
-      : { body: { ...prepared.native.body, model } };
+    const named = forModel(passthrough.api, prepared.listed, prepared.native.body, model);
     return provider.native({ request: { ...prepared.native, ...named }, credential, signal });
   });
+}
+
+/** The request's path and body for the model the chosen deployment serves, named where each API names it. */
+function forModel(api: string, listed: string, body: Record<string, unknown>, model: string): { path?: string; body: Record<string, unknown> } {
+  if (api === 'bedrock') return bedrockForModel(listed, body, model);
+  if (listed.includes('{model}')) return geminiForModel(listed, body, model);
+  return { body: { ...body, model } };
+}
+
+/** The ledger's usage of a whole answer, from where each API reports it (a Bedrock invoke's is Anthropic's body usage). */
+function wholeUsage(api: string, listed: string, request: Record<string, unknown>, answer: Record<string, unknown> | undefined): Usage {
+  if (api === 'gemini') return geminiUsage(listed, request, answer);
+  if (api === 'bedrock') return bedrockInvokes(listed) ? usageOf('anthropic', answer?.usage) : converseUsage(answer);
+  return usageOf(api, answer?.usage);
 }
 
 const served = (routed: Routed<unknown>) => ({ provider: routed.deployment.provider.name, model: routed.deployment.model, deployment: routed.deployment.id });
@@ -155,7 +185,7 @@ export async function passthroughWhole(
   if (!('whole' in routed.value)) throw new GatewayError('internal_error', 'The provider streamed an answer asked for whole.');
   const { bytes, contentType } = routed.value.whole;
   const answer = jsonOrUndefined(bytes.toString('utf8'));
-  const usage = passthrough.api === 'gemini' ? geminiUsage(prepared.listed, prepared.native.body, answer) : usageOf(passthrough.api, answer?.usage);
+  const usage = wholeUsage(passthrough.api, prepared.listed, prepared.native.body, answer);
   return {
     body: bytes,
     contentType,
@@ -216,10 +246,12 @@ class StreamMeter {
   private openai: Record<string, unknown> | undefined;
   private anthropic: Record<string, unknown> | undefined;
   private gemini: UsageMetadata | undefined;
+  private converse: Usage | undefined;
 
   constructor(private readonly api: string) {}
 
   read(event: SseEvent, dropUsageChunk: boolean): { forward: boolean; final: boolean } {
+    if (this.api === 'bedrock') return this.readBedrock(event);
     if (this.api === 'openai' && event.data === '[DONE]') return this.completes();
     const data = jsonOrUndefined(event.data);
     if (!data) return { forward: true, final: this.complete };
@@ -236,14 +268,7 @@ class StreamMeter {
       this.gemini = usage ?? this.gemini;
       return complete ? this.completes() : { forward: true, final: this.complete };
     }
-    if (this.api === 'anthropic') {
-      if (data.type === 'message_start') this.anthropic = { ...((data.message as { usage?: object } | undefined)?.usage ?? {}) };
-      if (data.type === 'message_delta' && typeof data.usage === 'object' && data.usage !== null) {
-        const reported = Object.entries(data.usage).filter(([, value]) => value != null);
-        this.anthropic = { ...this.anthropic, ...Object.fromEntries(reported) };
-      }
-      return data.type === 'message_delta' || data.type === 'message_stop' ? this.completes() : { forward: true, final: this.complete };
-    }
+    if (this.api === 'anthropic') return this.readAnthropic(data);
     // OpenAI: the Responses API's events carry the response; chat and completions chunks their usage and finish reasons.
     if (typeof data.type === 'string' && data.type.startsWith('response.')) {
       const ended = ['response.completed', 'response.incomplete', 'response.failed'].includes(data.type);
@@ -256,6 +281,27 @@ class StreamMeter {
     return { forward: !(dropUsageChunk && choices.length === 0 && this.openai), final: this.complete };
   }
 
+  /** An Anthropic Messages event (its own stream's, or one a Bedrock invoke stream carries): usage from message_start and message_delta. */
+  private readAnthropic(data: Record<string, unknown>): { forward: boolean; final: boolean } {
+    if (data.type === 'message_start') this.anthropic = { ...((data.message as { usage?: object } | undefined)?.usage ?? {}) };
+    if (data.type === 'message_delta' && typeof data.usage === 'object' && data.usage !== null) {
+      const reported = Object.entries(data.usage).filter(([, value]) => value != null);
+      this.anthropic = { ...this.anthropic, ...Object.fromEntries(reported) };
+    }
+    return data.type === 'message_delta' || data.type === 'message_stop' ? this.completes() : { forward: true, final: this.complete };
+  }
+
+  private readBedrock(event: SseEvent): { forward: boolean; final: boolean } {
+    const { failure, complete, usage, anthropic } = readBedrockEvent(event);
+    if (failure !== undefined) {
+      this.failure = failure;
+      return { forward: true, final: false };
+    }
+    if (anthropic) return this.readAnthropic(anthropic);
+    this.converse = usage ?? this.converse;
+    return complete ? this.completes() : { forward: true, final: this.complete };
+  }
+
   private completes(): { forward: true; final: true } {
     this.complete = true;
     return { forward: true, final: true };
@@ -263,7 +309,8 @@ class StreamMeter {
 
   usage(): Usage {
     if (this.api === 'gemini') return geminiStreamUsage(this.gemini);
-    return usageOf(this.api, this.api === 'anthropic' ? this.anthropic : this.openai);
+    if (this.converse) return this.converse;
+    return this.api === 'openai' ? usageOf('openai', this.openai) : usageOf('anthropic', this.anthropic);
   }
 }
 

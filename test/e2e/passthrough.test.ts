@@ -276,7 +276,7 @@ describe('provider-native passthrough', () => {
     expect([openaiFake.requests.length, anthropicFake.requests.length]).toEqual([before[0]! + 1, before[1]]);
   });
 
-  it('refuses paths outside the allow-list, and the APIs not served yet, naming what is', async () => {
+  it('refuses paths outside the allow-list, naming what is, and an API no configured provider serves', async () => {
     const { key } = await caller();
     const before = openaiFake.requests.length;
     const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
@@ -289,7 +289,10 @@ describe('provider-native passthrough', () => {
     expect(await rawPost(root, '/openai/v1/chat/completions/../../organization/users', headers, '{"model":"gpt-4o-mini"}')).toBe(404);
     const bedrock = await fetch(`${root}/bedrock/model/anthropic.claude-sonnet-4-5/converse`, { method: 'POST', headers, body: '{}' });
     expect(bedrock.status).toBe(404);
-    expect(((await bedrock.json()) as { error: { message: string } }).error.message).toContain('does not pass requests through to the bedrock API yet');
+    expect(await bedrock.json()).toEqual({
+      __type: 'ResourceNotFoundException',
+      message: 'No provider of type bedrock is configured, so /bedrock/ is not served.',
+    });
     const modelless = await fetch(`${root}/openai/v1/chat/completions`, { method: 'POST', headers, body: '{"messages":[]}' });
     expect(modelless.status).toBe(400);
     expect(openaiFake.requests.length).toBe(before);

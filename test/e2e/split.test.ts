@@ -1,14 +1,18 @@
 import Anthropic from '@anthropic-ai/sdk';
+import { BedrockRuntimeClient, ConverseStreamCommand } from '@aws-sdk/client-bedrock-runtime';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import pg from 'pg';
 import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic } from '../fakes/anthropic.js';
+import { startFakeBedrock } from '../fakes/bedrock.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { migratedInfra, startSplit, type SplitGateway } from '../harness/gateway.js';
 import { eventually, isolatedInfra } from '../harness/infra.js';
 import { EVERY_PART_MODEL, EVERY_PART_PRICE, pricedRow } from '../harness/ledger.js';
 
 const PROVIDER_KEY = 'sk-split-provider-secret-4242';
+const AWS = { accessKeyId: 'AKIASPLITDEPLOYMENT', secretAccessKey: 'split/bedrock/secret' };
 
 // Split mode: each service its own OS process, talking gRPC on the request
 // path and JetStream for events, persisting to a real PostgreSQL as its own
@@ -25,7 +29,8 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
     const infra = await isolatedInfra();
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
     const anthropic = await startFakeAnthropic({ apiKey: PROVIDER_KEY });
-    cleanup = [infra.drop, () => fake.close(), () => anthropic.close()];
+    const bedrock = await startFakeBedrock({ region: 'us-east-1', ...AWS });
+    cleanup = [infra.drop, () => fake.close(), () => anthropic.close(), () => bedrock.close()];
     gateway = await startSplit({
       ...(await migratedInfra(infra)),
       routing: {
@@ -34,6 +39,7 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
           slow: { type: 'mock', chunkDelayMs: 150 },
           openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY },
           anthropic: { type: 'anthropic', baseUrl: anthropic.url, apiKey: PROVIDER_KEY },
+          aws: { type: 'bedrock', region: 'us-east-1', baseUrl: bedrock.url, credentials: [AWS] },
         },
       },
       pricing: { models: { [EVERY_PART_MODEL]: EVERY_PART_PRICE } },
@@ -72,6 +78,25 @@ describe('split mode: six processes, real NATS and PostgreSQL', () => {
     expect(response.headers.get('x-gateway-provider')).toBe('anthropic');
     const final = await anthropic.messages.stream(request).finalMessage();
     expect(final.usage.output_tokens).toBeGreaterThan(0);
+    // Bedrock's binary event stream, carried event by event over gRPC and framed again by ingress.
+    const bedrock = new BedrockRuntimeClient({
+      region: 'us-east-1',
+      endpoint: `${gateway.baseURL.replace(/\/v1$/, '')}/bedrock`,
+      token: { token: key },
+      authSchemePreference: ['httpBearerAuth'],
+      requestHandler: new NodeHttpHandler(),
+      maxAttempts: 1,
+    });
+    try {
+      const { stream } = await bedrock.send(
+        new ConverseStreamCommand({ modelId: 'anthropic.claude-3-5-haiku-20241022-v1:0', messages: [{ role: 'user', content: [{ text: 'bedrock split' }] }] }),
+      );
+      let text = '';
+      for await (const event of stream!) text += event.contentBlockDelta?.delta?.text ?? '';
+      expect(text).toBe('Fake Bedrock reply to: bedrock split');
+    } finally {
+      bedrock.destroy();
+    }
   });
 
   it('answers a stream that fails before its first chunk with the error, across gRPC', async () => {

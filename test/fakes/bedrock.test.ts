@@ -3,6 +3,8 @@ import {
   BedrockRuntimeServiceException,
   ConverseCommand,
   ConverseStreamCommand,
+  InvokeModelCommand,
+  InvokeModelWithResponseStreamCommand,
   ThrottlingException,
   ValidationException,
 } from '@aws-sdk/client-bedrock-runtime';
@@ -105,6 +107,28 @@ describe('fake Bedrock, checked with the official @aws-sdk/client-bedrock-runtim
     expect(stopReason).toBe('tool_use');
     expect(totalTokens).toBeGreaterThan(0);
     expect(fake.requests.at(-1)?.operation).toBe('converse-stream');
+  });
+
+  it('invokes an Anthropic model with its own Messages body, whole and as base64 chunks, and refuses a body Bedrock would', async () => {
+    const body = JSON.stringify({ anthropic_version: 'bedrock-2023-05-31', max_tokens: 50, messages: [{ role: 'user', content: 'invoke me' }] });
+    const whole = await client.send(new InvokeModelCommand({ modelId: MODEL, contentType: 'application/json', body }));
+    const answer = JSON.parse(new TextDecoder().decode(whole.body)) as { content: { text: string }[]; usage: { output_tokens: number } };
+    expect(answer.content[0]!.text).toBe('Fake Bedrock reply to: invoke me');
+    expect(answer.usage.output_tokens).toBe(6);
+    const streamed = await client.send(new InvokeModelWithResponseStreamCommand({ modelId: MODEL, contentType: 'application/json', body }));
+    const types: string[] = [];
+    let text = '';
+    for await (const part of streamed.body!) {
+      const event = JSON.parse(new TextDecoder().decode(part.chunk!.bytes)) as { type: string; delta?: { text?: string } };
+      types.push(event.type);
+      text += event.delta?.text ?? '';
+    }
+    expect(text).toBe('Fake Bedrock reply to: invoke me');
+    expect([types[0], ...types.slice(-2)]).toEqual(['message_start', 'message_delta', 'message_stop']);
+    const withModel = JSON.stringify({ ...JSON.parse(body), model: MODEL });
+    await expect(client.send(new InvokeModelCommand({ modelId: MODEL, contentType: 'application/json', body: withModel }))).rejects.toBeInstanceOf(
+      ValidationException,
+    );
   });
 
   it('refuses a wrong secret with InvalidSignatureException and an unknown key with UnrecognizedClientException', async () => {

@@ -1,18 +1,18 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer as createHttp1Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { constants as http2Constants, createServer as createHttp2Server, Http2ServerResponse, type Http2ServerRequest } from 'node:http2';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { Sha256 } from '@aws-crypto/sha256-js';
 import { EventStreamCodec } from '@smithy/eventstream-codec';
-import { SignatureV4 } from '@smithy/signature-v4';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import { invalidInvoke, invokeAnswer, invokeStreamEvents, type InvokeBody } from './bedrock-invoke.js';
 import { listenLocally, readBody, writeJson } from './local-server.js';
 import { missingThinking, redactedData, sign, thinkingText, validRedacted } from './signed-thinking.js';
+import { signingKeyId, verifySignature } from './sigv4.js';
 
 /**
  * A local stand-in for the Amazon Bedrock Runtime Converse and ConverseStream
- * APIs, built from AWS's API reference
+ * APIs (and InvokeModel, with its stream, for Anthropic's models: bedrock-invoke.ts), built from AWS's API reference
  * (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html):
  * SigV4 is verified by recomputing the signature from what was received,
  * errors are REST-JSON (`x-amzn-errortype` and `{"message"}`), and streams are
@@ -37,8 +37,8 @@ import { missingThinking, redactedData, sign, thinkingText, validRedacted } from
  */
 export interface FakeBedrock {
   readonly url: string;
-  /** Every request whose signature was valid, with its decoded JSON body. */
-  readonly requests: { operation: 'converse' | 'converse-stream'; modelId: string; accessKeyId: string; body: ConverseBody }[];
+  /** Every request whose signature was valid, with its headers and decoded JSON body. */
+  readonly requests: { operation: Operation; modelId: string; accessKeyId: string; headers: Record<string, unknown>; body: ConverseBody }[];
   close(): Promise<void>;
 }
 
@@ -47,6 +47,8 @@ export interface FakeBedrockOptions {
   accessKeyId: string;
   secretAccessKey: string;
 }
+
+type Operation = 'converse' | 'converse-stream' | 'invoke' | 'invoke-with-response-stream';
 
 interface Block {
   text?: string;
@@ -84,8 +86,6 @@ type Request = IncomingMessage | Http2ServerRequest;
 type Response = ServerResponse | Http2ServerResponse;
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
-const AUTHORIZATION =
-  /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;:-]+), ?Signature=([0-9a-f]{64})$/;
 
 export async function startFakeBedrock(options: FakeBedrockOptions): Promise<FakeBedrock> {
   const requests: FakeBedrock['requests'] = [];
@@ -110,7 +110,7 @@ export async function startFakeBedrock(options: FakeBedrockOptions): Promise<Fak
   async function handle(req: Request, res: Response): Promise<void> {
     const raw = await readBody(req);
     const [path = '', query = ''] = (req.url ?? '').split('?');
-    const route = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(path);
+    const route = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream)$/.exec(path);
     if (req.method !== 'POST' || !route) return sendError(res, 404, 'UnknownOperationException', 'Unknown operation.');
 
     const refused = await verifySignature(req, path, query, raw, options);
@@ -123,9 +123,10 @@ export async function startFakeBedrock(options: FakeBedrockOptions): Promise<Fak
       return sendError(res, 400, 'SerializationException', 'The request body is not valid JSON.');
     }
     const modelId = decodeURIComponent(route[1]!);
-    const operation = route[2] as 'converse' | 'converse-stream';
-    const accessKeyId = AUTHORIZATION.exec(String(req.headers.authorization))![1]!;
-    requests.push({ operation, modelId, accessKeyId, body });
+    const operation = route[2] as Operation;
+    const accessKeyId = signingKeyId(String(req.headers.authorization))!;
+    requests.push({ operation, modelId, accessKeyId, headers: { ...req.headers }, body });
+    if (operation === 'invoke' || operation === 'invoke-with-response-stream') return invoke(res, body as InvokeBody, modelId, operation);
 
     const invalid = validate(body);
     if (invalid) return sendError(res, 400, 'ValidationException', invalid);
@@ -174,70 +175,6 @@ function replay(socket: Socket, first: Buffer): Duplex {
   socket.on('error', (err) => duplex.destroy(err));
   socket.on('close', () => duplex.destroy());
   return duplex;
-}
-
-/**
- * Recomputes the SigV4 signature from the method, path, query, signed headers
- * and body as received, with the secret of the access key named in the
- * credential scope, and compares it with the one sent.
- */
-async function verifySignature(
-  req: Request,
-  path: string,
-  query: string,
-  body: Buffer,
-  options: FakeBedrockOptions,
-): Promise<{ type: string; message: string } | undefined> {
-  const authorization = req.headers.authorization;
-  if (!authorization) return { type: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' };
-  const parsed = AUTHORIZATION.exec(authorization);
-  if (!parsed) return { type: 'IncompleteSignatureException', message: 'Authorization header requires Credential, SignedHeaders and Signature.' };
-  const [, accessKeyId, , , , signedHeaderList] = parsed as unknown as [string, string, string, string, string, string, string];
-  if (accessKeyId !== options.accessKeyId) return { type: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' };
-  const mismatch = {
-    type: 'InvalidSignatureException',
-    message:
-      'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
-  };
-
-  const amzDate = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(String(req.headers['x-amz-date']));
-  if (!amzDate) return mismatch;
-  const signingDate = new Date(`${amzDate[1]}-${amzDate[2]}-${amzDate[3]}T${amzDate[4]}:${amzDate[5]}:${amzDate[6]}Z`);
-  if (Math.abs(Date.now() - signingDate.getTime()) > 15 * 60_000) return { type: 'InvalidSignatureException', message: 'Signature expired.' };
-
-  // Over HTTP/2 the AWS SDK signs the :authority pseudo-header instead of host.
-  const signedNames = signedHeaderList.split(';');
-  const headers: Record<string, string> = {};
-  for (const name of signedNames) {
-    const value = req.headers[name];
-    if (value === undefined) return mismatch;
-    headers[name] = Array.isArray(value) ? value.join(',') : value;
-  }
-  // The signer trusts x-amz-content-sha256 as the payload hash, so it is checked against the body here.
-  const contentHash = headers['x-amz-content-sha256'];
-  if (contentHash !== undefined && contentHash !== createHash('sha256').update(body).digest('hex')) return mismatch;
-  const sessionToken = req.headers['x-amz-security-token'];
-  const signer = new SignatureV4({
-    service: 'bedrock',
-    region: options.region,
-    credentials: { accessKeyId, secretAccessKey: options.secretAccessKey, sessionToken: typeof sessionToken === 'string' ? sessionToken : undefined },
-    sha256: Sha256,
-    applyChecksum: contentHash !== undefined,
-  });
-  const host = headers.host ?? String(req.headers.host ?? req.headers[':authority']);
-  const expected = await signer.sign(
-    {
-      method: req.method ?? 'POST',
-      protocol: 'http:',
-      hostname: host.split(':')[0]!,
-      path,
-      query: Object.fromEntries(new URLSearchParams(query)),
-      headers,
-      body,
-    },
-    { signingDate },
-  );
-  return expected.headers.authorization === authorization ? undefined : mismatch;
 }
 
 /** A few of Converse's own validation rules, so adapter mistakes fail here as they would on AWS. */
@@ -391,6 +328,16 @@ async function stream(res: Response, body: ConverseBody, modelId: string): Promi
     await new Promise((resolve) => setImmediate(resolve));
     out.write(bytes.subarray(7));
   }
+  out.end();
+}
+
+async function invoke(res: Response, body: InvokeBody, modelId: string, operation: 'invoke' | 'invoke-with-response-stream'): Promise<void> {
+  const invalid = invalidInvoke(body, modelId);
+  if (invalid) return sendError(res, 400, 'ValidationException', invalid);
+  if (operation === 'invoke') return sendJson(res, 200, invokeAnswer(body, modelId));
+  res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream', 'x-amzn-requestid': randomUUID() });
+  const out = res as { write(chunk: Uint8Array): boolean; end(chunk?: Uint8Array): void };
+  for (const payload of invokeStreamEvents(body, modelId)) out.write(event('chunk', { bytes: Buffer.from(JSON.stringify(payload)).toString('base64') }));
   out.end();
 }
 

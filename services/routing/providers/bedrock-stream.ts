@@ -1,6 +1,7 @@
 import type { Message, MessageHeaders } from '@smithy/eventstream-codec';
 import { chatCompletionId, nowSeconds, type ChatChunk, type ChunkChoice } from '../canonical.js';
 import { finishReason, usageFromConverse, type ConverseUsage } from './bedrock-mapping.js';
+import type { SseEvent } from '../sse.js';
 import { networkError } from './http.js';
 import { ProviderError, type FailureKind } from './types.js';
 
@@ -53,6 +54,23 @@ function payload<T>(message: Message, provider: string): T {
     return JSON.parse(Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength).toString('utf8')) as T;
   } catch (err) {
     throw networkError(err, provider, `Provider ${provider} sent an event stream payload that is not JSON.`);
+  }
+}
+
+/**
+ * Frames as events named by their union member, payloads unread (passthrough): an event by its `:event-type`, an
+ * exception by its `:exception-type`, a protocol error as an internalServerException carrying its message.
+ */
+export async function* namedEvents(frames: AsyncIterable<Message>): AsyncGenerator<SseEvent> {
+  for await (const frame of frames) {
+    const type = header(frame.headers, ':message-type');
+    const data = Buffer.from(frame.body.buffer, frame.body.byteOffset, frame.body.byteLength).toString('utf8');
+    if (type === 'event') yield { event: header(frame.headers, ':event-type') ?? '', data };
+    else if (type === 'exception') yield { event: header(frame.headers, ':exception-type') ?? 'internalServerException', data };
+    else {
+      const message = header(frame.headers, ':error-message') ?? header(frame.headers, ':error-code') ?? 'unknown error';
+      yield { event: 'internalServerException', data: JSON.stringify({ message }) };
+    }
   }
 }
 

@@ -5,7 +5,7 @@ import type { SignatureV4 } from '@smithy/signature-v4';
 import { z } from 'zod';
 import type { ChatChunk, ChatRequest, ChatResponse } from '../canonical.js';
 import { fromConverse, toConverse, type ConverseResponse } from './bedrock-mapping.js';
-import { converseChunks, readEventStream } from './bedrock-stream.js';
+import { converseChunks, namedEvents, readEventStream } from './bedrock-stream.js';
 import { classifyStatus, clip, Upstream, type ErrorClassifier, type UpstreamRequest } from './http.js';
 import { providerBase } from './schema.js';
 import {
@@ -15,9 +15,13 @@ import {
   type Capabilities,
   type Connection,
   type FailureKind,
+  type NativeAnswer,
+  type NativeRequest,
   type ProviderAdapter,
   type ProviderCall,
 } from './types.js';
+
+const EVENT_STREAM = 'application/vnd.amazon.eventstream';
 
 export const bedrockProviderConfig = z.strictObject({
   type: z.literal('bedrock'),
@@ -90,27 +94,29 @@ export class BedrockAdapter implements ProviderAdapter {
   }
 
   async chat({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<ChatResponse> {
-    const signed = await this.signed('converse', request, credential, signal, 'application/json');
-    return this.upstream.json(signed, (body: ConverseResponse) => fromConverse(body, request.model));
+    const body = JSON.stringify(toConverse(request, this.name));
+    const signed = await this.signed(bedrockModelPath(request.model, 'converse'), body, credential, signal, 'application/json');
+    return this.upstream.json(signed, (answer: ConverseResponse) => fromConverse(answer, request.model));
   }
 
   async chatStream({ request, credential, signal }: ProviderCall<ChatRequest>): Promise<AsyncIterable<ChatChunk>> {
-    const signed = await this.signed('converse-stream', request, credential, signal, 'application/vnd.amazon.eventstream');
-    return this.upstream.stream(signed, (body) => converseChunks(readEventStream(body, this.name), request.model, this.name));
+    const body = JSON.stringify(toConverse(request, this.name));
+    const signed = await this.signed(bedrockModelPath(request.model, 'converse-stream'), body, credential, signal, EVENT_STREAM);
+    return this.upstream.stream(signed, (stream) => converseChunks(readEventStream(stream, this.name), request.model, this.name));
   }
 
-  /** One Converse call, signed; the body sent is the exact string that was signed. */
-  private async signed(
-    operation: 'converse' | 'converse-stream',
-    request: ChatRequest,
-    credential: number,
-    signal: AbortSignal,
-    accept: string,
-  ): Promise<UpstreamRequest> {
-    const body = JSON.stringify(toConverse(request, this.name));
-    // The AWS SDK encodes the model id as one path label (ids hold ':' and may be ARNs with '/');
-    // SigV4 then escapes the encoded path once more for the canonical request, on both sides.
-    const path = `/model/${encodeLabel(request.model)}/${operation}`;
+  /**
+   * Bedrock Runtime's own API passed through (routing/passthrough.ts): the client's body to its model path, signed
+   * with the provider's credentials; a stream's frames as events named by their union member.
+   */
+  async native({ request, credential, signal }: ProviderCall<NativeRequest>): Promise<NativeAnswer> {
+    const signed = await this.signed(request.path, JSON.stringify(request.body), credential, signal, request.stream ? EVENT_STREAM : 'application/json');
+    if (request.stream) return { events: await this.upstream.stream(signed, (stream) => namedEvents(readEventStream(stream, this.name))) };
+    return { whole: await this.upstream.raw(signed) };
+  }
+
+  /** One call to a model path, signed; the body sent is the exact string that was signed. */
+  private async signed(path: string, body: string, credential: number, signal: AbortSignal, accept: string): Promise<UpstreamRequest> {
     const basePath = this.base.pathname.replace(/\/+$/, '');
     const signers = await this.signers();
     const signer = signers[credential % signers.length]!;
@@ -135,6 +141,12 @@ export class BedrockAdapter implements ProviderAdapter {
     return this.upstream.close();
   }
 }
+
+/**
+ * A model's path for an operation. The AWS SDK encodes the model id as one path label (ids hold ':' and may be ARNs
+ * with '/'); SigV4 then escapes the encoded path once more for the canonical request, on both sides.
+ */
+export const bedrockModelPath = (model: string, operation: string) => `/model/${encodeLabel(model)}/${operation}`;
 
 /** encodeURIComponent plus the characters RFC 3986 reserves that it leaves alone, as the AWS SDK encodes labels. */
 function encodeLabel(value: string): string {

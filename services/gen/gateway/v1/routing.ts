@@ -47,7 +47,7 @@ export const protobufPackage = "gateway.v1";
 export const protobufFileName = "gateway/v1/routing.proto";
 
 export interface PassthroughProviderRequest {
-  /** The provider API: "openai" or "anthropic". */
+  /** The provider API: "openai", "anthropic", "gemini" or "bedrock". */
   api: string;
   /** The provider the client named (x-gateway-provider), or "" for the only or first of the API's type. */
   provider: string;
@@ -60,7 +60,7 @@ export interface PassthroughProviderResponse {
 
 /** A provider-native request passed through (docs/routing.md, "Provider-native passthrough"). */
 export interface Passthrough {
-  /** The configured provider to call (PassthroughProvider's answer) and the provider API ("openai", "anthropic"). */
+  /** The configured provider to call (PassthroughProvider's answer) and the provider API ("openai", "anthropic", "gemini", "bedrock"). */
   provider: string;
   api: string;
   /** The provider's own path, e.g. "/v1/chat/completions"; one of the API's allowed paths. */
@@ -271,9 +271,9 @@ export interface StreamStart {
   queuedMs?: number | undefined;
 }
 
-/** One server-sent event for the client. */
+/** One event for the client: a server-sent event, or a frame of Bedrock's event stream. */
 export interface StreamData {
-  /** SSE event name ("" for none, as in OpenAI streams). */
+  /** SSE event name ("" for none, as in OpenAI streams); for Bedrock's event stream, the union member the frame carries. */
   event: string;
   data: Buffer;
   /**
