@@ -22,7 +22,7 @@ const entryOf = (json: string, t: Tenant): TenantRetention => (JSON.parse(json) 
 
 /**
  * Retention of content per team and customer, and legal holds (docs/retention.md): set by an unscoped owner or admin
- * (`manage_retention`), read with the audit log's permission; every change recorded as an admin event.
+ * (`manage_retention`), read by them and the auditor (`read_retention`), never by a scoped token; every change recorded as an admin event.
  */
 export const retentionAdminRoutes: FastifyPluginAsync<{ audit: Api<typeof AuditService>; record: RecordChange }> = async (app, { audit, record }) => {
   const tags = ['retention'];
@@ -32,7 +32,7 @@ export const retentionAdminRoutes: FastifyPluginAsync<{ audit: Api<typeof AuditS
   app.get(
     '/admin/retention',
     {
-      config: { requires: 'audit' },
+      config: { requires: 'read_retention' },
       schema: { tags, summary: "Each content class's default retention, and every team and customer with its own retention or a legal hold" },
     },
     async () => JSON.parse((await audit.retention({})).json) as unknown,
