@@ -62,6 +62,10 @@ describe('retention and legal holds on the admin API', () => {
       });
     }
     expect((await as('viewer', 'GET', '/admin/retention')).status).toBe(403);
+    // Spend (the usage ledger) is a class of its own, set per team or customer; metering files rows by it.
+    const spend = await as('admin', 'PUT', '/admin/retention/customers/acme', { spend: 2_555 });
+    expect(spend).toEqual({ status: 200, body: { scope: 'customer', id: 'acme', retention: { spend: 2_555 }, hold: null } });
+    expect((await as('admin', 'PUT', '/admin/retention/customers/acme', { spend: null })).body).toMatchObject({ retention: {} });
     // Bad input is the client's error, in the admin API's shape.
     expect((await as('admin', 'PUT', '/admin/retention/teams/team-legal', { toolArguments: -1 })).status).toBe(400);
     expect((await as('admin', 'PUT', '/admin/retention/teams/team-legal', { prompts: 30 })).status).toBe(400);
