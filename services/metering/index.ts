@@ -15,7 +15,7 @@ import { SpendRetention } from './tenant-retention.js';
 /** Unpriced models counted apart; past this many (a client can name any model), the rest count as model "other". */
 const UNPRICED_SERIES = 200;
 /** How often metering asks audit for the teams' and customers' spend retention: a change applies to rows within this. */
-const SPEND_RETENTION_EVERY_MS = 60_000;
+const SPEND_RETENTION_EVERY_MS = 10_000;
 
 /**
  * Durable consumers "metering" (one usage row per admitted request, priced, in

@@ -103,6 +103,8 @@ const TREE_FUNCTIONS = `
     tree text := 'usage_records_k' || days;
   BEGIN
     IF days IS NULL OR days NOT BETWEEN 0 AND 36500 THEN RAISE EXCEPTION 'retention days must be 0 (keep) to 36500'; END IF;
+    -- Asked every few seconds for trees that exist: answered without the schema lock; checked again under it.
+    IF to_regclass(tree) IS NOT NULL THEN RETURN NULL; END IF;
     PERFORM pg_advisory_xact_lock(${SCHEMA_LOCK});
     IF to_regclass(tree) IS NOT NULL THEN RETURN NULL; END IF;
     EXECUTE format('CREATE TABLE %I (LIKE usage_records INCLUDING DEFAULTS, PRIMARY KEY (request_id, occurred_at)) PARTITION BY RANGE (occurred_at)', tree);
@@ -179,9 +181,9 @@ export const TENANT_RETENTION_MIGRATION = `
 export type KeptDays = (teamId: string, customerId: string) => number | null;
 
 /**
- * What the writer files each row under, learnt from the audit service (which keeps the settings) and refreshed by
- * the service. Until it has answered once, no row is written (the writer throws, the batch is retried): a row filed
- * under the default could expire before its tenant's longer retention.
+ * What the writer files each row under, learnt from the audit service (which keeps the settings) and asked again
+ * every few seconds (index.ts). Until it has answered once, no row is written (the writer throws, the batch is
+ * retried): a row filed under the default could expire before its tenant's longer retention.
  */
 export class SpendRetention {
   private byTenant?: Map<string, number>;
