@@ -116,6 +116,13 @@ export const auditMigrations: Migration[] = [
   { version: 4, description: 'audit log partitioned by month', sql: PARTITIONED_AUDIT_LOG },
   { version: 5, description: "audit months expired whole, archived first, kept for the owner's retention floor", sql: AUDIT_EXPIRY },
   { version: 6, description: 'content kept beside the chain, expired per team and customer; legal holds', sql: CONTENT_RETENTION },
+  {
+    version: 7,
+    description: 'spend retention per team and customer',
+    // Kept here with the other classes, answered to metering (LegalHolds), which files usage rows by it.
+    sql: `ALTER TABLE retention_settings DROP CONSTRAINT retention_settings_data_class_check,
+            ADD CONSTRAINT retention_settings_data_class_check CHECK (data_class IN ('toolArguments', 'spend'));`,
+  },
 ];
 
 /** Content, retention settings and holds: read by both roles, changed only through the owner's functions (content-schema.ts). */

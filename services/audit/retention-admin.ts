@@ -5,10 +5,17 @@ import { CONTENT_CLASSES, type ContentClass } from './content.js';
 
 const MAX_DAYS = 36_500;
 
+/**
+ * What a team or customer may keep for its own time: the content classes (kept here, audit_content), and spend, the
+ * usage ledger's rows, which metering files by the retention this service answers it (docs/retention.md).
+ */
+export const RETENTION_CLASSES = [...CONTENT_CLASSES, 'spend'] as const;
+export type RetentionClass = (typeof RETENTION_CLASSES)[number];
+
 export interface TenantRetention {
   scope: string;
   id: string;
-  retention: Partial<Record<ContentClass, number>>;
+  retention: Partial<Record<RetentionClass, number>>;
   hold: { reason: string; placed_by: string; placed_at: string } | null;
 }
 
@@ -44,10 +51,13 @@ export class RetentionAdmin {
     return { defaults: this.defaults, tenants: rows.map((r) => ({ ...r, retention: r.retention ?? {} })) };
   }
 
-  /** The teams and customers held, for metering, which keeps its ledgers' months and rollups while any is. */
+  /** For metering: the teams and customers held (it keeps its ledgers' months and rollups while any is), and their spend retention. */
   async legalHolds(): Promise<LegalHoldsResponse> {
-    const { rows } = await this.db.query<Tenant>('SELECT scope, scope_id AS id FROM legal_holds ORDER BY 1, 2');
-    return { held: rows };
+    const { rows: held } = await this.db.query<Tenant>('SELECT scope, scope_id AS id FROM legal_holds ORDER BY 1, 2');
+    const { rows: spend } = await this.db.query<{ scope: string; id: string; days: number }>(
+      "SELECT scope, scope_id AS id, days FROM retention_settings WHERE data_class = 'spend' ORDER BY 1, 2",
+    );
+    return { held, spendRetention: spend.map(({ scope, id, days }) => ({ tenant: { scope, id }, days })) };
   }
 
   async retention(): Promise<RetentionState> {
@@ -57,8 +67,8 @@ export class RetentionAdmin {
   async setRetention(request: SetRetentionRequest): Promise<RetentionState> {
     const tenant = tenantOf(request.tenant);
     for (const c of request.classes) {
-      if (!CONTENT_CLASSES.includes(c.dataClass as ContentClass))
-        throw new GatewayError('invalid_request', `No retention class ${c.dataClass}: one of ${CONTENT_CLASSES.join(', ')}.`);
+      if (!RETENTION_CLASSES.includes(c.dataClass as RetentionClass))
+        throw new GatewayError('invalid_request', `No retention class ${c.dataClass}: one of ${RETENTION_CLASSES.join(', ')}.`);
       if (c.days !== undefined && (!Number.isInteger(c.days) || c.days < 0 || c.days > MAX_DAYS))
         throw new GatewayError('invalid_request', `Retention days are a whole number from 0 (kept) to ${MAX_DAYS}.`);
     }

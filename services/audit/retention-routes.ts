@@ -3,8 +3,7 @@ import type { AuditService, Tenant } from '../gen/gateway/v1/audit.js';
 import type { RecordChange } from '../kit/admin.js';
 import { GatewayError } from '../kit/errors.js';
 import type { Api } from '../kit/grpc.js';
-import { CONTENT_CLASSES } from './content.js';
-import type { TenantRetention } from './retention-admin.js';
+import { RETENTION_CLASSES, type TenantRetention } from './retention-admin.js';
 
 type State = { defaults: Record<string, number>; tenants: TenantRetention[] };
 type Params = { scope: 'teams' | 'customers'; id: string };
@@ -21,8 +20,8 @@ const blank = (t: Tenant): TenantRetention => ({ scope: t.scope, id: t.id, reten
 const entryOf = (json: string, t: Tenant): TenantRetention => (JSON.parse(json) as State).tenants[0] ?? blank(t);
 
 /**
- * Retention of content per team and customer, and legal holds (docs/retention.md): set by an unscoped owner or admin
- * (`manage_retention`), read with the audit log's permission; every change recorded as an admin event.
+ * Retention of content and spend per team and customer, and legal holds (docs/retention.md): set by an unscoped owner or admin
+ * (`manage_retention`), read by them and the auditor (`read_retention`), never by a scoped token; every change recorded as an admin event.
  */
 export const retentionAdminRoutes: FastifyPluginAsync<{ audit: Api<typeof AuditService>; record: RecordChange }> = async (app, { audit, record }) => {
   const tags = ['retention'];
@@ -32,7 +31,7 @@ export const retentionAdminRoutes: FastifyPluginAsync<{ audit: Api<typeof AuditS
   app.get(
     '/admin/retention',
     {
-      config: { requires: 'audit' },
+      config: { requires: 'read_retention' },
       schema: { tags, summary: "Each content class's default retention, and every team and customer with its own retention or a legal hold" },
     },
     async () => JSON.parse((await audit.retention({})).json) as unknown,
@@ -50,14 +49,14 @@ export const retentionAdminRoutes: FastifyPluginAsync<{ audit: Api<typeof AuditS
           type: 'object',
           minProperties: 1,
           additionalProperties: false,
-          properties: Object.fromEntries(CONTENT_CLASSES.map((c) => [c, { type: ['integer', 'null'], minimum: 0, maximum: 36_500 }])),
+          properties: Object.fromEntries(RETENTION_CLASSES.map((c) => [c, { type: ['integer', 'null'], minimum: 0, maximum: 36_500 }])),
         },
       },
     },
     async (request) => {
       // Unknown properties are removed by validation: a body left without a class named none the gateway knows.
       if (Object.keys(request.body).length === 0)
-        throw new GatewayError('invalid_request', `Give the retention of one or more classes: ${CONTENT_CLASSES.join(', ')}.`);
+        throw new GatewayError('invalid_request', `Give the retention of one or more classes: ${RETENTION_CLASSES.join(', ')}.`);
       const tenant = tenantOf(request.params);
       const before = await current(tenant);
       const classes = Object.entries(request.body).map(([dataClass, days]) => ({ dataClass, days: days ?? undefined }));

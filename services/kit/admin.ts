@@ -21,7 +21,7 @@ export interface Principal {
 }
 
 /** What a route needs: to read or change governance entities, or to read the audit log. */
-export type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'manage_retention' | 'audit';
+export type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'manage_retention' | 'read_retention' | 'audit';
 
 /** What a route requires: a permission, any signed-in caller, or no admin token at all (a browser redirect). */
 export type Requirement = Permission | 'any_role' | 'no_token';
@@ -38,10 +38,10 @@ declare module 'fastify' {
 }
 
 const GRANTS: Record<Role, ReadonlySet<Permission>> = {
-  owner: new Set(['read', 'write', 'manage_customers', 'manage_routing', 'manage_retention', 'audit']),
-  admin: new Set(['read', 'write', 'manage_routing', 'manage_retention']),
+  owner: new Set(['read', 'write', 'manage_customers', 'manage_routing', 'manage_retention', 'read_retention', 'audit']),
+  admin: new Set(['read', 'write', 'manage_routing', 'manage_retention', 'read_retention']),
   viewer: new Set(['read']),
-  auditor: new Set(['audit']),
+  auditor: new Set(['read_retention', 'audit']),
 };
 
 const WHAT: Record<Permission, string> = {
@@ -50,14 +50,17 @@ const WHAT: Record<Permission, string> = {
   manage_customers: 'create or delete customers',
   manage_routing: 'change providers, models and guardrails',
   manage_retention: 'set retention or legal holds',
+  read_retention: 'read retention settings and legal holds',
   audit: 'read the audit log',
 };
+
+/** Permissions over every tenant at once: retention lists every team's and customer's settings and holds (and a hold's reason). */
+const UNSCOPED_ONLY: ReadonlySet<Permission> = new Set(['manage_customers', 'manage_routing', 'manage_retention', 'read_retention']);
 
 /** Why the principal may not use the permission, or undefined when it may. */
 function refusal(principal: Principal, permission: Permission): string | undefined {
   if (!GRANTS[principal.role].has(permission)) return `The ${principal.role} role may not ${WHAT[permission]}.`;
-  if ((permission === 'manage_customers' || permission === 'manage_routing' || permission === 'manage_retention') && (principal.customer || principal.team))
-    return `A token limited to one customer or team may not ${WHAT[permission]}.`;
+  if (UNSCOPED_ONLY.has(permission) && (principal.customer || principal.team)) return `A token limited to one customer or team may not ${WHAT[permission]}.`;
   return undefined;
 }
 

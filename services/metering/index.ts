@@ -10,9 +10,12 @@ import { SpendReader } from './spend.js';
 import { MeteringService } from '../gen/gateway/v1/metering.js';
 import type { Api } from '../kit/grpc.js';
 import { ToolCallReader, writeToolCalls } from './tool-calls.js';
+import { SpendRetention } from './tenant-retention.js';
 
 /** Unpriced models counted apart; past this many (a client can name any model), the rest count as model "other". */
 const UNPRICED_SERIES = 200;
+/** How often metering asks audit for the teams' and customers' spend retention: a change applies to rows within this. */
+const SPEND_RETENTION_EVERY_MS = 10_000;
 
 /**
  * Durable consumers "metering" (one usage row per admitted request, priced, in
@@ -45,13 +48,21 @@ export const meteringService = defineService({
       return cost;
     };
     const db = (await ctx.database()).as('metering');
+    const spendRetention = new SpendRetention(db, () => ctx.clients.audit.legalHolds({}));
+    const learn = () =>
+      spendRetention
+        .refresh()
+        .catch((err: unknown) => ctx.log.warn({ err }, 'cannot learn the spend retention of teams and customers from audit; will ask again'));
+    void learn();
+    const learning = setInterval(() => void learn(), SPEND_RETENTION_EVERY_MS);
+    learning.unref();
     const consumer = await startPersistingConsumer(ctx, {
       name: 'metering',
       db,
       filter: 'request.*',
       maxBatch: config.maxBatch,
       opening: WRITE_LOCK,
-      write: (db, events) => writeUsage(db, events, price),
+      write: (db, events) => writeUsage(db, events, price, spendRetention.keptDays),
     });
     const tools = await startPersistingConsumer(ctx, {
       name: 'metering_tools',
@@ -80,6 +91,7 @@ export const meteringService = defineService({
       ready: () => consumer.ready() && tools.ready(),
       stop: async () => {
         clearInterval(partitions);
+        clearInterval(learning);
         await Promise.all([consumer.stop(), tools.stop()]);
       },
       api,

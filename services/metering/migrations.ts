@@ -3,6 +3,7 @@ import { tableGrants, type DatabasePlan } from '../kit/db/plan.js';
 import type { Migration } from '../kit/db/types.js';
 import { COUNTED_EXPIRY, PARTITION_FUNCTIONS, partitionLedger, RETENTION_FLOOR_FUNCTION } from './partitions.js';
 import { ROLLUP_EXPIRY, ROLLUPS_MIGRATION } from './rollups.js';
+import { TENANT_RETENTION_MIGRATION } from './tenant-retention.js';
 import { toolCallMigrations } from './tool-calls.js';
 
 export const meteringMigrations: Migration[] = [
@@ -138,6 +139,11 @@ export const meteringMigrations: Migration[] = [
     `,
   },
   { version: 12, description: 'expiries count what they remove, for their audit records', sql: COUNTED_EXPIRY },
+  {
+    version: 13,
+    description: 'usage ledger partitioned by the spend retention its rows were filed under, then by month',
+    sql: TENANT_RETENTION_MIGRATION,
+  },
 ];
 
 /**
@@ -158,6 +164,8 @@ export const meteringDatabase: DatabasePlan = {
         ...tableGrants('SELECT', ['usage_rollup_hourly', 'usage_rollup_daily']),
         ...deadLetterTables,
         'EXECUTE ON FUNCTION metering_maintain_partitions(int, int), metering_expire_rollups(int, int)',
+        // A tenant retention's tree made when audit first names it; its months expired by its own days only.
+        'EXECUTE ON FUNCTION metering_add_retention(int), metering_expire_kept()',
       ],
     },
   },

@@ -113,14 +113,19 @@ export async function maintainLedgers(db: Queryable, { retention, held, publish,
     [MONTHS_AHEAD, keep ? 0 : retention.retentionDays],
   );
   for (const r of partitions.rows) log.info({ partition: r.partition_name }, `usage ledger partition ${r.action}`);
-  const expiries: LedgerExpiry[] = partitions.rows
-    .filter((r) => r.action === 'dropped')
-    .map((r) => {
-      const month = new Date(`${r.partition_name.slice(-6, -2)}-${r.partition_name.slice(-2)}-01T00:00:00Z`);
-      const next = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1));
-      const table = r.partition_name.slice(0, -'_pYYYYMM'.length);
-      return { table, partition: r.partition_name, rows: Number(r.rows), from: month.toISOString(), to: new Date(next.getTime() - 1).toISOString() };
-    });
+  const dropped = partitions.rows.filter((r) => r.action === 'dropped');
+  if (!keep) {
+    // Tenants' spend retention (tenant-retention.ts): each tree's months past its own days.
+    const kept = await db.query<{ action: string; partition_name: string; rows: string }>('SELECT action, partition_name, rows FROM metering_expire_kept()');
+    dropped.push(...kept.rows);
+  }
+  const expiries: LedgerExpiry[] = dropped.map((r) => {
+    const month = new Date(`${r.partition_name.slice(-6, -2)}-${r.partition_name.slice(-2)}-01T00:00:00Z`);
+    const next = new Date(Date.UTC(month.getUTCFullYear(), month.getUTCMonth() + 1));
+    // usage_records_k30_p202401 is a month of usage_records, filed under 30 days.
+    const table = r.partition_name.slice(0, -'_pYYYYMM'.length).replace(/_k\d+$/, '');
+    return { table, partition: r.partition_name, rows: Number(r.rows), from: month.toISOString(), to: new Date(next.getTime() - 1).toISOString() };
+  });
   if (!keep) {
     const { hourly, daily } = retention.rollupRetentionDays;
     const rollups = await db.query<{ rollup: string; rows: string; oldest: Date; newest: Date }>(

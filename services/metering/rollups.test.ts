@@ -165,10 +165,13 @@ describe.each(Object.keys(DATABASE_KINDS) as (keyof typeof DATABASE_KINDS)[])('s
 
   it('fills the rollups from a ledger written before them, then keeps them as rows arrive', async () => {
     const db = await ledger(8);
+    // Today's writer files each row under a spend retention (migration 13): the column is there only while it writes.
+    await db.query('ALTER TABLE usage_records ADD COLUMN kept_days int');
     await writeTraffic(
       db,
       Array.from({ length: ROWS / 2 }, (_, i) => i * 2),
     );
+    await db.query('ALTER TABLE usage_records DROP COLUMN kept_days');
     await migrate(db, 'metering', meteringMigrations, silent);
     await writeTraffic(
       db,

@@ -5,6 +5,7 @@ import type { Queryable } from '../kit/db/types.js';
 import { EventType, type Event } from '../kit/events.js';
 import type { Money, PricedUsage } from '../kit/pricing/index.js';
 import { usdText } from '../kit/pricing/money.js';
+import type { KeptDays } from './tenant-retention.js';
 
 /** Request events that go into the usage ledger: those of admitted requests (not request.rejected). */
 const METERED_TYPES: ReadonlySet<string> = new Set([EventType.requestCompleted, EventType.requestFailed]);
@@ -18,14 +19,20 @@ interface Metered {
   outcome: RequestOutcome;
   charged: PricedUsage | undefined;
   saved: Money | undefined;
+  /** The spend retention the row is filed under (tenant-retention.ts); null: the gateway's default. */
+  keptDays: number | null;
 }
 
 const FREE: PricedUsage = { input: 0n, cacheRead: 0n, cacheWrite: 0n, output: 0n, reasoning: 0n, units: 0n, total: 0n };
 
-function metered(event: Event, outcome: RequestOutcome, price: PriceOf): Metered {
-  if (outcome.cacheHit) return { event, outcome, charged: FREE, saved: price(outcome)?.total };
-  if (!outcome.usage || (outcome.usage.totalTokens === 0 && !outcome.usage.billed?.quantity)) return { event, outcome, charged: FREE, saved: undefined };
-  return { event, outcome, charged: price(outcome), saved: undefined };
+function priced(outcome: RequestOutcome, price: PriceOf): Pick<Metered, 'charged' | 'saved'> {
+  if (outcome.cacheHit) return { charged: FREE, saved: price(outcome)?.total };
+  if (!outcome.usage || (outcome.usage.totalTokens === 0 && !outcome.usage.billed?.quantity)) return { charged: FREE, saved: undefined };
+  return { charged: price(outcome), saved: undefined };
+}
+
+function metered(event: Event, outcome: RequestOutcome, price: PriceOf, keptDays: KeptDays): Metered {
+  return { event, outcome, ...priced(outcome, price), keptDays: keptDays(event.actor?.teamId ?? '', event.actor?.customerId ?? '') };
 }
 
 const money = (amount: Money | undefined) => (amount === undefined ? null : usdText(amount));
@@ -73,14 +80,15 @@ const COLUMNS: [column: string, type: string, value: (row: Metered) => string | 
   ['saved_usd', MONEY, (r) => money(r.saved)],
   // A list in one batch column: tags hold no comma (ingress/tags.ts). Most requests have none: NULL, not '{}'.
   ['tags', 'text', (r) => (r.outcome.tags.length > 0 ? r.outcome.tags.map(storableText).join(',') : null), "string_to_array(r.tags, ',')"],
+  ['kept_days', 'int', (r) => r.keptDays],
 ];
 
 /** How far apart in time two outcomes of one request may be recorded and still count once (a re-publish is seconds). */
 const SAME_REQUEST_WITHIN = "interval '7 days'";
 
 /**
- * The ledger's key is (request_id, occurred_at), as partitioning requires the time in it: a redelivered event
- * conflicts on it; a request recorded again under a new event (so another time) is skipped by the NOT EXISTS.
+ * Each retention's tree is keyed by (request_id, occurred_at), as partitioning requires the time in it: a redelivered
+ * event filed under the same retention conflicts on it (the parent, partitioned by retention, has no key of its own); a request recorded again under a new event (so another time) is skipped by the NOT EXISTS.
  * `seen` looks the batch's request ids up by primary key, in the partitions between its first and last time (the
  * last two parameters) widened by SAME_REQUEST_WITHIN: a join against the whole ledger would read all of it.
  * Exact with WRITE_LOCK held (no two batches at once).
@@ -92,17 +100,20 @@ const INSERT = `WITH seen AS (SELECT request_id, occurred_at FROM usage_records 
   SELECT ${COLUMNS.map(([column, , , stored]) => stored ?? `r.${column}`).join(', ')} FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) AS r(${COLUMNS.map(([column]) => column).join(', ')})
   WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.request_id = r.request_id
     AND s.occurred_at > r.occurred_at - ${SAME_REQUEST_WITHIN} AND s.occurred_at < r.occurred_at + ${SAME_REQUEST_WITHIN})
-  ON CONFLICT (request_id, occurred_at) DO NOTHING`;
+  ON CONFLICT DO NOTHING`;
 
 /** Taken by the transaction of each batch (persisting consumer's opening), so the NOT EXISTS above sees every earlier batch. */
 export const WRITE_LOCK = 'SELECT pg_advisory_xact_lock(7423914)';
 
-/** Writes one usage row per request id, with its cost part by part; requests already recorded are skipped. */
-export async function writeUsage(db: Queryable, events: Event[], price: PriceOf): Promise<void> {
+/**
+ * Writes one usage row per request id, with its cost part by part, filed under its team's or customer's spend
+ * retention (the default where neither has one); requests already recorded are skipped.
+ */
+export async function writeUsage(db: Queryable, events: Event[], price: PriceOf, keptDays: KeptDays = () => null): Promise<void> {
   const rows = new Map<string, Metered>();
   for (const event of events) {
     if (METERED_TYPES.has(event.type) && event.payload?.$case === 'request' && event.requestId && !rows.has(event.requestId))
-      rows.set(event.requestId, metered(event, event.payload.request, price));
+      rows.set(event.requestId, metered(event, event.payload.request, price, keptDays));
   }
   if (rows.size === 0) return;
   const columns = COLUMNS.map(([, , value]) => arrayLiteral([...rows.values()].map(value)));

@@ -212,6 +212,20 @@ describe('database roles on PostgreSQL: no running service holds the owner', () 
     expect((await roles.metering!.query('SELECT sum(requests)::int AS n FROM usage_rollup_hourly')).rows[0].n).toBeGreaterThan(0);
     await expect(roles.metering!.query('DELETE FROM usage_rollup_hourly')).rejects.toThrow(denied);
     await expect(roles.audit_maintainer!.query('SELECT * FROM metering_expire_rollups(1, 1)')).rejects.toThrow(denied);
+    // Spend filed under a team's own retention (30 days): the metering role makes its tree (empty tables), and expires
+    // it only by its own days, never below the floor; it cannot refile, delete or drop a row of it.
+    await roles.metering!.query('SELECT metering_add_retention(30)');
+    await owner.query(`SELECT metering_add_partition('usage_records_k30', '2024-01-01');
+      CREATE TEMP TABLE filed AS SELECT * FROM usage_records LIMIT 1;
+      UPDATE filed SET request_id = 'req-k30', occurred_at = '2024-01-20', kept_days = 30;
+      INSERT INTO usage_records SELECT * FROM filed;`);
+    expect((await roles.metering!.query('SELECT * FROM metering_expire_kept()')).rows).toEqual([]);
+    expect((await owner.query('SELECT count(*)::int AS n FROM usage_records_k30_p202401')).rows[0].n).toBe(1);
+    await expect(roles.metering!.query("UPDATE usage_records SET kept_days = 1 WHERE request_id = 'req-k30'")).rejects.toThrow(denied);
+    await expect(roles.metering!.query('DROP TABLE usage_records_k30_p202401')).rejects.toThrow(/must be owner/);
+    await expect(roles.metering!.query('SELECT * FROM usage_records_kdefault')).rejects.toThrow(denied);
+    await expect(roles.metering!.query('SELECT metering_add_retention(-1)')).rejects.toThrow(/retention days/);
+    await expect(roles.audit_maintainer!.query('SELECT * FROM metering_expire_kept()')).rejects.toThrow(denied);
     const left = await owner.query("SELECT count(*)::int AS n FROM pg_class WHERE relname IN ('usage_records_p202401', 'audit_events_p202401')");
     expect(left.rows[0].n).toBe(2);
     // The audit log's months: the maintainer keeps them through its one function; no role drops, detaches or reads one.

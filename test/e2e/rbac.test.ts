@@ -23,16 +23,16 @@ const CALLERS: Record<string, string | undefined> = { ...ROLE_TOKENS, scoped: SC
 /** An admin limited to the team acme-team, for the budget rule (not a caller of the matrix). */
 const TEAM_SCOPED = testToken('acme-team-admin');
 
-type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'manage_retention' | 'audit';
+type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'manage_retention' | 'read_retention' | 'audit';
 /** What each role may do: the table in docs/governance.md, written out here rather than read from the code under test. */
 const GRANTS: Record<Role, Permission[]> = {
-  owner: ['read', 'write', 'manage_customers', 'manage_routing', 'manage_retention', 'audit'],
-  admin: ['read', 'write', 'manage_routing', 'manage_retention'],
+  owner: ['read', 'write', 'manage_customers', 'manage_routing', 'manage_retention', 'read_retention', 'audit'],
+  admin: ['read', 'write', 'manage_routing', 'manage_retention', 'read_retention'],
   viewer: ['read'],
-  auditor: ['audit'],
+  auditor: ['read_retention', 'audit'],
 };
 /** What a token limited to a customer or team may never do, whatever its role. */
-const UNSCOPED_ONLY: Permission[] = ['manage_customers', 'manage_routing', 'manage_retention'];
+const UNSCOPED_ONLY: Permission[] = ['manage_customers', 'manage_routing', 'manage_retention', 'read_retention'];
 
 /** The parts of a call the route's path does not fix: its path parameters, query and body. */
 interface Call {
@@ -141,7 +141,7 @@ const EXPECTED: Record<string, Expectation> = {
   'GET /admin/audit/head': { needs: 'audit' },
   'POST /admin/audit/hash': { needs: 'audit', call: async () => ({ body: { value: 'x' } }) },
   'POST /admin/audit/verify': { needs: 'audit' },
-  'GET /admin/retention': { needs: 'audit' },
+  'GET /admin/retention': { needs: 'read_retention' },
   'PUT /admin/retention/:scope/:id': {
     needs: 'manage_retention',
     call: async () => ({ params: { scope: 'teams', id: await team() }, body: { toolArguments: 30 } }),

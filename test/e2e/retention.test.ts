@@ -53,12 +53,19 @@ describe('retention and legal holds on the admin API', () => {
     expect(change.actor_admin).toBe('admin-bot (admin)');
     expect(JSON.parse(change.payload.admin!.afterJson)).toEqual({ toolArguments: 30 });
 
-    const read = await as('auditor', 'GET', '/admin/retention');
-    expect(read.body).toEqual({
-      defaults: { toolArguments: 400 },
-      tenants: [{ scope: 'team', id: 'team-legal', retention: { toolArguments: 30 }, hold: null }],
-    });
+    // Whoever may set retention may read it (the admin), and so may the auditor; a viewer may not.
+    for (const role of ['auditor', 'admin'] as const) {
+      const read = await as(role, 'GET', '/admin/retention');
+      expect(read.body).toEqual({
+        defaults: { toolArguments: 400 },
+        tenants: [{ scope: 'team', id: 'team-legal', retention: { toolArguments: 30 }, hold: null }],
+      });
+    }
     expect((await as('viewer', 'GET', '/admin/retention')).status).toBe(403);
+    // Spend (the usage ledger) is a class of its own, set per team or customer; metering files rows by it.
+    const spend = await as('admin', 'PUT', '/admin/retention/customers/acme', { spend: 2_555 });
+    expect(spend).toEqual({ status: 200, body: { scope: 'customer', id: 'acme', retention: { spend: 2_555 }, hold: null } });
+    expect((await as('admin', 'PUT', '/admin/retention/customers/acme', { spend: null })).body).toMatchObject({ retention: {} });
     // Bad input is the client's error, in the admin API's shape.
     expect((await as('admin', 'PUT', '/admin/retention/teams/team-legal', { toolArguments: -1 })).status).toBe(400);
     expect((await as('admin', 'PUT', '/admin/retention/teams/team-legal', { prompts: 30 })).status).toBe(400);

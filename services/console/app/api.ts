@@ -1,6 +1,6 @@
 /** The admin API as the console calls it: by its session cookie, never a token, with the header that marks the console's own calls. */
 
-export type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'manage_retention' | 'audit';
+export type Permission = 'read' | 'write' | 'manage_customers' | 'manage_routing' | 'manage_retention' | 'read_retention' | 'audit';
 
 export interface Caller {
   name: string;

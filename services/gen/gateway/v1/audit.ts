@@ -145,6 +145,16 @@ export interface LegalHoldsRequest {
 
 export interface LegalHoldsResponse {
   held: Tenant[];
+  /**
+   * Every team's and customer's own retention of spend (the usage ledger), in days (0: kept), for metering to file
+   * its rows by.
+   */
+  spendRetention: TenantDays[];
+}
+
+export interface TenantDays {
+  tenant: Tenant | undefined;
+  days: number;
 }
 
 function createBaseAuditQuery(): AuditQuery {
@@ -1801,13 +1811,16 @@ export const LegalHoldsRequest: MessageFns<LegalHoldsRequest> = {
 };
 
 function createBaseLegalHoldsResponse(): LegalHoldsResponse {
-  return { held: [] };
+  return { held: [], spendRetention: [] };
 }
 
 export const LegalHoldsResponse: MessageFns<LegalHoldsResponse> = {
   encode(message: LegalHoldsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.held) {
       Tenant.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.spendRetention) {
+      TenantDays.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -1833,6 +1846,14 @@ export const LegalHoldsResponse: MessageFns<LegalHoldsResponse> = {
             message.held.push(Tenant.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.spendRetention.push(TenantDays.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1846,13 +1867,23 @@ export const LegalHoldsResponse: MessageFns<LegalHoldsResponse> = {
   },
 
   fromJSON(object: any): LegalHoldsResponse {
-    return { held: globalThis.Array.isArray(object?.held) ? object.held.map((e: any) => Tenant.fromJSON(e)) : [] };
+    return {
+      held: globalThis.Array.isArray(object?.held) ? object.held.map((e: any) => Tenant.fromJSON(e)) : [],
+      spendRetention: globalThis.Array.isArray(object?.spendRetention)
+        ? object.spendRetention.map((e: any) => TenantDays.fromJSON(e))
+        : globalThis.Array.isArray(object?.spend_retention)
+        ? object.spend_retention.map((e: any) => TenantDays.fromJSON(e))
+        : [],
+    };
   },
 
   toJSON(message: LegalHoldsResponse): unknown {
     const obj: any = {};
     if (message.held?.length) {
       obj.held = message.held.map((e) => Tenant.toJSON(e));
+    }
+    if (message.spendRetention?.length) {
+      obj.spendRetention = message.spendRetention.map((e) => TenantDays.toJSON(e));
     }
     return obj;
   },
@@ -1863,6 +1894,94 @@ export const LegalHoldsResponse: MessageFns<LegalHoldsResponse> = {
   fromPartial<I extends Exact<DeepPartial<LegalHoldsResponse>, I>>(object: I): LegalHoldsResponse {
     const message = createBaseLegalHoldsResponse();
     message.held = object.held?.map((e) => Tenant.fromPartial(e)) || [];
+    message.spendRetention = object.spendRetention?.map((e) => TenantDays.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTenantDays(): TenantDays {
+  return { tenant: undefined, days: 0 };
+}
+
+export const TenantDays: MessageFns<TenantDays> = {
+  encode(message: TenantDays, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== undefined) {
+      Tenant.encode(message.tenant, writer.uint32(10).fork()).join();
+    }
+    if (message.days !== 0) {
+      writer.uint32(16).int32(message.days);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TenantDays {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTenantDays();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = Tenant.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.days = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TenantDays {
+    return {
+      tenant: isSet(object.tenant) ? Tenant.fromJSON(object.tenant) : undefined,
+      days: isSet(object.days) ? globalThis.Number(object.days) : 0,
+    };
+  },
+
+  toJSON(message: TenantDays): unknown {
+    const obj: any = {};
+    if (message.tenant !== undefined) {
+      obj.tenant = Tenant.toJSON(message.tenant);
+    }
+    if (message.days !== 0) {
+      obj.days = Math.round(message.days);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TenantDays>, I>>(base?: I): TenantDays {
+    return TenantDays.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TenantDays>, I>>(object: I): TenantDays {
+    const message = createBaseTenantDays();
+    message.tenant = (object.tenant !== undefined && object.tenant !== null)
+      ? Tenant.fromPartial(object.tenant)
+      : undefined;
+    message.days = object.days ?? 0;
     return message;
   },
 };
@@ -1953,7 +2072,10 @@ export const AuditService = {
     responseSerialize: (value: RetentionState): Buffer => Buffer.from(RetentionState.encode(value).finish()),
     responseDeserialize: (value: Buffer): RetentionState => RetentionState.decode(value),
   },
-  /** The teams and customers under a legal hold: metering keeps the ledgers' months and the rollups while any is. */
+  /**
+   * The teams and customers under a legal hold (metering keeps the ledgers' months and the rollups while any is),
+   * and their retention of spend (metering files usage rows by it).
+   */
   legalHolds: {
     path: "/gateway.v1.Audit/LegalHolds" as const,
     requestStream: false as const,
@@ -1985,7 +2107,10 @@ export interface AuditServer extends UntypedServiceImplementation {
   setRetention: handleUnaryCall<SetRetentionRequest, RetentionState>;
   /** Places or lifts a legal hold on a team or customer; the state after. */
   setLegalHold: handleUnaryCall<SetLegalHoldRequest, RetentionState>;
-  /** The teams and customers under a legal hold: metering keeps the ledgers' months and the rollups while any is. */
+  /**
+   * The teams and customers under a legal hold (metering keeps the ledgers' months and the rollups while any is),
+   * and their retention of spend (metering files usage rows by it).
+   */
   legalHolds: handleUnaryCall<LegalHoldsRequest, LegalHoldsResponse>;
 }
 
@@ -2102,7 +2227,10 @@ export interface AuditClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RetentionState) => void,
   ): ClientUnaryCall;
-  /** The teams and customers under a legal hold: metering keeps the ledgers' months and the rollups while any is. */
+  /**
+   * The teams and customers under a legal hold (metering keeps the ledgers' months and the rollups while any is),
+   * and their retention of spend (metering files usage rows by it).
+   */
   legalHolds(
     request: LegalHoldsRequest,
     callback: (error: ServiceError | null, response: LegalHoldsResponse) => void,

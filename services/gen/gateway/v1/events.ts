@@ -130,7 +130,10 @@ export interface LedgerExpired {
 export interface LedgerExpiry {
   /** usage_records, tool_call_records, usage_rollup_hourly or usage_rollup_daily. */
   table: string;
-  /** The month dropped (usage_records_pYYYYMM); empty for a rollup. */
+  /**
+   * The month dropped (usage_records_pYYYYMM, or usage_records_k<days>_pYYYYMM for rows filed under a team's or
+   * customer's own spend retention); empty for a rollup.
+   */
   partition: string;
   rows: number;
   /** The oldest and newest bucket deleted (a rollup's), or the month's first and last instant (RFC 3339). */
