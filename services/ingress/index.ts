@@ -6,7 +6,7 @@ import type { IngressConfig } from './config.js';
 import { Holder } from './holder.js';
 import { OutcomeRecorder } from './outcome.js';
 import { PromptCounting } from '../kit/prompt-size.js';
-import { Authorizations, Settlements } from './pipeline.js';
+import { Authorizations, Settlements } from './admission.js';
 import { buildIngressApp } from './server.js';
 import { BatchLineKeys, BatchRunner } from './batch-runner.js';
 

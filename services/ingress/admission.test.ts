@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { type SettleBatch, SettleRequest } from '../gen/gateway/v1/governance.js';
 import { createLogger } from '../kit/log.js';
-import { type IngressClients, Settlements } from './pipeline.js';
+import { Settlements } from './admission.js';
+import type { IngressClients } from './pipeline.js';
 
 /** A governance client whose SettleMany fails `failures` times, then settles. */
 function governance(failures: number) {
