@@ -58,7 +58,7 @@ export function registerUploads(app: FastifyInstance, config: IngressConfig, dep
     for (const prefix of ['/v1', '']) {
       scope.post(
         `${prefix}/files`,
-        { config: { family: 'openai', endpoint: 'files.create' } },
+        { config: { family: 'openai', endpoint: 'files.create', form: { fields: FILE_FORM, files: ['file'] } } },
         storedEndpoint(deps, 'files.create', async (request, { context }) => {
           const { body, uploads } = await readFile(request);
           const purpose = String(body.purpose);
@@ -68,7 +68,7 @@ export function registerUploads(app: FastifyInstance, config: IngressConfig, dep
       for (const { path, endpoint, files } of UPLOAD_ENDPOINTS) {
         scope.post(
           `${prefix}${path}`,
-          { config: { family: 'openai', endpoint } },
+          { config: { family: 'openai', endpoint, form: { fields: schemas[endpoint]!, files: Object.keys(files.most) } } },
           directEndpoint(deps, endpoint, formReader(schemas[endpoint]!, files, config.maxUploadBytes)),
         );
       }
