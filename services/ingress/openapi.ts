@@ -57,7 +57,22 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       return { schema: { ...schema, hide, ...(form ? formBody(form) : {}) }, url };
     },
   });
-  app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
+  app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => withFormEncoding(app.swagger() as unknown as OpenApiDocument));
+}
+
+type MediaType = { schema?: { properties?: Record<string, { type?: unknown }> }; encoding?: Record<string, unknown> };
+type OpenApiDocument = { paths: Record<string, Record<string, { requestBody?: { content: Record<string, MediaType> } }>> };
+
+/** A form's object fields go as `name[field]` parts, as OpenAI's SDK sends them (uploads.ts): deepObject, in OpenAPI's words. */
+function withFormEncoding(document: OpenApiDocument): OpenApiDocument {
+  for (const item of Object.values(document.paths)) {
+    for (const operation of Object.values(item)) {
+      const form = operation.requestBody?.content['multipart/form-data'];
+      const objects = Object.entries(form?.schema?.properties ?? {}).filter(([, property]) => property.type === 'object');
+      if (form && objects.length > 0) form.encoding = Object.fromEntries(objects.map(([name]) => [name, { style: 'deepObject', explode: true }]));
+    }
+  }
+  return document;
 }
 
 /** A multipart form as a request body: its checked fields, and its files as binary strings. */

@@ -26,6 +26,7 @@ const parameter = obj({ in: { enum: ['path', 'query', 'header', 'cookie'] }, nam
   'in',
   'name',
 ]);
+const encoding = obj({ contentType: str, style: { enum: ['form', 'spaceDelimited', 'pipeDelimited', 'deepObject'] }, explode: { type: 'boolean' } });
 const operation = obj(
   {
     summary: str,
@@ -33,7 +34,7 @@ const operation = obj(
     operationId: str,
     tags: { type: 'array', items: str },
     parameters: { type: 'array', items: parameter },
-    requestBody: obj({ description: str, required: { type: 'boolean' }, content: map(obj({ schema: map({}) })) }, ['content']),
+    requestBody: obj({ description: str, required: { type: 'boolean' }, content: map(obj({ schema: map({}), encoding: map(encoding) })) }, ['content']),
     responses: { ...map(obj({ description: str, content: map(obj({ schema: map({}) })) }, ['description'])), minProperties: 1 },
     security: { type: 'array', items: map({ type: 'array', items: str }) },
   },
@@ -126,6 +127,9 @@ describe("the client API's OpenAPI document", () => {
     const upload = doc.paths['/v1/audio/transcriptions']!.post!.requestBody!.content['multipart/form-data']!.schema;
     expect(upload.properties).toMatchObject({ file: { type: 'string', format: 'binary' }, model: (schemas['chat.completions']!.properties as Schema).model });
     expect(upload.required).toEqual(['model', 'file']);
+    // expires_after goes as expires_after[anchor] and expires_after[seconds], as OpenAI's SDK sends it.
+    const files = doc.paths['/v1/files']!.post!.requestBody!.content['multipart/form-data'] as { encoding?: unknown };
+    expect(files.encoding).toEqual({ expires_after: { style: 'deepObject', explode: true } });
     const batch = doc.paths['/v1/batches']!.post!.requestBody!.content['application/json']!.schema;
     expect(batch.required).toEqual(['input_file_id', 'endpoint', 'completion_window']);
   });
