@@ -9,6 +9,7 @@ import { bodySchemas } from '../../services/ingress/validation.js';
 import { loadConfig } from '../../services/kit/config.js';
 import { createLogger } from '../../services/kit/log.js';
 import { PASSTHROUGH_APIS } from '../../services/kit/passthrough.js';
+import { startInProcess } from '../harness/gateway.js';
 
 type Schema = Record<string, unknown>;
 type Operation = { requestBody?: { content: Record<string, { schema: Schema }> }; parameters?: { in: string; name: string; required?: boolean }[] };
@@ -70,10 +71,16 @@ describe("the client API's OpenAPI document", () => {
   });
   afterAll(() => app?.close());
 
-  it('is served without a key, as JSON', async () => {
-    const answer = await app.inject({ url: '/openapi.json' });
-    expect(answer.headers['content-type']).toMatch(/^application\/json/);
-    expect(doc.openapi).toBe('3.1.0');
+  it('is served by a running gateway without a key, as JSON, the same document', async () => {
+    const gateway = await startInProcess({ routing: { providers: { mock: { type: 'mock', models: ['echo'] } } } });
+    try {
+      const answer = await fetch(gateway.baseURL.replace(/\/v1$/, '/openapi.json'));
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await answer.json()).toEqual(doc);
+    } finally {
+      await gateway.stop();
+    }
   });
 
   it('lists every route ingress serves under /v1, /v2, /mcp and the passthrough prefixes, with its method, and no other', () => {
