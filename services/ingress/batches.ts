@@ -40,7 +40,17 @@ export function registerBatchRoutes(app: FastifyInstance, deps: PipelineDeps, ru
 
     route('GET', '/files', 'files.list', (request, { context }) => {
       const { after = '', limit, order = '', purpose = '' } = queryOf(request);
-      return routing.files({ context, action: 'list', id: '', upload: undefined, purpose, after, limit: limitOf(limit, 10_000), order });
+      return routing.files({
+        context,
+        action: 'list',
+        id: '',
+        upload: undefined,
+        purpose,
+        after,
+        limit: limitOf(limit, 10_000),
+        order,
+        expiresAfterSeconds: 0,
+      });
     });
     for (const [method, path, action] of [
       ['GET', '/files/:id', 'retrieve'],
@@ -48,7 +58,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: PipelineDeps, ru
       ['DELETE', '/files/:id', 'delete'],
     ] as const) {
       route(method, path, `files.${action}`, (request, { context }) =>
-        routing.files({ context, action, id: idOf(request), upload: undefined, purpose: '', after: '', limit: 0, order: '' }),
+        routing.files({ context, action, id: idOf(request), upload: undefined, purpose: '', after: '', limit: 0, order: '', expiresAfterSeconds: 0 }),
       );
     }
 

@@ -32,7 +32,7 @@ export const ingressService = defineService({
     const sandboxes = new SandboxPool(config.codeMode);
     const batchKeys = new BatchLineKeys();
     const batches = new BatchRunner(ctx.clients.routing, batchKeys, config.batches, ctx.log.child({ component: 'batches' }));
-    const app = buildIngressApp(config, batches, {
+    const app = await buildIngressApp(config, batches, {
       clients: ctx.clients,
       recorder,
       events,

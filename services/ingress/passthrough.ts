@@ -20,7 +20,10 @@ const KEY_FROM_QUERY = 'x-goog-api-key';
 export function registerPassthrough(app: FastifyInstance, deps: PipelineDeps): void {
   for (const [api, spec] of Object.entries(PASSTHROUGH_APIS)) {
     const config = { family: familyOf(`/${api}/`), endpoint: `/${api}` };
-    app.all(`/${api}/*`, { config }, passthrough(deps, api, spec));
+    const handler = passthrough(deps, api, spec);
+    // POST is what passes through; every other method gets the handler's 404 naming what does, and no place in the OpenAPI document.
+    app.post(`/${api}/*`, { config }, handler);
+    app.route({ method: app.supportedMethods.filter((method) => method !== 'POST'), url: `/${api}/*`, config, schema: { hide: true }, handler });
   }
 }
 

@@ -13,6 +13,7 @@ import { registerMcpRoutes } from './mcp.js';
 import { registerBatchRoutes } from './batches.js';
 import type { BatchRunner } from './batch-runner.js';
 import { listModels } from './models.js';
+import { registerOpenApi } from './openapi.js';
 import { registerPassthrough } from './passthrough.js';
 import { refuse, type InboundRequest, type PipelineDeps } from './pipeline.js';
 import { STORED_RESPONSE_ROUTES, storedResponse } from './responses.js';
@@ -49,8 +50,12 @@ const DIRECT_ENDPOINTS: { path: string; endpoint: string }[] = [
   { path: '/audio/speech', endpoint: 'audio.speech' },
 ];
 
-/** The public API: OpenAI-compatible and Anthropic-compatible, every route also without the /v1 prefix. */
-export function buildIngressApp(config: IngressConfig & { consoleOrigins: string[] }, batches: BatchRunner, deps: PipelineDeps): FastifyInstance {
+/** The public API: OpenAI-compatible and Anthropic-compatible, every route also without the /v1 prefix, described at /openapi.json. */
+export async function buildIngressApp(
+  config: IngressConfig & { consoleOrigins: string[] },
+  batches: BatchRunner,
+  deps: PipelineDeps,
+): Promise<FastifyInstance> {
   const familyOfRequest = (request: FastifyRequest) => request.routeOptions.config.family ?? 'openai';
   const app = createHttpServer({
     log: deps.log,
@@ -66,6 +71,7 @@ export function buildIngressApp(config: IngressConfig & { consoleOrigins: string
   app.decorateRequest('inbound', null);
   traceHttpServer(app);
   registerCors(app, new Set([...config.cors.allowedOrigins, ...config.consoleOrigins]));
+  await registerOpenApi(app);
 
   const schemas = bodySchemas(config.limits);
   for (const prefix of ['/v1', '']) {

@@ -25,8 +25,31 @@ interface FileFields {
 
 const ONE_FILE: FileFields = { required: 'file', most: { file: 1 } };
 
-/** The form of POST /v1/files (https://platform.openai.com/docs/api-reference/files/create) besides its file; routing checks the purpose. */
-const FILE_FORM: Schema = { type: 'object', required: ['purpose'], additionalProperties: false, properties: { purpose: { type: 'string', maxLength: 64 } } };
+/** OpenAI's bounds of a file's `expires_after.seconds`: an hour to 30 days. */
+const FILE_EXPIRY_SECONDS = { minimum: 3600, maximum: 2_592_000 };
+
+/**
+ * The form of POST /v1/files (https://platform.openai.com/docs/api-reference/files/create) besides its file; routing
+ * checks the purpose. `expires_after` comes as OpenAI's SDK sends an object in a form: `expires_after[anchor]`,
+ * `expires_after[seconds]`.
+ */
+const FILE_FORM: Schema = {
+  type: 'object',
+  required: ['purpose'],
+  additionalProperties: false,
+  properties: {
+    purpose: { type: 'string', maxLength: 64 },
+    expires_after: {
+      type: 'object',
+      required: ['anchor', 'seconds'],
+      additionalProperties: false,
+      properties: { anchor: { const: 'created_at' }, seconds: { type: 'integer', ...FILE_EXPIRY_SECONDS } },
+    },
+  },
+};
+
+/** Form fields sent as `name[field]` that are read as one object `name` (only these: any other name stays flat). */
+const OBJECT_FIELDS = new Set(['expires_after']);
 
 /** The APIs that take an upload (multipart/form-data): path, endpoint name, and the files of its form. */
 const UPLOAD_ENDPOINTS: { path: string; endpoint: string; files: FileFields }[] = [
@@ -36,8 +59,8 @@ const UPLOAD_ENDPOINTS: { path: string; endpoint: string; files: FileFields }[] 
   { path: '/images/variations', endpoint: 'images.variations', files: { required: 'image', most: { image: 1 } } },
 ];
 
-/** Form fields that are numbers on the wire of OpenAI's SDK (sent as text, as every form field is). */
-const NUMBERS = new Set(['temperature', 'n', 'output_compression', 'partial_images']);
+/** Form fields that are numbers on the wire of OpenAI's SDK (sent as text, as every form field is); an object's as `name.field`. */
+const NUMBERS = new Set(['temperature', 'n', 'output_compression', 'partial_images', 'expires_after.seconds']);
 
 /** Most text fields a form may have, and the longest each may be. */
 const MAX_FIELDS = 20;
@@ -58,17 +81,28 @@ export function registerUploads(app: FastifyInstance, config: IngressConfig, dep
     for (const prefix of ['/v1', '']) {
       scope.post(
         `${prefix}/files`,
-        { config: { family: 'openai', endpoint: 'files.create' } },
+        { config: { family: 'openai', endpoint: 'files.create', form: { fields: FILE_FORM, files: ['file'] } } },
         storedEndpoint(deps, 'files.create', async (request, { context }) => {
           const { body, uploads } = await readFile(request);
           const purpose = String(body.purpose);
-          return deps.clients.routing.files({ context, action: 'create', id: '', upload: uploads[0], purpose, after: '', limit: 0, order: '' });
+          const expiresAfterSeconds = (body.expires_after as { seconds?: number } | undefined)?.seconds ?? 0;
+          return deps.clients.routing.files({
+            context,
+            action: 'create',
+            id: '',
+            upload: uploads[0],
+            purpose,
+            after: '',
+            limit: 0,
+            order: '',
+            expiresAfterSeconds,
+          });
         }),
       );
       for (const { path, endpoint, files } of UPLOAD_ENDPOINTS) {
         scope.post(
           `${prefix}${path}`,
-          { config: { family: 'openai', endpoint } },
+          { config: { family: 'openai', endpoint, form: { fields: schemas[endpoint]!, files: Object.keys(files.most) } } },
           directEndpoint(deps, endpoint, formReader(schemas[endpoint]!, files, config.maxUploadBytes)),
         );
       }
@@ -114,7 +148,13 @@ function formReader(schema: Schema, files: FileFields, maxBytes: number): ReadFo
           const name = part.fieldname.slice(0, -2);
           fields[name] = [...((fields[name] as unknown[] | undefined) ?? []), part.value];
         } else {
-          fields[part.fieldname] = NUMBERS.has(part.fieldname) && part.value !== '' ? Number(part.value) : part.value;
+          const [, outer = '', inner = ''] = /^(\w+)\[(\w+)\]$/.exec(part.fieldname) ?? [];
+          if (OBJECT_FIELDS.has(outer)) {
+            const object = (fields[outer] ??= {}) as Record<string, unknown>;
+            object[inner] = formValue(`${outer}.${inner}`, part.value);
+          } else {
+            fields[part.fieldname] = formValue(part.fieldname, part.value);
+          }
         }
       }
     } catch (err) {
@@ -131,6 +171,9 @@ function formReader(schema: Schema, files: FileFields, maxBytes: number): ReadFo
     return { body: fields as Record<string, unknown> & { model: string }, uploads };
   };
 }
+
+/** A text field's value, as a number where the API types it so. */
+const formValue = (name: string, value: unknown) => (NUMBERS.has(name) && value !== '' ? Number(value) : value);
 
 const tooLarge = (maxBytes: number, param: string) =>
   new GatewayError('request_too_large', `The upload is larger than this gateway accepts (${maxBytes} bytes) for all its files together.`, { param });

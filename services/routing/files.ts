@@ -17,12 +17,16 @@ interface FileRow {
   filename: string;
   bytes: number;
   created_at: Date;
+  expires_at: Date | null;
 }
 
 /** The purposes a client may upload; the others are the gateway's own (a batch's output and errors). */
 const UPLOADED_PURPOSES = ['batch'];
 
-const COLUMNS = 'id, purpose, filename, octet_length(content) AS bytes, created_at';
+const COLUMNS = 'id, purpose, filename, octet_length(content) AS bytes, created_at, expires_at';
+
+/** A file past its expires_at is gone to every action, before the purge deletes it. */
+const LIVE = '(expires_at IS NULL OR expires_at > now())';
 
 export const json = (value: unknown): StoredReply => ({ body: Buffer.from(JSON.stringify(value)), contentType: '' });
 
@@ -45,7 +49,7 @@ export function fileObject(row: FileRow) {
     filename: row.filename,
     purpose: row.purpose,
     status: 'processed',
-    expires_at: null,
+    expires_at: seconds(row.expires_at),
     status_details: null,
   };
 }
@@ -79,7 +83,7 @@ export class FileStore {
       case 'content':
         return { body: await this.content(tenant, request.id), contentType: 'application/octet-stream' };
       case 'delete': {
-        const { rowCount } = await this.db.query('DELETE FROM routing_files WHERE id = $1 AND tenant = $2', [request.id, tenant]);
+        const { rowCount } = await this.db.query(`DELETE FROM routing_files WHERE id = $1 AND tenant = $2 AND ${LIVE}`, [request.id, tenant]);
         if (!rowCount) throw fileNotFound(request.id);
         return json({ id: request.id, object: 'file', deleted: true });
       }
@@ -92,27 +96,34 @@ export class FileStore {
     if (!UPLOADED_PURPOSES.includes(request.purpose))
       throw invalid(`Invalid 'purpose': this gateway takes files for ${UPLOADED_PURPOSES.join(', ')} only.`, 'purpose');
     if (!request.upload?.data.length) throw invalid("Missing required parameter: 'file'.", 'file');
-    return fileObject(await this.insert(this.db, tenant, request.purpose, request.upload.filename || 'upload.jsonl', request.upload.data));
+    const { filename, data } = request.upload;
+    return fileObject(await this.insert(this.db, tenant, request.purpose, filename || 'upload.jsonl', data, request.expiresAfterSeconds));
   }
 
-  /** Stores a file (an upload, or a batch's output) and returns its row. */
-  async insert(db: Queryable, tenant: string, purpose: string, filename: string, content: Buffer): Promise<FileRow> {
+  /** Stores a file (an upload, or a batch's output), kept `expiresAfterSeconds` from now (0: until deleted), and returns its row. */
+  async insert(db: Queryable, tenant: string, purpose: string, filename: string, content: Buffer, expiresAfterSeconds = 0): Promise<FileRow> {
     const { rows } = await db.query<FileRow>(
-      `INSERT INTO routing_files (id, tenant, purpose, filename, content) VALUES ($1, $2, $3, $4, $5) RETURNING ${COLUMNS}`,
-      [prefixedId('file'), tenant, purpose, filename, content],
+      `INSERT INTO routing_files (id, tenant, purpose, filename, content, expires_at)
+       VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::int > 0 THEN now() + make_interval(secs => $6::int) END) RETURNING ${COLUMNS}`,
+      [prefixedId('file'), tenant, purpose, filename, content, expiresAfterSeconds],
     );
     return rows[0]!;
   }
 
+  /** Deletes the expired files; run with the stored responses' purge, at start and hourly (deleting twice is harmless). */
+  async purge(): Promise<number | null> {
+    return (await this.db.query('DELETE FROM routing_files WHERE expires_at <= now()')).rowCount;
+  }
+
   private async find(tenant: string, id: string): Promise<FileRow> {
-    const { rows } = await this.db.query<FileRow>(`SELECT ${COLUMNS} FROM routing_files WHERE id = $1 AND tenant = $2`, [id, tenant]);
+    const { rows } = await this.db.query<FileRow>(`SELECT ${COLUMNS} FROM routing_files WHERE id = $1 AND tenant = $2 AND ${LIVE}`, [id, tenant]);
     if (!rows[0]) throw fileNotFound(id);
     return rows[0];
   }
 
   /** A file's bytes, or undefined when the tenant has no such file. */
   async read(tenant: string, id: string): Promise<Buffer | undefined> {
-    const { rows } = await this.db.query<{ content: Uint8Array }>('SELECT content FROM routing_files WHERE id = $1 AND tenant = $2', [id, tenant]);
+    const { rows } = await this.db.query<{ content: Uint8Array }>(`SELECT content FROM routing_files WHERE id = $1 AND tenant = $2 AND ${LIVE}`, [id, tenant]);
     return rows[0] ? Buffer.from(rows[0].content) : undefined;
   }
 
@@ -127,7 +138,7 @@ export class FileStore {
     if (request.order && request.order !== 'asc' && request.order !== 'desc') throw invalid("Invalid 'order': expected asc or desc.", 'order');
     const asc = request.order === 'asc';
     const params: unknown[] = [tenant, limit + 1];
-    let where = 'tenant = $1';
+    let where = `tenant = $1 AND ${LIVE}`;
     if (request.purpose) where += ` AND purpose = $${params.push(request.purpose)}`;
     if (request.after) {
       // The cursor is a file of this tenant: its creation (and id, for files of the same instant) orders the page.

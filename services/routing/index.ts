@@ -63,7 +63,10 @@ export const routingService = defineService({
     const files = new FileStore(database);
     const batches = new BatchStore(database, files, config.batches);
     const api: Routing = new Routing(live, config.timeouts, mcp, cache, guards, adminEntries, responses, files, batches);
-    const purge = () => void responses.purge().catch((err: unknown) => ctx.log.warn({ err }, 'could not purge expired responses'));
+    const purge = () => {
+      void responses.purge().catch((err: unknown) => ctx.log.warn({ err }, 'could not purge expired responses'));
+      void files.purge().catch((err: unknown) => ctx.log.warn({ err }, 'could not purge expired files'));
+    };
     purge();
     const purging = setInterval(purge, 3_600_000).unref();
 

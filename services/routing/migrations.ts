@@ -121,6 +121,15 @@ export const routingMigrations: Migration[] = [
       CREATE INDEX routing_responses_item_ids ON routing_responses USING gin (${ITEM_IDS});
     `,
   },
+  {
+    version: 6,
+    description: "files' expiry (POST /v1/files expires_after)",
+    sql: `
+      -- Null: kept until deleted. Past it a file is not found, and the hourly purge deletes it.
+      ALTER TABLE routing_files ADD COLUMN expires_at TIMESTAMPTZ;
+      CREATE INDEX routing_files_expiry ON routing_files (expires_at) WHERE expires_at IS NOT NULL;
+    `,
+  },
 ];
 
 /** Routing works as <database>_routing: its admin-managed entries, stored responses, files and batches only. */

@@ -134,6 +134,22 @@ describe('fake Anthropic provider, checked with the official @anthropic-ai/sdk',
     expect((tooLong as Error).message).toContain('prompt is too long');
   });
 
+  it('refuses thinking settings the real API refuses: a budget under 1024 or not under max_tokens, a temperature but 1', async () => {
+    const ask = (max_tokens: number, budget_tokens: number, temperature?: number) =>
+      client.messages.create({
+        model: 'claude',
+        max_tokens,
+        thinking: { type: 'enabled', budget_tokens },
+        ...(temperature === undefined ? {} : { temperature }),
+        messages: [{ role: 'user', content: 'x' }],
+      });
+    await expect(ask(4096, 1000)).rejects.toThrow('budget_tokens: Input should be greater than or equal to 1024');
+    await expect(ask(2048, 2048)).rejects.toThrow('`max_tokens` must be greater than `thinking.budget_tokens`');
+    await expect(ask(4096, 2048, 0.5)).rejects.toThrow('`temperature` may only be set to 1');
+    const thought = await ask(2049, 2048, 1);
+    expect(thought.content.map((block) => block.type)).toEqual(['thinking', 'text']);
+  });
+
   it('reports a mid-stream error event as an SDK APIError', async () => {
     const stream = client.messages.stream({ model: 'error-stream', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
     const err = await stream.finalMessage().catch((e: unknown) => e);

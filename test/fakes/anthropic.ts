@@ -37,7 +37,8 @@ import { missingThinking, redactedData, sign, thinkingText, validRedacted } from
  * THINKING_TOKENS, broken out in output_tokens_details; a model whose name also contains "redacted" adds a
  * redacted_thinking block before it. As the real API (.../build-with-claude/extended-thinking), with thinking enabled
  * a request whose last turn returns tool results is refused unless the assistant turn that called the tools starts
- * with a thinking or redacted_thinking block, and a thinking block whose signature the fake did not make is refused.
+ * with a thinking or redacted_thinking block, and a thinking block whose signature the fake did not make is refused;
+ * so is an enabled budget_tokens under 1024 or not under max_tokens, or a temperature other than 1 with it.
  *   malformed      a 200 message whose content is null; streamed, a message_start without its message
  */
 export interface FakeAnthropic {
@@ -142,7 +143,7 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
     if (model.startsWith('too-long'))
       return sendError(res, 400, { type: 'invalid_request_error', message: 'prompt is too long: 250000 tokens > 200000 maximum' });
     if (model.startsWith('stall')) return; // never answers
-    const refused = thinkingRefusal(body);
+    const refused = thinkingSettingsRefusal(body) ?? thinkingRefusal(body);
     if (refused) return sendError(res, 400, { type: 'invalid_request_error', message: refused });
     const reply = answer(body, model);
     if (body.stream === true) return stream(res, reply, model);
@@ -203,6 +204,21 @@ function namedCall(messages: Turn[], userText: string, tools: { name: string }[]
 }
 
 const thinkingOn = (body: Record<string, unknown>) => ['enabled', 'adaptive'].includes(String((body.thinking as { type?: unknown } | undefined)?.type));
+
+/** Smallest budget_tokens the real API takes. */
+const MIN_BUDGET_TOKENS = 1024;
+
+/** Why the real API would refuse the request's thinking settings: a budget under 1024 or not under max_tokens, a temperature but 1. */
+function thinkingSettingsRefusal(body: Record<string, unknown>): string | undefined {
+  const thinking = body.thinking as { type?: unknown; budget_tokens?: unknown } | undefined;
+  if (thinking?.type !== 'enabled') return undefined;
+  const budget = Number(thinking.budget_tokens);
+  if (!Number.isInteger(budget)) return 'thinking.enabled.budget_tokens: Field required';
+  if (budget < MIN_BUDGET_TOKENS) return `thinking.enabled.budget_tokens: Input should be greater than or equal to ${MIN_BUDGET_TOKENS}`;
+  if (Number(body.max_tokens) <= budget) return '`max_tokens` must be greater than `thinking.budget_tokens`.';
+  if (body.temperature !== undefined && body.temperature !== 1) return '`temperature` may only be set to 1 when thinking is enabled.';
+  return undefined;
+}
 
 /** Why the real API would refuse the request's thinking blocks, or undefined. */
 function thinkingRefusal(body: Record<string, unknown>): string | undefined {

@@ -34,6 +34,19 @@ describe('fake Gemini provider, checked with the official @google/genai SDK', ()
     expect(byQuery.status).toBe(200);
   });
 
+  it('sends thought summaries asked for with thinkingConfig, and refuses a budget out of the model range', async () => {
+    const ask = (thinkingConfig: { thinkingBudget: number; includeThoughts?: boolean }) =>
+      client.models.generateContent({ model: 'gemini-2.5-flash', contents: 'ping', config: { thinkingConfig } });
+    const thought = await ask({ thinkingBudget: 2048, includeThoughts: true });
+    expect(thought.candidates?.[0]?.content?.parts?.[0]).toEqual({ text: 'Considering the question.', thought: true });
+    expect(thought.usageMetadata?.thoughtsTokenCount).toBe(7);
+    const silent = await ask({ thinkingBudget: 0 });
+    expect(silent.candidates?.[0]?.content?.parts).toEqual([{ text: 'Fake Gemini reply to: ping' }]);
+    const refused = await ask({ thinkingBudget: 30_000 }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(ApiError);
+    expect((refused as ApiError).message).toContain('thinking budget 30000 is invalid');
+  });
+
   it('streams with alt=sse, events the SDK assembles', async () => {
     const stream = await client.models.generateContentStream({ model: 'gemini-2.5-flash', contents: 'stream please' });
     let text = '';

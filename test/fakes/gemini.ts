@@ -19,7 +19,9 @@ import { wordVector } from './vectors.js';
  *   quota-exhausted  429 with only a RetryInfo detail (2s), as Google sends it
  *   too-long         400 INVALID_ARGUMENT, input token count exceeds the maximum
  *   blocked          200 with promptFeedback.blockReason SAFETY and no candidates
- *   thinking         adds a thought part, thoughtsTokenCount 7 and cachedContentTokenCount 3
+ *   thinking         adds a thought part, thoughtsTokenCount 7 and cachedContentTokenCount 3 (as any model does
+ *                    asked for thoughts with thinkingConfig.includeThoughts; a thinkingConfig the real API
+ *                    refuses, e.g. a budget over 24576, is refused)
  *   stall            never answers
  *   break-stream     streams two events, then drops the connection
  * Replies: "Fake Gemini reply to: <last user text>"; with tools declared and
@@ -107,6 +109,7 @@ const SCHEMA_KEYS = new Set([
   'maximum',
 ]);
 const GENERATION_KEYS = new Set([
+  'thinkingConfig',
   'temperature',
   'topP',
   'topK',
@@ -312,6 +315,8 @@ function validate(body: Json): string | undefined {
   const config = (body.generationConfig ?? {}) as Json;
   const extra = Object.keys(config).find((key) => !GENERATION_KEYS.has(key));
   if (extra) return `Invalid JSON payload received. Unknown name "${extra}" at 'generation_config': Cannot find field.`;
+  const thinking = thinkingConfigRefusal(config.thinkingConfig);
+  if (thinking) return thinking;
   if (config.responseSchema && config.responseJsonSchema) return 'responseSchema and responseJsonSchema cannot both be set.';
   if ((config.responseSchema || config.responseJsonSchema) && config.responseMimeType !== 'application/json')
     return 'responseMimeType must be application/json when a response schema is set.';
@@ -334,6 +339,24 @@ function unknownSchemaKey(schema: Json, at: string): string | undefined {
       if (found) return found;
     }
   }
+  return undefined;
+}
+
+/** Gemini 2.5 Flash's thinking budgets (https://ai.google.dev/gemini-api/docs/thinking): -1 (dynamic), or 0 (off) to 24576. */
+const MAX_THINKING_BUDGET = 24_576;
+const THINKING_KEYS = new Set(['thinkingBudget', 'includeThoughts', 'thinkingLevel']);
+
+/** What the real API refuses in generationConfig.thinkingConfig. */
+function thinkingConfigRefusal(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const config = value as Json;
+  const extra = Object.keys(config).find((key) => !THINKING_KEYS.has(key));
+  if (extra) return `Invalid JSON payload received. Unknown name "${extra}" at 'generation_config.thinking_config': Cannot find field.`;
+  const budget = config.thinkingBudget;
+  if (budget !== undefined && (!Number.isInteger(budget) || (budget !== -1 && ((budget as number) < 0 || (budget as number) > MAX_THINKING_BUDGET))))
+    return `The thinking budget ${String(budget)} is invalid. Please choose a value between 0 and ${MAX_THINKING_BUDGET}, or -1.`;
+  if (config.includeThoughts !== undefined && typeof config.includeThoughts !== 'boolean')
+    return `Invalid value at 'generation_config.thinking_config.include_thoughts' (TYPE_BOOL), ${JSON.stringify(config.includeThoughts)}`;
   return undefined;
 }
 
@@ -363,7 +386,10 @@ function respond(body: Json, model: string, stream: boolean): Json[] {
   const declarations = ((body.tools ?? []) as { functionDeclarations?: { name: string }[] }[]).flatMap((t) => t.functionDeclarations ?? []);
   const config = (body.generationConfig ?? {}) as { candidateCount?: number; maxOutputTokens?: number; responseMimeType?: string };
   const mode = (body.toolConfig as { functionCallingConfig?: { mode?: string } } | undefined)?.functionCallingConfig?.mode;
-  const thinking = model.startsWith('thinking');
+  // Thought summaries come back when asked for (includeThoughts), as the real API sends them; "thinking" models always send one.
+  const thinking =
+    model.startsWith('thinking') ||
+    (body.generationConfig as { thinkingConfig?: { includeThoughts?: boolean } } | undefined)?.thinkingConfig?.includeThoughts === true;
   const base = { modelVersion: model, responseId: randomBytes(12).toString('base64url') };
 
   if (!result && declarations[0] && mode !== 'NONE' && /weather/i.test(userText)) {

@@ -1,5 +1,6 @@
 import { contentText, type ChatMessage, type ChatRequest, type ContentPart, type FunctionTool, type ToolCall } from '../canonical.js';
 import { ProviderError } from './types.js';
+import { thinkingBudgetOf } from './thinking-budget.js';
 
 /**
  * The Gemini generateContent wire format (AI Studio v1beta and Vertex AI v1
@@ -41,6 +42,8 @@ export interface GenerationConfig {
   responseMimeType?: string;
   responseSchema?: JsonObject;
   responseJsonSchema?: JsonObject;
+  /** https://ai.google.dev/gemini-api/docs/thinking: a budget in tokens (0: off), and whether thought summaries come back. */
+  thinkingConfig?: { thinkingBudget: number; includeThoughts?: boolean };
 }
 
 export interface GenerateContentRequest {
@@ -94,7 +97,7 @@ export function toGeminiRequest(request: ChatRequest, options: MappingOptions): 
   const functions = (request.tools ?? []).filter((t): t is FunctionTool => t.type === 'function').map(toDeclaration);
   if (functions.length > 0) body.tools = [{ functionDeclarations: functions }];
   if (request.tool_choice !== undefined) body.toolConfig = { functionCallingConfig: toolChoice(request.tool_choice) };
-  const config = generationConfig(request, options.schemaField);
+  const config = generationConfig(request, options);
   if (Object.keys(config).length > 0) body.generationConfig = config;
   return body;
 }
@@ -233,7 +236,7 @@ function toolChoice(choice: NonNullable<ChatRequest['tool_choice']>): { mode: 'A
   return { mode: 'ANY', allowedFunctionNames: [choice.function.name] };
 }
 
-function generationConfig(request: ChatRequest, schemaField: SchemaField): GenerationConfig {
+function generationConfig(request: ChatRequest, { schemaField, provider }: MappingOptions): GenerationConfig {
   const config: GenerationConfig = {};
   const set = <K extends keyof GenerationConfig>(key: K, value: GenerationConfig[K] | null | undefined) => {
     if (value !== undefined && value !== null) config[key] = value;
@@ -247,6 +250,12 @@ function generationConfig(request: ChatRequest, schemaField: SchemaField): Gener
   set('presencePenalty', request.presence_penalty);
   set('frequencyPenalty', request.frequency_penalty);
   if (request.logprobs) config.responseLogprobs = true;
+  // reasoning_effort as a budget; thought summaries are asked for, and answered as reasoning_content.
+  const budget = thinkingBudgetOf(
+    request.reasoning_effort,
+    (message) => new ProviderError('bad_request', provider, `Provider ${provider} (Gemini) cannot take this request: ${message}`),
+  );
+  if (budget !== undefined) config.thinkingConfig = budget === 0 ? { thinkingBudget: 0 } : { thinkingBudget: budget, includeThoughts: true };
   set('logprobs', request.logprobs ? request.top_logprobs : undefined);
   const format = request.response_format;
   if (format?.type === 'json_object') config.responseMimeType = 'application/json';

@@ -83,12 +83,16 @@ export function toUsage(meta: UsageMetadata | undefined): OpenAIUsage {
   };
 }
 
-/** Visible text and tool calls of a candidate's parts; thought summaries are left out. */
-function readParts(parts: readonly GeminiPart[], signatures: SignatureCache): { text: string; calls: ToolCall[] } {
+/** Visible text and tool calls of a candidate's parts, and its thought summaries (asked for with includeThoughts) apart. */
+function readParts(parts: readonly GeminiPart[], signatures: SignatureCache): { text: string; thoughts: string; calls: ToolCall[] } {
   let text = '';
+  let thoughts = '';
   const calls: ToolCall[] = [];
   for (const part of parts) {
-    if (part.thought) continue;
+    if (part.thought) {
+      thoughts += part.text ?? '';
+      continue;
+    }
     if (typeof part.text === 'string') text += part.text;
     if (part.functionCall) {
       const id = `call_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
@@ -96,7 +100,7 @@ function readParts(parts: readonly GeminiPart[], signatures: SignatureCache): { 
       calls.push({ id, type: 'function', function: { name: part.functionCall.name, arguments: JSON.stringify(part.functionCall.args ?? {}) } });
     }
   }
-  return { text, calls };
+  return { text, thoughts, calls };
 }
 
 /** OpenAI's logprobs object from Gemini's chosen and top candidates. */
@@ -120,10 +124,11 @@ export function fromGeminiResponse(response: GenerateContentResponse, context: R
     created: nowSeconds(),
     model: response.modelVersion ?? context.model,
     choices: (response.candidates ?? []).map((candidate, position) => {
-      const { text, calls } = readParts(candidate.content?.parts ?? [], context.signatures);
+      const { text, thoughts, calls } = readParts(candidate.content?.parts ?? [], context.signatures);
+      const message = { role: 'assistant' as const, content: text || (calls.length > 0 ? null : ''), refusal: null };
       return {
         index: candidate.index ?? position,
-        message: { role: 'assistant', content: text || (calls.length > 0 ? null : ''), ...(calls.length > 0 ? { tool_calls: calls } : {}), refusal: null },
+        message: { ...message, ...(calls.length > 0 ? { tool_calls: calls } : {}), ...(thoughts ? { reasoning_content: thoughts } : {}) },
         finish_reason: finishReason(candidate.finishReason ?? 'STOP', calls.length > 0),
         logprobs: toLogprobs(candidate.logprobsResult),
       };
@@ -160,7 +165,8 @@ export async function* toChunks(responses: AsyncIterable<GenerateContentResponse
         candidates.set(index, state);
         yield chunk({ index, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null });
       }
-      const { text, calls } = readParts(candidate.content?.parts ?? [], context.signatures);
+      const { text, thoughts, calls } = readParts(candidate.content?.parts ?? [], context.signatures);
+      if (thoughts) yield chunk({ index, delta: { reasoning_content: thoughts }, finish_reason: null, logprobs: null });
       if (text) yield chunk({ index, delta: { content: text }, finish_reason: null, logprobs: toLogprobs(candidate.logprobsResult) });
       if (calls.length > 0) {
         const deltas = calls.map((call) => ({ index: state!.toolCalls++, id: call.id, type: 'function' as const, function: call.function }));

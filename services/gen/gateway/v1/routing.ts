@@ -340,6 +340,8 @@ export interface FilesRequest {
   after: string;
   limit: number;
   order: string;
+  /** create's expires_after (anchor created_at): the file is gone this many seconds after it was made; 0: kept until deleted. */
+  expiresAfterSeconds: number;
 }
 
 export interface BatchesRequest {
@@ -3513,7 +3515,17 @@ export const StoredResponseReply: MessageFns<StoredResponseReply> = {
 };
 
 function createBaseFilesRequest(): FilesRequest {
-  return { context: undefined, action: "", id: "", upload: undefined, purpose: "", after: "", limit: 0, order: "" };
+  return {
+    context: undefined,
+    action: "",
+    id: "",
+    upload: undefined,
+    purpose: "",
+    after: "",
+    limit: 0,
+    order: "",
+    expiresAfterSeconds: 0,
+  };
 }
 
 export const FilesRequest: MessageFns<FilesRequest> = {
@@ -3541,6 +3553,9 @@ export const FilesRequest: MessageFns<FilesRequest> = {
     }
     if (message.order !== "") {
       writer.uint32(66).string(message.order);
+    }
+    if (message.expiresAfterSeconds !== 0) {
+      writer.uint32(72).uint32(message.expiresAfterSeconds);
     }
     return writer;
   },
@@ -3622,6 +3637,14 @@ export const FilesRequest: MessageFns<FilesRequest> = {
             message.order = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.expiresAfterSeconds = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3644,6 +3667,11 @@ export const FilesRequest: MessageFns<FilesRequest> = {
       after: isSet(object.after) ? globalThis.String(object.after) : "",
       limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
       order: isSet(object.order) ? globalThis.String(object.order) : "",
+      expiresAfterSeconds: isSet(object.expiresAfterSeconds)
+        ? globalThis.Number(object.expiresAfterSeconds)
+        : isSet(object.expires_after_seconds)
+        ? globalThis.Number(object.expires_after_seconds)
+        : 0,
     };
   },
 
@@ -3673,6 +3701,9 @@ export const FilesRequest: MessageFns<FilesRequest> = {
     if (message.order !== "") {
       obj.order = message.order;
     }
+    if (message.expiresAfterSeconds !== 0) {
+      obj.expiresAfterSeconds = Math.round(message.expiresAfterSeconds);
+    }
     return obj;
   },
 
@@ -3693,6 +3724,7 @@ export const FilesRequest: MessageFns<FilesRequest> = {
     message.after = object.after ?? "";
     message.limit = object.limit ?? 0;
     message.order = object.order ?? "";
+    message.expiresAfterSeconds = object.expiresAfterSeconds ?? 0;
     return message;
   },
 };
