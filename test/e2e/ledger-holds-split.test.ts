@@ -1,32 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, type PostgresDatabase } from '../../services/kit/db/postgres.js';
-import { EventType, requestEvent } from '../../services/kit/events.js';
 import { createLogger } from '../../services/kit/log.js';
 import { writeUsage } from '../../services/metering/writer.js';
-import { answered } from '../harness/events.js';
 import { admin, migratedInfra, startSplit, type SplitGateway } from '../harness/gateway.js';
 import { eventually, isolatedInfra } from '../harness/infra.js';
+import { firstLedgerExpiry, pastUsage } from '../harness/records.js';
 
 const DAY = 86_400_000;
 /** A retention that ends in March 2024: January's and February's months are past it. */
 const RETENTION_DAYS = Math.floor((Date.now() - Date.UTC(2024, 2, 1)) / DAY);
 
-const usage = (requestId: string, at: Date) => ({
-  ...requestEvent(
-    EventType.requestCompleted,
-    {
-      service: 'ingress',
-      context: { requestId, traceId: '', actor: { keyId: 'vk_1', keyName: '', teamId: 'team-legal', customerId: '', admin: '' }, sourceAddress: '' },
-    },
-    answered({ model: 'mock/echo' }),
-  ),
-  time: at,
-});
-
-interface AuditRow {
-  service: string;
-  payload: { ledgerExpired?: { expiries: { table: string; partition?: string; rows: number }[] } };
-}
+const usage = (requestId: string, at: Date) => pastUsage(requestId, 'team-legal', at);
 
 // Split mode: metering asks audit for legal holds over gRPC (mutual TLS) before its maintenance, which runs as it
 // starts; its expiry reaches the audit log through NATS (docs/retention.md#legal-hold).
@@ -70,10 +54,7 @@ describe('legal holds over the usage ledger, between processes', () => {
 
     await gateway.restart('audit');
     await gateway.restart('metering');
-    const row = await eventually('a ledger.expired row', async () => {
-      const { data } = await admin<{ data: AuditRow[] }>(gateway.adminUrl, 'GET', '/admin/audit/events?type=ledger.expired');
-      return data[0];
-    });
+    const row = await firstLedgerExpiry(gateway.adminUrl);
     expect(row.service).toBe('metering');
     expect(row.payload.ledgerExpired!.expiries.filter((e) => e.table === 'usage_records').map((e) => [e.partition, e.rows])).toEqual([
       ['usage_records_p202401', 1],

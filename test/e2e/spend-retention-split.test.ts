@@ -1,30 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, type PostgresDatabase } from '../../services/kit/db/postgres.js';
-import { EventType, requestEvent } from '../../services/kit/events.js';
 import { createLogger } from '../../services/kit/log.js';
 import { writeUsage } from '../../services/metering/writer.js';
-import { answered } from '../harness/events.js';
 import { admin, migratedInfra, startSplit, type SplitGateway } from '../harness/gateway.js';
 import { eventually, isolatedInfra } from '../harness/infra.js';
+import { firstLedgerExpiry, pastUsage } from '../harness/records.js';
 
 const JANUARY = new Date('2024-01-20T10:00:00Z');
 
-const usage = (requestId: string, teamId: string) => ({
-  ...requestEvent(
-    EventType.requestCompleted,
-    {
-      service: 'ingress',
-      context: { requestId, traceId: '', actor: { keyId: 'vk_1', keyName: '', teamId, customerId: '', admin: '' }, sourceAddress: '' },
-    },
-    answered({ model: 'mock/echo' }),
-  ),
-  time: JANUARY,
-});
-
-interface AuditRow {
-  service: string;
-  payload: { ledgerExpired?: { expiries: { table: string; partition?: string; rows: number }[] } };
-}
+const usage = (requestId: string, teamId: string) => pastUsage(requestId, teamId, JANUARY);
 
 // Spend retention per team between processes (docs/retention.md#spend-per-team-and-customer): set on the admin API,
 // kept by audit, learnt by metering over gRPC as it starts, each row filed under it; a month of a 30-day team's rows
@@ -63,10 +47,7 @@ describe('spend retention per team, between processes', () => {
     ).rows.map((r) => r.request_id);
 
   it("drops the 30-day team's month whole, keeps the default team's, and records the expiry in the audit log", async () => {
-    const row = await eventually('a ledger.expired row', async () => {
-      const { data } = await admin<{ data: AuditRow[] }>(gateway.adminUrl, 'GET', '/admin/audit/events?type=ledger.expired');
-      return data[0];
-    });
+    const row = await firstLedgerExpiry(gateway.adminUrl);
     expect(row.service).toBe('metering');
     expect(row.payload.ledgerExpired!.expiries.map((e) => [e.table, e.partition, e.rows])).toEqual([['usage_records', 'usage_records_k30_p202401', 2]]);
     expect(await januaryOf('team-short')).toEqual([]);

@@ -1,3 +1,5 @@
+import { EventType, requestEvent } from '../../services/kit/events.js';
+import { answered } from './events.js';
 import { ADMIN_TOKEN, admin } from './gateway.js';
 import { eventually } from './infra.js';
 
@@ -29,4 +31,26 @@ export async function keyRecords(adminUrl: string, keyId: string, rows: number, 
   const usage = await usageRowsOf(adminUrl, keyId, rows);
   const audit = await Promise.all(requestIds.map((requestId) => auditTypesOf(adminUrl, requestId)));
   return { usage, audit };
+}
+
+/** A `request.completed` of team `teamId` that happened at `at`, for writing straight into the usage ledger. */
+export const pastUsage = (requestId: string, teamId: string, at: Date) => ({
+  ...requestEvent(
+    EventType.requestCompleted,
+    {
+      service: 'ingress',
+      context: { requestId, traceId: '', actor: { keyId: 'vk_1', keyName: '', teamId, customerId: '', admin: '' }, sourceAddress: '' },
+    },
+    answered({ model: 'mock/echo' }),
+  ),
+  time: at,
+});
+
+/** The first `ledger.expired` audit row, once there is one: who wrote it, and each partition dropped with its rows. */
+export function firstLedgerExpiry(adminUrl: string) {
+  type Row = { service: string; payload: { ledgerExpired?: { expiries: { table: string; partition?: string; rows: number }[] } } };
+  return eventually('a ledger.expired row', async () => {
+    const { data } = await admin<{ data: Row[] }>(adminUrl, 'GET', '/admin/audit/events?type=ledger.expired');
+    return data[0];
+  });
 }
