@@ -2,7 +2,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Attempt, GuardrailOutcome, RequestContext, Served, Usage } from '../gen/gateway/v1/common.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { GatewayError } from '../kit/errors.js';
-import type { StoragePolicies } from '../kit/guardrails/index.js';
+import type { IngressStoragePolicies } from './storage-policies.js';
 import { attemptEvent, EventType, requestEvent, type EventTypeName } from '../kit/events.js';
 import type { Logger } from '../kit/log.js';
 import { LATENCY_BUCKETS } from '../kit/metrics.js';
@@ -40,7 +40,7 @@ export class OutcomeRecorder {
     metrics: Registry,
     private readonly log: Logger,
     private readonly emitAttempts: boolean,
-    private readonly storage: StoragePolicies,
+    private readonly storage: IngressStoragePolicies,
   ) {
     this.requests = new Counter({
       name: 'gateway_requests_total',

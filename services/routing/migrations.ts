@@ -121,6 +121,15 @@ export const routingMigrations: Migration[] = [
       CREATE INDEX routing_responses_item_ids ON routing_responses USING gin (${ITEM_IDS});
     `,
   },
+  {
+    version: 6,
+    description: 'storage policies and attachments managed through the admin API',
+    sql: `
+      ALTER TABLE routing_admin_entries DROP CONSTRAINT routing_admin_entries_kind_check;
+      ALTER TABLE routing_admin_entries ADD CONSTRAINT routing_admin_entries_kind_check
+        CHECK (kind IN ('provider', 'model', 'mcp', 'guardrail_policy', 'guardrail_attachment', 'guardrail_storage_policy', 'guardrail_storage_attachment'));
+    `,
+  },
 ];
 
 /** Routing works as <database>_routing: its admin-managed entries, stored responses, files and batches only. */
