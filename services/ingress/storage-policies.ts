@@ -5,6 +5,14 @@ import type { Logger } from '../kit/log.js';
 import type { Secret } from '../kit/secrets/store.js';
 
 /**
+ * An error message as records may keep it. A provider's can quote
+ * what the caller sent (a refused value, part of a prompt), so it is stored as
+ * the caller's prompts are; a record cannot tell it from the gateway's own,
+ * which hold no values (docs/guardrails.md, "What the gateway keeps").
+ */
+export const storedErrorMessage = (rule: StorageRule | undefined, message: string) => (rule && message ? rule.text('prompt', message) : message);
+
+/**
  * What records keep of each caller's content (guardrails.storage): the config
  * file's storage policies with those of the admin API, swapped in as one when
  * they change. Ingress reads the admin API's from routing (StorageEntries),

@@ -17,7 +17,7 @@ interface AuditRow {
   payload: {
     storagePolicies?: string[];
     tool?: { argumentsJson: string; argumentsSha256: string; resultJson: string };
-    request?: { tags?: string[] };
+    request?: { tags?: string[]; errorMessage?: string; attempts?: { errorMessage?: string }[] };
   };
 }
 
@@ -45,8 +45,9 @@ describe('storage policies', () => {
           policies: {
             'personal-data': { toolArguments: 'redact', metadata: 'hash' },
             withheld: { toolArguments: 'drop', completion: 'hash' },
+            'prompts-redacted': { prompt: 'redact' },
           },
-          attach: { teams: { 'team-redact': ['personal-data'], 'team-withheld': ['personal-data', 'withheld'] } },
+          attach: { teams: { 'team-redact': ['personal-data'], 'team-withheld': ['personal-data', 'withheld'], 'team-prompts': ['prompts-redacted'] } },
         },
       },
     });
@@ -55,7 +56,7 @@ describe('storage policies', () => {
       return data[0]?.state === 'ready' ? true : undefined;
     });
     await admin(gateway.adminUrl, 'POST', '/admin/mcp/servers/weather/approve');
-    for (const team of ['team-redact', 'team-withheld', 'team-plain']) {
+    for (const team of ['team-redact', 'team-withheld', 'team-plain', 'team-prompts']) {
       await admin(gateway.adminUrl, 'POST', '/admin/teams', { id: team, name: team });
       keys[team] = (
         await admin<{ key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { name: team, team, allowed_tools: ['weather.*'], content_logging: true })
@@ -146,5 +147,28 @@ describe('storage policies', () => {
     const kept = await responses('team-redact').create({ model: 'openai/gpt-4o-mini', input: 'remember this' });
     expect((kept as unknown as { store: boolean }).store).toBe(true);
     expect((await responses('team-redact').retrieve(kept.id)).id).toBe(kept.id);
+  });
+
+  it("stores a provider's error message as the caller's prompts are: one that quotes the caller's value is redacted", async () => {
+    const refused = async (team: string) => {
+      const client = new OpenAI({ baseURL: gateway.baseURL, apiKey: keys[team]!, maxRetries: 0 });
+      // The provider refuses a value it does not know by quoting it back, as OpenAI does.
+      const error = await client.chat.completions
+        .create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], reasoning_effort: EMAIL as 'low' })
+        .then(
+          () => undefined,
+          (err: unknown) => err as InstanceType<typeof OpenAI.APIError>,
+        );
+      expect(error?.status).toBe(400);
+      return auditRow('request.failed', error!.headers!.get('x-request-id')!);
+    };
+    const plain = await refused('team-plain');
+    expect(plain.payload.request?.errorMessage).toContain(EMAIL);
+
+    const row = await refused('team-prompts');
+    expect(row.payload.storagePolicies).toEqual(['prompts-redacted']);
+    expect(row.payload.request?.errorMessage).toContain("Invalid value: '[REDACTED:email]'");
+    expect(row.payload.request?.attempts?.[0]?.errorMessage).toContain('[REDACTED:email]');
+    expect(JSON.stringify(row)).not.toContain(EMAIL);
   });
 });
