@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { startMcpHttpServer, weatherTools, type FakeMcpHttpServer } from '../fakes/mcp-servers.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { admin, startInProcess } from '../harness/gateway.js';
@@ -16,7 +17,7 @@ interface AuditRow {
   request_id: string;
   payload: {
     storagePolicies?: string[];
-    tool?: { argumentsJson: string; argumentsSha256: string; resultJson: string };
+    tool?: { argumentsJson: string; argumentsSha256: string; resultJson: string; errorMessage?: string };
     request?: { tags?: string[]; errorMessage?: string; attempts?: { errorMessage?: string }[] };
   };
 }
@@ -32,7 +33,16 @@ describe('storage policies', () => {
 
   beforeAll(async () => {
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
-    weather = await startMcpHttpServer('weather', weatherTools());
+    // A tool that refuses its arguments by quoting them, as servers validating their input do.
+    const station = {
+      name: 'get_station',
+      description: 'A weather station by city.',
+      inputSchema: { type: 'object' as const, properties: { city: { type: 'string' } } },
+      run: (args: Record<string, unknown>): never => {
+        throw new McpError(ErrorCode.InvalidParams, `No station in ${String(args.city)}`);
+      },
+    };
+    weather = await startMcpHttpServer('weather', [...weatherTools(), station]);
     process.env.GW_TEST_STORAGE_HASH_KEY = HASH_KEY;
     gateway = await startInProcess({
       routing: {
@@ -69,13 +79,13 @@ describe('storage policies', () => {
     await fake?.close();
   });
 
-  async function forecast(team: string): Promise<string> {
+  async function forecast(team: string, tool = 'get_forecast', status = 200): Promise<string> {
     const response = await fetch(`${gateway.baseURL}/mcp/tools/execute`, {
       method: 'POST',
       headers: { authorization: `Bearer ${keys[team]}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'call_1', type: 'function', function: { name: 'weather__get_forecast', arguments: JSON.stringify({ city: EMAIL }) } }),
+      body: JSON.stringify({ id: 'call_1', type: 'function', function: { name: `weather__${tool}`, arguments: JSON.stringify({ city: EMAIL }) } }),
     });
-    expect(response.status).toBe(200);
+    expect(response.status).toBe(status);
     return response.headers.get('x-request-id')!;
   }
   const auditRow = (type: string, requestId: string) =>
@@ -169,6 +179,14 @@ describe('storage policies', () => {
     expect(row.payload.storagePolicies).toEqual(['prompts-redacted']);
     expect(row.payload.request?.errorMessage).toContain("Invalid value: '[REDACTED:email]'");
     expect(row.payload.request?.attempts?.[0]?.errorMessage).toContain('[REDACTED:email]');
+    expect(JSON.stringify(row)).not.toContain(EMAIL);
+  });
+
+  it("stores a tool server's refusal as the caller's tool arguments are: one quoting them is redacted", async () => {
+    const plain = await auditRow('tool.called', await forecast('team-plain', 'get_station', 400));
+    expect(plain.payload.tool?.errorMessage).toContain(`No station in ${EMAIL}`);
+    const row = await auditRow('tool.called', await forecast('team-redact', 'get_station', 400));
+    expect(row.payload.tool?.errorMessage).toContain('No station in [REDACTED:email]');
     expect(JSON.stringify(row)).not.toContain(EMAIL);
   });
 });
