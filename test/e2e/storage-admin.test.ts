@@ -133,6 +133,21 @@ describe('storage policies through the admin API', () => {
     expect(JSON.parse(kept.payload.tool!.argumentsJson!)).toEqual({ city: EMAIL });
   });
 
+  it('applies in routing too: a team whose prompts a policy withholds gets no stored Responses API response', async () => {
+    const stored = async () => {
+      const client = new OpenAI({ baseURL: gateway.baseURL, apiKey: keys['team-api']!.key, maxRetries: 0 });
+      const response = await client.responses.create({ model: 'openai/gpt-4o-mini', input: 'remember this' });
+      return (response as unknown as { store: boolean }).store;
+    };
+    expect(await stored()).toBe(true);
+    expect((await call('PUT', '/admin/guardrails/storage/policies/no-prompts', { prompt: 'drop' })).status).toBe(200);
+    expect((await call('PUT', '/admin/guardrails/storage/attachments/team:team-api', ['no-prompts'])).status).toBe(200);
+    await eventually('routing to withhold the team’s responses', async () => ((await stored()) === false ? true : undefined));
+    expect((await call('DELETE', '/admin/guardrails/storage/attachments/team:team-api')).status).toBe(204);
+    await eventually('routing to store them again', async () => ((await stored()) ? true : undefined));
+    expect((await call('DELETE', '/admin/guardrails/storage/policies/no-prompts')).status).toBe(204);
+  });
+
   it("adds to the config file's attachments: a narrower scope cannot keep more than the file's policy allows", async () => {
     expect((await call('PUT', '/admin/guardrails/storage/policies/keep-all', { description: 'keeps everything' })).status).toBe(200);
     expect((await call('PUT', `/admin/guardrails/storage/attachments/key:${keys['team-file']!.id}`, ['keep-all'])).status).toBe(200);
@@ -180,15 +195,14 @@ describe('storage policies through the admin API', () => {
 
   it('records every change as an admin event, before and after', async () => {
     expect((await call('DELETE', '/admin/guardrails/storage/policies/keep-all')).status).toBe(204);
-    const data = await eventually('the audit row', async () => {
+    const row = await eventually('the audit row', async () => {
       const page = await admin<{ data: { payload: { admin?: { resourceId: string; beforeJson: string } } }[] }>(
         gateway.adminUrl,
         'GET',
         '/admin/audit/events?type=admin.guardrail_storage_policy.delete',
       );
-      return page.data.length > 0 ? page.data : undefined;
+      return page.data.find((r) => r.payload.admin?.resourceId === 'keep-all');
     });
-    expect(data.map((row) => row.payload.admin?.resourceId)).toEqual(['keep-all']);
-    expect(data[0]!.payload.admin!.beforeJson).toContain('keeps everything');
+    expect(row.payload.admin!.beforeJson).toContain('keeps everything');
   });
 });
