@@ -8,6 +8,7 @@ import { streamFraming } from '../kit/passthrough.js';
 import { InboundRequest, servedHeaders, type PipelineDeps } from './pipeline.js';
 import { cacheHeaders, cacheRequestOf } from './cache.js';
 import { SseWriter } from './sse.js';
+import { storedErrorMessage } from './storage-policies.js';
 import { offerTools, runAgent, toolModeOf, type ToolOffer } from './agent.js';
 
 /** Longest routing override header taken: deployment ids are `<provider>/<model>` or configured names. */
@@ -102,6 +103,8 @@ export async function streamed(
   cutUsage?: Usage,
 ) {
   const { endpoint } = inbound;
+  // A stream's failure is logged with the provider's message, as the caller's storage policies keep prompts.
+  const storage = deps.storage.forActor(inbound.context.actor);
   const abort = new AbortController();
   const chunks = deps.clients.routing.completeStream(call, { signal: abort.signal });
   const iterator = chunks[Symbol.asyncIterator]();
@@ -141,7 +144,7 @@ export async function streamed(
       } else if (kind?.$case === 'end') {
         const { usage, attempts, errorCode, guardrails } = kind.end;
         const error = errorCode ? new GatewayError('upstream_error', kind.end.errorMessage, { status: kind.end.httpStatus || 502 }) : undefined;
-        if (error) request.log.warn({ code: errorCode, reason: kind.end.errorMessage }, 'stream failed after it began');
+        if (error) request.log.warn({ code: errorCode, reason: storedErrorMessage(storage, error.message) }, 'stream failed after it began');
         recorded = inbound.finish({
           model,
           stream: true,
@@ -167,7 +170,7 @@ export async function streamed(
     }
     // Routing itself failed mid-stream (e.g. its process went away): end the stream in the client's API.
     const error = asGatewayError(err);
-    request.log.warn({ code: error.code, reason: error.message }, 'stream failed after it began');
+    request.log.warn({ code: error.code, reason: storedErrorMessage(storage, error.message) }, 'stream failed after it began');
     void inbound.finish({ model, stream: true, httpStatus: error.status, served, error, cacheHit });
     const event = streamErrorEvent(endpoint, error);
     await sse.event(event.event ?? '', event.data);

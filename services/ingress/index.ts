@@ -1,7 +1,11 @@
 import { closeGracefully } from '../kit/http.js';
 import { defineService } from '../kit/service.js';
 import { SandboxPool } from './code-mode/pool.js';
-import { type GuardrailsConfig, StoragePolicies } from '../kit/guardrails/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { GuardrailsConfig } from '../kit/guardrails/index.js';
+import { BUS_USE } from '../kit/bus/nats-permissions.js';
+import { Reloader } from '../kit/reloader.js';
+import { IngressStoragePolicies } from './storage-policies.js';
 import type { IngressConfig } from './config.js';
 import { Holder } from './holder.js';
 import { OutcomeRecorder } from './outcome.js';
@@ -24,7 +28,14 @@ export const ingressService = defineService({
     const events = await ctx.events();
     const { hashKey } = guardrails.storage;
     if (hashKey) await ctx.secrets.prepare([hashKey]);
-    const storage = new StoragePolicies(guardrails.storage, guardrails.custom, hashKey ? ctx.secrets.get(hashKey) : undefined);
+    const storage = new IngressStoragePolicies(guardrails, hashKey ? ctx.secrets.get(hashKey) : undefined, ctx.log);
+    // Storage policies of the admin API, kept by routing: read now, and again by every replica when it hears one
+    // change. Heard before the first read, so a change made meanwhile is not missed.
+    const stored = new Reloader(async () => storage.apply((await ctx.clients.routing.storageEntries({})).entries), ctx.log);
+    const bus = await ctx.bus();
+    const changes = await Promise.all((BUS_USE.ingress.broadcasts ?? []).map((filter) => bus.subscribe(filter, () => void stored.reload())));
+    // Routing unreachable for now (another process starting): the file's policies apply until the read succeeds.
+    await Promise.race([stored.reload(), sleep(2_000)]);
     const recorder = new OutcomeRecorder(events, ctx.metrics, ctx.log, config.emitAttempts, storage);
     const settlements = new Settlements(ctx.clients, ctx.log);
     const holder = ctx.clients.inProcess('governance') ? undefined : new Holder(ctx.clients.governance, ctx.log);
@@ -61,6 +72,8 @@ export const ingressService = defineService({
         // Settles still lingering go now, while governance's client is open.
         settlements.flush();
         holder?.stop();
+        stored.stop();
+        await Promise.all(changes.map((consumer) => consumer.stop()));
         await sandboxes.close();
       },
     };

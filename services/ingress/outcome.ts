@@ -2,7 +2,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Attempt, GuardrailOutcome, RequestContext, Served, Usage } from '../gen/gateway/v1/common.js';
 import type { EventPublisher } from '../kit/bus/publisher.js';
 import { GatewayError } from '../kit/errors.js';
-import type { StoragePolicies } from '../kit/guardrails/index.js';
+import { type IngressStoragePolicies, storedErrorMessage } from './storage-policies.js';
 import { attemptEvent, EventType, requestEvent, type EventTypeName } from '../kit/events.js';
 import type { Logger } from '../kit/log.js';
 import { LATENCY_BUCKETS } from '../kit/metrics.js';
@@ -40,7 +40,7 @@ export class OutcomeRecorder {
     metrics: Registry,
     private readonly log: Logger,
     private readonly emitAttempts: boolean,
-    private readonly storage: StoragePolicies,
+    private readonly storage: IngressStoragePolicies,
   ) {
     this.requests = new Counter({
       name: 'gateway_requests_total',
@@ -80,11 +80,14 @@ export class OutcomeRecorder {
     const type: EventTypeName = !outcome.error ? EventType.requestCompleted : admitted ? EventType.requestFailed : EventType.requestRejected;
     this.requests.inc({ endpoint: outcome.endpoint, status: String(outcome.httpStatus) });
     this.duration.observe({ endpoint: outcome.endpoint }, durationMs / 1000);
-    if (this.emitAttempts) for (const attempt of outcome.attempts ?? []) this.events.emit(attemptEvent({ service: 'ingress', context }, attempt));
     const answered = type === EventType.requestCompleted;
     // The tags are the metadata the caller's storage policies decide on; they reach usage rows through this event.
     const storage = this.storage.forActor(context.actor);
     const tags = storage ? (outcome.tags ?? []).map((tag) => storage.text('metadata', tag)).filter((tag) => tag !== '') : (outcome.tags ?? []);
+    const said = (message: string) => storedErrorMessage(storage, message);
+    const attempts = storage ? (outcome.attempts ?? []).map((a) => ({ ...a, errorMessage: said(a.errorMessage) })) : (outcome.attempts ?? []);
+    if (this.emitAttempts)
+      for (const attempt of attempts) this.events.emit(attemptEvent({ service: 'ingress', context, storagePolicies: storage?.policies }, attempt));
     const event = requestEvent(
       type,
       { service: 'ingress', context, storagePolicies: storage?.policies },
@@ -98,8 +101,8 @@ export class OutcomeRecorder {
         cacheHit: outcome.cacheHit ?? false,
         durationMs,
         errorCode: outcome.errorCode || outcome.error?.code || '',
-        errorMessage: outcome.error?.message ?? '',
-        attempts: outcome.attempts ?? [],
+        errorMessage: said(outcome.error?.message ?? ''),
+        attempts,
         guardrails: outcome.guardrails ?? [],
         tags,
         recordGuarantee: answered ? this.events.guarantee : 'best-effort',

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Attempt, BilledUnits, RequestContext, Served } from '../gen/gateway/v1/common.js';
 import type { AuthorizeResponse } from '../gen/gateway/v1/governance.js';
-import type { StoragePolicies } from '../kit/guardrails/index.js';
+import type { IngressStoragePolicies } from './storage-policies.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { matchesAny } from '../kit/glob.js';
 import { presentedKey } from '../kit/http.js';
@@ -38,7 +38,7 @@ export interface PipelineDeps {
   authorizations: Authorizations;
   promptCounting: PromptCounting;
   /** What records keep of each caller's content (guardrails.storage). */
-  storage: StoragePolicies;
+  storage: IngressStoragePolicies;
   /** This process as governance knows it; none when governance runs in this process (they die together). */
   holder: Holder | undefined;
   /** The keys the batch lines this process runs are sent as. */

@@ -28,6 +28,14 @@ export class RecordedContent {
     return this.rule ? this.rule.json('toolArguments', json) : json;
   }
 
+  /**
+   * A failed call's error message, recorded whatever the content logging: an MCP server's refusal it quotes can
+   * repeat the arguments, so the storage policies treat it as them.
+   */
+  errorMessage(message: string): string {
+    return this.rule && message ? this.rule.text('toolArguments', message) : message;
+  }
+
   /** A SHA-256 of content, unless the policies drop it: the digest of a short value can be matched by guessing it. */
   digest(text: string): string {
     return this.rule?.treatmentOf('toolArguments') === 'drop' ? '' : createHash('sha256').update(text).digest('hex');

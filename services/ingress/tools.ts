@@ -106,7 +106,7 @@ export class ToolAccess {
         resultBytes: 0,
         durationMs: performance.now() - started,
         outcome: error.code,
-        errorMessage: error.message,
+        errorMessage: content.errorMessage(error.message),
         resultJson: '',
       });
       throw error;

@@ -7,15 +7,17 @@ import type {
   RemoveAdminEntryRequest,
   RemoveAdminEntryResponse,
 } from '../gen/gateway/v1/admin_entries.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database, Queryable } from '../kit/db/types.js';
 import { GatewayError } from '../kit/errors.js';
-import type { Logger } from '../kit/log.js';
-import type { AdminGuardrails, RoutingGuardrails } from './guardrails.js';
+import type { AdminGuardrails } from '../kit/guardrails/index.js';
+import type { RoutingGuardrails } from './guardrails.js';
 import type { AdminEntries, LiveRouting } from './live.js';
 import type { McpPins } from './mcp/hub.js';
 
-const KINDS = ['provider', 'model', 'mcp', 'guardrail_policy', 'guardrail_attachment'] as const;
+const KINDS = ['provider', 'model', 'mcp', 'guardrail_policy', 'guardrail_attachment', 'guardrail_storage_policy', 'guardrail_storage_attachment'] as const;
+
+/** What ingress reads (StorageEntries): it applies the storage policies where content enters a record. */
+export const STORAGE_KINDS = ['guardrail_storage_policy', 'guardrail_storage_attachment'] as const;
 type Kind = (typeof KINDS)[number];
 
 interface Row {
@@ -52,7 +54,11 @@ function applicable(rows: Row[]): Applicable {
   return {
     entries: { providers: named('provider'), models: named('model') },
     pins: Object.fromEntries(Object.entries(approvals).map(([server, approval]) => [server, approval.pins])),
-    guardrails: { policies: named('guardrail_policy'), attachments: named('guardrail_attachment') },
+    guardrails: {
+      policies: named('guardrail_policy'),
+      attachments: named('guardrail_attachment'),
+      storage: { policies: named('guardrail_storage_policy'), attachments: named('guardrail_storage_attachment') },
+    },
   };
 }
 
@@ -77,6 +83,12 @@ export class AdminEntryStore {
 
   async list(request: ListAdminEntriesRequest): Promise<ListAdminEntriesResponse> {
     const { rows } = await this.db.query<Row>(`${SELECT} WHERE kind = $1 ORDER BY name`, [kindOf(request.kind)]);
+    return { entries: rows.map(entryOf) };
+  }
+
+  /** The storage policies and attachments, for ingress (StorageEntries). */
+  async storage(): Promise<ListAdminEntriesResponse> {
+    const { rows } = await this.db.query<Row>(`${SELECT} WHERE kind = ANY($1) ORDER BY kind, name`, [STORAGE_KINDS]);
     return { entries: rows.map(entryOf) };
   }
 
@@ -126,56 +138,10 @@ export class AdminEntryStore {
     const after = applicable(entry === undefined ? others : [...others, { kind, name, entry, updated_at: new Date() }]);
     const problems = kind.startsWith('guardrail_') ? this.guardrails.check(after.guardrails) : await this.live.check(after.entries);
     if (problems.length > 0)
-      throw new GatewayError('invalid_request', `The ${kind.replace('_', ' ')} cannot be ${entry === undefined ? 'removed' : 'saved'}: ${problems.join('; ')}`);
+      throw new GatewayError(
+        'invalid_request',
+        `The ${kind.replaceAll('_', ' ')} cannot be ${entry === undefined ? 'removed' : 'saved'}: ${problems.join('; ')}`,
+      );
     return current;
-  }
-}
-
-/** How long a failed load waits before it is tried again. */
-const RETRY_MS = 5_000;
-
-/**
- * Runs a load of the stored entries until it succeeds, one at a time: a
- * change heard while one runs makes one more after it, so an older read
- * never lands after a newer one.
- */
-export class Reloader {
-  private running: Promise<void> | undefined;
-  private heardMeanwhile = false;
-  private stopped = false;
-
-  constructor(
-    private readonly load: () => Promise<void>,
-    private readonly log: Logger,
-  ) {}
-
-  reload(): Promise<void> {
-    if (this.running) {
-      this.heardMeanwhile = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.heardMeanwhile = false;
-        await this.untilDone();
-      } while (this.heardMeanwhile && !this.stopped);
-      this.running = undefined;
-    })();
-    return this.running;
-  }
-
-  stop(): void {
-    this.stopped = true;
-  }
-
-  private async untilDone(): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
-      try {
-        return await this.load();
-      } catch (err) {
-        if (attempt === 0) this.log.warn({ reason: (err as Error).message }, 'cannot apply the entries of the admin API yet; retrying');
-        await sleep(RETRY_MS);
-      }
-    }
   }
 }

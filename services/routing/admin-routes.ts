@@ -51,14 +51,33 @@ const KINDS = [
     summary:
       'Attach guardrail policies (a JSON array of names) to everyone (global), a customer (customer:<id>), a team (team:<id>) or a key (key:<id>), adding to guardrails.attach',
   },
+  {
+    kind: 'guardrail_storage_policy',
+    path: 'guardrails/storage/policies',
+    resource: 'guardrail_storage_policy',
+    what: 'storage policy',
+    tag: 'guardrails',
+    pattern: '^[a-z0-9][a-z0-9_-]*$',
+    summary: 'Add or replace a storage policy: what records keep of each data class (as in guardrails.storage.policies; the hash key stays in the config file)',
+  },
+  {
+    kind: 'guardrail_storage_attachment',
+    path: 'guardrails/storage/attachments',
+    resource: 'guardrail_storage_attachment',
+    what: 'storage attachment',
+    tag: 'guardrails',
+    pattern: '^(global|(customer|team|key):[^\\s/]+)$',
+    summary:
+      'Attach storage policies (a JSON array of names) to everyone (global), a customer (customer:<id>), a team (team:<id>) or a key (key:<id>), adding to guardrails.storage.attach',
+  },
 ] as const;
 
 const entryView = (e: AdminEntry) => ({ name: e.name, entry: JSON.parse(e.entryJson) as unknown, updated_at: new Date(e.updatedAtMs).toISOString() });
 
 /**
  * Providers (with their credentials, as secret references), models (aliases
- * and groups of deployments) and guardrail policies and attachments managed
- * through the admin API, and MCP servers.
+ * and groups of deployments), guardrail and storage policies and their
+ * attachments managed through the admin API, and MCP servers.
  * Routing checks each change against its config file before it stores it in
  * its own table; every routing replica applies it when it hears the change's
  * admin event.

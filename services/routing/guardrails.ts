@@ -4,11 +4,12 @@ import type { CacheRequest } from '../gen/gateway/v1/routing.js';
 import { GatewayError } from '../kit/errors.js';
 import type { Logger } from '../kit/log.js';
 import {
+  type AdminGuardrails,
   chatSegments,
   guardrailError,
   Guardrails,
-  guardrailsConfigSchema,
   StoragePolicies,
+  withAdminGuardrails,
   withSegments,
   type GuardrailRun,
   type GuardrailsConfig,
@@ -21,28 +22,16 @@ import type { Translation } from './formats/types.js';
 import { guardChunks, rewriteAnswer } from './guarded-answers.js';
 
 /**
- * Guardrail policies and attachments added through the admin API, as stored:
- * policies by name, and attachments by scope (`global`, `customer:<id>`,
- * `team:<id>`, `key:<id>`), each a list of policy names.
- */
-export interface AdminGuardrails {
-  policies: Record<string, unknown>;
-  attachments: Record<string, unknown>;
-}
-
-const SCOPES = { customer: 'customers', team: 'teams', key: 'keys' } as const;
-
-/**
  * The caller's guardrail policies on the request path (docs/guardrails.md):
  * routing checks the parsed request before the cache and the provider see it,
  * and every answer it renders, from a provider or from the cache, whole or
  * streamed. What the rules did goes back to ingress for the request's event.
- * The config file's policies and attachments apply with those of the admin
- * API, swapped in as one when an admin changes them.
+ * The config file's policies and attachments (guardrail and storage ones)
+ * apply with those of the admin API, swapped in as one when an admin changes them.
  */
 export class RoutingGuardrails {
   private engine: Guardrails;
-  private readonly storage: StoragePolicies;
+  private storage: StoragePolicies;
   private readonly actions: Counter<'policy' | 'rule' | 'action'>;
 
   constructor(
@@ -63,44 +52,25 @@ export class RoutingGuardrails {
 
   /** What is wrong with the admin API's policies and attachments together with the config file; empty when they can be applied. */
   check(admin: AdminGuardrails): string[] {
-    return this.merged(admin).problems;
+    return withAdminGuardrails(this.file, admin).problems;
   }
 
   /** Makes the admin API's policies and attachments apply (after check() found no problem). */
   apply(admin: AdminGuardrails): void {
-    const { config, problems } = this.merged(admin);
+    const { config, problems } = withAdminGuardrails(this.file, admin);
     if (!config) throw new Error(`guardrails from the admin API were not applied: ${problems.join('; ')}`);
     this.engine = new Guardrails(config);
-    this.log.info({ policies: Object.keys(admin.policies), attachments: Object.keys(admin.attachments) }, 'applied guardrails from the admin API');
-  }
-
-  /** The config file's guardrails with the admin API's added: its policies beside the file's, its attachments to the file's. */
-  private merged(admin: AdminGuardrails): { config?: GuardrailsConfig; problems: string[] } {
-    const problems = Object.keys(admin.policies)
-      .filter((name) => name in this.file.policies)
-      .map((name) => `guardrails.policies.${name} is defined in the config file; change it there`);
-    const { global, customers, teams, keys } = this.file.attach;
-    const attach = { global: [...global], customers: { ...customers }, teams: { ...teams }, keys: { ...keys } };
-    for (const [scope, names] of Object.entries(admin.attachments)) {
-      if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) {
-        problems.push(`guardrails attachment ${scope}: a JSON array of policy names`);
-        continue;
-      }
-      if (scope === 'global') {
-        attach.global = [...new Set([...attach.global, ...names])];
-        continue;
-      }
-      const [, kind, id] = /^(customer|team|key):(.+)$/s.exec(scope) ?? [];
-      if (!kind || !id) {
-        problems.push(`guardrails attachment ${scope}: name global, customer:<id>, team:<id> or key:<id>`);
-        continue;
-      }
-      const byId = attach[SCOPES[kind as keyof typeof SCOPES]];
-      byId[id] = [...new Set([...(byId[id] ?? []), ...names])];
-    }
-    const parsed = guardrailsConfigSchema.safeParse({ ...this.file, policies: { ...admin.policies, ...this.file.policies }, attach });
-    if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => `guardrails.${issue.path.map(String).join('.')}: ${issue.message}`));
-    return problems.length > 0 ? { problems } : { config: parsed.data, problems };
+    this.storage = new StoragePolicies(config.storage, config.custom, undefined);
+    const names = (entries: Record<string, unknown>) => Object.keys(entries);
+    this.log.info(
+      {
+        policies: names(admin.policies),
+        attachments: names(admin.attachments),
+        storagePolicies: names(admin.storage.policies),
+        storageAttachments: names(admin.storage.attachments),
+      },
+      'applied guardrails from the admin API',
+    );
   }
 
   /** The guardrails of one request, for the caller its context names. */

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RoutingService } from '../gen/gateway/v1/routing.js';
 import { stringsIn } from '../kit/secrets/store.js';
 import { defineService } from '../kit/service.js';
-import { AdminEntryStore, Reloader } from './admin-entries.js';
+import { AdminEntryStore } from './admin-entries.js';
+import { Reloader } from '../kit/reloader.js';
 import { healthView } from './deployment-health.js';
 import type { RoutingConfig } from './config.js';
 import { LiveRouting } from './live.js';
@@ -35,6 +36,7 @@ export const routingService = defineService({
       listAdminEntries: ['governance'],
       putAdminEntry: ['governance'],
       removeAdminEntry: ['governance'],
+      storageEntries: ['ingress'],
       resolveModels: ['governance'],
       deploymentHealth: ['governance'],
       storedResponse: ['ingress'],

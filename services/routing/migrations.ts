@@ -130,6 +130,15 @@ export const routingMigrations: Migration[] = [
       CREATE INDEX routing_files_expiry ON routing_files (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    description: 'storage policies and attachments managed through the admin API',
+    sql: `
+      ALTER TABLE routing_admin_entries DROP CONSTRAINT routing_admin_entries_kind_check;
+      ALTER TABLE routing_admin_entries ADD CONSTRAINT routing_admin_entries_kind_check
+        CHECK (kind IN ('provider', 'model', 'mcp', 'guardrail_policy', 'guardrail_attachment', 'guardrail_storage_policy', 'guardrail_storage_attachment'));
+    `,
+  },
 ];
 
 /** Routing works as <database>_routing: its admin-managed entries, stored responses, files and batches only. */

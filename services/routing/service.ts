@@ -5,6 +5,7 @@ import type {
   PutAdminEntryResponse,
   RemoveAdminEntryRequest,
   RemoveAdminEntryResponse,
+  StorageEntriesRequest,
 } from '../gen/gateway/v1/admin_entries.js';
 import type { Attempt, Served, StoredAnswer, Usage } from '../gen/gateway/v1/common.js';
 import type {
@@ -353,6 +354,10 @@ export class Routing implements Api<typeof RoutingService> {
 
   async listAdminEntries(request: ListAdminEntriesRequest): Promise<ListAdminEntriesResponse> {
     return this.adminEntries.list(request);
+  }
+
+  async storageEntries(_request: StorageEntriesRequest): Promise<ListAdminEntriesResponse> {
+    return this.adminEntries.storage();
   }
 
   async putAdminEntry(request: PutAdminEntryRequest): Promise<PutAdminEntryResponse> {

@@ -59,16 +59,17 @@ const ENTRY_BODIES = {
   providers: { type: 'mock' },
   models: 'mock/echo',
   'guardrails/policies': { rules: [{ name: 'cards', detectors: ['payment_card'], action: 'redact' }] },
+  'guardrails/storage/policies': { toolArguments: 'redact' },
 } as const;
 const routingEntry = async (path: keyof typeof ENTRY_BODIES) => {
   const name = fresh(path.split('/').at(-1)!.slice(0, -1));
   await owner('PUT', `/admin/${path}/${name}`, ENTRY_BODIES[path]);
   return { params: { name } };
 };
-const attachment = async () => {
-  const { params } = await routingEntry('guardrails/policies');
+const attachment = (of: 'guardrails' | 'guardrails/storage') => async () => {
+  const { params } = await routingEntry(`${of}/policies`);
   const name = `team:${fresh('team')}`;
-  await owner('PUT', `/admin/guardrails/attachments/${name}`, [params.name]);
+  await owner('PUT', `/admin/${of}/attachments/${name}`, [params.name]);
   return { params: { name } };
 };
 
@@ -130,12 +131,26 @@ const EXPECTED: Record<string, Expectation> = {
   },
   'DELETE /admin/guardrails/policies/:name': { needs: 'manage_routing', call: () => routingEntry('guardrails/policies') },
   'GET /admin/guardrails/attachments': { needs: 'read' },
-  'GET /admin/guardrails/attachments/:name': { needs: 'read', call: attachment },
+  'GET /admin/guardrails/attachments/:name': { needs: 'read', call: attachment('guardrails') },
   'PUT /admin/guardrails/attachments/:name': {
     needs: 'manage_routing',
     call: async () => ({ params: { name: `team:${fresh('team')}` }, body: [(await routingEntry('guardrails/policies')).params.name] }),
   },
-  'DELETE /admin/guardrails/attachments/:name': { needs: 'manage_routing', call: attachment },
+  'DELETE /admin/guardrails/attachments/:name': { needs: 'manage_routing', call: attachment('guardrails') },
+  'GET /admin/guardrails/storage/policies': { needs: 'read' },
+  'GET /admin/guardrails/storage/policies/:name': { needs: 'read', call: () => routingEntry('guardrails/storage/policies') },
+  'PUT /admin/guardrails/storage/policies/:name': {
+    needs: 'manage_routing',
+    call: async () => ({ params: { name: fresh('policy') }, body: ENTRY_BODIES['guardrails/storage/policies'] }),
+  },
+  'DELETE /admin/guardrails/storage/policies/:name': { needs: 'manage_routing', call: () => routingEntry('guardrails/storage/policies') },
+  'GET /admin/guardrails/storage/attachments': { needs: 'read' },
+  'GET /admin/guardrails/storage/attachments/:name': { needs: 'read', call: attachment('guardrails/storage') },
+  'PUT /admin/guardrails/storage/attachments/:name': {
+    needs: 'manage_routing',
+    call: async () => ({ params: { name: `team:${fresh('team')}` }, body: [(await routingEntry('guardrails/storage/policies')).params.name] }),
+  },
+  'DELETE /admin/guardrails/storage/attachments/:name': { needs: 'manage_routing', call: attachment('guardrails/storage') },
   'GET /admin/audit/events': { needs: 'audit' },
   'GET /admin/audit/export': { needs: 'audit' },
   'GET /admin/audit/head': { needs: 'audit' },

@@ -49,6 +49,7 @@ const ALLOWED: Record<Callee, Record<string, string[]>> = {
     listAdminEntries: ['governance'],
     putAdminEntry: ['governance'],
     removeAdminEntry: ['governance'],
+    storageEntries: ['ingress'],
     storedResponse: ['ingress'],
     files: ['ingress'],
     batches: ['ingress'],

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { startMcpHttpServer, weatherTools, type FakeMcpHttpServer } from '../fakes/mcp-servers.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { admin, startInProcess } from '../harness/gateway.js';
@@ -16,8 +17,8 @@ interface AuditRow {
   request_id: string;
   payload: {
     storagePolicies?: string[];
-    tool?: { argumentsJson: string; argumentsSha256: string; resultJson: string };
-    request?: { tags?: string[] };
+    tool?: { argumentsJson: string; argumentsSha256: string; resultJson: string; errorMessage?: string };
+    request?: { tags?: string[]; errorMessage?: string; attempts?: { errorMessage?: string }[] };
   };
 }
 
@@ -32,7 +33,16 @@ describe('storage policies', () => {
 
   beforeAll(async () => {
     fake = await startFakeOpenAI({ apiKey: PROVIDER_KEY });
-    weather = await startMcpHttpServer('weather', weatherTools());
+    // A tool that refuses its arguments by quoting them, as servers validating their input do.
+    const station = {
+      name: 'get_station',
+      description: 'A weather station by city.',
+      inputSchema: { type: 'object' as const, properties: { city: { type: 'string' } } },
+      run: (args: Record<string, unknown>): never => {
+        throw new McpError(ErrorCode.InvalidParams, `No station in ${String(args.city)}`);
+      },
+    };
+    weather = await startMcpHttpServer('weather', [...weatherTools(), station]);
     process.env.GW_TEST_STORAGE_HASH_KEY = HASH_KEY;
     gateway = await startInProcess({
       routing: {
@@ -45,8 +55,9 @@ describe('storage policies', () => {
           policies: {
             'personal-data': { toolArguments: 'redact', metadata: 'hash' },
             withheld: { toolArguments: 'drop', completion: 'hash' },
+            'prompts-redacted': { prompt: 'redact' },
           },
-          attach: { teams: { 'team-redact': ['personal-data'], 'team-withheld': ['personal-data', 'withheld'] } },
+          attach: { teams: { 'team-redact': ['personal-data'], 'team-withheld': ['personal-data', 'withheld'], 'team-prompts': ['prompts-redacted'] } },
         },
       },
     });
@@ -55,7 +66,7 @@ describe('storage policies', () => {
       return data[0]?.state === 'ready' ? true : undefined;
     });
     await admin(gateway.adminUrl, 'POST', '/admin/mcp/servers/weather/approve');
-    for (const team of ['team-redact', 'team-withheld', 'team-plain']) {
+    for (const team of ['team-redact', 'team-withheld', 'team-plain', 'team-prompts']) {
       await admin(gateway.adminUrl, 'POST', '/admin/teams', { id: team, name: team });
       keys[team] = (
         await admin<{ key: string }>(gateway.adminUrl, 'POST', '/admin/keys', { name: team, team, allowed_tools: ['weather.*'], content_logging: true })
@@ -68,13 +79,13 @@ describe('storage policies', () => {
     await fake?.close();
   });
 
-  async function forecast(team: string): Promise<string> {
+  async function forecast(team: string, tool = 'get_forecast', status = 200): Promise<string> {
     const response = await fetch(`${gateway.baseURL}/mcp/tools/execute`, {
       method: 'POST',
       headers: { authorization: `Bearer ${keys[team]}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'call_1', type: 'function', function: { name: 'weather__get_forecast', arguments: JSON.stringify({ city: EMAIL }) } }),
+      body: JSON.stringify({ id: 'call_1', type: 'function', function: { name: `weather__${tool}`, arguments: JSON.stringify({ city: EMAIL }) } }),
     });
-    expect(response.status).toBe(200);
+    expect(response.status).toBe(status);
     return response.headers.get('x-request-id')!;
   }
   const auditRow = (type: string, requestId: string) =>
@@ -146,5 +157,36 @@ describe('storage policies', () => {
     const kept = await responses('team-redact').create({ model: 'openai/gpt-4o-mini', input: 'remember this' });
     expect((kept as unknown as { store: boolean }).store).toBe(true);
     expect((await responses('team-redact').retrieve(kept.id)).id).toBe(kept.id);
+  });
+
+  it("stores a provider's error message as the caller's prompts are: one that quotes the caller's value is redacted", async () => {
+    const refused = async (team: string) => {
+      const client = new OpenAI({ baseURL: gateway.baseURL, apiKey: keys[team]!, maxRetries: 0 });
+      // The provider refuses a value it does not know by quoting it back, as OpenAI does.
+      const error = await client.chat.completions
+        .create({ model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], reasoning_effort: EMAIL as 'low' })
+        .then(
+          () => undefined,
+          (err: unknown) => err as InstanceType<typeof OpenAI.APIError>,
+        );
+      expect(error?.status).toBe(400);
+      return auditRow('request.failed', error!.headers!.get('x-request-id')!);
+    };
+    const plain = await refused('team-plain');
+    expect(plain.payload.request?.errorMessage).toContain(EMAIL);
+
+    const row = await refused('team-prompts');
+    expect(row.payload.storagePolicies).toEqual(['prompts-redacted']);
+    expect(row.payload.request?.errorMessage).toContain("Invalid value: '[REDACTED:email]'");
+    expect(row.payload.request?.attempts?.[0]?.errorMessage).toContain('[REDACTED:email]');
+    expect(JSON.stringify(row)).not.toContain(EMAIL);
+  });
+
+  it("stores a tool server's refusal as the caller's tool arguments are: one quoting them is redacted", async () => {
+    const plain = await auditRow('tool.called', await forecast('team-plain', 'get_station', 400));
+    expect(plain.payload.tool?.errorMessage).toContain(`No station in ${EMAIL}`);
+    const row = await auditRow('tool.called', await forecast('team-redact', 'get_station', 400));
+    expect(row.payload.tool?.errorMessage).toContain('No station in [REDACTED:email]');
+    expect(JSON.stringify(row)).not.toContain(EMAIL);
   });
 });

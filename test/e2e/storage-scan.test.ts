@@ -90,6 +90,16 @@ describe('storage policies: nothing withheld is kept anywhere', () => {
         .withResponse();
       requests.push(response.headers.get('x-request-id')!);
     }
+    // A provider's error that quotes the prompt, after the stream began: in the request's record and ingress's log.
+    const { data: failing, response: failed } = await client.chat.completions
+      .create({ model: 'openai/error-stream', messages: [{ role: 'user', content: prompt }], stream: true }, tagged)
+      .withResponse();
+    await expect(
+      (async () => {
+        for await (const _ of failing);
+      })(),
+    ).rejects.toThrow(/could not finish its answer/);
+    requests.push(failed.headers.get('x-request-id')!);
     const stored = await client.responses.create({ model: 'openai/gpt-4o-mini', input: prompt }, tagged);
     await expect(client.responses.retrieve(stored.id)).rejects.toMatchObject({ status: 404 });
     const executed = await fetch(`${gateway.baseURL}/mcp/tools/execute`, {

@@ -32,6 +32,8 @@ const OWN_APIS: Record<string, (body: Record<string, unknown>) => { status: numb
  *   stall-stream    streams: sends headers, then nothing (a stream stalled before its first byte)
  *   break-stream    sends two chunks, then drops the connection
  *   cut-stream      sends two chunks, then ends the response cleanly without finishing
+ *   error-stream    sends two chunks, then an error object (as OpenAI's streams end on one) quoting the last message,
+ *                   as a provider's error can quote what it was sent
  *   too-long        400 context_length_exceeded, as OpenAI answers a prompt over the context window
  *   refuse          a completion whose finish_reason is content_filter
  *   chatter         answers with 6,000 words whatever max_tokens says
@@ -338,6 +340,12 @@ function stream(res: ServerResponse, body: Record<string, unknown>, model: strin
   if (asked) events.push({ ...base, choices: [], usage: usage() });
   if (model.startsWith('cut-stream')) {
     res.end(`data: ${JSON.stringify(events[0])}\n\ndata: ${JSON.stringify(events[1])}\n\n`);
+    return;
+  }
+  if (model.startsWith('error-stream')) {
+    const said = String((body.messages as { content?: unknown }[] | undefined)?.at(-1)?.content ?? '');
+    const error = { error: { message: `The model could not finish its answer to: ${said}`, type: 'server_error', code: null } };
+    res.end(`data: ${JSON.stringify(events[0])}\n\ndata: ${JSON.stringify(events[1])}\n\ndata: ${JSON.stringify(error)}\n\n`);
     return;
   }
   if (model.startsWith('malformed')) {

@@ -34,7 +34,11 @@ describe('what each service does on the bus', () => {
     expect(routing.filter((subject) => subject.includes('MSG.NEXT') || subject.startsWith('$JS.ACK'))).toEqual([]);
     // Routing publishes only the records of the semantic cache's embedding calls.
     expect(routing.filter((subject) => subject.startsWith('gw.events'))).toEqual(['gw.events.request.completed', 'gw.events.request.failed']);
+    // Ingress hears the changes of storage policies alone: no other admin event, no durable.
     const ingress = natsPermissions(['ingress'], names).publish;
-    expect(ingress.filter((subject) => subject.includes('CONSUMER'))).toEqual([]);
+    expect(ingress.filter((subject) => subject.includes('CONSUMER') || subject.startsWith('$JS.ACK'))).toEqual([
+      '$JS.API.CONSUMER.CREATE.S.*.gw.events.admin.guardrail_storage_policy.*',
+      '$JS.API.CONSUMER.CREATE.S.*.gw.events.admin.guardrail_storage_attachment.*',
+    ]);
   });
 });

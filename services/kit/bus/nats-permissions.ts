@@ -26,7 +26,11 @@ export interface BusUse {
 }
 
 export const BUS_USE: Readonly<Record<ServiceName, BusUse>> = {
-  ingress: { publishes: ['request.received', 'request.completed', 'request.failed', 'request.rejected', 'upstream.attempt', 'tool.called', 'code.executed'] },
+  ingress: {
+    publishes: ['request.received', 'request.completed', 'request.failed', 'request.rejected', 'upstream.attempt', 'tool.called', 'code.executed'],
+    // Changes of the storage policies it applies, and no other admin event (they carry the entries before and after).
+    broadcasts: ['admin.guardrail_storage_policy.*', 'admin.guardrail_storage_attachment.*'],
+  },
   caching: {},
   governance: { publishes: ['admin.>', 'auth.failed'], broadcasts: ['admin.>'] },
   // The semantic cache's embedding calls are requests of their own, billed to the caller's key.

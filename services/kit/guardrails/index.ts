@@ -22,6 +22,7 @@ export {
   type StorageConfig,
 } from './policy.js';
 export { hashedValue, StoragePolicies, StorageRule } from './storage.js';
+export { type AdminGuardrails, type AdminPolicies, NO_ADMIN_POLICIES, withAdminGuardrails } from './admin.js';
 export { Guardrails, GuardrailRun, guardrailError, type Block, type Checked, type Outcome, type AnalyzerFailure, type TextSegment } from './engine.js';
 export { AnswerScanner, type StreamStep } from './stream.js';
 export { PresidioAnalyzer, AnalyzerUnavailable, type Analyzer, type AnalyzerFinding } from './external.js';

@@ -12,20 +12,26 @@ export const protobufPackage = "gateway.v1";
 export const protobufFileName = "gateway/v1/admin_entries.proto";
 
 /**
- * A provider, model, MCP server approval, guardrail policy or guardrail attachment added through the admin API, kept
- * in routing's own table.
+ * A provider, model, MCP server approval, guardrail or storage policy, or guardrail or storage attachment added
+ * through the admin API, kept in routing's own table.
  */
 export interface AdminEntry {
-  /** "provider", "model", "mcp", "guardrail_policy" or "guardrail_attachment". */
+  /**
+   * "provider", "model", "mcp", "guardrail_policy", "guardrail_attachment", "guardrail_storage_policy" or
+   * "guardrail_storage_attachment".
+   */
   kind: string;
   name: string;
   /**
    * As in the routing.providers / routing.models config sections (secrets only as references), or an MCP server's
-   * approval: {"pins": {"<tool>": "<hash>"}}, a policy as in guardrails.policies, or an attachment's list of policy
-   * names (named global, customer:<id>, team:<id> or key:<id>).
+   * approval: {"pins": {"<tool>": "<hash>"}}, a policy as in guardrails.policies or guardrails.storage.policies, or
+   * an attachment's list of policy names (named global, customer:<id>, team:<id> or key:<id>).
    */
   entryJson: string;
   updatedAtMs: number;
+}
+
+export interface StorageEntriesRequest {
 }
 
 export interface ListAdminEntriesRequest {
@@ -179,6 +185,58 @@ export const AdminEntry: MessageFns<AdminEntry> = {
     message.name = object.name ?? "";
     message.entryJson = object.entryJson ?? "";
     message.updatedAtMs = object.updatedAtMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseStorageEntriesRequest(): StorageEntriesRequest {
+  return {};
+}
+
+export const StorageEntriesRequest: MessageFns<StorageEntriesRequest> = {
+  encode(_: StorageEntriesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StorageEntriesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStorageEntriesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): StorageEntriesRequest {
+    return {};
+  },
+
+  toJSON(_: StorageEntriesRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StorageEntriesRequest>, I>>(base?: I): StorageEntriesRequest {
+    return StorageEntriesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StorageEntriesRequest>, I>>(_: I): StorageEntriesRequest {
+    const message = createBaseStorageEntriesRequest();
     return message;
   },
 };

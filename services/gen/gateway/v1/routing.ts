@@ -27,6 +27,7 @@ import {
   PutAdminEntryResponse,
   RemoveAdminEntryRequest,
   RemoveAdminEntryResponse,
+  StorageEntriesRequest,
 } from "./admin_entries.js";
 import { Attempt, GuardrailOutcome, RequestContext, Served, StoredAnswer, Usage } from "./common.js";
 import {
@@ -4586,6 +4587,21 @@ export const RoutingService = {
       Buffer.from(RemoveAdminEntryResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RemoveAdminEntryResponse => RemoveAdminEntryResponse.decode(value),
   },
+  /**
+   * The storage policies and attachments of the admin API (guardrail_storage_policy and guardrail_storage_attachment
+   * entries), for ingress, which applies them where content enters a record; it reads them again on their admin events.
+   */
+  storageEntries: {
+    path: "/gateway.v1.Routing/StorageEntries" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StorageEntriesRequest): Buffer =>
+      Buffer.from(StorageEntriesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StorageEntriesRequest => StorageEntriesRequest.decode(value),
+    responseSerialize: (value: ListAdminEntriesResponse): Buffer =>
+      Buffer.from(ListAdminEntriesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAdminEntriesResponse => ListAdminEntriesResponse.decode(value),
+  },
   /** Tools of the MCP servers routing is connected to, and calls to them. */
   listTools: {
     path: "/gateway.v1.Routing/ListTools" as const,
@@ -4748,6 +4764,11 @@ export interface RoutingServer extends UntypedServiceImplementation {
   listAdminEntries: handleUnaryCall<ListAdminEntriesRequest, ListAdminEntriesResponse>;
   putAdminEntry: handleUnaryCall<PutAdminEntryRequest, PutAdminEntryResponse>;
   removeAdminEntry: handleUnaryCall<RemoveAdminEntryRequest, RemoveAdminEntryResponse>;
+  /**
+   * The storage policies and attachments of the admin API (guardrail_storage_policy and guardrail_storage_attachment
+   * entries), for ingress, which applies them where content enters a record; it reads them again on their admin events.
+   */
+  storageEntries: handleUnaryCall<StorageEntriesRequest, ListAdminEntriesResponse>;
   /** Tools of the MCP servers routing is connected to, and calls to them. */
   listTools: handleUnaryCall<ListToolsRequest, ListToolsResponse>;
   callTool: handleUnaryCall<CallToolRequest, CallToolResponse>;
@@ -4874,6 +4895,25 @@ export interface RoutingClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RemoveAdminEntryResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The storage policies and attachments of the admin API (guardrail_storage_policy and guardrail_storage_attachment
+   * entries), for ingress, which applies them where content enters a record; it reads them again on their admin events.
+   */
+  storageEntries(
+    request: StorageEntriesRequest,
+    callback: (error: ServiceError | null, response: ListAdminEntriesResponse) => void,
+  ): ClientUnaryCall;
+  storageEntries(
+    request: StorageEntriesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAdminEntriesResponse) => void,
+  ): ClientUnaryCall;
+  storageEntries(
+    request: StorageEntriesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAdminEntriesResponse) => void,
   ): ClientUnaryCall;
   /** Tools of the MCP servers routing is connected to, and calls to them. */
   listTools(

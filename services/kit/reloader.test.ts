@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../kit/log.js';
-import { Reloader } from './admin-entries.js';
+import { createLogger } from './log.js';
+import { Reloader } from './reloader.js';
 
 describe('reloading the admin-managed entries', () => {
   it('applies changes heard during a load once more after it, never two loads at once', async () => {
