@@ -90,7 +90,7 @@ export class FakeBatchApi {
   }
 
   /** Whether the request is one of these APIs. */
-  serves(method: string, path: string): boolean {
+  serves(path: string): boolean {
     return path === '/v1/files' || path.startsWith('/v1/files/') || path === '/v1/batches' || path.startsWith('/v1/batches/');
   }
 

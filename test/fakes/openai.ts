@@ -164,7 +164,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
         code: 'invalid_api_key',
       });
     }
-    if (profile === OPENAI_PROFILE && batches.serves(req.method ?? '', path)) {
+    if (profile === OPENAI_PROFILE && batches.serves(path)) {
       const answer = await batches.handle(req.method ?? '', path, raw, req.headers['content-type'] ?? '');
       if (!Buffer.isBuffer(answer.body)) return sendJson(res, answer.status, answer.body);
       res.writeHead(answer.status, { 'content-type': 'application/octet-stream' });

@@ -10,7 +10,7 @@ import type { Upload } from '../../gen/gateway/v1/routing.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import type { SseEvent } from '../sse.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase, type KeyRing } from './schema.js';
-import type { CallCounts, Capabilities, Connection, NativeAnswer, NativeRequest, ProviderAdapter, ProviderCall, RawAnswer } from './types.js';
+import type { BatchApiRequest, CallCounts, Capabilities, Connection, NativeAnswer, NativeRequest, ProviderAdapter, ProviderCall, RawAnswer } from './types.js';
 
 /** Providers that speak the OpenAI API: a base URL and what the provider supports. */
 export const OPENAI_PRESETS = ['openai', 'mistral', 'groq', 'deepseek', 'xai', 'openrouter', 'together', 'fireworks', 'ollama', 'vllm'] as const;
@@ -191,6 +191,17 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
     };
     if (request.stream) return { events: await this.upstream.sse(upstreamRequest, (events) => events) };
     return { whole: await this.upstream.raw(upstreamRequest) };
+  }
+
+  /** OpenAI's Files and Batch APIs, for a batch handed to the provider (type openai only: the adapter is given it there). */
+  async batchApi({ request, credential, signal }: ProviderCall<BatchApiRequest>): Promise<RawAnswer> {
+    return this.upstream.raw({
+      path: request.path.replace(/^\/v1(?=\/)/, ''),
+      method: request.method,
+      headers: this.headers(credential),
+      body: request.body,
+      signal,
+    });
   }
 
   callCounts(): CallCounts {

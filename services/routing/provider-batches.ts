@@ -1,0 +1,311 @@
+import { FormData } from 'undici';
+import { Actor, Usage } from '../gen/gateway/v1/common.js';
+import type { BatchAdmission, BatchSettlement, BatchWorkReply, BatchWorkRequest } from '../gen/gateway/v1/routing.js';
+import type { Database, Queryable } from '../kit/db/types.js';
+import { asGatewayError, GatewayError } from '../kit/errors.js';
+import type { InputLine } from './batch-input.js';
+import type { RoutingConfig } from './config.js';
+import type { LiveRouting } from './live.js';
+import type { ModelGroup } from './router/deployment.js';
+import { NEVER_ABORTED, usageFromOpenAI, type ProviderAdapter } from './providers/types.js';
+
+/**
+ * Batches handed to a provider's own batch API (docs/routing.md#batches): OpenAI's Files and Batch APIs
+ * (https://platform.openai.com/docs/api-reference/batch). Ingress admits every line and hands the admitted ones over;
+ * routing uploads them as the provider's input file (custom_id: the line's request id), creates the provider's
+ * batch, polls it, forwards a cancel, and once it ended reads its output and error files into the lines, which
+ * ingress records and settles, one request each. The provider's credential stays here, as for every call.
+ */
+
+/** Provider types whose batch API routing speaks, and the endpoints their batches take. */
+const NATIVE_TYPES = new Set(['openai']);
+const NATIVE_ENDPOINTS = new Set(['/v1/chat/completions', '/v1/embeddings']);
+/** A provider batch's statuses once it will change no more (https://platform.openai.com/docs/api-reference/batch/object). */
+const ENDED = new Set(['completed', 'failed', 'expired', 'cancelled']);
+
+/** Where a provider-native batch goes: the one deployment every line's model resolved to. */
+export interface NativeTarget {
+  provider: string;
+  model: string;
+  deployment: string;
+}
+
+/** How the batch ends in the gateway once its provider batch ended. */
+export type Ending = 'completed' | 'cancelled' | 'expired' | 'failed';
+
+interface NativeBatch {
+  id: string;
+  endpoint: string;
+  status: string;
+  native_provider: string;
+  native_model: string;
+  native_deployment: string;
+  provider_batch_id: string | null;
+  provider_status: string | null;
+  provider_cancel_sent: boolean;
+}
+
+interface ProviderLine {
+  custom_id: string;
+  response: { status_code: number; body: unknown } | null;
+  error: { code?: string; message?: string } | null;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const admissionRow = (a: BatchAdmission) => ({
+  line: a.line,
+  request_id: a.requestId,
+  reservation_id: a.reservationId,
+  max_output_tokens: a.maxOutputTokens,
+  actor: Actor.toJSON(a.actor ?? Actor.fromPartial({})),
+});
+
+/** The line's body as the provider takes it: its model renamed, and the output cap governance reserved set (chat only). */
+function wireBody(body: Record<string, unknown>, model: string, cap: number): Record<string, unknown> {
+  const wire: Record<string, unknown> = { ...body, model };
+  if (cap <= 0 || !('messages' in body)) return wire;
+  if (typeof wire.max_completion_tokens === 'number') wire.max_completion_tokens = Math.min(wire.max_completion_tokens, cap);
+  else if (typeof wire.max_tokens === 'number') wire.max_tokens = Math.min(wire.max_tokens, cap);
+  else wire.max_completion_tokens = cap;
+  return wire;
+}
+
+export class ProviderBatches {
+  constructor(
+    private readonly db: Database,
+    private readonly live: LiveRouting,
+    private readonly settings: RoutingConfig['batches'],
+  ) {}
+
+  /**
+   * The one deployment every line goes to, when batches are handed to providers and it is of a provider whose batch
+   * API routing speaks: each line's model a group of that one deployment, without fallbacks. Otherwise undefined,
+   * and the gateway runs the lines itself.
+   */
+  targetOf(endpoint: string, lines: InputLine[]): NativeTarget | undefined {
+    if (!this.settings.providerNative || !NATIVE_ENDPOINTS.has(endpoint)) return undefined;
+    let target: NativeTarget | undefined;
+    for (const { body } of lines) {
+      if (typeof body.model !== 'string') return undefined;
+      const group = this.groupOf(body.model);
+      if (!group) return undefined;
+      const fallbacks = group.fallbacks.length + group.contextWindowFallbacks.length + group.contentPolicyFallbacks.length;
+      const deployment = group.members[0]?.deployment;
+      if (group.members.length !== 1 || fallbacks > 0 || !deployment || !NATIVE_TYPES.has(deployment.provider.type)) return undefined;
+      if (target && target.deployment !== deployment.id) return undefined;
+      target ??= { provider: deployment.provider.name, model: deployment.model, deployment: deployment.id };
+    }
+    return target;
+  }
+
+  /** The group a model name stands for, or undefined when it names none (that line's own request will say so). */
+  private groupOf(model: string): ModelGroup | undefined {
+    try {
+      return this.live.router.catalog.resolve(model);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private adapter(provider: string): ProviderAdapter & Required<Pick<ProviderAdapter, 'batchApi'>> {
+    const adapter = this.live.router.catalog.allProviders().find((p) => p.name === provider);
+    if (!adapter?.batchApi) throw new GatewayError('upstream_error', `The provider ${provider} of this batch is no longer configured with a batch API.`);
+    return adapter as ProviderAdapter & Required<Pick<ProviderAdapter, 'batchApi'>>;
+  }
+
+  /** One call to the provider's batch API, with its first credential (a batch is read with the key that made it). */
+  private async call(provider: string, method: 'GET' | 'POST', path: string, body?: Record<string, unknown> | FormData): Promise<Buffer> {
+    const answer = await this.adapter(provider).batchApi({ request: { method, path, body }, credential: 0, signal: NEVER_ABORTED });
+    return answer.bytes;
+  }
+
+  private async callJson(provider: string, method: 'GET' | 'POST', path: string, body?: Record<string, unknown> | FormData): Promise<Record<string, unknown>> {
+    const parsed: unknown = JSON.parse((await this.call(provider, method, path, body)).toString('utf8'));
+    if (!isObject(parsed)) throw new GatewayError('upstream_error', `The provider ${provider} answered ${path} with something other than an object.`);
+    return parsed;
+  }
+
+  private async batch(db: Queryable, id: string): Promise<NativeBatch> {
+    const { rows } = await db.query<NativeBatch>('SELECT * FROM routing_batches WHERE id = $1', [id]);
+    if (!rows[0]?.native_provider) throw new GatewayError('not_found', `No provider-native batch ${id}.`);
+    return rows[0];
+  }
+
+  /**
+   * Keeps the refusals and admissions of a batch's lines, uploads the admitted lines and creates the provider's batch.
+   * A provider that refuses the upload or the batch makes each admitted line that error: settled at once, costing nothing.
+   */
+  async handOff(request: BatchWorkRequest, record: (db: Queryable) => Promise<void>): Promise<BatchSettlement[]> {
+    const batch = await this.batch(this.db, request.batchId);
+    if (batch.provider_batch_id) throw new GatewayError('invalid_request', `Batch ${batch.id} was handed to its provider already.`);
+    await this.db.transaction(async (tx) => {
+      await record(tx);
+      await tx.query(
+        `UPDATE routing_batch_lines l SET request_id = a.request_id, reservation_id = a.reservation_id, max_output_tokens = a.max_output_tokens, actor = a.actor
+         FROM jsonb_to_recordset($2::jsonb) AS a(line int, request_id text, reservation_id text, max_output_tokens int, actor jsonb)
+         WHERE l.batch_id = $1 AND l.line = a.line`,
+        [batch.id, JSON.stringify(request.admitted.map(admissionRow))],
+      );
+    });
+    if (!request.admitted.length) {
+      await this.db.query("UPDATE routing_batches SET provider_status = 'completed' WHERE id = $1", [batch.id]);
+      return [];
+    }
+    const { rows } = await this.db.query<{ request_id: string; body: Record<string, unknown>; max_output_tokens: number }>(
+      'SELECT request_id, body, max_output_tokens FROM routing_batch_lines WHERE batch_id = $1 AND reservation_id IS NOT NULL ORDER BY line',
+      [batch.id],
+    );
+    const input = rows.map((row) =>
+      JSON.stringify({ custom_id: row.request_id, method: 'POST', url: batch.endpoint, body: wireBody(row.body, batch.native_model, row.max_output_tokens) }),
+    );
+    try {
+      const form = new FormData();
+      form.append('purpose', 'batch');
+      form.append('file', new Blob([`${input.join('\n')}\n`], { type: 'application/jsonl' }), `${batch.id}.jsonl`);
+      const file = await this.callJson(batch.native_provider, 'POST', '/v1/files', form);
+      const created = await this.callJson(batch.native_provider, 'POST', '/v1/batches', {
+        input_file_id: file.id,
+        endpoint: batch.endpoint,
+        completion_window: '24h',
+        metadata: { gateway_batch_id: batch.id },
+      });
+      await this.db.query(
+        'UPDATE routing_batches SET provider_batch_id = $2, provider_status = $3, next_poll_at = now() + make_interval(secs => $4) WHERE id = $1',
+        [batch.id, String(created.id), String(created.status), this.settings.providerPollMs / 1000],
+      );
+      return [];
+    } catch (err) {
+      const error = asGatewayError(err);
+      await this.db.query(
+        `UPDATE routing_batch_lines SET status_code = $2, answer = $3::jsonb WHERE batch_id = $1 AND reservation_id IS NOT NULL AND status_code IS NULL`,
+        [batch.id, error.status, JSON.stringify({ error: { message: error.message, type: error.type, code: error.code } })],
+      );
+      await this.db.query("UPDATE routing_batches SET provider_status = 'failed' WHERE id = $1", [batch.id]);
+      return this.unsettled(batch);
+    }
+  }
+
+  /**
+   * Reads the provider's batch: a cancel asked of the gateway is forwarded once; a batch that ended has its output
+   * and error files read into the lines, whose settlements are answered until ingress has recorded them.
+   */
+  async poll(id: string): Promise<BatchSettlement[]> {
+    const batch = await this.batch(this.db, id);
+    if (!batch.provider_batch_id || (batch.provider_status && ENDED.has(batch.provider_status))) return this.unsettled(batch);
+    const path = `/v1/batches/${encodeURIComponent(batch.provider_batch_id)}`;
+    if (batch.status === 'cancelling' && !batch.provider_cancel_sent) {
+      await this.call(batch.native_provider, 'POST', `${path}/cancel`);
+      await this.db.query('UPDATE routing_batches SET provider_cancel_sent = true WHERE id = $1', [id]);
+    }
+    const remote = await this.callJson(batch.native_provider, 'GET', path);
+    const status = String(remote.status);
+    if (ENDED.has(status)) {
+      const results = [
+        ...(await this.resultLines(batch.native_provider, remote.output_file_id)),
+        ...(await this.resultLines(batch.native_provider, remote.error_file_id)),
+      ];
+      await this.db.transaction(async (tx) => {
+        for (const result of results) await this.recordResult(tx, id, result);
+        await tx.query('UPDATE routing_batches SET provider_status = $2 WHERE id = $1', [id, status]);
+      });
+      return this.unsettled({ ...batch, provider_status: status });
+    }
+    await this.db.query('UPDATE routing_batches SET provider_status = $2, next_poll_at = now() + make_interval(secs => $3) WHERE id = $1', [
+      id,
+      status,
+      this.settings.providerPollMs / 1000,
+    ]);
+    return [];
+  }
+
+  private async resultLines(provider: string, fileId: unknown): Promise<ProviderLine[]> {
+    if (typeof fileId !== 'string' || !fileId) return [];
+    const text = (await this.call(provider, 'GET', `/v1/files/${encodeURIComponent(fileId)}/content`)).toString('utf8');
+    return text
+      .split('\n')
+      .filter((line) => line.trim())
+      .map((line) => JSON.parse(line) as ProviderLine);
+  }
+
+  /** A provider's result for a line: its answer and usage; a line it never ran (expired, cancelled) stays unanswered. */
+  private async recordResult(tx: Queryable, batchId: string, result: ProviderLine): Promise<void> {
+    const response = result.response;
+    if (!response && ['batch_expired', 'batch_cancelled'].includes(result.error?.code ?? '')) return;
+    const statusCode = response?.status_code ?? 500;
+    const body = response
+      ? response.body
+      : { error: { message: result.error?.message ?? 'The provider did not run this request.', code: result.error?.code ?? null } };
+    const usage = isObject(body) && isObject(body.usage) ? { ...usageFromOpenAI(body.usage as never), batch: true } : undefined;
+    await tx.query(
+      `UPDATE routing_batch_lines SET status_code = $3, answer = $4::jsonb, usage = $5::jsonb
+       WHERE batch_id = $1 AND request_id = $2 AND reservation_id IS NOT NULL AND status_code IS NULL`,
+      [batchId, result.custom_id, statusCode, JSON.stringify(body), usage ? JSON.stringify(Usage.toJSON(usage)) : null],
+    );
+  }
+
+  /** The admitted lines of a batch whose provider batch ended, not yet recorded by ingress. */
+  private async unsettled(batch: NativeBatch): Promise<BatchSettlement[]> {
+    const { rows } = await this.db.query<{
+      line: number;
+      request_id: string;
+      reservation_id: string;
+      max_output_tokens: number;
+      actor: unknown;
+      body: Record<string, unknown>;
+      status_code: number | null;
+      answer: unknown;
+      usage: unknown;
+    }>(
+      `SELECT line, request_id, reservation_id, max_output_tokens, actor, body, status_code, answer, usage FROM routing_batch_lines
+       WHERE batch_id = $1 AND reservation_id IS NOT NULL AND NOT settled ORDER BY line`,
+      [batch.id],
+    );
+    const ended = batch.provider_status ?? 'failed';
+    return rows.map((row) => {
+      const error = isObject(row.answer) && isObject(row.answer.error) ? row.answer.error : undefined;
+      const failed = row.status_code === null || row.status_code >= 300;
+      return {
+        admission: {
+          line: row.line,
+          requestId: row.request_id,
+          reservationId: row.reservation_id,
+          maxOutputTokens: row.max_output_tokens ?? 0,
+          actor: Actor.fromJSON(row.actor),
+        },
+        statusCode: row.status_code ?? 0,
+        usage: row.usage ? Usage.fromJSON(row.usage) : undefined,
+        served: { provider: batch.native_provider, model: batch.native_model, deployment: batch.native_deployment },
+        model: String(row.body.model ?? ''),
+        errorCode: !failed ? '' : row.status_code === null ? `batch_${ended}` : String(error?.code ?? 'upstream_error'),
+        errorMessage: !failed ? '' : row.status_code === null ? `The provider's batch ended ${ended} before this request ran.` : String(error?.message ?? ''),
+      };
+    });
+  }
+
+  /**
+   * Marks lines recorded by ingress; once every admitted line is, a batch whose provider batch ended is closed
+   * (`close`), as the provider's batch ended.
+   */
+  async settled(id: string, admitted: BatchAdmission[], close: (tx: Queryable, ending: Ending) => Promise<void>): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.query('UPDATE routing_batch_lines SET settled = true WHERE batch_id = $1 AND line = ANY($2::int[])', [id, admitted.map((a) => a.line)]);
+      const { rows } = await tx.query<{ provider_status: string | null; left: number }>(
+        `SELECT b.provider_status, (SELECT count(*)::int FROM routing_batch_lines WHERE batch_id = b.id AND reservation_id IS NOT NULL AND NOT settled) AS left
+         FROM routing_batches b WHERE b.id = $1 AND b.status IN ('in_progress', 'cancelling') FOR UPDATE`,
+        [id],
+      );
+      const batch = rows[0];
+      if (batch?.provider_status && ENDED.has(batch.provider_status) && batch.left === 0) await close(tx, batch.provider_status as Ending);
+    });
+  }
+
+  /** A reply for the runner: a provider-native batch it claimed, its lines to admit (none once handed off). */
+  static reply(
+    batch: { id: string; key_hash: Uint8Array; endpoint: string },
+    lines: BatchWorkReply['lines'],
+    settlements: BatchSettlement[] = [],
+  ): BatchWorkReply {
+    return { batchId: batch.id, keyHash: Buffer.from(batch.key_hash), endpoint: batch.endpoint, lines, stop: false, providerNative: true, settlements };
+  }
+}
