@@ -155,7 +155,7 @@ export class BatchStore {
     if (!content) throw fileNotFound(inputFileId, 'input_file_id');
     const input = readBatchInput(content, endpoint, this.settings.maxLines);
     const id = prefixedId('batch');
-    const target = 'lines' in input ? this.native.targetOf(endpoint, input.lines) : undefined;
+    const target = 'lines' in input ? this.native.targetOf(endpoint, input.lines, request.context) : undefined;
     return this.db.transaction(async (tx) => {
       const failed = 'errors' in input;
       await tx.query(

@@ -62,7 +62,7 @@ export const routingService = defineService({
     const adminEntries = new AdminEntryStore(database, live, guards);
     const responses = new ResponsesState(database, config.responses, ctx.log.child({ component: 'responses' }));
     const files = new FileStore(database);
-    const batches = new BatchStore(database, files, config.batches, new ProviderBatches(database, live, config.batches));
+    const batches = new BatchStore(database, files, config.batches, new ProviderBatches(database, live, guards, config.batches));
     const api: Routing = new Routing(live, config.timeouts, mcp, cache, guards, adminEntries, responses, files, batches);
     const purge = () => void responses.purge().catch((err: unknown) => ctx.log.warn({ err }, 'could not purge expired responses'));
     purge();

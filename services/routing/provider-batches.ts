@@ -1,10 +1,11 @@
 import { FormData } from 'undici';
-import { Actor, Usage } from '../gen/gateway/v1/common.js';
+import { Actor, Usage, type RequestContext } from '../gen/gateway/v1/common.js';
 import type { BatchAdmission, BatchSettlement, BatchWorkReply, BatchWorkRequest } from '../gen/gateway/v1/routing.js';
 import type { Database, Queryable } from '../kit/db/types.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import type { InputLine } from './batch-input.js';
 import type { RoutingConfig } from './config.js';
+import type { RoutingGuardrails } from './guardrails.js';
 import type { LiveRouting } from './live.js';
 import type { ModelGroup } from './router/deployment.js';
 import { NEVER_ABORTED, usageFromOpenAI, type ProviderAdapter } from './providers/types.js';
@@ -75,16 +76,18 @@ export class ProviderBatches {
   constructor(
     private readonly db: Database,
     private readonly live: LiveRouting,
+    private readonly guards: RoutingGuardrails,
     private readonly settings: RoutingConfig['batches'],
   ) {}
 
   /**
    * The one deployment every line goes to, when batches are handed to providers and it is of a provider whose batch
    * API routing speaks: each line's model a group of that one deployment, without fallbacks. Otherwise undefined,
-   * and the gateway runs the lines itself.
+   * and the gateway runs the lines itself; so it does for a key under guardrail policies, which the provider's
+   * batch API would not apply (as passthrough is refused to such a key).
    */
-  targetOf(endpoint: string, lines: InputLine[]): NativeTarget | undefined {
-    if (!this.settings.providerNative || !NATIVE_ENDPOINTS.has(endpoint)) return undefined;
+  targetOf(endpoint: string, lines: InputLine[], context: RequestContext | undefined): NativeTarget | undefined {
+    if (!this.settings.providerNative || !NATIVE_ENDPOINTS.has(endpoint) || this.guards.begin(context).underPolicies) return undefined;
     let target: NativeTarget | undefined;
     for (const { body } of lines) {
       if (typeof body.model !== 'string') return undefined;

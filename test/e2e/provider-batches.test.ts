@@ -63,6 +63,10 @@ describe("batches handed to the provider's batch API", () => {
       batches: { providerNative: true, providerPollMs: 100 },
     },
     ingress: { batches: { pollIntervalMs: 100 } },
+    guardrails: {
+      policies: { contacts: { rules: [{ name: 'emails', detectors: ['email'], direction: 'request', action: 'redact' }] } },
+      attach: { teams: { guarded: ['contacts'] } },
+    },
   };
   const newKey = async (name: string) => {
     const { id, key } = await gateway.createKey({ name, team: name });
@@ -191,6 +195,21 @@ describe("batches handed to the provider's batch API", () => {
       ['r2', 403],
     ]);
     expect(errors[0]!.response!.body).toMatchObject({ error: { code: 'model_not_allowed' } });
+  });
+
+  it("runs the batch of a key under guardrail policies in the gateway, which applies them, not at the provider's batch API", async () => {
+    const { client } = await newKey('guarded');
+    const before = { batches: fake.batches.created.length, chats: fake.requests.length };
+    const batch = await client.batches.create({
+      input_file_id: (await upload(client, [chatLine('g1', MODEL, { messages: [{ role: 'user', content: 'mail ann@example.com' }] })])).id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    await until(client, batch.id, ['completed']);
+    expect(fake.batches.created.length).toBe(before.batches);
+    expect(fake.requests.slice(before.chats).map((r) => (r.body.messages as { content: string }[])[0]!.content)).toEqual([
+      expect.not.stringContaining('ann@example.com'),
+    ]);
   });
 
   it('forwards a cancel to the provider, and the batch ends cancelled with no line charged', async () => {
