@@ -212,6 +212,24 @@ describe("batches handed to the provider's batch API", () => {
     ]);
   });
 
+  it('makes each line the error of a provider that refuses the upload, at no cost', async () => {
+    const { id: keyId, client } = await newKey('refused');
+    fake.acceptOnly(['sk-someone-else']);
+    try {
+      const batch = await client.batches.create({
+        input_file_id: (await upload(client, [chatLine('u1')])).id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+      const done = await until(client, batch.id, ['failed']);
+      expect(done.request_counts).toEqual({ total: 1, completed: 0, failed: 1 });
+      expect((await linesOf(client, done.error_file_id)).map((l) => [l.custom_id, l.response?.status_code])).toEqual([['u1', 502]]);
+      expect((await usageRows(gateway.adminUrl, keyId, 1)).map((r) => Number(r.cost_usd))).toEqual([0]);
+    } finally {
+      fake.acceptOnly(['sk-provider']);
+    }
+  });
+
   it('forwards a cancel to the provider, and the batch ends cancelled with no line charged', async () => {
     const { id: keyId, client } = await newKey('cancel');
     const release = fake.batches.holdBatches();
