@@ -1,4 +1,3 @@
-import { FormData } from 'undici';
 import { Actor, Usage, type RequestContext } from '../gen/gateway/v1/common.js';
 import type { BatchAdmission, BatchSettlement, BatchWorkReply, BatchWorkRequest } from '../gen/gateway/v1/routing.js';
 import type { Database, Queryable } from '../kit/db/types.js';
@@ -8,21 +7,16 @@ import type { RoutingConfig } from './config.js';
 import type { RoutingGuardrails } from './guardrails.js';
 import type { LiveRouting } from './live.js';
 import type { ModelGroup } from './router/deployment.js';
-import { NEVER_ABORTED, usageFromOpenAI, type ProviderAdapter } from './providers/types.js';
+import { ENDED_STATUSES, type BatchApi, type BatchResultLine } from './providers/batch-api.js';
+import { usageFromOpenAI } from './providers/types.js';
 
 /**
- * Batches handed to a provider's own batch API (docs/routing.md#batches): OpenAI's Files and Batch APIs
- * (https://platform.openai.com/docs/api-reference/batch). Ingress admits every line and hands the admitted ones over;
- * routing uploads them as the provider's input file (custom_id: the line's request id), creates the provider's
- * batch, polls it, forwards a cancel, and once it ended reads its output and error files into the lines, which
- * ingress records and settles, one request each. The provider's credential stays here, as for every call.
+ * Batches handed to a provider's own batch API (docs/routing.md#batches), through its adapter's BatchApi
+ * (providers/batch-api.ts). Ingress admits every line and hands the admitted ones over; routing creates the
+ * provider's batch of them (custom_id: the line's request id), polls it, forwards a cancel, and once it ended reads
+ * its results into the lines, which ingress records and settles, one request each. The provider's credential stays
+ * here, as for every call.
  */
-
-/** Provider types whose batch API routing speaks, and the endpoints their batches take. */
-const NATIVE_TYPES = new Set(['openai']);
-const NATIVE_ENDPOINTS = new Set(['/v1/chat/completions', '/v1/embeddings']);
-/** A provider batch's statuses once it will change no more (https://platform.openai.com/docs/api-reference/batch/object). */
-const ENDED = new Set(['completed', 'failed', 'expired', 'cancelled']);
 
 /** Where a provider-native batch goes: the one deployment every line's model resolved to. */
 export interface NativeTarget {
@@ -44,12 +38,6 @@ interface NativeBatch {
   provider_batch_id: string | null;
   provider_status: string | null;
   provider_cancel_sent: boolean;
-}
-
-interface ProviderLine {
-  custom_id: string;
-  response: { status_code: number; body: unknown } | null;
-  error: { code?: string; message?: string } | null;
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -87,7 +75,7 @@ export class ProviderBatches {
    * batch API would not apply (as passthrough is refused to such a key).
    */
   targetOf(endpoint: string, lines: InputLine[], context: RequestContext | undefined): NativeTarget | undefined {
-    if (!this.settings.providerNative || !NATIVE_ENDPOINTS.has(endpoint) || this.guards.begin(context).underPolicies) return undefined;
+    if (!this.settings.providerNative || this.guards.begin(context).underPolicies) return undefined;
     let target: NativeTarget | undefined;
     for (const { body } of lines) {
       if (typeof body.model !== 'string') return undefined;
@@ -95,7 +83,7 @@ export class ProviderBatches {
       if (!group) return undefined;
       const fallbacks = group.fallbacks.length + group.contextWindowFallbacks.length + group.contentPolicyFallbacks.length;
       const deployment = group.members[0]?.deployment;
-      if (group.members.length !== 1 || fallbacks > 0 || !deployment || !NATIVE_TYPES.has(deployment.provider.type)) return undefined;
+      if (group.members.length !== 1 || fallbacks > 0 || !deployment?.provider.batches?.endpoints.has(endpoint)) return undefined;
       if (target && target.deployment !== deployment.id) return undefined;
       target ??= { provider: deployment.provider.name, model: deployment.model, deployment: deployment.id };
     }
@@ -111,22 +99,10 @@ export class ProviderBatches {
     }
   }
 
-  private adapter(provider: string): ProviderAdapter & Required<Pick<ProviderAdapter, 'batchApi'>> {
-    const adapter = this.live.router.catalog.allProviders().find((p) => p.name === provider);
-    if (!adapter?.batchApi) throw new GatewayError('upstream_error', `The provider ${provider} of this batch is no longer configured with a batch API.`);
-    return adapter as ProviderAdapter & Required<Pick<ProviderAdapter, 'batchApi'>>;
-  }
-
-  /** One call to the provider's batch API, with its first credential (a batch is read with the key that made it). */
-  private async call(provider: string, method: 'GET' | 'POST', path: string, body?: Record<string, unknown> | FormData): Promise<Buffer> {
-    const answer = await this.adapter(provider).batchApi({ request: { method, path, body }, credential: 0, signal: NEVER_ABORTED });
-    return answer.bytes;
-  }
-
-  private async callJson(provider: string, method: 'GET' | 'POST', path: string, body?: Record<string, unknown> | FormData): Promise<Record<string, unknown>> {
-    const parsed: unknown = JSON.parse((await this.call(provider, method, path, body)).toString('utf8'));
-    if (!isObject(parsed)) throw new GatewayError('upstream_error', `The provider ${provider} answered ${path} with something other than an object.`);
-    return parsed;
+  private api(provider: string): BatchApi {
+    const api = this.live.router.catalog.allProviders().find((p) => p.name === provider)?.batches;
+    if (!api) throw new GatewayError('upstream_error', `The provider ${provider} of this batch is no longer configured with a batch API.`);
+    return api;
   }
 
   private async batch(db: Queryable, id: string): Promise<NativeBatch> {
@@ -159,23 +135,12 @@ export class ProviderBatches {
       'SELECT request_id, body, max_output_tokens FROM routing_batch_lines WHERE batch_id = $1 AND reservation_id IS NOT NULL ORDER BY line',
       [batch.id],
     );
-    const input = rows.map((row) =>
-      JSON.stringify({ custom_id: row.request_id, method: 'POST', url: batch.endpoint, body: wireBody(row.body, batch.native_model, row.max_output_tokens) }),
-    );
+    const lines = rows.map((row) => ({ customId: row.request_id, body: wireBody(row.body, batch.native_model, row.max_output_tokens) }));
     try {
-      const form = new FormData();
-      form.append('purpose', 'batch');
-      form.append('file', new Blob([`${input.join('\n')}\n`], { type: 'application/jsonl' }), `${batch.id}.jsonl`);
-      const file = await this.callJson(batch.native_provider, 'POST', '/v1/files', form);
-      const created = await this.callJson(batch.native_provider, 'POST', '/v1/batches', {
-        input_file_id: file.id,
-        endpoint: batch.endpoint,
-        completion_window: '24h',
-        metadata: { gateway_batch_id: batch.id },
-      });
+      const created = await this.api(batch.native_provider).create(batch.endpoint, lines, batch.id);
       await this.db.query(
         'UPDATE routing_batches SET provider_batch_id = $2, provider_status = $3, next_poll_at = now() + make_interval(secs => $4) WHERE id = $1',
-        [batch.id, String(created.id), String(created.status), this.settings.providerPollMs / 1000],
+        [batch.id, created.id, created.status, this.settings.providerPollMs / 1000],
       );
       return [];
     } catch (err) {
@@ -195,19 +160,15 @@ export class ProviderBatches {
    */
   async poll(id: string): Promise<BatchSettlement[]> {
     const batch = await this.batch(this.db, id);
-    if (!batch.provider_batch_id || (batch.provider_status && ENDED.has(batch.provider_status))) return this.unsettled(batch);
-    const path = `/v1/batches/${encodeURIComponent(batch.provider_batch_id)}`;
+    if (!batch.provider_batch_id || (batch.provider_status && ENDED_STATUSES.has(batch.provider_status))) return this.unsettled(batch);
+    const api = this.api(batch.native_provider);
     if (batch.status === 'cancelling' && !batch.provider_cancel_sent) {
-      await this.call(batch.native_provider, 'POST', `${path}/cancel`);
+      await api.cancel(batch.provider_batch_id);
       await this.db.query('UPDATE routing_batches SET provider_cancel_sent = true WHERE id = $1', [id]);
     }
-    const remote = await this.callJson(batch.native_provider, 'GET', path);
-    const status = String(remote.status);
-    if (ENDED.has(status)) {
-      const results = [
-        ...(await this.resultLines(batch.native_provider, remote.output_file_id)),
-        ...(await this.resultLines(batch.native_provider, remote.error_file_id)),
-      ];
+    const status = await api.status(batch.provider_batch_id);
+    if (ENDED_STATUSES.has(status)) {
+      const results = await api.results(batch.provider_batch_id);
       await this.db.transaction(async (tx) => {
         for (const result of results) await this.recordResult(tx, id, result);
         await tx.query('UPDATE routing_batches SET provider_status = $2 WHERE id = $1', [id, status]);
@@ -222,17 +183,8 @@ export class ProviderBatches {
     return [];
   }
 
-  private async resultLines(provider: string, fileId: unknown): Promise<ProviderLine[]> {
-    if (typeof fileId !== 'string' || !fileId) return [];
-    const text = (await this.call(provider, 'GET', `/v1/files/${encodeURIComponent(fileId)}/content`)).toString('utf8');
-    return text
-      .split('\n')
-      .filter((line) => line.trim())
-      .map((line) => JSON.parse(line) as ProviderLine);
-  }
-
   /** A provider's result for a line: its answer and usage; a line it never ran (expired, cancelled) stays unanswered. */
-  private async recordResult(tx: Queryable, batchId: string, result: ProviderLine): Promise<void> {
+  private async recordResult(tx: Queryable, batchId: string, result: BatchResultLine): Promise<void> {
     const response = result.response;
     if (!response && ['batch_expired', 'batch_cancelled'].includes(result.error?.code ?? '')) return;
     const statusCode = response?.status_code ?? 500;
@@ -299,7 +251,7 @@ export class ProviderBatches {
         [id],
       );
       const batch = rows[0];
-      if (batch?.provider_status && ENDED.has(batch.provider_status) && batch.left === 0) await close(tx, batch.provider_status as Ending);
+      if (batch?.provider_status && ENDED_STATUSES.has(batch.provider_status) && batch.left === 0) await close(tx, batch.provider_status as Ending);
     });
   }
 

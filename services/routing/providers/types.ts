@@ -1,5 +1,5 @@
 import type { LookupFunction } from 'node:net';
-import type { FormData } from 'undici';
+import type { BatchApi } from './batch-api.js';
 import { Usage } from '../../gen/gateway/v1/common.js';
 import type { Upload } from '../../gen/gateway/v1/routing.js';
 import { GatewayError } from '../../kit/errors.js';
@@ -100,8 +100,8 @@ export interface ProviderAdapter {
    * types kit/passthrough.ts lists for an API are called with it.
    */
   native?(call: ProviderCall<NativeRequest>): Promise<NativeAnswer>;
-  /** OpenAI's Files and Batch APIs (type openai only), for batches handed to the provider; the answer as sent. */
-  batchApi?(call: ProviderCall<BatchApiRequest>): Promise<RawAnswer>;
+  /** The provider's own batch API, where routing speaks it (OpenAI's, Anthropic's), for batches handed to the provider. */
+  readonly batches?: BatchApi;
   /** Calls to the provider now: sent, and waiting for a connection (only under a maxConnections cap). */
   callCounts?(): CallCounts;
   close(): Promise<void>;
@@ -113,13 +113,6 @@ export interface NativeRequest {
   headers: Record<string, string>;
   body: Record<string, unknown>;
   stream: boolean;
-}
-
-/** A call to a provider's own batch API (routing/provider-batches.ts): its path under /v1, and JSON or a file uploaded as a form. */
-export interface BatchApiRequest {
-  method: 'GET' | 'POST';
-  path: string;
-  body?: Record<string, unknown> | FormData;
 }
 
 /** A provider-native answer: whole, or its server-sent events as they arrive. */
