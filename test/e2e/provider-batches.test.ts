@@ -2,13 +2,16 @@ import type OpenAI from 'openai';
 import { toFile } from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeAnthropic, type FakeAnthropic } from '../fakes/anthropic.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { ADMIN_TOKEN, admin, startInProcess } from '../harness/gateway.js';
 import { eventually } from '../harness/infra.js';
 
 const MODEL = 'openai/gpt-4o-mini';
-/** gpt-4o-mini's catalog prices (services/kit/pricing/catalog.ts), USD per million tokens, and the batch share. */
+const CLAUDE = 'claude/claude-sonnet-4-5';
+/** The catalog prices (services/kit/pricing/catalog.ts) of gpt-4o-mini and claude-sonnet-4-5, USD per million tokens, and the batch share. */
 const PRICE = { input: 0.15, output: 0.6 };
+const CLAUDE_PRICE = { input: 3, output: 15 };
 const BATCH_SHARE = 0.5;
 
 type Line = { custom_id: string; response: { status_code: number; request_id: string; body: Record<string, unknown> } | null; error: unknown };
@@ -51,15 +54,19 @@ async function usageRows(adminUrl: string, keyId: string, count: number): Promis
   });
 }
 /** What a line costs at the batch price, in USD with the ledger's 12 decimals. */
-const batchCost = (row: UsageRow) => ((row.prompt_tokens * PRICE.input + row.completion_tokens * PRICE.output) * BATCH_SHARE) / 1e6;
+const batchCost = (row: UsageRow, price = PRICE) => ((row.prompt_tokens * price.input + row.completion_tokens * price.output) * BATCH_SHARE) / 1e6;
 
 // Batches handed to OpenAI's own Batch API (routing.batches.providerNative), with the official client, in embedded mode.
 describe("batches handed to the provider's batch API", () => {
   let fake: FakeOpenAI;
+  let anthropic: FakeAnthropic;
   let gateway: Awaited<ReturnType<typeof startInProcess>>;
   const config = {
     routing: {
-      providers: { openai: { type: 'openai', baseUrl: '', apiKey: 'sk-provider' } },
+      providers: {
+        openai: { type: 'openai', baseUrl: '', apiKey: 'sk-provider' },
+        claude: { type: 'anthropic', baseUrl: '', apiKey: 'sk-ant-provider' },
+      },
       batches: { providerNative: true, providerPollMs: 100 },
     },
     ingress: { batches: { pollIntervalMs: 100 } },
@@ -75,12 +82,15 @@ describe("batches handed to the provider's batch API", () => {
 
   beforeAll(async () => {
     fake = await startFakeOpenAI({ apiKey: 'sk-provider' });
+    anthropic = await startFakeAnthropic({ apiKey: 'sk-ant-provider' });
     config.routing.providers.openai.baseUrl = `${fake.url}/v1`;
+    config.routing.providers.claude.baseUrl = anthropic.url;
     gateway = await startInProcess(config);
   });
   afterAll(async () => {
     await gateway?.stop();
     await fake?.close();
+    await anthropic?.close();
   });
 
   it('hands the lines to one provider batch; the output file maps custom_ids; one usage row per line at half the catalog price', async () => {
@@ -167,6 +177,35 @@ describe("batches handed to the provider's batch API", () => {
     }
   });
 
+  it("hands Claude lines to Anthropic's Message Batches, translated both ways, at half the catalog price", async () => {
+    const { id: keyId, client } = await newKey('claude');
+    const created = await client.batches.create({
+      input_file_id: (await upload(client, [chatLine('a1', CLAUDE), chatLine('a2', CLAUDE)])).id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const done = await until(client, created.id, ['completed']);
+    expect(done.request_counts).toEqual({ total: 2, completed: 2, failed: 0 });
+    const [remote] = anthropic.batches.created.slice(-1);
+    expect(remote!.requests.map((r) => [r.params.model, r.params.messages])).toEqual([
+      ['claude-sonnet-4-5', [{ role: 'user', content: 'line a1' }]],
+      ['claude-sonnet-4-5', [{ role: 'user', content: 'line a2' }]],
+    ]);
+    expect(anthropic.requests).toEqual([]);
+
+    const output = await linesOf(client, done.output_file_id);
+    expect(output.map((l) => [l.custom_id, l.response?.status_code])).toEqual([
+      ['a1', 200],
+      ['a2', 200],
+    ]);
+    expect(output[0]!.response!.body).toMatchObject({ object: 'chat.completion', choices: [{ message: { content: 'Fake Anthropic reply to: line a1' } }] });
+    const rows = await usageRows(gateway.adminUrl, keyId, 2);
+    for (const row of rows) {
+      expect(row).toMatchObject({ provider: 'claude', model: CLAUDE });
+      expect(Number(row.cost_usd)).toBeCloseTo(batchCost(row, CLAUDE_PRICE), 12);
+    }
+  });
+
   it('runs a batch of several deployments in the gateway; refuses before any handoff the lines a key may not use', async () => {
     const { id: keyId, client } = await newKey('narrow');
     await admin(gateway.adminUrl, 'PATCH', `/admin/keys/${keyId}`, { allowed_models: ['openai/gpt-4o-mini'] });
@@ -246,6 +285,26 @@ describe("batches handed to the provider's batch API", () => {
       expect(cancelled.request_counts).toEqual({ total: 2, completed: 0, failed: 0 });
       const rows = await usageRows(gateway.adminUrl, keyId, 2);
       expect(rows.map((r) => Number(r.cost_usd))).toEqual([0, 0]);
+    } finally {
+      release();
+    }
+  });
+
+  it('forwards a cancel to Anthropic too', async () => {
+    const { client } = await newKey('claude-cancel');
+    const release = anthropic.batches.holdBatches();
+    try {
+      const before = anthropic.batches.created.length;
+      const batch = await client.batches.create({
+        input_file_id: (await upload(client, [chatLine('y1', CLAUDE)])).id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+      const remote = await eventually('the batch at Anthropic', async () => anthropic.batches.created[before]);
+      await client.batches.cancel(batch.id);
+      const cancelled = await until(client, batch.id, ['cancelled']);
+      expect(anthropic.batches.cancels).toContain(remote.batch.id);
+      expect(cancelled.request_counts).toEqual({ total: 1, completed: 0, failed: 0 });
     } finally {
       release();
     }
