@@ -45,7 +45,6 @@ const usage = {
   cacheWriteTokens: 0,
   cacheWrite1hTokens: 0,
   billed: undefined,
-  batch: false,
 };
 const served = { provider: 'openai', model: 'gpt-4o-mini', deployment: 'openai-east' };
 const attempt = (over: Partial<Attempt>): Attempt => ({

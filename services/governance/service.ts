@@ -201,7 +201,8 @@ export class Governance implements Api<typeof GovernanceService> {
           NO_OUTPUT_ENDPOINTS.has(request.endpoint) || passthroughWithoutOutput(request.endpoint) ? 0 : this.outputCap(request.maxOutputTokens),
           request.choices || 1,
           now,
-          () => true,
+          // A line at a provider's batch API is not the gateway's live traffic: the provider paces it, so only budgets count it.
+          request.batch ? (charge) => charge.reason.kind === 'budget' : () => true,
         );
     const headers = rateHeaders(reserved.planned, (charge) => this.quotas.remaining(charge), now);
     if ('refused' in reserved) return this.reject(reserved.refused.quota.split(':')[0]!, refusal(reserved.refused, now, headers));
@@ -216,7 +217,7 @@ export class Governance implements Api<typeof GovernanceService> {
       model: request.model,
       holder: request.holder,
       admittedAt: now.getTime(),
-      batch: request.batch,
+      batch: request.batch ?? false,
     });
     this.decisions.inc({ outcome: 'allowed' });
     const customerId = this.directory.customerOf(key);

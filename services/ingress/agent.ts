@@ -97,7 +97,6 @@ function addUsage(total: Usage | undefined, more: Usage | undefined): Usage | un
     cacheWriteTokens: total.cacheWriteTokens + more.cacheWriteTokens,
     cacheWrite1hTokens: total.cacheWrite1hTokens + more.cacheWrite1hTokens,
     billed: total.billed ?? more.billed,
-    batch: false,
   };
 }
 

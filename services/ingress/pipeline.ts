@@ -185,7 +185,6 @@ export class InboundRequest {
       choices: choicesOf(body?.parsed),
       billed,
       holder: this.deps.holder?.id ?? '',
-      batch: false,
     });
     this.deps.promptCounting.learn(keyHash, this.grant.countsPromptTokens);
     this.deps.holder?.admitted();

@@ -140,7 +140,7 @@ export const routingConfig = z
           .boolean()
           .default(false)
           .describe(
-            "Hand a batch to its provider's own batch API (OpenAI's) when every line's model goes to one deployment of a provider that has one, at the provider's batch price; the lines then skip guardrails, the cache and fallbacks (see docs/routing.md#batches).",
+            "Hand a batch to its provider's own batch API (OpenAI's, Anthropic's) when every line's model goes to one deployment of a provider that has one, at the provider's batch price; the lines then skip the cache, retries and fallbacks, and a key under guardrail policies keeps its batches in the gateway (see docs/routing.md#batches).",
           ),
         providerPollMs: z.number().int().min(100).default(60_000).describe("How often a batch handed to a provider's batch API is polled for its status."),
       })

@@ -206,6 +206,34 @@ describe("batches handed to the provider's batch API", () => {
     }
   });
 
+  it("counts a handed-off batch's lines against budgets only, not the key's request, token and concurrency limits", async () => {
+    const { id: keyId, client } = await newKey('limited');
+    await admin(gateway.adminUrl, 'PATCH', `/admin/keys/${keyId}`, { rpm_limit: 1, tpm_limit: 1_000, max_parallel: 1, rate_window_seconds: 3_600 });
+    const release = fake.batches.holdBatches();
+    try {
+      const batch = await client.batches.create({
+        input_file_id: (
+          await upload(
+            client,
+            ['l1', 'l2', 'l3'].map((id) => chatLine(id)),
+          )
+        ).id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+      // While the batch is at the provider, the key's one request a window and one in flight are still its own.
+      await eventually('the batch at the provider', async () => fake.batches.created.find((b) => b.metadata?.gateway_batch_id === batch.id));
+      await expect(client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 50 })).resolves.toMatchObject({
+        object: 'chat.completion',
+      });
+      release();
+      const done = await until(client, batch.id, ['completed']);
+      expect(done.request_counts).toEqual({ total: 3, completed: 3, failed: 0 });
+    } finally {
+      release();
+    }
+  });
+
   it('runs a batch of several deployments in the gateway; refuses before any handoff the lines a key may not use', async () => {
     const { id: keyId, client } = await newKey('narrow');
     await admin(gateway.adminUrl, 'PATCH', `/admin/keys/${keyId}`, { allowed_models: ['openai/gpt-4o-mini'] });

@@ -234,6 +234,5 @@ export function usageFromOpenAI(raw: OpenAIUsage | null | undefined): Usage {
     cacheWriteTokens: Math.max(tokens(raw.cache_creation_input_tokens), tokens(raw.prompt_tokens_details?.cache_write_tokens)),
     cacheWrite1hTokens: tokens(raw.cache_creation?.ephemeral_1h_input_tokens),
     billed: undefined,
-    batch: false,
   };
 }

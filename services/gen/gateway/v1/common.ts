@@ -60,7 +60,7 @@ export interface Usage {
     | BilledUnits
     | undefined;
   /** Billed through a provider's batch API, at its batch price (the catalog's `batch` share of the model's price). */
-  batch: boolean;
+  batch?: boolean | undefined;
 }
 
 /** A quantity of a unit priced by the model's catalog entry (services/kit/pricing/catalog.ts). */
@@ -448,7 +448,7 @@ function createBaseUsage(): Usage {
     cacheWriteTokens: 0,
     cacheWrite1hTokens: 0,
     billed: undefined,
-    batch: false,
+    batch: undefined,
   };
 }
 
@@ -478,7 +478,7 @@ export const Usage: MessageFns<Usage> = {
     if (message.billed !== undefined) {
       BilledUnits.encode(message.billed, writer.uint32(66).fork()).join();
     }
-    if (message.batch !== false) {
+    if (message.batch !== undefined) {
       writer.uint32(72).bool(message.batch);
     }
     return writer;
@@ -619,7 +619,7 @@ export const Usage: MessageFns<Usage> = {
         ? globalThis.Number(object.cache_write_1h_tokens)
         : 0,
       billed: isSet(object.billed) ? BilledUnits.fromJSON(object.billed) : undefined,
-      batch: isSet(object.batch) ? globalThis.Boolean(object.batch) : false,
+      batch: isSet(object.batch) ? globalThis.Boolean(object.batch) : undefined,
     };
   },
 
@@ -649,7 +649,7 @@ export const Usage: MessageFns<Usage> = {
     if (message.billed !== undefined) {
       obj.billed = BilledUnits.toJSON(message.billed);
     }
-    if (message.batch !== false) {
+    if (message.batch !== undefined) {
       obj.batch = message.batch;
     }
     return obj;
@@ -670,7 +670,7 @@ export const Usage: MessageFns<Usage> = {
     message.billed = (object.billed !== undefined && object.billed !== null)
       ? BilledUnits.fromPartial(object.billed)
       : undefined;
-    message.batch = object.batch ?? false;
+    message.batch = object.batch ?? undefined;
     return message;
   },
 };

@@ -61,7 +61,7 @@ export interface AuthorizeRequest {
    * A line of a batch handed to a provider's batch API: reserved at the batch price, and held until its result comes
    * (up to a day) rather than reservationTimeoutMs.
    */
-  batch: boolean;
+  batch?: boolean | undefined;
 }
 
 export interface AuthorizeResponse {
@@ -214,7 +214,7 @@ function createBaseAuthorizeRequest(): AuthorizeRequest {
     promptO200kTokens: 0,
     choices: 0,
     billed: undefined,
-    batch: false,
+    batch: undefined,
   };
 }
 
@@ -250,7 +250,7 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     if (message.billed !== undefined) {
       BilledUnits.encode(message.billed, writer.uint32(82).fork()).join();
     }
-    if (message.batch !== false) {
+    if (message.batch !== undefined) {
       writer.uint32(88).bool(message.batch);
     }
     return writer;
@@ -397,7 +397,7 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
         : 0,
       choices: isSet(object.choices) ? globalThis.Number(object.choices) : 0,
       billed: isSet(object.billed) ? BilledUnits.fromJSON(object.billed) : undefined,
-      batch: isSet(object.batch) ? globalThis.Boolean(object.batch) : false,
+      batch: isSet(object.batch) ? globalThis.Boolean(object.batch) : undefined,
     };
   },
 
@@ -433,7 +433,7 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     if (message.billed !== undefined) {
       obj.billed = BilledUnits.toJSON(message.billed);
     }
-    if (message.batch !== false) {
+    if (message.batch !== undefined) {
       obj.batch = message.batch;
     }
     return obj;
@@ -458,7 +458,7 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     message.billed = (object.billed !== undefined && object.billed !== null)
       ? BilledUnits.fromPartial(object.billed)
       : undefined;
-    message.batch = object.batch ?? false;
+    message.batch = object.batch ?? undefined;
     return message;
   },
 };
