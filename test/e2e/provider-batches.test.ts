@@ -40,8 +40,8 @@ async function linesOf(client: OpenAI, fileId: string | null | undefined): Promi
     .filter(Boolean)
     .map((line) => JSON.parse(line) as Line);
 }
-/** The key's usage rows of batch lines (not of its file and batch calls), once there are `count`. */
-async function usageRows(adminUrl: string, keyId: string, count: number): Promise<UsageRow[]> {
+/** The key's usage rows of an endpoint (not of its file and batch calls), once there are `count`. */
+async function usageRows(adminUrl: string, keyId: string, count: number, endpoint = 'chat.completions'): Promise<UsageRow[]> {
   return eventually(`${count} usage rows of ${keyId}`, async () => {
     const response = await fetch(`${adminUrl}/admin/usage/export?key=${keyId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     const rows = (await response.text())
@@ -49,7 +49,7 @@ async function usageRows(adminUrl: string, keyId: string, count: number): Promis
       .split('\n')
       .filter(Boolean)
       .map((line) => JSON.parse(line) as UsageRow)
-      .filter((row) => row.endpoint === 'chat.completions');
+      .filter((row) => row.endpoint === endpoint);
     return rows.length >= count ? rows : undefined;
   });
 }
@@ -175,6 +175,27 @@ describe("batches handed to the provider's batch API", () => {
       });
       expect(audit.payload.request?.tags).toEqual([`batch:${created.id}`]);
     }
+  });
+
+  it('hands an embeddings batch to OpenAI too, each line priced at half the embedding price', async () => {
+    const { id: keyId, client } = await newKey('embedder');
+    const lines = ['e1', 'e2'].map((id) => ({
+      custom_id: id,
+      method: 'POST',
+      url: '/v1/embeddings',
+      body: { model: 'openai/text-embedding-3-small', input: `text ${id}` },
+    }));
+    const batch = await client.batches.create({ input_file_id: (await upload(client, lines)).id, endpoint: '/v1/embeddings', completion_window: '24h' });
+    const done = await until(client, batch.id, ['completed']);
+    expect(fake.batches.created.find((b) => b.metadata?.gateway_batch_id === batch.id)).toMatchObject({ endpoint: '/v1/embeddings' });
+    const output = await linesOf(client, done.output_file_id);
+    expect(output.map((l) => [l.custom_id, l.response?.body.object])).toEqual([
+      ['e1', 'list'],
+      ['e2', 'list'],
+    ]);
+    const rows = await usageRows(gateway.adminUrl, keyId, 2, 'embeddings');
+    // text-embedding-3-small: $0.02 per million tokens, halved.
+    for (const row of rows) expect(Number(row.cost_usd)).toBeCloseTo((row.prompt_tokens * 0.02 * BATCH_SHARE) / 1e6, 12);
   });
 
   it("hands Claude lines to Anthropic's Message Batches, translated both ways, at half the catalog price", async () => {
