@@ -112,7 +112,7 @@ export class ProviderBatches {
   }
 
   /**
-   * Keeps the refusals and admissions of a batch's lines, uploads the admitted lines and creates the provider's batch.
+   * Keeps the refusals and admissions of a batch's lines, and creates the provider's batch of the admitted ones.
    * A provider that refuses the upload or the batch makes each admitted line that error: settled at once, costing nothing.
    */
   async handOff(request: BatchWorkRequest, record: (db: Queryable) => Promise<void>): Promise<BatchSettlement[]> {
@@ -136,13 +136,9 @@ export class ProviderBatches {
       [batch.id],
     );
     const lines = rows.map((row) => ({ customId: row.request_id, body: wireBody(row.body, batch.native_model, row.max_output_tokens) }));
+    let created: { id: string; status: string };
     try {
-      const created = await this.api(batch.native_provider).create(batch.endpoint, lines, batch.id);
-      await this.db.query(
-        'UPDATE routing_batches SET provider_batch_id = $2, provider_status = $3, next_poll_at = now() + make_interval(secs => $4) WHERE id = $1',
-        [batch.id, created.id, created.status, this.settings.providerPollMs / 1000],
-      );
-      return [];
+      created = await this.api(batch.native_provider).create(batch.endpoint, lines, batch.id);
     } catch (err) {
       const error = asGatewayError(err);
       await this.db.query(
@@ -152,11 +148,17 @@ export class ProviderBatches {
       await this.db.query("UPDATE routing_batches SET provider_status = 'failed' WHERE id = $1", [batch.id]);
       return this.unsettled(batch);
     }
+    // Outside the provider's refusals: once it has the batch, nothing here may make its lines errors.
+    await this.db.query(
+      'UPDATE routing_batches SET provider_batch_id = $2, provider_status = $3, next_poll_at = now() + make_interval(secs => $4) WHERE id = $1',
+      [batch.id, created.id, created.status, this.settings.providerPollMs / 1000],
+    );
+    return [];
   }
 
   /**
-   * Reads the provider's batch: a cancel asked of the gateway is forwarded once; a batch that ended has its output
-   * and error files read into the lines, whose settlements are answered until ingress has recorded them.
+   * Reads the provider's batch: a cancel asked of the gateway is forwarded once; a batch that ended has its results
+   * read into the lines, whose settlements are answered until ingress has recorded them.
    */
   async poll(id: string): Promise<BatchSettlement[]> {
     const batch = await this.batch(this.db, id);
