@@ -289,6 +289,13 @@ export const gatewayConfig = z.strictObject({
             audioSecond: usdPerUnit
               .optional()
               .describe('USD per second of audio transcribed or translated (/v1/audio/transcriptions, /v1/audio/translations).'),
+            batch: z
+              .number()
+              .gt(0)
+              .max(1)
+              .multipleOf(0.000001)
+              .optional()
+              .describe("The share of the token prices a call through the provider's own batch API pays (default 0.5: half, as OpenAI and Anthropic charge)."),
           }),
         )
         .default({})

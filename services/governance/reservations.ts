@@ -18,6 +18,8 @@ export interface PromptSize {
   boundTokens: number;
   o200kTokens: number;
   billed?: BilledUnits | undefined;
+  /** A line of a batch sent to the provider's batch API: priced at the batch share (kit/pricing). */
+  batch?: boolean;
 }
 
 /** What one model call may cost at most: its prompt, and each output token, exactly. */
@@ -65,7 +67,7 @@ export class ReservationPricer {
     const rates: Rates = { promptTokens: 0, prompt: 0n, outputPerToken: 0n };
     for (const target of targets.length ? targets : [{ provider: '', model }]) {
       const tokens = prompt.o200kTokens > 0 && O200K_MODEL.test(target.model.toLowerCase()) ? prompt.o200kTokens : prompt.boundTokens;
-      const worst = (target.provider ? this.pricing.worstRates(target.provider, target.model) : undefined) ?? {
+      const worst = (target.provider ? this.pricing.worstRates(target.provider, target.model, prompt.batch) : undefined) ?? {
         prompt: this.unknownPerToken,
         output: this.unknownPerToken,
       };

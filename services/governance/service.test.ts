@@ -89,7 +89,7 @@ describe('governance admission', () => {
       ...key,
       codeLimits: key.codeLimits ?? {},
     });
-    const authorize = (maxOutputTokens = 100_000, model = 'mock/echo', holder = '') =>
+    const authorize = (maxOutputTokens = 100_000, model = 'mock/echo', holder = '', batch = false) =>
       governance.authorize({
         context: undefined,
         keyHash: hashSecret(value),
@@ -101,6 +101,7 @@ describe('governance admission', () => {
         choices: 1,
         billed: undefined,
         holder,
+        batch,
       });
     const settle = (reservationId: string, totalTokens: number) =>
       governance.settle({
@@ -179,6 +180,20 @@ describe('governance admission', () => {
       await settle(grant.reservationId, 1_000); // really cost $0.01
     }
     expect((await authorize()).reservationId).toBeTruthy();
+  });
+
+  it("holds a batch line's reservation past reservationTimeoutMs, up to 25 hours, and counts it against budgets only", async () => {
+    const { authorize, first, config, advance } = await setup({ rpmLimit: 1, maxParallel: 1 });
+    const released = async () => (await first.metrics.getSingleMetricAsString('gateway_governance_reservations_released_total')).match(/timeout"\} (\d+)/)?.[1];
+    // Three batch lines and then an ordinary request, under one request a window and one in flight.
+    for (let i = 0; i < 3; i++) await authorize(1_000, 'mock/echo', '', true);
+    await authorize(1_000);
+    advance(config.reservationTimeoutMs);
+    await first.sweep();
+    expect(await released()).toBe('1');
+    advance(25 * 3_600_000 - config.reservationTimeoutMs);
+    await first.sweep();
+    expect(await released()).toBe('4');
   });
 
   it('limits requests and tokens per window, with x-ratelimit headers', async () => {

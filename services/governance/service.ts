@@ -47,7 +47,12 @@ interface Reservation {
   /** The ingress process holding the admission; '' when ingress runs in this process. */
   holder: string;
   admittedAt: number;
+  /** A line of a batch at a provider's batch API: held until its result comes, up to BATCH_HOLD_MS. */
+  batch: boolean;
 }
+
+/** How long a provider-native batch line's reservation is held: the 24-hour completion window, and an hour to collect results. */
+const BATCH_HOLD_MS = 25 * 3_600_000;
 
 /** Endpoints that call no model: authenticated, but charged nothing. */
 const FREE_ENDPOINTS = new Set([
@@ -186,7 +191,7 @@ export class Governance implements Api<typeof GovernanceService> {
         new GatewayError('model_not_allowed', `This key may not use the model \`${request.model}\`.`, { param: 'model' }),
       );
     }
-    const prompt = { boundTokens: request.promptBoundTokens, o200kTokens: request.promptO200kTokens, billed: request.billed };
+    const prompt = { boundTokens: request.promptBoundTokens, o200kTokens: request.promptO200kTokens, billed: request.billed, batch: request.batch };
     const reserved = FREE_ENDPOINTS.has(request.endpoint)
       ? { planned: [], taken: [], cost: 0n, tokens: 0, cap: 0, byTokens: false }
       : await this.reserveCall(
@@ -196,7 +201,8 @@ export class Governance implements Api<typeof GovernanceService> {
           NO_OUTPUT_ENDPOINTS.has(request.endpoint) || passthroughWithoutOutput(request.endpoint) ? 0 : this.outputCap(request.maxOutputTokens),
           request.choices || 1,
           now,
-          () => true,
+          // A line at a provider's batch API is not the gateway's live traffic: the provider paces it, so only budgets count it.
+          request.batch ? (charge) => charge.reason.kind === 'budget' : () => true,
         );
     const headers = rateHeaders(reserved.planned, (charge) => this.quotas.remaining(charge), now);
     if ('refused' in reserved) return this.reject(reserved.refused.quota.split(':')[0]!, refusal(reserved.refused, now, headers));
@@ -211,6 +217,7 @@ export class Governance implements Api<typeof GovernanceService> {
       model: request.model,
       holder: request.holder,
       admittedAt: now.getTime(),
+      batch: request.batch ?? false,
     });
     this.decisions.inc({ outcome: 'allowed' });
     const customerId = this.directory.customerOf(key);
@@ -370,7 +377,7 @@ export class Governance implements Api<typeof GovernanceService> {
     for (const [id, reservation] of this.reservations) {
       // Admitted during the check: its holder was heard just now.
       const holderSilent = silent.has(reservation.holder) && reservation.admittedAt < startedAt;
-      const timedOut = startedAt - reservation.admittedAt >= this.config.reservationTimeoutMs;
+      const timedOut = startedAt - reservation.admittedAt >= (reservation.batch ? BATCH_HOLD_MS : this.config.reservationTimeoutMs);
       if (!holderSilent && !timedOut) continue;
       this.reservations.delete(id);
       this.released.inc({ reason: holderSilent ? 'holder_silent' : 'timeout' });

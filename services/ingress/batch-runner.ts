@@ -8,6 +8,7 @@ import { processInstanceId } from '../kit/ids.js';
 import type { Logger } from '../kit/log.js';
 import type { BatchesConfig } from './config.js';
 import type { IngressClients } from './pipeline.js';
+import type { ProviderBatchLines } from './provider-batch-lines.js';
 
 /** The header by which a batch line's request, sent by the runner inside this process, names the key it runs as. */
 const LINE_HEADER = 'x-gateway-batch-line';
@@ -57,6 +58,7 @@ export class BatchRunner {
     private readonly keys: BatchLineKeys,
     private readonly settings: BatchesConfig,
     private readonly log: Logger,
+    private readonly providerLines: ProviderBatchLines,
   ) {}
 
   start(app: FastifyInstance): void {
@@ -77,11 +79,28 @@ export class BatchRunner {
   private async run(app: FastifyInstance): Promise<void> {
     while (!this.stopped) {
       const batch = await this.routing
-        .batchWork({ action: 'claim', holder: this.holder, batchId: '', maxLines: this.settings.concurrency * 8, results: [] })
+        .batchWork({ action: 'claim', holder: this.holder, batchId: '', maxLines: this.settings.concurrency * 8, results: [], admitted: [] })
         .catch((err: unknown) => void this.log.warn({ err }, 'could not claim a batch to run'));
-      if (batch?.batchId) await this.runLines(app, batch);
+      if (batch?.providerNative) await this.runAtProvider(batch);
+      else if (batch?.batchId) await this.runLines(app, batch);
       else await this.idle();
     }
+  }
+
+  /** A batch at its provider's batch API: its lines admitted and handed off, or the provider's batch polled; then let go. */
+  private async runAtProvider(batch: BatchWorkReply): Promise<void> {
+    try {
+      await this.providerLines.run(batch, (request) => this.routing.batchWork({ ...request, holder: this.holder }));
+    } catch (err) {
+      this.log.warn({ err, batchId: batch.batchId }, "could not hand a batch to its provider's batch API or poll it; trying again at the next poll");
+    }
+    await this.release(batch.batchId);
+  }
+
+  private async release(batchId: string): Promise<void> {
+    await this.routing
+      .batchWork({ action: 'release', holder: this.holder, batchId, maxLines: 0, results: [], admitted: [] })
+      .catch((err: unknown) => this.log.warn({ err, batchId }, 'could not let a batch go; another process takes it when its lease ends'));
   }
 
   private idle(): Promise<void> {
@@ -103,7 +122,14 @@ export class BatchRunner {
       while (!halted && !this.stopped && next < batch.lines.length) {
         const result = await this.runLine(app, batch, batch.lines[next++]!, token);
         try {
-          const reply = await this.routing.batchWork({ action: 'record', holder: this.holder, batchId: batch.batchId, maxLines: 0, results: [result] });
+          const reply = await this.routing.batchWork({
+            action: 'record',
+            holder: this.holder,
+            batchId: batch.batchId,
+            maxLines: 0,
+            results: [result],
+            admitted: [],
+          });
           halted ||= reply.stop;
         } catch (err) {
           // Not recorded: the line stays to run, here or elsewhere, once routing answers again.
@@ -117,11 +143,7 @@ export class BatchRunner {
     } finally {
       this.keys.revoke(token);
     }
-    if (this.stopped) {
-      await this.routing
-        .batchWork({ action: 'release', holder: this.holder, batchId: batch.batchId, maxLines: 0, results: [] })
-        .catch((err: unknown) => this.log.warn({ err, batchId: batch.batchId }, 'could not let a batch go; another process takes it when its lease ends'));
-    }
+    if (this.stopped) await this.release(batch.batchId);
   }
 
   /** One line, as a client's request to the batch's endpoint; its answer whatever it is (a refusal is the line's error). */

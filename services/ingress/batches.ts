@@ -83,6 +83,10 @@ export function registerBatchRoutes(app: FastifyInstance, deps: PipelineDeps, ru
       return batch('list', context, { after, limit: limitOf(limit, 100) });
     });
     route('GET', '/batches/:id', 'batches.retrieve', (request, { context }) => batch('retrieve', context, { id: idOf(request) }));
-    route('POST', '/batches/:id/cancel', 'batches.cancel', (request, { context }) => batch('cancel', context, { id: idOf(request) }));
+    route('POST', '/batches/:id/cancel', 'batches.cancel', async (request, { context }) => {
+      const answer = await batch('cancel', context, { id: idOf(request) });
+      runner.wake();
+      return answer;
+    });
   }
 }

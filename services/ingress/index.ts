@@ -11,8 +11,10 @@ import { Holder } from './holder.js';
 import { OutcomeRecorder } from './outcome.js';
 import { PromptCounting } from '../kit/prompt-size.js';
 import { Authorizations, Settlements } from './admission.js';
+import type { PipelineDeps } from './pipeline.js';
 import { buildIngressApp } from './server.js';
 import { BatchLineKeys, BatchRunner } from './batch-runner.js';
+import { ProviderBatchLines } from './provider-batch-lines.js';
 
 /**
  * Connections the kernel may hold for ingress before it accepts them: Node.js's
@@ -42,8 +44,7 @@ export const ingressService = defineService({
     holder?.start();
     const sandboxes = new SandboxPool(config.codeMode);
     const batchKeys = new BatchLineKeys();
-    const batches = new BatchRunner(ctx.clients.routing, batchKeys, config.batches, ctx.log.child({ component: 'batches' }));
-    const app = await buildIngressApp(config, batches, {
+    const deps: PipelineDeps = {
       clients: ctx.clients,
       recorder,
       events,
@@ -58,7 +59,9 @@ export const ingressService = defineService({
       storage,
       holder,
       batchKeys,
-    });
+    };
+    const batches = new BatchRunner(ctx.clients.routing, batchKeys, config.batches, ctx.log.child({ component: 'batches' }), new ProviderBatchLines(deps));
+    const app = await buildIngressApp(config, batches, deps);
     const url = await app.listen({ host: ctx.host, port: config.port, backlog: LISTEN_BACKLOG });
     ctx.log.info({ url }, 'OpenAI-compatible API listening');
     batches.start(app);

@@ -248,13 +248,13 @@ function receivedOutcome(endpoint: string) {
 }
 
 /** How many answers the request asks for (n), each of which may use its whole output cap. */
-function choicesOf(body: unknown): number {
+export function choicesOf(body: unknown): number {
   const n = (body as { n?: unknown } | undefined)?.n ?? generationConfig(body)?.candidateCount;
   return typeof n === 'number' && n > 1 ? n : 1;
 }
 
 /** The request's cap on output tokens, under whichever name its API uses; 0 when it sets none. */
-function maxOutputTokens(body: unknown): number {
+export function maxOutputTokens(body: unknown): number {
   if (typeof body !== 'object' || body === null) return 0;
   const b = body as Record<string, unknown>;
   const cap = b.max_completion_tokens ?? b.max_tokens ?? b.max_output_tokens ?? generationConfig(body)?.maxOutputTokens ?? inferenceConfig(body)?.maxTokens;

@@ -6,6 +6,7 @@ import { readBatchInput } from './batch-input.js';
 import type { RoutingConfig } from './config.js';
 import { fileNotFound, json, limitOf, listPage, seconds, tenantFor, type FileStore } from './files.js';
 import { invalid } from './formats/chat.js';
+import { ProviderBatches, type Ending } from './provider-batches.js';
 
 /**
  * The Batch API's batches (docs/routing.md#batches): created from an uploaded
@@ -45,6 +46,19 @@ interface BatchRow {
   total: number;
   completed: number;
   failed: number;
+}
+
+/** An open batch as claim reads it. */
+interface ClaimedRow {
+  id: string;
+  tenant: string;
+  status: string;
+  key_hash: Uint8Array;
+  endpoint: string;
+  expired: boolean;
+  /** Handed to its provider's batch API (native_provider set), and handed off already. */
+  native: boolean;
+  handed_off: boolean;
 }
 
 interface LineRow {
@@ -109,6 +123,7 @@ export class BatchStore {
     private readonly db: Database,
     private readonly files: FileStore,
     private readonly settings: Settings,
+    private readonly native: ProviderBatches,
   ) {}
 
   async handle(request: BatchesRequest): Promise<StoredReply> {
@@ -140,12 +155,13 @@ export class BatchStore {
     if (!content) throw fileNotFound(inputFileId, 'input_file_id');
     const input = readBatchInput(content, endpoint, this.settings.maxLines);
     const id = prefixedId('batch');
+    const target = 'lines' in input ? this.native.targetOf(endpoint, input.lines, request.context) : undefined;
     return this.db.transaction(async (tx) => {
       const failed = 'errors' in input;
       await tx.query(
         `INSERT INTO routing_batches (id, tenant, key_hash, endpoint, input_file_id, completion_window, metadata, status, errors,
-           in_progress_at, failed_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10, $11, now() + make_interval(secs => $12))`,
+           in_progress_at, failed_at, expires_at, native_provider, native_model, native_deployment)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10, $11, now() + make_interval(secs => $12), $13, $14, $15)`,
         [
           id,
           tenant,
@@ -159,6 +175,9 @@ export class BatchStore {
           failed ? null : new Date(),
           failed ? new Date() : null,
           (24 * HOUR_MS) / 1000,
+          target?.provider ?? null,
+          target?.model ?? null,
+          target?.deployment ?? null,
         ],
       );
       if (!failed) {
@@ -188,17 +207,28 @@ export class BatchStore {
     const batch = await this.find(this.db, tenant, id);
     if (batch.status === 'cancelling' || batch.status === 'cancelled') return batch;
     if (batch.status !== 'in_progress') throw invalid(`Cannot cancel a batch with status '${batch.status}'.`);
-    await this.db.query("UPDATE routing_batches SET status = 'cancelling', cancelling_at = now() WHERE id = $1 AND status = 'in_progress'", [id]);
+    // A batch at its provider is polled now, which forwards the cancel.
+    await this.db.query(
+      "UPDATE routing_batches SET status = 'cancelling', cancelling_at = now(), next_poll_at = LEAST(next_poll_at, now()) WHERE id = $1 AND status = 'in_progress'",
+      [id],
+    );
     return this.find(this.db, tenant, id);
   }
 
   async work(request: BatchWorkRequest): Promise<BatchWorkReply> {
-    const none: BatchWorkReply = { batchId: '', keyHash: Buffer.alloc(0), endpoint: '', lines: [], stop: false };
+    const none: BatchWorkReply = { batchId: '', keyHash: Buffer.alloc(0), endpoint: '', lines: [], stop: false, providerNative: false, settlements: [] };
     switch (request.action) {
       case 'claim':
         return (await this.claim(request.holder, request.maxLines)) ?? none;
       case 'record':
         return { ...none, batchId: request.batchId, stop: await this.record(request) };
+      case 'hand_off':
+        return { ...none, batchId: request.batchId, settlements: await this.native.handOff(request, (tx) => recordResults(tx, request)) };
+      case 'poll':
+        return { ...none, batchId: request.batchId, settlements: await this.native.poll(request.batchId) };
+      case 'settled':
+        await this.native.settled(request.batchId, request.admitted, (tx, ending) => this.close(tx, { id: request.batchId }, ending));
+        return none;
       case 'release':
         await this.db.query('UPDATE routing_batches SET claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND claimed_by = $2', [
           request.batchId,
@@ -217,51 +247,51 @@ export class BatchStore {
   private async claim(holder: string, maxLines: number): Promise<BatchWorkReply | undefined> {
     return this.db.transaction(async (tx) => {
       for (;;) {
-        const { rows } = await tx.query<{ id: string; tenant: string; status: string; key_hash: Uint8Array; endpoint: string; expired: boolean }>(
-          `SELECT id, tenant, status, key_hash, endpoint, expires_at <= now() AS expired FROM routing_batches
+        const { rows } = await tx.query<ClaimedRow>(
+          `SELECT id, tenant, status, key_hash, endpoint, expires_at <= now() AS expired, native_provider IS NOT NULL AS native,
+             provider_batch_id IS NOT NULL OR provider_status IS NOT NULL AS handed_off FROM routing_batches
            WHERE status IN ('in_progress', 'cancelling') AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until < now())
+             AND (next_poll_at IS NULL OR next_poll_at <= now())
            ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
           [holder],
         );
         const batch = rows[0];
         if (!batch) return undefined;
+        // A batch at its provider is polled until the provider's ends (a cancel forwarded, expiry the provider's).
+        if (batch.native && batch.handed_off) return this.claimed(tx, batch, holder, []);
         if (batch.status === 'cancelling' || batch.expired) {
           await this.close(tx, batch, batch.status === 'cancelling' ? 'cancelled' : 'expired');
           continue;
         }
+        // A provider-native batch's lines are admitted all at once, before any is handed off.
         const lines = await tx.query<{ line: number; custom_id: string; body: unknown }>(
-          'SELECT line, custom_id, body FROM routing_batch_lines WHERE batch_id = $1 AND status_code IS NULL ORDER BY line LIMIT $2',
-          [batch.id, maxLines],
+          `SELECT line, custom_id, body FROM routing_batch_lines WHERE batch_id = $1 AND status_code IS NULL ORDER BY line${batch.native ? '' : ' LIMIT $2'}`,
+          batch.native ? [batch.id] : [batch.id, maxLines],
         );
         if (!lines.rows.length) {
           await this.close(tx, batch, 'completed');
           continue;
         }
-        await tx.query('UPDATE routing_batches SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3) WHERE id = $1', [
-          batch.id,
-          holder,
-          this.settings.leaseMs / 1000,
-        ]);
-        return {
-          batchId: batch.id,
-          keyHash: Buffer.from(batch.key_hash),
-          endpoint: batch.endpoint,
-          lines: lines.rows.map((row) => ({ line: row.line, customId: row.custom_id, body: Buffer.from(JSON.stringify(row.body)) })),
-          stop: false,
-        };
+        const handed = lines.rows.map((row) => ({ line: row.line, customId: row.custom_id, body: Buffer.from(JSON.stringify(row.body)) }));
+        return this.claimed(tx, batch, holder, handed);
       }
     });
   }
 
+  /** Holds the batch for `holder` for leaseMs and hands it its lines (a provider-native batch: all of them, to admit). */
+  private async claimed(tx: Queryable, batch: ClaimedRow, holder: string, lines: BatchWorkReply['lines']): Promise<BatchWorkReply> {
+    await tx.query('UPDATE routing_batches SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3) WHERE id = $1', [
+      batch.id,
+      holder,
+      this.settings.leaseMs / 1000,
+    ]);
+    if (batch.native) return ProviderBatches.reply(batch, lines);
+    return { batchId: batch.id, keyHash: Buffer.from(batch.key_hash), endpoint: batch.endpoint, lines, stop: false, providerNative: false, settlements: [] };
+  }
+
   /** Keeps lines' answers (a line's first answer only: a line is never counted twice) and renews the claim; true when the batch must stop. */
   private async record(request: BatchWorkRequest): Promise<boolean> {
-    for (const result of request.results) {
-      await this.db.query(
-        `UPDATE routing_batch_lines SET status_code = $3, request_id = $4, answer = $5::jsonb
-         WHERE batch_id = $1 AND line = $2 AND status_code IS NULL`,
-        [request.batchId, result.line, result.statusCode, result.requestId, answerJson(result.body)],
-      );
-    }
+    await recordResults(this.db, request);
     const { rows } = await this.db.query<{ stop: boolean }>(
       `UPDATE routing_batches SET claimed_until = now() + make_interval(secs => $3)
        WHERE id = $1 AND claimed_by = $2 RETURNING status <> 'in_progress' OR expires_at <= now() AS stop`,
@@ -272,7 +302,7 @@ export class BatchStore {
   }
 
   /** Writes the output and error files in OpenAI's batch output format and ends the batch: completed, cancelled or expired. */
-  private async close(tx: Queryable, batch: { id: string; tenant: string }, status: 'completed' | 'cancelled' | 'expired'): Promise<void> {
+  private async close(tx: Queryable, batch: { id: string }, status: Ending): Promise<void> {
     await tx.query("UPDATE routing_batches SET status = 'finalizing', finalizing_at = now() WHERE id = $1", [batch.id]);
     const { rows } = await tx.query<LineRow>(
       'SELECT line, custom_id, status_code, request_id, answer FROM routing_batch_lines WHERE batch_id = $1 ORDER BY line',
@@ -298,14 +328,27 @@ export class BatchStore {
       });
       (row.status_code >= 200 && row.status_code < 300 ? output : errors).push(line);
     }
+    const { rows: owner } = await tx.query<{ tenant: string }>('SELECT tenant FROM routing_batches WHERE id = $1', [batch.id]);
+    const tenant = owner[0]!.tenant;
     const write = async (purpose: string, lines: string[]) =>
-      lines.length ? (await this.files.insert(tx, batch.tenant, purpose, `${batch.id}_${purpose}.jsonl`, Buffer.from(`${lines.join('\n')}\n`))).id : null;
+      lines.length ? (await this.files.insert(tx, tenant, purpose, `${batch.id}_${purpose}.jsonl`, Buffer.from(`${lines.join('\n')}\n`))).id : null;
     await tx.query(
       `UPDATE routing_batches SET status = $2, output_file_id = $3, error_file_id = $4, claimed_by = NULL, claimed_until = NULL,
          completed_at = CASE WHEN $2 = 'completed' THEN now() END, cancelled_at = CASE WHEN $2 = 'cancelled' THEN now() END,
-         expired_at = CASE WHEN $2 = 'expired' THEN now() END
+         expired_at = CASE WHEN $2 = 'expired' THEN now() END, failed_at = CASE WHEN $2 = 'failed' THEN now() ELSE failed_at END
        WHERE id = $1`,
       [batch.id, status, await write('batch_output', output), await write('batch_error', errors)],
+    );
+  }
+}
+
+/** Keeps lines' answers: a line's first answer only, so a line is never counted twice. */
+async function recordResults(db: Queryable, request: BatchWorkRequest): Promise<void> {
+  for (const result of request.results) {
+    await db.query(
+      `UPDATE routing_batch_lines SET status_code = $3, request_id = $4, answer = $5::jsonb
+       WHERE batch_id = $1 AND line = $2 AND status_code IS NULL`,
+      [request.batchId, result.line, result.statusCode, result.requestId, answerJson(result.body)],
     );
   }
 }

@@ -136,6 +136,13 @@ export const routingConfig = z
           .describe(
             'How long an ingress process holds a batch it runs without recording a line: past it (the process died), another takes the batch over. Longer than routing.timeouts.totalMs, so a line still running is not run twice.',
           ),
+        providerNative: z
+          .boolean()
+          .default(false)
+          .describe(
+            "Hand a batch to its provider's own batch API (OpenAI's, Anthropic's) when every line's model goes to one deployment of a provider that has one, at the provider's batch price; the lines then skip the cache, retries and fallbacks, and a key under guardrail policies keeps its batches in the gateway (see docs/routing.md#batches).",
+          ),
+        providerPollMs: z.number().int().min(100).default(60_000).describe("How often a batch handed to a provider's batch API is polled for its status."),
       })
       .prefault({})
       .describe('Batches of the Batch API (see docs/routing.md#batches).'),

@@ -143,12 +143,17 @@ export class RequestGuard {
     return copy;
   }
 
+  /** Whether guardrail policies apply to the caller. */
+  get underPolicies(): boolean {
+    return this.run !== undefined;
+  }
+
   /**
    * A provider-native request (passthrough) is sent on unread and its answer returned as sent, so no policy could
    * redact or check it: a caller under guardrail policies is refused rather than let around them.
    */
   passthrough(): void {
-    if (this.run) {
+    if (this.underPolicies) {
       throw new GatewayError(
         'passthrough_not_allowed',
         'Guardrail policies apply to this key, and provider-native passthrough does not apply them: send the request through the unified API (/v1/...).',

@@ -15,6 +15,7 @@ import { ResponseCache, type ResponseCacheSettings } from './response-cache.js';
 import { ResponsesState } from './responses-state.js';
 import { FileStore } from './files.js';
 import { BatchStore } from './batches.js';
+import { ProviderBatches } from './provider-batches.js';
 import { Routing } from './service.js';
 import { RoutingGuardrails } from './guardrails.js';
 import type { GuardrailsConfig } from '../kit/guardrails/index.js';
@@ -63,7 +64,7 @@ export const routingService = defineService({
     const adminEntries = new AdminEntryStore(database, live, guards);
     const responses = new ResponsesState(database, config.responses, ctx.log.child({ component: 'responses' }));
     const files = new FileStore(database);
-    const batches = new BatchStore(database, files, config.batches);
+    const batches = new BatchStore(database, files, config.batches, new ProviderBatches(database, live, guards, config.batches));
     const api: Routing = new Routing(live, config.timeouts, mcp, cache, guards, adminEntries, responses, files, batches);
     const purge = () => {
       void responses.purge().catch((err: unknown) => ctx.log.warn({ err }, 'could not purge expired responses'));

@@ -139,6 +139,20 @@ export const routingMigrations: Migration[] = [
         CHECK (kind IN ('provider', 'model', 'mcp', 'guardrail_policy', 'guardrail_attachment', 'guardrail_storage_policy', 'guardrail_storage_attachment'));
     `,
   },
+  {
+    version: 8,
+    description: "batches handed to a provider's own batch API",
+    sql: `
+      -- The one deployment a provider-native batch goes to, the provider's batch once handed off, and its last status.
+      ALTER TABLE routing_batches ADD COLUMN native_provider TEXT, ADD COLUMN native_model TEXT, ADD COLUMN native_deployment TEXT,
+        ADD COLUMN provider_batch_id TEXT, ADD COLUMN provider_status TEXT, ADD COLUMN provider_cancel_sent BOOLEAN NOT NULL DEFAULT false,
+        ADD COLUMN next_poll_at TIMESTAMPTZ;
+      -- A provider-native line's admission (its reservation, cap and actor), its usage once answered, and whether
+      -- ingress has recorded and settled it (so a restart records no line twice).
+      ALTER TABLE routing_batch_lines ADD COLUMN reservation_id TEXT, ADD COLUMN max_output_tokens INTEGER, ADD COLUMN actor JSONB,
+        ADD COLUMN usage JSONB, ADD COLUMN settled BOOLEAN NOT NULL DEFAULT false;
+    `,
+  },
 ];
 
 /** Routing works as <database>_routing: its admin-managed entries, stored responses, files and batches only. */

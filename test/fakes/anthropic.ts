@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { FakeMessageBatches } from './anthropic-batches.js';
 import { listenLocally, readBody, writeJson } from './local-server.js';
 import { missingThinking, redactedData, sign, thinkingText, validRedacted } from './signed-thinking.js';
 
@@ -54,6 +55,8 @@ export interface FakeAnthropic {
     /** The query string, without its `?` ("" for none). */
     query: string;
   }[];
+  /** The Message Batches API (anthropic-batches.ts): the batches created and cancels asked. */
+  readonly batches: FakeMessageBatches;
   close(): Promise<void>;
 }
 
@@ -102,6 +105,17 @@ interface Turn {
 export async function startFakeAnthropic(options: { apiKey: string }): Promise<FakeAnthropic> {
   const requests: FakeAnthropic['requests'] = [];
   const server = createServer((req, res) => void handle(req, res));
+  let baseUrl = '';
+  // A batch's request is answered as the same request alone would be.
+  const batches = new FakeMessageBatches(
+    (params) => {
+      const failure = /^fail-(\d{3})/.exec(String(params.model));
+      if (failure) return { status: Number(failure[1]), body: { type: 'error', error: ERROR_TYPES[Number(failure[1])] ?? ERROR_TYPES[500]! } };
+      const reply = answer(params, String(params.model));
+      return { status: 200, body: { ...reply.start, content: reply.blocks, stop_reason: reply.stopReason, usage: finalUsage(reply) } };
+    },
+    () => baseUrl,
+  );
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
@@ -110,6 +124,12 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
     const bearer = /^Bearer (.+)$/.exec(header(req, 'authorization') ?? '')?.[1];
     const apiKey = header(req, 'x-api-key') ?? bearer;
     if (apiKey !== options.apiKey) return sendError(res, 401, ERROR_TYPES[401]!);
+    if (path && batches.serves(path)) {
+      const { status, body } = batches.handle(req.method ?? '', path, raw);
+      if (!Buffer.isBuffer(body)) return sendJson(res, status, body);
+      res.writeHead(status, { 'content-type': 'application/binary', 'request-id': requestId() });
+      return void res.end(body);
+    }
     if (req.method !== 'POST' || (path !== '/v1/messages' && path !== COUNT_PATH))
       return sendError(res, 404, { type: 'not_found_error', message: `Not found: ${req.method} ${path}` });
     const version = header(req, 'anthropic-version');
@@ -152,7 +172,8 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
   }
 
   const { url, close } = await listenLocally(server);
-  return { url, requests, close };
+  baseUrl = url;
+  return { url, requests, batches, close };
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -7,6 +7,7 @@ import { moderation } from './openai-moderations.js';
 import { IMAGE_UPLOAD_APIS, imageUploadCall, images } from './openai-images.js';
 import { AUDIO_APIS, audioCall, sendAudio } from './openai-audio.js';
 import { RESPONSES_PATHS, responses } from './openai-responses.js';
+import { FakeBatchApi } from './openai-batches.js';
 
 /** APIs the fake serves as OpenAI itself only, each answered whole from its body. */
 const OWN_APIS: Record<string, (body: Record<string, unknown>) => { status: number; body: unknown }> = {
@@ -18,7 +19,8 @@ const OWN_APIS: Record<string, (body: Record<string, unknown>) => { status: numb
  * A local stand-in for the OpenAI Chat Completions API, built from its API
  * reference (https://platform.openai.com/docs/api-reference/chat), with embeddings, legacy completions and,
  * as OpenAI itself only, moderations, images (generations, edits, variations), audio and the Responses API
- * (openai-moderations.ts, openai-images.ts, openai-audio.ts, openai-responses.ts): the
+ * and the Files and Batch APIs (openai-moderations.ts, openai-images.ts, openai-audio.ts, openai-responses.ts,
+ * openai-batches.ts): the
  * chat.completion object, chat.completion.chunk streaming with
  * stream_options.include_usage (a last chunk with empty choices and the usage,
  * every other chunk with usage null), `data: [DONE]`, and the error object.
@@ -51,6 +53,8 @@ export interface FakeOpenAI {
   readonly requests: { body: Record<string, unknown>; authorization: string | undefined; path: string; headers: IncomingHttpHeaders }[];
   /** Chat completions being answered now, and the most at once, as a provider serving many calls sees them. */
   readonly concurrency: { now: number; most: number };
+  /** OpenAI's Files and Batch APIs (OpenAI itself only): the batches created and cancels asked. */
+  readonly batches: FakeBatchApi;
   /** Holds every chat completion's answer until the returned function is called. */
   holdAnswers(): () => void;
   close(): Promise<void>;
@@ -142,6 +146,13 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
   const fake: Server = { profile, meter: usageMeter(options.dialect ?? profile.dialect) };
   const sendError = (res: ServerResponse, status: number, error: ErrorFields) => sendJson(res, status, profile.errorBody(status, error));
   const server = createServer((req, res) => void handle(req, res));
+  // A batch's line is answered as the same request alone would be (without the triggers that stall or stream).
+  const batches = new FakeBatchApi((path, body) => {
+    if (path === '/v1/embeddings') return { status: 200, body: embeddings(body) };
+    const failure = /^fail-(\d{3})/.exec(String(body.model));
+    if (failure) return { status: Number(failure[1]), body: profile.errorBody(Number(failure[1]), ERROR_BODIES[Number(failure[1])] ?? ERROR_BODIES[500]!) };
+    return { status: 200, body: completion(body, String(body.model), fake) };
+  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
@@ -154,6 +165,12 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
         type: 'invalid_request_error',
         code: 'invalid_api_key',
       });
+    }
+    if (profile === OPENAI_PROFILE && batches.serves(path)) {
+      const answer = await batches.handle(req.method ?? '', path, raw, req.headers['content-type'] ?? '');
+      if (!Buffer.isBuffer(answer.body)) return sendJson(res, answer.status, answer.body);
+      res.writeHead(answer.status, { 'content-type': 'application/octet-stream' });
+      return void res.end(answer.body);
     }
     if (req.method === 'GET' && path === '/v1/models') {
       return sendJson(res, 200, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1721172741, owned_by: 'system' }] });
@@ -246,7 +263,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions): Promise<FakeO
       release();
     };
   };
-  return { url, requests, concurrency, holdAnswers, acceptOnly, close };
+  return { url, requests, concurrency, batches, holdAnswers, acceptOnly, close };
 }
 
 /**

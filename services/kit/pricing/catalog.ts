@@ -29,7 +29,15 @@ export interface ModelPrice {
   inputCharacter?: number;
   /** USD per second of audio transcribed or translated (whisper-1); a transcription model's token prices are 0. */
   audioSecond?: number;
+  /** The share of its prices a call sent through the provider's batch API pays (0.5: half); else BATCH_SHARE. */
+  batch?: number;
 }
+
+/**
+ * What a provider's own batch API charges of a model's prices: OpenAI (https://platform.openai.com/docs/guides/batch)
+ * and Anthropic (https://docs.anthropic.com/en/docs/build-with-claude/batch-processing) both charge half.
+ */
+export const BATCH_SHARE = 0.5;
 
 /** OpenAI's per-image prices (https://platform.openai.com/docs/pricing, "Image generation"). */
 const DALL_E_3 = {

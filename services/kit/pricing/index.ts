@@ -1,5 +1,5 @@
 import type { BilledUnits, Served, Usage } from '../../gen/gateway/v1/common.js';
-import { PRICE_CATALOG, type ModelPrice } from './catalog.js';
+import { BATCH_SHARE, PRICE_CATALOG, type ModelPrice } from './catalog.js';
 import { picoPerToken, type Money } from './money.js';
 import { unitsCost } from './units.js';
 
@@ -38,6 +38,16 @@ export interface PricedUsage {
 interface Found {
   price: ModelPrice;
   rates: Rates;
+  /** The rates of a call made through the provider's batch API. */
+  batchRates: Rates;
+}
+
+/** A batch share is applied in millionths, so a share like 0.5 scales an exact rate exactly. */
+const SHARE_SCALE = 1_000_000n;
+
+function shareOf(rates: Rates, share: number): Rates {
+  const scale = BigInt(Math.round(share * 1_000_000));
+  return Object.fromEntries(Object.entries(rates).map(([part, rate]) => [part, (rate * scale) / SHARE_SCALE])) as unknown as Rates;
 }
 
 function exact(usdPerMillion: number, name: string): bigint {
@@ -95,7 +105,8 @@ export class Pricing {
     if (found === undefined) {
       if (this.found.size >= MEMO_LIMIT) this.found.clear();
       const price = this.search(provider, model);
-      found = price ? { price, rates: ratesOf(price) } : null;
+      const rates = price ? ratesOf(price) : undefined;
+      found = price && rates ? { price, rates, batchRates: shareOf(rates, price.batch ?? BATCH_SHARE) } : null;
       this.found.set(key, found);
     }
     return found ?? undefined;
@@ -120,13 +131,14 @@ export class Pricing {
    * What a call cost, part by part, or undefined when the model has no price.
    * Usage is read in the contract's sense (common.proto): cached and written
    * tokens are parts of the prompt, reasoning a part of the completion; a part
-   * reported larger than its whole is cut to it.
+   * reported larger than its whole is cut to it. Usage billed through a provider's batch API (usage.batch) is
+   * priced at the model's batch share of its token prices.
    */
   price(served: Served | undefined, usage: Usage | undefined): PricedUsage | undefined {
     if (!served || !usage) return undefined;
     const found = this.lookUp(served.provider, served.model);
     if (!found) return undefined;
-    const { rates } = found;
+    const rates = usage.batch ? found.batchRates : found.rates;
     const units = usage.billed ? unitsCost(found.price, usage.billed) : 0n;
     if (units === undefined) return undefined;
     const prompt = count(usage.promptTokens);
@@ -156,10 +168,11 @@ export class Pricing {
    * The most a prompt token and an output token of a model can cost: the
    * dearest prompt price (a cache write costs more than input) and the dearer
    * of output and reasoning. No usage prices a token higher, so a prompt and
-   * output cap priced at these bound what a call can cost.
+   * output cap priced at these bound what a call can cost; `batch`: at the batch price.
    */
-  worstRates(provider: string, model: string): { prompt: Money; output: Money } | undefined {
-    const rates = this.lookUp(provider, model)?.rates;
+  worstRates(provider: string, model: string, batch = false): { prompt: Money; output: Money } | undefined {
+    const found = this.lookUp(provider, model);
+    const rates = batch ? found?.batchRates : found?.rates;
     if (!rates) return undefined;
     return { prompt: [rates.input, rates.cachedInput, rates.cacheWrite, rates.cacheWrite1h].reduce(larger), output: larger(rates.output, rates.reasoning) };
   }

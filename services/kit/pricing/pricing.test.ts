@@ -121,6 +121,16 @@ describe('pricing', () => {
     });
   });
 
+  it("prices usage through a provider's batch API at half the token prices, or at the share pricing.models sets", () => {
+    const tokens = { promptTokens: 1_000_000, completionTokens: 1_000_000 };
+    // gpt-4o-mini: $0.15 in, $0.60 out per million.
+    expect(usdText(pricing.price(served('gpt-4o-mini'), usage(tokens))!.total)).toBe('0.750000000000');
+    expect(usdText(pricing.price(served('gpt-4o-mini'), usage({ ...tokens, batch: true }))!.total)).toBe('0.375000000000');
+    expect(pricing.worstRates('openai', 'gpt-4o-mini', true)).toEqual({ prompt: 75_000n, output: 300_000n });
+    const overridden = new Pricing({ 'openai/gpt-4o-mini': { input: 0.15, output: 0.6, batch: 0.4 } });
+    expect(usdText(overridden.price(served('gpt-4o-mini'), usage({ ...tokens, batch: true }))!.total)).toBe('0.300000000000');
+  });
+
   it('has no price for a model it does not know, or without usage', () => {
     expect(pricing.price(served('no-such-model'), usage({ promptTokens: 1 }))).toBeUndefined();
     expect(pricing.price(served('gpt-4o'), undefined)).toBeUndefined();

@@ -6,7 +6,9 @@ import type { ErrorBody, Message } from './anthropic-wire.js';
 import { classifyStatus, MalformedAnswer, Upstream, type ErrorClassifier } from './http.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase } from './schema.js';
-import type { CallCounts, Connection, NativeAnswer, NativeRequest, ProviderAdapter, ProviderCall } from './types.js';
+import { NEVER_ABORTED, type CallCounts, type Connection, type NativeAnswer, type NativeRequest, type ProviderAdapter, type ProviderCall } from './types.js';
+import { anthropicBatchApi } from './anthropic-batches.js';
+import type { BatchApi } from './batch-api.js';
 
 export const anthropicProviderConfig = z.strictObject({
   type: z.literal('anthropic'),
@@ -44,7 +46,12 @@ class AnthropicAdapter extends KeyedAdapter implements ProviderAdapter {
     super(credentialsOf(config, secrets));
     this.models = config.models;
     this.upstream = new Upstream(name, config.baseUrl, connection, anthropicErrorClassifier(name), config.maxConnections);
+    this.batches = anthropicBatchApi(name, config.defaultMaxTokens, (method, path, body) =>
+      this.upstream.raw({ path, method, headers: this.headers(0), body, signal: NEVER_ABORTED }),
+    );
   }
+
+  readonly batches: BatchApi;
 
   /**
    * The configured headers, with the client's allowed anthropic-beta flags added to any configured ones; a

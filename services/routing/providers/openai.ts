@@ -1,4 +1,5 @@
 import { FormData } from 'undici';
+import { openAIBatchApi, type BatchApi } from './batch-api.js';
 import { z } from 'zod';
 import type { ChatChunk, ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse } from '../canonical.js';
 import { PROVIDER_TYPES } from './catalog.js';
@@ -10,7 +11,17 @@ import type { Upload } from '../../gen/gateway/v1/routing.js';
 import type { SecretLookup } from '../../kit/secrets/store.js';
 import type { SseEvent } from '../sse.js';
 import { credentialsOf, credentialSchema, KeyedAdapter, providerBase, type KeyRing } from './schema.js';
-import type { CallCounts, Capabilities, Connection, NativeAnswer, NativeRequest, ProviderAdapter, ProviderCall, RawAnswer } from './types.js';
+import {
+  NEVER_ABORTED,
+  type CallCounts,
+  type Capabilities,
+  type Connection,
+  type NativeAnswer,
+  type NativeRequest,
+  type ProviderAdapter,
+  type ProviderCall,
+  type RawAnswer,
+} from './types.js';
 
 /** Providers that speak the OpenAI API: a base URL and what the provider supports. */
 export const OPENAI_PRESETS = ['openai', 'mistral', 'groq', 'deepseek', 'xai', 'openrouter', 'together', 'fireworks', 'ollama', 'vllm'] as const;
@@ -84,7 +95,16 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
   ) {
     super(keys);
     this.upstream = new Upstream(name, baseUrl, connection, undefined, maxConnections);
+    // OpenAI's own API only: other OpenAI-compatible servers (Azure's included) have no batch API of this shape.
+    this.batches =
+      type === 'openai'
+        ? openAIBatchApi(name, (method, path, body) =>
+            this.upstream.raw({ path: path.replace(/^\/v1(?=\/)/, ''), method, headers: this.headers(0), body, signal: NEVER_ABORTED }),
+          )
+        : undefined;
   }
+
+  readonly batches: BatchApi | undefined;
 
   private headers(credential: number): Record<string, string> {
     return { ...this.extraHeaders, ...this.keyHeaders(credential, this.endpoints.auth) };

@@ -1,4 +1,5 @@
 import type { LookupFunction } from 'node:net';
+import type { BatchApi } from './batch-api.js';
 import { Usage } from '../../gen/gateway/v1/common.js';
 import type { Upload } from '../../gen/gateway/v1/routing.js';
 import { GatewayError } from '../../kit/errors.js';
@@ -99,6 +100,8 @@ export interface ProviderAdapter {
    * types kit/passthrough.ts lists for an API are called with it.
    */
   native?(call: ProviderCall<NativeRequest>): Promise<NativeAnswer>;
+  /** The provider's own batch API, where routing speaks it (OpenAI's, Anthropic's), for batches handed to the provider. */
+  readonly batches?: BatchApi;
   /** Calls to the provider now: sent, and waiting for a connection (only under a maxConnections cap). */
   callCounts?(): CallCounts;
   close(): Promise<void>;

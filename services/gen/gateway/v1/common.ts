@@ -56,7 +56,11 @@ export interface Usage {
   /** Of cache_write_tokens, those written to the one-hour cache (Anthropic, Bedrock), which costs more. */
   cacheWrite1hTokens: number;
   /** What an API billed by something other than tokens (images, audio, rerank) billed; absent for token APIs. */
-  billed: BilledUnits | undefined;
+  billed:
+    | BilledUnits
+    | undefined;
+  /** Billed through a provider's batch API, at its batch price (the catalog's `batch` share of the model's price). */
+  batch?: boolean | undefined;
 }
 
 /** A quantity of a unit priced by the model's catalog entry (services/kit/pricing/catalog.ts). */
@@ -444,6 +448,7 @@ function createBaseUsage(): Usage {
     cacheWriteTokens: 0,
     cacheWrite1hTokens: 0,
     billed: undefined,
+    batch: undefined,
   };
 }
 
@@ -472,6 +477,9 @@ export const Usage: MessageFns<Usage> = {
     }
     if (message.billed !== undefined) {
       BilledUnits.encode(message.billed, writer.uint32(66).fork()).join();
+    }
+    if (message.batch !== undefined) {
+      writer.uint32(72).bool(message.batch);
     }
     return writer;
   },
@@ -553,6 +561,14 @@ export const Usage: MessageFns<Usage> = {
             message.billed = BilledUnits.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.batch = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -603,6 +619,7 @@ export const Usage: MessageFns<Usage> = {
         ? globalThis.Number(object.cache_write_1h_tokens)
         : 0,
       billed: isSet(object.billed) ? BilledUnits.fromJSON(object.billed) : undefined,
+      batch: isSet(object.batch) ? globalThis.Boolean(object.batch) : undefined,
     };
   },
 
@@ -632,6 +649,9 @@ export const Usage: MessageFns<Usage> = {
     if (message.billed !== undefined) {
       obj.billed = BilledUnits.toJSON(message.billed);
     }
+    if (message.batch !== undefined) {
+      obj.batch = message.batch;
+    }
     return obj;
   },
 
@@ -650,6 +670,7 @@ export const Usage: MessageFns<Usage> = {
     message.billed = (object.billed !== undefined && object.billed !== null)
       ? BilledUnits.fromPartial(object.billed)
       : undefined;
+    message.batch = object.batch ?? undefined;
     return message;
   },
 };

@@ -54,7 +54,14 @@ export interface AuthorizeRequest {
   /** Answers asked for (n); each may use the whole output cap. 0 means 1. */
   choices: number;
   /** For an API billed by unit (images, audio, rerank): the most the request can be billed, reserved at its price. */
-  billed: BilledUnits | undefined;
+  billed:
+    | BilledUnits
+    | undefined;
+  /**
+   * A line of a batch handed to a provider's batch API: reserved at the batch price, and held until its result comes
+   * (up to a day) rather than reservationTimeoutMs.
+   */
+  batch?: boolean | undefined;
 }
 
 export interface AuthorizeResponse {
@@ -207,6 +214,7 @@ function createBaseAuthorizeRequest(): AuthorizeRequest {
     promptO200kTokens: 0,
     choices: 0,
     billed: undefined,
+    batch: undefined,
   };
 }
 
@@ -241,6 +249,9 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     }
     if (message.billed !== undefined) {
       BilledUnits.encode(message.billed, writer.uint32(82).fork()).join();
+    }
+    if (message.batch !== undefined) {
+      writer.uint32(88).bool(message.batch);
     }
     return writer;
   },
@@ -338,6 +349,14 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
             message.billed = BilledUnits.decode(reader, reader.uint32());
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.batch = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -378,6 +397,7 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
         : 0,
       choices: isSet(object.choices) ? globalThis.Number(object.choices) : 0,
       billed: isSet(object.billed) ? BilledUnits.fromJSON(object.billed) : undefined,
+      batch: isSet(object.batch) ? globalThis.Boolean(object.batch) : undefined,
     };
   },
 
@@ -413,6 +433,9 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     if (message.billed !== undefined) {
       obj.billed = BilledUnits.toJSON(message.billed);
     }
+    if (message.batch !== undefined) {
+      obj.batch = message.batch;
+    }
     return obj;
   },
 
@@ -435,6 +458,7 @@ export const AuthorizeRequest: MessageFns<AuthorizeRequest> = {
     message.billed = (object.billed !== undefined && object.billed !== null)
       ? BilledUnits.fromPartial(object.billed)
       : undefined;
+    message.batch = object.batch ?? undefined;
     return message;
   },
 };

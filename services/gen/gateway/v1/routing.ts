@@ -29,7 +29,7 @@ import {
   RemoveAdminEntryResponse,
   StorageEntriesRequest,
 } from "./admin_entries.js";
-import { Attempt, GuardrailOutcome, RequestContext, Served, StoredAnswer, Usage } from "./common.js";
+import { Actor, Attempt, GuardrailOutcome, RequestContext, Served, StoredAnswer, Usage } from "./common.js";
 import {
   CallToolRequest,
   CallToolResponse,
@@ -369,7 +369,13 @@ export interface StoredReply {
 }
 
 export interface BatchWorkRequest {
-  /** "claim": the next lines of a batch this holder may run; "record": lines' answers; "release": the batch is let go. */
+  /**
+   * "claim": the next lines of a batch this holder may run; "record": lines' answers; "release": the batch is let go.
+   * For a batch handed to its provider's batch API (BatchWorkReply.provider_native): "hand_off": the lines admitted go
+   * to the provider (the others are recorded as their refusals first); "poll": the provider's batch is read, and once it
+   * ended its results are recorded and answered as settlements; "settled": those settlements were recorded and
+   * settled by ingress, and the batch is closed.
+   */
   action: string;
   /** The runner's process (host, pid, start): a batch claimed is its own until its lease ends or it lets it go. */
   holder: string;
@@ -377,6 +383,36 @@ export interface BatchWorkRequest {
   /** claim: the most lines handed out. */
   maxLines: number;
   results: BatchLineResult[];
+  /** hand_off: the lines governance admitted; settled: the lines whose settlements ingress recorded. */
+  admitted: BatchAdmission[];
+}
+
+/** A line of a provider-native batch admitted by governance, or settled. */
+export interface BatchAdmission {
+  line: number;
+  /** The line's own request id, which its audit and usage records carry. */
+  requestId: string;
+  /** Governance's reservation of the line's worst case, released when its result is settled. */
+  reservationId: string;
+  /** The output cap the reservation covers (0: none), sent to the provider in the line. */
+  maxOutputTokens: number;
+  /** Who the line runs as (governance's answer), for its records when its result comes. */
+  actor: Actor | undefined;
+}
+
+/** The result of a provider-native batch's line, to record and settle as the line's request. */
+export interface BatchSettlement {
+  admission: BatchAdmission | undefined;
+  statusCode: number;
+  usage: Usage | undefined;
+  served:
+    | Served
+    | undefined;
+  /** The model the line named. */
+  model: string;
+  /** The provider's error code for a line that failed ("" otherwise). */
+  errorCode: string;
+  errorMessage: string;
 }
 
 export interface BatchLineResult {
@@ -397,6 +433,13 @@ export interface BatchWorkReply {
   lines: BatchLine[];
   /** record: the batch is being cancelled or has expired; start no further line of it. */
   stop: boolean;
+  /**
+   * The batch goes to its deployment's own batch API: its lines are admitted and handed off (lines set), or, once
+   * handed off, polled (lines empty).
+   */
+  providerNative: boolean;
+  /** poll: the results of lines the provider answered, not yet settled. */
+  settlements: BatchSettlement[];
 }
 
 export interface BatchLine {
@@ -3999,7 +4042,7 @@ export const StoredReply: MessageFns<StoredReply> = {
 };
 
 function createBaseBatchWorkRequest(): BatchWorkRequest {
-  return { action: "", holder: "", batchId: "", maxLines: 0, results: [] };
+  return { action: "", holder: "", batchId: "", maxLines: 0, results: [], admitted: [] };
 }
 
 export const BatchWorkRequest: MessageFns<BatchWorkRequest> = {
@@ -4018,6 +4061,9 @@ export const BatchWorkRequest: MessageFns<BatchWorkRequest> = {
     }
     for (const v of message.results) {
       BatchLineResult.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.admitted) {
+      BatchAdmission.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -4075,6 +4121,14 @@ export const BatchWorkRequest: MessageFns<BatchWorkRequest> = {
             message.results.push(BatchLineResult.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.admitted.push(BatchAdmission.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4104,6 +4158,9 @@ export const BatchWorkRequest: MessageFns<BatchWorkRequest> = {
       results: globalThis.Array.isArray(object?.results)
         ? object.results.map((e: any) => BatchLineResult.fromJSON(e))
         : [],
+      admitted: globalThis.Array.isArray(object?.admitted)
+        ? object.admitted.map((e: any) => BatchAdmission.fromJSON(e))
+        : [],
     };
   },
 
@@ -4124,6 +4181,9 @@ export const BatchWorkRequest: MessageFns<BatchWorkRequest> = {
     if (message.results?.length) {
       obj.results = message.results.map((e) => BatchLineResult.toJSON(e));
     }
+    if (message.admitted?.length) {
+      obj.admitted = message.admitted.map((e) => BatchAdmission.toJSON(e));
+    }
     return obj;
   },
 
@@ -4137,6 +4197,341 @@ export const BatchWorkRequest: MessageFns<BatchWorkRequest> = {
     message.batchId = object.batchId ?? "";
     message.maxLines = object.maxLines ?? 0;
     message.results = object.results?.map((e) => BatchLineResult.fromPartial(e)) || [];
+    message.admitted = object.admitted?.map((e) => BatchAdmission.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBatchAdmission(): BatchAdmission {
+  return { line: 0, requestId: "", reservationId: "", maxOutputTokens: 0, actor: undefined };
+}
+
+export const BatchAdmission: MessageFns<BatchAdmission> = {
+  encode(message: BatchAdmission, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.line !== 0) {
+      writer.uint32(8).uint32(message.line);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
+    }
+    if (message.reservationId !== "") {
+      writer.uint32(26).string(message.reservationId);
+    }
+    if (message.maxOutputTokens !== 0) {
+      writer.uint32(32).uint32(message.maxOutputTokens);
+    }
+    if (message.actor !== undefined) {
+      Actor.encode(message.actor, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchAdmission {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchAdmission();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.line = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reservationId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxOutputTokens = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.actor = Actor.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchAdmission {
+    return {
+      line: isSet(object.line) ? globalThis.Number(object.line) : 0,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      reservationId: isSet(object.reservationId)
+        ? globalThis.String(object.reservationId)
+        : isSet(object.reservation_id)
+        ? globalThis.String(object.reservation_id)
+        : "",
+      maxOutputTokens: isSet(object.maxOutputTokens)
+        ? globalThis.Number(object.maxOutputTokens)
+        : isSet(object.max_output_tokens)
+        ? globalThis.Number(object.max_output_tokens)
+        : 0,
+      actor: isSet(object.actor) ? Actor.fromJSON(object.actor) : undefined,
+    };
+  },
+
+  toJSON(message: BatchAdmission): unknown {
+    const obj: any = {};
+    if (message.line !== 0) {
+      obj.line = Math.round(message.line);
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.reservationId !== "") {
+      obj.reservationId = message.reservationId;
+    }
+    if (message.maxOutputTokens !== 0) {
+      obj.maxOutputTokens = Math.round(message.maxOutputTokens);
+    }
+    if (message.actor !== undefined) {
+      obj.actor = Actor.toJSON(message.actor);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchAdmission>, I>>(base?: I): BatchAdmission {
+    return BatchAdmission.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchAdmission>, I>>(object: I): BatchAdmission {
+    const message = createBaseBatchAdmission();
+    message.line = object.line ?? 0;
+    message.requestId = object.requestId ?? "";
+    message.reservationId = object.reservationId ?? "";
+    message.maxOutputTokens = object.maxOutputTokens ?? 0;
+    message.actor = (object.actor !== undefined && object.actor !== null) ? Actor.fromPartial(object.actor) : undefined;
+    return message;
+  },
+};
+
+function createBaseBatchSettlement(): BatchSettlement {
+  return {
+    admission: undefined,
+    statusCode: 0,
+    usage: undefined,
+    served: undefined,
+    model: "",
+    errorCode: "",
+    errorMessage: "",
+  };
+}
+
+export const BatchSettlement: MessageFns<BatchSettlement> = {
+  encode(message: BatchSettlement, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.admission !== undefined) {
+      BatchAdmission.encode(message.admission, writer.uint32(10).fork()).join();
+    }
+    if (message.statusCode !== 0) {
+      writer.uint32(16).uint32(message.statusCode);
+    }
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(26).fork()).join();
+    }
+    if (message.served !== undefined) {
+      Served.encode(message.served, writer.uint32(34).fork()).join();
+    }
+    if (message.model !== "") {
+      writer.uint32(42).string(message.model);
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(50).string(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(58).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchSettlement {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchSettlement();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.admission = BatchAdmission.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.statusCode = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.usage = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.served = Served.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchSettlement {
+    return {
+      admission: isSet(object.admission) ? BatchAdmission.fromJSON(object.admission) : undefined,
+      statusCode: isSet(object.statusCode)
+        ? globalThis.Number(object.statusCode)
+        : isSet(object.status_code)
+        ? globalThis.Number(object.status_code)
+        : 0,
+      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+      served: isSet(object.served) ? Served.fromJSON(object.served) : undefined,
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+    };
+  },
+
+  toJSON(message: BatchSettlement): unknown {
+    const obj: any = {};
+    if (message.admission !== undefined) {
+      obj.admission = BatchAdmission.toJSON(message.admission);
+    }
+    if (message.statusCode !== 0) {
+      obj.statusCode = Math.round(message.statusCode);
+    }
+    if (message.usage !== undefined) {
+      obj.usage = Usage.toJSON(message.usage);
+    }
+    if (message.served !== undefined) {
+      obj.served = Served.toJSON(message.served);
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BatchSettlement>, I>>(base?: I): BatchSettlement {
+    return BatchSettlement.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BatchSettlement>, I>>(object: I): BatchSettlement {
+    const message = createBaseBatchSettlement();
+    message.admission = (object.admission !== undefined && object.admission !== null)
+      ? BatchAdmission.fromPartial(object.admission)
+      : undefined;
+    message.statusCode = object.statusCode ?? 0;
+    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    message.served = (object.served !== undefined && object.served !== null)
+      ? Served.fromPartial(object.served)
+      : undefined;
+    message.model = object.model ?? "";
+    message.errorCode = object.errorCode ?? "";
+    message.errorMessage = object.errorMessage ?? "";
     return message;
   },
 };
@@ -4267,7 +4662,15 @@ export const BatchLineResult: MessageFns<BatchLineResult> = {
 };
 
 function createBaseBatchWorkReply(): BatchWorkReply {
-  return { batchId: "", keyHash: Buffer.alloc(0), endpoint: "", lines: [], stop: false };
+  return {
+    batchId: "",
+    keyHash: Buffer.alloc(0),
+    endpoint: "",
+    lines: [],
+    stop: false,
+    providerNative: false,
+    settlements: [],
+  };
 }
 
 export const BatchWorkReply: MessageFns<BatchWorkReply> = {
@@ -4286,6 +4689,12 @@ export const BatchWorkReply: MessageFns<BatchWorkReply> = {
     }
     if (message.stop !== false) {
       writer.uint32(40).bool(message.stop);
+    }
+    if (message.providerNative !== false) {
+      writer.uint32(48).bool(message.providerNative);
+    }
+    for (const v of message.settlements) {
+      BatchSettlement.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -4343,6 +4752,22 @@ export const BatchWorkReply: MessageFns<BatchWorkReply> = {
             message.stop = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.providerNative = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.settlements.push(BatchSettlement.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4370,6 +4795,14 @@ export const BatchWorkReply: MessageFns<BatchWorkReply> = {
       endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
       lines: globalThis.Array.isArray(object?.lines) ? object.lines.map((e: any) => BatchLine.fromJSON(e)) : [],
       stop: isSet(object.stop) ? globalThis.Boolean(object.stop) : false,
+      providerNative: isSet(object.providerNative)
+        ? globalThis.Boolean(object.providerNative)
+        : isSet(object.provider_native)
+        ? globalThis.Boolean(object.provider_native)
+        : false,
+      settlements: globalThis.Array.isArray(object?.settlements)
+        ? object.settlements.map((e: any) => BatchSettlement.fromJSON(e))
+        : [],
     };
   },
 
@@ -4390,6 +4823,12 @@ export const BatchWorkReply: MessageFns<BatchWorkReply> = {
     if (message.stop !== false) {
       obj.stop = message.stop;
     }
+    if (message.providerNative !== false) {
+      obj.providerNative = message.providerNative;
+    }
+    if (message.settlements?.length) {
+      obj.settlements = message.settlements.map((e) => BatchSettlement.toJSON(e));
+    }
     return obj;
   },
 
@@ -4403,6 +4842,8 @@ export const BatchWorkReply: MessageFns<BatchWorkReply> = {
     message.endpoint = object.endpoint ?? "";
     message.lines = object.lines?.map((e) => BatchLine.fromPartial(e)) || [];
     message.stop = object.stop ?? false;
+    message.providerNative = object.providerNative ?? false;
+    message.settlements = object.settlements?.map((e) => BatchSettlement.fromPartial(e)) || [];
     return message;
   },
 };
