@@ -36,7 +36,7 @@ export const ingressService = defineService({
     const stored = new Reloader(async () => storage.apply((await ctx.clients.routing.storageEntries({})).entries), ctx.log);
     const bus = await ctx.bus();
     const changes = await Promise.all((BUS_USE.ingress.broadcasts ?? []).map((filter) => bus.subscribe(filter, () => void stored.reload())));
-    // Routing unreachable for now (another process starting): the file's policies apply until the read succeeds.
+    // Routing unreachable for now (another process starting): nothing is kept, and ingress is not ready, until the read succeeds.
     await Promise.race([stored.reload(), sleep(2_000)]);
     const recorder = new OutcomeRecorder(events, ctx.metrics, ctx.log, config.emitAttempts, storage);
     const settlements = new Settlements(ctx.clients, ctx.log);
@@ -67,7 +67,7 @@ export const ingressService = defineService({
     batches.start(app);
     return {
       endpoints: { http: url },
-      ready: () => true,
+      ready: () => storage.known,
       stop: async () => {
         // The batch lines running end before the routes they run through close.
         await batches.stop();

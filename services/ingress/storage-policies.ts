@@ -1,6 +1,13 @@
 import type { AdminEntry } from '../gen/gateway/v1/admin_entries.js';
 import type { Actor } from '../gen/gateway/v1/common.js';
-import { type GuardrailsConfig, NO_ADMIN_POLICIES, StoragePolicies, type StorageRule, withAdminGuardrails } from '../kit/guardrails/index.js';
+import {
+  type GuardrailsConfig,
+  NO_ADMIN_POLICIES,
+  type StorageConfig,
+  StoragePolicies,
+  type StorageRule,
+  withAdminGuardrails,
+} from '../kit/guardrails/index.js';
 import type { Logger } from '../kit/log.js';
 import type { Secret } from '../kit/secrets/store.js';
 
@@ -12,22 +19,37 @@ import type { Secret } from '../kit/secrets/store.js';
  */
 export const storedErrorMessage = (rule: StorageRule | undefined, message: string) => (rule && message ? rule.text('prompt', message) : message);
 
+/** The policy every caller's records are kept under until the admin API's policies have been read: nothing kept. */
+export const UNREAD_POLICY = 'storage-policies-unread';
+const WITHHOLD_ALL: StorageConfig = {
+  policies: { [UNREAD_POLICY]: { detectors: ['personal_data'], prompt: 'drop', completion: 'drop', toolArguments: 'drop', metadata: 'drop' } },
+  attach: { global: [UNREAD_POLICY], customers: {}, teams: {}, keys: {} },
+};
+
 /**
  * What records keep of each caller's content (guardrails.storage): the config
  * file's storage policies with those of the admin API, swapped in as one when
  * they change. Ingress reads the admin API's from routing (StorageEntries),
  * which checked them against the same config file before it stored them, and
- * reads them again on each of their admin events (docs/guardrails.md).
+ * reads them again on each of their admin events (docs/guardrails.md). Until
+ * the first read succeeds (routing not yet reachable) nothing is kept: a policy
+ * of the admin API may withhold what the file's would keep.
  */
 export class IngressStoragePolicies {
   private current: StoragePolicies;
+  private read = false;
 
   constructor(
     private readonly file: GuardrailsConfig,
     private readonly hashKey: Secret | undefined,
     private readonly log: Logger,
   ) {
-    this.current = new StoragePolicies(file.storage, file.custom, hashKey);
+    this.current = new StoragePolicies(WITHHOLD_ALL, [], undefined);
+  }
+
+  /** Whether the admin API's policies have been read once (ingress is ready only then). */
+  get known(): boolean {
+    return this.read;
   }
 
   /** The rule of a request's caller; undefined when no storage policy applies. */
@@ -42,6 +64,7 @@ export class IngressStoragePolicies {
     const { config, problems } = withAdminGuardrails(this.file, { ...NO_ADMIN_POLICIES, storage });
     if (!config) throw new Error(`storage policies from the admin API were not applied: ${problems.join('; ')}`);
     this.current = new StoragePolicies(config.storage, config.custom, this.hashKey);
+    this.read = true;
     this.log.info({ policies: Object.keys(storage.policies), attachments: Object.keys(storage.attachments) }, 'applied storage policies from the admin API');
   }
 }
