@@ -47,6 +47,13 @@ interface BatchRow {
   failed: number;
 }
 
+/** What closing a batch needs of it. */
+interface ClaimedBatch {
+  id: string;
+  tenant: string;
+  output_expires_after: number | null;
+}
+
 interface LineRow {
   line: number;
   custom_id: string;
@@ -91,7 +98,7 @@ const batchNotFound = (id: string) => new GatewayError('not_found', `No batch fo
 
 function createBody(raw: Buffer) {
   const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
-  const { input_file_id: inputFileId, endpoint, completion_window: window, metadata } = body;
+  const { input_file_id: inputFileId, endpoint, completion_window: window, metadata, output_expires_after: outputExpiry } = body;
   if (typeof inputFileId !== 'string' || !inputFileId) throw invalid("Missing required parameter: 'input_file_id'.", 'input_file_id');
   if (typeof endpoint !== 'string' || !BATCH_ENDPOINTS.includes(endpoint))
     throw invalid(`Invalid 'endpoint': this gateway runs batches for ${BATCH_ENDPOINTS.join(', ')}.`, 'endpoint');
@@ -101,7 +108,9 @@ function createBody(raw: Buffer) {
     throw invalid("Invalid 'metadata': expected an object.", 'metadata');
   if (pairs.length > 16 || pairs.some(([key, value]) => key.length > 64 || typeof value !== 'string' || value.length > 512))
     throw invalid("Invalid 'metadata': at most 16 pairs of a key of 64 characters and a string value of 512.", 'metadata');
-  return { inputFileId, endpoint, window, metadata: pairs.length ? Object.fromEntries(pairs) : null };
+  // Ingress's schema checked output_expires_after's anchor and range (docs/routing.md#file-expiry).
+  const outputExpiresAfter = (outputExpiry as { seconds?: number } | undefined)?.seconds ?? null;
+  return { inputFileId, endpoint, window, metadata: pairs.length ? Object.fromEntries(pairs) : null, outputExpiresAfter };
 }
 
 export class BatchStore {
@@ -135,7 +144,7 @@ export class BatchStore {
 
   /** Checks the input file whole: a batch with a bad line fails at once, with every error listed (up to 100), and runs nothing. */
   private async create(tenant: string, request: BatchesRequest): Promise<BatchRow> {
-    const { inputFileId, endpoint, window, metadata } = createBody(request.body);
+    const { inputFileId, endpoint, window, metadata, outputExpiresAfter } = createBody(request.body);
     const content = await this.files.read(tenant, inputFileId);
     if (!content) throw fileNotFound(inputFileId, 'input_file_id');
     const input = readBatchInput(content, endpoint, this.settings.maxLines);
@@ -144,8 +153,8 @@ export class BatchStore {
       const failed = 'errors' in input;
       await tx.query(
         `INSERT INTO routing_batches (id, tenant, key_hash, endpoint, input_file_id, completion_window, metadata, status, errors,
-           in_progress_at, failed_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10, $11, now() + make_interval(secs => $12))`,
+           in_progress_at, failed_at, expires_at, output_expires_after)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10, $11, now() + make_interval(secs => $12), $13)`,
         [
           id,
           tenant,
@@ -159,6 +168,7 @@ export class BatchStore {
           failed ? null : new Date(),
           failed ? new Date() : null,
           (24 * HOUR_MS) / 1000,
+          outputExpiresAfter,
         ],
       );
       if (!failed) {
@@ -217,8 +227,8 @@ export class BatchStore {
   private async claim(holder: string, maxLines: number): Promise<BatchWorkReply | undefined> {
     return this.db.transaction(async (tx) => {
       for (;;) {
-        const { rows } = await tx.query<{ id: string; tenant: string; status: string; key_hash: Uint8Array; endpoint: string; expired: boolean }>(
-          `SELECT id, tenant, status, key_hash, endpoint, expires_at <= now() AS expired FROM routing_batches
+        const { rows } = await tx.query<ClaimedBatch & { status: string; key_hash: Uint8Array; endpoint: string; expired: boolean }>(
+          `SELECT id, tenant, status, key_hash, endpoint, output_expires_after, expires_at <= now() AS expired FROM routing_batches
            WHERE status IN ('in_progress', 'cancelling') AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_until < now())
            ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
           [holder],
@@ -272,7 +282,7 @@ export class BatchStore {
   }
 
   /** Writes the output and error files in OpenAI's batch output format and ends the batch: completed, cancelled or expired. */
-  private async close(tx: Queryable, batch: { id: string; tenant: string }, status: 'completed' | 'cancelled' | 'expired'): Promise<void> {
+  private async close(tx: Queryable, batch: ClaimedBatch, status: 'completed' | 'cancelled' | 'expired'): Promise<void> {
     await tx.query("UPDATE routing_batches SET status = 'finalizing', finalizing_at = now() WHERE id = $1", [batch.id]);
     const { rows } = await tx.query<LineRow>(
       'SELECT line, custom_id, status_code, request_id, answer FROM routing_batch_lines WHERE batch_id = $1 ORDER BY line',
@@ -298,8 +308,20 @@ export class BatchStore {
       });
       (row.status_code >= 200 && row.status_code < 300 ? output : errors).push(line);
     }
+    // Kept output_expires_after seconds from now, when the client asked: OpenAI anchors it at the file's creation.
     const write = async (purpose: string, lines: string[]) =>
-      lines.length ? (await this.files.insert(tx, batch.tenant, purpose, `${batch.id}_${purpose}.jsonl`, Buffer.from(`${lines.join('\n')}\n`))).id : null;
+      lines.length
+        ? (
+            await this.files.insert(
+              tx,
+              batch.tenant,
+              purpose,
+              `${batch.id}_${purpose}.jsonl`,
+              Buffer.from(`${lines.join('\n')}\n`),
+              batch.output_expires_after ?? 0,
+            )
+          ).id
+        : null;
     await tx.query(
       `UPDATE routing_batches SET status = $2, output_file_id = $3, error_file_id = $4, claimed_by = NULL, claimed_until = NULL,
          completed_at = CASE WHEN $2 = 'completed' THEN now() END, cancelled_at = CASE WHEN $2 = 'cancelled' THEN now() END,

@@ -130,6 +130,14 @@ export const routingMigrations: Migration[] = [
       CREATE INDEX routing_files_expiry ON routing_files (expires_at) WHERE expires_at IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    description: "batches' output files' expiry (POST /v1/batches output_expires_after)",
+    sql: `
+      -- Seconds the batch's output and error files are kept from when they are written; null: until deleted.
+      ALTER TABLE routing_batches ADD COLUMN output_expires_after INTEGER;
+    `,
+  },
 ];
 
 /** Routing works as <database>_routing: its admin-managed entries, stored responses, files and batches only. */
