@@ -136,6 +136,12 @@ describe('reasoning effort as Anthropic extended thinking and Gemini thinkingCon
     expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
     expect((refused as Error).message).toContain('reasoning_effort "low" needs max_tokens above 1024');
     expect(bedrockFake.requests.length).toBe(before);
+    // The model refuses a temperature but 1 with thinking on; Bedrock relays it, and so does the gateway.
+    const warm = await openai.chat.completions
+      .create({ model: BEDROCK_CLAUDE, messages: question, reasoning_effort: 'low', temperature: 0.5 })
+      .catch((err: unknown) => err);
+    expect(warm).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((warm as Error).message).toContain('`temperature` may only be set to 1');
 
     await openai.chat.completions.create({ model: BEDROCK_CLAUDE, messages: question, reasoning_effort: 'none' as 'low' });
     expect(sentToBedrock()).not.toHaveProperty('additionalModelRequestFields');
