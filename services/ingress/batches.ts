@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { PipelineDeps } from './pipeline.js';
 import type { BatchRunner } from './batch-runner.js';
-import type { Schema } from './schemas/common.js';
+import { fileExpiry, type Schema } from './schemas/common.js';
 import { limitOf, storedEndpoint } from './stored.js';
 
 type Query = { after?: string; limit?: string; order?: string; purpose?: string };
@@ -18,6 +18,7 @@ export const createBatchSchema: Schema = {
     endpoint: { type: 'string', maxLength: 256 },
     completion_window: { type: 'string', maxLength: 16 },
     metadata: { type: ['object', 'null'], maxProperties: 16, additionalProperties: { type: 'string', maxLength: 512 } },
+    output_expires_after: fileExpiry,
   },
 };
 

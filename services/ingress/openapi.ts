@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { PASSTHROUGH_APIS } from '../kit/passthrough.js';
 import type { Schema } from './schemas/common.js';
+import { responsesOf } from './schemas/responses.js';
 
 /** Where the client API's OpenAPI document is served. */
 export const OPENAPI_PATH = '/openapi.json';
@@ -54,7 +55,9 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       const hide = Boolean(schema?.hide) || alias || ![route.method].flat().every((method) => OPENAPI_METHODS.has(method));
       if (url.endsWith('/*')) return passthroughDoc(url, schema, hide);
       const form = route.config?.form;
-      return { schema: { ...schema, hide, ...(form ? formBody(form) : {}) }, url };
+      // Documented only: a route's own schema.response would make fastify serialize its answers through it.
+      const response = responsesOf(route.config?.endpoint, route.config?.family ?? 'openai');
+      return { schema: { ...schema, hide, ...(form ? formBody(form) : {}), ...(response ? { response } : {}) }, url };
     },
   });
   app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => withFormEncoding(app.swagger() as unknown as OpenApiDocument));

@@ -5,7 +5,7 @@ import { GatewayError } from '../kit/errors.js';
 import type { IngressConfig } from './config.js';
 import { directEndpoint, type ReadForm } from './direct.js';
 import type { PipelineDeps } from './pipeline.js';
-import type { Schema } from './schemas/common.js';
+import { fileExpiry, type Schema } from './schemas/common.js';
 import { storedEndpoint } from './stored.js';
 import { validationError } from './validation.js';
 
@@ -25,9 +25,6 @@ interface FileFields {
 
 const ONE_FILE: FileFields = { required: 'file', most: { file: 1 } };
 
-/** OpenAI's bounds of a file's `expires_after.seconds`: an hour to 30 days. */
-const FILE_EXPIRY_SECONDS = { minimum: 3600, maximum: 2_592_000 };
-
 /**
  * The form of POST /v1/files (https://platform.openai.com/docs/api-reference/files/create) besides its file; routing
  * checks the purpose. `expires_after` comes as OpenAI's SDK sends an object in a form: `expires_after[anchor]`,
@@ -39,12 +36,7 @@ const FILE_FORM: Schema = {
   additionalProperties: false,
   properties: {
     purpose: { type: 'string', maxLength: 64 },
-    expires_after: {
-      type: 'object',
-      required: ['anchor', 'seconds'],
-      additionalProperties: false,
-      properties: { anchor: { const: 'created_at' }, seconds: { type: 'integer', ...FILE_EXPIRY_SECONDS } },
-    },
+    expires_after: fileExpiry,
   },
 };
 

@@ -105,7 +105,7 @@ const batchNotFound = (id: string) => new GatewayError('not_found', `No batch fo
 
 function createBody(raw: Buffer) {
   const body = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
-  const { input_file_id: inputFileId, endpoint, completion_window: window, metadata } = body;
+  const { input_file_id: inputFileId, endpoint, completion_window: window, metadata, output_expires_after: outputExpiry } = body;
   if (typeof inputFileId !== 'string' || !inputFileId) throw invalid("Missing required parameter: 'input_file_id'.", 'input_file_id');
   if (typeof endpoint !== 'string' || !BATCH_ENDPOINTS.includes(endpoint))
     throw invalid(`Invalid 'endpoint': this gateway runs batches for ${BATCH_ENDPOINTS.join(', ')}.`, 'endpoint');
@@ -115,7 +115,9 @@ function createBody(raw: Buffer) {
     throw invalid("Invalid 'metadata': expected an object.", 'metadata');
   if (pairs.length > 16 || pairs.some(([key, value]) => key.length > 64 || typeof value !== 'string' || value.length > 512))
     throw invalid("Invalid 'metadata': at most 16 pairs of a key of 64 characters and a string value of 512.", 'metadata');
-  return { inputFileId, endpoint, window, metadata: pairs.length ? Object.fromEntries(pairs) : null };
+  // Ingress's schema checked output_expires_after's anchor and range (docs/routing.md#file-expiry).
+  const outputExpiresAfter = (outputExpiry as { seconds?: number } | undefined)?.seconds ?? null;
+  return { inputFileId, endpoint, window, metadata: pairs.length ? Object.fromEntries(pairs) : null, outputExpiresAfter };
 }
 
 export class BatchStore {
@@ -150,7 +152,7 @@ export class BatchStore {
 
   /** Checks the input file whole: a batch with a bad line fails at once, with every error listed (up to 100), and runs nothing. */
   private async create(tenant: string, request: BatchesRequest): Promise<BatchRow> {
-    const { inputFileId, endpoint, window, metadata } = createBody(request.body);
+    const { inputFileId, endpoint, window, metadata, outputExpiresAfter } = createBody(request.body);
     const content = await this.files.read(tenant, inputFileId);
     if (!content) throw fileNotFound(inputFileId, 'input_file_id');
     const input = readBatchInput(content, endpoint, this.settings.maxLines);
@@ -160,8 +162,9 @@ export class BatchStore {
       const failed = 'errors' in input;
       await tx.query(
         `INSERT INTO routing_batches (id, tenant, key_hash, endpoint, input_file_id, completion_window, metadata, status, errors,
-           in_progress_at, failed_at, expires_at, native_provider, native_model, native_deployment)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10, $11, now() + make_interval(secs => $12), $13, $14, $15)`,
+           in_progress_at, failed_at, expires_at, native_provider, native_model, native_deployment,
+           output_expires_after)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10, $11, now() + make_interval(secs => $12), $13, $14, $15, $16)`,
         [
           id,
           tenant,
@@ -178,6 +181,7 @@ export class BatchStore {
           target?.provider ?? null,
           target?.model ?? null,
           target?.deployment ?? null,
+          outputExpiresAfter,
         ],
       );
       if (!failed) {
@@ -328,10 +332,16 @@ export class BatchStore {
       });
       (row.status_code >= 200 && row.status_code < 300 ? output : errors).push(line);
     }
-    const { rows: owner } = await tx.query<{ tenant: string }>('SELECT tenant FROM routing_batches WHERE id = $1', [batch.id]);
-    const tenant = owner[0]!.tenant;
+    const { rows: owner } = await tx.query<{ tenant: string; output_expires_after: number | null }>(
+      'SELECT tenant, output_expires_after FROM routing_batches WHERE id = $1',
+      [batch.id],
+    );
+    const { tenant, output_expires_after: expiresAfter } = owner[0]!;
+    // Kept output_expires_after seconds from now, when the client asked: OpenAI anchors it at the file's creation.
     const write = async (purpose: string, lines: string[]) =>
-      lines.length ? (await this.files.insert(tx, tenant, purpose, `${batch.id}_${purpose}.jsonl`, Buffer.from(`${lines.join('\n')}\n`))).id : null;
+      lines.length
+        ? (await this.files.insert(tx, tenant, purpose, `${batch.id}_${purpose}.jsonl`, Buffer.from(`${lines.join('\n')}\n`), expiresAfter ?? 0)).id
+        : null;
     await tx.query(
       `UPDATE routing_batches SET status = $2, output_file_id = $3, error_file_id = $4, claimed_by = NULL, claimed_until = NULL,
          completed_at = CASE WHEN $2 = 'completed' THEN now() END, cancelled_at = CASE WHEN $2 = 'cancelled' THEN now() END,

@@ -153,6 +153,14 @@ export const routingMigrations: Migration[] = [
         ADD COLUMN usage JSONB, ADD COLUMN settled BOOLEAN NOT NULL DEFAULT false;
     `,
   },
+  {
+    version: 9,
+    description: "batches' output files' expiry (POST /v1/batches output_expires_after)",
+    sql: `
+      -- Seconds the batch's output and error files are kept from when they are written; null: until deleted.
+      ALTER TABLE routing_batches ADD COLUMN output_expires_after INTEGER;
+    `,
+  },
 ];
 
 /** Routing works as <database>_routing: its admin-managed entries, stored responses, files and batches only. */

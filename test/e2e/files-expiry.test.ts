@@ -5,14 +5,32 @@ import { connectPostgres } from '../../services/kit/db/postgres.js';
 import { createLogger } from '../../services/kit/log.js';
 import { FileStore } from '../../services/routing/files.js';
 import { startInProcess } from '../harness/gateway.js';
-import { createDatabase, requireInfra } from '../harness/infra.js';
+import { createDatabase, eventually, requireInfra } from '../harness/infra.js';
 
 const HOUR = 3600;
 const line = JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/chat/completions', body: { model: 'mock/echo', messages: [] } });
 const batchFile = () => toFile(Buffer.from(line), 'batch.jsonl');
+/** A batch input whose first line answers and whose second fails (no such provider), so it has an output and an error file. */
+const answeredAndFailed = () =>
+  toFile(
+    Buffer.from(
+      ['mock/echo', 'nowhere/echo']
+        .map((model) =>
+          JSON.stringify({
+            custom_id: model,
+            method: 'POST',
+            url: '/v1/chat/completions',
+            body: { model, messages: [{ role: 'user', content: 'hi' }] },
+          }),
+        )
+        .join('\n'),
+    ),
+    'batch.jsonl',
+  );
 
-// OpenAI's expires_after on POST /v1/files, with the official client, in real PostgreSQL (docs/routing.md#batches):
-// the file object says when it expires, past then it is gone to every action, and the purge deletes it.
+// OpenAI's expires_after on POST /v1/files and output_expires_after on POST /v1/batches, with the official client, in
+// real PostgreSQL (docs/routing.md#file-expiry): the file object says when it expires, past then it is gone to every
+// action, and the purge deletes it.
 describe('files that expire', () => {
   let gateway: Awaited<ReturnType<typeof startInProcess>>;
   let database: { url: string; drop(): Promise<void> };
@@ -82,5 +100,50 @@ describe('files that expire', () => {
     expect(await refusal({ anchor: 'created_at', seconds: 2_592_001 })).toMatchObject({ param: 'expires_after.seconds' });
     expect(await refusal({ anchor: 'created_at', seconds: 1.5 * HOUR + 0.5 })).toMatchObject({ param: 'expires_after.seconds' });
     expect(await refusal({ anchor: 'last_active_at' as 'created_at', seconds: HOUR })).toMatchObject({ param: 'expires_after.anchor' });
+  });
+
+  it('gives a batch’s output and error files the expires_at output_expires_after asks, from when each file is written', async () => {
+    const input = await client.files.create({ file: await answeredAndFailed(), purpose: 'batch' });
+    const run = async (output_expires_after?: { anchor: 'created_at'; seconds: number }) => {
+      const { id } = await client.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '24h', output_expires_after });
+      const done = await eventually(`batch ${id} completed`, async () => {
+        const batch = await client.batches.retrieve(id);
+        return batch.status === 'completed' ? batch : undefined;
+      });
+      expect(done.request_counts).toEqual({ total: 2, completed: 1, failed: 1 });
+      return Promise.all([client.files.retrieve(done.output_file_id!), client.files.retrieve(done.error_file_id!)]);
+    };
+    for (const file of await run({ anchor: 'created_at', seconds: 3 * HOUR })) {
+      expect(file.purpose).toMatch(/^batch_(output|error)$/);
+      expect(file.expires_at).toBe(file.created_at + 3 * HOUR);
+    }
+    for (const file of await run()) expect(file.expires_at).toBeNull();
+  });
+
+  it('refuses an output_expires_after out of OpenAI’s range or with another anchor, naming the parameter, and starts no batch', async () => {
+    const input = await client.files.create({ file: await batchFile(), purpose: 'batch' });
+    const before = (await db.query('SELECT count(*)::int AS n FROM routing_batches')).rows[0].n as number;
+    const refusal = async (output_expires_after: unknown) => {
+      const error = await client.batches
+        .create({
+          input_file_id: input.id,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+          output_expires_after: output_expires_after as { anchor: 'created_at'; seconds: number },
+        })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+      return error as InstanceType<typeof OpenAI.BadRequestError>;
+    };
+    expect(await refusal({ anchor: 'created_at', seconds: HOUR - 1 })).toMatchObject({
+      param: 'output_expires_after.seconds',
+      message: "400 Invalid 'output_expires_after.seconds': must be at least 3600.",
+      type: 'invalid_request_error',
+    });
+    expect(await refusal({ anchor: 'created_at', seconds: 2_592_001 })).toMatchObject({ param: 'output_expires_after.seconds' });
+    expect(await refusal({ anchor: 'created_at', seconds: 'soon' })).toMatchObject({ param: 'output_expires_after.seconds' });
+    expect(await refusal({ anchor: 'last_active_at', seconds: HOUR })).toMatchObject({ param: 'output_expires_after.anchor' });
+    expect(await refusal({ seconds: HOUR })).toMatchObject({ param: 'output_expires_after.anchor' });
+    expect((await db.query('SELECT count(*)::int AS n FROM routing_batches')).rows[0].n).toBe(before);
   });
 });

@@ -12,7 +12,12 @@ import { PASSTHROUGH_APIS } from '../../services/kit/passthrough.js';
 import { startInProcess } from '../harness/gateway.js';
 
 type Schema = Record<string, unknown>;
-type Operation = { requestBody?: { content: Record<string, { schema: Schema }> }; parameters?: { in: string; name: string; required?: boolean }[] };
+type Content = Record<string, { schema: Schema }>;
+type Operation = {
+  requestBody?: { content: Content };
+  responses: Record<string, { content?: Content }>;
+  parameters?: { in: string; name: string; required?: boolean }[];
+};
 type Document = { openapi: string; paths: Record<string, Record<string, Operation>> };
 
 /**
@@ -107,7 +112,10 @@ describe("the client API's OpenAPI document", () => {
     const schemas = new Ajv2020({ strict: true, strictTypes: false, strictRequired: false, validateFormats: false });
     for (const [path, item] of Object.entries(doc.paths)) {
       for (const [method, op] of Object.entries(item)) {
-        for (const { schema } of Object.values(op.requestBody?.content ?? {})) expect(() => schemas.compile(schema), `${method} ${path}`).not.toThrow();
+        const bodies = [op.requestBody?.content, ...Object.values(op.responses).map((response) => response.content)];
+        for (const { schema } of bodies.flatMap((content) => Object.values(content ?? {}))) {
+          expect(() => schemas.compile(schema), `${method} ${path}`).not.toThrow();
+        }
         // Every templated segment is a required path parameter.
         const templated = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
         const declared = (op.parameters ?? []).filter((p) => p.in === 'path' && p.required).map((p) => p.name);

@@ -1,30 +1,36 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeAnthropic, type FakeAnthropic } from '../fakes/anthropic.js';
+import { startFakeBedrock, type FakeBedrock } from '../fakes/bedrock.js';
 import { startFakeGemini, type FakeGemini } from '../fakes/gemini.js';
 import { startInProcess } from '../harness/gateway.js';
 
-// OpenAI's reasoning effort, from the official openai SDK, as the thinking budget Anthropic's and Gemini's APIs take
-// (docs/routing.md#reasoning-effort). The fakes refuse what the real APIs refuse: an Anthropic budget under 1024 or
-// not under max_tokens, a Gemini budget out of the model's range.
+// OpenAI's reasoning effort, from the official openai SDK, as the thinking budget Anthropic's (on its API and on
+// Bedrock) and Gemini's APIs take (docs/routing.md#reasoning-effort). The fakes refuse what the real APIs refuse: an
+// Anthropic budget under 1024 or not under max_tokens, a Gemini budget out of the model's range.
 
 const question = [{ role: 'user' as const, content: 'Why is the sky blue?' }];
 type WithReasoning = { reasoning_content?: string };
+const AWS_KEY = { accessKeyId: 'AKIAFAKEEFFORT000001', secretAccessKey: 'effort/secret' };
+const BEDROCK_CLAUDE = 'bedrock/anthropic.claude-sonnet-4-5-20250929-v1:0';
 
 describe('reasoning effort as Anthropic extended thinking and Gemini thinkingConfig', () => {
   let anthropicFake: FakeAnthropic;
   let geminiFake: FakeGemini;
+  let bedrockFake: FakeBedrock;
   let gateway: Awaited<ReturnType<typeof startInProcess>>;
   let openai: OpenAI;
 
   beforeAll(async () => {
     anthropicFake = await startFakeAnthropic({ apiKey: 'sk-ant' });
     geminiFake = await startFakeGemini({ apiKey: 'g-key' });
+    bedrockFake = await startFakeBedrock({ region: 'us-east-1', ...AWS_KEY });
     gateway = await startInProcess({
       routing: {
         providers: {
           anthropic: { type: 'anthropic', baseUrl: anthropicFake.url, apiKey: 'sk-ant' },
           gemini: { type: 'gemini', baseUrl: geminiFake.url, apiKey: 'g-key' },
+          bedrock: { type: 'bedrock', region: 'us-east-1', baseUrl: bedrockFake.url, credentials: [AWS_KEY] },
         },
       },
     });
@@ -34,6 +40,7 @@ describe('reasoning effort as Anthropic extended thinking and Gemini thinkingCon
     await gateway?.stop();
     await anthropicFake?.close();
     await geminiFake?.close();
+    await bedrockFake?.close();
   });
 
   const sentToAnthropic = () => anthropicFake.requests.at(-1)!.body;
@@ -105,5 +112,42 @@ describe('reasoning effort as Anthropic extended thinking and Gemini thinkingCon
       expect(refused, model).toBeInstanceOf(OpenAI.BadRequestError);
       expect((refused as Error).message).toContain('reasoning_effort must be one of none, minimal, low, medium, high');
     }
+  });
+
+  it('gives Bedrock’s Anthropic models the same budget in additionalModelRequestFields, under the same max_tokens rules', async () => {
+    const sentToBedrock = () => bedrockFake.requests.at(-1)!.body;
+    const answer = await openai.chat.completions.create({ model: BEDROCK_CLAUDE, messages: question, reasoning_effort: 'medium' });
+    expect(sentToBedrock()).toMatchObject({
+      additionalModelRequestFields: { thinking: { type: 'enabled', budget_tokens: 8192 } },
+      inferenceConfig: { maxTokens: 4096 + 8192 },
+    });
+    expect((answer.choices[0]!.message as WithReasoning).reasoning_content).toBeTruthy();
+
+    await openai.responses.create({ model: BEDROCK_CLAUDE, input: 'Why is the sky blue?', reasoning: { effort: 'high' }, max_output_tokens: 10_000 });
+    expect(sentToBedrock()).toMatchObject({
+      additionalModelRequestFields: { thinking: { type: 'enabled', budget_tokens: 9_999 } },
+      inferenceConfig: { maxTokens: 10_000 },
+    });
+
+    const before = bedrockFake.requests.length;
+    const refused = await openai.chat.completions
+      .create({ model: BEDROCK_CLAUDE, messages: question, reasoning_effort: 'low', max_tokens: 1000 })
+      .catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((refused as Error).message).toContain('reasoning_effort "low" needs max_tokens above 1024');
+    expect(bedrockFake.requests.length).toBe(before);
+    // The model refuses a temperature but 1 with thinking on; Bedrock relays it, and so does the gateway.
+    const warm = await openai.chat.completions
+      .create({ model: BEDROCK_CLAUDE, messages: question, reasoning_effort: 'low', temperature: 0.5 })
+      .catch((err: unknown) => err);
+    expect(warm).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((warm as Error).message).toContain('`temperature` may only be set to 1');
+
+    await openai.chat.completions.create({ model: BEDROCK_CLAUDE, messages: question, reasoning_effort: 'none' as 'low' });
+    expect(sentToBedrock()).not.toHaveProperty('additionalModelRequestFields');
+    // Only Anthropic's models on Bedrock take a thinking budget; the others get none of it.
+    await openai.chat.completions.create({ model: 'bedrock/amazon.nova-pro-v1:0', messages: question, reasoning_effort: 'high' });
+    expect(sentToBedrock()).not.toHaveProperty('additionalModelRequestFields');
+    expect(sentToBedrock()).not.toHaveProperty('inferenceConfig');
   });
 });

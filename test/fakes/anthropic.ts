@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { randomBytes } from 'node:crypto';
 import { FakeMessageBatches } from './anthropic-batches.js';
 import { listenLocally, readBody, writeJson } from './local-server.js';
-import { missingThinking, redactedData, sign, thinkingText, validRedacted } from './signed-thinking.js';
+import { missingThinking, thinkingSettingsRefusal, redactedData, sign, thinkingText, validRedacted } from './signed-thinking.js';
 
 /**
  * A local stand-in for the Anthropic Messages API, built from its reference
@@ -163,7 +163,7 @@ export async function startFakeAnthropic(options: { apiKey: string }): Promise<F
     if (model.startsWith('too-long'))
       return sendError(res, 400, { type: 'invalid_request_error', message: 'prompt is too long: 250000 tokens > 200000 maximum' });
     if (model.startsWith('stall')) return; // never answers
-    const refused = thinkingSettingsRefusal(body) ?? thinkingRefusal(body);
+    const refused = thinkingSettingsRefusal(body.thinking, body.max_tokens, body.temperature) ?? thinkingRefusal(body);
     if (refused) return sendError(res, 400, { type: 'invalid_request_error', message: refused });
     const reply = answer(body, model);
     if (body.stream === true) return stream(res, reply, model);
@@ -225,21 +225,6 @@ function namedCall(messages: Turn[], userText: string, tools: { name: string }[]
 }
 
 const thinkingOn = (body: Record<string, unknown>) => ['enabled', 'adaptive'].includes(String((body.thinking as { type?: unknown } | undefined)?.type));
-
-/** Smallest budget_tokens the real API takes. */
-const MIN_BUDGET_TOKENS = 1024;
-
-/** Why the real API would refuse the request's thinking settings: a budget under 1024 or not under max_tokens, a temperature but 1. */
-function thinkingSettingsRefusal(body: Record<string, unknown>): string | undefined {
-  const thinking = body.thinking as { type?: unknown; budget_tokens?: unknown } | undefined;
-  if (thinking?.type !== 'enabled') return undefined;
-  const budget = Number(thinking.budget_tokens);
-  if (!Number.isInteger(budget)) return 'thinking.enabled.budget_tokens: Field required';
-  if (budget < MIN_BUDGET_TOKENS) return `thinking.enabled.budget_tokens: Input should be greater than or equal to ${MIN_BUDGET_TOKENS}`;
-  if (Number(body.max_tokens) <= budget) return '`max_tokens` must be greater than `thinking.budget_tokens`.';
-  if (body.temperature !== undefined && body.temperature !== 1) return '`temperature` may only be set to 1 when thinking is enabled.';
-  return undefined;
-}
 
 /** Why the real API would refuse the request's thinking blocks, or undefined. */
 function thinkingRefusal(body: Record<string, unknown>): string | undefined {

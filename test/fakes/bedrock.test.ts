@@ -178,4 +178,21 @@ describe('fake Bedrock, checked with the official @aws-sdk/client-bedrock-runtim
     });
     await expect(client.send(command)).rejects.toBeInstanceOf(ValidationException);
   });
+
+  it('refuses an Anthropic model’s thinking budget under 1024 or not under maxTokens, as Bedrock relays the model’s refusal', async () => {
+    const think = (budget_tokens: number, maxTokens?: number) =>
+      client.send(
+        new ConverseCommand({
+          modelId: MODEL,
+          messages: [{ role: 'user', content: [{ text: 'think' }] }],
+          ...(maxTokens ? { inferenceConfig: { maxTokens } } : {}),
+          additionalModelRequestFields: { thinking: { type: 'enabled', budget_tokens } },
+        }),
+      );
+    await expect(think(1000, 4096)).rejects.toThrow('budget_tokens: Input should be greater than or equal to 1024');
+    await expect(think(2048, 2048)).rejects.toThrow('`max_tokens` must be greater than `thinking.budget_tokens`');
+    await expect(think(2048, 2048)).rejects.toBeInstanceOf(ValidationException);
+    const thought = await think(2048);
+    expect(thought.output?.message?.content?.[0]?.reasoningContent?.reasoningText?.text).toBeTruthy();
+  });
 });

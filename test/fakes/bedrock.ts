@@ -7,7 +7,7 @@ import { EventStreamCodec } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { invalidInvoke, invokeAnswer, invokeStreamEvents, type InvokeBody } from './bedrock-invoke.js';
 import { listenLocally, readBody, writeJson } from './local-server.js';
-import { missingThinking, redactedData, sign, thinkingText, validRedacted } from './signed-thinking.js';
+import { missingThinking, redactedData, sign, thinkingSettingsRefusal, thinkingText, validRedacted } from './signed-thinking.js';
 import { signingKeyId, verifySignature } from './sigv4.js';
 
 /**
@@ -33,7 +33,7 @@ import { signingKeyId, verifySignature } from './sigv4.js';
  * which cacheDetails counts as written for an hour when a cachePoint asks for ttl 1h.
  * With additionalModelRequestFields.thinking enabled (an Anthropic model's), the reply starts with a signed
  * reasoningContent block (redacted too for a model id containing "redacted"), and a tool continuation that lost it is
- * refused as Anthropic's models refuse it (signed-thinking.ts).
+ * refused as Anthropic's models refuse it (signed-thinking.ts), as is a budget under 1024 or not under maxTokens.
  */
 export interface FakeBedrock {
   readonly url: string;
@@ -193,6 +193,10 @@ function validate(body: ConverseBody): string | undefined {
   }
   if (messages[0]!.role !== 'user') return 'A conversation must start with a user message.';
   if (toolBlocks && !body.toolConfig) return 'The toolConfig field must be defined when using toolUse and toolResult content blocks.';
+  const { maxTokens, temperature } = body.inferenceConfig ?? {};
+  const settings = thinkingSettingsRefusal(body.additionalModelRequestFields?.thinking, maxTokens, temperature);
+  // Bedrock relays the model's own refusal after a prefix of its own.
+  if (settings) return `The model returned the following errors: ${settings}`;
   return thinkingRefusal(body);
 }
 

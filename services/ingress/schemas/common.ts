@@ -25,6 +25,14 @@ export const range = (min: number, max: number): Schema => ({ type: ['number', '
 /** A whole number in [min, max], or null. */
 export const count = (min: number, max = MAX_TOKENS): Schema => ({ type: ['integer', 'null'], minimum: min, maximum: max });
 
+/** OpenAI's expiry of a file (`expires_after` on an upload, `output_expires_after` on a batch's output): an hour to 30 days. */
+export const fileExpiry: Schema = {
+  type: 'object',
+  required: ['anchor', 'seconds'],
+  additionalProperties: false,
+  properties: { anchor: { const: 'created_at' }, seconds: { type: 'integer', minimum: 3600, maximum: 2_592_000 } },
+};
+
 /** Applies `then` to an object whose `field` is `value`. */
 export const when = (field: string, value: string, then: Schema): Schema => ({
   if: { required: [field], properties: { [field]: { const: value } } },

@@ -16,34 +16,12 @@ import type { SseEvent } from '../sse.js';
 import type * as A from './anthropic-wire.js';
 import { parseDataUrl } from './anthropic-wire.js';
 import { networkError } from './http.js';
-import { thinkingBudgetOf } from './thinking-budget.js';
+import { anthropicThinkingFor } from './thinking-budget.js';
 import { ProviderError, type FailureKind } from './types.js';
 
 /*
  * OpenAI chat shape ↔ Anthropic Messages API, for the anthropic provider adapter.
  */
-
-/** Anthropic's smallest thinking budget (https://docs.claude.com/en/docs/build-with-claude/extended-thinking). */
-const MIN_THINKING_BUDGET = 1024;
-
-/**
- * `reasoning_effort` as extended thinking, which Anthropic wants below max_tokens (thinking counts in it): with no
- * max_tokens set, the default's room for the answer comes on top of the budget; with one set, the budget shrinks
- * to fit under it, and is refused where under 1024 tokens would be left for it. A client's own `thinking` wins.
- */
-function thinkingForEffort(request: ChatRequest, defaultMaxTokens: number, invalid: (message: string) => ProviderError): Partial<A.MessagesRequest> {
-  const budget = thinkingBudgetOf(request.reasoning_effort, invalid);
-  if (!budget) return {};
-  const asked = request.max_completion_tokens ?? request.max_tokens;
-  const maxTokens = asked ?? defaultMaxTokens + budget;
-  const fitted = Math.min(budget, maxTokens - 1);
-  if (fitted < MIN_THINKING_BUDGET) {
-    throw invalid(
-      `reasoning_effort "${request.reasoning_effort}" needs max_tokens above ${MIN_THINKING_BUDGET}: Anthropic's thinking budget is at least ${MIN_THINKING_BUDGET} tokens and below max_tokens.`,
-    );
-  }
-  return { max_tokens: maxTokens, thinking: { type: 'enabled', budget_tokens: fitted } };
-}
 
 /** Told to the model for `json_object`, which Anthropic has no switch for. */
 export const JSON_OBJECT_INSTRUCTION = 'Respond with a single valid JSON object and nothing else.';
@@ -85,8 +63,13 @@ export function toAnthropicRequest(request: ChatRequest, provider: string, defau
   const outputFormat =
     format?.type === 'json_schema' ? { format: { type: 'json_schema' as const, schema: format.json_schema.schema ?? { type: 'object' } } } : {};
   if (request.output_config || outputFormat.format) body.output_config = { ...request.output_config, ...outputFormat };
+  // reasoning_effort as extended thinking, unless the client set its own `thinking` (docs/routing.md#reasoning-effort).
+  const fromEffort = request.thinking ? undefined : anthropicThinkingFor(request, defaultMaxTokens, invalid);
   if (request.thinking) body.thinking = request.thinking;
-  else Object.assign(body, thinkingForEffort(request, defaultMaxTokens, invalid));
+  else if (fromEffort) {
+    body.max_tokens = fromEffort.maxTokens;
+    body.thinking = { type: 'enabled', budget_tokens: fromEffort.budgetTokens };
+  }
   if (request.context_management) body.context_management = request.context_management;
 
   if (request.tools && request.tools.length > 0) {

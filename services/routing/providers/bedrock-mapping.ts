@@ -12,6 +12,7 @@ import {
   type ThinkingBlock,
   type ToolCall,
 } from '../canonical.js';
+import { anthropicThinkingFor } from './thinking-budget.js';
 import { ProviderError } from './types.js';
 
 /**
@@ -125,10 +126,13 @@ export function toConverse(request: ChatRequest, provider: string): ConverseRequ
   }
 
   const body: ConverseRequest = { messages: turns };
-  const fields = anthropicFields(request);
+  const anthropic = isAnthropic(request.model);
+  // reasoning_effort as an Anthropic model's thinking, unless the client set its own (docs/routing.md#reasoning-effort).
+  const fromEffort = anthropic && !request.thinking ? anthropicThinkingFor(request, ANSWER_ROOM, bad) : undefined;
+  const fields = anthropic ? anthropicFields(request, fromEffort?.budgetTokens) : undefined;
   if (fields) body.additionalModelRequestFields = fields;
   if (system.length > 0) body.system = system;
-  const inference = inferenceConfig(request);
+  const inference = inferenceConfig(request, fromEffort?.maxTokens);
   if (inference) body.inferenceConfig = inference;
   if (toolConfig) body.toolConfig = toolConfig;
   const format = request.response_format;
@@ -144,20 +148,25 @@ export function toConverse(request: ChatRequest, provider: string): ConverseRequ
   return body;
 }
 
+/** Tokens left for the answer above the thinking budget an effort asks for, as the Anthropic adapter's default max_tokens. */
+const ANSWER_ROOM = 4096;
+
+const isAnthropic = (model: string) => /(?:^|\.)anthropic\./.test(model);
+
 /**
  * Bedrock takes an Anthropic model's thinking and beta flags in the body; other models get neither. Of the flags,
  * only interleaved thinking, which Bedrock documents for Claude (docs/routing.md#thinking).
  */
-function anthropicFields(request: ChatRequest): ConverseRequest['additionalModelRequestFields'] {
-  if (!/(?:^|\.)anthropic\./.test(request.model)) return undefined;
+function anthropicFields(request: ChatRequest, effortBudget: number | undefined): ConverseRequest['additionalModelRequestFields'] {
+  const thinking = request.thinking ?? (effortBudget ? { type: 'enabled', budget_tokens: effortBudget } : undefined);
   const betas = (request.anthropic_beta ?? []).filter((flag) => /^interleaved-thinking-\d{4}-\d{2}-\d{2}$/.test(flag));
-  const fields = { ...(request.thinking ? { thinking: request.thinking } : {}), ...(betas.length > 0 ? { anthropic_beta: betas } : {}) };
+  const fields = { ...(thinking ? { thinking } : {}), ...(betas.length > 0 ? { anthropic_beta: betas } : {}) };
   return Object.keys(fields).length > 0 ? fields : undefined;
 }
 
-function inferenceConfig(request: ChatRequest): ConverseRequest['inferenceConfig'] {
+function inferenceConfig(request: ChatRequest, thinkingMaxTokens: number | undefined): ConverseRequest['inferenceConfig'] {
   const config: NonNullable<ConverseRequest['inferenceConfig']> = {};
-  const maxTokens = request.max_completion_tokens ?? request.max_tokens;
+  const maxTokens = thinkingMaxTokens ?? request.max_completion_tokens ?? request.max_tokens;
   if (maxTokens != null) config.maxTokens = maxTokens;
   if (request.temperature != null) config.temperature = request.temperature;
   if (request.top_p != null) config.topP = request.top_p;
