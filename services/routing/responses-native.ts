@@ -1,6 +1,6 @@
 import type { CompletionChunk, CompletionRequest, CompletionResponse, Passthrough } from '../gen/gateway/v1/routing.js';
 import { GatewayError } from '../kit/errors.js';
-import { webSearchKind } from '../kit/pricing/units.js';
+import { webSearchCallCap, webSearchKind } from '../kit/pricing/units.js';
 import { newId } from './formats/responses-object.js';
 import type { RequestGuard } from './guardrails.js';
 import { passthroughStream, passthroughWhole } from './passthrough.js';
@@ -51,7 +51,8 @@ export class NativeResponses {
 
   /**
    * The body OpenAI is sent: previous_response_id resolved by the gateway into the input (the tenant's stored
-   * responses, not OpenAI's account), and `store: false`, since the gateway keeps what the client asked to store.
+   * responses, not OpenAI's account), `store: false`, since the gateway keeps what the client asked to store, and
+   * `max_tool_calls` at most the web search calls ingress reserved for (webSearchCallCap).
    */
   private async prepare(request: CompletionRequest, body: Record<string, unknown>, guard: RequestGuard) {
     if (guard.underPolicies) {
@@ -63,7 +64,7 @@ export class NativeResponses {
     const resolved = await this.state.resolve(body, request.context, guard.keepsContent, true);
     const { previous_response_id: _previous, ...sent } = resolved;
     const input = inputItems(resolved.input);
-    return { sent: { ...sent, store: false }, keep: this.state.keeper(resolved, () => input, request.context) };
+    return { sent: { ...sent, store: false, max_tool_calls: webSearchCallCap(sent) }, keep: this.state.keeper(resolved, () => input, request.context) };
   }
 }
 

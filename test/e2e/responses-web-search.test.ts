@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRICE_CATALOG } from '../../services/kit/pricing/catalog.js';
+import { MAX_WEB_SEARCH_CALLS } from '../../services/kit/pricing/units.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { ADMIN_TOKEN, admin, startInProcess } from '../harness/gateway.js';
 import { eventually } from '../harness/infra.js';
@@ -71,7 +72,13 @@ describe('web search served natively by OpenAI', () => {
     const seen = fake.requests.at(-1)!;
     // OpenAI's own Responses API was called (not chat), with the reserved cap and nothing OpenAI would keep.
     expect(seen).toMatchObject({ path: '/v1/responses', authorization: `Bearer ${PROVIDER_KEY}` });
-    expect(seen.body).toMatchObject({ model: 'gpt-4.1', tools: [{ type: 'web_search' }], max_output_tokens: 4_096, store: false });
+    expect(seen.body).toMatchObject({
+      model: 'gpt-4.1',
+      tools: [{ type: 'web_search' }],
+      max_output_tokens: 4_096,
+      max_tool_calls: MAX_WEB_SEARCH_CALLS,
+      store: false,
+    });
     expect(data.output.map((item) => item.type)).toEqual(['web_search_call', 'message']);
     const text = data.output[1]?.type === 'message' ? data.output[1].content[0] : undefined;
     expect(text).toMatchObject({ annotations: [{ type: 'url_citation', url: expect.stringContaining('https://example.com/') }] });
@@ -99,7 +106,7 @@ describe('web search served natively by OpenAI', () => {
     const stream = openai.responses.stream({ model: 'openai/gpt-4.1', input: 'Bergen weather?', tools: [{ type: 'web_search' }], max_output_tokens: 50 });
     stream.on('event', (event) => types.push(event.type));
     const final = await stream.finalResponse();
-    expect(fake.requests.at(-1)!.body).toMatchObject({ stream: true, max_output_tokens: 50 });
+    expect(fake.requests.at(-1)!.body).toMatchObject({ stream: true, max_output_tokens: 50, max_tool_calls: MAX_WEB_SEARCH_CALLS });
     expect(types.filter((type) => type.startsWith('response.web_search_call.'))).toEqual([
       'response.web_search_call.in_progress',
       'response.web_search_call.searching',
@@ -121,6 +128,20 @@ describe('web search served natively by OpenAI', () => {
     const sent = fake.requests.at(-1)!.body as { input: { type?: string; role?: string }[]; previous_response_id?: string };
     expect(sent.previous_response_id).toBeUndefined();
     expect(sent.input.map((item) => item.type ?? item.role)).toEqual(['message', 'web_search_call', 'message', 'message']);
+  });
+
+  it('reserves the search calls a request may make against its budget, as few as its own max_tool_calls', async () => {
+    const { id, key } = await gateway.createKey({ name: 'small-budget' });
+    // Its 4,096 output tokens cost $0.033 at most: room for one search call ($0.01) but not for ten.
+    await admin(gateway.adminUrl, 'POST', '/admin/budgets', { scope: 'key', scope_id: id, limit_usd: 0.05, period: 'day' });
+    const openai = gateway.client(key);
+    const request = { model: 'searcher', input: 'Oslo news?', tools: [{ type: 'web_search' as const }] };
+    const refused = await openai.responses.create(request).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.APIError);
+    expect((refused as InstanceType<typeof OpenAI.APIError>).code).toBe('budget_exceeded');
+    const answered = await openai.responses.create({ ...request, max_tool_calls: 1 });
+    expect(answered.output[0]?.type).toBe('web_search_call');
+    expect(fake.requests.at(-1)!.body).toMatchObject({ max_tool_calls: 1 });
   });
 
   it('refuses web_search where a deployment or fallback is not OpenAI, naming the tool', async () => {

@@ -98,6 +98,29 @@ export function webSearchKind(type: unknown): string | undefined {
 }
 
 /**
+ * The most built-in tool calls a Responses API request offering web search may make: its own `max_tool_calls` when
+ * lower. Routing writes it into the request OpenAI is sent (OpenAI stops calling tools there), so the calls reserved
+ * against budgets at admission (reservedWebSearch) bound what is billed, as the output cap bounds tokens.
+ */
+export const MAX_WEB_SEARCH_CALLS = 10;
+
+/** The web search calls a Responses request may make (max_tool_calls as routing sends it); undefined when it offers no web search. */
+export function webSearchCallCap(body: Record<string, unknown>): number | undefined {
+  const tools = Array.isArray(body.tools) ? (body.tools as ({ type?: unknown } | null)[]) : [];
+  if (!tools.some((tool) => webSearchKind(tool?.type))) return undefined;
+  const asked = body.max_tool_calls;
+  return typeof asked === 'number' && Number.isInteger(asked) && asked >= 0 && asked < MAX_WEB_SEARCH_CALLS ? asked : MAX_WEB_SEARCH_CALLS;
+}
+
+/** What ingress reserves for a Responses request's web search calls: as many as it may make, at its tool's kind. */
+export function reservedWebSearch(body: Record<string, unknown>): BilledUnits | undefined {
+  const cap = webSearchCallCap(body);
+  if (cap === undefined) return undefined;
+  const kind = (body.tools as ({ type?: unknown } | null)[]).map((tool) => webSearchKind(tool?.type)).find(Boolean);
+  return { unit: 'web_search_call', quantity: cap, variant: kind ?? '' };
+}
+
+/**
  * The web search calls a Responses API answer made (its `web_search_call` output items), priced at the kind of the
  * first web search tool the request offered; undefined when it made none.
  */
