@@ -306,7 +306,7 @@ export const gatewayConfig = z.strictObject({
         )
         .default({})
         .describe(
-          'Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals), per image (images), per search unit (searchUnit), per character spoken (inputCharacter) and per second of audio (audioSecond), by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).',
+          'Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals), per image (images), per search unit (searchUnit), per web search call (webSearchCalls), per character spoken (inputCharacter) and per second of audio (audioSecond), by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).',
         ),
     })
     .prefault({}),

@@ -128,6 +128,9 @@ describe('web search served natively by OpenAI', () => {
     const sent = fake.requests.at(-1)!.body as { input: { type?: string; role?: string }[]; previous_response_id?: string };
     expect(sent.previous_response_id).toBeUndefined();
     expect(sent.input.map((item) => item.type ?? item.role)).toEqual(['message', 'web_search_call', 'message', 'message']);
+    // Continued without web search by a model served through chat: the search OpenAI ran is left out, its answer kept.
+    const echoed = await openai.responses.create({ model: 'mock/echo', input: 'Thanks', previous_response_id: first.id });
+    expect(echoed.status).toBe('completed');
   });
 
   it('reserves the search calls a request may make against its budget, as few as its own max_tool_calls', async () => {
@@ -139,7 +142,8 @@ describe('web search served natively by OpenAI', () => {
     const refused = await openai.responses.create(request).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OpenAI.APIError);
     expect((refused as InstanceType<typeof OpenAI.APIError>).code).toBe('budget_exceeded');
-    const answered = await openai.responses.create({ ...request, max_tool_calls: 1 });
+    // max_tool_calls is OpenAI's (the Responses API reference); this SDK's types do not list it yet.
+    const answered = await openai.responses.create({ ...request, max_tool_calls: 1 } as typeof request);
     expect(answered.output[0]?.type).toBe('web_search_call');
     expect(fake.requests.at(-1)!.body).toMatchObject({ max_tool_calls: 1 });
   });
@@ -154,6 +158,19 @@ describe('web search served natively by OpenAI', () => {
       expect((error as Error).message).toContain("the web_search tool runs on OpenAI's servers");
       expect(fake.requests.length).toBe(before);
     }
+  });
+
+  it('refuses what OpenAI would run unmetered alongside web search: another hosted tool, background responses', async () => {
+    const { openai } = await caller();
+    const before = fake.requests.length;
+    const tools = [{ type: 'web_search' }, { type: 'code_interpreter', container: { type: 'auto' } }] as const;
+    const hosted = await openai.responses.create({ model: 'searcher', input: 'hi', tools: [...tools] }).catch((e: unknown) => e);
+    expect((hosted as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('tools[1].type');
+    expect((hosted as Error).message).toContain('code_interpreter');
+    const background = await openai.responses.create({ model: 'searcher', input: 'hi', tools: [tools[0]], background: true }).catch((e: unknown) => e);
+    expect(background).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((background as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('background');
+    expect(fake.requests.length).toBe(before);
   });
 
   it('refuses a key under guardrail policies, which an answer OpenAI sends as it is would go around', async () => {
