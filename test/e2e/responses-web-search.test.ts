@@ -114,6 +114,10 @@ describe('web search served natively by OpenAI', () => {
     ]);
     expect(types).toContain('response.output_text.annotation.added');
     expect(final.output.map((item) => item.type)).toEqual(['web_search_call', 'message']);
+    // Stored by the gateway before its last event reached the client.
+    const stored = await openai.responses.retrieve(final.id);
+    expect(stored.output.map((item) => item.id)).toEqual(final.output.map((item) => item.id));
+    expect(stored.output_text).toBe(final.output_text);
 
     const { usage } = await records('', id);
     expect(usage[0]).toMatchObject({ stream: true, completion_tokens: final.usage!.output_tokens, billed_quantity: 1, units_cost_usd: '0.010000000000' });
