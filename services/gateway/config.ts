@@ -284,6 +284,12 @@ export const gatewayConfig = z.strictObject({
               .record(z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, 'An image variant is "<quality>/<size>", e.g. "hd/1024x1024".'), usdPerUnit)
               .optional()
               .describe('USD per image made, by "<quality>/<size>" (e.g. "hd/1024x1024"); an image of a variant not named is priced at the dearest.'),
+            webSearchCalls: z
+              .partialRecord(z.enum(['web_search', 'web_search_preview']), usdPerUnit)
+              .optional()
+              .describe(
+                'USD per web search call of the Responses API\'s hosted web_search tool, by "web_search" or "web_search_preview"; a kind not named is priced at the dearest.',
+              ),
             searchUnit: usdPerUnit.optional().describe('USD per search unit of reranking (Cohere: one query over up to 100 documents).'),
             inputCharacter: usdPerUnit.optional().describe('USD per character of text turned into speech (/v1/audio/speech).'),
             audioSecond: usdPerUnit
@@ -300,7 +306,7 @@ export const gatewayConfig = z.strictObject({
         )
         .default({})
         .describe(
-          'Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals), per image (images), per search unit (searchUnit), per character spoken (inputCharacter) and per second of audio (audioSecond), by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).',
+          'Prices in USD per million tokens (input, output, cachedInput, cacheWrite, cacheWrite1h, reasoning; at most six decimals), per image (images), per search unit (searchUnit), per web search call (webSearchCalls), per character spoken (inputCharacter) and per second of audio (audioSecond), by "<provider>/<model>" or model name, over the shipped catalog (services/kit/pricing/catalog.ts).',
         ),
     })
     .prefault({}),

@@ -5,6 +5,7 @@ import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { headerValue } from '../kit/http.js';
 import { streamFraming } from '../kit/passthrough.js';
+import { reservedWebSearch } from '../kit/pricing/units.js';
 import { InboundRequest, servedHeaders, type PipelineDeps } from './pipeline.js';
 import { cacheHeaders, cacheRequestOf } from './cache.js';
 import { SseWriter } from './sse.js';
@@ -51,7 +52,8 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     let hints: RoutingHints;
     let tools: ToolOffer | undefined;
     try {
-      await inbound.admit(model, { raw: request.rawBody, parsed: raw });
+      // A Responses request's web search calls, billed per call where OpenAI serves them, are reserved as many as it may make.
+      await inbound.admit(model, { raw: request.rawBody, parsed: raw }, endpoint === 'responses' ? reservedWebSearch(raw) : undefined);
       cache = cacheRequestOf(request, inbound.cacheNamespace);
       hints = { ...hintsOf(request), maxOutputTokens: inbound.outputCap };
       const mode = endpoint === 'chat.completions' ? toolModeOf(request, inbound) : 'off';

@@ -120,7 +120,7 @@ export const routingConfig = z
           .enum(['refuse', 'omit'])
           .default('refuse')
           .describe(
-            "What to do with a tool only OpenAI's servers run (web_search, file_search, code_interpreter…), which no provider behind the gateway runs: refuse the request naming it, or leave the tool out of what the model is offered (the Codex CLI offers web_search unless told not to).",
+            "What to do with a tool only OpenAI's servers run (web_search, file_search, code_interpreter…), which no provider behind the gateway runs: refuse the request naming it, or leave the tool out of what the model is offered (the Codex CLI offers web_search unless told not to). Neither applies to web search on a model only OpenAI serves, which OpenAI runs (docs/routing.md#web-search-served-by-openai).",
           ),
       })
       .prefault({})

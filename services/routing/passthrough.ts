@@ -3,6 +3,7 @@ import type { CompletionChunk, CompletionResponse, Passthrough, RoutingHints } f
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { PASSTHROUGH_APIS, passthroughEndpoint, passthroughRoute, passthroughStreams } from '../kit/passthrough.js';
+import { billedWebSearch, webSearchKind } from '../kit/pricing/units.js';
 import {
   bedrockForModel,
   bedrockInvokes,
@@ -55,14 +56,19 @@ interface Prepared {
   dropUsageChunk: boolean;
 }
 
-function prepare(passthrough: Passthrough, body: Record<string, unknown>, cap: number): Prepared {
+/**
+ * `unified`: a request of the unified /v1/responses served by OpenAI's own Responses API (responses-native.ts): routed
+ * by its model group like any unified request, to providers of the API's type only, and its web search tools pass,
+ * since their calls are metered (billedWebSearch).
+ */
+function prepare(passthrough: Passthrough, body: Record<string, unknown>, cap: number, unified: boolean): Prepared {
   const route = passthroughRoute(passthrough.api, passthrough.path);
   const path = route && PASSTHROUGH_APIS[passthrough.api]!.paths[route.listed];
   if (!route || !path) throw new GatewayError('not_found', `The gateway does not pass ${passthrough.path} through to the ${passthrough.api} API.`);
   const model = route.model ?? body.model;
   if (typeof model !== 'string' || model === '') throw new GatewayError('invalid_request', "Missing required parameter: 'model'.", { param: 'model' });
   if (passthrough.api === 'bedrock') refuseBedrockInvoke(route.listed, model);
-  refuseUngoverned(passthrough.api, route.listed, body, passthrough.headers);
+  refuseUngoverned(passthrough.api, route.listed, body, passthrough.headers, unified);
   const sent = { ...body };
   const stream = passthroughStreams(passthrough.api, route.listed, sent);
   if (cap > 0 && path.output) capOutput(passthrough.api, route.listed, sent, cap);
@@ -88,8 +94,8 @@ const UNGOVERNED_PARAMS: Record<string, readonly string[]> = {
 };
 const PROVIDER_RUN_TOOL = /^(web_search|web_fetch|code_execution|code_interpreter|file_search|image_generation|mcp)/;
 
-function refuseUngoverned(api: string, listed: string, body: Record<string, unknown>, headers: Record<string, string>): void {
-  const found = ungovernedIn(api, listed, body, headers);
+function refuseUngoverned(api: string, listed: string, body: Record<string, unknown>, headers: Record<string, string>, unified: boolean): void {
+  const found = ungovernedIn(api, listed, body, headers, unified);
   if (found?.tool) {
     throw new GatewayError(
       'invalid_request',
@@ -106,18 +112,19 @@ function refuseUngoverned(api: string, listed: string, body: Record<string, unkn
   }
 }
 
-function ungovernedIn(api: string, listed: string, body: Record<string, unknown>, headers: Record<string, string>) {
+function ungovernedIn(api: string, listed: string, body: Record<string, unknown>, headers: Record<string, string>, unified: boolean) {
   if (api === 'gemini') return geminiUngoverned(body);
-  if (api !== 'bedrock') return ungoverned(api, body);
+  if (api !== 'bedrock') return ungoverned(api, body, unified);
   // A Bedrock invoke body is Anthropic's Messages request (refuseBedrockInvoke), read as Anthropic's is.
   return bedrockUngoverned(headers, body) ?? (bedrockInvokes(listed) ? ungoverned('anthropic', body) : undefined);
 }
 
-function ungoverned(api: string, body: Record<string, unknown>): { param: string; tool?: string } | undefined {
+function ungoverned(api: string, body: Record<string, unknown>, unified = false): { param: string; tool?: string } | undefined {
   const param = (UNGOVERNED_PARAMS[api] ?? []).find((name) => body[name] !== undefined && body[name] !== null && body[name] !== false);
   if (param) return { param };
   const tools = Array.isArray(body.tools) ? (body.tools as { type?: unknown }[]) : [];
-  const i = tools.findIndex((tool) => typeof tool?.type === 'string' && PROVIDER_RUN_TOOL.test(tool.type));
+  const metered = (type: string) => unified && webSearchKind(type) !== undefined;
+  const i = tools.findIndex((tool) => typeof tool?.type === 'string' && PROVIDER_RUN_TOOL.test(tool.type) && !metered(tool.type));
   return i < 0 ? undefined : { param: `tools[${i}].type`, tool: String(tools[i]!.type) };
 }
 
@@ -137,17 +144,24 @@ export function capOutput(api: string, path: string, body: Record<string, unknow
   body[param] = typeof asked === 'number' && asked > 0 && asked < cap ? asked : cap;
 }
 
-/** Calls the chosen provider (retries and credential rotation as for any call); a group under the same name that reaches another provider is refused. */
+/**
+ * Calls the chosen provider (retries and credential rotation as for any call); a group under the same name that
+ * reaches another provider is refused. A unified request goes to its model group, as its hints say.
+ */
 function call(
   router: Router,
   passthrough: Passthrough,
   prepared: Prepared,
   hints: RoutingHints | undefined,
   signal: AbortSignal,
+  unified: boolean,
 ): Promise<Routed<NativeAnswer>> {
   const pinned = { strategy: '', deployment: '', noFallbacks: true, maxOutputTokens: hints?.maxOutputTokens ?? 0, anthropicBeta: [] };
-  return router.route(`${passthrough.provider}/${prepared.model}`, pinned, signal, ({ deployment: { provider, model }, credential, signal }: Target) => {
-    if (provider.name !== passthrough.provider || !provider.native) {
+  const serves = (provider: ProviderAdapter) =>
+    unified ? PASSTHROUGH_APIS[passthrough.api]!.types.includes(provider.type) : provider.name === passthrough.provider;
+  const name = unified ? prepared.model : `${passthrough.provider}/${prepared.model}`;
+  return router.route(name, unified ? hints : pinned, signal, ({ deployment: { provider, model }, credential, signal }: Target) => {
+    if (!serves(provider) || !provider.native) {
       throw new ProviderError('bad_request', provider.name, `A ${passthrough.api} passthrough request cannot be served by provider ${provider.name}.`);
     }
     const named = forModel(passthrough.api, prepared.listed, prepared.native.body, model);
@@ -166,7 +180,13 @@ function forModel(api: string, listed: string, body: Record<string, unknown>, mo
 function wholeUsage(api: string, listed: string, request: Record<string, unknown>, answer: Record<string, unknown> | undefined): Usage {
   if (api === 'gemini') return geminiUsage(listed, request, answer);
   if (api === 'bedrock') return bedrockInvokes(listed) ? usageOf('anthropic', answer?.usage) : converseUsage(answer);
-  return usageOf(api, answer?.usage);
+  return withSearchCalls(usageOf(api, answer?.usage), request, answer);
+}
+
+/** A Responses API answer's usage with the web search calls it made, which OpenAI bills per call on top of tokens. */
+function withSearchCalls(usage: Usage, request: Record<string, unknown>, response: Record<string, unknown> | undefined): Usage {
+  const billed = billedWebSearch(request.tools, response?.output);
+  return billed ? { ...usage, billed } : usage;
 }
 
 const served = (routed: Routed<unknown>) => ({ provider: routed.deployment.provider.name, model: routed.deployment.model, deployment: routed.deployment.id });
@@ -178,10 +198,11 @@ export async function passthroughWhole(
   body: Record<string, unknown>,
   hints: RoutingHints | undefined,
   signal: AbortSignal,
+  unified = false,
 ): Promise<Omit<CompletionResponse, 'guardrails'>> {
-  const prepared = prepare(passthrough, body, hints?.maxOutputTokens ?? 0);
+  const prepared = prepare(passthrough, body, hints?.maxOutputTokens ?? 0, unified);
   if (prepared.native.stream) throw new GatewayError('internal_error', 'A streamed passthrough request was sent as a whole one.');
-  const routed = await call(router, passthrough, prepared, hints, signal);
+  const routed = await call(router, passthrough, prepared, hints, signal, unified);
   if (!('whole' in routed.value)) throw new GatewayError('internal_error', 'The provider streamed an answer asked for whole.');
   const { bytes, contentType } = routed.value.whole;
   const answer = jsonOrUndefined(bytes.toString('utf8'));
@@ -205,13 +226,14 @@ export async function* passthroughStream(
   body: Record<string, unknown>,
   hints: RoutingHints | undefined,
   signal: AbortSignal,
+  unified = false,
 ): AsyncGenerator<CompletionChunk> {
-  const prepared = prepare(passthrough, body, hints?.maxOutputTokens ?? 0);
-  const routed = await call(router, passthrough, prepared, hints, signal);
+  const prepared = prepare(passthrough, body, hints?.maxOutputTokens ?? 0, unified);
+  const routed = await call(router, passthrough, prepared, hints, signal, unified);
   if (!('events' in routed.value)) throw new GatewayError('internal_error', 'The provider answered whole a request asked for as a stream.');
   const upstreamMs = routed.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
   yield { kind: { $case: 'start', start: { served: served(routed), upstreamMs, cache: undefined, queuedMs: routed.queuedMs } } };
-  const meter = new StreamMeter(passthrough.api);
+  const meter = new StreamMeter(passthrough.api, prepared.native.body);
   const endpoint = passthroughEndpoint(passthrough.api, prepared.listed);
   let error: GatewayError | undefined;
   try {
@@ -219,9 +241,9 @@ export async function* passthroughStream(
       const { forward, final } = meter.read(event, prepared.dropUsageChunk);
       if (forward) yield { kind: { $case: 'data', data: { event: event.event, data: Buffer.from(event.data), final } } };
     }
-    if (meter.failure) error = new ProviderError('server', passthrough.provider, `Provider ${passthrough.provider} failed mid-stream: ${meter.failure}`);
-    else if (!meter.complete)
-      error = new ProviderError('network', passthrough.provider, `Provider ${passthrough.provider} ended the stream before the answer was complete.`);
+    const provider = routed.deployment.provider.name;
+    if (meter.failure) error = new ProviderError('server', provider, `Provider ${provider} failed mid-stream: ${meter.failure}`);
+    else if (!meter.complete) error = new ProviderError('network', provider, `Provider ${provider} ended the stream before the answer was complete.`);
   } catch (err) {
     error = asGatewayError(err);
   }
@@ -244,11 +266,16 @@ class StreamMeter {
   /** The message of an error event the provider sent in its stream. */
   failure: string | undefined;
   private openai: Record<string, unknown> | undefined;
+  /** The Responses API's whole response, from its last event. */
+  private response: Record<string, unknown> | undefined;
   private anthropic: Record<string, unknown> | undefined;
   private gemini: UsageMetadata | undefined;
   private converse: Usage | undefined;
 
-  constructor(private readonly api: string) {}
+  constructor(
+    private readonly api: string,
+    private readonly request: Record<string, unknown>,
+  ) {}
 
   read(event: SseEvent, dropUsageChunk: boolean): { forward: boolean; final: boolean } {
     if (this.api === 'bedrock') return this.readBedrock(event);
@@ -272,7 +299,10 @@ class StreamMeter {
     // OpenAI: the Responses API's events carry the response; chat and completions chunks their usage and finish reasons.
     if (typeof data.type === 'string' && data.type.startsWith('response.')) {
       const ended = ['response.completed', 'response.incomplete', 'response.failed'].includes(data.type);
-      if (ended) this.openai = (data.response as { usage?: Record<string, unknown> } | undefined)?.usage ?? undefined;
+      if (ended) {
+        this.response = data.response as Record<string, unknown> | undefined;
+        this.openai = (this.response?.usage as Record<string, unknown> | undefined) ?? undefined;
+      }
       return ended ? this.completes() : { forward: true, final: this.complete };
     }
     if (typeof data.usage === 'object' && data.usage !== null) this.openai = data.usage as Record<string, unknown>;
@@ -310,7 +340,7 @@ class StreamMeter {
   usage(): Usage {
     if (this.api === 'gemini') return geminiStreamUsage(this.gemini);
     if (this.converse) return this.converse;
-    return this.api === 'openai' ? usageOf('openai', this.openai) : usageOf('anthropic', this.anthropic);
+    return this.api === 'openai' ? withSearchCalls(usageOf('openai', this.openai), this.request, this.response) : usageOf('anthropic', this.anthropic);
   }
 }
 

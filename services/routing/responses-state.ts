@@ -8,7 +8,7 @@ import { ITEM_IDS } from './migrations.js';
 import { tenantOf } from './tenant.js';
 import { invalid } from './formats/chat.js';
 import { isHosted } from './formats/responses-tools.js';
-import type { OutEvent, Translation } from './formats/types.js';
+import type { OutEvent } from './formats/types.js';
 
 /**
  * The Responses API's state (docs/routing.md#stored-responses): the responses
@@ -52,13 +52,13 @@ export class ResponsesState {
 
   /**
    * The body as routing acts on it: `store` as it will be honoured, hosted
-   * tools left out when the operator says so, for previous_response_id the
+   * tools left out when the operator says so (not for a body served natively, whose web search OpenAI runs), for previous_response_id the
    * stored conversation (its input, then its output) before the new input,
    * and each item_reference replaced by the stored item it names.
    */
-  async resolve(body: Record<string, unknown>, context: RequestContext | undefined, keepsContent: boolean): Promise<Record<string, unknown>> {
+  async resolve(body: Record<string, unknown>, context: RequestContext | undefined, keepsContent: boolean, native = false): Promise<Record<string, unknown>> {
     const resolved: Record<string, unknown> = { ...body, store: this.settings.store && keepsContent && body.store !== false };
-    if (this.settings.hostedTools === 'omit' && Array.isArray(body.tools)) resolved.tools = body.tools.filter((tool) => !isHosted(tool));
+    if (!native && this.settings.hostedTools === 'omit' && Array.isArray(body.tools)) resolved.tools = body.tools.filter((tool) => !isHosted(tool));
     const previous = body.previous_response_id;
     const referencing = Array.isArray(body.input) && body.input.some(isReference);
     if ((previous === undefined || previous === null) && !referencing) return resolved;
@@ -104,11 +104,18 @@ export class ResponsesState {
     });
   }
 
-  /** What keeps the answer to a resolved body that asked to be stored, given the Response object the client receives. */
-  keeper(body: Record<string, unknown>, translation: Translation, context: RequestContext | undefined): ((response: Item) => Promise<void>) | undefined {
+  /**
+   * What keeps the answer to a resolved body that asked to be stored, given the Response object the client receives;
+   * `conversation`: the input items stored with it.
+   */
+  keeper(
+    body: Record<string, unknown>,
+    conversation: (() => unknown[]) | undefined,
+    context: RequestContext | undefined,
+  ): ((response: Item) => Promise<void>) | undefined {
     const tenant = tenantOf(context);
-    if (body.store !== true || !tenant || !translation.conversation) return undefined;
-    const input = translation.conversation(translation.chat.messages);
+    if (body.store !== true || !tenant || !conversation) return undefined;
+    const input = conversation();
     return async (response) => {
       try {
         await this.db.query(

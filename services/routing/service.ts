@@ -65,6 +65,7 @@ import type {
 } from '../gen/gateway/v1/mcp.js';
 import type { ResponseCache } from './response-cache.js';
 import { keptStream, type ResponsesState } from './responses-state.js';
+import { NativeResponses, servedNatively } from './responses-native.js';
 import type { FileStore } from './files.js';
 import type { BatchStore } from './batches.js';
 import type { Routed, Router } from './router/router.js';
@@ -141,7 +142,12 @@ export class Routing implements Api<typeof RoutingService> {
     private readonly responses: ResponsesState,
     private readonly fileStore: FileStore,
     private readonly batchStore: BatchStore,
-  ) {}
+  ) {
+    this.native = new NativeResponses(responses);
+  }
+
+  /** The Responses API's requests OpenAI serves natively (web search). */
+  private readonly native: NativeResponses;
 
   private get router(): Router {
     return this.live.router;
@@ -178,6 +184,7 @@ export class Routing implements Api<typeof RoutingService> {
       guard.passthrough();
       return passthroughWhole(this.router, request.passthrough, body, request.hints, signal);
     }
+    if (request.endpoint === 'responses' && servedNatively(this.router, body)) return this.native.whole(this.router, request, body, guard, signal);
     const direct = DIRECT_ENDPOINTS[request.endpoint];
     if (direct) {
       const routed = await direct(this.router, await guard.direct(request.endpoint, body), request.hints, signal, request.uploads);
@@ -254,7 +261,9 @@ export class Routing implements Api<typeof RoutingService> {
       return;
     }
     const format = formatFor(request.endpoint);
-    const resolved = await this.resolve(request, parseBody(request.body), guard);
+    const body = parseBody(request.body);
+    if (request.endpoint === 'responses' && servedNatively(this.router, body)) return yield* this.native.stream(this.router, request, body, guard, signal);
+    const resolved = await this.resolve(request, body, guard);
     const translation = await this.translate(request, resolved, guard);
     const keep = this.keeper(request, resolved, translation);
     const kept = (events: AsyncIterable<OutEvent>) => (keep ? keptStream(events, keep) : events);
@@ -297,7 +306,9 @@ export class Routing implements Api<typeof RoutingService> {
   }
 
   private keeper(request: CompletionRequest, body: Record<string, unknown>, translation: Translation) {
-    return request.endpoint === 'responses' ? this.responses.keeper(body, translation, request.context) : undefined;
+    const { conversation } = translation;
+    if (request.endpoint !== 'responses' || !conversation) return undefined;
+    return this.responses.keeper(body, () => conversation(translation.chat.messages), request.context);
   }
 
   async storedResponse(request: StoredResponseRequest): Promise<StoredResponseReply> {

@@ -36,6 +36,9 @@ function codexHome(baseURL: string, model?: Record<string, unknown>): string {
       'model = "openai/gpt-test"',
       'model_provider = "gateway"',
       'model_reasoning_effort = "high"',
+      // Codex offers OpenAI's hosted web_search unless told not to, which OpenAI would then serve natively (and the fake
+      // answers with a search, not the tool calls this test is about).
+      'web_search = "disabled"',
       '[model_providers.gateway]',
       'name = "Gateway"',
       `base_url = "${baseURL}"`,
@@ -81,8 +84,6 @@ describe('coding agents through the gateway', () => {
           anthropic: { type: 'anthropic', baseUrl: anthropicFake.url, apiKey: 'sk-ant-fake' },
           openai: { type: 'openai', baseUrl: `${openaiFake.url}/v1`, apiKey: 'sk-openai-fake' },
         },
-        // Codex offers OpenAI's hosted web_search unless told not to; no provider here runs it.
-        responses: { hostedTools: 'omit' },
       },
     });
   });

@@ -44,7 +44,7 @@ describe('expiry of stored responses', () => {
       model: 'm',
       choices: [{ index: 0, message: { role: 'assistant', content: `re: ${input}` }, finish_reason: 'stop' }],
     } as never) as { id: string };
-    await state.keeper(body, translation, context('t1'))!(response);
+    await state.keeper(body, () => translation.conversation!(translation.chat.messages), context('t1'))!(response);
     return response.id;
   }
 

@@ -177,9 +177,9 @@ describe('the Responses API with the tools the Codex CLI sends', () => {
     expect(types).toContain('response.custom_tool_call_input.done');
   });
 
+  // web_search, which OpenAI serves natively, is refused where a deployment is not OpenAI (responses-web-search.test.ts).
   it("refuses a hosted tool by its type, in OpenAI's error shape", async () => {
     for (const tool of [
-      { type: 'web_search' },
       { type: 'code_interpreter', container: { type: 'auto' } },
       { type: 'file_search', vector_store_ids: ['vs_1'] },
     ]) {
@@ -200,7 +200,8 @@ describe('with hosted tools omitted by the operator', () => {
   beforeAll(async () => {
     fake = await startFakeOpenAI({ apiKey: 'sk-provider' });
     gateway = await startInProcess({
-      routing: { providers: { openai: { type: 'openai', baseUrl: `${fake.url}/v1`, apiKey: 'sk-provider' } }, responses: { hostedTools: 'omit' } },
+      // A provider that runs no web search (OpenAI's own would be sent web_search natively).
+      routing: { providers: { vllm: { type: 'vllm', baseUrl: `${fake.url}/v1`, apiKey: 'sk-provider' } }, responses: { hostedTools: 'omit' } },
     });
   });
   afterAll(async () => {
@@ -211,7 +212,7 @@ describe('with hosted tools omitted by the operator', () => {
   it('answers Codex with web search on by leaving web_search out of what the model is offered', async () => {
     const openai = gateway.client((await gateway.createKey({ name: 'codex-search' })).key);
     const tools = [...codexTools, { type: 'web_search', external_web_access: false }] as unknown as ResponseCreateParamsNonStreaming['tools'];
-    const response = await openai.responses.create({ ...codexRequest([]), tools });
+    const response = await openai.responses.create({ ...codexRequest([]), model: 'vllm/gpt-4o-mini', tools });
     expect(response.output[0]).toMatchObject({ type: 'function_call', namespace: 'mcp__github__', name: 'create_issue' });
     const offered = (fake.requests.at(-1)!.body as { tools: { function: { name: string } }[] }).tools.map((t) => t.function.name);
     expect(offered).toEqual(['exec_command', 'update_plan', 'apply_patch', 'local_shell', 'mcp__github__create_issue']);

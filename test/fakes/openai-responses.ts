@@ -5,8 +5,10 @@ import { randomBytes } from 'node:crypto';
  * OpenAI's own POST /v1/responses, from its reference (https://platform.openai.com/docs/api-reference/responses),
  * as far as the gateway's passthrough tests need it: the Response object with its output items and usage
  * (input_tokens, output_tokens and their details), its input token count, and streamed as the typed events response.created,
- * response.output_text.delta… and response.completed (which carries the whole response and its usage). A
- * `web_search` tool (which OpenAI runs on its servers) adds a web_search_call item before the message, as OpenAI does.
+ * response.output_text.delta… and response.completed (which carries the whole response and its usage). A web search
+ * tool (`web_search`, `web_search_preview`, dated versions too; OpenAI runs it on its servers) adds a web_search_call
+ * item before the message and a `url_citation` annotation on its text, as OpenAI does
+ * (https://platform.openai.com/docs/guides/tools-web-search), streamed with the web_search_call's own events.
  */
 
 type Item = { type?: string; role?: string; content?: unknown };
@@ -25,7 +27,7 @@ function lastUserText(input: unknown): string {
 
 function response(body: Record<string, unknown>): Record<string, unknown> {
   const text = `Fake OpenAI response to: ${lastUserText(body.input)}`;
-  const searches = Array.isArray(body.tools) && (body.tools as { type: string }[]).some((tool) => tool.type === 'web_search');
+  const searches = Array.isArray(body.tools) && (body.tools as { type: string }[]).some((tool) => /^web_search/.test(tool.type));
   const cap = typeof body.max_output_tokens === 'number' ? body.max_output_tokens : Infinity;
   const words = text.split(/(?<= )/);
   const said = words.slice(0, cap).join('');
@@ -48,7 +50,7 @@ function response(body: Record<string, unknown>): Record<string, unknown> {
         id: `msg_${randomBytes(8).toString('hex')}`,
         status: 'completed',
         role: 'assistant',
-        content: [{ type: 'output_text', text: said, annotations: [] }],
+        content: [{ type: 'output_text', text: said, annotations: searches ? [citation(said)] : [] }],
       },
     ],
     tools: body.tools ?? [],
@@ -61,6 +63,15 @@ function response(body: Record<string, unknown>): Record<string, unknown> {
     },
   };
 }
+
+/** The source a searched answer cites: its whole text, from a page named after it. */
+const citation = (text: string) => ({
+  type: 'url_citation',
+  start_index: 0,
+  end_index: text.length,
+  url: `https://example.com/search?q=${encodeURIComponent(text)}`,
+  title: `About ${text}`,
+});
 
 /** What the fake bills for a Responses API prompt: a token per four characters of its instructions, input and tools. */
 const inputTokensOf = (body: Record<string, unknown>) => Math.ceil(JSON.stringify([body.instructions ?? '', body.input ?? '', body.tools ?? []]).length / 4);
@@ -82,10 +93,25 @@ export function responses(res: ServerResponse, path: string, body: Record<string
     res.write(`event: ${String(fields.type)}\ndata: ${JSON.stringify({ ...fields, sequence_number: sequence++ })}\n\n`);
   const { usage: _usage, ...inProgress } = whole;
   event({ type: 'response.created', response: { ...inProgress, status: 'in_progress', output: [], usage: null } });
-  const message = (whole.output as { type: string; id: string; content: { text: string }[] }[]).at(-1)!;
-  for (const delta of message.content[0]!.text.split(/(?<= )/)) {
-    event({ type: 'response.output_text.delta', item_id: message.id, output_index: 0, content_index: 0, delta, logprobs: [] });
+  event({ type: 'response.in_progress', response: { ...inProgress, status: 'in_progress', output: [], usage: null } });
+  const output = whole.output as Record<string, unknown>[];
+  const search = output.length > 1 ? output[0]! : undefined;
+  if (search) {
+    const at = { output_index: 0, item_id: search.id };
+    event({ type: 'response.output_item.added', output_index: 0, item: { ...search, status: 'in_progress' } });
+    for (const step of ['in_progress', 'searching', 'completed']) event({ type: `response.web_search_call.${step}`, ...at });
+    event({ type: 'response.output_item.done', output_index: 0, item: search });
   }
+  const message = output.at(-1) as { id: string; content: { text: string; annotations: unknown[] }[] };
+  const at = { item_id: message.id, output_index: output.length - 1, content_index: 0 };
+  const part = message.content[0]!;
+  event({ type: 'response.output_item.added', output_index: at.output_index, item: { ...message, status: 'in_progress', content: [] } });
+  event({ type: 'response.content_part.added', ...at, part: { type: 'output_text', text: '', annotations: [] } });
+  for (const delta of part.text.split(/(?<= )/)) event({ type: 'response.output_text.delta', ...at, delta, logprobs: [] });
+  part.annotations.forEach((annotation, i) => event({ type: 'response.output_text.annotation.added', ...at, annotation_index: i, annotation }));
+  event({ type: 'response.output_text.done', ...at, text: part.text, logprobs: [] });
+  event({ type: 'response.content_part.done', ...at, part });
+  event({ type: 'response.output_item.done', output_index: at.output_index, item: message });
   event({ type: whole.status === 'completed' ? 'response.completed' : 'response.incomplete', response: whole });
   res.end();
 }

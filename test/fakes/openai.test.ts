@@ -251,4 +251,26 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
     });
     expect(whole.headers.get('content-type')).toBe('application/json');
   });
+
+  it('searches the web for a Responses request with web_search, whole and streamed with its search events', async () => {
+    const whole = await client.responses.create({ model: 'gpt-4.1', input: 'Oslo news?', tools: [{ type: 'web_search' }] });
+    expect(whole.output.map((item) => item.type)).toEqual(['web_search_call', 'message']);
+    expect(whole.output[0]).toMatchObject({ status: 'completed', action: { type: 'search' } });
+    const text = whole.output[1]?.type === 'message' ? whole.output[1].content[0] : undefined;
+    expect(text).toMatchObject({ type: 'output_text', text: whole.output_text, annotations: [{ type: 'url_citation', start_index: 0 }] });
+    expect(whole.usage).toMatchObject({ input_tokens: expect.any(Number), output_tokens: expect.any(Number) });
+
+    const types: string[] = [];
+    const stream = client.responses.stream({ model: 'gpt-4.1', input: 'Oslo news?', tools: [{ type: 'web_search_preview' }] });
+    stream.on('event', (event) => types.push(event.type));
+    const streamed = await stream.finalResponse();
+    expect(types.filter((type) => type.startsWith('response.web_search_call.'))).toEqual([
+      'response.web_search_call.in_progress',
+      'response.web_search_call.searching',
+      'response.web_search_call.completed',
+    ]);
+    expect(types).toContain('response.output_text.annotation.added');
+    expect(streamed.output.map((item) => item.type)).toEqual(['web_search_call', 'message']);
+    expect(streamed.output_text).toBe(whole.output_text);
+  });
 });

@@ -29,6 +29,11 @@ export interface ModelPrice {
   inputCharacter?: number;
   /** USD per second of audio transcribed or translated (whisper-1); a transcription model's token prices are 0. */
   audioSecond?: number;
+  /**
+   * USD per web search call the model made (the Responses API's hosted web_search tool, served natively), by the
+   * tool's kind ("web_search", "web_search_preview"); a kind not named is priced at the dearest. Billed on top of tokens.
+   */
+  webSearchCalls?: Record<string, number>;
   /** The share of its prices a call sent through the provider's batch API pays (0.5: half); else BATCH_SHARE. */
   batch?: number;
 }
@@ -61,18 +66,26 @@ const GPT_IMAGE_1 = {
   'high/1536x1024': 0.25,
 };
 
+/**
+ * OpenAI's web search prices (https://platform.openai.com/docs/pricing, "Built-in tools"): $10 per 1,000 calls, but
+ * web_search_preview on a model that does not reason $25 per 1,000 (its search content tokens are free, which the
+ * usage OpenAI reports does not tell apart: they are priced as the input they are counted in).
+ */
+const SEARCH_REASONING = { web_search: 0.01, web_search_preview: 0.01 };
+const SEARCH_CHAT = { web_search: 0.01, web_search_preview: 0.025 };
+
 export const PRICE_CATALOG: Record<string, ModelPrice> = {
   // OpenAI
-  'gpt-5': { input: 1.25, output: 10, cachedInput: 0.125 },
-  'gpt-5-mini': { input: 0.25, output: 2, cachedInput: 0.025 },
-  'gpt-5-nano': { input: 0.05, output: 0.4, cachedInput: 0.005 },
-  'gpt-4.1': { input: 2, output: 8, cachedInput: 0.5 },
-  'gpt-4.1-mini': { input: 0.4, output: 1.6, cachedInput: 0.1 },
-  'gpt-4.1-nano': { input: 0.1, output: 0.4, cachedInput: 0.025 },
-  'gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25 },
-  'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075 },
-  o3: { input: 2, output: 8, cachedInput: 0.5 },
-  'o4-mini': { input: 1.1, output: 4.4, cachedInput: 0.275 },
+  'gpt-5': { input: 1.25, output: 10, cachedInput: 0.125, webSearchCalls: SEARCH_REASONING },
+  'gpt-5-mini': { input: 0.25, output: 2, cachedInput: 0.025, webSearchCalls: SEARCH_REASONING },
+  'gpt-5-nano': { input: 0.05, output: 0.4, cachedInput: 0.005, webSearchCalls: SEARCH_REASONING },
+  'gpt-4.1': { input: 2, output: 8, cachedInput: 0.5, webSearchCalls: SEARCH_CHAT },
+  'gpt-4.1-mini': { input: 0.4, output: 1.6, cachedInput: 0.1, webSearchCalls: SEARCH_CHAT },
+  'gpt-4.1-nano': { input: 0.1, output: 0.4, cachedInput: 0.025, webSearchCalls: SEARCH_CHAT },
+  'gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25, webSearchCalls: SEARCH_CHAT },
+  'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075, webSearchCalls: SEARCH_CHAT },
+  o3: { input: 2, output: 8, cachedInput: 0.5, webSearchCalls: SEARCH_REASONING },
+  'o4-mini': { input: 1.1, output: 4.4, cachedInput: 0.275, webSearchCalls: SEARCH_REASONING },
   'gpt-3.5-turbo-instruct': { input: 1.5, output: 2 },
   'text-embedding-3-small': { input: 0.02, output: 0 },
   'text-embedding-3-large': { input: 0.13, output: 0 },

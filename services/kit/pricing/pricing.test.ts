@@ -36,12 +36,12 @@ describe('pricing', () => {
 
   it('holds every catalog price exactly, in whole pico-dollars per token', () => {
     for (const [model, price] of Object.entries(PRICE_CATALOG)) {
-      const { images, searchUnit, inputCharacter, audioSecond, ...tokens } = price;
+      const { images, webSearchCalls, searchUnit, inputCharacter, audioSecond, ...tokens } = price;
       for (const [unit, usd] of Object.entries({ searchUnit, inputCharacter, audioSecond })) {
         if (usd !== undefined) expect(perUnit(usd), `${model} ${unit}`).toBeDefined();
       }
       for (const [part, usd] of Object.entries(tokens)) expect(picoPerToken(usd), `${model} ${part}`).toBeDefined();
-      for (const [variant, usd] of Object.entries(images ?? {})) expect(perUnit(usd), `${model} ${variant}`).toBeDefined();
+      for (const [variant, usd] of Object.entries({ ...images, ...webSearchCalls })) expect(perUnit(usd), `${model} ${variant}`).toBeDefined();
     }
     expect(picoPerToken(0.0375)).toBe(37_500n);
     expect(picoPerToken(1.5e21)).toBe(1_500_000_000_000_000_000_000_000_000n);
@@ -68,6 +68,21 @@ describe('pricing', () => {
     expect(usdText(searches(3)!.total)).toBe('0.006000000000');
     expect(searches(0.5)!.units).toBe(2_000_000_000n);
     expect(pricing.price(served('dall-e-3'), usage({ billed: { unit: 'search_unit', quantity: 1, variant: '' } }))).toBeUndefined();
+  });
+
+  it("prices web search calls per call on top of tokens, by the tool's kind, an unknown kind at the dearest, overridable", () => {
+    const searched = (model: string, quantity: number, variant: string, prices = pricing) =>
+      prices.price(served(model), usage({ promptTokens: 1_000_000, billed: { unit: 'web_search_call', quantity, variant } }));
+    // gpt-4o: $2.50 for a million input tokens, and $10 or, for web_search_preview on a model that does not reason, $25 per 1,000 calls.
+    expect(usdText(searched('gpt-4o', 2, 'web_search')!.total)).toBe('2.520000000000');
+    expect(searched('gpt-4o', 2, 'web_search')!.units).toBe(20_000_000_000n);
+    expect(usdText(searched('gpt-4o-2024-08-06', 1, 'web_search_preview')!.units)).toBe('0.025000000000');
+    expect(usdText(searched('gpt-5', 1, 'web_search_preview')!.units)).toBe('0.010000000000');
+    expect(usdText(searched('gpt-4o', 1, '')!.units)).toBe('0.025000000000');
+    // A model without a search price has no price for the call, rather than a price without its searches.
+    expect(searched('claude-sonnet-4-5', 1, 'web_search')).toBeUndefined();
+    const house = new Pricing({ 'gpt-4o': { input: 2.5, output: 10, webSearchCalls: { web_search: 0.005 } } });
+    expect(usdText(searched('gpt-4o', 1, 'web_search', house)!.units)).toBe('0.005000000000');
   });
 
   it('prices one token at $0.0375/M and at $0.003625/M to the pico-dollar', () => {

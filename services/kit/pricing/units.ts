@@ -27,6 +27,10 @@ export function unitsCost(price: ModelPrice, billed: BilledUnits): Money | undef
   if (billed.unit === 'input_character' && price.inputCharacter !== undefined) return BigInt(Math.ceil(quantity)) * (perUnit(price.inputCharacter) ?? 0n);
   // Billed by the second, as OpenAI's usage reports (a fraction of a second rounds up).
   if (billed.unit === 'audio_second' && price.audioSecond !== undefined) return BigInt(Math.ceil(quantity)) * (perUnit(price.audioSecond) ?? 0n);
+  if (billed.unit === 'web_search_call' && price.webSearchCalls) {
+    const usd = price.webSearchCalls[billed.variant] ?? Math.max(0, ...Object.values(price.webSearchCalls));
+    return BigInt(Math.ceil(quantity)) * (perUnit(usd) ?? 0n);
+  }
   return undefined;
 }
 
@@ -86,4 +90,43 @@ export function audioSeconds(data: Uint8Array): number {
     }
   }
   return Math.max(1, Math.ceil(wav.length / LOWEST_BYTES_PER_SECOND));
+}
+
+/** The kind a web search tool is priced as ("web_search", "web_search_preview"), its dated versions included; else undefined. */
+export function webSearchKind(type: unknown): string | undefined {
+  return typeof type === 'string' ? /^(web_search_preview|web_search)(?:_\d{4}_\d{2}_\d{2})?$/.exec(type)?.[1] : undefined;
+}
+
+/**
+ * The most built-in tool calls a Responses API request offering web search may make: its own `max_tool_calls` when
+ * lower. Routing writes it into the request OpenAI is sent (OpenAI stops calling tools there), so the calls reserved
+ * against budgets at admission (reservedWebSearch) bound what is billed, as the output cap bounds tokens.
+ */
+export const MAX_WEB_SEARCH_CALLS = 10;
+
+/** The web search calls a Responses request may make (max_tool_calls as routing sends it); undefined when it offers no web search. */
+export function webSearchCallCap(body: Record<string, unknown>): number | undefined {
+  const tools = Array.isArray(body.tools) ? (body.tools as ({ type?: unknown } | null)[]) : [];
+  if (!tools.some((tool) => webSearchKind(tool?.type))) return undefined;
+  const asked = body.max_tool_calls;
+  return typeof asked === 'number' && Number.isInteger(asked) && asked >= 0 && asked < MAX_WEB_SEARCH_CALLS ? asked : MAX_WEB_SEARCH_CALLS;
+}
+
+/** What ingress reserves for a Responses request's web search calls: as many as it may make, at its tool's kind. */
+export function reservedWebSearch(body: Record<string, unknown>): BilledUnits | undefined {
+  const cap = webSearchCallCap(body);
+  if (cap === undefined) return undefined;
+  const kind = (body.tools as ({ type?: unknown } | null)[]).map((tool) => webSearchKind(tool?.type)).find(Boolean);
+  return { unit: 'web_search_call', quantity: cap, variant: kind ?? '' };
+}
+
+/**
+ * The web search calls a Responses API answer made (its `web_search_call` output items), priced at the kind of the
+ * first web search tool the request offered; undefined when it made none.
+ */
+export function billedWebSearch(tools: unknown, output: unknown): BilledUnits | undefined {
+  const calls = Array.isArray(output) ? output.filter((item: { type?: unknown } | null) => item?.type === 'web_search_call').length : 0;
+  if (calls === 0) return undefined;
+  const kind = (Array.isArray(tools) ? tools : []).map((tool: { type?: unknown } | null) => webSearchKind(tool?.type)).find(Boolean);
+  return { unit: 'web_search_call', quantity: calls, variant: kind ?? '' };
 }

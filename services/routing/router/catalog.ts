@@ -89,6 +89,11 @@ export class ModelCatalog {
     return targets;
   }
 
+  /** Every deployment a request for `name` may reach (configured or `<provider>/<model>`), its fallbacks' included. */
+  targetsOf(name: string): { provider: string; model: string }[] {
+    return [...this.reachable(name, new Set()).values()];
+  }
+
   private reachable(
     name: string,
     seen: Set<string>,

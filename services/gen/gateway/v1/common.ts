@@ -55,7 +55,10 @@ export interface Usage {
   cacheWriteTokens: number;
   /** Of cache_write_tokens, those written to the one-hour cache (Anthropic, Bedrock), which costs more. */
   cacheWrite1hTokens: number;
-  /** What an API billed by something other than tokens (images, audio, rerank) billed; absent for token APIs. */
+  /**
+   * What an API billed by something other than tokens (images, audio, rerank) billed; absent for token APIs, except
+   * the web search calls of a Responses API answer (billed on top of its tokens).
+   */
   billed:
     | BilledUnits
     | undefined;
@@ -65,11 +68,14 @@ export interface Usage {
 
 /** A quantity of a unit priced by the model's catalog entry (services/kit/pricing/catalog.ts). */
 export interface BilledUnits {
-  /** "image" (priced by variant), "audio_second", "input_character" or "search_unit". */
+  /**
+   * "image" (priced by variant), "audio_second", "input_character", "search_unit" or "web_search_call" (priced by
+   * variant: the tool's kind, "web_search" or "web_search_preview").
+   */
   unit: string;
-  /** How many: images, seconds (fractions of one too), characters, search units. */
+  /** How many: images, seconds (fractions of one too), characters, search units, web search calls. */
   quantity: number;
-  /** What picks an image's price: "<quality>/<size>", e.g. "hd/1024x1024"; else "". */
+  /** What picks an image's price: "<quality>/<size>", e.g. "hd/1024x1024"; a web search call's: its tool's kind; else "". */
   variant: string;
 }
 
