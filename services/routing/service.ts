@@ -7,7 +7,7 @@ import type {
   RemoveAdminEntryResponse,
   StorageEntriesRequest,
 } from '../gen/gateway/v1/admin_entries.js';
-import type { Attempt, Served, StoredAnswer, Usage } from '../gen/gateway/v1/common.js';
+import type { Served, StoredAnswer, Usage } from '../gen/gateway/v1/common.js';
 import type {
   CompletionChunk,
   CompletionRequest,
@@ -29,7 +29,7 @@ import type {
   BatchWorkReply,
   StoredReply,
 } from '../gen/gateway/v1/routing.js';
-import { asGatewayError, GatewayError } from '../kit/errors.js';
+import { GatewayError } from '../kit/errors.js';
 import type { Api, CallOptions } from '../kit/grpc.js';
 import { callForAnswer, callForEmbeddings, openStream, refusal } from './calls.js';
 import { capOutputTokens } from './output-cap.js';
@@ -45,6 +45,7 @@ import { completionsFormat } from './formats/completions.js';
 import { messagesFormat } from './formats/messages.js';
 import { responsesFormat } from './formats/responses.js';
 import type { InboundFormat, OutEvent, Translation } from './formats/types.js';
+import { relay, streamEnd } from './stream-chunks.js';
 import type { RequestGuard, RoutingGuardrails } from './guardrails.js';
 import { NEVER_ABORTED, usageFromOpenAI, type Timeouts } from './providers/types.js';
 import type { Deployment } from './router/deployment.js';
@@ -96,10 +97,6 @@ function formatFor(endpoint: string): InboundFormat {
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 const EMPTY = Buffer.alloc(0);
-
-const dataChunk = (event: OutEvent): CompletionChunk => ({
-  kind: { $case: 'data', data: { event: event.event ?? '', data: Buffer.from(event.data), final: event.final ?? false } },
-});
 
 /** The chat completion of a stored answer, or a clear error when the cache holds something else under the key. */
 function chatOf(stored: StoredAnswer): ChatResponse {
@@ -377,38 +374,6 @@ export class Routing implements Api<typeof RoutingService> {
 
   async removeAdminEntry(request: RemoveAdminEntryRequest): Promise<RemoveAdminEntryResponse> {
     return this.adminEntries.remove(request);
-  }
-}
-
-/** The last chunk of a stream; the guardrails' outcomes are added as it leaves (completeStream). */
-function streamEnd(usage: Usage | undefined, attempts: Attempt[], error?: GatewayError): CompletionChunk {
-  return {
-    kind: {
-      $case: 'end',
-      end: { usage, attempts, errorCode: error?.code ?? '', errorMessage: error?.message ?? '', httpStatus: error?.status ?? 200, guardrails: [] },
-    },
-  };
-}
-
-/**
- * Sends a stream's events on; false when it failed. A stream that fails after
- * it began (a provider's error, a guardrail's block) already gave the client a
- * 200 and part of the answer: it ends with an error event in the client's API.
- */
-async function* relay(
-  errorEvent: (error: GatewayError) => OutEvent,
-  events: AsyncIterable<OutEvent>,
-  usage: () => Usage | undefined,
-  attempts: Attempt[],
-): AsyncGenerator<CompletionChunk, boolean> {
-  try {
-    for await (const event of events) yield dataChunk(event);
-    return true;
-  } catch (err) {
-    const error = asGatewayError(err);
-    yield dataChunk(errorEvent(error));
-    yield streamEnd(usage(), attempts, error);
-    return false;
   }
 }
 
