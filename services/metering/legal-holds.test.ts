@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DATABASE_KINDS } from '../../test/harness/databases.js';
-import { answered } from '../../test/harness/events.js';
 import { ensureKeyed, keysOf } from '../audit/keys.js';
 import { auditMigrations } from '../audit/migrations.js';
 import { AuditReader } from '../audit/query.js';
@@ -10,12 +9,13 @@ import { writeAuditEvents } from '../audit/writer.js';
 import { AuditQuery } from '../gen/gateway/v1/audit.js';
 import { migrate } from '../kit/db/migrate.js';
 import type { Database } from '../kit/db/types.js';
-import { type Event, EventType, requestEvent } from '../kit/events.js';
+import type { Event } from '../kit/events.js';
 import { createLogger } from '../kit/log.js';
 import { meteringMigrations } from './migrations.js';
 import { maintainLedgers } from './partitions.js';
 import { toolCallMigrations } from './tool-calls.js';
 import { writeUsage } from './writer.js';
+import { pastUsage } from '../../test/harness/records.js';
 
 const log = createLogger({ level: 'silent' });
 const keys = keysOf('a chain key of at least 32 characters, for tests');
@@ -24,17 +24,7 @@ const JANUARY = new Date('2024-01-20T10:00:00Z');
 /** A retention that ends within February 2024: January's month, hours and days are past it. */
 const retentionDays = () => Math.floor((Date.now() - Date.UTC(2024, 1, 1)) / DAY);
 
-const usage = (requestId: string, teamId: string, at: Date): Event => ({
-  ...requestEvent(
-    EventType.requestCompleted,
-    {
-      service: 'ingress',
-      context: { requestId, traceId: '', actor: { keyId: 'vk_1', keyName: '', teamId, customerId: 'acme', admin: '' }, sourceAddress: '' },
-    },
-    answered({ model: 'mock/echo' }),
-  ),
-  time: at,
-});
+const usage = (requestId: string, teamId: string, at: Date) => pastUsage(requestId, teamId, at, 'acme');
 
 // The audit service's tables share the database here only to hold the audit log the expiry is recorded in: metering
 // learns of holds through the audit service's LegalHolds (here its implementation), never from the table.

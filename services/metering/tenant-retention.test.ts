@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DATABASE_KINDS } from '../../test/harness/databases.js';
-import { answered } from '../../test/harness/events.js';
 import { ensureKeyed, keysOf } from '../audit/keys.js';
 import { auditMigrations } from '../audit/migrations.js';
 import { AuditReader } from '../audit/query.js';
@@ -10,7 +9,7 @@ import { writeAuditEvents } from '../audit/writer.js';
 import { AuditQuery } from '../gen/gateway/v1/audit.js';
 import { migrate } from '../kit/db/migrate.js';
 import type { Database } from '../kit/db/types.js';
-import { type Event, EventType, requestEvent } from '../kit/events.js';
+import type { Event } from '../kit/events.js';
 import { createLogger } from '../kit/log.js';
 import { meteringMigrations } from './migrations.js';
 import { maintainLedgers } from './partitions.js';
@@ -18,23 +17,14 @@ import { SpendReader } from './spend.js';
 import { SpendRetention } from './tenant-retention.js';
 import { toolCallMigrations } from './tool-calls.js';
 import { writeUsage } from './writer.js';
+import { pastUsage } from '../../test/harness/records.js';
 
 const log = createLogger({ level: 'silent' });
 const keys = keysOf('a chain key of at least 32 characters, for tests');
 const JANUARY = new Date('2024-01-20T10:00:00Z');
 const BY_TEAM = { from: '', to: '', groupBy: ['team'], keyId: '', teamId: '', customerId: '', model: '', provider: '', tag: '' };
 
-const usage = (requestId: string, teamId: string, at: Date): Event => ({
-  ...requestEvent(
-    EventType.requestCompleted,
-    {
-      service: 'ingress',
-      context: { requestId, traceId: '', actor: { keyId: 'vk_1', keyName: '', teamId, customerId: 'acme', admin: '' }, sourceAddress: '' },
-    },
-    answered({ model: 'mock/echo' }),
-  ),
-  time: at,
-});
+const usage = (requestId: string, teamId: string, at: Date) => pastUsage(requestId, teamId, at, 'acme');
 
 const count = async (db: Database, sql: string) => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql}`)).rows[0]!.n;
 

@@ -1,4 +1,4 @@
-import { EventType, requestEvent } from '../../services/kit/events.js';
+import { type Event, EventType, requestEvent } from '../../services/kit/events.js';
 import { answered } from './events.js';
 import { ADMIN_TOKEN, admin } from './gateway.js';
 import { eventually } from './infra.js';
@@ -34,12 +34,12 @@ export async function keyRecords(adminUrl: string, keyId: string, rows: number, 
 }
 
 /** A `request.completed` of team `teamId` that happened at `at`, for writing straight into the usage ledger. */
-export const pastUsage = (requestId: string, teamId: string, at: Date) => ({
+export const pastUsage = (requestId: string, teamId: string, at: Date, customerId = ''): Event => ({
   ...requestEvent(
     EventType.requestCompleted,
     {
       service: 'ingress',
-      context: { requestId, traceId: '', actor: { keyId: 'vk_1', keyName: '', teamId, customerId: '', admin: '' }, sourceAddress: '' },
+      context: { requestId, traceId: '', actor: { keyId: 'vk_1', keyName: '', teamId, customerId, admin: '' }, sourceAddress: '' },
     },
     answered({ model: 'mock/echo' }),
   ),
