@@ -2,7 +2,7 @@ import type { Attempt, Usage } from '../gen/gateway/v1/common.js';
 import type { CompletionChunk, CompletionResponse, Passthrough, RoutingHints } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
-import { PASSTHROUGH_APIS, passthroughEndpoint, passthroughRoute, passthroughStreams } from '../kit/passthrough.js';
+import { NATIVE_RESPONSES_TYPES, PASSTHROUGH_APIS, passthroughEndpoint, passthroughRoute, passthroughStreams } from '../kit/passthrough.js';
 import { billedWebSearch, webSearchKind } from '../kit/pricing/units.js';
 import {
   bedrockForModel,
@@ -57,8 +57,8 @@ interface Prepared {
 }
 
 /**
- * `unified`: a request of the unified /v1/responses served by OpenAI's own Responses API (responses-native.ts): routed
- * by its model group like any unified request, to providers of the API's type only, and its web search tools pass,
+ * `unified`: a request of the unified /v1/responses served by OpenAI's or Azure's Responses API (responses-native.ts): routed
+ * by its model group like any unified request, to providers of NATIVE_RESPONSES_TYPES only, and its web search tools pass,
  * since their calls are metered (billedWebSearch).
  */
 function prepare(passthrough: Passthrough, body: Record<string, unknown>, cap: number, unified: boolean): Prepared {
@@ -157,8 +157,7 @@ function call(
   unified: boolean,
 ): Promise<Routed<NativeAnswer>> {
   const pinned = { strategy: '', deployment: '', noFallbacks: true, maxOutputTokens: hints?.maxOutputTokens ?? 0, anthropicBeta: [] };
-  const serves = (provider: ProviderAdapter) =>
-    unified ? PASSTHROUGH_APIS[passthrough.api]!.types.includes(provider.type) : provider.name === passthrough.provider;
+  const serves = (provider: ProviderAdapter) => (unified ? NATIVE_RESPONSES_TYPES.includes(provider.type) : provider.name === passthrough.provider);
   const name = unified ? prepared.model : `${passthrough.provider}/${prepared.model}`;
   return router.route(name, unified ? hints : pinned, signal, ({ deployment: { provider, model }, credential, signal }: Target) => {
     if (!serves(provider) || !provider.native) {

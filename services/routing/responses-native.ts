@@ -1,5 +1,6 @@
 import type { CompletionChunk, CompletionRequest, CompletionResponse, Passthrough } from '../gen/gateway/v1/routing.js';
 import { GatewayError } from '../kit/errors.js';
+import { NATIVE_RESPONSES_TYPES } from '../kit/passthrough.js';
 import { webSearchCallCap, webSearchKind } from '../kit/pricing/units.js';
 import { newId } from './formats/responses-object.js';
 import type { RequestGuard } from './guardrails.js';
@@ -8,8 +9,8 @@ import type { ResponsesState } from './responses-state.js';
 import type { Router } from './router/router.js';
 
 /**
- * The unified /v1/responses served by OpenAI's own Responses API (docs/routing.md, "Web search, served by OpenAI"):
- * a request offering a web search tool whose every reachable deployment is an OpenAI provider goes to that provider's
+ * The unified /v1/responses served by OpenAI's (or Azure OpenAI's) own Responses API (docs/routing.md, "Web search, served by OpenAI"):
+ * a request offering a web search tool whose every reachable deployment is an OpenAI or Azure provider goes to that provider's
  * POST /v1/responses as the client wrote it (output capped, stored state resolved by the gateway), and the answer
  * comes back as OpenAI sent it, metered from its usage and its web search calls (routing/passthrough.ts).
  */
@@ -19,13 +20,16 @@ type Item = Record<string, unknown>;
 /** OpenAI's Responses API, as passthrough calls it; the provider is the model group's. */
 const RESPONSES: Passthrough = { provider: '', api: 'openai', path: '/v1/responses', headers: {} };
 
-/** Whether a Responses API body is served natively: it offers web search, and every deployment its model may reach (fallbacks too) is OpenAI's. */
+/** Whether a Responses API body is served natively: it offers web search, and every deployment its model may reach (fallbacks too) is OpenAI's or Azure's. */
 export function servedNatively(router: Router, body: Record<string, unknown>): boolean {
   const tools = Array.isArray(body.tools) ? (body.tools as (Item | null)[]) : [];
   if (typeof body.model !== 'string' || !tools.some((tool) => webSearchKind(tool?.type))) return false;
   const providers = new Map(router.catalog.allProviders().map((provider) => [provider.name, provider]));
   const targets = router.catalog.targetsOf(body.model);
-  return targets.length > 0 && targets.every(({ provider }) => providers.get(provider)?.type === 'openai' && providers.get(provider)?.native !== undefined);
+  return (
+    targets.length > 0 &&
+    targets.every(({ provider }) => NATIVE_RESPONSES_TYPES.includes(providers.get(provider)?.type ?? '') && providers.get(provider)?.native !== undefined)
+  );
 }
 
 export class NativeResponses {
