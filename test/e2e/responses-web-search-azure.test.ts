@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRICE_CATALOG } from '../../services/kit/pricing/catalog.js';
-import { MAX_WEB_SEARCH_CALLS } from '../../services/kit/pricing/units.js';
+import { MAX_HOSTED_TOOL_CALLS } from '../../services/kit/pricing/units.js';
 import { startFakeAzure, type FakeAzure } from '../fakes/azure.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { ADMIN_TOKEN, startInProcess } from '../harness/gateway.js';
@@ -45,7 +45,7 @@ describe('web search served natively by Azure OpenAI', () => {
     const openai = gateway.client(key);
     const { data, response } = await openai.responses.create({ model: 'azure-searcher', input: 'Oslo news?', tools: [{ type: 'web_search' }] }).withResponse();
     expect(azure.requests.at(-1)).toMatchObject({ operation: 'responses', deployment: 'my-gpt41', apiKey: AZURE_KEY, apiVersion: null });
-    expect(azure.requests.at(-1)!.body).toMatchObject({ model: 'my-gpt41', max_tool_calls: MAX_WEB_SEARCH_CALLS, store: false });
+    expect(azure.requests.at(-1)!.body).toMatchObject({ model: 'my-gpt41', max_tool_calls: MAX_HOSTED_TOOL_CALLS, store: false });
     expect(data.output.map((item) => item.type)).toEqual(['web_search_call', 'message']);
     expect(response.headers.get('x-gateway-provider')).toBe('azure');
 
