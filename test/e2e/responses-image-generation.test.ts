@@ -146,4 +146,22 @@ describe('image generation served natively by OpenAI', () => {
     expect(fake.requests.length).toBe(before);
     expect(azure.requests).toHaveLength(0);
   });
+  it("refuses the hosted tools the gateway cannot scope to a tenant or meter, even on OpenAI's model", async () => {
+    const { openai } = await caller();
+    const before = fake.requests.length;
+    const tools: Record<string, unknown>[] = [
+      { type: 'file_search', vector_store_ids: ['vs_another_tenants'] },
+      { type: 'mcp', server_label: 'dice', server_url: 'https://mcp.example.com/sse', require_approval: 'never' },
+      { type: 'code_interpreter', container: { type: 'auto' } },
+      { type: 'shell', environment: { type: 'container_auto' } },
+      { type: 'computer_use_preview', display_width: 1024, display_height: 768, environment: 'browser' },
+    ];
+    for (const tool of tools) {
+      const error = await openai.responses.create({ model: 'painter', input: 'hi', tools: [tool] } as never).catch((e: unknown) => e);
+      expect(error, String(tool.type)).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('tools[0].type');
+      expect((error as Error).message).toContain(String(tool.type));
+    }
+    expect(fake.requests.length).toBe(before);
+  });
 });
