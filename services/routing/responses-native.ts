@@ -44,18 +44,18 @@ const toolsOf = (body: Record<string, unknown>) => (Array.isArray(body.tools) ? 
  */
 function refuseUnmetered(body: Record<string, unknown>): void {
   const tools = toolsOf(body);
-  const image = tools.findIndex((tool) => tool?.type === 'image_generation');
-  if (image < 0) return;
-  const tool = tools[image]!;
-  const refuse = (param: string, why: string) => {
-    throw new GatewayError('invalid_request', `Invalid 'tools[${image}].${param}': ${why}`, { param: `tools[${image}].${param}` });
-  };
-  if (tools.some((other) => webSearchKind(other?.type)))
-    refuse('type', 'offer web search or image generation in a request, not both: the gateway meters one kind of hosted tool call per response.');
-  if (tool.model !== undefined && tool.model !== IMAGE_TOOL_MODEL)
-    refuse('model', `the gateway prices the image generation tool's images as ${IMAGE_TOOL_MODEL}'s; leave model out or name ${IMAGE_TOOL_MODEL}.`);
-  if (tool.partial_images !== undefined && tool.partial_images !== 0)
-    refuse('partial_images', 'partial images are billed as image tokens the gateway does not meter; leave partial_images out.');
+  const searches = tools.some((tool) => webSearchKind(tool?.type));
+  tools.forEach((tool, i) => {
+    if (tool?.type !== 'image_generation') return;
+    const refuse = (param: string, why: string) => {
+      throw new GatewayError('invalid_request', `Invalid 'tools[${i}].${param}': ${why}`, { param: `tools[${i}].${param}` });
+    };
+    if (searches) refuse('type', 'offer web search or image generation in a request, not both: the gateway meters one kind of hosted tool call per response.');
+    if (tool.model !== undefined && tool.model !== IMAGE_TOOL_MODEL)
+      refuse('model', `the gateway prices the image generation tool's images as ${IMAGE_TOOL_MODEL}'s; leave model out or name ${IMAGE_TOOL_MODEL}.`);
+    if (tool.partial_images !== undefined && tool.partial_images !== 0)
+      refuse('partial_images', 'partial images are billed as image tokens the gateway does not meter; leave partial_images out.');
+  });
 }
 
 export class NativeResponses {

@@ -134,6 +134,7 @@ describe('image generation served natively by OpenAI', () => {
       [[{ type: 'web_search' }, { type: 'image_generation' }], 'tools[1].type', 'not both'],
       [[{ type: 'image_generation', model: 'gpt-image-1-mini' }], 'tools[0].model', 'gpt-image-1'],
       [[{ type: 'image_generation', partial_images: 2 }], 'tools[0].partial_images', 'partial images'],
+      [[{ type: 'image_generation' }, { type: 'image_generation', model: 'gpt-image-1-mini' }], 'tools[1].model', 'gpt-image-1'],
     ];
     for (const [tools, param, says] of cases) {
       const error = await openai.responses.create({ model: 'painter', input: 'hi', tools } as never).catch((e: unknown) => e);
