@@ -5,7 +5,7 @@ import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
 import { headerValue } from '../kit/http.js';
 import { streamFraming } from '../kit/passthrough.js';
-import { reservedWebSearch } from '../kit/pricing/units.js';
+import { reservedHostedTools } from '../kit/pricing/units.js';
 import { InboundRequest, servedHeaders, type PipelineDeps } from './pipeline.js';
 import { cacheHeaders, cacheRequestOf } from './cache.js';
 import { SseWriter } from './sse.js';
@@ -53,7 +53,7 @@ export function modelEndpoint(deps: PipelineDeps, endpoint: string) {
     let tools: ToolOffer | undefined;
     try {
       // A Responses request's web search calls, billed per call where OpenAI serves them, are reserved as many as it may make.
-      await inbound.admit(model, { raw: request.rawBody, parsed: raw }, endpoint === 'responses' ? reservedWebSearch(raw) : undefined);
+      await inbound.admit(model, { raw: request.rawBody, parsed: raw }, endpoint === 'responses' ? reservedHostedTools(raw) : undefined);
       cache = cacheRequestOf(request, inbound.cacheNamespace);
       hints = { ...hintsOf(request), maxOutputTokens: inbound.outputCap };
       const mode = endpoint === 'chat.completions' ? toolModeOf(request, inbound) : 'off';

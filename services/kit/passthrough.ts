@@ -31,6 +31,12 @@ export interface PassthroughApi {
   framing?: 'sse' | 'eventstream';
 }
 
+/**
+ * Provider types whose own Responses API serves the unified /v1/responses natively (routing/responses-native.ts):
+ * OpenAI's, and Azure OpenAI's v1 API, which takes the same requests with a deployment as the model.
+ */
+export const NATIVE_RESPONSES_TYPES: readonly string[] = ['openai', 'azure'];
+
 export const PASSTHROUGH_APIS: Readonly<Record<string, PassthroughApi>> = {
   openai: {
     types: ['openai'],

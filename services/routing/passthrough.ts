@@ -2,8 +2,8 @@ import type { Attempt, Usage } from '../gen/gateway/v1/common.js';
 import type { CompletionChunk, CompletionResponse, Passthrough, RoutingHints } from '../gen/gateway/v1/routing.js';
 import { streamErrorEvent } from '../kit/api-errors.js';
 import { asGatewayError, GatewayError } from '../kit/errors.js';
-import { PASSTHROUGH_APIS, passthroughEndpoint, passthroughRoute, passthroughStreams } from '../kit/passthrough.js';
-import { billedWebSearch, webSearchKind } from '../kit/pricing/units.js';
+import { NATIVE_RESPONSES_TYPES, PASSTHROUGH_APIS, passthroughEndpoint, passthroughRoute, passthroughStreams } from '../kit/passthrough.js';
+import { billedHostedTools, webSearchKind } from '../kit/pricing/units.js';
 import {
   bedrockForModel,
   bedrockInvokes,
@@ -57,9 +57,9 @@ interface Prepared {
 }
 
 /**
- * `unified`: a request of the unified /v1/responses served by OpenAI's own Responses API (responses-native.ts): routed
- * by its model group like any unified request, to providers of the API's type only, and its web search tools pass,
- * since their calls are metered (billedWebSearch).
+ * `unified`: a request of the unified /v1/responses served by OpenAI's or Azure's Responses API (responses-native.ts): routed
+ * by its model group like any unified request, to providers of NATIVE_RESPONSES_TYPES only, and its web search and
+ * image generation tools pass, since their calls are metered (billedHostedTools).
  */
 function prepare(passthrough: Passthrough, body: Record<string, unknown>, cap: number, unified: boolean): Prepared {
   const route = passthroughRoute(passthrough.api, passthrough.path);
@@ -123,7 +123,7 @@ function ungoverned(api: string, body: Record<string, unknown>, unified = false)
   const param = (UNGOVERNED_PARAMS[api] ?? []).find((name) => body[name] !== undefined && body[name] !== null && body[name] !== false);
   if (param) return { param };
   const tools = Array.isArray(body.tools) ? (body.tools as { type?: unknown }[]) : [];
-  const metered = (type: string) => unified && webSearchKind(type) !== undefined;
+  const metered = (type: string) => unified && (webSearchKind(type) !== undefined || type === 'image_generation');
   const i = tools.findIndex((tool) => typeof tool?.type === 'string' && PROVIDER_RUN_TOOL.test(tool.type) && !metered(tool.type));
   return i < 0 ? undefined : { param: `tools[${i}].type`, tool: String(tools[i]!.type) };
 }
@@ -157,8 +157,7 @@ function call(
   unified: boolean,
 ): Promise<Routed<NativeAnswer>> {
   const pinned = { strategy: '', deployment: '', noFallbacks: true, maxOutputTokens: hints?.maxOutputTokens ?? 0, anthropicBeta: [] };
-  const serves = (provider: ProviderAdapter) =>
-    unified ? PASSTHROUGH_APIS[passthrough.api]!.types.includes(provider.type) : provider.name === passthrough.provider;
+  const serves = (provider: ProviderAdapter) => (unified ? NATIVE_RESPONSES_TYPES.includes(provider.type) : provider.name === passthrough.provider);
   const name = unified ? prepared.model : `${passthrough.provider}/${prepared.model}`;
   return router.route(name, unified ? hints : pinned, signal, ({ deployment: { provider, model }, credential, signal }: Target) => {
     if (!serves(provider) || !provider.native) {
@@ -180,12 +179,12 @@ function forModel(api: string, listed: string, body: Record<string, unknown>, mo
 function wholeUsage(api: string, listed: string, request: Record<string, unknown>, answer: Record<string, unknown> | undefined): Usage {
   if (api === 'gemini') return geminiUsage(listed, request, answer);
   if (api === 'bedrock') return bedrockInvokes(listed) ? usageOf('anthropic', answer?.usage) : converseUsage(answer);
-  return withSearchCalls(usageOf(api, answer?.usage), request, answer);
+  return withHostedToolCalls(usageOf(api, answer?.usage), request, answer);
 }
 
-/** A Responses API answer's usage with the web search calls it made, which OpenAI bills per call on top of tokens. */
-function withSearchCalls(usage: Usage, request: Record<string, unknown>, response: Record<string, unknown> | undefined): Usage {
-  const billed = billedWebSearch(request.tools, response?.output);
+/** A Responses API answer's usage with the hosted tool calls it made (web searches, images), which OpenAI bills on top of tokens. */
+function withHostedToolCalls(usage: Usage, request: Record<string, unknown>, response: Record<string, unknown> | undefined): Usage {
+  const billed = billedHostedTools(request, response?.output);
   return billed ? { ...usage, billed } : usage;
 }
 
@@ -340,7 +339,7 @@ class StreamMeter {
   usage(): Usage {
     if (this.api === 'gemini') return geminiStreamUsage(this.gemini);
     if (this.converse) return this.converse;
-    return this.api === 'openai' ? withSearchCalls(usageOf('openai', this.openai), this.request, this.response) : usageOf('anthropic', this.anthropic);
+    return this.api === 'openai' ? withHostedToolCalls(usageOf('openai', this.openai), this.request, this.response) : usageOf('anthropic', this.anthropic);
   }
 }
 

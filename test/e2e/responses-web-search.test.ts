@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRICE_CATALOG } from '../../services/kit/pricing/catalog.js';
-import { MAX_WEB_SEARCH_CALLS } from '../../services/kit/pricing/units.js';
+import { MAX_HOSTED_TOOL_CALLS } from '../../services/kit/pricing/units.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { ADMIN_TOKEN, admin, startInProcess } from '../harness/gateway.js';
 import { eventually } from '../harness/infra.js';
@@ -76,7 +76,7 @@ describe('web search served natively by OpenAI', () => {
       model: 'gpt-4.1',
       tools: [{ type: 'web_search' }],
       max_output_tokens: 4_096,
-      max_tool_calls: MAX_WEB_SEARCH_CALLS,
+      max_tool_calls: MAX_HOSTED_TOOL_CALLS,
       store: false,
     });
     expect(data.output.map((item) => item.type)).toEqual(['web_search_call', 'message']);
@@ -106,7 +106,7 @@ describe('web search served natively by OpenAI', () => {
     const stream = openai.responses.stream({ model: 'openai/gpt-4.1', input: 'Bergen weather?', tools: [{ type: 'web_search' }], max_output_tokens: 50 });
     stream.on('event', (event) => types.push(event.type));
     const final = await stream.finalResponse();
-    expect(fake.requests.at(-1)!.body).toMatchObject({ stream: true, max_output_tokens: 50, max_tool_calls: MAX_WEB_SEARCH_CALLS });
+    expect(fake.requests.at(-1)!.body).toMatchObject({ stream: true, max_output_tokens: 50, max_tool_calls: MAX_HOSTED_TOOL_CALLS });
     expect(types.filter((type) => type.startsWith('response.web_search_call.'))).toEqual([
       'response.web_search_call.in_progress',
       'response.web_search_call.searching',

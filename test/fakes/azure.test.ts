@@ -99,4 +99,12 @@ describe('fake Azure OpenAI, checked with AzureOpenAI from the openai SDK', () =
       body: { prompt: 'add a hat', 'image[]': [{ filename: 'a.png' }, { filename: 'a.png' }] },
     });
   });
+  it("answers the v1 Responses API with a web search, as the SDK reads it pointed at Azure's /openai/v1/", async () => {
+    const v1 = new OpenAI({ baseURL: `${fake.url}/openai/v1/`, apiKey: 'unused', defaultHeaders: { 'api-key': KEY }, maxRetries: 0 });
+    const response = await v1.responses.create({ model: 'my-gpt4o', input: 'Oslo news?', tools: [{ type: 'web_search' }] });
+    expect(response.output.map((item) => item.type)).toEqual(['web_search_call', 'message']);
+    expect(fake.requests.at(-1)).toMatchObject({ deployment: 'my-gpt4o', operation: 'responses', apiKey: KEY });
+    const unknown = await v1.responses.create({ model: 'nope', input: 'hi' }).catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
+  });
 });

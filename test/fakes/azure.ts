@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { listenLocally, readBody, writeJson } from './local-server.js';
 import { audioCall, sendAudio } from './openai-audio.js';
 import { imageUploadCall, images } from './openai-images.js';
+import { responses } from './openai-responses.js';
 import { wordVector } from './vectors.js';
 
 /**
@@ -13,6 +14,9 @@ import { wordVector } from './vectors.js';
  *   POST /openai/deployments/{deployment}/embeddings?api-version=…
  *   POST /openai/deployments/{deployment}/audio/{speech,transcriptions,translations}?api-version=… (as OpenAI's)
  *   POST /openai/deployments/{deployment}/images/{generations,edits}?api-version=… (as OpenAI's; no variations)
+ *   POST /openai/v1/responses (Azure's v1 API: no api-version, the deployment as `model`; answered as OpenAI's
+ *        Responses API, openai-responses.ts, web search included, as Azure's web search docs describe:
+ *        https://learn.microsoft.com/azure/foundry/openai/how-to/web-search)
  * authenticated by the `api-key` header. Without api-version the resource is
  * not found (404); an unknown deployment is 404 DeploymentNotFound; a wrong key
  * is 401 with Azure's body. Answers are OpenAI-shaped plus Azure's
@@ -45,7 +49,15 @@ type Json = Record<string, unknown>;
 
 const CHAT_MODEL = 'gpt-4o-2024-08-06';
 const EMBEDDING_MODEL = 'text-embedding-3-small';
-type Operation = 'chat/completions' | 'embeddings' | 'audio/speech' | 'audio/transcriptions' | 'audio/translations' | 'images/generations' | 'images/edits';
+type Operation =
+  | 'responses'
+  | 'chat/completions'
+  | 'embeddings'
+  | 'audio/speech'
+  | 'audio/transcriptions'
+  | 'audio/translations'
+  | 'images/generations'
+  | 'images/edits';
 
 const ROUTE =
   /^\/openai\/deployments\/([^/]+)\/(chat\/completions|embeddings|audio\/speech|audio\/transcriptions|audio\/translations|images\/generations|images\/edits)$/;
@@ -108,6 +120,7 @@ export async function startFakeAzure(options: { apiKey: string; deployments: str
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
     const url = new URL(req.url ?? '/', 'http://fake');
+    if (req.method === 'POST' && url.pathname === '/openai/v1/responses') return v1Responses(req, res, raw);
     const route = ROUTE.exec(url.pathname);
     const apiVersion = url.searchParams.get('api-version');
     // Azure routes on the api-version: without one, nothing is found.
@@ -169,6 +182,19 @@ export async function startFakeAzure(options: { apiKey: string; deployments: str
     if (deployment.includes('forbidden') || /forbidden/i.test(lastUserText(messages))) return sendError(res, 400, CONTENT_FILTER_ERROR);
     if (body.stream === true) return stream(res, body, deployment);
     return sendJson(res, 200, completion(body));
+  }
+
+  /** The v1 Responses API: api-key checked, the body's model a known deployment. */
+  function v1Responses(req: IncomingMessage, res: ServerResponse, raw: Buffer): void {
+    const body = JSON.parse(raw.toString('utf8') || '{}') as Json;
+    const apiKey = typeof req.headers['api-key'] === 'string' ? req.headers['api-key'] : undefined;
+    const deployment = String(body.model ?? '');
+    requests.push({ deployment, operation: 'responses', apiVersion: null, apiKey, body });
+    if (apiKey !== options.apiKey) return sendError(res, 401, errorBody(401, 'responses', 'v1'));
+    if (!options.deployments.includes(deployment)) {
+      return sendError(res, 404, { code: 'DeploymentNotFound', message: 'The API deployment for this resource does not exist.' });
+    }
+    responses(res, '/v1/responses', body);
   }
 
   const { url, close } = await listenLocally(server);

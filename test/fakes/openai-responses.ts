@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { FAKE_PNG } from './openai-images.js';
 
 /**
  * OpenAI's own POST /v1/responses, from its reference (https://platform.openai.com/docs/api-reference/responses),
@@ -8,10 +9,34 @@ import { randomBytes } from 'node:crypto';
  * response.output_text.delta… and response.completed (which carries the whole response and its usage). A web search
  * tool (`web_search`, `web_search_preview`, dated versions too; OpenAI runs it on its servers) adds a web_search_call
  * item before the message and a `url_citation` annotation on its text, as OpenAI does
- * (https://platform.openai.com/docs/guides/tools-web-search), streamed with the web_search_call's own events.
+ * (https://platform.openai.com/docs/guides/tools-web-search), streamed with the web_search_call's own events. An
+ * `image_generation` tool adds an image_generation_call item, its `result` a base64 PNG and its quality and size the
+ * tool's ("auto" made medium and 1024x1024), as OpenAI's image generation tool guide shows
+ * (https://platform.openai.com/docs/guides/tools-image-generation), streamed with response.image_generation_call.* events.
  */
 
 type Item = { type?: string; role?: string; content?: unknown };
+type Tool = { type: string; quality?: string; size?: string };
+
+/** The tool call an answer makes before its message: a web search, or an image made, as the request's tools offer. */
+function toolCall(tools: Tool[], said: string): Record<string, unknown> | undefined {
+  if (tools.some((tool) => /^web_search/.test(tool.type))) {
+    return { type: 'web_search_call', id: `ws_${randomBytes(8).toString('hex')}`, status: 'completed', action: { type: 'search', query: said } };
+  }
+  const image = tools.find((tool) => tool.type === 'image_generation');
+  if (!image) return undefined;
+  return {
+    type: 'image_generation_call',
+    id: `ig_${randomBytes(8).toString('hex')}`,
+    status: 'completed',
+    background: 'opaque',
+    output_format: 'png',
+    quality: !image.quality || image.quality === 'auto' ? 'medium' : image.quality,
+    size: !image.size || image.size === 'auto' ? '1024x1024' : image.size,
+    revised_prompt: said,
+    result: FAKE_PNG,
+  };
+}
 
 /** The text of the input's last user turn: the string itself, or a message's text or input_text parts. */
 function lastUserText(input: unknown): string {
@@ -27,12 +52,13 @@ function lastUserText(input: unknown): string {
 
 function response(body: Record<string, unknown>): Record<string, unknown> {
   const text = `Fake OpenAI response to: ${lastUserText(body.input)}`;
-  const searches = Array.isArray(body.tools) && (body.tools as { type: string }[]).some((tool) => /^web_search/.test(tool.type));
   const cap = typeof body.max_output_tokens === 'number' ? body.max_output_tokens : Infinity;
   const words = text.split(/(?<= )/);
   const said = words.slice(0, cap).join('');
   const inputTokens = inputTokensOf(body);
   const outputTokens = Math.min(words.length, cap);
+  const call = toolCall(Array.isArray(body.tools) ? (body.tools as Tool[]) : [], said);
+  const searches = call?.type === 'web_search_call';
   return {
     id: `resp_${randomBytes(12).toString('hex')}`,
     object: 'response',
@@ -42,9 +68,7 @@ function response(body: Record<string, unknown>): Record<string, unknown> {
     model: body.model,
     max_output_tokens: body.max_output_tokens ?? null,
     output: [
-      ...(searches
-        ? [{ type: 'web_search_call', id: `ws_${randomBytes(8).toString('hex')}`, status: 'completed', action: { type: 'search', query: said } }]
-        : []),
+      ...(call ? [call] : []),
       {
         type: 'message',
         id: `msg_${randomBytes(8).toString('hex')}`,
@@ -95,12 +119,14 @@ export function responses(res: ServerResponse, path: string, body: Record<string
   event({ type: 'response.created', response: { ...inProgress, status: 'in_progress', output: [], usage: null } });
   event({ type: 'response.in_progress', response: { ...inProgress, status: 'in_progress', output: [], usage: null } });
   const output = whole.output as Record<string, unknown>[];
-  const search = output.length > 1 ? output[0]! : undefined;
-  if (search) {
-    const at = { output_index: 0, item_id: search.id };
-    event({ type: 'response.output_item.added', output_index: 0, item: { ...search, status: 'in_progress' } });
-    for (const step of ['in_progress', 'searching', 'completed']) event({ type: `response.web_search_call.${step}`, ...at });
-    event({ type: 'response.output_item.done', output_index: 0, item: search });
+  const call = output.length > 1 ? output[0]! : undefined;
+  if (call) {
+    const at = { output_index: 0, item_id: call.id };
+    const image = call.type === 'image_generation_call';
+    event({ type: 'response.output_item.added', output_index: 0, item: { ...call, status: 'in_progress', ...(image ? { result: null } : {}) } });
+    const steps = image ? ['in_progress', 'generating', 'completed'] : ['in_progress', 'searching', 'completed'];
+    for (const step of steps) event({ type: `response.${String(call.type)}.${step}`, ...at });
+    event({ type: 'response.output_item.done', output_index: 0, item: call });
   }
   const message = output.at(-1) as { id: string; content: { text: string; annotations: unknown[] }[] };
   const at = { item_id: message.id, output_index: output.length - 1, content_index: 0 };

@@ -273,4 +273,23 @@ describe('fake OpenAI provider, checked with the official openai SDK', () => {
     expect(streamed.output.map((item) => item.type)).toEqual(['web_search_call', 'message']);
     expect(streamed.output_text).toBe(whole.output_text);
   });
+  it('makes an image for a Responses request with image_generation, whole and streamed with its image events', async () => {
+    const tools = [{ type: 'image_generation' as const, quality: 'low' as const }];
+    const whole = await client.responses.create({ model: 'gpt-4.1', input: 'Draw a fjord', tools });
+    expect(whole.output.map((item) => item.type)).toEqual(['image_generation_call', 'message']);
+    expect(whole.output[0]).toMatchObject({ status: 'completed', quality: 'low', size: '1024x1024' });
+    const png = whole.output[0]?.type === 'image_generation_call' ? Buffer.from(whole.output[0].result!, 'base64') : Buffer.alloc(0);
+    expect(png.subarray(1, 4).toString('ascii')).toBe('PNG');
+
+    const types: string[] = [];
+    const stream = client.responses.stream({ model: 'gpt-4.1', input: 'Draw a fjord', tools });
+    stream.on('event', (event) => types.push(event.type));
+    const streamed = await stream.finalResponse();
+    expect(types.filter((type) => type.startsWith('response.image_generation_call.'))).toEqual([
+      'response.image_generation_call.in_progress',
+      'response.image_generation_call.generating',
+      'response.image_generation_call.completed',
+    ]);
+    expect(streamed.output[0]).toMatchObject({ type: 'image_generation_call', result: expect.any(String) });
+  });
 });

@@ -1,7 +1,7 @@
 import type { BilledUnits, Served, Usage } from '../../gen/gateway/v1/common.js';
 import { BATCH_SHARE, PRICE_CATALOG, type ModelPrice } from './catalog.js';
 import { picoPerToken, type Money } from './money.js';
-import { unitsCost } from './units.js';
+import { IMAGE_TOOL_MODEL, unitsCost } from './units.js';
 
 export type { ModelPrice };
 export { imageVariant } from './units.js';
@@ -139,7 +139,7 @@ export class Pricing {
     const found = this.lookUp(served.provider, served.model);
     if (!found) return undefined;
     const rates = usage.batch ? found.batchRates : found.rates;
-    const units = usage.billed ? unitsCost(found.price, usage.billed) : 0n;
+    const units = usage.billed ? this.unitsCost(served.provider, served.model, usage.billed) : 0n;
     if (units === undefined) return undefined;
     const prompt = count(usage.promptTokens);
     const cached = smaller(count(usage.cachedTokens), prompt);
@@ -160,7 +160,8 @@ export class Pricing {
 
   /** What units billed by an API other than tokens cost at a model's price; undefined when it has none for them. */
   unitsCost(provider: string, model: string, billed: BilledUnits): Money | undefined {
-    const found = this.lookUp(provider, model);
+    // The Responses API's image_generation tool bills its images at its image model's prices, not the model's that called it.
+    const found = this.lookUp(provider, billed.unit === 'image_generation_call' ? IMAGE_TOOL_MODEL : model);
     return found ? unitsCost(found.price, billed) : undefined;
   }
 

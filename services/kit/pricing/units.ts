@@ -19,7 +19,8 @@ export function perUnit(usd: number): Money | undefined {
  */
 export function unitsCost(price: ModelPrice, billed: BilledUnits): Money | undefined {
   const quantity = Number.isFinite(billed.quantity) && billed.quantity > 0 ? billed.quantity : 0;
-  if (billed.unit === 'image' && price.images) {
+  // The image_generation tool's images are priced at its image model's (pricing/index.ts looks that model up).
+  if ((billed.unit === 'image' || billed.unit === 'image_generation_call') && price.images) {
     const usd = price.images[billed.variant] ?? Math.max(0, ...Object.values(price.images));
     return BigInt(Math.ceil(quantity)) * (perUnit(usd) ?? 0n);
   }
@@ -97,36 +98,63 @@ export function webSearchKind(type: unknown): string | undefined {
   return typeof type === 'string' ? /^(web_search_preview|web_search)(?:_\d{4}_\d{2}_\d{2})?$/.exec(type)?.[1] : undefined;
 }
 
-/**
- * The most built-in tool calls a Responses API request offering web search may make: its own `max_tool_calls` when
- * lower. Routing writes it into the request OpenAI is sent (OpenAI stops calling tools there), so the calls reserved
- * against budgets at admission (reservedWebSearch) bound what is billed, as the output cap bounds tokens.
- */
-export const MAX_WEB_SEARCH_CALLS = 10;
+/** The image model OpenAI's hosted image_generation tool is priced as (the tool's default; another `model` is refused). */
+export const IMAGE_TOOL_MODEL = 'gpt-image-1';
 
-/** The web search calls a Responses request may make (max_tool_calls as routing sends it); undefined when it offers no web search. */
-export function webSearchCallCap(body: Record<string, unknown>): number | undefined {
-  const tools = Array.isArray(body.tools) ? (body.tools as ({ type?: unknown } | null)[]) : [];
-  if (!tools.some((tool) => webSearchKind(tool?.type))) return undefined;
+/**
+ * The most built-in tool calls a Responses API request offering web search or image generation may make: its own
+ * `max_tool_calls` when lower. Routing writes it into the request OpenAI is sent (OpenAI stops calling tools there), so
+ * the calls reserved against budgets at admission (reservedHostedTools) bound what is billed, as the output cap bounds tokens.
+ */
+export const MAX_HOSTED_TOOL_CALLS = 10;
+
+type Tool = { type?: unknown; quality?: unknown; size?: unknown } | null;
+const toolsOf = (body: Record<string, unknown>): Tool[] => (Array.isArray(body.tools) ? (body.tools as Tool[]) : []);
+
+/** The metered hosted tool a Responses request offers: web search (by its kind) or image generation; undefined if neither. */
+export function meteredHostedTool(body: Record<string, unknown>): { kind: string; tool: Tool } | undefined {
+  for (const tool of toolsOf(body)) {
+    const kind = webSearchKind(tool?.type) ?? (tool?.type === 'image_generation' ? 'image_generation' : undefined);
+    if (kind) return { kind, tool };
+  }
+  return undefined;
+}
+
+/** The hosted tool calls a Responses request may make (max_tool_calls as routing sends it); undefined when it offers no metered hosted tool. */
+export function hostedToolCallCap(body: Record<string, unknown>): number | undefined {
+  if (!meteredHostedTool(body)) return undefined;
   const asked = body.max_tool_calls;
-  return typeof asked === 'number' && Number.isInteger(asked) && asked >= 0 && asked < MAX_WEB_SEARCH_CALLS ? asked : MAX_WEB_SEARCH_CALLS;
-}
-
-/** What ingress reserves for a Responses request's web search calls: as many as it may make, at its tool's kind. */
-export function reservedWebSearch(body: Record<string, unknown>): BilledUnits | undefined {
-  const cap = webSearchCallCap(body);
-  if (cap === undefined) return undefined;
-  const kind = (body.tools as ({ type?: unknown } | null)[]).map((tool) => webSearchKind(tool?.type)).find(Boolean);
-  return { unit: 'web_search_call', quantity: cap, variant: kind ?? '' };
+  return typeof asked === 'number' && Number.isInteger(asked) && asked >= 0 && asked < MAX_HOSTED_TOOL_CALLS ? asked : MAX_HOSTED_TOOL_CALLS;
 }
 
 /**
- * The web search calls a Responses API answer made (its `web_search_call` output items), priced at the kind of the
- * first web search tool the request offered; undefined when it made none.
+ * What ingress reserves for a Responses request's hosted tool calls: as many as it may make, web search calls at its
+ * tool's kind, images at the quality and size the tool asks ("auto", the default, is priced at the dearest).
  */
-export function billedWebSearch(tools: unknown, output: unknown): BilledUnits | undefined {
-  const calls = Array.isArray(output) ? output.filter((item: { type?: unknown } | null) => item?.type === 'web_search_call').length : 0;
-  if (calls === 0) return undefined;
-  const kind = (Array.isArray(tools) ? tools : []).map((tool: { type?: unknown } | null) => webSearchKind(tool?.type)).find(Boolean);
-  return { unit: 'web_search_call', quantity: calls, variant: kind ?? '' };
+export function reservedHostedTools(body: Record<string, unknown>): BilledUnits | undefined {
+  const cap = hostedToolCallCap(body);
+  const metered = meteredHostedTool(body);
+  if (cap === undefined || !metered) return undefined;
+  if (metered.kind !== 'image_generation') return { unit: 'web_search_call', quantity: cap, variant: metered.kind };
+  return { unit: 'image_generation_call', quantity: cap, variant: imageVariant(named(metered.tool?.quality, 'auto'), named(metered.tool?.size, 'auto')) };
+}
+
+type OutputItem = { type?: unknown; status?: unknown; quality?: unknown; size?: unknown } | null;
+
+/**
+ * The hosted tool calls a Responses API answer was billed for: its `web_search_call` items, priced at the kind of the
+ * request's web search tool; else its completed `image_generation_call` items, at the quality and size OpenAI reports
+ * on them (else the tool's; images of differing variants at the dearest). Undefined when it made none.
+ */
+export function billedHostedTools(request: Record<string, unknown>, output: unknown): BilledUnits | undefined {
+  const items = Array.isArray(output) ? (output as OutputItem[]) : [];
+  const metered = meteredHostedTool(request);
+  const searches = items.filter((item) => item?.type === 'web_search_call').length;
+  if (searches > 0) return { unit: 'web_search_call', quantity: searches, variant: metered?.kind ?? '' };
+  const images = items.filter((item) => item?.type === 'image_generation_call' && item.status === 'completed');
+  if (images.length === 0) return undefined;
+  const variants = new Set(
+    images.map((item) => imageVariant(named(item?.quality, named(metered?.tool?.quality, 'auto')), named(item?.size, named(metered?.tool?.size, 'auto')))),
+  );
+  return { unit: 'image_generation_call', quantity: images.length, variant: variants.size === 1 ? [...variants][0]! : imageVariant('auto', 'auto') };
 }

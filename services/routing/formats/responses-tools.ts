@@ -14,7 +14,10 @@ import { newId } from './responses-object.js';
 
 type Item = Record<string, unknown>;
 
-/** Tools that only OpenAI's servers run: no provider adapter speaks the Responses API natively yet. */
+/**
+ * Tools that only OpenAI runs or emits: refused here, on the translated path; web search and image generation are
+ * served natively instead where the model is OpenAI's (responses-native.ts), the rest never (docs/routing.md).
+ */
 const HOSTED = new Set([
   'web_search',
   'web_search_preview',

@@ -58,9 +58,9 @@ function messagesOf(input: unknown, instructions: unknown): ChatMessage[] {
       else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
     } else if (OUTPUTS.has(type)) {
       messages.push({ role: 'tool', tool_call_id: String(item.call_id ?? item.id), content: outputText(item.output) });
-    } else if (type !== 'reasoning' && type !== 'web_search_call') {
+    } else if (type !== 'reasoning' && type !== 'web_search_call' && type !== 'image_generation_call') {
       // Reasoning items (OpenAI's encrypted chain of thought) mean nothing to another provider's model, and a web search
-      // OpenAI ran (a conversation continued from a natively served response) is told by the message after it: left out.
+      // or image OpenAI made (a conversation continued from a natively served response) is told by the message after it: left out.
       throw invalid(`Invalid 'input[${i}].type': ${type} is not supported by the gateway.`, `input[${i}].type`);
     }
   });

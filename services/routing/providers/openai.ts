@@ -75,6 +75,10 @@ interface Endpoints {
    * other OpenAI-compatible servers know max_tokens.
    */
   completionTokensParam: boolean;
+  /** Where a provider-native request's path (OpenAI's, e.g. /v1/responses) is under this provider's base URL. */
+  nativePath(path: string): string;
+  /** The model name a native body carries: Azure's deployment name. */
+  nativeModel(model: string): string;
 }
 
 /** Chat, completions and embeddings against an OpenAI-shaped API, with usage always requested on streams. */
@@ -201,12 +205,13 @@ export class OpenAICompatibleAdapter extends KeyedAdapter implements ProviderAda
     return this.upstream.sse(upstreamRequest, (events) => jsonEvents(events, this.name, textCompletion));
   }
 
-  /** OpenAI's own API (type openai only): its paths under the base URL, which ends in /v1. */
+  /** OpenAI's own API (type openai: under the base URL, which ends in /v1), or Azure's v1 API with the deployment as the model. */
   async native({ request, credential, signal }: ProviderCall<NativeRequest>): Promise<NativeAnswer> {
+    const model = request.body.model;
     const upstreamRequest = {
-      path: request.path.replace(/^\/v1(?=\/)/, ''),
+      path: this.endpoints.nativePath(request.path),
       headers: { ...request.headers, ...this.headers(credential) },
-      body: request.body,
+      body: typeof model === 'string' ? { ...request.body, model: this.endpoints.nativeModel(model) } : request.body,
       signal,
     };
     if (request.stream) return { events: await this.upstream.sse(upstreamRequest, (events) => events) };
@@ -287,6 +292,8 @@ export function createOpenAIAdapter(name: string, config: OpenAIProviderConfig, 
       path: (kind) => `/${kind}`,
       auth: (key) => ({ authorization: `Bearer ${key}` }),
       completionTokensParam: completionTokensParam(config.baseUrl),
+      nativePath: (path) => path.replace(/^\/v1(?=\/)/, ''),
+      nativeModel: (model) => model,
     },
     config.headers,
     connection,
@@ -307,6 +314,9 @@ export function createAzureAdapter(name: string, config: AzureProviderConfig, co
       path: (kind, model) => `/openai/deployments/${encodeURIComponent(config.deployments[model] ?? model)}/${kind}?${query}`,
       auth: (key) => ({ 'api-key': key }),
       completionTokensParam: true,
+      // Azure's v1 API (/openai/v1/..., no api-version), where the Responses API is served and a deployment is the model.
+      nativePath: (path) => `/openai${path}`,
+      nativeModel: (model) => config.deployments[model] ?? model,
     },
     {},
     connection,

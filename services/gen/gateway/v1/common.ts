@@ -57,7 +57,7 @@ export interface Usage {
   cacheWrite1hTokens: number;
   /**
    * What an API billed by something other than tokens (images, audio, rerank) billed; absent for token APIs, except
-   * the web search calls of a Responses API answer (billed on top of its tokens).
+   * the web search calls or images of a Responses API answer's hosted tools (billed on top of its tokens).
    */
   billed:
     | BilledUnits
@@ -69,13 +69,14 @@ export interface Usage {
 /** A quantity of a unit priced by the model's catalog entry (services/kit/pricing/catalog.ts). */
 export interface BilledUnits {
   /**
-   * "image" (priced by variant), "audio_second", "input_character", "search_unit" or "web_search_call" (priced by
-   * variant: the tool's kind, "web_search" or "web_search_preview").
+   * "image" (priced by variant), "audio_second", "input_character", "search_unit", "web_search_call" (priced by
+   * variant: the tool's kind, "web_search" or "web_search_preview") or "image_generation_call" (the Responses API's
+   * image tool: priced by variant at its image model's image prices).
    */
   unit: string;
-  /** How many: images, seconds (fractions of one too), characters, search units, web search calls. */
+  /** How many: images, seconds (fractions of one too), characters, search units, web search calls, tool images. */
   quantity: number;
-  /** What picks an image's price: "<quality>/<size>", e.g. "hd/1024x1024"; a web search call's: its tool's kind; else "". */
+  /** What picks an image's price (either unit): "<quality>/<size>", e.g. "hd/1024x1024"; a web search call's: its tool's kind; else "". */
   variant: string;
 }
 
