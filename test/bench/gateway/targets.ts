@@ -255,14 +255,23 @@ function workersOf(primary: GatewayProc): Proc[] {
 /** Each service its own process, talking gRPC. */
 /** The split gateway; `tls`: mutual TLS between its processes, each with a certificate of its own, as deployments run it. */
 export async function startSplit(options: GatewayOptions, tls: boolean, progress: (line: string) => void): Promise<Target> {
-  const ports = { ingress: await freePort(), admin: await freePort(), governance: await freePort(), caching: await freePort(), routing: await freePort() };
+  const ports = {
+    ingress: await freePort(),
+    admin: await freePort(),
+    governance: await freePort(),
+    caching: await freePort(),
+    routing: await freePort(),
+    audit: await freePort(),
+  };
   const prepared = await prepare(options, {
     ingress: { port: ports.ingress },
     governance: { adminPort: ports.admin, adminToken: ADMIN_TOKEN, address: `127.0.0.1:${ports.governance}` },
     caching: { address: `127.0.0.1:${ports.caching}` },
     routing: { address: `127.0.0.1:${ports.routing}` },
+    // Metering asks audit for legal holds and each tenant's spend retention, and files no usage row before it has.
+    audit: { address: `127.0.0.1:${ports.audit}` },
   });
-  const grpcPort: Record<string, number> = { governance: ports.governance, caching: ports.caching, routing: ports.routing };
+  const grpcPort: Record<string, number> = { governance: ports.governance, caching: ports.caching, routing: ports.routing, audit: ports.audit };
   const certs = join(prepared.dir, 'certs');
   if (tls) initCertificates(certs, { hosts: [], groups: [], days: 1 });
   const tlsEnv = (name: string): Record<string, string> =>
