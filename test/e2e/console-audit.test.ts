@@ -139,6 +139,8 @@ describe('the console’s audit page', () => {
     await page.getByLabel('Type').fill('admin.>');
     await page.getByRole('button', { name: 'Search' }).click();
     const records = page.getByRole('table', { name: 'Audit records' }).locator('tbody tr[data-record-id]');
+    // The search's own first page, not the unfiltered one the page opened with.
+    await expect.poll(() => records.first().getAttribute('data-record-id')).toBe(String(expected[0]!.seq));
     await records.nth(49).waitFor();
     expect(await records.count()).toBe(50);
     await page.getByRole('button', { name: 'Next 50' }).click();

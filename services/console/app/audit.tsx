@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { ErrorLine, field } from './forms.js';
 import { instant, params, RecordTable, When, type Column } from './records.js';
@@ -41,18 +41,22 @@ export function AuditPage() {
   const [rows, setRows] = useState<AuditRow[]>([]);
   const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState('');
+  // Only the last load may show its page: an earlier search answered late must not replace (or add to) a newer one.
+  const latest = useRef(0);
 
   const load = async (cursor?: string) => {
+    const ticket = ++latest.current;
     setError('');
     try {
       const page = await api<{ data: AuditRow[]; next_cursor: string | null }>(
         'GET',
         `/admin/audit/events?${params({ ...Object.fromEntries(query), limit: String(PAGE), cursor })}`,
       );
+      if (ticket !== latest.current) return;
       setRows((shown) => (cursor ? [...shown, ...page.data] : page.data));
       setNext(page.next_cursor);
     } catch (err) {
-      setError((err as Error).message);
+      if (ticket === latest.current) setError((err as Error).message);
     }
   };
   useEffect(() => void load(), [query]);
