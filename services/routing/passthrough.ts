@@ -188,8 +188,6 @@ function withHostedToolCalls(usage: Usage, request: Record<string, unknown>, res
   return billed ? { ...usage, billed } : usage;
 }
 
-const served = (routed: Routed<unknown>) => ({ provider: routed.deployment.provider.name, model: routed.deployment.model, deployment: routed.deployment.id });
-
 /** A whole answer, as the provider sent it, with its usage read. */
 export async function passthroughWhole(
   router: Router,
@@ -210,7 +208,7 @@ export async function passthroughWhole(
     body: bytes,
     contentType,
     usage,
-    served: served(routed),
+    served: routed.deployment.served,
     attempts: routed.attempts,
     queuedMs: routed.queuedMs,
     answer: Buffer.alloc(0),
@@ -231,7 +229,7 @@ export async function* passthroughStream(
   const routed = await call(router, passthrough, prepared, hints, signal, unified);
   if (!('events' in routed.value)) throw new GatewayError('internal_error', 'The provider answered whole a request asked for as a stream.');
   const upstreamMs = routed.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
-  yield { kind: { $case: 'start', start: { served: served(routed), upstreamMs, cache: undefined, queuedMs: routed.queuedMs } } };
+  yield { kind: { $case: 'start', start: { served: routed.deployment.served, upstreamMs, cache: undefined, queuedMs: routed.queuedMs } } };
   const meter = new StreamMeter(passthrough.api, prepared.native.body);
   const endpoint = passthroughEndpoint(passthrough.api, prepared.listed);
   let error: GatewayError | undefined;

@@ -85,7 +85,7 @@ export class ProviderBatches {
       const deployment = group.members[0]?.deployment;
       if (group.members.length !== 1 || fallbacks > 0 || !deployment?.provider.batches?.endpoints.has(endpoint)) return undefined;
       if (target && target.deployment !== deployment.id) return undefined;
-      target ??= { provider: deployment.provider.name, model: deployment.model, deployment: deployment.id };
+      target ??= deployment.served;
     }
     return target;
   }

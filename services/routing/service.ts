@@ -7,7 +7,7 @@ import type {
   RemoveAdminEntryResponse,
   StorageEntriesRequest,
 } from '../gen/gateway/v1/admin_entries.js';
-import type { Served, StoredAnswer, Usage } from '../gen/gateway/v1/common.js';
+import type { StoredAnswer, Usage } from '../gen/gateway/v1/common.js';
 import type {
   CompletionChunk,
   CompletionRequest,
@@ -48,7 +48,6 @@ import type { InboundFormat, OutEvent, Translation } from './formats/types.js';
 import { relay, streamEnd } from './stream-chunks.js';
 import type { RequestGuard, RoutingGuardrails } from './guardrails.js';
 import { NEVER_ABORTED, usageFromOpenAI, type Timeouts } from './providers/types.js';
-import type { Deployment } from './router/deployment.js';
 import type { AdminEntryStore } from './admin-entries.js';
 import type { LiveRouting } from './live.js';
 import type { McpHub } from './mcp/hub.js';
@@ -74,10 +73,6 @@ import type { Routed, Router } from './router/router.js';
 const FORMATS: Record<string, InboundFormat> = Object.fromEntries(
   [chatFormat, completionsFormat, responsesFormat, messagesFormat].map((format) => [format.endpoint, format]),
 );
-
-function served(deployment: Deployment): Served {
-  return { provider: deployment.provider.name, model: deployment.model, deployment: deployment.id };
-}
 
 function parseBody(body: Buffer): Record<string, unknown> {
   let parsed: unknown;
@@ -120,7 +115,7 @@ function paidFor<T>(render: () => T, usage: Usage, routed: Routed<unknown>): T {
     return render();
   } catch (err) {
     if (err instanceof GatewayError) {
-      err.paid = { usage, served: served(routed.deployment) };
+      err.paid = { usage, served: routed.deployment.served };
       err.attempts = routed.attempts;
     }
     throw err;
@@ -187,7 +182,7 @@ export class Routing implements Api<typeof RoutingService> {
       const routed = await direct(this.router, await guard.direct(request.endpoint, body), request.hints, signal, request.uploads);
       const { attempts, queuedMs, raw } = routed;
       const answer = raw ? { body: raw.bytes, contentType: raw.contentType } : { body: json(routed.value) };
-      return { ...answer, usage: routed.usage, served: served(routed.deployment), attempts, queuedMs, answer: EMPTY, cache: undefined };
+      return { ...answer, usage: routed.usage, served: routed.deployment.served, attempts, queuedMs, answer: EMPTY, cache: undefined };
     }
     if (request.endpoint === 'embeddings') {
       const embeddings = await guard.embeddings(validateEmbeddings(body));
@@ -198,7 +193,7 @@ export class Routing implements Api<typeof RoutingService> {
       const result = {
         body: json(routed.value),
         usage: usageFromOpenAI({ prompt_tokens: usage?.prompt_tokens ?? 0, completion_tokens: 0, total_tokens: usage?.total_tokens ?? 0 }),
-        served: served(routed.deployment),
+        served: routed.deployment.served,
         attempts: routed.attempts,
         queuedMs: routed.queuedMs,
       };
@@ -228,11 +223,11 @@ export class Routing implements Api<typeof RoutingService> {
     await keep?.(clientBody as Record<string, unknown>);
     const answer =
       request.keepAnswer || cached?.storesAnswer ? encodeAnswer({ chat: reply.kind === 'chat' ? reply.response : chatFromNative(reply.body) }) : EMPTY;
-    cached?.store(answer, usage, served(routed.deployment));
+    cached?.store(answer, usage, routed.deployment.served);
     return {
       body: json(clientBody),
       usage,
-      served: served(routed.deployment),
+      served: routed.deployment.served,
       attempts: routed.attempts,
       answer: request.keepAnswer ? answer : EMPTY,
       cache: cached?.outcome,
@@ -251,7 +246,7 @@ export class Routing implements Api<typeof RoutingService> {
       const body = await guard.direct(request.endpoint, parseBody(request.body));
       const routed = await direct(this.router, body, request.hints, signal, request.uploads, this.timeouts);
       const upstreamMs = routed.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
-      yield { kind: { $case: 'start', start: { served: served(routed.deployment), upstreamMs, cache: undefined, queuedMs: routed.queuedMs } } };
+      yield { kind: { $case: 'start', start: { served: routed.deployment.served, upstreamMs, cache: undefined, queuedMs: routed.queuedMs } } };
       const { events, usage } = routed.value;
       const errorEvent = (error: GatewayError) => streamErrorEvent(request.endpoint, error);
       if (yield* relay(errorEvent, events, usage, routed.attempts)) yield streamEnd(usage(), routed.attempts);
@@ -273,13 +268,13 @@ export class Routing implements Api<typeof RoutingService> {
     }
     const routed = await this.router.route(translation.chat.model, request.hints, signal, (target) => openStream(translation, target, this.timeouts));
     const upstreamMs = routed.attempts.reduce((sum, attempt) => sum + attempt.durationMs, 0);
-    yield { kind: { $case: 'start', start: { served: served(routed.deployment), upstreamMs, cache: cached?.outcome, queuedMs: routed.queuedMs } } };
+    yield { kind: { $case: 'start', start: { served: routed.deployment.served, upstreamMs, cache: cached?.outcome, queuedMs: routed.queuedMs } } };
     const stream = routed.value;
     const usage = () => usageFromOpenAI(stream.usage());
     if (!(yield* relay(format.errorEvent, kept(stream.events), usage, routed.attempts))) return;
     // As the provider sent it: a hit goes through the answer rules of its own caller as it is rendered.
     const whole = cached?.storesAnswer ? stream.answer() : undefined;
-    if (whole) cached!.store(encodeAnswer({ chat: whole }), usage(), served(routed.deployment));
+    if (whole) cached!.store(encodeAnswer({ chat: whole }), usage(), routed.deployment.served);
     yield streamEnd(usage(), routed.attempts);
   }
 

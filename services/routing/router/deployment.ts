@@ -1,3 +1,4 @@
+import type { Served } from '../../gen/gateway/v1/common.js';
 import type { ProviderAdapter } from '../providers/types.js';
 import { CircuitBreaker, type CircuitSettings } from './circuit.js';
 import type { Strategy } from '../config.js';
@@ -27,6 +28,11 @@ export class Deployment {
   ) {
     this.breaker = new CircuitBreaker(circuit, now);
     this.slots = new Slots(cap);
+  }
+
+  /** Who served a request, as its records name it. */
+  get served(): Served {
+    return { provider: this.provider.name, model: this.model, deployment: this.id };
   }
 
   get inFlight(): number {
